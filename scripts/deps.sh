@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Mosaic needs from Debian when it is missing:
+#   scripts/deps.sh          mariadb-server, mariadb-backup, sysbench
+#   scripts/deps.sh protoc   protobuf-compiler as well
+set -euo pipefail
+
+need=()
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v mariadb-backup >/dev/null 2>&1 || need+=(mariadb-backup)
+command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+if [ "${1:-}" = protoc ]; then
+  command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "installing: ${need[*]}"
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to install ${need[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# The packaged service is not used: Mosaic runs its own mariadbd processes.
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,200 @@
+package sqlerr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+)
+
+// MySQL error numbers Mosaic itself produces. mysqld's own errors pass
+// through with whatever number mysqld gave them.
+const (
+	ERConCount              = 1040
+	ERAccessDenied          = 1045
+	ERDBAccessDenied        = 1044
+	ERNoDB                  = 1046
+	ERBadDB                 = 1049
+	ERUnknownCom            = 1047
+	ERBadFieldError         = 1054
+	ERDupEntry              = 1062
+	ERParseError            = 1064
+	ERQueryInterrupted      = 1317
+	ERNoSuchTable           = 1146
+	ERTableAccessDenied     = 1142
+	ERUnknownSystemVariable = 1193
+	ERWrongValueForVar      = 1231
+	ERNotSupportedYet       = 1235
+	ERUnknown               = 1105
+	ERNetPacketTooLarge     = 1153
+	ERLockWaitTimeout       = 1205
+	ERCantDoThisInTrans     = 1179
+	ERReadOnly              = 1290
+	ERQueryTimeout          = 3024
+	ERNoSuchThread          = 1094
+	ERServerShutdown        = 1053
+	ERDeadlock              = 1213
+	ERSecureTransport       = 3159
+	ERTooManyRows           = 1172
+	ERCantExecuteReadOnly   = 1792
+	ERNoDefaultForField     = 1364
+	ERWrongArguments        = 1210
+	ERUnknownStmtHandler    = 1243
+	ERServerGone            = 2006
+	ERSpecifiedAccessDenied = 1227
+)
+
+// states maps the numbers above to their SQLSTATE. Numbers not listed get
+// HY000, as in mysqld.
+var states = map[uint16]string{
+	ERConCount:              "08004",
+	ERAccessDenied:          "28000",
+	ERDBAccessDenied:        "42000",
+	ERNoDB:                  "3D000",
+	ERBadDB:                 "42000",
+	ERUnknownCom:            "08S01",
+	ERBadFieldError:         "42S22",
+	ERDupEntry:              "23000",
+	ERParseError:            "42000",
+	ERQueryInterrupted:      "70100",
+	ERNoSuchTable:           "42S02",
+	ERTableAccessDenied:     "42000",
+	ERUnknownSystemVariable: "HY000",
+	ERWrongValueForVar:      "42000",
+	ERNotSupportedYet:       "42000",
+	ERNetPacketTooLarge:     "08S01",
+	ERLockWaitTimeout:       "HY000",
+	ERDeadlock:              "40001",
+	ERCantDoThisInTrans:     "25000",
+	ERReadOnly:              "HY000",
+	ERSecureTransport:       "HY000",
+	ERTooManyRows:           "42000",
+	ERCantExecuteReadOnly:   "25006",
+	ERNoDefaultForField:     "HY000",
+	ERWrongArguments:        "HY000",
+	ERUnknownStmtHandler:    "HY000",
+	ERSpecifiedAccessDenied: "42000",
+}
+
+// StateFor returns the SQLSTATE of a MySQL error number.
+func StateFor(num uint16) string {
+	if s, ok := states[num]; ok {
+		return s
+	}
+	return "HY000"
+}
+
+// Error is a MySQL error as a client sees it.
+type Error struct {
+	Num     uint16
+	State   string
+	Message string
+	cause   error
+}
+
+// New returns an Error with the SQLSTATE that belongs to num.
+func New(num uint16, format string, args ...any) *Error {
+	return &Error{Num: num, State: StateFor(num), Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an Error that keeps cause for errors.Is/As.
+func Wrap(num uint16, cause error, format string, args ...any) *Error {
+	e := New(num, format, args...)
+	e.cause = cause
+	return e
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("ERROR %d (%s): %s", e.Num, e.State, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+// NotSupported is the error for anything Mosaic does not do: 1235.
+func NotSupported(format string, args ...any) *Error {
+	return New(ERNotSupportedYet, "Mosaic does not support "+format, args...)
+}
+
+// Proto returns the error as it travels in gRPC status details.
+func (e *Error) Proto() *querypb.MySQLError {
+	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message}
+}
+
+// FromProto turns a querypb.MySQLError back into an Error.
+func FromProto(m *querypb.MySQLError) *Error {
+	if m == nil {
+		return nil
+	}
+	state := m.State
+	if state == "" {
+		state = StateFor(uint16(m.Code))
+	}
+	return &Error{Num: uint16(m.Code), State: state, Message: m.Message}
+}
+
+// GRPCStatus lets grpc send an Error as a status with the MySQL error in
+// its details; FromError reads it back on the other side.
+func (e *Error) GRPCStatus() *status.Status {
+	code := codes.Unknown
+	switch e.Num {
+	case ERQueryInterrupted:
+		code = codes.Canceled
+	case ERQueryTimeout:
+		code = codes.DeadlineExceeded
+	case ERNotSupportedYet:
+		code = codes.Unimplemented
+	}
+	st := status.New(code, e.Message)
+	if withDetails, err := st.WithDetails(e.Proto()); err == nil {
+		return withDetails
+	}
+	return st
+}
+
+// FromError returns the MySQL error a client should see for err. It never
+// returns nil for a non-nil err.
+func FromError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
+		for _, d := range st.Details() {
+			if m, ok := d.(*querypb.MySQLError); ok {
+				return FromProto(m)
+			}
+		}
+		switch st.Code() {
+		case codes.Canceled:
+			return Wrap(ERQueryInterrupted, err, "Query execution was interrupted")
+		case codes.DeadlineExceeded:
+			return Wrap(ERQueryTimeout, err, "Query execution was interrupted, maximum statement execution time exceeded")
+		case codes.Unavailable:
+			return Wrap(ERUnknown, err, "tablet unavailable: %s", st.Message())
+		}
+		return Wrap(ERUnknown, err, "%s", st.Message())
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return Wrap(ERQueryInterrupted, err, "Query execution was interrupted")
+	case errors.Is(err, context.DeadlineExceeded):
+		return Wrap(ERQueryTimeout, err, "Query execution was interrupted, maximum statement execution time exceeded")
+	}
+	return Wrap(ERUnknown, err, "%s", err.Error())
+}
+
+// ToGRPC returns err in the form a gRPC handler should return: a status
+// that carries the MySQL error.
+func ToGRPC(err error) error {
+	if err == nil {
+		return nil
+	}
+	return FromError(err).GRPCStatus().Err()
+}

@@ -1,0 +1,37 @@
+package sqlerr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestRoundTripThroughGRPC(t *testing.T) {
+	orig := New(ERDupEntry, "Duplicate entry '1' for key 'PRIMARY'")
+	got := FromError(ToGRPC(fmt.Errorf("insert: %w", orig)))
+	if got.Num != ERDupEntry || got.State != "23000" || got.Message != orig.Message {
+		t.Fatalf("round trip gave %+v", got)
+	}
+}
+
+func TestContextErrors(t *testing.T) {
+	if got := FromError(fmt.Errorf("run: %w", context.Canceled)); got.Num != ERQueryInterrupted || got.State != "70100" {
+		t.Fatalf("canceled gave %+v", got)
+	}
+	if got := FromError(context.DeadlineExceeded); got.Num != ERQueryTimeout {
+		t.Fatalf("deadline gave %+v", got)
+	}
+	// Through gRPC without details the code still maps.
+	if got := FromError(ToGRPC(context.Canceled)); got.Num != ERQueryInterrupted {
+		t.Fatalf("canceled via grpc gave %+v", got)
+	}
+}
+
+func TestUnknownErrorKeepsCause(t *testing.T) {
+	cause := errors.New("boom")
+	got := FromError(cause)
+	if got.Num != ERUnknown || got.State != "HY000" || !errors.Is(got, cause) {
+		t.Fatalf("got %+v", got)
+	}
+}

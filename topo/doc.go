@@ -1,0 +1,12 @@
+// Package topo holds Mosaic's topology: which keyspaces, shards and tablets
+// exist, each keyspace's VSchema, and the per-cell serving graph.
+//
+// Store is the small key-value interface a backend implements (etcd in
+// production, memory in unit tests; see topo/etcdstore and topo/memstore).
+// Server is the typed layer over a Store that the rest of Mosaic uses:
+// records are protobuf messages stored as protojson, so `etcdctl get` is
+// readable. Every write that can race goes through a compare-and-swap on the
+// record's version, and shard-level operations take a lease-backed lock.
+//
+// topo never imports proxy, router or tablet.
+package topo

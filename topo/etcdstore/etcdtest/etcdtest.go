@@ -1,0 +1,66 @@
+// Package etcdtest starts an embedded etcd for tests.
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/mosaicdb/mosaic/topo/etcdstore"
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start starts an embedded etcd on free ports, stopped when the test ends,
+// and returns its client address.
+func Start(t testing.TB) string {
+	t.Helper()
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		client := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		peer := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		e, err := etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{Dir: t.TempDir(), ClientAddr: client, PeerAddr: peer})
+		cancel()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		t.Cleanup(e.Close)
+		return client
+	}
+	t.Fatalf("start embedded etcd: %v", lastErr)
+	return ""
+}
+
+// NewStore returns a store on a fresh embedded etcd, under its own root.
+func NewStore(t testing.TB) *etcdstore.Store {
+	t.Helper()
+	return NewStoreAt(t, Start(t), etcdstore.DefaultRoot)
+}
+
+// NewStoreAt returns a store on an existing etcd, closed when the test ends.
+func NewStoreAt(t testing.TB, addr, root string) *etcdstore.Store {
+	t.Helper()
+	cfg := etcdstore.DefaultConfig()
+	cfg.Endpoints = []string{addr}
+	cfg.Root = root
+	cfg.LockTTL = 5 * time.Second
+	s, err := etcdstore.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
