@@ -38,12 +38,12 @@ const (
 	routingRuleKey = "routing_rules"
 )
 
-func keyspacePath(ks string) string       { return path.Join(keyspacesDir, ks) }
-func shardsDir(ks string) string          { return path.Join(keyspacesDir, ks, "shards") }
-func shardPath(ks, shard string) string   { return path.Join(keyspacesDir, ks, "shards", shard) }
-func vschemaPath(ks string) string        { return path.Join(keyspacesDir, ks, "vschema") }
-func tabletPath(alias string) string      { return path.Join(tabletsDir, alias) }
-func servingDir(cell string) string       { return path.Join(cellsDir, cell, "serving") }
+func keyspacePath(ks string) string     { return path.Join(keyspacesDir, ks) }
+func shardsDir(ks string) string        { return path.Join(keyspacesDir, ks, "shards") }
+func shardPath(ks, shard string) string { return path.Join(keyspacesDir, ks, "shards", shard) }
+func vschemaPath(ks string) string      { return path.Join(keyspacesDir, ks, "vschema") }
+func tabletPath(alias string) string    { return path.Join(tabletsDir, alias) }
+func servingDir(cell string) string     { return path.Join(cellsDir, cell, "serving") }
 func srvKeyspacePath(cell, ks string) string {
 	return path.Join(cellsDir, cell, "serving", ks)
 }
