@@ -1,0 +1,32 @@
+// Command mosaic runs Mosaic's long-lived processes: `mosaic gate`,
+// `mosaic tablet`, and `mosaic up` (a whole local cluster).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := &cobra.Command{
+		Use:           "mosaic",
+		Short:         "Mosaic: a MySQL-protocol sharding system",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	logFlags := addLogFlags(root)
+	root.AddCommand(
+		newTabletCmd(logFlags),
+	)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "mosaic:", err)
+		os.Exit(1)
+	}
+}
