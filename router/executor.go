@@ -1,0 +1,37 @@
+package router
+
+import (
+	"context"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+)
+
+// ShardQuery is one statement for one shard of a keyspace.
+type ShardQuery struct {
+	Keyspace string
+	Shard    string
+	SQL      string
+}
+
+// ShardExecutor runs statements on shards on behalf of one client session.
+// The proxy implements it: it chooses a tablet of the session's tablet type
+// for each shard and, inside a transaction, uses the session's transaction
+// on that shard (beginning one when the shard is new to the transaction).
+type ShardExecutor interface {
+	// Execute runs the queries, in parallel when there are several, and
+	// returns one result per query in the same order. On failure it returns
+	// an error (a *sqlerr.Error or one sqlerr.FromError understands) and the
+	// results are undefined.
+	Execute(ctx context.Context, queries []ShardQuery) ([]*querypb.QueryResult, error)
+
+	// Stream runs the queries in parallel and hands each chunk of each
+	// result to callback with the index of its query. The first chunk of
+	// every query carries its fields. callback may be called from several
+	// goroutines, but never concurrently for the same query index; an error
+	// from callback stops every stream and is returned.
+	Stream(ctx context.Context, queries []ShardQuery, callback func(i int, chunk *querypb.QueryResult) error) error
+
+	// ExecuteAutocommit runs the queries outside the session's transaction,
+	// each committing on its own (for sequences and lookup vindexes).
+	ExecuteAutocommit(ctx context.Context, queries []ShardQuery) ([]*querypb.QueryResult, error)
+}

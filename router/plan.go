@@ -1,0 +1,62 @@
+package router
+
+import (
+	"context"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+)
+
+// PlanKind says who carries out a plan.
+type PlanKind int
+
+const (
+	// PlanRoute plans run their Primitive against a ShardExecutor.
+	PlanRoute PlanKind = iota
+	// PlanSession plans change the session (BEGIN, COMMIT, ROLLBACK, USE,
+	// SET, SHOW DATABASES, KILL, ...): the proxy carries them out from Stmt.
+	PlanSession
+)
+
+// BindVars are the values of a statement's bind variables by name. Values
+// are nil, int64, uint64, float64, string or []byte.
+type BindVars map[string]any
+
+// Plan is the outcome of planning one statement. Plans are cached and
+// shared between sessions: they are immutable.
+type Plan struct {
+	Kind PlanKind
+	// StmtType is the statement's kind for metrics: SELECT, INSERT, ...
+	StmtType string
+	// Type names the plan for metrics and EXPLAIN: Passthrough, Session, ...
+	Type string
+	// Stmt is the parsed statement; nil when the parser rejected it and it
+	// is passed through to an unsharded keyspace unchanged.
+	Stmt ast.StmtNode
+	// ReadOnly plans change no data and may run on replicas.
+	ReadOnly bool
+	// Primitive runs a PlanRoute plan.
+	Primitive Primitive
+}
+
+// Primitive is one operator of a plan tree.
+type Primitive interface {
+	// Execute runs the operator and returns its whole result.
+	Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error)
+	// Stream runs the operator and hands its result to callback in chunks;
+	// the first chunk carries the fields.
+	Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error
+	// Describe says what the operator does, for EXPLAIN and golden tests.
+	Describe() map[string]any
+}
+
+// Execute runs a PlanRoute plan.
+func (p *Plan) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
+	return p.Primitive.Execute(ctx, exec, bv)
+}
+
+// Stream runs a PlanRoute plan, streaming its result.
+func (p *Plan) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
+	return p.Primitive.Stream(ctx, exec, bv, callback)
+}

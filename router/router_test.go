@@ -1,0 +1,106 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// fakeExec records every call as a line and answers with empty results.
+type fakeExec struct{ lines []string }
+
+func (f *fakeExec) record(kind string, qs []ShardQuery) []*querypb.QueryResult {
+	out := make([]*querypb.QueryResult, len(qs))
+	for i, q := range qs {
+		f.lines = append(f.lines, fmt.Sprintf("%s %s/%s %s", kind, q.Keyspace, q.Shard, q.SQL))
+		out[i] = &querypb.QueryResult{}
+	}
+	return out
+}
+
+func (f *fakeExec) Execute(ctx context.Context, qs []ShardQuery) ([]*querypb.QueryResult, error) {
+	return f.record("Execute", qs), nil
+}
+
+func (f *fakeExec) ExecuteAutocommit(ctx context.Context, qs []ShardQuery) ([]*querypb.QueryResult, error) {
+	return f.record("ExecuteAutocommit", qs), nil
+}
+
+func (f *fakeExec) Stream(ctx context.Context, qs []ShardQuery, cb func(int, *querypb.QueryResult) error) error {
+	for i, r := range f.record("Stream", qs) {
+		if err := cb(i, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func testRouter() *Router {
+	r := New(DefaultConfig())
+	r.SetVSchema(BuildVSchema([]KeyspaceInput{
+		{Name: "commerce", Shards: []string{"0"}},
+	}, nil))
+	return r
+}
+
+func TestUnshardedPassthrough(t *testing.T) {
+	r := testRouter()
+	for _, sql := range []string{
+		"select * from t where id = 1",
+		"insert into t values (1)",
+		"create table t (id int primary key)",
+		// The parser rejects this; an unsharded keyspace passes it through.
+		"select * from t where id = 1 procedure analyse()",
+	} {
+		p, _, err := r.Plan(sql, "commerce")
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if p.Kind != PlanRoute {
+			t.Fatalf("%s: kind %v", sql, p.Kind)
+		}
+		f := &fakeExec{}
+		if _, err := p.Execute(t.Context(), f, nil); err != nil {
+			t.Fatal(err)
+		}
+		if want := "Execute commerce/0 " + sql; len(f.lines) != 1 || f.lines[0] != want {
+			t.Fatalf("lines = %q, want %q", f.lines, want)
+		}
+	}
+}
+
+func TestSessionStatements(t *testing.T) {
+	r := testRouter()
+	for _, sql := range []string{"begin", "commit", "rollback", "use commerce", "set autocommit = 0", "set names utf8mb4", "show databases", "kill 12"} {
+		p, _, err := r.Plan(sql, "")
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if p.Kind != PlanSession || p.Stmt == nil {
+			t.Fatalf("%s: not a session plan", sql)
+		}
+	}
+}
+
+func TestKeyspaceErrors(t *testing.T) {
+	r := testRouter()
+	_, _, err := r.Plan("select 1", "nosuch")
+	var se *sqlerr.Error
+	if !errors.As(err, &se) || se.Num != sqlerr.ERBadDB || !strings.Contains(se.Message, "nosuch") {
+		t.Fatalf("unknown keyspace: %v", err)
+	}
+	// Without a keyspace, a table-less select goes to the unsharded one.
+	p, _, err := r.Plan("select 1", "")
+	if err != nil || p.Primitive.Describe()["keyspace"] != "commerce" {
+		t.Fatalf("select 1 without keyspace: %v %v", p, err)
+	}
+	empty := New(DefaultConfig())
+	if _, _, err := empty.Plan("select 1", ""); !errors.As(err, &se) || se.Num != sqlerr.ERNoDB {
+		t.Fatalf("no keyspaces: %v", err)
+	}
+}
