@@ -93,7 +93,10 @@ type Error struct {
 	Num     uint16
 	State   string
 	Message string
-	cause   error
+	// Retryable says the statement was not run at all, so it may be sent
+	// to another tablet (the tablet does not serve that target now).
+	Retryable bool
+	cause     error
 }
 
 // New returns an Error with the SQLSTATE that belongs to num.
@@ -121,7 +124,7 @@ func NotSupported(format string, args ...any) *Error {
 
 // Proto returns the error as it travels in gRPC status details.
 func (e *Error) Proto() *querypb.MySQLError {
-	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message}
+	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message, Retryable: e.Retryable}
 }
 
 // FromProto turns a querypb.MySQLError back into an Error.
@@ -133,7 +136,22 @@ func FromProto(m *querypb.MySQLError) *Error {
 	if state == "" {
 		state = StateFor(uint16(m.Code))
 	}
-	return &Error{Num: uint16(m.Code), State: state, Message: m.Message}
+	return &Error{Num: uint16(m.Code), State: state, Message: m.Message, Retryable: m.Retryable}
+}
+
+// NotServing is the error of a tablet asked for a target it does not serve
+// now: the statement did not run and the gate may retry elsewhere.
+func NotServing(format string, args ...any) *Error {
+	e := New(ERUnknown, format, args...)
+	e.Retryable = true
+	return e
+}
+
+// IsRetryable reports whether err says the statement did not run because
+// the tablet does not serve its target.
+func IsRetryable(err error) bool {
+	e := FromError(err)
+	return e != nil && e.Retryable
 }
 
 // GRPCStatus lets grpc send an Error as a status with the MySQL error in
@@ -147,6 +165,9 @@ func (e *Error) GRPCStatus() *status.Status {
 		code = codes.DeadlineExceeded
 	case ERNotSupportedYet:
 		code = codes.Unimplemented
+	}
+	if e.Retryable {
+		code = codes.FailedPrecondition
 	}
 	st := status.New(code, e.Message)
 	if withDetails, err := st.WithDetails(e.Proto()); err == nil {

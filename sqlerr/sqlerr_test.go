@@ -35,3 +35,13 @@ func TestUnknownErrorKeepsCause(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+func TestRetryableSurvivesGRPC(t *testing.T) {
+	err := ToGRPC(NotServing("tablet zone1-101 is not primary"))
+	if !IsRetryable(err) {
+		t.Fatalf("retryable lost: %v", err)
+	}
+	if IsRetryable(ToGRPC(New(ERDupEntry, "dup"))) {
+		t.Fatal("a dup key error is not retryable")
+	}
+}

@@ -1073,10 +1073,13 @@ func (x *StreamHealthResponse) GetTabletAlias() *topodatapb.TabletAlias {
 // MySQLError travels in gRPC status details so that a client sees the
 // number and SQLSTATE mysqld gave.
 type MySQLError struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Code    uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	State   string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Message string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// retryable says the statement was not run at all (the tablet does not
+	// serve that target now), so the gate may send it to another tablet.
+	Retryable     bool `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1130,6 +1133,13 @@ func (x *MySQLError) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *MySQLError) GetRetryable() bool {
+	if x != nil {
+		return x.Retryable
+	}
+	return false
 }
 
 var File_query_proto protoreflect.FileDescriptor
@@ -1208,12 +1218,13 @@ const file_query_proto_rawDesc = "" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12>\n" +
 	"\x1cprimary_term_start_unix_nano\x18\x03 \x01(\x03R\x18primaryTermStartUnixNano\x12B\n" +
 	"\x0erealtime_stats\x18\x04 \x01(\v2\x1b.mosaic.query.RealtimeStatsR\rrealtimeStats\x12?\n" +
-	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"P\n" +
+	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"n\n" +
 	"\n" +
 	"MySQLError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage2\xa1\x04\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1c\n" +
+	"\tretryable\x18\x04 \x01(\bR\tretryable2\xa1\x04\n" +
 	"\x05Query\x12F\n" +
 	"\aExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse\x12N\n" +
 	"\rStreamExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse0\x01\x12@\n" +
