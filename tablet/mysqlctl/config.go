@@ -1,0 +1,178 @@
+package mysqlctl
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config describes one mariadbd.
+type Config struct {
+	// Dir is the tablet dir: my.cnf, data/, the socket and logs live here.
+	Dir string
+	// Port is mysqld's TCP port.
+	Port int
+	// BindAddress is the TCP address mysqld listens on.
+	BindAddress string
+	// ServerID is server_id; the tablet uses its uid.
+	ServerID uint32
+	// SocketPath overrides Dir/mysql.sock (unix socket paths are limited
+	// to about 100 bytes).
+	SocketPath string
+
+	// MariadbdPath and InstallDBPath name the binaries (looked up in PATH
+	// and /usr/sbin when not absolute).
+	MariadbdPath  string
+	InstallDBPath string
+	// TemplateDir caches an initialized data dir, keyed by server version
+	// and redo log size; new data dirs are copied from it. Empty disables
+	// the cache.
+	TemplateDir string
+
+	// InnoDBBufferPoolSize and InnoDBLogFileSize are my.cnf sizes ("64M").
+	InnoDBBufferPoolSize string
+	InnoDBLogFileSize    string
+	// Durable makes every commit reach disk (sync_binlog=1,
+	// innodb_flush_log_at_trx_commit=1). Tests turn it off for speed.
+	Durable bool
+	// ExtraConfig lines are appended to the [mysqld] section as they are.
+	ExtraConfig []string
+
+	// ReplUser and ReplPassword are the replication user created on every
+	// start ('user'@'%', REPLICATION SLAVE).
+	ReplUser     string
+	ReplPassword string
+
+	// StartTimeout bounds the wait until a started mariadbd answers.
+	StartTimeout time.Duration
+	// StopTimeout is how long a SIGTERM may take before SIGKILL.
+	StopTimeout time.Duration
+	// RestartBackoff and MaxRestartBackoff space restarts after crashes.
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+}
+
+// DefaultConfig returns a Config for a local, small mariadbd. Dir, Port and
+// ServerID must still be set.
+func DefaultConfig() Config {
+	return Config{
+		BindAddress:          "127.0.0.1",
+		MariadbdPath:         "mariadbd",
+		InstallDBPath:        "mariadb-install-db",
+		InnoDBBufferPoolSize: "64M",
+		InnoDBLogFileSize:    "16M",
+		Durable:              true,
+		ReplUser:             "mosaic_repl",
+		ReplPassword:         "mosaic_repl_password",
+		StartTimeout:         60 * time.Second,
+		StopTimeout:          30 * time.Second,
+		RestartBackoff:       200 * time.Millisecond,
+		MaxRestartBackoff:    10 * time.Second,
+	}
+}
+
+// Validate checks a Config.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("mysqlctl: Dir is required"))
+	}
+	if c.Port <= 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("mysqlctl: bad port %d", c.Port))
+	}
+	if c.ServerID == 0 {
+		errs = append(errs, errors.New("mysqlctl: ServerID must be positive"))
+	}
+	if len(c.socketPath()) > 100 {
+		errs = append(errs, fmt.Errorf("mysqlctl: socket path %q is too long for a unix socket; set SocketPath", c.socketPath()))
+	}
+	if c.MariadbdPath == "" || c.InstallDBPath == "" {
+		errs = append(errs, errors.New("mysqlctl: MariadbdPath and InstallDBPath are required"))
+	}
+	if c.ReplUser == "" {
+		errs = append(errs, errors.New("mysqlctl: ReplUser is required"))
+	}
+	if c.StartTimeout <= 0 || c.StopTimeout <= 0 || c.RestartBackoff <= 0 || c.MaxRestartBackoff < c.RestartBackoff {
+		errs = append(errs, errors.New("mysqlctl: timeouts and backoffs must be positive"))
+	}
+	for _, l := range c.ExtraConfig {
+		if strings.ContainsAny(l, "\n[") {
+			errs = append(errs, fmt.Errorf("mysqlctl: extra config line %q may not contain a newline or a section", l))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) socketPath() string {
+	if c.SocketPath != "" {
+		return c.SocketPath
+	}
+	return filepath.Join(c.Dir, "mysql.sock")
+}
+
+func (c Config) dataDir() string  { return filepath.Join(c.Dir, "data") }
+func (c Config) cnfPath() string  { return filepath.Join(c.Dir, "my.cnf") }
+func (c Config) pidPath() string  { return filepath.Join(c.Dir, "mysqld.pid") }
+func (c Config) tmpDir() string   { return filepath.Join(c.Dir, "tmp") }
+func (c Config) errorLog() string { return filepath.Join(c.Dir, "error.log") }
+
+// myCnf renders the server's config file.
+func (c Config) myCnf() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("# Written by the mosaic tablet agent on every start; edits are lost.")
+	w("[mysqld]")
+	w("datadir=%s", c.dataDir())
+	w("socket=%s", c.socketPath())
+	w("port=%d", c.Port)
+	w("bind-address=%s", c.BindAddress)
+	w("pid-file=%s", c.pidPath())
+	w("log-error=%s", c.errorLog())
+	w("tmpdir=%s", c.tmpDir())
+	if os.Geteuid() == 0 {
+		// mariadbd refuses to run as root unless told to.
+		w("user=root")
+	}
+	w("server_id=%d", c.ServerID)
+	w("log_bin=mysql-bin")
+	w("relay_log=relay-bin")
+	w("binlog_format=ROW")
+	w("log_slave_updates=ON")
+	w("gtid_strict_mode=ON")
+	w("gtid_domain_id=0")
+	// The agent decides what this server is after every start: a restarted
+	// primary must not take writes, and a replica starts replicating only
+	// once the agent knows its source.
+	w("read_only=ON")
+	w("skip_slave_start")
+	w("skip_name_resolve")
+	w("character_set_server=utf8mb4")
+	w("collation_server=utf8mb4_general_ci")
+	w("innodb_buffer_pool_size=%s", c.InnoDBBufferPoolSize)
+	w("innodb_log_file_size=%s", c.InnoDBLogFileSize)
+	w("max_connections=500")
+	w("performance_schema=OFF")
+	w("slave_net_timeout=10")
+	if c.Durable {
+		w("sync_binlog=1")
+		w("innodb_flush_log_at_trx_commit=1")
+	} else {
+		w("sync_binlog=0")
+		w("innodb_flush_log_at_trx_commit=2")
+		w("innodb_doublewrite=0")
+	}
+	for _, l := range c.ExtraConfig {
+		w("%s", l)
+	}
+	return b.String()
+}
+
+// SharedTemplateDir is a template cache under the system temp dir, shared
+// by every process of this machine (tests of several packages, local
+// clusters): templates are keyed by server version, so sharing is safe.
+func SharedTemplateDir() string {
+	return filepath.Join(os.TempDir(), "mosaic-mysqld-templates")
+}

@@ -1,0 +1,391 @@
+package mysqlctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+)
+
+// pollInterval is how often waits for mariadbd look again.
+const pollInterval = 50 * time.Millisecond
+
+// State is what the supervisor knows about mariadbd.
+type State int
+
+// States of a supervised mariadbd.
+const (
+	// Stopped: not started yet, or stopped for good.
+	Stopped State = iota
+	// Starting: the process was started and does not answer yet.
+	Starting
+	// Running: it answers queries.
+	Running
+	// Crashed: it died or failed to start; a restart is pending.
+	Crashed
+)
+
+func (s State) String() string {
+	switch s {
+	case Stopped:
+		return "stopped"
+	case Starting:
+		return "starting"
+	case Running:
+		return "running"
+	case Crashed:
+		return "crashed"
+	}
+	return "unknown"
+}
+
+// Mysqld supervises one mariadbd. Its methods are safe for concurrent use.
+type Mysqld struct {
+	cfg      Config
+	log      *slog.Logger
+	mariadbd string
+	version  string
+
+	mu       sync.Mutex
+	state    State
+	lastErr  error
+	pid      int
+	starts   int
+	changed  chan struct{}
+	runsOnce bool
+}
+
+// New checks cfg and finds the binaries. It starts nothing.
+func New(cfg Config, log *slog.Logger) (*Mysqld, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	bin, err := resolveBinary(cfg.MariadbdPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Mysqld{cfg: cfg, log: log, mariadbd: bin, changed: make(chan struct{})}, nil
+}
+
+// SocketPath is the unix socket mysqld listens on.
+func (m *Mysqld) SocketPath() string { return m.cfg.socketPath() }
+
+// Port is mysqld's TCP port.
+func (m *Mysqld) Port() int { return m.cfg.Port }
+
+// Version is `mariadbd --version`, known after Init.
+func (m *Mysqld) Version() string { return m.version }
+
+// DBAParams are the connection parameters of the agent's own connections:
+// root over the unix socket.
+func (m *Mysqld) DBAParams() mysqlconn.Params {
+	return mysqlconn.Params{Addr: m.cfg.socketPath(), User: "root"}
+}
+
+// State returns the current state and, when not running, why.
+func (m *Mysqld) State() (State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state, m.lastErr
+}
+
+// PID is the process id of the running mariadbd, or 0.
+func (m *Mysqld) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pid
+}
+
+// Starts counts how many times mariadbd came up (1 after the first start).
+func (m *Mysqld) Starts() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.starts
+}
+
+// Changed returns a channel closed at the next state change.
+func (m *Mysqld) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+func (m *Mysqld) setState(s State, err error, pid int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s == Running && m.state != Running {
+		m.starts++
+	}
+	m.state, m.lastErr, m.pid = s, err, pid
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// WaitRunning blocks until mysqld runs or ctx ends.
+func (m *Mysqld) WaitRunning(ctx context.Context) error {
+	for {
+		ch := m.Changed()
+		if s, _ := m.State(); s == Running {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			_, err := m.State()
+			return errors.Join(ctx.Err(), err)
+		}
+	}
+}
+
+// Init writes my.cnf and initializes the data dir when it is empty. It
+// may take a few seconds the first time (mariadb-install-db).
+func (m *Mysqld) Init(ctx context.Context) error {
+	v, err := serverVersion(ctx, m.mariadbd)
+	if err != nil {
+		return err
+	}
+	m.version = v
+	for _, d := range []string{m.cfg.Dir, m.cfg.tmpDir(), filepath.Dir(m.cfg.socketPath())} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(m.cfg.cnfPath(), []byte(m.cfg.myCnf()), 0o644); err != nil {
+		return fmt.Errorf("write my.cnf: %w", err)
+	}
+	if err := m.initDataDir(ctx); err != nil {
+		return fmt.Errorf("init data dir %s: %w", m.cfg.dataDir(), err)
+	}
+	return nil
+}
+
+// Run starts mariadbd and keeps it running until ctx ends, then stops it
+// (SIGTERM, then SIGKILL after StopTimeout) and returns. Init must have
+// succeeded. Run may be called once.
+func (m *Mysqld) Run(ctx context.Context) error {
+	m.mu.Lock()
+	if m.runsOnce {
+		m.mu.Unlock()
+		return errors.New("mysqlctl: Run called twice")
+	}
+	m.runsOnce = true
+	m.mu.Unlock()
+	defer m.setState(Stopped, nil, 0)
+
+	m.stopLeftover()
+	backoff := m.cfg.RestartBackoff
+	for {
+		started := time.Now()
+		err := m.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > 30*time.Second {
+			backoff = m.cfg.RestartBackoff
+		}
+		m.log.Error("mysqld is down; restarting", "err", err, "backoff", backoff)
+		m.setState(Crashed, err, 0)
+		if sleepCtx(ctx, backoff) != nil {
+			return nil
+		}
+		backoff = min(backoff*2, m.cfg.MaxRestartBackoff)
+	}
+}
+
+// runOnce runs one mariadbd process until it exits or ctx ends.
+func (m *Mysqld) runOnce(ctx context.Context) error {
+	m.setState(Starting, nil, 0)
+	out, err := os.OpenFile(filepath.Join(m.cfg.Dir, "mariadbd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd := exec.Command(m.mariadbd, "--defaults-file="+m.cfg.cnfPath())
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group keeps a terminal's Ctrl-C away from it: the
+	// agent stops it. Pdeathsig stops it if the agent dies without that.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start mariadbd: %w", err)
+	}
+	pid := cmd.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	m.log.Info("mysqld started", "pid", pid, "port", m.cfg.Port)
+
+	if err := m.waitReady(ctx, exited); err != nil {
+		m.stopProcess(cmd, exited)
+		return err
+	}
+	if err := m.afterStart(ctx); err != nil {
+		m.stopProcess(cmd, exited)
+		return fmt.Errorf("set up mysqld after start: %w", err)
+	}
+	m.setState(Running, nil, pid)
+	m.log.Info("mysqld is running", "pid", pid)
+	select {
+	case err := <-exited:
+		return fmt.Errorf("mariadbd exited: %v: %s", err, m.errorLogTail())
+	case <-ctx.Done():
+		m.stopProcess(cmd, exited)
+		m.log.Info("mysqld stopped", "pid", pid)
+		return nil
+	}
+}
+
+// waitReady polls until mariadbd answers a query.
+func (m *Mysqld) waitReady(ctx context.Context, exited <-chan error) error {
+	deadline := time.Now().Add(m.cfg.StartTimeout)
+	var lastErr error
+	for {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("mariadbd exited during start: %v: %s", err, m.errorLogTail())
+		default:
+		}
+		if lastErr = m.ping(ctx); lastErr == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mariadbd did not answer within %v: %w", m.cfg.StartTimeout, lastErr)
+		}
+		if err := sleepCtx(ctx, pollInterval); err != nil {
+			return err
+		}
+	}
+}
+
+func (m *Mysqld) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := mysqlconn.Dial(ctx, m.DBAParams())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Exec("SELECT 1")
+}
+
+// afterStart creates the users the agent needs, without binlogging them so
+// that no GTID of this server's own making appears.
+func (m *Mysqld) afterStart(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := mysqlconn.Dial(ctx, m.DBAParams())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	user := QuoteString(m.cfg.ReplUser) + "@'%'"
+	pw := QuoteString(m.cfg.ReplPassword)
+	for _, q := range []string{
+		"SET SESSION sql_log_bin = 0",
+		"CREATE USER IF NOT EXISTS " + user + " IDENTIFIED BY " + pw,
+		"ALTER USER " + user + " IDENTIFIED BY " + pw,
+		"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO " + user,
+	} {
+		if err := c.Exec(q); err != nil {
+			return fmt.Errorf("%s: %w", strings.SplitN(q, " IDENTIFIED", 2)[0], err)
+		}
+	}
+	return nil
+}
+
+// stopProcess sends SIGTERM, waits up to StopTimeout, then SIGKILLs.
+func (m *Mysqld) stopProcess(cmd *exec.Cmd, exited <-chan error) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(m.cfg.StopTimeout)
+	defer t.Stop()
+	select {
+	case <-exited:
+		return
+	case <-t.C:
+	}
+	m.log.Warn("mysqld did not stop in time; killing it", "pid", cmd.Process.Pid, "timeout", m.cfg.StopTimeout)
+	_ = cmd.Process.Kill()
+	<-exited
+}
+
+// stopLeftover stops a mariadbd left running on this data dir by an agent
+// that died (its pid file names a live mariadbd using our my.cnf): two
+// servers cannot share a data dir, and this agent is the owner now.
+func (m *Mysqld) stopLeftover() {
+	data, err := os.ReadFile(m.cfg.pidPath())
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), m.cfg.cnfPath()) {
+		return
+	}
+	m.log.Warn("stopping a leftover mysqld on this data dir", "pid", pid)
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(m.cfg.StopTimeout)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
+		time.Sleep(pollInterval)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+func (m *Mysqld) errorLogTail() string {
+	data, err := os.ReadFile(m.cfg.errorLog())
+	if err != nil {
+		return ""
+	}
+	if len(data) > 4096 {
+		data = data[len(data)-4096:]
+	}
+	return lastLines(string(data), 5)
+}
+
+// QuoteString quotes s as a MySQL string literal.
+func QuoteString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\'', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case 0:
+			b.WriteString(`\0`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

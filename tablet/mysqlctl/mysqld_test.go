@@ -1,0 +1,166 @@
+package mysqlctl
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mosaic-mysqlctl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func TestMyCnf(t *testing.T) {
+	c := DefaultConfig()
+	c.Dir, c.Port, c.ServerID = "/x", 17101, 101
+	c.ExtraConfig = []string{"max_allowed_packet=64M"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cnf := c.myCnf()
+	for _, want := range []string{"port=17101", "server_id=101", "socket=/x/mysql.sock", "read_only=ON", "log_bin=", "binlog_format=ROW", "gtid_strict_mode=ON", "log_slave_updates=ON", "innodb_buffer_pool_size=64M", "bind-address=127.0.0.1", "max_allowed_packet=64M", "skip_slave_start"} {
+		if !strings.Contains(cnf, want+"\n") && !strings.Contains(cnf, want) {
+			t.Errorf("my.cnf lacks %q:\n%s", want, cnf)
+		}
+	}
+	c.ExtraConfig = []string{"[client]"}
+	if c.Validate() == nil {
+		t.Error("a section in ExtraConfig validated")
+	}
+	c = DefaultConfig()
+	if c.Validate() == nil {
+		t.Error("empty Dir validated")
+	}
+}
+
+func TestQuoteString(t *testing.T) {
+	if got := QuoteString(`a'b\c`); got != `'a\'b\\c'` {
+		t.Errorf("QuoteString = %s", got)
+	}
+}
+
+// TestLifecycle inits a data dir from the template, starts mariadbd, kills
+// it with SIGKILL, waits for the supervisor to bring it back, and stops it.
+func TestLifecycle(t *testing.T) {
+	dir := shortTempDir(t)
+	cfg := DefaultConfig()
+	cfg.Dir = filepath.Join(dir, "t1")
+	cfg.Port = freePort(t)
+	cfg.ServerID = 1
+	cfg.TemplateDir = SharedTemplateDir()
+	cfg.Durable = false
+	cfg.RestartBackoff = 50 * time.Millisecond
+	m, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := m.Run(runCtx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	defer func() { stop(); wg.Wait() }()
+
+	if err := m.WaitRunning(ctx); err != nil {
+		t.Fatal(err)
+	}
+	query := func() string {
+		c, err := mysqlconn.Dial(ctx, m.DBAParams())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		res, err := c.Execute("SELECT @@server_id, @@read_only, @@log_bin, (SELECT COUNT(*) FROM mysql.user WHERE user = 'mosaic_repl')", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, err := mysqlconn.RowValues(res.Rows[0], len(res.Fields))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, v := range vals {
+			s = append(s, string(v))
+		}
+		return strings.Join(s, ",")
+	}
+	if got := query(); got != "1,1,1,1" {
+		t.Fatalf("server_id,read_only,log_bin,repl user = %s, want 1,1,1,1", got)
+	}
+
+	pid := m.PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for m.Starts() < 2 {
+		if time.Now().After(deadline) {
+			st, err := m.State()
+			t.Fatalf("mysqld not restarted after kill -9: state %v, %v", st, err)
+		}
+		select {
+		case <-m.Changed():
+		case <-time.After(time.Second):
+		}
+	}
+	if m.PID() == pid {
+		t.Fatal("pid did not change after restart")
+	}
+	if got := query(); got != "1,1,1,1" {
+		t.Fatalf("after restart: %s", got)
+	}
+
+	stop()
+	wg.Wait()
+	if st, _ := m.State(); st != Stopped {
+		t.Fatalf("state after stop = %v", st)
+	}
+	if _, err := os.Stat(cfg.pidPath()); !os.IsNotExist(err) {
+		t.Errorf("pid file still there after a clean stop: %v", err)
+	}
+}
