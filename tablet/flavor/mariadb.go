@@ -1,0 +1,143 @@
+package flavor
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+)
+
+// MariaDB is the flavor of MariaDB 10.x GTID replication.
+//
+// Positions are @@gtid_binlog_pos, not @@gtid_current_pos. Every tablet
+// runs with log_slave_updates, so its binlog holds everything it has,
+// whether it wrote it as a primary or applied it as a replica; that binlog
+// is also what its replicas read from. gtid_current_pos mixes in
+// gtid_slave_pos by a rule that depends on which server_id wrote each
+// domain's last GTID, and on a former replica it can report a stale
+// position. Replication itself runs with MASTER_USE_GTID=slave_pos; before
+// pointing a server at a new source, SetReplicationSource copies
+// gtid_binlog_pos into gtid_slave_pos, so that a demoted primary resumes
+// after the transactions it wrote itself instead of asking for them again.
+type MariaDB struct{}
+
+var _ Flavor = MariaDB{}
+
+// Name implements Flavor.
+func (MariaDB) Name() string { return "mariadb" }
+
+// Position implements Flavor.
+func (MariaDB) Position(ctx context.Context, q Querier) (string, error) {
+	return queryValue(ctx, q, "SELECT @@GLOBAL.gtid_binlog_pos AS pos", "pos")
+}
+
+// ReplicationStatus implements Flavor.
+func (f MariaDB) ReplicationStatus(ctx context.Context, q Querier) (*tabletmanagerpb.ReplicationStatus, error) {
+	pos, err := f.Position(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	st := &tabletmanagerpb.ReplicationStatus{Position: pos}
+	rows, err := q.Query(ctx, "SHOW SLAVE STATUS")
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return st, nil
+	}
+	r := rows[0]
+	st.IoRunning = r["Slave_IO_Running"] == "Yes"
+	st.SqlRunning = r["Slave_SQL_Running"] == "Yes"
+	st.LagSeconds = uint32(atoiOr0(r["Seconds_Behind_Master"]))
+	st.SourceHost = r["Master_Host"]
+	st.SourcePort = int32(atoiOr0(r["Master_Port"]))
+	st.LastIoError = r["Last_IO_Error"]
+	st.LastSqlError = r["Last_SQL_Error"]
+	st.RelayPosition = r["Gtid_IO_Pos"]
+	return st, nil
+}
+
+// SetReplicationSource implements Flavor.
+func (f MariaDB) SetReplicationSource(ctx context.Context, q Querier, src Source) error {
+	if err := q.Exec(ctx, "STOP SLAVE"); err != nil {
+		return fmt.Errorf("STOP SLAVE: %w", err)
+	}
+	row, err := queryOne(ctx, q, "SELECT @@GLOBAL.gtid_binlog_pos AS binlog_pos, @@GLOBAL.gtid_slave_pos AS slave_pos")
+	if err != nil {
+		return err
+	}
+	if bp := row["binlog_pos"]; bp != "" && bp != row["slave_pos"] {
+		if err := q.Exec(ctx, "SET GLOBAL gtid_slave_pos = "+quote(bp)); err != nil {
+			return fmt.Errorf("set gtid_slave_pos: %w", err)
+		}
+	}
+	return execAll(ctx, q, fmt.Sprintf(
+		"CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %d, MASTER_USER = %s, MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1",
+		quote(src.Host), src.Port, quote(src.User), quote(src.Password)))
+}
+
+// StartReplication implements Flavor. The semi-sync replica setting is
+// read when the IO thread starts, so it is set first.
+func (MariaDB) StartReplication(ctx context.Context, q Querier, semiSync bool) error {
+	return execAll(ctx, q,
+		"SET GLOBAL rpl_semi_sync_slave_enabled = "+onOff(semiSync),
+		"START SLAVE")
+}
+
+// StopReplication implements Flavor.
+func (MariaDB) StopReplication(ctx context.Context, q Querier) error {
+	return execAll(ctx, q, "STOP SLAVE")
+}
+
+// ResetReplication implements Flavor.
+func (MariaDB) ResetReplication(ctx context.Context, q Querier) error {
+	return execAll(ctx, q, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_slave_enabled = OFF")
+}
+
+// WaitForPosition implements Flavor with MASTER_GTID_WAIT, which waits on
+// gtid_slave_pos: what replication has applied.
+func (MariaDB) WaitForPosition(ctx context.Context, q Querier, pos string, timeout time.Duration) error {
+	v, err := queryValue(ctx, q, fmt.Sprintf("SELECT MASTER_GTID_WAIT(%s, %s) AS r", quote(pos), timeoutSeconds(timeout)), "r")
+	if err != nil {
+		return err
+	}
+	switch v {
+	case "0":
+		return nil
+	case "-1":
+		return fmt.Errorf("%w %s after %v", ErrWaitTimeout, pos, timeout)
+	}
+	return fmt.Errorf("MASTER_GTID_WAIT returned %q", v)
+}
+
+// SetReadOnly implements Flavor. MariaDB's read_only already refuses
+// writes from every user without the READ_ONLY ADMIN privilege, and
+// SET GLOBAL read_only = ON waits for commits in progress.
+func (MariaDB) SetReadOnly(ctx context.Context, q Querier, on bool) error {
+	return execAll(ctx, q, "SET GLOBAL read_only = "+onOff(on))
+}
+
+// ReadOnly implements Flavor.
+func (MariaDB) ReadOnly(ctx context.Context, q Querier) (bool, error) {
+	v, err := queryValue(ctx, q, "SELECT @@GLOBAL.read_only AS ro", "ro")
+	if err != nil {
+		return false, err
+	}
+	return v == "1", nil
+}
+
+// SetSemiSyncSource implements Flavor. MariaDB has semi-sync built in (no
+// plugin) and waits for one replica's ack; AFTER_SYNC makes a commit
+// visible only once a replica has it, so a failover loses no
+// acknowledged write.
+func (MariaDB) SetSemiSyncSource(ctx context.Context, q Querier, on bool, timeout time.Duration) error {
+	if !on {
+		return execAll(ctx, q, "SET GLOBAL rpl_semi_sync_master_enabled = OFF")
+	}
+	return execAll(ctx, q,
+		"SET GLOBAL rpl_semi_sync_master_timeout = "+strconv.FormatInt(timeout.Milliseconds(), 10),
+		"SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
+		"SET GLOBAL rpl_semi_sync_master_enabled = ON")
+}
