@@ -24,6 +24,7 @@ func main() {
 	logFlags := addLogFlags(root)
 	root.AddCommand(
 		newTabletCmd(logFlags),
+		newGateCmd(logFlags),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mosaic:", err)

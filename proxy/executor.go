@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"context"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/router"
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// sessionExecutor runs the router's shard queries for one session: on the
+// session's tablet type, inside its transaction when it has one.
+type sessionExecutor struct {
+	gw *TabletGateway
+	s  *Session
+}
+
+var _ router.ShardExecutor = (*sessionExecutor)(nil)
+
+func (e *sessionExecutor) target(q router.ShardQuery) *querypb.Target {
+	return &querypb.Target{Keyspace: q.Keyspace, Shard: q.Shard, TabletType: e.s.TabletType}
+}
+
+// Execute runs each query, in parallel when there are several.
+func (e *sessionExecutor) Execute(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
+	return e.each(ctx, qs, e.s.InTransaction)
+}
+
+// ExecuteAutocommit runs each query outside the session's transaction.
+func (e *sessionExecutor) ExecuteAutocommit(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
+	return e.each(ctx, qs, false)
+}
+
+func (e *sessionExecutor) each(ctx context.Context, qs []router.ShardQuery, inTx bool) ([]*querypb.QueryResult, error) {
+	out := make([]*querypb.QueryResult, len(qs))
+	if len(qs) == 1 {
+		r, err := e.executeOne(ctx, qs[0], inTx)
+		out[0] = r
+		return out, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, q := range qs {
+		g.Go(func() error {
+			r, err := e.executeOne(gctx, q, inTx)
+			out[i] = r
+			return err
+		})
+	}
+	return out, g.Wait()
+}
+
+func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, inTx bool) (*querypb.QueryResult, error) {
+	target := e.target(q)
+	opts := e.s.Options()
+	if !inTx {
+		var res *querypb.QueryResult
+		err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
+			resp, err := th.Client.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: q.SQL, Options: opts})
+			if err != nil {
+				return err
+			}
+			res = resp.Result
+			return nil
+		})
+		return res, wrapShardErr(err)
+	}
+	key := shardKey{q.Keyspace, q.Shard}
+	if tx := e.s.getTx(key); tx != nil {
+		resp, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: q.SQL, TransactionId: tx.txID, Options: opts})
+		if err != nil {
+			return nil, wrapShardErr(err)
+		}
+		return resp.Result, nil
+	}
+	var res *querypb.QueryResult
+	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
+		resp, err := th.Client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: q.SQL, Options: opts})
+		if err != nil {
+			return err
+		}
+		if resp.TransactionId != 0 {
+			e.s.addTx(key, &shardTx{target: target, tablet: th, txID: resp.TransactionId})
+		}
+		if resp.Error != nil {
+			return sqlerr.FromProto(resp.Error)
+		}
+		res = resp.Result
+		return nil
+	})
+	return res, wrapShardErr(err)
+}
+
+// Stream streams each query's result. Inside a transaction the statements
+// run on the transaction's connections, whose results are not streamed.
+func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {
+	if e.s.InTransaction {
+		res, err := e.Execute(ctx, qs)
+		if err != nil {
+			return err
+		}
+		for i, r := range res {
+			if err := cb(i, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(qs) == 1 {
+		return e.streamOne(ctx, 0, qs[0], cb)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, q := range qs {
+		g.Go(func() error { return e.streamOne(gctx, i, q, cb) })
+	}
+	return g.Wait()
+}
+
+func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {
+	target := e.target(q)
+	opts := e.s.Options()
+	started := false
+	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		st, err := th.Client.StreamExecute(sctx, &querypb.ExecuteRequest{Target: target, Sql: q.SQL, Options: opts})
+		if err != nil {
+			return err
+		}
+		for {
+			resp, err := st.Recv()
+			if err != nil {
+				if isEOF(err) {
+					return nil
+				}
+				if started {
+					// Rows already went out: never retry elsewhere.
+					return nonRetryable(err)
+				}
+				return err
+			}
+			started = true
+			if err := cb(i, resp.Result); err != nil {
+				return nonRetryable(err)
+			}
+		}
+	})
+	return wrapShardErr(err)
+}
+
+// wrapShardErr turns a tablet error into the client's MySQL error.
+func wrapShardErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return sqlerr.FromError(err)
+}
+
+func nonRetryable(err error) error {
+	e := sqlerr.FromError(err)
+	if !e.Retryable {
+		return e
+	}
+	c := *e
+	c.Retryable = false
+	return &c
+}

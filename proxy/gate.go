@@ -1,0 +1,180 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mosaicdb/mosaic/router"
+	"github.com/mosaicdb/mosaic/topo"
+)
+
+// Gate is a running gate: a MySQL listener, the tablet discovery and the
+// router. Create it with New, bind with Listen, serve with Run.
+type Gate struct {
+	cfg    Config
+	log    *slog.Logger
+	ts     *topo.Server
+	hc     *HealthCheck
+	gw     *TabletGateway
+	router *router.Router
+	mysql  *server.Server
+	creds  server.CredentialProvider
+	m      *metrics
+	reg    *prometheus.Registry
+
+	listener net.Listener
+	httpLis  net.Listener
+
+	conns     sync.Map // connection id → *clientConn
+	connCount atomic.Int64
+	wg        sync.WaitGroup
+	loaded    chan struct{}
+}
+
+// New returns a gate. reg receives its metrics (nil for none).
+func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry) (*Gate, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gate config: %w", err)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	hc := NewHealthCheck(log, ts, cfg.HealthCheckTimeout)
+	creds := server.NewInMemoryProvider()
+	if len(cfg.Users) == 0 {
+		creds.AddUser("root", "")
+	}
+	for u, p := range cfg.Users {
+		creds.AddUser(u, p)
+	}
+	g := &Gate{
+		cfg:    cfg,
+		log:    log,
+		ts:     ts,
+		hc:     hc,
+		gw:     NewTabletGateway(hc, cfg.Cell, cfg.TabletWait),
+		router: router.New(cfg.Router),
+		mysql:  server.NewServer(cfg.ServerVersion, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil),
+		creds:  creds,
+		m:      newMetrics(reg),
+		reg:    reg,
+		loaded: make(chan struct{}),
+	}
+	return g, nil
+}
+
+// Listen binds the MySQL and HTTP listeners.
+func (g *Gate) Listen() error {
+	l, err := net.Listen("tcp", g.cfg.MySQLAddr)
+	if err != nil {
+		return fmt.Errorf("gate listen: %w", err)
+	}
+	g.listener = l
+	if g.cfg.HTTPAddr != "" {
+		hl, err := net.Listen("tcp", g.cfg.HTTPAddr)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("gate http listen: %w", err)
+		}
+		g.httpLis = hl
+	}
+	return nil
+}
+
+// Addr returns the MySQL listener's address (after Listen).
+func (g *Gate) Addr() net.Addr { return g.listener.Addr() }
+
+// HTTPAddr returns the HTTP listener's address, or nil.
+func (g *Gate) HTTPAddr() net.Addr {
+	if g.httpLis == nil {
+		return nil
+	}
+	return g.httpLis.Addr()
+}
+
+// Router returns the gate's router.
+func (g *Gate) Router() *router.Router { return g.router }
+
+// HealthCheck returns the gate's view of the tablets.
+func (g *Gate) HealthCheck() *HealthCheck { return g.hc }
+
+// Loaded is closed once the gate has read the topology for the first time.
+func (g *Gate) Loaded() <-chan struct{} { return g.loaded }
+
+// Run serves until ctx ends, then closes every client connection (rolling
+// back their transactions) and returns.
+func (g *Gate) Run(ctx context.Context) error {
+	if g.listener == nil {
+		if err := g.Listen(); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); g.hc.Run(ctx) }()
+	go func() { defer bg.Done(); g.watchVSchema(ctx, g.loaded) }()
+	if g.httpLis != nil {
+		srv := &http.Server{Handler: g.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		bg.Add(1)
+		go func() { defer bg.Done(); srv.Serve(g.httpLis) }()
+		go func() { <-ctx.Done(); srv.Close() }()
+	}
+	g.log.Info("gate serving", "mysql", g.listener.Addr().String(), "cell", g.cfg.Cell)
+	go func() { <-ctx.Done(); g.listener.Close() }()
+	var err error
+	for {
+		conn, aerr := g.listener.Accept()
+		if aerr != nil {
+			if ctx.Err() == nil && !errors.Is(aerr, net.ErrClosed) {
+				err = aerr
+			}
+			break
+		}
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.serveConn(ctx, conn)
+		}()
+	}
+	cancel()
+	g.closeAll()
+	g.wg.Wait()
+	bg.Wait()
+	return err
+}
+
+func (g *Gate) closeAll() {
+	g.conns.Range(func(_, v any) bool {
+		v.(*clientConn).close()
+		return true
+	})
+}
+
+func (g *Gate) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-g.loaded:
+			fmt.Fprintln(w, "ok")
+		default:
+			http.Error(w, "topology not loaded yet", http.StatusServiceUnavailable)
+		}
+	})
+	mux.HandleFunc("/debug/status", g.serveStatus)
+	return mux
+}

@@ -1,0 +1,353 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/topo"
+)
+
+// TabletHealth is what the gate knows of one tablet: its topo record and
+// the latest word from its health stream. Values are immutable snapshots.
+type TabletHealth struct {
+	Alias            string
+	Tablet           *topodatapb.Tablet
+	Target           *querypb.Target
+	Serving          bool
+	PrimaryTermStart int64
+	ReplicationLag   uint32
+	ReplicationOK    bool
+	LastError        string
+	LastSeen         time.Time
+	Client           querypb.QueryClient
+}
+
+type targetKey struct {
+	keyspace   string
+	shard      string
+	tabletType topodatapb.TabletType
+}
+
+func keyOf(t *querypb.Target) targetKey {
+	return targetKey{t.GetKeyspace(), t.GetShard(), t.GetTabletType()}
+}
+
+// healthSnapshot is an immutable index of serving tablets by target.
+type healthSnapshot struct {
+	all      []*TabletHealth
+	byTarget map[targetKey][]*TabletHealth
+}
+
+// HealthCheck discovers tablets through topo and follows each one's health
+// stream. Queries read an immutable snapshot without locking.
+type HealthCheck struct {
+	log     *slog.Logger
+	ts      *topo.Server
+	timeout time.Duration
+
+	mu      sync.Mutex
+	entries map[string]*tabletEntry
+	changed chan struct{} // closed and replaced on every change
+
+	snap atomic.Pointer[healthSnapshot]
+}
+
+type tabletEntry struct {
+	tablet *topodatapb.Tablet
+	conn   *grpc.ClientConn
+	client querypb.QueryClient
+	cancel context.CancelFunc
+	done   chan struct{}
+	health *TabletHealth
+}
+
+// NewHealthCheck returns a HealthCheck; Run starts it.
+func NewHealthCheck(log *slog.Logger, ts *topo.Server, timeout time.Duration) *HealthCheck {
+	hc := &HealthCheck{log: log, ts: ts, timeout: timeout, entries: map[string]*tabletEntry{}, changed: make(chan struct{})}
+	hc.snap.Store(&healthSnapshot{byTarget: map[targetKey][]*TabletHealth{}})
+	return hc
+}
+
+// Run watches topo for tablets until ctx ends, then stops every stream.
+func (hc *HealthCheck) Run(ctx context.Context) {
+	defer hc.removeAll()
+	go hc.expireSilent(ctx)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		tablets, events, err := hc.ts.WatchTablets(ctx)
+		if err != nil {
+			hc.log.Warn("watch tablets failed", "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		hc.reconcile(ctx, tablets)
+		for ev := range events {
+			if ev.Err != nil {
+				hc.log.Warn("tablet watch ended", "err", ev.Err)
+				break
+			}
+			if ev.Tablet == nil {
+				hc.remove(ev.Alias)
+			} else {
+				hc.upsert(ctx, ev.Tablet)
+			}
+		}
+	}
+}
+
+// reconcile makes the entries match a full list of tablet records.
+func (hc *HealthCheck) reconcile(ctx context.Context, tablets []*topodatapb.Tablet) {
+	seen := map[string]bool{}
+	for _, t := range tablets {
+		seen[topo.AliasString(t.Alias)] = true
+		hc.upsert(ctx, t)
+	}
+	hc.mu.Lock()
+	var gone []string
+	for alias := range hc.entries {
+		if !seen[alias] {
+			gone = append(gone, alias)
+		}
+	}
+	hc.mu.Unlock()
+	for _, a := range gone {
+		hc.remove(a)
+	}
+}
+
+func tabletAddr(t *topodatapb.Tablet) string {
+	host := t.Hostname
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(t.GrpcPort)))
+}
+
+// upsert starts following a tablet, or restarts when its address changed.
+func (hc *HealthCheck) upsert(ctx context.Context, t *topodatapb.Tablet) {
+	alias := topo.AliasString(t.Alias)
+	hc.mu.Lock()
+	if e, ok := hc.entries[alias]; ok {
+		if tabletAddr(e.tablet) == tabletAddr(t) {
+			e.tablet = t
+			// Keep the health, refresh the record it carries.
+			h := *e.health
+			h.Tablet = t
+			e.health = &h
+			hc.rebuildLocked()
+			hc.mu.Unlock()
+			return
+		}
+		hc.mu.Unlock()
+		hc.remove(alias)
+		hc.mu.Lock()
+	}
+	conn, err := grpc.NewClient(tabletAddr(t),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)))
+	if err != nil {
+		hc.mu.Unlock()
+		hc.log.Warn("dial tablet failed", "tablet", alias, "err", err)
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	e := &tabletEntry{
+		tablet: t,
+		conn:   conn,
+		client: querypb.NewQueryClient(conn),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	e.health = &TabletHealth{Alias: alias, Tablet: t, Client: e.client}
+	hc.entries[alias] = e
+	hc.rebuildLocked()
+	hc.mu.Unlock()
+	go func() {
+		defer close(e.done)
+		hc.follow(sctx, alias, e)
+	}()
+}
+
+func (hc *HealthCheck) remove(alias string) {
+	hc.mu.Lock()
+	e, ok := hc.entries[alias]
+	if ok {
+		delete(hc.entries, alias)
+		hc.rebuildLocked()
+	}
+	hc.mu.Unlock()
+	if ok {
+		e.cancel()
+		<-e.done
+		e.conn.Close()
+	}
+}
+
+func (hc *HealthCheck) removeAll() {
+	hc.mu.Lock()
+	var aliases []string
+	for a := range hc.entries {
+		aliases = append(aliases, a)
+	}
+	hc.mu.Unlock()
+	for _, a := range aliases {
+		hc.remove(a)
+	}
+}
+
+// follow reads a tablet's health stream, reconnecting with backoff, until
+// ctx ends.
+func (hc *HealthCheck) follow(ctx context.Context, alias string, e *tabletEntry) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := hc.stream(ctx, alias, e)
+		hc.setHealth(alias, func(h *TabletHealth) {
+			h.Serving = false
+			if err != nil {
+				h.LastError = err.Error()
+			}
+		})
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// stream follows one health stream until it fails or goes silent.
+func (hc *HealthCheck) stream(ctx context.Context, alias string, e *tabletEntry) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := e.client.StreamHealth(sctx, &querypb.StreamHealthRequest{})
+	if err != nil {
+		return err
+	}
+	// A stream that goes silent is cut so that the tablet is dialed again.
+	watchdog := time.AfterFunc(hc.timeout, cancel)
+	defer watchdog.Stop()
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			if sctx.Err() != nil && ctx.Err() == nil {
+				return fmt.Errorf("health stream silent for %v", hc.timeout)
+			}
+			return err
+		}
+		watchdog.Reset(hc.timeout)
+		hc.setHealth(alias, func(h *TabletHealth) {
+			h.Target = proto.Clone(resp.Target).(*querypb.Target)
+			h.Serving = resp.Serving
+			h.PrimaryTermStart = resp.PrimaryTermStartUnixNano
+			h.ReplicationLag = resp.GetRealtimeStats().GetReplicationLagSeconds()
+			h.ReplicationOK = resp.GetRealtimeStats().GetReplicationRunning()
+			h.LastError = resp.GetRealtimeStats().GetHealthError()
+			h.LastSeen = time.Now()
+		})
+	}
+}
+
+// expireSilent marks tablets whose stream has been silent too long as not
+// serving, in case the stream itself has not noticed yet.
+func (hc *HealthCheck) expireSilent(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			hc.mu.Lock()
+			changed := false
+			for _, e := range hc.entries {
+				if e.health.Serving && now.Sub(e.health.LastSeen) > hc.timeout {
+					h := *e.health
+					h.Serving = false
+					h.LastError = "health stream silent"
+					e.health = &h
+					changed = true
+				}
+			}
+			if changed {
+				hc.rebuildLocked()
+			}
+			hc.mu.Unlock()
+		}
+	}
+}
+
+// setHealth applies update to a copy of a tablet's health and publishes it.
+func (hc *HealthCheck) setHealth(alias string, update func(*TabletHealth)) {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	e, ok := hc.entries[alias]
+	if !ok {
+		return
+	}
+	h := *e.health
+	update(&h)
+	if h.Serving == e.health.Serving && h.PrimaryTermStart == e.health.PrimaryTermStart &&
+		h.ReplicationLag == e.health.ReplicationLag && h.ReplicationOK == e.health.ReplicationOK &&
+		proto.Equal(h.Target, e.health.Target) && h.LastError == e.health.LastError {
+		// Only the time moved: the index and its waiters need not know.
+		e.health = &h
+		return
+	}
+	e.health = &h
+	hc.rebuildLocked()
+}
+
+// rebuildLocked publishes a new snapshot and wakes waiters. hc.mu is held.
+func (hc *HealthCheck) rebuildLocked() {
+	snap := &healthSnapshot{byTarget: map[targetKey][]*TabletHealth{}}
+	for _, e := range hc.entries {
+		h := e.health
+		snap.all = append(snap.all, h)
+		if h.Serving && h.Target != nil {
+			k := keyOf(h.Target)
+			snap.byTarget[k] = append(snap.byTarget[k], h)
+		}
+	}
+	sort.Slice(snap.all, func(i, j int) bool { return snap.all[i].Alias < snap.all[j].Alias })
+	hc.snap.Store(snap)
+	close(hc.changed)
+	hc.changed = make(chan struct{})
+}
+
+// Serving returns the serving tablets of a target; the caller must not
+// modify the slice.
+func (hc *HealthCheck) Serving(keyspace, shard string, tt topodatapb.TabletType) []*TabletHealth {
+	return hc.snap.Load().byTarget[targetKey{keyspace, shard, tt}]
+}
+
+// All returns every known tablet's health, sorted by alias.
+func (hc *HealthCheck) All() []*TabletHealth {
+	return hc.snap.Load().all
+}
+
+// Changed returns a channel closed at the next change of any tablet.
+func (hc *HealthCheck) Changed() <-chan struct{} {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	return hc.changed
+}

@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/topo"
+)
+
+// metrics are the gate's Prometheus collectors.
+type metrics struct {
+	queries     *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	errors      *prometheus.CounterVec
+	connections prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mosaic_gate_queries_total",
+			Help: "Statements run by the gate, by keyspace, statement type, plan type and tablet type.",
+		}, []string{"keyspace", "stmt_type", "plan_type", "tablet_type"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mosaic_gate_query_duration_seconds",
+			Help:    "Time from a statement's arrival to its last byte written, by statement type.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14),
+		}, []string{"stmt_type"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mosaic_gate_errors_total",
+			Help: "Errors returned to clients, by MySQL error code.",
+		}, []string{"code"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mosaic_gate_client_connections",
+			Help: "Open client connections.",
+		}),
+	}
+	reg.MustRegister(m.queries, m.latency, m.errors, m.connections)
+	return m
+}
+
+func (m *metrics) observe(s *Session, stmtType, planType string, start time.Time, err error) {
+	m.queries.WithLabelValues(s.Keyspace, stmtType, planType, tabletTypeLabel(s.TabletType)).Inc()
+	m.latency.WithLabelValues(stmtType).Observe(time.Since(start).Seconds())
+	if err != nil {
+		m.observeError(err)
+	}
+}
+
+func (m *metrics) observeError(err error) {
+	m.errors.WithLabelValues(strconv.Itoa(int(sqlerr.FromError(err).Num))).Inc()
+}
+
+func tabletTypeLabel(t topodatapb.TabletType) string { return topo.TabletTypeString(t) }

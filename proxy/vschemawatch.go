@@ -1,0 +1,128 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/router"
+	"github.com/mosaicdb/mosaic/topo"
+)
+
+// watchVSchema keeps the router's VSchema in step with topo: keyspaces,
+// their VSchemas and the serving graph of the gate's cell. It closes loaded
+// after the first successful build and returns when ctx ends.
+func (g *Gate) watchVSchema(ctx context.Context, loaded chan<- struct{}) {
+	backoff := 100 * time.Millisecond
+	first := true
+	for ctx.Err() == nil {
+		names, events, err := g.ts.WatchKeyspaces(ctx, g.cfg.Cell)
+		if err == nil {
+			err = g.rebuildVSchema(ctx, names)
+		}
+		if err != nil {
+			g.log.Warn("vschema watch failed", "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if first {
+			close(loaded)
+			first = false
+		}
+		for ev := range events {
+			if ev.Err != nil {
+				break
+			}
+			// Changes come in bursts (a keyspace and its shards): take
+			// what else is queued before rebuilding once.
+			drain(events, 20*time.Millisecond)
+			names, err := g.ts.ListKeyspaces(ctx)
+			if err == nil {
+				err = g.rebuildVSchema(ctx, names)
+			}
+			if err != nil && ctx.Err() == nil {
+				g.log.Warn("vschema rebuild failed", "err", err)
+			}
+		}
+	}
+}
+
+// drain takes events from ch until it has been quiet for quiet.
+func drain(ch <-chan topo.KeyspaceEvent, quiet time.Duration) {
+	t := time.NewTimer(quiet)
+	defer t.Stop()
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+			t.Reset(quiet)
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// rebuildVSchema reads every keyspace's VSchema and serving shards and
+// gives the router a new VSchema.
+func (g *Gate) rebuildVSchema(ctx context.Context, names []string) error {
+	var in []router.KeyspaceInput
+	for _, name := range names {
+		ki := router.KeyspaceInput{Name: name}
+		vs, err := g.ts.GetVSchema(ctx, name)
+		switch {
+		case errors.Is(err, topo.ErrNoNode):
+		case err != nil:
+			return err
+		default:
+			ki.VSchema = vs
+		}
+		shards, err := g.servingShards(ctx, name)
+		if err != nil {
+			return err
+		}
+		ki.Shards = shards
+		in = append(in, ki)
+	}
+	rules, err := g.ts.GetRoutingRules(ctx)
+	if err != nil {
+		return err
+	}
+	g.router.SetVSchema(router.BuildVSchema(in, rules))
+	return nil
+}
+
+// servingShards returns the primary-serving shards of a keyspace from the
+// cell's serving graph, or from the shard records when there is none yet.
+func (g *Gate) servingShards(ctx context.Context, ks string) ([]string, error) {
+	srv, err := g.ts.GetSrvKeyspace(ctx, g.cfg.Cell, ks)
+	if err == nil {
+		for _, p := range srv.Partitions {
+			if p.ServedType == topodatapb.TabletType_PRIMARY {
+				var shards []string
+				for _, r := range p.ShardReferences {
+					shards = append(shards, r.Name)
+				}
+				return shards, nil
+			}
+		}
+	} else if !errors.Is(err, topo.ErrNoNode) {
+		return nil, err
+	}
+	return g.ts.ListShards(ctx, ks)
+}
+
+// keyspaceExists reports whether the router knows a keyspace.
+func (g *Gate) keyspaceExists(name string) bool {
+	_, ok := g.router.VSchema().Keyspaces[name]
+	return ok
+}
+
