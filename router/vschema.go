@@ -1,11 +1,15 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
+	"github.com/mosaicdb/mosaic/keyrange"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
+	"github.com/mosaicdb/mosaic/router/vindexes"
 )
 
 // KeyspaceInput is what the proxy knows of one keyspace from topo.
@@ -26,6 +30,63 @@ type Keyspace struct {
 	// Error is set when the keyspace's VSchema could not be built; queries
 	// on it fail with this error rather than being planned wrongly.
 	Error error
+
+	// Tables holds the VSchema's tables by lower-case name.
+	Tables map[string]*Table
+	// Vindexes holds the VSchema's vindexes by name.
+	Vindexes map[string]vindexes.Vindex
+	// ranges are the key ranges of Shards, in the same order.
+	ranges []*topodatapb.KeyRange
+}
+
+// Table types.
+const (
+	TableNormal    = ""
+	TableReference = "reference"
+	TableSequence  = "sequence"
+)
+
+// Table is a table of a keyspace's VSchema.
+type Table struct {
+	Name     string
+	Keyspace *Keyspace
+	// Type is TableNormal, TableReference or TableSequence.
+	Type string
+	// ColumnVindexes place the rows; the first one is the primary vindex.
+	ColumnVindexes []*ColumnVindex
+	// AutoIncrement fills a column from a sequence when an INSERT omits it.
+	AutoIncrement *AutoIncrement
+	// Pinned is the keyspace id of a table that lives on one shard of a
+	// sharded keyspace.
+	Pinned []byte
+}
+
+// ColumnVindex is one column's vindex.
+type ColumnVindex struct {
+	// Column is lower case.
+	Column string
+	Name   string
+	Vindex vindexes.Vindex
+}
+
+// AutoIncrement names the column a sequence fills.
+type AutoIncrement struct {
+	// Column is lower case.
+	Column string
+	// SequenceName is as written in the VSchema.
+	SequenceName string
+	// Sequence is the sequence table, nil when it could not be resolved
+	// (Err says why).
+	Sequence *Table
+	Err      error
+}
+
+// PrimaryVindex returns the table's primary column vindex, or nil.
+func (t *Table) PrimaryVindex() *ColumnVindex {
+	if len(t.ColumnVindexes) == 0 {
+		return nil
+	}
+	return t.ColumnVindexes[0]
 }
 
 // VSchema is the planner's view of every keyspace. It is immutable once
@@ -33,23 +94,124 @@ type Keyspace struct {
 type VSchema struct {
 	Keyspaces    map[string]*Keyspace
 	RoutingRules *topodatapb.RoutingRules
+	// rules maps "table" or "keyspace.table" (lower case) to its target.
+	rules map[string]ruleTarget
+}
+
+type ruleTarget struct {
+	keyspace, table string
 }
 
 // BuildVSchema builds the planner's view from topo's records. A keyspace
 // whose VSchema is invalid is kept with its Error set.
 func BuildVSchema(in []KeyspaceInput, rules *topodatapb.RoutingRules) *VSchema {
-	vs := &VSchema{Keyspaces: map[string]*Keyspace{}, RoutingRules: rules}
+	vs := &VSchema{Keyspaces: map[string]*Keyspace{}, RoutingRules: rules, rules: map[string]ruleTarget{}}
 	for _, k := range in {
-		ks := &Keyspace{Name: k.Name, Shards: append([]string(nil), k.Shards...), VSchema: k.VSchema}
+		ks := &Keyspace{
+			Name:     k.Name,
+			Shards:   append([]string(nil), k.Shards...),
+			VSchema:  k.VSchema,
+			Tables:   map[string]*Table{},
+			Vindexes: map[string]vindexes.Vindex{},
+		}
+		keyrange.SortShardNames(ks.Shards)
 		if k.VSchema != nil {
 			ks.Sharded = k.VSchema.Sharded
 			if err := ValidateKeyspaceVSchema(k.VSchema); err != nil {
 				ks.Error = fmt.Errorf("keyspace %s: %w", k.Name, err)
+			} else {
+				buildTables(ks)
 			}
+		}
+		for _, s := range ks.Shards {
+			kr, err := keyrange.Parse(s)
+			if err != nil && ks.Error == nil {
+				ks.Error = fmt.Errorf("keyspace %s: %w", k.Name, err)
+			}
+			ks.ranges = append(ks.ranges, kr)
+		}
+		if !ks.Sharded && len(ks.Shards) > 1 && ks.Error == nil {
+			ks.Error = fmt.Errorf("keyspace %s is unsharded but has %d shards", k.Name, len(ks.Shards))
 		}
 		vs.Keyspaces[k.Name] = ks
 	}
+	for _, ks := range vs.Keyspaces {
+		for _, t := range ks.Tables {
+			if t.AutoIncrement != nil {
+				t.AutoIncrement.Sequence, t.AutoIncrement.Err = vs.findSequence(ks, t.AutoIncrement.SequenceName)
+			}
+		}
+	}
+	if rules != nil {
+		for _, r := range rules.Rules {
+			if len(r.ToTables) == 0 {
+				continue
+			}
+			ksName, tName, ok := strings.Cut(r.ToTables[0], ".")
+			if !ok {
+				continue
+			}
+			vs.rules[strings.ToLower(r.FromTable)] = ruleTarget{keyspace: ksName, table: tName}
+		}
+	}
 	return vs
+}
+
+func buildTables(ks *Keyspace) {
+	for name, v := range ks.VSchema.Vindexes {
+		vi, _ := vindexes.New(v.Type, v.Params) // validated
+		ks.Vindexes[name] = vi
+	}
+	for name, t := range ks.VSchema.Tables {
+		tbl := &Table{Name: name, Keyspace: ks, Type: t.Type}
+		for _, cv := range t.ColumnVindexes {
+			tbl.ColumnVindexes = append(tbl.ColumnVindexes, &ColumnVindex{
+				Column: strings.ToLower(columnOf(cv)),
+				Name:   cv.Name,
+				Vindex: ks.Vindexes[cv.Name],
+			})
+		}
+		if t.AutoIncrement != nil {
+			tbl.AutoIncrement = &AutoIncrement{Column: strings.ToLower(t.AutoIncrement.Column), SequenceName: t.AutoIncrement.Sequence}
+		}
+		if t.Pinned != "" {
+			tbl.Pinned, _ = decodeHex(t.Pinned)
+		}
+		ks.Tables[strings.ToLower(name)] = tbl
+	}
+}
+
+func columnOf(cv *vschemapb.ColumnVindex) string {
+	if cv.Column != "" {
+		return cv.Column
+	}
+	if len(cv.Columns) == 1 {
+		return cv.Columns[0]
+	}
+	return ""
+}
+
+func (vs *VSchema) findSequence(from *Keyspace, name string) (*Table, error) {
+	ksName, tName, qualified := strings.Cut(name, ".")
+	if !qualified {
+		tName, ksName = ksName, ""
+	}
+	var found []*Table
+	for _, ks := range vs.Keyspaces {
+		if qualified && ks.Name != ksName {
+			continue
+		}
+		if t, ok := ks.Tables[strings.ToLower(tName)]; ok && t.Type == TableSequence {
+			found = append(found, t)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("sequence %s of keyspace %s not found in any unsharded keyspace's VSchema", name, from.Name)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("sequence %s is ambiguous: qualify it with its keyspace", name)
 }
 
 // KeyspaceNames returns the keyspace names, sorted.
@@ -62,13 +224,151 @@ func (vs *VSchema) KeyspaceNames() []string {
 	return names
 }
 
+// ShardForKeyspaceID returns the shard whose key range holds ksid.
+func (ks *Keyspace) ShardForKeyspaceID(ksid []byte) (string, bool) {
+	for i, kr := range ks.ranges {
+		if kr != nil && keyrange.Contains(kr, ksid) {
+			return ks.Shards[i], true
+		}
+	}
+	return "", false
+}
+
+// ErrInvalidVSchema wraps every error ValidateKeyspaceVSchema returns.
+var ErrInvalidVSchema = errors.New("invalid VSchema")
+
 // ValidateKeyspaceVSchema checks a keyspace VSchema before it is stored.
+// Its errors wrap ErrInvalidVSchema and name the table, vindex or column
+// at fault.
 func ValidateKeyspaceVSchema(vs *vschemapb.Keyspace) error {
 	if vs == nil {
 		return nil
 	}
+	var errs []string
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	if !vs.Sharded && len(vs.Vindexes) > 0 {
-		return fmt.Errorf("unsharded keyspace cannot have vindexes")
+		fail("an unsharded keyspace cannot have vindexes (set \"sharded\": true)")
+	}
+	for _, name := range sortedKeys(vs.Vindexes) {
+		v := vs.Vindexes[name]
+		if v == nil {
+			fail("vindex %q: empty definition", name)
+			continue
+		}
+		if _, err := vindexes.New(v.Type, v.Params); err != nil {
+			fail("vindex %q: %v", name, err)
+		}
+	}
+	for _, name := range sortedKeys(vs.Tables) {
+		t := vs.Tables[name]
+		if t == nil {
+			t = &vschemapb.Table{}
+		}
+		if name == "" || strings.Contains(name, ".") {
+			fail("table %q: a table name cannot be empty or contain a dot", name)
+		}
+		declared := map[string]bool{}
+		for _, c := range t.Columns {
+			if c.Name == "" {
+				fail("table %q: a column in \"columns\" has no name", name)
+			}
+			declared[strings.ToLower(c.Name)] = true
+		}
+		switch t.Type {
+		case TableNormal:
+			if vs.Sharded && len(t.ColumnVindexes) == 0 && t.Pinned == "" {
+				fail("table %q: a table of a sharded keyspace needs a column vindex (or type \"reference\", or \"pinned\")", name)
+			}
+		case TableReference:
+			if len(t.ColumnVindexes) > 0 {
+				fail("table %q: a reference table cannot have column vindexes", name)
+			}
+		case TableSequence:
+			if vs.Sharded {
+				fail("table %q: a sequence table must be in an unsharded keyspace", name)
+			}
+			if len(t.ColumnVindexes) > 0 || t.AutoIncrement != nil {
+				fail("table %q: a sequence table cannot have column vindexes or an auto_increment", name)
+			}
+		default:
+			fail("table %q: unknown table type %q (want \"\", \"reference\" or \"sequence\")", name, t.Type)
+		}
+		if !vs.Sharded && len(t.ColumnVindexes) > 0 {
+			fail("table %q: column vindexes need a sharded keyspace", name)
+		}
+		for i, cv := range t.ColumnVindexes {
+			col := columnOf(cv)
+			switch {
+			case len(cv.Columns) > 1:
+				fail("table %q: column vindex %d: multi-column vindexes are not supported", name, i)
+			case col == "":
+				fail("table %q: column vindex %d has no column", name, i)
+			case len(declared) > 0 && !declared[strings.ToLower(col)]:
+				fail("table %q: column vindex column %q is not among the table's columns", name, col)
+			}
+			if cv.Name == "" {
+				fail("table %q: column vindex on %q names no vindex", name, col)
+			} else if _, ok := vs.Vindexes[cv.Name]; !ok {
+				fail("table %q: column %q uses vindex %q, which is not defined in \"vindexes\" (defined: %s)", name, col, cv.Name, strings.Join(sortedKeys(vs.Vindexes), ", "))
+			}
+		}
+		if a := t.AutoIncrement; a != nil {
+			if a.Column == "" {
+				fail("table %q: auto_increment has no column", name)
+			} else if len(declared) > 0 && !declared[strings.ToLower(a.Column)] {
+				fail("table %q: auto_increment column %q is not among the table's columns", name, a.Column)
+			}
+			if a.Sequence == "" {
+				fail("table %q: auto_increment has no sequence", name)
+			}
+		}
+		if t.Pinned != "" {
+			if _, err := decodeHex(t.Pinned); err != nil {
+				fail("table %q: pinned %q is not hex", name, t.Pinned)
+			}
+			if !vs.Sharded {
+				fail("table %q: pinned needs a sharded keyspace", name)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalidVSchema, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func decodeHex(s string) ([]byte, error) {
+	if len(s)%2 != 0 {
+		return nil, fmt.Errorf("odd length")
+	}
+	out := make([]byte, len(s)/2)
+	for i := 0; i < len(out); i++ {
+		var b byte
+		for j := 0; j < 2; j++ {
+			c := s[2*i+j]
+			var n byte
+			switch {
+			case '0' <= c && c <= '9':
+				n = c - '0'
+			case 'a' <= c && c <= 'f':
+				n = c - 'a' + 10
+			case 'A' <= c && c <= 'F':
+				n = c - 'A' + 10
+			default:
+				return nil, fmt.Errorf("bad hex digit %q", c)
+			}
+			b = b<<4 | n
+		}
+		out[i] = b
+	}
+	return out, nil
 }

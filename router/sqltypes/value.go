@@ -1,0 +1,131 @@
+package sqltypes
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// AppendSQL appends v as a MySQL literal. Values are nil, bool, int64,
+// uint64, float64, string, []byte, or Decimal text (type DecimalLiteral).
+// Strings are quoted with backslash escapes (the server must not run with
+// NO_BACKSLASH_ESCAPES); []byte is written as _binary'...'.
+func AppendSQL(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, "NULL"...), nil
+	case bool:
+		if v {
+			return append(b, '1'), nil
+		}
+		return append(b, '0'), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(b, v, 10), nil
+	case uint64:
+		return strconv.AppendUint(b, v, 10), nil
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Errorf("float value %v has no SQL literal", v)
+		}
+		return strconv.AppendFloat(b, v, 'e', -1, 64), nil
+	case float32:
+		return strconv.AppendFloat(b, float64(v), 'e', -1, 32), nil
+	case DecimalLiteral:
+		return append(b, v...), nil
+	case string:
+		return appendQuoted(b, v), nil
+	case []byte:
+		b = append(b, "_binary"...)
+		return appendQuoted(b, string(v)), nil
+	}
+	return nil, fmt.Errorf("unsupported bind value type %T", v)
+}
+
+// DecimalLiteral is an exact decimal literal kept as its text ("1.50").
+type DecimalLiteral string
+
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case 0:
+			b = append(b, '\\', '0')
+		case '\'':
+			b = append(b, '\\', '\'')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case 0x1a:
+			b = append(b, '\\', 'Z')
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '\'')
+}
+
+// ToInteger converts a bind value to the integer MySQL would compare an
+// integer column with, as int64 when it fits and uint64 above. ok is false
+// when the value is not exactly an integer (a fraction, a string with other
+// characters, NULL): such a value cannot be routed by an integer vindex.
+func ToInteger(v any) (i int64, u uint64, isUnsigned, ok bool) {
+	switch v := v.(type) {
+	case int:
+		return int64(v), 0, false, true
+	case int64:
+		return v, 0, false, true
+	case uint64:
+		if v <= math.MaxInt64 {
+			return int64(v), 0, false, true
+		}
+		return 0, v, true, true
+	case float64:
+		if v == math.Trunc(v) && v >= -9.2e18 && v <= 9.2e18 {
+			return int64(v), 0, false, true
+		}
+		return 0, 0, false, false
+	case DecimalLiteral:
+		return textInteger(strings.TrimRight(strings.TrimRight(string(v), "0"), "."))
+	case string:
+		return textInteger(strings.TrimSpace(v))
+	case []byte:
+		return textInteger(strings.TrimSpace(string(v)))
+	}
+	return 0, 0, false, false
+}
+
+func textInteger(s string) (int64, uint64, bool, bool) {
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return i, 0, false, true
+	}
+	if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return 0, u, true, true
+	}
+	return 0, 0, false, false
+}
+
+// ToText returns the text MySQL would show for a bind value, and false for
+// NULL and values without a stable text (floats).
+func ToText(v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case int:
+		return strconv.AppendInt(nil, int64(v), 10), true
+	case int64:
+		return strconv.AppendInt(nil, v, 10), true
+	case uint64:
+		return strconv.AppendUint(nil, v, 10), true
+	case DecimalLiteral:
+		return []byte(v), true
+	case string:
+		return []byte(v), true
+	case []byte:
+		return v, true
+	}
+	return nil, false
+}
