@@ -1,0 +1,105 @@
+package queryservice
+
+// Statement types, the stmt_type label of the query metrics.
+const (
+	stmtSelect   = "select"
+	stmtInsert   = "insert"
+	stmtUpdate   = "update"
+	stmtDelete   = "delete"
+	stmtReplace  = "replace"
+	stmtSet      = "set"
+	stmtUse      = "use"
+	stmtBegin    = "begin"
+	stmtCommit   = "commit"
+	stmtRollback = "rollback"
+	stmtDDL      = "ddl"
+	stmtShow     = "show"
+	stmtOther    = "other"
+)
+
+var stmtTypes = []string{stmtSelect, stmtInsert, stmtUpdate, stmtDelete, stmtReplace, stmtSet, stmtUse, stmtBegin, stmtCommit, stmtRollback, stmtDDL, stmtShow, stmtOther}
+
+// classify returns the statement type from the first keyword of sql,
+// skipping blanks and comments. It does not allocate.
+func classify(sql string) string {
+	i := skipBlanks(sql, 0)
+	j := i
+	for j < len(sql) && isLetter(sql[j]) {
+		j++
+	}
+	word := sql[i:j]
+	switch {
+	case eqFold(word, "select"), eqFold(word, "with"), eqFold(word, "values"), eqFold(word, "table"):
+		return stmtSelect
+	case eqFold(word, "insert"):
+		return stmtInsert
+	case eqFold(word, "update"):
+		return stmtUpdate
+	case eqFold(word, "delete"):
+		return stmtDelete
+	case eqFold(word, "replace"):
+		return stmtReplace
+	case eqFold(word, "set"):
+		return stmtSet
+	case eqFold(word, "use"):
+		return stmtUse
+	case eqFold(word, "begin"):
+		return stmtBegin
+	case eqFold(word, "start"):
+		k := skipBlanks(sql, j)
+		if k+11 <= len(sql) && eqFold(sql[k:k+11], "transaction") {
+			return stmtBegin
+		}
+		return stmtOther
+	case eqFold(word, "commit"):
+		return stmtCommit
+	case eqFold(word, "rollback"):
+		return stmtRollback
+	case eqFold(word, "create"), eqFold(word, "alter"), eqFold(word, "drop"), eqFold(word, "truncate"), eqFold(word, "rename"):
+		return stmtDDL
+	case eqFold(word, "show"), eqFold(word, "describe"), eqFold(word, "desc"), eqFold(word, "explain"):
+		return stmtShow
+	}
+	return stmtOther
+}
+
+func skipBlanks(s string, i int) int {
+	for i < len(s) {
+		switch c := s[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(':
+			i++
+		case c == '#' || (c == '-' && i+2 < len(s) && s[i+1] == '-' && (s[i+2] == ' ' || s[i+2] == '\t')):
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(s) && s[i+1] == '*':
+			end := i + 2
+			for end+1 < len(s) && !(s[end] == '*' && s[end+1] == '/') {
+				end++
+			}
+			i = end + 2
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// eqFold compares an ASCII word with a lower-case keyword.
+func eqFold(word, kw string) bool {
+	if len(word) != len(kw) {
+		return false
+	}
+	for i := 0; i < len(word); i++ {
+		c := word[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != kw[i] {
+			return false
+		}
+	}
+	return true
+}

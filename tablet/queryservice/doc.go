@@ -1,0 +1,32 @@
+// Package queryservice is the tablet's gRPC Query service: Execute,
+// StreamExecute, Begin, BeginExecute, Commit, Rollback and StreamHealth
+// over pools of connections to the tablet's mysqld.
+//
+// Rows pass through untouched: each row is the raw MySQL text-protocol row
+// payload mysqld sent (see tablet/mysqlconn), so the tablet never parses
+// values on the query path.
+//
+// What the service guarantees:
+//   - every request names a Target; a request for another keyspace or
+//     shard, a PRIMARY request on a tablet that is not primary, and any
+//     request while the tablet is not serving get MySQL error 1105 whose
+//     message starts with "wrong target:" or "not serving:", so the gate
+//     knows to try another tablet;
+//   - every query has a deadline (ExecuteOptions.timeout_ms or the
+//     configured default; streams only the caller's own): when the
+//     deadline passes or the caller cancels, the statement is stopped with
+//     KILL QUERY from another connection and the caller gets 3024 or 1317;
+//   - errors from mysqld keep their number and SQLSTATE (sqlerr);
+//   - a connection that saw an I/O error, or whose query was killed, is
+//     closed, never reused; session settings (ExecuteOptions.settings) are
+//     tracked per pooled connection, and a connection with other settings
+//     is reset with COM_RESET_CONNECTION before it is reused;
+//   - transactions hold a dedicated connection under an id unique across
+//     restarts, and a transaction idle longer than the limit is rolled
+//     back by the transaction killer.
+//
+// The agent (package tablet) owns a Service: it tells it the tablet's type
+// and serving state, publishes health through a Broadcaster, resets the
+// pools when mysqld restarts, and runs Run for the transaction killer.
+// queryservice must not import the agent or topo.
+package queryservice

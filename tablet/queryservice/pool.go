@@ -1,0 +1,183 @@
+package queryservice
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+)
+
+// dirtySettings marks a connection whose session state is unknown (a SET
+// or USE ran on it, or applying settings failed): it is reset before reuse.
+const dirtySettings = "\x00dirty"
+
+// Pool is a bounded pool of mysqld connections. Get waits for a free slot
+// until ctx ends. Safe for concurrent use.
+type Pool struct {
+	params mysqlconn.Params
+	size   int
+	sem    chan struct{}
+
+	mu     sync.Mutex
+	idle   []*PooledConn
+	gen    uint64
+	closed bool
+}
+
+// PooledConn is a connection on loan from a Pool. Return it with Recycle.
+type PooledConn struct {
+	*mysqlconn.Conn
+	pool *Pool
+	gen  uint64
+	// settings is the key of the session settings applied on it.
+	settings string
+	// discard makes Recycle close it (its query was killed).
+	discard bool
+}
+
+// NewPool returns a pool of at most size connections made with params.
+func NewPool(params mysqlconn.Params, size int) *Pool {
+	return &Pool{params: params, size: size, sem: make(chan struct{}, size)}
+}
+
+// settingsKey identifies a list of settings statements.
+func settingsKey(settings []string) string {
+	switch len(settings) {
+	case 0:
+		return ""
+	case 1:
+		return settings[0]
+	}
+	return strings.Join(settings, ";\n")
+}
+
+// Get returns a connection with exactly settings applied. It waits for a
+// free slot until ctx ends; errors are *sqlerr.Error.
+func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) {
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, sqlerr.Wrap(ctxErrNum(ctx), ctx.Err(), "timed out waiting for a mysqld connection (pool of %d)", p.size)
+		}
+	}
+	key := settingsKey(settings)
+	pc := p.takeIdle(key)
+	if pc != nil && pc.settings != key {
+		if err := pc.ResetConnection(); err != nil {
+			pc.Close()
+			pc = nil
+		} else {
+			pc.settings = ""
+		}
+	}
+	if pc == nil {
+		var err error
+		if pc, err = p.dial(ctx); err != nil {
+			<-p.sem
+			return nil, err
+		}
+	}
+	if pc.settings != key {
+		for _, s := range settings {
+			if err := pc.Exec(s); err != nil {
+				pc.settings = dirtySettings
+				pc.Recycle()
+				return nil, err
+			}
+		}
+		pc.settings = key
+	}
+	return pc, nil
+}
+
+func (p *Pool) takeIdle(key string) *PooledConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	// Most recently used first; prefer one that already has the settings.
+	pick := n - 1
+	for i := n - 1; i >= 0; i-- {
+		if p.idle[i].settings == key {
+			pick = i
+			break
+		}
+	}
+	pc := p.idle[pick]
+	p.idle = append(p.idle[:pick], p.idle[pick+1:]...)
+	return pc
+}
+
+func (p *Pool) dial(ctx context.Context) (*PooledConn, error) {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := mysqlconn.Dial(dctx, p.params)
+	if err != nil {
+		if e, ok := err.(*sqlerr.Error); ok {
+			return nil, e
+		}
+		return nil, sqlerr.Wrap(sqlerr.ERServerGone, err, "cannot connect to mysqld: %v", err)
+	}
+	p.mu.Lock()
+	gen := p.gen
+	p.mu.Unlock()
+	return &PooledConn{Conn: c, pool: p, gen: gen}, nil
+}
+
+// Recycle returns the connection to its pool, or closes it when it is
+// broken, was killed, or belongs to a generation before a Reset.
+func (pc *PooledConn) Recycle() {
+	p := pc.pool
+	p.mu.Lock()
+	keep := !p.closed && !pc.discard && !pc.IsBroken() && pc.gen == p.gen
+	if keep {
+		p.idle = append(p.idle, pc)
+	}
+	p.mu.Unlock()
+	if !keep {
+		pc.Close()
+	}
+	<-p.sem
+}
+
+// Reset closes every idle connection and makes connections on loan close
+// when recycled: after mysqld restarted none of them works.
+func (p *Pool) Reset() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.gen++
+	p.mu.Unlock()
+	for _, pc := range idle {
+		pc.Close()
+	}
+}
+
+// Close closes the pool; connections on loan close when recycled.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.Reset()
+}
+
+// Stats returns how many connections are on loan and the pool's size.
+func (p *Pool) Stats() (inUse, size int) {
+	return len(p.sem), p.size
+}
+
+// ctxErrNum is the MySQL error number for a finished context.
+func ctxErrNum(ctx context.Context) uint16 {
+	if ctx.Err() == context.DeadlineExceeded {
+		return sqlerr.ERQueryTimeout
+	}
+	return sqlerr.ERQueryInterrupted
+}

@@ -1,0 +1,406 @@
+package queryservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+)
+
+// Identity is what the tablet serves.
+type Identity struct {
+	Alias    *topodatapb.TabletAlias
+	Keyspace string
+	Shard    string
+}
+
+// servingState is swapped whole, so the query path reads it with one load.
+type servingState struct {
+	tabletType topodatapb.TabletType
+	serving    bool
+	reason     string
+}
+
+// Service implements querypb.QueryServer.
+type Service struct {
+	querypb.UnimplementedQueryServer
+
+	cfg     Config
+	id      Identity
+	log     *slog.Logger
+	pool    *Pool
+	txPool  *Pool
+	txs     *txPool
+	killer  *killer
+	health  *Broadcaster
+	metrics *Metrics
+	state   atomic.Pointer[servingState]
+}
+
+// New returns a Service that is not serving yet. params reach mysqld
+// (with the keyspace's database as default); health and metrics may be
+// nil.
+func New(cfg Config, id Identity, params mysqlconn.Params, health *Broadcaster, metrics *Metrics, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if health == nil {
+		health = NewBroadcaster()
+	}
+	killParams := params
+	killParams.DB = ""
+	s := &Service{
+		cfg:     cfg,
+		id:      id,
+		log:     log,
+		pool:    NewPool(params, cfg.PoolSize),
+		txPool:  NewPool(params, cfg.TxPoolSize),
+		killer:  &killer{pool: NewPool(killParams, 4), grace: cfg.KillGrace, log: log},
+		health:  health,
+		metrics: metrics,
+	}
+	s.txs = newTxPool(s.txPool, cfg.TxIdleTimeout, log)
+	s.state.Store(&servingState{reason: "starting"})
+	return s, nil
+}
+
+// Register adds the service to a gRPC server.
+func (s *Service) Register(g *grpc.Server) { querypb.RegisterQueryServer(g, s) }
+
+// SetServing sets the tablet type requests are checked against and
+// whether the tablet serves; reason says why not.
+func (s *Service) SetServing(t topodatapb.TabletType, serving bool, reason string) {
+	s.state.Store(&servingState{tabletType: t, serving: serving, reason: reason})
+}
+
+// Serving reports the serving state.
+func (s *Service) Serving() (topodatapb.TabletType, bool, string) {
+	st := s.state.Load()
+	return st.tabletType, st.serving, st.reason
+}
+
+// ResetPools drops every pooled connection and open transaction, for when
+// mysqld restarted under them.
+func (s *Service) ResetPools(why string) {
+	s.pool.Reset()
+	s.txPool.Reset()
+	s.killer.pool.Reset()
+	s.txs.endAll(why)
+}
+
+// Run runs the transaction killer until ctx ends, then rolls back what is
+// open and closes the pools.
+func (s *Service) Run(ctx context.Context) error {
+	s.txs.runKiller(ctx)
+	s.txs.endAll("tablet shut down")
+	s.pool.Close()
+	s.txPool.Close()
+	s.killer.pool.Close()
+	return nil
+}
+
+// DrainTransactions waits until no transaction is open or ctx ends, then
+// rolls back whatever is still open. The caller stops new ones first
+// (SetServing).
+func (s *Service) DrainTransactions(ctx context.Context) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for s.txs.count() > 0 {
+		select {
+		case <-ctx.Done():
+			s.txs.endAll("tablet demoted")
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// PoolStats is what the pools hold now.
+type PoolStats struct {
+	InUse, Size     int
+	TxInUse, TxSize int
+	OpenTx          int
+}
+
+// Stats returns the pools' use.
+func (s *Service) Stats() PoolStats {
+	var st PoolStats
+	st.InUse, st.Size = s.pool.Stats()
+	st.TxInUse, st.TxSize = s.txPool.Stats()
+	st.OpenTx = s.txs.count()
+	return st
+}
+
+// checkTarget refuses requests this tablet must not serve. anyState lets
+// Commit and Rollback through while not serving: finishing a transaction
+// is always allowed.
+func (s *Service) checkTarget(t *querypb.Target, anyState bool) error {
+	if t == nil {
+		return sqlerr.New(sqlerr.ERUnknown, "wrong target: request has no target")
+	}
+	if t.Keyspace != s.id.Keyspace || t.Shard != s.id.Shard {
+		return sqlerr.New(sqlerr.ERUnknown, "wrong target: tablet %d serves %s/%s, not %s/%s", s.id.Alias.GetUid(), s.id.Keyspace, s.id.Shard, t.Keyspace, t.Shard)
+	}
+	if anyState {
+		return nil
+	}
+	st := s.state.Load()
+	if !st.serving {
+		return sqlerr.New(sqlerr.ERUnknown, "not serving: tablet %s-%d: %s", s.id.Alias.GetCell(), s.id.Alias.GetUid(), st.reason)
+	}
+	if t.TabletType == topodatapb.TabletType_PRIMARY && st.tabletType != topodatapb.TabletType_PRIMARY {
+		return sqlerr.New(sqlerr.ERUnknown, "wrong target: tablet %s-%d is %s, not PRIMARY", s.id.Alias.GetCell(), s.id.Alias.GetUid(), st.tabletType)
+	}
+	return nil
+}
+
+func (s *Service) queryContext(ctx context.Context, opts *querypb.ExecuteOptions) (context.Context, context.CancelFunc) {
+	d := s.cfg.QueryTimeout
+	if ms := opts.GetTimeoutMs(); ms > 0 {
+		d = time.Duration(ms) * time.Millisecond
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func (s *Service) maxRows(opts *querypb.ExecuteOptions) int {
+	if n := opts.GetMaxRows(); n > 0 {
+		return int(n)
+	}
+	return s.cfg.MaxRows
+}
+
+// fail records err and returns it in gRPC form.
+func (s *Service) fail(err error) error {
+	e := sqlerr.FromError(err)
+	s.metrics.recordError(e.Num)
+	return e.GRPCStatus().Err()
+}
+
+// Execute implements querypb.QueryServer.
+func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
+	start := time.Now()
+	st := classify(req.Sql)
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	ctx, cancel := s.queryContext(ctx, req.Options)
+	defer cancel()
+	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options)
+	s.metrics.record(st, start)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	return &querypb.ExecuteResponse{Result: res}, nil
+}
+
+func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
+	maxRows := s.maxRows(opts)
+	if txID != 0 {
+		tc, err := s.txs.get(txID)
+		if err != nil {
+			return nil, err
+		}
+		var res *querypb.QueryResult
+		err = s.killer.run(ctx, tc.conn, func() error {
+			var err error
+			res, err = tc.conn.Execute(sql, maxRows)
+			return err
+		})
+		s.txs.release(tc)
+		return res, err
+	}
+	switch st {
+	case stmtBegin:
+		return nil, sqlerr.NotSupported("BEGIN through Execute; use Begin")
+	case stmtCommit, stmtRollback:
+		// Nothing is open on a pooled connection.
+		return &querypb.QueryResult{}, nil
+	}
+	pc, err := s.pool.Get(ctx, opts.GetSettings())
+	if err != nil {
+		return nil, err
+	}
+	var res *querypb.QueryResult
+	err = s.killer.run(ctx, pc, func() error {
+		var err error
+		res, err = pc.Execute(sql, maxRows)
+		return err
+	})
+	if st == stmtSet || st == stmtUse {
+		// The session changed outside the tracked settings.
+		pc.settings = dirtySettings
+	}
+	pc.Recycle()
+	return res, err
+}
+
+// StreamExecute implements querypb.QueryServer. The first message carries
+// the fields; rows follow in chunks of about StreamChunkBytes. Only the
+// request's own timeout_ms (or the caller's deadline) bounds a stream.
+func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerStreamingServer[querypb.ExecuteResponse]) error {
+	start := time.Now()
+	st := classify(req.Sql)
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return s.fail(err)
+	}
+	ctx := stream.Context()
+	if ms := req.Options.GetTimeoutMs(); ms > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
+	send := func(qr *querypb.QueryResult) error {
+		return stream.Send(&querypb.ExecuteResponse{Result: qr})
+	}
+	var err error
+	if req.TransactionId != 0 {
+		var tc *txConn
+		if tc, err = s.txs.get(req.TransactionId); err == nil {
+			err = s.killer.run(ctx, tc.conn, func() error { return tc.conn.Stream(req.Sql, s.cfg.StreamChunkBytes, send) })
+			s.txs.release(tc)
+		}
+	} else {
+		var pc *PooledConn
+		if pc, err = s.pool.Get(ctx, req.Options.GetSettings()); err == nil {
+			err = s.killer.run(ctx, pc, func() error { return pc.Stream(req.Sql, s.cfg.StreamChunkBytes, send) })
+			if st == stmtSet || st == stmtUse {
+				pc.settings = dirtySettings
+			}
+			pc.Recycle()
+		}
+	}
+	s.metrics.record(st, start)
+	if err != nil {
+		return s.fail(err)
+	}
+	return nil
+}
+
+// begin takes a transaction connection with the settings and runs BEGIN.
+func (s *Service) begin(ctx context.Context, opts *querypb.ExecuteOptions) (*txConn, error) {
+	pc, err := s.txPool.Get(ctx, opts.GetSettings())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.killer.run(ctx, pc, func() error { return pc.Exec("BEGIN") }); err != nil {
+		pc.Recycle()
+		return nil, err
+	}
+	return s.txs.register(pc), nil
+}
+
+// Begin implements querypb.QueryServer.
+func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*querypb.BeginResponse, error) {
+	start := time.Now()
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	ctx, cancel := s.queryContext(ctx, req.Options)
+	defer cancel()
+	tc, err := s.begin(ctx, req.Options)
+	s.metrics.record(stmtBegin, start)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	s.txs.release(tc)
+	return &querypb.BeginResponse{TransactionId: tc.id, TabletAlias: s.id.Alias}, nil
+}
+
+// BeginExecute implements querypb.QueryServer. A failed statement is
+// reported in the response with the transaction id, which the caller
+// then owns.
+func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
+	start := time.Now()
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	ctx, cancel := s.queryContext(ctx, req.Options)
+	defer cancel()
+	tc, err := s.begin(ctx, req.Options)
+	s.metrics.record(stmtBegin, start)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	resp := &querypb.BeginExecuteResponse{TransactionId: tc.id, TabletAlias: s.id.Alias}
+	st := classify(req.Sql)
+	var res *querypb.QueryResult
+	err = s.killer.run(ctx, tc.conn, func() error {
+		var err error
+		res, err = tc.conn.Execute(req.Sql, s.maxRows(req.Options))
+		return err
+	})
+	s.txs.release(tc)
+	s.metrics.record(st, start)
+	if err != nil {
+		e := sqlerr.FromError(err)
+		s.metrics.recordError(e.Num)
+		resp.Error = e.Proto()
+		return resp, nil
+	}
+	resp.Result = res
+	return resp, nil
+}
+
+// Commit implements querypb.QueryServer. The transaction ends whether
+// COMMIT succeeds or not.
+func (s *Service) Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error) {
+	return &querypb.CommitResponse{}, s.finish(ctx, req.Target, req.TransactionId, "COMMIT", stmtCommit)
+}
+
+// Rollback implements querypb.QueryServer.
+func (s *Service) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error) {
+	return &querypb.RollbackResponse{}, s.finish(ctx, req.Target, req.TransactionId, "ROLLBACK", stmtRollback)
+}
+
+func (s *Service) finish(ctx context.Context, target *querypb.Target, id int64, sql, st string) error {
+	start := time.Now()
+	if err := s.checkTarget(target, true); err != nil {
+		return s.fail(err)
+	}
+	tc, err := s.txs.get(id)
+	if err != nil {
+		return s.fail(err)
+	}
+	ctx, cancel := s.queryContext(ctx, nil)
+	defer cancel()
+	err = s.killer.run(ctx, tc.conn, func() error { return tc.conn.Exec(sql) })
+	if err != nil {
+		tc.conn.discard = true
+	}
+	s.txs.end(tc, "it was "+map[string]string{stmtCommit: "committed", stmtRollback: "rolled back"}[st], false)
+	s.metrics.record(st, start)
+	if err != nil {
+		return s.fail(fmt.Errorf("%s: %w", sql, err))
+	}
+	return nil
+}
+
+// StreamHealth implements querypb.QueryServer: the latest health at once,
+// then every change and periodic refresh, until the caller goes away.
+func (s *Service) StreamHealth(_ *querypb.StreamHealthRequest, stream grpc.ServerStreamingServer[querypb.StreamHealthResponse]) error {
+	ch, unsubscribe := s.health.Subscribe()
+	defer unsubscribe()
+	ctx := stream.Context()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg := <-ch:
+			if err := stream.Send(msg); err != nil {
+				if errors.Is(err, context.Canceled) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package queryservice
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// maxEndedTx bounds how many ended transaction ids are remembered, to tell
+// a late caller why its transaction is gone.
+const maxEndedTx = 4096
+
+// txConn is an open transaction on its dedicated connection.
+type txConn struct {
+	id    int64
+	conn  *PooledConn
+	inUse bool
+	// lastUsed is when the last request on it ended.
+	lastUsed time.Time
+}
+
+// txPool tracks open transactions. Safe for concurrent use.
+type txPool struct {
+	pool   *Pool
+	idle   time.Duration
+	log    *slog.Logger
+	nextID atomic.Int64
+
+	mu         sync.Mutex
+	active     map[int64]*txConn
+	ended      map[int64]string
+	endedOrder []int64
+}
+
+func newTxPool(pool *Pool, idle time.Duration, log *slog.Logger) *txPool {
+	tp := &txPool{pool: pool, idle: idle, log: log, active: map[int64]*txConn{}, ended: map[int64]string{}}
+	// Ids start at the current time in nanoseconds, so a restarted tablet
+	// does not hand out an id a caller may still hold from before.
+	tp.nextID.Store(time.Now().UnixNano())
+	return tp
+}
+
+// register records a begun transaction, in use by the caller.
+func (tp *txPool) register(pc *PooledConn) *txConn {
+	tc := &txConn{id: tp.nextID.Add(1), conn: pc, inUse: true}
+	tp.mu.Lock()
+	tp.active[tc.id] = tc
+	tp.mu.Unlock()
+	return tc
+}
+
+// get claims transaction id for one request; release or end it after.
+func (tp *txPool) get(id int64) (*txConn, error) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	tc, ok := tp.active[id]
+	if !ok {
+		if why, ok := tp.ended[id]; ok {
+			return nil, sqlerr.New(sqlerr.ERUnknown, "transaction %d ended: %s", id, why)
+		}
+		return nil, sqlerr.New(sqlerr.ERUnknown, "transaction %d not found", id)
+	}
+	if tc.inUse {
+		return nil, sqlerr.New(sqlerr.ERUnknown, "transaction %d is in use by another request", id)
+	}
+	tc.inUse = true
+	return tc, nil
+}
+
+// release gives a claimed transaction back, or ends it if its connection
+// broke or was killed (a killed statement may leave it in any state).
+func (tp *txPool) release(tc *txConn) {
+	if tc.conn.IsBroken() || tc.conn.discard {
+		tp.end(tc, "its connection to mysqld was lost or its statement was killed", false)
+		return
+	}
+	tp.mu.Lock()
+	tc.inUse = false
+	tc.lastUsed = time.Now()
+	tp.mu.Unlock()
+}
+
+// end forgets a transaction and returns its connection; rollback first
+// rolls it back (for transactions the caller did not finish).
+func (tp *txPool) end(tc *txConn, why string, rollback bool) {
+	tp.mu.Lock()
+	delete(tp.active, tc.id)
+	tp.ended[tc.id] = why
+	tp.endedOrder = append(tp.endedOrder, tc.id)
+	if len(tp.endedOrder) > maxEndedTx {
+		delete(tp.ended, tp.endedOrder[0])
+		tp.endedOrder = tp.endedOrder[1:]
+	}
+	tp.mu.Unlock()
+	if rollback && !tc.conn.IsBroken() {
+		_ = tc.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := tc.conn.Exec("ROLLBACK"); err != nil {
+			tc.conn.discard = true
+		}
+		_ = tc.conn.SetReadDeadline(time.Time{})
+	}
+	tc.conn.Recycle()
+}
+
+// count returns the number of open transactions.
+func (tp *txPool) count() int {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return len(tp.active)
+}
+
+// killIdle rolls back transactions idle longer than the limit.
+func (tp *txPool) killIdle(now time.Time) {
+	var victims []*txConn
+	tp.mu.Lock()
+	for _, tc := range tp.active {
+		if !tc.inUse && now.Sub(tc.lastUsed) > tp.idle {
+			tc.inUse = true // nobody may claim it while it is rolled back
+			victims = append(victims, tc)
+		}
+	}
+	tp.mu.Unlock()
+	for _, tc := range victims {
+		tp.log.Warn("rolling back idle transaction", "transaction_id", tc.id, "idle_limit", tp.idle)
+		tp.end(tc, fmt.Sprintf("rolled back after being idle for more than %v", tp.idle), true)
+	}
+}
+
+// endAll rolls back every transaction not in use now, for shutdown,
+// demotion or a mysqld restart; it reports how many were left in use.
+func (tp *txPool) endAll(why string) int {
+	var victims []*txConn
+	busy := 0
+	tp.mu.Lock()
+	for _, tc := range tp.active {
+		if tc.inUse {
+			busy++
+			continue
+		}
+		tc.inUse = true
+		victims = append(victims, tc)
+	}
+	tp.mu.Unlock()
+	for _, tc := range victims {
+		tp.end(tc, why, true)
+	}
+	return busy
+}
+
+// runKiller runs the transaction killer until ctx ends.
+func (tp *txPool) runKiller(ctx context.Context) {
+	every := min(max(tp.idle/4, 10*time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			tp.killIdle(now)
+		}
+	}
+}
