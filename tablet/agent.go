@@ -1,0 +1,367 @@
+package tablet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/mosaicdb/mosaic/keyrange"
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/tablet/flavor"
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+	"github.com/mosaicdb/mosaic/tablet/queryservice"
+	"github.com/mosaicdb/mosaic/topo"
+)
+
+// Agent runs one tablet. Create it with New and run it with Run.
+type Agent struct {
+	cfg      Config
+	log      *slog.Logger
+	alias    *topodatapb.TabletAlias
+	ts       *topo.Server
+	mysqld   *mysqlctl.Mysqld
+	flavor   flavor.Flavor
+	qs       *queryservice.Service
+	health   *queryservice.Broadcaster
+	dbaPool  *queryservice.Pool
+	dba      dbaQuerier
+	registry *prometheus.Registry
+	kick     chan struct{}
+
+	// actionMu serializes everything that changes the tablet's role:
+	// TabletManager actions and the role restore after a mysqld restart.
+	actionMu sync.Mutex
+	healthMu sync.Mutex
+
+	mu          sync.Mutex
+	tabletType  topodatapb.TabletType
+	termStart   int64
+	source      *flavor.Source // replication source, nil when none
+	replicating bool           // replication should run
+	ready       bool           // role applied since the last mysqld start
+	notServing  string         // set while an action keeps it from serving
+	caughtUp    time.Time      // when the replica was last known current
+	last        *querypb.StreamHealthResponse
+}
+
+// New checks cfg and builds the agent. It starts nothing.
+func New(cfg Config, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	alias, _ := topo.ParseAlias(cfg.Alias)
+	log = log.With("tablet", cfg.Alias)
+	m, err := mysqlctl.New(cfg.mysqldConfig(), log.With("component", "mysqld"))
+	if err != nil {
+		return nil, err
+	}
+	fl, _ := flavor.ByName(cfg.Flavor)
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	qm, err := queryservice.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register query metrics: %w", err)
+	}
+	health := queryservice.NewBroadcaster()
+	params := m.DBAParams()
+	params.DB = cfg.dbName()
+	qs, err := queryservice.New(cfg.Query, queryservice.Identity{Alias: alias, Keyspace: cfg.Keyspace, Shard: cfg.Shard}, params, health, qm, log.With("component", "queryservice"))
+	if err != nil {
+		return nil, err
+	}
+	dbaPool := queryservice.NewPool(m.DBAParams(), 4)
+	a := &Agent{
+		cfg:        cfg,
+		log:        log,
+		alias:      alias,
+		ts:         cfg.Topo,
+		mysqld:     m,
+		flavor:     fl,
+		qs:         qs,
+		health:     health,
+		dbaPool:    dbaPool,
+		dba:        dbaQuerier{pool: dbaPool},
+		registry:   reg,
+		kick:       make(chan struct{}, 1),
+		tabletType: cfg.InitTabletType,
+	}
+	if err := a.registerMetrics(reg); err != nil {
+		return nil, fmt.Errorf("register tablet metrics: %w", err)
+	}
+	return a, nil
+}
+
+// Alias returns the tablet's alias.
+func (a *Agent) Alias() *topodatapb.TabletAlias { return a.alias }
+
+// Mysqld returns the supervised mysqld (tests use it to kill it).
+func (a *Agent) Mysqld() *mysqlctl.Mysqld { return a.mysqld }
+
+// Registry returns the registry the agent's metrics are on.
+func (a *Agent) Registry() *prometheus.Registry { return a.registry }
+
+// Run starts mysqld, the servers and the background loops, registers the
+// tablet, and blocks until ctx ends; then it stops everything and returns.
+// It returns early with an error when start-up fails.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.mysqld.Init(ctx); err != nil {
+		return fmt.Errorf("init mysqld: %w", err)
+	}
+	grpcLis, err := net.Listen("tcp", net.JoinHostPort(a.cfg.ListenAddress, strconv.Itoa(a.cfg.GRPCPort)))
+	if err != nil {
+		return fmt.Errorf("listen for grpc: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", net.JoinHostPort(a.cfg.ListenAddress, strconv.Itoa(a.cfg.HTTPPort)))
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("listen for http: %w", err)
+	}
+	gs := grpc.NewServer()
+	a.qs.Register(gs)
+	tabletmanagerpb.RegisterTabletManagerServer(gs, &tmServer{a: a})
+	hs := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+
+	// Two contexts: servers keep answering while mysqld stops last.
+	mysqldCtx, stopMysqld := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMysqld()
+	g, gctx := errgroup.WithContext(ctx)
+	var mysqldDone sync.WaitGroup
+	mysqldDone.Add(1)
+	go func() {
+		defer mysqldDone.Done()
+		_ = a.mysqld.Run(mysqldCtx)
+	}()
+	g.Go(func() error {
+		if err := gs.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("grpc server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := hs.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return a.qs.Run(gctx) })
+	g.Go(func() error {
+		err := a.start(gctx)
+		if err != nil && gctx.Err() == nil {
+			return fmt.Errorf("start tablet: %w", err)
+		}
+		if err != nil {
+			return nil
+		}
+		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
+		var loops sync.WaitGroup
+		loops.Add(2)
+		go func() { defer loops.Done(); a.watchMysqld(gctx) }()
+		go func() { defer loops.Done(); a.healthLoop(gctx) }()
+		loops.Wait()
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		a.log.Info("tablet shutting down")
+		a.qs.SetServing(a.tabletTypeNow(), false, "shutting down")
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			gs.Stop()
+			<-stopped
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		return nil
+	})
+	err = g.Wait()
+	a.dbaPool.Close()
+	stopMysqld()
+	mysqldDone.Wait()
+	a.log.Info("tablet stopped")
+	return err
+}
+
+// start waits for mysqld, makes sure the topo records exist, decides the
+// tablet's role and writes its record. It retries topo until ctx ends.
+func (a *Agent) start(ctx context.Context) error {
+	if err := a.mysqld.WaitRunning(ctx); err != nil {
+		return err
+	}
+	if err := retry(ctx, a.log, "create keyspace and shard records", a.ensureShard); err != nil {
+		return err
+	}
+	a.actionMu.Lock()
+	defer a.actionMu.Unlock()
+	return retry(ctx, a.log, "apply tablet role", func(ctx context.Context) error {
+		if err := a.applyRoleFromTopo(ctx); err != nil {
+			return err
+		}
+		return a.saveTablet(ctx)
+	})
+}
+
+// retry runs fn until it succeeds or ctx ends, with a growing pause.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	pause := 200 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("retrying", "what", what, "err", err, "pause", pause)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		pause = min(pause*2, 5*time.Second)
+	}
+}
+
+func (a *Agent) ensureShard(ctx context.Context) error {
+	err := a.ts.CreateKeyspace(ctx, a.cfg.Keyspace, &topodatapb.Keyspace{Sharded: a.cfg.Shard != "0" && a.cfg.Shard != "-"})
+	if err != nil && !errors.Is(err, topo.ErrNodeExists) {
+		return err
+	}
+	err = a.ts.CreateShard(ctx, a.cfg.Keyspace, a.cfg.Shard)
+	if err != nil && !errors.Is(err, topo.ErrNodeExists) {
+		return err
+	}
+	return nil
+}
+
+// tabletRecord builds the tablet's topo record from its state.
+func (a *Agent) tabletRecord() *topodatapb.Tablet {
+	kr, _ := keyrange.Parse(a.cfg.Shard)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := &topodatapb.Tablet{
+		Alias:        a.alias,
+		Hostname:     a.cfg.Hostname,
+		GrpcPort:     int32(a.cfg.GRPCPort),
+		MysqlPort:    int32(a.cfg.MySQLPort),
+		HttpPort:     int32(a.cfg.HTTPPort),
+		Keyspace:     a.cfg.Keyspace,
+		Shard:        a.cfg.Shard,
+		KeyRange:     kr,
+		Type:         a.tabletType,
+		DbFlavor:     a.flavor.Name(),
+		MysqlVersion: a.mysqld.Version(),
+	}
+	if a.tabletType == topodatapb.TabletType_PRIMARY {
+		t.PrimaryTermStartUnixNano = a.termStart
+	}
+	return t
+}
+
+func (a *Agent) saveTablet(ctx context.Context) error {
+	if err := a.ts.SaveTablet(ctx, a.tabletRecord()); err != nil {
+		return fmt.Errorf("save tablet record: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) tabletTypeNow() topodatapb.TabletType {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.tabletType
+}
+
+// kickHealth asks the health loop for a fresh message now.
+func (a *Agent) kickHealth() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// createDatabase makes the keyspace's database without binlogging it, on
+// every tablet: a GTID made by a replica would break GTID replication,
+// and the primary's own CREATE DATABASE IF NOT EXISTS, if any, replicates
+// as a no-op.
+func (a *Agent) createDatabase(ctx context.Context) error {
+	pc, err := a.dbaPool.Get(ctx, []string{"SET SESSION sql_log_bin = 0"})
+	if err != nil {
+		return err
+	}
+	defer pc.Recycle()
+	return pc.Exec("CREATE DATABASE IF NOT EXISTS " + quoteIdent(a.cfg.dbName()))
+}
+
+func quoteIdent(s string) string {
+	b := []byte{'`'}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' {
+			b = append(b, '`')
+		}
+		b = append(b, s[i])
+	}
+	return string(append(b, '`'))
+}
+
+// watchMysqld follows mysqld's state: while it is down the tablet does not
+// serve and its pools are dropped; when it is back the role is applied
+// again, since mariadbd boots read-only and without replication.
+func (a *Agent) watchMysqld(ctx context.Context) {
+	seen := a.mysqld.Starts()
+	for {
+		ch := a.mysqld.Changed()
+		st, _ := a.mysqld.State()
+		switch {
+		case st != mysqlctl.Running:
+			a.mu.Lock()
+			wasReady := a.ready
+			a.ready = false
+			a.mu.Unlock()
+			if wasReady {
+				a.qs.ResetPools("mysqld went down")
+				a.dbaPool.Reset()
+				a.kickHealth()
+			}
+		case a.mysqld.Starts() != seen:
+			seen = a.mysqld.Starts()
+			a.qs.ResetPools("mysqld restarted")
+			a.dbaPool.Reset()
+			a.log.Info("mysqld is back; applying the tablet role again")
+			a.actionMu.Lock()
+			err := retry(ctx, a.log, "apply tablet role after mysqld restart", a.restoreRole)
+			a.actionMu.Unlock()
+			if err != nil {
+				return
+			}
+			a.kickHealth()
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// dbaConn opens a root connection to the keyspace database, for
+// ExecuteFetchAsDba. The caller closes it.
+func (a *Agent) dbaConn(ctx context.Context) (*mysqlconn.Conn, error) {
+	p := a.mysqld.DBAParams()
+	p.DB = a.cfg.dbName()
+	return mysqlconn.Dial(ctx, p)
+}

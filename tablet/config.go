@@ -1,0 +1,160 @@
+package tablet
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mosaicdb/mosaic/keyrange"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/tablet/flavor"
+	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+	"github.com/mosaicdb/mosaic/tablet/queryservice"
+	"github.com/mosaicdb/mosaic/topo"
+)
+
+// Config describes one tablet.
+type Config struct {
+	// Alias is "<cell>-<uid>"; the uid is also mysqld's server_id.
+	Alias    string
+	Keyspace string
+	Shard    string
+	// DBName is the MySQL database holding the keyspace's tables; empty
+	// means the keyspace name.
+	DBName string
+	// Hostname is what other tablets and gates use to reach this one.
+	Hostname string
+	// ListenAddress is the address the gRPC and HTTP servers bind.
+	ListenAddress string
+	GRPCPort      int
+	HTTPPort      int
+	MySQLPort     int
+	// Dir is the tablet dir (mysqld's data, config, socket and logs).
+	Dir string
+	// InitTabletType is the type of a tablet that is not the primary:
+	// REPLICA or RDONLY.
+	InitTabletType topodatapb.TabletType
+	// Flavor is the replication flavor: "mariadb" (tested) or "mysql8".
+	Flavor string
+
+	// Topo is the topology server; required.
+	Topo *topo.Server
+	// Registry receives the tablet's metrics; nil makes one per agent.
+	Registry *prometheus.Registry
+
+	// Mysqld configures mariadbd. Dir, Port and ServerID are filled in
+	// from the fields above.
+	Mysqld mysqlctl.Config
+	// Query configures the query service.
+	Query queryservice.Config
+
+	// HealthInterval is the longest gap between two health messages.
+	HealthInterval time.Duration
+	// SemiSync makes a primary wait for one replica's ack before a commit
+	// returns, and replicas send acks. SemiSyncTimeout is how long the
+	// primary waits before it falls back to asynchronous replication.
+	SemiSync        bool
+	SemiSyncTimeout time.Duration
+	// DemoteTimeout bounds how long DemotePrimary waits for open
+	// transactions before rolling them back.
+	DemoteTimeout time.Duration
+	// WaitForPositionTimeout is used when a WaitForPosition request sets
+	// no timeout of its own.
+	WaitForPositionTimeout time.Duration
+}
+
+// DefaultConfig returns defaults; Alias, Keyspace, Shard, ports, Dir and
+// Topo must still be set.
+func DefaultConfig() Config {
+	return Config{
+		Hostname:               "127.0.0.1",
+		ListenAddress:          "127.0.0.1",
+		InitTabletType:         topodatapb.TabletType_REPLICA,
+		Flavor:                 "mariadb",
+		Mysqld:                 mysqlctl.DefaultConfig(),
+		Query:                  queryservice.DefaultConfig(),
+		HealthInterval:         2 * time.Second,
+		SemiSyncTimeout:        5 * time.Second,
+		DemoteTimeout:          5 * time.Second,
+		WaitForPositionTimeout: 30 * time.Second,
+	}
+}
+
+// Validate checks a Config.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := topo.ParseAlias(c.Alias); err != nil {
+		errs = append(errs, err)
+	}
+	if err := topo.ValidateName(c.Keyspace); err != nil {
+		errs = append(errs, fmt.Errorf("keyspace: %w", err))
+	}
+	if _, err := keyrange.Parse(c.Shard); err != nil || c.Shard == "" {
+		errs = append(errs, fmt.Errorf("shard %q: want 0 or a key range like -80", c.Shard))
+	}
+	if c.Hostname == "" {
+		errs = append(errs, errors.New("tablet: Hostname is required"))
+	}
+	for name, p := range map[string]int{"grpc": c.GRPCPort, "http": c.HTTPPort, "mysql": c.MySQLPort} {
+		if p <= 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("tablet: bad %s port %d", name, p))
+		}
+	}
+	if c.Dir == "" {
+		errs = append(errs, errors.New("tablet: Dir is required"))
+	}
+	switch c.InitTabletType {
+	case topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY:
+	default:
+		errs = append(errs, fmt.Errorf("tablet: init tablet type must be replica or rdonly, not %v", c.InitTabletType))
+	}
+	if _, err := flavor.ByName(c.Flavor); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Topo == nil {
+		errs = append(errs, errors.New("tablet: Topo is required"))
+	}
+	if c.HealthInterval <= 0 || c.SemiSyncTimeout <= 0 || c.DemoteTimeout <= 0 || c.WaitForPositionTimeout <= 0 {
+		errs = append(errs, errors.New("tablet: intervals and timeouts must be positive"))
+	}
+	if err := c.Query.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		if err := c.mysqldConfig().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) dbName() string {
+	if c.DBName != "" {
+		return c.DBName
+	}
+	return c.Keyspace
+}
+
+// mysqldConfig fills the mysqld config from the tablet's.
+func (c Config) mysqldConfig() mysqlctl.Config {
+	m := c.Mysqld
+	alias, _ := topo.ParseAlias(c.Alias)
+	m.Dir = c.Dir
+	m.Port = c.MySQLPort
+	m.ServerID = alias.GetUid()
+	if m.SocketPath == "" {
+		if sock := filepath.Join(c.Dir, "mysql.sock"); len(sock) > 100 {
+			// Unix socket paths are short; a deep tablet dir gets one in
+			// the temp dir, named after the dir.
+			sum := sha256.Sum256([]byte(c.Dir))
+			m.SocketPath = filepath.Join(os.TempDir(), "mosaic-"+hex.EncodeToString(sum[:6])+".sock")
+		}
+	}
+	return m
+}

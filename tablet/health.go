@@ -1,0 +1,119 @@
+package tablet
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+)
+
+// healthLoop publishes the tablet's health every HealthInterval and
+// whenever something asks (kickHealth), until ctx ends.
+func (a *Agent) healthLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		a.checkHealth(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.kick:
+		}
+	}
+}
+
+// servingType reports whether tablets of type t serve queries.
+func servingType(t topodatapb.TabletType) bool {
+	switch t {
+	case topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY:
+		return true
+	}
+	return false
+}
+
+// checkHealth computes the health, sets the query service's serving state
+// and publishes it.
+func (a *Agent) checkHealth(ctx context.Context) {
+	// One check at a time, so the last message published is the newest.
+	a.healthMu.Lock()
+	defer a.healthMu.Unlock()
+	st, stErr := a.mysqld.State()
+	a.mu.Lock()
+	tt, term, src, ready, notServing := a.tabletType, a.termStart, a.source, a.ready, a.notServing
+	a.mu.Unlock()
+
+	stats := &querypb.RealtimeStats{}
+	serving, reason := false, ""
+	switch {
+	case st != mysqlctl.Running:
+		reason = "mysqld is " + st.String()
+		if stErr != nil {
+			reason += ": " + stErr.Error()
+		}
+		stats.HealthError = reason
+	case !ready:
+		reason = "tablet role not applied yet"
+	case notServing != "":
+		reason = notServing
+	case !servingType(tt):
+		reason = fmt.Sprintf("tablet type %v does not serve queries", tt)
+	default:
+		serving = true
+	}
+
+	if st == mysqlctl.Running && tt != topodatapb.TabletType_PRIMARY {
+		if src == nil {
+			stats.HealthError = "replica has no replication source yet"
+		} else {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			rs, err := a.flavor.ReplicationStatus(cctx, a.dba)
+			cancel()
+			now := time.Now()
+			a.mu.Lock()
+			switch {
+			case err != nil:
+				stats.HealthError = "replication status: " + err.Error()
+			case rs.IoRunning && rs.SqlRunning:
+				stats.ReplicationRunning = true
+				stats.ReplicationLagSeconds = rs.LagSeconds
+				a.caughtUp = now.Add(-time.Duration(rs.LagSeconds) * time.Second)
+			default:
+				// mysqld reports no lag while a thread is stopped: count it
+				// from the last moment the replica was known current.
+				stats.ReplicationLagSeconds = uint32(now.Sub(a.caughtUp) / time.Second)
+				stats.HealthError = fmt.Sprintf("replication not running (io: %v, sql: %v)", rs.IoRunning, rs.SqlRunning)
+				if e := rs.LastIoError + rs.LastSqlError; e != "" {
+					stats.HealthError += ": " + e
+				}
+			}
+			a.mu.Unlock()
+		}
+	}
+
+	msg := &querypb.StreamHealthResponse{
+		Target:        &querypb.Target{Keyspace: a.cfg.Keyspace, Shard: a.cfg.Shard, TabletType: tt, Cell: a.alias.Cell},
+		Serving:       serving,
+		RealtimeStats: stats,
+		TabletAlias:   a.alias,
+	}
+	if tt == topodatapb.TabletType_PRIMARY {
+		msg.PrimaryTermStartUnixNano = term
+	}
+	a.qs.SetServing(tt, serving, reason)
+	a.mu.Lock()
+	a.last = msg
+	a.mu.Unlock()
+	a.health.Publish(msg)
+}
+
+// lastHealth returns the last published health message, or nil. Do not
+// modify it.
+func (a *Agent) lastHealth() *querypb.StreamHealthResponse {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
+}

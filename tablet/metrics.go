@@ -1,0 +1,52 @@
+package tablet
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+)
+
+// registerMetrics adds the agent's gauges, read at scrape time.
+func (a *Agent) registerMetrics(reg prometheus.Registerer) error {
+	boolf := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	cs := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mosaic_tablet_pool_in_use", Help: "Query pool connections on loan.",
+		}, func() float64 { return float64(a.qs.Stats().InUse) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mosaic_tablet_pool_size", Help: "Query pool capacity.",
+		}, func() float64 { return float64(a.qs.Stats().Size) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mosaic_tablet_tx_pool_in_use", Help: "Transaction pool connections on loan.",
+		}, func() float64 { return float64(a.qs.Stats().TxInUse) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mosaic_tablet_tx_pool_size", Help: "Transaction pool capacity.",
+		}, func() float64 { return float64(a.qs.Stats().TxSize) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mosaic_tablet_open_transactions", Help: "Transactions open now.",
+		}, func() float64 { return float64(a.qs.Stats().OpenTx) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mosaic_tablet_replication_lag_seconds", Help: "Replication lag the last health check saw (replicas).",
+		}, func() float64 { return float64(a.lastHealth().GetRealtimeStats().GetReplicationLagSeconds()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mosaic_tablet_serving", Help: "1 while the tablet serves queries.",
+		}, func() float64 { return boolf(a.lastHealth().GetServing()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mosaic_tablet_mysqld_up", Help: "1 while mysqld runs.",
+		}, func() float64 { st, _ := a.mysqld.State(); return boolf(st == mysqlctl.Running) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "mosaic_tablet_mysqld_restarts_total", Help: "Times mysqld came back after it died.",
+		}, func() float64 { return float64(max(a.mysqld.Starts()-1, 0)) }),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

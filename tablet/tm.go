@@ -1,0 +1,317 @@
+package tablet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/tablet/flavor"
+	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+	"github.com/mosaicdb/mosaic/topo"
+)
+
+// tmServer implements tabletmanagerpb.TabletManagerServer over the agent.
+// Actions that change the tablet's role are serialized; errors from mysqld
+// travel as sqlerr statuses, others as gRPC statuses.
+type tmServer struct {
+	tabletmanagerpb.UnimplementedTabletManagerServer
+	a *Agent
+}
+
+// tmError turns an action's error into a gRPC status.
+func tmError(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var se *sqlerr.Error
+	if errors.As(err, &se) {
+		return sqlerr.Wrap(se.Num, err, "%s: %s", what, err.Error()).GRPCStatus().Err()
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, flavor.ErrWaitTimeout):
+		return status.Errorf(codes.DeadlineExceeded, "%s: %v", what, err)
+	case errors.Is(err, context.Canceled):
+		return status.Errorf(codes.Canceled, "%s: %v", what, err)
+	}
+	return status.Errorf(codes.Internal, "%s: %v", what, err)
+}
+
+// requireMysqld fails fast while mysqld is down.
+func (s *tmServer) requireMysqld() error {
+	if st, err := s.a.mysqld.State(); st != mysqlctl.Running {
+		return status.Errorf(codes.Unavailable, "mysqld is %v: %v", st, err)
+	}
+	return nil
+}
+
+// action runs fn under the action lock, once mysqld runs.
+func (s *tmServer) action(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+	if err := s.requireMysqld(); err != nil {
+		return err
+	}
+	s.a.actionMu.Lock()
+	defer s.a.actionMu.Unlock()
+	s.a.log.Info("tablet action", "action", what)
+	return tmError(what, fn(ctx))
+}
+
+func (s *tmServer) Ping(context.Context, *tabletmanagerpb.PingRequest) (*tabletmanagerpb.PingResponse, error) {
+	return &tabletmanagerpb.PingResponse{}, nil
+}
+
+func (s *tmServer) Status(ctx context.Context, _ *tabletmanagerpb.StatusRequest) (*tabletmanagerpb.StatusResponse, error) {
+	a := s.a
+	resp := &tabletmanagerpb.StatusResponse{Tablet: a.tabletRecord(), Serving: a.lastHealth().GetServing()}
+	if st, _ := a.mysqld.State(); st != mysqlctl.Running {
+		return resp, nil
+	}
+	resp.MysqldRunning = true
+	ro, err := a.flavor.ReadOnly(ctx, a.dba)
+	if err != nil {
+		return nil, tmError("read read_only", err)
+	}
+	resp.ReadOnly = ro
+	rs, err := a.flavor.ReplicationStatus(ctx, a.dba)
+	if err != nil {
+		return nil, tmError("replication status", err)
+	}
+	resp.Position = rs.Position
+	resp.Replication = rs
+	return resp, nil
+}
+
+func (s *tmServer) ChangeType(ctx context.Context, req *tabletmanagerpb.ChangeTypeRequest) (*tabletmanagerpb.ChangeTypeResponse, error) {
+	switch req.TabletType {
+	case topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY, topodatapb.TabletType_SPARE, topodatapb.TabletType_DRAINED, topodatapb.TabletType_BACKUP, topodatapb.TabletType_RESTORE:
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "ChangeType to %v: use InitPrimary or PromoteReplica to make a primary", req.TabletType)
+	}
+	err := s.action(ctx, "change type", func(ctx context.Context) error {
+		a := s.a
+		a.mu.Lock()
+		if a.tabletType == topodatapb.TabletType_PRIMARY {
+			a.mu.Unlock()
+			return status.Errorf(codes.FailedPrecondition, "tablet %s is the primary: demote it first", a.aliasString())
+		}
+		a.tabletType = req.TabletType
+		a.mu.Unlock()
+		a.checkHealth(ctx)
+		return a.saveTablet(ctx)
+	})
+	return &tabletmanagerpb.ChangeTypeResponse{}, err
+}
+
+func (s *tmServer) SetReadOnly(ctx context.Context, req *tabletmanagerpb.SetReadOnlyRequest) (*tabletmanagerpb.SetReadOnlyResponse, error) {
+	err := s.action(ctx, "set read-only", func(ctx context.Context) error {
+		return s.a.flavor.SetReadOnly(ctx, s.a.dba, req.ReadOnly)
+	})
+	return &tabletmanagerpb.SetReadOnlyResponse{}, err
+}
+
+func (s *tmServer) PrimaryPosition(ctx context.Context, _ *tabletmanagerpb.PrimaryPositionRequest) (*tabletmanagerpb.PrimaryPositionResponse, error) {
+	if err := s.requireMysqld(); err != nil {
+		return nil, err
+	}
+	pos, err := s.a.flavor.Position(ctx, s.a.dba)
+	if err != nil {
+		return nil, tmError("primary position", err)
+	}
+	return &tabletmanagerpb.PrimaryPositionResponse{Position: pos}, nil
+}
+
+func (s *tmServer) ReplicationStatus(ctx context.Context, _ *tabletmanagerpb.ReplicationStatusRequest) (*tabletmanagerpb.ReplicationStatusResponse, error) {
+	if err := s.requireMysqld(); err != nil {
+		return nil, err
+	}
+	rs, err := s.a.flavor.ReplicationStatus(ctx, s.a.dba)
+	if err != nil {
+		return nil, tmError("replication status", err)
+	}
+	return &tabletmanagerpb.ReplicationStatusResponse{Status: rs}, nil
+}
+
+func (s *tmServer) StopReplication(ctx context.Context, _ *tabletmanagerpb.StopReplicationRequest) (*tabletmanagerpb.StopReplicationResponse, error) {
+	resp := &tabletmanagerpb.StopReplicationResponse{}
+	err := s.action(ctx, "stop replication", func(ctx context.Context) error {
+		a := s.a
+		if err := a.flavor.StopReplication(ctx, a.dba); err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.replicating = false
+		a.mu.Unlock()
+		rs, err := a.flavor.ReplicationStatus(ctx, a.dba)
+		resp.Status = rs
+		a.checkHealth(ctx)
+		return err
+	})
+	return resp, err
+}
+
+func (s *tmServer) StartReplication(ctx context.Context, _ *tabletmanagerpb.StartReplicationRequest) (*tabletmanagerpb.StartReplicationResponse, error) {
+	err := s.action(ctx, "start replication", func(ctx context.Context) error {
+		a := s.a
+		a.mu.Lock()
+		src := a.source
+		a.mu.Unlock()
+		if src == nil {
+			return status.Error(codes.FailedPrecondition, "no replication source set: use SetReplicationSource")
+		}
+		if err := a.flavor.StartReplication(ctx, a.dba, a.cfg.SemiSync); err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.replicating = true
+		a.mu.Unlock()
+		a.checkHealth(ctx)
+		return nil
+	})
+	return &tabletmanagerpb.StartReplicationResponse{}, err
+}
+
+func (s *tmServer) WaitForPosition(ctx context.Context, req *tabletmanagerpb.WaitForPositionRequest) (*tabletmanagerpb.WaitForPositionResponse, error) {
+	if err := s.requireMysqld(); err != nil {
+		return nil, err
+	}
+	timeout := s.a.cfg.WaitForPositionTimeout
+	if req.TimeoutMs > 0 {
+		timeout = time.Duration(req.TimeoutMs) * time.Millisecond
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	if err := s.a.flavor.WaitForPosition(ctx, s.a.dba, req.Position, timeout); err != nil {
+		return nil, tmError("wait for position", err)
+	}
+	return &tabletmanagerpb.WaitForPositionResponse{}, nil
+}
+
+func (s *tmServer) InitPrimary(ctx context.Context, req *tabletmanagerpb.InitPrimaryRequest) (*tabletmanagerpb.InitPrimaryResponse, error) {
+	resp := &tabletmanagerpb.InitPrimaryResponse{}
+	err := s.action(ctx, "init primary", func(ctx context.Context) error {
+		a := s.a
+		if err := a.becomePrimary(ctx, req.PrimaryTermStartUnixNano); err != nil {
+			return err
+		}
+		if err := a.saveTablet(ctx); err != nil {
+			return err
+		}
+		pos, err := a.flavor.Position(ctx, a.dba)
+		resp.Position = pos
+		return err
+	})
+	return resp, err
+}
+
+func (s *tmServer) SetReplicationSource(ctx context.Context, req *tabletmanagerpb.SetReplicationSourceRequest) (*tabletmanagerpb.SetReplicationSourceResponse, error) {
+	err := s.action(ctx, "set replication source", func(ctx context.Context) error {
+		a := s.a
+		var src *flavor.Source
+		if req.Host != "" && req.Port > 0 {
+			src = &flavor.Source{Host: req.Host, Port: int(req.Port), User: a.cfg.Mysqld.ReplUser, Password: a.cfg.Mysqld.ReplPassword}
+		} else if req.Parent != nil {
+			var err error
+			if src, err = a.sourceOf(ctx, req.Parent); err != nil {
+				return err
+			}
+		} else {
+			return status.Error(codes.InvalidArgument, "SetReplicationSource needs a parent alias or host and port")
+		}
+		if req.Parent != nil && topo.AliasString(req.Parent) == a.aliasString() {
+			return status.Error(codes.InvalidArgument, "a tablet cannot replicate from itself")
+		}
+		wasPrimary := a.tabletTypeNow() == topodatapb.TabletType_PRIMARY
+		if wasPrimary {
+			a.qs.SetServing(topodatapb.TabletType_PRIMARY, false, "turning into a replica")
+		}
+		if err := a.becomeReplica(ctx, src, req.StartReplication); err != nil {
+			return err
+		}
+		return a.saveTablet(ctx)
+	})
+	return &tabletmanagerpb.SetReplicationSourceResponse{}, err
+}
+
+func (s *tmServer) DemotePrimary(ctx context.Context, _ *tabletmanagerpb.DemotePrimaryRequest) (*tabletmanagerpb.DemotePrimaryResponse, error) {
+	resp := &tabletmanagerpb.DemotePrimaryResponse{}
+	err := s.action(ctx, "demote primary", func(ctx context.Context) error {
+		a := s.a
+		// Stop taking new requests, let open transactions finish (for a
+		// while), then stop writes; read_only=ON waits for commits in
+		// progress.
+		a.mu.Lock()
+		a.notServing = "demoting"
+		a.mu.Unlock()
+		a.qs.SetServing(a.tabletTypeNow(), false, "demoting")
+		dctx, cancel := context.WithTimeout(ctx, a.cfg.DemoteTimeout)
+		a.qs.DrainTransactions(dctx)
+		cancel()
+		if err := a.becomeReplica(ctx, nil, false); err != nil {
+			return err
+		}
+		if err := a.saveTablet(ctx); err != nil {
+			return err
+		}
+		pos, err := a.flavor.Position(ctx, a.dba)
+		resp.Position = pos
+		return err
+	})
+	return resp, err
+}
+
+func (s *tmServer) PromoteReplica(ctx context.Context, req *tabletmanagerpb.PromoteReplicaRequest) (*tabletmanagerpb.PromoteReplicaResponse, error) {
+	resp := &tabletmanagerpb.PromoteReplicaResponse{}
+	err := s.action(ctx, "promote replica", func(ctx context.Context) error {
+		a := s.a
+		if err := a.becomePrimary(ctx, req.PrimaryTermStartUnixNano); err != nil {
+			return err
+		}
+		if err := a.saveTablet(ctx); err != nil {
+			return err
+		}
+		pos, err := a.flavor.Position(ctx, a.dba)
+		resp.Position = pos
+		return err
+	})
+	return resp, err
+}
+
+func (s *tmServer) ExecuteFetchAsDba(ctx context.Context, req *tabletmanagerpb.ExecuteFetchAsDbaRequest) (*tabletmanagerpb.ExecuteFetchAsDbaResponse, error) {
+	if err := s.requireMysqld(); err != nil {
+		return nil, err
+	}
+	c, err := s.a.dbaConn(ctx)
+	if err != nil {
+		return nil, sqlerr.ToGRPC(err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
+	if req.DisableBinlog {
+		if err := c.Exec("SET SESSION sql_log_bin = 0"); err != nil {
+			return nil, sqlerr.ToGRPC(err)
+		}
+	}
+	maxRows := int(req.MaxRows)
+	if maxRows <= 0 {
+		maxRows = 10000
+	}
+	res, err := c.Execute(req.Sql, maxRows)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, sqlerr.ToGRPC(fmt.Errorf("%w: %v", ctx.Err(), err))
+		}
+		return nil, sqlerr.ToGRPC(err)
+	}
+	return &tabletmanagerpb.ExecuteFetchAsDbaResponse{Result: res}, nil
+}
