@@ -365,3 +365,6 @@ func (a *Agent) dbaConn(ctx context.Context) (*mysqlconn.Conn, error) {
 	p.DB = a.cfg.dbName()
 	return mysqlconn.Dial(ctx, p)
 }
+
+// PoolStats returns the query service's pool use.
+func (a *Agent) PoolStats() queryservice.PoolStats { return a.qs.Stats() }
