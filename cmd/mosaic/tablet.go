@@ -1,19 +1,100 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+
+	"github.com/mosaicdb/mosaic/tablet"
+	"github.com/mosaicdb/mosaic/topo"
 )
 
-// newTabletCmd is written by the tablet work; this placeholder keeps the
-// binary building until it lands.
+// newTabletCmd is `mosaic tablet`: one mariadbd and its agent.
 func newTabletCmd(lf *logFlags) *cobra.Command {
-	return &cobra.Command{
+	cfg := tablet.DefaultConfig()
+	var initType, templateDir string
+	cmd := &cobra.Command{
 		Use:   "tablet",
 		Short: "run a tablet: one mysqld and its agent",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("not built yet")
-		},
+		Long: `tablet runs one mariadbd and the agent that manages it: the Query and
+TabletManager gRPC services, health streaming, and /healthz, /debug/status
+and /metrics over HTTP. It registers itself in the topology and comes up as
+the primary if the shard record names it, else as a replica.`,
+		Args: cobra.NoArgs,
 	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.Alias, "alias", "", "tablet alias <cell>-<uid>, e.g. zone1-101 (required)")
+	fs.StringVar(&cfg.Keyspace, "keyspace", "", "keyspace (required)")
+	fs.StringVar(&cfg.Shard, "shard", "0", "shard name: 0 or a key range like -80")
+	fs.StringVar(&cfg.DBName, "db-name", "", "MySQL database of the keyspace (default: the keyspace name)")
+	fs.StringVar(&cfg.Dir, "tablet-dir", "", "tablet dir for mysqld's data, config and logs (required)")
+	fs.StringVar(&cfg.Hostname, "hostname", cfg.Hostname, "host name other tablets and gates use to reach this tablet")
+	fs.StringVar(&cfg.ListenAddress, "listen-address", cfg.ListenAddress, "address the gRPC and HTTP servers bind")
+	fs.IntVar(&cfg.GRPCPort, "grpc-port", 0, "gRPC port (required)")
+	fs.IntVar(&cfg.HTTPPort, "http-port", 0, "HTTP port (required)")
+	fs.IntVar(&cfg.MySQLPort, "mysql-port", 0, "mysqld port (required)")
+	fs.StringVar(&initType, "init-tablet-type", "replica", "type when not the primary: replica or rdonly")
+	fs.StringVar(&cfg.Flavor, "db-flavor", cfg.Flavor, "replication flavor: mariadb (tested) or mysql8")
+	fs.DurationVar(&cfg.HealthInterval, "health-interval", cfg.HealthInterval, "longest gap between two health messages")
+	fs.BoolVar(&cfg.SemiSync, "semi-sync", cfg.SemiSync, "semi-sync replication: a primary waits for one replica's ack")
+	fs.DurationVar(&cfg.SemiSyncTimeout, "semi-sync-timeout", cfg.SemiSyncTimeout, "how long a primary waits for an ack before going asynchronous")
+
+	fs.IntVar(&cfg.Query.PoolSize, "pool-size", cfg.Query.PoolSize, "mysqld connections for queries")
+	fs.IntVar(&cfg.Query.TxPoolSize, "tx-pool-size", cfg.Query.TxPoolSize, "mysqld connections for transactions")
+	fs.DurationVar(&cfg.Query.QueryTimeout, "query-timeout", cfg.Query.QueryTimeout, "default query timeout")
+	fs.DurationVar(&cfg.Query.TxIdleTimeout, "transaction-timeout", cfg.Query.TxIdleTimeout, "roll back transactions idle longer than this")
+	fs.IntVar(&cfg.Query.MaxRows, "max-rows", cfg.Query.MaxRows, "row limit of a non-streamed result")
+
+	fs.StringVar(&cfg.Mysqld.InnoDBBufferPoolSize, "innodb-buffer-pool-size", cfg.Mysqld.InnoDBBufferPoolSize, "mysqld innodb_buffer_pool_size")
+	fs.StringVar(&cfg.Mysqld.InnoDBLogFileSize, "innodb-log-file-size", cfg.Mysqld.InnoDBLogFileSize, "mysqld innodb_log_file_size")
+	fs.BoolVar(&cfg.Mysqld.Durable, "durable", cfg.Mysqld.Durable, "sync binlog and redo log on every commit")
+	fs.StringVar(&cfg.Mysqld.BindAddress, "mysql-bind-address", cfg.Mysqld.BindAddress, "address mysqld listens on")
+	fs.StringVar(&cfg.Mysqld.MariadbdPath, "mariadbd", cfg.Mysqld.MariadbdPath, "mariadbd binary")
+	fs.StringVar(&cfg.Mysqld.InstallDBPath, "mariadb-install-db", cfg.Mysqld.InstallDBPath, "mariadb-install-db binary")
+	fs.StringVar(&templateDir, "template-dir", "", "cache of an initialized data dir (default: <tablet-dir>/../mysqld-templates; \"none\" disables)")
+	fs.StringVar(&cfg.Mysqld.ReplPassword, "repl-password", cfg.Mysqld.ReplPassword, "password of the replication user")
+	fs.StringSliceVar(&cfg.Mysqld.ExtraConfig, "mysqld-config", nil, "extra my.cnf line for [mysqld] (repeatable)")
+	tf := addTopoFlags(fs)
+
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		log, err := lf.logger()
+		if err != nil {
+			return err
+		}
+		if cfg.InitTabletType, err = topo.ParseTabletType(initType); err != nil {
+			return fmt.Errorf("--init-tablet-type: %w", err)
+		}
+		switch templateDir {
+		case "none":
+		case "":
+			if cfg.Dir != "" {
+				cfg.Mysqld.TemplateDir = filepath.Join(filepath.Dir(filepath.Clean(cfg.Dir)), "mysqld-templates")
+			}
+		default:
+			cfg.Mysqld.TemplateDir = templateDir
+		}
+		if cfg.Dir != "" {
+			if cfg.Dir, err = filepath.Abs(cfg.Dir); err != nil {
+				return err
+			}
+		}
+		ts, err := tf.open()
+		if err != nil {
+			return err
+		}
+		defer ts.Close()
+		cfg.Topo = ts
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registry = reg
+		a, err := tablet.New(cfg, log)
+		if err != nil {
+			return err
+		}
+		return a.Run(cmd.Context())
+	}
+	return cmd
 }
