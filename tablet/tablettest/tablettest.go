@@ -51,8 +51,11 @@ type Tablet struct {
 	// DBName is the keyspace's database in mysqld.
 	DBName string
 	Dir    string
-	Agent  *tablet.Agent
+	// Agent is the running agent; Restart replaces it.
+	Agent *tablet.Agent
 
+	cfg      tablet.Config
+	log      *slog.Logger
 	stopOnce sync.Once
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -220,12 +223,12 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
-	a, err := tablet.New(cfg, opts.logger(t))
+	log := opts.logger(t)
+	a, err := tablet.New(cfg, log)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	tb := &Tablet{
 		Alias:       a.Alias(),
 		AliasString: cfg.Alias,
@@ -237,17 +240,13 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 		Socket:      a.Mysqld().SocketPath(),
 		DBName:      keyspace,
 		Dir:         cfg.Dir,
-		Agent:       a,
-		cancel:      cancel,
-		done:        make(chan struct{}),
+		cfg:         cfg,
+		log:         log,
 	}
 	if cfg.DBName != "" {
 		tb.DBName = cfg.DBName
 	}
-	go func() {
-		defer close(tb.done)
-		tb.err = a.Run(ctx)
-	}()
+	tb.run(a)
 	t.Cleanup(func() {
 		tb.Stop()
 		if tb.err != nil {
@@ -256,6 +255,38 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 		os.RemoveAll(dir)
 	})
 	return tb, nil
+}
+
+func (tb *Tablet) run(a *tablet.Agent) {
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Agent = a
+	tb.cancel = cancel
+	tb.done = make(chan struct{})
+	tb.stopOnce = sync.Once{}
+	go func() {
+		defer close(tb.done)
+		tb.err = a.Run(ctx)
+	}()
+}
+
+// Restart stops the tablet and starts a new agent on the same dir, ports
+// and config, as a restarted process would, and waits until it serves.
+func (tb *Tablet) Restart(t testing.TB) {
+	t.Helper()
+	tb.Stop()
+	if tb.err != nil {
+		t.Fatalf("tablet %s stopped with: %v", tb.AliasString, tb.err)
+	}
+	a, err := tablet.New(tb.cfg, tb.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.run(a)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := tb.WaitServing(ctx); err != nil {
+		t.Fatalf("tablet %s after restart: %v", tb.AliasString, err)
+	}
 }
 
 // Stop stops the tablet and its mysqld and waits; later calls do nothing.
