@@ -1,5 +1,7 @@
 package queryservice
 
+import "strings"
+
 // Statement types, the stmt_type label of the query metrics.
 const (
 	stmtSelect   = "select"
@@ -73,11 +75,11 @@ func skipBlanks(s string, i int) int {
 				i++
 			}
 		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			end := i + 2
-			for end+1 < len(s) && !(s[end] == '*' && s[end+1] == '/') {
-				end++
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				return len(s)
 			}
-			i = end + 2
+			i += 2 + end + 2
 		default:
 			return i
 		}
