@@ -68,7 +68,7 @@ func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) 
 	}
 	key := settingsKey(settings)
 	pc := p.takeIdle(key)
-	if pc != nil && pc.settings != key {
+	if pc != nil && pc.settings != key && pc.settings != "" {
 		if err := pc.ResetConnection(); err != nil {
 			pc.Close()
 			pc = nil
