@@ -10,6 +10,10 @@ import (
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 )
 
+// maxIdle is how long a connection may sit in the pool: well below
+// mysqld's wait_timeout (8 hours by default), after which mysqld drops it.
+const maxIdle = time.Hour
+
 // dirtySettings marks a connection whose session state is unknown (a SET
 // or USE ran on it, or applying settings failed): it is reset before reuse.
 const dirtySettings = "\x00dirty"
@@ -36,6 +40,8 @@ type PooledConn struct {
 	settings string
 	// discard makes Recycle close it (its query was killed).
 	discard bool
+	// idleSince is when it went back to the pool.
+	idleSince time.Time
 }
 
 // NewPool returns a pool of at most size connections made with params.
@@ -68,6 +74,11 @@ func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) 
 	}
 	key := settingsKey(settings)
 	pc := p.takeIdle(key)
+	if pc != nil && time.Since(pc.idleSince) > maxIdle {
+		// mysqld has probably dropped it already.
+		pc.Close()
+		pc = nil
+	}
 	if pc != nil && pc.settings != key && pc.settings != "" {
 		if err := pc.ResetConnection(); err != nil {
 			pc.Close()
@@ -139,6 +150,7 @@ func (pc *PooledConn) Recycle() {
 	p.mu.Lock()
 	keep := !p.closed && !pc.discard && !pc.IsBroken() && pc.gen == p.gen
 	if keep {
+		pc.idleSince = time.Now()
 		p.idle = append(p.idle, pc)
 	}
 	p.mu.Unlock()
