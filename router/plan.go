@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
 // PlanKind says who carries out a plan.
@@ -38,6 +39,35 @@ type Plan struct {
 	ReadOnly bool
 	// Primitive runs a PlanRoute plan.
 	Primitive Primitive
+	// Params names the bind variable of each ? marker in the statement,
+	// in the order of the markers: the proxy binds COM_STMT_EXECUTE
+	// argument i to Params[i] (see Bind).
+	Params []string
+	// UsesLastInsertID is set when the statement calls LAST_INSERT_ID()
+	// without arguments: the proxy must bind the session's last insert
+	// id as LastInsertIDBind (a uint64) before executing.
+	UsesLastInsertID bool
+}
+
+// LastInsertIDBind is the bind variable that stands for LAST_INSERT_ID().
+const LastInsertIDBind = "__last_insert_id"
+
+// Bind returns the bind variables for one execution of a prepared
+// statement: the plan's own (from literals in its text) plus args[i] as
+// Params[i]. args are nil, int64, uint64, float64, string or []byte. bv is
+// not modified.
+func (p *Plan) Bind(bv BindVars, args []any) (BindVars, error) {
+	if len(args) != len(p.Params) {
+		return nil, sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to EXECUTE: %d values for %d parameters", len(args), len(p.Params))
+	}
+	out := make(BindVars, len(bv)+len(args))
+	for k, v := range bv {
+		out[k] = v
+	}
+	for i, a := range args {
+		out[p.Params[i]] = a
+	}
+	return out, nil
 }
 
 // Primitive is one operator of a plan tree.
@@ -47,6 +77,8 @@ type Primitive interface {
 	// Stream runs the operator and hands its result to callback in chunks;
 	// the first chunk carries the fields.
 	Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error
+	// Inputs returns the operator's inputs (nil for a leaf).
+	Inputs() []Primitive
 	// Describe says what the operator does, for EXPLAIN and golden tests.
 	Describe() map[string]any
 }

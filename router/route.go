@@ -2,40 +2,338 @@ package router
 
 import (
 	"context"
+	"sort"
+	"sync"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/router/sqltypes"
+	"github.com/mosaicdb/mosaic/router/vindexes"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
-// unshardedRoute sends a statement unchanged to the single shard of an
-// unsharded keyspace.
-type unshardedRoute struct {
-	keyspace string
-	shard    string
-	sql      string
+// RouteOpcode says how a Route picks its shards.
+type RouteOpcode int
+
+const (
+	// Unsharded sends to the only shard of an unsharded keyspace.
+	Unsharded RouteOpcode = iota
+	// EqualUnique sends to the shard of one vindex value.
+	EqualUnique
+	// IN sends to the shards of a list of vindex values, each shard
+	// getting only its own values in the IN list.
+	IN
+	// Scatter sends to every shard and merges.
+	Scatter
+	// AnyShard sends to one shard: reference tables, information_schema,
+	// SHOW, statements without tables.
+	AnyShard
+	// AllShards sends the same statement to every shard and reports the
+	// first shard's result: DDL and writes to reference tables.
+	AllShards
+	// Pinned sends to the shard holding a pinned table's keyspace id.
+	Pinned
+)
+
+var opcodeNames = map[RouteOpcode]string{
+	Unsharded: "Unsharded", EqualUnique: "EqualUnique", IN: "IN", Scatter: "Scatter",
+	AnyShard: "AnyShard", AllShards: "AllShards", Pinned: "Pinned",
 }
 
-func (r *unshardedRoute) query() []ShardQuery {
-	return []ShardQuery{{Keyspace: r.keyspace, Shard: r.shard, SQL: r.sql}}
+func (o RouteOpcode) String() string { return opcodeNames[o] }
+
+// valueSource is where a routing value comes from: a bind variable, a
+// constant, or a list bind variable (a subquery's result, join keys).
+type valueSource struct {
+	bind    string
+	list    bool
+	isConst bool
+	val     any
 }
 
-func (r *unshardedRoute) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
-	res, err := exec.Execute(ctx, r.query())
+func (v valueSource) resolve(bv BindVars) ([]any, error) {
+	if v.isConst {
+		return []any{v.val}, nil
+	}
+	x, ok := bv[v.bind]
+	if !ok {
+		return nil, sqlerr.New(sqlerr.ERWrongArguments, "missing bind variable %s", v.bind)
+	}
+	if l, isList := x.([]any); isList {
+		return l, nil
+	}
+	return []any{x}, nil
+}
+
+func (v valueSource) String() string {
+	switch {
+	case v.isConst:
+		b, err := sqltypes.AppendSQL(nil, v.val)
+		if err != nil {
+			return "?"
+		}
+		return string(b)
+	case v.list:
+		return "::" + v.bind
+	}
+	return ":" + v.bind
+}
+
+// orderKey is one ORDER BY key over result columns.
+type orderKey struct {
+	col  int // negative counts from the end
+	desc bool
+}
+
+// Route sends one statement to the shards of one keyspace.
+type Route struct {
+	noInputs
+	Opcode   RouteOpcode
+	Keyspace *Keyspace
+	// Vindex routes EqualUnique and IN.
+	Vindex     vindexes.Vindex
+	VindexName string
+	// Values are the vindex values: one for EqualUnique, the list items
+	// for IN (each possibly a list bind variable).
+	Values []valueSource
+	// ListBind, for IN, is the list bind variable of Query that receives
+	// each shard's own values; empty when the IN list is not rewritten.
+	ListBind string
+	Query    *sqlTemplate
+	// OrderBy merges the sorted results of several shards.
+	OrderBy []orderKey
+	// PinnedShard is the shard of a Pinned route.
+	PinnedShard string
+}
+
+type shardTarget struct {
+	shard string
+	vals  []any
+}
+
+// targets resolves the shards of one execution.
+func (r *Route) targets(bv BindVars) ([]shardTarget, error) {
+	ks := r.Keyspace
+	if len(ks.Shards) == 0 {
+		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", ks.Name)
+	}
+	all := func() []shardTarget {
+		t := make([]shardTarget, len(ks.Shards))
+		for i, s := range ks.Shards {
+			t[i] = shardTarget{shard: s}
+		}
+		return t
+	}
+	switch r.Opcode {
+	case Unsharded, AnyShard:
+		return []shardTarget{{shard: ks.Shards[0]}}, nil
+	case Pinned:
+		return []shardTarget{{shard: r.PinnedShard}}, nil
+	case Scatter, AllShards:
+		return all(), nil
+	case EqualUnique, IN:
+		var vals []any
+		for _, vs := range r.Values {
+			v, err := vs.resolve(bv)
+			if err != nil {
+				return nil, err
+			}
+			vals = append(vals, v...)
+		}
+		byShard := map[string]*shardTarget{}
+		var order []string
+		for _, v := range vals {
+			if v == nil {
+				continue // NULL matches no row
+			}
+			ksid, ok := r.Vindex.Map(v)
+			if !ok {
+				// Not routable: look everywhere rather than guess.
+				if r.ListBind != "" {
+					// Keep the full list on every shard.
+					t := all()
+					for i := range t {
+						t[i].vals = vals
+					}
+					return t, nil
+				}
+				return all(), nil
+			}
+			shard, ok := ks.ShardForKeyspaceID(ksid)
+			if !ok {
+				return nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds keyspace id %x", ks.Name, ksid)
+			}
+			t := byShard[shard]
+			if t == nil {
+				t = &shardTarget{shard: shard}
+				byShard[shard] = t
+				order = append(order, shard)
+			}
+			t.vals = append(t.vals, v)
+		}
+		if len(order) == 0 {
+			// Only NULLs: no row can match, but the statement must still
+			// run once for its fields (and its empty result).
+			if r.ListBind != "" {
+				return []shardTarget{{shard: ks.Shards[0], vals: []any{nil}}}, nil
+			}
+			return []shardTarget{{shard: ks.Shards[0]}}, nil
+		}
+		sort.Strings(order)
+		out := make([]shardTarget, len(order))
+		for i, s := range order {
+			out[i] = *byShard[s]
+		}
+		return out, nil
+	}
+	return nil, sqlerr.New(sqlerr.ERUnknown, "unknown route opcode %d", r.Opcode)
+}
+
+// queries renders the statement for each target.
+func (r *Route) queries(bv BindVars) ([]ShardQuery, error) {
+	targets, err := r.targets(bv)
 	if err != nil {
 		return nil, err
 	}
-	if len(res) != 1 {
-		return nil, sqlerr.New(sqlerr.ERUnknown, "executor returned %d results for 1 query", len(res))
+	qs := make([]ShardQuery, len(targets))
+	base := bvLookup(bv)
+	for i, t := range targets {
+		lookup := base
+		if r.ListBind != "" {
+			vals := t.vals
+			lookup = func(name string) (any, bool) {
+				if name == r.ListBind {
+					return vals, true
+				}
+				return base(name)
+			}
+		}
+		sql, err := r.Query.render(lookup)
+		if err != nil {
+			return nil, err
+		}
+		qs[i] = ShardQuery{Keyspace: r.Keyspace.Name, Shard: t.shard, SQL: sql}
 	}
-	return res[0], nil
+	return qs, nil
 }
 
-func (r *unshardedRoute) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
-	return exec.Stream(ctx, r.query(), func(_ int, chunk *querypb.QueryResult) error {
+func (r *Route) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
+	qs, err := r.queries(bv)
+	if err != nil {
+		return nil, err
+	}
+	results, err := exec.Execute(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureCount(results, len(qs)); err != nil {
+		return nil, err
+	}
+	if len(results) == 1 || r.Opcode == AllShards {
+		return results[0], nil
+	}
+	return mergeResults(results, r.OrderBy)
+}
+
+// mergeResults concatenates shard results, merging by keys when given.
+func mergeResults(results []*querypb.QueryResult, keys []orderKey) (*querypb.QueryResult, error) {
+	out := &querypb.QueryResult{}
+	n := 0
+	for _, res := range results {
+		if res == nil {
+			continue
+		}
+		if out.Fields == nil && len(res.Fields) > 0 {
+			out.Fields = res.Fields
+		}
+		out.RowsAffected += res.RowsAffected
+		if out.InsertId == 0 {
+			out.InsertId = res.InsertId
+		}
+		out.Warnings += res.Warnings
+		n += len(res.Rows)
+	}
+	out.Rows = make([][]byte, 0, n)
+	for _, res := range results {
+		if res != nil {
+			out.Rows = append(out.Rows, res.Rows...)
+		}
+	}
+	if len(keys) > 0 && len(out.Rows) > 1 {
+		if err := sortResult(out, keys); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Stream streams an unordered route's rows as they come; an ordered
+// scatter needs every shard's rows to merge and so collects them first.
+func (r *Route) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
+	qs, err := r.queries(bv)
+	if err != nil {
+		return err
+	}
+	if len(qs) > 1 && (len(r.OrderBy) > 0 || r.Opcode == AllShards) {
+		return streamViaExecute(ctx, r, exec, bv, callback)
+	}
+	var mu sync.Mutex
+	sentFields := false
+	return exec.Stream(ctx, qs, func(_ int, chunk *querypb.QueryResult) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(chunk.Fields) > 0 {
+			if sentFields {
+				c := copyResult(chunk)
+				c.Fields = nil
+				chunk = c
+			}
+			sentFields = true
+		} else if !sentFields && len(chunk.Rows) > 0 {
+			return sqlerr.New(sqlerr.ERUnknown, "shard stream sent rows before fields")
+		}
+		if len(chunk.Fields) == 0 && len(chunk.Rows) == 0 && chunk.RowsAffected == 0 {
+			return nil
+		}
 		return callback(chunk)
 	})
 }
 
-func (r *unshardedRoute) Describe() map[string]any {
-	return map[string]any{"operator": "Route", "variant": "Unsharded", "keyspace": r.keyspace, "shard": r.shard, "query": r.sql}
+func (r *Route) Describe() map[string]any {
+	d := map[string]any{
+		"operator": "Route",
+		"variant":  r.Opcode.String(),
+		"keyspace": r.Keyspace.Name,
+		"query":    r.Query.display,
+	}
+	if r.Vindex != nil && (r.Opcode == EqualUnique || r.Opcode == IN) {
+		d["vindex"] = r.VindexName
+		vals := make([]string, len(r.Values))
+		for i, v := range r.Values {
+			vals[i] = v.String()
+		}
+		d["values"] = vals
+	}
+	if len(r.OrderBy) > 0 {
+		d["order_by"] = describeKeys(r.OrderBy)
+	}
+	return d
+}
+
+func describeKeys(keys []orderKey) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		s := ""
+		if k.col < 0 {
+			s = "col(end" + itoa(k.col) + ")"
+		} else {
+			s = "col(" + itoa(k.col) + ")"
+		}
+		if k.desc {
+			s += " DESC"
+		} else {
+			s += " ASC"
+		}
+		out[i] = s
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +16,8 @@ import (
 
 // Config tunes the router.
 type Config struct {
-	// PlanCacheSize bounds the number of cached plans.
+	// PlanCacheSize bounds the number of cached plans, and separately the
+	// number of cached statement texts.
 	PlanCacheSize int
 }
 
@@ -37,23 +39,48 @@ type Router struct {
 	cfg     Config
 	vschema atomic.Pointer[VSchema]
 	parsers sync.Pool
+	// texts caches by exact statement text: a hit neither parses nor plans.
+	texts *lru[*textEntry]
+	// plans caches by normalized statement: one plan for every value.
+	plans *lru[*Plan]
+	stats cacheCounters
+	seqs  sequences
+}
+
+type textEntry struct {
+	plan *Plan
+	bv   BindVars
 }
 
 // New returns a router with an empty VSchema.
 func New(cfg Config) *Router {
-	r := &Router{cfg: cfg}
+	r := &Router{cfg: cfg, texts: newLRU[*textEntry](cfg.PlanCacheSize), plans: newLRU[*Plan](cfg.PlanCacheSize)}
 	r.vschema.Store(BuildVSchema(nil, nil))
 	r.parsers.New = func() any { return parser.New() }
 	return r
 }
 
-// SetVSchema replaces the VSchema that new plans use.
+// SetVSchema replaces the VSchema that new plans use and empties the plan
+// cache.
 func (r *Router) SetVSchema(vs *VSchema) {
 	r.vschema.Store(vs)
+	r.texts.clear()
+	r.plans.clear()
 }
 
 // VSchema returns the current VSchema.
 func (r *Router) VSchema() *VSchema { return r.vschema.Load() }
+
+// CacheStats returns the plan cache counters, for the proxy to export.
+func (r *Router) CacheStats() CacheStats {
+	return CacheStats{
+		Hits:           r.stats.hits.Load(),
+		NormalizedHits: r.stats.normHits.Load(),
+		Misses:         r.stats.misses.Load(),
+		Size:           r.plans.len(),
+		Capacity:       r.cfg.PlanCacheSize,
+	}
+}
 
 // Parse parses one statement.
 func (r *Router) Parse(sql string) (ast.StmtNode, error) {
@@ -68,67 +95,186 @@ func (r *Router) Parse(sql string) (ast.StmtNode, error) {
 
 // Plan plans sql for a session whose current keyspace is keyspace ("" when
 // none is selected). It returns the plan and the bind variables taken from
-// the statement.
-func (r *Router) Plan(sql, keyspace string) (*Plan, BindVars, error) {
+// the statement's literals. Both are shared with other callers through the
+// cache: neither may be modified (Plan.Bind copies).
+//
+// Text with ? markers plans as a prepared statement: Plan.Params names the
+// bind variable of each marker. A statement calling LAST_INSERT_ID() has
+// Plan.UsesLastInsertID set.
+func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			plan, bv = nil, nil
+			err = sqlerr.New(sqlerr.ERUnknown, "internal error planning statement: %v", x)
+			_ = debug.Stack
+		}
+	}()
+	textKey := keyspace + "\x00" + sql
+	if e, ok := r.texts.get(textKey); ok {
+		r.stats.hits.Add(1)
+		return e.plan, e.bv, nil
+	}
+	plan, bv, err = r.plan(sql, keyspace)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.texts.put(textKey, &textEntry{plan: plan, bv: bv})
+	return plan, bv, nil
+}
+
+func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	vs := r.VSchema()
+	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs}
 	stmt, perr := r.Parse(sql)
 	if perr != nil {
 		// An unsharded keyspace gets what the parser rejects unchanged:
 		// mysqld may well understand it.
-		ks, err := r.defaultKeyspace(vs, keyspace)
+		if keyspace == "" {
+			return nil, nil, perr
+		}
+		ks, err := p.keyspaceByName(keyspace)
 		if err != nil || ks.Sharded {
 			return nil, nil, perr
 		}
-		return &Plan{Kind: PlanRoute, StmtType: stmtTypeOfText(sql), Type: "Passthrough", Primitive: &unshardedRoute{keyspace: ks.Name, shard: ks.Shards[0], sql: sql}}, nil, nil
+		r.stats.misses.Add(1)
+		return &Plan{Kind: PlanRoute, StmtType: stmtTypeOfText(sql), Type: "Passthrough",
+			Primitive: &Route{Opcode: Unsharded, Keyspace: ks, Query: textTemplate(sql)}}, nil, nil
 	}
 	if isSessionStmt(stmt) {
 		return &Plan{Kind: PlanSession, StmtType: stmtType(stmt), Type: "Session", Stmt: stmt, ReadOnly: true}, nil, nil
 	}
-	ks, err := r.defaultKeyspace(vs, keyspace)
+	var bv BindVars
+	var params []string
+	var lastID bool
+	normKey := ""
+	if normalizable(stmt) {
+		bv, params, lastID = normalize(stmt)
+		text, err := restoreSQL(stmt)
+		if err == nil {
+			normKey = keyspace + "\x00" + text
+			if cached, ok := r.plans.get(normKey); ok {
+				r.stats.normHits.Add(1)
+				out := *cached
+				out.Params = params
+				return &out, bv, nil
+			}
+		}
+	}
+	r.stats.misses.Add(1)
+	prim, typ, err := p.planStmt(stmt, sql, bv)
 	if err != nil {
 		return nil, nil, err
 	}
-	if ks.Sharded {
-		return nil, nil, sqlerr.NotSupported("queries on sharded keyspace %s yet", ks.Name)
+	plan := &Plan{
+		Kind:             PlanRoute,
+		StmtType:         stmtType(stmt),
+		Type:             typ,
+		Stmt:             stmt,
+		ReadOnly:         isReadOnly(stmt),
+		Primitive:        prim,
+		UsesLastInsertID: lastID,
 	}
-	return &Plan{
-		Kind:      PlanRoute,
-		StmtType:  stmtType(stmt),
-		Type:      "Passthrough",
-		Stmt:      stmt,
-		ReadOnly:  isReadOnly(stmt),
-		Primitive: &unshardedRoute{keyspace: ks.Name, shard: ks.Shards[0], sql: sql},
-	}, nil, nil
+	if normKey != "" {
+		r.plans.put(normKey, plan)
+	}
+	out := *plan
+	out.Params = params
+	return &out, bv, nil
 }
 
-// defaultKeyspace returns the keyspace a statement without a qualifier
-// runs in: the session's, or when none is selected the only one there is.
-func (r *Router) defaultKeyspace(vs *VSchema, name string) (*Keyspace, error) {
-	if name == "" {
-		if len(vs.Keyspaces) == 0 {
-			return nil, sqlerr.New(sqlerr.ERNoDB, "No database selected")
+// normalizable statements get their literals replaced by bind variables.
+func normalizable(stmt ast.StmtNode) bool {
+	switch s := stmt.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+		return true
+	case *ast.ExplainStmt:
+		return normalizable(s.Stmt)
+	}
+	return false
+}
+
+// planStmt plans a parsed statement; typ names the plan's shape.
+func (p *planner) planStmt(stmt ast.StmtNode, sql string, bv BindVars) (Primitive, string, error) {
+	stmt.Accept(stripColumnSchemas{vs: p.vs})
+	var prim Primitive
+	var err error
+	switch s := stmt.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt:
+		prim, err = p.planQuery(s)
+	case *ast.InsertStmt:
+		prim, err = p.planInsert(s)
+	case *ast.UpdateStmt, *ast.DeleteStmt:
+		prim, err = p.planUpdateDelete(s)
+	case ast.DDLNode:
+		prim, err = p.planDDL(s, sql)
+	case *ast.ShowStmt:
+		prim, err = p.planShow(s, sql)
+	case *ast.ExplainStmt:
+		return p.planExplain(s, bv)
+	default:
+		ks, kerr := p.defaultKeyspace()
+		if kerr != nil {
+			return nil, "", kerr
 		}
-		// Without a keyspace, a statement that names no table (SELECT 1)
-		// can run anywhere: pick an unsharded keyspace first.
-		names := vs.KeyspaceNames()
-		for _, n := range names {
-			if ks := vs.Keyspaces[n]; !ks.Sharded && len(ks.Shards) > 0 {
-				return ks, nil
-			}
+		if ks.Sharded {
+			return nil, "", sqlerr.NotSupported("%s statements on sharded keyspace %s", stmtName(stmt), ks.Name)
 		}
-		return nil, sqlerr.New(sqlerr.ERNoDB, "No database selected")
+		prim = &Route{Opcode: Unsharded, Keyspace: ks, Query: textTemplate(sql)}
 	}
-	ks, ok := vs.Keyspaces[name]
-	if !ok {
-		return nil, sqlerr.New(sqlerr.ERBadDB, "Unknown database '%s'", name)
+	if err != nil {
+		return nil, "", err
 	}
-	if ks.Error != nil {
-		return nil, sqlerr.Wrap(sqlerr.ERUnknown, ks.Error, "%s", ks.Error.Error())
+	return prim, planType(prim), nil
+}
+
+// planExplain plans EXPLAIN FORMAT=mosaic (or FORMAT=vexplain): rows
+// describing the plan, without running it. A plain EXPLAIN of a statement
+// that runs on one shard is sent to that shard.
+func (p *planner) planExplain(s *ast.ExplainStmt, bv BindVars) (Primitive, string, error) {
+	if s.Stmt == nil {
+		return nil, "", sqlerr.NotSupported("this EXPLAIN form")
 	}
-	if len(ks.Shards) == 0 {
-		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", name)
+	inner, _, err := p.planStmt(s.Stmt, "", bv)
+	if err != nil {
+		return nil, "", err
 	}
-	return ks, nil
+	switch strings.ToLower(s.Format) {
+	case "mosaic", "vexplain", "vitess":
+		return &Rows{Result: explainRows(inner, bv)}, "Explain", nil
+	}
+	if s.Analyze {
+		return nil, "", sqlerr.NotSupported("EXPLAIN ANALYZE")
+	}
+	r, ok := inner.(*Route)
+	if !ok || !(singleShard(r) || r.Opcode == Scatter || r.Opcode == IN) {
+		return nil, "", sqlerr.NotSupported("EXPLAIN of a statement the gate runs in several steps (use EXPLAIN FORMAT=mosaic)")
+	}
+	t, err := newTemplate(s)
+	if err != nil {
+		return nil, "", err
+	}
+	out := *r
+	out.Query, out.OrderBy = t, nil
+	if !singleShard(r) {
+		out.Opcode = AnyShard
+	}
+	return &out, "Route", nil
+}
+
+func stmtName(stmt ast.StmtNode) string {
+	n := fmt.Sprintf("%T", stmt)
+	n = strings.TrimPrefix(n, "*ast.")
+	return strings.TrimSuffix(n, "Stmt")
+}
+
+// planType names a plan after its top operator and route variant.
+func planType(prim Primitive) string {
+	d := prim.Describe()
+	op, _ := d["operator"].(string)
+	if v, ok := d["variant"].(string); ok && op == "Route" {
+		return v
+	}
+	return op
 }
 
 // isSessionStmt reports the statements the proxy carries out itself.

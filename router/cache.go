@@ -1,0 +1,84 @@
+package router
+
+import (
+	"container/list"
+	"sync"
+	"sync/atomic"
+)
+
+// lru is a bounded least-recently-used map, safe for concurrent use.
+type lru[V any] struct {
+	mu    sync.Mutex
+	max   int
+	ll    *list.List
+	items map[string]*list.Element
+}
+
+type lruEntry[V any] struct {
+	key string
+	val V
+}
+
+func newLRU[V any](max int) *lru[V] {
+	return &lru[V]{max: max, ll: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *lru[V]) get(key string) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		c.ll.MoveToFront(e)
+		return e.Value.(*lruEntry[V]).val, true
+	}
+	var zero V
+	return zero, false
+}
+
+func (c *lru[V]) put(key string, val V) {
+	if c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		e.Value.(*lruEntry[V]).val = val
+		c.ll.MoveToFront(e)
+		return
+	}
+	c.items[key] = c.ll.PushFront(&lruEntry[V]{key: key, val: val})
+	for c.ll.Len() > c.max {
+		last := c.ll.Back()
+		c.ll.Remove(last)
+		delete(c.items, last.Value.(*lruEntry[V]).key)
+	}
+}
+
+func (c *lru[V]) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ll.Init()
+	c.items = map[string]*list.Element{}
+}
+
+func (c *lru[V]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ll.Len()
+}
+
+// CacheStats are the plan cache's counters since the router was made.
+type CacheStats struct {
+	// Hits counts statements whose exact text was cached (no parse).
+	Hits uint64
+	// NormalizedHits counts statements parsed and normalized whose plan
+	// was cached (same statement, other literal values).
+	NormalizedHits uint64
+	// Misses counts statements planned from scratch.
+	Misses uint64
+	// Size is the number of cached plans; Capacity the bound.
+	Size, Capacity int
+}
+
+type cacheCounters struct {
+	hits, normHits, misses atomic.Uint64
+}

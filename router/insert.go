@@ -1,0 +1,206 @@
+package router
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/router/sqltypes"
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// rowsBind is the bind variable of an INSERT template that receives the
+// rendered rows of one shard.
+const rowsBind = "__rows"
+
+// Insert writes rows, each to the shard of its vindex value, with one
+// statement per shard. It fills an auto-increment column from its
+// sequence where a row leaves it out or gives NULL or 0, and reports the
+// first generated id as insert_id.
+type Insert struct {
+	noInputs
+	Opcode   RouteOpcode // Unsharded, EqualUnique (sharded: per row), AllShards (reference)
+	Keyspace *Keyspace
+	Table    *Table
+	// Query is the statement with its VALUES replaced by ::__rows.
+	Query *sqlTemplate
+	// Rows are the rows' value lists, each rendered alone.
+	Rows []*sqlTemplate
+	// VindexValues are the primary vindex column's value in each row.
+	VindexValues []valueSource
+	// Sequence, when set, fills SeqBinds[i] for each row: from SeqValues[i]
+	// when the row gives a value other than NULL or 0, else from the
+	// sequence.
+	Sequence  *Table
+	SeqBinds  []string
+	SeqValues []*valueSource
+	seqs      *sequences
+}
+
+func (ins *Insert) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
+	var firstID uint64
+	if ins.Sequence != nil {
+		bv = withBinds(bv)
+		var need []int
+		for i, name := range ins.SeqBinds {
+			if src := ins.SeqValues[i]; src != nil {
+				vals, err := src.resolve(bv)
+				if err != nil {
+					return nil, err
+				}
+				if len(vals) == 1 && !isNullOrZero(vals[0]) {
+					bv[name] = vals[0]
+					continue
+				}
+			}
+			need = append(need, i)
+		}
+		if len(need) > 0 {
+			ids, err := ins.seqs.reserve(ctx, exec, ins.Sequence, len(need))
+			if err != nil {
+				return nil, err
+			}
+			for k, i := range need {
+				bv[ins.SeqBinds[i]] = ids[k]
+			}
+			firstID = uint64(ids[0])
+		}
+	}
+	qs, err := ins.queries(bv)
+	if err != nil {
+		return nil, err
+	}
+	results, err := exec.Execute(ctx, qs)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureCount(results, len(qs)); err != nil {
+		return nil, err
+	}
+	out := &querypb.QueryResult{}
+	if ins.Opcode == AllShards {
+		out = results[0]
+	} else {
+		for _, r := range results {
+			out.RowsAffected += r.RowsAffected
+			out.Warnings += r.Warnings
+			if out.InsertId == 0 {
+				out.InsertId = r.InsertId
+			}
+		}
+	}
+	if firstID != 0 {
+		out.InsertId = firstID
+	}
+	return out, nil
+}
+
+// queries renders one statement per shard once sequence values are bound.
+func (ins *Insert) queries(bv BindVars) ([]ShardQuery, error) {
+	rendered := make([]string, len(ins.Rows))
+	for i, r := range ins.Rows {
+		s, err := r.render(bvLookup(bv))
+		if err != nil {
+			return nil, err
+		}
+		rendered[i] = s
+	}
+	var shards []string
+	perShard := map[string][]string{}
+	switch ins.Opcode {
+	case Unsharded:
+		shards = []string{ins.Keyspace.Shards[0]}
+		perShard[shards[0]] = rendered
+	case AllShards:
+		shards = ins.Keyspace.Shards
+		for _, s := range shards {
+			perShard[s] = rendered
+		}
+	default:
+		for i, src := range ins.VindexValues {
+			vals, err := src.resolve(bv)
+			if err != nil {
+				return nil, err
+			}
+			if len(vals) != 1 || vals[0] == nil {
+				return nil, sqlerr.New(sqlerr.ERWrongArguments, "INSERT into %s: the value of vindex column %s cannot be NULL", ins.Table.Name, ins.Table.PrimaryVindex().Column)
+			}
+			ksid, ok := ins.Table.PrimaryVindex().Vindex.Map(vals[0])
+			if !ok {
+				return nil, sqlerr.New(sqlerr.ERWrongArguments, "INSERT into %s: value %v of vindex column %s cannot be mapped by vindex %s", ins.Table.Name, vals[0], ins.Table.PrimaryVindex().Column, ins.Table.PrimaryVindex().Name)
+			}
+			shard, ok := ins.Keyspace.ShardForKeyspaceID(ksid)
+			if !ok {
+				return nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds keyspace id %x", ins.Keyspace.Name, ksid)
+			}
+			if _, ok := perShard[shard]; !ok {
+				shards = append(shards, shard)
+			}
+			perShard[shard] = append(perShard[shard], rendered[i])
+		}
+	}
+	if len(shards) == 0 {
+		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", ins.Keyspace.Name)
+	}
+	qs := make([]ShardQuery, len(shards))
+	for i, s := range shards {
+		rows := rawSQL(strings.Join(perShard[s], "), ("))
+		sql, err := ins.Query.render(func(name string) (any, bool) {
+			if name == rowsBind {
+				return rows, true
+			}
+			v, ok := bv[name]
+			return v, ok
+		})
+		if err != nil {
+			return nil, err
+		}
+		qs[i] = ShardQuery{Keyspace: ins.Keyspace.Name, Shard: s, SQL: sql}
+	}
+	return qs, nil
+}
+
+func isNullOrZero(v any) bool {
+	if v == nil {
+		return true
+	}
+	i, u, unsigned, ok := sqltypes.ToInteger(v)
+	if _, isStr := v.(string); isStr {
+		return false
+	}
+	return ok && !unsigned && i == 0 && u == 0
+}
+
+func (ins *Insert) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
+	return streamViaExecute(ctx, ins, exec, bv, callback)
+}
+
+func (ins *Insert) Describe() map[string]any {
+	rows := make([]string, len(ins.Rows))
+	for i, r := range ins.Rows {
+		rows[i] = r.display
+	}
+	d := map[string]any{
+		"operator": "Insert", "variant": ins.Opcode.String(), "keyspace": ins.Keyspace.Name,
+		"query": ins.Query.display, "rows": rows,
+	}
+	if len(ins.VindexValues) > 0 {
+		vals := make([]string, len(ins.VindexValues))
+		for i, v := range ins.VindexValues {
+			vals[i] = v.String()
+		}
+		d["vindex"] = ins.Table.PrimaryVindex().Name
+		d["values"] = vals
+	}
+	if ins.Sequence != nil {
+		d["sequence"] = ins.Sequence.Keyspace.Name + "." + ins.Sequence.Name
+		d["sequence_binds"] = ins.SeqBinds
+	}
+	return d
+}
+
+// rawSQL is SQL text substituted verbatim into a template.
+type rawSQL string
+
+var _ = strconv.Itoa

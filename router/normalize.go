@@ -1,0 +1,131 @@
+package router
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
+	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
+
+	"github.com/mosaicdb/mosaic/router/sqltypes"
+)
+
+// normalizer replaces literals and ? markers with bind variables named
+// v1, v2, ... in the order the AST is walked, so that one plan serves
+// every value. Literals are left in place where their text matters:
+// inside select-list expressions (MySQL names a column after its text),
+// as ORDER BY / GROUP BY positions, booleans, NULL, decimals, hex and bit
+// literals, and strings with a charset introducer other than utf8mb4.
+type normalizer struct {
+	bv     BindVars
+	n      int
+	params map[int]string // ? offset in the text → bind variable name
+	// inField counts the select fields being walked.
+	inField int
+	// lastInsertID is set when LAST_INSERT_ID() was replaced.
+	lastInsertID bool
+}
+
+func normalize(stmt ast.StmtNode) (BindVars, []string, bool) {
+	nz := &normalizer{bv: BindVars{}, params: map[int]string{}}
+	stmt.Accept(nz)
+	var params []string
+	if len(nz.params) > 0 {
+		offsets := make([]int, 0, len(nz.params))
+		for off := range nz.params {
+			offsets = append(offsets, off)
+		}
+		sort.Ints(offsets)
+		for _, off := range offsets {
+			params = append(params, nz.params[off])
+		}
+	}
+	return nz.bv, params, nz.lastInsertID
+}
+
+func (nz *normalizer) next() string {
+	nz.n++
+	return "v" + strconv.Itoa(nz.n)
+}
+
+func (nz *normalizer) Enter(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.SelectStmt:
+		// Name computed columns after their text before the text of
+		// literals is lost.
+		aliasFields(n)
+	case *ast.SelectField, *ast.AggregateFuncExpr, *ast.WindowFuncExpr:
+		// COUNT(*) holds a literal 1 that must stay as it is.
+		nz.inField++
+	case *ast.ByItem:
+		if _, ok := n.Expr.(*driver.ValueExpr); ok {
+			return n, true
+		}
+	}
+	return n, false
+}
+
+func (nz *normalizer) Leave(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.SelectField, *ast.AggregateFuncExpr, *ast.WindowFuncExpr:
+		nz.inField--
+	case *ast.FuncCallExpr:
+		if n.FnName.L == "last_insert_id" && len(n.Args) == 0 {
+			nz.lastInsertID = true
+			return newBindVar(LastInsertIDBind, bindScalar), true
+		}
+	case *driver.ParamMarkerExpr:
+		name := nz.next()
+		nz.params[n.Offset] = name
+		return newBindVar(name, bindScalar), true
+	case *driver.ValueExpr:
+		if nz.inField > 0 {
+			return n, true
+		}
+		if v, ok := literalValue(n); ok {
+			name := nz.next()
+			nz.bv[name] = v
+			return newBindVar(name, bindScalar), true
+		}
+	}
+	return n, true
+}
+
+// literalValue returns the bind value of a literal worth normalizing.
+func literalValue(n *driver.ValueExpr) (any, bool) {
+	switch n.Kind() {
+	case driver.KindInt64:
+		if n.Type.GetFlag()&mysql.IsBooleanFlag != 0 {
+			return nil, false
+		}
+		return n.GetInt64(), true
+	case driver.KindUint64:
+		return n.GetUint64(), true
+	case driver.KindFloat64:
+		return n.GetFloat64(), true
+	case driver.KindString:
+		if cs := n.Type.GetCharset(); cs == "" || cs == mysql.DefaultCharset {
+			return n.GetString(), true
+		}
+	}
+	return nil, false
+}
+
+// constValue returns the value of a literal left in the AST, for routing.
+func constValue(n *driver.ValueExpr) (any, bool) {
+	if v, ok := literalValue(n); ok {
+		return v, true
+	}
+	switch n.Kind() {
+	case driver.KindNull:
+		return nil, true
+	case driver.KindInt64:
+		return n.GetInt64(), true
+	case driver.KindMysqlDecimal:
+		return sqltypes.DecimalLiteral(n.GetMysqlDecimal().String()), true
+	case driver.KindString:
+		return n.GetString(), true
+	}
+	return nil, false
+}

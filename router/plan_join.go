@@ -1,0 +1,328 @@
+package router
+
+import (
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// planJoin plans a SELECT whose tables cannot run as one statement: the
+// FROM splits into a left and a right group of tables, each one route,
+// joined in the gate on one equality (see Join).
+func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive, error) {
+	for _, e := range entries {
+		switch {
+		case e.derived != nil:
+			return nil, sqlerr.NotSupported("a derived table in a join across shards")
+		case e.natural || len(e.using) > 0:
+			return nil, sqlerr.NotSupported("NATURAL JOIN or JOIN ... USING across shards (use ON)")
+		case e.join == -1:
+			return nil, sqlerr.NotSupported("nested joins across shards")
+		case e.join == ast.RightJoin:
+			return nil, sqlerr.NotSupported("RIGHT JOIN across shards (write it as a LEFT JOIN)")
+		}
+	}
+	if sel.GroupBy != nil || sel.Having != nil || sel.Distinct || hasAggregate(sel.Fields) {
+		return nil, sqlerr.NotSupported("GROUP BY, DISTINCT or aggregates over a join across shards")
+	}
+	if hasSubquery(sel) {
+		return nil, sqlerr.NotSupported("subqueries in a join across shards")
+	}
+	if sel.With != nil || sel.SelectIntoOpt != nil || len(sel.WindowSpecs) > 0 {
+		return nil, sqlerr.NotSupported("this SELECT form over a join across shards")
+	}
+	split := -1
+	for k := len(entries) - 1; k >= 1; k-- {
+		lg, err := p.groupTables(entries[:k], sel.Where)
+		if err != nil {
+			return nil, err
+		}
+		rg, err := p.groupTables(entries[k:], sel.Where)
+		if err != nil {
+			return nil, err
+		}
+		if lg != nil && rg != nil {
+			split = k
+			break
+		}
+	}
+	if split < 0 {
+		return nil, sqlerr.NotSupported("a join of more than two groups of tables on different shards")
+	}
+	left, right := entries[:split], entries[split:]
+	leftJoin := right[0].join == ast.LeftJoin
+	for _, e := range right[1:] {
+		if e.join != ast.CrossJoin {
+			return nil, sqlerr.NotSupported("an outer join after a join across shards")
+		}
+	}
+	side := func(refs map[string]bool) (inLeft, inRight bool, err error) {
+		for a := range refs {
+			switch {
+			case a == "":
+				return false, false, sqlerr.NotSupported("unqualified columns in a join across shards: qualify them with their table")
+			case hasAlias(left, a):
+				inLeft = true
+			case hasAlias(right, a):
+				inRight = true
+			default:
+				return false, false, sqlerr.New(sqlerr.ERBadFieldError, "Unknown table '%s'", a)
+			}
+		}
+		return inLeft, inRight, nil
+	}
+	var leftConds, rightConds []ast.ExprNode
+	var lkey, rkey *ast.ColumnNameExpr
+	classify := func(c ast.ExprNode, fromOn bool) error {
+		l, r, err := side(qualifiers(c))
+		if err != nil {
+			return err
+		}
+		switch {
+		case l && r:
+			b, ok := c.(*ast.BinaryOperationExpr)
+			if ok && b.Op == opcode.EQ && lkey == nil {
+				lc, lok := b.L.(*ast.ColumnNameExpr)
+				rc, rok := b.R.(*ast.ColumnNameExpr)
+				if lok && rok {
+					if hasAlias(right, lc.Name.Table.L) {
+						lc, rc = rc, lc
+					}
+					if hasAlias(left, lc.Name.Table.L) && hasAlias(right, rc.Name.Table.L) {
+						lkey, rkey = lc, rc
+						return nil
+					}
+				}
+			}
+			t, _ := restoreSQL(c)
+			return sqlerr.NotSupported("join condition %s across shards (one column equality is supported)", t)
+		case r:
+			if leftJoin && !fromOn {
+				return sqlerr.NotSupported("WHERE conditions on the right table of a LEFT JOIN across shards")
+			}
+			rightConds = append(rightConds, c)
+		default:
+			if leftJoin && fromOn {
+				return sqlerr.NotSupported("ON conditions on the left table of a LEFT JOIN across shards")
+			}
+			leftConds = append(leftConds, c)
+		}
+		return nil
+	}
+	for _, c := range splitAnd(right[0].on) {
+		if err := classify(c, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range splitAnd(sel.Where) {
+		if err := classify(c, false); err != nil {
+			return nil, err
+		}
+	}
+	if lkey == nil {
+		return nil, sqlerr.NotSupported("a join across shards without an equality between a column of each side")
+	}
+	// Output columns.
+	j := &Join{LeftJoin: leftJoin, JoinBind: p.newBind("jk")}
+	var lfields, rfields []*ast.SelectField
+	star := len(sel.Fields.Fields) == 1 && sel.Fields.Fields[0].WildCard != nil && sel.Fields.Fields[0].WildCard.Table.L == ""
+	if star {
+		for _, e := range left {
+			lfields = append(lfields, &ast.SelectField{WildCard: &ast.WildCardField{Table: ast.NewCIStr(e.alias)}})
+		}
+		for _, e := range right {
+			rfields = append(rfields, &ast.SelectField{WildCard: &ast.WildCardField{Table: ast.NewCIStr(e.alias)}})
+		}
+	} else {
+		aliasFields(sel)
+		for _, f := range sel.Fields.Fields {
+			if f.WildCard != nil {
+				return nil, sqlerr.NotSupported("t.* mixed with other columns in a join across shards")
+			}
+			l, r, err := side(qualifiers(f.Expr))
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case l && r:
+				return nil, sqlerr.NotSupported("an expression over columns of both sides of a join across shards (%s)", f.Text())
+			case r:
+				j.Cols = append(j.Cols, joinCol{right: true, idx: len(rfields)})
+				rfields = append(rfields, f)
+			default:
+				j.Cols = append(j.Cols, joinCol{idx: len(lfields)})
+				lfields = append(lfields, f)
+			}
+		}
+	}
+	var lhidden, rhidden []*ast.SelectField
+	type hiddenRef struct {
+		right bool
+		j     int
+	}
+	var hiddenRefs []hiddenRef
+	var keys []orderKey
+	nout := len(sel.Fields.Fields)
+	if sel.OrderBy != nil {
+		for _, by := range sel.OrderBy.Items {
+			if !star {
+				s := &scatterSelect{sel: sel, nfields: nout}
+				for _, f := range sel.Fields.Fields {
+					t, _ := restoreSQL(f.Expr)
+					s.origText = append(s.origText, t)
+				}
+				c, ok, err := s.fieldFor(by.Expr, true)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					keys = append(keys, orderKey{col: c.i, desc: by.Desc})
+					continue
+				}
+			}
+			l, r, err := side(qualifiers(by.Expr))
+			if err != nil {
+				return nil, err
+			}
+			if l && r {
+				return nil, sqlerr.NotSupported("ORDER BY an expression over both sides of a join across shards")
+			}
+			if r {
+				rhidden = append(rhidden, &ast.SelectField{Expr: by.Expr})
+				hiddenRefs = append(hiddenRefs, hiddenRef{right: true, j: len(rhidden) - 1})
+			} else {
+				lhidden = append(lhidden, &ast.SelectField{Expr: by.Expr})
+				hiddenRefs = append(hiddenRefs, hiddenRef{j: len(lhidden) - 1})
+			}
+			// Placeholder: fixed once the number of hidden columns is known.
+			keys = append(keys, orderKey{col: -(1 << 20) - (len(hiddenRefs) - 1), desc: by.Desc})
+		}
+	}
+	nh := len(hiddenRefs)
+	for i, k := range keys {
+		if k.col <= -(1 << 20) {
+			h := -(k.col + (1 << 20))
+			keys[i].col = h - nh // negative from the end of the join output
+		}
+	}
+	for _, h := range hiddenRefs {
+		if h.right {
+			j.Hidden = append(j.Hidden, joinCol{right: true, idx: h.j - len(rhidden) - 1})
+		} else {
+			j.Hidden = append(j.Hidden, joinCol{idx: h.j - len(lhidden) - 1})
+		}
+	}
+	lfields = append(append(lfields, lhidden...), &ast.SelectField{Expr: lkey})
+	rfields = append(append(rfields, rhidden...), &ast.SelectField{Expr: rkey})
+	j.LeftKey, j.RightKey = -1, -1
+	j.LeftHidden, j.RightHidden = len(lhidden)+1, len(rhidden)+1
+	rightConds = append(rightConds, &ast.PatternInExpr{Expr: rkey, List: []ast.ExprNode{newBindVar(j.JoinBind, bindSubqueryList)}})
+	lsel := &ast.SelectStmt{Kind: ast.SelectStmtKindSelect, SelectStmtOpts: &ast.SelectStmtOpts{SQLCache: true}, Fields: &ast.FieldList{Fields: lfields},
+		From: &ast.TableRefsClause{TableRefs: joinTree(left)}, Where: andAll(leftConds), LockInfo: sel.LockInfo}
+	rsel := &ast.SelectStmt{Kind: ast.SelectStmtKindSelect, SelectStmtOpts: &ast.SelectStmtOpts{SQLCache: true}, Fields: &ast.FieldList{Fields: rfields},
+		From: &ast.TableRefsClause{TableRefs: joinTree(right)}, Where: andAll(rightConds), LockInfo: sel.LockInfo}
+	var err error
+	if j.Left, err = p.planSelect(lsel); err != nil {
+		return nil, err
+	}
+	if j.Right, err = p.planSelect(rsel); err != nil {
+		return nil, err
+	}
+	var prim Primitive = j
+	if len(keys) > 0 {
+		prim = &Sort{Input: prim, Keys: keys}
+	}
+	if sel.Limit != nil {
+		s := &scatterSelect{sel: sel}
+		lim, err := s.limitOf()
+		if err != nil {
+			return nil, err
+		}
+		lim.Input = prim
+		prim = lim
+	}
+	if nh > 0 {
+		prim = &Truncate{Input: prim, Hidden: nh}
+	}
+	return prim, nil
+}
+
+func hasAlias(entries []*fromEntry, a string) bool {
+	for _, e := range entries {
+		if e.alias == a {
+			return true
+		}
+	}
+	return false
+}
+
+// qualifiers returns the table qualifiers of the columns under n ("" for
+// an unqualified column).
+func qualifiers(n ast.Node) map[string]bool {
+	out := map[string]bool{}
+	if n == nil {
+		return out
+	}
+	c := &colCollector{}
+	n.Accept(c)
+	for _, cn := range c.cols {
+		out[cn.Table.L] = true
+	}
+	return out
+}
+
+type colCollector struct{ cols []*ast.ColumnName }
+
+func (c *colCollector) Enter(n ast.Node) (ast.Node, bool) {
+	if cn, ok := n.(*ast.ColumnName); ok {
+		c.cols = append(c.cols, cn)
+	}
+	return n, false
+}
+
+func (c *colCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+func hasSubquery(n ast.Node) bool {
+	f := &subqueryFinder{}
+	n.Accept(f)
+	return f.found
+}
+
+type subqueryFinder struct{ found bool }
+
+func (f *subqueryFinder) Enter(n ast.Node) (ast.Node, bool) {
+	if _, ok := n.(*ast.SubqueryExpr); ok {
+		f.found = true
+		return n, true
+	}
+	return n, false
+}
+
+func (f *subqueryFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+func joinTree(entries []*fromEntry) *ast.Join {
+	var acc ast.ResultSetNode = entries[0].src
+	for _, e := range entries[1:] {
+		j := &ast.Join{Left: acc, Right: e.src, Tp: e.join}
+		if e.on != nil {
+			j.On = &ast.OnCondition{Expr: e.on}
+		}
+		acc = j
+	}
+	if j, ok := acc.(*ast.Join); ok {
+		return j
+	}
+	return &ast.Join{Left: acc}
+}
+
+func andAll(conds []ast.ExprNode) ast.ExprNode {
+	if len(conds) == 0 {
+		return nil
+	}
+	acc := conds[0]
+	for _, c := range conds[1:] {
+		acc = &ast.BinaryOperationExpr{Op: opcode.LogicAnd, L: acc, R: c}
+	}
+	return acc
+}

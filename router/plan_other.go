@@ -1,0 +1,187 @@
+package router
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/router/sqltypes"
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// planDDL sends DDL, unchanged, to every shard of the keyspace of its
+// tables.
+func (p *planner) planDDL(stmt ast.StmtNode, sql string) (Primitive, error) {
+	switch stmt.(type) {
+	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
+		return nil, sqlerr.NotSupported("CREATE, ALTER or DROP DATABASE through the gate (use mosaicctl to manage keyspaces)")
+	}
+	var ks *Keyspace
+	for _, tn := range allTableNames(stmt) {
+		k, err := p.ddlKeyspace(tn)
+		if err != nil {
+			return nil, err
+		}
+		if ks != nil && ks != k {
+			return nil, sqlerr.NotSupported("DDL naming tables of several keyspaces")
+		}
+		ks = k
+	}
+	if ks == nil {
+		k, err := p.defaultKeyspace()
+		if err != nil {
+			return nil, err
+		}
+		ks = k
+	}
+	op := AllShards
+	if !ks.Sharded {
+		op = Unsharded
+	}
+	return &Route{Opcode: op, Keyspace: ks, Query: textTemplate(sql)}, nil
+}
+
+// ddlKeyspace finds the keyspace of a table named in DDL: tables being
+// created need not be in the VSchema yet.
+func (p *planner) ddlKeyspace(tn *ast.TableName) (*Keyspace, error) {
+	name := tn.Schema.O
+	if name == "" {
+		name = p.session
+	}
+	if name == "" {
+		return nil, sqlerr.New(sqlerr.ERNoDB, "No database selected")
+	}
+	if systemSchemas[strings.ToLower(name)] {
+		return nil, sqlerr.NotSupported("DDL on system schemas")
+	}
+	return p.keyspaceByName(name)
+}
+
+// planShow answers SHOW statements from one shard.
+func (p *planner) planShow(s *ast.ShowStmt, sql string) (Primitive, error) {
+	var ks *Keyspace
+	var err error
+	switch {
+	case s.DBName != "":
+		ks, err = p.keyspaceByName(s.DBName)
+	case s.Table != nil && s.Table.Schema.O != "":
+		ks, err = p.keyspaceByName(s.Table.Schema.O)
+	default:
+		ks, err = p.defaultKeyspace()
+	}
+	if err != nil {
+		return nil, err
+	}
+	op := AnyShard
+	if !ks.Sharded {
+		op = Unsharded
+	}
+	return &Route{Opcode: op, Keyspace: ks, Query: textTemplate(sql)}, nil
+}
+
+// explainRows describes a plan as EXPLAIN FORMAT=mosaic returns it: one
+// row per operator, depth-first, with its route and per-shard SQL.
+func explainRows(prim Primitive, bv BindVars) *querypb.QueryResult {
+	names := []string{"id", "operator", "variant", "keyspace", "shards", "query", "details"}
+	res := &querypb.QueryResult{}
+	for _, n := range names {
+		res.Fields = append(res.Fields, &querypb.Field{Name: n, Type: sqltypes.TypeVarString, Charset: 45, ColumnLength: 1024})
+	}
+	id := 0
+	var walk func(d map[string]any, depth int)
+	walk = func(d map[string]any, depth int) {
+		id++
+		str := func(k string) []byte {
+			v, ok := d[k]
+			if !ok {
+				return []byte{}
+			}
+			if s, ok := v.(string); ok {
+				return []byte(s)
+			}
+			b, _ := json.Marshal(v)
+			return b
+		}
+		details := map[string]any{}
+		keys := make([]string, 0, len(d))
+		for k := range d {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			switch k {
+			case "operator", "variant", "keyspace", "query", "inputs", "shards":
+				continue
+			}
+			details[k] = d[k]
+		}
+		det := []byte{}
+		if len(details) > 0 {
+			det, _ = json.Marshal(details)
+		}
+		op := strings.Repeat("  ", depth) + string(str("operator"))
+		res.Rows = append(res.Rows, sqltypes.EncodeRow([][]byte{
+			[]byte(itoa(id)), []byte(op), str("variant"), str("keyspace"), str("shards"), str("query"), det,
+		}))
+		if in, ok := d["inputs"].([]any); ok {
+			for _, c := range in {
+				if m, ok := c.(map[string]any); ok {
+					walk(m, depth+1)
+				}
+			}
+		}
+	}
+	walk(describeWithShards(prim, bv), 0)
+	return res
+}
+
+// describeWithShards adds the target shards to route descriptions where
+// they are known without bind values.
+func describeWithShards(prim Primitive, bv BindVars) map[string]any {
+	d := prim.Describe()
+	var qs []ShardQuery
+	var qerr error
+	switch x := prim.(type) {
+	case *Route:
+		qs, qerr = x.queries(bv)
+	case *Insert:
+		qs, qerr = x.queries(bv)
+	}
+	if qerr == nil && len(qs) > 0 {
+		lines := make([]string, len(qs))
+		for i, q := range qs {
+			lines[i] = q.Keyspace + "/" + q.Shard + ": " + q.SQL
+		}
+		d["shard_queries"] = lines
+	}
+	switch r := prim.(type) {
+	case *Route:
+		switch r.Opcode {
+		case Unsharded, AnyShard:
+			d["shards"] = r.Keyspace.Shards[0]
+		case Pinned:
+			d["shards"] = r.PinnedShard
+		case Scatter, AllShards:
+			d["shards"] = strings.Join(r.Keyspace.Shards, ",")
+		default:
+			if ts, err := r.targets(bv); err == nil {
+				var s []string
+				for _, t := range ts {
+					s = append(s, t.shard)
+				}
+				d["shards"] = strings.Join(s, ",")
+			}
+		}
+	}
+	if ins := prim.Inputs(); len(ins) > 0 {
+		var in []any
+		for _, c := range ins {
+			in = append(in, describeWithShards(c, bv))
+		}
+		d["inputs"] = in
+	}
+	return d
+}
