@@ -339,8 +339,14 @@ func (a *Agent) watchMysqld(ctx context.Context) {
 			}
 		case a.mysqld.Starts() != seen:
 			seen = a.mysqld.Starts()
+			// It may have come back before this loop saw it down: stop
+			// serving until the role is applied (it boots read-only).
+			a.mu.Lock()
+			a.ready = false
+			a.mu.Unlock()
 			a.qs.ResetPools("mysqld restarted")
 			a.dbaPool.Reset()
+			a.checkHealth(ctx)
 			a.log.Info("mysqld is back; applying the tablet role again")
 			a.actionMu.Lock()
 			err := retry(ctx, a.log, "apply tablet role after mysqld restart", a.restoreRole)

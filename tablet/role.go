@@ -49,9 +49,33 @@ func (a *Agent) restoreRole(ctx context.Context) error {
 		if err := a.createDatabase(ctx); err != nil {
 			return err
 		}
+		// The source and gtid_slave_pos survive a restart (master.info and
+		// a crash-safe table), so replication just resumes. Re-pointing it
+		// would copy gtid_binlog_pos over gtid_slave_pos, which is right
+		// for a former primary but not after a crash of a replica whose
+		// binlog is not synced on every commit.
+		if !replicating {
+			a.markReady()
+			return nil
+		}
+		err := a.flavor.StartReplication(ctx, a.dba, a.cfg.SemiSync)
+		if err == nil {
+			a.markReady()
+			a.log.Info("replication resumed after mysqld restart")
+			return nil
+		}
+		a.log.Warn("cannot resume replication; pointing it at the source again", "err", err)
 		return a.becomeReplica(ctx, src, replicating)
 	}
 	return a.applyRoleFromTopo(ctx)
+}
+
+// markReady says the role is applied again after a mysqld restart.
+func (a *Agent) markReady() {
+	a.mu.Lock()
+	a.ready = true
+	a.notServing = ""
+	a.mu.Unlock()
 }
 
 // sourceOf returns the replication source that tablet alias offers.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,6 +97,28 @@ func TestStartupRoles(t *testing.T) {
 		return err
 	})
 	eventually(t, 30*time.Second, "replica follows restarted primary", countOn(bc, "2"))
+
+	// A replica whose mysqld dies resumes replication when it is back.
+	m := b.Agent.Mysqld()
+	starts := m.Starts()
+	if err := syscall.Kill(m.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "replica mysqld restarted", func() error {
+		if m.Starts() <= starts {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if _, err := exec(a.Dial(t), primaryType, "INSERT INTO t VALUES (3)"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "restarted replica catches up", countOn(bc, "3"))
+	if _, err := b.WaitHealth(ctx, func(h *querypb.StreamHealthResponse) bool {
+		return h.Serving && h.RealtimeStats.ReplicationRunning
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	if err := tmclient.InitShardPrimary(ctx, ts, "customer", "-80", b.Alias, nil); err == nil || !strings.Contains(err.Error(), "already has primary") {
 		t.Errorf("second init-primary: %v", err)
