@@ -119,7 +119,11 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 	if err != nil {
 		return nil, err
 	}
-	keyer, err := newRowKeyer(fields, a.GroupKeys)
+	groupKeys := a.GroupKeys
+	if groupKeys == nil {
+		groupKeys = []int{} // not nil: nil keys every column
+	}
+	keyer, err := newRowKeyer(fields, groupKeys)
 	if err != nil {
 		return nil, err
 	}

@@ -182,9 +182,10 @@ func (p *planner) planUpdateDelete(stmt ast.StmtNode) (Primitive, error) {
 	case *ast.DeleteStmt:
 		refs, where, order, limit, multi = s.TableRefs, s.Where, s.Order, s.Limit, s.IsMultiTable
 		if s.Tables != nil {
+			// DELETE t1 FROM ...: names or aliases of tables in FROM.
 			for _, tn := range s.Tables.Tables {
-				if _, err := p.resolveTable(tn, ""); err != nil {
-					return nil, err
+				if _, isKs := p.vs.Keyspaces[tn.Schema.O]; isKs {
+					tn.Schema = ast.CIStr{}
 				}
 			}
 		}
