@@ -375,11 +375,11 @@ func TestTablet(t *testing.T) {
 			t.Errorf("wrong keyspace: %v", err)
 		}
 		_, err = rc.Query.Execute(ctx, &querypb.ExecuteRequest{Target: sh.Target(primaryType), Sql: "SELECT 1"})
-		if e := mysqlErr(err); e == nil || !strings.Contains(e.Message, "not PRIMARY") {
+		if e := mysqlErr(err); e == nil || !strings.Contains(e.Message, "not PRIMARY") || !sqlerr.IsRetryable(err) || status.Code(err) != codes.FailedPrecondition {
 			t.Errorf("primary target on replica: %v", err)
 		}
 		_, err = rc.Query.Execute(ctx, &querypb.ExecuteRequest{Sql: "SELECT 1"})
-		if err == nil {
+		if err == nil || sqlerr.IsRetryable(err) {
 			t.Error("request without target served")
 		}
 		if _, err := rc.Query.Execute(ctx, &querypb.ExecuteRequest{Target: sh.Target(replicaType), Sql: "SELECT 1"}); err != nil {

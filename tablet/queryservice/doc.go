@@ -9,9 +9,10 @@
 // What the service guarantees:
 //   - every request names a Target; a request for another keyspace or
 //     shard, a PRIMARY request on a tablet that is not primary, and any
-//     request while the tablet is not serving get MySQL error 1105 whose
-//     message starts with "wrong target:" or "not serving:", so the gate
-//     knows to try another tablet;
+//     request while the tablet is not serving get a retryable
+//     sqlerr.NotServing error (1105, gRPC FailedPrecondition, message
+//     starting with "wrong target:" or "not serving:"): the statement did
+//     not run and the gate may try another tablet;
 //   - every query has a deadline (ExecuteOptions.timeout_ms or the
 //     configured default; streams only the caller's own): when the
 //     deadline passes or the caller cancels, the statement is stopped with

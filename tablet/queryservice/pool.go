@@ -135,7 +135,10 @@ func (p *Pool) dial(ctx context.Context) (*PooledConn, error) {
 		if e, ok := err.(*sqlerr.Error); ok {
 			return nil, e
 		}
-		return nil, sqlerr.Wrap(sqlerr.ERServerGone, err, "cannot connect to mysqld: %v", err)
+		// Nothing ran: another tablet may take the statement.
+		e := sqlerr.Wrap(sqlerr.ERServerGone, err, "cannot connect to mysqld: %v", err)
+		e.Retryable = true
+		return nil, e
 	}
 	p.mu.Lock()
 	gen := p.gen

@@ -148,17 +148,17 @@ func (s *Service) checkTarget(t *querypb.Target, anyState bool) error {
 		return sqlerr.New(sqlerr.ERUnknown, "wrong target: request has no target")
 	}
 	if t.Keyspace != s.id.Keyspace || t.Shard != s.id.Shard {
-		return sqlerr.New(sqlerr.ERUnknown, "wrong target: tablet %d serves %s/%s, not %s/%s", s.id.Alias.GetUid(), s.id.Keyspace, s.id.Shard, t.Keyspace, t.Shard)
+		return sqlerr.NotServing("wrong target: tablet %d serves %s/%s, not %s/%s", s.id.Alias.GetUid(), s.id.Keyspace, s.id.Shard, t.Keyspace, t.Shard)
 	}
 	if anyState {
 		return nil
 	}
 	st := s.state.Load()
 	if !st.serving {
-		return sqlerr.New(sqlerr.ERUnknown, "not serving: tablet %s-%d: %s", s.id.Alias.GetCell(), s.id.Alias.GetUid(), st.reason)
+		return sqlerr.NotServing("not serving: tablet %s-%d: %s", s.id.Alias.GetCell(), s.id.Alias.GetUid(), st.reason)
 	}
 	if t.TabletType == topodatapb.TabletType_PRIMARY && st.tabletType != topodatapb.TabletType_PRIMARY {
-		return sqlerr.New(sqlerr.ERUnknown, "wrong target: tablet %s-%d is %s, not PRIMARY", s.id.Alias.GetCell(), s.id.Alias.GetUid(), st.tabletType)
+		return sqlerr.NotServing("wrong target: tablet %s-%d is %s, not PRIMARY", s.id.Alias.GetCell(), s.id.Alias.GetUid(), st.tabletType)
 	}
 	return nil
 }
