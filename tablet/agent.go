@@ -179,6 +179,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		<-gctx.Done()
 		a.log.Info("tablet shutting down")
 		a.qs.SetServing(a.tabletTypeNow(), false, "shutting down")
+		// Publish the last word, then end the health streams so that the
+		// graceful stop does not wait for their callers to hang up.
+		a.publishShutdown()
+		a.health.Close()
 		stopped := make(chan struct{})
 		go func() { gs.GracefulStop(); close(stopped) }()
 		select {

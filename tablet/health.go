@@ -117,3 +117,18 @@ func (a *Agent) lastHealth() *querypb.StreamHealthResponse {
 	defer a.mu.Unlock()
 	return a.last
 }
+
+// publishShutdown tells health subscribers the tablet stops serving.
+func (a *Agent) publishShutdown() {
+	a.healthMu.Lock()
+	defer a.healthMu.Unlock()
+	a.mu.Lock()
+	tt := a.tabletType
+	a.mu.Unlock()
+	a.health.Publish(&querypb.StreamHealthResponse{
+		Target:        &querypb.Target{Keyspace: a.cfg.Keyspace, Shard: a.cfg.Shard, TabletType: tt, Cell: a.alias.Cell},
+		Serving:       false,
+		RealtimeStats: &querypb.RealtimeStats{HealthError: "tablet is shutting down"},
+		TabletAlias:   a.alias,
+	})
+}

@@ -82,7 +82,25 @@ func TestStartupRoles(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "row on late replica", countOn(bc, "1"))
 
+	// An open health stream must not hold up the shutdown.
+	hs, err := ac.Query.StreamHealth(ctx, &querypb.StreamHealthRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	restartStart := time.Now()
 	a.Restart(t)
+	if d := time.Since(restartStart); d > 4*time.Second {
+		t.Errorf("restart with an open health stream took %v", d)
+	}
+	// The old stream ends instead of hanging.
+	for {
+		if _, err := hs.Recv(); err != nil {
+			break
+		}
+	}
 	if _, err := a.WaitHealth(ctx, func(h *querypb.StreamHealthResponse) bool {
 		return h.Serving && h.Target.TabletType == primaryType
 	}); err != nil {

@@ -16,6 +16,7 @@ type Broadcaster struct {
 	mu     sync.Mutex
 	latest *querypb.StreamHealthResponse
 	subs   map[chan *querypb.StreamHealthResponse]struct{}
+	closed bool
 }
 
 // NewBroadcaster returns a Broadcaster with nothing published yet.
@@ -28,6 +29,9 @@ func NewBroadcaster() *Broadcaster {
 func (b *Broadcaster) Publish(msg *querypb.StreamHealthResponse) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
 	b.latest = msg
 	for ch := range b.subs {
 		offer(ch, msg)
@@ -62,18 +66,38 @@ func (b *Broadcaster) Latest() *querypb.StreamHealthResponse {
 }
 
 // Subscribe returns a channel of health messages and a function that ends
-// the subscription. Messages are shared: do not modify them.
+// the subscription. Messages are shared: do not modify them. The channel
+// is closed when the broadcaster is.
 func (b *Broadcaster) Subscribe() (<-chan *querypb.StreamHealthResponse, func()) {
 	ch := make(chan *querypb.StreamHealthResponse, 1)
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		close(ch)
+		return ch, func() {}
+	}
 	b.subs[ch] = struct{}{}
 	if b.latest != nil {
 		ch <- b.latest
 	}
-	b.mu.Unlock()
 	return ch, func() {
 		b.mu.Lock()
+		defer b.mu.Unlock()
+		if _, ok := b.subs[ch]; ok {
+			delete(b.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// Close ends every subscription (StreamHealth calls then return, so that
+// a server can stop gracefully); later Publish calls do nothing.
+func (b *Broadcaster) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for ch := range b.subs {
 		delete(b.subs, ch)
-		b.mu.Unlock()
+		close(ch)
 	}
 }

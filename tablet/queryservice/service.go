@@ -394,7 +394,10 @@ func (s *Service) StreamHealth(_ *querypb.StreamHealthRequest, stream grpc.Serve
 		select {
 		case <-ctx.Done():
 			return nil
-		case msg := <-ch:
+		case msg, ok := <-ch:
+			if !ok {
+				return nil
+			}
 			if err := stream.Send(msg); err != nil {
 				if errors.Is(err, context.Canceled) {
 					return nil

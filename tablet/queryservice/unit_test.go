@@ -56,10 +56,14 @@ func TestBroadcaster(t *testing.T) {
 	}
 	unsubscribe()
 	b.Publish(msg(false))
-	select {
-	case <-ch:
+	if _, ok := <-ch; ok {
 		t.Fatal("message after unsubscribe")
-	default:
+	}
+	ch2, _ := b.Subscribe()
+	<-ch2
+	b.Close()
+	if _, ok := <-ch2; ok {
+		t.Fatal("subscription open after Close")
 	}
 	if b.Latest().Serving {
 		t.Fatal("Latest is not the last published message")
