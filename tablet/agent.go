@@ -54,6 +54,8 @@ type Agent struct {
 	ready       bool           // role applied since the last mysqld start
 	notServing  string         // set while an action keeps it from serving
 	caughtUp    time.Time      // when the replica was last known current
+	qpsCount    uint64         // QueryCount at the last health check
+	qpsAt       time.Time      // time of the last health check
 	last        *querypb.StreamHealthResponse
 }
 

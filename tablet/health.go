@@ -94,6 +94,14 @@ func (a *Agent) checkHealth(ctx context.Context) {
 		}
 	}
 
+	now, count := time.Now(), a.qs.QueryCount()
+	a.mu.Lock()
+	if el := now.Sub(a.qpsAt).Seconds(); !a.qpsAt.IsZero() && el > 0 {
+		stats.Qps = float64(count-a.qpsCount) / el
+	}
+	a.qpsCount, a.qpsAt = count, now
+	a.mu.Unlock()
+
 	msg := &querypb.StreamHealthResponse{
 		Target:        &querypb.Target{Keyspace: a.cfg.Keyspace, Shard: a.cfg.Shard, TabletType: tt, Cell: a.alias.Cell},
 		Serving:       serving,

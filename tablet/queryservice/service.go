@@ -44,6 +44,7 @@ type Service struct {
 	health  *Broadcaster
 	metrics *Metrics
 	state   atomic.Pointer[servingState]
+	queries atomic.Uint64
 }
 
 // New returns a Service that is not serving yet. params reach mysqld
@@ -195,7 +196,7 @@ func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 	ctx, cancel := s.queryContext(ctx, req.Options)
 	defer cancel()
 	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options)
-	s.metrics.record(st, start)
+	s.record(st, start)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -278,7 +279,7 @@ func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerS
 			pc.Recycle()
 		}
 	}
-	s.metrics.record(st, start)
+	s.record(st, start)
 	if err != nil {
 		return s.fail(err)
 	}
@@ -307,7 +308,7 @@ func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*queryp
 	ctx, cancel := s.queryContext(ctx, req.Options)
 	defer cancel()
 	tc, err := s.begin(ctx, req.Options)
-	s.metrics.record(stmtBegin, start)
+	s.record(stmtBegin, start)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -326,7 +327,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 	ctx, cancel := s.queryContext(ctx, req.Options)
 	defer cancel()
 	tc, err := s.begin(ctx, req.Options)
-	s.metrics.record(stmtBegin, start)
+	s.record(stmtBegin, start)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -339,7 +340,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 		return err
 	})
 	s.txs.release(tc)
-	s.metrics.record(st, start)
+	s.record(st, start)
 	if err != nil {
 		e := sqlerr.FromError(err)
 		s.metrics.recordError(e.Num)
@@ -377,7 +378,7 @@ func (s *Service) finish(ctx context.Context, target *querypb.Target, id int64, 
 		tc.conn.discard = true
 	}
 	s.txs.end(tc, "it was "+map[string]string{stmtCommit: "committed", stmtRollback: "rolled back"}[st], false)
-	s.metrics.record(st, start)
+	s.record(st, start)
 	if err != nil {
 		return s.fail(fmt.Errorf("%s: %w", sql, err))
 	}
@@ -407,3 +408,12 @@ func (s *Service) StreamHealth(_ *querypb.StreamHealthRequest, stream grpc.Serve
 		}
 	}
 }
+
+// record counts a statement for the metrics and QueryCount.
+func (s *Service) record(stmtType string, start time.Time) {
+	s.queries.Add(1)
+	s.metrics.record(stmtType, start)
+}
+
+// QueryCount returns how many statements the service has run.
+func (s *Service) QueryCount() uint64 { return s.queries.Load() }
