@@ -25,6 +25,7 @@ func main() {
 	root.AddCommand(
 		newTabletCmd(logFlags),
 		newGateCmd(logFlags),
+		newUpCmd(logFlags),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mosaic:", err)

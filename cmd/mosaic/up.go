@@ -1,0 +1,392 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proto/vschemapb"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
+	"github.com/mosaicdb/mosaic/topo"
+	"github.com/mosaicdb/mosaic/topo/etcdstore"
+)
+
+// upConfig describes the local cluster `mosaic up` runs.
+type upConfig struct {
+	dataDir      string
+	cell         string
+	replicas     int
+	etcdPort     int
+	gatePort     int
+	gateHTTPPort int
+	bufferPool   string
+	extraGate    []string
+	extraTablet  []string
+}
+
+// localTablet is one tablet of the local cluster.
+type localTablet struct {
+	keyspace string
+	shard    string
+	uid      uint32
+}
+
+// layout returns the tablets of the local cluster: commerce (unsharded)
+// and customer (-80, 80-), each shard a primary and `replicas` replicas.
+// Uids: commerce 100+, customer -80 200+, customer 80- 300+.
+func (c upConfig) layout() []localTablet {
+	var out []localTablet
+	shards := []struct {
+		ks, shard string
+		base      uint32
+	}{{"commerce", "0", 100}, {"customer", "-80", 200}, {"customer", "80-", 300}}
+	for _, s := range shards {
+		for i := 0; i <= c.replicas; i++ {
+			out = append(out, localTablet{keyspace: s.ks, shard: s.shard, uid: s.base + uint32(i)})
+		}
+	}
+	return out
+}
+
+func newUpCmd(lf *logFlags) *cobra.Command {
+	c := upConfig{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "run a local cluster: embedded etcd, tablets for commerce and customer, and a gate",
+		Long: `up runs a whole Mosaic cluster on this machine: an embedded etcd, tablets
+(each a mariadbd and its agent) for the unsharded keyspace commerce and the
+keyspace customer sharded into -80 and 80-, and a gate on 127.0.0.1:15306.
+Everything lives under --data-dir; a second run comes back on the same data.
+Ctrl-C stops every process.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := lf.logger()
+			if err != nil {
+				return err
+			}
+			return runUp(cmd.Context(), c, lf, log)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&c.dataDir, "data-dir", "./mosaic-data", "where the cluster keeps etcd, mysqld data and logs")
+	fs.StringVar(&c.cell, "cell", "zone1", "cell of every tablet and of the gate")
+	fs.IntVar(&c.replicas, "replicas", 1, "replicas per shard besides the primary")
+	fs.IntVar(&c.etcdPort, "etcd-port", 2379, "embedded etcd client port (the peer port is one above)")
+	fs.IntVar(&c.gatePort, "gate-port", 15306, "gate MySQL port")
+	fs.IntVar(&c.gateHTTPPort, "gate-http-port", 15000, "gate HTTP port")
+	fs.StringVar(&c.bufferPool, "innodb-buffer-pool-size", "64M", "innodb_buffer_pool_size of each mysqld")
+	fs.StringSliceVar(&c.extraGate, "gate-flag", nil, "extra flag for the gate (repeatable), e.g. --gate-flag=--query-timeout=30s")
+	fs.StringSliceVar(&c.extraTablet, "tablet-flag", nil, "extra flag for every tablet (repeatable)")
+	return cmd
+}
+
+func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) error {
+	if c.replicas < 0 {
+		return fmt.Errorf("--replicas %d: must be 0 or more", c.replicas)
+	}
+	dataDir, err := filepath.Abs(c.dataDir)
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(dataDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range []int{c.etcdPort, c.etcdPort + 1, c.gatePort} {
+		if err := portFree(p); err != nil {
+			return fmt.Errorf("port %d is taken (is another cluster running?): %w", p, err)
+		}
+	}
+	etcdAddr := fmt.Sprintf("127.0.0.1:%d", c.etcdPort)
+	e, err := etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{
+		Dir:        filepath.Join(dataDir, "etcd"),
+		ClientAddr: etcdAddr,
+		PeerAddr:   fmt.Sprintf("127.0.0.1:%d", c.etcdPort+1),
+	})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	log.Info("embedded etcd started", "addr", etcdAddr)
+
+	cfg := etcdstore.DefaultConfig()
+	cfg.Endpoints = []string{etcdAddr}
+	store, err := etcdstore.New(cfg)
+	if err != nil {
+		return err
+	}
+	ts := topo.NewServer(store)
+	defer ts.Close()
+	if err := ensureLocalTopology(ctx, ts); err != nil {
+		return err
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	common := []string{"--log-format", lf.format, "--log-level", lf.level}
+	var procs []*child
+	var wg sync.WaitGroup
+	runCtx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for _, t := range c.layout() {
+		alias := fmt.Sprintf("%s-%d", c.cell, t.uid)
+		args := append([]string{"tablet"}, common...)
+		args = append(args,
+			"--alias", alias,
+			"--keyspace", t.keyspace,
+			"--shard", t.shard,
+			"--tablet-dir", filepath.Join(dataDir, "tablets", alias),
+			"--grpc-port", strconv.Itoa(16000+int(t.uid)),
+			"--http-port", strconv.Itoa(15100+int(t.uid)),
+			"--mysql-port", strconv.Itoa(17000+int(t.uid)),
+			"--topo-endpoints", etcdAddr,
+			"--innodb-buffer-pool-size", c.bufferPool,
+		)
+		args = append(args, c.extraTablet...)
+		procs = append(procs, &child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log")})
+	}
+	gateArgs := append([]string{"gate"}, common...)
+	gateArgs = append(gateArgs,
+		"--cell", c.cell,
+		"--mysql-port", strconv.Itoa(c.gatePort),
+		"--http-port", strconv.Itoa(c.gateHTTPPort),
+		"--topo-endpoints", etcdAddr,
+	)
+	gateArgs = append(gateArgs, c.extraGate...)
+	gate := &child{name: "gate", path: self, args: gateArgs, logFile: filepath.Join(logDir, "gate.log")}
+
+	for _, p := range procs {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.supervise(runCtx, log) }()
+	}
+	if err := initShards(runCtx, ts, c, log); err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); gate.supervise(runCtx, log) }()
+	if err := waitPort(runCtx, fmt.Sprintf("127.0.0.1:%d", c.gatePort), 60*time.Second); err != nil {
+		return fmt.Errorf("gate did not start (see %s): %w", gate.logFile, err)
+	}
+	fmt.Printf(`
+Mosaic is up.
+  connect:   mysql -h127.0.0.1 -P%d -uroot commerce
+  keyspaces: commerce (unsharded), customer (shards -80, 80-)
+  status:    http://127.0.0.1:%d/debug/status
+  topology:  mosaicctl --topo-endpoints %s tablets
+  logs:      %s
+Press Ctrl-C to stop.
+`, c.gatePort, c.gateHTTPPort, etcdAddr, logDir)
+	<-ctx.Done()
+	fmt.Println("stopping...")
+	cancel()
+	wg.Wait()
+	return nil
+}
+
+// ensureLocalTopology creates the local cluster's keyspaces, shards and the
+// example VSchema of customer, leaving whatever exists alone.
+func ensureLocalTopology(ctx context.Context, ts *topo.Server) error {
+	for _, ks := range []struct {
+		name    string
+		sharded bool
+		shards  []string
+	}{{"commerce", false, []string{"0"}}, {"customer", true, []string{"-80", "80-"}}} {
+		err := ts.CreateKeyspace(ctx, ks.name, &topodatapb.Keyspace{Sharded: ks.sharded, DurabilityPolicy: "semi_sync"})
+		if err != nil && !errors.Is(err, topo.ErrNodeExists) {
+			return err
+		}
+		for _, sh := range ks.shards {
+			if err := ts.CreateShard(ctx, ks.name, sh); err != nil && !errors.Is(err, topo.ErrNodeExists) {
+				return err
+			}
+		}
+	}
+	if _, err := ts.GetVSchema(ctx, "customer"); errors.Is(err, topo.ErrNoNode) {
+		if err := ts.SaveVSchema(ctx, "customer", exampleCustomerVSchema()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exampleCustomerVSchema shards the example tables customer and corder by
+// customer_id; users replace it with `mosaicctl vschema apply`.
+func exampleCustomerVSchema() *vschemapb.Keyspace {
+	byCustomer := []*vschemapb.ColumnVindex{{Column: "customer_id", Name: "hash"}}
+	return &vschemapb.Keyspace{
+		Sharded:  true,
+		Vindexes: map[string]*vschemapb.Vindex{"hash": {Type: "hash"}},
+		Tables: map[string]*vschemapb.Table{
+			"customer": {ColumnVindexes: byCustomer},
+			"corder":   {ColumnVindexes: byCustomer},
+		},
+	}
+}
+
+// child is a supervised child process of `mosaic up`.
+type child struct {
+	name    string
+	path    string
+	args    []string
+	logFile string
+}
+
+// supervise runs the child until ctx ends, restarting it if it dies, and
+// stops it with SIGTERM when ctx ends.
+func (c *child) supervise(ctx context.Context, log *slog.Logger) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := c.run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("process exited; restarting", "process", c.name, "err", err, "log", c.logFile)
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (c *child) run(ctx context.Context) error {
+	f, err := os.OpenFile(c.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd := exec.Command(c.path, c.args...)
+	cmd.Stdout = f
+	cmd.Stderr = f
+	// Children die with us even if we are killed without a chance to stop them.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			return <-done
+		}
+	}
+}
+
+func portFree(port int) error {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+func waitPort(ctx context.Context, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+
+// initShards gives each shard without a primary its first one (the tablet
+// whose uid ends in 00) once all its tablets answer, then writes the
+// serving graph of each keyspace.
+func initShards(ctx context.Context, ts *topo.Server, c upConfig, log *slog.Logger) error {
+	byShard := map[[2]string][]localTablet{}
+	var order [][2]string
+	for _, t := range c.layout() {
+		k := [2]string{t.keyspace, t.shard}
+		if _, ok := byShard[k]; !ok {
+			order = append(order, k)
+		}
+		byShard[k] = append(byShard[k], t)
+	}
+	for _, k := range order {
+		sh, _, err := ts.GetShard(ctx, k[0], k[1])
+		if err != nil {
+			return err
+		}
+		if sh.PrimaryAlias != nil {
+			continue
+		}
+		first := &topodatapb.TabletAlias{Cell: c.cell, Uid: byShard[k][0].uid}
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			err = waitRegistered(ctx, ts, k[0], k[1], len(byShard[k]))
+			if err == nil {
+				err = tmclient.InitShardPrimary(ctx, ts, k[0], k[1], first, log)
+			}
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("make %s primary of %s/%s: %w", topo.AliasString(first), k[0], k[1], err)
+			}
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	for _, ks := range []string{"commerce", "customer"} {
+		if err := ts.RebuildSrvKeyspace(ctx, c.cell, ks); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitRegistered returns nil once n tablets of a shard are in topo.
+func waitRegistered(ctx context.Context, ts *topo.Server, keyspace, shard string, n int) error {
+	tablets, err := ts.ShardTablets(ctx, keyspace, shard)
+	if err != nil {
+		return err
+	}
+	if len(tablets) < n {
+		return fmt.Errorf("%d of %d tablets registered", len(tablets), n)
+	}
+	return nil
+}
