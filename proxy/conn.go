@@ -229,5 +229,3 @@ func useStatement(sql string) (string, bool) {
 	}
 	return strings.TrimSpace(s[3:]), true
 }
-
-

@@ -308,4 +308,3 @@ func (cc *clientConn) kill(st *ast.KillStmt) error {
 	}
 	return cc.writeOK(0, 0)
 }
-

@@ -125,4 +125,3 @@ func (g *Gate) keyspaceExists(name string) bool {
 	_, ok := g.router.VSchema().Keyspaces[name]
 	return ok
 }
-

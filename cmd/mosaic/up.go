@@ -329,7 +329,6 @@ func waitPort(ctx context.Context, addr string, timeout time.Duration) error {
 	}
 }
 
-
 // initShards gives each shard without a primary its first one (the tablet
 // whose uid ends in 00) once all its tablets answer, then writes the
 // serving graph of each keyspace.
