@@ -1,0 +1,243 @@
+// Package cluster starts a whole Mosaic cluster inside a test: an embedded
+// etcd, real tablets (mariadbd children) for each keyspace and shard, and a
+// gate, all on free ports and stopped when the test ends.
+package cluster
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proto/vschemapb"
+	"github.com/mosaicdb/mosaic/proxy"
+	"github.com/mosaicdb/mosaic/tablet/tablettest"
+	"github.com/mosaicdb/mosaic/topo"
+	"github.com/mosaicdb/mosaic/topo/etcdstore/etcdtest"
+)
+
+// Keyspace describes one keyspace of the cluster.
+type Keyspace struct {
+	Name string
+	// Shards are the shard names: {"0"} for an unsharded keyspace (the
+	// default), {"-80", "80-"} for two shards.
+	Shards []string
+	// VSchema is the keyspace's VSchema as JSON; empty for none.
+	VSchema string
+}
+
+// Options say what to start.
+type Options struct {
+	Keyspaces []Keyspace
+	// Replicas per shard besides the primary.
+	Replicas int
+	// Gate may change the gate's config before it starts.
+	Gate func(*proxy.Config)
+	// Tablets tune every tablet.
+	Tablets tablettest.Options
+	// Log receives the gate's log; discarded when nil.
+	Log *slog.Logger
+}
+
+// Cluster is a running cluster.
+type Cluster struct {
+	TS       *topo.Server
+	TopoAddr string
+	// Shards by keyspace and shard name.
+	Shards map[string]map[string]*tablettest.Shard
+
+	Gate         *proxy.Gate
+	GateAddr     string
+	GateRegistry *prometheus.Registry
+	gateCancel   context.CancelFunc
+	gateDone     chan error
+	opts         Options
+}
+
+// Start starts a cluster and waits until the gate routes to every shard's
+// primary. Everything stops when the test ends.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	addr := etcdtest.Start(t)
+	ts := topo.NewServer(etcdtest.NewStoreAt(t, addr, "/mosaic"))
+	c := &Cluster{TS: ts, TopoAddr: addr, Shards: map[string]map[string]*tablettest.Shard{}, opts: opts}
+	ctx := t.Context()
+	for _, ks := range opts.Keyspaces {
+		shards := ks.Shards
+		if len(shards) == 0 {
+			shards = []string{"0"}
+		}
+		if err := ts.CreateKeyspace(ctx, ks.Name, &topodatapb.Keyspace{Sharded: len(shards) > 1}); err != nil {
+			t.Fatalf("create keyspace %s: %v", ks.Name, err)
+		}
+		for _, sh := range shards {
+			if err := ts.CreateShard(ctx, ks.Name, sh); err != nil {
+				t.Fatalf("create shard %s/%s: %v", ks.Name, sh, err)
+			}
+		}
+		if ks.VSchema != "" {
+			vs := &vschemapb.Keyspace{}
+			if err := protojson.Unmarshal([]byte(ks.VSchema), vs); err != nil {
+				t.Fatalf("vschema of %s: %v", ks.Name, err)
+			}
+			if err := ts.SaveVSchema(ctx, ks.Name, vs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Shards[ks.Name] = map[string]*tablettest.Shard{}
+	}
+	// Start every shard at once: each is a few mariadbd starts.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, ks := range opts.Keyspaces {
+		shards := ks.Shards
+		if len(shards) == 0 {
+			shards = []string{"0"}
+		}
+		for _, sh := range shards {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := tablettest.StartShardWithOptions(t, ts, ks.Name, sh, opts.Replicas, opts.Tablets)
+				mu.Lock()
+				c.Shards[ks.Name][sh] = s
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, ks := range opts.Keyspaces {
+		cell := opts.Tablets.Cell
+		if cell == "" {
+			cell = "zone1"
+		}
+		if err := ts.RebuildSrvKeyspace(ctx, cell, ks.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.StartGate(t)
+	return c
+}
+
+// StartGate starts the cluster's gate (again, after StopGate) and waits
+// until it routes to every shard's primary.
+func (c *Cluster) StartGate(t testing.TB) {
+	t.Helper()
+	cfg := proxy.DefaultConfig()
+	if c.opts.Tablets.Cell != "" {
+		cfg.Cell = c.opts.Tablets.Cell
+	}
+	cfg.MySQLAddr = "127.0.0.1:0"
+	if c.GateAddr != "" {
+		cfg.MySQLAddr = c.GateAddr // come back on the same port
+	}
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.TabletWait = 10 * time.Second
+	if c.opts.Gate != nil {
+		c.opts.Gate(&cfg)
+	}
+	log := c.opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c.GateRegistry = prometheus.NewRegistry()
+	g, err := proxy.New(cfg, c.TS, log, c.GateRegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	c.Gate, c.GateAddr, c.gateCancel, c.gateDone = g, g.Addr().String(), cancel, done
+	t.Cleanup(func() { c.StopGate() })
+	c.WaitServing(t)
+}
+
+// StopGate stops the gate and waits for it to finish.
+func (c *Cluster) StopGate() {
+	if c.gateCancel == nil {
+		return
+	}
+	c.gateCancel()
+	<-c.gateDone
+	c.gateCancel = nil
+}
+
+// WaitServing waits until the gate sees a serving primary for every shard.
+func (c *Cluster) WaitServing(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		missing := ""
+		for ks, shards := range c.Shards {
+			for sh := range shards {
+				if len(c.Gate.HealthCheck().Serving(ks, sh, topodatapb.TabletType_PRIMARY)) == 0 {
+					missing = ks + "/" + sh
+				}
+			}
+		}
+		select {
+		case <-c.Gate.Loaded():
+		default:
+			missing = "topology"
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gate never saw %s serving", missing)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// DSN returns a go-sql-driver DSN to the gate for keyspace, with extra
+// parameters such as "interpolateParams=true".
+func (c *Cluster) DSN(keyspace string, params ...string) string {
+	cfg := mysql.NewConfig()
+	cfg.User = "root"
+	cfg.Net = "tcp"
+	cfg.Addr = c.GateAddr
+	cfg.DBName = keyspace
+	dsn := cfg.FormatDSN()
+	sep := "?"
+	for _, p := range params {
+		dsn += sep + p
+		sep = "&"
+	}
+	return dsn
+}
+
+// DB opens a database handle on the gate, closed when the test ends.
+func (c *Cluster) DB(t testing.TB, keyspace string, params ...string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", c.DSN(keyspace, params...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// DirectDSN returns a DSN straight to the primary mysqld of a shard,
+// bypassing the gate.
+func (c *Cluster) DirectDSN(keyspace, shard string) string {
+	p := c.Shards[keyspace][shard].Primary()
+	return fmt.Sprintf("root@tcp(%s)/%s", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.MySQLPort)), p.DBName)
+}
