@@ -32,6 +32,7 @@ type upConfig struct {
 	gatePort     int
 	gateHTTPPort int
 	bufferPool   string
+	portOffset   int
 	extraGate    []string
 	extraTablet  []string
 }
@@ -87,6 +88,7 @@ Ctrl-C stops every process.`,
 	fs.IntVar(&c.gatePort, "gate-port", 15306, "gate MySQL port")
 	fs.IntVar(&c.gateHTTPPort, "gate-http-port", 15000, "gate HTTP port")
 	fs.StringVar(&c.bufferPool, "innodb-buffer-pool-size", "64M", "innodb_buffer_pool_size of each mysqld")
+	fs.IntVar(&c.portOffset, "tablet-port-offset", 0, "added to every tablet port (gRPC 16000+uid, HTTP 15100+uid, mysqld 17000+uid), to run a second cluster beside the first")
 	fs.StringSliceVar(&c.extraGate, "gate-flag", nil, "extra flag for the gate (repeatable), e.g. --gate-flag=--query-timeout=30s")
 	fs.StringSliceVar(&c.extraTablet, "tablet-flag", nil, "extra flag for every tablet (repeatable)")
 	return cmd
@@ -153,9 +155,9 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 			"--keyspace", t.keyspace,
 			"--shard", t.shard,
 			"--tablet-dir", filepath.Join(dataDir, "tablets", alias),
-			"--grpc-port", strconv.Itoa(16000+int(t.uid)),
-			"--http-port", strconv.Itoa(15100+int(t.uid)),
-			"--mysql-port", strconv.Itoa(17000+int(t.uid)),
+			"--grpc-port", strconv.Itoa(c.portOffset+16000+int(t.uid)),
+			"--http-port", strconv.Itoa(c.portOffset+15100+int(t.uid)),
+			"--mysql-port", strconv.Itoa(c.portOffset+17000+int(t.uid)),
 			"--topo-endpoints", etcdAddr,
 			"--innodb-buffer-pool-size", c.bufferPool,
 		)

@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mosaicdb/mosaic/topo/etcdstore/etcdtest"
+)
+
+// TestMosaicUp runs the real `mosaic up` binary as a user would with
+// `make run`: the cluster comes up, takes writes on commerce and customer,
+// stops on SIGINT with every child gone, and comes back on the same data.
+func TestMosaicUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole local cluster")
+	}
+	bin := filepath.Join(t.TempDir(), "mosaic")
+	build := exec.Command("go", "build", "-o", bin, "github.com/mosaicdb/mosaic/cmd/mosaic")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build mosaic: %v\n%s", err, out)
+	}
+	dataDir := t.TempDir()
+	etcdPort := etcdtest.FreePort(t)
+	gatePort := etcdtest.FreePort(t)
+	httpPort := etcdtest.FreePort(t)
+	// Tablet ports are fixed offsets from the uid; shift them away from a
+	// local cluster that may be running on this machine.
+	offset := 20000 + int(time.Now().UnixNano()%5000)
+	args := []string{"up", "--data-dir", dataDir, "--replicas", "0",
+		"--etcd-port", fmt.Sprint(etcdPort), "--gate-port", fmt.Sprint(gatePort),
+		"--gate-http-port", fmt.Sprint(httpPort), "--tablet-port-offset", fmt.Sprint(offset)}
+	dsn := func(ks string) string { return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s?interpolateParams=true", gatePort, ks) }
+
+	run := func() (*exec.Cmd, <-chan error) {
+		cmd := exec.Command(bin, args...)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		up := make(chan error, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), "Mosaic is up.") {
+					up <- nil
+				}
+			}
+			up <- fmt.Errorf("mosaic up exited before it was up")
+			io.Copy(io.Discard, out)
+		}()
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, up
+	}
+	waitUp := func(up <-chan error) {
+		select {
+		case err := <-up:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(3 * time.Minute):
+			t.Fatal("mosaic up did not come up in 3 minutes")
+		}
+	}
+	stop := func(cmd *exec.Cmd) {
+		cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			t.Fatal("mosaic up did not stop in 2 minutes after SIGINT")
+		}
+		// No mariadbd of this cluster may survive it.
+		out, _ := exec.Command("pgrep", "-f", dataDir).Output()
+		if len(strings.TrimSpace(string(out))) > 0 {
+			t.Fatalf("processes of the cluster still run after stop: %s", out)
+		}
+	}
+
+	cmd, up := run()
+	waitUp(up)
+	commerce := openDirect(t, dsn("commerce"))
+	mustExec(t, commerce, "create table t (id int primary key, v varchar(10))")
+	mustExec(t, commerce, "insert into t values (1, 'one'), (2, 'two')")
+	customer := openDirect(t, dsn("customer"))
+	mustExec(t, customer, "create table customer (customer_id bigint primary key, name varchar(20))")
+	mustExec(t, customer, "insert into customer (customer_id, name) values (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')")
+	commerce.Close()
+	customer.Close()
+	stop(cmd)
+
+	cmd, up = run()
+	waitUp(up)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, c := range []struct{ ks, q string }{{"commerce", "select count(*) from t"}, {"customer", "select count(*) from customer"}} {
+		db := openDirect(t, dsn(c.ks))
+		var n int
+		if err := retryQueryRow(ctx, db, c.q, &n); err != nil {
+			t.Fatalf("%s after restart: %v", c.q, err)
+		}
+		if want := map[string]int{"commerce": 2, "customer": 4}[c.ks]; n != want {
+			t.Fatalf("%s after restart = %d, want %d", c.q, n, want)
+		}
+		db.Close()
+	}
+	stop(cmd)
+}
+
+// retryQueryRow retries a single-value query until it succeeds or ctx ends.
+func retryQueryRow(ctx context.Context, db *sql.DB, q string, dst any) error {
+	for {
+		err := db.QueryRowContext(ctx, q).Scan(dst)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
