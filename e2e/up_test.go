@@ -39,7 +39,9 @@ func TestMosaicUp(t *testing.T) {
 	args := []string{"up", "--data-dir", dataDir, "--replicas", "0",
 		"--etcd-port", fmt.Sprint(etcdPort), "--gate-port", fmt.Sprint(gatePort),
 		"--gate-http-port", fmt.Sprint(httpPort), "--tablet-port-offset", fmt.Sprint(offset)}
-	dsn := func(ks string) string { return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s?interpolateParams=true", gatePort, ks) }
+	dsn := func(ks string) string {
+		return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s?interpolateParams=true", gatePort, ks)
+	}
 
 	run := func() (*exec.Cmd, <-chan error) {
 		cmd := exec.Command(bin, args...)
