@@ -18,11 +18,29 @@ type Config struct {
 	HTTPAddr string
 	// ServerVersion is the version the gate announces in the handshake.
 	ServerVersion string
-	// Users maps user names to plain passwords. Empty means a passwordless
-	// root only, which is what the local cluster uses.
-	Users map[string]string
-	// QueryTimeout bounds each statement (0: no gate limit).
+	// Users are the accounts that may connect (see ParseUsers for the
+	// users file). Empty means a passwordless root only, which is what
+	// the local cluster uses.
+	Users []User
+	// DefaultAuthPlugin is the plugin announced in the greeting and used by
+	// accounts that name none: mysql_native_password (default) or
+	// caching_sha2_password.
+	DefaultAuthPlugin string
+	// TLSCertFile and TLSKeyFile are a PEM certificate and key for client
+	// TLS; both empty: no TLS.
+	TLSCertFile, TLSKeyFile string
+	// RequireSecureTransport refuses plain connections (error 3159).
+	RequireSecureTransport bool
+	// MaxAllowedPacket is the largest packet a client may send, as
+	// mysqld's max_allowed_packet: a bigger one gets error 1153 and the
+	// connection is closed.
+	MaxAllowedPacket int
+	// QueryTimeout bounds each statement (0: no gate limit); it ends with
+	// error 3024.
 	QueryTimeout time.Duration
+	// IdleTimeout closes a client connection idle this long between
+	// statements (0: never), as mysqld's wait_timeout.
+	IdleTimeout time.Duration
 	// HealthCheckTimeout drops a tablet whose health stream is silent this long.
 	HealthCheckTimeout time.Duration
 	// TabletWait is how long a query waits for a serving tablet of its shard
@@ -41,6 +59,8 @@ func DefaultConfig() Config {
 		MySQLAddr:          "127.0.0.1:15306",
 		HTTPAddr:           "127.0.0.1:15000",
 		ServerVersion:      "5.5.5-10.11.19-MariaDB-mosaic",
+		DefaultAuthPlugin:  authNative,
+		MaxAllowedPacket:   64 << 20,
 		QueryTimeout:       0,
 		HealthCheckTimeout: 6 * time.Second,
 		TabletWait:         5 * time.Second,
@@ -61,8 +81,22 @@ func (c Config) Validate() error {
 	if c.HealthCheckTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("health check timeout %v must be positive", c.HealthCheckTimeout))
 	}
-	if c.TabletWait < 0 || c.QueryTimeout < 0 || c.MaxConnections < 0 {
+	if c.TabletWait < 0 || c.QueryTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 {
 		errs = append(errs, errors.New("timeouts and limits must not be negative"))
+	}
+	if c.MaxAllowedPacket < 1024 || c.MaxAllowedPacket > 1<<30 {
+		errs = append(errs, fmt.Errorf("max allowed packet %d must be between 1024 and 1 GiB", c.MaxAllowedPacket))
+	}
+	switch c.DefaultAuthPlugin {
+	case authNative, authCachingSha2:
+	default:
+		errs = append(errs, fmt.Errorf("default auth plugin %q is neither %s nor %s", c.DefaultAuthPlugin, authNative, authCachingSha2))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("give both a TLS certificate and key, or neither"))
+	}
+	if c.RequireSecureTransport && c.TLSCertFile == "" {
+		errs = append(errs, errors.New("require secure transport needs a TLS certificate and key"))
 	}
 	if err := c.Router.Validate(); err != nil {
 		errs = append(errs, err)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -11,43 +12,47 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/packet"
-	"github.com/go-mysql-org/go-mysql/server"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
-// clientConn is one client connection: the go-mysql connection for
-// handshake and packet reading, our packet writer for responses, and the
-// session.
+// handshakeTimeout bounds the connection phase, as mysqld's
+// connect_timeout.
+const handshakeTimeout = 10 * time.Second
+
+// clientConn is one client connection: go-mysql's packet.Conn reads
+// packets, our packetWriter frames responses, and the session holds the
+// client's state.
 type clientConn struct {
-	g   *Gate
-	c   *server.Conn
-	pw  *packetWriter
-	s   *Session
-	log *slog.Logger
+	g      *Gate
+	pc     *packet.Conn
+	pw     *packetWriter
+	s      *Session
+	acct   *account
+	log    *slog.Logger
+	connID uint32
+	remote string
+	// capability is what both the client and the gate support.
+	capability uint32
+	tls        bool
+	// salt is the greeting's scramble, which COM_CHANGE_USER answers too.
+	salt []byte
+	// binaryRows is set while a prepared statement's result is written:
+	// rows go out in the binary protocol.
+	binaryRows bool
+	// limits are the session's statement time limits.
+	limits statementLimits
+	// multiStatements follows CLIENT_MULTI_STATEMENTS and COM_SET_OPTION.
+	multiStatements bool
+	// moreResults is set while writing a result that is not the last of
+	// a multi-statement query.
+	moreResults bool
+	in          packetBuffer
+	stmts       preparedStmts
 
 	mu          sync.Mutex
-	cancelQuery context.CancelFunc
+	cancelQuery context.CancelCauseFunc
 	closed      atomic.Bool
-}
-
-// handshakeHandler takes the database named in the handshake; go-mysql
-// calls only UseDB on it, the command loop is ours.
-type handshakeHandler struct {
-	server.EmptyHandler
-	g        *Gate
-	keyspace string
-	shard    string
-	tt       string
-	target   string
-}
-
-func (h *handshakeHandler) UseDB(db string) error {
-	if err := h.g.checkKeyspace(context.Background(), db); err != nil {
-		return toMyError(err)
-	}
-	h.target = db
-	return nil
 }
 
 func toMyError(err error) *mysql.MyError {
@@ -83,54 +88,96 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 		g.refuse(nc, sqlerr.New(sqlerr.ERConCount, "Too many connections"))
 		return
 	}
-	h := &handshakeHandler{g: g}
-	c, err := g.mysql.NewCustomizedConn(nc, g.creds, h)
-	if err != nil {
-		g.log.Debug("client handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+	pc := packet.NewTLSConn(newBufConn(nc))
+	cc := &clientConn{
+		g:      g,
+		pc:     pc,
+		pw:     newPacketWriter(pc),
+		connID: g.lastConnID.Add(1),
+		remote: nc.RemoteAddr().String(),
+		in:     packetBuffer{max: g.cfg.MaxAllowedPacket},
+	}
+	cc.log = g.log.With("conn", cc.connID)
+	nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := cc.handshake(ctx); err != nil {
+		g.log.Debug("client handshake failed", "remote", cc.remote, "err", err)
+		var se *sqlerr.Error
+		if errors.As(err, &se) {
+			g.m.observeError(err)
+		}
 		nc.Close()
 		return
 	}
-	s := NewSession(c.ConnectionID(), c.GetUser())
-	if h.target != "" {
-		s.Keyspace, s.Shard, s.TabletType, _ = parseUseTarget(h.target)
-	}
-	cc := &clientConn{
-		g:   g,
-		c:   c,
-		pw:  newPacketWriter(c.Conn, c.Conn.Conn),
-		s:   s,
-		log: g.log.With("conn", s.ConnID),
-	}
-	g.conns.Store(s.ConnID, cc)
+	nc.SetDeadline(time.Time{})
+	cc.multiStatements = cc.capability&mysql.CLIENT_MULTI_STATEMENTS != 0
+	g.conns.Store(cc.connID, cc)
 	g.m.connections.Inc()
 	defer func() {
-		g.conns.Delete(s.ConnID)
+		g.conns.Delete(cc.connID)
 		g.m.connections.Dec()
 		cc.close()
 		// A client that goes away leaves no transaction behind.
 		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := s.Rollback(rctx); err != nil {
+		if err := cc.s.Rollback(rctx); err != nil {
 			cc.log.Warn("rollback on disconnect failed", "err", err)
 		}
 	}()
 	cc.loop(ctx)
 }
 
+// newSession returns a fresh session for the connection's account, in
+// target (a `USE` target, "" for none).
+func (cc *clientConn) newSession(target string) *Session {
+	name := ""
+	if cc.acct != nil {
+		name = cc.acct.Name
+	}
+	s := NewSession(cc.connID, name)
+	if target != "" {
+		s.Keyspace, s.Shard, s.TabletType, _ = parseUseTarget(target)
+	}
+	return s
+}
+
 // refuse writes an error as the first packet and closes the connection,
 // as mysqld does when it turns a client away.
 func (g *Gate) refuse(nc net.Conn, err error) {
-	pc := packet.NewConn(nc)
-	pw := newPacketWriter(pc, nc)
+	pw := newPacketWriter(packet.NewConn(nc))
 	pw.writeError(err)
 	pw.flush()
+	g.m.observeError(err)
 	nc.Close()
 }
 
 func (cc *clientConn) close() {
 	if cc.closed.CompareAndSwap(false, true) {
-		cc.c.Close()
+		cc.pc.Close()
 	}
+}
+
+// errPacketTooLarge is a client packet over max_allowed_packet.
+var errPacketTooLarge = errors.New("packet too large")
+
+// readCommand reads the next command packet. It waits at most the idle
+// timeout for it.
+func (cc *clientConn) readCommand() ([]byte, error) {
+	cc.pc.Sequence = 0
+	if t := cc.g.cfg.IdleTimeout; t > 0 {
+		cc.pc.Conn.SetReadDeadline(time.Now().Add(t))
+		defer cc.pc.Conn.SetReadDeadline(time.Time{})
+	}
+	cc.in.reset()
+	if err := cc.pc.ReadPacketTo(&cc.in); err != nil {
+		if cc.in.tooLarge() {
+			return nil, errPacketTooLarge
+		}
+		return nil, err
+	}
+	if cc.in.tooLarge() {
+		return nil, errPacketTooLarge
+	}
+	return cc.in.b, nil
 }
 
 // loop reads and answers commands until the client leaves or ctx ends.
@@ -138,15 +185,22 @@ func (cc *clientConn) loop(ctx context.Context) {
 	stop := context.AfterFunc(ctx, cc.close)
 	defer stop()
 	for {
-		cc.c.ResetSequence()
-		data, err := cc.c.ReadPacket()
+		data, err := cc.readCommand()
 		if err != nil {
+			if errors.Is(err, errPacketTooLarge) {
+				// As mysqld: say why, then hang up.
+				e := sqlerr.New(sqlerr.ERNetPacketTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes")
+				cc.g.m.observeError(e)
+				cc.pw.writeError(e)
+				cc.pw.flush()
+			}
 			return
 		}
 		if len(data) == 0 {
 			return
 		}
 		if quit := cc.dispatch(ctx, data[0], data[1:]); quit {
+			cc.pw.flush()
 			return
 		}
 		if err := cc.pw.flush(); err != nil {
@@ -165,30 +219,75 @@ func (cc *clientConn) dispatch(ctx context.Context, cmd byte, data []byte) bool 
 		err = cc.writeOK(0, 0)
 	case mysql.COM_INIT_DB:
 		if uerr := cc.use(ctx, string(data)); uerr != nil {
-			err = cc.pw.writeError(uerr)
+			err = cc.writeError(uerr)
 		} else {
 			err = cc.writeOK(0, 0)
 		}
 	case mysql.COM_QUERY:
-		err = cc.handleQuery(ctx, string(data))
+		err = cc.handleQueries(ctx, string(data))
 	case mysql.COM_FIELD_LIST:
-		// Old clients ask for a table's columns for completion; an empty
-		// list is a valid answer.
-		err = cc.pw.writeEOF(cc.s.StatusFlags(), 0)
+		err = cc.handleFieldList(ctx, data)
+	case mysql.COM_STATISTICS:
+		err = cc.handleStatistics()
+	case mysql.COM_SET_OPTION:
+		err = cc.handleSetOption(data)
+	case mysql.COM_RESET_CONNECTION:
+		err = cc.handleResetConnection(ctx)
+	case mysql.COM_CHANGE_USER:
+		return cc.handleChangeUser(ctx, data) != nil
+	case mysql.COM_PROCESS_KILL:
+		err = cc.handleProcessKill(data)
+	case mysql.COM_STMT_PREPARE:
+		err = cc.handlePrepare(ctx, string(data))
+	case mysql.COM_STMT_EXECUTE:
+		err = cc.handleExecute(ctx, data)
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		cc.handleSendLongData(data) // no response
+	case mysql.COM_STMT_RESET:
+		err = cc.handleStmtReset(data)
+	case mysql.COM_STMT_CLOSE:
+		cc.handleStmtClose(data) // no response
+	case mysql.COM_STMT_FETCH:
+		err = cc.writeError(sqlerr.NotSupported("cursors (COM_STMT_FETCH)"))
 	default:
-		err = cc.pw.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Unknown command %d", cmd))
+		err = cc.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Unknown command %d", cmd))
 	}
 	return err != nil
 }
 
+// status returns the server status bits of the next OK or EOF packet.
+func (cc *clientConn) status() uint16 {
+	f := cc.s.StatusFlags()
+	if cc.moreResults {
+		f |= serverMoreResultsExists
+	}
+	return f
+}
+
 func (cc *clientConn) writeOK(affected, insertID uint64) error {
-	return cc.pw.writeOK(affected, insertID, cc.s.StatusFlags(), 0, "")
+	return cc.pw.writeOK(affected, insertID, cc.status(), 0, "")
+}
+
+// writeError sends err to the client and counts it.
+func (cc *clientConn) writeError(err error) error {
+	cc.g.m.observeError(err)
+	return cc.pw.writeError(err)
+}
+
+// checkUse validates a `USE` target: the keyspace exists and the account
+// may use it (1044 otherwise).
+func (cc *clientConn) checkUse(ctx context.Context, target string) error {
+	if err := cc.g.checkKeyspace(ctx, target); err != nil {
+		return err
+	}
+	ks, _, _, _ := parseUseTarget(target)
+	return cc.checkKeyspaceAccess(ks)
 }
 
 // use switches the session to `ks`, `ks@type` or `ks:shard`.
 func (cc *clientConn) use(ctx context.Context, target string) error {
 	target = strings.Trim(strings.TrimSpace(target), "`")
-	if err := cc.g.checkKeyspace(ctx, target); err != nil {
+	if err := cc.checkUse(ctx, target); err != nil {
 		return err
 	}
 	ks, shard, tt, _ := parseUseTarget(target)
@@ -197,26 +296,6 @@ func (cc *clientConn) use(ctx context.Context, target string) error {
 	}
 	cc.s.Keyspace, cc.s.Shard, cc.s.TabletType = ks, shard, tt
 	return nil
-}
-
-// queryContext derives the context of one statement: canceled by KILL
-// QUERY, by the connection closing, and by the gate's query timeout.
-func (cc *clientConn) queryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	var cancel context.CancelFunc
-	if cc.g.cfg.QueryTimeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, cc.g.cfg.QueryTimeout)
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
-	cc.mu.Lock()
-	cc.cancelQuery = cancel
-	cc.mu.Unlock()
-	return ctx, func() {
-		cc.mu.Lock()
-		cc.cancelQuery = nil
-		cc.mu.Unlock()
-		cancel()
-	}
 }
 
 // useStatement recognizes `USE x` before parsing, since `ks@replica` and

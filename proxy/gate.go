@@ -11,8 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/server"
+	"crypto/tls"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -29,18 +28,21 @@ type Gate struct {
 	hc     *HealthCheck
 	gw     *TabletGateway
 	router *router.Router
-	mysql  *server.Server
-	creds  server.CredentialProvider
 	m      *metrics
 	reg    *prometheus.Registry
 
 	listener net.Listener
 	httpLis  net.Listener
 
-	conns     sync.Map // connection id → *clientConn
-	connCount atomic.Int64
-	wg        sync.WaitGroup
-	loaded    chan struct{}
+	accounts  *accounts
+	tlsConfig *tls.Config
+	started   time.Time
+
+	conns      sync.Map // connection id → *clientConn
+	connCount  atomic.Int64
+	lastConnID atomic.Uint32
+	wg         sync.WaitGroup
+	loaded     chan struct{}
 }
 
 // New returns a gate. reg receives its metrics (nil for none).
@@ -52,12 +54,13 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 		reg = prometheus.NewRegistry()
 	}
 	hc := NewHealthCheck(log, ts, cfg.HealthCheckTimeout)
-	creds := server.NewInMemoryProvider()
-	if len(cfg.Users) == 0 {
-		creds.AddUser("root", "")
+	tlsConfig, tlsKey, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, err
 	}
-	for u, p := range cfg.Users {
-		creds.AddUser(u, p)
+	accts, err := newAccounts(cfg.Users, cfg.DefaultAuthPlugin, tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("gate users: %w", err)
 	}
 	g := &Gate{
 		cfg:    cfg,
@@ -66,11 +69,13 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 		hc:     hc,
 		gw:     NewTabletGateway(hc, cfg.Cell, cfg.TabletWait),
 		router: router.New(cfg.Router),
-		mysql:  server.NewServer(cfg.ServerVersion, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, nil, nil),
-		creds:  creds,
 		m:      newMetrics(reg),
 		reg:    reg,
 		loaded: make(chan struct{}),
+
+		accounts:  accts,
+		tlsConfig: tlsConfig,
+		started:   time.Now(),
 	}
 	return g, nil
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,8 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	errors      *prometheus.CounterVec
 	connections prometheus.Gauge
+	// questions counts statements for COM_STATISTICS.
+	questions atomic.Uint64
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,6 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 func (m *metrics) observe(s *Session, stmtType, planType string, start time.Time, err error) {
 	m.queries.WithLabelValues(s.Keyspace, stmtType, planType, tabletTypeLabel(s.TabletType)).Inc()
+	m.questions.Add(1)
 	m.latency.WithLabelValues(stmtType).Observe(time.Since(start).Seconds())
 	if err != nil {
 		m.observeError(err)
@@ -54,5 +58,8 @@ func (m *metrics) observe(s *Session, stmtType, planType string, start time.Time
 func (m *metrics) observeError(err error) {
 	m.errors.WithLabelValues(strconv.Itoa(int(sqlerr.FromError(err).Num))).Inc()
 }
+
+// totalQueries is the number of statements run since the gate started.
+func (m *metrics) totalQueries() uint64 { return m.questions.Load() }
 
 func tabletTypeLabel(t topodatapb.TabletType) string { return topo.TabletTypeString(t) }

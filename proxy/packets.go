@@ -30,10 +30,15 @@ type packetWriter struct {
 	pc  *packet.Conn
 	w   *bufio.Writer
 	buf []byte // scratch for building payloads
+	// wroteError is set by writeError: a statement of a multi-statement
+	// query that failed ends the batch.
+	wroteError bool
 }
 
-func newPacketWriter(pc *packet.Conn, w io.Writer) *packetWriter {
-	return &packetWriter{pc: pc, w: bufio.NewWriterSize(w, 32*1024), buf: make([]byte, 0, 1024)}
+// newPacketWriter returns a writer to pc's current connection (plain, or
+// TLS after an upgrade).
+func newPacketWriter(pc *packet.Conn) *packetWriter {
+	return &packetWriter{pc: pc, w: bufio.NewWriterSize(connWriter{pc}, 32*1024), buf: make([]byte, 0, 1024)}
 }
 
 // writePacket writes one payload, split into 16 MiB pieces as the protocol
@@ -103,6 +108,7 @@ func (p *packetWriter) writeEOF(status, warnings uint16) error {
 
 // writeError writes an ERR packet for any error.
 func (p *packetWriter) writeError(err error) error {
+	p.wroteError = true
 	e := sqlerr.FromError(err)
 	b := append(p.buf[:0], 0xff)
 	b = binary.LittleEndian.AppendUint16(b, e.Num)

@@ -16,10 +16,10 @@ import (
 // handleQuery runs one COM_QUERY and writes its response.
 func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 	start := time.Now()
-	qctx, done := cc.queryContext(ctx)
+	qctx, done := cc.queryContext(ctx, cc.peekStmt(sql))
 	defer done()
 	stmtType, planType := "USE", "Session"
-	err := cc.execute(qctx, sql, &stmtType, &planType)
+	err := interrupted(qctx, cc.execute(qctx, sql, &stmtType, &planType))
 	cc.g.m.observe(cc.s, stmtType, planType, start, err)
 	if err != nil {
 		return cc.pw.writeError(err)
@@ -44,6 +44,9 @@ func (cc *clientConn) execute(ctx context.Context, sql string, stmtType, planTyp
 			*stmtType, *planType = plan.StmtType, plan.Type
 			return cc.session(ctx, plan.Stmt, sql)
 		}
+		if err := cc.checkShardTargetedAccess(plan); err != nil {
+			return err
+		}
 		return cc.runShardTargeted(ctx, sql)
 	}
 	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace)
@@ -54,6 +57,9 @@ func (cc *clientConn) execute(ctx context.Context, sql string, stmtType, planTyp
 	*stmtType, *planType = plan.StmtType, plan.Type
 	if plan.Kind == router.PlanSession {
 		return cc.session(ctx, plan.Stmt, sql)
+	}
+	if err := cc.checkPlanAccess(plan); err != nil {
+		return err
 	}
 	return cc.runPlan(ctx, plan, bv)
 }
@@ -102,21 +108,22 @@ func (cc *clientConn) writeResult(res *querypb.QueryResult) error {
 		cc.s.LastInsertID = res.InsertId
 	}
 	if len(res.Fields) == 0 {
-		return cc.pw.writeOK(res.RowsAffected, res.InsertId, cc.s.StatusFlags(), uint16(res.Warnings), res.Info)
+		return cc.pw.writeOK(res.RowsAffected, res.InsertId, cc.status(), uint16(res.Warnings), res.Info)
 	}
-	if err := cc.pw.writeFields(res.Fields, cc.s.StatusFlags()); err != nil {
+	if err := cc.pw.writeFields(res.Fields, cc.status()); err != nil {
 		return err
 	}
-	if err := cc.pw.writeRows(res.Rows); err != nil {
+	if err := cc.writeRows(res.Fields, res.Rows); err != nil {
 		return err
 	}
-	return cc.pw.writeEOF(cc.s.StatusFlags(), uint16(res.Warnings))
+	return cc.pw.writeEOF(cc.status(), uint16(res.Warnings))
 }
 
 // resultStreamer writes a streamed result as its chunks arrive.
 type resultStreamer struct {
 	cc           *clientConn
 	fieldsSent   bool
+	fields       []*querypb.Field
 	rowsAffected uint64
 	insertID     uint64
 	warnings     uint32
@@ -126,14 +133,15 @@ type resultStreamer struct {
 
 func (r *resultStreamer) chunk(qr *querypb.QueryResult) error {
 	if !r.fieldsSent && len(qr.Fields) > 0 {
-		if err := r.cc.pw.writeFields(qr.Fields, r.cc.s.StatusFlags()); err != nil {
+		if err := r.cc.pw.writeFields(qr.Fields, r.cc.status()); err != nil {
 			r.writeErr = err
 			return err
 		}
 		r.fieldsSent = true
+		r.fields = qr.Fields
 	}
 	if r.fieldsSent {
-		if err := r.cc.pw.writeRows(qr.Rows); err != nil {
+		if err := r.cc.writeRows(r.fields, qr.Rows); err != nil {
 			r.writeErr = err
 			return err
 		}
@@ -159,8 +167,7 @@ func (r *resultStreamer) fail(err error) error {
 		return err
 	}
 	// The error packet ends the result set; the connection goes on.
-	r.cc.g.m.observeError(err)
-	return r.cc.pw.writeError(err)
+	return r.cc.writeError(err)
 }
 
 func (r *resultStreamer) finish() error {
@@ -168,9 +175,9 @@ func (r *resultStreamer) finish() error {
 		r.cc.s.LastInsertID = r.insertID
 	}
 	if !r.fieldsSent {
-		return r.cc.pw.writeOK(r.rowsAffected, r.insertID, r.cc.s.StatusFlags(), uint16(r.warnings), r.info)
+		return r.cc.pw.writeOK(r.rowsAffected, r.insertID, r.cc.status(), uint16(r.warnings), r.info)
 	}
-	return r.cc.pw.writeEOF(r.cc.s.StatusFlags(), uint16(r.warnings))
+	return r.cc.pw.writeEOF(r.cc.status(), uint16(r.warnings))
 }
 
 // session carries out a statement that changes the session.
@@ -231,6 +238,10 @@ func (cc *clientConn) set(ctx context.Context, st *ast.SetStmt) error {
 		case !v.IsSystem && !names:
 			// A user variable: @name.
 			cc.s.SetSetting("@"+name, restoreSet(v))
+		case isStatementLimitVar(name):
+			if err := cc.setStatementLimit(name, v.Value); err != nil {
+				return err
+			}
 		case name == "autocommit":
 			on, err := boolValue(v.Value)
 			if err != nil {
@@ -283,28 +294,4 @@ func (cc *clientConn) showDatabases() error {
 		res.Rows = append(res.Rows, appendLenEncString(nil, n))
 	}
 	return cc.writeResult(res)
-}
-
-func (cc *clientConn) kill(st *ast.KillStmt) error {
-	v, ok := cc.g.conns.Load(uint32(st.ConnectionID))
-	if !ok {
-		return sqlerr.New(sqlerr.ERNoSuchThread, "Unknown thread id: %d", st.ConnectionID)
-	}
-	target := v.(*clientConn)
-	if st.Query {
-		target.mu.Lock()
-		if target.cancelQuery != nil {
-			target.cancelQuery()
-		}
-		target.mu.Unlock()
-	} else if target == cc {
-		// Killing oneself: answer first, then go away.
-		cc.writeOK(0, 0)
-		cc.pw.flush()
-		cc.close()
-		return nil
-	} else {
-		target.close()
-	}
-	return cc.writeOK(0, 0)
 }

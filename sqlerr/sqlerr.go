@@ -46,6 +46,11 @@ const (
 	ERUnknownStmtHandler    = 1243
 	ERServerGone            = 2006
 	ERSpecifiedAccessDenied = 1227
+	ERKillDenied            = 1095
+	ERStatementTimeout      = 1969 // MariaDB's max_statement_time
+	EREmptyQuery            = 1065
+	ERMallformedPacket      = 1835
+	ERHandshakeError        = 1043
 )
 
 // states maps the numbers above to their SQLSTATE. Numbers not listed get
@@ -78,6 +83,9 @@ var states = map[uint16]string{
 	ERWrongArguments:        "HY000",
 	ERUnknownStmtHandler:    "HY000",
 	ERSpecifiedAccessDenied: "42000",
+	ERStatementTimeout:      "70100",
+	EREmptyQuery:            "42000",
+	ERHandshakeError:        "08S01",
 }
 
 // StateFor returns the SQLSTATE of a MySQL error number.

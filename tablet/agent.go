@@ -109,6 +109,10 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 }
 
 // Alias returns the tablet's alias.
+// maxGRPCMessage bounds one request to the tablet: a statement of up to
+// mysqld's max_allowed_packet and its framing.
+const maxGRPCMessage = 1<<30 + 1<<20
+
 func (a *Agent) Alias() *topodatapb.TabletAlias { return a.alias }
 
 // Mysqld returns the supervised mysqld (tests use it to kill it).
@@ -133,7 +137,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		grpcLis.Close()
 		return fmt.Errorf("listen for http: %w", err)
 	}
-	gs := grpc.NewServer()
+	// Statements and rows may be as large as mysqld's max_allowed_packet
+	// (1 GiB): gRPC's default 4 MiB limit would refuse a big INSERT.
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage))
 	a.qs.Register(gs)
 	tabletmanagerpb.RegisterTabletManagerServer(gs, &tmServer{a: a})
 	hs := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	var mysqlHost string
 	var mysqlPort, httpPort int
 	var users []string
+	var usersFile, maxPacket string
 	var tf *topoFlags
 	cmd := &cobra.Command{
 		Use:   "gate",
@@ -31,13 +33,22 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 			if httpPort > 0 {
 				cfg.HTTPAddr = fmt.Sprintf("%s:%d", mysqlHost, httpPort)
 			}
-			if len(users) > 0 {
-				cfg.Users = map[string]string{}
-				for _, u := range users {
-					name, pass, _ := strings.Cut(u, ":")
-					cfg.Users[name] = pass
+			if usersFile != "" {
+				us, err := proxy.LoadUsersFile(usersFile)
+				if err != nil {
+					return err
 				}
+				cfg.Users = us
 			}
+			for _, u := range users {
+				name, pass, _ := strings.Cut(u, ":")
+				cfg.Users = append(cfg.Users, proxy.User{Name: name, Password: pass})
+			}
+			n, err := parseSize(maxPacket)
+			if err != nil {
+				return fmt.Errorf("--max-allowed-packet: %w", err)
+			}
+			cfg.MaxAllowedPacket = n
 			ts, err := tf.open()
 			if err != nil {
 				return err
@@ -64,10 +75,35 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	fs.IntVar(&httpPort, "http-port", 15000, "HTTP port for /metrics, /healthz, /debug/status (0: off)")
 	fs.StringVar(&cfg.ServerVersion, "mysql-server-version", cfg.ServerVersion, "server version announced to clients")
 	fs.StringSliceVar(&users, "user", nil, "user:password allowed to connect (repeatable); default passwordless root")
-	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "upper bound on each statement (0: none)")
+	fs.StringVar(&usersFile, "users-file", "", "JSON or YAML file of users, password hashes and per-user rules (docs/connecting.md)")
+	fs.StringVar(&cfg.DefaultAuthPlugin, "default-auth-plugin", cfg.DefaultAuthPlugin, "authentication plugin announced to clients: mysql_native_password or caching_sha2_password")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate for client TLS")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key for client TLS")
+	fs.BoolVar(&cfg.RequireSecureTransport, "require-secure-transport", false, "refuse clients that do not use TLS (error 3159)")
+	fs.StringVar(&maxPacket, "max-allowed-packet", "64M", "largest packet a client may send (error 1153 beyond); K, M, G suffixes")
+	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "upper bound on each statement, error 3024 (0: none)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close client connections idle this long (0: never)")
 	fs.DurationVar(&cfg.HealthCheckTimeout, "health-check-timeout", cfg.HealthCheckTimeout, "drop a tablet whose health stream is silent this long")
 	fs.DurationVar(&cfg.TabletWait, "tablet-wait", cfg.TabletWait, "how long a statement waits for a serving tablet")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "maximum client connections (0: no limit)")
 	fs.IntVar(&cfg.Router.PlanCacheSize, "plan-cache-size", cfg.Router.PlanCacheSize, "number of cached query plans")
 	return cmd
+}
+
+// parseSize parses a byte count with an optional K, M or G suffix.
+func parseSize(s string) (int, error) {
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "K") || strings.HasSuffix(s, "k"):
+		mult, s = 1<<10, s[:len(s)-1]
+	case strings.HasSuffix(s, "M") || strings.HasSuffix(s, "m"):
+		mult, s = 1<<20, s[:len(s)-1]
+	case strings.HasSuffix(s, "G") || strings.HasSuffix(s, "g"):
+		mult, s = 1<<30, s[:len(s)-1]
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
 }

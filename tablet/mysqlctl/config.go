@@ -154,6 +154,9 @@ func (c Config) myCnf() string {
 	w("innodb_buffer_pool_size=%s", c.InnoDBBufferPoolSize)
 	w("innodb_log_file_size=%s", c.InnoDBLogFileSize)
 	w("max_connections=500")
+	// The gate enforces its clients' max_allowed_packet; mysqld must not
+	// refuse what the gate accepted.
+	w("max_allowed_packet=1G")
 	w("performance_schema=OFF")
 	w("slave_net_timeout=10")
 	if c.Durable {

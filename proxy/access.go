@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/mosaicdb/mosaic/router"
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// Per-account rules from the users file: which keyspaces an account may
+// use (1044 otherwise) and whether it may write (1142 otherwise).
+
+// checkKeyspaceAccess fails with 1044 when the account may not use ks.
+func (cc *clientConn) checkKeyspaceAccess(ks string) error {
+	if cc.acct == nil || cc.acct.mayUseKeyspace(ks) {
+		return nil
+	}
+	return sqlerr.New(sqlerr.ERDBAccessDenied, "Access denied for user '%s'@'%s' to database '%s'", cc.acct.Name, cc.remoteHost(), ks)
+}
+
+// checkPlanAccess checks every keyspace a routed plan touches, and that a
+// read-only account does not write.
+func (cc *clientConn) checkPlanAccess(plan *router.Plan) error {
+	if cc.acct == nil {
+		return nil
+	}
+	if len(cc.acct.Keyspaces) > 0 {
+		for _, ks := range planKeyspaces(plan.Primitive, nil) {
+			if err := cc.checkKeyspaceAccess(ks); err != nil {
+				return err
+			}
+		}
+	}
+	if cc.acct.ReadOnly && isWrite(plan) {
+		return cc.errWriteDenied(plan)
+	}
+	return nil
+}
+
+// checkShardTargetedAccess checks a statement sent unchanged to one shard
+// (USE ks:shard); plan is nil when the router could not parse it.
+func (cc *clientConn) checkShardTargetedAccess(plan *router.Plan) error {
+	if cc.acct == nil || !cc.acct.ReadOnly {
+		return nil
+	}
+	if plan == nil || isWrite(plan) {
+		return cc.errWriteDenied(plan)
+	}
+	return nil
+}
+
+// isWrite says whether a plan may change data. SELECT ... FOR UPDATE is
+// a read; statements the router could not parse count as writes.
+func isWrite(plan *router.Plan) bool {
+	if plan.ReadOnly {
+		return false
+	}
+	if sel, ok := plan.Stmt.(*ast.SelectStmt); ok && sel.SelectIntoOpt == nil {
+		return false
+	}
+	return true
+}
+
+func (cc *clientConn) errWriteDenied(plan *router.Plan) error {
+	command, table := "UPDATE", ""
+	if plan != nil {
+		command, table = commandAndTable(plan.Stmt)
+	}
+	return sqlerr.New(sqlerr.ERTableAccessDenied, "%s command denied to user '%s'@'%s' for table `%s`.`%s`",
+		command, cc.acct.Name, cc.remoteHost(), cc.s.Keyspace, table)
+}
+
+// planKeyspaces collects the keyspaces of a plan's routes.
+func planKeyspaces(p router.Primitive, out []string) []string {
+	if p == nil {
+		return out
+	}
+	if ks, ok := p.Describe()["keyspace"].(string); ok && ks != "" {
+		out = append(out, ks)
+	}
+	for _, in := range p.Inputs() {
+		out = planKeyspaces(in, out)
+	}
+	return out
+}
+
+// commandAndTable names a write for error 1142: its privilege and its
+// first table.
+func commandAndTable(stmt ast.StmtNode) (string, string) {
+	command := "UPDATE"
+	switch stmt.(type) {
+	case *ast.InsertStmt:
+		command = "INSERT"
+	case *ast.DeleteStmt:
+		command = "DELETE"
+	case *ast.CreateTableStmt, *ast.CreateIndexStmt, *ast.CreateViewStmt, *ast.CreateDatabaseStmt:
+		command = "CREATE"
+	case *ast.DropTableStmt, *ast.DropIndexStmt, *ast.TruncateTableStmt, *ast.DropDatabaseStmt:
+		command = "DROP"
+	case *ast.AlterTableStmt, *ast.RenameTableStmt:
+		command = "ALTER"
+	}
+	var tf tableFinder
+	if stmt != nil {
+		stmt.Accept(&tf)
+	}
+	return command, tf.name
+}
+
+// tableFinder finds the first table a statement names.
+type tableFinder struct{ name string }
+
+func (f *tableFinder) Enter(n ast.Node) (ast.Node, bool) {
+	if t, ok := n.(*ast.TableName); ok && f.name == "" {
+		f.name = strings.ToLower(t.Name.O)
+		return n, true
+	}
+	return n, f.name != ""
+}
+
+func (f *tableFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }

@@ -1,0 +1,243 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"net"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/packet"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// The connection phase is ours rather than go-mysql's server.Conn: we
+// announce the capabilities we implement (multi-statements, multi-results),
+// check hashed passwords, and re-authenticate on COM_CHANGE_USER, none of
+// which go-mysql's server allows. Packets are still framed and read by
+// go-mysql's packet.Conn, and the scrambles are the mysql package's.
+
+// serverCapabilities are the capability flags the gate announces; CLIENT_SSL
+// is added when TLS is configured. CLIENT_DEPRECATE_EOF, compression,
+// LOAD DATA LOCAL and session tracking are not offered.
+const serverCapabilities = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG |
+	mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS |
+	mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS |
+	mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS |
+	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_INTERACTIVE
+
+// collationUtf8mb4 is utf8mb4_general_ci, the tablets' server collation.
+const collationUtf8mb4 = 45
+
+// errHandshake is a malformed connection-phase packet.
+var errHandshake = sqlerr.New(sqlerr.ERHandshakeError, "Bad handshake")
+
+// bufConn is a net.Conn whose reads go through a buffer we own, so that
+// a TLS upgrade can take over the bytes a client sent right behind its
+// SSL request.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func newBufConn(c net.Conn) *bufConn { return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16*1024)} }
+
+func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// connWriter writes to the packet connection's current net.Conn (plain,
+// then TLS after an upgrade).
+type connWriter struct{ pc *packet.Conn }
+
+func (w connWriter) Write(p []byte) (int, error) { return w.pc.Conn.Write(p) }
+
+// handshakeResponse is what a client sent in its HandshakeResponse41.
+type handshakeResponse struct {
+	capability uint32
+	charset    uint8
+	user       string
+	authData   []byte
+	db         string
+	plugin     string
+}
+
+// handshake runs the connection phase: greeting, optional TLS, response,
+// authentication and the default database. On success the OK packet is
+// written and flushed. A returned error has been sent to the client.
+func (cc *clientConn) handshake(ctx context.Context) error {
+	g := cc.g
+	salt := newSalt()
+	cc.salt = salt
+	caps := serverCapabilities
+	if g.tlsConfig != nil {
+		caps |= mysql.CLIENT_SSL
+	}
+	if err := cc.writeGreeting(caps, salt); err != nil {
+		return err
+	}
+	data, err := cc.pc.ReadPacket()
+	if err != nil {
+		return err
+	}
+	resp, isSSL, err := parseHandshakeResponse(data)
+	if err != nil {
+		return cc.failHandshake(err)
+	}
+	if isSSL {
+		if g.tlsConfig == nil {
+			return cc.failHandshake(sqlerr.New(sqlerr.ERHandshakeError, "the gate does not offer TLS"))
+		}
+		tc := tls.Server(cc.pc.Conn, g.tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("tls handshake: %w", err)
+		}
+		cc.pc.Conn = newBufConn(tc)
+		cc.tls = true
+		if data, err = cc.pc.ReadPacket(); err != nil {
+			return err
+		}
+		if resp, isSSL, err = parseHandshakeResponse(data); err != nil || isSSL {
+			return cc.failHandshake(errHandshake)
+		}
+	}
+	if g.cfg.RequireSecureTransport && !cc.tls {
+		return cc.failHandshake(sqlerr.New(sqlerr.ERSecureTransport,
+			"Connections using insecure transport are prohibited while --require_secure_transport=ON."))
+	}
+	cc.capability = resp.capability & caps
+	acct, err := cc.authenticate(resp.user, resp.plugin, resp.authData, salt)
+	if err != nil {
+		return cc.failHandshake(err)
+	}
+	cc.acct = acct
+	if resp.db != "" {
+		if err := cc.checkUse(ctx, resp.db); err != nil {
+			return cc.failHandshake(err)
+		}
+	}
+	cc.s = cc.newSession(resp.db)
+	if err := cc.pw.writeOK(0, 0, cc.s.StatusFlags(), 0, ""); err != nil {
+		return err
+	}
+	return cc.pw.flush()
+}
+
+func (cc *clientConn) failHandshake(err error) error {
+	cc.pw.writeError(err)
+	cc.pw.flush()
+	return err
+}
+
+// writeGreeting writes the initial handshake packet (protocol 10).
+func (cc *clientConn) writeGreeting(caps uint32, salt []byte) error {
+	b := make([]byte, 0, 128)
+	b = append(b, 10)
+	b = append(b, cc.g.cfg.ServerVersion...)
+	b = append(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, cc.connID)
+	b = append(b, salt[:8]...)
+	b = append(b, 0)
+	b = binary.LittleEndian.AppendUint16(b, uint16(caps))
+	b = append(b, collationUtf8mb4)
+	b = binary.LittleEndian.AppendUint16(b, serverStatusAutocommit)
+	b = binary.LittleEndian.AppendUint16(b, uint16(caps>>16))
+	b = append(b, byte(len(salt)+1))
+	b = append(b, make([]byte, 10)...)
+	b = append(b, salt[8:]...)
+	b = append(b, 0)
+	b = append(b, cc.g.defaultPlugin()...)
+	b = append(b, 0)
+	if err := cc.pw.writePacket(b); err != nil {
+		return err
+	}
+	return cc.pw.flush()
+}
+
+// parseHandshakeResponse parses a HandshakeResponse41; isSSL says the
+// packet was an SSLRequest (the client wants TLS first).
+func parseHandshakeResponse(data []byte) (r handshakeResponse, isSSL bool, err error) {
+	if len(data) < 32 {
+		return r, false, errHandshake
+	}
+	r.capability = binary.LittleEndian.Uint32(data)
+	if r.capability&mysql.CLIENT_PROTOCOL_41 == 0 {
+		return r, false, sqlerr.New(sqlerr.ERHandshakeError, "Bad handshake: clients older than protocol 4.1 are not supported")
+	}
+	r.charset = data[8]
+	if len(data) == 32 && r.capability&mysql.CLIENT_SSL != 0 {
+		return r, true, nil
+	}
+	p := data[32:]
+	user, rest, ok := cutNul(p)
+	if !ok {
+		return r, false, errHandshake
+	}
+	r.user, p = string(user), rest
+	switch {
+	case r.capability&mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0:
+		n, isNull, k := mysql.LengthEncodedInt(p)
+		if isNull || k == 0 || uint64(len(p)-k) < n {
+			return r, false, errHandshake
+		}
+		r.authData, p = p[k:k+int(n)], p[k+int(n):]
+	case r.capability&mysql.CLIENT_SECURE_CONNECTION != 0:
+		if len(p) < 1 || len(p)-1 < int(p[0]) {
+			return r, false, errHandshake
+		}
+		n := int(p[0])
+		r.authData, p = p[1:1+n], p[1+n:]
+	default:
+		a, rest, ok := cutNul(p)
+		if !ok {
+			return r, false, errHandshake
+		}
+		r.authData, p = a, rest
+	}
+	if r.capability&mysql.CLIENT_CONNECT_WITH_DB != 0 && len(p) > 0 {
+		db, rest, ok := cutNul(p)
+		if !ok {
+			return r, false, errHandshake
+		}
+		r.db, p = string(db), rest
+	}
+	r.plugin = authNative
+	if r.capability&mysql.CLIENT_PLUGIN_AUTH != 0 && len(p) > 0 {
+		name, _, ok := cutNul(p)
+		if !ok {
+			// Some clients end the packet with the plugin name unterminated.
+			name = p
+		}
+		r.plugin = string(name)
+	}
+	// Connection attributes follow; the gate has no use for them.
+	return r, false, nil
+}
+
+// cutNul splits b at its first NUL byte.
+func cutNul(b []byte) (before, after []byte, ok bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return nil, b, false
+	}
+	return b[:i], b[i+1:], true
+}
+
+// errAccessDenied is MySQL's 1045 for user at the client's address.
+func (cc *clientConn) errAccessDenied(user string, withPassword bool) error {
+	using := "NO"
+	if withPassword {
+		using = "YES"
+	}
+	return sqlerr.New(sqlerr.ERAccessDenied, "Access denied for user '%s'@'%s' (using password: %s)", user, cc.remoteHost(), using)
+}
+
+func (cc *clientConn) remoteHost() string {
+	host, _, err := net.SplitHostPort(cc.remote)
+	if err != nil {
+		return cc.remote
+	}
+	return host
+}

@@ -1,0 +1,340 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/router"
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// Prepared statements over the binary protocol. COM_STMT_PREPARE plans the
+// text with its ? markers once (the router caches the plan); each
+// COM_STMT_EXECUTE binds the values with Plan.Bind, so routing follows the
+// values of that execution, and the result goes out as binary rows.
+
+// maxPreparedStmts bounds one connection's open statements, as mysqld's
+// max_prepared_stmt_count does for the server.
+const maxPreparedStmts = 16382
+
+// preparedStmt is one statement prepared on a connection.
+type preparedStmt struct {
+	id        uint32
+	sql       string
+	numParams int
+	// types are the parameter types of the last execution that bound them.
+	types []paramType
+	// longData collects COM_STMT_SEND_LONG_DATA by parameter, until the
+	// next execution.
+	longData map[int][]byte
+	// longDataErr is a bad COM_STMT_SEND_LONG_DATA, reported by the next
+	// execution (that command has no response).
+	longDataErr error
+}
+
+// preparedStmts are a connection's statements by id.
+type preparedStmts struct {
+	byID   map[uint32]*preparedStmt
+	lastID uint32
+}
+
+func (ps *preparedStmts) get(id uint32) *preparedStmt {
+	return ps.byID[id]
+}
+
+func (ps *preparedStmts) add(st *preparedStmt) error {
+	if ps.byID == nil {
+		ps.byID = map[uint32]*preparedStmt{}
+	}
+	if len(ps.byID) >= maxPreparedStmts {
+		return sqlerr.New(1461, "Can't create more than max_prepared_stmt_count statements (current value: %d)", maxPreparedStmts)
+	}
+	ps.lastID++
+	st.id = ps.lastID
+	ps.byID[st.id] = st
+	return nil
+}
+
+// closeAll forgets every statement (COM_RESET_CONNECTION, COM_CHANGE_USER).
+func (ps *preparedStmts) closeAll() { ps.byID = nil }
+
+func errMalformed(what string) error {
+	return sqlerr.New(sqlerr.ERMallformedPacket, "Malformed communication packet (%s)", what)
+}
+
+func errUnknownStmt(id uint32, cmd string) error {
+	return sqlerr.New(sqlerr.ERUnknownStmtHandler, "Unknown prepared statement handler (%d) given to %s", id, cmd)
+}
+
+// handlePrepare answers COM_STMT_PREPARE.
+func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
+	if cc.s.Shard != "" {
+		return cc.writeError(sqlerr.NotSupported("prepared statements in a session targeting one shard (USE ks:shard)"))
+	}
+	plan, _, err := cc.g.router.Plan(sql, cc.s.Keyspace)
+	if err != nil {
+		return cc.writeError(err)
+	}
+	st := &preparedStmt{sql: sql, numParams: len(plan.Params)}
+	var columns []*querypb.Field
+	if plan.Kind == router.PlanRoute {
+		if err := cc.checkPlanAccess(plan); err != nil {
+			return cc.writeError(err)
+		}
+		qctx, done := cc.queryContext(ctx, nil)
+		columns, err = cc.resultColumns(qctx, plan, sql)
+		err = interrupted(qctx, err)
+		done()
+		if err != nil {
+			return cc.writeError(err)
+		}
+	}
+	if err := cc.stmts.add(st); err != nil {
+		return cc.writeError(err)
+	}
+	b := []byte{0x00}
+	b = binary.LittleEndian.AppendUint32(b, st.id)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(columns)))
+	b = binary.LittleEndian.AppendUint16(b, uint16(st.numParams))
+	b = append(b, 0, 0, 0) // reserved, warning count
+	if err := cc.pw.writePacket(b); err != nil {
+		return err
+	}
+	if st.numParams > 0 {
+		param := &querypb.Field{Name: "?", Type: 253, Charset: 63, Flags: 128}
+		for range st.numParams {
+			if err := cc.pw.writePacket(appendColumnDef(cc.pw.buf[:0], param)); err != nil {
+				return err
+			}
+		}
+		if err := cc.pw.writeEOF(cc.status(), 0); err != nil {
+			return err
+		}
+	}
+	if len(columns) > 0 {
+		for _, f := range columns {
+			if err := cc.pw.writePacket(appendColumnDef(cc.pw.buf[:0], f)); err != nil {
+				return err
+			}
+		}
+		return cc.pw.writeEOF(cc.status(), 0)
+	}
+	return nil
+}
+
+// resultColumns returns the columns a prepared SELECT will return, which
+// clients expect at prepare time: the statement runs once with LIMIT 0
+// and every parameter NULL, outside the session's transaction. Other
+// statements return no columns.
+func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql string) ([]*querypb.Field, error) {
+	var limited ast.StmtNode
+	switch st := plan.Stmt.(type) {
+	case *ast.SelectStmt:
+		if st.SelectIntoOpt != nil {
+			return nil, nil
+		}
+		fresh, err := cc.g.router.Parse(sql)
+		if err != nil {
+			return nil, err
+		}
+		s, ok := fresh.(*ast.SelectStmt)
+		if !ok {
+			return nil, nil
+		}
+		s.Limit = &ast.Limit{Count: ast.NewValueExpr(0, "", "")}
+		s.LockInfo = nil
+		limited = s
+	case *ast.SetOprStmt:
+		fresh, err := cc.g.router.Parse(sql)
+		if err != nil {
+			return nil, err
+		}
+		s, ok := fresh.(*ast.SetOprStmt)
+		if !ok {
+			return nil, nil
+		}
+		s.Limit = &ast.Limit{Count: ast.NewValueExpr(0, "", "")}
+		limited = s
+	default:
+		return nil, nil
+	}
+	var sb strings.Builder
+	if err := limited.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)); err != nil {
+		return nil, sqlerr.Wrap(sqlerr.ERUnknown, err, "restore statement: %v", err)
+	}
+	lplan, lbv, err := cc.g.router.Plan(sb.String(), cc.s.Keyspace)
+	if err != nil {
+		return nil, err
+	}
+	if lplan.Kind != router.PlanRoute {
+		return nil, nil
+	}
+	bv, err := lplan.Bind(lbv, make([]any, len(lplan.Params)))
+	if err != nil {
+		return nil, err
+	}
+	if lplan.UsesLastInsertID {
+		bv[router.LastInsertIDBind] = cc.s.LastInsertID
+	}
+	res, err := lplan.Execute(ctx, autocommitExecutor{&sessionExecutor{gw: cc.g.gw, s: cc.s}}, bv)
+	if err != nil {
+		return nil, err
+	}
+	return res.Fields, nil
+}
+
+// autocommitExecutor runs everything outside the session's transaction.
+type autocommitExecutor struct{ e *sessionExecutor }
+
+func (a autocommitExecutor) Execute(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
+	return a.e.ExecuteAutocommit(ctx, qs)
+}
+
+func (a autocommitExecutor) ExecuteAutocommit(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
+	return a.e.ExecuteAutocommit(ctx, qs)
+}
+
+func (a autocommitExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {
+	res, err := a.e.ExecuteAutocommit(ctx, qs)
+	if err != nil {
+		return err
+	}
+	for i, r := range res {
+		if err := cb(i, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handleExecute answers COM_STMT_EXECUTE.
+func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
+	start := time.Now()
+	id, ok := stmtIDOf(data)
+	if !ok {
+		return cc.writeError(errMalformed("COM_STMT_EXECUTE"))
+	}
+	st := cc.stmts.get(id)
+	if st == nil {
+		return cc.writeError(errUnknownStmt(id, "mysqld_stmt_execute"))
+	}
+	defer func() { st.longData, st.longDataErr = nil, nil }()
+	args, err := st.bindArgs(data)
+	if err != nil {
+		return cc.writeError(err)
+	}
+	if cc.s.Shard != "" {
+		return cc.writeError(sqlerr.NotSupported("prepared statements in a session targeting one shard (USE ks:shard)"))
+	}
+	plan, bv, err := cc.g.router.Plan(st.sql, cc.s.Keyspace)
+	if err != nil {
+		return cc.writeError(err)
+	}
+	qctx, done := cc.queryContext(ctx, plan.Stmt)
+	defer done()
+	cc.binaryRows = true
+	err = interrupted(qctx, cc.executePrepared(qctx, st, plan, bv, args))
+	cc.binaryRows = false
+	cc.g.m.observe(cc.s, plan.StmtType, plan.Type, start, err)
+	if err != nil {
+		return cc.pw.writeError(err)
+	}
+	return nil
+}
+
+func (cc *clientConn) executePrepared(ctx context.Context, st *preparedStmt, plan *router.Plan, bv router.BindVars, args []any) error {
+	if plan.Kind == router.PlanSession {
+		if len(args) > 0 {
+			return sqlerr.NotSupported("parameters in %s statements", plan.StmtType)
+		}
+		return cc.session(ctx, plan.Stmt, st.sql)
+	}
+	if err := cc.checkPlanAccess(plan); err != nil {
+		return err
+	}
+	bound, err := plan.Bind(bv, args)
+	if err != nil {
+		return err
+	}
+	if plan.UsesLastInsertID {
+		bound[router.LastInsertIDBind] = cc.s.LastInsertID
+	}
+	return cc.runPlan(ctx, plan, bound)
+}
+
+// bindArgs parses the parameters of one execution.
+func (st *preparedStmt) bindArgs(data []byte) ([]any, error) {
+	if st.longDataErr != nil {
+		return nil, st.longDataErr
+	}
+	req, err := parseExecuteHeader(data, st.numParams)
+	if err != nil {
+		return nil, err
+	}
+	if st.numParams == 0 {
+		return nil, nil
+	}
+	if req.types != nil {
+		st.types = req.types
+	}
+	if st.types == nil {
+		return nil, sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_execute: no parameter types bound")
+	}
+	args, err := decodeParams(st.types, req.nulls, req.values, st.longData)
+	if err != nil {
+		return nil, sqlerr.Wrap(sqlerr.ERWrongArguments, err, "Incorrect arguments to mysqld_stmt_execute: %v", err)
+	}
+	return args, nil
+}
+
+// handleSendLongData takes COM_STMT_SEND_LONG_DATA, which has no response.
+func (cc *clientConn) handleSendLongData(data []byte) {
+	if len(data) < 6 {
+		return
+	}
+	st := cc.stmts.get(binary.LittleEndian.Uint32(data))
+	if st == nil {
+		return
+	}
+	param := int(binary.LittleEndian.Uint16(data[4:]))
+	if param >= st.numParams {
+		st.longDataErr = sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_send_long_data: parameter %d of %d", param, st.numParams)
+		return
+	}
+	if st.longData == nil {
+		st.longData = map[int][]byte{}
+	}
+	total := len(st.longData[param]) + len(data) - 6
+	if total > cc.g.cfg.MaxAllowedPacket {
+		st.longDataErr = sqlerr.New(sqlerr.ERNetPacketTooLarge, "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes")
+		return
+	}
+	st.longData[param] = append(st.longData[param], data[6:]...)
+}
+
+// handleStmtReset answers COM_STMT_RESET: long data is dropped.
+func (cc *clientConn) handleStmtReset(data []byte) error {
+	id, ok := stmtIDOf(data)
+	if !ok {
+		return cc.writeError(errMalformed("COM_STMT_RESET"))
+	}
+	st := cc.stmts.get(id)
+	if st == nil {
+		return cc.writeError(errUnknownStmt(id, "mysqld_stmt_reset"))
+	}
+	st.longData, st.longDataErr = nil, nil
+	return cc.writeOK(0, 0)
+}
+
+// handleStmtClose takes COM_STMT_CLOSE, which has no response.
+func (cc *clientConn) handleStmtClose(data []byte) {
+	if id, ok := stmtIDOf(data); ok {
+		delete(cc.stmts.byID, id)
+	}
+}

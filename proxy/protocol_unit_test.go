@@ -1,0 +1,359 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/binary"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	tidbauth "github.com/pingcap/tidb/pkg/parser/auth"
+	tidbmysql "github.com/pingcap/tidb/pkg/parser/mysql"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/router/sqltypes"
+)
+
+// textRow builds a text-protocol row; a nil value is NULL.
+func textRow(vals ...any) []byte {
+	var b []byte
+	for _, v := range vals {
+		if v == nil {
+			b = append(b, 0xfb)
+			continue
+		}
+		b = appendLenEncString(b, v.(string))
+	}
+	return b
+}
+
+// The binary rows we produce must read back, through go-mysql's binary
+// row parser, as the values of the text row.
+func TestBinaryRowMatchesGoMySQLParser(t *testing.T) {
+	type col struct {
+		typ   byte
+		flags uint32
+		text  any // string or nil
+		want  any // what go-mysql's parser returns: int64, uint64, float64, string, nil
+	}
+	cols := []col{
+		{mysql.MYSQL_TYPE_TINY, 0, "-128", int64(-128)},
+		{mysql.MYSQL_TYPE_TINY, mysql.UNSIGNED_FLAG, "255", uint64(255)},
+		{mysql.MYSQL_TYPE_SHORT, 0, "-32768", int64(-32768)},
+		{mysql.MYSQL_TYPE_YEAR, mysql.UNSIGNED_FLAG, "2024", uint64(2024)},
+		{mysql.MYSQL_TYPE_INT24, 0, "-8388608", int64(-8388608)},
+		{mysql.MYSQL_TYPE_LONG, 0, "2147483647", int64(2147483647)},
+		{mysql.MYSQL_TYPE_LONG, mysql.UNSIGNED_FLAG, "4294967295", uint64(4294967295)},
+		{mysql.MYSQL_TYPE_LONGLONG, 0, "-9223372036854775808", int64(math.MinInt64)},
+		{mysql.MYSQL_TYPE_LONGLONG, mysql.UNSIGNED_FLAG, "18446744073709551615", uint64(math.MaxUint64)},
+		{mysql.MYSQL_TYPE_FLOAT, 0, "1.5", float64(1.5)},
+		{mysql.MYSQL_TYPE_DOUBLE, 0, "-2.25e100", float64(-2.25e100)},
+		{mysql.MYSQL_TYPE_NEWDECIMAL, 0, "12345.6789", "12345.6789"},
+		{mysql.MYSQL_TYPE_VAR_STRING, 0, "héllo", "héllo"},
+		{mysql.MYSQL_TYPE_STRING, 0, "", ""},
+		{mysql.MYSQL_TYPE_BLOB, mysql.BINARY_FLAG, "\x00\xff\x01", "\x00\xff\x01"},
+		{mysql.MYSQL_TYPE_BIT, 0, "\x05", "\x05"},
+		{mysql.MYSQL_TYPE_ENUM, 0, "b", "b"},
+		{mysql.MYSQL_TYPE_JSON, 0, `{"a": 1}`, `{"a": 1}`},
+		{mysql.MYSQL_TYPE_DATE, 0, "2024-02-29", "2024-02-29"},
+		{mysql.MYSQL_TYPE_DATE, 0, "0000-00-00", "0000-00-00"},
+		{mysql.MYSQL_TYPE_DATETIME, 0, "2024-02-29 00:00:00", "2024-02-29 00:00:00"},
+		{mysql.MYSQL_TYPE_DATETIME, 0, "2024-02-29 13:14:15", "2024-02-29 13:14:15"},
+		{mysql.MYSQL_TYPE_DATETIME, 0, "2024-02-29 13:14:15.000120", "2024-02-29 13:14:15.000120"},
+		{mysql.MYSQL_TYPE_TIMESTAMP, 0, "1999-12-31 23:59:59.5", "1999-12-31 23:59:59.500000"},
+		{mysql.MYSQL_TYPE_DATETIME, 0, "0000-00-00 00:00:00", "0000-00-00 00:00:00"},
+		{mysql.MYSQL_TYPE_TIME, 0, "12:34:56", "12:34:56"},
+		{mysql.MYSQL_TYPE_TIME, 0, "-100:00:01.25", "-100:00:01.250000"},
+		{mysql.MYSQL_TYPE_TIME, 0, "00:00:00", "00:00:00"},
+		{mysql.MYSQL_TYPE_LONG, 0, nil, nil},
+		{mysql.MYSQL_TYPE_DATETIME, 0, nil, nil},
+		{mysql.MYSQL_TYPE_VAR_STRING, 0, nil, nil},
+	}
+	var fields []*querypb.Field
+	var gmFields []*mysql.Field
+	var vals []any
+	for i, c := range cols {
+		fields = append(fields, &querypb.Field{Name: "c", Type: uint32(c.typ), Flags: c.flags})
+		gmFields = append(gmFields, &mysql.Field{Type: c.typ, Flag: uint16(c.flags)})
+		vals = append(vals, c.text)
+		_ = i
+	}
+	bin, err := appendBinaryRow(nil, fields, textRow(vals...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := mysql.RowData(bin).ParseBinary(gmFields, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cols {
+		v := got[i].Value()
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		if c.typ == mysql.MYSQL_TYPE_FLOAT {
+			v = float64(float32(v.(float64)))
+		}
+		if !reflect.DeepEqual(v, c.want) {
+			t.Errorf("column %d (type %d, %v): got %#v, want %#v", i, c.typ, c.text, v, c.want)
+		}
+	}
+}
+
+func TestBinaryRowRejectsBadText(t *testing.T) {
+	fields := []*querypb.Field{{Name: "n", Type: uint32(mysql.MYSQL_TYPE_LONG)}}
+	if _, err := appendBinaryRow(nil, fields, textRow("abc")); err == nil {
+		t.Fatal("no error for a non-integer in an INT column")
+	}
+	if _, err := appendBinaryRow(nil, fields, []byte{5, 'a'}); err == nil {
+		t.Fatal("no error for a cut row")
+	}
+}
+
+func TestDecodeParams(t *testing.T) {
+	var p []byte
+	p = append(p, 0x80)                                     // TINY -128
+	p = binary.LittleEndian.AppendUint16(p, 0xffff)         // SHORT unsigned 65535
+	p = binary.LittleEndian.AppendUint32(p, uint32(1<<31))  // LONG -2^31
+	p = binary.LittleEndian.AppendUint64(p, math.MaxUint64) // LONGLONG unsigned
+	p = binary.LittleEndian.AppendUint64(p, math.Float64bits(2.5))
+	p = binary.LittleEndian.AppendUint32(p, math.Float32bits(0.1))
+	p = appendLenEncString(p, "héllo")
+	p = appendLenEncString(p, "\xff\x00")
+	p = appendLenEncString(p, "12.50")
+	p = append(p, 7)
+	p = binary.LittleEndian.AppendUint16(p, 2024)
+	p = append(p, 2, 29, 13, 14, 15)
+	p = append(p, 4)
+	p = binary.LittleEndian.AppendUint16(p, 2024)
+	p = append(p, 1, 2)
+	p = append(p, 12, 1)
+	p = binary.LittleEndian.AppendUint32(p, 1)
+	p = append(p, 2, 3, 4)
+	p = binary.LittleEndian.AppendUint32(p, 5)
+	p = appendLenEncString(p, "blob")
+	types := []paramType{
+		{mysql.MYSQL_TYPE_TINY, false},
+		{mysql.MYSQL_TYPE_SHORT, true},
+		{mysql.MYSQL_TYPE_LONG, false},
+		{mysql.MYSQL_TYPE_LONGLONG, true},
+		{mysql.MYSQL_TYPE_DOUBLE, false},
+		{mysql.MYSQL_TYPE_FLOAT, false},
+		{mysql.MYSQL_TYPE_VAR_STRING, false},
+		{mysql.MYSQL_TYPE_STRING, false},
+		{mysql.MYSQL_TYPE_NEWDECIMAL, false},
+		{mysql.MYSQL_TYPE_DATETIME, false},
+		{mysql.MYSQL_TYPE_DATE, false},
+		{mysql.MYSQL_TYPE_TIME, false},
+		{mysql.MYSQL_TYPE_NULL, false},
+		{mysql.MYSQL_TYPE_LONG, false}, // NULL by the bitmap
+		{mysql.MYSQL_TYPE_BLOB, false},
+		{mysql.MYSQL_TYPE_STRING, false}, // long data
+	}
+	nulls := make([]bool, len(types))
+	nulls[13] = true
+	got, err := decodeParams(types, nulls, p, map[int][]byte{15: []byte("long")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{int64(-128), uint64(65535), int64(-1 << 31), uint64(math.MaxUint64), 2.5, 0.1,
+		"héllo", []byte("\xff\x00"), sqltypes.DecimalLiteral("12.50"), "2024-02-29 13:14:15", "2024-01-02",
+		"-26:03:04.000005", nil, nil, []byte("blob"), "long"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("params\n got %#v\nwant %#v", got, want)
+	}
+	if _, err := decodeParams(types[:4], nulls[:4], p[:5], nil); err == nil {
+		t.Fatal("no error for values cut short")
+	}
+	bad := appendLenEncString(nil, "1; drop table t")
+	if _, err := decodeParams([]paramType{{mysql.MYSQL_TYPE_NEWDECIMAL, false}}, []bool{false}, bad, nil); err == nil {
+		t.Fatal("a decimal parameter that is not a number was accepted")
+	}
+}
+
+func TestParseExecuteHeader(t *testing.T) {
+	b := binary.LittleEndian.AppendUint32(nil, 7)
+	b = append(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, 1)
+	b = append(b, 0b10) // second of two params NULL
+	b = append(b, 1)    // new params bound
+	b = append(b, mysql.MYSQL_TYPE_LONGLONG, 0x80, mysql.MYSQL_TYPE_VAR_STRING, 0)
+	b = binary.LittleEndian.AppendUint64(b, 42)
+	r, err := parseExecuteHeader(b, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.stmtID != 7 || !reflect.DeepEqual(r.nulls, []bool{false, true}) ||
+		!reflect.DeepEqual(r.types, []paramType{{mysql.MYSQL_TYPE_LONGLONG, true}, {mysql.MYSQL_TYPE_VAR_STRING, false}}) || len(r.values) != 8 {
+		t.Fatalf("parsed %+v", r)
+	}
+	if _, err := parseExecuteHeader(b[:11], 2); err == nil {
+		t.Fatal("no error for a cut packet")
+	}
+}
+
+func TestSplitStatements(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{"select 1", []string{"select 1"}},
+		{"select 1;", []string{"select 1"}},
+		{"select 1; select 2 ;\n", []string{"select 1", "select 2"}},
+		{"insert into t values ('a;b', \"c;d\", `e;f`); select 'it''s;'", []string{"insert into t values ('a;b', \"c;d\", `e;f`)", "select 'it''s;'"}},
+		{`select 'a\';b'; select 2`, []string{`select 'a\';b'`, "select 2"}},
+		{"select 1 -- a; comment\n; select 2", []string{"select 1 -- a; comment", "select 2"}},
+		{"select 1 # x;y\n;select 2", []string{"select 1 # x;y", "select 2"}},
+		{"select 1 /* ; */; /*+ hint */ select 2", []string{"select 1 /* ; */", "/*+ hint */ select 2"}},
+		{"select 3--1; select 2", []string{"select 3--1", "select 2"}},
+		{";; ; -- only\n", nil},
+		{"select 1; /* trailing */", []string{"select 1"}},
+		{"select '", []string{"select '"}},
+	}
+	for _, c := range cases {
+		if got := splitStatements(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("split %q\n got %q\nwant %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestParseUsers(t *testing.T) {
+	yamlFile := `
+users:
+  - name: app
+    password: s3cret
+  - name: reporting
+    password_hash: "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"
+    keyspaces: [customer]
+    read_only: true
+  - name: modern
+    password: pw
+    plugin: caching_sha2_password
+`
+	users, err := ParseUsers([]byte(yamlFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 3 || users[0].Plugin != authNative || users[1].Plugin != authNative || !users[1].ReadOnly ||
+		users[2].Plugin != authCachingSha2 || !reflect.DeepEqual(users[1].Keyspaces, []string{"customer"}) {
+		t.Fatalf("users %+v", users)
+	}
+	jsonFile := `{"users": [{"name": "app", "password": "x"}, {"name": "sha", "password_hash": "0x` + hexUpper([]byte(tidbauth.NewHashPassword("pw", tidbmysql.AuthCachingSha2Password))) + `"}]}`
+	users, err = ParseUsers([]byte(jsonFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if users[1].Plugin != authCachingSha2 {
+		t.Fatalf("plugin of a caching_sha2 hash: %q", users[1].Plugin)
+	}
+	for _, bad := range []string{
+		`users: []`,
+		`users: [{name: a, password: x, password_hash: "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"}]`,
+		`users: [{name: a, password_hash: "*123"}]`,
+		`users: [{name: a, password_hash: "plain"}]`,
+		`users: [{name: a, plugin: sha256_password}]`,
+		`users: [{name: a}, {name: a}]`,
+		`users: [{name: a, pasword: x}]`,
+		`users: [{password: x}]`,
+	} {
+		if _, err := ParseUsers([]byte(bad)); err == nil {
+			t.Errorf("no error for %s", bad)
+		}
+	}
+}
+
+func TestCredentialChecks(t *testing.T) {
+	salt := newSalt()
+	if bytes.IndexByte(salt, 0) >= 0 || bytes.IndexByte(salt, '$') >= 0 {
+		t.Fatalf("salt %q has NUL or $", salt)
+	}
+	plain, _ := newCredential(&User{Name: "a", Password: "pw"})
+	hashed, _ := newCredential(&User{Name: "b", PasswordHash: "*" + hexUpper(nativeHash("pw"))})
+	sha, err := newCredential(&User{Name: "c", PasswordHash: tidbauth.NewHashPassword("pw", tidbmysql.AuthCachingSha2Password)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, _ := newCredential(&User{Name: "d"})
+	good := mysql.CalcPassword(salt, []byte("pw"))
+	bad := mysql.CalcPassword(salt, []byte("nope"))
+	for name, c := range map[string]credential{"plain": plain, "native hash": hashed} {
+		if !c.checkNativeScramble(salt, good) || c.checkNativeScramble(salt, bad) || c.checkNativeScramble(salt, nil) {
+			t.Errorf("%s: native scramble check wrong", name)
+		}
+		if !c.checkPlain("pw") || c.checkPlain("nope") {
+			t.Errorf("%s: plain check wrong", name)
+		}
+	}
+	if sha.checkNativeScramble(salt, good) {
+		t.Error("a caching_sha2 hash passed a native scramble")
+	}
+	if !sha.checkPlain("pw") || sha.checkPlain("nope") || sha.checkPlain("") {
+		t.Error("caching_sha2 hash: plain check wrong")
+	}
+	if !empty.checkNativeScramble(salt, nil) || empty.checkNativeScramble(salt, good) || !empty.checkPlain("") {
+		t.Error("empty password checks wrong")
+	}
+	// The caching_sha2 fast path.
+	resp := mysql.CalcCachingSha2Password(salt, "pw")
+	if !checkSha2Scramble(plain.sha2Stage2(), salt, resp) || checkSha2Scramble(plain.sha2Stage2(), salt, mysql.CalcCachingSha2Password(salt, "x")) {
+		t.Error("caching_sha2 fast check wrong")
+	}
+	if sha.sha2Stage2() != nil || hashed.sha2Stage2() != nil {
+		t.Error("a hash-only credential claims to know SHA256(SHA256(pw))")
+	}
+	// SHA1 of a SHA1: what MariaDB's PASSWORD('pw') shows.
+	s1 := sha1.Sum([]byte("pw"))
+	s2 := sha1.Sum(s1[:])
+	if !bytes.Equal(nativeHash("pw"), s2[:]) {
+		t.Error("native hash is not SHA1(SHA1(pw))")
+	}
+}
+
+func hexUpper(b []byte) string {
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+func TestLikeMatch(t *testing.T) {
+	for _, c := range []struct {
+		s, p string
+		ok   bool
+	}{{"name", "%", true}, {"name", "na%", true}, {"name", "n_me", true}, {"name", "x%", false}, {"a_b", `a\_b`, true}, {"axb", `a\_b`, false}, {"", "%", true}} {
+		if likeMatch(c.s, c.p) != c.ok {
+			t.Errorf("like(%q, %q) != %v", c.s, c.p, c.ok)
+		}
+	}
+}
+
+func TestHandshakeResponseParse(t *testing.T) {
+	caps := mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+	b := binary.LittleEndian.AppendUint32(nil, caps)
+	b = binary.LittleEndian.AppendUint32(b, 1<<24)
+	b = append(b, 45)
+	b = append(b, make([]byte, 23)...)
+	b = append(b, "app\x00"...)
+	b = append(b, 3, 1, 2, 3)
+	b = append(b, "commerce\x00"...)
+	b = append(b, "caching_sha2_password\x00"...)
+	r, ssl, err := parseHandshakeResponse(b)
+	if err != nil || ssl {
+		t.Fatal(err, ssl)
+	}
+	if r.user != "app" || !bytes.Equal(r.authData, []byte{1, 2, 3}) || r.db != "commerce" || r.plugin != authCachingSha2 {
+		t.Fatalf("parsed %+v", r)
+	}
+	for i := 32; i < len(b)-1; i++ {
+		parseHandshakeResponse(b[:i]) // must not panic
+	}
+	sslReq := binary.LittleEndian.AppendUint32(nil, caps|mysql.CLIENT_SSL)
+	sslReq = append(sslReq, make([]byte, 28)...)
+	if _, ssl, err := parseHandshakeResponse(sslReq); err != nil || !ssl {
+		t.Fatalf("SSL request: ssl=%v err=%v", ssl, err)
+	}
+}
