@@ -82,11 +82,19 @@ func (r *Router) CacheStats() CacheStats {
 	}
 }
 
-// Parse parses one statement.
-func (r *Router) Parse(sql string) (ast.StmtNode, error) {
+// Parse parses one statement. The parser panics on a few inputs it
+// cannot represent (some very long numeric literals, for one):
+// those come back as a 1235 error, and the parser is not reused.
+func (r *Router) Parse(sql string) (stmt ast.StmtNode, err error) {
 	p := r.parsers.Get().(*parser.Parser)
-	defer r.parsers.Put(p)
-	stmt, err := p.ParseOneStmt(sql, "", "")
+	defer func() {
+		if x := recover(); x != nil {
+			stmt, err = nil, sqlerr.NotSupported("this statement: the SQL parser failed on it (%v)", x)
+			return
+		}
+		r.parsers.Put(p)
+	}()
+	stmt, err = p.ParseOneStmt(sql, "", "")
 	if err != nil {
 		return nil, sqlerr.Wrap(sqlerr.ERParseError, err, "%s", err.Error())
 	}

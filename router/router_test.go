@@ -112,3 +112,31 @@ func TestKeyspaceErrors(t *testing.T) {
 		t.Fatalf("no keyspaces: %v", err)
 	}
 }
+
+// TestParserPanicIsAnError: the parser panics on some long numeric
+// literals (found by FuzzPlan, whose worker then stalled while minimizing):
+// a sharded keyspace gets a 1235 error, an unsharded one the text unchanged.
+func TestParserPanicIsAnError(t *testing.T) {
+	long := "select " + strings.Repeat("5", 140) + " from t"
+	r := New(DefaultConfig())
+	r.SetVSchema(loadTestVSchema(t))
+	if _, err := r.Parse(long); err == nil {
+		t.Fatal("parse succeeded")
+	} else if e := sqlerr.FromError(err); e.Num != sqlerr.ERNotSupportedYet {
+		t.Fatalf("parse error %v, want 1235", err)
+	}
+	if _, _, err := r.Plan(long, "customer"); sqlerr.FromError(err).Num != sqlerr.ERNotSupportedYet {
+		t.Fatalf("sharded plan error %v, want 1235", err)
+	}
+	p, _, err := r.Plan(long, "commerce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeExec{}
+	if _, err := p.Execute(t.Context(), f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Execute commerce/0 " + long; len(f.lines) != 1 || f.lines[0] != want {
+		t.Fatalf("sent %q, want %q", f.lines, want)
+	}
+}

@@ -1,0 +1,316 @@
+-- Differential corpus: each statement runs through the gate on the sharded
+-- customer keyspace and on one plain MariaDB holding the same data; both must
+-- give the same columns and rows (in order where the statement orders, which
+-- every ORDER BY here does totally; as multisets otherwise), the same rows
+-- affected and insert ids, or the same error number. See differential_test.go.
+--
+-- Directives on the lines before a statement: "-- ordered", "-- unordered"
+-- (override the ORDER BY detection), "-- ci: 0,2" (columns whose value may be
+-- any of several the collation deems equal; compared case/accent-folded).
+
+-- ===== = and IN on the vindex column
+select * from customer where customer_id = 17;
+select customer_id, name, balance from customer where customer_id = -7;
+select * from customer where customer_id = 0;
+select * from customer where customer_id = 9223372036854775807;
+select * from customer where customer_id = 99999;
+select * from customer where customer_id = '42';
+select customer_id, name from customer where customer_id = 42.0;
+select customer_id from customer where customer_id = 4.5;
+select * from customer where customer_id in (1, 2, 3, 500, 2999) order by customer_id;
+select customer_id, balance from customer where customer_id in (10, 20, 30, 40, 50, 60, 70, 80);
+select customer_id from customer where customer_id in (5, null, 6);
+select customer_id from customer where customer_id in ('7', '8', 9) order by customer_id;
+select customer_id from customer where customer_id in (null);
+select * from corder where customer_id = 17 order by order_id;
+select count(*) from corder where customer_id in (17, 18, 19);
+select customer_id, name from customer where customer_id = 17 and tier is not null;
+select customer_id from customer where customer_id = 17 or customer_id = 18 order by 1;
+select customer_id from customer where customer_id between 10 and 20 order by customer_id;
+select customer_id from customer where customer_id not in (1, 2, 3) and customer_id < 10 order by customer_id;
+select customer_id, order_id from corder where customer_id = 22 and order_id > 100 order by order_id;
+
+-- ===== scatter
+select count(*) from customer;
+select * from country;
+select customer_id, name from customer where tier = 3;
+select customer_id, email from customer where email like 'alice%@example.org';
+select customer_id from customer where balance is null;
+select customer_id from customer where created >= '2024-06-01';
+select customer_id, score from customer where score > 1000;
+select order_id, status from corder where status = 'paid' and qty = 10;
+select order_id, note from corder where note is not null and order_id < 300;
+select customer_id, country_code from customer where country_code = 'XX';
+select customer_id from customer where nick = 'alpha';
+select order_id from corder where amount = 1000.50;
+
+-- ===== ORDER BY, strings with collation
+select customer_id, name from customer order by name, customer_id;
+select customer_id, name from customer order by name desc, customer_id desc;
+select customer_id, nick from customer order by nick, customer_id;
+select customer_id, nick from customer order by nick desc, customer_id;
+select customer_id, email from customer order by email, customer_id;
+select customer_id, email from customer where email is not null order by email desc, customer_id limit 50;
+select name, customer_id from customer order by name, customer_id limit 30;
+select customer_id, name from customer where name like 'z%' order by name, customer_id;
+select customer_id, name from customer order by name collate utf8mb4_bin, customer_id;
+select customer_id, upper(name) from customer where customer_id < 200 order by 2, customer_id;
+select customer_id as id, name as n from customer where customer_id < 500 order by n, id;
+select customer_id, name from customer order by char_length(name), customer_id limit 100;
+select order_id, status from corder order by status, order_id limit 40;
+select order_id, note from corder where note is not null order by note, order_id;
+select customer_id from customer order by country_code, tier desc, customer_id;
+
+-- ===== ORDER BY, other types
+select customer_id, balance from customer order by balance, customer_id;
+select customer_id, score from customer order by score desc, customer_id;
+select customer_id, created from customer order by created, customer_id;
+select order_id, ordered_at from corder order by ordered_at desc, order_id limit 100;
+select order_id, amount from corder order by amount desc, order_id limit 25;
+select * from customer order by customer_id limit 20;
+select customer_id, tier from customer order by tier, customer_id desc limit 60;
+select order_id, customer_id, qty from corder where qty > 8 order by customer_id, order_id;
+
+-- ===== LIMIT and OFFSET
+select customer_id from customer order by customer_id limit 10;
+select customer_id from customer order by customer_id limit 10 offset 100;
+select customer_id from customer order by customer_id limit 100, 10;
+select customer_id, name from customer order by name, customer_id limit 5 offset 2995;
+select customer_id from customer order by customer_id desc limit 0;
+select customer_id from customer order by customer_id limit 5 offset 5000;
+select customer_id from customer where customer_id in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10) order by customer_id limit 3 offset 2;
+select order_id from corder order by amount desc, order_id limit 7;
+
+-- ===== COUNT, SUM, MIN, MAX, AVG
+select count(*), count(nick), count(balance), sum(balance), min(balance), max(balance), avg(balance) from customer;
+select sum(score), avg(score), min(score), max(score) from customer;
+select min(created), max(created) from customer;
+select min(ordered_at), max(ordered_at), count(*) from corder;
+select sum(qty), avg(qty), sum(amount), avg(amount) from corder;
+select count(*) from corder where customer_id = 17;
+select count(*), sum(amount) from corder where status = 'cancelled';
+-- ci: 0,1
+select min(name), max(name) from customer;
+select min(email), max(email) from customer;
+-- ci: 0,1
+select min(nick), max(nick) from customer;
+select count(*) from customer where customer_id < 0;
+select sum(balance), avg(balance), min(balance), count(balance) from customer where customer_id = 999999;
+select count(*), avg(balance) from customer where tier is null;
+select avg(tier), sum(tier) from customer;
+select max(order_id), min(order_id) from corder;
+select count(1), count(note) from corder;
+select avg(amount) from corder where customer_id in (1, 2, 4, 5);
+
+-- ===== COUNT(DISTINCT)
+select count(distinct country_code) from customer;
+select count(distinct name) from customer;
+select count(distinct email) from customer;
+select count(distinct nick) from customer;
+select count(distinct customer_id) from corder;
+select count(distinct status) from corder;
+select sum(distinct qty), count(distinct qty) from corder;
+select country_code, count(distinct tier) from customer group by country_code order by country_code;
+select count(distinct balance), count(*) from customer where tier = 1;
+
+-- ===== GROUP BY, HAVING, ORDER BY aggregate
+select country_code, count(*) from customer group by country_code;
+select country_code, count(*) c from customer group by country_code order by c desc, country_code;
+select tier, count(*), sum(balance), avg(balance), min(balance), max(balance) from customer group by tier;
+select tier, count(*) from customer group by tier having count(*) > 500;
+select country_code, sum(balance) from customer group by country_code having sum(balance) > 1000000 order by sum(balance) desc;
+select customer_id, count(*), sum(amount) from corder group by customer_id having count(*) >= 8 order by count(*) desc, customer_id;
+select customer_id, sum(amount) s from corder group by customer_id order by s desc, customer_id limit 10;
+-- ci: 0
+select status, count(*) from corder group by status;
+select product_id, count(*), sum(qty) from corder group by product_id order by product_id;
+select year(created) y, count(*) from customer group by year(created) order by y;
+select year(ordered_at), month(ordered_at), count(*) from corder group by year(ordered_at), month(ordered_at) order by 1, 2;
+select tier, country_code, count(*) from customer group by tier, country_code order by tier, country_code;
+select country_code, max(created), min(score) from customer group by country_code order by country_code;
+select customer_id, min(ordered_at), max(ordered_at) from corder where customer_id in (1, 2, 4, 5) group by customer_id order by customer_id;
+select tier, avg(score) from customer group by tier having avg(score) > 400 order by tier;
+select country_code, count(*) from customer where tier = 2 group by country_code having count(*) between 5 and 20 order by country_code;
+select tier, count(*) from customer group by tier order by count(*) desc, tier;
+-- ci: 0
+select status, count(*) n from corder group by status having n > 100;
+select qty, count(*), avg(amount) from corder group by qty order by qty;
+select count(*), min(customer_id) from customer group by name order by min(customer_id);
+select country_code, count(*) from customer group by 1 order by 1;
+select tier, sum(balance) from customer group by tier having sum(balance) is not null order by tier;
+select customer_id, count(*) from corder where customer_id = 17 group by customer_id;
+select customer_id, max(amount) from corder group by customer_id having max(amount) > 1990 order by customer_id;
+select count(*) from corder group by customer_id having count(*) > 9 order by 1;
+select tier, count(*) from customer where customer_id > 100000 group by tier;
+select product_id, sum(amount) from corder group by product_id having sum(amount) > 80000 and count(*) < 90 order by product_id;
+select country_code, min(email), max(email) from customer group by country_code order by country_code;
+
+-- ===== DISTINCT
+select distinct country_code from customer;
+select distinct tier from customer order by tier;
+-- ci: 0
+select distinct status from corder;
+select distinct tier, country_code from customer order by tier, country_code;
+select distinct email from customer where customer_id < 100;
+-- ci: 0
+select distinct name from customer;
+select distinct year(created) from customer order by 1;
+select distinct qty from corder where customer_id = 17 order by qty;
+
+-- ===== UNION and UNION ALL
+select customer_id from customer where customer_id < 10 union all select customer_id from corder where order_id < 10;
+select customer_id from customer where customer_id < 10 union select customer_id from corder where order_id < 50;
+select customer_id, name from customer where customer_id = 1 union all select customer_id, name from customer where customer_id = 2;
+select code from country union select country_code from customer;
+select customer_id from customer where tier = 1 union select customer_id from customer where tier = 2 order by customer_id limit 20;
+select name from customer where customer_id in (1, 2, 3) union all select title from commerce.product where product_id < 4;
+select customer_id c from customer where customer_id < 5 union all select customer_id from customer where customer_id < 3 order by c;
+(select customer_id from customer where customer_id = 5) union (select customer_id from customer where customer_id = 5);
+select 1 union select 2 union select 1;
+select customer_id, 'a' from customer where customer_id = 8 union all select order_id, status from corder where customer_id = 8 order by 1, 2;
+select code, name from country where region = 'Asia' union select code, name from country where vat > 22 order by code;
+
+-- ===== joins pushed down (same vindex column)
+select c.customer_id, c.name, o.order_id, o.amount from customer c join corder o on c.customer_id = o.customer_id where c.customer_id = 17 order by o.order_id;
+select c.customer_id, count(*) from customer c join corder o on c.customer_id = o.customer_id group by c.customer_id having count(*) > 7 order by c.customer_id;
+select c.customer_id, o.order_id from customer c left join corder o on c.customer_id = o.customer_id where c.customer_id < 30 order by c.customer_id, o.order_id;
+select count(*) from customer c join corder o on c.customer_id = o.customer_id;
+select c.customer_id, sum(o.amount) from customer c join corder o on c.customer_id = o.customer_id where c.customer_id in (1, 2, 4) group by c.customer_id order by c.customer_id;
+select o.order_id, c.customer_id from corder o left join customer c on c.customer_id = o.customer_id where o.order_id < 50 order by o.order_id;
+select count(*) from customer c left join corder o on c.customer_id = o.customer_id where o.order_id is null;
+select c.customer_id, o.order_id from customer c right join corder o on c.customer_id = o.customer_id where o.order_id between 100 and 120 order by o.order_id;
+select c.customer_id, o1.order_id, o2.order_id from customer c join corder o1 on o1.customer_id = c.customer_id join corder o2 on o2.customer_id = c.customer_id where c.customer_id = 5 order by 2, 3;
+select customer_id, order_id from customer join corder using (customer_id) where customer_id = 17 order by order_id;
+select c.tier, count(*), sum(o.qty) from customer c join corder o on o.customer_id = c.customer_id group by c.tier order by c.tier;
+
+-- ===== joins with the reference table
+select c.customer_id, co.name from customer c join country co on c.country_code = co.code where c.customer_id < 50 order by c.customer_id;
+select co.region, count(*) from customer c join country co on c.country_code = co.code group by co.region;
+select c.customer_id, co.name from customer c left join country co on c.country_code = co.code where c.customer_id < 60 order by c.customer_id;
+select co.code, co.name from country co order by co.name, co.code;
+select co.name, count(o.order_id) from corder o join customer c on c.customer_id = o.customer_id join country co on co.code = c.country_code group by co.name order by co.name;
+select c.customer_id, co.vat * c.balance from customer c join country co on co.code = c.country_code where c.customer_id in (3, 4, 5, 6) order by c.customer_id;
+select distinct co.region from country co join customer c on c.country_code = co.code;
+select co.code, c.customer_id from country co join customer c on c.country_code = co.code where co.code = 'JP' order by c.customer_id;
+
+-- ===== joins across shards and keyspaces (in the gate)
+select o.order_id, p.title from corder o join commerce.product p on o.product_id = p.product_id where o.customer_id = 17 order by o.order_id;
+select o.order_id, p.title, p.price from corder o left join commerce.product p on p.product_id = o.product_id where o.order_id < 40 order by o.order_id;
+select p.title, o.order_id from commerce.product p join corder o on o.product_id = p.product_id where p.product_id = 7 order by o.order_id;
+select c.customer_id, c.tier, o.order_id from customer c join corder o on o.qty = c.tier where c.customer_id in (3, 4) and o.customer_id = 5 order by c.customer_id, o.order_id;
+select c.customer_id, o.amount from customer c left join corder o on o.order_id = c.customer_id where c.customer_id < 20 order by c.customer_id;
+select c.name, p.title from customer c join commerce.product p on p.product_id = c.tier where c.customer_id < 40 order by c.customer_id;
+select o.order_id, c.name from corder o join customer c on c.customer_id = o.product_id where o.order_id < 30 order by o.order_id;
+select p.product_id, o.qty from commerce.product p left join corder o on o.product_id = p.product_id and o.customer_id = 17 where p.product_id < 20 order by p.product_id, o.order_id;
+select c.customer_id, p.title from customer c join commerce.product p on c.tier = p.product_id where p.price > 50 and c.customer_id < 100 order by c.customer_id;
+select o.order_id, p.category from corder o join commerce.product p on p.product_id = o.product_id where o.customer_id in (1, 2, 4, 5) and p.category is not null order by o.order_id;
+
+-- ===== subqueries
+select c.customer_id, (select count(*) from corder o where o.customer_id = c.customer_id) n from customer c where c.customer_id < 30 order by c.customer_id;
+select c.customer_id from customer c where exists (select 1 from corder o where o.customer_id = c.customer_id and o.amount > 1900) order by c.customer_id;
+select c.customer_id from customer c where not exists (select 1 from corder o where o.customer_id = c.customer_id) order by c.customer_id;
+select customer_id, name from customer where customer_id in (select customer_id from corder where amount > 1990) order by customer_id;
+select count(*) from customer where customer_id not in (select customer_id from corder);
+select customer_id from customer where balance = (select max(balance) from customer);
+select customer_id, balance from customer where balance > (select avg(balance) from customer) and tier = 1 order by customer_id;
+select * from corder where product_id in (select product_id from commerce.product where category = 'books') order by order_id;
+select code from country where code in (select country_code from customer where tier = 5) order by code;
+select customer_id from customer where country_code in (select code from country where region = 'Europe') and tier = 4 order by customer_id;
+select (select count(*) from customer) as total;
+select customer_id from customer where customer_id = (select min(customer_id) from corder);
+select count(*) from customer where exists (select 1 from corder where order_id = 5);
+select count(*) from customer where not exists (select 1 from corder where order_id = -5);
+select customer_id from customer where customer_id in (select customer_id from corder where order_id in (1, 2, 3)) order by 1;
+select count(*) from customer where balance > (select balance from customer where customer_id = 999999);
+select count(*) from customer where customer_id in (select customer_id from corder where order_id < 0);
+select count(*) from customer where customer_id not in (select customer_id from corder where order_id < 0);
+select customer_id, (select name from country where code = customer.country_code) from customer where customer_id < 15 order by customer_id;
+select order_id from corder where customer_id = (select customer_id from customer where customer_id = 17) order by order_id;
+
+-- ===== NULLs, decimals, dates, unicode
+select customer_id, balance * 2, balance / 3 from customer where customer_id < 20 order by customer_id;
+select customer_id from customer where nick is null and tier is not null order by customer_id limit 20;
+select customer_id, coalesce(nick, 'none') from customer where customer_id < 20 order by customer_id;
+select sum(balance), count(*) from customer where balance < 0;
+select customer_id, created, date_format(created, '%Y/%m') from customer where customer_id < 10 order by customer_id;
+select count(*) from corder where ordered_at between '2021-01-01' and '2021-12-31 23:59:59';
+select customer_id, datediff('2025-01-01', created) from customer where customer_id in (1, 2, 3) order by 1;
+select customer_id, name from customer where name = 'emile' order by customer_id;
+select customer_id, name from customer where name like 'é%' order by customer_id;
+select customer_id, email from customer where email = 'alice1@example.org';
+select customer_id, name from customer where name in ('李', '王') order by customer_id;
+select customer_id, name from customer where name = 'smile😀' order by customer_id;
+select customer_id, round(balance, 1), truncate(score, 0) from customer where customer_id between 100 and 110 order by 1;
+select cast(balance as char), cast(score as char) from customer where customer_id = 5;
+select customer_id, tier <=> null from customer where customer_id < 10 order by 1;
+select sum(amount) from corder where customer_id in (select customer_id from customer where country_code is null);
+select customer_id, hex(name) from customer where customer_id < 5 order by 1;
+select customer_id, name from customer where name = 'STRASSE' or name = 'strase' order by customer_id;
+select count(*) from customer where name = 'Ελένη';
+select customer_id, nick from customer where nick = 'mu' order by customer_id;
+select min(created), max(ordered_at) from customer c join corder o on o.customer_id = c.customer_id where c.customer_id in (10, 11, 12);
+select customer_id, score from customer where score is not null and score = floor(score) and customer_id < 100 order by customer_id;
+select name, count(*) from customer where name like 'smile%' group by hex(name), name order by hex(name);
+select customer_id, email from customer where email like 'BOB%' order by customer_id;
+
+-- ===== DML, each checked by the statements after it
+insert into customer (customer_id, name, nick, email, country_code, balance, score, created, tier) values (5001, 'Nouveau', 'nouveau', 'n@x.org', 'FR', 10.50, 1.25, '2024-05-01', 2), (5002, 'Ærøskøbing', NULL, NULL, NULL, NULL, NULL, '2024-05-02', NULL), (5003, 'Zoë', 'Zêta', 'ZOE@x.org', 'XX', -1.00, -0.5, '2024-05-03', 5);
+select * from customer where customer_id > 5000 order by customer_id;
+insert into corder (customer_id, product_id, qty, amount, status, ordered_at, note) values (5001, 3, 2, 19.99, 'new', '2024-05-03 10:00:00', 'première');
+select last_insert_id();
+select * from corder where customer_id = 5001 order by order_id;
+insert into corder (customer_id, product_id, qty, amount, status, ordered_at) values (5002, 4, 1, 5.00, 'new', '2024-05-04 11:00:00'), (5003, 5, 3, 7.50, 'paid', '2024-05-04 12:00:00'), (17, 6, 4, 100.00, 'new', '2024-05-04 13:00:00');
+select last_insert_id();
+select order_id, customer_id, amount from corder where order_id > 8000 order by order_id;
+insert into corder (order_id, customer_id, product_id, qty, amount, status, ordered_at) values (null, 5001, 9, 1, 1.00, 'new', '2024-05-05 00:00:00');
+select order_id, customer_id from corder where order_id > 8000 order by order_id;
+update customer set balance = balance + 1 where customer_id = 5001;
+select balance from customer where customer_id = 5001;
+update customer set tier = 9 where tier is null and created < '2016-01-01';
+select count(*) from customer where tier = 9;
+update corder set status = 'archived' where ordered_at < '2020-02-01';
+-- ci: 0
+select status, count(*) from corder group by status;
+delete from corder where status = 'archived' and qty > 5;
+select count(*), sum(amount) from corder;
+delete from customer where customer_id = 5003;
+select customer_id from customer where customer_id > 5000 order by customer_id;
+insert into customer (customer_id, name, created, balance) values (5001, 'Nouveau', '2024-05-01', 99.99) on duplicate key update balance = values(balance);
+select customer_id, balance from customer where customer_id = 5001;
+replace into customer (customer_id, name, created) values (5002, 'Replaced', '2024-06-01');
+select customer_id, name, nick, created from customer where customer_id = 5002;
+insert ignore into customer (customer_id, name, created) values (5001, 'Ignored', '2024-01-01'), (5004, 'Fresh', '2024-01-02');
+select customer_id, name from customer where customer_id in (5001, 5004) order by customer_id;
+update country set vat = vat + 1 where code = 'FR';
+select * from country where code = 'FR';
+select c.customer_id, co.vat from customer c join country co on co.code = c.country_code where c.customer_id = 5001;
+insert into country values ('ZZ', 'Zedland', NULL, NULL);
+select count(*) from country;
+delete from country where code = 'ZZ';
+select count(*) from country;
+update commerce.product set price = price * 2 where product_id = 1;
+insert into commerce.product values (101, 'Gadget', 9.99, NULL);
+select * from commerce.product where product_id = 1 or product_id > 99 order by product_id;
+update customer set name = 'Renamed' where customer_id in (1, 2, 3);
+select customer_id, name from customer where customer_id <= 3 order by customer_id;
+update customer set tier = 7 where customer_id in (select customer_id from corder where amount > 1995);
+select customer_id from customer where tier = 7 order by customer_id;
+insert into customer set customer_id = 5010, name = 'Set form', created = '2024-01-01';
+select customer_id, name, created from customer where customer_id = 5010;
+insert into customer values (5011, 'No column list', NULL, 'ncl@x.org', 'DE', 1.00, 2.5, '2024-02-02', 1), (5012, 'Second', 'Beta', NULL, NULL, NULL, NULL, '2024-02-03', NULL);
+select * from customer where customer_id in (5011, 5012) order by customer_id;
+delete from customer where customer_id in (5001, 5002) and tier = 2;
+select customer_id from customer where customer_id > 5000 order by customer_id;
+delete from corder where customer_id = 5001;
+delete from corder where order_id = 8003;
+select order_id from corder where order_id > 8000 order by order_id;
+insert into customer (customer_id, name, created) values (17, 'Duplicate', '2024-01-01');
+update customer c join corder o on o.customer_id = c.customer_id set c.score = 0 where o.order_id = 10;
+select c.customer_id, c.score from customer c join corder o on o.customer_id = c.customer_id where o.order_id = 10;
+delete o from corder o join customer c on c.customer_id = o.customer_id where c.customer_id = 4 and o.qty < 3;
+select count(*) from corder where customer_id = 4;
+
+-- ===== after the writes
+select count(*), sum(balance), min(created), max(created) from customer;
+select count(*), sum(amount), count(distinct customer_id) from corder;
+select tier, count(*) from customer group by tier order by tier;

@@ -1,0 +1,36 @@
+-- Statements the gate refuses on the sharded customer keyspace: each must fail
+-- with ERROR 1235 (42000) and never return rows or change data. When the
+-- router learns one, move it to differential.sql.
+
+select customer_id, (select count(*) from corder o where o.product_id = c.tier) from customer c;
+select * from customer c where c.balance > (select avg(balance) from customer c2 where c2.tier = c.tier);
+select group_concat(name) from customer;
+select sum(balance) / count(*) from customer;
+select max(amount) - min(amount) from corder;
+select customer_id, row_number() over (order by customer_id) from customer;
+select c.customer_id from customer c join corder o on c.tier = o.qty join commerce.product p on p.product_id = o.product_id;
+select count(*) from customer c join corder o on c.tier = o.qty;
+select * from (select customer_id from customer) t;
+with t as (select 1 as x) select * from customer, t;
+update customer set customer_id = 5 where customer_id = 4;
+insert into customer (customer_id, name, created) select customer_id + 100000, name, created from customer where customer_id < 3;
+select customer_id from customer order by rand() limit 1;
+delete from customer order by customer_id limit 1;
+update corder set qty = qty + 1 where qty > 5 limit 10;
+select customer_id from customer intersect select customer_id from corder;
+insert into corder values (99999, 1, 1, 1, 1.00, 'new', '2024-01-01 00:00:00', NULL);
+select count(distinct tier, country_code) from customer;
+select avg(distinct tier) from customer;
+select sql_calc_found_rows customer_id from customer limit 1;
+select tier, count(*) from customer group by tier with rollup;
+select * from customer natural join corder;
+select c.customer_id from customer c join corder o on c.tier < o.qty where c.customer_id = 1;
+select c.customer_id, o.order_id from customer c join corder o on c.customer_id + 0 = o.product_id;
+select c.customer_id from customer c right join commerce.product p on p.product_id = c.tier;
+select * from customer where customer_id in (select customer_id from corder o where o.qty = customer.tier);
+select tier, count(*) from customer group by tier order by count(*) + 1;
+select distinct tier from customer order by country_code;
+select * from customer group by tier;
+select std(balance) from customer;
+select customer_id, name from customer where customer_id = any (select customer_id from corder where qty > 9);
+select customer_id from customer into outfile '/tmp/mosaic-refused.txt';
