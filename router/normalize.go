@@ -1,11 +1,13 @@
 package router
 
 import (
+	"math"
 	"sort"
 	"strconv"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/mosaicdb/mosaic/router/sqltypes"
@@ -62,8 +64,42 @@ func (nz *normalizer) Enter(n ast.Node) (ast.Node, bool) {
 		if _, ok := n.Expr.(*driver.ValueExpr); ok {
 			return n, true
 		}
+	case *ast.UnaryOperationExpr:
+		// -7 is a minus applied to 7: bind the negative value, so that a
+		// negative vindex value routes and inserts like a positive one.
+		if nz.inField > 0 || n.Op != opcode.Minus {
+			break
+		}
+		if lit, ok := n.V.(*driver.ValueExpr); ok {
+			if v, ok := negatedLiteral(lit); ok {
+				name := nz.next()
+				nz.bv[name] = v
+				return newBindVar(name, bindScalar), true
+			}
+		}
 	}
 	return n, false
+}
+
+// negatedLiteral returns the value of -lit for integer and float literals
+// whose negation is exact in its type.
+func negatedLiteral(lit *driver.ValueExpr) (any, bool) {
+	if lit.Type.GetFlag()&mysql.IsBooleanFlag != 0 {
+		return nil, false
+	}
+	switch lit.Kind() {
+	case driver.KindInt64:
+		if i := lit.GetInt64(); i != math.MinInt64 {
+			return -i, true
+		}
+	case driver.KindUint64:
+		if u := lit.GetUint64(); u <= 1<<63 {
+			return int64(-u), true
+		}
+	case driver.KindFloat64:
+		return -lit.GetFloat64(), true
+	}
+	return nil, false
 }
 
 func (nz *normalizer) Leave(n ast.Node) (ast.Node, bool) {

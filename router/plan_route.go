@@ -5,6 +5,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -390,6 +391,19 @@ func valueOf(e ast.ExprNode) (valueSource, bool) {
 			return valueSource{}, false
 		}
 		return valueSource{isConst: true, val: v}, true
+	case *ast.UnaryOperationExpr:
+		// A negative literal left in place (statements not normalized,
+		// decimals).
+		lit, ok := x.V.(*driver.ValueExpr)
+		if !ok || x.Op != opcode.Minus {
+			break
+		}
+		if v, ok := negatedLiteral(lit); ok {
+			return valueSource{isConst: true, val: v}, true
+		}
+		if lit.Kind() == driver.KindMysqlDecimal {
+			return valueSource{isConst: true, val: sqltypes.DecimalLiteral("-" + lit.GetMysqlDecimal().String())}, true
+		}
 	}
 	return valueSource{}, false
 }
