@@ -182,9 +182,6 @@ func (p *planner) resolveTableOnce(tn *ast.TableName, alias string) (*tableInfo,
 	if ks.Sharded && ti.tbl == nil {
 		return nil, sqlerr.New(sqlerr.ERNoSuchTable, "Table '%s.%s' doesn't exist in the VSchema of sharded keyspace %s", ks.Name, name, ks.Name)
 	}
-	if ti.tbl != nil && ti.tbl.Type == TableSequence {
-		return nil, sqlerr.NotSupported("queries on sequence table %s.%s (it hands out ids to INSERTs)", ks.Name, name)
-	}
 	tn.Schema = ast.CIStr{}
 	return ti, nil
 }
