@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"sort"
 	"strconv"
@@ -17,9 +18,14 @@ import (
 type rowKeyer struct {
 	cols  []int
 	comps []*sqltypes.Comparator
+	// weights[i] is the column holding the WEIGHT_STRING of cols[i] when
+	// that column is text, else -1.
+	weights []int
 }
 
-func newRowKeyer(fields []*querypb.Field, cols []int) (*rowKeyer, error) {
+// newRowKeyer returns a keyer over cols; weights maps a column to the
+// column holding its WEIGHT_STRING (text values then key by it).
+func newRowKeyer(fields []*querypb.Field, cols []int, weights map[int]int) (*rowKeyer, error) {
 	if cols == nil {
 		cols = make([]int, len(fields))
 		for i := range cols {
@@ -36,6 +42,13 @@ func newRowKeyer(fields []*querypb.Field, cols []int) (*rowKeyer, error) {
 			return nil, sqlerr.NotSupported("grouping across shards here: %v", err)
 		}
 		k.comps = append(k.comps, comp)
+		w := -1
+		if wc, ok := weights[c]; ok && comp.Class() == sqltypes.ClassText {
+			if w, err = colIndex(wc, len(fields)); err != nil {
+				return nil, err
+			}
+		}
+		k.weights = append(k.weights, w)
 	}
 	return k, nil
 }
@@ -43,12 +56,21 @@ func newRowKeyer(fields []*querypb.Field, cols []int) (*rowKeyer, error) {
 func (k *rowKeyer) key(row [][]byte) string {
 	var sb strings.Builder
 	for i, c := range k.cols {
-		b := k.comps[i].Key(row[c])
+		b := cellKey(row, c, k.weights[i], k.comps[i])
 		sb.WriteString(strconv.Itoa(len(b)))
 		sb.WriteByte(':')
 		sb.Write(b)
 	}
 	return sb.String()
+}
+
+// cellKey keys the value in column col by its weight (in column w, -1 for
+// none) when there is one, else by its comparator.
+func cellKey(row [][]byte, col, w int, comp *sqltypes.Comparator) []byte {
+	if w >= 0 && row[col] != nil && row[w] != nil {
+		return append([]byte{2}, row[w]...)
+	}
+	return comp.Key(row[col])
 }
 
 // AggOp is how the gate merges one column of per-shard partial results.
@@ -82,6 +104,12 @@ type AggCol struct {
 	Op  AggOp
 	// CountCol is the column holding the count for AggAvg.
 	CountCol int
+	// Weight, when HasWeight, is the column holding the shards'
+	// WEIGHT_STRING of Col's values for AggMin, AggMax, AggCountDistinct
+	// and AggSumDistinct: text values compare by it. For AggMin and AggMax
+	// it follows the chosen value.
+	Weight    int
+	HasWeight bool
 	// Name renames the output column (the expression as the client wrote it).
 	Name string
 }
@@ -93,8 +121,11 @@ type AggCol struct {
 type Aggregate struct {
 	Input     Primitive
 	GroupKeys []int
-	Aggs      []AggCol
-	Scalar    bool
+	// GroupWeights maps a group key column to the column holding its
+	// WEIGHT_STRING: text group keys group and sort by it.
+	GroupWeights map[int]int
+	Aggs         []AggCol
+	Scalar       bool
 }
 
 func (a *Aggregate) Inputs() []Primitive { return []Primitive{a.Input} }
@@ -123,15 +154,17 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 	if groupKeys == nil {
 		groupKeys = []int{} // not nil: nil keys every column
 	}
-	keyer, err := newRowKeyer(fields, groupKeys)
+	keyer, err := newRowKeyer(fields, groupKeys, a.GroupWeights)
 	if err != nil {
 		return nil, err
 	}
 	comps := make([]*sqltypes.Comparator, nf)
+	weights := make([]int, nf) // weight column of an aggregate's column, -1 for none
 	for _, ag := range a.Aggs {
 		if ag.Col >= nf || (ag.Op == AggAvg && ag.CountCol >= nf) {
 			return nil, sqlerr.New(sqlerr.ERUnknown, "aggregate column %d out of range", ag.Col)
 		}
+		weights[ag.Col] = -1
 		switch ag.Op {
 		case AggMin, AggMax, AggCountDistinct, AggSumDistinct:
 			c, err := sqltypes.NewComparator(fields[ag.Col])
@@ -139,6 +172,11 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 				return nil, sqlerr.NotSupported("this aggregate across shards: %v", err)
 			}
 			comps[ag.Col] = c
+			if ag.HasWeight && c.Class() == sqltypes.ClassText {
+				if weights[ag.Col], err = colIndex(ag.Weight, nf); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	groups := map[string]*aggState{}
@@ -157,7 +195,7 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 			}
 		}
 		for _, ag := range a.Aggs {
-			if err := st.add(ag, row, fields, comps[ag.Col]); err != nil {
+			if err := st.add(ag, row, fields, comps[ag.Col], weights[ag.Col]); err != nil {
 				return nil, err
 			}
 		}
@@ -205,6 +243,9 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 		keys := make([]orderKey, len(a.GroupKeys))
 		for i, c := range a.GroupKeys {
 			keys[i] = orderKey{col: c}
+			if w, ok := a.GroupWeights[c]; ok {
+				keys[i].weight, keys[i].hasWeight = w, true
+			}
 		}
 		cmp, err := rowComparator(outFields, keys)
 		if err != nil {
@@ -245,7 +286,7 @@ func (st *aggState) addSum(col int, cell []byte, f *querypb.Field) error {
 	return nil
 }
 
-func (st *aggState) add(ag AggCol, row [][]byte, fields []*querypb.Field, comp *sqltypes.Comparator) error {
+func (st *aggState) add(ag AggCol, row [][]byte, fields []*querypb.Field, comp *sqltypes.Comparator, w int) error {
 	cell := row[ag.Col]
 	switch ag.Op {
 	case AggAny:
@@ -279,13 +320,23 @@ func (st *aggState) add(ag AggCol, row [][]byte, fields []*querypb.Field, comp *
 			return nil
 		}
 		cur := st.cells[ag.Col]
-		if cur == nil {
-			st.cells[ag.Col] = cell
-			return nil
+		var c int
+		switch {
+		case cur == nil:
+			c = -1
+			if ag.Op == AggMax {
+				c = 1
+			}
+		case w >= 0 && row[w] != nil && st.cells[w] != nil:
+			c = bytes.Compare(row[w], st.cells[w])
+		default:
+			c = comp.Compare(cell, cur)
 		}
-		c := comp.Compare(cell, cur)
 		if (ag.Op == AggMin && c < 0) || (ag.Op == AggMax && c > 0) {
 			st.cells[ag.Col] = cell
+			if w >= 0 {
+				st.cells[w] = row[w]
+			}
 		}
 	case AggCountDistinct, AggSumDistinct:
 		if cell == nil {
@@ -294,7 +345,7 @@ func (st *aggState) add(ag AggCol, row [][]byte, fields []*querypb.Field, comp *
 		if st.distinct[ag.Col] == nil {
 			st.distinct[ag.Col] = map[string]bool{}
 		}
-		k := string(comp.Key(cell))
+		k := string(cellKey(row, ag.Col, w, comp))
 		if st.distinct[ag.Col][k] {
 			return nil
 		}
@@ -354,11 +405,17 @@ func (a *Aggregate) Describe() map[string]any {
 		if ag.Op == AggAvg {
 			s += ", count " + itoa(ag.CountCol)
 		}
+		if ag.HasWeight {
+			s += ", weight " + itoa(ag.Weight)
+		}
 		aggs[i] = s + ")"
 	}
 	d := map[string]any{"operator": "Aggregate", "aggregates": aggs, "inputs": []any{a.Input.Describe()}}
 	if len(a.GroupKeys) > 0 {
 		d["group_by"] = a.GroupKeys
+	}
+	if len(a.GroupWeights) > 0 {
+		d["group_weights"] = a.GroupWeights
 	}
 	if a.Scalar {
 		d["variant"] = "Scalar"

@@ -61,7 +61,7 @@ func (d *Distinct) Execute(ctx context.Context, exec ShardExecutor, bv BindVars)
 	if err != nil {
 		return nil, err
 	}
-	keyer, err := newRowKeyer(res.Fields, nil)
+	keyer, err := newRowKeyer(res.Fields, nil, nil)
 	if err != nil {
 		return nil, err
 	}

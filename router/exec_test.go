@@ -158,12 +158,29 @@ const (
 	tDec   = "246" // NEWDECIMAL
 	tVar   = "253" // VAR_STRING
 	tFloat = "5"
+	// wCol is a WEIGHT_STRING column the planner adds beside text keys.
+	wCol = "weight:252:63"
 )
+
+// ws returns a general_ci-like weight of s, as a shard's WEIGHT_STRING
+// would give it ("NULL" for "NULL").
+func ws(s string) string {
+	if s == "NULL" {
+		return s
+	}
+	c, _ := sqltypes.NewComparator(&querypb.Field{Type: 253, Charset: 45})
+	return string(c.Key([]byte(s))[1:])
+}
+
+// wrow appends to a "|"-separated row the weight of its cell at col.
+func wrow(row string, col int) string {
+	return row + "|" + ws(strings.Split(row, "|")[col])
+}
 
 func TestMergeSortCollation(t *testing.T) {
 	f := &shardFake{results: map[string]*querypb.QueryResult{
-		"customer/-80": result([]string{"customer_id:" + tInt, "name:" + tVar + ":45"}, "1|alice", "3|Bob", "5|émile"),
-		"customer/80-": result([]string{"customer_id:" + tInt, "name:" + tVar + ":45"}, "2|Alicia", "4|bob", "6|zed"),
+		"customer/-80": result([]string{"customer_id:" + tInt, "name:" + tVar + ":45", wCol}, wrow("1|alice", 1), wrow("3|Bob", 1), wrow("5|émile", 1)),
+		"customer/80-": result([]string{"customer_id:" + tInt, "name:" + tVar + ":45", wCol}, wrow("2|Alicia", 1), wrow("4|bob", 1), wrow("6|zed", 1)),
 	}}
 	res := runQuery(t, f, "select customer_id, name from customer order by name")
 	got := strings.Join(rowsOf(t, res), ",")
@@ -171,6 +188,10 @@ func TestMergeSortCollation(t *testing.T) {
 	want := "1|alice,2|Alicia,3|Bob,4|bob,5|émile,6|zed"
 	if got != want {
 		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	f.results = map[string]*querypb.QueryResult{
+		"customer/-80": result([]string{"customer_id:" + tInt, "name:" + tVar + ":45"}, "5|émile", "3|Bob", "1|alice"),
+		"customer/80-": result([]string{"customer_id:" + tInt, "name:" + tVar + ":45"}, "6|zed", "4|bob", "2|Alicia"),
 	}
 	res = runQuery(t, f, "select customer_id, name from customer order by customer_id desc limit 2, 3")
 	if got := strings.Join(rowsOf(t, res), ","); got != "4|bob,3|Bob,2|Alicia" {
@@ -219,8 +240,8 @@ func TestAggregates(t *testing.T) {
 	}
 	// Empty shards: one row, count 0, sum NULL.
 	f = &shardFake{results: map[string]*querypb.QueryResult{
-		"customer/-80": result([]string{"count(*):" + tInt}),
-		"customer/80-": result([]string{"count(*):" + tInt}),
+		"customer/-80": result([]string{"name:" + tVar + ":45", wCol}),
+		"customer/80-": result([]string{"name:" + tVar + ":45", wCol}),
 	}}
 	res = runQuery(t, f, "select count(distinct name) from customer")
 	if got := strings.Join(rowsOf(t, res), ","); got != "0" {
@@ -229,10 +250,10 @@ func TestAggregates(t *testing.T) {
 }
 
 func TestGroupByHavingOrder(t *testing.T) {
-	cols := []string{"name:" + tVar + ":45", "count(*):" + tInt}
+	cols := []string{"name:" + tVar + ":45", "count(*):" + tInt, wCol}
 	f := &shardFake{results: map[string]*querypb.QueryResult{
-		"customer/-80": result(cols, "a|1", "B|2", "c|5"),
-		"customer/80-": result(cols, "A|3", "b|1", "d|1"),
+		"customer/-80": result(cols, wrow("a|1", 0), wrow("B|2", 0), wrow("c|5", 0)),
+		"customer/80-": result(cols, wrow("A|3", 0), wrow("b|1", 0), wrow("d|1", 0)),
 	}}
 	res := runQuery(t, f, "select name, count(*) from customer group by name having count(*) > 1 order by count(*) desc, name")
 	if got := strings.Join(rowsOf(t, res), ","); got != "c|5,a|4,B|3" {
@@ -246,10 +267,10 @@ func TestGroupByHavingOrder(t *testing.T) {
 }
 
 func TestCountDistinct(t *testing.T) {
-	cols := []string{"age:" + tInt, "count(distinct name):" + tVar + ":45"}
+	cols := []string{"age:" + tInt, "count(distinct name):" + tVar + ":45", wCol}
 	f := &shardFake{results: map[string]*querypb.QueryResult{
-		"customer/-80": result(cols, "1|x", "1|y", "2|x"),
-		"customer/80-": result(cols, "1|X", "1|z", "2|NULL"),
+		"customer/-80": result(cols, wrow("1|x", 1), wrow("1|y", 1), wrow("2|x", 1)),
+		"customer/80-": result(cols, wrow("1|X", 1), wrow("1|z", 1), wrow("2|NULL", 1)),
 	}}
 	res := runQuery(t, f, "select age, count(distinct name) from customer group by age")
 	if got := strings.Join(rowsOf(t, res), ","); got != "1|3,2|1" {
@@ -510,4 +531,64 @@ func (n nopExec) ExecuteAutocommit(ctx context.Context, qs []ShardQuery) ([]*que
 }
 func (nopExec) Stream(context.Context, []ShardQuery, func(int, *querypb.QueryResult) error) error {
 	return nil
+}
+
+// TestWeightsDecideText: text keys merge by the shards' WEIGHT_STRING,
+// not by the collation the column definitions carry (MariaDB sends the
+// connection's). Here the weights are a made-up collation in which 'ð'
+// sorts between 'd' and 'e' and 'x' equals 'X'.
+func TestWeightsDecideText(t *testing.T) {
+	w := map[string]string{"delta": "d1", "Ðelta": "d2", "epsilon": "e1", "x": "x", "X": "x", "zeta": "z"}
+	row := func(id, name string) string { return id + "|" + name + "|" + w[name] }
+	cols := []string{"customer_id:" + tInt, "name:" + tVar + ":45", wCol}
+	f := &shardFake{results: map[string]*querypb.QueryResult{
+		"customer/-80": result(cols, row("1", "delta"), row("3", "epsilon"), row("5", "zeta")),
+		"customer/80-": result(cols, row("2", "Ðelta"), row("4", "x")),
+	}}
+	res := runQuery(t, f, "select customer_id, name from customer order by name")
+	if got := strings.Join(rowsOf(t, res), ","); got != "1|delta,2|Ðelta,3|epsilon,4|x,5|zeta" {
+		t.Fatalf("order: %s", got)
+	}
+	if len(res.Fields) != 2 {
+		t.Fatalf("weight column not dropped: %d fields", len(res.Fields))
+	}
+	// MIN/MAX follow the weights (general_ci would put Ð after z).
+	mcols := []string{"min(name):" + tVar + ":45", "max(name):" + tVar + ":45", wCol, wCol}
+	f.results = map[string]*querypb.QueryResult{
+		"customer/-80": result(mcols, "epsilon|zeta|e1|z"),
+		"customer/80-": result(mcols, "Ðelta|Ðelta|d2|d2"),
+	}
+	res = runQuery(t, f, "select min(name), max(name) from customer")
+	if got := strings.Join(rowsOf(t, res), ","); got != "Ðelta|zeta" {
+		t.Fatalf("min/max: %s", got)
+	}
+	// Groups and distinct values are those of the weights: x and X are one.
+	gcols := []string{"name:" + tVar + ":45", "count(*):" + tInt, wCol}
+	f.results = map[string]*querypb.QueryResult{
+		"customer/-80": result(gcols, "x|2|x", "zeta|1|z"),
+		"customer/80-": result(gcols, "X|3|x", "Ðelta|1|d2"),
+	}
+	res = runQuery(t, f, "select name, count(*) from customer group by name")
+	if got := strings.Join(rowsOf(t, res), ","); got != "Ðelta|1,x|5,zeta|1" {
+		t.Fatalf("group by: %s", got)
+	}
+	dcols := []string{"count(distinct name):" + tVar + ":45", wCol}
+	f.results = map[string]*querypb.QueryResult{
+		"customer/-80": result(dcols, "x|x", "zeta|z"),
+		"customer/80-": result(dcols, "X|x", "Ðelta|d2"),
+	}
+	res = runQuery(t, f, "select count(distinct name) from customer")
+	if got := strings.Join(rowsOf(t, res), ","); got != "3" {
+		t.Fatalf("count distinct: %s", got)
+	}
+	// A key that is not text ignores its weight column.
+	ncols := []string{"name:" + tInt, wCol}
+	f.results = map[string]*querypb.QueryResult{
+		"customer/-80": result(ncols, "10|a", "30|b"),
+		"customer/80-": result(ncols, "9|z", "20|y"),
+	}
+	res = runQuery(t, f, "select name from customer order by name")
+	if got := strings.Join(rowsOf(t, res), ","); got != "9,10,20,30" {
+		t.Fatalf("numbers: %s", got)
+	}
 }

@@ -93,7 +93,7 @@ func (p *planner) planSelect(sel *ast.SelectStmt) (Primitive, error) {
 		}
 		prim = route
 	} else {
-		if prim, err = p.planScatterSelect(sel, route); err != nil {
+		if prim, err = p.planScatterSelect(sel, route, g); err != nil {
 			return nil, err
 		}
 	}
@@ -227,6 +227,8 @@ type colRef struct {
 
 // scatterSelect collects what a multi-shard SELECT adds to its fields.
 type scatterSelect struct {
+	p        *planner
+	g        *routeGroup // nil when unknown: every key may then be text
 	sel      *ast.SelectStmt
 	nfields  int // original fields
 	hasStar  bool
@@ -235,12 +237,62 @@ type scatterSelect struct {
 	aggs     []aggPlan
 	// extraGroup are expressions added to the shard GROUP BY.
 	extraGroup []ast.ExprNode
+	// weights maps a column to the hidden column of its WEIGHT_STRING.
+	weights map[colRef]colRef
 }
 
 type aggPlan struct {
 	col      colRef
 	op       AggOp
 	countCol colRef
+	weight   *colRef
+}
+
+// keyRef is an ORDER BY key while hidden columns are still being added
+// (their final indexes are known once they all are).
+type keyRef struct {
+	col    colRef
+	desc   bool
+	weight *colRef
+}
+
+func (s *scatterSelect) resolveKeys(refs []keyRef) []orderKey {
+	out := make([]orderKey, len(refs))
+	for i, r := range refs {
+		out[i] = orderKey{col: s.index(r.col), desc: r.desc}
+		if r.weight != nil {
+			out[i].weight, out[i].hasWeight = s.index(*r.weight), true
+		}
+	}
+	return out
+}
+
+// exprOf returns the expression of a column of the shard query.
+func (s *scatterSelect) exprOf(c colRef) ast.ExprNode {
+	if c.hidden {
+		return s.hidden[c.i].Expr
+	}
+	return s.sel.Fields.Fields[c.i].Expr
+}
+
+// weightOf returns the hidden column holding WEIGHT_STRING(RTRIM(e)) for
+// the expression of column c, adding it the first time, or nil when that
+// expression cannot be text. Merging text by the shards' weights orders,
+// groups and compares it in the collation of the shards' own column.
+func (s *scatterSelect) weightOf(c colRef) *colRef {
+	if w, ok := s.weights[c]; ok {
+		return &w
+	}
+	e := s.exprOf(c)
+	if e == nil || !s.p.mayBeText(e, s.g) {
+		return nil
+	}
+	w := s.addHidden(weightStringOf(e))
+	if s.weights == nil {
+		s.weights = map[colRef]colRef{}
+	}
+	s.weights[c] = w
+	return &w
 }
 
 func (s *scatterSelect) addHidden(e ast.ExprNode) colRef {
@@ -347,7 +399,7 @@ func (a *windowFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // planScatterSelect plans a SELECT that reads several shards: the shards
 // get a rewritten statement and the gate merges.
-func (p *planner) planScatterSelect(sel *ast.SelectStmt, route *Route) (Primitive, error) {
+func (p *planner) planScatterSelect(sel *ast.SelectStmt, route *Route, g *routeGroup) (Primitive, error) {
 	if sel.SelectIntoOpt != nil {
 		return nil, sqlerr.NotSupported("SELECT ... INTO across shards")
 	}
@@ -362,7 +414,7 @@ func (p *planner) planScatterSelect(sel *ast.SelectStmt, route *Route) (Primitiv
 	if sel.GroupBy != nil && sel.GroupBy.Rollup {
 		return nil, sqlerr.NotSupported("GROUP BY ... WITH ROLLUP across shards")
 	}
-	s := &scatterSelect{sel: sel, nfields: len(sel.Fields.Fields)}
+	s := &scatterSelect{p: p, g: g, sel: sel, nfields: len(sel.Fields.Fields)}
 	for _, f := range sel.Fields.Fields {
 		if f.WildCard != nil {
 			s.hasStar = true
@@ -425,7 +477,7 @@ func (s *scatterSelect) limitOf() (*Limit, error) {
 // merges sorted streams and applies the limit.
 func (p *planner) planScatterPlain(s *scatterSelect, route *Route) (Primitive, error) {
 	sel := s.sel
-	var keys []orderKey
+	var keys []keyRef
 	if sel.OrderBy != nil {
 		for _, by := range sel.OrderBy.Items {
 			if fc, ok := by.Expr.(*ast.FuncCallExpr); ok && strings.EqualFold(fc.FnName.L, "rand") {
@@ -438,7 +490,7 @@ func (p *planner) planScatterPlain(s *scatterSelect, route *Route) (Primitive, e
 			if !ok {
 				c = s.addHidden(by.Expr)
 			}
-			keys = append(keys, orderKey{col: s.index(c), desc: by.Desc})
+			keys = append(keys, keyRef{col: c, desc: by.Desc, weight: s.weightOf(c)})
 		}
 	}
 	lim, err := s.limitOf()
@@ -451,7 +503,7 @@ func (p *planner) planScatterPlain(s *scatterSelect, route *Route) (Primitive, e
 	if err := s.finishRoute(route); err != nil {
 		return nil, err
 	}
-	route.OrderBy = keys
+	route.OrderBy = s.resolveKeys(keys)
 	var prim Primitive = route
 	if lim != nil {
 		lim.Input = prim
@@ -473,7 +525,11 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 	if sel.Distinct && (hasAggregate(sel.Fields) || sel.GroupBy != nil) {
 		return nil, sqlerr.NotSupported("SELECT DISTINCT with GROUP BY or aggregates across shards")
 	}
-	var groupKeys []int
+	type groupKey struct {
+		col    colRef
+		weight *colRef
+	}
+	var groupKeys []groupKey
 	for i, f := range sel.Fields.Fields {
 		agg, ok := f.Expr.(*ast.AggregateFuncExpr)
 		if !ok {
@@ -481,7 +537,7 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 				return nil, sqlerr.NotSupported("expressions over aggregate functions across shards (%s)", s.origText[i])
 			}
 			if sel.Distinct {
-				groupKeys = append(groupKeys, i)
+				groupKeys = append(groupKeys, groupKey{col: colRef{i: i}})
 			}
 			continue
 		}
@@ -505,8 +561,11 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 					return nil, sqlerr.New(1056, "Can't group on an aggregate")
 				}
 			}
-			groupKeys = append(groupKeys, s.index(c))
+			groupKeys = append(groupKeys, groupKey{col: c})
 		}
+	}
+	for i := range groupKeys {
+		groupKeys[i].weight = s.weightOf(groupKeys[i].col)
 	}
 	var pred gexpr
 	if sel.Having != nil {
@@ -515,7 +574,7 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 			return nil, err
 		}
 	}
-	var keys []orderKey
+	var keys []keyRef
 	if sel.OrderBy != nil {
 		for _, by := range sel.OrderBy.Items {
 			var c colRef
@@ -539,7 +598,7 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 				}
 				c = found
 			}
-			keys = append(keys, orderKey{col: s.index(c), desc: by.Desc})
+			keys = append(keys, keyRef{col: c, desc: by.Desc, weight: s.weightOf(c)})
 		}
 	}
 	lim, err := s.limitOf()
@@ -560,7 +619,17 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 	if err := s.finishRoute(route); err != nil {
 		return nil, err
 	}
-	agg := &Aggregate{Input: route, GroupKeys: groupKeys, Scalar: sel.GroupBy == nil && !sel.Distinct}
+	agg := &Aggregate{Input: route, Scalar: sel.GroupBy == nil && !sel.Distinct}
+	for _, k := range groupKeys {
+		col := s.index(k.col)
+		agg.GroupKeys = append(agg.GroupKeys, col)
+		if k.weight != nil {
+			if agg.GroupWeights == nil {
+				agg.GroupWeights = map[int]int{}
+			}
+			agg.GroupWeights[col] = s.index(*k.weight)
+		}
+	}
 	if len(s.extraGroup) > 0 && len(groupKeys) == 0 {
 		agg.Scalar = true
 	}
@@ -568,6 +637,9 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 		ac := AggCol{Col: s.index(a.col), Op: a.op}
 		if a.op == AggAvg {
 			ac.CountCol = s.index(a.countCol)
+		}
+		if a.weight != nil {
+			ac.Weight, ac.HasWeight = s.index(*a.weight), true
 		}
 		agg.Aggs = append(agg.Aggs, ac)
 	}
@@ -577,7 +649,7 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 		prim = &Filter{Input: prim, Pred: pred}
 	}
 	if len(keys) > 0 {
-		prim = &Sort{Input: prim, Keys: keys}
+		prim = &Sort{Input: prim, Keys: s.resolveKeys(keys)}
 	}
 	if lim != nil {
 		lim.Input = prim
@@ -605,7 +677,7 @@ func (s *scatterSelect) planAgg(agg *ast.AggregateFuncExpr, at colRef, set func(
 			if name == "sum" {
 				op = AggSumDistinct
 			}
-			s.aggs = append(s.aggs, aggPlan{col: at, op: op})
+			s.aggs = append(s.aggs, aggPlan{col: at, op: op, weight: s.weightOf(at)})
 			return nil
 		}
 		op := AggCount
@@ -618,7 +690,7 @@ func (s *scatterSelect) planAgg(agg *ast.AggregateFuncExpr, at colRef, set func(
 		if name == "max" {
 			op = AggMax
 		}
-		s.aggs = append(s.aggs, aggPlan{col: at, op: op})
+		s.aggs = append(s.aggs, aggPlan{col: at, op: op, weight: s.weightOf(at)})
 	case "avg":
 		if agg.Distinct {
 			return sqlerr.NotSupported("AVG(DISTINCT) across shards")

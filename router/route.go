@@ -82,6 +82,13 @@ func (v valueSource) String() string {
 type orderKey struct {
 	col  int // negative counts from the end
 	desc bool
+	// weight, when hasWeight, is the column holding the shards'
+	// WEIGHT_STRING(RTRIM(key)): text values order by it, so in the
+	// collation of the shards' column. (The column definitions MariaDB
+	// sends carry the connection's collation, not the column's, so the
+	// gate cannot tell utf8mb4_unicode_ci from utf8mb4_general_ci.)
+	weight    int
+	hasWeight bool
 }
 
 // Route sends one statement to the shards of one keyspace.
@@ -322,18 +329,23 @@ func (r *Route) Describe() map[string]any {
 func describeKeys(keys []orderKey) []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
-		s := ""
-		if k.col < 0 {
-			s = "col(end" + itoa(k.col) + ")"
-		} else {
-			s = "col(" + itoa(k.col) + ")"
-		}
+		s := describeCol(k.col)
 		if k.desc {
 			s += " DESC"
 		} else {
 			s += " ASC"
 		}
+		if k.hasWeight {
+			s += " weight " + describeCol(k.weight)
+		}
 		out[i] = s
 	}
 	return out
+}
+
+func describeCol(c int) string {
+	if c < 0 {
+		return "col(end" + itoa(c) + ")"
+	}
+	return "col(" + itoa(c) + ")"
 }

@@ -277,6 +277,10 @@ func stmtName(stmt ast.StmtNode) string {
 
 // planType names a plan after its top operator and route variant.
 func planType(prim Primitive) string {
+	if t, ok := prim.(*Truncate); ok {
+		// Hidden columns are a detail: name the plan after what they hide.
+		return planType(t.Input)
+	}
 	d := prim.Describe()
 	op, _ := d["operator"].(string)
 	if v, ok := d["variant"].(string); ok && op == "Route" {

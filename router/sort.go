@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"sort"
 	"strconv"
@@ -36,12 +37,14 @@ func sortResult(res *querypb.QueryResult, keys []orderKey) error {
 }
 
 // rowComparator compares decoded rows by keys, with each column's type
-// and collation.
+// and collation. A key with a weight column compares text values by
+// their weights (see orderKey).
 func rowComparator(fields []*querypb.Field, keys []orderKey) (func(a, b [][]byte) int, error) {
 	type key struct {
-		col  int
-		desc bool
-		c    *sqltypes.Comparator
+		col    int
+		desc   bool
+		c      *sqltypes.Comparator
+		weight int // -1: none, or the value is not text
 	}
 	ks := make([]key, len(keys))
 	for i, k := range keys {
@@ -53,11 +56,21 @@ func rowComparator(fields []*querypb.Field, keys []orderKey) (func(a, b [][]byte
 		if err != nil {
 			return nil, sqlerr.NotSupported("ordering across shards here: %v", err)
 		}
-		ks[i] = key{col: col, desc: k.desc, c: c}
+		ks[i] = key{col: col, desc: k.desc, c: c, weight: -1}
+		if k.hasWeight && c.Class() == sqltypes.ClassText {
+			if ks[i].weight, err = colIndex(k.weight, len(fields)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return func(a, b [][]byte) int {
 		for _, k := range ks {
-			c := k.c.Compare(a[k.col], b[k.col])
+			var c int
+			if k.weight >= 0 && a[k.col] != nil && b[k.col] != nil && a[k.weight] != nil && b[k.weight] != nil {
+				c = bytes.Compare(a[k.weight], b[k.weight])
+			} else {
+				c = k.c.Compare(a[k.col], b[k.col])
+			}
 			if c != 0 {
 				if k.desc {
 					return -c

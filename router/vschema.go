@@ -59,6 +59,13 @@ type Table struct {
 	// Pinned is the keyspace id of a table that lives on one shard of a
 	// sharded keyspace.
 	Pinned []byte
+	// Columns are the VSchema's columns of the table, lower case, in
+	// order; ColumnTypes their types where given (lower case).
+	Columns     []string
+	ColumnTypes map[string]string
+	// ColumnListAuthoritative says Columns are all the table's columns, in
+	// the table's order: an INSERT without a column list means them.
+	ColumnListAuthoritative bool
 }
 
 // ColumnVindex is one column's vindex.
@@ -177,6 +184,17 @@ func buildTables(ks *Keyspace) {
 		if t.Pinned != "" {
 			tbl.Pinned, _ = decodeHex(t.Pinned)
 		}
+		for _, c := range t.Columns {
+			name := strings.ToLower(c.Name)
+			tbl.Columns = append(tbl.Columns, name)
+			if c.Type != "" {
+				if tbl.ColumnTypes == nil {
+					tbl.ColumnTypes = map[string]string{}
+				}
+				tbl.ColumnTypes[name] = strings.ToLower(c.Type)
+			}
+		}
+		tbl.ColumnListAuthoritative = t.ColumnListAuthoritative
 		ks.Tables[strings.ToLower(name)] = tbl
 	}
 }

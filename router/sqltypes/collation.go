@@ -99,8 +99,10 @@ func (c *textCollator) key(a []byte) []byte {
 }
 
 // GeneralCIWeight is the weight of one character under our general_ci:
-// characters outside the BMP weigh as U+FFFD; others are decomposed (NFD),
-// the first code point kept and upper-cased; ß weighs as S.
+// characters outside the BMP weigh as U+FFFD; a character that decomposes
+// (NFD) into a base and combining marks weighs as its base; the result is
+// upper-cased; ß weighs as S. (Hangul syllables decompose into jamo, not
+// marks: they keep their own weight, as in MariaDB.)
 func GeneralCIWeight(r rune) rune {
 	if r < utf8.RuneSelf {
 		if 'a' <= r && r <= 'z' {
@@ -117,7 +119,15 @@ func GeneralCIWeight(r rune) rune {
 	var tmp [utf8.UTFMax]byte
 	n := utf8.EncodeRune(tmp[:], r)
 	d := norm.NFD.Bytes(tmp[:n])
-	base, _ := utf8.DecodeRune(d)
+	base, size := utf8.DecodeRune(d)
+	for rest := d[size:]; len(rest) > 0; {
+		m, sz := utf8.DecodeRune(rest)
+		if !unicode.Is(unicode.Mn, m) {
+			base = r
+			break
+		}
+		rest = rest[sz:]
+	}
 	return unicode.ToUpper(base)
 }
 

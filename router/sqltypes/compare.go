@@ -24,7 +24,13 @@ func NewComparator(f *querypb.Field) (*Comparator, error) {
 	case ClassOther:
 		return nil, fmt.Errorf("cannot compare values of column %s (type %d) in the gate", f.GetName(), f.GetType())
 	case ClassText:
-		c.text = newTextCollator(f.GetCharset())
+		if f.GetFlags()&FlagBinary != 0 {
+			// MariaDB sends the connection's collation in column
+			// definitions, but flags a _bin column binary.
+			c.text = &textCollator{kind: collBin}
+		} else {
+			c.text = newTextCollator(f.GetCharset())
+		}
 	}
 	return c, nil
 }
