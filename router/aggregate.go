@@ -386,12 +386,20 @@ func (st *aggState) result(ag AggCol, out, in *querypb.Field) []byte {
 	return nil
 }
 
-// formatDouble writes a double as MySQL does: shortest round-trip digits,
-// exponent without '+'.
+// formatDouble writes a double as MariaDB does: the shortest digits that
+// read back the same, in fixed notation when the decimal exponent is
+// between -15 and 14 (0.000000000000001, 999999999999999), else in
+// scientific notation without '+' (1e15, 1.5e-16).
 func formatDouble(f float64) []byte {
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	s = strings.Replace(s, "e+", "e", 1)
-	return []byte(s)
+	if f == 0 {
+		return []byte("0")
+	}
+	sci := strconv.FormatFloat(f, 'e', -1, 64) // d.ddde±x
+	exp, _ := strconv.Atoi(sci[strings.IndexByte(sci, 'e')+1:])
+	if exp >= -15 && exp <= 14 {
+		return []byte(strconv.FormatFloat(f, 'f', -1, 64))
+	}
+	return []byte(strings.Replace(sci, "e+", "e", 1))
 }
 
 func (a *Aggregate) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {

@@ -592,3 +592,21 @@ func TestWeightsDecideText(t *testing.T) {
 		t.Fatalf("numbers: %s", got)
 	}
 }
+
+// TestFormatDouble pins formatDouble to what MariaDB 10.11 prints for a
+// DOUBLE (measured with SELECT x, SUM(x) on a DOUBLE column).
+func TestFormatDouble(t *testing.T) {
+	for in, want := range map[float64]string{
+		1206530: "1206530", 1e15: "1e15", 1e16: "1e16", 123456789012345678: "1.2345678901234568e17",
+		0.1: "0.1", 0.30000000000000004: "0.30000000000000004", 1e-4: "0.0001", 1.5e-7: "0.00000015",
+		-1206530.25: "-1206530.25", 1e21: "1e21", 3: "3", 100000000000000.5: "100000000000000.5",
+		999999999999999: "999999999999999", 9999999999999998: "9.999999999999998e15",
+		5e-324: "5e-324", 123456789.123456789: "123456789.12345679", 1e-15: "0.000000000000001",
+		1e-16: "1e-16", 1.1e-15: "0.0000000000000011", 9.87654321e-18: "9.87654321e-18", -1e-15: "-0.000000000000001",
+		0: "0", 1.5e15: "1.5e15", 1.7976931348623157e308: "1.7976931348623157e308",
+	} {
+		if got := string(formatDouble(in)); got != want {
+			t.Errorf("formatDouble(%v) = %s, want %s", in, got, want)
+		}
+	}
+}
