@@ -769,6 +769,54 @@ func (s *scatterSelect) gateExpr(e ast.ExprNode) (gexpr, error) {
 		case opcode.Plus:
 			return in, nil
 		}
+	case *ast.BetweenExpr:
+		// x BETWEEN a AND b is a <= x AND x <= b; NOT BETWEEN negates it.
+		x0, err := s.gateExpr(x.Expr)
+		if err != nil {
+			return nil, err
+		}
+		lo, err := s.gateExpr(x.Left)
+		if err != nil {
+			return nil, err
+		}
+		hi, err := s.gateExpr(x.Right)
+		if err != nil {
+			return nil, err
+		}
+		var out gexpr = gbinary{op: "and", l: gbinary{op: ">=", l: x0, r: lo}, r: gbinary{op: "<=", l: x0, r: hi}}
+		if x.Not {
+			out = gnot{e: out}
+		}
+		return out, nil
+	case *ast.PatternInExpr:
+		// x IN (a, b) is x = a OR x = b (NULL when no match and a NULL).
+		if x.Sel != nil || len(x.List) == 0 {
+			break
+		}
+		x0, err := s.gateExpr(x.Expr)
+		if err != nil {
+			return nil, err
+		}
+		var out gexpr
+		for _, item := range x.List {
+			if b, ok := item.(*bindVarExpr); ok && b.kind != bindScalar {
+				return nil, sqlerr.NotSupported("a list bind variable in HAVING across shards")
+			}
+			e, err := s.gateExpr(item)
+			if err != nil {
+				return nil, err
+			}
+			var eq gexpr = gbinary{op: "=", l: x0, r: e}
+			if out == nil {
+				out = eq
+			} else {
+				out = gbinary{op: "or", l: out, r: eq}
+			}
+		}
+		if x.Not {
+			out = gnot{e: out}
+		}
+		return out, nil
 	case *ast.BinaryOperationExpr:
 		ops := map[opcode.Op]string{
 			opcode.EQ: "=", opcode.NE: "<>", opcode.LT: "<", opcode.LE: "<=", opcode.GT: ">", opcode.GE: ">=",
