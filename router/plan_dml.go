@@ -78,11 +78,23 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 		return -1
 	}
 	if len(ins.Columns) == 0 && (ks.Sharded && !ti.isReference() || ti.tbl != nil && ti.tbl.AutoIncrement != nil) {
-		return nil, sqlerr.NotSupported("INSERT without a column list into %s (name the columns)", ti.tbl.Name)
+		// The gate must find the vindex (and sequence) column in each row:
+		// an authoritative column list in the VSchema says where it is.
+		if !ti.tbl.ColumnListAuthoritative || len(ti.tbl.Columns) == 0 {
+			return nil, sqlerr.NotSupported("INSERT without a column list into %s (name the columns, or list them in the VSchema with \"column_list_authoritative\": true)", ti.tbl.Name)
+		}
+		for _, c := range ti.tbl.Columns {
+			ins.Columns = append(ins.Columns, &ast.ColumnName{Name: ast.NewCIStr(c)})
+		}
+		for i, row := range ins.Lists {
+			if len(row) != len(ins.Columns) {
+				return nil, sqlerr.New(1136, "Column count doesn't match value count at row %d", i+1)
+			}
+		}
 	}
-	for _, row := range ins.Lists {
+	for i, row := range ins.Lists {
 		if len(row) != len(ins.Columns) && len(ins.Columns) > 0 {
-			return nil, sqlerr.New(1136, "Column count doesn't match value count at row 1")
+			return nil, sqlerr.New(1136, "Column count doesn't match value count at row %d", i+1)
 		}
 	}
 	// Auto-increment from a sequence.

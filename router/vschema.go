@@ -292,6 +292,9 @@ func ValidateKeyspaceVSchema(vs *vschemapb.Keyspace) error {
 			}
 			declared[strings.ToLower(c.Name)] = true
 		}
+		if t.ColumnListAuthoritative && len(t.Columns) == 0 {
+			fail("table %q: column_list_authoritative needs the table's \"columns\"", name)
+		}
 		switch t.Type {
 		case TableNormal:
 			if vs.Sharded && len(t.ColumnVindexes) == 0 && t.Pinned == "" {

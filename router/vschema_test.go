@@ -24,6 +24,8 @@ func TestValidateKeyspaceVSchema(t *testing.T) {
 		{`{"tables": {"t": {"type": "weird"}}}`, `unknown table type "weird"`},
 		{`{"tables": {"t": {"auto_increment": {"sequence": "s"}}}}`, `auto_increment has no column`},
 		{`{"sharded": true, "tables": {"t": {"pinned": "zz"}}}`, `pinned "zz" is not hex`},
+		{`{"tables": {"t": {"column_list_authoritative": true}}}`, `column_list_authoritative needs the table's "columns"`},
+		{`{"tables": {"t": {"columns": [{"name": "a"}], "column_list_authoritative": true}}}`, ""},
 	} {
 		ks := &vschemapb.Keyspace{}
 		if err := protojson.Unmarshal([]byte(c.json), ks); err != nil {
