@@ -32,5 +32,4 @@ select tier, count(*) from customer group by tier order by count(*) + 1;
 select distinct tier from customer order by country_code;
 select * from customer group by tier;
 select std(balance) from customer;
-select customer_id, name from customer where customer_id = any (select customer_id from corder where qty > 9);
 select customer_id from customer into outfile '/tmp/mosaic-refused.txt';
