@@ -154,8 +154,11 @@ func (cc *clientConn) cachingSha2(acct *account, resp, salt []byte) (bool, error
 			}
 		}
 	}
+	// After an authentication switch some clients (go-sql-driver) take the
+	// scramble with the NUL that ends it: accept either.
+	seeds := [][]byte{salt, append(append([]byte(nil), salt...), 0)}
 	if stage2 != nil {
-		if !checkSha2Scramble(stage2, salt, resp) {
+		if !checkSha2Scramble(stage2, seeds[0], resp) && !checkSha2Scramble(stage2, seeds[1], resp) {
 			return false, nil
 		}
 		if err := cc.pw.writePacket([]byte{authMoreDataByte, sha2FastAuthOK}); err != nil {
@@ -175,9 +178,10 @@ func (cc *clientConn) cachingSha2(acct *account, resp, salt []byte) (bool, error
 	if err != nil {
 		return false, err
 	}
-	var password []byte
+	// candidates are the passwords the client may have sent.
+	var candidates [][]byte
 	if cc.tls {
-		password = pkt
+		candidates = append(candidates, pkt)
 	} else {
 		key, pemKey, err := a.publicKey()
 		if err != nil {
@@ -198,15 +202,27 @@ func (cc *clientConn) cachingSha2(acct *account, resp, salt []byte) (bool, error
 		if err != nil {
 			return false, nil
 		}
-		xorSalt(plain, salt)
-		password = plain
+		// The password went out XORed with the scramble, in either form.
+		for _, seed := range seeds {
+			p := append([]byte(nil), plain...)
+			xorSalt(p, seed)
+			candidates = append(candidates, p)
+		}
 	}
-	password = bytes.TrimSuffix(password, []byte{0})
-	if acct == nil || !acct.cred.checkPlain(string(password)) {
+	var password string
+	ok := false
+	for _, c := range candidates {
+		password = string(bytes.TrimSuffix(c, []byte{0}))
+		if acct != nil && acct.cred.checkPlain(password) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
 		return false, nil
 	}
 	if acct.cred.sha2Stage2() == nil {
-		a.sha2Cache.Store(acct.Name, sha2Stage2(string(password)))
+		a.sha2Cache.Store(acct.Name, sha2Stage2(password))
 	}
 	return true, nil
 }

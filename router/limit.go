@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
@@ -103,7 +104,7 @@ func (l *Limit) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, cal
 		}
 		return callback(out)
 	})
-	if err == errStopStream {
+	if errors.Is(err, errStopStream) { // the executor may wrap it
 		return nil
 	}
 	return err

@@ -144,6 +144,11 @@ func literalValue(n *driver.ValueExpr) (any, bool) {
 		if cs := n.Type.GetCharset(); cs == "" || cs == mysql.DefaultCharset {
 			return n.GetString(), true
 		}
+		if n.Type.GetCharset() == "binary" {
+			// _binary'...': bytes, written back the same way (or as X'..'
+			// when they are not UTF-8).
+			return []byte(n.GetString()), true
+		}
 	}
 	return nil, false
 }

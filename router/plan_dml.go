@@ -143,7 +143,9 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 			out.VindexValues = append(out.VindexValues, v)
 		}
 		for _, a := range ins.OnDuplicate {
-			if a.Column.Name.L == cv.Column {
+			// col = VALUES(col) keeps the row on its shard: the new value
+			// is the one that routed the row there (ORMs send it).
+			if a.Column.Name.L == cv.Column && !isValuesOf(a.Expr, cv.Column) {
 				return nil, sqlerr.NotSupported("changing vindex column %s of table %s in ON DUPLICATE KEY UPDATE", cv.Column, ti.tbl.Name)
 			}
 		}
@@ -260,3 +262,9 @@ func (p *planner) planUpdateDelete(stmt ast.StmtNode) (Primitive, error) {
 }
 
 var _ = driver.ValueExpr{}
+
+// isValuesOf says whether e is VALUES(col).
+func isValuesOf(e ast.ExprNode, col string) bool {
+	v, ok := e.(*ast.ValuesExpr)
+	return ok && v.Column != nil && v.Column.Name.Name.L == col
+}

@@ -241,3 +241,58 @@ func (c *Cluster) DirectDSN(keyspace, shard string) string {
 	p := c.Shards[keyspace][shard].Primary()
 	return fmt.Sprintf("root@tcp(%s)/%s", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.MySQLPort)), p.DBName)
 }
+
+// StartExtraGate starts another gate on the cluster's topology, configured
+// by configure, and returns its MySQL address. It stops when the test
+// ends. The cluster's own gate is unaffected.
+func (c *Cluster) StartExtraGate(t testing.TB, configure func(*proxy.Config)) string {
+	t.Helper()
+	cfg := proxy.DefaultConfig()
+	if c.opts.Tablets.Cell != "" {
+		cfg.Cell = c.opts.Tablets.Cell
+	}
+	cfg.MySQLAddr = "127.0.0.1:0"
+	cfg.HTTPAddr = ""
+	cfg.TabletWait = 10 * time.Second
+	if configure != nil {
+		configure(&cfg)
+	}
+	log := c.opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g, err := proxy.New(cfg, c.TS, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		missing := ""
+		for ks, shards := range c.Shards {
+			for sh := range shards {
+				if len(g.HealthCheck().Serving(ks, sh, topodatapb.TabletType_PRIMARY)) == 0 {
+					missing = ks + "/" + sh
+				}
+			}
+		}
+		select {
+		case <-g.Loaded():
+		default:
+			missing = "topology"
+		}
+		if missing == "" {
+			return g.Addr().String()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("extra gate never saw %s serving", missing)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // AppendSQL appends v as a MySQL literal. Values are nil, bool, int64,
@@ -36,12 +37,30 @@ func AppendSQL(b []byte, v any) ([]byte, error) {
 	case DecimalLiteral:
 		return append(b, v...), nil
 	case string:
+		if !utf8.ValidString(v) {
+			return appendHex(b, v), nil
+		}
 		return appendQuoted(b, v), nil
 	case []byte:
+		if !utf8.Valid(v) {
+			return appendHex(b, string(v)), nil
+		}
 		b = append(b, "_binary"...)
 		return appendQuoted(b, string(v)), nil
 	}
 	return nil, fmt.Errorf("unsupported bind value type %T", v)
+}
+
+// appendHex writes bytes that are not UTF-8 as a hex literal X'...', a
+// binary string like _binary'...': statements travel to tablets as UTF-8
+// text (a protobuf string), which raw bytes would break.
+func appendHex(b []byte, s string) []byte {
+	const digits = "0123456789abcdef"
+	b = append(b, "X'"...)
+	for i := 0; i < len(s); i++ {
+		b = append(b, digits[s[i]>>4], digits[s[i]&15])
+	}
+	return append(b, '\'')
 }
 
 // DecimalLiteral is an exact decimal literal kept as its text ("1.50").
