@@ -3,6 +3,15 @@
 // transactions, asks the router to plan each statement, and runs the plans
 // against tablets it discovers through topo and their health streams.
 //
+// The MySQL protocol: the connection phase (handshake.go, authenticate.go:
+// capabilities, TLS, mysql_native_password and caching_sha2_password against
+// the users file) and the command loop (conn.go) are the gate's own; packets
+// are read by go-mysql's packet.Conn and written by packetWriter, one flush
+// per command. Prepared statements (prepare.go) bind COM_STMT_EXECUTE values
+// (stmtparams.go) into the router's cached plan and write binary rows
+// (binaryrow.go); multistmt.go splits multi-statement queries; timeout.go
+// holds KILL and the statement time limits; access.go the per-user rules.
+//
 // The gate is stateless: everything it knows comes from topo (watched, not
 // polled) and from the tablets' health streams. It never talks to mysqld
 // directly. Use Gate: New(cfg, topoServer, logger, registry) then Run(ctx).
