@@ -8,5 +8,10 @@
 // readable. Every write that can race goes through a compare-and-swap on the
 // record's version, and shard-level operations take a lease-backed lock.
 //
+// Store.Lease keeps a key alive only while its holder renews it; the
+// shard's primary lease (AcquirePrimaryLease, leases/<ks>/<shard>) is the
+// topo-level fence that keeps a shard to one writable primary. WatchShard,
+// WatchShards and WatchPrimaryLeases follow shard records and leases.
+//
 // topo never imports proxy, router or tablet.
 package topo

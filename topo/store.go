@@ -3,6 +3,7 @@ package topo
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Sentinel errors every Store returns; callers branch with errors.Is.
@@ -45,6 +46,22 @@ type Unlocker interface {
 	Lost() <-chan struct{}
 }
 
+// Lease is a key that lives only while its holder keeps renewing it: the
+// store deletes it once the holder stops (dies, or loses the store) for
+// the lease's time to live.
+type Lease interface {
+	// Lost is closed when the holder can no longer count on holding the
+	// key: someone else deleted or overwrote it, or no renewal has been
+	// confirmed for so long that the store may expire it soon. It closes
+	// before the store would expire the key by itself (a safety margin of
+	// a quarter of the time to live), so a holder that stops acting on
+	// Lost is done before anyone else can take the key.
+	Lost() <-chan struct{}
+	// Release deletes the key if it is still the holder's and ends the
+	// lease. It is safe to call more than once, and after Lost.
+	Release(ctx context.Context) error
+}
+
 // Store is the key-value interface a topology backend implements. Keys are
 // slash-separated paths without the root prefix; values are opaque bytes.
 // Every implementation passes the conformance suite in topo/topotest.
@@ -69,6 +86,10 @@ type Store interface {
 	// Lock takes an exclusive lock named key, blocking until it is free or
 	// ctx ends. A lock whose holder dies is released (lease-backed in etcd).
 	Lock(ctx context.Context, key string) (Unlocker, error)
+	// Lease creates key with value, held alive for as long as this store
+	// renews it (until Release, Close or a loss), or ErrNodeExists when
+	// key exists. A holder that dies leaves the key for at most ttl.
+	Lease(ctx context.Context, key string, value []byte, ttl time.Duration) (Lease, error)
 	// Close releases the store's resources; watches end with ErrClosed.
 	Close() error
 }

@@ -112,3 +112,91 @@ func (s *Server) WatchKeyspaces(ctx context.Context, cell string) ([]string, <-c
 	}()
 	return childNames(keyspacesDir, ksKVs), out, nil
 }
+
+// ShardEvent is a change of one shard record. Shard is nil when the
+// record was deleted. An event with Err set ends the watch.
+type ShardEvent struct {
+	Keyspace, Shard string
+	Record          *topodatapb.Shard
+	Err             error
+}
+
+// WatchShards returns every shard record now, by "ks/shard", and a
+// channel of later changes to any of them, closed when ctx ends or after
+// an event with Err.
+func (s *Server) WatchShards(ctx context.Context) (map[string]*topodatapb.Shard, <-chan ShardEvent, error) {
+	return s.watchShards(ctx, keyspacesDir+"/", "", "")
+}
+
+// WatchShard is WatchShards for one shard: its record now (nil if there
+// is none) and a channel of its later changes.
+func (s *Server) WatchShard(ctx context.Context, ks, shard string) (*topodatapb.Shard, <-chan ShardEvent, error) {
+	now, ch, err := s.watchShards(ctx, shardPath(ks, shard), ks, shard)
+	if err != nil {
+		return nil, nil, err
+	}
+	return now[ks+"/"+shard], ch, nil
+}
+
+// watchShards watches prefix for shard records, keeping only ks/shard
+// when ks is set (a prefix also matches longer shard names).
+func (s *Server) watchShards(ctx context.Context, prefix, onlyKS, onlyShard string) (map[string]*topodatapb.Shard, <-chan ShardEvent, error) {
+	initial, events, err := s.store.Watch(ctx, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	keep := func(key string) (string, string, bool) {
+		ks, shard, ok := splitShardKey(key)
+		if !ok || (onlyKS != "" && (ks != onlyKS || shard != onlyShard)) {
+			return "", "", false
+		}
+		return ks, shard, true
+	}
+	now := map[string]*topodatapb.Shard{}
+	for _, kv := range initial {
+		ks, shard, ok := keep(kv.Key)
+		rec := &topodatapb.Shard{}
+		if ok && Unmarshal(kv.Value, rec) == nil {
+			now[ks+"/"+shard] = rec
+		}
+	}
+	out := make(chan ShardEvent)
+	go func() {
+		defer close(out)
+		for ev := range events {
+			se := ShardEvent{Err: ev.Err}
+			if ev.Err == nil {
+				ks, shard, ok := keep(ev.Key)
+				if !ok {
+					continue
+				}
+				se.Keyspace, se.Shard = ks, shard
+				if !ev.Deleted {
+					rec := &topodatapb.Shard{}
+					if Unmarshal(ev.Value, rec) != nil {
+						continue
+					}
+					se.Record = rec
+				}
+			}
+			select {
+			case out <- se:
+			case <-ctx.Done():
+				return
+			}
+			if ev.Err != nil {
+				return
+			}
+		}
+	}()
+	return now, out, nil
+}
+
+// splitShardKey parses keyspaces/<ks>/shards/<shard>.
+func splitShardKey(key string) (ks, shard string, ok bool) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 4 || parts[0] != keyspacesDir || parts[2] != "shards" || parts[1] == "" || parts[3] == "" {
+		return "", "", false
+	}
+	return parts[1], parts[3], true
+}

@@ -648,7 +648,10 @@ func (x *ReplicationStatusResponse) GetStatus() *ReplicationStatus {
 }
 
 type StopReplicationRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// io_thread_only stops receiving but lets the applier finish what was
+	// received (an emergency reparent does this before it picks a winner).
+	IoThreadOnly  bool `protobuf:"varint,1,opt,name=io_thread_only,json=ioThreadOnly,proto3" json:"io_thread_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -681,6 +684,13 @@ func (x *StopReplicationRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use StopReplicationRequest.ProtoReflect.Descriptor instead.
 func (*StopReplicationRequest) Descriptor() ([]byte, []int) {
 	return file_tabletmanager_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StopReplicationRequest) GetIoThreadOnly() bool {
+	if x != nil {
+		return x.IoThreadOnly
+	}
+	return false
 }
 
 type StopReplicationResponse struct {
@@ -1162,6 +1172,9 @@ func (x *DemotePrimaryResponse) GetPosition() string {
 	return ""
 }
 
+// PromoteReplicaRequest makes a replica the primary. The shard record
+// must already name the tablet with this term: a tablet takes writes only
+// while the record names it and it holds the shard's primary lease.
 type PromoteReplicaRequest struct {
 	state                    protoimpl.MessageState `protogen:"open.v1"`
 	PrimaryTermStartUnixNano int64                  `protobuf:"varint,1,opt,name=primary_term_start_unix_nano,json=primaryTermStartUnixNano,proto3" json:"primary_term_start_unix_nano,omitempty"`
@@ -1354,6 +1367,206 @@ func (x *ExecuteFetchAsDbaResponse) GetResult() *querypb.QueryResult {
 	return nil
 }
 
+// BackupRequest asks a tablet for a physical copy of its data.
+type BackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_tabletmanager_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{29}
+}
+
+// BackupResponse is one chunk of an xbstream (mariadb-backup --stream)
+// archive; the archive holds xtrabackup_binlog_info with the GTID position
+// the copy is consistent with.
+type BackupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupResponse) Reset() {
+	*x = BackupResponse{}
+	mi := &file_tabletmanager_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupResponse) ProtoMessage() {}
+
+func (x *BackupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupResponse.ProtoReflect.Descriptor instead.
+func (*BackupResponse) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *BackupResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// RepairRequest makes a replica rebuild its data from a healthy peer.
+type RepairRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// donor, when set, is the tablet to copy from; else the tablet picks a
+	// healthy peer of its shard.
+	Donor         *topodatapb.TabletAlias `protobuf:"bytes,1,opt,name=donor,proto3" json:"donor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairRequest) Reset() {
+	*x = RepairRequest{}
+	mi := &file_tabletmanager_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairRequest) ProtoMessage() {}
+
+func (x *RepairRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
+func (*RepairRequest) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RepairRequest) GetDonor() *topodatapb.TabletAlias {
+	if x != nil {
+		return x.Donor
+	}
+	return nil
+}
+
+type RepairResponse struct {
+	state protoimpl.MessageState  `protogen:"open.v1"`
+	Donor *topodatapb.TabletAlias `protobuf:"bytes,1,opt,name=donor,proto3" json:"donor,omitempty"`
+	// position is the GTID position the copy was consistent with.
+	Position      string `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	Bytes         int64  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	DurationMs    int64  `protobuf:"varint,4,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairResponse) Reset() {
+	*x = RepairResponse{}
+	mi := &file_tabletmanager_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairResponse) ProtoMessage() {}
+
+func (x *RepairResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
+func (*RepairResponse) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RepairResponse) GetDonor() *topodatapb.TabletAlias {
+	if x != nil {
+		return x.Donor
+	}
+	return nil
+}
+
+func (x *RepairResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *RepairResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *RepairResponse) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
 var File_tabletmanager_proto protoreflect.FileDescriptor
 
 const file_tabletmanager_proto_rawDesc = "" +
@@ -1396,8 +1609,9 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\bposition\x18\x01 \x01(\tR\bposition\"\x1a\n" +
 	"\x18ReplicationStatusRequest\"\\\n" +
 	"\x19ReplicationStatusResponse\x12?\n" +
-	"\x06status\x18\x01 \x01(\v2'.mosaic.tabletmanager.ReplicationStatusR\x06status\"\x18\n" +
-	"\x16StopReplicationRequest\"Z\n" +
+	"\x06status\x18\x01 \x01(\v2'.mosaic.tabletmanager.ReplicationStatusR\x06status\">\n" +
+	"\x16StopReplicationRequest\x12$\n" +
+	"\x0eio_thread_only\x18\x01 \x01(\bR\fioThreadOnly\"Z\n" +
 	"\x17StopReplicationResponse\x12?\n" +
 	"\x06status\x18\x01 \x01(\v2'.mosaic.tabletmanager.ReplicationStatusR\x06status\"\x19\n" +
 	"\x17StartReplicationRequest\"\x1a\n" +
@@ -1429,7 +1643,18 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\x0edisable_binlog\x18\x02 \x01(\bR\rdisableBinlog\x12\x19\n" +
 	"\bmax_rows\x18\x03 \x01(\x03R\amaxRows\"N\n" +
 	"\x19ExecuteFetchAsDbaResponse\x121\n" +
-	"\x06result\x18\x01 \x01(\v2\x19.mosaic.query.QueryResultR\x06result2\xe1\v\n" +
+	"\x06result\x18\x01 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\"\x0f\n" +
+	"\rBackupRequest\"$\n" +
+	"\x0eBackupResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"C\n" +
+	"\rRepairRequest\x122\n" +
+	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\"\x97\x01\n" +
+	"\x0eRepairResponse\x122\n" +
+	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x1f\n" +
+	"\vduration_ms\x18\x04 \x01(\x03R\n" +
+	"durationMs2\x8d\r\n" +
 	"\rTabletManager\x12M\n" +
 	"\x04Ping\x12!.mosaic.tabletmanager.PingRequest\x1a\".mosaic.tabletmanager.PingResponse\x12S\n" +
 	"\x06Status\x12#.mosaic.tabletmanager.StatusRequest\x1a$.mosaic.tabletmanager.StatusResponse\x12_\n" +
@@ -1445,7 +1670,9 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\x14SetReplicationSource\x121.mosaic.tabletmanager.SetReplicationSourceRequest\x1a2.mosaic.tabletmanager.SetReplicationSourceResponse\x12h\n" +
 	"\rDemotePrimary\x12*.mosaic.tabletmanager.DemotePrimaryRequest\x1a+.mosaic.tabletmanager.DemotePrimaryResponse\x12k\n" +
 	"\x0ePromoteReplica\x12+.mosaic.tabletmanager.PromoteReplicaRequest\x1a,.mosaic.tabletmanager.PromoteReplicaResponse\x12t\n" +
-	"\x11ExecuteFetchAsDba\x12..mosaic.tabletmanager.ExecuteFetchAsDbaRequest\x1a/.mosaic.tabletmanager.ExecuteFetchAsDbaResponseB2Z0github.com/mosaicdb/mosaic/proto/tabletmanagerpbb\x06proto3"
+	"\x11ExecuteFetchAsDba\x12..mosaic.tabletmanager.ExecuteFetchAsDbaRequest\x1a/.mosaic.tabletmanager.ExecuteFetchAsDbaResponse\x12U\n" +
+	"\x06Backup\x12#.mosaic.tabletmanager.BackupRequest\x1a$.mosaic.tabletmanager.BackupResponse0\x01\x12S\n" +
+	"\x06Repair\x12#.mosaic.tabletmanager.RepairRequest\x1a$.mosaic.tabletmanager.RepairResponseB2Z0github.com/mosaicdb/mosaic/proto/tabletmanagerpbb\x06proto3"
 
 var (
 	file_tabletmanager_proto_rawDescOnce sync.Once
@@ -1459,7 +1686,7 @@ func file_tabletmanager_proto_rawDescGZIP() []byte {
 	return file_tabletmanager_proto_rawDescData
 }
 
-var file_tabletmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_tabletmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_tabletmanager_proto_goTypes = []any{
 	(*PingRequest)(nil),                  // 0: mosaic.tabletmanager.PingRequest
 	(*PingResponse)(nil),                 // 1: mosaic.tabletmanager.PingResponse
@@ -1490,52 +1717,62 @@ var file_tabletmanager_proto_goTypes = []any{
 	(*PromoteReplicaResponse)(nil),       // 26: mosaic.tabletmanager.PromoteReplicaResponse
 	(*ExecuteFetchAsDbaRequest)(nil),     // 27: mosaic.tabletmanager.ExecuteFetchAsDbaRequest
 	(*ExecuteFetchAsDbaResponse)(nil),    // 28: mosaic.tabletmanager.ExecuteFetchAsDbaResponse
-	(*topodatapb.Tablet)(nil),            // 29: mosaic.topodata.Tablet
-	(topodatapb.TabletType)(0),           // 30: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil),       // 31: mosaic.topodata.TabletAlias
-	(*querypb.QueryResult)(nil),          // 32: mosaic.query.QueryResult
+	(*BackupRequest)(nil),                // 29: mosaic.tabletmanager.BackupRequest
+	(*BackupResponse)(nil),               // 30: mosaic.tabletmanager.BackupResponse
+	(*RepairRequest)(nil),                // 31: mosaic.tabletmanager.RepairRequest
+	(*RepairResponse)(nil),               // 32: mosaic.tabletmanager.RepairResponse
+	(*topodatapb.Tablet)(nil),            // 33: mosaic.topodata.Tablet
+	(topodatapb.TabletType)(0),           // 34: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),       // 35: mosaic.topodata.TabletAlias
+	(*querypb.QueryResult)(nil),          // 36: mosaic.query.QueryResult
 }
 var file_tabletmanager_proto_depIdxs = []int32{
-	29, // 0: mosaic.tabletmanager.StatusResponse.tablet:type_name -> mosaic.topodata.Tablet
+	33, // 0: mosaic.tabletmanager.StatusResponse.tablet:type_name -> mosaic.topodata.Tablet
 	2,  // 1: mosaic.tabletmanager.StatusResponse.replication:type_name -> mosaic.tabletmanager.ReplicationStatus
-	30, // 2: mosaic.tabletmanager.ChangeTypeRequest.tablet_type:type_name -> mosaic.topodata.TabletType
+	34, // 2: mosaic.tabletmanager.ChangeTypeRequest.tablet_type:type_name -> mosaic.topodata.TabletType
 	2,  // 3: mosaic.tabletmanager.ReplicationStatusResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
 	2,  // 4: mosaic.tabletmanager.StopReplicationResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
-	31, // 5: mosaic.tabletmanager.SetReplicationSourceRequest.parent:type_name -> mosaic.topodata.TabletAlias
-	32, // 6: mosaic.tabletmanager.ExecuteFetchAsDbaResponse.result:type_name -> mosaic.query.QueryResult
-	0,  // 7: mosaic.tabletmanager.TabletManager.Ping:input_type -> mosaic.tabletmanager.PingRequest
-	3,  // 8: mosaic.tabletmanager.TabletManager.Status:input_type -> mosaic.tabletmanager.StatusRequest
-	5,  // 9: mosaic.tabletmanager.TabletManager.ChangeType:input_type -> mosaic.tabletmanager.ChangeTypeRequest
-	7,  // 10: mosaic.tabletmanager.TabletManager.SetReadOnly:input_type -> mosaic.tabletmanager.SetReadOnlyRequest
-	9,  // 11: mosaic.tabletmanager.TabletManager.PrimaryPosition:input_type -> mosaic.tabletmanager.PrimaryPositionRequest
-	11, // 12: mosaic.tabletmanager.TabletManager.ReplicationStatus:input_type -> mosaic.tabletmanager.ReplicationStatusRequest
-	13, // 13: mosaic.tabletmanager.TabletManager.StopReplication:input_type -> mosaic.tabletmanager.StopReplicationRequest
-	15, // 14: mosaic.tabletmanager.TabletManager.StartReplication:input_type -> mosaic.tabletmanager.StartReplicationRequest
-	17, // 15: mosaic.tabletmanager.TabletManager.WaitForPosition:input_type -> mosaic.tabletmanager.WaitForPositionRequest
-	19, // 16: mosaic.tabletmanager.TabletManager.InitPrimary:input_type -> mosaic.tabletmanager.InitPrimaryRequest
-	21, // 17: mosaic.tabletmanager.TabletManager.SetReplicationSource:input_type -> mosaic.tabletmanager.SetReplicationSourceRequest
-	23, // 18: mosaic.tabletmanager.TabletManager.DemotePrimary:input_type -> mosaic.tabletmanager.DemotePrimaryRequest
-	25, // 19: mosaic.tabletmanager.TabletManager.PromoteReplica:input_type -> mosaic.tabletmanager.PromoteReplicaRequest
-	27, // 20: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:input_type -> mosaic.tabletmanager.ExecuteFetchAsDbaRequest
-	1,  // 21: mosaic.tabletmanager.TabletManager.Ping:output_type -> mosaic.tabletmanager.PingResponse
-	4,  // 22: mosaic.tabletmanager.TabletManager.Status:output_type -> mosaic.tabletmanager.StatusResponse
-	6,  // 23: mosaic.tabletmanager.TabletManager.ChangeType:output_type -> mosaic.tabletmanager.ChangeTypeResponse
-	8,  // 24: mosaic.tabletmanager.TabletManager.SetReadOnly:output_type -> mosaic.tabletmanager.SetReadOnlyResponse
-	10, // 25: mosaic.tabletmanager.TabletManager.PrimaryPosition:output_type -> mosaic.tabletmanager.PrimaryPositionResponse
-	12, // 26: mosaic.tabletmanager.TabletManager.ReplicationStatus:output_type -> mosaic.tabletmanager.ReplicationStatusResponse
-	14, // 27: mosaic.tabletmanager.TabletManager.StopReplication:output_type -> mosaic.tabletmanager.StopReplicationResponse
-	16, // 28: mosaic.tabletmanager.TabletManager.StartReplication:output_type -> mosaic.tabletmanager.StartReplicationResponse
-	18, // 29: mosaic.tabletmanager.TabletManager.WaitForPosition:output_type -> mosaic.tabletmanager.WaitForPositionResponse
-	20, // 30: mosaic.tabletmanager.TabletManager.InitPrimary:output_type -> mosaic.tabletmanager.InitPrimaryResponse
-	22, // 31: mosaic.tabletmanager.TabletManager.SetReplicationSource:output_type -> mosaic.tabletmanager.SetReplicationSourceResponse
-	24, // 32: mosaic.tabletmanager.TabletManager.DemotePrimary:output_type -> mosaic.tabletmanager.DemotePrimaryResponse
-	26, // 33: mosaic.tabletmanager.TabletManager.PromoteReplica:output_type -> mosaic.tabletmanager.PromoteReplicaResponse
-	28, // 34: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:output_type -> mosaic.tabletmanager.ExecuteFetchAsDbaResponse
-	21, // [21:35] is the sub-list for method output_type
-	7,  // [7:21] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	35, // 5: mosaic.tabletmanager.SetReplicationSourceRequest.parent:type_name -> mosaic.topodata.TabletAlias
+	36, // 6: mosaic.tabletmanager.ExecuteFetchAsDbaResponse.result:type_name -> mosaic.query.QueryResult
+	35, // 7: mosaic.tabletmanager.RepairRequest.donor:type_name -> mosaic.topodata.TabletAlias
+	35, // 8: mosaic.tabletmanager.RepairResponse.donor:type_name -> mosaic.topodata.TabletAlias
+	0,  // 9: mosaic.tabletmanager.TabletManager.Ping:input_type -> mosaic.tabletmanager.PingRequest
+	3,  // 10: mosaic.tabletmanager.TabletManager.Status:input_type -> mosaic.tabletmanager.StatusRequest
+	5,  // 11: mosaic.tabletmanager.TabletManager.ChangeType:input_type -> mosaic.tabletmanager.ChangeTypeRequest
+	7,  // 12: mosaic.tabletmanager.TabletManager.SetReadOnly:input_type -> mosaic.tabletmanager.SetReadOnlyRequest
+	9,  // 13: mosaic.tabletmanager.TabletManager.PrimaryPosition:input_type -> mosaic.tabletmanager.PrimaryPositionRequest
+	11, // 14: mosaic.tabletmanager.TabletManager.ReplicationStatus:input_type -> mosaic.tabletmanager.ReplicationStatusRequest
+	13, // 15: mosaic.tabletmanager.TabletManager.StopReplication:input_type -> mosaic.tabletmanager.StopReplicationRequest
+	15, // 16: mosaic.tabletmanager.TabletManager.StartReplication:input_type -> mosaic.tabletmanager.StartReplicationRequest
+	17, // 17: mosaic.tabletmanager.TabletManager.WaitForPosition:input_type -> mosaic.tabletmanager.WaitForPositionRequest
+	19, // 18: mosaic.tabletmanager.TabletManager.InitPrimary:input_type -> mosaic.tabletmanager.InitPrimaryRequest
+	21, // 19: mosaic.tabletmanager.TabletManager.SetReplicationSource:input_type -> mosaic.tabletmanager.SetReplicationSourceRequest
+	23, // 20: mosaic.tabletmanager.TabletManager.DemotePrimary:input_type -> mosaic.tabletmanager.DemotePrimaryRequest
+	25, // 21: mosaic.tabletmanager.TabletManager.PromoteReplica:input_type -> mosaic.tabletmanager.PromoteReplicaRequest
+	27, // 22: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:input_type -> mosaic.tabletmanager.ExecuteFetchAsDbaRequest
+	29, // 23: mosaic.tabletmanager.TabletManager.Backup:input_type -> mosaic.tabletmanager.BackupRequest
+	31, // 24: mosaic.tabletmanager.TabletManager.Repair:input_type -> mosaic.tabletmanager.RepairRequest
+	1,  // 25: mosaic.tabletmanager.TabletManager.Ping:output_type -> mosaic.tabletmanager.PingResponse
+	4,  // 26: mosaic.tabletmanager.TabletManager.Status:output_type -> mosaic.tabletmanager.StatusResponse
+	6,  // 27: mosaic.tabletmanager.TabletManager.ChangeType:output_type -> mosaic.tabletmanager.ChangeTypeResponse
+	8,  // 28: mosaic.tabletmanager.TabletManager.SetReadOnly:output_type -> mosaic.tabletmanager.SetReadOnlyResponse
+	10, // 29: mosaic.tabletmanager.TabletManager.PrimaryPosition:output_type -> mosaic.tabletmanager.PrimaryPositionResponse
+	12, // 30: mosaic.tabletmanager.TabletManager.ReplicationStatus:output_type -> mosaic.tabletmanager.ReplicationStatusResponse
+	14, // 31: mosaic.tabletmanager.TabletManager.StopReplication:output_type -> mosaic.tabletmanager.StopReplicationResponse
+	16, // 32: mosaic.tabletmanager.TabletManager.StartReplication:output_type -> mosaic.tabletmanager.StartReplicationResponse
+	18, // 33: mosaic.tabletmanager.TabletManager.WaitForPosition:output_type -> mosaic.tabletmanager.WaitForPositionResponse
+	20, // 34: mosaic.tabletmanager.TabletManager.InitPrimary:output_type -> mosaic.tabletmanager.InitPrimaryResponse
+	22, // 35: mosaic.tabletmanager.TabletManager.SetReplicationSource:output_type -> mosaic.tabletmanager.SetReplicationSourceResponse
+	24, // 36: mosaic.tabletmanager.TabletManager.DemotePrimary:output_type -> mosaic.tabletmanager.DemotePrimaryResponse
+	26, // 37: mosaic.tabletmanager.TabletManager.PromoteReplica:output_type -> mosaic.tabletmanager.PromoteReplicaResponse
+	28, // 38: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:output_type -> mosaic.tabletmanager.ExecuteFetchAsDbaResponse
+	30, // 39: mosaic.tabletmanager.TabletManager.Backup:output_type -> mosaic.tabletmanager.BackupResponse
+	32, // 40: mosaic.tabletmanager.TabletManager.Repair:output_type -> mosaic.tabletmanager.RepairResponse
+	25, // [25:41] is the sub-list for method output_type
+	9,  // [9:25] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_tabletmanager_proto_init() }
@@ -1549,7 +1786,7 @@ func file_tabletmanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabletmanager_proto_rawDesc), len(file_tabletmanager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

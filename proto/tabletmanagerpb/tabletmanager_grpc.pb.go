@@ -35,6 +35,8 @@ const (
 	TabletManager_DemotePrimary_FullMethodName        = "/mosaic.tabletmanager.TabletManager/DemotePrimary"
 	TabletManager_PromoteReplica_FullMethodName       = "/mosaic.tabletmanager.TabletManager/PromoteReplica"
 	TabletManager_ExecuteFetchAsDba_FullMethodName    = "/mosaic.tabletmanager.TabletManager/ExecuteFetchAsDba"
+	TabletManager_Backup_FullMethodName               = "/mosaic.tabletmanager.TabletManager/Backup"
+	TabletManager_Repair_FullMethodName               = "/mosaic.tabletmanager.TabletManager/Repair"
 )
 
 // TabletManagerClient is the client API for TabletManager service.
@@ -55,6 +57,10 @@ type TabletManagerClient interface {
 	DemotePrimary(ctx context.Context, in *DemotePrimaryRequest, opts ...grpc.CallOption) (*DemotePrimaryResponse, error)
 	PromoteReplica(ctx context.Context, in *PromoteReplicaRequest, opts ...grpc.CallOption) (*PromoteReplicaResponse, error)
 	ExecuteFetchAsDba(ctx context.Context, in *ExecuteFetchAsDbaRequest, opts ...grpc.CallOption) (*ExecuteFetchAsDbaResponse, error)
+	// Backup streams a physical copy of the tablet's mysqld data.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error)
+	// Repair rebuilds a replica from a healthy peer and restarts replication.
+	Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error)
 }
 
 type tabletManagerClient struct {
@@ -205,6 +211,35 @@ func (c *tabletManagerClient) ExecuteFetchAsDba(ctx context.Context, in *Execute
 	return out, nil
 }
 
+func (c *tabletManagerClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TabletManager_ServiceDesc.Streams[0], TabletManager_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TabletManager_BackupClient = grpc.ServerStreamingClient[BackupResponse]
+
+func (c *tabletManagerClient) Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RepairResponse)
+	err := c.cc.Invoke(ctx, TabletManager_Repair_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TabletManagerServer is the server API for TabletManager service.
 // All implementations must embed UnimplementedTabletManagerServer
 // for forward compatibility.
@@ -223,6 +258,10 @@ type TabletManagerServer interface {
 	DemotePrimary(context.Context, *DemotePrimaryRequest) (*DemotePrimaryResponse, error)
 	PromoteReplica(context.Context, *PromoteReplicaRequest) (*PromoteReplicaResponse, error)
 	ExecuteFetchAsDba(context.Context, *ExecuteFetchAsDbaRequest) (*ExecuteFetchAsDbaResponse, error)
+	// Backup streams a physical copy of the tablet's mysqld data.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error
+	// Repair rebuilds a replica from a healthy peer and restarts replication.
+	Repair(context.Context, *RepairRequest) (*RepairResponse, error)
 	mustEmbedUnimplementedTabletManagerServer()
 }
 
@@ -274,6 +313,12 @@ func (UnimplementedTabletManagerServer) PromoteReplica(context.Context, *Promote
 }
 func (UnimplementedTabletManagerServer) ExecuteFetchAsDba(context.Context, *ExecuteFetchAsDbaRequest) (*ExecuteFetchAsDbaResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExecuteFetchAsDba not implemented")
+}
+func (UnimplementedTabletManagerServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error {
+	return status.Error(codes.Unimplemented, "method Backup not implemented")
+}
+func (UnimplementedTabletManagerServer) Repair(context.Context, *RepairRequest) (*RepairResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Repair not implemented")
 }
 func (UnimplementedTabletManagerServer) mustEmbedUnimplementedTabletManagerServer() {}
 func (UnimplementedTabletManagerServer) testEmbeddedByValue()                       {}
@@ -548,6 +593,35 @@ func _TabletManager_ExecuteFetchAsDba_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TabletManager_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TabletManagerServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TabletManager_BackupServer = grpc.ServerStreamingServer[BackupResponse]
+
+func _TabletManager_Repair_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RepairRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TabletManagerServer).Repair(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TabletManager_Repair_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TabletManagerServer).Repair(ctx, req.(*RepairRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TabletManager_ServiceDesc is the grpc.ServiceDesc for TabletManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -611,7 +685,17 @@ var TabletManager_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ExecuteFetchAsDba",
 			Handler:    _TabletManager_ExecuteFetchAsDba_Handler,
 		},
+		{
+			MethodName: "Repair",
+			Handler:    _TabletManager_Repair_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Backup",
+			Handler:       _TabletManager_Backup_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "tabletmanager.proto",
 }

@@ -617,6 +617,69 @@ func (x *Shard) GetTabletControls() []*TabletControl {
 	return nil
 }
 
+// PrimaryLease is the record at /leases/<ks>/<shard>, bound to an etcd
+// lease its holder keeps alive. A tablet takes writes only while it holds
+// it and the shard record names it: at most one tablet of a shard can.
+type PrimaryLease struct {
+	state                    protoimpl.MessageState `protogen:"open.v1"`
+	Alias                    *TabletAlias           `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	PrimaryTermStartUnixNano int64                  `protobuf:"varint,2,opt,name=primary_term_start_unix_nano,json=primaryTermStartUnixNano,proto3" json:"primary_term_start_unix_nano,omitempty"`
+	AcquiredUnixNano         int64                  `protobuf:"varint,3,opt,name=acquired_unix_nano,json=acquiredUnixNano,proto3" json:"acquired_unix_nano,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *PrimaryLease) Reset() {
+	*x = PrimaryLease{}
+	mi := &file_topodata_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrimaryLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrimaryLease) ProtoMessage() {}
+
+func (x *PrimaryLease) ProtoReflect() protoreflect.Message {
+	mi := &file_topodata_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrimaryLease.ProtoReflect.Descriptor instead.
+func (*PrimaryLease) Descriptor() ([]byte, []int) {
+	return file_topodata_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PrimaryLease) GetAlias() *TabletAlias {
+	if x != nil {
+		return x.Alias
+	}
+	return nil
+}
+
+func (x *PrimaryLease) GetPrimaryTermStartUnixNano() int64 {
+	if x != nil {
+		return x.PrimaryTermStartUnixNano
+	}
+	return 0
+}
+
+func (x *PrimaryLease) GetAcquiredUnixNano() int64 {
+	if x != nil {
+		return x.AcquiredUnixNano
+	}
+	return 0
+}
+
 // ShardReference is a shard as the serving graph lists it.
 type ShardReference struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -628,7 +691,7 @@ type ShardReference struct {
 
 func (x *ShardReference) Reset() {
 	*x = ShardReference{}
-	mi := &file_topodata_proto_msgTypes[7]
+	mi := &file_topodata_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +703,7 @@ func (x *ShardReference) String() string {
 func (*ShardReference) ProtoMessage() {}
 
 func (x *ShardReference) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[7]
+	mi := &file_topodata_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +716,7 @@ func (x *ShardReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardReference.ProtoReflect.Descriptor instead.
 func (*ShardReference) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{7}
+	return file_topodata_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ShardReference) GetName() string {
@@ -681,7 +744,7 @@ type SrvKeyspace struct {
 
 func (x *SrvKeyspace) Reset() {
 	*x = SrvKeyspace{}
-	mi := &file_topodata_proto_msgTypes[8]
+	mi := &file_topodata_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +756,7 @@ func (x *SrvKeyspace) String() string {
 func (*SrvKeyspace) ProtoMessage() {}
 
 func (x *SrvKeyspace) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[8]
+	mi := &file_topodata_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +769,7 @@ func (x *SrvKeyspace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SrvKeyspace.ProtoReflect.Descriptor instead.
 func (*SrvKeyspace) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{8}
+	return file_topodata_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SrvKeyspace) GetPartitions() []*SrvKeyspace_Partition {
@@ -727,7 +790,7 @@ type RoutingRule struct {
 
 func (x *RoutingRule) Reset() {
 	*x = RoutingRule{}
-	mi := &file_topodata_proto_msgTypes[9]
+	mi := &file_topodata_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +802,7 @@ func (x *RoutingRule) String() string {
 func (*RoutingRule) ProtoMessage() {}
 
 func (x *RoutingRule) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[9]
+	mi := &file_topodata_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +815,7 @@ func (x *RoutingRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingRule.ProtoReflect.Descriptor instead.
 func (*RoutingRule) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{9}
+	return file_topodata_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RoutingRule) GetFromTable() string {
@@ -779,7 +842,7 @@ type RoutingRules struct {
 
 func (x *RoutingRules) Reset() {
 	*x = RoutingRules{}
-	mi := &file_topodata_proto_msgTypes[10]
+	mi := &file_topodata_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +854,7 @@ func (x *RoutingRules) String() string {
 func (*RoutingRules) ProtoMessage() {}
 
 func (x *RoutingRules) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[10]
+	mi := &file_topodata_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +867,7 @@ func (x *RoutingRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingRules.ProtoReflect.Descriptor instead.
 func (*RoutingRules) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{10}
+	return file_topodata_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RoutingRules) GetRules() []*RoutingRule {
@@ -824,7 +887,7 @@ type SrvKeyspace_Partition struct {
 
 func (x *SrvKeyspace_Partition) Reset() {
 	*x = SrvKeyspace_Partition{}
-	mi := &file_topodata_proto_msgTypes[12]
+	mi := &file_topodata_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +899,7 @@ func (x *SrvKeyspace_Partition) String() string {
 func (*SrvKeyspace_Partition) ProtoMessage() {}
 
 func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[12]
+	mi := &file_topodata_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +912,7 @@ func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SrvKeyspace_Partition.ProtoReflect.Descriptor instead.
 func (*SrvKeyspace_Partition) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{8, 0}
+	return file_topodata_proto_rawDescGZIP(), []int{9, 0}
 }
 
 func (x *SrvKeyspace_Partition) GetServedType() TabletType {
@@ -916,7 +979,11 @@ const file_topodata_proto_rawDesc = "" +
 	"\x1cprimary_term_start_unix_nano\x18\x03 \x01(\x03R\x18primaryTermStartUnixNano\x12,\n" +
 	"\x12is_primary_serving\x18\x04 \x01(\bR\x10isPrimaryServing\x12A\n" +
 	"\rsource_shards\x18\x05 \x03(\v2\x1c.mosaic.topodata.SourceShardR\fsourceShards\x12G\n" +
-	"\x0ftablet_controls\x18\x06 \x03(\v2\x1e.mosaic.topodata.TabletControlR\x0etabletControls\"\\\n" +
+	"\x0ftablet_controls\x18\x06 \x03(\v2\x1e.mosaic.topodata.TabletControlR\x0etabletControls\"\xb0\x01\n" +
+	"\fPrimaryLease\x122\n" +
+	"\x05alias\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05alias\x12>\n" +
+	"\x1cprimary_term_start_unix_nano\x18\x02 \x01(\x03R\x18primaryTermStartUnixNano\x12,\n" +
+	"\x12acquired_unix_nano\x18\x03 \x01(\x03R\x10acquiredUnixNano\"\\\n" +
 	"\x0eShardReference\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
 	"\tkey_range\x18\x02 \x01(\v2\x19.mosaic.topodata.KeyRangeR\bkeyRange\"\xed\x01\n" +
@@ -960,7 +1027,7 @@ func file_topodata_proto_rawDescGZIP() []byte {
 }
 
 var file_topodata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_topodata_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_topodata_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_topodata_proto_goTypes = []any{
 	(TabletType)(0),               // 0: mosaic.topodata.TabletType
 	(*KeyRange)(nil),              // 1: mosaic.topodata.KeyRange
@@ -970,34 +1037,36 @@ var file_topodata_proto_goTypes = []any{
 	(*SourceShard)(nil),           // 5: mosaic.topodata.SourceShard
 	(*TabletControl)(nil),         // 6: mosaic.topodata.TabletControl
 	(*Shard)(nil),                 // 7: mosaic.topodata.Shard
-	(*ShardReference)(nil),        // 8: mosaic.topodata.ShardReference
-	(*SrvKeyspace)(nil),           // 9: mosaic.topodata.SrvKeyspace
-	(*RoutingRule)(nil),           // 10: mosaic.topodata.RoutingRule
-	(*RoutingRules)(nil),          // 11: mosaic.topodata.RoutingRules
-	nil,                           // 12: mosaic.topodata.Tablet.TagsEntry
-	(*SrvKeyspace_Partition)(nil), // 13: mosaic.topodata.SrvKeyspace.Partition
+	(*PrimaryLease)(nil),          // 8: mosaic.topodata.PrimaryLease
+	(*ShardReference)(nil),        // 9: mosaic.topodata.ShardReference
+	(*SrvKeyspace)(nil),           // 10: mosaic.topodata.SrvKeyspace
+	(*RoutingRule)(nil),           // 11: mosaic.topodata.RoutingRule
+	(*RoutingRules)(nil),          // 12: mosaic.topodata.RoutingRules
+	nil,                           // 13: mosaic.topodata.Tablet.TagsEntry
+	(*SrvKeyspace_Partition)(nil), // 14: mosaic.topodata.SrvKeyspace.Partition
 }
 var file_topodata_proto_depIdxs = []int32{
 	2,  // 0: mosaic.topodata.Tablet.alias:type_name -> mosaic.topodata.TabletAlias
 	1,  // 1: mosaic.topodata.Tablet.key_range:type_name -> mosaic.topodata.KeyRange
 	0,  // 2: mosaic.topodata.Tablet.type:type_name -> mosaic.topodata.TabletType
-	12, // 3: mosaic.topodata.Tablet.tags:type_name -> mosaic.topodata.Tablet.TagsEntry
+	13, // 3: mosaic.topodata.Tablet.tags:type_name -> mosaic.topodata.Tablet.TagsEntry
 	1,  // 4: mosaic.topodata.SourceShard.key_range:type_name -> mosaic.topodata.KeyRange
 	0,  // 5: mosaic.topodata.TabletControl.tablet_type:type_name -> mosaic.topodata.TabletType
 	1,  // 6: mosaic.topodata.Shard.key_range:type_name -> mosaic.topodata.KeyRange
 	2,  // 7: mosaic.topodata.Shard.primary_alias:type_name -> mosaic.topodata.TabletAlias
 	5,  // 8: mosaic.topodata.Shard.source_shards:type_name -> mosaic.topodata.SourceShard
 	6,  // 9: mosaic.topodata.Shard.tablet_controls:type_name -> mosaic.topodata.TabletControl
-	1,  // 10: mosaic.topodata.ShardReference.key_range:type_name -> mosaic.topodata.KeyRange
-	13, // 11: mosaic.topodata.SrvKeyspace.partitions:type_name -> mosaic.topodata.SrvKeyspace.Partition
-	10, // 12: mosaic.topodata.RoutingRules.rules:type_name -> mosaic.topodata.RoutingRule
-	0,  // 13: mosaic.topodata.SrvKeyspace.Partition.served_type:type_name -> mosaic.topodata.TabletType
-	8,  // 14: mosaic.topodata.SrvKeyspace.Partition.shard_references:type_name -> mosaic.topodata.ShardReference
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	2,  // 10: mosaic.topodata.PrimaryLease.alias:type_name -> mosaic.topodata.TabletAlias
+	1,  // 11: mosaic.topodata.ShardReference.key_range:type_name -> mosaic.topodata.KeyRange
+	14, // 12: mosaic.topodata.SrvKeyspace.partitions:type_name -> mosaic.topodata.SrvKeyspace.Partition
+	11, // 13: mosaic.topodata.RoutingRules.rules:type_name -> mosaic.topodata.RoutingRule
+	0,  // 14: mosaic.topodata.SrvKeyspace.Partition.served_type:type_name -> mosaic.topodata.TabletType
+	9,  // 15: mosaic.topodata.SrvKeyspace.Partition.shard_references:type_name -> mosaic.topodata.ShardReference
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_topodata_proto_init() }
@@ -1011,7 +1080,7 @@ func file_topodata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_topodata_proto_rawDesc), len(file_topodata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -19,6 +19,7 @@ type Store struct {
 	rev      topo.Version
 	watchers map[*watcher]struct{}
 	locks    map[string]chan struct{}
+	leases   map[string]*memLease
 	closed   bool
 }
 
@@ -28,6 +29,7 @@ func New() *Store {
 		data:     map[string]topo.KV{},
 		watchers: map[*watcher]struct{}{},
 		locks:    map[string]chan struct{}{},
+		leases:   map[string]*memLease{},
 	}
 }
 
@@ -90,6 +92,7 @@ func (s *Store) Delete(ctx context.Context, key string, version topo.Version) er
 		return topo.ErrBadVersion
 	}
 	delete(s.data, key)
+	s.dropLeaseLocked(key)
 	s.rev++
 	s.notify(topo.WatchEvent{KV: topo.KV{Key: key, Version: s.rev}, Deleted: true})
 	return nil
@@ -97,6 +100,7 @@ func (s *Store) Delete(ctx context.Context, key string, version topo.Version) er
 
 // put stores a value under the lock and tells the watchers.
 func (s *Store) put(key string, value []byte) topo.Version {
+	s.dropLeaseLocked(key)
 	s.rev++
 	kv := topo.KV{Key: key, Value: append([]byte(nil), value...), Version: s.rev}
 	s.data[key] = kv
@@ -249,6 +253,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	for k := range s.leases {
+		s.dropLeaseLocked(k)
+	}
 	for w := range s.watchers {
 		w.push(topo.WatchEvent{Err: topo.ErrClosed})
 	}

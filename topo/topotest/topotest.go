@@ -26,6 +26,8 @@ func Run(t *testing.T, newStore func(t *testing.T) topo.Store) {
 		{"Watch", testWatch},
 		{"WatchEndsWithContext", testWatchEnds},
 		{"Lock", testLock},
+		{"Lease", testLease},
+		{"PrimaryLeaseAndShardWatch", testPrimaryLeaseAndShardWatch},
 		{"TypedServer", testTypedServer},
 		{"UpdateFieldsRace", testUpdateFieldsRace},
 	}
@@ -346,4 +348,154 @@ func testUpdateFieldsRace(t *testing.T, s topo.Store) {
 	if err != nil || sh.PrimaryAlias.GetUid() != n {
 		t.Fatalf("after %d racing updates uid = %d (%v)", n, sh.PrimaryAlias.GetUid(), err)
 	}
+}
+
+func testLease(t *testing.T, s topo.Store) {
+	ctx := t.Context()
+	l, err := s.Lease(ctx, "leases/a", []byte("holder1"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _, err := s.Get(ctx, "leases/a")
+	if err != nil || string(data) != "holder1" {
+		t.Fatalf("leased key = %q, %v", data, err)
+	}
+	if _, err := s.Lease(ctx, "leases/a", []byte("holder2"), 5*time.Second); !errors.Is(err, topo.ErrNodeExists) {
+		t.Fatalf("second Lease: %v, want ErrNodeExists", err)
+	}
+	select {
+	case <-l.Lost():
+		t.Fatal("lease lost at once")
+	case <-time.After(100 * time.Millisecond):
+	}
+	// Released: the key is gone and can be leased again.
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatalf("second Release: %v", err)
+	}
+	if _, _, err := s.Get(ctx, "leases/a"); !errors.Is(err, topo.ErrNoNode) {
+		t.Fatalf("key after Release: %v, want ErrNoNode", err)
+	}
+	l2, err := s.Lease(ctx, "leases/a", []byte("holder2"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone else deletes the key: the holder learns it lost the lease,
+	// and its Release leaves a newer holder's key alone.
+	_, v, err := s.Get(ctx, "leases/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "leases/a", v); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l2.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("deleting the key did not make the lease lost")
+	}
+	if _, err := s.Create(ctx, "leases/a", []byte("other")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, err := s.Get(ctx, "leases/a"); err != nil || string(data) != "other" {
+		t.Fatalf("Release of a lost lease touched the new key: %q %v", data, err)
+	}
+}
+
+func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
+	ctx := t.Context()
+	ts := topo.NewServer(s)
+	if err := ts.CreateKeyspace(ctx, "ks", &topodatapb.Keyspace{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range []string{"-80", "-8000", "80-"} {
+		if err := ts.CreateShard(ctx, "ks", sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, ch, err := ts.WatchShard(ctx, "ks", "-80")
+	if err != nil || rec == nil {
+		t.Fatalf("WatchShard = %v, %v", rec, err)
+	}
+	all, allCh, err := ts.WatchShards(ctx)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("WatchShards = %v, %v", all, err)
+	}
+	alias := &topodatapb.TabletAlias{Cell: "zone1", Uid: 7}
+	for _, sh := range []string{"-8000", "-80"} {
+		if _, err := ts.UpdateShardFields(ctx, "ks", sh, func(s *topodatapb.Shard) error {
+			s.PrimaryAlias = alias
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The one-shard watch skips -8000, a longer name under the same prefix.
+	select {
+	case ev := <-ch:
+		if ev.Shard != "-80" || ev.Record.GetPrimaryAlias().GetUid() != 7 {
+			t.Fatalf("shard event = %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no shard event")
+	}
+	for _, want := range []string{"-8000", "-80"} {
+		select {
+		case ev := <-allCh:
+			if ev.Shard != want {
+				t.Fatalf("WatchShards event for %s, want %s", ev.Shard, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no WatchShards event")
+		}
+	}
+
+	leases, lch, err := ts.WatchPrimaryLeases(ctx)
+	if err != nil || len(leases) != 0 {
+		t.Fatalf("WatchPrimaryLeases = %v, %v", leases, err)
+	}
+	l, err := ts.AcquirePrimaryLease(ctx, "ks", "-80", &topodatapb.PrimaryLease{Alias: alias, PrimaryTermStartUnixNano: 5}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.AcquirePrimaryLease(ctx, "ks", "-80", &topodatapb.PrimaryLease{Alias: alias}, 5*time.Second); !errors.Is(err, topo.ErrNodeExists) {
+		t.Fatalf("second AcquirePrimaryLease: %v, want ErrNodeExists", err)
+	}
+	got, v, err := ts.GetPrimaryLease(ctx, "ks", "-80")
+	if err != nil || got.GetPrimaryTermStartUnixNano() != 5 {
+		t.Fatalf("GetPrimaryLease = %v, %v", got, err)
+	}
+	select {
+	case ev := <-lch:
+		if ev.Keyspace != "ks" || ev.Shard != "-80" || ev.Lease.GetAlias().GetUid() != 7 {
+			t.Fatalf("lease event = %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no lease event")
+	}
+	if err := ts.BreakPrimaryLease(ctx, "ks", "-80", v); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("broken lease not lost")
+	}
+	select {
+	case ev := <-lch:
+		if ev.Lease != nil {
+			t.Fatalf("lease event after break = %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no lease event after break")
+	}
+	if _, _, err := ts.GetPrimaryLease(ctx, "ks", "-80"); !errors.Is(err, topo.ErrNoNode) {
+		t.Fatalf("GetPrimaryLease after break: %v", err)
+	}
+	l.Release(ctx)
 }
