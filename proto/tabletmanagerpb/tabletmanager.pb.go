@@ -110,6 +110,10 @@ type ReplicationStatus struct {
 	LastSqlError string `protobuf:"bytes,8,opt,name=last_sql_error,json=lastSqlError,proto3" json:"last_sql_error,omitempty"`
 	// relay_position is the GTID set received, applied or not.
 	RelayPosition string `protobuf:"bytes,9,opt,name=relay_position,json=relayPosition,proto3" json:"relay_position,omitempty"`
+	// last_io_errno and last_sql_errno are the MySQL error numbers of the
+	// last replication errors (0: none).
+	LastIoErrno   uint32 `protobuf:"varint,10,opt,name=last_io_errno,json=lastIoErrno,proto3" json:"last_io_errno,omitempty"`
+	LastSqlErrno  uint32 `protobuf:"varint,11,opt,name=last_sql_errno,json=lastSqlErrno,proto3" json:"last_sql_errno,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -205,6 +209,20 @@ func (x *ReplicationStatus) GetRelayPosition() string {
 		return x.RelayPosition
 	}
 	return ""
+}
+
+func (x *ReplicationStatus) GetLastIoErrno() uint32 {
+	if x != nil {
+		return x.LastIoErrno
+	}
+	return 0
+}
+
+func (x *ReplicationStatus) GetLastSqlErrno() uint32 {
+	if x != nil {
+		return x.LastSqlErrno
+	}
+	return 0
 }
 
 type StatusRequest struct {
@@ -1573,7 +1591,7 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\n" +
 	"\x13tabletmanager.proto\x12\x14mosaic.tabletmanager\x1a\x0etopodata.proto\x1a\vquery.proto\"\r\n" +
 	"\vPingRequest\"\x0e\n" +
-	"\fPingResponse\"\xc3\x02\n" +
+	"\fPingResponse\"\x8d\x03\n" +
 	"\x11ReplicationStatus\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\tR\bposition\x12\x1d\n" +
 	"\n" +
@@ -1588,7 +1606,10 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"sourcePort\x12\"\n" +
 	"\rlast_io_error\x18\a \x01(\tR\vlastIoError\x12$\n" +
 	"\x0elast_sql_error\x18\b \x01(\tR\flastSqlError\x12%\n" +
-	"\x0erelay_position\x18\t \x01(\tR\rrelayPosition\"\x0f\n" +
+	"\x0erelay_position\x18\t \x01(\tR\rrelayPosition\x12\"\n" +
+	"\rlast_io_errno\x18\n" +
+	" \x01(\rR\vlastIoErrno\x12$\n" +
+	"\x0elast_sql_errno\x18\v \x01(\rR\flastSqlErrno\"\x0f\n" +
 	"\rStatusRequest\"\x86\x02\n" +
 	"\x0eStatusResponse\x12/\n" +
 	"\x06tablet\x18\x01 \x01(\v2\x17.mosaic.topodata.TabletR\x06tablet\x12%\n" +

@@ -53,6 +53,9 @@ type Flavor interface {
 	StartReplication(ctx context.Context, q Querier, semiSync bool) error
 	// StopReplication stops both replication threads.
 	StopReplication(ctx context.Context, q Querier) error
+	// StopReplicationIO stops receiving from the source and lets the
+	// applier finish what was received.
+	StopReplicationIO(ctx context.Context, q Querier) error
 	// ResetReplication stops replication and forgets the source, as a
 	// server about to become a primary does.
 	ResetReplication(ctx context.Context, q Querier) error
@@ -63,9 +66,20 @@ type Flavor interface {
 	SetReadOnly(ctx context.Context, q Querier, on bool) error
 	// ReadOnly reports whether the server is read-only.
 	ReadOnly(ctx context.Context, q Querier) (bool, error)
-	// SetSemiSyncSource turns the semi-sync source side on (commits wait
-	// for one replica's ack, falling back to async after timeout) or off.
-	SetSemiSyncSource(ctx context.Context, q Querier, on bool, timeout time.Duration) error
+	// SetSemiSyncSource makes commits wait for acks replicas' acks (0
+	// turns semi-sync off), falling back to asynchronous replication after
+	// timeout without them. A flavor that cannot wait for that many acks
+	// returns an error.
+	SetSemiSyncSource(ctx context.Context, q Querier, acks int, timeout time.Duration) error
+	// ResetToPosition makes a server restored from a physical copy hold
+	// exactly pos: its own binlog history is dropped and pos becomes both
+	// what it holds and where replication resumes.
+	ResetToPosition(ctx context.Context, q Querier, pos string) error
+	// PositionAtLeast reports whether position a holds every transaction
+	// of b. It needs no server.
+	PositionAtLeast(a, b string) (bool, error)
+	// MaxSemiSyncAcks is the most acks SetSemiSyncSource can wait for.
+	MaxSemiSyncAcks() int
 }
 
 // ByName returns the flavor a tablet record's db_flavor names.

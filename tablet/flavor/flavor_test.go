@@ -87,13 +87,28 @@ func TestMariaDBSQL(t *testing.T) {
 		t.Fatalf("WaitForPosition past timeout: %v", err)
 	}
 	f.lines = nil
-	if err := m.SetSemiSyncSource(ctx, f, true, 2*time.Second); err != nil {
+	if err := m.SetSemiSyncSource(ctx, f, 1, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	check(t, f,
 		"exec SET GLOBAL rpl_semi_sync_master_timeout = 2000",
 		"exec SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
 		"exec SET GLOBAL rpl_semi_sync_master_enabled = ON")
+	if err := m.SetSemiSyncSource(ctx, f, 2, time.Second); err == nil {
+		t.Fatal("mariadb accepted two semi-sync acks")
+	}
+	if err := m.SetSemiSyncSource(ctx, f, 0, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	check(t, f, "exec SET GLOBAL rpl_semi_sync_master_enabled = OFF")
+	if err := m.StopReplicationIO(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	check(t, f, "exec STOP SLAVE IO_THREAD")
+	if err := m.ResetToPosition(ctx, f, "0-101-9"); err != nil {
+		t.Fatal(err)
+	}
+	check(t, f, "exec STOP SLAVE", "exec RESET MASTER", "exec SET GLOBAL gtid_binlog_state = '0-101-9'", "exec SET GLOBAL gtid_slave_pos = '0-101-9'")
 	if err := m.SetReadOnly(ctx, f, false); err != nil {
 		t.Fatal(err)
 	}
@@ -147,12 +162,13 @@ func TestMySQL8SQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, f, "exec SET GLOBAL super_read_only = ON", "exec SET GLOBAL super_read_only = OFF", "exec SET GLOBAL read_only = OFF")
-	if err := m.SetSemiSyncSource(ctx, f, true, time.Second); err != nil {
+	if err := m.SetSemiSyncSource(ctx, f, 2, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	check(t, f,
 		"exec SET GLOBAL rpl_semi_sync_source_timeout = 1000",
 		"exec SET GLOBAL rpl_semi_sync_source_wait_point = AFTER_SYNC",
+		"exec SET GLOBAL rpl_semi_sync_source_wait_for_replica_count = 2",
 		"exec SET GLOBAL rpl_semi_sync_source_enabled = ON")
 }
 
@@ -169,5 +185,33 @@ func TestByNameAndRedact(t *testing.T) {
 	got := redactPassword("CHANGE MASTER TO MASTER_PASSWORD = 'secret', MASTER_USE_GTID = slave_pos")
 	if strings.Contains(got, "secret") {
 		t.Errorf("redact: %s", got)
+	}
+}
+
+func TestPositionAtLeast(t *testing.T) {
+	for _, c := range []struct {
+		f    Flavor
+		a, b string
+		want bool
+	}{
+		{MariaDB{}, "0-101-9", "0-101-9", true},
+		{MariaDB{}, "0-102-10", "0-101-9", true},
+		{MariaDB{}, "0-101-8", "0-101-9", false},
+		{MariaDB{}, "0-101-9", "", true},
+		{MariaDB{}, "", "0-101-1", false},
+		{MariaDB{}, "0-101-9,1-5-3", "1-5-4", false},
+		{MariaDB{}, "0-101-9,1-5-4", "0-101-2,1-5-4", true},
+		{MySQL8{}, "u:1-10", "u:1-5:7", true},
+		{MySQL8{}, "u:1-5:7-9", "u:1-6", false},
+		{MySQL8{}, "u:1-5,v:1-2", "v:2", true},
+		{MySQL8{}, "u:1-5", "v:1", false},
+	} {
+		got, err := c.f.PositionAtLeast(c.a, c.b)
+		if err != nil || got != c.want {
+			t.Errorf("%s PositionAtLeast(%q, %q) = %v, %v; want %v", c.f.Name(), c.a, c.b, got, err, c.want)
+		}
+	}
+	if _, err := (MariaDB{}).PositionAtLeast("0-1", "0-1-2"); err == nil {
+		t.Error("bad mariadb position parsed")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
@@ -56,6 +57,8 @@ func (f MariaDB) ReplicationStatus(ctx context.Context, q Querier) (*tabletmanag
 	st.LastIoError = r["Last_IO_Error"]
 	st.LastSqlError = r["Last_SQL_Error"]
 	st.RelayPosition = r["Gtid_IO_Pos"]
+	st.LastIoErrno = uint32(atoiOr0(r["Last_IO_Errno"]))
+	st.LastSqlErrno = uint32(atoiOr0(r["Last_SQL_Errno"]))
 	return st, nil
 }
 
@@ -89,6 +92,11 @@ func (MariaDB) StartReplication(ctx context.Context, q Querier, semiSync bool) e
 // StopReplication implements Flavor.
 func (MariaDB) StopReplication(ctx context.Context, q Querier) error {
 	return execAll(ctx, q, "STOP SLAVE")
+}
+
+// StopReplicationIO implements Flavor.
+func (MariaDB) StopReplicationIO(ctx context.Context, q Querier) error {
+	return execAll(ctx, q, "STOP SLAVE IO_THREAD")
 }
 
 // ResetReplication implements Flavor.
@@ -129,15 +137,81 @@ func (MariaDB) ReadOnly(ctx context.Context, q Querier) (bool, error) {
 }
 
 // SetSemiSyncSource implements Flavor. MariaDB has semi-sync built in (no
-// plugin) and waits for one replica's ack; AFTER_SYNC makes a commit
-// visible only once a replica has it, so a failover loses no
-// acknowledged write.
-func (MariaDB) SetSemiSyncSource(ctx context.Context, q Querier, on bool, timeout time.Duration) error {
-	if !on {
+// plugin) and always waits for exactly one replica's ack, so acks is 0
+// (off) or 1. AFTER_SYNC makes a commit visible only once a replica has
+// it, so a failover loses no acknowledged write.
+func (MariaDB) SetSemiSyncSource(ctx context.Context, q Querier, acks int, timeout time.Duration) error {
+	switch {
+	case acks <= 0:
 		return execAll(ctx, q, "SET GLOBAL rpl_semi_sync_master_enabled = OFF")
+	case acks > 1:
+		return fmt.Errorf("mariadb semi-sync waits for one ack, not %d", acks)
 	}
 	return execAll(ctx, q,
 		"SET GLOBAL rpl_semi_sync_master_timeout = "+strconv.FormatInt(timeout.Milliseconds(), 10),
 		"SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
 		"SET GLOBAL rpl_semi_sync_master_enabled = ON")
+}
+
+// MaxSemiSyncAcks implements Flavor.
+func (MariaDB) MaxSemiSyncAcks() int { return 1 }
+
+// ResetToPosition implements Flavor: after RESET MASTER the binlog is
+// empty, so gtid_binlog_state may be set; gtid_slave_pos tells
+// MASTER_USE_GTID=slave_pos where to resume.
+func (MariaDB) ResetToPosition(ctx context.Context, q Querier, pos string) error {
+	return execAll(ctx, q,
+		"STOP SLAVE",
+		"RESET MASTER",
+		"SET GLOBAL gtid_binlog_state = "+quote(pos),
+		"SET GLOBAL gtid_slave_pos = "+quote(pos))
+}
+
+// PositionAtLeast implements Flavor. A MariaDB position lists one
+// domain-server-seqno per replication domain; with gtid_strict_mode the
+// sequence numbers of a domain only grow, so a holds b when, in every
+// domain of b, its sequence number is at least b's.
+func (MariaDB) PositionAtLeast(a, b string) (bool, error) {
+	pa, err := parseMariaDBPosition(a)
+	if err != nil {
+		return false, err
+	}
+	pb, err := parseMariaDBPosition(b)
+	if err != nil {
+		return false, err
+	}
+	for domain, seq := range pb {
+		if pa[domain] < seq {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// parseMariaDBPosition maps each domain of a position to its sequence
+// number.
+func parseMariaDBPosition(pos string) (map[uint64]uint64, error) {
+	out := map[uint64]uint64{}
+	for _, g := range strings.Split(pos, ",") {
+		g = strings.TrimSpace(g)
+		if g == "" {
+			continue
+		}
+		parts := strings.Split(g, "-")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("bad mariadb gtid %q in position %q", g, pos)
+		}
+		var nums [3]uint64
+		for i, p := range parts {
+			n, err := strconv.ParseUint(p, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("bad mariadb gtid %q in position %q", g, pos)
+			}
+			nums[i] = n
+		}
+		if nums[2] > out[nums[0]] {
+			out[nums[0]] = nums[2]
+		}
+	}
+	return out, nil
 }

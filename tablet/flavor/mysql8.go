@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
@@ -51,6 +52,8 @@ func (f MySQL8) ReplicationStatus(ctx context.Context, q Querier) (*tabletmanage
 	st.LastIoError = r["Last_IO_Error"]
 	st.LastSqlError = r["Last_SQL_Error"]
 	st.RelayPosition = r["Retrieved_Gtid_Set"]
+	st.LastIoErrno = uint32(atoiOr0(r["Last_IO_Errno"]))
+	st.LastSqlErrno = uint32(atoiOr0(r["Last_SQL_Errno"]))
 	return st, nil
 }
 
@@ -74,6 +77,11 @@ func (MySQL8) StartReplication(ctx context.Context, q Querier, semiSync bool) er
 // StopReplication implements Flavor.
 func (MySQL8) StopReplication(ctx context.Context, q Querier) error {
 	return execAll(ctx, q, "STOP REPLICA")
+}
+
+// StopReplicationIO implements Flavor.
+func (MySQL8) StopReplicationIO(ctx context.Context, q Querier) error {
+	return execAll(ctx, q, "STOP REPLICA IO_THREAD")
 }
 
 // ResetReplication implements Flavor.
@@ -115,13 +123,96 @@ func (MySQL8) ReadOnly(ctx context.Context, q Querier) (bool, error) {
 	return v == "1", nil
 }
 
-// SetSemiSyncSource implements Flavor.
-func (MySQL8) SetSemiSyncSource(ctx context.Context, q Querier, on bool, timeout time.Duration) error {
-	if !on {
+// SetSemiSyncSource implements Flavor: MySQL waits for acks replicas
+// (rpl_semi_sync_source_wait_for_replica_count).
+func (MySQL8) SetSemiSyncSource(ctx context.Context, q Querier, acks int, timeout time.Duration) error {
+	if acks <= 0 {
 		return execAll(ctx, q, "SET GLOBAL rpl_semi_sync_source_enabled = OFF")
 	}
 	return execAll(ctx, q,
 		"SET GLOBAL rpl_semi_sync_source_timeout = "+strconv.FormatInt(timeout.Milliseconds(), 10),
 		"SET GLOBAL rpl_semi_sync_source_wait_point = AFTER_SYNC",
+		"SET GLOBAL rpl_semi_sync_source_wait_for_replica_count = "+strconv.Itoa(acks),
 		"SET GLOBAL rpl_semi_sync_source_enabled = ON")
+}
+
+// MaxSemiSyncAcks implements Flavor.
+func (MySQL8) MaxSemiSyncAcks() int { return 65535 }
+
+// ResetToPosition implements Flavor: RESET MASTER empties gtid_executed,
+// then gtid_purged declares pos as held.
+func (MySQL8) ResetToPosition(ctx context.Context, q Querier, pos string) error {
+	return execAll(ctx, q, "STOP REPLICA", "RESET MASTER", "SET GLOBAL gtid_purged = "+quote(pos))
+}
+
+// PositionAtLeast implements Flavor: GTID set containment, uuid by uuid.
+func (MySQL8) PositionAtLeast(a, b string) (bool, error) {
+	sa, err := parseMySQLGTIDSet(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := parseMySQLGTIDSet(b)
+	if err != nil {
+		return false, err
+	}
+	for uuid, ivs := range sb {
+		for _, iv := range ivs {
+			if !covered(sa[uuid], iv) {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+type interval struct{ lo, hi uint64 }
+
+// covered reports whether iv lies inside the union of ivs.
+func covered(ivs []interval, iv interval) bool {
+	next := iv.lo
+	for next <= iv.hi {
+		found := false
+		for _, c := range ivs {
+			if c.lo <= next && next <= c.hi {
+				next = c.hi + 1
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// parseMySQLGTIDSet parses "uuid:1-5:7,uuid2:1-3".
+func parseMySQLGTIDSet(s string) (map[string][]interval, error) {
+	out := map[string][]interval{}
+	for _, part := range strings.Split(strings.ReplaceAll(s, "\n", ""), ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		fields := strings.Split(part, ":")
+		if len(fields) < 2 {
+			return nil, fmt.Errorf("bad gtid set %q", s)
+		}
+		uuid := strings.ToLower(fields[0])
+		for _, r := range fields[1:] {
+			lo, hi, isRange := strings.Cut(r, "-")
+			l, err := strconv.ParseUint(lo, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("bad gtid set %q", s)
+			}
+			h := l
+			if isRange {
+				if h, err = strconv.ParseUint(hi, 10, 64); err != nil || h < l {
+					return nil, fmt.Errorf("bad gtid set %q", s)
+				}
+			}
+			out[uuid] = append(out[uuid], interval{l, h})
+		}
+	}
+	return out, nil
 }

@@ -45,6 +45,15 @@ type Config struct {
 	// start ('user'@'%', REPLICATION SLAVE).
 	ReplUser     string
 	ReplPassword string
+	// AppUser is the socket-only user the query service connects as,
+	// created on every start: every privilege except READ_ONLY ADMIN, so
+	// that read_only=ON stops its writes (root's are not stopped).
+	AppUser string
+
+	// BackupPath and MbstreamPath name mariadb-backup and mbstream
+	// (looked up in PATH when not absolute), for physical copies.
+	BackupPath   string
+	MbstreamPath string
 
 	// StartTimeout bounds the wait until a started mariadbd answers.
 	StartTimeout time.Duration
@@ -67,6 +76,9 @@ func DefaultConfig() Config {
 		Durable:              true,
 		ReplUser:             "mosaic_repl",
 		ReplPassword:         "mosaic_repl_password",
+		AppUser:              "mosaic_app",
+		BackupPath:           "mariadb-backup",
+		MbstreamPath:         "mbstream",
 		StartTimeout:         60 * time.Second,
 		StopTimeout:          30 * time.Second,
 		RestartBackoff:       200 * time.Millisecond,
@@ -92,8 +104,8 @@ func (c Config) Validate() error {
 	if c.MariadbdPath == "" || c.InstallDBPath == "" {
 		errs = append(errs, errors.New("mysqlctl: MariadbdPath and InstallDBPath are required"))
 	}
-	if c.ReplUser == "" {
-		errs = append(errs, errors.New("mysqlctl: ReplUser is required"))
+	if c.ReplUser == "" || c.AppUser == "" {
+		errs = append(errs, errors.New("mysqlctl: ReplUser and AppUser are required"))
 	}
 	if c.StartTimeout <= 0 || c.StopTimeout <= 0 || c.RestartBackoff <= 0 || c.MaxRestartBackoff < c.RestartBackoff {
 		errs = append(errs, errors.New("mysqlctl: timeouts and backoffs must be positive"))

@@ -56,6 +56,9 @@ func (m *Mysqld) initDataDir(ctx context.Context) error {
 	if err := os.RemoveAll(dataDir); err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.fresh = true
+	m.mu.Unlock()
 	if m.cfg.TemplateDir == "" {
 		m.log.Info("initializing mysqld data dir", "dir", dataDir)
 		return m.installDB(ctx, m.cfg.cnfPath())

@@ -33,6 +33,9 @@ const (
 	Running
 	// Crashed: it died or failed to start; a restart is pending.
 	Crashed
+	// Held: stopped on purpose (Hold) until released, e.g. while its data
+	// dir is replaced.
+	Held
 )
 
 func (s State) String() string {
@@ -45,6 +48,8 @@ func (s State) String() string {
 		return "running"
 	case Crashed:
 		return "crashed"
+	case Held:
+		return "held"
 	}
 	return "unknown"
 }
@@ -63,6 +68,13 @@ type Mysqld struct {
 	starts   int
 	changed  chan struct{}
 	runsOnce bool
+	active   bool // Run is running
+	fresh    bool
+	// hold is non-nil while someone holds mysqld stopped: the running
+	// process stops when it is set and Run waits until it is closed.
+	hold     chan struct{}
+	holdKill bool
+	holdReq  chan struct{} // closed to ask the running process to stop
 }
 
 // New checks cfg and finds the binaries. It starts nothing.
@@ -74,7 +86,7 @@ func New(cfg Config, log *slog.Logger) (*Mysqld, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mysqld{cfg: cfg, log: log, mariadbd: bin, changed: make(chan struct{})}, nil
+	return &Mysqld{cfg: cfg, log: log, mariadbd: bin, changed: make(chan struct{}), holdReq: make(chan struct{})}, nil
 }
 
 // SocketPath is the unix socket mysqld listens on.
@@ -90,6 +102,26 @@ func (m *Mysqld) Version() string { return m.version }
 // root over the unix socket.
 func (m *Mysqld) DBAParams() mysqlconn.Params {
 	return mysqlconn.Params{Addr: m.cfg.socketPath(), User: "root"}
+}
+
+// AppParams are the connection parameters of the query service: the app
+// user over the unix socket, whose writes read_only stops.
+func (m *Mysqld) AppParams() mysqlconn.Params {
+	return mysqlconn.Params{Addr: m.cfg.socketPath(), User: m.cfg.AppUser}
+}
+
+// Fresh reports whether Init made a new, empty data dir.
+func (m *Mysqld) Fresh() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fresh
+}
+
+// DataDirPresent reports whether the data dir still holds the system
+// schema: false once someone deleted it under a running server.
+func (m *Mysqld) DataDirPresent() bool {
+	_, err := os.Stat(filepath.Join(m.cfg.dataDir(), "mysql"))
+	return err == nil
 }
 
 // State returns the current state and, when not running, why.
@@ -179,23 +211,42 @@ func (m *Mysqld) Run(ctx context.Context) error {
 		return errors.New("mysqlctl: Run called twice")
 	}
 	m.runsOnce = true
+	m.active = true
 	m.mu.Unlock()
-	defer m.setState(Stopped, nil, 0)
+	defer func() {
+		m.mu.Lock()
+		m.active = false
+		m.mu.Unlock()
+		m.setState(Stopped, nil, 0)
+	}()
 
 	m.stopLeftover()
 	backoff := m.cfg.RestartBackoff
 	for {
+		if err := m.waitHold(ctx); err != nil {
+			return nil
+		}
 		started := time.Now()
 		err := m.runOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, errHeld) {
+			backoff = m.cfg.RestartBackoff
+			continue
 		}
 		if time.Since(started) > 30*time.Second {
 			backoff = m.cfg.RestartBackoff
 		}
 		m.log.Error("mysqld is down; restarting", "err", err, "backoff", backoff)
 		m.setState(Crashed, err, 0)
-		if sleepCtx(ctx, backoff) != nil {
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-m.holdRequested():
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
 			return nil
 		}
 		backoff = min(backoff*2, m.cfg.MaxRestartBackoff)
@@ -240,7 +291,92 @@ func (m *Mysqld) runOnce(ctx context.Context) error {
 		m.stopProcess(cmd, exited)
 		m.log.Info("mysqld stopped", "pid", pid)
 		return nil
+	case <-m.holdRequested():
+		m.mu.Lock()
+		kill := m.holdKill
+		m.mu.Unlock()
+		if kill {
+			_ = cmd.Process.Kill()
+			<-exited
+		} else {
+			m.stopProcess(cmd, exited)
+		}
+		m.log.Info("mysqld stopped and held", "pid", pid, "killed", kill)
+		return errHeld
 	}
+}
+
+// errHeld ends runOnce when someone holds mysqld stopped.
+var errHeld = errors.New("mysqld held")
+
+// holdRequested returns a channel closed when a Hold asks the running
+// process to stop.
+func (m *Mysqld) holdRequested() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.holdReq
+}
+
+// waitHold blocks while mysqld is held, or until ctx ends.
+func (m *Mysqld) waitHold(ctx context.Context) error {
+	m.mu.Lock()
+	hold := m.hold
+	m.mu.Unlock()
+	if hold == nil {
+		return nil
+	}
+	m.setState(Held, nil, 0)
+	select {
+	case <-hold:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Hold stops mysqld (SIGTERM and a clean shutdown, or SIGKILL when kill is
+// set: a server whose data dir is gone cannot shut down cleanly) and keeps
+// it stopped until release is called; then Run starts it again. It
+// returns once mysqld is down, or when ctx ends. Only one hold at a time.
+func (m *Mysqld) Hold(ctx context.Context, kill bool) (release func(), err error) {
+	m.mu.Lock()
+	if m.hold != nil {
+		m.mu.Unlock()
+		return nil, errors.New("mysqlctl: mysqld is already held")
+	}
+	hold := make(chan struct{})
+	m.hold, m.holdKill = hold, kill
+	close(m.holdReq)
+	m.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			m.mu.Lock()
+			m.hold = nil
+			m.holdReq = make(chan struct{})
+			m.mu.Unlock()
+			close(hold)
+		})
+	}
+	for {
+		ch := m.Changed()
+		if st, _ := m.State(); st == Held || !m.running() {
+			return release, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			release()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// running reports whether Run is active.
+func (m *Mysqld) running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.active
 }
 
 // waitReady polls until mariadbd answers a query.
@@ -288,11 +424,18 @@ func (m *Mysqld) afterStart(ctx context.Context) error {
 	defer c.Close()
 	user := QuoteString(m.cfg.ReplUser) + "@'%'"
 	pw := QuoteString(m.cfg.ReplPassword)
+	app := QuoteString(m.cfg.AppUser) + "@'localhost'"
 	for _, q := range []string{
 		"SET SESSION sql_log_bin = 0",
 		"CREATE USER IF NOT EXISTS " + user + " IDENTIFIED BY " + pw,
 		"ALTER USER " + user + " IDENTIFIED BY " + pw,
 		"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO " + user,
+		// The query service's user: all of root's powers but writing
+		// while read_only is on, which is how a demoted or fenced primary
+		// stops writes in flight.
+		"CREATE USER IF NOT EXISTS " + app,
+		"GRANT ALL PRIVILEGES ON *.* TO " + app,
+		"REVOKE READ_ONLY ADMIN ON *.* FROM " + app,
 	} {
 		if err := c.Exec(q); err != nil {
 			return fmt.Errorf("%s: %w", strings.SplitN(q, " IDENTIFIED", 2)[0], err)

@@ -1,0 +1,160 @@
+package mysqlctl
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+)
+
+// startMysqld runs a supervised mariadbd until the test ends.
+func startMysqld(t *testing.T, dir string, id uint32) *Mysqld {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Dir = filepath.Join(dir, "t"+string(rune('0'+id)))
+	cfg.Port = freePort(t)
+	cfg.ServerID = id
+	cfg.TemplateDir = SharedTemplateDir()
+	cfg.Durable = false
+	cfg.InnoDBBufferPoolSize = "32M"
+	cfg.RestartBackoff = 50 * time.Millisecond
+	m, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Fresh() {
+		t.Error("a new data dir is not reported fresh")
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); m.Run(runCtx) }()
+	t.Cleanup(func() { stop(); wg.Wait() })
+	if err := m.WaitRunning(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func execAs(t *testing.T, p mysqlconn.Params, sqls ...string) error {
+	t.Helper()
+	c, err := mysqlconn.Dial(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, s := range sqls {
+		if err := c.Exec(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func queryAs(t *testing.T, p mysqlconn.Params, sql string) string {
+	t.Helper()
+	c, err := mysqlconn.Dial(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Execute(sql, 10)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	vals, err := mysqlconn.RowValues(res.Rows[0], len(res.Fields))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(vals[0])
+}
+
+// TestBackupRestore copies one server's data into another with Backup and
+// Restore while the second is held, and checks the app user's fence.
+func TestBackupRestore(t *testing.T) {
+	dir := shortTempDir(t)
+	src := startMysqld(t, dir, 1)
+	dst := startMysqld(t, dir, 2)
+
+	root := src.DBAParams()
+	if err := execAs(t, root, "SET GLOBAL read_only = OFF", "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20))",
+		"INSERT INTO d.t VALUES (1, 'one'), (2, 'two')"); err != nil {
+		t.Fatal(err)
+	}
+	// The app user writes while read_only is off and is refused once it is on.
+	if err := execAs(t, src.AppParams(), "INSERT INTO d.t VALUES (3, 'three')"); err != nil {
+		t.Fatalf("app user write: %v", err)
+	}
+	if err := execAs(t, root, "SET GLOBAL read_only = ON"); err != nil {
+		t.Fatal(err)
+	}
+	err := execAs(t, src.AppParams(), "INSERT INTO d.t VALUES (4, 'four')")
+	var se *sqlerr.Error
+	if !errors.As(err, &se) || se.Num != sqlerr.ERReadOnly {
+		t.Fatalf("app user write under read_only: %v, want error 1290", err)
+	}
+	wantPos := queryAs(t, root, "SELECT @@gtid_binlog_pos")
+
+	pr, pw := io.Pipe()
+	backupErr := make(chan error, 1)
+	go func() {
+		err := src.Backup(t.Context(), pw)
+		pw.CloseWithError(err)
+		backupErr <- err
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	release, err := dst.Hold(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := dst.State(); st != Held {
+		t.Fatalf("state while held = %v", st)
+	}
+	if !dst.DataDirPresent() {
+		t.Fatal("data dir missing before restore")
+	}
+	pos, err := dst.Restore(ctx, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-backupErr; err != nil {
+		t.Fatal(err)
+	}
+	if pos != wantPos {
+		t.Fatalf("restored position %q, want %q", pos, wantPos)
+	}
+	starts := dst.Starts()
+	release()
+	for dst.Starts() == starts {
+		select {
+		case <-dst.Changed():
+		case <-ctx.Done():
+			t.Fatal("mysqld did not start after the hold was released")
+		}
+	}
+	if err := dst.WaitRunning(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryAs(t, dst.DBAParams(), "SELECT GROUP_CONCAT(v ORDER BY id) FROM d.t"); got != "one,two,three" {
+		t.Fatalf("restored rows = %q", got)
+	}
+	if got := queryAs(t, dst.DBAParams(), "SELECT @@server_id"); got != "2" {
+		t.Fatalf("restored server runs as server_id %s", got)
+	}
+	if !strings.HasPrefix(pos, "0-1-") {
+		t.Fatalf("position %q is not the source's", pos)
+	}
+}
