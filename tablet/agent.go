@@ -40,23 +40,37 @@ type Agent struct {
 	dba      dbaQuerier
 	registry *prometheus.Registry
 	kick     chan struct{}
+	fenceCh  chan string
+	repairCh chan string
+	// bg counts goroutines that outlive the call that started them (lease
+	// watchers); Run waits for them.
+	bg sync.WaitGroup
 
 	// actionMu serializes everything that changes the tablet's role:
 	// TabletManager actions and the role restore after a mysqld restart.
 	actionMu sync.Mutex
 	healthMu sync.Mutex
 
-	mu          sync.Mutex
-	tabletType  topodatapb.TabletType
-	termStart   int64
-	source      *flavor.Source // replication source, nil when none
-	replicating bool           // replication should run
-	ready       bool           // role applied since the last mysqld start
-	notServing  string         // set while an action keeps it from serving
-	caughtUp    time.Time      // when the replica was last known current
-	qpsCount    uint64         // QueryCount at the last health check
-	qpsAt       time.Time      // time of the last health check
-	last        *querypb.StreamHealthResponse
+	mu           sync.Mutex
+	tabletType   topodatapb.TabletType
+	termStart    int64
+	source       *flavor.Source          // replication source, nil when none
+	sourceAlias  *topodatapb.TabletAlias // the primary source belongs to, when known
+	replicating  bool                    // replication should run
+	lease        topo.Lease              // the shard's primary lease, held while primary
+	leaseTerm    int64
+	semiSyncAcks int               // acks the primary waits for now
+	shardVersion topo.Version      // newest shard record version seen
+	shardRecord  *topodatapb.Shard // that record
+	repairing    bool
+	repairedOnce bool
+	brokenSince  time.Time // replication broken for good since
+	ready        bool      // role applied since the last mysqld start
+	notServing   string    // set while an action keeps it from serving
+	caughtUp     time.Time // when the replica was last known current
+	qpsCount     uint64    // QueryCount at the last health check
+	qpsAt        time.Time // time of the last health check
+	last         *querypb.StreamHealthResponse
 }
 
 // New checks cfg and builds the agent. It starts nothing.
@@ -80,7 +94,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("register query metrics: %w", err)
 	}
 	health := queryservice.NewBroadcaster()
-	params := m.DBAParams()
+	// The query service connects as the app user, whose writes read_only
+	// stops: a demoted or fenced primary takes no more writes in flight.
+	params := m.AppParams()
 	params.DB = cfg.dbName()
 	qs, err := queryservice.New(cfg.Query, queryservice.Identity{Alias: alias, Keyspace: cfg.Keyspace, Shard: cfg.Shard}, params, health, qm, log.With("component", "queryservice"))
 	if err != nil {
@@ -100,6 +116,8 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		dba:        dbaQuerier{pool: dbaPool},
 		registry:   reg,
 		kick:       make(chan struct{}, 1),
+		fenceCh:    make(chan string, 1),
+		repairCh:   make(chan string, 1),
 		tabletType: cfg.InitTabletType,
 	}
 	if err := a.registerMetrics(reg); err != nil {
@@ -177,9 +195,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
 		var loops sync.WaitGroup
-		loops.Add(2)
-		go func() { defer loops.Done(); a.watchMysqld(gctx) }()
-		go func() { defer loops.Done(); a.healthLoop(gctx) }()
+		for _, loop := range []func(context.Context){a.watchMysqld, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync} {
+			loops.Add(1)
+			go func() { defer loops.Done(); loop(gctx) }()
+		}
 		loops.Wait()
 		return nil
 	})
@@ -205,6 +224,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	})
 	err = g.Wait()
+	// The query service has stopped serving: a stopping primary gives its
+	// lease back, so that a failover controller may promote another
+	// tablet at once (stop the controller first for a planned restart).
+	a.releaseLease(context.Background())
+	a.bg.Wait()
 	a.dbaPool.Close()
 	stopMysqld()
 	mysqldDone.Wait()
@@ -224,6 +248,11 @@ func (a *Agent) start(ctx context.Context) error {
 	a.actionMu.Lock()
 	defer a.actionMu.Unlock()
 	return retry(ctx, a.log, "apply tablet role", func(ctx context.Context) error {
+		// Registered before it may serve: whoever sees it serve finds its
+		// record.
+		if err := a.saveTablet(ctx); err != nil {
+			return err
+		}
 		if err := a.applyRoleFromTopo(ctx); err != nil {
 			return err
 		}

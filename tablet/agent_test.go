@@ -20,6 +20,7 @@ import (
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+	"github.com/mosaicdb/mosaic/tablet/reparent"
 	"github.com/mosaicdb/mosaic/tablet/tablettest"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/etcdstore/etcdtest"
@@ -538,21 +539,20 @@ func TestTablet(t *testing.T) {
 	})
 
 	t.Run("Reparent", func(t *testing.T) {
-		demoted, err := pc.TM.DemotePrimary(ctx, &tabletmanagerpb.DemotePrimaryRequest{})
+		res, err := reparent.Planned(ctx, ts, "commerce", "0", reparent.Options{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if topo.AliasString(res.NewPrimary) != replica.AliasString || res.WritePause <= 0 || len(res.RepointErrors) != 0 {
+			t.Fatalf("planned reparent = %+v", res)
 		}
 		if _, err := exec("INSERT INTO repl VALUES (4)", nil); err == nil {
 			t.Fatal("demoted primary took a PRIMARY write")
 		}
-		if _, err := rc.TM.WaitForPosition(ctx, &tabletmanagerpb.WaitForPositionRequest{Position: demoted.Position, TimeoutMs: 10000}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := rc.TM.PromoteReplica(ctx, &tabletmanagerpb.PromoteReplicaRequest{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pc.TM.SetReplicationSource(ctx, &tabletmanagerpb.SetReplicationSourceRequest{Parent: replica.Alias, StartReplication: true}); err != nil {
-			t.Fatal(err)
+		// The old primary's mysqld refuses the query service's writes too.
+		_, err = pc.Query.Execute(ctx, &querypb.ExecuteRequest{Target: sh.Target(replicaType), Sql: "INSERT INTO repl VALUES (4)"})
+		if e := mysqlErr(err); e == nil || e.Num != sqlerr.ERReadOnly {
+			t.Errorf("write through a replica target on the old primary: %v, want 1290", err)
 		}
 		if _, err := rc.Query.Execute(ctx, &querypb.ExecuteRequest{Target: sh.Target(primaryType), Sql: "INSERT INTO repl VALUES (5)"}); err != nil {
 			t.Fatal(err)
@@ -567,6 +567,15 @@ func TestTablet(t *testing.T) {
 			}
 			return nil
 		})
+		// A tablet the shard record does not name cannot be promoted.
+		_, err = pc.TM.PromoteReplica(ctx, &tabletmanagerpb.PromoteReplicaRequest{PrimaryTermStartUnixNano: res.Term})
+		if status.Code(err) != codes.FailedPrecondition {
+			t.Errorf("promote a tablet the record does not name: %v", err)
+		}
+		lease, _, err := ts.GetPrimaryLease(ctx, "commerce", "0")
+		if err != nil || topo.AliasString(lease.Alias) != replica.AliasString || lease.PrimaryTermStartUnixNano != res.Term {
+			t.Errorf("primary lease after reparent = %v, %v", lease, err)
+		}
 		h, err := primary.WaitHealth(ctx, func(h *querypb.StreamHealthResponse) bool { return h.RealtimeStats.ReplicationRunning })
 		if err != nil || h.Target.TabletType != replicaType {
 			t.Errorf("old primary health %v %v", h, err)

@@ -56,11 +56,29 @@ type Config struct {
 
 	// HealthInterval is the longest gap between two health messages.
 	HealthInterval time.Duration
-	// SemiSync makes a primary wait for one replica's ack before a commit
-	// returns, and replicas send acks. SemiSyncTimeout is how long the
-	// primary waits before it falls back to asynchronous replication.
-	SemiSync        bool
-	SemiSyncTimeout time.Duration
+	// SemiSync turns semi-sync replication on: replicas send acks, and a
+	// primary whose shard has replicas waits for SemiSyncAckCount of them
+	// (at most as many as the shard has) before a commit returns.
+	// MariaDB waits for exactly one ack, so with it the count is 0 (off)
+	// or 1. SemiSyncTimeout is how long the primary waits before it falls
+	// back to asynchronous replication; commits acknowledged in that
+	// fallback are not protected against the loss of the primary.
+	SemiSync         bool
+	SemiSyncAckCount int
+	SemiSyncTimeout  time.Duration
+	// PrimaryLeaseTTL is the time to live of the shard's primary lease a
+	// primary holds in topo: a primary cut off from topo stops taking
+	// writes within 3/4 of it, and a dead one's lease expires after it.
+	PrimaryLeaseTTL time.Duration
+	// PrimaryLeaseWait bounds how long a promotion waits for a previous
+	// holder's lease to go away.
+	PrimaryLeaseWait time.Duration
+	// AutoRepair makes a replica rebuild itself from a healthy peer when
+	// its data dir is lost, when it starts with an empty data dir in a
+	// shard that has a primary, or when its replication has been broken
+	// (diverged, errant transactions, purged binlogs) for RepairDelay.
+	AutoRepair  bool
+	RepairDelay time.Duration
 	// DemoteTimeout bounds how long DemotePrimary waits for open
 	// transactions before rolling them back.
 	DemoteTimeout time.Duration
@@ -80,7 +98,13 @@ func DefaultConfig() Config {
 		Mysqld:                 mysqlctl.DefaultConfig(),
 		Query:                  queryservice.DefaultConfig(),
 		HealthInterval:         2 * time.Second,
-		SemiSyncTimeout:        5 * time.Second,
+		SemiSync:               true,
+		SemiSyncAckCount:       1,
+		SemiSyncTimeout:        10 * time.Second,
+		PrimaryLeaseTTL:        5 * time.Second,
+		PrimaryLeaseWait:       15 * time.Second,
+		AutoRepair:             true,
+		RepairDelay:            5 * time.Second,
 		DemoteTimeout:          5 * time.Second,
 		WaitForPositionTimeout: 30 * time.Second,
 	}
@@ -114,13 +138,18 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("tablet: init tablet type must be replica or rdonly, not %v", c.InitTabletType))
 	}
-	if _, err := flavor.ByName(c.Flavor); err != nil {
+	if fl, err := flavor.ByName(c.Flavor); err != nil {
 		errs = append(errs, err)
+	} else if c.SemiSyncAckCount < 0 || c.SemiSyncAckCount > fl.MaxSemiSyncAcks() {
+		errs = append(errs, fmt.Errorf("tablet: semi-sync ack count %d: %s waits for 0 to %d acks", c.SemiSyncAckCount, fl.Name(), fl.MaxSemiSyncAcks()))
 	}
 	if c.Topo == nil {
 		errs = append(errs, errors.New("tablet: Topo is required"))
 	}
-	if c.HealthInterval <= 0 || c.SemiSyncTimeout <= 0 || c.DemoteTimeout <= 0 || c.WaitForPositionTimeout <= 0 {
+	if c.PrimaryLeaseTTL < 2*time.Second {
+		errs = append(errs, fmt.Errorf("tablet: primary lease ttl %v is below 2s", c.PrimaryLeaseTTL))
+	}
+	if c.HealthInterval <= 0 || c.SemiSyncTimeout <= 0 || c.DemoteTimeout <= 0 || c.WaitForPositionTimeout <= 0 || c.PrimaryLeaseWait <= 0 || c.RepairDelay <= 0 {
 		errs = append(errs, errors.New("tablet: intervals and timeouts must be positive"))
 	}
 	if err := c.Query.Validate(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 )
@@ -21,6 +22,12 @@ func (a *Agent) healthLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			// Retry following the shard's primary if an earlier attempt
+			// failed.
+			a.mu.Lock()
+			rec := a.shardRecord
+			a.mu.Unlock()
+			a.followShard(ctx, rec, false)
 		case <-a.kick:
 		}
 	}
@@ -65,12 +72,14 @@ func (a *Agent) checkHealth(ctx context.Context) {
 		serving = true
 	}
 
+	var rs *tabletmanagerpb.ReplicationStatus
 	if st == mysqlctl.Running && tt != topodatapb.TabletType_PRIMARY {
 		if src == nil {
 			stats.HealthError = "replica has no replication source yet"
 		} else {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			rs, err := a.flavor.ReplicationStatus(cctx, a.dba)
+			var err error
+			rs, err = a.flavor.ReplicationStatus(cctx, a.dba)
 			cancel()
 			now := time.Now()
 			a.mu.Lock()
@@ -116,6 +125,7 @@ func (a *Agent) checkHealth(ctx context.Context) {
 	a.last = msg
 	a.mu.Unlock()
 	a.health.Publish(msg)
+	a.checkRepair(rs)
 }
 
 // lastHealth returns the last published health message, or nil. Do not

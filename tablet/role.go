@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
@@ -28,12 +30,26 @@ func (a *Agent) applyRoleFromTopo(ctx context.Context) error {
 	switch {
 	case proto.Equal(sh.PrimaryAlias, a.alias):
 		return a.becomePrimary(ctx, sh.PrimaryTermStartUnixNano)
+	case sh.PrimaryAlias != nil && a.needsCopy():
+		// A new, empty data dir in a shard with data: replicating the whole
+		// history from the primary's binlog may be impossible (purged) or
+		// slow; the repair loop copies a peer's data first.
+		src, err := a.sourceOf(ctx, sh.PrimaryAlias)
+		if err != nil {
+			return err
+		}
+		if err := a.becomeReplicaOf(ctx, sh.PrimaryAlias, src, false); err != nil {
+			return err
+		}
+		a.setNotServing("waiting for a copy of the shard's data")
+		a.requestRepair("new tablet with an empty data dir")
+		return nil
 	case sh.PrimaryAlias != nil:
 		src, err := a.sourceOf(ctx, sh.PrimaryAlias)
 		if err != nil {
 			return err
 		}
-		return a.becomeReplica(ctx, src, true)
+		return a.becomeReplicaOf(ctx, sh.PrimaryAlias, src, true)
 	}
 	return a.becomeReplica(ctx, nil, false)
 }
@@ -65,7 +81,10 @@ func (a *Agent) restoreRole(ctx context.Context) error {
 			return nil
 		}
 		a.log.Warn("cannot resume replication; pointing it at the source again", "err", err)
-		return a.becomeReplica(ctx, src, replicating)
+		a.mu.Lock()
+		srcAlias := a.sourceAlias
+		a.mu.Unlock()
+		return a.becomeReplicaOf(ctx, srcAlias, src, replicating)
 	}
 	return a.applyRoleFromTopo(ctx)
 }
@@ -76,6 +95,17 @@ func (a *Agent) markReady() {
 	a.ready = true
 	a.notServing = ""
 	a.mu.Unlock()
+}
+
+// setNotServing stops serving at once, with reason, until the next role
+// change clears it.
+func (a *Agent) setNotServing(reason string) {
+	a.mu.Lock()
+	a.notServing = reason
+	tt := a.tabletType
+	a.mu.Unlock()
+	a.qs.SetServing(tt, false, reason)
+	a.kickHealth()
 }
 
 // sourceOf returns the replication source that tablet alias offers.
@@ -92,16 +122,48 @@ func (a *Agent) sourceOf(ctx context.Context, alias *topodatapb.TabletAlias) (*f
 	}, nil
 }
 
-// becomePrimary stops replication, turns semi-sync on when configured and
-// read-only off. term is the primary term start; zero means now.
+// becomePrimary makes the tablet the shard's writable primary for the
+// term the shard record names it with: it takes the shard's primary lease
+// (the topo fence), stops replication, sets semi-sync for the shard's
+// replicas and turns read-only off. term zero takes the record's term. It
+// refuses when the record does not name this tablet with that term: a
+// tablet takes writes only while the record names it.
 func (a *Agent) becomePrimary(ctx context.Context, term int64) error {
-	if term == 0 {
-		term = time.Now().UnixNano()
+	sh, v, err := a.ts.GetShard(ctx, a.cfg.Keyspace, a.cfg.Shard)
+	if err != nil {
+		return err
 	}
+	a.mu.Lock()
+	if v > a.shardVersion {
+		// Shard watch events older than this read are stale now.
+		a.shardVersion, a.shardRecord = v, sh
+	}
+	a.mu.Unlock()
+	if term == 0 {
+		term = sh.PrimaryTermStartUnixNano
+	}
+	if !proto.Equal(sh.PrimaryAlias, a.alias) || sh.PrimaryTermStartUnixNano != term || term == 0 {
+		return status.Errorf(codes.FailedPrecondition, "the shard record names %s (term %d), not %s with term %d: write the shard record first",
+			topo.AliasString(sh.PrimaryAlias), sh.PrimaryTermStartUnixNano, a.aliasString(), term)
+	}
+	if err := a.acquireLease(ctx, term); err != nil {
+		return err
+	}
+	err = a.applyPrimary(ctx, term)
+	if err != nil {
+		// Not writable after all: give the lease back so that a failover
+		// can pick someone else.
+		a.releaseLease(ctx)
+	}
+	return err
+}
+
+func (a *Agent) applyPrimary(ctx context.Context, term int64) error {
 	if err := a.flavor.ResetReplication(ctx, a.dba); err != nil {
 		return fmt.Errorf("reset replication: %w", err)
 	}
-	if err := a.flavor.SetSemiSyncSource(ctx, a.dba, a.cfg.SemiSync, a.cfg.SemiSyncTimeout); err != nil {
+	acks := a.wantSemiSyncAcks(ctx)
+	if err := a.flavor.SetSemiSyncSource(ctx, a.dba, acks, a.cfg.SemiSyncTimeout); err != nil {
 		return fmt.Errorf("semi-sync: %w", err)
 	}
 	if err := a.flavor.SetReadOnly(ctx, a.dba, false); err != nil {
@@ -111,12 +173,26 @@ func (a *Agent) becomePrimary(ctx context.Context, term int64) error {
 	a.tabletType = topodatapb.TabletType_PRIMARY
 	a.termStart = term
 	a.source = nil
+	a.sourceAlias = nil
 	a.replicating = false
+	a.semiSyncAcks = acks
 	a.ready = true
 	a.notServing = ""
 	a.mu.Unlock()
-	a.log.Info("tablet is primary", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "term_start", time.Unix(0, term))
+	a.log.Info("tablet is primary", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "term_start", time.Unix(0, term), "semi_sync_acks", acks)
 	a.checkHealth(ctx)
+	return nil
+}
+
+// becomeReplicaOf is becomeReplica with the alias of the primary src
+// belongs to, so that the shard watch knows whom the tablet follows.
+func (a *Agent) becomeReplicaOf(ctx context.Context, primary *topodatapb.TabletAlias, src *flavor.Source, start bool) error {
+	if err := a.becomeReplica(ctx, src, start); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.sourceAlias = primary
+	a.mu.Unlock()
 	return nil
 }
 
@@ -127,7 +203,7 @@ func (a *Agent) becomeReplica(ctx context.Context, src *flavor.Source, start boo
 	if err := a.flavor.SetReadOnly(ctx, a.dba, true); err != nil {
 		return fmt.Errorf("read-only on: %w", err)
 	}
-	if err := a.flavor.SetSemiSyncSource(ctx, a.dba, false, a.cfg.SemiSyncTimeout); err != nil {
+	if err := a.flavor.SetSemiSyncSource(ctx, a.dba, 0, a.cfg.SemiSyncTimeout); err != nil {
 		return fmt.Errorf("semi-sync off: %w", err)
 	}
 	if src != nil {
@@ -140,12 +216,19 @@ func (a *Agent) becomeReplica(ctx context.Context, src *flavor.Source, start boo
 			}
 		}
 	}
+	wasPrimary := a.tabletTypeNow() == topodatapb.TabletType_PRIMARY
+	if wasPrimary {
+		// Read-only is on: the lease may go.
+		a.releaseLease(ctx)
+	}
 	a.mu.Lock()
 	if a.tabletType == topodatapb.TabletType_PRIMARY {
 		a.tabletType = a.cfg.InitTabletType
 	}
 	a.termStart = 0
+	a.semiSyncAcks = 0
 	a.source = src
+	a.sourceAlias = nil
 	a.replicating = start && src != nil
 	a.caughtUp = time.Now()
 	a.ready = true

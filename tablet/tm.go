@@ -140,12 +140,21 @@ func (s *tmServer) ReplicationStatus(ctx context.Context, _ *tabletmanagerpb.Rep
 	return &tabletmanagerpb.ReplicationStatusResponse{Status: rs}, nil
 }
 
-func (s *tmServer) StopReplication(ctx context.Context, _ *tabletmanagerpb.StopReplicationRequest) (*tabletmanagerpb.StopReplicationResponse, error) {
+func (s *tmServer) StopReplication(ctx context.Context, req *tabletmanagerpb.StopReplicationRequest) (*tabletmanagerpb.StopReplicationResponse, error) {
 	resp := &tabletmanagerpb.StopReplicationResponse{}
 	err := s.action(ctx, "stop replication", func(ctx context.Context) error {
 		a := s.a
-		if err := a.flavor.StopReplication(ctx, a.dba); err != nil {
-			return err
+		stop := a.flavor.StopReplication
+		if req.IoThreadOnly {
+			stop = a.flavor.StopReplicationIO
+		}
+		a.mu.Lock()
+		hasSource := a.source != nil
+		a.mu.Unlock()
+		if hasSource {
+			if err := stop(ctx, a.dba); err != nil {
+				return err
+			}
 		}
 		a.mu.Lock()
 		a.replicating = false
@@ -234,7 +243,11 @@ func (s *tmServer) SetReplicationSource(ctx context.Context, req *tabletmanagerp
 		if wasPrimary {
 			a.qs.SetServing(topodatapb.TabletType_PRIMARY, false, "turning into a replica")
 		}
-		if err := a.becomeReplica(ctx, src, req.StartReplication); err != nil {
+		var parent *topodatapb.TabletAlias
+		if req.Host == "" || req.Port <= 0 {
+			parent = req.Parent
+		}
+		if err := a.becomeReplicaOf(ctx, parent, src, req.StartReplication); err != nil {
 			return err
 		}
 		return a.saveTablet(ctx)
@@ -284,6 +297,15 @@ func (s *tmServer) PromoteReplica(ctx context.Context, req *tabletmanagerpb.Prom
 		return err
 	})
 	return resp, err
+}
+
+// Repair runs even while mysqld is down: a lost data dir keeps it down.
+func (s *tmServer) Repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) (*tabletmanagerpb.RepairResponse, error) {
+	s.a.actionMu.Lock()
+	defer s.a.actionMu.Unlock()
+	s.a.log.Info("tablet action", "action", "repair")
+	resp, err := s.a.repair(ctx, req.Donor)
+	return resp, tmError("repair", err)
 }
 
 func (s *tmServer) ExecuteFetchAsDba(ctx context.Context, req *tabletmanagerpb.ExecuteFetchAsDbaRequest) (*tabletmanagerpb.ExecuteFetchAsDbaResponse, error) {

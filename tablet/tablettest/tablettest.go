@@ -159,7 +159,10 @@ func (o Options) logger(t testing.TB) *slog.Logger {
 	if o.Log != nil {
 		return o.Log
 	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	// MOSAIC_TEST_LOG=debug|info shows more of the agents' logs.
+	_ = level.UnmarshalText([]byte(os.Getenv("MOSAIC_TEST_LOG")))
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
 type testWriter struct{ t testing.TB }
@@ -215,6 +218,8 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 	cfg.HealthInterval = 500 * time.Millisecond
 	cfg.SemiSync = opts.SemiSync
 	cfg.SemiSyncTimeout = time.Second
+	cfg.PrimaryLeaseTTL = 3 * time.Second
+	cfg.RepairDelay = 2 * time.Second
 	cfg.Mysqld.TemplateDir = mysqlctl.SharedTemplateDir()
 	cfg.Mysqld.Durable = false
 	cfg.Mysqld.InnoDBBufferPoolSize = "32M"

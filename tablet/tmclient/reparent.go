@@ -17,14 +17,17 @@ import (
 // InitShardPrimary makes tablet alias the first primary of a shard:
 //
 //  1. lock the shard; every tablet of the shard must answer Ping;
-//  2. InitPrimary on alias with a new term start (replication reset,
-//     read_only off, semi-sync on where configured);
-//  3. write primary_alias and primary_term_start into the shard record;
+//  2. write primary_alias and primary_term_start into the shard record (a
+//     tablet takes writes only while the record names it);
+//  3. InitPrimary on alias with that term (primary lease taken,
+//     replication reset, read_only off, semi-sync on where the shard has
+//     replicas);
 //  4. point every other tablet of the shard at it (SetReplicationSource,
 //     replication started).
 //
-// A shard whose record already names another primary is refused: that
-// is a reparent, not an init. Running it again for the same primary is
+// A shard whose record already names another primary, or that had a
+// primary before (a failover is under way), is refused: that is a
+// reparent, not an init. Running it again for the same primary is
 // harmless. It does not touch the serving graph: call
 // topo.Server.RebuildSrvKeyspace afterwards where wanted. log may be nil.
 func InitShardPrimary(ctx context.Context, ts *topo.Server, keyspace, shard string, alias *topodatapb.TabletAlias, log *slog.Logger) error {
@@ -47,6 +50,9 @@ func InitShardPrimary(ctx context.Context, ts *topo.Server, keyspace, shard stri
 	}
 	if sh.PrimaryAlias != nil && !proto.Equal(sh.PrimaryAlias, alias) {
 		return fmt.Errorf("shard %s/%s already has primary %s: use a reparent", keyspace, shard, topo.AliasString(sh.PrimaryAlias))
+	}
+	if sh.PrimaryAlias == nil && sh.PrimaryTermStartUnixNano != 0 {
+		return fmt.Errorf("shard %s/%s had a primary and is being failed over: use mosaicctl reparent emergency", keyspace, shard)
 	}
 	tablets, err := ts.ShardTablets(ctx, keyspace, shard)
 	if err != nil {
@@ -86,12 +92,6 @@ func InitShardPrimary(ctx context.Context, ts *topo.Server, keyspace, shard stri
 	if proto.Equal(sh.PrimaryAlias, alias) && sh.PrimaryTermStartUnixNano != 0 {
 		term = sh.PrimaryTermStartUnixNano
 	}
-	resp, err := clients[topo.AliasString(alias)].TM.InitPrimary(ctx, &tabletmanagerpb.InitPrimaryRequest{PrimaryTermStartUnixNano: term})
-	if err != nil {
-		return fmt.Errorf("InitPrimary on %s: %w", topo.AliasString(alias), err)
-	}
-	log.Info("primary initialized", "keyspace", keyspace, "shard", shard, "tablet", topo.AliasString(alias), "position", resp.Position)
-
 	if _, err := ts.UpdateShardFields(ctx, keyspace, shard, func(s *topodatapb.Shard) error {
 		s.PrimaryAlias = alias
 		s.PrimaryTermStartUnixNano = term
@@ -100,6 +100,11 @@ func InitShardPrimary(ctx context.Context, ts *topo.Server, keyspace, shard stri
 	}); err != nil {
 		return fmt.Errorf("update shard record: %w", err)
 	}
+	resp, err := clients[topo.AliasString(alias)].TM.InitPrimary(ctx, &tabletmanagerpb.InitPrimaryRequest{PrimaryTermStartUnixNano: term})
+	if err != nil {
+		return fmt.Errorf("InitPrimary on %s: %w", topo.AliasString(alias), err)
+	}
+	log.Info("primary initialized", "keyspace", keyspace, "shard", shard, "tablet", topo.AliasString(alias), "position", resp.Position)
 
 	var errs []error
 	for _, t := range tablets {

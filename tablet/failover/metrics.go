@@ -1,0 +1,39 @@
+package failover
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the controller's Prometheus collectors.
+type metrics struct {
+	reparents     *prometheus.CounterVec
+	deadPrimaries *prometheus.CounterVec
+	duration      prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		reparents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mosaic_failover_reparents_total",
+			Help: "Emergency reparents the failover controller ran, by keyspace, shard and result (success, error, skipped: the primary was fine under the shard lock).",
+		}, []string{"keyspace", "shard", "result"}),
+		deadPrimaries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mosaic_failover_dead_primaries_total",
+			Help: "Primaries found dead (gRPC and mysqld ports refusing connections) whose lease the controller broke.",
+		}, []string{"keyspace", "shard"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mosaic_failover_reparent_duration_seconds",
+			Help:    "Time a successful emergency reparent took, shard lock included.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.reparents, m.deadPrimaries, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

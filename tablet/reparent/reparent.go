@@ -1,0 +1,215 @@
+package reparent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/tablet/flavor"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
+	"github.com/mosaicdb/mosaic/topo"
+)
+
+// Options tune a reparent. The zero value takes the defaults.
+type Options struct {
+	// NewPrimary names the tablet to promote; nil lets the reparent pick
+	// one (the most advanced replica, preferring the old primary's cell).
+	NewPrimary *topodatapb.TabletAlias
+	// WaitReplicasTimeout bounds how long the new primary may take to
+	// apply what it is missing (30 s).
+	WaitReplicasTimeout time.Duration
+	// LeaseWait bounds how long an emergency reparent waits for the old
+	// primary's lease to go away: it goes at once when that primary sees
+	// the shard record, or when its lease expires (15 s).
+	LeaseWait time.Duration
+	// TabletTimeout bounds each short call to one tablet (10 s).
+	TabletTimeout time.Duration
+	// OnlyIfPrimaryDown makes Emergency do nothing (ErrPrimaryHealthy)
+	// when, under the shard lock, the record names a primary that holds
+	// the primary lease: what a failure detector wants after it waited for
+	// the lock.
+	OnlyIfPrimaryDown bool
+	// Log receives progress; nil discards it.
+	Log *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.WaitReplicasTimeout <= 0 {
+		o.WaitReplicasTimeout = 30 * time.Second
+	}
+	if o.LeaseWait <= 0 {
+		o.LeaseWait = 15 * time.Second
+	}
+	if o.TabletTimeout <= 0 {
+		o.TabletTimeout = 10 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Result says what a reparent did.
+type Result struct {
+	Keyspace, Shard string
+	OldPrimary      *topodatapb.TabletAlias
+	NewPrimary      *topodatapb.TabletAlias
+	// Term is the new primary's term start (unix nanoseconds).
+	Term int64
+	// Position is the new primary's GTID position when it took writes.
+	Position string
+	// WritePause is how long the shard took no writes: from the old
+	// primary's demotion (planned) or from the start (emergency) to the
+	// new primary's promotion.
+	WritePause time.Duration
+	// Duration is the whole reparent, shard lock included.
+	Duration time.Duration
+	// RepointErrors lists tablets that could not be pointed at the new
+	// primary; they follow the shard record by themselves when they can.
+	RepointErrors []error
+}
+
+// shardTablets is the state a reparent works on: the shard's tablets and
+// a client for each, closed by close.
+type shardTablets struct {
+	ts       *topo.Server
+	keyspace string
+	shard    string
+	opts     Options
+	tablets  []*topodatapb.Tablet
+	clients  map[string]*tmclient.Client
+}
+
+func loadShard(ctx context.Context, ts *topo.Server, keyspace, shard string, opts Options) (*shardTablets, error) {
+	tablets, err := ts.ShardTablets(ctx, keyspace, shard)
+	if err != nil {
+		return nil, err
+	}
+	st := &shardTablets{ts: ts, keyspace: keyspace, shard: shard, opts: opts, tablets: tablets, clients: map[string]*tmclient.Client{}}
+	for _, t := range tablets {
+		c, err := tmclient.DialTablet(t)
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		st.clients[topo.AliasString(t.Alias)] = c
+	}
+	return st, nil
+}
+
+func (st *shardTablets) close() {
+	for _, c := range st.clients {
+		c.Close()
+	}
+}
+
+func (st *shardTablets) tablet(alias *topodatapb.TabletAlias) *topodatapb.Tablet {
+	for _, t := range st.tablets {
+		if proto.Equal(t.Alias, alias) {
+			return t
+		}
+	}
+	return nil
+}
+
+func (st *shardTablets) tm(alias *topodatapb.TabletAlias) tabletmanagerpb.TabletManagerClient {
+	return st.clients[topo.AliasString(alias)].TM
+}
+
+// short returns a context for a short call to one tablet.
+func (st *shardTablets) short(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, st.opts.TabletTimeout)
+}
+
+// flavorOf returns the replication flavor of the shard's tablets.
+func (st *shardTablets) flavorOf(t *topodatapb.Tablet) flavor.Flavor {
+	fl, err := flavor.ByName(t.GetDbFlavor())
+	if err != nil {
+		return flavor.MariaDB{}
+	}
+	return fl
+}
+
+// repoint points every tablet but the new primary at it, in parallel.
+// Errors are returned, not fatal: a tablet that misses it follows the
+// shard record by itself.
+func (st *shardTablets) repoint(ctx context.Context, primary *topodatapb.TabletAlias, skip func(*topodatapb.Tablet) bool) []error {
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, t := range st.tablets {
+		if proto.Equal(t.Alias, primary) || (skip != nil && skip(t)) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := st.short(ctx)
+			defer cancel()
+			_, err := st.tm(t.Alias).SetReplicationSource(cctx, &tabletmanagerpb.SetReplicationSourceRequest{Parent: primary, StartReplication: true})
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("point %s at %s: %w", topo.AliasString(t.Alias), topo.AliasString(primary), err))
+				mu.Unlock()
+				return
+			}
+			st.opts.Log.Info("tablet points at the new primary", "tablet", topo.AliasString(t.Alias), "primary", topo.AliasString(primary))
+		}()
+	}
+	wg.Wait()
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errs
+}
+
+// setPrimary writes the shard record's primary and term.
+func (st *shardTablets) setPrimary(ctx context.Context, alias *topodatapb.TabletAlias, term int64) error {
+	_, err := st.ts.UpdateShardFields(ctx, st.keyspace, st.shard, func(s *topodatapb.Shard) error {
+		s.PrimaryAlias = alias
+		if term != 0 {
+			s.PrimaryTermStartUnixNano = term
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update the shard record of %s/%s: %w", st.keyspace, st.shard, err)
+	}
+	return nil
+}
+
+// lockShard takes the shard lock and returns its release.
+func lockShard(ctx context.Context, ts *topo.Server, keyspace, shard string) (func(), error) {
+	u, err := ts.LockShard(ctx, keyspace, shard)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = u.Unlock(uctx)
+	}, nil
+}
+
+// newTerm returns a term start after old: terms only grow, even with a
+// clock that stepped back.
+func newTerm(old int64) int64 {
+	t := time.Now().UnixNano()
+	if t <= old {
+		t = old + 1
+	}
+	return t
+}
+
+// errNoCandidate means no tablet can become the primary.
+var errNoCandidate = errors.New("no tablet can become the primary")
+
+// ErrPrimaryHealthy is returned by Emergency with OnlyIfPrimaryDown when
+// the shard's primary is fine after all.
+var ErrPrimaryHealthy = errors.New("the shard's primary holds its lease")
