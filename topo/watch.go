@@ -118,56 +118,67 @@ func (s *Server) WatchKeyspaces(ctx context.Context, cell string) ([]string, <-c
 type ShardEvent struct {
 	Keyspace, Shard string
 	Record          *topodatapb.Shard
-	Err             error
+	// Version is the record's version after the change: later changes of
+	// one shard have higher versions.
+	Version Version
+	Err     error
 }
 
 // WatchShards returns every shard record now, by "ks/shard", and a
 // channel of later changes to any of them, closed when ctx ends or after
 // an event with Err.
 func (s *Server) WatchShards(ctx context.Context) (map[string]*topodatapb.Shard, <-chan ShardEvent, error) {
-	return s.watchShards(ctx, keyspacesDir+"/", "", "")
+	return s.watchShards(ctx, keyspacesDir+"/")
 }
 
 // WatchShard is WatchShards for one shard: its record now (nil if there
-// is none) and a channel of its later changes.
-func (s *Server) WatchShard(ctx context.Context, ks, shard string) (*topodatapb.Shard, <-chan ShardEvent, error) {
-	now, ch, err := s.watchShards(ctx, shardPath(ks, shard), ks, shard)
+// is none) with its version, and a channel of its later changes.
+func (s *Server) WatchShard(ctx context.Context, ks, shard string) (*topodatapb.Shard, Version, <-chan ShardEvent, error) {
+	initial, events, err := s.store.Watch(ctx, shardPath(ks, shard))
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
-	return now[ks+"/"+shard], ch, nil
+	var rec *topodatapb.Shard
+	var v Version
+	for _, kv := range initial {
+		if kv.Key == shardPath(ks, shard) {
+			r := &topodatapb.Shard{}
+			if Unmarshal(kv.Value, r) == nil {
+				rec, v = r, kv.Version
+			}
+		}
+	}
+	return rec, v, s.shardEvents(ctx, events, ks, shard), nil
 }
 
-// watchShards watches prefix for shard records, keeping only ks/shard
-// when ks is set (a prefix also matches longer shard names).
-func (s *Server) watchShards(ctx context.Context, prefix, onlyKS, onlyShard string) (map[string]*topodatapb.Shard, <-chan ShardEvent, error) {
+// watchShards watches prefix for shard records.
+func (s *Server) watchShards(ctx context.Context, prefix string) (map[string]*topodatapb.Shard, <-chan ShardEvent, error) {
 	initial, events, err := s.store.Watch(ctx, prefix)
 	if err != nil {
 		return nil, nil, err
 	}
-	keep := func(key string) (string, string, bool) {
-		ks, shard, ok := splitShardKey(key)
-		if !ok || (onlyKS != "" && (ks != onlyKS || shard != onlyShard)) {
-			return "", "", false
-		}
-		return ks, shard, true
-	}
 	now := map[string]*topodatapb.Shard{}
 	for _, kv := range initial {
-		ks, shard, ok := keep(kv.Key)
+		ks, shard, ok := splitShardKey(kv.Key)
 		rec := &topodatapb.Shard{}
 		if ok && Unmarshal(kv.Value, rec) == nil {
 			now[ks+"/"+shard] = rec
 		}
 	}
+	return now, s.shardEvents(ctx, events, "", ""), nil
+}
+
+// shardEvents turns store events into shard events, keeping only
+// onlyKS/onlyShard when onlyKS is set.
+func (s *Server) shardEvents(ctx context.Context, events <-chan WatchEvent, onlyKS, onlyShard string) <-chan ShardEvent {
 	out := make(chan ShardEvent)
 	go func() {
 		defer close(out)
 		for ev := range events {
-			se := ShardEvent{Err: ev.Err}
+			se := ShardEvent{Err: ev.Err, Version: ev.Version}
 			if ev.Err == nil {
-				ks, shard, ok := keep(ev.Key)
-				if !ok {
+				ks, shard, ok := splitShardKey(ev.Key)
+				if !ok || (onlyKS != "" && (ks != onlyKS || shard != onlyShard)) {
 					continue
 				}
 				se.Keyspace, se.Shard = ks, shard
@@ -189,7 +200,7 @@ func (s *Server) watchShards(ctx context.Context, prefix, onlyKS, onlyShard stri
 			}
 		}
 	}()
-	return now, out, nil
+	return out
 }
 
 // splitShardKey parses keyspaces/<ks>/shards/<shard>.

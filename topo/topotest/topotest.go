@@ -418,9 +418,9 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 			t.Fatal(err)
 		}
 	}
-	rec, ch, err := ts.WatchShard(ctx, "ks", "-80")
-	if err != nil || rec == nil {
-		t.Fatalf("WatchShard = %v, %v", rec, err)
+	rec, v0, ch, err := ts.WatchShard(ctx, "ks", "-80")
+	if err != nil || rec == nil || v0 == 0 {
+		t.Fatalf("WatchShard = %v, %v, %v", rec, v0, err)
 	}
 	all, allCh, err := ts.WatchShards(ctx)
 	if err != nil || len(all) != 3 {
@@ -438,7 +438,7 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 	// The one-shard watch skips -8000, a longer name under the same prefix.
 	select {
 	case ev := <-ch:
-		if ev.Shard != "-80" || ev.Record.GetPrimaryAlias().GetUid() != 7 {
+		if ev.Shard != "-80" || ev.Record.GetPrimaryAlias().GetUid() != 7 || ev.Version <= v0 {
 			t.Fatalf("shard event = %+v", ev)
 		}
 	case <-time.After(10 * time.Second):
