@@ -44,8 +44,19 @@ type Config struct {
 	// HealthCheckTimeout drops a tablet whose health stream is silent this long.
 	HealthCheckTimeout time.Duration
 	// TabletWait is how long a query waits for a serving tablet of its shard
-	// (at startup, or while a primary changes) before it fails.
+	// (at startup, or while a replica comes back) before it fails.
 	TabletWait time.Duration
+	// MaxReplicaLag keeps replica and rdonly reads off tablets lagging more
+	// than this behind their primary (0: no limit).
+	MaxReplicaLag time.Duration
+	// BufferWindow is how long primary requests of a shard wait in the
+	// failover buffer, from the moment its primary stopped serving, for a
+	// new primary (a reparent or failover) instead of failing. 0 turns
+	// buffering off: they wait up to TabletWait like other requests.
+	BufferWindow time.Duration
+	// BufferSize caps the requests waiting in one shard's buffer; more
+	// fail at once.
+	BufferSize int
 	// MaxConnections caps client connections (0: no cap).
 	MaxConnections int
 	// Router configures planning.
@@ -64,6 +75,9 @@ func DefaultConfig() Config {
 		QueryTimeout:       0,
 		HealthCheckTimeout: 6 * time.Second,
 		TabletWait:         5 * time.Second,
+		MaxReplicaLag:      30 * time.Second,
+		BufferWindow:       10 * time.Second,
+		BufferSize:         1000,
 		MaxConnections:     0,
 		Router:             router.DefaultConfig(),
 	}
@@ -81,8 +95,11 @@ func (c Config) Validate() error {
 	if c.HealthCheckTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("health check timeout %v must be positive", c.HealthCheckTimeout))
 	}
-	if c.TabletWait < 0 || c.QueryTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 {
+	if c.TabletWait < 0 || c.QueryTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 || c.MaxReplicaLag < 0 || c.BufferWindow < 0 {
 		errs = append(errs, errors.New("timeouts and limits must not be negative"))
+	}
+	if c.BufferWindow > 0 && c.BufferSize <= 0 {
+		errs = append(errs, fmt.Errorf("buffer size %d must be positive when buffering is on", c.BufferSize))
 	}
 	if c.MaxAllowedPacket < 1024 || c.MaxAllowedPacket > 1<<30 {
 		errs = append(errs, fmt.Errorf("max allowed packet %d must be between 1024 and 1 GiB", c.MaxAllowedPacket))

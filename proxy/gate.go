@@ -67,7 +67,7 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 		log:    log,
 		ts:     ts,
 		hc:     hc,
-		gw:     NewTabletGateway(hc, cfg.Cell, cfg.TabletWait),
+		gw:     NewTabletGateway(hc, cfg.Cell, cfg.TabletWait, cfg.MaxReplicaLag, newFailoverBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg))),
 		router: router.New(cfg.Router),
 		m:      newMetrics(reg),
 		reg:    reg,

@@ -16,13 +16,18 @@ type TabletGateway struct {
 	hc   *HealthCheck
 	cell string
 	wait time.Duration
-	// MaxReplicaLag excludes replicas lagging more (0: no limit).
+	// maxReplicaLag excludes replicas lagging more (0: no limit).
 	maxReplicaLag time.Duration
+	// buf buffers primary requests while a shard has no serving primary
+	// (nil: no buffering).
+	buf *failoverBuffer
 }
 
-// NewTabletGateway returns a gateway over a health check.
-func NewTabletGateway(hc *HealthCheck, cell string, wait time.Duration) *TabletGateway {
-	return &TabletGateway{hc: hc, cell: cell, wait: wait}
+// NewTabletGateway returns a gateway over a health check. Replicas lagging
+// more than maxReplicaLag (0: no limit) are not picked; buf, when not
+// nil, buffers primary requests during a change of primary.
+func NewTabletGateway(hc *HealthCheck, cell string, wait, maxReplicaLag time.Duration, buf *failoverBuffer) *TabletGateway {
+	return &TabletGateway{hc: hc, cell: cell, wait: wait, maxReplicaLag: maxReplicaLag, buf: buf}
 }
 
 // Pick returns a serving tablet for the target, waiting up to the gateway's
@@ -72,8 +77,9 @@ func (g *TabletGateway) choose(keyspace, shard string, tt topodatapb.TabletType)
 		return best
 	}
 	var local, other []*TabletHealth
+	now := time.Now()
 	for _, c := range cands {
-		if g.maxReplicaLag > 0 && time.Duration(c.ReplicationLag)*time.Second > g.maxReplicaLag {
+		if g.maxReplicaLag > 0 && c.lagAt(now) > g.maxReplicaLag {
 			continue
 		}
 		if c.Tablet.GetAlias().GetCell() == g.cell {
@@ -91,10 +97,26 @@ func (g *TabletGateway) choose(keyspace, shard string, tt topodatapb.TabletType)
 	return nil
 }
 
+// lagAt is the replication lag a replica has at now, as far as the gate
+// can tell: what its last health message said, plus the time since then
+// when its replication is not running (a stopped replica falls behind by
+// one second every second).
+func (th *TabletHealth) lagAt(now time.Time) time.Duration {
+	lag := time.Duration(th.ReplicationLag) * time.Second
+	if !th.ReplicationOK && !th.LastSeen.IsZero() && now.After(th.LastSeen) {
+		lag += now.Sub(th.LastSeen)
+	}
+	return lag
+}
+
 // retry runs fn on a picked tablet, and again on another pick while the
 // tablet answers that it does not serve the target (the statement did not
-// run), within the gateway's wait.
+// run), within the gateway's wait. Primary requests are buffered instead
+// when buffering is on (retryPrimary).
 func (g *TabletGateway) retry(ctx context.Context, target *querypb.Target, fn func(th *TabletHealth) error) error {
+	if target.TabletType == topodatapb.TabletType_PRIMARY && g.buf.enabled() {
+		return g.retryPrimary(ctx, target, fn)
+	}
 	deadline := time.Now().Add(g.wait)
 	for {
 		th, err := g.Pick(ctx, target.Keyspace, target.Shard, target.TabletType)
@@ -113,5 +135,61 @@ func (g *TabletGateway) retry(ctx context.Context, target *querypb.Target, fn fu
 		case <-ctx.Done():
 			return sqlerr.FromError(ctx.Err())
 		}
+	}
+}
+
+// retryPrimary runs fn on the shard's serving primary. While there is
+// none, or the one picked refuses (it is being demoted or fenced, or it
+// went away before the request reached it), the request waits in the
+// shard's failover buffer until the health check shows a serving primary
+// it has not tried in that state, and runs there.
+func (g *TabletGateway) retryPrimary(ctx context.Context, target *querypb.Target, fn func(th *TabletHealth) error) error {
+	key := shardKey{target.Keyspace, target.Shard}
+	var slot *bufferSlot
+	outcome := "canceled"
+	defer func() { slot.leave(outcome) }()
+	var refused *TabletHealth
+	var lastErr error
+	for {
+		changed := g.hc.Changed()
+		if th := g.choose(target.Keyspace, target.Shard, target.TabletType); th != nil && th != refused {
+			if slot == nil {
+				g.buf.endEvent(key)
+			} else {
+				outcome = "released"
+			}
+			err := fn(th)
+			if err == nil || !sqlerr.IsRetryable(err) || ctx.Err() != nil {
+				return err
+			}
+			refused, lastErr = th, err
+		}
+		if slot == nil {
+			if slot = g.buf.enter(key); slot == nil {
+				if lastErr != nil {
+					return lastErr
+				}
+				return noTablet(target.Keyspace, target.Shard, target.TabletType)
+			}
+		}
+		outcome = "canceled"
+		left := time.Until(slot.deadline)
+		if left <= 0 {
+			outcome = "window_passed"
+			if lastErr != nil {
+				return lastErr
+			}
+			return sqlerr.NotServing("no serving primary for %s/%s within the buffer window", target.Keyspace, target.Shard)
+		}
+		t := time.NewTimer(min(left, time.Second))
+		select {
+		case <-changed:
+		case <-t.C:
+			refused = nil // nothing changed for a while: try it again
+		case <-ctx.Done():
+			t.Stop()
+			return sqlerr.FromError(ctx.Err())
+		}
+		t.Stop()
 	}
 }

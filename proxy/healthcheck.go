@@ -163,6 +163,8 @@ func (hc *HealthCheck) upsert(ctx context.Context, t *topodatapb.Tablet) {
 	}
 	conn, err := grpc.NewClient(tabletAddr(t),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(unsentUnary),
+		grpc.WithStreamInterceptor(unsentStream),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)))
 	if err != nil {
 		hc.mu.Unlock()

@@ -85,6 +85,9 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close client connections idle this long (0: never)")
 	fs.DurationVar(&cfg.HealthCheckTimeout, "health-check-timeout", cfg.HealthCheckTimeout, "drop a tablet whose health stream is silent this long")
 	fs.DurationVar(&cfg.TabletWait, "tablet-wait", cfg.TabletWait, "how long a statement waits for a serving tablet")
+	fs.DurationVar(&cfg.MaxReplicaLag, "max-replica-lag", cfg.MaxReplicaLag, "never read @replica/@rdonly from a tablet lagging more than this (0: no limit)")
+	fs.DurationVar(&cfg.BufferWindow, "buffer-window", cfg.BufferWindow, "how long writes to a shard wait for a new primary during a reparent or failover (0: no buffering)")
+	fs.IntVar(&cfg.BufferSize, "buffer-size", cfg.BufferSize, "most requests buffered per shard; more fail at once")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "maximum client connections (0: no limit)")
 	fs.IntVar(&cfg.Router.PlanCacheSize, "plan-cache-size", cfg.Router.PlanCacheSize, "number of cached query plans")
 	return cmd

@@ -1,5 +1,6 @@
 // Command mosaic runs Mosaic's long-lived processes: `mosaic gate`,
-// `mosaic tablet`, and `mosaic up` (a whole local cluster).
+// `mosaic tablet`, `mosaic failover` (the failure detector), and
+// `mosaic up` (a whole local cluster).
 package main
 
 import (
@@ -25,6 +26,7 @@ func main() {
 	root.AddCommand(
 		newTabletCmd(logFlags),
 		newGateCmd(logFlags),
+		newFailoverCmd(logFlags),
 		newUpCmd(logFlags),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {

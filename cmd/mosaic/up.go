@@ -33,6 +33,7 @@ type upConfig struct {
 	gateHTTPPort int
 	bufferPool   string
 	portOffset   int
+	failover     bool
 	extraGate    []string
 	extraTablet  []string
 }
@@ -88,6 +89,7 @@ Ctrl-C stops every process.`,
 	fs.IntVar(&c.gatePort, "gate-port", 15306, "gate MySQL port")
 	fs.IntVar(&c.gateHTTPPort, "gate-http-port", 15000, "gate HTTP port")
 	fs.StringVar(&c.bufferPool, "innodb-buffer-pool-size", "64M", "innodb_buffer_pool_size of each mysqld")
+	fs.BoolVar(&c.failover, "failover", true, "run the failure detector (mosaic failover): a shard whose primary dies gets a new one")
 	fs.IntVar(&c.portOffset, "tablet-port-offset", 0, "added to every tablet port (gRPC 16000+uid, HTTP 15100+uid, mysqld 17000+uid), to run a second cluster beside the first")
 	fs.StringSliceVar(&c.extraGate, "gate-flag", nil, "extra flag for the gate (repeatable), e.g. --gate-flag=--query-timeout=30s")
 	fs.StringSliceVar(&c.extraTablet, "tablet-flag", nil, "extra flag for every tablet (repeatable)")
@@ -183,6 +185,17 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); gate.supervise(runCtx, log) }()
+	// The failure detector stops first: tablets going down on purpose are
+	// not a failure.
+	failoverCtx, stopFailover := context.WithCancel(runCtx)
+	var failoverWG sync.WaitGroup
+	defer func() { stopFailover(); failoverWG.Wait() }()
+	if c.failover {
+		fo := &child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"),
+			args: append(append([]string{"failover"}, common...), "--topo-endpoints", etcdAddr)}
+		failoverWG.Add(1)
+		go func() { defer failoverWG.Done(); fo.supervise(failoverCtx, log) }()
+	}
 	if err := waitPort(runCtx, fmt.Sprintf("127.0.0.1:%d", c.gatePort), 60*time.Second); err != nil {
 		return fmt.Errorf("gate did not start (see %s): %w", gate.logFile, err)
 	}
@@ -197,6 +210,8 @@ Press Ctrl-C to stop.
 `, c.gatePort, c.gateHTTPPort, etcdAddr, logDir)
 	<-ctx.Done()
 	fmt.Println("stopping...")
+	stopFailover()
+	failoverWG.Wait()
 	cancel()
 	wg.Wait()
 	return nil

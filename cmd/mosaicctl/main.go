@@ -82,6 +82,8 @@ func newRootCmd(a *app) *cobra.Command {
 		newKeyspaceCmd(a),
 		newShardCmd(a),
 		newTabletsCmd(a),
+		newTabletCmd(a),
+		newReparentCmd(a),
 		newVSchemaCmd(a),
 	)
 	return root

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/mosaicdb/mosaic/tablet/failover"
+)
+
+// newFailoverCmd is `mosaic failover`: the failure detector that runs
+// emergency reparents.
+func newFailoverCmd(lf *logFlags) *cobra.Command {
+	cfg := failover.DefaultConfig()
+	var httpPort int
+	cmd := &cobra.Command{
+		Use:   "failover",
+		Short: "run the failure detector: emergency reparent of shards whose primary is down",
+		Long: `failover watches every shard record and primary lease in the topology and,
+when a shard's primary is down (it lost its lease: dead, or cut off from the
+topology; or its gRPC and mysqld ports refuse connections), runs an emergency
+reparent: the most advanced replica becomes the primary. Several may run;
+the shard lock makes them take turns. See docs/operations.md.`,
+		Args: cobra.NoArgs,
+	}
+	fs := cmd.Flags()
+	tf := addTopoFlags(fs)
+	fs.StringSliceVar(&cfg.Keyspaces, "keyspaces", nil, "keyspaces to watch (default: all)")
+	fs.DurationVar(&cfg.StartupGrace, "startup-grace", cfg.StartupGrace, "leave shards whose primary was not seen healthy alone this long after start")
+	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "pause between failed attempts at one shard")
+	fs.DurationVar(&cfg.Reparent.WaitReplicasTimeout, "wait-replicas-timeout", 30*time.Second, "how long the new primary may take to apply its relay log")
+	fs.DurationVar(&cfg.Reparent.LeaseWait, "lease-wait", 15*time.Second, "how long to wait for a fenced primary's lease to go")
+	fs.IntVar(&httpPort, "http-port", 0, "HTTP port for /metrics (0: off)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		log, err := lf.logger()
+		if err != nil {
+			return err
+		}
+		ts, err := tf.open()
+		if err != nil {
+			return err
+		}
+		defer ts.Close()
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		c, err := failover.New(cfg, ts, log, reg)
+		if err != nil {
+			return err
+		}
+		if httpPort > 0 {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)))
+			if err != nil {
+				return fmt.Errorf("failover http: %w", err)
+			}
+			srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+			go srv.Serve(l)
+			defer srv.Close()
+		}
+		return c.Run(cmd.Context())
+	}
+	return cmd
+}
