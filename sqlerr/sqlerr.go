@@ -14,78 +14,82 @@ import (
 // MySQL error numbers Mosaic itself produces. mysqld's own errors pass
 // through with whatever number mysqld gave them.
 const (
-	ERConCount              = 1040
-	ERAccessDenied          = 1045
-	ERDBAccessDenied        = 1044
-	ERNoDB                  = 1046
-	ERBadDB                 = 1049
-	ERUnknownCom            = 1047
-	ERBadFieldError         = 1054
-	ERDupEntry              = 1062
-	ERParseError            = 1064
-	ERQueryInterrupted      = 1317
-	ERNoSuchTable           = 1146
-	ERTableAccessDenied     = 1142
-	ERUnknownSystemVariable = 1193
-	ERWrongValueForVar      = 1231
-	ERNotSupportedYet       = 1235
-	ERUnknown               = 1105
-	ERNetPacketTooLarge     = 1153
-	ERLockWaitTimeout       = 1205
-	ERCantDoThisInTrans     = 1179
-	ERReadOnly              = 1290
-	ERQueryTimeout          = 3024
-	ERNoSuchThread          = 1094
-	ERServerShutdown        = 1053
-	ERDeadlock              = 1213
-	ERSecureTransport       = 3159
-	ERTooManyRows           = 1172
-	ERCantExecuteReadOnly   = 1792
-	ERNoDefaultForField     = 1364
-	ERWrongArguments        = 1210
-	ERUnknownStmtHandler    = 1243
-	ERServerGone            = 2006
-	ERSpecifiedAccessDenied = 1227
-	ERKillDenied            = 1095
-	ERStatementTimeout      = 1969 // MariaDB's max_statement_time
-	EREmptyQuery            = 1065
-	ERMallformedPacket      = 1835
-	ERHandshakeError        = 1043
+	ERConCount                    = 1040
+	ERAccessDenied                = 1045
+	ERDBAccessDenied              = 1044
+	ERNoDB                        = 1046
+	ERBadDB                       = 1049
+	ERUnknownCom                  = 1047
+	ERBadFieldError               = 1054
+	ERDupEntry                    = 1062
+	ERParseError                  = 1064
+	ERQueryInterrupted            = 1317
+	ERNoSuchTable                 = 1146
+	ERTableAccessDenied           = 1142
+	ERUnknownSystemVariable       = 1193
+	ERWrongValueForVar            = 1231
+	ERNotSupportedYet             = 1235
+	ERUnknown                     = 1105
+	ERNetPacketTooLarge           = 1153
+	ERLockWaitTimeout             = 1205
+	ERCantDoThisInTrans           = 1179
+	ERReadOnly                    = 1290
+	ERQueryTimeout                = 3024
+	ERNoSuchThread                = 1094
+	ERServerShutdown              = 1053
+	ERDeadlock                    = 1213
+	ERSecureTransport             = 3159
+	ERTooManyRows                 = 1172
+	ERCantExecuteReadOnly         = 1792
+	ERNoDefaultForField           = 1364
+	ERWrongArguments              = 1210
+	ERUnknownStmtHandler          = 1243
+	ERServerGone                  = 2006
+	ERSpecifiedAccessDenied       = 1227
+	ERKillDenied                  = 1095
+	ERStatementTimeout            = 1969 // MariaDB's max_statement_time
+	EREmptyQuery                  = 1065
+	ERMallformedPacket            = 1835
+	ERHandshakeError              = 1043
+	ERErrorDuringCommit           = 1180
+	ERErrorDuringRollback         = 1181
+	ERCantChangeTxCharacteristics = 1568
 )
 
 // states maps the numbers above to their SQLSTATE. Numbers not listed get
 // HY000, as in mysqld.
 var states = map[uint16]string{
-	ERConCount:              "08004",
-	ERAccessDenied:          "28000",
-	ERDBAccessDenied:        "42000",
-	ERNoDB:                  "3D000",
-	ERBadDB:                 "42000",
-	ERUnknownCom:            "08S01",
-	ERBadFieldError:         "42S22",
-	ERDupEntry:              "23000",
-	ERParseError:            "42000",
-	ERQueryInterrupted:      "70100",
-	ERNoSuchTable:           "42S02",
-	ERTableAccessDenied:     "42000",
-	ERUnknownSystemVariable: "HY000",
-	ERWrongValueForVar:      "42000",
-	ERNotSupportedYet:       "42000",
-	ERNetPacketTooLarge:     "08S01",
-	ERLockWaitTimeout:       "HY000",
-	ERDeadlock:              "40001",
-	ERCantDoThisInTrans:     "25000",
-	ERReadOnly:              "HY000",
-	ERSecureTransport:       "HY000",
-	ERTooManyRows:           "42000",
-	ERCantExecuteReadOnly:   "25006",
-	ERNoDefaultForField:     "HY000",
-	ERWrongArguments:        "HY000",
-	ERUnknownStmtHandler:    "HY000",
-	ERSpecifiedAccessDenied: "42000",
-	ERStatementTimeout:      "70100",
-	EREmptyQuery:            "42000",
-	ERHandshakeError:        "08S01",
+	ERConCount:                    "08004",
+	ERAccessDenied:                "28000",
+	ERDBAccessDenied:              "42000",
+	ERNoDB:                        "3D000",
+	ERBadDB:                       "42000",
+	ERUnknownCom:                  "08S01",
+	ERBadFieldError:               "42S22",
+	ERDupEntry:                    "23000",
+	ERParseError:                  "42000",
+	ERQueryInterrupted:            "70100",
+	ERNoSuchTable:                 "42S02",
+	ERTableAccessDenied:           "42000",
+	ERUnknownSystemVariable:       "HY000",
+	ERWrongValueForVar:            "42000",
+	ERNotSupportedYet:             "42000",
+	ERNetPacketTooLarge:           "08S01",
+	ERLockWaitTimeout:             "HY000",
+	ERDeadlock:                    "40001",
+	ERCantDoThisInTrans:           "25000",
+	ERReadOnly:                    "HY000",
+	ERSecureTransport:             "HY000",
+	ERTooManyRows:                 "42000",
+	ERCantExecuteReadOnly:         "25006",
+	ERNoDefaultForField:           "HY000",
+	ERWrongArguments:              "HY000",
+	ERUnknownStmtHandler:          "HY000",
+	ERSpecifiedAccessDenied:       "42000",
+	ERStatementTimeout:            "70100",
+	EREmptyQuery:                  "42000",
+	ERHandshakeError:              "08S01",
+	ERCantChangeTxCharacteristics: "25001",
 }
 
 // StateFor returns the SQLSTATE of a MySQL error number.
@@ -104,7 +108,11 @@ type Error struct {
 	// Retryable says the statement was not run at all, so it may be sent
 	// to another tablet (the tablet does not serve that target now).
 	Retryable bool
-	cause     error
+	// TxEnded says the transaction the statement ran in no longer exists
+	// (rolled back for being idle, by a deadlock, or with its connection):
+	// the gate must end the client's whole transaction.
+	TxEnded bool
+	cause   error
 }
 
 // New returns an Error with the SQLSTATE that belongs to num.
@@ -132,7 +140,7 @@ func NotSupported(format string, args ...any) *Error {
 
 // Proto returns the error as it travels in gRPC status details.
 func (e *Error) Proto() *querypb.MySQLError {
-	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message, Retryable: e.Retryable}
+	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message, Retryable: e.Retryable, TransactionEnded: e.TxEnded}
 }
 
 // FromProto turns a querypb.MySQLError back into an Error.
@@ -144,7 +152,7 @@ func FromProto(m *querypb.MySQLError) *Error {
 	if state == "" {
 		state = StateFor(uint16(m.Code))
 	}
-	return &Error{Num: uint16(m.Code), State: state, Message: m.Message, Retryable: m.Retryable}
+	return &Error{Num: uint16(m.Code), State: state, Message: m.Message, Retryable: m.Retryable, TxEnded: m.TransactionEnded}
 }
 
 // NotServing is the error of a tablet asked for a target it does not serve
@@ -153,6 +161,20 @@ func NotServing(format string, args ...any) *Error {
 	e := New(ERUnknown, format, args...)
 	e.Retryable = true
 	return e
+}
+
+// TxEndedError returns an error saying a transaction is gone.
+func TxEndedError(format string, args ...any) *Error {
+	e := New(ERUnknown, format, args...)
+	e.TxEnded = true
+	return e
+}
+
+// IsTxEnded reports whether err says the statement's transaction no longer
+// exists.
+func IsTxEnded(err error) bool {
+	e := FromError(err)
+	return e != nil && e.TxEnded
 }
 
 // IsRetryable reports whether err says the statement did not run because

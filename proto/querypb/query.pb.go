@@ -24,6 +24,63 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TransactionState is the state of a distributed transaction's record.
+type TransactionState int32
+
+const (
+	// TRANSACTION_STATE_UNKNOWN: no record (never created, or concluded).
+	TransactionState_TRANSACTION_STATE_UNKNOWN TransactionState = 0
+	// PREPARE: created; no decision yet.
+	TransactionState_TRANSACTION_STATE_PREPARE TransactionState = 1
+	// COMMIT: decided to commit (atomically with the manager's own data).
+	TransactionState_TRANSACTION_STATE_COMMIT TransactionState = 2
+	// ROLLBACK: decided to roll back.
+	TransactionState_TRANSACTION_STATE_ROLLBACK TransactionState = 3
+)
+
+// Enum value maps for TransactionState.
+var (
+	TransactionState_name = map[int32]string{
+		0: "TRANSACTION_STATE_UNKNOWN",
+		1: "TRANSACTION_STATE_PREPARE",
+		2: "TRANSACTION_STATE_COMMIT",
+		3: "TRANSACTION_STATE_ROLLBACK",
+	}
+	TransactionState_value = map[string]int32{
+		"TRANSACTION_STATE_UNKNOWN":  0,
+		"TRANSACTION_STATE_PREPARE":  1,
+		"TRANSACTION_STATE_COMMIT":   2,
+		"TRANSACTION_STATE_ROLLBACK": 3,
+	}
+)
+
+func (x TransactionState) Enum() *TransactionState {
+	p := new(TransactionState)
+	*p = x
+	return p
+}
+
+func (x TransactionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TransactionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_query_proto_enumTypes[0].Descriptor()
+}
+
+func (TransactionState) Type() protoreflect.EnumType {
+	return &file_query_proto_enumTypes[0]
+}
+
+func (x TransactionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TransactionState.Descriptor instead.
+func (TransactionState) EnumDescriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{0}
+}
+
 // Target says which shard and tablet type a request is meant for; a tablet
 // refuses requests for a target it does not serve.
 type Target struct {
@@ -216,13 +273,17 @@ func (x *Field) GetDecimals() uint32 {
 // MySQL text-protocol row payloads: per column a length-encoded string, or
 // 0xfb for NULL. A streamed result sends fields in its first chunk only.
 type QueryResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Fields        []*Field               `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty"`
-	RowsAffected  uint64                 `protobuf:"varint,2,opt,name=rows_affected,json=rowsAffected,proto3" json:"rows_affected,omitempty"`
-	InsertId      uint64                 `protobuf:"varint,3,opt,name=insert_id,json=insertId,proto3" json:"insert_id,omitempty"`
-	Rows          [][]byte               `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
-	Warnings      uint32                 `protobuf:"varint,5,opt,name=warnings,proto3" json:"warnings,omitempty"`
-	Info          string                 `protobuf:"bytes,6,opt,name=info,proto3" json:"info,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Fields       []*Field               `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty"`
+	RowsAffected uint64                 `protobuf:"varint,2,opt,name=rows_affected,json=rowsAffected,proto3" json:"rows_affected,omitempty"`
+	InsertId     uint64                 `protobuf:"varint,3,opt,name=insert_id,json=insertId,proto3" json:"insert_id,omitempty"`
+	Rows         [][]byte               `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
+	Warnings     uint32                 `protobuf:"varint,5,opt,name=warnings,proto3" json:"warnings,omitempty"`
+	Info         string                 `protobuf:"bytes,6,opt,name=info,proto3" json:"info,omitempty"`
+	// warning_list holds the statement's conditions (its SHOW WARNINGS, read
+	// on the same connection) when warnings is not zero. A stream sends them
+	// in a message of their own after the rows.
+	WarningList   []*Warning `protobuf:"bytes,7,rep,name=warning_list,json=warningList,proto3" json:"warning_list,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -299,6 +360,75 @@ func (x *QueryResult) GetInfo() string {
 	return ""
 }
 
+func (x *QueryResult) GetWarningList() []*Warning {
+	if x != nil {
+		return x.WarningList
+	}
+	return nil
+}
+
+// Warning is one row of SHOW WARNINGS.
+type Warning struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// level is "Note", "Warning" or "Error".
+	Level         string `protobuf:"bytes,1,opt,name=level,proto3" json:"level,omitempty"`
+	Code          uint32 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Warning) Reset() {
+	*x = Warning{}
+	mi := &file_query_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Warning) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Warning) ProtoMessage() {}
+
+func (x *Warning) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Warning.ProtoReflect.Descriptor instead.
+func (*Warning) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Warning) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *Warning) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Warning) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // ExecuteOptions tune one request.
 type ExecuteOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -316,7 +446,7 @@ type ExecuteOptions struct {
 
 func (x *ExecuteOptions) Reset() {
 	*x = ExecuteOptions{}
-	mi := &file_query_proto_msgTypes[3]
+	mi := &file_query_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +458,7 @@ func (x *ExecuteOptions) String() string {
 func (*ExecuteOptions) ProtoMessage() {}
 
 func (x *ExecuteOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[3]
+	mi := &file_query_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +471,7 @@ func (x *ExecuteOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteOptions.ProtoReflect.Descriptor instead.
 func (*ExecuteOptions) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{3}
+	return file_query_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ExecuteOptions) GetTimeoutMs() int64 {
@@ -377,7 +507,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_query_proto_msgTypes[4]
+	mi := &file_query_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +519,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[4]
+	mi := &file_query_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +532,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{4}
+	return file_query_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExecuteRequest) GetTarget() *Target {
@@ -442,7 +572,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_query_proto_msgTypes[5]
+	mi := &file_query_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -454,7 +584,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[5]
+	mi := &file_query_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -467,7 +597,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{5}
+	return file_query_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExecuteResponse) GetResult() *QueryResult {
@@ -481,13 +611,14 @@ type BeginRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
 	Options       *ExecuteOptions        `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	BeginOptions  *BeginOptions          `protobuf:"bytes,3,opt,name=begin_options,json=beginOptions,proto3" json:"begin_options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BeginRequest) Reset() {
 	*x = BeginRequest{}
-	mi := &file_query_proto_msgTypes[6]
+	mi := &file_query_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +630,7 @@ func (x *BeginRequest) String() string {
 func (*BeginRequest) ProtoMessage() {}
 
 func (x *BeginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[6]
+	mi := &file_query_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +643,7 @@ func (x *BeginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginRequest.ProtoReflect.Descriptor instead.
 func (*BeginRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{6}
+	return file_query_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BeginRequest) GetTarget() *Target {
@@ -529,6 +660,141 @@ func (x *BeginRequest) GetOptions() *ExecuteOptions {
 	return nil
 }
 
+func (x *BeginRequest) GetBeginOptions() *BeginOptions {
+	if x != nil {
+		return x.BeginOptions
+	}
+	return nil
+}
+
+// BeginOptions shape the transaction a Begin starts.
+type BeginOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// isolation is the isolation level of this transaction only: "READ
+	// UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ" or "SERIALIZABLE";
+	// empty keeps the connection's.
+	Isolation          string `protobuf:"bytes,1,opt,name=isolation,proto3" json:"isolation,omitempty"`
+	ReadOnly           bool   `protobuf:"varint,2,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	ConsistentSnapshot bool   `protobuf:"varint,3,opt,name=consistent_snapshot,json=consistentSnapshot,proto3" json:"consistent_snapshot,omitempty"`
+	// xid, when set, begins a branch of a distributed transaction (XA START)
+	// instead of a plain one: it ends with Prepare and CommitPrepared, or
+	// with Commit (one phase) or Rollback.
+	Xid           *Xid `protobuf:"bytes,4,opt,name=xid,proto3" json:"xid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginOptions) Reset() {
+	*x = BeginOptions{}
+	mi := &file_query_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginOptions) ProtoMessage() {}
+
+func (x *BeginOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginOptions.ProtoReflect.Descriptor instead.
+func (*BeginOptions) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BeginOptions) GetIsolation() string {
+	if x != nil {
+		return x.Isolation
+	}
+	return ""
+}
+
+func (x *BeginOptions) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+func (x *BeginOptions) GetConsistentSnapshot() bool {
+	if x != nil {
+		return x.ConsistentSnapshot
+	}
+	return false
+}
+
+func (x *BeginOptions) GetXid() *Xid {
+	if x != nil {
+		return x.Xid
+	}
+	return nil
+}
+
+// Xid names an XA transaction branch.
+type Xid struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Gtrid         string                 `protobuf:"bytes,1,opt,name=gtrid,proto3" json:"gtrid,omitempty"`
+	Bqual         string                 `protobuf:"bytes,2,opt,name=bqual,proto3" json:"bqual,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Xid) Reset() {
+	*x = Xid{}
+	mi := &file_query_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Xid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Xid) ProtoMessage() {}
+
+func (x *Xid) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Xid.ProtoReflect.Descriptor instead.
+func (*Xid) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Xid) GetGtrid() string {
+	if x != nil {
+		return x.Gtrid
+	}
+	return ""
+}
+
+func (x *Xid) GetBqual() string {
+	if x != nil {
+		return x.Bqual
+	}
+	return ""
+}
+
 type BeginResponse struct {
 	state         protoimpl.MessageState  `protogen:"open.v1"`
 	TransactionId int64                   `protobuf:"varint,1,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
@@ -539,7 +805,7 @@ type BeginResponse struct {
 
 func (x *BeginResponse) Reset() {
 	*x = BeginResponse{}
-	mi := &file_query_proto_msgTypes[7]
+	mi := &file_query_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +817,7 @@ func (x *BeginResponse) String() string {
 func (*BeginResponse) ProtoMessage() {}
 
 func (x *BeginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[7]
+	mi := &file_query_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +830,7 @@ func (x *BeginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginResponse.ProtoReflect.Descriptor instead.
 func (*BeginResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{7}
+	return file_query_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BeginResponse) GetTransactionId() int64 {
@@ -587,13 +853,14 @@ type BeginExecuteRequest struct {
 	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
 	Sql           string                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
 	Options       *ExecuteOptions        `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	BeginOptions  *BeginOptions          `protobuf:"bytes,4,opt,name=begin_options,json=beginOptions,proto3" json:"begin_options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BeginExecuteRequest) Reset() {
 	*x = BeginExecuteRequest{}
-	mi := &file_query_proto_msgTypes[8]
+	mi := &file_query_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +872,7 @@ func (x *BeginExecuteRequest) String() string {
 func (*BeginExecuteRequest) ProtoMessage() {}
 
 func (x *BeginExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[8]
+	mi := &file_query_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +885,7 @@ func (x *BeginExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginExecuteRequest.ProtoReflect.Descriptor instead.
 func (*BeginExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{8}
+	return file_query_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BeginExecuteRequest) GetTarget() *Target {
@@ -642,6 +909,13 @@ func (x *BeginExecuteRequest) GetOptions() *ExecuteOptions {
 	return nil
 }
 
+func (x *BeginExecuteRequest) GetBeginOptions() *BeginOptions {
+	if x != nil {
+		return x.BeginOptions
+	}
+	return nil
+}
+
 // BeginExecuteResponse holds the transaction id even when the statement
 // failed: the caller owns the transaction either way.
 type BeginExecuteResponse struct {
@@ -656,7 +930,7 @@ type BeginExecuteResponse struct {
 
 func (x *BeginExecuteResponse) Reset() {
 	*x = BeginExecuteResponse{}
-	mi := &file_query_proto_msgTypes[9]
+	mi := &file_query_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +942,7 @@ func (x *BeginExecuteResponse) String() string {
 func (*BeginExecuteResponse) ProtoMessage() {}
 
 func (x *BeginExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[9]
+	mi := &file_query_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +955,7 @@ func (x *BeginExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginExecuteResponse.ProtoReflect.Descriptor instead.
 func (*BeginExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{9}
+	return file_query_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BeginExecuteResponse) GetTransactionId() int64 {
@@ -722,7 +996,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_query_proto_msgTypes[10]
+	mi := &file_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +1008,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[10]
+	mi := &file_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +1021,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{10}
+	return file_query_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CommitRequest) GetTarget() *Target {
@@ -772,7 +1046,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_query_proto_msgTypes[11]
+	mi := &file_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +1058,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[11]
+	mi := &file_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +1071,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{11}
+	return file_query_proto_rawDescGZIP(), []int{14}
 }
 
 type RollbackRequest struct {
@@ -810,7 +1084,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_query_proto_msgTypes[12]
+	mi := &file_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1096,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[12]
+	mi := &file_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1109,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{12}
+	return file_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RollbackRequest) GetTarget() *Target {
@@ -860,7 +1134,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_query_proto_msgTypes[13]
+	mi := &file_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1146,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[13]
+	mi := &file_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1159,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{13}
+	return file_query_proto_rawDescGZIP(), []int{16}
 }
 
 type StreamHealthRequest struct {
@@ -896,7 +1170,7 @@ type StreamHealthRequest struct {
 
 func (x *StreamHealthRequest) Reset() {
 	*x = StreamHealthRequest{}
-	mi := &file_query_proto_msgTypes[14]
+	mi := &file_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1182,7 @@ func (x *StreamHealthRequest) String() string {
 func (*StreamHealthRequest) ProtoMessage() {}
 
 func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[14]
+	mi := &file_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1195,7 @@ func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthRequest.ProtoReflect.Descriptor instead.
 func (*StreamHealthRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{14}
+	return file_query_proto_rawDescGZIP(), []int{17}
 }
 
 type RealtimeStats struct {
@@ -938,7 +1212,7 @@ type RealtimeStats struct {
 
 func (x *RealtimeStats) Reset() {
 	*x = RealtimeStats{}
-	mi := &file_query_proto_msgTypes[15]
+	mi := &file_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1224,7 @@ func (x *RealtimeStats) String() string {
 func (*RealtimeStats) ProtoMessage() {}
 
 func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[15]
+	mi := &file_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1237,7 @@ func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RealtimeStats.ProtoReflect.Descriptor instead.
 func (*RealtimeStats) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{15}
+	return file_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RealtimeStats) GetHealthError() string {
@@ -1007,7 +1281,7 @@ type StreamHealthResponse struct {
 
 func (x *StreamHealthResponse) Reset() {
 	*x = StreamHealthResponse{}
-	mi := &file_query_proto_msgTypes[16]
+	mi := &file_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1293,7 @@ func (x *StreamHealthResponse) String() string {
 func (*StreamHealthResponse) ProtoMessage() {}
 
 func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[16]
+	mi := &file_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1306,7 @@ func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthResponse.ProtoReflect.Descriptor instead.
 func (*StreamHealthResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{16}
+	return file_query_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamHealthResponse) GetTarget() *Target {
@@ -1079,14 +1353,18 @@ type MySQLError struct {
 	Message string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	// retryable says the statement was not run at all (the tablet does not
 	// serve that target now), so the gate may send it to another tablet.
-	Retryable     bool `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Retryable bool `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	// transaction_ended says the request's transaction is gone from the
+	// tablet (rolled back when idle too long, its connection lost, or
+	// rolled back by mysqld after a deadlock): nothing of it remains.
+	TransactionEnded bool `protobuf:"varint,5,opt,name=transaction_ended,json=transactionEnded,proto3" json:"transaction_ended,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_query_proto_msgTypes[17]
+	mi := &file_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1376,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[17]
+	mi := &file_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1389,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{17}
+	return file_query_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MySQLError) GetCode() uint32 {
@@ -1142,6 +1420,994 @@ func (x *MySQLError) GetRetryable() bool {
 	return false
 }
 
+func (x *MySQLError) GetTransactionEnded() bool {
+	if x != nil {
+		return x.TransactionEnded
+	}
+	return false
+}
+
+// Participant is one shard of a distributed transaction.
+type Participant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keyspace      string                 `protobuf:"bytes,1,opt,name=keyspace,proto3" json:"keyspace,omitempty"`
+	Shard         string                 `protobuf:"bytes,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Participant) Reset() {
+	*x = Participant{}
+	mi := &file_query_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Participant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Participant) ProtoMessage() {}
+
+func (x *Participant) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Participant.ProtoReflect.Descriptor instead.
+func (*Participant) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Participant) GetKeyspace() string {
+	if x != nil {
+		return x.Keyspace
+	}
+	return ""
+}
+
+func (x *Participant) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+// TransactionMetadata is a distributed transaction's record.
+type TransactionMetadata struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Dtid                string                 `protobuf:"bytes,1,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	State               TransactionState       `protobuf:"varint,2,opt,name=state,proto3,enum=mosaic.query.TransactionState" json:"state,omitempty"`
+	TimeCreatedUnixNano int64                  `protobuf:"varint,3,opt,name=time_created_unix_nano,json=timeCreatedUnixNano,proto3" json:"time_created_unix_nano,omitempty"`
+	Participants        []*Participant         `protobuf:"bytes,4,rep,name=participants,proto3" json:"participants,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *TransactionMetadata) Reset() {
+	*x = TransactionMetadata{}
+	mi := &file_query_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransactionMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransactionMetadata) ProtoMessage() {}
+
+func (x *TransactionMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransactionMetadata.ProtoReflect.Descriptor instead.
+func (*TransactionMetadata) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TransactionMetadata) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+func (x *TransactionMetadata) GetState() TransactionState {
+	if x != nil {
+		return x.State
+	}
+	return TransactionState_TRANSACTION_STATE_UNKNOWN
+}
+
+func (x *TransactionMetadata) GetTimeCreatedUnixNano() int64 {
+	if x != nil {
+		return x.TimeCreatedUnixNano
+	}
+	return 0
+}
+
+func (x *TransactionMetadata) GetParticipants() []*Participant {
+	if x != nil {
+		return x.Participants
+	}
+	return nil
+}
+
+// PrepareRequest prepares an XA branch (XA END, XA PREPARE). The branch
+// then survives the gate, the connection and a mysqld restart.
+type PrepareRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	TransactionId int64                  `protobuf:"varint,2,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareRequest) Reset() {
+	*x = PrepareRequest{}
+	mi := &file_query_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareRequest) ProtoMessage() {}
+
+func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
+func (*PrepareRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PrepareRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *PrepareRequest) GetTransactionId() int64 {
+	if x != nil {
+		return x.TransactionId
+	}
+	return 0
+}
+
+type PrepareResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareResponse) Reset() {
+	*x = PrepareResponse{}
+	mi := &file_query_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareResponse) ProtoMessage() {}
+
+func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
+func (*PrepareResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{24}
+}
+
+// CommitPreparedRequest commits a prepared branch; a branch that is no
+// longer there counts as committed.
+type CommitPreparedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Xid           *Xid                   `protobuf:"bytes,2,opt,name=xid,proto3" json:"xid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitPreparedRequest) Reset() {
+	*x = CommitPreparedRequest{}
+	mi := &file_query_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitPreparedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitPreparedRequest) ProtoMessage() {}
+
+func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitPreparedRequest.ProtoReflect.Descriptor instead.
+func (*CommitPreparedRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CommitPreparedRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *CommitPreparedRequest) GetXid() *Xid {
+	if x != nil {
+		return x.Xid
+	}
+	return nil
+}
+
+type CommitPreparedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitPreparedResponse) Reset() {
+	*x = CommitPreparedResponse{}
+	mi := &file_query_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitPreparedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitPreparedResponse) ProtoMessage() {}
+
+func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitPreparedResponse.ProtoReflect.Descriptor instead.
+func (*CommitPreparedResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{26}
+}
+
+// RollbackPreparedRequest rolls back a prepared branch; a branch that is no
+// longer there counts as rolled back.
+type RollbackPreparedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Xid           *Xid                   `protobuf:"bytes,2,opt,name=xid,proto3" json:"xid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackPreparedRequest) Reset() {
+	*x = RollbackPreparedRequest{}
+	mi := &file_query_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackPreparedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackPreparedRequest) ProtoMessage() {}
+
+func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackPreparedRequest.ProtoReflect.Descriptor instead.
+func (*RollbackPreparedRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RollbackPreparedRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *RollbackPreparedRequest) GetXid() *Xid {
+	if x != nil {
+		return x.Xid
+	}
+	return nil
+}
+
+type RollbackPreparedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackPreparedResponse) Reset() {
+	*x = RollbackPreparedResponse{}
+	mi := &file_query_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackPreparedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackPreparedResponse) ProtoMessage() {}
+
+func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackPreparedResponse.ProtoReflect.Descriptor instead.
+func (*RollbackPreparedResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{28}
+}
+
+// CreateTransactionRequest writes the record of a distributed transaction
+// in state PREPARE, committed on its own, on the metadata manager.
+type CreateTransactionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Dtid          string                 `protobuf:"bytes,2,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	Participants  []*Participant         `protobuf:"bytes,3,rep,name=participants,proto3" json:"participants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTransactionRequest) Reset() {
+	*x = CreateTransactionRequest{}
+	mi := &file_query_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTransactionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTransactionRequest) ProtoMessage() {}
+
+func (x *CreateTransactionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTransactionRequest.ProtoReflect.Descriptor instead.
+func (*CreateTransactionRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CreateTransactionRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *CreateTransactionRequest) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+func (x *CreateTransactionRequest) GetParticipants() []*Participant {
+	if x != nil {
+		return x.Participants
+	}
+	return nil
+}
+
+type CreateTransactionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTransactionResponse) Reset() {
+	*x = CreateTransactionResponse{}
+	mi := &file_query_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTransactionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTransactionResponse) ProtoMessage() {}
+
+func (x *CreateTransactionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTransactionResponse.ProtoReflect.Descriptor instead.
+func (*CreateTransactionResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{30}
+}
+
+// StartCommitRequest is the commit point: inside the manager's own
+// transaction (transaction_id; 0 for none) the record goes from PREPARE to
+// COMMIT and the transaction commits. It fails, rolling back, if the
+// record is no longer in PREPARE (a resolver decided to roll back).
+type StartCommitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	TransactionId int64                  `protobuf:"varint,2,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	Dtid          string                 `protobuf:"bytes,3,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartCommitRequest) Reset() {
+	*x = StartCommitRequest{}
+	mi := &file_query_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartCommitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartCommitRequest) ProtoMessage() {}
+
+func (x *StartCommitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartCommitRequest.ProtoReflect.Descriptor instead.
+func (*StartCommitRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *StartCommitRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *StartCommitRequest) GetTransactionId() int64 {
+	if x != nil {
+		return x.TransactionId
+	}
+	return 0
+}
+
+func (x *StartCommitRequest) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+type StartCommitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartCommitResponse) Reset() {
+	*x = StartCommitResponse{}
+	mi := &file_query_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartCommitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartCommitResponse) ProtoMessage() {}
+
+func (x *StartCommitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartCommitResponse.ProtoReflect.Descriptor instead.
+func (*StartCommitResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{32}
+}
+
+// SetRollbackRequest moves a record from PREPARE to ROLLBACK and returns
+// the state it has after (COMMIT if the commit won the race).
+type SetRollbackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Dtid          string                 `protobuf:"bytes,2,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRollbackRequest) Reset() {
+	*x = SetRollbackRequest{}
+	mi := &file_query_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRollbackRequest) ProtoMessage() {}
+
+func (x *SetRollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRollbackRequest.ProtoReflect.Descriptor instead.
+func (*SetRollbackRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SetRollbackRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *SetRollbackRequest) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+type SetRollbackResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         TransactionState       `protobuf:"varint,1,opt,name=state,proto3,enum=mosaic.query.TransactionState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRollbackResponse) Reset() {
+	*x = SetRollbackResponse{}
+	mi := &file_query_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRollbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRollbackResponse) ProtoMessage() {}
+
+func (x *SetRollbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRollbackResponse.ProtoReflect.Descriptor instead.
+func (*SetRollbackResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *SetRollbackResponse) GetState() TransactionState {
+	if x != nil {
+		return x.State
+	}
+	return TransactionState_TRANSACTION_STATE_UNKNOWN
+}
+
+// ConcludeTransactionRequest deletes a record once every branch is resolved.
+type ConcludeTransactionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Dtid          string                 `protobuf:"bytes,2,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConcludeTransactionRequest) Reset() {
+	*x = ConcludeTransactionRequest{}
+	mi := &file_query_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConcludeTransactionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConcludeTransactionRequest) ProtoMessage() {}
+
+func (x *ConcludeTransactionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConcludeTransactionRequest.ProtoReflect.Descriptor instead.
+func (*ConcludeTransactionRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ConcludeTransactionRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ConcludeTransactionRequest) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+type ConcludeTransactionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConcludeTransactionResponse) Reset() {
+	*x = ConcludeTransactionResponse{}
+	mi := &file_query_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConcludeTransactionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConcludeTransactionResponse) ProtoMessage() {}
+
+func (x *ConcludeTransactionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConcludeTransactionResponse.ProtoReflect.Descriptor instead.
+func (*ConcludeTransactionResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{36}
+}
+
+type ReadTransactionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Dtid          string                 `protobuf:"bytes,2,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadTransactionRequest) Reset() {
+	*x = ReadTransactionRequest{}
+	mi := &file_query_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadTransactionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadTransactionRequest) ProtoMessage() {}
+
+func (x *ReadTransactionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadTransactionRequest.ProtoReflect.Descriptor instead.
+func (*ReadTransactionRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReadTransactionRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ReadTransactionRequest) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+type ReadTransactionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// metadata has state TRANSACTION_STATE_UNKNOWN when there is no record.
+	Metadata      *TransactionMetadata `protobuf:"bytes,1,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadTransactionResponse) Reset() {
+	*x = ReadTransactionResponse{}
+	mi := &file_query_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadTransactionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadTransactionResponse) ProtoMessage() {}
+
+func (x *ReadTransactionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadTransactionResponse.ProtoReflect.Descriptor instead.
+func (*ReadTransactionResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ReadTransactionResponse) GetMetadata() *TransactionMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+// UnresolvedTransactionsRequest asks a primary for what a resolver must
+// finish: its records older than abandon_age_seconds, and its prepared XA
+// branches of Mosaic transactions it has seen prepared that long.
+type UnresolvedTransactionsRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Target            *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	AbandonAgeSeconds int64                  `protobuf:"varint,2,opt,name=abandon_age_seconds,json=abandonAgeSeconds,proto3" json:"abandon_age_seconds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *UnresolvedTransactionsRequest) Reset() {
+	*x = UnresolvedTransactionsRequest{}
+	mi := &file_query_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnresolvedTransactionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnresolvedTransactionsRequest) ProtoMessage() {}
+
+func (x *UnresolvedTransactionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnresolvedTransactionsRequest.ProtoReflect.Descriptor instead.
+func (*UnresolvedTransactionsRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *UnresolvedTransactionsRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *UnresolvedTransactionsRequest) GetAbandonAgeSeconds() int64 {
+	if x != nil {
+		return x.AbandonAgeSeconds
+	}
+	return 0
+}
+
+type UnresolvedTransactionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transactions  []*TransactionMetadata `protobuf:"bytes,1,rep,name=transactions,proto3" json:"transactions,omitempty"`
+	Prepared      []*Xid                 `protobuf:"bytes,2,rep,name=prepared,proto3" json:"prepared,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnresolvedTransactionsResponse) Reset() {
+	*x = UnresolvedTransactionsResponse{}
+	mi := &file_query_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnresolvedTransactionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnresolvedTransactionsResponse) ProtoMessage() {}
+
+func (x *UnresolvedTransactionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnresolvedTransactionsResponse.ProtoReflect.Descriptor instead.
+func (*UnresolvedTransactionsResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *UnresolvedTransactionsResponse) GetTransactions() []*TransactionMetadata {
+	if x != nil {
+		return x.Transactions
+	}
+	return nil
+}
+
+func (x *UnresolvedTransactionsResponse) GetPrepared() []*Xid {
+	if x != nil {
+		return x.Prepared
+	}
+	return nil
+}
+
 var File_query_proto protoreflect.FileDescriptor
 
 const file_query_proto_rawDesc = "" +
@@ -1164,14 +2430,19 @@ const file_query_proto_rawDesc = "" +
 	"\acharset\x18\b \x01(\rR\acharset\x12#\n" +
 	"\rcolumn_length\x18\t \x01(\rR\fcolumnLength\x12\x1a\n" +
 	"\bdecimals\x18\n" +
-	" \x01(\rR\bdecimals\"\xc0\x01\n" +
+	" \x01(\rR\bdecimals\"\xfa\x01\n" +
 	"\vQueryResult\x12+\n" +
 	"\x06fields\x18\x01 \x03(\v2\x13.mosaic.query.FieldR\x06fields\x12#\n" +
 	"\rrows_affected\x18\x02 \x01(\x04R\frowsAffected\x12\x1b\n" +
 	"\tinsert_id\x18\x03 \x01(\x04R\binsertId\x12\x12\n" +
 	"\x04rows\x18\x04 \x03(\fR\x04rows\x12\x1a\n" +
 	"\bwarnings\x18\x05 \x01(\rR\bwarnings\x12\x12\n" +
-	"\x04info\x18\x06 \x01(\tR\x04info\"f\n" +
+	"\x04info\x18\x06 \x01(\tR\x04info\x128\n" +
+	"\fwarning_list\x18\a \x03(\v2\x15.mosaic.query.WarningR\vwarningList\"M\n" +
+	"\aWarning\x12\x14\n" +
+	"\x05level\x18\x01 \x01(\tR\x05level\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"f\n" +
 	"\x0eExecuteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
@@ -1183,17 +2454,27 @@ const file_query_proto_rawDesc = "" +
 	"\x0etransaction_id\x18\x03 \x01(\x03R\rtransactionId\x126\n" +
 	"\aoptions\x18\x04 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\"D\n" +
 	"\x0fExecuteResponse\x121\n" +
-	"\x06result\x18\x01 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\"t\n" +
+	"\x06result\x18\x01 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\"\xb5\x01\n" +
 	"\fBeginRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x126\n" +
-	"\aoptions\x18\x02 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\"w\n" +
+	"\aoptions\x18\x02 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\x12?\n" +
+	"\rbegin_options\x18\x03 \x01(\v2\x1a.mosaic.query.BeginOptionsR\fbeginOptions\"\x9f\x01\n" +
+	"\fBeginOptions\x12\x1c\n" +
+	"\tisolation\x18\x01 \x01(\tR\tisolation\x12\x1b\n" +
+	"\tread_only\x18\x02 \x01(\bR\breadOnly\x12/\n" +
+	"\x13consistent_snapshot\x18\x03 \x01(\bR\x12consistentSnapshot\x12#\n" +
+	"\x03xid\x18\x04 \x01(\v2\x11.mosaic.query.XidR\x03xid\"1\n" +
+	"\x03Xid\x12\x14\n" +
+	"\x05gtrid\x18\x01 \x01(\tR\x05gtrid\x12\x14\n" +
+	"\x05bqual\x18\x02 \x01(\tR\x05bqual\"w\n" +
 	"\rBeginResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x12?\n" +
-	"\ftablet_alias\x18\x02 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\x8d\x01\n" +
+	"\ftablet_alias\x18\x02 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\xce\x01\n" +
 	"\x13BeginExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x126\n" +
-	"\aoptions\x18\x03 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\"\xe1\x01\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\x12?\n" +
+	"\rbegin_options\x18\x04 \x01(\v2\x1a.mosaic.query.BeginOptionsR\fbeginOptions\"\xe1\x01\n" +
 	"\x14BeginExecuteResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x12?\n" +
 	"\ftablet_alias\x18\x02 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\x121\n" +
@@ -1218,13 +2499,70 @@ const file_query_proto_rawDesc = "" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12>\n" +
 	"\x1cprimary_term_start_unix_nano\x18\x03 \x01(\x03R\x18primaryTermStartUnixNano\x12B\n" +
 	"\x0erealtime_stats\x18\x04 \x01(\v2\x1b.mosaic.query.RealtimeStatsR\rrealtimeStats\x12?\n" +
-	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"n\n" +
+	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\x9b\x01\n" +
 	"\n" +
 	"MySQLError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1c\n" +
-	"\tretryable\x18\x04 \x01(\bR\tretryable2\xa1\x04\n" +
+	"\tretryable\x18\x04 \x01(\bR\tretryable\x12+\n" +
+	"\x11transaction_ended\x18\x05 \x01(\bR\x10transactionEnded\"?\n" +
+	"\vParticipant\x12\x1a\n" +
+	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\tR\x05shard\"\xd3\x01\n" +
+	"\x13TransactionMetadata\x12\x12\n" +
+	"\x04dtid\x18\x01 \x01(\tR\x04dtid\x124\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1e.mosaic.query.TransactionStateR\x05state\x123\n" +
+	"\x16time_created_unix_nano\x18\x03 \x01(\x03R\x13timeCreatedUnixNano\x12=\n" +
+	"\fparticipants\x18\x04 \x03(\v2\x19.mosaic.query.ParticipantR\fparticipants\"e\n" +
+	"\x0ePrepareRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12%\n" +
+	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\"\x11\n" +
+	"\x0fPrepareResponse\"j\n" +
+	"\x15CommitPreparedRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12#\n" +
+	"\x03xid\x18\x02 \x01(\v2\x11.mosaic.query.XidR\x03xid\"\x18\n" +
+	"\x16CommitPreparedResponse\"l\n" +
+	"\x17RollbackPreparedRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12#\n" +
+	"\x03xid\x18\x02 \x01(\v2\x11.mosaic.query.XidR\x03xid\"\x1a\n" +
+	"\x18RollbackPreparedResponse\"\x9b\x01\n" +
+	"\x18CreateTransactionRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x12\n" +
+	"\x04dtid\x18\x02 \x01(\tR\x04dtid\x12=\n" +
+	"\fparticipants\x18\x03 \x03(\v2\x19.mosaic.query.ParticipantR\fparticipants\"\x1b\n" +
+	"\x19CreateTransactionResponse\"}\n" +
+	"\x12StartCommitRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12%\n" +
+	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\x12\x12\n" +
+	"\x04dtid\x18\x03 \x01(\tR\x04dtid\"\x15\n" +
+	"\x13StartCommitResponse\"V\n" +
+	"\x12SetRollbackRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x12\n" +
+	"\x04dtid\x18\x02 \x01(\tR\x04dtid\"K\n" +
+	"\x13SetRollbackResponse\x124\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1e.mosaic.query.TransactionStateR\x05state\"^\n" +
+	"\x1aConcludeTransactionRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x12\n" +
+	"\x04dtid\x18\x02 \x01(\tR\x04dtid\"\x1d\n" +
+	"\x1bConcludeTransactionResponse\"Z\n" +
+	"\x16ReadTransactionRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x12\n" +
+	"\x04dtid\x18\x02 \x01(\tR\x04dtid\"X\n" +
+	"\x17ReadTransactionResponse\x12=\n" +
+	"\bmetadata\x18\x01 \x01(\v2!.mosaic.query.TransactionMetadataR\bmetadata\"}\n" +
+	"\x1dUnresolvedTransactionsRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12.\n" +
+	"\x13abandon_age_seconds\x18\x02 \x01(\x03R\x11abandonAgeSeconds\"\x96\x01\n" +
+	"\x1eUnresolvedTransactionsResponse\x12E\n" +
+	"\ftransactions\x18\x01 \x03(\v2!.mosaic.query.TransactionMetadataR\ftransactions\x12-\n" +
+	"\bprepared\x18\x02 \x03(\v2\x11.mosaic.query.XidR\bprepared*\x8e\x01\n" +
+	"\x10TransactionState\x12\x1d\n" +
+	"\x19TRANSACTION_STATE_UNKNOWN\x10\x00\x12\x1d\n" +
+	"\x19TRANSACTION_STATE_PREPARE\x10\x01\x12\x1c\n" +
+	"\x18TRANSACTION_STATE_COMMIT\x10\x02\x12\x1e\n" +
+	"\x1aTRANSACTION_STATE_ROLLBACK\x10\x032\xf8\n" +
+	"\n" +
 	"\x05Query\x12F\n" +
 	"\aExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse\x12N\n" +
 	"\rStreamExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse0\x01\x12@\n" +
@@ -1232,7 +2570,16 @@ const file_query_proto_rawDesc = "" +
 	"\fBeginExecute\x12!.mosaic.query.BeginExecuteRequest\x1a\".mosaic.query.BeginExecuteResponse\x12C\n" +
 	"\x06Commit\x12\x1b.mosaic.query.CommitRequest\x1a\x1c.mosaic.query.CommitResponse\x12I\n" +
 	"\bRollback\x12\x1d.mosaic.query.RollbackRequest\x1a\x1e.mosaic.query.RollbackResponse\x12W\n" +
-	"\fStreamHealth\x12!.mosaic.query.StreamHealthRequest\x1a\".mosaic.query.StreamHealthResponse0\x01B*Z(github.com/mosaicdb/mosaic/proto/querypbb\x06proto3"
+	"\fStreamHealth\x12!.mosaic.query.StreamHealthRequest\x1a\".mosaic.query.StreamHealthResponse0\x01\x12F\n" +
+	"\aPrepare\x12\x1c.mosaic.query.PrepareRequest\x1a\x1d.mosaic.query.PrepareResponse\x12[\n" +
+	"\x0eCommitPrepared\x12#.mosaic.query.CommitPreparedRequest\x1a$.mosaic.query.CommitPreparedResponse\x12a\n" +
+	"\x10RollbackPrepared\x12%.mosaic.query.RollbackPreparedRequest\x1a&.mosaic.query.RollbackPreparedResponse\x12d\n" +
+	"\x11CreateTransaction\x12&.mosaic.query.CreateTransactionRequest\x1a'.mosaic.query.CreateTransactionResponse\x12R\n" +
+	"\vStartCommit\x12 .mosaic.query.StartCommitRequest\x1a!.mosaic.query.StartCommitResponse\x12R\n" +
+	"\vSetRollback\x12 .mosaic.query.SetRollbackRequest\x1a!.mosaic.query.SetRollbackResponse\x12j\n" +
+	"\x13ConcludeTransaction\x12(.mosaic.query.ConcludeTransactionRequest\x1a).mosaic.query.ConcludeTransactionResponse\x12^\n" +
+	"\x0fReadTransaction\x12$.mosaic.query.ReadTransactionRequest\x1a%.mosaic.query.ReadTransactionResponse\x12s\n" +
+	"\x16UnresolvedTransactions\x12+.mosaic.query.UnresolvedTransactionsRequest\x1a,.mosaic.query.UnresolvedTransactionsResponseB*Z(github.com/mosaicdb/mosaic/proto/querypbb\x06proto3"
 
 var (
 	file_query_proto_rawDescOnce sync.Once
@@ -1246,67 +2593,132 @@ func file_query_proto_rawDescGZIP() []byte {
 	return file_query_proto_rawDescData
 }
 
-var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_query_proto_goTypes = []any{
-	(*Target)(nil),                 // 0: mosaic.query.Target
-	(*Field)(nil),                  // 1: mosaic.query.Field
-	(*QueryResult)(nil),            // 2: mosaic.query.QueryResult
-	(*ExecuteOptions)(nil),         // 3: mosaic.query.ExecuteOptions
-	(*ExecuteRequest)(nil),         // 4: mosaic.query.ExecuteRequest
-	(*ExecuteResponse)(nil),        // 5: mosaic.query.ExecuteResponse
-	(*BeginRequest)(nil),           // 6: mosaic.query.BeginRequest
-	(*BeginResponse)(nil),          // 7: mosaic.query.BeginResponse
-	(*BeginExecuteRequest)(nil),    // 8: mosaic.query.BeginExecuteRequest
-	(*BeginExecuteResponse)(nil),   // 9: mosaic.query.BeginExecuteResponse
-	(*CommitRequest)(nil),          // 10: mosaic.query.CommitRequest
-	(*CommitResponse)(nil),         // 11: mosaic.query.CommitResponse
-	(*RollbackRequest)(nil),        // 12: mosaic.query.RollbackRequest
-	(*RollbackResponse)(nil),       // 13: mosaic.query.RollbackResponse
-	(*StreamHealthRequest)(nil),    // 14: mosaic.query.StreamHealthRequest
-	(*RealtimeStats)(nil),          // 15: mosaic.query.RealtimeStats
-	(*StreamHealthResponse)(nil),   // 16: mosaic.query.StreamHealthResponse
-	(*MySQLError)(nil),             // 17: mosaic.query.MySQLError
-	(topodatapb.TabletType)(0),     // 18: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil), // 19: mosaic.topodata.TabletAlias
+	(TransactionState)(0),                  // 0: mosaic.query.TransactionState
+	(*Target)(nil),                         // 1: mosaic.query.Target
+	(*Field)(nil),                          // 2: mosaic.query.Field
+	(*QueryResult)(nil),                    // 3: mosaic.query.QueryResult
+	(*Warning)(nil),                        // 4: mosaic.query.Warning
+	(*ExecuteOptions)(nil),                 // 5: mosaic.query.ExecuteOptions
+	(*ExecuteRequest)(nil),                 // 6: mosaic.query.ExecuteRequest
+	(*ExecuteResponse)(nil),                // 7: mosaic.query.ExecuteResponse
+	(*BeginRequest)(nil),                   // 8: mosaic.query.BeginRequest
+	(*BeginOptions)(nil),                   // 9: mosaic.query.BeginOptions
+	(*Xid)(nil),                            // 10: mosaic.query.Xid
+	(*BeginResponse)(nil),                  // 11: mosaic.query.BeginResponse
+	(*BeginExecuteRequest)(nil),            // 12: mosaic.query.BeginExecuteRequest
+	(*BeginExecuteResponse)(nil),           // 13: mosaic.query.BeginExecuteResponse
+	(*CommitRequest)(nil),                  // 14: mosaic.query.CommitRequest
+	(*CommitResponse)(nil),                 // 15: mosaic.query.CommitResponse
+	(*RollbackRequest)(nil),                // 16: mosaic.query.RollbackRequest
+	(*RollbackResponse)(nil),               // 17: mosaic.query.RollbackResponse
+	(*StreamHealthRequest)(nil),            // 18: mosaic.query.StreamHealthRequest
+	(*RealtimeStats)(nil),                  // 19: mosaic.query.RealtimeStats
+	(*StreamHealthResponse)(nil),           // 20: mosaic.query.StreamHealthResponse
+	(*MySQLError)(nil),                     // 21: mosaic.query.MySQLError
+	(*Participant)(nil),                    // 22: mosaic.query.Participant
+	(*TransactionMetadata)(nil),            // 23: mosaic.query.TransactionMetadata
+	(*PrepareRequest)(nil),                 // 24: mosaic.query.PrepareRequest
+	(*PrepareResponse)(nil),                // 25: mosaic.query.PrepareResponse
+	(*CommitPreparedRequest)(nil),          // 26: mosaic.query.CommitPreparedRequest
+	(*CommitPreparedResponse)(nil),         // 27: mosaic.query.CommitPreparedResponse
+	(*RollbackPreparedRequest)(nil),        // 28: mosaic.query.RollbackPreparedRequest
+	(*RollbackPreparedResponse)(nil),       // 29: mosaic.query.RollbackPreparedResponse
+	(*CreateTransactionRequest)(nil),       // 30: mosaic.query.CreateTransactionRequest
+	(*CreateTransactionResponse)(nil),      // 31: mosaic.query.CreateTransactionResponse
+	(*StartCommitRequest)(nil),             // 32: mosaic.query.StartCommitRequest
+	(*StartCommitResponse)(nil),            // 33: mosaic.query.StartCommitResponse
+	(*SetRollbackRequest)(nil),             // 34: mosaic.query.SetRollbackRequest
+	(*SetRollbackResponse)(nil),            // 35: mosaic.query.SetRollbackResponse
+	(*ConcludeTransactionRequest)(nil),     // 36: mosaic.query.ConcludeTransactionRequest
+	(*ConcludeTransactionResponse)(nil),    // 37: mosaic.query.ConcludeTransactionResponse
+	(*ReadTransactionRequest)(nil),         // 38: mosaic.query.ReadTransactionRequest
+	(*ReadTransactionResponse)(nil),        // 39: mosaic.query.ReadTransactionResponse
+	(*UnresolvedTransactionsRequest)(nil),  // 40: mosaic.query.UnresolvedTransactionsRequest
+	(*UnresolvedTransactionsResponse)(nil), // 41: mosaic.query.UnresolvedTransactionsResponse
+	(topodatapb.TabletType)(0),             // 42: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),         // 43: mosaic.topodata.TabletAlias
 }
 var file_query_proto_depIdxs = []int32{
-	18, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
-	1,  // 1: mosaic.query.QueryResult.fields:type_name -> mosaic.query.Field
-	0,  // 2: mosaic.query.ExecuteRequest.target:type_name -> mosaic.query.Target
-	3,  // 3: mosaic.query.ExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	2,  // 4: mosaic.query.ExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	0,  // 5: mosaic.query.BeginRequest.target:type_name -> mosaic.query.Target
-	3,  // 6: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
-	19, // 7: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	0,  // 8: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
-	3,  // 9: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	19, // 10: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	2,  // 11: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	17, // 12: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
-	0,  // 13: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
-	0,  // 14: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
-	0,  // 15: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
-	15, // 16: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
-	19, // 17: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	4,  // 18: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
-	4,  // 19: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
-	6,  // 20: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
-	8,  // 21: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
-	10, // 22: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
-	12, // 23: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
-	14, // 24: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
-	5,  // 25: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
-	5,  // 26: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
-	7,  // 27: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
-	9,  // 28: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
-	11, // 29: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
-	13, // 30: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
-	16, // 31: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
-	25, // [25:32] is the sub-list for method output_type
-	18, // [18:25] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	42, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
+	2,  // 1: mosaic.query.QueryResult.fields:type_name -> mosaic.query.Field
+	4,  // 2: mosaic.query.QueryResult.warning_list:type_name -> mosaic.query.Warning
+	1,  // 3: mosaic.query.ExecuteRequest.target:type_name -> mosaic.query.Target
+	5,  // 4: mosaic.query.ExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	3,  // 5: mosaic.query.ExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	1,  // 6: mosaic.query.BeginRequest.target:type_name -> mosaic.query.Target
+	5,  // 7: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
+	9,  // 8: mosaic.query.BeginRequest.begin_options:type_name -> mosaic.query.BeginOptions
+	10, // 9: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
+	43, // 10: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	1,  // 11: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
+	5,  // 12: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	9,  // 13: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
+	43, // 14: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	3,  // 15: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	21, // 16: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	1,  // 17: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
+	1,  // 18: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
+	1,  // 19: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
+	19, // 20: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
+	43, // 21: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	0,  // 22: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
+	22, // 23: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
+	1,  // 24: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
+	1,  // 25: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
+	10, // 26: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
+	1,  // 27: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
+	10, // 28: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
+	1,  // 29: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
+	22, // 30: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
+	1,  // 31: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
+	1,  // 32: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
+	0,  // 33: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
+	1,  // 34: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
+	1,  // 35: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
+	23, // 36: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
+	1,  // 37: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
+	23, // 38: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
+	10, // 39: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
+	6,  // 40: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
+	6,  // 41: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
+	8,  // 42: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
+	12, // 43: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
+	14, // 44: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
+	16, // 45: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
+	18, // 46: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
+	24, // 47: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
+	26, // 48: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
+	28, // 49: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
+	30, // 50: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
+	32, // 51: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
+	34, // 52: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
+	36, // 53: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
+	38, // 54: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
+	40, // 55: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
+	7,  // 56: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
+	7,  // 57: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
+	11, // 58: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
+	13, // 59: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
+	15, // 60: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
+	17, // 61: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
+	20, // 62: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
+	25, // 63: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
+	27, // 64: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
+	29, // 65: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
+	31, // 66: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
+	33, // 67: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
+	35, // 68: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
+	37, // 69: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
+	39, // 70: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
+	41, // 71: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
+	56, // [56:72] is the sub-list for method output_type
+	40, // [40:56] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_query_proto_init() }
@@ -1319,13 +2731,14 @@ func file_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_proto_rawDesc), len(file_query_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   18,
+			NumEnums:      1,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_query_proto_goTypes,
 		DependencyIndexes: file_query_proto_depIdxs,
+		EnumInfos:         file_query_proto_enumTypes,
 		MessageInfos:      file_query_proto_msgTypes,
 	}.Build()
 	File_query_proto = out.File

@@ -21,13 +21,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Query_Execute_FullMethodName       = "/mosaic.query.Query/Execute"
-	Query_StreamExecute_FullMethodName = "/mosaic.query.Query/StreamExecute"
-	Query_Begin_FullMethodName         = "/mosaic.query.Query/Begin"
-	Query_BeginExecute_FullMethodName  = "/mosaic.query.Query/BeginExecute"
-	Query_Commit_FullMethodName        = "/mosaic.query.Query/Commit"
-	Query_Rollback_FullMethodName      = "/mosaic.query.Query/Rollback"
-	Query_StreamHealth_FullMethodName  = "/mosaic.query.Query/StreamHealth"
+	Query_Execute_FullMethodName                = "/mosaic.query.Query/Execute"
+	Query_StreamExecute_FullMethodName          = "/mosaic.query.Query/StreamExecute"
+	Query_Begin_FullMethodName                  = "/mosaic.query.Query/Begin"
+	Query_BeginExecute_FullMethodName           = "/mosaic.query.Query/BeginExecute"
+	Query_Commit_FullMethodName                 = "/mosaic.query.Query/Commit"
+	Query_Rollback_FullMethodName               = "/mosaic.query.Query/Rollback"
+	Query_StreamHealth_FullMethodName           = "/mosaic.query.Query/StreamHealth"
+	Query_Prepare_FullMethodName                = "/mosaic.query.Query/Prepare"
+	Query_CommitPrepared_FullMethodName         = "/mosaic.query.Query/CommitPrepared"
+	Query_RollbackPrepared_FullMethodName       = "/mosaic.query.Query/RollbackPrepared"
+	Query_CreateTransaction_FullMethodName      = "/mosaic.query.Query/CreateTransaction"
+	Query_StartCommit_FullMethodName            = "/mosaic.query.Query/StartCommit"
+	Query_SetRollback_FullMethodName            = "/mosaic.query.Query/SetRollback"
+	Query_ConcludeTransaction_FullMethodName    = "/mosaic.query.Query/ConcludeTransaction"
+	Query_ReadTransaction_FullMethodName        = "/mosaic.query.Query/ReadTransaction"
+	Query_UnresolvedTransactions_FullMethodName = "/mosaic.query.Query/UnresolvedTransactions"
 )
 
 // QueryClient is the client API for Query service.
@@ -41,6 +50,16 @@ type QueryClient interface {
 	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
 	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
 	StreamHealth(ctx context.Context, in *StreamHealthRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamHealthResponse], error)
+	// Two-phase commit.
+	Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error)
+	CommitPrepared(ctx context.Context, in *CommitPreparedRequest, opts ...grpc.CallOption) (*CommitPreparedResponse, error)
+	RollbackPrepared(ctx context.Context, in *RollbackPreparedRequest, opts ...grpc.CallOption) (*RollbackPreparedResponse, error)
+	CreateTransaction(ctx context.Context, in *CreateTransactionRequest, opts ...grpc.CallOption) (*CreateTransactionResponse, error)
+	StartCommit(ctx context.Context, in *StartCommitRequest, opts ...grpc.CallOption) (*StartCommitResponse, error)
+	SetRollback(ctx context.Context, in *SetRollbackRequest, opts ...grpc.CallOption) (*SetRollbackResponse, error)
+	ConcludeTransaction(ctx context.Context, in *ConcludeTransactionRequest, opts ...grpc.CallOption) (*ConcludeTransactionResponse, error)
+	ReadTransaction(ctx context.Context, in *ReadTransactionRequest, opts ...grpc.CallOption) (*ReadTransactionResponse, error)
+	UnresolvedTransactions(ctx context.Context, in *UnresolvedTransactionsRequest, opts ...grpc.CallOption) (*UnresolvedTransactionsResponse, error)
 }
 
 type queryClient struct {
@@ -139,6 +158,96 @@ func (c *queryClient) StreamHealth(ctx context.Context, in *StreamHealthRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Query_StreamHealthClient = grpc.ServerStreamingClient[StreamHealthResponse]
 
+func (c *queryClient) Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PrepareResponse)
+	err := c.cc.Invoke(ctx, Query_Prepare_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) CommitPrepared(ctx context.Context, in *CommitPreparedRequest, opts ...grpc.CallOption) (*CommitPreparedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitPreparedResponse)
+	err := c.cc.Invoke(ctx, Query_CommitPrepared_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) RollbackPrepared(ctx context.Context, in *RollbackPreparedRequest, opts ...grpc.CallOption) (*RollbackPreparedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackPreparedResponse)
+	err := c.cc.Invoke(ctx, Query_RollbackPrepared_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) CreateTransaction(ctx context.Context, in *CreateTransactionRequest, opts ...grpc.CallOption) (*CreateTransactionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTransactionResponse)
+	err := c.cc.Invoke(ctx, Query_CreateTransaction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) StartCommit(ctx context.Context, in *StartCommitRequest, opts ...grpc.CallOption) (*StartCommitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartCommitResponse)
+	err := c.cc.Invoke(ctx, Query_StartCommit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) SetRollback(ctx context.Context, in *SetRollbackRequest, opts ...grpc.CallOption) (*SetRollbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetRollbackResponse)
+	err := c.cc.Invoke(ctx, Query_SetRollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) ConcludeTransaction(ctx context.Context, in *ConcludeTransactionRequest, opts ...grpc.CallOption) (*ConcludeTransactionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConcludeTransactionResponse)
+	err := c.cc.Invoke(ctx, Query_ConcludeTransaction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) ReadTransaction(ctx context.Context, in *ReadTransactionRequest, opts ...grpc.CallOption) (*ReadTransactionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadTransactionResponse)
+	err := c.cc.Invoke(ctx, Query_ReadTransaction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) UnresolvedTransactions(ctx context.Context, in *UnresolvedTransactionsRequest, opts ...grpc.CallOption) (*UnresolvedTransactionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnresolvedTransactionsResponse)
+	err := c.cc.Invoke(ctx, Query_UnresolvedTransactions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServer is the server API for Query service.
 // All implementations must embed UnimplementedQueryServer
 // for forward compatibility.
@@ -150,6 +259,16 @@ type QueryServer interface {
 	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
 	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
 	StreamHealth(*StreamHealthRequest, grpc.ServerStreamingServer[StreamHealthResponse]) error
+	// Two-phase commit.
+	Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error)
+	CommitPrepared(context.Context, *CommitPreparedRequest) (*CommitPreparedResponse, error)
+	RollbackPrepared(context.Context, *RollbackPreparedRequest) (*RollbackPreparedResponse, error)
+	CreateTransaction(context.Context, *CreateTransactionRequest) (*CreateTransactionResponse, error)
+	StartCommit(context.Context, *StartCommitRequest) (*StartCommitResponse, error)
+	SetRollback(context.Context, *SetRollbackRequest) (*SetRollbackResponse, error)
+	ConcludeTransaction(context.Context, *ConcludeTransactionRequest) (*ConcludeTransactionResponse, error)
+	ReadTransaction(context.Context, *ReadTransactionRequest) (*ReadTransactionResponse, error)
+	UnresolvedTransactions(context.Context, *UnresolvedTransactionsRequest) (*UnresolvedTransactionsResponse, error)
 	mustEmbedUnimplementedQueryServer()
 }
 
@@ -180,6 +299,33 @@ func (UnimplementedQueryServer) Rollback(context.Context, *RollbackRequest) (*Ro
 }
 func (UnimplementedQueryServer) StreamHealth(*StreamHealthRequest, grpc.ServerStreamingServer[StreamHealthResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamHealth not implemented")
+}
+func (UnimplementedQueryServer) Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Prepare not implemented")
+}
+func (UnimplementedQueryServer) CommitPrepared(context.Context, *CommitPreparedRequest) (*CommitPreparedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitPrepared not implemented")
+}
+func (UnimplementedQueryServer) RollbackPrepared(context.Context, *RollbackPreparedRequest) (*RollbackPreparedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackPrepared not implemented")
+}
+func (UnimplementedQueryServer) CreateTransaction(context.Context, *CreateTransactionRequest) (*CreateTransactionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTransaction not implemented")
+}
+func (UnimplementedQueryServer) StartCommit(context.Context, *StartCommitRequest) (*StartCommitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartCommit not implemented")
+}
+func (UnimplementedQueryServer) SetRollback(context.Context, *SetRollbackRequest) (*SetRollbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetRollback not implemented")
+}
+func (UnimplementedQueryServer) ConcludeTransaction(context.Context, *ConcludeTransactionRequest) (*ConcludeTransactionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConcludeTransaction not implemented")
+}
+func (UnimplementedQueryServer) ReadTransaction(context.Context, *ReadTransactionRequest) (*ReadTransactionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadTransaction not implemented")
+}
+func (UnimplementedQueryServer) UnresolvedTransactions(context.Context, *UnresolvedTransactionsRequest) (*UnresolvedTransactionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnresolvedTransactions not implemented")
 }
 func (UnimplementedQueryServer) mustEmbedUnimplementedQueryServer() {}
 func (UnimplementedQueryServer) testEmbeddedByValue()               {}
@@ -314,6 +460,168 @@ func _Query_StreamHealth_Handler(srv interface{}, stream grpc.ServerStream) erro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Query_StreamHealthServer = grpc.ServerStreamingServer[StreamHealthResponse]
 
+func _Query_Prepare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PrepareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).Prepare(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_Prepare_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).Prepare(ctx, req.(*PrepareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_CommitPrepared_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitPreparedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).CommitPrepared(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_CommitPrepared_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).CommitPrepared(ctx, req.(*CommitPreparedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_RollbackPrepared_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackPreparedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).RollbackPrepared(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_RollbackPrepared_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).RollbackPrepared(ctx, req.(*RollbackPreparedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_CreateTransaction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTransactionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).CreateTransaction(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_CreateTransaction_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).CreateTransaction(ctx, req.(*CreateTransactionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_StartCommit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartCommitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).StartCommit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_StartCommit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).StartCommit(ctx, req.(*StartCommitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_SetRollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).SetRollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_SetRollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).SetRollback(ctx, req.(*SetRollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_ConcludeTransaction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConcludeTransactionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).ConcludeTransaction(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_ConcludeTransaction_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).ConcludeTransaction(ctx, req.(*ConcludeTransactionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_ReadTransaction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadTransactionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).ReadTransaction(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_ReadTransaction_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).ReadTransaction(ctx, req.(*ReadTransactionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_UnresolvedTransactions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnresolvedTransactionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).UnresolvedTransactions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_UnresolvedTransactions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).UnresolvedTransactions(ctx, req.(*UnresolvedTransactionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Query_ServiceDesc is the grpc.ServiceDesc for Query service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -340,6 +648,42 @@ var Query_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Rollback",
 			Handler:    _Query_Rollback_Handler,
+		},
+		{
+			MethodName: "Prepare",
+			Handler:    _Query_Prepare_Handler,
+		},
+		{
+			MethodName: "CommitPrepared",
+			Handler:    _Query_CommitPrepared_Handler,
+		},
+		{
+			MethodName: "RollbackPrepared",
+			Handler:    _Query_RollbackPrepared_Handler,
+		},
+		{
+			MethodName: "CreateTransaction",
+			Handler:    _Query_CreateTransaction_Handler,
+		},
+		{
+			MethodName: "StartCommit",
+			Handler:    _Query_StartCommit_Handler,
+		},
+		{
+			MethodName: "SetRollback",
+			Handler:    _Query_SetRollback_Handler,
+		},
+		{
+			MethodName: "ConcludeTransaction",
+			Handler:    _Query_ConcludeTransaction_Handler,
+		},
+		{
+			MethodName: "ReadTransaction",
+			Handler:    _Query_ReadTransaction_Handler,
+		},
+		{
+			MethodName: "UnresolvedTransactions",
+			Handler:    _Query_UnresolvedTransactions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

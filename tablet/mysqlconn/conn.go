@@ -349,8 +349,9 @@ func (c *Conn) readRows(fields []*querypb.Field, maxRows int, st *streamer, disc
 		if st.err != nil {
 			return nil, st.err
 		}
-		// The last chunk, or the only one (fields, maybe no rows).
-		if len(res.Rows) > 0 || res.Fields != nil {
+		// The last chunk, or the only one (fields, maybe no rows), or
+		// an empty one that carries the warning count.
+		if len(res.Rows) > 0 || res.Fields != nil || res.Warnings > 0 {
 			if err := st.send(res); err != nil {
 				return nil, err
 			}

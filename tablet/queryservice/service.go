@@ -45,6 +45,7 @@ type Service struct {
 	metrics *Metrics
 	state   atomic.Pointer[servingState]
 	queries atomic.Uint64
+	twopc   twopcState
 }
 
 // New returns a Service that is not serving yet. params reach mysqld
@@ -214,10 +215,14 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 		err = s.killer.run(ctx, tc.conn, func() error {
 			var err error
 			res, err = tc.conn.Execute(sql, maxRows)
+			addWarnings(tc.conn, res)
 			return err
 		})
-		s.txs.release(tc)
-		return res, err
+		if st == stmtSet || st == stmtUse {
+			// The connection goes back to the pool with settings of its own.
+			tc.conn.settings = dirtySettings
+		}
+		return res, s.txs.done(tc, err)
 	}
 	switch st {
 	case stmtBegin:
@@ -234,6 +239,7 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 	err = s.killer.run(ctx, pc, func() error {
 		var err error
 		res, err = pc.Execute(sql, maxRows)
+		addWarnings(pc, res)
 		return err
 	})
 	if st == stmtSet || st == stmtUse {
@@ -259,20 +265,36 @@ func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerS
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 		defer cancel()
 	}
+	var warnings uint32
 	send := func(qr *querypb.QueryResult) error {
+		warnings += qr.Warnings
 		return stream.Send(&querypb.ExecuteResponse{Result: qr})
+	}
+	// streamOn streams on pc, then sends the statement's warnings in a
+	// message of their own.
+	streamOn := func(pc *PooledConn) error {
+		if err := pc.Stream(req.Sql, s.cfg.StreamChunkBytes, send); err != nil {
+			return err
+		}
+		if list := readWarnings(pc, warnings); len(list) > 0 {
+			return stream.Send(&querypb.ExecuteResponse{Result: &querypb.QueryResult{WarningList: list}})
+		}
+		return nil
 	}
 	var err error
 	if req.TransactionId != 0 {
 		var tc *txConn
 		if tc, err = s.txs.get(req.TransactionId); err == nil {
-			err = s.killer.run(ctx, tc.conn, func() error { return tc.conn.Stream(req.Sql, s.cfg.StreamChunkBytes, send) })
-			s.txs.release(tc)
+			err = s.killer.run(ctx, tc.conn, func() error { return streamOn(tc.conn) })
+			if st == stmtSet || st == stmtUse {
+				tc.conn.settings = dirtySettings
+			}
+			err = s.txs.done(tc, err)
 		}
 	} else {
 		var pc *PooledConn
 		if pc, err = s.pool.Get(ctx, req.Options.GetSettings()); err == nil {
-			err = s.killer.run(ctx, pc, func() error { return pc.Stream(req.Sql, s.cfg.StreamChunkBytes, send) })
+			err = s.killer.run(ctx, pc, func() error { return streamOn(pc) })
 			if st == stmtSet || st == stmtUse {
 				pc.settings = dirtySettings
 			}
@@ -286,17 +308,32 @@ func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerS
 	return nil
 }
 
-// begin takes a transaction connection with the settings and runs BEGIN.
-func (s *Service) begin(ctx context.Context, opts *querypb.ExecuteOptions) (*txConn, error) {
+// begin takes a transaction connection with the settings and begins a
+// transaction as bo says (BEGIN when nil).
+func (s *Service) begin(ctx context.Context, opts *querypb.ExecuteOptions, bo *querypb.BeginOptions) (*txConn, error) {
+	stmts, err := beginStatements(bo)
+	if err != nil {
+		return nil, err
+	}
 	pc, err := s.txPool.Get(ctx, opts.GetSettings())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.killer.run(ctx, pc, func() error { return pc.Exec("BEGIN") }); err != nil {
+	err = s.killer.run(ctx, pc, func() error {
+		for _, q := range stmts {
+			if err := pc.Exec(q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// A failed begin may leave a one-shot SET TRANSACTION behind.
+		pc.discard = true
 		pc.Recycle()
 		return nil, err
 	}
-	return s.txs.register(pc), nil
+	return s.txs.register(pc, bo.GetXid()), nil
 }
 
 // Begin implements querypb.QueryServer.
@@ -307,7 +344,7 @@ func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*queryp
 	}
 	ctx, cancel := s.queryContext(ctx, req.Options)
 	defer cancel()
-	tc, err := s.begin(ctx, req.Options)
+	tc, err := s.begin(ctx, req.Options, req.BeginOptions)
 	s.record(stmtBegin, start)
 	if err != nil {
 		return nil, s.fail(err)
@@ -326,7 +363,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 	}
 	ctx, cancel := s.queryContext(ctx, req.Options)
 	defer cancel()
-	tc, err := s.begin(ctx, req.Options)
+	tc, err := s.begin(ctx, req.Options, req.BeginOptions)
 	s.record(stmtBegin, start)
 	if err != nil {
 		return nil, s.fail(err)
@@ -337,9 +374,13 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 	err = s.killer.run(ctx, tc.conn, func() error {
 		var err error
 		res, err = tc.conn.Execute(req.Sql, s.maxRows(req.Options))
+		addWarnings(tc.conn, res)
 		return err
 	})
-	s.txs.release(tc)
+	if st == stmtSet || st == stmtUse {
+		tc.conn.settings = dirtySettings
+	}
+	err = s.txs.done(tc, err)
 	s.record(st, start)
 	if err != nil {
 		e := sqlerr.FromError(err)
@@ -363,6 +404,8 @@ func (s *Service) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*
 }
 
 func (s *Service) finish(ctx context.Context, target *querypb.Target, id int64, sql, st string) error {
+	// sql names the operation in errors; the transaction's own kind
+	// (plain or XA branch) decides the statements.
 	start := time.Now()
 	if err := s.checkTarget(target, true); err != nil {
 		return s.fail(err)
@@ -373,7 +416,12 @@ func (s *Service) finish(ctx context.Context, target *querypb.Target, id int64, 
 	}
 	ctx, cancel := s.queryContext(ctx, nil)
 	defer cancel()
-	err = s.killer.run(ctx, tc.conn, func() error { return tc.conn.Exec(sql) })
+	err = s.killer.run(ctx, tc.conn, func() error {
+		if st == stmtCommit {
+			return tc.commit()
+		}
+		return tc.rollback()
+	})
 	if err != nil {
 		tc.conn.discard = true
 	}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -22,6 +23,8 @@ type txConn struct {
 	inUse bool
 	// lastUsed is when the last request on it ended.
 	lastUsed time.Time
+	// xid is set for a branch of a distributed transaction (XA START).
+	xid *querypb.Xid
 }
 
 // txPool tracks open transactions. Safe for concurrent use.
@@ -45,9 +48,10 @@ func newTxPool(pool *Pool, idle time.Duration, log *slog.Logger) *txPool {
 	return tp
 }
 
-// register records a begun transaction, in use by the caller.
-func (tp *txPool) register(pc *PooledConn) *txConn {
-	tc := &txConn{id: tp.nextID.Add(1), conn: pc, inUse: true}
+// register records a begun transaction, in use by the caller; xid is set
+// for an XA branch.
+func (tp *txPool) register(pc *PooledConn, xid *querypb.Xid) *txConn {
+	tc := &txConn{id: tp.nextID.Add(1), conn: pc, inUse: true, xid: xid}
 	tp.mu.Lock()
 	tp.active[tc.id] = tc
 	tp.mu.Unlock()
@@ -61,9 +65,9 @@ func (tp *txPool) get(id int64) (*txConn, error) {
 	tc, ok := tp.active[id]
 	if !ok {
 		if why, ok := tp.ended[id]; ok {
-			return nil, sqlerr.New(sqlerr.ERUnknown, "transaction %d ended: %s", id, why)
+			return nil, sqlerr.TxEndedError("transaction %d ended: %s", id, why)
 		}
-		return nil, sqlerr.New(sqlerr.ERUnknown, "transaction %d not found", id)
+		return nil, sqlerr.TxEndedError("transaction %d not found", id)
 	}
 	if tc.inUse {
 		return nil, sqlerr.New(sqlerr.ERUnknown, "transaction %d is in use by another request", id)
@@ -99,12 +103,50 @@ func (tp *txPool) end(tc *txConn, why string, rollback bool) {
 	tp.mu.Unlock()
 	if rollback && !tc.conn.IsBroken() {
 		_ = tc.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if err := tc.conn.Exec("ROLLBACK"); err != nil {
+		if err := tc.rollback(); err != nil {
 			tc.conn.discard = true
 		}
 		_ = tc.conn.SetReadDeadline(time.Time{})
 	}
 	tc.conn.Recycle()
+}
+
+// done releases tc after a statement that returned err and returns the
+// error the caller should see. When the statement's failure ended the
+// transaction in mysqld (a deadlock), or its connection broke or was
+// killed, the transaction is ended here and the error says so (TxEnded).
+func (tp *txPool) done(tc *txConn, err error) error {
+	if err != nil && rolledBackByMySQL(err) {
+		tp.end(tc, "mysqld rolled it back", true)
+		return txEnded(err)
+	}
+	if tc.conn.IsBroken() || tc.conn.discard {
+		tp.release(tc)
+		if err == nil {
+			// The statement finished but the connection cannot be trusted.
+			return sqlerr.TxEndedError("transaction %d ended: its connection to mysqld was lost", tc.id)
+		}
+		return txEnded(err)
+	}
+	tp.release(tc)
+	return err
+}
+
+// rolledBackByMySQL reports the errors after which mysqld has rolled back
+// the whole transaction, not only the statement.
+func rolledBackByMySQL(err error) bool {
+	switch sqlerr.FromError(err).Num {
+	case sqlerr.ERDeadlock, erXARBRollback, erXARBTimeout, erXARBDeadlock:
+		return true
+	}
+	return false
+}
+
+// txEnded marks err as having ended its transaction.
+func txEnded(err error) error {
+	e := *sqlerr.FromError(err)
+	e.TxEnded = true
+	return &e
 }
 
 // count returns the number of open transactions.

@@ -1,0 +1,412 @@
+package queryservice
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+)
+
+// The tablet side of two-phase commit (docs/transactions.md). A shard is
+// either the metadata manager of a distributed transaction, keeping its
+// record in _mosaic.dt_state, or a participant holding an XA branch; the
+// gate coordinates and resolves.
+
+// DTIDPrefix starts the gtrid of every XA branch Mosaic creates: XA
+// RECOVER rows without it belong to someone else and are left alone.
+const DTIDPrefix = "mosaic-"
+
+// lockWaitSetting bounds how long a record update waits for the row lock
+// held by an open commit: a resolver retries later rather than hang.
+const lockWaitSetting = "SET SESSION innodb_lock_wait_timeout = 5"
+
+var dtStateDDL = []string{
+	"CREATE DATABASE IF NOT EXISTS _mosaic",
+	`CREATE TABLE IF NOT EXISTS _mosaic.dt_state (
+  dtid VARBINARY(64) NOT NULL PRIMARY KEY,
+  state ENUM('PREPARE','COMMIT','ROLLBACK') NOT NULL,
+  time_created BIGINT NOT NULL,
+  participants TEXT NOT NULL
+) ENGINE=InnoDB`,
+}
+
+// twopcState remembers when the tablet first saw each prepared branch, so
+// that a resolver only touches branches prepared for a while.
+type twopcState struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func (t *twopcState) firstSeen(keys []string, now time.Time) map[string]time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.seen
+	t.seen = make(map[string]time.Time, len(keys))
+	for _, k := range keys {
+		if at, ok := old[k]; ok {
+			t.seen[k] = at
+		} else {
+			t.seen[k] = now
+		}
+	}
+	return t.seen
+}
+
+func hexLit(s string) string { return "X'" + hex.EncodeToString([]byte(s)) + "'" }
+
+func parseState(s string) querypb.TransactionState {
+	if v, ok := querypb.TransactionState_value["TRANSACTION_STATE_"+s]; ok {
+		return querypb.TransactionState(v)
+	}
+	return querypb.TransactionState_TRANSACTION_STATE_UNKNOWN
+}
+
+func formatParticipants(ps []*querypb.Participant) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.Keyspace + "/" + p.Shard
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseParticipants(s string) []*querypb.Participant {
+	var out []*querypb.Participant
+	for _, p := range strings.Split(s, ",") {
+		if ks, sh, ok := strings.Cut(p, "/"); ok {
+			out = append(out, &querypb.Participant{Keyspace: ks, Shard: sh})
+		}
+	}
+	return out
+}
+
+// noMetadataTable reports the errors of a tablet that never managed a
+// distributed transaction.
+func noMetadataTable(err error) bool {
+	switch sqlerr.FromError(err).Num {
+	case sqlerr.ERNoSuchTable, sqlerr.ERBadDB:
+		return true
+	}
+	return false
+}
+
+// withConn runs fn on a pooled connection with settings under the
+// killer, for the 2PC requests that do not use a transaction.
+func (s *Service) withConn(ctx context.Context, settings []string, fn func(pc *PooledConn) error) error {
+	ctx, cancel := s.queryContext(ctx, nil)
+	defer cancel()
+	pc, err := s.pool.Get(ctx, settings)
+	if err != nil {
+		return err
+	}
+	defer pc.Recycle()
+	return s.killer.run(ctx, pc, func() error { return fn(pc) })
+}
+
+// Prepare implements querypb.QueryServer: XA END and XA PREPARE, then the
+// connection is closed, which detaches the prepared branch from it.
+func (s *Service) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error) {
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	tc, err := s.txs.get(req.TransactionId)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	ctx, cancel := s.queryContext(ctx, nil)
+	defer cancel()
+	err = s.killer.run(ctx, tc.conn, tc.prepare)
+	if err != nil {
+		s.txs.end(tc, "its prepare failed", true)
+		return nil, s.fail(txEnded(err))
+	}
+	tc.conn.discard = true
+	s.txs.end(tc, "it was prepared", false)
+	return &querypb.PrepareResponse{}, nil
+}
+
+// resolvePrepared commits or rolls back a prepared branch; a branch that
+// is not there (already resolved) is not an error.
+func (s *Service) resolvePrepared(ctx context.Context, target *querypb.Target, xid *querypb.Xid, verb string) error {
+	if err := s.checkTarget(target, false); err != nil {
+		return s.fail(err)
+	}
+	if err := validXid(xid); err != nil {
+		return s.fail(err)
+	}
+	err := s.withConn(ctx, nil, func(pc *PooledConn) error {
+		return pc.Exec("XA " + verb + " " + xidSQL(xid))
+	})
+	if err != nil && sqlerr.FromError(err).Num == erXAERNota {
+		err = nil
+	}
+	if err != nil {
+		return s.fail(fmt.Errorf("XA %s: %w", verb, err))
+	}
+	return nil
+}
+
+// CommitPrepared implements querypb.QueryServer.
+func (s *Service) CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
+	return &querypb.CommitPreparedResponse{}, s.resolvePrepared(ctx, req.Target, req.Xid, "COMMIT")
+}
+
+// RollbackPrepared implements querypb.QueryServer.
+func (s *Service) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
+	return &querypb.RollbackPreparedResponse{}, s.resolvePrepared(ctx, req.Target, req.Xid, "ROLLBACK")
+}
+
+// CreateTransaction implements querypb.QueryServer.
+func (s *Service) CreateTransaction(ctx context.Context, req *querypb.CreateTransactionRequest) (*querypb.CreateTransactionResponse, error) {
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	if req.Dtid == "" || len(req.Dtid) > 64 {
+		return nil, s.fail(sqlerr.New(sqlerr.ERUnknown, "invalid distributed transaction id %q", req.Dtid))
+	}
+	insert := fmt.Sprintf("INSERT INTO _mosaic.dt_state (dtid, state, time_created, participants) VALUES (%s, 'PREPARE', %d, %s)",
+		hexLit(req.Dtid), time.Now().UnixNano(), hexLit(formatParticipants(req.Participants)))
+	err := s.withConn(ctx, nil, func(pc *PooledConn) error {
+		err := pc.Exec(insert)
+		if err == nil || !noMetadataTable(err) {
+			return err
+		}
+		for _, q := range dtStateDDL {
+			if err := pc.Exec(q); err != nil {
+				return err
+			}
+		}
+		return pc.Exec(insert)
+	})
+	if err != nil {
+		return nil, s.fail(fmt.Errorf("create distributed transaction record: %w", err))
+	}
+	return &querypb.CreateTransactionResponse{}, nil
+}
+
+// StartCommit implements querypb.QueryServer: the commit point.
+func (s *Service) StartCommit(ctx context.Context, req *querypb.StartCommitRequest) (*querypb.StartCommitResponse, error) {
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	update := fmt.Sprintf("UPDATE _mosaic.dt_state SET state = 'COMMIT' WHERE dtid = %s AND state = 'PREPARE'", hexLit(req.Dtid))
+	decided := func(res *querypb.QueryResult) error {
+		if res.RowsAffected != 1 {
+			return sqlerr.New(sqlerr.ERErrorDuringCommit, "distributed transaction %s was rolled back before it could commit", req.Dtid)
+		}
+		return nil
+	}
+	if req.TransactionId == 0 {
+		err := s.withConn(ctx, nil, func(pc *PooledConn) error {
+			res, err := pc.Execute(update, 0)
+			if err != nil {
+				return err
+			}
+			return decided(res)
+		})
+		if err != nil {
+			return nil, s.fail(err)
+		}
+		return &querypb.StartCommitResponse{}, nil
+	}
+	tc, err := s.txs.get(req.TransactionId)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	ctx, cancel := s.queryContext(ctx, nil)
+	defer cancel()
+	committed := false
+	err = s.killer.run(ctx, tc.conn, func() error {
+		// The record's lock wait must not outlast the caller's patience.
+		if err := tc.conn.Exec(lockWaitSetting); err != nil {
+			return err
+		}
+		tc.conn.settings = dirtySettings
+		res, err := tc.conn.Execute(update, 0)
+		if err == nil {
+			err = decided(res)
+		}
+		if err != nil {
+			return err
+		}
+		committed = true
+		return tc.commit()
+	})
+	if err != nil {
+		if !committed {
+			s.txs.end(tc, "its distributed commit failed", true)
+		} else {
+			tc.conn.discard = true
+			s.txs.end(tc, "its commit failed", false)
+		}
+		return nil, s.fail(err)
+	}
+	s.txs.end(tc, "it was committed", false)
+	return &querypb.StartCommitResponse{}, nil
+}
+
+// SetRollback implements querypb.QueryServer.
+func (s *Service) SetRollback(ctx context.Context, req *querypb.SetRollbackRequest) (*querypb.SetRollbackResponse, error) {
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	var md *querypb.TransactionMetadata
+	err := s.withConn(ctx, []string{lockWaitSetting}, func(pc *PooledConn) error {
+		err := pc.Exec(fmt.Sprintf("UPDATE _mosaic.dt_state SET state = 'ROLLBACK' WHERE dtid = %s AND state = 'PREPARE'", hexLit(req.Dtid)))
+		if err != nil {
+			if noMetadataTable(err) {
+				md = &querypb.TransactionMetadata{Dtid: req.Dtid}
+				return nil
+			}
+			return err
+		}
+		md, err = readRecord(pc, req.Dtid)
+		return err
+	})
+	if err != nil {
+		return nil, s.fail(fmt.Errorf("set distributed transaction %s to rollback: %w", req.Dtid, err))
+	}
+	return &querypb.SetRollbackResponse{State: md.State}, nil
+}
+
+// ConcludeTransaction implements querypb.QueryServer.
+func (s *Service) ConcludeTransaction(ctx context.Context, req *querypb.ConcludeTransactionRequest) (*querypb.ConcludeTransactionResponse, error) {
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	err := s.withConn(ctx, nil, func(pc *PooledConn) error {
+		err := pc.Exec(fmt.Sprintf("DELETE FROM _mosaic.dt_state WHERE dtid = %s", hexLit(req.Dtid)))
+		if err != nil && noMetadataTable(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, s.fail(fmt.Errorf("conclude distributed transaction %s: %w", req.Dtid, err))
+	}
+	return &querypb.ConcludeTransactionResponse{}, nil
+}
+
+// ReadTransaction implements querypb.QueryServer.
+func (s *Service) ReadTransaction(ctx context.Context, req *querypb.ReadTransactionRequest) (*querypb.ReadTransactionResponse, error) {
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	var md *querypb.TransactionMetadata
+	err := s.withConn(ctx, nil, func(pc *PooledConn) error {
+		var err error
+		md, err = readRecord(pc, req.Dtid)
+		return err
+	})
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	return &querypb.ReadTransactionResponse{Metadata: md}, nil
+}
+
+const recordColumns = "dtid, state, time_created, participants"
+
+// readRecord reads one record; a missing one has state UNKNOWN.
+func readRecord(pc *PooledConn, dtid string) (*querypb.TransactionMetadata, error) {
+	res, err := pc.Execute("SELECT "+recordColumns+" FROM _mosaic.dt_state WHERE dtid = "+hexLit(dtid), 0)
+	if err != nil {
+		if noMetadataTable(err) {
+			return &querypb.TransactionMetadata{Dtid: dtid}, nil
+		}
+		return nil, err
+	}
+	mds, err := parseRecords(res)
+	if err != nil || len(mds) == 0 {
+		return &querypb.TransactionMetadata{Dtid: dtid}, err
+	}
+	return mds[0], nil
+}
+
+func parseRecords(res *querypb.QueryResult) ([]*querypb.TransactionMetadata, error) {
+	var out []*querypb.TransactionMetadata
+	for _, row := range res.Rows {
+		v, err := mysqlconn.RowValues(row, 4)
+		if err != nil {
+			return nil, err
+		}
+		created, _ := strconv.ParseInt(string(v[2]), 10, 64)
+		out = append(out, &querypb.TransactionMetadata{
+			Dtid:                string(v[0]),
+			State:               parseState(string(v[1])),
+			TimeCreatedUnixNano: created,
+			Participants:        parseParticipants(string(v[3])),
+		})
+	}
+	return out, nil
+}
+
+// UnresolvedTransactions implements querypb.QueryServer.
+func (s *Service) UnresolvedTransactions(ctx context.Context, req *querypb.UnresolvedTransactionsRequest) (*querypb.UnresolvedTransactionsResponse, error) {
+	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	age := time.Duration(req.AbandonAgeSeconds) * time.Second
+	now := time.Now()
+	resp := &querypb.UnresolvedTransactionsResponse{}
+	err := s.withConn(ctx, nil, func(pc *PooledConn) error {
+		res, err := pc.Execute(fmt.Sprintf("SELECT %s FROM _mosaic.dt_state WHERE time_created < %d ORDER BY time_created",
+			recordColumns, now.Add(-age).UnixNano()), 0)
+		switch {
+		case err == nil:
+			if resp.Transactions, err = parseRecords(res); err != nil {
+				return err
+			}
+		case !noMetadataTable(err):
+			return err
+		}
+		if res, err = pc.Execute("XA RECOVER", 0); err != nil {
+			return err
+		}
+		var xids []*querypb.Xid
+		var keys []string
+		for _, row := range res.Rows {
+			x, err := parseRecoverRow(row)
+			if err != nil {
+				return err
+			}
+			if x == nil || !strings.HasPrefix(x.Gtrid, DTIDPrefix) {
+				continue
+			}
+			xids = append(xids, x)
+			keys = append(keys, x.Gtrid+"\x00"+x.Bqual)
+		}
+		seen := s.twopc.firstSeen(keys, now)
+		for i, x := range xids {
+			if now.Sub(seen[keys[i]]) >= age {
+				resp.Prepared = append(resp.Prepared, x)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail(fmt.Errorf("list unresolved distributed transactions: %w", err))
+	}
+	return resp, nil
+}
+
+// parseRecoverRow reads one XA RECOVER row: formatID, gtrid_length,
+// bqual_length, data (gtrid then bqual).
+func parseRecoverRow(row []byte) (*querypb.Xid, error) {
+	v, err := mysqlconn.RowValues(row, 4)
+	if err != nil {
+		return nil, err
+	}
+	gl, err1 := strconv.Atoi(string(v[1]))
+	bl, err2 := strconv.Atoi(string(v[2]))
+	if err1 != nil || err2 != nil || gl < 0 || bl < 0 || gl+bl > len(v[3]) {
+		return nil, nil
+	}
+	data := v[3]
+	return &querypb.Xid{Gtrid: string(data[:gl]), Bqual: string(data[gl : gl+bl])}, nil
+}

@@ -1,0 +1,126 @@
+package queryservice
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// mysqld errors of XA branches.
+const (
+	erXARBRollback = 1402 // XA_RBROLLBACK: the branch was rolled back
+	erXARBTimeout  = 1613 // XA_RBTIMEOUT
+	erXARBDeadlock = 1614 // XA_RBDEADLOCK
+	erXAERNota     = 1397 // XAER_NOTA: unknown XID
+	erXAERRMFail   = 1399 // XAER_RMFAIL: the command cannot run in this branch state
+)
+
+// xidSQL renders an xid for XA statements, as hex literals so that no
+// quoting question arises.
+func xidSQL(x *querypb.Xid) string {
+	return "X'" + hex.EncodeToString([]byte(x.Gtrid)) + "',X'" + hex.EncodeToString([]byte(x.Bqual)) + "'"
+}
+
+func validXid(x *querypb.Xid) error {
+	if x == nil || x.Gtrid == "" || len(x.Gtrid) > 64 || len(x.Bqual) > 64 {
+		return sqlerr.New(sqlerr.ERUnknown, "invalid XA transaction id %v: gtrid must have 1 to 64 bytes, bqual at most 64", x)
+	}
+	return nil
+}
+
+// isolationLevels are the levels BeginOptions.isolation may name.
+var isolationLevels = map[string]bool{
+	"READ UNCOMMITTED": true,
+	"READ COMMITTED":   true,
+	"REPEATABLE READ":  true,
+	"SERIALIZABLE":     true,
+}
+
+// beginStatements returns the statements that begin a transaction with o.
+func beginStatements(o *querypb.BeginOptions) ([]string, error) {
+	if o == nil {
+		return []string{"BEGIN"}, nil
+	}
+	var out []string
+	var chars []string
+	if o.Isolation != "" {
+		level := strings.ToUpper(strings.ReplaceAll(o.Isolation, "-", " "))
+		if !isolationLevels[level] {
+			return nil, sqlerr.New(sqlerr.ERWrongValueForVar, "Variable 'tx_isolation' can't be set to the value of '%s'", o.Isolation)
+		}
+		chars = append(chars, "ISOLATION LEVEL "+level)
+	}
+	if o.Xid != nil {
+		if err := validXid(o.Xid); err != nil {
+			return nil, err
+		}
+		if o.ReadOnly {
+			chars = append(chars, "READ ONLY")
+		}
+		if len(chars) > 0 {
+			out = append(out, "SET TRANSACTION "+strings.Join(chars, ", "))
+		}
+		return append(out, "XA START "+xidSQL(o.Xid)), nil
+	}
+	if len(chars) > 0 {
+		out = append(out, "SET TRANSACTION "+strings.Join(chars, ", "))
+	}
+	var props []string
+	if o.ReadOnly {
+		props = append(props, "READ ONLY")
+	}
+	if o.ConsistentSnapshot {
+		props = append(props, "WITH CONSISTENT SNAPSHOT")
+	}
+	if len(props) == 0 {
+		return append(out, "BEGIN"), nil
+	}
+	return append(out, "START TRANSACTION "+strings.Join(props, ", ")), nil
+}
+
+// commit commits the transaction in one phase.
+func (tc *txConn) commit() error {
+	if tc.xid == nil {
+		return tc.conn.Exec("COMMIT")
+	}
+	x := xidSQL(tc.xid)
+	if err := tc.conn.Exec("XA END " + x); err != nil {
+		_ = tc.conn.Exec("XA ROLLBACK " + x)
+		return err
+	}
+	return tc.conn.Exec("XA COMMIT " + x + " ONE PHASE")
+}
+
+// rollback rolls the transaction back. An XA branch may already be ended
+// (idle) or marked rollback-only; XA END failing is fine then.
+func (tc *txConn) rollback() error {
+	if tc.xid == nil {
+		return tc.conn.Exec("ROLLBACK")
+	}
+	x := xidSQL(tc.xid)
+	_ = tc.conn.Exec("XA END " + x)
+	err := tc.conn.Exec("XA ROLLBACK " + x)
+	if err != nil && sqlerr.FromError(err).Num == erXAERNota {
+		// mysqld already rolled it back (deadlock).
+		return nil
+	}
+	return err
+}
+
+// prepare ends and prepares an XA branch.
+func (tc *txConn) prepare() error {
+	if tc.xid == nil {
+		return sqlerr.New(sqlerr.ERUnknown, "transaction %d is not a distributed transaction branch", tc.id)
+	}
+	x := xidSQL(tc.xid)
+	if err := tc.conn.Exec("XA END " + x); err != nil {
+		return fmt.Errorf("XA END: %w", err)
+	}
+	if err := tc.conn.Exec("XA PREPARE " + x); err != nil {
+		return fmt.Errorf("XA PREPARE: %w", err)
+	}
+	return nil
+}
