@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
@@ -25,11 +26,54 @@ type normalizer struct {
 	params map[int]string // ? offset in the text → bind variable name
 	// inField counts the select fields being walked.
 	inField int
-	// lastInsertID is set when LAST_INSERT_ID() was replaced.
-	lastInsertID bool
+	// session holds the session-value bind variables that replaced
+	// functions and system variables (LAST_INSERT_ID(), DATABASE(), ...).
+	session map[string]bool
 }
 
-func normalize(stmt ast.StmtNode) (BindVars, []string, bool) {
+// sessionFuncs maps functions without arguments whose value only the gate
+// knows to their bind variable.
+var sessionFuncs = map[string]string{
+	"last_insert_id": LastInsertIDBind,
+	"database":       DatabaseBind,
+	"schema":         DatabaseBind,
+	"found_rows":     FoundRowsBind,
+	"row_count":      RowCountBind,
+}
+
+// sessionVars maps session system variables the gate owns to their bind
+// variable.
+var sessionVars = map[string]string{
+	"autocommit":       AutocommitBind,
+	"warning_count":    WarningCountBind,
+	"error_count":      ErrorCountBind,
+	"transaction_mode": TransactionModeBind,
+	"last_insert_id":   LastInsertIDBind,
+	"identity":         LastInsertIDBind,
+}
+
+// sessionBinds returns the sorted names of the session binds used.
+func (nz *normalizer) sessionBinds() []string {
+	if len(nz.session) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(nz.session))
+	for n := range nz.session {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (nz *normalizer) sessionBind(name string) ast.Node {
+	if nz.session == nil {
+		nz.session = map[string]bool{}
+	}
+	nz.session[name] = true
+	return newBindVar(name, bindScalar)
+}
+
+func normalize(stmt ast.StmtNode) (BindVars, []string, []string) {
 	nz := &normalizer{bv: BindVars{}, params: map[int]string{}}
 	stmt.Accept(nz)
 	var params []string
@@ -43,7 +87,7 @@ func normalize(stmt ast.StmtNode) (BindVars, []string, bool) {
 			params = append(params, nz.params[off])
 		}
 	}
-	return nz.bv, params, nz.lastInsertID
+	return nz.bv, params, nz.sessionBinds()
 }
 
 func (nz *normalizer) next() string {
@@ -107,9 +151,12 @@ func (nz *normalizer) Leave(n ast.Node) (ast.Node, bool) {
 	case *ast.SelectField, *ast.AggregateFuncExpr, *ast.WindowFuncExpr:
 		nz.inField--
 	case *ast.FuncCallExpr:
-		if n.FnName.L == "last_insert_id" && len(n.Args) == 0 {
-			nz.lastInsertID = true
-			return newBindVar(LastInsertIDBind, bindScalar), true
+		if b, ok := sessionFuncs[n.FnName.L]; ok && len(n.Args) == 0 {
+			return nz.sessionBind(b), true
+		}
+	case *ast.VariableExpr:
+		if b, ok := sessionVars[strings.ToLower(n.Name)]; ok && n.IsSystem && !n.IsGlobal && n.Value == nil {
+			return nz.sessionBind(b), true
 		}
 	case *driver.ParamMarkerExpr:
 		name := nz.next()

@@ -47,10 +47,37 @@ type Plan struct {
 	// without arguments: the proxy must bind the session's last insert
 	// id as LastInsertIDBind (a uint64) before executing.
 	UsesLastInsertID bool
+	// SessionBinds names the session-value bind variables (the *Bind
+	// constants below, LastInsertIDBind included) the statement uses, in
+	// sorted order: the proxy binds each before executing. Nil when none.
+	SessionBinds []string
 }
 
-// LastInsertIDBind is the bind variable that stands for LAST_INSERT_ID().
-const LastInsertIDBind = "__last_insert_id"
+// Session values only the gate knows. A statement that reads one gets a
+// bind variable in its place when it is normalized, and the proxy binds
+// the session's value: a shard's pooled connection knows nothing of the
+// client's session.
+const (
+	// LastInsertIDBind stands for LAST_INSERT_ID(), @@last_insert_id and
+	// @@identity: a uint64.
+	LastInsertIDBind = "__last_insert_id"
+	// DatabaseBind stands for DATABASE() and SCHEMA(): the session's
+	// keyspace as a string, nil when none is selected.
+	DatabaseBind = "__database"
+	// FoundRowsBind stands for FOUND_ROWS(): a uint64.
+	FoundRowsBind = "__found_rows"
+	// RowCountBind stands for ROW_COUNT(): an int64.
+	RowCountBind = "__row_count"
+	// AutocommitBind stands for @@autocommit and @@session.autocommit: an
+	// int64, 1 or 0.
+	AutocommitBind = "__autocommit"
+	// WarningCountBind stands for @@warning_count: a uint64.
+	WarningCountBind = "__warning_count"
+	// ErrorCountBind stands for @@error_count: a uint64.
+	ErrorCountBind = "__error_count"
+	// TransactionModeBind stands for @@transaction_mode: a string.
+	TransactionModeBind = "__transaction_mode"
+)
 
 // Bind returns the bind variables for one execution of a prepared
 // statement: the plan's own (from literals in its text) plus args[i] as

@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,10 +154,10 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	}
 	var bv BindVars
 	var params []string
-	var lastID bool
+	var sessionBinds []string
 	normKey := ""
 	if normalizable(stmt) {
-		bv, params, lastID = normalize(stmt)
+		bv, params, sessionBinds = normalize(stmt)
 		text, err := restoreSQL(stmt)
 		if err == nil {
 			normKey = keyspace + "\x00" + text
@@ -180,7 +181,8 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		Stmt:             stmt,
 		ReadOnly:         isReadOnly(stmt),
 		Primitive:        prim,
-		UsesLastInsertID: lastID,
+		UsesLastInsertID: slices.Contains(sessionBinds, LastInsertIDBind),
+		SessionBinds:     sessionBinds,
 	}
 	if normKey != "" {
 		r.plans.put(normKey, plan)
@@ -295,7 +297,9 @@ func isSessionStmt(stmt ast.StmtNode) bool {
 	case *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt, *ast.UseStmt, *ast.SetStmt, *ast.KillStmt:
 		return true
 	case *ast.ShowStmt:
-		return s.Tp == ast.ShowDatabases
+		// SHOW WARNINGS and SHOW ERRORS describe the client's last
+		// statement, which only the gate knows.
+		return s.Tp == ast.ShowDatabases || s.Tp == ast.ShowWarnings || s.Tp == ast.ShowErrors
 	}
 	return false
 }
