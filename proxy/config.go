@@ -59,6 +59,19 @@ type Config struct {
 	BufferSize int
 	// MaxConnections caps client connections (0: no cap).
 	MaxConnections int
+	// TransactionMode is how a new session's transactions commit across
+	// shards; a session changes its own with SET transaction_mode.
+	TransactionMode TransactionMode
+	// TwoPCAbandonAge is how old a distributed transaction must be before
+	// the resolver finishes it for a coordinator that went away.
+	TwoPCAbandonAge time.Duration
+	// TwoPCResolveInterval is how often the resolver looks for
+	// distributed transactions to finish (0: never).
+	TwoPCResolveInterval time.Duration
+	// TwoPCTestHook, for tests only, is called at each step of a
+	// two-phase commit; a non-nil error stops the commit right there, as
+	// if the gate had died.
+	TwoPCTestHook func(step TwoPCStep, dtid string) error
 	// Router configures planning.
 	Router router.Config
 }
@@ -66,20 +79,23 @@ type Config struct {
 // DefaultConfig returns the configuration of the local cluster's gate.
 func DefaultConfig() Config {
 	return Config{
-		Cell:               "zone1",
-		MySQLAddr:          "127.0.0.1:15306",
-		HTTPAddr:           "127.0.0.1:15000",
-		ServerVersion:      "5.5.5-10.11.19-MariaDB-mosaic",
-		DefaultAuthPlugin:  authNative,
-		MaxAllowedPacket:   64 << 20,
-		QueryTimeout:       0,
-		HealthCheckTimeout: 6 * time.Second,
-		TabletWait:         5 * time.Second,
-		MaxReplicaLag:      30 * time.Second,
-		BufferWindow:       10 * time.Second,
-		BufferSize:         1000,
-		MaxConnections:     0,
-		Router:             router.DefaultConfig(),
+		Cell:                 "zone1",
+		MySQLAddr:            "127.0.0.1:15306",
+		HTTPAddr:             "127.0.0.1:15000",
+		ServerVersion:        "5.5.5-10.11.19-MariaDB-mosaic",
+		DefaultAuthPlugin:    authNative,
+		MaxAllowedPacket:     64 << 20,
+		QueryTimeout:         0,
+		HealthCheckTimeout:   6 * time.Second,
+		TabletWait:           5 * time.Second,
+		MaxReplicaLag:        30 * time.Second,
+		BufferWindow:         10 * time.Second,
+		BufferSize:           1000,
+		MaxConnections:       0,
+		TransactionMode:      TransactionModeMulti,
+		TwoPCAbandonAge:      15 * time.Second,
+		TwoPCResolveInterval: 5 * time.Second,
+		Router:               router.DefaultConfig(),
 	}
 }
 
@@ -94,6 +110,9 @@ func (c Config) Validate() error {
 	}
 	if c.HealthCheckTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("health check timeout %v must be positive", c.HealthCheckTimeout))
+	}
+	if c.TwoPCAbandonAge <= 0 || c.TwoPCResolveInterval < 0 {
+		errs = append(errs, errors.New("two-phase commit abandon age must be positive, resolve interval not negative"))
 	}
 	if c.TabletWait < 0 || c.QueryTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 || c.MaxReplicaLag < 0 || c.BufferWindow < 0 {
 		errs = append(errs, errors.New("timeouts and limits must not be negative"))

@@ -53,6 +53,8 @@ type clientConn struct {
 	mu          sync.Mutex
 	cancelQuery context.CancelCauseFunc
 	closed      atomic.Bool
+	// stmt describes the statement being run.
+	stmt *stmtInfo
 }
 
 func toMyError(err error) *mysql.MyError {
@@ -133,7 +135,7 @@ func (cc *clientConn) newSession(target string) *Session {
 	if cc.acct != nil {
 		name = cc.acct.Name
 	}
-	s := NewSession(cc.connID, name)
+	s := NewSession(cc.connID, name, cc.g.cfg.TransactionMode)
 	if target != "" {
 		s.Keyspace, s.Shard, s.TabletType, _ = parseUseTarget(target)
 	}
@@ -264,8 +266,10 @@ func (cc *clientConn) status() uint16 {
 	return f
 }
 
+// writeOK answers a statement the gate carried out itself.
 func (cc *clientConn) writeOK(affected, insertID uint64) error {
-	return cc.pw.writeOK(affected, insertID, cc.status(), 0, "")
+	cc.s.RowCount = int64(affected)
+	return cc.pw.writeOK(affected, insertID, cc.status(), uint16(cc.s.pendingWarnings()), "")
 }
 
 // writeError sends err to the client and counts it.

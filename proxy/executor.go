@@ -11,10 +11,14 @@ import (
 )
 
 // sessionExecutor runs the router's shard queries for one session: on the
-// session's tablet type, inside its transaction when it has one.
+// session's tablet type, inside its transaction when it has one. Every
+// shard's warnings are recorded in the session for SHOW WARNINGS.
 type sessionExecutor struct {
 	gw *TabletGateway
 	s  *Session
+	// opts, when set, replaces the session's settings, and the queries run
+	// outside any transaction: SET evaluates candidate settings with it.
+	opts *querypb.ExecuteOptions
 }
 
 var _ router.ShardExecutor = (*sessionExecutor)(nil)
@@ -23,9 +27,18 @@ func (e *sessionExecutor) target(q router.ShardQuery) *querypb.Target {
 	return &querypb.Target{Keyspace: q.Keyspace, Shard: q.Shard, TabletType: e.s.TabletType}
 }
 
+func (e *sessionExecutor) inTx() bool { return e.opts == nil && e.s.InTransaction }
+
+func (e *sessionExecutor) options() *querypb.ExecuteOptions {
+	if e.opts != nil {
+		return e.opts
+	}
+	return e.s.Options()
+}
+
 // Execute runs each query, in parallel when there are several.
 func (e *sessionExecutor) Execute(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
-	return e.each(ctx, qs, e.s.InTransaction)
+	return e.each(ctx, qs, e.inTx())
 }
 
 // ExecuteAutocommit runs each query outside the session's transaction.
@@ -34,6 +47,15 @@ func (e *sessionExecutor) ExecuteAutocommit(ctx context.Context, qs []router.Sha
 }
 
 func (e *sessionExecutor) each(ctx context.Context, qs []router.ShardQuery, inTx bool) ([]*querypb.QueryResult, error) {
+	if inTx {
+		keys := make([]shardKey, len(qs))
+		for i, q := range qs {
+			keys[i] = shardKey{q.Keyspace, q.Shard}
+		}
+		if err := e.s.checkShards(keys); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]*querypb.QueryResult, len(qs))
 	if len(qs) == 1 {
 		r, err := e.executeOne(ctx, qs[0], inTx)
@@ -53,7 +75,7 @@ func (e *sessionExecutor) each(ctx context.Context, qs []router.ShardQuery, inTx
 
 func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, inTx bool) (*querypb.QueryResult, error) {
 	target := e.target(q)
-	opts := e.s.Options()
+	opts := e.options()
 	if !inTx {
 		var res *querypb.QueryResult
 		err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
@@ -64,24 +86,33 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 			res = resp.Result
 			return nil
 		})
+		if err == nil {
+			e.s.addWarnings(res.GetWarningList())
+		}
 		return res, wrapShardErr(err)
 	}
 	key := shardKey{q.Keyspace, q.Shard}
 	if tx := e.s.getTx(key); tx != nil {
 		resp, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: q.SQL, TransactionId: tx.txID, Options: opts})
+		e.s.ran(tx)
 		if err != nil {
 			return nil, wrapShardErr(err)
 		}
+		e.s.addWarnings(resp.Result.GetWarningList())
 		return resp.Result, nil
 	}
+	bo, xa, err := e.s.beginOptionsFor(key)
+	if err != nil {
+		return nil, err
+	}
 	var res *querypb.QueryResult
-	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
-		resp, err := th.Client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: q.SQL, Options: opts})
+	err = e.gw.retry(ctx, target, func(th *TabletHealth) error {
+		resp, err := th.Client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: q.SQL, Options: opts, BeginOptions: bo})
 		if err != nil {
 			return err
 		}
-		if resp.TransactionId != 0 {
-			e.s.addTx(key, &shardTx{target: target, tablet: th, txID: resp.TransactionId})
+		if resp.TransactionId != 0 && !resp.Error.GetTransactionEnded() {
+			e.s.addTx(&shardTx{key: key, target: target, tablet: th, txID: resp.TransactionId, xa: xa})
 		}
 		if resp.Error != nil {
 			return sqlerr.FromProto(resp.Error)
@@ -89,13 +120,16 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 		res = resp.Result
 		return nil
 	})
+	if err == nil {
+		e.s.addWarnings(res.GetWarningList())
+	}
 	return res, wrapShardErr(err)
 }
 
 // Stream streams each query's result. Inside a transaction the statements
 // run on the transaction's connections, whose results are not streamed.
 func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {
-	if e.s.InTransaction {
+	if e.inTx() {
 		res, err := e.Execute(ctx, qs)
 		if err != nil {
 			return err
@@ -119,7 +153,7 @@ func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb
 
 func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {
 	target := e.target(q)
-	opts := e.s.Options()
+	opts := e.options()
 	started := false
 	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
 		sctx, cancel := context.WithCancel(ctx)
@@ -141,6 +175,13 @@ func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQu
 				return err
 			}
 			started = true
+			if ws := resp.Result.GetWarningList(); len(ws) > 0 {
+				e.s.addWarnings(ws)
+				if len(resp.Result.Fields) == 0 && len(resp.Result.Rows) == 0 {
+					// The warnings' own message: nothing for the client.
+					continue
+				}
+			}
 			if err := cb(i, resp.Result); err != nil {
 				return nonRetryable(err)
 			}

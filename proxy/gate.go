@@ -132,6 +132,10 @@ func (g *Gate) Run(ctx context.Context) error {
 	bg.Add(2)
 	go func() { defer bg.Done(); g.hc.Run(ctx) }()
 	go func() { defer bg.Done(); g.watchVSchema(ctx, g.loaded) }()
+	if g.cfg.TwoPCResolveInterval > 0 {
+		bg.Add(1)
+		go func() { defer bg.Done(); g.runResolver(ctx) }()
+	}
 	if g.httpLis != nil {
 		srv := &http.Server{Handler: g.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 		bg.Add(1)

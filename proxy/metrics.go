@@ -20,6 +20,11 @@ type metrics struct {
 	connections prometheus.Gauge
 	// questions counts statements for COM_STATISTICS.
 	questions atomic.Uint64
+	// twopc counts two-phase commits by outcome: started, committed,
+	// rolled_back, unknown.
+	twopc *prometheus.CounterVec
+	// twopcResolved counts what the resolver finished, by outcome.
+	twopcResolved *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,7 +47,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Open client connections.",
 		}),
 	}
-	reg.MustRegister(m.queries, m.latency, m.errors, m.connections)
+	m.twopc = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mosaic_gate_twopc_commits_total",
+		Help: "Two-phase commits by outcome: started, committed, rolled_back, unknown.",
+	}, []string{"outcome"})
+	m.twopcResolved = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mosaic_gate_twopc_resolved_total",
+		Help: "Distributed transactions and prepared branches the resolver finished, by outcome.",
+	}, []string{"outcome"})
+	reg.MustRegister(m.queries, m.latency, m.errors, m.connections, m.twopc, m.twopcResolved)
 	return m
 }
 

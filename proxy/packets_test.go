@@ -72,19 +72,3 @@ func TestUseStatement(t *testing.T) {
 		}
 	}
 }
-
-func TestSessionSettingsStableOrder(t *testing.T) {
-	s := NewSession(1, "root")
-	s.SetSetting("time_zone", "SET @@SESSION.time_zone='+00:00'")
-	s.SetSetting("names", "SET NAMES utf8mb4")
-	s.SetSetting("sql_mode", "SET @@SESSION.sql_mode='ANSI'")
-	got := s.Options().Settings
-	want := []string{"SET NAMES utf8mb4", "SET @@SESSION.sql_mode='ANSI'", "SET @@SESSION.time_zone='+00:00'"}
-	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
-		t.Fatalf("settings = %q", got)
-	}
-	s.SetSetting("names", "")
-	if len(s.Options().Settings) != 2 {
-		t.Fatalf("removing a setting left %q", s.Options().Settings)
-	}
-}

@@ -179,9 +179,7 @@ func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql 
 	if err != nil {
 		return nil, err
 	}
-	if lplan.UsesLastInsertID {
-		bv[router.LastInsertIDBind] = cc.s.LastInsertID
-	}
+	bv = cc.s.bindSession(lplan, bv)
 	res, err := lplan.Execute(ctx, autocommitExecutor{&sessionExecutor{gw: cc.g.gw, s: cc.s}}, bv)
 	if err != nil {
 		return nil, err
@@ -238,9 +236,22 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	}
 	qctx, done := cc.queryContext(ctx, plan.Stmt)
 	defer done()
+	info := &stmtInfo{stmtType: plan.StmtType, planType: plan.Type}
+	cc.stmt = info
+	cc.s.startStatement()
 	cc.binaryRows = true
-	err = interrupted(qctx, cc.executePrepared(qctx, st, plan, bv, args))
+	err = interrupted(qctx, cc.executePrepared(qctx, st, plan, bv, args, info))
 	cc.binaryRows = false
+	if err != nil {
+		err = cc.afterError(err)
+	}
+	if err == nil && info.streamErr != nil {
+		// Written already, ending a result set under way.
+		cc.finishStatement(info, info.streamErr)
+		cc.g.m.observe(cc.s, plan.StmtType, plan.Type, start, info.streamErr)
+		return nil
+	}
+	cc.finishStatement(info, err)
 	cc.g.m.observe(cc.s, plan.StmtType, plan.Type, start, err)
 	if err != nil {
 		return cc.pw.writeError(err)
@@ -248,12 +259,12 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	return nil
 }
 
-func (cc *clientConn) executePrepared(ctx context.Context, st *preparedStmt, plan *router.Plan, bv router.BindVars, args []any) error {
+func (cc *clientConn) executePrepared(ctx context.Context, st *preparedStmt, plan *router.Plan, bv router.BindVars, args []any, info *stmtInfo) error {
 	if plan.Kind == router.PlanSession {
 		if len(args) > 0 {
 			return sqlerr.NotSupported("parameters in %s statements", plan.StmtType)
 		}
-		return cc.session(ctx, plan.Stmt, st.sql)
+		return cc.session(ctx, plan.Stmt, st.sql, info)
 	}
 	if err := cc.checkPlanAccess(plan); err != nil {
 		return err
@@ -262,10 +273,8 @@ func (cc *clientConn) executePrepared(ctx context.Context, st *preparedStmt, pla
 	if err != nil {
 		return err
 	}
-	if plan.UsesLastInsertID {
-		bound[router.LastInsertIDBind] = cc.s.LastInsertID
-	}
-	return cc.runPlan(ctx, plan, bound)
+	// runPlan binds the session's values (LAST_INSERT_ID() and the like).
+	return cc.runPlan(ctx, plan, bound, info)
 }
 
 // bindArgs parses the parameters of one execution.

@@ -2,11 +2,9 @@ package proxy
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
-	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router"
@@ -18,64 +16,107 @@ func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 	start := time.Now()
 	qctx, done := cc.queryContext(ctx, cc.peekStmt(sql))
 	defer done()
-	stmtType, planType := "USE", "Session"
-	err := interrupted(qctx, cc.execute(qctx, sql, &stmtType, &planType))
-	cc.g.m.observe(cc.s, stmtType, planType, start, err)
+	st := &stmtInfo{stmtType: "OTHER", planType: "Session"}
+	cc.stmt = st
+	cc.s.startStatement()
+	err := interrupted(qctx, cc.execute(qctx, sql, st))
+	if err != nil {
+		err = cc.afterError(err)
+	}
+	if err == nil && st.streamErr != nil {
+		// Written already, ending a result set under way.
+		cc.finishStatement(st, st.streamErr)
+		cc.g.m.observe(cc.s, st.stmtType, st.planType, start, st.streamErr)
+		return nil
+	}
+	cc.finishStatement(st, err)
+	cc.g.m.observe(cc.s, st.stmtType, st.planType, start, err)
 	if err != nil {
 		return cc.pw.writeError(err)
 	}
 	return nil
 }
 
+// afterError ends the client's transaction when a shard's transaction is
+// gone (rolled back for idling, by a deadlock, or with its connection):
+// what is left of it on other shards is rolled back too, so the client
+// never commits half a transaction.
+func (cc *clientConn) afterError(err error) error {
+	s := cc.s
+	if !s.InTransaction || !sqlerr.IsTxEnded(err) {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if rerr := s.Rollback(rctx); rerr != nil {
+		cc.log.Warn("rollback after a lost shard transaction failed", "err", rerr)
+	}
+	e := sqlerr.FromError(err)
+	out := sqlerr.Wrap(e.Num, err, "%s; the transaction was rolled back", e.Message)
+	out.State = e.State
+	return out
+}
+
 // execute plans and runs sql, writing the result. An error it returns has
 // not been written yet; the caller writes it.
-func (cc *clientConn) execute(ctx context.Context, sql string, stmtType, planType *string) error {
+func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) error {
 	if target, ok := useStatement(sql); ok {
+		st.stmtType = "USE"
 		if err := cc.use(ctx, target); err != nil {
 			return err
 		}
 		return cc.writeOK(0, 0)
 	}
+	if cs, ok := parseControl(sql); ok {
+		return cc.control(ctx, cs, st)
+	}
 	if cc.s.Shard != "" {
 		// `USE ks:shard` sends every statement, unchanged, to that shard.
-		*stmtType, *planType = "OTHER", "Shard"
+		st.stmtType, st.planType = "OTHER", "Shard"
 		plan, _, err := cc.g.router.Plan(sql, cc.s.Keyspace)
 		if err == nil && plan.Kind == router.PlanSession {
-			*stmtType, *planType = plan.StmtType, plan.Type
-			return cc.session(ctx, plan.Stmt, sql)
+			st.stmtType, st.planType = plan.StmtType, plan.Type
+			return cc.session(ctx, plan.Stmt, sql, st)
 		}
 		if err := cc.checkShardTargetedAccess(plan); err != nil {
 			return err
 		}
-		return cc.runShardTargeted(ctx, sql)
+		return cc.runShardTargeted(ctx, sql, st)
 	}
 	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace)
 	if err != nil {
-		*stmtType, *planType = "OTHER", "Error"
+		st.stmtType, st.planType = "OTHER", "Error"
 		return err
 	}
-	*stmtType, *planType = plan.StmtType, plan.Type
+	st.stmtType, st.planType = plan.StmtType, plan.Type
 	if plan.Kind == router.PlanSession {
-		return cc.session(ctx, plan.Stmt, sql)
+		return cc.session(ctx, plan.Stmt, sql, st)
 	}
 	if err := cc.checkPlanAccess(plan); err != nil {
 		return err
 	}
-	return cc.runPlan(ctx, plan, bv)
-}
-
-// beginImplicit opens the session's transaction when autocommit is off.
-func (cc *clientConn) beginImplicit() {
-	if !cc.s.Autocommit {
-		cc.s.InTransaction = true
-	}
+	return cc.runPlan(ctx, plan, bv, st)
 }
 
 // runPlan runs a routed plan: statements that may return rows stream them
 // to the client, the others answer with an OK packet.
-func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.BindVars) error {
-	cc.beginImplicit()
-	exec := &sessionExecutor{gw: cc.g.gw, s: cc.s}
+func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.BindVars, st *stmtInfo) error {
+	s := cc.s
+	st.usesTables = usesTables(plan.Stmt)
+	s.setWriting(!plan.ReadOnly)
+	s.beginImplicit(st.usesTables)
+	bv = s.bindSession(plan, bv)
+	exec := &sessionExecutor{gw: cc.g.gw, s: s}
+	switch stmt := plan.Stmt.(type) {
+	case *ast.SelectStmt:
+		if stmt.SelectStmtOpts != nil && stmt.SelectStmtOpts.CalcFoundRows {
+			return cc.runCalcFoundRows(ctx, plan, bv)
+		}
+	case *ast.ShowStmt:
+		if stmt.Tp == ast.ShowVariables && !stmt.GlobalScope {
+			return cc.runShowVariables(ctx, plan, bv, exec)
+		}
+	}
 	switch plan.StmtType {
 	case "INSERT", "UPDATE", "DELETE", "DDL", "SET":
 		res, err := plan.Execute(ctx, exec, bv)
@@ -91,8 +132,10 @@ func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.
 	return rs.finish()
 }
 
-func (cc *clientConn) runShardTargeted(ctx context.Context, sql string) error {
-	cc.beginImplicit()
+func (cc *clientConn) runShardTargeted(ctx context.Context, sql string, st *stmtInfo) error {
+	st.usesTables = true
+	cc.s.setWriting(true)
+	cc.s.beginImplicit(true)
 	exec := &sessionExecutor{gw: cc.g.gw, s: cc.s}
 	rs := &resultStreamer{cc: cc}
 	q := []router.ShardQuery{{Keyspace: cc.s.Keyspace, Shard: cc.s.Shard, SQL: sql}}
@@ -104,11 +147,22 @@ func (cc *clientConn) runShardTargeted(ctx context.Context, sql string) error {
 
 // writeResult writes a whole result: a result set or an OK packet.
 func (cc *clientConn) writeResult(res *querypb.QueryResult) error {
-	if res.InsertId != 0 {
-		cc.s.LastInsertID = res.InsertId
-	}
 	if len(res.Fields) == 0 {
+		if res.InsertId != 0 {
+			cc.s.LastInsertID = res.InsertId
+		}
+		cc.s.RowCount = int64(res.RowsAffected)
 		return cc.pw.writeOK(res.RowsAffected, res.InsertId, cc.status(), uint16(res.Warnings), res.Info)
+	}
+	return cc.writeRowsResult(res, false)
+}
+
+// writeRowsResult writes a result set. FOUND_ROWS() becomes its row count
+// unless it answers a diagnostic statement (SHOW WARNINGS).
+func (cc *clientConn) writeRowsResult(res *querypb.QueryResult, diagnostic bool) error {
+	cc.s.RowCount = -1
+	if !diagnostic {
+		cc.s.FoundRows = uint64(len(res.Rows))
 	}
 	if err := cc.pw.writeFields(res.Fields, cc.status()); err != nil {
 		return err
@@ -124,6 +178,7 @@ type resultStreamer struct {
 	cc           *clientConn
 	fieldsSent   bool
 	fields       []*querypb.Field
+	rows         uint64
 	rowsAffected uint64
 	insertID     uint64
 	warnings     uint32
@@ -145,6 +200,7 @@ func (r *resultStreamer) chunk(qr *querypb.QueryResult) error {
 			r.writeErr = err
 			return err
 		}
+		r.rows += uint64(len(qr.Rows))
 	}
 	r.rowsAffected += qr.RowsAffected
 	if qr.InsertId != 0 {
@@ -167,124 +223,167 @@ func (r *resultStreamer) fail(err error) error {
 		return err
 	}
 	// The error packet ends the result set; the connection goes on.
+	err = r.cc.afterError(err)
+	if r.cc.stmt != nil {
+		r.cc.stmt.streamErr = err
+	}
 	return r.cc.writeError(err)
 }
 
 func (r *resultStreamer) finish() error {
-	if r.insertID != 0 {
-		r.cc.s.LastInsertID = r.insertID
-	}
+	s := r.cc.s
 	if !r.fieldsSent {
+		if r.insertID != 0 {
+			s.LastInsertID = r.insertID
+		}
+		s.RowCount = int64(r.rowsAffected)
 		return r.cc.pw.writeOK(r.rowsAffected, r.insertID, r.cc.status(), uint16(r.warnings), r.info)
 	}
+	s.RowCount = -1
+	s.FoundRows = r.rows
 	return r.cc.pw.writeEOF(r.cc.status(), uint16(r.warnings))
 }
 
 // session carries out a statement that changes the session.
-func (cc *clientConn) session(ctx context.Context, stmt ast.StmtNode, sql string) error {
-	s := cc.s
-	switch st := stmt.(type) {
+func (cc *clientConn) session(ctx context.Context, stmt ast.StmtNode, sql string, st *stmtInfo) error {
+	switch x := stmt.(type) {
 	case *ast.BeginStmt:
-		if s.InTransaction {
-			if err := s.Commit(ctx); err != nil {
-				return err
-			}
-		}
-		s.InTransaction = true
-		return cc.writeOK(0, 0)
+		return cc.control(ctx, controlStmt{kind: ctlBegin, chars: txCharacteristics{readOnly: x.ReadOnly}}, st)
 	case *ast.CommitStmt:
-		if err := s.Commit(ctx); err != nil {
+		return cc.control(ctx, controlStmt{kind: ctlCommit}, st)
+	case *ast.RollbackStmt:
+		return cc.control(ctx, controlStmt{kind: ctlRollback, toSavepoint: x.SavepointName != ""}, st)
+	case *ast.UseStmt:
+		if err := cc.use(ctx, x.DBName); err != nil {
 			return err
 		}
 		return cc.writeOK(0, 0)
-	case *ast.RollbackStmt:
-		if st.SavepointName != "" {
-			return sqlerr.NotSupported("ROLLBACK TO SAVEPOINT")
+	case *ast.SetStmt:
+		if err := cc.set(ctx, x); err != nil {
+			return err
+		}
+		return cc.writeOK(0, 0)
+	case *ast.ShowStmt:
+		switch x.Tp {
+		case ast.ShowDatabases:
+			st.usesTables = true
+			return cc.showDatabases()
+		case ast.ShowWarnings, ast.ShowErrors:
+			st.diagnostic = true
+			offset, limit := 0, -1
+			if x.Limit != nil {
+				// The parser takes LIMIT n only; LIMIT m, n goes through
+				// parseControl.
+				limit = limitValue(x.Limit.Count)
+			}
+			return cc.showWarnings(x.Tp == ast.ShowErrors, x.CountWarningsOrErrors, offset, limit)
+		}
+	case *ast.KillStmt:
+		return cc.kill(x)
+	}
+	return sqlerr.NotSupported("the statement %q", sql)
+}
+
+// control carries out transaction statements and SHOW WARNINGS.
+func (cc *clientConn) control(ctx context.Context, cs controlStmt, st *stmtInfo) error {
+	s := cc.s
+	switch cs.kind {
+	case ctlBegin:
+		st.stmtType = "BEGIN"
+		if s.InTransaction {
+			// BEGIN commits the open transaction, as in MySQL.
+			if err := cc.g.commit(ctx, s); err != nil {
+				return err
+			}
+		}
+		s.beginTx(cs.chars)
+		return cc.writeOK(0, 0)
+	case ctlCommit:
+		st.stmtType = "COMMIT"
+		if s.InTransaction {
+			if err := cc.g.commit(ctx, s); err != nil {
+				return err
+			}
+		}
+		return cc.writeOK(0, 0)
+	case ctlRollback:
+		st.stmtType = "ROLLBACK"
+		if cs.toSavepoint {
+			return sqlerr.NotSupported("savepoints")
 		}
 		if err := s.Rollback(ctx); err != nil {
 			return err
 		}
 		return cc.writeOK(0, 0)
-	case *ast.UseStmt:
-		if err := cc.use(ctx, st.DBName); err != nil {
+	case ctlSetTx:
+		st.stmtType = "SET"
+		if err := cc.setTransaction(ctx, cs); err != nil {
 			return err
 		}
 		return cc.writeOK(0, 0)
-	case *ast.SetStmt:
-		if err := cc.set(ctx, st); err != nil {
-			return err
-		}
-		return cc.writeOK(0, 0)
-	case *ast.ShowStmt:
-		if st.Tp == ast.ShowDatabases {
-			return cc.showDatabases()
-		}
-	case *ast.KillStmt:
-		return cc.kill(st)
+	case ctlShowWarnings, ctlShowErrors:
+		st.stmtType, st.diagnostic = "SHOW", true
+		return cc.showWarnings(cs.kind == ctlShowErrors, cs.count, cs.offset, cs.limit)
+	case ctlXA:
+		return sqlerr.NotSupported("XA statements through the gate (SET transaction_mode = 'twopc' commits across shards atomically)")
+	case ctlSavepoint:
+		return sqlerr.NotSupported("savepoints")
 	}
-	return sqlerr.NotSupported("the statement %q", sql)
+	return sqlerr.NotSupported("this statement")
 }
 
-// set applies SET statements: autocommit is the gate's own; every other
-// variable becomes a session setting replayed on each tablet connection
-// the session uses.
-func (cc *clientConn) set(ctx context.Context, st *ast.SetStmt) error {
-	for _, v := range st.Variables {
-		name := strings.ToLower(v.Name)
-		names := v.Name == ast.SetNames || v.Name == ast.SetCharset
-		switch {
-		case v.IsGlobal || v.IsInstance:
-			return sqlerr.NotSupported("SET GLOBAL through the gate; set it on the tablets")
-		case !v.IsSystem && !names:
-			// A user variable: @name.
-			cc.s.SetSetting("@"+name, restoreSet(v))
-		case isStatementLimitVar(name):
-			if err := cc.setStatementLimit(name, v.Value); err != nil {
-				return err
-			}
-		case name == "autocommit":
-			on, err := boolValue(v.Value)
-			if err != nil {
-				return err
-			}
-			if on && !cc.s.Autocommit && cc.s.InTransaction {
-				// Turning autocommit on commits, as in MySQL.
-				if err := cc.s.Commit(ctx); err != nil {
-					return err
-				}
-			}
-			cc.s.Autocommit = on
-		case names:
-			cc.s.SetSetting("names", restoreSet(v))
-		default:
-			cc.s.SetSetting(name, restoreSet(v))
+// setTransaction carries out SET [SESSION] TRANSACTION.
+func (cc *clientConn) setTransaction(ctx context.Context, cs controlStmt) error {
+	s := cc.s
+	switch cs.scope {
+	case "global":
+		return sqlerr.NotSupported("SET GLOBAL through the gate; set it on the tablets")
+	case "":
+		// The next transaction only.
+		if s.InTransaction {
+			return sqlerr.New(sqlerr.ERCantChangeTxCharacteristics, "Transaction characteristics can't be changed while a transaction is in progress")
+		}
+		if cs.chars.isolation != "" {
+			s.nextTx.isolation = cs.chars.isolation
+		}
+		if cs.chars.readOnly {
+			s.nextTx.readOnly = true
+		}
+		if cs.readWrite {
+			s.nextTx.readOnly = false
+		}
+		return nil
+	}
+	list := s.Settings()
+	before := list
+	if cs.chars.isolation != "" {
+		list = withSetting(list, "tx_isolation", "SET SESSION TRANSACTION ISOLATION LEVEL "+cs.chars.isolation)
+	}
+	if cs.chars.readOnly || cs.readWrite {
+		list = withSetting(list, "tx_read_only", readOnlySetting(cs.chars.readOnly))
+	}
+	if s.InTransaction {
+		if err := cc.applyInTransaction(ctx, before, list); err != nil {
+			return err
 		}
 	}
+	s.SetSettings(list)
 	return nil
 }
 
-// restoreSet turns one assignment back into a SET statement of its own.
-func restoreSet(v *ast.VariableAssignment) string {
-	var sb strings.Builder
-	one := &ast.SetStmt{Variables: []*ast.VariableAssignment{v}}
-	if err := one.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)); err != nil {
-		return ""
+func limitValue(e ast.ExprNode) int {
+	text, err := wordValue(e)
+	if err != nil {
+		return -1
 	}
-	return sb.String()
-}
-
-func boolValue(e ast.ExprNode) (bool, error) {
-	var sb strings.Builder
-	if err := e.Restore(format.NewRestoreCtx(format.RestoreStringWithoutCharset, &sb)); err != nil {
-		return false, err
+	n := 0
+	for _, c := range text {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
 	}
-	switch strings.ToLower(strings.Trim(sb.String(), "'\"`")) {
-	case "1", "on", "true":
-		return true, nil
-	case "0", "off", "false":
-		return false, nil
-	}
-	return false, sqlerr.New(sqlerr.ERWrongValueForVar, "Variable 'autocommit' can't be set to the value of '%s'", sb.String())
+	return n
 }
 
 func (cc *clientConn) showDatabases() error {

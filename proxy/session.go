@@ -1,20 +1,25 @@
 package proxy
 
 import (
-	"context"
-	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
 // Session is the state of one client connection: its keyspace and tablet
-// type, its transaction (one tablet transaction per shard it touched), and
-// the session settings every tablet connection it uses must have.
+// type, its transaction (one tablet transaction per shard it touched, see
+// transaction.go), the session settings every tablet connection it uses
+// must have (sessionvars.go), and the values only the gate knows
+// (LAST_INSERT_ID(), FOUND_ROWS(), ROW_COUNT(), the last statement's
+// warnings).
+//
+// The connection's goroutine owns the exported fields; the executor's
+// goroutines of one statement share the rest under mu.
 type Session struct {
 	ConnID     uint32
 	User       string
@@ -25,34 +30,62 @@ type Session struct {
 	// InTransaction is true after BEGIN, or after any statement while
 	// autocommit is off, until COMMIT or ROLLBACK.
 	InTransaction bool
-	LastInsertID  uint64
+	// TxMode is how the session's next transaction commits across shards.
+	TxMode TransactionMode
 
-	mu       sync.Mutex // guards shardTx against the executor's goroutines
-	shardTx  map[shardKey]*shardTx
-	txOrder  []shardKey
-	settings map[string]string
+	// LastInsertID is what LAST_INSERT_ID() returns: the first id the
+	// last INSERT generated.
+	LastInsertID uint64
+	// FoundRows is what FOUND_ROWS() returns: the rows of the last
+	// statement that returned rows, or its SQL_CALC_FOUND_ROWS count.
+	FoundRows uint64
+	// RowCount is what ROW_COUNT() returns: the rows the last statement
+	// affected, -1 after one that returned rows or failed.
+	RowCount int64
+	// conds are the conditions of the last statement that had any (SHOW
+	// WARNINGS), cleared by a statement that uses tables.
+	conds []*querypb.Warning
+
+	// nextTx holds `SET TRANSACTION ...` characteristics for the next
+	// transaction only; tx describes the open transaction.
+	nextTx txCharacteristics
+	tx     txState
+
+	mu sync.Mutex
+	// shardTx holds the open transaction's tablet transactions.
+	shardTx map[shardKey]*shardTx
+	txOrder []shardKey
+	// settings are the SET statements replayed on every tablet connection,
+	// in the order they were last set.
+	settings []setting
 	options  *querypb.ExecuteOptions
+	// stmtWarnings collects the warnings of the running statement from
+	// every shard it reached.
+	stmtWarnings []*querypb.Warning
+	// writing is set while the running statement may change data.
+	writing bool
+}
+
+// setting is one session setting: a name ("sql_mode", "@x", "names") and
+// the statement that applies it on a tablet connection.
+type setting struct {
+	name, sql string
 }
 
 type shardKey struct{ keyspace, shard string }
 
-// shardTx is the session's transaction on one shard: it stays on the
-// tablet that began it.
-type shardTx struct {
-	target *querypb.Target
-	tablet *TabletHealth
-	txID   int64
-}
+func (k shardKey) String() string { return k.keyspace + "/" + k.shard }
 
-// NewSession returns a fresh session: primary, autocommit on.
-func NewSession(connID uint32, user string) *Session {
+// NewSession returns a fresh session: primary, autocommit on, multi-shard
+// commits in mode.
+func NewSession(connID uint32, user string, mode TransactionMode) *Session {
 	return &Session{
 		ConnID:     connID,
 		User:       user,
 		TabletType: topodatapb.TabletType_PRIMARY,
 		Autocommit: true,
+		TxMode:     mode,
 		shardTx:    map[shardKey]*shardTx{},
-		settings:   map[string]string{},
 		options:    &querypb.ExecuteOptions{},
 	}
 }
@@ -69,28 +102,46 @@ func (s *Session) StatusFlags() uint16 {
 	return f
 }
 
-// SetSetting records a session setting by name; sql is the SET statement
-// that applies it on a tablet connection ("" removes it).
-func (s *Session) SetSetting(name, sql string) {
+// Settings returns a copy of the session settings in order.
+func (s *Session) Settings() []setting {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sql == "" {
-		delete(s.settings, name)
-	} else {
-		s.settings[name] = sql
+	return slices.Clone(s.settings)
+}
+
+// SetSettings replaces the session settings.
+func (s *Session) SetSettings(list []setting) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settings = list
+	s.options = optionsOf(list)
+}
+
+// withSetting returns list with name set to sql ("" removes it); a setting
+// set again moves to the end, so that it applies after the ones it may
+// override (SET NAMES, then character_set_results).
+func withSetting(list []setting, name, sql string) []setting {
+	out := make([]setting, 0, len(list)+1)
+	for _, st := range list {
+		if st.name != name {
+			out = append(out, st)
+		}
 	}
-	// Settings go out in a stable order so that tablets can match pooled
-	// connections that already have them.
-	names := make([]string, 0, len(s.settings))
-	for n := range s.settings {
-		names = append(names, n)
+	if sql != "" {
+		out = append(out, setting{name: name, sql: sql})
 	}
-	sort.Strings(names)
-	list := make([]string, 0, len(names))
-	for _, n := range names {
-		list = append(list, s.settings[n])
+	return out
+}
+
+func optionsOf(list []setting) *querypb.ExecuteOptions {
+	if len(list) == 0 {
+		return &querypb.ExecuteOptions{}
 	}
-	s.options = &querypb.ExecuteOptions{Settings: list}
+	sqls := make([]string, len(list))
+	for i, st := range list {
+		sqls[i] = st.sql
+	}
+	return &querypb.ExecuteOptions{Settings: sqls}
 }
 
 // Options returns the execute options carrying the session's settings. The
@@ -101,73 +152,90 @@ func (s *Session) Options() *querypb.ExecuteOptions {
 	return s.options
 }
 
-func (s *Session) getTx(k shardKey) *shardTx {
+// addWarnings records warnings a shard returned for the running statement.
+func (s *Session) addWarnings(ws []*querypb.Warning) {
+	if len(ws) == 0 {
+		return
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.shardTx[k]
+	s.stmtWarnings = append(s.stmtWarnings, ws...)
+	s.mu.Unlock()
 }
 
-func (s *Session) addTx(k shardKey, tx *shardTx) {
+// startStatement readies the session for a client statement.
+func (s *Session) startStatement() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.shardTx[k]; !ok {
-		s.txOrder = append(s.txOrder, k)
-	}
-	s.shardTx[k] = tx
+	s.stmtWarnings = nil
+	s.writing = false
+	s.mu.Unlock()
 }
 
-// takeTxs removes and returns the session's shard transactions in the
-// order they began.
-func (s *Session) takeTxs() []*shardTx {
+// setWriting says whether the running statement may change data: shard
+// transactions it runs in count as written for two-phase commit.
+func (s *Session) setWriting(w bool) {
+	s.mu.Lock()
+	s.writing = w
+	s.mu.Unlock()
+}
+
+// pendingWarnings counts the running statement's warnings so far.
+func (s *Session) pendingWarnings() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*shardTx, 0, len(s.txOrder))
-	for _, k := range s.txOrder {
-		out = append(out, s.shardTx[k])
+	return len(s.stmtWarnings)
+}
+
+// takeWarnings returns the running statement's warnings.
+func (s *Session) takeWarnings() []*querypb.Warning {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.stmtWarnings
+	s.stmtWarnings = nil
+	return w
+}
+
+// bindSession returns bv with the session values plan reads (see
+// router.Plan.SessionBinds). bv itself is shared and never modified.
+func (s *Session) bindSession(plan *router.Plan, bv router.BindVars) router.BindVars {
+	if len(plan.SessionBinds) == 0 {
+		return bv
 	}
-	s.shardTx = map[shardKey]*shardTx{}
-	s.txOrder = nil
+	out := make(router.BindVars, len(bv)+len(plan.SessionBinds))
+	for k, v := range bv {
+		out[k] = v
+	}
+	for _, name := range plan.SessionBinds {
+		out[name] = s.sessionValue(name)
+	}
 	return out
 }
 
-// Commit commits every shard transaction in the order they began. When a
-// commit fails after others succeeded the error names what was committed.
-func (s *Session) Commit(ctx context.Context) error {
-	txs := s.takeTxs()
-	s.InTransaction = false
-	var committed []string
-	for i, tx := range txs {
-		_, err := tx.tablet.Client.Commit(ctx, &querypb.CommitRequest{Target: tx.target, TransactionId: tx.txID})
-		if err != nil {
-			// Roll back what has not been committed yet.
-			rollbackAll(ctx, txs[i+1:])
-			e := sqlerr.FromError(err)
-			if len(committed) == 0 {
-				return e
-			}
-			return sqlerr.Wrap(e.Num, e, "commit failed on %s/%s after %s committed: %s",
-				tx.target.Keyspace, tx.target.Shard, strings.Join(committed, ", "), e.Message)
+func (s *Session) sessionValue(name string) any {
+	switch name {
+	case router.LastInsertIDBind:
+		return s.LastInsertID
+	case router.DatabaseBind:
+		if s.Keyspace == "" {
+			return nil
 		}
-		committed = append(committed, tx.target.Keyspace+"/"+tx.target.Shard)
+		return s.Keyspace
+	case router.FoundRowsBind:
+		return s.FoundRows
+	case router.RowCountBind:
+		return s.RowCount
+	case router.AutocommitBind:
+		if s.Autocommit {
+			return int64(1)
+		}
+		return int64(0)
+	case router.WarningCountBind:
+		return uint64(len(s.conds))
+	case router.ErrorCountBind:
+		return uint64(countErrors(s.conds))
+	case router.TransactionModeBind:
+		return s.TxMode.String()
 	}
 	return nil
-}
-
-// Rollback rolls back every shard transaction.
-func (s *Session) Rollback(ctx context.Context) error {
-	txs := s.takeTxs()
-	s.InTransaction = false
-	return rollbackAll(ctx, txs)
-}
-
-func rollbackAll(ctx context.Context, txs []*shardTx) error {
-	var first error
-	for _, tx := range txs {
-		if _, err := tx.tablet.Client.Rollback(ctx, &querypb.RollbackRequest{Target: tx.target, TransactionId: tx.txID}); err != nil && first == nil {
-			first = sqlerr.FromError(err)
-		}
-	}
-	return first
 }
 
 // parseUseTarget splits `ks`, `ks@replica`, `ks:-80` and `ks:-80@replica`.
@@ -192,5 +260,3 @@ func parseUseTarget(s string) (keyspace, shard string, tt topodatapb.TabletType,
 	}
 	return keyspace, shard, tt, nil
 }
-
-func (k shardKey) String() string { return fmt.Sprintf("%s/%s", k.keyspace, k.shard) }

@@ -19,6 +19,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	var mysqlPort, httpPort int
 	var users []string
 	var usersFile, maxPacket string
+	var txMode string
 	var tf *topoFlags
 	cmd := &cobra.Command{
 		Use:   "gate",
@@ -33,6 +34,11 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 			if httpPort > 0 {
 				cfg.HTTPAddr = fmt.Sprintf("%s:%d", mysqlHost, httpPort)
 			}
+			mode, err := proxy.ParseTransactionMode(txMode)
+			if err != nil {
+				return err
+			}
+			cfg.TransactionMode = mode
 			if usersFile != "" {
 				us, err := proxy.LoadUsersFile(usersFile)
 				if err != nil {
@@ -89,6 +95,9 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	fs.DurationVar(&cfg.BufferWindow, "buffer-window", cfg.BufferWindow, "how long writes to a shard wait for a new primary during a reparent or failover (0: no buffering)")
 	fs.IntVar(&cfg.BufferSize, "buffer-size", cfg.BufferSize, "most requests buffered per shard; more fail at once")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "maximum client connections (0: no limit)")
+	fs.StringVar(&txMode, "transaction-mode", cfg.TransactionMode.String(), "how transactions across shards commit: single (refuse a second shard), multi (shard by shard) or twopc (atomic, two-phase commit); SET transaction_mode changes it per session")
+	fs.DurationVar(&cfg.TwoPCAbandonAge, "twopc-abandon-age", cfg.TwoPCAbandonAge, "age after which the resolver finishes a distributed transaction whose coordinator went away")
+	fs.DurationVar(&cfg.TwoPCResolveInterval, "twopc-resolve-interval", cfg.TwoPCResolveInterval, "how often the resolver looks for distributed transactions to finish (0: never)")
 	fs.IntVar(&cfg.Router.PlanCacheSize, "plan-cache-size", cfg.Router.PlanCacheSize, "number of cached query plans")
 	return cmd
 }

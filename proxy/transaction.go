@@ -1,0 +1,315 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// dtidPrefix starts every distributed transaction id; the tablets'
+// resolver listing (queryservice.DTIDPrefix) recognizes Mosaic's XA
+// branches by it.
+const dtidPrefix = "mosaic-"
+
+// TransactionMode says how a transaction that touched several shards
+// commits (docs/transactions.md).
+type TransactionMode int
+
+const (
+	// TransactionModeMulti commits shard by shard; a failure after some
+	// shards committed leaves those committed and says which.
+	TransactionModeMulti TransactionMode = iota
+	// TransactionModeSingle refuses a statement that would bring a second
+	// shard into a transaction.
+	TransactionModeSingle
+	// TransactionModeTwoPC commits atomically with two-phase commit.
+	TransactionModeTwoPC
+)
+
+func (m TransactionMode) String() string {
+	switch m {
+	case TransactionModeSingle:
+		return "single"
+	case TransactionModeTwoPC:
+		return "twopc"
+	}
+	return "multi"
+}
+
+// ParseTransactionMode parses "single", "multi" or "twopc" (any case).
+func ParseTransactionMode(s string) (TransactionMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "single":
+		return TransactionModeSingle, nil
+	case "multi":
+		return TransactionModeMulti, nil
+	case "twopc":
+		return TransactionModeTwoPC, nil
+	}
+	return 0, fmt.Errorf("unknown transaction mode %q (want single, multi or twopc)", s)
+}
+
+// txCharacteristics are what `SET TRANSACTION` and `START TRANSACTION`
+// say about one transaction.
+type txCharacteristics struct {
+	// isolation is "READ COMMITTED" and the like; empty for the session's.
+	isolation          string
+	readOnly           bool
+	consistentSnapshot bool
+}
+
+func (c txCharacteristics) zero() bool { return c == txCharacteristics{} }
+
+// txState describes the open transaction.
+type txState struct {
+	mode TransactionMode
+	opts *querypb.BeginOptions
+	// For twopc: the distributed transaction id, and the first shard of
+	// the transaction, the metadata manager that keeps the decision.
+	dtid  string
+	mm    shardKey
+	hasMM bool
+}
+
+// shardTx is the session's transaction on one shard: it stays on the
+// tablet that began it.
+type shardTx struct {
+	key    shardKey
+	target *querypb.Target
+	tablet *TabletHealth
+	txID   int64
+	// wrote is set once a statement that may change data ran in it.
+	wrote bool
+	// xa is set for an XA branch of a twopc transaction.
+	xa bool
+}
+
+// beginTx opens the session's transaction (statements join it lazily,
+// shard by shard). chars are START TRANSACTION's characteristics; the
+// one-shot ones of SET TRANSACTION apply too and are used up.
+func (s *Session) beginTx(chars txCharacteristics) {
+	c := s.nextTx
+	s.nextTx = txCharacteristics{}
+	if chars.isolation != "" {
+		c.isolation = chars.isolation
+	}
+	c.readOnly = c.readOnly || chars.readOnly
+	c.consistentSnapshot = chars.consistentSnapshot
+	var opts *querypb.BeginOptions
+	if !c.zero() {
+		opts = &querypb.BeginOptions{Isolation: c.isolation, ReadOnly: c.readOnly, ConsistentSnapshot: c.consistentSnapshot}
+	}
+	s.InTransaction = true
+	s.mu.Lock()
+	s.tx = txState{mode: s.TxMode, opts: opts}
+	s.mu.Unlock()
+}
+
+// beginImplicit opens the session's transaction when autocommit is off;
+// with autocommit on, a statement that uses tables is a transaction of its
+// own and uses up a pending SET TRANSACTION, as in MariaDB.
+func (s *Session) beginImplicit(usesTables bool) {
+	if s.InTransaction {
+		return
+	}
+	if !s.Autocommit {
+		s.beginTx(txCharacteristics{})
+		return
+	}
+	if usesTables {
+		s.nextTx = txCharacteristics{}
+	}
+}
+
+// checkShards refuses, in single mode, a statement that would bring a
+// second shard into the transaction. Nothing has run when it fails: the
+// transaction is unchanged and usable.
+func (s *Session) checkShards(keys []shardKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx.mode != TransactionModeSingle {
+		return nil
+	}
+	var have, want shardKey
+	n := 0
+	for _, k := range s.txOrder {
+		have, n = k, n+1
+	}
+	for _, k := range keys {
+		if _, ok := s.shardTx[k]; ok {
+			continue
+		}
+		if n == 0 {
+			have, n = k, 1
+			continue
+		}
+		if k != have {
+			want = k
+			break
+		}
+	}
+	if want == (shardKey{}) {
+		return nil
+	}
+	return sqlerr.NotSupported("a transaction across shards in transaction_mode 'single': the transaction is on %s and the statement needs %s (ROLLBACK, or use SET transaction_mode = 'multi' or 'twopc' before the transaction)", have, want)
+}
+
+// beginOptionsFor returns how the transaction begins on a shard new to it.
+// In twopc mode the first shard is the metadata manager (a plain
+// transaction) and every other shard an XA branch.
+func (s *Session) beginOptionsFor(key shardKey) (*querypb.BeginOptions, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx.mode != TransactionModeTwoPC {
+		return s.tx.opts, false, nil
+	}
+	if !s.tx.hasMM {
+		s.tx.mm, s.tx.hasMM = key, true
+		s.tx.dtid = newDTID()
+	}
+	if key == s.tx.mm {
+		return s.tx.opts, false, nil
+	}
+	bqual := s.tx.mm.String()
+	if len(bqual) > 64 {
+		return nil, false, sqlerr.NotSupported("twopc transactions whose first shard's name %q is longer than 64 bytes", bqual)
+	}
+	o := &querypb.BeginOptions{Xid: &querypb.Xid{Gtrid: s.tx.dtid, Bqual: bqual}}
+	if s.tx.opts != nil {
+		o.Isolation, o.ReadOnly = s.tx.opts.Isolation, s.tx.opts.ReadOnly
+	}
+	return o, true, nil
+}
+
+// newDTID returns a fresh distributed transaction id.
+func newDTID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return dtidPrefix + hex.EncodeToString(b[:])
+}
+
+func (s *Session) getTx(k shardKey) *shardTx {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shardTx[k]
+}
+
+func (s *Session) addTx(tx *shardTx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.shardTx[tx.key]; !ok {
+		s.txOrder = append(s.txOrder, tx.key)
+	}
+	tx.wrote = tx.wrote || s.writing
+	s.shardTx[tx.key] = tx
+}
+
+// ran records that the running statement ran in tx.
+func (s *Session) ran(tx *shardTx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx.wrote = tx.wrote || s.writing
+}
+
+// openTxs returns the open shard transactions in the order they began.
+func (s *Session) openTxs() []*shardTx {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*shardTx, 0, len(s.txOrder))
+	for _, k := range s.txOrder {
+		out = append(out, s.shardTx[k])
+	}
+	return out
+}
+
+// endTx ends the session's transaction and returns its shard transactions
+// in the order they began, for the caller to commit or roll back.
+func (s *Session) endTx() ([]*shardTx, txState) {
+	s.InTransaction = false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*shardTx, 0, len(s.txOrder))
+	for _, k := range s.txOrder {
+		out = append(out, s.shardTx[k])
+	}
+	st := s.tx
+	s.shardTx = map[shardKey]*shardTx{}
+	s.txOrder = nil
+	s.tx = txState{}
+	return out, st
+}
+
+// Rollback rolls back every shard transaction.
+func (s *Session) Rollback(ctx context.Context) error {
+	txs, _ := s.endTx()
+	return rollbackAll(ctx, txs)
+}
+
+func rollbackAll(ctx context.Context, txs []*shardTx) error {
+	var first error
+	for _, tx := range txs {
+		if _, err := tx.tablet.Client.Rollback(ctx, &querypb.RollbackRequest{Target: tx.target, TransactionId: tx.txID}); err != nil && first == nil {
+			if sqlerr.IsTxEnded(err) {
+				continue // nothing left to roll back
+			}
+			first = sqlerr.FromError(err)
+		}
+	}
+	return first
+}
+
+// commit ends the session's transaction with a commit: shard by shard, or
+// with two-phase commit in twopc mode when several shards wrote.
+func (g *Gate) commit(ctx context.Context, s *Session) error {
+	txs, st := s.endTx()
+	if st.mode == TransactionModeTwoPC && countWriters(txs) > 1 {
+		return g.commitTwoPC(ctx, st, txs)
+	}
+	return commitInOrder(ctx, txs)
+}
+
+func countWriters(txs []*shardTx) int {
+	n := 0
+	for _, tx := range txs {
+		if tx.wrote {
+			n++
+		}
+	}
+	return n
+}
+
+// commitInOrder commits every shard transaction in order. When a commit
+// fails after others succeeded the error names what was committed; what
+// was not committed yet is rolled back.
+func commitInOrder(ctx context.Context, txs []*shardTx) error {
+	var committed []string
+	for i, tx := range txs {
+		_, err := tx.tablet.Client.Commit(ctx, &querypb.CommitRequest{Target: tx.target, TransactionId: tx.txID})
+		if err != nil {
+			rollbackAll(ctx, txs[i+1:])
+			e := sqlerr.FromError(err)
+			if len(committed) == 0 {
+				if len(txs) > 1 {
+					return sqlerr.Wrap(sqlerr.ERErrorDuringCommit, e, "commit failed on %s, nothing was committed, the transaction was rolled back: %s", tx.key, e.Message)
+				}
+				return e
+			}
+			var rolledBack []string
+			for _, r := range txs[i+1:] {
+				rolledBack = append(rolledBack, r.key.String())
+			}
+			msg := fmt.Sprintf("commit failed on %s after %s committed", tx.key, strings.Join(committed, ", "))
+			if len(rolledBack) > 0 {
+				msg += "; " + strings.Join(rolledBack, ", ") + " rolled back"
+			}
+			return sqlerr.Wrap(sqlerr.ERErrorDuringCommit, e, "%s: %s", msg, e.Message)
+		}
+		committed = append(committed, tx.key.String())
+	}
+	return nil
+}
