@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h Histogram
+	for i := 1; i <= 10000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 5000 * time.Microsecond}, {0.95, 9500 * time.Microsecond}, {0.99, 9900 * time.Microsecond}, {1, 10000 * time.Microsecond}} {
+		got := h.Quantile(c.q)
+		if rel := math.Abs(float64(got-c.want)) / float64(c.want); rel > 0.02 {
+			t.Errorf("q%.2f = %v, want %v within 2%%", c.q, got, c.want)
+		}
+	}
+	if h.Max() != 10*time.Millisecond || h.Count() != 10000 {
+		t.Errorf("max %v count %d", h.Max(), h.Count())
+	}
+	if m := h.Mean(); m < 5000*time.Microsecond || m > 5001*time.Microsecond {
+		t.Errorf("mean %v", m)
+	}
+	var empty Histogram
+	if empty.Quantile(0.5) != 0 || empty.Mean() != 0 {
+		t.Error("empty histogram is not zero")
+	}
+}
+
+func TestHistogramBucketsCoverEveryValue(t *testing.T) {
+	for _, v := range []uint64{0, 1, 63, 64, 65, 127, 128, 129, 1000, 123456789, 1 << 40, math.MaxInt64} {
+		b := bucketOf(v)
+		if b < 0 || b >= histBuckets {
+			t.Fatalf("bucket of %d = %d, out of range", v, b)
+		}
+		if up := bucketUpper(b); up < v || (b > 0 && bucketUpper(b-1) >= v) {
+			t.Errorf("value %d in bucket %d whose range ends at %d (previous ends at %d)", v, b, up, bucketUpper(b-1))
+		}
+	}
+}
+
+func TestHistogramMerge(t *testing.T) {
+	var a, b Histogram
+	a.Record(time.Millisecond)
+	b.Record(3 * time.Millisecond)
+	b.Record(2 * time.Millisecond)
+	a.Merge(&b)
+	if a.Count() != 3 || a.Max() != 3*time.Millisecond || a.Mean() != 2*time.Millisecond {
+		t.Fatalf("merged: count %d max %v mean %v", a.Count(), a.Max(), a.Mean())
+	}
+	if q := a.Quantile(0.5); q < 1990*time.Microsecond || q > 2*time.Millisecond+40*time.Microsecond {
+		t.Fatalf("merged median %v", q)
+	}
+}
+
+func TestResultJSONRoundTrip(t *testing.T) {
+	st := &threadStats{}
+	st.hist.Record(2 * time.Millisecond)
+	st.events, st.queries = 1, 20
+	st.recordError(errString("boom"))
+	r := summarize("read-write", RunOptions{Threads: 2, Label: "gate"}, 2*time.Second, []*threadStats{st, {}})
+	if r.QPS != 10 || r.TPS != 0.5 || r.Errors != 1 || r.ErrorCodes["other"] != 1 {
+		t.Fatalf("summary %+v", r)
+	}
+	back, err := ParseResult(r.JSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Workload != "read-write" || back.Label != "gate" || back.Queries != 20 || back.Latency.P50 != r.Latency.P50 || back.ErrorSamples[0] != "boom" {
+		t.Fatalf("parsed %+v", back)
+	}
+	if _, err := ParseResult([]byte(`{"qps": 1}`)); err == nil {
+		t.Fatal("a result without a workload parsed")
+	}
+	if !strings.Contains(r.Text(), "queries 20 (10.0/s)") {
+		t.Fatalf("text: %s", r.Text())
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func TestMedianAndRatio(t *testing.T) {
+	if Median(nil) != 0 || Median([]float64{3}) != 3 || Median([]float64{5, 1, 3}) != 3 || Median([]float64{4, 1, 3, 2}) != 2.5 {
+		t.Fatal("median")
+	}
+	res := func(qps, p50 float64) *Result { return &Result{QPS: qps, Latency: Latency{P50: p50}} }
+	a := medians([]*Result{res(100, 2), res(300, 1), res(200, 5)}, []map[string]float64{{"x": 1}, {"x": 3}, {"x": 2}})
+	b := medians([]*Result{res(400, 1), res(400, 1)}, []map[string]float64{{"x": 4}, {"x": 4}})
+	if a.QPS != 200 || a.P50 != 2 || a.Probe["x"] != 2 || b.QPS != 400 || b.Probe["x"] != 4 {
+		t.Fatalf("medians a %+v b %+v", a, b)
+	}
+	r := ratio(a, b)
+	if r.QPS != 0.5 || r.P50 != 2 || r.Probe["x"] != 0.5 || r.TPS != 0 {
+		t.Fatalf("ratio %+v", r)
+	}
+}
+
+func TestReportChecks(t *testing.T) {
+	cmp := func(threads int, qpsA, qpsB, p50A, p50B, gateCPU, tabletCPU float64) *Comparison {
+		c := &Comparison{Workload: "point-select", Threads: threads}
+		c.A.Median = Summary{QPS: qpsA, P50: p50A, Probe: map[string]float64{ProbeGate: gateCPU, ProbeTablet: tabletCPU}}
+		c.B.Median = Summary{QPS: qpsB, P50: p50B}
+		c.Ratio = ratio(c.A.Median, c.B.Median)
+		return c
+	}
+	r := &Report{
+		Entries: []Entry{
+			{Keyspace: "commerce", Comparison: cmp(8, 6000, 10000, 0.5, 0.3, 20, 30)},
+			{Keyspace: "commerce", Comparison: cmp(1, 3000, 5000, 0.4, 0.1, 40, 40)},
+			{Keyspace: "customer", Comparison: cmp(8, 1000, 10000, 5, 0.3, 200, 300)},
+		},
+		Memory: &MemoryFigures{IdleConns: 1000, RSSBeforeMB: 30, RSSWithIdleMB: 60, StreamRows: 1000000, StreamRSSStartMB: 60, StreamRSSPeakMB: 130},
+	}
+	var got []string
+	for _, c := range r.Checks() {
+		got = append(got, c.Actual+" "+map[bool]string{true: "ok", false: "over"}[c.OK])
+	}
+	want := "60.0 % ok|50.0 µs ok|300 µs over|60.0 MB ok|70.0 MB over"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("checks %q, want %q", strings.Join(got, "|"), want)
+	}
+	md := r.Markdown()
+	for _, s := range []string{"## Budget", "| commerce | point-select | 8 | 6000 | 10000 | 60.0 % |", "## Gate memory", "| per idle connection | 30.7 KB |"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("markdown lacks %q:\n%s", s, md)
+		}
+	}
+}
+
+func TestProcParsing(t *testing.T) {
+	cpu, err := parseStatCPU([]byte("1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 12 0 100 1000 200 18446744073709551615"))
+	if err != nil || cpu != 4*time.Second {
+		t.Fatalf("cpu %v %v", cpu, err)
+	}
+	rss, err := parseStatusRSS([]byte("Name:\tgate\nVmPeak:\t 100 kB\nVmRSS:\t   2048 kB\nThreads:\t9\n"))
+	if err != nil || rss != 2<<20 {
+		t.Fatalf("rss %d %v", rss, err)
+	}
+	tcp := []byte(`  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:3BCA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:3BCA 0100007F:D1F2 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 20 4 30 10 -1
+`)
+	if got := listeningInodes(tcp, 15306); len(got) != 1 || got[0] != "4242" {
+		t.Fatalf("listening inodes %v", got)
+	}
+}
+
+func TestOwnProcess(t *testing.T) {
+	pid := os.Getpid()
+	if _, err := ProcCPU(pid); err != nil {
+		t.Fatal(err)
+	}
+	if rss, err := ProcRSS(pid); err != nil || rss <= 0 {
+		t.Fatalf("rss %d %v", rss, err)
+	}
+}
+
+func TestWorkloadNames(t *testing.T) {
+	want := "insert point-select read-only read-write scatter-agg tpcc-lite"
+	if got := strings.Join(WorkloadNames(), " "); got != want {
+		t.Fatalf("workloads %q", got)
+	}
+	if _, err := NewWorkload("nope", DefaultWorkloadOptions()); err == nil {
+		t.Fatal("unknown workload accepted")
+	}
+	bad := DefaultWorkloadOptions()
+	bad.RangeSize = bad.TableSize + 1
+	if _, err := NewWorkload("read-only", bad); err == nil {
+		t.Fatal("range larger than the table accepted")
+	}
+}

@@ -1,0 +1,217 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Report is what `mosaic-bench suite` measured, for its markdown report.
+type Report struct {
+	Title   string    `json:"title"`
+	Date    time.Time `json:"date"`
+	Commit  string    `json:"commit"`
+	Machine Machine   `json:"machine"`
+	// Settings describe the run (threads, rounds, cluster options...).
+	Settings []string `json:"settings"`
+	// Entries are the gate-vs-direct comparisons.
+	Entries []Entry `json:"entries"`
+	// Memory holds the gate's memory measurements.
+	Memory *MemoryFigures `json:"memory,omitempty"`
+	// Notes are free lines appended to the report.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Machine describes where the suite ran.
+type Machine struct {
+	CPU        string `json:"cpu"`
+	Cores      int    `json:"cores"`
+	MemoryMB   int64  `json:"memory_mb"`
+	Kernel     string `json:"kernel"`
+	Go         string `json:"go"`
+	MySQL      string `json:"mysql"`
+	LoadBefore string `json:"load_before"`
+}
+
+// Entry is one comparison of the gate (side A) with mysqld directly (side
+// B) on one keyspace.
+type Entry struct {
+	Keyspace   string      `json:"keyspace"`
+	Comparison *Comparison `json:"comparison"`
+}
+
+// MemoryFigures are the gate's RSS measurements.
+type MemoryFigures struct {
+	IdleConns        int     `json:"idle_conns"`
+	RSSBeforeMB      float64 `json:"rss_before_mb"`
+	RSSWithIdleMB    float64 `json:"rss_with_idle_mb"`
+	StreamRows       int64   `json:"stream_rows"`
+	StreamMB         float64 `json:"stream_mb"`
+	StreamSeconds    float64 `json:"stream_seconds"`
+	StreamRSSStartMB float64 `json:"stream_rss_start_mb"`
+	StreamRSSPeakMB  float64 `json:"stream_rss_peak_mb"`
+}
+
+// Budget limits of the performance budget.
+const (
+	BudgetQPSRatio      = 0.50  // gate QPS / direct QPS, point-select, 8 threads
+	BudgetCPUPerQueryUS = 60.0  // gate + tablet CPU µs per point-select
+	BudgetAddedP50US    = 250.0 // gate p50 - direct p50 at 1 thread, µs
+	BudgetIdleRSSMB     = 100.0 // gate RSS with 1,000 idle connections
+	BudgetStreamGrowMB  = 50.0  // gate RSS growth streaming 1M rows
+)
+
+// Probe keys CPUProbe reports for the suite's process groups.
+const (
+	ProbeGate   = "gate_cpu_us_per_query"
+	ProbeTablet = "tablet_cpu_us_per_query"
+	ProbeMySQLd = "mysqld_cpu_us_per_query"
+	ProbeClient = "client_cpu_us_per_query"
+)
+
+// AddedP50US is how much the gate adds to the median latency, in µs.
+func (e Entry) AddedP50US() float64 {
+	return (e.Comparison.A.Median.P50 - e.Comparison.B.Median.P50) * 1000
+}
+
+// ProxyCPUUS is the gate's and the tablets' CPU per query through the
+// gate, in µs.
+func (e Entry) ProxyCPUUS() float64 {
+	p := e.Comparison.A.Median.Probe
+	return p[ProbeGate] + p[ProbeTablet]
+}
+
+// Check is one line of the budget table.
+type Check struct {
+	What   string
+	Limit  string
+	Actual string
+	OK     bool
+}
+
+// Checks evaluates the performance budget from the entries named
+// point-select on the first keyspace (the unsharded one) and the memory
+// figures.
+func (r *Report) Checks() []Check {
+	var out []Check
+	var ps8, ps1 *Entry
+	for i := range r.Entries {
+		e := &r.Entries[i]
+		if e.Keyspace != r.Entries[0].Keyspace || e.Comparison.Workload != "point-select" {
+			continue
+		}
+		switch {
+		case e.Comparison.Threads == 1 && ps1 == nil:
+			ps1 = e
+		case e.Comparison.Threads > 1 && ps8 == nil:
+			ps8 = e
+		}
+	}
+	if ps8 != nil {
+		q := ps8.Comparison.Ratio.QPS
+		out = append(out, Check{fmt.Sprintf("point-select QPS, gate / direct, %d threads", ps8.Comparison.Threads),
+			fmt.Sprintf("≥ %.0f %%", BudgetQPSRatio*100), fmt.Sprintf("%.1f %%", q*100), q >= BudgetQPSRatio})
+		c := ps8.ProxyCPUUS()
+		out = append(out, Check{"gate + tablet CPU per point-select", fmt.Sprintf("≤ %.0f µs", BudgetCPUPerQueryUS),
+			fmt.Sprintf("%.1f µs", c), c > 0 && c <= BudgetCPUPerQueryUS})
+	}
+	if ps1 != nil {
+		a := ps1.AddedP50US()
+		out = append(out, Check{"added p50 latency, point-select, 1 thread", fmt.Sprintf("≤ %.0f µs", BudgetAddedP50US),
+			fmt.Sprintf("%.0f µs", a), a <= BudgetAddedP50US})
+	}
+	if m := r.Memory; m != nil {
+		if m.IdleConns > 0 {
+			out = append(out, Check{fmt.Sprintf("gate RSS with %d idle connections", m.IdleConns), fmt.Sprintf("< %.0f MB", BudgetIdleRSSMB),
+				fmt.Sprintf("%.1f MB", m.RSSWithIdleMB), m.RSSWithIdleMB < BudgetIdleRSSMB})
+		}
+		if m.StreamRows > 0 {
+			g := m.StreamRSSPeakMB - m.StreamRSSStartMB
+			out = append(out, Check{fmt.Sprintf("gate RSS growth streaming %d rows", m.StreamRows), fmt.Sprintf("< %.0f MB", BudgetStreamGrowMB),
+				fmt.Sprintf("%.1f MB", g), g < BudgetStreamGrowMB})
+		}
+	}
+	return out
+}
+
+// Markdown renders the report.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	title := r.Title
+	if title == "" {
+		title = "Mosaic benchmark"
+	}
+	fmt.Fprintf(&b, "# %s\n\n", title)
+	fmt.Fprintf(&b, "- date: %s\n- commit: %s\n", r.Date.UTC().Format(time.RFC3339), r.Commit)
+	m := r.Machine
+	fmt.Fprintf(&b, "- machine: %s, %d cores, %d MB, Linux %s, %s, %s\n", m.CPU, m.Cores, m.MemoryMB, m.Kernel, m.Go, m.MySQL)
+	if m.LoadBefore != "" {
+		fmt.Fprintf(&b, "- load average before the run: %s\n", m.LoadBefore)
+	}
+	for _, s := range r.Settings {
+		fmt.Fprintf(&b, "- %s\n", s)
+	}
+	if checks := r.Checks(); len(checks) > 0 {
+		b.WriteString("\n## Budget\n\n| what | budget | measured | |\n| --- | --- | --- | --- |\n")
+		for _, c := range checks {
+			mark := "ok"
+			if !c.OK {
+				mark = "**over**"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.What, c.Limit, c.Actual, mark)
+		}
+	}
+	if len(r.Entries) > 0 {
+		b.WriteString("\n## Gate vs direct mysqld\n\n")
+		b.WriteString("Medians over the rounds. QPS counts statements (a read-write transaction is 20, BEGIN and COMMIT included); " +
+			"p50 is per event (one statement for point-select, one transaction for read-write). " +
+			"CPU is µs of CPU per statement, from /proc/<pid>/stat over each round.\n\n")
+		b.WriteString("| keyspace | workload | threads | gate QPS | direct QPS | gate/direct | gate p50 ms | direct p50 ms | added p50 µs | gate CPU µs/q | tablet CPU µs/q | gate+tablet µs/q | mysqld µs/q via gate | mysqld µs/q direct | errors gate/direct |\n")
+		b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, e := range r.Entries {
+			c := e.Comparison
+			a, d := c.A.Median, c.B.Median
+			fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.1f %% | %.3f | %.3f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f/%.0f |\n",
+				e.Keyspace, c.Workload, c.Threads, a.QPS, d.QPS, c.Ratio.QPS*100, a.P50, d.P50, e.AddedP50US(),
+				a.Probe[ProbeGate], a.Probe[ProbeTablet], e.ProxyCPUUS(), a.Probe[ProbeMySQLd], d.Probe[ProbeMySQLd], a.Errors, d.Errors)
+		}
+		b.WriteString("\nLoad generator (mosaic-bench itself) CPU per statement, gate side / direct side: ")
+		var parts []string
+		for _, e := range r.Entries {
+			c := e.Comparison
+			parts = append(parts, fmt.Sprintf("%s %s ×%d %.1f / %.1f µs", e.Keyspace, c.Workload, c.Threads,
+				c.A.Median.Probe[ProbeClient], c.B.Median.Probe[ProbeClient]))
+		}
+		b.WriteString(strings.Join(parts, "; ") + ".\n")
+		b.WriteString("\nEvery round (QPS gate / direct):\n\n")
+		for _, e := range r.Entries {
+			c := e.Comparison
+			var rs []string
+			for i := range c.A.Rounds {
+				if i < len(c.B.Rounds) {
+					rs = append(rs, fmt.Sprintf("%.0f / %.0f", c.A.Rounds[i].QPS, c.B.Rounds[i].QPS))
+				}
+			}
+			fmt.Fprintf(&b, "- %s %s ×%d: %s\n", e.Keyspace, c.Workload, c.Threads, strings.Join(rs, ", "))
+		}
+	}
+	if mm := r.Memory; mm != nil {
+		b.WriteString("\n## Gate memory\n\n| measurement | figure |\n| --- | ---: |\n")
+		if mm.IdleConns > 0 {
+			fmt.Fprintf(&b, "| RSS before | %.1f MB |\n| RSS with %d idle connections | %.1f MB |\n| per idle connection | %.1f KB |\n",
+				mm.RSSBeforeMB, mm.IdleConns, mm.RSSWithIdleMB, (mm.RSSWithIdleMB-mm.RSSBeforeMB)*1024/float64(mm.IdleConns))
+		}
+		if mm.StreamRows > 0 {
+			fmt.Fprintf(&b, "| scatter select of %d rows (%.0f MB of row data) | %.1f s, %.0f rows/s |\n", mm.StreamRows, mm.StreamMB, mm.StreamSeconds, float64(mm.StreamRows)/mm.StreamSeconds)
+			fmt.Fprintf(&b, "| RSS before the select / peak during it | %.1f MB / %.1f MB |\n| RSS growth | %.1f MB |\n",
+				mm.StreamRSSStartMB, mm.StreamRSSPeakMB, mm.StreamRSSPeakMB-mm.StreamRSSStartMB)
+		}
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	return b.String()
+}
