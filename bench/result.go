@@ -30,6 +30,8 @@ type Result struct {
 	// rest); ErrorSamples keeps the first few messages.
 	ErrorCodes   map[string]uint64 `json:"error_codes,omitempty"`
 	ErrorSamples []string          `json:"error_samples,omitempty"`
+	// CPU holds a CPUProbe's figures, when one watched the run.
+	CPU map[string]float64 `json:"cpu,omitempty"`
 }
 
 // Latency holds event latencies in milliseconds.
@@ -84,6 +86,9 @@ func (r *Result) Text() string {
 		for _, s := range r.ErrorSamples {
 			fmt.Fprintf(&b, "  error: %s\n", s)
 		}
+	}
+	for _, k := range probeKeys(r.CPU) {
+		fmt.Fprintf(&b, "  %s %.1f\n", k, r.CPU[k])
 	}
 	if r.Reconnects > 0 {
 		fmt.Fprintf(&b, "  reconnects %d\n", r.Reconnects)

@@ -4,18 +4,25 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 )
 
-// httpHandler serves /healthz, /debug/status and /metrics.
+// httpHandler serves /healthz, /debug/status, /metrics and /debug/pprof/.
 func (a *Agent) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", a.serveHealthz)
 	mux.HandleFunc("/debug/status", a.serveStatus)
 	mux.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	// Profiles: go tool pprof http://<http addr>/debug/pprof/profile
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

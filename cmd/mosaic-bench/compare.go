@@ -46,9 +46,15 @@ A/B. Prepare the workload on both sides first.`,
 			return err
 		}
 		defer b.Close()
-		c, err := bench.Compare(cmd.Context(), a, b, w, bench.CompareOptions{
-			Run: rf.opts, Rounds: rounds, LabelA: labelA, LabelB: labelB,
-		})
+		probe, err := rf.probe()
+		if err != nil {
+			return err
+		}
+		co := bench.CompareOptions{Run: rf.opts, Rounds: rounds, LabelA: labelA, LabelB: labelB}
+		if probe != nil {
+			co.Probe = probe
+		}
+		c, err := bench.Compare(cmd.Context(), a, b, w, co)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,8 @@ package main
 import (
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/spf13/pflag"
@@ -32,8 +34,31 @@ func (f *workloadFlags) workload(name string) (bench.Workload, error) {
 
 // runFlags say how to drive the load.
 type runFlags struct {
-	opts bench.RunOptions
-	json bool
+	opts     bench.RunOptions
+	json     bool
+	cpuPorts []string
+}
+
+// probe returns a CPU probe over the processes listening on the
+// --cpu-port ports, or nil when there are none.
+func (f *runFlags) probe() (*bench.CPUProbe, error) {
+	if len(f.cpuPorts) == 0 {
+		return nil, nil
+	}
+	p := &bench.CPUProbe{Groups: map[string][]int{}}
+	for _, np := range f.cpuPorts {
+		name, port, ok := strings.Cut(np, "=")
+		n, err := strconv.Atoi(port)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("--cpu-port %q: want name=port", np)
+		}
+		pid, err := bench.ListeningPID(n)
+		if err != nil {
+			return nil, fmt.Errorf("--cpu-port %s: %w", np, err)
+		}
+		p.Groups[name] = append(p.Groups[name], pid)
+	}
+	return p, nil
 }
 
 func addRunFlags(fs *pflag.FlagSet) *runFlags {
@@ -43,6 +68,7 @@ func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	fs.DurationVar(&f.opts.Warmup, "warmup", f.opts.Warmup, "unmeasured load before measuring")
 	fs.Float64Var(&f.opts.Rate, "rate", 0, "events per second of all threads together (0: unlimited)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON")
+	fs.StringSliceVar(&f.cpuPorts, "cpu-port", nil, "name=port: report the CPU per statement of the process listening on port (repeatable; several ports may share a name)")
 	return f
 }
 

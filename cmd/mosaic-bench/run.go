@@ -87,9 +87,28 @@ func newRunCmd() *cobra.Command {
 		defer db.Close()
 		opts := rf.opts
 		opts.Label = label
+		probe, err := rf.probe()
+		if err != nil {
+			return err
+		}
+		if probe != nil {
+			// The probe brackets the measured window only.
+			if opts.Warmup > 0 {
+				wo := opts
+				wo.Duration, wo.Warmup = opts.Warmup, 0
+				if _, err := bench.Run(cmd.Context(), db, w, wo); err != nil {
+					return err
+				}
+				opts.Warmup = 0
+			}
+			probe.Begin("")
+		}
 		res, err := bench.Run(cmd.Context(), db, w, opts)
 		if err != nil {
 			return err
+		}
+		if probe != nil {
+			res.CPU, _ = probe.End("", res)
 		}
 		if rf.json {
 			_, err = cmd.OutOrStdout().Write(res.JSON())
