@@ -155,9 +155,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		grpcLis.Close()
 		return fmt.Errorf("listen for http: %w", err)
 	}
-	// Statements and rows may be as large as mysqld's max_allowed_packet
-	// (1 GiB): gRPC's default 4 MiB limit would refuse a big INSERT.
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage))
+	gs := grpc.NewServer(grpcServerOptions()...)
 	a.qs.Register(gs)
 	tabletmanagerpb.RegisterTabletManagerServer(gs, &tmServer{a: a})
 	hs := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
