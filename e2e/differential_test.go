@@ -49,6 +49,7 @@ func TestDifferential(t *testing.T) {
 			for _, e := range refused {
 				t.Run("refused/"+e.name(), func(t *testing.T) { e.expectRefused(t, gate) })
 			}
+			t.Run("explain", func(t *testing.T) { checkExplain(t, gate, len(shards)) })
 			t.Logf("%d statements compared, %d refusals checked in %v", len(corpus), len(refused), time.Since(start).Round(time.Millisecond))
 		})
 	}
@@ -371,5 +372,48 @@ func (e *corpusEntry) expectRefused(t *testing.T, gate *sql.Conn) {
 	var me *mysql.MySQLError
 	if !errors.As(got.err, &me) || me.Number != 1235 || string(me.SQLState[:]) != "42000" {
 		t.Fatalf("want ERROR 1235 (42000), got %v\n%s", got.err, e.sql)
+	}
+}
+
+// checkExplain runs the EXPLAIN forms a user types through the gate.
+func checkExplain(t *testing.T, gate *sql.Conn, shards int) {
+	ctx := t.Context()
+	for _, c := range []struct {
+		q string
+		// want is a substring of the plan rows; nshards the number of
+		// "customer/" shard queries they name (0: not checked).
+		want    string
+		nshards int
+	}{
+		{"EXPLAIN FORMAT=mosaic select * from customer where customer_id = 17", "EqualUnique", 1},
+		{"explain format=mosaic select name from customer order by name", "WEIGHT_STRING", shards},
+		{"explain format='mosaic' select count(*) from corder", "Aggregate", shards},
+		{"VEXPLAIN select c.name, p.title from customer c join commerce.product p on p.product_id = c.tier", "Join", 0},
+		{"vexplain plan insert into corder (customer_id, product_id, qty, amount, status, ordered_at) values (1, 1, 1, 1, 'x', now())", "commerce.corder_seq", 0},
+	} {
+		got := run(ctx, gate, c.q)
+		if got.err != nil {
+			t.Errorf("%s: %v", c.q, got.err)
+			continue
+		}
+		var all strings.Builder
+		for _, r := range got.rows {
+			for _, cell := range r {
+				if cell != nil {
+					all.WriteString(*cell + "\n")
+				}
+			}
+		}
+		if !strings.Contains(all.String(), c.want) {
+			t.Errorf("%s: plan lacks %q:\n%s", c.q, c.want, all.String())
+		}
+		if n := strings.Count(all.String(), "customer/"); c.nshards > 0 && n != c.nshards {
+			t.Errorf("%s: %d shard queries, want %d:\n%s", c.q, n, c.nshards, all.String())
+		}
+	}
+	// A plain EXPLAIN of a one-shard statement is MariaDB's own.
+	got := run(ctx, gate, "explain select * from customer where customer_id = 17")
+	if got.err != nil || len(got.cols) < 3 || got.cols[1] != "select_type" {
+		t.Errorf("plain EXPLAIN: %v %q", got.err, got.cols)
 	}
 }

@@ -134,7 +134,7 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	vs := r.VSchema()
 	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs}
-	stmt, perr := r.Parse(sql)
+	stmt, perr := r.Parse(quoteExplainFormat(sql))
 	if perr != nil {
 		// An unsharded keyspace gets what the parser rejects unchanged:
 		// mysqld may well understand it.
@@ -235,40 +235,6 @@ func (p *planner) planStmt(stmt ast.StmtNode, sql string, bv BindVars) (Primitiv
 		return nil, "", err
 	}
 	return prim, planType(prim), nil
-}
-
-// planExplain plans EXPLAIN FORMAT=mosaic (or FORMAT=vexplain): rows
-// describing the plan, without running it. A plain EXPLAIN of a statement
-// that runs on one shard is sent to that shard.
-func (p *planner) planExplain(s *ast.ExplainStmt, bv BindVars) (Primitive, string, error) {
-	if s.Stmt == nil {
-		return nil, "", sqlerr.NotSupported("this EXPLAIN form")
-	}
-	inner, _, err := p.planStmt(s.Stmt, "", bv)
-	if err != nil {
-		return nil, "", err
-	}
-	switch strings.ToLower(s.Format) {
-	case "mosaic", "vexplain", "vitess":
-		return &Rows{Result: explainRows(inner, bv)}, "Explain", nil
-	}
-	if s.Analyze {
-		return nil, "", sqlerr.NotSupported("EXPLAIN ANALYZE")
-	}
-	r, ok := inner.(*Route)
-	if !ok || !(singleShard(r) || r.Opcode == Scatter || r.Opcode == IN) {
-		return nil, "", sqlerr.NotSupported("EXPLAIN of a statement the gate runs in several steps (use EXPLAIN FORMAT=mosaic)")
-	}
-	t, err := newTemplate(s)
-	if err != nil {
-		return nil, "", err
-	}
-	out := *r
-	out.Query, out.OrderBy = t, nil
-	if !singleShard(r) {
-		out.Opcode = AnyShard
-	}
-	return &out, "Route", nil
 }
 
 func stmtName(stmt ast.StmtNode) string {
