@@ -206,8 +206,9 @@ func TestMergeSortCollation(t *testing.T) {
 
 func TestMergeNumericAndHidden(t *testing.T) {
 	f := &shardFake{results: map[string]*querypb.QueryResult{
-		"customer/-80": result([]string{"name:" + tVar + ":45", "age:" + tInt}, "a|10", "b|9", "c|-3"),
-		"customer/80-": result([]string{"name:" + tVar + ":45", "age:" + tInt}, "d|100", "e|2"),
+		// Each shard sorts its rows, as the shard query says.
+		"customer/-80": result([]string{"name:" + tVar + ":45", "age:" + tInt}, "c|-3", "b|9", "a|10"),
+		"customer/80-": result([]string{"name:" + tVar + ":45", "age:" + tInt}, "e|2", "d|100"),
 	}}
 	res := runQuery(t, f, "select name from customer order by age")
 	if got := strings.Join(rowsOf(t, res), ","); got != "c,e,b,a,d" {

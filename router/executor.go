@@ -29,6 +29,11 @@ type ShardExecutor interface {
 	// every query carries its fields. callback may be called from several
 	// goroutines, but never concurrently for the same query index; an error
 	// from callback stops every stream and is returned.
+	//
+	// Stream may be called from several goroutines at once, one shard
+	// each: merging sorted streams, the router runs every shard's query in
+	// a call of its own and blocks a call's callback until the other
+	// shards catch up, so no call may wait for another.
 	Stream(ctx context.Context, queries []ShardQuery, callback func(i int, chunk *querypb.QueryResult) error) error
 
 	// ExecuteAutocommit runs the queries outside the session's transaction,

@@ -273,15 +273,19 @@ func mergeResults(results []*querypb.QueryResult, keys []orderKey) (*querypb.Que
 	return out, nil
 }
 
-// Stream streams an unordered route's rows as they come; an ordered
-// scatter needs every shard's rows to merge and so collects them first.
+// Stream streams a route's rows as they come: an unordered route's in
+// the order the shards send them, an ordered one's as a k-way merge of
+// the shards' sorted streams (mergeStream).
 func (r *Route) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
 	qs, err := r.queries(bv)
 	if err != nil {
 		return err
 	}
-	if len(qs) > 1 && (len(r.OrderBy) > 0 || r.Opcode == AllShards) {
+	if len(qs) > 1 && r.Opcode == AllShards {
 		return streamViaExecute(ctx, r, exec, bv, callback)
+	}
+	if len(qs) > 1 && len(r.OrderBy) > 0 {
+		return mergeStream(ctx, exec, qs, r.OrderBy, callback)
 	}
 	var mu sync.Mutex
 	sentFields := false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
@@ -12,9 +13,14 @@ import (
 )
 
 // fakeExec records every call as a line and answers with empty results.
-type fakeExec struct{ lines []string }
+type fakeExec struct {
+	mu    sync.Mutex
+	lines []string
+}
 
 func (f *fakeExec) record(kind string, qs []ShardQuery) []*querypb.QueryResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	out := make([]*querypb.QueryResult, len(qs))
 	for i, q := range qs {
 		f.lines = append(f.lines, fmt.Sprintf("%s %s/%s %s", kind, q.Keyspace, q.Shard, q.SQL))
