@@ -200,6 +200,7 @@ func (p *planner) planUpdateDelete(stmt ast.StmtNode) (Primitive, error) {
 			for _, tn := range s.Tables.Tables {
 				if _, isKs := p.vs.Keyspaces[tn.Schema.O]; isKs {
 					tn.Schema = ast.CIStr{}
+					p.rewrote = true
 				}
 			}
 		}

@@ -19,6 +19,10 @@ type planner struct {
 	nsq int
 	// resolved remembers resolved tables: resolving rewrites the name.
 	resolved map[*ast.TableName]*tableInfo
+	// rewrote is set when planning changed the statement beyond its
+	// literals (a keyspace qualifier dropped, a table renamed by a
+	// routing rule): its text cannot be sent as the client wrote it.
+	rewrote bool
 }
 
 func (p *planner) newBind(prefix string) string {
@@ -136,6 +140,7 @@ func (p *planner) resolveTableOnce(tn *ast.TableName, alias string) (*tableInfo,
 				}
 				tn.Name = ast.NewCIStr(rt.table)
 				name = strings.ToLower(rt.table)
+				p.rewrote = true
 			}
 			break
 		}
@@ -182,17 +187,21 @@ func (p *planner) resolveTableOnce(tn *ast.TableName, alias string) (*tableInfo,
 	if ks.Sharded && ti.tbl == nil {
 		return nil, sqlerr.New(sqlerr.ERNoSuchTable, "Table '%s.%s' doesn't exist in the VSchema of sharded keyspace %s", ks.Name, name, ks.Name)
 	}
-	tn.Schema = ast.CIStr{}
+	if tn.Schema.O != "" {
+		tn.Schema = ast.CIStr{}
+		p.rewrote = true
+	}
 	return ti, nil
 }
 
 // stripColumnSchemas drops keyspace qualifiers of three-part column names.
-type stripColumnSchemas struct{ vs *VSchema }
+type stripColumnSchemas struct{ p *planner }
 
 func (s stripColumnSchemas) Enter(n ast.Node) (ast.Node, bool) {
 	if c, ok := n.(*ast.ColumnName); ok && c.Schema.L != "" {
-		if _, isKs := s.vs.Keyspaces[c.Schema.O]; isKs {
+		if _, isKs := s.p.vs.Keyspaces[c.Schema.O]; isKs {
 			c.Schema = ast.CIStr{}
+			s.p.rewrote = true
 		}
 	}
 	return n, false

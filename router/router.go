@@ -174,6 +174,11 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if pt := p.passthrough(prim, sql, bv, params); pt != nil {
+		// The plan holds this text's own literals: it may be cached by
+		// text only, never for other values.
+		prim, typ, normKey = pt, "Passthrough", ""
+	}
 	plan := &Plan{
 		Kind:             PlanRoute,
 		StmtType:         stmtType(stmt),
@@ -205,7 +210,7 @@ func normalizable(stmt ast.StmtNode) bool {
 
 // planStmt plans a parsed statement; typ names the plan's shape.
 func (p *planner) planStmt(stmt ast.StmtNode, sql string, bv BindVars) (Primitive, string, error) {
-	stmt.Accept(stripColumnSchemas{vs: p.vs})
+	stmt.Accept(stripColumnSchemas{p: p})
 	var prim Primitive
 	var err error
 	switch s := stmt.(type) {

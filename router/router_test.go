@@ -56,35 +56,64 @@ func testRouter() *Router {
 
 func TestUnshardedPassthrough(t *testing.T) {
 	r := testRouter()
-	// Parsed statements are regenerated; DDL and what the parser rejects
-	// pass through as written.
-	sqls := map[string]string{
-		"select * from t where id = 1":                     "SELECT * FROM `t` WHERE `id` = 1",
-		"insert into t values (1)":                         "INSERT INTO `t` VALUES (1)",
-		"create table t (id int primary key)":              "create table t (id int primary key)",
-		"select * from t where id = 1 procedure analyse()": "select * from t where id = 1 procedure analyse()",
-	}
-	for _, sql := range []string{
-		"select * from t where id = 1",
-		"insert into t values (1)",
-		"create table t (id int primary key)",
-		// The parser rejects this; an unsharded keyspace passes it through.
-		"select * from t where id = 1 procedure analyse()",
+	// An unsharded keyspace gets the statement as written whenever the
+	// router has nothing to change in it; what the parser rejects passes
+	// through too. Dropping a keyspace qualifier, ? markers and gate
+	// values (LAST_INSERT_ID()) need the regenerated text.
+	for _, c := range []struct{ sql, want string }{
+		{"select * from t where id = 1", "select * from t where id = 1"},
+		{"select /*! STRAIGHT_JOIN */ a || b from t", "select /*! STRAIGHT_JOIN */ a || b from t"},
+		{"insert into t values (1)", "insert into t values (1)"},
+		{"create table t (id int primary key)", "create table t (id int primary key)"},
+		{"select * from t where id = 1 procedure analyse()", "select * from t where id = 1 procedure analyse()"},
+		{"select * from commerce.t where id = 1", "SELECT * FROM `t` WHERE `id` = 1"},
+		{"select last_insert_id(), id from t", "SELECT 0 AS `last_insert_id()`,`id` FROM `t`"},
 	} {
-		p, bv, err := r.Plan(sql, "commerce")
+		p, bv, err := r.Plan(c.sql, "commerce")
 		if err != nil {
-			t.Fatalf("%s: %v", sql, err)
+			t.Fatalf("%s: %v", c.sql, err)
 		}
 		if p.Kind != PlanRoute {
-			t.Fatalf("%s: kind %v", sql, p.Kind)
+			t.Fatalf("%s: kind %v", c.sql, p.Kind)
+		}
+		f := &fakeExec{}
+		if _, err := p.Execute(t.Context(), f, withBinds(bv, LastInsertIDBind, uint64(0))); err != nil {
+			t.Fatal(err)
+		}
+		if want := "Execute commerce/0 " + c.want; len(f.lines) != 1 || f.lines[0] != want {
+			t.Errorf("%s: sent %q, want %q", c.sql, f.lines, want)
+		}
+	}
+	// A passthrough plan holds its own literals: the same statement with
+	// other values must not reuse it.
+	for _, v := range []string{"1", "2"} {
+		p, bv, err := r.Plan("select * from t where id = "+v, "commerce")
+		if err != nil {
+			t.Fatal(err)
 		}
 		f := &fakeExec{}
 		if _, err := p.Execute(t.Context(), f, bv); err != nil {
 			t.Fatal(err)
 		}
-		if want := "Execute commerce/0 " + sqls[sql]; len(f.lines) != 1 || f.lines[0] != want {
-			t.Fatalf("lines = %q, want %q", f.lines, want)
+		if want := "Execute commerce/0 select * from t where id = " + v; f.lines[0] != want {
+			t.Fatalf("sent %q, want %q", f.lines[0], want)
 		}
+	}
+	// With ? markers the text is regenerated to bind the arguments.
+	p, bv, err := r.Plan("select * from t where id = ?", "commerce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bv, err = p.Bind(bv, []any{int64(7)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeExec{}
+	if _, err := p.Execute(t.Context(), f, bv); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Execute commerce/0 SELECT * FROM `t` WHERE `id` = 7"; f.lines[0] != want {
+		t.Fatalf("sent %q, want %q", f.lines[0], want)
 	}
 }
 
