@@ -611,3 +611,28 @@ func TestFormatDouble(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinTextKeysByWeight: a gate join matches text keys by the shards'
+// weights: 'Ðelta@x' on the left matches 'delta@x' on the right in a
+// collation where they are equal (general_ci, which the column
+// definitions claim, says they are not).
+func TestJoinTextKeysByWeight(t *testing.T) {
+	lcols := []string{"name:" + tVar + ":45", "email:" + tVar + ":45", wCol}
+	rcols := []string{"email:" + tVar + ":45", "email:" + tVar + ":45", wCol}
+	f := &shardFake{
+		results: map[string]*querypb.QueryResult{
+			"customer/-80": result(lcols, "a|Ðelta@x|dx"),
+			"customer/80-": result(lcols),
+		},
+		bySQL: map[string]map[string]*querypb.QueryResult{
+			"FROM `users`": {
+				"customer/-80": result(rcols, "delta@x|delta@x|dx"),
+				"customer/80-": result(rcols, "delta@x|delta@x|dx"),
+			},
+		},
+	}
+	res := runQuery(t, f, "select c.name, u.email from customer c join users u on c.email = u.email")
+	if got := strings.Join(rowsOf(t, res), ","); got != "a|delta@x" {
+		t.Fatalf("got %q\n%s", got, strings.Join(f.lines, "\n"))
+	}
+}

@@ -39,6 +39,10 @@ type Join struct {
 	Cols []joinCol
 	// Hidden are extra output columns at the end (for a Sort above).
 	Hidden []joinCol
+	// LeftWeight and RightWeight, when HasWeights, hold the shards'
+	// WEIGHT_STRING of each side's key: text keys match by them.
+	LeftWeight, RightWeight int
+	HasWeights              bool
 }
 
 func (j *Join) Inputs() []Primitive { return []Primitive{j.Left, j.Right} }
@@ -97,11 +101,25 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 	if err != nil {
 		return nil, sqlerr.NotSupported("this join key across shards: %v", err)
 	}
-	// Numbers join as numbers whatever their column types; text joins
-	// with the right column's collation.
-	keyOf := func(c []byte, comp *sqltypes.Comparator) string {
-		if comp.Class().IsNumeric() && rcomp.Class().IsNumeric() {
+	// Numbers join as numbers whatever their column types; text joins by
+	// the shards' weights when both sides have them, else with the right
+	// column's collation.
+	lw, rw := -1, -1
+	if j.HasWeights && lcomp.Class() == sqltypes.ClassText && rcomp.Class() == sqltypes.ClassText {
+		if lw, err = colIndex(j.LeftWeight, len(lres.Fields)); err != nil {
+			return nil, err
+		}
+		if rw, err = colIndex(j.RightWeight, len(rfields)); err != nil {
+			return nil, err
+		}
+	}
+	keyOf := func(row [][]byte, k, w int, comp *sqltypes.Comparator) string {
+		c := row[k]
+		switch {
+		case comp.Class().IsNumeric() && rcomp.Class().IsNumeric():
 			return string(sqltypes.NormalizeDecimalText(c))
+		case w >= 0 && row[w] != nil:
+			return "w" + string(row[w])
 		}
 		return string(rcomp.Key(c))
 	}
@@ -110,7 +128,7 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 		if r[rk] == nil {
 			continue
 		}
-		k := keyOf(r[rk], rcomp)
+		k := keyOf(r, rk, rw, rcomp)
 		byKey[k] = append(byKey[k], i)
 	}
 	nl, nr := len(lres.Fields)-j.LeftHidden, len(rfields)-j.RightHidden
@@ -163,7 +181,7 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 	for _, l := range lrows {
 		var matches []int
 		if l[lk] != nil {
-			matches = byKey[keyOf(l[lk], lcomp)]
+			matches = byKey[keyOf(l, lk, lw, lcomp)]
 		}
 		for _, m := range matches {
 			emit(l, rrows[m])

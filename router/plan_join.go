@@ -33,6 +33,7 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		return nil, sqlerr.NotSupported("this SELECT form over a join across shards")
 	}
 	split := -1
+	var lgroup, rgroup *routeGroup
 	for k := len(entries) - 1; k >= 1; k-- {
 		lg, err := p.groupTables(entries[:k], sel.Where)
 		if err != nil {
@@ -43,9 +44,15 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 			return nil, err
 		}
 		if lg != nil && rg != nil {
-			split = k
+			split, lgroup, rgroup = k, lg, rg
 			break
 		}
+	}
+	groupOf := func(right bool) *routeGroup {
+		if right {
+			return rgroup
+		}
+		return lgroup
 	}
 	if split < 0 {
 		return nil, sqlerr.NotSupported("a join of more than two groups of tables on different shards")
@@ -164,8 +171,23 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 	var hiddenRefs []hiddenRef
 	var keys []orderKey
 	nout := len(sel.Fields.Fields)
+	// addHidden adds a hidden column to a side and returns a placeholder
+	// column, fixed once the number of hidden columns is known.
+	addHidden := func(e ast.ExprNode, right bool) int {
+		if right {
+			rhidden = append(rhidden, &ast.SelectField{Expr: e})
+			hiddenRefs = append(hiddenRefs, hiddenRef{right: true, j: len(rhidden) - 1})
+		} else {
+			lhidden = append(lhidden, &ast.SelectField{Expr: e})
+			hiddenRefs = append(hiddenRefs, hiddenRef{j: len(lhidden) - 1})
+		}
+		return -(1 << 20) - (len(hiddenRefs) - 1)
+	}
 	if sel.OrderBy != nil {
 		for _, by := range sel.OrderBy.Items {
+			expr := by.Expr
+			key := orderKey{desc: by.Desc}
+			found := false
 			if !star {
 				s := &scatterSelect{sel: sel, nfields: nout}
 				for _, f := range sel.Fields.Fields {
@@ -177,46 +199,65 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 					return nil, err
 				}
 				if ok {
-					keys = append(keys, orderKey{col: c.i, desc: by.Desc})
-					continue
+					key.col, expr, found = c.i, sel.Fields.Fields[c.i].Expr, true
 				}
 			}
-			l, r, err := side(qualifiers(by.Expr))
+			l, r, err := side(qualifiers(expr))
 			if err != nil {
 				return nil, err
 			}
 			if l && r {
 				return nil, sqlerr.NotSupported("ORDER BY an expression over both sides of a join across shards")
 			}
-			if r {
-				rhidden = append(rhidden, &ast.SelectField{Expr: by.Expr})
-				hiddenRefs = append(hiddenRefs, hiddenRef{right: true, j: len(rhidden) - 1})
-			} else {
-				lhidden = append(lhidden, &ast.SelectField{Expr: by.Expr})
-				hiddenRefs = append(hiddenRefs, hiddenRef{j: len(lhidden) - 1})
+			if !found {
+				key.col = addHidden(expr, r)
 			}
-			// Placeholder: fixed once the number of hidden columns is known.
-			keys = append(keys, orderKey{col: -(1 << 20) - (len(hiddenRefs) - 1), desc: by.Desc})
+			// Text orders by the shards' weights (see plan_weight.go).
+			if p.mayBeText(expr, groupOf(r)) {
+				key.weight, key.hasWeight = addHidden(weightStringOf(expr), r), true
+			}
+			keys = append(keys, key)
 		}
 	}
 	nh := len(hiddenRefs)
-	for i, k := range keys {
-		if k.col <= -(1 << 20) {
-			h := -(k.col + (1 << 20))
-			keys[i].col = h - nh // negative from the end of the join output
+	fix := func(c int) int {
+		if c <= -(1 << 20) {
+			return -(c + (1 << 20)) - nh // negative from the end of the join output
 		}
+		return c
+	}
+	for i := range keys {
+		keys[i].col = fix(keys[i].col)
+		if keys[i].hasWeight {
+			keys[i].weight = fix(keys[i].weight)
+		}
+	}
+	// Each side ends with its hidden columns, the join key and, for a key
+	// that may be text, the key's weight: text keys match by the shards'
+	// weights, in their columns' collation (MariaDB compares two columns
+	// only when they share one).
+	tail := []ast.ExprNode{lkey}
+	rtail := []ast.ExprNode{rkey}
+	if p.mayBeText(lkey, lgroup) && p.mayBeText(rkey, rgroup) {
+		tail = append(tail, weightStringOf(lkey))
+		rtail = append(rtail, weightStringOf(rkey))
+		j.LeftWeight, j.RightWeight, j.HasWeights = -1, -1, true
 	}
 	for _, h := range hiddenRefs {
 		if h.right {
-			j.Hidden = append(j.Hidden, joinCol{right: true, idx: h.j - len(rhidden) - 1})
+			j.Hidden = append(j.Hidden, joinCol{right: true, idx: h.j - len(rhidden) - len(tail)})
 		} else {
-			j.Hidden = append(j.Hidden, joinCol{idx: h.j - len(lhidden) - 1})
+			j.Hidden = append(j.Hidden, joinCol{idx: h.j - len(lhidden) - len(tail)})
 		}
 	}
-	lfields = append(append(lfields, lhidden...), &ast.SelectField{Expr: lkey})
-	rfields = append(append(rfields, rhidden...), &ast.SelectField{Expr: rkey})
-	j.LeftKey, j.RightKey = -1, -1
-	j.LeftHidden, j.RightHidden = len(lhidden)+1, len(rhidden)+1
+	lfields = append(lfields, lhidden...)
+	rfields = append(rfields, rhidden...)
+	for i := range tail {
+		lfields = append(lfields, &ast.SelectField{Expr: tail[i]})
+		rfields = append(rfields, &ast.SelectField{Expr: rtail[i]})
+	}
+	j.LeftKey, j.RightKey = -len(tail), -len(tail)
+	j.LeftHidden, j.RightHidden = len(lhidden)+len(tail), len(rhidden)+len(tail)
 	rightConds = append(rightConds, &ast.PatternInExpr{Expr: rkey, List: []ast.ExprNode{newBindVar(j.JoinBind, bindSubqueryList)}})
 	lsel := &ast.SelectStmt{Kind: ast.SelectStmtKindSelect, SelectStmtOpts: &ast.SelectStmtOpts{SQLCache: true}, Fields: &ast.FieldList{Fields: lfields},
 		From: &ast.TableRefsClause{TableRefs: joinTree(left)}, Where: andAll(leftConds), LockInfo: sel.LockInfo}

@@ -146,6 +146,11 @@ select tier, count(*) from customer where customer_id > 100000 group by tier;
 select product_id, sum(amount) from corder group by product_id having sum(amount) > 80000 and count(*) < 90 order by product_id;
 select country_code, min(email), max(email) from customer group by country_code order by country_code;
 
+-- ci: 1,2
+select tier, min(nick), max(nick) from customer group by tier order by tier;
+select country_code, count(*) from customer group by country_code having min(name) > 'm' order by country_code;
+select tier, count(distinct nick) from customer group by tier order by tier;
+
 -- ===== DISTINCT
 select distinct country_code from customer;
 select distinct tier from customer order by tier;
@@ -170,6 +175,12 @@ select customer_id c from customer where customer_id < 5 union all select custom
 select 1 union select 2 union select 1;
 select customer_id, 'a' from customer where customer_id = 8 union all select order_id, status from corder where customer_id = 8 order by 1, 2;
 select code, name from country where region = 'Asia' union select code, name from country where vat > 22 order by code;
+
+-- ci: 0
+select nick from customer where customer_id < 300 union select nick from customer where customer_id between 300 and 600;
+select email from customer where customer_id < 300 union select email from customer where customer_id between 300 and 600;
+select nick, customer_id from customer where customer_id < 20 union all select nick, customer_id from customer where customer_id between 1000 and 1020 order by nick, customer_id;
+select name, customer_id from customer where customer_id < 20 union all select title, product_id from commerce.product where product_id < 20 order by name desc, customer_id;
 
 -- ===== joins pushed down (same vindex column)
 select c.customer_id, c.name, o.order_id, o.amount from customer c join corder o on c.customer_id = o.customer_id where c.customer_id = 17 order by o.order_id;
@@ -205,6 +216,12 @@ select o.order_id, c.name from corder o join customer c on c.customer_id = o.pro
 select p.product_id, o.qty from commerce.product p left join corder o on o.product_id = p.product_id and o.customer_id = 17 where p.product_id < 20 order by p.product_id, o.order_id;
 select c.customer_id, p.title from customer c join commerce.product p on c.tier = p.product_id where p.price > 50 and c.customer_id < 100 order by c.customer_id;
 select o.order_id, p.category from corder o join commerce.product p on p.product_id = o.product_id where o.customer_id in (1, 2, 4, 5) and p.category is not null order by o.order_id;
+
+select c.customer_id, c.nick, p.title from customer c join commerce.product p on p.product_id = c.tier where c.customer_id < 200 order by c.nick, c.customer_id;
+select c.customer_id, c.email, o.order_id from customer c join corder o on o.order_id = c.customer_id where c.customer_id < 300 order by c.email desc, c.customer_id;
+select c.customer_id, c2.customer_id from customer c join customer c2 on c2.nick = c.nick where c.customer_id < 60 order by c.customer_id, c2.customer_id;
+select c.customer_id, c2.customer_id from customer c join customer c2 on c2.email = c.email where c.customer_id in (1, 2, 4, 5) order by c.customer_id, c2.customer_id;
+select c.customer_id, c2.customer_id from customer c join customer c2 on c2.name = c.name where c.customer_id in (1, 2, 4, 5) order by c.customer_id, c2.customer_id;
 
 -- ===== subqueries
 select c.customer_id, (select count(*) from corder o where o.customer_id = c.customer_id) n from customer c where c.customer_id < 30 order by c.customer_id;
