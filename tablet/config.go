@@ -101,7 +101,7 @@ func DefaultConfig() Config {
 		SemiSync:               true,
 		SemiSyncAckCount:       1,
 		SemiSyncTimeout:        10 * time.Second,
-		PrimaryLeaseTTL:        5 * time.Second,
+		PrimaryLeaseTTL:        10 * time.Second,
 		PrimaryLeaseWait:       15 * time.Second,
 		AutoRepair:             true,
 		RepairDelay:            5 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 )
 
 // Fencing: a primary that must stop taking writes (it lost its lease, the
@@ -53,4 +54,38 @@ func (a *Agent) fenceLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// readOnlyNow turns read-only on. SET GLOBAL read_only waits for commits
+// in progress, and a commit waiting for a semi-sync ack that does not come
+// waits for the semi-sync timeout: after a few seconds the query
+// service's connections are killed (their clients get errors, so nothing
+// is acknowledged that no replica holds) and read-only is set again.
+// Semi-sync is turned off only afterwards, when no commit waits.
+func (a *Agent) readOnlyNow(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err := a.flavor.SetReadOnly(rctx, a.dba, true)
+	cancel()
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	a.log.Warn("read-only waits for commits in progress; killing the query service's connections", "err", err)
+	if err := a.killAppConnections(ctx); err != nil {
+		a.log.Warn("cannot kill the query service's connections", "err", err)
+	}
+	return a.flavor.SetReadOnly(ctx, a.dba, true)
+}
+
+// killAppConnections kills every mysqld connection of the app user.
+func (a *Agent) killAppConnections(ctx context.Context) error {
+	rows, err := a.dba.Query(ctx, "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = "+mysqlctl.QuoteString(a.cfg.Mysqld.AppUser))
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := a.dba.Exec(ctx, "KILL CONNECTION "+r["id"]); err != nil {
+			a.log.Warn("kill connection failed", "id", r["id"], "err", err)
+		}
+	}
+	return nil
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/tablet/flavor"
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
@@ -160,12 +162,29 @@ func (a *Agent) repair(ctx context.Context, donor *topodatapb.TabletAlias) (*tab
 			}
 		}
 	}()
-	pos, err := a.mysqld.Restore(ctx, pr)
+	info, err := a.mysqld.Restore(ctx, pr)
 	pr.CloseWithError(errors.New("restore ended"))
 	cancel()
 	copyWG.Wait()
 	if err != nil {
 		return nil, fmt.Errorf("restore the copy from %s: %w", donorAlias, err)
+	}
+	// The GTID position mariadb-backup recorded is the donor's
+	// gtid_current_pos, which can lag the data on a former primary; the
+	// donor's binlog at the recorded file and offset says exactly.
+	pos := info.GTID
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	exact, err := a.flavor.PositionAt(pctx, donorQuerier{c.TM}, info.File, info.Offset)
+	pcancel()
+	switch {
+	case err == nil:
+		if exact != pos {
+			a.log.Info("position of the copy from the donor's binlog", "file", info.File, "offset", info.Offset, "position", exact, "recorded", pos)
+		}
+		pos = exact
+	case errors.Is(err, flavor.ErrUnsupported):
+	default:
+		return nil, fmt.Errorf("position of the copy in %s's binlog (%s:%d): %w", donorAlias, info.File, info.Offset, err)
 	}
 	released = true
 	release()
@@ -355,4 +374,22 @@ func (a *Agent) copied() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.repairedOnce
+}
+
+// donorQuerier runs a flavor's queries on a peer through its TabletManager.
+type donorQuerier struct {
+	tm tabletmanagerpb.TabletManagerClient
+}
+
+func (q donorQuerier) Exec(ctx context.Context, sql string) error {
+	_, err := q.tm.ExecuteFetchAsDba(ctx, &tabletmanagerpb.ExecuteFetchAsDbaRequest{Sql: sql})
+	return err
+}
+
+func (q donorQuerier) Query(ctx context.Context, sql string) ([]mysqlconn.Row, error) {
+	resp, err := q.tm.ExecuteFetchAsDba(ctx, &tabletmanagerpb.ExecuteFetchAsDbaRequest{Sql: sql})
+	if err != nil {
+		return nil, err
+	}
+	return mysqlconn.NamedRows(resp.Result)
 }

@@ -200,7 +200,7 @@ func (a *Agent) becomeReplicaOf(ctx context.Context, primary *topodatapb.TabletA
 // replication at it and starts it when start is set. A primary turns into
 // the init tablet type.
 func (a *Agent) becomeReplica(ctx context.Context, src *flavor.Source, start bool) error {
-	if err := a.flavor.SetReadOnly(ctx, a.dba, true); err != nil {
+	if err := a.readOnlyNow(ctx); err != nil {
 		return fmt.Errorf("read-only on: %w", err)
 	}
 	if err := a.flavor.SetSemiSyncSource(ctx, a.dba, 0, a.cfg.SemiSyncTimeout); err != nil {

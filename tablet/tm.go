@@ -266,8 +266,13 @@ func (s *tmServer) DemotePrimary(ctx context.Context, _ *tabletmanagerpb.DemoteP
 		a.notServing = "demoting"
 		a.mu.Unlock()
 		a.qs.SetServing(a.tabletTypeNow(), false, "demoting")
+		a.kickHealth()
 		dctx, cancel := context.WithTimeout(ctx, a.cfg.DemoteTimeout)
 		a.qs.DrainTransactions(dctx)
+		// Statements already past the serving check finish first; one
+		// still running after the demote timeout gets a read-only error
+		// (retryable: it did not run).
+		a.qs.DrainRequests(dctx)
 		cancel()
 		if err := a.becomeReplica(ctx, nil, false); err != nil {
 			return err

@@ -62,15 +62,28 @@ type Cluster struct {
 	gateCancel   context.CancelFunc
 	gateDone     chan error
 	opts         Options
+	// ProcShards are shards whose tablets run as child processes
+	// (StartProcShards).
+	ProcShards map[string]map[string]*ProcShard
 }
 
 // Start starts a cluster and waits until the gate routes to every shard's
 // primary. Everything stops when the test ends.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
+	c := StartTopo(t, opts)
+	c.startTablets(t)
+	c.StartGate(t)
+	return c
+}
+
+// StartTopo starts the embedded etcd and writes the keyspace, shard and
+// VSchema records of opts; no tablet, no gate yet.
+func StartTopo(t testing.TB, opts Options) *Cluster {
+	t.Helper()
 	addr := etcdtest.Start(t)
 	ts := topo.NewServer(etcdtest.NewStoreAt(t, addr, "/mosaic"))
-	c := &Cluster{TS: ts, TopoAddr: addr, Shards: map[string]map[string]*tablettest.Shard{}, opts: opts}
+	c := &Cluster{TS: ts, TopoAddr: addr, Shards: map[string]map[string]*tablettest.Shard{}, ProcShards: map[string]map[string]*ProcShard{}, opts: opts}
 	ctx := t.Context()
 	for _, ks := range opts.Keyspaces {
 		shards := ks.Shards
@@ -96,6 +109,45 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 		c.Shards[ks.Name] = map[string]*tablettest.Shard{}
 	}
+	return c
+}
+
+// StartProcShards starts every shard of the cluster's keyspaces with
+// tablets as child processes of the test (bin is BuildMosaic's), extra
+// flags going to each `mosaic tablet`.
+func (c *Cluster) StartProcShards(t testing.TB, bin string, extra ...string) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, ks := range c.opts.Keyspaces {
+		shards := ks.Shards
+		if len(shards) == 0 {
+			shards = []string{"0"}
+		}
+		mu.Lock()
+		c.ProcShards[ks.Name] = map[string]*ProcShard{}
+		mu.Unlock()
+		for _, sh := range shards {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := StartProcShard(t, bin, c.TopoAddr, c.TS, ks.Name, sh, c.opts.Replicas, extra...)
+				mu.Lock()
+				c.ProcShards[ks.Name][sh] = s
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// startTablets starts every shard's tablets in this process.
+func (c *Cluster) startTablets(t testing.TB) {
+	t.Helper()
+	opts, ts, ctx := c.opts, c.TS, t.Context()
 	// Start every shard at once: each is a few mariadbd starts.
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -128,8 +180,6 @@ func Start(t testing.TB, opts Options) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	c.StartGate(t)
-	return c
 }
 
 // StartGate starts the cluster's gate (again, after StopGate) and waits
@@ -186,6 +236,13 @@ func (c *Cluster) WaitServing(t testing.TB) {
 	for {
 		missing := ""
 		for ks, shards := range c.Shards {
+			for sh := range shards {
+				if len(c.Gate.HealthCheck().Serving(ks, sh, topodatapb.TabletType_PRIMARY)) == 0 {
+					missing = ks + "/" + sh
+				}
+			}
+		}
+		for ks, shards := range c.ProcShards {
 			for sh := range shards {
 				if len(c.Gate.HealthCheck().Serving(ks, sh, topodatapb.TabletType_PRIMARY)) == 0 {
 					missing = ks + "/" + sh

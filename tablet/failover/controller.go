@@ -77,6 +77,9 @@ type Controller struct {
 	mu      sync.Mutex
 	shards  map[string]*shardState
 	changed chan struct{} // closed and replaced when state changes
+	// shardsLoaded and leasesLoaded say both watches delivered their
+	// first state: before that a shard may look leaderless.
+	shardsLoaded, leasesLoaded bool
 }
 
 // shardState is what the controller knows of one shard.
@@ -186,6 +189,9 @@ func (c *Controller) watchShards(ctx context.Context) {
 			ks, shard, _ := strings.Cut(key, "/")
 			c.update(ks, shard, func(s *shardState) { s.rec = rec })
 		}
+		c.mu.Lock()
+		c.shardsLoaded = true
+		c.mu.Unlock()
 		for ev := range events {
 			if ev.Err != nil {
 				break
@@ -215,6 +221,11 @@ func (c *Controller) watchLeases(ctx context.Context) {
 			ks, shard, _ := strings.Cut(key, "/")
 			c.update(ks, shard, func(s *shardState) { s.lease = l })
 		}
+		c.mu.Lock()
+		c.leasesLoaded = true
+		close(c.changed)
+		c.changed = make(chan struct{})
+		c.mu.Unlock()
 		for ev := range events {
 			if ev.Err != nil {
 				break
@@ -239,6 +250,9 @@ func (s *shardState) needsFailover() bool {
 func (c *Controller) evaluate(ctx context.Context, wg *sync.WaitGroup) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.shardsLoaded || !c.leasesLoaded {
+		return
+	}
 	now := time.Now()
 	keys := make([]string, 0, len(c.shards))
 	for k := range c.shards {

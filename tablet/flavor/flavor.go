@@ -80,7 +80,14 @@ type Flavor interface {
 	PositionAtLeast(a, b string) (bool, error)
 	// MaxSemiSyncAcks is the most acks SetSemiSyncSource can wait for.
 	MaxSemiSyncAcks() int
+	// PositionAt returns the GTID position of the server's binlog at file
+	// and offset: what the server held when its binlog ended there.
+	// ErrUnsupported when the flavor cannot tell.
+	PositionAt(ctx context.Context, q Querier, file string, offset int64) (string, error)
 }
+
+// ErrUnsupported is returned by a Flavor method its server cannot do.
+var ErrUnsupported = errors.New("not supported by this flavor")
 
 // ByName returns the flavor a tablet record's db_flavor names.
 func ByName(name string) (Flavor, error) {

@@ -109,6 +109,11 @@ func TestMariaDBSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, f, "exec STOP SLAVE", "exec RESET MASTER", "exec SET GLOBAL gtid_binlog_state = '0-101-9'", "exec SET GLOBAL gtid_slave_pos = '0-101-9'")
+	f.answers["SELECT BINLOG_GTID_POS"] = []mysqlconn.Row{{"pos": "0-101-8"}}
+	if pos, err := m.PositionAt(ctx, f, "mysql-bin.000002", 385); err != nil || pos != "0-101-8" {
+		t.Fatalf("PositionAt = %q, %v", pos, err)
+	}
+	check(t, f, "query SELECT BINLOG_GTID_POS('mysql-bin.000002', 385) AS pos")
 	if err := m.SetReadOnly(ctx, f, false); err != nil {
 		t.Fatal(err)
 	}

@@ -156,6 +156,16 @@ func (MariaDB) SetSemiSyncSource(ctx context.Context, q Querier, acks int, timeo
 // MaxSemiSyncAcks implements Flavor.
 func (MariaDB) MaxSemiSyncAcks() int { return 1 }
 
+// PositionAt implements Flavor with BINLOG_GTID_POS, which reads the
+// binlog file's GTID list and events up to offset.
+func (MariaDB) PositionAt(ctx context.Context, q Querier, file string, offset int64) (string, error) {
+	v, err := queryValue(ctx, q, fmt.Sprintf("SELECT BINLOG_GTID_POS(%s, %d) AS pos", quote(file), offset), "pos")
+	if err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
 // ResetToPosition implements Flavor: after RESET MASTER the binlog is
 // empty, so gtid_binlog_state may be set; gtid_slave_pos tells
 // MASTER_USE_GTID=slave_pos where to resume.

@@ -139,6 +139,12 @@ func (MySQL8) SetSemiSyncSource(ctx context.Context, q Querier, acks int, timeou
 // MaxSemiSyncAcks implements Flavor.
 func (MySQL8) MaxSemiSyncAcks() int { return 65535 }
 
+// PositionAt implements Flavor: MySQL cannot map a binlog offset to a GTID
+// set; a copy's Executed_Gtid_Set is consistent already.
+func (MySQL8) PositionAt(context.Context, Querier, string, int64) (string, error) {
+	return "", ErrUnsupported
+}
+
 // ResetToPosition implements Flavor: RESET MASTER empties gtid_executed,
 // then gtid_purged declares pos as held.
 func (MySQL8) ResetToPosition(ctx context.Context, q Querier, pos string) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -58,28 +59,41 @@ func (m *Mysqld) Backup(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
+// BinlogInfo is where in its source's binlog a physical copy stands: the
+// binlog file and offset of SHOW MASTER STATUS, read while commits were
+// blocked (consistent with the data), and the GTID position mariadb-backup
+// wrote beside them. That GTID position is the source's gtid_current_pos,
+// which on a former primary can lag its data: prefer the position of the
+// file and offset in the source's binlog (flavor PositionAt) when the
+// source can be asked.
+type BinlogInfo struct {
+	File   string
+	Offset int64
+	GTID   string
+}
+
 // Restore replaces the data dir with the xbstream archive read from r and
-// returns the GTID position the copy is consistent with. mysqld must be
+// returns where the copy stands in its source's binlog. mysqld must be
 // held (Hold). The archive is extracted and prepared beside the data dir,
 // which is swapped only once that succeeded.
-func (m *Mysqld) Restore(ctx context.Context, r io.Reader) (string, error) {
+func (m *Mysqld) Restore(ctx context.Context, r io.Reader) (BinlogInfo, error) {
 	if st, _ := m.State(); st == Running || st == Starting {
-		return "", errors.New("mysqlctl: restore needs mysqld held")
+		return BinlogInfo{}, errors.New("mysqlctl: restore needs mysqld held")
 	}
 	mbstream, err := resolveBinary(m.cfg.MbstreamPath)
 	if err != nil {
-		return "", err
+		return BinlogInfo{}, err
 	}
 	backup, err := resolveBinary(m.cfg.BackupPath)
 	if err != nil {
-		return "", err
+		return BinlogInfo{}, err
 	}
 	staging := m.cfg.dataDir() + ".restore"
 	if err := os.RemoveAll(staging); err != nil {
-		return "", err
+		return BinlogInfo{}, err
 	}
 	if err := os.MkdirAll(staging, 0o750); err != nil {
-		return "", err
+		return BinlogInfo{}, err
 	}
 	defer os.RemoveAll(staging)
 	extract := exec.CommandContext(ctx, mbstream, "-x", "-C", staging)
@@ -87,59 +101,64 @@ func (m *Mysqld) Restore(ctx context.Context, r io.Reader) (string, error) {
 	extract.Stdin, extract.Stderr = r, &stderr
 	if err := extract.Run(); err != nil {
 		if ctx.Err() != nil {
-			return "", ctx.Err()
+			return BinlogInfo{}, ctx.Err()
 		}
-		return "", fmt.Errorf("mbstream -x: %w: %s", err, lastLines(stderr.String(), 5))
+		return BinlogInfo{}, fmt.Errorf("mbstream -x: %w: %s", err, lastLines(stderr.String(), 5))
 	}
-	pos, err := readBinlogInfo(staging)
+	info, err := readBinlogInfo(staging)
 	if err != nil {
-		return "", err
+		return BinlogInfo{}, err
 	}
 	prepare := exec.CommandContext(ctx, backup, "--prepare", "--target-dir="+staging, "--use-memory=256M")
 	stderr.Reset()
 	prepare.Stdout, prepare.Stderr = &stderr, &stderr
 	if err := prepare.Run(); err != nil {
 		if ctx.Err() != nil {
-			return "", ctx.Err()
+			return BinlogInfo{}, ctx.Err()
 		}
-		return "", fmt.Errorf("mariadb-backup --prepare: %w: %s", err, lastLines(stderr.String(), 5))
+		return BinlogInfo{}, fmt.Errorf("mariadb-backup --prepare: %w: %s", err, lastLines(stderr.String(), 5))
 	}
 	old := m.cfg.dataDir() + ".old"
 	if err := os.RemoveAll(old); err != nil {
-		return "", err
+		return BinlogInfo{}, err
 	}
 	if err := os.Rename(m.cfg.dataDir(), old); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("move the old data dir aside: %w", err)
+		return BinlogInfo{}, fmt.Errorf("move the old data dir aside: %w", err)
 	}
 	if err := os.Rename(staging, m.cfg.dataDir()); err != nil {
-		return "", fmt.Errorf("swap in the restored data dir: %w", err)
+		return BinlogInfo{}, fmt.Errorf("swap in the restored data dir: %w", err)
 	}
 	if err := os.RemoveAll(old); err != nil {
 		m.log.Warn("cannot remove the old data dir", "dir", old, "err", err)
 	}
-	return pos, nil
+	return info, nil
 }
 
-// readBinlogInfo returns the GTID position in a prepared or extracted
-// copy's binlog info file ("file\tposition\tgtid").
-func readBinlogInfo(dir string) (string, error) {
+// readBinlogInfo reads a copy's binlog info file ("file\toffset\tgtid").
+func readBinlogInfo(dir string) (BinlogInfo, error) {
 	for _, name := range binlogInfoFiles {
 		data, err := os.ReadFile(filepath.Join(dir, name))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return "", err
+			return BinlogInfo{}, err
 		}
 		fields := strings.Fields(string(data))
-		if len(fields) < 3 {
-			// A server without binlog writes no GTID: the copy holds no
-			// replicated history.
-			return "", nil
+		if len(fields) < 2 {
+			return BinlogInfo{}, fmt.Errorf("bad %s: %q", name, data)
 		}
-		return fields[2], nil
+		off, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			return BinlogInfo{}, fmt.Errorf("bad %s: %q", name, data)
+		}
+		info := BinlogInfo{File: fields[0], Offset: off}
+		if len(fields) >= 3 {
+			info.GTID = fields[2]
+		}
+		return info, nil
 	}
-	return "", fmt.Errorf("the copy has no binlog position (%s)", strings.Join(binlogInfoFiles, ", "))
+	return BinlogInfo{}, fmt.Errorf("the copy has no binlog position (%s)", strings.Join(binlogInfoFiles, ", "))
 }
 
 // tailBuffer keeps the last 64 KiB written to it; safe for concurrent use.

@@ -126,9 +126,13 @@ func TestBackupRestore(t *testing.T) {
 	if !dst.DataDirPresent() {
 		t.Fatal("data dir missing before restore")
 	}
-	pos, err := dst.Restore(ctx, pr)
+	info, err := dst.Restore(ctx, pr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	pos := info.GTID
+	if info.File == "" || info.Offset <= 0 {
+		t.Errorf("binlog info = %+v", info)
 	}
 	if err := <-backupErr; err != nil {
 		t.Fatal(err)

@@ -171,6 +171,11 @@ func (c Config) myCnf() string {
 	w("max_allowed_packet=1G")
 	w("performance_schema=OFF")
 	w("slave_net_timeout=10")
+	// Replicas apply in parallel, committing in the primary's order, so
+	// that they keep up with a primary's group commits: an emergency
+	// reparent waits for the winner to apply what it received.
+	w("slave_parallel_threads=4")
+	w("slave_parallel_mode=optimistic")
 	if c.Durable {
 		w("sync_binlog=1")
 		w("innodb_flush_log_at_trx_commit=1")

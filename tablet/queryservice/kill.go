@@ -23,7 +23,10 @@ type killer struct {
 // ends when ctx does: a KILL QUERY from another connection, then, if mysqld
 // still does not answer within the grace period, a cut connection. A
 // killed connection is marked for discard. The returned error is fn's, or
-// 3024/1317 when ctx ended first.
+// 3024/1317 once the kill was sent, even if the statement then returned
+// success: a commit waiting for a semi-sync ack returns OK when killed,
+// though no replica has it, and that must not reach a client as an
+// acknowledged write.
 func (k *killer) run(ctx context.Context, pc *PooledConn, fn func() error) error {
 	if ctx.Done() == nil {
 		return fn()
@@ -48,7 +51,7 @@ func (k *killer) run(ctx context.Context, pc *PooledConn, fn func() error) error
 	// may apply a KILL QUERY to whatever runs next: never reuse it.
 	pc.discard = true
 	if err == nil {
-		return nil
+		err = ctx.Err()
 	}
 	if ctx.Err() == context.DeadlineExceeded {
 		return sqlerr.Wrap(sqlerr.ERQueryTimeout, err, "Query execution was interrupted, maximum statement execution time exceeded")

@@ -46,6 +46,9 @@ type Service struct {
 	state   atomic.Pointer[servingState]
 	queries atomic.Uint64
 	twopc   twopcState
+	// inflight counts statements outside transactions that passed the
+	// serving check and have not finished: DrainRequests waits for them.
+	inflight atomic.Int64
 }
 
 // New returns a Service that is not serving yet. params reach mysqld
@@ -191,6 +194,10 @@ func (s *Service) fail(err error) error {
 func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
 	start := time.Now()
 	st := classify(req.Sql)
+	if req.TransactionId == 0 {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+	}
 	if err := s.checkTarget(req.Target, false); err != nil {
 		return nil, s.fail(err)
 	}
@@ -199,9 +206,38 @@ func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options)
 	s.record(st, start)
 	if err != nil {
-		return nil, s.fail(err)
+		return nil, s.fail(refusedByReadOnly(req.Target, req.TransactionId, err))
 	}
 	return &querypb.ExecuteResponse{Result: res}, nil
+}
+
+// refusedByReadOnly turns mysqld's read-only refusal of a statement sent
+// to a primary outside a transaction into a retryable error: the primary
+// was demoted or fenced while the statement was on its way, the statement
+// did not run, and the gate may send it to the new primary.
+func refusedByReadOnly(target *querypb.Target, txID int64, err error) error {
+	if txID != 0 || target.GetTabletType() != topodatapb.TabletType_PRIMARY {
+		return err
+	}
+	var se *sqlerr.Error
+	if errors.As(err, &se) && se.Num == sqlerr.ERReadOnly {
+		return sqlerr.NotServing("not serving: the primary turned read-only: %s", se.Message)
+	}
+	return err
+}
+
+// DrainRequests waits until no statement outside a transaction is in
+// flight, or ctx ends. The caller stops new ones first (SetServing).
+func (s *Service) DrainRequests(ctx context.Context) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
@@ -256,6 +292,10 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerStreamingServer[querypb.ExecuteResponse]) error {
 	start := time.Now()
 	st := classify(req.Sql)
+	if req.TransactionId == 0 {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+	}
 	if err := s.checkTarget(req.Target, false); err != nil {
 		return s.fail(err)
 	}

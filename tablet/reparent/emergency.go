@@ -161,10 +161,11 @@ func waitLeaseGone(ctx context.Context, ts *topo.Server, keyspace, shard string,
 
 // candidate is a tablet that answered the emergency stop.
 type candidate struct {
-	t     *topodatapb.Tablet
-	pos   string // what it holds: received or applied, whichever holds the other
-	relay string // received by replication; to apply before promotion
-	fl    flavor.Flavor
+	t       *topodatapb.Tablet
+	pos     string // what it holds: received or applied, whichever holds the other
+	applied string // what it has applied
+	relay   string // received by replication; to apply before promotion
+	fl      flavor.Flavor
 }
 
 // stopAll stops replication's receiving side on every tablet at once and
@@ -190,7 +191,7 @@ func (st *shardTablets) stopAll(ctx context.Context) []*candidate {
 				return
 			}
 			fl := st.flavorOf(t)
-			c := &candidate{t: t, fl: fl, pos: resp.Status.GetPosition()}
+			c := &candidate{t: t, fl: fl, pos: resp.Status.GetPosition(), applied: resp.Status.GetPosition()}
 			if relay := resp.Status.GetRelayPosition(); relay != "" && resp.Status.GetSourceHost() != "" {
 				if ok, err := fl.PositionAtLeast(relay, c.pos); err == nil && ok {
 					c.pos, c.relay = relay, relay
@@ -238,8 +239,20 @@ func (st *shardTablets) pickEmergency(cands []*candidate, want *topodatapb.Table
 		}
 		return r
 	}
+	// applied reports whether a has applied at least what b has: among
+	// equals, the one with the least relay log to apply promotes sooner.
+	applied := func(a, b *candidate) bool {
+		ok, err := a.fl.PositionAtLeast(a.applied, b.applied)
+		return err == nil && ok
+	}
 	for _, c := range cands {
-		if dominates(c) && (best == nil || rank(c) > rank(best)) {
+		if !dominates(c) {
+			continue
+		}
+		switch {
+		case best == nil, rank(c) > rank(best):
+			best = c
+		case rank(c) == rank(best) && applied(c, best) && !applied(best, c):
 			best = c
 		}
 	}

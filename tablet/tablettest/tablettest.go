@@ -218,7 +218,6 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 	cfg.HealthInterval = 500 * time.Millisecond
 	cfg.SemiSync = opts.SemiSync
 	cfg.SemiSyncTimeout = time.Second
-	cfg.PrimaryLeaseTTL = 3 * time.Second
 	cfg.RepairDelay = 2 * time.Second
 	cfg.Mysqld.TemplateDir = mysqlctl.SharedTemplateDir()
 	cfg.Mysqld.Durable = false
