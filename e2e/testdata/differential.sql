@@ -272,6 +272,40 @@ select customer_id, score from customer where score is not null and score = floo
 select name, count(*) from customer where name like 'smile%' group by hex(name), name order by hex(name);
 select customer_id, email from customer where email like 'BOB%' order by customer_id;
 
+-- ===== more shapes
+select customer_id, name from customer where customer_id < 300 order by lower(name), customer_id;
+select customer_id, nick from customer where customer_id < 300 order by nick collate utf8mb4_general_ci, customer_id;
+select count(*) from customer group by year(created) order by 1;
+select customer_id, tier from customer where customer_id < 100 order by tier desc, customer_id desc;
+select distinct tier from customer order by tier desc;
+select tier, count(*) from customer where 1 = 0 group by tier;
+select count(*), sum(qty), max(amount) from corder where 1 = 0;
+-- ordered
+select tier, count(*) from customer group by tier limit 3;
+select customer_id from customer where customer_id not in (select max(tier) from customer where 1 = 0) and customer_id < 20;
+select customer_id from customer where customer_id not in (select customer_id from corder where order_id < 10) and customer_id < 20;
+select customer_id, (select max(order_id) from corder o where o.customer_id = c.customer_id) from customer c where customer_id in (1, 2, 3, 4, 5) order by 1;
+select customer_id from customer where customer_id = (select customer_id from corder where order_id < 3);
+select customer_id, name from customer where name = 'Zoë' order by customer_id;
+select customer_id from customer where email like 'alice1\_%' escape '\\' order by customer_id;
+select customer_id, case when balance < 0 then 'neg' when balance is null then 'none' else 'pos' end from customer where customer_id < 30 order by customer_id;
+select customer_id from customer where customer_id <=> 17;
+select sum(distinct balance), count(distinct balance) from customer where tier = 3;
+select customer_id from customer where created > date_sub('2024-12-31', interval 30 day) order by customer_id;
+select customer_id, name from customer where name = _utf8mb4'ANNA' collate utf8mb4_bin order by customer_id;
+select customer_id from customer where hex(name) = hex('anna') order by customer_id;
+select tier, count(*) from customer group by tier having count(*) > 100 and min(customer_id) < 10 order by tier;
+select country_code, avg(score), sum(score) from customer group by country_code order by country_code;
+select c.country_code, sum(o.amount) from customer c join corder o on o.customer_id = c.customer_id where c.tier = 1 group by c.country_code order by c.country_code;
+-- ci: 0
+select o.status, count(*) from corder o join customer c on c.customer_id = o.customer_id join country co on co.code = c.country_code where co.region = 'Asia' group by o.status order by count(*) desc, o.status;
+select customer_id from customer where customer_id in (select customer_id from corder where amount between 1000 and 1001) order by customer_id limit 5;
+select customer_id, balance from customer where balance >= 99000 order by balance desc limit 3 offset 1;
+select max(name collate utf8mb4_bin), min(name collate utf8mb4_bin) from customer;
+select count(*) from corder where note = 'gift';
+select count(*) from corder where note = ' trailing space';
+select order_id, note from corder where note like '%é%' or note like '%ç%' order by order_id;
+
 -- ===== DML, each checked by the statements after it
 insert into customer (customer_id, name, nick, email, country_code, balance, score, created, tier) values (5001, 'Nouveau', 'nouveau', 'n@x.org', 'FR', 10.50, 1.25, '2024-05-01', 2), (5002, 'Ærøskøbing', NULL, NULL, NULL, NULL, NULL, '2024-05-02', NULL), (5003, 'Zoë', 'Zêta', 'ZOE@x.org', 'XX', -1.00, -0.5, '2024-05-03', 5);
 select * from customer where customer_id > 5000 order by customer_id;
@@ -330,6 +364,22 @@ update customer c join corder o on o.customer_id = c.customer_id set c.score = 0
 select c.customer_id, c.score from customer c join corder o on o.customer_id = c.customer_id where o.order_id = 10;
 delete o from corder o join customer c on c.customer_id = o.customer_id where c.customer_id = 4 and o.qty < 3;
 select count(*) from corder where customer_id = 4;
+
+insert into customer (customer_id, name, nick, email, created) values (6001, 'O''Hara \\ back\\slash', 'it''s', 'q"uote@x.org', '2024-03-03'), (6002, 'tab\there', NULL, NULL, '2024-03-04');
+select customer_id, name, nick, email from customer where customer_id in (6001, 6002) order by customer_id;
+select customer_id from customer where name = 'O''Hara \\ back\\slash';
+insert into customer (customer_id, name, created, balance) values (6001, 'x', '2024-01-01', 1), (6003, 'y', '2024-01-01', 2), (17, 'z', '2024-01-01', 3) on duplicate key update balance = balance + values(balance);
+select customer_id, balance from customer where customer_id in (6001, 6003, 17) order by customer_id;
+replace into customer (customer_id, name, created) values (6001, 'r1', '2024-01-01'), (6004, 'r2', '2024-01-01'), (18, 'r3', '2024-01-01');
+select customer_id, name from customer where customer_id in (6001, 6004, 18) order by customer_id;
+insert into country (code, name, region, vat) values ('Q1', 'Qland', 'Nowhere', 1.00), ('Q2', 'Qqland', NULL, NULL);
+select * from country where code like 'Q%' order by code;
+delete from country where code in ('Q1', 'Q2');
+update customer set score = score * 2 where customer_id in (select customer_id from corder where order_id between 20 and 30);
+select customer_id, score from customer where customer_id in (select customer_id from corder where order_id between 20 and 30) order by customer_id;
+delete from customer where customer_id between 6000 and 6100;
+update corder set note = concat(coalesce(note, ''), '!') where customer_id = 17 order by order_id limit 2;
+select order_id, note from corder where customer_id = 17 order by order_id;
 
 -- ===== after the writes
 select count(*), sum(balance), min(created), max(created) from customer;
