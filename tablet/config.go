@@ -79,6 +79,10 @@ type Config struct {
 	// (diverged, errant transactions, purged binlogs) for RepairDelay.
 	AutoRepair  bool
 	RepairDelay time.Duration
+	// BackupDir holds the backups mosaicctl backup writes (see
+	// tablet/backupstore); a repair that finds no healthy peer restores the
+	// shard's latest one from it. Empty: none.
+	BackupDir string
 	// DemoteTimeout bounds how long DemotePrimary waits for open
 	// transactions before rolling them back.
 	DemoteTimeout time.Duration

@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/tablet/backupstore"
 	"github.com/mosaicdb/mosaic/tablet/flavor"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
@@ -71,7 +74,7 @@ func (a *Agent) repairLoop(ctx context.Context) {
 		last = time.Now()
 		a.log.Warn("repairing the replica from a peer", "reason", why)
 		a.actionMu.Lock()
-		resp, err := a.repair(ctx, nil)
+		resp, err := a.repair(ctx, &tabletmanagerpb.RepairRequest{})
 		a.actionMu.Unlock()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -83,13 +86,15 @@ func (a *Agent) repairLoop(ctx context.Context) {
 			continue
 		}
 		pause = firstPause
-		a.log.Info("replica repaired", "donor", topo.AliasString(resp.Donor), "position", resp.Position, "bytes", resp.Bytes, "duration", time.Duration(resp.DurationMs)*time.Millisecond)
+		a.log.Info("replica repaired", "donor", topo.AliasString(resp.Donor), "backup", resp.BackupPath, "position", resp.Position, "bytes", resp.Bytes, "duration", time.Duration(resp.DurationMs)*time.Millisecond)
 	}
 }
 
-// repair copies a donor's data (donor, or a healthy peer when nil) and
-// resumes replication. Callers hold actionMu.
-func (a *Agent) repair(ctx context.Context, donor *topodatapb.TabletAlias) (*tabletmanagerpb.RepairResponse, error) {
+// repair rebuilds the replica from a physical copy: the backup at
+// req.BackupPath, else req.Donor's data, else the best healthy peer's, else
+// (no peer can give) the shard's latest backup in Config.BackupDir. Then
+// it resumes replication. Callers hold actionMu.
+func (a *Agent) repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) (*tabletmanagerpb.RepairResponse, error) {
 	if a.tabletTypeNow() == topodatapb.TabletType_PRIMARY {
 		return nil, status.Error(codes.FailedPrecondition, "a primary does not repair itself: reparent first")
 	}
@@ -102,35 +107,18 @@ func (a *Agent) repair(ctx context.Context, donor *topodatapb.TabletAlias) (*tab
 		a.repairing = false
 		a.mu.Unlock()
 	}()
-	a.setNotServing("repairing: copying data from a peer")
+	a.setNotServing("repairing: copying data")
 
 	sh, _, err := a.ts.GetShard(ctx, a.cfg.Keyspace, a.cfg.Shard)
 	if err != nil {
 		return nil, err
 	}
-	donorTablet, err := a.chooseDonor(ctx, donor)
+	src, err := a.openCopy(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	donorAlias := topo.AliasString(donorTablet.Alias)
-	c, err := tmclient.DialTablet(donorTablet)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := c.TM.Backup(sctx, &tabletmanagerpb.BackupRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("backup from %s: %w", donorAlias, err)
-	}
-	// Wait for the first bytes before taking mysqld down: a donor that
-	// fails at once costs nothing.
-	first, err := stream.Recv()
-	if err != nil {
-		return nil, fmt.Errorf("backup from %s: %w", donorAlias, err)
-	}
-	a.log.Info("copying data from a peer", "donor", donorAlias)
+	defer src.Close()
+	a.log.Info("copying data", "from", src.String())
 	release, err := a.mysqld.Hold(ctx, true)
 	if err != nil {
 		return nil, err
@@ -141,50 +129,13 @@ func (a *Agent) repair(ctx context.Context, donor *topodatapb.TabletAlias) (*tab
 			release()
 		}
 	}()
-	pr, pw := io.Pipe()
-	var bytes int64
-	var copyWG sync.WaitGroup
-	copyWG.Add(1)
-	go func() {
-		defer copyWG.Done()
-		msg := first
-		for {
-			if _, err := pw.Write(msg.Data); err != nil {
-				return
-			}
-			bytes += int64(len(msg.Data))
-			if msg, err = stream.Recv(); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				pw.CloseWithError(err)
-				return
-			}
-		}
-	}()
-	info, err := a.mysqld.Restore(ctx, pr)
-	pr.CloseWithError(errors.New("restore ended"))
-	cancel()
-	copyWG.Wait()
+	info, err := a.mysqld.Restore(ctx, src)
 	if err != nil {
-		return nil, fmt.Errorf("restore the copy from %s: %w", donorAlias, err)
+		return nil, fmt.Errorf("restore the copy from %s: %w", src, err)
 	}
-	// The GTID position mariadb-backup recorded is the donor's
-	// gtid_current_pos, which can lag the data on a former primary; the
-	// donor's binlog at the recorded file and offset says exactly.
-	pos := info.GTID
-	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
-	exact, err := a.flavor.PositionAt(pctx, donorQuerier{c.TM}, info.File, info.Offset)
-	pcancel()
-	switch {
-	case err == nil:
-		if exact != pos {
-			a.log.Info("position of the copy from the donor's binlog", "file", info.File, "offset", info.Offset, "position", exact, "recorded", pos)
-		}
-		pos = exact
-	case errors.Is(err, flavor.ErrUnsupported):
-	default:
-		return nil, fmt.Errorf("position of the copy in %s's binlog (%s:%d): %w", donorAlias, info.File, info.Offset, err)
+	pos, err := src.Position(ctx, info)
+	if err != nil {
+		return nil, err
 	}
 	released = true
 	release()
@@ -206,11 +157,11 @@ func (a *Agent) repair(ctx context.Context, donor *topodatapb.TabletAlias) (*tab
 		if sh.PrimaryAlias == nil || proto.Equal(sh.PrimaryAlias, a.alias) {
 			return a.becomeReplica(ctx, nil, false)
 		}
-		src, err := a.sourceOf(ctx, sh.PrimaryAlias)
+		s, err := a.sourceOf(ctx, sh.PrimaryAlias)
 		if err != nil {
 			return err
 		}
-		return a.becomeReplicaOf(ctx, sh.PrimaryAlias, src, true)
+		return a.becomeReplicaOf(ctx, sh.PrimaryAlias, s, true)
 	})
 	if err != nil {
 		return nil, err
@@ -222,13 +173,178 @@ func (a *Agent) repair(ctx context.Context, donor *topodatapb.TabletAlias) (*tab
 	a.brokenSince = time.Time{}
 	a.repairedOnce = true
 	a.mu.Unlock()
-	return &tabletmanagerpb.RepairResponse{
-		Donor:      donorTablet.Alias,
-		Position:   pos,
-		Bytes:      bytes,
-		DurationMs: time.Since(start).Milliseconds(),
-	}, nil
+	resp := &tabletmanagerpb.RepairResponse{Position: pos, Bytes: src.Bytes(), DurationMs: time.Since(start).Milliseconds()}
+	src.describe(resp)
+	return resp, nil
 }
+
+// copySource is where a repair reads its physical copy from.
+type copySource interface {
+	io.Reader
+	// Position is the GTID position of the copy, known once it was read to
+	// the end; info is what the copy itself recorded.
+	Position(ctx context.Context, info mysqlctl.BinlogInfo) (string, error)
+	// Bytes is how much was read.
+	Bytes() int64
+	String() string
+	describe(*tabletmanagerpb.RepairResponse)
+	Close()
+}
+
+// openCopy opens the copy a repair asks for.
+func (a *Agent) openCopy(ctx context.Context, req *tabletmanagerpb.RepairRequest) (copySource, error) {
+	if req.GetBackupPath() != "" {
+		return openBackup(req.BackupPath)
+	}
+	donor, err := a.chooseDonor(ctx, req.GetDonor())
+	if err == nil {
+		var src copySource
+		if src, err = a.openPeer(ctx, donor); err == nil {
+			return src, nil
+		}
+	}
+	if req.GetDonor() != nil || a.cfg.BackupDir == "" {
+		return nil, err
+	}
+	m, berr := backupstore.Latest(a.cfg.BackupDir, a.cfg.Keyspace, a.cfg.Shard)
+	if berr != nil {
+		return nil, fmt.Errorf("%w; and no backup to restore: %v", err, berr)
+	}
+	a.log.Warn("no peer can give a copy; restoring the latest backup", "peer_err", err, "backup", m.Archive)
+	return openBackup(m.Archive)
+}
+
+// peerCopy streams a peer's Backup RPC.
+type peerCopy struct {
+	alias  *topodatapb.TabletAlias
+	flavor flavor.Flavor
+	client *tmclient.Client
+	cancel context.CancelFunc
+	stream grpc.ServerStreamingClient[tabletmanagerpb.BackupResponse]
+	buf    []byte
+	bytes  int64
+	pos    string
+	done   bool
+}
+
+// openPeer starts a peer's backup and waits for its first bytes, so that a
+// donor that fails at once costs nothing.
+func (a *Agent) openPeer(ctx context.Context, t *topodatapb.Tablet) (copySource, error) {
+	c, err := tmclient.DialTablet(t)
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	stream, err := c.TM.Backup(sctx, &tabletmanagerpb.BackupRequest{})
+	if err == nil {
+		p := &peerCopy{alias: t.Alias, flavor: a.flavor, client: c, cancel: cancel, stream: stream}
+		if err = p.fill(); err == nil {
+			return p, nil
+		}
+	}
+	cancel()
+	c.Close()
+	return nil, fmt.Errorf("backup from %s: %w", topo.AliasString(t.Alias), err)
+}
+
+// fill reads the next message; io.EOF once the stream ended.
+func (p *peerCopy) fill() error {
+	for len(p.buf) == 0 {
+		if p.done {
+			return io.EOF
+		}
+		msg, err := p.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			p.done = true
+			return io.EOF
+		}
+		if err != nil {
+			return err
+		}
+		if msg.Position != "" {
+			p.pos = msg.Position
+		}
+		p.buf = msg.Data
+	}
+	return nil
+}
+
+func (p *peerCopy) Read(b []byte) (int, error) {
+	if err := p.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(b, p.buf)
+	p.buf = p.buf[n:]
+	p.bytes += int64(n)
+	return n, nil
+}
+
+func (p *peerCopy) Position(ctx context.Context, info mysqlctl.BinlogInfo) (string, error) {
+	// The donor sends the position after the archive, computed from its
+	// binlog; an older donor does not, and is asked.
+	for !p.done {
+		if err := p.fill(); err != nil && !errors.Is(err, io.EOF) {
+			return "", err
+		}
+		p.buf = nil
+	}
+	if p.pos != "" {
+		return p.pos, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pos, err := p.flavor.PositionAt(pctx, donorQuerier{p.client.TM}, info.File, info.Offset)
+	if errors.Is(err, flavor.ErrUnsupported) {
+		return info.GTID, nil
+	}
+	return pos, err
+}
+
+func (p *peerCopy) Bytes() int64   { return p.bytes }
+func (p *peerCopy) String() string { return "peer " + topo.AliasString(p.alias) }
+func (p *peerCopy) describe(r *tabletmanagerpb.RepairResponse) {
+	r.Donor = p.alias
+}
+func (p *peerCopy) Close() {
+	p.cancel()
+	p.client.Close()
+}
+
+// backupCopy reads a backup archive.
+type backupCopy struct {
+	f     *os.File
+	m     backupstore.Manifest
+	bytes int64
+}
+
+func openBackup(path string) (copySource, error) {
+	m, err := backupstore.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", path, err)
+	}
+	f, err := os.Open(m.Archive)
+	if err != nil {
+		return nil, err
+	}
+	return &backupCopy{f: f, m: m}, nil
+}
+
+func (b *backupCopy) Read(p []byte) (int, error) {
+	n, err := b.f.Read(p)
+	b.bytes += int64(n)
+	return n, err
+}
+
+func (b *backupCopy) Position(context.Context, mysqlctl.BinlogInfo) (string, error) {
+	return b.m.Position, nil
+}
+
+func (b *backupCopy) Bytes() int64   { return b.bytes }
+func (b *backupCopy) String() string { return "backup " + b.m.Archive }
+func (b *backupCopy) describe(r *tabletmanagerpb.RepairResponse) {
+	r.BackupPath = b.m.Archive
+}
+func (b *backupCopy) Close() { b.f.Close() }
 
 // chooseDonor returns the tablet to copy from: want when set, else the
 // most advanced healthy replica of the shard (one that replicates without

@@ -309,7 +309,7 @@ func (s *tmServer) Repair(ctx context.Context, req *tabletmanagerpb.RepairReques
 	s.a.actionMu.Lock()
 	defer s.a.actionMu.Unlock()
 	s.a.log.Info("tablet action", "action", "repair")
-	resp, err := s.a.repair(ctx, req.Donor)
+	resp, err := s.a.repair(ctx, req)
 	return resp, tmError("repair", err)
 }
 

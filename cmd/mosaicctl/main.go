@@ -84,6 +84,8 @@ func newRootCmd(a *app) *cobra.Command {
 		newTabletsCmd(a),
 		newTabletCmd(a),
 		newReparentCmd(a),
+		newBackupCmd(a),
+		newRestoreCmd(a),
 		newVSchemaCmd(a),
 	)
 	return root

@@ -47,8 +47,12 @@ func newTabletCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("repair %s: %w", args[0], err)
 			}
+			from := topo.AliasString(resp.Donor)
+			if resp.BackupPath != "" {
+				from = resp.BackupPath
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s repaired from %s: %d MB copied in %v, replicating from position %s\n",
-				args[0], topo.AliasString(resp.Donor), resp.Bytes>>20, (time.Duration(resp.DurationMs) * time.Millisecond).Round(time.Millisecond), resp.Position)
+				args[0], from, resp.Bytes>>20, (time.Duration(resp.DurationMs) * time.Millisecond).Round(time.Millisecond), resp.Position)
 			return nil
 		},
 	}

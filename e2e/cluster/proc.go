@@ -25,10 +25,20 @@ import (
 // returns its path.
 func BuildMosaic(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mosaic")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/mosaicdb/mosaic/cmd/mosaic").CombinedOutput()
+	return build(t, "mosaic")
+}
+
+// BuildMosaicctl builds the mosaicctl binary like BuildMosaic.
+func BuildMosaicctl(t testing.TB) string {
+	t.Helper()
+	return build(t, "mosaicctl")
+}
+
+func build(t testing.TB, name string) string {
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/mosaicdb/mosaic/cmd/"+name).CombinedOutput()
 	if err != nil {
-		t.Fatalf("build mosaic: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }

@@ -1423,11 +1423,12 @@ func (*BackupRequest) Descriptor() ([]byte, []int) {
 }
 
 // BackupResponse is one chunk of an xbstream (mariadb-backup --stream)
-// archive; the archive holds xtrabackup_binlog_info with the GTID position
-// the copy is consistent with.
+// archive. The last message carries no data but the GTID position the
+// copy is consistent with.
 type BackupResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Position      string                 `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1469,12 +1470,23 @@ func (x *BackupResponse) GetData() []byte {
 	return nil
 }
 
-// RepairRequest makes a replica rebuild its data from a healthy peer.
+func (x *BackupResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+// RepairRequest makes a replica rebuild its data from a healthy peer or
+// a backup.
 type RepairRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// donor, when set, is the tablet to copy from; else the tablet picks a
-	// healthy peer of its shard.
-	Donor         *topodatapb.TabletAlias `protobuf:"bytes,1,opt,name=donor,proto3" json:"donor,omitempty"`
+	// healthy peer of its shard, or its latest backup when no peer can give.
+	Donor *topodatapb.TabletAlias `protobuf:"bytes,1,opt,name=donor,proto3" json:"donor,omitempty"`
+	// backup_path, when set, restores this backup (an .xbstream file that
+	// mosaicctl backup wrote, readable by the tablet) instead.
+	BackupPath    string `protobuf:"bytes,2,opt,name=backup_path,json=backupPath,proto3" json:"backup_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1516,13 +1528,23 @@ func (x *RepairRequest) GetDonor() *topodatapb.TabletAlias {
 	return nil
 }
 
+func (x *RepairRequest) GetBackupPath() string {
+	if x != nil {
+		return x.BackupPath
+	}
+	return ""
+}
+
 type RepairResponse struct {
-	state protoimpl.MessageState  `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// donor is the peer copied from; none for a backup.
 	Donor *topodatapb.TabletAlias `protobuf:"bytes,1,opt,name=donor,proto3" json:"donor,omitempty"`
 	// position is the GTID position the copy was consistent with.
-	Position      string `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
-	Bytes         int64  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	DurationMs    int64  `protobuf:"varint,4,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	Position   string `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	Bytes      int64  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	DurationMs int64  `protobuf:"varint,4,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// backup_path is the backup restored, if any.
+	BackupPath    string `protobuf:"bytes,5,opt,name=backup_path,json=backupPath,proto3" json:"backup_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1583,6 +1605,13 @@ func (x *RepairResponse) GetDurationMs() int64 {
 		return x.DurationMs
 	}
 	return 0
+}
+
+func (x *RepairResponse) GetBackupPath() string {
+	if x != nil {
+		return x.BackupPath
+	}
+	return ""
 }
 
 var File_tabletmanager_proto protoreflect.FileDescriptor
@@ -1665,17 +1694,22 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\bmax_rows\x18\x03 \x01(\x03R\amaxRows\"N\n" +
 	"\x19ExecuteFetchAsDbaResponse\x121\n" +
 	"\x06result\x18\x01 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\"\x0f\n" +
-	"\rBackupRequest\"$\n" +
+	"\rBackupRequest\"@\n" +
 	"\x0eBackupResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"C\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition\"d\n" +
 	"\rRepairRequest\x122\n" +
-	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\"\x97\x01\n" +
+	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\x12\x1f\n" +
+	"\vbackup_path\x18\x02 \x01(\tR\n" +
+	"backupPath\"\xb8\x01\n" +
 	"\x0eRepairResponse\x122\n" +
 	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\tR\bposition\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x1f\n" +
 	"\vduration_ms\x18\x04 \x01(\x03R\n" +
-	"durationMs2\x8d\r\n" +
+	"durationMs\x12\x1f\n" +
+	"\vbackup_path\x18\x05 \x01(\tR\n" +
+	"backupPath2\x8d\r\n" +
 	"\rTabletManager\x12M\n" +
 	"\x04Ping\x12!.mosaic.tabletmanager.PingRequest\x1a\".mosaic.tabletmanager.PingResponse\x12S\n" +
 	"\x06Status\x12#.mosaic.tabletmanager.StatusRequest\x1a$.mosaic.tabletmanager.StatusResponse\x12_\n" +

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,21 +25,23 @@ import (
 // the copy's binlog position: 10.x writes the first, 11.x the second.
 var binlogInfoFiles = []string{"xtrabackup_binlog_info", "mariadb_backup_binlog_info"}
 
-// Backup writes an xbstream archive of the running server's data to w. It
-// blocks until the copy is done, fails or ctx ends.
-func (m *Mysqld) Backup(ctx context.Context, w io.Writer) error {
+// Backup writes an xbstream archive of the running server's data to w and
+// returns where the copy stands in this server's binlog. It blocks until
+// the copy is done, fails or ctx ends.
+func (m *Mysqld) Backup(ctx context.Context, w io.Writer) (BinlogInfo, error) {
 	bin, err := resolveBinary(m.cfg.BackupPath)
 	if err != nil {
-		return err
+		return BinlogInfo{}, err
 	}
 	if err := os.MkdirAll(m.cfg.tmpDir(), 0o750); err != nil {
-		return err
+		return BinlogInfo{}, err
 	}
 	work, err := os.MkdirTemp(m.cfg.tmpDir(), "backup-")
 	if err != nil {
-		return err
+		return BinlogInfo{}, err
 	}
 	defer os.RemoveAll(work)
+	extra := filepath.Join(work, "info")
 	cmd := exec.CommandContext(ctx, bin,
 		"--defaults-file="+m.cfg.cnfPath(),
 		"--backup",
@@ -46,17 +49,37 @@ func (m *Mysqld) Backup(ctx context.Context, w io.Writer) error {
 		"--user=root",
 		"--socket="+m.cfg.socketPath(),
 		"--target-dir="+work,
+		// A copy of xtrabackup_info, with the binlog position, lands here
+		// too: the archive itself goes to w.
+		"--extra-lsndir="+extra,
 		"--parallel=2",
 	)
 	var stderr tailBuffer
 	cmd.Stdout, cmd.Stderr = w, &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return BinlogInfo{}, ctx.Err()
 		}
-		return fmt.Errorf("mariadb-backup --backup: %w: %s", err, lastLines(stderr.String(), 5))
+		return BinlogInfo{}, fmt.Errorf("mariadb-backup --backup: %w: %s", err, lastLines(stderr.String(), 5))
 	}
-	return nil
+	return readBackupInfo(filepath.Join(extra, "xtrabackup_info"))
+}
+
+// backupInfoPos matches the binlog_pos line of xtrabackup_info.
+var backupInfoPos = regexp.MustCompile(`binlog_pos = filename '([^']*)', position '(\d+)'(?:, GTID of the last change '([^']*)')?`)
+
+// readBackupInfo reads the binlog position from an xtrabackup_info file.
+func readBackupInfo(path string) (BinlogInfo, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return BinlogInfo{}, fmt.Errorf("backup info: %w", err)
+	}
+	mm := backupInfoPos.FindStringSubmatch(string(data))
+	if mm == nil {
+		return BinlogInfo{}, fmt.Errorf("backup info %s has no binlog position", path)
+	}
+	off, _ := strconv.ParseInt(mm[2], 10, 64)
+	return BinlogInfo{File: mm[1], Offset: off, GTID: mm[3]}, nil
 }
 
 // BinlogInfo is where in its source's binlog a physical copy stands: the

@@ -109,8 +109,10 @@ func TestBackupRestore(t *testing.T) {
 
 	pr, pw := io.Pipe()
 	backupErr := make(chan error, 1)
+	var srcInfo BinlogInfo
 	go func() {
-		err := src.Backup(t.Context(), pw)
+		var err error
+		srcInfo, err = src.Backup(t.Context(), pw)
 		pw.CloseWithError(err)
 		backupErr <- err
 	}()
@@ -136,6 +138,9 @@ func TestBackupRestore(t *testing.T) {
 	}
 	if err := <-backupErr; err != nil {
 		t.Fatal(err)
+	}
+	if srcInfo != info {
+		t.Errorf("source's binlog info %+v, the copy's %+v", srcInfo, info)
 	}
 	if pos != wantPos {
 		t.Fatalf("restored position %q, want %q", pos, wantPos)
