@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,9 +34,7 @@ func TestMosaicUp(t *testing.T) {
 	etcdPort := etcdtest.FreePort(t)
 	gatePort := etcdtest.FreePort(t)
 	httpPort := etcdtest.FreePort(t)
-	// Tablet ports are fixed offsets from the uid; shift them away from a
-	// local cluster that may be running on this machine.
-	offset := 20000 + int(time.Now().UnixNano()%5000)
+	offset := freeTabletPortOffset(t)
 	args := []string{"up", "--data-dir", dataDir, "--replicas", "0",
 		"--etcd-port", fmt.Sprint(etcdPort), "--gate-port", fmt.Sprint(gatePort),
 		"--gate-http-port", fmt.Sprint(httpPort), "--tablet-port-offset", fmt.Sprint(offset)}
@@ -136,4 +135,32 @@ func retryQueryRow(ctx context.Context, db *sql.DB, q string, dst any) error {
 			return err
 		}
 	}
+}
+
+// freeTabletPortOffset finds a --tablet-port-offset whose tablet ports
+// (gRPC 16000+uid, HTTP 15100+uid, mysqld 17000+uid for uids 100, 200,
+// 300) are all free. The ports stay below the kernel's ephemeral range so
+// that the free ports other tests pick cannot land on them.
+func freeTabletPortOffset(t *testing.T) int {
+	t.Helper()
+	start := int(time.Now().UnixNano() % 12)
+	for i := 0; i < 12; i++ {
+		offset := 2000 + 1000*((start+i)%12)
+		free := true
+		for _, base := range []int{16000, 15100, 17000} {
+			for _, uid := range []int{100, 200, 300} {
+				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", offset+base+uid))
+				if err != nil {
+					free = false
+					break
+				}
+				l.Close()
+			}
+		}
+		if free {
+			return offset
+		}
+	}
+	t.Fatal("no free tablet port offset")
+	return 0
 }
