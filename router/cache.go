@@ -60,6 +60,17 @@ func (c *lru[V]) clear() {
 	c.items = map[string]*list.Element{}
 }
 
+// each calls fn for every entry, most recently used first, with the
+// cache locked: fn must not use the cache.
+func (c *lru[V]) each(fn func(key string, val V)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.ll.Front(); e != nil; e = e.Next() {
+		en := e.Value.(*lruEntry[V])
+		fn(en.key, en.val)
+	}
+}
+
 func (c *lru[V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -51,6 +51,9 @@ type Plan struct {
 	// constants below, LastInsertIDBind included) the statement uses, in
 	// sorted order: the proxy binds each before executing. Nil when none.
 	SessionBinds []string
+	// Stats is shared by every copy of the plan the router hands out, for
+	// the proxy to record executions into; nil for PlanSession plans.
+	Stats *PlanStats
 }
 
 // Session values only the gate knows. A statement that reads one gets a

@@ -147,7 +147,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		}
 		r.stats.misses.Add(1)
 		return &Plan{Kind: PlanRoute, StmtType: stmtTypeOfText(sql), Type: "Passthrough",
-			Primitive: &Route{Opcode: Unsharded, Keyspace: ks, Query: textTemplate(sql)}}, nil, nil
+			Primitive: &Route{Opcode: Unsharded, Keyspace: ks, Query: textTemplate(sql)}, Stats: &PlanStats{query: sql}}, nil, nil
 	}
 	if isSessionStmt(stmt) {
 		return &Plan{Kind: PlanSession, StmtType: stmtType(stmt), Type: "Session", Stmt: stmt, ReadOnly: true}, nil, nil
@@ -155,12 +155,12 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	var bv BindVars
 	var params []string
 	var sessionBinds []string
-	normKey := ""
+	normKey, query := "", sql
 	if normalizable(stmt) {
 		bv, params, sessionBinds = normalize(stmt)
 		text, err := restoreSQL(stmt)
 		if err == nil {
-			normKey = keyspace + "\x00" + text
+			normKey, query = keyspace+"\x00"+text, text
 			if cached, ok := r.plans.get(normKey); ok {
 				r.stats.normHits.Add(1)
 				out := *cached
@@ -188,6 +188,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		Primitive:        prim,
 		UsesLastInsertID: slices.Contains(sessionBinds, LastInsertIDBind),
 		SessionBinds:     sessionBinds,
+		Stats:            &PlanStats{query: query},
 	}
 	if normKey != "" {
 		r.plans.put(normKey, plan)
