@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -30,6 +31,8 @@ type stmtInfo struct {
 	// streamErr is an error that ended a result set under way: already
 	// written to the client.
 	streamErr error
+	// stats are the stats of the statement's plan, if it ran one.
+	stats *router.PlanStats
 }
 
 func countErrors(conds []*querypb.Warning) int {

@@ -19,6 +19,9 @@ type sessionExecutor struct {
 	// opts, when set, replaces the session's settings, and the queries run
 	// outside any transaction: SET evaluates candidate settings with it.
 	opts *querypb.ExecuteOptions
+	// stats, when set, are the running plan's: they say whether its
+	// results are small enough for Execute (see smallresult.go).
+	stats *router.PlanStats
 }
 
 var _ router.ShardExecutor = (*sessionExecutor)(nil)
@@ -142,6 +145,12 @@ func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb
 		return nil
 	}
 	if len(qs) == 1 {
+		if smallFirst(e.stats) {
+			if done, err := e.executeSmall(ctx, qs[0], cb); done {
+				return err
+			}
+			e.stats.MarkLarge()
+		}
 		return e.streamOne(ctx, 0, qs[0], cb)
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -155,6 +164,7 @@ func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQu
 	target := e.target(q)
 	opts := e.options()
 	started := false
+	chunks := 0
 	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
 		sctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -180,6 +190,13 @@ func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQu
 				if len(resp.Result.Fields) == 0 && len(resp.Result.Rows) == 0 {
 					// The warnings' own message: nothing for the client.
 					continue
+				}
+			}
+			if len(resp.Result.Rows) > 0 {
+				// A result of several chunks is more than Execute should
+				// carry whole.
+				if chunks++; chunks == 2 && e.stats != nil {
+					e.stats.MarkLarge()
 				}
 			}
 			if err := cb(i, resp.Result); err != nil {

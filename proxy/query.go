@@ -27,10 +27,12 @@ func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 		// Written already, ending a result set under way.
 		cc.finishStatement(st, st.streamErr)
 		cc.g.m.observe(cc.s, st.stmtType, st.planType, start, st.streamErr)
+		recordPlan(st.stats, cc.s, start, st.streamErr)
 		return nil
 	}
 	cc.finishStatement(st, err)
 	cc.g.m.observe(cc.s, st.stmtType, st.planType, start, err)
+	recordPlan(st.stats, cc.s, start, err)
 	if err != nil {
 		return cc.pw.writeError(err)
 	}
@@ -106,7 +108,8 @@ func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.
 	s.setWriting(!plan.ReadOnly)
 	s.beginImplicit(st.usesTables)
 	bv = s.bindSession(plan, bv)
-	exec := &sessionExecutor{gw: cc.g.gw, s: s}
+	exec := &sessionExecutor{gw: cc.g.gw, s: s, stats: plan.Stats}
+	st.stats = plan.Stats
 	switch stmt := plan.Stmt.(type) {
 	case *ast.SelectStmt:
 		if stmt.SelectStmtOpts != nil && stmt.SelectStmtOpts.CalcFoundRows {

@@ -501,6 +501,12 @@ type ExecuteRequest struct {
 	Sql           string                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
 	TransactionId int64                  `protobuf:"varint,3,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
 	Options       *ExecuteOptions        `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	// small_result (Execute outside a transaction) says the caller expects a
+	// result small enough for one message and will stream the statement
+	// instead when it is not: once the rows pass the tablet's stream chunk
+	// size, the tablet stops reading them, drops the mysqld connection, and
+	// answers with too_large set and no result.
+	SmallResult   bool `protobuf:"varint,5,opt,name=small_result,json=smallResult,proto3" json:"small_result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -563,9 +569,18 @@ func (x *ExecuteRequest) GetOptions() *ExecuteOptions {
 	return nil
 }
 
+func (x *ExecuteRequest) GetSmallResult() bool {
+	if x != nil {
+		return x.SmallResult
+	}
+	return false
+}
+
 type ExecuteResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        *QueryResult           `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Result *QueryResult           `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// too_large: see ExecuteRequest.small_result.
+	TooLarge      bool `protobuf:"varint,2,opt,name=too_large,json=tooLarge,proto3" json:"too_large,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -605,6 +620,13 @@ func (x *ExecuteResponse) GetResult() *QueryResult {
 		return x.Result
 	}
 	return nil
+}
+
+func (x *ExecuteResponse) GetTooLarge() bool {
+	if x != nil {
+		return x.TooLarge
+	}
+	return false
 }
 
 type BeginRequest struct {
@@ -2447,14 +2469,16 @@ const file_query_proto_rawDesc = "" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
 	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\x12\x1a\n" +
-	"\bsettings\x18\x03 \x03(\tR\bsettings\"\xaf\x01\n" +
+	"\bsettings\x18\x03 \x03(\tR\bsettings\"\xd2\x01\n" +
 	"\x0eExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x12%\n" +
 	"\x0etransaction_id\x18\x03 \x01(\x03R\rtransactionId\x126\n" +
-	"\aoptions\x18\x04 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\"D\n" +
+	"\aoptions\x18\x04 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\x12!\n" +
+	"\fsmall_result\x18\x05 \x01(\bR\vsmallResult\"a\n" +
 	"\x0fExecuteResponse\x121\n" +
-	"\x06result\x18\x01 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\"\xb5\x01\n" +
+	"\x06result\x18\x01 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\x12\x1b\n" +
+	"\ttoo_large\x18\x02 \x01(\bR\btooLarge\"\xb5\x01\n" +
 	"\fBeginRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x126\n" +
 	"\aoptions\x18\x02 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\x12?\n" +

@@ -159,9 +159,24 @@ func (c *Conn) Stream(sql string, chunkBytes int, send func(*querypb.QueryResult
 	return err
 }
 
+// ExecuteSmall runs sql and returns its whole result, as Execute does,
+// when its rows take at most maxBytes. Past that it stops reading, closes
+// the connection (mysqld abandons the statement: draining a large result
+// could cost more than running it again) and returns ErrTooLarge.
+func (c *Conn) ExecuteSmall(sql string, maxBytes int) (*querypb.QueryResult, error) {
+	return c.execute(sql, 0, &streamer{chunk: max(maxBytes, 1), small: true}, false)
+}
+
+// ErrTooLarge is ExecuteSmall's error for a result over its limit.
+var ErrTooLarge = errors.New("result too large for one message")
+
+// streamer cuts a result into chunks of about chunk bytes of rows for
+// send; with small set, a result that reaches chunk bytes fails instead
+// (ExecuteSmall) and send is not used.
 type streamer struct {
 	chunk int
 	send  func(*querypb.QueryResult) error
+	small bool
 	err   error
 }
 
@@ -246,7 +261,7 @@ func (c *Conn) execute(sql string, maxRows int, st *streamer, discard bool) (*qu
 	switch pkt[0] {
 	case okHeader:
 		res, err := c.parseOK(pkt)
-		if err == nil && st != nil {
+		if err == nil && st != nil && !st.small {
 			err = st.send(res)
 		}
 		return res, err
@@ -335,6 +350,10 @@ func (c *Conn) readRows(fields []*querypb.Field, maxRows int, st *streamer, disc
 			continue
 		}
 		if st != nil && len(arena.b) >= st.chunk {
+			if st.small {
+				c.Close()
+				return nil, ErrTooLarge
+			}
 			if err := st.send(res); err != nil {
 				st.err = err
 			}
@@ -345,7 +364,7 @@ func (c *Conn) readRows(fields []*querypb.Field, maxRows int, st *streamer, disc
 	if tooMany {
 		return nil, sqlerr.Wrap(sqlerr.ERTooManyRows, ErrTooManyRows, "Row count exceeded %d", maxRows)
 	}
-	if st != nil {
+	if st != nil && !st.small {
 		if st.err != nil {
 			return nil, st.err
 		}

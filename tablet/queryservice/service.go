@@ -203,8 +203,11 @@ func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 	}
 	ctx, cancel := s.queryContext(ctx, req.Options)
 	defer cancel()
-	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options)
+	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options, req.SmallResult)
 	s.record(st, start)
+	if errors.Is(err, mysqlconn.ErrTooLarge) {
+		return &querypb.ExecuteResponse{TooLarge: true}, nil
+	}
 	if err != nil {
 		return nil, s.fail(refusedByReadOnly(req.Target, req.TransactionId, err))
 	}
@@ -240,7 +243,9 @@ func (s *Service) DrainRequests(ctx context.Context) {
 	}
 }
 
-func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
+// execute runs sql; small (outside a transaction) gives up on a result
+// larger than a stream chunk with mysqlconn.ErrTooLarge.
+func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts *querypb.ExecuteOptions, small bool) (*querypb.QueryResult, error) {
 	maxRows := s.maxRows(opts)
 	if txID != 0 {
 		tc, err := s.txs.get(txID)
@@ -274,7 +279,11 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 	var res *querypb.QueryResult
 	err = s.killer.run(ctx, pc, func() error {
 		var err error
-		res, err = pc.Execute(sql, maxRows)
+		if small {
+			res, err = pc.ExecuteSmall(sql, s.cfg.StreamChunkBytes)
+		} else {
+			res, err = pc.Execute(sql, maxRows)
+		}
 		addWarnings(pc, res)
 		return err
 	})

@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"context"
+
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/router"
+)
+
+// A statement that reads rows streams them (StreamExecute), so that a
+// large result never sits whole in the gate. A gRPC stream costs the gate
+// more than a single call, though, and most results are small: a plan
+// whose results have all been small sends its one-shard query with
+// Execute and small_result instead, and the tablet gives up (too_large)
+// on a result bigger than one stream chunk, which the gate then streams.
+// A plan that has had a large result streams from then on, so a
+// statement runs twice at most once per cached plan.
+
+// smallFirst reports whether the query of a plan should try Execute first.
+func smallFirst(stats *router.PlanStats) bool {
+	return stats != nil && stats.Execs() > 0 && !stats.Large()
+}
+
+// executeSmall runs q with Execute, asking for the whole result only if it
+// is small, and hands it to cb. It returns false, having called nothing,
+// when the tablet found the result too large.
+func (e *sessionExecutor) executeSmall(ctx context.Context, q router.ShardQuery, cb func(int, *querypb.QueryResult) error) (bool, error) {
+	target := e.target(q)
+	opts := e.options()
+	var res *querypb.QueryResult
+	tooLarge := false
+	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
+		resp, err := th.Client.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: q.SQL, Options: opts, SmallResult: true})
+		if err != nil {
+			return err
+		}
+		res, tooLarge = resp.Result, resp.TooLarge
+		return nil
+	})
+	if err != nil {
+		return true, wrapShardErr(err)
+	}
+	if tooLarge {
+		return false, nil
+	}
+	if ws := res.GetWarningList(); len(ws) > 0 {
+		e.s.addWarnings(ws)
+	}
+	if err := cb(0, res); err != nil {
+		return true, wrapShardErr(nonRetryable(err))
+	}
+	return true, nil
+}
