@@ -21,6 +21,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	var usersFile, maxPacket string
 	var txMode string
 	var tf *topoFlags
+	var gcf *gcFlags
 	cmd := &cobra.Command{
 		Use:   "gate",
 		Short: "run a gate: the MySQL endpoint clients connect to",
@@ -70,11 +71,13 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "gate listening on %s\n", g.Addr())
+			go gcf.run(cmd.Context())
 			return g.Run(cmd.Context())
 		},
 	}
 	fs := cmd.Flags()
 	tf = addTopoFlags(fs)
+	gcf = addGCFlags(fs)
 	fs.StringVar(&cfg.Cell, "cell", cfg.Cell, "the gate's cell; it prefers tablets there")
 	fs.StringVar(&mysqlHost, "mysql-host", "127.0.0.1", "address to listen on")
 	fs.IntVar(&mysqlPort, "mysql-port", 15306, "MySQL protocol port")

@@ -63,6 +63,7 @@ the primary if the shard record names it, else as a replica.`,
 	fs.StringVar(&cfg.Mysqld.ReplPassword, "repl-password", cfg.Mysqld.ReplPassword, "password of the replication user")
 	fs.StringSliceVar(&cfg.Mysqld.ExtraConfig, "mysqld-config", nil, "extra my.cnf line for [mysqld] (repeatable)")
 	tf := addTopoFlags(fs)
+	gcf := addGCFlags(fs)
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		log, err := lf.logger()
@@ -99,6 +100,7 @@ the primary if the shard record names it, else as a replica.`,
 		if err != nil {
 			return err
 		}
+		go gcf.run(cmd.Context())
 		return a.Run(cmd.Context())
 	}
 	return cmd
