@@ -81,8 +81,9 @@ func (c *lru[V]) len() int {
 type CacheStats struct {
 	// Hits counts statements whose exact text was cached (no parse).
 	Hits uint64
-	// NormalizedHits counts statements parsed and normalized whose plan
-	// was cached (same statement, other literal values).
+	// NormalizedHits counts statements whose plan was cached for the same
+	// statement with other literal values: found by the statement's shape
+	// without parsing (shape.go), or parsed and normalized.
 	NormalizedHits uint64
 	// Misses counts statements planned from scratch.
 	Misses uint64

@@ -415,7 +415,8 @@ func TestPlanCache(t *testing.T) {
 	p2, bv2, _ := r.Plan("select * from customer where customer_id = 2", "customer")
 	_, _, _ = r.Plan("select * from customer where customer_id = 2", "customer")
 	st := r.CacheStats()
-	if st.Misses != 1 || st.NormalizedHits != 1 || st.Hits != 1 {
+	// The second and third statements share the first one's shape.
+	if st.Misses != 1 || st.NormalizedHits != 2 || st.Hits != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 	if p1.Primitive != p2.Primitive || bv1["v1"] != int64(1) || bv2["v1"] != int64(2) {

@@ -44,6 +44,8 @@ type Router struct {
 	texts *lru[*textEntry]
 	// plans caches by normalized statement: one plan for every value.
 	plans *lru[*Plan]
+	// shapes caches by statement shape (shape.go): a hit does not parse.
+	shapes *lru[*shapeEntry]
 	stats cacheCounters
 	seqs  sequences
 }
@@ -55,7 +57,8 @@ type textEntry struct {
 
 // New returns a router with an empty VSchema.
 func New(cfg Config) *Router {
-	r := &Router{cfg: cfg, texts: newLRU[*textEntry](cfg.PlanCacheSize), plans: newLRU[*Plan](cfg.PlanCacheSize)}
+	r := &Router{cfg: cfg, texts: newLRU[*textEntry](cfg.PlanCacheSize), plans: newLRU[*Plan](cfg.PlanCacheSize),
+		shapes: newLRU[*shapeEntry](cfg.PlanCacheSize)}
 	r.vschema.Store(BuildVSchema(nil, nil))
 	r.parsers.New = func() any { return parser.New() }
 	return r
@@ -66,6 +69,7 @@ func New(cfg Config) *Router {
 func (r *Router) SetVSchema(vs *VSchema) {
 	r.vschema.Store(vs)
 	r.texts.clear()
+	r.shapes.clear()
 	r.plans.clear()
 }
 
@@ -123,11 +127,25 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 		r.stats.hits.Add(1)
 		return e.plan, e.bv, nil
 	}
+	shape, lits, shaped := shapeOf(sql)
+	shapeKey := ""
+	if shaped {
+		shapeKey = keyspace + "\x00" + shape
+		if e, ok := r.shapes.get(shapeKey); ok {
+			r.stats.normHits.Add(1)
+			return e.plan, e.bind(lits), nil
+		}
+	}
 	plan, bv, err = r.plan(sql, keyspace)
 	if err != nil {
 		return nil, nil, err
 	}
 	r.texts.put(textKey, &textEntry{plan: plan, bv: bv})
+	if shaped && plan.Kind == PlanRoute && plan.Stmt != nil && normalizable(plan.Stmt) && len(plan.Params) == 0 {
+		if names, ok := matchLiterals(lits, bv); ok {
+			r.shapes.put(shapeKey, &shapeEntry{plan: plan, names: names})
+		}
+	}
 	return plan, bv, nil
 }
 

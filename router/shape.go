@@ -1,0 +1,180 @@
+package router
+
+import (
+	"strconv"
+	"strings"
+)
+
+// A statement's shape is its text with every simple literal replaced by
+// a marker byte: "SELECT c FROM t WHERE id = 5" and "... id = 7" share
+// one. Finding the shape takes one pass over the text, far less than
+// parsing it, so the router keeps a cache by shape in front of the
+// parser: a hit binds the literals straight to the cached plan's bind
+// variables. An entry is made only when the shape's literals map one to
+// one onto the bind variables the normalizer made for a statement of
+// that shape (see matchLiterals): everything that decides how a literal
+// is normalized (its place in the statement, its kind) is the same for
+// every statement of the shape.
+
+// shapeMarker stands for a literal in a shape; text holding it has no
+// shape.
+const shapeMarker = '\x01'
+
+// shapeOf splits sql into its shape and its literals in order: int64 for
+// a decimal integer that fits in one, string for a quoted string without
+// backslashes or doubled quotes. Comments, quoted identifiers and every
+// other token are kept as they are. ok is false when the text has no
+// literal, or holds what this scan does not take apart safely: ?
+// markers, escapes in strings, integers past int64, unterminated strings
+// or comments, or the marker byte itself.
+func shapeOf(sql string) (shape string, lits []any, ok bool) {
+	var b strings.Builder
+	b.Grow(len(sql))
+	n := len(sql)
+	for i := 0; i < n; {
+		c := sql[i]
+		switch {
+		case c == shapeMarker || c == '?':
+			return "", nil, false
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < n && sql[j] != c {
+				if sql[j] == '\\' {
+					return "", nil, false
+				}
+				j++
+			}
+			if j >= n || (j+1 < n && sql[j+1] == c) {
+				// Unterminated, or a doubled quote: an escape.
+				return "", nil, false
+			}
+			lits = append(lits, sql[i+1:j])
+			b.WriteByte(shapeMarker)
+			i = j + 1
+		case c == '`':
+			j := i + 1
+			for j < n && sql[j] != '`' {
+				j++
+			}
+			if j >= n || (j+1 < n && sql[j+1] == '`') {
+				return "", nil, false
+			}
+			b.WriteString(sql[i : j+1])
+			i = j + 1
+		case c == '/' && i+1 < n && sql[i+1] == '*':
+			end := strings.Index(sql[i+2:], "*/")
+			if end < 0 {
+				return "", nil, false
+			}
+			b.WriteString(sql[i : i+2+end+2])
+			i += 2 + end + 2
+		case c == '#' || (c == '-' && i+2 < n && sql[i+1] == '-' && (sql[i+2] == ' ' || sql[i+2] == '\t')):
+			end := strings.IndexByte(sql[i:], '\n')
+			if end < 0 {
+				end = n - i
+			}
+			b.WriteString(sql[i : i+end])
+			i += end
+		case isIdentByte(c) || c == '@' || c == '.':
+			// A word (keyword, identifier, variable, or a number glued to
+			// one, such as 1e5, 0x1f or 1abc): kept whole.
+			j := i + 1
+			for j < n && (isIdentByte(sql[j]) || sql[j] == '.' || sql[j] == '@') {
+				j++
+			}
+			word := sql[i:j]
+			if isDigits(word) {
+				v, err := strconv.ParseInt(word, 10, 64)
+				if err != nil {
+					return "", nil, false
+				}
+				lits = append(lits, v)
+				b.WriteByte(shapeMarker)
+			} else {
+				b.WriteString(word)
+			}
+			i = j
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	if len(lits) == 0 {
+		return "", nil, false
+	}
+	return b.String(), lits, true
+}
+
+func isIdentByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '$' || c >= 0x80
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// matchLiterals returns, for each literal of a statement's shape, the
+// bind variable the normalizer made of it, and false unless that is a
+// one-to-one map that can only be read one way: as many bind variables as
+// literals, every literal's value found in exactly one, all values
+// distinct, and no integer zero (-0 is 0: a literal under a unary minus,
+// which the normalizer binds negated, would pass for a plain one).
+func matchLiterals(lits []any, bv BindVars) ([]string, bool) {
+	if len(lits) == 0 || len(lits) != len(bv) {
+		return nil, false
+	}
+	names := make([]string, len(lits))
+	used := make(map[string]bool, len(lits))
+	for i, l := range lits {
+		if v, ok := l.(int64); ok && v == 0 {
+			return nil, false
+		}
+		found := ""
+		for name, v := range bv {
+			if sameLiteral(l, v) {
+				if found != "" {
+					return nil, false
+				}
+				found = name
+			}
+		}
+		if found == "" || used[found] {
+			return nil, false
+		}
+		used[found] = true
+		names[i] = found
+	}
+	return names, true
+}
+
+func sameLiteral(lit, v any) bool {
+	switch l := lit.(type) {
+	case int64:
+		x, ok := v.(int64)
+		return ok && x == l
+	case string:
+		x, ok := v.(string)
+		return ok && x == l
+	}
+	return false
+}
+
+// shapeEntry is a cached plan and the bind variable of each literal of
+// its shape.
+type shapeEntry struct {
+	plan  *Plan
+	names []string
+}
+
+func (e *shapeEntry) bind(lits []any) BindVars {
+	bv := make(BindVars, len(e.names))
+	for i, n := range e.names {
+		bv[n] = lits[i]
+	}
+	return bv
+}

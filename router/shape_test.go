@@ -1,0 +1,138 @@
+package router
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestShapeOf(t *testing.T) {
+	for _, c := range []struct {
+		sql, shape string
+		lits       []any
+	}{
+		{"SELECT c FROM sbtest1 WHERE id = 5", "SELECT c FROM sbtest1 WHERE id = \x01", []any{int64(5)}},
+		{"select * from t where a='x y' and b = \"q\" and c=-12", "select * from t where a=\x01 and b = \x01 and c=-\x01", []any{"x y", "q", int64(12)}},
+		{"insert into t1 (id, v) values (1,'a'),(2,'b')", "insert into t1 (id, v) values (\x01,\x01),(\x01,\x01)", []any{int64(1), "a", int64(2), "b"}},
+		{"select `x 1`, t.c2 from `t``` /* 5 */ where id = 3 -- 4\n and k = 1e5 # 9", "", nil}, // `t``` has an escape
+		{"select `x 1`, t.c2 from tt /* 5 */ where id = 3 -- 4\n and k = 1e5 # 9", "select `x 1`, t.c2 from tt /* 5 */ where id = \x01 -- 4\n and k = 1e5 # 9", []any{int64(3)}},
+		{"select @v1, @@max_execution_time, 0x1f, x'ab', 1.5 from t where id = 7", "select @v1, @@max_execution_time, 0x1f, x\x01, 1.5 from t where id = \x01", []any{"ab", int64(7)}},
+		{"select * from t", "", nil},                                 // no literal
+		{"select * from t where id = ?", "", nil},                    // a marker
+		{"select * from t where s = 'it''s'", "", nil},               // doubled quote
+		{"select * from t where s = 'a\\'b'", "", nil},               // backslash
+		{"select * from t where s = 'open", "", nil},                 // unterminated
+		{"select * from t /* open where id = 1", "", nil},            // unterminated comment
+		{"select * from t where id = 99999999999999999999", "", nil}, // past int64
+		{"select * from t where id = 1\x01", "", nil},
+	} {
+		shape, lits, ok := shapeOf(c.sql)
+		if ok != (c.shape != "") || shape != c.shape || !reflect.DeepEqual(lits, c.lits) {
+			t.Errorf("shapeOf(%q) = %q %v %v, want %q %v", c.sql, shape, lits, ok, c.shape, c.lits)
+		}
+	}
+}
+
+func TestMatchLiterals(t *testing.T) {
+	for _, c := range []struct {
+		lits []any
+		bv   BindVars
+		want []string
+	}{
+		{[]any{int64(5), "x"}, BindVars{"v1": int64(5), "v2": "x"}, []string{"v1", "v2"}},
+		{[]any{int64(5), "x"}, BindVars{"v2": int64(5), "v1": "x"}, []string{"v2", "v1"}},
+		{[]any{int64(5), int64(5)}, BindVars{"v1": int64(5), "v2": int64(5)}, nil}, // ambiguous
+		{[]any{int64(0)}, BindVars{"v1": int64(0)}, nil},                           // -0 is 0
+		{[]any{int64(7)}, BindVars{"v1": int64(-7)}, nil},                          // unary minus
+		{[]any{int64(1), int64(5)}, BindVars{"v1": int64(5)}, nil},                 // a literal left in place
+		{[]any{"5"}, BindVars{"v1": int64(5)}, nil},                                // kinds differ
+		{[]any{"x"}, BindVars{"v1": []byte("x")}, nil},
+	} {
+		got, ok := matchLiterals(c.lits, c.bv)
+		if ok != (c.want != nil) || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("matchLiterals(%v, %v) = %v %v, want %v", c.lits, c.bv, got, ok, c.want)
+		}
+	}
+}
+
+// shiftLiterals changes every literal shapeOf finds: integers by a
+// thousand and more, strings by a suffix.
+func shiftLiterals(sql string) (string, bool) {
+	shape, lits, ok := shapeOf(sql)
+	if !ok {
+		return "", false
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(shape); i++ {
+		if shape[i] != shapeMarker {
+			b.WriteByte(shape[i])
+			continue
+		}
+		switch v := lits[n].(type) {
+		case int64:
+			fmt.Fprintf(&b, "%d", v+1000+int64(n))
+		case string:
+			fmt.Fprintf(&b, "'%sz%d'", v, n)
+		}
+		n++
+	}
+	return b.String(), true
+}
+
+// TestShapeCacheMatchesPlanner plans every golden statement, then the
+// same statement with other literal values, which may come from the shape
+// cache, and compares the plan and the SQL sent to each shard with what a
+// fresh router plans for it.
+func TestShapeCacheMatchesPlanner(t *testing.T) {
+	vs := loadTestVSchema(t)
+	files, _ := filepath.Glob("testdata/*_cases.json")
+	hits, total := 0, 0
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cases []goldenCase
+		if err := json.Unmarshal(raw, &cases); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			ks := c.Keyspace
+			switch ks {
+			case "":
+				ks = "customer"
+			case "none":
+				ks = ""
+			}
+			variant, ok := shiftLiterals(c.Query)
+			if !ok {
+				continue
+			}
+			total++
+			warm := New(DefaultConfig())
+			warm.SetVSchema(vs)
+			warm.Plan(c.Query, ks)
+			before := warm.texts.len()
+			got, _ := json.Marshal(describePlan(warm, variant, ks))
+			if warm.texts.len() == before {
+				// Planned from the shape cache: the parser never saw it.
+				hits++
+			}
+			fresh := New(DefaultConfig())
+			fresh.SetVSchema(vs)
+			want, _ := json.Marshal(describePlan(fresh, variant, ks))
+			if string(got) != string(want) {
+				t.Errorf("%s: %s\nafter %s\nwarm:  %s\nfresh: %s", file, variant, c.Query, got, want)
+			}
+		}
+	}
+	t.Logf("%d of %d statements with other literals planned by shape", hits, total)
+	if hits < total/3 {
+		t.Errorf("only %d of %d statements hit the cache", hits, total)
+	}
+}
