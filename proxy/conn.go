@@ -49,6 +49,8 @@ type clientConn struct {
 	moreResults bool
 	in          packetBuffer
 	stmts       preparedStmts
+	// peeked is the plan of the statement about to run (timeout.go).
+	peeked peekedPlan
 
 	mu          sync.Mutex
 	cancelQuery context.CancelCauseFunc

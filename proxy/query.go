@@ -85,7 +85,7 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 		}
 		return cc.runShardTargeted(ctx, sql, st)
 	}
-	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace)
+	plan, bv, err := cc.plan(sql)
 	if err != nil {
 		st.stmtType, st.planType = "OTHER", "Error"
 		return err

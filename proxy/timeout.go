@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -78,11 +79,32 @@ func (cc *clientConn) peekStmt(sql string) ast.StmtNode {
 	if _, ok := useStatement(sql); ok {
 		return nil
 	}
-	plan, _, err := cc.g.router.Plan(sql, cc.s.Keyspace)
+	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace)
+	cc.peeked = peekedPlan{sql: sql, keyspace: cc.s.Keyspace, plan: plan, bv: bv, err: err, ok: true}
 	if err != nil {
 		return nil
 	}
 	return plan.Stmt
+}
+
+// peekedPlan is the plan peekStmt made for the statement about to run.
+type peekedPlan struct {
+	sql, keyspace string
+	plan          *router.Plan
+	bv            router.BindVars
+	err           error
+	ok            bool
+}
+
+// plan plans sql for the session, taking the plan peekStmt just made for
+// it rather than planning it twice.
+func (cc *clientConn) plan(sql string) (*router.Plan, router.BindVars, error) {
+	p := cc.peeked
+	cc.peeked = peekedPlan{}
+	if p.ok && p.sql == sql && p.keyspace == cc.s.Keyspace {
+		return p.plan, p.bv, p.err
+	}
+	return cc.g.router.Plan(sql, cc.s.Keyspace)
 }
 
 // interrupted returns the error a statement that failed with err reports:

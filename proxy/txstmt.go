@@ -43,6 +43,9 @@ type controlStmt struct {
 // parseControl recognizes a control statement; ok is false for anything
 // else (including text with comments, which the parser handles).
 func parseControl(sql string) (controlStmt, bool) {
+	if !controlWord(sql) {
+		return controlStmt{}, false
+	}
 	s := strings.TrimSpace(sql)
 	s = strings.TrimRight(s, "; \t\r\n")
 	if s == "" || strings.ContainsAny(s, "#'\"`") || strings.Contains(s, "/*") || strings.Contains(s, "--") {
@@ -222,4 +225,21 @@ func parseShowWarnings(w []string) (controlStmt, bool) {
 		return cs, ok1 && ok2 && nums[1] == ","
 	}
 	return controlStmt{}, false
+}
+
+// controlWord reports whether sql starts with a word parseControl takes,
+// so that every other statement skips its work.
+func controlWord(sql string) bool {
+	s := strings.TrimLeft(sql, " \t\r\n")
+	end := 0
+	for end < len(s) && (s[end] >= 'a' && s[end] <= 'z' || s[end] >= 'A' && s[end] <= 'Z') {
+		end++
+	}
+	switch w := s[:end]; {
+	case strings.EqualFold(w, "begin"), strings.EqualFold(w, "start"), strings.EqualFold(w, "commit"),
+		strings.EqualFold(w, "rollback"), strings.EqualFold(w, "set"), strings.EqualFold(w, "show"),
+		strings.EqualFold(w, "xa"), strings.EqualFold(w, "savepoint"), strings.EqualFold(w, "release"):
+		return true
+	}
+	return false
 }
