@@ -46,8 +46,8 @@ type Router struct {
 	plans *lru[*Plan]
 	// shapes caches by statement shape (shape.go): a hit does not parse.
 	shapes *lru[*shapeEntry]
-	stats cacheCounters
-	seqs  sequences
+	stats  cacheCounters
+	seqs   sequences
 }
 
 type textEntry struct {
