@@ -54,6 +54,9 @@ type Plan struct {
 	// Stats is shared by every copy of the plan the router hands out, for
 	// the proxy to record executions into; nil for PlanSession plans.
 	Stats *PlanStats
+	// anyValues is set on plans of the normalized cache, which serve the
+	// statement with any literal values (and so may be found by shape).
+	anyValues bool
 }
 
 // Session values only the gate knows. A statement that reads one gets a

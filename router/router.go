@@ -141,7 +141,7 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 		return nil, nil, err
 	}
 	r.texts.put(textKey, &textEntry{plan: plan, bv: bv})
-	if shaped && plan.Kind == PlanRoute && plan.Stmt != nil && normalizable(plan.Stmt) && len(plan.Params) == 0 {
+	if shaped && plan.anyValues && len(plan.Params) == 0 {
 		if names, ok := matchLiterals(lits, bv); ok {
 			r.shapes.put(shapeKey, &shapeEntry{plan: plan, names: names})
 		}
@@ -195,7 +195,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	if pt := p.passthrough(prim, sql, bv, params); pt != nil {
 		// The plan holds this text's own literals: it may be cached by
 		// text only, never for other values.
-		prim, typ, normKey = pt, "Passthrough", ""
+		prim, typ, normKey, query = pt, "Passthrough", "", sql
 	}
 	plan := &Plan{
 		Kind:             PlanRoute,
@@ -207,6 +207,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		UsesLastInsertID: slices.Contains(sessionBinds, LastInsertIDBind),
 		SessionBinds:     sessionBinds,
 		Stats:            &PlanStats{query: query},
+		anyValues:        normKey != "",
 	}
 	if normKey != "" {
 		r.plans.put(normKey, plan)
