@@ -78,6 +78,9 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 		tlsConfig: tlsConfig,
 		started:   time.Now(),
 	}
+	if err := reg.Register(&gateCollector{g: g}); err != nil {
+		return nil, fmt.Errorf("gate metrics: %w", err)
+	}
 	return g, nil
 }
 

@@ -1,35 +1,50 @@
 package proxy
 
 import (
+	"fmt"
 	"html/template"
 	"net/http"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
+// statusPage is /debug/status: the keyspaces and their serving shards, the
+// tablets the health checks see, and the busiest cached plans.
 var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 <html><head><title>Mosaic gate</title>
-<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}</style>
+<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}td.sql{font-family:monospace}</style>
 </head><body>
 <h1>Mosaic gate</h1>
-<p>cell {{.Cell}}, {{.Connections}} client connections</p>
+<p>cell {{.Cell}}, {{.Connections}} client connections, up {{.Uptime}}</p>
 <h2>Keyspaces</h2>
-<table><tr><th>keyspace</th><th>sharded</th><th>serving shards</th><th>error</th></tr>
-{{range .Keyspaces}}<tr><td>{{.Name}}</td><td>{{.Sharded}}</td><td>{{.Shards}}</td><td>{{.Error}}</td></tr>
+<table><tr><th>keyspace</th><th>sharded</th><th>shards (serving primary)</th><th>error</th></tr>
+{{range .Keyspaces}}<tr><td>{{.Name}}</td><td>{{.Sharded}}</td><td>{{range .Shards}}{{.Name}}: {{.Primary}}<br>{{end}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>
 <h2>Tablets</h2>
 <table><tr><th>alias</th><th>keyspace/shard</th><th>type</th><th>serving</th><th>lag</th><th>last seen</th><th>error</th></tr>
-{{range .Tablets}}<tr><td>{{.Alias}}</td><td>{{.Target}}</td><td>{{.Type}}</td><td>{{.Serving}}</td><td>{{.Lag}}</td><td>{{.Seen}}</td><td>{{.Error}}</td></tr>
+{{range .Tablets}}<tr><td>{{.Alias}}</td><td>{{.Target}}</td><td>{{.Type}}</td><td>{{.Serving}}</td><td>{{.Lag}}s</td><td>{{.Seen}}</td><td>{{.Error}}</td></tr>
+{{end}}</table>
+<h2>Plan cache</h2>
+<p>{{.Cache.Size}} of {{.Cache.Capacity}} plans; {{.Cache.Hits}} text hits, {{.Cache.NormalizedHits}} normalized hits, {{.Cache.Misses}} misses</p>
+<h2>Busiest plans</h2>
+<table><tr><th>keyspace</th><th>statement</th><th>plan</th><th>executions</th><th>errors</th><th>rows</th><th>total time</th><th>mean</th><th>query</th></tr>
+{{range .Plans}}<tr><td>{{.Keyspace}}</td><td>{{.StmtType}}</td><td>{{.Type}}</td><td>{{.Execs}}</td><td>{{.Errors}}</td><td>{{.Rows}}</td><td>{{.Time}}</td><td>{{.Mean}}</td><td class="sql">{{.Query}}</td></tr>
+{{else}}<tr><td colspan="9">none yet</td></tr>
 {{end}}</table>
 </body></html>`))
 
 type statusKeyspace struct {
 	Name    string
 	Sharded bool
-	Shards  []string
+	Shards  []statusShard
 	Error   string
 }
+
+type statusShard struct{ Name, Primary string }
 
 type statusTablet struct {
 	Alias, Target, Type, Seen, Error string
@@ -37,17 +52,36 @@ type statusTablet struct {
 	Lag                              uint32
 }
 
+type statusPlan struct {
+	Keyspace, StmtType, Type, Query string
+	Execs, Errors, Rows             uint64
+	Time, Mean                      string
+}
+
+// statusPlans is how many of the busiest plans the page shows.
+const statusPlans = 20
+
 func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 	data := struct {
 		Cell        string
 		Connections int64
+		Uptime      string
 		Keyspaces   []statusKeyspace
 		Tablets     []statusTablet
-	}{Cell: g.cfg.Cell, Connections: g.connCount.Load()}
+		Cache       any
+		Plans       []statusPlan
+	}{Cell: g.cfg.Cell, Connections: g.connCount.Load(), Uptime: time.Since(g.started).Round(time.Second).String()}
 	vs := g.router.VSchema()
 	for _, n := range vs.KeyspaceNames() {
 		ks := vs.Keyspaces[n]
-		sk := statusKeyspace{Name: n, Sharded: ks.Sharded, Shards: ks.Shards}
+		sk := statusKeyspace{Name: n, Sharded: ks.Sharded}
+		for _, sh := range ks.Shards {
+			primary := "none serving"
+			if th := g.gw.choose(n, sh, topodatapb.TabletType_PRIMARY); th != nil {
+				primary = th.Alias
+			}
+			sk.Shards = append(sk.Shards, statusShard{Name: sh, Primary: primary})
+		}
 		if ks.Error != nil {
 			sk.Error = ks.Error.Error()
 		}
@@ -65,6 +99,28 @@ func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Tablets = append(data.Tablets, st)
 	}
+	data.Cache = g.router.CacheStats()
+	plans := g.router.CachedPlans()
+	sort.SliceStable(plans, func(i, j int) bool { return plans[i].Execs > plans[j].Execs })
+	for _, p := range plans[:min(len(plans), statusPlans)] {
+		sp := statusPlan{Keyspace: p.Keyspace, StmtType: p.StmtType, Type: p.Type, Query: abbreviateSQL(p.Query, 300),
+			Execs: p.Execs, Errors: p.Errors, Rows: p.Rows, Time: p.Time.Round(time.Microsecond).String()}
+		if p.Execs > 0 {
+			sp.Mean = (p.Time / time.Duration(p.Execs)).Round(time.Microsecond).String()
+		}
+		data.Plans = append(data.Plans, sp)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	statusPage.Execute(w, data)
+	if err := statusPage.Execute(w, data); err != nil {
+		g.log.Debug("status page", "err", fmt.Sprint(err))
+	}
+}
+
+// abbreviateSQL shortens a statement to at most n bytes for display.
+func abbreviateSQL(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -39,9 +39,11 @@ type Agent struct {
 	dbaPool  *queryservice.Pool
 	dba      dbaQuerier
 	registry *prometheus.Registry
-	kick     chan struct{}
-	fenceCh  chan string
-	repairCh chan string
+	// reparents counts promotions and demotions (metrics.go).
+	reparents *prometheus.CounterVec
+	kick      chan struct{}
+	fenceCh   chan string
+	repairCh  chan string
 	// bg counts goroutines that outlive the call that started them (lease
 	// watchers); Run waits for them.
 	bg sync.WaitGroup

@@ -503,7 +503,7 @@ func TestTablet(t *testing.T) {
 			t.Errorf("/debug/status: %d %s", code, body)
 		}
 		code, body := get("/metrics")
-		for _, want := range []string{`mosaic_tablet_queries_total{stmt_type="select"}`, `mosaic_tablet_query_errors_total{code="1062"}`, "mosaic_tablet_pool_size 16", "mosaic_tablet_serving 1"} {
+		for _, want := range []string{`mosaic_tablet_queries_total{stmt_type="SELECT"}`, `mosaic_tablet_query_errors_total{code="1062"}`, "mosaic_tablet_pool_size 16", "mosaic_tablet_serving 1"} {
 			if code != 200 || !strings.Contains(body, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}

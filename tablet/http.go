@@ -2,7 +2,6 @@ package tablet
 
 import (
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/http/pprof"
 
@@ -46,52 +45,4 @@ func (a *Agent) serveHealthz(w http.ResponseWriter, _ *http.Request) {
 	default:
 		fmt.Fprintln(w, "ok: alive, not serving")
 	}
-}
-
-var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
-<html><head><title>tablet {{.Alias}}</title>
-<style>body{font-family:sans-serif} td,th{padding:2px 8px;text-align:left}</style></head>
-<body><h1>Tablet {{.Alias}}</h1>
-<table>
-<tr><th>keyspace/shard</th><td>{{.Keyspace}}/{{.Shard}}</td></tr>
-<tr><th>type</th><td>{{.Type}}</td></tr>
-<tr><th>serving</th><td>{{.Serving}}</td></tr>
-<tr><th>health error</th><td>{{.HealthError}}</td></tr>
-<tr><th>mysqld</th><td>{{.Mysqld}} (port {{.MySQLPort}}, pid {{.PID}}, starts {{.Starts}})</td></tr>
-<tr><th>replication</th><td>{{.Replication}}</td></tr>
-<tr><th>query pool</th><td>{{.Pool.InUse}} / {{.Pool.Size}} in use</td></tr>
-<tr><th>transaction pool</th><td>{{.Pool.TxInUse}} / {{.Pool.TxSize}} in use, {{.Pool.OpenTx}} open</td></tr>
-</table></body></html>
-`))
-
-func (a *Agent) serveStatus(w http.ResponseWriter, _ *http.Request) {
-	st, err := a.mysqld.State()
-	mysqld := st.String()
-	if err != nil {
-		mysqld += ": " + err.Error()
-	}
-	h := a.lastHealth()
-	a.mu.Lock()
-	repl := "none (primary or no source)"
-	if a.source != nil {
-		repl = fmt.Sprintf("from %s:%d, running %v, lag %ds", a.source.Host, a.source.Port,
-			h.GetRealtimeStats().GetReplicationRunning(), h.GetRealtimeStats().GetReplicationLagSeconds())
-	}
-	tt := a.tabletType
-	a.mu.Unlock()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = statusPage.Execute(w, map[string]any{
-		"Alias":       a.aliasString(),
-		"Keyspace":    a.cfg.Keyspace,
-		"Shard":       a.cfg.Shard,
-		"Type":        tt,
-		"Serving":     h.GetServing(),
-		"HealthError": h.GetRealtimeStats().GetHealthError(),
-		"Mysqld":      mysqld,
-		"MySQLPort":   a.cfg.MySQLPort,
-		"PID":         a.mysqld.PID(),
-		"Starts":      a.mysqld.Starts(),
-		"Replication": repl,
-		"Pool":        a.qs.Stats(),
-	})
 }

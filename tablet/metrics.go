@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+	"github.com/mosaicdb/mosaic/topo"
 )
 
 // registerMetrics adds the agent's gauges, read at scrape time.
@@ -43,10 +44,46 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) error {
 			Name: "mosaic_tablet_mysqld_restarts_total", Help: "Times mysqld came back after it died.",
 		}, func() float64 { return float64(max(a.mysqld.Starts()-1, 0)) }),
 	}
+	a.reparents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mosaic_tablet_reparents_total",
+		Help: "Role changes this tablet made in reparents: promoted (to primary) or demoted (to replica).",
+	}, []string{"action"})
+	cs = append(cs,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "mosaic_tablet_info",
+			Help:        "Always 1; its labels name the tablet, its keyspace and its shard.",
+			ConstLabels: prometheus.Labels{"tablet": a.cfg.Alias, "keyspace": a.cfg.Keyspace, "shard": a.cfg.Shard},
+		}, func() float64 { return 1 }),
+		a.reparents,
+		&tabletTypeCollector{a: a},
+	)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
 	}
+	for _, action := range []string{"promoted", "demoted"} {
+		a.reparents.WithLabelValues(action)
+	}
 	return nil
+}
+
+// countReparent counts a role change of a reparent: "promoted" or
+// "demoted".
+func (a *Agent) countReparent(action string) {
+	if a.reparents != nil {
+		a.reparents.WithLabelValues(action).Inc()
+	}
+}
+
+var tabletTypeDesc = prometheus.NewDesc("mosaic_tablet_type",
+	"1 for the tablet's current type (primary, replica, rdonly, spare).", []string{"tablet_type"}, nil)
+
+// tabletTypeCollector reports the tablet's type at scrape time.
+type tabletTypeCollector struct{ a *Agent }
+
+func (c *tabletTypeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- tabletTypeDesc }
+
+func (c *tabletTypeCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(tabletTypeDesc, prometheus.GaugeValue, 1, topo.TabletTypeString(c.a.tabletTypeNow()))
 }

@@ -215,6 +215,7 @@ func (s *tmServer) InitPrimary(ctx context.Context, req *tabletmanagerpb.InitPri
 		if err := a.saveTablet(ctx); err != nil {
 			return err
 		}
+		a.countReparent("promoted")
 		pos, err := a.flavor.Position(ctx, a.dba)
 		resp.Position = pos
 		return err
@@ -280,6 +281,7 @@ func (s *tmServer) DemotePrimary(ctx context.Context, _ *tabletmanagerpb.DemoteP
 		if err := a.saveTablet(ctx); err != nil {
 			return err
 		}
+		a.countReparent("demoted")
 		pos, err := a.flavor.Position(ctx, a.dba)
 		resp.Position = pos
 		return err
@@ -297,6 +299,7 @@ func (s *tmServer) PromoteReplica(ctx context.Context, req *tabletmanagerpb.Prom
 		if err := a.saveTablet(ctx); err != nil {
 			return err
 		}
+		a.countReparent("promoted")
 		pos, err := a.flavor.Position(ctx, a.dba)
 		resp.Position = pos
 		return err

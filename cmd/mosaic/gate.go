@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -70,7 +69,6 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 			if err := g.Listen(); err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "gate listening on %s\n", g.Addr())
 			go gcf.run(cmd.Context())
 			return g.Run(cmd.Context())
 		},

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/grpclog"
 )
 
 // logFlags are the logging flags every subcommand shares.
@@ -33,11 +34,17 @@ func (f *logFlags) loggerTo(w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var l *slog.Logger
 	switch f.format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		l = slog.New(slog.NewTextHandler(w, opts))
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		l = slog.New(slog.NewJSONHandler(w, opts))
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", f.format)
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", f.format)
+	// gRPC logs through a process-wide logger of its own: point it here,
+	// before any connection starts.
+	grpclog.SetLoggerV2(grpcLogger{log: l.With("component", "grpc")})
+	return l, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -50,6 +51,29 @@ type Conn struct {
 	// scratch holds non-row packets; it is reused packet after packet.
 	scratch appendWriter
 	cmd     []byte
+
+	// running is the statement under way and since when, for status
+	// pages (Running), which read it from other goroutines.
+	runMu   sync.Mutex
+	running string
+	since   time.Time
+}
+
+// Running returns the statement the connection is running, if any.
+// Safe to call from any goroutine.
+func (c *Conn) Running() (sql string, since time.Time, ok bool) {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	return c.running, c.since, c.running != ""
+}
+
+func (c *Conn) setRunning(sql string) {
+	c.runMu.Lock()
+	c.running = sql
+	if sql != "" {
+		c.since = time.Now()
+	}
+	c.runMu.Unlock()
 }
 
 // Dial connects and authenticates. ctx bounds the connect and handshake.
@@ -251,6 +275,8 @@ func (c *Conn) execute(sql string, maxRows int, st *streamer, discard bool) (*qu
 	if c.broken {
 		return nil, sqlerr.New(sqlerr.ERServerGone, "mysqld connection is broken")
 	}
+	c.setRunning(sql)
+	defer c.setRunning("")
 	if err := c.writeCommand(comQuery, sql); err != nil {
 		return nil, err
 	}

@@ -2,21 +2,22 @@ package queryservice
 
 import "strings"
 
-// Statement types, the stmt_type label of the query metrics.
+// Statement types, the stmt_type label of the query metrics: upper case,
+// as the gate's.
 const (
-	stmtSelect   = "select"
-	stmtInsert   = "insert"
-	stmtUpdate   = "update"
-	stmtDelete   = "delete"
-	stmtReplace  = "replace"
-	stmtSet      = "set"
-	stmtUse      = "use"
-	stmtBegin    = "begin"
-	stmtCommit   = "commit"
-	stmtRollback = "rollback"
-	stmtDDL      = "ddl"
-	stmtShow     = "show"
-	stmtOther    = "other"
+	stmtSelect   = "SELECT"
+	stmtInsert   = "INSERT"
+	stmtUpdate   = "UPDATE"
+	stmtDelete   = "DELETE"
+	stmtReplace  = "REPLACE"
+	stmtSet      = "SET"
+	stmtUse      = "USE"
+	stmtBegin    = "BEGIN"
+	stmtCommit   = "COMMIT"
+	stmtRollback = "ROLLBACK"
+	stmtDDL      = "DDL"
+	stmtShow     = "SHOW"
+	stmtOther    = "OTHER"
 )
 
 var stmtTypes = []string{stmtSelect, stmtInsert, stmtUpdate, stmtDelete, stmtReplace, stmtSet, stmtUse, stmtBegin, stmtCommit, stmtRollback, stmtDDL, stmtShow, stmtOther}

@@ -14,6 +14,7 @@ type Metrics struct {
 	queries  *prometheus.CounterVec
 	errors   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	poolWait *prometheus.HistogramVec
 
 	// Children per statement type, resolved once: label lookups cost more
 	// than the increments.
@@ -44,10 +45,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time the query service spent on a statement, by statement type.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"stmt_type"}),
+		poolWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mosaic_tablet_pool_wait_seconds",
+			Help:    "Time a request waited for a mysqld connection when its pool had none free, by pool (query, transaction).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"pool"}),
 		byType: map[string]typeMetrics{},
 		byCode: map[uint16]prometheus.Counter{},
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.errors, m.duration} {
+	for _, c := range []prometheus.Collector{m.queries, m.errors, m.duration, m.poolWait} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -56,6 +62,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.byType[t] = typeMetrics{queries: m.queries.WithLabelValues(t), duration: m.duration.WithLabelValues(t)}
 	}
 	return m, nil
+}
+
+// poolWaitObserver returns the observer of a pool's waits, nil for none.
+func (m *Metrics) poolWaitObserver(pool string) prometheus.Observer {
+	if m == nil {
+		return nil
+	}
+	return m.poolWait.WithLabelValues(pool)
 }
 
 func (m *Metrics) record(stmtType string, start time.Time) {

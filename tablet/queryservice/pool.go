@@ -2,9 +2,12 @@ package queryservice
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
@@ -25,8 +28,12 @@ type Pool struct {
 	size   int
 	sem    chan struct{}
 
+	// wait observes how long a Get that found no free slot waited.
+	wait prometheus.Observer
+
 	mu     sync.Mutex
 	idle   []*PooledConn
+	live   map[*PooledConn]struct{} // every open connection, idle or on loan
 	gen    uint64
 	closed bool
 }
@@ -46,7 +53,7 @@ type PooledConn struct {
 
 // NewPool returns a pool of at most size connections made with params.
 func NewPool(params mysqlconn.Params, size int) *Pool {
-	return &Pool{params: params, size: size, sem: make(chan struct{}, size)}
+	return &Pool{params: params, size: size, sem: make(chan struct{}, size), live: map[*PooledConn]struct{}{}}
 }
 
 // settingsKey identifies a list of settings statements.
@@ -66,6 +73,9 @@ func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) 
 	select {
 	case p.sem <- struct{}{}:
 	default:
+		if p.wait != nil {
+			defer func(start time.Time) { p.wait.Observe(time.Since(start).Seconds()) }(time.Now())
+		}
 		select {
 		case p.sem <- struct{}{}:
 		case <-ctx.Done():
@@ -76,12 +86,12 @@ func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) 
 	pc := p.takeIdle(key)
 	if pc != nil && time.Since(pc.idleSince) > maxIdle {
 		// mysqld has probably dropped it already.
-		pc.Close()
+		p.closeConn(pc)
 		pc = nil
 	}
 	if pc != nil && pc.settings != key && pc.settings != "" {
 		if err := pc.ResetConnection(); err != nil {
-			pc.Close()
+			p.closeConn(pc)
 			pc = nil
 		} else {
 			pc.settings = ""
@@ -140,10 +150,50 @@ func (p *Pool) dial(ctx context.Context) (*PooledConn, error) {
 		e.Retryable = true
 		return nil, e
 	}
+	pc := &PooledConn{Conn: c, pool: p}
 	p.mu.Lock()
-	gen := p.gen
+	pc.gen = p.gen
+	p.live[pc] = struct{}{}
 	p.mu.Unlock()
-	return &PooledConn{Conn: c, pool: p, gen: gen}, nil
+	return pc, nil
+}
+
+// closeConn closes a connection of the pool and forgets it.
+func (p *Pool) closeConn(pc *PooledConn) {
+	p.mu.Lock()
+	delete(p.live, pc)
+	p.mu.Unlock()
+	pc.Close()
+}
+
+// RunningStatement is a statement a pooled connection is running.
+type RunningStatement struct {
+	// Pool names the pool of the connection ("query", "transaction");
+	// set by Service.Running.
+	Pool string
+	// ConnID is mysqld's connection id (the argument of KILL).
+	ConnID uint32
+	SQL    string
+	Since  time.Time
+}
+
+// Running returns the statements the pool's connections are running,
+// longest-running first.
+func (p *Pool) Running() []RunningStatement {
+	p.mu.Lock()
+	conns := make([]*PooledConn, 0, len(p.live))
+	for pc := range p.live {
+		conns = append(conns, pc)
+	}
+	p.mu.Unlock()
+	var out []RunningStatement
+	for _, pc := range conns {
+		if sql, since, ok := pc.Running(); ok {
+			out = append(out, RunningStatement{ConnID: pc.ID(), SQL: sql, Since: since})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out
 }
 
 // Recycle returns the connection to its pool, or closes it when it is
@@ -158,7 +208,7 @@ func (pc *PooledConn) Recycle() {
 	}
 	p.mu.Unlock()
 	if !keep {
-		pc.Close()
+		p.closeConn(pc)
 	}
 	<-p.sem
 }
@@ -170,6 +220,9 @@ func (p *Pool) Reset() {
 	idle := p.idle
 	p.idle = nil
 	p.gen++
+	for _, pc := range idle {
+		delete(p.live, pc)
+	}
 	p.mu.Unlock()
 	for _, pc := range idle {
 		pc.Close()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -73,9 +74,28 @@ func New(cfg Config, id Identity, params mysqlconn.Params, health *Broadcaster, 
 		health:  health,
 		metrics: metrics,
 	}
+	s.pool.wait = metrics.poolWaitObserver("query")
+	s.txPool.wait = metrics.poolWaitObserver("transaction")
 	s.txs = newTxPool(s.txPool, cfg.TxIdleTimeout, log)
 	s.state.Store(&servingState{reason: "starting"})
 	return s, nil
+}
+
+// Running returns the statements running on mysqld for the service,
+// longest-running first.
+func (s *Service) Running() []RunningStatement {
+	var out []RunningStatement
+	for _, p := range []struct {
+		name string
+		pool *Pool
+	}{{"query", s.pool}, {"transaction", s.txPool}} {
+		for _, r := range p.pool.Running() {
+			r.Pool = p.name
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out
 }
 
 // Register adds the service to a gRPC server.

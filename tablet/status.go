@@ -1,0 +1,109 @@
+package tablet
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/mosaicdb/mosaic/tablet/queryservice"
+)
+
+// statusPage is /debug/status: the tablet, its mysqld, replication, the
+// pools and the statements running on mysqld.
+var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
+<html><head><title>tablet {{.Alias}}</title>
+<style>body{font-family:sans-serif} table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:2px 8px;text-align:left} td.sql{font-family:monospace}</style></head>
+<body><h1>Tablet {{.Alias}}</h1>
+<h2>Tablet</h2>
+<table>
+<tr><th>keyspace/shard</th><td>{{.Keyspace}}/{{.Shard}}</td></tr>
+<tr><th>type</th><td>{{.Type}}</td></tr>
+<tr><th>serving</th><td>{{.Serving}}</td></tr>
+<tr><th>health error</th><td>{{.HealthError}}</td></tr>
+<tr><th>queries per second</th><td>{{printf "%.1f" .QPS}}</td></tr>
+</table>
+<h2>mysqld</h2>
+<table>
+<tr><th>state</th><td>{{.Mysqld}}</td></tr>
+<tr><th>port</th><td>{{.MySQLPort}}</td></tr>
+<tr><th>pid</th><td>{{.PID}}</td></tr>
+<tr><th>starts</th><td>{{.Starts}}</td></tr>
+</table>
+<h2>Replication</h2>
+<table>
+<tr><th>source</th><td>{{.Source}}</td></tr>
+<tr><th>running</th><td>{{.ReplicationRunning}}</td></tr>
+<tr><th>lag</th><td>{{.Lag}}s</td></tr>
+</table>
+<h2>Pools</h2>
+<table><tr><th>pool</th><th>in use</th><th>size</th></tr>
+<tr><td>query</td><td>{{.Pool.InUse}}</td><td>{{.Pool.Size}}</td></tr>
+<tr><td>transaction</td><td>{{.Pool.TxInUse}}</td><td>{{.Pool.TxSize}}</td></tr>
+</table>
+<p>{{.Pool.OpenTx}} open transactions</p>
+<h2>Running queries</h2>
+<table><tr><th>pool</th><th>mysqld connection</th><th>seconds</th><th>statement</th></tr>
+{{range .Running}}<tr><td>{{.Pool}}</td><td>{{.ConnID}}</td><td>{{.Seconds}}</td><td class="sql">{{.SQL}}</td></tr>
+{{else}}<tr><td colspan="4">none</td></tr>
+{{end}}</table>
+</body></html>
+`))
+
+// statusRunning is a row of the running queries table.
+type statusRunning struct {
+	Pool, SQL, Seconds string
+	ConnID             uint32
+}
+
+// maxStatusSQL bounds the text of a statement on the status page.
+const maxStatusSQL = 300
+
+func statusRows(rs []queryservice.RunningStatement, now time.Time) []statusRunning {
+	out := make([]statusRunning, 0, len(rs))
+	for _, r := range rs {
+		sql := r.SQL
+		if len(sql) > maxStatusSQL {
+			sql = sql[:maxStatusSQL] + "…"
+		}
+		out = append(out, statusRunning{Pool: r.Pool, ConnID: r.ConnID, SQL: sql,
+			Seconds: fmt.Sprintf("%.3f", now.Sub(r.Since).Seconds())})
+	}
+	return out
+}
+
+func (a *Agent) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	st, err := a.mysqld.State()
+	mysqld := st.String()
+	if err != nil {
+		mysqld += ": " + err.Error()
+	}
+	h := a.lastHealth()
+	rt := h.GetRealtimeStats()
+	a.mu.Lock()
+	source := "none (primary, or no source yet)"
+	if a.source != nil {
+		source = fmt.Sprintf("%s:%d", a.source.Host, a.source.Port)
+	}
+	tt := a.tabletType
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = statusPage.Execute(w, map[string]any{
+		"Alias":              a.aliasString(),
+		"Keyspace":           a.cfg.Keyspace,
+		"Shard":              a.cfg.Shard,
+		"Type":               tt,
+		"Serving":            h.GetServing(),
+		"HealthError":        rt.GetHealthError(),
+		"QPS":                rt.GetQps(),
+		"Mysqld":             mysqld,
+		"MySQLPort":          a.cfg.MySQLPort,
+		"PID":                a.mysqld.PID(),
+		"Starts":             a.mysqld.Starts(),
+		"Source":             source,
+		"ReplicationRunning": rt.GetReplicationRunning(),
+		"Lag":                rt.GetReplicationLagSeconds(),
+		"Pool":               a.qs.Stats(),
+		"Running":            statusRows(a.qs.Running(), time.Now()),
+	})
+}
