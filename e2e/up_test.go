@@ -31,7 +31,7 @@ func TestMosaicUp(t *testing.T) {
 		t.Fatalf("build mosaic: %v\n%s", err, out)
 	}
 	dataDir := t.TempDir()
-	etcdPort := etcdtest.FreePort(t)
+	etcdPort := freePortPair(t) // etcd's peer port is the next one
 	gatePort := etcdtest.FreePort(t)
 	httpPort := etcdtest.FreePort(t)
 	offset := freeTabletPortOffset(t)
@@ -162,5 +162,21 @@ func freeTabletPortOffset(t *testing.T) int {
 		}
 	}
 	t.Fatal("no free tablet port offset")
+	return 0
+}
+
+// freePortPair returns a port p such that p and p+1 were both free a
+// moment ago.
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		p := etcdtest.FreePort(t)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no two free ports in a row")
 	return 0
 }
