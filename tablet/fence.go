@@ -46,6 +46,7 @@ func (a *Agent) fenceLoop(ctx context.Context) {
 					return err
 				}
 				a.log.Warn("fenced primary is a read-only replica now", "reason", reason)
+				a.countReparent("demoted")
 				return a.saveTablet(fctx)
 			})
 			a.actionMu.Unlock()
