@@ -234,6 +234,11 @@ func (s *Session) sessionValue(name string) any {
 		return uint64(countErrors(s.conds))
 	case router.TransactionModeBind:
 		return s.TxMode.String()
+	case router.InTransactionBind:
+		if s.InTransaction {
+			return int64(1)
+		}
+		return int64(0)
 	}
 	return nil
 }

@@ -48,6 +48,7 @@ var sessionVars = map[string]string{
 	"warning_count":    WarningCountBind,
 	"error_count":      ErrorCountBind,
 	"transaction_mode": TransactionModeBind,
+	"in_transaction":   InTransactionBind,
 	"last_insert_id":   LastInsertIDBind,
 	"identity":         LastInsertIDBind,
 }

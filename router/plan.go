@@ -83,6 +83,8 @@ const (
 	ErrorCountBind = "__error_count"
 	// TransactionModeBind stands for @@transaction_mode: a string.
 	TransactionModeBind = "__transaction_mode"
+	// InTransactionBind stands for @@in_transaction: an int64, 1 or 0.
+	InTransactionBind = "__in_transaction"
 )
 
 // Bind returns the bind variables for one execution of a prepared
