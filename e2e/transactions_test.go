@@ -287,6 +287,26 @@ func TestTransactions(t *testing.T) {
 		execC(t, conn, "update account set balance = 100 where id = ?", b)
 	})
 
+	t.Run("InterruptedStatementEndsTransaction", func(t *testing.T) {
+		conn := session(t)
+		execC(t, conn, "begin")
+		execC(t, conn, "update account set balance = 5 where id = ?", a)
+		execC(t, conn, "update account set balance = 5 where id = ?", b)
+		execC(t, conn, "set max_statement_time = 0.5")
+		_, err := conn.ExecContext(ctx, "select sleep(3) from account where id = ?", a)
+		if num, _ := mysqlErr(t, err); num != 1969 || !strings.Contains(err.Error(), "the transaction was rolled back") {
+			t.Fatalf("statement over max_statement_time in a transaction: %v", err)
+		}
+		execC(t, conn, "set max_statement_time = 0")
+		if got := oneValue(t, conn, "select @@in_transaction"); got != "0" {
+			t.Fatalf("@@in_transaction = %s", got)
+		}
+		waitNoTrx(t, c, "bank", "-80", "80-")
+		if got := oneValue(t, db, "select sum(balance) from account where id in (?, ?)", a, b); got != "200" {
+			t.Fatalf("interrupted transaction's writes survived: sum = %s", got)
+		}
+	})
+
 	t.Run("DeadlockRollsBackEveryShard", func(t *testing.T) {
 		c1 := session(t)
 		c2 := session(t)

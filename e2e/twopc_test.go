@@ -154,6 +154,22 @@ func TestTwoPC(t *testing.T) {
 			t.Fatalf("balances %d and %d", balanceOn(t, c, "-80", a), balanceOn(t, c, "80-", b))
 		}
 		settled(t)
+		// A branch whose statement changed nothing: MariaDB drops it when
+		// prepared, and XA COMMIT answers XA_RBROLLBACK; the commit is fine.
+		conn0, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn0.Close()
+		execC(t, conn0, "set transaction_mode = 'twopc'")
+		execC(t, conn0, "begin")
+		execC(t, conn0, "update account set balance = balance where id = ?", a)
+		execC(t, conn0, "update account set balance = balance where id = ?", b)
+		execC(t, conn0, "commit")
+		if s := takeSteps(); s != "created,prepared,committed" {
+			t.Fatalf("two-phase commit steps = %q", s)
+		}
+		settled(t)
 		// One shard written: no two-phase commit.
 		conn, err := db.Conn(ctx)
 		if err != nil {

@@ -42,11 +42,20 @@ func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 // afterError ends the client's transaction when a shard's transaction is
 // gone (rolled back for idling, by a deadlock, or with its connection):
 // what is left of it on other shards is rolled back too, so the client
-// never commits half a transaction.
+// never commits half a transaction. An interrupted statement (KILL QUERY,
+// a time limit) ends it too: the tablet drops a connection whose
+// statement it killed.
 func (cc *clientConn) afterError(err error) error {
 	s := cc.s
-	if !s.InTransaction || !sqlerr.IsTxEnded(err) {
+	if !s.InTransaction {
 		return err
+	}
+	switch sqlerr.FromError(err).Num {
+	case sqlerr.ERQueryInterrupted, sqlerr.ERQueryTimeout, sqlerr.ERStatementTimeout:
+	default:
+		if !sqlerr.IsTxEnded(err) {
+			return err
+		}
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

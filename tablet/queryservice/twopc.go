@@ -143,7 +143,20 @@ func (s *Service) resolvePrepared(ctx context.Context, target *querypb.Target, x
 	err := s.withConn(ctx, nil, func(pc *PooledConn) error {
 		return pc.Exec("XA " + verb + " " + xidSQL(xid))
 	})
-	if err != nil && sqlerr.FromError(err).Num == erXAERNota {
+	var num uint16
+	if err != nil {
+		num = sqlerr.FromError(err).Num
+	}
+	switch num {
+	case erXAERNota:
+		// Resolved already.
+		err = nil
+	case erXARBRollback:
+		// A branch that changed nothing: MariaDB drops it when its
+		// connection closes after XA PREPARE, and answers XA_RBROLLBACK
+		// to XA COMMIT. Nothing of it is left to commit or roll back. (A
+		// branch with changes is only ever rolled back by RollbackPrepared,
+		// which the protocol calls for rolled-back transactions only.)
 		err = nil
 	}
 	if err != nil {
