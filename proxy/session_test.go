@@ -54,7 +54,10 @@ func TestParseControl(t *testing.T) {
 		{"SHOW WARNINGS LIMIT 1, 2", controlStmt{kind: ctlShowWarnings, offset: 1, limit: 2}, true},
 		{"SHOW COUNT(*) WARNINGS", controlStmt{kind: ctlShowWarnings, count: true, limit: -1}, true},
 		{"SHOW VARIABLES", controlStmt{}, false},
-		{"XA START 'x'", controlStmt{}, false}, // quotes: left to the parser
+		{"XA START 'x'", controlStmt{kind: ctlXA}, true},
+		{"savepoint `a b`", controlStmt{kind: ctlSavepoint}, true},
+		{"release savepoint a", controlStmt{kind: ctlSavepoint}, true},
+		{"rollback to `a`", controlStmt{kind: ctlRollback, toSavepoint: true}, true},
 		{"XA RECOVER", controlStmt{kind: ctlXA}, true},
 		{"SAVEPOINT a", controlStmt{kind: ctlSavepoint}, true},
 		{"/* c */ BEGIN", controlStmt{}, false},

@@ -48,6 +48,19 @@ func parseControl(sql string) (controlStmt, bool) {
 	}
 	s := strings.TrimSpace(sql)
 	s = strings.TrimRight(s, "; \t\r\n")
+	// XA and savepoint statements are refused whatever follows (quoted
+	// xids and names included): on a pooled tablet connection they would
+	// outlive the statement.
+	if f := strings.Fields(strings.ToLower(s)); len(f) > 0 {
+		switch {
+		case f[0] == "xa":
+			return controlStmt{kind: ctlXA}, true
+		case f[0] == "savepoint", f[0] == "release" && len(f) > 1 && f[1] == "savepoint":
+			return controlStmt{kind: ctlSavepoint}, true
+		case f[0] == "rollback" && (len(f) > 1 && f[1] == "to" || len(f) > 2 && f[1] == "work" && f[2] == "to"):
+			return controlStmt{kind: ctlRollback, toSavepoint: true}, true
+		}
+	}
 	if s == "" || strings.ContainsAny(s, "#'\"`") || strings.Contains(s, "/*") || strings.Contains(s, "--") {
 		return controlStmt{}, false
 	}
@@ -101,14 +114,6 @@ func parseControl(sql string) (controlStmt, bool) {
 		return cs, true
 	case "show":
 		return parseShowWarnings(w[1:])
-	case "xa":
-		return controlStmt{kind: ctlXA}, true
-	case "savepoint":
-		return controlStmt{kind: ctlSavepoint}, true
-	case "release":
-		if len(w) >= 2 && w[1] == "savepoint" {
-			return controlStmt{kind: ctlSavepoint}, true
-		}
 	}
 	return controlStmt{}, false
 }
