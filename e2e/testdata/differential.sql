@@ -310,11 +310,9 @@ select order_id, note from corder where note like '%é%' or note like '%ç%' ord
 insert into customer (customer_id, name, nick, email, country_code, balance, score, created, tier) values (5001, 'Nouveau', 'nouveau', 'n@x.org', 'FR', 10.50, 1.25, '2024-05-01', 2), (5002, 'Ærøskøbing', NULL, NULL, NULL, NULL, NULL, '2024-05-02', NULL), (5003, 'Zoë', 'Zêta', 'ZOE@x.org', 'XX', -1.00, -0.5, '2024-05-03', 5);
 select * from customer where customer_id > 5000 order by customer_id;
 insert into corder (customer_id, product_id, qty, amount, status, ordered_at, note) values (5001, 3, 2, 19.99, 'new', '2024-05-03 10:00:00', 'première');
--- skip: the gate binds LAST_INSERT_ID() only for prepared statements (proxy, issue 4)
 select last_insert_id();
 select * from corder where customer_id = 5001 order by order_id;
 insert into corder (customer_id, product_id, qty, amount, status, ordered_at) values (5002, 4, 1, 5.00, 'new', '2024-05-04 11:00:00'), (5003, 5, 3, 7.50, 'paid', '2024-05-04 12:00:00'), (17, 6, 4, 100.00, 'new', '2024-05-04 13:00:00');
--- skip: the gate binds LAST_INSERT_ID() only for prepared statements (proxy, issue 4)
 select last_insert_id();
 select order_id, customer_id, amount from corder where order_id > 8000 order by order_id;
 insert into corder (order_id, customer_id, product_id, qty, amount, status, ordered_at) values (null, 5001, 9, 1, 1.00, 'new', '2024-05-05 00:00:00');
