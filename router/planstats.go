@@ -58,7 +58,8 @@ type CachedPlan struct {
 }
 
 // CachedPlans returns every plan in the plan cache with its counters,
-// busiest (most executions) first.
+// busiest (most executions) first: the normalized plans, and the shapes of
+// statements sent to unsharded keyspaces as they were written.
 func (r *Router) CachedPlans() []CachedPlan {
 	var out []CachedPlan
 	r.plans.each(func(key string, p *Plan) {
@@ -70,6 +71,16 @@ func (r *Router) CachedPlans() []CachedPlan {
 			cp.Time = time.Duration(s.nanos.Load())
 		}
 		out = append(out, cp)
+	})
+	// Statements passed through unchanged are cached by shape.
+	r.shapes.each(func(key string, e *shapeEntry) {
+		if e.passthrough == nil {
+			return
+		}
+		ks, _, _ := cutNUL(key)
+		p, st := e.plan, e.plan.Stats
+		out = append(out, CachedPlan{Keyspace: ks, StmtType: p.StmtType, Type: p.Type, Query: st.query,
+			Execs: st.execs.Load(), Errors: st.errors.Load(), Rows: st.rows.Load(), Time: time.Duration(st.nanos.Load())})
 	})
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Execs > out[j].Execs })
 	return out

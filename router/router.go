@@ -133,6 +133,9 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 		shapeKey = keyspace + "\x00" + shape
 		if e, ok := r.shapes.get(shapeKey); ok {
 			r.stats.normHits.Add(1)
+			if e.passthrough != nil {
+				return e.passthroughPlan(sql), nil, nil
+			}
 			return e.plan, e.bind(lits), nil
 		}
 	}
@@ -141,9 +144,14 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 		return nil, nil, err
 	}
 	r.texts.put(textKey, &textEntry{plan: plan, bv: bv})
-	if shaped && plan.anyValues && len(plan.Params) == 0 {
+	if shaped && len(plan.Params) == 0 && plan.Stmt != nil {
 		if names, ok := matchLiterals(lits, bv); ok {
-			r.shapes.put(shapeKey, &shapeEntry{plan: plan, names: names})
+			switch ks := passthroughKeyspace(plan); {
+			case plan.anyValues:
+				r.shapes.put(shapeKey, &shapeEntry{plan: plan, names: names})
+			case ks != nil:
+				r.shapes.put(shapeKey, newPassthroughShape(plan, ks, shape))
+			}
 		}
 	}
 	return plan, bv, nil

@@ -165,10 +165,39 @@ func sameLiteral(lit, v any) bool {
 }
 
 // shapeEntry is a cached plan and the bind variable of each literal of
-// its shape.
+// its shape; or, for a statement an unsharded keyspace gets exactly as the
+// client wrote it (passthrough.go), the plan to copy for each statement of
+// the shape with that statement's own text.
 type shapeEntry struct {
 	plan  *Plan
 	names []string
+	// passthrough is the keyspace of a passthrough shape, nil otherwise.
+	passthrough *Keyspace
+}
+
+// passthroughKeyspace returns the keyspace of a plan that sends the
+// client's text unchanged to an unsharded keyspace, nil for other plans.
+func passthroughKeyspace(p *Plan) *Keyspace {
+	r, ok := p.Primitive.(*Route)
+	if !ok || p.Type != "Passthrough" || r.Opcode != Unsharded || !normalizable(p.Stmt) {
+		return nil
+	}
+	return r.Keyspace
+}
+
+// newPassthroughShape makes the entry of a passthrough shape. Its plans
+// share one PlanStats, which reports the shape with ? for each literal.
+func newPassthroughShape(p *Plan, ks *Keyspace, shape string) *shapeEntry {
+	cp := *p
+	cp.Stats = &PlanStats{query: strings.ReplaceAll(shape, string(shapeMarker), "?")}
+	return &shapeEntry{plan: &cp, passthrough: ks}
+}
+
+// passthroughPlan returns the plan of a passthrough shape for sql.
+func (e *shapeEntry) passthroughPlan(sql string) *Plan {
+	p := *e.plan
+	p.Primitive = &Route{Opcode: Unsharded, Keyspace: e.passthrough, Query: textTemplate(sql)}
+	return &p
 }
 
 func (e *shapeEntry) bind(lits []any) BindVars {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestShapeOf(t *testing.T) {
@@ -134,5 +136,43 @@ func TestShapeCacheMatchesPlanner(t *testing.T) {
 	t.Logf("%d of %d statements with other literals planned by shape", hits, total)
 	if hits < total/3 {
 		t.Errorf("only %d of %d statements hit the cache", hits, total)
+	}
+}
+
+// TestPassthroughShape: statements an unsharded keyspace gets as written
+// are found by shape too, each sent with its own text, and counted
+// together.
+func TestPassthroughShape(t *testing.T) {
+	r := New(DefaultConfig())
+	r.SetVSchema(loadTestVSchema(t))
+	p1, _, err := r.Plan("select  name FROM product where id = 5", "commerce")
+	if err != nil || p1.Type != "Passthrough" {
+		t.Fatalf("plan %+v %v", p1, err)
+	}
+	texts := r.texts.len()
+	p2, _, err := r.Plan("select  name FROM product where id = 7", "commerce")
+	if err != nil || r.texts.len() != texts {
+		t.Fatalf("not planned by shape: %v", err)
+	}
+	f := &fakeExec{}
+	if _, err := p2.Execute(context.Background(), f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Execute commerce/0 select  name FROM product where id = 7"; len(f.lines) != 1 || f.lines[0] != want {
+		t.Fatalf("sent %q, want %q", f.lines, want)
+	}
+	p3, _, _ := r.Plan("select  name FROM product where id = 8", "commerce")
+	if p2.Stats != p3.Stats || p2.Stats == nil {
+		t.Fatal("statements of one shape do not share stats")
+	}
+	p3.Stats.Record(time.Millisecond, 1, false)
+	var found bool
+	for _, cp := range r.CachedPlans() {
+		if cp.Query == "select  name FROM product where id = ?" && cp.Execs == 1 && cp.Type == "Passthrough" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("shape not among the cached plans: %+v", r.CachedPlans())
 	}
 }
