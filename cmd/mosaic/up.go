@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -25,6 +26,9 @@ import (
 
 // upConfig describes the local cluster `mosaic up` runs.
 type upConfig struct {
+	// childProcs is the GOMAXPROCS of the gate, tablets and failure
+	// detector (0: a share of the cores, see childEnv).
+	childProcs   int
 	dataDir      string
 	cell         string
 	replicas     int
@@ -85,6 +89,7 @@ Ctrl-C stops every process.`,
 	fs.StringVar(&c.dataDir, "data-dir", "./mosaic-data", "where the cluster keeps etcd, mysqld data and logs")
 	fs.StringVar(&c.cell, "cell", "zone1", "cell of every tablet and of the gate")
 	fs.IntVar(&c.replicas, "replicas", 1, "replicas per shard besides the primary")
+	fs.IntVar(&c.childProcs, "child-gomaxprocs", 0, "GOMAXPROCS of the gate, tablets and failure detector (0: a quarter of the cores, at least 1; a GOMAXPROCS in the environment wins)")
 	fs.IntVar(&c.etcdPort, "etcd-port", 2379, "embedded etcd client port (the peer port is one above)")
 	fs.IntVar(&c.gatePort, "gate-port", 15306, "gate MySQL port")
 	fs.IntVar(&c.gateHTTPPort, "gate-http-port", 15000, "gate HTTP port")
@@ -164,7 +169,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 			"--innodb-buffer-pool-size", c.bufferPool,
 		)
 		args = append(args, c.extraTablet...)
-		procs = append(procs, &child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log")})
+		procs = append(procs, &child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log"), env: childEnv(c)})
 	}
 	gateArgs := append([]string{"gate"}, common...)
 	gateArgs = append(gateArgs,
@@ -174,7 +179,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 		"--topo-endpoints", etcdAddr,
 	)
 	gateArgs = append(gateArgs, c.extraGate...)
-	gate := &child{name: "gate", path: self, args: gateArgs, logFile: filepath.Join(logDir, "gate.log")}
+	gate := &child{name: "gate", path: self, args: gateArgs, logFile: filepath.Join(logDir, "gate.log"), env: childEnv(c)}
 
 	for _, p := range procs {
 		wg.Add(1)
@@ -191,7 +196,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	var failoverWG sync.WaitGroup
 	defer func() { stopFailover(); failoverWG.Wait() }()
 	if c.failover {
-		fo := &child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"),
+		fo := &child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"), env: childEnv(c),
 			args: append(append([]string{"failover"}, common...), "--topo-endpoints", etcdAddr)}
 		failoverWG.Add(1)
 		go func() { defer failoverWG.Done(); fo.supervise(failoverCtx, log) }()
@@ -263,6 +268,8 @@ type child struct {
 	path    string
 	args    []string
 	logFile string
+	// env is added to the environment the child inherits.
+	env []string
 }
 
 // supervise runs the child until ctx ends, restarting it if it dies, and
@@ -295,6 +302,9 @@ func (c *child) run(ctx context.Context) error {
 	}
 	defer f.Close()
 	cmd := exec.Command(c.path, c.args...)
+	if len(c.env) > 0 {
+		cmd.Env = append(os.Environ(), c.env...)
+	}
 	cmd.Stdout = f
 	cmd.Stderr = f
 	// Children die with us even if we are killed without a chance to stop them.
@@ -405,4 +415,21 @@ func waitRegistered(ctx context.Context, ts *topo.Server, keyspace, shard string
 		return fmt.Errorf("%d of %d tablets registered", len(tablets), n)
 	}
 	return nil
+}
+
+// childEnv is the environment the cluster's Go processes get on top of
+// ours. They share this machine's cores with each other and with mysqld:
+// each sized as if it had them all, their schedulers spin and hand
+// goroutines between threads for nothing (on 2 cores, a quarter more CPU
+// per query and a third more latency at one client). Each gets a share
+// of the cores instead, as a CPU limit would give it in production.
+func childEnv(c upConfig) []string {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return nil
+	}
+	n := c.childProcs
+	if n <= 0 {
+		n = max(1, runtime.NumCPU()/4)
+	}
+	return []string{"GOMAXPROCS=" + strconv.Itoa(n)}
 }
