@@ -152,6 +152,10 @@ func TestFailoverKill9(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run %d: restarted tablet did not re-attach: %v", run, err)
 		}
+		// Re-attached means caught up with the primary: a tablet that
+		// diverged (it wrote transactions nobody received before it died)
+		// rebuilds itself first.
+		waitCaughtUp(t, c, shard, victim, 3*time.Minute)
 		waitGate(t, c, 30*time.Second, "gate uses the restarted tablet", func() bool {
 			return gateServes(c, victim.AliasString, topodatapb.TabletType_REPLICA)
 		})
@@ -165,6 +169,48 @@ func TestFailoverKill9(t *testing.T) {
 	slices.Sort(recoveries)
 	t.Logf("failover: kill -9 of primary mysqld+agent to first acknowledged write: median %v, worst %v over %d runs (%v)",
 		recoveries[len(recoveries)/2].Round(time.Millisecond), recoveries[len(recoveries)-1].Round(time.Millisecond), len(recoveries), recoveries)
+}
+
+// waitCaughtUp waits until p has applied its shard primary's position.
+func waitCaughtUp(t *testing.T, c *cluster.Cluster, shard *cluster.ProcShard, p *cluster.ProcTablet, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last error
+	for time.Now().Before(deadline) {
+		last = func() error {
+			sh, _, err := c.TS.GetShard(t.Context(), "commerce", "0")
+			if err != nil {
+				return err
+			}
+			primary := shard.Tablet(sh.PrimaryAlias)
+			if primary == nil {
+				return fmt.Errorf("no primary")
+			}
+			pc, err := primary.Dial()
+			if err != nil {
+				return err
+			}
+			defer pc.Close()
+			vc, err := p.Dial()
+			if err != nil {
+				return err
+			}
+			defer vc.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			pos, err := pc.TM.PrimaryPosition(ctx, &tabletmanagerpb.PrimaryPositionRequest{})
+			if err != nil {
+				return err
+			}
+			_, err = vc.TM.WaitForPosition(ctx, &tabletmanagerpb.WaitForPositionRequest{Position: pos.Position, TimeoutMs: 5000})
+			return err
+		}()
+		if last == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s did not catch up with the primary in %v: %v", p.AliasString, within, last)
 }
 
 // gateServes reports whether the gate's health check has alias serving
