@@ -21,6 +21,21 @@
 // written on start and on every type change, and left in place on
 // shutdown: the health stream says whether a tablet serves.
 //
+// Taking writes: a tablet is a writable primary only while the shard record
+// names it with its term and it holds the shard's primary lease in topo
+// (lease.go). It takes the lease before read_only goes off and gives it
+// back after read_only is on; when it loses the lease, or the shard record
+// stops naming it, it fences itself (fence.go): it stops serving at once
+// and turns read-only. The query service connects as an app user that
+// read_only stops, so in-flight writes stop too. Replicas follow the
+// primary the shard record names (shardwatch.go); a primary runs
+// semi-sync where its shard has replicas (semisync.go).
+//
+// Repair (repair.go): a replica whose data dir is lost, that starts empty
+// in a shard with data, or whose replication is broken for good rebuilds
+// itself from a peer's physical copy (the Backup RPC, backup.go) or from
+// a backup in Config.BackupDir, then catches up by GTID.
+//
 // The keyspace's data lives in a database named like the keyspace
 // (Config.DBName), created on every mysqld start without binlogging.
 //
