@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,12 +295,24 @@ func (tb *Tablet) Restart(t testing.TB) {
 }
 
 // Stop stops the tablet and its mysqld and waits; later calls do nothing.
+//
+// A tablet that does not stop within stopTimeout is a bug: Stop dumps every
+// goroutine and panics, so that the test run fails with the evidence
+// instead of hanging until the package timeout.
 func (tb *Tablet) Stop() {
 	tb.stopOnce.Do(func() {
 		tb.cancel()
-		<-tb.done
+		select {
+		case <-tb.done:
+		case <-time.After(stopTimeout):
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+			panic(fmt.Sprintf("tablet %s did not stop within %v", tb.AliasString, stopTimeout))
+		}
 	})
 }
+
+// stopTimeout bounds how long Stop waits for a tablet's agent to return.
+const stopTimeout = 2 * time.Minute
 
 // Dial returns a client of the tablet, closed when the test ends.
 func (tb *Tablet) Dial(t testing.TB) *tmclient.Client {
