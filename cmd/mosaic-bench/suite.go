@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,6 +271,14 @@ func writeReport(dir string, r *bench.Report, out io.Writer) error {
 // startCluster runs mosaic up on the suite's ports and waits until the gate
 // answers on both keyspaces. stop ends it.
 func startCluster(ctx context.Context, f *suiteFlags, logf func(string, ...any)) (stop func(), err error) {
+	// Another cluster on these ports would answer in place of ours.
+	for _, p := range []int{f.etcdPort, f.gatePort, f.gateHTTPPort, f.mysqlPort(localShards[0])} {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return nil, fmt.Errorf("port %d is taken (another cluster? use --cluster running, or other ports): %w", p, err)
+		}
+		l.Close()
+	}
 	dir := f.dataDir
 	temp := dir == ""
 	if temp {
