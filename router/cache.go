@@ -87,7 +87,8 @@ type CacheStats struct {
 	NormalizedHits uint64
 	// Misses counts statements planned from scratch.
 	Misses uint64
-	// Size is the number of cached plans; Capacity the bound.
+	// Size is the number of cached plans (statements of unsharded
+	// keyspaces sent as written count once per shape); Capacity the bound.
 	Size, Capacity int
 }
 

@@ -95,3 +95,14 @@ func cutNUL(key string) (string, string, bool) {
 	}
 	return "", key, false
 }
+
+// passthroughShapes counts the shapes of statements sent as written.
+func (r *Router) passthroughShapes() int {
+	n := 0
+	r.shapes.each(func(_ string, e *shapeEntry) {
+		if e.passthrough != nil {
+			n++
+		}
+	})
+	return n
+}

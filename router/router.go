@@ -55,6 +55,11 @@ type textEntry struct {
 	bv   BindVars
 }
 
+// maxCachedText bounds the statements the text cache keeps: a bulk INSERT
+// of thousands of rows would pin megabytes (its text, syntax tree and bind
+// variables) for a repeat that hardly ever comes.
+const maxCachedText = 16 << 10
+
 // New returns a router with an empty VSchema.
 func New(cfg Config) *Router {
 	r := &Router{cfg: cfg, texts: newLRU[*textEntry](cfg.PlanCacheSize), plans: newLRU[*Plan](cfg.PlanCacheSize),
@@ -82,7 +87,7 @@ func (r *Router) CacheStats() CacheStats {
 		Hits:           r.stats.hits.Load(),
 		NormalizedHits: r.stats.normHits.Load(),
 		Misses:         r.stats.misses.Load(),
-		Size:           r.plans.len(),
+		Size:           r.plans.len() + r.passthroughShapes(),
 		Capacity:       r.cfg.PlanCacheSize,
 	}
 }
@@ -143,7 +148,9 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 	if err != nil {
 		return nil, nil, err
 	}
-	r.texts.put(textKey, &textEntry{plan: plan, bv: bv})
+	if len(sql) <= maxCachedText {
+		r.texts.put(textKey, &textEntry{plan: plan, bv: bv})
+	}
 	if shaped && len(plan.Params) == 0 && plan.Stmt != nil {
 		if names, ok := matchLiterals(lits, bv); ok {
 			switch ks := passthroughKeyspace(plan); {

@@ -176,3 +176,27 @@ func TestPassthroughShape(t *testing.T) {
 		t.Fatalf("shape not among the cached plans: %+v", r.CachedPlans())
 	}
 }
+
+// TestBigStatementsNotCachedByText: a bulk INSERT is planned, but its text
+// is not kept for an exact repeat.
+func TestBigStatementsNotCachedByText(t *testing.T) {
+	r := New(DefaultConfig())
+	r.SetVSchema(loadTestVSchema(t))
+	var b strings.Builder
+	b.WriteString("insert into product (id, title) values ")
+	for i := 1; b.Len() <= maxCachedText; i++ {
+		if i > 1 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "(%d, 'title %d')", i, i)
+	}
+	if _, _, err := r.Plan(b.String(), "commerce"); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.texts.len(); n != 0 {
+		t.Fatalf("%d texts cached", n)
+	}
+	if _, _, err := r.Plan("select 1 from product", "commerce"); err != nil || r.texts.len() != 1 {
+		t.Fatalf("small statement not cached: %v", err)
+	}
+}
