@@ -138,7 +138,7 @@ func runSuite(ctx context.Context, f *suiteFlags, out io.Writer) error {
 		report.Machine.MySQL = "mysqld " + v
 	}
 	report.Settings = append(report.Settings,
-		fmt.Sprintf("cluster: %s (gate 127.0.0.1:%d, one primary per shard, no replicas, durable=%v)", f.cluster, f.gatePort, f.durable),
+		fmt.Sprintf("cluster: %s (gate 127.0.0.1:%d, one primary per shard, no replicas, durable=%v), binaries %s", f.cluster, f.gatePort, f.durable, f.mosaicBin),
 		fmt.Sprintf("each comparison: %d rounds of %v per side, alternating (A B, B A, ...), after %v of warm-up per side", f.rounds, f.duration, f.warmup),
 		fmt.Sprintf("tables: sbtest1 of %d rows; statements as text (COM_QUERY) from mosaic-bench with go-sql-driver/mysql, one connection per thread", wopts.TableSize),
 	)
