@@ -1,0 +1,634 @@
+package router
+
+import (
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// colRef points at a column of the shard query: one of the original
+// fields, or the i-th hidden one appended after them.
+type colRef struct {
+	hidden bool
+	i      int
+}
+
+// scatterSelect collects what a multi-shard SELECT adds to its fields.
+type scatterSelect struct {
+	p        *planner
+	g        *routeGroup // nil when unknown: every key may then be text
+	sel      *ast.SelectStmt
+	nfields  int // original fields
+	hasStar  bool
+	origText []string // restored original field expressions
+	hidden   []*ast.SelectField
+	aggs     []aggPlan
+	// extraGroup are expressions added to the shard GROUP BY.
+	extraGroup []ast.ExprNode
+	// weights maps a column to the hidden column of its WEIGHT_STRING.
+	weights map[colRef]colRef
+}
+
+type aggPlan struct {
+	col      colRef
+	op       AggOp
+	countCol colRef
+	weight   *colRef
+}
+
+// keyRef is an ORDER BY key while hidden columns are still being added
+// (their final indexes are known once they all are).
+type keyRef struct {
+	col    colRef
+	desc   bool
+	weight *colRef
+}
+
+func (s *scatterSelect) resolveKeys(refs []keyRef) []orderKey {
+	out := make([]orderKey, len(refs))
+	for i, r := range refs {
+		out[i] = orderKey{col: s.index(r.col), desc: r.desc}
+		if r.weight != nil {
+			out[i].weight, out[i].hasWeight = s.index(*r.weight), true
+		}
+	}
+	return out
+}
+
+// exprOf returns the expression of a column of the shard query.
+func (s *scatterSelect) exprOf(c colRef) ast.ExprNode {
+	if c.hidden {
+		return s.hidden[c.i].Expr
+	}
+	return s.sel.Fields.Fields[c.i].Expr
+}
+
+// weightOf returns the hidden column holding WEIGHT_STRING(RTRIM(e)) for
+// the expression of column c, adding it the first time, or nil when that
+// expression cannot be text. Merging text by the shards' weights orders,
+// groups and compares it in the collation of the shards' own column.
+func (s *scatterSelect) weightOf(c colRef) *colRef {
+	if w, ok := s.weights[c]; ok {
+		return &w
+	}
+	e := s.exprOf(c)
+	if e == nil || !s.p.mayBeText(e, s.g) {
+		return nil
+	}
+	w := s.addHidden(weightStringOf(e))
+	if s.weights == nil {
+		s.weights = map[colRef]colRef{}
+	}
+	s.weights[c] = w
+	return &w
+}
+
+func (s *scatterSelect) addHidden(e ast.ExprNode) colRef {
+	s.hidden = append(s.hidden, &ast.SelectField{Expr: e})
+	return colRef{hidden: true, i: len(s.hidden) - 1}
+}
+
+// index turns a colRef into a result column index (negative from the end
+// when a * makes the field count unknown).
+func (s *scatterSelect) index(c colRef) int {
+	if !c.hidden {
+		return c.i
+	}
+	if s.hasStar {
+		return c.i - len(s.hidden)
+	}
+	return s.nfields + c.i
+}
+
+// fieldFor finds the select field an ORDER BY / GROUP BY / HAVING
+// expression refers to.
+func (s *scatterSelect) fieldFor(e ast.ExprNode, byPosition bool) (colRef, bool, error) {
+	if pe, ok := e.(*ast.PositionExpr); ok && byPosition {
+		if pe.P != nil {
+			return colRef{}, false, sqlerr.NotSupported("a bound column position in ORDER BY or GROUP BY across shards")
+		}
+		pos := int64(pe.N)
+		if pos < 1 || int(pos) > s.nfields {
+			return colRef{}, false, sqlerr.New(sqlerr.ERBadFieldError, "Unknown column '%d' in 'order clause'", pos)
+		}
+		for _, f := range s.sel.Fields.Fields[:pos-1] {
+			if f.WildCard != nil {
+				return colRef{}, false, sqlerr.NotSupported("a column position after * in ORDER BY or GROUP BY across shards")
+			}
+		}
+		return colRef{i: int(pos - 1)}, true, nil
+	}
+	if c, ok := e.(*ast.ColumnNameExpr); ok && c.Name.Table.L == "" {
+		for i, f := range s.sel.Fields.Fields[:s.nfields] {
+			if f.AsName.L == c.Name.Name.L && f.AsName.L != "" {
+				return colRef{i: i}, true, nil
+			}
+		}
+	}
+	text, err := restoreSQL(e)
+	if err != nil {
+		return colRef{}, false, err
+	}
+	for i, t := range s.origText {
+		if t != "" && strings.EqualFold(t, text) {
+			return colRef{i: i}, true, nil
+		}
+	}
+	// t.c matches a field c and c matches a field t.c.
+	if c, ok := e.(*ast.ColumnNameExpr); ok {
+		for i, f := range s.sel.Fields.Fields[:s.nfields] {
+			if fc, ok := f.Expr.(*ast.ColumnNameExpr); ok && fc.Name.Name.L == c.Name.Name.L &&
+				(fc.Name.Table.L == "" || c.Name.Table.L == "" || fc.Name.Table.L == c.Name.Table.L) && f.AsName.L == "" {
+				return colRef{i: i}, true, nil
+			}
+		}
+	}
+	return colRef{}, false, nil
+}
+
+func hasAggregate(e ast.Node) bool {
+	if e == nil {
+		return false
+	}
+	f := &aggFinder{}
+	e.Accept(f)
+	return f.found
+}
+
+type aggFinder struct{ found bool }
+
+func (a *aggFinder) Enter(n ast.Node) (ast.Node, bool) {
+	switch n.(type) {
+	case *ast.AggregateFuncExpr:
+		a.found = true
+		return n, true
+	case *ast.SubqueryExpr:
+		return n, true
+	}
+	return n, false
+}
+
+func (a *aggFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+type windowFinder struct{ found bool }
+
+func (a *windowFinder) Enter(n ast.Node) (ast.Node, bool) {
+	if _, ok := n.(*ast.WindowFuncExpr); ok {
+		a.found = true
+		return n, true
+	}
+	if _, ok := n.(*ast.SubqueryExpr); ok {
+		return n, true
+	}
+	return n, false
+}
+
+func (a *windowFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// planScatterSelect plans a SELECT that reads several shards: the shards
+// get a rewritten statement and the gate merges.
+func (p *planner) planScatterSelect(sel *ast.SelectStmt, route *Route, g *routeGroup) (Primitive, error) {
+	if sel.SelectIntoOpt != nil {
+		return nil, sqlerr.NotSupported("SELECT ... INTO across shards")
+	}
+	if sel.SelectStmtOpts != nil && sel.SelectStmtOpts.CalcFoundRows {
+		return nil, sqlerr.NotSupported("SQL_CALC_FOUND_ROWS across shards")
+	}
+	wf := &windowFinder{}
+	sel.Fields.Accept(wf)
+	if wf.found || len(sel.WindowSpecs) > 0 {
+		return nil, sqlerr.NotSupported("window functions across shards")
+	}
+	if sel.GroupBy != nil && sel.GroupBy.Rollup {
+		return nil, sqlerr.NotSupported("GROUP BY ... WITH ROLLUP across shards")
+	}
+	s := &scatterSelect{p: p, g: g, sel: sel, nfields: len(sel.Fields.Fields)}
+	for _, f := range sel.Fields.Fields {
+		if f.WildCard != nil {
+			s.hasStar = true
+			s.origText = append(s.origText, "")
+			continue
+		}
+		t, err := restoreSQL(f.Expr)
+		if err != nil {
+			return nil, err
+		}
+		s.origText = append(s.origText, t)
+	}
+	aggregating := sel.GroupBy != nil || hasAggregate(sel.Fields) || sel.Having != nil || sel.Distinct
+	if sel.OrderBy != nil {
+		for _, by := range sel.OrderBy.Items {
+			if hasAggregate(by.Expr) {
+				aggregating = true
+			}
+		}
+	}
+	if !aggregating {
+		return p.planScatterPlain(s, route)
+	}
+	return p.planScatterAggregate(s, route)
+}
+
+// finishRoute adds the hidden fields to the shard query and makes its
+// template.
+func (s *scatterSelect) finishRoute(route *Route) error {
+	s.sel.Fields.Fields = append(s.sel.Fields.Fields, s.hidden...)
+	t, err := newTemplate(s.sel)
+	if err != nil {
+		return err
+	}
+	route.Query = t
+	return nil
+}
+
+func (s *scatterSelect) limitOf() (*Limit, error) {
+	l := s.sel.Limit
+	if l == nil {
+		return nil, nil
+	}
+	count, ok := valueOf(l.Count)
+	if !ok {
+		return nil, sqlerr.NotSupported("this LIMIT expression across shards")
+	}
+	out := &Limit{Count: count}
+	if l.Offset != nil {
+		off, ok := valueOf(l.Offset)
+		if !ok {
+			return nil, sqlerr.NotSupported("this LIMIT offset across shards")
+		}
+		out.Offset = &off
+	}
+	return out, nil
+}
+
+// planScatterPlain: no aggregation. Shards sort and limit; the gate
+// merges sorted streams and applies the limit.
+func (p *planner) planScatterPlain(s *scatterSelect, route *Route) (Primitive, error) {
+	sel := s.sel
+	var keys []keyRef
+	if sel.OrderBy != nil {
+		for _, by := range sel.OrderBy.Items {
+			if fc, ok := by.Expr.(*ast.FuncCallExpr); ok && strings.EqualFold(fc.FnName.L, "rand") {
+				return nil, sqlerr.NotSupported("ORDER BY RAND() across shards")
+			}
+			c, ok, err := s.fieldFor(by.Expr, true)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				c = s.addHidden(by.Expr)
+			}
+			keys = append(keys, keyRef{col: c, desc: by.Desc, weight: s.weightOf(c)})
+		}
+	}
+	lim, err := s.limitOf()
+	if err != nil {
+		return nil, err
+	}
+	if lim != nil {
+		sel.Limit = &ast.Limit{Count: newBindVar(upperLimitBind, bindScalar)}
+	}
+	if err := s.finishRoute(route); err != nil {
+		return nil, err
+	}
+	route.OrderBy = s.resolveKeys(keys)
+	var prim Primitive = route
+	if lim != nil {
+		lim.Input = prim
+		prim = lim
+	}
+	if len(s.hidden) > 0 {
+		prim = &Truncate{Input: prim, Hidden: len(s.hidden)}
+	}
+	return prim, nil
+}
+
+// planScatterAggregate: shards aggregate per group; the gate merges the
+// partial aggregates, then filters (HAVING), sorts and limits.
+func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitive, error) {
+	sel := s.sel
+	if s.hasStar {
+		return nil, sqlerr.NotSupported("SELECT * with GROUP BY, DISTINCT or aggregates across shards")
+	}
+	if sel.Distinct && (hasAggregate(sel.Fields) || sel.GroupBy != nil) {
+		return nil, sqlerr.NotSupported("SELECT DISTINCT with GROUP BY or aggregates across shards")
+	}
+	type groupKey struct {
+		col    colRef
+		weight *colRef
+	}
+	var groupKeys []groupKey
+	for i, f := range sel.Fields.Fields {
+		agg, ok := f.Expr.(*ast.AggregateFuncExpr)
+		if !ok {
+			if hasAggregate(f.Expr) {
+				return nil, sqlerr.NotSupported("expressions over aggregate functions across shards (%s)", s.origText[i])
+			}
+			if sel.Distinct {
+				groupKeys = append(groupKeys, groupKey{col: colRef{i: i}})
+			}
+			continue
+		}
+		if err := s.planAgg(agg, colRef{i: i}, func(e ast.ExprNode) { f.Expr = e }); err != nil {
+			return nil, err
+		}
+	}
+	if sel.GroupBy != nil {
+		for _, by := range sel.GroupBy.Items {
+			if hasAggregate(by.Expr) {
+				return nil, sqlerr.New(1056, "Can't group on an aggregate")
+			}
+			c, ok, err := s.fieldFor(by.Expr, true)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				c = s.addHidden(by.Expr)
+			} else if !c.hidden {
+				if _, isAgg := sel.Fields.Fields[c.i].Expr.(*ast.AggregateFuncExpr); isAgg {
+					return nil, sqlerr.New(1056, "Can't group on an aggregate")
+				}
+			}
+			groupKeys = append(groupKeys, groupKey{col: c})
+		}
+	}
+	for i := range groupKeys {
+		groupKeys[i].weight = s.weightOf(groupKeys[i].col)
+	}
+	var pred gexpr
+	if sel.Having != nil {
+		var err error
+		if pred, err = s.gateExpr(sel.Having.Expr); err != nil {
+			return nil, err
+		}
+	}
+	var keys []keyRef
+	if sel.OrderBy != nil {
+		for _, by := range sel.OrderBy.Items {
+			var c colRef
+			if agg, ok := by.Expr.(*ast.AggregateFuncExpr); ok {
+				var err error
+				if c, err = s.aggCol(agg); err != nil {
+					return nil, err
+				}
+			} else if hasAggregate(by.Expr) {
+				return nil, sqlerr.NotSupported("ORDER BY an expression over aggregates across shards")
+			} else {
+				found, ok, err := s.fieldFor(by.Expr, true)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					if sel.Distinct {
+						return nil, sqlerr.NotSupported("SELECT DISTINCT ordered by a column it does not select, across shards")
+					}
+					found = s.addHidden(by.Expr)
+				}
+				c = found
+			}
+			keys = append(keys, keyRef{col: c, desc: by.Desc, weight: s.weightOf(c)})
+		}
+	}
+	lim, err := s.limitOf()
+	if err != nil {
+		return nil, err
+	}
+	// The shard statement: same fields (aggregates rewritten) plus hidden
+	// ones, grouped by the original keys plus the DISTINCT arguments.
+	sel.Having, sel.OrderBy, sel.Limit = nil, nil, nil
+	if len(s.extraGroup) > 0 {
+		if sel.GroupBy == nil {
+			sel.GroupBy = &ast.GroupByClause{}
+		}
+		for _, e := range s.extraGroup {
+			sel.GroupBy.Items = append(sel.GroupBy.Items, &ast.ByItem{Expr: e, NullOrder: true})
+		}
+	}
+	if err := s.finishRoute(route); err != nil {
+		return nil, err
+	}
+	agg := &Aggregate{Input: route, Scalar: sel.GroupBy == nil && !sel.Distinct}
+	for _, k := range groupKeys {
+		col := s.index(k.col)
+		agg.GroupKeys = append(agg.GroupKeys, col)
+		if k.weight != nil {
+			if agg.GroupWeights == nil {
+				agg.GroupWeights = map[int]int{}
+			}
+			agg.GroupWeights[col] = s.index(*k.weight)
+		}
+	}
+	if len(s.extraGroup) > 0 && len(groupKeys) == 0 {
+		agg.Scalar = true
+	}
+	for _, a := range s.aggs {
+		ac := AggCol{Col: s.index(a.col), Op: a.op}
+		if a.op == AggAvg {
+			ac.CountCol = s.index(a.countCol)
+		}
+		if a.weight != nil {
+			ac.Weight, ac.HasWeight = s.index(*a.weight), true
+		}
+		agg.Aggs = append(agg.Aggs, ac)
+	}
+	// Every non-aggregate column keeps its first value within a group.
+	var prim Primitive = agg
+	if pred != nil {
+		prim = &Filter{Input: prim, Pred: pred}
+	}
+	if len(keys) > 0 {
+		prim = &Sort{Input: prim, Keys: s.resolveKeys(keys)}
+	}
+	if lim != nil {
+		lim.Input = prim
+		prim = lim
+	}
+	if len(s.hidden) > 0 {
+		prim = &Truncate{Input: prim, Hidden: len(s.hidden)}
+	}
+	return prim, nil
+}
+
+// planAgg rewrites one aggregate for the shards and records how the gate
+// merges it. set replaces the aggregate in its field.
+func (s *scatterSelect) planAgg(agg *ast.AggregateFuncExpr, at colRef, set func(ast.ExprNode)) error {
+	name := strings.ToLower(agg.F)
+	switch name {
+	case "count", "sum":
+		if agg.Distinct {
+			if len(agg.Args) != 1 {
+				return sqlerr.NotSupported("%s(DISTINCT) of several columns across shards", name)
+			}
+			set(agg.Args[0])
+			s.extraGroup = append(s.extraGroup, agg.Args[0])
+			op := AggCountDistinct
+			if name == "sum" {
+				op = AggSumDistinct
+			}
+			s.aggs = append(s.aggs, aggPlan{col: at, op: op, weight: s.weightOf(at)})
+			return nil
+		}
+		op := AggCount
+		if name == "sum" {
+			op = AggSum
+		}
+		s.aggs = append(s.aggs, aggPlan{col: at, op: op})
+	case "min", "max":
+		op := AggMin
+		if name == "max" {
+			op = AggMax
+		}
+		s.aggs = append(s.aggs, aggPlan{col: at, op: op, weight: s.weightOf(at)})
+	case "avg":
+		if agg.Distinct {
+			return sqlerr.NotSupported("AVG(DISTINCT) across shards")
+		}
+		set(&ast.AggregateFuncExpr{F: "sum", Args: agg.Args})
+		cnt := s.addHidden(&ast.AggregateFuncExpr{F: "count", Args: agg.Args})
+		s.aggs = append(s.aggs, aggPlan{col: at, op: AggAvg, countCol: cnt})
+	default:
+		return sqlerr.NotSupported("aggregate function %s across shards", strings.ToUpper(name))
+	}
+	return nil
+}
+
+// aggCol finds or adds (hidden) an aggregate for HAVING or ORDER BY.
+func (s *scatterSelect) aggCol(agg *ast.AggregateFuncExpr) (colRef, error) {
+	text, err := restoreSQL(agg)
+	if err != nil {
+		return colRef{}, err
+	}
+	for i, t := range s.origText {
+		if strings.EqualFold(t, text) {
+			return colRef{i: i}, nil
+		}
+	}
+	f := &ast.SelectField{Expr: agg}
+	s.hidden = append(s.hidden, f)
+	c := colRef{hidden: true, i: len(s.hidden) - 1}
+	return c, s.planAgg(agg, c, func(e ast.ExprNode) { f.Expr = e })
+}
+
+// gateExpr converts a HAVING condition to a gate expression over the
+// merged columns.
+func (s *scatterSelect) gateExpr(e ast.ExprNode) (gexpr, error) {
+	switch x := e.(type) {
+	case *ast.ParenthesesExpr:
+		return s.gateExpr(x.Expr)
+	case *ast.AggregateFuncExpr:
+		c, err := s.aggCol(x)
+		if err != nil {
+			return nil, err
+		}
+		return gcol{idx: s.index(c)}, nil
+	case *bindVarExpr:
+		return glit{src: valueSource{bind: x.name}}, nil
+	case *driver.ValueExpr:
+		v, ok := constValue(x)
+		if !ok {
+			return nil, sqlerr.NotSupported("this literal in HAVING across shards")
+		}
+		return glit{src: valueSource{isConst: true, val: v}}, nil
+	case *ast.ColumnNameExpr:
+		c, ok, err := s.fieldFor(x, false)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			c = s.addHidden(x)
+		}
+		return gcol{idx: s.index(c)}, nil
+	case *ast.IsNullExpr:
+		in, err := s.gateExpr(x.Expr)
+		if err != nil {
+			return nil, err
+		}
+		return gisnull{e: in, not: x.Not}, nil
+	case *ast.UnaryOperationExpr:
+		in, err := s.gateExpr(x.V)
+		if err != nil {
+			return nil, err
+		}
+		switch x.Op {
+		case opcode.Not, opcode.Not2:
+			return gnot{e: in}, nil
+		case opcode.Minus:
+			return gbinary{op: "-", l: glit{src: valueSource{isConst: true, val: int64(0)}}, r: in}, nil
+		case opcode.Plus:
+			return in, nil
+		}
+	case *ast.BetweenExpr:
+		// x BETWEEN a AND b is a <= x AND x <= b; NOT BETWEEN negates it.
+		x0, err := s.gateExpr(x.Expr)
+		if err != nil {
+			return nil, err
+		}
+		lo, err := s.gateExpr(x.Left)
+		if err != nil {
+			return nil, err
+		}
+		hi, err := s.gateExpr(x.Right)
+		if err != nil {
+			return nil, err
+		}
+		var out gexpr = gbinary{op: "and", l: gbinary{op: ">=", l: x0, r: lo}, r: gbinary{op: "<=", l: x0, r: hi}}
+		if x.Not {
+			out = gnot{e: out}
+		}
+		return out, nil
+	case *ast.PatternInExpr:
+		// x IN (a, b) is x = a OR x = b (NULL when no match and a NULL).
+		if x.Sel != nil || len(x.List) == 0 {
+			break
+		}
+		x0, err := s.gateExpr(x.Expr)
+		if err != nil {
+			return nil, err
+		}
+		var out gexpr
+		for _, item := range x.List {
+			if b, ok := item.(*bindVarExpr); ok && b.kind != bindScalar {
+				return nil, sqlerr.NotSupported("a list bind variable in HAVING across shards")
+			}
+			e, err := s.gateExpr(item)
+			if err != nil {
+				return nil, err
+			}
+			var eq gexpr = gbinary{op: "=", l: x0, r: e}
+			if out == nil {
+				out = eq
+			} else {
+				out = gbinary{op: "or", l: out, r: eq}
+			}
+		}
+		if x.Not {
+			out = gnot{e: out}
+		}
+		return out, nil
+	case *ast.BinaryOperationExpr:
+		ops := map[opcode.Op]string{
+			opcode.EQ: "=", opcode.NE: "<>", opcode.LT: "<", opcode.LE: "<=", opcode.GT: ">", opcode.GE: ">=",
+			opcode.NullEQ: "<=>", opcode.LogicAnd: "and", opcode.LogicOr: "or", opcode.LogicXor: "xor",
+			opcode.Plus: "+", opcode.Minus: "-", opcode.Mul: "*", opcode.Div: "/",
+		}
+		op, ok := ops[x.Op]
+		if !ok {
+			break
+		}
+		l, err := s.gateExpr(x.L)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.gateExpr(x.R)
+		if err != nil {
+			return nil, err
+		}
+		return gbinary{op: op, l: l, r: r}, nil
+	}
+	t, _ := restoreSQL(e)
+	return nil, sqlerr.NotSupported("this HAVING expression across shards: %s", t)
+}
