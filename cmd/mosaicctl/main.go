@@ -1,5 +1,3 @@
-// Command mosaicctl is the operator CLI: keyspaces, shards, tablets,
-// VSchemas, reparents.
 package main
 
 import (

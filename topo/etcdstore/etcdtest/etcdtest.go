@@ -1,4 +1,3 @@
-// Package etcdtest starts an embedded etcd for tests.
 package etcdtest
 
 import (

@@ -1,0 +1,2 @@
+// Package etcdtest starts an embedded etcd for tests.
+package etcdtest
