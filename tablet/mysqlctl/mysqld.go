@@ -266,29 +266,28 @@ func (m *Mysqld) runOnce(ctx context.Context) error {
 	// Its own process group keeps a terminal's Ctrl-C away from it: the
 	// agent stops it. Pdeathsig stops it if the agent dies without that.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	p, err := startProcess(cmd)
+	if err != nil {
 		return fmt.Errorf("start mariadbd: %w", err)
 	}
 	pid := cmd.Process.Pid
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	m.log.Info("mysqld started", "pid", pid, "port", m.cfg.Port)
 
-	if err := m.waitReady(ctx, exited); err != nil {
-		m.stopProcess(cmd, exited)
+	if err := m.waitReady(ctx, p); err != nil {
+		m.stopProcess(p)
 		return err
 	}
 	if err := m.afterStart(ctx); err != nil {
-		m.stopProcess(cmd, exited)
+		m.stopProcess(p)
 		return fmt.Errorf("set up mysqld after start: %w", err)
 	}
 	m.setState(Running, nil, pid)
 	m.log.Info("mysqld is running", "pid", pid)
 	select {
-	case err := <-exited:
-		return fmt.Errorf("mariadbd exited: %v: %s", err, m.errorLogTail())
+	case <-p.done:
+		return fmt.Errorf("mariadbd exited: %v: %s", p.err, m.errorLogTail())
 	case <-ctx.Done():
-		m.stopProcess(cmd, exited)
+		m.stopProcess(p)
 		m.log.Info("mysqld stopped", "pid", pid)
 		return nil
 	case <-m.holdRequested():
@@ -296,14 +295,37 @@ func (m *Mysqld) runOnce(ctx context.Context) error {
 		kill := m.holdKill
 		m.mu.Unlock()
 		if kill {
-			_ = cmd.Process.Kill()
-			<-exited
+			m.killProcess(p)
 		} else {
-			m.stopProcess(cmd, exited)
+			m.stopProcess(p)
 		}
 		m.log.Info("mysqld stopped and held", "pid", pid, "killed", kill)
 		return errHeld
 	}
+}
+
+// process is a started mariadbd. done is closed once it has exited and
+// been reaped; err is then its exit status. Any number of waiters may
+// watch done: a check that sees the exit does not hide it from the stop
+// that follows.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// startProcess starts cmd and reaps it in a goroutine that ends when the
+// process does.
+func startProcess(cmd *exec.Cmd) (*process, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
 }
 
 // errHeld ends runOnce when someone holds mysqld stopped.
@@ -380,13 +402,13 @@ func (m *Mysqld) running() bool {
 }
 
 // waitReady polls until mariadbd answers a query.
-func (m *Mysqld) waitReady(ctx context.Context, exited <-chan error) error {
+func (m *Mysqld) waitReady(ctx context.Context, p *process) error {
 	deadline := time.Now().Add(m.cfg.StartTimeout)
 	var lastErr error
 	for {
 		select {
-		case err := <-exited:
-			return fmt.Errorf("mariadbd exited during start: %v: %s", err, m.errorLogTail())
+		case <-p.done:
+			return fmt.Errorf("mariadbd exited during start: %v: %s", p.err, m.errorLogTail())
 		default:
 		}
 		if lastErr = m.ping(ctx); lastErr == nil {
@@ -445,18 +467,37 @@ func (m *Mysqld) afterStart(ctx context.Context) error {
 }
 
 // stopProcess sends SIGTERM, waits up to StopTimeout, then SIGKILLs.
-func (m *Mysqld) stopProcess(cmd *exec.Cmd, exited <-chan error) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+func (m *Mysqld) stopProcess(p *process) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(m.cfg.StopTimeout)
 	defer t.Stop()
 	select {
-	case <-exited:
+	case <-p.done:
 		return
 	case <-t.C:
 	}
-	m.log.Warn("mysqld did not stop in time; killing it", "pid", cmd.Process.Pid, "timeout", m.cfg.StopTimeout)
-	_ = cmd.Process.Kill()
-	<-exited
+	m.log.Warn("mysqld did not stop in time; killing it", "pid", p.cmd.Process.Pid, "timeout", m.cfg.StopTimeout)
+	m.killProcess(p)
+}
+
+// killProcess sends SIGKILL and waits for the exit, at most StopTimeout:
+// a process stuck in the kernel (uninterruptible I/O) can outlive
+// SIGKILL, and the agent must still be able to stop. Its reaper ends
+// when it does.
+func (m *Mysqld) killProcess(p *process) {
+	_ = p.cmd.Process.Kill()
+	t := time.NewTimer(m.cfg.StopTimeout)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		m.log.Error("mysqld did not exit after SIGKILL; leaving it", "pid", p.cmd.Process.Pid, "timeout", m.cfg.StopTimeout)
+	}
 }
 
 // stopLeftover stops a mariadbd left running on this data dir by an agent

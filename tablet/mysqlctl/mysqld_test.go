@@ -164,3 +164,71 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("pid file still there after a clean stop: %v", err)
 	}
 }
+
+// TestExitDuringStart: a mariadbd that exits while it starts (here an
+// unknown option) is a crash the supervisor retries, and Run still stops
+// at once when its context ends. The wait for the process's exit used to
+// be consumed by the readiness check, so the stop that followed waited
+// for a second exit forever ("did not stop in time; killing it").
+func TestExitDuringStart(t *testing.T) {
+	dir := shortTempDir(t)
+	cfg := DefaultConfig()
+	cfg.Dir = filepath.Join(dir, "t1")
+	cfg.Port = freePort(t)
+	cfg.ServerID = 1
+	cfg.TemplateDir = SharedTemplateDir()
+	cfg.Durable = false
+	cfg.ExtraConfig = []string{"mosaic_no_such_option=1"}
+	cfg.StopTimeout = 2 * time.Second
+	cfg.RestartBackoff = 50 * time.Millisecond
+	m, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := m.Run(runCtx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	defer func() {
+		stop()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Error("Run did not return a minute after its context ended")
+		}
+	}()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ch := m.Changed()
+		st, err := m.State()
+		if st == Crashed {
+			if err == nil || !strings.Contains(err.Error(), "exited during start") {
+				t.Fatalf("crash reason %v", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a mariadbd that exits during start is not seen as crashed: state %v, %v", st, err)
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+		}
+	}
+	stop()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return 30s after its context ended")
+	}
+}
