@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
@@ -259,17 +260,22 @@ func (s *Store) Watch(ctx context.Context, prefix string) ([]topo.KV, <-chan top
 }
 
 type unlocker struct {
+	cli     *clientv3.Client
 	session *concurrency.Session
 	mutex   *concurrency.Mutex
 	once    sync.Once
 }
 
+// Unlock deletes the lock key and revokes the session's lease, both
+// bounded by ctx. The session's own Close would bound the revoke by the
+// lease's TTL only, not by ctx.
 func (u *unlocker) Unlock(ctx context.Context) error {
 	var err error
 	u.once.Do(func() {
 		err = u.mutex.Unlock(ctx)
-		if cerr := u.session.Close(); err == nil && cerr != nil && !errors.Is(cerr, context.Canceled) {
-			err = cerr
+		u.session.Orphan()
+		if _, rerr := u.cli.Revoke(ctx, u.session.Lease()); err == nil && rerr != nil && !errors.Is(rerr, rpctypes.ErrLeaseNotFound) {
+			err = rerr
 		}
 	})
 	return err
@@ -278,24 +284,80 @@ func (u *unlocker) Unlock(ctx context.Context) error {
 func (u *unlocker) Lost() <-chan struct{} { return u.session.Done() }
 
 // Lock takes an etcd mutex under a lease of the configured TTL, kept alive
-// while this process lives.
+// while this process lives. ctx bounds every step. The concurrency
+// package's session grants its lease with the client's own context, and
+// its Mutex.Lock cleans up a failed wait with it too: both wait for an
+// unreachable etcd until the client closes. So the lease is granted here
+// and the wait for the holder is a TryLock loop with ctx.
 func (s *Store) Lock(ctx context.Context, key string) (topo.Unlocker, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	session, err := concurrency.NewSession(s.cli, concurrency.WithTTL(s.ttl))
+	grant, err := s.cli.Grant(ctx, int64(s.ttl))
 	if err != nil {
+		return nil, fmt.Errorf("etcd lock %s: grant: %w", key, err)
+	}
+	session, err := concurrency.NewSession(s.cli, concurrency.WithTTL(s.ttl), concurrency.WithLease(grant.ID))
+	if err != nil {
+		s.revokeSoon(ctx, grant.ID)
 		return nil, fmt.Errorf("etcd lock %s: %w", key, err)
 	}
 	m := concurrency.NewMutex(session, s.key(key))
-	if err := m.Lock(ctx); err != nil {
-		session.Close()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	for {
+		err := m.TryLock(ctx)
+		if err == nil {
+			return &unlocker{cli: s.cli, session: session, mutex: m}, nil
 		}
-		return nil, fmt.Errorf("etcd lock %s: %w", key, err)
+		if errors.Is(err, concurrency.ErrLocked) {
+			err = s.waitUnlocked(ctx, s.key(key)+"/")
+		}
+		if err != nil {
+			// Revoking the lease deletes any key of ours under the lock.
+			session.Orphan()
+			s.revokeSoon(ctx, grant.ID)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("etcd lock %s: %w", key, err)
+		}
 	}
-	return &unlocker{session: session, mutex: m}, nil
+}
+
+// waitUnlocked waits until the holder of the lock under pfx (the key with
+// the lowest create revision) is deleted, or ctx ends.
+func (s *Store) waitUnlocked(ctx context.Context, pfx string) error {
+	resp, err := s.cli.Get(ctx, pfx, clientv3.WithFirstCreate()...)
+	if err != nil {
+		return err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := s.cli.Watch(wctx, string(resp.Kvs[0].Key), clientv3.WithRev(resp.Header.Revision+1))
+	for wr := range wch {
+		if err := wr.Err(); err != nil {
+			return err
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				return nil
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.New("watch of the lock holder ended")
+}
+
+// revokeSoon revokes a lease on a failure path, best effort: the lease
+// expires by itself after its TTL, so this waits at most a second.
+func (s *Store) revokeSoon(ctx context.Context, id clientv3.LeaseID) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_, _ = s.cli.Revoke(rctx, id)
 }
 
 // Client returns the etcd client, for elections and other etcd-only needs.

@@ -53,9 +53,7 @@ func (s *Store) Lease(ctx context.Context, key string, value []byte, ttl time.Du
 		Then(clientv3.OpPut(k, string(value), clientv3.WithLease(grant.ID))).
 		Commit()
 	if err != nil || !resp.Succeeded {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, _ = s.cli.Revoke(rctx, grant.ID)
-		cancel()
+		s.revokeSoon(ctx, grant.ID)
 		if err != nil {
 			return nil, fmt.Errorf("etcd lease %s: %w", key, err)
 		}

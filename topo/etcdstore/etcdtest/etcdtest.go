@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,4 +63,40 @@ func NewStoreAt(t testing.TB, addr, root string) *etcdstore.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// StartStoppable is Start for a test that stops etcd itself, to see what
+// its clients do without it. stop returns once etcd refuses new
+// connections; its graceful close, which lets open streams run for up to
+// 7 seconds, goes on in the background and the test's end waits for it.
+// stop may be called more than once.
+func StartStoppable(t testing.TB) (addr string, stop func()) {
+	t.Helper()
+	client := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	peer := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e, err := etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{Dir: t.TempDir(), ClientAddr: client, PeerAddr: peer})
+	if err != nil {
+		t.Fatalf("start embedded etcd: %v", err)
+	}
+	closed := make(chan struct{})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { go func() { e.Close(); close(closed) }() })
+		for {
+			c, err := net.DialTimeout("tcp", client, time.Second)
+			if err != nil {
+				return
+			}
+			c.Close()
+			select {
+			case <-closed:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	t.Cleanup(func() { stop(); <-closed })
+	return client, stop
 }
