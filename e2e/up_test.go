@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,20 +38,22 @@ func TestMosaicUp(t *testing.T) {
 	gatePort := etcdtest.FreePort(t)
 	httpPort := etcdtest.FreePort(t)
 	offset := freeTabletPortOffset(t)
-	args := []string{"up", "--data-dir", dataDir, "--replicas", "0",
+	args := []string{"up", "--log-format", "json", "--data-dir", dataDir, "--replicas", "0",
 		"--etcd-port", fmt.Sprint(etcdPort), "--gate-port", fmt.Sprint(gatePort),
 		"--gate-http-port", fmt.Sprint(httpPort), "--tablet-port-offset", fmt.Sprint(offset)}
 	dsn := func(ks string) string {
 		return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s?interpolateParams=true", gatePort, ks)
 	}
 
+	var upLog lockedBuffer // the log of the running `mosaic up`
 	run := func() (*exec.Cmd, <-chan error) {
 		cmd := exec.Command(bin, args...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd.Stderr = os.Stderr
+		upLog.Reset()
+		cmd.Stderr = io.MultiWriter(os.Stderr, &upLog)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -90,6 +95,7 @@ func TestMosaicUp(t *testing.T) {
 		if len(strings.TrimSpace(string(out))) > 0 {
 			t.Fatalf("processes of the cluster still run after stop: %s", out)
 		}
+		checkStopOrder(t, upLog.String(), filepath.Join(dataDir, "logs"))
 	}
 
 	cmd, up := run()
@@ -179,4 +185,71 @@ func freePortPair(t *testing.T) int {
 	}
 	t.Fatal("no two free ports in a row")
 	return 0
+}
+
+// checkStopOrder checks from the logs that `mosaic up` stopped the gate
+// and the failure detector before it told any tablet to stop: no tablet
+// began shutting down before "stopping the tablets".
+func checkStopOrder(t *testing.T, upLog, logDir string) {
+	t.Helper()
+	type entry struct {
+		Time time.Time `json:"time"`
+		Msg  string    `json:"msg"`
+	}
+	find := func(text, msg string) (time.Time, bool) {
+		var last time.Time
+		found := false
+		for _, line := range strings.Split(text, "\n") {
+			var e entry
+			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == msg {
+				last, found = e.Time, true
+			}
+		}
+		return last, found
+	}
+	tabletsStop, ok := find(upLog, "stopping the tablets")
+	if !ok {
+		t.Fatalf("mosaic up never logged that it stops the tablets:\n%s", upLog)
+	}
+	logs, _ := filepath.Glob(filepath.Join(logDir, "zone1-*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no tablet logs")
+	}
+	for _, l := range logs {
+		data, err := os.ReadFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		down, ok := find(string(data), "tablet shutting down")
+		if !ok {
+			t.Fatalf("%s: the tablet never logged its shutdown", l)
+		}
+		if down.Before(tabletsStop) {
+			t.Errorf("%s began shutting down at %v, before mosaic up stopped the gate (%v)", filepath.Base(l), down, tabletsStop)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }

@@ -13,6 +13,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal asks for a clean stop; a second one kills at once
+	// (the default action comes back).
+	context.AfterFunc(ctx, stop)
 	root := &cobra.Command{
 		Use:           "mosaic",
 		Short:         "Mosaic: a MySQL-protocol sharding system",

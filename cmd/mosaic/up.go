@@ -147,12 +147,20 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 		return err
 	}
 	common := []string{"--log-format", lf.format, "--log-level", lf.level}
-	var procs []*child
-	var wg sync.WaitGroup
-	runCtx, cancel := context.WithCancel(ctx)
+	// The children stop in order on every way out of here: the failure
+	// detector and the gate first (tablets going down on purpose are not
+	// a failure, and clients see the gate close rather than errors), then
+	// the tablets, then etcd (deferred above). Their contexts do not
+	// derive from ctx, which a signal ends: that would stop them all at
+	// once.
+	tablets := newSupervisor(context.WithoutCancel(ctx), log)
+	front := newSupervisor(context.WithoutCancel(ctx), log)
 	defer func() {
-		cancel()
-		wg.Wait()
+		log.Info("stopping the gate and the failure detector")
+		front.stop()
+		log.Info("stopping the tablets")
+		tablets.stop()
+		log.Info("stopping etcd")
 	}()
 	for _, t := range c.layout() {
 		alias := fmt.Sprintf("%s-%d", c.cell, t.uid)
@@ -169,7 +177,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 			"--innodb-buffer-pool-size", c.bufferPool,
 		)
 		args = append(args, c.extraTablet...)
-		procs = append(procs, &child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log"), env: childEnv(c)})
+		tablets.start(&child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log"), env: childEnv(c)})
 	}
 	gateArgs := append([]string{"gate"}, common...)
 	gateArgs = append(gateArgs,
@@ -181,27 +189,15 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	gateArgs = append(gateArgs, c.extraGate...)
 	gate := &child{name: "gate", path: self, args: gateArgs, logFile: filepath.Join(logDir, "gate.log"), env: childEnv(c)}
 
-	for _, p := range procs {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.supervise(runCtx, log) }()
-	}
-	if err := initShards(runCtx, ts, c, log); err != nil {
+	if err := initShards(ctx, ts, c, log); err != nil {
 		return err
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); gate.supervise(runCtx, log) }()
-	// The failure detector stops first: tablets going down on purpose are
-	// not a failure.
-	failoverCtx, stopFailover := context.WithCancel(runCtx)
-	var failoverWG sync.WaitGroup
-	defer func() { stopFailover(); failoverWG.Wait() }()
+	front.start(gate)
 	if c.failover {
-		fo := &child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"), env: childEnv(c),
-			args: append(append([]string{"failover"}, common...), "--topo-endpoints", etcdAddr)}
-		failoverWG.Add(1)
-		go func() { defer failoverWG.Done(); fo.supervise(failoverCtx, log) }()
+		front.start(&child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"), env: childEnv(c),
+			args: append(append([]string{"failover"}, common...), "--topo-endpoints", etcdAddr)})
 	}
-	if err := waitPort(runCtx, fmt.Sprintf("127.0.0.1:%d", c.gatePort), 60*time.Second); err != nil {
+	if err := waitPort(ctx, fmt.Sprintf("127.0.0.1:%d", c.gatePort), 60*time.Second); err != nil {
 		return fmt.Errorf("gate did not start (see %s): %w", gate.logFile, err)
 	}
 	fmt.Printf(`
@@ -215,11 +211,36 @@ Press Ctrl-C to stop.
 `, c.gatePort, c.gateHTTPPort, etcdAddr, logDir)
 	<-ctx.Done()
 	fmt.Println("stopping...")
-	stopFailover()
-	failoverWG.Wait()
-	cancel()
-	wg.Wait()
 	return nil
+}
+
+// supervisor runs a group of children until stop.
+type supervisor struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *slog.Logger
+	wg     sync.WaitGroup
+}
+
+func newSupervisor(parent context.Context, log *slog.Logger) *supervisor {
+	ctx, cancel := context.WithCancel(parent)
+	return &supervisor{ctx: ctx, cancel: cancel, log: log}
+}
+
+// start runs c, restarting it when it dies, until stop.
+func (s *supervisor) start(c *child) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.supervise(s.ctx, s.log)
+	}()
+}
+
+// stop stops every child (SIGTERM, SIGKILL after a while) and waits
+// until they have exited.
+func (s *supervisor) stop() {
+	s.cancel()
+	s.wg.Wait()
 }
 
 // ensureLocalTopology creates the local cluster's keyspaces, shards and the
@@ -278,7 +299,7 @@ func (c *child) supervise(ctx context.Context, log *slog.Logger) {
 	backoff := time.Second
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := c.run(ctx)
+		err := c.run(ctx, log)
 		if ctx.Err() != nil {
 			return
 		}
@@ -295,7 +316,12 @@ func (c *child) supervise(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-func (c *child) run(ctx context.Context) error {
+// stopTimeout is how long a child may take to stop after SIGTERM before
+// it is killed. A tablet may take a while: mariadbd flushes its buffer
+// pool on a clean shutdown.
+const stopTimeout = 60 * time.Second
+
+func (c *child) run(ctx context.Context, log *slog.Logger) error {
 	f, err := os.OpenFile(c.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -318,15 +344,21 @@ func (c *child) run(ctx context.Context) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			return <-done
-		}
 	}
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err = <-done:
+	case <-time.After(stopTimeout):
+		log.Warn("process did not stop in time; killing it", "process", c.name, "pid", cmd.Process.Pid, "timeout", stopTimeout, "log", c.logFile)
+		// Its process group: whatever it started that shares it goes too
+		// (a tablet's mariadbd has its own group, and stops when its
+		// agent dies).
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		err = <-done
+	}
+	log.Info("process stopped", "process", c.name, "took", time.Since(start).Round(time.Millisecond))
+	return err
 }
 
 func portFree(port int) error {
