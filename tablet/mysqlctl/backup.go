@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -42,7 +41,7 @@ func (m *Mysqld) Backup(ctx context.Context, w io.Writer) (BinlogInfo, error) {
 	}
 	defer os.RemoveAll(work)
 	extra := filepath.Join(work, "info")
-	cmd := exec.CommandContext(ctx, bin,
+	cmd := command(ctx, bin,
 		"--defaults-file="+m.cfg.cnfPath(),
 		"--backup",
 		"--stream=xbstream",
@@ -119,7 +118,7 @@ func (m *Mysqld) Restore(ctx context.Context, r io.Reader) (BinlogInfo, error) {
 		return BinlogInfo{}, err
 	}
 	defer os.RemoveAll(staging)
-	extract := exec.CommandContext(ctx, mbstream, "-x", "-C", staging)
+	extract := command(ctx, mbstream, "-x", "-C", staging)
 	var stderr tailBuffer
 	extract.Stdin, extract.Stderr = r, &stderr
 	if err := extract.Run(); err != nil {
@@ -132,7 +131,7 @@ func (m *Mysqld) Restore(ctx context.Context, r io.Reader) (BinlogInfo, error) {
 	if err != nil {
 		return BinlogInfo{}, err
 	}
-	prepare := exec.CommandContext(ctx, backup, "--prepare", "--target-dir="+staging, "--use-memory=256M")
+	prepare := command(ctx, backup, "--prepare", "--target-dir="+staging, "--use-memory=256M")
 	stderr.Reset()
 	prepare.Stdout, prepare.Stderr = &stderr, &stderr
 	if err := prepare.Run(); err != nil {

@@ -38,7 +38,7 @@ func resolveBinary(name string) (string, error) {
 
 // serverVersion returns `mariadbd --version`, which keys the template.
 func serverVersion(ctx context.Context, mariadbd string) (string, error) {
-	out, err := exec.CommandContext(ctx, mariadbd, "--version").Output()
+	out, err := command(ctx, mariadbd, "--version").Output()
 	if err != nil {
 		return "", fmt.Errorf("%s --version: %w", mariadbd, err)
 	}
@@ -83,7 +83,7 @@ func (m *Mysqld) installDB(ctx context.Context, cnf string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, installDB,
+	cmd := command(ctx, installDB,
 		"--defaults-file="+cnf,
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
