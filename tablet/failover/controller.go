@@ -254,6 +254,14 @@ func (c *Controller) evaluate(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	now := time.Now()
+	healthy := 0
+	for _, s := range c.shards {
+		if s.healthy() {
+			healthy++
+		}
+	}
+	c.m.shards.WithLabelValues("healthy").Set(float64(healthy))
+	c.m.shards.WithLabelValues("down").Set(float64(len(c.shards) - healthy))
 	keys := make([]string, 0, len(c.shards))
 	for k := range c.shards {
 		keys = append(keys, k)

@@ -84,7 +84,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[str
 		}
 		for _, m := range mf.Metric {
 			if matches(m, labels) {
-				sum += m.GetCounter().GetValue()
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}
@@ -125,6 +125,9 @@ func TestDeadPrimaryIsFailedOver(t *testing.T) {
 	}
 	if n := counter(t, reg, "mosaic_failover_dead_primaries_total", nil); n < 1 {
 		t.Errorf("dead primaries = %v", n)
+	}
+	if n := counter(t, reg, "mosaic_failover_shards", map[string]string{"state": "down"}); n != 1 {
+		t.Errorf("shards down = %v, want 1", n)
 	}
 	sh, _, err := ts.GetShard(t.Context(), "ks", "0")
 	if err != nil || sh.PrimaryAlias != nil || sh.PrimaryTermStartUnixNano != 5 {

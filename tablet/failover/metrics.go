@@ -9,6 +9,7 @@ type metrics struct {
 	reparents     *prometheus.CounterVec
 	deadPrimaries *prometheus.CounterVec
 	duration      prometheus.Histogram
+	shards        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -26,11 +27,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time a successful emergency reparent took, shard lock included.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
 		}),
+		shards: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mosaic_failover_shards",
+			Help: "Shards the controller watches, by state: healthy (the primary the shard record names holds its lease) or down. Absent until the controller has read the topology.",
+		}, []string{"state"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.reparents, m.deadPrimaries, m.duration} {
+	for _, c := range []prometheus.Collector{m.reparents, m.deadPrimaries, m.duration, m.shards} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

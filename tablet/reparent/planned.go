@@ -112,7 +112,10 @@ func Planned(ctx context.Context, ts *topo.Server, keyspace, shard string, opts 
 	cancel()
 	if err != nil {
 		cause := fmt.Errorf("promote %s: %w", topo.AliasString(newAlias), err)
-		if rerr := st.setPrimary(context.WithoutCancel(ctx), oldAlias, oldTerm); rerr != nil {
+		rctx, rcancel := st.short(context.WithoutCancel(ctx))
+		rerr := st.setPrimary(rctx, oldAlias, oldTerm)
+		rcancel()
+		if rerr != nil {
 			return nil, fmt.Errorf("%w; restoring the shard record failed too: %v", cause, rerr)
 		}
 		return nil, undo(cause)
