@@ -48,9 +48,9 @@ type Agent struct {
 	// watchers); Run waits for them.
 	bg sync.WaitGroup
 
-	// actionMu serializes everything that changes the tablet's role:
+	// actions serializes everything that changes the tablet's role:
 	// TabletManager actions and the role restore after a mysqld restart.
-	actionMu sync.Mutex
+	actions  actionLock
 	healthMu sync.Mutex
 
 	mu           sync.Mutex
@@ -117,6 +117,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		dbaPool:    dbaPool,
 		dba:        dbaQuerier{pool: dbaPool},
 		registry:   reg,
+		actions:    newActionLock(),
 		kick:       make(chan struct{}, 1),
 		fenceCh:    make(chan string, 1),
 		repairCh:   make(chan string, 1),
@@ -245,8 +246,10 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := retry(ctx, a.log, "create keyspace and shard records", a.ensureShard); err != nil {
 		return err
 	}
-	a.actionMu.Lock()
-	defer a.actionMu.Unlock()
+	if err := a.actions.lock(ctx); err != nil {
+		return err
+	}
+	defer a.actions.unlock()
 	return retry(ctx, a.log, "apply tablet role", func(ctx context.Context) error {
 		// Registered before it may serve: whoever sees it serve finds its
 		// record.
@@ -389,9 +392,11 @@ func (a *Agent) watchMysqld(ctx context.Context) {
 			a.dbaPool.Reset()
 			a.checkHealth(ctx)
 			a.log.Info("mysqld is back; applying the tablet role again")
-			a.actionMu.Lock()
+			if a.actions.lock(ctx) != nil {
+				return
+			}
 			err := retry(ctx, a.log, "apply tablet role after mysqld restart", a.restoreRole)
-			a.actionMu.Unlock()
+			a.actions.unlock()
 			if err != nil {
 				return
 			}

@@ -484,6 +484,34 @@ func TestTablet(t *testing.T) {
 		if e := mysqlErr(err); e == nil || e.Num != 1146 {
 			t.Errorf("dba error: %v", err)
 		}
+
+		// An action waiting behind a long one gives up when its caller's
+		// deadline passes, instead of running late.
+		release, err := replica.Agent.HoldActions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := time.AfterFunc(30*time.Second, release)
+		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		start := time.Now()
+		_, err = rc.TM.ChangeType(cctx, &tabletmanagerpb.ChangeTypeRequest{TabletType: topodatapb.TabletType_RDONLY})
+		cancel()
+		took := time.Since(start)
+		if held.Stop() {
+			release()
+		}
+		if status.Code(err) != codes.DeadlineExceeded || took > 10*time.Second {
+			t.Errorf("ChangeType behind a held action: %v after %v", err, took)
+		}
+		// Its handler must have given up too, not changed the type once
+		// the lock was free (with an expired context, so that the record
+		// would not even say so). A late handler runs at once on release:
+		// give it a moment.
+		time.Sleep(500 * time.Millisecond)
+		st, err = rc.TM.Status(ctx, &tabletmanagerpb.StatusRequest{})
+		if err != nil || st.Tablet.GetType() != replicaType {
+			t.Errorf("type after an abandoned ChangeType: %v %v", st.GetTablet().GetType(), err)
+		}
 	})
 
 	t.Run("HTTP", func(t *testing.T) {

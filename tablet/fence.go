@@ -35,7 +35,9 @@ func (a *Agent) fenceLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case reason := <-a.fenceCh:
-			a.actionMu.Lock()
+			if a.actions.lock(ctx) != nil {
+				return
+			}
 			err := retry(ctx, a.log, "turn a fenced primary read-only", func(ctx context.Context) error {
 				if a.tabletTypeNow() != topodatapb.TabletType_PRIMARY {
 					return nil
@@ -49,7 +51,7 @@ func (a *Agent) fenceLoop(ctx context.Context) {
 				a.countReparent("demoted")
 				return a.saveTablet(fctx)
 			})
-			a.actionMu.Unlock()
+			a.actions.unlock()
 			if err != nil {
 				return
 			}

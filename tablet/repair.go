@@ -73,9 +73,11 @@ func (a *Agent) repairLoop(ctx context.Context) {
 		}
 		last = time.Now()
 		a.log.Warn("repairing the replica from a peer", "reason", why)
-		a.actionMu.Lock()
+		if a.actions.lock(ctx) != nil {
+			return
+		}
 		resp, err := a.repair(ctx, &tabletmanagerpb.RepairRequest{})
-		a.actionMu.Unlock()
+		a.actions.unlock()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -93,7 +95,7 @@ func (a *Agent) repairLoop(ctx context.Context) {
 // repair rebuilds the replica from a physical copy: the backup at
 // req.BackupPath, else req.Donor's data, else the best healthy peer's, else
 // (no peer can give) the shard's latest backup in Config.BackupDir. Then
-// it resumes replication. Callers hold actionMu.
+// it resumes replication. Callers hold the action lock.
 func (a *Agent) repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) (*tabletmanagerpb.RepairResponse, error) {
 	if a.tabletTypeNow() == topodatapb.TabletType_PRIMARY {
 		return nil, status.Error(codes.FailedPrecondition, "a primary does not repair itself: reparent first")

@@ -14,7 +14,7 @@ import (
 	"github.com/mosaicdb/mosaic/topo"
 )
 
-// The agent's role changes. Callers hold actionMu.
+// The agent's role changes. Callers hold the action lock.
 
 // applyRoleFromTopo makes the tablet what the shard record says: the
 // primary if it names this tablet, a replica of the named primary

@@ -99,8 +99,10 @@ func (a *Agent) adjustSemiSync(ctx context.Context, tablets map[string]*topodata
 	if !primary || want == have {
 		return
 	}
-	a.actionMu.Lock()
-	defer a.actionMu.Unlock()
+	if a.actions.lock(ctx) != nil {
+		return
+	}
+	defer a.actions.unlock()
 	if a.tabletTypeNow() != topodatapb.TabletType_PRIMARY {
 		return
 	}

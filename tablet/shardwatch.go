@@ -88,11 +88,13 @@ func (a *Agent) followShard(ctx context.Context, rec *topodatapb.Shard, wait boo
 		return
 	}
 	if wait {
-		a.actionMu.Lock()
-	} else if !a.actionMu.TryLock() {
+		if a.actions.lock(ctx) != nil {
+			return
+		}
+	} else if !a.actions.tryLock() {
 		return
 	}
-	defer a.actionMu.Unlock()
+	defer a.actions.unlock()
 	err := func() error {
 		a.mu.Lock()
 		changed := a.tabletType == topodatapb.TabletType_PRIMARY || a.repairing || !proto.Equal(a.sourceAlias, srcAlias) || a.source != src

@@ -59,8 +59,10 @@ func (s *tmServer) action(ctx context.Context, what string, fn func(ctx context.
 	if err := s.requireMysqld(); err != nil {
 		return err
 	}
-	s.a.actionMu.Lock()
-	defer s.a.actionMu.Unlock()
+	if err := s.a.actions.lock(ctx); err != nil {
+		return tmError(what+": wait for the tablet's current action", err)
+	}
+	defer s.a.actions.unlock()
 	s.a.log.Info("tablet action", "action", what)
 	return tmError(what, fn(ctx))
 }
@@ -309,8 +311,10 @@ func (s *tmServer) PromoteReplica(ctx context.Context, req *tabletmanagerpb.Prom
 
 // Repair runs even while mysqld is down: a lost data dir keeps it down.
 func (s *tmServer) Repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) (*tabletmanagerpb.RepairResponse, error) {
-	s.a.actionMu.Lock()
-	defer s.a.actionMu.Unlock()
+	if err := s.a.actions.lock(ctx); err != nil {
+		return nil, tmError("repair: wait for the tablet's current action", err)
+	}
+	defer s.a.actions.unlock()
 	s.a.log.Info("tablet action", "action", "repair")
 	resp, err := s.a.repair(ctx, req)
 	return resp, tmError("repair", err)
