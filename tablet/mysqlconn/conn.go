@@ -86,19 +86,27 @@ func Dial(ctx context.Context, p Params) (*Conn, error) {
 			break
 		}
 	}
+	// The handshake has no ctx of its own: bound it by the deadline, and
+	// cut it when ctx ends (a mysqld that accepts but does not answer).
+	stopCut := func() bool { return true }
 	dialer := func(ctx context.Context, _, addr string) (net.Conn, error) {
 		nc, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		// The handshake has no ctx of its own: bound it by the deadline.
 		if dl, ok := ctx.Deadline(); ok {
 			_ = nc.SetDeadline(dl)
 		}
+		stopCut = context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 		return nc, nil
 	}
 	collation := func(c *client.Conn) error { return c.SetCollation("utf8mb4_general_ci") }
 	c, err := client.ConnectWithDialer(ctx, network, p.Addr, p.User, p.Password, p.DB, dialer, collation)
+	cut := !stopCut()
+	if err == nil && cut {
+		c.Close()
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to mysqld at %s: %w", p.Addr, unwrapMyError(err))
 	}
