@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router"
@@ -73,7 +74,11 @@ func (e *foundRowsExecutor) executeCounting(ctx context.Context, q router.ShardQ
 			return err
 		}
 		if resp.TransactionId != 0 {
-			defer th.Client.Rollback(context.WithoutCancel(ctx), &querypb.RollbackRequest{Target: target, TransactionId: resp.TransactionId})
+			defer func() {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				th.Client.Rollback(rctx, &querypb.RollbackRequest{Target: target, TransactionId: resp.TransactionId})
+			}()
 		}
 		if resp.Error != nil {
 			return sqlerr.FromProto(resp.Error)

@@ -134,7 +134,9 @@ func (g *Gate) commitTwoPC(ctx context.Context, st txState, txs []*shardTx) erro
 		if mm != nil {
 			all = append([]*shardTx{mm}, parts...)
 		}
-		rollbackAll(bg, all)
+		rctx, cancel := context.WithTimeout(bg, g.cfg.TabletWait+5*time.Second)
+		rollbackAll(rctx, all)
+		cancel()
 		g.m.twopc.WithLabelValues("rolled_back").Inc()
 		return commitFailed(err, "could not record distributed transaction %s on %s; every shard was rolled back", dtid, mmKey)
 	}
@@ -176,7 +178,9 @@ func (g *Gate) commitTwoPC(ctx context.Context, st txState, txs []*shardTx) erro
 		// Did the commit happen? The record says, once nobody can change
 		// it any more: moving it to ROLLBACK waits for the MM transaction's
 		// lock, and fails if the record went to COMMIT.
-		state, serr := g.setRollback(bg, mmKey, dtid)
+		sctx, cancel := context.WithTimeout(bg, g.cfg.TabletWait+5*time.Second)
+		state, serr := g.setRollback(sctx, mmKey, dtid)
+		cancel()
 		switch {
 		case serr != nil:
 			g.m.twopc.WithLabelValues("unknown").Inc()

@@ -153,13 +153,13 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	// the tablets, then etcd (deferred above). Their contexts do not
 	// derive from ctx, which a signal ends: that would stop them all at
 	// once.
-	tablets := newSupervisor(context.WithoutCancel(ctx), log)
-	front := newSupervisor(context.WithoutCancel(ctx), log)
+	startTablet, stopTablets := supervise(context.WithoutCancel(ctx), log)
+	startFront, stopFront := supervise(context.WithoutCancel(ctx), log)
 	defer func() {
 		log.Info("stopping the gate and the failure detector")
-		front.stop()
+		stopFront()
 		log.Info("stopping the tablets")
-		tablets.stop()
+		stopTablets()
 		log.Info("stopping etcd")
 	}()
 	for _, t := range c.layout() {
@@ -177,7 +177,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 			"--innodb-buffer-pool-size", c.bufferPool,
 		)
 		args = append(args, c.extraTablet...)
-		tablets.start(&child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log"), env: childEnv(c)})
+		startTablet(&child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log"), env: childEnv(c)})
 	}
 	gateArgs := append([]string{"gate"}, common...)
 	gateArgs = append(gateArgs,
@@ -192,9 +192,9 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	if err := initShards(ctx, ts, c, log); err != nil {
 		return err
 	}
-	front.start(gate)
+	startFront(gate)
 	if c.failover {
-		front.start(&child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"), env: childEnv(c),
+		startFront(&child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"), env: childEnv(c),
 			args: append(append([]string{"failover"}, common...), "--topo-endpoints", etcdAddr)})
 	}
 	if err := waitPort(ctx, fmt.Sprintf("127.0.0.1:%d", c.gatePort), 60*time.Second); err != nil {
@@ -214,33 +214,24 @@ Press Ctrl-C to stop.
 	return nil
 }
 
-// supervisor runs a group of children until stop.
-type supervisor struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	log    *slog.Logger
-	wg     sync.WaitGroup
-}
-
-func newSupervisor(parent context.Context, log *slog.Logger) *supervisor {
+// supervise returns how to start children that run, restarted when they
+// die, until stop, which stops them all (SIGTERM, SIGKILL after a while)
+// and waits until they have exited.
+func supervise(parent context.Context, log *slog.Logger) (start func(*child), stop func()) {
 	ctx, cancel := context.WithCancel(parent)
-	return &supervisor{ctx: ctx, cancel: cancel, log: log}
-}
-
-// start runs c, restarting it when it dies, until stop.
-func (s *supervisor) start(c *child) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		c.supervise(s.ctx, s.log)
-	}()
-}
-
-// stop stops every child (SIGTERM, SIGKILL after a while) and waits
-// until they have exited.
-func (s *supervisor) stop() {
-	s.cancel()
-	s.wg.Wait()
+	var wg sync.WaitGroup
+	start = func(c *child) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.supervise(ctx, log)
+		}()
+	}
+	stop = func() {
+		cancel()
+		wg.Wait()
+	}
+	return start, stop
 }
 
 // ensureLocalTopology creates the local cluster's keyspaces, shards and the
