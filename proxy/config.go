@@ -57,6 +57,9 @@ type Config struct {
 	// BufferSize caps the requests waiting in one shard's buffer; more
 	// fail at once.
 	BufferSize int
+	// TabletStreams is how many Multiplex streams the gate keeps to each
+	// tablet for its Execute calls; 0 sends each as a unary call.
+	TabletStreams int
 	// MaxConnections caps client connections (0: no cap).
 	MaxConnections int
 	// TransactionMode is how a new session's transactions commit across
@@ -92,6 +95,7 @@ func DefaultConfig() Config {
 		BufferWindow:         10 * time.Second,
 		BufferSize:           1000,
 		MaxConnections:       0,
+		TabletStreams:        2,
 		TransactionMode:      TransactionModeMulti,
 		TwoPCAbandonAge:      15 * time.Second,
 		TwoPCResolveInterval: 5 * time.Second,
@@ -114,7 +118,7 @@ func (c Config) Validate() error {
 	if c.TwoPCAbandonAge <= 0 || c.TwoPCResolveInterval < 0 {
 		errs = append(errs, errors.New("two-phase commit abandon age must be positive, resolve interval not negative"))
 	}
-	if c.TabletWait < 0 || c.QueryTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 || c.MaxReplicaLag < 0 || c.BufferWindow < 0 {
+	if c.TabletWait < 0 || c.QueryTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 || c.MaxReplicaLag < 0 || c.BufferWindow < 0 || c.TabletStreams < 0 {
 		errs = append(errs, errors.New("timeouts and limits must not be negative"))
 	}
 	if c.BufferWindow > 0 && c.BufferSize <= 0 {

@@ -55,6 +55,7 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 		reg = prometheus.NewRegistry()
 	}
 	hc := NewHealthCheck(log, ts, cfg.HealthCheckTimeout)
+	hc.muxStreams = cfg.TabletStreams
 	tlsConfig, tlsKey, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
 	if err != nil {
 		return nil, err

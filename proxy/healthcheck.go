@@ -27,6 +27,20 @@ const (
 	tabletConnWindow   = 16 << 20
 )
 
+// newTabletConn returns the gate's gRPC client connection to a tablet.
+func newTabletConn(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(unsentUnary),
+		grpc.WithStreamInterceptor(unsentStream),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)),
+		// Fixed flow-control windows turn off gRPC's bandwidth-delay
+		// estimator, which otherwise sends a PING (and gets an ack) for
+		// nearly every response: two more packets per query.
+		grpc.WithInitialWindowSize(tabletStreamWindow),
+		grpc.WithInitialConnWindowSize(tabletConnWindow))
+}
+
 // TabletHealth is what the gate knows of one tablet: its topo record and
 // the latest word from its health stream. Values are immutable snapshots.
 type TabletHealth struct {
@@ -64,6 +78,9 @@ type HealthCheck struct {
 	log     *slog.Logger
 	ts      *topo.Server
 	timeout time.Duration
+	// muxStreams is the number of Multiplex streams per tablet for
+	// Execute calls (0: unary calls).
+	muxStreams int
 
 	mu      sync.Mutex
 	entries map[string]*tabletEntry
@@ -76,6 +93,7 @@ type tabletEntry struct {
 	tablet *topodatapb.Tablet
 	conn   *grpc.ClientConn
 	client querypb.QueryClient
+	mux    *muxClient // nil: unary Execute
 	cancel context.CancelFunc
 	done   chan struct{}
 	health *TabletHealth
@@ -168,16 +186,7 @@ func (hc *HealthCheck) upsert(ctx context.Context, t *topodatapb.Tablet) {
 		hc.remove(alias)
 		hc.mu.Lock()
 	}
-	conn, err := grpc.NewClient(tabletAddr(t),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUnaryInterceptor(unsentUnary),
-		grpc.WithStreamInterceptor(unsentStream),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)),
-		// Fixed flow-control windows turn off gRPC's bandwidth-delay
-		// estimator, which otherwise sends a PING (and gets an ack) for
-		// nearly every response: two more packets per query.
-		grpc.WithInitialWindowSize(tabletStreamWindow),
-		grpc.WithInitialConnWindowSize(tabletConnWindow))
+	conn, err := newTabletConn(tabletAddr(t))
 	if err != nil {
 		hc.mu.Unlock()
 		hc.log.Warn("dial tablet failed", "tablet", alias, "err", err)
@@ -191,7 +200,12 @@ func (hc *HealthCheck) upsert(ctx context.Context, t *topodatapb.Tablet) {
 		cancel: cancel,
 		done:   make(chan struct{}),
 	}
-	e.health = &TabletHealth{Alias: alias, Tablet: t, Client: e.client}
+	client := e.client
+	if hc.muxStreams > 0 {
+		e.mux = newMuxClient(e.client, hc.muxStreams)
+		client = &tabletClient{QueryClient: e.client, mux: e.mux}
+	}
+	e.health = &TabletHealth{Alias: alias, Tablet: t, Client: client}
 	hc.entries[alias] = e
 	hc.rebuildLocked()
 	hc.mu.Unlock()
@@ -212,6 +226,9 @@ func (hc *HealthCheck) remove(alias string) {
 	if ok {
 		e.cancel()
 		<-e.done
+		if e.mux != nil {
+			e.mux.close()
+		}
 		e.conn.Close()
 	}
 }

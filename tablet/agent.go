@@ -211,6 +211,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// graceful stop does not wait for their callers to hang up.
 		a.publishShutdown()
 		a.health.Close()
+		a.qs.StopMultiplex()
 		stopped := make(chan struct{})
 		go func() { gs.GracefulStop(); close(stopped) }()
 		select {

@@ -2430,6 +2430,153 @@ func (x *UnresolvedTransactionsResponse) GetPrepared() []*Xid {
 	return nil
 }
 
+// Multiplex carries Execute calls as messages on one long-lived stream, so
+// that a call costs no HTTP/2 stream of its own (headers, trailers, a
+// server goroutine). The gate keeps a few such streams per tablet.
+//
+// Each MultiplexRequest with an execute is one call: the tablet runs it as
+// the unary Execute would and answers with one MultiplexResponse of the
+// same id, in any order. A request with cancel set interrupts the call of
+// its id (its statement is killed, as when a unary call is cancelled);
+// the tablet then sends nothing more for it.
+//
+// The tablet answers every call it has started before it ends the stream.
+// When it ends the stream with status OK (it is shutting down), the calls
+// left without an answer were never started and may be sent elsewhere;
+// when the stream breaks otherwise, they may or may not have run.
+type MultiplexRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id names the call within its stream; the caller never reuses one.
+	Id      uint64          `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Execute *ExecuteRequest `protobuf:"bytes,2,opt,name=execute,proto3" json:"execute,omitempty"`
+	// timeout_ns bounds the call as a unary call's deadline does: the time
+	// the caller had left when it sent the request; 0 for no deadline.
+	TimeoutNs     int64 `protobuf:"varint,3,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"`
+	Cancel        bool  `protobuf:"varint,4,opt,name=cancel,proto3" json:"cancel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MultiplexRequest) Reset() {
+	*x = MultiplexRequest{}
+	mi := &file_query_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiplexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiplexRequest) ProtoMessage() {}
+
+func (x *MultiplexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiplexRequest.ProtoReflect.Descriptor instead.
+func (*MultiplexRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *MultiplexRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MultiplexRequest) GetExecute() *ExecuteRequest {
+	if x != nil {
+		return x.Execute
+	}
+	return nil
+}
+
+func (x *MultiplexRequest) GetTimeoutNs() int64 {
+	if x != nil {
+		return x.TimeoutNs
+	}
+	return 0
+}
+
+func (x *MultiplexRequest) GetCancel() bool {
+	if x != nil {
+		return x.Cancel
+	}
+	return false
+}
+
+type MultiplexResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Exactly one of execute and error is set: error is what a unary
+	// Execute would have returned in its status details.
+	Execute       *ExecuteResponse `protobuf:"bytes,2,opt,name=execute,proto3" json:"execute,omitempty"`
+	Error         *MySQLError      `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MultiplexResponse) Reset() {
+	*x = MultiplexResponse{}
+	mi := &file_query_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiplexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiplexResponse) ProtoMessage() {}
+
+func (x *MultiplexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiplexResponse.ProtoReflect.Descriptor instead.
+func (*MultiplexResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *MultiplexResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *MultiplexResponse) GetExecute() *ExecuteResponse {
+	if x != nil {
+		return x.Execute
+	}
+	return nil
+}
+
+func (x *MultiplexResponse) GetError() *MySQLError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_query_proto protoreflect.FileDescriptor
 
 const file_query_proto_rawDesc = "" +
@@ -2580,16 +2727,26 @@ const file_query_proto_rawDesc = "" +
 	"\x13abandon_age_seconds\x18\x02 \x01(\x03R\x11abandonAgeSeconds\"\x96\x01\n" +
 	"\x1eUnresolvedTransactionsResponse\x12E\n" +
 	"\ftransactions\x18\x01 \x03(\v2!.mosaic.query.TransactionMetadataR\ftransactions\x12-\n" +
-	"\bprepared\x18\x02 \x03(\v2\x11.mosaic.query.XidR\bprepared*\x8e\x01\n" +
+	"\bprepared\x18\x02 \x03(\v2\x11.mosaic.query.XidR\bprepared\"\x91\x01\n" +
+	"\x10MultiplexRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
+	"\aexecute\x18\x02 \x01(\v2\x1c.mosaic.query.ExecuteRequestR\aexecute\x12\x1d\n" +
+	"\n" +
+	"timeout_ns\x18\x03 \x01(\x03R\ttimeoutNs\x12\x16\n" +
+	"\x06cancel\x18\x04 \x01(\bR\x06cancel\"\x8c\x01\n" +
+	"\x11MultiplexResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x127\n" +
+	"\aexecute\x18\x02 \x01(\v2\x1d.mosaic.query.ExecuteResponseR\aexecute\x12.\n" +
+	"\x05error\x18\x03 \x01(\v2\x18.mosaic.query.MySQLErrorR\x05error*\x8e\x01\n" +
 	"\x10TransactionState\x12\x1d\n" +
 	"\x19TRANSACTION_STATE_UNKNOWN\x10\x00\x12\x1d\n" +
 	"\x19TRANSACTION_STATE_PREPARE\x10\x01\x12\x1c\n" +
 	"\x18TRANSACTION_STATE_COMMIT\x10\x02\x12\x1e\n" +
-	"\x1aTRANSACTION_STATE_ROLLBACK\x10\x032\xf8\n" +
-	"\n" +
+	"\x1aTRANSACTION_STATE_ROLLBACK\x10\x032\xca\v\n" +
 	"\x05Query\x12F\n" +
 	"\aExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse\x12N\n" +
-	"\rStreamExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse0\x01\x12@\n" +
+	"\rStreamExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse0\x01\x12P\n" +
+	"\tMultiplex\x12\x1e.mosaic.query.MultiplexRequest\x1a\x1f.mosaic.query.MultiplexResponse(\x010\x01\x12@\n" +
 	"\x05Begin\x12\x1a.mosaic.query.BeginRequest\x1a\x1b.mosaic.query.BeginResponse\x12U\n" +
 	"\fBeginExecute\x12!.mosaic.query.BeginExecuteRequest\x1a\".mosaic.query.BeginExecuteResponse\x12C\n" +
 	"\x06Commit\x12\x1b.mosaic.query.CommitRequest\x1a\x1c.mosaic.query.CommitResponse\x12I\n" +
@@ -2618,7 +2775,7 @@ func file_query_proto_rawDescGZIP() []byte {
 }
 
 var file_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_query_proto_goTypes = []any{
 	(TransactionState)(0),                  // 0: mosaic.query.TransactionState
 	(*Target)(nil),                         // 1: mosaic.query.Target
@@ -2662,11 +2819,13 @@ var file_query_proto_goTypes = []any{
 	(*ReadTransactionResponse)(nil),        // 39: mosaic.query.ReadTransactionResponse
 	(*UnresolvedTransactionsRequest)(nil),  // 40: mosaic.query.UnresolvedTransactionsRequest
 	(*UnresolvedTransactionsResponse)(nil), // 41: mosaic.query.UnresolvedTransactionsResponse
-	(topodatapb.TabletType)(0),             // 42: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil),         // 43: mosaic.topodata.TabletAlias
+	(*MultiplexRequest)(nil),               // 42: mosaic.query.MultiplexRequest
+	(*MultiplexResponse)(nil),              // 43: mosaic.query.MultiplexResponse
+	(topodatapb.TabletType)(0),             // 44: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),         // 45: mosaic.topodata.TabletAlias
 }
 var file_query_proto_depIdxs = []int32{
-	42, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
+	44, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
 	2,  // 1: mosaic.query.QueryResult.fields:type_name -> mosaic.query.Field
 	4,  // 2: mosaic.query.QueryResult.warning_list:type_name -> mosaic.query.Warning
 	1,  // 3: mosaic.query.ExecuteRequest.target:type_name -> mosaic.query.Target
@@ -2676,18 +2835,18 @@ var file_query_proto_depIdxs = []int32{
 	5,  // 7: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
 	9,  // 8: mosaic.query.BeginRequest.begin_options:type_name -> mosaic.query.BeginOptions
 	10, // 9: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
-	43, // 10: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	45, // 10: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
 	1,  // 11: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
 	5,  // 12: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
 	9,  // 13: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
-	43, // 14: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	45, // 14: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
 	3,  // 15: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
 	21, // 16: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
 	1,  // 17: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
 	1,  // 18: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
 	1,  // 19: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
 	19, // 20: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
-	43, // 21: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	45, // 21: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
 	0,  // 22: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
 	22, // 23: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
 	1,  // 24: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
@@ -2706,43 +2865,48 @@ var file_query_proto_depIdxs = []int32{
 	1,  // 37: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
 	23, // 38: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
 	10, // 39: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
-	6,  // 40: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
-	6,  // 41: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
-	8,  // 42: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
-	12, // 43: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
-	14, // 44: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
-	16, // 45: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
-	18, // 46: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
-	24, // 47: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
-	26, // 48: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
-	28, // 49: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
-	30, // 50: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
-	32, // 51: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
-	34, // 52: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
-	36, // 53: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
-	38, // 54: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
-	40, // 55: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
-	7,  // 56: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
-	7,  // 57: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
-	11, // 58: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
-	13, // 59: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
-	15, // 60: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
-	17, // 61: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
-	20, // 62: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
-	25, // 63: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
-	27, // 64: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
-	29, // 65: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
-	31, // 66: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
-	33, // 67: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
-	35, // 68: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
-	37, // 69: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
-	39, // 70: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
-	41, // 71: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
-	56, // [56:72] is the sub-list for method output_type
-	40, // [40:56] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	6,  // 40: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
+	7,  // 41: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
+	21, // 42: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
+	6,  // 43: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
+	6,  // 44: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
+	42, // 45: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
+	8,  // 46: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
+	12, // 47: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
+	14, // 48: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
+	16, // 49: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
+	18, // 50: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
+	24, // 51: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
+	26, // 52: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
+	28, // 53: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
+	30, // 54: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
+	32, // 55: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
+	34, // 56: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
+	36, // 57: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
+	38, // 58: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
+	40, // 59: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
+	7,  // 60: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
+	7,  // 61: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
+	43, // 62: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
+	11, // 63: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
+	13, // 64: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
+	15, // 65: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
+	17, // 66: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
+	20, // 67: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
+	25, // 68: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
+	27, // 69: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
+	29, // 70: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
+	31, // 71: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
+	33, // 72: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
+	35, // 73: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
+	37, // 74: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
+	39, // 75: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
+	41, // 76: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
+	60, // [60:77] is the sub-list for method output_type
+	43, // [43:60] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_query_proto_init() }
@@ -2756,7 +2920,7 @@ func file_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_proto_rawDesc), len(file_query_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

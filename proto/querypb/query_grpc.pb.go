@@ -23,6 +23,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Query_Execute_FullMethodName                = "/mosaic.query.Query/Execute"
 	Query_StreamExecute_FullMethodName          = "/mosaic.query.Query/StreamExecute"
+	Query_Multiplex_FullMethodName              = "/mosaic.query.Query/Multiplex"
 	Query_Begin_FullMethodName                  = "/mosaic.query.Query/Begin"
 	Query_BeginExecute_FullMethodName           = "/mosaic.query.Query/BeginExecute"
 	Query_Commit_FullMethodName                 = "/mosaic.query.Query/Commit"
@@ -45,6 +46,9 @@ const (
 type QueryClient interface {
 	Execute(ctx context.Context, in *ExecuteRequest, opts ...grpc.CallOption) (*ExecuteResponse, error)
 	StreamExecute(ctx context.Context, in *ExecuteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecuteResponse], error)
+	// Multiplex runs Execute calls as messages on one stream: see
+	// MultiplexRequest.
+	Multiplex(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[MultiplexRequest, MultiplexResponse], error)
 	Begin(ctx context.Context, in *BeginRequest, opts ...grpc.CallOption) (*BeginResponse, error)
 	BeginExecute(ctx context.Context, in *BeginExecuteRequest, opts ...grpc.CallOption) (*BeginExecuteResponse, error)
 	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
@@ -99,6 +103,19 @@ func (c *queryClient) StreamExecute(ctx context.Context, in *ExecuteRequest, opt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Query_StreamExecuteClient = grpc.ServerStreamingClient[ExecuteResponse]
 
+func (c *queryClient) Multiplex(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[MultiplexRequest, MultiplexResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Query_ServiceDesc.Streams[1], Query_Multiplex_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[MultiplexRequest, MultiplexResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Query_MultiplexClient = grpc.BidiStreamingClient[MultiplexRequest, MultiplexResponse]
+
 func (c *queryClient) Begin(ctx context.Context, in *BeginRequest, opts ...grpc.CallOption) (*BeginResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(BeginResponse)
@@ -141,7 +158,7 @@ func (c *queryClient) Rollback(ctx context.Context, in *RollbackRequest, opts ..
 
 func (c *queryClient) StreamHealth(ctx context.Context, in *StreamHealthRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamHealthResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Query_ServiceDesc.Streams[1], Query_StreamHealth_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Query_ServiceDesc.Streams[2], Query_StreamHealth_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +271,9 @@ func (c *queryClient) UnresolvedTransactions(ctx context.Context, in *Unresolved
 type QueryServer interface {
 	Execute(context.Context, *ExecuteRequest) (*ExecuteResponse, error)
 	StreamExecute(*ExecuteRequest, grpc.ServerStreamingServer[ExecuteResponse]) error
+	// Multiplex runs Execute calls as messages on one stream: see
+	// MultiplexRequest.
+	Multiplex(grpc.BidiStreamingServer[MultiplexRequest, MultiplexResponse]) error
 	Begin(context.Context, *BeginRequest) (*BeginResponse, error)
 	BeginExecute(context.Context, *BeginExecuteRequest) (*BeginExecuteResponse, error)
 	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
@@ -284,6 +304,9 @@ func (UnimplementedQueryServer) Execute(context.Context, *ExecuteRequest) (*Exec
 }
 func (UnimplementedQueryServer) StreamExecute(*ExecuteRequest, grpc.ServerStreamingServer[ExecuteResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamExecute not implemented")
+}
+func (UnimplementedQueryServer) Multiplex(grpc.BidiStreamingServer[MultiplexRequest, MultiplexResponse]) error {
+	return status.Error(codes.Unimplemented, "method Multiplex not implemented")
 }
 func (UnimplementedQueryServer) Begin(context.Context, *BeginRequest) (*BeginResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Begin not implemented")
@@ -376,6 +399,13 @@ func _Query_StreamExecute_Handler(srv interface{}, stream grpc.ServerStream) err
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Query_StreamExecuteServer = grpc.ServerStreamingServer[ExecuteResponse]
+
+func _Query_Multiplex_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(QueryServer).Multiplex(&grpc.GenericServerStream[MultiplexRequest, MultiplexResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Query_MultiplexServer = grpc.BidiStreamingServer[MultiplexRequest, MultiplexResponse]
 
 func _Query_Begin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(BeginRequest)
@@ -691,6 +721,12 @@ var Query_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "StreamExecute",
 			Handler:       _Query_StreamExecute_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Multiplex",
+			Handler:       _Query_Multiplex_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "StreamHealth",

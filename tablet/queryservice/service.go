@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,9 @@ type Service struct {
 	// inflight counts statements outside transactions that passed the
 	// serving check and have not finished: DrainRequests waits for them.
 	inflight atomic.Int64
+	// muxStop is closed by StopMultiplex.
+	muxStop     chan struct{}
+	muxStopOnce sync.Once
 }
 
 // New returns a Service that is not serving yet. params reach mysqld
@@ -73,6 +77,7 @@ func New(cfg Config, id Identity, params mysqlconn.Params, health *Broadcaster, 
 		killer:  &killer{pool: NewPool(killParams, 4), grace: cfg.KillGrace, log: log},
 		health:  health,
 		metrics: metrics,
+		muxStop: make(chan struct{}),
 	}
 	s.pool.wait = metrics.poolWaitObserver("query")
 	s.txPool.wait = metrics.poolWaitObserver("transaction")
@@ -205,13 +210,27 @@ func (s *Service) maxRows(opts *querypb.ExecuteOptions) int {
 
 // fail records err and returns it in gRPC form.
 func (s *Service) fail(err error) error {
+	return s.failed(err).GRPCStatus().Err()
+}
+
+// failed records err and returns it as the client's MySQL error.
+func (s *Service) failed(err error) *sqlerr.Error {
 	e := sqlerr.FromError(err)
 	s.metrics.recordError(e.Num)
-	return e.GRPCStatus().Err()
+	return e
 }
 
 // Execute implements querypb.QueryServer.
 func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
+	resp, err := s.executeRequest(ctx, req)
+	if err != nil {
+		return nil, err.GRPCStatus().Err()
+	}
+	return resp, nil
+}
+
+// executeRequest carries out an Execute call, unary or multiplexed.
+func (s *Service) executeRequest(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, *sqlerr.Error) {
 	start := time.Now()
 	st := classify(req.Sql)
 	if req.TransactionId == 0 {
@@ -219,7 +238,7 @@ func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 		defer s.inflight.Add(-1)
 	}
 	if err := s.checkTarget(req.Target, false); err != nil {
-		return nil, s.fail(err)
+		return nil, s.failed(err)
 	}
 	ctx, cancel := s.queryContext(ctx, req.Options)
 	defer cancel()
@@ -229,7 +248,7 @@ func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 		return &querypb.ExecuteResponse{TooLarge: true}, nil
 	}
 	if err != nil {
-		return nil, s.fail(refusedByReadOnly(req.Target, req.TransactionId, err))
+		return nil, s.failed(refusedByReadOnly(req.Target, req.TransactionId, err))
 	}
 	return &querypb.ExecuteResponse{Result: res}, nil
 }
