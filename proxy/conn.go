@@ -14,6 +14,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/packet"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/sysconn"
 )
 
 // handshakeTimeout bounds the connection phase, as mysqld's
@@ -92,7 +93,7 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 		g.refuse(nc, sqlerr.New(sqlerr.ERConCount, "Too many connections"))
 		return
 	}
-	pc := packet.NewTLSConn(newBufConn(nc))
+	pc := packet.NewTLSConn(newBufConn(sysconn.Wrap(nc)))
 	cc := &clientConn{
 		g:      g,
 		pc:     pc,

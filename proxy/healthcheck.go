@@ -17,6 +17,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/sysconn"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -38,7 +39,19 @@ func newTabletConn(addr string) (*grpc.ClientConn, error) {
 		// estimator, which otherwise sends a PING (and gets an ack) for
 		// nearly every response: two more packets per query.
 		grpc.WithInitialWindowSize(tabletStreamWindow),
-		grpc.WithInitialConnWindowSize(tabletConnWindow))
+		grpc.WithInitialConnWindowSize(tabletConnWindow),
+		grpc.WithContextDialer(dialTablet))
+}
+
+// dialTablet connects to a tablet's gRPC port with raw socket calls
+// (package sysconn).
+func dialTablet(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return sysconn.Wrap(c), nil
 }
 
 // TabletHealth is what the gate knows of one tablet: its topo record and

@@ -19,6 +19,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/sysconn"
 	"github.com/mosaicdb/mosaic/tablet/flavor"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
@@ -174,7 +175,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		_ = a.mysqld.Run(mysqldCtx)
 	}()
 	g.Go(func() error {
-		if err := gs.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := gs.Serve(sysconn.Listener{Listener: grpcLis}); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("grpc server: %w", err)
 		}
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/sysconn"
 )
 
 // Params say how to reach mysqld.
@@ -94,6 +95,7 @@ func Dial(ctx context.Context, p Params) (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		nc = sysconn.Wrap(nc)
 		if dl, ok := ctx.Deadline(); ok {
 			_ = nc.SetDeadline(dl)
 		}
