@@ -52,6 +52,8 @@ type clientConn struct {
 	stmts       preparedStmts
 	// peeked is the plan of the statement about to run (timeout.go).
 	peeked peekedPlan
+	// observed caches the metrics of the last statement (metrics.go).
+	observed observed
 
 	mu          sync.Mutex
 	cancelQuery context.CancelCauseFunc

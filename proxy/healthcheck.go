@@ -294,6 +294,10 @@ func (hc *HealthCheck) stream(ctx context.Context, alias string, e *tabletEntry)
 		resp, err := st.Recv()
 		if err != nil {
 			if sctx.Err() != nil && ctx.Err() == nil {
+				if e.mux != nil {
+					// Calls on the same connection may be stuck too.
+					e.mux.breakStreams()
+				}
 				return fmt.Errorf("health stream silent for %v", hc.timeout)
 			}
 			return err

@@ -59,13 +59,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) observe(s *Session, stmtType, planType string, start time.Time, err error) {
-	m.queries.WithLabelValues(s.Keyspace, stmtType, planType, tabletTypeLabel(s.TabletType)).Inc()
+// observe counts a statement of a session. The collectors of the
+// connection's last statement are kept in last, since a connection tends
+// to run the same kinds of statements: looking them up by label values
+// costs as much as the rest of the observation.
+func (m *metrics) observe(last *observed, s *Session, stmtType, planType string, start time.Time, err error) {
+	if last.counter == nil || last.keyspace != s.Keyspace || last.stmtType != stmtType || last.planType != planType || last.tabletType != s.TabletType {
+		*last = observed{
+			keyspace: s.Keyspace, stmtType: stmtType, planType: planType, tabletType: s.TabletType,
+			counter: m.queries.WithLabelValues(s.Keyspace, stmtType, planType, tabletTypeLabel(s.TabletType)),
+			latency: m.latency.WithLabelValues(stmtType),
+		}
+	}
+	last.counter.Inc()
 	m.questions.Add(1)
-	m.latency.WithLabelValues(stmtType).Observe(time.Since(start).Seconds())
+	last.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		m.observeError(err)
 	}
+}
+
+// observed holds the collectors of a connection's last statement.
+type observed struct {
+	keyspace, stmtType, planType string
+	tabletType                   topodatapb.TabletType
+	counter                      prometheus.Counter
+	latency                      prometheus.Observer
 }
 
 func (m *metrics) observeError(err error) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -50,7 +52,7 @@ type tabletClient struct {
 
 // Execute implements querypb.QueryClient.
 func (c *tabletClient) Execute(ctx context.Context, req *querypb.ExecuteRequest, opts ...grpc.CallOption) (*querypb.ExecuteResponse, error) {
-	if c.mux == nil || len(opts) > 0 || len(req.Sql) > muxMaxRequestBytes || c.mux.unsupported.Load() {
+	if c.mux == nil || len(opts) > 0 || len(req.Sql) > muxMaxRequestBytes || c.mux.unsupported.Load() || !validUTF8(req) {
 		return c.QueryClient.Execute(ctx, req, opts...)
 	}
 	resp, err := c.mux.execute(ctx, req)
@@ -58,6 +60,25 @@ func (c *tabletClient) Execute(ctx context.Context, req *querypb.ExecuteRequest,
 		return c.QueryClient.Execute(ctx, req)
 	}
 	return resp, err
+}
+
+// validUTF8 reports whether req can be marshalled: proto3 strings must be
+// UTF-8. A message that cannot be would end the whole stream (gRPC
+// finishes a stream on a send error), so it goes unary, where it fails
+// alone as it always has.
+func validUTF8(req *querypb.ExecuteRequest) bool {
+	if !utf8.ValidString(req.Sql) {
+		return false
+	}
+	if t := req.Target; t != nil && !(utf8.ValidString(t.Keyspace) && utf8.ValidString(t.Shard) && utf8.ValidString(t.Cell)) {
+		return false
+	}
+	for _, s := range req.Options.GetSettings() {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // errMuxUnsupported fails the calls of a stream the tablet refused: it
@@ -73,6 +94,9 @@ type muxClient struct {
 	// unary from then on.
 	unsupported atomic.Bool
 
+	// calls pools *muxCall.
+	calls sync.Pool
+
 	mu      sync.Mutex
 	streams []*muxStream // nil or broken entries are replaced when used
 	closed  bool
@@ -82,7 +106,9 @@ type muxClient struct {
 }
 
 func newMuxClient(client querypb.QueryClient, streams int) *muxClient {
-	return &muxClient{client: client, streams: make([]*muxStream, streams)}
+	c := &muxClient{client: client, streams: make([]*muxStream, streams)}
+	c.calls.New = func() any { return &muxCall{done: make(chan muxResult, 1)} }
+	return c
 }
 
 // close breaks every stream (their calls fail) and waits for their
@@ -99,6 +125,21 @@ func (c *muxClient) close() {
 		}
 	}
 	c.recv.Wait()
+}
+
+// breakStreams breaks every stream: their waiting calls fail, and later
+// calls open new streams. The health check calls it when the tablet's
+// health stream went silent: the connection is probably dead, and a send
+// may be stuck behind it.
+func (c *muxClient) breakStreams() {
+	c.mu.Lock()
+	streams := slices.Clone(c.streams)
+	c.mu.Unlock()
+	for _, ms := range streams {
+		if ms != nil {
+			ms.cancel()
+		}
+	}
 }
 
 // pick returns a working stream, opening one if needed.
@@ -151,7 +192,7 @@ func (c *muxClient) open(ctx context.Context) (*muxStream, error) {
 		}
 		return nil, err
 	}
-	return &muxStream{c: c, st: st, cancel: cancel, sendSem: make(chan struct{}, 1), pending: map[uint64]*muxCall{}}, nil
+	return &muxStream{c: c, st: st, cancel: cancel, sendSem: make(chan struct{}, 1), pending: map[uint64]*muxCall{}, ended: make(chan struct{})}, nil
 }
 
 // execute runs one call on a stream.
@@ -171,16 +212,19 @@ type muxStream struct {
 	// sendSem serializes sends (gRPC allows one SendMsg at a time); a
 	// channel so that a waiting call can give up.
 	sendSem chan struct{}
-	// sent counts the sends that have returned.
-	sent atomic.Uint64
 
 	mu      sync.Mutex
 	lastID  uint64
 	pending map[uint64]*muxCall
 	broken  bool
+	// ended is closed once the stream has ended and its waiting calls
+	// have failed.
+	ended chan struct{}
 }
 
-// muxCall is a call waiting for its answer.
+// muxCall is a call waiting for its answer. Calls are pooled: one goes
+// back to the pool only once its done channel is empty and no answer can
+// reach it any more (it left the pending map).
 type muxCall struct {
 	done chan muxResult
 }
@@ -198,10 +242,11 @@ func (ms *muxStream) usable() bool {
 
 // call sends req and waits for its answer or for ctx to end.
 func (ms *muxStream) call(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
-	call := &muxCall{done: make(chan muxResult, 1)}
+	call := ms.c.calls.Get().(*muxCall)
 	ms.mu.Lock()
 	if ms.broken {
 		ms.mu.Unlock()
+		ms.c.calls.Put(call)
 		return nil, sqlerr.NotServing("tablet query stream broken, statement not sent")
 	}
 	ms.lastID++
@@ -214,58 +259,65 @@ func (ms *muxStream) call(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 		m.TimeoutNs = max(int64(time.Until(dl)), 1)
 	}
 	if err := ms.send(ctx, m); err != nil {
-		ms.forget(id)
+		ms.drop(id, call)
 		if ctx.Err() != nil {
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
-		// SendMsg fails only when the stream has ended: the request did
-		// not go out.
+		// SendMsg fails (io.EOF) once the stream has ended: the request
+		// did not go out. The stream's end says whether the tablet has
+		// the method at all.
+		<-ms.ended
+		if ms.c.unsupported.Load() {
+			return nil, errMuxUnsupported
+		}
 		return nil, sqlerr.NotServing("tablet query stream ended, statement not sent: %v", err)
 	}
 	select {
 	case r := <-call.done:
+		ms.c.calls.Put(call)
 		return r.resp, r.err
 	case <-ctx.Done():
 	}
 	if !ms.forget(id) {
 		// The answer came, or the stream broke, just now.
 		r := <-call.done
+		ms.c.calls.Put(call)
 		return r.resp, r.err
 	}
+	ms.c.calls.Put(call)
 	// Interrupt the statement on the tablet; its answer will be dropped.
 	ms.sendCancel(id)
 	return nil, status.FromContextError(ctx.Err()).Err()
 }
 
+// drop forgets a call that gives up and returns it to the pool, once
+// any answer handed to it meanwhile has been taken out.
+func (ms *muxStream) drop(id uint64, call *muxCall) {
+	if !ms.forget(id) {
+		<-call.done
+	}
+	ms.c.calls.Put(call)
+}
+
 // send sends one message, waiting for the sends before it no longer than
-// ctx allows. A send that stalls (the tablet stopped reading and the
-// stream's flow-control window is full) while its caller's ctx ends
-// breaks the stream after sendStallGrace, so that no call waits on it
-// for ever.
+// ctx allows. A send itself blocks only when the stream's flow-control
+// window is full, that is when the tablet stopped reading (it hangs, or
+// its host went away): the health check then finds its health stream
+// silent and breaks the tablet's streams (breakStreams), which ends the
+// send.
 func (ms *muxStream) send(ctx context.Context, m *querypb.MultiplexRequest) error {
 	select {
 	case ms.sendSem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	seq := ms.sent.Load()
-	stop := context.AfterFunc(ctx, func() {
-		time.AfterFunc(sendStallGrace, func() {
-			if ms.sent.Load() == seq {
-				ms.cancel()
-			}
-		})
-	})
 	err := ms.st.SendMsg(m)
-	ms.sent.Add(1)
-	stop()
 	<-ms.sendSem
 	return err
 }
 
-// sendStallGrace is how long a send may go on after its caller gave up
-// before the stream counts as stalled.
-const sendStallGrace = 2 * time.Second
+// cancelSendTimeout bounds the sending of a cancellation.
+const cancelSendTimeout = 2 * time.Second
 
 // sendCancel tells the tablet that the call id was given up, in the
 // background: the caller returns at once.
@@ -280,7 +332,7 @@ func (ms *muxStream) sendCancel(id uint64) {
 	c.mu.Unlock()
 	go func() {
 		defer ms.c.recv.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), sendStallGrace)
+		ctx, cancel := context.WithTimeout(context.Background(), cancelSendTimeout)
 		defer cancel()
 		_ = ms.send(ctx, &querypb.MultiplexRequest{Id: id, Cancel: true})
 	}()
@@ -352,4 +404,5 @@ func (ms *muxStream) fail(err error) {
 	for _, call := range pending {
 		call.done <- muxResult{err: callErr}
 	}
+	close(ms.ended)
 }

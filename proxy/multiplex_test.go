@@ -126,6 +126,16 @@ func TestMultiplex(t *testing.T) {
 		if n := c.mux.openStreams(); n == 0 {
 			t.Errorf("no multiplexed stream was used")
 		}
+		// A statement that is not UTF-8 cannot be marshalled: it fails
+		// alone, and the streams go on.
+		streams := c.mux.openStreams()
+		if _, err := exec(ctx, "SELECT '\xff'", 0); err == nil {
+			t.Error("statement with invalid UTF-8: no error")
+		}
+		mustExec("SELECT 1")
+		if c.mux.openStreams() != streams {
+			t.Errorf("streams %d after a statement with invalid UTF-8, were %d", c.mux.openStreams(), streams)
+		}
 	})
 
 	t.Run("Concurrent", func(t *testing.T) {
@@ -283,6 +293,53 @@ func TestMultiplex(t *testing.T) {
 		}
 	})
 
+	t.Run("HungTablet", func(t *testing.T) {
+		// The tablet stops reading: calls queue up until the stream's
+		// flow-control window is full, and then sends block. Breaking
+		// the streams (what the health check does when the tablet's
+		// health stream goes silent) ends every one of them.
+		relay := startRelay(t, tb.GRPCAddr)
+		rc := muxTestClient(t, relay.addr(), 1)
+		if _, err := rc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: "SELECT 1"}); err != nil {
+			t.Fatal(err)
+		}
+		relay.freeze()
+		sql := "SELECT '" + strings.Repeat("x", 60<<10) + "'"
+		const calls = 40 // 2.4 MB: more than the 1 MiB window
+		errs := make(chan error, calls)
+		for range calls {
+			go func() {
+				_, err := rc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: sql})
+				errs <- err
+			}()
+		}
+		ms := rc.mux.streams[0]
+		waitFor(t, 10*time.Second, "every call waiting", func() bool {
+			ms.mu.Lock()
+			defer ms.mu.Unlock()
+			return len(ms.pending) == calls
+		})
+		rc.mux.breakStreams()
+		retryable := 0
+		for range calls {
+			select {
+			case err := <-errs:
+				if err == nil {
+					t.Fatal("a call to a hung tablet succeeded")
+				}
+				if sqlerr.IsRetryable(err) {
+					retryable++
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("calls to a hung tablet did not end when its streams broke")
+			}
+		}
+		if retryable == 0 {
+			t.Error("no call was left unsent")
+		}
+		relay.thaw()
+	})
+
 	t.Run("Shutdown", func(t *testing.T) {
 		running := make(chan error, 1)
 		go func() {
@@ -352,10 +409,11 @@ func (unaryOnly) Execute(context.Context, *querypb.ExecuteRequest) (*querypb.Exe
 // relay forwards TCP connections to a target until closed, when it cuts
 // every connection and stops listening.
 type tcpRelay struct {
-	lis   net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
+	lis    net.Listener
+	mu     sync.Mutex
+	conns  []net.Conn
+	frozen chan struct{} // while not nil, nothing is forwarded
+	wg     sync.WaitGroup
 }
 
 func startRelay(t *testing.T, target string) *tcpRelay {
@@ -381,8 +439,8 @@ func startRelay(t *testing.T, target string) *tcpRelay {
 			r.conns = append(r.conns, in, out)
 			r.mu.Unlock()
 			r.wg.Add(2)
-			go func() { defer r.wg.Done(); io.Copy(out, in); out.Close() }()
-			go func() { defer r.wg.Done(); io.Copy(in, out); in.Close() }()
+			go func() { defer r.wg.Done(); io.Copy(out, r.pausable(in)); out.Close() }()
+			go func() { defer r.wg.Done(); io.Copy(in, r.pausable(out)); in.Close() }()
 		}
 	}()
 	t.Cleanup(r.close)
@@ -391,7 +449,42 @@ func startRelay(t *testing.T, target string) *tcpRelay {
 
 func (r *tcpRelay) addr() string { return r.lis.Addr().String() }
 
+// freeze stops forwarding, as a tablet that hangs stops reading; thaw
+// resumes.
+func (r *tcpRelay) freeze() {
+	r.mu.Lock()
+	r.frozen = make(chan struct{})
+	r.mu.Unlock()
+}
+
+func (r *tcpRelay) thaw() {
+	r.mu.Lock()
+	if r.frozen != nil {
+		close(r.frozen)
+		r.frozen = nil
+	}
+	r.mu.Unlock()
+}
+
+type pausableReader struct {
+	r  *tcpRelay
+	in io.Reader
+}
+
+func (r *tcpRelay) pausable(in io.Reader) io.Reader { return pausableReader{r, in} }
+
+func (p pausableReader) Read(b []byte) (int, error) {
+	p.r.mu.Lock()
+	f := p.r.frozen
+	p.r.mu.Unlock()
+	if f != nil {
+		<-f
+	}
+	return p.in.Read(b)
+}
+
 func (r *tcpRelay) close() {
+	r.thaw()
 	r.lis.Close()
 	r.mu.Lock()
 	for _, c := range r.conns {

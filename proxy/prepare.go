@@ -248,12 +248,12 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	if err == nil && info.streamErr != nil {
 		// Written already, ending a result set under way.
 		cc.finishStatement(info, info.streamErr)
-		cc.g.m.observe(cc.s, plan.StmtType, plan.Type, start, info.streamErr)
+		cc.g.m.observe(&cc.observed, cc.s, plan.StmtType, plan.Type, start, info.streamErr)
 		recordPlan(info.stats, cc.s, start, info.streamErr)
 		return nil
 	}
 	cc.finishStatement(info, err)
-	cc.g.m.observe(cc.s, plan.StmtType, plan.Type, start, err)
+	cc.g.m.observe(&cc.observed, cc.s, plan.StmtType, plan.Type, start, err)
 	recordPlan(info.stats, cc.s, start, err)
 	if err != nil {
 		return cc.pw.writeError(err)

@@ -26,12 +26,12 @@ func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 	if err == nil && st.streamErr != nil {
 		// Written already, ending a result set under way.
 		cc.finishStatement(st, st.streamErr)
-		cc.g.m.observe(cc.s, st.stmtType, st.planType, start, st.streamErr)
+		cc.g.m.observe(&cc.observed, cc.s, st.stmtType, st.planType, start, st.streamErr)
 		recordPlan(st.stats, cc.s, start, st.streamErr)
 		return nil
 	}
 	cc.finishStatement(st, err)
-	cc.g.m.observe(cc.s, st.stmtType, st.planType, start, err)
+	cc.g.m.observe(&cc.observed, cc.s, st.stmtType, st.planType, start, err)
 	recordPlan(st.stats, cc.s, start, err)
 	if err != nil {
 		return cc.pw.writeError(err)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -116,11 +118,14 @@ func (m *muxServer) receive() error {
 // has stopped (the call is not run).
 func (m *muxServer) start(req *querypb.MultiplexRequest) bool {
 	c := &muxCall{id: req.Id, req: req.Execute}
+	// One context per call: the gate's cancel and the stream's end
+	// cancel it; the tighter of the caller's deadline and the query's
+	// timeout bounds it.
+	d := m.s.queryTimeout(req.Execute.Options)
 	if req.TimeoutNs > 0 {
-		c.ctx, c.cancel = context.WithTimeout(m.ctx, time.Duration(req.TimeoutNs))
-	} else {
-		c.ctx, c.cancel = context.WithCancel(m.ctx)
+		d = min(d, time.Duration(req.TimeoutNs))
 	}
+	c.ctx, c.cancel = context.WithTimeout(m.ctx, d)
 	m.mu.Lock()
 	if m.stopped {
 		m.mu.Unlock()
@@ -154,7 +159,7 @@ func (m *muxServer) worker(c *muxCall) {
 
 func (m *muxServer) run(c *muxCall) {
 	defer m.running.Done()
-	resp, e := m.s.executeRequest(c.ctx, c.req)
+	resp, e := m.s.executeBounded(c.ctx, c.req)
 	c.cancel()
 	m.mu.Lock()
 	delete(m.calls, c.id)
@@ -165,10 +170,37 @@ func (m *muxServer) run(c *muxCall) {
 		return
 	}
 	out := &querypb.MultiplexResponse{Id: c.id, Execute: resp}
+	if e == nil && !validUTF8(resp.GetResult()) {
+		// gRPC would fail the marshalling and end the whole stream with
+		// it; a unary call fails alone, as this one does.
+		e = m.s.failed(sqlerr.New(sqlerr.ERUnknown, "grpc: error while marshaling: string field contains invalid UTF-8"))
+	}
 	if e != nil {
-		out.Execute, out.Error = nil, e.Proto()
+		pe := e.Proto()
+		pe.Message = strings.ToValidUTF8(pe.Message, "?")
+		pe.State = strings.ToValidUTF8(pe.State, "?")
+		out.Execute, out.Error = nil, pe
 	}
 	m.send(out)
+}
+
+// validUTF8 reports whether the strings of a result are UTF-8, as proto3
+// requires of them.
+func validUTF8(r *querypb.QueryResult) bool {
+	if r == nil {
+		return true
+	}
+	for _, f := range r.Fields {
+		if !utf8.ValidString(f.Name) || !utf8.ValidString(f.OrgName) || !utf8.ValidString(f.Table) || !utf8.ValidString(f.OrgTable) || !utf8.ValidString(f.Database) {
+			return false
+		}
+	}
+	for _, w := range r.WarningList {
+		if !utf8.ValidString(w.Level) || !utf8.ValidString(w.Message) {
+			return false
+		}
+	}
+	return utf8.ValidString(r.Info)
 }
 
 // send sends one response. A failed Send means the stream is gone, which

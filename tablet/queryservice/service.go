@@ -194,11 +194,16 @@ func (s *Service) checkTarget(t *querypb.Target, anyState bool) error {
 }
 
 func (s *Service) queryContext(ctx context.Context, opts *querypb.ExecuteOptions) (context.Context, context.CancelFunc) {
-	d := s.cfg.QueryTimeout
+	return context.WithTimeout(ctx, s.queryTimeout(opts))
+}
+
+// queryTimeout is how long a query may run: the request's timeout_ms, or
+// the tablet's default.
+func (s *Service) queryTimeout(opts *querypb.ExecuteOptions) time.Duration {
 	if ms := opts.GetTimeoutMs(); ms > 0 {
-		d = time.Duration(ms) * time.Millisecond
+		return time.Duration(ms) * time.Millisecond
 	}
-	return context.WithTimeout(ctx, d)
+	return s.cfg.QueryTimeout
 }
 
 func (s *Service) maxRows(opts *querypb.ExecuteOptions) int {
@@ -229,8 +234,16 @@ func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 	return resp, nil
 }
 
-// executeRequest carries out an Execute call, unary or multiplexed.
+// executeRequest carries out a unary Execute call.
 func (s *Service) executeRequest(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, *sqlerr.Error) {
+	ctx, cancel := s.queryContext(ctx, req.Options)
+	defer cancel()
+	return s.executeBounded(ctx, req)
+}
+
+// executeBounded carries out an Execute call whose ctx already has the
+// query's timeout (queryTimeout).
+func (s *Service) executeBounded(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, *sqlerr.Error) {
 	start := time.Now()
 	st := classify(req.Sql)
 	if req.TransactionId == 0 {
@@ -240,8 +253,6 @@ func (s *Service) executeRequest(ctx context.Context, req *querypb.ExecuteReques
 	if err := s.checkTarget(req.Target, false); err != nil {
 		return nil, s.failed(err)
 	}
-	ctx, cancel := s.queryContext(ctx, req.Options)
-	defer cancel()
 	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options, req.SmallResult)
 	s.record(st, start)
 	if errors.Is(err, mysqlconn.ErrTooLarge) {
