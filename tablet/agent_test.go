@@ -497,6 +497,10 @@ func TestTablet(t *testing.T) {
 		_, err = rc.TM.ChangeType(cctx, &tabletmanagerpb.ChangeTypeRequest{TabletType: topodatapb.TabletType_RDONLY})
 		cancel()
 		took := time.Since(start)
+		// The handler's deadline came with the call, a little after the
+		// caller's: hold the lock past it, or a handler still within its
+		// deadline would rightly take the lock and change the type.
+		time.Sleep(500 * time.Millisecond)
 		if held.Stop() {
 			release()
 		}
