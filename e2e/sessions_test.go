@@ -405,6 +405,39 @@ func TestSessionsSharded(t *testing.T) {
 		}
 	})
 
+	t.Run("ConnectionID", func(t *testing.T) {
+		// CONNECTION_ID() is the id KILL takes at the gate: one
+		// connection kills another by it.
+		victim, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer victim.Close()
+		killer, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer killer.Close()
+		id := oneValue(t, victim, "select connection_id()")
+		if other := oneValue(t, killer, "select connection_id()"); other == id {
+			t.Fatalf("two connections share connection_id() %s", id)
+		}
+		// The same value from a scatter select and a prepared statement.
+		for _, r := range queryRows(t, victim, "select connection_id() from customer") {
+			if r != id {
+				t.Fatalf("connection_id() on a shard = %s, want %s", r, id)
+			}
+		}
+		if got := oneValue(t, victim, "select connection_id() + ?", 0); got != id {
+			t.Fatalf("prepared connection_id() + 0 = %s, want %s", got, id)
+		}
+		execC(t, killer, "kill "+id)
+		waitFor(t, "the connection killed by its connection_id()", func() bool {
+			_, err := victim.ExecContext(ctx, "select 1")
+			return err != nil
+		})
+	})
+
 	t.Run("IsolationLevels", func(t *testing.T) {
 		reader, err := db.Conn(ctx)
 		if err != nil {

@@ -221,6 +221,8 @@ func (s *Session) sessionValue(name string) any {
 		return s.Keyspace
 	case router.FoundRowsBind:
 		return s.FoundRows
+	case router.ConnectionIDBind:
+		return uint64(s.ConnID)
 	case router.RowCountBind:
 		return s.RowCount
 	case router.AutocommitBind:

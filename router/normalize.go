@@ -39,6 +39,7 @@ var sessionFuncs = map[string]string{
 	"schema":         DatabaseBind,
 	"found_rows":     FoundRowsBind,
 	"row_count":      RowCountBind,
+	"connection_id":  ConnectionIDBind,
 }
 
 // sessionVars maps session system variables the gate owns to their bind

@@ -74,6 +74,10 @@ const (
 	FoundRowsBind = "__found_rows"
 	// RowCountBind stands for ROW_COUNT(): an int64.
 	RowCountBind = "__row_count"
+	// ConnectionIDBind stands for CONNECTION_ID(): the client
+	// connection's id at the gate (a uint64), the one KILL takes, not a
+	// pooled tablet connection's.
+	ConnectionIDBind = "__connection_id"
 	// AutocommitBind stands for @@autocommit and @@session.autocommit: an
 	// int64, 1 or 0.
 	AutocommitBind = "__autocommit"
