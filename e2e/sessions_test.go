@@ -431,6 +431,45 @@ func TestSessionsSharded(t *testing.T) {
 		if got := oneValue(t, victim, "select connection_id() + ?", 0); got != id {
 			t.Fatalf("prepared connection_id() + 0 = %s, want %s", got, id)
 		}
+		// SHOW PROCESSLIST lists the gate's connections by those ids,
+		// with what each runs.
+		sleeper, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sleeper.Close()
+		sleeperID := oneValue(t, sleeper, "select connection_id()")
+		slept := make(chan error, 1)
+		go func() {
+			_, err := sleeper.ExecContext(ctx, "select sleep(3) /* processlist */")
+			slept <- err
+		}()
+		killerID := oneValue(t, killer, "select connection_id()")
+		var running, idle, own string
+		waitFor(t, "the sleeping statement in SHOW FULL PROCESSLIST", func() bool {
+			running, idle, own = "", "", ""
+			for _, r := range queryRows(t, killer, "show full processlist") {
+				f := strings.Split(r, "|")
+				if len(f) != 9 {
+					t.Fatalf("processlist row %q: want 9 columns", r)
+				}
+				switch f[0] {
+				case sleeperID:
+					running = strings.Join([]string{f[1], f[3], f[4], f[7]}, "|")
+				case id:
+					idle = strings.Join([]string{f[3], f[4], f[7]}, "|")
+				case killerID:
+					own = f[7]
+				}
+			}
+			return running == "root|customer|Query|select sleep(3) /* processlist */"
+		})
+		if idle != "customer|Sleep|NULL" || own != "show full processlist" && own != "SHOW FULL PROCESSLIST" {
+			t.Errorf("processlist: idle connection %q, own statement %q", idle, own)
+		}
+		if err := <-slept; err != nil {
+			t.Fatal(err)
+		}
 		execC(t, killer, "kill "+id)
 		waitFor(t, "the connection killed by its connection_id()", func() bool {
 			_, err := victim.ExecContext(ctx, "select 1")

@@ -37,7 +37,7 @@ func (cc *clientConn) handleFieldList(ctx context.Context, data []byte) error {
 	if err := cc.checkPlanAccess(plan); err != nil {
 		return cc.writeError(err)
 	}
-	qctx, done := cc.queryContext(ctx, nil)
+	qctx, done := cc.queryContext(ctx, nil, "Field List", string(table))
 	defer done()
 	res, err := plan.Execute(qctx, autocommitExecutor{&sessionExecutor{gw: cc.g.gw, s: cc.s}}, bv)
 	if err != nil {

@@ -60,6 +60,8 @@ type clientConn struct {
 	closed      atomic.Bool
 	// stmt describes the statement being run.
 	stmt *stmtInfo
+	// act is what the connection is doing, for SHOW PROCESSLIST; under mu.
+	act activity
 }
 
 func toMyError(err error) *mysql.MyError {
@@ -117,6 +119,7 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 	}
 	nc.SetDeadline(time.Time{})
 	cc.multiStatements = cc.capability&mysql.CLIENT_MULTI_STATEMENTS != 0
+	cc.setActivity("Sleep", "")
 	g.conns.Store(cc.connID, cc)
 	g.m.connections.Inc()
 	defer func() {
@@ -228,6 +231,7 @@ func (cc *clientConn) dispatch(ctx context.Context, cmd byte, data []byte) bool 
 		if uerr := cc.use(ctx, string(data)); uerr != nil {
 			err = cc.writeError(uerr)
 		} else {
+			cc.setActivity("Sleep", "")
 			err = cc.writeOK(0, 0)
 		}
 	case mysql.COM_QUERY:
@@ -241,7 +245,11 @@ func (cc *clientConn) dispatch(ctx context.Context, cmd byte, data []byte) bool 
 	case mysql.COM_RESET_CONNECTION:
 		err = cc.handleResetConnection(ctx)
 	case mysql.COM_CHANGE_USER:
-		return cc.handleChangeUser(ctx, data) != nil
+		if err := cc.handleChangeUser(ctx, data); err != nil {
+			return true
+		}
+		cc.setActivity("Sleep", "")
+		return false
 	case mysql.COM_PROCESS_KILL:
 		err = cc.handleProcessKill(data)
 	case mysql.COM_STMT_PREPARE:

@@ -87,7 +87,7 @@ func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
 		if err := cc.checkPlanAccess(plan); err != nil {
 			return cc.writeError(err)
 		}
-		qctx, done := cc.queryContext(ctx, nil)
+		qctx, done := cc.queryContext(ctx, nil, "Prepare", sql)
 		columns, err = cc.resultColumns(qctx, plan, sql)
 		err = interrupted(qctx, err)
 		done()
@@ -234,7 +234,7 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	if err != nil {
 		return cc.writeError(err)
 	}
-	qctx, done := cc.queryContext(ctx, plan.Stmt)
+	qctx, done := cc.queryContext(ctx, plan.Stmt, "Execute", st.sql)
 	defer done()
 	info := &stmtInfo{stmtType: plan.StmtType, planType: plan.Type}
 	cc.stmt = info

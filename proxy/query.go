@@ -14,7 +14,7 @@ import (
 // handleQuery runs one COM_QUERY and writes its response.
 func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 	start := time.Now()
-	qctx, done := cc.queryContext(ctx, cc.peekStmt(sql))
+	qctx, done := cc.queryContext(ctx, cc.peekStmt(sql), "Query", sql)
 	defer done()
 	st := &stmtInfo{stmtType: "OTHER", planType: "Session"}
 	cc.stmt = st
@@ -280,6 +280,8 @@ func (cc *clientConn) session(ctx context.Context, stmt ast.StmtNode, sql string
 		case ast.ShowDatabases:
 			st.usesTables = true
 			return cc.showDatabases()
+		case ast.ShowProcessList:
+			return cc.showProcessList(x.Full)
 		case ast.ShowWarnings, ast.ShowErrors:
 			st.diagnostic = true
 			offset, limit := 0, -1

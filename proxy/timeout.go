@@ -39,7 +39,7 @@ type statementLimits struct {
 // QUERY and by the connection closing, with the tightest of the gate's
 // query timeout, the statement's MAX_EXECUTION_TIME hint and the
 // session's limits. stmt may be nil (unparsed).
-func (cc *clientConn) queryContext(ctx context.Context, stmt ast.StmtNode) (context.Context, context.CancelFunc) {
+func (cc *clientConn) queryContext(ctx context.Context, stmt ast.StmtNode, command, info string) (context.Context, context.CancelFunc) {
 	limit, cause := cc.g.cfg.QueryTimeout, error(errMaxExecutionTime)
 	tighter := func(d time.Duration, c error) {
 		if d > 0 && (limit == 0 || d < limit) {
@@ -60,13 +60,18 @@ func (cc *clientConn) queryContext(ctx context.Context, stmt ast.StmtNode) (cont
 		t := time.AfterFunc(limit, func() { cancel(cause) })
 		stopTimer = t.Stop
 	}
+	act := activity{user: cc.s.User, db: cc.s.Keyspace, command: command, info: info, since: time.Now()}
 	cc.mu.Lock()
 	cc.cancelQuery = cancel
+	cc.act = act
 	cc.mu.Unlock()
 	return ctx, func() {
 		stopTimer()
+		// The statement may have changed the keyspace (USE).
+		act := activity{user: cc.s.User, db: cc.s.Keyspace, command: "Sleep", since: time.Now()}
 		cc.mu.Lock()
 		cc.cancelQuery = nil
+		cc.act = act
 		cc.mu.Unlock()
 		cancel(context.Canceled)
 	}

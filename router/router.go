@@ -305,7 +305,8 @@ func isSessionStmt(stmt ast.StmtNode) bool {
 	case *ast.ShowStmt:
 		// SHOW WARNINGS and SHOW ERRORS describe the client's last
 		// statement, which only the gate knows.
-		return s.Tp == ast.ShowDatabases || s.Tp == ast.ShowWarnings || s.Tp == ast.ShowErrors
+		// SHOW PROCESSLIST lists the gate's client connections.
+		return s.Tp == ast.ShowDatabases || s.Tp == ast.ShowWarnings || s.Tp == ast.ShowErrors || s.Tp == ast.ShowProcessList
 	}
 	return false
 }
