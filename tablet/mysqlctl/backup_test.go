@@ -17,23 +17,7 @@ import (
 // startMysqld runs a supervised mariadbd until the test ends.
 func startMysqld(t *testing.T, dir string, id uint32) *Mysqld {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Dir = filepath.Join(dir, "t"+string(rune('0'+id)))
-	cfg.Port = freePort(t)
-	cfg.ServerID = id
-	cfg.TemplateDir = SharedTemplateDir()
-	cfg.Durable = false
-	cfg.InnoDBBufferPoolSize = "32M"
-	cfg.RestartBackoff = 50 * time.Millisecond
-	m, err := New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, ctx := initTestMysqld(t, dir, id, func(c *Config) { c.InnoDBBufferPoolSize = "32M" })
 	if !m.Fresh() {
 		t.Error("a new data dir is not reported fresh")
 	}
@@ -166,4 +150,32 @@ func TestBackupRestore(t *testing.T) {
 	if !strings.HasPrefix(pos, "0-1-") {
 		t.Fatalf("position %q is not the source's", pos)
 	}
+}
+
+// initTestMysqld makes a mariadbd of the tests (data dir dir/t<id>, a free
+// port, not durable, quick restarts) with edit's changes to its config,
+// and initializes its data dir. The context it returns ends with the test,
+// two minutes at most.
+func initTestMysqld(t *testing.T, dir string, id uint32, edit func(*Config)) (*Mysqld, context.Context) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Dir = filepath.Join(dir, "t"+string(rune('0'+id)))
+	cfg.Port = freePort(t)
+	cfg.ServerID = id
+	cfg.TemplateDir = SharedTemplateDir()
+	cfg.Durable = false
+	cfg.RestartBackoff = 50 * time.Millisecond
+	if edit != nil {
+		edit(&cfg)
+	}
+	m, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m, ctx
 }

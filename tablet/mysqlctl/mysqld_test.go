@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,23 +77,8 @@ func TestQuoteString(t *testing.T) {
 // TestLifecycle inits a data dir from the template, starts mariadbd, kills
 // it with SIGKILL, waits for the supervisor to bring it back, and stops it.
 func TestLifecycle(t *testing.T) {
-	dir := shortTempDir(t)
-	cfg := DefaultConfig()
-	cfg.Dir = filepath.Join(dir, "t1")
-	cfg.Port = freePort(t)
-	cfg.ServerID = 1
-	cfg.TemplateDir = SharedTemplateDir()
-	cfg.Durable = false
-	cfg.RestartBackoff = 50 * time.Millisecond
-	m, err := New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, ctx := initTestMysqld(t, shortTempDir(t), 1, nil)
+	cfg := m.cfg
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -171,25 +155,10 @@ func TestLifecycle(t *testing.T) {
 // be consumed by the readiness check, so the stop that followed waited
 // for a second exit forever ("did not stop in time; killing it").
 func TestExitDuringStart(t *testing.T) {
-	dir := shortTempDir(t)
-	cfg := DefaultConfig()
-	cfg.Dir = filepath.Join(dir, "t1")
-	cfg.Port = freePort(t)
-	cfg.ServerID = 1
-	cfg.TemplateDir = SharedTemplateDir()
-	cfg.Durable = false
-	cfg.ExtraConfig = []string{"mosaic_no_such_option=1"}
-	cfg.StopTimeout = 2 * time.Second
-	cfg.RestartBackoff = 50 * time.Millisecond
-	m, err := New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	if err := m.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, ctx := initTestMysqld(t, shortTempDir(t), 1, func(c *Config) {
+		c.ExtraConfig = []string{"mosaic_no_such_option=1"}
+		c.StopTimeout = 2 * time.Second
+	})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
