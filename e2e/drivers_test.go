@@ -20,6 +20,9 @@ const driversVSchema = `{
     "blobs":    {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "m":        {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "cli":      {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "pydrv1":   {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "pydrv2":   {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "pldrv":    {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "sbtest1":  {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "sbtest2":  {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "products": {"column_vindexes": [{"column": "id", "name": "hash"}],
@@ -52,6 +55,8 @@ func TestDrivers(t *testing.T) {
 	t.Run("mariadb client", func(t *testing.T) { testMariadbClient(t, c) })
 	t.Run("sysbench", func(t *testing.T) { testSysbench(t, c) })
 	t.Run("gorm", func(t *testing.T) { testGorm(t, c) })
+	t.Run("python drivers", func(t *testing.T) { testScriptDriver(t, c, "/usr/bin/python3", "testdata/drivers.py", "python drivers ok") })
+	t.Run("perl DBD::MariaDB", func(t *testing.T) { testScriptDriver(t, c, "perl", "testdata/drivers.pl", "perl driver ok") })
 }
 
 const allTypesDDL = `create table alltypes (

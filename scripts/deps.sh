@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Mosaic needs from Debian when it is missing:
-#   scripts/deps.sh          mariadb-server, mariadb-backup, sysbench
+#   scripts/deps.sh          mariadb-server, mariadb-backup, sysbench, and the
+#                            Python and Perl drivers the driver tests run
 #   scripts/deps.sh protoc   protobuf-compiler as well
 set -euo pipefail
 
@@ -9,6 +10,9 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(maria
 command -v mariadb-backup >/dev/null 2>&1 || need+=(mariadb-backup)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+/usr/bin/python3 -c 'import pymysql' >/dev/null 2>&1 || need+=(python3-pymysql)
+/usr/bin/python3 -c 'import MySQLdb' >/dev/null 2>&1 || need+=(python3-mysqldb)
+perl -MDBD::MariaDB -e 1 >/dev/null 2>&1 || need+=(libdbd-mariadb-perl)
 if [ "${1:-}" = protoc ]; then
   command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 fi
