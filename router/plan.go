@@ -57,6 +57,10 @@ type Plan struct {
 	// anyValues is set on plans of the normalized cache, which serve the
 	// statement with any literal values (and so may be found by shape).
 	anyValues bool
+	// learned is set on plans built with columns from the ColumnSource;
+	// colGen is the router's ColumnsChanged count they were built at.
+	learned bool
+	colGen  uint64
 }
 
 // Session values only the gate knows. A statement that reads one gets a

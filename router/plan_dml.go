@@ -79,22 +79,20 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 	}
 	if len(ins.Columns) == 0 && (ks.Sharded && !ti.isReference() || ti.tbl != nil && ti.tbl.AutoIncrement != nil) {
 		// The gate must find the vindex (and sequence) column in each row:
-		// an authoritative column list in the VSchema says where it is.
-		if !ti.tbl.ColumnListAuthoritative || len(ti.tbl.Columns) == 0 {
-			return nil, sqlerr.NotSupported("INSERT without a column list into %s (name the columns, or list them in the VSchema with \"column_list_authoritative\": true)", ti.tbl.Name)
+		// the VSchema's authoritative column list says where it is, or
+		// else the columns learned from the shards' schema. The shards
+		// get the columns named.
+		cols, err := p.insertColumns(ti.tbl, ins.Lists)
+		if err != nil {
+			return nil, err
 		}
-		for _, c := range ti.tbl.Columns {
+		for _, c := range cols {
 			ins.Columns = append(ins.Columns, &ast.ColumnName{Name: ast.NewCIStr(c)})
-		}
-		for i, row := range ins.Lists {
-			if len(row) != len(ins.Columns) {
-				return nil, sqlerr.New(1136, "Column count doesn't match value count at row %d", i+1)
-			}
 		}
 	}
 	for i, row := range ins.Lists {
 		if len(row) != len(ins.Columns) && len(ins.Columns) > 0 {
-			return nil, sqlerr.New(1136, "Column count doesn't match value count at row %d", i+1)
+			return nil, errValueCount(i)
 		}
 	}
 	// Auto-increment from a sequence.
@@ -179,6 +177,49 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// insertColumns returns the columns an INSERT without a column list into
+// t fills: the VSchema's when they are authoritative, else those the
+// ColumnSource learned. Every row must have one value per column (1136).
+// Learned columns that are unknown, or whose count does not match a row,
+// come back as a *ColumnsNeededError for the caller to learn afresh.
+func (p *planner) insertColumns(t *Table, rows [][]ast.ExprNode) ([]string, error) {
+	if t.ColumnListAuthoritative && len(t.Columns) > 0 {
+		if i := wrongLength(rows, len(t.Columns)); i >= 0 {
+			return nil, errValueCount(i)
+		}
+		return t.Columns, nil
+	}
+	unknown := sqlerr.NotSupported("INSERT without a column list into %s: the gate does not know its columns (name the columns, or list them in the VSchema with \"column_list_authoritative\": true)", t.Name)
+	if p.cols == nil {
+		return nil, unknown
+	}
+	cols, ok := p.cols.Columns(t.Keyspace.Name, t.Name)
+	if !ok || len(cols) == 0 {
+		return nil, columnsNeeded(t, unknown)
+	}
+	if i := wrongLength(rows, len(cols)); i >= 0 {
+		return nil, columnsNeeded(t, errValueCount(i))
+	}
+	p.learned = true
+	return cols, nil
+}
+
+// wrongLength returns the index of the first row without n values, -1
+// when every row has n.
+func wrongLength(rows [][]ast.ExprNode, n int) int {
+	for i, row := range rows {
+		if len(row) != n {
+			return i
+		}
+	}
+	return -1
+}
+
+// errValueCount is mysqld's error for row i (from 0) of the wrong length.
+func errValueCount(i int) error {
+	return sqlerr.New(sqlerr.ERWrongValueCountOnRow, "Column count doesn't match value count at row %d", i+1)
 }
 
 // planUpdateDelete plans UPDATE and DELETE: routed by their WHERE like a

@@ -23,6 +23,10 @@ type planner struct {
 	// literals (a keyspace qualifier dropped, a table renamed by a
 	// routing rule): its text cannot be sent as the client wrote it.
 	rewrote bool
+	// cols gives learned columns (nil for none); learned is set once the
+	// plan uses them.
+	cols    ColumnSource
+	learned bool
 }
 
 func (p *planner) newBind(prefix string) string {

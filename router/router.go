@@ -20,6 +20,10 @@ type Config struct {
 	// PlanCacheSize bounds the number of cached plans, and separately the
 	// number of cached statement texts.
 	PlanCacheSize int
+	// Columns, when set, gives the columns of tables an INSERT without a
+	// column list names (see ColumnSource); a VSchema's authoritative
+	// column list wins over it.
+	Columns ColumnSource
 }
 
 // DefaultConfig returns the default router configuration.
@@ -48,6 +52,9 @@ type Router struct {
 	shapes *lru[*shapeEntry]
 	stats  cacheCounters
 	seqs   sequences
+	// colGen counts ColumnsChanged calls: plans built with learned columns
+	// hold the count they were built at.
+	colGen atomic.Uint64
 }
 
 type textEntry struct {
@@ -128,7 +135,7 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 		}
 	}()
 	textKey := keyspace + "\x00" + sql
-	if e, ok := r.texts.get(textKey); ok {
+	if e, ok := r.texts.get(textKey); ok && r.fresh(e.plan) {
 		r.stats.hits.Add(1)
 		return e.plan, e.bv, nil
 	}
@@ -136,7 +143,7 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 	shapeKey := ""
 	if shaped {
 		shapeKey = keyspace + "\x00" + shape
-		if e, ok := r.shapes.get(shapeKey); ok {
+		if e, ok := r.shapes.get(shapeKey); ok && (e.passthrough != nil || r.fresh(e.plan)) {
 			r.stats.normHits.Add(1)
 			if e.passthrough != nil {
 				return e.passthroughPlan(sql), nil, nil
@@ -166,7 +173,8 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 
 func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	vs := r.VSchema()
-	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs}
+	colGen := r.colGen.Load()
+	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
 	stmt, perr := r.Parse(quoteExplainFormat(sql))
 	if perr != nil {
 		// An unsharded keyspace gets what the parser rejects unchanged:
@@ -194,7 +202,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		text, err := restoreSQL(stmt)
 		if err == nil {
 			normKey, query = keyspace+"\x00"+text, text
-			if cached, ok := r.plans.get(normKey); ok {
+			if cached, ok := r.plans.get(normKey); ok && r.fresh(cached) {
 				r.stats.normHits.Add(1)
 				out := *cached
 				out.Params = params
@@ -223,6 +231,8 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		SessionBinds:     sessionBinds,
 		Stats:            &PlanStats{query: query},
 		anyValues:        normKey != "",
+		learned:          p.learned,
+		colGen:           colGen,
 	}
 	if normKey != "" {
 		r.plans.put(normKey, plan)

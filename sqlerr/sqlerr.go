@@ -54,6 +54,7 @@ const (
 	ERErrorDuringCommit           = 1180
 	ERErrorDuringRollback         = 1181
 	ERCantChangeTxCharacteristics = 1568
+	ERWrongValueCountOnRow        = 1136
 )
 
 // states maps the numbers above to their SQLSTATE. Numbers not listed get
@@ -70,6 +71,7 @@ var states = map[uint16]string{
 	ERParseError:                  "42000",
 	ERQueryInterrupted:            "70100",
 	ERNoSuchTable:                 "42S02",
+	ERWrongValueCountOnRow:        "21S01",
 	ERTableAccessDenied:           "42000",
 	ERUnknownSystemVariable:       "HY000",
 	ERWrongValueForVar:            "42000",
