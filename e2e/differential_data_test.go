@@ -11,8 +11,8 @@ import (
 // sequence commerce.corder_seq, and product unsharded in commerce.
 
 // diffCustomerVSchema is the sharded keyspace's VSchema. customer lists
-// its columns authoritatively, so INSERT without a column list works on
-// it; corder does not, so the same INSERT is refused there.
+// its columns authoritatively, so an INSERT without a column list uses
+// them; corder does not, so the gate learns its columns from the shards.
 const diffCustomerVSchema = `{
   "sharded": true,
   "vindexes": {"hash": {"type": "hash"}},

@@ -29,8 +29,10 @@ type Gate struct {
 	hc     *HealthCheck
 	gw     *TabletGateway
 	router *router.Router
-	m      *metrics
-	reg    *prometheus.Registry
+	// columns are the tables' columns learned from the shards.
+	columns *learnedColumns
+	m       *metrics
+	reg     *prometheus.Registry
 
 	listener net.Listener
 	httpLis  net.Listener
@@ -64,16 +66,19 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 	if err != nil {
 		return nil, fmt.Errorf("gate users: %w", err)
 	}
+	columns := newLearnedColumns()
+	cfg.Router.Columns = columns
 	g := &Gate{
-		cfg:    cfg,
-		log:    log,
-		ts:     ts,
-		hc:     hc,
-		gw:     NewTabletGateway(hc, cfg.Cell, cfg.TabletWait, cfg.MaxReplicaLag, newFailoverBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg))),
-		router: router.New(cfg.Router),
-		m:      newMetrics(reg),
-		reg:    reg,
-		loaded: make(chan struct{}),
+		cfg:     cfg,
+		columns: columns,
+		log:     log,
+		ts:      ts,
+		hc:      hc,
+		gw:      NewTabletGateway(hc, cfg.Cell, cfg.TabletWait, cfg.MaxReplicaLag, newFailoverBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg))),
+		router:  router.New(cfg.Router),
+		m:       newMetrics(reg),
+		reg:     reg,
+		loaded:  make(chan struct{}),
 
 		accounts:  accts,
 		tlsConfig: tlsConfig,

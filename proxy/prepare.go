@@ -78,6 +78,7 @@ func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
 		return cc.writeError(sqlerr.NotSupported("prepared statements in a session targeting one shard (USE ks:shard)"))
 	}
 	plan, _, err := cc.g.router.Plan(sql, cc.s.Keyspace)
+	plan, _, err = cc.g.planLearning(ctx, sql, cc.s.Keyspace, plan, nil, err)
 	if err != nil {
 		return cc.writeError(err)
 	}
@@ -231,6 +232,7 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 		return cc.writeError(sqlerr.NotSupported("prepared statements in a session targeting one shard (USE ks:shard)"))
 	}
 	plan, bv, err := cc.g.router.Plan(st.sql, cc.s.Keyspace)
+	plan, bv, err = cc.g.planLearning(ctx, st.sql, cc.s.Keyspace, plan, bv, err)
 	if err != nil {
 		return cc.writeError(err)
 	}

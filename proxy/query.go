@@ -92,9 +92,13 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 		if err := cc.checkShardTargetedAccess(plan); err != nil {
 			return err
 		}
+		if plan == nil || plan.StmtType == "DDL" {
+			// It may change a table's columns on this shard.
+			defer cc.g.forgetColumns(cc.s.Keyspace)
+		}
 		return cc.runShardTargeted(ctx, sql, st)
 	}
-	plan, bv, err := cc.plan(sql)
+	plan, bv, err := cc.plan(ctx, sql)
 	if err != nil {
 		st.stmtType, st.planType = "OTHER", "Error"
 		return err
@@ -132,6 +136,11 @@ func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.
 	switch plan.StmtType {
 	case "INSERT", "UPDATE", "DELETE", "DDL", "SET":
 		res, err := plan.Execute(ctx, exec, bv)
+		if plan.StmtType == "DDL" {
+			// Failed or not, the DDL may have changed tables on some
+			// shards.
+			cc.g.forgetColumns(plan.Keyspace())
+		}
 		if err != nil {
 			return err
 		}

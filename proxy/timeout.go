@@ -102,14 +102,15 @@ type peekedPlan struct {
 }
 
 // plan plans sql for the session, taking the plan peekStmt just made for
-// it rather than planning it twice.
-func (cc *clientConn) plan(sql string) (*router.Plan, router.BindVars, error) {
+// it rather than planning it twice. It learns the columns of a table the
+// router asks for (see planLearning).
+func (cc *clientConn) plan(ctx context.Context, sql string) (*router.Plan, router.BindVars, error) {
 	p := cc.peeked
 	cc.peeked = peekedPlan{}
-	if p.ok && p.sql == sql && p.keyspace == cc.s.Keyspace {
-		return p.plan, p.bv, p.err
+	if !p.ok || p.sql != sql || p.keyspace != cc.s.Keyspace {
+		p.plan, p.bv, p.err = cc.g.router.Plan(sql, cc.s.Keyspace)
 	}
-	return cc.g.router.Plan(sql, cc.s.Keyspace)
+	return cc.g.planLearning(ctx, sql, cc.s.Keyspace, p.plan, p.bv, p.err)
 }
 
 // interrupted returns the error a statement that failed with err reports:

@@ -135,3 +135,12 @@ func (p *Plan) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 func (p *Plan) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
 	return p.Primitive.Stream(ctx, exec, bv, callback)
 }
+
+// Keyspace returns the keyspace of a plan that is one route (DDL plans
+// are), "" for other plans.
+func (p *Plan) Keyspace() string {
+	if r, ok := p.Primitive.(*Route); ok && r.Keyspace != nil {
+		return r.Keyspace.Name
+	}
+	return ""
+}

@@ -18,7 +18,6 @@ select customer_id from customer order by rand() limit 1;
 delete from customer order by customer_id limit 1;
 update corder set qty = qty + 1 where qty > 5 limit 10;
 select customer_id from customer intersect select customer_id from corder;
-insert into corder values (99999, 1, 1, 1, 1.00, 'new', '2024-01-01 00:00:00', NULL);
 select count(distinct tier, country_code) from customer;
 select avg(distinct tier) from customer;
 select sql_calc_found_rows customer_id from customer limit 1;
