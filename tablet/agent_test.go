@@ -191,6 +191,10 @@ func TestTablet(t *testing.T) {
 		mustExec("SELECT 1")
 	})
 
+	t.Run("NoDirtyConnections", func(t *testing.T) {
+		testNoDirtyConnections(t, pc, target, primary, 16)
+	})
+
 	t.Run("Transactions", func(t *testing.T) {
 		b, err := pc.Query.Begin(ctx, &querypb.BeginRequest{Target: target})
 		if err != nil {

@@ -15,6 +15,7 @@ type Metrics struct {
 	errors   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	poolWait *prometheus.HistogramVec
+	resets   *prometheus.CounterVec
 
 	// Children per statement type, resolved once: label lookups cost more
 	// than the increments.
@@ -50,10 +51,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time a request waited for a mysqld connection when its pool had none free, by pool (query, transaction).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"pool"}),
+		resets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mosaic_tablet_pool_resets_total",
+			Help: "mysqld connections reset (COM_RESET_CONNECTION) before going back to their pool because a statement may have left state on them (locks, temporary tables, ...), by pool (query, transaction).",
+		}, []string{"pool"}),
 		byType: map[string]typeMetrics{},
 		byCode: map[uint16]prometheus.Counter{},
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.errors, m.duration, m.poolWait} {
+	for _, c := range []prometheus.Collector{m.queries, m.errors, m.duration, m.poolWait, m.resets} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -70,6 +75,15 @@ func (m *Metrics) poolWaitObserver(pool string) prometheus.Observer {
 		return nil
 	}
 	return m.poolWait.WithLabelValues(pool)
+}
+
+// poolResetCounter returns the counter of a pool's state resets, nil for
+// none.
+func (m *Metrics) poolResetCounter(pool string) prometheus.Counter {
+	if m == nil {
+		return nil
+	}
+	return m.resets.WithLabelValues(pool)
 }
 
 func (m *Metrics) record(stmtType string, start time.Time) {

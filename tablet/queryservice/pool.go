@@ -30,6 +30,9 @@ type Pool struct {
 
 	// wait observes how long a Get that found no free slot waited.
 	wait prometheus.Observer
+	// resets counts connections reset (or closed) because a statement
+	// may have left state on them.
+	resets prometheus.Counter
 
 	mu     sync.Mutex
 	idle   []*PooledConn
@@ -47,6 +50,10 @@ type PooledConn struct {
 	settings string
 	// discard makes Recycle close it (its query was killed).
 	discard bool
+	// reset makes Recycle reset it (COM_RESET_CONNECTION) before it goes
+	// back to the pool, or close it when that fails: a statement may have
+	// left state on it that must not reach the next user (leavesState).
+	reset bool
 	// idleSince is when it went back to the pool.
 	idleSince time.Time
 }
@@ -197,9 +204,27 @@ func (p *Pool) Running() []RunningStatement {
 }
 
 // Recycle returns the connection to its pool, or closes it when it is
-// broken, was killed, or belongs to a generation before a Reset.
+// broken, was killed, or belongs to a generation before a Reset. A
+// connection marked for reset is reset first (table locks, user locks,
+// temporary tables, prepared statements and the session are dropped), and
+// closed when that fails: it never returns to the pool holding state.
 func (pc *PooledConn) Recycle() {
 	p := pc.pool
+	if pc.reset && !pc.discard && !pc.IsBroken() {
+		_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := pc.ResetConnection(); err != nil {
+			pc.discard = true
+		} else {
+			pc.settings = ""
+		}
+		_ = pc.SetReadDeadline(time.Time{})
+	}
+	if pc.reset {
+		pc.reset = false
+		if p.resets != nil {
+			p.resets.Inc()
+		}
+	}
 	p.mu.Lock()
 	keep := !p.closed && !pc.discard && !pc.IsBroken() && pc.gen == p.gen
 	if keep {

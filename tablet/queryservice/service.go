@@ -81,6 +81,8 @@ func New(cfg Config, id Identity, params mysqlconn.Params, health *Broadcaster, 
 	}
 	s.pool.wait = metrics.poolWaitObserver("query")
 	s.txPool.wait = metrics.poolWaitObserver("transaction")
+	s.pool.resets = metrics.poolResetCounter("query")
+	s.txPool.resets = metrics.poolResetCounter("transaction")
 	s.txs = newTxPool(s.txPool, cfg.TxIdleTimeout, log)
 	s.state.Store(&servingState{reason: "starting"})
 	return s, nil
@@ -309,10 +311,7 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 			addWarnings(tc.conn, res)
 			return err
 		})
-		if st == stmtSet || st == stmtUse {
-			// The connection goes back to the pool with settings of its own.
-			tc.conn.settings = dirtySettings
-		}
+		markState(tc.conn, st, sql)
 		return res, s.txs.done(tc, err)
 	}
 	switch st {
@@ -337,10 +336,7 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 		addWarnings(pc, res)
 		return err
 	})
-	if st == stmtSet || st == stmtUse {
-		// The session changed outside the tracked settings.
-		pc.settings = dirtySettings
-	}
+	markState(pc, st, sql)
 	pc.Recycle()
 	return res, err
 }
@@ -385,18 +381,14 @@ func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerS
 		var tc *txConn
 		if tc, err = s.txs.get(req.TransactionId); err == nil {
 			err = s.killer.run(ctx, tc.conn, func() error { return streamOn(tc.conn) })
-			if st == stmtSet || st == stmtUse {
-				tc.conn.settings = dirtySettings
-			}
+			markState(tc.conn, st, req.Sql)
 			err = s.txs.done(tc, err)
 		}
 	} else {
 		var pc *PooledConn
 		if pc, err = s.pool.Get(ctx, req.Options.GetSettings()); err == nil {
 			err = s.killer.run(ctx, pc, func() error { return streamOn(pc) })
-			if st == stmtSet || st == stmtUse {
-				pc.settings = dirtySettings
-			}
+			markState(pc, st, req.Sql)
 			pc.Recycle()
 		}
 	}
@@ -476,9 +468,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 		addWarnings(tc.conn, res)
 		return err
 	})
-	if st == stmtSet || st == stmtUse {
-		tc.conn.settings = dirtySettings
-	}
+	markState(tc.conn, st, req.Sql)
 	err = s.txs.done(tc, err)
 	s.record(st, start)
 	if err != nil {

@@ -100,3 +100,39 @@ func TestMultiplexResponseUTF8(t *testing.T) {
 		}
 	}
 }
+
+func TestLeavesState(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"select 1": false,
+		"SELECT * FROM t WHERE id = 1 FOR UPDATE":              false,
+		"select @@version, @x":                                 false,
+		"insert into t values (1, 'a')":                        false,
+		"create table t (id int)":                              false,
+		"SET SESSION sql_mode = ''":                            false,
+		"select 1 into outfile '/tmp/x'":                       false,
+		"LOCK TABLES t WRITE":                                  true,
+		"lock table t read":                                    true,
+		"UNLOCK TABLES":                                        true,
+		"SELECT GET_LOCK('a', 1)":                              true,
+		"select get_lock('a', 1) into @x":                      true,
+		"DO get_lock('a', 0)":                                  true,
+		"CREATE TEMPORARY TABLE t (id int)":                    true,
+		"/* c */ create or replace temporary table t (id int)": true,
+		"PREPARE s FROM 'select 1'":                            true,
+		"EXECUTE s":                                            true,
+		"HANDLER t OPEN":                                       true,
+		"FLUSH TABLES WITH READ LOCK":                          true,
+		"BACKUP STAGE START":                                   true,
+		"CALL p()":                                             true,
+		"SELECT @x := 1":                                       true,
+		"UPDATE t SET a = (@x := a)":                           true,
+		"SELECT a INTO @x FROM t":                              true,
+		"select a from t into\n @x":                            true,
+		"SET STATEMENT max_statement_time=1 FOR SELECT 1":      true,
+		"SET @x = GET_LOCK('a', 0)":                            true,
+	} {
+		if got := leavesState(classify(sql), sql); got != want {
+			t.Errorf("leavesState(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}
