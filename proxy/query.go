@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -88,6 +89,9 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 		if err == nil && plan.Kind == router.PlanSession {
 			st.stmtType, st.planType = plan.StmtType, plan.Type
 			return cc.session(ctx, plan.Stmt, sql, st)
+		}
+		if errors.Is(err, router.ErrConnState) {
+			return err
 		}
 		if err := cc.checkShardTargetedAccess(plan); err != nil {
 			return err
@@ -303,6 +307,8 @@ func (cc *clientConn) session(ctx context.Context, stmt ast.StmtNode, sql string
 		}
 	case *ast.KillStmt:
 		return cc.kill(x)
+	case *ast.LockTablesStmt, *ast.UnlockTablesStmt:
+		return cc.ignoreTableLock(x)
 	}
 	return sqlerr.NotSupported("the statement %q", sql)
 }

@@ -177,6 +177,13 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
 	stmt, perr := r.Parse(quoteExplainFormat(sql))
 	if perr != nil {
+		// Statements that would leave state on a tablet connection are
+		// recognized by their words whatever the parser thinks of them.
+		if st, err := connStateText(sql); err != nil {
+			return nil, nil, err
+		} else if st != nil {
+			return &Plan{Kind: PlanSession, StmtType: stmtType(st), Type: "Session", Stmt: st, ReadOnly: true}, nil, nil
+		}
 		// An unsharded keyspace gets what the parser rejects unchanged:
 		// mysqld may well understand it.
 		if keyspace == "" {
@@ -189,6 +196,9 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		r.stats.misses.Add(1)
 		return &Plan{Kind: PlanRoute, StmtType: stmtTypeOfText(sql), Type: "Passthrough",
 			Primitive: &Route{Opcode: Unsharded, Keyspace: ks, Query: textTemplate(sql)}, Stats: &PlanStats{query: sql}}, nil, nil
+	}
+	if err := checkConnState(stmt); err != nil {
+		return nil, nil, err
 	}
 	if isSessionStmt(stmt) {
 		return &Plan{Kind: PlanSession, StmtType: stmtType(stmt), Type: "Session", Stmt: stmt, ReadOnly: true}, nil, nil
@@ -312,6 +322,10 @@ func isSessionStmt(stmt ast.StmtNode) bool {
 	switch s := stmt.(type) {
 	case *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt, *ast.UseStmt, *ast.SetStmt, *ast.KillStmt:
 		return true
+	case *ast.LockTablesStmt, *ast.UnlockTablesStmt:
+		// Ignored with a note: a table lock would stay on a pooled
+		// tablet connection (see connstate.go).
+		return true
 	case *ast.ShowStmt:
 		// SHOW WARNINGS and SHOW ERRORS describe the client's last
 		// statement, which only the gate knows.
@@ -355,6 +369,8 @@ func stmtType(stmt ast.StmtNode) string {
 		return "ROLLBACK"
 	case *ast.ExplainStmt:
 		return "EXPLAIN"
+	case *ast.LockTablesStmt, *ast.UnlockTablesStmt:
+		return "OTHER"
 	case ast.DDLNode:
 		return "DDL"
 	}
