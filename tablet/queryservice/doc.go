@@ -22,6 +22,12 @@
 //     closed, never reused; session settings (ExecuteOptions.settings) are
 //     tracked per pooled connection, and a connection with other settings
 //     is reset with COM_RESET_CONNECTION before it is reused;
+//   - no connection returns to a pool holding state a statement left on
+//     it (table or user locks, temporary tables, SQL prepared statements,
+//     HANDLERs, a global read lock, variables assigned in a statement):
+//     after such a statement (leavesState, a cheap scan of its text) the
+//     connection is reset before it is pooled, or closed if that fails; a
+//     transaction's connection when the transaction ends;
 //   - transactions hold a dedicated connection under an id unique across
 //     restarts, and a transaction idle longer than the limit is rolled
 //     back by the transaction killer.
