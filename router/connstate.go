@@ -94,7 +94,7 @@ func (v *userLockFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 // the statements that would leave state on the tablet connection as an
 // ErrConnState error, anything else as (nil, nil).
 func connStateText(sql string) (ast.StmtNode, error) {
-	words := leadingWords(sql, 3)
+	words := leadingWords(sql, 4)
 	if len(words) == 0 {
 		return nil, nil
 	}
@@ -123,13 +123,13 @@ func connStateText(sql string) (ast.StmtNode, error) {
 			return nil, errReadLock()
 		}
 	case "create":
-		if second == "temporary" || second == "or" && len(words) > 2 && strings.Contains(strings.ToLower(sql), "temporary") {
+		if second == "temporary" || len(words) == 4 && words[1] == "or" && words[2] == "replace" && words[3] == "temporary" {
 			return nil, errTemporary()
 		}
 	}
 	lower := strings.ToLower(sql)
 	for name := range userLockFuncs {
-		if strings.Contains(lower, name) {
+		if strings.Contains(lower, name+"(") {
 			return nil, errUserLock()
 		}
 	}
