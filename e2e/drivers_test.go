@@ -55,7 +55,9 @@ func TestDrivers(t *testing.T) {
 	t.Run("mariadb client", func(t *testing.T) { testMariadbClient(t, c) })
 	t.Run("sysbench", func(t *testing.T) { testSysbench(t, c) })
 	t.Run("gorm", func(t *testing.T) { testGorm(t, c) })
-	t.Run("python drivers", func(t *testing.T) { testScriptDriver(t, c, "/usr/bin/python3", "testdata/drivers.py", "python drivers ok") })
+	t.Run("python drivers", func(t *testing.T) {
+		testScriptDriver(t, c, "/usr/bin/python3", "testdata/drivers.py", "python drivers ok")
+	})
 	t.Run("perl DBD::MariaDB", func(t *testing.T) { testScriptDriver(t, c, "perl", "testdata/drivers.pl", "perl driver ok") })
 }
 
