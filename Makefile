@@ -5,6 +5,7 @@ BIN := $(CURDIR)/bin
 TOOLS := $(BIN)/tools
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+BUF_VERSION := v1.75.0
 DATA_DIR ?= ./mosaic-data
 TEST_TIMEOUT ?= 14m
 GOTESTFLAGS ?=
@@ -44,13 +45,14 @@ $(TOOLS)/protoc-gen-go:
 $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-# proto regenerates the committed Go code from proto/*.proto.
-proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
-	@command -v protoc >/dev/null || ./scripts/deps.sh protoc
-	PATH=$(TOOLS):$$PATH protoc -I proto \
-		--go_out=. --go_opt=module=github.com/mosaicdb/mosaic \
-		--go-grpc_out=. --go-grpc_opt=module=github.com/mosaicdb/mosaic \
-		proto/*.proto
+$(TOOLS)/buf:
+	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+
+# proto regenerates the committed Go code from proto/*.proto (buf.yaml,
+# buf.gen.yaml). The protos are edition 2023, which Debian's protoc does not
+# read; buf compiles them and runs the plugins installed above.
+proto: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	PATH=$(TOOLS):$$PATH $(TOOLS)/buf generate
 
 clean:
 	rm -rf $(BIN)

@@ -2,7 +2,6 @@
 # Installs what Mosaic needs from Debian when it is missing:
 #   scripts/deps.sh          mariadb-server, mariadb-backup, sysbench, and the
 #                            Python and Perl drivers the driver tests run
-#   scripts/deps.sh protoc   protobuf-compiler as well
 set -euo pipefail
 
 need=()
@@ -13,9 +12,6 @@ command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
 /usr/bin/python3 -c 'import pymysql' >/dev/null 2>&1 || need+=(python3-pymysql)
 /usr/bin/python3 -c 'import MySQLdb' >/dev/null 2>&1 || need+=(python3-mysqldb)
 perl -MDBD::MariaDB -e 1 >/dev/null 2>&1 || need+=(libdbd-mariadb-perl)
-if [ "${1:-}" = protoc ]; then
-  command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
-fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "installing: ${need[*]}"
