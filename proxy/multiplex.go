@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -52,7 +51,7 @@ type tabletClient struct {
 
 // Execute implements querypb.QueryClient.
 func (c *tabletClient) Execute(ctx context.Context, req *querypb.ExecuteRequest, opts ...grpc.CallOption) (*querypb.ExecuteResponse, error) {
-	if c.mux == nil || len(opts) > 0 || len(req.Sql) > muxMaxRequestBytes || c.mux.unsupported.Load() || !validUTF8(req) {
+	if c.mux == nil || len(opts) > 0 || len(req.Sql) > muxMaxRequestBytes || c.mux.unsupported.Load() {
 		return c.QueryClient.Execute(ctx, req, opts...)
 	}
 	resp, err := c.mux.execute(ctx, req)
@@ -60,25 +59,6 @@ func (c *tabletClient) Execute(ctx context.Context, req *querypb.ExecuteRequest,
 		return c.QueryClient.Execute(ctx, req)
 	}
 	return resp, err
-}
-
-// validUTF8 reports whether req can be marshalled: proto3 strings must be
-// UTF-8. A message that cannot be would end the whole stream (gRPC
-// finishes a stream on a send error), so it goes unary, where it fails
-// alone as it always has.
-func validUTF8(req *querypb.ExecuteRequest) bool {
-	if !utf8.ValidString(req.Sql) {
-		return false
-	}
-	if t := req.Target; t != nil && !(utf8.ValidString(t.Keyspace) && utf8.ValidString(t.Shard) && utf8.ValidString(t.Cell)) {
-		return false
-	}
-	for _, s := range req.Options.GetSettings() {
-		if !utf8.ValidString(s) {
-			return false
-		}
-	}
-	return true
 }
 
 // errMuxUnsupported fails the calls of a stream the tablet refused: it

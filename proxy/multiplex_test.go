@@ -126,15 +126,43 @@ func TestMultiplex(t *testing.T) {
 		if n := c.mux.openStreams(); n == 0 {
 			t.Errorf("no multiplexed stream was used")
 		}
-		// A statement that is not UTF-8 cannot be marshalled: it fails
-		// alone, and the streams go on.
+		// Statements, results and errors that are not UTF-8 (binary
+		// values, latin1 text) go on the stream, byte for byte.
 		streams := c.mux.openStreams()
-		if _, err := exec(ctx, "SELECT '\xff'", 0); err == nil {
-			t.Error("statement with invalid UTF-8: no error")
+		resp, err := c.mux.execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: "SELECT _binary'\xff\xfe' AS `a\xe9`, HEX(_binary'\xff') AS h",
+			Options: &querypb.ExecuteOptions{Settings: []string{"SET NAMES latin1", "SET @b = _binary'\xff'"}}})
+		if err != nil {
+			t.Fatalf("multiplexed statement with bytes that are not UTF-8: %v", err)
+		}
+		if res := resp.Result; len(res.Fields) != 2 || res.Fields[0].Name != "a\xe9" || len(res.Rows) != 1 || string(res.Rows[0]) != "\x02\xff\xfe\x02FF" {
+			t.Errorf("result %q, want column a\\xe9 and row ff fe, FF", res)
+		}
+		// mysqld quotes the duplicate value in character_set_results.
+		mustExec("CREATE TABLE mux_dup (id BIGINT PRIMARY KEY, s VARCHAR(10) CHARACTER SET latin1 UNIQUE)")
+		latin1 := &querypb.ExecuteOptions{Settings: []string{"SET NAMES latin1"}}
+		dup := &querypb.ExecuteRequest{Target: target, Sql: "INSERT INTO mux_dup VALUES (1, 'caf\xe9')", Options: latin1}
+		if _, err := c.mux.execute(ctx, dup); err != nil {
+			t.Fatal(err)
+		}
+		dup = &querypb.ExecuteRequest{Target: target, Sql: "INSERT INTO mux_dup VALUES (2, 'caf\xe9')", Options: latin1}
+		for name, call := range map[string]func() error{
+			"multiplexed": func() error {
+				_, err := c.mux.execute(ctx, dup)
+				return err
+			},
+			"unary": func() error {
+				_, err := c.QueryClient.Execute(ctx, dup)
+				return err
+			},
+		} {
+			err := call()
+			if e := sqlerr.FromError(err); err == nil || e.Num != 1062 || !strings.Contains(e.Message, "'caf\xe9'") {
+				t.Errorf("%s duplicate key: %q, want 1062 quoting the latin1 bytes", name, e.Message)
+			}
 		}
 		mustExec("SELECT 1")
 		if c.mux.openStreams() != streams {
-			t.Errorf("streams %d after a statement with invalid UTF-8, were %d", c.mux.openStreams(), streams)
+			t.Errorf("streams %d after statements that are not UTF-8, were %d", c.mux.openStreams(), streams)
 		}
 	})
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -83,9 +82,9 @@ func stmtIDOf(data []byte) (uint32, bool) {
 // decodeParams turns the values of an execution into bind values for
 // router.Plan.Bind: nil, int64, uint64, float64, string, []byte or an
 // exact decimal. longData holds values sent by COM_STMT_SEND_LONG_DATA,
-// which are not repeated in the packet. Strings are passed as strings when
-// they are valid UTF-8 (so they compare as text), as []byte otherwise and
-// for blob types.
+// which are not repeated in the packet. Strings are passed as strings
+// (text in the connection's character set, which need not be UTF-8), and
+// values of blob types as []byte.
 func decodeParams(types []paramType, nulls []bool, values []byte, longData map[int][]byte) ([]any, error) {
 	args := make([]any, len(types))
 	p := values
@@ -193,18 +192,15 @@ func decodeParam(t paramType, p []byte) (v any, n int, err error) {
 	return textOrBytes(append([]byte(nil), s...), t.typ), k, nil
 }
 
-// textOrBytes passes a string parameter as text when it is valid UTF-8 of
-// a character type, and as bytes (a _binary literal) otherwise.
+// textOrBytes passes a string parameter of a character type as text and
+// one of a blob type as bytes (a _binary literal), as mysqld reads them.
 func textOrBytes(b []byte, typ byte) any {
 	switch typ {
 	case mysql.MYSQL_TYPE_TINY_BLOB, mysql.MYSQL_TYPE_MEDIUM_BLOB, mysql.MYSQL_TYPE_LONG_BLOB,
 		mysql.MYSQL_TYPE_BLOB, mysql.MYSQL_TYPE_BIT, mysql.MYSQL_TYPE_GEOMETRY:
 		return b
 	}
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return b
+	return string(b)
 }
 
 // isDecimalText accepts [+-]digits[.digits][e[+-]digits] and nothing

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -201,7 +202,11 @@ func (e *Error) GRPCStatus() *status.Status {
 	if e.Retryable {
 		code = codes.FailedPrecondition
 	}
-	st := status.New(code, e.Message)
+	// The status message is for people (logs, a client without the
+	// details); google.rpc.Status must be UTF-8, or gRPC drops the details
+	// with it. The details keep the message byte for byte: one quoting a
+	// binary value ("Duplicate entry '\xff'") is not UTF-8.
+	st := status.New(code, strings.ToValidUTF8(e.Message, "?"))
 	if withDetails, err := st.WithDetails(e.Proto()); err == nil {
 		return withDetails
 	}

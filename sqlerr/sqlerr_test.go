@@ -5,11 +5,33 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestRoundTripThroughGRPC(t *testing.T) {
 	orig := New(ERDupEntry, "Duplicate entry '1' for key 'PRIMARY'")
 	got := FromError(ToGRPC(fmt.Errorf("insert: %w", orig)))
+	if got.Num != ERDupEntry || got.State != "23000" || got.Message != orig.Message {
+		t.Fatalf("round trip gave %+v", got)
+	}
+}
+
+// A message quoting binary bytes keeps them, and its code, through gRPC,
+// where the status travels marshalled.
+func TestBinaryMessageThroughGRPC(t *testing.T) {
+	orig := New(ERDupEntry, "Duplicate entry '\xff\xfe' for key 'u'")
+	b, err := proto.Marshal(orig.GRPCStatus().Proto())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sp spb.Status
+	if err := proto.Unmarshal(b, &sp); err != nil {
+		t.Fatal(err)
+	}
+	got := FromError(status.FromProto(&sp).Err())
 	if got.Num != ERDupEntry || got.State != "23000" || got.Message != orig.Message {
 		t.Fatalf("round trip gave %+v", got)
 	}

@@ -11,7 +11,9 @@ import (
 // AppendSQL appends v as a MySQL literal. Values are nil, bool, int64,
 // uint64, float64, string, []byte, or Decimal text (type DecimalLiteral).
 // Strings are quoted with backslash escapes (the server must not run with
-// NO_BACKSLASH_ESCAPES); []byte is written as _binary'...'.
+// NO_BACKSLASH_ESCAPES), byte for byte: text that is not UTF-8 (a latin1
+// client's) stays text in the connection's character set. []byte is
+// written as _binary'...', or as X'...' when it is not UTF-8.
 func AppendSQL(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
@@ -37,9 +39,6 @@ func AppendSQL(b []byte, v any) ([]byte, error) {
 	case DecimalLiteral:
 		return append(b, v...), nil
 	case string:
-		if !utf8.ValidString(v) {
-			return appendHex(b, v), nil
-		}
 		return appendQuoted(b, v), nil
 	case []byte:
 		if !utf8.Valid(v) {
@@ -52,8 +51,9 @@ func AppendSQL(b []byte, v any) ([]byte, error) {
 }
 
 // appendHex writes bytes that are not UTF-8 as a hex literal X'...', a
-// binary string like _binary'...': statements travel to tablets as UTF-8
-// text (a protobuf string), which raw bytes would break.
+// binary string like _binary'...' that reads the same whatever the
+// connection's character set (in a multi-byte one such as gbk, raw bytes
+// escaped with backslashes could end the literal early).
 func appendHex(b []byte, s string) []byte {
 	const digits = "0123456789abcdef"
 	b = append(b, "X'"...)

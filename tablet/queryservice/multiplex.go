@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -170,37 +168,10 @@ func (m *muxServer) run(c *muxCall) {
 		return
 	}
 	out := &querypb.MultiplexResponse{Id: c.id, Execute: resp}
-	if e == nil && !validUTF8(resp.GetResult()) {
-		// gRPC would fail the marshalling and end the whole stream with
-		// it; a unary call fails alone, as this one does.
-		e = m.s.failed(sqlerr.New(sqlerr.ERUnknown, "grpc: error while marshaling: string field contains invalid UTF-8"))
-	}
 	if e != nil {
-		pe := e.Proto()
-		pe.Message = strings.ToValidUTF8(pe.Message, "?")
-		pe.State = strings.ToValidUTF8(pe.State, "?")
-		out.Execute, out.Error = nil, pe
+		out.Execute, out.Error = nil, e.Proto()
 	}
 	m.send(out)
-}
-
-// validUTF8 reports whether the strings of a result are UTF-8, as proto3
-// requires of them.
-func validUTF8(r *querypb.QueryResult) bool {
-	if r == nil {
-		return true
-	}
-	for _, f := range r.Fields {
-		if !utf8.ValidString(f.Name) || !utf8.ValidString(f.OrgName) || !utf8.ValidString(f.Table) || !utf8.ValidString(f.OrgTable) || !utf8.ValidString(f.Database) {
-			return false
-		}
-	}
-	for _, w := range r.WarningList {
-		if !utf8.ValidString(w.Level) || !utf8.ValidString(w.Message) {
-			return false
-		}
-	}
-	return utf8.ValidString(r.Info)
 }
 
 // send sends one response. A failed Send means the stream is gone, which

@@ -84,23 +84,6 @@ func TestSettingsKey(t *testing.T) {
 	}
 }
 
-func TestMultiplexResponseUTF8(t *testing.T) {
-	ok := &querypb.QueryResult{Fields: []*querypb.Field{{Name: "é", Table: "t"}}, Info: "Rows matched: 1", WarningList: []*querypb.Warning{{Level: "Note", Message: "ça"}}}
-	if !validUTF8(ok) || !validUTF8(nil) {
-		t.Error("valid result refused")
-	}
-	for _, bad := range []*querypb.QueryResult{
-		{Fields: []*querypb.Field{{Name: "\xff"}}},
-		{Fields: []*querypb.Field{{OrgTable: "a\xc3"}}},
-		{Info: "\xfe"},
-		{WarningList: []*querypb.Warning{{Message: "\xff"}}},
-	} {
-		if validUTF8(bad) {
-			t.Errorf("%v passed as UTF-8", bad)
-		}
-	}
-}
-
 func TestLeavesState(t *testing.T) {
 	for sql, want := range map[string]bool{
 		"select 1": false,
