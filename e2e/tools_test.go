@@ -146,7 +146,7 @@ func testSysbench(t *testing.T, c *cluster.Cluster) {
 
 // testScriptDriver runs a driver test written in another language
 // (testdata/drivers.py: PyMySQL and mysqlclient; testdata/drivers.pl:
-// DBD::MariaDB) against the gate's sharded keyspace; the script exits
+// DBD::MariaDB) against the gate's unsharded and sharded keyspaces; the script exits
 // non-zero saying what differed, and prints want when all went well.
 // make deps installs the drivers (Debian packages).
 func testScriptDriver(t *testing.T, c *cluster.Cluster, interpreter, script, want string) {
@@ -154,10 +154,12 @@ func testScriptDriver(t *testing.T, c *cluster.Cluster, interpreter, script, wan
 		t.Skipf("%s not installed (make deps installs it)", interpreter)
 	}
 	host, port, _ := net.SplitHostPort(c.GateAddr)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, interpreter, script, host, port).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), want) {
-		t.Fatalf("%s %s: %v\n%s", interpreter, script, err, out)
+	for _, ks := range []string{"commerce", "customer"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		out, err := exec.CommandContext(ctx, interpreter, script, host, port, ks).CombinedOutput()
+		cancel()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("%s %s on %s: %v\n%s", interpreter, script, ks, err, out)
+		}
 	}
 }

@@ -1,12 +1,12 @@
 # Perl DBI with DBD::MariaDB (the MariaDB C connector) through the gate,
 # with server-side prepared statements. Run by e2e/drivers_test.go as
-#     perl drivers.pl HOST PORT
+#     perl drivers.pl HOST PORT KEYSPACE
 use strict;
 use warnings;
 use DBI;
 
-my ($host, $port) = @ARGV;
-my $dbh = DBI->connect("DBI:MariaDB:database=customer;host=$host;port=$port", "root", "",
+my ($host, $port, $keyspace) = @ARGV;
+my $dbh = DBI->connect("DBI:MariaDB:database=$keyspace;host=$host;port=$port", "root", "",
     {RaiseError => 1, PrintError => 0, AutoCommit => 1, mariadb_server_prepare => 1})
     or die "connect: $DBI::errstr";
 

@@ -1,7 +1,7 @@
 """Python drivers through the gate: PyMySQL (pure Python) and mysqlclient
 (MySQLdb, on the MariaDB C connector). Run by e2e/drivers_test.go as
-    python3 drivers.py HOST PORT
-against the sharded keyspace customer; exits non-zero with a message when
+    python3 drivers.py HOST PORT KEYSPACE
+against an unsharded or a sharded keyspace; exits non-zero with a message when
 anything differs from what MariaDB itself would answer."""
 import datetime
 import decimal
@@ -11,7 +11,7 @@ import MySQLdb
 import pymysql
 import pymysql.cursors
 
-HOST, PORT = sys.argv[1], int(sys.argv[2])
+HOST, PORT, KEYSPACE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 
 def check(what, got, want):
@@ -78,12 +78,12 @@ def exercise(name, connect, table, errors):
 
 
 def pymysql_connect():
-    return pymysql.connect(host=HOST, port=PORT, user="root", database="customer",
+    return pymysql.connect(host=HOST, port=PORT, user="root", database=KEYSPACE,
                            charset="utf8mb4", autocommit=False)
 
 
 def mysqldb_connect():
-    return MySQLdb.connect(host=HOST, port=PORT, user="root", database="customer",
+    return MySQLdb.connect(host=HOST, port=PORT, user="root", database=KEYSPACE,
                            charset="utf8mb4", autocommit=False)
 
 
@@ -91,7 +91,7 @@ exercise("pymysql", pymysql_connect, "pydrv1", pymysql.err)
 exercise("mysqlclient", mysqldb_connect, "pydrv2", MySQLdb)
 
 # A large result read unbuffered (PyMySQL's SSCursor) from every shard.
-conn = pymysql.connect(host=HOST, port=PORT, user="root", database="customer",
+conn = pymysql.connect(host=HOST, port=PORT, user="root", database=KEYSPACE,
                        cursorclass=pymysql.cursors.SSCursor)
 cur = conn.cursor()
 cur.execute("SELECT a.id, b.id FROM pydrv1 a JOIN pydrv2 b ON a.id = b.id WHERE a.id > %s", (0,))
