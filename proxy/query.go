@@ -127,6 +127,9 @@ func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.
 	bv = s.bindSession(plan, bv)
 	exec := &sessionExecutor{gw: cc.g.gw, s: s, stats: plan.Stats}
 	st.stats = plan.Stats
+	if ld, ok := plan.Primitive.(*router.LoadData); ok {
+		return cc.runLoadData(ctx, ld)
+	}
 	switch stmt := plan.Stmt.(type) {
 	case *ast.SelectStmt:
 		if stmt.SelectStmtOpts != nil && stmt.SelectStmtOpts.CalcFoundRows {

@@ -175,6 +175,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	vs := r.VSchema()
 	colGen := r.colGen.Load()
 	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
+	sql = loadDataIgnoreRows(sql)
 	stmt, perr := r.Parse(quoteExplainFormat(sql))
 	if perr != nil {
 		// Statements that would leave state on a tablet connection are
@@ -281,6 +282,8 @@ func (p *planner) planStmt(stmt ast.StmtNode, sql string, bv BindVars) (Primitiv
 		prim, err = p.planShow(s, sql)
 	case *ast.ExplainStmt:
 		return p.planExplain(s, bv)
+	case *ast.LoadDataStmt:
+		prim, err = p.planLoadData(s, sql)
 	default:
 		ks, kerr := p.defaultKeyspace()
 		if kerr != nil {
@@ -349,7 +352,7 @@ func stmtType(stmt ast.StmtNode) string {
 	switch stmt.(type) {
 	case *ast.SelectStmt, *ast.SetOprStmt:
 		return "SELECT"
-	case *ast.InsertStmt:
+	case *ast.InsertStmt, *ast.LoadDataStmt:
 		return "INSERT"
 	case *ast.UpdateStmt:
 		return "UPDATE"

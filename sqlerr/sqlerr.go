@@ -49,6 +49,7 @@ const (
 	ERSpecifiedAccessDenied       = 1227
 	ERKillDenied                  = 1095
 	ERStatementTimeout            = 1969 // MariaDB's max_statement_time
+	ERNotAllowedCommand           = 1148 // LOAD DATA LOCAL without the client's consent
 	EREmptyQuery                  = 1065
 	ERMallformedPacket            = 1835
 	ERHandshakeError              = 1043
@@ -64,6 +65,7 @@ var states = map[uint16]string{
 	ERConCount:                    "08004",
 	ERAccessDenied:                "28000",
 	ERDBAccessDenied:              "42000",
+	ERNotAllowedCommand:           "42000",
 	ERNoDB:                        "3D000",
 	ERBadDB:                       "42000",
 	ERUnknownCom:                  "08S01",

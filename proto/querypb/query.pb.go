@@ -1008,6 +1008,137 @@ func (x *BeginExecuteResponse) GetError() *MySQLError {
 	return nil
 }
 
+// LoadDataRequest streams one LOAD DATA LOCAL INFILE statement and its
+// file: the first message carries target, sql, transaction_id and options
+// (and may carry data); every later message carries data only. The tablet
+// runs sql on its mysqld connection (the transaction's when transaction_id
+// is set, else a pooled one) and, when mysqld asks for the local file,
+// sends it the data of the messages in order, then the end of the file
+// when the caller closes its side. A caller that goes away before closing
+// cancels the load: the tablet drops the mysqld connection, and mysqld
+// rolls the statement back.
+type LoadDataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Sql           string                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
+	TransactionId int64                  `protobuf:"varint,3,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	Options       *ExecuteOptions        `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadDataRequest) Reset() {
+	*x = LoadDataRequest{}
+	mi := &file_query_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadDataRequest) ProtoMessage() {}
+
+func (x *LoadDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadDataRequest.ProtoReflect.Descriptor instead.
+func (*LoadDataRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LoadDataRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *LoadDataRequest) GetSql() string {
+	if x != nil {
+		return x.Sql
+	}
+	return ""
+}
+
+func (x *LoadDataRequest) GetTransactionId() int64 {
+	if x != nil {
+		return x.TransactionId
+	}
+	return 0
+}
+
+func (x *LoadDataRequest) GetOptions() *ExecuteOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *LoadDataRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// LoadDataResponse is mysqld's answer to the statement: affected rows,
+// warning count and info ("Records: n  Deleted: n  Skipped: n  Warnings: n").
+type LoadDataResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *QueryResult           `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadDataResponse) Reset() {
+	*x = LoadDataResponse{}
+	mi := &file_query_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadDataResponse) ProtoMessage() {}
+
+func (x *LoadDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadDataResponse.ProtoReflect.Descriptor instead.
+func (*LoadDataResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LoadDataResponse) GetResult() *QueryResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 type CommitRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        *Target                `protobuf:"bytes,1,opt,name=target" json:"target,omitempty"`
@@ -1018,7 +1149,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_query_proto_msgTypes[13]
+	mi := &file_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1161,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[13]
+	mi := &file_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1174,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{13}
+	return file_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CommitRequest) GetTarget() *Target {
@@ -1068,7 +1199,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_query_proto_msgTypes[14]
+	mi := &file_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1211,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[14]
+	mi := &file_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1224,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{14}
+	return file_query_proto_rawDescGZIP(), []int{16}
 }
 
 type RollbackRequest struct {
@@ -1106,7 +1237,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_query_proto_msgTypes[15]
+	mi := &file_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1249,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[15]
+	mi := &file_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1262,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{15}
+	return file_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RollbackRequest) GetTarget() *Target {
@@ -1156,7 +1287,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_query_proto_msgTypes[16]
+	mi := &file_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1299,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[16]
+	mi := &file_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1312,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{16}
+	return file_query_proto_rawDescGZIP(), []int{18}
 }
 
 type StreamHealthRequest struct {
@@ -1192,7 +1323,7 @@ type StreamHealthRequest struct {
 
 func (x *StreamHealthRequest) Reset() {
 	*x = StreamHealthRequest{}
-	mi := &file_query_proto_msgTypes[17]
+	mi := &file_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1335,7 @@ func (x *StreamHealthRequest) String() string {
 func (*StreamHealthRequest) ProtoMessage() {}
 
 func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[17]
+	mi := &file_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1348,7 @@ func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthRequest.ProtoReflect.Descriptor instead.
 func (*StreamHealthRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{17}
+	return file_query_proto_rawDescGZIP(), []int{19}
 }
 
 type RealtimeStats struct {
@@ -1234,7 +1365,7 @@ type RealtimeStats struct {
 
 func (x *RealtimeStats) Reset() {
 	*x = RealtimeStats{}
-	mi := &file_query_proto_msgTypes[18]
+	mi := &file_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1377,7 @@ func (x *RealtimeStats) String() string {
 func (*RealtimeStats) ProtoMessage() {}
 
 func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[18]
+	mi := &file_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1390,7 @@ func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RealtimeStats.ProtoReflect.Descriptor instead.
 func (*RealtimeStats) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{18}
+	return file_query_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RealtimeStats) GetHealthError() string {
@@ -1303,7 +1434,7 @@ type StreamHealthResponse struct {
 
 func (x *StreamHealthResponse) Reset() {
 	*x = StreamHealthResponse{}
-	mi := &file_query_proto_msgTypes[19]
+	mi := &file_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1446,7 @@ func (x *StreamHealthResponse) String() string {
 func (*StreamHealthResponse) ProtoMessage() {}
 
 func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[19]
+	mi := &file_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1459,7 @@ func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthResponse.ProtoReflect.Descriptor instead.
 func (*StreamHealthResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{19}
+	return file_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StreamHealthResponse) GetTarget() *Target {
@@ -1386,7 +1517,7 @@ type MySQLError struct {
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_query_proto_msgTypes[20]
+	mi := &file_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1529,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[20]
+	mi := &file_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1542,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{20}
+	return file_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MySQLError) GetCode() uint32 {
@@ -1460,7 +1591,7 @@ type Participant struct {
 
 func (x *Participant) Reset() {
 	*x = Participant{}
-	mi := &file_query_proto_msgTypes[21]
+	mi := &file_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1603,7 @@ func (x *Participant) String() string {
 func (*Participant) ProtoMessage() {}
 
 func (x *Participant) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[21]
+	mi := &file_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1616,7 @@ func (x *Participant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Participant.ProtoReflect.Descriptor instead.
 func (*Participant) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{21}
+	return file_query_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Participant) GetKeyspace() string {
@@ -1515,7 +1646,7 @@ type TransactionMetadata struct {
 
 func (x *TransactionMetadata) Reset() {
 	*x = TransactionMetadata{}
-	mi := &file_query_proto_msgTypes[22]
+	mi := &file_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1658,7 @@ func (x *TransactionMetadata) String() string {
 func (*TransactionMetadata) ProtoMessage() {}
 
 func (x *TransactionMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[22]
+	mi := &file_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1671,7 @@ func (x *TransactionMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionMetadata.ProtoReflect.Descriptor instead.
 func (*TransactionMetadata) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{22}
+	return file_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TransactionMetadata) GetDtid() string {
@@ -1583,7 +1714,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_query_proto_msgTypes[23]
+	mi := &file_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1726,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[23]
+	mi := &file_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1739,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{23}
+	return file_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PrepareRequest) GetTarget() *Target {
@@ -1633,7 +1764,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_query_proto_msgTypes[24]
+	mi := &file_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1776,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[24]
+	mi := &file_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1789,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{24}
+	return file_query_proto_rawDescGZIP(), []int{26}
 }
 
 // CommitPreparedRequest commits a prepared branch; a branch that is no
@@ -1673,7 +1804,7 @@ type CommitPreparedRequest struct {
 
 func (x *CommitPreparedRequest) Reset() {
 	*x = CommitPreparedRequest{}
-	mi := &file_query_proto_msgTypes[25]
+	mi := &file_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1816,7 @@ func (x *CommitPreparedRequest) String() string {
 func (*CommitPreparedRequest) ProtoMessage() {}
 
 func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[25]
+	mi := &file_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1829,7 @@ func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPreparedRequest.ProtoReflect.Descriptor instead.
 func (*CommitPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{25}
+	return file_query_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CommitPreparedRequest) GetTarget() *Target {
@@ -1723,7 +1854,7 @@ type CommitPreparedResponse struct {
 
 func (x *CommitPreparedResponse) Reset() {
 	*x = CommitPreparedResponse{}
-	mi := &file_query_proto_msgTypes[26]
+	mi := &file_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1866,7 @@ func (x *CommitPreparedResponse) String() string {
 func (*CommitPreparedResponse) ProtoMessage() {}
 
 func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[26]
+	mi := &file_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1879,7 @@ func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPreparedResponse.ProtoReflect.Descriptor instead.
 func (*CommitPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{26}
+	return file_query_proto_rawDescGZIP(), []int{28}
 }
 
 // RollbackPreparedRequest rolls back a prepared branch; a branch that is no
@@ -1763,7 +1894,7 @@ type RollbackPreparedRequest struct {
 
 func (x *RollbackPreparedRequest) Reset() {
 	*x = RollbackPreparedRequest{}
-	mi := &file_query_proto_msgTypes[27]
+	mi := &file_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1906,7 @@ func (x *RollbackPreparedRequest) String() string {
 func (*RollbackPreparedRequest) ProtoMessage() {}
 
 func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[27]
+	mi := &file_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1919,7 @@ func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackPreparedRequest.ProtoReflect.Descriptor instead.
 func (*RollbackPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{27}
+	return file_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RollbackPreparedRequest) GetTarget() *Target {
@@ -1813,7 +1944,7 @@ type RollbackPreparedResponse struct {
 
 func (x *RollbackPreparedResponse) Reset() {
 	*x = RollbackPreparedResponse{}
-	mi := &file_query_proto_msgTypes[28]
+	mi := &file_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1956,7 @@ func (x *RollbackPreparedResponse) String() string {
 func (*RollbackPreparedResponse) ProtoMessage() {}
 
 func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[28]
+	mi := &file_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1969,7 @@ func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackPreparedResponse.ProtoReflect.Descriptor instead.
 func (*RollbackPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{28}
+	return file_query_proto_rawDescGZIP(), []int{30}
 }
 
 // CreateTransactionRequest writes the record of a distributed transaction
@@ -1854,7 +1985,7 @@ type CreateTransactionRequest struct {
 
 func (x *CreateTransactionRequest) Reset() {
 	*x = CreateTransactionRequest{}
-	mi := &file_query_proto_msgTypes[29]
+	mi := &file_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +1997,7 @@ func (x *CreateTransactionRequest) String() string {
 func (*CreateTransactionRequest) ProtoMessage() {}
 
 func (x *CreateTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[29]
+	mi := &file_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2010,7 @@ func (x *CreateTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTransactionRequest.ProtoReflect.Descriptor instead.
 func (*CreateTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{29}
+	return file_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateTransactionRequest) GetTarget() *Target {
@@ -1911,7 +2042,7 @@ type CreateTransactionResponse struct {
 
 func (x *CreateTransactionResponse) Reset() {
 	*x = CreateTransactionResponse{}
-	mi := &file_query_proto_msgTypes[30]
+	mi := &file_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2054,7 @@ func (x *CreateTransactionResponse) String() string {
 func (*CreateTransactionResponse) ProtoMessage() {}
 
 func (x *CreateTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[30]
+	mi := &file_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2067,7 @@ func (x *CreateTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTransactionResponse.ProtoReflect.Descriptor instead.
 func (*CreateTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{30}
+	return file_query_proto_rawDescGZIP(), []int{32}
 }
 
 // StartCommitRequest is the commit point: inside the manager's own
@@ -1954,7 +2085,7 @@ type StartCommitRequest struct {
 
 func (x *StartCommitRequest) Reset() {
 	*x = StartCommitRequest{}
-	mi := &file_query_proto_msgTypes[31]
+	mi := &file_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2097,7 @@ func (x *StartCommitRequest) String() string {
 func (*StartCommitRequest) ProtoMessage() {}
 
 func (x *StartCommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[31]
+	mi := &file_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2110,7 @@ func (x *StartCommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCommitRequest.ProtoReflect.Descriptor instead.
 func (*StartCommitRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{31}
+	return file_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StartCommitRequest) GetTarget() *Target {
@@ -2011,7 +2142,7 @@ type StartCommitResponse struct {
 
 func (x *StartCommitResponse) Reset() {
 	*x = StartCommitResponse{}
-	mi := &file_query_proto_msgTypes[32]
+	mi := &file_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2154,7 @@ func (x *StartCommitResponse) String() string {
 func (*StartCommitResponse) ProtoMessage() {}
 
 func (x *StartCommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[32]
+	mi := &file_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2167,7 @@ func (x *StartCommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCommitResponse.ProtoReflect.Descriptor instead.
 func (*StartCommitResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{32}
+	return file_query_proto_rawDescGZIP(), []int{34}
 }
 
 // SetRollbackRequest moves a record from PREPARE to ROLLBACK and returns
@@ -2051,7 +2182,7 @@ type SetRollbackRequest struct {
 
 func (x *SetRollbackRequest) Reset() {
 	*x = SetRollbackRequest{}
-	mi := &file_query_proto_msgTypes[33]
+	mi := &file_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2063,7 +2194,7 @@ func (x *SetRollbackRequest) String() string {
 func (*SetRollbackRequest) ProtoMessage() {}
 
 func (x *SetRollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[33]
+	mi := &file_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2207,7 @@ func (x *SetRollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRollbackRequest.ProtoReflect.Descriptor instead.
 func (*SetRollbackRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{33}
+	return file_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetRollbackRequest) GetTarget() *Target {
@@ -2102,7 +2233,7 @@ type SetRollbackResponse struct {
 
 func (x *SetRollbackResponse) Reset() {
 	*x = SetRollbackResponse{}
-	mi := &file_query_proto_msgTypes[34]
+	mi := &file_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2245,7 @@ func (x *SetRollbackResponse) String() string {
 func (*SetRollbackResponse) ProtoMessage() {}
 
 func (x *SetRollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[34]
+	mi := &file_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2258,7 @@ func (x *SetRollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRollbackResponse.ProtoReflect.Descriptor instead.
 func (*SetRollbackResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{34}
+	return file_query_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetRollbackResponse) GetState() TransactionState {
@@ -2148,7 +2279,7 @@ type ConcludeTransactionRequest struct {
 
 func (x *ConcludeTransactionRequest) Reset() {
 	*x = ConcludeTransactionRequest{}
-	mi := &file_query_proto_msgTypes[35]
+	mi := &file_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2291,7 @@ func (x *ConcludeTransactionRequest) String() string {
 func (*ConcludeTransactionRequest) ProtoMessage() {}
 
 func (x *ConcludeTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[35]
+	mi := &file_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2304,7 @@ func (x *ConcludeTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConcludeTransactionRequest.ProtoReflect.Descriptor instead.
 func (*ConcludeTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{35}
+	return file_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ConcludeTransactionRequest) GetTarget() *Target {
@@ -2198,7 +2329,7 @@ type ConcludeTransactionResponse struct {
 
 func (x *ConcludeTransactionResponse) Reset() {
 	*x = ConcludeTransactionResponse{}
-	mi := &file_query_proto_msgTypes[36]
+	mi := &file_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2341,7 @@ func (x *ConcludeTransactionResponse) String() string {
 func (*ConcludeTransactionResponse) ProtoMessage() {}
 
 func (x *ConcludeTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[36]
+	mi := &file_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2354,7 @@ func (x *ConcludeTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConcludeTransactionResponse.ProtoReflect.Descriptor instead.
 func (*ConcludeTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{36}
+	return file_query_proto_rawDescGZIP(), []int{38}
 }
 
 type ReadTransactionRequest struct {
@@ -2236,7 +2367,7 @@ type ReadTransactionRequest struct {
 
 func (x *ReadTransactionRequest) Reset() {
 	*x = ReadTransactionRequest{}
-	mi := &file_query_proto_msgTypes[37]
+	mi := &file_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2248,7 +2379,7 @@ func (x *ReadTransactionRequest) String() string {
 func (*ReadTransactionRequest) ProtoMessage() {}
 
 func (x *ReadTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[37]
+	mi := &file_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2261,7 +2392,7 @@ func (x *ReadTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadTransactionRequest.ProtoReflect.Descriptor instead.
 func (*ReadTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{37}
+	return file_query_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReadTransactionRequest) GetTarget() *Target {
@@ -2288,7 +2419,7 @@ type ReadTransactionResponse struct {
 
 func (x *ReadTransactionResponse) Reset() {
 	*x = ReadTransactionResponse{}
-	mi := &file_query_proto_msgTypes[38]
+	mi := &file_query_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2431,7 @@ func (x *ReadTransactionResponse) String() string {
 func (*ReadTransactionResponse) ProtoMessage() {}
 
 func (x *ReadTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[38]
+	mi := &file_query_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2444,7 @@ func (x *ReadTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadTransactionResponse.ProtoReflect.Descriptor instead.
 func (*ReadTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{38}
+	return file_query_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReadTransactionResponse) GetMetadata() *TransactionMetadata {
@@ -2336,7 +2467,7 @@ type UnresolvedTransactionsRequest struct {
 
 func (x *UnresolvedTransactionsRequest) Reset() {
 	*x = UnresolvedTransactionsRequest{}
-	mi := &file_query_proto_msgTypes[39]
+	mi := &file_query_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2479,7 @@ func (x *UnresolvedTransactionsRequest) String() string {
 func (*UnresolvedTransactionsRequest) ProtoMessage() {}
 
 func (x *UnresolvedTransactionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[39]
+	mi := &file_query_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2492,7 @@ func (x *UnresolvedTransactionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedTransactionsRequest.ProtoReflect.Descriptor instead.
 func (*UnresolvedTransactionsRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{39}
+	return file_query_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UnresolvedTransactionsRequest) GetTarget() *Target {
@@ -2388,7 +2519,7 @@ type UnresolvedTransactionsResponse struct {
 
 func (x *UnresolvedTransactionsResponse) Reset() {
 	*x = UnresolvedTransactionsResponse{}
-	mi := &file_query_proto_msgTypes[40]
+	mi := &file_query_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2400,7 +2531,7 @@ func (x *UnresolvedTransactionsResponse) String() string {
 func (*UnresolvedTransactionsResponse) ProtoMessage() {}
 
 func (x *UnresolvedTransactionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[40]
+	mi := &file_query_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2413,7 +2544,7 @@ func (x *UnresolvedTransactionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedTransactionsResponse.ProtoReflect.Descriptor instead.
 func (*UnresolvedTransactionsResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{40}
+	return file_query_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UnresolvedTransactionsResponse) GetTransactions() []*TransactionMetadata {
@@ -2459,7 +2590,7 @@ type MultiplexRequest struct {
 
 func (x *MultiplexRequest) Reset() {
 	*x = MultiplexRequest{}
-	mi := &file_query_proto_msgTypes[41]
+	mi := &file_query_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2471,7 +2602,7 @@ func (x *MultiplexRequest) String() string {
 func (*MultiplexRequest) ProtoMessage() {}
 
 func (x *MultiplexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[41]
+	mi := &file_query_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2484,7 +2615,7 @@ func (x *MultiplexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiplexRequest.ProtoReflect.Descriptor instead.
 func (*MultiplexRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{41}
+	return file_query_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MultiplexRequest) GetId() uint64 {
@@ -2528,7 +2659,7 @@ type MultiplexResponse struct {
 
 func (x *MultiplexResponse) Reset() {
 	*x = MultiplexResponse{}
-	mi := &file_query_proto_msgTypes[42]
+	mi := &file_query_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2671,7 @@ func (x *MultiplexResponse) String() string {
 func (*MultiplexResponse) ProtoMessage() {}
 
 func (x *MultiplexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[42]
+	mi := &file_query_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2684,7 @@ func (x *MultiplexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiplexResponse.ProtoReflect.Descriptor instead.
 func (*MultiplexResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{42}
+	return file_query_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *MultiplexResponse) GetId() uint64 {
@@ -2650,7 +2781,15 @@ const file_query_proto_rawDesc = "" +
 	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x12?\n" +
 	"\ftablet_alias\x18\x02 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\x121\n" +
 	"\x06result\x18\x03 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\x12.\n" +
-	"\x05error\x18\x04 \x01(\v2\x18.mosaic.query.MySQLErrorR\x05error\"d\n" +
+	"\x05error\x18\x04 \x01(\v2\x18.mosaic.query.MySQLErrorR\x05error\"\xc4\x01\n" +
+	"\x0fLoadDataRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
+	"\x03sql\x18\x02 \x01(\tR\x03sql\x12%\n" +
+	"\x0etransaction_id\x18\x03 \x01(\x03R\rtransactionId\x126\n" +
+	"\aoptions\x18\x04 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"E\n" +
+	"\x10LoadDataResponse\x121\n" +
+	"\x06result\x18\x01 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\"d\n" +
 	"\rCommitRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12%\n" +
 	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\"\x10\n" +
@@ -2742,12 +2881,13 @@ const file_query_proto_rawDesc = "" +
 	"\x19TRANSACTION_STATE_UNKNOWN\x10\x00\x12\x1d\n" +
 	"\x19TRANSACTION_STATE_PREPARE\x10\x01\x12\x1c\n" +
 	"\x18TRANSACTION_STATE_COMMIT\x10\x02\x12\x1e\n" +
-	"\x1aTRANSACTION_STATE_ROLLBACK\x10\x032\xca\v\n" +
+	"\x1aTRANSACTION_STATE_ROLLBACK\x10\x032\x97\f\n" +
 	"\x05Query\x12F\n" +
 	"\aExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse\x12N\n" +
 	"\rStreamExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse0\x01\x12P\n" +
 	"\tMultiplex\x12\x1e.mosaic.query.MultiplexRequest\x1a\x1f.mosaic.query.MultiplexResponse(\x010\x01\x12@\n" +
-	"\x05Begin\x12\x1a.mosaic.query.BeginRequest\x1a\x1b.mosaic.query.BeginResponse\x12U\n" +
+	"\x05Begin\x12\x1a.mosaic.query.BeginRequest\x1a\x1b.mosaic.query.BeginResponse\x12K\n" +
+	"\bLoadData\x12\x1d.mosaic.query.LoadDataRequest\x1a\x1e.mosaic.query.LoadDataResponse(\x01\x12U\n" +
 	"\fBeginExecute\x12!.mosaic.query.BeginExecuteRequest\x1a\".mosaic.query.BeginExecuteResponse\x12C\n" +
 	"\x06Commit\x12\x1b.mosaic.query.CommitRequest\x1a\x1c.mosaic.query.CommitResponse\x12I\n" +
 	"\bRollback\x12\x1d.mosaic.query.RollbackRequest\x1a\x1e.mosaic.query.RollbackResponse\x12W\n" +
@@ -2775,7 +2915,7 @@ func file_query_proto_rawDescGZIP() []byte {
 }
 
 var file_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_query_proto_goTypes = []any{
 	(TransactionState)(0),                  // 0: mosaic.query.TransactionState
 	(*Target)(nil),                         // 1: mosaic.query.Target
@@ -2791,41 +2931,43 @@ var file_query_proto_goTypes = []any{
 	(*BeginResponse)(nil),                  // 11: mosaic.query.BeginResponse
 	(*BeginExecuteRequest)(nil),            // 12: mosaic.query.BeginExecuteRequest
 	(*BeginExecuteResponse)(nil),           // 13: mosaic.query.BeginExecuteResponse
-	(*CommitRequest)(nil),                  // 14: mosaic.query.CommitRequest
-	(*CommitResponse)(nil),                 // 15: mosaic.query.CommitResponse
-	(*RollbackRequest)(nil),                // 16: mosaic.query.RollbackRequest
-	(*RollbackResponse)(nil),               // 17: mosaic.query.RollbackResponse
-	(*StreamHealthRequest)(nil),            // 18: mosaic.query.StreamHealthRequest
-	(*RealtimeStats)(nil),                  // 19: mosaic.query.RealtimeStats
-	(*StreamHealthResponse)(nil),           // 20: mosaic.query.StreamHealthResponse
-	(*MySQLError)(nil),                     // 21: mosaic.query.MySQLError
-	(*Participant)(nil),                    // 22: mosaic.query.Participant
-	(*TransactionMetadata)(nil),            // 23: mosaic.query.TransactionMetadata
-	(*PrepareRequest)(nil),                 // 24: mosaic.query.PrepareRequest
-	(*PrepareResponse)(nil),                // 25: mosaic.query.PrepareResponse
-	(*CommitPreparedRequest)(nil),          // 26: mosaic.query.CommitPreparedRequest
-	(*CommitPreparedResponse)(nil),         // 27: mosaic.query.CommitPreparedResponse
-	(*RollbackPreparedRequest)(nil),        // 28: mosaic.query.RollbackPreparedRequest
-	(*RollbackPreparedResponse)(nil),       // 29: mosaic.query.RollbackPreparedResponse
-	(*CreateTransactionRequest)(nil),       // 30: mosaic.query.CreateTransactionRequest
-	(*CreateTransactionResponse)(nil),      // 31: mosaic.query.CreateTransactionResponse
-	(*StartCommitRequest)(nil),             // 32: mosaic.query.StartCommitRequest
-	(*StartCommitResponse)(nil),            // 33: mosaic.query.StartCommitResponse
-	(*SetRollbackRequest)(nil),             // 34: mosaic.query.SetRollbackRequest
-	(*SetRollbackResponse)(nil),            // 35: mosaic.query.SetRollbackResponse
-	(*ConcludeTransactionRequest)(nil),     // 36: mosaic.query.ConcludeTransactionRequest
-	(*ConcludeTransactionResponse)(nil),    // 37: mosaic.query.ConcludeTransactionResponse
-	(*ReadTransactionRequest)(nil),         // 38: mosaic.query.ReadTransactionRequest
-	(*ReadTransactionResponse)(nil),        // 39: mosaic.query.ReadTransactionResponse
-	(*UnresolvedTransactionsRequest)(nil),  // 40: mosaic.query.UnresolvedTransactionsRequest
-	(*UnresolvedTransactionsResponse)(nil), // 41: mosaic.query.UnresolvedTransactionsResponse
-	(*MultiplexRequest)(nil),               // 42: mosaic.query.MultiplexRequest
-	(*MultiplexResponse)(nil),              // 43: mosaic.query.MultiplexResponse
-	(topodatapb.TabletType)(0),             // 44: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil),         // 45: mosaic.topodata.TabletAlias
+	(*LoadDataRequest)(nil),                // 14: mosaic.query.LoadDataRequest
+	(*LoadDataResponse)(nil),               // 15: mosaic.query.LoadDataResponse
+	(*CommitRequest)(nil),                  // 16: mosaic.query.CommitRequest
+	(*CommitResponse)(nil),                 // 17: mosaic.query.CommitResponse
+	(*RollbackRequest)(nil),                // 18: mosaic.query.RollbackRequest
+	(*RollbackResponse)(nil),               // 19: mosaic.query.RollbackResponse
+	(*StreamHealthRequest)(nil),            // 20: mosaic.query.StreamHealthRequest
+	(*RealtimeStats)(nil),                  // 21: mosaic.query.RealtimeStats
+	(*StreamHealthResponse)(nil),           // 22: mosaic.query.StreamHealthResponse
+	(*MySQLError)(nil),                     // 23: mosaic.query.MySQLError
+	(*Participant)(nil),                    // 24: mosaic.query.Participant
+	(*TransactionMetadata)(nil),            // 25: mosaic.query.TransactionMetadata
+	(*PrepareRequest)(nil),                 // 26: mosaic.query.PrepareRequest
+	(*PrepareResponse)(nil),                // 27: mosaic.query.PrepareResponse
+	(*CommitPreparedRequest)(nil),          // 28: mosaic.query.CommitPreparedRequest
+	(*CommitPreparedResponse)(nil),         // 29: mosaic.query.CommitPreparedResponse
+	(*RollbackPreparedRequest)(nil),        // 30: mosaic.query.RollbackPreparedRequest
+	(*RollbackPreparedResponse)(nil),       // 31: mosaic.query.RollbackPreparedResponse
+	(*CreateTransactionRequest)(nil),       // 32: mosaic.query.CreateTransactionRequest
+	(*CreateTransactionResponse)(nil),      // 33: mosaic.query.CreateTransactionResponse
+	(*StartCommitRequest)(nil),             // 34: mosaic.query.StartCommitRequest
+	(*StartCommitResponse)(nil),            // 35: mosaic.query.StartCommitResponse
+	(*SetRollbackRequest)(nil),             // 36: mosaic.query.SetRollbackRequest
+	(*SetRollbackResponse)(nil),            // 37: mosaic.query.SetRollbackResponse
+	(*ConcludeTransactionRequest)(nil),     // 38: mosaic.query.ConcludeTransactionRequest
+	(*ConcludeTransactionResponse)(nil),    // 39: mosaic.query.ConcludeTransactionResponse
+	(*ReadTransactionRequest)(nil),         // 40: mosaic.query.ReadTransactionRequest
+	(*ReadTransactionResponse)(nil),        // 41: mosaic.query.ReadTransactionResponse
+	(*UnresolvedTransactionsRequest)(nil),  // 42: mosaic.query.UnresolvedTransactionsRequest
+	(*UnresolvedTransactionsResponse)(nil), // 43: mosaic.query.UnresolvedTransactionsResponse
+	(*MultiplexRequest)(nil),               // 44: mosaic.query.MultiplexRequest
+	(*MultiplexResponse)(nil),              // 45: mosaic.query.MultiplexResponse
+	(topodatapb.TabletType)(0),             // 46: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),         // 47: mosaic.topodata.TabletAlias
 }
 var file_query_proto_depIdxs = []int32{
-	44, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
+	46, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
 	2,  // 1: mosaic.query.QueryResult.fields:type_name -> mosaic.query.Field
 	4,  // 2: mosaic.query.QueryResult.warning_list:type_name -> mosaic.query.Warning
 	1,  // 3: mosaic.query.ExecuteRequest.target:type_name -> mosaic.query.Target
@@ -2835,78 +2977,83 @@ var file_query_proto_depIdxs = []int32{
 	5,  // 7: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
 	9,  // 8: mosaic.query.BeginRequest.begin_options:type_name -> mosaic.query.BeginOptions
 	10, // 9: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
-	45, // 10: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	47, // 10: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
 	1,  // 11: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
 	5,  // 12: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
 	9,  // 13: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
-	45, // 14: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	47, // 14: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
 	3,  // 15: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	21, // 16: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
-	1,  // 17: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
-	1,  // 18: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
-	1,  // 19: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
-	19, // 20: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
-	45, // 21: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	0,  // 22: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
-	22, // 23: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
-	1,  // 24: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
-	1,  // 25: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
-	10, // 26: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
-	1,  // 27: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
-	10, // 28: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
-	1,  // 29: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
-	22, // 30: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
-	1,  // 31: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
-	1,  // 32: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
-	0,  // 33: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
-	1,  // 34: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
-	1,  // 35: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
-	23, // 36: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
-	1,  // 37: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
-	23, // 38: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
-	10, // 39: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
-	6,  // 40: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
-	7,  // 41: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
-	21, // 42: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
-	6,  // 43: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
-	6,  // 44: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
-	42, // 45: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
-	8,  // 46: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
-	12, // 47: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
-	14, // 48: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
-	16, // 49: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
-	18, // 50: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
-	24, // 51: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
-	26, // 52: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
-	28, // 53: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
-	30, // 54: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
-	32, // 55: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
-	34, // 56: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
-	36, // 57: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
-	38, // 58: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
-	40, // 59: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
-	7,  // 60: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
-	7,  // 61: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
-	43, // 62: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
-	11, // 63: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
-	13, // 64: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
-	15, // 65: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
-	17, // 66: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
-	20, // 67: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
-	25, // 68: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
-	27, // 69: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
-	29, // 70: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
-	31, // 71: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
-	33, // 72: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
-	35, // 73: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
-	37, // 74: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
-	39, // 75: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
-	41, // 76: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
-	60, // [60:77] is the sub-list for method output_type
-	43, // [43:60] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	23, // 16: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	1,  // 17: mosaic.query.LoadDataRequest.target:type_name -> mosaic.query.Target
+	5,  // 18: mosaic.query.LoadDataRequest.options:type_name -> mosaic.query.ExecuteOptions
+	3,  // 19: mosaic.query.LoadDataResponse.result:type_name -> mosaic.query.QueryResult
+	1,  // 20: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
+	1,  // 21: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
+	1,  // 22: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
+	21, // 23: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
+	47, // 24: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	0,  // 25: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
+	24, // 26: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
+	1,  // 27: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
+	1,  // 28: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
+	10, // 29: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
+	1,  // 30: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
+	10, // 31: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
+	1,  // 32: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
+	24, // 33: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
+	1,  // 34: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
+	1,  // 35: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
+	0,  // 36: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
+	1,  // 37: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
+	1,  // 38: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
+	25, // 39: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
+	1,  // 40: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
+	25, // 41: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
+	10, // 42: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
+	6,  // 43: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
+	7,  // 44: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
+	23, // 45: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
+	6,  // 46: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
+	6,  // 47: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
+	44, // 48: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
+	8,  // 49: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
+	14, // 50: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
+	12, // 51: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
+	16, // 52: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
+	18, // 53: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
+	20, // 54: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
+	26, // 55: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
+	28, // 56: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
+	30, // 57: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
+	32, // 58: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
+	34, // 59: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
+	36, // 60: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
+	38, // 61: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
+	40, // 62: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
+	42, // 63: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
+	7,  // 64: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
+	7,  // 65: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
+	45, // 66: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
+	11, // 67: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
+	15, // 68: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
+	13, // 69: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
+	17, // 70: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
+	19, // 71: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
+	22, // 72: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
+	27, // 73: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
+	29, // 74: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
+	31, // 75: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
+	33, // 76: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
+	35, // 77: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
+	37, // 78: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
+	39, // 79: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
+	41, // 80: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
+	43, // 81: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
+	64, // [64:82] is the sub-list for method output_type
+	46, // [46:64] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_query_proto_init() }
@@ -2920,7 +3067,7 @@ func file_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_proto_rawDesc), len(file_query_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	Query_StreamExecute_FullMethodName          = "/mosaic.query.Query/StreamExecute"
 	Query_Multiplex_FullMethodName              = "/mosaic.query.Query/Multiplex"
 	Query_Begin_FullMethodName                  = "/mosaic.query.Query/Begin"
+	Query_LoadData_FullMethodName               = "/mosaic.query.Query/LoadData"
 	Query_BeginExecute_FullMethodName           = "/mosaic.query.Query/BeginExecute"
 	Query_Commit_FullMethodName                 = "/mosaic.query.Query/Commit"
 	Query_Rollback_FullMethodName               = "/mosaic.query.Query/Rollback"
@@ -50,6 +51,9 @@ type QueryClient interface {
 	// MultiplexRequest.
 	Multiplex(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[MultiplexRequest, MultiplexResponse], error)
 	Begin(ctx context.Context, in *BeginRequest, opts ...grpc.CallOption) (*BeginResponse, error)
+	// LoadData runs LOAD DATA LOCAL INFILE with the file streamed by the
+	// caller: see LoadDataRequest.
+	LoadData(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[LoadDataRequest, LoadDataResponse], error)
 	BeginExecute(ctx context.Context, in *BeginExecuteRequest, opts ...grpc.CallOption) (*BeginExecuteResponse, error)
 	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
 	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
@@ -126,6 +130,19 @@ func (c *queryClient) Begin(ctx context.Context, in *BeginRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *queryClient) LoadData(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[LoadDataRequest, LoadDataResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Query_ServiceDesc.Streams[2], Query_LoadData_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LoadDataRequest, LoadDataResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Query_LoadDataClient = grpc.ClientStreamingClient[LoadDataRequest, LoadDataResponse]
+
 func (c *queryClient) BeginExecute(ctx context.Context, in *BeginExecuteRequest, opts ...grpc.CallOption) (*BeginExecuteResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(BeginExecuteResponse)
@@ -158,7 +175,7 @@ func (c *queryClient) Rollback(ctx context.Context, in *RollbackRequest, opts ..
 
 func (c *queryClient) StreamHealth(ctx context.Context, in *StreamHealthRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamHealthResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Query_ServiceDesc.Streams[2], Query_StreamHealth_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Query_ServiceDesc.Streams[3], Query_StreamHealth_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +292,9 @@ type QueryServer interface {
 	// MultiplexRequest.
 	Multiplex(grpc.BidiStreamingServer[MultiplexRequest, MultiplexResponse]) error
 	Begin(context.Context, *BeginRequest) (*BeginResponse, error)
+	// LoadData runs LOAD DATA LOCAL INFILE with the file streamed by the
+	// caller: see LoadDataRequest.
+	LoadData(grpc.ClientStreamingServer[LoadDataRequest, LoadDataResponse]) error
 	BeginExecute(context.Context, *BeginExecuteRequest) (*BeginExecuteResponse, error)
 	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
 	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
@@ -310,6 +330,9 @@ func (UnimplementedQueryServer) Multiplex(grpc.BidiStreamingServer[MultiplexRequ
 }
 func (UnimplementedQueryServer) Begin(context.Context, *BeginRequest) (*BeginResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Begin not implemented")
+}
+func (UnimplementedQueryServer) LoadData(grpc.ClientStreamingServer[LoadDataRequest, LoadDataResponse]) error {
+	return status.Error(codes.Unimplemented, "method LoadData not implemented")
 }
 func (UnimplementedQueryServer) BeginExecute(context.Context, *BeginExecuteRequest) (*BeginExecuteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BeginExecute not implemented")
@@ -424,6 +447,13 @@ func _Query_Begin_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Query_LoadData_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(QueryServer).LoadData(&grpc.GenericServerStream[LoadDataRequest, LoadDataResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Query_LoadDataServer = grpc.ClientStreamingServer[LoadDataRequest, LoadDataResponse]
 
 func _Query_BeginExecute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(BeginExecuteRequest)
@@ -726,6 +756,11 @@ var Query_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Multiplex",
 			Handler:       _Query_Multiplex_Handler,
 			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "LoadData",
+			Handler:       _Query_LoadData_Handler,
 			ClientStreams: true,
 		},
 		{

@@ -102,7 +102,11 @@ func Dial(ctx context.Context, p Params) (*Conn, error) {
 		stopCut = context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 		return nc, nil
 	}
-	collation := func(c *client.Conn) error { return c.SetCollation("utf8mb4_general_ci") }
+	collation := func(c *client.Conn) error {
+		// LOAD DATA LOCAL INFILE streams the gate's client's file (LoadData).
+		c.SetCapability(mysql.CLIENT_LOCAL_FILES)
+		return c.SetCollation("utf8mb4_general_ci")
+	}
 	c, err := client.ConnectWithDialer(ctx, network, p.Addr, p.User, p.Password, p.DB, dialer, collation)
 	cut := !stopCut()
 	if err == nil && cut {
@@ -304,8 +308,8 @@ func (c *Conn) execute(sql string, maxRows int, st *streamer, discard bool) (*qu
 	case errHeader:
 		return nil, c.parseErr(pkt)
 	case infileHeader:
-		// The client never asks for LOCAL INFILE, so mysqld should not
-		// send this; answer with an empty file to keep the protocol in step.
+		// LOAD DATA LOCAL goes through LoadData, which has the file; here
+		// answer with an empty file to keep the protocol in step.
 		if err := c.c.WritePacket([]byte{0, 0, 0, 0}); err != nil {
 			c.broken = true
 			return nil, err
