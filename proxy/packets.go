@@ -92,7 +92,12 @@ func (p *packetWriter) writeOK(affected, insertID uint64, status, warnings uint1
 	b = appendLenEncInt(b, insertID)
 	b = binary.LittleEndian.AppendUint16(b, status)
 	b = binary.LittleEndian.AppendUint16(b, warnings)
-	b = append(b, info...)
+	if info != "" {
+		// As MariaDB: a length-encoded string, which its clients expect
+		// whatever the capabilities.
+		b = appendLenEncInt(b, uint64(len(info)))
+		b = append(b, info...)
+	}
 	p.buf = b
 	return p.writePacket(b)
 }

@@ -439,7 +439,7 @@ func (c *Conn) parseOK(pkt []byte) (*querypb.QueryResult, error) {
 		res.Warnings = uint32(binary.LittleEndian.Uint16(pkt[pos+2 : pos+4]))
 		pos += 4
 		if pos < len(pkt) {
-			res.Info = string(pkt[pos:])
+			res.Info = okInfo(pkt[pos:])
 		}
 	}
 	return res, nil
@@ -462,4 +462,15 @@ func parseField(pkt []byte) (*querypb.Field, error) {
 		ColumnLength: f.ColumnLength,
 		Decimals:     uint32(f.Decimal),
 	}, nil
+}
+
+// okInfo is the info text of an OK packet ("Records: ...", "Rows
+// matched: ..."). MariaDB sends it as a length-encoded string whatever
+// the client's capabilities; MySQL without session tracking sends the
+// rest of the packet.
+func okInfo(b []byte) string {
+	if n, isNull, k := mysql.LengthEncodedInt(b); !isNull && k > 0 && uint64(len(b)-k) == n {
+		return string(b[k:])
+	}
+	return string(b)
 }
