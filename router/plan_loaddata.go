@@ -126,11 +126,12 @@ func (p *planner) planShardedLoadData(ld *ast.LoadDataStmt, ti *tableInfo, out *
 		}
 	}
 	if len(list) == 0 {
-		if !tbl.ColumnListAuthoritative || len(tbl.Columns) == 0 {
-			return nil, sqlerr.NotSupported("LOAD DATA without a column list into sharded table %s (name the columns, or list them in the VSchema with \"column_list_authoritative\": true)", tbl.Name)
+		cols, err := p.loadColumns(tbl)
+		if err != nil {
+			return nil, err
 		}
-		for i, c := range tbl.Columns {
-			if c == cv.Column {
+		for i, c := range cols {
+			if strings.EqualFold(c, cv.Column) {
 				out.VindexField = i
 			}
 		}
@@ -163,6 +164,26 @@ func (p *planner) planShardedLoadData(ld *ast.LoadDataStmt, ti *tableInfo, out *
 	}
 	out.Query = q
 	return out, nil
+}
+
+// loadColumns returns the columns, in order, a LOAD DATA without a
+// column list fills: the VSchema's when they are authoritative, else those
+// the ColumnSource learned from the shards (a *ColumnsNeededError when it
+// does not know them yet).
+func (p *planner) loadColumns(t *Table) ([]string, error) {
+	if t.ColumnListAuthoritative && len(t.Columns) > 0 {
+		return t.Columns, nil
+	}
+	unknown := sqlerr.NotSupported("LOAD DATA without a column list into sharded table %s: the gate does not know its columns (name the columns, or list them in the VSchema with \"column_list_authoritative\": true)", t.Name)
+	if p.cols == nil {
+		return nil, unknown
+	}
+	cols, ok := p.cols.Columns(t.Keyspace.Name, t.Name)
+	if !ok || len(cols) == 0 {
+		return nil, columnsNeeded(t, unknown)
+	}
+	p.learned = true
+	return cols, nil
 }
 
 // LoadData is the plan of LOAD DATA LOCAL INFILE. The proxy carries it
