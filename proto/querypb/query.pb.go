@@ -1019,11 +1019,11 @@ func (x *BeginExecuteResponse) GetError() *MySQLError {
 // rolls the statement back.
 type LoadDataRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Sql           string                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
-	TransactionId int64                  `protobuf:"varint,3,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
-	Options       *ExecuteOptions        `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
-	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target" json:"target,omitempty"`
+	Sql           string                 `protobuf:"bytes,2,opt,name=sql" json:"sql,omitempty"`
+	TransactionId int64                  `protobuf:"varint,3,opt,name=transaction_id,json=transactionId" json:"transaction_id,omitempty"`
+	Options       *ExecuteOptions        `protobuf:"bytes,4,opt,name=options" json:"options,omitempty"`
+	Data          []byte                 `protobuf:"bytes,5,opt,name=data" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1097,7 +1097,7 @@ func (x *LoadDataRequest) GetData() []byte {
 // warning count and info ("Records: n  Deleted: n  Skipped: n  Warnings: n").
 type LoadDataResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        *QueryResult           `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	Result        *QueryResult           `protobuf:"bytes,1,opt,name=result" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
