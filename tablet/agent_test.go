@@ -93,6 +93,7 @@ func TestTablet(t *testing.T) {
 		SemiSync: true,
 		Configure: func(c *tablet.Config) {
 			c.Query.TxIdleTimeout = 2 * time.Second
+			c.Query.ReservedTimeout = 3 * time.Second
 		},
 	})
 	primary, replica := sh.Primary(), sh.Replicas()[0]
@@ -193,6 +194,10 @@ func TestTablet(t *testing.T) {
 
 	t.Run("NoDirtyConnections", func(t *testing.T) {
 		testNoDirtyConnections(t, pc, target, primary, 16)
+	})
+
+	t.Run("ReservedConnections", func(t *testing.T) {
+		testReservedConnections(t, pc, target, primary, 3*time.Second)
 	})
 
 	t.Run("Transactions", func(t *testing.T) {

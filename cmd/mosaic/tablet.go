@@ -51,6 +51,8 @@ the primary if the shard record names it, else as a replica.`,
 	fs.IntVar(&cfg.Query.TxPoolSize, "tx-pool-size", cfg.Query.TxPoolSize, "mysqld connections for transactions")
 	fs.DurationVar(&cfg.Query.QueryTimeout, "query-timeout", cfg.Query.QueryTimeout, "default query timeout")
 	fs.DurationVar(&cfg.Query.TxIdleTimeout, "transaction-timeout", cfg.Query.TxIdleTimeout, "roll back transactions idle longer than this")
+	fs.IntVar(&cfg.Query.ReservedPoolSize, "reserved-pool-size", cfg.Query.ReservedPoolSize, "mysqld connections for reserved connections (the gate's lock sessions for GET_LOCK)")
+	fs.DurationVar(&cfg.Query.ReservedTimeout, "reserved-timeout", cfg.Query.ReservedTimeout, "release a reserved connection (a gate's lock session, with its locks) not heard from for this long; gates heartbeat theirs every --lock-heartbeat-interval")
 	fs.IntVar(&cfg.Query.MaxRows, "max-rows", cfg.Query.MaxRows, "row limit of a non-streamed result")
 
 	fs.StringVar(&cfg.Mysqld.InnoDBBufferPoolSize, "innodb-buffer-pool-size", cfg.Mysqld.InnoDBBufferPoolSize, "mysqld innodb_buffer_pool_size")

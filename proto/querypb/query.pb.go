@@ -1580,6 +1580,342 @@ func (x *MySQLError) GetTransactionEnded() bool {
 	return false
 }
 
+// ReserveExecuteRequest runs sql on a reserved connection: a new one when
+// reserved_id is 0 (taken with the options' settings), else reserved_id's.
+// Only timeout_ms or the caller's deadline bounds the statement, not the
+// tablet's default query timeout: GET_LOCK(name, 60) waits its 60 s.
+type ReserveExecuteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target" json:"target,omitempty"`
+	Sql           string                 `protobuf:"bytes,2,opt,name=sql" json:"sql,omitempty"`
+	Options       *ExecuteOptions        `protobuf:"bytes,3,opt,name=options" json:"options,omitempty"`
+	ReservedId    int64                  `protobuf:"varint,4,opt,name=reserved_id,json=reservedId" json:"reserved_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveExecuteRequest) Reset() {
+	*x = ReserveExecuteRequest{}
+	mi := &file_query_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveExecuteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveExecuteRequest) ProtoMessage() {}
+
+func (x *ReserveExecuteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveExecuteRequest.ProtoReflect.Descriptor instead.
+func (*ReserveExecuteRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ReserveExecuteRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ReserveExecuteRequest) GetSql() string {
+	if x != nil {
+		return x.Sql
+	}
+	return ""
+}
+
+func (x *ReserveExecuteRequest) GetOptions() *ExecuteOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *ReserveExecuteRequest) GetReservedId() int64 {
+	if x != nil {
+		return x.ReservedId
+	}
+	return 0
+}
+
+// ReserveExecuteResponse holds the reserved connection's id while the
+// tablet still holds it, even when the statement failed (error); 0 when it
+// holds none: the statement could not start one, or the reservation asked
+// for is gone (released by the tablet, see above) or its statement ended
+// it (killed, connection lost), and every lock on it is gone with it.
+type ReserveExecuteResponse struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	ReservedId    int64                   `protobuf:"varint,1,opt,name=reserved_id,json=reservedId" json:"reserved_id,omitempty"`
+	TabletAlias   *topodatapb.TabletAlias `protobuf:"bytes,2,opt,name=tablet_alias,json=tabletAlias" json:"tablet_alias,omitempty"`
+	Result        *QueryResult            `protobuf:"bytes,3,opt,name=result" json:"result,omitempty"`
+	Error         *MySQLError             `protobuf:"bytes,4,opt,name=error" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveExecuteResponse) Reset() {
+	*x = ReserveExecuteResponse{}
+	mi := &file_query_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveExecuteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveExecuteResponse) ProtoMessage() {}
+
+func (x *ReserveExecuteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveExecuteResponse.ProtoReflect.Descriptor instead.
+func (*ReserveExecuteResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReserveExecuteResponse) GetReservedId() int64 {
+	if x != nil {
+		return x.ReservedId
+	}
+	return 0
+}
+
+func (x *ReserveExecuteResponse) GetTabletAlias() *topodatapb.TabletAlias {
+	if x != nil {
+		return x.TabletAlias
+	}
+	return nil
+}
+
+func (x *ReserveExecuteResponse) GetResult() *QueryResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *ReserveExecuteResponse) GetError() *MySQLError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// ReleaseRequest gives a reserved connection back: it is reset (its locks
+// released) before it returns to the pool. Releasing an id the tablet no
+// longer holds succeeds.
+type ReleaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target" json:"target,omitempty"`
+	ReservedId    int64                  `protobuf:"varint,2,opt,name=reserved_id,json=reservedId" json:"reserved_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseRequest) Reset() {
+	*x = ReleaseRequest{}
+	mi := &file_query_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseRequest) ProtoMessage() {}
+
+func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ReleaseRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ReleaseRequest) GetReservedId() int64 {
+	if x != nil {
+		return x.ReservedId
+	}
+	return 0
+}
+
+type ReleaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseResponse) Reset() {
+	*x = ReleaseResponse{}
+	mi := &file_query_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseResponse) ProtoMessage() {}
+
+func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{26}
+}
+
+// ReservedHeartbeatRequest says the caller still holds these reserved
+// connections, so the tablet keeps them past its reserved timeout.
+type ReservedHeartbeatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target" json:"target,omitempty"`
+	ReservedIds   []int64                `protobuf:"varint,2,rep,packed,name=reserved_ids,json=reservedIds" json:"reserved_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReservedHeartbeatRequest) Reset() {
+	*x = ReservedHeartbeatRequest{}
+	mi := &file_query_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReservedHeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReservedHeartbeatRequest) ProtoMessage() {}
+
+func (x *ReservedHeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReservedHeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*ReservedHeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ReservedHeartbeatRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ReservedHeartbeatRequest) GetReservedIds() []int64 {
+	if x != nil {
+		return x.ReservedIds
+	}
+	return nil
+}
+
+// ReservedHeartbeatResponse lists the ids of the request the tablet no
+// longer holds: their locks are gone.
+type ReservedHeartbeatResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GoneIds       []int64                `protobuf:"varint,1,rep,packed,name=gone_ids,json=goneIds" json:"gone_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReservedHeartbeatResponse) Reset() {
+	*x = ReservedHeartbeatResponse{}
+	mi := &file_query_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReservedHeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReservedHeartbeatResponse) ProtoMessage() {}
+
+func (x *ReservedHeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReservedHeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*ReservedHeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ReservedHeartbeatResponse) GetGoneIds() []int64 {
+	if x != nil {
+		return x.GoneIds
+	}
+	return nil
+}
+
 // Participant is one shard of a distributed transaction.
 type Participant struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1591,7 +1927,7 @@ type Participant struct {
 
 func (x *Participant) Reset() {
 	*x = Participant{}
-	mi := &file_query_proto_msgTypes[23]
+	mi := &file_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1939,7 @@ func (x *Participant) String() string {
 func (*Participant) ProtoMessage() {}
 
 func (x *Participant) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[23]
+	mi := &file_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1952,7 @@ func (x *Participant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Participant.ProtoReflect.Descriptor instead.
 func (*Participant) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{23}
+	return file_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Participant) GetKeyspace() string {
@@ -1646,7 +1982,7 @@ type TransactionMetadata struct {
 
 func (x *TransactionMetadata) Reset() {
 	*x = TransactionMetadata{}
-	mi := &file_query_proto_msgTypes[24]
+	mi := &file_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1994,7 @@ func (x *TransactionMetadata) String() string {
 func (*TransactionMetadata) ProtoMessage() {}
 
 func (x *TransactionMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[24]
+	mi := &file_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +2007,7 @@ func (x *TransactionMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionMetadata.ProtoReflect.Descriptor instead.
 func (*TransactionMetadata) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{24}
+	return file_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TransactionMetadata) GetDtid() string {
@@ -1714,7 +2050,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_query_proto_msgTypes[25]
+	mi := &file_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +2062,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[25]
+	mi := &file_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +2075,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{25}
+	return file_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PrepareRequest) GetTarget() *Target {
@@ -1764,7 +2100,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_query_proto_msgTypes[26]
+	mi := &file_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +2112,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[26]
+	mi := &file_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +2125,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{26}
+	return file_query_proto_rawDescGZIP(), []int{32}
 }
 
 // CommitPreparedRequest commits a prepared branch; a branch that is no
@@ -1804,7 +2140,7 @@ type CommitPreparedRequest struct {
 
 func (x *CommitPreparedRequest) Reset() {
 	*x = CommitPreparedRequest{}
-	mi := &file_query_proto_msgTypes[27]
+	mi := &file_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +2152,7 @@ func (x *CommitPreparedRequest) String() string {
 func (*CommitPreparedRequest) ProtoMessage() {}
 
 func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[27]
+	mi := &file_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +2165,7 @@ func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPreparedRequest.ProtoReflect.Descriptor instead.
 func (*CommitPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{27}
+	return file_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CommitPreparedRequest) GetTarget() *Target {
@@ -1854,7 +2190,7 @@ type CommitPreparedResponse struct {
 
 func (x *CommitPreparedResponse) Reset() {
 	*x = CommitPreparedResponse{}
-	mi := &file_query_proto_msgTypes[28]
+	mi := &file_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +2202,7 @@ func (x *CommitPreparedResponse) String() string {
 func (*CommitPreparedResponse) ProtoMessage() {}
 
 func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[28]
+	mi := &file_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2215,7 @@ func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPreparedResponse.ProtoReflect.Descriptor instead.
 func (*CommitPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{28}
+	return file_query_proto_rawDescGZIP(), []int{34}
 }
 
 // RollbackPreparedRequest rolls back a prepared branch; a branch that is no
@@ -1894,7 +2230,7 @@ type RollbackPreparedRequest struct {
 
 func (x *RollbackPreparedRequest) Reset() {
 	*x = RollbackPreparedRequest{}
-	mi := &file_query_proto_msgTypes[29]
+	mi := &file_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2242,7 @@ func (x *RollbackPreparedRequest) String() string {
 func (*RollbackPreparedRequest) ProtoMessage() {}
 
 func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[29]
+	mi := &file_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2255,7 @@ func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackPreparedRequest.ProtoReflect.Descriptor instead.
 func (*RollbackPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{29}
+	return file_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RollbackPreparedRequest) GetTarget() *Target {
@@ -1944,7 +2280,7 @@ type RollbackPreparedResponse struct {
 
 func (x *RollbackPreparedResponse) Reset() {
 	*x = RollbackPreparedResponse{}
-	mi := &file_query_proto_msgTypes[30]
+	mi := &file_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2292,7 @@ func (x *RollbackPreparedResponse) String() string {
 func (*RollbackPreparedResponse) ProtoMessage() {}
 
 func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[30]
+	mi := &file_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2305,7 @@ func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackPreparedResponse.ProtoReflect.Descriptor instead.
 func (*RollbackPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{30}
+	return file_query_proto_rawDescGZIP(), []int{36}
 }
 
 // CreateTransactionRequest writes the record of a distributed transaction
@@ -1985,7 +2321,7 @@ type CreateTransactionRequest struct {
 
 func (x *CreateTransactionRequest) Reset() {
 	*x = CreateTransactionRequest{}
-	mi := &file_query_proto_msgTypes[31]
+	mi := &file_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1997,7 +2333,7 @@ func (x *CreateTransactionRequest) String() string {
 func (*CreateTransactionRequest) ProtoMessage() {}
 
 func (x *CreateTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[31]
+	mi := &file_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2010,7 +2346,7 @@ func (x *CreateTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTransactionRequest.ProtoReflect.Descriptor instead.
 func (*CreateTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{31}
+	return file_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateTransactionRequest) GetTarget() *Target {
@@ -2042,7 +2378,7 @@ type CreateTransactionResponse struct {
 
 func (x *CreateTransactionResponse) Reset() {
 	*x = CreateTransactionResponse{}
-	mi := &file_query_proto_msgTypes[32]
+	mi := &file_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2054,7 +2390,7 @@ func (x *CreateTransactionResponse) String() string {
 func (*CreateTransactionResponse) ProtoMessage() {}
 
 func (x *CreateTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[32]
+	mi := &file_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2067,7 +2403,7 @@ func (x *CreateTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTransactionResponse.ProtoReflect.Descriptor instead.
 func (*CreateTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{32}
+	return file_query_proto_rawDescGZIP(), []int{38}
 }
 
 // StartCommitRequest is the commit point: inside the manager's own
@@ -2085,7 +2421,7 @@ type StartCommitRequest struct {
 
 func (x *StartCommitRequest) Reset() {
 	*x = StartCommitRequest{}
-	mi := &file_query_proto_msgTypes[33]
+	mi := &file_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2097,7 +2433,7 @@ func (x *StartCommitRequest) String() string {
 func (*StartCommitRequest) ProtoMessage() {}
 
 func (x *StartCommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[33]
+	mi := &file_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2110,7 +2446,7 @@ func (x *StartCommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCommitRequest.ProtoReflect.Descriptor instead.
 func (*StartCommitRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{33}
+	return file_query_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StartCommitRequest) GetTarget() *Target {
@@ -2142,7 +2478,7 @@ type StartCommitResponse struct {
 
 func (x *StartCommitResponse) Reset() {
 	*x = StartCommitResponse{}
-	mi := &file_query_proto_msgTypes[34]
+	mi := &file_query_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2154,7 +2490,7 @@ func (x *StartCommitResponse) String() string {
 func (*StartCommitResponse) ProtoMessage() {}
 
 func (x *StartCommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[34]
+	mi := &file_query_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2167,7 +2503,7 @@ func (x *StartCommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCommitResponse.ProtoReflect.Descriptor instead.
 func (*StartCommitResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{34}
+	return file_query_proto_rawDescGZIP(), []int{40}
 }
 
 // SetRollbackRequest moves a record from PREPARE to ROLLBACK and returns
@@ -2182,7 +2518,7 @@ type SetRollbackRequest struct {
 
 func (x *SetRollbackRequest) Reset() {
 	*x = SetRollbackRequest{}
-	mi := &file_query_proto_msgTypes[35]
+	mi := &file_query_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2530,7 @@ func (x *SetRollbackRequest) String() string {
 func (*SetRollbackRequest) ProtoMessage() {}
 
 func (x *SetRollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[35]
+	mi := &file_query_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2543,7 @@ func (x *SetRollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRollbackRequest.ProtoReflect.Descriptor instead.
 func (*SetRollbackRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{35}
+	return file_query_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SetRollbackRequest) GetTarget() *Target {
@@ -2233,7 +2569,7 @@ type SetRollbackResponse struct {
 
 func (x *SetRollbackResponse) Reset() {
 	*x = SetRollbackResponse{}
-	mi := &file_query_proto_msgTypes[36]
+	mi := &file_query_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2581,7 @@ func (x *SetRollbackResponse) String() string {
 func (*SetRollbackResponse) ProtoMessage() {}
 
 func (x *SetRollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[36]
+	mi := &file_query_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2594,7 @@ func (x *SetRollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRollbackResponse.ProtoReflect.Descriptor instead.
 func (*SetRollbackResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{36}
+	return file_query_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetRollbackResponse) GetState() TransactionState {
@@ -2279,7 +2615,7 @@ type ConcludeTransactionRequest struct {
 
 func (x *ConcludeTransactionRequest) Reset() {
 	*x = ConcludeTransactionRequest{}
-	mi := &file_query_proto_msgTypes[37]
+	mi := &file_query_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2627,7 @@ func (x *ConcludeTransactionRequest) String() string {
 func (*ConcludeTransactionRequest) ProtoMessage() {}
 
 func (x *ConcludeTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[37]
+	mi := &file_query_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2640,7 @@ func (x *ConcludeTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConcludeTransactionRequest.ProtoReflect.Descriptor instead.
 func (*ConcludeTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{37}
+	return file_query_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ConcludeTransactionRequest) GetTarget() *Target {
@@ -2329,7 +2665,7 @@ type ConcludeTransactionResponse struct {
 
 func (x *ConcludeTransactionResponse) Reset() {
 	*x = ConcludeTransactionResponse{}
-	mi := &file_query_proto_msgTypes[38]
+	mi := &file_query_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2677,7 @@ func (x *ConcludeTransactionResponse) String() string {
 func (*ConcludeTransactionResponse) ProtoMessage() {}
 
 func (x *ConcludeTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[38]
+	mi := &file_query_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2690,7 @@ func (x *ConcludeTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConcludeTransactionResponse.ProtoReflect.Descriptor instead.
 func (*ConcludeTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{38}
+	return file_query_proto_rawDescGZIP(), []int{44}
 }
 
 type ReadTransactionRequest struct {
@@ -2367,7 +2703,7 @@ type ReadTransactionRequest struct {
 
 func (x *ReadTransactionRequest) Reset() {
 	*x = ReadTransactionRequest{}
-	mi := &file_query_proto_msgTypes[39]
+	mi := &file_query_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2715,7 @@ func (x *ReadTransactionRequest) String() string {
 func (*ReadTransactionRequest) ProtoMessage() {}
 
 func (x *ReadTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[39]
+	mi := &file_query_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2728,7 @@ func (x *ReadTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadTransactionRequest.ProtoReflect.Descriptor instead.
 func (*ReadTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{39}
+	return file_query_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ReadTransactionRequest) GetTarget() *Target {
@@ -2419,7 +2755,7 @@ type ReadTransactionResponse struct {
 
 func (x *ReadTransactionResponse) Reset() {
 	*x = ReadTransactionResponse{}
-	mi := &file_query_proto_msgTypes[40]
+	mi := &file_query_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2767,7 @@ func (x *ReadTransactionResponse) String() string {
 func (*ReadTransactionResponse) ProtoMessage() {}
 
 func (x *ReadTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[40]
+	mi := &file_query_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2780,7 @@ func (x *ReadTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadTransactionResponse.ProtoReflect.Descriptor instead.
 func (*ReadTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{40}
+	return file_query_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ReadTransactionResponse) GetMetadata() *TransactionMetadata {
@@ -2467,7 +2803,7 @@ type UnresolvedTransactionsRequest struct {
 
 func (x *UnresolvedTransactionsRequest) Reset() {
 	*x = UnresolvedTransactionsRequest{}
-	mi := &file_query_proto_msgTypes[41]
+	mi := &file_query_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2815,7 @@ func (x *UnresolvedTransactionsRequest) String() string {
 func (*UnresolvedTransactionsRequest) ProtoMessage() {}
 
 func (x *UnresolvedTransactionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[41]
+	mi := &file_query_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2828,7 @@ func (x *UnresolvedTransactionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedTransactionsRequest.ProtoReflect.Descriptor instead.
 func (*UnresolvedTransactionsRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{41}
+	return file_query_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UnresolvedTransactionsRequest) GetTarget() *Target {
@@ -2519,7 +2855,7 @@ type UnresolvedTransactionsResponse struct {
 
 func (x *UnresolvedTransactionsResponse) Reset() {
 	*x = UnresolvedTransactionsResponse{}
-	mi := &file_query_proto_msgTypes[42]
+	mi := &file_query_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2867,7 @@ func (x *UnresolvedTransactionsResponse) String() string {
 func (*UnresolvedTransactionsResponse) ProtoMessage() {}
 
 func (x *UnresolvedTransactionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[42]
+	mi := &file_query_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2880,7 @@ func (x *UnresolvedTransactionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedTransactionsResponse.ProtoReflect.Descriptor instead.
 func (*UnresolvedTransactionsResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{42}
+	return file_query_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UnresolvedTransactionsResponse) GetTransactions() []*TransactionMetadata {
@@ -2590,7 +2926,7 @@ type MultiplexRequest struct {
 
 func (x *MultiplexRequest) Reset() {
 	*x = MultiplexRequest{}
-	mi := &file_query_proto_msgTypes[43]
+	mi := &file_query_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2602,7 +2938,7 @@ func (x *MultiplexRequest) String() string {
 func (*MultiplexRequest) ProtoMessage() {}
 
 func (x *MultiplexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[43]
+	mi := &file_query_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2615,7 +2951,7 @@ func (x *MultiplexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiplexRequest.ProtoReflect.Descriptor instead.
 func (*MultiplexRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{43}
+	return file_query_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *MultiplexRequest) GetId() uint64 {
@@ -2659,7 +2995,7 @@ type MultiplexResponse struct {
 
 func (x *MultiplexResponse) Reset() {
 	*x = MultiplexResponse{}
-	mi := &file_query_proto_msgTypes[44]
+	mi := &file_query_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +3007,7 @@ func (x *MultiplexResponse) String() string {
 func (*MultiplexResponse) ProtoMessage() {}
 
 func (x *MultiplexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[44]
+	mi := &file_query_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +3020,7 @@ func (x *MultiplexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiplexResponse.ProtoReflect.Descriptor instead.
 func (*MultiplexResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{44}
+	return file_query_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *MultiplexResponse) GetId() uint64 {
@@ -2816,7 +3152,29 @@ const file_query_proto_rawDesc = "" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1c\n" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\x12+\n" +
-	"\x11transaction_ended\x18\x05 \x01(\bR\x10transactionEnded\"?\n" +
+	"\x11transaction_ended\x18\x05 \x01(\bR\x10transactionEnded\"\xb0\x01\n" +
+	"\x15ReserveExecuteRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
+	"\x03sql\x18\x02 \x01(\tR\x03sql\x126\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\x12\x1f\n" +
+	"\vreserved_id\x18\x04 \x01(\x03R\n" +
+	"reservedId\"\xdd\x01\n" +
+	"\x16ReserveExecuteResponse\x12\x1f\n" +
+	"\vreserved_id\x18\x01 \x01(\x03R\n" +
+	"reservedId\x12?\n" +
+	"\ftablet_alias\x18\x02 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\x121\n" +
+	"\x06result\x18\x03 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\x12.\n" +
+	"\x05error\x18\x04 \x01(\v2\x18.mosaic.query.MySQLErrorR\x05error\"_\n" +
+	"\x0eReleaseRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x1f\n" +
+	"\vreserved_id\x18\x02 \x01(\x03R\n" +
+	"reservedId\"\x11\n" +
+	"\x0fReleaseResponse\"k\n" +
+	"\x18ReservedHeartbeatRequest\x12,\n" +
+	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12!\n" +
+	"\freserved_ids\x18\x02 \x03(\x03R\vreservedIds\"6\n" +
+	"\x19ReservedHeartbeatResponse\x12\x19\n" +
+	"\bgone_ids\x18\x01 \x03(\x03R\agoneIds\"?\n" +
 	"\vParticipant\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\"\xd3\x01\n" +
@@ -2881,7 +3239,7 @@ const file_query_proto_rawDesc = "" +
 	"\x19TRANSACTION_STATE_UNKNOWN\x10\x00\x12\x1d\n" +
 	"\x19TRANSACTION_STATE_PREPARE\x10\x01\x12\x1c\n" +
 	"\x18TRANSACTION_STATE_COMMIT\x10\x02\x12\x1e\n" +
-	"\x1aTRANSACTION_STATE_ROLLBACK\x10\x032\x97\f\n" +
+	"\x1aTRANSACTION_STATE_ROLLBACK\x10\x032\xa2\x0e\n" +
 	"\x05Query\x12F\n" +
 	"\aExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse\x12N\n" +
 	"\rStreamExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse0\x01\x12P\n" +
@@ -2891,7 +3249,10 @@ const file_query_proto_rawDesc = "" +
 	"\fBeginExecute\x12!.mosaic.query.BeginExecuteRequest\x1a\".mosaic.query.BeginExecuteResponse\x12C\n" +
 	"\x06Commit\x12\x1b.mosaic.query.CommitRequest\x1a\x1c.mosaic.query.CommitResponse\x12I\n" +
 	"\bRollback\x12\x1d.mosaic.query.RollbackRequest\x1a\x1e.mosaic.query.RollbackResponse\x12W\n" +
-	"\fStreamHealth\x12!.mosaic.query.StreamHealthRequest\x1a\".mosaic.query.StreamHealthResponse0\x01\x12F\n" +
+	"\fStreamHealth\x12!.mosaic.query.StreamHealthRequest\x1a\".mosaic.query.StreamHealthResponse0\x01\x12[\n" +
+	"\x0eReserveExecute\x12#.mosaic.query.ReserveExecuteRequest\x1a$.mosaic.query.ReserveExecuteResponse\x12F\n" +
+	"\aRelease\x12\x1c.mosaic.query.ReleaseRequest\x1a\x1d.mosaic.query.ReleaseResponse\x12d\n" +
+	"\x11ReservedHeartbeat\x12&.mosaic.query.ReservedHeartbeatRequest\x1a'.mosaic.query.ReservedHeartbeatResponse\x12F\n" +
 	"\aPrepare\x12\x1c.mosaic.query.PrepareRequest\x1a\x1d.mosaic.query.PrepareResponse\x12[\n" +
 	"\x0eCommitPrepared\x12#.mosaic.query.CommitPreparedRequest\x1a$.mosaic.query.CommitPreparedResponse\x12a\n" +
 	"\x10RollbackPrepared\x12%.mosaic.query.RollbackPreparedRequest\x1a&.mosaic.query.RollbackPreparedResponse\x12d\n" +
@@ -2915,7 +3276,7 @@ func file_query_proto_rawDescGZIP() []byte {
 }
 
 var file_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_query_proto_goTypes = []any{
 	(TransactionState)(0),                  // 0: mosaic.query.TransactionState
 	(*Target)(nil),                         // 1: mosaic.query.Target
@@ -2941,33 +3302,39 @@ var file_query_proto_goTypes = []any{
 	(*RealtimeStats)(nil),                  // 21: mosaic.query.RealtimeStats
 	(*StreamHealthResponse)(nil),           // 22: mosaic.query.StreamHealthResponse
 	(*MySQLError)(nil),                     // 23: mosaic.query.MySQLError
-	(*Participant)(nil),                    // 24: mosaic.query.Participant
-	(*TransactionMetadata)(nil),            // 25: mosaic.query.TransactionMetadata
-	(*PrepareRequest)(nil),                 // 26: mosaic.query.PrepareRequest
-	(*PrepareResponse)(nil),                // 27: mosaic.query.PrepareResponse
-	(*CommitPreparedRequest)(nil),          // 28: mosaic.query.CommitPreparedRequest
-	(*CommitPreparedResponse)(nil),         // 29: mosaic.query.CommitPreparedResponse
-	(*RollbackPreparedRequest)(nil),        // 30: mosaic.query.RollbackPreparedRequest
-	(*RollbackPreparedResponse)(nil),       // 31: mosaic.query.RollbackPreparedResponse
-	(*CreateTransactionRequest)(nil),       // 32: mosaic.query.CreateTransactionRequest
-	(*CreateTransactionResponse)(nil),      // 33: mosaic.query.CreateTransactionResponse
-	(*StartCommitRequest)(nil),             // 34: mosaic.query.StartCommitRequest
-	(*StartCommitResponse)(nil),            // 35: mosaic.query.StartCommitResponse
-	(*SetRollbackRequest)(nil),             // 36: mosaic.query.SetRollbackRequest
-	(*SetRollbackResponse)(nil),            // 37: mosaic.query.SetRollbackResponse
-	(*ConcludeTransactionRequest)(nil),     // 38: mosaic.query.ConcludeTransactionRequest
-	(*ConcludeTransactionResponse)(nil),    // 39: mosaic.query.ConcludeTransactionResponse
-	(*ReadTransactionRequest)(nil),         // 40: mosaic.query.ReadTransactionRequest
-	(*ReadTransactionResponse)(nil),        // 41: mosaic.query.ReadTransactionResponse
-	(*UnresolvedTransactionsRequest)(nil),  // 42: mosaic.query.UnresolvedTransactionsRequest
-	(*UnresolvedTransactionsResponse)(nil), // 43: mosaic.query.UnresolvedTransactionsResponse
-	(*MultiplexRequest)(nil),               // 44: mosaic.query.MultiplexRequest
-	(*MultiplexResponse)(nil),              // 45: mosaic.query.MultiplexResponse
-	(topodatapb.TabletType)(0),             // 46: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil),         // 47: mosaic.topodata.TabletAlias
+	(*ReserveExecuteRequest)(nil),          // 24: mosaic.query.ReserveExecuteRequest
+	(*ReserveExecuteResponse)(nil),         // 25: mosaic.query.ReserveExecuteResponse
+	(*ReleaseRequest)(nil),                 // 26: mosaic.query.ReleaseRequest
+	(*ReleaseResponse)(nil),                // 27: mosaic.query.ReleaseResponse
+	(*ReservedHeartbeatRequest)(nil),       // 28: mosaic.query.ReservedHeartbeatRequest
+	(*ReservedHeartbeatResponse)(nil),      // 29: mosaic.query.ReservedHeartbeatResponse
+	(*Participant)(nil),                    // 30: mosaic.query.Participant
+	(*TransactionMetadata)(nil),            // 31: mosaic.query.TransactionMetadata
+	(*PrepareRequest)(nil),                 // 32: mosaic.query.PrepareRequest
+	(*PrepareResponse)(nil),                // 33: mosaic.query.PrepareResponse
+	(*CommitPreparedRequest)(nil),          // 34: mosaic.query.CommitPreparedRequest
+	(*CommitPreparedResponse)(nil),         // 35: mosaic.query.CommitPreparedResponse
+	(*RollbackPreparedRequest)(nil),        // 36: mosaic.query.RollbackPreparedRequest
+	(*RollbackPreparedResponse)(nil),       // 37: mosaic.query.RollbackPreparedResponse
+	(*CreateTransactionRequest)(nil),       // 38: mosaic.query.CreateTransactionRequest
+	(*CreateTransactionResponse)(nil),      // 39: mosaic.query.CreateTransactionResponse
+	(*StartCommitRequest)(nil),             // 40: mosaic.query.StartCommitRequest
+	(*StartCommitResponse)(nil),            // 41: mosaic.query.StartCommitResponse
+	(*SetRollbackRequest)(nil),             // 42: mosaic.query.SetRollbackRequest
+	(*SetRollbackResponse)(nil),            // 43: mosaic.query.SetRollbackResponse
+	(*ConcludeTransactionRequest)(nil),     // 44: mosaic.query.ConcludeTransactionRequest
+	(*ConcludeTransactionResponse)(nil),    // 45: mosaic.query.ConcludeTransactionResponse
+	(*ReadTransactionRequest)(nil),         // 46: mosaic.query.ReadTransactionRequest
+	(*ReadTransactionResponse)(nil),        // 47: mosaic.query.ReadTransactionResponse
+	(*UnresolvedTransactionsRequest)(nil),  // 48: mosaic.query.UnresolvedTransactionsRequest
+	(*UnresolvedTransactionsResponse)(nil), // 49: mosaic.query.UnresolvedTransactionsResponse
+	(*MultiplexRequest)(nil),               // 50: mosaic.query.MultiplexRequest
+	(*MultiplexResponse)(nil),              // 51: mosaic.query.MultiplexResponse
+	(topodatapb.TabletType)(0),             // 52: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),         // 53: mosaic.topodata.TabletAlias
 }
 var file_query_proto_depIdxs = []int32{
-	46, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
+	52, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
 	2,  // 1: mosaic.query.QueryResult.fields:type_name -> mosaic.query.Field
 	4,  // 2: mosaic.query.QueryResult.warning_list:type_name -> mosaic.query.Warning
 	1,  // 3: mosaic.query.ExecuteRequest.target:type_name -> mosaic.query.Target
@@ -2977,11 +3344,11 @@ var file_query_proto_depIdxs = []int32{
 	5,  // 7: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
 	9,  // 8: mosaic.query.BeginRequest.begin_options:type_name -> mosaic.query.BeginOptions
 	10, // 9: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
-	47, // 10: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	53, // 10: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
 	1,  // 11: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
 	5,  // 12: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
 	9,  // 13: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
-	47, // 14: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	53, // 14: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
 	3,  // 15: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
 	23, // 16: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
 	1,  // 17: mosaic.query.LoadDataRequest.target:type_name -> mosaic.query.Target
@@ -2991,69 +3358,82 @@ var file_query_proto_depIdxs = []int32{
 	1,  // 21: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
 	1,  // 22: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
 	21, // 23: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
-	47, // 24: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	0,  // 25: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
-	24, // 26: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
-	1,  // 27: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
-	1,  // 28: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
-	10, // 29: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
-	1,  // 30: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
-	10, // 31: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
-	1,  // 32: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
-	24, // 33: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
-	1,  // 34: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
-	1,  // 35: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
-	0,  // 36: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
-	1,  // 37: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
-	1,  // 38: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
-	25, // 39: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
-	1,  // 40: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
-	25, // 41: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
-	10, // 42: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
-	6,  // 43: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
-	7,  // 44: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
-	23, // 45: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
-	6,  // 46: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
-	6,  // 47: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
-	44, // 48: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
-	8,  // 49: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
-	14, // 50: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
-	12, // 51: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
-	16, // 52: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
-	18, // 53: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
-	20, // 54: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
-	26, // 55: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
-	28, // 56: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
-	30, // 57: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
-	32, // 58: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
-	34, // 59: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
-	36, // 60: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
-	38, // 61: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
-	40, // 62: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
-	42, // 63: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
-	7,  // 64: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
-	7,  // 65: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
-	45, // 66: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
-	11, // 67: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
-	15, // 68: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
-	13, // 69: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
-	17, // 70: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
-	19, // 71: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
-	22, // 72: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
-	27, // 73: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
-	29, // 74: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
-	31, // 75: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
-	33, // 76: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
-	35, // 77: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
-	37, // 78: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
-	39, // 79: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
-	41, // 80: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
-	43, // 81: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
-	64, // [64:82] is the sub-list for method output_type
-	46, // [46:64] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	53, // 24: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	1,  // 25: mosaic.query.ReserveExecuteRequest.target:type_name -> mosaic.query.Target
+	5,  // 26: mosaic.query.ReserveExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	53, // 27: mosaic.query.ReserveExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	3,  // 28: mosaic.query.ReserveExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	23, // 29: mosaic.query.ReserveExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	1,  // 30: mosaic.query.ReleaseRequest.target:type_name -> mosaic.query.Target
+	1,  // 31: mosaic.query.ReservedHeartbeatRequest.target:type_name -> mosaic.query.Target
+	0,  // 32: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
+	30, // 33: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
+	1,  // 34: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
+	1,  // 35: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
+	10, // 36: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
+	1,  // 37: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
+	10, // 38: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
+	1,  // 39: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
+	30, // 40: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
+	1,  // 41: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
+	1,  // 42: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
+	0,  // 43: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
+	1,  // 44: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
+	1,  // 45: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
+	31, // 46: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
+	1,  // 47: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
+	31, // 48: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
+	10, // 49: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
+	6,  // 50: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
+	7,  // 51: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
+	23, // 52: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
+	6,  // 53: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
+	6,  // 54: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
+	50, // 55: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
+	8,  // 56: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
+	14, // 57: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
+	12, // 58: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
+	16, // 59: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
+	18, // 60: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
+	20, // 61: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
+	24, // 62: mosaic.query.Query.ReserveExecute:input_type -> mosaic.query.ReserveExecuteRequest
+	26, // 63: mosaic.query.Query.Release:input_type -> mosaic.query.ReleaseRequest
+	28, // 64: mosaic.query.Query.ReservedHeartbeat:input_type -> mosaic.query.ReservedHeartbeatRequest
+	32, // 65: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
+	34, // 66: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
+	36, // 67: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
+	38, // 68: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
+	40, // 69: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
+	42, // 70: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
+	44, // 71: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
+	46, // 72: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
+	48, // 73: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
+	7,  // 74: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
+	7,  // 75: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
+	51, // 76: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
+	11, // 77: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
+	15, // 78: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
+	13, // 79: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
+	17, // 80: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
+	19, // 81: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
+	22, // 82: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
+	25, // 83: mosaic.query.Query.ReserveExecute:output_type -> mosaic.query.ReserveExecuteResponse
+	27, // 84: mosaic.query.Query.Release:output_type -> mosaic.query.ReleaseResponse
+	29, // 85: mosaic.query.Query.ReservedHeartbeat:output_type -> mosaic.query.ReservedHeartbeatResponse
+	33, // 86: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
+	35, // 87: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
+	37, // 88: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
+	39, // 89: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
+	41, // 90: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
+	43, // 91: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
+	45, // 92: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
+	47, // 93: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
+	49, // 94: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
+	74, // [74:95] is the sub-list for method output_type
+	53, // [53:74] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_query_proto_init() }
@@ -3067,7 +3447,7 @@ func file_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_proto_rawDesc), len(file_query_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   45,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,9 @@ const (
 	Query_Commit_FullMethodName                 = "/mosaic.query.Query/Commit"
 	Query_Rollback_FullMethodName               = "/mosaic.query.Query/Rollback"
 	Query_StreamHealth_FullMethodName           = "/mosaic.query.Query/StreamHealth"
+	Query_ReserveExecute_FullMethodName         = "/mosaic.query.Query/ReserveExecute"
+	Query_Release_FullMethodName                = "/mosaic.query.Query/Release"
+	Query_ReservedHeartbeat_FullMethodName      = "/mosaic.query.Query/ReservedHeartbeat"
 	Query_Prepare_FullMethodName                = "/mosaic.query.Query/Prepare"
 	Query_CommitPrepared_FullMethodName         = "/mosaic.query.Query/CommitPrepared"
 	Query_RollbackPrepared_FullMethodName       = "/mosaic.query.Query/RollbackPrepared"
@@ -58,6 +61,10 @@ type QueryClient interface {
 	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
 	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
 	StreamHealth(ctx context.Context, in *StreamHealthRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamHealthResponse], error)
+	// Reserved connections (lock sessions): see ReserveExecuteRequest.
+	ReserveExecute(ctx context.Context, in *ReserveExecuteRequest, opts ...grpc.CallOption) (*ReserveExecuteResponse, error)
+	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
+	ReservedHeartbeat(ctx context.Context, in *ReservedHeartbeatRequest, opts ...grpc.CallOption) (*ReservedHeartbeatResponse, error)
 	// Two-phase commit.
 	Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error)
 	CommitPrepared(ctx context.Context, in *CommitPreparedRequest, opts ...grpc.CallOption) (*CommitPreparedResponse, error)
@@ -192,6 +199,36 @@ func (c *queryClient) StreamHealth(ctx context.Context, in *StreamHealthRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Query_StreamHealthClient = grpc.ServerStreamingClient[StreamHealthResponse]
 
+func (c *queryClient) ReserveExecute(ctx context.Context, in *ReserveExecuteRequest, opts ...grpc.CallOption) (*ReserveExecuteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReserveExecuteResponse)
+	err := c.cc.Invoke(ctx, Query_ReserveExecute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseResponse)
+	err := c.cc.Invoke(ctx, Query_Release_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) ReservedHeartbeat(ctx context.Context, in *ReservedHeartbeatRequest, opts ...grpc.CallOption) (*ReservedHeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReservedHeartbeatResponse)
+	err := c.cc.Invoke(ctx, Query_ReservedHeartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *queryClient) Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PrepareResponse)
@@ -299,6 +336,10 @@ type QueryServer interface {
 	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
 	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
 	StreamHealth(*StreamHealthRequest, grpc.ServerStreamingServer[StreamHealthResponse]) error
+	// Reserved connections (lock sessions): see ReserveExecuteRequest.
+	ReserveExecute(context.Context, *ReserveExecuteRequest) (*ReserveExecuteResponse, error)
+	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
+	ReservedHeartbeat(context.Context, *ReservedHeartbeatRequest) (*ReservedHeartbeatResponse, error)
 	// Two-phase commit.
 	Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error)
 	CommitPrepared(context.Context, *CommitPreparedRequest) (*CommitPreparedResponse, error)
@@ -345,6 +386,15 @@ func (UnimplementedQueryServer) Rollback(context.Context, *RollbackRequest) (*Ro
 }
 func (UnimplementedQueryServer) StreamHealth(*StreamHealthRequest, grpc.ServerStreamingServer[StreamHealthResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamHealth not implemented")
+}
+func (UnimplementedQueryServer) ReserveExecute(context.Context, *ReserveExecuteRequest) (*ReserveExecuteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReserveExecute not implemented")
+}
+func (UnimplementedQueryServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
+}
+func (UnimplementedQueryServer) ReservedHeartbeat(context.Context, *ReservedHeartbeatRequest) (*ReservedHeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReservedHeartbeat not implemented")
 }
 func (UnimplementedQueryServer) Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Prepare not implemented")
@@ -519,6 +569,60 @@ func _Query_StreamHealth_Handler(srv interface{}, stream grpc.ServerStream) erro
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Query_StreamHealthServer = grpc.ServerStreamingServer[StreamHealthResponse]
+
+func _Query_ReserveExecute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReserveExecuteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).ReserveExecute(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_ReserveExecute_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).ReserveExecute(ctx, req.(*ReserveExecuteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).Release(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_Release_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).Release(ctx, req.(*ReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_ReservedHeartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReservedHeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).ReservedHeartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_ReservedHeartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).ReservedHeartbeat(ctx, req.(*ReservedHeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
 
 func _Query_Prepare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PrepareRequest)
@@ -708,6 +812,18 @@ var Query_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Rollback",
 			Handler:    _Query_Rollback_Handler,
+		},
+		{
+			MethodName: "ReserveExecute",
+			Handler:    _Query_ReserveExecute_Handler,
+		},
+		{
+			MethodName: "Release",
+			Handler:    _Query_Release_Handler,
+		},
+		{
+			MethodName: "ReservedHeartbeat",
+			Handler:    _Query_ReservedHeartbeat_Handler,
 		},
 		{
 			MethodName: "Prepare",

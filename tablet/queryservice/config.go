@@ -21,6 +21,15 @@ type Config struct {
 	MaxRows int
 	// StreamChunkBytes is the size of the row chunks StreamExecute sends.
 	StreamChunkBytes int
+	// ReservedPoolSize is the number of connections for reserved
+	// connections (the gate's lock sessions, one per client session that
+	// uses GET_LOCK).
+	ReservedPoolSize int
+	// ReservedTimeout releases a reserved connection whose caller has not
+	// run a statement on it nor heartbeated it for this long (the gate
+	// heartbeats its lock sessions every few seconds), so a dead gate's
+	// locks do not outlive it.
+	ReservedTimeout time.Duration
 	// KillGrace is how long a killed query may take to return before its
 	// connection is cut.
 	KillGrace time.Duration
@@ -36,16 +45,18 @@ func DefaultConfig() Config {
 		MaxRows:          100000,
 		StreamChunkBytes: 64 << 10,
 		KillGrace:        5 * time.Second,
+		ReservedPoolSize: 32,
+		ReservedTimeout:  30 * time.Second,
 	}
 }
 
 // Validate checks a Config.
 func (c Config) Validate() error {
 	var errs []error
-	if c.PoolSize <= 0 || c.TxPoolSize <= 0 {
+	if c.PoolSize <= 0 || c.TxPoolSize <= 0 || c.ReservedPoolSize <= 0 {
 		errs = append(errs, errors.New("queryservice: pool sizes must be positive"))
 	}
-	if c.QueryTimeout <= 0 || c.TxIdleTimeout <= 0 || c.KillGrace <= 0 {
+	if c.QueryTimeout <= 0 || c.TxIdleTimeout <= 0 || c.KillGrace <= 0 || c.ReservedTimeout <= 0 {
 		errs = append(errs, errors.New("queryservice: timeouts must be positive"))
 	}
 	if c.MaxRows <= 0 {

@@ -36,18 +36,21 @@ type servingState struct {
 type Service struct {
 	querypb.UnimplementedQueryServer
 
-	cfg     Config
-	id      Identity
-	log     *slog.Logger
-	pool    *Pool
-	txPool  *Pool
-	txs     *txPool
-	killer  *killer
-	health  *Broadcaster
-	metrics *Metrics
-	state   atomic.Pointer[servingState]
-	queries atomic.Uint64
-	twopc   twopcState
+	cfg    Config
+	id     Identity
+	log    *slog.Logger
+	pool   *Pool
+	txPool *Pool
+	txs    *txPool
+	// reservedPool holds the reserved connections (lock sessions).
+	reservedPool *Pool
+	reserved     *reservedSet
+	killer       *killer
+	health       *Broadcaster
+	metrics      *Metrics
+	state        atomic.Pointer[servingState]
+	queries      atomic.Uint64
+	twopc        twopcState
 	// inflight counts statements outside transactions that passed the
 	// serving check and have not finished: DrainRequests waits for them.
 	inflight atomic.Int64
@@ -69,21 +72,25 @@ func New(cfg Config, id Identity, params mysqlconn.Params, health *Broadcaster, 
 	killParams := params
 	killParams.DB = ""
 	s := &Service{
-		cfg:     cfg,
-		id:      id,
-		log:     log,
-		pool:    NewPool(params, cfg.PoolSize),
-		txPool:  NewPool(params, cfg.TxPoolSize),
-		killer:  &killer{pool: NewPool(killParams, 4), grace: cfg.KillGrace, log: log},
-		health:  health,
-		metrics: metrics,
-		muxStop: make(chan struct{}),
+		cfg:          cfg,
+		id:           id,
+		log:          log,
+		pool:         NewPool(params, cfg.PoolSize),
+		txPool:       NewPool(params, cfg.TxPoolSize),
+		reservedPool: NewPool(params, cfg.ReservedPoolSize),
+		killer:       &killer{pool: NewPool(killParams, 4), grace: cfg.KillGrace, log: log},
+		health:       health,
+		metrics:      metrics,
+		muxStop:      make(chan struct{}),
 	}
 	s.pool.wait = metrics.poolWaitObserver("query")
 	s.txPool.wait = metrics.poolWaitObserver("transaction")
 	s.pool.resets = metrics.poolResetCounter("query")
 	s.txPool.resets = metrics.poolResetCounter("transaction")
+	s.reservedPool.wait = metrics.poolWaitObserver("reserved")
+	s.reservedPool.resets = metrics.poolResetCounter("reserved")
 	s.txs = newTxPool(s.txPool, cfg.TxIdleTimeout, log)
+	s.reserved = newReservedSet(s.reservedPool, cfg.ReservedTimeout, log)
 	s.state.Store(&servingState{reason: "starting"})
 	return s, nil
 }
@@ -95,7 +102,7 @@ func (s *Service) Running() []RunningStatement {
 	for _, p := range []struct {
 		name string
 		pool *Pool
-	}{{"query", s.pool}, {"transaction", s.txPool}} {
+	}{{"query", s.pool}, {"transaction", s.txPool}, {"reserved", s.reservedPool}} {
 		for _, r := range p.pool.Running() {
 			r.Pool = p.name
 			out = append(out, r)
@@ -120,30 +127,41 @@ func (s *Service) Serving() (topodatapb.TabletType, bool, string) {
 	return st.tabletType, st.serving, st.reason
 }
 
-// ResetPools drops every pooled connection and open transaction, for when
-// mysqld restarted under them.
+// ResetPools drops every pooled connection, open transaction and
+// reserved connection, for when mysqld restarted under them.
 func (s *Service) ResetPools(why string) {
 	s.pool.Reset()
 	s.txPool.Reset()
+	s.reservedPool.Reset()
 	s.killer.pool.Reset()
 	s.txs.endAll(why)
+	s.reserved.endAll(why)
 }
 
-// Run runs the transaction killer until ctx ends, then rolls back what is
-// open and closes the pools.
+// Run runs the transaction killer and the expiry of silent reserved
+// connections until ctx ends, then rolls back what is open, releases the
+// reserved connections and closes the pools.
 func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.reserved.run(ctx) }()
 	s.txs.runKiller(ctx)
+	wg.Wait()
 	s.txs.endAll("tablet shut down")
+	s.reserved.endAll("tablet shut down")
 	s.pool.Close()
 	s.txPool.Close()
+	s.reservedPool.Close()
 	s.killer.pool.Close()
 	return nil
 }
 
-// DrainTransactions waits until no transaction is open or ctx ends, then
-// rolls back whatever is still open. The caller stops new ones first
-// (SetServing).
+// DrainTransactions releases every reserved connection (the locks on a
+// demoted primary are of no use), waits until no transaction is open or
+// ctx ends, then rolls back whatever is still open. The caller stops new
+// ones first (SetServing).
 func (s *Service) DrainTransactions(ctx context.Context) {
+	s.reserved.endAll("tablet demoted")
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for s.txs.count() > 0 {
@@ -161,6 +179,8 @@ type PoolStats struct {
 	InUse, Size     int
 	TxInUse, TxSize int
 	OpenTx          int
+	// Reserved is the number of reserved connections (lock sessions).
+	Reserved int
 }
 
 // Stats returns the pools' use.
@@ -169,6 +189,7 @@ func (s *Service) Stats() PoolStats {
 	st.InUse, st.Size = s.pool.Stats()
 	st.TxInUse, st.TxSize = s.txPool.Stats()
 	st.OpenTx = s.txs.count()
+	st.Reserved = s.reserved.count()
 	return st
 }
 
