@@ -39,7 +39,11 @@ func errTemporary() error {
 }
 
 func errUserLock() error {
-	return refuseConnState("user-level locks (GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS, IS_USED_LOCK, IS_FREE_LOCK)")
+	return refuseConnState("user-level lock functions (GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS, IS_USED_LOCK, IS_FREE_LOCK) in this statement: they run on the session's lock session, in a SELECT or DO that reads no table and assigns no variable (SELECT GET_LOCK('name', 10))")
+}
+
+func errUserLockWithTables() error {
+	return refuseConnState("user-level lock functions (GET_LOCK, RELEASE_LOCK, RELEASE_ALL_LOCKS, IS_USED_LOCK, IS_FREE_LOCK) in a statement that reads tables: the locks live on the session's lock session, the tables on other connections; run the lock function in a statement of its own")
 }
 
 func errReadLock() error {
@@ -55,36 +59,65 @@ func errBackupLock() error {
 }
 
 // checkConnState refuses a parsed statement that would leave state on
-// its tablet connection (ErrConnState).
-func checkConnState(stmt ast.StmtNode) error {
+// its tablet connection (ErrConnState). lock is set for a statement whose
+// only such state is user-level locks: a SELECT or DO calling lock
+// functions that reads no table and assigns no variable, which runs on the
+// session's lock session (a Route with the Lock opcode). Lock functions
+// anywhere else are refused.
+func checkConnState(stmt ast.StmtNode) (lock bool, err error) {
 	switch s := stmt.(type) {
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
-		return errSQLPrepare()
+		return false, errSQLPrepare()
 	case *ast.CreateTableStmt:
 		if s.TemporaryKeyword != ast.TemporaryNone {
-			return errTemporary()
+			return false, errTemporary()
 		}
 	case *ast.FlushStmt:
 		if s.ReadLock {
-			return errReadLock()
+			return false, errReadLock()
 		}
 	}
 	v := &userLockFinder{}
 	stmt.Accept(v)
-	if v.found {
-		return errUserLock()
+	if !v.found {
+		return false, nil
 	}
-	return nil
+	switch s := stmt.(type) {
+	case *ast.SelectStmt:
+		if s.SelectIntoOpt != nil || s.LockInfo != nil || v.assigns {
+			return false, errUserLock()
+		}
+	case *ast.DoStmt:
+		if v.assigns {
+			return false, errUserLock()
+		}
+	default:
+		return false, errUserLock()
+	}
+	if v.tables {
+		return false, errUserLockWithTables()
+	}
+	return true, nil
 }
 
-// userLockFinder looks for a call of a user-level lock function.
-type userLockFinder struct{ found bool }
+// userLockFinder looks for a call of a user-level lock function, a table
+// and a variable assignment (@x := ...) anywhere in a statement.
+type userLockFinder struct{ found, tables, assigns bool }
 
 func (v *userLockFinder) Enter(n ast.Node) (ast.Node, bool) {
-	if f, ok := n.(*ast.FuncCallExpr); ok && userLockFuncs[f.FnName.L] {
-		v.found = true
+	switch x := n.(type) {
+	case *ast.FuncCallExpr:
+		if userLockFuncs[x.FnName.L] {
+			v.found = true
+		}
+	case *ast.TableName:
+		v.tables = true
+	case *ast.VariableExpr:
+		if x.Value != nil {
+			v.assigns = true
+		}
 	}
-	return n, v.found
+	return n, false
 }
 
 func (v *userLockFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }

@@ -11,6 +11,12 @@ type ShardQuery struct {
 	Keyspace string
 	Shard    string
 	SQL      string
+	// Lock says the statement calls user-level lock functions (GET_LOCK
+	// and the like) and nothing else that keeps state: the executor runs
+	// it on the session's lock session for the shard, a tablet
+	// connection reserved for the session's locks, outside its
+	// transaction.
+	Lock bool
 }
 
 // ShardExecutor runs statements on shards on behalf of one client session.

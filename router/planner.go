@@ -27,6 +27,9 @@ type planner struct {
 	// plan uses them.
 	cols    ColumnSource
 	learned bool
+	// lock is set for a statement of user-level lock functions only
+	// (checkConnState): it plans as a Lock route.
+	lock bool
 }
 
 func (p *planner) newBind(prefix string) string {

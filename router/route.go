@@ -32,11 +32,15 @@ const (
 	AllShards
 	// Pinned sends to the shard holding a pinned table's keyspace id.
 	Pinned
+	// Lock sends a statement of user-level lock functions to the
+	// session's lock session on the keyspace's first shard (the only one
+	// of an unsharded keyspace): see ShardQuery.Lock.
+	Lock
 )
 
 var opcodeNames = map[RouteOpcode]string{
 	Unsharded: "Unsharded", EqualUnique: "EqualUnique", IN: "IN", Scatter: "Scatter",
-	AnyShard: "AnyShard", AllShards: "AllShards", Pinned: "Pinned",
+	AnyShard: "AnyShard", AllShards: "AllShards", Pinned: "Pinned", Lock: "Lock",
 }
 
 func (o RouteOpcode) String() string { return opcodeNames[o] }
@@ -131,7 +135,7 @@ func (r *Route) targets(bv BindVars) ([]shardTarget, error) {
 		return t
 	}
 	switch r.Opcode {
-	case Unsharded, AnyShard:
+	case Unsharded, AnyShard, Lock:
 		return []shardTarget{{shard: ks.Shards[0]}}, nil
 	case Pinned:
 		return []shardTarget{{shard: r.PinnedShard}}, nil
@@ -218,7 +222,7 @@ func (r *Route) queries(bv BindVars) ([]ShardQuery, error) {
 		if err != nil {
 			return nil, err
 		}
-		qs[i] = ShardQuery{Keyspace: r.Keyspace.Name, Shard: t.shard, SQL: sql}
+		qs[i] = ShardQuery{Keyspace: r.Keyspace.Name, Shard: t.shard, SQL: sql, Lock: r.Opcode == Lock}
 	}
 	return qs, nil
 }

@@ -198,9 +198,11 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		return &Plan{Kind: PlanRoute, StmtType: stmtTypeOfText(sql), Type: "Passthrough",
 			Primitive: &Route{Opcode: Unsharded, Keyspace: ks, Query: textTemplate(sql)}, Stats: &PlanStats{query: sql}}, nil, nil
 	}
-	if err := checkConnState(stmt); err != nil {
+	lock, err := checkConnState(stmt)
+	if err != nil {
 		return nil, nil, err
 	}
+	p.lock = lock
 	if isSessionStmt(stmt) {
 		return &Plan{Kind: PlanSession, StmtType: stmtType(stmt), Type: "Session", Stmt: stmt, ReadOnly: true}, nil, nil
 	}
@@ -208,7 +210,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	var params []string
 	var sessionBinds []string
 	normKey, query := "", sql
-	if normalizable(stmt) {
+	if normalizable(stmt) || lock {
 		bv, params, sessionBinds = normalize(stmt)
 		text, err := restoreSQL(stmt)
 		if err == nil {
@@ -267,6 +269,13 @@ func normalizable(stmt ast.StmtNode) bool {
 // planStmt plans a parsed statement; typ names the plan's shape.
 func (p *planner) planStmt(stmt ast.StmtNode, sql string, bv BindVars) (Primitive, string, error) {
 	stmt.Accept(stripColumnSchemas{p: p})
+	if p.lock {
+		prim, err := p.planLock(stmt)
+		if err != nil {
+			return nil, "", err
+		}
+		return prim, "Lock", nil
+	}
 	var prim Primitive
 	var err error
 	switch s := stmt.(type) {
