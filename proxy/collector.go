@@ -27,10 +27,12 @@ var (
 	tabletLagDesc = prometheus.NewDesc("mosaic_gate_tablet_replication_lag_seconds",
 		"Replication lag the tablet last reported to the gate (replicas).",
 		[]string{"tablet", "keyspace", "shard", "tablet_type"}, nil)
+	lockSessionsDesc = prometheus.NewDesc("mosaic_gate_lock_sessions",
+		"Lock sessions the gate holds: tablet connections reserved for client sessions' user-level locks (GET_LOCK).", nil, nil)
 )
 
 func (c *gateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{planCacheHitsDesc, planCacheMissesDesc, planCachePlansDesc, planCacheCapacityDesc, tabletServingDesc, tabletLagDesc} {
+	for _, d := range []*prometheus.Desc{planCacheHitsDesc, planCacheMissesDesc, planCachePlansDesc, planCacheCapacityDesc, tabletServingDesc, tabletLagDesc, lockSessionsDesc} {
 		ch <- d
 	}
 }
@@ -42,6 +44,7 @@ func (c *gateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(planCacheMissesDesc, prometheus.CounterValue, float64(st.Misses))
 	ch <- prometheus.MustNewConstMetric(planCachePlansDesc, prometheus.GaugeValue, float64(st.Size))
 	ch <- prometheus.MustNewConstMetric(planCacheCapacityDesc, prometheus.GaugeValue, float64(st.Capacity))
+	ch <- prometheus.MustNewConstMetric(lockSessionsDesc, prometheus.GaugeValue, float64(c.g.gw.locks.count()))
 	for _, th := range c.g.hc.All() {
 		tt := th.Tablet.GetType()
 		if th.Target != nil {

@@ -134,6 +134,7 @@ func (cc *clientConn) handleSetOption(data []byte) error {
 // keyspace target: statements, settings and limits are gone.
 func (cc *clientConn) resetSession(ctx context.Context, target string) error {
 	err := cc.s.Rollback(ctx)
+	cc.s.releaseLocks(ctx, cc.g.gw.locks)
 	cc.s = cc.newSession(target)
 	cc.stmts.closeAll()
 	cc.limits = statementLimits{}
@@ -199,6 +200,7 @@ func (cc *clientConn) handleChangeUser(ctx context.Context, data []byte) error {
 			cc.pw.flush()
 			return err
 		}
+		cc.s.releaseLocks(ctx, cc.g.gw.locks)
 		cc.s = cc.newSession(string(db))
 	}
 	return cc.writeOK(0, 0)

@@ -71,6 +71,12 @@ type Config struct {
 	// TwoPCResolveInterval is how often the resolver looks for
 	// distributed transactions to finish (0: never).
 	TwoPCResolveInterval time.Duration
+	// LockHeartbeatInterval is how often the gate tells each tablet that
+	// its sessions' lock sessions (reserved connections holding
+	// GET_LOCK's locks) are still wanted; a tablet releases one not heard
+	// from within its --reserved-timeout (30 s by default), so keep this
+	// well below that.
+	LockHeartbeatInterval time.Duration
 	// TwoPCTestHook, for tests only, is called at each step of a
 	// two-phase commit; a non-nil error stops the commit right there, as
 	// if the gate had died.
@@ -82,24 +88,25 @@ type Config struct {
 // DefaultConfig returns the configuration of the local cluster's gate.
 func DefaultConfig() Config {
 	return Config{
-		Cell:                 "zone1",
-		MySQLAddr:            "127.0.0.1:15306",
-		HTTPAddr:             "127.0.0.1:15000",
-		ServerVersion:        "5.5.5-10.11.19-MariaDB-mosaic",
-		DefaultAuthPlugin:    authNative,
-		MaxAllowedPacket:     64 << 20,
-		QueryTimeout:         0,
-		HealthCheckTimeout:   6 * time.Second,
-		TabletWait:           5 * time.Second,
-		MaxReplicaLag:        30 * time.Second,
-		BufferWindow:         10 * time.Second,
-		BufferSize:           1000,
-		MaxConnections:       0,
-		TabletStreams:        2,
-		TransactionMode:      TransactionModeMulti,
-		TwoPCAbandonAge:      15 * time.Second,
-		TwoPCResolveInterval: 5 * time.Second,
-		Router:               router.DefaultConfig(),
+		Cell:                  "zone1",
+		MySQLAddr:             "127.0.0.1:15306",
+		HTTPAddr:              "127.0.0.1:15000",
+		ServerVersion:         "5.5.5-10.11.19-MariaDB-mosaic",
+		DefaultAuthPlugin:     authNative,
+		MaxAllowedPacket:      64 << 20,
+		QueryTimeout:          0,
+		HealthCheckTimeout:    6 * time.Second,
+		TabletWait:            5 * time.Second,
+		MaxReplicaLag:         30 * time.Second,
+		BufferWindow:          10 * time.Second,
+		BufferSize:            1000,
+		MaxConnections:        0,
+		TabletStreams:         2,
+		TransactionMode:       TransactionModeMulti,
+		TwoPCAbandonAge:       15 * time.Second,
+		TwoPCResolveInterval:  5 * time.Second,
+		LockHeartbeatInterval: 5 * time.Second,
+		Router:                router.DefaultConfig(),
 	}
 }
 
@@ -114,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.HealthCheckTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("health check timeout %v must be positive", c.HealthCheckTimeout))
+	}
+	if c.LockHeartbeatInterval <= 0 {
+		errs = append(errs, fmt.Errorf("lock heartbeat interval %v must be positive", c.LockHeartbeatInterval))
 	}
 	if c.TwoPCAbandonAge <= 0 || c.TwoPCResolveInterval < 0 {
 		errs = append(errs, errors.New("two-phase commit abandon age must be positive, resolve interval not negative"))

@@ -132,6 +132,8 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 		if err := cc.s.Rollback(rctx); err != nil {
 			cc.log.Warn("rollback on disconnect failed", "err", err)
 		}
+		// Nor any user-level lock.
+		cc.s.releaseLocks(rctx, g.gw.locks)
 	}()
 	cc.loop(ctx)
 }

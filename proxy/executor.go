@@ -41,6 +41,10 @@ func (e *sessionExecutor) options() *querypb.ExecuteOptions {
 
 // Execute runs each query, in parallel when there are several.
 func (e *sessionExecutor) Execute(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
+	if lockQuery(qs) {
+		res, err := e.executeLock(ctx, qs[0])
+		return []*querypb.QueryResult{res}, err
+	}
 	return e.each(ctx, qs, e.inTx())
 }
 
@@ -132,7 +136,7 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 // Stream streams each query's result. Inside a transaction the statements
 // run on the transaction's connections, whose results are not streamed.
 func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {
-	if e.inTx() {
+	if e.inTx() || lockQuery(qs) {
 		res, err := e.Execute(ctx, qs)
 		if err != nil {
 			return err

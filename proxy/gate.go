@@ -142,6 +142,8 @@ func (g *Gate) Run(ctx context.Context) error {
 	bg.Add(2)
 	go func() { defer bg.Done(); g.hc.Run(ctx) }()
 	go func() { defer bg.Done(); g.watchVSchema(ctx, g.loaded) }()
+	bg.Add(1)
+	go func() { defer bg.Done(); g.gw.locks.run(ctx, g.cfg.LockHeartbeatInterval, g.log) }()
 	if g.cfg.TwoPCResolveInterval > 0 {
 		bg.Add(1)
 		go func() { defer bg.Done(); g.runResolver(ctx) }()

@@ -21,13 +21,16 @@ type TabletGateway struct {
 	// buf buffers primary requests while a shard has no serving primary
 	// (nil: no buffering).
 	buf *failoverBuffer
+	// locks are the lock sessions of every client session, for the
+	// heartbeat (locksession.go).
+	locks *lockRegistry
 }
 
 // NewTabletGateway returns a gateway over a health check. Replicas lagging
 // more than maxReplicaLag (0: no limit) are not picked; buf, when not
 // nil, buffers primary requests during a change of primary.
 func NewTabletGateway(hc *HealthCheck, cell string, wait, maxReplicaLag time.Duration, buf *failoverBuffer) *TabletGateway {
-	return &TabletGateway{hc: hc, cell: cell, wait: wait, maxReplicaLag: maxReplicaLag, buf: buf}
+	return &TabletGateway{hc: hc, cell: cell, wait: wait, maxReplicaLag: maxReplicaLag, buf: buf, locks: newLockRegistry()}
 }
 
 // Pick returns a serving tablet for the target, waiting up to the gateway's

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 
@@ -188,19 +189,32 @@ func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql 
 	return res.Fields, nil
 }
 
-// autocommitExecutor runs everything outside the session's transaction.
+// autocommitExecutor runs everything outside the session's transaction
+// and outside its lock sessions, on pooled connections: it learns result
+// metadata (a statement with LIMIT 0 and NULL parameters takes no lock,
+// and the tablet resets a connection a lock function ran on).
 type autocommitExecutor struct{ e *sessionExecutor }
 
 func (a autocommitExecutor) Execute(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
-	return a.e.ExecuteAutocommit(ctx, qs)
+	return a.e.ExecuteAutocommit(ctx, withoutLock(qs))
 }
 
 func (a autocommitExecutor) ExecuteAutocommit(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
-	return a.e.ExecuteAutocommit(ctx, qs)
+	return a.e.ExecuteAutocommit(ctx, withoutLock(qs))
+}
+
+// withoutLock returns qs with Lock cleared.
+func withoutLock(qs []router.ShardQuery) []router.ShardQuery {
+	if !lockQuery(qs) {
+		return qs
+	}
+	out := slices.Clone(qs)
+	out[0].Lock = false
+	return out
 }
 
 func (a autocommitExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {
-	res, err := a.e.ExecuteAutocommit(ctx, qs)
+	res, err := a.e.ExecuteAutocommit(ctx, withoutLock(qs))
 	if err != nil {
 		return err
 	}

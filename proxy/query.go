@@ -85,13 +85,23 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 	if cc.s.Shard != "" {
 		// `USE ks:shard` sends every statement, unchanged, to that shard.
 		st.stmtType, st.planType = "OTHER", "Shard"
-		plan, _, err := cc.g.router.Plan(sql, cc.s.Keyspace)
+		plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace)
 		if err == nil && plan.Kind == router.PlanSession {
 			st.stmtType, st.planType = plan.StmtType, plan.Type
 			return cc.session(ctx, plan.Stmt, sql, st)
 		}
 		if errors.Is(err, router.ErrConnState) {
 			return err
+		}
+		if err == nil && plan.Type == "Lock" {
+			// Locks go to the keyspace's lock session, whatever shard
+			// the session targets: every session must take them on the
+			// same mysqld.
+			st.stmtType, st.planType = plan.StmtType, plan.Type
+			if err := cc.checkPlanAccess(plan); err != nil {
+				return err
+			}
+			return cc.runPlan(ctx, plan, bv, st)
 		}
 		if err := cc.checkShardTargetedAccess(plan); err != nil {
 			return err

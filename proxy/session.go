@@ -64,6 +64,8 @@ type Session struct {
 	stmtWarnings []*querypb.Warning
 	// writing is set while the running statement may change data.
 	writing bool
+	// locks are the session's lock sessions by shard (locksession.go).
+	locks map[shardKey]*lockSession
 }
 
 // setting is one session setting: a name ("sql_mode", "@x", "names") and

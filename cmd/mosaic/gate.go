@@ -99,6 +99,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	fs.IntVar(&cfg.TabletStreams, "tablet-streams", cfg.TabletStreams, "Multiplex streams to each tablet for Execute calls (0: one unary gRPC call each)")
 	fs.StringVar(&txMode, "transaction-mode", cfg.TransactionMode.String(), "how transactions across shards commit: single (refuse a second shard), multi (shard by shard) or twopc (atomic, two-phase commit); SET transaction_mode changes it per session")
 	fs.DurationVar(&cfg.TwoPCAbandonAge, "twopc-abandon-age", cfg.TwoPCAbandonAge, "age after which the resolver finishes a distributed transaction whose coordinator went away")
+	fs.DurationVar(&cfg.LockHeartbeatInterval, "lock-heartbeat-interval", cfg.LockHeartbeatInterval, "how often the gate heartbeats its sessions' lock sessions (GET_LOCK) on the tablets; keep it well below the tablets' --reserved-timeout")
 	fs.DurationVar(&cfg.TwoPCResolveInterval, "twopc-resolve-interval", cfg.TwoPCResolveInterval, "how often the resolver looks for distributed transactions to finish (0: never)")
 	fs.IntVar(&cfg.Router.PlanCacheSize, "plan-cache-size", cfg.Router.PlanCacheSize, "number of cached query plans")
 	return cmd
