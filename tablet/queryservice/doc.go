@@ -1,6 +1,7 @@
 // Package queryservice is the tablet's gRPC Query service: Execute,
-// StreamExecute, Begin, BeginExecute, Commit, Rollback and StreamHealth
-// over pools of connections to the tablet's mysqld.
+// StreamExecute, Begin, BeginExecute, Commit, Rollback, reserved
+// connections and StreamHealth over pools of connections to the tablet's
+// mysqld.
 //
 // Rows pass through untouched: each row is the raw MySQL text-protocol row
 // payload mysqld sent (see tablet/mysqlconn), so the tablet never parses
@@ -30,7 +31,13 @@
 //     transaction's connection when the transaction ends;
 //   - transactions hold a dedicated connection under an id unique across
 //     restarts, and a transaction idle longer than the limit is rolled
-//     back by the transaction killer.
+//     back by the transaction killer;
+//   - reserved connections (ReserveExecute, Release, ReservedHeartbeat:
+//     the gate's lock sessions for GET_LOCK, reserved.go) come from a pool
+//     of their own, are not transactions (the transaction killer leaves
+//     them alone), and are released, reset, when their caller releases
+//     them, goes silent for ReservedTimeout, or their statement is killed,
+//     and when the tablet is demoted, shuts down or mysqld restarts.
 //
 // The agent (package tablet) owns a Service: it tells it the tablet's type
 // and serving state, publishes health through a Broadcaster, resets the
