@@ -36,6 +36,10 @@ type Insert struct {
 	SeqBinds  []string
 	SeqValues []*valueSource
 	seqs      *sequences
+	// Returning is set when Query ends in a RETURNING clause: the shards
+	// return the rows they wrote, which Execute puts back in the order of
+	// the statement's rows.
+	Returning bool
 }
 
 func (ins *Insert) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
@@ -67,7 +71,7 @@ func (ins *Insert) Execute(ctx context.Context, exec ShardExecutor, bv BindVars)
 			firstID = uint64(ids[0])
 		}
 	}
-	qs, err := ins.queries(bv)
+	qs, rowsOf, err := ins.queries(bv)
 	if err != nil {
 		return nil, err
 	}
@@ -79,9 +83,12 @@ func (ins *Insert) Execute(ctx context.Context, exec ShardExecutor, bv BindVars)
 		return nil, err
 	}
 	out := &querypb.QueryResult{}
-	if ins.Opcode == AllShards {
-		out = results[0]
-	} else {
+	switch {
+	case ins.Opcode == AllShards:
+		out = copyResult(results[0])
+	case ins.Returning:
+		out = returnedRows(results, rowsOf)
+	default:
 		for _, r := range results {
 			out.RowsAffected += r.RowsAffected
 			out.Warnings += r.Warnings
@@ -97,54 +104,66 @@ func (ins *Insert) Execute(ctx context.Context, exec ShardExecutor, bv BindVars)
 }
 
 // queries renders one statement per shard once sequence values are bound.
-func (ins *Insert) queries(bv BindVars) ([]ShardQuery, error) {
+// rowsOf[i] lists the statement's rows (by index) that query i writes, in
+// the order it writes them.
+func (ins *Insert) queries(bv BindVars) (qs []ShardQuery, rowsOf [][]int, err error) {
 	rendered := make([]string, len(ins.Rows))
 	for i, r := range ins.Rows {
 		s, err := r.render(bvLookup(bv))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rendered[i] = s
 	}
+	all := make([]int, len(rendered))
+	for i := range all {
+		all[i] = i
+	}
 	var shards []string
 	perShard := map[string][]string{}
+	perShardRows := map[string][]int{}
 	switch ins.Opcode {
 	case Unsharded:
 		shards = []string{ins.Keyspace.Shards[0]}
 		perShard[shards[0]] = rendered
+		perShardRows[shards[0]] = all
 	case AllShards:
 		shards = ins.Keyspace.Shards
 		for _, s := range shards {
 			perShard[s] = rendered
+			perShardRows[s] = all
 		}
 	default:
 		for i, src := range ins.VindexValues {
 			vals, err := src.resolve(bv)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if len(vals) != 1 || vals[0] == nil {
-				return nil, sqlerr.New(sqlerr.ERWrongArguments, "INSERT into %s: the value of vindex column %s cannot be NULL", ins.Table.Name, ins.Table.PrimaryVindex().Column)
+				return nil, nil, sqlerr.New(sqlerr.ERWrongArguments, "INSERT into %s: the value of vindex column %s cannot be NULL", ins.Table.Name, ins.Table.PrimaryVindex().Column)
 			}
 			ksid, ok := ins.Table.PrimaryVindex().Vindex.Map(vals[0])
 			if !ok {
-				return nil, sqlerr.New(sqlerr.ERWrongArguments, "INSERT into %s: value %v of vindex column %s cannot be mapped by vindex %s", ins.Table.Name, vals[0], ins.Table.PrimaryVindex().Column, ins.Table.PrimaryVindex().Name)
+				return nil, nil, sqlerr.New(sqlerr.ERWrongArguments, "INSERT into %s: value %v of vindex column %s cannot be mapped by vindex %s", ins.Table.Name, vals[0], ins.Table.PrimaryVindex().Column, ins.Table.PrimaryVindex().Name)
 			}
 			shard, ok := ins.Keyspace.ShardForKeyspaceID(ksid)
 			if !ok {
-				return nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds keyspace id %x", ins.Keyspace.Name, ksid)
+				return nil, nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds keyspace id %x", ins.Keyspace.Name, ksid)
 			}
 			if _, ok := perShard[shard]; !ok {
 				shards = append(shards, shard)
 			}
 			perShard[shard] = append(perShard[shard], rendered[i])
+			perShardRows[shard] = append(perShardRows[shard], i)
 		}
 	}
 	if len(shards) == 0 {
-		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", ins.Keyspace.Name)
+		return nil, nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", ins.Keyspace.Name)
 	}
-	qs := make([]ShardQuery, len(shards))
+	qs = make([]ShardQuery, len(shards))
+	rowsOf = make([][]int, len(shards))
 	for i, s := range shards {
+		rowsOf[i] = perShardRows[s]
 		rows := rawSQL(strings.Join(perShard[s], "), ("))
 		sql, err := ins.Query.render(func(name string) (any, bool) {
 			if name == rowsBind {
@@ -154,11 +173,11 @@ func (ins *Insert) queries(bv BindVars) ([]ShardQuery, error) {
 			return v, ok
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		qs[i] = ShardQuery{Keyspace: ins.Keyspace.Name, Shard: s, SQL: sql}
 	}
-	return qs, nil
+	return qs, rowsOf, nil
 }
 
 func isNullOrZero(v any) bool {
@@ -204,3 +223,54 @@ func (ins *Insert) Describe() map[string]any {
 type rawSQL string
 
 var _ = strconv.Itoa
+
+// returnedRows merges the rows the shards returned for INSERT ...
+// RETURNING into the order of the statement's rows, which is the order
+// MariaDB returns them in: shard i returned its rows rowsOf[i] in order.
+// When a shard returned another number of rows (INSERT IGNORE skipping
+// duplicates) the rows cannot be matched up, and they come shard after
+// shard.
+func returnedRows(results []*querypb.QueryResult, rowsOf [][]int) *querypb.QueryResult {
+	out := &querypb.QueryResult{}
+	total, matched := 0, true
+	for i, r := range results {
+		if out.Fields == nil && len(r.Fields) > 0 {
+			out.Fields = r.Fields
+		}
+		out.RowsAffected += r.RowsAffected
+		out.Warnings += r.Warnings
+		if out.InsertId == 0 {
+			out.InsertId = r.InsertId
+		}
+		if len(r.Rows) != len(rowsOf[i]) {
+			matched = false
+		}
+		total += len(r.Rows)
+	}
+	if !matched {
+		out.Rows = make([][]byte, 0, total)
+		for _, r := range results {
+			out.Rows = append(out.Rows, r.Rows...)
+		}
+		return out
+	}
+	n := 0
+	for _, rows := range rowsOf {
+		for _, i := range rows {
+			n = max(n, i+1)
+		}
+	}
+	placed := make([][]byte, n)
+	for i, r := range results {
+		for k, row := range r.Rows {
+			placed[rowsOf[i][k]] = row
+		}
+	}
+	out.Rows = make([][]byte, 0, total)
+	for _, row := range placed {
+		if row != nil {
+			out.Rows = append(out.Rows, row)
+		}
+	}
+	return out
+}

@@ -148,7 +148,7 @@ func describeWithShards(prim Primitive, bv BindVars) map[string]any {
 	case *Route:
 		qs, qerr = x.queries(bv)
 	case *Insert:
-		qs, qerr = x.queries(bv)
+		qs, _, qerr = x.queries(bv)
 	}
 	if qerr == nil && len(qs) > 0 {
 		lines := make([]string, len(qs))

@@ -176,7 +176,10 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	colGen := r.colGen.Load()
 	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
 	sql = loadDataIgnoreRows(sql)
-	stmt, perr := r.Parse(quoteExplainFormat(sql))
+	// MariaDB's RETURNING clause is split off for the parser and put
+	// back on each shard's statement (returning.go).
+	body, ret, hasRet := splitReturning(sql)
+	stmt, perr := r.Parse(quoteExplainFormat(body))
 	if perr != nil {
 		// Statements that would leave state on a tablet connection are
 		// recognized by their words whatever the parser thinks of them.
@@ -213,6 +216,9 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	if normalizable(stmt) || lock {
 		bv, params, sessionBinds = normalize(stmt)
 		text, err := restoreSQL(stmt)
+		if err == nil && hasRet {
+			text += " RETURNING " + ret.text
+		}
 		if err == nil {
 			normKey, query = keyspace+"\x00"+text, text
 			if cached, ok := r.plans.get(normKey); ok && r.fresh(cached) {
@@ -224,9 +230,14 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		}
 	}
 	r.stats.misses.Add(1)
-	prim, typ, err := p.planStmt(stmt, sql, bv)
+	prim, typ, err := p.planStmt(stmt, body, bv)
 	if err != nil {
 		return nil, nil, err
+	}
+	if hasRet {
+		if prim, err = p.withReturning(prim, ret); err != nil {
+			return nil, nil, err
+		}
 	}
 	if pt := p.passthrough(prim, sql, bv, params); pt != nil {
 		// The plan holds this text's own literals: it may be cached by
