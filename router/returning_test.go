@@ -117,3 +117,38 @@ func TestReturningPlanCache(t *testing.T) {
 		}
 	}
 }
+
+// TestReturningLiteralsNotShared: literals in the RETURNING list are
+// part of the clause's text, so statements that differ in them never
+// share a cached plan (by shape or normalized text).
+func TestReturningLiteralsNotShared(t *testing.T) {
+	r := New(DefaultConfig())
+	r.SetVSchema(loadTestVSchema(t))
+	for _, c := range []struct{ ks, table string }{{"customer", "users (email, name)"}, {"commerce", "product (id, title)"}} {
+		for i, v := range []string{"1", "2", "3"} {
+			sql := "insert into " + c.table + " values ('" + v + "', 'x') returning concat(name, '" + v + "'), " + v
+			p, bv, err := r.Plan(sql, c.ks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			switch x := p.Primitive.(type) {
+			case *Insert:
+				qs, _, err := x.queries(bv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = qs[0].SQL
+			case *Route:
+				qs, err := x.queries(bv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = qs[0].SQL
+			}
+			if want := "returning concat(name, '" + v + "'), " + v; !strings.HasSuffix(strings.ToLower(got), want) {
+				t.Fatalf("%d: %s: shard gets %s", i, sql, got)
+			}
+		}
+	}
+}
