@@ -161,6 +161,9 @@ func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.
 		if err != nil {
 			return err
 		}
+		if len(res.Fields) > 0 && plan.StmtType != "SET" && plan.StmtType != "DDL" {
+			return cc.writeReturningResult(res)
+		}
 		return cc.writeResult(res)
 	}
 	rs := &resultStreamer{cc: cc}
@@ -193,6 +196,16 @@ func (cc *clientConn) writeResult(res *querypb.QueryResult) error {
 		return cc.pw.writeOK(res.RowsAffected, res.InsertId, cc.status(), uint16(res.Warnings), res.Info)
 	}
 	return cc.writeRowsResult(res, false)
+}
+
+// writeReturningResult writes the rows of INSERT, REPLACE or DELETE ...
+// RETURNING. As mysqld does, it sets LAST_INSERT_ID() when the statement
+// generated an id and ROW_COUNT() to -1, and leaves FOUND_ROWS() alone.
+func (cc *clientConn) writeReturningResult(res *querypb.QueryResult) error {
+	if res.InsertId != 0 {
+		cc.s.LastInsertID = res.InsertId
+	}
+	return cc.writeRowsResult(res, true)
 }
 
 // writeRowsResult writes a result set. FOUND_ROWS() becomes its row count
