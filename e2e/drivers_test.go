@@ -28,11 +28,13 @@ const driversVSchema = `{
     "products": {"column_vindexes": [{"column": "id", "name": "hash"}],
                  "auto_increment": {"column": "id", "sequence": "commerce.products_seq"}},
     "line_items": {"column_vindexes": [{"column": "product_id", "name": "hash"}],
-                 "auto_increment": {"column": "id", "sequence": "commerce.line_items_seq"}}
+                 "auto_increment": {"column": "id", "sequence": "commerce.line_items_seq"}},
+    "rt":       {"column_vindexes": [{"column": "id", "name": "hash"}],
+                 "auto_increment": {"column": "id", "sequence": "commerce.rt_seq"}}
   }
 }`
 
-const commerceVSchema = `{"tables": {"products_seq": {"type": "sequence"}, "line_items_seq": {"type": "sequence"}}}`
+const commerceVSchema = `{"tables": {"products_seq": {"type": "sequence"}, "line_items_seq": {"type": "sequence"}, "rt_seq": {"type": "sequence"}}}`
 
 // TestDrivers runs what real applications and tools send through one
 // cluster: an unsharded keyspace (commerce) and a sharded one (customer).
@@ -55,6 +57,7 @@ func TestDrivers(t *testing.T) {
 	t.Run("mariadb client", func(t *testing.T) { testMariadbClient(t, c) })
 	t.Run("sysbench", func(t *testing.T) { testSysbench(t, c) })
 	t.Run("gorm", func(t *testing.T) { testGorm(t, c) })
+	t.Run("returning", func(t *testing.T) { testReturning(t, c) })
 	t.Run("python drivers", func(t *testing.T) {
 		testScriptDriver(t, c, "/usr/bin/python3", "testdata/drivers.py", "python drivers ok")
 	})

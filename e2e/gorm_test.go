@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -41,19 +42,18 @@ func testGorm(t *testing.T, c *cluster.Cluster) {
 	mustExec(t, commerce, "create table line_items_seq (id int, next_id bigint, cache bigint, primary key(id)) comment 'vitess_sequence'")
 	mustExec(t, commerce, "insert into line_items_seq values (0, 1, 100)")
 
-	for _, prepared := range []bool{true, false} {
-		name := "prepared"
-		if !prepared {
-			name = "interpolated"
-		}
-		t.Run(name, func(t *testing.T) {
+	// GORM sends INSERT ... RETURNING to a MariaDB 10.5 or later (the gate
+	// announces one) unless DisableWithReturning is set: both ways work.
+	for _, mode := range []struct {
+		name                string
+		prepared, returning bool
+	}{{"prepared", true, true}, {"interpolated", false, true}, {"prepared without returning", true, false}} {
+		t.Run(mode.name, func(t *testing.T) {
 			dsn := c.DSN("customer", "parseTime=true")
-			if !prepared {
+			if !mode.prepared {
 				dsn = c.DSN("customer", "parseTime=true", "interpolateParams=true")
 			}
-			// GORM sends INSERT ... RETURNING to MariaDB 10.5 and later; the
-			// router's parser does not know RETURNING, so it is turned off.
-			dialector := gormmysql.New(gormmysql.Config{DSN: dsn, DisableWithReturning: true})
+			dialector := gormmysql.New(gormmysql.Config{DSN: dsn, DisableWithReturning: !mode.returning})
 			db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
 			if err != nil {
 				t.Fatal(err)
@@ -77,6 +77,28 @@ func testGorm(t *testing.T, c *cluster.Cluster) {
 			batch := []Product{{Code: "B1", Price: 1}, {Code: "B2", Price: 2}, {Code: "B3", Price: 3}}
 			if err := db.Create(&batch).Error; err != nil {
 				t.Fatalf("batch Create: %v", err)
+			}
+			// A batch with associations: GORM gives each product the id
+			// the statement returned in its row's place, then inserts
+			// the line items with those ids; reading back by id finds
+			// each product with its own line items.
+			withItems := make([]Product, 6)
+			for i := range withItems {
+				withItems[i] = Product{Code: fmt.Sprintf("BA%d", i), Price: int64(i),
+					LineItems: []LineItem{{Quantity: 10 * i}, {Quantity: 10*i + 1}}}
+			}
+			if err := db.Create(&withItems).Error; err != nil {
+				t.Fatalf("batch Create with associations: %v", err)
+			}
+			for i, p := range withItems {
+				var back Product
+				if err := db.Preload("LineItems", func(db *gorm.DB) *gorm.DB { return db.Order("quantity") }).First(&back, p.ID).Error; err != nil {
+					t.Fatalf("read back %d: %v", p.ID, err)
+				}
+				if back.Code != fmt.Sprintf("BA%d", i) || len(back.LineItems) != 2 || back.LineItems[0].Quantity != 10*i ||
+					back.LineItems[0].ID != p.LineItems[0].ID || back.LineItems[1].ID != p.LineItems[1].ID {
+					t.Fatalf("product %d created as %+v, read back as %+v", i, p, back)
+				}
 			}
 			// Read.
 			var got Product
