@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"strings"
-
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/mosaicdb/mosaic/router"
@@ -66,7 +64,7 @@ func isWrite(plan *router.Plan) bool {
 func (cc *clientConn) errWriteDenied(plan *router.Plan) error {
 	command, table := "UPDATE", ""
 	if plan != nil {
-		command, table = commandAndTable(plan.Stmt)
+		command, table = writeCommand(plan.Stmt), plan.FirstTable
 	}
 	return sqlerr.New(sqlerr.ERTableAccessDenied, "%s command denied to user '%s'@'%s' for table `%s`.`%s`",
 		command, cc.acct.Name, cc.remoteHost(), cc.s.Keyspace, table)
@@ -86,38 +84,19 @@ func planKeyspaces(p router.Primitive, out []string) []string {
 	return out
 }
 
-// commandAndTable names a write for error 1142: its privilege and its
-// first table.
-func commandAndTable(stmt ast.StmtNode) (string, string) {
-	command := "UPDATE"
+// writeCommand names the privilege a write needs, for error 1142.
+func writeCommand(stmt ast.StmtNode) string {
 	switch stmt.(type) {
 	case *ast.InsertStmt:
-		command = "INSERT"
+		return "INSERT"
 	case *ast.DeleteStmt:
-		command = "DELETE"
+		return "DELETE"
 	case *ast.CreateTableStmt, *ast.CreateIndexStmt, *ast.CreateViewStmt, *ast.CreateDatabaseStmt:
-		command = "CREATE"
+		return "CREATE"
 	case *ast.DropTableStmt, *ast.DropIndexStmt, *ast.TruncateTableStmt, *ast.DropDatabaseStmt:
-		command = "DROP"
+		return "DROP"
 	case *ast.AlterTableStmt, *ast.RenameTableStmt:
-		command = "ALTER"
+		return "ALTER"
 	}
-	var tf tableFinder
-	if stmt != nil {
-		stmt.Accept(&tf)
-	}
-	return command, tf.name
+	return "UPDATE"
 }
-
-// tableFinder finds the first table a statement names.
-type tableFinder struct{ name string }
-
-func (f *tableFinder) Enter(n ast.Node) (ast.Node, bool) {
-	if t, ok := n.(*ast.TableName); ok && f.name == "" {
-		f.name = strings.ToLower(t.Name.O)
-		return n, true
-	}
-	return n, f.name != ""
-}
-
-func (f *tableFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }

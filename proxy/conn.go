@@ -164,7 +164,10 @@ func (g *Gate) refuse(nc net.Conn, err error) {
 
 func (cc *clientConn) close() {
 	if cc.closed.CompareAndSwap(false, true) {
-		cc.pc.Close()
+		// The socket itself: packet.Conn's Close also resets the packet
+		// sequence, which the connection's goroutine owns (close runs on
+		// others: KILL, shutdown).
+		cc.pc.Conn.Close()
 	}
 }
 

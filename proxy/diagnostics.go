@@ -3,8 +3,6 @@ package proxy
 import (
 	"strconv"
 
-	"github.com/pingcap/tidb/pkg/parser/ast"
-
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
@@ -59,21 +57,6 @@ func (cc *clientConn) finishStatement(st *stmtInfo, err error) {
 	case st.usesTables:
 		s.conds = nil
 	}
-}
-
-// usesTables reports whether a statement reads or writes tables.
-func usesTables(stmt ast.StmtNode) bool {
-	switch s := stmt.(type) {
-	case nil:
-		return true // passed through unparsed: assume it does
-	case *ast.ShowStmt:
-		return s.Tp != ast.ShowWarnings && s.Tp != ast.ShowErrors
-	case ast.DDLNode:
-		return true
-	}
-	f := &tableFinder{}
-	stmt.Accept(f)
-	return f.name != ""
 }
 
 // showWarnings answers SHOW WARNINGS, SHOW ERRORS and their COUNT(*)

@@ -131,7 +131,7 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 // to the client, the others answer with an OK packet.
 func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.BindVars, st *stmtInfo) error {
 	s := cc.s
-	st.usesTables = usesTables(plan.Stmt)
+	st.usesTables = plan.UsesTables
 	s.setWriting(!plan.ReadOnly)
 	s.beginImplicit(st.usesTables)
 	bv = s.bindSession(plan, bv)

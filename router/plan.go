@@ -47,6 +47,14 @@ type Plan struct {
 	// without arguments: the proxy must bind the session's last insert
 	// id as LastInsertIDBind (a uint64) before executing.
 	UsesLastInsertID bool
+	// UsesTables is set when the statement reads or writes tables (or was
+	// passed through unparsed, which may): such a statement clears the
+	// previous statement's warnings and starts a transaction when
+	// autocommit is off.
+	UsesTables bool
+	// FirstTable is the first table the statement names, lower-cased; ""
+	// when none (or unparsed). Error 1142 names it.
+	FirstTable string
 	// SessionBinds names the session-value bind variables (the *Bind
 	// constants below, LastInsertIDBind included) the statement uses, in
 	// sorted order: the proxy binds each before executing. Nil when none.

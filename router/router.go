@@ -198,7 +198,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 			return nil, nil, perr
 		}
 		r.stats.misses.Add(1)
-		return &Plan{Kind: PlanRoute, StmtType: stmtTypeOfText(sql), Type: "Passthrough",
+		return &Plan{Kind: PlanRoute, StmtType: stmtTypeOfText(sql), Type: "Passthrough", UsesTables: true,
 			Primitive: &Route{Opcode: Unsharded, Keyspace: ks, Query: textTemplate(sql)}, Stats: &PlanStats{query: sql}}, nil, nil
 	}
 	lock, err := checkConnState(stmt)
@@ -244,6 +244,9 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		// text only, never for other values.
 		prim, typ, normKey, query = pt, "Passthrough", "", sql
 	}
+	// The statement is walked here, before its plan is cached and shared
+	// by sessions: a walk (Accept) writes the nodes it visits.
+	first := firstTable(stmt)
 	plan := &Plan{
 		Kind:             PlanRoute,
 		StmtType:         stmtType(stmt),
@@ -251,6 +254,8 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		Stmt:             stmt,
 		ReadOnly:         isReadOnly(stmt),
 		Primitive:        prim,
+		UsesTables:       usesTables(stmt, first),
+		FirstTable:       first,
 		UsesLastInsertID: slices.Contains(sessionBinds, LastInsertIDBind),
 		SessionBinds:     sessionBinds,
 		Stats:            &PlanStats{query: query},
