@@ -25,6 +25,7 @@ const driversVSchema = `{
     "pldrv":    {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "sbtest1":  {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "sbtest2":  {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "sp":       {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "products": {"column_vindexes": [{"column": "id", "name": "hash"}],
                  "auto_increment": {"column": "id", "sequence": "commerce.products_seq"}},
     "line_items": {"column_vindexes": [{"column": "product_id", "name": "hash"}],
@@ -58,6 +59,7 @@ func TestDrivers(t *testing.T) {
 	t.Run("sysbench", func(t *testing.T) { testSysbench(t, c) })
 	t.Run("gorm", func(t *testing.T) { testGorm(t, c) })
 	t.Run("returning", func(t *testing.T) { testReturning(t, c) })
+	t.Run("savepoints", func(t *testing.T) { testSavepoints(t, c) })
 	t.Run("python drivers", func(t *testing.T) {
 		testScriptDriver(t, c, "/usr/bin/python3", "testdata/drivers.py", "python drivers ok")
 	})

@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,6 +170,55 @@ func testGorm(t *testing.T, c *cluster.Cluster) {
 			db.Model(&Product{}).Where("code = ?", "RB").Count(&rb)
 			if tx < 4 || rb != 0 {
 				t.Fatalf("after transactions: %d committed rows, %d rolled back rows", tx, rb)
+			}
+			// Nested transactions are savepoints: the inner one fails and
+			// is rolled back to its savepoint, the outer one commits. The
+			// rows spread over both shards.
+			code := "N"
+			for _, w := range strings.Fields(mode.name) {
+				code += w[:1] // "Np", "Ni", "Npwr": distinct per mode, short
+			}
+			err = db.Transaction(func(tx *gorm.DB) error {
+				for i := range 3 {
+					if err := tx.Create(&Product{Code: code + "-outer", Price: int64(i)}).Error; err != nil {
+						return err
+					}
+				}
+				inner := tx.Transaction(func(tx2 *gorm.DB) error {
+					for i := range 3 {
+						if err := tx2.Create(&Product{Code: code + "-inner", Price: int64(i)}).Error; err != nil {
+							return err
+						}
+					}
+					if err := tx2.Model(&Product{}).Where("code = ?", code+"-outer").Update("price", 99).Error; err != nil {
+						return err
+					}
+					return errors.New("inner fails")
+				})
+				if inner == nil || inner.Error() != "inner fails" {
+					return fmt.Errorf("inner transaction: %v", inner)
+				}
+				ok := tx.Transaction(func(tx2 *gorm.DB) error {
+					return tx2.Create(&Product{Code: code + "-kept", Price: 1}).Error
+				})
+				if ok != nil {
+					return ok
+				}
+				return tx.Create(&Product{Code: code + "-after", Price: 2}).Error
+			})
+			if err != nil {
+				t.Fatalf("nested transactions: %v", err)
+			}
+			for c, want := range map[string]int64{"-outer": 3, "-inner": 0, "-kept": 1, "-after": 1} {
+				var n int64
+				if err := db.Model(&Product{}).Where("code = ?", code+c).Count(&n).Error; err != nil || n != want {
+					t.Errorf("%s rows after nested transactions: %d %v, want %d", code+c, n, err, want)
+				}
+			}
+			var raised int64
+			db.Model(&Product{}).Where("code = ? and price = 99", code+"-outer").Count(&raised)
+			if raised != 0 {
+				t.Errorf("the inner transaction's update survived on %d rows", raised)
 			}
 		})
 	}

@@ -99,7 +99,16 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 		return res, wrapShardErr(err)
 	}
 	key := shardKey{q.Keyspace, q.Shard}
-	if tx := e.s.getTx(key); tx != nil {
+	tx := e.s.getTx(key)
+	if tx == nil {
+		if names := e.s.savepointList(); len(names) > 0 {
+			var err error
+			if tx, err = e.joinWithSavepoints(ctx, key, target, opts, names); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if tx != nil {
 		resp, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: q.SQL, TransactionId: tx.txID, Options: opts})
 		e.s.ran(tx)
 		if err != nil {

@@ -37,6 +37,10 @@ type preparedStmt struct {
 	// longDataErr is a bad COM_STMT_SEND_LONG_DATA, reported by the next
 	// execution (that command has no response).
 	longDataErr error
+	// savepoint is set for SAVEPOINT, ROLLBACK TO and RELEASE SAVEPOINT,
+	// which the gate carries out as it does their text (the parser does
+	// not take every form, such as ROLLBACK WORK TO).
+	savepoint *controlStmt
 }
 
 // preparedStmts are a connection's statements by id.
@@ -78,12 +82,20 @@ func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
 	if cc.s.Shard != "" {
 		return cc.writeError(sqlerr.NotSupported("prepared statements in a session targeting one shard (USE ks:shard)"))
 	}
-	plan, _, err := cc.g.router.Plan(sql, cc.s.Keyspace)
-	plan, _, err = cc.g.planLearning(ctx, sql, cc.s.Keyspace, plan, nil, err)
+	var plan *router.Plan
+	var err error
+	var sp *controlStmt
+	if cs, ok := savepointControl(sql); ok {
+		sp = &cs
+		plan = &router.Plan{Kind: router.PlanSession}
+	} else {
+		plan, _, err = cc.g.router.Plan(sql, cc.s.Keyspace)
+		plan, _, err = cc.g.planLearning(ctx, sql, cc.s.Keyspace, plan, nil, err)
+	}
 	if err != nil {
 		return cc.writeError(err)
 	}
-	st := &preparedStmt{sql: sql, numParams: len(plan.Params)}
+	st := &preparedStmt{sql: sql, numParams: len(plan.Params), savepoint: sp}
 	var columns []*querypb.Field
 	if plan.Kind == router.PlanRoute {
 		if err := cc.checkPlanAccess(plan); err != nil {
@@ -245,10 +257,19 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	if cc.s.Shard != "" {
 		return cc.writeError(sqlerr.NotSupported("prepared statements in a session targeting one shard (USE ks:shard)"))
 	}
-	plan, bv, err := cc.g.router.Plan(st.sql, cc.s.Keyspace)
-	plan, bv, err = cc.g.planLearning(ctx, st.sql, cc.s.Keyspace, plan, bv, err)
-	if err != nil {
-		return cc.writeError(err)
+	var plan *router.Plan
+	var bv router.BindVars
+	if st.savepoint != nil {
+		plan = &router.Plan{Kind: router.PlanSession, StmtType: "SAVEPOINT", Type: "Session"}
+		if st.savepoint.kind == ctlRollback {
+			plan.StmtType = "ROLLBACK"
+		}
+	} else {
+		plan, bv, err = cc.g.router.Plan(st.sql, cc.s.Keyspace)
+		plan, bv, err = cc.g.planLearning(ctx, st.sql, cc.s.Keyspace, plan, bv, err)
+		if err != nil {
+			return cc.writeError(err)
+		}
 	}
 	qctx, done := cc.queryContext(ctx, plan.Stmt, "Execute", st.sql)
 	defer done()
@@ -281,6 +302,9 @@ func (cc *clientConn) executePrepared(ctx context.Context, st *preparedStmt, pla
 	if plan.Kind == router.PlanSession {
 		if len(args) > 0 {
 			return sqlerr.NotSupported("parameters in %s statements", plan.StmtType)
+		}
+		if st.savepoint != nil {
+			return cc.control(ctx, *st.savepoint, info)
 		}
 		return cc.session(ctx, plan.Stmt, st.sql, info)
 	}

@@ -303,7 +303,11 @@ func (cc *clientConn) session(ctx context.Context, stmt ast.StmtNode, sql string
 	case *ast.CommitStmt:
 		return cc.control(ctx, controlStmt{kind: ctlCommit}, st)
 	case *ast.RollbackStmt:
-		return cc.control(ctx, controlStmt{kind: ctlRollback, toSavepoint: x.SavepointName != ""}, st)
+		return cc.control(ctx, controlStmt{kind: ctlRollback, toSavepoint: x.SavepointName != "", savepoint: x.SavepointName}, st)
+	case *ast.SavepointStmt:
+		return cc.control(ctx, controlStmt{kind: ctlSavepoint, savepoint: x.Name}, st)
+	case *ast.ReleaseSavepointStmt:
+		return cc.control(ctx, controlStmt{kind: ctlRelease, savepoint: x.Name}, st)
 	case *ast.UseStmt:
 		if err := cc.use(ctx, x.DBName); err != nil {
 			return err
@@ -364,7 +368,7 @@ func (cc *clientConn) control(ctx context.Context, cs controlStmt, st *stmtInfo)
 	case ctlRollback:
 		st.stmtType = "ROLLBACK"
 		if cs.toSavepoint {
-			return sqlerr.NotSupported("savepoints")
+			return cc.savepoint(ctx, cs)
 		}
 		if err := s.Rollback(ctx); err != nil {
 			return err
@@ -381,8 +385,9 @@ func (cc *clientConn) control(ctx context.Context, cs controlStmt, st *stmtInfo)
 		return cc.showWarnings(cs.kind == ctlShowErrors, cs.count, cs.offset, cs.limit)
 	case ctlXA:
 		return sqlerr.NotSupported("XA statements through the gate (SET transaction_mode = 'twopc' commits across shards atomically)")
-	case ctlSavepoint:
-		return sqlerr.NotSupported("savepoints")
+	case ctlSavepoint, ctlRelease:
+		st.stmtType = "SAVEPOINT"
+		return cc.savepoint(ctx, cs)
 	}
 	return sqlerr.NotSupported("this statement")
 }

@@ -42,7 +42,11 @@ func TestParseControl(t *testing.T) {
 		{"COMMIT WORK", controlStmt{kind: ctlCommit}, true},
 		{"commit and chain", controlStmt{}, false},
 		{"ROLLBACK", controlStmt{kind: ctlRollback}, true},
-		{"ROLLBACK WORK TO SAVEPOINT a", controlStmt{kind: ctlRollback, toSavepoint: true}, true},
+		{"ROLLBACK WORK TO SAVEPOINT a", controlStmt{kind: ctlRollback, toSavepoint: true, savepoint: "a"}, true},
+		{"rollback work to b;", controlStmt{kind: ctlRollback, toSavepoint: true, savepoint: "b"}, true},
+		{"ROLLBACK TO savepointx", controlStmt{kind: ctlRollback, toSavepoint: true, savepoint: "savepointx"}, true},
+		{"ROLLBACK TO SAVEPOINT", controlStmt{}, false},
+		{"ROLLBACK TO a b", controlStmt{}, false},
 		{"SET TRANSACTION ISOLATION LEVEL READ COMMITTED", controlStmt{kind: ctlSetTx, chars: txCharacteristics{isolation: "READ COMMITTED"}}, true},
 		{"set session transaction read only, isolation level serializable", controlStmt{kind: ctlSetTx, scope: "session", chars: txCharacteristics{isolation: "SERIALIZABLE", readOnly: true}}, true},
 		{"SET LOCAL TRANSACTION READ WRITE", controlStmt{kind: ctlSetTx, scope: "session", readWrite: true}, true},
@@ -55,11 +59,18 @@ func TestParseControl(t *testing.T) {
 		{"SHOW COUNT(*) WARNINGS", controlStmt{kind: ctlShowWarnings, count: true, limit: -1}, true},
 		{"SHOW VARIABLES", controlStmt{}, false},
 		{"XA START 'x'", controlStmt{kind: ctlXA}, true},
-		{"savepoint `a b`", controlStmt{kind: ctlSavepoint}, true},
-		{"release savepoint a", controlStmt{kind: ctlSavepoint}, true},
-		{"rollback to `a`", controlStmt{kind: ctlRollback, toSavepoint: true}, true},
+		{"savepoint `a b`", controlStmt{kind: ctlSavepoint, savepoint: "a b"}, true},
+		{"SAVEPOINT `a``b`", controlStmt{kind: ctlSavepoint, savepoint: "a`b"}, true},
+		{"savepoint Äb_1$", controlStmt{kind: ctlSavepoint, savepoint: "Äb_1$"}, true},
+		{"savepoint 12", controlStmt{}, false},
+		{"savepoint1 a", controlStmt{}, false},
+		{"savepoint ``", controlStmt{}, false},
+		{"savepoint `a` /* c */", controlStmt{}, false},
+		{"release savepoint a", controlStmt{kind: ctlRelease, savepoint: "a"}, true},
+		{"RELEASE SAVEPOINT", controlStmt{}, false},
+		{"rollback to `a`", controlStmt{kind: ctlRollback, toSavepoint: true, savepoint: "a"}, true},
 		{"XA RECOVER", controlStmt{kind: ctlXA}, true},
-		{"SAVEPOINT a", controlStmt{kind: ctlSavepoint}, true},
+		{"SAVEPOINT a", controlStmt{kind: ctlSavepoint, savepoint: "a"}, true},
 		{"/* c */ BEGIN", controlStmt{}, false},
 		{"SELECT 1", controlStmt{}, false},
 	} {
@@ -132,5 +143,33 @@ func TestBeginOptionsTwoPC(t *testing.T) {
 	}
 	if s.nextTx != (txCharacteristics{}) {
 		t.Fatal("SET TRANSACTION outlived its transaction")
+	}
+}
+
+// TestSavepointRecord: the record follows MariaDB's list of savepoints.
+func TestSavepointRecord(t *testing.T) {
+	s := NewSession(1, "u", TransactionModeMulti)
+	s.beginTx(txCharacteristics{})
+	for _, n := range []string{"a", "b", "c", "A"} {
+		s.addSavepoint(n)
+	}
+	if got := s.savepointList(); !reflect.DeepEqual(got, []string{"b", "c", "A"}) {
+		t.Fatalf("after setting a again: %q", got)
+	}
+	if i := s.savepointIndex("C"); i != 1 {
+		t.Fatalf("index of C = %d", i)
+	}
+	s.keepSavepoints(2) // ROLLBACK TO c
+	if got := s.savepointList(); !reflect.DeepEqual(got, []string{"b", "c"}) {
+		t.Fatalf("after rollback to c: %q", got)
+	}
+	s.keepSavepoints(0) // RELEASE SAVEPOINT b
+	if got := s.savepointList(); got != nil {
+		t.Fatalf("after release b: %q", got)
+	}
+	s.addSavepoint("x")
+	s.endTx()
+	if i := s.savepointIndex("x"); i != -1 {
+		t.Fatalf("the transaction's end left savepoint x at %d", i)
 	}
 }

@@ -74,6 +74,9 @@ type txState struct {
 	dtid  string
 	mm    shardKey
 	hasMM bool
+	// savepoints are the transaction's savepoint names, oldest first
+	// (savepoint.go).
+	savepoints []string
 }
 
 // shardTx is the session's transaction on one shard: it stays on the

@@ -22,7 +22,10 @@ const (
 	ctlShowWarnings
 	ctlShowErrors
 	ctlXA
+	// ctlSavepoint is SAVEPOINT name, ctlRelease RELEASE SAVEPOINT name;
+	// ROLLBACK TO is a ctlRollback with toSavepoint.
 	ctlSavepoint
+	ctlRelease
 )
 
 type controlStmt struct {
@@ -36,8 +39,10 @@ type controlStmt struct {
 	// means no LIMIT.
 	count         bool
 	offset, limit int
-	// For ROLLBACK: toSavepoint.
+	// For ROLLBACK: toSavepoint. For SAVEPOINT, RELEASE SAVEPOINT and
+	// ROLLBACK TO: the savepoint's name, unquoted.
 	toSavepoint bool
+	savepoint   string
 }
 
 // parseControl recognizes a control statement; ok is false for anything
@@ -48,18 +53,13 @@ func parseControl(sql string) (controlStmt, bool) {
 	}
 	s := strings.TrimSpace(sql)
 	s = strings.TrimRight(s, "; \t\r\n")
-	// XA and savepoint statements are refused whatever follows (quoted
-	// xids and names included): on a pooled tablet connection they would
-	// outlive the statement.
-	if f := strings.Fields(strings.ToLower(s)); len(f) > 0 {
-		switch {
-		case f[0] == "xa":
-			return controlStmt{kind: ctlXA}, true
-		case f[0] == "savepoint", f[0] == "release" && len(f) > 1 && f[1] == "savepoint":
-			return controlStmt{kind: ctlSavepoint}, true
-		case f[0] == "rollback" && (len(f) > 1 && f[1] == "to" || len(f) > 2 && f[1] == "work" && f[2] == "to"):
-			return controlStmt{kind: ctlRollback, toSavepoint: true}, true
-		}
+	// XA statements are refused whatever follows (quoted xids included):
+	// on a pooled tablet connection they would outlive the statement.
+	if f := strings.Fields(strings.ToLower(s)); len(f) > 0 && f[0] == "xa" {
+		return controlStmt{kind: ctlXA}, true
+	}
+	if cs, ok := parseSavepointStmt(s); ok {
+		return cs, true
 	}
 	if s == "" || strings.ContainsAny(s, "#'\"`") || strings.Contains(s, "/*") || strings.Contains(s, "--") {
 		return controlStmt{}, false
@@ -83,9 +83,6 @@ func parseControl(sql string) (controlStmt, bool) {
 		rest := w[1:]
 		if len(rest) > 0 && rest[0] == "work" {
 			rest = rest[1:]
-		}
-		if kind == ctlRollback && len(rest) > 0 && rest[0] == "to" {
-			return controlStmt{kind: ctlRollback, toSavepoint: true}, true
 		}
 		// AND NO CHAIN and NO RELEASE are the defaults; CHAIN and RELEASE
 		// are not supported.

@@ -211,3 +211,20 @@ func skipSpaceAndComments(s string, i int) int {
 	}
 	return i
 }
+
+// isTransactionText reports text that starts like ROLLBACK, SAVEPOINT or
+// RELEASE SAVEPOINT, which must never reach a shard unparsed: the gate
+// keeps the transaction's savepoints.
+func isTransactionText(sql string) bool {
+	words := leadingWords(sql, 2)
+	if len(words) == 0 {
+		return false
+	}
+	switch words[0] {
+	case "rollback", "savepoint":
+		return true
+	case "release":
+		return len(words) > 1 && words[1] == "savepoint"
+	}
+	return false
+}

@@ -189,8 +189,10 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 			return &Plan{Kind: PlanSession, StmtType: stmtType(st), Type: "Session", Stmt: st, ReadOnly: true}, nil, nil
 		}
 		// An unsharded keyspace gets what the parser rejects unchanged:
-		// mysqld may well understand it.
-		if keyspace == "" {
+		// mysqld may well understand it. Transaction statements are the
+		// gate's own: one sent as it is would reach a shard behind the
+		// gate's back.
+		if keyspace == "" || isTransactionText(sql) {
 			return nil, nil, perr
 		}
 		ks, err := p.keyspaceByName(keyspace)
@@ -350,6 +352,10 @@ func isSessionStmt(stmt ast.StmtNode) bool {
 	switch s := stmt.(type) {
 	case *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt, *ast.UseStmt, *ast.SetStmt, *ast.KillStmt:
 		return true
+	case *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		// The gate keeps the transaction's savepoints and sets them on
+		// every shard that joins it.
+		return true
 	case *ast.LockTablesStmt, *ast.UnlockTablesStmt:
 		// Ignored with a note: a table lock would stay on a pooled
 		// tablet connection (see connstate.go).
@@ -395,6 +401,8 @@ func stmtType(stmt ast.StmtNode) string {
 		return "COMMIT"
 	case *ast.RollbackStmt:
 		return "ROLLBACK"
+	case *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		return "SAVEPOINT"
 	case *ast.ExplainStmt:
 		return "EXPLAIN"
 	case *ast.LockTablesStmt, *ast.UnlockTablesStmt:

@@ -130,6 +130,20 @@ func TestSessionStatements(t *testing.T) {
 	}
 }
 
+// TestSavepointTextNotPassedThrough: savepoint statements the parser
+// rejects are parse errors even on an unsharded keyspace, where other
+// unparsable text goes to mysqld as it is.
+func TestSavepointTextNotPassedThrough(t *testing.T) {
+	r := testRouter()
+	for _, sql := range []string{"SAVEPOINT a b", "release savepoint", "ROLLBACK TO SAVEPOINT a b"} {
+		_, _, err := r.Plan(sql, "commerce")
+		var se *sqlerr.Error
+		if !errors.As(err, &se) || se.Num != sqlerr.ERParseError {
+			t.Errorf("%s: %v, want a parse error", sql, err)
+		}
+	}
+}
+
 func TestKeyspaceErrors(t *testing.T) {
 	r := testRouter()
 	_, _, err := r.Plan("select 1", "nosuch")

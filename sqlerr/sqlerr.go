@@ -57,6 +57,7 @@ const (
 	ERErrorDuringRollback         = 1181
 	ERCantChangeTxCharacteristics = 1568
 	ERWrongValueCountOnRow        = 1136
+	ERSPDoesNotExist              = 1305 // "SAVEPOINT x does not exist"
 )
 
 // states maps the numbers above to their SQLSTATE. Numbers not listed get
@@ -95,6 +96,7 @@ var states = map[uint16]string{
 	EREmptyQuery:                  "42000",
 	ERHandshakeError:              "08S01",
 	ERCantChangeTxCharacteristics: "25001",
+	ERSPDoesNotExist:              "42000",
 }
 
 // StateFor returns the SQLSTATE of a MySQL error number.

@@ -15,12 +15,16 @@ const (
 	stmtBegin    = "BEGIN"
 	stmtCommit   = "COMMIT"
 	stmtRollback = "ROLLBACK"
-	stmtDDL      = "DDL"
-	stmtShow     = "SHOW"
-	stmtOther    = "OTHER"
+	// stmtSavepoint is SAVEPOINT and RELEASE SAVEPOINT (ROLLBACK TO
+	// SAVEPOINT is a ROLLBACK): they leave nothing that outlives the
+	// transaction.
+	stmtSavepoint = "SAVEPOINT"
+	stmtDDL       = "DDL"
+	stmtShow      = "SHOW"
+	stmtOther     = "OTHER"
 )
 
-var stmtTypes = []string{stmtSelect, stmtInsert, stmtUpdate, stmtDelete, stmtReplace, stmtSet, stmtUse, stmtBegin, stmtCommit, stmtRollback, stmtDDL, stmtShow, stmtOther}
+var stmtTypes = []string{stmtSelect, stmtInsert, stmtUpdate, stmtDelete, stmtReplace, stmtSet, stmtUse, stmtBegin, stmtCommit, stmtRollback, stmtSavepoint, stmtDDL, stmtShow, stmtOther}
 
 // classify returns the statement type from the first keyword of sql,
 // skipping blanks and comments. It does not allocate.
@@ -58,6 +62,13 @@ func classify(sql string) string {
 		return stmtCommit
 	case eqFold(word, "rollback"):
 		return stmtRollback
+	case eqFold(word, "savepoint"):
+		return stmtSavepoint
+	case eqFold(word, "release"):
+		if w, _ := nextWord(sql, j); eqFold(w, "savepoint") {
+			return stmtSavepoint
+		}
+		return stmtOther
 	case eqFold(word, "create"), eqFold(word, "alter"), eqFold(word, "drop"), eqFold(word, "truncate"), eqFold(word, "rename"):
 		return stmtDDL
 	case eqFold(word, "show"), eqFold(word, "describe"), eqFold(word, "desc"), eqFold(word, "explain"):

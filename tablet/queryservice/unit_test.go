@@ -22,6 +22,10 @@ func TestClassify(t *testing.T) {
 		"start slave":                          stmtOther,
 		"commit":                               stmtCommit,
 		"ROLLBACK":                             stmtRollback,
+		"ROLLBACK TO SAVEPOINT `a`":            stmtRollback,
+		"SAVEPOINT `a`":                        stmtSavepoint,
+		"release  savepoint a":                 stmtSavepoint,
+		"RELEASE_LOCK('a')":                    stmtOther,
 		"create table t (id int)":              stmtDDL,
 		"ALTER TABLE t ADD c INT":              stmtDDL,
 		"show tables":                          stmtShow,
@@ -113,6 +117,9 @@ func TestLeavesState(t *testing.T) {
 		"select a from t into\n @x":                            true,
 		"SET STATEMENT max_statement_time=1 FOR SELECT 1":      true,
 		"SET @x = GET_LOCK('a', 0)":                            true,
+		"SAVEPOINT `a`":                                        false,
+		"RELEASE SAVEPOINT `a`":                                false,
+		"ROLLBACK TO SAVEPOINT `a`":                            false,
 	} {
 		if got := leavesState(classify(sql), sql); got != want {
 			t.Errorf("leavesState(%q) = %v, want %v", sql, got, want)
