@@ -340,17 +340,22 @@ func (a *Agent) kickHealth() {
 	}
 }
 
-// createDatabase makes the keyspace's database without binlogging it, on
-// every tablet: a GTID made by a replica would break GTID replication,
-// and the primary's own CREATE DATABASE IF NOT EXISTS, if any, replicates
-// as a no-op.
+// createDatabase makes the keyspace's database and Mosaic's own tables
+// (queryservice.MetadataDDL) without binlogging them, on every tablet: a
+// GTID made by a replica would break GTID replication, and the primary's
+// own CREATE ... IF NOT EXISTS, if any, replicates as a no-op.
 func (a *Agent) createDatabase(ctx context.Context) error {
 	pc, err := a.dbaPool.Get(ctx, []string{"SET SESSION sql_log_bin = 0"})
 	if err != nil {
 		return err
 	}
 	defer pc.Recycle()
-	return pc.Exec("CREATE DATABASE IF NOT EXISTS " + quoteIdent(a.cfg.dbName()))
+	for _, q := range append([]string{"CREATE DATABASE IF NOT EXISTS " + quoteIdent(a.cfg.dbName())}, queryservice.MetadataDDL()...) {
+		if err := pc.Exec(q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func quoteIdent(s string) string {

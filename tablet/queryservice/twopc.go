@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,13 @@ const DTIDPrefix = "mosaic-"
 // lockWaitSetting bounds how long a record update waits for the row lock
 // held by an open commit: a resolver retries later rather than hang.
 const lockWaitSetting = "SET SESSION innodb_lock_wait_timeout = 5"
+
+// MetadataDDL makes Mosaic's own tables, idempotently. Tablets run it
+// (unbinlogged) when they start, so that the table exists before any
+// transaction opens: a transaction whose snapshot predates a table cannot
+// use it (1412), and a twopc commit writes its record in the transaction
+// of its first shard.
+func MetadataDDL() []string { return slices.Clone(dtStateDDL) }
 
 var dtStateDDL = []string{
 	"CREATE DATABASE IF NOT EXISTS _mosaic",
