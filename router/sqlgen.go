@@ -85,7 +85,61 @@ type sqlTemplate struct {
 
 type templateWriter struct {
 	strings.Builder
-	segs []segment
+	mariadb mariadbWords
+	segs    []segment
+}
+
+func (w *templateWriter) Write(p []byte) (int, error) {
+	w.Builder.WriteString(w.mariadb.translate(string(p)))
+	return len(p), nil
+}
+
+func (w *templateWriter) WriteString(s string) (int, error) {
+	w.Builder.WriteString(w.mariadb.translate(s))
+	return len(s), nil
+}
+
+// sqlWriter is a strings.Builder for restored SQL in MariaDB's words.
+type sqlWriter struct {
+	strings.Builder
+	mariadb mariadbWords
+}
+
+func (w *sqlWriter) Write(p []byte) (int, error) {
+	w.Builder.WriteString(w.mariadb.translate(string(p)))
+	return len(p), nil
+}
+
+func (w *sqlWriter) WriteString(s string) (int, error) {
+	w.Builder.WriteString(w.mariadb.translate(s))
+	return len(s), nil
+}
+
+// mariadbWords translates what the parser restores in MySQL 8's syntax
+// where MariaDB 10.11 wants its own: SELECT ... FOR SHARE [NOWAIT | SKIP
+// LOCKED] is MariaDB's LOCK IN SHARE MODE [...]. The restore writes a
+// keyword with a call of its own, and a quoted string or name as three
+// calls (quote, text, quote; a quote inside the text is doubled), so a
+// call is a keyword unless it comes between quotes.
+type mariadbWords struct {
+	// quote is the open quote character, 0 outside quotes.
+	quote byte
+}
+
+func (m *mariadbWords) translate(s string) string {
+	if len(s) == 1 && (s[0] == '\'' || s[0] == '`' || s[0] == '"') {
+		switch m.quote {
+		case 0:
+			m.quote = s[0]
+		case s[0]:
+			m.quote = 0
+		}
+		return s
+	}
+	if m.quote == 0 && s == "FOR SHARE" {
+		return "LOCK IN SHARE MODE"
+	}
+	return s
 }
 
 func (w *templateWriter) flush() {
@@ -103,7 +157,7 @@ func (w *templateWriter) bind(name string, kind bindKind) {
 // restoreSQL regenerates the SQL of a node as plain text (bind variables
 // as :name).
 func restoreSQL(n ast.Node) (string, error) {
-	var sb strings.Builder
+	var sb sqlWriter
 	if err := n.Restore(format.NewRestoreCtx(restoreFlags, &sb)); err != nil {
 		return "", sqlerr.NotSupported("regenerating SQL for this statement: %v", err)
 	}

@@ -13,6 +13,11 @@
 select * from customer where customer_id = 17;
 select customer_id, name, balance from customer where customer_id = -7;
 select * from customer where customer_id = 0;
+-- Locking reads: MariaDB's LOCK IN SHARE MODE (the parser's FOR SHARE is MySQL 8's).
+select * from customer where customer_id = 17 lock in share mode;
+select customer_id, name from customer where customer_id in (17, 42) order by customer_id lock in share mode;
+select customer_id from customer where customer_id = 17 for update;
+select customer_id from customer order by customer_id limit 3 for update skip locked;
 select * from customer where customer_id = 9223372036854775807;
 select * from customer where customer_id = 99999;
 select * from customer where customer_id = '42';
