@@ -417,4 +417,17 @@ func testLargePackets(t *testing.T, c *cluster.Cluster) {
 	if n := count(t, openDirect(t, "root@tcp("+addr+")/commerce"), "select 1"); n != 1 {
 		t.Fatal("gate unusable after refusing a packet")
 	}
+	// Drivers size their packets by @@max_allowed_packet: it is the
+	// gate's limit, not the tablets' mysqld's (1 GiB here).
+	limited := openDirect(t, "root@tcp("+addr+")/commerce")
+	for _, q := range []string{"select @@max_allowed_packet", "select @@session.max_allowed_packet"} {
+		var v int64
+		if err := limited.QueryRow(q).Scan(&v); err != nil || v != 1<<20 {
+			t.Fatalf("%s = %d, %v; want the gate's 1048576", q, v, err)
+		}
+	}
+	var name, v string
+	if err := limited.QueryRow("show variables like 'max_allowed_packet'").Scan(&name, &v); err != nil || v != "1048576" {
+		t.Fatalf("show variables like 'max_allowed_packet' = %s %s, %v", name, v, err)
+	}
 }

@@ -146,6 +146,7 @@ func (cc *clientConn) newSession(target string) *Session {
 		name = cc.acct.Name
 	}
 	s := NewSession(cc.connID, name, cc.g.cfg.TransactionMode)
+	s.MaxAllowedPacket = cc.g.cfg.MaxAllowedPacket
 	if target != "" {
 		s.Keyspace, s.Shard, s.TabletType, _ = parseUseTarget(target)
 	}

@@ -21,12 +21,15 @@ import (
 // The connection's goroutine owns the exported fields; the executor's
 // goroutines of one statement share the rest under mu.
 type Session struct {
-	ConnID     uint32
-	User       string
-	Keyspace   string
-	Shard      string // set by `USE ks:shard`: every statement goes there
-	TabletType topodatapb.TabletType
-	Autocommit bool
+	ConnID uint32
+	User   string
+	// MaxAllowedPacket is the gate's limit on a client packet, which
+	// @@max_allowed_packet reports.
+	MaxAllowedPacket int
+	Keyspace         string
+	Shard            string // set by `USE ks:shard`: every statement goes there
+	TabletType       topodatapb.TabletType
+	Autocommit       bool
 	// InTransaction is true after BEGIN, or after any statement while
 	// autocommit is off, until COMMIT or ROLLBACK.
 	InTransaction bool
@@ -223,6 +226,8 @@ func (s *Session) sessionValue(name string) any {
 		return s.Keyspace
 	case router.FoundRowsBind:
 		return s.FoundRows
+	case router.MaxAllowedPacketBind:
+		return int64(s.MaxAllowedPacket)
 	case router.ConnectionIDBind:
 		return uint64(s.ConnID)
 	case router.RowCountBind:

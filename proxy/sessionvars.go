@@ -417,11 +417,12 @@ func (cc *clientConn) runShowVariables(ctx context.Context, plan *router.Plan, b
 	}
 	s := cc.s
 	gate := map[string]string{
-		"autocommit":     onOff(s.Autocommit),
-		"warning_count":  strconv.Itoa(len(s.conds)),
-		"error_count":    strconv.Itoa(countErrors(s.conds)),
-		"last_insert_id": strconv.FormatUint(s.LastInsertID, 10),
-		"identity":       strconv.FormatUint(s.LastInsertID, 10),
+		"autocommit":         onOff(s.Autocommit),
+		"warning_count":      strconv.Itoa(len(s.conds)),
+		"error_count":        strconv.Itoa(countErrors(s.conds)),
+		"last_insert_id":     strconv.FormatUint(s.LastInsertID, 10),
+		"identity":           strconv.FormatUint(s.LastInsertID, 10),
+		"max_allowed_packet": strconv.Itoa(s.MaxAllowedPacket),
 	}
 	out := &querypb.QueryResult{Fields: res.Fields, Warnings: res.Warnings}
 	for _, row := range res.Rows {

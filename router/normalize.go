@@ -52,6 +52,9 @@ var sessionVars = map[string]string{
 	"in_transaction":   InTransactionBind,
 	"last_insert_id":   LastInsertIDBind,
 	"identity":         LastInsertIDBind,
+	// The gate enforces its own packet limit: drivers size their packets
+	// and batches by what this says.
+	"max_allowed_packet": MaxAllowedPacketBind,
 }
 
 // sessionBinds returns the sorted names of the session binds used.

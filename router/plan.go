@@ -97,6 +97,10 @@ const (
 	WarningCountBind = "__warning_count"
 	// ErrorCountBind stands for @@error_count: a uint64.
 	ErrorCountBind = "__error_count"
+	// MaxAllowedPacketBind stands for @@max_allowed_packet and
+	// @@session.max_allowed_packet: the gate's limit on a client packet
+	// (an int64), not the tablets' mysqld's.
+	MaxAllowedPacketBind = "__max_allowed_packet"
 	// TransactionModeBind stands for @@transaction_mode: a string.
 	TransactionModeBind = "__transaction_mode"
 	// InTransactionBind stands for @@in_transaction: an int64, 1 or 0.
