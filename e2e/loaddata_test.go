@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -176,6 +177,34 @@ func TestLoadDataLocal(t *testing.T) {
 			fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE t_dup_commerce", dup))
 		if err == nil {
 			t.Fatalf("load without --local-infile succeeded: %s", out)
+		}
+	})
+
+	t.Run("mariadb-import", func(t *testing.T) {
+		// mariadb-import --local: LOAD DATA LOCAL into the table the file
+		// is named after (t_dup_<keyspace>, made by the subtest above).
+		if _, err := lookPath("mariadb-import"); err != nil {
+			t.Skip("mariadb-import not installed")
+		}
+		host, port, _ := net.SplitHostPort(c.GateAddr)
+		for _, ks := range []string{"commerce", "customer"} {
+			table := "t_dup_" + ks
+			file := writeFile(t, t.TempDir(), table+".txt", "10\tten\n11\televen\n12\t\\N\n2\tdup\n")
+			args := []string{"--local", "--ignore", "--columns=id,name"}
+			gout, err := exec.CommandContext(t.Context(), "mariadb-import", append(args, "-h", host, "-P", port, "-u", "root", ks, file)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: mariadb-import through the gate: %v\n%s", ks, err, gout)
+			}
+			pout, err := exec.CommandContext(t.Context(), "mariadb-import", append(args, "-h", "127.0.0.1", "-P", fmt.Sprint(plain.Port), "-u", "root", "ldtest", file)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("mariadb-import direct: %v\n%s", err, pout)
+			}
+			if !strings.Contains(string(gout), "Records: 4  Deleted: 0  Skipped: 1") {
+				t.Errorf("%s: mariadb-import says %q", ks, gout)
+			}
+			if g, d := tableSum(t, gates[ks], table), tableSum(t, direct, table); g != d {
+				t.Fatalf("table %s after mariadb-import: gate %s, mariadb %s", table, g, d)
+			}
 		}
 	})
 
