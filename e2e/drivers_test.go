@@ -50,6 +50,7 @@ func TestDrivers(t *testing.T) {
 	t.Run("go-sql-driver column types", func(t *testing.T) { testColumnTypes(t, c) })
 	t.Run("go-sql-driver prepared statements", func(t *testing.T) { testPrepared(t, c) })
 	t.Run("go-sql-driver multi-statements", func(t *testing.T) { testMultiStatements(t, c) })
+	t.Run("stored programs", func(t *testing.T) { testStoredPrograms(t, c) })
 	t.Run("go-sql-driver packets over 16 MiB", func(t *testing.T) { testLargePackets(t, c) })
 	t.Run("protocol commands", func(t *testing.T) { testCommands(t, c) })
 	t.Run("kill and time limits", func(t *testing.T) { testKillAndTimeouts(t, c) })
@@ -429,5 +430,47 @@ func testLargePackets(t *testing.T, c *cluster.Cluster) {
 	var name, v string
 	if err := limited.QueryRow("show variables like 'max_allowed_packet'").Scan(&name, &v); err != nil || v != "1048576" {
 		t.Fatalf("show variables like 'max_allowed_packet' = %s %s, %v", name, v, err)
+	}
+}
+
+// testStoredPrograms creates a procedure, a function and a trigger on the
+// unsharded keyspace the two ways clients send them: inside a batch of
+// statements (a migration file with multiStatements), where the bodies'
+// semicolons must not split the batch, and one per query (the mariadb
+// client after DELIMITER).
+func testStoredPrograms(t *testing.T, c *cluster.Cluster) {
+	db := c.DB(t, "commerce", "multiStatements=true")
+	db.SetMaxOpenConns(1)
+	mustExec(t, db, `drop table if exists sp_acct; drop table if exists sp_audit;
+create table sp_acct (id int primary key auto_increment, bal int);
+create table sp_audit (id int primary key auto_increment, msg varchar(50));
+create or replace procedure sp_add(in b int)
+begin
+  declare i int default 0;
+  lbl: loop
+    insert into sp_acct (bal) values (b + i);
+    set i = i + 1;
+    if i >= 2 then leave lbl; end if;
+  end loop lbl;
+end;
+create or replace function sp_dbl(x int) returns int deterministic
+begin
+  return case when x > 0 then x * 2 else 0 end;
+end;
+create or replace trigger sp_acct_ai after insert on sp_acct for each row
+  insert into sp_audit (msg) values (concat('new ', new.id, ';'));
+call sp_add(10);`)
+	if n := count(t, db, "select count(*) from sp_audit where msg like 'new %;'"); n != 2 {
+		t.Fatalf("trigger rows after call = %d, want 2", n)
+	}
+	if n := count(t, db, "select sp_dbl(21)"); n != 42 {
+		t.Fatalf("sp_dbl(21) = %d", n)
+	}
+	// One statement per query, as the mariadb client sends after DELIMITER.
+	one := c.DB(t, "commerce")
+	mustExec(t, one, "create or replace procedure sp_one() begin update sp_acct set bal = bal + 1; update sp_acct set bal = bal + 1; end")
+	mustExec(t, one, "call sp_one()")
+	if n := count(t, one, "select sum(bal) from sp_acct"); n != 25 {
+		t.Fatalf("sum(bal) after sp_one = %d, want 25", n)
 	}
 }

@@ -45,6 +45,15 @@ func splitStatements(sql string) []string {
 		}
 	}
 	for i := 0; i < len(sql); i++ {
+		if i == start && startsCompound(sql, start) {
+			// A stored program or compound statement: its body's
+			// semicolons do not end it.
+			end := compoundEnd(sql, start)
+			add(end)
+			start = end + 1
+			i = end
+			continue
+		}
 		switch c := sql[i]; c {
 		case '\'', '"', '`':
 			i = skipQuoted(sql, i, c)

@@ -211,6 +211,25 @@ func TestSplitStatements(t *testing.T) {
 		{";; ; -- only\n", nil},
 		{"select 1; /* trailing */", []string{"select 1"}},
 		{"select '", []string{"select '"}},
+		// Stored programs and compound statements keep their bodies' semicolons.
+		{"CREATE PROCEDURE p(IN b INT, OUT id INT)\nBEGIN\n  INSERT INTO t (v) VALUES (b);\n  SET id = LAST_INSERT_ID();\nEND; select 2",
+			[]string{"CREATE PROCEDURE p(IN b INT, OUT id INT)\nBEGIN\n  INSERT INTO t (v) VALUES (b);\n  SET id = LAST_INSERT_ID();\nEND", "select 2"}},
+		{"create definer=`root`@`localhost` procedure p() begin if (select 1) then select 'a;'; elseif 1 then begin end; else select if(1, 2, 3); end if; end; select 3",
+			[]string{"create definer=`root`@`localhost` procedure p() begin if (select 1) then select 'a;'; elseif 1 then begin end; else select if(1, 2, 3); end if; end", "select 3"}},
+		{"CREATE OR REPLACE FUNCTION f(x INT) RETURNS INT DETERMINISTIC RETURN x + 1; select f(1)",
+			[]string{"CREATE OR REPLACE FUNCTION f(x INT) RETURNS INT DETERMINISTIC RETURN x + 1", "select f(1)"}},
+		{"create trigger tr after insert on t for each row begin insert into a values (new.id); update c set n = n + 1; end;\nselect 1",
+			[]string{"create trigger tr after insert on t for each row begin insert into a values (new.id); update c set n = n + 1; end", "select 1"}},
+		{"create procedure q() begin declare i int default 0; lbl: loop set i = i + 1; if i > 3 then leave lbl; end if; end loop lbl; while i > 0 do set i = i - 1; end while; repeat set i = i + 1; until i > 2 end repeat; case i when 1 then select 1; else select case when i > 1 then 'x' else 'y' end; end case; end; select 4",
+			[]string{"create procedure q() begin declare i int default 0; lbl: loop set i = i + 1; if i > 3 then leave lbl; end if; end loop lbl; while i > 0 do set i = i - 1; end while; repeat set i = i + 1; until i > 2 end repeat; case i when 1 then select 1; else select case when i > 1 then 'x' else 'y' end; end case; end", "select 4"}},
+		{"create event e on schedule every 1 hour do begin delete from t; insert into t values (1); end; select 5",
+			[]string{"create event e on schedule every 1 hour do begin delete from t; insert into t values (1); end", "select 5"}},
+		{"BEGIN NOT ATOMIC DECLARE x INT; SET x = 1; SELECT x; END; select 6",
+			[]string{"BEGIN NOT ATOMIC DECLARE x INT; SET x = 1; SELECT x; END", "select 6"}},
+		{"begin; insert into t values (1); commit", []string{"begin", "insert into t values (1)", "commit"}},
+		{"create table function_log (id int); create view v as select 1; select 7",
+			[]string{"create table function_log (id int)", "create view v as select 1", "select 7"}},
+		{"create procedure single() select 1; select 8", []string{"create procedure single() select 1", "select 8"}},
 	}
 	for _, c := range cases {
 		if got := splitStatements(c.in); !reflect.DeepEqual(got, c.want) {
