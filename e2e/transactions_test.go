@@ -145,6 +145,7 @@ func TestTransactions(t *testing.T) {
 		Keyspaces: []cluster.Keyspace{{Name: "bank", Shards: []string{"-80", "80-"}, VSchema: accountVSchema}},
 		Tablets: tabletOptionsWith(func(cfg *tablet.Config) {
 			cfg.Query.TxIdleTimeout = 4 * time.Second
+			cfg.Mysqld.LockWaitTimeout = 3 * time.Second
 		}),
 	})
 	ctx := context.Background()
@@ -357,6 +358,48 @@ func TestTransactions(t *testing.T) {
 		}
 		waitNoTrx(t, c, "bank", "-80", "80-")
 		mustExec(t, db, "update account set balance = 100 where id in (?, ?)", a, b)
+	})
+
+	t.Run("CrossShardDeadlockEndsAsLockWaitTimeout", func(t *testing.T) {
+		// c1 holds a (-80) and waits for b (80-); c2 holds b and waits for
+		// a. Neither mysqld sees a cycle: the waits end with the lock wait
+		// timeout (1205, which clients retry; the statement is rolled
+		// back, the transaction stays), not with the tablet's query
+		// timeout killing them.
+		c1, c2 := session(t), session(t)
+		execC(t, c1, "begin")
+		execC(t, c1, "update account set balance = 1 where id = ?", a)
+		execC(t, c2, "begin")
+		execC(t, c2, "update account set balance = 2 where id = ?", b)
+		start := time.Now()
+		errs := make(chan error, 2)
+		go func() {
+			_, err := c1.ExecContext(ctx, "update account set balance = 1 where id = ?", b)
+			errs <- err
+		}()
+		go func() {
+			_, err := c2.ExecContext(ctx, "update account set balance = 2 where id = ?", a)
+			errs <- err
+		}()
+		for range 2 {
+			err := <-errs
+			if num, _ := mysqlErr(t, err); num != 1205 {
+				t.Fatalf("a wait in a deadlock across shards ended with %v after %v, want 1205", err, time.Since(start))
+			}
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("the cross-shard deadlock lasted %v", d)
+		}
+		for _, conn := range []*sql.Conn{c1, c2} {
+			if got := oneValue(t, conn, "select @@in_transaction"); got != "1" {
+				t.Errorf("@@in_transaction after 1205 = %s (MariaDB keeps the transaction)", got)
+			}
+			execC(t, conn, "rollback")
+		}
+		waitNoTrx(t, c, "bank", "-80", "80-")
+		if got := oneValue(t, db, "select sum(balance) from account where id in (?, ?)", a, b); got != "200" {
+			t.Fatalf("rolled-back writes survived: sum = %s", got)
+		}
 	})
 
 	t.Run("MultiModePartialCommit", func(t *testing.T) {

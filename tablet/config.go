@@ -137,6 +137,9 @@ func (c Config) Validate() error {
 	if c.Dir == "" {
 		errs = append(errs, errors.New("tablet: Dir is required"))
 	}
+	if q := c.Query.QueryTimeout; q > 0 && c.Mysqld.LockWaitTimeout >= q {
+		errs = append(errs, fmt.Errorf("tablet: innodb lock wait timeout %v must be under the query timeout %v (a lock wait would end as a killed query, not error 1205)", c.Mysqld.LockWaitTimeout, q))
+	}
 	switch c.InitTabletType {
 	case topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY:
 	default:

@@ -56,6 +56,7 @@ the primary if the shard record names it, else as a replica.`,
 	fs.IntVar(&cfg.Query.MaxRows, "max-rows", cfg.Query.MaxRows, "row limit of a non-streamed result")
 
 	fs.StringVar(&cfg.Mysqld.InnoDBBufferPoolSize, "innodb-buffer-pool-size", cfg.Mysqld.InnoDBBufferPoolSize, "mysqld innodb_buffer_pool_size")
+	fs.DurationVar(&cfg.Mysqld.LockWaitTimeout, "innodb-lock-wait-timeout", cfg.Mysqld.LockWaitTimeout, "mysqld innodb_lock_wait_timeout (whole seconds): how long a row lock wait lasts before error 1205; a deadlock across shards ends only with it, so keep it under --query-timeout")
 	fs.StringVar(&cfg.Mysqld.InnoDBLogFileSize, "innodb-log-file-size", cfg.Mysqld.InnoDBLogFileSize, "mysqld innodb_log_file_size")
 	fs.BoolVar(&cfg.Mysqld.Durable, "durable", cfg.Mysqld.Durable, "sync binlog and redo log on every commit")
 	fs.StringVar(&cfg.Mysqld.BindAddress, "mysql-bind-address", cfg.Mysqld.BindAddress, "address mysqld listens on")

@@ -38,6 +38,13 @@ type Config struct {
 	// Durable makes every commit reach disk (sync_binlog=1,
 	// innodb_flush_log_at_trx_commit=1). Tests turn it off for speed.
 	Durable bool
+	// LockWaitTimeout is innodb_lock_wait_timeout, whole seconds. A
+	// deadlock whose transactions wait on each other on two shards is
+	// invisible to each mysqld's deadlock detector: the waits end only
+	// with this timeout (error 1205, which clients retry), so it must be
+	// shorter than the tablet's query timeout, which would kill the
+	// statement with a less helpful error.
+	LockWaitTimeout time.Duration
 	// ExtraConfig lines are appended to the [mysqld] section as they are.
 	ExtraConfig []string
 
@@ -73,6 +80,7 @@ func DefaultConfig() Config {
 		InstallDBPath:        "mariadb-install-db",
 		InnoDBBufferPoolSize: "64M",
 		InnoDBLogFileSize:    "16M",
+		LockWaitTimeout:      20 * time.Second,
 		Durable:              true,
 		ReplUser:             "mosaic_repl",
 		ReplPassword:         "mosaic_repl_password",
@@ -103,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	if c.MariadbdPath == "" || c.InstallDBPath == "" {
 		errs = append(errs, errors.New("mysqlctl: MariadbdPath and InstallDBPath are required"))
+	}
+	if c.LockWaitTimeout < time.Second || c.LockWaitTimeout%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("mysqlctl: lock wait timeout %v must be whole seconds, at least 1s", c.LockWaitTimeout))
 	}
 	if c.ReplUser == "" || c.AppUser == "" {
 		errs = append(errs, errors.New("mysqlctl: ReplUser and AppUser are required"))
@@ -165,6 +176,7 @@ func (c Config) myCnf() string {
 	w("collation_server=utf8mb4_general_ci")
 	w("innodb_buffer_pool_size=%s", c.InnoDBBufferPoolSize)
 	w("innodb_log_file_size=%s", c.InnoDBLogFileSize)
+	w("innodb_lock_wait_timeout=%d", int(c.LockWaitTimeout/time.Second))
 	w("max_connections=500")
 	// The gate enforces its clients' max_allowed_packet; mysqld must not
 	// refuse what the gate accepted.
