@@ -29,16 +29,22 @@ import (
 
 // Agent runs one tablet. Create it with New and run it with Run.
 type Agent struct {
-	cfg      Config
-	log      *slog.Logger
-	alias    *topodatapb.TabletAlias
-	ts       *topo.Server
-	mysqld   *mysqlctl.Mysqld
-	flavor   flavor.Flavor
-	qs       *queryservice.Service
-	health   *queryservice.Broadcaster
-	dbaPool  *queryservice.Pool
-	dba      dbaQuerier
+	cfg     Config
+	log     *slog.Logger
+	alias   *topodatapb.TabletAlias
+	ts      *topo.Server
+	mysqld  *mysqlctl.Mysqld
+	flavor  flavor.Flavor
+	qs      *queryservice.Service
+	health  *queryservice.Broadcaster
+	dbaPool *queryservice.Pool
+	dba     dbaQuerier
+	// hbPool holds the app user's connection the heartbeat is written on
+	// (heartbeat.go); hbApp runs statements on it.
+	hbPool   *queryservice.Pool
+	hbApp    dbaQuerier
+	hbWrites prometheus.Counter
+	hbErrors prometheus.Counter
 	registry *prometheus.Registry
 	// reparents counts promotions and demotions (metrics.go).
 	reparents *prometheus.CounterVec
@@ -71,6 +77,7 @@ type Agent struct {
 	ready        bool      // role applied since the last mysqld start
 	notServing   string    // set while an action keeps it from serving
 	caughtUp     time.Time // when the replica was last known current
+	lagSource    string    // what the last lag came from (heartbeat.go)
 	qpsCount     uint64    // QueryCount at the last health check
 	qpsAt        time.Time // time of the last health check
 	last         *querypb.StreamHealthResponse
@@ -106,6 +113,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	dbaPool := queryservice.NewPool(m.DBAParams(), 4)
+	hbPool := queryservice.NewPool(m.AppParams(), 1)
 	a := &Agent{
 		cfg:        cfg,
 		log:        log,
@@ -117,6 +125,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		health:     health,
 		dbaPool:    dbaPool,
 		dba:        dbaQuerier{pool: dbaPool},
+		hbPool:     hbPool,
+		hbApp:      dbaQuerier{pool: hbPool},
+		lagSource:  lagSourceNone,
 		registry:   reg,
 		actions:    newActionLock(),
 		kick:       make(chan struct{}, 1),
@@ -197,7 +208,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
 		var loops sync.WaitGroup
-		for _, loop := range []func(context.Context){a.watchMysqld, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync} {
+		for _, loop := range []func(context.Context){a.watchMysqld, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop} {
 			loops.Add(1)
 			go func() { defer loops.Done(); loop(gctx) }()
 		}
@@ -233,6 +244,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.releaseLease(context.Background())
 	a.bg.Wait()
 	a.dbaPool.Close()
+	a.hbPool.Close()
 	stopMysqld()
 	mysqldDone.Wait()
 	a.log.Info("tablet stopped")
@@ -341,16 +353,18 @@ func (a *Agent) kickHealth() {
 }
 
 // createDatabase makes the keyspace's database and Mosaic's own tables
-// (queryservice.MetadataDDL) without binlogging them, on every tablet: a
-// GTID made by a replica would break GTID replication, and the primary's
-// own CREATE ... IF NOT EXISTS, if any, replicates as a no-op.
+// (queryservice.MetadataDDL and the heartbeat table) without binlogging
+// them, on every tablet: a GTID made by a replica would break GTID
+// replication, and the primary's own CREATE ... IF NOT EXISTS, if any,
+// replicates as a no-op.
 func (a *Agent) createDatabase(ctx context.Context) error {
 	pc, err := a.dbaPool.Get(ctx, []string{"SET SESSION sql_log_bin = 0"})
 	if err != nil {
 		return err
 	}
 	defer pc.Recycle()
-	for _, q := range append([]string{"CREATE DATABASE IF NOT EXISTS " + quoteIdent(a.cfg.dbName())}, queryservice.MetadataDDL()...) {
+	ddl := append([]string{"CREATE DATABASE IF NOT EXISTS " + quoteIdent(a.cfg.dbName())}, queryservice.MetadataDDL()...)
+	for _, q := range append(ddl, heartbeatDDL...) {
 		if err := pc.Exec(q); err != nil {
 			return err
 		}
@@ -386,6 +400,7 @@ func (a *Agent) watchMysqld(ctx context.Context) {
 			if wasReady {
 				a.qs.ResetPools("mysqld went down")
 				a.dbaPool.Reset()
+				a.hbPool.Reset()
 				a.kickHealth()
 			}
 		case a.mysqld.Starts() != seen:
@@ -397,6 +412,7 @@ func (a *Agent) watchMysqld(ctx context.Context) {
 			a.mu.Unlock()
 			a.qs.ResetPools("mysqld restarted")
 			a.dbaPool.Reset()
+			a.hbPool.Reset()
 			a.checkHealth(ctx)
 			a.log.Info("mysqld is back; applying the tablet role again")
 			if a.actions.lock(ctx) != nil {

@@ -467,6 +467,61 @@ func TestTablet(t *testing.T) {
 		}
 	})
 
+	t.Run("Heartbeat", func(t *testing.T) {
+		position := func() string {
+			t.Helper()
+			pos, err := pc.TM.PrimaryPosition(ctx, &tabletmanagerpb.PrimaryPositionRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pos.Position
+		}
+		moves := func(what string) {
+			t.Helper()
+			from := position()
+			eventually(t, 20*time.Second, what, func() error {
+				if p := position(); p == from {
+					return fmt.Errorf("position still %s", p)
+				}
+				return nil
+			})
+		}
+		// Nothing else writes: the primary's heartbeat moves its position,
+		// and the replica measures its lag by the row.
+		moves("an idle primary's heartbeat moves its position")
+		eventually(t, 20*time.Second, "replica's lag comes from the heartbeat", func() error {
+			if src := gaugeLabel(t, replica.Agent, "mosaic_tablet_replication_lag_source"); src != "heartbeat" {
+				return fmt.Errorf("lag source %q", src)
+			}
+			return nil
+		})
+		if got := flat(values(t, replica.ExecuteFetchAsDba(t, "SELECT tablet FROM _mosaic.heartbeat"))); got != primary.AliasString {
+			t.Errorf("heartbeat row on the replica names %q, want %s", got, primary.AliasString)
+		}
+
+		// The heartbeat is written as the app user, whose writes read_only
+		// refuses: a read-only primary makes no GTID of its own, even
+		// while it still counts itself the serving primary.
+		if _, err := pc.TM.SetReadOnly(ctx, &tabletmanagerpb.SetReadOnlyRequest{ReadOnly: true}); err != nil {
+			t.Fatal(err)
+		}
+		fixed := position()
+		refused := counterValue(t, primary.Agent, "mosaic_tablet_heartbeat_write_errors_total")
+		eventually(t, 20*time.Second, "heartbeat writes refused by read_only", func() error {
+			if n := counterValue(t, primary.Agent, "mosaic_tablet_heartbeat_write_errors_total"); n < refused+3 {
+				return fmt.Errorf("%v refused writes", n-refused)
+			}
+			return nil
+		})
+		if p := position(); p != fixed {
+			t.Errorf("read-only primary's position moved from %s to %s", fixed, p)
+		}
+		if _, err := pc.TM.SetReadOnly(ctx, &tabletmanagerpb.SetReadOnlyRequest{ReadOnly: false}); err != nil {
+			t.Fatal(err)
+		}
+		moves("heartbeat resumes once writable")
+	})
+
 	t.Run("TabletManager", func(t *testing.T) {
 		st, err := pc.TM.Status(ctx, &tabletmanagerpb.StatusRequest{})
 		if err != nil || !st.MysqldRunning || st.ReadOnly || !st.Serving || st.Tablet.Type != primaryType || st.Position == "" {
@@ -622,4 +677,38 @@ func TestTablet(t *testing.T) {
 			t.Errorf("old primary health %v %v", h, err)
 		}
 	})
+}
+
+// counterValue returns the value of the unlabelled counter name on a's
+// registry.
+func counterValue(t *testing.T, a *tablet.Agent, name string) float64 {
+	t.Helper()
+	mfs, err := a.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) == 1 {
+			return mf.Metric[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// gaugeLabel returns the value of the only label of the gauge name on a's
+// registry (gauges like mosaic_tablet_type that report one labelled 1).
+func gaugeLabel(t *testing.T, a *tablet.Agent, name string) string {
+	t.Helper()
+	mfs, err := a.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) == 1 && len(mf.Metric[0].Label) == 1 {
+			return mf.Metric[0].Label[0].GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return ""
 }

@@ -56,6 +56,12 @@ type Config struct {
 
 	// HealthInterval is the longest gap between two health messages.
 	HealthInterval time.Duration
+	// HeartbeatInterval is how often the serving primary writes its
+	// heartbeat row (_mosaic.heartbeat), by which replicas measure their
+	// replication lag; 0 turns heartbeats off, and replicas fall back to
+	// Seconds_Behind_Master. Every tablet of a shard should use the same
+	// setting, on hosts with synchronized clocks.
+	HeartbeatInterval time.Duration
 	// SemiSync turns semi-sync replication on: replicas send acks, and a
 	// primary whose shard has replicas waits for SemiSyncAckCount of them
 	// (at most as many as the shard has) before a commit returns.
@@ -102,6 +108,7 @@ func DefaultConfig() Config {
 		Mysqld:                 mysqlctl.DefaultConfig(),
 		Query:                  queryservice.DefaultConfig(),
 		HealthInterval:         2 * time.Second,
+		HeartbeatInterval:      time.Second,
 		SemiSync:               true,
 		SemiSyncAckCount:       1,
 		SemiSyncTimeout:        10 * time.Second,
@@ -158,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.HealthInterval <= 0 || c.SemiSyncTimeout <= 0 || c.DemoteTimeout <= 0 || c.WaitForPositionTimeout <= 0 || c.PrimaryLeaseWait <= 0 || c.RepairDelay <= 0 {
 		errs = append(errs, errors.New("tablet: intervals and timeouts must be positive"))
+	}
+	if c.HeartbeatInterval < 0 {
+		errs = append(errs, fmt.Errorf("tablet: heartbeat interval %v is negative (0 turns heartbeats off)", c.HeartbeatInterval))
 	}
 	if err := c.Query.Validate(); err != nil {
 		errs = append(errs, err)

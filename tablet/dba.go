@@ -10,7 +10,8 @@ import (
 	"github.com/mosaicdb/mosaic/tablet/queryservice"
 )
 
-// dbaQuerier runs the agent's own statements as root over the unix socket.
+// dbaQuerier runs the agent's own statements as root over the unix socket
+// (or, over the heartbeat's pool, as the app user).
 // It implements flavor.Querier. When ctx ends mid-statement the connection
 // is cut and discarded (these statements are short, or bounded by a
 // timeout of their own, like MASTER_GTID_WAIT).

@@ -73,6 +73,7 @@ func (a *Agent) checkHealth(ctx context.Context) {
 	}
 
 	var rs *tabletmanagerpb.ReplicationStatus
+	lagSource := lagSourceNone
 	if st == mysqlctl.Running && tt != topodatapb.TabletType_PRIMARY {
 		if src == nil {
 			stats.HealthError = "replica has no replication source yet"
@@ -82,18 +83,41 @@ func (a *Agent) checkHealth(ctx context.Context) {
 			rs, err = a.flavor.ReplicationStatus(cctx, a.dba)
 			cancel()
 			now := time.Now()
+			// The heartbeat ages whenever nothing arrives from the
+			// primary, stopped threads or not; Seconds_Behind_Master is
+			// the fallback while there is no heartbeat row.
+			var hbLag time.Duration
+			var hbAt time.Time
+			hb := false
+			if err == nil {
+				hbLag, hbAt, hb = a.heartbeatLag(ctx, now)
+			}
 			a.mu.Lock()
 			switch {
 			case err != nil:
 				stats.HealthError = "replication status: " + err.Error()
 			case rs.IoRunning && rs.SqlRunning:
 				stats.ReplicationRunning = true
-				stats.ReplicationLagSeconds = rs.LagSeconds
-				a.caughtUp = now.Add(-time.Duration(rs.LagSeconds) * time.Second)
+				if hb {
+					lagSource = lagSourceHeartbeat
+					stats.ReplicationLagSeconds = uint32(hbLag / time.Second)
+					a.caughtUp = hbAt
+				} else {
+					lagSource = lagSourceSBM
+					stats.ReplicationLagSeconds = rs.LagSeconds
+					a.caughtUp = now.Add(-time.Duration(rs.LagSeconds) * time.Second)
+				}
 			default:
 				// mysqld reports no lag while a thread is stopped: count it
-				// from the last moment the replica was known current.
-				stats.ReplicationLagSeconds = uint32(now.Sub(a.caughtUp) / time.Second)
+				// from the last heartbeat, or else from the last moment the
+				// replica was known current.
+				if hb {
+					lagSource = lagSourceHeartbeat
+					stats.ReplicationLagSeconds = uint32(hbLag / time.Second)
+				} else {
+					lagSource = lagSourceSBM
+					stats.ReplicationLagSeconds = uint32(now.Sub(a.caughtUp) / time.Second)
+				}
 				stats.HealthError = fmt.Sprintf("replication not running (io: %v, sql: %v)", rs.IoRunning, rs.SqlRunning)
 				if e := rs.LastIoError + rs.LastSqlError; e != "" {
 					stats.HealthError += ": " + e
@@ -123,6 +147,7 @@ func (a *Agent) checkHealth(ctx context.Context) {
 	a.qs.SetServing(tt, serving, reason)
 	a.mu.Lock()
 	a.last = msg
+	a.lagSource = lagSource
 	a.mu.Unlock()
 	a.health.Publish(msg)
 	a.checkRepair(rs)

@@ -32,7 +32,7 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) error {
 			Name: "mosaic_tablet_open_transactions", Help: "Transactions open now.",
 		}, func() float64 { return float64(a.qs.Stats().OpenTx) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "mosaic_tablet_replication_lag_seconds", Help: "Replication lag the last health check saw (replicas).",
+			Name: "mosaic_tablet_replication_lag_seconds", Help: "Replication lag the last health check saw (replicas): by the heartbeat, or Seconds_Behind_Master while there is none (see mosaic_tablet_replication_lag_source).",
 		}, func() float64 { return float64(a.lastHealth().GetRealtimeStats().GetReplicationLagSeconds()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mosaic_tablet_serving", Help: "1 while the tablet serves queries.",
@@ -48,7 +48,14 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) error {
 		Name: "mosaic_tablet_reparents_total",
 		Help: "Role changes this tablet made in reparents: promoted (to primary) or demoted (to replica).",
 	}, []string{"action"})
+	a.hbWrites = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mosaic_tablet_heartbeat_writes_total", Help: "Heartbeat rows the tablet wrote as the serving primary.",
+	})
+	a.hbErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mosaic_tablet_heartbeat_write_errors_total", Help: "Heartbeat writes that failed (read_only, mysqld down, timeout).",
+	})
 	cs = append(cs,
+		a.hbWrites, a.hbErrors, &lagSourceCollector{a: a},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "mosaic_tablet_info",
 			Help:        "Always 1; its labels name the tablet, its keyspace and its shard.",
@@ -86,4 +93,16 @@ func (c *tabletTypeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- table
 
 func (c *tabletTypeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(tabletTypeDesc, prometheus.GaugeValue, 1, topo.TabletTypeString(c.a.tabletTypeNow()))
+}
+
+var lagSourceDesc = prometheus.NewDesc("mosaic_tablet_replication_lag_source",
+	"1 for what the replication lag comes from: heartbeat, seconds_behind_master, or none (a primary, or no replication status).", []string{"source"}, nil)
+
+// lagSourceCollector reports the lag source of the last health check.
+type lagSourceCollector struct{ a *Agent }
+
+func (c *lagSourceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagSourceDesc }
+
+func (c *lagSourceCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(lagSourceDesc, prometheus.GaugeValue, 1, c.a.lagSourceNow())
 }

@@ -35,6 +35,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 <tr><th>source</th><td>{{.Source}}</td></tr>
 <tr><th>running</th><td>{{.ReplicationRunning}}</td></tr>
 <tr><th>lag</th><td>{{.Lag}}s</td></tr>
+<tr><th>lag source</th><td>{{.LagSource}}</td></tr>
 </table>
 <h2>Pools</h2>
 <table><tr><th>pool</th><th>in use</th><th>size</th></tr>
@@ -103,6 +104,7 @@ func (a *Agent) serveStatus(w http.ResponseWriter, _ *http.Request) {
 		"Source":             source,
 		"ReplicationRunning": rt.GetReplicationRunning(),
 		"Lag":                rt.GetReplicationLagSeconds(),
+		"LagSource":          a.lagSourceNow(),
 		"Pool":               a.qs.Stats(),
 		"Running":            statusRows(a.qs.Running(), time.Now()),
 	})

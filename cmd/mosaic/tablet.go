@@ -39,6 +39,7 @@ the primary if the shard record names it, else as a replica.`,
 	fs.StringVar(&initType, "init-tablet-type", "replica", "type when not the primary: replica or rdonly")
 	fs.StringVar(&cfg.Flavor, "db-flavor", cfg.Flavor, "replication flavor: mariadb (tested) or mysql8")
 	fs.DurationVar(&cfg.HealthInterval, "health-interval", cfg.HealthInterval, "longest gap between two health messages")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "how often the primary writes its heartbeat row, by which replicas measure their lag (0: off, replicas use Seconds_Behind_Master); hosts need synchronized clocks")
 	fs.BoolVar(&cfg.SemiSync, "semi-sync", cfg.SemiSync, "semi-sync replication where the shard has replicas (off: asynchronous)")
 	fs.IntVar(&cfg.SemiSyncAckCount, "semi-sync-ack-count", cfg.SemiSyncAckCount, "replica acks a primary waits for before a commit returns: 0 is asynchronous; MariaDB waits for exactly 1 (more is refused); fewer when the shard has fewer replicas")
 	fs.DurationVar(&cfg.SemiSyncTimeout, "semi-sync-timeout", cfg.SemiSyncTimeout, "how long a primary waits for acks before going asynchronous (commits acknowledged then are not protected)")

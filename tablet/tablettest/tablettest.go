@@ -217,6 +217,7 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 	cfg.Dir = filepath.Join(dir, "t")
 	cfg.Topo = ts
 	cfg.HealthInterval = 500 * time.Millisecond
+	cfg.HeartbeatInterval = 250 * time.Millisecond
 	cfg.SemiSync = opts.SemiSync
 	cfg.SemiSyncTimeout = time.Second
 	cfg.RepairDelay = 2 * time.Second
