@@ -79,35 +79,100 @@ func TestReplication(t *testing.T) {
 		rdb := c.DB(t, "commerce@replica")
 		rs := replicas()
 		lagging, healthy := rs[0], rs[1]
-		lagging.ExecuteFetchAsDba(t, "STOP SLAVE SQL_THREAD")
-		mustExec(t, db, "insert into marks values (1)")
-		eventually(t, 30*time.Second, "mark on the healthy replica", func() error {
-			return expectValue(t, healthy, "SELECT COUNT(*) FROM marks", "1")
-		})
-		// Once the stopped replica's health reports it over the limit, no
-		// read may come from it; before, reads pick either replica.
-		waitGate(t, c, 30*time.Second, "gate sees the replica lag", func() bool {
-			for _, h := range c.Gate.HealthCheck().All() {
-				if h.Alias == lagging.AliasString {
-					return time.Duration(h.ReplicationLag)*time.Second > maxLag
-				}
-			}
-			return false
-		})
-		for i := 0; i < 40; i++ {
-			if n := count(t, rdb, "select count(*) from marks"); n != 1 {
-				t.Fatalf("read %d came from the replica lagging over %v: %d marks", i, maxLag, n)
+		lc := lagging.Dial(t)
+		mustExec(t, db, "create table lagmarks (id int primary key)")
+		link := startLinkProxy(t, fmt.Sprintf("127.0.0.1:%d", primary().MySQLPort))
+		setSource := func(req *tabletmanagerpb.SetReplicationSourceRequest) {
+			t.Helper()
+			req.StartReplication = true
+			if _, err := lc.TM.SetReplicationSource(ctx, req); err != nil {
+				t.Fatal(err)
 			}
 		}
-		lagging.ExecuteFetchAsDba(t, "START SLAVE SQL_THREAD")
-		waitGate(t, c, 30*time.Second, "caught-up replica used again", func() bool {
-			for _, h := range c.Gate.HealthCheck().Serving("commerce", "0", topodatapb.TabletType_REPLICA) {
-				if h.Alias == lagging.AliasString && h.ReplicationLag == 0 && h.ReplicationOK {
-					return true
+		gateSees := func(what string, ok func(h *proxy.TabletHealth) bool) {
+			t.Helper()
+			waitGate(t, c, 30*time.Second, what, func() bool {
+				for _, h := range c.Gate.HealthCheck().All() {
+					if h.Alias == lagging.AliasString {
+						return ok(h)
+					}
+				}
+				return false
+			})
+		}
+		// Each way of falling behind: the replica's reported lag must grow
+		// past the gate's limit, which then keeps @replica reads off it,
+		// and drop back once it catches up.
+		stalls := []struct {
+			name          string
+			stall, resume func(t *testing.T)
+		}{
+			{"sql thread stopped",
+				func(t *testing.T) { lagging.ExecuteFetchAsDba(t, "STOP SLAVE SQL_THREAD") },
+				func(t *testing.T) { lagging.ExecuteFetchAsDba(t, "START SLAVE SQL_THREAD") }},
+			// Nothing relayed, nothing to apply: Seconds_Behind_Master is
+			// NULL; only the aging heartbeat tells.
+			{"io thread stopped",
+				func(t *testing.T) { lagging.ExecuteFetchAsDba(t, "STOP SLAVE IO_THREAD") },
+				func(t *testing.T) { lagging.ExecuteFetchAsDba(t, "START SLAVE IO_THREAD") }},
+			// A stalled network: both threads run and Seconds_Behind_Master
+			// reads 0 while the replica falls behind.
+			{"link to the primary frozen",
+				func(t *testing.T) {
+					setSource(&tabletmanagerpb.SetReplicationSourceRequest{Host: "127.0.0.1", Port: int32(link.port())})
+					gateSees("replica replicating through the proxy", func(h *proxy.TabletHealth) bool {
+						return h.ReplicationOK && h.ReplicationLag == 0
+					})
+					link.setFrozen(true)
+				},
+				func(t *testing.T) {
+					// The lag showed while mysqld still reports the IO
+					// thread connected (it gives up after slave_net_timeout,
+					// 10 s) and no lag: what Seconds_Behind_Master misses.
+					st, err := lc.TM.ReplicationStatus(ctx, &tabletmanagerpb.ReplicationStatusRequest{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !st.Status.IoRunning || !st.Status.SqlRunning || st.Status.LagSeconds != 0 {
+						t.Errorf("frozen link, when the gate saw the lag: io %v, sql %v, Seconds_Behind_Master %d; want both running and 0",
+							st.Status.IoRunning, st.Status.SqlRunning, st.Status.LagSeconds)
+					}
+					link.setFrozen(false)
+					setSource(&tabletmanagerpb.SetReplicationSourceRequest{Parent: primary().Alias})
+				}},
+		}
+		for i, s := range stalls {
+			s.stall(t)
+			stalled := time.Now()
+			mustExec(t, db, fmt.Sprintf("insert into lagmarks values (%d)", i+1))
+			want := fmt.Sprint(i + 1)
+			eventually(t, 30*time.Second, "mark on the healthy replica", func() error {
+				return expectValue(t, healthy, "SELECT COUNT(*) FROM lagmarks", want)
+			})
+			// Once the stalled replica's health reports it over the limit,
+			// no read may come from it; before, reads pick either replica.
+			gateSees(s.name+": gate sees the replica lag", func(h *proxy.TabletHealth) bool {
+				return time.Duration(h.ReplicationLag)*time.Second > maxLag
+			})
+			t.Logf("%s: the gate saw the replica lag over %v %v after the stall", s.name, maxLag, time.Since(stalled).Round(time.Millisecond))
+			for j := 0; j < 40; j++ {
+				if n := count(t, rdb, "select count(*) from lagmarks"); n != i+1 {
+					t.Fatalf("%s: read %d came from the replica lagging over %v: %d marks, want %d", s.name, j, maxLag, n, i+1)
 				}
 			}
-			return false
-		})
+			s.resume(t)
+			waitGate(t, c, 30*time.Second, s.name+": caught-up replica used again", func() bool {
+				for _, h := range c.Gate.HealthCheck().Serving("commerce", "0", topodatapb.TabletType_REPLICA) {
+					if h.Alias == lagging.AliasString && h.ReplicationLag == 0 && h.ReplicationOK {
+						return true
+					}
+				}
+				return false
+			})
+			eventually(t, 30*time.Second, s.name+": mark on the caught-up replica", func() error {
+				return expectValue(t, lagging, "SELECT COUNT(*) FROM lagmarks", want)
+			})
+		}
 	})
 
 	t.Run("PlannedReparentUnderLoad", func(t *testing.T) {
