@@ -58,6 +58,7 @@ const (
 	ERCantChangeTxCharacteristics = 1568
 	ERWrongValueCountOnRow        = 1136
 	ERSPDoesNotExist              = 1305 // "SAVEPOINT x does not exist"
+	ERSPBadSelect                 = 1312 // a procedure's result set the client cannot take
 )
 
 // states maps the numbers above to their SQLSTATE. Numbers not listed get
@@ -97,6 +98,7 @@ var states = map[uint16]string{
 	ERHandshakeError:              "08S01",
 	ERCantChangeTxCharacteristics: "25001",
 	ERSPDoesNotExist:              "42000",
+	ERSPBadSelect:                 "0A000",
 }
 
 // StateFor returns the SQLSTATE of a MySQL error number.

@@ -283,7 +283,17 @@ type QueryResult struct {
 	// warning_list holds the statement's conditions (its SHOW WARNINGS, read
 	// on the same connection) when warnings is not zero. A stream sends them
 	// in a message of their own after the rows.
-	WarningList   []*Warning `protobuf:"bytes,7,rep,name=warning_list,json=warningList" json:"warning_list,omitempty"`
+	WarningList []*Warning `protobuf:"bytes,7,rep,name=warning_list,json=warningList" json:"warning_list,omitempty"`
+	// more_results are the results that followed this one when the
+	// statement returned several (a CALL: one per result set the procedure
+	// produced, then the CALL's own final OK), in order; empty otherwise.
+	// They are never streamed: the tablet buffers them whole (see
+	// docs/compatibility.md, "Stored programs", for the size limit).
+	MoreResults []*QueryResult `protobuf:"bytes,8,rep,name=more_results,json=moreResults" json:"more_results,omitempty"`
+	// user_vars holds the values of ExecuteOptions.read_user_vars, read on
+	// the statement's connection right after it succeeded: one row, one
+	// column per name in the order asked, with the types mysqld gives.
+	UserVars      *QueryResult `protobuf:"bytes,9,opt,name=user_vars,json=userVars" json:"user_vars,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -367,6 +377,20 @@ func (x *QueryResult) GetWarningList() []*Warning {
 	return nil
 }
 
+func (x *QueryResult) GetMoreResults() []*QueryResult {
+	if x != nil {
+		return x.MoreResults
+	}
+	return nil
+}
+
+func (x *QueryResult) GetUserVars() *QueryResult {
+	if x != nil {
+		return x.UserVars
+	}
+	return nil
+}
+
 // Warning is one row of SHOW WARNINGS.
 type Warning struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -439,7 +463,12 @@ type ExecuteOptions struct {
 	// settings are session SET statements the connection must have applied
 	// (for example "SET SESSION sql_mode = 'ANSI'"); the tablet applies them on
 	// the pooled connection and keeps connections with other settings apart.
-	Settings      []string `protobuf:"bytes,3,rep,name=settings" json:"settings,omitempty"`
+	Settings []string `protobuf:"bytes,3,rep,name=settings" json:"settings,omitempty"`
+	// read_user_vars names user variables (without the @) to read on the
+	// statement's connection right after it succeeds, before anything
+	// resets the connection: the OUT and INOUT arguments of a CALL. Their
+	// values come back in QueryResult.user_vars.
+	ReadUserVars  []string `protobuf:"bytes,4,rep,name=read_user_vars,json=readUserVars" json:"read_user_vars,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,6 +520,13 @@ func (x *ExecuteOptions) GetMaxRows() int64 {
 func (x *ExecuteOptions) GetSettings() []string {
 	if x != nil {
 		return x.Settings
+	}
+	return nil
+}
+
+func (x *ExecuteOptions) GetReadUserVars() []string {
+	if x != nil {
+		return x.ReadUserVars
 	}
 	return nil
 }
@@ -3066,7 +3102,7 @@ const file_query_proto_rawDesc = "" +
 	"\acharset\x18\b \x01(\rR\acharset\x12#\n" +
 	"\rcolumn_length\x18\t \x01(\rR\fcolumnLength\x12\x1a\n" +
 	"\bdecimals\x18\n" +
-	" \x01(\rR\bdecimals\"\xfa\x01\n" +
+	" \x01(\rR\bdecimals\"\xf0\x02\n" +
 	"\vQueryResult\x12+\n" +
 	"\x06fields\x18\x01 \x03(\v2\x13.mosaic.query.FieldR\x06fields\x12#\n" +
 	"\rrows_affected\x18\x02 \x01(\x04R\frowsAffected\x12\x1b\n" +
@@ -3074,16 +3110,19 @@ const file_query_proto_rawDesc = "" +
 	"\x04rows\x18\x04 \x03(\fR\x04rows\x12\x1a\n" +
 	"\bwarnings\x18\x05 \x01(\rR\bwarnings\x12\x12\n" +
 	"\x04info\x18\x06 \x01(\tR\x04info\x128\n" +
-	"\fwarning_list\x18\a \x03(\v2\x15.mosaic.query.WarningR\vwarningList\"M\n" +
+	"\fwarning_list\x18\a \x03(\v2\x15.mosaic.query.WarningR\vwarningList\x12<\n" +
+	"\fmore_results\x18\b \x03(\v2\x19.mosaic.query.QueryResultR\vmoreResults\x126\n" +
+	"\tuser_vars\x18\t \x01(\v2\x19.mosaic.query.QueryResultR\buserVars\"M\n" +
 	"\aWarning\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"f\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x8c\x01\n" +
 	"\x0eExecuteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
 	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\x12\x1a\n" +
-	"\bsettings\x18\x03 \x03(\tR\bsettings\"\xd2\x01\n" +
+	"\bsettings\x18\x03 \x03(\tR\bsettings\x12$\n" +
+	"\x0eread_user_vars\x18\x04 \x03(\tR\freadUserVars\"\xd2\x01\n" +
 	"\x0eExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x12%\n" +
@@ -3337,103 +3376,105 @@ var file_query_proto_depIdxs = []int32{
 	52, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
 	2,  // 1: mosaic.query.QueryResult.fields:type_name -> mosaic.query.Field
 	4,  // 2: mosaic.query.QueryResult.warning_list:type_name -> mosaic.query.Warning
-	1,  // 3: mosaic.query.ExecuteRequest.target:type_name -> mosaic.query.Target
-	5,  // 4: mosaic.query.ExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	3,  // 5: mosaic.query.ExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	1,  // 6: mosaic.query.BeginRequest.target:type_name -> mosaic.query.Target
-	5,  // 7: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
-	9,  // 8: mosaic.query.BeginRequest.begin_options:type_name -> mosaic.query.BeginOptions
-	10, // 9: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
-	53, // 10: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	1,  // 11: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
-	5,  // 12: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	9,  // 13: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
-	53, // 14: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	3,  // 15: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	23, // 16: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
-	1,  // 17: mosaic.query.LoadDataRequest.target:type_name -> mosaic.query.Target
-	5,  // 18: mosaic.query.LoadDataRequest.options:type_name -> mosaic.query.ExecuteOptions
-	3,  // 19: mosaic.query.LoadDataResponse.result:type_name -> mosaic.query.QueryResult
-	1,  // 20: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
-	1,  // 21: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
-	1,  // 22: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
-	21, // 23: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
-	53, // 24: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	1,  // 25: mosaic.query.ReserveExecuteRequest.target:type_name -> mosaic.query.Target
-	5,  // 26: mosaic.query.ReserveExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	53, // 27: mosaic.query.ReserveExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	3,  // 28: mosaic.query.ReserveExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	23, // 29: mosaic.query.ReserveExecuteResponse.error:type_name -> mosaic.query.MySQLError
-	1,  // 30: mosaic.query.ReleaseRequest.target:type_name -> mosaic.query.Target
-	1,  // 31: mosaic.query.ReservedHeartbeatRequest.target:type_name -> mosaic.query.Target
-	0,  // 32: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
-	30, // 33: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
-	1,  // 34: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
-	1,  // 35: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
-	10, // 36: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
-	1,  // 37: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
-	10, // 38: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
-	1,  // 39: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
-	30, // 40: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
-	1,  // 41: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
-	1,  // 42: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
-	0,  // 43: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
-	1,  // 44: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
-	1,  // 45: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
-	31, // 46: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
-	1,  // 47: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
-	31, // 48: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
-	10, // 49: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
-	6,  // 50: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
-	7,  // 51: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
-	23, // 52: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
-	6,  // 53: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
-	6,  // 54: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
-	50, // 55: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
-	8,  // 56: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
-	14, // 57: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
-	12, // 58: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
-	16, // 59: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
-	18, // 60: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
-	20, // 61: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
-	24, // 62: mosaic.query.Query.ReserveExecute:input_type -> mosaic.query.ReserveExecuteRequest
-	26, // 63: mosaic.query.Query.Release:input_type -> mosaic.query.ReleaseRequest
-	28, // 64: mosaic.query.Query.ReservedHeartbeat:input_type -> mosaic.query.ReservedHeartbeatRequest
-	32, // 65: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
-	34, // 66: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
-	36, // 67: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
-	38, // 68: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
-	40, // 69: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
-	42, // 70: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
-	44, // 71: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
-	46, // 72: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
-	48, // 73: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
-	7,  // 74: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
-	7,  // 75: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
-	51, // 76: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
-	11, // 77: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
-	15, // 78: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
-	13, // 79: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
-	17, // 80: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
-	19, // 81: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
-	22, // 82: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
-	25, // 83: mosaic.query.Query.ReserveExecute:output_type -> mosaic.query.ReserveExecuteResponse
-	27, // 84: mosaic.query.Query.Release:output_type -> mosaic.query.ReleaseResponse
-	29, // 85: mosaic.query.Query.ReservedHeartbeat:output_type -> mosaic.query.ReservedHeartbeatResponse
-	33, // 86: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
-	35, // 87: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
-	37, // 88: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
-	39, // 89: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
-	41, // 90: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
-	43, // 91: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
-	45, // 92: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
-	47, // 93: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
-	49, // 94: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
-	74, // [74:95] is the sub-list for method output_type
-	53, // [53:74] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	3,  // 3: mosaic.query.QueryResult.more_results:type_name -> mosaic.query.QueryResult
+	3,  // 4: mosaic.query.QueryResult.user_vars:type_name -> mosaic.query.QueryResult
+	1,  // 5: mosaic.query.ExecuteRequest.target:type_name -> mosaic.query.Target
+	5,  // 6: mosaic.query.ExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	3,  // 7: mosaic.query.ExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	1,  // 8: mosaic.query.BeginRequest.target:type_name -> mosaic.query.Target
+	5,  // 9: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
+	9,  // 10: mosaic.query.BeginRequest.begin_options:type_name -> mosaic.query.BeginOptions
+	10, // 11: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
+	53, // 12: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	1,  // 13: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
+	5,  // 14: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	9,  // 15: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
+	53, // 16: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	3,  // 17: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	23, // 18: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	1,  // 19: mosaic.query.LoadDataRequest.target:type_name -> mosaic.query.Target
+	5,  // 20: mosaic.query.LoadDataRequest.options:type_name -> mosaic.query.ExecuteOptions
+	3,  // 21: mosaic.query.LoadDataResponse.result:type_name -> mosaic.query.QueryResult
+	1,  // 22: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
+	1,  // 23: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
+	1,  // 24: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
+	21, // 25: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
+	53, // 26: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	1,  // 27: mosaic.query.ReserveExecuteRequest.target:type_name -> mosaic.query.Target
+	5,  // 28: mosaic.query.ReserveExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	53, // 29: mosaic.query.ReserveExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	3,  // 30: mosaic.query.ReserveExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	23, // 31: mosaic.query.ReserveExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	1,  // 32: mosaic.query.ReleaseRequest.target:type_name -> mosaic.query.Target
+	1,  // 33: mosaic.query.ReservedHeartbeatRequest.target:type_name -> mosaic.query.Target
+	0,  // 34: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
+	30, // 35: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
+	1,  // 36: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
+	1,  // 37: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
+	10, // 38: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
+	1,  // 39: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
+	10, // 40: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
+	1,  // 41: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
+	30, // 42: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
+	1,  // 43: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
+	1,  // 44: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
+	0,  // 45: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
+	1,  // 46: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
+	1,  // 47: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
+	31, // 48: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
+	1,  // 49: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
+	31, // 50: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
+	10, // 51: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
+	6,  // 52: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
+	7,  // 53: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
+	23, // 54: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
+	6,  // 55: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
+	6,  // 56: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
+	50, // 57: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
+	8,  // 58: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
+	14, // 59: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
+	12, // 60: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
+	16, // 61: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
+	18, // 62: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
+	20, // 63: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
+	24, // 64: mosaic.query.Query.ReserveExecute:input_type -> mosaic.query.ReserveExecuteRequest
+	26, // 65: mosaic.query.Query.Release:input_type -> mosaic.query.ReleaseRequest
+	28, // 66: mosaic.query.Query.ReservedHeartbeat:input_type -> mosaic.query.ReservedHeartbeatRequest
+	32, // 67: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
+	34, // 68: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
+	36, // 69: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
+	38, // 70: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
+	40, // 71: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
+	42, // 72: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
+	44, // 73: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
+	46, // 74: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
+	48, // 75: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
+	7,  // 76: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
+	7,  // 77: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
+	51, // 78: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
+	11, // 79: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
+	15, // 80: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
+	13, // 81: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
+	17, // 82: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
+	19, // 83: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
+	22, // 84: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
+	25, // 85: mosaic.query.Query.ReserveExecute:output_type -> mosaic.query.ReserveExecuteResponse
+	27, // 86: mosaic.query.Query.Release:output_type -> mosaic.query.ReleaseResponse
+	29, // 87: mosaic.query.Query.ReservedHeartbeat:output_type -> mosaic.query.ReservedHeartbeatResponse
+	33, // 88: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
+	35, // 89: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
+	37, // 90: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
+	39, // 91: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
+	41, // 92: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
+	43, // 93: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
+	45, // 94: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
+	47, // 95: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
+	49, // 96: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
+	76, // [76:97] is the sub-list for method output_type
+	55, // [55:76] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_query_proto_init() }

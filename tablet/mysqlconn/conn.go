@@ -52,6 +52,9 @@ type Conn struct {
 	// scratch holds non-row packets; it is reused packet after packet.
 	scratch appendWriter
 	cmd     []byte
+	// status holds the server status flags of the last OK or EOF packet
+	// read: SERVER_MORE_RESULTS_EXISTS there says another result follows.
+	status uint16
 
 	// running is the statement under way and since when, for status
 	// pages (Running), which read it from other goroutines.
@@ -105,6 +108,10 @@ func Dial(ctx context.Context, p Params) (*Conn, error) {
 	collation := func(c *client.Conn) error {
 		// LOAD DATA LOCAL INFILE streams the gate's client's file (LoadData).
 		c.SetCapability(mysql.CLIENT_LOCAL_FILES)
+		// A CALL answers with each result set of its procedure, then an
+		// OK (multiresult.go); without this flag mysqld refuses a
+		// procedure that returns a result set (error 1312).
+		c.SetCapability(mysql.CLIENT_MULTI_RESULTS)
 		return c.SetCollation("utf8mb4_general_ci")
 	}
 	c, err := client.ConnectWithDialer(ctx, network, p.Addr, p.User, p.Password, p.DB, dialer, collation)
@@ -294,6 +301,22 @@ func (c *Conn) execute(sql string, maxRows int, st *streamer, discard bool) (*qu
 	if err := c.writeCommand(comQuery, sql); err != nil {
 		return nil, err
 	}
+	c.status = 0
+	res, err := c.readResult(maxRows, st, discard)
+	if c.status&serverMoreResultsExists == 0 {
+		return res, err
+	}
+	if err != nil {
+		c.drainResults()
+		return nil, err
+	}
+	return c.readMoreResults(res, maxRows, st, discard)
+}
+
+// readResult reads one result of a statement: an OK packet, an error, or
+// a result set. It leaves the status flags of its last packet in
+// c.status.
+func (c *Conn) readResult(maxRows int, st *streamer, discard bool) (*querypb.QueryResult, error) {
 	pkt, err := c.readScratch()
 	if err != nil {
 		return nil, err
@@ -368,6 +391,9 @@ func (c *Conn) readRows(fields []*querypb.Field, maxRows int, st *streamer, disc
 			if len(pkt) >= 3 {
 				res.Warnings = uint32(binary.LittleEndian.Uint16(pkt[1:3]))
 			}
+			if len(pkt) >= 5 {
+				c.status = binary.LittleEndian.Uint16(pkt[3:5])
+			}
 			arena.b = arena.b[:start]
 			break
 		}
@@ -436,6 +462,7 @@ func (c *Conn) parseOK(pkt []byte) (*querypb.QueryResult, error) {
 	pos += n
 	if len(pkt) >= pos+4 {
 		// status flags (2), then warnings (2).
+		c.status = binary.LittleEndian.Uint16(pkt[pos : pos+2])
 		res.Warnings = uint32(binary.LittleEndian.Uint16(pkt[pos+2 : pos+4]))
 		pos += 4
 		if pos < len(pkt) {
