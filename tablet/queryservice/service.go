@@ -330,6 +330,9 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 			var err error
 			res, err = tc.conn.Execute(sql, maxRows)
 			addWarnings(tc.conn, res)
+			if err == nil {
+				err = readUserVars(tc.conn, res, opts.GetReadUserVars())
+			}
 			return err
 		})
 		markState(tc.conn, st, sql)
@@ -355,6 +358,9 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 			res, err = pc.Execute(sql, maxRows)
 		}
 		addWarnings(pc, res)
+		if err == nil {
+			err = readUserVars(pc, res, opts.GetReadUserVars())
+		}
 		return err
 	})
 	markState(pc, st, sql)
@@ -487,6 +493,9 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 		var err error
 		res, err = tc.conn.Execute(req.Sql, s.maxRows(req.Options))
 		addWarnings(tc.conn, res)
+		if err == nil {
+			err = readUserVars(tc.conn, res, req.Options.GetReadUserVars())
+		}
 		return err
 	})
 	markState(tc.conn, st, req.Sql)

@@ -31,9 +31,18 @@ func readWarnings(c *PooledConn, n uint32) []*querypb.Warning {
 	return out
 }
 
-// addWarnings fills res.WarningList when res has warnings.
+// addWarnings fills res.WarningList when res has warnings: those of its
+// last result when the statement returned several (a CALL's final OK
+// counts the procedure's).
 func addWarnings(c *PooledConn, res *querypb.QueryResult) {
-	if res != nil && res.Warnings > 0 {
-		res.WarningList = readWarnings(c, res.Warnings)
+	if res == nil {
+		return
+	}
+	n := res.Warnings
+	if m := len(res.MoreResults); m > 0 {
+		n = res.MoreResults[m-1].Warnings
+	}
+	if n > 0 {
+		res.WarningList = readWarnings(c, n)
 	}
 }
