@@ -51,6 +51,7 @@ func TestDrivers(t *testing.T) {
 	t.Run("go-sql-driver prepared statements", func(t *testing.T) { testPrepared(t, c) })
 	t.Run("go-sql-driver multi-statements", func(t *testing.T) { testMultiStatements(t, c) })
 	t.Run("stored programs", func(t *testing.T) { testStoredPrograms(t, c) })
+	t.Run("CALL results and OUT parameters", func(t *testing.T) { testCall(t, c) })
 	t.Run("go-sql-driver packets over 16 MiB", func(t *testing.T) { testLargePackets(t, c) })
 	t.Run("protocol commands", func(t *testing.T) { testCommands(t, c) })
 	t.Run("kill and time limits", func(t *testing.T) { testKillAndTimeouts(t, c) })

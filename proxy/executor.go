@@ -22,6 +22,9 @@ type sessionExecutor struct {
 	// stats, when set, are the running plan's: they say whether its
 	// results are small enough for Execute (see smallresult.go).
 	stats *router.PlanStats
+	// readVars, when set, are user variables the tablet reads after the
+	// statement (a CALL's OUT arguments, see call.go).
+	readVars []string
 }
 
 var _ router.ShardExecutor = (*sessionExecutor)(nil)
@@ -34,9 +37,9 @@ func (e *sessionExecutor) inTx() bool { return e.opts == nil && e.s.InTransactio
 
 func (e *sessionExecutor) options() *querypb.ExecuteOptions {
 	if e.opts != nil {
-		return e.opts
+		return withReadVars(e.opts, e.readVars)
 	}
-	return e.s.Options()
+	return withReadVars(e.s.Options(), e.readVars)
 }
 
 // Execute runs each query, in parallel when there are several.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -106,6 +107,9 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 		if err := cc.checkShardTargetedAccess(plan); err != nil {
 			return err
 		}
+		if call, ok := cc.shardCall(plan, err, sql); ok {
+			return cc.runShardCall(ctx, call, sql)
+		}
 		if plan == nil || plan.StmtType == "DDL" {
 			// It may change a table's columns on this shard.
 			defer cc.g.forgetColumns(cc.s.Keyspace)
@@ -141,6 +145,10 @@ func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.
 		return cc.runLoadData(ctx, ld)
 	}
 	switch stmt := plan.Stmt.(type) {
+	case *ast.CallStmt:
+		return cc.runCall(ctx, stmt, exec, func(ex *sessionExecutor) (*querypb.QueryResult, error) {
+			return plan.Execute(ctx, ex, bv)
+		})
 	case *ast.SelectStmt:
 		if stmt.SelectStmtOpts != nil && stmt.SelectStmtOpts.CalcFoundRows {
 			return cc.runCalcFoundRows(ctx, plan, bv)
@@ -184,6 +192,40 @@ func (cc *clientConn) runShardTargeted(ctx context.Context, sql string, st *stmt
 		return rs.fail(err)
 	}
 	return rs.finish()
+}
+
+// shardCall returns the CALL statement sql is, if it is, for a session
+// targeting one shard: from its plan, or parsed on its own when the
+// router refused to plan it (a CALL on a sharded keyspace).
+func (cc *clientConn) shardCall(plan *router.Plan, err error, sql string) (*ast.CallStmt, bool) {
+	if err == nil && plan != nil {
+		call, ok := plan.Stmt.(*ast.CallStmt)
+		return call, ok
+	}
+	if f := strings.Fields(sql); len(f) == 0 || !strings.EqualFold(f[0], "call") {
+		return nil, false
+	}
+	stmt, perr := cc.g.router.Parse(sql)
+	if perr != nil {
+		return nil, false
+	}
+	call, ok := stmt.(*ast.CallStmt)
+	return call, ok
+}
+
+// runShardCall runs a CALL on the shard a `USE ks:shard` session targets.
+func (cc *clientConn) runShardCall(ctx context.Context, call *ast.CallStmt, sql string) error {
+	cc.s.setWriting(true)
+	cc.s.beginImplicit(true)
+	exec := &sessionExecutor{gw: cc.g.gw, s: cc.s}
+	q := []router.ShardQuery{{Keyspace: cc.s.Keyspace, Shard: cc.s.Shard, SQL: sql}}
+	return cc.runCall(ctx, call, exec, func(ex *sessionExecutor) (*querypb.QueryResult, error) {
+		res, err := ex.Execute(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return res[0], nil
+	})
 }
 
 // writeResult writes a whole result: a result set or an OK packet.

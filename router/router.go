@@ -278,6 +278,10 @@ func normalizable(stmt ast.StmtNode) bool {
 	switch s := stmt.(type) {
 	case *ast.SelectStmt, *ast.SetOprStmt, *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
 		return true
+	case *ast.CallStmt:
+		// For its ? markers (a prepared CALL); without them it goes as
+		// written (passthrough).
+		return true
 	case *ast.ExplainStmt:
 		return normalizable(s.Stmt)
 	}
@@ -311,6 +315,8 @@ func (p *planner) planStmt(stmt ast.StmtNode, sql string, bv BindVars) (Primitiv
 		return p.planExplain(s, bv)
 	case *ast.LoadDataStmt:
 		prim, err = p.planLoadData(s, sql)
+	case *ast.CallStmt:
+		prim, err = p.planCall(s)
 	default:
 		ks, kerr := p.defaultKeyspace()
 		if kerr != nil {

@@ -1,0 +1,221 @@
+package e2e
+
+import (
+	"database/sql"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mosaicdb/mosaic/e2e/cluster"
+)
+
+// callProcedures are the procedures testCall creates on commerce.
+var callProcedures = []string{
+	"create or replace table sp_call (id int primary key auto_increment, v int)",
+	"create or replace procedure sp_two() begin select 1 as a; select 2 as b, 'x' as c union all select 3, null; end",
+	`create or replace procedure sp_out(in a int, out b int, inout c varchar(20), out d varbinary(10), out e decimal(6,2), out n int)
+begin set b = a * 2; set c = concat(c, '!'); set d = x'00ff'; set e = 12.5; set n = null; end`,
+	"create or replace procedure sp_ins(in v int) begin insert into sp_call (v) values (v); select count(*) as n from sp_call; end",
+	"create or replace procedure sp_echo(in v int) begin select v, v * 2 as twice; select 'second' as s; end",
+}
+
+// testCall runs CALLs of procedures that return result sets and set OUT
+// and INOUT user variables, through the gate, with go-sql-driver (text and
+// binary protocol), the mariadb client and a client without
+// CLIENT_MULTI_RESULTS, and compares with the same statements sent to the
+// keyspace's mysqld directly.
+func testCall(t *testing.T, c *cluster.Cluster) {
+	db := c.DB(t, "commerce")
+	for _, q := range callProcedures {
+		mustExec(t, db, q)
+	}
+	direct, err := sql.Open("mysql", c.DirectDSN("commerce", "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	ctx := t.Context()
+
+	t.Run("result sets", func(t *testing.T) {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		rows, err := conn.QueryContext(ctx, "call sp_two()")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sets [][]string
+		for {
+			cols, _ := rows.Columns()
+			set := []string{strings.Join(cols, ",")}
+			for rows.Next() {
+				vals := make([]sql.NullString, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				var line []string
+				for _, v := range vals {
+					line = append(line, map[bool]string{true: v.String, false: "NULL"}[v.Valid])
+				}
+				set = append(set, strings.Join(line, "|"))
+			}
+			sets = append(sets, set)
+			if !rows.NextResultSet() {
+				break
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		want := [][]string{{"a", "1"}, {"b,c", "2|x", "3|NULL"}}
+		if !slices.EqualFunc(sets, want, slices.Equal) {
+			t.Fatalf("CALL sp_two() result sets %q, want %q", sets, want)
+		}
+		// The final OK was read: the connection goes on.
+		var n int
+		if err := conn.QueryRowContext(ctx, "select 7").Scan(&n); err != nil || n != 7 {
+			t.Fatalf("after the CALL: %d %v", n, err)
+		}
+	})
+
+	t.Run("out and inout user variables", func(t *testing.T) {
+		run := func(db *sql.DB) []string {
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var out []string
+			for _, q := range []string{"set @c = 'hi'", "call sp_out(21, @b, @c, @d, @e, @n)", "call sp_out(@b, @b2, @c, @d, @e, @n)"} {
+				if _, err := conn.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			rows, err := conn.QueryContext(ctx, "select @b, @b2, @c, @d, hex(@d), @e, @e * 2, @n, @b + 1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return append(out, rowsAsText(t, rows)...)
+		}
+		got, want := run(db), run(direct)
+		if !slices.Equal(got, want) {
+			t.Fatalf("user variables after CALL through the gate:\n%q\nwant (mysqld):\n%q", got, want)
+		}
+		if !strings.Contains(got[1], `"42"|"84"|"hi!!"`) {
+			t.Fatalf("OUT/INOUT values %q", got[1])
+		}
+	})
+
+	t.Run("rolled back transaction", func(t *testing.T) {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		mustExecConn(t, conn, "begin")
+		var n int
+		if err := conn.QueryRowContext(ctx, "call sp_ins(5)").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("CALL in a transaction: %d %v", n, err)
+		}
+		mustExecConn(t, conn, "rollback")
+		if err := conn.QueryRowContext(ctx, "select count(*) from sp_call").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("rows after rollback: %d %v", n, err)
+		}
+		if err := conn.QueryRowContext(ctx, "call sp_ins(6)").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("CALL in autocommit: %d %v", n, err)
+		}
+	})
+
+	t.Run("prepared", func(t *testing.T) {
+		rows, err := db.QueryContext(ctx, "call sp_echo(?)", 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := rowsAsTextKeep(t, rows)
+		if !rows.NextResultSet() {
+			t.Fatalf("prepared CALL: no second result set (%v)", rows.Err())
+		}
+		second := rowsAsText(t, rows)
+		if strings.Join(first[1:], ";") != `"5"|"10"` || strings.Join(second[1:], ";") != `"second"` {
+			t.Fatalf("prepared CALL results %q %q", first, second)
+		}
+	})
+
+	t.Run("client without multi-results", func(t *testing.T) {
+		gate := rawConn(t, c.GateAddr, "root", "", "commerce")
+		_, err := gate.Execute("call sp_two()")
+		if myErrCode(err) != 1312 {
+			t.Fatalf("CALL from a client without CLIENT_MULTI_RESULTS: %v", err)
+		}
+		if _, err := gate.Execute("select 1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("sharded keyspace", func(t *testing.T) {
+		_, err := c.DB(t, "customer").Exec("call sp_two()")
+		if err == nil || !strings.Contains(err.Error(), "1235") {
+			t.Fatalf("CALL on a sharded keyspace: %v", err)
+		}
+	})
+
+	t.Run("mariadb client", func(t *testing.T) {
+		if _, err := lookPath("mariadb"); err != nil {
+			t.Skip("mariadb client not installed (make deps installs it)")
+		}
+		script := "call sp_two();\nset @c = 'x';\ncall sp_out(1, @b, @c, @d, @e, @n);\nselect @b, @c, hex(@d), @e, @n;\ncall sp_echo(3);\n"
+		host, port, _ := net.SplitHostPort(c.GateAddr)
+		got, err := runMariadb(t, script, "-h", host, "-P", port, "-u", "root", "-t", "commerce")
+		if err != nil {
+			t.Fatalf("mariadb through the gate: %v\n%s", err, got)
+		}
+		m := regexp.MustCompile(`tcp\(([^:]+):(\d+)\)/(\w+)`).FindStringSubmatch(c.DirectDSN("commerce", "0"))
+		want, err := runMariadb(t, script, "-h", m[1], "-P", m[2], "-u", "root", "-t", m[3])
+		if err != nil {
+			t.Fatalf("mariadb to mysqld: %v\n%s", err, want)
+		}
+		if got != want || !strings.Contains(got, "second") {
+			t.Fatalf("mariadb output through the gate:\n%s\nwant (mysqld):\n%s", got, want)
+		}
+	})
+}
+
+// rowsAsTextKeep is rowsAsText without closing rows, so that the next
+// result set can be read.
+func rowsAsTextKeep(t *testing.T, rows *sql.Rows) []string {
+	t.Helper()
+	cols, err := rows.ColumnTypes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head []string
+	for _, c := range cols {
+		head = append(head, c.Name())
+	}
+	out := []string{strings.Join(head, ",")}
+	for rows.Next() {
+		vals := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var line []string
+		for _, v := range vals {
+			line = append(line, `"`+string(v)+`"`)
+		}
+		out = append(out, strings.Join(line, "|"))
+	}
+	return out
+}

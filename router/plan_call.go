@@ -1,0 +1,27 @@
+package router
+
+import (
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+// planCall sends a CALL to the only shard of the session's keyspace (a
+// procedure lives in one mysqld; on a sharded keyspace it would see one
+// shard's rows, so it is refused). The statement is regenerated so that
+// the ? markers of a prepared CALL become the values of each execution;
+// without markers, passthrough sends the client's text.
+func (p *planner) planCall(s *ast.CallStmt) (Primitive, error) {
+	ks, err := p.defaultKeyspace()
+	if err != nil {
+		return nil, err
+	}
+	if ks.Sharded {
+		return nil, sqlerr.NotSupported("CALL on sharded keyspace %s (stored procedures run on unsharded keyspaces, or on one shard with USE %s:<shard>)", ks.Name, ks.Name)
+	}
+	t, err := newTemplate(s)
+	if err != nil {
+		return nil, err
+	}
+	return &Route{Opcode: Unsharded, Keyspace: ks, Query: t}, nil
+}
