@@ -166,13 +166,48 @@ func testCall(t *testing.T, c *cluster.Cluster) {
 		if err == nil || !strings.Contains(err.Error(), "1235") {
 			t.Fatalf("CALL on a sharded keyspace: %v", err)
 		}
+		// One shard, targeted: the procedure lives on that shard.
+		conn, err := c.DB(t, "customer").Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		mustExecConn(t, conn, "use `customer:-80`")
+		mustExecConn(t, conn, "create or replace procedure sp_shard(out n int) begin select 1 as a; select 2 as b; set n = 5; end")
+		rows, err := conn.QueryContext(ctx, "call sp_shard(@n)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := rowsAsTextKeep(t, rows)
+		if !rows.NextResultSet() {
+			t.Fatalf("shard-targeted CALL: no second result set (%v)", rows.Err())
+		}
+		second := rowsAsText(t, rows)
+		if strings.Join(first, ";") != `a;"1"` || strings.Join(second, ";") != `b:INT;"2"` {
+			t.Fatalf("shard-targeted CALL results %q %q", first, second)
+		}
+		var n int
+		if err := conn.QueryRowContext(ctx, "select @n").Scan(&n); err != nil || n != 5 {
+			t.Fatalf("OUT variable of a shard-targeted CALL: %d %v", n, err)
+		}
 	})
 
 	t.Run("mariadb client", func(t *testing.T) {
 		if _, err := lookPath("mariadb"); err != nil {
 			t.Skip("mariadb client not installed (make deps installs it)")
 		}
-		script := "call sp_two();\nset @c = 'x';\ncall sp_out(1, @b, @c, @d, @e, @n);\nselect @b, @c, hex(@d), @e, @n;\ncall sp_echo(3);\n"
+		// The example of docs/compatibility.md, then the others.
+		script := `delimiter //
+create or replace procedure sp_doc(in a int, out b int) begin select a; select a + 1 as b, 'x' as c; set b = a * 2; end //
+delimiter ;
+call sp_doc(10, @x);
+select @x;
+call sp_two();
+set @c = 'x';
+call sp_out(1, @b, @c, @d, @e, @n);
+select @b, @c, hex(@d), @e, @n;
+call sp_echo(3);
+`
 		host, port, _ := net.SplitHostPort(c.GateAddr)
 		got, err := runMariadb(t, script, "-h", host, "-P", port, "-u", "root", "-t", "commerce")
 		if err != nil {

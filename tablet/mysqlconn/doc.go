@@ -4,7 +4,10 @@
 // being parsed into values.
 //
 // The handshake is go-mysql's client; after it, Conn speaks COM_QUERY at the
-// packet level. A Conn is not safe for concurrent use, except Kill-style
+// packet level. It announces CLIENT_MULTI_RESULTS: a statement answered with
+// several results (a CALL: its procedure's result sets, then an OK) comes
+// back as the first result with the others in QueryResult.MoreResults
+// (multiresult.go); a single result costs nothing more than before. A Conn is not safe for concurrent use, except Kill-style
 // interruption through SetReadDeadline and the connection id, which another
 // goroutine may use. A Conn that saw an I/O or protocol error reports
 // IsBroken and must be closed, not reused.
