@@ -55,12 +55,15 @@ type Tablet struct {
 	// Agent is the running agent; Restart replaces it.
 	Agent *tablet.Agent
 
-	cfg      tablet.Config
-	log      *slog.Logger
-	stopOnce sync.Once
-	cancel   context.CancelFunc
-	done     chan struct{}
-	err      error
+	cfg tablet.Config
+	log *slog.Logger
+	// runMu guards the running agent's stop state: Stop may be called
+	// from any goroutine (a gate's test hook), Restart then starts anew.
+	runMu   sync.Mutex
+	stopped bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error
 }
 
 // Shard is a running shard: Tablets[0] is its primary once
@@ -265,12 +268,17 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 
 func (tb *Tablet) run(a *tablet.Agent) {
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	tb.runMu.Lock()
 	tb.Agent = a
 	tb.cancel = cancel
-	tb.done = make(chan struct{})
-	tb.stopOnce = sync.Once{}
+	tb.done = done
+	tb.stopped = false
+	tb.runMu.Unlock()
 	go func() {
-		defer close(tb.done)
+		defer close(done)
+		// Read only after done is closed (Stop waits for it while
+		// holding runMu, so this must not take it).
 		tb.err = a.Run(ctx)
 	}()
 }
@@ -301,15 +309,20 @@ func (tb *Tablet) Restart(t testing.TB) {
 // goroutine and panics, so that the test run fails with the evidence
 // instead of hanging until the package timeout.
 func (tb *Tablet) Stop() {
-	tb.stopOnce.Do(func() {
-		tb.cancel()
-		select {
-		case <-tb.done:
-		case <-time.After(stopTimeout):
-			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
-			panic(fmt.Sprintf("tablet %s did not stop within %v", tb.AliasString, stopTimeout))
-		}
-	})
+	// Held while waiting: a concurrent Stop returns once the agent has.
+	tb.runMu.Lock()
+	defer tb.runMu.Unlock()
+	if tb.stopped {
+		return
+	}
+	tb.stopped = true
+	tb.cancel()
+	select {
+	case <-tb.done:
+	case <-time.After(stopTimeout):
+		pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+		panic(fmt.Sprintf("tablet %s did not stop within %v", tb.AliasString, stopTimeout))
+	}
 }
 
 // stopTimeout bounds how long Stop waits for a tablet's agent to return.
