@@ -53,19 +53,7 @@ func testCall(t *testing.T, c *cluster.Cluster) {
 			cols, _ := rows.Columns()
 			set := []string{strings.Join(cols, ",")}
 			for rows.Next() {
-				vals := make([]sql.NullString, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
-				var line []string
-				for _, v := range vals {
-					line = append(line, map[bool]string{true: v.String, false: "NULL"}[v.Valid])
-				}
-				set = append(set, strings.Join(line, "|"))
+				set = append(set, scanRow(t, rows, len(cols)))
 			}
 			sets = append(sets, set)
 			if !rows.NextResultSet() {

@@ -171,28 +171,34 @@ func queryRows(t *testing.T, q interface {
 	cols, _ := rows.Columns()
 	var out []string
 	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		var r []string
-		for _, v := range vals {
-			if v.Valid {
-				r = append(r, v.String)
-			} else {
-				r = append(r, "NULL")
-			}
-		}
-		out = append(out, strings.Join(r, "|"))
+		out = append(out, scanRow(t, rows, len(cols)))
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatalf("%s: %v", sqlText, err)
 	}
 	return out
+}
+
+// scanRow scans the current row of n columns as strings joined by "|",
+// NULL for NULL.
+func scanRow(t *testing.T, rows *sql.Rows, n int) string {
+	t.Helper()
+	vals := make([]sql.NullString, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		t.Fatal(err)
+	}
+	r := make([]string, n)
+	for i, v := range vals {
+		r[i] = "NULL"
+		if v.Valid {
+			r[i] = v.String
+		}
+	}
+	return strings.Join(r, "|")
 }
 
 // execC runs a statement on a connection (or anything with ExecContext).
