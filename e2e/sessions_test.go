@@ -111,6 +111,12 @@ var compareScript = []string{
 	"select @@foreign_key_checks",
 	"set foreign_key_checks = off",
 	"select @@foreign_key_checks",
+	// Tools that create their database first (CREATE DATABASE [IF NOT
+	// EXISTS]) find the keyspace as they would find the database.
+	"create database commerce",
+	"create database if not exists commerce",
+	"show warnings",
+	"select row_count()",
 }
 
 func TestSessionsCompareWithMariaDB(t *testing.T) {

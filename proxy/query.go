@@ -381,6 +381,8 @@ func (cc *clientConn) session(ctx context.Context, stmt ast.StmtNode, sql string
 		return cc.kill(x)
 	case *ast.LockTablesStmt, *ast.UnlockTablesStmt:
 		return cc.ignoreTableLock(x)
+	case *ast.CreateDatabaseStmt:
+		return cc.createDatabase(x)
 	}
 	return sqlerr.NotSupported("the statement %q", sql)
 }

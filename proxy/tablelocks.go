@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"slices"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
@@ -19,4 +21,24 @@ func (cc *clientConn) ignoreTableLock(stmt ast.StmtNode) error {
 	}
 	cc.s.addWarnings([]*querypb.Warning{{Level: "Note", Code: sqlerr.ERNotSupportedYet, Message: what + " is ignored by Mosaic"}})
 	return cc.writeOK(0, 0)
+}
+
+// createDatabase answers CREATE DATABASE for a keyspace that exists as
+// mysqld answers for a database that does: error 1007, or OK with a
+// Note 1007 under IF NOT EXISTS (tools and frameworks that create their
+// database before migrating it go on). A new keyspace is made with
+// mosaicctl, not through the gate.
+func (cc *clientConn) createDatabase(st *ast.CreateDatabaseStmt) error {
+	name := st.Name.O
+	if err := cc.checkKeyspaceAccess(name); err != nil {
+		return err
+	}
+	if !slices.Contains(cc.g.router.VSchema().KeyspaceNames(), name) {
+		return sqlerr.NotSupported("CREATE DATABASE through the gate (create keyspace %s with mosaicctl)", name)
+	}
+	if !st.IfNotExists {
+		return sqlerr.New(sqlerr.ERDBCreateExists, "Can't create database '%s'; database exists", name)
+	}
+	cc.s.addWarnings([]*querypb.Warning{{Level: "Note", Code: sqlerr.ERDBCreateExists, Message: "Can't create database '" + name + "'; database exists"}})
+	return cc.writeOK(1, 0)
 }

@@ -20,6 +20,7 @@ const (
 	ERDBAccessDenied              = 1044
 	ERNoDB                        = 1046
 	ERBadDB                       = 1049
+	ERDBCreateExists              = 1007
 	ERUnknownCom                  = 1047
 	ERBadFieldError               = 1054
 	ERDupEntry                    = 1062
@@ -70,6 +71,7 @@ var states = map[uint16]string{
 	ERNotAllowedCommand:           "42000",
 	ERNoDB:                        "3D000",
 	ERBadDB:                       "42000",
+	ERDBCreateExists:              "HY000",
 	ERUnknownCom:                  "08S01",
 	ERBadFieldError:               "42S22",
 	ERDupEntry:                    "23000",
