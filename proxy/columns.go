@@ -117,7 +117,7 @@ func (g *Gate) learnColumns(ctx context.Context, keyspace, table string) error {
 	gen := g.columns.generation(keyspace)
 	target := &querypb.Target{Keyspace: keyspace, Shard: ks.Shards[0], TabletType: topodatapb.TabletType_PRIMARY}
 	sql := "SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = " +
-		quoteString(table) + " ORDER BY ORDINAL_POSITION"
+		string(sqltypes.AppendQuoted(nil, table)) + " ORDER BY ORDINAL_POSITION"
 	var res *querypb.QueryResult
 	err := g.gw.retry(ctx, target, func(th *TabletHealth) error {
 		resp, err := th.Client.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: sql})
@@ -157,23 +157,4 @@ func (g *Gate) forgetColumns(keyspace string) {
 	if keyspace != "" && g.columns.forget(keyspace) {
 		g.router.ColumnsChanged()
 	}
-}
-
-// quoteString quotes s as a MySQL string literal.
-func quoteString(s string) string {
-	var b strings.Builder
-	b.WriteByte('\'')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\'', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case 0:
-			b.WriteString(`\0`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String()
 }

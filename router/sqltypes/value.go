@@ -39,13 +39,13 @@ func AppendSQL(b []byte, v any) ([]byte, error) {
 	case DecimalLiteral:
 		return append(b, v...), nil
 	case string:
-		return appendQuoted(b, v), nil
+		return AppendQuoted(b, v), nil
 	case []byte:
 		if !utf8.Valid(v) {
 			return appendHex(b, string(v)), nil
 		}
 		b = append(b, "_binary"...)
-		return appendQuoted(b, string(v)), nil
+		return AppendQuoted(b, string(v)), nil
 	}
 	return nil, fmt.Errorf("unsupported bind value type %T", v)
 }
@@ -66,7 +66,9 @@ func appendHex(b []byte, s string) []byte {
 // DecimalLiteral is an exact decimal literal kept as its text ("1.50").
 type DecimalLiteral string
 
-func appendQuoted(b []byte, s string) []byte {
+// AppendQuoted appends s as a quoted string literal, with backslash
+// escapes for the bytes that need them.
+func AppendQuoted(b []byte, s string) []byte {
 	b = append(b, '\'')
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
