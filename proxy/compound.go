@@ -1,6 +1,10 @@
 package proxy
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/mosaicdb/mosaic/sqltext"
+)
 
 // Stored programs and MariaDB's compound statements hold semicolons of
 // their own: `CREATE PROCEDURE p() BEGIN INSERT ...; SELECT ...; END` is
@@ -10,48 +14,41 @@ import "strings"
 // statement ends: at the first semicolon outside every BEGIN ... END,
 // IF ... END IF, CASE ... END [CASE], LOOP, WHILE, REPEAT and FOR block.
 
-// sqlToken is a word (keyword or unquoted name, upper-cased), a quoted
-// string or name ("'", "\"", "`"), or one punctuation character.
+// sqlToken is a word (upper-cased), a quoted string or name (its
+// opening quote), or one punctuation character.
 type sqlToken struct {
 	text string
 	end  int // index just past the token
 }
 
-// nextToken returns the token at or after i, skipping blanks and comments;
-// ok is false at the end of s.
+// nextToken returns the token at or after i, skipping blanks and comments
+// (the text of an executable comment, /*! ... */, is read as SQL, as
+// mysqld reads it); ok is false at the end of s.
 func nextToken(s string, i int) (sqlToken, bool) {
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-			i++
-		case c == '#':
-			i = skipLine(s, i) + 1
-		case c == '-' && isDashComment(s, i):
-			i = skipLine(s, i) + 1
-		case c == '/' && i+1 < len(s) && s[i+1] == '*' && !(i+2 < len(s) && s[i+2] == '!'):
-			end := strings.Index(s[i+2:], "*/")
-			if end < 0 {
-				return sqlToken{}, false
-			}
-			i += 2 + end + 2
-		case c == '\'' || c == '"' || c == '`':
-			return sqlToken{text: string(c), end: skipQuoted(s, i, c) + 1}, true
-		case isWordByte(c):
-			j := i
-			for j < len(s) && isWordByte(s[j]) {
-				j++
-			}
-			return sqlToken{text: strings.ToUpper(s[i:j]), end: j}, true
-		default:
-			return sqlToken{text: string(c), end: i + 1}, true
+	for {
+		t, ok := sqltext.Next(s, i)
+		if !ok {
+			return sqlToken{}, false
 		}
+		switch t.Kind {
+		case sqltext.Comment:
+			i = t.End
+			if text := t.Text(s); strings.HasPrefix(text, "/*!") || strings.HasPrefix(text, "/*M!") {
+				i = t.Start + strings.IndexByte(text, '!') + 1
+				for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+					i++
+				}
+			}
+			continue
+		case sqltext.Word:
+			return sqlToken{text: strings.ToUpper(t.Text(s)), end: t.End}, true
+		case sqltext.Quoted:
+			return sqlToken{text: s[t.Start : t.Start+1], end: t.End}, true
+		}
+		// (An executable comment's closing */ comes as two punctuation
+		// tokens, which nothing here looks for.)
+		return sqlToken{text: t.Text(s), end: t.End}, true
 	}
-	return sqlToken{}, false
-}
-
-func isWordByte(c byte) bool {
-	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
 // startsCompound reports whether the statement starting at i is a stored
@@ -91,7 +88,7 @@ func startsCompound(s string, i int) bool {
 		return blockOpens(s, t)
 	}
 	// A label: `name: LOOP ...`.
-	if isWordByte(t.text[0]) {
+	if sqltext.IsWordByte(t.text[0]) {
 		if next, ok := nextToken(s, t.end); ok && next.text == ":" {
 			return true
 		}

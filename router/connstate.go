@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"github.com/mosaicdb/mosaic/sqltext"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -173,43 +174,29 @@ func connStateText(sql string) (ast.StmtNode, error) {
 // after blanks and comments.
 func leadingWords(sql string, n int) []string {
 	var out []string
-	i := 0
-	for len(out) < n {
-		i = skipSpaceAndComments(sql, i)
-		j := i
-		for j < len(sql) && (sql[j] >= 'a' && sql[j] <= 'z' || sql[j] >= 'A' && sql[j] <= 'Z' || sql[j] == '_') {
-			j++
-		}
-		if j == i {
+	for i := 0; len(out) < n; {
+		t, ok := sqltext.Next(sql, i)
+		if !ok {
 			break
 		}
-		out = append(out, strings.ToLower(sql[i:j]))
-		i = j
-	}
-	return out
-}
-
-// skipSpaceAndComments skips blanks and comments from i.
-func skipSpaceAndComments(s string, i int) int {
-	for i < len(s) {
-		switch c := s[i]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
-		case c == '#' || c == '-' && i+2 < len(s) && s[i+1] == '-' && (s[i+2] == ' ' || s[i+2] == '\t'):
-			for i < len(s) && s[i] != '\n' {
-				i++
-			}
-		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			end := strings.Index(s[i+2:], "*/")
-			if end < 0 {
-				return len(s)
-			}
-			i += 2 + end + 2
-		default:
-			return i
+		i = t.End
+		if t.Kind == sqltext.Comment {
+			continue
+		}
+		w := t.Text(sql)
+		j := 0
+		for j < len(w) && (w[j] >= 'a' && w[j] <= 'z' || w[j] >= 'A' && w[j] <= 'Z' || w[j] == '_') {
+			j++
+		}
+		if t.Kind != sqltext.Word || j == 0 {
+			break
+		}
+		out = append(out, strings.ToLower(w[:j]))
+		if j < len(w) {
+			break
 		}
 	}
-	return i
+	return out
 }
 
 // isTransactionText reports text that starts like ROLLBACK, SAVEPOINT or

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"github.com/mosaicdb/mosaic/sqltext"
 	"strings"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -30,65 +31,65 @@ type returningClause struct {
 // parentheses, so a RETURNING inside a string, a comment or a subquery is
 // not the clause.
 func splitReturning(sql string) (body string, ret returningClause, ok bool) {
-	toks := sqlTokens(sql)
+	toks := sqltext.Tokens(sql)
 	first := -1
 	for i, t := range toks {
-		if t.kind != tokComment {
+		if t.Kind != sqltext.Comment {
 			first = i
 			break
 		}
 	}
-	if first < 0 || toks[first].kind != tokWord {
+	if first < 0 || toks[first].Kind != sqltext.Word {
 		return sql, returningClause{}, false
 	}
-	switch strings.ToUpper(toks[first].text(sql)) {
+	switch strings.ToUpper(toks[first].Text(sql)) {
 	case "INSERT", "REPLACE", "DELETE":
 	default:
 		return sql, returningClause{}, false
 	}
 	depth := 0
 	at := -1
-	prev := tokenKind(-1)
+	prev := sqltext.Kind(-1)
 	prevText := ""
 	for i := first; i < len(toks); i++ {
 		t := toks[i]
-		switch t.kind {
-		case tokComment:
+		switch t.Kind {
+		case sqltext.Comment:
 			continue
-		case tokPunct:
-			switch t.text(sql) {
+		case sqltext.Punct:
+			switch t.Text(sql) {
 			case "(":
 				depth++
 			case ")":
 				depth--
 			}
-		case tokWord:
+		case sqltext.Word:
 			// After a dot a reserved word names a column or table.
-			if depth == 0 && !(prev == tokPunct && prevText == ".") && strings.EqualFold(t.text(sql), "RETURNING") {
+			if depth == 0 && !(prev == sqltext.Punct && prevText == ".") && strings.EqualFold(t.Text(sql), "RETURNING") {
 				at = i
 			}
 		}
 		if at >= 0 {
 			break
 		}
-		prev, prevText = t.kind, t.text(sql)
+		prev, prevText = t.Kind, t.Text(sql)
 	}
 	if at < 0 {
 		return sql, returningClause{}, false
 	}
-	ret.text = strings.TrimSpace(sql[toks[at].end:])
+	ret.text = strings.TrimSpace(sql[toks[at].End:])
 	for ret.text != "" && strings.HasSuffix(ret.text, ";") {
 		ret.text = strings.TrimSpace(strings.TrimSuffix(ret.text, ";"))
 	}
 	for _, t := range toks[at+1:] {
 		switch {
-		case t.kind == tokPunct && t.text(sql) == "?":
+		case t.Kind == sqltext.Punct && t.Text(sql) == "?":
 			ret.params++
-		case t.kind == tokWord && strings.EqualFold(t.text(sql), "SELECT"):
+		case t.Kind == sqltext.Word && strings.EqualFold(t.Text(sql), "SELECT"):
 			ret.subquery = true
 		}
 	}
-	return strings.TrimRightFunc(sql[:toks[at].start], isSpace), ret, true
+	return strings.TrimRightFunc(sql[:toks[at].Start], func(r rune) bool { return r < 0x80 && sqltext.IsSpace(byte(r)) }), ret, true
 }
 
 // check refuses RETURNING clauses the gate cannot send to the shards of
@@ -135,89 +136,4 @@ func (t *sqlTemplate) appendText(text string) *sqlTemplate {
 	copy(segs, t.segs)
 	segs = append(segs, segment{text: text})
 	return templateOf(segs, t.display+text)
-}
-
-// tokenKind classifies the tokens sqlTokens finds.
-type tokenKind int
-
-const (
-	tokWord    tokenKind = iota // keyword, identifier or number
-	tokQuoted                   // '...', "..." or `...`
-	tokComment                  // -- ..., # ... or /* ... */
-	tokPunct                    // any other single byte
-)
-
-type sqlToken struct {
-	kind       tokenKind
-	start, end int
-}
-
-func (t sqlToken) text(sql string) string { return sql[t.start:t.end] }
-
-func isSpace(r rune) bool {
-	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '\v'
-}
-
-func isWordByte(c byte) bool {
-	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
-}
-
-// sqlTokens splits MariaDB SQL into tokens, skipping white space. An
-// unterminated string or comment runs to the end of the text.
-func sqlTokens(sql string) []sqlToken {
-	var out []sqlToken
-	n := len(sql)
-	for i := 0; i < n; {
-		c := sql[i]
-		start := i
-		switch {
-		case isSpace(rune(c)):
-			i++
-			continue
-		case c == '\'' || c == '"' || c == '`':
-			i++
-			for i < n {
-				if sql[i] == '\\' && c != '`' {
-					i += 2
-					continue
-				}
-				if sql[i] == c {
-					if i+1 < n && sql[i+1] == c {
-						i += 2 // a doubled quote stands for itself
-						continue
-					}
-					i++
-					break
-				}
-				i++
-			}
-			out = append(out, sqlToken{tokQuoted, start, min(i, n)})
-			continue
-		case c == '#' || c == '-' && i+2 < n && sql[i+1] == '-' && (isSpace(rune(sql[i+2])) || sql[i+2] < ' ') ||
-			c == '-' && i+2 == n && sql[i+1] == '-':
-			for i < n && sql[i] != '\n' {
-				i++
-			}
-			out = append(out, sqlToken{tokComment, start, i})
-			continue
-		case c == '/' && i+1 < n && sql[i+1] == '*':
-			end := strings.Index(sql[i+2:], "*/")
-			if end < 0 {
-				i = n
-			} else {
-				i += 2 + end + 2
-			}
-			out = append(out, sqlToken{tokComment, start, i})
-			continue
-		case isWordByte(c):
-			for i < n && isWordByte(sql[i]) {
-				i++
-			}
-			out = append(out, sqlToken{tokWord, start, i})
-			continue
-		}
-		i++
-		out = append(out, sqlToken{tokPunct, start, i})
-	}
-	return out
 }

@@ -1,6 +1,6 @@
 package queryservice
 
-import "strings"
+import "github.com/mosaicdb/mosaic/sqltext"
 
 // Statement types, the stmt_type label of the query metrics: upper case,
 // as the gate's.
@@ -77,26 +77,16 @@ func classify(sql string) string {
 	return stmtOther
 }
 
+// skipBlanks skips white space, comments and opening parentheses.
 func skipBlanks(s string, i int) int {
-	for i < len(s) {
-		switch c := s[i]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '(':
+	for {
+		i = sqltext.SkipSpaceAndComments(s, i)
+		if i < len(s) && s[i] == '(' {
 			i++
-		case c == '#' || (c == '-' && i+2 < len(s) && s[i+1] == '-' && (s[i+2] == ' ' || s[i+2] == '\t')):
-			for i < len(s) && s[i] != '\n' {
-				i++
-			}
-		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			end := strings.Index(s[i+2:], "*/")
-			if end < 0 {
-				return len(s)
-			}
-			i += 2 + end + 2
-		default:
-			return i
+			continue
 		}
+		return i
 	}
-	return i
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -1,0 +1,7 @@
+// Package sqltext reads MariaDB SQL text without parsing it: words,
+// quoted strings and names, comments and punctuation, with MariaDB's
+// rules for each. The gate uses it where statements are looked at before
+// (or instead of) the parser: splitting multi-statement text, finding a
+// RETURNING clause or a stored program's end, classifying statements the
+// parser rejects; tablets use it to classify what they run.
+package sqltext

@@ -1,0 +1,43 @@
+package sqltext
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestTokens(t *testing.T) {
+	cases := []struct {
+		sql  string
+		want []string // kind:text
+	}{
+		{"select a.b, 'it''s', \"x\\\"y\" from `t``1`", []string{"w:select", "w:a", "p:.", "w:b", "p:,", "q:'it''s'", "p:,", "q:\"x\\\"y\"", "w:from", "q:`t``1`"}},
+		{"x -- c\n# d\ny /* e */ /*! f */ 3--1", []string{"w:x", "c:-- c", "c:# d", "w:y", "c:/* e */", "c:/*! f */", "w:3", "p:-", "p:-", "w:1"}},
+		{"'open", []string{"q:'open"}},
+		{"a /* open", []string{"w:a", "c:/* open"}},
+		{"é$_1;", []string{"w:é$_1", "p:;"}},
+		{"--", []string{"c:--"}},
+	}
+	kinds := map[Kind]string{Word: "w", Quoted: "q", Comment: "c", Punct: "p"}
+	for _, c := range cases {
+		var got []string
+		for _, tk := range Tokens(c.sql) {
+			got = append(got, kinds[tk.Kind]+":"+tk.Text(c.sql))
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("Tokens(%q)\n got %q\nwant %q", c.sql, got, c.want)
+		}
+	}
+}
+
+func TestSkipSpaceAndComments(t *testing.T) {
+	for sql, want := range map[string]int{
+		"  /* a */ -- b\n # c\n select": 21,
+		"select":                        0,
+		" /* open":                      8,
+		"/*!50003 create */":            0 + 18,
+	} {
+		if got := SkipSpaceAndComments(sql, 0); got != want {
+			t.Errorf("SkipSpaceAndComments(%q) = %d, want %d", sql, got, want)
+		}
+	}
+}
