@@ -34,6 +34,18 @@ func (c *lru[V]) get(key string) (V, bool) {
 	return zero, false
 }
 
+// getBytes is get with the key as bytes, which it does not copy.
+func (c *lru[V]) getBytes(key []byte) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[string(key)]; ok {
+		c.ll.MoveToFront(e)
+		return e.Value.(*lruEntry[V]).val, true
+	}
+	var zero V
+	return zero, false
+}
+
 func (c *lru[V]) put(key string, val V) {
 	if c.max <= 0 {
 		return

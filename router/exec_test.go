@@ -502,6 +502,24 @@ func BenchmarkPlanPointSelect(b *testing.B) {
 			}
 		}
 	})
+	// The point select of an unsharded keyspace: a shape hit whose plan
+	// sends the client's own text, streamed.
+	b.Run("passthrough-stream", func(b *testing.B) {
+		texts := make([]string, 1000)
+		for i := range texts {
+			texts[i] = fmt.Sprintf("SELECT c FROM sbtest1 WHERE id = %d", 1000+i)
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			p, bv, err := r.Plan(texts[i%len(texts)], "commerce")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Stream(context.Background(), f, bv, func(*querypb.QueryResult) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("new-literal", func(b *testing.B) {
 		small := New(Config{PlanCacheSize: 100})
 		small.SetVSchema(r.VSchema())

@@ -134,11 +134,10 @@ func (r *Route) targets(bv BindVars) ([]shardTarget, error) {
 		}
 		return t
 	}
+	if s, ok := r.oneShard(); ok {
+		return []shardTarget{{shard: s}}, nil
+	}
 	switch r.Opcode {
-	case Unsharded, AnyShard, Lock:
-		return []shardTarget{{shard: ks.Shards[0]}}, nil
-	case Pinned:
-		return []shardTarget{{shard: r.PinnedShard}}, nil
 	case Scatter, AllShards:
 		return all(), nil
 	case EqualUnique, IN:
@@ -199,11 +198,31 @@ func (r *Route) targets(bv BindVars) ([]shardTarget, error) {
 	return nil, sqlerr.New(sqlerr.ERUnknown, "unknown route opcode %d", r.Opcode)
 }
 
+// oneShard returns the shard of a route whose opcode names one, given
+// that its keyspace has shards.
+func (r *Route) oneShard() (string, bool) {
+	switch r.Opcode {
+	case Unsharded, AnyShard, Lock:
+		return r.Keyspace.Shards[0], true
+	case Pinned:
+		return r.PinnedShard, true
+	}
+	return "", false
+}
+
 // queries renders the statement for each target.
 func (r *Route) queries(bv BindVars) ([]ShardQuery, error) {
-	targets, err := r.targets(bv)
-	if err != nil {
-		return nil, err
+	var one [1]shardTarget
+	var targets []shardTarget
+	if s, ok := r.oneShard(); ok && len(r.Keyspace.Shards) > 0 {
+		// The common case without a slice of targets on the heap.
+		one[0] = shardTarget{shard: s}
+		targets = one[:]
+	} else {
+		var err error
+		if targets, err = r.targets(bv); err != nil {
+			return nil, err
+		}
 	}
 	qs := make([]ShardQuery, len(targets))
 	base := bvLookup(bv)
@@ -291,26 +310,35 @@ func (r *Route) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, cal
 	if len(qs) > 1 && len(r.OrderBy) > 0 {
 		return mergeStream(ctx, exec, qs, r.OrderBy, callback)
 	}
-	var mu sync.Mutex
-	sentFields := false
-	return exec.Stream(ctx, qs, func(_ int, chunk *querypb.QueryResult) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(chunk.Fields) > 0 {
-			if sentFields {
-				c := copyResult(chunk)
-				c.Fields = nil
-				chunk = c
-			}
-			sentFields = true
-		} else if !sentFields && len(chunk.Rows) > 0 {
-			return sqlerr.New(sqlerr.ERUnknown, "shard stream sent rows before fields")
+	rs := &routeStream{callback: callback}
+	return exec.Stream(ctx, qs, rs.chunk)
+}
+
+// routeStream passes the chunks of an unordered route's shard streams on
+// to the caller: the fields once, then the rows.
+type routeStream struct {
+	callback   func(*querypb.QueryResult) error
+	mu         sync.Mutex
+	sentFields bool
+}
+
+func (s *routeStream) chunk(_ int, chunk *querypb.QueryResult) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(chunk.Fields) > 0 {
+		if s.sentFields {
+			c := copyResult(chunk)
+			c.Fields = nil
+			chunk = c
 		}
-		if len(chunk.Fields) == 0 && len(chunk.Rows) == 0 && chunk.RowsAffected == 0 {
-			return nil
-		}
-		return callback(chunk)
-	})
+		s.sentFields = true
+	} else if !s.sentFields && len(chunk.Rows) > 0 {
+		return sqlerr.New(sqlerr.ERUnknown, "shard stream sent rows before fields")
+	}
+	if len(chunk.Fields) == 0 && len(chunk.Rows) == 0 && chunk.RowsAffected == 0 {
+		return nil
+	}
+	return s.callback(chunk)
 }
 
 func (r *Route) Describe() map[string]any {

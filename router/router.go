@@ -134,22 +134,31 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 			_ = debug.Stack
 		}
 	}()
-	textKey := keyspace + "\x00" + sql
-	if e, ok := r.texts.get(textKey); ok && r.fresh(e.plan) {
+	// The cache keys are built in buffers on the stack and looked up
+	// without a string made of them: a hit allocates nothing here.
+	var keyBuf [512]byte
+	var litBuf [8]literal
+	key := append(append(append(keyBuf[:0], keyspace...), 0), sql...)
+	if e, ok := r.texts.getBytes(key); ok && r.fresh(e.plan) {
 		r.stats.hits.Add(1)
 		return e.plan, e.bv, nil
 	}
-	shape, lits, shaped := shapeOf(sql)
-	shapeKey := ""
+	prefix := len(keyspace) + 1
+	key, lits, shaped := appendShape(key[:prefix], sql, litBuf[:0])
 	if shaped {
-		shapeKey = keyspace + "\x00" + shape
-		if e, ok := r.shapes.get(shapeKey); ok && (e.passthrough != nil || r.fresh(e.plan)) {
+		if e, ok := r.shapes.getBytes(key); ok && (e.passthrough != nil || r.fresh(e.plan)) {
 			r.stats.normHits.Add(1)
 			if e.passthrough != nil {
 				return e.passthroughPlan(sql), nil, nil
 			}
 			return e.plan, e.bind(lits), nil
 		}
+	}
+	textKey := keyspace + "\x00" + sql
+	shapeKey, shape := "", ""
+	if shaped {
+		shapeKey = string(key)
+		shape = shapeKey[prefix:]
 	}
 	plan, bv, err = r.plan(sql, keyspace)
 	if err != nil {
@@ -159,7 +168,7 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 		r.texts.put(textKey, &textEntry{plan: plan, bv: bv})
 	}
 	if shaped && len(plan.Params) == 0 && plan.Stmt != nil {
-		if names, ok := matchLiterals(lits, bv); ok {
+		if names, ok := matchLiterals(literalValues(lits), bv); ok {
 			switch ks := passthroughKeyspace(plan); {
 			case plan.anyValues:
 				r.shapes.put(shapeKey, &shapeEntry{plan: plan, names: names})

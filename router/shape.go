@@ -20,6 +20,22 @@ import (
 // shape.
 const shapeMarker = '\x01'
 
+// literal is a literal of a statement's shape: an integer, or a string.
+// A struct rather than an any, so that taking a statement apart boxes
+// nothing: only a plan bound to the literals needs their values as any.
+type literal struct {
+	str   string
+	num   int64
+	isNum bool
+}
+
+func (l literal) value() any {
+	if l.isNum {
+		return l.num
+	}
+	return l.str
+}
+
 // shapeOf splits sql into its shape and its literals in order: int64 for
 // a decimal integer that fits in one, string for a quoted string without
 // backslashes or doubled quotes. Comments, quoted identifiers and every
@@ -28,28 +44,48 @@ const shapeMarker = '\x01'
 // markers, escapes in strings, integers past int64, unterminated strings
 // or comments, or the marker byte itself.
 func shapeOf(sql string) (shape string, lits []any, ok bool) {
-	var b strings.Builder
-	b.Grow(len(sql))
+	b, ls, ok := appendShape(nil, sql, nil)
+	if !ok {
+		return "", nil, false
+	}
+	return string(b), literalValues(ls), true
+}
+
+func literalValues(ls []literal) []any {
+	out := make([]any, len(ls))
+	for i, l := range ls {
+		out[i] = l.value()
+	}
+	return out
+}
+
+// appendShape is shapeOf appending the shape to dst and the literals to
+// lits, so that the router can look the shape up without allocating
+// (Router.Plan passes buffers on its stack). On !ok, dst holds garbage
+// past its original length.
+func appendShape(dst []byte, sql string, lits []literal) ([]byte, []literal, bool) {
 	n := len(sql)
+	found := false
 	for i := 0; i < n; {
 		c := sql[i]
 		switch {
 		case c == shapeMarker || c == '?':
-			return "", nil, false
+			return dst, nil, false
 		case c == '\'' || c == '"':
 			j := i + 1
 			for j < n && sql[j] != c {
 				if sql[j] == '\\' {
-					return "", nil, false
+					return dst, nil, false
 				}
 				j++
 			}
 			if j >= n || (j+1 < n && sql[j+1] == c) {
 				// Unterminated, or a doubled quote: an escape.
-				return "", nil, false
+				return dst, nil, false
 			}
-			lits = append(lits, sql[i+1:j])
-			b.WriteByte(shapeMarker)
+			lits = append(lits, literal{str: sql[i+1 : j]})
+			found = true
+			dst = append(dst, shapeMarker)
 			i = j + 1
 		case c == '`':
 			j := i + 1
@@ -57,23 +93,23 @@ func shapeOf(sql string) (shape string, lits []any, ok bool) {
 				j++
 			}
 			if j >= n || (j+1 < n && sql[j+1] == '`') {
-				return "", nil, false
+				return dst, nil, false
 			}
-			b.WriteString(sql[i : j+1])
+			dst = append(dst, sql[i:j+1]...)
 			i = j + 1
 		case c == '/' && i+1 < n && sql[i+1] == '*':
 			end := strings.Index(sql[i+2:], "*/")
 			if end < 0 {
-				return "", nil, false
+				return dst, nil, false
 			}
-			b.WriteString(sql[i : i+2+end+2])
+			dst = append(dst, sql[i:i+2+end+2]...)
 			i += 2 + end + 2
 		case c == '#' || (c == '-' && i+2 < n && sql[i+1] == '-' && (sql[i+2] == ' ' || sql[i+2] == '\t')):
 			end := strings.IndexByte(sql[i:], '\n')
 			if end < 0 {
 				end = n - i
 			}
-			b.WriteString(sql[i : i+end])
+			dst = append(dst, sql[i:i+end]...)
 			i += end
 		case isIdentByte(c) || c == '@' || c == '.':
 			// A word (keyword, identifier, variable, or a number glued to
@@ -86,23 +122,21 @@ func shapeOf(sql string) (shape string, lits []any, ok bool) {
 			if isDigits(word) {
 				v, err := strconv.ParseInt(word, 10, 64)
 				if err != nil {
-					return "", nil, false
+					return dst, nil, false
 				}
-				lits = append(lits, v)
-				b.WriteByte(shapeMarker)
+				lits = append(lits, literal{num: v, isNum: true})
+				found = true
+				dst = append(dst, shapeMarker)
 			} else {
-				b.WriteString(word)
+				dst = append(dst, word...)
 			}
 			i = j
 		default:
-			b.WriteByte(c)
+			dst = append(dst, c)
 			i++
 		}
 	}
-	if len(lits) == 0 {
-		return "", nil, false
-	}
-	return b.String(), lits, true
+	return dst, lits, found
 }
 
 func isIdentByte(c byte) bool {
@@ -195,15 +229,28 @@ func newPassthroughShape(p *Plan, ks *Keyspace, shape string) *shapeEntry {
 
 // passthroughPlan returns the plan of a passthrough shape for sql.
 func (e *shapeEntry) passthroughPlan(sql string) *Plan {
-	p := *e.plan
-	p.Primitive = &Route{Opcode: Unsharded, Keyspace: e.passthrough, Query: textTemplate(sql)}
-	return &p
+	// One allocation for the plan, its route and its template: this runs
+	// for every statement of the shape.
+	pp := &passthroughParts{plan: *e.plan}
+	pp.seg[0] = segment{text: sql}
+	pp.tmpl = sqlTemplate{segs: pp.seg[:], display: sql, size: len(sql) + 8}
+	pp.route = Route{Opcode: Unsharded, Keyspace: e.passthrough, Query: &pp.tmpl}
+	pp.plan.Primitive = &pp.route
+	return &pp.plan
 }
 
-func (e *shapeEntry) bind(lits []any) BindVars {
+// passthroughParts holds what a passthrough plan is made of.
+type passthroughParts struct {
+	plan  Plan
+	route Route
+	tmpl  sqlTemplate
+	seg   [1]segment
+}
+
+func (e *shapeEntry) bind(lits []literal) BindVars {
 	bv := make(BindVars, len(e.names))
 	for i, n := range e.names {
-		bv[n] = lits[i]
+		bv[n] = lits[i].value()
 	}
 	return bv
 }
