@@ -90,6 +90,10 @@ func (c *learnedColumns) forget(keyspace string) bool {
 // of a first Plan call; when the router asks for a table's columns, the
 // gate learns them from the shards and plans once more.
 func (g *Gate) planLearning(ctx context.Context, sql, keyspace string, plan *router.Plan, bv router.BindVars, err error) (*router.Plan, router.BindVars, error) {
+	if err == nil {
+		// The common case, without the errors.As target on the heap.
+		return plan, bv, nil
+	}
 	var cn *router.ColumnsNeededError
 	if !errors.As(err, &cn) {
 		return plan, bv, err

@@ -55,6 +55,16 @@ type clientConn struct {
 	// observed caches the metrics of the last statement (metrics.go).
 	observed observed
 
+	// stopTimer is the running statement's time limit, nil without one;
+	// endQueryFn is cc.endQuery, made once (timeout.go).
+	stopTimer  *time.Timer
+	endQueryFn context.CancelFunc
+	// stmtBuf is the stmtInfo of the COM_QUERY statement being run, and
+	// run what runPlan needs for it: kept here and reused, since a
+	// connection runs one statement at a time (query.go).
+	stmtBuf stmtInfo
+	run     planRun
+
 	mu          sync.Mutex
 	cancelQuery context.CancelCauseFunc
 	closed      atomic.Bool

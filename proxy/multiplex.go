@@ -207,6 +207,9 @@ type muxStream struct {
 // reach it any more (it left the pending map).
 type muxCall struct {
 	done chan muxResult
+	// req is the message the call sends: SendMsg has encoded it when it
+	// returns, so it is reused with the call.
+	req querypb.MultiplexRequest
 }
 
 type muxResult struct {
@@ -234,11 +237,14 @@ func (ms *muxStream) call(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 	ms.pending[id] = call
 	ms.mu.Unlock()
 
-	m := &querypb.MultiplexRequest{Id: id, Execute: req}
+	m := &call.req
+	m.Id, m.Execute, m.TimeoutNs = id, req, 0
 	if dl, ok := ctx.Deadline(); ok {
 		m.TimeoutNs = max(int64(time.Until(dl)), 1)
 	}
-	if err := ms.send(ctx, m); err != nil {
+	err := ms.send(ctx, m)
+	m.Execute = nil
+	if err != nil {
 		ms.drop(id, call)
 		if ctx.Err() != nil {
 			return nil, status.FromContextError(ctx.Err()).Err()

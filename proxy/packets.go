@@ -30,6 +30,9 @@ type packetWriter struct {
 	pc  *packet.Conn
 	w   *bufio.Writer
 	buf []byte // scratch for building payloads
+	// hdr is the scratch of a packet header: a local array would escape
+	// to the heap through the bufio.Writer's io.Writer, once per packet.
+	hdr [4]byte
 	// wroteError is set by writeError: a statement of a multi-statement
 	// query that failed ends the batch.
 	wroteError bool
@@ -49,9 +52,9 @@ func (p *packetWriter) writePacket(payload []byte) error {
 		if n > maxPayload {
 			n = maxPayload
 		}
-		hdr := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), p.pc.Sequence}
+		p.hdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), p.pc.Sequence}
 		p.pc.Sequence++
-		if _, err := p.w.Write(hdr[:]); err != nil {
+		if _, err := p.w.Write(p.hdr[:]); err != nil {
 			return err
 		}
 		if _, err := p.w.Write(payload[:n]); err != nil {

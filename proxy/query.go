@@ -18,7 +18,8 @@ func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 	start := time.Now()
 	qctx, done := cc.queryContext(ctx, cc.peekStmt(sql), "Query", sql)
 	defer done()
-	st := &stmtInfo{stmtType: "OTHER", planType: "Session"}
+	cc.stmtBuf = stmtInfo{stmtType: "OTHER", planType: "Session"}
+	st := &cc.stmtBuf
 	cc.stmt = st
 	cc.s.startStatement()
 	err := interrupted(qctx, cc.execute(qctx, sql, st))
@@ -139,7 +140,9 @@ func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.
 	s.setWriting(!plan.ReadOnly)
 	s.beginImplicit(st.usesTables)
 	bv = s.bindSession(plan, bv)
-	exec := &sessionExecutor{gw: cc.g.gw, s: s, stats: plan.Stats}
+	run := &cc.run
+	run.exec = sessionExecutor{gw: cc.g.gw, s: s, stats: plan.Stats}
+	exec := &run.exec
 	st.stats = plan.Stats
 	if ld, ok := plan.Primitive.(*router.LoadData); ok {
 		return cc.runLoadData(ctx, ld)
@@ -174,11 +177,24 @@ func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.
 		}
 		return cc.writeResult(res)
 	}
-	rs := &resultStreamer{cc: cc}
-	if err := plan.Stream(ctx, exec, bv, rs.chunk); err != nil {
-		return rs.fail(err)
+	run.rs = resultStreamer{cc: cc}
+	if run.chunk == nil {
+		run.chunk = run.rs.chunk
 	}
-	return rs.finish()
+	if err := plan.Stream(ctx, exec, bv, run.chunk); err != nil {
+		return run.rs.fail(err)
+	}
+	return run.rs.finish()
+}
+
+// planRun holds what runPlan needs for one statement. A connection keeps
+// one and reuses it, as it runs one statement at a time and nothing
+// keeps these past the statement: three allocations a statement fewer.
+type planRun struct {
+	exec sessionExecutor
+	rs   resultStreamer
+	// chunk is rs.chunk, made once.
+	chunk func(*querypb.QueryResult) error
 }
 
 func (cc *clientConn) runShardTargeted(ctx context.Context, sql string, st *stmtInfo) error {

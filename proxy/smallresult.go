@@ -25,12 +25,17 @@ func smallFirst(stats *router.PlanStats) bool {
 // is small, and hands it to cb. It returns false, having called nothing,
 // when the tablet found the result too large.
 func (e *sessionExecutor) executeSmall(ctx context.Context, q router.ShardQuery, cb func(int, *querypb.QueryResult) error) (bool, error) {
-	target := e.target(q)
-	opts := e.options()
+	// The request is the executor's scratch: nothing keeps it once
+	// Execute returned (see smallRequest).
+	req := &e.small.req
+	target := &e.small.target
+	target.Keyspace, target.Shard, target.TabletType = q.Keyspace, q.Shard, e.s.TabletType
+	req.Target, req.Sql, req.Options, req.SmallResult = target, q.SQL, e.options(), true
+	defer e.small.clear()
 	var res *querypb.QueryResult
 	tooLarge := false
 	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
-		resp, err := th.Client.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: q.SQL, Options: opts, SmallResult: true})
+		resp, err := th.Client.Execute(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -50,4 +55,19 @@ func (e *sessionExecutor) executeSmall(ctx context.Context, q router.ShardQuery,
 		return true, wrapShardErr(nonRetryable(err))
 	}
 	return true, nil
+}
+
+// smallRequest is the request executeSmall sends, kept in the executor:
+// two allocations a statement fewer. An executor runs executeSmall for
+// one query at a time (Stream calls it for a single query), and neither
+// the tablet client nor the gateway keeps a request or its target past
+// the call.
+type smallRequest struct {
+	target querypb.Target
+	req    querypb.ExecuteRequest
+}
+
+// clear drops what the request points to.
+func (r *smallRequest) clear() {
+	r.req.Target, r.req.Sql, r.req.Options = nil, "", nil
 }

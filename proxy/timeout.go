@@ -55,24 +55,38 @@ func (cc *clientConn) queryContext(ctx context.Context, stmt ast.StmtNode, comma
 	tighter(cc.limits.maxStatementTime, errMaxStatementTime)
 
 	ctx, cancel := context.WithCancelCause(ctx)
-	stopTimer := func() bool { return true }
+	cc.stopTimer = nil
 	if limit > 0 {
-		t := time.AfterFunc(limit, func() { cancel(cause) })
-		stopTimer = t.Stop
+		cc.stopTimer = time.AfterFunc(limit, func() { cancel(cause) })
 	}
 	act := activity{user: cc.s.User, db: cc.s.Keyspace, command: command, info: info, since: time.Now()}
 	cc.mu.Lock()
 	cc.cancelQuery = cancel
 	cc.act = act
 	cc.mu.Unlock()
-	return ctx, func() {
-		stopTimer()
-		// The statement may have changed the keyspace (USE).
-		act := activity{user: cc.s.User, db: cc.s.Keyspace, command: "Sleep", since: time.Now()}
-		cc.mu.Lock()
-		cc.cancelQuery = nil
-		cc.act = act
-		cc.mu.Unlock()
+	if cc.endQueryFn == nil {
+		cc.endQueryFn = cc.endQuery
+	}
+	return ctx, cc.endQueryFn
+}
+
+// endQuery ends the statement queryContext started: the connection's
+// statements run one at a time, so what it ends is kept in the
+// connection, and the function queryContext returns is made once per
+// connection rather than as a closure per statement.
+func (cc *clientConn) endQuery() {
+	if cc.stopTimer != nil {
+		cc.stopTimer.Stop()
+		cc.stopTimer = nil
+	}
+	// The statement may have changed the keyspace (USE).
+	act := activity{user: cc.s.User, db: cc.s.Keyspace, command: "Sleep", since: time.Now()}
+	cc.mu.Lock()
+	cancel := cc.cancelQuery
+	cc.cancelQuery = nil
+	cc.act = act
+	cc.mu.Unlock()
+	if cancel != nil {
 		cancel(context.Canceled)
 	}
 }
