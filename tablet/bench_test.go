@@ -33,6 +33,7 @@ func BenchmarkPointSelect(b *testing.B) {
 		}
 	}
 	req := &querypb.ExecuteRequest{Target: target, Sql: "SELECT id, v FROM p WHERE id = 1"}
+	b.ReportAllocs()
 	b.ResetTimer()
 	start := cpuTime()
 	for b.Loop() {
@@ -57,6 +58,7 @@ func BenchmarkPointSelectStream(b *testing.B) {
 		}
 	}
 	req := &querypb.ExecuteRequest{Target: target, Sql: "SELECT id, v FROM p WHERE id = 1"}
+	b.ReportAllocs()
 	b.ResetTimer()
 	start := cpuTime()
 	for b.Loop() {

@@ -55,6 +55,10 @@ type Conn struct {
 	// status holds the server status flags of the last OK or EOF packet
 	// read: SERVER_MORE_RESULTS_EXISTS there says another result follows.
 	status uint16
+	// fields caches the column definitions read on this connection by
+	// their packet: a statement run again gets the same ones, shared,
+	// instead of six allocations per column (see field).
+	fields map[string]*querypb.Field
 
 	// running is the statement under way and since when, for status
 	// pages (Running), which read it from other goroutines.
@@ -355,7 +359,7 @@ func (c *Conn) readResult(maxRows int, st *streamer, discard bool) (*querypb.Que
 		if pkt[0] == errHeader {
 			return nil, c.parseErr(pkt)
 		}
-		f, err := parseField(pkt)
+		f, err := c.field(pkt)
 		if err != nil {
 			return nil, c.protocolError("bad column definition: %v", err)
 		}
@@ -470,6 +474,29 @@ func (c *Conn) parseOK(pkt []byte) (*querypb.QueryResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// maxCachedFields bounds a connection's cache of column definitions; a
+// full cache starts over.
+const maxCachedFields = 256
+
+// field returns the column definition of pkt, from the connection's
+// cache when it read the same packet before. The Field returned is
+// shared by every result of the connection with that column: results'
+// Fields are never modified (they are read and marshalled only).
+func (c *Conn) field(pkt []byte) (*querypb.Field, error) {
+	if f, ok := c.fields[string(pkt)]; ok {
+		return f, nil
+	}
+	f, err := parseField(pkt)
+	if err != nil {
+		return nil, err
+	}
+	if c.fields == nil || len(c.fields) >= maxCachedFields {
+		c.fields = make(map[string]*querypb.Field)
+	}
+	c.fields[string(pkt)] = f
+	return f, nil
 }
 
 func parseField(pkt []byte) (*querypb.Field, error) {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -17,6 +17,38 @@ type killer struct {
 	pool  *Pool
 	grace time.Duration
 	log   *slog.Logger
+	// watches pools *killWatch: run arms one for every statement.
+	watches sync.Pool
+}
+
+// killWatch is what run arms on a statement's context: the connection to
+// kill, and whether it was. Pooled, with its fire func made once, so
+// that arming one costs a statement only context.AfterFunc's own
+// allocation.
+type killWatch struct {
+	k      *killer
+	pc     *PooledConn
+	killed bool
+	done   sync.WaitGroup // the kill, while it runs
+	fire   func()
+}
+
+// kill is the watch's AfterFunc.
+func (w *killWatch) kill() {
+	defer w.done.Done()
+	w.killed = true
+	w.k.kill(w.pc.ID())
+	_ = w.pc.SetReadDeadline(time.Now().Add(w.k.grace))
+}
+
+func (k *killer) watch(pc *PooledConn) *killWatch {
+	w, _ := k.watches.Get().(*killWatch)
+	if w == nil {
+		w = &killWatch{k: k}
+		w.fire = w.kill
+	}
+	w.pc, w.killed = pc, false
+	return w
 }
 
 // run calls fn, which runs a statement on pc, and makes sure the statement
@@ -31,19 +63,19 @@ func (k *killer) run(ctx context.Context, pc *PooledConn, fn func() error) error
 	if ctx.Done() == nil {
 		return fn()
 	}
-	var killed atomic.Bool
-	done := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(done)
-		killed.Store(true)
-		k.kill(pc.ID())
-		_ = pc.SetReadDeadline(time.Now().Add(k.grace))
-	})
+	w := k.watch(pc)
+	w.done.Add(1)
+	stop := context.AfterFunc(ctx, w.fire)
 	err := fn()
-	if !stop() {
-		<-done
+	if stop() {
+		w.done.Done() // the kill will never run
 	}
-	if !killed.Load() {
+	// Once the kill (if it started) is over, nothing refers to w.
+	w.done.Wait()
+	killed := w.killed
+	w.pc = nil
+	k.watches.Put(w)
+	if !killed {
 		return err
 	}
 	_ = pc.SetReadDeadline(time.Time{})

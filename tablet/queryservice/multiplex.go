@@ -145,8 +145,11 @@ func (m *muxServer) start(req *querypb.MultiplexRequest) bool {
 // worker runs calls until the stream is done.
 func (m *muxServer) worker(c *muxCall) {
 	defer m.workers.Done()
+	// out is the worker's response message, reused: Send has encoded it
+	// when it returns.
+	out := &querypb.MultiplexResponse{}
 	for {
-		m.run(c)
+		m.run(c, out)
 		select {
 		case c = <-m.work:
 		case <-m.done:
@@ -155,7 +158,7 @@ func (m *muxServer) worker(c *muxCall) {
 	}
 }
 
-func (m *muxServer) run(c *muxCall) {
+func (m *muxServer) run(c *muxCall, out *querypb.MultiplexResponse) {
 	defer m.running.Done()
 	resp, e := m.s.executeBounded(c.ctx, c.req)
 	c.cancel()
@@ -167,11 +170,12 @@ func (m *muxServer) run(c *muxCall) {
 		// The gate has forgotten the call.
 		return
 	}
-	out := &querypb.MultiplexResponse{Id: c.id, Execute: resp}
+	out.Id, out.Execute, out.Error = c.id, resp, nil
 	if e != nil {
 		out.Execute, out.Error = nil, e.Proto()
 	}
 	m.send(out)
+	out.Execute, out.Error = nil, nil
 }
 
 // send sends one response. A failed Send means the stream is gone, which
