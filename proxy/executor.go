@@ -25,8 +25,6 @@ type sessionExecutor struct {
 	// readVars, when set, are user variables the tablet reads after the
 	// statement (a CALL's OUT arguments, see call.go).
 	readVars []string
-	// small is executeSmall's request (smallresult.go).
-	small smallRequest
 }
 
 var _ router.ShardExecutor = (*sessionExecutor)(nil)

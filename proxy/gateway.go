@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
@@ -24,6 +25,8 @@ type TabletGateway struct {
 	// locks are the lock sessions of every client session, for the
 	// heartbeat (locksession.go).
 	locks *lockRegistry
+	// smallReqs pools executeSmall's requests (smallresult.go).
+	smallReqs sync.Pool
 }
 
 // NewTabletGateway returns a gateway over a health check. Replicas lagging

@@ -25,13 +25,16 @@ func smallFirst(stats *router.PlanStats) bool {
 // is small, and hands it to cb. It returns false, having called nothing,
 // when the tablet found the result too large.
 func (e *sessionExecutor) executeSmall(ctx context.Context, q router.ShardQuery, cb func(int, *querypb.QueryResult) error) (bool, error) {
-	// The request is the executor's scratch: nothing keeps it once
-	// Execute returned (see smallRequest).
-	req := &e.small.req
-	target := &e.small.target
+	// The request is pooled: nothing keeps it once Execute returned (see
+	// smallRequest).
+	sr, _ := e.gw.smallReqs.Get().(*smallRequest)
+	if sr == nil {
+		sr = new(smallRequest)
+	}
+	defer e.gw.releaseSmall(sr)
+	req, target := &sr.req, &sr.target
 	target.Keyspace, target.Shard, target.TabletType = q.Keyspace, q.Shard, e.s.TabletType
 	req.Target, req.Sql, req.Options, req.SmallResult = target, q.SQL, e.options(), true
-	defer e.small.clear()
 	var res *querypb.QueryResult
 	tooLarge := false
 	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
@@ -57,17 +60,17 @@ func (e *sessionExecutor) executeSmall(ctx context.Context, q router.ShardQuery,
 	return true, nil
 }
 
-// smallRequest is the request executeSmall sends, kept in the executor:
-// two allocations a statement fewer. An executor runs executeSmall for
-// one query at a time (Stream calls it for a single query), and neither
-// the tablet client nor the gateway keeps a request or its target past
-// the call.
+// smallRequest is the request executeSmall sends, pooled: two
+// allocations a statement fewer. Neither the tablet client nor the
+// gateway keeps a request or its target past the call. (Several may be
+// under way on one executor: a merge streams each shard's query alone.)
 type smallRequest struct {
 	target querypb.Target
 	req    querypb.ExecuteRequest
 }
 
-// clear drops what the request points to.
-func (r *smallRequest) clear() {
+// releaseSmall drops what r points to and returns it to the pool.
+func (g *TabletGateway) releaseSmall(r *smallRequest) {
 	r.req.Target, r.req.Sql, r.req.Options = nil, "", nil
+	g.smallReqs.Put(r)
 }
