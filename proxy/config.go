@@ -60,6 +60,9 @@ type Config struct {
 	// TabletStreams is how many Multiplex streams the gate keeps to each
 	// tablet for its Execute calls; 0 sends each as a unary call.
 	TabletStreams int
+	// TabletSockets lets the gate reach a tablet on the same host through
+	// the unix-domain socket the tablet publishes, instead of TCP.
+	TabletSockets bool
 	// MaxConnections caps client connections (0: no cap).
 	MaxConnections int
 	// TransactionMode is how a new session's transactions commit across
@@ -102,6 +105,7 @@ func DefaultConfig() Config {
 		BufferSize:            1000,
 		MaxConnections:        0,
 		TabletStreams:         2,
+		TabletSockets:         true,
 		TransactionMode:       TransactionModeMulti,
 		TwoPCAbandonAge:       15 * time.Second,
 		TwoPCResolveInterval:  5 * time.Second,

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mosaicdb/mosaic/router"
+	"github.com/mosaicdb/mosaic/sysconn"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -58,6 +59,9 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 	}
 	hc := NewHealthCheck(log, ts, cfg.HealthCheckTimeout)
 	hc.muxStreams = cfg.TabletStreams
+	if cfg.TabletSockets {
+		hc.hostID = sysconn.HostID()
+	}
 	tlsConfig, tlsKey, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
 	if err != nil {
 		return nil, err

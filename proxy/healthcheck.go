@@ -17,7 +17,6 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
-	"github.com/mosaicdb/mosaic/sysconn"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -29,8 +28,8 @@ const (
 )
 
 // newTabletConn returns the gate's gRPC client connection to a tablet.
-func newTabletConn(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr,
+func newTabletConn(d *tabletDialer) (*grpc.ClientConn, error) {
+	return grpc.NewClient(d.addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithUnaryInterceptor(unsentUnary),
 		grpc.WithStreamInterceptor(unsentStream),
@@ -40,18 +39,7 @@ func newTabletConn(addr string) (*grpc.ClientConn, error) {
 		// nearly every response: two more packets per query.
 		grpc.WithInitialWindowSize(tabletStreamWindow),
 		grpc.WithInitialConnWindowSize(tabletConnWindow),
-		grpc.WithContextDialer(dialTablet))
-}
-
-// dialTablet connects to a tablet's gRPC port with raw socket calls
-// (package sysconn).
-func dialTablet(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return sysconn.Wrap(c), nil
+		grpc.WithContextDialer(d.dial))
 }
 
 // TabletHealth is what the gate knows of one tablet: its topo record and
@@ -66,7 +54,10 @@ type TabletHealth struct {
 	ReplicationOK    bool
 	LastError        string
 	LastSeen         time.Time
-	Client           querypb.QueryClient
+	// Transport is how the gate reaches the tablet: "unix" (its socket)
+	// or "tcp".
+	Transport string
+	Client    querypb.QueryClient
 }
 
 type targetKey struct {
@@ -81,7 +72,6 @@ func keyOf(t *querypb.Target) targetKey {
 
 // healthSnapshot is an immutable index of serving tablets by target.
 type healthSnapshot struct {
-	all      []*TabletHealth
 	byTarget map[targetKey][]*TabletHealth
 }
 
@@ -94,6 +84,9 @@ type HealthCheck struct {
 	// muxStreams is the number of Multiplex streams per tablet for
 	// Execute calls (0: unary calls).
 	muxStreams int
+	// hostID is this host's sysconn.HostID when the gate may use the unix
+	// sockets of tablets on it, "" otherwise.
+	hostID string
 
 	mu      sync.Mutex
 	entries map[string]*tabletEntry
@@ -104,6 +97,7 @@ type HealthCheck struct {
 
 type tabletEntry struct {
 	tablet *topodatapb.Tablet
+	dialer *tabletDialer
 	conn   *grpc.ClientConn
 	client querypb.QueryClient
 	mux    *muxClient // nil: unary Execute
@@ -184,8 +178,9 @@ func tabletAddr(t *topodatapb.Tablet) string {
 func (hc *HealthCheck) upsert(ctx context.Context, t *topodatapb.Tablet) {
 	alias := topo.AliasString(t.Alias)
 	hc.mu.Lock()
+	dialer := newTabletDialer(t, hc.hostID)
 	if e, ok := hc.entries[alias]; ok {
-		if tabletAddr(e.tablet) == tabletAddr(t) {
+		if e.dialer.key() == dialer.key() {
 			e.tablet = t
 			// Keep the health, refresh the record it carries.
 			h := *e.health
@@ -199,7 +194,7 @@ func (hc *HealthCheck) upsert(ctx context.Context, t *topodatapb.Tablet) {
 		hc.remove(alias)
 		hc.mu.Lock()
 	}
-	conn, err := newTabletConn(tabletAddr(t))
+	conn, err := newTabletConn(dialer)
 	if err != nil {
 		hc.mu.Unlock()
 		hc.log.Warn("dial tablet failed", "tablet", alias, "err", err)
@@ -208,6 +203,7 @@ func (hc *HealthCheck) upsert(ctx context.Context, t *topodatapb.Tablet) {
 	sctx, cancel := context.WithCancel(ctx)
 	e := &tabletEntry{
 		tablet: t,
+		dialer: dialer,
 		conn:   conn,
 		client: querypb.NewQueryClient(conn),
 		cancel: cancel,
@@ -303,6 +299,14 @@ func (hc *HealthCheck) stream(ctx context.Context, alias string, e *tabletEntry)
 			return err
 		}
 		watchdog.Reset(hc.timeout)
+		if got := resp.GetTabletAlias(); got != nil && topo.AliasString(got) != alias {
+			// The address reaches another tablet: a socket path that
+			// names another container's tablet, or a port taken over.
+			if e.dialer.giveUpSocket() {
+				hc.log.Warn("tablet socket serves another tablet; using TCP", "tablet", alias, "socket", e.dialer.sock, "served_by", topo.AliasString(got))
+			}
+			return fmt.Errorf("address of tablet %s is served by tablet %s", alias, topo.AliasString(got))
+		}
 		hc.setHealth(alias, func(h *TabletHealth) {
 			h.Target = proto.Clone(resp.Target).(*querypb.Target)
 			h.Serving = resp.Serving
@@ -311,6 +315,7 @@ func (hc *HealthCheck) stream(ctx context.Context, alias string, e *tabletEntry)
 			h.ReplicationOK = resp.GetRealtimeStats().GetReplicationRunning()
 			h.LastError = resp.GetRealtimeStats().GetHealthError()
 			h.LastSeen = time.Now()
+			h.Transport = e.dialer.transport()
 		})
 	}
 }
@@ -356,7 +361,8 @@ func (hc *HealthCheck) setHealth(alias string, update func(*TabletHealth)) {
 	update(&h)
 	if h.Serving == e.health.Serving && h.PrimaryTermStart == e.health.PrimaryTermStart &&
 		h.ReplicationLag == e.health.ReplicationLag && h.ReplicationOK == e.health.ReplicationOK &&
-		proto.Equal(h.Target, e.health.Target) && h.LastError == e.health.LastError {
+		proto.Equal(h.Target, e.health.Target) && h.LastError == e.health.LastError &&
+		h.Transport == e.health.Transport {
 		// Only the time moved: the index and its waiters need not know.
 		e.health = &h
 		return
@@ -370,13 +376,11 @@ func (hc *HealthCheck) rebuildLocked() {
 	snap := &healthSnapshot{byTarget: map[targetKey][]*TabletHealth{}}
 	for _, e := range hc.entries {
 		h := e.health
-		snap.all = append(snap.all, h)
 		if h.Serving && h.Target != nil {
 			k := keyOf(h.Target)
 			snap.byTarget[k] = append(snap.byTarget[k], h)
 		}
 	}
-	sort.Slice(snap.all, func(i, j int) bool { return snap.all[i].Alias < snap.all[j].Alias })
 	hc.snap.Store(snap)
 	close(hc.changed)
 	hc.changed = make(chan struct{})
@@ -388,9 +392,18 @@ func (hc *HealthCheck) Serving(keyspace, shard string, tt topodatapb.TabletType)
 	return hc.snap.Load().byTarget[targetKey{keyspace, shard, tt}]
 }
 
-// All returns every known tablet's health, sorted by alias.
+// All returns every known tablet's latest health, sorted by alias. Unlike
+// the snapshot Serving reads, it includes what changes without a rebuild
+// (LastSeen).
 func (hc *HealthCheck) All() []*TabletHealth {
-	return hc.snap.Load().all
+	hc.mu.Lock()
+	all := make([]*TabletHealth, 0, len(hc.entries))
+	for _, e := range hc.entries {
+		all = append(all, e.health)
+	}
+	hc.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].Alias < all[j].Alias })
+	return all
 }
 
 // Changed returns a channel closed at the next change of any tablet.

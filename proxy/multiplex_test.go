@@ -24,7 +24,7 @@ import (
 // Execute multiplexed on streams streams, closed when the test ends.
 func muxTestClient(t *testing.T, addr string, streams int) *tabletClient {
 	t.Helper()
-	conn, err := newTabletConn(addr)
+	conn, err := newTabletConn(&tabletDialer{addr: addr})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,8 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 {{range .Keyspaces}}<tr><td>{{.Name}}</td><td>{{.Sharded}}</td><td>{{range .Shards}}{{.Name}}: {{.Primary}}<br>{{end}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>
 <h2>Tablets</h2>
-<table><tr><th>alias</th><th>keyspace/shard</th><th>type</th><th>serving</th><th>lag</th><th>last seen</th><th>error</th></tr>
-{{range .Tablets}}<tr><td>{{.Alias}}</td><td>{{.Target}}</td><td>{{.Type}}</td><td>{{.Serving}}</td><td>{{.Lag}}s</td><td>{{.Seen}}</td><td>{{.Error}}</td></tr>
+<table><tr><th>alias</th><th>keyspace/shard</th><th>type</th><th>serving</th><th>via</th><th>lag</th><th>last seen</th><th>error</th></tr>
+{{range .Tablets}}<tr><td>{{.Alias}}</td><td>{{.Target}}</td><td>{{.Type}}</td><td>{{.Serving}}</td><td>{{.Transport}}</td><td>{{.Lag}}s</td><td>{{.Seen}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>
 <h2>Plan cache</h2>
 <p>{{.Cache.Size}} of {{.Cache.Capacity}} plans; {{.Cache.Hits}} text hits, {{.Cache.NormalizedHits}} normalized hits, {{.Cache.Misses}} misses</p>
@@ -47,9 +47,9 @@ type statusKeyspace struct {
 type statusShard struct{ Name, Primary string }
 
 type statusTablet struct {
-	Alias, Target, Type, Seen, Error string
-	Serving                          bool
-	Lag                              uint32
+	Alias, Target, Type, Seen, Error, Transport string
+	Serving                                     bool
+	Lag                                         uint32
 }
 
 type statusPlan struct {
@@ -88,7 +88,7 @@ func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 		data.Keyspaces = append(data.Keyspaces, sk)
 	}
 	for _, th := range g.hc.All() {
-		st := statusTablet{Alias: th.Alias, Serving: th.Serving, Lag: th.ReplicationLag, Error: th.LastError}
+		st := statusTablet{Alias: th.Alias, Serving: th.Serving, Lag: th.ReplicationLag, Error: th.LastError, Transport: th.Transport}
 		st.Target = th.Tablet.GetKeyspace() + "/" + th.Tablet.GetShard()
 		st.Type = topo.TabletTypeString(th.Tablet.GetType())
 		if th.Target != nil {

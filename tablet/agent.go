@@ -32,6 +32,7 @@ type Agent struct {
 	cfg     Config
 	log     *slog.Logger
 	alias   *topodatapb.TabletAlias
+	hostID  string // sysconn.HostID, published with the gRPC socket
 	ts      *topo.Server
 	mysqld  *mysqlctl.Mysqld
 	flavor  flavor.Flavor
@@ -118,6 +119,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		cfg:        cfg,
 		log:        log,
 		alias:      alias,
+		hostID:     sysconn.HostID(),
 		ts:         cfg.Topo,
 		mysqld:     m,
 		flavor:     fl,
@@ -170,6 +172,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		grpcLis.Close()
 		return fmt.Errorf("listen for http: %w", err)
 	}
+	sockLis, err := listenGRPCSocket(a.cfg.grpcSocketPath())
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
 	gs := grpc.NewServer(grpcServerOptions()...)
 	a.qs.Register(gs)
 	tabletmanagerpb.RegisterTabletManagerServer(gs, &tmServer{a: a})
@@ -191,6 +199,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if sockLis != nil {
+		g.Go(func() error {
+			if err := gs.Serve(sysconn.Listener{Listener: sockLis}); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				return fmt.Errorf("grpc server on %s: %w", sockLis.Addr(), err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		if err := hs.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)
@@ -324,6 +340,8 @@ func (a *Agent) tabletRecord() *topodatapb.Tablet {
 		Type:         a.tabletType,
 		DbFlavor:     a.flavor.Name(),
 		MysqlVersion: a.mysqld.Version(),
+		GrpcSocket:   a.cfg.grpcSocketPath(),
+		HostId:       a.hostID,
 	}
 	if a.tabletType == topodatapb.TabletType_PRIMARY {
 		t.PrimaryTermStartUnixNano = a.termStart

@@ -34,7 +34,12 @@ type Config struct {
 	ListenAddress string
 	GRPCPort      int
 	HTTPPort      int
-	MySQLPort     int
+	// GRPCSocket is a unix-domain socket on which the tablet serves gRPC
+	// as well as on GRPCPort, for gates on the same host; "" means
+	// grpc.sock in Dir (or in the temp dir when that path is too long for
+	// a socket), NoGRPCSocket means none.
+	GRPCSocket string
+	MySQLPort  int
 	// Dir is the tablet dir (mysqld's data, config, socket and logs).
 	Dir string
 	// InitTabletType is the type of a tablet that is not the primary:
@@ -187,6 +192,39 @@ func (c Config) dbName() string {
 	return c.Keyspace
 }
 
+// NoGRPCSocket as Config.GRPCSocket turns the tablet's gRPC socket off.
+const NoGRPCSocket = "none"
+
+// grpcSocketPath is the unix socket the tablet serves gRPC on, or "".
+func (c Config) grpcSocketPath() string {
+	switch c.GRPCSocket {
+	case NoGRPCSocket:
+		return ""
+	case "":
+		return shortSocketPath(c.Dir, "grpc.sock")
+	}
+	if p, err := filepath.Abs(c.GRPCSocket); err == nil {
+		return p
+	}
+	return c.GRPCSocket
+}
+
+// shortSocketPath is name in dir, or a path in the temp dir named after
+// dir when that is too long for a unix socket (108 bytes on Linux).
+func shortSocketPath(dir, name string) string {
+	if dir != "" {
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+	}
+	p := filepath.Join(dir, name)
+	if len(p) <= 100 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(os.TempDir(), "mosaic-"+hex.EncodeToString(sum[:6])+"-"+name)
+}
+
 // mysqldConfig fills the mysqld config from the tablet's.
 func (c Config) mysqldConfig() mysqlctl.Config {
 	m := c.Mysqld
@@ -195,12 +233,7 @@ func (c Config) mysqldConfig() mysqlctl.Config {
 	m.Port = c.MySQLPort
 	m.ServerID = alias.GetUid()
 	if m.SocketPath == "" {
-		if sock := filepath.Join(c.Dir, "mysql.sock"); len(sock) > 100 {
-			// Unix socket paths are short; a deep tablet dir gets one in
-			// the temp dir, named after the dir.
-			sum := sha256.Sum256([]byte(c.Dir))
-			m.SocketPath = filepath.Join(os.TempDir(), "mosaic-"+hex.EncodeToString(sum[:6])+".sock")
-		}
+		m.SocketPath = shortSocketPath(c.Dir, "mysql.sock")
 	}
 	return m
 }

@@ -96,6 +96,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	fs.DurationVar(&cfg.BufferWindow, "buffer-window", cfg.BufferWindow, "how long writes to a shard wait for a new primary during a reparent or failover (0: no buffering)")
 	fs.IntVar(&cfg.BufferSize, "buffer-size", cfg.BufferSize, "most requests buffered per shard; more fail at once")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "maximum client connections (0: no limit)")
+	fs.BoolVar(&cfg.TabletSockets, "tablet-sockets", cfg.TabletSockets, "reach tablets on this host through their unix sockets instead of TCP")
 	fs.IntVar(&cfg.TabletStreams, "tablet-streams", cfg.TabletStreams, "Multiplex streams to each tablet for Execute calls (0: one unary gRPC call each)")
 	fs.StringVar(&txMode, "transaction-mode", cfg.TransactionMode.String(), "how transactions across shards commit: single (refuse a second shard), multi (shard by shard) or twopc (atomic, two-phase commit); SET transaction_mode changes it per session")
 	fs.DurationVar(&cfg.TwoPCAbandonAge, "twopc-abandon-age", cfg.TwoPCAbandonAge, "age after which the resolver finishes a distributed transaction whose coordinator went away")

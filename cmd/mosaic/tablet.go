@@ -35,6 +35,7 @@ the primary if the shard record names it, else as a replica.`,
 	fs.StringVar(&cfg.ListenAddress, "listen-address", cfg.ListenAddress, "address the gRPC and HTTP servers bind")
 	fs.IntVar(&cfg.GRPCPort, "grpc-port", 0, "gRPC port (required)")
 	fs.IntVar(&cfg.HTTPPort, "http-port", 0, "HTTP port (required)")
+	fs.StringVar(&cfg.GRPCSocket, "grpc-socket", cfg.GRPCSocket, "unix socket serving gRPC too, for gates on this host (default <tablet-dir>/grpc.sock; \"none\": no socket)")
 	fs.IntVar(&cfg.MySQLPort, "mysql-port", 0, "mysqld port (required)")
 	fs.StringVar(&initType, "init-tablet-type", "replica", "type when not the primary: replica or rdonly")
 	fs.StringVar(&cfg.Flavor, "db-flavor", cfg.Flavor, "replication flavor: mariadb (tested) or mysql8")

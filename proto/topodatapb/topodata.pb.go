@@ -214,8 +214,15 @@ type Tablet struct {
 	// primary_term_start_unix_nano is set while the tablet is a primary.
 	PrimaryTermStartUnixNano int64             `protobuf:"varint,12,opt,name=primary_term_start_unix_nano,json=primaryTermStartUnixNano" json:"primary_term_start_unix_nano,omitempty"`
 	Tags                     map[string]string `protobuf:"bytes,13,rep,name=tags" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// grpc_socket is a unix-domain socket on which the tablet serves the
+	// same gRPC services as on grpc_port. A gate on the same host (same
+	// host_id) that can open it uses it: cheaper than loopback TCP.
+	GrpcSocket string `protobuf:"bytes,14,opt,name=grpc_socket,json=grpcSocket" json:"grpc_socket,omitempty"`
+	// host_id names the running kernel the tablet is on (Linux boot_id);
+	// empty when unknown.
+	HostId        string `protobuf:"bytes,15,opt,name=host_id,json=hostId" json:"host_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Tablet) Reset() {
@@ -337,6 +344,20 @@ func (x *Tablet) GetTags() map[string]string {
 		return x.Tags
 	}
 	return nil
+}
+
+func (x *Tablet) GetGrpcSocket() string {
+	if x != nil {
+		return x.GrpcSocket
+	}
+	return ""
+}
+
+func (x *Tablet) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
 }
 
 // Keyspace is the record at /keyspaces/<ks>.
@@ -939,7 +960,7 @@ const file_topodata_proto_rawDesc = "" +
 	"\x03end\x18\x02 \x01(\fR\x03end\"3\n" +
 	"\vTabletAlias\x12\x12\n" +
 	"\x04cell\x18\x01 \x01(\tR\x04cell\x12\x10\n" +
-	"\x03uid\x18\x02 \x01(\rR\x03uid\"\xbe\x04\n" +
+	"\x03uid\x18\x02 \x01(\rR\x03uid\"\xf8\x04\n" +
 	"\x06Tablet\x122\n" +
 	"\x05alias\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05alias\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x1b\n" +
@@ -955,7 +976,10 @@ const file_topodata_proto_rawDesc = "" +
 	" \x01(\tR\bdbFlavor\x12#\n" +
 	"\rmysql_version\x18\v \x01(\tR\fmysqlVersion\x12>\n" +
 	"\x1cprimary_term_start_unix_nano\x18\f \x01(\x03R\x18primaryTermStartUnixNano\x125\n" +
-	"\x04tags\x18\r \x03(\v2!.mosaic.topodata.Tablet.TagsEntryR\x04tags\x1a7\n" +
+	"\x04tags\x18\r \x03(\v2!.mosaic.topodata.Tablet.TagsEntryR\x04tags\x12\x1f\n" +
+	"\vgrpc_socket\x18\x0e \x01(\tR\n" +
+	"grpcSocket\x12\x17\n" +
+	"\ahost_id\x18\x0f \x01(\tR\x06hostId\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
