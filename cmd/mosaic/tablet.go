@@ -58,6 +58,8 @@ the primary if the shard record names it, else as a replica.`,
 	fs.IntVar(&cfg.Query.MaxRows, "max-rows", cfg.Query.MaxRows, "row limit of a non-streamed result")
 
 	fs.StringVar(&cfg.Mysqld.InnoDBBufferPoolSize, "innodb-buffer-pool-size", cfg.Mysqld.InnoDBBufferPoolSize, "mysqld innodb_buffer_pool_size")
+	fs.BoolVar(&cfg.Mysqld.ThreadPool, "mysqld-thread-pool", cfg.Mysqld.ThreadPool, "run mysqld's connections on its thread pool (thread_handling=pool-of-threads); false: a thread per connection")
+	fs.DurationVar(&cfg.Mysqld.ThreadPoolStallLimit, "mysqld-thread-pool-stall-limit", cfg.Mysqld.ThreadPoolStallLimit, "mysqld thread_pool_stall_limit (whole ms, at least 10): how long a CPU-bound statement holds its thread group before another worker is woken")
 	fs.DurationVar(&cfg.Mysqld.LockWaitTimeout, "innodb-lock-wait-timeout", cfg.Mysqld.LockWaitTimeout, "mysqld innodb_lock_wait_timeout (whole seconds): how long a row lock wait lasts before error 1205; a deadlock across shards ends only with it, so keep it under --query-timeout")
 	fs.StringVar(&cfg.Mysqld.InnoDBLogFileSize, "innodb-log-file-size", cfg.Mysqld.InnoDBLogFileSize, "mysqld innodb_log_file_size")
 	fs.BoolVar(&cfg.Mysqld.Durable, "durable", cfg.Mysqld.Durable, "sync binlog and redo log on every commit")

@@ -53,10 +53,14 @@ func TestMyCnf(t *testing.T) {
 		t.Fatal(err)
 	}
 	cnf := c.myCnf()
-	for _, want := range []string{"port=17101", "server_id=101", "socket=/x/mysql.sock", "read_only=ON", "log_bin=", "binlog_format=ROW", "gtid_strict_mode=ON", "log_slave_updates=ON", "innodb_buffer_pool_size=64M", "bind-address=127.0.0.1", "max_allowed_packet=64M", "skip_slave_start"} {
+	for _, want := range []string{"port=17101", "server_id=101", "socket=/x/mysql.sock", "read_only=ON", "log_bin=", "binlog_format=ROW", "gtid_strict_mode=ON", "log_slave_updates=ON", "innodb_buffer_pool_size=64M", "bind-address=127.0.0.1", "max_allowed_packet=64M", "skip_slave_start", "thread_handling=pool-of-threads", "thread_pool_stall_limit=20"} {
 		if !strings.Contains(cnf, want+"\n") && !strings.Contains(cnf, want) {
 			t.Errorf("my.cnf lacks %q:\n%s", want, cnf)
 		}
+	}
+	c.ThreadPool = false
+	if cnf := c.myCnf(); strings.Contains(cnf, "thread_handling") {
+		t.Errorf("my.cnf without the thread pool names it:\n%s", cnf)
 	}
 	c.ExtraConfig = []string{"[client]"}
 	if c.Validate() == nil {
