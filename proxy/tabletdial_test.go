@@ -41,6 +41,19 @@ func waitHealth(t *testing.T, hc *HealthCheck, alias string, ok func(*TabletHeal
 	return nil
 }
 
+// runHealthCheck runs a gate's health check of the tablets in ts, as a
+// gate on the host named hostID, until the test ends.
+func runHealthCheck(t *testing.T, ts *topo.Server, hostID string) *HealthCheck {
+	hc := NewHealthCheck(slog.New(slog.DiscardHandler), ts, 5*time.Second)
+	hc.hostID = hostID
+	hc.muxStreams = 2
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); hc.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return hc
+}
+
 // otherTablet serves a health stream naming another tablet, as a socket
 // path that reaches the wrong tablet would.
 type otherTablet struct {
@@ -85,13 +98,7 @@ func TestTabletSocket(t *testing.T) {
 	}
 
 	t.Run("SameHost", func(t *testing.T) {
-		hc := NewHealthCheck(log, ts, 5*time.Second)
-		hc.hostID = host
-		hc.muxStreams = 2
-		done := make(chan struct{})
-		hctx, stop := context.WithCancel(ctx)
-		go func() { defer close(done); hc.Run(hctx) }()
-		defer func() { stop(); <-done }()
+		hc := runHealthCheck(t, ts, host)
 		h := waitHealth(t, hc, tb.AliasString, func(h *TabletHealth) bool { return h.Serving })
 		if h.Transport != "unix" {
 			t.Fatalf("gate reaches a tablet on its host by %q, want unix", h.Transport)
@@ -112,12 +119,7 @@ func TestTabletSocket(t *testing.T) {
 	})
 
 	t.Run("OtherHost", func(t *testing.T) {
-		hc := NewHealthCheck(log, ts, 5*time.Second)
-		hc.hostID = "another-host"
-		done := make(chan struct{})
-		hctx, stop := context.WithCancel(ctx)
-		go func() { defer close(done); hc.Run(hctx) }()
-		defer func() { stop(); <-done }()
+		hc := runHealthCheck(t, ts, "another-host")
 		h := waitHealth(t, hc, tb.AliasString, func(h *TabletHealth) bool { return h.Serving })
 		if h.Transport != "tcp" {
 			t.Fatalf("gate reaches a tablet on another host by %q, want tcp", h.Transport)
