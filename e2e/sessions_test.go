@@ -417,6 +417,28 @@ func TestSessionsSharded(t *testing.T) {
 		}
 	})
 
+	t.Run("UserFunctions", func(t *testing.T) {
+		// USER() and CURRENT_USER name the client's gate account, not the
+		// tablets' account on mysqld, on either kind of keyspace, in
+		// scatter selects and in prepared statements.
+		const user, current = "root@127.0.0.1", "root@%"
+		want := strings.Join([]string{user, user, user, current, current}, "|")
+		for _, q := range []*sql.DB{commerce, db} {
+			if got := queryRows(t, q, "select user(), session_user(), system_user(), current_user(), current_user"); len(got) != 1 || got[0] != want {
+				t.Fatalf("user functions = %q, want %q", got, want)
+			}
+		}
+		for _, r := range queryRows(t, db, "select user() from customer") {
+			if r != user {
+				t.Fatalf("user() on a shard = %s, want %s", r, user)
+			}
+		}
+		prepared := c.DB(t, "commerce")
+		if got := oneValue(t, prepared, "select concat(current_user(), ?)", "!"); got != current+"!" {
+			t.Fatalf("prepared current_user() = %s", got)
+		}
+	})
+
 	t.Run("ConnectionID", func(t *testing.T) {
 		// CONNECTION_ID() is the id KILL takes at the gate: one
 		// connection kills another by it.

@@ -157,6 +157,10 @@ func (cc *clientConn) newSession(target string) *Session {
 	}
 	s := NewSession(cc.connID, name, cc.g.cfg.TransactionMode)
 	s.MaxAllowedPacket = cc.g.cfg.MaxAllowedPacket
+	s.Host = cc.remote
+	if host, _, err := net.SplitHostPort(cc.remote); err == nil {
+		s.Host = host
+	}
 	if target != "" {
 		s.Keyspace, s.Shard, s.TabletType, _ = parseUseTarget(target)
 	}

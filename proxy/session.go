@@ -23,6 +23,9 @@ import (
 type Session struct {
 	ConnID uint32
 	User   string
+	// Host is the client's address without its port, which USER()
+	// reports.
+	Host string
 	// MaxAllowedPacket is the gate's limit on a client packet, which
 	// @@max_allowed_packet reports.
 	MaxAllowedPacket int
@@ -230,6 +233,10 @@ func (s *Session) sessionValue(name string) any {
 		return int64(s.MaxAllowedPacket)
 	case router.ConnectionIDBind:
 		return uint64(s.ConnID)
+	case router.UserBind:
+		return s.User + "@" + s.Host
+	case router.CurrentUserBind:
+		return s.User + "@%"
 	case router.RowCountBind:
 		return s.RowCount
 	case router.AutocommitBind:

@@ -40,6 +40,10 @@ var sessionFuncs = map[string]string{
 	"found_rows":     FoundRowsBind,
 	"row_count":      RowCountBind,
 	"connection_id":  ConnectionIDBind,
+	"user":           UserBind,
+	"session_user":   UserBind,
+	"system_user":    UserBind,
+	"current_user":   CurrentUserBind,
 }
 
 // sessionVars maps session system variables the gate owns to their bind

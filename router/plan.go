@@ -90,6 +90,14 @@ const (
 	// connection's id at the gate (a uint64), the one KILL takes, not a
 	// pooled tablet connection's.
 	ConnectionIDBind = "__connection_id"
+	// UserBind stands for USER(), SESSION_USER() and SYSTEM_USER(): the
+	// client's account at the gate and its host, "name@host", not the
+	// tablet's account on mysqld.
+	UserBind = "__user"
+	// CurrentUserBind stands for CURRENT_USER (with or without
+	// parentheses): the gate account the client authenticated as,
+	// "name@%" (gate accounts match any host).
+	CurrentUserBind = "__current_user"
 	// AutocommitBind stands for @@autocommit and @@session.autocommit: an
 	// int64, 1 or 0.
 	AutocommitBind = "__autocommit"
