@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -436,6 +437,28 @@ func TestSessionsSharded(t *testing.T) {
 		prepared := c.DB(t, "commerce")
 		if got := oneValue(t, prepared, "select concat(current_user(), ?)", "!"); got != current+"!" {
 			t.Fatalf("prepared current_user() = %s", got)
+		}
+	})
+
+	t.Run("InformationSchemaOfAnotherKeyspace", func(t *testing.T) {
+		// A tablet's mysqld knows only its own keyspace's database: a
+		// filter naming another keyspace goes to that keyspace's tablets,
+		// from any session, also with no database selected.
+		none := c.DB(t, "")
+		for _, tc := range []struct {
+			q    *sql.DB
+			sql  string
+			want []string
+		}{
+			{commerce, "select table_name from information_schema.tables where table_schema = 'customer'", []string{"customer"}},
+			{db, "select table_name from information_schema.tables where table_schema = 'commerce' and table_name = 'product'", []string{"product"}},
+			{commerce, "select table_name from information_schema.tables where table_schema = 'commerce' and table_name = 'product'", []string{"product"}},
+			{none, "select column_name from information_schema.columns where table_schema in ('customer') and table_name = 'customer' order by ordinal_position", []string{"customer_id", "email", "note"}},
+			{none, "select schema_name from information_schema.schemata where schema_name like 'customer'", []string{"customer"}},
+		} {
+			if got := queryRows(t, tc.q, tc.sql); !slices.Equal(got, tc.want) {
+				t.Errorf("%s: %q, want %q", tc.sql, got, tc.want)
+			}
 		}
 	})
 

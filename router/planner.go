@@ -30,6 +30,13 @@ type planner struct {
 	// lock is set for a statement of user-level lock functions only
 	// (checkConnState): it plans as a Lock route.
 	lock bool
+	// stmt and bv are the statement being planned and its literals.
+	stmt ast.StmtNode
+	bv   BindVars
+	// sysKs is the keyspace answering system tables (systemKeyspace);
+	// byLiteral is set when a literal's value chose it.
+	sysKs     *Keyspace
+	byLiteral bool
 }
 
 func (p *planner) newBind(prefix string) string {
@@ -121,7 +128,7 @@ func (p *planner) resolveTableOnce(tn *ast.TableName, alias string) (*tableInfo,
 	}
 	ti := &tableInfo{alias: strings.ToLower(alias), node: tn}
 	if systemSchemas[schema] {
-		ks, err := p.defaultKeyspace()
+		ks, err := p.systemKeyspace()
 		if err != nil {
 			return nil, err
 		}

@@ -250,6 +250,11 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 			return nil, nil, err
 		}
 	}
+	if p.byLiteral {
+		// A literal's value chose the keyspace: no other values may
+		// share this plan.
+		normKey = ""
+	}
 	if pt := p.passthrough(prim, sql, bv, params); pt != nil {
 		// The plan holds this text's own literals: it may be cached by
 		// text only, never for other values.
@@ -299,6 +304,7 @@ func normalizable(stmt ast.StmtNode) bool {
 
 // planStmt plans a parsed statement; typ names the plan's shape.
 func (p *planner) planStmt(stmt ast.StmtNode, sql string, bv BindVars) (Primitive, string, error) {
+	p.stmt, p.bv = stmt, bv
 	stmt.Accept(stripColumnSchemas{p: p})
 	if p.lock {
 		prim, err := p.planLock(stmt)
