@@ -116,6 +116,21 @@ func TestDumpRestore(t *testing.T) {
 	if err := os.WriteFile(dumpFile, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A whole-database dump with stored programs asks for them with SHOW
+	// statements, one of which (SHOW PACKAGE STATUS) the parser does not
+	// know.
+	whole, err := exec.CommandContext(ctx, "mariadb-dump", "--no-defaults", "-h", host, "-P", port, "-u", "root",
+		"--routines", "--events", "--triggers", "--databases", "customer").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("mariadb-dump --routines --events --triggers: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("mariadb-dump --routines --events --triggers: %v", err)
+	}
+	if !strings.Contains(string(whole), "CREATE TABLE `dump_kinds`") {
+		t.Fatalf("whole-database dump lacks dump_kinds:\n%s", whole)
+	}
 	for _, tb := range dumpTables {
 		if !regexp.MustCompile("INSERT INTO `" + tb.name + "` VALUES\\s*\\(").Match(out) {
 			t.Fatalf("the dump has no INSERT without a column list into %s:\n%.2000s", tb.name, out)

@@ -13,6 +13,7 @@ import (
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // literal values for the parser
 
 	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/sqltext"
 )
 
 // Config tunes the router.
@@ -205,8 +206,19 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 			return nil, nil, perr
 		}
 		ks, err := p.keyspaceByName(keyspace)
-		if err != nil || ks.Sharded {
+		if err != nil {
 			return nil, nil, perr
+		}
+		if ks.Sharded {
+			if firstWord(sql) != "SHOW" {
+				return nil, nil, perr
+			}
+			// A SHOW the parser does not know (MariaDB's SHOW PACKAGE
+			// STATUS, which mariadb-dump --routines sends): one shard
+			// answers, as for the SHOWs it knows.
+			r.stats.misses.Add(1)
+			return &Plan{Kind: PlanRoute, StmtType: "SHOW", Type: "Passthrough", ReadOnly: true,
+				Primitive: &Route{Opcode: AnyShard, Keyspace: ks, Query: textTemplate(sql)}, Stats: &PlanStats{query: sql}}, nil, nil
 		}
 		r.stats.misses.Add(1)
 		return &Plan{Kind: PlanRoute, StmtType: stmtTypeOfText(sql), Type: "Passthrough", UsesTables: true,
@@ -441,6 +453,16 @@ func stmtType(stmt ast.StmtNode) string {
 
 // stmtTypeOfText guesses the type of a statement the parser rejected from
 // its first word.
+// firstWord is the statement's first word in upper case, after any
+// comments.
+func firstWord(sql string) string {
+	t, ok := sqltext.Next(sql, sqltext.SkipSpaceAndComments(sql, 0))
+	if !ok || t.Kind != sqltext.Word {
+		return ""
+	}
+	return strings.ToUpper(t.Text(sql))
+}
+
 func stmtTypeOfText(sql string) string {
 	f := strings.Fields(sql)
 	if len(f) == 0 {
