@@ -462,6 +462,42 @@ func TestSessionsSharded(t *testing.T) {
 		}
 	})
 
+	t.Run("UseInformationSchema", func(t *testing.T) {
+		// A client may select information_schema, as tools browsing a
+		// server do: its tables are then unqualified.
+		is := c.DB(t, "information_schema")
+		if got := oneValue(t, is, "select database()"); got != "information_schema" {
+			t.Fatalf("database() = %s", got)
+		}
+		if got := queryRows(t, is, "select table_name from tables where table_schema = 'customer'"); !slices.Equal(got, []string{"customer"}) {
+			t.Fatalf("unqualified information_schema.tables = %q", got)
+		}
+		if got := queryRows(t, is, "show tables like 'SCHEMATA'"); !slices.Equal(got, []string{"SCHEMATA"}) {
+			t.Fatalf("show tables = %q", got)
+		}
+		if got := queryRows(t, is, "show columns from schemata"); len(got) == 0 || !strings.HasPrefix(got[0], "CATALOG_NAME|") {
+			t.Fatalf("show columns = %q", got)
+		}
+		// And back to a keyspace on the same connection.
+		conn, err := is.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "use customer"); err != nil {
+			t.Fatal(err)
+		}
+		if got := oneValue(t, conn, "select count(*) from customer"); got == "" {
+			t.Fatal("no count after use customer")
+		}
+		if _, err := conn.ExecContext(ctx, "use information_schema"); err != nil {
+			t.Fatal(err)
+		}
+		if got := oneValue(t, conn, "select count(*) from schemata where schema_name = 'customer'"); got != "1" {
+			t.Fatalf("schemata of customer after use information_schema = %s", got)
+		}
+	})
+
 	t.Run("ConnectionID", func(t *testing.T) {
 		// CONNECTION_ID() is the id KILL takes at the gate: one
 		// connection kills another by it.

@@ -13,6 +13,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/packet"
 
+	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/sysconn"
 )
@@ -314,6 +315,11 @@ func (cc *clientConn) writeError(err error) error {
 // checkUse validates a `USE` target: the keyspace exists and the account
 // may use it (1044 otherwise).
 func (cc *clientConn) checkUse(ctx context.Context, target string) error {
+	if router.IsInformationSchema(target) {
+		// Every account may select it, as in mysqld; its tables are
+		// answered by the keyspaces' tablets (router.systemKeyspace).
+		return nil
+	}
 	if err := cc.g.checkKeyspace(ctx, target); err != nil {
 		return err
 	}

@@ -507,7 +507,8 @@ func limitValue(e ast.ExprNode) int {
 }
 
 func (cc *clientConn) showDatabases() error {
-	names := cc.g.router.VSchema().KeyspaceNames()
+	// information_schema first, as mysqld lists it; then the keyspaces.
+	names := append([]string{"information_schema"}, cc.g.router.VSchema().KeyspaceNames()...)
 	res := &querypb.QueryResult{Fields: []*querypb.Field{{Name: "Database", OrgName: "SCHEMA_NAME", Table: "SCHEMATA", Type: 253, Charset: 33, ColumnLength: 256}}}
 	for _, n := range names {
 		res.Rows = append(res.Rows, appendLenEncString(nil, n))

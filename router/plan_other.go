@@ -62,9 +62,17 @@ func (p *planner) ddlKeyspace(tn *ast.TableName) (*Keyspace, error) {
 
 // planShow answers SHOW statements from one shard.
 func (p *planner) planShow(s *ast.ShowStmt, sql string) (Primitive, error) {
+	if p.sysSession != "" {
+		if q, ok := p.showInSysSession(s); ok {
+			sql = q
+		}
+	}
 	var ks *Keyspace
 	var err error
 	switch {
+	case s.DBName != "" && systemSchemas[strings.ToLower(s.DBName)],
+		s.Table != nil && systemSchemas[s.Table.Schema.L]:
+		ks, err = p.defaultKeyspace()
 	case s.DBName != "":
 		ks, err = p.keyspaceByName(s.DBName)
 	case s.Table != nil && s.Table.Schema.O != "":
@@ -80,6 +88,33 @@ func (p *planner) planShow(s *ast.ShowStmt, sql string) (Primitive, error) {
 		op = Unsharded
 	}
 	return &Route{Opcode: op, Keyspace: ks, Query: textTemplate(sql)}, nil
+}
+
+// showInSysSession names information_schema in a SHOW of tables or of a
+// table's columns, indexes or definition, in a session that selected it:
+// a tablet's connection has its keyspace's database selected. It returns
+// the statement's new text, or false when it names no database.
+func (p *planner) showInSysSession(s *ast.ShowStmt) (string, bool) {
+	switch s.Tp {
+	case ast.ShowTables, ast.ShowTableStatus:
+		if s.DBName != "" {
+			return "", false
+		}
+		s.DBName = p.sysSession
+	case ast.ShowColumns, ast.ShowIndex, ast.ShowCreateTable:
+		if s.Table == nil || s.Table.Schema.O != "" || s.DBName != "" {
+			return "", false
+		}
+		s.Table.Schema = ast.NewCIStr(p.sysSession)
+	default:
+		return "", false
+	}
+	q, err := restoreSQL(s)
+	if err != nil {
+		return "", false
+	}
+	p.rewrote = true
+	return q, true
 }
 
 // explainRows describes a plan as EXPLAIN FORMAT=mosaic returns it: one

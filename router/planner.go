@@ -37,6 +37,9 @@ type planner struct {
 	// byLiteral is set when a literal's value chose it.
 	sysKs     *Keyspace
 	byLiteral bool
+	// sysSession is "information_schema" in a session that selected it
+	// (session is then ""), "" otherwise.
+	sysSession string
 }
 
 func (p *planner) newBind(prefix string) string {
@@ -46,6 +49,13 @@ func (p *planner) newBind(prefix string) string {
 
 // systemSchemas are answered by any shard.
 var systemSchemas = map[string]bool{"information_schema": true, "mysql": true, "performance_schema": true, "sys": true}
+
+// IsInformationSchema reports whether a session's database is
+// information_schema, which a session may select (`USE
+// information_schema`) though it is no keyspace.
+func IsInformationSchema(name string) bool {
+	return strings.EqualFold(name, "information_schema")
+}
 
 // tableInfo is a table of a statement, resolved against the VSchema.
 type tableInfo struct {
@@ -123,6 +133,13 @@ func (p *planner) resolveTable(tn *ast.TableName, alias string) (*tableInfo, err
 
 func (p *planner) resolveTableOnce(tn *ast.TableName, alias string) (*tableInfo, error) {
 	schema, name := tn.Schema.L, tn.Name.L
+	if schema == "" && p.sysSession != "" {
+		// The session's database is information_schema: name it, since
+		// a tablet's connection has its keyspace's database selected.
+		tn.Schema = ast.NewCIStr(p.sysSession)
+		schema = p.sysSession
+		p.rewrote = true
+	}
 	if alias == "" {
 		alias = name
 	}

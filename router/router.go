@@ -185,6 +185,11 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	vs := r.VSchema()
 	colGen := r.colGen.Load()
 	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
+	if IsInformationSchema(keyspace) {
+		// `USE information_schema`: no keyspace, and unqualified tables
+		// are information_schema's.
+		p.session, p.sysSession = "", "information_schema"
+	}
 	sql = loadDataIgnoreRows(sql)
 	// MariaDB's RETURNING clause is split off for the parser and put
 	// back on each shard's statement (returning.go).
