@@ -198,6 +198,40 @@ func TestUnshardedThroughGate(t *testing.T) {
 		if got := queryRows(t, db, "show databases"); !slices.Equal(got, []string{"information_schema", "commerce"}) {
 			t.Fatalf("show databases = %q", got)
 		}
+		// LIKE (case-sensitive, as mysqld's database names on Linux) and
+		// the WHERE forms tools send.
+		for q, want := range map[string][]string{
+			"show databases like 'comm%'":                                 {"commerce"},
+			"show schemas like 'COMMERCE'":                                nil,
+			"show databases where `Database` = 'commerce'":                {"commerce"},
+			"show databases where `Database` not like 'c%'":               {"information_schema"},
+			"show databases where `Database` in ('x', 'commerce') or 1=0": nil,
+		} {
+			rows, err := db.Query(q)
+			if want == nil && strings.Contains(q, "1=0") {
+				// An operand the gate does not evaluate: refused, not guessed.
+				if num, _ := mysqlErr(t, err); num != 1235 {
+					t.Fatalf("%s: %v, want error 1235", q, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			rows.Close()
+			if got := queryRows(t, db, q); !slices.Equal(got, want) {
+				t.Fatalf("%s = %q, want %q", q, got, want)
+			}
+		}
+		rows, err := db.Query("show databases like 'comm%'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		rows.Close()
+		if !slices.Equal(cols, []string{"Database (comm%)"}) {
+			t.Fatalf("show databases like: columns %q", cols)
+		}
 		var v string
 		if err := db.QueryRow("select @@version").Scan(&v); err != nil || !strings.Contains(v, "MariaDB") {
 			t.Fatalf("@@version = %q %v", v, err)

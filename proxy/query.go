@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router"
@@ -380,7 +381,7 @@ func (cc *clientConn) session(ctx context.Context, stmt ast.StmtNode, sql string
 		switch x.Tp {
 		case ast.ShowDatabases:
 			st.usesTables = true
-			return cc.showDatabases()
+			return cc.showDatabases(x)
 		case ast.ShowProcessList:
 			return cc.showProcessList(x.Full)
 		case ast.ShowWarnings, ast.ShowErrors:
@@ -506,12 +507,99 @@ func limitValue(e ast.ExprNode) int {
 	return n
 }
 
-func (cc *clientConn) showDatabases() error {
+func (cc *clientConn) showDatabases(x *ast.ShowStmt) error {
 	// information_schema first, as mysqld lists it; then the keyspaces.
 	names := append([]string{"information_schema"}, cc.g.router.VSchema().KeyspaceNames()...)
-	res := &querypb.QueryResult{Fields: []*querypb.Field{{Name: "Database", OrgName: "SCHEMA_NAME", Table: "SCHEMATA", Type: 253, Charset: 33, ColumnLength: 256}}}
+	col := "Database"
+	keep := func(string) (bool, error) { return true, nil }
+	switch {
+	case x.Pattern != nil:
+		p, ok := stringLiteral(x.Pattern.Pattern)
+		if !ok || x.Pattern.Not {
+			return sqlerr.NotSupported("SHOW DATABASES with this LIKE")
+		}
+		// Database names compare case-sensitively, as mysqld's on Linux.
+		col = "Database (" + p + ")"
+		keep = func(n string) (bool, error) { return likeMatch(n, p), nil }
+	case x.Where != nil:
+		keep = func(n string) (bool, error) { return databaseWhere(x.Where, n) }
+	}
+	res := &querypb.QueryResult{Fields: []*querypb.Field{{Name: col, OrgName: "SCHEMA_NAME", Table: "SCHEMATA", Type: 253, Charset: 33, ColumnLength: 256}}}
 	for _, n := range names {
-		res.Rows = append(res.Rows, appendLenEncString(nil, n))
+		ok, err := keep(n)
+		if err != nil {
+			return err
+		}
+		if ok {
+			res.Rows = append(res.Rows, appendLenEncString(nil, n))
+		}
 	}
 	return cc.writeResult(res)
+}
+
+// databaseWhere evaluates the WHERE of a SHOW DATABASES for one name: the
+// forms tools send (`Database` compared with =, <>, LIKE or IN, joined by
+// AND, OR and NOT).
+func databaseWhere(e ast.ExprNode, name string) (bool, error) {
+	isCol := func(e ast.ExprNode) bool {
+		c, ok := e.(*ast.ColumnNameExpr)
+		return ok && c.Name.Name.L == "database"
+	}
+	switch x := e.(type) {
+	case *ast.ParenthesesExpr:
+		return databaseWhere(x.Expr, name)
+	case *ast.UnaryOperationExpr:
+		if x.Op == opcode.Not || x.Op == opcode.Not2 {
+			v, err := databaseWhere(x.V, name)
+			return !v, err
+		}
+	case *ast.BinaryOperationExpr:
+		switch x.Op {
+		case opcode.LogicAnd, opcode.LogicOr:
+			l, err := databaseWhere(x.L, name)
+			if err != nil {
+				return false, err
+			}
+			r, err := databaseWhere(x.R, name)
+			if x.Op == opcode.LogicAnd {
+				return l && r, err
+			}
+			return l || r, err
+		case opcode.EQ, opcode.NE:
+			lit, col := x.R, x.L
+			if !isCol(col) {
+				lit, col = x.L, x.R
+			}
+			if v, ok := stringLiteral(lit); ok && isCol(col) {
+				return (v == name) == (x.Op == opcode.EQ), nil
+			}
+		}
+	case *ast.PatternLikeOrIlikeExpr:
+		if v, ok := stringLiteral(x.Pattern); ok && isCol(x.Expr) && x.IsLike {
+			return likeMatch(name, v) != x.Not, nil
+		}
+	case *ast.PatternInExpr:
+		if isCol(x.Expr) && x.Sel == nil {
+			found := false
+			for _, item := range x.List {
+				v, ok := stringLiteral(item)
+				if !ok {
+					return false, sqlerr.NotSupported("SHOW DATABASES with this WHERE")
+				}
+				found = found || v == name
+			}
+			return found != x.Not, nil
+		}
+	}
+	return false, sqlerr.NotSupported("SHOW DATABASES with this WHERE")
+}
+
+// stringLiteral is the value of a string literal.
+func stringLiteral(e ast.ExprNode) (string, bool) {
+	v, ok := e.(ast.ValueExpr)
+	if !ok {
+		return "", false
+	}
+	s, ok := v.GetValue().(string)
+	return s, ok
 }
