@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +174,21 @@ func testAuth(t *testing.T, c *cluster.Cluster) {
 	err = ping(open("reader", "readpw", "customer", ""))
 	if code, _ := mysqlErr(t, err); code != 1044 {
 		t.Fatalf("connect to a forbidden keyspace: %v", err)
+	}
+
+	// SHOW GRANTS gives the gate account's rights, not the tablets'.
+	readerGrants := []string{"GRANT USAGE ON *.* TO `reader`@`%`", "GRANT SELECT ON `commerce`.* TO `reader`@`%`"}
+	for _, q := range []string{"show grants", "show grants for current_user()", "show grants for current_user", "show grants for reader"} {
+		if got := queryRows(t, reader, q); !slices.Equal(got, readerGrants) {
+			t.Errorf("%s as reader = %q, want %q", q, got, readerGrants)
+		}
+	}
+	if got := queryRows(t, open("root", "", "commerce", ""), "show grants"); !slices.Equal(got, []string{"GRANT ALL PRIVILEGES ON *.* TO `root`@`%`"}) {
+		t.Errorf("show grants as root = %q", got)
+	}
+	_, err = reader.Query("show grants for root")
+	if code, _ := mysqlErr(t, err); code != 1044 {
+		t.Fatalf("show grants for another account: %v", err)
 	}
 
 	// COM_CHANGE_USER: to reader (read-only from then on), and with a

@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -99,4 +100,46 @@ func writeCommand(stmt ast.StmtNode) string {
 		return "ALTER"
 	}
 	return "UPDATE"
+}
+
+// showGrants answers SHOW GRANTS [FOR CURRENT_USER | FOR the account
+// itself] with what the gate lets the account do: ALL PRIVILEGES (SELECT
+// for a read-only account) on every keyspace or on the keyspaces it may
+// use. Gate accounts match any host, hence `name`@`%`. Another account's
+// grants are refused, as mysqld refuses them to an account without
+// rights on its mysql database.
+func (cc *clientConn) showGrants(x *ast.ShowStmt) error {
+	name := cc.s.User
+	if u := x.User; u != nil && !u.CurrentUser && u.Username != name {
+		return sqlerr.New(sqlerr.ERDBAccessDenied, "Access denied for user '%s'@'%s' to database 'mysql'", name, cc.remoteHost())
+	}
+	who := quoteIdent(name) + "@`%`"
+	privs := "ALL PRIVILEGES"
+	var keyspaces []string
+	if cc.acct != nil {
+		if cc.acct.ReadOnly {
+			privs = "SELECT"
+		}
+		for _, ks := range cc.acct.Keyspaces {
+			if ks == "*" {
+				keyspaces = nil
+				break
+			}
+			keyspaces = append(keyspaces, ks)
+		}
+	}
+	var grants []string
+	if len(keyspaces) == 0 {
+		grants = append(grants, "GRANT "+privs+" ON *.* TO "+who)
+	} else {
+		grants = append(grants, "GRANT USAGE ON *.* TO "+who)
+		for _, ks := range keyspaces {
+			grants = append(grants, "GRANT "+privs+" ON "+quoteIdent(ks)+".* TO "+who)
+		}
+	}
+	res := &querypb.QueryResult{Fields: []*querypb.Field{{Name: "Grants for " + name + "@%", Type: 253, Charset: 33, ColumnLength: 3072}}}
+	for _, g := range grants {
+		res.Rows = append(res.Rows, appendLenEncString(nil, g))
+	}
+	return cc.writeResult(res)
 }

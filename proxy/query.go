@@ -384,6 +384,8 @@ func (cc *clientConn) session(ctx context.Context, stmt ast.StmtNode, sql string
 			return cc.showDatabases(x)
 		case ast.ShowProcessList:
 			return cc.showProcessList(x.Full)
+		case ast.ShowGrants:
+			return cc.showGrants(x)
 		case ast.ShowWarnings, ast.ShowErrors:
 			st.diagnostic = true
 			offset, limit := 0, -1

@@ -407,7 +407,9 @@ func isSessionStmt(stmt ast.StmtNode) bool {
 		// SHOW WARNINGS and SHOW ERRORS describe the client's last
 		// statement, which only the gate knows.
 		// SHOW PROCESSLIST lists the gate's client connections.
-		return s.Tp == ast.ShowDatabases || s.Tp == ast.ShowWarnings || s.Tp == ast.ShowErrors || s.Tp == ast.ShowProcessList
+		// SHOW GRANTS gives the gate account's rights, not the tablets'
+		// mysqld account's.
+		return s.Tp == ast.ShowDatabases || s.Tp == ast.ShowWarnings || s.Tp == ast.ShowErrors || s.Tp == ast.ShowProcessList || s.Tp == ast.ShowGrants
 	}
 	return false
 }
