@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaicdb/mosaic/testports"
 	"github.com/mosaicdb/mosaic/topo/etcdstore/etcdtest"
 )
 
@@ -177,9 +178,7 @@ func freePortPair(t *testing.T) int {
 	t.Helper()
 	for i := 0; i < 50; i++ {
 		p := etcdtest.FreePort(t)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		if err == nil {
-			l.Close()
+		if testports.Claim(p + 1) {
 			return p
 		}
 	}

@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+	"github.com/mosaicdb/mosaic/testports"
 )
 
 // Plain is one plain mariadbd, without a tablet or a gate: the reference
@@ -39,12 +39,11 @@ func (p *Plain) DSN(db string, params ...string) string {
 // rather than failing t, so it may run beside cluster.Start in another
 // goroutine.
 func StartPlain(t testing.TB) (*Plain, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testports.Free(1)
 	if err != nil {
 		return nil, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := ports[0]
 	dir, err := os.MkdirTemp("", "mosaic-plain-")
 	if err != nil {
 		return nil, err

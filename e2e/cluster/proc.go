@@ -18,6 +18,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
+	"github.com/mosaicdb/mosaic/testports"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -69,18 +70,9 @@ type ProcTablet struct {
 // wait for it to serve (WaitHealth does).
 func StartProcTablet(t testing.TB, bin, topoAddr, keyspace, shard string, extra ...string) *ProcTablet {
 	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for i := 0; i < 3; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+	ports, err := testports.Free(3)
+	if err != nil {
+		t.Fatal(err)
 	}
 	// Short: unix socket paths are limited.
 	dir, err := os.MkdirTemp("", "mosaic-proc-")

@@ -20,6 +20,7 @@ import (
 	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
+	"github.com/mosaicdb/mosaic/testports"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -176,29 +177,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// freePorts returns n distinct TCP ports on 127.0.0.1 that were free a
-// moment ago (all held open together, so they differ).
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Options) (*Tablet, error) {
-	ports, err := freePorts(3)
+	ports, err := testports.Free(3)
 	if err != nil {
 		return nil, err
 	}

@@ -8,18 +8,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaicdb/mosaic/testports"
 	"github.com/mosaicdb/mosaic/topo/etcdstore"
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that no other helper of this test binary was given (package testports).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testports.Free(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }
 
 // Start starts an embedded etcd on free ports, stopped when the test ends,
