@@ -26,24 +26,25 @@ func newLRU[V any](max int) *lru[V] {
 func (c *lru[V]) get(key string) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.items[key]; ok {
-		c.ll.MoveToFront(e)
-		return e.Value.(*lruEntry[V]).val, true
-	}
-	var zero V
-	return zero, false
+	return c.hitLocked(c.items[key])
 }
 
 // getBytes is get with the key as bytes, which it does not copy.
 func (c *lru[V]) getBytes(key []byte) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.items[string(key)]; ok {
-		c.ll.MoveToFront(e)
-		return e.Value.(*lruEntry[V]).val, true
+	return c.hitLocked(c.items[string(key)])
+}
+
+// hitLocked returns the value of the entry a lookup found (nil: none) and
+// marks it used. c.mu is held.
+func (c *lru[V]) hitLocked(e *list.Element) (V, bool) {
+	if e == nil {
+		var zero V
+		return zero, false
 	}
-	var zero V
-	return zero, false
+	c.ll.MoveToFront(e)
+	return e.Value.(*lruEntry[V]).val, true
 }
 
 func (c *lru[V]) put(key string, val V) {
