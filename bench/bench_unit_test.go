@@ -1,9 +1,14 @@
 package bench
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"math"
+	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -133,6 +138,86 @@ func TestReportChecks(t *testing.T) {
 		if !strings.Contains(md, s) {
 			t.Errorf("markdown lacks %q:\n%s", s, md)
 		}
+	}
+	if _, _, _, _, ok := r.FloorPoint(); ok || strings.Contains(md, "forward") {
+		t.Fatalf("a report without a floor shows one:\n%s", md)
+	}
+	// The floor: hops at 8000 QPS against 10000 direct, 12 + 13 µs of CPU.
+	floor := &Comparison{Workload: "point-select", Threads: 8}
+	floor.A.Median = Summary{QPS: 8000, P50: 0.4, Probe: map[string]float64{ProbeHop1: 12, ProbeHop2: 13}}
+	floor.B.Median = Summary{QPS: 10000, P50: 0.3}
+	floor.Ratio = ratio(floor.A.Median, floor.B.Median)
+	r.Floor = &Entry{Keyspace: "commerce", Comparison: floor}
+	hops, cpu, gateOver, threads, ok := r.FloorPoint()
+	if !ok || hops != 0.8 || cpu != 25 || gateOver != 0.75 || threads != 8 {
+		t.Fatalf("floor point %v %v %v %v %v", hops, cpu, gateOver, threads, ok)
+	}
+	md = r.Markdown()
+	for _, s := range []string{"two hops that only forward bytes (below) reach 80.0 % of direct at 8 threads and spend 25.0 µs", "the gate reaches 75.0 % of their QPS",
+		"## Reference: two hops that only forward bytes", "| commerce | point-select | 8 | 8000 | 10000 | 80.0 % | 0.400 | 0.300 | 12.0 | 13.0 | 25.0 |"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("markdown lacks %q:\n%s", s, md)
+		}
+	}
+}
+
+// TestForward joins a client to an echo server through Forward, then
+// cancels it: Forward returns, and the client's connection is closed.
+func TestForward(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	var dials atomic.Int32
+	go func() {
+		done <- Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", echo.Addr().String())
+		})
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	msg := bytes.Repeat([]byte("mosaic "), 20000) // more than one buffer
+	go c.Write(msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo through the hop: %v (equal %v)", err, bytes.Equal(got, msg))
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d dials for one connection", n)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Forward: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Forward did not return after its context ended")
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the client's connection is still open after Forward returned")
 	}
 }
 

@@ -1,10 +1,14 @@
 package bench_test
 
 import (
+	"context"
 	"database/sql"
+	"net"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/mosaicdb/mosaic/bench"
 	"github.com/mosaicdb/mosaic/e2e/cluster"
@@ -77,6 +81,41 @@ func TestWorkloadsThroughGate(t *testing.T) {
 		if len(cmp.A.Rounds) != 2 || len(cmp.B.Rounds) != 2 || cmp.A.Median.QPS <= 0 || cmp.B.Median.QPS <= 0 ||
 			cmp.Ratio.QPS != cmp.A.Median.QPS/cmp.B.Median.QPS || cmp.A.Median.Errors+cmp.B.Median.Errors != 0 {
 			t.Fatalf("comparison:\n%s", cmp.Text())
+		}
+		// A workload runs through a forwarding hop in front of mysqld.
+		dsn, err := mysql.ParseDSN(c.DirectDSN("commerce", "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := dsn.Addr
+		ctx, stop := context.WithCancel(t.Context())
+		forwarded := make(chan error, 1)
+		go func() {
+			forwarded <- bench.Forward(ctx, l, func(ctx context.Context) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", target)
+			})
+		}()
+		dsn.Addr = l.Addr().String()
+		hop, err := sql.Open("mysql", dsn.FormatDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := bench.Run(t.Context(), hop, w, bench.RunOptions{Threads: 2, Duration: 300 * time.Millisecond})
+		hop.Close()
+		stop()
+		if err != nil {
+			t.Fatalf("through a forwarding hop: %v", err)
+		}
+		if res.Errors != 0 || res.Events == 0 {
+			t.Fatalf("through a forwarding hop:\n%s", res.Text())
+		}
+		if err := <-forwarded; err != nil {
+			t.Fatal(err)
 		}
 		// The gate runs in this process: its CPU per query shows.
 		if cmp.A.Median.Probe["test_cpu_us_per_query"] <= 0 {

@@ -16,6 +16,9 @@ type Report struct {
 	Settings []string `json:"settings"`
 	// Entries are the gate-vs-direct comparisons.
 	Entries []Entry `json:"entries"`
+	// Floor, when measured, compares two hops that only forward bytes
+	// (side A) with mysqld directly (side B): see Forward.
+	Floor *Entry `json:"floor,omitempty"`
 	// Memory holds the gate's memory measurements.
 	Memory *MemoryFigures `json:"memory,omitempty"`
 	// Notes are free lines appended to the report.
@@ -67,6 +70,9 @@ const (
 	ProbeTablet = "tablet_cpu_us_per_query"
 	ProbeMySQLd = "mysqld_cpu_us_per_query"
 	ProbeClient = "client_cpu_us_per_query"
+	// The two forwarding hops of the floor measurement.
+	ProbeHop1 = "hop1_cpu_us_per_query"
+	ProbeHop2 = "hop2_cpu_us_per_query"
 )
 
 // AddedP50US is how much the gate adds to the median latency, in µs.
@@ -79,6 +85,25 @@ func (e Entry) AddedP50US() float64 {
 func (e Entry) ProxyCPUUS() float64 {
 	p := e.Comparison.A.Median.Probe
 	return p[ProbeGate] + p[ProbeTablet]
+}
+
+// FloorPoint is the floor measured beside the gate's point-select at the
+// same threads: the hops' QPS over direct, their CPU per query, and the
+// gate's QPS over the hops' (medians of two comparisons of one run).
+// ok is false when either is missing.
+func (r *Report) FloorPoint() (hopsRatio, hopsCPU, gateOverHops float64, threads int, ok bool) {
+	if r.Floor == nil || r.Floor.Comparison.A.Median.QPS <= 0 {
+		return 0, 0, 0, 0, false
+	}
+	fc := r.Floor.Comparison
+	for _, e := range r.Entries {
+		c := e.Comparison
+		if e.Keyspace == r.Floor.Keyspace && c.Workload == fc.Workload && c.Threads == fc.Threads {
+			p := fc.A.Median.Probe
+			return fc.Ratio.QPS, p[ProbeHop1] + p[ProbeHop2], c.A.Median.QPS / fc.A.Median.QPS, fc.Threads, true
+		}
+	}
+	return 0, 0, 0, 0, false
 }
 
 // Check is one line of the budget table.
@@ -161,6 +186,10 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.What, c.Limit, c.Actual, mark)
 		}
 	}
+	if ratio, cpu, gateOver, threads, ok := r.FloorPoint(); ok {
+		fmt.Fprintf(&b, "\nFor scale, two hops that only forward bytes (below) reach %.1f %% of direct at %d threads and spend %.1f µs of CPU per point-select; "+
+			"the gate reaches %.1f %% of their QPS.\n", ratio*100, threads, cpu, gateOver*100)
+	}
 	if len(r.Entries) > 0 {
 		b.WriteString("\n## Gate vs direct mysqld\n\n")
 		b.WriteString("Medians over the rounds. QPS counts statements (a read-write transaction is 20, BEGIN and COMMIT included); " +
@@ -194,6 +223,28 @@ func (r *Report) Markdown() string {
 			}
 			fmt.Fprintf(&b, "- %s %s ×%d: %s\n", e.Keyspace, c.Workload, c.Threads, strings.Join(rs, ", "))
 		}
+	}
+	if e := r.Floor; e != nil {
+		c := e.Comparison
+		a, d := c.A.Median, c.B.Median
+		b.WriteString("\n## Reference: two hops that only forward bytes\n\n")
+		b.WriteString("`mosaic-bench forward` twice in a row in front of the same mysqld (client -tcp-> hop1 -unix-> hop2 -unix-> mysqld, " +
+			"the path of a gate and a tablet on one host), each hop a process with the gate's GOMAXPROCS that reads and writes bytes without looking at them, " +
+			"compared with mysqld directly in alternating rounds. They parse, route and pool nothing: their figures are what two more processes " +
+			"in a statement's path cost on this machine by themselves (the reads, writes, sleeps and wake-ups).\n\n")
+		b.WriteString("| keyspace | workload | threads | hops QPS | direct QPS | hops/direct | hops p50 ms | direct p50 ms | hop1 CPU µs/q | hop2 CPU µs/q | hop1+hop2 µs/q | mysqld µs/q via hops | mysqld µs/q direct | errors hops/direct |\n")
+		b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.1f %% | %.3f | %.3f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f/%.0f |\n",
+			e.Keyspace, c.Workload, c.Threads, a.QPS, d.QPS, c.Ratio.QPS*100, a.P50, d.P50,
+			a.Probe[ProbeHop1], a.Probe[ProbeHop2], a.Probe[ProbeHop1]+a.Probe[ProbeHop2], a.Probe[ProbeMySQLd], d.Probe[ProbeMySQLd], a.Errors, d.Errors)
+		var rs []string
+		for i := range c.A.Rounds {
+			if i < len(c.B.Rounds) {
+				rs = append(rs, fmt.Sprintf("%.0f / %.0f", c.A.Rounds[i].QPS, c.B.Rounds[i].QPS))
+			}
+		}
+		fmt.Fprintf(&b, "\nEvery round (QPS hops / direct): %s. Load generator CPU per statement, hops side / direct side: %.1f / %.1f µs.\n",
+			strings.Join(rs, ", "), a.Probe[ProbeClient], d.Probe[ProbeClient])
 	}
 	if mm := r.Memory; mm != nil {
 		b.WriteString("\n## Gate memory\n\n| measurement | figure |\n| --- | ---: |\n")

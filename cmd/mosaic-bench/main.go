@@ -37,6 +37,7 @@ Statements go as text with inlined values (COM_QUERY).`,
 		newCompareCmd(),
 		newSuiteCmd(),
 		newVSchemaCmd(),
+		newForwardCmd(),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mosaic-bench:", err)

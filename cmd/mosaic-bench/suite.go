@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 
 	"github.com/mosaicdb/mosaic/bench"
@@ -44,6 +45,7 @@ type suiteFlags struct {
 	title        string
 	workloads    []string
 	keyspaces    []string
+	floor        bool
 }
 
 // shardProcs are the ports of one shard's primary in the local layout.
@@ -97,6 +99,7 @@ the raw figures as JSON) go to --out.`,
 	fs.StringVar(&f.title, "title", "", "title of the report")
 	fs.StringSliceVar(&f.workloads, "workloads", []string{"point-select", "read-write"}, "workloads compared at --threads")
 	fs.StringSliceVar(&f.keyspaces, "keyspaces", []string{"commerce", "customer"}, "keyspaces compared")
+	fs.BoolVar(&f.floor, "floor", true, "also compare two hops that only forward bytes (client -tcp-> hop -unix-> hop -unix-> mysqld) with mysqld directly, on point-select: the floor of any two-hop proxy on this machine")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if f.cluster == "running" && !cmd.Flags().Changed("gate-port") {
 			f.etcdPort, f.gatePort, f.gateHTTPPort, f.tabletOffset = 2379, 15306, 15000, 0
@@ -224,6 +227,15 @@ func runSuite(ctx context.Context, f *suiteFlags, out io.Writer) error {
 			}
 			fmt.Fprint(os.Stderr, c.Text())
 			report.Entries = append(report.Entries, bench.Entry{Keyspace: ks, Comparison: c})
+			if f.floor && report.Floor == nil && len(shards) == 1 && j.workload == "point-select" && j.threads == f.threads {
+				logf("%s: point-select at %d threads, two forwarding hops vs direct", ks, j.threads)
+				e, err := measureFloor(ctx, f, ks, directDSN(shards[0], directDB), direct, probe.Groups["mysqld"])
+				if err != nil {
+					return fmt.Errorf("floor: %w", err)
+				}
+				fmt.Fprint(os.Stderr, e.Comparison.Text())
+				report.Floor = e
+			}
 		}
 	}
 	mem := &bench.MemoryFigures{}
@@ -243,6 +255,46 @@ func runSuite(ctx context.Context, f *suiteFlags, out io.Writer) error {
 		report.Memory = mem
 	}
 	return writeReport(f.out, report, out)
+}
+
+// measureFloor compares two forwarding hops in front of the keyspace's
+// mysqld with mysqld directly, on point-select at --threads.
+func measureFloor(ctx context.Context, f *suiteFlags, ks, directDSN string, direct *sql.DB, mysqldPIDs []int) (*bench.Entry, error) {
+	sock, err := queryString(ctx, directDSN, "SELECT @@socket")
+	if err != nil {
+		return nil, fmt.Errorf("find mysqld's socket: %w", err)
+	}
+	fc, err := startForwardChain(ctx, sock, childGOMAXPROCS())
+	if err != nil {
+		return nil, err
+	}
+	defer fc.stop()
+	// The same account and database as the direct side, through the hops.
+	cfg, err := mysql.ParseDSN(directDSN)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Addr = fc.addr
+	fwd, err := openDB(cfg.FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	defer fwd.Close()
+	w, err := bench.NewWorkload("point-select", bench.DefaultWorkloadOptions())
+	if err != nil {
+		return nil, err
+	}
+	probe := &bench.CPUProbe{Groups: map[string][]int{
+		"hop1": {fc.pids[0]}, "hop2": {fc.pids[1]}, "mysqld": mysqldPIDs, "client": {os.Getpid()},
+	}}
+	c, err := bench.Compare(ctx, fwd, direct, w, bench.CompareOptions{
+		Run:    bench.RunOptions{Threads: f.threads, Duration: f.duration, Warmup: f.warmup},
+		Rounds: f.rounds, LabelA: "forwarder", LabelB: "direct", Probe: probe,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &bench.Entry{Keyspace: ks, Comparison: c}, nil
 }
 
 // writeReport writes <out>/<stamp>-<commit>.md and .json and prints the
