@@ -26,6 +26,7 @@ const driversVSchema = `{
     "sbtest1":  {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "sbtest2":  {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "sp":       {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "fr":       {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "products": {"column_vindexes": [{"column": "id", "name": "hash"}],
                  "auto_increment": {"column": "id", "sequence": "commerce.products_seq"}},
     "line_items": {"column_vindexes": [{"column": "product_id", "name": "hash"}],
@@ -62,6 +63,7 @@ func TestDrivers(t *testing.T) {
 	t.Run("gorm", func(t *testing.T) { testGorm(t, c) })
 	t.Run("returning", func(t *testing.T) { testReturning(t, c) })
 	t.Run("savepoints", func(t *testing.T) { testSavepoints(t, c) })
+	t.Run("CLIENT_FOUND_ROWS", func(t *testing.T) { testClientFoundRows(t, c) })
 	t.Run("python drivers", func(t *testing.T) {
 		testScriptDriver(t, c, "/usr/bin/python3", "testdata/drivers.py", "python drivers ok")
 	})

@@ -158,6 +158,7 @@ func (cc *clientConn) newSession(target string) *Session {
 	}
 	s := NewSession(cc.connID, name, cc.g.cfg.TransactionMode)
 	s.MaxAllowedPacket = cc.g.cfg.MaxAllowedPacket
+	s.SetClientFoundRows(cc.capability&mysql.CLIENT_FOUND_ROWS != 0)
 	s.Host = cc.remote
 	if host, _, err := net.SplitHostPort(cc.remote); err == nil {
 		s.Host = host

@@ -65,6 +65,9 @@ type Session struct {
 	// in the order they were last set.
 	settings []setting
 	options  *querypb.ExecuteOptions
+	// foundRows asks the tablets for UPDATE counts of matched rows: the
+	// client connected with CLIENT_FOUND_ROWS.
+	foundRows bool
 	// stmtWarnings collects the warnings of the running statement from
 	// every shard it reached.
 	stmtWarnings []*querypb.Warning
@@ -122,7 +125,24 @@ func (s *Session) SetSettings(list []setting) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.settings = list
-	s.options = optionsOf(list)
+	s.options = optionsOf(list, s.foundRows)
+}
+
+// SetClientFoundRows says whether the client connected with
+// CLIENT_FOUND_ROWS: affected rows of an UPDATE are then the rows it
+// matched, as mysqld reports them to such a client. Every tablet
+// statement of the session carries it (ExecuteOptions.client_found_rows).
+func (s *Session) SetClientFoundRows(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.foundRows = on
+	s.options = optionsOf(s.settings, on)
+}
+
+func (s *Session) clientFoundRows() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.foundRows
 }
 
 // withSetting returns list with name set to sql ("" removes it); a setting
@@ -141,15 +161,15 @@ func withSetting(list []setting, name, sql string) []setting {
 	return out
 }
 
-func optionsOf(list []setting) *querypb.ExecuteOptions {
+func optionsOf(list []setting, foundRows bool) *querypb.ExecuteOptions {
 	if len(list) == 0 {
-		return &querypb.ExecuteOptions{}
+		return &querypb.ExecuteOptions{ClientFoundRows: foundRows}
 	}
 	sqls := make([]string, len(list))
 	for i, st := range list {
 		sqls[i] = st.sql
 	}
-	return &querypb.ExecuteOptions{Settings: sqls}
+	return &querypb.ExecuteOptions{Settings: sqls, ClientFoundRows: foundRows}
 }
 
 // Options returns the execute options carrying the session's settings. The

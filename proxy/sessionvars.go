@@ -280,7 +280,7 @@ func (cc *clientConn) evalSelect(ctx context.Context, list []setting, sql string
 	if err != nil {
 		return nil, nil, err
 	}
-	exec := &sessionExecutor{gw: cc.g.gw, s: cc.s, opts: optionsOf(list)}
+	exec := &sessionExecutor{gw: cc.g.gw, s: cc.s, opts: optionsOf(list, cc.s.clientFoundRows())}
 	res, err := plan.Execute(ctx, exec, cc.s.bindSession(plan, bv))
 	if err != nil {
 		return nil, nil, err

@@ -468,9 +468,15 @@ type ExecuteOptions struct {
 	// statement's connection right after it succeeds, before anything
 	// resets the connection: the OUT and INOUT arguments of a CALL. Their
 	// values come back in QueryResult.user_vars.
-	ReadUserVars  []string `protobuf:"bytes,4,rep,name=read_user_vars,json=readUserVars" json:"read_user_vars,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ReadUserVars []string `protobuf:"bytes,4,rep,name=read_user_vars,json=readUserVars" json:"read_user_vars,omitempty"`
+	// client_found_rows asks for a mysqld connection opened with
+	// CLIENT_FOUND_ROWS: an UPDATE then reports the rows it matched, not
+	// only those it changed, as the gate's client asked in its handshake
+	// (JDBC drivers do by default). The tablet keeps such connections apart
+	// from the others; a transaction keeps the one it began with.
+	ClientFoundRows bool `protobuf:"varint,5,opt,name=client_found_rows,json=clientFoundRows" json:"client_found_rows,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ExecuteOptions) Reset() {
@@ -529,6 +535,13 @@ func (x *ExecuteOptions) GetReadUserVars() []string {
 		return x.ReadUserVars
 	}
 	return nil
+}
+
+func (x *ExecuteOptions) GetClientFoundRows() bool {
+	if x != nil {
+		return x.ClientFoundRows
+	}
+	return false
 }
 
 type ExecuteRequest struct {
@@ -3116,13 +3129,14 @@ const file_query_proto_rawDesc = "" +
 	"\aWarning\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x8c\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xb8\x01\n" +
 	"\x0eExecuteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
 	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\x12\x1a\n" +
 	"\bsettings\x18\x03 \x03(\tR\bsettings\x12$\n" +
-	"\x0eread_user_vars\x18\x04 \x03(\tR\freadUserVars\"\xd2\x01\n" +
+	"\x0eread_user_vars\x18\x04 \x03(\tR\freadUserVars\x12*\n" +
+	"\x11client_found_rows\x18\x05 \x01(\bR\x0fclientFoundRows\"\xd2\x01\n" +
 	"\x0eExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x12%\n" +

@@ -25,6 +25,9 @@ type Params struct {
 	Password string
 	// DB is the default database; empty for none.
 	DB string
+	// FoundRows opens the connection with CLIENT_FOUND_ROWS: an UPDATE's
+	// affected rows are then the rows it matched, changed or not.
+	FoundRows bool
 }
 
 // Packet header bytes of the replies COM_QUERY can get.
@@ -116,6 +119,9 @@ func Dial(ctx context.Context, p Params) (*Conn, error) {
 		// OK (multiresult.go); without this flag mysqld refuses a
 		// procedure that returns a result set (error 1312).
 		c.SetCapability(mysql.CLIENT_MULTI_RESULTS)
+		if p.FoundRows {
+			c.SetCapability(mysql.CLIENT_FOUND_ROWS)
+		}
 		return c.SetCollation("utf8mb4_general_ci")
 	}
 	c, err := client.ConnectWithDialer(ctx, network, p.Addr, p.User, p.Password, p.DB, dialer, collation)

@@ -70,7 +70,7 @@ func (s *Service) LoadData(stream grpc.ClientStreamingServer[querypb.LoadDataReq
 		}
 	} else {
 		var pc *PooledConn
-		if pc, err = s.pool.Get(ctx, first.Options.GetSettings()); err == nil {
+		if pc, err = s.pool.GetFor(ctx, first.Options); err == nil {
 			err = s.killer.run(ctx, pc, func() error { return run(pc) })
 			pc.Recycle()
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 )
@@ -48,6 +49,9 @@ type PooledConn struct {
 	gen  uint64
 	// settings is the key of the session settings applied on it.
 	settings string
+	// foundRows says it was opened with CLIENT_FOUND_ROWS, which only a
+	// new connection can change.
+	foundRows bool
 	// discard makes Recycle close it (its query was killed).
 	discard bool
 	// reset makes Recycle reset it (COM_RESET_CONNECTION) before it goes
@@ -77,6 +81,17 @@ func settingsKey(settings []string) string {
 // Get returns a connection with exactly settings applied. It waits for a
 // free slot until ctx ends; errors are *sqlerr.Error.
 func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) {
+	return p.get(ctx, settings, false)
+}
+
+// GetFor is Get for a client's statement: a connection with opts'
+// settings, opened with CLIENT_FOUND_ROWS when opts asks for it (nil opts:
+// no settings, no flag).
+func (p *Pool) GetFor(ctx context.Context, opts *querypb.ExecuteOptions) (*PooledConn, error) {
+	return p.get(ctx, opts.GetSettings(), opts.GetClientFoundRows())
+}
+
+func (p *Pool) get(ctx context.Context, settings []string, foundRows bool) (*PooledConn, error) {
 	select {
 	case p.sem <- struct{}{}:
 	default:
@@ -90,9 +105,10 @@ func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) 
 		}
 	}
 	key := settingsKey(settings)
-	pc := p.takeIdle(key)
-	if pc != nil && time.Since(pc.idleSince) > maxIdle {
-		// mysqld has probably dropped it already.
+	pc := p.takeIdle(key, foundRows)
+	if pc != nil && (time.Since(pc.idleSince) > maxIdle || pc.foundRows != foundRows) {
+		// mysqld has probably dropped it already, or it has the other
+		// CLIENT_FOUND_ROWS: closing it keeps the pool within its size.
 		p.closeConn(pc)
 		pc = nil
 	}
@@ -106,7 +122,7 @@ func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) 
 	}
 	if pc == nil {
 		var err error
-		if pc, err = p.dial(ctx); err != nil {
+		if pc, err = p.dial(ctx, foundRows); err != nil {
 			<-p.sem
 			return nil, err
 		}
@@ -124,30 +140,44 @@ func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) 
 	return pc, nil
 }
 
-func (p *Pool) takeIdle(key string) *PooledConn {
+// takeIdle takes an idle connection, preferring the most recently used
+// one with foundRows and the settings key, then one with foundRows; it
+// returns one without foundRows only when there is no other.
+func (p *Pool) takeIdle(key string, foundRows bool) *PooledConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.idle)
 	if n == 0 {
 		return nil
 	}
-	// Most recently used first; prefer one that already has the settings.
 	pick := n - 1
+	sameFlag := -1
 	for i := n - 1; i >= 0; i-- {
+		if p.idle[i].foundRows != foundRows {
+			continue
+		}
 		if p.idle[i].settings == key {
-			pick = i
+			sameFlag = i
 			break
 		}
+		if sameFlag < 0 {
+			sameFlag = i
+		}
+	}
+	if sameFlag >= 0 {
+		pick = sameFlag
 	}
 	pc := p.idle[pick]
 	p.idle = append(p.idle[:pick], p.idle[pick+1:]...)
 	return pc
 }
 
-func (p *Pool) dial(ctx context.Context) (*PooledConn, error) {
+func (p *Pool) dial(ctx context.Context, foundRows bool) (*PooledConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := mysqlconn.Dial(dctx, p.params)
+	params := p.params
+	params.FoundRows = foundRows
+	c, err := mysqlconn.Dial(dctx, params)
 	if err != nil {
 		if e, ok := err.(*sqlerr.Error); ok {
 			return nil, e
@@ -157,7 +187,7 @@ func (p *Pool) dial(ctx context.Context) (*PooledConn, error) {
 		e.Retryable = true
 		return nil, e
 	}
-	pc := &PooledConn{Conn: c, pool: p}
+	pc := &PooledConn{Conn: c, pool: p, foundRows: foundRows}
 	p.mu.Lock()
 	pc.gen = p.gen
 	p.live[pc] = struct{}{}

@@ -233,7 +233,7 @@ func (s *Service) ReserveExecute(ctx context.Context, req *querypb.ReserveExecut
 	var rc *reservedConn
 	if req.ReservedId == 0 {
 		gctx, cancel := s.queryContext(ctx, req.Options)
-		pc, err := s.reservedPool.Get(gctx, req.Options.GetSettings())
+		pc, err := s.reservedPool.GetFor(gctx, req.Options)
 		cancel()
 		if err != nil {
 			return nil, s.fail(err)

@@ -345,7 +345,7 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 		// Nothing is open on a pooled connection.
 		return &querypb.QueryResult{}, nil
 	}
-	pc, err := s.pool.Get(ctx, opts.GetSettings())
+	pc, err := s.pool.GetFor(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -413,7 +413,7 @@ func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerS
 		}
 	} else {
 		var pc *PooledConn
-		if pc, err = s.pool.Get(ctx, req.Options.GetSettings()); err == nil {
+		if pc, err = s.pool.GetFor(ctx, req.Options); err == nil {
 			err = s.killer.run(ctx, pc, func() error { return streamOn(pc) })
 			markState(pc, st, req.Sql)
 			pc.Recycle()
@@ -433,7 +433,7 @@ func (s *Service) begin(ctx context.Context, opts *querypb.ExecuteOptions, bo *q
 	if err != nil {
 		return nil, err
 	}
-	pc, err := s.txPool.Get(ctx, opts.GetSettings())
+	pc, err := s.txPool.GetFor(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
