@@ -118,6 +118,14 @@ var compareScript = []string{
 	"create database if not exists commerce",
 	"show warnings",
 	"select row_count()",
+	"create database if not exists commerce",
+	"select row_count()",
+	// ... and drop it first if it exists (mariadb-slap, test set-ups).
+	"drop database if exists mosaic_nosuch",
+	"show warnings",
+	"select row_count()",
+	"drop database mosaic_nosuch",
+	"drop database information_schema",
 }
 
 func TestSessionsCompareWithMariaDB(t *testing.T) {

@@ -402,6 +402,8 @@ func (cc *clientConn) session(ctx context.Context, stmt ast.StmtNode, sql string
 		return cc.ignoreTableLock(x)
 	case *ast.CreateDatabaseStmt:
 		return cc.createDatabase(x)
+	case *ast.DropDatabaseStmt:
+		return cc.dropDatabase(x)
 	}
 	return sqlerr.NotSupported("the statement %q", sql)
 }

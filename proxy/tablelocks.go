@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
@@ -40,5 +41,29 @@ func (cc *clientConn) createDatabase(st *ast.CreateDatabaseStmt) error {
 		return sqlerr.New(sqlerr.ERDBCreateExists, "Can't create database '%s'; database exists", name)
 	}
 	cc.s.addWarnings([]*querypb.Warning{{Level: "Note", Code: sqlerr.ERDBCreateExists, Message: "Can't create database '" + name + "'; database exists"}})
-	return cc.writeOK(1, 0)
+	return cc.writeOK(0, 0)
+}
+
+// dropDatabase answers DROP DATABASE for a name that is no keyspace as
+// mysqld answers for a database that does not exist: error 1008, or OK
+// with a Note 1008 under IF EXISTS (test set-ups and tools such as
+// mariadb-slap drop their database before creating it). A keyspace is
+// dropped with mosaicctl, not through the gate.
+func (cc *clientConn) dropDatabase(st *ast.DropDatabaseStmt) error {
+	name := st.Name.O
+	if err := cc.checkKeyspaceAccess(name); err != nil {
+		return err
+	}
+	if strings.EqualFold(name, "information_schema") {
+		return sqlerr.New(sqlerr.ERDBAccessDenied, "Access denied for user '%s'@'%s' to database '%s'", cc.s.User, cc.s.Host, name)
+	}
+	if slices.Contains(cc.g.router.VSchema().KeyspaceNames(), name) {
+		return sqlerr.NotSupported("CREATE, ALTER or DROP DATABASE through the gate (use mosaicctl to manage keyspaces)")
+	}
+	msg := "Can't drop database '" + name + "'; database doesn't exist"
+	if !st.IfExists {
+		return sqlerr.New(sqlerr.ERDBDropExists, "%s", msg)
+	}
+	cc.s.addWarnings([]*querypb.Warning{{Level: "Note", Code: sqlerr.ERDBDropExists, Message: msg}})
+	return cc.writeOK(0, 0)
 }

@@ -16,7 +16,7 @@ import (
 // tables.
 func (p *planner) planDDL(stmt ast.StmtNode, sql string) (Primitive, error) {
 	switch stmt.(type) {
-	case *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
+	case *ast.AlterDatabaseStmt:
 		return nil, sqlerr.NotSupported("CREATE, ALTER or DROP DATABASE through the gate (use mosaicctl to manage keyspaces)")
 	}
 	var ks *Keyspace

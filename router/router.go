@@ -398,10 +398,12 @@ func isSessionStmt(stmt ast.StmtNode) bool {
 		// Ignored with a note: a table lock would stay on a pooled
 		// tablet connection (see connstate.go).
 		return true
-	case *ast.CreateDatabaseStmt:
-		// Keyspaces are made with mosaicctl; the gate answers for the
-		// ones that exist as mysqld would (1007, or a note with IF NOT
-		// EXISTS), which tools that create their database first expect.
+	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt:
+		// Keyspaces are made and dropped with mosaicctl; the gate
+		// answers as mysqld would for the ones that exist (CREATE: 1007,
+		// or a note with IF NOT EXISTS), which tools that create their
+		// database first expect, and for the ones that do not (DROP:
+		// 1008, or a note with IF EXISTS).
 		return true
 	case *ast.ShowStmt:
 		// SHOW WARNINGS and SHOW ERRORS describe the client's last

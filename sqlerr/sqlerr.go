@@ -21,6 +21,7 @@ const (
 	ERNoDB                        = 1046
 	ERBadDB                       = 1049
 	ERDBCreateExists              = 1007
+	ERDBDropExists                = 1008
 	ERUnknownCom                  = 1047
 	ERBadFieldError               = 1054
 	ERDupEntry                    = 1062
@@ -72,6 +73,7 @@ var states = map[uint16]string{
 	ERNoDB:                        "3D000",
 	ERBadDB:                       "42000",
 	ERDBCreateExists:              "HY000",
+	ERDBDropExists:                "HY000",
 	ERUnknownCom:                  "08S01",
 	ERBadFieldError:               "42S22",
 	ERDupEntry:                    "23000",
