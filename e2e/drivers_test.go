@@ -64,6 +64,7 @@ func TestDrivers(t *testing.T) {
 	t.Run("returning", func(t *testing.T) { testReturning(t, c) })
 	t.Run("savepoints", func(t *testing.T) { testSavepoints(t, c) })
 	t.Run("CLIENT_FOUND_ROWS", func(t *testing.T) { testClientFoundRows(t, c) })
+	t.Run("MariaDB Connector/J", func(t *testing.T) { testJDBC(t, c) })
 	t.Run("python drivers", func(t *testing.T) {
 		testScriptDriver(t, c, "/usr/bin/python3", "testdata/drivers.py", "python drivers ok")
 	})

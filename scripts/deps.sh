@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Mosaic needs from Debian when it is missing:
 #   scripts/deps.sh          mariadb-server, mariadb-backup, sysbench, and the
-#                            Python and Perl drivers the driver tests run
+#                            Python, Perl and (with Java) JDBC drivers the
+#                            driver tests run
 set -euo pipefail
 
 need=()
@@ -12,6 +13,11 @@ command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
 /usr/bin/python3 -c 'import pymysql' >/dev/null 2>&1 || need+=(python3-pymysql)
 /usr/bin/python3 -c 'import MySQLdb' >/dev/null 2>&1 || need+=(python3-mysqldb)
 perl -MDBD::MariaDB -e 1 >/dev/null 2>&1 || need+=(libdbd-mariadb-perl)
+# MariaDB Connector/J for the JDBC test, where Java is installed (the test
+# skips without Java; the JDK itself is not pulled in here).
+if command -v java >/dev/null 2>&1 && [ ! -e /usr/share/java/mariadb-java-client.jar ]; then
+  need+=(libmariadb-java)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "installing: ${need[*]}"
