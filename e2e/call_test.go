@@ -138,6 +138,40 @@ func testCall(t *testing.T, c *cluster.Cluster) {
 		}
 	})
 
+	// ? markers in OUT and INOUT positions: mysqld runs the CALL and, for
+	// a client without CLIENT_PS_MULTI_RESULTS such as go-sql-driver,
+	// leaves the OUT values out (JdbcProbe.java checks the values with
+	// Connector/J, which asks for them).
+	t.Run("prepared with OUT markers", func(t *testing.T) {
+		run := func(db *sql.DB) []string {
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var out []string
+			for _, args := range [][]any{{21, nil, "hi", nil, nil, nil}, {1, 2, nil, 3, 4, 5}} {
+				if _, err := conn.ExecContext(ctx, "call sp_out(?, ?, ?, ?, ?, ?)", args...); err != nil {
+					out = append(out, describeErr(err))
+				}
+				rows, err := conn.QueryContext(ctx, "call sp_echo(?)", args[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, rowsAsText(t, rows)...)
+			}
+			rows, err := conn.QueryContext(ctx, "select @_mosaic_out2, @_mosaic_out3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return append(out, rowsAsText(t, rows)...)
+		}
+		got, want := run(db), run(direct)
+		if !slices.Equal(got, want) {
+			t.Fatalf("prepared CALL with OUT markers through the gate:\n%q\nwant (mysqld):\n%q", got, want)
+		}
+	})
+
 	t.Run("client without multi-results", func(t *testing.T) {
 		gate := rawConn(t, c.GateAddr, "root", "", "commerce")
 		_, err := gate.Execute("call sp_two()")

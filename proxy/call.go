@@ -51,15 +51,30 @@ func callUserVars(call *ast.CallStmt) []string {
 
 // runCall runs a CALL with run, which sends it to its shard with exec,
 // then sets the session's user variables from its OUT arguments and
-// writes its results.
-func (cc *clientConn) runCall(ctx context.Context, call *ast.CallStmt, exec *sessionExecutor, run func(*sessionExecutor) (*querypb.QueryResult, error)) error {
-	vars := callUserVars(call)
+// writes its results; out, when not nil, are a prepared CALL's OUT
+// parameters bound as markers, written before the CALL's final OK.
+func (cc *clientConn) runCall(ctx context.Context, call *ast.CallStmt, exec *sessionExecutor, out *callOut, run func(*sessionExecutor) (*querypb.QueryResult, error)) error {
+	var vars []string
+	for _, v := range callUserVars(call) {
+		if out == nil || !slices.Contains(out.vars, v) {
+			vars = append(vars, v)
+		}
+	}
 	exec.readVars = vars
+	if out != nil {
+		exec.readVars = append(slices.Clone(vars), out.vars...)
+	}
 	res, err := run(exec)
 	if err != nil {
 		return err
 	}
-	if err := cc.setCallVars(ctx, vars, res.GetUserVars()); err != nil {
+	userVars, outVals := res.GetUserVars(), (*querypb.QueryResult)(nil)
+	if out != nil {
+		if userVars, outVals, err = splitUserVars(userVars, len(vars)); err != nil {
+			return err
+		}
+	}
+	if err := cc.setCallVars(ctx, vars, userVars); err != nil {
 		return err
 	}
 	results := append([]*querypb.QueryResult{res}, res.MoreResults...)
@@ -70,6 +85,11 @@ func (cc *clientConn) runCall(ctx context.Context, call *ast.CallStmt, exec *ses
 	more := cc.moreResults
 	defer func() { cc.moreResults = more }()
 	for i, r := range results {
+		if out != nil && i == len(results)-1 {
+			if err := cc.writeOutParams(out, outVals); err != nil {
+				return err
+			}
+		}
 		cc.moreResults = more || i < len(results)-1
 		if err := cc.writeResult(r); err != nil {
 			return err

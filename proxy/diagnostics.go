@@ -31,6 +31,9 @@ type stmtInfo struct {
 	streamErr error
 	// stats are the stats of the statement's plan, if it ran one.
 	stats *router.PlanStats
+	// callOut are the OUT and INOUT parameters of a prepared CALL bound
+	// as ? markers (callout.go).
+	callOut *callOut
 }
 
 func countErrors(conds []*querypb.Warning) int {

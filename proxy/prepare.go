@@ -311,6 +311,17 @@ func (cc *clientConn) executePrepared(ctx context.Context, st *preparedStmt, pla
 	if err := cc.checkPlanAccess(plan); err != nil {
 		return err
 	}
+	if _, ok := plan.Stmt.(*ast.CallStmt); ok {
+		callPlan, callBV, rest, out, undo, err := cc.planCallOut(ctx, st.sql, args)
+		if err != nil {
+			return err
+		}
+		if out != nil {
+			defer undo()
+			plan, bv, args = callPlan, callBV, rest
+			info.callOut = out
+		}
+	}
 	bound, err := plan.Bind(bv, args)
 	if err != nil {
 		return err

@@ -150,7 +150,7 @@ func (cc *clientConn) runPlan(ctx context.Context, plan *router.Plan, bv router.
 	}
 	switch stmt := plan.Stmt.(type) {
 	case *ast.CallStmt:
-		return cc.runCall(ctx, stmt, exec, func(ex *sessionExecutor) (*querypb.QueryResult, error) {
+		return cc.runCall(ctx, stmt, exec, st.callOut, func(ex *sessionExecutor) (*querypb.QueryResult, error) {
 			return plan.Execute(ctx, ex, bv)
 		})
 	case *ast.SelectStmt:
@@ -236,7 +236,7 @@ func (cc *clientConn) runShardCall(ctx context.Context, call *ast.CallStmt, sql 
 	cc.s.beginImplicit(true)
 	exec := &sessionExecutor{gw: cc.g.gw, s: cc.s}
 	q := []router.ShardQuery{{Keyspace: cc.s.Keyspace, Shard: cc.s.Shard, SQL: sql}}
-	return cc.runCall(ctx, call, exec, func(ex *sessionExecutor) (*querypb.QueryResult, error) {
+	return cc.runCall(ctx, call, exec, nil, func(ex *sessionExecutor) (*querypb.QueryResult, error) {
 		res, err := ex.Execute(ctx, q)
 		if err != nil {
 			return nil, err

@@ -141,6 +141,7 @@ public class JdbcProbe {
             u(c, "DROP TABLE IF EXISTS jbig");
             u(c, "DROP PROCEDURE IF EXISTS jproc");
             u(c, "DROP PROCEDURE IF EXISTS jproc2");
+            u(c, "DROP PROCEDURE IF EXISTS jproc3");
             u(c, "DROP FUNCTION IF EXISTS jfn");
             u(c, "CREATE TABLE jtypes (id int NOT NULL PRIMARY KEY, ti tinyint, si smallint unsigned, i int, bi bigint, ubi bigint unsigned, "
                 + "d decimal(12,4), dbl double, f float, s varchar(100) CHARACTER SET utf8mb4, ch char(3), txt text, dt date, dtt datetime(6), "
@@ -509,9 +510,8 @@ public class JdbcProbe {
         });
     }
 
-    // callable runs procedures and functions as CallableStatements. OUT
-    // parameters bound as ? are left out: the gate does not return them
-    // (see docs/compatibility.md); user variables carry them instead.
+    // callable runs procedures and functions as CallableStatements, OUT
+    // and INOUT parameters bound as ? included.
     static void callable(Connection c, String opts) {
         step("callable " + opts, () -> {
             u(c, "DROP PROCEDURE IF EXISTS jproc");
@@ -529,6 +529,38 @@ public class JdbcProbe {
                     r = cs.getMoreResults(); i++;
                 }
             }
+            try (CallableStatement cs = c.prepareCall("{call jproc(?, ?, ?)}")) {
+                cs.setInt(1, 21); cs.registerOutParameter(2, Types.INTEGER); cs.setString(3, "hi"); cs.registerOutParameter(3, Types.VARCHAR);
+                boolean r = cs.execute();
+                if (r) dump("out call rs", cs.getResultSet());
+                p("out b=" + cs.getInt(2) + " cc=" + cs.getString(3) + " b obj=" + cs.getObject(2) + " cc obj=" + cs.getObject(3));
+                cs.setInt(1, 5); cs.setNull(3, Types.VARCHAR);
+                cs.execute();
+                p("out again b=" + cs.getInt(2) + " cc=" + cs.getString(3) + " wasNull=" + cs.wasNull());
+            }
+            u(c, "DROP PROCEDURE IF EXISTS jproc3");
+            u(c, "CREATE PROCEDURE jproc3(OUT n INT, INOUT t VARCHAR(20), IN x INT) BEGIN SELECT COUNT(*) INTO n FROM jbig WHERE id <= x; SET t = CONCAT(t, '/', x); END");
+            c.setAutoCommit(false);
+            try (CallableStatement cs = c.prepareCall("{call jproc3(?, ?, ?)}")) {
+                cs.registerOutParameter(1, Types.INTEGER); cs.setString(2, "it's é"); cs.registerOutParameter(2, Types.VARCHAR); cs.setInt(3, 7);
+                p("no rs " + cs.execute() + " n=" + cs.getInt(1) + " t=" + cs.getString(2));
+                cs.setString(2, "x"); cs.setInt(3, 9);
+                cs.execute();
+                p("n=" + cs.getInt("n") + " t=" + cs.getString("t"));
+            }
+            c.commit();
+            c.setAutoCommit(true);
+            try (CallableStatement cs = c.prepareCall("{call jproc3(?, @tv, ?)}")) {
+                u(c, "SET @tv = 'v'");
+                cs.registerOutParameter(1, Types.INTEGER); cs.setInt(2, 3);
+                cs.execute();
+                p("mixed n=" + cs.getInt(1));
+            }
+            qs(c, "SELECT @tv");
+            try (CallableStatement cs = c.prepareCall("{call nosuchproc(?, ?)}")) {
+                cs.setInt(1, 1); cs.registerOutParameter(2, Types.INTEGER);
+                cs.execute(); p("no error?");
+            } catch (SQLException e) { err("no such proc", e); }
             try (Statement st = c.createStatement()) {
                 st.execute("SET @cc = 'hi'");
                 st.execute("CALL jproc(21, @b, @cc)");
