@@ -3,8 +3,6 @@ package proxy
 import (
 	"context"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -27,7 +25,13 @@ type sessionExecutor struct {
 	readVars []string
 }
 
-var _ router.ShardExecutor = (*sessionExecutor)(nil)
+var (
+	_ router.ShardExecutor = (*sessionExecutor)(nil)
+	_ router.Spawner       = (*sessionExecutor)(nil)
+)
+
+// Go runs fn on one of the gate's fan-out workers (router.Spawner).
+func (e *sessionExecutor) Go(fn func()) { e.gw.fan.spawn(fn) }
 
 func (e *sessionExecutor) target(q router.ShardQuery) *querypb.Target {
 	return &querypb.Target{Keyspace: q.Keyspace, Shard: q.Shard, TabletType: e.s.TabletType}
@@ -72,15 +76,12 @@ func (e *sessionExecutor) each(ctx context.Context, qs []router.ShardQuery, inTx
 		out[0] = r
 		return out, err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	for i, q := range qs {
-		g.Go(func() error {
-			r, err := e.executeOne(gctx, q, inTx)
-			out[i] = r
-			return err
-		})
-	}
-	return out, g.Wait()
+	err := e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
+		r, err := e.executeOne(ctx, qs[i], inTx)
+		out[i] = r
+		return err
+	})
+	return out, err
 }
 
 func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, inTx bool) (*querypb.QueryResult, error) {
@@ -169,11 +170,9 @@ func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb
 		}
 		return e.streamOne(ctx, 0, qs[0], cb)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	for i, q := range qs {
-		g.Go(func() error { return e.streamOne(gctx, i, q, cb) })
-	}
-	return g.Wait()
+	return e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
+		return e.streamOne(ctx, i, qs[i], cb)
+	})
 }
 
 func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {

@@ -148,6 +148,8 @@ func (g *Gate) Run(ctx context.Context) error {
 	go func() { defer bg.Done(); g.watchVSchema(ctx, g.loaded) }()
 	bg.Add(1)
 	go func() { defer bg.Done(); g.gw.locks.run(ctx, g.cfg.LockHeartbeatInterval, g.log) }()
+	bg.Add(1)
+	go func() { defer bg.Done(); g.gw.fan.run(ctx, fanoutWorkers) }()
 	if g.cfg.TwoPCResolveInterval > 0 {
 		bg.Add(1)
 		go func() { defer bg.Done(); g.runResolver(ctx) }()

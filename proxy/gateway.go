@@ -27,13 +27,15 @@ type TabletGateway struct {
 	locks *lockRegistry
 	// smallReqs pools executeSmall's requests (smallresult.go).
 	smallReqs sync.Pool
+	// fan runs the per-shard calls of multi-shard statements (fanout.go).
+	fan *fanout
 }
 
 // NewTabletGateway returns a gateway over a health check. Replicas lagging
 // more than maxReplicaLag (0: no limit) are not picked; buf, when not
 // nil, buffers primary requests during a change of primary.
 func NewTabletGateway(hc *HealthCheck, cell string, wait, maxReplicaLag time.Duration, buf *failoverBuffer) *TabletGateway {
-	return &TabletGateway{hc: hc, cell: cell, wait: wait, maxReplicaLag: maxReplicaLag, buf: buf, locks: newLockRegistry()}
+	return &TabletGateway{hc: hc, cell: cell, wait: wait, maxReplicaLag: maxReplicaLag, buf: buf, locks: newLockRegistry(), fan: newFanout()}
 }
 
 // Pick returns a serving tablet for the target, waiting up to the gateway's

@@ -46,3 +46,19 @@ type ShardExecutor interface {
 	// each committing on its own (for sequences and lookup vindexes).
 	ExecuteAutocommit(ctx context.Context, queries []ShardQuery) ([]*querypb.QueryResult, error)
 }
+
+// Spawner may also be implemented by a ShardExecutor: Go runs fn on a
+// goroutine of its choosing, such as a long-lived one whose stack has
+// grown already. The router starts the goroutines of a merge through it.
+type Spawner interface {
+	Go(fn func())
+}
+
+// spawn runs fn through exec's Spawner, or on a new goroutine.
+func spawn(exec ShardExecutor, fn func()) {
+	if s, ok := exec.(Spawner); ok {
+		s.Go(fn)
+		return
+	}
+	go fn()
+}

@@ -33,7 +33,7 @@ func mergeStream(ctx context.Context, exec ShardExecutor, qs []ShardQuery, keys 
 		c := &mergeCursor{idx: i, ch: make(chan *querypb.QueryResult, mergeChunksPerShard)}
 		cursors[i] = c
 		wg.Add(1)
-		go func() {
+		spawn(exec, func() {
 			defer wg.Done()
 			defer close(c.ch)
 			c.err = exec.Stream(ctx, []ShardQuery{q}, func(_ int, chunk *querypb.QueryResult) error {
@@ -44,7 +44,7 @@ func mergeStream(ctx context.Context, exec ShardExecutor, qs []ShardQuery, keys 
 					return ctx.Err()
 				}
 			})
-		}()
+		})
 	}
 	err := runMerge(ctx, cursors, keys, callback)
 	cancel()

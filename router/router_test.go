@@ -189,3 +189,30 @@ func TestParserPanicIsAnError(t *testing.T) {
 		t.Fatalf("sent %q, want %q", f.lines, want)
 	}
 }
+
+// spawnExec is a fakeExec that is also a Spawner.
+type spawnExec struct {
+	fakeExec
+	count int32
+	mu    sync.Mutex
+}
+
+func (s *spawnExec) Go(fn func()) {
+	s.mu.Lock()
+	s.count++
+	s.mu.Unlock()
+	go fn()
+}
+
+// TestMergeUsesSpawner: a merge starts its per-shard goroutines through
+// the executor's Spawner when it has one.
+func TestMergeUsesSpawner(t *testing.T) {
+	e := &spawnExec{}
+	qs := []ShardQuery{{Keyspace: "ks", Shard: "-80", SQL: "select 1"}, {Keyspace: "ks", Shard: "80-", SQL: "select 1"}}
+	if err := mergeStream(t.Context(), e, qs, nil, func(*querypb.QueryResult) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if e.count != 2 || len(e.lines) != 2 {
+		t.Fatalf("%d goroutines through the spawner, calls %q", e.count, e.lines)
+	}
+}
