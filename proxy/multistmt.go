@@ -74,10 +74,15 @@ func splitStatements(sql string) []string {
 // isBlankSQL says whether s holds nothing but blanks and comments
 // (executable comments, /*! ... */, are SQL).
 func isBlankSQL(s string) bool {
-	for _, t := range sqltext.Tokens(s) {
+	// Token by token, so that a statement's first word ends the scan.
+	for i := 0; ; {
+		t, ok := sqltext.Next(s, i)
+		if !ok {
+			return true
+		}
 		if t.Kind != sqltext.Comment || strings.HasPrefix(t.Text(s), "/*!") || strings.HasPrefix(t.Text(s), "/*M!") {
 			return false
 		}
+		i = t.End
 	}
-	return true
 }

@@ -63,9 +63,10 @@ type textEntry struct {
 	bv   BindVars
 }
 
-// maxCachedText bounds the statements the text cache keeps: a bulk INSERT
-// of thousands of rows would pin megabytes (its text, syntax tree and bind
-// variables) for a repeat that hardly ever comes.
+// maxCachedText bounds the statements the plan caches (by text, by shape,
+// by normalized text) see: a bulk INSERT of thousands of rows would pin
+// megabytes (its text, syntax tree and bind variables) for a repeat that
+// hardly ever comes, and take apart its shape for nothing.
 const maxCachedText = 16 << 10
 
 // New returns a router with an empty VSchema.
@@ -135,6 +136,13 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 			_ = debug.Stack
 		}
 	}()
+	if len(sql) > maxCachedText {
+		// Too big for the caches (see maxCachedText).
+		if plan, ok := r.planBulkInsert(sql, keyspace); ok {
+			return plan, nil, nil
+		}
+		return r.plan(sql, keyspace)
+	}
 	// The cache keys are built in buffers on the stack and looked up
 	// without a string made of them: a hit allocates nothing here.
 	var keyBuf [512]byte
@@ -165,9 +173,7 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(sql) <= maxCachedText {
-		r.texts.put(textKey, &textEntry{plan: plan, bv: bv})
-	}
+	r.texts.put(textKey, &textEntry{plan: plan, bv: bv})
 	if shaped && len(plan.Params) == 0 && plan.Stmt != nil {
 		if names, ok := matchLiterals(literalValues(lits), bv); ok {
 			switch ks := passthroughKeyspace(plan); {
@@ -243,6 +249,10 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	normKey, query := "", sql
 	if normalizable(stmt) || lock {
 		bv, params, sessionBinds = normalize(stmt)
+	}
+	// A plan is cached by its normalized text, which a statement too big
+	// for the text cache would make as big (and pin its syntax tree).
+	if (normalizable(stmt) || lock) && len(sql) <= maxCachedText {
 		text, err := restoreSQL(stmt)
 		if err == nil && hasRet {
 			text += " RETURNING " + ret.text
@@ -277,10 +287,21 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		// text only, never for other values.
 		prim, typ, normKey, query = pt, "Passthrough", "", sql
 	}
-	// The statement is walked here, before its plan is cached and shared
-	// by sessions: a walk (Accept) writes the nodes it visits.
+	plan := routePlan(p, stmt, typ, prim, sessionBinds, query, normKey != "", colGen)
+	if normKey != "" {
+		r.plans.put(normKey, plan)
+	}
+	out := *plan
+	out.Params = params
+	return &out, bv, nil
+}
+
+// routePlan is the plan of a parsed statement that prim routes. The
+// statement is walked here, before its plan is cached and shared by
+// sessions: a walk (Accept) writes the nodes it visits.
+func routePlan(p *planner, stmt ast.StmtNode, typ string, prim Primitive, sessionBinds []string, query string, anyValues bool, colGen uint64) *Plan {
 	first := firstTable(stmt)
-	plan := &Plan{
+	return &Plan{
 		Kind:             PlanRoute,
 		StmtType:         stmtType(stmt),
 		Type:             typ,
@@ -292,16 +313,10 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		UsesLastInsertID: slices.Contains(sessionBinds, LastInsertIDBind),
 		SessionBinds:     sessionBinds,
 		Stats:            &PlanStats{query: query},
-		anyValues:        normKey != "",
+		anyValues:        anyValues,
 		learned:          p.learned,
 		colGen:           colGen,
 	}
-	if normKey != "" {
-		r.plans.put(normKey, plan)
-	}
-	out := *plan
-	out.Params = params
-	return &out, bv, nil
 }
 
 // normalizable statements get their literals replaced by bind variables.

@@ -162,40 +162,52 @@ func matchLiterals(lits []any, bv BindVars) ([]string, bool) {
 	if len(lits) == 0 || len(lits) != len(bv) {
 		return nil, false
 	}
+	// Each bind variable's value, by value: one pass over bv instead of
+	// one per literal (a bulk INSERT has tens of thousands).
+	type holder struct {
+		name string
+		n    int
+	}
+	byValue := make(map[literal]*holder, len(bv))
+	for name, v := range bv {
+		var key literal
+		switch x := v.(type) {
+		case int64:
+			key = literal{num: x, isNum: true}
+		case string:
+			key = literal{str: x}
+		default:
+			continue
+		}
+		if h := byValue[key]; h != nil {
+			h.n++
+		} else {
+			byValue[key] = &holder{name: name, n: 1}
+		}
+	}
 	names := make([]string, len(lits))
 	used := make(map[string]bool, len(lits))
 	for i, l := range lits {
-		if v, ok := l.(int64); ok && v == 0 {
-			return nil, false
-		}
-		found := ""
-		for name, v := range bv {
-			if sameLiteral(l, v) {
-				if found != "" {
-					return nil, false
-				}
-				found = name
+		var key literal
+		switch x := l.(type) {
+		case int64:
+			if x == 0 {
+				return nil, false
 			}
-		}
-		if found == "" || used[found] {
+			key = literal{num: x, isNum: true}
+		case string:
+			key = literal{str: x}
+		default:
 			return nil, false
 		}
-		used[found] = true
-		names[i] = found
+		h := byValue[key]
+		if h == nil || h.n != 1 || used[h.name] {
+			return nil, false
+		}
+		used[h.name] = true
+		names[i] = h.name
 	}
 	return names, true
-}
-
-func sameLiteral(lit, v any) bool {
-	switch l := lit.(type) {
-	case int64:
-		x, ok := v.(int64)
-		return ok && x == l
-	case string:
-		x, ok := v.(string)
-		return ok && x == l
-	}
-	return false
 }
 
 // shapeEntry is a cached plan and the bind variable of each literal of
