@@ -55,7 +55,7 @@ func (cc *clientConn) procParams(ctx context.Context, schema, name string) ([]pr
 	q := "SELECT PARAMETER_MODE, PARAMETER_NAME FROM information_schema.PARAMETERS WHERE SPECIFIC_SCHEMA = " +
 		quoteString(schema) + " AND SPECIFIC_NAME = " + quoteString(name) +
 		" AND ROUTINE_TYPE = 'PROCEDURE' AND ORDINAL_POSITION > 0 ORDER BY ORDINAL_POSITION"
-	plan, bv, err := cc.g.router.Plan(q, schema)
+	plan, bv, err := cc.g.router.Plan(q, schema, cc.s.ParseMode)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (m *markerCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 // changed, when the CALL has no such marker.
 func (cc *clientConn) planCallOut(ctx context.Context, sql string, args []any) (plan *router.Plan, bv router.BindVars, rest []any, out *callOut, undo func(), err error) {
 	// A fresh tree: planning replaced the markers of the cached one.
-	stmt, err := cc.g.router.Parse(sql)
+	stmt, err := cc.g.router.Parse(sql, cc.s.ParseMode)
 	if err != nil {
 		return nil, nil, nil, nil, nil, nil
 	}
@@ -176,7 +176,7 @@ func (cc *clientConn) planCallOut(ctx context.Context, sql string, args []any) (
 			rest = append(rest, a)
 		}
 	}
-	plan, bv, err = cc.g.router.Plan(sb.String(), cc.s.Keyspace)
+	plan, bv, err = cc.g.router.Plan(sb.String(), cc.s.Keyspace, cc.s.ParseMode)
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
 	}

@@ -89,7 +89,7 @@ func (c *learnedColumns) forget(keyspace string) bool {
 // planLearning plans sql for keyspace like Router.Plan, given the outcome
 // of a first Plan call; when the router asks for a table's columns, the
 // gate learns them from the shards and plans once more.
-func (g *Gate) planLearning(ctx context.Context, sql, keyspace string, plan *router.Plan, bv router.BindVars, err error) (*router.Plan, router.BindVars, error) {
+func (g *Gate) planLearning(ctx context.Context, sql, keyspace string, mode router.ParseMode, plan *router.Plan, bv router.BindVars, err error) (*router.Plan, router.BindVars, error) {
 	if err == nil {
 		// The common case, without the errors.As target on the heap.
 		return plan, bv, nil
@@ -101,7 +101,7 @@ func (g *Gate) planLearning(ctx context.Context, sql, keyspace string, plan *rou
 	if lerr := g.learnColumns(ctx, cn.Keyspace, cn.Table); lerr != nil {
 		return nil, nil, lerr
 	}
-	plan, bv, err = g.router.Plan(sql, keyspace)
+	plan, bv, err = g.router.Plan(sql, keyspace, mode)
 	if errors.As(err, &cn) {
 		return nil, nil, cn.Err
 	}

@@ -159,6 +159,9 @@ func (cc *clientConn) newSession(target string) *Session {
 	s := NewSession(cc.connID, name, cc.g.cfg.TransactionMode)
 	s.MaxAllowedPacket = cc.g.cfg.MaxAllowedPacket
 	s.SetClientFoundRows(cc.capability&mysql.CLIENT_FOUND_ROWS != 0)
+	if cc.capability&mysql.CLIENT_IGNORE_SPACE != 0 {
+		s.setIgnoreSpace()
+	}
 	s.Host = cc.remote
 	if host, _, err := net.SplitHostPort(cc.remote); err == nil {
 		s.Host = host

@@ -24,13 +24,15 @@ import (
 // serverCapabilities are the capability flags the gate announces; CLIENT_SSL
 // is added when TLS is configured. CLIENT_DEPRECATE_EOF, compression
 // and session tracking are not offered. CLIENT_FOUND_ROWS travels to the
-// tablets in every statement's options (Session.SetClientFoundRows).
+// tablets in every statement's options (Session.SetClientFoundRows);
+// CLIENT_IGNORE_SPACE adds IGNORE_SPACE to the session's sql_mode, as
+// mysqld does (sqlmode.go).
 const serverCapabilities = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG |
 	mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS |
 	mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS |
 	mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS |
 	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_INTERACTIVE |
-	mysql.CLIENT_LOCAL_FILES | mysql.CLIENT_FOUND_ROWS
+	mysql.CLIENT_LOCAL_FILES | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_IGNORE_SPACE
 
 // collationUtf8mb4 is utf8mb4_general_ci, the tablets' server collation.
 const collationUtf8mb4 = 45

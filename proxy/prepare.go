@@ -89,8 +89,8 @@ func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
 		sp = &cs
 		plan = &router.Plan{Kind: router.PlanSession}
 	} else {
-		plan, _, err = cc.g.router.Plan(sql, cc.s.Keyspace)
-		plan, _, err = cc.g.planLearning(ctx, sql, cc.s.Keyspace, plan, nil, err)
+		plan, _, err = cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
+		plan, _, err = cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.ParseMode, plan, nil, err)
 	}
 	if err != nil {
 		return cc.writeError(err)
@@ -153,7 +153,7 @@ func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql 
 		if st.SelectIntoOpt != nil {
 			return nil, nil
 		}
-		fresh, err := cc.g.router.Parse(sql)
+		fresh, err := cc.g.router.Parse(sql, cc.s.ParseMode)
 		if err != nil {
 			return nil, err
 		}
@@ -161,11 +161,12 @@ func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql 
 		if !ok {
 			return nil, nil
 		}
+		router.AliasFields(s)
 		s.Limit = &ast.Limit{Count: ast.NewValueExpr(0, "", "")}
 		s.LockInfo = nil
 		limited = s
 	case *ast.SetOprStmt:
-		fresh, err := cc.g.router.Parse(sql)
+		fresh, err := cc.g.router.Parse(sql, cc.s.ParseMode)
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +183,7 @@ func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql 
 	if err := limited.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)); err != nil {
 		return nil, sqlerr.Wrap(sqlerr.ERUnknown, err, "restore statement: %v", err)
 	}
-	lplan, lbv, err := cc.g.router.Plan(sb.String(), cc.s.Keyspace)
+	lplan, lbv, err := cc.g.router.Plan(sb.String(), cc.s.Keyspace, cc.s.ParseMode)
 	if err != nil {
 		return nil, err
 	}
@@ -265,8 +266,8 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 			plan.StmtType = "ROLLBACK"
 		}
 	} else {
-		plan, bv, err = cc.g.router.Plan(st.sql, cc.s.Keyspace)
-		plan, bv, err = cc.g.planLearning(ctx, st.sql, cc.s.Keyspace, plan, bv, err)
+		plan, bv, err = cc.g.router.Plan(st.sql, cc.s.Keyspace, cc.s.ParseMode)
+		plan, bv, err = cc.g.planLearning(ctx, st.sql, cc.s.Keyspace, cc.s.ParseMode, plan, bv, err)
 		if err != nil {
 			return cc.writeError(err)
 		}

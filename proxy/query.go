@@ -88,7 +88,7 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 	if cc.s.Shard != "" {
 		// `USE ks:shard` sends every statement, unchanged, to that shard.
 		st.stmtType, st.planType = "OTHER", "Shard"
-		plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace)
+		plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
 		if err == nil && plan.Kind == router.PlanSession {
 			st.stmtType, st.planType = plan.StmtType, plan.Type
 			return cc.session(ctx, plan.Stmt, sql, st)
@@ -222,7 +222,7 @@ func (cc *clientConn) shardCall(plan *router.Plan, err error, sql string) (*ast.
 	if f := strings.Fields(sql); len(f) == 0 || !strings.EqualFold(f[0], "call") {
 		return nil, false
 	}
-	stmt, perr := cc.g.router.Parse(sql)
+	stmt, perr := cc.g.router.Parse(sql, cc.s.ParseMode)
 	if perr != nil {
 		return nil, false
 	}

@@ -38,6 +38,10 @@ type Session struct {
 	InTransaction bool
 	// TxMode is how the session's next transaction commits across shards.
 	TxMode TransactionMode
+	// ParseMode is how the session's sql_mode has the gate parse its
+	// statements: IGNORE_SPACE for a client that connected with
+	// CLIENT_IGNORE_SPACE or set it (sqlmode.go).
+	ParseMode router.ParseMode
 
 	// LastInsertID is what LAST_INSERT_ID() returns: the first id the
 	// last INSERT generated.

@@ -56,6 +56,7 @@ func (cc *clientConn) set(ctx context.Context, st *ast.SetStmt) error {
 	before := list
 	autocommit := s.Autocommit
 	mode := s.TxMode
+	parseMode := s.ParseMode
 	for _, v := range st.Variables {
 		name := strings.ToLower(v.Name)
 		names := v.Name == ast.SetNames || v.Name == ast.SetCharset
@@ -112,8 +113,14 @@ func (cc *clientConn) set(ctx context.Context, st *ast.SetStmt) error {
 			}
 		default:
 			var sql string
-			if sql, err = cc.evalSystemVar(ctx, before, name, v); err == nil {
+			var val []byte
+			if sql, val, err = cc.evalSystemVar(ctx, before, name, v); err == nil {
 				list = withSetting(list, name, sql)
+				if name == "sql_mode" {
+					// The gate parses the session's statements as
+					// mysqld would with the mode it read back.
+					parseMode = router.ParseModeOf(string(val))
+				}
 			}
 		}
 		if err != nil {
@@ -127,6 +134,7 @@ func (cc *clientConn) set(ctx context.Context, st *ast.SetStmt) error {
 	}
 	s.SetSettings(list)
 	s.TxMode = mode
+	s.ParseMode = parseMode
 	if autocommit && !s.Autocommit && s.InTransaction {
 		// Turning autocommit on commits, as in MySQL.
 		if err := cc.g.commit(ctx, s); err != nil {
@@ -223,29 +231,33 @@ func withoutCharsetSettings(list []setting) []setting {
 }
 
 // evalSystemVar applies an assignment with the session's settings on a
-// tablet and returns the setting that reproduces the resulting value.
-func (cc *clientConn) evalSystemVar(ctx context.Context, list []setting, name string, v *ast.VariableAssignment) (string, error) {
+// tablet and returns the setting that reproduces the resulting value, and
+// the value.
+func (cc *clientConn) evalSystemVar(ctx context.Context, list []setting, name string, v *ast.VariableAssignment) (string, []byte, error) {
 	assign, err := assignmentSQL(name, v.Value)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	cand := withSetting(list, name, assign)
+	// The assignment runs after the variable's current setting: a value
+	// that reads the variable (CONCAT(@@sql_mode, ',X')) sees the
+	// session's value, not the server's default.
+	cand := append(slices.Clone(list), setting{name: name, sql: assign})
 	val, f, err := cc.evalSelect(ctx, cand, "SELECT @@SESSION."+quoteIdent(name))
 	if err != nil {
-		return "", err
-	}
-	if _, ok := v.Value.(*ast.DefaultExpr); ok {
-		// The default is what a fresh tablet connection has.
-		return "", nil
+		return "", nil, err
 	}
 	if name == "sql_mode" && val != nil {
 		for _, m := range strings.Split(string(val), ",") {
 			if slices.Contains(unsupportedSQLModes, strings.ToUpper(m)) {
-				return "", sqlerr.NotSupported("sql_mode %s: the gate parses statements with MySQL's default quoting and operator rules", m)
+				return "", nil, sqlerr.NotSupported("sql_mode %s: the gate parses statements with MySQL's default quoting and operator rules", m)
 			}
 		}
 	}
-	return "SET @@SESSION." + quoteIdent(name) + " = " + sqlLiteral(f, val), nil
+	if _, ok := v.Value.(*ast.DefaultExpr); ok {
+		// The default is what a fresh tablet connection has.
+		return "", val, nil
+	}
+	return "SET @@SESSION." + quoteIdent(name) + " = " + sqlLiteral(f, val), val, nil
 }
 
 // evalUserVar evaluates @name's new value with the session's settings and
@@ -276,7 +288,7 @@ func (cc *clientConn) evalText(ctx context.Context, list []setting, value ast.Ex
 // it outside any transaction on a connection with settings list. It
 // returns the value (nil for NULL) and its column.
 func (cc *clientConn) evalSelect(ctx context.Context, list []setting, sql string) ([]byte, *querypb.Field, error) {
-	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace)
+	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -98,7 +98,7 @@ func (cc *clientConn) peekStmt(sql string) ast.StmtNode {
 	if _, ok := useStatement(sql); ok {
 		return nil
 	}
-	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace)
+	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
 	cc.peeked = peekedPlan{sql: sql, keyspace: cc.s.Keyspace, plan: plan, bv: bv, err: err, ok: true}
 	if err != nil {
 		return nil
@@ -122,9 +122,9 @@ func (cc *clientConn) plan(ctx context.Context, sql string) (*router.Plan, route
 	p := cc.peeked
 	cc.peeked = peekedPlan{}
 	if !p.ok || p.sql != sql || p.keyspace != cc.s.Keyspace {
-		p.plan, p.bv, p.err = cc.g.router.Plan(sql, cc.s.Keyspace)
+		p.plan, p.bv, p.err = cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
 	}
-	return cc.g.planLearning(ctx, sql, cc.s.Keyspace, p.plan, p.bv, p.err)
+	return cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.ParseMode, p.plan, p.bv, p.err)
 }
 
 // interrupted returns the error a statement that failed with err reports:

@@ -27,7 +27,7 @@ func TestBinaryValues(t *testing.T) {
 		{"insert into customer (customer_id, name) values (6, 'caf\xe9')", nil, "'caf\xe9'"},
 		{"insert into customer (customer_id, name) values (5, ?)", []any{"héllo"}, "'héllo'"},
 	} {
-		p, bv, err := r.Plan(c.sql, "customer")
+		p, bv, err := r.Plan(c.sql, "customer", 0)
 		if err != nil {
 			t.Fatalf("%q: %v", c.sql, err)
 		}
@@ -56,10 +56,10 @@ func TestBinaryValues(t *testing.T) {
 func TestOnDuplicateVindexColumn(t *testing.T) {
 	r := New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	if _, _, err := r.Plan("insert into customer (customer_id, name) values (1, 'a') on duplicate key update customer_id = values(customer_id), name = values(name)", "customer"); err != nil {
+	if _, _, err := r.Plan("insert into customer (customer_id, name) values (1, 'a') on duplicate key update customer_id = values(customer_id), name = values(name)", "customer", 0); err != nil {
 		t.Fatalf("col = VALUES(col): %v", err)
 	}
-	if _, _, err := r.Plan("insert into customer (customer_id, name) values (1, 'a') on duplicate key update customer_id = 2", "customer"); err == nil {
+	if _, _, err := r.Plan("insert into customer (customer_id, name) values (1, 'a') on duplicate key update customer_id = 2", "customer", 0); err == nil {
 		t.Fatal("changing the vindex column was planned")
 	}
 }

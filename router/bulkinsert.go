@@ -21,7 +21,7 @@ import (
 
 // planBulkInsert plans sql, a statement too big for the plan caches,
 // from its first row when it is such an INSERT and goes as written.
-func (r *Router) planBulkInsert(sql, keyspace string) (*Plan, bool) {
+func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (*Plan, bool) {
 	if IsInformationSchema(keyspace) {
 		return nil, false
 	}
@@ -31,7 +31,7 @@ func (r *Router) planBulkInsert(sql, keyspace string) (*Plan, bool) {
 	}
 	vs := r.VSchema()
 	colGen := r.colGen.Load()
-	stmt, err := r.Parse(head)
+	stmt, err := r.Parse(head, mode)
 	if err != nil {
 		return nil, false
 	}

@@ -64,7 +64,7 @@ func TestPlanBulkInsert(t *testing.T) {
 	if len(sql) <= maxCachedText {
 		t.Fatalf("statement of %d bytes is not big", len(sql))
 	}
-	p, bv, err := r.Plan(sql, "commerce")
+	p, bv, err := r.Plan(sql, "commerce", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,21 +79,21 @@ func TestPlanBulkInsert(t *testing.T) {
 		t.Fatalf("plan %+v", p)
 	}
 	// It came from the first row alone.
-	if _, ok := r.planBulkInsert(sql, "commerce"); !ok {
+	if _, ok := r.planBulkInsert(sql, "commerce", 0); !ok {
 		t.Fatal("not planned from its first row")
 	}
 	// An expression in a later row: planned whole, and still sent as
 	// written.
 	withExpr := bigInsert("product", 3000, "(3000, CONCAT('a', 'b'))")
-	p, _, err = r.Plan(withExpr, "commerce")
+	p, _, err = r.Plan(withExpr, "commerce", 0)
 	if err != nil || p.Type != "Passthrough" {
 		t.Fatalf("with an expression: %v %v", p, err)
 	}
-	if _, ok := r.planBulkInsert(withExpr, "commerce"); ok {
+	if _, ok := r.planBulkInsert(withExpr, "commerce", 0); ok {
 		t.Fatal("with an expression: planned from its first row")
 	}
 	// A sharded keyspace needs every row's vindex value: planned whole.
-	p, bv, err = r.Plan(bigInsert("customer", 3000, ""), "customer4")
+	p, bv, err = r.Plan(bigInsert("customer", 3000, ""), "customer4", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestPlanBulkInsert(t *testing.T) {
 	if !ok || len(ins.Rows) != 3000 || len(bv) == 0 {
 		t.Fatalf("sharded: plan %s %T", p.Type, p.Primitive)
 	}
-	if _, ok := r.planBulkInsert(bigInsert("customer", 3000, ""), "customer4"); ok {
+	if _, ok := r.planBulkInsert(bigInsert("customer", 3000, ""), "customer4", 0); ok {
 		t.Fatal("sharded: planned from its first row")
 	}
 }

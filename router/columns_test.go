@@ -20,7 +20,7 @@ func TestLearnedColumnsChange(t *testing.T) {
 	r.SetVSchema(loadTestVSchema(t))
 	run := func(sql string) string {
 		t.Helper()
-		plan, bv, err := r.Plan(sql, "customer")
+		plan, bv, err := r.Plan(sql, "customer", 0)
 		if err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
@@ -51,7 +51,7 @@ func TestColumnsNeeded(t *testing.T) {
 	cfg.Columns = mapColumns{}
 	r := New(cfg)
 	r.SetVSchema(loadTestVSchema(t))
-	_, _, err := r.Plan("insert into events values (1, 'a')", "customer")
+	_, _, err := r.Plan("insert into events values (1, 'a')", "customer", 0)
 	var cn *ColumnsNeededError
 	if !errors.As(err, &cn) || cn.Keyspace != "customer" || cn.Table != "events" {
 		t.Fatalf("got %v, want columns of customer.events needed", err)
@@ -62,7 +62,7 @@ func TestColumnsNeeded(t *testing.T) {
 	// Without a ColumnSource: the plain error.
 	r = New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	if _, _, err := r.Plan("insert into events values (1, 'a')", "customer"); errors.As(err, &cn) || sqlerr.FromError(err).Num != sqlerr.ERNotSupportedYet {
+	if _, _, err := r.Plan("insert into events values (1, 'a')", "customer", 0); errors.As(err, &cn) || sqlerr.FromError(err).Num != sqlerr.ERNotSupportedYet {
 		t.Fatalf("got %v, want a plain 1235", err)
 	}
 }

@@ -22,7 +22,7 @@ func TestConnStateStatements(t *testing.T) {
 			"LOCK TABLES t WRITE", "lock table t read local", "LOCK TABLES `a` WRITE, b READ",
 			"LOCK TABLES t WRITE CONCURRENT", "/* x */ UNLOCK TABLES", "unlock table",
 		} {
-			p, _, err := r.Plan(sql, ks)
+			p, _, err := r.Plan(sql, ks, 0)
 			if err != nil || p.Kind != PlanSession || p.Stmt == nil {
 				t.Errorf("%s on %s: %v, %v", sql, ks, p, err)
 			}
@@ -34,7 +34,7 @@ func TestConnStateStatements(t *testing.T) {
 			"select is_used_lock('a')", "SELECT IS_FREE_LOCK('a')", "DO GET_LOCK('a', 0)",
 			"select get_lock(?, ?)", "do release_lock(?)", "SELECT GET_LOCK('a', 1), IS_USED_LOCK('a') FROM DUAL",
 		} {
-			p, bv, err := r.Plan(sql, ks)
+			p, bv, err := r.Plan(sql, ks, 0)
 			if err != nil || p.Kind != PlanRoute || p.Type != "Lock" {
 				t.Errorf("%s on %s: %v, %v; want a Lock plan", sql, ks, p, err)
 				continue
@@ -63,7 +63,7 @@ func TestConnStateStatements(t *testing.T) {
 			"HANDLER t OPEN", "FLUSH TABLES WITH READ LOCK", "FLUSH TABLES t WITH READ LOCK",
 			"FLUSH TABLES t FOR EXPORT", "BACKUP STAGE START", "BACKUP LOCK t",
 		} {
-			_, _, err := r.Plan(sql, ks)
+			_, _, err := r.Plan(sql, ks, 0)
 			var se *sqlerr.Error
 			if !errors.Is(err, ErrConnState) || !errors.As(err, &se) || se.Num != sqlerr.ERNotSupportedYet {
 				t.Errorf("%s on %s: %v, want 1235", sql, ks, err)

@@ -124,7 +124,7 @@ func runQuery(t *testing.T, f *shardFake, sql string) *querypb.QueryResult {
 	t.Helper()
 	r := New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	p, bv, err := r.Plan(sql, "customer")
+	p, bv, err := r.Plan(sql, "customer", 0)
 	if err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
@@ -345,7 +345,7 @@ func TestInsertSequence(t *testing.T) {
 	f := &shardFake{nextID: 1} // next_id starts at 1
 	r := New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	p, bv, err := r.Plan("insert into customer (name) values ('a'), ('b'), ('c')", "customer")
+	p, bv, err := r.Plan("insert into customer (name) values ('a'), ('b'), ('c')", "customer", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestInsertSequence(t *testing.T) {
 func TestPreparedBind(t *testing.T) {
 	r := New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	p, bv, err := r.Plan("select * from customer where customer_id = ? and name = ?", "customer")
+	p, bv, err := r.Plan("select * from customer where customer_id = ? and name = ?", "customer", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,9 +411,9 @@ func TestPreparedBind(t *testing.T) {
 func TestPlanCache(t *testing.T) {
 	r := New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	p1, bv1, _ := r.Plan("select * from customer where customer_id = 1", "customer")
-	p2, bv2, _ := r.Plan("select * from customer where customer_id = 2", "customer")
-	_, _, _ = r.Plan("select * from customer where customer_id = 2", "customer")
+	p1, bv1, _ := r.Plan("select * from customer where customer_id = 1", "customer", 0)
+	p2, bv2, _ := r.Plan("select * from customer where customer_id = 2", "customer", 0)
+	_, _, _ = r.Plan("select * from customer where customer_id = 2", "customer", 0)
 	st := r.CacheStats()
 	// The second and third statements share the first one's shape.
 	if st.Misses != 1 || st.NormalizedHits != 2 || st.Hits != 0 {
@@ -425,8 +425,8 @@ func TestPlanCache(t *testing.T) {
 	small := New(Config{PlanCacheSize: 2})
 	small.SetVSchema(loadTestVSchema(t))
 	for i := 0; i < 5; i++ {
-		small.Plan(fmt.Sprintf("select * from customer where customer_id = 1 and age = %d", i), "customer")
-		small.Plan(fmt.Sprintf("select %d from customer", i), "customer")
+		small.Plan(fmt.Sprintf("select * from customer where customer_id = 1 and age = %d", i), "customer", 0)
+		small.Plan(fmt.Sprintf("select %d from customer", i), "customer", 0)
 	}
 	if st := small.CacheStats(); st.Size > 2 {
 		t.Fatalf("cache over its bound: %+v", st)
@@ -443,7 +443,7 @@ func TestRoundTrip(t *testing.T) {
 		"select * from a left join b on a.id = b.id where exists (select 1 from c where c.x = a.x)",
 		"select name from t union all select name from u order by name",
 	} {
-		stmt, err := r.Parse(sql)
+		stmt, err := r.Parse(sql, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -456,12 +456,12 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stmt2, err := r.Parse(out)
+		stmt2, err := r.Parse(out, 0)
 		if err != nil {
 			t.Fatalf("%s regenerated as %s: %v", sql, out, err)
 		}
 		out2, _ := restoreSQL(stmt2)
-		stmt3, _ := r.Parse(out2)
+		stmt3, _ := r.Parse(out2, 0)
 		out3, _ := restoreSQL(stmt3)
 		if out2 != out3 {
 			t.Fatalf("not stable: %s vs %s", out2, out3)
@@ -479,7 +479,7 @@ func BenchmarkPlanPointSelect(b *testing.B) {
 	}
 	b.Run("same-text", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			p, bv, err := r.Plan(queries[0], "customer")
+			p, bv, err := r.Plan(queries[0], "customer", 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -491,7 +491,7 @@ func BenchmarkPlanPointSelect(b *testing.B) {
 	b.Run("prepared", func(b *testing.B) {
 		args := []any{int64(0)}
 		for i := 0; i < b.N; i++ {
-			p, bv, err := r.Plan("select * from customer where customer_id = ?", "customer")
+			p, bv, err := r.Plan("select * from customer where customer_id = ?", "customer", 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -511,7 +511,7 @@ func BenchmarkPlanPointSelect(b *testing.B) {
 		}
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			p, bv, err := r.Plan(texts[i%len(texts)], "commerce")
+			p, bv, err := r.Plan(texts[i%len(texts)], "commerce", 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -524,7 +524,7 @@ func BenchmarkPlanPointSelect(b *testing.B) {
 		small := New(Config{PlanCacheSize: 100})
 		small.SetVSchema(r.VSchema())
 		for i := 0; i < b.N; i++ {
-			p, bv, err := small.Plan(queries[i%len(queries)], "customer")
+			p, bv, err := small.Plan(queries[i%len(queries)], "customer", 0)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -27,11 +27,11 @@ func FuzzPlan(f *testing.F) {
 		for _, ks := range []string{"customer", "commerce", ""} {
 			// The whole path too (EXPLAIN rewriting, passthrough, cache):
 			// Plan turns a panic into 1105 "internal error".
-			if _, _, err := r.Plan(sql, ks); err != nil && strings.Contains(err.Error(), "internal error") {
+			if _, _, err := r.Plan(sql, ks, 0); err != nil && strings.Contains(err.Error(), "internal error") {
 				t.Fatalf("planning %q in %q: %v", sql, ks, err)
 			}
 			p := &planner{vs: r.VSchema(), session: ks, seqs: &r.seqs}
-			stmt, err := r.Parse(sql)
+			stmt, err := r.Parse(sql, 0)
 			if err != nil {
 				continue
 			}

@@ -91,7 +91,7 @@ type goldenCase struct {
 // describePlan is what golden files hold for a statement: the operator
 // tree with the SQL each route sends to each shard, or the error.
 func describePlan(r *Router, q, keyspace string) any {
-	plan, bv, err := r.Plan(q, keyspace)
+	plan, bv, err := r.Plan(q, keyspace, 0)
 	if cn := (*ColumnsNeededError)(nil); errors.As(err, &cn) {
 		return map[string]any{"columns_needed": cn.Keyspace + "." + cn.Table, "error": err.Error()}
 	}

@@ -74,12 +74,16 @@ func (nz *normalizer) sessionBinds() []string {
 	return out
 }
 
-func (nz *normalizer) sessionBind(name string) ast.Node {
+// sessionBind stands for a session value: column is its column
+// definition in mysqld.
+func (nz *normalizer) sessionBind(name string, column *sessionColumnDef) ast.Node {
 	if nz.session == nil {
 		nz.session = map[string]bool{}
 	}
 	nz.session[name] = true
-	return newBindVar(name, bindScalar)
+	b := newBindVar(name, bindScalar)
+	b.column = column
+	return b
 }
 
 func normalize(stmt ast.StmtNode) (BindVars, []string, []string) {
@@ -161,11 +165,11 @@ func (nz *normalizer) Leave(n ast.Node) (ast.Node, bool) {
 		nz.inField--
 	case *ast.FuncCallExpr:
 		if b, ok := sessionFuncs[n.FnName.L]; ok && len(n.Args) == 0 {
-			return nz.sessionBind(b), true
+			return nz.sessionBind(b, sessionFuncColumns[b]), true
 		}
 	case *ast.VariableExpr:
 		if b, ok := sessionVars[strings.ToLower(n.Name)]; ok && n.IsSystem && !n.IsGlobal && n.Value == nil {
-			return nz.sessionBind(b), true
+			return nz.sessionBind(b, sessionVarColumns[b]), true
 		}
 	case *driver.ParamMarkerExpr:
 		name := nz.next()

@@ -69,6 +69,9 @@ type Plan struct {
 	// colGen is the router's ColumnsChanged count they were built at.
 	learned bool
 	colGen  uint64
+	// sessionCols are the result columns that are one session value,
+	// which get mysqld's column definitions (sessioncols.go).
+	sessionCols []sessionColumn
 }
 
 // Session values only the gate knows. A statement that reads one gets a
@@ -148,12 +151,26 @@ type Primitive interface {
 
 // Execute runs a PlanRoute plan.
 func (p *Plan) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
-	return p.Primitive.Execute(ctx, exec, bv)
+	res, err := p.Primitive.Execute(ctx, exec, bv)
+	if err == nil && len(p.sessionCols) > 0 {
+		describeSessionColumns(p.sessionCols, res)
+	}
+	return res, err
 }
 
 // Stream runs a PlanRoute plan, streaming its result.
 func (p *Plan) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
-	return p.Primitive.Stream(ctx, exec, bv, callback)
+	if len(p.sessionCols) == 0 {
+		return p.Primitive.Stream(ctx, exec, bv, callback)
+	}
+	described := false
+	return p.Primitive.Stream(ctx, exec, bv, func(res *querypb.QueryResult) error {
+		if !described && len(res.Fields) > 0 {
+			describeSessionColumns(p.sessionCols, res)
+			described = true
+		}
+		return callback(res)
+	})
 }
 
 // Keyspace returns the keyspace of a plan that is one route (DDL plans

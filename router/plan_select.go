@@ -22,6 +22,11 @@ func (p *planner) planQuery(n ast.Node) (Primitive, error) {
 
 // aliasFields names each computed select field after its text, as MySQL
 // names the column, so that regenerated SQL keeps the column names.
+// AliasFields names the computed columns of sel after their text as
+// written, as mysqld names them, before the statement is regenerated (the
+// regenerated text of @@max_allowed_packet is @@`max_allowed_packet`).
+func AliasFields(sel *ast.SelectStmt) { aliasFields(sel) }
+
 func aliasFields(sel *ast.SelectStmt) {
 	if sel.Fields == nil {
 		return

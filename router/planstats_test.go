@@ -8,10 +8,10 @@ import (
 func TestCachedPlansShareStats(t *testing.T) {
 	r := New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	p1, _, _ := r.Plan("select * from customer where customer_id = 1", "customer")
-	p2, _, _ := r.Plan("select * from customer where customer_id = 2", "customer")
-	p3, _, _ := r.Plan("select * from customer where customer_id = 2", "customer")
-	other, _, _ := r.Plan("select count(*) from customer", "customer")
+	p1, _, _ := r.Plan("select * from customer where customer_id = 1", "customer", 0)
+	p2, _, _ := r.Plan("select * from customer where customer_id = 2", "customer", 0)
+	p3, _, _ := r.Plan("select * from customer where customer_id = 2", "customer", 0)
+	other, _, _ := r.Plan("select count(*) from customer", "customer", 0)
 	if p1.Stats == nil || p1.Stats != p2.Stats || p2.Stats != p3.Stats || other.Stats == p1.Stats {
 		t.Fatal("copies of one plan do not share its stats")
 	}
@@ -34,7 +34,7 @@ func TestCachedPlansShareStats(t *testing.T) {
 		top.Execs != 2 || top.Errors != 1 || top.Rows != 1 || top.Time != 6*time.Millisecond || top.StmtType != "SELECT" {
 		t.Fatalf("busiest plan %+v", top)
 	}
-	if s, _, _ := r.Plan("begin", "customer"); s.Stats != nil {
+	if s, _, _ := r.Plan("begin", "customer", 0); s.Stats != nil {
 		t.Fatal("a session plan has stats")
 	}
 }

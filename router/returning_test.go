@@ -64,7 +64,7 @@ func (echoInsert) Execute(_ context.Context, qs []ShardQuery) ([]*querypb.QueryR
 func TestInsertReturningOrder(t *testing.T) {
 	r := New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	p, bv, err := r.Plan("insert into users (email, name) values ('a', 1), ('b', 2), ('c', 3), ('d', 4), ('e', 5), ('f', 6) returning email, name", "customer")
+	p, bv, err := r.Plan("insert into users (email, name) values ('a', 1), ('b', 2), ('c', 3), ('d', 4), ('e', 5), ('f', 6) returning email, name", "customer", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestReturningPlanCache(t *testing.T) {
 			sql += " returning " + ret
 		}
 		for _, v := range []string{"'a'", "'z'"} {
-			p, bv, err := r.Plan(strings.Replace(sql, "'a'", v, 1), "customer")
+			p, bv, err := r.Plan(strings.Replace(sql, "'a'", v, 1), "customer", 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +127,7 @@ func TestReturningLiteralsNotShared(t *testing.T) {
 	for _, c := range []struct{ ks, table string }{{"customer", "users (email, name)"}, {"commerce", "product (id, title)"}} {
 		for i, v := range []string{"1", "2", "3"} {
 			sql := "insert into " + c.table + " values ('" + v + "', 'x') returning concat(name, '" + v + "'), " + v
-			p, bv, err := r.Plan(sql, c.ks)
+			p, bv, err := r.Plan(sql, c.ks, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -101,11 +101,12 @@ func (r *Router) CacheStats() CacheStats {
 	}
 }
 
-// Parse parses one statement. The parser panics on a few inputs it
-// cannot represent (some very long numeric literals, for one):
-// those come back as a 1235 error, and the parser is not reused.
-func (r *Router) Parse(sql string) (stmt ast.StmtNode, err error) {
+// Parse parses one statement in mode. The parser panics on a few inputs
+// it cannot represent (some very long numeric literals, for one): those
+// come back as a 1235 error, and the parser is not reused.
+func (r *Router) Parse(sql string, mode ParseMode) (stmt ast.StmtNode, err error) {
 	p := r.parsers.Get().(*parser.Parser)
+	p.SetSQLMode(mode.sqlMode())
 	defer func() {
 		if x := recover(); x != nil {
 			stmt, err = nil, sqlerr.NotSupported("this statement: the SQL parser failed on it (%v)", x)
@@ -121,14 +122,14 @@ func (r *Router) Parse(sql string) (stmt ast.StmtNode, err error) {
 }
 
 // Plan plans sql for a session whose current keyspace is keyspace ("" when
-// none is selected). It returns the plan and the bind variables taken from
-// the statement's literals. Both are shared with other callers through the
+// none is selected) and whose sql_mode parses as mode. It returns the
+// plan and the bind variables taken from the statement's literals. Both are shared with other callers through the
 // cache: neither may be modified (Plan.Bind copies).
 //
 // Text with ? markers plans as a prepared statement: Plan.Params names the
 // bind variable of each marker. A statement calling LAST_INSERT_ID() has
 // Plan.UsesLastInsertID set.
-func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error) {
+func (r *Router) Plan(sql, keyspace string, mode ParseMode) (plan *Plan, bv BindVars, err error) {
 	defer func() {
 		if x := recover(); x != nil {
 			plan, bv = nil, nil
@@ -138,21 +139,23 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 	}()
 	if len(sql) > maxCachedText {
 		// Too big for the caches (see maxCachedText).
-		if plan, ok := r.planBulkInsert(sql, keyspace); ok {
+		if plan, ok := r.planBulkInsert(sql, keyspace, mode); ok {
 			return plan, nil, nil
 		}
-		return r.plan(sql, keyspace)
+		return r.plan(sql, keyspace, mode)
 	}
 	// The cache keys are built in buffers on the stack and looked up
-	// without a string made of them: a hit allocates nothing here.
+	// without a string made of them: a hit allocates nothing here. Each
+	// is "<keyspace>\x00<mode><text>": a plan serves the parse mode it
+	// was parsed in only.
 	var keyBuf [512]byte
 	var litBuf [8]literal
-	key := append(append(append(keyBuf[:0], keyspace...), 0), sql...)
+	key := append(append(append(append(keyBuf[:0], keyspace...), 0), byte(mode)), sql...)
 	if e, ok := r.texts.getBytes(key); ok && r.fresh(e.plan) {
 		r.stats.hits.Add(1)
 		return e.plan, e.bv, nil
 	}
-	prefix := len(keyspace) + 1
+	prefix := len(keyspace) + 2
 	key, lits, shaped := appendShape(key[:prefix], sql, litBuf[:0])
 	if shaped {
 		if e, ok := r.shapes.getBytes(key); ok && (e.passthrough != nil || r.fresh(e.plan)) {
@@ -163,13 +166,13 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 			return e.plan, e.bind(lits), nil
 		}
 	}
-	textKey := keyspace + "\x00" + sql
+	textKey := keyspace + "\x00" + string([]byte{byte(mode)}) + sql
 	shapeKey, shape := "", ""
 	if shaped {
 		shapeKey = string(key)
 		shape = shapeKey[prefix:]
 	}
-	plan, bv, err = r.plan(sql, keyspace)
+	plan, bv, err = r.plan(sql, keyspace, mode)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -187,7 +190,7 @@ func (r *Router) Plan(sql, keyspace string) (plan *Plan, bv BindVars, err error)
 	return plan, bv, nil
 }
 
-func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
+func (r *Router) plan(sql, keyspace string, mode ParseMode) (*Plan, BindVars, error) {
 	vs := r.VSchema()
 	colGen := r.colGen.Load()
 	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
@@ -200,7 +203,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	// MariaDB's RETURNING clause is split off for the parser and put
 	// back on each shard's statement (returning.go).
 	body, ret, hasRet := splitReturning(sql)
-	stmt, perr := r.Parse(quoteExplainFormat(body))
+	stmt, perr := r.Parse(quoteExplainFormat(body), mode)
 	if perr != nil {
 		// Statements that would leave state on a tablet connection are
 		// recognized by their words whatever the parser thinks of them.
@@ -246,9 +249,13 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 	var bv BindVars
 	var params []string
 	var sessionBinds []string
+	var sessionCols []sessionColumn
 	normKey, query := "", sql
 	if normalizable(stmt) || lock {
 		bv, params, sessionBinds = normalize(stmt)
+		if len(sessionBinds) > 0 {
+			sessionCols = sessionColumns(stmt)
+		}
 	}
 	// A plan is cached by its normalized text, which a statement too big
 	// for the text cache would make as big (and pin its syntax tree).
@@ -258,7 +265,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 			text += " RETURNING " + ret.text
 		}
 		if err == nil {
-			normKey, query = keyspace+"\x00"+text, text
+			normKey, query = keyspace+"\x00"+string([]byte{byte(mode)})+text, text
 			if cached, ok := r.plans.get(normKey); ok && r.fresh(cached) {
 				r.stats.normHits.Add(1)
 				out := *cached
@@ -288,6 +295,7 @@ func (r *Router) plan(sql, keyspace string) (*Plan, BindVars, error) {
 		prim, typ, normKey, query = pt, "Passthrough", "", sql
 	}
 	plan := routePlan(p, stmt, typ, prim, sessionBinds, query, normKey != "", colGen)
+	plan.sessionCols = sessionCols
 	if normKey != "" {
 		r.plans.put(normKey, plan)
 	}

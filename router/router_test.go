@@ -69,7 +69,7 @@ func TestUnshardedPassthrough(t *testing.T) {
 		{"select * from commerce.t where id = 1", "SELECT * FROM `t` WHERE `id` = 1"},
 		{"select last_insert_id(), id from t", "SELECT 0 AS `last_insert_id()`,`id` FROM `t`"},
 	} {
-		p, bv, err := r.Plan(c.sql, "commerce")
+		p, bv, err := r.Plan(c.sql, "commerce", 0)
 		if err != nil {
 			t.Fatalf("%s: %v", c.sql, err)
 		}
@@ -87,7 +87,7 @@ func TestUnshardedPassthrough(t *testing.T) {
 	// A passthrough plan holds its own literals: the same statement with
 	// other values must not reuse it.
 	for _, v := range []string{"1", "2"} {
-		p, bv, err := r.Plan("select * from t where id = "+v, "commerce")
+		p, bv, err := r.Plan("select * from t where id = "+v, "commerce", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func TestUnshardedPassthrough(t *testing.T) {
 		}
 	}
 	// With ? markers the text is regenerated to bind the arguments.
-	p, bv, err := r.Plan("select * from t where id = ?", "commerce")
+	p, bv, err := r.Plan("select * from t where id = ?", "commerce", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestUnshardedPassthrough(t *testing.T) {
 func TestSessionStatements(t *testing.T) {
 	r := testRouter()
 	for _, sql := range []string{"begin", "commit", "rollback", "use commerce", "set autocommit = 0", "set names utf8mb4", "show databases", "kill 12"} {
-		p, _, err := r.Plan(sql, "")
+		p, _, err := r.Plan(sql, "", 0)
 		if err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
@@ -136,7 +136,7 @@ func TestSessionStatements(t *testing.T) {
 func TestSavepointTextNotPassedThrough(t *testing.T) {
 	r := testRouter()
 	for _, sql := range []string{"SAVEPOINT a b", "release savepoint", "ROLLBACK TO SAVEPOINT a b"} {
-		_, _, err := r.Plan(sql, "commerce")
+		_, _, err := r.Plan(sql, "commerce", 0)
 		var se *sqlerr.Error
 		if !errors.As(err, &se) || se.Num != sqlerr.ERParseError {
 			t.Errorf("%s: %v, want a parse error", sql, err)
@@ -146,18 +146,18 @@ func TestSavepointTextNotPassedThrough(t *testing.T) {
 
 func TestKeyspaceErrors(t *testing.T) {
 	r := testRouter()
-	_, _, err := r.Plan("select 1", "nosuch")
+	_, _, err := r.Plan("select 1", "nosuch", 0)
 	var se *sqlerr.Error
 	if !errors.As(err, &se) || se.Num != sqlerr.ERBadDB || !strings.Contains(se.Message, "nosuch") {
 		t.Fatalf("unknown keyspace: %v", err)
 	}
 	// Without a keyspace, a table-less select goes to the unsharded one.
-	p, _, err := r.Plan("select 1", "")
+	p, _, err := r.Plan("select 1", "", 0)
 	if err != nil || p.Primitive.Describe()["keyspace"] != "commerce" {
 		t.Fatalf("select 1 without keyspace: %v %v", p, err)
 	}
 	empty := New(DefaultConfig())
-	if _, _, err := empty.Plan("select 1", ""); !errors.As(err, &se) || se.Num != sqlerr.ERNoDB {
+	if _, _, err := empty.Plan("select 1", "", 0); !errors.As(err, &se) || se.Num != sqlerr.ERNoDB {
 		t.Fatalf("no keyspaces: %v", err)
 	}
 }
@@ -169,15 +169,15 @@ func TestParserPanicIsAnError(t *testing.T) {
 	long := "select " + strings.Repeat("5", 140) + " from t"
 	r := New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	if _, err := r.Parse(long); err == nil {
+	if _, err := r.Parse(long, 0); err == nil {
 		t.Fatal("parse succeeded")
 	} else if e := sqlerr.FromError(err); e.Num != sqlerr.ERNotSupportedYet {
 		t.Fatalf("parse error %v, want 1235", err)
 	}
-	if _, _, err := r.Plan(long, "customer"); sqlerr.FromError(err).Num != sqlerr.ERNotSupportedYet {
+	if _, _, err := r.Plan(long, "customer", 0); sqlerr.FromError(err).Num != sqlerr.ERNotSupportedYet {
 		t.Fatalf("sharded plan error %v, want 1235", err)
 	}
-	p, _, err := r.Plan(long, "commerce")
+	p, _, err := r.Plan(long, "commerce", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +214,35 @@ func TestMergeUsesSpawner(t *testing.T) {
 	}
 	if e.count != 2 || len(e.lines) != 2 {
 		t.Fatalf("%d goroutines through the spawner, calls %q", e.count, e.lines)
+	}
+}
+
+func TestParseModeIgnoreSpace(t *testing.T) {
+	// Unparsed, the statement would go to the unsharded keyspace as
+	// written (Stmt nil); parsed, it is planned (Stmt set). Each order: a
+	// plan cached in one mode must not serve the other.
+	const spaced = "select count (*) from t where id = 1"
+	for _, modes := range [][]ParseMode{{0, IgnoreSpace, 0}, {IgnoreSpace, 0, IgnoreSpace}} {
+		r := testRouter()
+		for _, m := range modes {
+			plan, _, err := r.Plan(spaced, "commerce", m)
+			if err != nil {
+				t.Fatalf("mode %q: %v", m, err)
+			}
+			if parsed := plan.Stmt != nil; parsed != (m == IgnoreSpace) {
+				t.Fatalf("modes %v, mode %q: parsed %v", modes, m, parsed)
+			}
+		}
+	}
+	for in, want := range map[string]ParseMode{
+		"STRICT_TRANS_TABLES":                        0,
+		"IGNORE_SPACE,STRICT_TRANS_TABLES":           IgnoreSpace,
+		"REAL_AS_FLOAT,PIPES_AS_CONCAT,IGNORE_SPACE": IgnoreSpace,
+		"ansi": IgnoreSpace,
+		"":     0,
+	} {
+		if got := ParseModeOf(in); got != want {
+			t.Errorf("ParseModeOf(%q) = %v, want %v", in, got, want)
+		}
 	}
 }

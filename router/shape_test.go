@@ -118,7 +118,7 @@ func TestShapeCacheMatchesPlanner(t *testing.T) {
 			total++
 			warm := New(DefaultConfig())
 			warm.SetVSchema(vs)
-			warm.Plan(c.Query, ks)
+			warm.Plan(c.Query, ks, 0)
 			before := warm.texts.len()
 			got, _ := json.Marshal(describePlan(warm, variant, ks))
 			if warm.texts.len() == before {
@@ -145,12 +145,12 @@ func TestShapeCacheMatchesPlanner(t *testing.T) {
 func TestPassthroughShape(t *testing.T) {
 	r := New(DefaultConfig())
 	r.SetVSchema(loadTestVSchema(t))
-	p1, _, err := r.Plan("select  name FROM product where id = 5", "commerce")
+	p1, _, err := r.Plan("select  name FROM product where id = 5", "commerce", 0)
 	if err != nil || p1.Type != "Passthrough" {
 		t.Fatalf("plan %+v %v", p1, err)
 	}
 	texts := r.texts.len()
-	p2, _, err := r.Plan("select  name FROM product where id = 7", "commerce")
+	p2, _, err := r.Plan("select  name FROM product where id = 7", "commerce", 0)
 	if err != nil || r.texts.len() != texts {
 		t.Fatalf("not planned by shape: %v", err)
 	}
@@ -161,7 +161,7 @@ func TestPassthroughShape(t *testing.T) {
 	if want := "Execute commerce/0 select  name FROM product where id = 7"; len(f.lines) != 1 || f.lines[0] != want {
 		t.Fatalf("sent %q, want %q", f.lines, want)
 	}
-	p3, _, _ := r.Plan("select  name FROM product where id = 8", "commerce")
+	p3, _, _ := r.Plan("select  name FROM product where id = 8", "commerce", 0)
 	if p2.Stats != p3.Stats || p2.Stats == nil {
 		t.Fatal("statements of one shape do not share stats")
 	}
@@ -190,13 +190,13 @@ func TestBigStatementsNotCachedByText(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "(%d, 'title %d')", i, i)
 	}
-	if _, _, err := r.Plan(b.String(), "commerce"); err != nil {
+	if _, _, err := r.Plan(b.String(), "commerce", 0); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.texts.len(); n != 0 {
 		t.Fatalf("%d texts cached", n)
 	}
-	if _, _, err := r.Plan("select 1 from product", "commerce"); err != nil || r.texts.len() != 1 {
+	if _, _, err := r.Plan("select 1 from product", "commerce", 0); err != nil || r.texts.len() != 1 {
 		t.Fatalf("small statement not cached: %v", err)
 	}
 }

@@ -37,6 +37,9 @@ type bindVarExpr struct {
 	ast.TexprNode
 	name string
 	kind bindKind
+	// column is mysqld's column definition of the session value this bind
+	// variable stands for (sessioncols.go); nil for other bind variables.
+	column *sessionColumnDef
 }
 
 func newBindVar(name string, kind bindKind) *bindVarExpr {

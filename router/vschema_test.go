@@ -49,7 +49,7 @@ func TestBuildVSchemaKeepsBrokenKeyspace(t *testing.T) {
 	}
 	r := New(DefaultConfig())
 	r.SetVSchema(vs)
-	if _, _, err := r.Plan("select * from t", "k"); err == nil || !strings.Contains(err.Error(), "unknown vindex type") {
+	if _, _, err := r.Plan("select * from t", "k", 0); err == nil || !strings.Contains(err.Error(), "unknown vindex type") {
 		t.Fatalf("plan on broken keyspace: %v", err)
 	}
 }

@@ -65,9 +65,7 @@ public class JdbcProbe {
         } catch (SQLException e) { err("Q " + sql, e); }
     }
 
-    // qs is q printing values as strings: the gate answers some functions
-    // and variables itself (LAST_INSERT_ID(), @@autocommit) with other
-    // column types than mysqld's (see docs/compatibility.md).
+    // qs is q printing values as strings, whatever their column types.
     static void qs(Connection c, String sql) {
         try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
             StringBuilder r = new StringBuilder("QS " + sql + ":");
@@ -98,6 +96,7 @@ public class JdbcProbe {
             if (only == null || only.contains("setup")) setup(c);
             if (only == null || only.contains("meta")) metadata(c);
             if (only == null || only.contains("tools")) tools(c);
+            if (only == null || only.contains("gatevalues")) gateValues(c);
         }
         if (only == null || only.contains("ps")) {
             for (String opts : new String[]{"", "useServerPrepStmts=true"}) {
@@ -184,6 +183,32 @@ public class JdbcProbe {
             p("user " + md.getUserName() + " url? ro " + md.isReadOnly() + " maxconn " + md.getMaxConnections()
                 + " kw " + md.getSQLKeywords().length() + " numfn " + md.getNumericFunctions().length()
                 + " sysfn " + md.getSystemFunctions() + " tz? ");
+        });
+    }
+
+    // gateValues selects values the gate answers itself, whose column types
+    // (getObject's class, the metadata) must be mysqld's, and statements
+    // that parse only with IGNORE_SPACE, which Connector/J's
+    // CLIENT_IGNORE_SPACE sets.
+    static void gateValues(Connection c) {
+        step("gate values", () -> {
+            String sql = "SELECT LAST_INSERT_ID(), @@max_allowed_packet, @@autocommit, ROW_COUNT(), FOUND_ROWS(), @@in_transaction, @@warning_count, DATABASE()";
+            // @@max_allowed_packet is the gate's own limit, and ROW_COUNT()
+            // follows the driver's own statements: their values differ.
+            q(c, "SELECT LAST_INSERT_ID(), @@autocommit, FOUND_ROWS(), @@in_transaction, @@warning_count, DATABASE()");
+            try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) { meta("gate values", rs.getMetaData()); }
+            try (PreparedStatement ps = c.prepareStatement(sql + " FROM DUAL WHERE ? = 1")) {
+                ps.setInt(1, 1);
+                meta("ps gate values", ps.getMetaData());
+                try (ResultSet rs = ps.executeQuery()) { meta("ps gate values rows", rs.getMetaData()); }
+            }
+            try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT CONNECTION_ID()")) {
+                meta("connection id", rs.getMetaData());
+                rs.next();
+                p("connection id class " + rs.getObject(1).getClass().getSimpleName());
+            }
+            q(c, "SELECT @@sql_mode LIKE '%IGNORE_SPACE%'");
+            q(c, "SELECT COUNT (*), MAX (pid) FROM jparent");
         });
     }
 
@@ -384,7 +409,7 @@ public class JdbcProbe {
                 ps.setString(1, "named"); ps.executeUpdate();
                 dump("named keys", ps.getGeneratedKeys());
             }
-            qs(c, "SELECT LAST_INSERT_ID()");
+            q(c, "SELECT LAST_INSERT_ID()");
             q(c, "SELECT id, v FROM jai ORDER BY id");
         });
     }
@@ -393,7 +418,7 @@ public class JdbcProbe {
         step("tx", () -> {
             u(c, "DELETE FROM jparent");
             c.setAutoCommit(false);
-            qs(c, "SELECT @@autocommit");
+            q(c, "SELECT @@autocommit");
             u(c, "INSERT INTO jparent VALUES (1, 1, 'a')");
             c.rollback();
             q(c, "SELECT COUNT(*) FROM jparent");
