@@ -71,7 +71,7 @@ func TestDumpRestore(t *testing.T) {
   key (customer_id)
 )`)
 	names := []string{"plain", "it's", `double "quoted"`, "back\\slash", "new\nline\r\n", "tab\there", "Zoë Ærøskøbing 日本語 🎉", "", "%_ like", "semi; colon */ -- x"}
-	const nKinds, nOrders = 120, 80
+	const nKinds, nOrders = 300, 80
 	for i := 1; i <= nKinds; i++ {
 		id := int64(i*7919 - 300000) // negative and positive ids over both shards
 		var note, data any

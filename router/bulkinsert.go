@@ -1,6 +1,7 @@
 package router
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -11,69 +12,160 @@ import (
 // A bulk INSERT (mariadb-dump's extended inserts, sysbench's bulk_insert,
 // a driver's rewritten batch) is thousands of rows of literals. Parsing
 // all of them, making a bind variable of every literal and writing the
-// statement again only to learn that an unsharded keyspace takes it as
-// written cost the gate more than mysqld's whole work on it. So a big
-// INSERT whose rows after the first are literals only is planned from
-// its first row: when that plan sends the statement as written, the
-// whole statement goes that way unparsed. Anything else (a sharded
-// keyspace, a sequence, an expression in a later row, anything after the
-// rows) is planned whole, as before.
+// statement again cost the gate more than mysqld's whole work on it, and
+// tens of times the statement's size in memory. So a big INSERT whose
+// rows after the first are literals only is planned from its first row:
+// when that plan sends the statement as written (an unsharded keyspace),
+// the whole statement goes that way unparsed; when it routes each row by
+// its vindex value (a sharded table without a sequence), the other rows
+// join the plan as they are written, each routed by the integer literal in
+// its vindex column. Anything else (a sequence, a vindex value that is not
+// an integer literal, an expression in a later row, rows of different
+// lengths, anything after the rows) is planned whole, as before.
 
 // planBulkInsert plans sql, a statement too big for the plan caches,
-// from its first row when it is such an INSERT and goes as written.
-func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (*Plan, bool) {
+// from its first row when it is such an INSERT; handled is false when
+// the whole statement must be planned. An error planning the first row
+// is the statement's: planning all rows would meet it too, after parsing
+// them (the gate then learns a table's columns and plans again).
+func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (plan *Plan, bv BindVars, handled bool, err error) {
 	if IsInformationSchema(keyspace) {
-		return nil, false
+		return nil, nil, false, nil
 	}
-	head, ok := cutInsertRows(sql)
+	head, rows, ok := cutInsertRows(sql)
 	if !ok {
-		return nil, false
+		return nil, nil, false, nil
 	}
 	vs := r.VSchema()
 	colGen := r.colGen.Load()
 	stmt, err := r.Parse(head, mode)
 	if err != nil {
-		return nil, false
+		return nil, nil, false, nil
 	}
-	if _, ok := stmt.(*ast.InsertStmt); !ok {
-		return nil, false
+	ins, ok := stmt.(*ast.InsertStmt)
+	if !ok || len(ins.Lists) != 1 {
+		return nil, nil, false, nil
 	}
 	if lock, err := checkConnState(stmt); err != nil || lock {
-		return nil, false
+		return nil, nil, false, nil
 	}
 	bv, params, sessionBinds := normalize(stmt)
-	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
-	prim, _, err := p.planStmt(stmt, head, bv)
-	if err != nil {
-		return nil, false
+	if len(params) > 0 {
+		return nil, nil, false, nil
 	}
-	pt := p.passthrough(prim, sql, bv, params)
-	if pt == nil {
-		return nil, false
+	// Where each literal of the first row sits, by its bind variable
+	// (planning rewrites the row).
+	width := len(ins.Lists[0])
+	column := map[string]int{}
+	for i, e := range ins.Lists[0] {
+		if b, ok := e.(*bindVarExpr); ok {
+			column[b.name] = i
+		}
+	}
+	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
+	prim, typ, err := p.planStmt(stmt, head, bv)
+	if err != nil {
+		return nil, nil, true, err
+	}
+	if pt := p.passthrough(prim, sql, bv, params); pt != nil {
+		r.stats.misses.Add(1)
+		return routePlan(p, stmt, "Passthrough", pt, sessionBinds, sql, false, colGen), nil, true, nil
+	}
+	one, ok := prim.(*Insert)
+	if !ok || one.Sequence != nil || one.Returning || len(one.Rows) != 1 {
+		return nil, nil, false, nil
+	}
+	all := *one
+	all.Rows = make([]*sqlTemplate, 0, len(rows)+1)
+	all.Rows = append(all.Rows, one.Rows[0])
+	switch one.Opcode {
+	case AllShards:
+	case EqualUnique:
+		if len(one.VindexValues) != 1 || one.VindexValues[0].isConst || one.VindexValues[0].list {
+			return nil, nil, false, nil
+		}
+		col, ok := column[one.VindexValues[0].bind]
+		if !ok {
+			return nil, nil, false, nil
+		}
+		all.VindexValues = make([]valueSource, 0, len(rows)+1)
+		all.VindexValues = append(all.VindexValues, one.VindexValues[0])
+		for _, row := range rows {
+			v, ok := integerLiteral(sql[row.start:row.end], col)
+			if !ok {
+				return nil, nil, false, nil
+			}
+			all.VindexValues = append(all.VindexValues, valueSource{isConst: true, val: v})
+		}
+	default:
+		return nil, nil, false, nil
+	}
+	for _, row := range rows {
+		if row.width != width {
+			// mysqld's error for a row of the wrong length comes from
+			// planning the whole statement.
+			return nil, nil, false, nil
+		}
+		all.Rows = append(all.Rows, textTemplate(sql[row.start:row.end]))
 	}
 	r.stats.misses.Add(1)
-	return routePlan(p, stmt, "Passthrough", pt, sessionBinds, sql, false, colGen), true
+	return routePlan(p, stmt, typ, &all, sessionBinds, sql, false, colGen), bv, true, nil
+}
+
+// integerLiteral returns the value of the col'th literal of a row's
+// text when it is a decimal integer (int64, or uint64 past it), as the
+// normalizer binds it.
+func integerLiteral(row string, col int) (any, bool) {
+	i := 0
+	for c := 0; ; c++ {
+		i = skipSpace(row, i)
+		end, ok := literalEnd(row, i)
+		if !ok {
+			return nil, false
+		}
+		if c == col {
+			text := row[i:end]
+			if v, err := strconv.ParseInt(text, 10, 64); err == nil {
+				return v, true
+			}
+			if v, err := strconv.ParseUint(text, 10, 64); err == nil {
+				return v, true
+			}
+			return nil, false
+		}
+		i = skipSpace(row, end)
+		if i == len(row) || row[i] != ',' {
+			return nil, false
+		}
+		i++
+	}
+}
+
+// literalRow is a row after the first of a bulk INSERT: the text
+// between its parentheses and its number of literals.
+type literalRow struct {
+	start, end, width int
 }
 
 // cutInsertRows returns sql up to the end of the first row of its VALUES
-// list when sql is INSERT or REPLACE ... VALUES (...), (...), ... with
-// nothing but an optional ';' after the rows, and every row after the
-// first made of literals only (numbers, strings, NULL, TRUE, FALSE, hex
-// and bit literals).
-func cutInsertRows(sql string) (string, bool) {
+// list, and the other rows, when sql is INSERT or REPLACE ... VALUES
+// (...), (...), ... with nothing but an optional ';' after the rows, and
+// every row after the first made of literals only (numbers, strings,
+// NULL, TRUE, FALSE, hex and bit literals).
+func cutInsertRows(sql string) (string, []literalRow, bool) {
 	t, ok := sqltext.Next(sql, sqltext.SkipSpaceAndComments(sql, 0))
 	if !ok || t.Kind != sqltext.Word {
-		return "", false
+		return "", nil, false
 	}
 	if w := t.Text(sql); !strings.EqualFold(w, "INSERT") && !strings.EqualFold(w, "REPLACE") {
-		return "", false
+		return "", nil, false
 	}
 	// Up to VALUES at the top level.
 	i, depth := t.End, 0
 	for {
 		t, ok = sqltext.Next(sql, i)
 		if !ok {
-			return "", false
+			return "", nil, false
 		}
 		i = t.End
 		if t.Kind == sqltext.Punct {
@@ -83,7 +175,7 @@ func cutInsertRows(sql string) (string, bool) {
 			case ')':
 				depth--
 			case ';':
-				return "", false
+				return "", nil, false
 			}
 			continue
 		}
@@ -95,19 +187,19 @@ func cutInsertRows(sql string) (string, bool) {
 			break
 		}
 		if strings.EqualFold(w, "SELECT") || strings.EqualFold(w, "SET") || strings.EqualFold(w, "TABLE") || strings.EqualFold(w, "WITH") {
-			return "", false
+			return "", nil, false
 		}
 	}
 	// The first row, whatever it holds.
 	t, ok = sqltext.Next(sql, sqltext.SkipSpaceAndComments(sql, i))
 	if !ok || t.Kind != sqltext.Punct || sql[t.Start] != '(' {
-		return "", false
+		return "", nil, false
 	}
 	i, depth = t.End, 1
 	for depth > 0 {
 		t, ok = sqltext.Next(sql, i)
 		if !ok {
-			return "", false
+			return "", nil, false
 		}
 		i = t.End
 		if t.Kind == sqltext.Punct {
@@ -121,27 +213,31 @@ func cutInsertRows(sql string) (string, bool) {
 	}
 	head := sql[:i]
 	// The other rows: literals only, and nothing after them.
+	var rows []literalRow
 	for {
 		i = skipSpace(sql, i)
 		if i == len(sql) {
-			return head, true
+			return head, rows, true
 		}
 		switch sql[i] {
 		case ';':
 			if skipSpace(sql, i+1) != len(sql) {
-				return "", false
+				return "", nil, false
 			}
-			return head, true
+			return head, rows, true
 		case ',':
 			i = skipSpace(sql, i+1)
 			if i == len(sql) || sql[i] != '(' {
-				return "", false
+				return "", nil, false
 			}
-			if i, ok = literalRowEnd(sql, i); !ok {
-				return "", false
+			open := i
+			var width int
+			if i, width, ok = literalRowEnd(sql, i); !ok {
+				return "", nil, false
 			}
+			rows = append(rows, literalRow{start: open + 1, end: i - 1, width: width})
 		default:
-			return "", false
+			return "", nil, false
 		}
 	}
 }
@@ -154,24 +250,24 @@ func skipSpace(sql string, i int) int {
 }
 
 // literalRowEnd returns the index past the row of literals whose '(' is
-// at i.
-func literalRowEnd(sql string, i int) (int, bool) {
-	for i++; ; i++ {
-		i = skipSpace(sql, i)
+// at i, and its number of literals.
+func literalRowEnd(sql string, i int) (int, int, bool) {
+	for n := 1; ; n++ {
+		i = skipSpace(sql, i+1)
 		end, ok := literalEnd(sql, i)
 		if !ok {
-			return 0, false
+			return 0, 0, false
 		}
 		i = skipSpace(sql, end)
 		if i == len(sql) {
-			return 0, false
+			return 0, 0, false
 		}
 		switch sql[i] {
 		case ',':
 		case ')':
-			return i + 1, true
+			return i + 1, n, true
 		default:
-			return 0, false
+			return 0, 0, false
 		}
 	}
 }

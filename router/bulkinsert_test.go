@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -29,7 +30,7 @@ func TestCutInsertRows(t *testing.T) {
 		{"UPDATE t SET a = 1", ""},
 		{"INSERT INTO t (a) SELECT 1 FROM DUAL WHERE 'VALUES' = 'x'", ""},
 	} {
-		head, ok := cutInsertRows(c.sql)
+		head, _, ok := cutInsertRows(c.sql)
 		if ok != (c.head != "") || head != c.head {
 			t.Errorf("cutInsertRows(%q) = %q %v, want %q", c.sql, head, ok, c.head)
 		}
@@ -79,7 +80,7 @@ func TestPlanBulkInsert(t *testing.T) {
 		t.Fatalf("plan %+v", p)
 	}
 	// It came from the first row alone.
-	if _, ok := r.planBulkInsert(sql, "commerce", 0); !ok {
+	if _, _, ok, _ := r.planBulkInsert(sql, "commerce", 0); !ok {
 		t.Fatal("not planned from its first row")
 	}
 	// An expression in a later row: planned whole, and still sent as
@@ -89,19 +90,60 @@ func TestPlanBulkInsert(t *testing.T) {
 	if err != nil || p.Type != "Passthrough" {
 		t.Fatalf("with an expression: %v %v", p, err)
 	}
-	if _, ok := r.planBulkInsert(withExpr, "commerce", 0); ok {
+	if _, _, ok, _ := r.planBulkInsert(withExpr, "commerce", 0); ok {
 		t.Fatal("with an expression: planned from its first row")
 	}
-	// A sharded keyspace needs every row's vindex value: planned whole.
-	p, bv, err = r.Plan(bigInsert("customer", 3000, ""), "customer4", 0)
+	// On a sharded keyspace, the other rows join the first row's plan,
+	// each routed by its vindex column's literal: to the same shards as
+	// when the whole statement is planned.
+	sharded := bigInsert("customer", 3000, "")
+	fast, fbv, ok, err := r.planBulkInsert(sharded, "customer4", 0)
+	if !ok || err != nil {
+		t.Fatal("sharded: not planned from its first row")
+	}
+	full, gbv, err := r.plan(sharded, "customer4", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ins, ok := p.Primitive.(*Insert)
-	if !ok || len(ins.Rows) != 3000 || len(bv) == 0 {
-		t.Fatalf("sharded: plan %s %T", p.Type, p.Primitive)
+	fq, frows, err := fast.Primitive.(*Insert).queries(fbv)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := r.planBulkInsert(bigInsert("customer", 3000, ""), "customer4", 0); ok {
-		t.Fatal("sharded: planned from its first row")
+	gq, grows, err := full.Primitive.(*Insert).queries(gbv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fq) != 4 || len(fq) != len(gq) {
+		t.Fatalf("sharded: %d shards from the first row, %d planned whole", len(fq), len(gq))
+	}
+	for i := range fq {
+		if fq[i].Shard != gq[i].Shard || !reflect.DeepEqual(frows[i], grows[i]) {
+			t.Fatalf("shard %s gets rows %v from the first row's plan, %s gets %v planned whole", fq[i].Shard, frows[i][:5], gq[i].Shard, grows[i][:5])
+		}
+		if !strings.HasPrefix(fq[i].SQL, "INSERT INTO `customer` (`customer_id`,`name`) VALUES (") {
+			t.Fatalf("shard statement %.80s", fq[i].SQL)
+		}
+	}
+	if p, bv, err := r.Plan(sharded, "customer4", 0); err != nil || p.Primitive.(*Insert) == nil || len(bv) == 0 {
+		t.Fatalf("Plan: %v %v", p, err)
+	}
+	// Planned whole: a vindex value that is no integer literal, rows of
+	// different lengths (mysqld's error 1136 comes from the planner).
+	for _, c := range []struct{ sql, ks string }{
+		{bigInsert("customer", 3000, "('3000', 'x')"), "customer4"},
+		{bigInsert("customer", 3000, "(-3000.5, 'x')"), "customer4"},
+		{bigInsert("customer", 3000, "(3000, 'x', 3)"), "customer4"},
+	} {
+		if _, _, ok, _ := r.planBulkInsert(c.sql, c.ks, 0); ok {
+			t.Errorf("%.60s ... %s: planned from its first row", c.sql, c.sql[len(c.sql)-20:])
+		}
+	}
+	// An error planning the first row is the statement's, found without
+	// parsing the other rows.
+	if _, _, ok, err := r.planBulkInsert(bigInsert("nosuch", 3000, ""), "customer4", 0); !ok || err == nil {
+		t.Errorf("an unknown table: handled %v, error %v", ok, err)
+	}
+	if _, _, err := r.Plan(bigInsert("customer", 3000, "(3000, 'x', 3)"), "customer4", 0); err == nil || !strings.Contains(err.Error(), "count") {
+		t.Errorf("a row of the wrong length: %v", err)
 	}
 }

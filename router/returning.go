@@ -31,28 +31,28 @@ type returningClause struct {
 // parentheses, so a RETURNING inside a string, a comment or a subquery is
 // not the clause.
 func splitReturning(sql string) (body string, ret returningClause, ok bool) {
-	toks := sqltext.Tokens(sql)
-	first := -1
-	for i, t := range toks {
-		if t.Kind != sqltext.Comment {
-			first = i
-			break
-		}
-	}
-	if first < 0 || toks[first].Kind != sqltext.Word {
+	// Token by token, without a slice of them all: a bulk INSERT has
+	// millions.
+	t, ok := sqltext.Next(sql, sqltext.SkipSpaceAndComments(sql, 0))
+	if !ok || t.Kind != sqltext.Word {
 		return sql, returningClause{}, false
 	}
-	switch strings.ToUpper(toks[first].Text(sql)) {
+	switch strings.ToUpper(t.Text(sql)) {
 	case "INSERT", "REPLACE", "DELETE":
 	default:
 		return sql, returningClause{}, false
 	}
 	depth := 0
-	at := -1
+	var at sqltext.Token
+	found := false
 	prev := sqltext.Kind(-1)
 	prevText := ""
-	for i := first; i < len(toks); i++ {
-		t := toks[i]
+	for i := t.Start; !found; {
+		t, ok := sqltext.Next(sql, i)
+		if !ok {
+			return sql, returningClause{}, false
+		}
+		i = t.End
 		switch t.Kind {
 		case sqltext.Comment:
 			continue
@@ -66,22 +66,21 @@ func splitReturning(sql string) (body string, ret returningClause, ok bool) {
 		case sqltext.Word:
 			// After a dot a reserved word names a column or table.
 			if depth == 0 && !(prev == sqltext.Punct && prevText == ".") && strings.EqualFold(t.Text(sql), "RETURNING") {
-				at = i
+				at, found = t, true
 			}
-		}
-		if at >= 0 {
-			break
 		}
 		prev, prevText = t.Kind, t.Text(sql)
 	}
-	if at < 0 {
-		return sql, returningClause{}, false
-	}
-	ret.text = strings.TrimSpace(sql[toks[at].End:])
+	ret.text = strings.TrimSpace(sql[at.End:])
 	for ret.text != "" && strings.HasSuffix(ret.text, ";") {
 		ret.text = strings.TrimSpace(strings.TrimSuffix(ret.text, ";"))
 	}
-	for _, t := range toks[at+1:] {
+	for i := at.End; ; {
+		t, ok := sqltext.Next(sql, i)
+		if !ok {
+			break
+		}
+		i = t.End
 		switch {
 		case t.Kind == sqltext.Punct && t.Text(sql) == "?":
 			ret.params++
@@ -89,7 +88,7 @@ func splitReturning(sql string) (body string, ret returningClause, ok bool) {
 			ret.subquery = true
 		}
 	}
-	return strings.TrimRightFunc(sql[:toks[at].Start], func(r rune) bool { return r < 0x80 && sqltext.IsSpace(byte(r)) }), ret, true
+	return strings.TrimRightFunc(sql[:at.Start], func(r rune) bool { return r < 0x80 && sqltext.IsSpace(byte(r)) }), ret, true
 }
 
 // check refuses RETURNING clauses the gate cannot send to the shards of

@@ -139,8 +139,8 @@ func (r *Router) Plan(sql, keyspace string, mode ParseMode) (plan *Plan, bv Bind
 	}()
 	if len(sql) > maxCachedText {
 		// Too big for the caches (see maxCachedText).
-		if plan, ok := r.planBulkInsert(sql, keyspace, mode); ok {
-			return plan, nil, nil
+		if plan, bv, handled, err := r.planBulkInsert(sql, keyspace, mode); handled {
+			return plan, bv, err
 		}
 		return r.plan(sql, keyspace, mode)
 	}
