@@ -161,33 +161,28 @@ func cutInsertRows(sql string) (string, []literalRow, bool) {
 		return "", nil, false
 	}
 	// Up to VALUES at the top level.
-	i, depth := t.End, 0
+	i := t.End
+scan:
 	for {
 		t, ok = sqltext.Next(sql, i)
 		if !ok {
 			return "", nil, false
 		}
 		i = t.End
-		if t.Kind == sqltext.Punct {
-			switch sql[t.Start] {
-			case '(':
-				depth++
-			case ')':
-				depth--
-			case ';':
+		switch {
+		case t.Kind == sqltext.Punct && sql[t.Start] == '(':
+			if i, ok = closeParen(sql, i); !ok {
 				return "", nil, false
 			}
-			continue
-		}
-		if t.Kind != sqltext.Word || depth != 0 {
-			continue
-		}
-		w := t.Text(sql)
-		if strings.EqualFold(w, "VALUES") || strings.EqualFold(w, "VALUE") {
-			break
-		}
-		if strings.EqualFold(w, "SELECT") || strings.EqualFold(w, "SET") || strings.EqualFold(w, "TABLE") || strings.EqualFold(w, "WITH") {
+		case t.Kind == sqltext.Punct && sql[t.Start] == ';':
 			return "", nil, false
+		case t.Kind == sqltext.Word:
+			switch w := t.Text(sql); {
+			case strings.EqualFold(w, "VALUES"), strings.EqualFold(w, "VALUE"):
+				break scan
+			case strings.EqualFold(w, "SELECT"), strings.EqualFold(w, "SET"), strings.EqualFold(w, "TABLE"), strings.EqualFold(w, "WITH"):
+				return "", nil, false
+			}
 		}
 	}
 	// The first row, whatever it holds.
@@ -195,21 +190,8 @@ func cutInsertRows(sql string) (string, []literalRow, bool) {
 	if !ok || t.Kind != sqltext.Punct || sql[t.Start] != '(' {
 		return "", nil, false
 	}
-	i, depth = t.End, 1
-	for depth > 0 {
-		t, ok = sqltext.Next(sql, i)
-		if !ok {
-			return "", nil, false
-		}
-		i = t.End
-		if t.Kind == sqltext.Punct {
-			switch sql[t.Start] {
-			case '(':
-				depth++
-			case ')':
-				depth--
-			}
-		}
+	if i, ok = closeParen(sql, t.End); !ok {
+		return "", nil, false
 	}
 	head := sql[:i]
 	// The other rows: literals only, and nothing after them.
@@ -240,6 +222,27 @@ func cutInsertRows(sql string) (string, []literalRow, bool) {
 			return "", nil, false
 		}
 	}
+}
+
+// closeParen returns the index past the ')' that closes the '(' just
+// before i.
+func closeParen(sql string, i int) (int, bool) {
+	for depth := 1; depth > 0; {
+		t, ok := sqltext.Next(sql, i)
+		if !ok {
+			return 0, false
+		}
+		i = t.End
+		if t.Kind == sqltext.Punct {
+			switch sql[t.Start] {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			}
+		}
+	}
+	return i, true
 }
 
 func skipSpace(sql string, i int) int {
