@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +56,19 @@ func testJDBC(t *testing.T, c *cluster.Cluster) {
 	}
 	want := run(fmt.Sprintf("127.0.0.1:%d", c.Shards["commerce"]["0"].Primary().MySQLPort))
 	got := run(c.GateAddr)
+	// getCatalogs reads information_schema.SCHEMATA: through the gate it
+	// lists the keyspaces (as SHOW DATABASES does), where the tablet's
+	// mysqld lists its own databases.
+	catalogs, got := cutSection(got, "== getCatalogs")
+	_, want = cutSection(want, "== getCatalogs")
+	wantCatalogs := []string{"== getCatalogs", "catalogs cols: TABLE_CAT"}
+	for _, ks := range slices.Sorted(maps.Keys(c.Shards)) {
+		wantCatalogs = append(wantCatalogs, "  "+ks+":String")
+	}
+	wantCatalogs = append(wantCatalogs, "  information_schema:String", fmt.Sprintf("  (%d rows)", len(c.Shards)+1))
+	if !slices.Equal(catalogs, wantCatalogs) {
+		t.Errorf("getCatalogs through the gate:\n%s\nwant:\n%s", strings.Join(catalogs, "\n"), strings.Join(wantCatalogs, "\n"))
+	}
 	section := ""
 	bad := 0
 	for i := 0; i < len(want) || i < len(got); i++ {
@@ -77,4 +92,24 @@ func testJDBC(t *testing.T, c *cluster.Cluster) {
 	if len(want) < 500 {
 		t.Fatalf("the transcript has %d lines only", len(want))
 	}
+}
+
+// cutSection removes the lines of a transcript's section (from its
+// "== name" line to the next "== " line) and returns them and the rest.
+func cutSection(lines []string, head string) (section, rest []string) {
+	in := false
+	for _, l := range lines {
+		switch {
+		case l == head:
+			in = true
+		case in && strings.HasPrefix(l, "== "):
+			in = false
+		}
+		if in {
+			section = append(section, l)
+		} else {
+			rest = append(rest, l)
+		}
+	}
+	return section, rest
 }

@@ -463,6 +463,11 @@ func TestSessionsSharded(t *testing.T) {
 			{commerce, "select table_name from information_schema.tables where table_schema = 'commerce' and table_name = 'product'", []string{"product"}},
 			{none, "select column_name from information_schema.columns where table_schema in ('customer') and table_name = 'customer' order by ordinal_position", []string{"customer_id", "email", "note"}},
 			{none, "select schema_name from information_schema.schemata where schema_name like 'customer'", []string{"customer"}},
+			// SCHEMATA lists the keyspaces, as SHOW DATABASES does (a
+			// tablet's own lists its databases: _mosaic, mysql, ...).
+			{db, "select schema_name from information_schema.schemata order by schema_name", []string{"commerce", "customer", "information_schema"}},
+			{commerce, "select s.schema_name, s.default_character_set_name like 'utf8%' and i.schema_name is not null from information_schema.schemata s join information_schema.schemata i on i.schema_name = 'information_schema' where s.schema_name <> 'information_schema' order by 1", []string{"commerce|1", "customer|1"}},
+			{none, "select count(*) from information_schema.SCHEMATA as x where x.SCHEMA_NAME in ('customer', 'mysql', '_mosaic')", []string{"1"}},
 		} {
 			if got := queryRows(t, tc.q, tc.sql); !slices.Equal(got, tc.want) {
 				t.Errorf("%s: %q, want %q", tc.sql, got, tc.want)

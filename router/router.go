@@ -346,6 +346,11 @@ func normalizable(stmt ast.StmtNode) bool {
 func (p *planner) planStmt(stmt ast.StmtNode, sql string, bv BindVars) (Primitive, string, error) {
 	p.stmt, p.bv = stmt, bv
 	stmt.Accept(stripColumnSchemas{p: p})
+	sr := &schemataRewriter{p: p}
+	stmt.Accept(sr)
+	if sr.err != nil {
+		return nil, "", sr.err
+	}
 	if p.lock {
 		prim, err := p.planLock(stmt)
 		if err != nil {

@@ -238,7 +238,7 @@ public class JdbcProbe {
                 "SHOW PROCEDURE STATUS WHERE Db = DATABASE()",
                 "SHOW FUNCTION STATUS WHERE Db = DATABASE()",
                 "SELECT * FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '" + db + "'",
-                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1",
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('information_schema', '" + db + "') ORDER BY 1",
                 "SELECT TABLE_NAME, TABLE_TYPE, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'j%' ORDER BY 1",
                 "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '" + db + "' AND TABLE_NAME = 'jai' ORDER BY ORDINAL_POSITION",
                 "SELECT CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = '" + db + "' AND REFERENCED_TABLE_NAME IS NOT NULL",
