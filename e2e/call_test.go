@@ -76,13 +76,7 @@ func testCall(t *testing.T, c *cluster.Cluster) {
 	})
 
 	t.Run("out and inout user variables", func(t *testing.T) {
-		run := func(db *sql.DB) []string {
-			conn, err := db.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			var out []string
+		got := sameOnBoth(t, db, direct, "user variables after CALL", func(conn *sql.Conn) []string {
 			for _, q := range []string{"set @c = 'hi'", "call sp_out(21, @b, @c, @d, @e, @n)", "call sp_out(@b, @b2, @c, @d, @e, @n)"} {
 				if _, err := conn.ExecContext(ctx, q); err != nil {
 					t.Fatalf("%s: %v", q, err)
@@ -92,12 +86,8 @@ func testCall(t *testing.T, c *cluster.Cluster) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return append(out, rowsAsText(t, rows)...)
-		}
-		got, want := run(db), run(direct)
-		if !slices.Equal(got, want) {
-			t.Fatalf("user variables after CALL through the gate:\n%q\nwant (mysqld):\n%q", got, want)
-		}
+			return rowsAsText(t, rows)
+		})
 		if !strings.Contains(got[1], `"42"|"84"|"hi!!"`) {
 			t.Fatalf("OUT/INOUT values %q", got[1])
 		}
@@ -143,12 +133,7 @@ func testCall(t *testing.T, c *cluster.Cluster) {
 	// leaves the OUT values out (JdbcProbe.java checks the values with
 	// Connector/J, which asks for them).
 	t.Run("prepared with OUT markers", func(t *testing.T) {
-		run := func(db *sql.DB) []string {
-			conn, err := db.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+		sameOnBoth(t, db, direct, "prepared CALL with OUT markers", func(conn *sql.Conn) []string {
 			var out []string
 			for _, args := range [][]any{{21, nil, "hi", nil, nil, nil}, {1, 2, nil, 3, 4, 5}} {
 				if _, err := conn.ExecContext(ctx, "call sp_out(?, ?, ?, ?, ?, ?)", args...); err != nil {
@@ -165,11 +150,7 @@ func testCall(t *testing.T, c *cluster.Cluster) {
 				t.Fatal(err)
 			}
 			return append(out, rowsAsText(t, rows)...)
-		}
-		got, want := run(db), run(direct)
-		if !slices.Equal(got, want) {
-			t.Fatalf("prepared CALL with OUT markers through the gate:\n%q\nwant (mysqld):\n%q", got, want)
-		}
+		})
 	})
 
 	t.Run("client without multi-results", func(t *testing.T) {
@@ -275,4 +256,24 @@ func rowsAsTextKeep(t *testing.T, rows *sql.Rows) []string {
 		out = append(out, strings.Join(line, "|"))
 	}
 	return out
+}
+
+// sameOnBoth runs steps on a connection through the gate and on one to
+// mysqld, fails the test unless they give the same lines, and returns the
+// gate's.
+func sameOnBoth(t *testing.T, gate, direct *sql.DB, what string, steps func(*sql.Conn) []string) []string {
+	t.Helper()
+	run := func(db *sql.DB) []string {
+		conn, err := db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return steps(conn)
+	}
+	got, want := run(gate), run(direct)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s through the gate:\n%q\nwant (mysqld):\n%q", what, got, want)
+	}
+	return got
 }
