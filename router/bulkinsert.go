@@ -76,27 +76,18 @@ func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (plan *Pla
 		return nil, nil, false, nil
 	}
 	all := *one
-	all.Rows = make([]*sqlTemplate, 0, len(rows)+1)
-	all.Rows = append(all.Rows, one.Rows[0])
+	all.Rows = append(make([]*sqlTemplate, 0, len(rows)+1), one.Rows[0])
+	vindexCol := -1 // the row position of the vindex column's value
 	switch one.Opcode {
 	case AllShards:
 	case EqualUnique:
 		if len(one.VindexValues) != 1 || one.VindexValues[0].isConst || one.VindexValues[0].list {
 			return nil, nil, false, nil
 		}
-		col, ok := column[one.VindexValues[0].bind]
-		if !ok {
+		if vindexCol, ok = column[one.VindexValues[0].bind]; !ok {
 			return nil, nil, false, nil
 		}
-		all.VindexValues = make([]valueSource, 0, len(rows)+1)
-		all.VindexValues = append(all.VindexValues, one.VindexValues[0])
-		for _, row := range rows {
-			v, ok := integerLiteral(sql[row.start:row.end], col)
-			if !ok {
-				return nil, nil, false, nil
-			}
-			all.VindexValues = append(all.VindexValues, valueSource{isConst: true, val: v})
-		}
+		all.VindexValues = append(make([]valueSource, 0, len(rows)+1), one.VindexValues[0])
 	default:
 		return nil, nil, false, nil
 	}
@@ -105,6 +96,13 @@ func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (plan *Pla
 			// mysqld's error for a row of the wrong length comes from
 			// planning the whole statement.
 			return nil, nil, false, nil
+		}
+		if vindexCol >= 0 {
+			v, ok := integerLiteral(sql[row.start:row.end], vindexCol)
+			if !ok {
+				return nil, nil, false, nil
+			}
+			all.VindexValues = append(all.VindexValues, valueSource{isConst: true, val: v})
 		}
 		all.Rows = append(all.Rows, textTemplate(sql[row.start:row.end]))
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -74,9 +75,9 @@ func (p *planner) schemataTable() (ast.ResultSetNode, error) {
 		if ks := p.vs.Keyspaces[name]; ks.Error != nil || len(ks.Shards) == 0 {
 			continue
 		}
-		b.WriteString(" UNION ALL SELECT CATALOG_NAME, '")
-		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(name, `\`, `\\`), "'", "''"))
-		b.WriteString("', " + schemataColumns + " FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()")
+		b.WriteString(" UNION ALL SELECT CATALOG_NAME, ")
+		b.Write(sqltypes.AppendQuoted(nil, name))
+		b.WriteString(", " + schemataColumns + " FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()")
 	}
 	stmt, err := parser.New().ParseOneStmt(b.String(), "", "")
 	if err != nil {

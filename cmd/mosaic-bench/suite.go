@@ -229,7 +229,7 @@ func runSuite(ctx context.Context, f *suiteFlags, out io.Writer) error {
 			report.Entries = append(report.Entries, bench.Entry{Keyspace: ks, Comparison: c})
 			if f.floor && report.Floor == nil && len(shards) == 1 && j.workload == "point-select" && j.threads == f.threads {
 				logf("%s: point-select at %d threads, two forwarding hops vs direct", ks, j.threads)
-				e, err := measureFloor(ctx, f, ks, directDSN(shards[0], directDB), direct, probe.Groups["mysqld"])
+				e, err := measureFloor(ctx, f, ks, directDSN(shards[0], directDB), direct, probe.Groups["mysqld"], wopts)
 				if err != nil {
 					return fmt.Errorf("floor: %w", err)
 				}
@@ -259,7 +259,7 @@ func runSuite(ctx context.Context, f *suiteFlags, out io.Writer) error {
 
 // measureFloor compares two forwarding hops in front of the keyspace's
 // mysqld with mysqld directly, on point-select at --threads.
-func measureFloor(ctx context.Context, f *suiteFlags, ks, directDSN string, direct *sql.DB, mysqldPIDs []int) (*bench.Entry, error) {
+func measureFloor(ctx context.Context, f *suiteFlags, ks, directDSN string, direct *sql.DB, mysqldPIDs []int, wopts bench.WorkloadOptions) (*bench.Entry, error) {
 	sock, err := queryString(ctx, directDSN, "SELECT @@socket")
 	if err != nil {
 		return nil, fmt.Errorf("find mysqld's socket: %w", err)
@@ -280,7 +280,7 @@ func measureFloor(ctx context.Context, f *suiteFlags, ks, directDSN string, dire
 		return nil, err
 	}
 	defer fwd.Close()
-	w, err := bench.NewWorkload("point-select", bench.DefaultWorkloadOptions())
+	w, err := bench.NewWorkload("point-select", wopts)
 	if err != nil {
 		return nil, err
 	}
