@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mosaicdb/mosaic/testports"
 )
 
 func TestHistogramQuantiles(t *testing.T) {
@@ -164,7 +166,7 @@ func TestReportChecks(t *testing.T) {
 // TestForward joins a client to an echo server through Forward, then
 // cancels it: Forward returns, and the client's connection is closed.
 func TestForward(t *testing.T) {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	echo, err := testports.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func TestForward(t *testing.T) {
 			go func() { defer c.Close(); io.Copy(c, c) }()
 		}
 	}()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := testports.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}

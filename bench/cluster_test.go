@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaicdb/mosaic/testports"
+
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/mosaicdb/mosaic/bench"
@@ -87,7 +89,7 @@ func TestWorkloadsThroughGate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := testports.Listen()
 		if err != nil {
 			t.Fatal(err)
 		}

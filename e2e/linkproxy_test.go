@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/mosaicdb/mosaic/testports"
 )
 
 // linkProxy forwards TCP connections to a target, and can freeze them:
@@ -26,7 +28,7 @@ type linkProxy struct {
 // the test ends.
 func startLinkProxy(t *testing.T, target string) *linkProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := testports.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,12 +155,10 @@ func freeTabletPortOffset(t *testing.T) int {
 		free := true
 		for _, base := range []int{16000, 15100, 17000} {
 			for _, uid := range []int{100, 200, 300} {
-				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", offset+base+uid))
-				if err != nil {
+				if !testports.Claim(offset + base + uid) {
 					free = false
 					break
 				}
-				l.Close()
 			}
 		}
 		if free {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaicdb/mosaic/testports"
+
 	"google.golang.org/grpc"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
@@ -406,7 +408,7 @@ func TestMultiplex(t *testing.T) {
 // TestMultiplexUnsupported: a tablet without the Multiplex method (an
 // older one) gets unary calls.
 func TestMultiplexUnsupported(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := testports.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +447,7 @@ type tcpRelay struct {
 }
 
 func startRelay(t *testing.T, target string) *tcpRelay {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := testports.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,17 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/mosaicdb/mosaic/testports"
 )
 
 // pair returns two connected sockets of network, the first wrapped.
 func pair(t *testing.T, network string) (net.Conn, net.Conn) {
 	t.Helper()
-	addr := "127.0.0.1:0"
+	addr, err := testports.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if network == "unix" {
 		addr = filepath.Join(t.TempDir(), "s")
 	}

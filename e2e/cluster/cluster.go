@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaicdb/mosaic/testports"
+
 	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -187,11 +189,11 @@ func (c *Cluster) StartGate(t testing.TB) {
 	if c.opts.Tablets.Cell != "" {
 		cfg.Cell = c.opts.Tablets.Cell
 	}
-	cfg.MySQLAddr = "127.0.0.1:0"
+	cfg.MySQLAddr = freeAddr(t)
 	if c.GateAddr != "" {
 		cfg.MySQLAddr = c.GateAddr // come back on the same port
 	}
-	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.HTTPAddr = freeAddr(t)
 	cfg.TabletWait = 10 * time.Second
 	if c.opts.Gate != nil {
 		c.opts.Gate(&cfg)
@@ -305,7 +307,7 @@ func (c *Cluster) StartExtraGate(t testing.TB, configure func(*proxy.Config)) st
 	if c.opts.Tablets.Cell != "" {
 		cfg.Cell = c.opts.Tablets.Cell
 	}
-	cfg.MySQLAddr = "127.0.0.1:0"
+	cfg.MySQLAddr = freeAddr(t)
 	cfg.HTTPAddr = ""
 	cfg.TabletWait = 10 * time.Second
 	if configure != nil {
@@ -349,4 +351,14 @@ func (c *Cluster) StartExtraGate(t testing.TB, configure func(*proxy.Config)) st
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// freeAddr returns a loopback address on a port from testports.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	addr, err := testports.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }

@@ -2,10 +2,11 @@ package failover
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mosaicdb/mosaic/testports"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -18,13 +19,11 @@ import (
 // closedPort returns a port nothing listens on.
 func closedPort(t *testing.T) int32 {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testports.Free(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return int32(port)
+	return int32(ports[0])
 }
 
 // shardWithDeadPrimary makes a shard whose record names a primary holding

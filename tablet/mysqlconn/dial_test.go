@@ -2,15 +2,16 @@ package mysqlconn
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
+
+	"github.com/mosaicdb/mosaic/testports"
 )
 
 // A server that accepts and never greets (a stuck mysqld) does not hold
 // Dial past the end of its context, deadline or not.
 func TestDialEndsWithContext(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := testports.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}

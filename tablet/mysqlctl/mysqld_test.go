@@ -3,7 +3,6 @@ package mysqlctl
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -11,17 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaicdb/mosaic/testports"
+
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 )
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testports.Free(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }
 
 func testLogger(t *testing.T) *slog.Logger {
