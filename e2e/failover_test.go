@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/e2e/cluster"
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
@@ -57,6 +58,7 @@ func TestFailoverKill9(t *testing.T) {
 	fcfg := failover.DefaultConfig()
 	fcfg.StartupGrace = 0
 	fcfg.HealthTimeout = 3 * time.Second
+	fcfg.Reparent.Creds = c.TabletCreds(t, mtls.RoleOperator)
 	fc, err := failover.New(fcfg, c.TS, testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)

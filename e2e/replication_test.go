@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/e2e/cluster"
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
@@ -181,7 +182,7 @@ func TestReplication(t *testing.T) {
 		original := primary()
 		for i, to := range []*topodatapb.TabletAlias{nil, original.Alias} {
 			from := time.Now()
-			res, err := reparent.Planned(ctx, c.TS, "commerce", "0", reparent.Options{NewPrimary: to})
+			res, err := reparent.Planned(ctx, c.TS, "commerce", "0", reparent.Options{NewPrimary: to, Creds: c.TabletCreds(t, mtls.RoleOperator)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,7 +261,7 @@ func TestReplication(t *testing.T) {
 		dir := t.TempDir()
 		run := func(args ...string) string {
 			t.Helper()
-			out, err := exec.Command(ctl, append([]string{"--topo-endpoints", c.TopoAddr}, args...)...).CombinedOutput()
+			out, err := exec.Command(ctl, append(append([]string{"--topo-endpoints", c.TopoAddr}, c.Security.Flags()...), args...)...).CombinedOutput()
 			if err != nil {
 				t.Fatalf("mosaicctl %v: %v\n%s", args, err, out)
 			}
@@ -294,7 +295,7 @@ func TestReplication(t *testing.T) {
 	t.Run("EmergencyReparent", func(t *testing.T) {
 		old := primary()
 		old.Stop()
-		res, err := reparent.Emergency(ctx, c.TS, "commerce", "0", reparent.Options{})
+		res, err := reparent.Emergency(ctx, c.TS, "commerce", "0", reparent.Options{Creds: c.TabletCreds(t, mtls.RoleOperator)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +386,7 @@ func expectValue(t *testing.T, tb *tablettest.Tablet, sql, want string) error {
 // dbaValues runs sql as root on a tablet's mysqld and returns the first
 // row.
 func dbaValues(t *testing.T, tb *tablettest.Tablet, sql string) ([]string, error) {
-	c, err := tmclient.Dial(tb.GRPCAddr)
+	c, err := tmclient.Dial(tb.GRPCAddr, tb.Creds)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/e2e/cluster"
+	"github.com/mosaicdb/mosaic/mtls/mtlstest"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/topo"
@@ -31,8 +32,9 @@ func TestStopWithoutTopo(t *testing.T) {
 		t.Skip("runs tablet processes")
 	}
 	bin := cluster.BuildMosaic(t)
-	addr, stopEtcd := etcdtest.StartStoppable(t)
-	ts := topo.NewServer(etcdtest.NewStoreAt(t, addr, "/mosaic"))
+	sec := cluster.Security{Certs: mtlstest.New(t)}
+	addr, stopEtcd := etcdtest.StartStoppable(t, sec.Certs)
+	ts := topo.NewServer(etcdtest.NewSecureStoreAt(t, addr, "/mosaic", sec.Certs))
 	ctx := t.Context()
 	if err := ts.CreateKeyspace(ctx, "commerce", &topodatapb.Keyspace{}); err != nil {
 		t.Fatal(err)
@@ -40,7 +42,7 @@ func TestStopWithoutTopo(t *testing.T) {
 	if err := ts.CreateShard(ctx, "commerce", "0"); err != nil {
 		t.Fatal(err)
 	}
-	shard := cluster.StartProcShard(t, bin, addr, ts, "commerce", "0", 1, "--primary-lease-ttl", "2s")
+	shard := cluster.StartProcShard(t, bin, addr, ts, sec, "commerce", "0", 1, "--primary-lease-ttl", "2s")
 
 	logDir := t.TempDir()
 	others := map[string]*exec.Cmd{}
@@ -53,7 +55,7 @@ func TestStopWithoutTopo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(bin, args...)
+		cmd := exec.Command(bin, append(args, sec.Flags()...)...)
 		cmd.Stdout, cmd.Stderr = f, f
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {

@@ -306,8 +306,8 @@ func testUserLockGateKilled(t *testing.T, c *cluster.Cluster) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command(bin, "gate", "--mysql-port", fmt.Sprint(port), "--http-port", fmt.Sprint(etcdtest.FreePort(t)),
-		"--topo-endpoints", c.TopoAddr, "--lock-heartbeat-interval", "500ms")
+	cmd := exec.Command(bin, append([]string{"gate", "--mysql-port", fmt.Sprint(port), "--http-port", fmt.Sprint(etcdtest.FreePort(t)),
+		"--topo-endpoints", c.TopoAddr, "--lock-heartbeat-interval", "500ms"}, c.Security.Flags()...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

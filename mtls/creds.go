@@ -46,23 +46,23 @@ type AuthInfo struct {
 
 // ServerCredentials returns gRPC server credentials over ServerConfig
 // whose AuthInfo is an AuthInfo. onFailure, when not nil, is called with
-// each failed handshake's error (a client without a certificate, or with
-// one from another CA): count it, and log it only at a low level, since
-// anyone who reaches the port can cause it.
-func (s *Source) ServerCredentials(onFailure func(error)) credentials.TransportCredentials {
+// the client's address and the error of each failed handshake (a client
+// without a certificate, or with one from another CA): count it, and log
+// it only at a low level, since anyone who reaches the port can cause it.
+func (s *Source) ServerCredentials(onFailure func(remote net.Addr, err error)) credentials.TransportCredentials {
 	return &serverCreds{TransportCredentials: credentials.NewTLS(s.ServerConfig()), onFailure: onFailure}
 }
 
 type serverCreds struct {
 	credentials.TransportCredentials
-	onFailure func(error)
+	onFailure func(net.Addr, error)
 }
 
 func (c *serverCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	conn, ai, err := c.TransportCredentials.ServerHandshake(raw)
 	if err != nil {
 		if c.onFailure != nil {
-			c.onFailure(err)
+			c.onFailure(raw.RemoteAddr(), err)
 		}
 		return nil, nil, err
 	}
@@ -71,7 +71,7 @@ func (c *serverCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthI
 		conn.Close()
 		err := errors.New("mtls: handshake left no verified client certificate")
 		if c.onFailure != nil {
-			c.onFailure(err)
+			c.onFailure(raw.RemoteAddr(), err)
 		}
 		return nil, nil, err
 	}

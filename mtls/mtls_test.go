@@ -243,7 +243,7 @@ func TestHandshake(t *testing.T) {
 	ca, foreign := mtlstest.New(t), mtlstest.New(t)
 	tablet := ca.Source(t, mtls.RoleTablet)
 	var failures []error
-	server := tablet.ServerCredentials(func(err error) { failures = append(failures, err) })
+	server := tablet.ServerCredentials(func(_ net.Addr, err error) { failures = append(failures, err) })
 
 	t.Run("gate to tablet", func(t *testing.T) {
 		ai, serr, cerr := handshake(t, server, ca.TabletCreds(t, mtls.RoleGate), "127.0.0.1:16101")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/router"
 )
 
@@ -63,6 +64,14 @@ type Config struct {
 	// TabletSockets lets the gate reach a tablet on the same host through
 	// the unix-domain socket the tablet publishes, instead of TCP.
 	TabletSockets bool
+	// ClusterTLS is the gate's certificate (role gate) and the cluster's
+	// CA bundle: every connection to a tablet, by TCP or by its socket, is
+	// mutual TLS, and the tablet must present a certificate of role
+	// tablet valid for the host in its topo record. Required unless
+	// Insecure.
+	ClusterTLS *mtls.Source
+	// Insecure connects to tablets in plaintext, without certificates.
+	Insecure bool
 	// MaxConnections caps client connections (0: no cap).
 	MaxConnections int
 	// TransactionMode is how a new session's transactions commit across
@@ -151,6 +160,14 @@ func (c Config) Validate() error {
 	}
 	if c.RequireSecureTransport && c.TLSCertFile == "" {
 		errs = append(errs, errors.New("require secure transport needs a TLS certificate and key"))
+	}
+	switch {
+	case c.ClusterTLS == nil && !c.Insecure:
+		errs = append(errs, errors.New("no cluster certificate for the connections to tablets: give one (role gate), or run insecure"))
+	case c.ClusterTLS != nil && c.Insecure:
+		errs = append(errs, errors.New("a cluster certificate and insecure are exclusive"))
+	case c.ClusterTLS != nil && c.ClusterTLS.Role() != mtls.RoleGate:
+		errs = append(errs, fmt.Errorf("the cluster certificate has role %s, want gate", c.ClusterTLS.Role()))
 	}
 	if err := c.Router.Validate(); err != nil {
 		errs = append(errs, err)

@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"crypto/tls"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sysconn"
 	"github.com/mosaicdb/mosaic/topo"
@@ -59,6 +62,12 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 	}
 	hc := NewHealthCheck(log, ts, cfg.HealthCheckTimeout)
 	hc.muxStreams = cfg.TabletStreams
+	hc.creds = insecure.NewCredentials()
+	if cfg.ClusterTLS != nil {
+		hc.creds = cfg.ClusterTLS.ClientCredentials(mtls.RoleTablet)
+	} else {
+		log.Warn("the gate reaches tablets without TLS (insecure): its connections are neither encrypted nor authenticated")
+	}
 	if cfg.TabletSockets {
 		hc.hostID = sysconn.HostID()
 	}
@@ -204,8 +213,8 @@ func (g *Gate) httpHandler() http.Handler {
 	})
 	mux.HandleFunc("/debug/status", g.serveStatus)
 	// Profiles: go tool pprof http://<http addr>/debug/pprof/profile
+	// (not /debug/pprof/cmdline: a command line may hold a password).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

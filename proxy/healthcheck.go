@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
@@ -27,10 +27,12 @@ const (
 	tabletConnWindow   = 16 << 20
 )
 
-// newTabletConn returns the gate's gRPC client connection to a tablet.
-func newTabletConn(d *tabletDialer) (*grpc.ClientConn, error) {
+// newTabletConn returns the gate's gRPC client connection to a tablet,
+// secured by creds. The TLS server name is the host of the tablet's
+// record, whether the connection goes by TCP or by the tablet's socket.
+func newTabletConn(d *tabletDialer, creds credentials.TransportCredentials) (*grpc.ClientConn, error) {
 	return grpc.NewClient(d.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithUnaryInterceptor(unsentUnary),
 		grpc.WithStreamInterceptor(unsentStream),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)),
@@ -87,6 +89,8 @@ type HealthCheck struct {
 	// hostID is this host's sysconn.HostID when the gate may use the unix
 	// sockets of tablets on it, "" otherwise.
 	hostID string
+	// creds secure the connections to tablets (nil refuses to connect).
+	creds credentials.TransportCredentials
 
 	mu      sync.Mutex
 	entries map[string]*tabletEntry
@@ -194,7 +198,7 @@ func (hc *HealthCheck) upsert(ctx context.Context, t *topodatapb.Tablet) {
 		hc.remove(alias)
 		hc.mu.Lock()
 	}
-	conn, err := newTabletConn(dialer)
+	conn, err := newTabletConn(dialer, hc.creds)
 	if err != nil {
 		hc.mu.Unlock()
 		hc.log.Warn("dial tablet failed", "tablet", alias, "err", err)

@@ -13,7 +13,10 @@ import (
 	"github.com/mosaicdb/mosaic/testports"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -24,9 +27,9 @@ import (
 
 // muxTestClient returns the gate's client of the tablet at addr, with
 // Execute multiplexed on streams streams, closed when the test ends.
-func muxTestClient(t *testing.T, addr string, streams int) *tabletClient {
+func muxTestClient(t *testing.T, addr string, streams int, creds credentials.TransportCredentials) *tabletClient {
 	t.Helper()
-	conn, err := newTabletConn(&tabletDialer{addr: addr})
+	conn, err := newTabletConn(&tabletDialer{addr: addr}, creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +86,8 @@ func TestMultiplex(t *testing.T) {
 	sh := tablettest.StartShard(t, ts, "commerce", "0", 0)
 	tb := sh.Primary()
 	target := sh.Target(topodatapb.TabletType_PRIMARY)
-	c := muxTestClient(t, tb.GRPCAddr, 2)
+	gateCreds := tb.Certs.TabletCreds(t, mtls.RoleGate)
+	c := muxTestClient(t, tb.GRPCAddr, 2, gateCreds)
 	ctx := t.Context()
 
 	exec := func(ctx context.Context, sql string, txID int64) (*querypb.QueryResult, error) {
@@ -291,7 +295,7 @@ func TestMultiplex(t *testing.T) {
 
 	t.Run("ConnectionCut", func(t *testing.T) {
 		relay := startRelay(t, tb.GRPCAddr)
-		rc := muxTestClient(t, relay.addr(), 1)
+		rc := muxTestClient(t, relay.addr(), 1, gateCreds)
 		if _, err := rc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: "SELECT 1"}); err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +333,7 @@ func TestMultiplex(t *testing.T) {
 		// the streams (what the health check does when the tablet's
 		// health stream goes silent) ends every one of them.
 		relay := startRelay(t, tb.GRPCAddr)
-		rc := muxTestClient(t, relay.addr(), 1)
+		rc := muxTestClient(t, relay.addr(), 1, gateCreds)
 		if _, err := rc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: "SELECT 1"}); err != nil {
 			t.Fatal(err)
 		}
@@ -416,7 +420,7 @@ func TestMultiplexUnsupported(t *testing.T) {
 	querypb.RegisterQueryServer(gs, unaryOnly{})
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
-	c := muxTestClient(t, lis.Addr().String(), 1)
+	c := muxTestClient(t, lis.Addr().String(), 1, insecure.NewCredentials())
 	for i := range 3 {
 		resp, err := c.Execute(t.Context(), &querypb.ExecuteRequest{Sql: "x"})
 		if err != nil || resp.Result.RowsAffected != 7 {

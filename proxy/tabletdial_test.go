@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/mtls/mtlstest"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/sysconn"
@@ -42,10 +44,12 @@ func waitHealth(t *testing.T, hc *HealthCheck, alias string, ok func(*TabletHeal
 }
 
 // runHealthCheck runs a gate's health check of the tablets in ts, as a
-// gate on the host named hostID, until the test ends.
-func runHealthCheck(t *testing.T, ts *topo.Server, hostID string) *HealthCheck {
+// gate on the host named hostID with the gate certificate of ca, until
+// the test ends.
+func runHealthCheck(t *testing.T, ts *topo.Server, hostID string, ca *mtlstest.CA) *HealthCheck {
 	hc := NewHealthCheck(slog.New(slog.DiscardHandler), ts, 5*time.Second)
 	hc.hostID = hostID
+	hc.creds = ca.TabletCreds(t, mtls.RoleGate)
 	hc.muxStreams = 2
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -98,7 +102,7 @@ func TestTabletSocket(t *testing.T) {
 	}
 
 	t.Run("SameHost", func(t *testing.T) {
-		hc := runHealthCheck(t, ts, host)
+		hc := runHealthCheck(t, ts, host, tb.Certs)
 		h := waitHealth(t, hc, tb.AliasString, func(h *TabletHealth) bool { return h.Serving })
 		if h.Transport != "unix" {
 			t.Fatalf("gate reaches a tablet on its host by %q, want unix", h.Transport)
@@ -119,7 +123,7 @@ func TestTabletSocket(t *testing.T) {
 	})
 
 	t.Run("OtherHost", func(t *testing.T) {
-		hc := runHealthCheck(t, ts, "another-host")
+		hc := runHealthCheck(t, ts, "another-host", tb.Certs)
 		h := waitHealth(t, hc, tb.AliasString, func(h *TabletHealth) bool { return h.Serving })
 		if h.Transport != "tcp" {
 			t.Fatalf("gate reaches a tablet on another host by %q, want tcp", h.Transport)
@@ -135,7 +139,9 @@ func TestTabletSocket(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gs := grpc.NewServer()
+		// Another tablet of the cluster: its certificate is as good as the
+		// right tablet's, only its alias tells them apart.
+		gs := grpc.NewServer(grpc.Creds(tb.Certs.Source(t, mtls.RoleTablet).ServerCredentials(nil)))
 		other := &otherTablet{}
 		querypb.RegisterQueryServer(gs, other)
 		go gs.Serve(l)
@@ -143,6 +149,7 @@ func TestTabletSocket(t *testing.T) {
 
 		hc := NewHealthCheck(log, ts, 5*time.Second)
 		hc.hostID = host
+		hc.creds = tb.Certs.TabletCreds(t, mtls.RoleGate)
 		fake := proto.Clone(rec).(*topodatapb.Tablet)
 		fake.GrpcSocket = sock
 		hc.upsert(ctx, fake)

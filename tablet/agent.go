@@ -47,6 +47,8 @@ type Agent struct {
 	hbWrites prometheus.Counter
 	hbErrors prometheus.Counter
 	registry *prometheus.Registry
+	// sec secures the gRPC server and the calls to peers (security.go).
+	sec security
 	// reparents counts promotions and demotions (metrics.go).
 	reparents *prometheus.CounterVec
 	kick      chan struct{}
@@ -140,6 +142,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err := a.registerMetrics(reg); err != nil {
 		return nil, fmt.Errorf("register tablet metrics: %w", err)
 	}
+	if a.sec, err = newSecurity(cfg, log, reg); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -178,7 +183,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		httpLis.Close()
 		return err
 	}
-	gs := grpc.NewServer(grpcServerOptions()...)
+	gs := grpc.NewServer(append(grpcServerOptions(), a.sec.serverOpts...)...)
 	a.qs.Register(gs)
 	tabletmanagerpb.RegisterTabletManagerServer(gs, &tmServer{a: a})
 	hs := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}

@@ -635,7 +635,7 @@ func TestTablet(t *testing.T) {
 	})
 
 	t.Run("Reparent", func(t *testing.T) {
-		res, err := reparent.Planned(ctx, ts, "commerce", "0", reparent.Options{})
+		res, err := reparent.Planned(ctx, ts, "commerce", "0", reparent.Options{Creds: primary.Creds})
 		if err != nil {
 			t.Fatal(err)
 		}

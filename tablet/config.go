@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mosaicdb/mosaic/keyrange"
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/flavor"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
@@ -50,6 +51,15 @@ type Config struct {
 
 	// Topo is the topology server; required.
 	Topo *topo.Server
+	// ClusterTLS is the tablet's certificate (role tablet) and the
+	// cluster's CA bundle: the gRPC server, on its port and its socket,
+	// demands a client certificate of the cluster and lets each caller
+	// call only what its role may (rpcRoles); calls to peer tablets
+	// present it. Required unless Insecure.
+	ClusterTLS *mtls.Source
+	// Insecure serves gRPC in plaintext to anyone, with no
+	// authorization, and calls peers in plaintext.
+	Insecure bool
 	// Registry receives the tablet's metrics; nil makes one per agent.
 	Registry *prometheus.Registry
 
@@ -164,6 +174,14 @@ func (c Config) Validate() error {
 	}
 	if c.Topo == nil {
 		errs = append(errs, errors.New("tablet: Topo is required"))
+	}
+	switch {
+	case c.ClusterTLS == nil && !c.Insecure:
+		errs = append(errs, errors.New("tablet: no cluster certificate: give one (role tablet), or run insecure"))
+	case c.ClusterTLS != nil && c.Insecure:
+		errs = append(errs, errors.New("tablet: a cluster certificate and insecure are exclusive"))
+	case c.ClusterTLS != nil && c.ClusterTLS.Role() != mtls.RoleTablet:
+		errs = append(errs, fmt.Errorf("tablet: the cluster certificate has role %s, want tablet", c.ClusterTLS.Role()))
 	}
 	if c.PrimaryLeaseTTL < 2*time.Second {
 		errs = append(errs, fmt.Errorf("tablet: primary lease ttl %v is below 2s", c.PrimaryLeaseTTL))

@@ -17,8 +17,8 @@ func (a *Agent) httpHandler() http.Handler {
 	mux.HandleFunc("/debug/status", a.serveStatus)
 	mux.Handle("/metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
 	// Profiles: go tool pprof http://<http addr>/debug/pprof/profile
+	// (not /debug/pprof/cmdline: a command line may hold a password).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

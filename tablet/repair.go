@@ -232,7 +232,7 @@ type peerCopy struct {
 // openPeer starts a peer's backup and waits for its first bytes, so that a
 // donor that fails at once costs nothing.
 func (a *Agent) openPeer(ctx context.Context, t *topodatapb.Tablet) (copySource, error) {
-	c, err := tmclient.DialTablet(t)
+	c, err := tmclient.DialTablet(t, a.sec.peerCreds)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +379,7 @@ func (a *Agent) chooseDonor(ctx context.Context, want *topodatapb.TabletAlias) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl, err := tmclient.DialTablet(c.t)
+			cl, err := tmclient.DialTablet(c.t, a.sec.peerCreds)
 			if err != nil {
 				c.err = err
 				return

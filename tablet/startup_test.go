@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaicdb/mosaic/mtls/mtlstest"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
@@ -25,7 +26,9 @@ func TestStartupRoles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
-	a := tablettest.StartTablet(t, ts, "customer", "-80", tablettest.Options{})
+	// One CA for both tablets: the late replica clones the primary.
+	opts := tablettest.Options{Certs: mtlstest.New(t)}
+	a := tablettest.StartTablet(t, ts, "customer", "-80", opts)
 	if _, err := ts.GetKeyspace(ctx, "customer"); err != nil {
 		t.Fatalf("keyspace record: %v", err)
 	}
@@ -38,7 +41,7 @@ func TestStartupRoles(t *testing.T) {
 		t.Errorf("sourceless replica health %v %v", h, err)
 	}
 
-	if err := tmclient.InitShardPrimary(ctx, ts, "customer", "-80", a.Alias, nil); err != nil {
+	if err := tmclient.InitShardPrimary(ctx, ts, a.Creds, "customer", "-80", a.Alias, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.WaitHealth(ctx, func(h *querypb.StreamHealthResponse) bool {
@@ -61,7 +64,7 @@ func TestStartupRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := tablettest.StartTablet(t, ts, "customer", "-80", tablettest.Options{})
+	b := tablettest.StartTablet(t, ts, "customer", "-80", opts)
 	bc := b.Dial(t)
 	if _, err := b.WaitHealth(ctx, func(h *querypb.StreamHealthResponse) bool {
 		return h.Serving && h.RealtimeStats.ReplicationRunning
@@ -140,7 +143,7 @@ func TestStartupRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := tmclient.InitShardPrimary(ctx, ts, "customer", "-80", b.Alias, nil); err == nil || !strings.Contains(err.Error(), "already has primary") {
+	if err := tmclient.InitShardPrimary(ctx, ts, b.Creds, "customer", "-80", b.Alias, nil); err == nil || !strings.Contains(err.Error(), "already has primary") {
 		t.Errorf("second init-primary: %v", err)
 	}
 }

@@ -46,6 +46,23 @@ type suiteFlags struct {
 	workloads    []string
 	keyspaces    []string
 	floor        bool
+	// insecure starts the cluster with --insecure (no TLS between its
+	// components); certDir is the cluster's certificate directory, for
+	// mosaicctl (set by startCluster, or --cert-dir for a running one).
+	insecure bool
+	certDir  string
+}
+
+// ctlSecurity are the flags that give mosaicctl the cluster's operator
+// certificate.
+func (f *suiteFlags) ctlSecurity() []string {
+	switch {
+	case f.insecure:
+		return []string{"--insecure"}
+	case f.certDir != "":
+		return []string{"--cert-dir", f.certDir}
+	}
+	return nil // MOSAIC_CERT_DIR, if set, tells mosaicctl
 }
 
 // shardProcs are the ports of one shard's primary in the local layout.
@@ -99,6 +116,8 @@ the raw figures as JSON) go to --out.`,
 	fs.StringVar(&f.title, "title", "", "title of the report")
 	fs.StringSliceVar(&f.workloads, "workloads", []string{"point-select", "read-write"}, "workloads compared at --threads")
 	fs.StringSliceVar(&f.keyspaces, "keyspaces", []string{"commerce", "customer"}, "keyspaces compared")
+	fs.BoolVar(&f.insecure, "insecure", false, "start the cluster with --insecure (no TLS between gate, tablets and etcd); with --cluster running: the cluster runs insecure")
+	fs.StringVar(&f.certDir, "cert-dir", "", "--cluster running: the cluster's certificate directory (mosaic up: <data-dir>/certs), for mosaicctl")
 	fs.BoolVar(&f.floor, "floor", true, "also compare two hops that only forward bytes (client -tcp-> hop -unix-> hop -unix-> mysqld) with mysqld directly, on point-select: the floor of any two-hop proxy on this machine")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if f.cluster == "running" && !cmd.Flags().Changed("gate-port") {
@@ -126,7 +145,7 @@ func runSuite(ctx context.Context, f *suiteFlags, out io.Writer) error {
 	}
 	etcd := fmt.Sprintf("127.0.0.1:%d", f.etcdPort)
 	wopts := bench.DefaultWorkloadOptions()
-	if err := applyBenchVSchema(ctx, f.ctlBin, etcd, "customer", wopts); err != nil {
+	if err := applyBenchVSchema(ctx, f.ctlBin, etcd, f.ctlSecurity(), "customer", wopts); err != nil {
 		return err
 	}
 	gateDSN := func(ks string) string { return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s", f.gatePort, ks) }
@@ -141,7 +160,7 @@ func runSuite(ctx context.Context, f *suiteFlags, out io.Writer) error {
 		report.Machine.MySQL = "mysqld " + v
 	}
 	report.Settings = append(report.Settings,
-		fmt.Sprintf("cluster: %s (gate 127.0.0.1:%d, one primary per shard, no replicas, durable=%v), binaries %s", f.cluster, f.gatePort, f.durable, f.mosaicBin),
+		fmt.Sprintf("cluster: %s (gate 127.0.0.1:%d, one primary per shard, no replicas, durable=%v, %s), binaries %s", f.cluster, f.gatePort, f.durable, securityNote(f.insecure), f.mosaicBin),
 		fmt.Sprintf("each comparison: %d rounds of %v per side, alternating (A B, B A, ...), after %v of warm-up per side", f.rounds, f.duration, f.warmup),
 		fmt.Sprintf("tables: sbtest1 of %d rows; statements as text (COM_QUERY) from mosaic-bench with go-sql-driver/mysql, one connection per thread", wopts.TableSize),
 	)
@@ -320,6 +339,14 @@ func writeReport(dir string, r *bench.Report, out io.Writer) error {
 	return nil
 }
 
+// securityNote says how the cluster's components talk, for reports.
+func securityNote(insecure bool) string {
+	if insecure {
+		return "insecure: gRPC and etcd in plaintext"
+	}
+	return "mutual TLS on every gRPC and etcd connection"
+}
+
 // startCluster runs mosaic up on the suite's ports and waits until the gate
 // answers on both keyspaces. stop ends it.
 func startCluster(ctx context.Context, f *suiteFlags, logf func(string, ...any)) (stop func(), err error) {
@@ -352,6 +379,11 @@ func startCluster(ctx context.Context, f *suiteFlags, logf func(string, ...any))
 		"--gate-http-port", strconv.Itoa(f.gateHTTPPort),
 		"--tablet-port-offset", strconv.Itoa(f.tabletOffset),
 		"--tablet-flag=--durable=" + strconv.FormatBool(f.durable),
+	}
+	if f.insecure {
+		args = append(args, "--insecure")
+	} else {
+		f.certDir = filepath.Join(dir, "certs")
 	}
 	logf("starting %s %s (log %s)", f.mosaicBin, strings.Join(args, " "), logPath)
 	cmd := exec.Command(f.mosaicBin, args...)
@@ -410,8 +442,11 @@ func startCluster(ctx context.Context, f *suiteFlags, logf func(string, ...any))
 
 // applyBenchVSchema adds the bench tables to a sharded keyspace's VSchema
 // with mosaicctl, keeping what is there.
-func applyBenchVSchema(ctx context.Context, ctl, etcd, keyspace string, opts bench.WorkloadOptions) error {
-	cur, err := exec.CommandContext(ctx, ctl, "--topo-endpoints", etcd, "vschema", "get", "--keyspace", keyspace).Output()
+func applyBenchVSchema(ctx context.Context, ctl, etcd string, security []string, keyspace string, opts bench.WorkloadOptions) error {
+	ctlArgs := func(args ...string) []string {
+		return append(append([]string{"--topo-endpoints", etcd}, security...), args...)
+	}
+	cur, err := exec.CommandContext(ctx, ctl, ctlArgs("vschema", "get", "--keyspace", keyspace)...).Output()
 	if err != nil {
 		return fmt.Errorf("mosaicctl vschema get: %w", err)
 	}
@@ -428,7 +463,7 @@ func applyBenchVSchema(ctx context.Context, ctl, etcd, keyspace string, opts ben
 		return err
 	}
 	tmp.Close()
-	outp, err := exec.CommandContext(ctx, ctl, "--topo-endpoints", etcd, "vschema", "apply", "--keyspace", keyspace, "--file", tmp.Name()).CombinedOutput()
+	outp, err := exec.CommandContext(ctx, ctl, ctlArgs("vschema", "apply", "--keyspace", keyspace, "--file", tmp.Name())...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("mosaicctl vschema apply: %v: %s", err, outp)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/mosaicdb/mosaic/cmd/internal/clusterauth"
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/tablet/failover"
 )
 
@@ -32,6 +34,7 @@ the shard lock makes them take turns. See docs/operations.md.`,
 	}
 	fs := cmd.Flags()
 	tf := addTopoFlags(fs)
+	sf := clusterauth.Add(fs, mtls.RoleOperator)
 	fs.StringSliceVar(&cfg.Keyspaces, "keyspaces", nil, "keyspaces to watch (default: all)")
 	fs.DurationVar(&cfg.StartupGrace, "startup-grace", cfg.StartupGrace, "leave shards whose primary was not seen healthy alone this long after start")
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "pause between failed attempts at one shard")
@@ -43,11 +46,17 @@ the shard lock makes them take turns. See docs/operations.md.`,
 		if err != nil {
 			return err
 		}
-		ts, err := tf.open()
+		sec, err := sf.Load(log)
+		if err != nil {
+			return err
+		}
+		cfg.Reparent.Creds = sec.TabletCreds()
+		ts, err := tf.open(sec)
 		if err != nil {
 			return err
 		}
 		defer ts.Close()
+		go sec.Watch(cmd.Context())
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		c, err := failover.New(cfg, ts, log, reg)

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/mosaicdb/mosaic/cmd/internal/clusterauth"
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proxy"
 )
 
@@ -20,6 +22,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	var usersFile, maxPacket string
 	var txMode string
 	var tf *topoFlags
+	var sf *clusterauth.Flags
 	var gcf *gcFlags
 	cmd := &cobra.Command{
 		Use:   "gate",
@@ -55,7 +58,12 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 				return fmt.Errorf("--max-allowed-packet: %w", err)
 			}
 			cfg.MaxAllowedPacket = n
-			ts, err := tf.open()
+			sec, err := sf.Load(log)
+			if err != nil {
+				return err
+			}
+			cfg.ClusterTLS, cfg.Insecure = sec.Cluster, sec.Insecure
+			ts, err := tf.open(sec)
 			if err != nil {
 				return err
 			}
@@ -70,11 +78,13 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 				return err
 			}
 			go gcf.run(cmd.Context())
+			go sec.Watch(cmd.Context())
 			return g.Run(cmd.Context())
 		},
 	}
 	fs := cmd.Flags()
 	tf = addTopoFlags(fs)
+	sf = clusterauth.Add(fs, mtls.RoleGate)
 	gcf = addGCFlags(fs)
 	fs.StringVar(&cfg.Cell, "cell", cfg.Cell, "the gate's cell; it prefers tablets there")
 	fs.StringVar(&mysqlHost, "mysql-host", "127.0.0.1", "address to listen on")

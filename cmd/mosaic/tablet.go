@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/mosaicdb/mosaic/cmd/internal/clusterauth"
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/topo"
 )
@@ -70,6 +72,7 @@ the primary if the shard record names it, else as a replica.`,
 	fs.StringVar(&cfg.Mysqld.ReplPassword, "repl-password", cfg.Mysqld.ReplPassword, "password of the replication user")
 	fs.StringSliceVar(&cfg.Mysqld.ExtraConfig, "mysqld-config", nil, "extra my.cnf line for [mysqld] (repeatable)")
 	tf := addTopoFlags(fs)
+	sf := clusterauth.Add(fs, mtls.RoleTablet)
 	gcf := addGCFlags(fs)
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -94,7 +97,12 @@ the primary if the shard record names it, else as a replica.`,
 				return err
 			}
 		}
-		ts, err := tf.open()
+		sec, err := sf.Load(log)
+		if err != nil {
+			return err
+		}
+		cfg.ClusterTLS, cfg.Insecure = sec.Cluster, sec.Insecure
+		ts, err := tf.open(sec)
 		if err != nil {
 			return err
 		}
@@ -108,6 +116,7 @@ the primary if the shard record names it, else as a replica.`,
 			return err
 		}
 		go gcf.run(cmd.Context())
+		go sec.Watch(cmd.Context())
 		return a.Run(cmd.Context())
 	}
 	return cmd

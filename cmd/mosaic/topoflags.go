@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mosaicdb/mosaic/cmd/internal/clusterauth"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/etcdstore"
 )
@@ -22,11 +23,12 @@ func addTopoFlags(fs *pflag.FlagSet) *topoFlags {
 	return f
 }
 
-// open connects to the topology.
-func (f *topoFlags) open() (*topo.Server, error) {
+// open connects to the topology with the TLS and user of sec.
+func (f *topoFlags) open(sec *clusterauth.Setup) (*topo.Server, error) {
 	cfg := etcdstore.DefaultConfig()
 	cfg.Endpoints = strings.Split(f.endpoints, ",")
 	cfg.Root = f.root
+	sec.ApplyTopo(&cfg)
 	store, err := etcdstore.New(cfg)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
@@ -38,6 +39,7 @@ type upConfig struct {
 	bufferPool   string
 	portOffset   int
 	failover     bool
+	insecure     bool
 	extraGate    []string
 	extraTablet  []string
 }
@@ -95,6 +97,7 @@ Ctrl-C stops every process.`,
 	fs.IntVar(&c.gateHTTPPort, "gate-http-port", 15000, "gate HTTP port")
 	fs.StringVar(&c.bufferPool, "innodb-buffer-pool-size", "64M", "innodb_buffer_pool_size of each mysqld")
 	fs.BoolVar(&c.failover, "failover", true, "run the failure detector (mosaic failover): a shard whose primary dies gets a new one")
+	fs.BoolVar(&c.insecure, "insecure", false, "run every process without TLS and without certificates (by default the cluster's own CA and certificates live in <data-dir>/certs, and every gRPC and etcd connection is mutual TLS)")
 	fs.IntVar(&c.portOffset, "tablet-port-offset", 0, "added to every tablet port (gRPC 16000+uid, HTTP 15100+uid, mysqld 17000+uid), to run a second cluster beside the first")
 	fs.StringSliceVar(&c.extraGate, "gate-flag", nil, "extra flag for the gate (repeatable), e.g. --gate-flag=--query-timeout=30s")
 	fs.StringSliceVar(&c.extraTablet, "tablet-flag", nil, "extra flag for every tablet (repeatable)")
@@ -118,11 +121,16 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 			return fmt.Errorf("port %d is taken (is another cluster running?): %w", p, err)
 		}
 	}
+	sec, err := newUpSecurity(dataDir, c.insecure, log)
+	if err != nil {
+		return err
+	}
 	etcdAddr := fmt.Sprintf("127.0.0.1:%d", c.etcdPort)
 	e, err := etcdstore.StartEmbedded(ctx, etcdstore.EmbeddedConfig{
 		Dir:        filepath.Join(dataDir, "etcd"),
 		ClientAddr: etcdAddr,
 		PeerAddr:   fmt.Sprintf("127.0.0.1:%d", c.etcdPort+1),
+		TLS:        sec.etcdTLS(),
 	})
 	if err != nil {
 		return err
@@ -132,6 +140,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 
 	cfg := etcdstore.DefaultConfig()
 	cfg.Endpoints = []string{etcdAddr}
+	cfg.TLS = sec.operator
 	store, err := etcdstore.New(cfg)
 	if err != nil {
 		return err
@@ -146,7 +155,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	common := []string{"--log-format", lf.format, "--log-level", lf.level}
+	common := append([]string{"--log-format", lf.format, "--log-level", lf.level}, sec.childFlags()...)
 	// The children stop in order on every way out of here: the failure
 	// detector and the gate first (tablets going down on purpose are not
 	// a failure, and clients see the gate close rather than errors), then
@@ -189,7 +198,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	gateArgs = append(gateArgs, c.extraGate...)
 	gate := &child{name: "gate", path: self, args: gateArgs, logFile: filepath.Join(logDir, "gate.log"), env: childEnv(c)}
 
-	if err := initShards(ctx, ts, c, log); err != nil {
+	if err := initShards(ctx, ts, sec.tabletCreds(), c, log); err != nil {
 		return err
 	}
 	startFront(gate)
@@ -205,10 +214,10 @@ Mosaic is up.
   connect:   mysql -h127.0.0.1 -P%d -uroot commerce
   keyspaces: commerce (unsharded), customer (shards -80, 80-)
   status:    http://127.0.0.1:%d/debug/status
-  topology:  mosaicctl --topo-endpoints %s tablets
+  topology:  mosaicctl --topo-endpoints %s %s tablets
   logs:      %s
 Press Ctrl-C to stop.
-`, c.gatePort, c.gateHTTPPort, etcdAddr, logDir)
+`, c.gatePort, c.gateHTTPPort, etcdAddr, sec.ctlFlags(), logDir)
 	<-ctx.Done()
 	fmt.Println("stopping...")
 	return nil
@@ -382,7 +391,7 @@ func waitPort(ctx context.Context, addr string, timeout time.Duration) error {
 // initShards gives each shard without a primary its first one (the tablet
 // whose uid ends in 00) once all its tablets answer, then writes the
 // serving graph of each keyspace.
-func initShards(ctx context.Context, ts *topo.Server, c upConfig, log *slog.Logger) error {
+func initShards(ctx context.Context, ts *topo.Server, creds credentials.TransportCredentials, c upConfig, log *slog.Logger) error {
 	byShard := map[[2]string][]localTablet{}
 	var order [][2]string
 	for _, t := range c.layout() {
@@ -405,7 +414,7 @@ func initShards(ctx context.Context, ts *topo.Server, c upConfig, log *slog.Logg
 		for {
 			err = waitRegistered(ctx, ts, k[0], k[1], len(byShard[k]))
 			if err == nil {
-				err = tmclient.InitShardPrimary(ctx, ts, k[0], k[1], first, log)
+				err = tmclient.InitShardPrimary(ctx, ts, creds, k[0], k[1], first, log)
 			}
 			if err == nil {
 				break

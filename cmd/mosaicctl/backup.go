@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
@@ -32,11 +33,15 @@ func newBackupCmd(a *app) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			t, err := backupSource(ctx, ts, keyspace, shard, from)
+			creds, err := a.tabletCreds()
 			if err != nil {
 				return err
 			}
-			c, err := tmclient.DialTablet(t)
+			t, err := backupSource(ctx, ts, creds, keyspace, shard, from)
+			if err != nil {
+				return err
+			}
+			c, err := tmclient.DialTablet(t, creds)
 			if err != nil {
 				return err
 			}
@@ -114,7 +119,7 @@ func newBackupCmd(a *app) *cobra.Command {
 
 // backupSource returns the tablet to back up: want, else a replica that
 // replicates, else the primary.
-func backupSource(ctx context.Context, ts *topo.Server, keyspace, shard, want string) (*topodatapb.Tablet, error) {
+func backupSource(ctx context.Context, ts *topo.Server, creds credentials.TransportCredentials, keyspace, shard, want string) (*topodatapb.Tablet, error) {
 	tablets, err := ts.ShardTablets(ctx, keyspace, shard)
 	if err != nil {
 		return nil, err
@@ -133,7 +138,7 @@ func backupSource(ctx context.Context, ts *topo.Server, keyspace, shard, want st
 			}
 			continue
 		}
-		c, err := tmclient.DialTablet(t)
+		c, err := tmclient.DialTablet(t, creds)
 		if err != nil {
 			continue
 		}
@@ -194,7 +199,11 @@ func newRestoreCmd(a *app) *cobra.Command {
 			if file, err = filepath.Abs(file); err != nil {
 				return err
 			}
-			c, err := tmclient.DialTablet(t)
+			creds, err := a.tabletCreds()
+			if err != nil {
+				return err
+			}
+			c, err := tmclient.DialTablet(t, creds)
 			if err != nil {
 				return err
 			}

@@ -26,9 +26,13 @@ func newInitPrimaryCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			creds, err := a.tabletCreds()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			if err := tmclient.InitShardPrimary(ctx, ts, keyspace, shard, ta, log); err != nil {
+			if err := tmclient.InitShardPrimary(ctx, ts, creds, keyspace, shard, ta, log); err != nil {
 				return err
 			}
 			if len(cells) == 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -10,7 +11,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/credentials"
 
+	"github.com/mosaicdb/mosaic/cmd/internal/clusterauth"
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/etcdstore"
 )
@@ -21,16 +25,46 @@ type app struct {
 	endpoints string
 	root      string
 	timeout   time.Duration
+	secFlags  *clusterauth.Flags
+	sec       *clusterauth.Setup
 	ts        *topo.Server
+}
+
+// security loads the certificates (and etcd user) the flags name.
+func (a *app) security() (*clusterauth.Setup, error) {
+	if a.sec != nil {
+		return a.sec, nil
+	}
+	sec, err := a.secFlags.Load(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return nil, err
+	}
+	a.sec = sec
+	return sec, nil
+}
+
+// tabletCreds returns the credentials to call tablets with: the
+// operator's certificate.
+func (a *app) tabletCreds() (credentials.TransportCredentials, error) {
+	sec, err := a.security()
+	if err != nil {
+		return nil, err
+	}
+	return sec.TabletCreds(), nil
 }
 
 func (a *app) topo() (*topo.Server, error) {
 	if a.ts != nil {
 		return a.ts, nil
 	}
+	sec, err := a.security()
+	if err != nil {
+		return nil, err
+	}
 	cfg := etcdstore.DefaultConfig()
 	cfg.Endpoints = strings.Split(a.endpoints, ",")
 	cfg.Root = a.root
+	sec.ApplyTopo(&cfg)
 	store, err := etcdstore.New(cfg)
 	if err != nil {
 		return nil, err
@@ -76,6 +110,7 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.StringVar(&a.endpoints, "topo-endpoints", "127.0.0.1:2379", "etcd endpoints, comma-separated")
 	pf.StringVar(&a.root, "topo-root", etcdstore.DefaultRoot, "key prefix of Mosaic's records in etcd")
 	pf.DurationVar(&a.timeout, "timeout", 5*time.Minute, "give up after this long")
+	a.secFlags = clusterauth.Add(pf, mtls.RoleOperator)
 	root.AddCommand(
 		newKeyspaceCmd(a),
 		newShardCmd(a),
@@ -85,6 +120,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newBackupCmd(a),
 		newRestoreCmd(a),
 		newVSchemaCmd(a),
+		newCertsCmd(),
 	)
 	return root
 }

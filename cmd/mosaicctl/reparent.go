@@ -40,6 +40,9 @@ func newReparentCmd(a *app) *cobra.Command {
 		}
 		o := opts
 		o.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+		if o.Creds, err = a.tabletCreds(); err != nil {
+			return nil, o, err
+		}
 		if to != "" {
 			alias, err := topo.ParseAlias(to)
 			if err != nil {

@@ -38,7 +38,11 @@ func newTabletCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := tmclient.DialTablet(t)
+			creds, err := a.tabletCreds()
+			if err != nil {
+				return err
+			}
+			c, err := tmclient.DialTablet(t, creds)
 			if err != nil {
 				return err
 			}

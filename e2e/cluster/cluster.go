@@ -17,6 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"google.golang.org/grpc/credentials"
+
+	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/mtls/mtlstest"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
 	"github.com/mosaicdb/mosaic/proxy"
@@ -46,12 +50,19 @@ type Options struct {
 	Tablets tablettest.Options
 	// Log receives the gate's log; discarded when nil.
 	Log *slog.Logger
+	// Insecure runs etcd, the tablets and the gate without TLS or
+	// authorization. By default the cluster has a CA of its own: etcd
+	// demands client certificates, every gRPC connection is mutual TLS
+	// and tablets authorize each call by the caller's role.
+	Insecure bool
 }
 
 // Cluster is a running cluster.
 type Cluster struct {
 	TS       *topo.Server
 	TopoAddr string
+	// Security is the cluster's CA, or none when insecure.
+	Security Security
 	// Shards by keyspace and shard name.
 	Shards map[string]map[string]*tablettest.Shard
 
@@ -80,9 +91,17 @@ func Start(t testing.TB, opts Options) *Cluster {
 // VSchema records of opts; no tablet, no gate yet.
 func StartTopo(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	addr := etcdtest.Start(t)
-	ts := topo.NewServer(etcdtest.NewStoreAt(t, addr, "/mosaic"))
-	c := &Cluster{TS: ts, TopoAddr: addr, Shards: map[string]map[string]*tablettest.Shard{}, ProcShards: map[string]map[string]*ProcShard{}, opts: opts}
+	var sec Security
+	var addr string
+	if opts.Insecure {
+		addr = etcdtest.Start(t)
+	} else {
+		sec.Certs = mtlstest.New(t)
+		addr = etcdtest.StartSecure(t, sec.Certs)
+	}
+	opts.Tablets.Certs, opts.Tablets.Insecure = sec.Certs, opts.Insecure
+	ts := topo.NewServer(etcdtest.NewSecureStoreAt(t, addr, "/mosaic", sec.Certs))
+	c := &Cluster{TS: ts, TopoAddr: addr, Security: sec, Shards: map[string]map[string]*tablettest.Shard{}, ProcShards: map[string]map[string]*ProcShard{}, opts: opts}
 	ctx := t.Context()
 	for _, ks := range opts.Keyspaces {
 		shards := ks.Shards
@@ -130,7 +149,7 @@ func (c *Cluster) StartProcShards(t testing.TB, bin string, extra ...string) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s := StartProcShard(t, bin, c.TopoAddr, c.TS, ks.Name, sh, c.opts.Replicas, extra...)
+				s := StartProcShard(t, bin, c.TopoAddr, c.TS, c.Security, ks.Name, sh, c.opts.Replicas, extra...)
 				mu.Lock()
 				c.ProcShards[ks.Name][sh] = s
 				mu.Unlock()
@@ -195,6 +214,7 @@ func (c *Cluster) StartGate(t testing.TB) {
 	}
 	cfg.HTTPAddr = freeAddr(t)
 	cfg.TabletWait = 10 * time.Second
+	c.secureGate(t, &cfg)
 	if c.opts.Gate != nil {
 		c.opts.Gate(&cfg)
 	}
@@ -310,6 +330,7 @@ func (c *Cluster) StartExtraGate(t testing.TB, configure func(*proxy.Config)) st
 	cfg.MySQLAddr = freeAddr(t)
 	cfg.HTTPAddr = ""
 	cfg.TabletWait = 10 * time.Second
+	c.secureGate(t, &cfg)
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -351,6 +372,20 @@ func (c *Cluster) StartExtraGate(t testing.TB, configure func(*proxy.Config)) st
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// secureGate gives a gate config the cluster's gate certificate, or
+// makes it insecure.
+func (c *Cluster) secureGate(t testing.TB, cfg *proxy.Config) {
+	t.Helper()
+	cfg.ClusterTLS, cfg.Insecure = c.Security.Source(t, mtls.RoleGate), c.Security.Insecure()
+}
+
+// TabletCreds returns credentials to call the cluster's tablets as role
+// r (plaintext when the cluster is insecure).
+func (c *Cluster) TabletCreds(t testing.TB, r mtls.Role) credentials.TransportCredentials {
+	t.Helper()
+	return c.Security.Creds(t, r)
 }
 
 // freeAddr returns a loopback address on a port from testports.

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/credentials"
+
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
@@ -55,6 +58,9 @@ type ProcTablet struct {
 	Dir         string
 	GRPCPort    int
 	MySQLPort   int
+	// Creds are what Dial and WaitHealth call the tablet with (an
+	// operator's certificate, or plaintext).
+	Creds credentials.TransportCredentials
 
 	bin  string
 	args []string
@@ -66,9 +72,9 @@ type ProcTablet struct {
 }
 
 // StartProcTablet starts `mosaic tablet` for keyspace/shard on free ports,
-// with extra flags, and stops it (SIGTERM) when the test ends. It does not
-// wait for it to serve (WaitHealth does).
-func StartProcTablet(t testing.TB, bin, topoAddr, keyspace, shard string, extra ...string) *ProcTablet {
+// with the certificates of sec and extra flags, and stops it (SIGTERM)
+// when the test ends. It does not wait for it to serve (WaitHealth does).
+func StartProcTablet(t testing.TB, bin, topoAddr string, sec Security, keyspace, shard string, extra ...string) *ProcTablet {
 	t.Helper()
 	ports, err := testports.Free(3)
 	if err != nil {
@@ -83,7 +89,7 @@ func StartProcTablet(t testing.TB, bin, topoAddr, keyspace, shard string, extra 
 	p := &ProcTablet{
 		Alias: alias, AliasString: topo.AliasString(alias), Keyspace: keyspace, Shard: shard,
 		Dir: filepath.Join(dir, "t"), GRPCPort: ports[0], MySQLPort: ports[2], bin: bin,
-		log: filepath.Join(dir, "tablet.log"),
+		log: filepath.Join(dir, "tablet.log"), Creds: sec.Creds(t, mtls.RoleOperator),
 	}
 	p.args = append([]string{"tablet",
 		"--alias", p.AliasString, "--keyspace", keyspace, "--shard", shard,
@@ -91,7 +97,7 @@ func StartProcTablet(t testing.TB, bin, topoAddr, keyspace, shard string, extra 
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--mysql-port", strconv.Itoa(ports[2]),
 		"--topo-endpoints", topoAddr, "--innodb-buffer-pool-size", "32M",
 		"--health-interval", "500ms", "--log-level", "info",
-	}, extra...)
+	}, append(sec.Flags(), extra...)...)
 	p.Start(t)
 	t.Cleanup(func() {
 		p.Stop()
@@ -185,7 +191,7 @@ func (p *ProcTablet) Stop() {
 
 // WaitHealth waits until a health message of the tablet satisfies ok.
 func (p *ProcTablet) WaitHealth(ctx context.Context, ok func(*querypb.StreamHealthResponse) bool) error {
-	c, err := tmclient.Dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(p.GRPCPort)))
+	c, err := tmclient.Dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(p.GRPCPort)), p.Creds)
 	if err != nil {
 		return err
 	}
@@ -219,7 +225,7 @@ func (p *ProcTablet) WaitHealth(ctx context.Context, ok func(*querypb.StreamHeal
 
 // Dial returns a client of the tablet; the caller closes it.
 func (p *ProcTablet) Dial() (*tmclient.Client, error) {
-	return tmclient.Dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(p.GRPCPort)))
+	return tmclient.Dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(p.GRPCPort)), p.Creds)
 }
 
 // ProcShard is a shard of ProcTablets.
@@ -228,14 +234,15 @@ type ProcShard struct {
 	Tablets         []*ProcTablet
 }
 
-// StartProcShard starts 1+replicas tablet processes, makes the first one
-// primary (InitShardPrimary), rebuilds the serving graph and waits until
-// every tablet serves in its role.
-func StartProcShard(t testing.TB, bin, topoAddr string, ts *topo.Server, keyspace, shard string, replicas int, extra ...string) *ProcShard {
+// StartProcShard starts 1+replicas tablet processes with the
+// certificates of sec, makes the first one primary (InitShardPrimary),
+// rebuilds the serving graph and waits until every tablet serves in its
+// role.
+func StartProcShard(t testing.TB, bin, topoAddr string, ts *topo.Server, sec Security, keyspace, shard string, replicas int, extra ...string) *ProcShard {
 	t.Helper()
 	s := &ProcShard{Keyspace: keyspace, Shard: shard}
 	for i := 0; i <= replicas; i++ {
-		s.Tablets = append(s.Tablets, StartProcTablet(t, bin, topoAddr, keyspace, shard, extra...))
+		s.Tablets = append(s.Tablets, StartProcTablet(t, bin, topoAddr, sec, keyspace, shard, extra...))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -244,7 +251,7 @@ func StartProcShard(t testing.TB, bin, topoAddr string, ts *topo.Server, keyspac
 			t.Fatal(err)
 		}
 	}
-	if err := tmclient.InitShardPrimary(ctx, ts, keyspace, shard, s.Tablets[0].Alias, nil); err != nil {
+	if err := tmclient.InitShardPrimary(ctx, ts, sec.Creds(t, mtls.RoleOperator), keyspace, shard, s.Tablets[0].Alias, nil); err != nil {
 		t.Fatalf("init shard primary: %v", err)
 	}
 	if err := ts.RebuildSrvKeyspace(ctx, "zone1", keyspace); err != nil {

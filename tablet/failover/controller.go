@@ -38,7 +38,8 @@ type Config struct {
 	HealthTimeout time.Duration
 	// RetryInterval spaces failed attempts at one shard.
 	RetryInterval time.Duration
-	// Reparent tunes the emergency reparents (Log is the controller's).
+	// Reparent tunes the emergency reparents (Log is the controller's);
+	// its Creds, required, also secure the controller's health streams.
 	Reparent reparent.Options
 }
 
@@ -56,6 +57,9 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if c.StartupGrace < 0 || c.ProbeTimeout <= 0 || c.HealthTimeout <= 0 || c.RetryInterval <= 0 {
 		return errors.New("failover: timeouts must be positive")
+	}
+	if c.Reparent.Creds == nil {
+		return errors.New("failover: no credentials for the tablets (an operator certificate, or insecure)")
 	}
 	for _, ks := range c.Keyspaces {
 		if err := topo.ValidateName(ks); err != nil {
@@ -380,7 +384,7 @@ func (c *Controller) follow(ctx context.Context, ks, shard string, alias *topoda
 // streamHealth reads the tablet's health stream until it fails or stays
 // silent for HealthTimeout.
 func (c *Controller) streamHealth(ctx context.Context, t *topodatapb.Tablet) error {
-	cl, err := tmclient.DialTablet(t)
+	cl, err := tmclient.DialTablet(t, c.cfg.Reparent.Creds)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/memstore"
 )
@@ -111,6 +112,7 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 func TestDeadPrimaryIsFailedOver(t *testing.T) {
 	ts, _ := shardWithDeadPrimary(t)
 	cfg := DefaultConfig()
+	cfg.Reparent.Creds = tmclient.Insecure() // no tablet answers here
 	cfg.StartupGrace = 0
 	cfg.RetryInterval = 100 * time.Millisecond
 	cfg.Reparent.TabletTimeout = time.Second
@@ -142,6 +144,7 @@ func TestStartupGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
+	cfg.Reparent.Creds = tmclient.Insecure() // no tablet answers here
 	cfg.StartupGrace = time.Hour
 	reg := runController(t, ts, cfg)
 	time.Sleep(time.Second)

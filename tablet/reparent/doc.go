@@ -12,8 +12,9 @@
 // emergency reparent first makes the record name no primary and waits
 // for the lease to go, so that two tablets never take writes at once.
 //
-// Use:
+// Use, with an operator's certificate (package mtls):
 //
-//	res, err := reparent.Planned(ctx, ts, "commerce", "0", reparent.Options{})
-//	res, err := reparent.Emergency(ctx, ts, "commerce", "0", reparent.Options{Log: log})
+//	creds := operator.ClientCredentials(mtls.RoleTablet)
+//	res, err := reparent.Planned(ctx, ts, "commerce", "0", reparent.Options{Creds: creds})
+//	res, err := reparent.Emergency(ctx, ts, "commerce", "0", reparent.Options{Creds: creds, Log: log})
 package reparent

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
@@ -39,6 +40,10 @@ type Options struct {
 	OnlyIfPrimaryDown bool
 	// Log receives progress; nil discards it.
 	Log *slog.Logger
+	// Creds secure the calls to the tablets: an operator's certificate
+	// (mtls.Source.ClientCredentials), or tmclient.Insecure() for tablets
+	// run with --insecure. Required.
+	Creds credentials.TransportCredentials
 }
 
 func (o Options) withDefaults() Options {
@@ -95,7 +100,7 @@ func loadShard(ctx context.Context, ts *topo.Server, keyspace, shard string, opt
 	}
 	st := &shardTablets{ts: ts, keyspace: keyspace, shard: shard, opts: opts, tablets: tablets, clients: map[string]*tmclient.Client{}}
 	for _, t := range tablets {
-		c, err := tmclient.DialTablet(t)
+		c, err := tmclient.DialTablet(t, opts.Creds)
 		if err != nil {
 			st.close()
 			return nil, err

@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/credentials"
+
+	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/mtls/mtlstest"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
@@ -34,6 +38,35 @@ type Options struct {
 	Configure func(*tablet.Config)
 	// Log receives the agents' logs; the test log at warn level when nil.
 	Log *slog.Logger
+	// Certs is the cluster CA the tablets take their certificates from;
+	// Dial and the shard's InitShardPrimary use its operator certificate.
+	// Nil makes a new CA for each StartShard or StartTablet call: tablets
+	// that must talk to each other (a repair clones a peer) share one.
+	Certs *mtlstest.CA
+	// Insecure runs the tablets without TLS or authorization (Certs is
+	// ignored).
+	Insecure bool
+}
+
+// withCerts returns o with a CA, made for t when it has none and is not
+// insecure.
+func (o Options) withCerts(t testing.TB) Options {
+	switch {
+	case o.Insecure:
+		o.Certs = nil
+	case o.Certs == nil:
+		o.Certs = mtlstest.New(t)
+	}
+	return o
+}
+
+// operatorCreds returns the credentials tests and helpers dial tablets
+// with: the operator's certificate, or plaintext.
+func (o Options) operatorCreds(t testing.TB) credentials.TransportCredentials {
+	if o.Insecure {
+		return tmclient.Insecure()
+	}
+	return o.Certs.TabletCreds(t, mtls.RoleOperator)
 }
 
 // Tablet is one running tablet.
@@ -55,6 +88,11 @@ type Tablet struct {
 	Dir    string
 	// Agent is the running agent; Restart replaces it.
 	Agent *tablet.Agent
+	// Certs is the CA the tablet's certificate is from (nil: insecure).
+	Certs *mtlstest.CA
+	// Creds are what Dial uses: an operator's certificate of Certs, or
+	// plaintext for an insecure tablet.
+	Creds credentials.TransportCredentials
 
 	cfg tablet.Config
 	log *slog.Logger
@@ -98,6 +136,7 @@ func StartShard(t testing.TB, ts *topo.Server, keyspace, shard string, replicas 
 // StartShardWithOptions is StartShard with Options.
 func StartShardWithOptions(t testing.TB, ts *topo.Server, keyspace, shard string, replicas int, opts Options) *Shard {
 	t.Helper()
+	opts = opts.withCerts(t)
 	s := &Shard{Keyspace: keyspace, Shard: shard}
 	tablets := make([]*Tablet, 1+replicas)
 	var wg sync.WaitGroup
@@ -123,7 +162,7 @@ func StartShardWithOptions(t testing.TB, ts *topo.Server, keyspace, shard string
 			t.Fatalf("tablet %s: %v", tb.AliasString, err)
 		}
 	}
-	if err := tmclient.InitShardPrimary(ctx, ts, keyspace, shard, tablets[0].Alias, opts.logger(t)); err != nil {
+	if err := tmclient.InitShardPrimary(ctx, ts, opts.operatorCreds(t), keyspace, shard, tablets[0].Alias, opts.logger(t)); err != nil {
 		t.Fatalf("init shard primary: %v", err)
 	}
 	if err := ts.RebuildSrvKeyspace(ctx, tablets[0].Alias.Cell, keyspace); err != nil {
@@ -148,6 +187,7 @@ func StartShardWithOptions(t testing.TB, ts *topo.Server, keyspace, shard string
 // when the test ends.
 func StartTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Options) *Tablet {
 	t.Helper()
+	opts = opts.withCerts(t)
 	tb, err := startTablet(t, ts, keyspace, shard, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -209,6 +249,16 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 	cfg.Mysqld.InnoDBBufferPoolSize = "32M"
 	cfg.Mysqld.StopTimeout = 20 * time.Second
 	cfg.Mysqld.RestartBackoff = 50 * time.Millisecond
+	if opts.Insecure {
+		cfg.Insecure = true
+	} else {
+		src, err := mtls.Load(opts.Certs.Files(mtls.RoleTablet), nil)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		cfg.ClusterTLS = src
+	}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
@@ -229,6 +279,8 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 		Socket:      a.Mysqld().SocketPath(),
 		DBName:      keyspace,
 		Dir:         cfg.Dir,
+		Certs:       opts.Certs,
+		Creds:       opts.operatorCreds(t),
 		cfg:         cfg,
 		log:         log,
 	}
@@ -311,7 +363,7 @@ const stopTimeout = 2 * time.Minute
 // Dial returns a client of the tablet, closed when the test ends.
 func (tb *Tablet) Dial(t testing.TB) *tmclient.Client {
 	t.Helper()
-	c, err := tmclient.Dial(tb.GRPCAddr)
+	c, err := tmclient.Dial(tb.GRPCAddr, tb.Creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +396,7 @@ func (tb *Tablet) WaitHealth(ctx context.Context, ok func(*querypb.StreamHealthR
 }
 
 func (tb *Tablet) waitHealth(ctx context.Context, ok func(*querypb.StreamHealthResponse) bool) error {
-	c, err := tmclient.Dial(tb.GRPCAddr)
+	c, err := tmclient.Dial(tb.GRPCAddr, tb.Creds)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,13 @@
 package tmclient
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
@@ -22,10 +24,19 @@ type Client struct {
 	Query querypb.QueryClient
 }
 
+// Insecure returns credentials for a plaintext connection, to a tablet
+// run with --insecure: no TLS, no proof of who calls.
+func Insecure() credentials.TransportCredentials { return insecure.NewCredentials() }
+
 // Dial returns a client of the tablet at addr (host:port of its gRPC
-// server). The connection is made lazily, on the first call.
-func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+// server) over creds: mtls.Source.ClientCredentials(mtls.RoleTablet) of the
+// caller's certificate, or Insecure(); nil is refused. The connection is
+// made lazily, on the first call.
+func Dial(addr string, creds credentials.TransportCredentials, opts ...grpc.DialOption) (*Client, error) {
+	if creds == nil {
+		return nil, errors.New("dial tablet: no transport credentials (a certificate, or tmclient.Insecure)")
+	}
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial tablet at %s: %w", addr, err)
@@ -39,8 +50,8 @@ func Addr(t *topodatapb.Tablet) string {
 }
 
 // DialTablet returns a client of the tablet a topo record describes.
-func DialTablet(t *topodatapb.Tablet, opts ...grpc.DialOption) (*Client, error) {
-	return Dial(Addr(t), opts...)
+func DialTablet(t *topodatapb.Tablet, creds credentials.TransportCredentials, opts ...grpc.DialOption) (*Client, error) {
+	return Dial(Addr(t), creds, opts...)
 }
 
 // Close closes the connection.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
@@ -29,8 +30,9 @@ import (
 // primary before (a failover is under way), is refused: that is a
 // reparent, not an init. Running it again for the same primary is
 // harmless. It does not touch the serving graph: call
-// topo.Server.RebuildSrvKeyspace afterwards where wanted. log may be nil.
-func InitShardPrimary(ctx context.Context, ts *topo.Server, keyspace, shard string, alias *topodatapb.TabletAlias, log *slog.Logger) error {
+// topo.Server.RebuildSrvKeyspace afterwards where wanted. creds secure
+// the calls to the tablets (an operator's certificate). log may be nil.
+func InitShardPrimary(ctx context.Context, ts *topo.Server, creds credentials.TransportCredentials, keyspace, shard string, alias *topodatapb.TabletAlias, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -75,7 +77,7 @@ func InitShardPrimary(ctx context.Context, ts *topo.Server, keyspace, shard stri
 		}
 	}()
 	for _, t := range tablets {
-		c, err := DialTablet(t)
+		c, err := DialTablet(t, creds)
 		if err != nil {
 			return err
 		}

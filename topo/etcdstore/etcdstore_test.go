@@ -102,7 +102,7 @@ func TestLeaseLostBeforeExpiry(t *testing.T) {
 // that is gone. The lock's lease grant used the client's own context and
 // waited until the client closed.
 func TestCallsBoundedWithoutEtcd(t *testing.T) {
-	addr, stopEtcd := etcdtest.StartStoppable(t)
+	addr, stopEtcd := etcdtest.StartStoppable(t, nil)
 	s := etcdtest.NewStoreAt(t, addr, "/mosaic")
 	held, err := s.Lock(t.Context(), "locks/held")
 	if err != nil {

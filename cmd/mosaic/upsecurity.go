@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"google.golang.org/grpc/credentials"
+
+	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
+	"github.com/mosaicdb/mosaic/topo/etcdstore"
+)
+
+// upSecurity is how the local cluster's processes prove who they are:
+// certificates under <data-dir>/certs, made at the first start and
+// reused (renewed near their end) at the next ones, or nothing with
+// --insecure.
+type upSecurity struct {
+	// certDir holds the certificates; "" when insecure.
+	certDir string
+	// operator is `mosaic up`'s own certificate (it initializes shards);
+	// nil when insecure.
+	operator *mtls.Source
+}
+
+// newUpSecurity makes or reuses the certificates of the cluster in
+// dataDir, unless insecure.
+func newUpSecurity(dataDir string, insecure bool, log *slog.Logger) (upSecurity, error) {
+	if insecure {
+		log.Warn("the cluster runs without TLS (--insecure): any local process may read and change the topology and run any tablet RPC, as mysqld's root included")
+		return upSecurity{}, nil
+	}
+	dir := filepath.Join(dataDir, "certs")
+	written, err := mtls.InitDir(dir, mtls.DefaultDirOptions())
+	if err != nil {
+		return upSecurity{}, fmt.Errorf("cluster certificates in %s: %w", dir, err)
+	}
+	if len(written) > 0 {
+		log.Info("cluster certificates written", "dir", dir, "files", len(written))
+	}
+	op, err := mtls.Load(mtls.DirFiles(dir, mtls.RoleOperator), log)
+	if err != nil {
+		return upSecurity{}, err
+	}
+	return upSecurity{certDir: dir, operator: op}, nil
+}
+
+// childFlags are the flags that give a child process its certificates.
+func (s upSecurity) childFlags() []string {
+	if s.certDir == "" {
+		return []string{"--insecure"}
+	}
+	return []string{"--cert-dir", s.certDir}
+}
+
+// etcdTLS is the embedded etcd's TLS (nil: plaintext).
+func (s upSecurity) etcdTLS() *etcdstore.EmbeddedTLS {
+	if s.certDir == "" {
+		return nil
+	}
+	f := mtls.DirFiles(s.certDir, mtls.RoleEtcd)
+	return &etcdstore.EmbeddedTLS{CA: f.CA, Cert: f.Cert, Key: f.Key}
+}
+
+// tabletCreds are the credentials `mosaic up` calls tablets with.
+func (s upSecurity) tabletCreds() credentials.TransportCredentials {
+	if s.operator == nil {
+		return tmclient.Insecure()
+	}
+	return s.operator.ClientCredentials(mtls.RoleTablet)
+}
+
+// ctlFlags is what mosaicctl needs, for the start-up banner.
+func (s upSecurity) ctlFlags() string {
+	if s.certDir == "" {
+		return "--insecure"
+	}
+	return "--cert-dir " + s.certDir
+}
