@@ -17,7 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/testports"
+	"github.com/mosaicdb/mosaic/topo/etcdstore"
 	"github.com/mosaicdb/mosaic/topo/etcdstore/etcdtest"
 )
 
@@ -100,9 +104,16 @@ func TestMosaicUp(t *testing.T) {
 
 	cmd, up := run()
 	waitUp(up)
+	// Secure by default: the cluster's own CA and certificates, mutual
+	// TLS on the tablets' gRPC and on etcd.
+	certDir := filepath.Join(dataDir, "certs")
+	caPEM := checkUpSecurity(t, certDir, fmt.Sprintf("127.0.0.1:%d", etcdPort), fmt.Sprintf("127.0.0.1:%d", offset+16100))
+	// The quick start of the README, as written there (on this test's
+	// gate port): applications connect as before.
+	runReadmeQuickStart(t, gatePort)
 	commerce := openDirect(t, dsn("commerce"))
-	mustExec(t, commerce, "create table t (id int primary key, v varchar(10))")
-	mustExec(t, commerce, "insert into t values (1, 'one'), (2, 'two')")
+	mustExec(t, commerce, "create table t_up (id int primary key, v varchar(10))")
+	mustExec(t, commerce, "insert into t_up values (1, 'one'), (2, 'two')")
 	customer := openDirect(t, dsn("customer"))
 	mustExec(t, customer, "create table customer (customer_id bigint primary key, name varchar(20))")
 	mustExec(t, customer, "insert into customer (customer_id, name) values (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')")
@@ -112,9 +123,13 @@ func TestMosaicUp(t *testing.T) {
 
 	cmd, up = run()
 	waitUp(up)
+	// The certificates are reused, not made anew.
+	if again, err := os.ReadFile(filepath.Join(certDir, mtls.CAFile)); err != nil || string(again) != string(caPEM) {
+		t.Fatalf("the CA changed across a restart (%v)", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, c := range []struct{ ks, q string }{{"commerce", "select count(*) from t"}, {"customer", "select count(*) from customer"}} {
+	for _, c := range []struct{ ks, q string }{{"commerce", "select count(*) from t_up"}, {"customer", "select count(*) from customer"}} {
 		db := openDirect(t, dsn(c.ks))
 		var n int
 		if err := retryQueryRow(ctx, db, c.q, &n); err != nil {
@@ -126,6 +141,100 @@ func TestMosaicUp(t *testing.T) {
 		db.Close()
 	}
 	stop(cmd)
+}
+
+// checkUpSecurity checks the security of a running `mosaic up`: its
+// certificates in certDir (keys 0600), a tablet gRPC port (tabletAddr,
+// zone1-100) that refuses a plaintext client and answers the operator's
+// certificate, and an etcd that refuses a client without a certificate.
+// It returns the CA certificate.
+func checkUpSecurity(t *testing.T, certDir, etcdAddr, tabletAddr string) []byte {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(certDir, mtls.CAFile))
+	if err != nil {
+		t.Fatalf("mosaic up made no CA: %v", err)
+	}
+	for _, r := range mtls.Roles() {
+		f := mtls.DirFiles(certDir, r)
+		src, err := mtls.Load(f, nil)
+		if err != nil || src.Role() != r {
+			t.Fatalf("%s certificate: %v (role %v)", r, err, src.Role())
+		}
+		if fi, err := os.Stat(f.Key); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v, want 0600", f.Key, err, fi.Mode().Perm())
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	plain, err := tmclient.Dial(tabletAddr, tmclient.Insecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer pcancel()
+	if _, err := plain.TM.Status(pctx, &tabletmanagerpb.StatusRequest{}); err == nil {
+		t.Fatal("a tablet of mosaic up answered a plaintext client")
+	}
+	op, err := mtls.Load(mtls.DirFiles(certDir, mtls.RoleOperator), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := tmclient.Dial(tabletAddr, op.ClientCredentials(mtls.RoleTablet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oc.Close()
+	if _, err := oc.TM.Status(ctx, &tabletmanagerpb.StatusRequest{}); err != nil {
+		t.Fatalf("the operator certificate of mosaic up: %v", err)
+	}
+	anon, err := mtls.Load(mtls.Files{CA: filepath.Join(certDir, mtls.CAFile)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*mtls.Source{anon, nil} {
+		cfg := etcdstore.DefaultConfig()
+		cfg.Endpoints, cfg.TLS, cfg.DialTimeout = []string{etcdAddr}, src, 2*time.Second
+		store, err := etcdstore.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ectx, ecancel := context.WithTimeout(ctx, 3*time.Second)
+		_, lerr := store.List(ectx, "keyspaces/")
+		ecancel()
+		store.Close()
+		if lerr == nil {
+			t.Fatalf("the etcd of mosaic up answered a client without a certificate (tls %v)", src != nil)
+		}
+	}
+	return caPEM
+}
+
+// runReadmeQuickStart runs the mysql command of the README's quick start
+// against the gate on port, and checks it printed the row it inserted.
+func runReadmeQuickStart(t *testing.T, port int) {
+	t.Helper()
+	if _, err := exec.LookPath("mysql"); err != nil {
+		t.Skip("no mysql client")
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(l, "mysql -h127.0.0.1 -P15306 ") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatal("the README has no quick start mysql command")
+	}
+	line = strings.Replace(line, "-P15306", fmt.Sprintf("-P%d", port), 1)
+	out, err := exec.Command("sh", "-c", line).CombinedOutput()
+	if err != nil || strings.Join(strings.Fields(string(out)), " ") != "id 1" {
+		t.Fatalf("%s: %v\n%s", line, err, out)
+	}
 }
 
 // retryQueryRow retries a single-value query until it succeeds or ctx ends.
