@@ -6,7 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +29,7 @@ import (
 	"github.com/mosaicdb/mosaic/tablet/tablettest"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo/etcdstore"
+	"github.com/mosaicdb/mosaic/topo/etcdstore/etcdtest"
 )
 
 // registryValue sums the samples of a counter or gauge named name whose
@@ -360,4 +364,157 @@ func TestInsecureCluster(t *testing.T) {
 	if c.Security.Certs != nil {
 		t.Fatal("an insecure cluster has certificates")
 	}
+}
+
+// copyCertDir copies the certificate directory of ca into a new
+// temporary directory and returns it.
+func copyCertDir(t *testing.T, ca *mtlstest.CA) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir(ca.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(ca.Dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mtls.WriteFileAtomic(filepath.Join(dir, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// concat returns the contents of files, one after the other.
+func concat(t *testing.T, files ...string) []byte {
+	t.Helper()
+	var out []byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, data...)
+	}
+	return out
+}
+
+// TestCertRotation rotates the cluster CA under a running tablet process
+// without restarting it, as docs/security.md says: the new CA joins the
+// tablet's bundle, the tablet's certificate is replaced by one of the new
+// CA, the old CA leaves the bundle; each step takes effect on SIGHUP.
+func TestCertRotation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a tablet process")
+	}
+	oldCA, newCA := mtlstest.New(t), mtlstest.New(t)
+	oldBundle, newBundle := oldCA.Files(mtls.RoleTablet).CA, newCA.Files(mtls.RoleTablet).CA
+	both := filepath.Join(t.TempDir(), "both.pem")
+	if err := mtls.WriteFileAtomic(both, concat(t, oldBundle, newBundle), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// etcd reads its bundle only at start: it trusts both CAs from the
+	// beginning (an etcd member is restarted to change it).
+	etcdDir := copyCertDir(t, oldCA)
+	if err := mtls.WriteFileAtomic(filepath.Join(etcdDir, mtls.CAFile), concat(t, both), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := etcdtest.StartSecure(t, &mtlstest.CA{Dir: etcdDir})
+
+	// The tablet's certificate directory, which the rotation rewrites.
+	dir := copyCertDir(t, oldCA)
+	bin := cluster.BuildMosaic(t)
+	p := cluster.StartProcTablet(t, bin, addr, cluster.Security{Certs: &mtlstest.CA{Dir: dir}}, "commerce", "0", "--cert-reload-interval", "1h")
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if err := p.WaitHealth(ctx, func(h *querypb.StreamHealthResponse) bool { return h.Serving }); err != nil {
+		t.Fatal(err)
+	}
+
+	// statusAs calls the tablet's Status on a new connection (a reload
+	// changes new handshakes; connections already made live on) with the
+	// operator certificate of files.
+	statusAs := func(files mtls.Files) error {
+		c, err := tmclient.Dial(fmt.Sprintf("127.0.0.1:%d", p.GRPCPort), mustSource(t, files).ClientCredentials(mtls.RoleTablet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+		defer scancel()
+		_, err = c.TM.Status(sctx, &tabletmanagerpb.StatusRequest{})
+		return err
+	}
+	// Operators of each CA trusting only their own, and one of the new CA
+	// trusting both.
+	oldOp, newOp := oldCA.Files(mtls.RoleOperator), newCA.Files(mtls.RoleOperator)
+	newOpBoth := newOp
+	newOpBoth.CA = both
+	reloadUntil := func(what string, ok func() bool) {
+		t.Helper()
+		if err := p.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after SIGHUP", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := statusAs(oldOp); err != nil {
+		t.Fatalf("the old CA's operator is refused before the rotation: %v", err)
+	}
+	if statusAs(newOpBoth) == nil {
+		t.Fatal("the new CA's operator is taken before the tablet trusts the new CA")
+	}
+
+	// 1. The bundle holds both CAs.
+	if err := mtls.WriteFileAtomic(filepath.Join(dir, mtls.CAFile), concat(t, both), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reloadUntil("the new CA's operator taken", func() bool { return statusAs(newOpBoth) == nil })
+	if err := statusAs(oldOp); err != nil {
+		t.Fatalf("the old CA's operator is refused while the bundle holds both: %v", err)
+	}
+	if statusAs(newOp) == nil {
+		t.Fatal("a client trusting only the new CA took the tablet's old certificate")
+	}
+
+	// 2. The tablet's certificate comes from the new CA (key first).
+	for _, f := range []struct{ src, dst string }{
+		{newCA.Files(mtls.RoleTablet).Key, filepath.Join(dir, "tablet-key.pem")},
+		{newCA.Files(mtls.RoleTablet).Cert, filepath.Join(dir, "tablet.pem")},
+	} {
+		if err := mtls.WriteFileAtomic(f.dst, concat(t, f.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reloadUntil("the new certificate served", func() bool { return statusAs(newOp) == nil })
+
+	// 3. The old CA leaves the bundle.
+	if err := mtls.WriteFileAtomic(filepath.Join(dir, mtls.CAFile), concat(t, newBundle), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reloadUntil("the old CA's operator refused", func() bool { return statusAs(oldOp) != nil })
+	if err := statusAs(newOp); err != nil {
+		t.Fatalf("after the rotation: %v", err)
+	}
+	// The same process served throughout and still serves.
+	p.Creds = mustSource(t, newOp).ClientCredentials(mtls.RoleTablet)
+	if err := p.WaitHealth(ctx, func(h *querypb.StreamHealthResponse) bool { return h.Serving }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustSource(t *testing.T, f mtls.Files) *mtls.Source {
+	t.Helper()
+	s, err := mtls.Load(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
