@@ -298,7 +298,7 @@ func TestSecurity(t *testing.T) {
 		})
 	})
 
-	t.Run("EtcdRefusesStrangers", func(t *testing.T) {
+	t.Run("EtcdRefusesStrangersAndGateWrites", func(t *testing.T) {
 		noCert, err := mtls.Load(mtls.Files{CA: ca.Files(mtls.RoleOperator).CA}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -334,6 +334,21 @@ func TestSecurity(t *testing.T) {
 			if gerr == nil || werr == nil {
 				t.Fatalf("%s: etcd answered a stranger (read %v, write %v)", s.name, gerr, werr)
 			}
+		}
+		// A gate's certificate reads the topology but may not write it.
+		cfg := etcdstore.DefaultConfig()
+		cfg.Endpoints = []string{c.TopoAddr}
+		cfg.TLS = ca.Source(t, mtls.RoleGate)
+		gateStore, err := etcdstore.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer gateStore.Close()
+		if v, _, err := gateStore.Get(ctx, key); err != nil || string(v) != string(before) {
+			t.Fatalf("a gate's read of the topology: %q, %v", v, err)
+		}
+		if _, err := gateStore.Update(ctx, key, []byte(`{"sharded":true}`), 0); err == nil {
+			t.Fatal("a gate's certificate wrote the topology")
 		}
 		after, _, err := c.TS.Store().Get(ctx, key)
 		if err != nil || string(after) != string(before) {

@@ -111,6 +111,14 @@ func TestMosaicUp(t *testing.T) {
 	// The quick start of the README, as written there (on this test's
 	// gate port): applications connect as before.
 	runReadmeQuickStart(t, gatePort)
+	// A SIGHUP reaches every child, which reloads its certificates, and
+	// the cluster goes on.
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gate", "zone1-100", "failover"} {
+		waitLogged(t, filepath.Join(dataDir, "logs", name+".log"), `"msg":"certificates reloaded"`, time.Minute)
+	}
 	commerce := openDirect(t, dsn("commerce"))
 	mustExec(t, commerce, "create table t_up (id int primary key, v varchar(10))")
 	mustExec(t, commerce, "insert into t_up values (1, 'one'), (2, 'two')")
@@ -207,7 +215,42 @@ func checkUpSecurity(t *testing.T, certDir, etcdAddr, tabletAddr string) []byte 
 			t.Fatalf("the etcd of mosaic up answered a client without a certificate (tls %v)", src != nil)
 		}
 	}
+	// etcd's users: a gate's certificate reads the topology, never writes it.
+	cfg := etcdstore.DefaultConfig()
+	cfg.Endpoints = []string{etcdAddr}
+	cfg.TLS, err = mtls.Load(mtls.DirFiles(certDir, mtls.RoleGate), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, err := etcdstore.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Close()
+	kvs, err := gate.List(ctx, "keyspaces/")
+	if err != nil || len(kvs) == 0 {
+		t.Fatalf("a gate's list of the keyspaces: %v, %v", kvs, err)
+	}
+	if _, err := gate.Update(ctx, kvs[0].Key, kvs[0].Value, 0); err == nil {
+		t.Fatalf("a gate's certificate wrote %s", kvs[0].Key)
+	}
 	return caPEM
+}
+
+// waitLogged waits until the file at path holds text.
+func waitLogged(t *testing.T, path, text string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		data, _ := os.ReadFile(path)
+		if strings.Contains(string(data), text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has no %s after %v:\n%s", path, text, within, data)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // runReadmeQuickStart runs the mysql command of the README's quick start

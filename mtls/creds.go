@@ -144,7 +144,11 @@ func (c *clientCreds) ServerHandshake(net.Conn) (net.Conn, credentials.AuthInfo,
 }
 
 func (c *clientCreds) Info() credentials.ProtocolInfo {
-	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: "1.3", ServerName: c.serverName}
+	v := "1.3"
+	if c.minVersion == tls.VersionTLS12 {
+		v = "1.2"
+	}
+	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: v, ServerName: c.serverName}
 }
 
 func (c *clientCreds) Clone() credentials.TransportCredentials {

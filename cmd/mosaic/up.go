@@ -77,7 +77,9 @@ func newUpCmd(lf *logFlags) *cobra.Command {
 (each a mariadbd and its agent) for the unsharded keyspace commerce and the
 keyspace customer sharded into -80 and 80-, and a gate on 127.0.0.1:15306.
 Everything lives under --data-dir; a second run comes back on the same data.
-Ctrl-C stops every process.`,
+Every connection between the processes is mutual TLS, with a CA and
+certificates made in <data-dir>/certs at the first run (--insecure: none);
+SIGHUP makes every process reload them. Ctrl-C stops every process.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := lf.logger()
@@ -121,6 +123,10 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 			return fmt.Errorf("port %d is taken (is another cluster running?): %w", p, err)
 		}
 	}
+	// A SIGHUP, once the children run, makes them reload their
+	// certificates; it must not end `mosaic up` before.
+	hup, stopHUP := notifyHUP()
+	defer stopHUP()
 	sec, err := newUpSecurity(dataDir, c.insecure, log)
 	if err != nil {
 		return err
@@ -147,6 +153,13 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	}
 	ts := topo.NewServer(store)
 	defer ts.Close()
+	if sec.operator != nil {
+		// Each role's certificate gets its etcd user: gates read the
+		// topology, tablets write it, operators administer etcd.
+		if err := store.EnableRBAC(ctx); err != nil {
+			return err
+		}
+	}
 	if err := ensureLocalTopology(ctx, ts); err != nil {
 		return err
 	}
@@ -171,6 +184,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 		stopTablets()
 		log.Info("stopping etcd")
 	}()
+	var children []*child
 	for _, t := range c.layout() {
 		alias := fmt.Sprintf("%s-%d", c.cell, t.uid)
 		args := append([]string{"tablet"}, common...)
@@ -186,7 +200,9 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 			"--innodb-buffer-pool-size", c.bufferPool,
 		)
 		args = append(args, c.extraTablet...)
-		startTablet(&child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log"), env: childEnv(c)})
+		tc := &child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log"), env: childEnv(c)}
+		children = append(children, tc)
+		startTablet(tc)
 	}
 	gateArgs := append([]string{"gate"}, common...)
 	gateArgs = append(gateArgs,
@@ -202,10 +218,14 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 		return err
 	}
 	startFront(gate)
+	children = append(children, gate)
 	if c.failover {
-		startFront(&child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"), env: childEnv(c),
-			args: append(append([]string{"failover"}, common...), "--topo-endpoints", etcdAddr)})
+		fc := &child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"), env: childEnv(c),
+			args: append(append([]string{"failover"}, common...), "--topo-endpoints", etcdAddr)}
+		children = append(children, fc)
+		startFront(fc)
 	}
+	go forwardHUP(ctx, hup, children, log)
 	if err := waitPort(ctx, fmt.Sprintf("127.0.0.1:%d", c.gatePort), 60*time.Second); err != nil {
 		return fmt.Errorf("gate did not start (see %s): %w", gate.logFile, err)
 	}
@@ -291,6 +311,18 @@ type child struct {
 	logFile string
 	// env is added to the environment the child inherits.
 	env []string
+
+	mu   sync.Mutex
+	proc *os.Process // the running process, nil between runs
+}
+
+// signal sends sig to the child's process if it runs.
+func (c *child) signal(sig os.Signal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc != nil {
+		_ = c.proc.Signal(sig)
+	}
 }
 
 // supervise runs the child until ctx ends, restarting it if it dies, and
@@ -338,6 +370,14 @@ func (c *child) run(ctx context.Context, log *slog.Logger) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.proc = cmd.Process
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.proc = nil
+		c.mu.Unlock()
+	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {

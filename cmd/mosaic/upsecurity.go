@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"google.golang.org/grpc/credentials"
 
@@ -77,4 +81,28 @@ func (s upSecurity) ctlFlags() string {
 		return "--insecure"
 	}
 	return "--cert-dir " + s.certDir
+}
+
+// notifyHUP catches SIGHUP from now on (instead of dying of it); stop
+// ends that.
+func notifyHUP() (hup <-chan os.Signal, stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	return ch, func() { signal.Stop(ch) }
+}
+
+// forwardHUP passes each SIGHUP of hup on to the children, which reload
+// their certificates from disk, until ctx ends.
+func forwardHUP(ctx context.Context, hup <-chan os.Signal, children []*child, log *slog.Logger) {
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: the children reload their certificates")
+			for _, c := range children {
+				c.signal(syscall.SIGHUP)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }

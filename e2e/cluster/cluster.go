@@ -100,7 +100,14 @@ func StartTopo(t testing.TB, opts Options) *Cluster {
 		addr = etcdtest.StartSecure(t, sec.Certs)
 	}
 	opts.Tablets.Certs, opts.Tablets.Insecure = sec.Certs, opts.Insecure
-	ts := topo.NewServer(etcdtest.NewSecureStoreAt(t, addr, "/mosaic", sec.Certs))
+	store := etcdtest.NewSecureStoreAt(t, addr, "/mosaic", sec.Certs)
+	if !opts.Insecure {
+		// As mosaic up: gates may only read the topology.
+		if err := store.EnableRBAC(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := topo.NewServer(store)
 	c := &Cluster{TS: ts, TopoAddr: addr, Security: sec, Shards: map[string]map[string]*tablettest.Shard{}, ProcShards: map[string]map[string]*ProcShard{}, opts: opts}
 	ctx := t.Context()
 	for _, ks := range opts.Keyspaces {
