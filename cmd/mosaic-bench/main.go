@@ -38,6 +38,7 @@ Statements go as text with inlined values (COM_QUERY).`,
 		newSuiteCmd(),
 		newVSchemaCmd(),
 		newForwardCmd(),
+		newTLSCostCmd(),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mosaic-bench:", err)

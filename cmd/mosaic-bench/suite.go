@@ -51,6 +51,8 @@ type suiteFlags struct {
 	// mosaicctl (set by startCluster, or --cert-dir for a running one).
 	insecure bool
 	certDir  string
+	// extraUp are more flags for mosaic up.
+	extraUp []string
 }
 
 // ctlSecurity are the flags that give mosaicctl the cluster's operator
@@ -380,6 +382,7 @@ func startCluster(ctx context.Context, f *suiteFlags, logf func(string, ...any))
 		"--tablet-port-offset", strconv.Itoa(f.tabletOffset),
 		"--tablet-flag=--durable=" + strconv.FormatBool(f.durable),
 	}
+	args = append(args, f.extraUp...)
 	if f.insecure {
 		args = append(args, "--insecure")
 	} else {
