@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -16,7 +17,7 @@ import (
 
 func newGateCmd(lf *logFlags) *cobra.Command {
 	cfg := proxy.DefaultConfig()
-	var mysqlHost string
+	var mysqlHost, httpHost string
 	var mysqlPort, httpPort int
 	var users []string
 	var usersFile, maxPacket string
@@ -35,7 +36,10 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 			cfg.MySQLAddr = fmt.Sprintf("%s:%d", mysqlHost, mysqlPort)
 			cfg.HTTPAddr = ""
 			if httpPort > 0 {
-				cfg.HTTPAddr = fmt.Sprintf("%s:%d", mysqlHost, httpPort)
+				if httpHost == "" {
+					httpHost = mysqlHost
+				}
+				cfg.HTTPAddr = net.JoinHostPort(httpHost, strconv.Itoa(httpPort))
 			}
 			mode, err := proxy.ParseTransactionMode(txMode)
 			if err != nil {
@@ -90,6 +94,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	fs.StringVar(&mysqlHost, "mysql-host", "127.0.0.1", "address to listen on")
 	fs.IntVar(&mysqlPort, "mysql-port", 15306, "MySQL protocol port")
 	fs.IntVar(&httpPort, "http-port", 15000, "HTTP port for /metrics, /healthz, /debug/status (0: off)")
+	fs.StringVar(&httpHost, "http-host", "", "address the HTTP port listens on, which answers anyone without TLS: keep it internal (default: --mysql-host)")
 	fs.StringVar(&cfg.ServerVersion, "mysql-server-version", cfg.ServerVersion, "server version announced to clients")
 	fs.StringSliceVar(&users, "user", nil, "user:password allowed to connect (repeatable); default passwordless root")
 	fs.StringVar(&usersFile, "users-file", "", "JSON or YAML file of users, password hashes and per-user rules (docs/connecting.md)")
