@@ -125,18 +125,25 @@ func (s *Source) Reload() error {
 }
 
 // Watch reloads the files whenever their size or modification time
-// changes, checking every interval, until ctx ends.
+// changes, checking every interval, until ctx ends. Files that failed to
+// load are tried again once they change again (or on Reload).
 func (s *Source) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failed := ""
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if stampOf(s.files) != s.cur.Load().stamp {
-			_ = s.Reload()
+		stamp := stampOf(s.files)
+		if stamp == s.cur.Load().stamp || stamp == failed {
+			continue
+		}
+		failed = ""
+		if err := s.Reload(); err != nil {
+			failed = stamp
 		}
 	}
 }
