@@ -69,22 +69,26 @@ func (e *sessionExecutor) each(ctx context.Context, qs []router.ShardQuery, inTx
 		if err := e.s.checkShards(keys); err != nil {
 			return nil, err
 		}
+		return e.eachInTx(ctx, qs)
 	}
 	out := make([]*querypb.QueryResult, len(qs))
 	if len(qs) == 1 {
-		r, err := e.executeOne(ctx, qs[0], inTx)
+		r, err := e.executeOne(ctx, qs[0], false, "")
 		out[0] = r
 		return out, err
 	}
 	err := e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
-		r, err := e.executeOne(ctx, qs[i], inTx)
+		r, err := e.executeOne(ctx, qs[i], false, "")
 		out[i] = r
 		return err
 	})
 	return out, err
 }
 
-func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, inTx bool) (*querypb.QueryResult, error) {
+// executeOne runs one query. Inside the transaction, sp (when set) is the
+// statement's implicit savepoint, set on the shard before the query
+// (stmtatomic.go).
+func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, inTx bool, sp string) (*querypb.QueryResult, error) {
 	target := e.target(q)
 	opts := e.options()
 	if !inTx {
@@ -103,23 +107,28 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 		return res, wrapShardErr(err)
 	}
 	key := shardKey{q.Keyspace, q.Shard}
-	tx := e.s.getTx(key)
-	if tx == nil {
-		if names := e.s.savepointList(); len(names) > 0 {
-			var err error
-			if tx, err = e.joinWithSavepoints(ctx, key, target, opts, names); err != nil {
-				return nil, err
-			}
-		}
+	var sps []string
+	if sp != "" {
+		sps = []string{sp}
 	}
-	if tx != nil {
-		resp, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: q.SQL, TransactionId: tx.txID, Options: opts})
+	if tx := e.s.getTx(key); tx != nil {
+		resp, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: q.SQL, TransactionId: tx.txID, Options: opts, Savepoints: sps})
 		e.s.ran(tx)
 		if err != nil {
-			return nil, wrapShardErr(err)
+			err = shardTxErr(key, err)
+			if sqlerr.IsTxEnded(err) {
+				e.s.markTxLost(err)
+			}
+			return nil, err
 		}
 		e.s.addWarnings(resp.Result.GetWarningList())
 		return resp.Result, nil
+	}
+	// A shard new to the transaction: it begins with the session's
+	// savepoints set, in order, then the statement's, so that rolling back
+	// to any of them undoes everything it did.
+	if names := e.s.savepointList(); len(names) > 0 {
+		sps = append(names, sps...)
 	}
 	bo, xa, err := e.s.beginOptionsFor(key)
 	if err != nil {
@@ -127,7 +136,7 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 	}
 	var res *querypb.QueryResult
 	err = e.gw.retry(ctx, target, func(th *TabletHealth) error {
-		resp, err := th.Client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: q.SQL, Options: opts, BeginOptions: bo})
+		resp, err := th.Client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: q.SQL, Options: opts, BeginOptions: bo, Savepoints: sps})
 		if err != nil {
 			return err
 		}

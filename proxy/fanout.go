@@ -87,3 +87,24 @@ func (f *fanout) parallel(ctx context.Context, n int, fn func(ctx context.Contex
 	wg.Wait()
 	return first
 }
+
+// all calls fn(ctx, i) for every i < n at once, like parallel, but an
+// error of one call never stops another: each runs to its end and says
+// how it ended. Calls inside a transaction use it: cancelling one would
+// make its tablet kill the statement and drop its shard's transaction,
+// and the gate must know how the statement ended on every shard.
+func (f *fanout) all(ctx context.Context, n int, fn func(ctx context.Context, i int)) {
+	if n == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(n - 1)
+	for i := range n - 1 {
+		f.spawn(func() {
+			defer wg.Done()
+			fn(ctx, i)
+		})
+	}
+	fn(ctx, n-1)
+	wg.Wait()
+}

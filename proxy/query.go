@@ -48,28 +48,30 @@ func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 // what is left of it on other shards is rolled back too, so the client
 // never commits half a transaction. An interrupted statement (KILL QUERY,
 // a time limit) ends it too: the tablet drops a connection whose
-// statement it killed.
+// statement it killed. When a shard transaction was lost during the
+// statement (stmtatomic.go), the client sees why.
 func (cc *clientConn) afterError(err error) error {
 	s := cc.s
 	if !s.InTransaction {
 		return err
 	}
-	switch sqlerr.FromError(err).Num {
-	case sqlerr.ERQueryInterrupted, sqlerr.ERQueryTimeout, sqlerr.ERStatementTimeout:
-	default:
-		if !sqlerr.IsTxEnded(err) {
-			return err
+	lost := s.txLost()
+	if lost == nil {
+		switch sqlerr.FromError(err).Num {
+		case sqlerr.ERQueryInterrupted, sqlerr.ERQueryTimeout, sqlerr.ERStatementTimeout:
+		default:
+			if !sqlerr.IsTxEnded(err) {
+				return err
+			}
 		}
+		lost = err
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if rerr := s.Rollback(rctx); rerr != nil {
 		cc.log.Warn("rollback after a lost shard transaction failed", "err", rerr)
 	}
-	e := sqlerr.FromError(err)
-	out := sqlerr.Wrap(e.Num, err, "%s; the transaction was rolled back", e.Message)
-	out.State = e.State
-	return out
+	return txLostError(lost)
 }
 
 // execute plans and runs sql, writing the result. An error it returns has

@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -170,6 +168,9 @@ func (s *Session) keepSavepoints(n int) {
 func (cc *clientConn) savepoint(ctx context.Context, cs controlStmt) error {
 	s := cc.s
 	name := cs.savepoint
+	if strings.EqualFold(name, stmtSavepoint) {
+		return sqlerr.NotSupported("the savepoint name %s, which the gate uses itself", stmtSavepoint)
+	}
 	if cs.kind == ctlSavepoint {
 		if !s.InTransaction {
 			if s.Autocommit {
@@ -205,52 +206,36 @@ func (cc *clientConn) savepoint(ctx context.Context, cs controlStmt) error {
 	return cc.writeOK(0, 0)
 }
 
-// onShardTxs runs sql in every shard transaction of the session, at once.
+// onShardTxs runs sql in every shard transaction of the session, at once,
+// none cancelled by another's failure. A shard transaction that is gone
+// or in an unknown state is lost; so is the transaction when ROLLBACK TO
+// failed on some shards only, since its shards no longer agree on what it
+// holds (afterError then rolls it back).
 func (cc *clientConn) onShardTxs(ctx context.Context, sql string) error {
+	ctx = statementContext(ctx)
 	txs := cc.s.openTxs()
-	g, gctx := errgroup.WithContext(ctx)
-	for _, tx := range txs {
-		g.Go(func() error {
-			_, err := tx.tablet.Client.Execute(gctx, &querypb.ExecuteRequest{Target: tx.target, Sql: sql, TransactionId: tx.txID, Options: cc.s.Options()})
-			return wrapShardErr(err)
-		})
-	}
-	return g.Wait()
-}
-
-// joinWithSavepoints begins the session's transaction on a shard new to
-// it with the recorded savepoints set first, in order, and returns it:
-// the shard has done nothing before any of them.
-func (e *sessionExecutor) joinWithSavepoints(ctx context.Context, key shardKey, target *querypb.Target, opts *querypb.ExecuteOptions, names []string) (*shardTx, error) {
-	bo, xa, err := e.s.beginOptionsFor(key)
-	if err != nil {
-		return nil, err
-	}
-	var tx *shardTx
-	err = e.gw.retry(ctx, target, func(th *TabletHealth) error {
-		resp, err := th.Client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: "SAVEPOINT " + quoteIdent(names[0]), Options: opts, BeginOptions: bo})
-		if err != nil {
-			return err
-		}
-		if resp.TransactionId != 0 && !resp.Error.GetTransactionEnded() {
-			tx = &shardTx{key: key, target: target, tablet: th, txID: resp.TransactionId, xa: xa}
-			e.s.addTx(tx)
-		}
-		if resp.Error != nil {
-			return sqlerr.FromProto(resp.Error)
-		}
-		return nil
+	errs := make([]error, len(txs))
+	cc.g.gw.fan.all(ctx, len(txs), func(ctx context.Context, i int) {
+		tx := txs[i]
+		_, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: sql, TransactionId: tx.txID, Options: cc.s.Options()})
+		errs[i] = shardTxErr(tx.key, err)
 	})
-	if err != nil {
-		return nil, wrapShardErr(err)
-	}
-	if tx == nil {
-		return nil, sqlerr.New(sqlerr.ERUnknown, "no transaction began on %s", key)
-	}
-	for _, n := range names[1:] {
-		if _, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: "SAVEPOINT " + quoteIdent(n), TransactionId: tx.txID, Options: opts}); err != nil {
-			return nil, wrapShardErr(err)
+	var first error
+	failed := 0
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		failed++
+		if sqlerr.IsTxEnded(err) {
+			cc.s.markTxLost(err)
+		}
+		if first == nil {
+			first = err
 		}
 	}
-	return tx, nil
+	if first != nil && failed < len(txs) && strings.HasPrefix(sql, "ROLLBACK TO") {
+		cc.s.markTxLost(sqlerr.TxEndedError("%s failed on some shards only: %s", sql, sqlerr.FromError(first).Message))
+	}
+	return first
 }

@@ -158,7 +158,11 @@ func (cc *clientConn) applyInTransaction(ctx context.Context, before, after []se
 		for _, sql := range changed {
 			_, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: sql, TransactionId: tx.txID})
 			if err != nil {
-				return wrapShardErr(err)
+				err = shardTxErr(tx.key, err)
+				if sqlerr.IsTxEnded(err) {
+					cc.s.markTxLost(err)
+				}
+				return err
 			}
 		}
 	}

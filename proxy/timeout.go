@@ -67,7 +67,7 @@ func (cc *clientConn) queryContext(ctx context.Context, stmt ast.StmtNode, comma
 	if cc.endQueryFn == nil {
 		cc.endQueryFn = cc.endQuery
 	}
-	return ctx, cc.endQueryFn
+	return withStatement(ctx), cc.endQueryFn
 }
 
 // endQuery ends the statement queryContext started: the connection's

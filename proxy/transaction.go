@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -77,6 +79,9 @@ type txState struct {
 	// savepoints are the transaction's savepoint names, oldest first
 	// (savepoint.go).
 	savepoints []string
+	// lost, once set, says why a shard transaction of it is gone or in an
+	// unknown state: the transaction can only roll back (stmtatomic.go).
+	lost error
 }
 
 // shardTx is the session's transaction on one shard: it stays on the
@@ -267,13 +272,80 @@ func rollbackAll(ctx context.Context, txs []*shardTx) error {
 }
 
 // commit ends the session's transaction with a commit: shard by shard, or
-// with two-phase commit in twopc mode when several shards wrote.
+// with two-phase commit in twopc mode when several shards wrote. A
+// transaction with a lost shard transaction is rolled back instead, and
+// COMMIT fails.
 func (g *Gate) commit(ctx context.Context, s *Session) error {
+	lost := s.txLost()
 	txs, st := s.endTx()
-	if st.mode == TransactionModeTwoPC && countWriters(txs) > 1 {
+	if lost != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.TabletWait+5*time.Second)
+		defer cancel()
+		rollbackAll(rctx, txs)
+		return commitLostError(shardKey{}, lost)
+	}
+	// A read-only transaction has nothing to commit atomically.
+	if st.mode == TransactionModeTwoPC && !st.opts.GetReadOnly() && countWriters(txs) > 1 {
 		return g.commitTwoPC(ctx, st, txs)
 	}
-	return commitInOrder(ctx, txs)
+	return g.commitShards(ctx, txs)
+}
+
+// commitShards commits a transaction shard by shard (modes multi and
+// single, and twopc when at most one shard wrote). Shards that only read
+// commit first: their commit changes nothing, and one whose transaction
+// is gone stops the commit before anything is committed. When several
+// shards wrote, each is asked first whether its transaction is still
+// there, so that a transaction lost before COMMIT (its tablet restarted,
+// rolled back for idling) rolls everything back instead of committing the
+// shards before it. After that only a shard failing during the commit
+// itself leaves some shards committed, and the error names them.
+func (g *Gate) commitShards(ctx context.Context, txs []*shardTx) error {
+	var readers, writers []*shardTx
+	for _, tx := range txs {
+		if tx.wrote {
+			writers = append(writers, tx)
+		} else {
+			readers = append(readers, tx)
+		}
+	}
+	if len(writers) == 0 {
+		return commitInOrder(ctx, readers)
+	}
+	abort := func(key shardKey, cause error, rest []*shardTx) error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.TabletWait+5*time.Second)
+		defer cancel()
+		rollbackAll(rctx, rest)
+		return commitLostError(key, cause)
+	}
+	for i, tx := range readers {
+		if _, err := tx.tablet.Client.Commit(ctx, &querypb.CommitRequest{Target: tx.target, TransactionId: tx.txID}); err != nil {
+			return abort(tx.key, err, append(slices.Clone(readers[i+1:]), writers...))
+		}
+	}
+	if len(writers) > 1 {
+		if key, err := g.checkAlive(ctx, writers); err != nil {
+			return abort(key, err, writers)
+		}
+	}
+	return commitInOrder(ctx, writers)
+}
+
+// checkAlive asks every shard transaction, at once, whether it is still
+// open, and returns the first that is not.
+func (g *Gate) checkAlive(ctx context.Context, txs []*shardTx) (shardKey, error) {
+	errs := make([]error, len(txs))
+	g.gw.fan.all(ctx, len(txs), func(ctx context.Context, i int) {
+		tx := txs[i]
+		_, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: "SELECT 1", TransactionId: tx.txID})
+		errs[i] = err
+	})
+	for i, err := range errs {
+		if err != nil {
+			return txs[i].key, err
+		}
+	}
+	return shardKey{}, nil
 }
 
 func countWriters(txs []*shardTx) int {

@@ -2,11 +2,10 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
@@ -76,7 +75,7 @@ func (g *Gate) onPrimary(ctx context.Context, k shardKey, patience time.Duration
 	deadline := time.Now().Add(patience)
 	for {
 		err := g.gw.retry(ctx, t, func(th *TabletHealth) error { return fn(ctx, th.Client, t) })
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil || sqlerr.FromError(err).Num == erBranchGone {
 			return wrapShardErr(err)
 		}
 		select {
@@ -145,18 +144,19 @@ func (g *Gate) commitTwoPC(ctx context.Context, st txState, txs []*shardTx) erro
 	}
 
 	// 2. Prepare every branch.
+	// No prepare is cancelled by another's failure, so that each branch's
+	// state is known.
 	prepared := make([]bool, len(parts))
-	eg, ectx := errgroup.WithContext(ctx)
-	for i, p := range parts {
-		eg.Go(func() error {
-			if _, err := p.tablet.Client.Prepare(ectx, &querypb.PrepareRequest{Target: p.target, TransactionId: p.txID}); err != nil {
-				return fmt.Errorf("prepare on %s: %w", p.key, err)
-			}
-			prepared[i] = true
-			return nil
-		})
-	}
-	if err := eg.Wait(); err != nil {
+	perrs := make([]error, len(parts))
+	g.gw.fan.all(ctx, len(parts), func(ctx context.Context, i int) {
+		p := parts[i]
+		if _, err := p.tablet.Client.Prepare(ctx, &querypb.PrepareRequest{Target: p.target, TransactionId: p.txID}); err != nil {
+			perrs[i] = fmt.Errorf("prepare on %s: %w", p.key, err)
+			return
+		}
+		prepared[i] = true
+	})
+	if err := errors.Join(perrs...); err != nil {
 		g.abortTwoPC(bg, dtid, mmKey, mm, parts, prepared)
 		g.m.twopc.WithLabelValues("rolled_back").Inc()
 		return commitFailed(err, "distributed transaction %s was rolled back on every shard", dtid)
@@ -185,10 +185,15 @@ func (g *Gate) commitTwoPC(ctx context.Context, st txState, txs []*shardTx) erro
 		case serr != nil:
 			g.m.twopc.WithLabelValues("unknown").Inc()
 			return commitFailed(err, "the outcome of distributed transaction %s is not known yet (%v); the gate's resolver will commit or roll back every shard alike", dtid, serr)
-		case state != querypb.TransactionState_TRANSACTION_STATE_COMMIT:
+		case state == querypb.TransactionState_TRANSACTION_STATE_ROLLBACK:
 			g.abortTwoPC(bg, dtid, mmKey, nil, parts, prepared)
 			g.m.twopc.WithLabelValues("rolled_back").Inc()
 			return commitFailed(err, "distributed transaction %s was rolled back on every shard", dtid)
+		case state != querypb.TransactionState_TRANSACTION_STATE_COMMIT:
+			// The record is gone: a resolver finished the transaction
+			// meanwhile, one way or the other, and nothing here tells which.
+			g.m.twopc.WithLabelValues("unknown").Inc()
+			return commitFailed(err, "the outcome of distributed transaction %s is not known: a resolver finished it meanwhile, on every shard alike", dtid)
 		}
 	}
 	g.m.twopc.WithLabelValues("committed").Inc()
@@ -204,6 +209,13 @@ func (g *Gate) commitTwoPC(ctx context.Context, st txState, txs []*shardTx) erro
 	fctx, cancel := context.WithTimeout(bg, g.cfg.TabletWait+5*time.Second)
 	defer cancel()
 	if err := g.resolvePrepared(fctx, dtid, mmKey, keys, true); err != nil {
+		if sqlerr.FromError(err).Num == erBranchGone {
+			// Decided to commit, but a shard says its prepared branch is
+			// gone: that shard's part is lost. The record stays for
+			// operators to see; the client must not hear OK.
+			g.log.Error("distributed transaction committed but a shard lost its prepared branch", "dtid", dtid, "err", err)
+			return commitFailed(err, "distributed transaction %s was committed, but a shard lost its part", dtid)
+		}
 		g.log.Warn("distributed transaction committed; a shard will apply it when the resolver reaches it", "dtid", dtid, "err", err)
 		return nil
 	}
@@ -229,12 +241,14 @@ func (g *Gate) abortTwoPC(ctx context.Context, dtid string, mmKey shardKey, mm *
 	if mm != nil {
 		rollbackAll(ctx, []*shardTx{mm})
 	}
+	// A branch whose prepare failed in transit may be prepared all the
+	// same: every branch is rolled back as prepared too once its
+	// transaction is (a branch that is not prepared counts as done).
 	var open []*shardTx
 	var keys []shardKey
 	for i, p := range parts {
-		if prepared[i] {
-			keys = append(keys, p.key)
-		} else {
+		keys = append(keys, p.key)
+		if !prepared[i] {
 			open = append(open, p)
 		}
 	}
@@ -261,28 +275,41 @@ func (g *Gate) setRollback(ctx context.Context, mmKey shardKey, dtid string) (qu
 	return state, err
 }
 
+// erBranchGone is the tablet's error for a branch it can prove is not
+// prepared and did not end as asked (queryservice's finishBranch).
+const erBranchGone = 1397
+
 // resolvePrepared commits (or rolls back) the prepared branches of dtid on
-// the shards keys, in parallel, each on its shard's current primary.
+// the shards keys, in parallel, each on its shard's current primary. It
+// succeeds once every shard confirmed; no shard's call is cancelled by
+// another's failure.
 func (g *Gate) resolvePrepared(ctx context.Context, dtid string, mmKey shardKey, keys []shardKey, commit bool) error {
 	xid := &querypb.Xid{Gtrid: dtid, Bqual: mmKey.String()}
-	eg, ectx := errgroup.WithContext(ctx)
-	for _, k := range keys {
-		eg.Go(func() error {
-			err := g.onPrimary(ectx, k, g.cfg.TabletWait, func(ctx context.Context, c querypb.QueryClient, t *querypb.Target) error {
-				if commit {
-					_, err := c.CommitPrepared(ctx, &querypb.CommitPreparedRequest{Target: t, Xid: xid})
-					return err
-				}
-				_, err := c.RollbackPrepared(ctx, &querypb.RollbackPreparedRequest{Target: t, Xid: xid})
+	errs := make([]error, len(keys))
+	g.gw.fan.all(ctx, len(keys), func(ctx context.Context, i int) {
+		k := keys[i]
+		err := g.onPrimary(ctx, k, g.cfg.TabletWait, func(ctx context.Context, c querypb.QueryClient, t *querypb.Target) error {
+			if commit {
+				_, err := c.CommitPrepared(ctx, &querypb.CommitPreparedRequest{Target: t, Xid: xid})
 				return err
-			})
-			if err != nil {
-				return fmt.Errorf("%s: %w", k, err)
 			}
-			return nil
+			_, err := c.RollbackPrepared(ctx, &querypb.RollbackPreparedRequest{Target: t, Xid: xid})
+			return err
 		})
+		if err != nil {
+			errs[i] = fmt.Errorf("%s: %w", k, err)
+		}
+	})
+	var first error
+	for _, err := range errs {
+		if err != nil && sqlerr.FromError(err).Num == erBranchGone {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
 	}
-	return eg.Wait()
+	return first
 }
 
 func (g *Gate) conclude(ctx context.Context, mmKey shardKey, dtid string) {

@@ -555,7 +555,13 @@ type ExecuteRequest struct {
 	// instead when it is not: once the rows pass the tablet's stream chunk
 	// size, the tablet stops reading them, drops the mysqld connection, and
 	// answers with too_large set and no result.
-	SmallResult   bool `protobuf:"varint,5,opt,name=small_result,json=smallResult" json:"small_result,omitempty"`
+	SmallResult bool `protobuf:"varint,5,opt,name=small_result,json=smallResult" json:"small_result,omitempty"`
+	// savepoints (inside a transaction only) are set, in order, on the
+	// transaction's connection before sql runs: the gate's implicit
+	// savepoint before a statement that reaches several shards, so that it
+	// can undo the statement everywhere when it fails somewhere. Plain
+	// names; the tablet quotes them. When one fails, sql does not run.
+	Savepoints    []string `protobuf:"bytes,6,rep,name=savepoints" json:"savepoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -623,6 +629,13 @@ func (x *ExecuteRequest) GetSmallResult() bool {
 		return x.SmallResult
 	}
 	return false
+}
+
+func (x *ExecuteRequest) GetSavepoints() []string {
+	if x != nil {
+		return x.Savepoints
+	}
+	return nil
 }
 
 type ExecuteResponse struct {
@@ -920,11 +933,16 @@ func (x *BeginResponse) GetTabletAlias() *topodatapb.TabletAlias {
 
 // BeginExecuteRequest begins a transaction and runs the first statement in it.
 type BeginExecuteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        *Target                `protobuf:"bytes,1,opt,name=target" json:"target,omitempty"`
-	Sql           string                 `protobuf:"bytes,2,opt,name=sql" json:"sql,omitempty"`
-	Options       *ExecuteOptions        `protobuf:"bytes,3,opt,name=options" json:"options,omitempty"`
-	BeginOptions  *BeginOptions          `protobuf:"bytes,4,opt,name=begin_options,json=beginOptions" json:"begin_options,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Target       *Target                `protobuf:"bytes,1,opt,name=target" json:"target,omitempty"`
+	Sql          string                 `protobuf:"bytes,2,opt,name=sql" json:"sql,omitempty"`
+	Options      *ExecuteOptions        `protobuf:"bytes,3,opt,name=options" json:"options,omitempty"`
+	BeginOptions *BeginOptions          `protobuf:"bytes,4,opt,name=begin_options,json=beginOptions" json:"begin_options,omitempty"`
+	// savepoints are set, in order, right after the transaction begins and
+	// before sql (ExecuteRequest.savepoints): the session's savepoints for a
+	// shard that joins the transaction late, and the statement's implicit
+	// one.
+	Savepoints    []string `protobuf:"bytes,5,rep,name=savepoints" json:"savepoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -983,6 +1001,13 @@ func (x *BeginExecuteRequest) GetOptions() *ExecuteOptions {
 func (x *BeginExecuteRequest) GetBeginOptions() *BeginOptions {
 	if x != nil {
 		return x.BeginOptions
+	}
+	return nil
+}
+
+func (x *BeginExecuteRequest) GetSavepoints() []string {
+	if x != nil {
+		return x.Savepoints
 	}
 	return nil
 }
@@ -3136,13 +3161,16 @@ const file_query_proto_rawDesc = "" +
 	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\x12\x1a\n" +
 	"\bsettings\x18\x03 \x03(\tR\bsettings\x12$\n" +
 	"\x0eread_user_vars\x18\x04 \x03(\tR\freadUserVars\x12*\n" +
-	"\x11client_found_rows\x18\x05 \x01(\bR\x0fclientFoundRows\"\xd2\x01\n" +
+	"\x11client_found_rows\x18\x05 \x01(\bR\x0fclientFoundRows\"\xf2\x01\n" +
 	"\x0eExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x12%\n" +
 	"\x0etransaction_id\x18\x03 \x01(\x03R\rtransactionId\x126\n" +
 	"\aoptions\x18\x04 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\x12!\n" +
-	"\fsmall_result\x18\x05 \x01(\bR\vsmallResult\"a\n" +
+	"\fsmall_result\x18\x05 \x01(\bR\vsmallResult\x12\x1e\n" +
+	"\n" +
+	"savepoints\x18\x06 \x03(\tR\n" +
+	"savepoints\"a\n" +
 	"\x0fExecuteResponse\x121\n" +
 	"\x06result\x18\x01 \x01(\v2\x19.mosaic.query.QueryResultR\x06result\x12\x1b\n" +
 	"\ttoo_large\x18\x02 \x01(\bR\btooLarge\"\xb5\x01\n" +
@@ -3160,12 +3188,15 @@ const file_query_proto_rawDesc = "" +
 	"\x05bqual\x18\x02 \x01(\tR\x05bqual\"w\n" +
 	"\rBeginResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x12?\n" +
-	"\ftablet_alias\x18\x02 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\xce\x01\n" +
+	"\ftablet_alias\x18\x02 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\xee\x01\n" +
 	"\x13BeginExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x126\n" +
 	"\aoptions\x18\x03 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\x12?\n" +
-	"\rbegin_options\x18\x04 \x01(\v2\x1a.mosaic.query.BeginOptionsR\fbeginOptions\"\xe1\x01\n" +
+	"\rbegin_options\x18\x04 \x01(\v2\x1a.mosaic.query.BeginOptionsR\fbeginOptions\x12\x1e\n" +
+	"\n" +
+	"savepoints\x18\x05 \x03(\tR\n" +
+	"savepoints\"\xe1\x01\n" +
 	"\x14BeginExecuteResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x12?\n" +
 	"\ftablet_alias\x18\x02 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\x121\n" +

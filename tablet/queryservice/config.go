@@ -33,6 +33,11 @@ type Config struct {
 	// KillGrace is how long a killed query may take to return before its
 	// connection is cut.
 	KillGrace time.Duration
+	// TwoPCProofRetention is how long a committed XA branch's proof row
+	// (_mosaic.dt_branch) is kept: while it is, a resolver asking to commit
+	// the branch again is told it committed. It must outlast any
+	// distributed transaction left unresolved (a shard down that long).
+	TwoPCProofRetention time.Duration
 }
 
 // DefaultConfig returns the defaults.
@@ -47,6 +52,8 @@ func DefaultConfig() Config {
 		KillGrace:        5 * time.Second,
 		ReservedPoolSize: 32,
 		ReservedTimeout:  30 * time.Second,
+
+		TwoPCProofRetention: 24 * time.Hour,
 	}
 }
 
@@ -56,7 +63,7 @@ func (c Config) Validate() error {
 	if c.PoolSize <= 0 || c.TxPoolSize <= 0 || c.ReservedPoolSize <= 0 {
 		errs = append(errs, errors.New("queryservice: pool sizes must be positive"))
 	}
-	if c.QueryTimeout <= 0 || c.TxIdleTimeout <= 0 || c.KillGrace <= 0 || c.ReservedTimeout <= 0 {
+	if c.QueryTimeout <= 0 || c.TxIdleTimeout <= 0 || c.KillGrace <= 0 || c.ReservedTimeout <= 0 || c.TwoPCProofRetention <= 0 {
 		errs = append(errs, errors.New("queryservice: timeouts must be positive"))
 	}
 	if c.MaxRows <= 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -276,7 +277,7 @@ func (s *Service) executeBounded(ctx context.Context, req *querypb.ExecuteReques
 	if err := s.checkTarget(req.Target, false); err != nil {
 		return nil, s.failed(err)
 	}
-	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options, req.SmallResult)
+	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options, req.SmallResult, req.Savepoints)
 	s.record(st, start)
 	if errors.Is(err, mysqlconn.ErrTooLarge) {
 		return &querypb.ExecuteResponse{TooLarge: true}, nil
@@ -318,7 +319,7 @@ func (s *Service) DrainRequests(ctx context.Context) {
 
 // execute runs sql; small (outside a transaction) gives up on a result
 // larger than a stream chunk with mysqlconn.ErrTooLarge.
-func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts *querypb.ExecuteOptions, small bool) (*querypb.QueryResult, error) {
+func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts *querypb.ExecuteOptions, small bool, savepoints []string) (*querypb.QueryResult, error) {
 	maxRows := s.maxRows(opts)
 	if txID != 0 {
 		tc, err := s.txs.get(txID)
@@ -327,6 +328,9 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 		}
 		var res *querypb.QueryResult
 		err = s.killer.run(ctx, tc.conn, func() error {
+			if err := setSavepoints(tc.conn, savepoints); err != nil {
+				return err
+			}
 			var err error
 			res, err = tc.conn.Execute(sql, maxRows)
 			addWarnings(tc.conn, res)
@@ -337,6 +341,9 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 		})
 		markState(tc.conn, st, sql)
 		return res, s.txs.done(tc, err)
+	}
+	if len(savepoints) > 0 {
+		return nil, sqlerr.New(sqlerr.ERUnknown, "savepoints outside a transaction")
 	}
 	switch st {
 	case stmtBegin:
@@ -368,6 +375,25 @@ func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts 
 	return res, err
 }
 
+// setSavepoints sets the named savepoints on a transaction's connection,
+// in order.
+func setSavepoints(pc *PooledConn, names []string) error {
+	for _, n := range names {
+		if n == "" {
+			return sqlerr.New(sqlerr.ERUnknown, "a savepoint without a name")
+		}
+		if err := pc.Exec("SAVEPOINT " + quoteName(n)); err != nil {
+			return fmt.Errorf("SAVEPOINT: %w", err)
+		}
+	}
+	return nil
+}
+
+// quoteName quotes an identifier in backquotes.
+func quoteName(s string) string {
+	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
+}
+
 // StreamExecute implements querypb.QueryServer. The first message carries
 // the fields; rows follow in chunks of about StreamChunkBytes. Only the
 // request's own timeout_ms (or the caller's deadline) bounds a stream.
@@ -380,6 +406,9 @@ func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerS
 	}
 	if err := s.checkTarget(req.Target, false); err != nil {
 		return s.fail(err)
+	}
+	if len(req.Savepoints) > 0 {
+		return s.fail(sqlerr.NotSupported("savepoints in StreamExecute; use Execute"))
 	}
 	ctx := stream.Context()
 	if ms := req.Options.GetTimeoutMs(); ms > 0 {
@@ -490,6 +519,9 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 	st := classify(req.Sql)
 	var res *querypb.QueryResult
 	err = s.killer.run(ctx, tc.conn, func() error {
+		if err := setSavepoints(tc.conn, req.Savepoints); err != nil {
+			return err
+		}
 		var err error
 		res, err = tc.conn.Execute(req.Sql, s.maxRows(req.Options))
 		addWarnings(tc.conn, res)

@@ -43,7 +43,26 @@ var dtStateDDL = []string{
   time_created BIGINT NOT NULL,
   participants TEXT NOT NULL
 ) ENGINE=InnoDB`,
+	// One row per XA branch this shard prepared, written inside the
+	// branch (txConn.prepare): it exists exactly when the branch
+	// committed, which is how CommitPrepared proves a commit that XA
+	// COMMIT can no longer tell (XAER_NOTA).
+	`CREATE TABLE IF NOT EXISTS _mosaic.dt_branch (
+  dtid VARBINARY(64) NOT NULL PRIMARY KEY,
+  time_created BIGINT NOT NULL,
+  KEY (time_created)
+) ENGINE=InnoDB`,
 }
+
+// branchProofSQL writes the proof row of dtid's branch.
+func branchProofSQL(dtid string, now time.Time) string {
+	return fmt.Sprintf("INSERT INTO _mosaic.dt_branch (dtid, time_created) VALUES (%s, %d)", hexLit(dtid), now.UnixNano())
+}
+
+// branchWaitLimit bounds how long CommitPrepared and RollbackPrepared wait
+// for a prepared branch held by another connection (the one that
+// prepared it, still closing) to come free.
+const branchWaitLimit = 5 * time.Second
 
 // twopcState remembers when the tablet first saw each prepared branch, so
 // that a resolver only touches branches prepared for a while.
@@ -129,7 +148,7 @@ func (s *Service) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*qu
 	}
 	ctx, cancel := s.queryContext(ctx, nil)
 	defer cancel()
-	err = s.killer.run(ctx, tc.conn, tc.prepare)
+	err = s.killer.run(ctx, tc.conn, func() error { return tc.prepare(time.Now()) })
 	if err != nil {
 		s.txs.end(tc, "its prepare failed", true)
 		return nil, s.fail(txEnded(err))
@@ -139,48 +158,115 @@ func (s *Service) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*qu
 	return &querypb.PrepareResponse{}, nil
 }
 
-// resolvePrepared commits or rolls back a prepared branch; a branch that
-// is not there (already resolved) is not an error.
-func (s *Service) resolvePrepared(ctx context.Context, target *querypb.Target, xid *querypb.Xid, verb string) error {
+// resolvePrepared commits or rolls back a prepared branch. It succeeds
+// only when the branch provably ended as asked: committed (now, or before:
+// its proof row is there) or rolled back (now, or before, or never
+// prepared: neither in XA RECOVER nor proven committed).
+func (s *Service) resolvePrepared(ctx context.Context, target *querypb.Target, xid *querypb.Xid, commit bool) error {
 	if err := s.checkTarget(target, false); err != nil {
 		return s.fail(err)
 	}
 	if err := validXid(xid); err != nil {
 		return s.fail(err)
 	}
-	err := s.withConn(ctx, nil, func(pc *PooledConn) error {
-		return pc.Exec("XA " + verb + " " + xidSQL(xid))
-	})
-	var num uint16
+	err := s.withConn(ctx, nil, func(pc *PooledConn) error { return finishBranch(pc, xid, commit, branchWaitLimit) })
 	if err != nil {
-		num = sqlerr.FromError(err).Num
-	}
-	switch num {
-	case erXAERNota:
-		// Resolved already.
-		err = nil
-	case erXARBRollback:
-		// A branch that changed nothing: MariaDB drops it when its
-		// connection closes after XA PREPARE, and answers XA_RBROLLBACK
-		// to XA COMMIT. Nothing of it is left to commit or roll back. (A
-		// branch with changes is only ever rolled back by RollbackPrepared,
-		// which the protocol calls for rolled-back transactions only.)
-		err = nil
-	}
-	if err != nil {
-		return s.fail(fmt.Errorf("XA %s: %w", verb, err))
+		return s.fail(err)
 	}
 	return nil
 }
 
+// finishBranch runs XA COMMIT (or XA ROLLBACK) of xid on pc and, when
+// mysqld does not know the xid, finds out why. XAER_NOTA comes for a
+// branch that is prepared but still attached to the connection that
+// prepared it (MariaDB lists it in XA RECOVER but lets no other
+// connection finish it until that one is gone): finishBranch waits up to
+// wait for it to come free. A branch that XA RECOVER does not list is
+// over: committed if its proof row is there, rolled back (or never
+// prepared) if not.
+func finishBranch(pc *PooledConn, xid *querypb.Xid, commit bool, wait time.Duration) error {
+	verb := "ROLLBACK"
+	if commit {
+		verb = "COMMIT"
+	}
+	deadline := time.Now().Add(wait)
+	pause := 2 * time.Millisecond
+	for {
+		err := pc.Exec("XA " + verb + " " + xidSQL(xid))
+		if err == nil {
+			return nil
+		}
+		switch sqlerr.FromError(err).Num {
+		case erXAERNota, erXARBRollback:
+		default:
+			return fmt.Errorf("XA %s: %w", verb, err)
+		}
+		listed, lerr := branchListed(pc, xid)
+		if lerr != nil {
+			return fmt.Errorf("XA RECOVER: %w", lerr)
+		}
+		if !listed {
+			break
+		}
+		if time.Now().After(deadline) {
+			return sqlerr.New(sqlerr.ERUnknown, "XA %s of distributed transaction %s: the branch is prepared but still held by another connection", verb, xid.Gtrid)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+	committed, err := branchCommitted(pc, xid.Gtrid)
+	if err != nil {
+		return fmt.Errorf("read the proof of distributed transaction %s: %w", xid.Gtrid, err)
+	}
+	switch {
+	case commit && !committed:
+		return sqlerr.New(erXAERNota, "XA COMMIT of distributed transaction %s: the branch is neither prepared nor committed on this shard (rolled back, or lost with a mysqld that never replicated it)", xid.Gtrid)
+	case !commit && committed:
+		return sqlerr.New(erXAERNota, "XA ROLLBACK of distributed transaction %s: the branch committed already", xid.Gtrid)
+	}
+	return nil
+}
+
+// branchListed reports whether XA RECOVER lists xid: the branch is
+// prepared, attached to a connection or not.
+func branchListed(pc *PooledConn, xid *querypb.Xid) (bool, error) {
+	res, err := pc.Execute("XA RECOVER", 0)
+	if err != nil {
+		return false, err
+	}
+	for _, row := range res.Rows {
+		x, err := parseRecoverRow(row)
+		if err != nil {
+			return false, err
+		}
+		if x != nil && x.Gtrid == xid.Gtrid && x.Bqual == xid.Bqual {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// branchCommitted reports whether dtid's branch committed on this shard:
+// its proof row is visible.
+func branchCommitted(pc *PooledConn, dtid string) (bool, error) {
+	res, err := pc.Execute("SELECT 1 FROM _mosaic.dt_branch WHERE dtid = "+hexLit(dtid), 0)
+	if err != nil {
+		if noMetadataTable(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return len(res.Rows) > 0, nil
+}
+
 // CommitPrepared implements querypb.QueryServer.
 func (s *Service) CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
-	return &querypb.CommitPreparedResponse{}, s.resolvePrepared(ctx, req.Target, req.Xid, "COMMIT")
+	return &querypb.CommitPreparedResponse{}, s.resolvePrepared(ctx, req.Target, req.Xid, true)
 }
 
 // RollbackPrepared implements querypb.QueryServer.
 func (s *Service) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
-	return &querypb.RollbackPreparedResponse{}, s.resolvePrepared(ctx, req.Target, req.Xid, "ROLLBACK")
+	return &querypb.RollbackPreparedResponse{}, s.resolvePrepared(ctx, req.Target, req.Xid, false)
 }
 
 // CreateTransaction implements querypb.QueryServer.
@@ -384,6 +470,11 @@ func (s *Service) UnresolvedTransactions(ctx context.Context, req *querypb.Unres
 				return err
 			}
 		case !noMetadataTable(err):
+			return err
+		}
+		// Proofs of branches old enough that no resolver asks about them.
+		purge := fmt.Sprintf("DELETE FROM _mosaic.dt_branch WHERE time_created < %d LIMIT 10000", now.Add(-s.cfg.TwoPCProofRetention).UnixNano())
+		if err := pc.Exec(purge); err != nil && !noMetadataTable(err) {
 			return err
 		}
 		if res, err = pc.Execute("XA RECOVER", 0); err != nil {

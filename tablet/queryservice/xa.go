@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -110,10 +111,16 @@ func (tc *txConn) rollback() error {
 	return err
 }
 
-// prepare ends and prepares an XA branch.
-func (tc *txConn) prepare() error {
+// prepare ends and prepares an XA branch. Before XA END the branch writes
+// its proof row (branchProofSQL): once the branch commits, the row is
+// there; while it is prepared or after it rolled back, it is not. It also
+// keeps a branch that changed nothing from being dropped at XA PREPARE.
+func (tc *txConn) prepare(now time.Time) error {
 	if tc.xid == nil {
 		return sqlerr.New(sqlerr.ERUnknown, "transaction %d is not a distributed transaction branch", tc.id)
+	}
+	if err := tc.conn.Exec(branchProofSQL(tc.xid.Gtrid, now)); err != nil {
+		return fmt.Errorf("record the branch of %s: %w", tc.xid.Gtrid, err)
 	}
 	x := xidSQL(tc.xid)
 	if err := tc.conn.Exec("XA END " + x); err != nil {
