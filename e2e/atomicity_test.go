@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/mosaicdb/mosaic/e2e/cluster"
+)
+
+var atomicityRounds = flag.Int("atomicity-rounds", 200, "TestStatementAtomicity: rounds per transaction mode and per failing shard")
+
+const acctVSchema = `{
+  "sharded": true,
+  "vindexes": {"hash": {"type": "hash"}},
+  "tables": {"acct": {"column_vindexes": [{"column": "id", "name": "hash"}]}}
+}`
+
+// TestStatementAtomicity is issue 12's scenario: acct(id, bal) over two
+// shards, rows a (-80) and b (80-); BEGIN, +10 on both, then a statement
+// that reaches both rows and fails with 1264 (out of range) on one shard
+// only, then COMMIT. As on one MariaDB server, the client gets 1264, the
+// transaction goes on with the failed statement undone on both shards,
+// and COMMIT commits the +10s: never one row at 10 and the other at 0.
+// Each round is one of three forms: the issue's statement (which changes
+// nothing on the shard where it succeeds), one that adds 1 on that shard
+// (which must be undone there), and one where the failing statement
+// brings the second shard into the transaction (which must end up as if
+// it never ran it). Several clients at once, both failing shards, modes
+// multi and twopc; before the fix the failing shard's error cancelled the
+// sibling's call, whose tablet killed its transaction, and COMMIT then
+// committed one shard only.
+func TestStatementAtomicity(t *testing.T) {
+	c := cluster.Start(t, cluster.Options{
+		Keyspaces: []cluster.Keyspace{{Name: "bank", Shards: []string{"-80", "80-"}, VSchema: acctVSchema}},
+	})
+	setup := c.DB(t, "bank")
+	mustExec(t, setup, "create table acct (id bigint primary key, bal int not null)")
+	const clients = 4
+	low, high := idsOnShards(clients)
+	for i := range clients {
+		mustExec(t, setup, "insert into acct (id, bal) values (?, 0), (?, 0)", low[i], high[i])
+	}
+	onLow, onHigh := direct(t, c, "bank", "-80"), direct(t, c, "bank", "80-")
+
+	for _, mode := range []string{"multi", "twopc"} {
+		t.Run(mode, func(t *testing.T) {
+			db := c.DB(t, "bank", "interpolateParams=true")
+			db.SetMaxOpenConns(clients)
+			ctx := t.Context()
+			var mu sync.Mutex
+			var problems []string
+			report := func(format string, args ...any) {
+				mu.Lock()
+				defer mu.Unlock()
+				if len(problems) < 20 {
+					problems = append(problems, fmt.Sprintf(format, args...))
+				}
+			}
+			halfApplied := 0
+			var wg sync.WaitGroup
+			for k := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					conn, err := db.Conn(ctx)
+					if err != nil {
+						report("client %d: %v", k, err)
+						return
+					}
+					defer conn.Close()
+					if _, err := conn.ExecContext(ctx, "set transaction_mode = '"+mode+"'"); err != nil {
+						report("client %d: %v", k, err)
+						return
+					}
+					a, b := low[k], high[k]
+					for r := k; r < 2**atomicityRounds; r += clients {
+						failing := a
+						if r%2 == 1 {
+							failing = b
+						}
+						form := (r / 2) % 3
+						if err := atomicityRound(ctx, conn, a, b, failing, form); err != nil {
+							report("client %d round %d (failing id %d, form %d): %v", k, r, failing, form, err)
+						}
+						var balA, balB int
+						if err := onLow.QueryRowContext(ctx, "select bal from acct where id = ?", a).Scan(&balA); err != nil {
+							report("read a: %v", err)
+							return
+						}
+						if err := onHigh.QueryRowContext(ctx, "select bal from acct where id = ?", b).Scan(&balB); err != nil {
+							report("read b: %v", err)
+							return
+						}
+						if balA != 10 || balB != 10 {
+							mu.Lock()
+							if balA != balB {
+								halfApplied++
+							}
+							mu.Unlock()
+							report("client %d round %d (failing id %d, form %d): after COMMIT a=%d b=%d, want 10 and 10", k, r, failing, form, balA, balB)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if halfApplied > 0 || len(problems) > 0 {
+				t.Errorf("%d of %d transactions half-applied; first problems:", halfApplied, 2**atomicityRounds)
+				for _, p := range problems {
+					t.Error(p)
+				}
+			}
+		})
+	}
+}
+
+// atomicityRound runs one transaction of TestStatementAtomicity on conn
+// and checks what the client sees; the caller checks the shards.
+func atomicityRound(ctx context.Context, conn *sql.Conn, a, b, failing int64, form int) error {
+	if _, err := conn.ExecContext(ctx, "update acct set bal = 0 where id in (?, ?)", a, b); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	exec := func(q string, args ...any) error {
+		_, err := conn.ExecContext(ctx, q, args...)
+		return err
+	}
+	failingStmt := "update acct set bal = if(id = ?, 99999999999999, bal) where id in (?, ?)"
+	if form == 1 {
+		failingStmt = "update acct set bal = if(id = ?, 99999999999999, bal + 1) where id in (?, ?)"
+	}
+	fail := func() error {
+		err := exec(failingStmt, failing, a, b)
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1264 {
+			return fmt.Errorf("the failing statement returned %v, want error 1264", err)
+		}
+		return nil
+	}
+	steps := []func() error{
+		func() error { return exec("begin") },
+		func() error { return exec("update acct set bal = bal + 10 where id = ?", a) },
+	}
+	if form == 2 {
+		// b's shard joins the transaction with the failing statement.
+		steps = append(steps, fail, func() error { return exec("update acct set bal = bal + 10 where id = ?", b) })
+	} else {
+		steps = append(steps, func() error { return exec("update acct set bal = bal + 10 where id = ?", b) }, fail)
+	}
+	steps = append(steps, func() error {
+		// The transaction goes on, with the failed statement undone.
+		var sa, sb int
+		if err := conn.QueryRowContext(ctx, "select bal from acct where id = ?", a).Scan(&sa); err != nil {
+			return err
+		}
+		if err := conn.QueryRowContext(ctx, "select bal from acct where id = ?", b).Scan(&sb); err != nil {
+			return err
+		}
+		if sa != 10 || sb != 10 {
+			return fmt.Errorf("inside the transaction after the failed statement a=%d b=%d, want 10 and 10", sa, sb)
+		}
+		return nil
+	}, func() error { return exec("commit") })
+	// Every step runs, whatever the one before said, as an application
+	// that ignores the failed statement and commits would.
+	var errs []error
+	for i, step := range steps {
+		if err := step(); err != nil {
+			errs = append(errs, fmt.Errorf("step %d: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
