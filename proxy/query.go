@@ -55,16 +55,15 @@ func (cc *clientConn) afterError(err error) error {
 	if !s.InTransaction {
 		return err
 	}
-	lost := s.txLost()
-	if lost == nil {
-		switch sqlerr.FromError(err).Num {
-		case sqlerr.ERQueryInterrupted, sqlerr.ERQueryTimeout, sqlerr.ERStatementTimeout:
-		default:
-			if !sqlerr.IsTxEnded(err) {
+	lost := err
+	switch sqlerr.FromError(err).Num {
+	case sqlerr.ERQueryInterrupted, sqlerr.ERQueryTimeout, sqlerr.ERStatementTimeout:
+	default:
+		if !sqlerr.IsTxEnded(err) {
+			if lost = s.txLost(); lost == nil {
 				return err
 			}
 		}
-		lost = err
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
