@@ -6,12 +6,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/mosaicdb/mosaic/e2e/cluster"
+	"github.com/mosaicdb/mosaic/proxy"
 )
 
 var atomicityRounds = flag.Int("atomicity-rounds", 200, "TestStatementAtomicity: rounds per transaction mode and per failing shard")
@@ -175,4 +178,76 @@ func atomicityRound(ctx context.Context, conn *sql.Conn, a, b, failing int64, fo
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var savepointCostRounds = flag.Int("savepoint-cost-rounds", 0, "TestStatementSavepointCost: rounds of 300 statements per side (0 skips the test)")
+
+// TestStatementSavepointCost measures what the implicit savepoint costs a
+// statement that writes on two shards inside a transaction: two gates on
+// one cluster, one as shipped and one with BenchNoStatementSavepoint,
+// take turns (rounds of 300 transactions each), and the test logs the
+// latency of the two-shard UPDATE on each. A measurement, not a check:
+//
+//	go test ./e2e -run TestStatementSavepointCost -savepoint-cost-rounds 5 -v
+func TestStatementSavepointCost(t *testing.T) {
+	if *savepointCostRounds <= 0 {
+		t.Skip("a measurement: -savepoint-cost-rounds N runs it")
+	}
+	c := cluster.Start(t, cluster.Options{
+		Keyspaces: []cluster.Keyspace{{Name: "bank", Shards: []string{"-80", "80-"}, VSchema: acctVSchema}},
+	})
+	noSP := c.StartExtraGate(t, func(cfg *proxy.Config) { cfg.BenchNoStatementSavepoint = true })
+	setup := c.DB(t, "bank")
+	mustExec(t, setup, "create table acct (id bigint primary key, bal int not null)")
+	low, high := idsOnShards(1)
+	a, b := low[0], high[0]
+	mustExec(t, setup, "insert into acct (id, bal) values (?, 0), (?, 0)", a, b)
+	open := func(addr string) *sql.Conn {
+		cfg := mysql.NewConfig()
+		cfg.User, cfg.Net, cfg.Addr, cfg.DBName, cfg.InterpolateParams = "root", "tcp", addr, "bank", true
+		db, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		conn, err := db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	sides := []struct {
+		name string
+		conn *sql.Conn
+		lat  []time.Duration
+	}{{name: "with savepoint", conn: open(c.GateAddr)}, {name: "without", conn: open(noSP)}}
+	ctx := t.Context()
+	for round := 0; round <= *savepointCostRounds; round++ {
+		for i := range sides {
+			s := &sides[i]
+			for range 300 {
+				if _, err := s.conn.ExecContext(ctx, "begin"); err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				if _, err := s.conn.ExecContext(ctx, "update acct set bal = bal + 1 where id in (?, ?)", a, b); err != nil {
+					t.Fatal(err)
+				}
+				d := time.Since(start)
+				if _, err := s.conn.ExecContext(ctx, "commit"); err != nil {
+					t.Fatal(err)
+				}
+				if round > 0 { // round 0 warms up
+					s.lat = append(s.lat, d)
+				}
+			}
+		}
+	}
+	for _, s := range sides {
+		slices.Sort(s.lat)
+		n := len(s.lat)
+		t.Logf("%-15s two-shard UPDATE in a transaction, %d statements: p50 %v, p90 %v, p99 %v",
+			s.name, n, s.lat[n/2].Round(time.Microsecond), s.lat[n*9/10].Round(time.Microsecond), s.lat[n*99/100].Round(time.Microsecond))
+	}
 }

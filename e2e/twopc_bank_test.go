@@ -67,7 +67,7 @@ func TestTwoPCBank(t *testing.T) {
 	})
 	// Durable tablets (the default): a commit survives the kill of its
 	// mysqld. A dead gate's open transactions go after 5 s.
-	c.StartProcShards(t, bin, "--transaction-timeout", "5s", "--innodb-lock-wait-timeout", "5")
+	c.StartProcShards(t, bin, "--transaction-timeout", "5s", "--innodb-lock-wait-timeout", "5s")
 	gate := c.StartProcGate(t, bin, "--transaction-mode", "twopc", "--twopc-abandon-age", "3s",
 		"--twopc-resolve-interval", "300ms", "--tablet-wait", "15s", "--health-check-timeout", "3s")
 	ctx := t.Context()

@@ -93,6 +93,12 @@ type Config struct {
 	// two-phase commit; a non-nil error stops the commit right there, as
 	// if the gate had died.
 	TwoPCTestHook func(step TwoPCStep, dtid string) error
+	// BenchNoStatementSavepoint, for benchmarks only, runs statements that
+	// reach several shards in a transaction without their implicit
+	// savepoint (stmtatomic.go), to measure what it costs: such a
+	// statement that fails on some shards then stays applied on the
+	// others.
+	BenchNoStatementSavepoint bool
 	// Router configures planning.
 	Router router.Config
 }

@@ -97,6 +97,7 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 		tlsConfig: tlsConfig,
 		started:   time.Now(),
 	}
+	g.gw.noStmtSavepoint = cfg.BenchNoStatementSavepoint
 	if err := reg.Register(&gateCollector{g: g}); err != nil {
 		return nil, fmt.Errorf("gate metrics: %w", err)
 	}

@@ -29,6 +29,8 @@ type TabletGateway struct {
 	smallReqs sync.Pool
 	// fan runs the per-shard calls of multi-shard statements (fanout.go).
 	fan *fanout
+	// noStmtSavepoint is Config.BenchNoStatementSavepoint.
+	noStmtSavepoint bool
 }
 
 // NewTabletGateway returns a gateway over a health check. Replicas lagging

@@ -126,7 +126,7 @@ func (e *sessionExecutor) eachInTx(ctx context.Context, qs []router.ShardQuery) 
 		return out, err
 	}
 	sp := ""
-	if e.s.isWriting() {
+	if e.s.isWriting() && !e.gw.noStmtSavepoint {
 		sp = stmtSavepoint
 	}
 	errs := make([]error, len(qs))
