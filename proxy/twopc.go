@@ -106,9 +106,18 @@ func (g *Gate) commitTwoPC(ctx context.Context, st txState, txs []*shardTx) erro
 			readers = append(readers, tx)
 		}
 	}
-	// Shards that only read need no atomicity: commit them first.
+	// Shards that only read need no atomicity: commit them first. One
+	// whose transaction is gone ends the whole transaction, before
+	// anything is recorded or committed.
 	if err := commitInOrder(ctx, readers); err != nil {
-		g.log.Debug("commit of a read-only shard transaction failed", "dtid", dtid, "err", err)
+		rest := parts
+		if mm != nil {
+			rest = append([]*shardTx{mm}, parts...)
+		}
+		rctx, cancel := context.WithTimeout(bg, g.cfg.TabletWait+5*time.Second)
+		rollbackAll(rctx, rest)
+		cancel()
+		return commitLostError(shardKey{}, err)
 	}
 	if len(parts) == 0 || (len(parts) == 1 && (mm == nil || !mm.wrote)) {
 		var rest []*shardTx
