@@ -183,10 +183,12 @@ func atomicityRound(ctx context.Context, conn *sql.Conn, a, b, failing int64, fo
 var savepointCostRounds = flag.Int("savepoint-cost-rounds", 0, "TestStatementSavepointCost: rounds of 300 statements per side (0 skips the test)")
 
 // TestStatementSavepointCost measures what the implicit savepoint costs a
-// statement that writes on two shards inside a transaction: two gates on
-// one cluster, one as shipped and one with BenchNoStatementSavepoint,
-// take turns (rounds of 300 transactions each), and the test logs the
-// latency of the two-shard UPDATE on each. A measurement, not a check:
+// statement that writes on two shards inside a transaction, and what
+// multi COMMIT's check of every writer costs: two gates on one cluster,
+// one as shipped and one with BenchNoStatementSavepoint and
+// BenchNoCommitCheck, take turns (rounds of 300 transactions each), and
+// the test logs the latency of the two-shard UPDATE and of COMMIT on
+// each. A measurement, not a check:
 //
 //	go test ./e2e -run TestStatementSavepointCost -savepoint-cost-rounds 5 -v
 func TestStatementSavepointCost(t *testing.T) {
@@ -196,7 +198,10 @@ func TestStatementSavepointCost(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{
 		Keyspaces: []cluster.Keyspace{{Name: "bank", Shards: []string{"-80", "80-"}, VSchema: acctVSchema}},
 	})
-	noSP := c.StartExtraGate(t, func(cfg *proxy.Config) { cfg.BenchNoStatementSavepoint = true })
+	noSP := c.StartExtraGate(t, func(cfg *proxy.Config) {
+		cfg.BenchNoStatementSavepoint = true
+		cfg.BenchNoCommitCheck = true
+	})
 	setup := c.DB(t, "bank")
 	mustExec(t, setup, "create table acct (id bigint primary key, bal int not null)")
 	low, high := idsOnShards(1)
@@ -218,10 +223,11 @@ func TestStatementSavepointCost(t *testing.T) {
 		return conn
 	}
 	sides := []struct {
-		name string
-		conn *sql.Conn
-		lat  []time.Duration
-	}{{name: "with savepoint", conn: open(c.GateAddr)}, {name: "without", conn: open(noSP)}}
+		name   string
+		conn   *sql.Conn
+		lat    []time.Duration
+		commit []time.Duration
+	}{{name: "as shipped", conn: open(c.GateAddr)}, {name: "without", conn: open(noSP)}}
 	ctx := t.Context()
 	for round := 0; round <= *savepointCostRounds; round++ {
 		for i := range sides {
@@ -235,19 +241,23 @@ func TestStatementSavepointCost(t *testing.T) {
 					t.Fatal(err)
 				}
 				d := time.Since(start)
+				start = time.Now()
 				if _, err := s.conn.ExecContext(ctx, "commit"); err != nil {
 					t.Fatal(err)
 				}
 				if round > 0 { // round 0 warms up
 					s.lat = append(s.lat, d)
+					s.commit = append(s.commit, time.Since(start))
 				}
 			}
 		}
 	}
+	pct := func(l []time.Duration) string {
+		slices.Sort(l)
+		n := len(l)
+		return fmt.Sprintf("p50 %v, p90 %v, p99 %v", l[n/2].Round(time.Microsecond), l[n*9/10].Round(time.Microsecond), l[n*99/100].Round(time.Microsecond))
+	}
 	for _, s := range sides {
-		slices.Sort(s.lat)
-		n := len(s.lat)
-		t.Logf("%-15s two-shard UPDATE in a transaction, %d statements: p50 %v, p90 %v, p99 %v",
-			s.name, n, s.lat[n/2].Round(time.Microsecond), s.lat[n*9/10].Round(time.Microsecond), s.lat[n*99/100].Round(time.Microsecond))
+		t.Logf("%-11s %d transactions: two-shard UPDATE %s; COMMIT %s", s.name, len(s.lat), pct(s.lat), pct(s.commit))
 	}
 }

@@ -99,6 +99,12 @@ type Config struct {
 	// statement that fails on some shards then stays applied on the
 	// others.
 	BenchNoStatementSavepoint bool
+	// BenchNoCommitCheck, for benchmarks only, commits a multi-mode
+	// transaction that wrote on several shards without first asking each
+	// shard whether its transaction is still there (commitShards), to
+	// measure what the check costs: a shard transaction lost before COMMIT
+	// then leaves the shards before it committed.
+	BenchNoCommitCheck bool
 	// Router configures planning.
 	Router router.Config
 }

@@ -323,7 +323,7 @@ func (g *Gate) commitShards(ctx context.Context, txs []*shardTx) error {
 			return abort(tx.key, err, append(slices.Clone(readers[i+1:]), writers...))
 		}
 	}
-	if len(writers) > 1 {
+	if len(writers) > 1 && !g.cfg.BenchNoCommitCheck {
 		if key, err := g.checkAlive(ctx, writers); err != nil {
 			return abort(key, err, writers)
 		}
