@@ -113,7 +113,6 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 	}
 	if tx := e.s.getTx(key); tx != nil {
 		resp, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: q.SQL, TransactionId: tx.txID, Options: opts, Savepoints: sps})
-		e.s.ran(tx)
 		if err != nil {
 			err = shardTxErr(key, err)
 			if sqlerr.IsTxEnded(err) {
@@ -121,6 +120,7 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 			}
 			return nil, err
 		}
+		e.s.ran(tx)
 		e.s.addWarnings(resp.Result.GetWarningList())
 		return resp.Result, nil
 	}
@@ -141,7 +141,11 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 			return err
 		}
 		if resp.TransactionId != 0 && !resp.Error.GetTransactionEnded() {
-			e.s.addTx(&shardTx{key: key, target: target, tablet: th, txID: resp.TransactionId, xa: xa})
+			tx := &shardTx{key: key, target: target, tablet: th, txID: resp.TransactionId, xa: xa}
+			e.s.addTx(tx)
+			if resp.Error == nil {
+				e.s.ran(tx)
+			}
 		}
 		if resp.Error != nil {
 			return sqlerr.FromProto(resp.Error)

@@ -159,6 +159,7 @@ func (cc *clientConn) openLoad(ctx context.Context, keyspace, shard, sql string)
 				}
 				tx = &shardTx{key: key, target: target, tablet: h, txID: resp.TransactionId, xa: xa}
 				s.addTx(tx)
+				s.ran(tx)
 				return nil
 			})
 			if err != nil {

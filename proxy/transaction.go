@@ -207,17 +207,19 @@ func (s *Session) getTx(k shardKey) *shardTx {
 	return s.shardTx[k]
 }
 
+// addTx records a shard transaction that began; ran says that the running
+// statement then ran in it.
 func (s *Session) addTx(tx *shardTx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.shardTx[tx.key]; !ok {
 		s.txOrder = append(s.txOrder, tx.key)
 	}
-	tx.wrote = tx.wrote || s.writing
 	s.shardTx[tx.key] = tx
 }
 
-// ran records that the running statement ran in tx.
+// ran records that the running statement ran in tx, successfully: a
+// failed one was undone by mysqld and wrote nothing.
 func (s *Session) ran(tx *shardTx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
