@@ -217,7 +217,7 @@ func TestMultiCommitChecksEveryWriterFirst(t *testing.T) {
 	if e := sqlerr.FromError(err); e.Num != sqlerr.ERErrorDuringCommit || !strings.Contains(e.Message, "the transaction on ks/80- was lost") {
 		t.Fatalf("commit: %v", err)
 	}
-	want := []string{"Execute -80 [] SELECT 1", "Execute 80- [] SELECT 1", "Rollback -80 [] ", "Rollback 80- [] "}
+	want := []string{"Execute 80- [] SELECT 1", "Rollback -80 [] ", "Rollback 80- [] "}
 	if got := f.taken(); !slices.Equal(got, want) {
 		t.Fatalf("calls %q, want %q", got, want)
 	}

@@ -297,8 +297,8 @@ func (g *Gate) commit(ctx context.Context, s *Session) error {
 // single, and twopc when at most one shard wrote). Shards that only read
 // commit first: their commit changes nothing, and one whose transaction
 // is gone stops the commit before anything is committed. When several
-// shards wrote, each is asked first whether its transaction is still
-// there, so that a transaction lost before COMMIT (its tablet restarted,
+// shards wrote, each but the first is asked first whether its transaction
+// is still there, so that a transaction lost before COMMIT (its tablet restarted,
 // rolled back for idling) rolls everything back instead of committing the
 // shards before it. After that only a shard failing during the commit
 // itself leaves some shards committed, and the error names them.
@@ -325,8 +325,10 @@ func (g *Gate) commitShards(ctx context.Context, txs []*shardTx) error {
 			return abort(tx.key, err, append(slices.Clone(readers[i+1:]), writers...))
 		}
 	}
+	// The first writer needs no check: if its transaction is gone, its
+	// commit fails before anything is committed.
 	if len(writers) > 1 && !g.cfg.BenchNoCommitCheck {
-		if key, err := g.checkAlive(ctx, writers); err != nil {
+		if key, err := g.checkAlive(ctx, writers[1:]); err != nil {
 			return abort(key, err, writers)
 		}
 	}
