@@ -38,7 +38,8 @@ const acctVSchema = `{
 // it never ran it). Several clients at once, both failing shards, modes
 // multi and twopc; before the fix the failing shard's error cancelled the
 // sibling's call, whose tablet killed its transaction, and COMMIT then
-// committed one shard only.
+// committed one shard only. The cluster also serves the two-phase commit
+// branch proof test (twopc_proof_test.go).
 func TestStatementAtomicity(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{
 		Keyspaces: []cluster.Keyspace{{Name: "bank", Shards: []string{"-80", "80-"}, VSchema: acctVSchema}},
@@ -121,6 +122,7 @@ func TestStatementAtomicity(t *testing.T) {
 			}
 		})
 	}
+	t.Run("twopc branch proof", func(t *testing.T) { testTwoPCBranchProof(t, c) })
 }
 
 // atomicityRound runs one transaction of TestStatementAtomicity on conn

@@ -12,7 +12,7 @@ import (
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
-// TestTwoPCBranchProof checks what a tablet counts as a finished XA
+// testTwoPCBranchProof checks what a tablet counts as a finished XA
 // branch. MariaDB answers XAER_NOTA to XA COMMIT from another connection
 // while the prepared branch is still attached to the connection that
 // prepared it; the tablet once took that for "committed already", so the
@@ -21,10 +21,9 @@ import (
 // confirms a commit again only from the branch's proof row, and refuses
 // to call a branch that was never prepared committed (or a committed one
 // rolled back).
-func TestTwoPCBranchProof(t *testing.T) {
-	c := cluster.Start(t, cluster.Options{
-		Keyspaces: []cluster.Keyspace{{Name: "bank", Shards: []string{"-80", "80-"}, VSchema: accountVSchema}},
-	})
+// It runs in TestStatementAtomicity's cluster (keyspace bank, shards -80
+// and 80-).
+func testTwoPCBranchProof(t *testing.T, c *cluster.Cluster) {
 	mustExec(t, c.DB(t, "bank"), "create table account (id bigint primary key, balance int)")
 	primary := c.Shards["bank"]["-80"].Primary()
 	q := primary.Dial(t).Query
