@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,9 @@ func testTwoPCBranchProof(t *testing.T, c *cluster.Cluster) {
 	for _, s := range []string{
 		"XA START 'mosaic-prooftest0001', 'bank/-80'",
 		"INSERT INTO account (id, balance) VALUES (424242, 7)",
-		"INSERT INTO _mosaic.dt_branch (dtid, time_created) VALUES ('mosaic-prooftest0001', 1)",
+		// Its proof row, as the tablet's Prepare writes it (a time of
+		// creation older than the retention would be purged).
+		fmt.Sprintf("INSERT INTO _mosaic.dt_branch (dtid, time_created) VALUES ('mosaic-prooftest0001', %d)", time.Now().UnixNano()),
 		"XA END 'mosaic-prooftest0001', 'bank/-80'",
 		"XA PREPARE 'mosaic-prooftest0001', 'bank/-80'",
 	} {
