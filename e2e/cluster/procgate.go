@@ -36,7 +36,8 @@ type ProcGate struct {
 }
 
 // StartProcGate starts `mosaic gate` (bin is BuildMosaic's) on the
-// cluster's topology, on free ports, with extra flags; it is stopped
+// cluster's topology, on free ports, with the cluster's certificates and
+// extra flags; it is stopped
 // (SIGTERM) when the test ends. It does not wait for the gate to route
 // (WaitReady does).
 func (c *Cluster) StartProcGate(t testing.TB, bin string, extra ...string) *ProcGate {
@@ -55,7 +56,7 @@ func (c *Cluster) StartProcGate(t testing.TB, bin string, extra ...string) *Proc
 		"--topo-endpoints", c.TopoAddr, "--mysql-host", "127.0.0.1",
 		"--mysql-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]),
 		"--log-level", "info",
-	}, extra...)
+	}, append(c.Security.Flags(), extra...)...)
 	g.Start(t)
 	t.Cleanup(func() {
 		g.Stop()
