@@ -217,7 +217,7 @@ func testDumpRestore(t *testing.T, c *cluster.Cluster) {
 	p := c.Shards["commerce"]["0"].Primary()
 	dumpCtx, dumpCancel := context.WithTimeout(ctx, 60*time.Second)
 	defer dumpCancel()
-	dump, err := exec.CommandContext(dumpCtx, "mariadb-dump", "--no-defaults", "-h127.0.0.1", "-P"+strconv.Itoa(p.MySQLPort), "-uroot",
+	dump, err := exec.CommandContext(dumpCtx, "mariadb-dump", "--no-defaults", "-h127.0.0.1", "-P"+strconv.Itoa(p.MySQLPort), "-u"+cluster.DirectUser, "-p"+cluster.DirectPassword,
 		"--extended-insert", "--net-buffer-length=4096", "--hex-blob", p.DBName, "dump_items", "dump_empty").Output()
 	if err != nil {
 		t.Fatalf("mariadb-dump: %v", err)

@@ -54,7 +54,7 @@ func testJDBC(t *testing.T, c *cluster.Cluster) {
 		}
 		return strings.Split(connIDs.ReplaceAllString(string(out), ""), "\n")
 	}
-	want := run(fmt.Sprintf("127.0.0.1:%d", c.Shards["commerce"]["0"].Primary().MySQLPort))
+	want := run(c.OpenRootOverTCP(t, "commerce", "0"))
 	got := run(c.GateAddr)
 	// getCatalogs reads information_schema.SCHEMATA: through the gate it
 	// lists the keyspaces (as SHOW DATABASES does), where the tablet's

@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -22,9 +21,10 @@ func mariadbBoth(t *testing.T, c *cluster.Cluster, script string, args ...string
 	}
 	host, port, _ := net.SplitHostPort(c.GateAddr)
 	p := c.Shards["commerce"]["0"].Primary()
+	dhost, dport, _ := net.SplitHostPort(c.OpenRootOverTCP(t, "commerce", "0"))
 	common := append([]string{"-u", "root", "--force"}, args...)
 	gate, _ = runMariadb(t, script, append([]string{"-h", host, "-P", port, "commerce"}, common...)...)
-	direct, _ = runMariadb(t, script, append([]string{"-h", "127.0.0.1", "-P", strconv.Itoa(p.MySQLPort), p.DBName}, common...)...)
+	direct, _ = runMariadb(t, script, append([]string{"-h", dhost, "-P", dport, p.DBName}, common...)...)
 	return gate, direct
 }
 

@@ -37,7 +37,7 @@ func TestMosaicUp(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build mosaic: %v\n%s", err, out)
 	}
-	dataDir := t.TempDir()
+	dataDir := traversableTempDir(t)
 	etcdPort := freePortPair(t) // etcd's peer port is the next one
 	gatePort := etcdtest.FreePort(t)
 	httpPort := etcdtest.FreePort(t)

@@ -40,8 +40,9 @@ type Agent struct {
 	health  *queryservice.Broadcaster
 	dbaPool *queryservice.Pool
 	dba     dbaQuerier
-	// hbPool holds the app user's connection the heartbeat is written on
-	// (heartbeat.go); hbApp runs statements on it.
+	// hbPool holds the Agent account's connection the heartbeat is
+	// written on (heartbeat.go), which read_only stops; hbApp runs
+	// statements on it.
 	hbPool   *queryservice.Pool
 	hbApp    dbaQuerier
 	hbWrites prometheus.Counter
@@ -107,16 +108,16 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("register query metrics: %w", err)
 	}
 	health := queryservice.NewBroadcaster()
-	// The query service connects as the app user, whose writes read_only
-	// stops: a demoted or fenced primary takes no more writes in flight.
-	params := m.AppParams()
-	params.DB = cfg.dbName()
-	qs, err := queryservice.New(cfg.Query, queryservice.Identity{Alias: alias, Keyspace: cfg.Keyspace, Shard: cfg.Shard}, params, health, qm, log.With("component", "queryservice"))
+	// The query service's accounts have no READ_ONLY ADMIN: read_only
+	// stops their writes in flight on a demoted or fenced primary.
+	accounts := queryservice.Accounts{App: m.AppParams(), ReadOnly: m.ReadOnlyParams(), Agent: m.AgentParams()}
+	accounts.App.DB, accounts.ReadOnly.DB = cfg.dbName(), cfg.dbName()
+	qs, err := queryservice.New(cfg.Query, queryservice.Identity{Alias: alias, Keyspace: cfg.Keyspace, Shard: cfg.Shard}, accounts, health, qm, log.With("component", "queryservice"))
 	if err != nil {
 		return nil, err
 	}
 	dbaPool := queryservice.NewPool(m.DBAParams(), 4)
-	hbPool := queryservice.NewPool(m.AppParams(), 1)
+	hbPool := queryservice.NewPool(m.AgentParams(), 1)
 	a := &Agent{
 		cfg:        cfg,
 		log:        log,
@@ -373,26 +374,6 @@ func (a *Agent) kickHealth() {
 	case a.kick <- struct{}{}:
 	default:
 	}
-}
-
-// createDatabase makes the keyspace's database and Mosaic's own tables
-// (queryservice.MetadataDDL and the heartbeat table) without binlogging
-// them, on every tablet: a GTID made by a replica would break GTID
-// replication, and the primary's own CREATE ... IF NOT EXISTS, if any,
-// replicates as a no-op.
-func (a *Agent) createDatabase(ctx context.Context) error {
-	pc, err := a.dbaPool.Get(ctx, []string{"SET SESSION sql_log_bin = 0"})
-	if err != nil {
-		return err
-	}
-	defer pc.Recycle()
-	ddl := append([]string{"CREATE DATABASE IF NOT EXISTS " + quoteIdent(a.cfg.dbName())}, queryservice.MetadataDDL()...)
-	for _, q := range append(ddl, heartbeatDDL...) {
-		if err := pc.Exec(q); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func quoteIdent(s string) string {

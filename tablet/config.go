@@ -183,6 +183,9 @@ func (c Config) Validate() error {
 	case c.ClusterTLS != nil && c.ClusterTLS.Role() != mtls.RoleTablet:
 		errs = append(errs, fmt.Errorf("tablet: the cluster certificate has role %s, want tablet", c.ClusterTLS.Role()))
 	}
+	if c.Mysqld.Secrets.ReplicationPassword == "" {
+		errs = append(errs, errors.New("tablet: the replication password is required (a secrets file: see docs/security.md)"))
+	}
 	if c.PrimaryLeaseTTL < 2*time.Second {
 		errs = append(errs, fmt.Errorf("tablet: primary lease ttl %v is below 2s", c.PrimaryLeaseTTL))
 	}
@@ -251,7 +254,13 @@ func (c Config) mysqldConfig() mysqlctl.Config {
 	m.Port = c.MySQLPort
 	m.ServerID = alias.GetUid()
 	if m.SocketPath == "" {
-		m.SocketPath = shortSocketPath(c.Dir, "mysql.sock")
+		m.SocketPath = shortSocketPath(filepath.Join(c.Dir, "run"), "mysql.sock")
 	}
+	m.Database = c.dbName()
+	// Made on every start of mysqld, unbinlogged (a GTID made by a
+	// replica would break GTID replication; the primary's own, if any,
+	// replicates as a no-op), before any transaction may need them: a
+	// transaction whose snapshot predates a table cannot use it (1412).
+	m.MetadataDDL = append(queryservice.MetadataDDL(), heartbeatDDL...)
 	return m
 }

@@ -2,6 +2,7 @@ package tablet
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
@@ -79,9 +80,14 @@ func (a *Agent) readOnlyNow(ctx context.Context) error {
 	return a.flavor.SetReadOnly(ctx, a.dba, true)
 }
 
-// killAppConnections kills every mysqld connection of the app user.
+// killAppConnections kills every mysqld connection of the query service's
+// and the replication engine's accounts.
 func (a *Agent) killAppConnections(ctx context.Context) error {
-	rows, err := a.dba.Query(ctx, "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = "+mysqlctl.QuoteString(a.cfg.Mysqld.AppUser))
+	var users []string
+	for _, u := range a.mysqld.ServiceUsers() {
+		users = append(users, mysqlctl.QuoteString(u))
+	}
+	rows, err := a.dba.Query(ctx, "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER IN ("+strings.Join(users, ", ")+")")
 	if err != nil {
 		return err
 	}

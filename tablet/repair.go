@@ -153,9 +153,6 @@ func (a *Agent) repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) 
 		if err := a.flavor.ResetToPosition(ctx, a.dba, pos); err != nil {
 			return fmt.Errorf("declare position %s: %w", pos, err)
 		}
-		if err := a.createDatabase(ctx); err != nil {
-			return err
-		}
 		if sh.PrimaryAlias == nil || proto.Equal(sh.PrimaryAlias, a.alias) {
 			return a.becomeReplica(ctx, nil, false)
 		}

@@ -20,9 +20,6 @@ import (
 // primary if it names this tablet, a replica of the named primary
 // otherwise, or a replica with no source while the shard has no primary.
 func (a *Agent) applyRoleFromTopo(ctx context.Context) error {
-	if err := a.createDatabase(ctx); err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
 	sh, _, err := a.ts.GetShard(ctx, a.cfg.Keyspace, a.cfg.Shard)
 	if err != nil {
 		return err
@@ -62,9 +59,6 @@ func (a *Agent) restoreRole(ctx context.Context) error {
 	tt, src, replicating := a.tabletType, a.source, a.replicating
 	a.mu.Unlock()
 	if tt != topodatapb.TabletType_PRIMARY && src != nil {
-		if err := a.createDatabase(ctx); err != nil {
-			return err
-		}
 		// The source and gtid_slave_pos survive a restart (master.info and
 		// a crash-safe table), so replication just resumes. Re-pointing it
 		// would copy gtid_binlog_pos over gtid_slave_pos, which is right
@@ -117,8 +111,8 @@ func (a *Agent) sourceOf(ctx context.Context, alias *topodatapb.TabletAlias) (*f
 	return &flavor.Source{
 		Host:     t.Hostname,
 		Port:     int(t.MysqlPort),
-		User:     a.cfg.Mysqld.ReplUser,
-		Password: a.cfg.Mysqld.ReplPassword,
+		User:     a.mysqld.ReplicationUser(),
+		Password: a.mysqld.ReplicationPassword().Reveal(),
 	}, nil
 }
 

@@ -230,7 +230,7 @@ func (s *tmServer) SetReplicationSource(ctx context.Context, req *tabletmanagerp
 		a := s.a
 		var src *flavor.Source
 		if req.Host != "" && req.Port > 0 {
-			src = &flavor.Source{Host: req.Host, Port: int(req.Port), User: a.cfg.Mysqld.ReplUser, Password: a.cfg.Mysqld.ReplPassword}
+			src = &flavor.Source{Host: req.Host, Port: int(req.Port), User: a.mysqld.ReplicationUser(), Password: a.mysqld.ReplicationPassword().Reveal()}
 		} else if req.Parent != nil {
 			var err error
 			if src, err = a.sourceOf(ctx, req.Parent); err != nil {

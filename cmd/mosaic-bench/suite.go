@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mosaicdb/mosaic/bench"
+	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 )
 
 // suiteFlags configure `mosaic-bench suite`.
@@ -151,8 +153,21 @@ func runSuite(ctx context.Context, f *suiteFlags, out io.Writer) error {
 		return err
 	}
 	gateDSN := func(ks string) string { return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s", f.gatePort, ks) }
+	// The direct side logs in to the tablets' mysqld as their DBA account,
+	// with the password of the cluster's secrets file.
+	dataDir := f.dataDir
+	if dataDir == "" {
+		dataDir = "mosaic-data" // make run's
+	}
+	secrets, err := mysqlctl.LoadSecretsFile(filepath.Join(dataDir, "secrets.yaml"))
+	if err != nil {
+		return fmt.Errorf("the direct side needs the cluster's DBA password (--data-dir of the cluster): %w", err)
+	}
+	if secrets.DBAPassword == "" {
+		return errors.New("the cluster's secrets file has no dba_password: the direct side cannot reach mysqld")
+	}
 	directDSN := func(s localShard, db string) string {
-		return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s", f.mysqlPort(s), db)
+		return fmt.Sprintf("%s:%s@tcp(127.0.0.1:%d)/%s", mysqlctl.DefaultAccounts().DBA, secrets.DBAPassword.Reveal(), f.mysqlPort(s), db)
 	}
 	gatePID, err := bench.ListeningPID(f.gatePort)
 	if err != nil {
@@ -366,6 +381,11 @@ func startCluster(ctx context.Context, f *suiteFlags, logf func(string, ...any))
 		if dir, err = os.MkdirTemp("", "mosaic-bench-cluster-"); err != nil {
 			return nil, err
 		}
+		// mariadbd's system user passes through (MkdirTemp makes 0700).
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return nil, err
+		}
+		f.dataDir = dir
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -11,13 +12,14 @@ import (
 	"github.com/mosaicdb/mosaic/cmd/internal/clusterauth"
 	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/tablet"
+	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
 // newTabletCmd is `mosaic tablet`: one mariadbd and its agent.
 func newTabletCmd(lf *logFlags) *cobra.Command {
 	cfg := tablet.DefaultConfig()
-	var initType, templateDir string
+	var initType, templateDir, secretsFile string
 	cmd := &cobra.Command{
 		Use:   "tablet",
 		Short: "run a tablet: one mysqld and its agent",
@@ -69,7 +71,8 @@ the primary if the shard record names it, else as a replica.`,
 	fs.StringVar(&cfg.Mysqld.MariadbdPath, "mariadbd", cfg.Mysqld.MariadbdPath, "mariadbd binary")
 	fs.StringVar(&cfg.Mysqld.InstallDBPath, "mariadb-install-db", cfg.Mysqld.InstallDBPath, "mariadb-install-db binary")
 	fs.StringVar(&templateDir, "template-dir", "", "cache of an initialized data dir (default: <tablet-dir>/../mysqld-templates; \"none\" disables)")
-	fs.StringVar(&cfg.Mysqld.ReplPassword, "repl-password", cfg.Mysqld.ReplPassword, "password of the replication user")
+	fs.StringVar(&secretsFile, "secrets-file", "", "YAML file with the passwords the cluster's tablets share: replication_password (required), dba_password and monitor_password (optional); readable by the tablet's user only (see docs/security.md) (required)")
+	fs.StringVar(&cfg.Mysqld.SystemUser, "mysqld-user", cfg.Mysqld.SystemUser, "system user mariadbd runs as when the tablet runs as root (its dirs in the tablet dir are given to it); a tablet that is not root runs mariadbd as itself")
 	fs.StringSliceVar(&cfg.Mysqld.ExtraConfig, "mysqld-config", nil, "extra my.cnf line for [mysqld] (repeatable)")
 	tf := addTopoFlags(fs)
 	sf := clusterauth.Add(fs, mtls.RoleTablet)
@@ -82,6 +85,12 @@ the primary if the shard record names it, else as a replica.`,
 		}
 		if cfg.InitTabletType, err = topo.ParseTabletType(initType); err != nil {
 			return fmt.Errorf("--init-tablet-type: %w", err)
+		}
+		if secretsFile == "" {
+			return errors.New("--secrets-file is required (mosaicctl secrets init makes one; see docs/security.md)")
+		}
+		if cfg.Mysqld.Secrets, err = mysqlctl.LoadSecretsFile(secretsFile); err != nil {
+			return err
 		}
 		switch templateDir {
 		case "none":

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
+	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/etcdstore"
@@ -118,6 +119,15 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return err
 	}
+	// Each tablet's mariadbd runs as its own system user (mysql when this
+	// runs as root) and must pass through to its tablet dir.
+	if err := os.MkdirAll(filepath.Join(dataDir, "tablets"), 0o755); err != nil {
+		return err
+	}
+	secrets, err := ensureSecrets(dataDir, log)
+	if err != nil {
+		return err
+	}
 	for _, p := range []int{c.etcdPort, c.etcdPort + 1, c.gatePort} {
 		if err := portFree(p); err != nil {
 			return fmt.Errorf("port %d is taken (is another cluster running?): %w", p, err)
@@ -198,6 +208,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 			"--mysql-port", strconv.Itoa(c.portOffset+17000+int(t.uid)),
 			"--topo-endpoints", etcdAddr,
 			"--innodb-buffer-pool-size", c.bufferPool,
+			"--secrets-file", secrets,
 		)
 		args = append(args, c.extraTablet...)
 		tc := &child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log"), env: childEnv(c)}
@@ -236,8 +247,9 @@ Mosaic is up.
   status:    http://127.0.0.1:%d/debug/status
   topology:  mosaicctl --topo-endpoints %s %s tablets
   logs:      %s
+  secrets:   %s (mosaic_dba's password reaches each tablet's mysqld)
 Press Ctrl-C to stop.
-`, c.gatePort, c.gateHTTPPort, etcdAddr, sec.ctlFlags(), logDir)
+`, c.gatePort, c.gateHTTPPort, etcdAddr, sec.ctlFlags(), logDir, secrets)
 	<-ctx.Done()
 	fmt.Println("stopping...")
 	return nil
@@ -504,4 +516,19 @@ func childEnv(c upConfig) []string {
 		n = max(1, runtime.NumCPU()/4)
 	}
 	return []string{"GOMAXPROCS=" + strconv.Itoa(n)}
+}
+
+// ensureSecrets returns the cluster's secrets file under dataDir, making
+// it with new random passwords on the first run (readable by this user
+// only): every tablet of the cluster reads it.
+func ensureSecrets(dataDir string, log *slog.Logger) (string, error) {
+	path := filepath.Join(dataDir, "secrets.yaml")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := mysqlctl.WriteSecretsFile(path, mysqlctl.GenerateSecrets()); err != nil {
+		return "", err
+	}
+	log.Info("made the cluster's secrets file", "path", path)
+	return path, nil
 }

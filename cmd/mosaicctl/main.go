@@ -121,6 +121,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newRestoreCmd(a),
 		newVSchemaCmd(a),
 		newCertsCmd(),
+		newSecretsCmd(),
 	)
 	return root
 }

@@ -319,11 +319,45 @@ func (c *Cluster) DB(t testing.TB, keyspace string, params ...string) *sql.DB {
 }
 
 // DirectDSN returns a DSN straight to the primary mysqld of a shard,
-// bypassing the gate.
+// bypassing the gate, as the tablets' TCP DBA account (DirectUser).
 func (c *Cluster) DirectDSN(keyspace, shard string) string {
 	p := c.Shards[keyspace][shard].Primary()
-	return fmt.Sprintf("root@tcp(%s)/%s", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.MySQLPort)), p.DBName)
+	return fmt.Sprintf("%s:%s@tcp(%s)/%s", DirectUser, DirectPassword, net.JoinHostPort("127.0.0.1", strconv.Itoa(p.MySQLPort)), p.DBName)
 }
+
+// OpenRootOverTCP makes a passwordless root@127.0.0.1 on the primary
+// mysqld of a shard (unbinlogged, until its next restart), for tests that
+// compare a tool's transcript through the gate, as root, with one straight
+// on mysqld, where the user name shows. A real tablet has no such account.
+// It returns the mysqld's TCP address.
+func (c *Cluster) OpenRootOverTCP(t testing.TB, keyspace, shard string) string {
+	t.Helper()
+	p := c.Shards[keyspace][shard].Primary()
+	db, err := sql.Open("mysql", c.DirectDSN(keyspace, shard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"SET SESSION sql_log_bin = 0", "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'", "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION"} {
+		if _, err := conn.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.MySQLPort))
+}
+
+// DirectUser and DirectPassword log in to every tablet's mysqld over TCP
+// (the tablets' DBA account, tablettest.Secrets), for tools run against a
+// mysqld straight (mariadb -h127.0.0.1 -P<MySQLPort> -u... -p...).
+var (
+	DirectUser     = tablettest.DBAUser
+	DirectPassword = tablettest.Secrets().DBAPassword.Reveal()
+)
 
 // StartExtraGate starts another gate on the cluster's topology, configured
 // by configure, and returns its MySQL address. It stops when the test

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 	"github.com/mosaicdb/mosaic/testports"
 )
@@ -48,6 +48,10 @@ func StartPlain(t testing.TB) (*Plain, error) {
 	if err != nil {
 		return nil, err
 	}
+	// mariadbd's system user passes through (MkdirTemp makes it 0700).
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return nil, err
+	}
 	cfg := mysqlctl.DefaultConfig()
 	cfg.Dir = filepath.Join(dir, "m")
 	cfg.Port = port
@@ -79,15 +83,18 @@ func StartPlain(t testing.TB) (*Plain, error) {
 		return nil, fmt.Errorf("plain mariadbd: %w", err)
 	}
 	p := &Plain{Port: port}
-	db, err := sql.Open("mysql", p.DSN(""))
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
 	// The config starts every server read-only (the tablet agent decides
-	// its role); this one has no agent.
-	if _, err := db.ExecContext(wctx, "SET GLOBAL read_only = OFF"); err != nil {
+	// its role); this one has no agent. The reference server is every
+	// test's, with root open over TCP as on a fresh MariaDB of old.
+	c, err := mysqlconn.Dial(wctx, m.DBAParams())
+	if err != nil {
 		return nil, fmt.Errorf("plain mariadbd: %w", err)
+	}
+	defer c.Close()
+	for _, q := range []string{"SET GLOBAL read_only = OFF", "CREATE USER 'root'@'127.0.0.1'", "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION"} {
+		if err := c.Exec(q); err != nil {
+			return nil, fmt.Errorf("plain mariadbd: %s: %w", q, err)
+		}
 	}
 	return p, nil
 }

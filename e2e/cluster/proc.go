@@ -20,6 +20,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+	"github.com/mosaicdb/mosaic/tablet/tablettest"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/testports"
 	"github.com/mosaicdb/mosaic/topo"
@@ -85,6 +86,14 @@ func StartProcTablet(t testing.TB, bin, topoAddr string, sec Security, keyspace,
 	if err != nil {
 		t.Fatal(err)
 	}
+	// mariadbd's system user passes through (MkdirTemp makes it 0700).
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	secrets := filepath.Join(dir, "secrets.yaml")
+	if err := mysqlctl.WriteSecretsFile(secrets, tablettest.Secrets()); err != nil {
+		t.Fatal(err)
+	}
 	alias := &topodatapb.TabletAlias{Cell: "zone1", Uid: uint32(ports[2])}
 	p := &ProcTablet{
 		Alias: alias, AliasString: topo.AliasString(alias), Keyspace: keyspace, Shard: shard,
@@ -96,7 +105,7 @@ func StartProcTablet(t testing.TB, bin, topoAddr string, sec Security, keyspace,
 		"--tablet-dir", p.Dir, "--template-dir", mysqlctl.SharedTemplateDir(),
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--mysql-port", strconv.Itoa(ports[2]),
 		"--topo-endpoints", topoAddr, "--innodb-buffer-pool-size", "32M",
-		"--health-interval", "500ms", "--log-level", "info",
+		"--health-interval", "500ms", "--log-level", "info", "--secrets-file", secrets,
 	}, append(sec.Flags(), extra...)...)
 	p.Start(t)
 	t.Cleanup(func() {
@@ -139,7 +148,7 @@ func (p *ProcTablet) Kill9(t testing.TB) {
 	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
 	mysqldPID := 0
-	if data, err := os.ReadFile(filepath.Join(p.Dir, "mysqld.pid")); err == nil {
+	if data, err := os.ReadFile(filepath.Join(p.Dir, "run", "mysqld.pid")); err == nil {
 		mysqldPID, _ = strconv.Atoi(strings.TrimSpace(string(data)))
 	}
 	if mysqldPID > 0 {

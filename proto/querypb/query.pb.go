@@ -24,6 +24,57 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Account names the mysqld accounts of the tablet's query service.
+type Account int32
+
+const (
+	// ACCOUNT_APP: read-write gate users (and callers that name none): DML
+	// and DDL on the keyspace's database only.
+	Account_ACCOUNT_APP Account = 0
+	// ACCOUNT_READ_ONLY: read-only gate users: SELECT, SHOW VIEW and EXECUTE
+	// on the keyspace's database, in read-only sessions.
+	Account_ACCOUNT_READ_ONLY Account = 1
+)
+
+// Enum value maps for Account.
+var (
+	Account_name = map[int32]string{
+		0: "ACCOUNT_APP",
+		1: "ACCOUNT_READ_ONLY",
+	}
+	Account_value = map[string]int32{
+		"ACCOUNT_APP":       0,
+		"ACCOUNT_READ_ONLY": 1,
+	}
+)
+
+func (x Account) Enum() *Account {
+	p := new(Account)
+	*p = x
+	return p
+}
+
+func (x Account) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Account) Descriptor() protoreflect.EnumDescriptor {
+	return file_query_proto_enumTypes[0].Descriptor()
+}
+
+func (Account) Type() protoreflect.EnumType {
+	return &file_query_proto_enumTypes[0]
+}
+
+func (x Account) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Account.Descriptor instead.
+func (Account) EnumDescriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{0}
+}
+
 // TransactionState is the state of a distributed transaction's record.
 type TransactionState int32
 
@@ -65,11 +116,11 @@ func (x TransactionState) String() string {
 }
 
 func (TransactionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_query_proto_enumTypes[0].Descriptor()
+	return file_query_proto_enumTypes[1].Descriptor()
 }
 
 func (TransactionState) Type() protoreflect.EnumType {
-	return &file_query_proto_enumTypes[0]
+	return &file_query_proto_enumTypes[1]
 }
 
 func (x TransactionState) Number() protoreflect.EnumNumber {
@@ -78,7 +129,7 @@ func (x TransactionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransactionState.Descriptor instead.
 func (TransactionState) EnumDescriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{0}
+	return file_query_proto_rawDescGZIP(), []int{1}
 }
 
 // Target says which shard and tablet type a request is meant for; a tablet
@@ -475,8 +526,14 @@ type ExecuteOptions struct {
 	// (JDBC drivers do by default). The tablet keeps such connections apart
 	// from the others; a transaction keeps the one it began with.
 	ClientFoundRows bool `protobuf:"varint,5,opt,name=client_found_rows,json=clientFoundRows" json:"client_found_rows,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// account is the tablet's mysqld account the statement runs as: the gate
+	// sends ACCOUNT_READ_ONLY for its read-only users, so that mysqld itself
+	// refuses their writes whatever function, procedure or sequence a
+	// statement reaches. The tablet keeps each account's connections apart;
+	// a transaction or reserved connection keeps the one it began with.
+	Account       Account `protobuf:"varint,6,opt,name=account,enum=mosaic.query.Account" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteOptions) Reset() {
@@ -542,6 +599,13 @@ func (x *ExecuteOptions) GetClientFoundRows() bool {
 		return x.ClientFoundRows
 	}
 	return false
+}
+
+func (x *ExecuteOptions) GetAccount() Account {
+	if x != nil {
+		return x.Account
+	}
+	return Account_ACCOUNT_APP
 }
 
 type ExecuteRequest struct {
@@ -3154,14 +3218,15 @@ const file_query_proto_rawDesc = "" +
 	"\aWarning\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xb8\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xe9\x01\n" +
 	"\x0eExecuteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
 	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\x12\x1a\n" +
 	"\bsettings\x18\x03 \x03(\tR\bsettings\x12$\n" +
 	"\x0eread_user_vars\x18\x04 \x03(\tR\freadUserVars\x12*\n" +
-	"\x11client_found_rows\x18\x05 \x01(\bR\x0fclientFoundRows\"\xf2\x01\n" +
+	"\x11client_found_rows\x18\x05 \x01(\bR\x0fclientFoundRows\x12/\n" +
+	"\aaccount\x18\x06 \x01(\x0e2\x15.mosaic.query.AccountR\aaccount\"\xf2\x01\n" +
 	"\x0eExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x12%\n" +
@@ -3318,7 +3383,10 @@ const file_query_proto_rawDesc = "" +
 	"\x11MultiplexResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x127\n" +
 	"\aexecute\x18\x02 \x01(\v2\x1d.mosaic.query.ExecuteResponseR\aexecute\x12.\n" +
-	"\x05error\x18\x03 \x01(\v2\x18.mosaic.query.MySQLErrorR\x05error*\x8e\x01\n" +
+	"\x05error\x18\x03 \x01(\v2\x18.mosaic.query.MySQLErrorR\x05error*1\n" +
+	"\aAccount\x12\x0f\n" +
+	"\vACCOUNT_APP\x10\x00\x12\x15\n" +
+	"\x11ACCOUNT_READ_ONLY\x10\x01*\x8e\x01\n" +
 	"\x10TransactionState\x12\x1d\n" +
 	"\x19TRANSACTION_STATE_UNKNOWN\x10\x00\x12\x1d\n" +
 	"\x19TRANSACTION_STATE_PREPARE\x10\x01\x12\x1c\n" +
@@ -3359,167 +3427,169 @@ func file_query_proto_rawDescGZIP() []byte {
 	return file_query_proto_rawDescData
 }
 
-var file_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_query_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_query_proto_goTypes = []any{
-	(TransactionState)(0),                  // 0: mosaic.query.TransactionState
-	(*Target)(nil),                         // 1: mosaic.query.Target
-	(*Field)(nil),                          // 2: mosaic.query.Field
-	(*QueryResult)(nil),                    // 3: mosaic.query.QueryResult
-	(*Warning)(nil),                        // 4: mosaic.query.Warning
-	(*ExecuteOptions)(nil),                 // 5: mosaic.query.ExecuteOptions
-	(*ExecuteRequest)(nil),                 // 6: mosaic.query.ExecuteRequest
-	(*ExecuteResponse)(nil),                // 7: mosaic.query.ExecuteResponse
-	(*BeginRequest)(nil),                   // 8: mosaic.query.BeginRequest
-	(*BeginOptions)(nil),                   // 9: mosaic.query.BeginOptions
-	(*Xid)(nil),                            // 10: mosaic.query.Xid
-	(*BeginResponse)(nil),                  // 11: mosaic.query.BeginResponse
-	(*BeginExecuteRequest)(nil),            // 12: mosaic.query.BeginExecuteRequest
-	(*BeginExecuteResponse)(nil),           // 13: mosaic.query.BeginExecuteResponse
-	(*LoadDataRequest)(nil),                // 14: mosaic.query.LoadDataRequest
-	(*LoadDataResponse)(nil),               // 15: mosaic.query.LoadDataResponse
-	(*CommitRequest)(nil),                  // 16: mosaic.query.CommitRequest
-	(*CommitResponse)(nil),                 // 17: mosaic.query.CommitResponse
-	(*RollbackRequest)(nil),                // 18: mosaic.query.RollbackRequest
-	(*RollbackResponse)(nil),               // 19: mosaic.query.RollbackResponse
-	(*StreamHealthRequest)(nil),            // 20: mosaic.query.StreamHealthRequest
-	(*RealtimeStats)(nil),                  // 21: mosaic.query.RealtimeStats
-	(*StreamHealthResponse)(nil),           // 22: mosaic.query.StreamHealthResponse
-	(*MySQLError)(nil),                     // 23: mosaic.query.MySQLError
-	(*ReserveExecuteRequest)(nil),          // 24: mosaic.query.ReserveExecuteRequest
-	(*ReserveExecuteResponse)(nil),         // 25: mosaic.query.ReserveExecuteResponse
-	(*ReleaseRequest)(nil),                 // 26: mosaic.query.ReleaseRequest
-	(*ReleaseResponse)(nil),                // 27: mosaic.query.ReleaseResponse
-	(*ReservedHeartbeatRequest)(nil),       // 28: mosaic.query.ReservedHeartbeatRequest
-	(*ReservedHeartbeatResponse)(nil),      // 29: mosaic.query.ReservedHeartbeatResponse
-	(*Participant)(nil),                    // 30: mosaic.query.Participant
-	(*TransactionMetadata)(nil),            // 31: mosaic.query.TransactionMetadata
-	(*PrepareRequest)(nil),                 // 32: mosaic.query.PrepareRequest
-	(*PrepareResponse)(nil),                // 33: mosaic.query.PrepareResponse
-	(*CommitPreparedRequest)(nil),          // 34: mosaic.query.CommitPreparedRequest
-	(*CommitPreparedResponse)(nil),         // 35: mosaic.query.CommitPreparedResponse
-	(*RollbackPreparedRequest)(nil),        // 36: mosaic.query.RollbackPreparedRequest
-	(*RollbackPreparedResponse)(nil),       // 37: mosaic.query.RollbackPreparedResponse
-	(*CreateTransactionRequest)(nil),       // 38: mosaic.query.CreateTransactionRequest
-	(*CreateTransactionResponse)(nil),      // 39: mosaic.query.CreateTransactionResponse
-	(*StartCommitRequest)(nil),             // 40: mosaic.query.StartCommitRequest
-	(*StartCommitResponse)(nil),            // 41: mosaic.query.StartCommitResponse
-	(*SetRollbackRequest)(nil),             // 42: mosaic.query.SetRollbackRequest
-	(*SetRollbackResponse)(nil),            // 43: mosaic.query.SetRollbackResponse
-	(*ConcludeTransactionRequest)(nil),     // 44: mosaic.query.ConcludeTransactionRequest
-	(*ConcludeTransactionResponse)(nil),    // 45: mosaic.query.ConcludeTransactionResponse
-	(*ReadTransactionRequest)(nil),         // 46: mosaic.query.ReadTransactionRequest
-	(*ReadTransactionResponse)(nil),        // 47: mosaic.query.ReadTransactionResponse
-	(*UnresolvedTransactionsRequest)(nil),  // 48: mosaic.query.UnresolvedTransactionsRequest
-	(*UnresolvedTransactionsResponse)(nil), // 49: mosaic.query.UnresolvedTransactionsResponse
-	(*MultiplexRequest)(nil),               // 50: mosaic.query.MultiplexRequest
-	(*MultiplexResponse)(nil),              // 51: mosaic.query.MultiplexResponse
-	(topodatapb.TabletType)(0),             // 52: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil),         // 53: mosaic.topodata.TabletAlias
+	(Account)(0),                           // 0: mosaic.query.Account
+	(TransactionState)(0),                  // 1: mosaic.query.TransactionState
+	(*Target)(nil),                         // 2: mosaic.query.Target
+	(*Field)(nil),                          // 3: mosaic.query.Field
+	(*QueryResult)(nil),                    // 4: mosaic.query.QueryResult
+	(*Warning)(nil),                        // 5: mosaic.query.Warning
+	(*ExecuteOptions)(nil),                 // 6: mosaic.query.ExecuteOptions
+	(*ExecuteRequest)(nil),                 // 7: mosaic.query.ExecuteRequest
+	(*ExecuteResponse)(nil),                // 8: mosaic.query.ExecuteResponse
+	(*BeginRequest)(nil),                   // 9: mosaic.query.BeginRequest
+	(*BeginOptions)(nil),                   // 10: mosaic.query.BeginOptions
+	(*Xid)(nil),                            // 11: mosaic.query.Xid
+	(*BeginResponse)(nil),                  // 12: mosaic.query.BeginResponse
+	(*BeginExecuteRequest)(nil),            // 13: mosaic.query.BeginExecuteRequest
+	(*BeginExecuteResponse)(nil),           // 14: mosaic.query.BeginExecuteResponse
+	(*LoadDataRequest)(nil),                // 15: mosaic.query.LoadDataRequest
+	(*LoadDataResponse)(nil),               // 16: mosaic.query.LoadDataResponse
+	(*CommitRequest)(nil),                  // 17: mosaic.query.CommitRequest
+	(*CommitResponse)(nil),                 // 18: mosaic.query.CommitResponse
+	(*RollbackRequest)(nil),                // 19: mosaic.query.RollbackRequest
+	(*RollbackResponse)(nil),               // 20: mosaic.query.RollbackResponse
+	(*StreamHealthRequest)(nil),            // 21: mosaic.query.StreamHealthRequest
+	(*RealtimeStats)(nil),                  // 22: mosaic.query.RealtimeStats
+	(*StreamHealthResponse)(nil),           // 23: mosaic.query.StreamHealthResponse
+	(*MySQLError)(nil),                     // 24: mosaic.query.MySQLError
+	(*ReserveExecuteRequest)(nil),          // 25: mosaic.query.ReserveExecuteRequest
+	(*ReserveExecuteResponse)(nil),         // 26: mosaic.query.ReserveExecuteResponse
+	(*ReleaseRequest)(nil),                 // 27: mosaic.query.ReleaseRequest
+	(*ReleaseResponse)(nil),                // 28: mosaic.query.ReleaseResponse
+	(*ReservedHeartbeatRequest)(nil),       // 29: mosaic.query.ReservedHeartbeatRequest
+	(*ReservedHeartbeatResponse)(nil),      // 30: mosaic.query.ReservedHeartbeatResponse
+	(*Participant)(nil),                    // 31: mosaic.query.Participant
+	(*TransactionMetadata)(nil),            // 32: mosaic.query.TransactionMetadata
+	(*PrepareRequest)(nil),                 // 33: mosaic.query.PrepareRequest
+	(*PrepareResponse)(nil),                // 34: mosaic.query.PrepareResponse
+	(*CommitPreparedRequest)(nil),          // 35: mosaic.query.CommitPreparedRequest
+	(*CommitPreparedResponse)(nil),         // 36: mosaic.query.CommitPreparedResponse
+	(*RollbackPreparedRequest)(nil),        // 37: mosaic.query.RollbackPreparedRequest
+	(*RollbackPreparedResponse)(nil),       // 38: mosaic.query.RollbackPreparedResponse
+	(*CreateTransactionRequest)(nil),       // 39: mosaic.query.CreateTransactionRequest
+	(*CreateTransactionResponse)(nil),      // 40: mosaic.query.CreateTransactionResponse
+	(*StartCommitRequest)(nil),             // 41: mosaic.query.StartCommitRequest
+	(*StartCommitResponse)(nil),            // 42: mosaic.query.StartCommitResponse
+	(*SetRollbackRequest)(nil),             // 43: mosaic.query.SetRollbackRequest
+	(*SetRollbackResponse)(nil),            // 44: mosaic.query.SetRollbackResponse
+	(*ConcludeTransactionRequest)(nil),     // 45: mosaic.query.ConcludeTransactionRequest
+	(*ConcludeTransactionResponse)(nil),    // 46: mosaic.query.ConcludeTransactionResponse
+	(*ReadTransactionRequest)(nil),         // 47: mosaic.query.ReadTransactionRequest
+	(*ReadTransactionResponse)(nil),        // 48: mosaic.query.ReadTransactionResponse
+	(*UnresolvedTransactionsRequest)(nil),  // 49: mosaic.query.UnresolvedTransactionsRequest
+	(*UnresolvedTransactionsResponse)(nil), // 50: mosaic.query.UnresolvedTransactionsResponse
+	(*MultiplexRequest)(nil),               // 51: mosaic.query.MultiplexRequest
+	(*MultiplexResponse)(nil),              // 52: mosaic.query.MultiplexResponse
+	(topodatapb.TabletType)(0),             // 53: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),         // 54: mosaic.topodata.TabletAlias
 }
 var file_query_proto_depIdxs = []int32{
-	52, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
-	2,  // 1: mosaic.query.QueryResult.fields:type_name -> mosaic.query.Field
-	4,  // 2: mosaic.query.QueryResult.warning_list:type_name -> mosaic.query.Warning
-	3,  // 3: mosaic.query.QueryResult.more_results:type_name -> mosaic.query.QueryResult
-	3,  // 4: mosaic.query.QueryResult.user_vars:type_name -> mosaic.query.QueryResult
-	1,  // 5: mosaic.query.ExecuteRequest.target:type_name -> mosaic.query.Target
-	5,  // 6: mosaic.query.ExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	3,  // 7: mosaic.query.ExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	1,  // 8: mosaic.query.BeginRequest.target:type_name -> mosaic.query.Target
-	5,  // 9: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
-	9,  // 10: mosaic.query.BeginRequest.begin_options:type_name -> mosaic.query.BeginOptions
-	10, // 11: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
-	53, // 12: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	1,  // 13: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
-	5,  // 14: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	9,  // 15: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
-	53, // 16: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	3,  // 17: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	23, // 18: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
-	1,  // 19: mosaic.query.LoadDataRequest.target:type_name -> mosaic.query.Target
-	5,  // 20: mosaic.query.LoadDataRequest.options:type_name -> mosaic.query.ExecuteOptions
-	3,  // 21: mosaic.query.LoadDataResponse.result:type_name -> mosaic.query.QueryResult
-	1,  // 22: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
-	1,  // 23: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
-	1,  // 24: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
-	21, // 25: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
-	53, // 26: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	1,  // 27: mosaic.query.ReserveExecuteRequest.target:type_name -> mosaic.query.Target
-	5,  // 28: mosaic.query.ReserveExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	53, // 29: mosaic.query.ReserveExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	3,  // 30: mosaic.query.ReserveExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	23, // 31: mosaic.query.ReserveExecuteResponse.error:type_name -> mosaic.query.MySQLError
-	1,  // 32: mosaic.query.ReleaseRequest.target:type_name -> mosaic.query.Target
-	1,  // 33: mosaic.query.ReservedHeartbeatRequest.target:type_name -> mosaic.query.Target
-	0,  // 34: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
-	30, // 35: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
-	1,  // 36: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
-	1,  // 37: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
-	10, // 38: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
-	1,  // 39: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
-	10, // 40: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
-	1,  // 41: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
-	30, // 42: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
-	1,  // 43: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
-	1,  // 44: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
-	0,  // 45: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
-	1,  // 46: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
-	1,  // 47: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
-	31, // 48: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
-	1,  // 49: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
-	31, // 50: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
-	10, // 51: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
-	6,  // 52: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
-	7,  // 53: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
-	23, // 54: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
-	6,  // 55: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
-	6,  // 56: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
-	50, // 57: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
-	8,  // 58: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
-	14, // 59: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
-	12, // 60: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
-	16, // 61: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
-	18, // 62: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
-	20, // 63: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
-	24, // 64: mosaic.query.Query.ReserveExecute:input_type -> mosaic.query.ReserveExecuteRequest
-	26, // 65: mosaic.query.Query.Release:input_type -> mosaic.query.ReleaseRequest
-	28, // 66: mosaic.query.Query.ReservedHeartbeat:input_type -> mosaic.query.ReservedHeartbeatRequest
-	32, // 67: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
-	34, // 68: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
-	36, // 69: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
-	38, // 70: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
-	40, // 71: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
-	42, // 72: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
-	44, // 73: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
-	46, // 74: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
-	48, // 75: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
-	7,  // 76: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
-	7,  // 77: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
-	51, // 78: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
-	11, // 79: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
-	15, // 80: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
-	13, // 81: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
-	17, // 82: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
-	19, // 83: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
-	22, // 84: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
-	25, // 85: mosaic.query.Query.ReserveExecute:output_type -> mosaic.query.ReserveExecuteResponse
-	27, // 86: mosaic.query.Query.Release:output_type -> mosaic.query.ReleaseResponse
-	29, // 87: mosaic.query.Query.ReservedHeartbeat:output_type -> mosaic.query.ReservedHeartbeatResponse
-	33, // 88: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
-	35, // 89: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
-	37, // 90: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
-	39, // 91: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
-	41, // 92: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
-	43, // 93: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
-	45, // 94: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
-	47, // 95: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
-	49, // 96: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
-	76, // [76:97] is the sub-list for method output_type
-	55, // [55:76] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	53, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
+	3,  // 1: mosaic.query.QueryResult.fields:type_name -> mosaic.query.Field
+	5,  // 2: mosaic.query.QueryResult.warning_list:type_name -> mosaic.query.Warning
+	4,  // 3: mosaic.query.QueryResult.more_results:type_name -> mosaic.query.QueryResult
+	4,  // 4: mosaic.query.QueryResult.user_vars:type_name -> mosaic.query.QueryResult
+	0,  // 5: mosaic.query.ExecuteOptions.account:type_name -> mosaic.query.Account
+	2,  // 6: mosaic.query.ExecuteRequest.target:type_name -> mosaic.query.Target
+	6,  // 7: mosaic.query.ExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	4,  // 8: mosaic.query.ExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	2,  // 9: mosaic.query.BeginRequest.target:type_name -> mosaic.query.Target
+	6,  // 10: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
+	10, // 11: mosaic.query.BeginRequest.begin_options:type_name -> mosaic.query.BeginOptions
+	11, // 12: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
+	54, // 13: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	2,  // 14: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
+	6,  // 15: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	10, // 16: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
+	54, // 17: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	4,  // 18: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	24, // 19: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	2,  // 20: mosaic.query.LoadDataRequest.target:type_name -> mosaic.query.Target
+	6,  // 21: mosaic.query.LoadDataRequest.options:type_name -> mosaic.query.ExecuteOptions
+	4,  // 22: mosaic.query.LoadDataResponse.result:type_name -> mosaic.query.QueryResult
+	2,  // 23: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
+	2,  // 24: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
+	2,  // 25: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
+	22, // 26: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
+	54, // 27: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	2,  // 28: mosaic.query.ReserveExecuteRequest.target:type_name -> mosaic.query.Target
+	6,  // 29: mosaic.query.ReserveExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	54, // 30: mosaic.query.ReserveExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	4,  // 31: mosaic.query.ReserveExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	24, // 32: mosaic.query.ReserveExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	2,  // 33: mosaic.query.ReleaseRequest.target:type_name -> mosaic.query.Target
+	2,  // 34: mosaic.query.ReservedHeartbeatRequest.target:type_name -> mosaic.query.Target
+	1,  // 35: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
+	31, // 36: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
+	2,  // 37: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
+	2,  // 38: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
+	11, // 39: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
+	2,  // 40: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
+	11, // 41: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
+	2,  // 42: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
+	31, // 43: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
+	2,  // 44: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
+	2,  // 45: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
+	1,  // 46: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
+	2,  // 47: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
+	2,  // 48: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
+	32, // 49: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
+	2,  // 50: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
+	32, // 51: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
+	11, // 52: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
+	7,  // 53: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
+	8,  // 54: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
+	24, // 55: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
+	7,  // 56: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
+	7,  // 57: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
+	51, // 58: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
+	9,  // 59: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
+	15, // 60: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
+	13, // 61: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
+	17, // 62: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
+	19, // 63: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
+	21, // 64: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
+	25, // 65: mosaic.query.Query.ReserveExecute:input_type -> mosaic.query.ReserveExecuteRequest
+	27, // 66: mosaic.query.Query.Release:input_type -> mosaic.query.ReleaseRequest
+	29, // 67: mosaic.query.Query.ReservedHeartbeat:input_type -> mosaic.query.ReservedHeartbeatRequest
+	33, // 68: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
+	35, // 69: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
+	37, // 70: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
+	39, // 71: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
+	41, // 72: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
+	43, // 73: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
+	45, // 74: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
+	47, // 75: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
+	49, // 76: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
+	8,  // 77: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
+	8,  // 78: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
+	52, // 79: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
+	12, // 80: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
+	16, // 81: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
+	14, // 82: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
+	18, // 83: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
+	20, // 84: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
+	23, // 85: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
+	26, // 86: mosaic.query.Query.ReserveExecute:output_type -> mosaic.query.ReserveExecuteResponse
+	28, // 87: mosaic.query.Query.Release:output_type -> mosaic.query.ReleaseResponse
+	30, // 88: mosaic.query.Query.ReservedHeartbeat:output_type -> mosaic.query.ReservedHeartbeatResponse
+	34, // 89: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
+	36, // 90: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
+	38, // 91: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
+	40, // 92: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
+	42, // 93: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
+	44, // 94: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
+	46, // 95: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
+	48, // 96: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
+	50, // 97: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
+	77, // [77:98] is the sub-list for method output_type
+	56, // [56:77] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_query_proto_init() }
@@ -3532,7 +3602,7 @@ func file_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_proto_rawDesc), len(file_query_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,13 @@ type Source struct {
 	User     string
 	Password string
 }
+
+// String implements fmt.Stringer without the password, so that a Source
+// printed or logged shows none.
+func (s Source) String() string { return fmt.Sprintf("%s@%s:%d", s.User, s.Host, s.Port) }
+
+// LogValue implements slog.LogValuer: see String.
+func (s Source) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // ErrWaitTimeout is returned by WaitForPosition when the timeout passed
 // before the position was reached.

@@ -32,20 +32,26 @@ func (m *Mysqld) Backup(ctx context.Context, w io.Writer) (BinlogInfo, error) {
 	if err != nil {
 		return BinlogInfo{}, err
 	}
-	if err := os.MkdirAll(m.cfg.tmpDir(), 0o750); err != nil {
-		return BinlogInfo{}, err
-	}
-	work, err := os.MkdirTemp(m.cfg.tmpDir(), "backup-")
+	// In the tablet's own dir, not mariadbd's tmp dir: mariadb-backup
+	// runs as the tablet's user and must not write where mariadbd's user
+	// could have put links.
+	work, err := os.MkdirTemp(m.cfg.Dir, "backup-")
 	if err != nil {
 		return BinlogInfo{}, err
 	}
 	defer os.RemoveAll(work)
+	// The server's config and the Backup account's password, in a file
+	// only the tablet's user reads (never on a command line).
+	cnf := filepath.Join(work, "backup.cnf")
+	creds := fmt.Sprintf("\n[mariadb-backup]\nuser=%s\npassword=%s\n", m.cfg.Accounts.Backup, m.local.backup.Reveal())
+	if err := os.WriteFile(cnf, []byte(m.cfg.myCnf(m.runAs.cnfUser())+creds), 0o600); err != nil {
+		return BinlogInfo{}, err
+	}
 	extra := filepath.Join(work, "info")
 	cmd := command(ctx, bin,
-		"--defaults-file="+m.cfg.cnfPath(),
+		"--defaults-file="+cnf,
 		"--backup",
 		"--stream=xbstream",
-		"--user=root",
 		"--socket="+m.cfg.socketPath(),
 		"--target-dir="+work,
 		// A copy of xtrabackup_info, with the binlog position, lands here
@@ -139,6 +145,9 @@ func (m *Mysqld) Restore(ctx context.Context, r io.Reader) (BinlogInfo, error) {
 			return BinlogInfo{}, ctx.Err()
 		}
 		return BinlogInfo{}, fmt.Errorf("mariadb-backup --prepare: %w: %s", err, lastLines(stderr.String(), 5))
+	}
+	if err := m.runAs.chownTree(staging); err != nil {
+		return BinlogInfo{}, err
 	}
 	old := m.cfg.dataDir() + ".old"
 	if err := os.RemoveAll(old); err != nil {

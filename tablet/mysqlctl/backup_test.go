@@ -15,9 +15,14 @@ import (
 )
 
 // startMysqld runs a supervised mariadbd until the test ends.
-func startMysqld(t *testing.T, dir string, id uint32) *Mysqld {
+func startMysqld(t *testing.T, dir string, id uint32, edits ...func(*Config)) *Mysqld {
 	t.Helper()
-	m, ctx := initTestMysqld(t, dir, id, func(c *Config) { c.InnoDBBufferPoolSize = "32M" })
+	m, ctx := initTestMysqld(t, dir, id, func(c *Config) {
+		c.InnoDBBufferPoolSize = "32M"
+		for _, e := range edits {
+			e(c)
+		}
+	})
 	if !m.Fresh() {
 		t.Error("a new data dir is not reported fresh")
 	}
@@ -73,7 +78,7 @@ func TestBackupRestore(t *testing.T) {
 	dst := startMysqld(t, dir, 2)
 
 	root := src.DBAParams()
-	if err := execAs(t, root, "SET GLOBAL read_only = OFF", "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20))",
+	if err := execAs(t, root, "SET GLOBAL read_only = OFF", "CREATE DATABASE IF NOT EXISTS d", "CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20))",
 		"INSERT INTO d.t VALUES (1, 'one'), (2, 'two')"); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +149,11 @@ func TestBackupRestore(t *testing.T) {
 	if got := queryAs(t, dst.DBAParams(), "SELECT GROUP_CONCAT(v ORDER BY id) FROM d.t"); got != "one,two,three" {
 		t.Fatalf("restored rows = %q", got)
 	}
+	// The copy holds the source's accounts: the destination sets its own
+	// passwords again when it starts.
+	if got := queryAs(t, dst.AppParams(), "SELECT COUNT(*) FROM d.t"); got != "3" {
+		t.Fatalf("the app account sees %s rows on the restored server", got)
+	}
 	if got := queryAs(t, dst.DBAParams(), "SELECT @@server_id"); got != "2" {
 		t.Fatalf("restored server runs as server_id %s", got)
 	}
@@ -165,6 +175,8 @@ func initTestMysqld(t *testing.T, dir string, id uint32, edit func(*Config)) (*M
 	cfg.TemplateDir = SharedTemplateDir()
 	cfg.Durable = false
 	cfg.RestartBackoff = 50 * time.Millisecond
+	cfg.Database = "d"
+	cfg.Secrets.ReplicationPassword = "test-replication"
 	if edit != nil {
 		edit(&cfg)
 	}

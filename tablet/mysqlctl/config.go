@@ -11,7 +11,8 @@ import (
 
 // Config describes one mariadbd.
 type Config struct {
-	// Dir is the tablet dir: my.cnf, data/, the socket and logs live here.
+	// Dir is the tablet dir: my.cnf and mariadbd's dirs live here (see
+	// Mysqld.Init for the layout and who owns what).
 	Dir string
 	// Port is mysqld's TCP port.
 	Port int
@@ -19,9 +20,14 @@ type Config struct {
 	BindAddress string
 	// ServerID is server_id; the tablet uses its uid.
 	ServerID uint32
-	// SocketPath overrides Dir/mysql.sock (unix socket paths are limited
-	// to about 100 bytes).
+	// SocketPath overrides Dir/run/mysql.sock (unix socket paths are
+	// limited to about 100 bytes).
 	SocketPath string
+	// SystemUser is the system user mariadbd runs as when the tablet runs
+	// as root: its data, run, temp and files dirs belong to it, and every
+	// ancestor of Dir must let it through. A tablet that is not root runs
+	// mariadbd as itself and ignores it.
+	SystemUser string
 
 	// MariadbdPath and InstallDBPath name the binaries (looked up in PATH
 	// and /usr/sbin when not absolute).
@@ -59,14 +65,17 @@ type Config struct {
 	// ExtraConfig lines are appended to the [mysqld] section as they are.
 	ExtraConfig []string
 
-	// ReplUser and ReplPassword are the replication user created on every
-	// start ('user'@'%', REPLICATION SLAVE).
-	ReplUser     string
-	ReplPassword string
-	// AppUser is the socket-only user the query service connects as,
-	// created on every start: every privilege except READ_ONLY ADMIN, so
-	// that read_only=ON stops its writes (root's are not stopped).
-	AppUser string
+	// Accounts names the mysqld accounts the tablet makes (accounts.go);
+	// Secrets holds the passwords of those shared beyond the tablet.
+	Accounts Accounts
+	Secrets  Secrets
+	// Database is the keyspace's database, made on every start: the
+	// application accounts get their rights on it alone. Empty: none.
+	Database string
+	// MetadataDDL makes Mosaic's own tables in _mosaic, run on every
+	// start (unbinlogged, like everything the tablet sets up) before the
+	// accounts get their rights on them.
+	MetadataDDL []string
 
 	// BackupPath and MbstreamPath name mariadb-backup and mbstream
 	// (looked up in PATH when not absolute), for physical copies.
@@ -87,6 +96,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		BindAddress:          "127.0.0.1",
+		SystemUser:           "mysql",
 		MariadbdPath:         "mariadbd",
 		InstallDBPath:        "mariadb-install-db",
 		InnoDBBufferPoolSize: "64M",
@@ -95,9 +105,7 @@ func DefaultConfig() Config {
 		ThreadPool:           true,
 		ThreadPoolStallLimit: 20 * time.Millisecond,
 		Durable:              true,
-		ReplUser:             "mosaic_repl",
-		ReplPassword:         "mosaic_repl_password",
-		AppUser:              "mosaic_app",
+		Accounts:             DefaultAccounts(),
 		BackupPath:           "mariadb-backup",
 		MbstreamPath:         "mbstream",
 		StartTimeout:         60 * time.Second,
@@ -122,14 +130,24 @@ func (c Config) Validate() error {
 	if len(c.socketPath()) > 100 {
 		errs = append(errs, fmt.Errorf("mysqlctl: socket path %q is too long for a unix socket; set SocketPath", c.socketPath()))
 	}
+	if c.SystemUser == "" {
+		errs = append(errs, errors.New("mysqlctl: SystemUser is required"))
+	}
 	if c.MariadbdPath == "" || c.InstallDBPath == "" {
 		errs = append(errs, errors.New("mysqlctl: MariadbdPath and InstallDBPath are required"))
 	}
 	if c.LockWaitTimeout < time.Second || c.LockWaitTimeout%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("mysqlctl: lock wait timeout %v must be whole seconds, at least 1s", c.LockWaitTimeout))
 	}
-	if c.ReplUser == "" || c.AppUser == "" {
-		errs = append(errs, errors.New("mysqlctl: ReplUser and AppUser are required"))
+	if IsSystemDatabase(c.Database) {
+		errs = append(errs, fmt.Errorf("mysqlctl: database %q is mysqld's or Mosaic's own; a keyspace cannot use it", c.Database))
+	}
+	seen := map[string]bool{}
+	for _, n := range c.Accounts.names() {
+		if n == "" || n == "root" || seen[n] {
+			errs = append(errs, fmt.Errorf("mysqlctl: account names must be set, distinct and not root: %q", n))
+		}
+		seen[n] = true
 	}
 	if c.StartTimeout <= 0 || c.StopTimeout <= 0 || c.RestartBackoff <= 0 || c.MaxRestartBackoff < c.RestartBackoff {
 		errs = append(errs, errors.New("mysqlctl: timeouts and backoffs must be positive"))
@@ -146,17 +164,42 @@ func (c Config) socketPath() string {
 	if c.SocketPath != "" {
 		return c.SocketPath
 	}
-	return filepath.Join(c.Dir, "mysql.sock")
+	return filepath.Join(c.runDir(), "mysql.sock")
 }
 
+// The tablet dir's layout. The tablet's user owns Dir and my.cnf;
+// mariadbd's user owns data/, run/ (pid file, socket, error log), tmp/
+// and files/ (secure_file_priv), and never a dir the tablet writes into
+// as root.
 func (c Config) dataDir() string  { return filepath.Join(c.Dir, "data") }
 func (c Config) cnfPath() string  { return filepath.Join(c.Dir, "my.cnf") }
-func (c Config) pidPath() string  { return filepath.Join(c.Dir, "mysqld.pid") }
+func (c Config) runDir() string   { return filepath.Join(c.Dir, "run") }
+func (c Config) pidPath() string  { return filepath.Join(c.runDir(), "mysqld.pid") }
 func (c Config) tmpDir() string   { return filepath.Join(c.Dir, "tmp") }
-func (c Config) errorLog() string { return filepath.Join(c.Dir, "error.log") }
+func (c Config) filesDir() string { return filepath.Join(c.Dir, "files") }
+func (c Config) errorLog() string { return filepath.Join(c.runDir(), "error.log") }
 
-// myCnf renders the server's config file.
-func (c Config) myCnf() string {
+// IsSystemDatabase reports the databases that hold the server's accounts
+// and state, or Mosaic's: a keyspace's database may not be one of them,
+// since the application's accounts get every data right on it.
+func IsSystemDatabase(name string) bool {
+	switch strings.ToLower(name) {
+	case "mysql", "information_schema", "performance_schema", "sys", "_mosaic":
+		return true
+	}
+	return false
+}
+
+func (c Config) hasMetadata() bool { return len(c.MetadataDDL) > 0 }
+
+// mariadbdDirs are the dirs mariadbd writes into, which its user owns.
+func (c Config) mariadbdDirs() []string {
+	return []string{c.runDir(), c.tmpDir(), c.filesDir()}
+}
+
+// myCnf renders the server's config file; user is the system user
+// mariadbd switches to ("" when it runs as the tablet's user).
+func (c Config) myCnf(user string) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# Written by the mosaic tablet agent on every start; edits are lost.")
@@ -168,10 +211,14 @@ func (c Config) myCnf() string {
 	w("pid-file=%s", c.pidPath())
 	w("log-error=%s", c.errorLog())
 	w("tmpdir=%s", c.tmpDir())
-	if os.Geteuid() == 0 {
-		// mariadbd refuses to run as root unless told to.
-		w("user=root")
+	if user != "" {
+		w("user=%s", user)
 	}
+	// LOAD_FILE, SELECT ... INTO OUTFILE and LOAD DATA INFILE (FILE
+	// privilege, which only the DBA account has) reach only this dir.
+	w("secure_file_priv=%s", c.filesDir())
+	// Tables may not be links to files elsewhere.
+	w("symbolic_links=OFF")
 	w("server_id=%d", c.ServerID)
 	w("log_bin=mysql-bin")
 	w("relay_log=relay-bin")
@@ -179,6 +226,10 @@ func (c Config) myCnf() string {
 	w("log_slave_updates=ON")
 	w("gtid_strict_mode=ON")
 	w("gtid_domain_id=0")
+	// Accounts without SUPER may create stored functions: with row-based
+	// binlogs a function's effects replicate as rows, never by calling it
+	// again on a replica, which is what the restriction protects.
+	w("log_bin_trust_function_creators=ON")
 	// The agent decides what this server is after every start: a restarted
 	// primary must not take writes, and a replica starts replicating only
 	// once the agent knows its source.
@@ -220,8 +271,9 @@ func (c Config) myCnf() string {
 }
 
 // SharedTemplateDir is a template cache under the system temp dir, shared
-// by every process of this machine (tests of several packages, local
-// clusters): templates are keyed by server version, so sharing is safe.
+// by every process of this machine's user (tests of several packages,
+// local clusters): templates are keyed by server version and by who made
+// them, so sharing is safe.
 func SharedTemplateDir() string {
-	return filepath.Join(os.TempDir(), "mosaic-mysqld-templates")
+	return filepath.Join(os.TempDir(), fmt.Sprintf("mosaic-mysqld-templates-%d", os.Geteuid()))
 }

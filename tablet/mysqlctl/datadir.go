@@ -74,6 +74,9 @@ func (m *Mysqld) initDataDir(ctx context.Context) error {
 		return fmt.Errorf("copy template data dir: %w", err)
 	}
 	_ = os.Remove(filepath.Join(tmp, readyMarker))
+	if err := m.runAs.chownTree(tmp); err != nil {
+		return err
+	}
 	return os.Rename(tmp, dataDir)
 }
 
@@ -83,11 +86,19 @@ func (m *Mysqld) installDB(ctx context.Context, cnf string) error {
 	if err != nil {
 		return err
 	}
-	cmd := command(ctx, installDB,
-		"--defaults-file="+cnf,
-		"--auth-root-authentication-method=normal",
+	// root@localhost and the account of the user who runs it (mysql@
+	// when root runs it for mysql) authenticate by unix_socket: no
+	// password exists to be known or guessed (lockDown makes sure of it
+	// on older data dirs).
+	args := []string{
+		"--defaults-file=" + cnf,
+		"--auth-root-authentication-method=socket",
 		"--skip-test-db",
-	)
+	}
+	if u := m.runAs.cnfUser(); u != "" {
+		args = append(args, "--user="+u)
+	}
+	cmd := command(ctx, installDB, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -101,7 +112,8 @@ func (m *Mysqld) installDB(ctx context.Context, cnf string) error {
 // ask at once: a file lock makes one of them build it, and the finished
 // dir appears by rename so nobody copies a half-made one.
 func (m *Mysqld) ensureTemplate(ctx context.Context) (string, error) {
-	sum := sha256.Sum256([]byte(m.version + "\x00" + m.cfg.InnoDBLogFileSize))
+	// The accounts install-db makes depend on who runs it and for whom.
+	sum := sha256.Sum256([]byte(m.version + "\x00" + m.cfg.InnoDBLogFileSize + "\x00auth=socket\x00" + m.dbaUser + "\x00" + m.runAs.cnfUser()))
 	key := "mariadb-" + hex.EncodeToString(sum[:8])
 	root := m.cfg.TemplateDir
 	dir := filepath.Join(root, key)
@@ -132,8 +144,12 @@ func (m *Mysqld) ensureTemplate(ctx context.Context) (string, error) {
 	data := filepath.Join(work, "data")
 	var cnf strings.Builder
 	fmt.Fprintf(&cnf, "[mysqld]\ndatadir=%s\ninnodb_log_file_size=%s\n", data, m.cfg.InnoDBLogFileSize)
-	if os.Geteuid() == 0 {
-		cnf.WriteString("user=root\n")
+	if u := m.runAs.cnfUser(); u != "" {
+		fmt.Fprintf(&cnf, "user=%s\n", u)
+		// mariadb-install-db runs mariadbd as that user in work.
+		if err := m.runAs.letThrough(work); err != nil {
+			return "", err
+		}
 	}
 	cnfPath := filepath.Join(work, "my.cnf")
 	if err := os.WriteFile(cnfPath, []byte(cnf.String()), 0o644); err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 )
 
@@ -60,6 +63,13 @@ type Mysqld struct {
 	log      *slog.Logger
 	mariadbd string
 	version  string
+	// runAs is who mariadbd runs as; dbaUser is the tablet's own system
+	// user, whose namesake mysqld account (unix_socket authentication,
+	// no password) is the agent's DBA account.
+	runAs   runAs
+	dbaUser string
+	// local are the passwords of the local accounts (accounts.go).
+	local localPasswords
 
 	mu       sync.Mutex
 	state    State
@@ -86,7 +96,15 @@ func New(cfg Config, log *slog.Logger) (*Mysqld, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mysqld{cfg: cfg, log: log, mariadbd: bin, changed: make(chan struct{}), holdReq: make(chan struct{})}, nil
+	ra, err := resolveRunAs(cfg.SystemUser)
+	if err != nil {
+		return nil, err
+	}
+	me, err := user.Current()
+	if err != nil {
+		return nil, fmt.Errorf("mysqlctl: the tablet's system user has no name (its unix_socket account is named after it): %w", err)
+	}
+	return &Mysqld{cfg: cfg, log: log, mariadbd: bin, runAs: ra, dbaUser: me.Username, local: newLocalPasswords(), changed: make(chan struct{}), holdReq: make(chan struct{})}, nil
 }
 
 // SocketPath is the unix socket mysqld listens on.
@@ -99,15 +117,89 @@ func (m *Mysqld) Port() int { return m.cfg.Port }
 func (m *Mysqld) Version() string { return m.version }
 
 // DBAParams are the connection parameters of the agent's own connections:
-// root over the unix socket.
+// the account named after the tablet's system user (root when the tablet
+// runs as root), which only that system user can use: unix_socket
+// authentication over the unix socket, no password.
 func (m *Mysqld) DBAParams() mysqlconn.Params {
+	return mysqlconn.Params{Addr: m.cfg.socketPath(), User: m.dbaUser}
+}
+
+// legacyDBAParams reach the root account data dirs made before the DBA
+// account had unix_socket authentication had: root@localhost without a
+// password. lockDown ends that on the first start.
+func (m *Mysqld) legacyDBAParams() mysqlconn.Params {
 	return mysqlconn.Params{Addr: m.cfg.socketPath(), User: "root"}
 }
 
-// AppParams are the connection parameters of the query service: the app
-// user over the unix socket, whose writes read_only stops.
+// dialDBA connects as the DBA account, or, on a data dir of an older
+// install that has none yet, as its passwordless root.
+func (m *Mysqld) dialDBA(ctx context.Context) (*mysqlconn.Conn, error) {
+	c, err := mysqlconn.Dial(ctx, m.DBAParams())
+	if err == nil || !accessDenied(err) {
+		return c, err
+	}
+	if c, lerr := mysqlconn.Dial(ctx, m.legacyDBAParams()); lerr == nil {
+		return c, nil
+	}
+	return nil, err
+}
+
+// accessDenied reports mysqld's refusals of a login.
+func accessDenied(err error) bool {
+	var se *sqlerr.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Num {
+	case sqlerr.ERAccessDenied, erAccessDeniedNoPassword:
+		return true
+	}
+	return false
+}
+
+// erAccessDeniedNoPassword is 1698, a unix_socket login refused.
+const erAccessDeniedNoPassword = 1698
+
+// AppParams are the connection parameters of the query service for
+// read-write gate users: the App account (Accounts), whose writes
+// read_only stops.
 func (m *Mysqld) AppParams() mysqlconn.Params {
-	return mysqlconn.Params{Addr: m.cfg.socketPath(), User: m.cfg.AppUser}
+	return m.localParams(m.cfg.Accounts.App, m.local.app)
+}
+
+// ReadOnlyParams are those of the query service for read-only gate users:
+// the ReadOnly account, which may write nothing.
+func (m *Mysqld) ReadOnlyParams() mysqlconn.Params {
+	return m.localParams(m.cfg.Accounts.ReadOnly, m.local.readOnly)
+}
+
+// AgentParams are those of the agent's writes to _mosaic (heartbeat,
+// two-phase commit records), which read_only stops.
+func (m *Mysqld) AgentParams() mysqlconn.Params {
+	return m.localParams(m.cfg.Accounts.Agent, m.local.agent)
+}
+
+// VReplParams are those of the replication engine (resharding): it reads
+// rows and binlogs and writes rows and its progress in _mosaic.
+func (m *Mysqld) VReplParams() mysqlconn.Params {
+	return m.localParams(m.cfg.Accounts.VRepl, m.local.vrepl)
+}
+
+// ReplicationUser and ReplicationPassword are what a replica of this
+// server logs in with.
+func (m *Mysqld) ReplicationUser() string { return m.cfg.Accounts.Repl }
+
+// ReplicationPassword: see ReplicationUser.
+func (m *Mysqld) ReplicationPassword() Secret { return m.cfg.Secrets.ReplicationPassword }
+
+// ServiceUsers are the accounts of the query service and the replication
+// engine: what a fence kills.
+func (m *Mysqld) ServiceUsers() []string {
+	return []string{m.cfg.Accounts.App, m.cfg.Accounts.ReadOnly, m.cfg.Accounts.VRepl}
+}
+
+func (m *Mysqld) localParams(user string, pw Secret) mysqlconn.Params {
+	return mysqlconn.Params{Addr: m.cfg.socketPath(), User: user, Password: pw.Reveal()}
 }
 
 // Fresh reports whether Init made a new, empty data dir.
@@ -187,16 +279,42 @@ func (m *Mysqld) Init(ctx context.Context) error {
 		return err
 	}
 	m.version = v
-	for _, d := range []string{m.cfg.Dir, m.cfg.tmpDir(), filepath.Dir(m.cfg.socketPath())} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
+	// Missing ancestors are made traversable (mariadbd's user passes
+	// through them), the tablet dir itself private.
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(m.cfg.Dir)), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(m.cfg.Dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := m.runAs.checkTraversable(m.cfg.Dir); err != nil {
+		return err
+	}
+	if err := m.runAs.letThrough(m.cfg.Dir); err != nil {
+		return err
+	}
+	for _, d := range m.cfg.mariadbdDirs() {
+		if err := m.runAs.mkdirOwned(d, 0o750); err != nil {
 			return err
 		}
 	}
-	if err := os.WriteFile(m.cfg.cnfPath(), []byte(m.cfg.myCnf()), 0o644); err != nil {
+	if sockDir := filepath.Dir(m.cfg.socketPath()); sockDir != m.cfg.runDir() {
+		if err := os.MkdirAll(sockDir, 0o750); err != nil {
+			return err
+		}
+		if err := m.runAs.checkTraversable(m.cfg.socketPath()); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(m.cfg.cnfPath(), []byte(m.cfg.myCnf(m.runAs.cnfUser())), 0o644); err != nil {
 		return fmt.Errorf("write my.cnf: %w", err)
 	}
 	if err := m.initDataDir(ctx); err != nil {
 		return fmt.Errorf("init data dir %s: %w", m.cfg.dataDir(), err)
+	}
+	// Data dirs of older installs belong to root.
+	if err := m.runAs.chownTree(m.cfg.dataDir()); err != nil {
+		return err
 	}
 	return nil
 }
@@ -261,6 +379,7 @@ func (m *Mysqld) runOnce(ctx context.Context) error {
 		return err
 	}
 	defer out.Close()
+	m.removeStaleSocket()
 	cmd := exec.Command(m.mariadbd, "--defaults-file="+m.cfg.cnfPath())
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group keeps a terminal's Ctrl-C away from it: the
@@ -426,7 +545,7 @@ func (m *Mysqld) waitReady(ctx context.Context, p *process) error {
 func (m *Mysqld) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c, err := mysqlconn.Dial(ctx, m.DBAParams())
+	c, err := m.dialDBA(ctx)
 	if err != nil {
 		return err
 	}
@@ -434,36 +553,33 @@ func (m *Mysqld) ping(ctx context.Context) error {
 	return c.Exec("SELECT 1")
 }
 
-// afterStart creates the users the agent needs, without binlogging them so
-// that no GTID of this server's own making appears.
+// afterStart locks the server down, makes the keyspace's database and
+// Mosaic's own tables, and makes the accounts (accounts.go), all without
+// binlogging, so that no GTID of this server's own making appears.
 func (m *Mysqld) afterStart(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, err := mysqlconn.Dial(ctx, m.DBAParams())
+	c, err := m.dialDBA(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	user := QuoteString(m.cfg.ReplUser) + "@'%'"
-	pw := QuoteString(m.cfg.ReplPassword)
-	app := QuoteString(m.cfg.AppUser) + "@'localhost'"
-	for _, q := range []string{
-		"SET SESSION sql_log_bin = 0",
-		"CREATE USER IF NOT EXISTS " + user + " IDENTIFIED BY " + pw,
-		"ALTER USER " + user + " IDENTIFIED BY " + pw,
-		"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO " + user,
-		// The query service's user: all of root's powers but writing
-		// while read_only is on, which is how a demoted or fenced primary
-		// stops writes in flight.
-		"CREATE USER IF NOT EXISTS " + app,
-		"GRANT ALL PRIVILEGES ON *.* TO " + app,
-		"REVOKE READ_ONLY ADMIN ON *.* FROM " + app,
-	} {
+	if err := c.Exec("SET SESSION sql_log_bin = 0"); err != nil {
+		return err
+	}
+	if err := m.lockDown(c); err != nil {
+		return err
+	}
+	var ddl []string
+	if m.cfg.Database != "" {
+		ddl = append(ddl, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(m.cfg.Database))
+	}
+	for _, q := range append(ddl, m.cfg.MetadataDDL...) {
 		if err := c.Exec(q); err != nil {
-			return fmt.Errorf("%s: %w", strings.SplitN(q, " IDENTIFIED", 2)[0], err)
+			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	return nil
+	return m.makeAccounts(c)
 }
 
 // stopProcess sends SIGTERM, waits up to StopTimeout, then SIGKILLs.
@@ -529,7 +645,14 @@ func (m *Mysqld) stopLeftover() {
 }
 
 func (m *Mysqld) errorLogTail() string {
-	data, err := os.ReadFile(m.cfg.errorLog())
+	// mariadbd's user owns the log's dir: never follow a link it put
+	// there to a file only the tablet may read.
+	f, err := os.OpenFile(m.cfg.errorLog(), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 64<<20))
 	if err != nil {
 		return ""
 	}

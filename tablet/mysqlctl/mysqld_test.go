@@ -2,8 +2,13 @@ package mysqlctl
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,6 +46,10 @@ func shortTempDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// mariadbd's system user must pass through (MkdirTemp makes 0700).
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }
@@ -52,14 +61,14 @@ func TestMyCnf(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	cnf := c.myCnf()
-	for _, want := range []string{"port=17101", "server_id=101", "socket=/x/mysql.sock", "read_only=ON", "log_bin=", "binlog_format=ROW", "gtid_strict_mode=ON", "log_slave_updates=ON", "innodb_buffer_pool_size=64M", "bind-address=127.0.0.1", "max_allowed_packet=64M", "skip_slave_start", "thread_handling=pool-of-threads", "thread_pool_stall_limit=20"} {
+	cnf := c.myCnf("mysql")
+	for _, want := range []string{"port=17101", "server_id=101", "socket=/x/run/mysql.sock", "user=mysql", "secure_file_priv=/x/files", "pid-file=/x/run/mysqld.pid", "read_only=ON", "log_bin=", "binlog_format=ROW", "gtid_strict_mode=ON", "log_slave_updates=ON", "innodb_buffer_pool_size=64M", "bind-address=127.0.0.1", "max_allowed_packet=64M", "skip_slave_start", "thread_handling=pool-of-threads", "thread_pool_stall_limit=20"} {
 		if !strings.Contains(cnf, want+"\n") && !strings.Contains(cnf, want) {
 			t.Errorf("my.cnf lacks %q:\n%s", want, cnf)
 		}
 	}
 	c.ThreadPool = false
-	if cnf := c.myCnf(); strings.Contains(cnf, "thread_handling") {
+	if cnf := c.myCnf("mysql"); strings.Contains(cnf, "thread_handling") {
 		t.Errorf("my.cnf without the thread pool names it:\n%s", cnf)
 	}
 	c.ExtraConfig = []string{"[client]"}
@@ -69,6 +78,13 @@ func TestMyCnf(t *testing.T) {
 	c = DefaultConfig()
 	if c.Validate() == nil {
 		t.Error("empty Dir validated")
+	}
+	c.Dir, c.Port, c.ServerID = "/x", 17101, 101
+	for _, db := range []string{"mysql", "_mosaic", "Information_Schema", "sys", "performance_schema"} {
+		c.Database = db
+		if c.Validate() == nil {
+			t.Errorf("database %s validated: the application would get its rights on it", db)
+		}
 	}
 }
 
@@ -203,5 +219,97 @@ func TestExitDuringStart(t *testing.T) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return 30s after its context ended")
+	}
+}
+
+// TestLeastPrivilege: mariadbd runs as its system user when the tests run
+// as root, reads and writes files only in its files dir, and no account
+// gets in without a password or the DBA's unix_socket identity, even on a
+// data dir that an older install left open (simulated here: a passwordless
+// root over TCP and an anonymous account, dropped at the next start).
+func TestLeastPrivilege(t *testing.T) {
+	m := startMysqld(t, shortTempDir(t), 1)
+	ctx := t.Context()
+	if os.Geteuid() == 0 {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.PID()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := user.Lookup(m.cfg.SystemUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`(?m)^Uid:\s+` + u.Uid + `\s`).Match(status) {
+			t.Errorf("mariadbd does not run as %s (uid %s):\n%s", m.cfg.SystemUser, u.Uid, status)
+		}
+		st, err := os.Stat(m.cfg.dataDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := st.Sys().(*syscall.Stat_t).Uid; fmt.Sprint(uid) != u.Uid {
+			t.Errorf("data dir owned by uid %d, want %s", uid, u.Uid)
+		}
+	}
+	if got := queryAs(t, m.DBAParams(), "SELECT @@secure_file_priv"); strings.TrimSuffix(got, "/") != m.cfg.filesDir() {
+		t.Errorf("secure_file_priv = %q, want %s", got, m.cfg.filesDir())
+	}
+	tcpRoot := mysqlconn.Params{Addr: fmt.Sprintf("127.0.0.1:%d", m.Port()), User: "root"}
+	if c, err := mysqlconn.Dial(ctx, tcpRoot); err == nil {
+		c.Close()
+		t.Fatal("root logged in over TCP without a password")
+	}
+	if err := execAs(t, m.DBAParams(),
+		"SET SESSION sql_log_bin = 0",
+		"CREATE USER 'root'@'127.0.0.1'",
+		"GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1'",
+		"CREATE USER ''@'localhost'",
+	); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := mysqlconn.Dial(ctx, tcpRoot); err != nil {
+		t.Fatalf("the simulated open root does not work: %v", err)
+	} else {
+		c.Close()
+	}
+	starts := m.Starts()
+	if err := syscall.Kill(m.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for m.Starts() == starts {
+		select {
+		case <-m.Changed():
+		case <-ctx.Done():
+			t.Fatal("mysqld did not come back")
+		}
+	}
+	if c, err := mysqlconn.Dial(ctx, tcpRoot); err == nil {
+		c.Close()
+		t.Error("a passwordless root over TCP survived a restart")
+	}
+	if got := queryAs(t, m.DBAParams(), "SELECT COUNT(*) FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost')"); got != "0" {
+		t.Errorf("%s open accounts left", got)
+	}
+}
+
+// TestUntraversableDir: a tablet dir whose parent mariadbd's user cannot
+// pass through is refused at Init with a clear error, not a vague failure
+// of mariadbd later.
+func TestUntraversableDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mariadbd runs as the tests' own user")
+	}
+	parent := shortTempDir(t)
+	if err := os.Chmod(parent, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Dir, cfg.Port, cfg.ServerID = filepath.Join(parent, "t"), freePort(t), 1
+	m, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Init(t.Context())
+	if !errors.Is(err, errNotTraversable) || !strings.Contains(err.Error(), parent) {
+		t.Fatalf("Init under a 0700 dir: %v", err)
 	}
 }

@@ -12,7 +12,9 @@ import (
 )
 
 // killer stops running statements with KILL QUERY, sent on connections of
-// its own pool.
+// its own pool as the statement's own account: an account may kill its
+// own statements, and none of the query service's accounts may kill
+// another's (CONNECTION ADMIN is not theirs).
 type killer struct {
 	pool  *Pool
 	grace time.Duration
@@ -37,7 +39,7 @@ type killWatch struct {
 func (w *killWatch) kill() {
 	defer w.done.Done()
 	w.killed = true
-	w.k.kill(w.pc.ID())
+	w.k.kill(w.pc.ID(), w.pc.account)
 	_ = w.pc.SetReadDeadline(time.Now().Add(w.k.grace))
 }
 
@@ -91,12 +93,12 @@ func (k *killer) run(ctx context.Context, pc *PooledConn, fn func() error) error
 	return sqlerr.Wrap(sqlerr.ERQueryInterrupted, err, "Query execution was interrupted")
 }
 
-// kill sends KILL QUERY id. Failures are logged: the read deadline set
-// after it still ends the wait.
-func (k *killer) kill(id uint32) {
+// kill sends KILL QUERY id as account. Failures are logged: the read
+// deadline set after it still ends the wait.
+func (k *killer) kill(id uint32, account int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	pc, err := k.pool.Get(ctx, nil)
+	pc, err := k.pool.get(ctx, nil, false, account)
 	if err != nil {
 		k.log.Warn("cannot kill query: no connection", "conn_id", id, "err", err)
 		return

@@ -24,10 +24,14 @@ const dirtySettings = "\x00dirty"
 
 // Pool is a bounded pool of mysqld connections. Get waits for a free slot
 // until ctx ends. Safe for concurrent use.
+//
+// A pool may reach mysqld as several accounts (NewAccountPool): every
+// connection belongs to one, an idle connection serves only a request for
+// its own, and the size bounds them all together.
 type Pool struct {
-	params mysqlconn.Params
-	size   int
-	sem    chan struct{}
+	accounts []AccountParams
+	size     int
+	sem      chan struct{}
 
 	// wait observes how long a Get that found no free slot waited.
 	wait prometheus.Observer
@@ -47,6 +51,8 @@ type PooledConn struct {
 	*mysqlconn.Conn
 	pool *Pool
 	gen  uint64
+	// account is the index of its account in the pool's accounts.
+	account int
 	// settings is the key of the session settings applied on it.
 	settings string
 	// foundRows says it was opened with CLIENT_FOUND_ROWS, which only a
@@ -62,9 +68,24 @@ type PooledConn struct {
 	idleSince time.Time
 }
 
+// AccountParams say how one account reaches mysqld: its connection
+// parameters, and statements run on each of its connections after it
+// connects and after every reset (session defaults such as a read-only
+// session).
+type AccountParams struct {
+	Params mysqlconn.Params
+	Init   []string
+}
+
 // NewPool returns a pool of at most size connections made with params.
 func NewPool(params mysqlconn.Params, size int) *Pool {
-	return &Pool{params: params, size: size, sem: make(chan struct{}, size), live: map[*PooledConn]struct{}{}}
+	return NewAccountPool([]AccountParams{{Params: params}}, size)
+}
+
+// NewAccountPool returns a pool of at most size connections of the
+// accounts; a request names its account by index (0 is the default).
+func NewAccountPool(accounts []AccountParams, size int) *Pool {
+	return &Pool{accounts: accounts, size: size, sem: make(chan struct{}, size), live: map[*PooledConn]struct{}{}}
 }
 
 // settingsKey identifies a list of settings statements.
@@ -81,17 +102,20 @@ func settingsKey(settings []string) string {
 // Get returns a connection with exactly settings applied. It waits for a
 // free slot until ctx ends; errors are *sqlerr.Error.
 func (p *Pool) Get(ctx context.Context, settings []string) (*PooledConn, error) {
-	return p.get(ctx, settings, false)
+	return p.get(ctx, settings, false, 0)
 }
 
-// GetFor is Get for a client's statement: a connection with opts'
-// settings, opened with CLIENT_FOUND_ROWS when opts asks for it (nil opts:
-// no settings, no flag).
+// GetFor is Get for a client's statement: a connection of opts' account
+// with opts' settings, opened with CLIENT_FOUND_ROWS when opts asks for
+// it (nil opts: the default account, no settings, no flag).
 func (p *Pool) GetFor(ctx context.Context, opts *querypb.ExecuteOptions) (*PooledConn, error) {
-	return p.get(ctx, opts.GetSettings(), opts.GetClientFoundRows())
+	return p.get(ctx, opts.GetSettings(), opts.GetClientFoundRows(), int(opts.GetAccount()))
 }
 
-func (p *Pool) get(ctx context.Context, settings []string, foundRows bool) (*PooledConn, error) {
+func (p *Pool) get(ctx context.Context, settings []string, foundRows bool, account int) (*PooledConn, error) {
+	if account < 0 || account >= len(p.accounts) || p.accounts[account].Params.User == "" {
+		return nil, sqlerr.New(sqlerr.ERUnknown, "the tablet has no mysqld account %d for this request", account)
+	}
 	select {
 	case p.sem <- struct{}{}:
 	default:
@@ -105,15 +129,16 @@ func (p *Pool) get(ctx context.Context, settings []string, foundRows bool) (*Poo
 		}
 	}
 	key := settingsKey(settings)
-	pc := p.takeIdle(key, foundRows)
-	if pc != nil && (time.Since(pc.idleSince) > maxIdle || pc.foundRows != foundRows) {
+	pc := p.takeIdle(key, foundRows, account)
+	if pc != nil && (time.Since(pc.idleSince) > maxIdle || pc.foundRows != foundRows || pc.account != account) {
 		// mysqld has probably dropped it already, or it has the other
-		// CLIENT_FOUND_ROWS: closing it keeps the pool within its size.
+		// CLIENT_FOUND_ROWS or account: closing it keeps the pool within
+		// its size.
 		p.closeConn(pc)
 		pc = nil
 	}
 	if pc != nil && pc.settings != key && pc.settings != "" {
-		if err := pc.ResetConnection(); err != nil {
+		if err := pc.resetSession(); err != nil {
 			p.closeConn(pc)
 			pc = nil
 		} else {
@@ -122,7 +147,7 @@ func (p *Pool) get(ctx context.Context, settings []string, foundRows bool) (*Poo
 	}
 	if pc == nil {
 		var err error
-		if pc, err = p.dial(ctx, foundRows); err != nil {
+		if pc, err = p.dial(ctx, foundRows, account); err != nil {
 			<-p.sem
 			return nil, err
 		}
@@ -141,9 +166,10 @@ func (p *Pool) get(ctx context.Context, settings []string, foundRows bool) (*Poo
 }
 
 // takeIdle takes an idle connection, preferring the most recently used
-// one with foundRows and the settings key, then one with foundRows; it
-// returns one without foundRows only when there is no other.
-func (p *Pool) takeIdle(key string, foundRows bool) *PooledConn {
+// one of the account with foundRows and the settings key, then one of
+// the account with foundRows; it returns another only when there is none
+// (the caller closes it: this keeps the pool within its size).
+func (p *Pool) takeIdle(key string, foundRows bool, account int) *PooledConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.idle)
@@ -153,7 +179,7 @@ func (p *Pool) takeIdle(key string, foundRows bool) *PooledConn {
 	pick := n - 1
 	sameFlag := -1
 	for i := n - 1; i >= 0; i-- {
-		if p.idle[i].foundRows != foundRows {
+		if p.idle[i].foundRows != foundRows || p.idle[i].account != account {
 			continue
 		}
 		if p.idle[i].settings == key {
@@ -172,10 +198,10 @@ func (p *Pool) takeIdle(key string, foundRows bool) *PooledConn {
 	return pc
 }
 
-func (p *Pool) dial(ctx context.Context, foundRows bool) (*PooledConn, error) {
+func (p *Pool) dial(ctx context.Context, foundRows bool, account int) (*PooledConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	params := p.params
+	params := p.accounts[account].Params
 	params.FoundRows = foundRows
 	c, err := mysqlconn.Dial(dctx, params)
 	if err != nil {
@@ -187,12 +213,35 @@ func (p *Pool) dial(ctx context.Context, foundRows bool) (*PooledConn, error) {
 		e.Retryable = true
 		return nil, e
 	}
-	pc := &PooledConn{Conn: c, pool: p, foundRows: foundRows}
+	pc := &PooledConn{Conn: c, pool: p, foundRows: foundRows, account: account}
+	if err := pc.initSession(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	p.mu.Lock()
 	pc.gen = p.gen
 	p.live[pc] = struct{}{}
 	p.mu.Unlock()
 	return pc, nil
+}
+
+// initSession runs the account's Init statements.
+func (pc *PooledConn) initSession() error {
+	for _, q := range pc.pool.accounts[pc.account].Init {
+		if err := pc.Exec(q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resetSession resets the session (COM_RESET_CONNECTION) and runs the account's
+// Init statements again.
+func (pc *PooledConn) resetSession() error {
+	if err := pc.ResetConnection(); err != nil {
+		return err
+	}
+	return pc.initSession()
 }
 
 // closeConn closes a connection of the pool and forgets it.
@@ -242,7 +291,7 @@ func (pc *PooledConn) Recycle() {
 	p := pc.pool
 	if pc.reset && !pc.discard && !pc.IsBroken() {
 		_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if err := pc.ResetConnection(); err != nil {
+		if err := pc.resetSession(); err != nil {
 			pc.discard = true
 		} else {
 			pc.settings = ""

@@ -33,6 +33,35 @@ type servingState struct {
 	reason     string
 }
 
+// Accounts are the mysqld accounts of the query service: statements run
+// as App or ReadOnly as their ExecuteOptions.account says (with the
+// keyspace's database as default); the two-phase commit records as
+// Agent. ReadOnly sessions are read-only (SET SESSION TRANSACTION READ
+// ONLY on every connection, again after every reset): a second wall
+// behind the account's missing privileges.
+type Accounts struct {
+	App, ReadOnly, Agent mysqlconn.Params
+}
+
+// account indexes of the service's pools: querypb.Account's values, then
+// the agent's.
+const (
+	accountApp      = int(querypb.Account_ACCOUNT_APP)
+	accountReadOnly = int(querypb.Account_ACCOUNT_READ_ONLY)
+	accountAgent    = accountReadOnly + 1
+)
+
+// readOnlySession makes a read-only account's session read-only.
+const readOnlySession = "SET SESSION TRANSACTION READ ONLY"
+
+func (a Accounts) pools() []AccountParams {
+	return []AccountParams{
+		accountApp:      {Params: a.App},
+		accountReadOnly: {Params: a.ReadOnly, Init: []string{readOnlySession}},
+		accountAgent:    {Params: a.Agent},
+	}
+}
+
 // Service implements querypb.QueryServer.
 type Service struct {
 	querypb.UnimplementedQueryServer
@@ -43,6 +72,9 @@ type Service struct {
 	pool   *Pool
 	txPool *Pool
 	txs    *txPool
+	// meta holds the Agent account's connections, for the two-phase
+	// commit requests that run outside transactions.
+	meta *Pool
 	// reservedPool holds the reserved connections (lock sessions).
 	reservedPool *Pool
 	reserved     *reservedSet
@@ -60,26 +92,29 @@ type Service struct {
 	muxStopOnce sync.Once
 }
 
-// New returns a Service that is not serving yet. params reach mysqld
-// (with the keyspace's database as default); health and metrics may be
-// nil.
-func New(cfg Config, id Identity, params mysqlconn.Params, health *Broadcaster, metrics *Metrics, log *slog.Logger) (*Service, error) {
+// New returns a Service that is not serving yet. accounts reach mysqld;
+// health and metrics may be nil.
+func New(cfg Config, id Identity, accounts Accounts, health *Broadcaster, metrics *Metrics, log *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if health == nil {
 		health = NewBroadcaster()
 	}
-	killParams := params
-	killParams.DB = ""
+	pools := accounts.pools()
+	kill := accounts.pools()
+	for i := range kill {
+		kill[i].Params.DB, kill[i].Init = "", nil
+	}
 	s := &Service{
 		cfg:          cfg,
 		id:           id,
 		log:          log,
-		pool:         NewPool(params, cfg.PoolSize),
-		txPool:       NewPool(params, cfg.TxPoolSize),
-		reservedPool: NewPool(params, cfg.ReservedPoolSize),
-		killer:       &killer{pool: NewPool(killParams, 4), grace: cfg.KillGrace, log: log},
+		pool:         NewAccountPool(pools, cfg.PoolSize),
+		txPool:       NewAccountPool(pools, cfg.TxPoolSize),
+		reservedPool: NewAccountPool(pools, cfg.ReservedPoolSize),
+		meta:         NewAccountPool(pools, 4),
+		killer:       &killer{pool: NewAccountPool(kill, 4), grace: cfg.KillGrace, log: log},
 		health:       health,
 		metrics:      metrics,
 		muxStop:      make(chan struct{}),
@@ -103,7 +138,7 @@ func (s *Service) Running() []RunningStatement {
 	for _, p := range []struct {
 		name string
 		pool *Pool
-	}{{"query", s.pool}, {"transaction", s.txPool}, {"reserved", s.reservedPool}} {
+	}{{"query", s.pool}, {"transaction", s.txPool}, {"reserved", s.reservedPool}, {"metadata", s.meta}} {
 		for _, r := range p.pool.Running() {
 			r.Pool = p.name
 			out = append(out, r)
@@ -134,6 +169,7 @@ func (s *Service) ResetPools(why string) {
 	s.pool.Reset()
 	s.txPool.Reset()
 	s.reservedPool.Reset()
+	s.meta.Reset()
 	s.killer.pool.Reset()
 	s.txs.endAll(why)
 	s.reserved.endAll(why)
@@ -153,6 +189,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.pool.Close()
 	s.txPool.Close()
 	s.reservedPool.Close()
+	s.meta.Close()
 	s.killer.pool.Close()
 	return nil
 }

@@ -123,12 +123,15 @@ func noMetadataTable(err error) bool {
 	return false
 }
 
-// withConn runs fn on a pooled connection with settings under the
-// killer, for the 2PC requests that do not use a transaction.
+// withConn runs fn on a connection of the Agent account with settings
+// under the killer, for the 2PC requests that do not use a transaction:
+// the records in _mosaic are the agent's (the application's accounts may
+// only move a record to COMMIT, in StartCommit), and XA COMMIT, XA
+// ROLLBACK and XA RECOVER need no privilege.
 func (s *Service) withConn(ctx context.Context, settings []string, fn func(pc *PooledConn) error) error {
 	ctx, cancel := s.queryContext(ctx, nil)
 	defer cancel()
-	pc, err := s.pool.Get(ctx, settings)
+	pc, err := s.meta.get(ctx, settings, false, accountAgent)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet"
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/testports"
@@ -79,8 +80,8 @@ type Tablet struct {
 	GRPCAddr string
 	// HTTPAddr is host:port of /healthz, /debug/status and /metrics.
 	HTTPAddr string
-	// MySQLPort is mysqld's TCP port on 127.0.0.1 (user root, no
-	// password); Socket its unix socket.
+	// MySQLPort is mysqld's TCP port on 127.0.0.1 (DBAUser with
+	// Secrets().DBAPassword: see DBAParams); Socket its unix socket.
 	MySQLPort int
 	Socket    string
 	// DBName is the keyspace's database in mysqld.
@@ -103,6 +104,22 @@ type Tablet struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	err     error
+}
+
+// Secrets are the passwords every tablet a test starts shares: the
+// replication password, and a DBA password that lets tests reach each
+// mysqld over TCP as DBAUser (mysqlctl's TCP DBA account).
+func Secrets() mysqlctl.Secrets {
+	return mysqlctl.Secrets{ReplicationPassword: "tablettest-replication", DBAPassword: "tablettest-dba"}
+}
+
+// DBAUser is the TCP DBA account of the tablets (see Secrets).
+var DBAUser = mysqlctl.DefaultAccounts().DBA
+
+// DBAParams reach the tablet's mysqld over TCP as DBAUser, for tests that
+// check what mysqld holds behind the tablet's back.
+func (tb *Tablet) DBAParams() mysqlconn.Params {
+	return mysqlconn.Params{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tb.MySQLPort)), User: DBAUser, Password: Secrets().DBAPassword.Reveal(), DB: tb.DBName}
 }
 
 // Shard is a running shard: Tablets[0] is its primary once
@@ -233,6 +250,10 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 	if err != nil {
 		return nil, err
 	}
+	// mariadbd's system user passes through (MkdirTemp makes it 0700).
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return nil, err
+	}
 	cfg := tablet.DefaultConfig()
 	cfg.Alias = fmt.Sprintf("%s-%d", cell, uid)
 	cfg.Keyspace, cfg.Shard = keyspace, shard
@@ -259,6 +280,7 @@ func startTablet(t testing.TB, ts *topo.Server, keyspace, shard string, opts Opt
 		}
 		cfg.ClusterTLS = src
 	}
+	cfg.Mysqld.Secrets = Secrets()
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
