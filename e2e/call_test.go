@@ -3,7 +3,6 @@ package e2e
 import (
 	"database/sql"
 	"net"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -216,8 +215,8 @@ call sp_echo(3);
 		if err != nil {
 			t.Fatalf("mariadb through the gate: %v\n%s", err, got)
 		}
-		m := regexp.MustCompile(`tcp\(([^:]+):(\d+)\)/(\w+)`).FindStringSubmatch(c.DirectDSN("commerce", "0"))
-		want, err := runMariadb(t, script, "-h", m[1], "-P", m[2], "-u", "root", "-t", m[3])
+		dhost, dport, _ := net.SplitHostPort(c.OpenRootOverTCP(t, "commerce", "0"))
+		want, err := runMariadb(t, script, "-h", dhost, "-P", dport, "-u", "root", "-t", "commerce")
 		if err != nil {
 			t.Fatalf("mariadb to mysqld: %v\n%s", err, want)
 		}

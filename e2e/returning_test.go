@@ -112,7 +112,7 @@ func testReturning(t *testing.T, c *cluster.Cluster) {
 	t.Run("prepare announces the same columns as mysqld", func(t *testing.T) {
 		// MariaDB 10.11 announces no columns when it prepares an INSERT
 		// ... RETURNING; each execution sends its result set's columns.
-		for _, addr := range []struct{ name, addr, db string }{{"gate", c.GateAddr, "customer"}, {"plain", directAddr(t, c.DirectDSN("commerce", "0")), "commerce"}} {
+		for _, addr := range []struct{ name, addr, db string }{{"gate", c.GateAddr, "customer"}, {"plain", c.OpenRootOverTCP(t, "commerce", "0"), "commerce"}} {
 			conn := rawConn(t, addr.addr, "root", "", addr.db)
 			st, err := conn.Prepare("insert into rt (id, name, n) values (?, ?, ?) returning id, name, n * 2, upper(name)")
 			if err != nil {
@@ -174,13 +174,4 @@ func testReturning(t *testing.T, c *cluster.Cluster) {
 			t.Fatalf("delete returned %q", got)
 		}
 	})
-}
-
-// directAddr is the host:port of a go-sql-driver DSN.
-func directAddr(t *testing.T, dsn string) string {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Addr
 }

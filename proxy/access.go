@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"strings"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
@@ -19,14 +21,23 @@ func (cc *clientConn) checkKeyspaceAccess(ks string) error {
 	return sqlerr.New(sqlerr.ERDBAccessDenied, "Access denied for user '%s'@'%s' to database '%s'", cc.acct.Name, cc.remoteHost(), ks)
 }
 
-// checkPlanAccess checks every keyspace a routed plan touches, and that a
-// read-only account does not write.
-func (cc *clientConn) checkPlanAccess(plan *router.Plan) error {
+// checkPlanAccess checks a routed plan of sql: what no gate account may
+// send to mysqld (forbidden.go), every keyspace the statement names or
+// runs on (those of its routes and router.Plan.Keyspaces: EXPLAIN's
+// statement, information_schema rows of a keyspace, SHOW ... FROM ks),
+// and that a read-only account does not write.
+func (cc *clientConn) checkPlanAccess(plan *router.Plan, sql string) error {
+	if err := cc.checkServerStatement(plan.Stmt, sql); err != nil {
+		return err
+	}
+	if err := cc.checkNames(sql); err != nil {
+		return err
+	}
 	if cc.acct == nil {
 		return nil
 	}
 	if len(cc.acct.Keyspaces) > 0 {
-		for _, ks := range planKeyspaces(plan.Primitive, nil) {
+		for _, ks := range append(planKeyspaces(plan.Primitive, nil), plan.Keyspaces...) {
 			if err := cc.checkKeyspaceAccess(ks); err != nil {
 				return err
 			}
@@ -39,8 +50,19 @@ func (cc *clientConn) checkPlanAccess(plan *router.Plan) error {
 }
 
 // checkShardTargetedAccess checks a statement sent unchanged to one shard
-// (USE ks:shard); plan is nil when the router could not parse it.
-func (cc *clientConn) checkShardTargetedAccess(plan *router.Plan) error {
+// (USE ks:shard, whose keyspace the account may use); plan is nil when the
+// router could not parse it.
+func (cc *clientConn) checkShardTargetedAccess(plan *router.Plan, sql string) error {
+	var stmt ast.StmtNode
+	if plan != nil {
+		stmt = plan.Stmt
+	}
+	if err := cc.checkServerStatement(stmt, sql); err != nil {
+		return err
+	}
+	if err := cc.checkNames(sql); err != nil {
+		return err
+	}
 	if cc.acct == nil || !cc.acct.ReadOnly {
 		return nil
 	}
@@ -48,6 +70,30 @@ func (cc *clientConn) checkShardTargetedAccess(plan *router.Plan) error {
 		return cc.errWriteDenied(plan)
 	}
 	return nil
+}
+
+// limitedKeyspaces says whether the account may use only some keyspaces.
+func (cc *clientConn) limitedKeyspaces() bool {
+	if cc.acct == nil {
+		return false
+	}
+	for _, ks := range cc.acct.Keyspaces {
+		if ks == "*" {
+			return false
+		}
+	}
+	return len(cc.acct.Keyspaces) > 0
+}
+
+// forAccount plans sql again for an account limited to some keyspaces when
+// its plan lists the keyspaces (information_schema.SCHEMATA), so that it
+// lists only the account's: as SHOW DATABASES, as mysqld lists only the
+// databases an account has rights on.
+func (cc *clientConn) forAccount(sql string, plan *router.Plan, bv router.BindVars, err error) (*router.Plan, router.BindVars, error) {
+	if err != nil || plan == nil || !plan.ListsKeyspaces || !cc.limitedKeyspaces() {
+		return plan, bv, err
+	}
+	return cc.g.router.PlanVisible(sql, cc.s.Keyspace, cc.s.ParseMode, cc.acct.mayUseKeyspace)
 }
 
 // isWrite says whether a plan may change data. SELECT ... FOR UPDATE is
@@ -128,11 +174,21 @@ func (cc *clientConn) showGrants(x *ast.ShowStmt) error {
 			keyspaces = append(keyspaces, ks)
 		}
 	}
+	global := "USAGE"
+	if cc.acct != nil && len(cc.acct.Privileges) > 0 {
+		global = strings.Join(cc.acct.Privileges, ", ")
+	}
 	var grants []string
-	if len(keyspaces) == 0 {
+	switch {
+	case len(keyspaces) == 0 && privs == "ALL PRIVILEGES":
+		grants = append(grants, "GRANT ALL PRIVILEGES ON *.* TO "+who)
+	case len(keyspaces) == 0:
+		if global != "USAGE" {
+			privs += ", " + global
+		}
 		grants = append(grants, "GRANT "+privs+" ON *.* TO "+who)
-	} else {
-		grants = append(grants, "GRANT USAGE ON *.* TO "+who)
+	default:
+		grants = append(grants, "GRANT "+global+" ON *.* TO "+who)
 		for _, ks := range keyspaces {
 			grants = append(grants, "GRANT "+privs+" ON "+quoteIdent(ks)+".* TO "+who)
 		}

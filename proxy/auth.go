@@ -181,3 +181,17 @@ func xorSalt(b, salt []byte) {
 		b[i] ^= salt[i%len(salt)]
 	}
 }
+
+// PasswordHash returns what a users file's password_hash holds for
+// password with plugin: "*" and 40 hex digits for mysql_native_password,
+// "0x" and the hex of the $A$005$ authentication string for
+// caching_sha2_password (its salt may hold any byte).
+func PasswordHash(password, plugin string) (string, error) {
+	switch plugin {
+	case authNative, "":
+		return "*" + strings.ToUpper(hex.EncodeToString(nativeHash(password))), nil
+	case authCachingSha2:
+		return "0x" + hex.EncodeToString([]byte(tidbauth.NewHashPassword(password, tidbmysql.AuthCachingSha2Password))), nil
+	}
+	return "", fmt.Errorf("unknown plugin %q (mysql_native_password or caching_sha2_password)", plugin)
+}

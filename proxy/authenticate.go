@@ -39,7 +39,8 @@ func newAccounts(users []User, defaultPlugin string, tlsKey any) (*accounts, err
 	}
 	a := &accounts{byName: map[string]*account{}, defaultPlugin: defaultPlugin}
 	if len(users) == 0 {
-		users = []User{{Name: "root"}}
+		// The local cluster's root sees and may end every connection.
+		users = []User{{Name: "root", Privileges: []string{privProcess, privConnectionAdmin}}}
 	}
 	for _, u := range users {
 		if err := u.normalize(defaultPlugin); err != nil {

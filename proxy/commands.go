@@ -34,7 +34,7 @@ func (cc *clientConn) handleFieldList(ctx context.Context, data []byte) error {
 	if err != nil {
 		return cc.writeError(err)
 	}
-	if err := cc.checkPlanAccess(plan); err != nil {
+	if err := cc.checkPlanAccess(plan, sql); err != nil {
 		return cc.writeError(err)
 	}
 	qctx, done := cc.queryContext(ctx, nil, "Field List", string(table))

@@ -159,6 +159,7 @@ func (cc *clientConn) newSession(target string) *Session {
 	s := NewSession(cc.connID, name, cc.g.cfg.TransactionMode)
 	s.MaxAllowedPacket = cc.g.cfg.MaxAllowedPacket
 	s.SetClientFoundRows(cc.capability&mysql.CLIENT_FOUND_ROWS != 0)
+	s.SetReadOnlyAccount(cc.acct != nil && cc.acct.ReadOnly)
 	if cc.capability&mysql.CLIENT_IGNORE_SPACE != 0 {
 		s.setIgnoreSpace()
 	}
@@ -166,6 +167,7 @@ func (cc *clientConn) newSession(target string) *Session {
 	if host, _, err := net.SplitHostPort(cc.remote); err == nil {
 		s.Host = host
 	}
+	cc.pw.account = "'" + name + "'@'" + s.Host + "'"
 	if target != "" {
 		s.Keyspace, s.Shard, s.TabletType, _ = parseUseTarget(target)
 	}

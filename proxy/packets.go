@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"regexp"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/packet"
 
@@ -36,7 +38,15 @@ type packetWriter struct {
 	// wroteError is set by writeError: a statement of a multi-statement
 	// query that failed ends the batch.
 	wroteError bool
+	// account is the client's gate account as mysqld's errors name one,
+	// 'name'@'host': it takes the place of the tablets' own accounts in
+	// the errors of mysqld's refusals (tabletAccount).
+	account string
 }
+
+// tabletAccount matches the tablets' mysqld accounts in mysqld's error
+// messages ("SELECT command denied to user 'mosaic_app'@'localhost'").
+var tabletAccount = regexp.MustCompile(`'mosaic_[a-z]+'@'localhost'`)
 
 // newPacketWriter returns a writer to pc's current connection (plain, or
 // TLS after an upgrade).
@@ -126,7 +136,11 @@ func (p *packetWriter) writeError(err error) error {
 		state = "HY000"
 	}
 	b = append(b, state...)
-	b = append(b, e.Message...)
+	msg := e.Message
+	if p.account != "" && strings.Contains(msg, "'mosaic_") {
+		msg = tabletAccount.ReplaceAllLiteralString(msg, p.account)
+	}
+	b = append(b, msg...)
 	p.buf = b
 	return p.writePacket(b)
 }

@@ -89,8 +89,14 @@ func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
 		sp = &cs
 		plan = &router.Plan{Kind: router.PlanSession}
 	} else {
-		plan, _, err = cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
-		plan, _, err = cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.ParseMode, plan, nil, err)
+		if err = cc.checkNames(sql); err != nil {
+			return cc.writeError(err)
+		}
+		if sql, err = invokerRights(sql); err == nil {
+			plan, _, err = cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
+			plan, _, err = cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.ParseMode, plan, nil, err)
+			plan, _, err = cc.forAccount(sql, plan, nil, err)
+		}
 	}
 	if err != nil {
 		return cc.writeError(err)
@@ -98,7 +104,7 @@ func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
 	st := &preparedStmt{sql: sql, numParams: len(plan.Params), savepoint: sp}
 	var columns []*querypb.Field
 	if plan.Kind == router.PlanRoute {
-		if err := cc.checkPlanAccess(plan); err != nil {
+		if err := cc.checkPlanAccess(plan, sql); err != nil {
 			return cc.writeError(err)
 		}
 		qctx, done := cc.queryContext(ctx, nil, "Prepare", sql)
@@ -268,6 +274,7 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	} else {
 		plan, bv, err = cc.g.router.Plan(st.sql, cc.s.Keyspace, cc.s.ParseMode)
 		plan, bv, err = cc.g.planLearning(ctx, st.sql, cc.s.Keyspace, cc.s.ParseMode, plan, bv, err)
+		plan, bv, err = cc.forAccount(st.sql, plan, bv, err)
 		if err != nil {
 			return cc.writeError(err)
 		}
@@ -309,7 +316,7 @@ func (cc *clientConn) executePrepared(ctx context.Context, st *preparedStmt, pla
 		}
 		return cc.session(ctx, plan.Stmt, st.sql, info)
 	}
-	if err := cc.checkPlanAccess(plan); err != nil {
+	if err := cc.checkPlanAccess(plan, st.sql); err != nil {
 		return err
 	}
 	if _, ok := plan.Stmt.(*ast.CallStmt); ok {

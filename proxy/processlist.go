@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/sqltext"
 )
 
 // activity is what a client connection is doing, as SHOW PROCESSLIST
@@ -52,13 +53,12 @@ var processListFields = []*querypb.Field{
 }
 
 // showProcessList answers SHOW [FULL] PROCESSLIST with the gate's client
-// connections, the ids KILL takes. Like mysqld without the PROCESS
-// privilege, an account sees only its own connections unless it may
-// kill any (mayKill: every keyspace, not read-only).
+// connections, the ids KILL takes. As on mysqld, an account sees only its
+// own connections unless it holds PROCESS (maySee).
 func (cc *clientConn) showProcessList(full bool) error {
 	var conns []*clientConn
 	cc.g.conns.Range(func(_, v any) bool {
-		if t := v.(*clientConn); t == cc || cc.mayKill(t) {
+		if t := v.(*clientConn); t == cc || cc.maySee(t) {
 			conns = append(conns, t)
 		}
 		return true
@@ -105,7 +105,9 @@ func processRow(t *clientConn, a activity, now time.Time, full bool) []byte {
 		state = "executing"
 	}
 	row = appendLenEncString(row, state)
-	info := a.info
+	// Other accounts (with PROCESS) may read it: no passwords. Redacted
+	// here, when shown, rather than for every statement.
+	info := sqltext.RedactSecrets(a.info)
 	if !full && len(info) > processInfoLen {
 		info = info[:processInfoLen]
 		for len(info) > 0 && !utf8.ValidString(info) {

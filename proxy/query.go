@@ -86,6 +86,16 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 	if cs, ok := parseControl(sql); ok {
 		return cc.control(ctx, cs, st)
 	}
+	// Views and stored routines run with their caller's rights.
+	sql, err := invokerRights(sql)
+	if err != nil {
+		return err
+	}
+	// Before planning, which would answer a name of _mosaic with "no
+	// such keyspace" rather than mysqld's refusal.
+	if err := cc.checkNames(sql); err != nil {
+		return err
+	}
 	if cc.s.Shard != "" {
 		// `USE ks:shard` sends every statement, unchanged, to that shard.
 		st.stmtType, st.planType = "OTHER", "Shard"
@@ -102,12 +112,12 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 			// the session targets: every session must take them on the
 			// same mysqld.
 			st.stmtType, st.planType = plan.StmtType, plan.Type
-			if err := cc.checkPlanAccess(plan); err != nil {
+			if err := cc.checkPlanAccess(plan, sql); err != nil {
 				return err
 			}
 			return cc.runPlan(ctx, plan, bv, st)
 		}
-		if err := cc.checkShardTargetedAccess(plan); err != nil {
+		if err := cc.checkShardTargetedAccess(plan, sql); err != nil {
 			return err
 		}
 		if call, ok := cc.shardCall(plan, err, sql); ok {
@@ -128,7 +138,7 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 	if plan.Kind == router.PlanSession {
 		return cc.session(ctx, plan.Stmt, sql, st)
 	}
-	if err := cc.checkPlanAccess(plan); err != nil {
+	if err := cc.checkPlanAccess(plan, sql); err != nil {
 		return err
 	}
 	return cc.runPlan(ctx, plan, bv, st)
@@ -531,6 +541,10 @@ func (cc *clientConn) showDatabases(x *ast.ShowStmt) error {
 	}
 	res := &querypb.QueryResult{Fields: []*querypb.Field{{Name: col, OrgName: "SCHEMA_NAME", Table: "SCHEMATA", Type: 253, Charset: 33, ColumnLength: 256}}}
 	for _, n := range names {
+		if cc.acct != nil && !router.IsInformationSchema(n) && !cc.acct.mayUseKeyspace(n) {
+			// As mysqld lists only the databases an account has rights on.
+			continue
+		}
 		ok, err := keep(n)
 		if err != nil {
 			return err

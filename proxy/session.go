@@ -72,6 +72,9 @@ type Session struct {
 	// foundRows asks the tablets for UPDATE counts of matched rows: the
 	// client connected with CLIENT_FOUND_ROWS.
 	foundRows bool
+	// account is the tablets' mysqld account the session's statements run
+	// as: ACCOUNT_READ_ONLY for a read-only gate account.
+	account querypb.Account
 	// stmtWarnings collects the warnings of the running statement from
 	// every shard it reached.
 	stmtWarnings []*querypb.Warning
@@ -129,7 +132,7 @@ func (s *Session) SetSettings(list []setting) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.settings = list
-	s.options = optionsOf(list, s.foundRows)
+	s.options = optionsOf(list, s.foundRows, s.account)
 }
 
 // SetClientFoundRows says whether the client connected with
@@ -140,7 +143,21 @@ func (s *Session) SetClientFoundRows(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.foundRows = on
-	s.options = optionsOf(s.settings, on)
+	s.options = optionsOf(s.settings, on, s.account)
+}
+
+// SetReadOnlyAccount makes every tablet statement of the session run as
+// the tablets' read-only mysqld account (ExecuteOptions.account), for a
+// gate account that may only read: mysqld then refuses its writes too,
+// whatever function, procedure or sequence a statement reaches.
+func (s *Session) SetReadOnlyAccount(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account = querypb.Account_ACCOUNT_APP
+	if on {
+		s.account = querypb.Account_ACCOUNT_READ_ONLY
+	}
+	s.options = optionsOf(s.settings, s.foundRows, s.account)
 }
 
 func (s *Session) clientFoundRows() bool {
@@ -165,15 +182,15 @@ func withSetting(list []setting, name, sql string) []setting {
 	return out
 }
 
-func optionsOf(list []setting, foundRows bool) *querypb.ExecuteOptions {
+func optionsOf(list []setting, foundRows bool, account querypb.Account) *querypb.ExecuteOptions {
 	if len(list) == 0 {
-		return &querypb.ExecuteOptions{ClientFoundRows: foundRows}
+		return &querypb.ExecuteOptions{ClientFoundRows: foundRows, Account: account}
 	}
 	sqls := make([]string, len(list))
 	for i, st := range list {
 		sqls[i] = st.sql
 	}
-	return &querypb.ExecuteOptions{Settings: sqls, ClientFoundRows: foundRows}
+	return &querypb.ExecuteOptions{Settings: sqls, ClientFoundRows: foundRows, Account: account}
 }
 
 // Options returns the execute options carrying the session's settings. The

@@ -16,7 +16,7 @@ func TestWithSettingOrder(t *testing.T) {
 	// Set again: it moves to the end, after what it may override.
 	l = withSetting(l, "names", "SET NAMES latin1")
 	l = withSetting(l, "time_zone", "")
-	got := optionsOf(l, false).Settings
+	got := optionsOf(l, false, 0).Settings
 	want := []string{"SET @@SESSION.`character_set_results` = NULL", "SET NAMES latin1"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("settings = %q, want %q", got, want)

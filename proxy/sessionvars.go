@@ -293,10 +293,16 @@ func (cc *clientConn) evalText(ctx context.Context, list []setting, value ast.Ex
 // returns the value (nil for NULL) and its column.
 func (cc *clientConn) evalSelect(ctx context.Context, list []setting, sql string) ([]byte, *querypb.Field, error) {
 	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
+	plan, bv, err = cc.forAccount(sql, plan, bv, err)
 	if err != nil {
 		return nil, nil, err
 	}
-	exec := &sessionExecutor{gw: cc.g.gw, s: cc.s, opts: optionsOf(list, cc.s.clientFoundRows())}
+	// The value may come from any query (SET @x = (SELECT ...)): it is
+	// the account's like any other.
+	if err := cc.checkPlanAccess(plan, sql); err != nil {
+		return nil, nil, err
+	}
+	exec := &sessionExecutor{gw: cc.g.gw, s: cc.s, opts: optionsOf(list, cc.s.clientFoundRows(), cc.s.Options().GetAccount())}
 	res, err := plan.Execute(ctx, exec, cc.s.bindSession(plan, bv))
 	if err != nil {
 		return nil, nil, err

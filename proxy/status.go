@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/sqltext"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -116,9 +117,10 @@ func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// abbreviateSQL shortens a statement to at most n bytes for display.
+// abbreviateSQL shortens a statement to at most n bytes for display,
+// without its passwords.
 func abbreviateSQL(s string, n int) string {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(sqltext.RedactSecrets(s))
 	if len(s) <= n {
 		return s
 	}

@@ -124,7 +124,8 @@ func (cc *clientConn) plan(ctx context.Context, sql string) (*router.Plan, route
 	if !p.ok || p.sql != sql || p.keyspace != cc.s.Keyspace {
 		p.plan, p.bv, p.err = cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
 	}
-	return cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.ParseMode, p.plan, p.bv, p.err)
+	plan, bv, err := cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.ParseMode, p.plan, p.bv, p.err)
+	return cc.forAccount(sql, plan, bv, err)
 }
 
 // interrupted returns the error a statement that failed with err reports:
@@ -231,12 +232,23 @@ func (cc *clientConn) killID(id uint32, queryOnly bool) error {
 }
 
 // mayKill says whether this connection's account may kill target's
-// statements: its own, or any when it may use every keyspace and write.
+// statements: its own account's, or any with CONNECTION ADMIN, as on
+// mysqld.
 func (cc *clientConn) mayKill(target *clientConn) bool {
 	if cc.acct == nil || target.acct == nil || cc.acct.Name == target.acct.Name {
 		return true
 	}
-	return len(cc.acct.Keyspaces) == 0 && !cc.acct.ReadOnly
+	return cc.acct.hasPrivilege(privConnectionAdmin)
+}
+
+// maySee says whether SHOW PROCESSLIST shows target to this connection's
+// account: its own account's connections, or every one with PROCESS, as
+// on mysqld.
+func (cc *clientConn) maySee(target *clientConn) bool {
+	if cc.acct == nil || target.acct == nil || cc.acct.Name == target.acct.Name {
+		return true
+	}
+	return cc.acct.hasPrivilege(privProcess)
 }
 
 // cancelRunning cancels the connection's running statement, if any.

@@ -35,8 +35,33 @@ type User struct {
 	// Keyspaces lists the keyspaces the account may use; empty (or "*")
 	// means every keyspace.
 	Keyspaces []string `json:"keyspaces,omitempty"`
-	// ReadOnly accounts may only read: writes fail with error 1142.
+	// ReadOnly accounts may only read: writes fail with error 1142, and
+	// their statements run on the tablets' read-only mysqld account, so
+	// that mysqld refuses what the gate would not see as a write (a
+	// function that writes, NEXTVAL).
 	ReadOnly bool `json:"read_only,omitempty"`
+	// Privileges are server-wide rights beyond the account's keyspaces,
+	// named as mysqld names them: PROCESS (SHOW PROCESSLIST shows every
+	// account's connections, not only the account's own) and CONNECTION
+	// ADMIN (KILL ends other accounts' connections and statements).
+	Privileges []string `json:"privileges,omitempty"`
+}
+
+// Gate-wide privileges of the users file.
+const (
+	privProcess         = "PROCESS"
+	privConnectionAdmin = "CONNECTION ADMIN"
+)
+
+// hasPrivilege says whether the account holds priv (one of the priv*
+// constants; the list is normalized to them).
+func (u *User) hasPrivilege(priv string) bool {
+	for _, p := range u.Privileges {
+		if p == priv {
+			return true
+		}
+	}
+	return false
 }
 
 // usersFile is the users file: JSON or YAML.
@@ -66,6 +91,9 @@ func LoadUsersFile(path string) ([]User, error) {
 //	    password_hash: "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"
 //	    keyspaces: [customer]
 //	    read_only: true
+//	  - name: ops
+//	    password_hash: "*..."
+//	    privileges: [PROCESS, CONNECTION ADMIN]
 //
 // JSON with the same fields works too. Unknown fields are errors.
 func ParseUsers(data []byte) ([]User, error) {
@@ -138,6 +166,14 @@ func (u *User) normalize(defaultPlugin string) error {
 	for _, ks := range u.Keyspaces {
 		if ks == "" {
 			return fmt.Errorf("user %q: empty keyspace name", u.Name)
+		}
+	}
+	for i, p := range u.Privileges {
+		switch n := strings.Join(strings.Fields(strings.ToUpper(strings.ReplaceAll(p, "_", " "))), " "); n {
+		case privProcess, privConnectionAdmin:
+			u.Privileges[i] = n
+		default:
+			return fmt.Errorf("user %q: unknown privilege %q (PROCESS or CONNECTION ADMIN)", u.Name, p)
 		}
 	}
 	return nil

@@ -59,6 +59,15 @@ type Plan struct {
 	// constants below, LastInsertIDBind included) the statement uses, in
 	// sorted order: the proxy binds each before executing. Nil when none.
 	SessionBinds []string
+	// Keyspaces are the keyspaces the statement names or runs on, sorted:
+	// those of its tables, of EXPLAIN's statement, of SHOW ... FROM ks,
+	// of the information_schema rows it asks for. A gate account needs
+	// every one of them. Nil for plans made without parsing.
+	Keyspaces []string
+	// ListsKeyspaces is set when the statement lists the keyspaces
+	// (information_schema.SCHEMATA): for an account limited to some, the
+	// proxy plans it again with PlanVisible.
+	ListsKeyspaces bool
 	// Stats is shared by every copy of the plan the router hands out, for
 	// the proxy to record executions into; nil for PlanSession plans.
 	Stats *PlanStats

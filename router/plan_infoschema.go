@@ -1,6 +1,7 @@
 package router
 
 import (
+	"maps"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -31,6 +32,7 @@ func (p *planner) systemKeyspace() (*Keyspace, error) {
 	if p.sysKs != nil {
 		return p.sysKs, nil
 	}
+	touchedBefore := maps.Clone(p.touched)
 	def, err := p.defaultKeyspace()
 	if err != nil {
 		return nil, err
@@ -64,6 +66,11 @@ func (p *planner) systemKeyspace() (*Keyspace, error) {
 		return def, nil
 	}
 	p.sysKs = only
+	if def != only {
+		// The default keyspace does not answer after all.
+		p.touched = touchedBefore
+	}
+	p.touch(only)
 	return only, nil
 }
 

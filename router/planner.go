@@ -37,6 +37,13 @@ type planner struct {
 	// byLiteral is set when a literal's value chose it.
 	sysKs     *Keyspace
 	byLiteral bool
+	// touched are the keyspaces the statement names or runs on (Plan.Keyspaces).
+	touched map[string]bool
+	// visible, when set, limits the keyspaces information_schema.SCHEMATA
+	// lists (Router.PlanVisible).
+	visible func(keyspace string) bool
+	// listsKeyspaces is set when the plan lists keyspaces (SCHEMATA).
+	listsKeyspaces bool
 	// sysSession is "information_schema" in a session that selected it
 	// (session is then ""), "" otherwise.
 	sysSession string
@@ -87,7 +94,16 @@ func (p *planner) keyspaceByName(name string) (*Keyspace, error) {
 	if len(ks.Shards) == 0 {
 		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", name)
 	}
+	p.touch(ks)
 	return ks, nil
+}
+
+// touch records a keyspace the statement names or runs on.
+func (p *planner) touch(ks *Keyspace) {
+	if p.touched == nil {
+		p.touched = map[string]bool{}
+	}
+	p.touched[ks.Name] = true
 }
 
 // defaultKeyspace is where a statement without tables runs.
@@ -97,11 +113,13 @@ func (p *planner) defaultKeyspace() (*Keyspace, error) {
 	}
 	for _, n := range p.vs.KeyspaceNames() {
 		if ks := p.vs.Keyspaces[n]; !ks.Sharded && ks.Error == nil && len(ks.Shards) > 0 {
+			p.touch(ks)
 			return ks, nil
 		}
 	}
 	for _, n := range p.vs.KeyspaceNames() {
 		if ks := p.vs.Keyspaces[n]; ks.Error == nil && len(ks.Shards) > 0 {
+			p.touch(ks)
 			return ks, nil
 		}
 	}
@@ -214,6 +232,7 @@ func (p *planner) resolveTableOnce(tn *ast.TableName, alias string) (*tableInfo,
 		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", ks.Name)
 	}
 	ti.ks = ks
+	p.touch(ks)
 	ti.tbl = ks.Tables[name]
 	if ks.Sharded && ti.tbl == nil {
 		return nil, sqlerr.New(sqlerr.ERNoSuchTable, "Table '%s.%s' doesn't exist in the VSchema of sharded keyspace %s", ks.Name, name, ks.Name)

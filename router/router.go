@@ -190,10 +190,23 @@ func (r *Router) Plan(sql, keyspace string, mode ParseMode) (plan *Plan, bv Bind
 	return plan, bv, nil
 }
 
+// PlanVisible plans sql as Plan does, with information_schema.SCHEMATA
+// listing only the keyspaces visible accepts, for a gate account limited
+// to those (Plan.ListsKeyspaces). Its plans are not cached.
+func (r *Router) PlanVisible(sql, keyspace string, mode ParseMode, visible func(keyspace string) bool) (*Plan, BindVars, error) {
+	return r.planWith(sql, keyspace, mode, visible)
+}
+
 func (r *Router) plan(sql, keyspace string, mode ParseMode) (*Plan, BindVars, error) {
+	return r.planWith(sql, keyspace, mode, nil)
+}
+
+// planWith plans sql; with visible set, SCHEMATA lists only the keyspaces
+// it accepts, and the plan is neither taken from the cache nor put there.
+func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(string) bool) (*Plan, BindVars, error) {
 	vs := r.VSchema()
 	colGen := r.colGen.Load()
-	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
+	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns, visible: visible}
 	if IsInformationSchema(keyspace) {
 		// `USE information_schema`: no keyspace, and unqualified tables
 		// are information_schema's.
@@ -259,7 +272,7 @@ func (r *Router) plan(sql, keyspace string, mode ParseMode) (*Plan, BindVars, er
 	}
 	// A plan is cached by its normalized text, which a statement too big
 	// for the text cache would make as big (and pin its syntax tree).
-	if (normalizable(stmt) || lock) && len(sql) <= maxCachedText {
+	if (normalizable(stmt) || lock) && len(sql) <= maxCachedText && visible == nil {
 		text, err := restoreSQL(stmt)
 		if err == nil && hasRet {
 			text += " RETURNING " + ret.text
@@ -309,6 +322,11 @@ func (r *Router) plan(sql, keyspace string, mode ParseMode) (*Plan, BindVars, er
 // sessions: a walk (Accept) writes the nodes it visits.
 func routePlan(p *planner, stmt ast.StmtNode, typ string, prim Primitive, sessionBinds []string, query string, anyValues bool, colGen uint64) *Plan {
 	first := firstTable(stmt)
+	var keyspaces []string
+	for ks := range p.touched {
+		keyspaces = append(keyspaces, ks)
+	}
+	slices.Sort(keyspaces)
 	return &Plan{
 		Kind:             PlanRoute,
 		StmtType:         stmtType(stmt),
@@ -320,6 +338,8 @@ func routePlan(p *planner, stmt ast.StmtNode, typ string, prim Primitive, sessio
 		FirstTable:       first,
 		UsesLastInsertID: slices.Contains(sessionBinds, LastInsertIDBind),
 		SessionBinds:     sessionBinds,
+		Keyspaces:        keyspaces,
+		ListsKeyspaces:   p.listsKeyspaces,
 		Stats:            &PlanStats{query: query},
 		anyValues:        anyValues,
 		learned:          p.learned,

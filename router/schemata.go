@@ -71,8 +71,12 @@ func (p *planner) schemataTable() (ast.ResultSetNode, error) {
 	var b strings.Builder
 	b.WriteString("SELECT CATALOG_NAME, SCHEMA_NAME, " + schemataColumns +
 		" FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'information_schema'")
+	p.listsKeyspaces = true
 	for _, name := range p.vs.KeyspaceNames() {
 		if ks := p.vs.Keyspaces[name]; ks.Error != nil || len(ks.Shards) == 0 {
+			continue
+		}
+		if p.visible != nil && !p.visible(name) {
 			continue
 		}
 		b.WriteString(" UNION ALL SELECT CATALOG_NAME, ")

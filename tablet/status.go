@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mosaicdb/mosaic/sqltext"
 	"github.com/mosaicdb/mosaic/tablet/queryservice"
 )
 
@@ -63,7 +64,7 @@ const maxStatusSQL = 300
 func statusRows(rs []queryservice.RunningStatement, now time.Time) []statusRunning {
 	out := make([]statusRunning, 0, len(rs))
 	for _, r := range rs {
-		sql := r.SQL
+		sql := sqltext.RedactSecrets(r.SQL)
 		if len(sql) > maxStatusSQL {
 			sql = sql[:maxStatusSQL] + "…"
 		}

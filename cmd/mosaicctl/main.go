@@ -122,6 +122,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newVSchemaCmd(a),
 		newCertsCmd(),
 		newSecretsCmd(),
+		newUsersCmd(),
 	)
 	return root
 }
