@@ -124,6 +124,9 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	if err := os.MkdirAll(filepath.Join(dataDir, "tablets"), 0o755); err != nil {
 		return err
 	}
+	if err := mysqlctl.CheckReachable(mysqlctl.DefaultConfig().SystemUser, filepath.Join(dataDir, "tablets", "x")); err != nil {
+		return fmt.Errorf("%w (or run with --data-dir under a directory it can reach, e.g. /var/lib/mosaic)", err)
+	}
 	secrets, err := ensureSecrets(dataDir, log)
 	if err != nil {
 		return err

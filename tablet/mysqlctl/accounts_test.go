@@ -3,6 +3,8 @@ package mysqlctl
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,6 +69,19 @@ func TestAccounts(t *testing.T) {
 	}
 	if got := queryAs(t, app, "SELECT LOAD_FILE('/etc/passwd') IS NULL"); got != "1" {
 		t.Error("LOAD_FILE read a file as the app account")
+	}
+	// A table's files stay in the data dir (symbolic_links=OFF): DATA
+	// DIRECTORY is ignored.
+	elsewhere := filepath.Join(shortTempDir(t), "elsewhere")
+	if err := os.Mkdir(elsewhere, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(elsewhere, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	allowed(app, "CREATE TABLE elsewhere (id INT) DATA DIRECTORY = '"+elsewhere+"'")
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+		t.Errorf("a table of the app account has files in %s: %v", elsewhere, entries)
 	}
 
 	allowed(ro, "SELECT * FROM t")

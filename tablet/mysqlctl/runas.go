@@ -110,6 +110,18 @@ func (r runAs) letThrough(dir string) error {
 	return os.Chmod(dir, st.Mode().Perm()|0o010)
 }
 
+// CheckReachable reports, before any tablet starts, whether mariadbd,
+// running as systemUser when this process is root (as itself otherwise),
+// can pass through every directory above dir: a local cluster checks its
+// data dir with it, to fail with advice rather than in each tablet's log.
+func CheckReachable(systemUser, dir string) error {
+	ra, err := resolveRunAs(systemUser)
+	if err != nil {
+		return err
+	}
+	return ra.checkTraversable(dir)
+}
+
 // errNotTraversable is wrapped by the error of checkTraversable.
 var errNotTraversable = errors.New("not traversable")
 
