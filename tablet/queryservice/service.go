@@ -36,7 +36,7 @@ type servingState struct {
 // Accounts are the mysqld accounts of the query service: statements run
 // as App or ReadOnly as their ExecuteOptions.account says (with the
 // keyspace's database as default); the two-phase commit records as
-// Agent. ReadOnly sessions are read-only (SET SESSION TRANSACTION READ
+// Agent. The pools hold connections of every account, within one size. ReadOnly sessions are read-only (SET SESSION TRANSACTION READ
 // ONLY on every connection, again after every reset): a second wall
 // behind the account's missing privileges.
 type Accounts struct {
@@ -72,9 +72,6 @@ type Service struct {
 	pool   *Pool
 	txPool *Pool
 	txs    *txPool
-	// meta holds the Agent account's connections, for the two-phase
-	// commit requests that run outside transactions.
-	meta *Pool
 	// reservedPool holds the reserved connections (lock sessions).
 	reservedPool *Pool
 	reserved     *reservedSet
@@ -113,7 +110,6 @@ func New(cfg Config, id Identity, accounts Accounts, health *Broadcaster, metric
 		pool:         NewAccountPool(pools, cfg.PoolSize),
 		txPool:       NewAccountPool(pools, cfg.TxPoolSize),
 		reservedPool: NewAccountPool(pools, cfg.ReservedPoolSize),
-		meta:         NewAccountPool(pools, 4),
 		killer:       &killer{pool: NewAccountPool(kill, 4), grace: cfg.KillGrace, log: log},
 		health:       health,
 		metrics:      metrics,
@@ -138,7 +134,7 @@ func (s *Service) Running() []RunningStatement {
 	for _, p := range []struct {
 		name string
 		pool *Pool
-	}{{"query", s.pool}, {"transaction", s.txPool}, {"reserved", s.reservedPool}, {"metadata", s.meta}} {
+	}{{"query", s.pool}, {"transaction", s.txPool}, {"reserved", s.reservedPool}} {
 		for _, r := range p.pool.Running() {
 			r.Pool = p.name
 			out = append(out, r)
@@ -169,7 +165,6 @@ func (s *Service) ResetPools(why string) {
 	s.pool.Reset()
 	s.txPool.Reset()
 	s.reservedPool.Reset()
-	s.meta.Reset()
 	s.killer.pool.Reset()
 	s.txs.endAll(why)
 	s.reserved.endAll(why)
@@ -189,7 +184,6 @@ func (s *Service) Run(ctx context.Context) error {
 	s.pool.Close()
 	s.txPool.Close()
 	s.reservedPool.Close()
-	s.meta.Close()
 	s.killer.pool.Close()
 	return nil
 }

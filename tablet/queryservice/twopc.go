@@ -131,7 +131,7 @@ func noMetadataTable(err error) bool {
 func (s *Service) withConn(ctx context.Context, settings []string, fn func(pc *PooledConn) error) error {
 	ctx, cancel := s.queryContext(ctx, nil)
 	defer cancel()
-	pc, err := s.meta.get(ctx, settings, false, accountAgent)
+	pc, err := s.pool.get(ctx, settings, false, accountAgent)
 	if err != nil {
 		return err
 	}
