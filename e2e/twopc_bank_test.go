@@ -218,7 +218,7 @@ func TestTwoPCBank(t *testing.T) {
 	shards := map[string]*sql.DB{}
 	for _, sh := range []string{"-80", "80-"} {
 		p := c.ProcShards["bank"][sh].Tablets[0]
-		d, err := sql.Open("mysql", fmt.Sprintf("root@tcp(127.0.0.1:%d)/bank", p.MySQLPort))
+		d, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(127.0.0.1:%d)/bank", cluster.DirectUser, cluster.DirectPassword, p.MySQLPort))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -262,5 +262,6 @@ func (c Config) mysqldConfig() mysqlctl.Config {
 	// replicates as a no-op), before any transaction may need them: a
 	// transaction whose snapshot predates a table cannot use it (1412).
 	m.MetadataDDL = append(queryservice.MetadataDDL(), heartbeatDDL...)
+	m.AppMetadataGrants = queryservice.AppMetadataGrants()
 	return m
 }

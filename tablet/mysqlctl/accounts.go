@@ -18,7 +18,7 @@ import (
 //
 //	account    where      for                       privileges
 //	App        localhost  gate users (read-write)   DML and DDL on Database only;
-//	                                                 the commit-point columns of _mosaic.dt_state
+//	                                                 Config.AppMetadataGrants on _mosaic
 //	ReadOnly   localhost  gate users (read-only)    SELECT, SHOW VIEW, EXECUTE on Database
 //	Agent      localhost  heartbeat, 2PC records    _mosaic's tables (no READ_ONLY ADMIN:
 //	                                                 a read-only server stops its writes)
@@ -90,10 +90,7 @@ func (m *Mysqld) grants() (keep []grant, dropped []grant) {
 		vrepl = []string{"SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, REFERENCES, LOCK TABLES ON " + db + ".*"}
 	}
 	if m.cfg.hasMetadata() {
-		// The commit point of a two-phase commit updates its record in
-		// the application's own transaction (queryservice.StartCommit):
-		// that column and the ones its WHERE reads, nothing else.
-		app = append(app, "SELECT (dtid, state), UPDATE (state) ON `_mosaic`.`dt_state`")
+		app = append(app, m.cfg.AppMetadataGrants...)
 	}
 	keep = []grant{
 		{user: a.App, host: "localhost", password: m.local.app, privileges: app},

@@ -22,6 +22,7 @@ func TestAccounts(t *testing.T) {
 			"CREATE DATABASE IF NOT EXISTS _mosaic",
 			"CREATE TABLE IF NOT EXISTS _mosaic.dt_state (dtid VARBINARY(64) PRIMARY KEY, state ENUM('PREPARE','COMMIT','ROLLBACK') NOT NULL, time_created BIGINT NOT NULL, participants TEXT NOT NULL)",
 		}
+		c.AppMetadataGrants = []string{"SELECT (dtid, state), UPDATE (state) ON `_mosaic`.`dt_state`"}
 		c.Secrets.DBAPassword = "dba-pw"
 	})
 	dba := m.DBAParams()

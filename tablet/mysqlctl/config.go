@@ -76,6 +76,10 @@ type Config struct {
 	// start (unbinlogged, like everything the tablet sets up) before the
 	// accounts get their rights on them.
 	MetadataDDL []string
+	// AppMetadataGrants are the read-write application account's rights
+	// on those tables ("<privileges> ON <table>"): the few statements of
+	// Mosaic's own that run in the application's transactions.
+	AppMetadataGrants []string
 
 	// BackupPath and MbstreamPath name mariadb-backup and mbstream
 	// (looked up in PATH when not absolute), for physical copies.

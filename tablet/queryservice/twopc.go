@@ -54,6 +54,19 @@ var dtStateDDL = []string{
 ) ENGINE=InnoDB`,
 }
 
+// AppMetadataGrants are the rights the application's account needs on
+// Mosaic's own tables, for the statements of two-phase commit that run in
+// the application's transactions: the commit point moves a record to
+// COMMIT (StartCommit), and a prepared branch writes its proof row
+// (txConn.prepare). Every other statement on these tables runs as the
+// agent's account. Each is "<privileges> ON <table>", for GRANT.
+func AppMetadataGrants() []string {
+	return []string{
+		"SELECT (dtid, state), UPDATE (state) ON `_mosaic`.`dt_state`",
+		"INSERT ON `_mosaic`.`dt_branch`",
+	}
+}
+
 // branchProofSQL writes the proof row of dtid's branch.
 func branchProofSQL(dtid string, now time.Time) string {
 	return fmt.Sprintf("INSERT INTO _mosaic.dt_branch (dtid, time_created) VALUES (%s, %d)", hexLit(dtid), now.UnixNano())
