@@ -205,21 +205,29 @@ func statementWords(sql string, n int) []string {
 }
 
 // containsFold reports whether s holds sub in any case (sub is lower case
-// ASCII), without allocating.
+// ASCII, starting with a byte that has no upper case or with a letter),
+// without allocating: it looks for sub's first byte with IndexByte, in
+// both cases, and compares the rest there.
 func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		j := 0
-		for ; j < len(sub); j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != sub[j] {
+	first := sub[0]
+	upper := first
+	if 'a' <= first && first <= 'z' {
+		upper -= 'a' - 'A'
+	}
+	for _, c := range []byte{first, upper} {
+		for i := 0; ; {
+			k := strings.IndexByte(s[i:], c)
+			if k < 0 || i+k+len(sub) > len(s) {
 				break
 			}
+			i += k
+			if strings.EqualFold(s[i+1:i+len(sub)], sub[1:]) {
+				return true
+			}
+			i++
 		}
-		if j == len(sub) {
-			return true
+		if upper == first {
+			break
 		}
 	}
 	return false

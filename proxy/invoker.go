@@ -106,6 +106,19 @@ func applyEdits(s string, edits []edit) string {
 
 // invokerRights returns sql with the changes the comment above lists.
 func invokerRights(sql string) (string, error) {
+	// Most statements show at once that they are neither CREATE nor
+	// ALTER: their first byte, after blanks, is another letter.
+	i := 0
+	for i < len(sql) && sqltext.IsSpace(sql[i]) {
+		i++
+	}
+	if i < len(sql) {
+		switch c := sql[i] | 0x20; {
+		case c == 'c' || c == 'a':
+		case 'a' <= c && c <= 'z':
+			return sql, nil
+		}
+	}
 	first, ok := firstWordOf(sql)
 	if !ok || (first != "CREATE" && first != "ALTER") {
 		return sql, nil
@@ -118,7 +131,7 @@ func invokerRights(sql string) (string, error) {
 	}
 	var edits []edit
 	var security *rtok // the DEFINER or INVOKER of a SQL SECURITY clause
-	i := 1
+	i = 1
 	kind := ""
 head:
 	for ; i < len(toks); i++ {
