@@ -24,7 +24,7 @@ func (cc *clientConn) handleFieldList(ctx context.Context, data []byte) error {
 		table = data
 	}
 	if len(table) == 0 {
-		return cc.writeError(sqlerr.New(sqlerr.ERNoSuchTable, "Table name is empty"))
+		return cc.writeError(sqlerr.New(sqlerr.ERWrongTableName, "Incorrect table name ''"))
 	}
 	if cc.s.Keyspace == "" {
 		return cc.writeError(sqlerr.New(sqlerr.ERNoDB, "No database selected"))
@@ -125,7 +125,7 @@ func (cc *clientConn) handleSetOption(data []byte) error {
 	case 1:
 		cc.multiStatements = false
 	default:
-		return cc.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Unknown COM_SET_OPTION option %d", binary.LittleEndian.Uint16(data)))
+		return cc.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Unknown command"))
 	}
 	return cc.pw.writeEOF(cc.status(), 0)
 }
@@ -151,40 +151,73 @@ func (cc *clientConn) handleResetConnection(ctx context.Context) error {
 	return cc.writeOK(0, 0)
 }
 
-// handleChangeUser answers COM_CHANGE_USER: authenticate again as another
-// account and start a fresh session. Failure ends the connection, as in
-// mysqld; the returned error says so.
-func (cc *clientConn) handleChangeUser(ctx context.Context, data []byte) error {
+// changeUser is a parsed COM_CHANGE_USER.
+type changeUser struct {
+	user, authData, db []byte
+	plugin             string
+}
+
+// errChangeUserPacket is mysqld's answer to a COM_CHANGE_USER it cannot
+// read; the connection stays as it was.
+var errChangeUserPacket = sqlerr.New(sqlerr.ERUnknownCom, "Unknown command")
+
+// parseChangeUser reads COM_CHANGE_USER: user NUL, the authentication
+// data (a length byte and the data with CLIENT_SECURE_CONNECTION, else
+// NUL-terminated), database NUL, then optionally the character set (2
+// bytes), the plugin name (NUL-terminated, with CLIENT_PLUGIN_AUTH) and
+// the connection attributes (with CLIENT_CONNECT_ATTRS).
+func parseChangeUser(data []byte, capability uint32) (changeUser, error) {
+	var r changeUser
 	user, p, ok := cutNul(data)
 	if !ok {
-		return cc.failHandshake(errMalformed("COM_CHANGE_USER"))
+		return r, errChangeUserPacket
 	}
-	var authData []byte
-	if cc.capability&mysql.CLIENT_SECURE_CONNECTION != 0 {
+	r.user = user
+	if capability&mysql.CLIENT_SECURE_CONNECTION != 0 {
 		if len(p) < 1 || len(p)-1 < int(p[0]) {
-			return cc.failHandshake(errMalformed("COM_CHANGE_USER"))
+			return r, errChangeUserPacket
 		}
-		authData, p = p[1:1+int(p[0])], p[1+int(p[0]):]
+		r.authData, p = p[1:1+int(p[0])], p[1+int(p[0]):]
 	} else {
-		authData, p, ok = cutNul(p)
-		if !ok {
-			return cc.failHandshake(errMalformed("COM_CHANGE_USER"))
+		if r.authData, p, ok = cutNul(p); !ok {
+			return r, errChangeUserPacket
 		}
 	}
-	db, p, _ := cutNul(p)
-	plugin := authNative
-	if len(p) >= 2 {
-		p = p[2:] // character set
-		if cc.capability&mysql.CLIENT_PLUGIN_AUTH != 0 && len(p) > 0 {
-			name, _, ok := cutNul(p)
-			if !ok {
-				name = p
-			}
-			plugin = string(name)
+	if r.db, p, ok = cutNul(p); !ok {
+		return r, errChangeUserPacket
+	}
+	r.plugin = authNative
+	if len(p) < 2 {
+		return r, nil
+	}
+	p = p[2:] // character set
+	if capability&mysql.CLIENT_PLUGIN_AUTH != 0 && len(p) > 0 {
+		name, rest, ok := cutNul(p)
+		if !ok {
+			name, rest = p, nil
 		}
+		r.plugin, p = string(name), rest
+	}
+	if capability&mysql.CLIENT_CONNECT_ATTRS != 0 && len(p) > 0 && !checkConnectAttrs(p) {
+		return r, errChangeUserPacket
+	}
+	return r, nil
+}
+
+// handleChangeUser answers COM_CHANGE_USER: authenticate again as another
+// account and start a fresh session. A packet the gate cannot read gets
+// 1047 and changes nothing, as in mysqld; a failed authentication ends the
+// connection, and the returned error says so.
+func (cc *clientConn) handleChangeUser(ctx context.Context, data []byte) error {
+	req, err := parseChangeUser(data, cc.capability)
+	if err != nil {
+		if werr := cc.writeError(err); werr != nil {
+			return werr
+		}
+		return nil
 	}
 	// The client's answer is made with the greeting's scramble.
-	acct, err := cc.authenticate(string(user), plugin, authData, cc.salt)
+	acct, err := cc.authenticate(string(req.user), req.plugin, req.authData, cc.salt)
 	if err != nil {
 		// Roll back before hanging up.
 		cc.s.Rollback(ctx)
@@ -194,14 +227,14 @@ func (cc *clientConn) handleChangeUser(ctx context.Context, data []byte) error {
 	if err := cc.resetSession(ctx, ""); err != nil {
 		cc.log.Warn("rollback on change user failed", "err", err)
 	}
-	if len(db) > 0 {
-		if err := cc.checkUse(ctx, string(db)); err != nil {
+	if len(req.db) > 0 {
+		if err := cc.checkUse(ctx, string(req.db)); err != nil {
 			cc.writeError(err)
 			cc.pw.flush()
 			return err
 		}
 		cc.s.releaseLocks(ctx, cc.g.gw.locks)
-		cc.s = cc.newSession(string(db))
+		cc.s = cc.newSession(string(req.db))
 	}
 	return cc.writeOK(0, 0)
 }

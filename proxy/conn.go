@@ -255,7 +255,9 @@ func (cc *clientConn) dispatch(ctx context.Context, cmd byte, data []byte) bool 
 	case mysql.COM_PING:
 		err = cc.writeOK(0, 0)
 	case mysql.COM_INIT_DB:
-		if uerr := cc.use(ctx, string(data)); uerr != nil {
+		if len(data) == 0 {
+			err = cc.writeError(sqlerr.New(sqlerr.ERNoDB, "No database selected"))
+		} else if uerr := cc.use(ctx, string(data)); uerr != nil {
 			err = cc.writeError(uerr)
 		} else {
 			cc.setActivity("Sleep", "")
@@ -292,7 +294,7 @@ func (cc *clientConn) dispatch(ctx context.Context, cmd byte, data []byte) bool 
 	case mysql.COM_STMT_FETCH:
 		err = cc.writeError(sqlerr.NotSupported("cursors (COM_STMT_FETCH)"))
 	default:
-		err = cc.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Unknown command %d", cmd))
+		err = cc.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Unknown command"))
 	}
 	return err != nil
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -182,11 +181,11 @@ func parseHandshakeResponse(data []byte) (r handshakeResponse, isSSL bool, err e
 	r.user, p = string(user), rest
 	switch {
 	case r.capability&mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0:
-		n, isNull, k := mysql.LengthEncodedInt(p)
-		if isNull || k == 0 || uint64(len(p)-k) < n {
+		a, n, ok := readLenEncString(p)
+		if !ok {
 			return r, false, errHandshake
 		}
-		r.authData, p = p[k:k+int(n)], p[k+int(n):]
+		r.authData, p = a, p[n:]
 	case r.capability&mysql.CLIENT_SECURE_CONNECTION != 0:
 		if len(p) < 1 || len(p)-1 < int(p[0]) {
 			return r, false, errHandshake
@@ -209,24 +208,20 @@ func parseHandshakeResponse(data []byte) (r handshakeResponse, isSSL bool, err e
 	}
 	r.plugin = authNative
 	if r.capability&mysql.CLIENT_PLUGIN_AUTH != 0 && len(p) > 0 {
-		name, _, ok := cutNul(p)
+		name, rest, ok := cutNul(p)
 		if !ok {
-			// Some clients end the packet with the plugin name unterminated.
-			name = p
+			// Some clients end the packet with the plugin name
+			// unterminated (and no attributes after it).
+			name, rest = p, nil
 		}
-		r.plugin = string(name)
+		r.plugin, p = string(name), rest
 	}
-	// Connection attributes follow; the gate has no use for them.
+	// Connection attributes follow; the gate has no use for them, but
+	// they must add up.
+	if r.capability&mysql.CLIENT_CONNECT_ATTRS != 0 && len(p) > 0 && !checkConnectAttrs(p) {
+		return r, false, errHandshake
+	}
 	return r, false, nil
-}
-
-// cutNul splits b at its first NUL byte.
-func cutNul(b []byte) (before, after []byte, ok bool) {
-	i := bytes.IndexByte(b, 0)
-	if i < 0 {
-		return nil, b, false
-	}
-	return b[:i], b[i+1:], true
 }
 
 // errAccessDenied is MySQL's 1045 for user at the client's address.

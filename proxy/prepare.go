@@ -34,6 +34,8 @@ type preparedStmt struct {
 	// longData collects COM_STMT_SEND_LONG_DATA by parameter, until the
 	// next execution.
 	longData map[int][]byte
+	// longDataSize is the bytes in longData.
+	longDataSize int
 	// longDataErr is a bad COM_STMT_SEND_LONG_DATA, reported by the next
 	// execution (that command has no response).
 	longDataErr error
@@ -248,15 +250,16 @@ func (a autocommitExecutor) Stream(ctx context.Context, qs []router.ShardQuery, 
 // handleExecute answers COM_STMT_EXECUTE.
 func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	start := time.Now()
-	id, ok := stmtIDOf(data)
-	if !ok {
+	if len(data) < executeHeaderLen {
+		// As mysqld: checked before the statement is looked up.
 		return cc.writeError(errMalformed("COM_STMT_EXECUTE"))
 	}
+	id, _ := stmtIDOf(data)
 	st := cc.stmts.get(id)
 	if st == nil {
 		return cc.writeError(errUnknownStmt(id, "mysqld_stmt_execute"))
 	}
-	defer func() { st.longData, st.longDataErr = nil, nil }()
+	defer st.resetLongData()
 	args, err := st.bindArgs(data)
 	if err != nil {
 		return cc.writeError(err)
@@ -354,7 +357,7 @@ func (st *preparedStmt) bindArgs(data []byte) ([]any, error) {
 		st.types = req.types
 	}
 	if st.types == nil {
-		return nil, sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_execute: no parameter types bound")
+		return nil, sqlerr.Wrap(sqlerr.ERWrongArguments, errExecuteArgs, "Incorrect arguments to mysqld_stmt_execute: no parameter types bound")
 	}
 	args, err := decodeParams(st.types, req.nulls, req.values, st.longData)
 	if err != nil {
@@ -363,25 +366,38 @@ func (st *preparedStmt) bindArgs(data []byte) ([]any, error) {
 	return args, nil
 }
 
+// resetLongData forgets the statement's long data and its error.
+func (st *preparedStmt) resetLongData() {
+	st.longData, st.longDataSize, st.longDataErr = nil, 0, nil
+}
+
 // handleSendLongData takes COM_STMT_SEND_LONG_DATA, which has no response.
 func (cc *clientConn) handleSendLongData(data []byte) {
 	if len(data) < 6 {
 		return
 	}
 	st := cc.stmts.get(binary.LittleEndian.Uint32(data))
-	if st == nil {
+	if st == nil || st.longDataErr != nil {
+		// After an error the rest is dropped until the execution that
+		// reports it.
 		return
 	}
 	param := int(binary.LittleEndian.Uint16(data[4:]))
 	if param >= st.numParams {
+		st.longData = nil
 		st.longDataErr = sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_send_long_data: parameter %d of %d", param, st.numParams)
 		return
 	}
 	if st.longData == nil {
 		st.longData = map[int][]byte{}
 	}
-	total := len(st.longData[param]) + len(data) - 6
-	if total > cc.g.cfg.MaxAllowedPacket {
+	// mysqld bounds each parameter by max_allowed_packet; the gate bounds
+	// all of them together, since they go to the shard in one statement
+	// that must fit in its max_allowed_packet, and since the gate holds
+	// them until the execution.
+	st.longDataSize += len(data) - 6
+	if st.longDataSize > cc.g.cfg.MaxAllowedPacket {
+		st.longData = nil
 		st.longDataErr = sqlerr.New(sqlerr.ERNetPacketTooLarge, "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes")
 		return
 	}
@@ -398,7 +414,7 @@ func (cc *clientConn) handleStmtReset(data []byte) error {
 	if st == nil {
 		return cc.writeError(errUnknownStmt(id, "mysqld_stmt_reset"))
 	}
-	st.longData, st.longDataErr = nil, nil
+	st.resetLongData()
 	return cc.writeOK(0, 0)
 }
 

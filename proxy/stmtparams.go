@@ -9,6 +9,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/mosaicdb/mosaic/router/sqltypes"
+	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
 // paramType is a parameter's type as COM_STMT_EXECUTE sends it: the
@@ -31,24 +32,30 @@ type executeRequest struct {
 	values []byte
 }
 
-// parseExecuteHeader reads the fixed part of COM_STMT_EXECUTE for a
-// statement of numParams parameters (found through the id, so the id is
-// read first by the caller with stmtIDOf).
+// executeHeaderLen is the fixed part of COM_STMT_EXECUTE: statement id
+// (4), flags (1) and iteration count (4).
+const executeHeaderLen = 9
+
+// parseExecuteHeader reads COM_STMT_EXECUTE for a statement of numParams
+// parameters (found through the id, which the caller reads first). Its
+// errors are mysqld's: 1835 for a packet too short for the fixed part, a
+// new-params-bound flag other than 0 or 1 or types cut short; 1210 for a
+// missing NULL bitmap or flag.
 func parseExecuteHeader(data []byte, numParams int) (executeRequest, error) {
 	var r executeRequest
-	if len(data) < 9 {
+	if len(data) < executeHeaderLen {
 		return r, errMalformed("COM_STMT_EXECUTE")
 	}
 	r.stmtID = binary.LittleEndian.Uint32(data)
 	r.flags = data[4]
-	// data[5:9] is the iteration count, always 1.
-	p := data[9:]
+	// data[5:9] is the iteration count, always 1 (mysqld ignores it).
+	p := data[executeHeaderLen:]
 	if numParams == 0 {
 		return r, nil
 	}
 	nb := (numParams + 7) / 8
 	if len(p) < nb+1 {
-		return r, errMalformed("COM_STMT_EXECUTE")
+		return r, errExecuteArgs
 	}
 	r.nulls = make([]bool, numParams)
 	for i := range numParams {
@@ -57,7 +64,9 @@ func parseExecuteHeader(data []byte, numParams int) (executeRequest, error) {
 	p = p[nb:]
 	bound := p[0]
 	p = p[1:]
-	if bound == 1 {
+	switch bound {
+	case 0:
+	case 1:
 		if len(p) < 2*numParams {
 			return r, errMalformed("COM_STMT_EXECUTE")
 		}
@@ -66,10 +75,15 @@ func parseExecuteHeader(data []byte, numParams int) (executeRequest, error) {
 			r.types[i] = paramType{typ: p[2*i], unsigned: p[2*i+1]&0x80 != 0}
 		}
 		p = p[2*numParams:]
+	default:
+		return r, errMalformed("COM_STMT_EXECUTE")
 	}
 	r.values = p
 	return r, nil
 }
+
+// errExecuteArgs is mysqld's answer to parameters it cannot read.
+var errExecuteArgs = sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 
 // stmtIDOf returns the statement id that starts COM_STMT_* packets.
 func stmtIDOf(data []byte) (uint32, bool) {
@@ -77,6 +91,18 @@ func stmtIDOf(data []byte) (uint32, bool) {
 		return 0, false
 	}
 	return binary.LittleEndian.Uint32(data), true
+}
+
+// knownParamType says whether t is a MYSQL_TYPE_* a parameter may have;
+// mysqld refuses the others with 1210.
+func knownParamType(t byte) bool {
+	switch {
+	case t <= mysql.MYSQL_TYPE_TIME2: // DECIMAL .. TIME2, NULL and NEWDATE included
+		return true
+	case t >= mysql.MYSQL_TYPE_JSON: // JSON, NEWDECIMAL, ENUM, SET, the blobs, the strings, GEOMETRY
+		return true
+	}
+	return false
 }
 
 // decodeParams turns the values of an execution into bind values for
@@ -89,6 +115,9 @@ func decodeParams(types []paramType, nulls []bool, values []byte, longData map[i
 	args := make([]any, len(types))
 	p := values
 	for i, t := range types {
+		if !knownParamType(t.typ) {
+			return nil, fmt.Errorf("parameter %d: unknown type %d", i+1, t.typ)
+		}
 		if ld, ok := longData[i]; ok {
 			args[i] = textOrBytes(ld, t.typ)
 			continue
@@ -175,12 +204,9 @@ func decodeParam(t paramType, p []byte) (v any, n int, err error) {
 		return decodeTimeParam(p)
 	}
 	// Everything else is a length-encoded string.
-	s, isNull, k, err := mysql.LengthEncodedString(p)
-	if err != nil || k == 0 {
-		return nil, 0, fmt.Errorf("value of type %d cut short", t.typ)
-	}
-	if isNull {
-		return nil, k, nil
+	s, k, ok := readLenEncString(p)
+	if !ok {
+		return nil, 0, fmt.Errorf("value of type %d cut short or malformed", t.typ)
 	}
 	switch t.typ {
 	case mysql.MYSQL_TYPE_DECIMAL, mysql.MYSQL_TYPE_NEWDECIMAL:

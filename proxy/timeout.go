@@ -264,7 +264,7 @@ func (cc *clientConn) cancelRunning() {
 // KILL CONNECTION.
 func (cc *clientConn) handleProcessKill(data []byte) error {
 	if len(data) < 4 {
-		return cc.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Malformed COM_PROCESS_KILL"))
+		return cc.writeError(errMalformed("COM_PROCESS_KILL"))
 	}
 	if err := cc.killID(binary.LittleEndian.Uint32(data), false); err != nil {
 		return cc.writeError(err)

@@ -61,6 +61,10 @@ const (
 	ERWrongValueCountOnRow        = 1136
 	ERSPDoesNotExist              = 1305 // "SAVEPOINT x does not exist"
 	ERSPBadSelect                 = 1312 // a procedure's result set the client cannot take
+	ERWrongTableName              = 1103
+	EROutOfResources              = 1041
+	ERTooHighLevelOfNesting       = 1473 // "Too high level of nesting for select"
+	ERStackOverrun                = 1436 // "Thread stack overrun"
 )
 
 // states maps the numbers above to their SQLSTATE. Numbers not listed get
@@ -103,6 +107,7 @@ var states = map[uint16]string{
 	ERCantChangeTxCharacteristics: "25001",
 	ERSPDoesNotExist:              "42000",
 	ERSPBadSelect:                 "0A000",
+	ERWrongTableName:              "42000",
 }
 
 // StateFor returns the SQLSTATE of a MySQL error number.
