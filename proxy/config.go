@@ -105,6 +105,10 @@ type Config struct {
 	// measure what the check costs: a shard transaction lost before COMMIT
 	// then leaves the shards before it committed.
 	BenchNoCommitCheck bool
+	// CommandTestHook, for tests only, is called with each command a
+	// client sends, on the connection's goroutine, before the gate
+	// answers it.
+	CommandTestHook func(cmd byte, data []byte)
 	// Router configures planning.
 	Router router.Config
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/packet"
 
+	"github.com/mosaicdb/mosaic/recovered"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/sysconn"
@@ -98,7 +100,13 @@ func (g *Gate) checkKeyspace(ctx context.Context, target string) error {
 	return nil
 }
 
+// serveConn serves one client connection until it ends. A panic anywhere
+// in it (or raised again here from a goroutine working for it) ends this
+// connection only: recovered, logged with its stack and counted.
 func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
+	// Deferred first, so it runs last: after the cleanup below, whose
+	// own panic it recovers too.
+	defer g.recoverConn(nc)
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
@@ -147,6 +155,21 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 		cc.s.releaseLocks(rctx, g.gw.locks)
 	}()
 	cc.loop(ctx)
+}
+
+// recoverConn recovers a panic of the connection nc's goroutine: it is
+// logged with its stack and counted, and the connection is closed (its
+// session was rolled back by serveConn's cleanup on the way here).
+func (g *Gate) recoverConn(nc net.Conn) {
+	x := recover()
+	if x == nil {
+		return
+	}
+	p := recovered.New(x)
+	g.m.panics.Inc()
+	g.log.Error("client connection panicked; the connection is closed", "remote", nc.RemoteAddr().String(),
+		"panic", fmt.Sprint(p.Value), "stack", string(p.Stack))
+	nc.Close()
 }
 
 // newSession returns a fresh session for the connection's account, in
@@ -235,6 +258,9 @@ func (cc *clientConn) loop(ctx context.Context) {
 		}
 		if len(data) == 0 {
 			return
+		}
+		if h := cc.g.cfg.CommandTestHook; h != nil {
+			h(data[0], data[1:])
 		}
 		if quit := cc.dispatch(ctx, data[0], data[1:]); quit {
 			cc.pw.flush()

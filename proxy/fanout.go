@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"sync"
+
+	"github.com/mosaicdb/mosaic/recovered"
 )
 
 // fanoutWorkers is how many goroutines wait for a statement's per-shard
@@ -41,7 +43,9 @@ func (f *fanout) run(ctx context.Context, workers int) {
 }
 
 // spawn runs fn on an idle worker, or on a new goroutine when none is
-// idle (or f is nil, or its workers have stopped).
+// idle (or f is nil, or its workers have stopped). fn must not panic: a
+// panic there ends the process. Callers catch their functions' panics
+// (recovered.Catch) and raise them again where they wait.
 func (f *fanout) spawn(fn func()) {
 	if f != nil {
 		select {
@@ -56,7 +60,9 @@ func (f *fanout) spawn(fn func()) {
 // parallel calls fn(ctx, i) for every i < n at once: the last on the
 // calling goroutine, the others through spawn. The first error cancels
 // the ctx the others got; parallel returns it once every call has
-// returned.
+// returned. A call that panics cancels the others too, and once every call
+// has returned parallel raises that panic again on the calling goroutine
+// (with the stack where it happened), whose owner recovers it.
 func (f *fanout) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
 	if n == 0 {
 		return nil
@@ -67,9 +73,20 @@ func (f *fanout) parallel(ctx context.Context, n int, fn func(ctx context.Contex
 		wg    sync.WaitGroup
 		once  sync.Once
 		first error
+		mu    sync.Mutex
+		boom  *recovered.Panic
 	)
 	call := func(i int) {
-		if err := fn(ctx, i); err != nil {
+		var err error
+		if p := recovered.Catch(func() { err = fn(ctx, i) }); p != nil {
+			mu.Lock()
+			if boom == nil {
+				boom = p
+			}
+			mu.Unlock()
+			err = p
+		}
+		if err != nil {
 			once.Do(func() {
 				first = err
 				cancel()
@@ -85,6 +102,7 @@ func (f *fanout) parallel(ctx context.Context, n int, fn func(ctx context.Contex
 	}
 	call(n - 1)
 	wg.Wait()
+	recovered.Raise(boom)
 	return first
 }
 
@@ -92,19 +110,35 @@ func (f *fanout) parallel(ctx context.Context, n int, fn func(ctx context.Contex
 // error of one call never stops another: each runs to its end and says
 // how it ended. Calls inside a transaction use it: cancelling one would
 // make its tablet kill the statement and drop its shard's transaction,
-// and the gate must know how the statement ended on every shard.
+// and the gate must know how the statement ended on every shard. A call
+// that panics stops no other either; once every call has returned, all
+// raises the first panic again on the calling goroutine.
 func (f *fanout) all(ctx context.Context, n int, fn func(ctx context.Context, i int)) {
 	if n == 0 {
 		return
 	}
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		boom *recovered.Panic
+	)
+	call := func(i int) {
+		if p := recovered.Catch(func() { fn(ctx, i) }); p != nil {
+			mu.Lock()
+			if boom == nil {
+				boom = p
+			}
+			mu.Unlock()
+		}
+	}
 	wg.Add(n - 1)
 	for i := range n - 1 {
 		f.spawn(func() {
 			defer wg.Done()
-			fn(ctx, i)
+			call(i)
 		})
 	}
-	fn(ctx, n-1)
+	call(n - 1)
 	wg.Wait()
+	recovered.Raise(boom)
 }

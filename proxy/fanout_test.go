@@ -3,10 +3,13 @@ package proxy
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mosaicdb/mosaic/recovered"
 )
 
 func TestFanoutParallel(t *testing.T) {
@@ -70,4 +73,70 @@ func TestFanoutParallel(t *testing.T) {
 	// The workers stop with their context.
 	cancel()
 	stopped.Wait()
+}
+
+// A call that panics on a worker does not end the process: parallel
+// cancels the other calls, waits for them and raises the panic again on
+// the calling goroutine, with the worker's stack.
+func TestFanoutParallelPanic(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f := newFanout()
+	var stopped sync.WaitGroup
+	stopped.Add(1)
+	go func() { defer stopped.Done(); f.run(ctx, 2) }()
+	defer func() { cancel(); stopped.Wait() }()
+
+	for _, which := range []int{0, 2} { // on a worker; on the caller
+		var returned atomic.Int32
+		p := recovered.Catch(func() {
+			f.parallel(t.Context(), 3, func(ctx context.Context, i int) error {
+				if i == which {
+					panicInShardCall()
+				}
+				<-ctx.Done()
+				returned.Add(1)
+				return ctx.Err()
+			})
+		})
+		if p == nil || p.Value != "shard call failed" {
+			t.Fatalf("call %d panicked: parallel raised %v", which, p)
+		}
+		if !strings.Contains(string(p.Stack), "panicInShardCall") {
+			t.Errorf("the raised panic lost the stack where it happened:\n%s", p.Stack)
+		}
+		if n := returned.Load(); n != 2 {
+			t.Fatalf("parallel raised the panic before the other calls returned (%d of 2)", n)
+		}
+	}
+}
+
+func panicInShardCall() { panic("shard call failed") }
+
+// all, whose calls never stop one another, runs every call to its end
+// even when one panics, then raises the panic on the calling goroutine.
+func TestFanoutAllPanic(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f := newFanout()
+	var stopped sync.WaitGroup
+	stopped.Add(1)
+	go func() { defer stopped.Done(); f.run(ctx, 2) }()
+	defer func() { cancel(); stopped.Wait() }()
+
+	var returned atomic.Int32
+	p := recovered.Catch(func() {
+		f.all(t.Context(), 3, func(ctx context.Context, i int) {
+			if i == 0 {
+				panicInShardCall()
+			}
+			returned.Add(1)
+		})
+	})
+	if p == nil || p.Value != "shard call failed" || !strings.Contains(string(p.Stack), "panicInShardCall") {
+		t.Fatalf("all raised %v", p)
+	}
+	if n := returned.Load(); n != 2 {
+		t.Fatalf("%d of the other 2 calls ran to their end", n)
+	}
 }

@@ -18,6 +18,8 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	errors      *prometheus.CounterVec
 	connections prometheus.Gauge
+	// panics counts panics recovered while serving a client connection.
+	panics prometheus.Counter
 	// questions counts statements for COM_STATISTICS.
 	questions atomic.Uint64
 	// twopc counts two-phase commits by outcome: started, committed,
@@ -46,6 +48,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "mosaic_gate_client_connections",
 			Help: "Open client connections.",
 		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mosaic_gate_connection_panics_total",
+			Help: "Panics recovered while serving a client connection; each closed that connection only (the log has its stack).",
+		}),
 	}
 	m.twopc = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mosaic_gate_twopc_commits_total",
@@ -55,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "mosaic_gate_twopc_resolved_total",
 		Help: "Distributed transactions and prepared branches the resolver finished, by outcome.",
 	}, []string{"outcome"})
-	reg.MustRegister(m.queries, m.latency, m.errors, m.connections, m.twopc, m.twopcResolved)
+	reg.MustRegister(m.queries, m.latency, m.errors, m.connections, m.panics, m.twopc, m.twopcResolved)
 	return m
 }
 

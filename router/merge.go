@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/recovered"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -36,19 +37,29 @@ func mergeStream(ctx context.Context, exec ShardExecutor, qs []ShardQuery, keys 
 		spawn(exec, func() {
 			defer wg.Done()
 			defer close(c.ch)
-			c.err = exec.Stream(ctx, []ShardQuery{q}, func(_ int, chunk *querypb.QueryResult) error {
-				select {
-				case c.ch <- chunk:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			})
+			// A panic here would end the process: it ends the merge
+			// instead and is raised again below, once every stream
+			// has returned.
+			if p := recovered.Catch(func() {
+				c.err = exec.Stream(ctx, []ShardQuery{q}, func(_ int, chunk *querypb.QueryResult) error {
+					select {
+					case c.ch <- chunk:
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				})
+			}); p != nil {
+				c.err, c.panic = p, p
+			}
 		})
 	}
 	err := runMerge(ctx, cursors, keys, callback)
 	cancel()
 	wg.Wait()
+	for _, c := range cursors {
+		recovered.Raise(c.panic)
+	}
 	return err
 }
 
@@ -125,6 +136,9 @@ type mergeCursor struct {
 	idx int
 	ch  chan *querypb.QueryResult
 	err error // the stream's error, read once ch is closed
+	// panic is what the stream's goroutine recovered, raised again by
+	// mergeStream on its caller's goroutine.
+	panic *recovered.Panic
 
 	fields []*querypb.Field
 	// first is the first chunk, fetched to learn the fields.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/recovered"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -20,10 +21,11 @@ import (
 // shard i of n gives k = i, i+n, i+2n, ... below rows[i] (-1: forever),
 // in chunks of chunkRows. It counts the rows it handed to callbacks.
 type genExec struct {
-	shards    []string
-	rows      map[string]int
-	chunkRows int
-	failShard string // this shard fails after its first chunk
+	shards     []string
+	rows       map[string]int
+	chunkRows  int
+	failShard  string // this shard fails after its first chunk
+	panicShard string // this shard panics after its first chunk
 
 	produced atomic.Int64
 	active   atomic.Int32
@@ -67,6 +69,9 @@ func (g *genExec) Stream(ctx context.Context, qs []ShardQuery, cb func(int, *que
 			}
 			g.produced.Add(int64(len(chunk.Rows)))
 			sent++
+			if q.Shard == g.panicShard && sent == 1 {
+				panic("shard " + q.Shard + " panicked")
+			}
 			if q.Shard == g.failShard && sent == 1 {
 				return sqlerr.New(sqlerr.ERUnknown, "shard %s broke", q.Shard)
 			}
@@ -186,6 +191,28 @@ func TestMergeStreamShardError(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "shard 80- broke") {
 		t.Fatalf("err = %v", err)
+	}
+	if n := g.active.Load(); n != 0 {
+		t.Fatalf("%d shard streams still running", n)
+	}
+}
+
+// A shard stream that panics on its goroutine does not end the process:
+// the merge stops the other streams, waits for them, and raises the panic
+// again on the caller's goroutine (whose owner, the gate's connection,
+// recovers it), instead of returning the rows it had as if complete.
+func TestMergeStreamShardPanic(t *testing.T) {
+	shards := []string{"-80", "80-"}
+	g := &genExec{shards: shards, chunkRows: 20, rows: map[string]int{"-80": -1, "80-": 100000}, panicShard: "80-"}
+	var err error
+	p := recovered.Catch(func() {
+		err = mergeRoute(shards).Stream(t.Context(), g, nil, func(*querypb.QueryResult) error { return nil })
+	})
+	if p == nil || p.Value != "shard 80- panicked" {
+		t.Fatalf("merge returned %v and raised %v", err, p)
+	}
+	if !strings.Contains(string(p.Stack), "genExec).Stream") {
+		t.Errorf("the raised panic lost the stack where it happened:\n%s", p.Stack)
 	}
 	if n := g.active.Load(); n != 0 {
 		t.Fatalf("%d shard streams still running", n)
