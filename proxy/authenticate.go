@@ -110,7 +110,7 @@ func (cc *clientConn) authenticate(user, plugin string, resp, salt []byte) (*acc
 			return nil, err
 		}
 		var err error
-		if resp, err = cc.pc.ReadPacket(); err != nil {
+		if resp, err = cc.readHandshakePacket(); err != nil {
 			return nil, err
 		}
 	}
@@ -175,7 +175,7 @@ func (cc *clientConn) cachingSha2(acct *account, resp, salt []byte) (bool, error
 	if err := cc.pw.flush(); err != nil {
 		return false, err
 	}
-	pkt, err := cc.pc.ReadPacket()
+	pkt, err := cc.readHandshakePacket()
 	if err != nil {
 		return false, err
 	}
@@ -195,7 +195,7 @@ func (cc *clientConn) cachingSha2(acct *account, resp, salt []byte) (bool, error
 			if err := cc.pw.flush(); err != nil {
 				return false, err
 			}
-			if pkt, err = cc.pc.ReadPacket(); err != nil {
+			if pkt, err = cc.readHandshakePacket(); err != nil {
 				return false, err
 			}
 		}

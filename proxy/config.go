@@ -42,6 +42,15 @@ type Config struct {
 	// IdleTimeout closes a client connection idle this long between
 	// statements (0: never), as mysqld's wait_timeout.
 	IdleTimeout time.Duration
+	// ConnectTimeout bounds a client's connection phase (greeting, TLS,
+	// login), as mysqld's connect_timeout: a client that has not logged
+	// in by then is disconnected.
+	ConnectTimeout time.Duration
+	// NetReadTimeout bounds each wait for more of a packet once its
+	// first byte has arrived (and for each packet of a LOAD DATA LOCAL
+	// file), as mysqld's net_read_timeout: a client that stops
+	// half-way through a packet is disconnected.
+	NetReadTimeout time.Duration
 	// HealthCheckTimeout drops a tablet whose health stream is silent this long.
 	HealthCheckTimeout time.Duration
 	// TabletWait is how long a query waits for a serving tablet of its shard
@@ -123,6 +132,8 @@ func DefaultConfig() Config {
 		DefaultAuthPlugin:     authNative,
 		MaxAllowedPacket:      64 << 20,
 		QueryTimeout:          0,
+		ConnectTimeout:        10 * time.Second,
+		NetReadTimeout:        30 * time.Second,
 		HealthCheckTimeout:    6 * time.Second,
 		TabletWait:            5 * time.Second,
 		MaxReplicaLag:         30 * time.Second,
@@ -156,6 +167,9 @@ func (c Config) Validate() error {
 	}
 	if c.TwoPCAbandonAge <= 0 || c.TwoPCResolveInterval < 0 {
 		errs = append(errs, errors.New("two-phase commit abandon age must be positive, resolve interval not negative"))
+	}
+	if c.ConnectTimeout <= 0 || c.NetReadTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("connect timeout %v and net read timeout %v must be positive", c.ConnectTimeout, c.NetReadTimeout))
 	}
 	if c.TabletWait < 0 || c.QueryTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 || c.MaxReplicaLag < 0 || c.BufferWindow < 0 || c.TabletStreams < 0 {
 		errs = append(errs, errors.New("timeouts and limits must not be negative"))

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/packet"
 
 	"github.com/mosaicdb/mosaic/recovered"
 	"github.com/mosaicdb/mosaic/router"
@@ -20,16 +19,11 @@ import (
 	"github.com/mosaicdb/mosaic/sysconn"
 )
 
-// handshakeTimeout bounds the connection phase, as mysqld's
-// connect_timeout.
-const handshakeTimeout = 10 * time.Second
-
-// clientConn is one client connection: go-mysql's packet.Conn reads
-// packets, our packetWriter frames responses, and the session holds the
-// client's state.
+// clientConn is one client connection: packetConn reads packets,
+// packetWriter frames responses, and the session holds the client's state.
 type clientConn struct {
 	g      *Gate
-	pc     *packet.Conn
+	pc     *packetConn
 	pw     *packetWriter
 	s      *Session
 	acct   *account
@@ -113,20 +107,23 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 	n := g.connCount.Add(1)
 	defer g.connCount.Add(-1)
 	if g.cfg.MaxConnections > 0 && n > int64(g.cfg.MaxConnections) {
-		g.refuse(nc, sqlerr.New(sqlerr.ERConCount, "Too many connections"))
+		g.refuseTooMany(nc)
 		return
 	}
-	pc := packet.NewTLSConn(newBufConn(sysconn.Wrap(nc)))
+	// The connection phase must end within the connect timeout, reads
+	// and writes alike (a TLS handshake included).
+	hard := time.Now().Add(g.cfg.ConnectTimeout)
+	nc.SetDeadline(hard)
+	pc := &packetConn{conn: newBufConn(sysconn.Wrap(nc)), readTimeout: g.cfg.NetReadTimeout, hardDeadline: hard, deadlineSet: true}
 	cc := &clientConn{
 		g:      g,
 		pc:     pc,
 		pw:     newPacketWriter(pc),
 		connID: g.lastConnID.Add(1),
 		remote: nc.RemoteAddr().String(),
-		in:     packetBuffer{max: g.cfg.MaxAllowedPacket},
+		in:     packetBuffer{max: g.cfg.MaxAllowedPacket, drain: true},
 	}
 	cc.log = g.log.With("conn", cc.connID)
-	nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := cc.handshake(ctx); err != nil {
 		g.log.Debug("client handshake failed", "remote", cc.remote, "err", err)
 		var se *sqlerr.Error
@@ -137,6 +134,7 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
+	pc.hardDeadline, pc.deadlineSet = time.Time{}, false
 	cc.multiStatements = cc.capability&mysql.CLIENT_MULTI_STATEMENTS != 0
 	cc.setActivity("Sleep", "")
 	g.conns.Store(cc.connID, cc)
@@ -197,47 +195,38 @@ func (cc *clientConn) newSession(target string) *Session {
 	return s
 }
 
-// refuse writes an error as the first packet and closes the connection,
-// as mysqld does when it turns a client away.
-func (g *Gate) refuse(nc net.Conn, err error) {
-	pw := newPacketWriter(packet.NewConn(nc))
-	pw.writeError(err)
-	pw.flush()
-	g.m.observeError(err)
+// refuseTooMany turns a client away past max_connections as mysqld does:
+// error 1040 as the first packet, instead of the greeting (and, the
+// client's capabilities being unknown, without a SQLSTATE), then close.
+func (g *Gate) refuseTooMany(nc net.Conn) {
+	const msg = "Too many connections"
+	code := uint16(sqlerr.ERConCount)
+	b := []byte{byte(3 + len(msg)), 0, 0, 0, 0xff, byte(code), byte(code >> 8)}
+	b = append(b, msg...)
+	nc.SetWriteDeadline(time.Now().Add(g.cfg.ConnectTimeout))
+	nc.Write(b)
+	g.m.observeError(sqlerr.New(sqlerr.ERConCount, msg))
 	nc.Close()
 }
 
 func (cc *clientConn) close() {
 	if cc.closed.CompareAndSwap(false, true) {
-		// The socket itself: packet.Conn's Close also resets the packet
-		// sequence, which the connection's goroutine owns (close runs on
-		// others: KILL, shutdown).
-		cc.pc.Conn.Close()
+		// The socket itself, not through the packet connection, whose
+		// state the connection's goroutine owns (close runs on others:
+		// KILL, shutdown).
+		cc.pc.conn.Close()
 	}
 }
-
-// errPacketTooLarge is a client packet over max_allowed_packet.
-var errPacketTooLarge = errors.New("packet too large")
 
 // readCommand reads the next command packet. It waits at most the idle
 // timeout for it.
 func (cc *clientConn) readCommand() ([]byte, error) {
-	cc.pc.Sequence = 0
+	cc.pc.seq = 0
+	var idle time.Time
 	if t := cc.g.cfg.IdleTimeout; t > 0 {
-		cc.pc.Conn.SetReadDeadline(time.Now().Add(t))
-		defer cc.pc.Conn.SetReadDeadline(time.Time{})
+		idle = time.Now().Add(t)
 	}
-	cc.in.reset()
-	if err := cc.pc.ReadPacketTo(&cc.in); err != nil {
-		if cc.in.tooLarge() {
-			return nil, errPacketTooLarge
-		}
-		return nil, err
-	}
-	if cc.in.tooLarge() {
-		return nil, errPacketTooLarge
-	}
-	return cc.in.b, nil
+	return cc.pc.readPacket(&cc.in, idle)
 }
 
 // loop reads and answers commands until the client leaves or ctx ends.
@@ -247,13 +236,7 @@ func (cc *clientConn) loop(ctx context.Context) {
 	for {
 		data, err := cc.readCommand()
 		if err != nil {
-			if errors.Is(err, errPacketTooLarge) {
-				// As mysqld: say why, then hang up.
-				e := sqlerr.New(sqlerr.ERNetPacketTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes")
-				cc.g.m.observeError(e)
-				cc.pw.writeError(e)
-				cc.pw.flush()
-			}
+			cc.readFailed(err)
 			return
 		}
 		if len(data) == 0 {
@@ -270,6 +253,24 @@ func (cc *clientConn) loop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// readFailed tells the client why its packet ends the connection, where
+// mysqld does: one over max_allowed_packet (1153), one out of sequence
+// (1156). A client that went away or was too slow hears nothing.
+func (cc *clientConn) readFailed(err error) {
+	var e *sqlerr.Error
+	switch {
+	case errors.Is(err, errPacketTooLarge):
+		e = sqlerr.New(sqlerr.ERNetPacketTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes")
+	case errors.Is(err, errPacketsOutOfOrder):
+		e = sqlerr.New(sqlerr.ERPacketsOutOfOrder, "Got packets out of order")
+	default:
+		return
+	}
+	cc.g.m.observeError(e)
+	cc.pw.writeError(e)
+	cc.pw.flush()
 }
 
 // dispatch answers one command. It returns true when the connection ends.

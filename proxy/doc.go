@@ -6,8 +6,9 @@
 // The MySQL protocol: the connection phase (handshake.go, authenticate.go:
 // capabilities, TLS, mysql_native_password and caching_sha2_password against
 // the users file) and the command loop (conn.go) are the gate's own; packets
-// are read by go-mysql's packet.Conn and written by packetWriter, one flush
-// per command. Prepared statements (prepare.go) bind COM_STMT_EXECUTE values
+// are read by packetConn (packetread.go: bounded before login, grown only as
+// bytes arrive, timed out when a client stops half-way) and written by
+// packetWriter, one flush per command. Prepared statements (prepare.go) bind COM_STMT_EXECUTE values
 // (stmtparams.go) into the router's cached plan and write binary rows
 // (binaryrow.go); multistmt.go splits multi-statement queries; timeout.go
 // holds KILL and the statement time limits; access.go the per-user rules.

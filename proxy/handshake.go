@@ -1,15 +1,15 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/packet"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -17,8 +17,8 @@ import (
 // The connection phase is ours rather than go-mysql's server.Conn: we
 // announce the capabilities we implement (multi-statements, multi-results),
 // check hashed passwords, and re-authenticate on COM_CHANGE_USER, none of
-// which go-mysql's server allows. Packets are still framed and read by
-// go-mysql's packet.Conn, and the scrambles are the mysql package's.
+// which go-mysql's server allows. Packets are read by packetConn
+// (packetread.go), and the scrambles are the mysql package's.
 
 // serverCapabilities are the capability flags the gate announces; CLIENT_SSL
 // is added when TLS is configured. CLIENT_DEPRECATE_EOF, compression
@@ -39,23 +39,11 @@ const collationUtf8mb4 = 45
 // errHandshake is a malformed connection-phase packet.
 var errHandshake = sqlerr.New(sqlerr.ERHandshakeError, "Bad handshake")
 
-// bufConn is a net.Conn whose reads go through a buffer we own, so that
-// a TLS upgrade can take over the bytes a client sent right behind its
-// SSL request.
-type bufConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func newBufConn(c net.Conn) *bufConn { return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16*1024)} }
-
-func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
-
 // connWriter writes to the packet connection's current net.Conn (plain,
 // then TLS after an upgrade).
-type connWriter struct{ pc *packet.Conn }
+type connWriter struct{ pc *packetConn }
 
-func (w connWriter) Write(p []byte) (int, error) { return w.pc.Conn.Write(p) }
+func (w connWriter) Write(p []byte) (int, error) { return w.pc.conn.Conn.Write(p) }
 
 // handshakeResponse is what a client sent in its HandshakeResponse41.
 type handshakeResponse struct {
@@ -81,7 +69,7 @@ func (cc *clientConn) handshake(ctx context.Context) error {
 	if err := cc.writeGreeting(caps, salt); err != nil {
 		return err
 	}
-	data, err := cc.pc.ReadPacket()
+	data, err := cc.readHandshakePacket()
 	if err != nil {
 		return err
 	}
@@ -93,13 +81,13 @@ func (cc *clientConn) handshake(ctx context.Context) error {
 		if g.tlsConfig == nil {
 			return cc.failHandshake(sqlerr.New(sqlerr.ERHandshakeError, "the gate does not offer TLS"))
 		}
-		tc := tls.Server(cc.pc.Conn, g.tlsConfig)
+		tc := tls.Server(cc.pc.conn, g.tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return fmt.Errorf("tls handshake: %w", err)
 		}
-		cc.pc.Conn = newBufConn(tc)
+		cc.pc.conn = newBufConn(tc)
 		cc.tls = true
-		if data, err = cc.pc.ReadPacket(); err != nil {
+		if data, err = cc.readHandshakePacket(); err != nil {
 			return err
 		}
 		if resp, isSSL, err = parseHandshakeResponse(data); err != nil || isSSL {
@@ -126,6 +114,24 @@ func (cc *clientConn) handshake(ctx context.Context) error {
 		return err
 	}
 	return cc.pw.flush()
+}
+
+// readHandshakePacket reads a packet of the connection phase (or of a
+// COM_CHANGE_USER's exchange), bounded by maxHandshakePacket, into a
+// buffer of its own: the command being answered may still point into the
+// connection's.
+func (cc *clientConn) readHandshakePacket() ([]byte, error) {
+	buf := packetBuffer{max: maxHandshakePacket}
+	// In the connection phase the connect timeout's hard deadline holds
+	// already; a COM_CHANGE_USER's exchange gets as long.
+	data, err := cc.pc.readPacket(&buf, time.Now().Add(cc.g.cfg.ConnectTimeout))
+	if err != nil {
+		if errors.Is(err, errPacketTooLarge) {
+			cc.failHandshake(errHandshake)
+		}
+		return nil, err
+	}
+	return data, nil
 }
 
 func (cc *clientConn) failHandshake(err error) error {

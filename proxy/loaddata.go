@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -73,24 +74,22 @@ func (f *clientFile) next() ([]byte, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	in := &f.cc.in
-	in.reset()
-	if err := f.cc.pc.ReadPacketTo(in); err != nil {
-		if in.tooLarge() {
-			err = errPacketTooLarge
-		}
+	// Each packet of the file must come within net_read_timeout, as
+	// mysqld waits for them.
+	var wait time.Time
+	if t := f.cc.g.cfg.NetReadTimeout; t > 0 {
+		wait = time.Now().Add(t)
+	}
+	b, err := f.cc.pc.readPacket(&f.cc.in, wait)
+	if err != nil {
 		f.err = err
 		return nil, err
 	}
-	if in.tooLarge() {
-		f.err = errPacketTooLarge
-		return nil, f.err
-	}
-	if len(in.b) == 0 {
+	if len(b) == 0 {
 		f.done = true
 		return nil, io.EOF
 	}
-	return in.b, nil
+	return b, nil
 }
 
 // Read implements io.Reader over the content packets.

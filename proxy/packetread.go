@@ -1,42 +1,229 @@
 package proxy
 
-// packetBuffer receives one client packet from packet.Conn.ReadPacketTo,
-// enforcing max_allowed_packet: past max it keeps reading but drops the
-// bytes, so that the client, which is still writing, can read our error
-// 1153 instead of a broken pipe. Past max+drainLimit it gives up.
-type packetBuffer struct {
-	b   []byte
-	max int
-	n   int
-}
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
 
-// drainLimit is how much of an oversized packet is read and dropped
-// before the connection is simply closed.
+// A client's packets are read by packetConn, which trusts nothing in them:
+// the 3-byte length of a header is a claim, and the buffer a packet goes
+// into grows only as its bytes arrive, never to the claimed length up
+// front (a header claiming 16 MiB followed by nothing costs nothing). A
+// packet's limit is the handshake's before login and max_allowed_packet
+// after; once the first byte of a packet is in, each wait for more is
+// bounded by net_read_timeout.
+
+// maxHandshakePacket bounds each packet before the client has logged in:
+// the handshake response, the SSL request and the authentication
+// exchange. The biggest real handshake response is its 32 fixed bytes, a
+// user name, up to 255 bytes of authentication data, a database and a
+// plugin name (a few hundred bytes together) and the connection
+// attributes, which libmysqlclient caps at 64 KiB and mysqld refuses
+// beyond 64 KiB; an RSA-encrypted password is 512 bytes at most. A bigger
+// packet ends the connection.
+const maxHandshakePacket = 64<<10 + 2<<10
+
+// readChunk is the most a packet's buffer grows by before the bytes to
+// fill it have arrived.
+const readChunk = 64 << 10
+
+// drainLimit is how much of an oversized packet is read and dropped,
+// so that a client still writing it can read the error, before the
+// connection is simply closed.
 const drainLimit = 64 << 20
 
-// keepCap is the capacity a buffer keeps between commands; a bigger one
-// (after a large packet) is released.
-const keepCap = 1 << 20
+// keepCap is the capacity a connection's packet buffer keeps between
+// commands; a bigger one (after a large packet) is released.
+const keepCap = 64 << 10
 
+// errPacketTooLarge is a client packet over its limit.
+var errPacketTooLarge = errors.New("packet too large")
+
+// errPacketsOutOfOrder is a packet whose sequence number is not the next.
+var errPacketsOutOfOrder = errors.New("packets out of order")
+
+// bufConn is a net.Conn whose reads go through a buffer we own, so that
+// a TLS upgrade can take over the bytes a client sent right behind its
+// SSL request.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func newBufConn(c net.Conn) *bufConn { return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16*1024)} }
+
+func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// packetConn frames a client connection: it reads packets and holds the
+// sequence number that packetWriter continues.
+type packetConn struct {
+	// conn is the connection (plain, or TLS after an upgrade).
+	conn *bufConn
+	// seq is the sequence number of the next packet either way.
+	seq uint8
+	// readTimeout bounds each wait for the rest of a packet once its
+	// first byte is in (mysqld's net_read_timeout); 0 for none.
+	readTimeout time.Duration
+	// hardDeadline, when set, bounds every read whatever readTimeout
+	// says (the connection phase's connect timeout).
+	hardDeadline time.Time
+	// deadlineSet says a read deadline may be set on conn: the next
+	// packet's first wait clears or replaces it.
+	deadlineSet bool
+}
+
+// packetBuffer receives packets: their bytes, the limit on their total,
+// whether a packet past it is read to its end (drain) or ends the read at
+// once, and whether the packet went past it (cut).
+type packetBuffer struct {
+	b     []byte
+	max   int
+	drain bool
+	cut   bool
+}
+
+// reset empties the buffer for the next packet, releasing a big one.
 func (p *packetBuffer) reset() {
 	if cap(p.b) > keepCap {
 		p.b = nil
 	}
 	p.b = p.b[:0]
-	p.n = 0
+	p.cut = false
 }
 
-func (p *packetBuffer) tooLarge() bool { return p.n > p.max }
-
-func (p *packetBuffer) Write(d []byte) (int, error) {
-	p.n += len(d)
-	if p.n > p.max {
-		p.b = p.b[:0]
-		if p.n > p.max+drainLimit {
-			return 0, errPacketTooLarge
-		}
-		return len(d), nil
+// grow makes room for want more bytes, never past the limit; false when
+// the packet goes past it.
+func (p *packetBuffer) grow(want int) bool {
+	if p.cut || len(p.b)+want > p.max {
+		return false
 	}
-	p.b = append(p.b, d...)
-	return len(d), nil
+	if cap(p.b)-len(p.b) >= want {
+		return true
+	}
+	newCap := min(max(2*cap(p.b), len(p.b)+want), p.max)
+	nb := make([]byte, len(p.b), newCap)
+	copy(nb, p.b)
+	p.b = nb
+	return true
+}
+
+// startPacket sets the read deadline of the wait for a packet's first
+// byte: idle (zero for none), or the hard deadline when that is sooner.
+func (pc *packetConn) startPacket(idle time.Time) error {
+	d := idle
+	if !pc.hardDeadline.IsZero() && (d.IsZero() || pc.hardDeadline.Before(d)) {
+		d = pc.hardDeadline
+	}
+	if d.IsZero() && !pc.deadlineSet {
+		return nil
+	}
+	pc.deadlineSet = !d.IsZero()
+	return pc.conn.SetReadDeadline(d)
+}
+
+// readFull reads len(b) bytes. Bytes already buffered are taken without
+// a system call or a deadline; a wait for more, once started is true
+// (the packet's first byte is in), is bounded by readTimeout.
+func (pc *packetConn) readFull(b []byte, started *bool) error {
+	r := pc.conn.r
+	for len(b) > 0 {
+		if r.Buffered() == 0 && *started && pc.readTimeout > 0 {
+			d := time.Now().Add(pc.readTimeout)
+			if !pc.hardDeadline.IsZero() && pc.hardDeadline.Before(d) {
+				d = pc.hardDeadline
+			}
+			if err := pc.conn.SetReadDeadline(d); err != nil {
+				return err
+			}
+			pc.deadlineSet = true
+		}
+		n, err := r.Read(b)
+		if n > 0 {
+			*started = true
+			b = b[n:]
+		}
+		if err != nil {
+			if len(b) > 0 && errors.Is(err, io.EOF) {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// readPacket reads one client packet (with the packets that continue it,
+// for a payload of 16 MiB or more) into buf, which it empties first, and
+// returns it. idle bounds the wait for its first byte (zero: none). A
+// packet past buf's limit returns errPacketTooLarge: at once, or, when buf
+// drains, once it was read and dropped (up to drainLimit), so that a
+// client still writing it can read the error. A sequence number out of
+// order returns errPacketsOutOfOrder.
+func (pc *packetConn) readPacket(buf *packetBuffer, idle time.Time) ([]byte, error) {
+	buf.reset()
+	if err := pc.startPacket(idle); err != nil {
+		return nil, err
+	}
+	started := false
+	dropped := 0
+	var hdr [4]byte
+	for {
+		if err := pc.readFull(hdr[:], &started); err != nil {
+			return nil, err
+		}
+		if hdr[3] != pc.seq {
+			return nil, fmt.Errorf("%w: got %d, want %d", errPacketsOutOfOrder, hdr[3], pc.seq)
+		}
+		pc.seq++
+		n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
+		if len(buf.b)+n > buf.max && !buf.drain {
+			return nil, errPacketTooLarge
+		}
+		for rest := n; rest > 0; {
+			want := min(rest, readChunk)
+			if buf.grow(want) {
+				l := len(buf.b)
+				buf.b = buf.b[:l+want]
+				if err := pc.readFull(buf.b[l:], &started); err != nil {
+					return nil, err
+				}
+			} else {
+				if !buf.cut {
+					buf.cut, buf.b = true, nil
+				}
+				if dropped += want; dropped > drainLimit {
+					return nil, errPacketTooLarge
+				}
+				if err := pc.skip(want); err != nil {
+					return nil, err
+				}
+			}
+			rest -= want
+		}
+		if n < maxPayload {
+			break
+		}
+	}
+	if buf.cut {
+		return nil, errPacketTooLarge
+	}
+	return buf.b, nil
+}
+
+// skip reads n bytes of a packet under way and forgets them.
+func (pc *packetConn) skip(n int) error {
+	started := true
+	var scratch [4096]byte
+	for n > 0 {
+		k := min(n, len(scratch))
+		if err := pc.readFull(scratch[:k], &started); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
 }

@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/go-mysql-org/go-mysql/packet"
-
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -26,10 +24,10 @@ const maxPayload = 1<<24 - 1
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
 // packetWriter frames MySQL packets into a buffered writer, using and
-// advancing the sequence number of the go-mysql connection. Nothing reaches
-// the socket until flush: one write per response instead of one per packet.
+// advancing the connection's sequence number. Nothing reaches the socket
+// until flush: one write per response instead of one per packet.
 type packetWriter struct {
-	pc  *packet.Conn
+	pc  *packetConn
 	w   *bufio.Writer
 	buf []byte // scratch for building payloads
 	// hdr is the scratch of a packet header: a local array would escape
@@ -50,7 +48,7 @@ var tabletAccount = regexp.MustCompile(`'mosaic_[a-z]+'@'localhost'`)
 
 // newPacketWriter returns a writer to pc's current connection (plain, or
 // TLS after an upgrade).
-func newPacketWriter(pc *packet.Conn) *packetWriter {
+func newPacketWriter(pc *packetConn) *packetWriter {
 	return &packetWriter{pc: pc, w: bufio.NewWriterSize(connWriter{pc}, 32*1024), buf: make([]byte, 0, 1024)}
 }
 
@@ -62,8 +60,8 @@ func (p *packetWriter) writePacket(payload []byte) error {
 		if n > maxPayload {
 			n = maxPayload
 		}
-		p.hdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), p.pc.Sequence}
-		p.pc.Sequence++
+		p.hdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), p.pc.seq}
+		p.pc.seq++
 		if _, err := p.w.Write(p.hdr[:]); err != nil {
 			return err
 		}

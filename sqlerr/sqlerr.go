@@ -65,6 +65,7 @@ const (
 	EROutOfResources              = 1041
 	ERTooHighLevelOfNesting       = 1473 // "Too high level of nesting for select"
 	ERStackOverrun                = 1436 // "Thread stack overrun"
+	ERPacketsOutOfOrder           = 1156
 )
 
 // states maps the numbers above to their SQLSTATE. Numbers not listed get
@@ -108,6 +109,7 @@ var states = map[uint16]string{
 	ERSPDoesNotExist:              "42000",
 	ERSPBadSelect:                 "0A000",
 	ERWrongTableName:              "42000",
+	ERPacketsOutOfOrder:           "08S01",
 }
 
 // StateFor returns the SQLSTATE of a MySQL error number.

@@ -105,6 +105,8 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	fs.StringVar(&maxPacket, "max-allowed-packet", "64M", "largest packet a client may send (error 1153 beyond); K, M, G suffixes")
 	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "upper bound on each statement, error 3024 (0: none)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close client connections idle this long (0: never)")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "disconnect a client that has not logged in this long after connecting (mysqld's connect_timeout)")
+	fs.DurationVar(&cfg.NetReadTimeout, "net-read-timeout", cfg.NetReadTimeout, "disconnect a client that stops this long in the middle of a packet (mysqld's net_read_timeout)")
 	fs.DurationVar(&cfg.HealthCheckTimeout, "health-check-timeout", cfg.HealthCheckTimeout, "drop a tablet whose health stream is silent this long")
 	fs.DurationVar(&cfg.TabletWait, "tablet-wait", cfg.TabletWait, "how long a statement waits for a serving tablet")
 	fs.DurationVar(&cfg.MaxReplicaLag, "max-replica-lag", cfg.MaxReplicaLag, "never read @replica/@rdonly from a tablet lagging more than this (0: no limit)")
