@@ -25,6 +25,9 @@ type Config struct {
 	// column list names (see ColumnSource); a VSchema's authoritative
 	// column list wins over it.
 	Columns ColumnSource
+	// ParseMemory, when set, is charged with what parsing a big statement
+	// takes, before the parser runs (see MemoryBudget).
+	ParseMemory MemoryBudget
 }
 
 // DefaultConfig returns the default router configuration.
@@ -101,10 +104,23 @@ func (r *Router) CacheStats() CacheStats {
 	}
 }
 
-// Parse parses one statement in mode. The parser panics on a few inputs
-// it cannot represent (some very long numeric literals, for one): those
-// come back as a 1235 error, and the parser is not reused.
+// Parse parses one statement in mode. A statement that nests deeper than
+// mysqld takes (or than is safe for the gate) is refused before parsing
+// with mysqld's error (parselimits.go), and a big one whose parse the
+// memory budget cannot spare with the budget's. The parser panics on a
+// few inputs it cannot represent (some very long numeric literals, for
+// one): those come back as a 1235 error, and the parser is not reused.
 func (r *Router) Parse(sql string, mode ParseMode) (stmt ast.StmtNode, err error) {
+	cost, err := checkDepth(sql)
+	if err != nil {
+		return nil, err
+	}
+	if b := r.cfg.ParseMemory; b != nil && cost >= minChargedParse {
+		if err := b.Acquire(cost); err != nil {
+			return nil, err
+		}
+		defer b.Release(cost)
+	}
 	p := r.parsers.Get().(*parser.Parser)
 	p.SetSQLMode(mode.sqlMode())
 	defer func() {
