@@ -83,6 +83,12 @@ type Config struct {
 	Insecure bool
 	// MaxConnections caps client connections (0: no cap).
 	MaxConnections int
+	// MaxMemoryInFlight is the memory budget of statements in flight,
+	// all connections together: packets being received and run (past
+	// their first 64 KiB), prepared statements' long data, and the
+	// parser's work on big statements. Work past it is refused with
+	// error 1041 (0: no budget).
+	MaxMemoryInFlight int64
 	// TransactionMode is how a new session's transactions commit across
 	// shards; a session changes its own with SET transaction_mode.
 	TransactionMode TransactionMode
@@ -140,6 +146,7 @@ func DefaultConfig() Config {
 		BufferWindow:          10 * time.Second,
 		BufferSize:            1000,
 		MaxConnections:        0,
+		MaxMemoryInFlight:     1 << 30,
 		TabletStreams:         2,
 		TabletSockets:         true,
 		TransactionMode:       TransactionModeMulti,
@@ -170,6 +177,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConnectTimeout <= 0 || c.NetReadTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("connect timeout %v and net read timeout %v must be positive", c.ConnectTimeout, c.NetReadTimeout))
+	}
+	if c.MaxMemoryInFlight < 0 {
+		errs = append(errs, fmt.Errorf("max memory in flight %d must not be negative", c.MaxMemoryInFlight))
 	}
 	if c.TabletWait < 0 || c.QueryTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 || c.MaxReplicaLag < 0 || c.BufferWindow < 0 || c.TabletStreams < 0 {
 		errs = append(errs, errors.New("timeouts and limits must not be negative"))

@@ -121,7 +121,8 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 		pw:     newPacketWriter(pc),
 		connID: g.lastConnID.Add(1),
 		remote: nc.RemoteAddr().String(),
-		in:     packetBuffer{max: g.cfg.MaxAllowedPacket, drain: true},
+		in:     packetBuffer{max: g.cfg.MaxAllowedPacket, drain: true, budget: g.mem},
+		stmts:  preparedStmts{budget: g.mem},
 	}
 	cc.log = g.log.With("conn", cc.connID)
 	if err := cc.handshake(ctx); err != nil {
@@ -143,6 +144,9 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 		g.conns.Delete(cc.connID)
 		g.m.connections.Dec()
 		cc.close()
+		// What the connection held of the memory budget.
+		cc.in.reset()
+		cc.stmts.closeAll()
 		// A client that goes away leaves no transaction behind.
 		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -235,6 +239,15 @@ func (cc *clientConn) loop(ctx context.Context) {
 	defer stop()
 	for {
 		data, err := cc.readCommand()
+		var refused *sqlerr.Error
+		if errors.As(err, &refused) {
+			// The memory budget could not spare the packet: it was
+			// read and dropped, the connection goes on.
+			if cc.refuseCommand(cc.in.head, refused) != nil || cc.pw.flush() != nil {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			cc.readFailed(err)
 			return
@@ -253,6 +266,30 @@ func (cc *clientConn) loop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// refuseCommand answers a command whose packet the memory budget could
+// not spare, of which only head (its first bytes) is left: with err, or,
+// for the commands that have no answer, as their next execution.
+func (cc *clientConn) refuseCommand(head []byte, err *sqlerr.Error) error {
+	if len(head) > 0 {
+		switch head[0] {
+		case mysql.COM_STMT_SEND_LONG_DATA:
+			if id, ok := stmtIDOf(head[1:]); ok {
+				if st := cc.stmts.get(id); st != nil && st.longDataErr == nil {
+					cc.stmts.resetLongData(st)
+					st.longDataErr = err
+				}
+			}
+			return nil
+		case mysql.COM_STMT_CLOSE:
+			if id, ok := stmtIDOf(head[1:]); ok {
+				cc.stmts.close(id)
+			}
+			return nil
+		}
+	}
+	return cc.writeError(err)
 }
 
 // readFailed tells the client why its packet ends the connection, where

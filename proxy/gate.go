@@ -37,6 +37,8 @@ type Gate struct {
 	columns *learnedColumns
 	m       *metrics
 	reg     *prometheus.Registry
+	// mem is the memory budget of statements in flight.
+	mem *memBudget
 
 	listener net.Listener
 	httpLis  net.Listener
@@ -81,6 +83,8 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 	}
 	columns := newLearnedColumns()
 	cfg.Router.Columns = columns
+	mem := newMemBudget(cfg.MaxMemoryInFlight, reg)
+	cfg.Router.ParseMemory = mem
 	g := &Gate{
 		cfg:     cfg,
 		columns: columns,
@@ -90,6 +94,7 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 		gw:      NewTabletGateway(hc, cfg.Cell, cfg.TabletWait, cfg.MaxReplicaLag, newFailoverBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg))),
 		router:  router.New(cfg.Router),
 		m:       newMetrics(reg),
+		mem:     mem,
 		reg:     reg,
 		loaded:  make(chan struct{}),
 

@@ -71,7 +71,7 @@ func (f *clientFile) next() ([]byte, error) {
 	if f.done {
 		return nil, io.EOF
 	}
-	if f.err != nil {
+	if f.err != nil && !isRefusal(f.err) {
 		return nil, f.err
 	}
 	// Each packet of the file must come within net_read_timeout, as
@@ -82,7 +82,9 @@ func (f *clientFile) next() ([]byte, error) {
 	}
 	b, err := f.cc.pc.readPacket(&f.cc.in, wait)
 	if err != nil {
-		f.err = err
+		if f.err == nil || !isRefusal(err) {
+			f.err = err
+		}
 		return nil, err
 	}
 	if len(b) == 0 {
@@ -106,7 +108,8 @@ func (f *clientFile) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// drain reads what is left of the file.
+// drain reads what is left of the file. Packets the memory budget
+// refused were read and dropped: the file goes on after them.
 func (f *clientFile) drain() error {
 	f.cur = nil
 	for {
@@ -114,9 +117,18 @@ func (f *clientFile) drain() error {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			return err
+			if !isRefusal(err) {
+				return err
+			}
 		}
 	}
+}
+
+// isRefusal says err is the memory budget's refusal of a packet, which
+// was read and dropped whole: the connection is in step.
+func isRefusal(err error) bool {
+	var e *sqlerr.Error
+	return errors.As(err, &e)
 }
 
 // shardLoad is one shard's LOAD DATA stream.

@@ -78,25 +78,43 @@ type packetConn struct {
 
 // packetBuffer receives packets: their bytes, the limit on their total,
 // whether a packet past it is read to its end (drain) or ends the read at
-// once, and whether the packet went past it (cut).
+// once, and whether the packet went past it (cut). With a budget, the
+// capacity past keepCap is charged to it as the buffer grows and held
+// until the next packet; a refused charge cuts the packet too (refused).
 type packetBuffer struct {
-	b     []byte
-	max   int
-	drain bool
-	cut   bool
+	b       []byte
+	max     int
+	drain   bool
+	cut     bool
+	refused error
+	budget  *memBudget
+	charged int64
+	// head keeps the first bytes of a cut packet (its command, a
+	// statement id and a parameter number), whose answer depends on them.
+	head []byte
 }
 
-// reset empties the buffer for the next packet, releasing a big one.
+// reset empties the buffer for the next packet, releasing a big one and
+// its charge.
 func (p *packetBuffer) reset() {
 	if cap(p.b) > keepCap {
 		p.b = nil
 	}
 	p.b = p.b[:0]
-	p.cut = false
+	p.cut, p.refused, p.head = false, nil, p.head[:0]
+	p.release()
+}
+
+// release gives back what the buffer was charged.
+func (p *packetBuffer) release() {
+	if p.charged > 0 {
+		p.budget.Release(p.charged)
+		p.charged = 0
+	}
 }
 
 // grow makes room for want more bytes, never past the limit; false when
-// the packet goes past it.
+// the packet goes past it or the budget cannot spare the room.
 func (p *packetBuffer) grow(want int) bool {
 	if p.cut || len(p.b)+want > p.max {
 		return false
@@ -105,6 +123,14 @@ func (p *packetBuffer) grow(want int) bool {
 		return true
 	}
 	newCap := min(max(2*cap(p.b), len(p.b)+want), p.max)
+	if p.budget != nil && newCap > keepCap {
+		extra := int64(newCap-keepCap) - p.charged
+		if err := p.budget.Acquire(extra); err != nil {
+			p.refused = err
+			return false
+		}
+		p.charged += extra
+	}
 	nb := make([]byte, len(p.b), newCap)
 	copy(nb, p.b)
 	p.b = nb
@@ -161,8 +187,10 @@ func (pc *packetConn) readFull(b []byte, started *bool) error {
 // returns it. idle bounds the wait for its first byte (zero: none). A
 // packet past buf's limit returns errPacketTooLarge: at once, or, when buf
 // drains, once it was read and dropped (up to drainLimit), so that a
-// client still writing it can read the error. A sequence number out of
-// order returns errPacketsOutOfOrder.
+// client still writing it can read the error. A packet the budget cannot
+// spare is read and dropped the same way and returns the budget's error
+// (a *sqlerr.Error, after which the connection goes on). A sequence
+// number out of order returns errPacketsOutOfOrder.
 func (pc *packetConn) readPacket(buf *packetBuffer, idle time.Time) ([]byte, error) {
 	buf.reset()
 	if err := pc.startPacket(idle); err != nil {
@@ -193,7 +221,9 @@ func (pc *packetConn) readPacket(buf *packetBuffer, idle time.Time) ([]byte, err
 				}
 			} else {
 				if !buf.cut {
+					buf.head = append(buf.head[:0], buf.b[:min(len(buf.b), 7)]...)
 					buf.cut, buf.b = true, nil
+					buf.release()
 				}
 				if dropped += want; dropped > drainLimit {
 					return nil, errPacketTooLarge
@@ -208,7 +238,10 @@ func (pc *packetConn) readPacket(buf *packetBuffer, idle time.Time) ([]byte, err
 			break
 		}
 	}
-	if buf.cut {
+	switch {
+	case buf.refused != nil:
+		return nil, buf.refused
+	case buf.cut:
 		return nil, errPacketTooLarge
 	}
 	return buf.b, nil

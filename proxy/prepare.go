@@ -45,10 +45,12 @@ type preparedStmt struct {
 	savepoint *controlStmt
 }
 
-// preparedStmts are a connection's statements by id.
+// preparedStmts are a connection's statements by id. Their long data is
+// charged to budget (nil: none) until it is used or dropped.
 type preparedStmts struct {
 	byID   map[uint32]*preparedStmt
 	lastID uint32
+	budget *memBudget
 }
 
 func (ps *preparedStmts) get(id uint32) *preparedStmt {
@@ -68,8 +70,31 @@ func (ps *preparedStmts) add(st *preparedStmt) error {
 	return nil
 }
 
-// closeAll forgets every statement (COM_RESET_CONNECTION, COM_CHANGE_USER).
-func (ps *preparedStmts) closeAll() { ps.byID = nil }
+// closeAll forgets every statement (COM_RESET_CONNECTION, COM_CHANGE_USER,
+// the end of the connection).
+func (ps *preparedStmts) closeAll() {
+	for _, st := range ps.byID {
+		ps.resetLongData(st)
+	}
+	ps.byID = nil
+}
+
+// close forgets the statement id.
+func (ps *preparedStmts) close(id uint32) {
+	if st := ps.byID[id]; st != nil {
+		ps.resetLongData(st)
+		delete(ps.byID, id)
+	}
+}
+
+// resetLongData forgets a statement's long data and its error, giving
+// back what the data was charged.
+func (ps *preparedStmts) resetLongData(st *preparedStmt) {
+	if st.longDataSize > 0 && ps.budget != nil {
+		ps.budget.Release(int64(st.longDataSize))
+	}
+	st.longData, st.longDataSize, st.longDataErr = nil, 0, nil
+}
 
 func errMalformed(what string) error {
 	return sqlerr.New(sqlerr.ERMallformedPacket, "Malformed communication packet (%s)", what)
@@ -259,7 +284,7 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	if st == nil {
 		return cc.writeError(errUnknownStmt(id, "mysqld_stmt_execute"))
 	}
-	defer st.resetLongData()
+	defer cc.stmts.resetLongData(st)
 	args, err := st.bindArgs(data)
 	if err != nil {
 		return cc.writeError(err)
@@ -366,11 +391,6 @@ func (st *preparedStmt) bindArgs(data []byte) ([]any, error) {
 	return args, nil
 }
 
-// resetLongData forgets the statement's long data and its error.
-func (st *preparedStmt) resetLongData() {
-	st.longData, st.longDataSize, st.longDataErr = nil, 0, nil
-}
-
 // handleSendLongData takes COM_STMT_SEND_LONG_DATA, which has no response.
 func (cc *clientConn) handleSendLongData(data []byte) {
 	if len(data) < 6 {
@@ -383,24 +403,33 @@ func (cc *clientConn) handleSendLongData(data []byte) {
 		return
 	}
 	param := int(binary.LittleEndian.Uint16(data[4:]))
-	if param >= st.numParams {
-		st.longData = nil
-		st.longDataErr = sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_send_long_data: parameter %d of %d", param, st.numParams)
-		return
+	fail := func(err error) {
+		cc.stmts.resetLongData(st)
+		st.longDataErr = err
 	}
-	if st.longData == nil {
-		st.longData = map[int][]byte{}
+	if param >= st.numParams {
+		fail(sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_send_long_data: parameter %d of %d", param, st.numParams))
+		return
 	}
 	// mysqld bounds each parameter by max_allowed_packet; the gate bounds
 	// all of them together, since they go to the shard in one statement
 	// that must fit in its max_allowed_packet, and since the gate holds
 	// them until the execution.
-	st.longDataSize += len(data) - 6
-	if st.longDataSize > cc.g.cfg.MaxAllowedPacket {
-		st.longData = nil
-		st.longDataErr = sqlerr.New(sqlerr.ERNetPacketTooLarge, "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes")
+	n := len(data) - 6
+	if st.longDataSize+n > cc.g.cfg.MaxAllowedPacket {
+		fail(sqlerr.New(sqlerr.ERNetPacketTooLarge, "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes"))
 		return
 	}
+	if b := cc.stmts.budget; b != nil {
+		if err := b.Acquire(int64(n)); err != nil {
+			fail(err)
+			return
+		}
+	}
+	if st.longData == nil {
+		st.longData = map[int][]byte{}
+	}
+	st.longDataSize += n
 	st.longData[param] = append(st.longData[param], data[6:]...)
 }
 
@@ -414,13 +443,13 @@ func (cc *clientConn) handleStmtReset(data []byte) error {
 	if st == nil {
 		return cc.writeError(errUnknownStmt(id, "mysqld_stmt_reset"))
 	}
-	st.resetLongData()
+	cc.stmts.resetLongData(st)
 	return cc.writeOK(0, 0)
 }
 
 // handleStmtClose takes COM_STMT_CLOSE, which has no response.
 func (cc *clientConn) handleStmtClose(data []byte) {
 	if id, ok := stmtIDOf(data); ok {
-		delete(cc.stmts.byID, id)
+		cc.stmts.close(id)
 	}
 }

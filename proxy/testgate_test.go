@@ -13,15 +13,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/testports"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/memstore"
 )
 
-// testGate is a gate run in the test over an empty in-memory topology: no
-// keyspace, no tablet. It answers what needs neither (the connection
-// phase, PING, malformed packets, limits), which is what the protocol
-// tests exercise.
+// testGate is a gate run in the test over an in-memory topology of one
+// unsharded keyspace, ks, and no tablet. It answers what needs none (the
+// connection phase, PING, malformed packets, limits, preparing a
+// statement that returns no rows), which is what the protocol tests
+// exercise.
 type testGate struct {
 	g    *Gate
 	addr string
@@ -57,12 +59,20 @@ func startTestGate(t *testing.T, configure func(*Config)) *testGate {
 	cfg.MySQLAddr, cfg.HTTPAddr = addr, ""
 	cfg.Insecure = true // no tablet to reach
 	cfg.TabletWait = 100 * time.Millisecond
+	cfg.BufferWindow = 0
 	if configure != nil {
 		configure(&cfg)
 	}
 	tg := &testGate{addr: addr, reg: prometheus.NewRegistry(), log: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(tg.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := New(cfg, topo.NewServer(memstore.New()), log, tg.reg)
+	ts := topo.NewServer(memstore.New())
+	if err := ts.CreateKeyspace(t.Context(), "ks", &topodatapb.Keyspace{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.CreateShard(t.Context(), "ks", "0"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, ts, log, tg.reg)
 	if err != nil {
 		t.Fatal(err)
 	}

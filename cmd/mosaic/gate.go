@@ -20,7 +20,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	var mysqlHost, httpHost string
 	var mysqlPort, httpPort int
 	var users []string
-	var usersFile, maxPacket string
+	var usersFile, maxPacket, maxMemory string
 	var txMode string
 	var tf *topoFlags
 	var sf *clusterauth.Flags
@@ -62,6 +62,11 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 				return fmt.Errorf("--max-allowed-packet: %w", err)
 			}
 			cfg.MaxAllowedPacket = n
+			m, err := parseSize(maxMemory)
+			if err != nil {
+				return fmt.Errorf("--max-memory-in-flight: %w", err)
+			}
+			cfg.MaxMemoryInFlight = int64(m)
 			sec, err := sf.Load(log)
 			if err != nil {
 				return err
@@ -112,7 +117,8 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	fs.DurationVar(&cfg.MaxReplicaLag, "max-replica-lag", cfg.MaxReplicaLag, "never read @replica/@rdonly from a tablet lagging more than this (0: no limit)")
 	fs.DurationVar(&cfg.BufferWindow, "buffer-window", cfg.BufferWindow, "how long writes to a shard wait for a new primary during a reparent or failover (0: no buffering)")
 	fs.IntVar(&cfg.BufferSize, "buffer-size", cfg.BufferSize, "most requests buffered per shard; more fail at once")
-	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "maximum client connections (0: no limit)")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "maximum client connections (0: no limit); one more gets error 1040")
+	fs.StringVar(&maxMemory, "max-memory-in-flight", "1G", "memory budget of statements in flight, all clients together (packets, long data, parsing big statements); past it new work gets error 1041 (0: none); K, M, G suffixes")
 	fs.BoolVar(&cfg.TabletSockets, "tablet-sockets", cfg.TabletSockets, "reach tablets on this host through their unix sockets instead of TCP")
 	fs.IntVar(&cfg.TabletStreams, "tablet-streams", cfg.TabletStreams, "Multiplex streams to each tablet for Execute calls (0: one unary gRPC call each)")
 	fs.StringVar(&txMode, "transaction-mode", cfg.TransactionMode.String(), "how transactions across shards commit: single (refuse a second shard), multi (shard by shard) or twopc (atomic, two-phase commit); SET transaction_mode changes it per session")
