@@ -122,7 +122,13 @@ func (p *packetBuffer) grow(want int) bool {
 	if cap(p.b)-len(p.b) >= want {
 		return true
 	}
-	newCap := min(max(2*cap(p.b), len(p.b)+want), p.max)
+	// Doubling while small, a quarter more once big (as append does):
+	// at most a quarter of a big packet's buffer is spare.
+	grown := 2 * cap(p.b)
+	if cap(p.b) >= 1<<20 {
+		grown = cap(p.b) + cap(p.b)/4
+	}
+	newCap := min(max(grown, len(p.b)+want), p.max)
 	if p.budget != nil && newCap > keepCap {
 		extra := int64(newCap-keepCap) - p.charged
 		if err := p.budget.Acquire(extra); err != nil {
