@@ -81,7 +81,12 @@ type Config struct {
 	ClusterTLS *mtls.Source
 	// Insecure connects to tablets in plaintext, without certificates.
 	Insecure bool
-	// MaxConnections caps client connections (0: no cap).
+	// MaxConnections caps client connections, logged in or not (0: no
+	// cap); one more gets error 1040, as from mysqld. mysqld's default of
+	// 151 fits a thread per connection; a gate connection is a goroutine
+	// and about 60 KB of buffers when idle (and at most 66 KiB more while
+	// it logs in), so the default, 2048, holds about 120 MB idle and
+	// 250 MB at worst before login.
 	MaxConnections int
 	// MaxMemoryInFlight is the memory budget of statements in flight,
 	// all connections together: packets being received and run (past
@@ -145,7 +150,7 @@ func DefaultConfig() Config {
 		MaxReplicaLag:         30 * time.Second,
 		BufferWindow:          10 * time.Second,
 		BufferSize:            1000,
-		MaxConnections:        0,
+		MaxConnections:        2048,
 		MaxMemoryInFlight:     1 << 30,
 		TabletStreams:         2,
 		TabletSockets:         true,

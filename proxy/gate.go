@@ -177,15 +177,25 @@ func (g *Gate) Run(ctx context.Context) error {
 	}
 	g.log.Info("gate serving", "mysql", g.listener.Addr().String(), "cell", g.cfg.Cell)
 	go func() { <-ctx.Done(); g.listener.Close() }()
-	var err error
+	backoff := acceptBackoff
 	for {
 		conn, aerr := g.listener.Accept()
 		if aerr != nil {
-			if ctx.Err() == nil && !errors.Is(aerr, net.ErrClosed) {
-				err = aerr
+			if ctx.Err() != nil || errors.Is(aerr, net.ErrClosed) {
+				break
 			}
-			break
+			// Out of file descriptors (a flood of connections) and
+			// the like: wait and accept again, as net/http does. The
+			// gate stops serving only when told to.
+			g.log.Warn("accept failed; retrying", "err", aerr, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
+		backoff = acceptBackoff
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
@@ -196,8 +206,11 @@ func (g *Gate) Run(ctx context.Context) error {
 	g.closeAll()
 	g.wg.Wait()
 	bg.Wait()
-	return err
+	return nil
 }
+
+// acceptBackoff is the first wait after a failed accept.
+const acceptBackoff = 5 * time.Millisecond
 
 func (g *Gate) closeAll() {
 	g.conns.Range(func(_, v any) bool {

@@ -51,6 +51,13 @@ func (s *syncBuffer) String() string {
 
 func startTestGate(t *testing.T, configure func(*Config)) *testGate {
 	t.Helper()
+	return startTestGateWith(t, configure, nil)
+}
+
+// startTestGateWith is startTestGate with a hook on the gate before it
+// runs.
+func startTestGateWith(t *testing.T, configure func(*Config), before func(*Gate)) *testGate {
+	t.Helper()
 	addr, err := testports.Addr()
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +87,9 @@ func startTestGate(t *testing.T, configure func(*Config)) *testGate {
 		t.Fatal(err)
 	}
 	tg.g = g
+	if before != nil {
+		before(g)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
