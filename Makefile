@@ -9,8 +9,17 @@ BUF_VERSION := v1.75.0
 DATA_DIR ?= ./mosaic-data
 TEST_TIMEOUT ?= 14m
 GOTESTFLAGS ?=
+# FUZZTIME is how long `make fuzz` fuzzes each target; `make test` runs
+# them for TEST_FUZZTIME each.
+FUZZTIME ?= 30s
+TEST_FUZZTIME ?= 3s
+# FUZZ_TARGETS are package:FuzzName pairs: the gate's protocol decoders and
+# the statement measure that guards the parser.
+FUZZ_TARGETS := ./proxy:FuzzHandshakeResponse ./proxy:FuzzExecuteParams ./proxy:FuzzSendLongData \
+	./proxy:FuzzChangeUser ./proxy:FuzzLoadDataPackets ./proxy:FuzzReadPacket ./proxy:FuzzDispatch \
+	./sqltext:FuzzMeasure
 
-.PHONY: all build run test proto bench deps clean vet fmt
+.PHONY: all build run test fuzz proto bench deps clean vet fmt
 
 all: build
 
@@ -29,6 +38,16 @@ run: deps build
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# fuzz runs each fuzz target for FUZZTIME (their seed corpora, under
+# testdata/fuzz, run in every `go test` anyway). A failing input is written
+# to the package's testdata/fuzz/<target>/: commit it with the fix.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME); \
+	done
 
 bench: deps build
 	$(BIN)/mosaic-bench suite --out bench/results $(BENCH_FLAGS)

@@ -65,3 +65,27 @@ func TestMeasureAllocations(t *testing.T) {
 		t.Fatalf("%v allocations measuring a flat statement", allocs)
 	}
 }
+
+// FuzzMeasure: any text measures without panicking, stops within the
+// text, and never reports a limit it did not pass.
+func FuzzMeasure(f *testing.F) {
+	f.Add("select ((1)) /*! (((2))) */ -- (((\n + 1 or not ~1, 'a(' , `b)`")
+	f.Add("select (select (select 1 from t where a in (1, 2+3)))")
+	f.Add("/*M!100100 select */ ((( \"x\\\"((\" )))")
+	f.Add(strings.Repeat("(", 40) + "select" + strings.Repeat(")", 41))
+	f.Fuzz(func(t *testing.T, sql string) {
+		lim := DepthLimits{Parens: 8, Selects: 3, Expr: 12}
+		m := Measure(sql, lim)
+		if m.Exceeded == WithinLimits {
+			return
+		}
+		if m.At < 0 || m.At >= len(sql) {
+			t.Fatalf("exceeded at %d of %d bytes", m.At, len(sql))
+		}
+		// Any prefix of the text that stops before the offending
+		// token is within the limits.
+		if again := Measure(sql[:m.At], lim); again.Exceeded != WithinLimits {
+			t.Fatalf("the text before the offending token exceeds too: %+v after %+v", again, m)
+		}
+	})
+}
