@@ -356,7 +356,7 @@ func (cc *clientConn) dispatch(ctx context.Context, cmd byte, data []byte) bool 
 	case mysql.COM_STMT_CLOSE:
 		cc.handleStmtClose(data) // no response
 	case mysql.COM_STMT_FETCH:
-		err = cc.writeError(sqlerr.NotSupported("cursors (COM_STMT_FETCH)"))
+		err = cc.handleFetch(data)
 	default:
 		err = cc.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Unknown command"))
 	}

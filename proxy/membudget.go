@@ -10,7 +10,9 @@ import (
 
 // memBudget is the memory the gate lets its statements in flight take,
 // all connections together: the packets being received and run past the
-// first 64 KiB of each, prepared statements' long data until their
+// first 64 KiB of each (every buffer a packet grows through, since the
+// outgrown ones are garbage until collected), prepared statements' long
+// data until their
 // execution, and the parser's work on big statements (charged by the
 // router, see router.MemoryBudget). Past it new work is refused with
 // error 1041 instead of growing the process until the kernel kills it;

@@ -111,10 +111,10 @@ func TestMemoryBudget(t *testing.T) {
 		t.Fatalf("PING: % x", b)
 	}
 	waitFor(t, 10*time.Second, "the long data to be released", func() bool { return used() == 0 })
-	// (The packet's buffer, 4 MiB, and the statement's text, 3 MB, fit
-	// in 8 MiB.)
+	// (The packet's buffers, 4 MiB in all, and the statement's text,
+	// 2 MB, fit in 8 MiB.)
 	mid := append([]byte{mysql.COM_QUERY}, "select '"...)
-	mid = append(mid, strings.Repeat("y", 3<<20)...)
+	mid = append(mid, strings.Repeat("y", 2<<20)...)
 	mid = append(mid, '\'')
 	b := rawCommand(t, other, mid, false)
 	if errCode(b) == sqlerr.EROutOfResources {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/sqltext"
 )
 
@@ -12,6 +13,14 @@ import (
 // SERVER_MORE_RESULTS_EXISTS, and the first error ends the batch (the
 // statements after it do not run), as in mysqld.
 func (cc *clientConn) handleQueries(ctx context.Context, sql string) error {
+	// As mysqld: nothing but blanks and semicolons is 1065, nothing but
+	// comments an OK.
+	if strings.TrimLeft(sql, " \t\r\n\f\v;") == "" {
+		return cc.writeError(sqlerr.New(sqlerr.EREmptyQuery, "Query was empty"))
+	}
+	if isBlankSQL(sql) {
+		return cc.writeOK(0, 0)
+	}
 	if !cc.multiStatements {
 		return cc.handleQuery(ctx, sql)
 	}

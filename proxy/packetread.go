@@ -78,9 +78,10 @@ type packetConn struct {
 
 // packetBuffer receives packets: their bytes, the limit on their total,
 // whether a packet past it is read to its end (drain) or ends the read at
-// once, and whether the packet went past it (cut). With a budget, the
-// capacity past keepCap is charged to it as the buffer grows and held
-// until the next packet; a refused charge cuts the packet too (refused).
+// once, and whether the packet went past it (cut). With a budget, every
+// buffer bigger than keepCap that a packet needs is charged to it, and the
+// charge held until the next packet; a refused charge cuts the packet too
+// (refused).
 type packetBuffer struct {
 	b       []byte
 	max     int
@@ -113,29 +114,27 @@ func (p *packetBuffer) release() {
 	}
 }
 
-// grow makes room for want more bytes, never past the limit; false when
-// the packet goes past it or the budget cannot spare the room.
-func (p *packetBuffer) grow(want int) bool {
+// grow makes room for want more bytes of a packet that claims rest more
+// (want included), never past the limit; false when the packet goes past
+// it or the budget cannot spare the room. The buffer doubles, so that the
+// buffers it leaves behind add up to no more than the last, but never
+// past what the packet under way claims: its bytes arrive before it does.
+func (p *packetBuffer) grow(want, rest int) bool {
 	if p.cut || len(p.b)+want > p.max {
 		return false
 	}
 	if cap(p.b)-len(p.b) >= want {
 		return true
 	}
-	// Doubling while small, a quarter more once big (as append does):
-	// at most a quarter of a big packet's buffer is spare.
-	grown := 2 * cap(p.b)
-	if cap(p.b) >= 1<<20 {
-		grown = cap(p.b) + cap(p.b)/4
-	}
-	newCap := min(max(grown, len(p.b)+want), p.max)
+	newCap := min(max(2*cap(p.b), len(p.b)+want), len(p.b)+rest, p.max)
 	if p.budget != nil && newCap > keepCap {
-		extra := int64(newCap-keepCap) - p.charged
-		if err := p.budget.Acquire(extra); err != nil {
+		// Each buffer is charged whole: the ones outgrown are garbage
+		// until the collector runs, and as many bytes again.
+		if err := p.budget.Acquire(int64(newCap)); err != nil {
 			p.refused = err
 			return false
 		}
-		p.charged += extra
+		p.charged += int64(newCap)
 	}
 	nb := make([]byte, len(p.b), newCap)
 	copy(nb, p.b)
@@ -163,15 +162,8 @@ func (pc *packetConn) startPacket(idle time.Time) error {
 func (pc *packetConn) readFull(b []byte, started *bool) error {
 	r := pc.conn.r
 	for len(b) > 0 {
-		if r.Buffered() == 0 && *started && pc.readTimeout > 0 {
-			d := time.Now().Add(pc.readTimeout)
-			if !pc.hardDeadline.IsZero() && pc.hardDeadline.Before(d) {
-				d = pc.hardDeadline
-			}
-			if err := pc.conn.SetReadDeadline(d); err != nil {
-				return err
-			}
-			pc.deadlineSet = true
+		if err := pc.beforeWait(*started); err != nil {
+			return err
 		}
 		n, err := r.Read(b)
 		if n > 0 {
@@ -186,6 +178,20 @@ func (pc *packetConn) readFull(b []byte, started *bool) error {
 		}
 	}
 	return nil
+}
+
+// beforeWait sets the read deadline of a wait for more of a packet under
+// way, when the next read will wait (nothing is buffered).
+func (pc *packetConn) beforeWait(started bool) error {
+	if pc.conn.r.Buffered() > 0 || !started || pc.readTimeout <= 0 {
+		return nil
+	}
+	d := time.Now().Add(pc.readTimeout)
+	if !pc.hardDeadline.IsZero() && pc.hardDeadline.Before(d) {
+		d = pc.hardDeadline
+	}
+	pc.deadlineSet = true
+	return pc.conn.SetReadDeadline(d)
 }
 
 // readPacket reads one client packet (with the packets that continue it,
@@ -219,7 +225,7 @@ func (pc *packetConn) readPacket(buf *packetBuffer, idle time.Time) ([]byte, err
 		}
 		for rest := n; rest > 0; {
 			want := min(rest, readChunk)
-			if buf.grow(want) {
+			if buf.grow(want, rest) {
 				l := len(buf.b)
 				buf.b = buf.b[:l+want]
 				if err := pc.readFull(buf.b[l:], &started); err != nil {
@@ -253,15 +259,23 @@ func (pc *packetConn) readPacket(buf *packetBuffer, idle time.Time) ([]byte, err
 	return buf.b, nil
 }
 
-// skip reads n bytes of a packet under way and forgets them.
+// skip reads n bytes of a packet under way and forgets them, without
+// copying them anywhere.
 func (pc *packetConn) skip(n int) error {
-	started := true
-	var scratch [4096]byte
+	r := pc.conn.r
 	for n > 0 {
-		k := min(n, len(scratch))
-		if err := pc.readFull(scratch[:k], &started); err != nil {
+		if err := pc.beforeWait(true); err != nil {
 			return err
 		}
+		if r.Buffered() == 0 {
+			if _, err := r.Peek(1); err != nil {
+				if errors.Is(err, io.EOF) {
+					return io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		k, _ := r.Discard(min(n, r.Buffered()))
 		n -= k
 	}
 	return nil

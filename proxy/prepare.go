@@ -447,6 +447,20 @@ func (cc *clientConn) handleStmtReset(data []byte) error {
 	return cc.writeOK(0, 0)
 }
 
+// handleFetch answers COM_STMT_FETCH. The gate opens no cursors: a fetch
+// for a statement it knows is refused as unsupported, and one for an
+// unknown statement gets mysqld's 1243.
+func (cc *clientConn) handleFetch(data []byte) error {
+	if len(data) < 8 {
+		return cc.writeError(errMalformed("COM_STMT_FETCH"))
+	}
+	id, _ := stmtIDOf(data)
+	if cc.stmts.get(id) == nil {
+		return cc.writeError(errUnknownStmt(id, "mysqld_stmt_fetch"))
+	}
+	return cc.writeError(sqlerr.NotSupported("cursors (COM_STMT_FETCH)"))
+}
+
 // handleStmtClose takes COM_STMT_CLOSE, which has no response.
 func (cc *clientConn) handleStmtClose(data []byte) {
 	if id, ok := stmtIDOf(data); ok {

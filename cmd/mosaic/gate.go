@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -67,6 +69,14 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 				return fmt.Errorf("--max-memory-in-flight: %w", err)
 			}
 			cfg.MaxMemoryInFlight = int64(m)
+			if cfg.MaxMemoryInFlight > 0 && os.Getenv("GOMEMLIMIT") == "" {
+				// The budget bounds what statements in flight hold;
+				// the garbage they leave (a big packet's smaller
+				// buffers, its text once run) is collected before the
+				// process grows past twice the budget and 256 MiB
+				// for the rest, instead of at the collector's own pace.
+				debug.SetMemoryLimit(2*cfg.MaxMemoryInFlight + 256<<20)
+			}
 			sec, err := sf.Load(log)
 			if err != nil {
 				return err
