@@ -25,6 +25,8 @@ import (
 type ProcGate struct {
 	// Addr is the gate's MySQL address.
 	Addr string
+	// HTTPAddr is its HTTP address (/metrics, /debug/pprof).
+	HTTPAddr string
 
 	bin  string
 	args []string
@@ -48,9 +50,10 @@ func (c *Cluster) StartProcGate(t testing.TB, bin string, extra ...string) *Proc
 	}
 	dir := t.TempDir()
 	g := &ProcGate{
-		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
-		bin:  bin,
-		log:  filepath.Join(dir, "gate.log"),
+		Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+		bin:      bin,
+		log:      filepath.Join(dir, "gate.log"),
 	}
 	g.args = append([]string{"gate",
 		"--topo-endpoints", c.TopoAddr, "--mysql-host", "127.0.0.1",
@@ -86,6 +89,21 @@ func (g *ProcGate) Start(t testing.TB) {
 	g.mu.Lock()
 	g.cmd, g.done = cmd, done
 	g.mu.Unlock()
+}
+
+// Pid returns the pid of the gate process (the last one started).
+func (g *ProcGate) Pid() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cmd.Process.Pid
+}
+
+// Exited returns a channel closed once the gate process (the last one
+// started) has exited.
+func (g *ProcGate) Exited() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.done
 }
 
 // Kill9 kills the gate with SIGKILL, mid-whatever, and waits until it is
