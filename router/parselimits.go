@@ -2,7 +2,6 @@ package router
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/sqltext"
@@ -73,13 +72,13 @@ func checkDepth(sql string) (cost int64, err error) {
 // nearText is mysqld's excerpt of a statement in a syntax error: the
 // text at the error, cut to 80 characters with "..." for the rest.
 func nearText(s string) string {
-	if utf8.RuneCountInString(s) <= 80 {
-		return s
-	}
-	n := 0
+	n, cut := 0, 0
 	for i := range s {
 		if n == 77 {
-			return s[:i] + "..."
+			cut = i
+		}
+		if n == 80 {
+			return s[:cut] + "..."
 		}
 		n++
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pingcap/tidb/pkg/parser"
+
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -113,5 +115,43 @@ func TestParseChargesMemoryBudget(t *testing.T) {
 	b.peak = 0
 	if _, err := r.Parse("select 1", 0); err != nil || b.peak != 0 {
 		t.Fatalf("a small statement: %v, charged %d", err, b.peak)
+	}
+}
+
+// BenchmarkDeepParentheses compares, side by side, the gate refusing a
+// 1 MB statement of nested parentheses with the parser parsing it (what
+// the gate did before, issue 12: about 490 MB).
+func BenchmarkDeepParentheses(b *testing.B) {
+	sql := "select " + strings.Repeat("(", 500000) + "1" + strings.Repeat(")", 500000)
+	b.Run("refused", func(b *testing.B) {
+		r := New(DefaultConfig())
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.Parse(sql, 0); err == nil {
+				b.Fatal("parsed")
+			}
+		}
+	})
+	b.Run("parser", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parser.New().ParseOneStmt(sql, "", ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestNearText(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                         "",
+		strings.Repeat("a", 80):    strings.Repeat("a", 80),
+		strings.Repeat("a", 81):    strings.Repeat("a", 77) + "...",
+		strings.Repeat("é", 81):    strings.Repeat("é", 77) + "...",
+		strings.Repeat("(", 40000): strings.Repeat("(", 77) + "...",
+	} {
+		if got := nearText(in); got != want {
+			t.Errorf("nearText(%.20q...) = %q, want %q", in, got, want)
+		}
 	}
 }
