@@ -143,3 +143,42 @@ func TestMemoryBudget(t *testing.T) {
 		t.Fatalf("refusals counted: %v", metricValue(t, tg.g.mem.refused))
 	}
 }
+
+// A COM_STMT_SEND_LONG_DATA packet the budget cannot spare has no answer
+// (the client reads none): the refusal is the next execution's error, as
+// mysqld reports long data errors, and the connection stays in step.
+func TestMemoryBudgetLongDataPacket(t *testing.T) {
+	tg := startTestGate(t, func(c *Config) {
+		c.MaxMemoryInFlight = 1 << 20
+		c.MaxAllowedPacket = 16 << 20
+	})
+	c := rawLogin(t, tg.addr)
+	if b := rawCommand(t, c, append([]byte{mysql.COM_INIT_DB}, "ks"...), false); b[0] != 0 {
+		t.Fatalf("USE ks: % x", b)
+	}
+	prep := rawCommand(t, c, append([]byte{mysql.COM_STMT_PREPARE}, "insert into t values (?)"...), false)
+	if prep[0] != 0 {
+		t.Fatalf("prepare: % x", prep)
+	}
+	id := binary.LittleEndian.Uint32(prep[1:])
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for range 2 { // the parameter's definition and its EOF
+		if _, err := readRaw(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SetReadDeadline(time.Time{})
+	long := binary.LittleEndian.AppendUint32([]byte{mysql.COM_STMT_SEND_LONG_DATA}, id)
+	long = append(long, 0, 0)
+	long = append(long, strings.Repeat("x", 3<<20)...)
+	rawCommand(t, c, long, true)
+	exec := binary.LittleEndian.AppendUint32([]byte{mysql.COM_STMT_EXECUTE}, id)
+	exec = append(exec, 0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_BLOB, 0)
+	if b := rawCommand(t, c, exec, false); errCode(b) != sqlerr.EROutOfResources {
+		t.Fatalf("the execution after refused long data: % .40x", b)
+	}
+	if b := rawCommand(t, c, []byte{mysql.COM_PING}, false); b[0] != 0 {
+		t.Fatalf("PING: % x", b)
+	}
+	waitFor(t, 10*time.Second, "the budget to be free", func() bool { return tg.g.mem.used.Load() == 0 })
+}
