@@ -77,6 +77,7 @@ type Agent struct {
 	shardRecord  *topodatapb.Shard // that record
 	repairing    bool
 	repairedOnce bool
+	wasPrimary   bool      // the tablet was the primary since start: its data is the shard's
 	brokenSince  time.Time // replication broken for good since
 	ready        bool      // role applied since the last mysqld start
 	notServing   string    // set while an action keeps it from serving

@@ -219,6 +219,7 @@ func (a *Agent) applyPrimary(ctx context.Context, term int64) error {
 	}
 	a.mu.Lock()
 	a.tabletType = topodatapb.TabletType_PRIMARY
+	a.wasPrimary = true
 	a.termStart = term
 	a.source = nil
 	a.sourceAlias = nil
