@@ -97,6 +97,12 @@ func Emergency(ctx context.Context, ts *topo.Server, keyspace, shard string, opt
 	}
 	defer st.close()
 
+	// Stopping replication is the first step that changes tablets: a
+	// reparent that was stopped long enough to lose its lock must not
+	// stop the replicas of a primary another reparent has made since.
+	if err := st.checkRecord(ctx, lock, fenced); err != nil {
+		return nil, err
+	}
 	cands := st.stopAll(ctx)
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("%w: no tablet of %s/%s answers", errNoCandidate, keyspace, shard)

@@ -71,8 +71,9 @@ type fakeTablet struct {
 	// unresponsive makes its health say mysqld does not answer, and its
 	// replication calls fail as a tablet whose mysqld is held down does.
 	unresponsive bool
-	// onStop runs in StopReplication (a test's hook).
-	onStop func()
+	// onStop runs in StopReplication, onFenced when the tablet gives its
+	// lease back (a test's hooks).
+	onStop, onFenced func()
 }
 
 // shardFixture is a shard ks/0 in a memory topo with fake tablets.
@@ -176,6 +177,9 @@ func (ft *fakeTablet) watchRecord(t *testing.T) {
 			ft.lease, ft.primary = nil, false
 			ft.mu.Unlock()
 			if l != nil {
+				if ft.onFenced != nil {
+					ft.onFenced()
+				}
 				_ = l.Release(context.Background())
 				ft.rec.add("%s fenced: gave the lease back", ft.name)
 			}

@@ -204,6 +204,19 @@ func (st *shardTablets) setPrimary(ctx context.Context, lock *shardLock, alias *
 	return nil
 }
 
+// checkRecord returns an error unless the lock is held and the shard
+// record holds want.
+func (st *shardTablets) checkRecord(ctx context.Context, lock *shardLock, want recordState) error {
+	if err := lock.check(); err != nil {
+		return err
+	}
+	sh, _, err := st.ts.GetShard(ctx, st.keyspace, st.shard)
+	if err != nil {
+		return err
+	}
+	return want.check(sh)
+}
+
 // recordState is the primary and term a reparent expects the shard record
 // to hold.
 type recordState struct {

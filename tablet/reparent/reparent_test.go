@@ -77,35 +77,46 @@ func TestEmergencyAnsweringPrimaryLeftAlone(t *testing.T) {
 
 // A reparent that finds the shard record moved on by someone else after
 // it fenced it (another reparent ran while this one was stopped and its
-// lock expired) writes nothing and promotes nobody.
+// lock expired) writes nothing and promotes nobody; one that finds it
+// before it stops replication leaves the replicas alone too.
 func TestEmergencyStopsWhenShardMovedOn(t *testing.T) {
-	f := newShard(t, map[uint32]string{1: "0-1-10", 2: "0-1-10", 3: "0-1-10"}, 1, 2, 3)
-	f.tablet(1).unresponsive = true
-	moved := false
-	f.tablet(3).onStop = func() {
-		if moved {
-			return
-		}
-		moved = true
-		// What the other reparent wrote.
-		if _, err := f.ts.UpdateShardFields(context.Background(), "ks", "0", func(s *topodatapb.Shard) error {
-			s.PrimaryAlias, s.PrimaryTermStartUnixNano = f.tablet(3).alias, 99
-			return nil
-		}); err != nil {
-			t.Error(err)
-		}
-	}
-	_, err := Emergency(t.Context(), f.ts, "ks", "0", testOptions())
-	if !errors.Is(err, ErrShardMovedOn) {
-		t.Fatalf("err = %v, want ErrShardMovedOn", err)
-	}
-	if primary, term := f.record(t); primary != "zone1-3" || term != 99 {
-		t.Fatalf("record names %s term %d, want the other reparent's zone1-3 term 99", primary, term)
-	}
-	for _, l := range strings.Split(f.rec.sorted(), "\n") {
-		if strings.Contains(l, "PromoteReplica") || strings.Contains(l, "SetReplicationSource") {
-			t.Errorf("the stale reparent went on: %s", l)
-		}
+	for _, when := range []string{"before stopping replication", "while stopping replication"} {
+		t.Run(strings.ReplaceAll(when, " ", "_"), func(t *testing.T) {
+			f := newShard(t, map[uint32]string{1: "0-1-10", 2: "0-1-10", 3: "0-1-10"}, 1, 2, 3)
+			f.tablet(1).unresponsive = true
+			moved := false
+			moveOn := func() {
+				if moved {
+					return
+				}
+				moved = true
+				// What the other reparent wrote.
+				if _, err := f.ts.UpdateShardFields(context.Background(), "ks", "0", func(s *topodatapb.Shard) error {
+					s.PrimaryAlias, s.PrimaryTermStartUnixNano = f.tablet(3).alias, 99
+					return nil
+				}); err != nil {
+					t.Error(err)
+				}
+			}
+			if when == "before stopping replication" {
+				f.tablet(1).onFenced = moveOn
+			} else {
+				f.tablet(3).onStop = moveOn
+			}
+			_, err := Emergency(t.Context(), f.ts, "ks", "0", testOptions())
+			if !errors.Is(err, ErrShardMovedOn) {
+				t.Fatalf("err = %v, want ErrShardMovedOn", err)
+			}
+			if primary, term := f.record(t); primary != "zone1-3" || term != 99 {
+				t.Fatalf("record names %s term %d, want the other reparent's zone1-3 term 99", primary, term)
+			}
+			for _, l := range strings.Split(f.rec.sorted(), "\n") {
+				if strings.Contains(l, "PromoteReplica") || strings.Contains(l, "SetReplicationSource") ||
+					(when == "before stopping replication" && strings.Contains(l, "StopReplication")) {
+					t.Errorf("the stale reparent went on: %s", l)
+				}
+			}
+		})
 	}
 }
 
