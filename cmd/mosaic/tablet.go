@@ -45,7 +45,7 @@ the primary if the shard record names it, else as a replica.`,
 	fs.StringVar(&cfg.Flavor, "db-flavor", cfg.Flavor, "replication flavor: mariadb (tested) or mysql8")
 	fs.DurationVar(&cfg.HealthInterval, "health-interval", cfg.HealthInterval, "longest gap between two health messages")
 	fs.DurationVar(&cfg.MysqldProbeInterval, "mysqld-probe-interval", cfg.MysqldProbeInterval, "how often the tablet asks mysqld a query to know it answers")
-	fs.DurationVar(&cfg.MysqldProbeTimeout, "mysqld-probe-timeout", cfg.MysqldProbeTimeout, "a mysqld that does not answer the probe within this (connection included) makes the tablet stop serving; a primary's is then failed over after the failure detector's --hung-grace")
+	fs.DurationVar(&cfg.MysqldProbeTimeout, "mysqld-probe-timeout", cfg.MysqldProbeTimeout, "a mysqld that does not answer the probe within this (connection included) makes the tablet stop serving; a primary's is then failed over after the failure detector's --unresponsive-grace")
 	fs.DurationVar(&cfg.FenceTimeout, "fence-timeout", cfg.FenceTimeout, "how long a fenced primary tries to turn mysqld read-only before it kills it (at once when mysqld does not answer); keep it well under --semi-sync-timeout")
 	fs.DurationVar(&cfg.FencedHoldTimeout, "fenced-hold-timeout", cfg.FencedHoldTimeout, "how long a mysqld killed by a fence stays down while the shard has no other primary (it restarts, read-only, as soon as the shard record names another)")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "how often the primary writes its heartbeat row, by which replicas measure their lag (0: off, replicas use Seconds_Behind_Master); hosts need synchronized clocks")

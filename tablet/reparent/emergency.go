@@ -189,7 +189,10 @@ func primaryUnresponsive(ctx context.Context, ts *topo.Server, alias *topodatapb
 	if !proto.Equal(h.TabletAlias, alias) || !h.GetRealtimeStats().GetMysqldUnresponsive() {
 		return "", nil
 	}
-	return h.GetRealtimeStats().GetHealthError(), nil
+	if why := h.GetRealtimeStats().GetHealthError(); why != "" {
+		return why, nil
+	}
+	return "mysqld does not answer", nil
 }
 
 // waitLeaseGone waits until nobody holds the shard's primary lease.
