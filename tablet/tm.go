@@ -49,7 +49,10 @@ func tmError(what string, err error) error {
 // requireMysqld fails fast while mysqld is down.
 func (s *tmServer) requireMysqld() error {
 	if st, err := s.a.mysqld.State(); st != mysqlctl.Running {
-		return status.Errorf(codes.Unavailable, "mysqld is %v: %v", st, err)
+		if err != nil {
+			return status.Errorf(codes.Unavailable, "mysqld is %v: %v", st, err)
+		}
+		return status.Errorf(codes.Unavailable, "mysqld is %v", st)
 	}
 	return nil
 }
