@@ -180,12 +180,10 @@ func (h *healthServer) StreamHealth(_ *querypb.StreamHealthRequest, stream grpc.
 	return nil
 }
 
-// shardWithLivePrimary makes a shard whose record names a primary that
-// holds the lease and whose tablet's health says whether its mysqld
-// answers.
-func shardWithLivePrimary(t *testing.T, unresponsive bool) *topo.Server {
+// serveHealth serves a health stream for alias that says whether its
+// mysqld answers, until the test ends, and returns its port.
+func serveHealth(t *testing.T, alias *topodatapb.TabletAlias, unresponsive bool) int32 {
 	t.Helper()
-	ts, alias := shardWithDeadPrimary(t)
 	l, err := testports.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -194,12 +192,26 @@ func shardWithLivePrimary(t *testing.T, unresponsive bool) *topo.Server {
 	querypb.RegisterQueryServer(gs, &healthServer{alias: alias, unresponsive: unresponsive})
 	go gs.Serve(l)
 	t.Cleanup(gs.Stop)
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// shardWithLivePrimary makes a shard whose record names a primary that
+// holds the lease and whose tablet's health says whether its mysqld
+// answers, and a replica whose mysqld answers.
+func shardWithLivePrimary(t *testing.T, unresponsive bool) *topo.Server {
+	t.Helper()
+	ts, alias := shardWithDeadPrimary(t)
 	tab, err := ts.GetTablet(t.Context(), alias)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab.GrpcPort = int32(l.Addr().(*net.TCPAddr).Port)
+	tab.GrpcPort = serveHealth(t, alias, unresponsive)
 	if err := ts.SaveTablet(t.Context(), tab); err != nil {
+		t.Fatal(err)
+	}
+	replica := &topodatapb.TabletAlias{Cell: "zone1", Uid: 2}
+	if err := ts.SaveTablet(t.Context(), &topodatapb.Tablet{Alias: replica, Hostname: "127.0.0.1", GrpcPort: serveHealth(t, replica, false),
+		MysqlPort: closedPort(t), Keyspace: "ks", Shard: "0", Type: topodatapb.TabletType_REPLICA}); err != nil {
 		t.Fatal(err)
 	}
 	return ts

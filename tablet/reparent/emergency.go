@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
@@ -75,6 +76,11 @@ func Emergency(ctx context.Context, ts *topo.Server, keyspace, shard string, opt
 			}
 			if why == "" {
 				return nil, ErrPrimaryHealthy
+			}
+			// Fencing kills the hung mysqld: worth it only when another
+			// tablet can take over, else the shard waits for it instead.
+			if ok, err := replicaAnswers(ctx, ts, keyspace, shard, sh.PrimaryAlias, opts); !ok {
+				return nil, fmt.Errorf("%w: the primary's mysqld does not answer (%s), and no replica of %s/%s answers to take over (%v)", errNoCandidate, why, keyspace, shard, err)
 			}
 			log.Warn("emergency reparent: the primary holds its lease but its mysqld does not answer", "primary", topo.AliasString(sh.PrimaryAlias), "health", why)
 		}
@@ -163,6 +169,56 @@ func fenceRecord(ctx context.Context, ts *topo.Server, keyspace, shard string, l
 	return nil
 }
 
+// replicaAnswers reports whether a REPLICA or RDONLY tablet of the shard
+// other than primary says, in its latest health, that its mysqld answers.
+// The error says why none does, when known.
+func replicaAnswers(ctx context.Context, ts *topo.Server, keyspace, shard string, primary *topodatapb.TabletAlias, opts Options) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.TabletTimeout)
+	defer cancel()
+	tablets, err := ts.ShardTablets(ctx, keyspace, shard)
+	if err != nil {
+		return false, err
+	}
+	found := make(chan bool, len(tablets))
+	n := 0
+	for _, t := range tablets {
+		if proto.Equal(t.Alias, primary) || (t.Type != topodatapb.TabletType_REPLICA && t.Type != topodatapb.TabletType_RDONLY) {
+			continue
+		}
+		n++
+		go func() {
+			h, err := latestHealth(ctx, t, opts.Creds)
+			found <- err == nil && !h.GetRealtimeStats().GetMysqldUnresponsive()
+		}()
+	}
+	for ; n > 0; n-- {
+		if <-found {
+			return true, nil
+		}
+	}
+	return false, ctx.Err()
+}
+
+// latestHealth returns a tablet's latest health message.
+func latestHealth(ctx context.Context, t *topodatapb.Tablet, creds credentials.TransportCredentials) (*querypb.StreamHealthResponse, error) {
+	c, err := tmclient.DialTablet(t, creds)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.Query.StreamHealth(sctx, &querypb.StreamHealthRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("health of %s: %w", topo.AliasString(t.Alias), err)
+	}
+	h, err := stream.Recv()
+	if err != nil {
+		return nil, fmt.Errorf("health of %s: %w", topo.AliasString(t.Alias), err)
+	}
+	return h, nil
+}
+
 // primaryUnresponsive asks the primary's tablet for its health and
 // returns why its mysqld does not answer, or "" when it does. The
 // tablet's first health message is its latest.
@@ -173,18 +229,9 @@ func primaryUnresponsive(ctx context.Context, ts *topo.Server, alias *topodatapb
 	if err != nil {
 		return "", err
 	}
-	c, err := tmclient.DialTablet(t, opts.Creds)
+	h, err := latestHealth(ctx, t, opts.Creds)
 	if err != nil {
 		return "", err
-	}
-	defer c.Close()
-	stream, err := c.Query.StreamHealth(ctx, &querypb.StreamHealthRequest{})
-	if err != nil {
-		return "", fmt.Errorf("health of %s: %w", topo.AliasString(alias), err)
-	}
-	h, err := stream.Recv()
-	if err != nil {
-		return "", fmt.Errorf("health of %s: %w", topo.AliasString(alias), err)
 	}
 	if !proto.Equal(h.TabletAlias, alias) || !h.GetRealtimeStats().GetMysqldUnresponsive() {
 		return "", nil

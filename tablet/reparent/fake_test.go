@@ -35,12 +35,24 @@ import (
 type recorder struct {
 	mu    sync.Mutex
 	lines []string
+	// skip, when set, drops the lines a test cannot predict.
+	skip func(string) bool
 }
 
 func (r *recorder) add(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lines = append(r.lines, fmt.Sprintf(format, args...))
+	l := fmt.Sprintf(format, args...)
+	if r.skip == nil || !r.skip(l) {
+		r.lines = append(r.lines, l)
+	}
+}
+
+// setSkip sets skip.
+func (r *recorder) setSkip(skip func(string) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.skip = skip
 }
 
 // sorted returns the calls so far in a stable order: calls to several

@@ -29,6 +29,9 @@ func wantLines(t *testing.T, f *shardFixture, want ...string) {
 func TestEmergencyHungPrimary(t *testing.T) {
 	f := newShard(t, map[uint32]string{1: "0-1-10", 2: "0-1-10", 3: "0-1-9"}, 1, 2, 3)
 	f.tablet(1).unresponsive = true
+	// Whether both replicas are asked for their health depends on which
+	// answers first.
+	f.rec.setSkip(func(l string) bool { return l == "zone1-2 StreamHealth" || l == "zone1-3 StreamHealth" })
 	res, err := Emergency(t.Context(), f.ts, "ks", "0", testOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +52,22 @@ func TestEmergencyHungPrimary(t *testing.T) {
 		"zone1-3 SetReplicationSource zone1-2 start=true",
 		"zone1-3 StopReplication io_only=true",
 	)
+}
+
+// A hung primary is not fenced (its mysqld killed) when no replica could
+// take over: the shard waits for its mysqld instead.
+func TestEmergencyHungPrimaryWithoutReplica(t *testing.T) {
+	f := newShard(t, map[uint32]string{1: "0-1-10", 2: "0-1-10"}, 1, 2)
+	f.tablet(1).unresponsive = true
+	f.tablet(2).unresponsive = true
+	_, err := Emergency(t.Context(), f.ts, "ks", "0", testOptions())
+	if !IsNoCandidate(err) {
+		t.Fatalf("err = %v, want no candidate", err)
+	}
+	if primary, term := f.record(t); primary != "zone1-1" || term != 5 {
+		t.Fatalf("record names %s term %d, want zone1-1 term 5 untouched", primary, term)
+	}
+	wantLines(t, f, "zone1-1 StreamHealth", "zone1-2 StreamHealth")
 }
 
 // A primary that holds its lease and answers is left alone: the detector's
