@@ -73,6 +73,11 @@ func (a *Agent) fencePrimary(ctx context.Context, reason string) error {
 		a.log.Warn("fenced primary's mysqld does not answer; killing it", "reason", reason, "err", why)
 		return a.killFenced(ctx, reason)
 	}
+	if st, _ := a.mysqld.State(); st != mysqlctl.Running {
+		// Crashed or starting: keep it down rather than wait for it.
+		a.log.Warn("fenced primary's mysqld is not running; holding it down", "reason", reason, "mysqld", st)
+		return a.killFenced(ctx, reason)
+	}
 	fctx, cancel := context.WithTimeout(ctx, a.cfg.FenceTimeout)
 	err := a.demoteFenced(fctx, reason)
 	cancel()
