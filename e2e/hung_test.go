@@ -62,7 +62,7 @@ func TestFailoverHungPrimary(t *testing.T) {
 	c.StartProcShards(t, bin, "--semi-sync-timeout", "1h", "--repair-delay", "2s", "--primary-lease-ttl", "4s")
 	shard := c.ProcShards["commerce"]["0"]
 
-	fcfg := failover.DefaultConfig() // unresponsive grace 4s
+	fcfg := failover.DefaultConfig() // unresponsive grace 3s
 	fcfg.StartupGrace = 0
 	fcfg.HealthTimeout = 3 * time.Second
 	fcfg.Reparent.TabletTimeout = 3 * time.Second

@@ -79,6 +79,19 @@ func (a *Agent) followPrimary(ctx context.Context, primary *topodatapb.TabletAli
 	return nil
 }
 
+// replicatesFrom reports whether the tablet replicates from primary at src
+// now, both replication threads running.
+func (a *Agent) replicatesFrom(ctx context.Context, primary *topodatapb.TabletAlias, src *flavor.Source) bool {
+	a.mu.Lock()
+	same := a.replicating && a.source != nil && *a.source == *src && proto.Equal(a.sourceAlias, primary)
+	a.mu.Unlock()
+	if !same {
+		return false
+	}
+	rs, err := a.flavor.ReplicationStatus(ctx, a.dba)
+	return err == nil && rs.IoRunning && rs.SqlRunning
+}
+
 // errantAgainst returns the transactions this tablet holds that primary
 // lacks ("" when none is known), asking primary's tablet for its binlog
 // history.

@@ -253,6 +253,15 @@ func (s *tmServer) SetReplicationSource(ctx context.Context, req *tabletmanagerp
 		if req.Host == "" || req.Port <= 0 {
 			parent = req.Parent
 		}
+		if !wasPrimary && parent != nil && req.StartReplication && a.replicatesFrom(ctx, parent, src) {
+			// The shard watch got here first (a reparent repoints every
+			// tablet after writing the record): restarting replication
+			// would only disconnect and reconnect to the new primary,
+			// which MariaDB's semi-sync does not always survive (commits
+			// waiting for an ack stay waiting).
+			a.log.Info("tablet replicates from that primary already", "primary", topo.AliasString(parent))
+			return nil
+		}
 		if err := a.becomeReplicaOf(ctx, parent, src, req.StartReplication); err != nil {
 			return err
 		}
