@@ -5,9 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,18 +22,20 @@ import (
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proxy"
-	"github.com/mosaicdb/mosaic/tablet/failover"
 	"github.com/mosaicdb/mosaic/tablet/flavor"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+	"github.com/mosaicdb/mosaic/testports"
+	"github.com/mosaicdb/mosaic/topo"
 )
 
 var hungRuns = flag.Int("hung-runs", 1, "TestFailoverHungPrimary: how many times to stop a primary's mysqld (the median and worst write gap are reported)")
 
 // TestFailoverHungPrimary runs a shard of three tablets as child processes
 // (`mosaic tablet`, semi-sync that never falls back to asynchronous), a
-// gate and a failure detector with their default health settings, and a
-// write load through the gate that records every acknowledged write.
+// gate, a failure detector (`mosaic failover`, a child process too) with
+// their default health settings, and a write load through the gate that
+// records every acknowledged write.
 //
 // HungMysqld stops the primary's mysqld with SIGSTOP: the tablet's probe
 // finds it does not answer, the detector fails it over after its grace,
@@ -40,6 +47,12 @@ var hungRuns = flag.Int("hung-runs", 1, "TestFailoverHungPrimary: how many times
 // FrozenPrimaryTablet stops the primary's agent instead (its mysqld keeps
 // running, writable): its lease expires, the detector fails it over, and
 // when the agent resumes it turns its mysqld read-only and rejoins.
+//
+// FrozenDetector stops the detector (SIGSTOP) after it saw a primary's
+// mysqld stop answering, lets the mysqld answer again, and resumes the
+// detector once its grace has long passed: it acts on what it knew, but
+// the reparent asks the primary again under the shard lock, and nothing
+// fails over.
 //
 // Every acknowledged write is there at the end, and all tablets agree.
 //
@@ -62,19 +75,9 @@ func TestFailoverHungPrimary(t *testing.T) {
 	c.StartProcShards(t, bin, "--semi-sync-timeout", "1h", "--repair-delay", "2s", "--primary-lease-ttl", "4s")
 	shard := c.ProcShards["commerce"]["0"]
 
-	fcfg := failover.DefaultConfig() // unresponsive grace 3s
-	fcfg.StartupGrace = 0
-	fcfg.HealthTimeout = 3 * time.Second
-	fcfg.Reparent.TabletTimeout = 3 * time.Second
-	fc, err := failover.New(fcfg, c.TS, testLogger(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fctx, stopFailover := context.WithCancel(context.Background())
-	var fwg sync.WaitGroup
-	fwg.Add(1)
-	go func() { defer fwg.Done(); fc.Run(fctx) }()
-	t.Cleanup(func() { stopFailover(); fwg.Wait() })
+	// The failure detector runs as a process of its own, with its default
+	// unresponsive grace (3s), so that it can be stopped too.
+	det := startFailoverProc(t, bin, c.TopoAddr, "--startup-grace", "0s", "--health-timeout", "3s", "--tablet-timeout", "3s")
 
 	c.StartGate(t)
 	db := c.DB(t, "commerce", "interpolateParams=true")
@@ -145,11 +148,11 @@ func TestFailoverHungPrimary(t *testing.T) {
 			if pid <= 0 {
 				t.Fatalf("no mysqld pid for %s", victim.AliasString)
 			}
-			t0 := time.Now()
 			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+			t0 := waitStopped(t, pid)
 			rec, gap := resumed(t, t0, time.Minute)
 			recoveries, gaps = append(recoveries, rec), append(gaps, gap)
 			now := primary(t)
@@ -179,11 +182,11 @@ func TestFailoverHungPrimary(t *testing.T) {
 	t.Run("FrozenPrimaryTablet", func(t *testing.T) {
 		victim := primary(t)
 		load.waitAcks(t, 200, time.Minute)
-		t0 := time.Now()
 		if err := victim.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = victim.Signal(syscall.SIGCONT) })
+		t0 := waitStopped(t, victim.PID())
 		rec, gap := resumed(t, t0, time.Minute)
 		now := primary(t)
 		t.Logf("stopped the agent of primary %s (SIGSTOP; lease ttl 4s); first write acknowledged %v later on %s; longest write gap %v",
@@ -196,6 +199,69 @@ func TestFailoverHungPrimary(t *testing.T) {
 			t.Fatal(err)
 		}
 		rejoined(t, victim)
+		load.waitAcks(t, 200, time.Minute)
+	})
+
+	t.Run("FrozenDetector", func(t *testing.T) {
+		// The detector sees the primary's mysqld stop answering and is
+		// frozen before its grace ends; the mysqld answers again, and the
+		// detector resumes when its grace has long passed. It acts on what
+		// it knew, but the reparent asks the primary again under the shard
+		// lock: nothing fails over.
+		victim := primary(t)
+		sh0, _, err := c.TS.GetShard(t.Context(), "commerce", "0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		successes := det.metric(t, `mosaic_failover_reparents_total{keyspace="commerce",result="success",shard="0"}`)
+		load.waitAcks(t, 200, time.Minute)
+		pid := victim.MysqldPID()
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+		det.waitMetric(t, `mosaic_failover_shards{state="unresponsive"}`, 1, 20*time.Second)
+		seen := time.Now()
+		if err := det.signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = det.signal(syscall.SIGCONT) })
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		if err := victim.WaitHealth(ctx, func(h *querypb.StreamHealthResponse) bool {
+			return h.Serving && !h.RealtimeStats.GetMysqldUnresponsive()
+		}); err != nil {
+			t.Fatalf("the primary does not serve again after SIGCONT: %v", err)
+		}
+		// Past the grace, as the frozen detector's clock will say.
+		for time.Since(seen) < 3*time.Second+2*time.Second {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := det.signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		det.waitMetric(t, `mosaic_failover_shards{state="healthy"}`, 1, 30*time.Second)
+		// Give a stale decision time to show: the reparent it starts asks
+		// the tablet under the lock and is skipped.
+		resumed := time.Now()
+		for time.Since(resumed) < 5*time.Second {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got := det.metric(t, `mosaic_failover_reparents_total{keyspace="commerce",result="success",shard="0"}`); got != successes {
+			t.Errorf("the resumed detector failed over a primary that answers again (%v successful reparents, %v before)", got, successes)
+		}
+		sh1, _, err := c.TS.GetShard(t.Context(), "commerce", "0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if topo.AliasString(sh1.PrimaryAlias) != victim.AliasString || sh1.PrimaryTermStartUnixNano != sh0.PrimaryTermStartUnixNano {
+			t.Errorf("shard record changed: %v, was %v", sh1, sh0)
+		}
+		t.Logf("detector resumed with a stale view: %v skipped reparents, primary %s kept",
+			det.metric(t, `mosaic_failover_reparents_total{keyspace="commerce",result="skipped",shard="0"}`), victim.AliasString)
 		load.waitAcks(t, 200, time.Minute)
 	})
 
@@ -265,4 +331,141 @@ func dbaValue(t *testing.T, p *cluster.ProcTablet, sql string) string {
 		t.Fatal(err)
 	}
 	return string(vals[0])
+}
+
+// failoverProc is `mosaic failover` run as a child process of the test.
+type failoverProc struct {
+	cmd      *exec.Cmd
+	httpPort int
+	log      string
+}
+
+// startFailoverProc starts `mosaic failover` with a metrics port and
+// extra flags; it is stopped when the test ends.
+func startFailoverProc(t *testing.T, bin, topoAddr string, extra ...string) *failoverProc {
+	t.Helper()
+	ports, err := testports.Free(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &failoverProc{httpPort: ports[0], log: filepath.Join(t.TempDir(), "failover.log")}
+	f, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"failover", "--topo-endpoints", topoAddr, "--http-port", strconv.Itoa(p.httpPort), "--log-level", "info"}, extra...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); f.Close(); close(done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGCONT)
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			data, _ := os.ReadFile(p.log)
+			t.Logf("log of mosaic failover:\n%s", data)
+		}
+	})
+	return p
+}
+
+func (p *failoverProc) signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// metric returns the value of one series of the detector's metrics, 0
+// when it is absent.
+func (p *failoverProc) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	v, err := p.scrape(series)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (p *failoverProc) scrape(series string) (float64, error) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", p.httpPort))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, nil
+}
+
+// waitMetric waits until series has value want.
+func (p *failoverProc) waitMetric(t *testing.T, series string, want float64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		v, err := p.scrape(series)
+		if err == nil && v == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("detector metric %s = %v (%v), want %v after %v", series, v, err, want, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitStopped waits until every thread of process pid is stopped (after a
+// SIGSTOP: the signal takes a moment to reach a thread running on another
+// CPU) and returns when: writes sent from then on cannot reach it.
+func waitStopped(t *testing.T, pid int) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stopped, err := allThreadsStopped(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stopped {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped 10s after SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allThreadsStopped reports whether every thread of pid is in state T.
+func allThreadsStopped(pid int) (bool, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, task := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses.
+		rest := string(data[strings.LastIndexByte(string(data), ')')+1:])
+		if f := strings.Fields(rest); len(f) == 0 || (f[0] != "T" && f[0] != "t") {
+			return false, nil
+		}
+	}
+	return true, nil
 }

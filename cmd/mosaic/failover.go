@@ -44,6 +44,7 @@ See docs/operations.md.`,
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "pause between failed attempts at one shard")
 	fs.DurationVar(&cfg.Reparent.WaitReplicasTimeout, "wait-replicas-timeout", 30*time.Second, "how long the new primary may take to apply its relay log")
 	fs.DurationVar(&cfg.Reparent.LeaseWait, "lease-wait", 15*time.Second, "how long to wait for a fenced primary's lease to go")
+	fs.DurationVar(&cfg.Reparent.TabletTimeout, "tablet-timeout", 10*time.Second, "how long a reparent waits for each call to one tablet (a frozen tablet is left out after it)")
 	fs.IntVar(&httpPort, "http-port", 0, "HTTP port for /metrics (0: off)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		log, err := lf.logger()

@@ -175,6 +175,13 @@ func (p *ProcTablet) MysqldPID() int {
 	return pid
 }
 
+// PID returns the pid of the agent process.
+func (p *ProcTablet) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
+}
+
 // Signal sends sig to the agent process (SIGSTOP, SIGCONT...).
 func (p *ProcTablet) Signal(sig syscall.Signal) error {
 	p.mu.Lock()
