@@ -77,7 +77,7 @@ func TestFailoverHungPrimary(t *testing.T) {
 
 	// The failure detector runs as a process of its own, with its default
 	// unresponsive grace (3s), so that it can be stopped too.
-	det := startFailoverProc(t, bin, c.TopoAddr, "--startup-grace", "0s", "--health-timeout", "3s", "--tablet-timeout", "3s")
+	det := startFailoverProc(t, bin, c.TopoAddr, append(c.Security.Flags(), "--startup-grace", "0s", "--health-timeout", "3s", "--tablet-timeout", "3s")...)
 
 	c.StartGate(t)
 	db := c.DB(t, "commerce", "interpolateParams=true")

@@ -89,7 +89,7 @@ func TestHungPrimary(t *testing.T) {
 		if took := time.Since(stopped); took > 5*time.Second {
 			t.Errorf("unhealthy only %v after SIGSTOP (probe every 200ms, timeout 500ms)", took)
 		}
-		res, err := reparent.Emergency(ctx, ts, "commerce", "0", reparent.Options{OnlyIfPrimaryDown: true, FailHungPrimary: true, LeaseWait: 30 * time.Second})
+		res, err := reparent.Emergency(ctx, ts, "commerce", "0", reparent.Options{OnlyIfPrimaryDown: true, FailHungPrimary: true, LeaseWait: 30 * time.Second, Creds: old.Creds})
 		if err != nil {
 			t.Fatalf("emergency reparent of the hung primary: %v", err)
 		}

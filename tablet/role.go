@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/flavor"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
@@ -94,7 +95,7 @@ func (a *Agent) replicatesFrom(ctx context.Context, primary *topodatapb.TabletAl
 
 // errantAgainst returns the transactions this tablet holds that primary
 // lacks ("" when none is known), asking primary's tablet for its binlog
-// history.
+// history (Status, which a tablet may call on a peer).
 func (a *Agent) errantAgainst(ctx context.Context, primary *topodatapb.TabletAlias) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -111,11 +112,14 @@ func (a *Agent) errantAgainst(ctx context.Context, primary *topodatapb.TabletAli
 		return "", err
 	}
 	defer c.Close()
-	theirs, err := a.flavor.History(ctx, donorQuerier{c.TM})
+	st, err := c.TM.Status(ctx, &tabletmanagerpb.StatusRequest{})
 	if err != nil {
 		return "", fmt.Errorf("read the binlog history of %s: %w", topo.AliasString(primary), err)
 	}
-	return a.flavor.Errant(mine, theirs)
+	if st.BinlogHistory == "" {
+		return "", fmt.Errorf("%s does not report its binlog history", topo.AliasString(primary))
+	}
+	return a.flavor.Errant(mine, st.BinlogHistory)
 }
 
 // restoreRole applies the role again after mysqld restarted: a replica

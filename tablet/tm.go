@@ -92,6 +92,9 @@ func (s *tmServer) Status(ctx context.Context, _ *tabletmanagerpb.StatusRequest)
 	}
 	resp.Position = rs.Position
 	resp.Replication = rs
+	if resp.BinlogHistory, err = a.flavor.History(ctx, a.dba); err != nil {
+		return nil, tmError("binlog history", err)
+	}
 	return resp, nil
 }
 
