@@ -71,12 +71,12 @@ func TestFailoverHungPrimary(t *testing.T) {
 			cfg.HealthCheckTimeout = 3 * time.Second
 		},
 	})
-	// The mysqld probe runs with its defaults (every 1s, 2s timeout).
+	// The mysqld probe runs with its defaults (every 500ms, 2s timeout).
 	c.StartProcShards(t, bin, "--semi-sync-timeout", "1h", "--repair-delay", "2s", "--primary-lease-ttl", "4s")
 	shard := c.ProcShards["commerce"]["0"]
 
 	// The failure detector runs as a process of its own, with its default
-	// unresponsive grace (3s), so that it can be stopped too.
+	// unresponsive grace (2s), so that it can be stopped too.
 	det := startFailoverProc(t, bin, c.TopoAddr, append(c.Security.Flags(), "--startup-grace", "0s", "--health-timeout", "3s", "--tablet-timeout", "3s")...)
 
 	c.StartGate(t)
@@ -237,7 +237,7 @@ func TestFailoverHungPrimary(t *testing.T) {
 			t.Fatalf("the primary does not serve again after SIGCONT: %v", err)
 		}
 		// Past the grace, as the frozen detector's clock will say.
-		for time.Since(seen) < 3*time.Second+2*time.Second {
+		for time.Since(seen) < 2*time.Second+3*time.Second {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if err := det.signal(syscall.SIGCONT); err != nil {

@@ -142,7 +142,7 @@ func DefaultConfig() Config {
 		Mysqld:                 mysqlctl.DefaultConfig(),
 		Query:                  queryservice.DefaultConfig(),
 		HealthInterval:         2 * time.Second,
-		MysqldProbeInterval:    time.Second,
+		MysqldProbeInterval:    500 * time.Millisecond,
 		MysqldProbeTimeout:     2 * time.Second,
 		FenceTimeout:           5 * time.Second,
 		FencedHoldTimeout:      time.Minute,

@@ -50,7 +50,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		StartupGrace:      15 * time.Second,
-		UnresponsiveGrace: 3 * time.Second,
+		UnresponsiveGrace: 2 * time.Second,
 		ProbeTimeout:      time.Second,
 		HealthTimeout:     6 * time.Second,
 		RetryInterval:     5 * time.Second,
