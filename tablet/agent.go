@@ -77,6 +77,7 @@ type Agent struct {
 	shardRecord  *topodatapb.Shard // that record
 	repairing    bool
 	repairedOnce bool
+	wasPrimary   bool      // the tablet was the primary since start: its data is the shard's
 	brokenSince  time.Time // replication broken for good since
 	ready        bool      // role applied since the last mysqld start
 	notServing   string    // set while an action keeps it from serving
@@ -84,7 +85,15 @@ type Agent struct {
 	lagSource    string    // what the last lag came from (heartbeat.go)
 	qpsCount     uint64    // QueryCount at the last health check
 	qpsAt        time.Time // time of the last health check
-	last         *querypb.StreamHealthResponse
+	// The last verdict of the mysqld probe (mysqldprobe.go): nil when
+	// mysqld answered, on the mysqld that had started probeStarts times.
+	probeErr         error
+	probeFailedSince time.Time
+	probeStarts      int
+	// Fencing a primary whose mysqld does not answer (fence.go).
+	fenceKills int  // how many times a fence killed mysqld
+	heldFenced bool // mysqld is held down after such a kill
+	last       *querypb.StreamHealthResponse
 }
 
 // New checks cfg and builds the agent. It starts nothing.
@@ -230,7 +239,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
 		var loops sync.WaitGroup
-		for _, loop := range []func(context.Context){a.watchMysqld, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop} {
+		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop} {
 			loops.Add(1)
 			go func() { defer loops.Done(); loop(gctx) }()
 		}

@@ -71,6 +71,25 @@ type Config struct {
 
 	// HealthInterval is the longest gap between two health messages.
 	HealthInterval time.Duration
+	// MysqldProbeInterval is how often the tablet asks mysqld a query to
+	// know it answers, and MysqldProbeTimeout how long it waits for the
+	// answer (connection included): a mysqld that does not answer in time
+	// makes the tablet stop serving and say so in its health (a primary's
+	// is then failed over by the failure detector after its grace period).
+	MysqldProbeInterval time.Duration
+	MysqldProbeTimeout  time.Duration
+	// FenceTimeout bounds how long a fenced primary (the shard record
+	// names another, or it lost its lease) tries to turn its mysqld
+	// read-only; a mysqld that does not answer, or is still writable after
+	// it, is killed (SIGKILL) so that it takes no write ever again, and the
+	// lease is given back only then. Keep it well under SemiSyncTimeout.
+	FenceTimeout time.Duration
+	// FencedHoldTimeout is how long a mysqld killed by a fence stays down
+	// while the shard has no other primary; once the shard record names
+	// another primary it starts at once, read-only, and rejoins as a
+	// replica (or is repaired when it holds transactions the new primary
+	// lacks).
+	FencedHoldTimeout time.Duration
 	// HeartbeatInterval is how often the serving primary writes its
 	// heartbeat row (_mosaic.heartbeat), by which replicas measure their
 	// replication lag; 0 turns heartbeats off, and replicas fall back to
@@ -123,6 +142,10 @@ func DefaultConfig() Config {
 		Mysqld:                 mysqlctl.DefaultConfig(),
 		Query:                  queryservice.DefaultConfig(),
 		HealthInterval:         2 * time.Second,
+		MysqldProbeInterval:    500 * time.Millisecond,
+		MysqldProbeTimeout:     2 * time.Second,
+		FenceTimeout:           5 * time.Second,
+		FencedHoldTimeout:      time.Minute,
 		HeartbeatInterval:      time.Second,
 		SemiSync:               true,
 		SemiSyncAckCount:       1,
@@ -188,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if c.PrimaryLeaseTTL < 2*time.Second {
 		errs = append(errs, fmt.Errorf("tablet: primary lease ttl %v is below 2s", c.PrimaryLeaseTTL))
+	}
+	if c.MysqldProbeInterval <= 0 || c.MysqldProbeTimeout <= 0 || c.FenceTimeout <= 0 || c.FencedHoldTimeout <= 0 {
+		errs = append(errs, errors.New("tablet: mysqld probe interval and timeout, fence timeout and fenced hold timeout must be positive"))
 	}
 	if c.HealthInterval <= 0 || c.SemiSyncTimeout <= 0 || c.DemoteTimeout <= 0 || c.WaitForPositionTimeout <= 0 || c.PrimaryLeaseWait <= 0 || c.RepairDelay <= 0 {
 		errs = append(errs, errors.New("tablet: intervals and timeouts must be positive"))

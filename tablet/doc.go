@@ -27,9 +27,17 @@
 // back after read_only is on; when it loses the lease, or the shard record
 // stops naming it, it fences itself (fence.go): it stops serving at once
 // and turns read-only. The query service connects as an app user that
-// read_only stops, so in-flight writes stop too. Replicas follow the
-// primary the shard record names (shardwatch.go); a primary runs
+// read_only stops, so in-flight writes stop too. A mysqld that does not
+// answer, or does not turn read-only within FenceTimeout, is killed and
+// kept down instead, and the lease is given back only then. Replicas
+// follow the primary the shard record names (shardwatch.go), unless they
+// hold transactions it lacks (role.go: they are rebuilt); a primary runs
 // semi-sync where its shard has replicas (semisync.go).
+//
+// Health means answering (mysqldprobe.go): the tablet asks its mysqld a
+// query every MysqldProbeInterval with a MysqldProbeTimeout deadline, and
+// does not serve while it does not answer; its health says so
+// (mysqld_unresponsive), which the failure detector acts on for a primary.
 //
 // Repair (repair.go): a replica whose data dir is lost, that starts empty
 // in a shard with data, or whose replication is broken for good rebuilds

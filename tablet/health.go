@@ -42,6 +42,47 @@ func servingType(t topodatapb.TabletType) bool {
 	return false
 }
 
+// healthFacts is what decides whether a tablet serves.
+type healthFacts struct {
+	mysqld     mysqlctl.State
+	mysqldErr  error // why mysqld is not running, if known
+	unanswered error // non-nil: mysqld runs but did not answer the probe
+	ready      bool  // the role is applied since mysqld's last start
+	notServing string
+	tabletType topodatapb.TabletType
+}
+
+// verdict is whether a tablet serves and, if not, why; mysqldProblem says
+// the reason is its mysqld: not running, or not answering.
+type verdict struct {
+	serving       bool
+	reason        string
+	mysqldProblem bool
+}
+
+// servingVerdict decides whether a tablet serves: only while its mysqld
+// runs and answers, its role is applied, no action holds it back and its
+// type serves queries.
+func servingVerdict(f healthFacts) verdict {
+	switch {
+	case f.mysqld != mysqlctl.Running:
+		reason := "mysqld is " + f.mysqld.String()
+		if f.mysqldErr != nil {
+			reason += ": " + f.mysqldErr.Error()
+		}
+		return verdict{reason: reason, mysqldProblem: true}
+	case f.unanswered != nil:
+		return verdict{reason: "mysqld does not answer: " + f.unanswered.Error(), mysqldProblem: true}
+	case !f.ready:
+		return verdict{reason: "tablet role not applied yet"}
+	case f.notServing != "":
+		return verdict{reason: f.notServing}
+	case !servingType(f.tabletType):
+		return verdict{reason: fmt.Sprintf("tablet type %v does not serve queries", f.tabletType)}
+	}
+	return verdict{serving: true}
+}
+
 // checkHealth computes the health, sets the query service's serving state
 // and publishes it.
 func (a *Agent) checkHealth(ctx context.Context) {
@@ -49,32 +90,22 @@ func (a *Agent) checkHealth(ctx context.Context) {
 	a.healthMu.Lock()
 	defer a.healthMu.Unlock()
 	st, stErr := a.mysqld.State()
+	unanswered := a.mysqldUnanswered()
 	a.mu.Lock()
 	tt, term, src, ready, notServing := a.tabletType, a.termStart, a.source, a.ready, a.notServing
 	a.mu.Unlock()
 
 	stats := &querypb.RealtimeStats{}
-	serving, reason := false, ""
-	switch {
-	case st != mysqlctl.Running:
-		reason = "mysqld is " + st.String()
-		if stErr != nil {
-			reason += ": " + stErr.Error()
-		}
+	v := servingVerdict(healthFacts{mysqld: st, mysqldErr: stErr, unanswered: unanswered, ready: ready, notServing: notServing, tabletType: tt})
+	serving, reason := v.serving, v.reason
+	if v.mysqldProblem {
 		stats.HealthError = reason
-	case !ready:
-		reason = "tablet role not applied yet"
-	case notServing != "":
-		reason = notServing
-	case !servingType(tt):
-		reason = fmt.Sprintf("tablet type %v does not serve queries", tt)
-	default:
-		serving = true
+		stats.MysqldUnresponsive = true
 	}
 
 	var rs *tabletmanagerpb.ReplicationStatus
 	lagSource := lagSourceNone
-	if st == mysqlctl.Running && tt != topodatapb.TabletType_PRIMARY {
+	if st == mysqlctl.Running && unanswered == nil && tt != topodatapb.TabletType_PRIMARY {
 		if src == nil {
 			stats.HealthError = "replica has no replication source yet"
 		} else {

@@ -40,6 +40,15 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mosaic_tablet_mysqld_up", Help: "1 while mysqld runs.",
 		}, func() float64 { st, _ := a.mysqld.State(); return boolf(st == mysqlctl.Running) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mosaic_tablet_mysqld_answering", Help: "1 while mysqld runs and answered the tablet's last health query within --mysqld-probe-timeout.",
+		}, func() float64 {
+			st, _ := a.mysqld.State()
+			return boolf(st == mysqlctl.Running && a.mysqldUnanswered() == nil)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "mosaic_tablet_fence_kills_total", Help: "Times a fenced primary killed its mysqld because it did not answer or did not turn read-only within --fence-timeout.",
+		}, func() float64 { a.mu.Lock(); defer a.mu.Unlock(); return float64(a.fenceKills) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "mosaic_tablet_mysqld_restarts_total", Help: "Times mysqld came back after it died.",
 		}, func() float64 { return float64(max(a.mysqld.Starts()-1, 0)) }),

@@ -484,11 +484,12 @@ func (a *Agent) needsCopy() bool {
 	return a.cfg.AutoRepair && a.mysqld.Fresh() && !a.copied()
 }
 
-// copied reports whether a repair has filled the data dir since start.
+// copied reports whether the data dir holds the shard's data since start:
+// a repair filled it, or the tablet was the shard's primary.
 func (a *Agent) copied() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.repairedOnce
+	return a.repairedOnce || a.wasPrimary
 }
 
 // donorQuerier runs a flavor's queries on a peer through its TabletManager.

@@ -9,8 +9,10 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/flavor"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -46,9 +48,78 @@ func (a *Agent) applyRoleFromTopo(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return a.becomeReplicaOf(ctx, sh.PrimaryAlias, src, true)
+		return a.followPrimary(ctx, sh.PrimaryAlias, src)
 	}
 	return a.becomeReplica(ctx, nil, false)
+}
+
+// followPrimary makes the tablet a replica of primary (whose mysqld is
+// src) and starts replication, unless the tablet holds transactions the
+// primary lacks: a former primary whose last commits reached no replica
+// (they were never acknowledged, but mysqld recovered them from its
+// binlog), or a replica that received them and missed the failover. Such
+// a tablet has diverged; it points at the primary without replicating,
+// does not serve, and asks for a repair (a copy of a healthy peer). When
+// the primary cannot be asked, replication starts: a source refuses a
+// replica that asks for GTIDs it does not hold (gtid_strict_mode), and a
+// replication broken that way is repaired too (checkRepair).
+func (a *Agent) followPrimary(ctx context.Context, primary *topodatapb.TabletAlias, src *flavor.Source) error {
+	errant, err := a.errantAgainst(ctx, primary)
+	if err != nil {
+		a.log.Warn("cannot compare this tablet's transactions with the primary's", "primary", topo.AliasString(primary), "err", err)
+	}
+	if errant == "" {
+		return a.becomeReplicaOf(ctx, primary, src, true)
+	}
+	a.log.Error("tablet holds transactions the primary lacks; it will be rebuilt, not replicate", "primary", topo.AliasString(primary), "errant", errant)
+	if err := a.becomeReplicaOf(ctx, primary, src, false); err != nil {
+		return err
+	}
+	a.setNotServing(fmt.Sprintf("holds transactions %s that primary %s lacks: waiting for a repair", errant, topo.AliasString(primary)))
+	a.requestRepair("errant transactions " + errant)
+	return nil
+}
+
+// replicatesFrom reports whether the tablet replicates from primary at src
+// now, both replication threads running.
+func (a *Agent) replicatesFrom(ctx context.Context, primary *topodatapb.TabletAlias, src *flavor.Source) bool {
+	a.mu.Lock()
+	same := a.replicating && a.source != nil && *a.source == *src && proto.Equal(a.sourceAlias, primary)
+	a.mu.Unlock()
+	if !same {
+		return false
+	}
+	rs, err := a.flavor.ReplicationStatus(ctx, a.dba)
+	return err == nil && rs.IoRunning && rs.SqlRunning
+}
+
+// errantAgainst returns the transactions this tablet holds that primary
+// lacks ("" when none is known), asking primary's tablet for its binlog
+// history (Status, which a tablet may call on a peer).
+func (a *Agent) errantAgainst(ctx context.Context, primary *topodatapb.TabletAlias) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	mine, err := a.flavor.History(ctx, a.dba)
+	if err != nil {
+		return "", fmt.Errorf("read own binlog history: %w", err)
+	}
+	t, err := a.ts.GetTablet(ctx, primary)
+	if err != nil {
+		return "", err
+	}
+	c, err := tmclient.DialTablet(t, a.sec.peerCreds)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	st, err := c.TM.Status(ctx, &tabletmanagerpb.StatusRequest{})
+	if err != nil {
+		return "", fmt.Errorf("read the binlog history of %s: %w", topo.AliasString(primary), err)
+	}
+	if st.BinlogHistory == "" {
+		return "", fmt.Errorf("%s does not report its binlog history", topo.AliasString(primary))
+	}
+	return a.flavor.Errant(mine, st.BinlogHistory)
 }
 
 // restoreRole applies the role again after mysqld restarted: a replica
@@ -165,6 +236,7 @@ func (a *Agent) applyPrimary(ctx context.Context, term int64) error {
 	}
 	a.mu.Lock()
 	a.tabletType = topodatapb.TabletType_PRIMARY
+	a.wasPrimary = true
 	a.termStart = term
 	a.source = nil
 	a.sourceAlias = nil

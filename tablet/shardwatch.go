@@ -106,7 +106,7 @@ func (a *Agent) followShard(ctx context.Context, rec *topodatapb.Shard, wait boo
 		if err != nil {
 			return err
 		}
-		if err := a.becomeReplicaOf(ctx, p, s, true); err != nil {
+		if err := a.followPrimary(ctx, p, s); err != nil {
 			return err
 		}
 		return a.saveTablet(ctx)

@@ -27,6 +27,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 <h2>mysqld</h2>
 <table>
 <tr><th>state</th><td>{{.Mysqld}}</td></tr>
+<tr><th>answers</th><td>{{.Answers}}</td></tr>
 <tr><th>port</th><td>{{.MySQLPort}}</td></tr>
 <tr><th>pid</th><td>{{.PID}}</td></tr>
 <tr><th>starts</th><td>{{.Starts}}</td></tr>
@@ -80,6 +81,10 @@ func (a *Agent) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	if err != nil {
 		mysqld += ": " + err.Error()
 	}
+	answers := "yes"
+	if why := a.mysqldUnanswered(); why != nil {
+		answers = "no: " + why.Error()
+	}
 	h := a.lastHealth()
 	rt := h.GetRealtimeStats()
 	a.mu.Lock()
@@ -88,6 +93,9 @@ func (a *Agent) serveStatus(w http.ResponseWriter, _ *http.Request) {
 		source = fmt.Sprintf("%s:%d", a.source.Host, a.source.Port)
 	}
 	tt := a.tabletType
+	if a.heldFenced {
+		mysqld += " (killed by a fence; down until the shard has another primary)"
+	}
 	a.mu.Unlock()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = statusPage.Execute(w, map[string]any{
@@ -99,6 +107,7 @@ func (a *Agent) serveStatus(w http.ResponseWriter, _ *http.Request) {
 		"HealthError":        rt.GetHealthError(),
 		"QPS":                rt.GetQps(),
 		"Mysqld":             mysqld,
+		"Answers":            answers,
 		"MySQLPort":          a.cfg.MySQLPort,
 		"PID":                a.mysqld.PID(),
 		"Starts":             a.mysqld.Starts(),

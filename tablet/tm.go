@@ -49,7 +49,10 @@ func tmError(what string, err error) error {
 // requireMysqld fails fast while mysqld is down.
 func (s *tmServer) requireMysqld() error {
 	if st, err := s.a.mysqld.State(); st != mysqlctl.Running {
-		return status.Errorf(codes.Unavailable, "mysqld is %v: %v", st, err)
+		if err != nil {
+			return status.Errorf(codes.Unavailable, "mysqld is %v: %v", st, err)
+		}
+		return status.Errorf(codes.Unavailable, "mysqld is %v", st)
 	}
 	return nil
 }
@@ -89,6 +92,9 @@ func (s *tmServer) Status(ctx context.Context, _ *tabletmanagerpb.StatusRequest)
 	}
 	resp.Position = rs.Position
 	resp.Replication = rs
+	if resp.BinlogHistory, err = a.flavor.History(ctx, a.dba); err != nil {
+		return nil, tmError("binlog history", err)
+	}
 	return resp, nil
 }
 
@@ -249,6 +255,15 @@ func (s *tmServer) SetReplicationSource(ctx context.Context, req *tabletmanagerp
 		var parent *topodatapb.TabletAlias
 		if req.Host == "" || req.Port <= 0 {
 			parent = req.Parent
+		}
+		if !wasPrimary && parent != nil && req.StartReplication && a.replicatesFrom(ctx, parent, src) {
+			// The shard watch got here first (a reparent repoints every
+			// tablet after writing the record): restarting replication
+			// would only disconnect and reconnect to the new primary,
+			// which MariaDB's semi-sync does not always survive (commits
+			// waiting for an ack stay waiting).
+			a.log.Info("tablet replicates from that primary already", "primary", topo.AliasString(parent))
+			return nil
 		}
 		if err := a.becomeReplicaOf(ctx, parent, src, req.StartReplication); err != nil {
 			return err

@@ -25,11 +25,13 @@ func newFailoverCmd(lf *logFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "failover",
 		Short: "run the failure detector: emergency reparent of shards whose primary is down",
-		Long: `failover watches every shard record and primary lease in the topology and,
-when a shard's primary is down (it lost its lease: dead, or cut off from the
-topology; or its gRPC and mysqld ports refuse connections), runs an emergency
-reparent: the most advanced replica becomes the primary. Several may run;
-the shard lock makes them take turns. See docs/operations.md.`,
+		Long: `failover watches every shard record and primary lease in the topology and
+follows each primary's health. When a shard's primary is down (it lost its
+lease: dead, or cut off from the topology; or its gRPC and mysqld ports refuse
+connections), or holds its lease while its mysqld has not answered for
+--unresponsive-grace, it runs an emergency reparent: the most advanced replica
+becomes the primary. Several may run; the shard lock makes them take turns.
+See docs/operations.md.`,
 		Args: cobra.NoArgs,
 	}
 	fs := cmd.Flags()
@@ -37,9 +39,12 @@ the shard lock makes them take turns. See docs/operations.md.`,
 	sf := clusterauth.Add(fs, mtls.RoleOperator)
 	fs.StringSliceVar(&cfg.Keyspaces, "keyspaces", nil, "keyspaces to watch (default: all)")
 	fs.DurationVar(&cfg.StartupGrace, "startup-grace", cfg.StartupGrace, "leave shards whose primary was not seen healthy alone this long after start")
+	fs.DurationVar(&cfg.UnresponsiveGrace, "unresponsive-grace", cfg.UnresponsiveGrace, "fail over a primary that holds its lease once its tablet has said this long that its mysqld does not answer (0: never)")
+	fs.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "a primary's health stream silent this long is cut, and its ports probed")
 	fs.DurationVar(&cfg.RetryInterval, "retry-interval", cfg.RetryInterval, "pause between failed attempts at one shard")
 	fs.DurationVar(&cfg.Reparent.WaitReplicasTimeout, "wait-replicas-timeout", 30*time.Second, "how long the new primary may take to apply its relay log")
 	fs.DurationVar(&cfg.Reparent.LeaseWait, "lease-wait", 15*time.Second, "how long to wait for a fenced primary's lease to go")
+	fs.DurationVar(&cfg.Reparent.TabletTimeout, "tablet-timeout", 10*time.Second, "how long a reparent waits for each call to one tablet (a frozen tablet is left out after it)")
 	fs.IntVar(&httpPort, "http-port", 0, "HTTP port for /metrics (0: off)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		log, err := lf.logger()

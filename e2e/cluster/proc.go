@@ -147,10 +147,7 @@ func (p *ProcTablet) Kill9(t testing.TB) {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
-	mysqldPID := 0
-	if data, err := os.ReadFile(filepath.Join(p.Dir, "run", "mysqld.pid")); err == nil {
-		mysqldPID, _ = strconv.Atoi(strings.TrimSpace(string(data)))
-	}
+	mysqldPID := p.MysqldPID()
 	if mysqldPID > 0 {
 		_ = syscall.Kill(mysqldPID, syscall.SIGKILL)
 	}
@@ -165,6 +162,24 @@ func (p *ProcTablet) Kill9(t testing.TB) {
 	if mysqldPID > 0 && syscall.Kill(mysqldPID, 0) == nil {
 		t.Fatalf("mysqld %d of %s survived SIGKILL", mysqldPID, p.AliasString)
 	}
+}
+
+// MysqldPID returns the pid of the tablet's mysqld (from its pid file),
+// or 0 when there is none.
+func (p *ProcTablet) MysqldPID() int {
+	data, err := os.ReadFile(filepath.Join(p.Dir, "run", "mysqld.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
+}
+
+// PID returns the pid of the agent process.
+func (p *ProcTablet) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
 }
 
 // Signal sends sig to the agent process (SIGSTOP, SIGCONT...).

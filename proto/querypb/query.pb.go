@@ -1497,8 +1497,14 @@ type RealtimeStats struct {
 	ReplicationLagSeconds uint32  `protobuf:"varint,2,opt,name=replication_lag_seconds,json=replicationLagSeconds" json:"replication_lag_seconds,omitempty"`
 	ReplicationRunning    bool    `protobuf:"varint,3,opt,name=replication_running,json=replicationRunning" json:"replication_running,omitempty"`
 	Qps                   float64 `protobuf:"fixed64,4,opt,name=qps" json:"qps,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// mysqld_unresponsive says the tablet's mysqld does not answer: it is
+	// not running (crashed, restarting, held), or it runs and did not answer
+	// the tablet's health query within the probe timeout (stopped, stuck in
+	// I/O). Such a tablet does not serve; the failure detector fails over a
+	// primary that stays so for its grace period.
+	MysqldUnresponsive bool `protobuf:"varint,5,opt,name=mysqld_unresponsive,json=mysqldUnresponsive" json:"mysqld_unresponsive,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *RealtimeStats) Reset() {
@@ -1557,6 +1563,13 @@ func (x *RealtimeStats) GetQps() float64 {
 		return x.Qps
 	}
 	return 0
+}
+
+func (x *RealtimeStats) GetMysqldUnresponsive() bool {
+	if x != nil {
+		return x.MysqldUnresponsive
+	}
+	return false
 }
 
 type StreamHealthResponse struct {
@@ -3283,12 +3296,13 @@ const file_query_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12%\n" +
 	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\"\x12\n" +
 	"\x10RollbackResponse\"\x15\n" +
-	"\x13StreamHealthRequest\"\xad\x01\n" +
+	"\x13StreamHealthRequest\"\xde\x01\n" +
 	"\rRealtimeStats\x12!\n" +
 	"\fhealth_error\x18\x01 \x01(\tR\vhealthError\x126\n" +
 	"\x17replication_lag_seconds\x18\x02 \x01(\rR\x15replicationLagSeconds\x12/\n" +
 	"\x13replication_running\x18\x03 \x01(\bR\x12replicationRunning\x12\x10\n" +
-	"\x03qps\x18\x04 \x01(\x01R\x03qps\"\xa3\x02\n" +
+	"\x03qps\x18\x04 \x01(\x01R\x03qps\x12/\n" +
+	"\x13mysqld_unresponsive\x18\x05 \x01(\bR\x12mysqldUnresponsive\"\xa3\x02\n" +
 	"\x14StreamHealthResponse\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x18\n" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12>\n" +

@@ -269,6 +269,11 @@ type StatusResponse struct {
 	Position      string                 `protobuf:"bytes,4,opt,name=position" json:"position,omitempty"`
 	Replication   *ReplicationStatus     `protobuf:"bytes,5,opt,name=replication" json:"replication,omitempty"`
 	Serving       bool                   `protobuf:"varint,6,opt,name=serving" json:"serving,omitempty"`
+	// binlog_history is what the server's binlog holds, in the flavor's
+	// form (MariaDB: @@gtid_binlog_state, the last GTID of each server in
+	// each domain): a tablet about to replicate from this one compares it
+	// with its own to find transactions this one lacks.
+	BinlogHistory string `protobuf:"bytes,7,opt,name=binlog_history,json=binlogHistory" json:"binlog_history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,6 +348,13 @@ func (x *StatusResponse) GetServing() bool {
 		return x.Serving
 	}
 	return false
+}
+
+func (x *StatusResponse) GetBinlogHistory() string {
+	if x != nil {
+		return x.BinlogHistory
+	}
+	return ""
 }
 
 type ChangeTypeRequest struct {
@@ -1639,14 +1651,15 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\rlast_io_errno\x18\n" +
 	" \x01(\rR\vlastIoErrno\x12$\n" +
 	"\x0elast_sql_errno\x18\v \x01(\rR\flastSqlErrno\"\x0f\n" +
-	"\rStatusRequest\"\x86\x02\n" +
+	"\rStatusRequest\"\xad\x02\n" +
 	"\x0eStatusResponse\x12/\n" +
 	"\x06tablet\x18\x01 \x01(\v2\x17.mosaic.topodata.TabletR\x06tablet\x12%\n" +
 	"\x0emysqld_running\x18\x02 \x01(\bR\rmysqldRunning\x12\x1b\n" +
 	"\tread_only\x18\x03 \x01(\bR\breadOnly\x12\x1a\n" +
 	"\bposition\x18\x04 \x01(\tR\bposition\x12I\n" +
 	"\vreplication\x18\x05 \x01(\v2'.mosaic.tabletmanager.ReplicationStatusR\vreplication\x12\x18\n" +
-	"\aserving\x18\x06 \x01(\bR\aserving\"Q\n" +
+	"\aserving\x18\x06 \x01(\bR\aserving\x12%\n" +
+	"\x0ebinlog_history\x18\a \x01(\tR\rbinlogHistory\"Q\n" +
 	"\x11ChangeTypeRequest\x12<\n" +
 	"\vtablet_type\x18\x01 \x01(\x0e2\x1b.mosaic.topodata.TabletTypeR\n" +
 	"tabletType\"\x14\n" +

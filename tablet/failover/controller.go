@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
@@ -30,6 +28,11 @@ type Config struct {
 	// shard alone whose primary it has not yet seen healthy, so that a
 	// cluster that is starting up is not failed over.
 	StartupGrace time.Duration
+	// UnresponsiveGrace is how long a primary that holds its lease may
+	// report that its mysqld does not answer (its health's
+	// mysqld_unresponsive) before it is failed over; 0 never fails over a
+	// primary that holds its lease.
+	UnresponsiveGrace time.Duration
 	// ProbeTimeout bounds the TCP probe of a primary whose health stream
 	// broke.
 	ProbeTimeout time.Duration
@@ -46,16 +49,17 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		StartupGrace:  15 * time.Second,
-		ProbeTimeout:  time.Second,
-		HealthTimeout: 6 * time.Second,
-		RetryInterval: 5 * time.Second,
+		StartupGrace:      15 * time.Second,
+		UnresponsiveGrace: 2 * time.Second,
+		ProbeTimeout:      time.Second,
+		HealthTimeout:     6 * time.Second,
+		RetryInterval:     5 * time.Second,
 	}
 }
 
 // Validate checks a Config.
 func (c Config) Validate() error {
-	if c.StartupGrace < 0 || c.ProbeTimeout <= 0 || c.HealthTimeout <= 0 || c.RetryInterval <= 0 {
+	if c.StartupGrace < 0 || c.UnresponsiveGrace < 0 || c.ProbeTimeout <= 0 || c.HealthTimeout <= 0 || c.RetryInterval <= 0 {
 		return errors.New("failover: timeouts must be positive")
 	}
 	if c.Reparent.Creds == nil {
@@ -72,29 +76,10 @@ func (c Config) Validate() error {
 // Controller watches every shard's primary and runs an emergency reparent
 // when one is down. See the package doc.
 type Controller struct {
-	cfg     Config
-	ts      *topo.Server
-	log     *slog.Logger
-	m       *metrics
-	started time.Time
-
-	mu      sync.Mutex
-	shards  map[string]*shardState
-	changed chan struct{} // closed and replaced when state changes
-	// shardsLoaded and leasesLoaded say both watches delivered their
-	// first state: before that a shard may look leaderless.
-	shardsLoaded, leasesLoaded bool
-}
-
-// shardState is what the controller knows of one shard.
-type shardState struct {
-	keyspace, shard string
-	rec             *topodatapb.Shard
-	lease           *topodatapb.PrimaryLease
-	healthySeen     bool
-	acting          bool
-	nextTry         time.Time
-	follow          *follower
+	cfg Config
+	ts  *topo.Server
+	log *slog.Logger
+	m   *metrics
 }
 
 // New returns a controller; Run starts it. reg receives its metrics (nil:
@@ -112,73 +97,80 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg prometheus.Registere
 	}
 	cfg.Reparent.Log = log.With("component", "reparent")
 	cfg.Reparent.OnlyIfPrimaryDown = true
-	return &Controller{cfg: cfg, ts: ts, log: log, m: m, shards: map[string]*shardState{}, changed: make(chan struct{})}, nil
+	return &Controller{cfg: cfg, ts: ts, log: log, m: m}, nil
 }
 
-// Run watches topo and fails shards over until ctx ends.
+// tickInterval is how often time-driven decisions (grace periods, retries)
+// are looked at.
+const tickInterval = 250 * time.Millisecond
+
+// Run watches topo and fails shards over until ctx ends. It is the thin
+// loop around decide: every goroutine it starts (watches, health
+// followers, probes, reparents) only turns what it sees into events, and
+// every action decide returns is carried out here, without waiting.
 func (c *Controller) Run(ctx context.Context) error {
-	c.started = time.Now()
-	c.log.Info("failover controller running", "keyspaces", strings.Join(c.cfg.Keyspaces, ","), "startup_grace", c.cfg.StartupGrace)
+	c.log.Info("failover controller running", "keyspaces", strings.Join(c.cfg.Keyspaces, ","),
+		"startup_grace", c.cfg.StartupGrace, "unresponsive_grace", c.cfg.UnresponsiveGrace)
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	events := make(chan event, 64)
+	send := func(ev event) {
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+		}
+	}
 	wg.Add(2)
-	go func() { defer wg.Done(); c.watchShards(ctx) }()
-	go func() { defer wg.Done(); c.watchLeases(ctx) }()
-	tick := time.NewTicker(500 * time.Millisecond)
+	go func() { defer wg.Done(); c.watchShards(ctx, send) }()
+	go func() { defer wg.Done(); c.watchLeases(ctx, send) }()
+	followers := map[string]context.CancelFunc{} // by key
+	st := newState(c.cfg, time.Now())
+	tick := time.NewTicker(tickInterval)
 	defer tick.Stop()
 	for {
-		c.mu.Lock()
-		ch := c.changed
-		c.mu.Unlock()
-		c.evaluate(ctx, &wg)
+		var ev event
 		select {
 		case <-ctx.Done():
-			c.mu.Lock()
-			for _, s := range c.shards {
-				s.follow.stop()
-				s.follow = nil
-			}
-			c.mu.Unlock()
 			return nil
-		case <-ch:
+		case ev = <-events:
 		case <-tick.C:
+			ev = evTick{}
+		}
+		for _, a := range decide(st, ev, time.Now()) {
+			switch a := a.(type) {
+			case actFollow:
+				fctx, stop := context.WithCancel(ctx)
+				followers[a.key] = stop
+				wg.Add(1)
+				go func() { defer wg.Done(); c.follow(fctx, a.key, a.alias, send) }()
+			case actUnfollow:
+				if stop := followers[a.key]; stop != nil {
+					stop()
+					delete(followers, a.key)
+				}
+			case actBreakLease:
+				wg.Add(1)
+				go func() { defer wg.Done(); c.breakLease(ctx, a.key, a.alias) }()
+			case actReparent:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					send(evReparentDone{key: a.key, result: c.failover(ctx, a)})
+				}()
+			}
+		}
+		if st.shardsLoaded && st.leasesLoaded {
+			healthy, unresponsive, down := st.counts()
+			c.m.shards.WithLabelValues("healthy").Set(float64(healthy))
+			c.m.shards.WithLabelValues("unresponsive").Set(float64(unresponsive))
+			c.m.shards.WithLabelValues("down").Set(float64(down))
 		}
 	}
 }
 
-func (c *Controller) wanted(ks string) bool {
-	if len(c.cfg.Keyspaces) == 0 {
-		return true
-	}
-	for _, k := range c.cfg.Keyspaces {
-		if k == ks {
-			return true
-		}
-	}
-	return false
-}
-
-// update changes one shard's state under the lock and wakes Run.
-func (c *Controller) update(ks, shard string, fn func(*shardState)) {
-	if !c.wanted(ks) {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	key := ks + "/" + shard
-	s := c.shards[key]
-	if s == nil {
-		s = &shardState{keyspace: ks, shard: shard}
-		c.shards[key] = s
-	}
-	fn(s)
-	close(c.changed)
-	c.changed = make(chan struct{})
-}
-
-func (c *Controller) watchShards(ctx context.Context) {
+func (c *Controller) watchShards(ctx context.Context, send func(event)) {
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		now, events, err := c.ts.WatchShards(ctx)
@@ -190,22 +182,30 @@ func (c *Controller) watchShards(ctx context.Context) {
 		}
 		backoff = 200 * time.Millisecond
 		for key, rec := range now {
-			ks, shard, _ := strings.Cut(key, "/")
-			c.update(ks, shard, func(s *shardState) { s.rec = rec })
+			send(shardEvent(key, rec))
 		}
-		c.mu.Lock()
-		c.shardsLoaded = true
-		c.mu.Unlock()
+		send(evShardsLoaded{})
 		for ev := range events {
 			if ev.Err != nil {
 				break
 			}
-			c.update(ev.Keyspace, ev.Shard, func(s *shardState) { s.rec = ev.Record })
+			send(shardEvent(ev.Keyspace+"/"+ev.Shard, ev.Record))
 		}
 	}
 }
 
-func (c *Controller) watchLeases(ctx context.Context) {
+func shardEvent(key string, rec *topodatapb.Shard) evShard {
+	ev := evShard{key: key}
+	if rec != nil {
+		ev.term = rec.PrimaryTermStartUnixNano
+		if rec.PrimaryAlias != nil {
+			ev.primary = topo.AliasString(rec.PrimaryAlias)
+		}
+	}
+	return ev
+}
+
+func (c *Controller) watchLeases(ctx context.Context, send func(event)) {
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		now, events, err := c.ts.WatchPrimaryLeases(ctx)
@@ -216,162 +216,85 @@ func (c *Controller) watchLeases(ctx context.Context) {
 			continue
 		}
 		backoff = 200 * time.Millisecond
-		c.mu.Lock()
-		for _, s := range c.shards {
-			s.lease = nil
-		}
-		c.mu.Unlock()
+		holders := map[string]string{}
 		for key, l := range now {
-			ks, shard, _ := strings.Cut(key, "/")
-			c.update(ks, shard, func(s *shardState) { s.lease = l })
+			holders[key] = topo.AliasString(l.GetAlias())
 		}
-		c.mu.Lock()
-		c.leasesLoaded = true
-		close(c.changed)
-		c.changed = make(chan struct{})
-		c.mu.Unlock()
+		send(evLeases{holders: holders})
 		for ev := range events {
 			if ev.Err != nil {
 				break
 			}
-			c.update(ev.Keyspace, ev.Shard, func(s *shardState) { s.lease = ev.Lease })
+			holder := ""
+			if ev.Lease != nil {
+				holder = topo.AliasString(ev.Lease.Alias)
+			}
+			send(evLease{key: ev.Keyspace + "/" + ev.Shard, holder: holder})
 		}
-	}
-}
-
-// healthy reports whether the shard's named primary holds the lease.
-func (s *shardState) healthy() bool {
-	return s.rec != nil && s.rec.PrimaryAlias != nil && s.lease != nil && proto.Equal(s.lease.Alias, s.rec.PrimaryAlias)
-}
-
-// needsFailover reports whether the shard had a primary and has no
-// healthy one now.
-func (s *shardState) needsFailover() bool {
-	return s.rec != nil && s.rec.PrimaryTermStartUnixNano != 0 && !s.healthy()
-}
-
-// evaluate follows each shard's primary and starts the failovers due.
-func (c *Controller) evaluate(ctx context.Context, wg *sync.WaitGroup) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.shardsLoaded || !c.leasesLoaded {
-		return
-	}
-	now := time.Now()
-	healthy := 0
-	for _, s := range c.shards {
-		if s.healthy() {
-			healthy++
-		}
-	}
-	c.m.shards.WithLabelValues("healthy").Set(float64(healthy))
-	c.m.shards.WithLabelValues("down").Set(float64(len(c.shards) - healthy))
-	keys := make([]string, 0, len(c.shards))
-	for k := range c.shards {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		s := c.shards[key]
-		// Follow the primary the record names.
-		primary := s.rec.GetPrimaryAlias()
-		if s.follow != nil && (primary == nil || !proto.Equal(s.follow.alias, primary)) {
-			s.follow.stop()
-			s.follow = nil
-		}
-		if primary != nil && s.follow == nil {
-			s.follow = c.startFollow(ctx, wg, s.keyspace, s.shard, primary)
-		}
-		if s.healthy() {
-			s.healthySeen = true
-			continue
-		}
-		if !s.needsFailover() || s.acting || now.Before(s.nextTry) {
-			continue
-		}
-		if !s.healthySeen && now.Sub(c.started) < c.cfg.StartupGrace {
-			continue
-		}
-		s.acting = true
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := c.failover(ctx, s.keyspace, s.shard)
-			c.update(s.keyspace, s.shard, func(s *shardState) {
-				s.acting = false
-				if err != nil {
-					s.nextTry = time.Now().Add(c.cfg.RetryInterval)
-				}
-			})
-		}()
 	}
 }
 
 // failover runs one emergency reparent of a shard.
-func (c *Controller) failover(ctx context.Context, ks, shard string) error {
+func (c *Controller) failover(ctx context.Context, a actReparent) reparentResult {
+	ks, shard, _ := strings.Cut(a.key, "/")
 	start := time.Now()
-	c.log.Warn("primary is down; failing over", "keyspace", ks, "shard", shard)
-	res, err := reparent.Emergency(ctx, c.ts, ks, shard, c.cfg.Reparent)
+	opts := c.cfg.Reparent
+	opts.FailHungPrimary = a.hung
+	if a.hung {
+		c.log.Warn("primary's mysqld does not answer; failing over", "keyspace", ks, "shard", shard, "primary", a.primary, "grace", c.cfg.UnresponsiveGrace)
+	} else {
+		c.log.Warn("primary is down; failing over", "keyspace", ks, "shard", shard, "primary", a.primary)
+	}
+	res, err := reparent.Emergency(ctx, c.ts, ks, shard, opts)
 	switch {
 	case errors.Is(err, reparent.ErrPrimaryHealthy):
-		c.log.Info("primary is healthy after all", "keyspace", ks, "shard", shard)
+		c.log.Info("primary is healthy after all", "keyspace", ks, "shard", shard, "why", err)
 		c.m.reparents.WithLabelValues(ks, shard, "skipped").Inc()
-		return nil
+		return reparentSkipped
 	case err != nil:
 		if ctx.Err() == nil {
 			c.log.Error("failover failed; will try again", "keyspace", ks, "shard", shard, "err", err, "retry_in", c.cfg.RetryInterval)
 			c.m.reparents.WithLabelValues(ks, shard, "error").Inc()
 		}
-		return err
+		return reparentFailed
 	}
 	c.m.reparents.WithLabelValues(ks, shard, "success").Inc()
+	if a.hung {
+		c.m.unresponsivePrimaries.WithLabelValues(ks, shard).Inc()
+	}
 	c.m.duration.Observe(time.Since(start).Seconds())
 	c.log.Warn("failed over", "keyspace", ks, "shard", shard,
 		"old_primary", topo.AliasString(res.OldPrimary), "new_primary", topo.AliasString(res.NewPrimary),
 		"position", res.Position, "took", time.Since(start), "repoint_errors", len(res.RepointErrors))
-	return nil
+	return reparentDone
 }
 
-// follower follows one primary's health stream. When the stream breaks
-// it probes the primary's gRPC and mysqld ports: if both refuse
-// connections the processes are gone, so the lease they left is broken
-// at once instead of waiting for it to expire.
-type follower struct {
-	alias  *topodatapb.TabletAlias
-	cancel context.CancelFunc
-}
-
-func (f *follower) stop() {
-	if f != nil {
-		f.cancel()
+// follow follows one primary's health stream until ctx ends, reporting
+// whether its mysqld answers. When the stream breaks it probes the
+// primary's gRPC and mysqld ports: if both refuse connections the
+// processes are gone (evDead), so the lease they left can be broken at
+// once instead of waiting for it to expire.
+func (c *Controller) follow(ctx context.Context, key, alias string, send func(event)) {
+	a, err := topo.ParseAlias(alias)
+	if err != nil {
+		return
 	}
-}
-
-func (c *Controller) startFollow(ctx context.Context, wg *sync.WaitGroup, ks, shard string, alias *topodatapb.TabletAlias) *follower {
-	fctx, cancel := context.WithCancel(ctx)
-	f := &follower{alias: alias, cancel: cancel}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.follow(fctx, ks, shard, alias)
-	}()
-	return f
-}
-
-func (c *Controller) follow(ctx context.Context, ks, shard string, alias *topodatapb.TabletAlias) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		t, err := c.ts.GetTablet(ctx, alias)
+		t, err := c.ts.GetTablet(ctx, a)
 		if err != nil {
 			sleep(ctx, time.Second)
 			continue
 		}
-		err = c.streamHealth(ctx, t)
+		err = c.streamHealth(ctx, t, func(unresponsive bool) {
+			send(evHealth{key: key, alias: alias, unresponsive: unresponsive})
+		})
 		if ctx.Err() != nil {
 			return
 		}
+		send(evHealthLost{key: key, alias: alias})
 		if c.probeDead(t) {
-			c.breakLease(ctx, ks, shard, alias)
+			send(evDead{key: key, alias: alias})
 		}
 		sleep(ctx, backoff)
 		backoff = min(2*backoff, 2*time.Second)
@@ -382,8 +305,9 @@ func (c *Controller) follow(ctx context.Context, ks, shard string, alias *topoda
 }
 
 // streamHealth reads the tablet's health stream until it fails or stays
-// silent for HealthTimeout.
-func (c *Controller) streamHealth(ctx context.Context, t *topodatapb.Tablet) error {
+// silent for HealthTimeout, calling report with whether its mysqld does
+// not answer on the first message and on every change.
+func (c *Controller) streamHealth(ctx context.Context, t *topodatapb.Tablet, report func(unresponsive bool)) error {
 	cl, err := tmclient.DialTablet(t, c.cfg.Reparent.Creds)
 	if err != nil {
 		return err
@@ -397,11 +321,17 @@ func (c *Controller) streamHealth(ctx context.Context, t *topodatapb.Tablet) err
 	}
 	watchdog := time.AfterFunc(c.cfg.HealthTimeout, cancel)
 	defer watchdog.Stop()
+	first, last := true, false
 	for {
-		if _, err := st.Recv(); err != nil {
+		h, err := st.Recv()
+		if err != nil {
 			return err
 		}
 		watchdog.Reset(c.cfg.HealthTimeout)
+		if u := h.GetRealtimeStats().GetMysqldUnresponsive(); first || u != last {
+			report(u)
+			first, last = false, u
+		}
 	}
 }
 
@@ -422,16 +352,17 @@ func (c *Controller) probeDead(t *topodatapb.Tablet) bool {
 
 // breakLease deletes the primary lease of a primary found dead, if it
 // still holds it.
-func (c *Controller) breakLease(ctx context.Context, ks, shard string, alias *topodatapb.TabletAlias) {
+func (c *Controller) breakLease(ctx context.Context, key, alias string) {
+	ks, shard, _ := strings.Cut(key, "/")
 	l, v, err := c.ts.GetPrimaryLease(ctx, ks, shard)
-	if err != nil || !proto.Equal(l.Alias, alias) {
+	if err != nil || topo.AliasString(l.Alias) != alias {
 		return
 	}
 	if err := c.ts.BreakPrimaryLease(ctx, ks, shard, v); err != nil {
 		c.log.Warn("cannot break the lease of a dead primary", "keyspace", ks, "shard", shard, "err", err)
 		return
 	}
-	c.log.Warn("primary's processes are gone; broke its lease", "keyspace", ks, "shard", shard, "tablet", topo.AliasString(alias))
+	c.log.Warn("primary's processes are gone; broke its lease", "keyspace", ks, "shard", shard, "tablet", alias)
 	c.m.deadPrimaries.WithLabelValues(ks, shard).Inc()
 }
 

@@ -2,15 +2,20 @@ package failover
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/mosaicdb/mosaic/testports"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
@@ -154,5 +159,105 @@ func TestStartupGrace(t *testing.T) {
 	sh, _, _ := ts.GetShard(t.Context(), "ks", "0")
 	if topo.AliasString(sh.PrimaryAlias) != topo.AliasString(alias) {
 		t.Fatalf("shard record touched during the grace: %v", sh)
+	}
+}
+
+// healthServer is a tablet's health stream that says what unresponsive
+// holds.
+type healthServer struct {
+	querypb.UnimplementedQueryServer
+	alias        *topodatapb.TabletAlias
+	unresponsive bool
+}
+
+func (h *healthServer) StreamHealth(_ *querypb.StreamHealthRequest, stream grpc.ServerStreamingServer[querypb.StreamHealthResponse]) error {
+	msg := &querypb.StreamHealthResponse{TabletAlias: h.alias, Serving: !h.unresponsive,
+		RealtimeStats: &querypb.RealtimeStats{MysqldUnresponsive: h.unresponsive}}
+	if err := stream.Send(msg); err != nil {
+		return err
+	}
+	<-stream.Context().Done()
+	return nil
+}
+
+// serveHealth serves a health stream for alias that says whether its
+// mysqld answers, until the test ends, and returns its port.
+func serveHealth(t *testing.T, alias *topodatapb.TabletAlias, unresponsive bool) int32 {
+	t.Helper()
+	l, err := testports.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	querypb.RegisterQueryServer(gs, &healthServer{alias: alias, unresponsive: unresponsive})
+	go gs.Serve(l)
+	t.Cleanup(gs.Stop)
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// shardWithLivePrimary makes a shard whose record names a primary that
+// holds the lease and whose tablet's health says whether its mysqld
+// answers, and a replica whose mysqld answers.
+func shardWithLivePrimary(t *testing.T, unresponsive bool) *topo.Server {
+	t.Helper()
+	ts, alias := shardWithDeadPrimary(t)
+	tab, err := ts.GetTablet(t.Context(), alias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.GrpcPort = serveHealth(t, alias, unresponsive)
+	if err := ts.SaveTablet(t.Context(), tab); err != nil {
+		t.Fatal(err)
+	}
+	replica := &topodatapb.TabletAlias{Cell: "zone1", Uid: 2}
+	if err := ts.SaveTablet(t.Context(), &topodatapb.Tablet{Alias: replica, Hostname: "127.0.0.1", GrpcPort: serveHealth(t, replica, false),
+		MysqlPort: closedPort(t), Keyspace: "ks", Shard: "0", Type: topodatapb.TabletType_REPLICA}); err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// A primary that holds its lease while its health says its mysqld does
+// not answer is failed over after the unresponsive grace: the reparent
+// fences the shard record (here the fake tablet keeps its lease, so the
+// reparent then fails and is tried again). One whose mysqld answers is
+// left alone.
+func TestUnresponsivePrimaryIsFailedOver(t *testing.T) {
+	for _, unresponsive := range []bool{true, false} {
+		t.Run(fmt.Sprintf("unresponsive=%v", unresponsive), func(t *testing.T) {
+			ts := shardWithLivePrimary(t, unresponsive)
+			cfg := DefaultConfig()
+			cfg.Reparent.Creds = tmclient.Insecure() // the fake tablets are plaintext
+			cfg.StartupGrace = 0
+			cfg.UnresponsiveGrace = 500 * time.Millisecond
+			cfg.HealthTimeout = time.Hour
+			cfg.RetryInterval = time.Hour
+			cfg.Reparent.LeaseWait = 200 * time.Millisecond
+			cfg.Reparent.TabletTimeout = 2 * time.Second
+			reg := runController(t, ts, cfg)
+			if !unresponsive {
+				// Well past the grace, and past the lease grace of a
+				// primary the detector has just seen.
+				time.Sleep(4 * time.Second)
+				if n := counter(t, reg, "mosaic_failover_reparents_total", nil); n != 0 {
+					t.Fatalf("%v reparents of a primary whose mysqld answers", n)
+				}
+				if n := counter(t, reg, "mosaic_failover_shards", map[string]string{"state": "healthy"}); n != 1 {
+					t.Errorf("healthy shards = %v, want 1", n)
+				}
+				return
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for counter(t, reg, "mosaic_failover_reparents_total", map[string]string{"result": "error"}) < 1 {
+				if time.Now().After(deadline) {
+					t.Fatal("no failover of the unresponsive primary")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			sh, _, err := ts.GetShard(t.Context(), "ks", "0")
+			if err != nil || sh.PrimaryAlias != nil {
+				t.Fatalf("shard record = %v, %v; want it fenced", sh, err)
+			}
+		})
 	}
 }

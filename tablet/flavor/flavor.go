@@ -86,6 +86,15 @@ type Flavor interface {
 	// PositionAtLeast reports whether position a holds every transaction
 	// of b. It needs no server.
 	PositionAtLeast(a, b string) (bool, error)
+	// History returns what the server's binlog holds, in the form Errant
+	// compares: MariaDB's gtid_binlog_state (the last GTID of each server
+	// in each domain), MySQL's gtid_executed.
+	History(ctx context.Context, q Querier) (string, error)
+	// Errant returns the transactions of history mine (from History) that
+	// history primary provably lacks, "" when none is known to be missing:
+	// a server holding such transactions has diverged from primary and
+	// must be rebuilt, not replicate from it. It needs no server.
+	Errant(mine, primary string) (string, error)
 	// MaxSemiSyncAcks is the most acks SetSemiSyncSource can wait for.
 	MaxSemiSyncAcks() int
 	// PositionAt returns the GTID position of the server's binlog at file

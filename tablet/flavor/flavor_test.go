@@ -220,3 +220,41 @@ func TestPositionAtLeast(t *testing.T) {
 		t.Error("bad mariadb position parsed")
 	}
 }
+
+// Errant finds what a server holds that the primary it is about to follow
+// lacks: the old primary's last transaction that no replica received,
+// whether or not the new primary has written since, and not the history
+// both share.
+func TestErrant(t *testing.T) {
+	for _, c := range []struct {
+		f             Flavor
+		mine, primary string
+		want          string
+	}{
+		// The old primary 101 wrote 0-101-500 that nobody received; the new
+		// primary 102 stopped at 0-101-499 and wrote on.
+		{MariaDB{}, "0-100-7,0-101-500", "0-100-7,0-101-499,0-102-520", "0-101-500"},
+		// ... and before it wrote anything.
+		{MariaDB{}, "0-101-500", "0-101-499", "0-101-500"},
+		// Everything it wrote reached the new primary.
+		{MariaDB{}, "0-101-500", "0-101-500,0-102-501", ""},
+		{MariaDB{}, "0-101-500", "0-101-500", ""},
+		// A replica that is only behind is not errant.
+		{MariaDB{}, "0-101-300", "0-101-500,0-102-501", ""},
+		// The new primary's binlog was reset past our last GTID: it
+		// cannot be told here (replication itself refuses it).
+		{MariaDB{}, "0-103-40", "0-101-500", ""},
+		// Domains are apart.
+		{MariaDB{}, "0-101-5,1-101-9", "0-101-5,1-102-8", "1-101-9"},
+		{MySQL8{}, "u:1-10", "u:1-10,v:1-3", ""},
+		{MySQL8{}, "u:1-11", "u:1-10,v:1-3", "u:1-11"},
+	} {
+		got, err := c.f.Errant(c.mine, c.primary)
+		if err != nil || got != c.want {
+			t.Errorf("%s Errant(%q, %q) = %q, %v; want %q", c.f.Name(), c.mine, c.primary, got, err, c.want)
+		}
+	}
+	if _, err := (MariaDB{}).Errant("0-1", "0-1-2"); err == nil {
+		t.Error("bad mariadb state parsed")
+	}
+}

@@ -3,6 +3,7 @@ package flavor
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -224,4 +225,80 @@ func parseMariaDBPosition(pos string) (map[uint64]uint64, error) {
 		}
 	}
 	return out, nil
+}
+
+// History implements Flavor.
+func (MariaDB) History(ctx context.Context, q Querier) (string, error) {
+	return queryValue(ctx, q, "SELECT @@GLOBAL.gtid_binlog_state AS state", "state")
+}
+
+// Errant implements Flavor. With gtid_strict_mode a domain's history is
+// one line of growing sequence numbers, and a server's binlog state holds
+// the last GTID each server id wrote in each domain. mine's history
+// reaches primary's when primary holds mine's last GTID d-s-n of every
+// domain. primary lacks it when it holds s's GTIDs of d only up to a
+// lower number, or when nothing of d in primary is as high as n. When
+// primary's newest GTID of d is higher but nothing of s is in its state
+// (its binlog was reset since), Errant cannot tell and reports nothing:
+// replication itself refuses to start from a GTID its source lacks.
+func (MariaDB) Errant(mine, primary string) (string, error) {
+	m, err := parseMariaDBState(mine)
+	if err != nil {
+		return "", err
+	}
+	p, err := parseMariaDBState(primary)
+	if err != nil {
+		return "", err
+	}
+	var out []string
+	for _, last := range lastPerDomain(m) {
+		got, ok := p[last.domain][last.server]
+		top := uint64(0)
+		for _, seq := range p[last.domain] {
+			top = max(top, seq)
+		}
+		if (ok && got < last.seq) || (!ok && top < last.seq) {
+			out = append(out, fmt.Sprintf("%d-%d-%d", last.domain, last.server, last.seq))
+		}
+	}
+	return strings.Join(out, ","), nil
+}
+
+type mariaGTID struct{ domain, server, seq uint64 }
+
+// parseMariaDBState maps each domain and server id of a GTID list (a
+// position or a binlog state) to its sequence number.
+func parseMariaDBState(s string) (map[uint64]map[uint64]uint64, error) {
+	out := map[uint64]map[uint64]uint64{}
+	for _, g := range strings.Split(s, ",") {
+		g = strings.TrimSpace(g)
+		if g == "" {
+			continue
+		}
+		var d, srv, seq uint64
+		if _, err := fmt.Sscanf(g, "%d-%d-%d", &d, &srv, &seq); err != nil || fmt.Sprintf("%d-%d-%d", d, srv, seq) != g {
+			return nil, fmt.Errorf("bad mariadb gtid %q in %q", g, s)
+		}
+		if out[d] == nil {
+			out[d] = map[uint64]uint64{}
+		}
+		out[d][srv] = max(out[d][srv], seq)
+	}
+	return out, nil
+}
+
+// lastPerDomain returns the newest GTID of each domain, by domain.
+func lastPerDomain(st map[uint64]map[uint64]uint64) []mariaGTID {
+	var out []mariaGTID
+	for d, servers := range st {
+		last := mariaGTID{domain: d}
+		for srv, seq := range servers {
+			if seq > last.seq || (seq == last.seq && srv < last.server) {
+				last.server, last.seq = srv, seq
+			}
+		}
+		out = append(out, last)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].domain < out[j].domain })
+	return out
 }

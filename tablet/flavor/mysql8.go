@@ -222,3 +222,18 @@ func parseMySQLGTIDSet(s string) (map[string][]interval, error) {
 	}
 	return out, nil
 }
+
+// History implements Flavor.
+func (MySQL8) History(ctx context.Context, q Querier) (string, error) {
+	return queryValue(ctx, q, "SELECT @@GLOBAL.gtid_executed AS gtids", "gtids")
+}
+
+// Errant implements Flavor: GTID sets name every transaction, so mine is
+// errant unless primary contains all of it; the answer is mine whole.
+func (f MySQL8) Errant(mine, primary string) (string, error) {
+	ok, err := f.PositionAtLeast(primary, mine)
+	if err != nil || ok {
+		return "", err
+	}
+	return mine, nil
+}

@@ -9,11 +9,14 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/flavor"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -45,11 +48,11 @@ import (
 func Emergency(ctx context.Context, ts *topo.Server, keyspace, shard string, opts Options) (*Result, error) {
 	opts = opts.withDefaults()
 	start := time.Now()
-	unlock, err := lockShard(ctx, ts, keyspace, shard)
+	lock, err := lockShard(ctx, ts, keyspace, shard)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer lock.unlock()
 	sh, _, err := ts.GetShard(ctx, keyspace, shard)
 	if err != nil {
 		return nil, err
@@ -57,24 +60,40 @@ func Emergency(ctx context.Context, ts *topo.Server, keyspace, shard string, opt
 	if sh.PrimaryAlias == nil && sh.PrimaryTermStartUnixNano == 0 {
 		return nil, fmt.Errorf("shard %s/%s never had a primary: use mosaicctl shard init-primary", keyspace, shard)
 	}
+	log := opts.Log.With("keyspace", keyspace, "shard", shard)
 	if opts.OnlyIfPrimaryDown && sh.PrimaryAlias != nil {
 		l, _, err := ts.GetPrimaryLease(ctx, keyspace, shard)
-		if err == nil && proto.Equal(l.Alias, sh.PrimaryAlias) {
-			return nil, ErrPrimaryHealthy
-		}
 		if err != nil && !errors.Is(err, topo.ErrNoNode) {
 			return nil, err
 		}
+		if err == nil && proto.Equal(l.Alias, sh.PrimaryAlias) {
+			if !opts.FailHungPrimary {
+				return nil, ErrPrimaryHealthy
+			}
+			why, err := primaryUnresponsive(ctx, ts, sh.PrimaryAlias, opts)
+			if err != nil {
+				return nil, fmt.Errorf("%w (%v)", ErrPrimaryHealthy, err)
+			}
+			if why == "" {
+				return nil, ErrPrimaryHealthy
+			}
+			// Fencing kills the hung mysqld: worth it only when another
+			// tablet can take over, else the shard waits for it instead.
+			if ok, err := replicaAnswers(ctx, ts, keyspace, shard, sh.PrimaryAlias, opts); !ok {
+				return nil, fmt.Errorf("%w: the primary's mysqld does not answer (%s), and no replica of %s/%s answers to take over (%v)", errNoCandidate, why, keyspace, shard, err)
+			}
+			log.Warn("emergency reparent: the primary holds its lease but its mysqld does not answer", "primary", topo.AliasString(sh.PrimaryAlias), "health", why)
+		}
 	}
-	log := opts.Log.With("keyspace", keyspace, "shard", shard)
 	res := &Result{Keyspace: keyspace, Shard: shard, OldPrimary: sh.PrimaryAlias}
 	oldCell := sh.PrimaryAlias.GetCell()
 	if sh.PrimaryAlias != nil {
-		if err := fenceRecord(ctx, ts, keyspace, shard); err != nil {
+		if err := fenceRecord(ctx, ts, keyspace, shard, lock, sh); err != nil {
 			return nil, err
 		}
 		log.Info("emergency reparent: the shard record names no primary now", "old_primary", topo.AliasString(sh.PrimaryAlias))
 	}
+	fenced := recordState{term: sh.PrimaryTermStartUnixNano}
 	if err := waitLeaseGone(ctx, ts, keyspace, shard, opts.LeaseWait); err != nil {
 		return nil, err
 	}
@@ -84,6 +103,12 @@ func Emergency(ctx context.Context, ts *topo.Server, keyspace, shard string, opt
 	}
 	defer st.close()
 
+	// Stopping replication is the first step that changes tablets: a
+	// reparent that was stopped long enough to lose its lock must not
+	// stop the replicas of a primary another reparent has made since.
+	if err := st.checkRecord(ctx, lock, fenced); err != nil {
+		return nil, err
+	}
 	cands := st.stopAll(ctx)
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("%w: no tablet of %s/%s answers", errNoCandidate, keyspace, shard)
@@ -99,7 +124,7 @@ func Emergency(ctx context.Context, ts *topo.Server, keyspace, shard string, opt
 		}
 	}
 	term := newTerm(sh.PrimaryTermStartUnixNano)
-	if err := st.setPrimary(ctx, winner.t.Alias, term); err != nil {
+	if err := st.setPrimary(ctx, lock, winner.t.Alias, term, fenced); err != nil {
 		return nil, err
 	}
 	cctx, cancel := st.short(ctx)
@@ -123,8 +148,15 @@ func Emergency(ctx context.Context, ts *topo.Server, keyspace, shard string, opt
 }
 
 // fenceRecord makes the shard record name no primary, keeping the term.
-func fenceRecord(ctx context.Context, ts *topo.Server, keyspace, shard string) error {
+// The record must still be sh, as read under the lock.
+func fenceRecord(ctx context.Context, ts *topo.Server, keyspace, shard string, lock *shardLock, sh *topodatapb.Shard) error {
+	if err := lock.check(); err != nil {
+		return err
+	}
 	_, err := ts.UpdateShardFields(ctx, keyspace, shard, func(s *topodatapb.Shard) error {
+		if err := (recordState{sh.PrimaryAlias, sh.PrimaryTermStartUnixNano}).check(s); err != nil {
+			return err
+		}
 		if s.PrimaryAlias == nil {
 			return topo.ErrNoUpdateNeeded
 		}
@@ -135,6 +167,79 @@ func fenceRecord(ctx context.Context, ts *topo.Server, keyspace, shard string) e
 		return fmt.Errorf("fence %s/%s in its shard record: %w", keyspace, shard, err)
 	}
 	return nil
+}
+
+// replicaAnswers reports whether a REPLICA or RDONLY tablet of the shard
+// other than primary says, in its latest health, that its mysqld answers.
+// The error says why none does, when known.
+func replicaAnswers(ctx context.Context, ts *topo.Server, keyspace, shard string, primary *topodatapb.TabletAlias, opts Options) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.TabletTimeout)
+	defer cancel()
+	tablets, err := ts.ShardTablets(ctx, keyspace, shard)
+	if err != nil {
+		return false, err
+	}
+	found := make(chan bool, len(tablets))
+	n := 0
+	for _, t := range tablets {
+		if proto.Equal(t.Alias, primary) || (t.Type != topodatapb.TabletType_REPLICA && t.Type != topodatapb.TabletType_RDONLY) {
+			continue
+		}
+		n++
+		go func() {
+			h, err := latestHealth(ctx, t, opts.Creds)
+			found <- err == nil && !h.GetRealtimeStats().GetMysqldUnresponsive()
+		}()
+	}
+	for ; n > 0; n-- {
+		if <-found {
+			return true, nil
+		}
+	}
+	return false, ctx.Err()
+}
+
+// latestHealth returns a tablet's latest health message.
+func latestHealth(ctx context.Context, t *topodatapb.Tablet, creds credentials.TransportCredentials) (*querypb.StreamHealthResponse, error) {
+	c, err := tmclient.DialTablet(t, creds)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.Query.StreamHealth(sctx, &querypb.StreamHealthRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("health of %s: %w", topo.AliasString(t.Alias), err)
+	}
+	h, err := stream.Recv()
+	if err != nil {
+		return nil, fmt.Errorf("health of %s: %w", topo.AliasString(t.Alias), err)
+	}
+	return h, nil
+}
+
+// primaryUnresponsive asks the primary's tablet for its health and
+// returns why its mysqld does not answer, or "" when it does. The
+// tablet's first health message is its latest.
+func primaryUnresponsive(ctx context.Context, ts *topo.Server, alias *topodatapb.TabletAlias, opts Options) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.TabletTimeout)
+	defer cancel()
+	t, err := ts.GetTablet(ctx, alias)
+	if err != nil {
+		return "", err
+	}
+	h, err := latestHealth(ctx, t, opts.Creds)
+	if err != nil {
+		return "", err
+	}
+	if !proto.Equal(h.TabletAlias, alias) || !h.GetRealtimeStats().GetMysqldUnresponsive() {
+		return "", nil
+	}
+	if why := h.GetRealtimeStats().GetHealthError(); why != "" {
+		return why, nil
+	}
+	return "mysqld does not answer", nil
 }
 
 // waitLeaseGone waits until nobody holds the shard's primary lease.

@@ -35,11 +35,11 @@ import (
 func Planned(ctx context.Context, ts *topo.Server, keyspace, shard string, opts Options) (*Result, error) {
 	opts = opts.withDefaults()
 	start := time.Now()
-	unlock, err := lockShard(ctx, ts, keyspace, shard)
+	lock, err := lockShard(ctx, ts, keyspace, shard)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer lock.unlock()
 	sh, _, err := ts.GetShard(ctx, keyspace, shard)
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func Planned(ctx context.Context, ts *topo.Server, keyspace, shard string, opts 
 		return nil, undo(fmt.Errorf("%s did not reach the demoted primary's position %s: %w", topo.AliasString(newAlias), demoted.Position, err))
 	}
 	term := newTerm(oldTerm)
-	if err := st.setPrimary(ctx, newAlias, term); err != nil {
+	if err := st.setPrimary(ctx, lock, newAlias, term, recordState{oldAlias, oldTerm}); err != nil {
 		return nil, undo(err)
 	}
 	cctx, cancel = st.short(ctx)
@@ -113,7 +113,7 @@ func Planned(ctx context.Context, ts *topo.Server, keyspace, shard string, opts 
 	if err != nil {
 		cause := fmt.Errorf("promote %s: %w", topo.AliasString(newAlias), err)
 		rctx, rcancel := st.short(context.WithoutCancel(ctx))
-		rerr := st.setPrimary(rctx, oldAlias, oldTerm)
+		rerr := st.setPrimary(rctx, lock, oldAlias, oldTerm, recordState{newAlias, term})
 		rcancel()
 		if rerr != nil {
 			return nil, fmt.Errorf("%w; restoring the shard record failed too: %v", cause, rerr)

@@ -38,6 +38,11 @@ type Options struct {
 	// the primary lease: what a failure detector wants after it waited for
 	// the lock.
 	OnlyIfPrimaryDown bool
+	// FailHungPrimary, with OnlyIfPrimaryDown, counts a primary that holds
+	// its lease as down when its tablet says, under the shard lock, that
+	// its mysqld does not answer: the tablet, once fenced, kills that
+	// mysqld and gives the lease back.
+	FailHungPrimary bool
 	// Log receives progress; nil discards it.
 	Log *slog.Logger
 	// Creds secure the calls to the tablets: an operator's certificate
@@ -174,9 +179,19 @@ func (st *shardTablets) repoint(ctx context.Context, primary *topodatapb.TabletA
 	return errs
 }
 
-// setPrimary writes the shard record's primary and term.
-func (st *shardTablets) setPrimary(ctx context.Context, alias *topodatapb.TabletAlias, term int64) error {
+// setPrimary writes the shard record's primary and term. The record must
+// still be want (what this reparent read or wrote last under its lock),
+// and the lock must still be held: a reparent that lost its lock while it
+// was stopped (a frozen process whose etcd session expired) and finds
+// that another reparent moved the shard on must not write over it.
+func (st *shardTablets) setPrimary(ctx context.Context, lock *shardLock, alias *topodatapb.TabletAlias, term int64, want recordState) error {
+	if err := lock.check(); err != nil {
+		return err
+	}
 	_, err := st.ts.UpdateShardFields(ctx, st.keyspace, st.shard, func(s *topodatapb.Shard) error {
+		if err := want.check(s); err != nil {
+			return err
+		}
 		s.PrimaryAlias = alias
 		if term != 0 {
 			s.PrimaryTermStartUnixNano = term
@@ -189,17 +204,65 @@ func (st *shardTablets) setPrimary(ctx context.Context, alias *topodatapb.Tablet
 	return nil
 }
 
-// lockShard takes the shard lock and returns its release.
-func lockShard(ctx context.Context, ts *topo.Server, keyspace, shard string) (func(), error) {
+// checkRecord returns an error unless the lock is held and the shard
+// record holds want.
+func (st *shardTablets) checkRecord(ctx context.Context, lock *shardLock, want recordState) error {
+	if err := lock.check(); err != nil {
+		return err
+	}
+	sh, _, err := st.ts.GetShard(ctx, st.keyspace, st.shard)
+	if err != nil {
+		return err
+	}
+	return want.check(sh)
+}
+
+// recordState is the primary and term a reparent expects the shard record
+// to hold.
+type recordState struct {
+	primary *topodatapb.TabletAlias
+	term    int64
+}
+
+// check returns ErrShardMovedOn unless s holds r's primary and term.
+func (r recordState) check(s *topodatapb.Shard) error {
+	if !proto.Equal(s.PrimaryAlias, r.primary) || s.PrimaryTermStartUnixNano != r.term {
+		return fmt.Errorf("%w: the record names %s (term %d), this reparent expected %s (term %d)", ErrShardMovedOn,
+			topo.AliasString(s.PrimaryAlias), s.PrimaryTermStartUnixNano, topo.AliasString(r.primary), r.term)
+	}
+	return nil
+}
+
+// shardLock is a held shard lock.
+type shardLock struct {
+	u   topo.Unlocker
+	ctx context.Context
+}
+
+// lockShard takes the shard lock.
+func lockShard(ctx context.Context, ts *topo.Server, keyspace, shard string) (*shardLock, error) {
 	u, err := ts.LockShard(ctx, keyspace, shard)
 	if err != nil {
 		return nil, err
 	}
-	return func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = u.Unlock(uctx)
-	}, nil
+	return &shardLock{u: u, ctx: ctx}, nil
+}
+
+// check returns ErrLockLost once the lock is lost.
+func (l *shardLock) check() error {
+	select {
+	case <-l.u.Lost():
+		return ErrLockLost
+	default:
+		return nil
+	}
+}
+
+// unlock releases the lock.
+func (l *shardLock) unlock() {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), 10*time.Second)
+	defer cancel()
+	_ = l.u.Unlock(uctx)
 }
 
 // newTerm returns a term start after old: terms only grow, even with a
@@ -218,3 +281,12 @@ var errNoCandidate = errors.New("no tablet can become the primary")
 // ErrPrimaryHealthy is returned by Emergency with OnlyIfPrimaryDown when
 // the shard's primary is fine after all.
 var ErrPrimaryHealthy = errors.New("the shard's primary holds its lease")
+
+// ErrLockLost is returned by a reparent whose shard lock was lost (its
+// topo session expired) before it wrote the shard record.
+var ErrLockLost = errors.New("the shard lock was lost")
+
+// ErrShardMovedOn is returned by a reparent that finds the shard record
+// changed by someone else since it took the lock: another reparent ran
+// meanwhile, and this one stops without writing.
+var ErrShardMovedOn = errors.New("the shard record changed under the reparent")
