@@ -29,6 +29,9 @@ func Run(t *testing.T, newStore func(t *testing.T) topo.Store) {
 		{"TypedServer", testTypedServer},
 		{"UpdateFieldsRace", testUpdateFieldsRace},
 		{"Commit", testCommit},
+		{"ServingGraph", testServingGraph},
+		{"SwitchRace", testSwitchRace},
+		{"LegacyServing", testLegacyServing},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -412,7 +415,7 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 	if err := ts.CreateKeyspace(ctx, "ks", &topodatapb.Keyspace{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, sh := range []string{"-80", "-8000", "80-"} {
+	for _, sh := range []string{"-80", "-8001", "80-"} {
 		if err := ts.CreateShard(ctx, "ks", sh); err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +429,7 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 		t.Fatalf("WatchShards = %v, %v", all, err)
 	}
 	alias := &topodatapb.TabletAlias{Cell: "zone1", Uid: 7}
-	for _, sh := range []string{"-8000", "-80"} {
+	for _, sh := range []string{"-8001", "-80"} {
 		if _, err := ts.UpdateShardFields(ctx, "ks", sh, func(s *topodatapb.Shard) error {
 			s.PrimaryAlias = alias
 			return nil
@@ -434,7 +437,7 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 			t.Fatal(err)
 		}
 	}
-	// The one-shard watch skips -8000, a longer name under the same prefix.
+	// The one-shard watch skips -8001, a longer name under the same prefix.
 	select {
 	case ev := <-ch:
 		if ev.Shard != "-80" || ev.Record.GetPrimaryAlias().GetUid() != 7 || ev.Version <= v0 {
@@ -443,7 +446,7 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no shard event")
 	}
-	for _, want := range []string{"-8000", "-80"} {
+	for _, want := range []string{"-8001", "-80"} {
 		select {
 		case ev := <-allCh:
 			if ev.Shard != want {
