@@ -48,9 +48,12 @@ func (a *Agent) checkHealth(ctx context.Context) {
 	// One check at a time, so the last message published is the newest.
 	a.healthMu.Lock()
 	defer a.healthMu.Unlock()
+	// The tablet's type may have changed since the shard record came.
+	a.syncQueryControl()
 	st, stErr := a.mysqld.State()
 	a.mu.Lock()
 	tt, term, src, ready, notServing := a.tabletType, a.termStart, a.source, a.ready, a.notServing
+	qsDisabled := a.qsControl.disabled
 	a.mu.Unlock()
 
 	stats := &querypb.RealtimeStats{}
@@ -68,6 +71,8 @@ func (a *Agent) checkHealth(ctx context.Context) {
 		reason = notServing
 	case !servingType(tt):
 		reason = fmt.Sprintf("tablet type %v does not serve queries", tt)
+	case qsDisabled:
+		reason = qsDisabledReason
 	default:
 		serving = true
 	}
@@ -144,7 +149,11 @@ func (a *Agent) checkHealth(ctx context.Context) {
 	if tt == topodatapb.TabletType_PRIMARY {
 		msg.PrimaryTermStartUnixNano = term
 	}
-	a.qs.SetServing(tt, serving, reason)
+	if qsDisabled && reason == qsDisabledReason {
+		a.qs.SetOpenTxOnly(tt, reason)
+	} else {
+		a.qs.SetServing(tt, serving, reason)
+	}
 	a.mu.Lock()
 	a.last = msg
 	a.lagSource = lagSource
