@@ -285,7 +285,12 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	cc.stmt = info
 	cc.s.startStatement()
 	cc.binaryRows = true
-	err = interrupted(qctx, cc.executePrepared(qctx, st, plan, bv, args, info))
+	err = interrupted(qctx, retrySwitched(func() error { return cc.executePrepared(qctx, st, plan, bv, args, info) }, func() (err error) {
+		// A keyspace that switched its traffic meanwhile: plan it again.
+		plan, bv, err = cc.g.router.Plan(st.sql, cc.s.Keyspace, cc.s.ParseMode)
+		plan, bv, err = cc.g.planLearning(qctx, st.sql, cc.s.Keyspace, cc.s.ParseMode, plan, bv, err)
+		return err
+	}))
 	cc.binaryRows = false
 	if err != nil {
 		err = cc.afterError(err)

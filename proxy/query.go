@@ -141,7 +141,11 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 	if err := cc.checkPlanAccess(plan, sql); err != nil {
 		return err
 	}
-	return cc.runPlan(ctx, plan, bv, st)
+	// A keyspace that switched its traffic meanwhile: plan it again.
+	return retrySwitched(func() error { return cc.runPlan(ctx, plan, bv, st) }, func() (err error) {
+		plan, bv, err = cc.plan(ctx, sql)
+		return err
+	})
 }
 
 // runPlan runs a routed plan: statements that may return rows stream them

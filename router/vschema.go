@@ -24,6 +24,9 @@ type KeyspaceInput struct {
 	// ReadShards are the shards serving reads of a tablet type (REPLICA,
 	// RDONLY) where they are not Shards: a reshard moves reads first.
 	ReadShards map[topodatapb.TabletType][]string
+	// Err, when set, says why the keyspace cannot be routed (its serving
+	// graph was refused): its statements fail with it.
+	Err error
 }
 
 // Keyspace is a keyspace as the planner sees it.
@@ -162,10 +165,15 @@ func BuildVSchema(in []KeyspaceInput, rules *topodatapb.RoutingRules) *VSchema {
 			Vindexes: map[string]vindexes.Vindex{},
 		}
 		keyrange.SortShardNames(ks.Shards)
+		if k.Err != nil {
+			ks.Error = k.Err
+		}
 		if k.VSchema != nil {
 			ks.Sharded = k.VSchema.Sharded
 			if err := ValidateKeyspaceVSchema(k.VSchema); err != nil {
-				ks.Error = fmt.Errorf("keyspace %s: %w", k.Name, err)
+				if ks.Error == nil {
+					ks.Error = fmt.Errorf("keyspace %s: %w", k.Name, err)
+				}
 			} else {
 				buildTables(ks)
 			}
