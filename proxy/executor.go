@@ -82,14 +82,14 @@ func (e *sessionExecutor) each(ctx context.Context, qs []router.ShardQuery, inTx
 		}
 		out, err := e.eachInTx(ctx, qs)
 		e.noteRanInTx(len(qs), err)
-		return out, e.switchedAfter(err, qs[0].Keyspace)
+		return out, e.switchedAfter(ctx, err, qs[0].Keyspace)
 	}
 	out := make([]*querypb.QueryResult, len(qs))
 	if len(qs) == 1 {
 		r, err := e.executeOne(ctx, qs[0], false, "")
 		e.noteRan(err)
 		out[0] = r
-		return out, e.switchedAfter(err, qs[0].Keyspace)
+		return out, e.switchedAfter(ctx, err, qs[0].Keyspace)
 	}
 	err := e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
 		r, err := e.executeOne(ctx, qs[i], false, "")
@@ -97,7 +97,7 @@ func (e *sessionExecutor) each(ctx context.Context, qs []router.ShardQuery, inTx
 		out[i] = r
 		return err
 	})
-	return out, e.switchedAfter(err, qs[0].Keyspace)
+	return out, e.switchedAfter(ctx, err, qs[0].Keyspace)
 }
 
 // executeOne runs one query. Inside the transaction, sp (when set) is the
@@ -196,20 +196,20 @@ func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb
 		if smallFirst(e.stats) {
 			if done, err := e.executeSmall(ctx, qs[0], cb); done {
 				e.noteRan(err)
-				return e.switchedAfter(err, qs[0].Keyspace)
+				return e.switchedAfter(ctx, err, qs[0].Keyspace)
 			}
 			e.stats.MarkLarge()
 		}
 		err := e.streamOne(ctx, 0, qs[0], cb)
 		e.noteRan(err)
-		return e.switchedAfter(err, qs[0].Keyspace)
+		return e.switchedAfter(ctx, err, qs[0].Keyspace)
 	}
 	err := e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
 		err := e.streamOne(ctx, i, qs[i], cb)
 		e.noteRan(err)
 		return err
 	})
-	return e.switchedAfter(err, qs[0].Keyspace)
+	return e.switchedAfter(ctx, err, qs[0].Keyspace)
 }
 
 func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {

@@ -177,9 +177,10 @@ func (g *TabletGateway) retryPrimary(ctx context.Context, target *querypb.Target
 			}
 			refused, lastErr = th, err
 		}
-		if g.switches != nil && g.switches.movedAway(target.Keyspace, target.Shard) {
-			// A traffic switch moved the keyspace's primary traffic to
-			// other shards: the statement must be planned again.
+		if g.switches.switchRefused(target.Keyspace, target.Shard) {
+			// The keyspace switches its traffic (the shard's primary is
+			// fenced) or just did: the statement waits for the switch,
+			// then is planned again (switchbuffer.go).
 			return errSwitched
 		}
 		if slot == nil {

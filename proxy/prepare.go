@@ -189,23 +189,26 @@ func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql 
 	if err := limited.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)); err != nil {
 		return nil, sqlerr.Wrap(sqlerr.ERUnknown, err, "restore statement: %v", err)
 	}
-	lplan, lbv, err := cc.g.router.Plan(sb.String(), cc.s.Keyspace, cc.s.ParseMode)
-	if err != nil {
-		return nil, err
-	}
-	if lplan.Kind != router.PlanRoute {
-		return nil, nil
-	}
-	bv, err := lplan.Bind(lbv, make([]any, len(lplan.Params)))
-	if err != nil {
-		return nil, err
-	}
-	bv = cc.s.bindSession(lplan, bv)
-	res, err := lplan.Execute(ctx, autocommitExecutor{&sessionExecutor{gw: cc.g.gw, s: cc.s}}, bv)
-	if err != nil {
-		return nil, err
-	}
-	return res.Fields, nil
+	var fields []*querypb.Field
+	// Planned again when a keyspace switched its traffic meanwhile.
+	err := retrySwitched(func() error {
+		lplan, lbv, err := cc.g.router.Plan(sb.String(), cc.s.Keyspace, cc.s.ParseMode)
+		if err != nil || lplan.Kind != router.PlanRoute {
+			return err
+		}
+		bv, err := lplan.Bind(lbv, make([]any, len(lplan.Params)))
+		if err != nil {
+			return err
+		}
+		bv = cc.s.bindSession(lplan, bv)
+		res, err := lplan.Execute(ctx, autocommitExecutor{&sessionExecutor{gw: cc.g.gw, s: cc.s}}, bv)
+		if err != nil {
+			return err
+		}
+		fields = res.Fields
+		return nil
+	}, func() error { return nil })
+	return fields, err
 }
 
 // autocommitExecutor runs everything outside the session's transaction

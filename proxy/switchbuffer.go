@@ -35,11 +35,11 @@ import (
 // reads are never held: both graphs' replicas serve correct data.
 //
 // A statement that reached a source primary after its fence (planned just
-// before the gate saw the flag) is refused there, retryably, and waits in
-// the shard's failover buffer; once the gate's graph no longer has that
-// shard serving primary traffic it stops waiting and is planned again
-// too, provided none of its queries ran. One whose other queries ran
-// fails instead: running it again could apply them twice.
+// before the gate saw the flag) is refused there, retryably: instead of
+// the shard's failover buffer it waits here too and is planned again,
+// provided none of its queries ran. One whose other queries ran fails
+// instead (running it again could apply them twice), as does one inside a
+// transaction that ran on the keyspace.
 
 // errSwitched says a statement stopped before any of its queries ran
 // because a keyspace it uses switched its traffic: plan it again.
@@ -48,6 +48,7 @@ var errSwitched = &sqlerr.Error{Num: sqlerr.ERUnknown, State: "HY000", Message: 
 // switchMetrics are the switch buffer's collectors.
 type switchMetrics struct {
 	requests *prometheus.CounterVec
+	waiting  *prometheus.GaugeVec
 	wait     prometheus.Histogram
 }
 
@@ -57,13 +58,17 @@ func newSwitchMetrics(reg prometheus.Registerer) *switchMetrics {
 			Name: "mosaic_gate_switch_buffered_requests_total",
 			Help: "Statements that waited for a keyspace's traffic switch, by keyspace and outcome (released, window_passed, buffer_full, canceled).",
 		}, []string{"keyspace", "outcome"}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mosaic_gate_switch_buffered_requests",
+			Help: "Statements waiting now for a keyspace's traffic switch, by keyspace.",
+		}, []string{"keyspace"}),
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mosaic_gate_switch_buffer_wait_seconds",
 			Help:    "How long statements waited for a keyspace's traffic switch to end.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}),
 	}
-	reg.MustRegister(m.requests, m.wait)
+	reg.MustRegister(m.requests, m.waiting, m.wait)
 	return m
 }
 
@@ -141,16 +146,22 @@ func (b *switchBuffer) graphChanged() <-chan struct{} {
 	return b.changed
 }
 
-// movedAway reports whether shard lost ks's primary traffic in a switch
-// that is under way or ended within the window: a statement planned
-// before it waits for a primary there in vain.
-func (b *switchBuffer) movedAway(ks, shard string) bool {
+// switchRefused reports whether a primary request for shard of ks that
+// found no serving primary there should wait for ks's switch instead: a
+// switch is under way (the shard's primary is fenced), or shard lost the
+// keyspace's primary traffic in one that ended within the window (the
+// statement was planned before).
+func (b *switchBuffer) switchRefused(ks, shard string) bool {
+	if b == nil || b.window <= 0 {
+		return false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.events[ks] == nil {
-		if at, ok := b.ended[ks]; !ok || time.Since(at) > b.window {
-			return false
-		}
+	if b.events[ks] != nil {
+		return true
+	}
+	if at, ok := b.ended[ks]; !ok || time.Since(at) > b.window {
+		return false
 	}
 	return !slices.Contains(b.primaries[ks], shard)
 }
@@ -181,7 +192,10 @@ func (b *switchBuffer) wait(ctx context.Context, ks string) (bool, error) {
 	}
 	ev.waiting++
 	b.mu.Unlock()
+	gauge := b.m.waiting.WithLabelValues(ks)
+	gauge.Inc()
 	defer func() {
+		gauge.Dec()
 		b.mu.Lock()
 		ev.waiting--
 		b.mu.Unlock()
@@ -244,17 +258,27 @@ func (e *sessionExecutor) switched(ks string) error {
 	if e.ran.Load() {
 		return sqlerr.New(sqlerr.ERUnknown, "keyspace %s switched its traffic to other shards while the statement ran; part of it ran, so it was not run again", ks)
 	}
+	if e.inTx() && e.s.hasTxIn(ks) {
+		return sqlerr.New(sqlerr.ERUnknown, "keyspace %s switched its traffic to other shards during the transaction: roll it back and run it again", ks)
+	}
 	return errSwitched
 }
 
-// switchedAfter turns err, when a shard's query came back errSwitched
-// (its primary was fenced and the gate's graph moved on), into the
-// statement's error once all of its queries are back.
-func (e *sessionExecutor) switchedAfter(err error, ks string) error {
-	if errors.Is(err, errSwitched) {
+// switchedAfter turns err, when a shard's query came back errSwitched (a
+// fenced source refused it), into the statement's error once all of its
+// queries are back: when none ran, the statement waits for the switch to
+// end, then is planned again.
+func (e *sessionExecutor) switchedAfter(ctx context.Context, err error, ks string) error {
+	if !errors.Is(err, errSwitched) {
+		return err
+	}
+	if e.ran.Load() || e.inTx() && e.s.hasTxIn(ks) {
 		return e.switched(ks)
 	}
-	return err
+	if _, werr := e.gw.switches.wait(ctx, ks); werr != nil {
+		return werr
+	}
+	return errSwitched
 }
 
 // noteRanInTx is noteRan for the n queries of a statement inside the

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"testing"
@@ -99,8 +98,8 @@ func TestSwitchBuffer(t *testing.T) {
 	if _, err := b.wait(ctx, "ks"); !sqlerr.IsRetryable(err) {
 		t.Fatalf("third statement with a buffer of 2: %v, want a retryable refusal", err)
 	}
-	if b.movedAway("ks", "0") {
-		t.Fatal("a source still serving counts as moved away")
+	if !b.switchRefused("ks", "0") || b.switchRefused("other", "0") {
+		t.Fatal("switchRefused during the switch")
 	}
 	b.installed(map[string][]string{"ks": {"-80", "80-"}, "other": {"0"}}, nil)
 	for range 2 {
@@ -108,8 +107,8 @@ func TestSwitchBuffer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !b.movedAway("ks", "0") || b.movedAway("ks", "-80") || b.movedAway("other", "-80") {
-		t.Fatal("movedAway after the switch")
+	if !b.switchRefused("ks", "0") || b.switchRefused("ks", "-80") || b.switchRefused("other", "-80") {
+		t.Fatal("switchRefused after the switch")
 	}
 	if got := counterValue(t, m.requests.WithLabelValues("ks", "released")); got != 2 {
 		t.Fatalf("released = %v", got)
@@ -126,26 +125,30 @@ func TestSwitchBuffer(t *testing.T) {
 	}
 }
 
-// A primary request refused by a fenced source waits in the shard's
-// failover buffer; once the gate's graph moves the keyspace's primary
-// traffic away from that shard, it stops waiting and asks for the
-// statement to be planned again.
+// A primary request refused by a fenced source while its keyspace
+// switches, or after the switch moved the keyspace's primary traffic
+// away from the shard, asks for the statement to wait for the switch
+// and be planned again, instead of waiting in the shard's failover
+// buffer for a primary that will not come back. Without a switch, a
+// refusal waits there as before.
 func TestRetryPrimaryAfterSwitch(t *testing.T) {
 	hc := fakeHealth()
-	gw := NewTabletGateway(hc, "zone1", time.Second, 0, newFailoverBuffer(10*time.Second, 10, newBufferMetrics(prometheus.NewRegistry())))
+	gw := NewTabletGateway(hc, "zone1", time.Second, 0, newFailoverBuffer(300*time.Millisecond, 10, newBufferMetrics(prometheus.NewRegistry())))
 	gw.switches = newSwitchBuffer(10*time.Second, 10, newSwitchMetrics(prometheus.NewRegistry()))
-	gw.switches.installed(map[string][]string{"ks": {"0"}}, map[string]bool{"ks": true})
 	setTablet(hc, "a", topodatapb.TabletType_PRIMARY, true, 1, 0, false, time.Now())
 	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		gw.switches.installed(map[string][]string{"ks": {"-80", "80-"}}, nil)
-	}()
-	start := time.Now()
-	err := gw.retry(context.Background(), target, func(th *TabletHealth) error {
-		return sqlerr.NotServing("fenced")
-	})
-	if !errors.Is(err, errSwitched) || time.Since(start) > 5*time.Second {
-		t.Fatalf("retry = %v after %v, want errSwitched soon after the graph moved", err, time.Since(start))
+	refuse := func(th *TabletHealth) error { return sqlerr.NotServing("fenced") }
+
+	gw.switches.installed(map[string][]string{"ks": {"0"}}, nil)
+	if err := gw.retry(t.Context(), target, refuse); errors.Is(err, errSwitched) || !sqlerr.IsRetryable(err) {
+		t.Fatalf("refusal without a switch: %v, want the failover buffer's refusal", err)
+	}
+	gw.switches.installed(map[string][]string{"ks": {"0"}}, map[string]bool{"ks": true})
+	if err := gw.retry(t.Context(), target, refuse); !errors.Is(err, errSwitched) {
+		t.Fatalf("refusal during the switch: %v, want errSwitched", err)
+	}
+	gw.switches.installed(map[string][]string{"ks": {"-80", "80-"}}, nil)
+	if err := gw.retry(t.Context(), target, refuse); !errors.Is(err, errSwitched) {
+		t.Fatalf("refusal by a shard the switch moved away from: %v, want errSwitched", err)
 	}
 }
