@@ -65,3 +65,14 @@ func TestCovers(t *testing.T) {
 		}
 	}
 }
+
+func TestSortShardNames(t *testing.T) {
+	names := []string{"80-", "-80", "40-80", "-40", "c0-", "80-c0", "0"}
+	SortShardNames(names)
+	want := []string{"-40", "-80", "0", "40-80", "80-c0", "80-", "c0-"}
+	for i := range want {
+		if names[i] != want[i] {
+			t.Fatalf("sorted = %v, want %v", names, want)
+		}
+	}
+}

@@ -96,7 +96,23 @@ func newKeyspaceCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, newKeyspaceShowCmd(a), rebuild)
+	cancelSwitch := &cobra.Command{
+		Use:   "cancel-switch NAME",
+		Short: "end a traffic switch left under way without moving traffic: gates stop buffering, fenced primaries take writes again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ts, err := a.topo()
+			if err != nil {
+				return err
+			}
+			if _, err := ts.CancelSwitch(cmd.Context(), args[0], 0); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cancelled the traffic switch of %s: its shards serve as before it\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, newKeyspaceShowCmd(a), rebuild, cancelSwitch)
 	return cmd
 }
 
