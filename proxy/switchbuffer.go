@@ -313,18 +313,10 @@ func (s *Session) hasTxIn(ks string) bool {
 	return false
 }
 
-// retrySwitched runs a statement's plan with run, and when it stopped
-// before running anything because a keyspace it uses switched its
-// traffic, plans it again with replan and runs it again (a few times at
-// most: each switch ends a buffering).
-func retrySwitched(run, replan func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := run()
-		if attempt >= 3 || !errors.Is(err, errSwitched) {
-			return err
-		}
-		if err := replan(); err != nil {
-			return err
-		}
-	}
+// switchedAgain reports whether a statement that ended with err on its
+// attempt-th run (from 0) is to be planned and run again: it stopped
+// before any of its queries ran because a keyspace switched its traffic.
+// A few times at most: each switch ends a buffering.
+func switchedAgain(err error, attempt int) bool {
+	return err != nil && attempt < 3 && errors.Is(err, errSwitched)
 }
