@@ -230,7 +230,9 @@ func (e *sessionExecutor) TabletType() topodatapb.TabletType { return e.s.Tablet
 // already. It returns nil at once when nothing switches.
 func (e *sessionExecutor) awaitSwitch(ctx context.Context, qs []router.ShardQuery) error {
 	b := e.gw.switches
-	if b == nil || b.active.Load() == 0 || e.s.TabletType != topodatapb.TabletType_PRIMARY {
+	if b == nil || b.active.Load() == 0 || e.s.TabletType != topodatapb.TabletType_PRIMARY || e.s.Shard != "" {
+		// Not held: replica reads, and sessions that name their shard
+		// (`USE ks:-80`), which the serving graph does not route.
 		return nil
 	}
 	for i, q := range qs {
@@ -271,6 +273,9 @@ func (e *sessionExecutor) switched(ks string) error {
 func (e *sessionExecutor) switchedAfter(ctx context.Context, err error, ks string) error {
 	if !errors.Is(err, errSwitched) {
 		return err
+	}
+	if e.s.Shard != "" {
+		return sqlerr.NotServing("shard %s of keyspace %s takes no statements now: the keyspace is switching its traffic, or switched it away from the shard", e.s.Shard, ks)
 	}
 	if e.ran.Load() || e.inTx() && e.s.hasTxIn(ks) {
 		return e.switched(ks)
