@@ -138,6 +138,13 @@ func (b *switchBuffer) installed(primaries map[string][]string, switching map[st
 	b.changed = make(chan struct{})
 }
 
+// switching reports whether ks's primary traffic is being switched.
+func (b *switchBuffer) switching(ks string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.events[ks] != nil
+}
+
 // graphChanged returns a channel closed when the gate next installs a
 // graph.
 func (b *switchBuffer) graphChanged() <-chan struct{} {
