@@ -16,8 +16,8 @@ import (
 
 func graph(primary []string, replica []string, switching ...topodatapb.TabletType) *topodatapb.SrvKeyspace {
 	srv := &topodatapb.SrvKeyspace{}
-	for tt, shards := range map[topodatapb.TabletType][]string{topodatapb.TabletType_PRIMARY: primary, topodatapb.TabletType_REPLICA: replica} {
-		p := &topodatapb.SrvKeyspace_Partition{ServedType: tt}
+	for i, shards := range [][]string{primary, replica} {
+		p := &topodatapb.SrvKeyspace_Partition{ServedType: []topodatapb.TabletType{topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA}[i]}
 		for _, s := range shards {
 			kr, _ := keyrange.Parse(s)
 			p.ShardReferences = append(p.ShardReferences, &topodatapb.ShardReference{Name: s, KeyRange: kr})
