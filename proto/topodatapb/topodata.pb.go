@@ -379,8 +379,8 @@ type Keyspace struct {
 	Served []*ServedShards `protobuf:"bytes,3,rep,name=served" json:"served,omitempty"`
 	// switching is set while a traffic switch of the keyspace is under way
 	// (between topo.Server.BeginSwitch and SwitchServedShards or
-	// CancelSwitch). Gates buffer the keyspace's statements of those types
-	// while it is set.
+	// CancelSwitch). While it names PRIMARY, gates hold the keyspace's
+	// statements of primary sessions (replica reads are never held).
 	Switching     *TrafficSwitch `protobuf:"bytes,4,opt,name=switching" json:"switching,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -502,7 +502,7 @@ func (x *ServedShards) GetShards() []string {
 type TrafficSwitch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// tablet_types are the types whose serving shards are being switched;
-	// gates buffer statements of these types for the keyspace.
+	// with PRIMARY among them gates hold the keyspace's primary statements.
 	TabletTypes []TabletType `protobuf:"varint,1,rep,packed,name=tablet_types,json=tabletTypes,enum=mosaic.topodata.TabletType" json:"tablet_types,omitempty"`
 	// started_unix_nano is when the switch began (the switcher's clock).
 	StartedUnixNano int64 `protobuf:"varint,2,opt,name=started_unix_nano,json=startedUnixNano" json:"started_unix_nano,omitempty"`
