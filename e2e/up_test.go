@@ -107,7 +107,7 @@ func TestMosaicUp(t *testing.T) {
 	// Secure by default: the cluster's own CA and certificates, mutual
 	// TLS on the tablets' gRPC and on etcd.
 	certDir := filepath.Join(dataDir, "certs")
-	caPEM := checkUpSecurity(t, certDir, fmt.Sprintf("127.0.0.1:%d", etcdPort), fmt.Sprintf("127.0.0.1:%d", offset+16100))
+	caPEM := checkUpSecurity(t, certDir, fmt.Sprintf("127.0.0.1:%d", etcdPort), fmt.Sprintf("127.0.0.1:%d", offset+18100))
 	// The quick start of the README, as written there (on this test's
 	// gate port): applications connect as before.
 	runReadmeQuickStart(t, gatePort)
@@ -296,17 +296,18 @@ func retryQueryRow(ctx context.Context, db *sql.DB, q string, dst any) error {
 }
 
 // freeTabletPortOffset finds a --tablet-port-offset whose tablet ports
-// (gRPC 16000+uid, HTTP 15100+uid, mysqld 17000+uid for uids 100, 200,
-// 300) are all free. The ports stay below the kernel's ephemeral range so
-// that the free ports other tests pick cannot land on them.
+// (mysqld 17000+uid, gRPC 18000+uid, HTTP 19000+uid for uids 100 to 500)
+// are all free and claims them. The ports stay below the kernel's
+// ephemeral range so that the free ports other tests pick cannot land on
+// them.
 func freeTabletPortOffset(t *testing.T) int {
 	t.Helper()
-	start := int(time.Now().UnixNano() % 12)
-	for i := 0; i < 12; i++ {
-		offset := 2000 + 1000*((start+i)%12)
+	start := int(time.Now().UnixNano() % 4)
+	for i := 0; i < 4; i++ {
+		offset := 3000 * (1 + (start+i)%4)
 		free := true
-		for _, base := range []int{16000, 15100, 17000} {
-			for _, uid := range []int{100, 200, 300} {
+		for _, base := range []int{17000, 18000, 19000} {
+			for _, uid := range []int{100, 200, 300, 400, 500} {
 				if !testports.Claim(offset + base + uid) {
 					free = false
 					break

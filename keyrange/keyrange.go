@@ -142,7 +142,11 @@ func SortShardNames(names []string) {
 		case errB != nil:
 			return true
 		}
-		return Less(a, b)
+		if Less(a, b) || Less(b, a) {
+			return Less(a, b)
+		}
+		// Same start: the narrower range first (-40 before -80).
+		return compareEnd(a.End, b.End) < 0
 	})
 }
 

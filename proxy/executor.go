@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router"
@@ -23,6 +24,10 @@ type sessionExecutor struct {
 	// readVars, when set, are user variables the tablet reads after the
 	// statement (a CALL's OUT arguments, see call.go).
 	readVars []string
+	// ran is set once a query of the statement may have run: a statement
+	// whose keyspace switched traffic is planned and run again only when
+	// none did (switchbuffer.go).
+	ran atomic.Bool
 }
 
 var (
@@ -48,6 +53,9 @@ func (e *sessionExecutor) options() *querypb.ExecuteOptions {
 
 // Execute runs each query, in parallel when there are several.
 func (e *sessionExecutor) Execute(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
+	if err := e.awaitSwitch(ctx, qs); err != nil {
+		return nil, err
+	}
 	if lockQuery(qs) {
 		res, err := e.executeLock(ctx, qs[0])
 		return []*querypb.QueryResult{res}, err
@@ -57,6 +65,9 @@ func (e *sessionExecutor) Execute(ctx context.Context, qs []router.ShardQuery) (
 
 // ExecuteAutocommit runs each query outside the session's transaction.
 func (e *sessionExecutor) ExecuteAutocommit(ctx context.Context, qs []router.ShardQuery) ([]*querypb.QueryResult, error) {
+	if err := e.awaitSwitch(ctx, qs); err != nil {
+		return nil, err
+	}
 	return e.each(ctx, qs, false)
 }
 
@@ -69,20 +80,24 @@ func (e *sessionExecutor) each(ctx context.Context, qs []router.ShardQuery, inTx
 		if err := e.s.checkShards(keys); err != nil {
 			return nil, err
 		}
-		return e.eachInTx(ctx, qs)
+		out, err := e.eachInTx(ctx, qs)
+		e.noteRanInTx(len(qs), err)
+		return out, e.switchedAfter(ctx, err, qs[0].Keyspace)
 	}
 	out := make([]*querypb.QueryResult, len(qs))
 	if len(qs) == 1 {
 		r, err := e.executeOne(ctx, qs[0], false, "")
+		e.noteRan(err)
 		out[0] = r
-		return out, err
+		return out, e.switchedAfter(ctx, err, qs[0].Keyspace)
 	}
 	err := e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
 		r, err := e.executeOne(ctx, qs[i], false, "")
+		e.noteRan(err)
 		out[i] = r
 		return err
 	})
-	return out, err
+	return out, e.switchedAfter(ctx, err, qs[0].Keyspace)
 }
 
 // executeOne runs one query. Inside the transaction, sp (when set) is the
@@ -162,6 +177,9 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 // Stream streams each query's result. Inside a transaction the statements
 // run on the transaction's connections, whose results are not streamed.
 func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {
+	if err := e.awaitSwitch(ctx, qs); err != nil {
+		return err
+	}
 	if e.inTx() || lockQuery(qs) {
 		res, err := e.Execute(ctx, qs)
 		if err != nil {
@@ -177,15 +195,21 @@ func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb
 	if len(qs) == 1 {
 		if smallFirst(e.stats) {
 			if done, err := e.executeSmall(ctx, qs[0], cb); done {
-				return err
+				e.noteRan(err)
+				return e.switchedAfter(ctx, err, qs[0].Keyspace)
 			}
 			e.stats.MarkLarge()
 		}
-		return e.streamOne(ctx, 0, qs[0], cb)
+		err := e.streamOne(ctx, 0, qs[0], cb)
+		e.noteRan(err)
+		return e.switchedAfter(ctx, err, qs[0].Keyspace)
 	}
-	return e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
-		return e.streamOne(ctx, i, qs[i], cb)
+	err := e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
+		err := e.streamOne(ctx, i, qs[i], cb)
+		e.noteRan(err)
+		return err
 	})
+	return e.switchedAfter(ctx, err, qs[0].Keyspace)
 }
 
 func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQuery, cb func(int, *querypb.QueryResult) error) error {

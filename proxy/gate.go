@@ -35,8 +35,13 @@ type Gate struct {
 	router *router.Router
 	// columns are the tables' columns learned from the shards.
 	columns *learnedColumns
-	m       *metrics
-	reg     *prometheus.Registry
+	// serving keeps each keyspace's last good serving graph
+	// (servinggraph.go); switches buffers statements of keyspaces that
+	// switch traffic (switchbuffer.go).
+	serving  *servingGraphs
+	switches *switchBuffer
+	m        *metrics
+	reg      *prometheus.Registry
 	// mem is the memory budget of statements in flight.
 	mem *memBudget
 
@@ -85,18 +90,23 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 	cfg.Router.Columns = columns
 	mem := newMemBudget(cfg.MaxMemoryInFlight, reg)
 	cfg.Router.ParseMemory = mem
+	switches := newSwitchBuffer(cfg.BufferWindow, cfg.BufferSize, newSwitchMetrics(reg))
+	gw := NewTabletGateway(hc, cfg.Cell, cfg.TabletWait, cfg.MaxReplicaLag, newFailoverBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg)))
+	gw.switches = switches
 	g := &Gate{
-		cfg:     cfg,
-		columns: columns,
-		log:     log,
-		ts:      ts,
-		hc:      hc,
-		gw:      NewTabletGateway(hc, cfg.Cell, cfg.TabletWait, cfg.MaxReplicaLag, newFailoverBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg))),
-		router:  router.New(cfg.Router),
-		m:       newMetrics(reg),
-		mem:     mem,
-		reg:     reg,
-		loaded:  make(chan struct{}),
+		cfg:      cfg,
+		columns:  columns,
+		serving:  newServingGraphs(log, reg),
+		switches: switches,
+		log:      log,
+		ts:       ts,
+		hc:       hc,
+		gw:       gw,
+		router:   router.New(cfg.Router),
+		m:        newMetrics(reg),
+		mem:      mem,
+		reg:      reg,
+		loaded:   make(chan struct{}),
 
 		accounts:  accts,
 		tlsConfig: tlsConfig,

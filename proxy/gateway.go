@@ -31,6 +31,9 @@ type TabletGateway struct {
 	fan *fanout
 	// noStmtSavepoint is Config.BenchNoStatementSavepoint.
 	noStmtSavepoint bool
+	// switches, when set, holds statements of keyspaces that switch their
+	// traffic and says which shards serve primary traffic now.
+	switches *switchBuffer
 }
 
 // NewTabletGateway returns a gateway over a health check. Replicas lagging
@@ -174,6 +177,12 @@ func (g *TabletGateway) retryPrimary(ctx context.Context, target *querypb.Target
 			}
 			refused, lastErr = th, err
 		}
+		if g.switches.switchRefused(target.Keyspace, target.Shard) {
+			// The keyspace switches its traffic (the shard's primary is
+			// fenced) or just did: the statement waits for the switch,
+			// then is planned again (switchbuffer.go).
+			return errSwitched
+		}
 		if slot == nil {
 			if slot = g.buf.enter(key); slot == nil {
 				if lastErr != nil {
@@ -194,6 +203,7 @@ func (g *TabletGateway) retryPrimary(ctx context.Context, target *querypb.Target
 		t := time.NewTimer(min(left, time.Second))
 		select {
 		case <-changed:
+		case <-g.graphChanged():
 		case <-t.C:
 			refused = nil // nothing changed for a while: try it again
 		case <-ctx.Done():
@@ -202,4 +212,13 @@ func (g *TabletGateway) retryPrimary(ctx context.Context, target *querypb.Target
 		}
 		t.Stop()
 	}
+}
+
+// graphChanged returns a channel closed when the gate installs a new
+// serving graph, or nil when it does not tell.
+func (g *TabletGateway) graphChanged() <-chan struct{} {
+	if g.switches == nil {
+		return nil
+	}
+	return g.switches.graphChanged()
 }

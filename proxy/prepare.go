@@ -216,23 +216,25 @@ func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql 
 	if err := limited.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)); err != nil {
 		return nil, sqlerr.Wrap(sqlerr.ERUnknown, err, "restore statement: %v", err)
 	}
-	lplan, lbv, err := cc.g.router.Plan(sb.String(), cc.s.Keyspace, cc.s.ParseMode)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		lplan, lbv, err := cc.g.router.Plan(sb.String(), cc.s.Keyspace, cc.s.ParseMode)
+		if err != nil || lplan.Kind != router.PlanRoute {
+			return nil, err
+		}
+		bv, err := lplan.Bind(lbv, make([]any, len(lplan.Params)))
+		if err != nil {
+			return nil, err
+		}
+		bv = cc.s.bindSession(lplan, bv)
+		res, err := lplan.Execute(ctx, autocommitExecutor{&sessionExecutor{gw: cc.g.gw, s: cc.s}}, bv)
+		if switchedAgain(err, attempt) {
+			continue // a keyspace switched its traffic: plan it again
+		}
+		if err != nil {
+			return nil, err
+		}
+		return res.Fields, nil
 	}
-	if lplan.Kind != router.PlanRoute {
-		return nil, nil
-	}
-	bv, err := lplan.Bind(lbv, make([]any, len(lplan.Params)))
-	if err != nil {
-		return nil, err
-	}
-	bv = cc.s.bindSession(lplan, bv)
-	res, err := lplan.Execute(ctx, autocommitExecutor{&sessionExecutor{gw: cc.g.gw, s: cc.s}}, bv)
-	if err != nil {
-		return nil, err
-	}
-	return res.Fields, nil
 }
 
 // autocommitExecutor runs everything outside the session's transaction
@@ -313,7 +315,20 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	cc.stmt = info
 	cc.s.startStatement()
 	cc.binaryRows = true
-	err = interrupted(qctx, cc.executePrepared(qctx, st, plan, bv, args, info))
+	for attempt := 0; ; attempt++ {
+		err = cc.executePrepared(qctx, st, plan, bv, args, info)
+		if !switchedAgain(err, attempt) {
+			break
+		}
+		// A keyspace switched its traffic meanwhile: plan it again.
+		again, abv, perr := cc.g.router.Plan(st.sql, cc.s.Keyspace, cc.s.ParseMode)
+		if again, abv, perr = cc.g.planLearning(qctx, st.sql, cc.s.Keyspace, cc.s.ParseMode, again, abv, perr); perr != nil {
+			err = perr
+			break
+		}
+		plan, bv = again, abv
+	}
+	err = interrupted(qctx, err)
 	cc.binaryRows = false
 	if err != nil {
 		err = cc.afterError(err)

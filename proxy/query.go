@@ -141,7 +141,16 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 	if err := cc.checkPlanAccess(plan, sql); err != nil {
 		return err
 	}
-	return cc.runPlan(ctx, plan, bv, st)
+	for attempt := 0; ; attempt++ {
+		err := cc.runPlan(ctx, plan, bv, st)
+		if !switchedAgain(err, attempt) {
+			return err
+		}
+		// A keyspace switched its traffic meanwhile: plan it again.
+		if plan, bv, err = cc.plan(ctx, sql); err != nil {
+			return err
+		}
+	}
 }
 
 // runPlan runs a routed plan: statements that may return rows stream them

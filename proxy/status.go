@@ -22,8 +22,8 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 <h1>Mosaic gate</h1>
 <p>cell {{.Cell}}, {{.Connections}} client connections, up {{.Uptime}}</p>
 <h2>Keyspaces</h2>
-<table><tr><th>keyspace</th><th>sharded</th><th>shards (serving primary)</th><th>error</th></tr>
-{{range .Keyspaces}}<tr><td>{{.Name}}</td><td>{{.Sharded}}</td><td>{{range .Shards}}{{.Name}}: {{.Primary}}<br>{{end}}</td><td>{{.Error}}</td></tr>
+<table><tr><th>keyspace</th><th>sharded</th><th>shards (serving primary)</th><th>replica reads</th><th>error</th></tr>
+{{range .Keyspaces}}<tr><td>{{.Name}}</td><td>{{.Sharded}}</td><td>{{range .Shards}}{{.Name}}: {{.Primary}}<br>{{end}}{{if .Switching}}<b>switching: statements held</b>{{end}}</td><td>{{.Reads}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>
 <h2>Tablets</h2>
 <table><tr><th>alias</th><th>keyspace/shard</th><th>type</th><th>serving</th><th>via</th><th>lag</th><th>last seen</th><th>error</th></tr>
@@ -42,7 +42,11 @@ type statusKeyspace struct {
 	Name    string
 	Sharded bool
 	Shards  []statusShard
-	Error   string
+	// Reads are the shards serving replica reads; Switching says the
+	// keyspace's primary traffic is being switched (switchbuffer.go).
+	Reads     string
+	Switching bool
+	Error     string
 }
 
 type statusShard struct{ Name, Primary string }
@@ -75,7 +79,8 @@ func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 	vs := g.router.VSchema()
 	for _, n := range vs.KeyspaceNames() {
 		ks := vs.Keyspaces[n]
-		sk := statusKeyspace{Name: n, Sharded: ks.Sharded}
+		sk := statusKeyspace{Name: n, Sharded: ks.Sharded, Reads: strings.Join(ks.ServedShards(topodatapb.TabletType_REPLICA), ","),
+			Switching: g.switches.switching(n)}
 		for _, sh := range ks.Shards {
 			primary := "none serving"
 			if th := g.gw.choose(n, sh, topodatapb.TabletType_PRIMARY); th != nil {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
@@ -71,10 +72,13 @@ func drain(ch <-chan topo.KeyspaceEvent, quiet time.Duration) {
 	}
 }
 
-// rebuildVSchema reads every keyspace's VSchema and serving shards and
-// gives the router a new VSchema.
+// rebuildVSchema reads every keyspace's VSchema and serving graph and
+// gives the router a new VSchema, then releases the statements held for
+// switches that ended (switchbuffer.go).
 func (g *Gate) rebuildVSchema(ctx context.Context, names []string) error {
 	var in []router.KeyspaceInput
+	primaries := map[string][]string{}
+	switching := map[string]bool{}
 	for _, name := range names {
 		ki := router.KeyspaceInput{Name: name}
 		vs, err := g.ts.GetVSchema(ctx, name)
@@ -85,11 +89,14 @@ func (g *Gate) rebuildVSchema(ctx context.Context, names []string) error {
 		default:
 			ki.VSchema = vs
 		}
-		shards, err := g.servingShards(ctx, name)
+		types, err := g.servingInput(ctx, &ki)
 		if err != nil {
 			return err
 		}
-		ki.Shards = shards
+		primaries[name] = ki.Shards
+		if slices.Contains(types, topodatapb.TabletType_PRIMARY) {
+			switching[name] = true
+		}
 		in = append(in, ki)
 	}
 	rules, err := g.ts.GetRoutingRules(ctx)
@@ -97,27 +104,9 @@ func (g *Gate) rebuildVSchema(ctx context.Context, names []string) error {
 		return err
 	}
 	g.router.SetVSchema(router.BuildVSchema(in, rules))
+	g.serving.forget(names)
+	g.switches.installed(primaries, switching)
 	return nil
-}
-
-// servingShards returns the primary-serving shards of a keyspace from the
-// cell's serving graph, or from the shard records when there is none yet.
-func (g *Gate) servingShards(ctx context.Context, ks string) ([]string, error) {
-	srv, err := g.ts.GetSrvKeyspace(ctx, g.cfg.Cell, ks)
-	if err == nil {
-		for _, p := range srv.Partitions {
-			if p.ServedType == topodatapb.TabletType_PRIMARY {
-				var shards []string
-				for _, r := range p.ShardReferences {
-					shards = append(shards, r.Name)
-				}
-				return shards, nil
-			}
-		}
-	} else if !errors.Is(err, topo.ErrNoNode) {
-		return nil, err
-	}
-	return g.ts.ListShards(ctx, ks)
 }
 
 // keyspaceExists reports whether the router knows a keyspace.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -48,7 +49,7 @@ func TestConnStateStatements(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			qs, err := p.Primitive.(*Route).queries(bv)
+			qs, err := p.Primitive.(*Route).queries(bv, topodatapb.TabletType_REPLICA)
 			if err != nil || len(qs) != 1 || !qs[0].Lock || qs[0].Shard != map[string]string{"commerce": "0", "customer": "-80"}[ks] {
 				t.Errorf("%s on %s: queries %+v, %v; want one lock query on the first shard", sql, ks, qs, err)
 			}

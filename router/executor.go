@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 )
 
 // ShardQuery is one statement for one shard of a keyspace.
@@ -52,6 +53,26 @@ type ShardExecutor interface {
 // grown already. The router starts the goroutines of a merge through it.
 type Spawner interface {
 	Go(fn func())
+}
+
+// TabletTyper may also be implemented by a ShardExecutor: the tablet type
+// its queries go to. A route that reads sends to the shards serving that
+// type (KeyspaceInput.ReadShards); without it, to the primary's.
+type TabletTyper interface {
+	TabletType() topodatapb.TabletType
+}
+
+// servedType returns the tablet type whose serving shards a route of ks
+// picks from when it runs on exec. Free when ks's reads are served by
+// its primary's shards, as they are but during a reshard.
+func servedType(exec ShardExecutor, ks *Keyspace) topodatapb.TabletType {
+	if ks.reads == nil {
+		return topodatapb.TabletType_PRIMARY
+	}
+	if t, ok := exec.(TabletTyper); ok {
+		return t.TabletType()
+	}
+	return topodatapb.TabletType_PRIMARY
 }
 
 // spawn runs fn through exec's Spawner, or on a new goroutine.

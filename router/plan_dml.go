@@ -65,7 +65,7 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Route{Opcode: Pinned, Keyspace: ks, PinnedShard: shard, Query: t}, nil
+		return &Route{Opcode: Pinned, Keyspace: ks, PinnedShard: shard, PinnedID: ti.tbl.Pinned, Query: t}, nil
 	default:
 		out.Opcode = EqualUnique
 	}

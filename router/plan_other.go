@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -181,7 +182,7 @@ func describeWithShards(prim Primitive, bv BindVars) map[string]any {
 	var qerr error
 	switch x := prim.(type) {
 	case *Route:
-		qs, qerr = x.queries(bv)
+		qs, qerr = x.queries(bv, topodatapb.TabletType_PRIMARY)
 	case *Insert:
 		qs, _, qerr = x.queries(bv)
 	}
@@ -202,7 +203,7 @@ func describeWithShards(prim Primitive, bv BindVars) map[string]any {
 		case Scatter, AllShards:
 			d["shards"] = strings.Join(r.Keyspace.Shards, ",")
 		default:
-			if ts, err := r.targets(bv); err == nil {
+			if ts, err := r.targets(bv, r.set(topodatapb.TabletType_PRIMARY)); err == nil {
 				var s []string
 				for _, t := range ts {
 					s = append(s, t.shard)

@@ -124,7 +124,7 @@ func (p *planner) routeForGroup(g *routeGroup, where ast.ExprNode) (*Route, erro
 		if !ok {
 			return nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds pinned table %s", g.ks.Name, t.tbl.Name)
 		}
-		return &Route{Opcode: Pinned, Keyspace: g.ks, PinnedShard: shard}, nil
+		return &Route{Opcode: Pinned, Keyspace: g.ks, PinnedShard: shard, PinnedID: t.tbl.Pinned}, nil
 	}
 	return p.vindexRoute(g, where), nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 )
 
 func TestSplitReturning(t *testing.T) {
@@ -140,7 +141,7 @@ func TestReturningLiteralsNotShared(t *testing.T) {
 				}
 				got = qs[0].SQL
 			case *Route:
-				qs, err := x.queries(bv)
+				qs, err := x.queries(bv, topodatapb.TabletType_PRIMARY)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/router/vindexes"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -112,8 +113,11 @@ type Route struct {
 	Query    *sqlTemplate
 	// OrderBy merges the sorted results of several shards.
 	OrderBy []orderKey
-	// PinnedShard is the shard of a Pinned route.
+	// PinnedShard is the shard of a Pinned route; PinnedID the table's
+	// keyspace id, which picks its shard among those serving reads when
+	// they are not the primary's.
 	PinnedShard string
+	PinnedID    []byte
 }
 
 type shardTarget struct {
@@ -121,20 +125,29 @@ type shardTarget struct {
 	vals  []any
 }
 
-// targets resolves the shards of one execution.
-func (r *Route) targets(bv BindVars) ([]shardTarget, error) {
+// set returns the shards the route may send to when its queries go to
+// tablets of type tt: writes and locks always go to the primary's.
+func (r *Route) set(tt topodatapb.TabletType) shardSet {
+	if r.Opcode == AllShards || r.Opcode == Lock {
+		tt = topodatapb.TabletType_PRIMARY
+	}
+	return r.Keyspace.served(tt)
+}
+
+// targets resolves the shards of one execution among set.
+func (r *Route) targets(bv BindVars, set shardSet) ([]shardTarget, error) {
 	ks := r.Keyspace
-	if len(ks.Shards) == 0 {
+	if len(set.shards) == 0 {
 		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", ks.Name)
 	}
 	all := func() []shardTarget {
-		t := make([]shardTarget, len(ks.Shards))
-		for i, s := range ks.Shards {
+		t := make([]shardTarget, len(set.shards))
+		for i, s := range set.shards {
 			t[i] = shardTarget{shard: s}
 		}
 		return t
 	}
-	if s, ok := r.oneShard(); ok {
+	if s, ok := r.oneShard(set); ok {
 		return []shardTarget{{shard: s}}, nil
 	}
 	switch r.Opcode {
@@ -168,7 +181,7 @@ func (r *Route) targets(bv BindVars) ([]shardTarget, error) {
 				}
 				return all(), nil
 			}
-			shard, ok := ks.ShardForKeyspaceID(ksid)
+			shard, ok := set.shardFor(ksid)
 			if !ok {
 				return nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds keyspace id %x", ks.Name, ksid)
 			}
@@ -184,9 +197,9 @@ func (r *Route) targets(bv BindVars) ([]shardTarget, error) {
 			// Only NULLs: no row can match, but the statement must still
 			// run once for its fields (and its empty result).
 			if r.ListBind != "" {
-				return []shardTarget{{shard: ks.Shards[0], vals: []any{nil}}}, nil
+				return []shardTarget{{shard: set.shards[0], vals: []any{nil}}}, nil
 			}
-			return []shardTarget{{shard: ks.Shards[0]}}, nil
+			return []shardTarget{{shard: set.shards[0]}}, nil
 		}
 		sort.Strings(order)
 		out := make([]shardTarget, len(order))
@@ -195,32 +208,43 @@ func (r *Route) targets(bv BindVars) ([]shardTarget, error) {
 		}
 		return out, nil
 	}
+	if r.Opcode == Pinned {
+		return nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds pinned keyspace id %x", ks.Name, r.PinnedID)
+	}
 	return nil, sqlerr.New(sqlerr.ERUnknown, "unknown route opcode %d", r.Opcode)
 }
 
-// oneShard returns the shard of a route whose opcode names one, given
-// that its keyspace has shards.
-func (r *Route) oneShard() (string, bool) {
+// oneShard returns the shard of a route whose opcode names one among
+// set, given that set has shards.
+func (r *Route) oneShard(set shardSet) (string, bool) {
 	switch r.Opcode {
 	case Unsharded, AnyShard, Lock:
-		return r.Keyspace.Shards[0], true
+		return set.shards[0], true
 	case Pinned:
-		return r.PinnedShard, true
+		if r.Keyspace.reads == nil || len(r.PinnedID) == 0 {
+			return r.PinnedShard, true
+		}
+		return set.shardFor(r.PinnedID)
 	}
 	return "", false
 }
 
-// queries renders the statement for each target.
-func (r *Route) queries(bv BindVars) ([]ShardQuery, error) {
+// queries renders the statement for each target, among the shards that
+// serve tablet type tt.
+func (r *Route) queries(bv BindVars, tt topodatapb.TabletType) ([]ShardQuery, error) {
 	var one [1]shardTarget
 	var targets []shardTarget
-	if s, ok := r.oneShard(); ok && len(r.Keyspace.Shards) > 0 {
+	set := r.set(tt)
+	if len(set.shards) == 0 {
+		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", r.Keyspace.Name)
+	}
+	if s, ok := r.oneShard(set); ok {
 		// The common case without a slice of targets on the heap.
 		one[0] = shardTarget{shard: s}
 		targets = one[:]
 	} else {
 		var err error
-		if targets, err = r.targets(bv); err != nil {
+		if targets, err = r.targets(bv, set); err != nil {
 			return nil, err
 		}
 	}
@@ -247,7 +271,7 @@ func (r *Route) queries(bv BindVars) ([]ShardQuery, error) {
 }
 
 func (r *Route) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
-	qs, err := r.queries(bv)
+	qs, err := r.queries(bv, servedType(exec, r.Keyspace))
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +324,7 @@ func mergeResults(results []*querypb.QueryResult, keys []orderKey) (*querypb.Que
 // the order the shards send them, an ordered one's as a k-way merge of
 // the shards' sorted streams (mergeStream).
 func (r *Route) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
-	qs, err := r.queries(bv)
+	qs, err := r.queries(bv, servedType(exec, r.Keyspace))
 	if err != nil {
 		return err
 	}

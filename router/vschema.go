@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,8 +18,15 @@ type KeyspaceInput struct {
 	Name string
 	// VSchema may be nil: an unsharded keyspace without a VSchema.
 	VSchema *vschemapb.Keyspace
-	// Shards are the shards serving the keyspace, sorted by key range.
+	// Shards are the shards serving the keyspace's primary traffic,
+	// sorted by key range.
 	Shards []string
+	// ReadShards are the shards serving reads of a tablet type (REPLICA,
+	// RDONLY) where they are not Shards: a reshard moves reads first.
+	ReadShards map[topodatapb.TabletType][]string
+	// Err, when set, says why the keyspace cannot be routed (its serving
+	// graph was refused): its statements fail with it.
+	Err error
 }
 
 // Keyspace is a keyspace as the planner sees it.
@@ -37,6 +45,41 @@ type Keyspace struct {
 	Vindexes map[string]vindexes.Vindex
 	// ranges are the key ranges of Shards, in the same order.
 	ranges []*topodatapb.KeyRange
+	// reads are the shards serving reads of a tablet type where they
+	// differ from Shards (KeyspaceInput.ReadShards); nil when none does.
+	reads map[topodatapb.TabletType]*shardSet
+}
+
+// shardSet is the shards serving one tablet type, in key-range order,
+// with their ranges.
+type shardSet struct {
+	shards []string
+	ranges []*topodatapb.KeyRange
+}
+
+// shardFor returns the shard of set whose range holds ksid.
+func (s shardSet) shardFor(ksid []byte) (string, bool) {
+	for i, kr := range s.ranges {
+		if kr != nil && keyrange.Contains(kr, ksid) {
+			return s.shards[i], true
+		}
+	}
+	return "", false
+}
+
+// served returns the shards serving tablet type tt: the primary's unless
+// ReadShards named others for it.
+func (ks *Keyspace) served(tt topodatapb.TabletType) shardSet {
+	if s := ks.reads[tt]; s != nil {
+		return *s
+	}
+	return shardSet{shards: ks.Shards, ranges: ks.ranges}
+}
+
+// ServedShards returns the shards serving tablet type tt, in key-range
+// order. Do not modify the slice.
+func (ks *Keyspace) ServedShards(tt topodatapb.TabletType) []string {
+	return ks.served(tt).shards
 }
 
 // Table types.
@@ -122,10 +165,15 @@ func BuildVSchema(in []KeyspaceInput, rules *topodatapb.RoutingRules) *VSchema {
 			Vindexes: map[string]vindexes.Vindex{},
 		}
 		keyrange.SortShardNames(ks.Shards)
+		if k.Err != nil {
+			ks.Error = k.Err
+		}
 		if k.VSchema != nil {
 			ks.Sharded = k.VSchema.Sharded
 			if err := ValidateKeyspaceVSchema(k.VSchema); err != nil {
-				ks.Error = fmt.Errorf("keyspace %s: %w", k.Name, err)
+				if ks.Error == nil {
+					ks.Error = fmt.Errorf("keyspace %s: %w", k.Name, err)
+				}
 			} else {
 				buildTables(ks)
 			}
@@ -139,6 +187,27 @@ func BuildVSchema(in []KeyspaceInput, rules *topodatapb.RoutingRules) *VSchema {
 		}
 		if !ks.Sharded && len(ks.Shards) > 1 && ks.Error == nil {
 			ks.Error = fmt.Errorf("keyspace %s is unsharded but has %d shards", k.Name, len(ks.Shards))
+		}
+		for tt, shards := range k.ReadShards {
+			set := &shardSet{shards: append([]string(nil), shards...)}
+			keyrange.SortShardNames(set.shards)
+			if slices.Equal(set.shards, ks.Shards) {
+				continue
+			}
+			for _, s := range set.shards {
+				kr, err := keyrange.Parse(s)
+				if err != nil && ks.Error == nil {
+					ks.Error = fmt.Errorf("keyspace %s: %w", k.Name, err)
+				}
+				set.ranges = append(set.ranges, kr)
+			}
+			if !ks.Sharded && len(set.shards) > 1 && ks.Error == nil {
+				ks.Error = fmt.Errorf("keyspace %s is unsharded but %d shards serve its %s reads", k.Name, len(set.shards), strings.ToLower(tt.String()))
+			}
+			if ks.reads == nil {
+				ks.reads = map[topodatapb.TabletType]*shardSet{}
+			}
+			ks.reads[tt] = set
 		}
 		vs.Keyspaces[k.Name] = ks
 	}
@@ -242,7 +311,7 @@ func (vs *VSchema) KeyspaceNames() []string {
 	return names
 }
 
-// ShardForKeyspaceID returns the shard whose key range holds ksid.
+// ShardForKeyspaceID returns the primary shard whose key range holds ksid.
 func (ks *Keyspace) ShardForKeyspaceID(ksid []byte) (string, bool) {
 	for i, kr := range ks.ranges {
 		if kr != nil && keyrange.Contains(kr, ksid) {

@@ -54,6 +54,7 @@ type Agent struct {
 	reparents *prometheus.CounterVec
 	kick      chan struct{}
 	fenceCh   chan string
+	drainCh   chan struct{} // kicks drainLoop (querycontrol.go)
 	repairCh  chan string
 	// bg counts goroutines that outlive the call that started them (lease
 	// watchers); Run waits for them.
@@ -81,6 +82,7 @@ type Agent struct {
 	brokenSince  time.Time // replication broken for good since
 	ready        bool      // role applied since the last mysqld start
 	notServing   string    // set while an action keeps it from serving
+	qsControl    qsControl // the shard record's control of the query service (querycontrol.go)
 	caughtUp     time.Time // when the replica was last known current
 	lagSource    string    // what the last lag came from (heartbeat.go)
 	qpsCount     uint64    // QueryCount at the last health check
@@ -146,6 +148,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		actions:    newActionLock(),
 		kick:       make(chan struct{}, 1),
 		fenceCh:    make(chan string, 1),
+		drainCh:    make(chan struct{}, 1),
 		repairCh:   make(chan string, 1),
 		tabletType: cfg.InitTabletType,
 	}
@@ -239,7 +242,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
 		var loops sync.WaitGroup
-		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop} {
+		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop, a.drainLoop} {
 			loops.Add(1)
 			go func() { defer loops.Done(); loop(gctx) }()
 		}

@@ -60,5 +60,6 @@ func rpcRoles() rpcauth.Table {
 		tabletmanagerpb.TabletManager_ExecuteFetchAsDba_FullMethodName:    {operator},
 		tabletmanagerpb.TabletManager_Backup_FullMethodName:               {tablet, operator},
 		tabletmanagerpb.TabletManager_Repair_FullMethodName:               {operator},
+		tabletmanagerpb.TabletManager_RefreshState_FullMethodName:         {operator},
 	}
 }

@@ -129,6 +129,11 @@ type Config struct {
 	// WaitForPositionTimeout is used when a WaitForPosition request sets
 	// no timeout of its own.
 	WaitForPositionTimeout time.Duration
+	// QueryServiceDrainTimeout is how long a tablet whose shard record
+	// disables its query service (the fence of a traffic switch) lets
+	// open transactions finish before it rolls them back; a RefreshState
+	// request may give its own.
+	QueryServiceDrainTimeout time.Duration
 }
 
 // DefaultConfig returns defaults; Alias, Keyspace, Shard, ports, Dir and
@@ -156,6 +161,8 @@ func DefaultConfig() Config {
 		RepairDelay:            5 * time.Second,
 		DemoteTimeout:          5 * time.Second,
 		WaitForPositionTimeout: 30 * time.Second,
+		// Writes wait in the gates' buffers meanwhile: short.
+		QueryServiceDrainTimeout: time.Second,
 	}
 }
 
@@ -215,7 +222,7 @@ func (c Config) Validate() error {
 	if c.MysqldProbeInterval <= 0 || c.MysqldProbeTimeout <= 0 || c.FenceTimeout <= 0 || c.FencedHoldTimeout <= 0 {
 		errs = append(errs, errors.New("tablet: mysqld probe interval and timeout, fence timeout and fenced hold timeout must be positive"))
 	}
-	if c.HealthInterval <= 0 || c.SemiSyncTimeout <= 0 || c.DemoteTimeout <= 0 || c.WaitForPositionTimeout <= 0 || c.PrimaryLeaseWait <= 0 || c.RepairDelay <= 0 {
+	if c.HealthInterval <= 0 || c.SemiSyncTimeout <= 0 || c.DemoteTimeout <= 0 || c.WaitForPositionTimeout <= 0 || c.PrimaryLeaseWait <= 0 || c.RepairDelay <= 0 || c.QueryServiceDrainTimeout <= 0 {
 		errs = append(errs, errors.New("tablet: intervals and timeouts must be positive"))
 	}
 	if c.HeartbeatInterval < 0 {

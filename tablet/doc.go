@@ -8,7 +8,7 @@
 //
 //	cfg := tablet.DefaultConfig()
 //	cfg.Alias, cfg.Keyspace, cfg.Shard, cfg.Dir = "zone1-101", "commerce", "0", dir
-//	cfg.GRPCPort, cfg.HTTPPort, cfg.MySQLPort = 16101, 15201, 17101
+//	cfg.GRPCPort, cfg.HTTPPort, cfg.MySQLPort = 18101, 19101, 17101
 //	cfg.Topo = ts
 //	a, err := tablet.New(cfg, log)
 //	err = a.Run(ctx) // blocks until ctx ends, then stops everything

@@ -50,6 +50,7 @@ type healthFacts struct {
 	ready      bool  // the role is applied since mysqld's last start
 	notServing string
 	tabletType topodatapb.TabletType
+	qsDisabled bool // the shard record disables the query service (a traffic switch's fence)
 }
 
 // verdict is whether a tablet serves and, if not, why; mysqldProblem says
@@ -79,6 +80,8 @@ func servingVerdict(f healthFacts) verdict {
 		return verdict{reason: f.notServing}
 	case !servingType(f.tabletType):
 		return verdict{reason: fmt.Sprintf("tablet type %v does not serve queries", f.tabletType)}
+	case f.qsDisabled:
+		return verdict{reason: qsDisabledReason}
 	}
 	return verdict{serving: true}
 }
@@ -89,14 +92,17 @@ func (a *Agent) checkHealth(ctx context.Context) {
 	// One check at a time, so the last message published is the newest.
 	a.healthMu.Lock()
 	defer a.healthMu.Unlock()
+	// The tablet's type may have changed since the shard record came.
+	a.syncQueryControl()
 	st, stErr := a.mysqld.State()
 	unanswered := a.mysqldUnanswered()
 	a.mu.Lock()
 	tt, term, src, ready, notServing := a.tabletType, a.termStart, a.source, a.ready, a.notServing
+	qsDisabled := a.qsControl.disabled
 	a.mu.Unlock()
 
 	stats := &querypb.RealtimeStats{}
-	v := servingVerdict(healthFacts{mysqld: st, mysqldErr: stErr, unanswered: unanswered, ready: ready, notServing: notServing, tabletType: tt})
+	v := servingVerdict(healthFacts{mysqld: st, mysqldErr: stErr, unanswered: unanswered, ready: ready, notServing: notServing, tabletType: tt, qsDisabled: qsDisabled})
 	serving, reason := v.serving, v.reason
 	if v.mysqldProblem {
 		stats.HealthError = reason
@@ -175,7 +181,11 @@ func (a *Agent) checkHealth(ctx context.Context) {
 	if tt == topodatapb.TabletType_PRIMARY {
 		msg.PrimaryTermStartUnixNano = term
 	}
-	a.qs.SetServing(tt, serving, reason)
+	if qsDisabled && reason == qsDisabledReason {
+		a.qs.SetOpenTxOnly(tt, reason)
+	} else {
+		a.qs.SetServing(tt, serving, reason)
+	}
 	a.mu.Lock()
 	a.last = msg
 	a.lagSource = lagSource

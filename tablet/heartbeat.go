@@ -41,7 +41,8 @@ const (
 )
 
 // heartbeatLoop writes the heartbeat every HeartbeatInterval while the
-// tablet is the serving primary, until ctx ends. One write at a time: a
+// tablet is the serving primary (or one fenced for a traffic switch),
+// until ctx ends. One write at a time: a
 // write waiting for a semi-sync ack delays the next tick instead of piling
 // up writes, and each write is bounded by heartbeatTimeout.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
@@ -57,7 +58,9 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if tt, serving, _ := a.qs.Serving(); tt != topodatapb.TabletType_PRIMARY || !serving {
+		// A primary fenced for a traffic switch (OpenTxOnly) keeps
+		// writing it: its replicas' lag stays true for a switch back.
+		if tt, serving, _ := a.qs.Serving(); tt != topodatapb.TabletType_PRIMARY || !serving && !a.qs.OpenTxOnly() {
 			continue
 		}
 		err := a.writeHeartbeat(ctx)

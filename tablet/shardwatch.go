@@ -57,6 +57,7 @@ func (a *Agent) onShardRecord(ctx context.Context, rec *topodatapb.Shard, v topo
 	a.shardRecord = rec
 	tt, term := a.tabletType, a.termStart
 	a.mu.Unlock()
+	a.syncQueryControl()
 	if tt == topodatapb.TabletType_PRIMARY {
 		if !proto.Equal(rec.PrimaryAlias, a.alias) || rec.PrimaryTermStartUnixNano != term {
 			a.fence(fmt.Sprintf("the shard record names %s (term %d)", topo.AliasString(rec.PrimaryAlias), rec.PrimaryTermStartUnixNano))

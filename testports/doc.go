@@ -13,7 +13,7 @@
 //
 // Ports here come from [Low, High), below the ephemeral range and below
 // every default port of a local cluster (gate 15000/15306, tablets
-// 15100+, 16000+, 17000+). Each port handed out is held by an exclusive
+// 17100 to 19999). Each port handed out is held by an exclusive
 // flock on a file in the system's temp dir for the life of the process,
 // so `go test ./...`, which runs several test binaries at once, and two
 // engineers' test runs on one machine never get the same port. The

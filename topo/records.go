@@ -11,21 +11,27 @@ import (
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
 )
 
-// CreateKeyspace creates the keyspace record (ErrNodeExists if present).
+// CreateKeyspace creates the keyspace record (ErrNodeExists if present),
+// serving nothing: its shards serve once they cover the key range (see
+// CreateShards), or use CreateKeyspaceWithShards. Served lists and a
+// switching flag in ks are ignored.
 func (s *Server) CreateKeyspace(ctx context.Context, name string, ks *topodatapb.Keyspace) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
+	ks = cloneKeyspace(ks)
+	ks.Served, ks.Switching = nil, nil
+	for _, tt := range ServedTypes() {
+		setServed(ks, tt, nil)
+	}
 	return s.createRecord(ctx, keyspacePath(name), ks)
 }
 
-// GetKeyspace reads a keyspace record (ErrNoNode if missing).
+// GetKeyspace reads a keyspace record (ErrNoNode if missing); see
+// GetKeyspaceVersion.
 func (s *Server) GetKeyspace(ctx context.Context, name string) (*topodatapb.Keyspace, error) {
-	ks := &topodatapb.Keyspace{}
-	if _, err := s.getRecord(ctx, keyspacePath(name), ks); err != nil {
-		return nil, fmt.Errorf("get keyspace %s: %w", name, err)
-	}
-	return ks, nil
+	ks, _, err := s.GetKeyspaceVersion(ctx, name)
+	return ks, err
 }
 
 // ListKeyspaces returns the names of all keyspaces, sorted.
@@ -49,18 +55,6 @@ func (s *Server) DeleteKeyspace(ctx context.Context, name string) error {
 		}
 	}
 	return s.store.Delete(ctx, keyspacePath(name), 0)
-}
-
-// CreateShard creates a shard record; its key range comes from its name.
-func (s *Server) CreateShard(ctx context.Context, ks, shard string) error {
-	kr, err := ParseShardName(shard)
-	if err != nil {
-		return err
-	}
-	if _, err := s.GetKeyspace(ctx, ks); err != nil {
-		return err
-	}
-	return s.createRecord(ctx, shardPath(ks, shard), &topodatapb.Shard{KeyRange: kr, IsPrimaryServing: true})
 }
 
 // GetShard reads a shard record and its version.
@@ -87,11 +81,6 @@ func (s *Server) ListShards(ctx context.Context, ks string) ([]string, error) {
 	names := childNames(shardsDir(ks), kvs)
 	SortShardNames(names)
 	return names, nil
-}
-
-// DeleteShard removes a shard record.
-func (s *Server) DeleteShard(ctx context.Context, ks, shard string) error {
-	return s.store.Delete(ctx, shardPath(ks, shard), 0)
 }
 
 // SaveVSchema stores a keyspace's VSchema. The caller validates it first.
@@ -175,8 +164,13 @@ func (s *Server) ShardTablets(ctx context.Context, ks, shard string) ([]*topodat
 	return out, nil
 }
 
-// SaveSrvKeyspace writes the serving graph of a keyspace in a cell.
+// SaveSrvKeyspace writes the serving graph of a keyspace in a cell as
+// given, after ValidateSrvKeyspace. The calls of serving.go keep it in
+// step with the keyspace record; this is for repairs and tests.
 func (s *Server) SaveSrvKeyspace(ctx context.Context, cell, ks string, srv *topodatapb.SrvKeyspace) error {
+	if err := ValidateSrvKeyspace(srv); err != nil {
+		return err
+	}
 	_, err := s.updateRecord(ctx, srvKeyspacePath(cell, ks), srv, 0)
 	return err
 }
@@ -188,32 +182,6 @@ func (s *Server) GetSrvKeyspace(ctx context.Context, cell, ks string) (*topodata
 		return nil, fmt.Errorf("get serving graph %s/%s: %w", cell, ks, err)
 	}
 	return srv, nil
-}
-
-// RebuildSrvKeyspace writes the serving graph of ks in cell from its shard
-// records: every shard whose primary is serving serves every tablet type.
-// Resharding writes partitions itself at cutover instead.
-func (s *Server) RebuildSrvKeyspace(ctx context.Context, cell, ks string) error {
-	shards, err := s.ListShards(ctx, ks)
-	if err != nil {
-		return err
-	}
-	var refs []*topodatapb.ShardReference
-	for _, name := range shards {
-		sh, _, err := s.GetShard(ctx, ks, name)
-		if err != nil {
-			return err
-		}
-		if !sh.IsPrimaryServing {
-			continue
-		}
-		refs = append(refs, &topodatapb.ShardReference{Name: name, KeyRange: sh.KeyRange})
-	}
-	srv := &topodatapb.SrvKeyspace{}
-	for _, tt := range []topodatapb.TabletType{topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY} {
-		srv.Partitions = append(srv.Partitions, &topodatapb.SrvKeyspace_Partition{ServedType: tt, ShardReferences: refs})
-	}
-	return s.SaveSrvKeyspace(ctx, cell, ks, srv)
 }
 
 // SaveRoutingRules writes the global routing rules.

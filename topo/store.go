@@ -29,6 +29,32 @@ type KV struct {
 	Version Version
 }
 
+// OpKind is what one op of Store.Commit does and the condition it holds.
+type OpKind int
+
+const (
+	// OpPut writes Value. With a Version the key must be at that version
+	// (ErrNoNode when it is missing, ErrBadVersion when it moved);
+	// without one it is created or overwritten.
+	OpPut OpKind = iota
+	// OpCreate writes Value; the key must not exist (ErrNodeExists).
+	OpCreate
+	// OpDelete deletes the key, which must exist (ErrNoNode) and, with a
+	// Version, be at that version (ErrBadVersion).
+	OpDelete
+	// OpCheck writes nothing: the key must exist (ErrNoNode) and, with a
+	// Version, be at that version (ErrBadVersion).
+	OpCheck
+)
+
+// Op is one step of Store.Commit.
+type Op struct {
+	Kind    OpKind
+	Key     string
+	Value   []byte
+	Version Version
+}
+
 // WatchEvent is one change seen by a watch. Deleted events carry no value.
 // An event with Err set is the last one: the watch has ended (for example
 // because the store was closed) and the caller should start a new one.
@@ -86,6 +112,14 @@ type Store interface {
 	// Lock takes an exclusive lock named key, blocking until it is free or
 	// ctx ends. A lock whose holder dies is released (lease-backed in etcd).
 	Lock(ctx context.Context, key string) (Unlocker, error)
+	// Commit applies ops atomically: every op's condition holds and all
+	// of them are written, or nothing is. A failed condition returns
+	// ErrNoNode, ErrNodeExists or ErrBadVersion (see OpKind), wrapped
+	// with the key of the first failed op in ops order. On success it
+	// returns the version that every key written now has. A key may
+	// appear in ops once; etcd bounds ops to its --max-txn-ops (128 by
+	// default).
+	Commit(ctx context.Context, ops []Op) (Version, error)
 	// Lease creates key with value, held alive for as long as this store
 	// renews it (until Release, Close or a loss), or ErrNodeExists when
 	// key exists. A holder that dies leaves the key for at most ttl.

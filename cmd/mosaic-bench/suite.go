@@ -78,7 +78,7 @@ type localShard struct {
 var localShards = []localShard{{"commerce", "0", 100}, {"customer", "-80", 200}, {"customer", "80-", 300}}
 
 func (f *suiteFlags) mysqlPort(s localShard) int { return 17000 + s.uid + f.tabletOffset }
-func (f *suiteFlags) grpcPort(s localShard) int  { return 16000 + s.uid + f.tabletOffset }
+func (f *suiteFlags) grpcPort(s localShard) int  { return 18000 + s.uid + f.tabletOffset }
 
 func newSuiteCmd() *cobra.Command {
 	f := &suiteFlags{}
@@ -110,7 +110,7 @@ the raw figures as JSON) go to --out.`,
 	fs.IntVar(&f.etcdPort, "etcd-port", 12379, "etcd client port (2379 for a default running cluster)")
 	fs.IntVar(&f.gatePort, "gate-port", 25306, "gate MySQL port (15306 for a default running cluster)")
 	fs.IntVar(&f.gateHTTPPort, "gate-http-port", 25000, "gate HTTP port (15000 for a default running cluster)")
-	fs.IntVar(&f.tabletOffset, "tablet-port-offset", 10000, "offset of the tablet ports over the local layout (0 for a default running cluster)")
+	fs.IntVar(&f.tabletOffset, "tablet-port-offset", 9000, "offset of the tablet ports over the local layout, a multiple of 3000 (0 for a default running cluster)")
 	fs.IntVar(&f.threads, "threads", 8, "client threads of the throughput comparisons")
 	fs.IntVar(&f.rounds, "rounds", 3, "measured rounds per side of each comparison")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "length of a round")

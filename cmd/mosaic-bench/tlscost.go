@@ -23,8 +23,8 @@ func newTLSCostCmd() *cobra.Command {
 	var rounds int
 	var duration, warmup time.Duration
 	var sockets bool
-	secure := &suiteFlags{etcdPort: 22379, gatePort: 25306, gateHTTPPort: 25000, tabletOffset: 10000}
-	plain := &suiteFlags{etcdPort: 22479, gatePort: 25406, gateHTTPPort: 25100, tabletOffset: 10500, insecure: true}
+	secure := &suiteFlags{etcdPort: 22379, gatePort: 25306, gateHTTPPort: 25000, tabletOffset: 9000}
+	plain := &suiteFlags{etcdPort: 22479, gatePort: 25406, gateHTTPPort: 25100, tabletOffset: 12000, insecure: true}
 	cmd := &cobra.Command{
 		Use:   "tls-cost",
 		Short: "point-select through a gate whose gRPC to the tablets is mutual TLS, and through one in plaintext, side by side",

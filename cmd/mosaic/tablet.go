@@ -56,6 +56,7 @@ the primary if the shard record names it, else as a replica.`,
 	fs.BoolVar(&cfg.AutoRepair, "auto-repair", cfg.AutoRepair, "rebuild this replica from a healthy peer when its data is lost or its replication is broken for good")
 	fs.DurationVar(&cfg.RepairDelay, "repair-delay", cfg.RepairDelay, "how long replication must stay broken before an automatic repair")
 	fs.StringVar(&cfg.BackupDir, "backup-dir", "", "directory of mosaicctl backups; a repair with no healthy peer restores the latest one")
+	fs.DurationVar(&cfg.QueryServiceDrainTimeout, "query-service-drain-timeout", cfg.QueryServiceDrainTimeout, "when the shard record disables this tablet's query service (the fence of a traffic switch): how long open transactions may finish before they are rolled back")
 
 	fs.IntVar(&cfg.Query.PoolSize, "pool-size", cfg.Query.PoolSize, "mysqld connections for queries")
 	fs.IntVar(&cfg.Query.TxPoolSize, "tx-pool-size", cfg.Query.TxPoolSize, "mysqld connections for transactions")

@@ -16,12 +16,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
-	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/etcdstore"
 )
@@ -43,30 +41,6 @@ type upConfig struct {
 	insecure     bool
 	extraGate    []string
 	extraTablet  []string
-}
-
-// localTablet is one tablet of the local cluster.
-type localTablet struct {
-	keyspace string
-	shard    string
-	uid      uint32
-}
-
-// layout returns the tablets of the local cluster: commerce (unsharded)
-// and customer (-80, 80-), each shard a primary and `replicas` replicas.
-// Uids: commerce 100+, customer -80 200+, customer 80- 300+.
-func (c upConfig) layout() []localTablet {
-	var out []localTablet
-	shards := []struct {
-		ks, shard string
-		base      uint32
-	}{{"commerce", "0", 100}, {"customer", "-80", 200}, {"customer", "80-", 300}}
-	for _, s := range shards {
-		for i := 0; i <= c.replicas; i++ {
-			out = append(out, localTablet{keyspace: s.ks, shard: s.shard, uid: s.base + uint32(i)})
-		}
-	}
-	return out
 }
 
 func newUpCmd(lf *logFlags) *cobra.Command {
@@ -93,7 +67,7 @@ SIGHUP makes every process reload them. Ctrl-C stops every process.`,
 	fs := cmd.Flags()
 	fs.StringVar(&c.dataDir, "data-dir", "./mosaic-data", "where the cluster keeps etcd, mysqld data and logs")
 	fs.StringVar(&c.cell, "cell", "zone1", "cell of every tablet and of the gate")
-	fs.IntVar(&c.replicas, "replicas", 1, "replicas per shard besides the primary")
+	fs.IntVar(&c.replicas, "replicas", 1, "replicas per new shard besides the primary")
 	fs.IntVar(&c.childProcs, "child-gomaxprocs", 0, "GOMAXPROCS of the gate, tablets and failure detector (0: a quarter of the cores, at least 1; a GOMAXPROCS in the environment wins)")
 	fs.IntVar(&c.etcdPort, "etcd-port", 2379, "embedded etcd client port (the peer port is one above)")
 	fs.IntVar(&c.gatePort, "gate-port", 15306, "gate MySQL port")
@@ -101,7 +75,7 @@ SIGHUP makes every process reload them. Ctrl-C stops every process.`,
 	fs.StringVar(&c.bufferPool, "innodb-buffer-pool-size", "64M", "innodb_buffer_pool_size of each mysqld")
 	fs.BoolVar(&c.failover, "failover", true, "run the failure detector (mosaic failover): a shard whose primary dies gets a new one")
 	fs.BoolVar(&c.insecure, "insecure", false, "run every process without TLS and without certificates (by default the cluster's own CA and certificates live in <data-dir>/certs, and every gRPC and etcd connection is mutual TLS)")
-	fs.IntVar(&c.portOffset, "tablet-port-offset", 0, "added to every tablet port (gRPC 16000+uid, HTTP 15100+uid, mysqld 17000+uid), to run a second cluster beside the first")
+	fs.IntVar(&c.portOffset, "tablet-port-offset", 0, "added to every tablet port (mysqld 17000+uid, gRPC 18000+uid, HTTP 19000+uid), a multiple of 3000 up to 12000, to run another cluster beside the first")
 	fs.StringSliceVar(&c.extraGate, "gate-flag", nil, "extra flag for the gate (repeatable), e.g. --gate-flag=--query-timeout=30s")
 	fs.StringSliceVar(&c.extraTablet, "tablet-flag", nil, "extra flag for every tablet (repeatable)")
 	return cmd
@@ -110,6 +84,9 @@ SIGHUP makes every process reload them. Ctrl-C stops every process.`,
 func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) error {
 	if c.replicas < 0 {
 		return fmt.Errorf("--replicas %d: must be 0 or more", c.replicas)
+	}
+	if err := validatePortOffset(c.portOffset); err != nil {
+		return err
 	}
 	dataDir, err := filepath.Abs(c.dataDir)
 	if err != nil {
@@ -190,34 +167,27 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	// once.
 	startTablet, stopTablets := supervise(context.WithoutCancel(ctx), log)
 	startFront, stopFront := supervise(context.WithoutCancel(ctx), log)
+	rec := &reconciler{c: c, ts: ts, creds: sec.tabletCreds(), log: log, dataDir: dataDir, logDir: logDir, self: self, common: common,
+		etcdAddr: etcdAddr, secrets: secrets, start: startTablet, owned: map[uint32]*localTablet{}}
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	var recDone sync.WaitGroup
 	defer func() {
 		log.Info("stopping the gate and the failure detector")
 		stopFront()
+		stopRec()
+		recDone.Wait()
 		log.Info("stopping the tablets")
 		stopTablets()
 		log.Info("stopping etcd")
 	}()
-	var children []*child
-	for _, t := range c.layout() {
-		alias := fmt.Sprintf("%s-%d", c.cell, t.uid)
-		args := append([]string{"tablet"}, common...)
-		args = append(args,
-			"--alias", alias,
-			"--keyspace", t.keyspace,
-			"--shard", t.shard,
-			"--tablet-dir", filepath.Join(dataDir, "tablets", alias),
-			"--grpc-port", strconv.Itoa(c.portOffset+16000+int(t.uid)),
-			"--http-port", strconv.Itoa(c.portOffset+15100+int(t.uid)),
-			"--mysql-port", strconv.Itoa(c.portOffset+17000+int(t.uid)),
-			"--topo-endpoints", etcdAddr,
-			"--innodb-buffer-pool-size", c.bufferPool,
-			"--secrets-file", secrets,
-		)
-		args = append(args, c.extraTablet...)
-		tc := &child{name: alias, path: self, args: args, logFile: filepath.Join(logDir, alias+".log"), env: childEnv(c)}
-		children = append(children, tc)
-		startTablet(tc)
+	if err := rec.adopt(ctx); err != nil {
+		return err
 	}
+	recDone.Add(1)
+	go func() {
+		defer recDone.Done()
+		rec.run(recCtx)
+	}()
 	gateArgs := append([]string{"gate"}, common...)
 	gateArgs = append(gateArgs,
 		"--cell", c.cell,
@@ -228,18 +198,27 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	gateArgs = append(gateArgs, c.extraGate...)
 	gate := &child{name: "gate", path: self, args: gateArgs, logFile: filepath.Join(logDir, "gate.log"), env: childEnv(c)}
 
-	if err := initShards(ctx, ts, sec.tabletCreds(), c, log); err != nil {
+	if err := rec.waitPrimaries(ctx, 3*time.Minute); err != nil {
 		return err
 	}
+	keyspaces, err := ts.ListKeyspaces(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ks := range keyspaces {
+		if err := ts.RebuildSrvKeyspace(ctx, c.cell, ks); err != nil {
+			return err
+		}
+	}
 	startFront(gate)
-	children = append(children, gate)
+	front := []*child{gate}
 	if c.failover {
 		fc := &child{name: "failover", path: self, logFile: filepath.Join(logDir, "failover.log"), env: childEnv(c),
 			args: append(append([]string{"failover"}, common...), "--topo-endpoints", etcdAddr)}
-		children = append(children, fc)
+		front = append(front, fc)
 		startFront(fc)
 	}
-	go forwardHUP(ctx, hup, children, log)
+	go forwardHUP(ctx, hup, func() []*child { return append(rec.children(), front...) }, log)
 	if err := waitPort(ctx, fmt.Sprintf("127.0.0.1:%d", c.gatePort), 60*time.Second); err != nil {
 		return fmt.Errorf("gate did not start (see %s): %w", gate.logFile, err)
 	}
@@ -259,41 +238,44 @@ Press Ctrl-C to stop.
 }
 
 // supervise returns how to start children that run, restarted when they
-// die, until stop, which stops them all (SIGTERM, SIGKILL after a while)
-// and waits until they have exited.
-func supervise(parent context.Context, log *slog.Logger) (start func(*child), stop func()) {
+// die, until their own stop or the stop of all, which stops them (SIGTERM,
+// SIGKILL after a while) and waits until they have exited.
+func supervise(parent context.Context, log *slog.Logger) (start func(*child) (stop func()), stopAll func()) {
 	ctx, cancel := context.WithCancel(parent)
 	var wg sync.WaitGroup
-	start = func(c *child) {
+	start = func(c *child) func() {
+		cctx, ccancel := context.WithCancel(ctx)
+		done := make(chan struct{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.supervise(ctx, log)
+			defer close(done)
+			c.supervise(cctx, log)
 		}()
+		return func() {
+			ccancel()
+			<-done
+		}
 	}
-	stop = func() {
+	stopAll = func() {
 		cancel()
 		wg.Wait()
 	}
-	return start, stop
+	return start, stopAll
 }
 
-// ensureLocalTopology creates the local cluster's keyspaces, shards and the
-// example VSchema of customer, leaving whatever exists alone.
+// ensureLocalTopology creates the local cluster's keyspaces with their
+// first shards (serving at once) and the example VSchema of customer,
+// leaving whatever exists alone.
 func ensureLocalTopology(ctx context.Context, ts *topo.Server) error {
 	for _, ks := range []struct {
 		name    string
 		sharded bool
 		shards  []string
 	}{{"commerce", false, []string{"0"}}, {"customer", true, []string{"-80", "80-"}}} {
-		err := ts.CreateKeyspace(ctx, ks.name, &topodatapb.Keyspace{Sharded: ks.sharded, DurabilityPolicy: "semi_sync"})
+		err := ts.CreateKeyspaceWithShards(ctx, ks.name, &topodatapb.Keyspace{Sharded: ks.sharded, DurabilityPolicy: "semi_sync"}, ks.shards)
 		if err != nil && !errors.Is(err, topo.ErrNodeExists) {
 			return err
-		}
-		for _, sh := range ks.shards {
-			if err := ts.CreateShard(ctx, ks.name, sh); err != nil && !errors.Is(err, topo.ErrNodeExists) {
-				return err
-			}
 		}
 	}
 	if _, err := ts.GetVSchema(ctx, "customer"); errors.Is(err, topo.ErrNoNode) {
@@ -441,67 +423,6 @@ func waitPort(ctx context.Context, addr string, timeout time.Duration) error {
 			return ctx.Err()
 		}
 	}
-}
-
-// initShards gives each shard without a primary its first one (the tablet
-// whose uid ends in 00) once all its tablets answer, then writes the
-// serving graph of each keyspace.
-func initShards(ctx context.Context, ts *topo.Server, creds credentials.TransportCredentials, c upConfig, log *slog.Logger) error {
-	byShard := map[[2]string][]localTablet{}
-	var order [][2]string
-	for _, t := range c.layout() {
-		k := [2]string{t.keyspace, t.shard}
-		if _, ok := byShard[k]; !ok {
-			order = append(order, k)
-		}
-		byShard[k] = append(byShard[k], t)
-	}
-	for _, k := range order {
-		sh, _, err := ts.GetShard(ctx, k[0], k[1])
-		if err != nil {
-			return err
-		}
-		if sh.PrimaryAlias != nil {
-			continue
-		}
-		first := &topodatapb.TabletAlias{Cell: c.cell, Uid: byShard[k][0].uid}
-		deadline := time.Now().Add(3 * time.Minute)
-		for {
-			err = waitRegistered(ctx, ts, k[0], k[1], len(byShard[k]))
-			if err == nil {
-				err = tmclient.InitShardPrimary(ctx, ts, creds, k[0], k[1], first, log)
-			}
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				return fmt.Errorf("make %s primary of %s/%s: %w", topo.AliasString(first), k[0], k[1], err)
-			}
-			select {
-			case <-time.After(time.Second):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-	}
-	for _, ks := range []string{"commerce", "customer"} {
-		if err := ts.RebuildSrvKeyspace(ctx, c.cell, ks); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// waitRegistered returns nil once n tablets of a shard are in topo.
-func waitRegistered(ctx context.Context, ts *topo.Server, keyspace, shard string, n int) error {
-	tablets, err := ts.ShardTablets(ctx, keyspace, shard)
-	if err != nil {
-		return err
-	}
-	if len(tablets) < n {
-		return fmt.Errorf("%d of %d tablets registered", len(tablets), n)
-	}
-	return nil
 }
 
 // childEnv is the environment the cluster's Go processes get on top of

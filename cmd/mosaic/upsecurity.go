@@ -93,12 +93,12 @@ func notifyHUP() (hup <-chan os.Signal, stop func()) {
 
 // forwardHUP passes each SIGHUP of hup on to the children, which reload
 // their certificates from disk, until ctx ends.
-func forwardHUP(ctx context.Context, hup <-chan os.Signal, children []*child, log *slog.Logger) {
+func forwardHUP(ctx context.Context, hup <-chan os.Signal, children func() []*child, log *slog.Logger) {
 	for {
 		select {
 		case <-hup:
 			log.Info("SIGHUP: the children reload their certificates")
-			for _, c := range children {
+			for _, c := range children() {
 				c.signal(syscall.SIGHUP)
 			}
 		case <-ctx.Done():

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -14,25 +16,67 @@ import (
 func newKeyspaceCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "keyspace", Short: "create and list keyspaces"}
 	var sharded bool
-	var durability string
+	var durability, shards string
 	create := &cobra.Command{
 		Use:   "create NAME",
-		Short: "create a keyspace",
+		Short: "create a keyspace, with its first shards (serving at once) when --shards is given",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := a.topo()
 			if err != nil {
 				return err
 			}
-			if err := ts.CreateKeyspace(cmd.Context(), args[0], &topodatapb.Keyspace{Sharded: sharded, DurabilityPolicy: durability}); err != nil {
+			rec := &topodatapb.Keyspace{Sharded: sharded, DurabilityPolicy: durability}
+			if shards == "" {
+				if err := ts.CreateKeyspace(cmd.Context(), args[0], rec); err != nil {
+					return fmt.Errorf("create keyspace %s: %w", args[0], err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "created keyspace %s\n", args[0])
+				return nil
+			}
+			names, err := splitShards(shards)
+			if err != nil {
+				return err
+			}
+			rec.Sharded = rec.Sharded || len(names) > 1
+			if err := ts.CreateKeyspaceWithShards(cmd.Context(), args[0], rec, names); err != nil {
 				return fmt.Errorf("create keyspace %s: %w", args[0], err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created keyspace %s\n", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "created keyspace %s with shards %s, serving\n", args[0], strings.Join(names, ","))
 			return nil
 		},
 	}
 	create.Flags().BoolVar(&sharded, "sharded", false, "the keyspace will be sharded (its VSchema decides routing)")
 	create.Flags().StringVar(&durability, "durability-policy", "semi_sync", "semi_sync or none")
+	create.Flags().StringVar(&shards, "shards", "", "its first shards, covering the key range once (e.g. -80,80-, or 0): they serve at once")
+	var cells []string
+	rebuild := &cobra.Command{
+		Use:   "rebuild-serving NAME",
+		Short: "rewrite the keyspace's serving graph in cells from its record (it never changes which shards serve)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ts, err := a.topo()
+			if err != nil {
+				return err
+			}
+			if len(cells) == 0 {
+				if cells, err = servingCells(cmd.Context(), ts, args[0]); err != nil {
+					return err
+				}
+			}
+			if len(cells) == 0 {
+				return errors.New("no cell has a serving graph of the keyspace: name them with --cells")
+			}
+			for _, cell := range cells {
+				if err := ts.RebuildSrvKeyspace(cmd.Context(), cell, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "rebuilt the serving graph of %s in %s\n", args[0], cell)
+			}
+			return nil
+		},
+	}
+	rebuild.Flags().StringSliceVar(&cells, "cells", nil, "cells (default: those that have a serving graph of the keyspace)")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "list keyspaces",
@@ -52,12 +96,28 @@ func newKeyspaceCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list)
+	cancelSwitch := &cobra.Command{
+		Use:   "cancel-switch NAME",
+		Short: "end a traffic switch left under way without moving traffic: gates stop buffering, fenced primaries take writes again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ts, err := a.topo()
+			if err != nil {
+				return err
+			}
+			if _, err := ts.CancelSwitch(cmd.Context(), args[0], 0); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cancelled the traffic switch of %s: its shards serve as before it\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, newKeyspaceShowCmd(a), rebuild, cancelSwitch)
 	return cmd
 }
 
 func newShardCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "shard", Short: "list shards, set a shard's first primary"}
+	cmd := &cobra.Command{Use: "shard", Short: "create, delete and list shards, set a shard's first primary"}
 	var keyspace, format string
 	list := &cobra.Command{
 		Use:   "list",
@@ -76,13 +136,17 @@ func newShardCmd(a *app) *cobra.Command {
 				}
 			}
 			type row struct {
-				Keyspace string `json:"keyspace"`
-				Shard    string `json:"shard"`
-				Primary  string `json:"primary"`
-				Serving  bool   `json:"serving"`
+				Keyspace string   `json:"keyspace"`
+				Shard    string   `json:"shard"`
+				Primary  string   `json:"primary"`
+				Serves   []string `json:"serves"`
 			}
 			var rows []row
 			for _, ks := range keyspaces {
+				krec, err := ts.GetKeyspace(ctx, ks)
+				if err != nil {
+					return err
+				}
 				shards, err := ts.ListShards(ctx, ks)
 				if err != nil {
 					return err
@@ -96,23 +160,31 @@ func newShardCmd(a *app) *cobra.Command {
 					if rec.PrimaryAlias != nil {
 						p = topo.AliasString(rec.PrimaryAlias)
 					}
-					rows = append(rows, row{ks, sh, p, rec.IsPrimaryServing})
+					serves := []string{}
+					for _, tt := range topo.ServedTypesOf(krec, sh) {
+						serves = append(serves, topo.TabletTypeString(tt))
+					}
+					rows = append(rows, row{ks, sh, p, serves})
 				}
 			}
 			if format == "json" {
 				return writeJSON(cmd, rows)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEYSPACE\tSHARD\tPRIMARY\tSERVING")
+			fmt.Fprintln(tw, "KEYSPACE\tSHARD\tPRIMARY\tSERVES")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", r.Keyspace, r.Shard, r.Primary, r.Serving)
+				serves := strings.Join(r.Serves, ",")
+				if serves == "" {
+					serves = "nothing"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Keyspace, r.Shard, r.Primary, serves)
 			}
 			return tw.Flush()
 		},
 	}
 	list.Flags().StringVar(&keyspace, "keyspace", "", "keyspace (default: all)")
 	list.Flags().StringVar(&format, "format", "text", "text or json")
-	cmd.AddCommand(list, newInitPrimaryCmd(a))
+	cmd.AddCommand(list, newInitPrimaryCmd(a), newShardCreateCmd(a), newShardDeleteCmd(a))
 	return cmd
 }
 

@@ -61,6 +61,6 @@ func newTabletCmd(a *app) *cobra.Command {
 		},
 	}
 	repair.Flags().StringVar(&donor, "donor", "", "tablet to copy from (default: the most advanced healthy replica, else the primary)")
-	cmd.AddCommand(repair)
+	cmd.AddCommand(repair, newTabletDeleteCmd(a))
 	return cmd
 }

@@ -207,6 +207,35 @@ func (c *Cluster) startTablets(t testing.TB) {
 	}
 }
 
+// StartNewShards creates shards of keyspace that serve nothing (a
+// reshard's targets: topo.Server.CreateShards) and starts 1+replicas
+// tablets for each, with the cluster's tablet options, the first one its
+// primary. They are not added to Shards: the gate does not route to them.
+func (c *Cluster) StartNewShards(t testing.TB, keyspace string, shards []string, replicas int) map[string]*tablettest.Shard {
+	t.Helper()
+	if err := c.TS.CreateShards(t.Context(), keyspace, shards); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*tablettest.Shard{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, sh := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := tablettest.StartShardWithOptions(t, c.TS, keyspace, sh, replicas, c.opts.Tablets)
+			mu.Lock()
+			out[sh] = s
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return out
+}
+
 // StartGate starts the cluster's gate (again, after StopGate) and waits
 // until it routes to every shard's primary.
 func (c *Cluster) StartGate(t testing.TB) {

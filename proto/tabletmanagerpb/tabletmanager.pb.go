@@ -1626,6 +1626,124 @@ func (x *RepairResponse) GetBackupPath() string {
 	return ""
 }
 
+// RefreshStateRequest makes a tablet read its shard record now and obey
+// its tablet controls (see topodata.TabletControl).
+type RefreshStateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// drain_timeout_ms bounds the wait for open transactions when the
+	// record disables the tablet's query service; 0 uses the tablet's
+	// --query-service-drain-timeout. Transactions still open then are
+	// rolled back.
+	DrainTimeoutMs int64 `protobuf:"varint,1,opt,name=drain_timeout_ms,json=drainTimeoutMs" json:"drain_timeout_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RefreshStateRequest) Reset() {
+	*x = RefreshStateRequest{}
+	mi := &file_tabletmanager_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshStateRequest) ProtoMessage() {}
+
+func (x *RefreshStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshStateRequest.ProtoReflect.Descriptor instead.
+func (*RefreshStateRequest) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RefreshStateRequest) GetDrainTimeoutMs() int64 {
+	if x != nil {
+		return x.DrainTimeoutMs
+	}
+	return 0
+}
+
+type RefreshStateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// query_service_disabled says the record disables this tablet's query
+	// service; the call returned once no statement or transaction of the
+	// query service was left running.
+	QueryServiceDisabled bool `protobuf:"varint,1,opt,name=query_service_disabled,json=queryServiceDisabled" json:"query_service_disabled,omitempty"`
+	// position, set on a primary whose query service is disabled, is its
+	// GTID position once drained: every write the query service
+	// acknowledged is at or before it.
+	Position string `protobuf:"bytes,2,opt,name=position" json:"position,omitempty"`
+	// transactions_rolled_back counts the transactions still open at the
+	// end of the drain, rolled back.
+	TransactionsRolledBack int32 `protobuf:"varint,3,opt,name=transactions_rolled_back,json=transactionsRolledBack" json:"transactions_rolled_back,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *RefreshStateResponse) Reset() {
+	*x = RefreshStateResponse{}
+	mi := &file_tabletmanager_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshStateResponse) ProtoMessage() {}
+
+func (x *RefreshStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshStateResponse.ProtoReflect.Descriptor instead.
+func (*RefreshStateResponse) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RefreshStateResponse) GetQueryServiceDisabled() bool {
+	if x != nil {
+		return x.QueryServiceDisabled
+	}
+	return false
+}
+
+func (x *RefreshStateResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *RefreshStateResponse) GetTransactionsRolledBack() int32 {
+	if x != nil {
+		return x.TransactionsRolledBack
+	}
+	return 0
+}
+
 var File_tabletmanager_proto protoreflect.FileDescriptor
 
 const file_tabletmanager_proto_rawDesc = "" +
@@ -1722,7 +1840,13 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\vduration_ms\x18\x04 \x01(\x03R\n" +
 	"durationMs\x12\x1f\n" +
 	"\vbackup_path\x18\x05 \x01(\tR\n" +
-	"backupPath2\x8d\r\n" +
+	"backupPath\"?\n" +
+	"\x13RefreshStateRequest\x12(\n" +
+	"\x10drain_timeout_ms\x18\x01 \x01(\x03R\x0edrainTimeoutMs\"\xa2\x01\n" +
+	"\x14RefreshStateResponse\x124\n" +
+	"\x16query_service_disabled\x18\x01 \x01(\bR\x14queryServiceDisabled\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition\x128\n" +
+	"\x18transactions_rolled_back\x18\x03 \x01(\x05R\x16transactionsRolledBack2\xf4\r\n" +
 	"\rTabletManager\x12M\n" +
 	"\x04Ping\x12!.mosaic.tabletmanager.PingRequest\x1a\".mosaic.tabletmanager.PingResponse\x12S\n" +
 	"\x06Status\x12#.mosaic.tabletmanager.StatusRequest\x1a$.mosaic.tabletmanager.StatusResponse\x12_\n" +
@@ -1740,7 +1864,8 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\x0ePromoteReplica\x12+.mosaic.tabletmanager.PromoteReplicaRequest\x1a,.mosaic.tabletmanager.PromoteReplicaResponse\x12t\n" +
 	"\x11ExecuteFetchAsDba\x12..mosaic.tabletmanager.ExecuteFetchAsDbaRequest\x1a/.mosaic.tabletmanager.ExecuteFetchAsDbaResponse\x12U\n" +
 	"\x06Backup\x12#.mosaic.tabletmanager.BackupRequest\x1a$.mosaic.tabletmanager.BackupResponse0\x01\x12S\n" +
-	"\x06Repair\x12#.mosaic.tabletmanager.RepairRequest\x1a$.mosaic.tabletmanager.RepairResponseB9Z0github.com/mosaicdb/mosaic/proto/tabletmanagerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x06Repair\x12#.mosaic.tabletmanager.RepairRequest\x1a$.mosaic.tabletmanager.RepairResponse\x12e\n" +
+	"\fRefreshState\x12).mosaic.tabletmanager.RefreshStateRequest\x1a*.mosaic.tabletmanager.RefreshStateResponseB9Z0github.com/mosaicdb/mosaic/proto/tabletmanagerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_tabletmanager_proto_rawDescOnce sync.Once
@@ -1754,7 +1879,7 @@ func file_tabletmanager_proto_rawDescGZIP() []byte {
 	return file_tabletmanager_proto_rawDescData
 }
 
-var file_tabletmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_tabletmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_tabletmanager_proto_goTypes = []any{
 	(*PingRequest)(nil),                  // 0: mosaic.tabletmanager.PingRequest
 	(*PingResponse)(nil),                 // 1: mosaic.tabletmanager.PingResponse
@@ -1789,21 +1914,23 @@ var file_tabletmanager_proto_goTypes = []any{
 	(*BackupResponse)(nil),               // 30: mosaic.tabletmanager.BackupResponse
 	(*RepairRequest)(nil),                // 31: mosaic.tabletmanager.RepairRequest
 	(*RepairResponse)(nil),               // 32: mosaic.tabletmanager.RepairResponse
-	(*topodatapb.Tablet)(nil),            // 33: mosaic.topodata.Tablet
-	(topodatapb.TabletType)(0),           // 34: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil),       // 35: mosaic.topodata.TabletAlias
-	(*querypb.QueryResult)(nil),          // 36: mosaic.query.QueryResult
+	(*RefreshStateRequest)(nil),          // 33: mosaic.tabletmanager.RefreshStateRequest
+	(*RefreshStateResponse)(nil),         // 34: mosaic.tabletmanager.RefreshStateResponse
+	(*topodatapb.Tablet)(nil),            // 35: mosaic.topodata.Tablet
+	(topodatapb.TabletType)(0),           // 36: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),       // 37: mosaic.topodata.TabletAlias
+	(*querypb.QueryResult)(nil),          // 38: mosaic.query.QueryResult
 }
 var file_tabletmanager_proto_depIdxs = []int32{
-	33, // 0: mosaic.tabletmanager.StatusResponse.tablet:type_name -> mosaic.topodata.Tablet
+	35, // 0: mosaic.tabletmanager.StatusResponse.tablet:type_name -> mosaic.topodata.Tablet
 	2,  // 1: mosaic.tabletmanager.StatusResponse.replication:type_name -> mosaic.tabletmanager.ReplicationStatus
-	34, // 2: mosaic.tabletmanager.ChangeTypeRequest.tablet_type:type_name -> mosaic.topodata.TabletType
+	36, // 2: mosaic.tabletmanager.ChangeTypeRequest.tablet_type:type_name -> mosaic.topodata.TabletType
 	2,  // 3: mosaic.tabletmanager.ReplicationStatusResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
 	2,  // 4: mosaic.tabletmanager.StopReplicationResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
-	35, // 5: mosaic.tabletmanager.SetReplicationSourceRequest.parent:type_name -> mosaic.topodata.TabletAlias
-	36, // 6: mosaic.tabletmanager.ExecuteFetchAsDbaResponse.result:type_name -> mosaic.query.QueryResult
-	35, // 7: mosaic.tabletmanager.RepairRequest.donor:type_name -> mosaic.topodata.TabletAlias
-	35, // 8: mosaic.tabletmanager.RepairResponse.donor:type_name -> mosaic.topodata.TabletAlias
+	37, // 5: mosaic.tabletmanager.SetReplicationSourceRequest.parent:type_name -> mosaic.topodata.TabletAlias
+	38, // 6: mosaic.tabletmanager.ExecuteFetchAsDbaResponse.result:type_name -> mosaic.query.QueryResult
+	37, // 7: mosaic.tabletmanager.RepairRequest.donor:type_name -> mosaic.topodata.TabletAlias
+	37, // 8: mosaic.tabletmanager.RepairResponse.donor:type_name -> mosaic.topodata.TabletAlias
 	0,  // 9: mosaic.tabletmanager.TabletManager.Ping:input_type -> mosaic.tabletmanager.PingRequest
 	3,  // 10: mosaic.tabletmanager.TabletManager.Status:input_type -> mosaic.tabletmanager.StatusRequest
 	5,  // 11: mosaic.tabletmanager.TabletManager.ChangeType:input_type -> mosaic.tabletmanager.ChangeTypeRequest
@@ -1820,24 +1947,26 @@ var file_tabletmanager_proto_depIdxs = []int32{
 	27, // 22: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:input_type -> mosaic.tabletmanager.ExecuteFetchAsDbaRequest
 	29, // 23: mosaic.tabletmanager.TabletManager.Backup:input_type -> mosaic.tabletmanager.BackupRequest
 	31, // 24: mosaic.tabletmanager.TabletManager.Repair:input_type -> mosaic.tabletmanager.RepairRequest
-	1,  // 25: mosaic.tabletmanager.TabletManager.Ping:output_type -> mosaic.tabletmanager.PingResponse
-	4,  // 26: mosaic.tabletmanager.TabletManager.Status:output_type -> mosaic.tabletmanager.StatusResponse
-	6,  // 27: mosaic.tabletmanager.TabletManager.ChangeType:output_type -> mosaic.tabletmanager.ChangeTypeResponse
-	8,  // 28: mosaic.tabletmanager.TabletManager.SetReadOnly:output_type -> mosaic.tabletmanager.SetReadOnlyResponse
-	10, // 29: mosaic.tabletmanager.TabletManager.PrimaryPosition:output_type -> mosaic.tabletmanager.PrimaryPositionResponse
-	12, // 30: mosaic.tabletmanager.TabletManager.ReplicationStatus:output_type -> mosaic.tabletmanager.ReplicationStatusResponse
-	14, // 31: mosaic.tabletmanager.TabletManager.StopReplication:output_type -> mosaic.tabletmanager.StopReplicationResponse
-	16, // 32: mosaic.tabletmanager.TabletManager.StartReplication:output_type -> mosaic.tabletmanager.StartReplicationResponse
-	18, // 33: mosaic.tabletmanager.TabletManager.WaitForPosition:output_type -> mosaic.tabletmanager.WaitForPositionResponse
-	20, // 34: mosaic.tabletmanager.TabletManager.InitPrimary:output_type -> mosaic.tabletmanager.InitPrimaryResponse
-	22, // 35: mosaic.tabletmanager.TabletManager.SetReplicationSource:output_type -> mosaic.tabletmanager.SetReplicationSourceResponse
-	24, // 36: mosaic.tabletmanager.TabletManager.DemotePrimary:output_type -> mosaic.tabletmanager.DemotePrimaryResponse
-	26, // 37: mosaic.tabletmanager.TabletManager.PromoteReplica:output_type -> mosaic.tabletmanager.PromoteReplicaResponse
-	28, // 38: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:output_type -> mosaic.tabletmanager.ExecuteFetchAsDbaResponse
-	30, // 39: mosaic.tabletmanager.TabletManager.Backup:output_type -> mosaic.tabletmanager.BackupResponse
-	32, // 40: mosaic.tabletmanager.TabletManager.Repair:output_type -> mosaic.tabletmanager.RepairResponse
-	25, // [25:41] is the sub-list for method output_type
-	9,  // [9:25] is the sub-list for method input_type
+	33, // 25: mosaic.tabletmanager.TabletManager.RefreshState:input_type -> mosaic.tabletmanager.RefreshStateRequest
+	1,  // 26: mosaic.tabletmanager.TabletManager.Ping:output_type -> mosaic.tabletmanager.PingResponse
+	4,  // 27: mosaic.tabletmanager.TabletManager.Status:output_type -> mosaic.tabletmanager.StatusResponse
+	6,  // 28: mosaic.tabletmanager.TabletManager.ChangeType:output_type -> mosaic.tabletmanager.ChangeTypeResponse
+	8,  // 29: mosaic.tabletmanager.TabletManager.SetReadOnly:output_type -> mosaic.tabletmanager.SetReadOnlyResponse
+	10, // 30: mosaic.tabletmanager.TabletManager.PrimaryPosition:output_type -> mosaic.tabletmanager.PrimaryPositionResponse
+	12, // 31: mosaic.tabletmanager.TabletManager.ReplicationStatus:output_type -> mosaic.tabletmanager.ReplicationStatusResponse
+	14, // 32: mosaic.tabletmanager.TabletManager.StopReplication:output_type -> mosaic.tabletmanager.StopReplicationResponse
+	16, // 33: mosaic.tabletmanager.TabletManager.StartReplication:output_type -> mosaic.tabletmanager.StartReplicationResponse
+	18, // 34: mosaic.tabletmanager.TabletManager.WaitForPosition:output_type -> mosaic.tabletmanager.WaitForPositionResponse
+	20, // 35: mosaic.tabletmanager.TabletManager.InitPrimary:output_type -> mosaic.tabletmanager.InitPrimaryResponse
+	22, // 36: mosaic.tabletmanager.TabletManager.SetReplicationSource:output_type -> mosaic.tabletmanager.SetReplicationSourceResponse
+	24, // 37: mosaic.tabletmanager.TabletManager.DemotePrimary:output_type -> mosaic.tabletmanager.DemotePrimaryResponse
+	26, // 38: mosaic.tabletmanager.TabletManager.PromoteReplica:output_type -> mosaic.tabletmanager.PromoteReplicaResponse
+	28, // 39: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:output_type -> mosaic.tabletmanager.ExecuteFetchAsDbaResponse
+	30, // 40: mosaic.tabletmanager.TabletManager.Backup:output_type -> mosaic.tabletmanager.BackupResponse
+	32, // 41: mosaic.tabletmanager.TabletManager.Repair:output_type -> mosaic.tabletmanager.RepairResponse
+	34, // 42: mosaic.tabletmanager.TabletManager.RefreshState:output_type -> mosaic.tabletmanager.RefreshStateResponse
+	26, // [26:43] is the sub-list for method output_type
+	9,  // [9:26] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1854,7 +1983,7 @@ func file_tabletmanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabletmanager_proto_rawDesc), len(file_tabletmanager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

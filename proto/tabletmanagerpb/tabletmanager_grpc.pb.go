@@ -37,6 +37,7 @@ const (
 	TabletManager_ExecuteFetchAsDba_FullMethodName    = "/mosaic.tabletmanager.TabletManager/ExecuteFetchAsDba"
 	TabletManager_Backup_FullMethodName               = "/mosaic.tabletmanager.TabletManager/Backup"
 	TabletManager_Repair_FullMethodName               = "/mosaic.tabletmanager.TabletManager/Repair"
+	TabletManager_RefreshState_FullMethodName         = "/mosaic.tabletmanager.TabletManager/RefreshState"
 )
 
 // TabletManagerClient is the client API for TabletManager service.
@@ -61,6 +62,10 @@ type TabletManagerClient interface {
 	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error)
 	// Repair rebuilds a replica from a healthy peer and restarts replication.
 	Repair(ctx context.Context, in *RepairRequest, opts ...grpc.CallOption) (*RepairResponse, error)
+	// RefreshState re-reads the tablet's shard record and applies its
+	// tablet controls, returning once they are in force (a traffic switch
+	// fences the source primaries with it).
+	RefreshState(ctx context.Context, in *RefreshStateRequest, opts ...grpc.CallOption) (*RefreshStateResponse, error)
 }
 
 type tabletManagerClient struct {
@@ -240,6 +245,16 @@ func (c *tabletManagerClient) Repair(ctx context.Context, in *RepairRequest, opt
 	return out, nil
 }
 
+func (c *tabletManagerClient) RefreshState(ctx context.Context, in *RefreshStateRequest, opts ...grpc.CallOption) (*RefreshStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RefreshStateResponse)
+	err := c.cc.Invoke(ctx, TabletManager_RefreshState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TabletManagerServer is the server API for TabletManager service.
 // All implementations must embed UnimplementedTabletManagerServer
 // for forward compatibility.
@@ -262,6 +277,10 @@ type TabletManagerServer interface {
 	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error
 	// Repair rebuilds a replica from a healthy peer and restarts replication.
 	Repair(context.Context, *RepairRequest) (*RepairResponse, error)
+	// RefreshState re-reads the tablet's shard record and applies its
+	// tablet controls, returning once they are in force (a traffic switch
+	// fences the source primaries with it).
+	RefreshState(context.Context, *RefreshStateRequest) (*RefreshStateResponse, error)
 	mustEmbedUnimplementedTabletManagerServer()
 }
 
@@ -319,6 +338,9 @@ func (UnimplementedTabletManagerServer) Backup(*BackupRequest, grpc.ServerStream
 }
 func (UnimplementedTabletManagerServer) Repair(context.Context, *RepairRequest) (*RepairResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Repair not implemented")
+}
+func (UnimplementedTabletManagerServer) RefreshState(context.Context, *RefreshStateRequest) (*RefreshStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RefreshState not implemented")
 }
 func (UnimplementedTabletManagerServer) mustEmbedUnimplementedTabletManagerServer() {}
 func (UnimplementedTabletManagerServer) testEmbeddedByValue()                       {}
@@ -622,6 +644,24 @@ func _TabletManager_Repair_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TabletManager_RefreshState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefreshStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TabletManagerServer).RefreshState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TabletManager_RefreshState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TabletManagerServer).RefreshState(ctx, req.(*RefreshStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TabletManager_ServiceDesc is the grpc.ServiceDesc for TabletManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -688,6 +728,10 @@ var TabletManager_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Repair",
 			Handler:    _TabletManager_Repair_Handler,
+		},
+		{
+			MethodName: "RefreshState",
+			Handler:    _TabletManager_RefreshState_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -367,8 +367,23 @@ type Keyspace struct {
 	Sharded bool `protobuf:"varint,1,opt,name=sharded" json:"sharded,omitempty"`
 	// durability_policy: "semi_sync" (default when replicas exist) or "none".
 	DurabilityPolicy string `protobuf:"bytes,2,opt,name=durability_policy,json=durabilityPolicy" json:"durability_policy,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// served says, per tablet type (PRIMARY, REPLICA, RDONLY), which shards
+	// serve the keyspace: each list covers the whole key range once, with
+	// no overlap and no gap, or is empty (nothing serves that type yet).
+	// Reads (REPLICA, RDONLY) and writes (PRIMARY) move separately during a
+	// reshard. Only the calls of topo.Server change it (a new keyspace's
+	// first shards, a traffic switch), always in the same etcd transaction
+	// as every cell's SrvKeyspace. A record without any entry was written
+	// by an older Mosaic: its shards whose is_primary_serving is set serve
+	// every type.
+	Served []*ServedShards `protobuf:"bytes,3,rep,name=served" json:"served,omitempty"`
+	// switching is set while a traffic switch of the keyspace is under way
+	// (between topo.Server.BeginSwitch and SwitchServedShards or
+	// CancelSwitch). While it names PRIMARY, gates hold the keyspace's
+	// statements of primary sessions (replica reads are never held).
+	Switching     *TrafficSwitch `protobuf:"bytes,4,opt,name=switching" json:"switching,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Keyspace) Reset() {
@@ -415,6 +430,139 @@ func (x *Keyspace) GetDurabilityPolicy() string {
 	return ""
 }
 
+func (x *Keyspace) GetServed() []*ServedShards {
+	if x != nil {
+		return x.Served
+	}
+	return nil
+}
+
+func (x *Keyspace) GetSwitching() *TrafficSwitch {
+	if x != nil {
+		return x.Switching
+	}
+	return nil
+}
+
+// ServedShards are the shards that serve one tablet type of a keyspace.
+type ServedShards struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	TabletType TabletType             `protobuf:"varint,1,opt,name=tablet_type,json=tabletType,enum=mosaic.topodata.TabletType" json:"tablet_type,omitempty"`
+	// shards are shard names in key-range order.
+	Shards        []string `protobuf:"bytes,2,rep,name=shards" json:"shards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServedShards) Reset() {
+	*x = ServedShards{}
+	mi := &file_topodata_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServedShards) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServedShards) ProtoMessage() {}
+
+func (x *ServedShards) ProtoReflect() protoreflect.Message {
+	mi := &file_topodata_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServedShards.ProtoReflect.Descriptor instead.
+func (*ServedShards) Descriptor() ([]byte, []int) {
+	return file_topodata_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ServedShards) GetTabletType() TabletType {
+	if x != nil {
+		return x.TabletType
+	}
+	return TabletType_UNKNOWN
+}
+
+func (x *ServedShards) GetShards() []string {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+// TrafficSwitch describes a traffic switch under way.
+type TrafficSwitch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tablet_types are the types whose serving shards are being switched;
+	// with PRIMARY among them gates hold the keyspace's primary statements.
+	TabletTypes []TabletType `protobuf:"varint,1,rep,packed,name=tablet_types,json=tabletTypes,enum=mosaic.topodata.TabletType" json:"tablet_types,omitempty"`
+	// started_unix_nano is when the switch began (the switcher's clock).
+	StartedUnixNano int64 `protobuf:"varint,2,opt,name=started_unix_nano,json=startedUnixNano" json:"started_unix_nano,omitempty"`
+	// reason names who switches, e.g. "reshard customer.cust2to4".
+	Reason        string `protobuf:"bytes,3,opt,name=reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrafficSwitch) Reset() {
+	*x = TrafficSwitch{}
+	mi := &file_topodata_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrafficSwitch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrafficSwitch) ProtoMessage() {}
+
+func (x *TrafficSwitch) ProtoReflect() protoreflect.Message {
+	mi := &file_topodata_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrafficSwitch.ProtoReflect.Descriptor instead.
+func (*TrafficSwitch) Descriptor() ([]byte, []int) {
+	return file_topodata_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TrafficSwitch) GetTabletTypes() []TabletType {
+	if x != nil {
+		return x.TabletTypes
+	}
+	return nil
+}
+
+func (x *TrafficSwitch) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+func (x *TrafficSwitch) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // SourceShard names a shard that feeds this one during a reshard or move.
 type SourceShard struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -429,7 +577,7 @@ type SourceShard struct {
 
 func (x *SourceShard) Reset() {
 	*x = SourceShard{}
-	mi := &file_topodata_proto_msgTypes[4]
+	mi := &file_topodata_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +589,7 @@ func (x *SourceShard) String() string {
 func (*SourceShard) ProtoMessage() {}
 
 func (x *SourceShard) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[4]
+	mi := &file_topodata_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +602,7 @@ func (x *SourceShard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceShard.ProtoReflect.Descriptor instead.
 func (*SourceShard) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{4}
+	return file_topodata_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SourceShard) GetUid() uint32 {
@@ -494,17 +642,24 @@ func (x *SourceShard) GetTables() []string {
 
 // TabletControl limits what tablets of one type in a shard may serve.
 type TabletControl struct {
-	state               protoimpl.MessageState `protogen:"open.v1"`
-	TabletType          TabletType             `protobuf:"varint,1,opt,name=tablet_type,json=tabletType,enum=mosaic.topodata.TabletType" json:"tablet_type,omitempty"`
-	DeniedTables        []string               `protobuf:"bytes,2,rep,name=denied_tables,json=deniedTables" json:"denied_tables,omitempty"`
-	DisableQueryService bool                   `protobuf:"varint,3,opt,name=disable_query_service,json=disableQueryService" json:"disable_query_service,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	TabletType TabletType             `protobuf:"varint,1,opt,name=tablet_type,json=tabletType,enum=mosaic.topodata.TabletType" json:"tablet_type,omitempty"`
+	// denied_tables is reserved for MoveTables; tablets do not obey it yet
+	// and topo.Server refuses to write it.
+	DeniedTables []string `protobuf:"bytes,2,rep,name=denied_tables,json=deniedTables" json:"denied_tables,omitempty"`
+	// disable_query_service: tablets of tablet_type refuse every new
+	// statement and transaction with a retryable error, let the
+	// transactions already open finish (for a grace period, then roll them
+	// back), and report not serving. A traffic switch sets it on the source
+	// shards' primaries (the fence) before it moves the serving graph.
+	DisableQueryService bool `protobuf:"varint,3,opt,name=disable_query_service,json=disableQueryService" json:"disable_query_service,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
 
 func (x *TabletControl) Reset() {
 	*x = TabletControl{}
-	mi := &file_topodata_proto_msgTypes[5]
+	mi := &file_topodata_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +671,7 @@ func (x *TabletControl) String() string {
 func (*TabletControl) ProtoMessage() {}
 
 func (x *TabletControl) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[5]
+	mi := &file_topodata_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +684,7 @@ func (x *TabletControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TabletControl.ProtoReflect.Descriptor instead.
 func (*TabletControl) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{5}
+	return file_topodata_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TabletControl) GetTabletType() TabletType {
@@ -559,16 +714,19 @@ type Shard struct {
 	KeyRange                 *KeyRange              `protobuf:"bytes,1,opt,name=key_range,json=keyRange" json:"key_range,omitempty"`
 	PrimaryAlias             *TabletAlias           `protobuf:"bytes,2,opt,name=primary_alias,json=primaryAlias" json:"primary_alias,omitempty"`
 	PrimaryTermStartUnixNano int64                  `protobuf:"varint,3,opt,name=primary_term_start_unix_nano,json=primaryTermStartUnixNano" json:"primary_term_start_unix_nano,omitempty"`
-	IsPrimaryServing         bool                   `protobuf:"varint,4,opt,name=is_primary_serving,json=isPrimaryServing" json:"is_primary_serving,omitempty"`
-	SourceShards             []*SourceShard         `protobuf:"bytes,5,rep,name=source_shards,json=sourceShards" json:"source_shards,omitempty"`
-	TabletControls           []*TabletControl       `protobuf:"bytes,6,rep,name=tablet_controls,json=tabletControls" json:"tablet_controls,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// is_primary_serving is only read for keyspace records without served
+	// lists (written by an older Mosaic); the keyspace record's served
+	// lists say which shards serve.
+	IsPrimaryServing bool             `protobuf:"varint,4,opt,name=is_primary_serving,json=isPrimaryServing" json:"is_primary_serving,omitempty"`
+	SourceShards     []*SourceShard   `protobuf:"bytes,5,rep,name=source_shards,json=sourceShards" json:"source_shards,omitempty"`
+	TabletControls   []*TabletControl `protobuf:"bytes,6,rep,name=tablet_controls,json=tabletControls" json:"tablet_controls,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_topodata_proto_msgTypes[6]
+	mi := &file_topodata_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +738,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[6]
+	mi := &file_topodata_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +751,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{6}
+	return file_topodata_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Shard) GetKeyRange() *KeyRange {
@@ -652,7 +810,7 @@ type PrimaryLease struct {
 
 func (x *PrimaryLease) Reset() {
 	*x = PrimaryLease{}
-	mi := &file_topodata_proto_msgTypes[7]
+	mi := &file_topodata_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +822,7 @@ func (x *PrimaryLease) String() string {
 func (*PrimaryLease) ProtoMessage() {}
 
 func (x *PrimaryLease) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[7]
+	mi := &file_topodata_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +835,7 @@ func (x *PrimaryLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrimaryLease.ProtoReflect.Descriptor instead.
 func (*PrimaryLease) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{7}
+	return file_topodata_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PrimaryLease) GetAlias() *TabletAlias {
@@ -712,7 +870,7 @@ type ShardReference struct {
 
 func (x *ShardReference) Reset() {
 	*x = ShardReference{}
-	mi := &file_topodata_proto_msgTypes[8]
+	mi := &file_topodata_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +882,7 @@ func (x *ShardReference) String() string {
 func (*ShardReference) ProtoMessage() {}
 
 func (x *ShardReference) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[8]
+	mi := &file_topodata_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +895,7 @@ func (x *ShardReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardReference.ProtoReflect.Descriptor instead.
 func (*ShardReference) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{8}
+	return file_topodata_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ShardReference) GetName() string {
@@ -757,15 +915,20 @@ func (x *ShardReference) GetKeyRange() *KeyRange {
 // SrvKeyspace is the per-cell serving graph of one keyspace at
 // /cells/<cell>/serving/<ks>: which shards serve each tablet type.
 type SrvKeyspace struct {
-	state         protoimpl.MessageState   `protogen:"open.v1"`
-	Partitions    []*SrvKeyspace_Partition `protobuf:"bytes,1,rep,name=partitions" json:"partitions,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// partitions are built from the keyspace record's served lists, one per
+	// tablet type. A gate refuses a graph whose partition overlaps or leaves
+	// a gap, and keeps routing by the last good one.
+	Partitions []*SrvKeyspace_Partition `protobuf:"bytes,1,rep,name=partitions" json:"partitions,omitempty"`
+	// switching is the keyspace record's, copied in the same transaction.
+	Switching     *TrafficSwitch `protobuf:"bytes,2,opt,name=switching" json:"switching,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SrvKeyspace) Reset() {
 	*x = SrvKeyspace{}
-	mi := &file_topodata_proto_msgTypes[9]
+	mi := &file_topodata_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +940,7 @@ func (x *SrvKeyspace) String() string {
 func (*SrvKeyspace) ProtoMessage() {}
 
 func (x *SrvKeyspace) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[9]
+	mi := &file_topodata_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,12 +953,19 @@ func (x *SrvKeyspace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SrvKeyspace.ProtoReflect.Descriptor instead.
 func (*SrvKeyspace) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{9}
+	return file_topodata_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SrvKeyspace) GetPartitions() []*SrvKeyspace_Partition {
 	if x != nil {
 		return x.Partitions
+	}
+	return nil
+}
+
+func (x *SrvKeyspace) GetSwitching() *TrafficSwitch {
+	if x != nil {
+		return x.Switching
 	}
 	return nil
 }
@@ -811,7 +981,7 @@ type RoutingRule struct {
 
 func (x *RoutingRule) Reset() {
 	*x = RoutingRule{}
-	mi := &file_topodata_proto_msgTypes[10]
+	mi := &file_topodata_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +993,7 @@ func (x *RoutingRule) String() string {
 func (*RoutingRule) ProtoMessage() {}
 
 func (x *RoutingRule) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[10]
+	mi := &file_topodata_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +1006,7 @@ func (x *RoutingRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingRule.ProtoReflect.Descriptor instead.
 func (*RoutingRule) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{10}
+	return file_topodata_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RoutingRule) GetFromTable() string {
@@ -863,7 +1033,7 @@ type RoutingRules struct {
 
 func (x *RoutingRules) Reset() {
 	*x = RoutingRules{}
-	mi := &file_topodata_proto_msgTypes[11]
+	mi := &file_topodata_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +1045,7 @@ func (x *RoutingRules) String() string {
 func (*RoutingRules) ProtoMessage() {}
 
 func (x *RoutingRules) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[11]
+	mi := &file_topodata_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +1058,7 @@ func (x *RoutingRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingRules.ProtoReflect.Descriptor instead.
 func (*RoutingRules) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{11}
+	return file_topodata_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RoutingRules) GetRules() []*RoutingRule {
@@ -908,7 +1078,7 @@ type SrvKeyspace_Partition struct {
 
 func (x *SrvKeyspace_Partition) Reset() {
 	*x = SrvKeyspace_Partition{}
-	mi := &file_topodata_proto_msgTypes[13]
+	mi := &file_topodata_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1090,7 @@ func (x *SrvKeyspace_Partition) String() string {
 func (*SrvKeyspace_Partition) ProtoMessage() {}
 
 func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[13]
+	mi := &file_topodata_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1103,7 @@ func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SrvKeyspace_Partition.ProtoReflect.Descriptor instead.
 func (*SrvKeyspace_Partition) Descriptor() ([]byte, []int) {
-	return file_topodata_proto_rawDescGZIP(), []int{9, 0}
+	return file_topodata_proto_rawDescGZIP(), []int{11, 0}
 }
 
 func (x *SrvKeyspace_Partition) GetServedType() TabletType {
@@ -982,10 +1152,20 @@ const file_topodata_proto_rawDesc = "" +
 	"\ahost_id\x18\x0f \x01(\tR\x06hostId\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc6\x01\n" +
 	"\bKeyspace\x12\x18\n" +
 	"\asharded\x18\x01 \x01(\bR\asharded\x12+\n" +
-	"\x11durability_policy\x18\x02 \x01(\tR\x10durabilityPolicy\"\xa1\x01\n" +
+	"\x11durability_policy\x18\x02 \x01(\tR\x10durabilityPolicy\x125\n" +
+	"\x06served\x18\x03 \x03(\v2\x1d.mosaic.topodata.ServedShardsR\x06served\x12<\n" +
+	"\tswitching\x18\x04 \x01(\v2\x1e.mosaic.topodata.TrafficSwitchR\tswitching\"d\n" +
+	"\fServedShards\x12<\n" +
+	"\vtablet_type\x18\x01 \x01(\x0e2\x1b.mosaic.topodata.TabletTypeR\n" +
+	"tabletType\x12\x16\n" +
+	"\x06shards\x18\x02 \x03(\tR\x06shards\"\x93\x01\n" +
+	"\rTrafficSwitch\x12>\n" +
+	"\ftablet_types\x18\x01 \x03(\x0e2\x1b.mosaic.topodata.TabletTypeR\vtabletTypes\x12*\n" +
+	"\x11started_unix_nano\x18\x02 \x01(\x03R\x0fstartedUnixNano\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa1\x01\n" +
 	"\vSourceShard\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x1a\n" +
 	"\bkeyspace\x18\x02 \x01(\tR\bkeyspace\x12\x14\n" +
@@ -1010,11 +1190,12 @@ const file_topodata_proto_rawDesc = "" +
 	"\x12acquired_unix_nano\x18\x03 \x01(\x03R\x10acquiredUnixNano\"\\\n" +
 	"\x0eShardReference\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
-	"\tkey_range\x18\x02 \x01(\v2\x19.mosaic.topodata.KeyRangeR\bkeyRange\"\xed\x01\n" +
+	"\tkey_range\x18\x02 \x01(\v2\x19.mosaic.topodata.KeyRangeR\bkeyRange\"\xab\x02\n" +
 	"\vSrvKeyspace\x12F\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2&.mosaic.topodata.SrvKeyspace.PartitionR\n" +
-	"partitions\x1a\x95\x01\n" +
+	"partitions\x12<\n" +
+	"\tswitching\x18\x02 \x01(\v2\x1e.mosaic.topodata.TrafficSwitchR\tswitching\x1a\x95\x01\n" +
 	"\tPartition\x12<\n" +
 	"\vserved_type\x18\x01 \x01(\x0e2\x1b.mosaic.topodata.TabletTypeR\n" +
 	"servedType\x12J\n" +
@@ -1051,46 +1232,53 @@ func file_topodata_proto_rawDescGZIP() []byte {
 }
 
 var file_topodata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_topodata_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_topodata_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_topodata_proto_goTypes = []any{
 	(TabletType)(0),               // 0: mosaic.topodata.TabletType
 	(*KeyRange)(nil),              // 1: mosaic.topodata.KeyRange
 	(*TabletAlias)(nil),           // 2: mosaic.topodata.TabletAlias
 	(*Tablet)(nil),                // 3: mosaic.topodata.Tablet
 	(*Keyspace)(nil),              // 4: mosaic.topodata.Keyspace
-	(*SourceShard)(nil),           // 5: mosaic.topodata.SourceShard
-	(*TabletControl)(nil),         // 6: mosaic.topodata.TabletControl
-	(*Shard)(nil),                 // 7: mosaic.topodata.Shard
-	(*PrimaryLease)(nil),          // 8: mosaic.topodata.PrimaryLease
-	(*ShardReference)(nil),        // 9: mosaic.topodata.ShardReference
-	(*SrvKeyspace)(nil),           // 10: mosaic.topodata.SrvKeyspace
-	(*RoutingRule)(nil),           // 11: mosaic.topodata.RoutingRule
-	(*RoutingRules)(nil),          // 12: mosaic.topodata.RoutingRules
-	nil,                           // 13: mosaic.topodata.Tablet.TagsEntry
-	(*SrvKeyspace_Partition)(nil), // 14: mosaic.topodata.SrvKeyspace.Partition
+	(*ServedShards)(nil),          // 5: mosaic.topodata.ServedShards
+	(*TrafficSwitch)(nil),         // 6: mosaic.topodata.TrafficSwitch
+	(*SourceShard)(nil),           // 7: mosaic.topodata.SourceShard
+	(*TabletControl)(nil),         // 8: mosaic.topodata.TabletControl
+	(*Shard)(nil),                 // 9: mosaic.topodata.Shard
+	(*PrimaryLease)(nil),          // 10: mosaic.topodata.PrimaryLease
+	(*ShardReference)(nil),        // 11: mosaic.topodata.ShardReference
+	(*SrvKeyspace)(nil),           // 12: mosaic.topodata.SrvKeyspace
+	(*RoutingRule)(nil),           // 13: mosaic.topodata.RoutingRule
+	(*RoutingRules)(nil),          // 14: mosaic.topodata.RoutingRules
+	nil,                           // 15: mosaic.topodata.Tablet.TagsEntry
+	(*SrvKeyspace_Partition)(nil), // 16: mosaic.topodata.SrvKeyspace.Partition
 }
 var file_topodata_proto_depIdxs = []int32{
 	2,  // 0: mosaic.topodata.Tablet.alias:type_name -> mosaic.topodata.TabletAlias
 	1,  // 1: mosaic.topodata.Tablet.key_range:type_name -> mosaic.topodata.KeyRange
 	0,  // 2: mosaic.topodata.Tablet.type:type_name -> mosaic.topodata.TabletType
-	13, // 3: mosaic.topodata.Tablet.tags:type_name -> mosaic.topodata.Tablet.TagsEntry
-	1,  // 4: mosaic.topodata.SourceShard.key_range:type_name -> mosaic.topodata.KeyRange
-	0,  // 5: mosaic.topodata.TabletControl.tablet_type:type_name -> mosaic.topodata.TabletType
-	1,  // 6: mosaic.topodata.Shard.key_range:type_name -> mosaic.topodata.KeyRange
-	2,  // 7: mosaic.topodata.Shard.primary_alias:type_name -> mosaic.topodata.TabletAlias
-	5,  // 8: mosaic.topodata.Shard.source_shards:type_name -> mosaic.topodata.SourceShard
-	6,  // 9: mosaic.topodata.Shard.tablet_controls:type_name -> mosaic.topodata.TabletControl
-	2,  // 10: mosaic.topodata.PrimaryLease.alias:type_name -> mosaic.topodata.TabletAlias
-	1,  // 11: mosaic.topodata.ShardReference.key_range:type_name -> mosaic.topodata.KeyRange
-	14, // 12: mosaic.topodata.SrvKeyspace.partitions:type_name -> mosaic.topodata.SrvKeyspace.Partition
-	11, // 13: mosaic.topodata.RoutingRules.rules:type_name -> mosaic.topodata.RoutingRule
-	0,  // 14: mosaic.topodata.SrvKeyspace.Partition.served_type:type_name -> mosaic.topodata.TabletType
-	9,  // 15: mosaic.topodata.SrvKeyspace.Partition.shard_references:type_name -> mosaic.topodata.ShardReference
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	15, // 3: mosaic.topodata.Tablet.tags:type_name -> mosaic.topodata.Tablet.TagsEntry
+	5,  // 4: mosaic.topodata.Keyspace.served:type_name -> mosaic.topodata.ServedShards
+	6,  // 5: mosaic.topodata.Keyspace.switching:type_name -> mosaic.topodata.TrafficSwitch
+	0,  // 6: mosaic.topodata.ServedShards.tablet_type:type_name -> mosaic.topodata.TabletType
+	0,  // 7: mosaic.topodata.TrafficSwitch.tablet_types:type_name -> mosaic.topodata.TabletType
+	1,  // 8: mosaic.topodata.SourceShard.key_range:type_name -> mosaic.topodata.KeyRange
+	0,  // 9: mosaic.topodata.TabletControl.tablet_type:type_name -> mosaic.topodata.TabletType
+	1,  // 10: mosaic.topodata.Shard.key_range:type_name -> mosaic.topodata.KeyRange
+	2,  // 11: mosaic.topodata.Shard.primary_alias:type_name -> mosaic.topodata.TabletAlias
+	7,  // 12: mosaic.topodata.Shard.source_shards:type_name -> mosaic.topodata.SourceShard
+	8,  // 13: mosaic.topodata.Shard.tablet_controls:type_name -> mosaic.topodata.TabletControl
+	2,  // 14: mosaic.topodata.PrimaryLease.alias:type_name -> mosaic.topodata.TabletAlias
+	1,  // 15: mosaic.topodata.ShardReference.key_range:type_name -> mosaic.topodata.KeyRange
+	16, // 16: mosaic.topodata.SrvKeyspace.partitions:type_name -> mosaic.topodata.SrvKeyspace.Partition
+	6,  // 17: mosaic.topodata.SrvKeyspace.switching:type_name -> mosaic.topodata.TrafficSwitch
+	13, // 18: mosaic.topodata.RoutingRules.rules:type_name -> mosaic.topodata.RoutingRule
+	0,  // 19: mosaic.topodata.SrvKeyspace.Partition.served_type:type_name -> mosaic.topodata.TabletType
+	11, // 20: mosaic.topodata.SrvKeyspace.Partition.shard_references:type_name -> mosaic.topodata.ShardReference
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_topodata_proto_init() }
@@ -1104,7 +1292,7 @@ func file_topodata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_topodata_proto_rawDesc), len(file_topodata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

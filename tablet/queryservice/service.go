@@ -30,6 +30,9 @@ type Identity struct {
 type servingState struct {
 	tabletType topodatapb.TabletType
 	serving    bool
+	// openTxOnly, while not serving, still lets statements of the
+	// transactions already open through (SetOpenTxOnly).
+	openTxOnly bool
 	reason     string
 }
 
@@ -229,6 +232,12 @@ func (s *Service) Stats() PoolStats {
 // Commit and Rollback through while not serving: finishing a transaction
 // is always allowed.
 func (s *Service) checkTarget(t *querypb.Target, anyState bool) error {
+	return s.checkTargetTx(t, anyState, 0)
+}
+
+// checkTargetTx is checkTarget for a statement of transaction txID (0:
+// none), which SetOpenTxOnly lets through.
+func (s *Service) checkTargetTx(t *querypb.Target, anyState bool, txID int64) error {
 	if t == nil {
 		return sqlerr.New(sqlerr.ERUnknown, "wrong target: request has no target")
 	}
@@ -239,6 +248,9 @@ func (s *Service) checkTarget(t *querypb.Target, anyState bool) error {
 		return nil
 	}
 	st := s.state.Load()
+	if !st.serving && st.openTxOnly && txID != 0 && t.TabletType == st.tabletType {
+		return nil
+	}
 	if !st.serving {
 		return sqlerr.NotServing("not serving: tablet %s-%d: %s", s.id.Alias.GetCell(), s.id.Alias.GetUid(), st.reason)
 	}
@@ -305,7 +317,7 @@ func (s *Service) executeBounded(ctx context.Context, req *querypb.ExecuteReques
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
 	}
-	if err := s.checkTarget(req.Target, false); err != nil {
+	if err := s.checkTargetTx(req.Target, false, req.TransactionId); err != nil {
 		return nil, s.failed(err)
 	}
 	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options, req.SmallResult, req.Savepoints)
@@ -435,7 +447,7 @@ func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerS
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
 	}
-	if err := s.checkTarget(req.Target, false); err != nil {
+	if err := s.checkTargetTx(req.Target, false, req.TransactionId); err != nil {
 		return s.fail(err)
 	}
 	if len(req.Savepoints) > 0 {

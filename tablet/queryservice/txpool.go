@@ -176,8 +176,14 @@ func (tp *txPool) killIdle(now time.Time) {
 // endAll rolls back every transaction not in use now, for shutdown,
 // demotion or a mysqld restart; it reports how many were left in use.
 func (tp *txPool) endAll(why string) int {
+	_, busy := tp.endIdle(why)
+	return busy
+}
+
+// endIdle rolls back every transaction not in use now and reports how
+// many it ended and how many were in use.
+func (tp *txPool) endIdle(why string) (ended, busy int) {
 	var victims []*txConn
-	busy := 0
 	tp.mu.Lock()
 	for _, tc := range tp.active {
 		if tc.inUse {
@@ -191,7 +197,7 @@ func (tp *txPool) endAll(why string) int {
 	for _, tc := range victims {
 		tp.end(tc, why, true)
 	}
-	return busy
+	return len(victims), busy
 }
 
 // runKiller runs the transaction killer until ctx ends.

@@ -29,9 +29,11 @@ import (
 // A shard whose record already names another primary, or that had a
 // primary before (a failover is under way), is refused: that is a
 // reparent, not an init. Running it again for the same primary is
-// harmless. It does not touch the serving graph: call
-// topo.Server.RebuildSrvKeyspace afterwards where wanted. creds secure
-// the calls to the tablets (an operator's certificate). log may be nil.
+// harmless. It never makes the shard serve: which shards serve is the
+// keyspace record's (a new keyspace's first shards, then traffic
+// switches); topo.Server.RebuildSrvKeyspace rewrites a cell's graph from
+// it. creds secure the calls to the tablets (an operator's certificate).
+// log may be nil.
 func InitShardPrimary(ctx context.Context, ts *topo.Server, creds credentials.TransportCredentials, keyspace, shard string, alias *topodatapb.TabletAlias, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -97,7 +99,6 @@ func InitShardPrimary(ctx context.Context, ts *topo.Server, creds credentials.Tr
 	if _, err := ts.UpdateShardFields(ctx, keyspace, shard, func(s *topodatapb.Shard) error {
 		s.PrimaryAlias = alias
 		s.PrimaryTermStartUnixNano = term
-		s.IsPrimaryServing = true
 		return nil
 	}); err != nil {
 		return fmt.Errorf("update shard record: %w", err)

@@ -286,6 +286,57 @@ func (s *Store) Watch(ctx context.Context, prefix string) ([]topo.KV, <-chan top
 	return initial, out, nil
 }
 
+// Commit implements topo.Store with one etcd transaction: the ops'
+// conditions as its comparisons, their writes as its success branch, and
+// a read of every key as its failure branch, to tell which op failed.
+func (s *Store) Commit(ctx context.Context, ops []topo.Op) (topo.Version, error) {
+	if err := topo.CheckOps(ops); err != nil {
+		return 0, err
+	}
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var cmps []clientv3.Cmp
+	var writes, reads []clientv3.Op
+	for _, op := range ops {
+		k := s.key(op.Key)
+		switch {
+		case op.Kind == topo.OpCreate:
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+		case op.Version != 0:
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", int64(op.Version)))
+		case op.Kind != topo.OpPut:
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "!=", 0))
+		}
+		switch op.Kind {
+		case topo.OpPut, topo.OpCreate:
+			writes = append(writes, clientv3.OpPut(k, string(op.Value)))
+		case topo.OpDelete:
+			writes = append(writes, clientv3.OpDelete(k))
+		}
+		reads = append(reads, clientv3.OpGet(k, clientv3.WithKeysOnly()))
+	}
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(writes...).Else(reads...).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("etcd commit of %d ops: %w", len(ops), err)
+	}
+	if resp.Succeeded {
+		return topo.Version(resp.Header.Revision), nil
+	}
+	for i, op := range ops {
+		var current topo.Version
+		if kvs := resp.Responses[i].GetResponseRange().GetKvs(); len(kvs) > 0 {
+			current = topo.Version(kvs[0].ModRevision)
+		}
+		if err := topo.OpFailure(op, current); err != nil {
+			return 0, err
+		}
+	}
+	// Unreachable: the reads ran at the revision the comparisons failed
+	// at. Report it as a race all the same.
+	return 0, fmt.Errorf("etcd commit: %w", topo.ErrBadVersion)
+}
+
 type unlocker struct {
 	cli     *clientv3.Client
 	session *concurrency.Session

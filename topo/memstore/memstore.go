@@ -258,3 +258,36 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// Commit implements topo.Store: every op is checked under the lock, then
+// all are applied at one new version.
+func (s *Store) Commit(ctx context.Context, ops []topo.Op) (topo.Version, error) {
+	if err := topo.CheckOps(ops); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, topo.ErrClosed
+	}
+	for _, op := range ops {
+		if err := topo.OpFailure(op, s.data[op.Key].Version); err != nil {
+			return 0, err
+		}
+	}
+	s.rev++
+	for _, op := range ops {
+		switch op.Kind {
+		case topo.OpPut, topo.OpCreate:
+			s.dropLeaseLocked(op.Key)
+			kv := topo.KV{Key: op.Key, Value: append([]byte(nil), op.Value...), Version: s.rev}
+			s.data[op.Key] = kv
+			s.notify(topo.WatchEvent{KV: kv})
+		case topo.OpDelete:
+			delete(s.data, op.Key)
+			s.dropLeaseLocked(op.Key)
+			s.notify(topo.WatchEvent{KV: topo.KV{Key: op.Key, Version: s.rev}, Deleted: true})
+		}
+	}
+	return s.rev, nil
+}

@@ -28,6 +28,10 @@ func Run(t *testing.T, newStore func(t *testing.T) topo.Store) {
 		{"PrimaryLeaseAndShardWatch", testPrimaryLeaseAndShardWatch},
 		{"TypedServer", testTypedServer},
 		{"UpdateFieldsRace", testUpdateFieldsRace},
+		{"Commit", testCommit},
+		{"ServingGraph", testServingGraph},
+		{"SwitchRace", testSwitchRace},
+		{"LegacyServing", testLegacyServing},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -411,7 +415,7 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 	if err := ts.CreateKeyspace(ctx, "ks", &topodatapb.Keyspace{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, sh := range []string{"-80", "-8000", "80-"} {
+	for _, sh := range []string{"-80", "-8001", "80-"} {
 		if err := ts.CreateShard(ctx, "ks", sh); err != nil {
 			t.Fatal(err)
 		}
@@ -425,7 +429,7 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 		t.Fatalf("WatchShards = %v, %v", all, err)
 	}
 	alias := &topodatapb.TabletAlias{Cell: "zone1", Uid: 7}
-	for _, sh := range []string{"-8000", "-80"} {
+	for _, sh := range []string{"-8001", "-80"} {
 		if _, err := ts.UpdateShardFields(ctx, "ks", sh, func(s *topodatapb.Shard) error {
 			s.PrimaryAlias = alias
 			return nil
@@ -433,7 +437,7 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 			t.Fatal(err)
 		}
 	}
-	// The one-shard watch skips -8000, a longer name under the same prefix.
+	// The one-shard watch skips -8001, a longer name under the same prefix.
 	select {
 	case ev := <-ch:
 		if ev.Shard != "-80" || ev.Record.GetPrimaryAlias().GetUid() != 7 || ev.Version <= v0 {
@@ -442,7 +446,7 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no shard event")
 	}
-	for _, want := range []string{"-8000", "-80"} {
+	for _, want := range []string{"-8001", "-80"} {
 		select {
 		case ev := <-allCh:
 			if ev.Shard != want {
@@ -496,4 +500,107 @@ func testPrimaryLeaseAndShardWatch(t *testing.T, s topo.Store) {
 		t.Fatalf("GetPrimaryLease after break: %v", err)
 	}
 	l.Release(ctx)
+}
+
+func testCommit(t *testing.T, s topo.Store) {
+	ctx := t.Context()
+	va, err := s.Create(ctx, "c/a", []byte("a1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := s.Create(ctx, "c/b", []byte("b1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vd, err := s.Create(ctx, "c/d", []byte("d1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, events, err := s.Watch(ctx, "c/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		for key, want := range map[string]string{"c/a": "a1", "c/b": "b1", "c/d": "d1"} {
+			if data, _, err := s.Get(ctx, key); err != nil || string(data) != want {
+				t.Fatalf("%s: %s = %q %v, want it unchanged (%q)", what, key, data, err, want)
+			}
+		}
+		if _, _, err := s.Get(ctx, "c/new"); !errors.Is(err, topo.ErrNoNode) {
+			t.Fatalf("%s: c/new exists (%v)", what, err)
+		}
+	}
+	// Each failed condition leaves every key alone, with its own error.
+	for _, c := range []struct {
+		name string
+		op   topo.Op
+		want error
+	}{
+		{"stale put", topo.Op{Kind: topo.OpPut, Key: "c/b", Value: []byte("x"), Version: vb + 1000}, topo.ErrBadVersion},
+		{"put of a missing key at a version", topo.Op{Kind: topo.OpPut, Key: "c/missing", Value: []byte("x"), Version: vb}, topo.ErrNoNode},
+		{"create of an existing key", topo.Op{Kind: topo.OpCreate, Key: "c/b", Value: []byte("x")}, topo.ErrNodeExists},
+		{"stale delete", topo.Op{Kind: topo.OpDelete, Key: "c/b", Version: vb + 1000}, topo.ErrBadVersion},
+		{"delete of a missing key", topo.Op{Kind: topo.OpDelete, Key: "c/missing"}, topo.ErrNoNode},
+		{"check of a missing key", topo.Op{Kind: topo.OpCheck, Key: "c/missing"}, topo.ErrNoNode},
+		{"stale check", topo.Op{Kind: topo.OpCheck, Key: "c/b", Version: vb + 1000}, topo.ErrBadVersion},
+	} {
+		ops := []topo.Op{
+			{Kind: topo.OpPut, Key: "c/a", Value: []byte("a2"), Version: va},
+			{Kind: topo.OpCreate, Key: "c/new", Value: []byte("n")},
+			{Kind: topo.OpDelete, Key: "c/d", Version: vd},
+			c.op,
+		}
+		if _, err := s.Commit(ctx, ops); !errors.Is(err, c.want) {
+			t.Fatalf("%s: Commit = %v, want %v", c.name, err, c.want)
+		}
+		unchanged(c.name)
+	}
+	if _, err := s.Commit(ctx, []topo.Op{{Kind: topo.OpCheck, Key: "c/a"}, {Kind: topo.OpPut, Key: "c/a", Value: []byte("x")}}); err == nil {
+		t.Fatal("Commit with a key twice succeeded")
+	}
+	unchanged("key twice")
+
+	// All conditions hold: every write lands at one version.
+	v, err := s.Commit(ctx, []topo.Op{
+		{Kind: topo.OpPut, Key: "c/a", Value: []byte("a2"), Version: va},
+		{Kind: topo.OpCreate, Key: "c/new", Value: []byte("n")},
+		{Kind: topo.OpDelete, Key: "c/d", Version: vd},
+		{Kind: topo.OpCheck, Key: "c/b", Version: vb},
+		{Kind: topo.OpPut, Key: "c/e", Value: []byte("e")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"c/a": "a2", "c/new": "n", "c/e": "e", "c/b": "b1"} {
+		data, got, err := s.Get(ctx, key)
+		if err != nil || string(data) != want {
+			t.Fatalf("after commit %s = %q %v, want %q", key, data, err, want)
+		}
+		if key != "c/b" && got != v {
+			t.Fatalf("after commit %s is at version %d, want the commit's %d", key, got, v)
+		}
+		if key == "c/b" && got != vb {
+			t.Fatalf("checked key c/b moved to version %d", got)
+		}
+	}
+	if _, _, err := s.Get(ctx, "c/d"); !errors.Is(err, topo.ErrNoNode) {
+		t.Fatalf("deleted key: %v", err)
+	}
+	// A watcher sees each write of the commit once, none of the failed
+	// ones.
+	seen := map[string]topo.WatchEvent{}
+	for len(seen) < 4 {
+		ev := next(t, events)
+		if _, dup := seen[ev.Key]; dup {
+			t.Fatalf("second event for %s: %+v", ev.Key, ev)
+		}
+		seen[ev.Key] = ev
+	}
+	if !seen["c/d"].Deleted || string(seen["c/a"].Value) != "a2" || string(seen["c/new"].Value) != "n" || string(seen["c/e"].Value) != "e" {
+		t.Fatalf("commit events = %+v", seen)
+	}
+	if _, ok := seen["c/b"]; ok {
+		t.Fatal("a checked key made an event")
+	}
 }

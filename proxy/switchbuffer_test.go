@@ -1,0 +1,154 @@
+package proxy
+
+import (
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mosaicdb/mosaic/keyrange"
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/sqlerr"
+)
+
+func graph(primary []string, replica []string, switching ...topodatapb.TabletType) *topodatapb.SrvKeyspace {
+	srv := &topodatapb.SrvKeyspace{}
+	for i, shards := range [][]string{primary, replica} {
+		p := &topodatapb.SrvKeyspace_Partition{ServedType: []topodatapb.TabletType{topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA}[i]}
+		for _, s := range shards {
+			kr, _ := keyrange.Parse(s)
+			p.ShardReferences = append(p.ShardReferences, &topodatapb.ShardReference{Name: s, KeyRange: kr})
+		}
+		srv.Partitions = append(srv.Partitions, p)
+	}
+	if len(switching) > 0 {
+		srv.Switching = &topodatapb.TrafficSwitch{TabletTypes: switching}
+	}
+	return srv
+}
+
+// A graph whose shards overlap or leave a gap is refused, counted once,
+// and the last good one stays in force.
+func TestServingGraphRefusal(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := newServingGraphs(slog.New(slog.DiscardHandler), reg)
+	if got, err := g.accept("ks", graph([]string{"-80", "-40", "80-"}, nil)); got != nil || err == nil {
+		t.Fatalf("first graph overlapping: %v, %v; want none to route by and an error", got, err)
+	}
+	good := graph([]string{"-80", "80-"}, []string{"-40", "40-80", "80-"})
+	if got, err := g.accept("ks", good); got != good || err != nil {
+		t.Fatalf("good graph: %v, %v", got, err)
+	}
+	for _, bad := range []*topodatapb.SrvKeyspace{
+		graph([]string{"-80", "-40", "80-"}, nil),
+		graph([]string{"-80", "-40", "80-"}, nil), // the same again: not counted twice
+		graph([]string{"-80"}, nil),
+		graph([]string{"-80", "80-"}, []string{"-40", "80-"}),
+	} {
+		got, err := g.accept("ks", bad)
+		if got != good || !errors.Is(err, keyrange.ErrNotPartition) {
+			t.Fatalf("bad graph %v: routed by %v, %v", bad, got, err)
+		}
+	}
+	if n := counterValue(t, g.refused.WithLabelValues("ks")); n != 4 {
+		t.Fatalf("refusals counted %v, want 4 (the first, then three distinct)", n)
+	}
+}
+
+// A statement of a switching keyspace waits until the gate has the graph
+// without the flag; one of another keyspace does not; past the window it
+// fails, retryably; beyond the size it fails at once.
+func TestSwitchBuffer(t *testing.T) {
+	m := newSwitchMetrics(prometheus.NewRegistry())
+	b := newSwitchBuffer(time.Second, 2, m)
+	ctx := t.Context()
+	if waited, err := b.wait(ctx, "ks"); waited || err != nil {
+		t.Fatalf("no switch: %v %v", waited, err)
+	}
+	b.installed(map[string][]string{"ks": {"0"}, "other": {"0"}}, map[string]bool{"ks": true})
+	if waited, err := b.wait(ctx, "other"); waited || err != nil {
+		t.Fatalf("other keyspace: %v %v", waited, err)
+	}
+	released := make(chan error, 2)
+	for range 2 {
+		go func() {
+			waited, err := b.wait(ctx, "ks")
+			if err == nil && !waited {
+				err = errors.New("did not wait")
+			}
+			released <- err
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		n := b.events["ks"].waiting
+		b.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("statements did not wait")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := b.wait(ctx, "ks"); !sqlerr.IsRetryable(err) {
+		t.Fatalf("third statement with a buffer of 2: %v, want a retryable refusal", err)
+	}
+	if !b.switchRefused("ks", "0") || b.switchRefused("other", "0") {
+		t.Fatal("switchRefused during the switch")
+	}
+	b.installed(map[string][]string{"ks": {"-80", "80-"}, "other": {"0"}}, nil)
+	for range 2 {
+		if err := <-released; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !b.switchRefused("ks", "0") || b.switchRefused("ks", "-80") || b.switchRefused("other", "-80") {
+		t.Fatal("switchRefused after the switch")
+	}
+	if got := counterValue(t, m.requests.WithLabelValues("ks", "released")); got != 2 {
+		t.Fatalf("released = %v", got)
+	}
+	// A switch that does not end within the window.
+	b.installed(map[string][]string{"ks": {"-80", "80-"}}, map[string]bool{"ks": true})
+	start := time.Now()
+	if _, err := b.wait(ctx, "ks"); !sqlerr.IsRetryable(err) || time.Since(start) < 900*time.Millisecond {
+		t.Fatalf("past the window: %v after %v", err, time.Since(start))
+	}
+	start = time.Now()
+	if _, err := b.wait(ctx, "ks"); !sqlerr.IsRetryable(err) || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("after the window: %v after %v, want an error at once", err, time.Since(start))
+	}
+}
+
+// A primary request refused by a fenced source while its keyspace
+// switches, or after the switch moved the keyspace's primary traffic
+// away from the shard, asks for the statement to wait for the switch
+// and be planned again, instead of waiting in the shard's failover
+// buffer for a primary that will not come back. Without a switch, a
+// refusal waits there as before.
+func TestRetryPrimaryAfterSwitch(t *testing.T) {
+	hc := fakeHealth()
+	gw := NewTabletGateway(hc, "zone1", time.Second, 0, newFailoverBuffer(300*time.Millisecond, 10, newBufferMetrics(prometheus.NewRegistry())))
+	gw.switches = newSwitchBuffer(10*time.Second, 10, newSwitchMetrics(prometheus.NewRegistry()))
+	setTablet(hc, "a", topodatapb.TabletType_PRIMARY, true, 1, 0, false, time.Now())
+	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
+	refuse := func(th *TabletHealth) error { return sqlerr.NotServing("fenced") }
+
+	gw.switches.installed(map[string][]string{"ks": {"0"}}, nil)
+	if err := gw.retry(t.Context(), target, refuse); errors.Is(err, errSwitched) || !sqlerr.IsRetryable(err) {
+		t.Fatalf("refusal without a switch: %v, want the failover buffer's refusal", err)
+	}
+	gw.switches.installed(map[string][]string{"ks": {"0"}}, map[string]bool{"ks": true})
+	if err := gw.retry(t.Context(), target, refuse); !errors.Is(err, errSwitched) {
+		t.Fatalf("refusal during the switch: %v, want errSwitched", err)
+	}
+	gw.switches.installed(map[string][]string{"ks": {"-80", "80-"}}, nil)
+	if err := gw.retry(t.Context(), target, refuse); !errors.Is(err, errSwitched) {
+		t.Fatalf("refusal by a shard the switch moved away from: %v, want errSwitched", err)
+	}
+}
