@@ -137,7 +137,9 @@ func TestHungPrimary(t *testing.T) {
 			}
 		}
 		// The old mysqld takes no write from the application's account.
-		c, err := mysqlconn.Dial(ctx, mysqlconn.Params{Addr: old.Socket, User: "mosaic_app", DB: "commerce"})
+		app := old.Agent.Mysqld().AppParams()
+		app.DB = "commerce"
+		c, err := mysqlconn.Dial(ctx, app)
 		if err != nil {
 			t.Fatal(err)
 		}
