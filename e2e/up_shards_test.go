@@ -37,7 +37,7 @@ func TestMosaicUpShards(t *testing.T) {
 			t.Fatalf("build %s: %v\n%s", name, err, out)
 		}
 	}
-	dataDir := t.TempDir()
+	dataDir := traversableTempDir(t)
 	etcdPort := freePortPair(t)
 	gatePort := etcdtest.FreePort(t)
 	httpPort := etcdtest.FreePort(t)
@@ -55,11 +55,14 @@ func TestMosaicUpShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	up := make(chan struct{})
+	up, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		sc := bufio.NewScanner(out)
+		seen := false
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Mosaic is up.") {
+			if !seen && strings.Contains(sc.Text(), "Mosaic is up.") {
+				seen = true
 				close(up)
 			}
 		}
@@ -67,6 +70,8 @@ func TestMosaicUpShards(t *testing.T) {
 	}()
 	select {
 	case <-up:
+	case <-exited:
+		t.Fatal("mosaic up ended before it was up (its stderr is above)")
 	case <-time.After(3 * time.Minute):
 		t.Fatal("mosaic up did not come up in 3 minutes")
 	}
