@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 BUF_VERSION := v1.75.0
 DATA_DIR ?= ./mosaic-data
-TEST_TIMEOUT ?= 14m
+TEST_TIMEOUT ?= 18m
 GOTESTFLAGS ?=
 # FUZZTIME is how long `make fuzz` fuzzes each target; `make test` runs
 # them for TEST_FUZZTIME each.
