@@ -71,9 +71,14 @@ func (c txCharacteristics) zero() bool { return c == txCharacteristics{} }
 type txState struct {
 	mode TransactionMode
 	opts *querypb.BeginOptions
-	// For twopc: the distributed transaction id, and the first shard of
-	// the transaction, the metadata manager that keeps the decision.
+	// dtid is the distributed transaction's id and tag its tag, given
+	// when it first reaches a shard; begin is how it begins on a shard
+	// (opts with the tag). In twopc mode dtid is the XA gtrid, and mm the
+	// first shard of the transaction, the metadata manager that keeps the
+	// decision.
 	dtid  string
+	tag   *querypb.TransactionTag
+	begin *querypb.BeginOptions
 	mm    shardKey
 	hasMM bool
 	// savepoints are the transaction's savepoint names, oldest first
@@ -168,26 +173,36 @@ func (s *Session) checkShards(keys []shardKey) error {
 }
 
 // beginOptionsFor returns how the transaction begins on a shard new to it.
+// The first shard gives the transaction its id and tag (every shard
+// transaction carries the tag, for the deadlock detector: deadlock.go).
 // In twopc mode the first shard is the metadata manager (a plain
 // transaction) and every other shard an XA branch.
 func (s *Session) beginOptionsFor(key shardKey) (*querypb.BeginOptions, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.tx.tag == nil {
+		s.tx.dtid = newDTID()
+		s.tx.tag = &querypb.TransactionTag{Dtid: s.tx.dtid, StartUnixNano: time.Now().UnixNano()}
+		o := &querypb.BeginOptions{Tag: s.tx.tag}
+		if s.tx.opts != nil {
+			o.Isolation, o.ReadOnly, o.ConsistentSnapshot = s.tx.opts.Isolation, s.tx.opts.ReadOnly, s.tx.opts.ConsistentSnapshot
+		}
+		s.tx.begin = o
+	}
 	if s.tx.mode != TransactionModeTwoPC {
-		return s.tx.opts, false, nil
+		return s.tx.begin, false, nil
 	}
 	if !s.tx.hasMM {
 		s.tx.mm, s.tx.hasMM = key, true
-		s.tx.dtid = newDTID()
 	}
 	if key == s.tx.mm {
-		return s.tx.opts, false, nil
+		return s.tx.begin, false, nil
 	}
 	bqual := s.tx.mm.String()
 	if len(bqual) > 64 {
 		return nil, false, sqlerr.NotSupported("twopc transactions whose first shard's name %q is longer than 64 bytes", bqual)
 	}
-	o := &querypb.BeginOptions{Xid: &querypb.Xid{Gtrid: s.tx.dtid, Bqual: bqual}}
+	o := &querypb.BeginOptions{Xid: &querypb.Xid{Gtrid: s.tx.dtid, Bqual: bqual}, Tag: s.tx.tag}
 	if s.tx.opts != nil {
 		o.Isolation, o.ReadOnly = s.tx.opts.Isolation, s.tx.opts.ReadOnly
 	}

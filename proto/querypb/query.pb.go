@@ -3139,7 +3139,11 @@ type LockWaitsRequest struct {
 	// transactions) that are waiting at the same time. The tablet asks
 	// mysqld nothing while no statement of its transactions has run that
 	// long.
-	MinWaitMs     int64 `protobuf:"varint,1,opt,name=min_wait_ms,json=minWaitMs" json:"min_wait_ms,omitempty"`
+	MinWaitMs int64 `protobuf:"varint,1,opt,name=min_wait_ms,json=minWaitMs" json:"min_wait_ms,omitempty"`
+	// fresh asks for a read of mysqld's waits made after the request came,
+	// not an earlier one shared with other callers (the tablet may wait up
+	// to 110 ms for it: see LockWaitsResponse.read_unix_nano).
+	Fresh         bool `protobuf:"varint,2,opt,name=fresh" json:"fresh,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3181,6 +3185,13 @@ func (x *LockWaitsRequest) GetMinWaitMs() int64 {
 	return 0
 }
 
+func (x *LockWaitsRequest) GetFresh() bool {
+	if x != nil {
+		return x.Fresh
+	}
+	return false
+}
+
 // LockWaitsResponse lists who waits on whom on the tablet's mysqld.
 type LockWaitsResponse struct {
 	state       protoimpl.MessageState  `protogen:"open.v1"`
@@ -3189,7 +3200,7 @@ type LockWaitsResponse struct {
 	TabletAlias *topodatapb.TabletAlias `protobuf:"bytes,3,opt,name=tablet_alias,json=tabletAlias" json:"tablet_alias,omitempty"`
 	Waits       []*LockWait             `protobuf:"bytes,4,rep,name=waits" json:"waits,omitempty"`
 	// read_unix_nano is when the tablet read the waits from mysqld (0 when
-	// it did not need to). The tablet reads them at most every 120 ms and
+	// it did not need to). The tablet reads them at most every 110 ms and
 	// answers the callers in between with that read: InnoDB refreshes the
 	// tables the waits come from only when nobody read them in the last
 	// 100 ms, so reading more often would freeze them.
@@ -3426,7 +3437,8 @@ func (x *LockWaitTx) GetStatement() uint64 {
 
 // AbortDeadlockVictimRequest aborts a transaction of the tablet whose
 // statement waits in a deadlock: the tablet checks that the statement
-// (transaction_id, statement) still runs and still waits for
+// (transaction_id, statement) still runs and, in its latest read of
+// mysqld's waits (no older than read_unix_nano), still waits for
 // requested_lock, then interrupts it; the statement fails with 1213
 // (ER_LOCK_DEADLOCK, SQLSTATE 40001) and the tablet rolls the transaction
 // back, as mysqld does for a deadlock it sees itself. The gate then rolls
@@ -3439,7 +3451,11 @@ type AbortDeadlockVictimRequest struct {
 	RequestedLock string                 `protobuf:"bytes,4,opt,name=requested_lock,json=requestedLock" json:"requested_lock,omitempty"`
 	// cycle describes the deadlock, for the victim's error details and
 	// the logs.
-	Cycle         string `protobuf:"bytes,5,opt,name=cycle" json:"cycle,omitempty"`
+	Cycle string `protobuf:"bytes,5,opt,name=cycle" json:"cycle,omitempty"`
+	// read_unix_nano is the time of the tablet's read that showed the wait
+	// (LockWaitsResponse.read_unix_nano): the tablet checks the wait in
+	// that read or a later one.
+	ReadUnixNano  int64 `protobuf:"varint,6,opt,name=read_unix_nano,json=readUnixNano" json:"read_unix_nano,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3507,6 +3523,13 @@ func (x *AbortDeadlockVictimRequest) GetCycle() string {
 		return x.Cycle
 	}
 	return ""
+}
+
+func (x *AbortDeadlockVictimRequest) GetReadUnixNano() int64 {
+	if x != nil {
+		return x.ReadUnixNano
+	}
+	return 0
 }
 
 // AbortDeadlockVictimResponse says whether the tablet aborted the
@@ -3908,9 +3931,10 @@ const file_query_proto_rawDesc = "" +
 	"\x13abandon_age_seconds\x18\x02 \x01(\x03R\x11abandonAgeSeconds\"\x96\x01\n" +
 	"\x1eUnresolvedTransactionsResponse\x12E\n" +
 	"\ftransactions\x18\x01 \x03(\v2!.mosaic.query.TransactionMetadataR\ftransactions\x12-\n" +
-	"\bprepared\x18\x02 \x03(\v2\x11.mosaic.query.XidR\bprepared\"2\n" +
+	"\bprepared\x18\x02 \x03(\v2\x11.mosaic.query.XidR\bprepared\"H\n" +
 	"\x10LockWaitsRequest\x12\x1e\n" +
-	"\vmin_wait_ms\x18\x01 \x01(\x03R\tminWaitMs\"\xda\x01\n" +
+	"\vmin_wait_ms\x18\x01 \x01(\x03R\tminWaitMs\x12\x14\n" +
+	"\x05fresh\x18\x02 \x01(\bR\x05fresh\"\xda\x01\n" +
 	"\x11LockWaitsResponse\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12?\n" +
@@ -3928,13 +3952,14 @@ const file_query_proto_rawDesc = "" +
 	"\x06trx_id\x18\x01 \x01(\x04R\x05trxId\x12%\n" +
 	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\x12.\n" +
 	"\x03tag\x18\x03 \x01(\v2\x1c.mosaic.query.TransactionTagR\x03tag\x12\x1c\n" +
-	"\tstatement\x18\x04 \x01(\x04R\tstatement\"\xb5\x01\n" +
+	"\tstatement\x18\x04 \x01(\x04R\tstatement\"\xdb\x01\n" +
 	"\x1aAbortDeadlockVictimRequest\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x12\x1c\n" +
 	"\tstatement\x18\x02 \x01(\x04R\tstatement\x12\x15\n" +
 	"\x06trx_id\x18\x03 \x01(\x04R\x05trxId\x12%\n" +
 	"\x0erequested_lock\x18\x04 \x01(\tR\rrequestedLock\x12\x14\n" +
-	"\x05cycle\x18\x05 \x01(\tR\x05cycle\"O\n" +
+	"\x05cycle\x18\x05 \x01(\tR\x05cycle\x12$\n" +
+	"\x0eread_unix_nano\x18\x06 \x01(\x03R\freadUnixNano\"O\n" +
 	"\x1bAbortDeadlockVictimResponse\x12\x18\n" +
 	"\aaborted\x18\x01 \x01(\bR\aaborted\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x91\x01\n" +

@@ -24,7 +24,7 @@ import (
 // lock tables. InnoDB refreshes INNODB_TRX and INNODB_LOCK_WAITS only when
 // nobody read them in the last 100 ms: reading them more often would keep
 // them frozen. Callers in between share the last read.
-const lockWaitReadInterval = 120 * time.Millisecond
+const lockWaitReadInterval = 110 * time.Millisecond
 
 // lockWaitsSQL lists MariaDB's row lock waits with the mysqld connection
 // of the waiting and of the blocking transaction (0 for one that has
@@ -182,7 +182,11 @@ func (s *Service) LockWaits(ctx context.Context, req *querypb.LockWaitsRequest) 
 	if !s.txs.runningSince(time.Now().Add(-minWait)) {
 		return resp, nil
 	}
-	at, rows, err := s.lockWaits.read(ctx, s.lockWaitSource(), time.Time{})
+	var notBefore time.Time
+	if req.Fresh {
+		notBefore = time.Now()
+	}
+	at, rows, err := s.lockWaits.read(ctx, s.lockWaitSource(), notBefore)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -223,28 +227,30 @@ func (s *Service) lockWaitSource() *Pool {
 // markVictim marks the running statement stmt of transaction id as
 // aborted for cycle and returns its mysqld connection, or says why it
 // cannot: the transaction ended, or the statement is no longer running.
-// Marking one already marked succeeds again (two detectors may choose the
-// same victim).
-func (tp *txPool) markVictim(id int64, stmt uint64, cycle string) (*PooledConn, string) {
+// first is false when the statement was marked already (two detectors
+// may choose the same victim): it is being interrupted.
+func (tp *txPool) markVictim(id int64, stmt uint64, cycle string) (pc *PooledConn, first bool, why string) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	tc, ok := tp.active[id]
 	switch {
 	case !ok:
-		return nil, "the transaction has ended"
+		return nil, false, "the transaction has ended"
 	case !tc.running || tc.stmt != stmt:
-		return nil, "the statement has finished"
-	case tc.victim == "":
-		tc.victim = cycle
+		return nil, false, "the statement has finished"
+	case tc.victim != "":
+		return tc.conn, false, ""
 	}
-	return tc.conn, ""
+	tc.victim = cycle
+	return tc.conn, true, ""
 }
 
-// AbortDeadlockVictim implements querypb.QueryServer. It checks, with a
-// read of mysqld's lock waits made after the request came, that the
-// statement still waits for the lock the detector saw, then interrupts
-// it (KILL QUERY); the statement's own call then rolls the transaction
-// back and fails with 1213 (txPool.done).
+// AbortDeadlockVictim implements querypb.QueryServer. It checks, in its
+// latest read of mysqld's lock waits (the one the detector saw, or a
+// later one; a new one when that is too old to share), that the
+// statement still waits for the lock the detector saw, and that it still
+// runs, then interrupts it (KILL QUERY); the statement's own call then
+// rolls the transaction back and fails with 1213 (txPool.done).
 func (s *Service) AbortDeadlockVictim(ctx context.Context, req *querypb.AbortDeadlockVictimRequest) (*querypb.AbortDeadlockVictimResponse, error) {
 	no := func(why string) (*querypb.AbortDeadlockVictimResponse, error) {
 		return &querypb.AbortDeadlockVictimResponse{Reason: why}, nil
@@ -259,7 +265,11 @@ func (s *Service) AbortDeadlockVictim(ctx context.Context, req *querypb.AbortDea
 	if conn == 0 {
 		return no("the transaction has ended")
 	}
-	_, rows, err := s.lockWaits.read(ctx, s.lockWaitSource(), time.Now())
+	notBefore := time.Now()
+	if req.ReadUnixNano != 0 {
+		notBefore = time.Unix(0, req.ReadUnixNano)
+	}
+	_, rows, err := s.lockWaits.read(ctx, s.lockWaitSource(), notBefore)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -272,9 +282,12 @@ func (s *Service) AbortDeadlockVictim(ctx context.Context, req *querypb.AbortDea
 	if !waiting {
 		return no("the statement no longer waits for that lock")
 	}
-	pc, why := s.txs.markVictim(req.TransactionId, req.Statement, req.Cycle)
+	pc, first, why := s.txs.markVictim(req.TransactionId, req.Statement, req.Cycle)
 	if why != "" {
 		return no(why)
+	}
+	if !first {
+		return &querypb.AbortDeadlockVictimResponse{Aborted: true}, nil
 	}
 	// As the statement's own account: an account may kill its own
 	// statements (killer).
