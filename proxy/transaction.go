@@ -312,11 +312,12 @@ func (g *Gate) commit(ctx context.Context, s *Session) error {
 // single, and twopc when at most one shard wrote). Shards that only read
 // commit first: their commit changes nothing, and one whose transaction
 // is gone stops the commit before anything is committed. When several
-// shards wrote, each but the first is asked first whether its transaction
-// is still there, so that a transaction lost before COMMIT (its tablet restarted,
-// rolled back for idling) rolls everything back instead of committing the
-// shards before it. After that only a shard failing during the commit
-// itself leaves some shards committed, and the error names them.
+// shards wrote, every one of them is asked first, at once, whether its
+// transaction is still there, so that a transaction lost before COMMIT
+// (its tablet restarted, rolled back for idling) rolls everything back
+// instead of committing the others; then they all commit at once. After
+// the check only a shard failing during the commit itself leaves some
+// shards committed, and the error names them.
 func (g *Gate) commitShards(ctx context.Context, txs []*shardTx) error {
 	var readers, writers []*shardTx
 	for _, tx := range txs {
@@ -340,14 +341,15 @@ func (g *Gate) commitShards(ctx context.Context, txs []*shardTx) error {
 			return abort(tx.key, err, append(slices.Clone(readers[i+1:]), writers...))
 		}
 	}
-	// The first writer needs no check: if its transaction is gone, its
-	// commit fails before anything is committed.
-	if len(writers) > 1 && !g.cfg.BenchNoCommitCheck {
-		if key, err := g.checkAlive(ctx, writers[1:]); err != nil {
+	if len(writers) == 1 {
+		return commitInOrder(ctx, writers)
+	}
+	if !g.cfg.BenchNoCommitCheck {
+		if key, err := g.checkAlive(ctx, writers); err != nil {
 			return abort(key, err, writers)
 		}
 	}
-	return commitInOrder(ctx, writers)
+	return g.commitAtOnce(ctx, writers)
 }
 
 // checkAlive asks every shard transaction, at once, whether it is still
@@ -375,6 +377,38 @@ func countWriters(txs []*shardTx) int {
 		}
 	}
 	return n
+}
+
+// commitAtOnce commits every shard transaction at once. When some fail,
+// the error names the shards that committed and those that failed (a
+// failed shard's transaction ends with its failure: mysqld refused the
+// commit and the tablet dropped it, or the call failed in transit and
+// its outcome is unknown).
+func (g *Gate) commitAtOnce(ctx context.Context, txs []*shardTx) error {
+	errs := make([]error, len(txs))
+	g.gw.fan.all(ctx, len(txs), func(ctx context.Context, i int) {
+		tx := txs[i]
+		_, errs[i] = tx.tablet.Client.Commit(ctx, &querypb.CommitRequest{Target: tx.target, TransactionId: tx.txID})
+	})
+	var committed, failed []string
+	var first *sqlerr.Error
+	for i, err := range errs {
+		if err == nil {
+			committed = append(committed, txs[i].key.String())
+			continue
+		}
+		failed = append(failed, txs[i].key.String())
+		if first == nil {
+			first = sqlerr.FromError(err)
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	if len(committed) == 0 {
+		return sqlerr.Wrap(sqlerr.ERErrorDuringCommit, first, "commit failed on %s, nothing was committed, the transaction was rolled back: %s", strings.Join(failed, ", "), first.Message)
+	}
+	return sqlerr.Wrap(sqlerr.ERErrorDuringCommit, first, "commit failed on %s while %s committed: %s", strings.Join(failed, ", "), strings.Join(committed, ", "), first.Message)
 }
 
 // commitInOrder commits every shard transaction in order. When a commit
