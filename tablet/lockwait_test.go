@@ -15,7 +15,8 @@ import (
 // abort naming another statement, or a transaction that does not wait,
 // does nothing; the right abort makes the waiting statement fail with
 // 1213 (SQLSTATE 40001) and the cycle, rolls its transaction back, and
-// leaves the other transaction alone.
+// leaves the other transaction alone. A twopc branch PREPAREd is never
+// aborted.
 func testLockWaits(t *testing.T, pc *tmclient.Client, target *querypb.Target) {
 	ctx := t.Context()
 	exec := func(txID int64, sql string) (*querypb.QueryResult, error) {
@@ -126,5 +127,82 @@ func testLockWaits(t *testing.T, pc *tmclient.Client, target *querypb.Target) {
 	}
 	if got := flat(values(t, res)); got != "1,1" {
 		t.Errorf("rows = %s, want 1,1 (the victim's updates rolled back)", got)
+	}
+
+	// A twopc branch PREPAREd keeps its locks until its commit, and runs
+	// no statement: a statement waiting behind it is reported (behind no
+	// transaction of the tablet's), but an abort naming the branch does
+	// nothing, and the branch commits.
+	xid := &querypb.Xid{Gtrid: "mosaic-lockwaits-prepared", Bqual: target.Keyspace + "/" + target.Shard}
+	be, err := pc.Query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: "UPDATE lock_waits SET v = v + 1 WHERE id = 1",
+		BeginOptions: &querypb.BeginOptions{Xid: xid, Tag: &querypb.TransactionTag{Dtid: xid.Gtrid, StartUnixNano: time.Now().UnixNano()}}})
+	if err != nil || be.Error != nil {
+		t.Fatalf("begin the branch: %v %v", err, be.GetError())
+	}
+	if _, err := pc.Query.Prepare(ctx, &querypb.PrepareRequest{Target: target, TransactionId: be.TransactionId}); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	behind := begin("mosaic-behind-prepared", "SELECT 1")
+	behindErr := make(chan error, 1)
+	go func() {
+		_, err := exec(behind, "UPDATE lock_waits SET v = v + 10 WHERE id = 1")
+		behindErr <- err
+	}()
+	wait = nil
+	deadline = time.Now().Add(10 * time.Second)
+	for wait == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the statement waiting behind the prepared branch was never reported")
+		}
+		lw, err := pc.Query.LockWaits(ctx, &querypb.LockWaitsRequest{MinWaitMs: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range lw.Waits {
+			if w.Waiter.GetTag().GetDtid() == "mosaic-behind-prepared" {
+				wait = w
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if wait.Blocker.TransactionId != 0 || wait.Blocker.GetTag() != nil {
+		t.Errorf("the prepared branch is reported as a transaction of the tablet: %v", wait.Blocker)
+	}
+	for stmt := uint64(1); stmt <= 2; stmt++ {
+		resp, err := pc.Query.AbortDeadlockVictim(ctx, &querypb.AbortDeadlockVictimRequest{
+			TransactionId: be.TransactionId, Statement: stmt, TrxId: wait.Waiter.TrxId, RequestedLock: wait.RequestedLock, Cycle: "test cycle",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Aborted {
+			t.Fatalf("an abort of a prepared branch went through")
+		}
+	}
+	select {
+	case err := <-behindErr:
+		t.Fatalf("the statement behind the prepared branch ended before its commit: %v", err)
+	default:
+	}
+	if _, err := pc.Query.CommitPrepared(ctx, &querypb.CommitPreparedRequest{Target: target, Xid: xid}); err != nil {
+		t.Fatalf("commit the prepared branch: %v", err)
+	}
+	select {
+	case err := <-behindErr:
+		if err != nil {
+			t.Fatalf("the statement behind the prepared branch: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the statement behind the prepared branch still waits after its commit")
+	}
+	if _, err := pc.Query.Commit(ctx, &querypb.CommitRequest{Target: target, TransactionId: behind}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = exec(0, "SELECT GROUP_CONCAT(v ORDER BY id) FROM lock_waits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := flat(values(t, res)); got != "12,1" {
+		t.Errorf("rows = %s, want 12,1 (the prepared branch and the statement behind it committed)", got)
 	}
 }
