@@ -91,6 +91,19 @@ func TestCrossShardDeadlock(t *testing.T) {
 	t.Run("a statement waiting on two shards", func(t *testing.T) {
 		twoShardWait(t, c, dsn1, take("-55"), take("55-aa"), take("aa-"))
 	})
+	t.Run("a long wait that is no deadlock", func(t *testing.T) {
+		found := func() float64 {
+			return counterValue(t, reg, "mosaic_deadlock_found_total", "", "") + counterValue(t, reg2, "mosaic_deadlock_found_total", "", "")
+		}
+		victims := func() float64 {
+			return counterValue(t, c.GateRegistry, "mosaic_gate_deadlock_victims_total", "kind", "cross_shard")
+		}
+		f0, v0 := found(), victims()
+		longWait(t, c, dsn1, dsn2, take("-55"), take("55-aa"), take("aa-"))
+		if f, v := found(), victims(); f != f0 || v != v0 {
+			t.Errorf("a wait without a cycle counted as a deadlock: found %v -> %v, gate victims %v -> %v", f0, f, v0, v)
+		}
+	})
 
 	// The detectors found the deadlocks and aborted their victims (both
 	// may count one: the second abort finds it under way).
@@ -281,6 +294,51 @@ func twoShardWait(t *testing.T, c *cluster.Cluster, dsn string, x, y, z int64) {
 	want := []int64{before[0] + 1, before[1] + 1, before[2] + 1}
 	if after := balances(t, db, ids); fmt.Sprint(after) != fmt.Sprint(want) {
 		t.Errorf("balances %v, want %v (A rolled back on every shard)", after, want)
+	}
+	checkNoOpenTransactions(t, c)
+}
+
+// longWait makes a transaction that spans shards wait, longer than the
+// detectors need to see it many times over, for a row another holds,
+// without a cycle: A (the elder) holds x and y, B (on another gate)
+// holds z and waits for x. Nothing may be aborted: B waits until A
+// commits, then goes on and commits.
+func longWait(t *testing.T, c *cluster.Cluster, dsnA, dsnB string, x, y, z int64) {
+	ctx := t.Context()
+	db := c.DB(t, "dlk")
+	ids := []int64{x, y, z}
+	before := balances(t, db, ids)
+	a, b := openSession(t, dsnA, ""), openSession(t, dsnB, "twopc")
+	mustExecConn(t, a.conn, "BEGIN")
+	mustExecConn(t, a.conn, "UPDATE dl SET bal = bal + 1 WHERE id = ?", x)
+	mustExecConn(t, a.conn, "UPDATE dl SET bal = bal + 1 WHERE id = ?", y)
+	mustExecConn(t, b.conn, "BEGIN")
+	mustExecConn(t, b.conn, "UPDATE dl SET bal = bal + 10 WHERE id = ?", z)
+	bDone := make(chan stmtResult, 1)
+	go func() {
+		_, err := b.conn.ExecContext(ctx, "UPDATE dl SET bal = bal + 10 WHERE id = ?", x)
+		bDone <- stmtResult{err, time.Now()}
+	}()
+	// Two seconds: the detectors poll every 120 ms and look at waits of
+	// 100 ms and more, so they see this one a dozen times each.
+	select {
+	case r := <-bDone:
+		t.Fatalf("B's statement ended while A still held the row: %v", r.err)
+	case <-time.After(2 * time.Second):
+	}
+	mustExecConn(t, a.conn, "COMMIT")
+	select {
+	case r := <-bDone:
+		if r.err != nil {
+			t.Fatalf("B after A committed: %v", r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("B still waits after A committed")
+	}
+	mustExecConn(t, b.conn, "COMMIT")
+	want := []int64{before[0] + 11, before[1] + 1, before[2] + 10}
+	if after := balances(t, db, ids); fmt.Sprint(after) != fmt.Sprint(want) {
+		t.Errorf("balances %v, want %v (both committed)", after, want)
 	}
 	checkNoOpenTransactions(t, c)
 }
