@@ -239,8 +239,36 @@ func TestMultiCommitChecksEveryWriterFirst(t *testing.T) {
 	s, e := txSession(f)
 	g := &Gate{cfg: DefaultConfig(), gw: e.gw}
 	err := g.commit(context.Background(), s)
-	if e := sqlerr.FromError(err); e.Num != sqlerr.ERErrorDuringCommit || !strings.Contains(e.Message, "commit failed on ks/80- while ks/-80 committed") {
+	if e := sqlerr.FromError(err); e.Num != sqlerr.ERErrorDuringCommit || !strings.Contains(e.Message, "commit failed on ks/80- while ks/-80 committed; whether ks/80- committed is not known") {
 		t.Fatalf("commit: %v", err)
+	}
+
+	// Every commit refused by its tablet: nothing was committed. One lost
+	// in transit: its outcome is not known, and the error does not say
+	// that nothing was committed.
+	for _, c := range []struct {
+		transit bool
+		want    string
+	}{
+		{false, "commit failed on ks/-80, ks/80-, nothing was committed, the transaction was rolled back"},
+		{true, "commit failed on ks/-80, ks/80-; whether ks/80- committed is not known (the call failed in transit)"},
+	} {
+		f := &fakeShards{}
+		f.answer = func(shard, sql string) error {
+			if sql != "" {
+				return nil
+			}
+			if shard == "80-" && c.transit {
+				return status.Error(codes.Unavailable, "tablet gone")
+			}
+			return sqlerr.TxEndedError("transaction ended: rolled back by mysqld").GRPCStatus().Err()
+		}
+		s, e := txSession(f)
+		g := &Gate{cfg: DefaultConfig(), gw: e.gw}
+		err := g.commit(context.Background(), s)
+		if e := sqlerr.FromError(err); e.Num != sqlerr.ERErrorDuringCommit || !strings.Contains(e.Message, c.want) {
+			t.Fatalf("commit: %v, want %q", err, c.want)
+		}
 	}
 }
 

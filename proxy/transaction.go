@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/status"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -380,24 +383,28 @@ func countWriters(txs []*shardTx) int {
 }
 
 // commitAtOnce commits every shard transaction at once. When some fail,
-// the error names the shards that committed and those that failed (a
-// failed shard's transaction ends with its failure: mysqld refused the
-// commit and the tablet dropped it, or the call failed in transit and
-// its outcome is unknown).
+// the error names the shards that committed, those whose tablet refused
+// the commit (mysqld refused it, or the transaction was gone: nothing of
+// it was committed there) and those whose call failed in transit, whose
+// outcome is not known.
 func (g *Gate) commitAtOnce(ctx context.Context, txs []*shardTx) error {
 	errs := make([]error, len(txs))
 	g.gw.fan.all(ctx, len(txs), func(ctx context.Context, i int) {
 		tx := txs[i]
 		_, errs[i] = tx.tablet.Client.Commit(ctx, &querypb.CommitRequest{Target: tx.target, TransactionId: tx.txID})
 	})
-	var committed, failed []string
+	var committed, failed, unknown []string
 	var first *sqlerr.Error
 	for i, err := range errs {
-		if err == nil {
+		switch {
+		case err == nil:
 			committed = append(committed, txs[i].key.String())
 			continue
+		case answeredByTablet(err):
+			failed = append(failed, txs[i].key.String())
+		default:
+			unknown = append(unknown, txs[i].key.String())
 		}
-		failed = append(failed, txs[i].key.String())
 		if first == nil {
 			first = sqlerr.FromError(err)
 		}
@@ -405,10 +412,35 @@ func (g *Gate) commitAtOnce(ctx context.Context, txs []*shardTx) error {
 	if first == nil {
 		return nil
 	}
-	if len(committed) == 0 {
+	if len(committed) == 0 && len(unknown) == 0 {
 		return sqlerr.Wrap(sqlerr.ERErrorDuringCommit, first, "commit failed on %s, nothing was committed, the transaction was rolled back: %s", strings.Join(failed, ", "), first.Message)
 	}
-	return sqlerr.Wrap(sqlerr.ERErrorDuringCommit, first, "commit failed on %s while %s committed: %s", strings.Join(failed, ", "), strings.Join(committed, ", "), first.Message)
+	msg := "commit failed on " + strings.Join(append(slices.Clone(failed), unknown...), ", ")
+	if len(committed) > 0 {
+		msg += " while " + strings.Join(committed, ", ") + " committed"
+	}
+	if len(unknown) > 0 {
+		msg += "; whether " + strings.Join(unknown, ", ") + " committed is not known (the call failed in transit)"
+	}
+	return sqlerr.Wrap(sqlerr.ERErrorDuringCommit, first, "%s: %s", msg, first.Message)
+}
+
+// answeredByTablet reports whether err is the tablet's own answer (a
+// MySQL error it sent), rather than a call that failed on its way there
+// or back.
+func answeredByTablet(err error) bool {
+	var e *sqlerr.Error
+	if errors.As(err, &e) {
+		return true
+	}
+	if st, ok := status.FromError(err); ok {
+		for _, d := range st.Details() {
+			if _, ok := d.(*querypb.MySQLError); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // commitInOrder commits every shard transaction in order. When a commit
