@@ -119,11 +119,16 @@ func TestReportChecks(t *testing.T) {
 		c.Ratio = ratio(c.A.Median, c.B.Median)
 		return c
 	}
+	// Sharded read-write with a stall of 1.5 s in its worst round.
+	rw := cmp(8, 2000, 4000, 20, 10, 30, 30)
+	rw.Workload = "read-write"
+	rw.A.Median.LongestGap, rw.B.Median.LongestGap = 1500, 40
 	r := &Report{
 		Entries: []Entry{
 			{Keyspace: "commerce", Comparison: cmp(8, 6000, 10000, 0.5, 0.3, 20, 30)},
 			{Keyspace: "commerce", Comparison: cmp(1, 3000, 5000, 0.4, 0.1, 40, 40)},
 			{Keyspace: "customer", Comparison: cmp(8, 1000, 10000, 5, 0.3, 200, 300)},
+			{Keyspace: "customer", Comparison: rw},
 		},
 		Memory: &MemoryFigures{IdleConns: 1000, RSSBeforeMB: 30, RSSWithIdleMB: 60, StreamRows: 1000000, StreamRSSStartMB: 60, StreamRSSPeakMB: 130},
 	}
@@ -131,12 +136,13 @@ func TestReportChecks(t *testing.T) {
 	for _, c := range r.Checks() {
 		got = append(got, c.Actual+" "+map[bool]string{true: "ok", false: "over"}[c.OK])
 	}
-	want := "60.0 % ok|50.0 µs ok|300 µs over|60.0 MB ok|70.0 MB over"
+	want := "60.0 % ok|50.0 µs ok|1000.0 % (500.0 / 50.0 µs) over|1500 ms over|300 µs over|60.0 MB ok|70.0 MB over"
 	if strings.Join(got, "|") != want {
 		t.Fatalf("checks %q, want %q", strings.Join(got, "|"), want)
 	}
 	md := r.Markdown()
-	for _, s := range []string{"## Budget", "| commerce | point-select | 8 | 6000 | 10000 | 60.0 % |", "## Gate memory", "| per idle connection | 30.7 KB |"} {
+	for _, s := range []string{"## Budget", "| commerce | point-select | 8 | 6000 | 10000 | 60.0 % |", "## Gate memory", "| per idle connection | 30.7 KB |",
+		"| customer | read-write | 8 | 2000 | 4000 | 50.0 % |", "| 0/0 | 1500/40 |"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("markdown lacks %q:\n%s", s, md)
 		}
@@ -159,6 +165,28 @@ func TestReportChecks(t *testing.T) {
 		"## Reference: two hops that only forward bytes", "| commerce | point-select | 8 | 8000 | 10000 | 80.0 % | 0.400 | 0.300 | 12.0 | 13.0 | 25.0 |"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("markdown lacks %q:\n%s", s, md)
+		}
+	}
+}
+
+// TestLongestGap: the longest stretch of a window without an event that
+// succeeded, from the events of several threads, at the window's edges
+// too.
+func TestLongestGap(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		name string
+		ends [][]time.Duration
+		want time.Duration
+	}{
+		{"none", nil, 1000 * ms},
+		{"steady", [][]time.Duration{{100 * ms, 300 * ms, 500 * ms, 700 * ms, 900 * ms}, {200 * ms, 400 * ms, 600 * ms, 800 * ms, 1000 * ms}}, 100 * ms},
+		{"a stall between threads", [][]time.Duration{{100 * ms, 200 * ms, 900 * ms}, {150 * ms, 950 * ms}}, 700 * ms},
+		{"a stall at the start", [][]time.Duration{{600 * ms, 700 * ms, 800 * ms, 900 * ms}}, 600 * ms},
+		{"a stall at the end, an event past it", [][]time.Duration{{100 * ms, 200 * ms}, {1300 * ms}}, 800 * ms},
+	} {
+		if got := longestGap(1000*ms, c.ends); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }

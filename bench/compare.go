@@ -41,6 +41,10 @@ type Summary struct {
 	P99    float64 `json:"p99_ms"`
 	Max    float64 `json:"max_ms"`
 	Errors float64 `json:"errors"`
+	// LongestGap is the longest stretch without an event that succeeded,
+	// in ms: the worst round's, not the median (one stall is one too
+	// many).
+	LongestGap float64 `json:"longest_gap_ms"`
 	// Probe holds the probe's figures.
 	Probe map[string]float64 `json:"probe,omitempty"`
 }
@@ -161,6 +165,9 @@ func medians(rounds []*Result, probes []map[string]float64) Summary {
 		Max:    pick(func(r *Result) float64 { return r.Latency.Max }),
 		Errors: pick(func(r *Result) float64 { return float64(r.Errors) }),
 	}
+	for _, r := range rounds {
+		s.LongestGap = max(s.LongestGap, r.LongestGapMs)
+	}
 	names := map[string]bool{}
 	for _, p := range probes {
 		for k := range p {
@@ -193,7 +200,7 @@ func ratio(a, b Summary) Summary {
 	r := Summary{
 		QPS: div(a.QPS, b.QPS), TPS: div(a.TPS, b.TPS),
 		P50: div(a.P50, b.P50), P95: div(a.P95, b.P95), P99: div(a.P99, b.P99), Max: div(a.Max, b.Max),
-		Errors: div(a.Errors, b.Errors),
+		Errors: div(a.Errors, b.Errors), LongestGap: div(a.LongestGap, b.LongestGap),
 	}
 	for k, v := range a.Probe {
 		if bv, ok := b.Probe[k]; ok {
@@ -210,10 +217,10 @@ func ratio(a, b Summary) Summary {
 func (c *Comparison) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d threads, %d rounds of %.0fs per side (medians)\n", c.Workload, c.Threads, c.Rounds, c.RoundSeconds)
-	fmt.Fprintf(&b, "  %-10s %12s %12s %10s %10s %10s %8s\n", "side", "qps", "tps", "p50 ms", "p95 ms", "p99 ms", "errors")
+	fmt.Fprintf(&b, "  %-10s %12s %12s %10s %10s %10s %8s %10s\n", "side", "qps", "tps", "p50 ms", "p95 ms", "p99 ms", "errors", "gap ms")
 	for _, s := range []*Side{&c.A, &c.B} {
 		m := s.Median
-		fmt.Fprintf(&b, "  %-10s %12.1f %12.1f %10.3f %10.3f %10.3f %8.0f\n", s.Label, m.QPS, m.TPS, m.P50, m.P95, m.P99, m.Errors)
+		fmt.Fprintf(&b, "  %-10s %12.1f %12.1f %10.3f %10.3f %10.3f %8.0f %10.0f\n", s.Label, m.QPS, m.TPS, m.P50, m.P95, m.P99, m.Errors, m.LongestGap)
 	}
 	r := c.Ratio
 	fmt.Fprintf(&b, "  %-10s %12.3f %12.3f %10.3f %10.3f %10.3f\n", "A/B", r.QPS, r.TPS, r.P50, r.P95, r.P99)

@@ -62,6 +62,15 @@ const (
 	BudgetAddedP50US    = 250.0 // gate p50 - direct p50 at 1 thread, µs
 	BudgetIdleRSSMB     = 100.0 // gate RSS with 1,000 idle connections
 	BudgetStreamGrowMB  = 50.0  // gate RSS growth streaming 1M rows
+	// BudgetShardedCPURatio bounds the gate + tablet CPU per point-select
+	// on the sharded keyspace over the unsharded one's: each goes to
+	// exactly one shard (issue 17).
+	BudgetShardedCPURatio = 1.10
+	// BudgetStallMS bounds the longest time without a committed
+	// transaction of read-write on the sharded keyspace, whose
+	// transactions lock rows of several shards in random order: a
+	// deadlock across shards must be broken within it.
+	BudgetStallMS = 1000.0
 )
 
 // Probe keys CPUProbe reports for the suite's process groups.
@@ -115,8 +124,8 @@ type Check struct {
 }
 
 // Checks evaluates the performance budget from the entries named
-// point-select on the first keyspace (the unsharded one) and the memory
-// figures.
+// point-select on the first keyspace (the unsharded one), point-select
+// and read-write on the next (the sharded one), and the memory figures.
 func (r *Report) Checks() []Check {
 	var out []Check
 	var ps8, ps1 *Entry
@@ -139,6 +148,29 @@ func (r *Report) Checks() []Check {
 		c := ps8.ProxyCPUUS()
 		out = append(out, Check{"gate + tablet CPU per point-select", fmt.Sprintf("≤ %.0f µs", BudgetCPUPerQueryUS),
 			fmt.Sprintf("%.1f µs", c), c > 0 && c <= BudgetCPUPerQueryUS})
+	}
+	var sps, srw *Entry
+	for i := range r.Entries {
+		e := &r.Entries[i]
+		if e.Keyspace == r.Entries[0].Keyspace || e.Comparison.Threads < 2 {
+			continue
+		}
+		switch {
+		case e.Comparison.Workload == "point-select" && sps == nil:
+			sps = e
+		case e.Comparison.Workload == "read-write" && srw == nil:
+			srw = e
+		}
+	}
+	if sps != nil && ps8 != nil && ps8.ProxyCPUUS() > 0 {
+		q := sps.ProxyCPUUS() / ps8.ProxyCPUUS()
+		out = append(out, Check{fmt.Sprintf("gate + tablet CPU per point-select, %s / %s", sps.Keyspace, ps8.Keyspace),
+			fmt.Sprintf("≤ %.0f %%", BudgetShardedCPURatio*100), fmt.Sprintf("%.1f %% (%.1f / %.1f µs)", q*100, sps.ProxyCPUUS(), ps8.ProxyCPUUS()), q <= BudgetShardedCPURatio})
+	}
+	if srw != nil {
+		g := srw.Comparison.A.Median.LongestGap
+		out = append(out, Check{fmt.Sprintf("longest time without a committed transaction, %s read-write, %d threads", srw.Keyspace, srw.Comparison.Threads),
+			fmt.Sprintf("≤ %.0f ms", BudgetStallMS), fmt.Sprintf("%.0f ms", g), g <= BudgetStallMS})
 	}
 	if ps1 != nil {
 		a := ps1.AddedP50US()
@@ -194,15 +226,16 @@ func (r *Report) Markdown() string {
 		b.WriteString("\n## Gate vs direct mysqld\n\n")
 		b.WriteString("Medians over the rounds. QPS counts statements (a read-write transaction is 20, BEGIN and COMMIT included); " +
 			"p50 is per event (one statement for point-select, one transaction for read-write). " +
-			"CPU is µs of CPU per statement, from /proc/<pid>/stat over each round.\n\n")
-		b.WriteString("| keyspace | workload | threads | gate QPS | direct QPS | gate/direct | gate p50 ms | direct p50 ms | added p50 µs | gate CPU µs/q | tablet CPU µs/q | gate+tablet µs/q | mysqld µs/q via gate | mysqld µs/q direct | errors gate/direct |\n")
-		b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+			"CPU is µs of CPU per statement, from /proc/<pid>/stat over each round. " +
+			"The longest gap is the longest time without an event that succeeded (for read-write: without a committed transaction), in the worst round.\n\n")
+		b.WriteString("| keyspace | workload | threads | gate QPS | direct QPS | gate/direct | gate p50 ms | direct p50 ms | added p50 µs | gate CPU µs/q | tablet CPU µs/q | gate+tablet µs/q | mysqld µs/q via gate | mysqld µs/q direct | errors gate/direct | longest gap ms gate/direct |\n")
+		b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, e := range r.Entries {
 			c := e.Comparison
 			a, d := c.A.Median, c.B.Median
-			fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.1f %% | %.3f | %.3f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f/%.0f |\n",
+			fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.1f %% | %.3f | %.3f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f/%.0f | %.0f/%.0f |\n",
 				e.Keyspace, c.Workload, c.Threads, a.QPS, d.QPS, c.Ratio.QPS*100, a.P50, d.P50, e.AddedP50US(),
-				a.Probe[ProbeGate], a.Probe[ProbeTablet], e.ProxyCPUUS(), a.Probe[ProbeMySQLd], d.Probe[ProbeMySQLd], a.Errors, d.Errors)
+				a.Probe[ProbeGate], a.Probe[ProbeTablet], e.ProxyCPUUS(), a.Probe[ProbeMySQLd], d.Probe[ProbeMySQLd], a.Errors, d.Errors, a.LongestGap, d.LongestGap)
 		}
 		b.WriteString("\nLoad generator (mosaic-bench itself) CPU per statement, gate side / direct side: ")
 		var parts []string

@@ -26,6 +26,11 @@ type Result struct {
 	QPS        float64 `json:"qps"`
 	TPS        float64 `json:"tps"`
 	Latency    Latency `json:"latency_ms"`
+	// LongestGapMs is the longest stretch of the measured window without
+	// an event that succeeded: for a transaction workload, without a
+	// committed transaction (a stall, such as a deadlock waiting for
+	// innodb_lock_wait_timeout, shows here).
+	LongestGapMs float64 `json:"longest_gap_ms"`
 	// ErrorCodes counts errors by MySQL error number ("other" for the
 	// rest); ErrorSamples keeps the first few messages.
 	ErrorCodes   map[string]uint64 `json:"error_codes,omitempty"`
@@ -76,6 +81,7 @@ func (r *Result) Text() string {
 	fmt.Fprintf(&b, "  queries %d (%.1f/s), events %d (%.1f/s), errors %d\n", r.Queries, r.QPS, r.Events, r.TPS, r.Errors)
 	fmt.Fprintf(&b, "  latency ms: p50 %.3f  p95 %.3f  p99 %.3f  max %.3f  mean %.3f\n",
 		r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.Latency.Mean)
+	fmt.Fprintf(&b, "  longest time without an event that succeeded: %.0f ms\n", r.LongestGapMs)
 	if len(r.ErrorCodes) > 0 {
 		codes := make([]string, 0, len(r.ErrorCodes))
 		for c, n := range r.ErrorCodes {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,9 @@ type threadStats struct {
 	reconnects uint64
 	codes      map[string]uint64
 	samples    []string
+	// ok are the ends of the measured events that succeeded, in order,
+	// as offsets from the start of the measured window.
+	ok []time.Duration
 }
 
 func (s *threadStats) recordError(err error) {
@@ -159,6 +163,7 @@ func Run(ctx context.Context, db *sql.DB, w Workload, opts RunOptions) (*Result,
 					} else {
 						st.events++
 						st.hist.Record(done.Sub(began))
+						st.ok = append(st.ok, done.Sub(measureFrom))
 					}
 				}
 				if err != nil && conn.PingContext(ctx) != nil {
@@ -209,6 +214,11 @@ func summarize(workload string, opts RunOptions, elapsed time.Duration, stats []
 	secs := elapsed.Seconds()
 	r.QPS = float64(r.Queries) / secs
 	r.TPS = float64(r.Events) / secs
+	var ends [][]time.Duration
+	for _, st := range stats {
+		ends = append(ends, st.ok)
+	}
+	r.LongestGapMs = ms(longestGap(elapsed, ends))
 	r.Latency = Latency{
 		P50:  ms(h.Quantile(0.50)),
 		P95:  ms(h.Quantile(0.95)),
@@ -220,3 +230,24 @@ func summarize(workload string, opts RunOptions, elapsed time.Duration, stats []
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// longestGap returns the longest stretch of a measured window of length
+// window in which no event succeeded: between the window's start, the
+// ends of the events that succeeded (offsets from the start, each
+// thread's in order; an event that ended after the window counts at its
+// end) and the window's end. A stall of the whole system shows here even
+// when the rate over the window looks fine.
+func longestGap(window time.Duration, ends [][]time.Duration) time.Duration {
+	var all []time.Duration
+	for _, e := range ends {
+		all = append(all, e...)
+	}
+	slices.Sort(all)
+	var longest, last time.Duration
+	for _, t := range all {
+		t = min(max(t, 0), window)
+		longest = max(longest, t-last)
+		last = t
+	}
+	return max(longest, window-last)
+}

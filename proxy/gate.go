@@ -44,6 +44,8 @@ type Gate struct {
 	reg      *prometheus.Registry
 	// mem is the memory budget of statements in flight.
 	mem *memBudget
+	// deadlocks counts and keeps the deadlocks of the gate's sessions.
+	deadlocks *deadlockLog
 
 	listener net.Listener
 	httpLis  net.Listener
@@ -94,19 +96,20 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 	gw := NewTabletGateway(hc, cfg.Cell, cfg.TabletWait, cfg.MaxReplicaLag, newFailoverBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg)))
 	gw.switches = switches
 	g := &Gate{
-		cfg:      cfg,
-		columns:  columns,
-		serving:  newServingGraphs(log, reg),
-		switches: switches,
-		log:      log,
-		ts:       ts,
-		hc:       hc,
-		gw:       gw,
-		router:   router.New(cfg.Router),
-		m:        newMetrics(reg),
-		mem:      mem,
-		reg:      reg,
-		loaded:   make(chan struct{}),
+		cfg:       cfg,
+		columns:   columns,
+		serving:   newServingGraphs(log, reg),
+		switches:  switches,
+		log:       log,
+		ts:        ts,
+		hc:        hc,
+		gw:        gw,
+		router:    router.New(cfg.Router),
+		m:         newMetrics(reg),
+		mem:       mem,
+		deadlocks: newDeadlockLog(reg),
+		reg:       reg,
+		loaded:    make(chan struct{}),
 
 		accounts:  accts,
 		tlsConfig: tlsConfig,

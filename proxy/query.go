@@ -52,6 +52,7 @@ func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 // statement (stmtatomic.go), the client sees why.
 func (cc *clientConn) afterError(err error) error {
 	s := cc.s
+	cc.g.deadlocks.note(cc, err)
 	if !s.InTransaction {
 		return err
 	}

@@ -144,6 +144,30 @@ func TestBeginOptionsTwoPC(t *testing.T) {
 	if s.nextTx != (txCharacteristics{}) {
 		t.Fatal("SET TRANSACTION outlived its transaction")
 	}
+	if o.Tag.GetDtid() != s.tx.dtid || o.Tag.GetStartUnixNano() == 0 {
+		t.Fatalf("the XA branch's tag %v is not its transaction's (%s)", o.Tag, s.tx.dtid)
+	}
+}
+
+// TestBeginOptionsTag: every shard transaction of a transaction carries
+// its tag, the same on every shard, for the deadlock detector; the next
+// transaction has another.
+func TestBeginOptionsTag(t *testing.T) {
+	s := NewSession(1, "root", TransactionModeMulti)
+	s.beginTx(txCharacteristics{readOnly: true})
+	a, b := shardKey{"ks", "-80"}, shardKey{"ks", "80-"}
+	oa, _, _ := s.beginOptionsFor(a)
+	ob, xa, _ := s.beginOptionsFor(b)
+	if xa || oa.Tag == nil || oa.Tag.Dtid == "" || oa.Tag != ob.Tag || !oa.ReadOnly {
+		t.Fatalf("shard transactions begin with %v and %v", oa, ob)
+	}
+	first := oa.Tag.Dtid
+	s.endTx()
+	s.beginTx(txCharacteristics{})
+	oa, _, _ = s.beginOptionsFor(a)
+	if oa.Tag.GetDtid() == "" || oa.Tag.Dtid == first || oa.ReadOnly {
+		t.Fatalf("the next transaction begins with %v (the first was %s)", oa, first)
+	}
 }
 
 // TestSavepointRecord: the record follows MariaDB's list of savepoints.

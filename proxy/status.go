@@ -36,6 +36,12 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 {{range .Plans}}<tr><td>{{.Keyspace}}</td><td>{{.StmtType}}</td><td>{{.Type}}</td><td>{{.Execs}}</td><td>{{.Errors}}</td><td>{{.Rows}}</td><td>{{.Time}}</td><td>{{.Mean}}</td><td class="sql">{{.Query}}</td></tr>
 {{else}}<tr><td colspan="9">none yet</td></tr>
 {{end}}</table>
+<h2>Recent deadlocks</h2>
+<p>Transactions of this gate's sessions rolled back as deadlock victims (1213), newest first: across shards (found by the deadlock detector) and on one shard (found by its mysqld).</p>
+<table><tr><th>time</th><th>connection</th><th>user</th><th>keyspace</th><th>transaction</th><th>found</th><th>cycle</th></tr>
+{{range .Deadlocks}}<tr><td>{{.Time.Format "2006-01-02 15:04:05.000"}}</td><td>{{.ConnID}}</td><td>{{.User}}</td><td>{{.Keyspace}}</td><td>{{.Dtid}}</td><td>{{if .CrossShard}}across shards{{else}}by mysqld{{end}}</td><td class="sql">{{.Cycle}}</td></tr>
+{{else}}<tr><td colspan="7">none</td></tr>
+{{end}}</table>
 </body></html>`))
 
 type statusKeyspace struct {
@@ -75,7 +81,8 @@ func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 		Tablets     []statusTablet
 		Cache       any
 		Plans       []statusPlan
-	}{Cell: g.cfg.Cell, Connections: g.connCount.Load(), Uptime: time.Since(g.started).Round(time.Second).String()}
+		Deadlocks   []DeadlockVictim
+	}{Deadlocks: g.RecentDeadlocks(), Cell: g.cfg.Cell, Connections: g.connCount.Load(), Uptime: time.Since(g.started).Round(time.Second).String()}
 	vs := g.router.VSchema()
 	for _, n := range vs.KeyspaceNames() {
 		ks := vs.Keyspaces[n]

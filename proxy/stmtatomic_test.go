@@ -204,36 +204,102 @@ func TestShardTransactionInUnknownStateIsLost(t *testing.T) {
 }
 
 func TestMultiCommitChecksEveryWriterFirst(t *testing.T) {
-	f := &fakeShards{}
-	f.answer = func(shard, sql string) error {
-		if shard == "80-" && sql == "SELECT 1" {
-			return sqlerr.TxEndedError("transaction 2 ended: rolled back after being idle for more than 30s").GRPCStatus().Err()
+	// Every writer is checked, the first one too: the commits that follow
+	// go out at once, so a lost transaction found by its own commit would
+	// come too late.
+	for _, lost := range []string{"-80", "80-"} {
+		f := &fakeShards{}
+		f.answer = func(shard, sql string) error {
+			if shard == lost && sql == "SELECT 1" {
+				return sqlerr.TxEndedError("transaction 2 ended: rolled back after being idle for more than 30s").GRPCStatus().Err()
+			}
+			return nil
 		}
-		return nil
-	}
-	s, e := txSession(f)
-	g := &Gate{cfg: DefaultConfig(), gw: e.gw}
-	err := g.commit(context.Background(), s)
-	if e := sqlerr.FromError(err); e.Num != sqlerr.ERErrorDuringCommit || !strings.Contains(e.Message, "the transaction on ks/80- was lost") {
-		t.Fatalf("commit: %v", err)
-	}
-	want := []string{"Execute 80- [] SELECT 1", "Rollback -80 [] ", "Rollback 80- [] "}
-	if got := f.taken(); !slices.Equal(got, want) {
-		t.Fatalf("calls %q, want %q", got, want)
+		s, e := txSession(f)
+		g := &Gate{cfg: DefaultConfig(), gw: e.gw}
+		err := g.commit(context.Background(), s)
+		if e := sqlerr.FromError(err); e.Num != sqlerr.ERErrorDuringCommit || !strings.Contains(e.Message, "the transaction on ks/"+lost+" was lost") {
+			t.Fatalf("commit: %v", err)
+		}
+		want := []string{"Execute -80 [] SELECT 1", "Execute 80- [] SELECT 1", "Rollback -80 [] ", "Rollback 80- [] "}
+		if got := f.taken(); !slices.Equal(got, want) {
+			t.Fatalf("calls %q, want %q", got, want)
+		}
 	}
 
-	// A shard failing during the commit itself: the shards before it stay
-	// committed, and the error names them.
+	// A shard failing during the commit itself: the others committed,
+	// and the error names them.
+	f := &fakeShards{}
 	f.answer = func(shard, sql string) error {
 		if shard == "80-" && sql == "" {
 			return status.Error(codes.Unavailable, "tablet gone")
 		}
 		return nil
 	}
-	s, e = txSession(f)
-	g = &Gate{cfg: DefaultConfig(), gw: e.gw}
-	err = g.commit(context.Background(), s)
-	if e := sqlerr.FromError(err); e.Num != sqlerr.ERErrorDuringCommit || !strings.Contains(e.Message, "commit failed on ks/80- after ks/-80 committed") {
+	s, e := txSession(f)
+	g := &Gate{cfg: DefaultConfig(), gw: e.gw}
+	err := g.commit(context.Background(), s)
+	if e := sqlerr.FromError(err); e.Num != sqlerr.ERErrorDuringCommit || !strings.Contains(e.Message, "commit failed on ks/80- while ks/-80 committed; whether ks/80- committed is not known") {
 		t.Fatalf("commit: %v", err)
+	}
+
+	// Every commit refused by its tablet: nothing was committed. One lost
+	// in transit: its outcome is not known, and the error does not say
+	// that nothing was committed.
+	for _, c := range []struct {
+		transit bool
+		want    string
+	}{
+		{false, "commit failed on ks/-80, ks/80-, nothing was committed, the transaction was rolled back"},
+		{true, "commit failed on ks/-80, ks/80-; whether ks/80- committed is not known (the call failed in transit)"},
+	} {
+		f := &fakeShards{}
+		f.answer = func(shard, sql string) error {
+			if sql != "" {
+				return nil
+			}
+			if shard == "80-" && c.transit {
+				return status.Error(codes.Unavailable, "tablet gone")
+			}
+			return sqlerr.TxEndedError("transaction ended: rolled back by mysqld").GRPCStatus().Err()
+		}
+		s, e := txSession(f)
+		g := &Gate{cfg: DefaultConfig(), gw: e.gw}
+		err := g.commit(context.Background(), s)
+		if e := sqlerr.FromError(err); e.Num != sqlerr.ERErrorDuringCommit || !strings.Contains(e.Message, c.want) {
+			t.Fatalf("commit: %v, want %q", err, c.want)
+		}
+	}
+}
+
+// TestMultiCommitAtOnce: the shards that wrote commit at the same time,
+// not one after another (the first commit here returns only once the
+// second has arrived).
+func TestMultiCommitAtOnce(t *testing.T) {
+	f := &fakeShards{}
+	second := make(chan struct{})
+	f.answer = func(shard, sql string) error {
+		if sql != "" {
+			return nil
+		}
+		if shard == "80-" {
+			close(second)
+			return nil
+		}
+		select {
+		case <-second:
+			return nil
+		case <-time.After(5 * time.Second):
+			return status.Error(codes.DeadlineExceeded, "the commit of 80- never came while -80's ran")
+		}
+	}
+	s, e := txSession(f)
+	g := &Gate{cfg: DefaultConfig(), gw: e.gw}
+	if err := g.commit(context.Background(), s); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	want := []string{"Commit -80 [] ", "Commit 80- [] ", "Execute -80 [] SELECT 1", "Execute 80- [] SELECT 1"}
+	if got := f.taken(); !slices.Equal(got, want) {
+		t.Fatalf("calls %q, want %q", got, want)
 	}
 }

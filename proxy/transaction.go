@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/status"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -71,9 +74,14 @@ func (c txCharacteristics) zero() bool { return c == txCharacteristics{} }
 type txState struct {
 	mode TransactionMode
 	opts *querypb.BeginOptions
-	// For twopc: the distributed transaction id, and the first shard of
-	// the transaction, the metadata manager that keeps the decision.
+	// dtid is the distributed transaction's id and tag its tag, given
+	// when it first reaches a shard; begin is how it begins on a shard
+	// (opts with the tag). In twopc mode dtid is the XA gtrid, and mm the
+	// first shard of the transaction, the metadata manager that keeps the
+	// decision.
 	dtid  string
+	tag   *querypb.TransactionTag
+	begin *querypb.BeginOptions
 	mm    shardKey
 	hasMM bool
 	// savepoints are the transaction's savepoint names, oldest first
@@ -168,26 +176,36 @@ func (s *Session) checkShards(keys []shardKey) error {
 }
 
 // beginOptionsFor returns how the transaction begins on a shard new to it.
+// The first shard gives the transaction its id and tag (every shard
+// transaction carries the tag, for the deadlock detector: deadlock.go).
 // In twopc mode the first shard is the metadata manager (a plain
 // transaction) and every other shard an XA branch.
 func (s *Session) beginOptionsFor(key shardKey) (*querypb.BeginOptions, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.tx.tag == nil {
+		s.tx.dtid = newDTID()
+		s.tx.tag = &querypb.TransactionTag{Dtid: s.tx.dtid, StartUnixNano: time.Now().UnixNano()}
+		o := &querypb.BeginOptions{Tag: s.tx.tag}
+		if s.tx.opts != nil {
+			o.Isolation, o.ReadOnly, o.ConsistentSnapshot = s.tx.opts.Isolation, s.tx.opts.ReadOnly, s.tx.opts.ConsistentSnapshot
+		}
+		s.tx.begin = o
+	}
 	if s.tx.mode != TransactionModeTwoPC {
-		return s.tx.opts, false, nil
+		return s.tx.begin, false, nil
 	}
 	if !s.tx.hasMM {
 		s.tx.mm, s.tx.hasMM = key, true
-		s.tx.dtid = newDTID()
 	}
 	if key == s.tx.mm {
-		return s.tx.opts, false, nil
+		return s.tx.begin, false, nil
 	}
 	bqual := s.tx.mm.String()
 	if len(bqual) > 64 {
 		return nil, false, sqlerr.NotSupported("twopc transactions whose first shard's name %q is longer than 64 bytes", bqual)
 	}
-	o := &querypb.BeginOptions{Xid: &querypb.Xid{Gtrid: s.tx.dtid, Bqual: bqual}}
+	o := &querypb.BeginOptions{Xid: &querypb.Xid{Gtrid: s.tx.dtid, Bqual: bqual}, Tag: s.tx.tag}
 	if s.tx.opts != nil {
 		o.Isolation, o.ReadOnly = s.tx.opts.Isolation, s.tx.opts.ReadOnly
 	}
@@ -297,11 +315,12 @@ func (g *Gate) commit(ctx context.Context, s *Session) error {
 // single, and twopc when at most one shard wrote). Shards that only read
 // commit first: their commit changes nothing, and one whose transaction
 // is gone stops the commit before anything is committed. When several
-// shards wrote, each but the first is asked first whether its transaction
-// is still there, so that a transaction lost before COMMIT (its tablet restarted,
-// rolled back for idling) rolls everything back instead of committing the
-// shards before it. After that only a shard failing during the commit
-// itself leaves some shards committed, and the error names them.
+// shards wrote, every one of them is asked first, at once, whether its
+// transaction is still there, so that a transaction lost before COMMIT
+// (its tablet restarted, rolled back for idling) rolls everything back
+// instead of committing the others; then they all commit at once. After
+// the check only a shard failing during the commit itself leaves some
+// shards committed, and the error names them.
 func (g *Gate) commitShards(ctx context.Context, txs []*shardTx) error {
 	var readers, writers []*shardTx
 	for _, tx := range txs {
@@ -325,14 +344,15 @@ func (g *Gate) commitShards(ctx context.Context, txs []*shardTx) error {
 			return abort(tx.key, err, append(slices.Clone(readers[i+1:]), writers...))
 		}
 	}
-	// The first writer needs no check: if its transaction is gone, its
-	// commit fails before anything is committed.
-	if len(writers) > 1 && !g.cfg.BenchNoCommitCheck {
-		if key, err := g.checkAlive(ctx, writers[1:]); err != nil {
+	if len(writers) == 1 {
+		return commitInOrder(ctx, writers)
+	}
+	if !g.cfg.BenchNoCommitCheck {
+		if key, err := g.checkAlive(ctx, writers); err != nil {
 			return abort(key, err, writers)
 		}
 	}
-	return commitInOrder(ctx, writers)
+	return g.commitAtOnce(ctx, writers)
 }
 
 // checkAlive asks every shard transaction, at once, whether it is still
@@ -360,6 +380,67 @@ func countWriters(txs []*shardTx) int {
 		}
 	}
 	return n
+}
+
+// commitAtOnce commits every shard transaction at once. When some fail,
+// the error names the shards that committed, those whose tablet refused
+// the commit (mysqld refused it, or the transaction was gone: nothing of
+// it was committed there) and those whose call failed in transit, whose
+// outcome is not known.
+func (g *Gate) commitAtOnce(ctx context.Context, txs []*shardTx) error {
+	errs := make([]error, len(txs))
+	g.gw.fan.all(ctx, len(txs), func(ctx context.Context, i int) {
+		tx := txs[i]
+		_, errs[i] = tx.tablet.Client.Commit(ctx, &querypb.CommitRequest{Target: tx.target, TransactionId: tx.txID})
+	})
+	var committed, failed, unknown []string
+	var first *sqlerr.Error
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			committed = append(committed, txs[i].key.String())
+			continue
+		case answeredByTablet(err):
+			failed = append(failed, txs[i].key.String())
+		default:
+			unknown = append(unknown, txs[i].key.String())
+		}
+		if first == nil {
+			first = sqlerr.FromError(err)
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	if len(committed) == 0 && len(unknown) == 0 {
+		return sqlerr.Wrap(sqlerr.ERErrorDuringCommit, first, "commit failed on %s, nothing was committed, the transaction was rolled back: %s", strings.Join(failed, ", "), first.Message)
+	}
+	msg := "commit failed on " + strings.Join(append(slices.Clone(failed), unknown...), ", ")
+	if len(committed) > 0 {
+		msg += " while " + strings.Join(committed, ", ") + " committed"
+	}
+	if len(unknown) > 0 {
+		msg += "; whether " + strings.Join(unknown, ", ") + " committed is not known (the call failed in transit)"
+	}
+	return sqlerr.Wrap(sqlerr.ERErrorDuringCommit, first, "%s: %s", msg, first.Message)
+}
+
+// answeredByTablet reports whether err is the tablet's own answer (a
+// MySQL error it sent), rather than a call that failed on its way there
+// or back.
+func answeredByTablet(err error) bool {
+	var e *sqlerr.Error
+	if errors.As(err, &e) {
+		return true
+	}
+	if st, ok := status.FromError(err); ok {
+		for _, d := range st.Details() {
+			if _, ok := d.(*querypb.MySQLError); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // commitInOrder commits every shard transaction in order. When a commit

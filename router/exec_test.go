@@ -520,6 +520,24 @@ func BenchmarkPlanPointSelect(b *testing.B) {
 			}
 		}
 	})
+	// The point select of a sharded keyspace: the same shape, its value
+	// hashed to a shard.
+	b.Run("sharded-stream", func(b *testing.B) {
+		texts := make([]string, 1000)
+		for i := range texts {
+			texts[i] = fmt.Sprintf("SELECT email FROM customer WHERE customer_id = %d", 1000+i)
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			p, bv, err := r.Plan(texts[i%len(texts)], "customer", 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Stream(context.Background(), f, bv, func(*querypb.QueryResult) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("new-literal", func(b *testing.B) {
 		small := New(Config{PlanCacheSize: 100})
 		small.SetVSchema(r.VSchema())

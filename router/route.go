@@ -229,6 +229,43 @@ func (r *Route) oneShard(set shardSet) (string, bool) {
 	return "", false
 }
 
+// targetOne resolves the shard of an EqualUnique route on one value, the
+// point query of a sharded keyspace, among set (which has shards) without
+// the maps and slices of targets; ok is false when the route is another
+// kind, or its value asks for targets' general handling (a list, a value
+// the vindex cannot map). It gives what targets gives.
+func (r *Route) targetOne(bv BindVars, set shardSet) (shardTarget, bool, error) {
+	ks := r.Keyspace
+	if r.Opcode != EqualUnique || len(r.Values) != 1 || r.ListBind != "" {
+		return shardTarget{}, false, nil
+	}
+	vs := r.Values[0]
+	v := vs.val
+	if !vs.isConst {
+		x, ok := bv[vs.bind]
+		if !ok {
+			return shardTarget{}, false, nil
+		}
+		if _, isList := x.([]any); isList {
+			return shardTarget{}, false, nil
+		}
+		v = x
+	}
+	if v == nil {
+		// NULL matches no row; the statement still runs once.
+		return shardTarget{shard: set.shards[0]}, true, nil
+	}
+	ksid, ok := r.Vindex.Map(v)
+	if !ok {
+		return shardTarget{}, false, nil
+	}
+	shard, ok := set.shardFor(ksid)
+	if !ok {
+		return shardTarget{}, false, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds keyspace id %x", ks.Name, ksid)
+	}
+	return shardTarget{shard: shard}, true, nil
+}
+
 // queries renders the statement for each target, among the shards that
 // serve tablet type tt.
 func (r *Route) queries(bv BindVars, tt topodatapb.TabletType) ([]ShardQuery, error) {
@@ -239,8 +276,13 @@ func (r *Route) queries(bv BindVars, tt topodatapb.TabletType) ([]ShardQuery, er
 		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", r.Keyspace.Name)
 	}
 	if s, ok := r.oneShard(set); ok {
-		// The common case without a slice of targets on the heap.
+		// The common cases without a slice of targets on the heap.
 		one[0] = shardTarget{shard: s}
+		targets = one[:]
+	} else if t, ok, err := r.targetOne(bv, set); err != nil {
+		return nil, err
+	} else if ok {
+		one[0] = t
 		targets = one[:]
 	} else {
 		var err error

@@ -132,7 +132,11 @@ type Error struct {
 	// (rolled back for being idle, by a deadlock, or with its connection):
 	// the gate must end the client's whole transaction.
 	TxEnded bool
-	cause   error
+	// Deadlock describes the cycle when the statement's transaction was
+	// aborted as the victim of a deadlock across shards (1213); empty
+	// otherwise.
+	Deadlock string
+	cause    error
 }
 
 // New returns an Error with the SQLSTATE that belongs to num.
@@ -160,7 +164,7 @@ func NotSupported(format string, args ...any) *Error {
 
 // Proto returns the error as it travels in gRPC status details.
 func (e *Error) Proto() *querypb.MySQLError {
-	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message, Retryable: e.Retryable, TransactionEnded: e.TxEnded}
+	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message, Retryable: e.Retryable, TransactionEnded: e.TxEnded, Deadlock: e.Deadlock}
 }
 
 // FromProto turns a querypb.MySQLError back into an Error.
@@ -172,7 +176,7 @@ func FromProto(m *querypb.MySQLError) *Error {
 	if state == "" {
 		state = StateFor(uint16(m.Code))
 	}
-	return &Error{Num: uint16(m.Code), State: state, Message: m.Message, Retryable: m.Retryable, TxEnded: m.TransactionEnded}
+	return &Error{Num: uint16(m.Code), State: state, Message: m.Message, Retryable: m.Retryable, TxEnded: m.TransactionEnded, Deadlock: m.Deadlock}
 }
 
 // NotServing is the error of a tablet asked for a target it does not serve

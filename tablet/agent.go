@@ -128,6 +128,8 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	dbaPool := queryservice.NewPool(m.DBAParams(), 4)
+	// Reading mysqld's lock waits needs the PROCESS privilege.
+	qs.SetLockWaitPool(dbaPool)
 	hbPool := queryservice.NewPool(m.AgentParams(), 1)
 	a := &Agent{
 		cfg:        cfg,

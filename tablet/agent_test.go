@@ -196,6 +196,10 @@ func TestTablet(t *testing.T) {
 		testNoDirtyConnections(t, pc, target, primary, 16)
 	})
 
+	t.Run("LockWaits", func(t *testing.T) {
+		testLockWaits(t, pc, target)
+	})
+
 	t.Run("ReservedConnections", func(t *testing.T) {
 		testReservedConnections(t, pc, target, primary, 3*time.Second)
 	})

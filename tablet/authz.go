@@ -43,6 +43,9 @@ func rpcRoles() rpcauth.Table {
 		querypb.Query_ConcludeTransaction_FullMethodName:    {gate, operator},
 		querypb.Query_ReadTransaction_FullMethodName:        {gate, operator},
 		querypb.Query_UnresolvedTransactions_FullMethodName: {gate, operator},
+		// The deadlock detector runs in the failure detector, as operator.
+		querypb.Query_LockWaits_FullMethodName:           {operator},
+		querypb.Query_AbortDeadlockVictim_FullMethodName: {operator},
 
 		tabletmanagerpb.TabletManager_Ping_FullMethodName:                 {operator},
 		tabletmanagerpb.TabletManager_Status_FullMethodName:               {tablet, operator},

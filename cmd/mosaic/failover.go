@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -31,7 +32,12 @@ lease: dead, or cut off from the topology; or its gRPC and mysqld ports refuse
 connections), or holds its lease while its mysqld has not answered for
 --unresponsive-grace, it runs an emergency reparent: the most advanced replica
 becomes the primary. Several may run; the shard lock makes them take turns.
-See docs/operations.md.`,
+See docs/operations.md.
+
+It also runs the deadlock detector (--deadlock-detection): it asks the
+primaries for their row lock waits, finds the deadlocks across shards that
+no single mysqld can see, and aborts a victim of each, which gets 1213. See
+docs/transactions.md.`,
 		Args: cobra.NoArgs,
 	}
 	fs := cmd.Flags()
@@ -46,6 +52,7 @@ See docs/operations.md.`,
 	fs.DurationVar(&cfg.Reparent.LeaseWait, "lease-wait", 15*time.Second, "how long to wait for a fenced primary's lease to go")
 	fs.DurationVar(&cfg.Reparent.TabletTimeout, "tablet-timeout", 10*time.Second, "how long a reparent waits for each call to one tablet (a frozen tablet is left out after it)")
 	fs.IntVar(&httpPort, "http-port", 0, "HTTP port for /metrics (0: off)")
+	df := addDeadlockFlags(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		log, err := lf.logger()
 		if err != nil {
@@ -68,6 +75,14 @@ See docs/operations.md.`,
 		if err != nil {
 			return err
 		}
+		ctx, cancel := context.WithCancel(cmd.Context())
+		defer cancel()
+		waitDetector, err := df.start(ctx, ts, cfg.Keyspaces, cfg.Reparent.Creds, log, reg)
+		if err != nil {
+			return err
+		}
+		defer waitDetector()
+		defer cancel()
 		if httpPort > 0 {
 			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)))
 			if err != nil {
@@ -77,7 +92,7 @@ See docs/operations.md.`,
 			go srv.Serve(l)
 			defer srv.Close()
 		}
-		return c.Run(cmd.Context())
+		return c.Run(ctx)
 	}
 	return cmd
 }

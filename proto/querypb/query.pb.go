@@ -827,7 +827,12 @@ type BeginOptions struct {
 	// xid, when set, begins a branch of a distributed transaction (XA START)
 	// instead of a plain one: it ends with Prepare and CommitPrepared, or
 	// with Commit (one phase) or Rollback.
-	Xid           *Xid `protobuf:"bytes,4,opt,name=xid" json:"xid,omitempty"`
+	Xid *Xid `protobuf:"bytes,4,opt,name=xid" json:"xid,omitempty"`
+	// tag names the gate's distributed transaction this shard transaction
+	// belongs to, the same on every shard it reaches, so that a deadlock
+	// detector can join the lock waits of several shards into one graph
+	// (LockWaits).
+	Tag           *TransactionTag `protobuf:"bytes,5,opt,name=tag" json:"tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -890,6 +895,72 @@ func (x *BeginOptions) GetXid() *Xid {
 	return nil
 }
 
+func (x *BeginOptions) GetTag() *TransactionTag {
+	if x != nil {
+		return x.Tag
+	}
+	return nil
+}
+
+// TransactionTag names a distributed transaction (docs/transactions.md,
+// "Deadlocks across shards").
+type TransactionTag struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// dtid is the gate's id of the distributed transaction
+	// ("mosaic-<16 hex digits>"; in twopc mode also its XA gtrid).
+	Dtid string `protobuf:"bytes,1,opt,name=dtid" json:"dtid,omitempty"`
+	// start_unix_nano is when the transaction first reached a shard, by the
+	// gate's clock: of the transactions in a deadlock, the detector aborts
+	// the one that started last.
+	StartUnixNano int64 `protobuf:"varint,2,opt,name=start_unix_nano,json=startUnixNano" json:"start_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransactionTag) Reset() {
+	*x = TransactionTag{}
+	mi := &file_query_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransactionTag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransactionTag) ProtoMessage() {}
+
+func (x *TransactionTag) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransactionTag.ProtoReflect.Descriptor instead.
+func (*TransactionTag) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TransactionTag) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+func (x *TransactionTag) GetStartUnixNano() int64 {
+	if x != nil {
+		return x.StartUnixNano
+	}
+	return 0
+}
+
 // Xid names an XA transaction branch.
 type Xid struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -901,7 +972,7 @@ type Xid struct {
 
 func (x *Xid) Reset() {
 	*x = Xid{}
-	mi := &file_query_proto_msgTypes[9]
+	mi := &file_query_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +984,7 @@ func (x *Xid) String() string {
 func (*Xid) ProtoMessage() {}
 
 func (x *Xid) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[9]
+	mi := &file_query_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +997,7 @@ func (x *Xid) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Xid.ProtoReflect.Descriptor instead.
 func (*Xid) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{9}
+	return file_query_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Xid) GetGtrid() string {
@@ -953,7 +1024,7 @@ type BeginResponse struct {
 
 func (x *BeginResponse) Reset() {
 	*x = BeginResponse{}
-	mi := &file_query_proto_msgTypes[10]
+	mi := &file_query_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1036,7 @@ func (x *BeginResponse) String() string {
 func (*BeginResponse) ProtoMessage() {}
 
 func (x *BeginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[10]
+	mi := &file_query_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1049,7 @@ func (x *BeginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginResponse.ProtoReflect.Descriptor instead.
 func (*BeginResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{10}
+	return file_query_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BeginResponse) GetTransactionId() int64 {
@@ -1013,7 +1084,7 @@ type BeginExecuteRequest struct {
 
 func (x *BeginExecuteRequest) Reset() {
 	*x = BeginExecuteRequest{}
-	mi := &file_query_proto_msgTypes[11]
+	mi := &file_query_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1096,7 @@ func (x *BeginExecuteRequest) String() string {
 func (*BeginExecuteRequest) ProtoMessage() {}
 
 func (x *BeginExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[11]
+	mi := &file_query_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1109,7 @@ func (x *BeginExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginExecuteRequest.ProtoReflect.Descriptor instead.
 func (*BeginExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{11}
+	return file_query_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BeginExecuteRequest) GetTarget() *Target {
@@ -1090,7 +1161,7 @@ type BeginExecuteResponse struct {
 
 func (x *BeginExecuteResponse) Reset() {
 	*x = BeginExecuteResponse{}
-	mi := &file_query_proto_msgTypes[12]
+	mi := &file_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1173,7 @@ func (x *BeginExecuteResponse) String() string {
 func (*BeginExecuteResponse) ProtoMessage() {}
 
 func (x *BeginExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[12]
+	mi := &file_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1186,7 @@ func (x *BeginExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginExecuteResponse.ProtoReflect.Descriptor instead.
 func (*BeginExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{12}
+	return file_query_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BeginExecuteResponse) GetTransactionId() int64 {
@@ -1168,7 +1239,7 @@ type LoadDataRequest struct {
 
 func (x *LoadDataRequest) Reset() {
 	*x = LoadDataRequest{}
-	mi := &file_query_proto_msgTypes[13]
+	mi := &file_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1251,7 @@ func (x *LoadDataRequest) String() string {
 func (*LoadDataRequest) ProtoMessage() {}
 
 func (x *LoadDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[13]
+	mi := &file_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1264,7 @@ func (x *LoadDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadDataRequest.ProtoReflect.Descriptor instead.
 func (*LoadDataRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{13}
+	return file_query_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LoadDataRequest) GetTarget() *Target {
@@ -1242,7 +1313,7 @@ type LoadDataResponse struct {
 
 func (x *LoadDataResponse) Reset() {
 	*x = LoadDataResponse{}
-	mi := &file_query_proto_msgTypes[14]
+	mi := &file_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1325,7 @@ func (x *LoadDataResponse) String() string {
 func (*LoadDataResponse) ProtoMessage() {}
 
 func (x *LoadDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[14]
+	mi := &file_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1338,7 @@ func (x *LoadDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadDataResponse.ProtoReflect.Descriptor instead.
 func (*LoadDataResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{14}
+	return file_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoadDataResponse) GetResult() *QueryResult {
@@ -1287,7 +1358,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_query_proto_msgTypes[15]
+	mi := &file_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1370,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[15]
+	mi := &file_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1383,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{15}
+	return file_query_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CommitRequest) GetTarget() *Target {
@@ -1337,7 +1408,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_query_proto_msgTypes[16]
+	mi := &file_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1420,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[16]
+	mi := &file_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1433,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{16}
+	return file_query_proto_rawDescGZIP(), []int{17}
 }
 
 type RollbackRequest struct {
@@ -1375,7 +1446,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_query_proto_msgTypes[17]
+	mi := &file_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1458,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[17]
+	mi := &file_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1471,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{17}
+	return file_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RollbackRequest) GetTarget() *Target {
@@ -1425,7 +1496,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_query_proto_msgTypes[18]
+	mi := &file_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1508,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[18]
+	mi := &file_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1521,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{18}
+	return file_query_proto_rawDescGZIP(), []int{19}
 }
 
 type StreamHealthRequest struct {
@@ -1461,7 +1532,7 @@ type StreamHealthRequest struct {
 
 func (x *StreamHealthRequest) Reset() {
 	*x = StreamHealthRequest{}
-	mi := &file_query_proto_msgTypes[19]
+	mi := &file_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1544,7 @@ func (x *StreamHealthRequest) String() string {
 func (*StreamHealthRequest) ProtoMessage() {}
 
 func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[19]
+	mi := &file_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1557,7 @@ func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthRequest.ProtoReflect.Descriptor instead.
 func (*StreamHealthRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{19}
+	return file_query_proto_rawDescGZIP(), []int{20}
 }
 
 type RealtimeStats struct {
@@ -1509,7 +1580,7 @@ type RealtimeStats struct {
 
 func (x *RealtimeStats) Reset() {
 	*x = RealtimeStats{}
-	mi := &file_query_proto_msgTypes[20]
+	mi := &file_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1592,7 @@ func (x *RealtimeStats) String() string {
 func (*RealtimeStats) ProtoMessage() {}
 
 func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[20]
+	mi := &file_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1605,7 @@ func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RealtimeStats.ProtoReflect.Descriptor instead.
 func (*RealtimeStats) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{20}
+	return file_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RealtimeStats) GetHealthError() string {
@@ -1585,7 +1656,7 @@ type StreamHealthResponse struct {
 
 func (x *StreamHealthResponse) Reset() {
 	*x = StreamHealthResponse{}
-	mi := &file_query_proto_msgTypes[21]
+	mi := &file_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1668,7 @@ func (x *StreamHealthResponse) String() string {
 func (*StreamHealthResponse) ProtoMessage() {}
 
 func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[21]
+	mi := &file_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1681,7 @@ func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthResponse.ProtoReflect.Descriptor instead.
 func (*StreamHealthResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{21}
+	return file_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StreamHealthResponse) GetTarget() *Target {
@@ -1662,13 +1733,17 @@ type MySQLError struct {
 	// tablet (rolled back when idle too long, its connection lost, or
 	// rolled back by mysqld after a deadlock): nothing of it remains.
 	TransactionEnded bool `protobuf:"varint,5,opt,name=transaction_ended,json=transactionEnded" json:"transaction_ended,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// deadlock is set on the 1213 of a transaction aborted as the victim of
+	// a deadlock across shards (AbortDeadlockVictim): the cycle the
+	// detector found, for the gate's log and status page.
+	Deadlock      string `protobuf:"bytes,6,opt,name=deadlock" json:"deadlock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_query_proto_msgTypes[22]
+	mi := &file_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1755,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[22]
+	mi := &file_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1768,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{22}
+	return file_query_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MySQLError) GetCode() uint32 {
@@ -1731,6 +1806,13 @@ func (x *MySQLError) GetTransactionEnded() bool {
 	return false
 }
 
+func (x *MySQLError) GetDeadlock() string {
+	if x != nil {
+		return x.Deadlock
+	}
+	return ""
+}
+
 // ReserveExecuteRequest runs sql on a reserved connection: a new one when
 // reserved_id is 0 (taken with the options' settings), else reserved_id's.
 // Only timeout_ms or the caller's deadline bounds the statement, not the
@@ -1747,7 +1829,7 @@ type ReserveExecuteRequest struct {
 
 func (x *ReserveExecuteRequest) Reset() {
 	*x = ReserveExecuteRequest{}
-	mi := &file_query_proto_msgTypes[23]
+	mi := &file_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1841,7 @@ func (x *ReserveExecuteRequest) String() string {
 func (*ReserveExecuteRequest) ProtoMessage() {}
 
 func (x *ReserveExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[23]
+	mi := &file_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1854,7 @@ func (x *ReserveExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ReserveExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{23}
+	return file_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReserveExecuteRequest) GetTarget() *Target {
@@ -1820,7 +1902,7 @@ type ReserveExecuteResponse struct {
 
 func (x *ReserveExecuteResponse) Reset() {
 	*x = ReserveExecuteResponse{}
-	mi := &file_query_proto_msgTypes[24]
+	mi := &file_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +1914,7 @@ func (x *ReserveExecuteResponse) String() string {
 func (*ReserveExecuteResponse) ProtoMessage() {}
 
 func (x *ReserveExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[24]
+	mi := &file_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +1927,7 @@ func (x *ReserveExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ReserveExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{24}
+	return file_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReserveExecuteResponse) GetReservedId() int64 {
@@ -1889,7 +1971,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_query_proto_msgTypes[25]
+	mi := &file_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +1983,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[25]
+	mi := &file_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +1996,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{25}
+	return file_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReleaseRequest) GetTarget() *Target {
@@ -1939,7 +2021,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_query_proto_msgTypes[26]
+	mi := &file_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2033,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[26]
+	mi := &file_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2046,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{26}
+	return file_query_proto_rawDescGZIP(), []int{27}
 }
 
 // ReservedHeartbeatRequest says the caller still holds these reserved
@@ -1979,7 +2061,7 @@ type ReservedHeartbeatRequest struct {
 
 func (x *ReservedHeartbeatRequest) Reset() {
 	*x = ReservedHeartbeatRequest{}
-	mi := &file_query_proto_msgTypes[27]
+	mi := &file_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2073,7 @@ func (x *ReservedHeartbeatRequest) String() string {
 func (*ReservedHeartbeatRequest) ProtoMessage() {}
 
 func (x *ReservedHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[27]
+	mi := &file_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2086,7 @@ func (x *ReservedHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReservedHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*ReservedHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{27}
+	return file_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReservedHeartbeatRequest) GetTarget() *Target {
@@ -2032,7 +2114,7 @@ type ReservedHeartbeatResponse struct {
 
 func (x *ReservedHeartbeatResponse) Reset() {
 	*x = ReservedHeartbeatResponse{}
-	mi := &file_query_proto_msgTypes[28]
+	mi := &file_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2044,7 +2126,7 @@ func (x *ReservedHeartbeatResponse) String() string {
 func (*ReservedHeartbeatResponse) ProtoMessage() {}
 
 func (x *ReservedHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[28]
+	mi := &file_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2057,7 +2139,7 @@ func (x *ReservedHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReservedHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*ReservedHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{28}
+	return file_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReservedHeartbeatResponse) GetGoneIds() []int64 {
@@ -2078,7 +2160,7 @@ type Participant struct {
 
 func (x *Participant) Reset() {
 	*x = Participant{}
-	mi := &file_query_proto_msgTypes[29]
+	mi := &file_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2172,7 @@ func (x *Participant) String() string {
 func (*Participant) ProtoMessage() {}
 
 func (x *Participant) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[29]
+	mi := &file_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2185,7 @@ func (x *Participant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Participant.ProtoReflect.Descriptor instead.
 func (*Participant) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{29}
+	return file_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Participant) GetKeyspace() string {
@@ -2133,7 +2215,7 @@ type TransactionMetadata struct {
 
 func (x *TransactionMetadata) Reset() {
 	*x = TransactionMetadata{}
-	mi := &file_query_proto_msgTypes[30]
+	mi := &file_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2227,7 @@ func (x *TransactionMetadata) String() string {
 func (*TransactionMetadata) ProtoMessage() {}
 
 func (x *TransactionMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[30]
+	mi := &file_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2240,7 @@ func (x *TransactionMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionMetadata.ProtoReflect.Descriptor instead.
 func (*TransactionMetadata) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{30}
+	return file_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TransactionMetadata) GetDtid() string {
@@ -2201,7 +2283,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_query_proto_msgTypes[31]
+	mi := &file_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2295,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[31]
+	mi := &file_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2308,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{31}
+	return file_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PrepareRequest) GetTarget() *Target {
@@ -2251,7 +2333,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_query_proto_msgTypes[32]
+	mi := &file_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2263,7 +2345,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[32]
+	mi := &file_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2276,7 +2358,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{32}
+	return file_query_proto_rawDescGZIP(), []int{33}
 }
 
 // CommitPreparedRequest commits a prepared branch; a branch that is no
@@ -2291,7 +2373,7 @@ type CommitPreparedRequest struct {
 
 func (x *CommitPreparedRequest) Reset() {
 	*x = CommitPreparedRequest{}
-	mi := &file_query_proto_msgTypes[33]
+	mi := &file_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2303,7 +2385,7 @@ func (x *CommitPreparedRequest) String() string {
 func (*CommitPreparedRequest) ProtoMessage() {}
 
 func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[33]
+	mi := &file_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2316,7 +2398,7 @@ func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPreparedRequest.ProtoReflect.Descriptor instead.
 func (*CommitPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{33}
+	return file_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CommitPreparedRequest) GetTarget() *Target {
@@ -2341,7 +2423,7 @@ type CommitPreparedResponse struct {
 
 func (x *CommitPreparedResponse) Reset() {
 	*x = CommitPreparedResponse{}
-	mi := &file_query_proto_msgTypes[34]
+	mi := &file_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2353,7 +2435,7 @@ func (x *CommitPreparedResponse) String() string {
 func (*CommitPreparedResponse) ProtoMessage() {}
 
 func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[34]
+	mi := &file_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2366,7 +2448,7 @@ func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPreparedResponse.ProtoReflect.Descriptor instead.
 func (*CommitPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{34}
+	return file_query_proto_rawDescGZIP(), []int{35}
 }
 
 // RollbackPreparedRequest rolls back a prepared branch; a branch that is no
@@ -2381,7 +2463,7 @@ type RollbackPreparedRequest struct {
 
 func (x *RollbackPreparedRequest) Reset() {
 	*x = RollbackPreparedRequest{}
-	mi := &file_query_proto_msgTypes[35]
+	mi := &file_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2475,7 @@ func (x *RollbackPreparedRequest) String() string {
 func (*RollbackPreparedRequest) ProtoMessage() {}
 
 func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[35]
+	mi := &file_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2488,7 @@ func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackPreparedRequest.ProtoReflect.Descriptor instead.
 func (*RollbackPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{35}
+	return file_query_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RollbackPreparedRequest) GetTarget() *Target {
@@ -2431,7 +2513,7 @@ type RollbackPreparedResponse struct {
 
 func (x *RollbackPreparedResponse) Reset() {
 	*x = RollbackPreparedResponse{}
-	mi := &file_query_proto_msgTypes[36]
+	mi := &file_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2525,7 @@ func (x *RollbackPreparedResponse) String() string {
 func (*RollbackPreparedResponse) ProtoMessage() {}
 
 func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[36]
+	mi := &file_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2538,7 @@ func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackPreparedResponse.ProtoReflect.Descriptor instead.
 func (*RollbackPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{36}
+	return file_query_proto_rawDescGZIP(), []int{37}
 }
 
 // CreateTransactionRequest writes the record of a distributed transaction
@@ -2472,7 +2554,7 @@ type CreateTransactionRequest struct {
 
 func (x *CreateTransactionRequest) Reset() {
 	*x = CreateTransactionRequest{}
-	mi := &file_query_proto_msgTypes[37]
+	mi := &file_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2484,7 +2566,7 @@ func (x *CreateTransactionRequest) String() string {
 func (*CreateTransactionRequest) ProtoMessage() {}
 
 func (x *CreateTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[37]
+	mi := &file_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2497,7 +2579,7 @@ func (x *CreateTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTransactionRequest.ProtoReflect.Descriptor instead.
 func (*CreateTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{37}
+	return file_query_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CreateTransactionRequest) GetTarget() *Target {
@@ -2529,7 +2611,7 @@ type CreateTransactionResponse struct {
 
 func (x *CreateTransactionResponse) Reset() {
 	*x = CreateTransactionResponse{}
-	mi := &file_query_proto_msgTypes[38]
+	mi := &file_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +2623,7 @@ func (x *CreateTransactionResponse) String() string {
 func (*CreateTransactionResponse) ProtoMessage() {}
 
 func (x *CreateTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[38]
+	mi := &file_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +2636,7 @@ func (x *CreateTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTransactionResponse.ProtoReflect.Descriptor instead.
 func (*CreateTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{38}
+	return file_query_proto_rawDescGZIP(), []int{39}
 }
 
 // StartCommitRequest is the commit point: inside the manager's own
@@ -2572,7 +2654,7 @@ type StartCommitRequest struct {
 
 func (x *StartCommitRequest) Reset() {
 	*x = StartCommitRequest{}
-	mi := &file_query_proto_msgTypes[39]
+	mi := &file_query_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2666,7 @@ func (x *StartCommitRequest) String() string {
 func (*StartCommitRequest) ProtoMessage() {}
 
 func (x *StartCommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[39]
+	mi := &file_query_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2679,7 @@ func (x *StartCommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCommitRequest.ProtoReflect.Descriptor instead.
 func (*StartCommitRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{39}
+	return file_query_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StartCommitRequest) GetTarget() *Target {
@@ -2629,7 +2711,7 @@ type StartCommitResponse struct {
 
 func (x *StartCommitResponse) Reset() {
 	*x = StartCommitResponse{}
-	mi := &file_query_proto_msgTypes[40]
+	mi := &file_query_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2641,7 +2723,7 @@ func (x *StartCommitResponse) String() string {
 func (*StartCommitResponse) ProtoMessage() {}
 
 func (x *StartCommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[40]
+	mi := &file_query_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2654,7 +2736,7 @@ func (x *StartCommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCommitResponse.ProtoReflect.Descriptor instead.
 func (*StartCommitResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{40}
+	return file_query_proto_rawDescGZIP(), []int{41}
 }
 
 // SetRollbackRequest moves a record from PREPARE to ROLLBACK and returns
@@ -2669,7 +2751,7 @@ type SetRollbackRequest struct {
 
 func (x *SetRollbackRequest) Reset() {
 	*x = SetRollbackRequest{}
-	mi := &file_query_proto_msgTypes[41]
+	mi := &file_query_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2763,7 @@ func (x *SetRollbackRequest) String() string {
 func (*SetRollbackRequest) ProtoMessage() {}
 
 func (x *SetRollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[41]
+	mi := &file_query_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2776,7 @@ func (x *SetRollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRollbackRequest.ProtoReflect.Descriptor instead.
 func (*SetRollbackRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{41}
+	return file_query_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetRollbackRequest) GetTarget() *Target {
@@ -2720,7 +2802,7 @@ type SetRollbackResponse struct {
 
 func (x *SetRollbackResponse) Reset() {
 	*x = SetRollbackResponse{}
-	mi := &file_query_proto_msgTypes[42]
+	mi := &file_query_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2732,7 +2814,7 @@ func (x *SetRollbackResponse) String() string {
 func (*SetRollbackResponse) ProtoMessage() {}
 
 func (x *SetRollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[42]
+	mi := &file_query_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2745,7 +2827,7 @@ func (x *SetRollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRollbackResponse.ProtoReflect.Descriptor instead.
 func (*SetRollbackResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{42}
+	return file_query_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SetRollbackResponse) GetState() TransactionState {
@@ -2766,7 +2848,7 @@ type ConcludeTransactionRequest struct {
 
 func (x *ConcludeTransactionRequest) Reset() {
 	*x = ConcludeTransactionRequest{}
-	mi := &file_query_proto_msgTypes[43]
+	mi := &file_query_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2778,7 +2860,7 @@ func (x *ConcludeTransactionRequest) String() string {
 func (*ConcludeTransactionRequest) ProtoMessage() {}
 
 func (x *ConcludeTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[43]
+	mi := &file_query_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2791,7 +2873,7 @@ func (x *ConcludeTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConcludeTransactionRequest.ProtoReflect.Descriptor instead.
 func (*ConcludeTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{43}
+	return file_query_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ConcludeTransactionRequest) GetTarget() *Target {
@@ -2816,7 +2898,7 @@ type ConcludeTransactionResponse struct {
 
 func (x *ConcludeTransactionResponse) Reset() {
 	*x = ConcludeTransactionResponse{}
-	mi := &file_query_proto_msgTypes[44]
+	mi := &file_query_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +2910,7 @@ func (x *ConcludeTransactionResponse) String() string {
 func (*ConcludeTransactionResponse) ProtoMessage() {}
 
 func (x *ConcludeTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[44]
+	mi := &file_query_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +2923,7 @@ func (x *ConcludeTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConcludeTransactionResponse.ProtoReflect.Descriptor instead.
 func (*ConcludeTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{44}
+	return file_query_proto_rawDescGZIP(), []int{45}
 }
 
 type ReadTransactionRequest struct {
@@ -2854,7 +2936,7 @@ type ReadTransactionRequest struct {
 
 func (x *ReadTransactionRequest) Reset() {
 	*x = ReadTransactionRequest{}
-	mi := &file_query_proto_msgTypes[45]
+	mi := &file_query_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2866,7 +2948,7 @@ func (x *ReadTransactionRequest) String() string {
 func (*ReadTransactionRequest) ProtoMessage() {}
 
 func (x *ReadTransactionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[45]
+	mi := &file_query_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2879,7 +2961,7 @@ func (x *ReadTransactionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadTransactionRequest.ProtoReflect.Descriptor instead.
 func (*ReadTransactionRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{45}
+	return file_query_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ReadTransactionRequest) GetTarget() *Target {
@@ -2906,7 +2988,7 @@ type ReadTransactionResponse struct {
 
 func (x *ReadTransactionResponse) Reset() {
 	*x = ReadTransactionResponse{}
-	mi := &file_query_proto_msgTypes[46]
+	mi := &file_query_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2918,7 +3000,7 @@ func (x *ReadTransactionResponse) String() string {
 func (*ReadTransactionResponse) ProtoMessage() {}
 
 func (x *ReadTransactionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[46]
+	mi := &file_query_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2931,7 +3013,7 @@ func (x *ReadTransactionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadTransactionResponse.ProtoReflect.Descriptor instead.
 func (*ReadTransactionResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{46}
+	return file_query_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ReadTransactionResponse) GetMetadata() *TransactionMetadata {
@@ -2954,7 +3036,7 @@ type UnresolvedTransactionsRequest struct {
 
 func (x *UnresolvedTransactionsRequest) Reset() {
 	*x = UnresolvedTransactionsRequest{}
-	mi := &file_query_proto_msgTypes[47]
+	mi := &file_query_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2966,7 +3048,7 @@ func (x *UnresolvedTransactionsRequest) String() string {
 func (*UnresolvedTransactionsRequest) ProtoMessage() {}
 
 func (x *UnresolvedTransactionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[47]
+	mi := &file_query_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2979,7 +3061,7 @@ func (x *UnresolvedTransactionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedTransactionsRequest.ProtoReflect.Descriptor instead.
 func (*UnresolvedTransactionsRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{47}
+	return file_query_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UnresolvedTransactionsRequest) GetTarget() *Target {
@@ -3006,7 +3088,7 @@ type UnresolvedTransactionsResponse struct {
 
 func (x *UnresolvedTransactionsResponse) Reset() {
 	*x = UnresolvedTransactionsResponse{}
-	mi := &file_query_proto_msgTypes[48]
+	mi := &file_query_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3018,7 +3100,7 @@ func (x *UnresolvedTransactionsResponse) String() string {
 func (*UnresolvedTransactionsResponse) ProtoMessage() {}
 
 func (x *UnresolvedTransactionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[48]
+	mi := &file_query_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3031,7 +3113,7 @@ func (x *UnresolvedTransactionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnresolvedTransactionsResponse.ProtoReflect.Descriptor instead.
 func (*UnresolvedTransactionsResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{48}
+	return file_query_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UnresolvedTransactionsResponse) GetTransactions() []*TransactionMetadata {
@@ -3046,6 +3128,463 @@ func (x *UnresolvedTransactionsResponse) GetPrepared() []*Xid {
 		return x.Prepared
 	}
 	return nil
+}
+
+// LockWaitsRequest asks for the row lock waits on the tablet's mysqld.
+type LockWaitsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// min_wait_ms: only waits of statements of the tablet's transactions
+	// that have run at least this long are reported, with the waits of
+	// anything else on mysqld (statements outside the tablet's
+	// transactions) that are waiting at the same time. The tablet asks
+	// mysqld nothing while no statement of its transactions has run that
+	// long.
+	MinWaitMs int64 `protobuf:"varint,1,opt,name=min_wait_ms,json=minWaitMs" json:"min_wait_ms,omitempty"`
+	// fresh asks for a read of mysqld's waits made after the request came,
+	// not an earlier one shared with other callers (the tablet may wait up
+	// to 110 ms for it: see LockWaitsResponse.read_unix_nano).
+	Fresh         bool `protobuf:"varint,2,opt,name=fresh" json:"fresh,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockWaitsRequest) Reset() {
+	*x = LockWaitsRequest{}
+	mi := &file_query_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockWaitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockWaitsRequest) ProtoMessage() {}
+
+func (x *LockWaitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockWaitsRequest.ProtoReflect.Descriptor instead.
+func (*LockWaitsRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *LockWaitsRequest) GetMinWaitMs() int64 {
+	if x != nil {
+		return x.MinWaitMs
+	}
+	return 0
+}
+
+func (x *LockWaitsRequest) GetFresh() bool {
+	if x != nil {
+		return x.Fresh
+	}
+	return false
+}
+
+// LockWaitsResponse lists who waits on whom on the tablet's mysqld.
+type LockWaitsResponse struct {
+	state       protoimpl.MessageState  `protogen:"open.v1"`
+	Keyspace    string                  `protobuf:"bytes,1,opt,name=keyspace" json:"keyspace,omitempty"`
+	Shard       string                  `protobuf:"bytes,2,opt,name=shard" json:"shard,omitempty"`
+	TabletAlias *topodatapb.TabletAlias `protobuf:"bytes,3,opt,name=tablet_alias,json=tabletAlias" json:"tablet_alias,omitempty"`
+	Waits       []*LockWait             `protobuf:"bytes,4,rep,name=waits" json:"waits,omitempty"`
+	// read_unix_nano is when the tablet read the waits from mysqld (0 when
+	// it did not need to). The tablet reads them at most every 110 ms and
+	// answers the callers in between with that read: InnoDB refreshes the
+	// tables the waits come from only when nobody read them in the last
+	// 100 ms, so reading more often would freeze them.
+	ReadUnixNano  int64 `protobuf:"varint,5,opt,name=read_unix_nano,json=readUnixNano" json:"read_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockWaitsResponse) Reset() {
+	*x = LockWaitsResponse{}
+	mi := &file_query_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockWaitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockWaitsResponse) ProtoMessage() {}
+
+func (x *LockWaitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockWaitsResponse.ProtoReflect.Descriptor instead.
+func (*LockWaitsResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *LockWaitsResponse) GetKeyspace() string {
+	if x != nil {
+		return x.Keyspace
+	}
+	return ""
+}
+
+func (x *LockWaitsResponse) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *LockWaitsResponse) GetTabletAlias() *topodatapb.TabletAlias {
+	if x != nil {
+		return x.TabletAlias
+	}
+	return nil
+}
+
+func (x *LockWaitsResponse) GetWaits() []*LockWait {
+	if x != nil {
+		return x.Waits
+	}
+	return nil
+}
+
+func (x *LockWaitsResponse) GetReadUnixNano() int64 {
+	if x != nil {
+		return x.ReadUnixNano
+	}
+	return 0
+}
+
+// LockWait is one edge of the wait-for graph: waiter's statement waits
+// for a lock that blocker holds (or asked for first). A waiter may wait
+// for several blockers, one LockWait each.
+type LockWait struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Waiter  *LockWaitTx            `protobuf:"bytes,1,opt,name=waiter" json:"waiter,omitempty"`
+	Blocker *LockWaitTx            `protobuf:"bytes,2,opt,name=blocker" json:"blocker,omitempty"`
+	// requested_lock and blocking_lock are mysqld's ids of the lock the
+	// waiter asks for and of the blocker's lock in its way.
+	RequestedLock string `protobuf:"bytes,3,opt,name=requested_lock,json=requestedLock" json:"requested_lock,omitempty"`
+	BlockingLock  string `protobuf:"bytes,4,opt,name=blocking_lock,json=blockingLock" json:"blocking_lock,omitempty"`
+	// waited_ms is how long the waiter's statement has run (for a waiter
+	// outside the tablet's transactions: how long it has waited, in whole
+	// seconds as mysqld tells).
+	WaitedMs      int64 `protobuf:"varint,5,opt,name=waited_ms,json=waitedMs" json:"waited_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockWait) Reset() {
+	*x = LockWait{}
+	mi := &file_query_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockWait) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockWait) ProtoMessage() {}
+
+func (x *LockWait) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockWait.ProtoReflect.Descriptor instead.
+func (*LockWait) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *LockWait) GetWaiter() *LockWaitTx {
+	if x != nil {
+		return x.Waiter
+	}
+	return nil
+}
+
+func (x *LockWait) GetBlocker() *LockWaitTx {
+	if x != nil {
+		return x.Blocker
+	}
+	return nil
+}
+
+func (x *LockWait) GetRequestedLock() string {
+	if x != nil {
+		return x.RequestedLock
+	}
+	return ""
+}
+
+func (x *LockWait) GetBlockingLock() string {
+	if x != nil {
+		return x.BlockingLock
+	}
+	return ""
+}
+
+func (x *LockWait) GetWaitedMs() int64 {
+	if x != nil {
+		return x.WaitedMs
+	}
+	return 0
+}
+
+// LockWaitTx is one mysqld transaction in a LockWait.
+type LockWaitTx struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// trx_id is mysqld's transaction id.
+	TrxId uint64 `protobuf:"varint,1,opt,name=trx_id,json=trxId" json:"trx_id,omitempty"`
+	// transaction_id is the tablet's id of the transaction, 0 when it is
+	// not one of the tablet's transactions (an autocommit statement, a
+	// prepared XA branch, another client of mysqld).
+	TransactionId int64 `protobuf:"varint,2,opt,name=transaction_id,json=transactionId" json:"transaction_id,omitempty"`
+	// tag is the transaction's tag, when the gate gave one.
+	Tag *TransactionTag `protobuf:"bytes,3,opt,name=tag" json:"tag,omitempty"`
+	// statement numbers the statements run in the tablet's transaction: it
+	// names the waiting statement, so that an abort reaches it and nothing
+	// that ran after it (waiter only).
+	Statement     uint64 `protobuf:"varint,4,opt,name=statement" json:"statement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockWaitTx) Reset() {
+	*x = LockWaitTx{}
+	mi := &file_query_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockWaitTx) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockWaitTx) ProtoMessage() {}
+
+func (x *LockWaitTx) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockWaitTx.ProtoReflect.Descriptor instead.
+func (*LockWaitTx) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *LockWaitTx) GetTrxId() uint64 {
+	if x != nil {
+		return x.TrxId
+	}
+	return 0
+}
+
+func (x *LockWaitTx) GetTransactionId() int64 {
+	if x != nil {
+		return x.TransactionId
+	}
+	return 0
+}
+
+func (x *LockWaitTx) GetTag() *TransactionTag {
+	if x != nil {
+		return x.Tag
+	}
+	return nil
+}
+
+func (x *LockWaitTx) GetStatement() uint64 {
+	if x != nil {
+		return x.Statement
+	}
+	return 0
+}
+
+// AbortDeadlockVictimRequest aborts a transaction of the tablet whose
+// statement waits in a deadlock: the tablet checks that the statement
+// (transaction_id, statement) still runs and, in its latest read of
+// mysqld's waits (no older than read_unix_nano), still waits for
+// requested_lock, then interrupts it; the statement fails with 1213
+// (ER_LOCK_DEADLOCK, SQLSTATE 40001) and the tablet rolls the transaction
+// back, as mysqld does for a deadlock it sees itself. The gate then rolls
+// back the rest of the distributed transaction.
+type AbortDeadlockVictimRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TransactionId int64                  `protobuf:"varint,1,opt,name=transaction_id,json=transactionId" json:"transaction_id,omitempty"`
+	Statement     uint64                 `protobuf:"varint,2,opt,name=statement" json:"statement,omitempty"`
+	TrxId         uint64                 `protobuf:"varint,3,opt,name=trx_id,json=trxId" json:"trx_id,omitempty"`
+	RequestedLock string                 `protobuf:"bytes,4,opt,name=requested_lock,json=requestedLock" json:"requested_lock,omitempty"`
+	// cycle describes the deadlock, for the victim's error details and
+	// the logs.
+	Cycle string `protobuf:"bytes,5,opt,name=cycle" json:"cycle,omitempty"`
+	// read_unix_nano is the time of the tablet's read that showed the wait
+	// (LockWaitsResponse.read_unix_nano): the tablet checks the wait in
+	// that read or a later one.
+	ReadUnixNano  int64 `protobuf:"varint,6,opt,name=read_unix_nano,json=readUnixNano" json:"read_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortDeadlockVictimRequest) Reset() {
+	*x = AbortDeadlockVictimRequest{}
+	mi := &file_query_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortDeadlockVictimRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortDeadlockVictimRequest) ProtoMessage() {}
+
+func (x *AbortDeadlockVictimRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortDeadlockVictimRequest.ProtoReflect.Descriptor instead.
+func (*AbortDeadlockVictimRequest) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *AbortDeadlockVictimRequest) GetTransactionId() int64 {
+	if x != nil {
+		return x.TransactionId
+	}
+	return 0
+}
+
+func (x *AbortDeadlockVictimRequest) GetStatement() uint64 {
+	if x != nil {
+		return x.Statement
+	}
+	return 0
+}
+
+func (x *AbortDeadlockVictimRequest) GetTrxId() uint64 {
+	if x != nil {
+		return x.TrxId
+	}
+	return 0
+}
+
+func (x *AbortDeadlockVictimRequest) GetRequestedLock() string {
+	if x != nil {
+		return x.RequestedLock
+	}
+	return ""
+}
+
+func (x *AbortDeadlockVictimRequest) GetCycle() string {
+	if x != nil {
+		return x.Cycle
+	}
+	return ""
+}
+
+func (x *AbortDeadlockVictimRequest) GetReadUnixNano() int64 {
+	if x != nil {
+		return x.ReadUnixNano
+	}
+	return 0
+}
+
+// AbortDeadlockVictimResponse says whether the tablet aborted the
+// statement; when it did not (the statement finished, or no longer waits
+// for that lock, or the transaction is gone), reason says why.
+type AbortDeadlockVictimResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Aborted       bool                   `protobuf:"varint,1,opt,name=aborted" json:"aborted,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortDeadlockVictimResponse) Reset() {
+	*x = AbortDeadlockVictimResponse{}
+	mi := &file_query_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortDeadlockVictimResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortDeadlockVictimResponse) ProtoMessage() {}
+
+func (x *AbortDeadlockVictimResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_query_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortDeadlockVictimResponse.ProtoReflect.Descriptor instead.
+func (*AbortDeadlockVictimResponse) Descriptor() ([]byte, []int) {
+	return file_query_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *AbortDeadlockVictimResponse) GetAborted() bool {
+	if x != nil {
+		return x.Aborted
+	}
+	return false
+}
+
+func (x *AbortDeadlockVictimResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 // Multiplex carries Execute calls as messages on one long-lived stream, so
@@ -3077,7 +3616,7 @@ type MultiplexRequest struct {
 
 func (x *MultiplexRequest) Reset() {
 	*x = MultiplexRequest{}
-	mi := &file_query_proto_msgTypes[49]
+	mi := &file_query_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3089,7 +3628,7 @@ func (x *MultiplexRequest) String() string {
 func (*MultiplexRequest) ProtoMessage() {}
 
 func (x *MultiplexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[49]
+	mi := &file_query_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3102,7 +3641,7 @@ func (x *MultiplexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiplexRequest.ProtoReflect.Descriptor instead.
 func (*MultiplexRequest) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{49}
+	return file_query_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *MultiplexRequest) GetId() uint64 {
@@ -3146,7 +3685,7 @@ type MultiplexResponse struct {
 
 func (x *MultiplexResponse) Reset() {
 	*x = MultiplexResponse{}
-	mi := &file_query_proto_msgTypes[50]
+	mi := &file_query_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3697,7 @@ func (x *MultiplexResponse) String() string {
 func (*MultiplexResponse) ProtoMessage() {}
 
 func (x *MultiplexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_query_proto_msgTypes[50]
+	mi := &file_query_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3710,7 @@ func (x *MultiplexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MultiplexResponse.ProtoReflect.Descriptor instead.
 func (*MultiplexResponse) Descriptor() ([]byte, []int) {
-	return file_query_proto_rawDescGZIP(), []int{50}
+	return file_query_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *MultiplexResponse) GetId() uint64 {
@@ -3255,12 +3794,16 @@ const file_query_proto_rawDesc = "" +
 	"\fBeginRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x126\n" +
 	"\aoptions\x18\x02 \x01(\v2\x1c.mosaic.query.ExecuteOptionsR\aoptions\x12?\n" +
-	"\rbegin_options\x18\x03 \x01(\v2\x1a.mosaic.query.BeginOptionsR\fbeginOptions\"\x9f\x01\n" +
+	"\rbegin_options\x18\x03 \x01(\v2\x1a.mosaic.query.BeginOptionsR\fbeginOptions\"\xcf\x01\n" +
 	"\fBeginOptions\x12\x1c\n" +
 	"\tisolation\x18\x01 \x01(\tR\tisolation\x12\x1b\n" +
 	"\tread_only\x18\x02 \x01(\bR\breadOnly\x12/\n" +
 	"\x13consistent_snapshot\x18\x03 \x01(\bR\x12consistentSnapshot\x12#\n" +
-	"\x03xid\x18\x04 \x01(\v2\x11.mosaic.query.XidR\x03xid\"1\n" +
+	"\x03xid\x18\x04 \x01(\v2\x11.mosaic.query.XidR\x03xid\x12.\n" +
+	"\x03tag\x18\x05 \x01(\v2\x1c.mosaic.query.TransactionTagR\x03tag\"L\n" +
+	"\x0eTransactionTag\x12\x12\n" +
+	"\x04dtid\x18\x01 \x01(\tR\x04dtid\x12&\n" +
+	"\x0fstart_unix_nano\x18\x02 \x01(\x03R\rstartUnixNano\"1\n" +
 	"\x03Xid\x12\x14\n" +
 	"\x05gtrid\x18\x01 \x01(\tR\x05gtrid\x12\x14\n" +
 	"\x05bqual\x18\x02 \x01(\tR\x05bqual\"w\n" +
@@ -3308,14 +3851,15 @@ const file_query_proto_rawDesc = "" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12>\n" +
 	"\x1cprimary_term_start_unix_nano\x18\x03 \x01(\x03R\x18primaryTermStartUnixNano\x12B\n" +
 	"\x0erealtime_stats\x18\x04 \x01(\v2\x1b.mosaic.query.RealtimeStatsR\rrealtimeStats\x12?\n" +
-	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\x9b\x01\n" +
+	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\xb7\x01\n" +
 	"\n" +
 	"MySQLError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1c\n" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\x12+\n" +
-	"\x11transaction_ended\x18\x05 \x01(\bR\x10transactionEnded\"\xb0\x01\n" +
+	"\x11transaction_ended\x18\x05 \x01(\bR\x10transactionEnded\x12\x1a\n" +
+	"\bdeadlock\x18\x06 \x01(\tR\bdeadlock\"\xb0\x01\n" +
 	"\x15ReserveExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x126\n" +
@@ -3387,7 +3931,38 @@ const file_query_proto_rawDesc = "" +
 	"\x13abandon_age_seconds\x18\x02 \x01(\x03R\x11abandonAgeSeconds\"\x96\x01\n" +
 	"\x1eUnresolvedTransactionsResponse\x12E\n" +
 	"\ftransactions\x18\x01 \x03(\v2!.mosaic.query.TransactionMetadataR\ftransactions\x12-\n" +
-	"\bprepared\x18\x02 \x03(\v2\x11.mosaic.query.XidR\bprepared\"\x91\x01\n" +
+	"\bprepared\x18\x02 \x03(\v2\x11.mosaic.query.XidR\bprepared\"H\n" +
+	"\x10LockWaitsRequest\x12\x1e\n" +
+	"\vmin_wait_ms\x18\x01 \x01(\x03R\tminWaitMs\x12\x14\n" +
+	"\x05fresh\x18\x02 \x01(\bR\x05fresh\"\xda\x01\n" +
+	"\x11LockWaitsResponse\x12\x1a\n" +
+	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\tR\x05shard\x12?\n" +
+	"\ftablet_alias\x18\x03 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\x12,\n" +
+	"\x05waits\x18\x04 \x03(\v2\x16.mosaic.query.LockWaitR\x05waits\x12$\n" +
+	"\x0eread_unix_nano\x18\x05 \x01(\x03R\freadUnixNano\"\xd9\x01\n" +
+	"\bLockWait\x120\n" +
+	"\x06waiter\x18\x01 \x01(\v2\x18.mosaic.query.LockWaitTxR\x06waiter\x122\n" +
+	"\ablocker\x18\x02 \x01(\v2\x18.mosaic.query.LockWaitTxR\ablocker\x12%\n" +
+	"\x0erequested_lock\x18\x03 \x01(\tR\rrequestedLock\x12#\n" +
+	"\rblocking_lock\x18\x04 \x01(\tR\fblockingLock\x12\x1b\n" +
+	"\twaited_ms\x18\x05 \x01(\x03R\bwaitedMs\"\x98\x01\n" +
+	"\n" +
+	"LockWaitTx\x12\x15\n" +
+	"\x06trx_id\x18\x01 \x01(\x04R\x05trxId\x12%\n" +
+	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\x12.\n" +
+	"\x03tag\x18\x03 \x01(\v2\x1c.mosaic.query.TransactionTagR\x03tag\x12\x1c\n" +
+	"\tstatement\x18\x04 \x01(\x04R\tstatement\"\xdb\x01\n" +
+	"\x1aAbortDeadlockVictimRequest\x12%\n" +
+	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x12\x1c\n" +
+	"\tstatement\x18\x02 \x01(\x04R\tstatement\x12\x15\n" +
+	"\x06trx_id\x18\x03 \x01(\x04R\x05trxId\x12%\n" +
+	"\x0erequested_lock\x18\x04 \x01(\tR\rrequestedLock\x12\x14\n" +
+	"\x05cycle\x18\x05 \x01(\tR\x05cycle\x12$\n" +
+	"\x0eread_unix_nano\x18\x06 \x01(\x03R\freadUnixNano\"O\n" +
+	"\x1bAbortDeadlockVictimResponse\x12\x18\n" +
+	"\aaborted\x18\x01 \x01(\bR\aaborted\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x91\x01\n" +
 	"\x10MultiplexRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\aexecute\x18\x02 \x01(\v2\x1c.mosaic.query.ExecuteRequestR\aexecute\x12\x1d\n" +
@@ -3405,7 +3980,7 @@ const file_query_proto_rawDesc = "" +
 	"\x19TRANSACTION_STATE_UNKNOWN\x10\x00\x12\x1d\n" +
 	"\x19TRANSACTION_STATE_PREPARE\x10\x01\x12\x1c\n" +
 	"\x18TRANSACTION_STATE_COMMIT\x10\x02\x12\x1e\n" +
-	"\x1aTRANSACTION_STATE_ROLLBACK\x10\x032\xa2\x0e\n" +
+	"\x1aTRANSACTION_STATE_ROLLBACK\x10\x032\xdc\x0f\n" +
 	"\x05Query\x12F\n" +
 	"\aExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse\x12N\n" +
 	"\rStreamExecute\x12\x1c.mosaic.query.ExecuteRequest\x1a\x1d.mosaic.query.ExecuteResponse0\x01\x12P\n" +
@@ -3427,7 +4002,9 @@ const file_query_proto_rawDesc = "" +
 	"\vSetRollback\x12 .mosaic.query.SetRollbackRequest\x1a!.mosaic.query.SetRollbackResponse\x12j\n" +
 	"\x13ConcludeTransaction\x12(.mosaic.query.ConcludeTransactionRequest\x1a).mosaic.query.ConcludeTransactionResponse\x12^\n" +
 	"\x0fReadTransaction\x12$.mosaic.query.ReadTransactionRequest\x1a%.mosaic.query.ReadTransactionResponse\x12s\n" +
-	"\x16UnresolvedTransactions\x12+.mosaic.query.UnresolvedTransactionsRequest\x1a,.mosaic.query.UnresolvedTransactionsResponseB1Z(github.com/mosaicdb/mosaic/proto/querypb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x16UnresolvedTransactions\x12+.mosaic.query.UnresolvedTransactionsRequest\x1a,.mosaic.query.UnresolvedTransactionsResponse\x12L\n" +
+	"\tLockWaits\x12\x1e.mosaic.query.LockWaitsRequest\x1a\x1f.mosaic.query.LockWaitsResponse\x12j\n" +
+	"\x13AbortDeadlockVictim\x12(.mosaic.query.AbortDeadlockVictimRequest\x1a).mosaic.query.AbortDeadlockVictimResponseB1Z(github.com/mosaicdb/mosaic/proto/querypb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_query_proto_rawDescOnce sync.Once
@@ -3442,7 +4019,7 @@ func file_query_proto_rawDescGZIP() []byte {
 }
 
 var file_query_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_query_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_query_proto_goTypes = []any{
 	(Account)(0),                           // 0: mosaic.query.Account
 	(TransactionState)(0),                  // 1: mosaic.query.TransactionState
@@ -3455,53 +4032,60 @@ var file_query_proto_goTypes = []any{
 	(*ExecuteResponse)(nil),                // 8: mosaic.query.ExecuteResponse
 	(*BeginRequest)(nil),                   // 9: mosaic.query.BeginRequest
 	(*BeginOptions)(nil),                   // 10: mosaic.query.BeginOptions
-	(*Xid)(nil),                            // 11: mosaic.query.Xid
-	(*BeginResponse)(nil),                  // 12: mosaic.query.BeginResponse
-	(*BeginExecuteRequest)(nil),            // 13: mosaic.query.BeginExecuteRequest
-	(*BeginExecuteResponse)(nil),           // 14: mosaic.query.BeginExecuteResponse
-	(*LoadDataRequest)(nil),                // 15: mosaic.query.LoadDataRequest
-	(*LoadDataResponse)(nil),               // 16: mosaic.query.LoadDataResponse
-	(*CommitRequest)(nil),                  // 17: mosaic.query.CommitRequest
-	(*CommitResponse)(nil),                 // 18: mosaic.query.CommitResponse
-	(*RollbackRequest)(nil),                // 19: mosaic.query.RollbackRequest
-	(*RollbackResponse)(nil),               // 20: mosaic.query.RollbackResponse
-	(*StreamHealthRequest)(nil),            // 21: mosaic.query.StreamHealthRequest
-	(*RealtimeStats)(nil),                  // 22: mosaic.query.RealtimeStats
-	(*StreamHealthResponse)(nil),           // 23: mosaic.query.StreamHealthResponse
-	(*MySQLError)(nil),                     // 24: mosaic.query.MySQLError
-	(*ReserveExecuteRequest)(nil),          // 25: mosaic.query.ReserveExecuteRequest
-	(*ReserveExecuteResponse)(nil),         // 26: mosaic.query.ReserveExecuteResponse
-	(*ReleaseRequest)(nil),                 // 27: mosaic.query.ReleaseRequest
-	(*ReleaseResponse)(nil),                // 28: mosaic.query.ReleaseResponse
-	(*ReservedHeartbeatRequest)(nil),       // 29: mosaic.query.ReservedHeartbeatRequest
-	(*ReservedHeartbeatResponse)(nil),      // 30: mosaic.query.ReservedHeartbeatResponse
-	(*Participant)(nil),                    // 31: mosaic.query.Participant
-	(*TransactionMetadata)(nil),            // 32: mosaic.query.TransactionMetadata
-	(*PrepareRequest)(nil),                 // 33: mosaic.query.PrepareRequest
-	(*PrepareResponse)(nil),                // 34: mosaic.query.PrepareResponse
-	(*CommitPreparedRequest)(nil),          // 35: mosaic.query.CommitPreparedRequest
-	(*CommitPreparedResponse)(nil),         // 36: mosaic.query.CommitPreparedResponse
-	(*RollbackPreparedRequest)(nil),        // 37: mosaic.query.RollbackPreparedRequest
-	(*RollbackPreparedResponse)(nil),       // 38: mosaic.query.RollbackPreparedResponse
-	(*CreateTransactionRequest)(nil),       // 39: mosaic.query.CreateTransactionRequest
-	(*CreateTransactionResponse)(nil),      // 40: mosaic.query.CreateTransactionResponse
-	(*StartCommitRequest)(nil),             // 41: mosaic.query.StartCommitRequest
-	(*StartCommitResponse)(nil),            // 42: mosaic.query.StartCommitResponse
-	(*SetRollbackRequest)(nil),             // 43: mosaic.query.SetRollbackRequest
-	(*SetRollbackResponse)(nil),            // 44: mosaic.query.SetRollbackResponse
-	(*ConcludeTransactionRequest)(nil),     // 45: mosaic.query.ConcludeTransactionRequest
-	(*ConcludeTransactionResponse)(nil),    // 46: mosaic.query.ConcludeTransactionResponse
-	(*ReadTransactionRequest)(nil),         // 47: mosaic.query.ReadTransactionRequest
-	(*ReadTransactionResponse)(nil),        // 48: mosaic.query.ReadTransactionResponse
-	(*UnresolvedTransactionsRequest)(nil),  // 49: mosaic.query.UnresolvedTransactionsRequest
-	(*UnresolvedTransactionsResponse)(nil), // 50: mosaic.query.UnresolvedTransactionsResponse
-	(*MultiplexRequest)(nil),               // 51: mosaic.query.MultiplexRequest
-	(*MultiplexResponse)(nil),              // 52: mosaic.query.MultiplexResponse
-	(topodatapb.TabletType)(0),             // 53: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil),         // 54: mosaic.topodata.TabletAlias
+	(*TransactionTag)(nil),                 // 11: mosaic.query.TransactionTag
+	(*Xid)(nil),                            // 12: mosaic.query.Xid
+	(*BeginResponse)(nil),                  // 13: mosaic.query.BeginResponse
+	(*BeginExecuteRequest)(nil),            // 14: mosaic.query.BeginExecuteRequest
+	(*BeginExecuteResponse)(nil),           // 15: mosaic.query.BeginExecuteResponse
+	(*LoadDataRequest)(nil),                // 16: mosaic.query.LoadDataRequest
+	(*LoadDataResponse)(nil),               // 17: mosaic.query.LoadDataResponse
+	(*CommitRequest)(nil),                  // 18: mosaic.query.CommitRequest
+	(*CommitResponse)(nil),                 // 19: mosaic.query.CommitResponse
+	(*RollbackRequest)(nil),                // 20: mosaic.query.RollbackRequest
+	(*RollbackResponse)(nil),               // 21: mosaic.query.RollbackResponse
+	(*StreamHealthRequest)(nil),            // 22: mosaic.query.StreamHealthRequest
+	(*RealtimeStats)(nil),                  // 23: mosaic.query.RealtimeStats
+	(*StreamHealthResponse)(nil),           // 24: mosaic.query.StreamHealthResponse
+	(*MySQLError)(nil),                     // 25: mosaic.query.MySQLError
+	(*ReserveExecuteRequest)(nil),          // 26: mosaic.query.ReserveExecuteRequest
+	(*ReserveExecuteResponse)(nil),         // 27: mosaic.query.ReserveExecuteResponse
+	(*ReleaseRequest)(nil),                 // 28: mosaic.query.ReleaseRequest
+	(*ReleaseResponse)(nil),                // 29: mosaic.query.ReleaseResponse
+	(*ReservedHeartbeatRequest)(nil),       // 30: mosaic.query.ReservedHeartbeatRequest
+	(*ReservedHeartbeatResponse)(nil),      // 31: mosaic.query.ReservedHeartbeatResponse
+	(*Participant)(nil),                    // 32: mosaic.query.Participant
+	(*TransactionMetadata)(nil),            // 33: mosaic.query.TransactionMetadata
+	(*PrepareRequest)(nil),                 // 34: mosaic.query.PrepareRequest
+	(*PrepareResponse)(nil),                // 35: mosaic.query.PrepareResponse
+	(*CommitPreparedRequest)(nil),          // 36: mosaic.query.CommitPreparedRequest
+	(*CommitPreparedResponse)(nil),         // 37: mosaic.query.CommitPreparedResponse
+	(*RollbackPreparedRequest)(nil),        // 38: mosaic.query.RollbackPreparedRequest
+	(*RollbackPreparedResponse)(nil),       // 39: mosaic.query.RollbackPreparedResponse
+	(*CreateTransactionRequest)(nil),       // 40: mosaic.query.CreateTransactionRequest
+	(*CreateTransactionResponse)(nil),      // 41: mosaic.query.CreateTransactionResponse
+	(*StartCommitRequest)(nil),             // 42: mosaic.query.StartCommitRequest
+	(*StartCommitResponse)(nil),            // 43: mosaic.query.StartCommitResponse
+	(*SetRollbackRequest)(nil),             // 44: mosaic.query.SetRollbackRequest
+	(*SetRollbackResponse)(nil),            // 45: mosaic.query.SetRollbackResponse
+	(*ConcludeTransactionRequest)(nil),     // 46: mosaic.query.ConcludeTransactionRequest
+	(*ConcludeTransactionResponse)(nil),    // 47: mosaic.query.ConcludeTransactionResponse
+	(*ReadTransactionRequest)(nil),         // 48: mosaic.query.ReadTransactionRequest
+	(*ReadTransactionResponse)(nil),        // 49: mosaic.query.ReadTransactionResponse
+	(*UnresolvedTransactionsRequest)(nil),  // 50: mosaic.query.UnresolvedTransactionsRequest
+	(*UnresolvedTransactionsResponse)(nil), // 51: mosaic.query.UnresolvedTransactionsResponse
+	(*LockWaitsRequest)(nil),               // 52: mosaic.query.LockWaitsRequest
+	(*LockWaitsResponse)(nil),              // 53: mosaic.query.LockWaitsResponse
+	(*LockWait)(nil),                       // 54: mosaic.query.LockWait
+	(*LockWaitTx)(nil),                     // 55: mosaic.query.LockWaitTx
+	(*AbortDeadlockVictimRequest)(nil),     // 56: mosaic.query.AbortDeadlockVictimRequest
+	(*AbortDeadlockVictimResponse)(nil),    // 57: mosaic.query.AbortDeadlockVictimResponse
+	(*MultiplexRequest)(nil),               // 58: mosaic.query.MultiplexRequest
+	(*MultiplexResponse)(nil),              // 59: mosaic.query.MultiplexResponse
+	(topodatapb.TabletType)(0),             // 60: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),         // 61: mosaic.topodata.TabletAlias
 }
 var file_query_proto_depIdxs = []int32{
-	53, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
+	60, // 0: mosaic.query.Target.tablet_type:type_name -> mosaic.topodata.TabletType
 	3,  // 1: mosaic.query.QueryResult.fields:type_name -> mosaic.query.Field
 	5,  // 2: mosaic.query.QueryResult.warning_list:type_name -> mosaic.query.Warning
 	4,  // 3: mosaic.query.QueryResult.more_results:type_name -> mosaic.query.QueryResult
@@ -3513,97 +4097,107 @@ var file_query_proto_depIdxs = []int32{
 	2,  // 9: mosaic.query.BeginRequest.target:type_name -> mosaic.query.Target
 	6,  // 10: mosaic.query.BeginRequest.options:type_name -> mosaic.query.ExecuteOptions
 	10, // 11: mosaic.query.BeginRequest.begin_options:type_name -> mosaic.query.BeginOptions
-	11, // 12: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
-	54, // 13: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	2,  // 14: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
-	6,  // 15: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	10, // 16: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
-	54, // 17: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	4,  // 18: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	24, // 19: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
-	2,  // 20: mosaic.query.LoadDataRequest.target:type_name -> mosaic.query.Target
-	6,  // 21: mosaic.query.LoadDataRequest.options:type_name -> mosaic.query.ExecuteOptions
-	4,  // 22: mosaic.query.LoadDataResponse.result:type_name -> mosaic.query.QueryResult
-	2,  // 23: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
-	2,  // 24: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
-	2,  // 25: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
-	22, // 26: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
-	54, // 27: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	2,  // 28: mosaic.query.ReserveExecuteRequest.target:type_name -> mosaic.query.Target
-	6,  // 29: mosaic.query.ReserveExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	54, // 30: mosaic.query.ReserveExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	4,  // 31: mosaic.query.ReserveExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	24, // 32: mosaic.query.ReserveExecuteResponse.error:type_name -> mosaic.query.MySQLError
-	2,  // 33: mosaic.query.ReleaseRequest.target:type_name -> mosaic.query.Target
-	2,  // 34: mosaic.query.ReservedHeartbeatRequest.target:type_name -> mosaic.query.Target
-	1,  // 35: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
-	31, // 36: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
-	2,  // 37: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
-	2,  // 38: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
-	11, // 39: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
-	2,  // 40: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
-	11, // 41: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
-	2,  // 42: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
-	31, // 43: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
-	2,  // 44: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
-	2,  // 45: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
-	1,  // 46: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
-	2,  // 47: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
-	2,  // 48: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
-	32, // 49: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
-	2,  // 50: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
-	32, // 51: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
-	11, // 52: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
-	7,  // 53: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
-	8,  // 54: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
-	24, // 55: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
-	7,  // 56: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
-	7,  // 57: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
-	51, // 58: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
-	9,  // 59: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
-	15, // 60: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
-	13, // 61: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
-	17, // 62: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
-	19, // 63: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
-	21, // 64: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
-	25, // 65: mosaic.query.Query.ReserveExecute:input_type -> mosaic.query.ReserveExecuteRequest
-	27, // 66: mosaic.query.Query.Release:input_type -> mosaic.query.ReleaseRequest
-	29, // 67: mosaic.query.Query.ReservedHeartbeat:input_type -> mosaic.query.ReservedHeartbeatRequest
-	33, // 68: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
-	35, // 69: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
-	37, // 70: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
-	39, // 71: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
-	41, // 72: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
-	43, // 73: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
-	45, // 74: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
-	47, // 75: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
-	49, // 76: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
-	8,  // 77: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
-	8,  // 78: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
-	52, // 79: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
-	12, // 80: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
-	16, // 81: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
-	14, // 82: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
-	18, // 83: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
-	20, // 84: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
-	23, // 85: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
-	26, // 86: mosaic.query.Query.ReserveExecute:output_type -> mosaic.query.ReserveExecuteResponse
-	28, // 87: mosaic.query.Query.Release:output_type -> mosaic.query.ReleaseResponse
-	30, // 88: mosaic.query.Query.ReservedHeartbeat:output_type -> mosaic.query.ReservedHeartbeatResponse
-	34, // 89: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
-	36, // 90: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
-	38, // 91: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
-	40, // 92: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
-	42, // 93: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
-	44, // 94: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
-	46, // 95: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
-	48, // 96: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
-	50, // 97: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
-	77, // [77:98] is the sub-list for method output_type
-	56, // [56:77] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	12, // 12: mosaic.query.BeginOptions.xid:type_name -> mosaic.query.Xid
+	11, // 13: mosaic.query.BeginOptions.tag:type_name -> mosaic.query.TransactionTag
+	61, // 14: mosaic.query.BeginResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	2,  // 15: mosaic.query.BeginExecuteRequest.target:type_name -> mosaic.query.Target
+	6,  // 16: mosaic.query.BeginExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	10, // 17: mosaic.query.BeginExecuteRequest.begin_options:type_name -> mosaic.query.BeginOptions
+	61, // 18: mosaic.query.BeginExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	4,  // 19: mosaic.query.BeginExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	25, // 20: mosaic.query.BeginExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	2,  // 21: mosaic.query.LoadDataRequest.target:type_name -> mosaic.query.Target
+	6,  // 22: mosaic.query.LoadDataRequest.options:type_name -> mosaic.query.ExecuteOptions
+	4,  // 23: mosaic.query.LoadDataResponse.result:type_name -> mosaic.query.QueryResult
+	2,  // 24: mosaic.query.CommitRequest.target:type_name -> mosaic.query.Target
+	2,  // 25: mosaic.query.RollbackRequest.target:type_name -> mosaic.query.Target
+	2,  // 26: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
+	23, // 27: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
+	61, // 28: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	2,  // 29: mosaic.query.ReserveExecuteRequest.target:type_name -> mosaic.query.Target
+	6,  // 30: mosaic.query.ReserveExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	61, // 31: mosaic.query.ReserveExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	4,  // 32: mosaic.query.ReserveExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	25, // 33: mosaic.query.ReserveExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	2,  // 34: mosaic.query.ReleaseRequest.target:type_name -> mosaic.query.Target
+	2,  // 35: mosaic.query.ReservedHeartbeatRequest.target:type_name -> mosaic.query.Target
+	1,  // 36: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
+	32, // 37: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
+	2,  // 38: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
+	2,  // 39: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
+	12, // 40: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
+	2,  // 41: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
+	12, // 42: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
+	2,  // 43: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
+	32, // 44: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
+	2,  // 45: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
+	2,  // 46: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
+	1,  // 47: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
+	2,  // 48: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
+	2,  // 49: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
+	33, // 50: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
+	2,  // 51: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
+	33, // 52: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
+	12, // 53: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
+	61, // 54: mosaic.query.LockWaitsResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	54, // 55: mosaic.query.LockWaitsResponse.waits:type_name -> mosaic.query.LockWait
+	55, // 56: mosaic.query.LockWait.waiter:type_name -> mosaic.query.LockWaitTx
+	55, // 57: mosaic.query.LockWait.blocker:type_name -> mosaic.query.LockWaitTx
+	11, // 58: mosaic.query.LockWaitTx.tag:type_name -> mosaic.query.TransactionTag
+	7,  // 59: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
+	8,  // 60: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
+	25, // 61: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
+	7,  // 62: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
+	7,  // 63: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
+	58, // 64: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
+	9,  // 65: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
+	16, // 66: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
+	14, // 67: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
+	18, // 68: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
+	20, // 69: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
+	22, // 70: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
+	26, // 71: mosaic.query.Query.ReserveExecute:input_type -> mosaic.query.ReserveExecuteRequest
+	28, // 72: mosaic.query.Query.Release:input_type -> mosaic.query.ReleaseRequest
+	30, // 73: mosaic.query.Query.ReservedHeartbeat:input_type -> mosaic.query.ReservedHeartbeatRequest
+	34, // 74: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
+	36, // 75: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
+	38, // 76: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
+	40, // 77: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
+	42, // 78: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
+	44, // 79: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
+	46, // 80: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
+	48, // 81: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
+	50, // 82: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
+	52, // 83: mosaic.query.Query.LockWaits:input_type -> mosaic.query.LockWaitsRequest
+	56, // 84: mosaic.query.Query.AbortDeadlockVictim:input_type -> mosaic.query.AbortDeadlockVictimRequest
+	8,  // 85: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
+	8,  // 86: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
+	59, // 87: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
+	13, // 88: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
+	17, // 89: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
+	15, // 90: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
+	19, // 91: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
+	21, // 92: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
+	24, // 93: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
+	27, // 94: mosaic.query.Query.ReserveExecute:output_type -> mosaic.query.ReserveExecuteResponse
+	29, // 95: mosaic.query.Query.Release:output_type -> mosaic.query.ReleaseResponse
+	31, // 96: mosaic.query.Query.ReservedHeartbeat:output_type -> mosaic.query.ReservedHeartbeatResponse
+	35, // 97: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
+	37, // 98: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
+	39, // 99: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
+	41, // 100: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
+	43, // 101: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
+	45, // 102: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
+	47, // 103: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
+	49, // 104: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
+	51, // 105: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
+	53, // 106: mosaic.query.Query.LockWaits:output_type -> mosaic.query.LockWaitsResponse
+	57, // 107: mosaic.query.Query.AbortDeadlockVictim:output_type -> mosaic.query.AbortDeadlockVictimResponse
+	85, // [85:108] is the sub-list for method output_type
+	62, // [62:85] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_query_proto_init() }
@@ -3617,7 +4211,7 @@ func file_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_query_proto_rawDesc), len(file_query_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   51,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

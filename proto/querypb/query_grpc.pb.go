@@ -42,6 +42,8 @@ const (
 	Query_ConcludeTransaction_FullMethodName    = "/mosaic.query.Query/ConcludeTransaction"
 	Query_ReadTransaction_FullMethodName        = "/mosaic.query.Query/ReadTransaction"
 	Query_UnresolvedTransactions_FullMethodName = "/mosaic.query.Query/UnresolvedTransactions"
+	Query_LockWaits_FullMethodName              = "/mosaic.query.Query/LockWaits"
+	Query_AbortDeadlockVictim_FullMethodName    = "/mosaic.query.Query/AbortDeadlockVictim"
 )
 
 // QueryClient is the client API for Query service.
@@ -75,6 +77,9 @@ type QueryClient interface {
 	ConcludeTransaction(ctx context.Context, in *ConcludeTransactionRequest, opts ...grpc.CallOption) (*ConcludeTransactionResponse, error)
 	ReadTransaction(ctx context.Context, in *ReadTransactionRequest, opts ...grpc.CallOption) (*ReadTransactionResponse, error)
 	UnresolvedTransactions(ctx context.Context, in *UnresolvedTransactionsRequest, opts ...grpc.CallOption) (*UnresolvedTransactionsResponse, error)
+	// Deadlocks across shards: see LockWaitsRequest.
+	LockWaits(ctx context.Context, in *LockWaitsRequest, opts ...grpc.CallOption) (*LockWaitsResponse, error)
+	AbortDeadlockVictim(ctx context.Context, in *AbortDeadlockVictimRequest, opts ...grpc.CallOption) (*AbortDeadlockVictimResponse, error)
 }
 
 type queryClient struct {
@@ -319,6 +324,26 @@ func (c *queryClient) UnresolvedTransactions(ctx context.Context, in *Unresolved
 	return out, nil
 }
 
+func (c *queryClient) LockWaits(ctx context.Context, in *LockWaitsRequest, opts ...grpc.CallOption) (*LockWaitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LockWaitsResponse)
+	err := c.cc.Invoke(ctx, Query_LockWaits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryClient) AbortDeadlockVictim(ctx context.Context, in *AbortDeadlockVictimRequest, opts ...grpc.CallOption) (*AbortDeadlockVictimResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AbortDeadlockVictimResponse)
+	err := c.cc.Invoke(ctx, Query_AbortDeadlockVictim_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServer is the server API for Query service.
 // All implementations must embed UnimplementedQueryServer
 // for forward compatibility.
@@ -350,6 +375,9 @@ type QueryServer interface {
 	ConcludeTransaction(context.Context, *ConcludeTransactionRequest) (*ConcludeTransactionResponse, error)
 	ReadTransaction(context.Context, *ReadTransactionRequest) (*ReadTransactionResponse, error)
 	UnresolvedTransactions(context.Context, *UnresolvedTransactionsRequest) (*UnresolvedTransactionsResponse, error)
+	// Deadlocks across shards: see LockWaitsRequest.
+	LockWaits(context.Context, *LockWaitsRequest) (*LockWaitsResponse, error)
+	AbortDeadlockVictim(context.Context, *AbortDeadlockVictimRequest) (*AbortDeadlockVictimResponse, error)
 	mustEmbedUnimplementedQueryServer()
 }
 
@@ -422,6 +450,12 @@ func (UnimplementedQueryServer) ReadTransaction(context.Context, *ReadTransactio
 }
 func (UnimplementedQueryServer) UnresolvedTransactions(context.Context, *UnresolvedTransactionsRequest) (*UnresolvedTransactionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UnresolvedTransactions not implemented")
+}
+func (UnimplementedQueryServer) LockWaits(context.Context, *LockWaitsRequest) (*LockWaitsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LockWaits not implemented")
+}
+func (UnimplementedQueryServer) AbortDeadlockVictim(context.Context, *AbortDeadlockVictimRequest) (*AbortDeadlockVictimResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AbortDeadlockVictim not implemented")
 }
 func (UnimplementedQueryServer) mustEmbedUnimplementedQueryServer() {}
 func (UnimplementedQueryServer) testEmbeddedByValue()               {}
@@ -786,6 +820,42 @@ func _Query_UnresolvedTransactions_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Query_LockWaits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LockWaitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).LockWaits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_LockWaits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).LockWaits(ctx, req.(*LockWaitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Query_AbortDeadlockVictim_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AbortDeadlockVictimRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServer).AbortDeadlockVictim(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Query_AbortDeadlockVictim_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServer).AbortDeadlockVictim(ctx, req.(*AbortDeadlockVictimRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Query_ServiceDesc is the grpc.ServiceDesc for Query service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -860,6 +930,14 @@ var Query_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UnresolvedTransactions",
 			Handler:    _Query_UnresolvedTransactions_Handler,
+		},
+		{
+			MethodName: "LockWaits",
+			Handler:    _Query_LockWaits_Handler,
+		},
+		{
+			MethodName: "AbortDeadlockVictim",
+			Handler:    _Query_AbortDeadlockVictim_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -64,7 +64,7 @@ func (s *Service) LoadData(stream grpc.ClientStreamingServer[querypb.LoadDataReq
 	}
 	if first.TransactionId != 0 {
 		var tc *txConn
-		if tc, err = s.txs.get(first.TransactionId); err == nil {
+		if tc, err = s.txs.getStmt(first.TransactionId); err == nil {
 			err = s.killer.run(ctx, tc.conn, func() error { return run(tc.conn) })
 			err = s.txs.done(tc, err)
 		}

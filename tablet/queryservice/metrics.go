@@ -16,6 +16,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	poolWait *prometheus.HistogramVec
 	resets   *prometheus.CounterVec
+	victims  prometheus.Counter
 
 	// Children per statement type, resolved once: label lookups cost more
 	// than the increments.
@@ -55,10 +56,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "mosaic_tablet_pool_resets_total",
 			Help: "mysqld connections reset (COM_RESET_CONNECTION) before going back to their pool because a statement may have left state on them (locks, temporary tables, ...), by pool (query, transaction).",
 		}, []string{"pool"}),
+		victims: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mosaic_tablet_deadlock_victims_total",
+			Help: "Transactions whose waiting statement the tablet interrupted and rolled back as the victim of a deadlock across shards, at a deadlock detector's request.",
+		}),
 		byType: map[string]typeMetrics{},
 		byCode: map[uint16]prometheus.Counter{},
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.errors, m.duration, m.poolWait, m.resets} {
+	for _, c := range []prometheus.Collector{m.queries, m.errors, m.duration, m.poolWait, m.resets, m.victims} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -107,4 +112,11 @@ func (m *Metrics) recordError(code uint16) {
 	}
 	m.mu.Unlock()
 	c.Inc()
+}
+
+func (m *Metrics) recordDeadlockVictim() {
+	if m == nil {
+		return
+	}
+	m.victims.Inc()
 }

@@ -84,6 +84,10 @@ type Service struct {
 	state        atomic.Pointer[servingState]
 	queries      atomic.Uint64
 	twopc        twopcState
+	// lockWaits reads mysqld's lock waits (lockwait.go), on lockWaitPool
+	// when set.
+	lockWaits    lockWaitReader
+	lockWaitPool *Pool
 	// inflight counts statements outside transactions that passed the
 	// serving check and have not finished: DrainRequests waits for them.
 	inflight atomic.Int64
@@ -365,7 +369,7 @@ func (s *Service) DrainRequests(ctx context.Context) {
 func (s *Service) execute(ctx context.Context, txID int64, st, sql string, opts *querypb.ExecuteOptions, small bool, savepoints []string) (*querypb.QueryResult, error) {
 	maxRows := s.maxRows(opts)
 	if txID != 0 {
-		tc, err := s.txs.get(txID)
+		tc, err := s.txs.getStmt(txID)
 		if err != nil {
 			return nil, err
 		}
@@ -478,7 +482,7 @@ func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerS
 	var err error
 	if req.TransactionId != 0 {
 		var tc *txConn
-		if tc, err = s.txs.get(req.TransactionId); err == nil {
+		if tc, err = s.txs.getStmt(req.TransactionId); err == nil {
 			err = s.killer.run(ctx, tc.conn, func() error { return streamOn(tc.conn) })
 			markState(tc.conn, st, req.Sql)
 			err = s.txs.done(tc, err)
@@ -523,7 +527,7 @@ func (s *Service) begin(ctx context.Context, opts *querypb.ExecuteOptions, bo *q
 		pc.Recycle()
 		return nil, err
 	}
-	return s.txs.register(pc, bo.GetXid()), nil
+	return s.txs.register(pc, bo), nil
 }
 
 // Begin implements querypb.QueryServer.

@@ -25,6 +25,22 @@ type txConn struct {
 	lastUsed time.Time
 	// xid is set for a branch of a distributed transaction (XA START).
 	xid *querypb.Xid
+	// tag names the gate's distributed transaction (nil: none given).
+	tag *querypb.TransactionTag
+
+	// The fields below are guarded by the pool's mu.
+
+	// stmt numbers the statements run in the transaction; running says
+	// one runs now (a statement, not a commit, rollback or prepare), since
+	// stmtStart.
+	stmt      uint64
+	running   bool
+	stmtStart time.Time
+	// victim, once set, is the deadlock across shards the running
+	// statement was interrupted for (lockwait.go): when the statement
+	// returns, the transaction is rolled back and the statement fails
+	// with 1213.
+	victim string
 }
 
 // txPool tracks open transactions. Safe for concurrent use.
@@ -48,20 +64,41 @@ func newTxPool(pool *Pool, idle time.Duration, log *slog.Logger) *txPool {
 	return tp
 }
 
-// register records a begun transaction, in use by the caller; xid is set
-// for an XA branch.
-func (tp *txPool) register(pc *PooledConn, xid *querypb.Xid) *txConn {
-	tc := &txConn{id: tp.nextID.Add(1), conn: pc, inUse: true, xid: xid}
+// register records a transaction begun as bo says, in use by the caller,
+// who may run its first statement in it (BeginExecute) before releasing it.
+func (tp *txPool) register(pc *PooledConn, bo *querypb.BeginOptions) *txConn {
+	now := time.Now()
+	tc := &txConn{id: tp.nextID.Add(1), conn: pc, inUse: true, xid: bo.GetXid(), tag: bo.GetTag(), stmt: 1, running: true, stmtStart: now}
 	tp.mu.Lock()
 	tp.active[tc.id] = tc
 	tp.mu.Unlock()
 	return tc
 }
 
-// get claims transaction id for one request; release or end it after.
+// get claims transaction id for one request that ends it (commit,
+// rollback, prepare); release or end it after.
 func (tp *txPool) get(id int64) (*txConn, error) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
+	return tp.claim(id)
+}
+
+// getStmt claims transaction id to run a statement in it; done releases
+// it after.
+func (tp *txPool) getStmt(id int64) (*txConn, error) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	tc, err := tp.claim(id)
+	if err != nil {
+		return nil, err
+	}
+	tc.stmt++
+	tc.running, tc.stmtStart = true, time.Now()
+	return tc, nil
+}
+
+// claim marks transaction id in use. The caller holds mu.
+func (tp *txPool) claim(id int64) (*txConn, error) {
 	tc, ok := tp.active[id]
 	if !ok {
 		if why, ok := tp.ended[id]; ok {
@@ -84,7 +121,7 @@ func (tp *txPool) release(tc *txConn) {
 		return
 	}
 	tp.mu.Lock()
-	tc.inUse = false
+	tc.inUse, tc.running = false, false
 	tc.lastUsed = time.Now()
 	tp.mu.Unlock()
 }
@@ -116,6 +153,19 @@ func (tp *txPool) end(tc *txConn, why string, rollback bool) {
 // transaction in mysqld (a deadlock), or its connection broke or was
 // killed, the transaction is ended here and the error says so (TxEnded).
 func (tp *txPool) done(tc *txConn, err error) error {
+	// Once running is off, no abort can reach the statement (lockwait.go);
+	// one that came first has set victim.
+	tp.mu.Lock()
+	tc.running = false
+	cycle := tc.victim
+	tp.mu.Unlock()
+	if cycle != "" {
+		// The interruption may land on whatever the connection runs
+		// next: it rolls back, then closes.
+		tc.conn.discard = true
+		tp.end(tc, "it was rolled back as the victim of a deadlock across shards", true)
+		return deadlockVictimError(cycle)
+	}
 	if err != nil && rolledBackByMySQL(err) {
 		tp.end(tc, "mysqld rolled it back", true)
 		return txEnded(err)
@@ -140,6 +190,16 @@ func rolledBackByMySQL(err error) bool {
 		return true
 	}
 	return false
+}
+
+// deadlockVictimError is the error of a statement whose transaction was
+// aborted as the victim of a deadlock across shards: what mysqld says
+// for a deadlock it finds itself.
+func deadlockVictimError(cycle string) error {
+	e := sqlerr.New(sqlerr.ERDeadlock, "Deadlock found when trying to get lock; try restarting transaction")
+	e.TxEnded = true
+	e.Deadlock = cycle
+	return e
 }
 
 // txEnded marks err as having ended its transaction.
