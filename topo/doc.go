@@ -13,5 +13,9 @@
 // topo-level fence that keeps a shard to one writable primary. WatchShard,
 // WatchShards and WatchPrimaryLeases follow shard records and leases.
 //
+// Workflow records (resharding and table moves, workflow.go) live under
+// their target keyspace at keyspaces/<ks>/workflows/<name>; the target
+// shards' primaries watch them (WatchWorkflows) and run their streams.
+//
 // topo never imports proxy, router or tablet.
 package topo

@@ -227,6 +227,12 @@ func (c Config) myCnf(user string) string {
 	w("log_bin=mysql-bin")
 	w("relay_log=relay-bin")
 	w("binlog_format=ROW")
+	// Resharding streams row events (tablet/vrepl): every column of the
+	// before and after images, with the column names, signedness and
+	// enum/set values in the table map, so a stream needs no schema
+	// lookup per event.
+	w("binlog_row_image=FULL")
+	w("binlog_row_metadata=FULL")
 	w("log_slave_updates=ON")
 	w("gtid_strict_mode=ON")
 	w("gtid_domain_id=0")
