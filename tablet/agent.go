@@ -24,6 +24,7 @@ import (
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 	"github.com/mosaicdb/mosaic/tablet/queryservice"
+	"github.com/mosaicdb/mosaic/tablet/vrepl"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -56,6 +57,11 @@ type Agent struct {
 	fenceCh   chan string
 	drainCh   chan struct{} // kicks drainLoop (querycontrol.go)
 	repairCh  chan string
+	// vrepl runs the resharding streams of which this tablet's shard is
+	// the target (while it is the primary); vreplSrv serves them and the
+	// source side (vrepl.go).
+	vrepl    *vrepl.Engine
+	vreplSrv *vrepl.Server
 	// bg counts goroutines that outlive the call that started them (lease
 	// watchers); Run waits for them.
 	bg sync.WaitGroup
@@ -160,6 +166,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if a.sec, err = newSecurity(cfg, log, reg); err != nil {
 		return nil, err
 	}
+	if err := a.newVRepl(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -201,6 +210,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	gs := grpc.NewServer(append(grpcServerOptions(), a.sec.serverOpts...)...)
 	a.qs.Register(gs)
 	tabletmanagerpb.RegisterTabletManagerServer(gs, &tmServer{a: a})
+	a.vreplSrv.Register(gs)
 	hs := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 
 	// Two contexts: servers keep answering while mysqld stops last.
@@ -244,7 +254,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
 		var loops sync.WaitGroup
-		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop, a.drainLoop} {
+		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop, a.drainLoop, a.vrepl.Run} {
 			loops.Add(1)
 			go func() { defer loops.Done(); loop(gctx) }()
 		}

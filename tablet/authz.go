@@ -4,6 +4,7 @@ import (
 	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/rpcauth"
 )
 
@@ -64,5 +65,13 @@ func rpcRoles() rpcauth.Table {
 		tabletmanagerpb.TabletManager_Backup_FullMethodName:               {tablet, operator},
 		tabletmanagerpb.TabletManager_Repair_FullMethodName:               {operator},
 		tabletmanagerpb.TabletManager_RefreshState_FullMethodName:         {operator},
+
+		// Resharding: target tablets read their sources' rows and
+		// binlogs; operators steer and read the streams.
+		vreplicationpb.VReplication_StreamRows_FullMethodName:            {tablet},
+		vreplicationpb.VReplication_StreamEvents_FullMethodName:          {tablet},
+		vreplicationpb.VReplication_WorkflowStatus_FullMethodName:        {operator},
+		vreplicationpb.VReplication_WaitForStreamPosition_FullMethodName: {operator},
+		vreplicationpb.VReplication_VDiff_FullMethodName:                 {operator},
 	}
 }

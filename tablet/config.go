@@ -17,6 +17,7 @@ import (
 	"github.com/mosaicdb/mosaic/tablet/flavor"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
 	"github.com/mosaicdb/mosaic/tablet/queryservice"
+	"github.com/mosaicdb/mosaic/tablet/vrepl"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -68,6 +69,8 @@ type Config struct {
 	Mysqld mysqlctl.Config
 	// Query configures the query service.
 	Query queryservice.Config
+	// VRepl configures the replication engine (resharding streams).
+	VRepl vrepl.Config
 
 	// HealthInterval is the longest gap between two health messages.
 	HealthInterval time.Duration
@@ -146,6 +149,7 @@ func DefaultConfig() Config {
 		Flavor:                 "mariadb",
 		Mysqld:                 mysqlctl.DefaultConfig(),
 		Query:                  queryservice.DefaultConfig(),
+		VRepl:                  vrepl.DefaultConfig(),
 		HealthInterval:         2 * time.Second,
 		MysqldProbeInterval:    500 * time.Millisecond,
 		MysqldProbeTimeout:     2 * time.Second,
@@ -231,6 +235,9 @@ func (c Config) Validate() error {
 	if err := c.Query.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.VRepl.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) == 0 {
 		if err := c.mysqldConfig().Validate(); err != nil {
 			errs = append(errs, err)
@@ -294,7 +301,7 @@ func (c Config) mysqldConfig() mysqlctl.Config {
 	// replica would break GTID replication; the primary's own, if any,
 	// replicates as a no-op), before any transaction may need them: a
 	// transaction whose snapshot predates a table cannot use it (1412).
-	m.MetadataDDL = append(queryservice.MetadataDDL(), heartbeatDDL...)
+	m.MetadataDDL = append(append(queryservice.MetadataDDL(), heartbeatDDL...), vrepl.DDL()...)
 	m.AppMetadataGrants = queryservice.AppMetadataGrants()
 	return m
 }

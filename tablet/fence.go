@@ -41,6 +41,7 @@ func (a *Agent) fence(reason string) {
 		return
 	}
 	a.log.Warn("fencing the primary", "reason", reason)
+	a.vrepl.SetPrimary(false)
 	a.setNotServing("fenced: " + reason)
 	select {
 	case a.fenceCh <- reason:

@@ -247,6 +247,7 @@ func (a *Agent) applyPrimary(ctx context.Context, term int64) error {
 	a.mu.Unlock()
 	a.log.Info("tablet is primary", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "term_start", time.Unix(0, term), "semi_sync_acks", acks)
 	a.checkHealth(ctx)
+	a.vrepl.SetPrimary(true)
 	return nil
 }
 
@@ -266,6 +267,7 @@ func (a *Agent) becomeReplicaOf(ctx context.Context, primary *topodatapb.TabletA
 // replication at it and starts it when start is set. A primary turns into
 // the init tablet type.
 func (a *Agent) becomeReplica(ctx context.Context, src *flavor.Source, start bool) error {
+	a.vrepl.SetPrimary(false)
 	if err := a.readOnlyNow(ctx); err != nil {
 		return fmt.Errorf("read-only on: %w", err)
 	}

@@ -384,7 +384,10 @@ type TableRule struct {
 	VindexColumn string `protobuf:"bytes,3,opt,name=vindex_column,json=vindexColumn" json:"vindex_column,omitempty"`
 	// reference tables are copied whole to every target from one source
 	// shard only (the first, in key order, whose range meets the target's).
-	Reference     bool `protobuf:"varint,4,opt,name=reference" json:"reference,omitempty"`
+	Reference bool `protobuf:"varint,4,opt,name=reference" json:"reference,omitempty"`
+	// pinned is the keyspace id of a table that lives on one shard: its
+	// rows go to the target whose range holds it.
+	Pinned        []byte `protobuf:"bytes,5,opt,name=pinned" json:"pinned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -447,12 +450,20 @@ func (x *TableRule) GetReference() bool {
 	return false
 }
 
+func (x *TableRule) GetPinned() []byte {
+	if x != nil {
+		return x.Pinned
+	}
+	return nil
+}
+
 // TableFilter is a TableRule as a source tablet applies it.
 type TableFilter struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
 	VindexType    string                 `protobuf:"bytes,2,opt,name=vindex_type,json=vindexType" json:"vindex_type,omitempty"`
 	VindexColumn  string                 `protobuf:"bytes,3,opt,name=vindex_column,json=vindexColumn" json:"vindex_column,omitempty"`
+	Pinned        []byte                 `protobuf:"bytes,4,opt,name=pinned" json:"pinned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -506,6 +517,13 @@ func (x *TableFilter) GetVindexColumn() string {
 		return x.VindexColumn
 	}
 	return ""
+}
+
+func (x *TableFilter) GetPinned() []byte {
+	if x != nil {
+		return x.Pinned
+	}
+	return nil
 }
 
 // StreamRowsRequest asks a source tablet for the rows of tables, in
@@ -1566,18 +1584,20 @@ const file_vreplication_proto_rawDesc = "" +
 	"\amessage\x18\x0f \x01(\tR\amessage\x1aA\n" +
 	"\x13StartPositionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x83\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x01\n" +
 	"\tTableRule\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vvindex_type\x18\x02 \x01(\tR\n" +
 	"vindexType\x12#\n" +
 	"\rvindex_column\x18\x03 \x01(\tR\fvindexColumn\x12\x1c\n" +
-	"\treference\x18\x04 \x01(\bR\treference\"g\n" +
+	"\treference\x18\x04 \x01(\bR\treference\x12\x16\n" +
+	"\x06pinned\x18\x05 \x01(\fR\x06pinned\"\x7f\n" +
 	"\vTableFilter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vvindex_type\x18\x02 \x01(\tR\n" +
 	"vindexType\x12#\n" +
-	"\rvindex_column\x18\x03 \x01(\tR\fvindexColumn\"\xc0\x01\n" +
+	"\rvindex_column\x18\x03 \x01(\tR\fvindexColumn\x12\x16\n" +
+	"\x06pinned\x18\x04 \x01(\fR\x06pinned\"\xc0\x01\n" +
 	"\x11StreamRowsRequest\x128\n" +
 	"\x06tables\x18\x01 \x03(\v2 .mosaic.vreplication.TableFilterR\x06tables\x126\n" +
 	"\tkey_range\x18\x02 \x01(\v2\x19.mosaic.topodata.KeyRangeR\bkeyRange\x12\x16\n" +

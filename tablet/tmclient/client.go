@@ -13,6 +13,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 )
 
 // Client talks to one tablet.
@@ -22,6 +23,8 @@ type Client struct {
 	TM tabletmanagerpb.TabletManagerClient
 	// Query is the Query client.
 	Query querypb.QueryClient
+	// VR is the VReplication client (resharding streams and workflows).
+	VR vreplicationpb.VReplicationClient
 }
 
 // Insecure returns credentials for a plaintext connection, to a tablet
@@ -41,7 +44,7 @@ func Dial(addr string, creds credentials.TransportCredentials, opts ...grpc.Dial
 	if err != nil {
 		return nil, fmt.Errorf("dial tablet at %s: %w", addr, err)
 	}
-	return &Client{conn: conn, TM: tabletmanagerpb.NewTabletManagerClient(conn), Query: querypb.NewQueryClient(conn)}, nil
+	return &Client{conn: conn, TM: tabletmanagerpb.NewTabletManagerClient(conn), Query: querypb.NewQueryClient(conn), VR: vreplicationpb.NewVReplicationClient(conn)}, nil
 }
 
 // Addr returns the gRPC address of a tablet record.

@@ -1,0 +1,58 @@
+package vrepl
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config tunes the engine.
+type Config struct {
+	// CopyCycle is how long a stream inserts rows from one snapshot
+	// before it catches up with the binlog and opens the next: the longest
+	// the binlog waits during the copy.
+	CopyCycle time.Duration
+	// RowBatchBytes is about how many bytes of rows a source sends per
+	// message and a target inserts per statement.
+	RowBatchBytes int
+	// RetryDelay and MaxRetryDelay space a failed stream's retries.
+	RetryDelay    time.Duration
+	MaxRetryDelay time.Duration
+	// HeartbeatInterval is how often a source's binlog stream says it is
+	// alive and current while nothing happens.
+	HeartbeatInterval time.Duration
+	// PositionSaveInterval bounds how long a stream keeps an applied
+	// position of transactions it had nothing to apply from before it
+	// stores it.
+	PositionSaveInterval time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		CopyCycle:            time.Minute,
+		RowBatchBytes:        256 << 10,
+		RetryDelay:           500 * time.Millisecond,
+		MaxRetryDelay:        30 * time.Second,
+		HeartbeatInterval:    time.Second,
+		PositionSaveInterval: time.Second,
+	}
+}
+
+// Validate checks a Config.
+func (c Config) Validate() error {
+	var errs []error
+	if c.CopyCycle <= 0 {
+		errs = append(errs, fmt.Errorf("vrepl: copy cycle %v must be positive", c.CopyCycle))
+	}
+	if c.RowBatchBytes < 1024 {
+		errs = append(errs, fmt.Errorf("vrepl: row batch of %d bytes is below 1 KiB", c.RowBatchBytes))
+	}
+	if c.RetryDelay <= 0 || c.MaxRetryDelay < c.RetryDelay {
+		errs = append(errs, errors.New("vrepl: retry delays must be positive, the max at least the first"))
+	}
+	if c.HeartbeatInterval <= 0 || c.PositionSaveInterval <= 0 {
+		errs = append(errs, errors.New("vrepl: heartbeat and position save intervals must be positive"))
+	}
+	return errors.Join(errs...)
+}
