@@ -19,7 +19,7 @@ func (s *stream) replicate(ctx context.Context, a *applier, tables map[string]*T
 	if stopping && st.pos.AtLeast(stopAt) {
 		return nil
 	}
-	src, err := s.e.dialSource(ctx, s.wf.SourceKeyspace, s.source, s.nextAttempt())
+	src, err := s.e.dialSource(ctx, s.wf.SourceKeyspace, s.source, s.sourceChoice())
 	if err != nil {
 		return err
 	}

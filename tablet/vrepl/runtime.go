@@ -37,6 +37,7 @@ func (s *stream) movePosLocked(p Position) {
 func (s *stream) setError(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.rt.attempt++
 	s.rt.phase = phaseError
 	s.rt.message = err.Error()
 	s.m.setPhase(phaseError)
@@ -54,13 +55,12 @@ func (s *stream) setSourceTablet(a *topodatapb.TabletAlias) {
 	s.mu.Unlock()
 }
 
-// nextAttempt numbers connection attempts, so that retries go round the
-// source shard's tablets.
-func (s *stream) nextAttempt() int {
+// sourceChoice picks the source tablet candidate: the first (a replica
+// when there is one) until a failure moves the stream to the next.
+func (s *stream) sourceChoice() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rt.attempt++
-	return s.rt.attempt - 1
+	return s.rt.attempt
 }
 
 // setPos records a position reached with nothing to apply; at is when the

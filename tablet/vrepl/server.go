@@ -82,3 +82,11 @@ func (s *Server) WaitForStreamPosition(ctx context.Context, req *vreplicationpb.
 	}
 	return &vreplicationpb.WaitForStreamPositionResponse{Position: got.String()}, nil
 }
+
+// VDiff is an "operator" call.
+func (s *Server) VDiff(ctx context.Context, req *vreplicationpb.VDiffRequest) (*vreplicationpb.VDiffResponse, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	return s.Engine.VDiff(ctx, req)
+}

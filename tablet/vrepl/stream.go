@@ -189,7 +189,7 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 	if len(st.copy) == 0 {
 		return s.setPhase(a, st, phaseRunning)
 	}
-	src, err := s.e.dialSource(ctx, s.wf.SourceKeyspace, s.source, s.nextAttempt())
+	src, err := s.e.dialSource(ctx, s.wf.SourceKeyspace, s.source, s.sourceChoice())
 	if err != nil {
 		return err
 	}
