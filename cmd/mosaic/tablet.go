@@ -66,6 +66,11 @@ the primary if the shard record names it, else as a replica.`,
 	fs.DurationVar(&cfg.Query.ReservedTimeout, "reserved-timeout", cfg.Query.ReservedTimeout, "release a reserved connection (a gate's lock session, with its locks) not heard from for this long; gates heartbeat theirs every --lock-heartbeat-interval")
 	fs.IntVar(&cfg.Query.MaxRows, "max-rows", cfg.Query.MaxRows, "row limit of a non-streamed result")
 
+	fs.DurationVar(&cfg.VRepl.CopyCycle, "vrepl-copy-cycle", cfg.VRepl.CopyCycle, "resharding: how long a stream copies rows from one snapshot before it catches up with the binlog")
+	fs.IntVar(&cfg.VRepl.CopyRowsPerSecond, "vrepl-copy-rows-per-second", cfg.VRepl.CopyRowsPerSecond, "resharding: the most rows a stream copies per second (0: no limit)")
+	fs.IntVar(&cfg.VRepl.RowBatchBytes, "vrepl-batch-bytes", cfg.VRepl.RowBatchBytes, "resharding: bytes of rows per message and per INSERT of the copy")
+	fs.DurationVar(&cfg.VRepl.MaxRetryDelay, "vrepl-max-retry-delay", cfg.VRepl.MaxRetryDelay, "resharding: the longest pause between a failed stream's retries")
+
 	fs.StringVar(&cfg.Mysqld.InnoDBBufferPoolSize, "innodb-buffer-pool-size", cfg.Mysqld.InnoDBBufferPoolSize, "mysqld innodb_buffer_pool_size")
 	fs.BoolVar(&cfg.Mysqld.ThreadPool, "mysqld-thread-pool", cfg.Mysqld.ThreadPool, "run mysqld's connections on its thread pool (thread_handling=pool-of-threads); false: a thread per connection")
 	fs.DurationVar(&cfg.Mysqld.ThreadPoolStallLimit, "mysqld-thread-pool-stall-limit", cfg.Mysqld.ThreadPoolStallLimit, "mysqld thread_pool_stall_limit (whole ms, at least 10): how long a CPU-bound statement holds its thread group before another worker is woken")

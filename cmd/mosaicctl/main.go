@@ -123,6 +123,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newCertsCmd(),
 		newSecretsCmd(),
 		newUsersCmd(),
+		newReshardCmd(a),
 	)
 	return root
 }

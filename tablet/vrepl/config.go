@@ -15,6 +15,9 @@ type Config struct {
 	// RowBatchBytes is about how many bytes of rows a source sends per
 	// message and a target inserts per statement.
 	RowBatchBytes int
+	// CopyRowsPerSecond limits how fast each stream copies rows, to spare
+	// the source and the target; 0 is no limit.
+	CopyRowsPerSecond int
 	// RetryDelay and MaxRetryDelay space a failed stream's retries.
 	RetryDelay    time.Duration
 	MaxRetryDelay time.Duration
@@ -47,6 +50,9 @@ func (c Config) Validate() error {
 	}
 	if c.RowBatchBytes < 1024 {
 		errs = append(errs, fmt.Errorf("vrepl: row batch of %d bytes is below 1 KiB", c.RowBatchBytes))
+	}
+	if c.CopyRowsPerSecond < 0 {
+		errs = append(errs, fmt.Errorf("vrepl: copy rate %d is negative (0: no limit)", c.CopyRowsPerSecond))
 	}
 	if c.RetryDelay <= 0 || c.MaxRetryDelay < c.RetryDelay {
 		errs = append(errs, errors.New("vrepl: retry delays must be positive, the max at least the first"))

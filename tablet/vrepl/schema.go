@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 )
 
@@ -42,12 +43,27 @@ type Table struct {
 	copyPos []int
 }
 
+// Executor runs a statement and returns its whole result (a
+// mysqlconn.Conn, or a tablet's ExecuteFetchAsDba).
+type Executor interface {
+	Execute(sql string, maxRows int) (*querypb.QueryResult, error)
+}
+
+// CheckTables checks that the engine can copy and follow the named tables
+// of db: they exist and have a primary key mysqld orders in a way the
+// engine reproduces. mosaicctl runs it against a source before it
+// creates a workflow.
+func CheckTables(c Executor, db string, names []string) error {
+	_, err := loadTables(c, db, names)
+	return err
+}
+
 // loadTables reads the schema of the named tables of db from the
 // information_schema of the mysqld behind c. names are matched without
 // regard to case; the result is keyed by the name as given. A missing
 // table, one without a primary key, or one whose key mysqld orders in a
 // way this package does not reproduce is an error.
-func loadTables(c *mysqlconn.Conn, db string, names []string) (map[string]*Table, error) {
+func loadTables(c Executor, db string, names []string) (map[string]*Table, error) {
 	if len(names) == 0 {
 		return map[string]*Table{}, nil
 	}

@@ -244,6 +244,7 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 	}
 	s.log.Info("copying rows", "table", first.name, "snapshot", snap)
 	deadline := time.Now().Add(s.e.cfg.CopyCycle)
+	limit := newRateLimit(s.e.cfg.CopyRowsPerSecond)
 	var t *Table
 	for {
 		msg, err := rs.Recv()
@@ -285,6 +286,9 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 			stmts = append(stmts, "UPDATE _mosaic.copy_state SET lastpk = "+string(appendHex(nil, msg.Lastpk))+" WHERE "+key)
 		}
 		n := int64(len(msg.Rows))
+		if err := limit.wait(ctx, n); err != nil {
+			return err
+		}
 		stmts = append(stmts, fmt.Sprintf("UPDATE _mosaic.vreplication SET rows_copied = rows_copied + %d, time_updated = %d WHERE %s", n, time.Now().UnixNano(), stateKey(s.wf.Name, s.source)))
 		if err := a.inTx(stmts...); err != nil {
 			return fmt.Errorf("insert rows of %s: %w", t.Name, err)
@@ -381,4 +385,33 @@ func grpcFatal(err error) error {
 		return &fatalError{err}
 	}
 	return err
+}
+
+// rateLimit spaces batches so that rows go at most perSecond a second
+// (0: no limit).
+type rateLimit struct {
+	perSecond int
+	start     time.Time
+	rows      int64
+}
+
+func newRateLimit(perSecond int) *rateLimit {
+	return &rateLimit{perSecond: perSecond, start: time.Now()}
+}
+
+// wait blocks until n more rows fit in the rate.
+func (r *rateLimit) wait(ctx context.Context, n int64) error {
+	if r.perSecond <= 0 {
+		return nil
+	}
+	r.rows += n
+	due := r.start.Add(time.Duration(float64(r.rows) / float64(r.perSecond) * float64(time.Second)))
+	if d := time.Until(due); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }

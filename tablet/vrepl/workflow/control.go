@@ -1,0 +1,100 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
+	"github.com/mosaicdb/mosaic/topo"
+)
+
+// Stop stops a workflow's streams where they are (they keep their
+// progress); Start runs them again.
+func (m *Manager) Stop(ctx context.Context, ks, name, why string) error {
+	return m.setState(ctx, ks, name, vreplicationpb.WorkflowState_STOPPED, why)
+}
+
+// Start runs a stopped workflow's streams again; a stream stopped by an
+// error (DDL) retries.
+func (m *Manager) Start(ctx context.Context, ks, name string) error {
+	return m.setState(ctx, ks, name, vreplicationpb.WorkflowState_RUNNING, "")
+}
+
+func (m *Manager) setState(ctx context.Context, ks, name string, state vreplicationpb.WorkflowState, why string) error {
+	_, err := m.ts.UpdateWorkflowFields(ctx, ks, name, func(wf *vreplicationpb.Workflow) error {
+		if wf.State == vreplicationpb.WorkflowState_FROZEN {
+			return fmt.Errorf("workflow %s is frozen (traffic was switched): switch traffic back to change it", name)
+		}
+		wf.State = state
+		wf.Message = why
+		return nil
+	})
+	if errors.Is(err, topo.ErrNoNode) {
+		return fmt.Errorf("workflow %s not found in keyspace %s: %w", name, ks, err)
+	}
+	return err
+}
+
+// Cancel ends a workflow before any traffic moved: it deletes the record,
+// waits for the targets to stop its streams, and drops the copied tables
+// on the target shards unless keepData. After a switch it refuses:
+// reverse the traffic first.
+func (m *Manager) Cancel(ctx context.Context, ks, name string, keepData bool) error {
+	wf, _, err := m.ts.GetWorkflow(ctx, ks, name)
+	if err != nil {
+		if errors.Is(err, topo.ErrNoNode) {
+			return fmt.Errorf("workflow %s not found in keyspace %s: %w", name, ks, err)
+		}
+		return err
+	}
+	if len(wf.SwitchedTypes) > 0 || wf.IsReverse {
+		return fmt.Errorf("workflow %s has switched traffic (%v): run reverse-traffic first, or complete it", name, wf.SwitchedTypes)
+	}
+	if err := m.ts.DeleteWorkflow(ctx, ks, name); err != nil {
+		return err
+	}
+	m.Log.Info("workflow record deleted", "keyspace", ks, "workflow", name)
+	for _, shard := range wf.TargetShards {
+		if err := m.waitStreamsGone(ctx, wf.TargetKeyspace, shard, name); err != nil {
+			return err
+		}
+		if keepData {
+			continue
+		}
+		c, _, err := m.dialPrimary(ctx, wf.TargetKeyspace, shard)
+		if err != nil {
+			return err
+		}
+		for _, t := range wf.Tables {
+			if _, err := c.TM.ExecuteFetchAsDba(ctx, &tabletmanagerpb.ExecuteFetchAsDbaRequest{Sql: "DROP TABLE IF EXISTS " + quoteIdent(t.Name)}); err != nil {
+				c.Close()
+				return fmt.Errorf("drop %s on target %s: %w", t.Name, shard, err)
+			}
+		}
+		c.Close()
+		m.Log.Info("copied tables dropped", "keyspace", wf.TargetKeyspace, "shard", shard, "tables", len(wf.Tables))
+	}
+	return nil
+}
+
+// waitStreamsGone waits until a target reports no stream of workflow.
+func (m *Manager) waitStreamsGone(ctx context.Context, ks, shard, name string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		streams, err := m.shardStatus(ctx, ks, shard, name)
+		if err == nil && len(streams) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("target %s/%s still runs streams of %s (%v, %v)", ks, shard, name, streams, err)
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
