@@ -51,15 +51,15 @@ type reshardCluster struct {
 	targets map[string]*cluster.ProcShard
 }
 
-func startReshardCluster(t *testing.T, sources, targets []string, copyRate int) *reshardCluster {
+func startReshardCluster(t *testing.T, sources, targets []string, vschema string, extra ...string) *reshardCluster {
 	t.Helper()
 	bin := cluster.BuildMosaic(t)
 	rc := &reshardCluster{t: t, ctlBin: cluster.BuildMosaicctl(t), targets: map[string]*cluster.ProcShard{}}
 	rc.Cluster = cluster.StartTopo(t, cluster.Options{
-		Keyspaces: []cluster.Keyspace{{Name: "customer", Shards: sources, VSchema: reshardVSchema}},
+		Keyspaces: []cluster.Keyspace{{Name: "customer", Shards: sources, VSchema: vschema}},
 		Replicas:  1,
 	})
-	extra := []string{"--vrepl-copy-cycle", "2s", "--vrepl-copy-rows-per-second", strconv.Itoa(copyRate), "--vrepl-max-retry-delay", "2s", "--durable=false"}
+	extra = append([]string{"--vrepl-max-retry-delay", "2s", "--durable=false"}, extra...)
 	rc.StartProcShards(t, bin, extra...)
 	ctx := t.Context()
 	var mu sync.Mutex
@@ -336,7 +336,7 @@ func TestReshard(t *testing.T) {
 	sources := []string{"-80", "80-"}
 	targets := []string{"-40", "40-80", "80-c0", "c0-"}
 	n := *reshardRows
-	rc := startReshardCluster(t, sources, targets, max(2000, n/16))
+	rc := startReshardCluster(t, sources, targets, reshardVSchema, "--vrepl-copy-cycle", "2s", "--vrepl-copy-rows-per-second", strconv.Itoa(max(2000, n/16)))
 	rc.loadCustomers(sources, n)
 	m := workflow.New(rc.TS, rc.TabletCreds(t, mtls.RoleOperator), slog.New(slog.DiscardHandler))
 

@@ -7,9 +7,11 @@ import (
 
 // appendLiteral appends v, a value of column c in text form (nil for
 // NULL), as a SQL literal that mysqld turns back into the same value:
-// numbers as they are, character strings as hex with their character
-// set's introducer (no conversion, no escaping), binary strings as hex,
-// dates and times quoted.
+// numbers as they are; character strings with their character set's
+// introducer (no conversion), quoted with escapes in the character sets
+// where a quote or backslash byte is always that character (utf8mb4,
+// latin1...), as hex in the others (gbk, sjis... hide 0x5c inside their
+// characters); binary strings as hex; dates and times quoted.
 func appendLiteral(b []byte, c *Column, v []byte) []byte {
 	if v == nil {
 		return append(b, "NULL"...)
@@ -25,9 +27,19 @@ func appendLiteral(b []byte, c *Column, v []byte) []byte {
 	if c.Charset != "" && c.Charset != "binary" {
 		b = append(b, '_')
 		b = append(b, c.Charset...)
+		if escapeSafe[c.Charset] {
+			return appendQuoted(b, v)
+		}
 		b = append(b, ' ')
 	}
 	return appendHex(b, v)
+}
+
+// escapeSafe are the character sets whose multi-byte characters never
+// hold the bytes of a quote or a backslash.
+var escapeSafe = map[string]bool{
+	"utf8mb4": true, "utf8mb3": true, "utf8": true, "latin1": true, "latin2": true,
+	"ascii": true, "ucs2": false, "utf16": false, "utf32": false,
 }
 
 func appendHex(b, v []byte) []byte {

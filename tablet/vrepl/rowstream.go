@@ -21,6 +21,7 @@ import (
 // client that does not read.
 var snapshotSetup = []string{
 	"SET NAMES binary",
+	"SET SESSION sql_mode = ''",
 	"SET SESSION time_zone = '+00:00'",
 	"SET SESSION net_write_timeout = 86400",
 	"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",

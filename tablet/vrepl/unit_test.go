@@ -63,7 +63,8 @@ func TestAppendLiteral(t *testing.T) {
 	}{
 		{Column{DataType: "int"}, []byte("-42"), "-42"},
 		{Column{DataType: "int"}, []byte("1; DROP TABLE x"), "X'313b2044524f50205441424c452078'"},
-		{Column{DataType: "varchar", Charset: "latin1"}, []byte("n\xe9'"), "_latin1 X'6ee927'"},
+		{Column{DataType: "varchar", Charset: "latin1"}, []byte("n\xe9'\\\x00"), "_latin1'n\xe9\\'\\\\\\0'"},
+		{Column{DataType: "varchar", Charset: "sjis"}, []byte("\x95\\"), "_sjis X'955c'"},
 		{Column{DataType: "varbinary"}, []byte{0, 1}, "X'0001'"},
 		{Column{DataType: "varbinary"}, []byte{}, "X''"},
 		{Column{DataType: "datetime"}, []byte("2024-01-02 03:04:05.5"), "'2024-01-02 03:04:05.5'"},

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mosaicdb/mosaic/bench"
+	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/tablet/vrepl/workflow"
+)
+
+// TestReshardBench measures the copy of sbtest1 (-reshard-bench-rows rows,
+// 1,000,000 for the issue's figure) from 2 to 4 shards beside
+// `mariadb-dump | mariadb` of the same rows on the same machine in the
+// same run (one pipe per source shard, in parallel, into a fresh database
+// on a target's mysqld), then the vdiff of the result. Skipped unless the
+// flag is set.
+var reshardBenchRounds = flag.Int("reshard-bench-rounds", 3, "TestReshardBench: rounds of each side, alternating")
+
+var reshardBenchRows = flag.Int("reshard-bench-rows", 0, "rows of sbtest1 in TestReshardBench (0 skips it; 1000000 for the issue's figure)")
+
+func TestReshardBench(t *testing.T) {
+	n := *reshardBenchRows
+	if n == 0 {
+		t.Skip("set -reshard-bench-rows")
+	}
+	sources := []string{"-80", "80-"}
+	targets := []string{"-40", "40-80", "80-c0", "c0-"}
+	vs := `{"sharded": true, "vindexes": {"hash": {"type": "hash"}}, "tables": {"sbtest1": {"column_vindexes": [{"column": "id", "name": "hash"}]}}}`
+	rc := startReshardCluster(t, sources, targets, vs, "--innodb-buffer-pool-size", "256M")
+	ctx := t.Context()
+	opts := bench.DefaultWorkloadOptions()
+	opts.TableSize = n
+	w, err := bench.NewWorkload("point-select", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := w.Prepare(ctx, rc.DB(t, "customer")); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("prepared %d sbtest1 rows through the gate in %v", n, time.Since(start).Round(time.Millisecond))
+
+	m := workflow.New(rc.TS, rc.TabletCreds(t, mtls.RoleOperator), slog.New(slog.DiscardHandler))
+	var dumps, copies []float64
+	var rep *workflow.VDiffReport
+	var vd time.Duration
+	var rounds strings.Builder
+	for round := 1; round <= *reshardBenchRounds; round++ {
+		d := dumpPipes(t, rc, sources)
+		start := time.Now()
+		rc.mustCtl("reshard", "create", "--keyspace", "customer", "--workflow", "bench", "--source-shards", "-80,80-", "--target-shards", strings.Join(targets, ","))
+		for {
+			r, err := m.Show(ctx, "customer", "bench")
+			if err == nil && len(r.Streams) == 4 {
+				running := true
+				for _, st := range r.Streams {
+					running = running && st.Phase == "running"
+				}
+				if running {
+					break
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cp := time.Since(start)
+		dumps, copies = append(dumps, d.Seconds()), append(copies, cp.Seconds())
+		fmt.Fprintf(&rounds, "  round %d: mariadb-dump | mariadb %v, reshard copy %v\n", round, d.Round(time.Millisecond), cp.Round(time.Millisecond))
+		if round == *reshardBenchRounds {
+			vctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+			start = time.Now()
+			var err error
+			rep, err = m.VDiff(vctx, "customer", "bench", nil, 10)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			vd = time.Since(start)
+		}
+		rc.mustCtl("reshard", "cancel", "--keyspace", "customer", "--workflow", "bench")
+	}
+	dump, cp := bench.Median(dumps), bench.Median(copies)
+	report := fmt.Sprintf(`resharding copy, sbtest1 %d rows, 2 -> 4 shards, %d alternating rounds (one replica per source; tablets with --durable=false)
+  mariadb-dump | mariadb, one pipe per source in parallel: median %.2fs (%.0f rows/s)
+  mosaicctl reshard create until every stream runs:     median %.2fs (%.0f rows/s)
+  vdiff of the last round's copy (clean %v):             %v (%.0f rows/s compared)
+%s`, n, *reshardBenchRounds, dump, float64(n)/dump, cp, float64(n)/cp, rep.Clean(), vd.Round(time.Millisecond), float64(n)/vd.Seconds(), rounds.String())
+	t.Log("\n" + report)
+	if out := os.Getenv("MOSAIC_RESHARD_BENCH_OUT"); out != "" {
+		os.WriteFile(out, []byte(report), 0o644)
+	}
+	if !rep.Clean() {
+		t.Errorf("vdiff: %+v", rep.Tables)
+	}
+}
+
+// dumpPipes copies sbtest1 of each source shard with mariadb-dump |
+// mariadb into a fresh database on a target's mysqld, the pipes in
+// parallel, and returns how long it took.
+func dumpPipes(t *testing.T, rc *reshardCluster, sources []string) time.Duration {
+	t.Helper()
+	pipeTargets := map[string]string{"-80": "-40", "80-": "80-c0"}
+	for _, dst := range pipeTargets {
+		if _, err := rc.shardDB("customer", dst).Exec("CREATE DATABASE IF NOT EXISTS dumpcopy"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(sources))
+	for _, src := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := fmt.Sprintf("mariadb-dump --no-defaults -h127.0.0.1 -P%d -uroot --single-transaction --skip-lock-tables customer sbtest1 | mariadb --no-defaults -h127.0.0.1 -P%d -uroot dumpcopy",
+				rc.ProcShards["customer"][src].Tablets[0].MySQLPort, rc.targets[pipeTargets[src]].Tablets[0].MySQLPort)
+			if out, err := exec.CommandContext(t.Context(), "bash", "-o", "pipefail", "-c", cmd).CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("%s: %v: %s", cmd, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, dst := range pipeTargets {
+		if _, err := rc.shardDB("customer", dst).Exec("DROP DATABASE dumpcopy"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
