@@ -327,9 +327,18 @@ func (e *env) waitCaughtUp(workflow string) {
 			if !keyrange.Intersect(kr, skr) {
 				continue
 			}
+			// The source's mysqld may be coming back from a kill.
 			var pos string
-			if err := e.db(src).QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-				e.t.Fatal(err)
+			deadline := time.Now().Add(2 * time.Minute)
+			for {
+				err := e.db(src).QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos)
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					e.t.Fatal(err)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 			ctx, cancel := context.WithTimeout(e.t.Context(), 60*time.Second)
 			_, err := e.client(tgt).WaitForStreamPosition(ctx, &vreplicationpb.WaitForStreamPositionRequest{Workflow: workflow, SourceShard: name, Position: pos})
