@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -396,6 +398,38 @@ func TestReshard(t *testing.T) {
 
 	out = rc.mustCtl("reshard", "show", "--keyspace", "customer", "--workflow", "split", "--wait")
 	t.Logf("show --wait:\n%s", out)
+
+	t.Run("status pages and metrics", func(t *testing.T) {
+		get := func(url string) string {
+			resp, err := http.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return string(b)
+		}
+		page := get("http://" + rc.GateHTTPAddr + "/debug/status")
+		if !strings.Contains(page, "<td>split</td><td>RESHARD</td><td>RUNNING</td>") {
+			t.Errorf("the gate's status page does not show the workflow:\n%s", page)
+		}
+		tablet := fmt.Sprintf("http://127.0.0.1:%d", rc.targets["-40"].Tablets[0].HTTPPort)
+		page = get(tablet + "/debug/status")
+		if !strings.Contains(page, "<td>split</td><td>-80</td><td>running</td>") {
+			t.Errorf("the target tablet's status page does not show its stream:\n%s", page)
+		}
+		metrics := get(tablet + "/metrics")
+		for _, want := range []string{
+			`mosaic_vreplication_phase{phase="running",source_shard="-80",workflow="split"} 1`,
+			`mosaic_vreplication_rows_copied_total{source_shard="-80",workflow="split"}`,
+			`mosaic_vreplication_transactions_applied_total{source_shard="-80",workflow="split"}`,
+			`mosaic_vreplication_lag_seconds{source_shard="-80",workflow="split"}`,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("target metrics lack %s", want)
+			}
+		}
+	})
 
 	t.Run("kill source mysqld while following", func(t *testing.T) {
 		r := waitReport(t, m, "running", func(r *workflow.Report) bool {

@@ -25,6 +25,11 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 <table><tr><th>keyspace</th><th>sharded</th><th>shards (serving primary)</th><th>replica reads</th><th>error</th></tr>
 {{range .Keyspaces}}<tr><td>{{.Name}}</td><td>{{.Sharded}}</td><td>{{range .Shards}}{{.Name}}: {{.Primary}}<br>{{end}}{{if .Switching}}<b>switching: statements held</b>{{end}}</td><td>{{.Reads}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>
+<h2>Workflows</h2>
+<table><tr><th>keyspace</th><th>workflow</th><th>type</th><th>state</th><th>sources</th><th>targets</th><th>traffic switched</th><th>message</th></tr>
+{{range .Workflows}}<tr><td>{{.Keyspace}}</td><td>{{.Name}}</td><td>{{.Type}}</td><td>{{.State}}</td><td>{{.Sources}}</td><td>{{.Targets}}</td><td>{{.Switched}}</td><td>{{.Message}}</td></tr>
+{{else}}<tr><td colspan="8">none</td></tr>
+{{end}}</table>
 <h2>Tablets</h2>
 <table><tr><th>alias</th><th>keyspace/shard</th><th>type</th><th>serving</th><th>via</th><th>lag</th><th>last seen</th><th>error</th></tr>
 {{range .Tablets}}<tr><td>{{.Alias}}</td><td>{{.Target}}</td><td>{{.Type}}</td><td>{{.Serving}}</td><td>{{.Transport}}</td><td>{{.Lag}}s</td><td>{{.Seen}}</td><td>{{.Error}}</td></tr>
@@ -78,6 +83,7 @@ func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 		Connections int64
 		Uptime      string
 		Keyspaces   []statusKeyspace
+		Workflows   []statusWorkflow
 		Tablets     []statusTablet
 		Cache       any
 		Plans       []statusPlan
@@ -100,6 +106,7 @@ func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Keyspaces = append(data.Keyspaces, sk)
 	}
+	data.Workflows = g.statusWorkflows(r.Context(), vs.KeyspaceNames())
 	for _, th := range g.hc.All() {
 		st := statusTablet{Alias: th.Alias, Serving: th.Serving, Lag: th.ReplicationLag, Error: th.LastError, Transport: th.Transport}
 		st.Target = th.Tablet.GetKeyspace() + "/" + th.Tablet.GetShard()

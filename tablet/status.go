@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/sqltext"
 	"github.com/mosaicdb/mosaic/tablet/queryservice"
+	"github.com/mosaicdb/mosaic/topo"
 )
 
 // statusPage is /debug/status: the tablet, its mysqld, replication, the
@@ -39,6 +41,11 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 <tr><th>lag</th><td>{{.Lag}}s</td></tr>
 <tr><th>lag source</th><td>{{.LagSource}}</td></tr>
 </table>
+<h2>Resharding streams (this tablet as a target)</h2>
+<table><tr><th>workflow</th><th>source shard</th><th>phase</th><th>rows copied</th><th>of about</th><th>rows/s</th><th>table</th><th>transactions</th><th>lag</th><th>source tablet</th><th>position</th><th>message</th></tr>
+{{range .Streams}}<tr><td>{{.Workflow}}</td><td>{{.SourceShard}}</td><td>{{.Phase}}</td><td>{{.RowsCopied}}</td><td>{{.RowsTotal}}</td><td>{{printf "%.0f" .RowsPerSecond}}</td><td>{{.Table}}</td><td>{{.TransactionsApplied}}</td><td>{{printf "%.1f" .LagSeconds}}s</td><td>{{.SourceTablet}}</td><td>{{.Position}}</td><td>{{.Message}}</td></tr>
+{{else}}<tr><td colspan="12">none running</td></tr>
+{{end}}</table>
 <h2>Pools</h2>
 <table><tr><th>pool</th><th>in use</th><th>size</th></tr>
 <tr><td>query</td><td>{{.Pool.InUse}}</td><td>{{.Pool.Size}}</td></tr>
@@ -117,5 +124,26 @@ func (a *Agent) serveStatus(w http.ResponseWriter, _ *http.Request) {
 		"LagSource":          a.lagSourceNow(),
 		"Pool":               a.qs.Stats(),
 		"Running":            statusRows(a.qs.Running(), time.Now()),
+		"Streams":            streamRows(a.vrepl.Running()),
 	})
+}
+
+// statusStream is a row of the resharding streams table.
+type statusStream struct {
+	Workflow, SourceShard, Phase, Table, SourceTablet, Position, Message string
+	RowsCopied, RowsTotal, TransactionsApplied                           int64
+	RowsPerSecond, LagSeconds                                            float64
+}
+
+func streamRows(sts []*vreplicationpb.StreamStatus) []statusStream {
+	out := make([]statusStream, 0, len(sts))
+	for _, st := range sts {
+		out = append(out, statusStream{
+			Workflow: st.Workflow, SourceShard: st.SourceShard, Phase: st.Phase, Table: st.Table,
+			SourceTablet: topo.AliasString(st.SourceTablet), Position: st.Position, Message: st.Message,
+			RowsCopied: st.RowsCopied, RowsTotal: st.RowsTotal, TransactionsApplied: st.TransactionsApplied,
+			RowsPerSecond: st.RowsPerSecond, LagSeconds: st.LagSeconds,
+		})
+	}
+	return out
 }

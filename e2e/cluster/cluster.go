@@ -68,6 +68,8 @@ type Cluster struct {
 
 	Gate         *proxy.Gate
 	GateAddr     string
+	// GateHTTPAddr serves the gate's /debug/status and /metrics.
+	GateHTTPAddr string
 	GateRegistry *prometheus.Registry
 	gateCancel   context.CancelFunc
 	gateDone     chan error
@@ -249,6 +251,10 @@ func (c *Cluster) StartGate(t testing.TB) {
 		cfg.MySQLAddr = c.GateAddr // come back on the same port
 	}
 	cfg.HTTPAddr = freeAddr(t)
+	if c.GateHTTPAddr != "" {
+		cfg.HTTPAddr = c.GateHTTPAddr
+	}
+	c.GateHTTPAddr = cfg.HTTPAddr
 	cfg.TabletWait = 10 * time.Second
 	c.secureGate(t, &cfg)
 	if c.opts.Gate != nil {

@@ -58,6 +58,7 @@ type ProcTablet struct {
 	Shard       string
 	Dir         string
 	GRPCPort    int
+	HTTPPort    int
 	MySQLPort   int
 	// Creds are what Dial and WaitHealth call the tablet with (an
 	// operator's certificate, or plaintext).
@@ -97,7 +98,7 @@ func StartProcTablet(t testing.TB, bin, topoAddr string, sec Security, keyspace,
 	alias := &topodatapb.TabletAlias{Cell: "zone1", Uid: uint32(ports[2])}
 	p := &ProcTablet{
 		Alias: alias, AliasString: topo.AliasString(alias), Keyspace: keyspace, Shard: shard,
-		Dir: filepath.Join(dir, "t"), GRPCPort: ports[0], MySQLPort: ports[2], bin: bin,
+		Dir: filepath.Join(dir, "t"), GRPCPort: ports[0], HTTPPort: ports[1], MySQLPort: ports[2], bin: bin,
 		log: filepath.Join(dir, "tablet.log"), Creds: sec.Creds(t, mtls.RoleOperator),
 	}
 	p.args = append([]string{"tablet",

@@ -437,6 +437,24 @@ func (e *Engine) Status(ctx context.Context, workflow string) ([]*vreplicationpb
 	return out, nil
 }
 
+// Running reports the streams running here now, without reading mysqld
+// (for status pages).
+func (e *Engine) Running() []*vreplicationpb.StreamStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*vreplicationpb.StreamStatus
+	for _, rs := range e.running {
+		out = append(out, rs.s.status(e.shard))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Workflow != out[j].Workflow {
+			return out[i].Workflow < out[j].Workflow
+		}
+		return out[i].SourceShard < out[j].SourceShard
+	})
+	return out
+}
+
 // WaitForPosition waits until the running stream of workflow from source
 // has applied pos, ctx ends (its error) or the stream stops running.
 func (e *Engine) WaitForPosition(ctx context.Context, workflow, source string, pos Position) (Position, error) {
