@@ -61,6 +61,9 @@ type Engine struct {
 	// paused workflows' streams stay stopped (VDiff holds them).
 	paused map[string]int
 	kick   chan struct{}
+	// forget asks the next reconcile as primary to drop the stored state
+	// of workflows that have no record any more.
+	forget bool
 	// runCtx is Run's context: streams live inside it.
 	runCtx context.Context
 	wg     sync.WaitGroup
@@ -101,6 +104,9 @@ func (e *Engine) SetPrimary(primary bool) {
 	e.mu.Lock()
 	changed := e.primary != primary
 	e.primary = primary
+	if primary {
+		e.forget = true
+	}
 	e.mu.Unlock()
 	if changed {
 		e.wake()
@@ -278,7 +284,8 @@ func (e *Engine) reconcile(ctx context.Context) {
 			s.run(sctx)
 		}()
 	}
-	if len(stop) > 0 {
+	if len(stop) > 0 || e.forget {
+		e.forget = false
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()

@@ -17,7 +17,9 @@ import (
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/router/vindexes"
 	"github.com/mosaicdb/mosaic/tablet"
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/tablettest"
+	"github.com/mosaicdb/mosaic/tablet/vrepl"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/etcdstore/etcdtest"
 )
@@ -587,6 +589,26 @@ func TestVDiff(t *testing.T) {
 	delete(reports, "-40/customer")
 	if err := clean(reports); err != nil {
 		t.Errorf("vdiff of the undamaged tables: %v", err)
+	}
+
+	// What create refuses before anything changes.
+	src := e.sources["-80"]
+	e.exec(src, "CREATE TABLE parent (id INT PRIMARY KEY)")
+	e.exec(src, "CREATE TABLE child (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES parent (id) ON DELETE CASCADE)")
+	e.exec(src, "CREATE TABLE timed (t TIME PRIMARY KEY)")
+	e.exec(src, "CREATE TABLE nokey (a INT)")
+	c, err := mysqlconn.Dial(t.Context(), mysqlconn.Params{Addr: fmt.Sprintf("127.0.0.1:%d", src.Primary().MySQLPort), User: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := vrepl.CheckTables(c, src.Primary().DBName, []string{"customer", "tags", "ref", "parent"}); err != nil {
+		t.Errorf("CheckTables of good tables: %v", err)
+	}
+	for table, want := range map[string]string{"child": "ON DELETE CASCADE", "timed": "type time", "nokey": "no primary key", "missing": "does not exist"} {
+		if err := vrepl.CheckTables(c, src.Primary().DBName, []string{"customer", table}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckTables(%s): %v, want an error with %q", table, err, want)
+		}
 	}
 }
 

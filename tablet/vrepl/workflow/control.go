@@ -20,7 +20,9 @@ func (m *Manager) Stop(ctx context.Context, ks, name, why string) error {
 // Start runs a stopped workflow's streams again; a stream stopped by an
 // error (DDL) retries.
 func (m *Manager) Start(ctx context.Context, ks, name string) error {
-	return m.setState(ctx, ks, name, vreplicationpb.WorkflowState_RUNNING, "")
+	// The message changes the record, so that the target tablets restart
+	// streams that an error stopped even when the state was RUNNING.
+	return m.setState(ctx, ks, name, vreplicationpb.WorkflowState_RUNNING, "started "+time.Now().UTC().Format(time.RFC3339))
 }
 
 func (m *Manager) setState(ctx context.Context, ks, name string, state vreplicationpb.WorkflowState, why string) error {
