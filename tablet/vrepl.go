@@ -2,7 +2,9 @@ package tablet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -41,12 +43,39 @@ func (a *Agent) newVRepl() error {
 	a.vreplSrv = &vrepl.Server{
 		Source: vrepl.NewSource(a.cfg.VRepl, a.vreplAccounts(), a.mysqld.SocketPath(), a.cfg.dbName(), a.log),
 		Engine: eng,
-		Ready: func() error {
-			if st, err := a.mysqld.State(); st != mysqlctl.Running {
-				return fmt.Errorf("mysqld is %v: %v", st, err)
-			}
-			return nil
-		},
+		Ready:   a.vreplReady,
+		Healthy: a.vreplSourceHealthy,
+	}
+	return nil
+}
+
+// vreplReady fails while mysqld is not running.
+func (a *Agent) vreplReady() error {
+	if st, err := a.mysqld.State(); st != mysqlctl.Running {
+		return fmt.Errorf("mysqld is %v: %v", st, err)
+	}
+	return nil
+}
+
+// maxSourceLag is the replication lag past which a replica stops serving
+// as a stream's source: the stream moves to another tablet of the shard.
+const maxSourceLag = 30 * time.Second
+
+// vreplSourceHealthy fails when this tablet should not feed streams: its
+// mysqld is down, or it is a replica that does not replicate or lags.
+func (a *Agent) vreplSourceHealthy() error {
+	if err := a.vreplReady(); err != nil {
+		return err
+	}
+	if a.tabletTypeNow() == topodatapb.TabletType_PRIMARY {
+		return nil
+	}
+	rt := a.lastHealth().GetRealtimeStats()
+	switch {
+	case !rt.GetReplicationRunning():
+		return errors.New("this replica does not replicate")
+	case time.Duration(rt.GetReplicationLagSeconds())*time.Second > maxSourceLag:
+		return fmt.Errorf("this replica lags %ds", rt.GetReplicationLagSeconds())
 	}
 	return nil
 }

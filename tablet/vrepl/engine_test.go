@@ -14,6 +14,8 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/mosaicdb/mosaic/keyrange"
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/router/vindexes"
 	"github.com/mosaicdb/mosaic/tablet"
@@ -552,8 +554,25 @@ func clean(reports map[string]*vreplicationpb.VDiffTable) error {
 func TestVDiff(t *testing.T) {
 	e := startEnv(t, []string{"-80", "80-"}, []string{"-40", "40-"}, nil)
 	e.load(2000)
+	// A replica that does not replicate feeds no stream: the streams from
+	// -80 go to its primary.
+	rep := e.sources["-80"].Replicas()[0]
+	if _, err := rep.Dial(t).TM.StopReplication(t.Context(), &tabletmanagerpb.StopReplicationRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rep.WaitHealth(t.Context(), func(h *querypb.StreamHealthResponse) bool { return !h.RealtimeStats.ReplicationRunning }); err != nil {
+		t.Fatal(err)
+	}
 	e.createWorkflow("split", []string{"-80", "80-"}, []string{"-40", "40-"})
-	e.waitStreams("split", 3*time.Minute, func(st *vreplicationpb.StreamStatus) bool { return st.Phase == "running" })
+	sts := e.waitStreams("split", 3*time.Minute, func(st *vreplicationpb.StreamStatus) bool { return st.Phase == "running" })
+	for _, st := range sts {
+		if st.SourceShard == "-80" && topo.AliasString(st.SourceTablet) != e.sources["-80"].Primary().AliasString {
+			t.Errorf("stream from -80 into %s reads %s, not the primary, while the replica does not replicate", st.TargetShard, topo.AliasString(st.SourceTablet))
+		}
+	}
+	if _, err := rep.Dial(t).TM.StartReplication(t.Context(), &tabletmanagerpb.StartReplicationRequest{}); err != nil {
+		t.Fatal(err)
+	}
 	w := e.startWriter(2, 2000)
 	reports := e.vdiff("split")
 	if err := clean(reports); err != nil {

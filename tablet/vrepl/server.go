@@ -22,6 +22,24 @@ type Server struct {
 	// Ready fails calls while the tablet's mysqld is not serving (nil:
 	// always ready).
 	Ready func() error
+	// Healthy fails while the tablet should not feed streams (a replica
+	// that does not replicate, or lags): streams are refused then, and a
+	// running binlog stream ends, so that its target moves to another
+	// tablet of the shard. nil: always healthy.
+	Healthy func() error
+}
+
+// sourceCheck is how often a running binlog stream checks Healthy.
+const sourceCheck = 5 * time.Second
+
+func (s *Server) healthy() error {
+	if s.Healthy == nil {
+		return s.ready()
+	}
+	if err := s.Healthy(); err != nil {
+		return status.Error(codes.Unavailable, "source: "+err.Error())
+	}
+	return nil
 }
 
 // Register adds the service to gs.
@@ -39,7 +57,7 @@ func (s *Server) ready() error {
 
 // StreamRows is a "tablet" call.
 func (s *Server) StreamRows(req *vreplicationpb.StreamRowsRequest, stream grpc.ServerStreamingServer[vreplicationpb.StreamRowsResponse]) error {
-	if err := s.ready(); err != nil {
+	if err := s.healthy(); err != nil {
 		return err
 	}
 	return s.Source.StreamRows(stream.Context(), req, stream.Send)
@@ -47,10 +65,31 @@ func (s *Server) StreamRows(req *vreplicationpb.StreamRowsRequest, stream grpc.S
 
 // StreamEvents is a "tablet" call.
 func (s *Server) StreamEvents(req *vreplicationpb.StreamEventsRequest, stream grpc.ServerStreamingServer[vreplicationpb.StreamEventsResponse]) error {
-	if err := s.ready(); err != nil {
+	if err := s.healthy(); err != nil {
 		return err
 	}
-	return s.Source.StreamEvents(stream.Context(), req, stream.Send)
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(sourceCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.healthy(); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	err := s.Source.StreamEvents(ctx, req, stream.Send)
+	if cause := context.Cause(ctx); cause != nil && stream.Context().Err() == nil && ctx.Err() != nil {
+		return cause
+	}
+	return err
 }
 
 // WorkflowStatus is an "operator" call.

@@ -2,6 +2,7 @@ package vrepl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -106,7 +107,7 @@ func (e *Engine) VDiff(ctx context.Context, req *vreplicationpb.VDiffRequest) (*
 		if err != nil {
 			return nil, err
 		}
-		if err := s.replicate(ctx, a, streamTables, &st, snap); err != nil {
+		if err := s.syncTo(ctx, a, streamTables, &st, snap); err != nil {
 			return nil, fmt.Errorf("bring the stream from %s to %s: %w", w.source, snap, err)
 		}
 		positions[w.source] = snap.String()
@@ -167,6 +168,25 @@ func (e *Engine) pause(workflow string) (resume func()) {
 	}
 }
 
+// syncTo applies the stream's binlog up to exactly pos, moving to the
+// shard's other tablets when one fails, for up to a minute.
+func (s *stream) syncTo(ctx context.Context, a *applier, tables map[string]*Table, st *streamState, pos Position) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := s.replicate(ctx, a, tables, st, pos)
+		var fe *fatalError
+		if err == nil || errors.As(err, &fe) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		s.setError(err)
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // openSnapshot opens a row stream of tables on a tablet of s's source
 // shard at a position no older than min, trying again (and other
 // tablets) while the tablets are behind.
@@ -194,7 +214,9 @@ func (e *Engine) openSnapshot(ctx context.Context, s *stream, tables []string, m
 		}
 		cancel()
 		src.close()
-		if status.Code(err) != codes.FailedPrecondition || time.Now().After(deadline) {
+		// Behind (FailedPrecondition) or unfit (Unavailable): the next
+		// tablet of the shard, or the same one a moment later.
+		if c := status.Code(err); c != codes.FailedPrecondition && c != codes.Unavailable || time.Now().After(deadline) {
 			return nil, Position{}, fmt.Errorf("snapshot of %s on %s: %w", s.source, src.name(), err)
 		}
 		select {
