@@ -68,8 +68,8 @@ func rpcRoles() rpcauth.Table {
 
 		// Resharding: target tablets read their sources' rows and
 		// binlogs; operators steer and read the streams.
-		vreplicationpb.VReplication_StreamRows_FullMethodName:            {tablet},
-		vreplicationpb.VReplication_StreamEvents_FullMethodName:          {tablet},
+		vreplicationpb.VReplication_StreamRows_FullMethodName:            {tablet, operator},
+		vreplicationpb.VReplication_StreamEvents_FullMethodName:          {tablet, operator},
 		vreplicationpb.VReplication_WorkflowStatus_FullMethodName:        {operator},
 		vreplicationpb.VReplication_WaitForStreamPosition_FullMethodName: {operator},
 		vreplicationpb.VReplication_VDiff_FullMethodName:                 {operator},

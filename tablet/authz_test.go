@@ -9,6 +9,7 @@ import (
 	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/rpcauth"
 )
 
@@ -16,7 +17,7 @@ import (
 // server registers.
 func servedMethods() []string {
 	var out []string
-	for _, sd := range []grpc.ServiceDesc{querypb.Query_ServiceDesc, tabletmanagerpb.TabletManager_ServiceDesc} {
+	for _, sd := range []grpc.ServiceDesc{querypb.Query_ServiceDesc, tabletmanagerpb.TabletManager_ServiceDesc, vreplicationpb.VReplication_ServiceDesc} {
 		for _, m := range sd.Methods {
 			out = append(out, "/"+sd.ServiceName+"/"+m.MethodName)
 		}
@@ -77,6 +78,11 @@ func TestRPCRoles(t *testing.T) {
 		{tabletmanagerpb.TabletManager_Repair_FullMethodName, []mtls.Role{operator}},
 		{tabletmanagerpb.TabletManager_Backup_FullMethodName, []mtls.Role{tablet, operator}},
 		{tabletmanagerpb.TabletManager_Status_FullMethodName, []mtls.Role{tablet, operator}},
+		{vreplicationpb.VReplication_StreamRows_FullMethodName, []mtls.Role{tablet, operator}},
+		{vreplicationpb.VReplication_StreamEvents_FullMethodName, []mtls.Role{tablet, operator}},
+		{vreplicationpb.VReplication_WorkflowStatus_FullMethodName, []mtls.Role{operator}},
+		{vreplicationpb.VReplication_WaitForStreamPosition_FullMethodName, []mtls.Role{operator}},
+		{vreplicationpb.VReplication_VDiff_FullMethodName, []mtls.Role{operator}},
 		{"/mosaic.tabletmanager.TabletManager/NotYetDeclared", nil},
 	}
 	for _, c := range cases {

@@ -41,8 +41,8 @@ func (a *Agent) newVRepl() error {
 	}
 	a.vrepl = eng
 	a.vreplSrv = &vrepl.Server{
-		Source: vrepl.NewSource(a.cfg.VRepl, a.vreplAccounts(), a.mysqld.SocketPath(), a.cfg.dbName(), a.log),
-		Engine: eng,
+		Source:  vrepl.NewSource(a.cfg.VRepl, a.vreplAccounts(), a.mysqld.SocketPath(), a.cfg.dbName(), a.log),
+		Engine:  eng,
 		Ready:   a.vreplReady,
 		Healthy: a.vreplSourceHealthy,
 	}
