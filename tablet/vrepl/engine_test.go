@@ -14,6 +14,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/mosaicdb/mosaic/keyrange"
+	"github.com/mosaicdb/mosaic/mtls/mtlstest"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
@@ -76,7 +77,8 @@ func startEnv(t *testing.T, sources, targets []string, configure func(*tablet.Co
 	addr := etcdtest.Start(t)
 	ts := topo.NewServer(etcdtest.NewStoreAt(t, addr, "/mosaic"))
 	e := &env{t: t, ts: ts, ks: "ks", sources: map[string]*tablettest.Shard{}, targets: map[string]*tablettest.Shard{}}
-	opts := tablettest.Options{Configure: func(c *tablet.Config) {
+	// One CA for every shard: target tablets call their sources.
+	opts := tablettest.Options{Certs: mtlstest.New(t), Configure: func(c *tablet.Config) {
 		c.VRepl.CopyCycle = 300 * time.Millisecond
 		c.VRepl.RowBatchBytes = 8 << 10
 		c.VRepl.RetryDelay = 100 * time.Millisecond
