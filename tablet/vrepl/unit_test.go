@@ -1,10 +1,12 @@
 package vrepl
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mosaicdb/mosaic/keyrange"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
+	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 )
 
 func TestCompareValues(t *testing.T) {
@@ -114,5 +116,95 @@ func TestCountValues(t *testing.T) {
 	row := []byte{1, 'a', 0xfb, 3, 'x', 'y', 'z'}
 	if n := countValues(row); n != 3 {
 		t.Fatalf("countValues = %d", n)
+	}
+}
+
+// testTable is `t (id BIGINT PRIMARY KEY, v VARCHAR(10), g generated)`.
+func testTable(t *testing.T) *Table {
+	t.Helper()
+	tb := &Table{Name: "t", Cols: []Column{
+		{Name: "id", DataType: "bigint"},
+		{Name: "v", DataType: "varchar", Charset: "utf8mb4", Collation: "utf8mb4_general_ci", MaxChars: 10},
+		{Name: "g", DataType: "bigint", Generated: true},
+	}, PK: []int{0}}
+	if err := tb.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+func row(vals ...string) []byte {
+	var vs [][]byte
+	for _, v := range vals {
+		if v == "NULL" {
+			vs = append(vs, nil)
+		} else {
+			vs = append(vs, []byte(v))
+		}
+	}
+	return mysqlconn.EncodeRow(vs)
+}
+
+// TestChangeOps: how binlog changes become writes, during the copy and
+// after it.
+func TestChangeOps(t *testing.T) {
+	tb := testTable(t)
+	et, err := newEventTable(tb, []string{"id", "v", "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stream{}
+	a := &applier{maxStmt: 1 << 20}
+	changes := []*vreplicationpb.RowChange{
+		{After: row("5", "new", "10")},                              // insert
+		{Before: row("6", "a", "12"), After: row("6", "b", "12")},   // update, same key
+		{Before: row("7", "a", "14"), After: row("70", "a", "140")}, // key change
+		{Before: row("8", "x", "16")},                               // delete (or moved out)
+		{Before: row("9", "x", "18"), After: row("9", "y", "18")},   // another update
+	}
+	describe := func(ops []rowOp) string {
+		var out []string
+		for _, op := range ops {
+			kind := "replace"
+			if op.del {
+				kind = "delete"
+			}
+			out = append(out, kind+" "+string(op.vals[0]))
+		}
+		return strings.Join(out, ", ")
+	}
+	copied := &streamState{}
+	ops, err := s.changeOps(a, et, copied, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(ops); got != "replace 5, replace 6, delete 7, replace 70, delete 8, replace 9" {
+		t.Errorf("after the copy: %s", got)
+	}
+	if got := strings.Join(a.opStatements(ops), "; "); got != "REPLACE INTO `t` (`id`,`v`) VALUES (5,_utf8mb4'new'),(6,_utf8mb4'b'); "+
+		"DELETE FROM `t` WHERE `id` IN (7); REPLACE INTO `t` (`id`,`v`) VALUES (70,_utf8mb4'a'); DELETE FROM `t` WHERE `id` IN (8); "+
+		"REPLACE INTO `t` (`id`,`v`) VALUES (9,_utf8mb4'y')" {
+		t.Errorf("statements: %s", got)
+	}
+	// Copying t up to key 7: changes past it are skipped.
+	copying := &streamState{copy: []copyTable{{name: "t", lastpk: [][]byte{[]byte("7")}}}}
+	ops, err = s.changeOps(a, et, copying, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(ops); got != "replace 5, replace 6, delete 7" {
+		t.Errorf("copying up to 7: %s", got)
+	}
+	// Not reached yet: nothing applies.
+	waiting := &streamState{copy: []copyTable{{name: "other", lastpk: [][]byte{[]byte("1")}}, {name: "t"}}}
+	if ops, _ := s.changeOps(a, et, waiting, changes); len(ops) != 0 {
+		t.Errorf("a table not reached yet: %s", describe(ops))
+	}
+	// A source whose binlog has a column the target lacks.
+	if _, err := newEventTable(tb, []string{"id", "v", "extra"}); err == nil {
+		t.Error("an extra column was accepted")
+	}
+	if _, err := newEventTable(tb, []string{"id"}); err == nil {
+		t.Error("a missing column was accepted")
 	}
 }
