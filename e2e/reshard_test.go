@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/e2e/cluster"
 	"github.com/mosaicdb/mosaic/keyrange"
@@ -379,6 +381,26 @@ func TestReshard(t *testing.T) {
 	load := startCustomerLoad(t, rc.DB(t, "customer"), 4, n)
 	out := rc.mustCtl("reshard", "create", "--keyspace", "customer", "--workflow", "split", "--source-shards", strings.Join(sources, ","), "--target-shards", strings.Join(targets, ","))
 	t.Log(strings.TrimSpace(out))
+
+	t.Run("complete before the switch", func(t *testing.T) {
+		before, _, err := rc.TS.GetWorkflow(t.Context(), "customer", "split")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := rc.ctl("reshard", "complete", "--keyspace", "customer", "--workflow", "split")
+		if err == nil || !strings.Contains(out, "switch it to the targets before complete") {
+			t.Errorf("complete before the switch: err %v, output %q", err, out)
+		}
+		after, _, err := rc.TS.GetWorkflow(t.Context(), "customer", "split")
+		if err != nil || !proto.Equal(before, after) {
+			t.Errorf("complete changed the workflow: %v -> %v (%v)", before, after, err)
+		}
+		for _, sh := range sources {
+			if _, _, err := rc.TS.GetShard(t.Context(), "customer", sh); err != nil {
+				t.Errorf("complete removed source shard %s: %v", sh, err)
+			}
+		}
+	})
 
 	t.Run("kill target during copy", func(t *testing.T) {
 		r := waitReport(t, m, "copying into -40", func(r *workflow.Report) bool {

@@ -174,6 +174,29 @@ func newReshardCmd(a *app) *cobra.Command {
 	})
 	cancel.Flags().BoolVar(&keepData, "keep-data", false, "keep the copied tables on the target shards")
 
+	var completeKeep bool
+	complete := flags(&cobra.Command{
+		Use:   "complete",
+		Short: "once every tablet type's traffic is on the targets: remove the source shards and their data, and the workflow",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager(cmd)
+			if err != nil {
+				return err
+			}
+			if err := m.Complete(cmd.Context(), keyspace, name, completeKeep); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "workflow %s completed: the source shards are gone from topo", name)
+			if !completeKeep {
+				fmt.Fprint(cmd.OutOrStdout(), " and their tables dropped")
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "; stop their tablets where no reconciler (mosaic up) does")
+			return nil
+		},
+	})
+	complete.Flags().BoolVar(&completeKeep, "keep-data", false, "keep the tables on the source shards' mysqld")
+
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "list the workflows of a keyspace",
@@ -196,7 +219,7 @@ func newReshardCmd(a *app) *cobra.Command {
 	list.Flags().StringVar(&keyspace, "keyspace", "", "keyspace")
 	list.MarkFlagRequired("keyspace")
 
-	cmd.AddCommand(create, show, vdiff, stop, start, cancel, list)
+	cmd.AddCommand(create, show, vdiff, stop, start, cancel, complete, list)
 	return cmd
 }
 

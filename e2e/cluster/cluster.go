@@ -66,8 +66,8 @@ type Cluster struct {
 	// Shards by keyspace and shard name.
 	Shards map[string]map[string]*tablettest.Shard
 
-	Gate         *proxy.Gate
-	GateAddr     string
+	Gate     *proxy.Gate
+	GateAddr string
 	// GateHTTPAddr serves the gate's /debug/status and /metrics.
 	GateHTTPAddr string
 	GateRegistry *prometheus.Registry

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/topo"
 )
@@ -99,4 +101,66 @@ func (m *Manager) waitStreamsGone(ctx context.Context, ks, shard, name string) e
 			return ctx.Err()
 		}
 	}
+}
+
+// allTypes are the tablet types whose traffic a workflow switches.
+var allTypes = []topodatapb.TabletType{topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY}
+
+// Complete ends a workflow whose traffic has moved to its targets for
+// every tablet type: it deletes the reverse workflow (its streams stop),
+// drops the copied tables on the source shards unless keepData, deletes
+// the source shards' records (their tablets stop where a reconciler
+// runs them; elsewhere stop them by hand), and deletes the workflow. It
+// refuses, changing nothing, before every type has been switched.
+func (m *Manager) Complete(ctx context.Context, ks, name string, keepData bool) error {
+	wf, _, err := m.ts.GetWorkflow(ctx, ks, name)
+	if err != nil {
+		if errors.Is(err, topo.ErrNoNode) {
+			return fmt.Errorf("workflow %s not found in keyspace %s: %w", name, ks, err)
+		}
+		return err
+	}
+	if wf.IsReverse {
+		return fmt.Errorf("workflow %s is the reverse of %s: complete %s", name, wf.Reverse, wf.Reverse)
+	}
+	for _, tt := range allTypes {
+		if !slices.Contains(wf.SwitchedTypes, tt) {
+			return fmt.Errorf("workflow %s: %s traffic still goes to the source shards: switch it to the targets before complete (or cancel the workflow)", name, topo.TabletTypeString(tt))
+		}
+	}
+	if wf.Reverse != "" {
+		if err := m.ts.DeleteWorkflow(ctx, wf.SourceKeyspace, wf.Reverse); err != nil && !errors.Is(err, topo.ErrNoNode) {
+			return err
+		}
+		for _, shard := range wf.SourceShards {
+			if err := m.waitStreamsGone(ctx, wf.SourceKeyspace, shard, wf.Reverse); err != nil {
+				return err
+			}
+		}
+	}
+	for _, shard := range wf.SourceShards {
+		if !keepData {
+			c, _, err := m.dialPrimary(ctx, wf.SourceKeyspace, shard)
+			if err != nil {
+				return err
+			}
+			for _, t := range wf.Tables {
+				if _, err := c.TM.ExecuteFetchAsDba(ctx, &tabletmanagerpb.ExecuteFetchAsDbaRequest{Sql: "DROP TABLE IF EXISTS " + quoteIdent(t.Name)}); err != nil {
+					c.Close()
+					return fmt.Errorf("drop %s on source %s: %w", t.Name, shard, err)
+				}
+			}
+			c.Close()
+		}
+		if wf.Type == vreplicationpb.WorkflowType_RESHARD {
+			if err := m.ts.DeleteShard(ctx, wf.SourceKeyspace, shard); err != nil && !errors.Is(err, topo.ErrNoNode) {
+				return fmt.Errorf("delete source shard %s/%s: %w", wf.SourceKeyspace, shard, err)
+			}
+		}
+	}
+	if err := m.ts.DeleteWorkflow(ctx, ks, name); err != nil && !errors.Is(err, topo.ErrNoNode) {
+		return err
+	}
+	m.Log.Info("workflow completed", "keyspace", ks, "workflow", name, "removed_shards", wf.SourceShards, "kept_data", keepData)
+	return nil
 }
