@@ -24,6 +24,14 @@ type Config struct {
 	// HeartbeatInterval is how often a source's binlog stream says it is
 	// alive and current while nothing happens.
 	HeartbeatInterval time.Duration
+	// LargeTransactionBytes is how many bytes of row changes of one
+	// transaction a source holds before it sends them ahead of the
+	// transaction's commit; LargeTransactionRows how many writes of one
+	// source transaction a target holds before it applies them in a
+	// transaction it commits with the source's. They bound memory on both
+	// ends for transactions of any size.
+	LargeTransactionBytes int
+	LargeTransactionRows  int
 	// PositionSaveInterval bounds how long a stream keeps an applied
 	// position of transactions it had nothing to apply from before it
 	// stores it.
@@ -33,12 +41,14 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		CopyCycle:            time.Minute,
-		RowBatchBytes:        256 << 10,
-		RetryDelay:           500 * time.Millisecond,
-		MaxRetryDelay:        30 * time.Second,
-		HeartbeatInterval:    time.Second,
-		PositionSaveInterval: time.Second,
+		CopyCycle:             time.Minute,
+		RowBatchBytes:         256 << 10,
+		RetryDelay:            500 * time.Millisecond,
+		MaxRetryDelay:         30 * time.Second,
+		HeartbeatInterval:     time.Second,
+		PositionSaveInterval:  time.Second,
+		LargeTransactionBytes: 8 << 20,
+		LargeTransactionRows:  20000,
 	}
 }
 
@@ -56,6 +66,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryDelay <= 0 || c.MaxRetryDelay < c.RetryDelay {
 		errs = append(errs, errors.New("vrepl: retry delays must be positive, the max at least the first"))
+	}
+	if c.LargeTransactionBytes <= 0 || c.LargeTransactionRows <= 0 {
+		errs = append(errs, errors.New("vrepl: large transaction bounds must be positive"))
 	}
 	if c.HeartbeatInterval <= 0 || c.PositionSaveInterval <= 0 {
 		errs = append(errs, errors.New("vrepl: heartbeat and position save intervals must be positive"))

@@ -83,6 +83,10 @@ func startEnv(t *testing.T, sources, targets []string, configure func(*tablet.Co
 		c.VRepl.RowBatchBytes = 8 << 10
 		c.VRepl.RetryDelay = 100 * time.Millisecond
 		c.VRepl.MaxRetryDelay = time.Second
+		// Large transactions go in parts and open target transactions
+		// already at test sizes.
+		c.VRepl.LargeTransactionBytes = 64 << 10
+		c.VRepl.LargeTransactionRows = 500
 		if configure != nil {
 			configure(c)
 		}
@@ -509,6 +513,9 @@ func TestSplitCopyAndFollow(t *testing.T) {
 	w := e.startWriter(1, 8000)
 	e.createWorkflow("split", []string{"0"}, []string{"-80", "80-"})
 	e.waitStreams("split", 3*time.Minute, func(st *vreplicationpb.StreamStatus) bool { return st.Phase == "running" })
+	// One large transaction: its changes reach the targets in parts and
+	// are applied in one target transaction each.
+	e.exec(e.sources["0"], "UPDATE customer SET balance = balance * 2, note = 'big'")
 	time.Sleep(500 * time.Millisecond) // some writes while running
 	w.finish(t)
 	e.waitCaughtUp("split")

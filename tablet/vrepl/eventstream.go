@@ -53,6 +53,8 @@ func (s *Source) StreamEvents(ctx context.Context, req *vreplicationpb.StreamEve
 		tables: map[string]*streamedTable{},
 		out:    make(chan *vreplicationpb.BinlogEvent, 1024),
 		parser: parser.New(),
+
+		maxPending: s.cfg.LargeTransactionBytes,
 	}
 	for _, f := range req.Tables {
 		h.tables[strings.ToLower(f.Name)] = &streamedTable{filter: f}
@@ -150,9 +152,15 @@ type eventHandler struct {
 	gtidTS  uint32
 	inGroup bool
 	xa      bool
-	// pending are the ROWS events of the current transaction; sent at its
-	// commit, so a transaction never reaches a target in parts.
-	pending []*vreplicationpb.BinlogEvent
+	// pending are the ROWS events of the current transaction, sent at its
+	// commit; a transaction larger than maxPending goes out in parts
+	// before it (the target applies them in one transaction still, which
+	// commits with the COMMIT).
+	pending     []*vreplicationpb.BinlogEvent
+	pendingSize int
+	maxPending  int
+	// rowsInGroup: the current group changed a streamed table.
+	rowsInGroup bool
 	// conv caches each table map's converter within a transaction.
 	conv map[*replication.TableMapEvent]*binlogTable
 
@@ -195,7 +203,7 @@ func (h *eventHandler) handle(ev *replication.BinlogEvent) error {
 		h.gtidTS = ev.Header.Timestamp
 		h.inGroup = true
 		h.xa = e.Flags&(flPreparedXA|flCompletedXA) != 0
-		h.pending = h.pending[:0]
+		h.pending, h.pendingSize, h.rowsInGroup = h.pending[:0], 0, false
 		h.conv = nil
 	case *replication.RowsEvent:
 		return h.rows(ev.Header.EventType, e)
@@ -238,10 +246,8 @@ func (h *eventHandler) handle(ev *replication.BinlogEvent) error {
 			// them would need this stream to hold them across groups (and
 			// restarts). Refuse rather than apply a transaction that may
 			// yet roll back.
-			for _, ev := range h.pending {
-				if ev.Type == vreplicationpb.EventType_ROWS {
-					return fmt.Errorf("an XA transaction (twopc) changes streamed table %s: resharding does not follow XA transactions yet", ev.Table)
-				}
+			if h.rowsInGroup {
+				return errors.New("an XA transaction (twopc) changes a streamed table: resharding does not follow XA transactions yet")
 			}
 			return h.commit()
 		}
@@ -273,7 +279,7 @@ func (h *eventHandler) commit() error {
 			return err
 		}
 	}
-	h.pending = h.pending[:0]
+	h.pending, h.pendingSize = h.pending[:0], 0
 	h.conv = nil
 	return h.emit(&vreplicationpb.BinlogEvent{Type: vreplicationpb.EventType_COMMIT, Position: h.pos.String(), TimestampUnixNano: h.commitTime()})
 }
@@ -362,9 +368,22 @@ func (h *eventHandler) rows(typ replication.EventType, e *replication.RowsEvent)
 	}
 	if len(ev.Changes) > 0 {
 		h.pending = append(h.pending, ev)
+		h.rowsInGroup = true
+		for _, ch := range ev.Changes {
+			h.pendingSize += len(ch.Before) + len(ch.After)
+		}
+	}
+	if h.pendingSize >= h.maxPending && !h.xa {
+		for _, ev := range h.pending {
+			if err := h.emit(ev); err != nil {
+				return err
+			}
+		}
+		h.pending, h.pendingSize = h.pending[:0], 0
 	}
 	return nil
 }
+
 
 // rowsKind says whether a rows event inserts ('i'), updates ('u') or
 // deletes ('d').

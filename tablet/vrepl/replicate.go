@@ -40,6 +40,14 @@ func (s *stream) replicate(ctx context.Context, a *applier, tables map[string]*T
 	}
 	events := map[string]*eventTable{}
 	var txOps, ready []rowOp
+	// open: a large source transaction is being applied in a target
+	// transaction that commits with its COMMIT event.
+	open := false
+	defer func() {
+		if open {
+			_ = a.conn.Exec("ROLLBACK")
+		}
+	}()
 	var readyTxns int64
 	var readyPos Position
 	var readyAt int64
@@ -48,7 +56,7 @@ func (s *stream) replicate(ctx context.Context, a *applier, tables map[string]*T
 		if readyTxns == 0 {
 			return nil
 		}
-		if len(ready) == 0 && !force && time.Since(lastSave) < s.e.cfg.PositionSaveInterval {
+		if len(ready) == 0 && !force && !open && time.Since(lastSave) < s.e.cfg.PositionSaveInterval {
 			// Nothing of ours in these transactions: the position may be
 			// kept a while (reading them again is harmless).
 			st.pos = readyPos
@@ -58,7 +66,16 @@ func (s *stream) replicate(ctx context.Context, a *applier, tables map[string]*T
 		stmts := a.opStatements(ready)
 		stmts = append(stmts, fmt.Sprintf("UPDATE _mosaic.vreplication SET pos = %s, transactions = transactions + %d, time_updated = %d WHERE %s",
 			sqlString(readyPos.String()), readyTxns, time.Now().UnixNano(), stateKey(s.wf.Name, s.source)))
-		if err := a.inTx(stmts...); err != nil {
+		if open {
+			// The rest of a large transaction and its position, in the
+			// transaction its first parts went in.
+			for _, q := range append(stmts, "COMMIT") {
+				if err := a.conn.Exec(q); err != nil {
+					return fmt.Errorf("apply transactions up to %s: %w", readyPos, err)
+				}
+			}
+			open = false
+		} else if err := a.inTx(stmts...); err != nil {
 			return fmt.Errorf("apply transactions up to %s: %w", readyPos, err)
 		}
 		lastSave = time.Now()
@@ -102,6 +119,26 @@ func (s *stream) replicate(ctx context.Context, a *applier, tables map[string]*T
 					return err
 				}
 				txOps = append(txOps, ops...)
+				if len(txOps) >= s.e.cfg.LargeTransactionRows {
+					// A large transaction: apply what came so far in a
+					// target transaction left open until its COMMIT, after
+					// the complete transactions before it.
+					if !open {
+						if err := flush(true); err != nil {
+							return err
+						}
+						if err := a.conn.Exec("BEGIN"); err != nil {
+							return err
+						}
+						open = true
+					}
+					for _, q := range a.opStatements(txOps) {
+						if err := a.conn.Exec(q); err != nil {
+							return fmt.Errorf("apply a large transaction: %w", err)
+						}
+					}
+					txOps = txOps[:0]
+				}
 			case vreplicationpb.EventType_COMMIT:
 				pos, err := ParsePosition(ev.Position)
 				if err != nil {
