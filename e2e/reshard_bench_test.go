@@ -35,7 +35,7 @@ func TestReshardBench(t *testing.T) {
 	sources := []string{"-80", "80-"}
 	targets := []string{"-40", "40-80", "80-c0", "c0-"}
 	vs := `{"sharded": true, "vindexes": {"hash": {"type": "hash"}}, "tables": {"sbtest1": {"column_vindexes": [{"column": "id", "name": "hash"}]}}}`
-	rc := startReshardCluster(t, sources, targets, vs, "--innodb-buffer-pool-size", "256M")
+	rc := startReshardCluster(t, []reshardSpec{{"customer", sources, targets, vs}}, 1, "--innodb-buffer-pool-size", "256M")
 	ctx := t.Context()
 	opts := bench.DefaultWorkloadOptions()
 	opts.TableSize = n
@@ -121,7 +121,7 @@ func dumpPipes(t *testing.T, rc *reshardCluster, sources []string) time.Duration
 		go func() {
 			defer wg.Done()
 			cmd := fmt.Sprintf("mariadb-dump --no-defaults -h127.0.0.1 -P%d -uroot --single-transaction --skip-lock-tables customer sbtest1 | mariadb --no-defaults -h127.0.0.1 -P%d -uroot dumpcopy",
-				rc.ProcShards["customer"][src].Tablets[0].MySQLPort, rc.targets[pipeTargets[src]].Tablets[0].MySQLPort)
+				rc.ProcShards["customer"][src].Tablets[0].MySQLPort, rc.targets["customer"][pipeTargets[src]].Tablets[0].MySQLPort)
 			if out, err := exec.CommandContext(t.Context(), "bash", "-o", "pipefail", "-c", cmd).CombinedOutput(); err != nil {
 				errs <- fmt.Errorf("%s: %v: %s", cmd, err, out)
 			}

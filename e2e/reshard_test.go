@@ -45,57 +45,72 @@ const reshardVSchema = `{
   }
 }`
 
-// reshardCluster is keyspace customer on -80,80- (a primary and a replica
-// each) with target shards -40,40-80,80-c0,c0- (primaries) that do not
-// serve, all tablets child processes, and a gate.
-type reshardCluster struct {
-	*cluster.Cluster
-	t       *testing.T
-	ctlBin  string
-	targets map[string]*cluster.ProcShard
+// reshardSpec is a keyspace of a resharding test: its serving shards and
+// the target shards a workflow moves it to.
+type reshardSpec struct {
+	Keyspace         string
+	Sources, Targets []string
+	VSchema          string
 }
 
-func startReshardCluster(t *testing.T, sources, targets []string, vschema string, extra ...string) *reshardCluster {
+// reshardCluster runs keyspaces on their source shards (a primary and
+// replicas each) with their target shards (primaries) that do not serve,
+// all tablets child processes, and a gate.
+type reshardCluster struct {
+	*cluster.Cluster
+	t      *testing.T
+	ctlBin string
+	// targets by keyspace and shard.
+	targets map[string]map[string]*cluster.ProcShard
+}
+
+func startReshardCluster(t *testing.T, specs []reshardSpec, replicas int, extra ...string) *reshardCluster {
 	t.Helper()
 	bin := cluster.BuildMosaic(t)
-	rc := &reshardCluster{t: t, ctlBin: cluster.BuildMosaicctl(t), targets: map[string]*cluster.ProcShard{}}
-	rc.Cluster = cluster.StartTopo(t, cluster.Options{
-		Keyspaces: []cluster.Keyspace{{Name: "customer", Shards: sources, VSchema: vschema}},
-		Replicas:  1,
-	})
+	rc := &reshardCluster{t: t, ctlBin: cluster.BuildMosaicctl(t), targets: map[string]map[string]*cluster.ProcShard{}}
+	var kss []cluster.Keyspace
+	for _, sp := range specs {
+		kss = append(kss, cluster.Keyspace{Name: sp.Keyspace, Shards: sp.Sources, VSchema: sp.VSchema})
+		rc.targets[sp.Keyspace] = map[string]*cluster.ProcShard{}
+	}
+	rc.Cluster = cluster.StartTopo(t, cluster.Options{Keyspaces: kss, Replicas: replicas})
 	extra = append([]string{"--vrepl-max-retry-delay", "2s", "--durable=false"}, extra...)
 	rc.StartProcShards(t, bin, extra...)
 	ctx := t.Context()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, sh := range targets {
-		if err := rc.TS.CreateShard(ctx, "customer", sh); err != nil {
-			t.Fatal(err)
+	for _, sp := range specs {
+		for _, sh := range sp.Targets {
+			if err := rc.TS.CreateShard(ctx, sp.Keyspace, sh); err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := cluster.StartProcShard(t, bin, rc.TopoAddr, rc.TS, rc.Security, sp.Keyspace, sh, 0, extra...)
+				mu.Lock()
+				rc.targets[sp.Keyspace][sh] = s
+				mu.Unlock()
+			}()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := cluster.StartProcShard(t, bin, rc.TopoAddr, rc.TS, rc.Security, "customer", sh, 0, extra...)
-			mu.Lock()
-			rc.targets[sh] = s
-			mu.Unlock()
-		}()
 	}
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()
 	}
 	// New shards do not serve until traffic moves to them.
-	for _, sh := range targets {
-		if _, err := rc.TS.UpdateShardFields(ctx, "customer", sh, func(s *topodatapb.Shard) error {
-			s.IsPrimaryServing = false
-			return nil
-		}); err != nil {
+	for _, sp := range specs {
+		for _, sh := range sp.Targets {
+			if _, err := rc.TS.UpdateShardFields(ctx, sp.Keyspace, sh, func(s *topodatapb.Shard) error {
+				s.IsPrimaryServing = false
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rc.TS.RebuildSrvKeyspace(ctx, "zone1", sp.Keyspace); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := rc.TS.RebuildSrvKeyspace(ctx, "zone1", "customer"); err != nil {
-		t.Fatal(err)
 	}
 	rc.StartGate(t)
 	return rc
@@ -122,7 +137,7 @@ func (rc *reshardCluster) mustCtl(args ...string) string {
 func (rc *reshardCluster) shardDB(ks, shard string) *sql.DB {
 	rc.t.Helper()
 	var port int
-	if s := rc.targets[shard]; s != nil {
+	if s := rc.targets[ks][shard]; s != nil {
 		port = s.Tablets[0].MySQLPort
 	} else {
 		port = rc.ProcShards[ks][shard].Tablets[0].MySQLPort
@@ -137,9 +152,9 @@ func (rc *reshardCluster) shardDB(ks, shard string) *sql.DB {
 
 // loadCustomers fills customer and corder with n rows each through the
 // gate, and countries on every source shard.
-func (rc *reshardCluster) loadCustomers(sources []string, n int) {
+func (rc *reshardCluster) loadCustomers(ks string, sources []string, n int) {
 	rc.t.Helper()
-	db := rc.DB(rc.t, "customer")
+	db := rc.DB(rc.t, ks)
 	for _, q := range []string{
 		"CREATE TABLE customer (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(64) NOT NULL, v VARCHAR(64), updated DATETIME(6))",
 		"CREATE TABLE corder (order_id BIGINT NOT NULL, customer_id BIGINT NOT NULL, sku VARCHAR(32) NOT NULL, price DECIMAL(10,2), PRIMARY KEY (order_id))",
@@ -163,7 +178,7 @@ func (rc *reshardCluster) loadCustomers(sources []string, n int) {
 		}
 	}
 	for _, sh := range sources {
-		if _, err := rc.shardDB("customer", sh).Exec("INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Deutschland'), ('ch', 'Schweiz'), ('ie', 'Éire')"); err != nil {
+		if _, err := rc.shardDB(ks, sh).Exec("INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Deutschland'), ('ch', 'Schweiz'), ('ie', 'Éire')"); err != nil {
 			rc.t.Fatal(err)
 		}
 	}
@@ -239,14 +254,14 @@ func (l *customerLoad) stop() {
 
 // checkAcked checks that every acknowledged write is on exactly one of
 // shards, the one whose range holds its keyspace id, with its value.
-func (rc *reshardCluster) checkAcked(l *customerLoad, shards []string) {
+func (rc *reshardCluster) checkAcked(l *customerLoad, ks string, shards []string) {
 	rc.t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	found := map[int64][]string{}
 	values := map[int64]string{}
 	for _, sh := range shards {
-		rows, err := rc.shardDB("customer", sh).Query("SELECT id, v FROM customer WHERE v <> 'v0'")
+		rows, err := rc.shardDB(ks, sh).Query("SELECT id, v FROM customer WHERE v <> 'v0'")
 		if err != nil {
 			rc.t.Fatal(err)
 		}
@@ -278,7 +293,7 @@ func (rc *reshardCluster) checkAcked(l *customerLoad, shards []string) {
 			rc.t.Fatal("too many lost or misplaced writes")
 		}
 	}
-	rc.t.Logf("%d acknowledged writes checked on %v (%d writes, %d errors)", len(l.acked), shards, l.writes, len(l.errors))
+	rc.t.Logf("%d acknowledged writes checked on %s %v (%d writes, %d errors)", len(l.acked), ks, shards, l.writes, len(l.errors))
 }
 
 func shardHolds(shard string, ksid []byte) bool {
@@ -302,12 +317,16 @@ func killMysqld(t *testing.T, p *cluster.ProcTablet) {
 
 // waitReport polls the workflow's report until ok.
 func waitReport(t *testing.T, m *workflow.Manager, what string, ok func(*workflow.Report) bool) *workflow.Report {
+	return waitReportOf(t, m, "customer", "split", what, ok)
+}
+
+func waitReportOf(t *testing.T, m *workflow.Manager, ks, name, what string, ok func(*workflow.Report) bool) *workflow.Report {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	var r *workflow.Report
 	for time.Now().Before(deadline) {
 		var err error
-		r, err = m.Show(t.Context(), "customer", "split")
+		r, err = m.Show(t.Context(), ks, name)
 		if err == nil && ok(r) {
 			return r
 		}
@@ -340,8 +359,8 @@ func TestReshard(t *testing.T) {
 	sources := []string{"-80", "80-"}
 	targets := []string{"-40", "40-80", "80-c0", "c0-"}
 	n := *reshardRows
-	rc := startReshardCluster(t, sources, targets, reshardVSchema, "--vrepl-copy-cycle", "2s", "--vrepl-copy-rows-per-second", strconv.Itoa(max(2000, n/16)))
-	rc.loadCustomers(sources, n)
+	rc := startReshardCluster(t, []reshardSpec{{"customer", sources, targets, reshardVSchema}}, 1, "--vrepl-copy-cycle", "2s", "--vrepl-copy-rows-per-second", strconv.Itoa(max(2000, n/16)))
+	rc.loadCustomers("customer", sources, n)
 	m := workflow.New(rc.TS, rc.TabletCreds(t, mtls.RoleOperator), slog.New(slog.DiscardHandler))
 
 	t.Run("refusals", func(t *testing.T) {
@@ -408,7 +427,7 @@ func TestReshard(t *testing.T) {
 			return phase == "copying" && copied > 0
 		})
 		_, copied, _ := streamInto(r, "-40")
-		p := rc.targets["-40"].Tablets[0]
+		p := rc.targets["customer"]["-40"].Tablets[0]
 		p.Kill9(t)
 		t.Logf("killed target tablet %s (agent and mysqld) at %d copied rows", p.AliasString, copied)
 		p.Start(t)
@@ -435,7 +454,7 @@ func TestReshard(t *testing.T) {
 		if !strings.Contains(page, "<td>split</td><td>RESHARD</td><td>RUNNING</td>") {
 			t.Errorf("the gate's status page does not show the workflow:\n%s", page)
 		}
-		tablet := fmt.Sprintf("http://127.0.0.1:%d", rc.targets["-40"].Tablets[0].HTTPPort)
+		tablet := fmt.Sprintf("http://127.0.0.1:%d", rc.targets["customer"]["-40"].Tablets[0].HTTPPort)
 		page = get(tablet + "/debug/status")
 		if !strings.Contains(page, "<td>split</td><td>-80</td><td>running</td>") {
 			t.Errorf("the target tablet's status page does not show its stream:\n%s", page)
@@ -481,28 +500,8 @@ func TestReshard(t *testing.T) {
 	load.stop()
 	rc.mustCtl("reshard", "show", "--keyspace", "customer", "--workflow", "split", "--wait")
 	t.Run("acknowledged writes on the targets", func(t *testing.T) {
-		// Wait for the streams to apply the sources' last writes.
-		for _, src := range sources {
-			var pos string
-			if err := rc.shardDB("customer", src).QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-				t.Fatal(err)
-			}
-			for _, tgt := range targets {
-				if !keyrangeMeets(src, tgt) {
-					continue
-				}
-				c, err := rc.targets[tgt].Tablets[0].Dial()
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, err = c.VR.WaitForStreamPosition(t.Context(), waitReq("split", src, pos))
-				c.Close()
-				if err != nil {
-					t.Fatalf("%s -> %s: %v", src, tgt, err)
-				}
-			}
-		}
-		rc.checkAcked(load, targets)
+		rc.waitApplied("customer", "split", sources, targets)
+		rc.checkAcked(load, "customer", targets)
 	})
 
 	t.Run("cancel", func(t *testing.T) {
@@ -533,4 +532,75 @@ func keyrangeMeets(a, b string) bool {
 
 func waitReq(workflow, source, pos string) *vreplicationpb.WaitForStreamPositionRequest {
 	return &vreplicationpb.WaitForStreamPositionRequest{Workflow: workflow, SourceShard: source, Position: pos, TimeoutMs: 120000}
+}
+
+// waitApplied waits until every stream of workflow in ks has applied its
+// source primary's current position.
+func (rc *reshardCluster) waitApplied(ks, workflow string, sources, targets []string) {
+	rc.t.Helper()
+	for _, src := range sources {
+		var pos string
+		if err := rc.shardDB(ks, src).QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+			rc.t.Fatal(err)
+		}
+		for _, tgt := range targets {
+			if !keyrangeMeets(src, tgt) {
+				continue
+			}
+			c, err := rc.targets[ks][tgt].Tablets[0].Dial()
+			if err != nil {
+				rc.t.Fatal(err)
+			}
+			_, err = c.VR.WaitForStreamPosition(rc.t.Context(), waitReq(workflow, src, pos))
+			c.Close()
+			if err != nil {
+				rc.t.Fatalf("%s: %s -> %s: %v", ks, src, tgt, err)
+			}
+		}
+	}
+}
+
+// TestReshardMergeAndUnsharded runs two workflows at once in one cluster,
+// under writes through the gate: keyspace merged goes from four shards to
+// two (each target fed by two sources), keyspace single from its one shard
+// 0 to -80,80- (its VSchema sharded it already). Both copy and follow,
+// vdiff clean, and every acknowledged write is on exactly one target, the
+// one its keyspace id names.
+func TestReshardMergeAndUnsharded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts ten mariadbd")
+	}
+	specs := []reshardSpec{
+		{"merged", []string{"-40", "40-80", "80-c0", "c0-"}, []string{"-80", "80-"}, reshardVSchema},
+		{"single", []string{"0"}, []string{"-80", "80-"}, reshardVSchema},
+	}
+	rc := startReshardCluster(t, specs, 0, "--vrepl-copy-cycle", "1s")
+	m := workflow.New(rc.TS, rc.TabletCreds(t, mtls.RoleOperator), slog.New(slog.DiscardHandler))
+	n := 5000
+	loads := map[string]*customerLoad{}
+	for _, sp := range specs {
+		rc.loadCustomers(sp.Keyspace, sp.Sources, n)
+		loads[sp.Keyspace] = startCustomerLoad(t, rc.DB(t, sp.Keyspace), 2, n)
+	}
+	for _, sp := range specs {
+		rc.mustCtl("reshard", "create", "--keyspace", sp.Keyspace, "--workflow", "re", "--source-shards", strings.Join(sp.Sources, ","), "--target-shards", strings.Join(sp.Targets, ","))
+	}
+	for _, sp := range specs {
+		r := waitReportOf(t, m, sp.Keyspace, "re", "caught up", func(r *workflow.Report) bool {
+			ok, _ := r.Caught(2)
+			return ok
+		})
+		if want := workflow.ExpectedStreams(r.Workflow); len(r.Streams) != want {
+			t.Errorf("%s: %d streams, want %d", sp.Keyspace, len(r.Streams), want)
+		}
+		out := rc.mustCtl("reshard", "vdiff", "--keyspace", sp.Keyspace, "--workflow", "re")
+		if !strings.Contains(out, "vdiff: identical") {
+			t.Errorf("%s: vdiff:\n%s", sp.Keyspace, out)
+		}
+	}
+	for _, sp := range specs {
+		loads[sp.Keyspace].stop()
+		rc.waitApplied(sp.Keyspace, "re", sp.Sources, sp.Targets)
+		rc.checkAcked(loads[sp.Keyspace], sp.Keyspace, sp.Targets)
+	}
 }
