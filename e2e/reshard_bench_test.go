@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/bench"
+	"github.com/mosaicdb/mosaic/e2e/cluster"
 	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/tablet/vrepl/workflow"
 )
@@ -120,8 +121,9 @@ func dumpPipes(t *testing.T, rc *reshardCluster, sources []string) time.Duration
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := fmt.Sprintf("mariadb-dump --no-defaults -h127.0.0.1 -P%d -uroot --single-transaction --skip-lock-tables customer sbtest1 | mariadb --no-defaults -h127.0.0.1 -P%d -uroot dumpcopy",
-				rc.ProcShards["customer"][src].Tablets[0].MySQLPort, rc.targets["customer"][pipeTargets[src]].Tablets[0].MySQLPort)
+			auth := fmt.Sprintf("-u%s -p%s", cluster.DirectUser, cluster.DirectPassword)
+			cmd := fmt.Sprintf("mariadb-dump --no-defaults -h127.0.0.1 -P%d %s --single-transaction --skip-lock-tables customer sbtest1 | mariadb --no-defaults -h127.0.0.1 -P%d %s dumpcopy",
+				rc.ProcShards["customer"][src].Tablets[0].MySQLPort, auth, rc.targets["customer"][pipeTargets[src]].Tablets[0].MySQLPort, auth)
 			if out, err := exec.CommandContext(t.Context(), "bash", "-o", "pipefail", "-c", cmd).CombinedOutput(); err != nil {
 				errs <- fmt.Errorf("%s: %v: %s", cmd, err, out)
 			}

@@ -133,7 +133,8 @@ func (rc *reshardCluster) mustCtl(args ...string) string {
 	return out
 }
 
-// shardDB opens a root connection to the primary mysqld of a shard.
+// shardDB opens a connection to the primary mysqld of a shard, as the
+// tablets' TCP DBA account.
 func (rc *reshardCluster) shardDB(ks, shard string) *sql.DB {
 	rc.t.Helper()
 	var port int
@@ -142,7 +143,7 @@ func (rc *reshardCluster) shardDB(ks, shard string) *sql.DB {
 	} else {
 		port = rc.ProcShards[ks][shard].Tablets[0].MySQLPort
 	}
-	db, err := sql.Open("mysql", fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s", port, ks))
+	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(127.0.0.1:%d)/%s", cluster.DirectUser, cluster.DirectPassword, port, ks))
 	if err != nil {
 		rc.t.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func (e *env) shardList(m map[string]*tablettest.Shard) []*tablettest.Shard {
 
 func (e *env) db(s *tablettest.Shard) *sql.DB {
 	e.t.Helper()
-	db, err := sql.Open("mysql", fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s?time_zone=%%27%%2B00%%3A00%%27", s.Primary().MySQLPort, s.Primary().DBName))
+	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(127.0.0.1:%d)/%s?time_zone=%%27%%2B00%%3A00%%27", tablettest.DBAUser, tablettest.Secrets().DBAPassword.Reveal(), s.Primary().MySQLPort, s.Primary().DBName))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -625,7 +625,7 @@ func TestVDiff(t *testing.T) {
 	e.exec(src, "CREATE TABLE child (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES parent (id) ON DELETE CASCADE)")
 	e.exec(src, "CREATE TABLE timed (t TIME PRIMARY KEY)")
 	e.exec(src, "CREATE TABLE nokey (a INT)")
-	c, err := mysqlconn.Dial(t.Context(), mysqlconn.Params{Addr: fmt.Sprintf("127.0.0.1:%d", src.Primary().MySQLPort), User: "root"})
+	c, err := mysqlconn.Dial(t.Context(), src.Primary().DBAParams())
 	if err != nil {
 		t.Fatal(err)
 	}
