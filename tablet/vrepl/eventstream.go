@@ -384,7 +384,6 @@ func (h *eventHandler) rows(typ replication.EventType, e *replication.RowsEvent)
 	return nil
 }
 
-
 // rowsKind says whether a rows event inserts ('i'), updates ('u') or
 // deletes ('d').
 func rowsKind(t replication.EventType) byte {
