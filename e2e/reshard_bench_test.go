@@ -59,7 +59,12 @@ func TestReshardBench(t *testing.T) {
 		d := dumpPipes(t, rc, sources)
 		start := time.Now()
 		rc.mustCtl("reshard", "create", "--keyspace", "customer", "--workflow", "bench", "--source-shards", "-80,80-", "--target-shards", strings.Join(targets, ","))
+		deadline := time.Now().Add(30 * time.Minute)
 		for {
+			if time.Now().After(deadline) {
+				out, _ := rc.ctl("reshard", "show", "--keyspace", "customer", "--workflow", "bench")
+				t.Fatalf("the copy did not end in 30 minutes:\n%s", out)
+			}
 			r, err := m.Show(ctx, "customer", "bench")
 			if err == nil && len(r.Streams) == 4 {
 				running := true

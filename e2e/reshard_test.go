@@ -74,7 +74,10 @@ func startReshardCluster(t *testing.T, specs []reshardSpec, replicas int, extra 
 		rc.targets[sp.Keyspace] = map[string]*cluster.ProcShard{}
 	}
 	rc.Cluster = cluster.StartTopo(t, cluster.Options{Keyspaces: kss, Replicas: replicas})
-	extra = append([]string{"--vrepl-max-retry-delay", "2s", "--durable=false"}, extra...)
+	// A long primary lease: on a loaded machine a renewal may come late,
+	// and a primary that fences itself stays a replica here (no failover
+	// controller runs).
+	extra = append([]string{"--vrepl-max-retry-delay", "2s", "--durable=false", "--primary-lease-ttl", "60s"}, extra...)
 	rc.StartProcShards(t, bin, extra...)
 	ctx := t.Context()
 	var mu sync.Mutex
