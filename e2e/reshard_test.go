@@ -309,7 +309,7 @@ func shardHolds(shard string, ksid []byte) bool {
 // starts it again.
 func killMysqld(t *testing.T, p *cluster.ProcTablet) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(p.Dir, "mysqld.pid"))
+	data, err := os.ReadFile(filepath.Join(p.Dir, "run", "mysqld.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
