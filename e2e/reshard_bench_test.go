@@ -58,7 +58,7 @@ func TestReshardBench(t *testing.T) {
 	for round := 1; round <= *reshardBenchRounds; round++ {
 		d := dumpPipes(t, rc, sources)
 		start := time.Now()
-		rc.mustCtl("reshard", "create", "--keyspace", "customer", "--workflow", "bench", "--source-shards", "-80,80-", "--target-shards", strings.Join(targets, ","))
+		rc.mustCtl(t, "reshard", "create", "--keyspace", "customer", "--workflow", "bench", "--source-shards", "-80,80-", "--target-shards", strings.Join(targets, ","))
 		deadline := time.Now().Add(30 * time.Minute)
 		for {
 			if time.Now().After(deadline) {
@@ -91,7 +91,7 @@ func TestReshardBench(t *testing.T) {
 			}
 			vd = time.Since(start)
 		}
-		rc.mustCtl("reshard", "cancel", "--keyspace", "customer", "--workflow", "bench")
+		rc.mustCtl(t, "reshard", "cancel", "--keyspace", "customer", "--workflow", "bench")
 	}
 	dump, cp := bench.Median(dumps), bench.Median(copies)
 	report := fmt.Sprintf(`resharding copy, sbtest1 %d rows, 2 -> 4 shards, %d alternating rounds (one replica per source; tablets with --durable=false)

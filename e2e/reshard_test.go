@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +36,10 @@ import (
 // reshardRows is the size of the resharding test's tables. The issue's
 // test asks for 200,000 rows; CI runs fewer.
 var reshardRows = flag.Int("reshard-rows", 20000, "customer rows (and as many orders) in the resharding e2e test; 200000 for the full size")
+
+// reshardSwitchRounds is how many times TestReshard moves traffic back to
+// the sources and to the targets again after its first switch.
+var reshardSwitchRounds = flag.Int("reshard-switch-rounds", 1, "reverse-traffic and switch-traffic rounds in the resharding e2e test after the first switch")
 
 const reshardVSchema = `{
   "sharded": true,
@@ -101,20 +107,6 @@ func startReshardCluster(t *testing.T, specs []reshardSpec, replicas int, extra 
 	if t.Failed() {
 		t.FailNow()
 	}
-	// New shards do not serve until traffic moves to them.
-	for _, sp := range specs {
-		for _, sh := range sp.Targets {
-			if _, err := rc.TS.UpdateShardFields(ctx, sp.Keyspace, sh, func(s *topodatapb.Shard) error {
-				s.IsPrimaryServing = false
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := rc.TS.RebuildSrvKeyspace(ctx, "zone1", sp.Keyspace); err != nil {
-			t.Fatal(err)
-		}
-	}
 	rc.StartGate(t)
 	return rc
 }
@@ -127,11 +119,13 @@ func (rc *reshardCluster) ctl(args ...string) (string, error) {
 	return string(out), err
 }
 
-func (rc *reshardCluster) mustCtl(args ...string) string {
-	rc.t.Helper()
+// mustCtl runs mosaicctl and fails t (the test or subtest running it)
+// when it fails.
+func (rc *reshardCluster) mustCtl(t testing.TB, args ...string) string {
+	t.Helper()
 	out, err := rc.ctl(args...)
 	if err != nil {
-		rc.t.Fatalf("mosaicctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("mosaicctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return out
 }
@@ -140,18 +134,21 @@ func (rc *reshardCluster) mustCtl(args ...string) string {
 // tablets' TCP DBA account.
 func (rc *reshardCluster) shardDB(ks, shard string) *sql.DB {
 	rc.t.Helper()
-	var port int
-	if s := rc.targets[ks][shard]; s != nil {
-		port = s.Tablets[0].MySQLPort
-	} else {
-		port = rc.ProcShards[ks][shard].Tablets[0].MySQLPort
-	}
+	port := rc.firstTablet(ks, shard).MySQLPort
 	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(127.0.0.1:%d)/%s", cluster.DirectUser, cluster.DirectPassword, port, ks))
 	if err != nil {
 		rc.t.Fatal(err)
 	}
 	rc.t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// firstTablet returns the tablet a shard started with as its primary.
+func (rc *reshardCluster) firstTablet(ks, shard string) *cluster.ProcTablet {
+	if s := rc.targets[ks][shard]; s != nil {
+		return s.Tablets[0]
+	}
+	return rc.ProcShards[ks][shard].Tablets[0]
 }
 
 // loadCustomers fills customer and corder with n rows each through the
@@ -197,8 +194,10 @@ type customerLoad struct {
 	uncertain map[int64]bool   // a write of this id failed: either value may be there
 	errors    []string
 	writes    int
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// times are every write's start and duration, acknowledged or not.
+	times  []writeTime
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 func startCustomerLoad(t *testing.T, db *sql.DB, writers, existing int) *customerLoad {
@@ -227,9 +226,12 @@ func startCustomerLoad(t *testing.T, db *sql.DB, writers, existing int) *custome
 					q = fmt.Sprintf("UPDATE customer SET v = '%s', updated = NOW(6) WHERE id = %d", v, id)
 				}
 				qctx, qcancel := context.WithTimeout(context.Background(), time.Minute)
+				began := time.Now()
 				_, err := db.ExecContext(qctx, q)
+				took := time.Since(began)
 				qcancel()
 				l.mu.Lock()
+				l.times = append(l.times, writeTime{began, took})
 				if err == nil {
 					l.acked[id] = v
 					l.writes++
@@ -249,6 +251,42 @@ func startCustomerLoad(t *testing.T, db *sql.DB, writers, existing int) *custome
 	}
 	t.Cleanup(l.stop)
 	return l
+}
+
+type writeTime struct {
+	start time.Time
+	took  time.Duration
+}
+
+// slowest returns the longest write that overlapped [from, to] (the
+// pause a client saw), and how many writes did.
+func (l *customerLoad) slowest(from, to time.Time) (time.Duration, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var worst time.Duration
+	n := 0
+	for _, w := range l.times {
+		if w.start.After(to) || w.start.Add(w.took).Before(from) {
+			continue
+		}
+		n++
+		worst = max(worst, w.took)
+	}
+	return worst, n
+}
+
+// errorCount returns how many writes failed so far.
+func (l *customerLoad) errorCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.errors)
+}
+
+// errorsSince returns the errors after the first n.
+func (l *customerLoad) errorsSince(n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.errors[n:])
 }
 
 func (l *customerLoad) stop() {
@@ -353,9 +391,14 @@ func streamInto(r *workflow.Report, target string) (phase string, copied int64, 
 // writes through the gate: refusals change nothing; create copies and
 // follows; a target tablet killed (SIGKILL, agent and mysqld) during the
 // copy and a source mysqld killed while the streams follow its binlog
-// both resume; show --wait returns once caught up; vdiff is clean; every
-// acknowledged write is on exactly one target, the one its keyspace id
-// names; cancel drops the copies.
+// both resume; show --wait returns once caught up; vdiff is clean; a
+// switch of a stopped workflow is refused and one whose catch-up times out
+// is rolled back, both leaving topo as it was; reads then writes move to
+// the targets, back (reverse-traffic) and to the targets again with no
+// client error and writes held under a second; every acknowledged write
+// is on exactly one target, the one its keyspace id names; the reverse
+// streams kept the sources identical (vdiff); complete removes the
+// sources.
 func TestReshard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts eight mariadbd and kills some")
@@ -402,7 +445,7 @@ func TestReshard(t *testing.T) {
 	})
 
 	load := startCustomerLoad(t, rc.DB(t, "customer"), 4, n)
-	out := rc.mustCtl("reshard", "create", "--keyspace", "customer", "--workflow", "split", "--source-shards", strings.Join(sources, ","), "--target-shards", strings.Join(targets, ","))
+	out := rc.mustCtl(t, "reshard", "create", "--keyspace", "customer", "--workflow", "split", "--source-shards", strings.Join(sources, ","), "--target-shards", strings.Join(targets, ","))
 	t.Log(strings.TrimSpace(out))
 
 	t.Run("complete before the switch", func(t *testing.T) {
@@ -441,7 +484,7 @@ func TestReshard(t *testing.T) {
 		})
 	})
 
-	out = rc.mustCtl("reshard", "show", "--keyspace", "customer", "--workflow", "split", "--wait")
+	out = rc.mustCtl(t, "reshard", "show", "--keyspace", "customer", "--workflow", "split", "--wait")
 	t.Logf("show --wait:\n%s", out)
 
 	t.Run("status pages and metrics", func(t *testing.T) {
@@ -489,43 +532,204 @@ func TestReshard(t *testing.T) {
 		killMysqld(t, p)
 		t.Logf("killed the mysqld of source tablet %s", p.AliasString)
 		time.Sleep(2 * time.Second)
-		rc.mustCtl("reshard", "show", "--keyspace", "customer", "--workflow", "split", "--wait")
+		rc.mustCtl(t, "reshard", "show", "--keyspace", "customer", "--workflow", "split", "--wait")
 	})
 
 	t.Run("vdiff", func(t *testing.T) {
 		start := time.Now()
-		out := rc.mustCtl("reshard", "vdiff", "--keyspace", "customer", "--workflow", "split")
+		out := rc.mustCtl(t, "reshard", "vdiff", "--keyspace", "customer", "--workflow", "split")
 		t.Logf("vdiff under writes took %v:\n%s", time.Since(start), out)
 		if !strings.Contains(out, "identical") {
 			t.Errorf("vdiff: %s", out)
 		}
 	})
 
-	load.stop()
-	rc.mustCtl("reshard", "show", "--keyspace", "customer", "--workflow", "split", "--wait")
-	t.Run("acknowledged writes on the targets", func(t *testing.T) {
-		rc.waitApplied("customer", "split", sources, targets)
-		rc.checkAcked(load, "customer", targets)
+	t.Run("switch refusals", func(t *testing.T) {
+		before := rc.topoState(t, "customer")
+		rc.mustCtl(t, "reshard", "stop", "--keyspace", "customer", "--workflow", "split")
+		out, err := rc.ctl("reshard", "switch-traffic", "--keyspace", "customer", "--workflow", "split")
+		if err == nil || !strings.Contains(out, "not ready for a switch") {
+			t.Errorf("switch of a stopped workflow: err %v, output %q", err, out)
+		}
+		rc.mustCtl(t, "reshard", "start", "--keyspace", "customer", "--workflow", "split")
+		if after := rc.topoState(t, "customer"); after != before {
+			t.Errorf("a refused switch changed topo:\n%s\n->\n%s", before, after)
+		}
+		waitReport(t, m, "caught up again", func(r *workflow.Report) bool { ok, _ := r.Caught(2); return ok })
+		before = rc.topoState(t, "customer")
+		// A catch-up that cannot finish in time: the sources are fenced,
+		// then everything is rolled back.
+		out, err = rc.ctl("reshard", "switch-traffic", "--keyspace", "customer", "--workflow", "split", "--tablet-types", "primary", "--catch-up-timeout", "1ns")
+		if err == nil || !strings.Contains(out, "rolled back") || !strings.Contains(out, "catching up") {
+			t.Errorf("switch with a catch-up that times out: err %v, output %q", err, out)
+		}
+		if after := rc.topoState(t, "customer"); after != before {
+			t.Errorf("a rolled back switch changed topo:\n%s\n->\n%s", before, after)
+		}
 	})
 
-	t.Run("cancel", func(t *testing.T) {
-		rc.mustCtl("reshard", "cancel", "--keyspace", "customer", "--workflow", "split")
-		if wfs, _ := rc.TS.ListWorkflows(t.Context(), "customer"); len(wfs) != 0 {
-			t.Errorf("workflow left after cancel: %v", wfs)
+	// Reads, then writes, move to the targets under the writers' load;
+	// then back and forth. Each move of primary traffic is timed as the
+	// command reports it (fence to commit) and as clients see it (the
+	// slowest write while it ran).
+	errsBefore := load.errorCount()
+	var held, seen []time.Duration
+	move := func(t *testing.T, cmd, wantOn string) {
+		t.Helper()
+		from := time.Now()
+		out, err := rc.ctl("reshard", cmd, "--keyspace", "customer", "--workflow", "split")
+		to := time.Now()
+		if err != nil {
+			t.Fatalf("mosaicctl reshard %s: %v\n%s", cmd, err, out)
 		}
-		for _, sh := range targets {
+		t.Log(strings.TrimSpace(out))
+		if d, ok := heldFor(out); ok {
+			held = append(held, d)
+		} else {
+			t.Errorf("%s printed no write pause: %q", cmd, out)
+		}
+		worst, n := load.slowest(from, to)
+		seen = append(seen, worst)
+		t.Logf("%s: the slowest of %d writes during it took %v", cmd, n, worst)
+		want := sources
+		if wantOn == "targets" {
+			want = targets
+		}
+		state := rc.topoState(t, "customer")
+		for _, tt := range []string{"primary", "replica", "rdonly"} {
+			if !strings.Contains(state, tt+" "+strings.Join(want, ",")+"\n") {
+				t.Errorf("after %s, %s traffic is not on the %s:\n%s", cmd, tt, wantOn, state)
+			}
+		}
+		if strings.Contains(state, "switching") {
+			t.Errorf("after %s, the keyspace is still switching:\n%s", cmd, state)
+		}
+		// The streams now feeding the other side run.
+		feed := "split_reverse"
+		if wantOn == "sources" {
+			feed = "split"
+		}
+		waitReportOf(t, m, "customer", feed, "caught up after "+cmd, func(r *workflow.Report) bool { ok, _ := r.Caught(2); return ok })
+	}
+	t.Run("switch traffic", func(t *testing.T) { move(t, "switch-traffic", "targets") })
+	for i := 0; i < *reshardSwitchRounds && !t.Failed(); i++ {
+		t.Run("reverse traffic", func(t *testing.T) { move(t, "reverse-traffic", "sources") })
+		t.Run("switch traffic again", func(t *testing.T) { move(t, "switch-traffic", "targets") })
+	}
+	load.stop()
+	t.Logf("primary traffic moved %d times: writes held (fence to commit) median %v max %v; slowest client write median %v max %v",
+		len(held), median(held), slices.Max(append(held, 0)), median(seen), slices.Max(append(seen, 0)))
+	if errs := load.errorsSince(errsBefore); len(errs) > 0 {
+		t.Errorf("%d client errors while traffic moved; first: %s", len(errs), errs[0])
+	}
+	for _, d := range held {
+		if d >= time.Second {
+			t.Errorf("writes held %v at a switch, want under 1s", d)
+		}
+	}
+
+	t.Run("acknowledged writes on the targets", func(t *testing.T) {
+		rc.checkAcked(load, "customer", targets)
+	})
+	t.Run("reverse streams vdiff", func(t *testing.T) {
+		out := rc.mustCtl(t, "reshard", "vdiff", "--keyspace", "customer", "--workflow", "split_reverse")
+		if !strings.Contains(out, "vdiff: identical") {
+			t.Errorf("vdiff of the reverse workflow:\n%s", out)
+		}
+	})
+
+	t.Run("complete", func(t *testing.T) {
+		out := rc.mustCtl(t, "reshard", "complete", "--keyspace", "customer", "--workflow", "split")
+		t.Log(strings.TrimSpace(out))
+		for _, sh := range sources {
+			if _, _, err := rc.TS.GetShard(t.Context(), "customer", sh); !errors.Is(err, topo.ErrNoNode) {
+				t.Errorf("source shard %s after complete: %v", sh, err)
+			}
 			var tables int
 			rc.shardDB("customer", sh).QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'customer'").Scan(&tables)
 			if tables != 0 {
-				t.Errorf("cancel left %d tables on %s", tables, sh)
+				t.Errorf("complete left %d tables on source %s", tables, sh)
 			}
+		}
+		if wfs, _ := rc.TS.ListWorkflows(t.Context(), "customer"); len(wfs) != 0 {
+			t.Errorf("workflows left after complete: %v", wfs)
+		}
+		for _, sh := range targets {
 			var streams int
 			rc.shardDB("customer", sh).QueryRow("SELECT COUNT(*) FROM _mosaic.vreplication").Scan(&streams)
 			if streams != 0 {
-				t.Errorf("cancel left %d stream records on %s", streams, sh)
+				t.Errorf("complete left %d stream records on %s", streams, sh)
 			}
 		}
+		// The keyspace serves on the targets alone.
+		db := rc.DB(t, "customer")
+		if _, err := db.Exec("INSERT INTO customer (id, name, v) VALUES (2000000000, 'after', 'done')"); err != nil {
+			t.Fatal(err)
+		}
+		var total int
+		if err := db.QueryRow("SELECT COUNT(*) FROM customer").Scan(&total); err != nil || total < n {
+			t.Errorf("customer rows through the gate after complete: %d, %v", total, err)
+		}
 	})
+}
+
+// heldFor reads the write pause a switch printed.
+func heldFor(out string) (time.Duration, bool) {
+	_, rest, ok := strings.Cut(out, "writes held ")
+	if !ok {
+		return 0, false
+	}
+	f, _, _ := strings.Cut(rest, " ")
+	d, err := time.ParseDuration(f)
+	return d, err == nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// topoState prints what a switch may change: the keyspace's served lists
+// and switching flag, the shards' query service controls, the workflow
+// records.
+func (rc *reshardCluster) topoState(t *testing.T, ks string) string {
+	t.Helper()
+	ctx := t.Context()
+	rec, _, err := rc.TS.GetKeyspaceVersion(ctx, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, tt := range topo.ServedTypes() {
+		fmt.Fprintf(&b, "%s %s\n", topo.TabletTypeString(tt), strings.Join(topo.ServedShards(rec, tt), ","))
+	}
+	if rec.Switching != nil {
+		fmt.Fprintf(&b, "switching %v\n", rec.Switching)
+	}
+	shards, err := rc.TS.ListShards(ctx, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shards {
+		s, _, err := rc.TS.GetShard(ctx, ks, sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "shard %s primary query service disabled %v\n", sh, topo.QueryServiceDisabled(s, topodatapb.TabletType_PRIMARY))
+	}
+	wfs, err := rc.TS.ListWorkflows(ctx, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, wf := range wfs {
+		wf.Message = "" // stop and start say when they ran
+		fmt.Fprintf(&b, "workflow %v\n", wf)
+	}
+	return b.String()
 }
 
 func keyrangeMeets(a, b string) bool {
@@ -551,7 +755,7 @@ func (rc *reshardCluster) waitApplied(ks, workflow string, sources, targets []st
 			if !keyrangeMeets(src, tgt) {
 				continue
 			}
-			c, err := rc.targets[ks][tgt].Tablets[0].Dial()
+			c, err := rc.firstTablet(ks, tgt).Dial()
 			if err != nil {
 				rc.t.Fatal(err)
 			}
@@ -569,7 +773,9 @@ func (rc *reshardCluster) waitApplied(ks, workflow string, sources, targets []st
 // two (each target fed by two sources), keyspace single from its one shard
 // 0 to -80,80- (its VSchema sharded it already). Both copy and follow,
 // vdiff clean, and every acknowledged write is on exactly one target, the
-// one its keyspace id names.
+// one its keyspace id names. merged then switches its traffic under the
+// writes (no client error) and completes; single is cancelled, which
+// drops the copies.
 func TestReshardMergeAndUnsharded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ten mariadbd")
@@ -587,7 +793,7 @@ func TestReshardMergeAndUnsharded(t *testing.T) {
 		loads[sp.Keyspace] = startCustomerLoad(t, rc.DB(t, sp.Keyspace), 2, n)
 	}
 	for _, sp := range specs {
-		rc.mustCtl("reshard", "create", "--keyspace", sp.Keyspace, "--workflow", "re", "--source-shards", strings.Join(sp.Sources, ","), "--target-shards", strings.Join(sp.Targets, ","))
+		rc.mustCtl(t, "reshard", "create", "--keyspace", sp.Keyspace, "--workflow", "re", "--source-shards", strings.Join(sp.Sources, ","), "--target-shards", strings.Join(sp.Targets, ","))
 	}
 	for _, sp := range specs {
 		r := waitReportOf(t, m, sp.Keyspace, "re", "caught up", func(r *workflow.Report) bool {
@@ -597,14 +803,48 @@ func TestReshardMergeAndUnsharded(t *testing.T) {
 		if want := workflow.ExpectedStreams(r.Workflow); len(r.Streams) != want {
 			t.Errorf("%s: %d streams, want %d", sp.Keyspace, len(r.Streams), want)
 		}
-		out := rc.mustCtl("reshard", "vdiff", "--keyspace", sp.Keyspace, "--workflow", "re")
+		out := rc.mustCtl(t, "reshard", "vdiff", "--keyspace", sp.Keyspace, "--workflow", "re")
 		if !strings.Contains(out, "vdiff: identical") {
 			t.Errorf("%s: vdiff:\n%s", sp.Keyspace, out)
 		}
 	}
-	for _, sp := range specs {
-		loads[sp.Keyspace].stop()
-		rc.waitApplied(sp.Keyspace, "re", sp.Sources, sp.Targets)
-		rc.checkAcked(loads[sp.Keyspace], sp.Keyspace, sp.Targets)
+	// merged moves its traffic under the writers' load and completes;
+	// single is cancelled.
+	merged, single := specs[0], specs[1]
+	errsBefore := loads[merged.Keyspace].errorCount()
+	out := rc.mustCtl(t, "reshard", "switch-traffic", "--keyspace", merged.Keyspace, "--workflow", "re")
+	t.Log(strings.TrimSpace(out))
+	loads[merged.Keyspace].stop()
+	if errs := loads[merged.Keyspace].errorsSince(errsBefore); len(errs) > 0 {
+		t.Errorf("%d client errors while merged's traffic moved; first: %s", len(errs), errs[0])
 	}
+	rc.checkAcked(loads[merged.Keyspace], merged.Keyspace, merged.Targets)
+	rc.mustCtl(t, "reshard", "complete", "--keyspace", merged.Keyspace, "--workflow", "re")
+	for _, sh := range merged.Sources {
+		if _, _, err := rc.TS.GetShard(t.Context(), merged.Keyspace, sh); !errors.Is(err, topo.ErrNoNode) {
+			t.Errorf("merged source shard %s after complete: %v", sh, err)
+		}
+	}
+
+	loads[single.Keyspace].stop()
+	rc.waitApplied(single.Keyspace, "re", single.Sources, single.Targets)
+	rc.checkAcked(loads[single.Keyspace], single.Keyspace, single.Targets)
+	t.Run("cancel", func(t *testing.T) {
+		rc.mustCtl(t, "reshard", "cancel", "--keyspace", single.Keyspace, "--workflow", "re")
+		if wfs, _ := rc.TS.ListWorkflows(t.Context(), single.Keyspace); len(wfs) != 0 {
+			t.Errorf("workflow left after cancel: %v", wfs)
+		}
+		for _, sh := range single.Targets {
+			var tables int
+			rc.shardDB(single.Keyspace, sh).QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", single.Keyspace).Scan(&tables)
+			if tables != 0 {
+				t.Errorf("cancel left %d tables on %s", tables, sh)
+			}
+			var streams int
+			rc.shardDB(single.Keyspace, sh).QueryRow("SELECT COUNT(*) FROM _mosaic.vreplication").Scan(&streams)
+			if streams != 0 {
+				t.Errorf("cancel left %d stream records on %s", streams, sh)
+			}
+		}
+	})
 }

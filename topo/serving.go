@@ -453,6 +453,11 @@ type SwitchRequest struct {
 	// switch fails with ErrBadVersion, so two switches cannot both apply.
 	// Zero skips the check.
 	KeyspaceVersion Version
+	// Also are more ops committed in the same step, on other keys than
+	// the switch's (the reshard workflow's records, with their versions):
+	// the switch applies with them or not at all. A failed one fails the
+	// switch with its error (ErrBadVersion, ErrNodeExists, ErrNoNode).
+	Also []Op
 }
 
 // SwitchServedShards switches traffic in one Store.Commit: the keyspace
@@ -539,7 +544,7 @@ func (s *Server) SwitchServedShards(ctx context.Context, req SwitchRequest) (Ver
 			}
 			ops = append(ops, op)
 		}
-		return ops, nil
+		return append(ops, req.Also...), nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("switch %s traffic of %s from %s to %s: %w", typeNames(req.TabletTypes), req.Keyspace, keyrange.Names(req.From), keyrange.Names(req.To), err)

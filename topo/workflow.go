@@ -49,6 +49,24 @@ func (s *Server) UpdateWorkflowFields(ctx context.Context, ks, name string, upda
 	return updateFields(ctx, s, workflowPath(ks, name), func() *vreplicationpb.Workflow { return &vreplicationpb.Workflow{} }, false, update)
 }
 
+// WorkflowOp returns the Store.Commit op that writes wf in ks: a
+// creation when v is 0, else a write on condition that the record is at
+// version v (see SwitchRequest.Also).
+func WorkflowOp(ks string, wf *vreplicationpb.Workflow, v Version) (Op, error) {
+	if err := ValidateName(wf.Name); err != nil {
+		return Op{}, fmt.Errorf("workflow: %w", err)
+	}
+	data, err := Marshal(wf)
+	if err != nil {
+		return Op{}, err
+	}
+	op := Op{Kind: OpPut, Key: workflowPath(ks, wf.Name), Value: data, Version: v}
+	if v == 0 {
+		op.Kind = OpCreate
+	}
+	return op, nil
+}
+
 // DeleteWorkflow removes a workflow record (ErrNoNode if missing).
 func (s *Server) DeleteWorkflow(ctx context.Context, ks, name string) error {
 	return s.store.Delete(ctx, workflowPath(ks, name), 0)

@@ -15,13 +15,14 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/vrepl/workflow"
+	"github.com/mosaicdb/mosaic/topo"
 )
 
 // newReshardCmd is `mosaicctl reshard ...`: the resharding workflow.
 func newReshardCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reshard",
-		Short: "change a keyspace's shards while it serves: create, show, vdiff, stop, start, cancel",
+		Short: "change a keyspace's shards while it serves: create, show, vdiff, switch-traffic, reverse-traffic, complete, cancel",
 	}
 	var keyspace, name string
 	flags := func(c *cobra.Command) *cobra.Command {
@@ -197,6 +198,45 @@ func newReshardCmd(a *app) *cobra.Command {
 	})
 	complete.Flags().BoolVar(&completeKeep, "keep-data", false, "keep the tables on the source shards' mysqld")
 
+	var typeNames []string
+	var tr workflow.TrafficRequest
+	traffic := func(use, short string, run func(*workflow.Manager, context.Context, workflow.TrafficRequest) ([]workflow.SwitchStep, error)) *cobra.Command {
+		c := flags(&cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				m, err := manager(cmd)
+				if err != nil {
+					return err
+				}
+				req := tr
+				req.Keyspace, req.Workflow = keyspace, name
+				for _, n := range typeNames {
+					tt, err := topo.ParseTabletType(n)
+					if err != nil {
+						return err
+					}
+					req.TabletTypes = append(req.TabletTypes, tt)
+				}
+				steps, err := run(m, cmd.Context(), req)
+				for _, st := range steps {
+					printStep(cmd.OutOrStdout(), st)
+				}
+				return err
+			},
+		})
+		c.Flags().StringSliceVar(&typeNames, "tablet-types", nil, "the tablet types to move: replica, rdonly, primary (default: every one not moved yet, reads first)")
+		c.Flags().DurationVar(&tr.MaxLag, "max-lag", workflow.DefaultMaxLag, "refuse the switch unless the streams feeding the shards that take the traffic lag less than this")
+		c.Flags().DurationVar(&tr.CatchUpTimeout, "catch-up-timeout", workflow.DefaultCatchUpTimeout, "primary: how long the fenced sources may wait for the streams to catch up before the switch is rolled back (gates hold writes meanwhile: keep it under their --buffer-window)")
+		c.Flags().DurationVar(&tr.DrainTimeout, "drain-timeout", 0, "primary: how long the fenced primaries wait for open transactions before they roll them back (0: the tablets' --query-service-drain-timeout)")
+		return c
+	}
+	switchTraffic := traffic("switch-traffic", "move reads, then writes, to the target shards (writes: fence, catch up, switch in one topo commit, reverse streams started)",
+		(*workflow.Manager).SwitchTraffic)
+	reverseTraffic := traffic("reverse-traffic", "move traffic back to the source shards, which the reverse streams kept in step",
+		(*workflow.Manager).ReverseTraffic)
+
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "list the workflows of a keyspace",
@@ -219,8 +259,23 @@ func newReshardCmd(a *app) *cobra.Command {
 	list.Flags().StringVar(&keyspace, "keyspace", "", "keyspace")
 	list.MarkFlagRequired("keyspace")
 
-	cmd.AddCommand(create, show, vdiff, stop, start, cancel, complete, list)
+	cmd.AddCommand(create, show, vdiff, stop, start, switchTraffic, reverseTraffic, cancel, complete, list)
 	return cmd
+}
+
+// printStep prints a traffic move.
+func printStep(w io.Writer, st workflow.SwitchStep) {
+	types := make([]string, len(st.TabletTypes))
+	for i, tt := range st.TabletTypes {
+		types[i] = topo.TabletTypeString(tt)
+	}
+	fmt.Fprintf(w, "%s traffic moved from %s to %s", strings.Join(types, ","), strings.Join(st.From, ","), strings.Join(st.To, ","))
+	if st.Positions == nil {
+		fmt.Fprintf(w, " (commit %v)\n", st.Commit.Round(time.Millisecond))
+		return
+	}
+	fmt.Fprintf(w, "; writes held %v (drain %v, catch-up %v, commit %v); %s now streams the other way\n",
+		st.Pause.Round(time.Millisecond), st.Drain.Round(time.Millisecond), st.CatchUp.Round(time.Millisecond), st.Commit.Round(time.Millisecond), st.Reverse)
 }
 
 // printReport prints a workflow and its streams as a table.

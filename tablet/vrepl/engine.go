@@ -175,6 +175,9 @@ func (e *Engine) watchWorkflows(ctx context.Context) {
 			e.mu.Lock()
 			if ev.Workflow == nil {
 				delete(e.records, ev.Name)
+				// Its streams may not run here (stopped, frozen): their
+				// stored state goes all the same.
+				e.forget = true
 			} else {
 				e.records[ev.Name] = ev.Workflow
 			}
@@ -238,6 +241,18 @@ func streamsOf(rec *vreplicationpb.Workflow, kr *topodatapb.KeyRange) []wanted {
 	return out
 }
 
+// sameStreams reports whether two versions of a workflow record ask for
+// the same streams: what a traffic switch records of the traffic alone
+// (switched types, the reverse workflow's name) restarts none.
+func sameStreams(a, b *vreplicationpb.Workflow) bool {
+	strip := func(wf *vreplicationpb.Workflow) *vreplicationpb.Workflow {
+		c := proto.Clone(wf).(*vreplicationpb.Workflow)
+		c.SwitchedTypes, c.Reverse = nil, ""
+		return c
+	}
+	return proto.Equal(strip(a), strip(b))
+}
+
 // reconcile starts the streams that should run and stops the others.
 func (e *Engine) reconcile(ctx context.Context) {
 	e.mu.Lock()
@@ -250,7 +265,7 @@ func (e *Engine) reconcile(ctx context.Context) {
 	var stopIDs []streamID
 	for id, rs := range e.running {
 		w, ok := want[id]
-		if !e.primary || !ok || w.rec.State != vreplicationpb.WorkflowState_RUNNING || e.paused[id.workflow] > 0 || !proto.Equal(w.rec, rs.rec) {
+		if !e.primary || !ok || w.rec.State != vreplicationpb.WorkflowState_RUNNING || e.paused[id.workflow] > 0 || !sameStreams(w.rec, rs.rec) {
 			stop = append(stop, rs)
 			stopIDs = append(stopIDs, id)
 		}

@@ -4,7 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/mosaicdb/mosaic/keyrange"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 )
@@ -206,5 +209,30 @@ func TestChangeOps(t *testing.T) {
 	}
 	if _, err := newEventTable(tb, []string{"id"}); err == nil {
 		t.Error("a missing column was accepted")
+	}
+}
+
+// A traffic switch records the types it moved and the reverse workflow in
+// the record: the streams must not restart for that, but must for what
+// they run by.
+func TestSameStreams(t *testing.T) {
+	base := &vreplicationpb.Workflow{Name: "wf", State: vreplicationpb.WorkflowState_RUNNING, SourceShards: []string{"-80"}, TargetShards: []string{"-40", "40-80"}}
+	same := proto.Clone(base).(*vreplicationpb.Workflow)
+	same.SwitchedTypes = []topodatapb.TabletType{topodatapb.TabletType_REPLICA}
+	same.Reverse = "wf_reverse"
+	if !sameStreams(base, same) {
+		t.Error("switched types and the reverse's name restart the streams")
+	}
+	for name, change := range map[string]func(*vreplicationpb.Workflow){
+		"state":   func(w *vreplicationpb.Workflow) { w.State = vreplicationpb.WorkflowState_FROZEN },
+		"epoch":   func(w *vreplicationpb.Workflow) { w.Epoch = 1 },
+		"start":   func(w *vreplicationpb.Workflow) { w.StartPositions = map[string]string{"-80": "0-1-5"} },
+		"message": func(w *vreplicationpb.Workflow) { w.Message = "started again" },
+	} {
+		other := proto.Clone(base).(*vreplicationpb.Workflow)
+		change(other)
+		if sameStreams(base, other) {
+			t.Errorf("a change of %s does not restart the streams", name)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/keyrange"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -127,9 +128,39 @@ func testServingGraph(t *testing.T, s topo.Store) {
 		}
 	}
 
-	// Reads move first.
-	v, err = ts.SwitchServedShards(ctx, topo.SwitchRequest{Keyspace: "ks", TabletTypes: reads, From: []string{"-80"}, To: []string{"-40", "40-80"}, KeyspaceVersion: v})
+	// Reads move first, with a workflow record written in the same
+	// step; an op of Also that fails fails the switch.
+	wf := &vreplicationpb.Workflow{Name: "wf", State: vreplicationpb.WorkflowState_RUNNING}
+	if err := ts.CreateWorkflow(ctx, "ks", wf); err != nil {
+		t.Fatal(err)
+	}
+	_, wv, err := ts.GetWorkflow(ctx, "ks", "wf")
 	if err != nil {
+		t.Fatal(err)
+	}
+	wf.SwitchedTypes = reads
+	stale, err := topo.WorkflowOp("ks", wf, wv+100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readsTo := topo.SwitchRequest{Keyspace: "ks", TabletTypes: reads, From: []string{"-80"}, To: []string{"-40", "40-80"}, KeyspaceVersion: v, Also: []topo.Op{stale}}
+	if _, err := ts.SwitchServedShards(ctx, readsTo); !errors.Is(err, topo.ErrBadVersion) {
+		t.Fatalf("switch with a stale workflow op: %v, want ErrBadVersion", err)
+	}
+	if _, nv, _ := ts.GetKeyspaceVersion(ctx, "ks"); nv != v {
+		t.Fatal("a switch whose workflow op failed moved the record")
+	}
+	if readsTo.Also[0], err = topo.WorkflowOp("ks", wf, wv); err != nil {
+		t.Fatal(err)
+	}
+	v, err = ts.SwitchServedShards(ctx, readsTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := ts.GetWorkflow(ctx, "ks", "wf"); err != nil || !slices.Equal(got.SwitchedTypes, reads) {
+		t.Fatalf("workflow after the switch: %v, %v", got, err)
+	}
+	if err := ts.DeleteWorkflow(ctx, "ks", "wf"); err != nil {
 		t.Fatal(err)
 	}
 	got = served(t, ts, "ks", "zone1", "zone2")

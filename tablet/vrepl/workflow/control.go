@@ -61,6 +61,18 @@ func (m *Manager) Cancel(ctx context.Context, ks, name string, keepData bool) er
 		return err
 	}
 	m.Log.Info("workflow record deleted", "keyspace", ks, "workflow", name)
+	// Traffic went to the targets and back: the reverse workflow (frozen)
+	// goes too.
+	if wf.Reverse != "" {
+		if err := m.ts.DeleteWorkflow(ctx, wf.SourceKeyspace, wf.Reverse); err != nil && !errors.Is(err, topo.ErrNoNode) {
+			return err
+		}
+		for _, shard := range wf.SourceShards {
+			if err := m.waitStreamsGone(ctx, wf.SourceKeyspace, shard, wf.Reverse); err != nil {
+				return err
+			}
+		}
+	}
 	for _, shard := range wf.TargetShards {
 		if err := m.waitStreamsGone(ctx, wf.TargetKeyspace, shard, name); err != nil {
 			return err
@@ -128,6 +140,17 @@ func (m *Manager) Complete(ctx context.Context, ks, name string, keepData bool) 
 			return fmt.Errorf("workflow %s: %s traffic still goes to the source shards: switch it to the targets before complete (or cancel the workflow)", name, topo.TabletTypeString(tt))
 		}
 	}
+	// The record must agree: nothing of the keyspace is served by a
+	// source any more.
+	ksRec, _, err := m.ts.GetKeyspaceVersion(ctx, wf.SourceKeyspace)
+	if err != nil {
+		return err
+	}
+	for _, shard := range wf.SourceShards {
+		if types := topo.ServedTypesOf(ksRec, shard); len(types) > 0 {
+			return fmt.Errorf("workflow %s: source shard %s still serves %s: switch its traffic to the targets before complete", name, shard, typeList(types))
+		}
+	}
 	if wf.Reverse != "" {
 		if err := m.ts.DeleteWorkflow(ctx, wf.SourceKeyspace, wf.Reverse); err != nil && !errors.Is(err, topo.ErrNoNode) {
 			return err
@@ -160,6 +183,12 @@ func (m *Manager) Complete(ctx context.Context, ks, name string, keepData bool) 
 	}
 	if err := m.ts.DeleteWorkflow(ctx, ks, name); err != nil && !errors.Is(err, topo.ErrNoNode) {
 		return err
+	}
+	// The targets forget the frozen streams' state.
+	for _, shard := range wf.TargetShards {
+		if err := m.waitStreamsGone(ctx, wf.TargetKeyspace, shard, name); err != nil {
+			return err
+		}
 	}
 	m.Log.Info("workflow completed", "keyspace", ks, "workflow", name, "removed_shards", wf.SourceShards, "kept_data", keepData)
 	return nil

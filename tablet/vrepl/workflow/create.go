@@ -11,6 +11,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/keyrange"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
 	"github.com/mosaicdb/mosaic/router/vindexes"
@@ -71,18 +72,24 @@ func (m *Manager) CreateReshard(ctx context.Context, req ReshardRequest) (*vrepl
 	if !vs.Sharded {
 		return nil, fmt.Errorf("the VSchema of %s is not sharded: apply a sharded VSchema (with a vindex for every table) before resharding", req.Keyspace)
 	}
+	ksRec, _, err := m.ts.GetKeyspaceVersion(ctx, req.Keyspace)
+	if err != nil {
+		return nil, err
+	}
 	for _, s := range req.SourceShards {
+		if !slices.Contains(topo.ServedShards(ksRec, topodatapb.TabletType_PRIMARY), s) {
+			return nil, fmt.Errorf("source shard %s/%s does not serve primary traffic: a reshard copies from the shards that serve it", req.Keyspace, s)
+		}
 		if _, err := m.primary(ctx, req.Keyspace, s); err != nil {
 			return nil, fmt.Errorf("source: %w", err)
 		}
 	}
 	for _, s := range req.TargetShards {
-		sh, _, err := m.ts.GetShard(ctx, req.Keyspace, s)
-		if err != nil {
+		if _, _, err := m.ts.GetShard(ctx, req.Keyspace, s); err != nil {
 			return nil, fmt.Errorf("target shard %s/%s does not exist: create it first: %w", req.Keyspace, s, err)
 		}
-		if shardServes(sh) {
-			return nil, fmt.Errorf("target shard %s/%s serves traffic: a reshard copies into shards that do not serve yet", req.Keyspace, s)
+		if types := topo.ServedTypesOf(ksRec, s); len(types) > 0 {
+			return nil, fmt.Errorf("target shard %s/%s serves %s traffic: a reshard copies into shards that do not serve yet", req.Keyspace, s, typeList(types))
 		}
 		if _, err := m.primary(ctx, req.Keyspace, s); err != nil {
 			return nil, fmt.Errorf("target: %w", err)
@@ -175,12 +182,6 @@ func (m *Manager) CreateReshard(ctx context.Context, req ReshardRequest) (*vrepl
 	}
 	m.Log.Info("workflow created", "keyspace", req.Keyspace, "workflow", req.Workflow, "sources", req.SourceShards, "targets", req.TargetShards, "tables", len(rules))
 	return wf, nil
-}
-
-// shardServes reports whether a shard is in its keyspace's serving graph
-// for primary traffic.
-func shardServes(sh interface{ GetIsPrimaryServing() bool }) bool {
-	return sh.GetIsPrimaryServing()
 }
 
 // dbName is the database a tablet keeps its keyspace's tables in.
