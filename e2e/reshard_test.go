@@ -195,14 +195,15 @@ type customerLoad struct {
 	errors    []string
 	writes    int
 	// times are every write's start and duration, acknowledged or not.
-	times  []writeTime
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	times   []writeTime
+	writers int
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 func startCustomerLoad(t *testing.T, db *sql.DB, writers, existing int) *customerLoad {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &customerLoad{acked: map[int64]string{}, uncertain: map[int64]bool{}, cancel: cancel}
+	l := &customerLoad{acked: map[int64]string{}, uncertain: map[int64]bool{}, cancel: cancel, writers: writers}
 	for w := 0; w < writers; w++ {
 		l.wg.Add(1)
 		go func() {
@@ -273,6 +274,30 @@ func (l *customerLoad) slowest(from, to time.Time) (time.Duration, int) {
 		worst = max(worst, w.took)
 	}
 	return worst, n
+}
+
+// waitPast waits until every write begun before at has ended (twice as
+// many writes as writers began after it), so that slowest counts them.
+func (l *customerLoad) waitPast(t *testing.T, at time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		l.mu.Lock()
+		n := 0
+		for i := len(l.times) - 1; i >= 0 && n < 2*l.writers; i-- {
+			if l.times[i].start.After(at) {
+				n++
+			}
+		}
+		l.mu.Unlock()
+		if n >= 2*l.writers {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the writers did not write after %v", at)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // errorCount returns how many writes failed so far.
@@ -576,12 +601,19 @@ func TestReshard(t *testing.T) {
 	var held, seen []time.Duration
 	move := func(t *testing.T, cmd, wantOn string) {
 		t.Helper()
+		released := gateMetric(t, rc.Cluster, "mosaic_gate_switch_buffered_requests_total", "keyspace", "customer", "outcome", "released")
+		waitN, waitSum := gateHistogram(t, rc.Cluster, "mosaic_gate_switch_buffer_wait_seconds")
 		from := time.Now()
 		out, err := rc.ctl("reshard", cmd, "--keyspace", "customer", "--workflow", "split")
 		to := time.Now()
 		if err != nil {
 			t.Fatalf("mosaicctl reshard %s: %v\n%s", cmd, err, out)
 		}
+		load.waitPast(t, to)
+		n2, sum2 := gateHistogram(t, rc.Cluster, "mosaic_gate_switch_buffer_wait_seconds")
+		t.Logf("%s: the gate held %v statements (released %v), %.0fms on average", cmd, n2-waitN,
+			gateMetric(t, rc.Cluster, "mosaic_gate_switch_buffered_requests_total", "keyspace", "customer", "outcome", "released")-released,
+			(sum2-waitSum)*1000/max(1, float64(n2-waitN)))
 		t.Log(strings.TrimSpace(out))
 		if d, ok := heldFor(out); ok {
 			held = append(held, d)
@@ -622,9 +654,9 @@ func TestReshard(t *testing.T) {
 	if errs := load.errorsSince(errsBefore); len(errs) > 0 {
 		t.Errorf("%d client errors while traffic moved; first: %s", len(errs), errs[0])
 	}
-	for _, d := range held {
-		if d >= time.Second {
-			t.Errorf("writes held %v at a switch, want under 1s", d)
+	for i := range min(len(held), len(seen)) {
+		if held[i] >= time.Second || seen[i] >= time.Second {
+			t.Errorf("primary switch %d: writes held %v, the slowest client write took %v; want both under 1s", i, held[i], seen[i])
 		}
 	}
 
@@ -671,6 +703,23 @@ func TestReshard(t *testing.T) {
 			t.Errorf("customer rows through the gate after complete: %d, %v", total, err)
 		}
 	})
+}
+
+// gateHistogram returns the count and sum of a histogram of the gate.
+func gateHistogram(t *testing.T, c *cluster.Cluster, name string) (uint64, float64) {
+	t.Helper()
+	mfs, err := c.GateRegistry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.Metric {
+				return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return 0, 0
 }
 
 // heldFor reads the write pause a switch printed.

@@ -17,6 +17,7 @@ import (
 	"github.com/mosaicdb/mosaic/keyrange"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
+	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 )
 
@@ -175,8 +176,18 @@ func (s *stream) prepareState(a *applier) (streamState, error) {
 		stmts = initStatements(s.wf.Name, s.source, 0, Position{}, s.ruleNames())
 		s.log.Info("stream starts copying", "tables", len(s.rules))
 	}
-	if err := a.inTx(stmts...); err != nil {
-		return st, fmt.Errorf("store new stream state: %w", err)
+	// The streams of a workflow start together, and their new rows can
+	// deadlock on the state table's key gaps: try again at once.
+	for attempt := 0; ; attempt++ {
+		err := a.inTx(stmts...)
+		var se *sqlerr.Error
+		if err != nil && errors.As(err, &se) && se.Num == sqlerr.ERDeadlock && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return st, fmt.Errorf("store new stream state: %w", err)
+		}
+		break
 	}
 	st, _, err = loadState(a.conn, s.wf.Name, s.source)
 	return st, err

@@ -16,6 +16,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -83,11 +84,13 @@ const (
 type SwitchStep struct {
 	TabletTypes []topodatapb.TabletType
 	From, To    []string
-	// For PRIMARY: Drain is the fence until every old primary drained;
-	// CatchUp the wait for the streams; Commit the switch's topo commit;
-	// Pause is from the fence to the commit, during which gates held
-	// writes.
-	Drain, CatchUp, Commit, Pause time.Duration
+	// For PRIMARY: Fence is the fence's topo commit (gates hold writes
+	// from when it lands), Drain the wait for the old primaries to apply
+	// it, CatchUp the wait for the streams, Commit the switch's topo
+	// commit (gates release writes once they see it); Pause is from the
+	// start of the fence to the end of the commit, what gates held
+	// writes for at most (plus their watch's delay).
+	Fence, Drain, CatchUp, Commit, Pause time.Duration
 	// Positions are the fenced primaries' positions (PRIMARY only).
 	Positions map[string]string
 	// Reverse names the workflow that now feeds the old side.
@@ -349,6 +352,13 @@ func (m *Manager) movePrimary(ctx context.Context, req TrafficRequest, toTargets
 	if err := m.checkStreams(ctx, feed, req.MaxLag); err != nil {
 		return step, err
 	}
+	// Every call of the steps below goes to a client opened now, so that
+	// none of them dials while writes are held.
+	clients, err := m.dialPrimaries(ctx, ksName, append(slices.Clone(from), to...))
+	if err != nil {
+		return step, fmt.Errorf("primary traffic stays on %s, nothing changed: %w", keyrange.Names(from), err)
+	}
+	defer clients.close()
 
 	// The fence.
 	reason := fmt.Sprintf("reshard %s.%s: primary traffic %s -> %s", ksName, fwd.Name, keyrange.Names(from), keyrange.Names(to))
@@ -357,6 +367,7 @@ func (m *Manager) movePrimary(ctx context.Context, req TrafficRequest, toTargets
 	if err != nil {
 		return step, fmt.Errorf("primary traffic stays on %s, nothing changed: %w", keyrange.Names(from), err)
 	}
+	step.Fence = time.Since(start)
 	m.Log.Info("sources fenced; gates hold the keyspace's writes", "keyspace", ksName, "workflow", fwd.Name, "fenced", from)
 	fail := func(what string, cause error) (SwitchStep, error) {
 		step.Pause = time.Since(start)
@@ -365,21 +376,22 @@ func (m *Manager) movePrimary(ctx context.Context, req TrafficRequest, toTargets
 
 	// Drain: every write the old primaries acknowledged is at or before
 	// their positions.
-	step.Positions, err = m.drain(ctx, ksName, from, req.DrainTimeout)
+	t := time.Now()
+	step.Positions, err = m.drain(ctx, clients, from, req.DrainTimeout)
 	if err != nil {
 		return fail("draining the fenced primaries", err)
 	}
-	step.Drain = time.Since(start)
+	step.Drain = time.Since(t)
 
 	// Catch-up to exactly those positions.
-	t := time.Now()
-	if err := m.catchUp(ctx, feed, to, step.Positions, req.CatchUpTimeout); err != nil {
+	t = time.Now()
+	if err := m.catchUp(ctx, clients, feed, to, step.Positions, req.CatchUpTimeout); err != nil {
 		return fail("catching up with the fenced primaries", err)
 	}
 	step.CatchUp = time.Since(t)
 
 	// Where the streams the other way start.
-	starts, err := m.primaryPositions(ctx, ksName, to)
+	starts, err := m.primaryPositions(ctx, clients, to)
 	if err != nil {
 		return fail("reading the new primaries' positions", err)
 	}
@@ -491,21 +503,45 @@ func (m *Manager) refresh(ctx context.Context, ks string, shards []string) {
 	wg.Wait()
 }
 
-// drain makes the fenced primaries of shards apply their fence now and
-// returns their positions once drained.
-func (m *Manager) drain(ctx context.Context, ks string, shards []string, timeout time.Duration) (map[string]string, error) {
-	return eachShard(shards, func(sh string) (string, error) {
+// primaries are open clients of the primaries of shards.
+type primaries map[string]*primaryClient
+
+type primaryClient struct {
+	c *tmclient.Client
+	t *topodatapb.Tablet
+}
+
+func (p primaries) close() {
+	for _, pc := range p {
+		pc.c.Close()
+	}
+}
+
+// dialPrimaries opens a client of the primary of each shard.
+func (m *Manager) dialPrimaries(ctx context.Context, ks string, shards []string) (primaries, error) {
+	out := primaries{}
+	for _, sh := range shards {
 		c, t, err := m.dialPrimary(ctx, ks, sh)
 		if err != nil {
-			return "", err
+			out.close()
+			return nil, err
 		}
-		defer c.Close()
-		resp, err := c.TM.RefreshState(ctx, &tabletmanagerpb.RefreshStateRequest{DrainTimeoutMs: timeout.Milliseconds()})
+		out[sh] = &primaryClient{c, t}
+	}
+	return out, nil
+}
+
+// drain makes the fenced primaries of shards apply their fence now and
+// returns their positions once drained.
+func (m *Manager) drain(ctx context.Context, clients primaries, shards []string, timeout time.Duration) (map[string]string, error) {
+	return eachShard(shards, func(sh string) (string, error) {
+		pc := clients[sh]
+		resp, err := pc.c.TM.RefreshState(ctx, &tabletmanagerpb.RefreshStateRequest{DrainTimeoutMs: timeout.Milliseconds()})
 		if err != nil {
-			return "", fmt.Errorf("fence primary %s of %s: %w", topo.AliasString(t.Alias), sh, err)
+			return "", fmt.Errorf("fence primary %s of %s: %w", topo.AliasString(pc.t.Alias), sh, err)
 		}
 		if !resp.QueryServiceDisabled || resp.Position == "" {
-			return "", fmt.Errorf("primary %s of %s did not take the fence (query service disabled %v, position %q)", topo.AliasString(t.Alias), sh, resp.QueryServiceDisabled, resp.Position)
+			return "", fmt.Errorf("primary %s of %s did not take the fence (query service disabled %v, position %q)", topo.AliasString(pc.t.Alias), sh, resp.QueryServiceDisabled, resp.Position)
 		}
 		return resp.Position, nil
 	})
@@ -513,29 +549,27 @@ func (m *Manager) drain(ctx context.Context, ks string, shards []string, timeout
 
 // catchUp waits until every stream of wf into the shards to has applied
 // its source's position.
-func (m *Manager) catchUp(ctx context.Context, wf *vreplicationpb.Workflow, to []string, positions map[string]string, timeout time.Duration) error {
+func (m *Manager) catchUp(ctx context.Context, clients primaries, wf *vreplicationpb.Workflow, to []string, positions map[string]string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err := eachShard(to, func(target string) (string, error) {
+	var waits []string // "target source"
+	for _, target := range to {
 		tkr, err := keyrange.Parse(target)
 		if err != nil {
-			return "", err
+			return err
 		}
-		c, _, err := m.dialPrimary(ctx, wf.TargetKeyspace, target)
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
 		for _, src := range wf.SourceShards {
-			skr, err := keyrange.Parse(src)
-			if err != nil || !keyrange.Intersect(skr, tkr) {
-				continue
+			if skr, err := keyrange.Parse(src); err == nil && keyrange.Intersect(skr, tkr) {
+				waits = append(waits, target+" "+src)
 			}
-			if _, err := c.VR.WaitForStreamPosition(ctx, &vreplicationpb.WaitForStreamPositionRequest{
-				Workflow: wf.Name, SourceShard: src, Position: positions[src], TimeoutMs: timeout.Milliseconds(),
-			}); err != nil {
-				return "", fmt.Errorf("stream %s -> %s did not reach %s within %v: %w", src, target, positions[src], timeout, err)
-			}
+		}
+	}
+	_, err := eachShard(waits, func(w string) (string, error) {
+		target, src, _ := strings.Cut(w, " ")
+		if _, err := clients[target].c.VR.WaitForStreamPosition(ctx, &vreplicationpb.WaitForStreamPositionRequest{
+			Workflow: wf.Name, SourceShard: src, Position: positions[src], TimeoutMs: timeout.Milliseconds(),
+		}); err != nil {
+			return "", fmt.Errorf("stream %s -> %s did not reach %s within %v: %w", src, target, positions[src], timeout, err)
 		}
 		return "", nil
 	})
@@ -543,14 +577,9 @@ func (m *Manager) catchUp(ctx context.Context, wf *vreplicationpb.Workflow, to [
 }
 
 // primaryPositions returns the GTID positions of the primaries of shards.
-func (m *Manager) primaryPositions(ctx context.Context, ks string, shards []string) (map[string]string, error) {
+func (m *Manager) primaryPositions(ctx context.Context, clients primaries, shards []string) (map[string]string, error) {
 	return eachShard(shards, func(sh string) (string, error) {
-		c, _, err := m.dialPrimary(ctx, ks, sh)
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
-		res, err := dbaExecutor{ctx, c}.Execute("SELECT @@gtid_binlog_pos AS pos", 1)
+		res, err := dbaExecutor{ctx, clients[sh].c}.Execute("SELECT @@gtid_binlog_pos AS pos", 1)
 		if err != nil {
 			return "", fmt.Errorf("position of the primary of %s: %w", sh, err)
 		}
