@@ -451,7 +451,7 @@ func TestReshard(t *testing.T) {
 				t.Errorf("mosaicctl %v: err %v, output %q; want a refusal with %q", c.args, err, out, c.want)
 			}
 		}
-		for _, sub := range []string{"show", "vdiff", "cancel", "stop"} {
+		for _, sub := range []string{"show", "vdiff", "cancel", "stop", "switch-traffic", "reverse-traffic", "complete"} {
 			out, err := rc.ctl("reshard", sub, "--keyspace", "customer", "--workflow", "nope")
 			if err == nil || !strings.Contains(out, "nope") {
 				t.Errorf("reshard %s of an unknown workflow: err %v, output %q", sub, err, out)
