@@ -253,6 +253,13 @@ func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(str
 		if err != nil {
 			return nil, nil, perr
 		}
+		if ks.Sharded && stmtTypeOfText(sql) == "DDL" {
+			// DDL the parser does not know (MariaDB's INVISIBLE
+			// columns, say): every shard gets it as written, as it gets
+			// the DDL the parser reads.
+			r.stats.misses.Add(1)
+			return unparsedDDL(sql, ks, perr)
+		}
 		if ks.Sharded {
 			if firstWord(sql) != "SHOW" {
 				return nil, nil, perr
