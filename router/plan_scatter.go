@@ -38,6 +38,8 @@ type aggPlan struct {
 	op       AggOp
 	countCol colRef
 	weight   *colRef
+	// args are further argument columns (COUNT(DISTINCT a, b)).
+	args []colRef
 }
 
 // keyRef is an ORDER BY key while hidden columns are still being added
@@ -433,6 +435,9 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 		if a.weight != nil {
 			ac.Weight, ac.HasWeight = s.index(*a.weight), true
 		}
+		for _, c := range a.args {
+			ac.Args = append(ac.Args, s.index(c))
+		}
 		agg.Aggs = append(agg.Aggs, ac)
 	}
 	// Every non-aggregate column keeps its first value within a group.
@@ -458,18 +463,30 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 func (s *scatterSelect) planAgg(agg *ast.AggregateFuncExpr, at colRef, set func(ast.ExprNode)) error {
 	name := strings.ToLower(agg.F)
 	switch name {
-	case "count", "sum":
+	case "count", "sum", "avg":
 		if agg.Distinct {
-			if len(agg.Args) != 1 {
+			// The shards group by the arguments; the gate counts or adds
+			// the distinct values of the merged groups.
+			if len(agg.Args) != 1 && name != "count" {
 				return sqlerr.NotSupported("%s(DISTINCT) of several columns across shards", name)
 			}
 			set(agg.Args[0])
-			s.extraGroup = append(s.extraGroup, agg.Args[0])
-			op := AggCountDistinct
-			if name == "sum" {
-				op = AggSumDistinct
+			s.extraGroup = append(s.extraGroup, agg.Args...)
+			op := map[string]AggOp{"count": AggCountDistinct, "sum": AggSumDistinct, "avg": AggAvgDistinct}[name]
+			ap := aggPlan{col: at, op: op}
+			if op == AggCountDistinct {
+				ap.weight = s.weightOf(at)
 			}
-			s.aggs = append(s.aggs, aggPlan{col: at, op: op, weight: s.weightOf(at)})
+			for _, a := range agg.Args[1:] {
+				ap.args = append(ap.args, s.addHidden(a))
+			}
+			s.aggs = append(s.aggs, ap)
+			return nil
+		}
+		if name == "avg" {
+			set(&ast.AggregateFuncExpr{F: "sum", Args: agg.Args})
+			cnt := s.addHidden(&ast.AggregateFuncExpr{F: "count", Args: agg.Args})
+			s.aggs = append(s.aggs, aggPlan{col: at, op: AggAvg, countCol: cnt})
 			return nil
 		}
 		op := AggCount
@@ -483,13 +500,6 @@ func (s *scatterSelect) planAgg(agg *ast.AggregateFuncExpr, at colRef, set func(
 			op = AggMax
 		}
 		s.aggs = append(s.aggs, aggPlan{col: at, op: op, weight: s.weightOf(at)})
-	case "avg":
-		if agg.Distinct {
-			return sqlerr.NotSupported("AVG(DISTINCT) across shards")
-		}
-		set(&ast.AggregateFuncExpr{F: "sum", Args: agg.Args})
-		cnt := s.addHidden(&ast.AggregateFuncExpr{F: "count", Args: agg.Args})
-		s.aggs = append(s.aggs, aggPlan{col: at, op: AggAvg, countCol: cnt})
 	default:
 		return sqlerr.NotSupported("aggregate function %s across shards", strings.ToUpper(name))
 	}
