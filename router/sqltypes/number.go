@@ -125,3 +125,67 @@ func trimLeadingZeros(b []byte) []byte {
 	}
 	return b[i:]
 }
+
+// ParseDecimalPrefix reads a string as MariaDB makes a DECIMAL of one:
+// the longest prefix that is a number, exactly (ParseDoublePrefix's
+// rules), 0 when there is none.
+func ParseDecimalPrefix(s []byte) Decimal {
+	i, n := 0, len(s)
+	for i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f' || s[i] == '\v') {
+		i++
+	}
+	var digits []byte
+	neg := false
+	if i < n && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	scale := 0
+	for i < n && s[i] >= '0' && s[i] <= '9' {
+		digits = append(digits, s[i])
+		i++
+	}
+	if i < n && s[i] == '.' {
+		i++
+		for i < n && s[i] >= '0' && s[i] <= '9' {
+			digits = append(digits, s[i])
+			scale++
+			i++
+		}
+	}
+	var d Decimal
+	if len(digits) == 0 {
+		return d
+	}
+	if i < n && (s[i] == 'e' || s[i] == 'E') {
+		j := i + 1
+		eneg := false
+		if j < n && (s[j] == '+' || s[j] == '-') {
+			eneg = s[j] == '-'
+			j++
+		}
+		exp := 0
+		k := j
+		for k < n && s[k] >= '0' && s[k] <= '9' && exp < 1000 {
+			exp = exp*10 + int(s[k]-'0')
+			k++
+		}
+		if k > j {
+			if eneg {
+				scale += exp
+			} else {
+				scale -= exp
+			}
+		}
+	}
+	d.Unscaled.SetString(string(digits), 10)
+	if scale < 0 {
+		d.Unscaled.Mul(&d.Unscaled, pow10(-scale))
+		scale = 0
+	}
+	d.Scale = scale
+	if neg {
+		d.Unscaled.Neg(&d.Unscaled)
+	}
+	return d
+}
