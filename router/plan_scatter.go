@@ -31,6 +31,9 @@ type scatterSelect struct {
 	extraGroup []ast.ExprNode
 	// weights maps a column to the hidden column of its WEIGHT_STRING.
 	weights map[colRef]colRef
+	// raw: the input returns every row (a join across shards), not the
+	// shards' groups; aggregates read values, not partial aggregates.
+	raw bool
 }
 
 type aggPlan struct {
@@ -40,6 +43,11 @@ type aggPlan struct {
 	weight   *colRef
 	// args are further argument columns (COUNT(DISTINCT a, b)).
 	args []colRef
+	// distinct, separator, order and maxLen are GROUP_CONCAT's.
+	distinct  bool
+	separator string
+	order     []keyRef
+	maxLen    *colRef
 }
 
 // keyRef is an ORDER BY key while hidden columns are still being added
@@ -208,6 +216,22 @@ func (p *planner) planScatterSelect(sel *ast.SelectStmt, route *Route, g *routeG
 	if sel.GroupBy != nil && sel.GroupBy.Rollup {
 		return nil, sqlerr.NotSupported("GROUP BY ... WITH ROLLUP across shards")
 	}
+	s, err := p.newScatterSelect(sel, g)
+	if err != nil {
+		return nil, err
+	}
+	if !aggregates(sel) {
+		return p.planScatterPlain(s, route)
+	}
+	return p.planScatterAggregate(s, func() (Primitive, error) {
+		if err := s.finishRoute(route); err != nil {
+			return nil, err
+		}
+		return route, nil
+	})
+}
+
+func (p *planner) newScatterSelect(sel *ast.SelectStmt, g *routeGroup) (*scatterSelect, error) {
 	s := &scatterSelect{p: p, g: g, sel: sel, nfields: len(sel.Fields.Fields)}
 	for _, f := range sel.Fields.Fields {
 		if f.WildCard != nil {
@@ -221,18 +245,23 @@ func (p *planner) planScatterSelect(sel *ast.SelectStmt, route *Route, g *routeG
 		}
 		s.origText = append(s.origText, t)
 	}
-	aggregating := sel.GroupBy != nil || hasAggregate(sel.Fields) || sel.Having != nil || sel.Distinct
+	return s, nil
+}
+
+// aggregates reports a SELECT that groups: GROUP BY, HAVING, DISTINCT or
+// an aggregate function in its fields or ORDER BY.
+func aggregates(sel *ast.SelectStmt) bool {
+	if sel.GroupBy != nil || hasAggregate(sel.Fields) || sel.Having != nil || sel.Distinct {
+		return true
+	}
 	if sel.OrderBy != nil {
 		for _, by := range sel.OrderBy.Items {
 			if hasAggregate(by.Expr) {
-				aggregating = true
+				return true
 			}
 		}
 	}
-	if !aggregating {
-		return p.planScatterPlain(s, route)
-	}
-	return p.planScatterAggregate(s, route)
+	return false
 }
 
 // finishRoute adds the hidden fields to the shard query and makes its
@@ -310,8 +339,11 @@ func (p *planner) planScatterPlain(s *scatterSelect, route *Route) (Primitive, e
 }
 
 // planScatterAggregate: shards aggregate per group; the gate merges the
-// partial aggregates, then filters (HAVING), sorts and limits.
-func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitive, error) {
+// partial aggregates, then filters (HAVING), sorts and limits. When
+// s.raw, the input returns plain rows (a join across shards) and the gate
+// aggregates them all. finish makes the input from s.sel once its fields
+// are rewritten.
+func (p *planner) planScatterAggregate(s *scatterSelect, finish func() (Primitive, error)) (Primitive, error) {
 	sel := s.sel
 	if s.hasStar {
 		return nil, sqlerr.NotSupported("SELECT * with GROUP BY, DISTINCT or aggregates across shards")
@@ -410,10 +442,15 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 			sel.GroupBy.Items = append(sel.GroupBy.Items, &ast.ByItem{Expr: e, NullOrder: true})
 		}
 	}
-	if err := s.finishRoute(route); err != nil {
+	scalar := sel.GroupBy == nil && !sel.Distinct
+	if s.raw {
+		sel.GroupBy, sel.Distinct = nil, false
+	}
+	input, err := finish()
+	if err != nil {
 		return nil, err
 	}
-	agg := &Aggregate{Input: route, Scalar: sel.GroupBy == nil && !sel.Distinct}
+	agg := &Aggregate{Input: input, Scalar: scalar}
 	for _, k := range groupKeys {
 		col := s.index(k.col)
 		agg.GroupKeys = append(agg.GroupKeys, col)
@@ -437,6 +474,10 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 		}
 		for _, c := range a.args {
 			ac.Args = append(ac.Args, s.index(c))
+		}
+		ac.Distinct, ac.Separator, ac.Order = a.distinct, a.separator, s.resolveKeys(a.order)
+		if a.maxLen != nil {
+			ac.MaxLenCol, ac.HasMaxLen = s.index(*a.maxLen), true
 		}
 		agg.Aggs = append(agg.Aggs, ac)
 	}
@@ -462,6 +503,9 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 // merges it. set replaces the aggregate in its field.
 func (s *scatterSelect) planAgg(agg *ast.AggregateFuncExpr, at colRef, set func(ast.ExprNode)) error {
 	name := strings.ToLower(agg.F)
+	if s.raw {
+		return s.planRawAgg(name, agg, at, set)
+	}
 	switch name {
 	case "count", "sum", "avg":
 		if agg.Distinct {
