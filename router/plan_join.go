@@ -48,6 +48,20 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 			break
 		}
 	}
+	if split < 0 {
+		// More than two groups: the last group joins the join of the
+		// others, which plans as its own join.
+		for k := len(entries) - 1; k >= 1; k-- {
+			rg, err := p.groupTables(entries[k:], sel.Where)
+			if err != nil {
+				return nil, err
+			}
+			if rg != nil {
+				split, rgroup = k, rg
+				break
+			}
+		}
+	}
 	groupOf := func(right bool) *routeGroup {
 		if right {
 			return rgroup
