@@ -1,12 +1,14 @@
 package router
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/mosaicdb/mosaic/router/evalengine"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -356,11 +358,24 @@ func (p *planner) planScatterAggregate(s *scatterSelect, finish func() (Primitiv
 		weight *colRef
 	}
 	var groupKeys []groupKey
+	var projects []ProjectCol
 	for i, f := range sel.Fields.Fields {
 		agg, ok := f.Expr.(*ast.AggregateFuncExpr)
 		if !ok {
 			if hasAggregate(f.Expr) {
-				return nil, sqlerr.NotSupported("expressions over aggregate functions across shards (%s)", s.origText[i])
+				// The gate computes the expression over the merged
+				// aggregates; the shards send NULL in its place.
+				e, err := s.overAggregates(f.Expr)
+				if err != nil {
+					return nil, err
+				}
+				name := f.AsName.O
+				if name == "" {
+					name = s.origText[i]
+				}
+				projects = append(projects, ProjectCol{Col: i, Expr: e, Name: name})
+				f.Expr = ast.NewValueExpr(nil, "", "")
+				continue
 			}
 			if sel.Distinct {
 				groupKeys = append(groupKeys, groupKey{col: colRef{i: i}})
@@ -483,6 +498,9 @@ func (p *planner) planScatterAggregate(s *scatterSelect, finish func() (Primitiv
 	}
 	// Every non-aggregate column keeps its first value within a group.
 	var prim Primitive = agg
+	if len(projects) > 0 {
+		prim = &Project{Input: prim, Cols: projects}
+	}
 	if pred != nil {
 		prim = &Filter{Input: prim, Pred: pred}
 	}
@@ -685,4 +703,44 @@ func (s *scatterSelect) gateExpr(e ast.ExprNode) (gexpr, error) {
 	}
 	t, _ := restoreSQL(e)
 	return nil, sqlerr.NotSupported("this HAVING expression across shards: %s", t)
+}
+
+// overAggregates translates an expression over aggregates for the gate:
+// each aggregate becomes the column of its merged result, each other
+// column the (hidden) column the shards send, each bind variable its
+// value.
+func (s *scatterSelect) overAggregates(e ast.ExprNode) (evalengine.Expr, error) {
+	out, err := evalengine.Translate(e, func(x ast.ExprNode) (evalengine.Expr, bool, error) {
+		switch n := x.(type) {
+		case *ast.AggregateFuncExpr:
+			c, err := s.aggCol(n)
+			if err != nil {
+				return nil, true, err
+			}
+			return evalengine.Column{Index: s.index(c)}, true, nil
+		case *ast.ColumnNameExpr:
+			c, ok, err := s.fieldFor(n, false)
+			if err != nil {
+				return nil, true, err
+			}
+			if !ok {
+				c = s.addHidden(n)
+			}
+			return evalengine.Column{Index: s.index(c)}, true, nil
+		case *bindVarExpr:
+			if n.kind != bindScalar {
+				return nil, true, sqlerr.NotSupported("a list bind variable in an expression over aggregates across shards")
+			}
+			return evalengine.Bind{Name: n.name}, true, nil
+		}
+		return nil, false, nil
+	})
+	if err != nil {
+		t, _ := restoreSQL(e)
+		if errors.Is(err, evalengine.ErrUnsupported) {
+			return nil, sqlerr.NotSupported("this expression over aggregate functions across shards (%s): %v", t, err)
+		}
+		return nil, err
+	}
+	return out, nil
 }

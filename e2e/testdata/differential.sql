@@ -247,6 +247,40 @@ select c.customer_id, o.order_id from customer c join corder o on o.qty * 2 = c.
 
 select o.order_id, p.title from corder o join commerce.product p on p.product_id = o.product_id where p.price < 12 or p.price > 990 order by o.order_id limit 20;
 
+-- ===== derived tables that span shards, merged into the outer query
+select t.customer_id, t.n from (select customer_id, name as n from customer where customer_id > 10) as t where t.customer_id < 40 order by t.customer_id;
+select * from (select customer_id as id, name, tier from customer where tier = 3) t order by id limit 10;
+-- ci: 0
+select d.name, count(*) from (select * from customer) d group by d.name order by count(*) desc, d.name limit 5;
+select count(*), sum(x.amount), max(x.order_id) from (select order_id, amount from corder where qty > 3) x;
+select t.doubled from (select amount * 2 as doubled from corder where customer_id = 17) t order by 1;
+select x.customer_id, x.bal from (select customer_id, balance as bal from customer) x where x.bal > 9000 order by x.bal desc, x.customer_id limit 7;
+select c.customer_id, o.order_id from customer c join (select order_id, customer_id from corder where qty = 9) o on o.customer_id = c.customer_id where c.customer_id < 100 order by 1, 2;
+select o.order_id, p.title from (select order_id, product_id from corder where customer_id < 9) o join commerce.product p on p.product_id = o.product_id order by o.order_id;
+select p.product_id, o.n from commerce.product p left join (select product_id, order_id as n from corder where customer_id = 3) o on o.product_id = p.product_id where p.product_id < 15 order by 1, 2;
+select c.tier, count(*) from (select customer_id, tier from customer where country_code = 'DE') c join corder o on o.qty = c.tier group by c.tier order by c.tier;
+select c.customer_id, co.name from (select customer_id, country_code from customer where customer_id between 20 and 30) c join country co on co.code = c.country_code order by c.customer_id;
+select distinct t.tier from (select tier from customer where balance > 100) t order by t.tier;
+-- ci: 0
+select t.status, avg(t.amount) from (select status, amount from corder) t group by t.status having count(*) > 10 order by t.status;
+select * from (select * from corder where customer_id = 4) t order by order_id;
+
+-- ===== joins of three groups of tables on different shards
+select c.customer_id, o.order_id, p.title from customer c join corder o on c.tier = o.qty join commerce.product p on p.product_id = o.product_id where c.customer_id < 6 and o.customer_id < 30 order by 1, 2;
+select c.customer_id, o.order_id, c2.customer_id from customer c join corder o on o.order_id = c.customer_id join customer c2 on c2.customer_id = o.product_id where c.customer_id < 40 order by 1, 2, 3;
+-- ci: 0
+select p.category, count(*) from customer c join corder o on c.tier = o.qty join commerce.product p on p.product_id = o.product_id where c.customer_id < 50 group by p.category order by p.category;
+
+-- ===== expressions over aggregates across shards (computed in the gate)
+select sum(balance) / count(*) from customer;
+select max(amount) - min(amount) from corder;
+select tier, sum(balance) / count(*), max(score) * 2, count(*) + 1 from customer group by tier order by tier;
+select tier, max(balance) - min(balance) as spread from customer group by tier having spread > 100 order by spread desc;
+select sum(qty) * 1.5, avg(amount) + 1, count(*) - count(note), sum(amount) / 0 from corder;
+select country_code, coalesce(sum(balance), 0) + 1 from customer where customer_id < 200 group by country_code order by country_code;
+-- ci: 0
+select p.category, sum(o.amount) / count(*) from corder o join commerce.product p on p.product_id = o.product_id where p.category is not null group by p.category order by 1;
+
 -- ===== GROUP BY, DISTINCT and aggregates over joins across shards (the gate aggregates the joined rows)
 select count(*) from customer c join corder o on c.tier = o.qty;
 -- ci: 5

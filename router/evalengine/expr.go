@@ -35,6 +35,8 @@ type compiled struct {
 type compiler struct {
 	types []Type
 	bv    map[string]any
+	// noText refuses to read text columns.
+	noText bool
 }
 
 // ErrOutOfRange is the error of a value out of the range of its type (an
@@ -60,6 +62,21 @@ type Program struct {
 // does not compute with as MariaDB would.
 func Compile(e Expr, fields []*querypb.Field, bv map[string]any) (*Program, error) {
 	c := &compiler{types: make([]Type, len(fields)), bv: bv}
+	for i, f := range fields {
+		c.types[i] = TypeOfField(f)
+	}
+	out, err := e.compile(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Program{c: out}, nil
+}
+
+// CompileNoText is Compile for rows whose text columns carry a collation
+// the gate cannot trust (the connection's, not the column's): an
+// expression that reads a text column fails (ErrUnsupported).
+func CompileNoText(e Expr, fields []*querypb.Field, bv map[string]any) (*Program, error) {
+	c := &compiler{types: make([]Type, len(fields)), bv: bv, noText: true}
 	for i, f := range fields {
 		c.types[i] = TypeOfField(f)
 	}
@@ -111,6 +128,9 @@ func (e Column) compile(c *compiler) (*compiled, error) {
 		return nil, fmt.Errorf("column %d out of range of %d columns", e.Index, len(c.types))
 	}
 	t, i := c.types[e.Index], e.Index
+	if c.noText && t.Kind == KindText {
+		return nil, unsupported("text column %d, whose collation the gate does not know", e.Index)
+	}
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) { return valueOfCell(row[i], t) }}, nil
 }
 
