@@ -264,6 +264,8 @@ select distinct t.tier from (select tier from customer where balance > 100) t or
 -- ci: 0
 select t.status, avg(t.amount) from (select status, amount from corder) t group by t.status having count(*) > 10 order by t.status;
 select * from (select * from corder where customer_id = 4) t order by order_id;
+select c.customer_id, d.title from customer c join (select o.order_id, o.customer_id, p.title from corder o join commerce.product p on p.product_id = o.product_id where o.qty = 9) d on d.customer_id = c.customer_id where c.customer_id < 30 order by 1, d.order_id;
+select count(*), sum(t.price) from (select o.order_id, p.price from corder o join commerce.product p on p.product_id = o.product_id where o.customer_id < 100) t;
 
 -- ===== joins of three groups of tables on different shards
 select c.customer_id, o.order_id, p.title from customer c join corder o on c.tier = o.qty join commerce.product p on p.product_id = o.product_id where c.customer_id < 6 and o.customer_id < 30 order by 1, 2;
