@@ -3,9 +3,11 @@ package router
 import (
 	"bytes"
 	"context"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -14,66 +16,9 @@ import (
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
-// rowKeyer builds grouping keys from chosen columns (all when cols is nil).
-type rowKeyer struct {
-	cols  []int
-	comps []*sqltypes.Comparator
-	// weights[i] is the column holding the WEIGHT_STRING of cols[i] when
-	// that column is text, else -1.
-	weights []int
-}
-
-// newRowKeyer returns a keyer over cols; weights maps a column to the
-// column holding its WEIGHT_STRING (text values then key by it).
-func newRowKeyer(fields []*querypb.Field, cols []int, weights map[int]int) (*rowKeyer, error) {
-	if cols == nil {
-		cols = make([]int, len(fields))
-		for i := range cols {
-			cols[i] = i
-		}
-	}
-	k := &rowKeyer{cols: cols}
-	for _, c := range cols {
-		if c >= len(fields) {
-			return nil, sqlerr.New(sqlerr.ERUnknown, "column %d out of range of %d result columns", c, len(fields))
-		}
-		comp, err := sqltypes.NewComparator(fields[c])
-		if err != nil {
-			return nil, sqlerr.NotSupported("grouping across shards here: %v", err)
-		}
-		k.comps = append(k.comps, comp)
-		w := -1
-		if wc, ok := weights[c]; ok && comp.Class() == sqltypes.ClassText {
-			if w, err = colIndex(wc, len(fields)); err != nil {
-				return nil, err
-			}
-		}
-		k.weights = append(k.weights, w)
-	}
-	return k, nil
-}
-
-func (k *rowKeyer) key(row [][]byte) string {
-	var sb strings.Builder
-	for i, c := range k.cols {
-		b := cellKey(row, c, k.weights[i], k.comps[i])
-		sb.WriteString(strconv.Itoa(len(b)))
-		sb.WriteByte(':')
-		sb.Write(b)
-	}
-	return sb.String()
-}
-
-// cellKey keys the value in column col by its weight (in column w, -1 for
-// none) when there is one, else by its comparator.
-func cellKey(row [][]byte, col, w int, comp *sqltypes.Comparator) []byte {
-	if w >= 0 && row[col] != nil && row[w] != nil {
-		return append([]byte{2}, row[w]...)
-	}
-	return comp.Key(row[col])
-}
-
-// AggOp is how the gate merges one column of per-shard partial results.
+// AggOp is how the gate computes one aggregate column: by merging the
+// shards' partial results of the aggregate (the shards grouped), or from
+// the values of every row (the gate groups rows it joined or collected).
 type AggOp int
 
 const (
@@ -81,24 +26,58 @@ const (
 	AggAny AggOp = iota
 	// AggCount adds per-shard counts.
 	AggCount
-	// AggSum adds per-shard sums exactly (decimals) or as doubles.
+	// AggSum adds per-shard sums, or values: exactly for integers and
+	// decimals, as doubles for doubles and strings (read as MariaDB reads
+	// a string in numeric context), dates and times as their numbers.
 	AggSum
 	AggMin
 	AggMax
 	// AggAvg divides the sum in its column by the count in CountCol.
 	AggAvg
-	// AggCountDistinct counts the distinct non-NULL values the shards
-	// grouped by.
+	// AggCountDistinct counts the distinct rows of non-NULL values of its
+	// column and Args (the shards grouped by them, or the gate has every
+	// row).
 	AggCountDistinct
-	// AggSumDistinct adds the distinct non-NULL values.
+	// AggSumDistinct adds the distinct non-NULL values: distinct as
+	// numbers, as MariaDB converts the values before it compares them.
 	AggSumDistinct
+	// AggAvgDistinct averages the distinct non-NULL values.
+	AggAvgDistinct
+	// AggCountRows counts rows: COUNT(*) over rows the gate has.
+	AggCountRows
+	// AggCountValues counts non-NULL values: COUNT(x) over rows the gate
+	// has.
+	AggCountValues
+	// AggAvgValues averages non-NULL values the gate has.
+	AggAvgValues
+	// AggGroupConcat concatenates the values the gate has (GROUP_CONCAT).
+	AggGroupConcat
+	// AggBitAnd, AggBitOr and AggBitXor combine unsigned 64-bit values:
+	// per-shard results combine as values do.
+	AggBitAnd
+	AggBitOr
+	AggBitXor
+	// AggStdPop, AggStdSamp, AggVarPop and AggVarSamp are STD/STDDEV_POP,
+	// STDDEV_SAMP, VARIANCE/VAR_POP and VAR_SAMP of the values the gate
+	// has, computed as MariaDB does (a running mean and sum of squares,
+	// in the order the rows come).
+	AggStdPop
+	AggStdSamp
+	AggVarPop
+	AggVarSamp
 )
 
-var aggNames = []string{"any", "count", "sum", "min", "max", "avg", "count_distinct", "sum_distinct"}
+var aggNames = []string{"any", "count", "sum", "min", "max", "avg", "count_distinct", "sum_distinct", "avg_distinct",
+	"count_rows", "count_values", "avg_values", "group_concat", "bit_and", "bit_or", "bit_xor",
+	"std_pop", "std_samp", "var_pop", "var_samp"}
 
 func (o AggOp) String() string { return aggNames[o] }
 
-// AggCol says how one column is merged.
+// groupConcatMaxLen is MariaDB's default group_concat_max_len: a
+// GROUP_CONCAT result is cut to as many bytes (never inside a character).
+const groupConcatMaxLen = 1024
+
+// AggCol says how one column is computed.
 type AggCol struct {
 	Col int
 	Op  AggOp
@@ -106,18 +85,35 @@ type AggCol struct {
 	CountCol int
 	// Weight, when HasWeight, is the column holding the shards'
 	// WEIGHT_STRING of Col's values for AggMin, AggMax, AggCountDistinct
-	// and AggSumDistinct: text values compare by it. For AggMin and AggMax
-	// it follows the chosen value.
+	// and AggGroupConcat with DISTINCT: text values compare by it. For
+	// AggMin and AggMax it follows the chosen value.
 	Weight    int
 	HasWeight bool
 	// Name renames the output column (the expression as the client wrote it).
 	Name string
+	// Args are further argument columns: COUNT(DISTINCT a, b) and
+	// GROUP_CONCAT(a, b) (Col holds the first argument).
+	Args []int
+	// Distinct, Order and Separator are GROUP_CONCAT's: its values are
+	// distinct, ordered by Order (over input columns) and joined with
+	// Separator. MaxLenCol, when HasMaxLen, is a column holding the
+	// session's group_concat_max_len (else groupConcatMaxLen).
+	Distinct  bool
+	Order     []orderKey
+	Separator string
+	MaxLenCol int
+	HasMaxLen bool
+	// Decimals is the number of decimals of an AggStd*/AggVar* result
+	// (31: as many as the double needs).
+	Decimals uint32
 }
 
-// Aggregate merges per-shard partial aggregates by group. With no group
-// keys (Scalar) it returns exactly one row, as MySQL does for an
-// aggregate without GROUP BY. Rows come out sorted by the group keys, as
-// MariaDB's GROUP BY returns them.
+// Aggregate computes aggregates by group: it merges the per-shard partial
+// aggregates of the shards' groups, or aggregates the rows the gate has.
+// With no group keys (Scalar) it returns exactly one row, as MySQL does
+// for an aggregate without GROUP BY. Rows come out sorted by the group
+// keys, as MariaDB's GROUP BY returns them. Columns that are neither
+// group keys nor aggregates keep the group's first row's value.
 type Aggregate struct {
 	Input     Primitive
 	GroupKeys []int
@@ -130,13 +126,35 @@ type Aggregate struct {
 
 func (a *Aggregate) Inputs() []Primitive { return []Primitive{a.Input} }
 
-type aggState struct {
-	cells    [][]byte
-	count    []int64
-	dec      []*sqltypes.Decimal
-	flt      []float64
-	nonNull  []bool
-	distinct []map[string]bool
+// aggregator accumulates one aggregate of one group.
+type aggregator struct {
+	ag    *AggCol
+	count int64
+	// sum of exact values (dec) or doubles (flt), and whether any was
+	// not NULL.
+	dec     *sqltypes.Decimal
+	flt     float64
+	nonNull bool
+	// best is the MIN/MAX so far, bestW its weight.
+	best, bestW []byte
+	distinct    map[string]bool
+	// values of GROUP_CONCAT, with their order keys (the input row).
+	values [][]byte
+	rows   [][][]byte
+	bits   uint64
+	// m and s are the running mean and sum of squared differences of
+	// STD and VARIANCE.
+	m, s float64
+}
+
+// aggInput is what an aggregate knows of its input columns.
+type aggInput struct {
+	fields  []*querypb.Field
+	comp    *sqltypes.Comparator   // of Col (MIN, MAX, DISTINCT)
+	argComp []*sqltypes.Comparator // of Args
+	weight  int                    // weight column of Col, -1 for none
+	// float: sums and averages are doubles.
+	float bool
 }
 
 func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
@@ -158,86 +176,59 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 	if err != nil {
 		return nil, err
 	}
-	comps := make([]*sqltypes.Comparator, nf)
-	weights := make([]int, nf) // weight column of an aggregate's column, -1 for none
-	for _, ag := range a.Aggs {
-		if ag.Col >= nf || (ag.Op == AggAvg && ag.CountCol >= nf) {
-			return nil, sqlerr.New(sqlerr.ERUnknown, "aggregate column %d out of range", ag.Col)
-		}
-		weights[ag.Col] = -1
-		switch ag.Op {
-		case AggMin, AggMax, AggCountDistinct, AggSumDistinct:
-			c, err := sqltypes.NewComparator(fields[ag.Col])
-			if err != nil {
-				return nil, sqlerr.NotSupported("this aggregate across shards: %v", err)
-			}
-			comps[ag.Col] = c
-			if ag.HasWeight && c.Class() == sqltypes.ClassText {
-				if weights[ag.Col], err = colIndex(ag.Weight, nf); err != nil {
-					return nil, err
-				}
-			}
+	inputs := make([]aggInput, len(a.Aggs))
+	for i := range a.Aggs {
+		if inputs[i], err = a.prepare(&a.Aggs[i], fields); err != nil {
+			return nil, err
 		}
 	}
-	groups := map[string]*aggState{}
-	var order []*aggState
+	type group struct {
+		cells [][]byte
+		aggs  []aggregator
+	}
+	groups := map[string]*group{}
+	var order []*group
+	newGroup := func(row [][]byte) *group {
+		g := &group{cells: append([][]byte(nil), row...), aggs: make([]aggregator, len(a.Aggs))}
+		for i := range a.Aggs {
+			g.aggs[i].ag = &a.Aggs[i]
+			g.cells[a.Aggs[i].Col] = nil
+		}
+		return g
+	}
 	for _, row := range rows {
 		k := keyer.key(row)
-		st := groups[k]
-		if st == nil {
-			st = &aggState{cells: row, count: make([]int64, nf), dec: make([]*sqltypes.Decimal, nf),
-				flt: make([]float64, nf), nonNull: make([]bool, nf), distinct: make([]map[string]bool, nf)}
-			groups[k] = st
-			order = append(order, st)
-			st.cells = append([][]byte(nil), row...)
-			for _, ag := range a.Aggs {
-				st.cells[ag.Col] = nil
-			}
+		g := groups[k]
+		if g == nil {
+			g = newGroup(row)
+			groups[k] = g
+			order = append(order, g)
 		}
-		for _, ag := range a.Aggs {
-			if err := st.add(ag, row, fields, comps[ag.Col], weights[ag.Col]); err != nil {
+		for i := range g.aggs {
+			if err := g.aggs[i].add(row, &inputs[i]); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if len(order) == 0 && a.Scalar {
-		st := &aggState{cells: make([][]byte, nf), count: make([]int64, nf), dec: make([]*sqltypes.Decimal, nf),
-			flt: make([]float64, nf), nonNull: make([]bool, nf), distinct: make([]map[string]bool, nf)}
-		order = append(order, st)
+		order = append(order, newGroup(make([][]byte, nf)))
 	}
 	outFields := make([]*querypb.Field, nf)
 	copy(outFields, fields)
-	for _, ag := range a.Aggs {
-		f := proto.Clone(fields[ag.Col]).(*querypb.Field)
-		switch ag.Op {
-		case AggCount, AggCountDistinct:
-			f.Type, f.Decimals, f.Charset, f.Flags = sqltypes.TypeLonglong, 0, sqltypes.CollationBinary, f.Flags&^sqltypes.FlagUnsigned
-			f.ColumnLength = 21
-		case AggAvg:
-			if sqltypes.ClassOf(f.Type, f.Flags, f.Charset) != sqltypes.ClassFloat {
-				f.Type = sqltypes.TypeNewDecimal
-				f.Decimals = min(f.Decimals+4, 30)
-			}
-		case AggSumDistinct:
-			switch sqltypes.ClassOf(f.Type, f.Flags, f.Charset) {
-			case sqltypes.ClassFloat:
-				f.Type = sqltypes.TypeDouble
-			default:
-				f.Type = sqltypes.TypeNewDecimal
-			}
-		}
-		if ag.Name != "" {
-			f.Name = ag.Name
-		}
-		outFields[ag.Col] = f
+	for i, ag := range a.Aggs {
+		outFields[ag.Col] = aggField(&ag, fields, inputs[i].float)
 	}
 	out := &querypb.QueryResult{Fields: outFields}
 	final := make([][][]byte, len(order))
-	for i, st := range order {
-		for _, ag := range a.Aggs {
-			st.cells[ag.Col] = st.result(ag, outFields[ag.Col], fields[ag.Col])
+	for i, g := range order {
+		for j := range g.aggs {
+			v, err := g.aggs[j].result(outFields[a.Aggs[j].Col], &inputs[j])
+			if err != nil {
+				return nil, err
+			}
+			g.cells[a.Aggs[j].Col] = v
 		}
-		final[i] = st.cells
+		final[i] = g.cells
 	}
 	if len(a.GroupKeys) > 0 && len(final) > 1 {
 		keys := make([]orderKey, len(a.GroupKeys))
@@ -257,150 +248,496 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 	return out, nil
 }
 
-func isFloatField(f *querypb.Field) bool {
-	return sqltypes.ClassOf(f.GetType(), f.GetFlags(), f.GetCharset()) == sqltypes.ClassFloat
+// prepare checks an aggregate's columns against the input's fields.
+func (a *Aggregate) prepare(ag *AggCol, fields []*querypb.Field) (aggInput, error) {
+	nf := len(fields)
+	in := aggInput{fields: fields, weight: -1}
+	cols := append([]int{ag.Col}, ag.Args...)
+	if ag.Op == AggAvg {
+		cols = append(cols, ag.CountCol)
+	}
+	if ag.HasMaxLen {
+		cols = append(cols, ag.MaxLenCol)
+	}
+	for _, c := range cols {
+		if c < 0 || c >= nf {
+			return in, sqlerr.New(sqlerr.ERUnknown, "aggregate column %d out of range of %d columns", c, nf)
+		}
+	}
+	f := fields[ag.Col]
+	class := sqltypes.ClassOf(f.GetType(), f.GetFlags(), f.GetCharset())
+	switch ag.Op {
+	case AggSum, AggAvg, AggSumDistinct, AggAvgDistinct, AggAvgValues:
+		in.float = class == sqltypes.ClassFloat || class == sqltypes.ClassText ||
+			(class == sqltypes.ClassBinary && f.GetType() != sqltypes.TypeBit)
+		if class == sqltypes.ClassOther {
+			return in, sqlerr.NotSupported("SUM or AVG of column %s (type %d) across shards", f.GetName(), f.GetType())
+		}
+	case AggStdPop, AggStdSamp, AggVarPop, AggVarSamp:
+		in.float = true
+		if class == sqltypes.ClassOther {
+			return in, sqlerr.NotSupported("STD or VARIANCE of column %s (type %d) across shards", f.GetName(), f.GetType())
+		}
+	}
+	switch ag.Op {
+	case AggMin, AggMax, AggCountDistinct, AggGroupConcat:
+		c, err := sqltypes.NewComparator(f)
+		if err != nil {
+			return in, sqlerr.NotSupported("this aggregate across shards: %v", err)
+		}
+		in.comp = c
+		if ag.HasWeight && c.Class() == sqltypes.ClassText {
+			w, err := colIndex(ag.Weight, nf)
+			if err != nil {
+				return in, err
+			}
+			in.weight = w
+		}
+		for _, c := range ag.Args {
+			ac, err := sqltypes.NewComparator(fields[c])
+			if err != nil {
+				return in, sqlerr.NotSupported("this aggregate across shards: %v", err)
+			}
+			in.argComp = append(in.argComp, ac)
+		}
+	}
+	return in, nil
 }
 
-func (st *aggState) addSum(col int, cell []byte, f *querypb.Field) error {
-	if cell == nil {
-		return nil
+// aggField is the column definition of an aggregate's result, as MariaDB
+// types it.
+func aggField(ag *AggCol, fields []*querypb.Field, float bool) *querypb.Field {
+	in := fields[ag.Col]
+	f := proto.Clone(in).(*querypb.Field)
+	setNumber := func(typ, decimals uint32) {
+		f.Type, f.Decimals, f.Charset = typ, decimals, sqltypes.CollationBinary
+		f.Flags &^= sqltypes.FlagBinary | sqltypes.FlagNotNull
 	}
-	st.nonNull[col] = true
-	if isFloatField(f) {
-		v, err := strconv.ParseFloat(string(cell), 64)
-		if err != nil {
-			return sqlerr.New(sqlerr.ERUnknown, "bad double %q from shard", cell)
+	// scale is the input's decimals where they count.
+	scale := uint32(0)
+	switch sqltypes.ClassOf(in.GetType(), in.GetFlags(), in.GetCharset()) {
+	case sqltypes.ClassDecimal, sqltypes.ClassTemporal, sqltypes.ClassTime:
+		scale = in.GetDecimals()
+	case sqltypes.ClassFloat:
+		scale = in.GetDecimals()
+	}
+	switch ag.Op {
+	case AggCount, AggCountDistinct, AggCountRows, AggCountValues:
+		setNumber(sqltypes.TypeLonglong, 0)
+		f.Flags = f.Flags&^sqltypes.FlagUnsigned | sqltypes.FlagNotNull
+		f.ColumnLength = 21
+	case AggSum, AggSumDistinct:
+		if float {
+			setNumber(sqltypes.TypeDouble, min(scale, 31))
+			if in.GetType() != sqltypes.TypeDouble && in.GetType() != sqltypes.TypeFloat {
+				f.Decimals = 31
+			}
+		} else if in.GetType() != sqltypes.TypeNewDecimal || ag.Op == AggSumDistinct {
+			setNumber(sqltypes.TypeNewDecimal, min(scale, 38))
 		}
-		st.flt[col] += v
+	case AggAvg:
+		if !float {
+			setNumber(sqltypes.TypeNewDecimal, min(in.GetDecimals()+4, 38))
+		}
+	case AggAvgDistinct, AggAvgValues:
+		if float {
+			setNumber(sqltypes.TypeDouble, 31)
+			if in.GetType() == sqltypes.TypeDouble || in.GetType() == sqltypes.TypeFloat {
+				f.Decimals = in.GetDecimals()
+			}
+		} else {
+			setNumber(sqltypes.TypeNewDecimal, min(scale+4, 38))
+		}
+	case AggBitAnd, AggBitOr, AggBitXor:
+		setNumber(sqltypes.TypeLonglong, 0)
+		f.Flags |= sqltypes.FlagUnsigned | sqltypes.FlagNotNull
+		f.ColumnLength = 21
+	case AggStdPop, AggStdSamp, AggVarPop, AggVarSamp:
+		setNumber(sqltypes.TypeDouble, ag.Decimals)
+	case AggGroupConcat:
+		f.Type, f.Decimals = sqltypes.TypeVarString, 0
+		f.Flags &^= sqltypes.FlagNotNull | sqltypes.FlagUnsigned
+		if sqltypes.ClassOf(in.GetType(), in.GetFlags(), in.GetCharset()) != sqltypes.ClassText && in.GetCharset() != sqltypes.CollationBinary {
+			f.Charset = 45
+		}
+		if in.GetCharset() == sqltypes.CollationBinary && sqltypes.ClassOf(in.GetType(), in.GetFlags(), in.GetCharset()).IsNumeric() {
+			f.Charset = 45
+		}
+		f.ColumnLength = groupConcatMaxLen
+	}
+	if ag.Name != "" {
+		f.Name = ag.Name
+	}
+	return f
+}
+
+// number reads a value for SUM and AVG: its number as text, and whether
+// it is a double.
+func (in *aggInput) number(col int, cell []byte) ([]byte, error) {
+	t, _, err := sqltypes.NumberText(in.fields[col], cell)
+	if err != nil {
+		return nil, sqlerr.NotSupported("%v", err)
+	}
+	return t, nil
+}
+
+// addNumber adds one number to the sum.
+func (st *aggregator) addNumber(text []byte, float bool) error {
+	st.nonNull = true
+	if float {
+		v, err := strconv.ParseFloat(string(text), 64)
+		if err != nil {
+			return sqlerr.New(sqlerr.ERUnknown, "bad double %q from shard", text)
+		}
+		st.flt += v
 		return nil
 	}
-	d, err := sqltypes.ParseDecimal(cell)
+	d, err := sqltypes.ParseDecimal(text)
 	if err != nil {
-		return sqlerr.New(sqlerr.ERUnknown, "bad number %q from shard", cell)
+		return sqlerr.New(sqlerr.ERUnknown, "bad number %q from shard", text)
 	}
-	if st.dec[col] == nil {
-		st.dec[col] = &d
+	if st.dec == nil {
+		st.dec = &d
 	} else {
-		st.dec[col].Add(&d)
+		st.dec.Add(&d)
 	}
 	return nil
 }
 
-func (st *aggState) add(ag AggCol, row [][]byte, fields []*querypb.Field, comp *sqltypes.Comparator, w int) error {
+func parseCount(c []byte) (int64, error) {
+	n, err := strconv.ParseInt(string(c), 10, 64)
+	if err != nil {
+		return 0, sqlerr.New(sqlerr.ERUnknown, "bad count %q from shard", c)
+	}
+	return n, nil
+}
+
+func (st *aggregator) add(row [][]byte, in *aggInput) error {
+	ag := st.ag
 	cell := row[ag.Col]
 	switch ag.Op {
 	case AggAny:
-		if st.cells[ag.Col] == nil && !st.nonNull[ag.Col] {
-			st.cells[ag.Col] = cell
-			st.nonNull[ag.Col] = true
+		if st.best == nil && !st.nonNull {
+			st.best, st.nonNull = cell, true
 		}
 	case AggCount:
 		if cell != nil {
-			n, err := strconv.ParseInt(string(cell), 10, 64)
+			n, err := parseCount(cell)
 			if err != nil {
-				return sqlerr.New(sqlerr.ERUnknown, "bad count %q from shard", cell)
+				return err
 			}
-			st.count[ag.Col] += n
+			st.count += n
 		}
-	case AggSum:
-		return st.addSum(ag.Col, cell, fields[ag.Col])
-	case AggAvg:
-		if err := st.addSum(ag.Col, cell, fields[ag.Col]); err != nil {
+	case AggCountRows:
+		st.count++
+	case AggCountValues:
+		if cell != nil {
+			st.count++
+		}
+	case AggSum, AggAvgValues:
+		if cell == nil {
+			return nil
+		}
+		t, err := in.number(ag.Col, cell)
+		if err != nil {
 			return err
 		}
-		if c := row[ag.CountCol]; c != nil {
-			n, err := strconv.ParseInt(string(c), 10, 64)
+		st.count++
+		return st.addNumber(t, in.float)
+	case AggAvg:
+		if cell != nil {
+			t, err := in.number(ag.Col, cell)
 			if err != nil {
-				return sqlerr.New(sqlerr.ERUnknown, "bad count %q from shard", c)
+				return err
 			}
-			st.count[ag.Col] += n
+			if err := st.addNumber(t, in.float); err != nil {
+				return err
+			}
+		}
+		if c := row[ag.CountCol]; c != nil {
+			n, err := parseCount(c)
+			if err != nil {
+				return err
+			}
+			st.count += n
 		}
 	case AggMin, AggMax:
 		if cell == nil {
 			return nil
 		}
-		cur := st.cells[ag.Col]
 		var c int
+		w := in.weight
 		switch {
-		case cur == nil:
+		case st.best == nil:
 			c = -1
 			if ag.Op == AggMax {
 				c = 1
 			}
-		case w >= 0 && row[w] != nil && st.cells[w] != nil:
-			c = bytes.Compare(row[w], st.cells[w])
+		case w >= 0 && row[w] != nil && st.bestW != nil:
+			c = bytes.Compare(row[w], st.bestW)
 		default:
-			c = comp.Compare(cell, cur)
+			c = in.comp.Compare(cell, st.best)
 		}
 		if (ag.Op == AggMin && c < 0) || (ag.Op == AggMax && c > 0) {
-			st.cells[ag.Col] = cell
+			st.best = cell
 			if w >= 0 {
-				st.cells[w] = row[w]
+				st.bestW = row[w]
 			}
 		}
-	case AggCountDistinct, AggSumDistinct:
+	case AggCountDistinct:
 		if cell == nil {
 			return nil
 		}
-		if st.distinct[ag.Col] == nil {
-			st.distinct[ag.Col] = map[string]bool{}
+		k := cellKey(row, ag.Col, in.weight, in.comp)
+		for i, c := range ag.Args {
+			if row[c] == nil {
+				return nil
+			}
+			ak := in.argComp[i].Key(row[c])
+			k = append(append(k, strconv.Itoa(len(ak))...), ak...)
 		}
-		k := string(cellKey(row, ag.Col, w, comp))
-		if st.distinct[ag.Col][k] {
+		if st.seen(string(k)) {
+			st.count++
+		}
+	case AggSumDistinct, AggAvgDistinct:
+		if cell == nil {
 			return nil
 		}
-		st.distinct[ag.Col][k] = true
-		st.count[ag.Col]++
-		if ag.Op == AggSumDistinct {
-			return st.addSum(ag.Col, cell, fields[ag.Col])
+		t, err := in.number(ag.Col, cell)
+		if err != nil {
+			return err
+		}
+		var k string
+		if in.float {
+			f, _ := strconv.ParseFloat(string(t), 64)
+			k = strconv.FormatFloat(f+0, 'g', -1, 64) // -0 is 0
+		} else {
+			k = sqltypes.NormalizeDecimalText(t)
+		}
+		if !st.seen(k) {
+			return nil
+		}
+		st.count++
+		return st.addNumber(t, in.float)
+	case AggGroupConcat:
+		if cell == nil {
+			return nil
+		}
+		v := cell
+		if len(ag.Args) > 0 {
+			v = append([]byte(nil), cell...)
+			for _, c := range ag.Args {
+				if row[c] == nil {
+					return nil
+				}
+				v = append(v, row[c]...)
+			}
+		}
+		if ag.Distinct {
+			k := cellKey(row, ag.Col, in.weight, in.comp)
+			for i, c := range ag.Args {
+				ak := in.argComp[i].Key(row[c])
+				k = append(append(k, strconv.Itoa(len(ak))...), ak...)
+			}
+			if !st.seen(string(k)) {
+				return nil
+			}
+		}
+		st.values = append(st.values, v)
+		st.rows = append(st.rows, row)
+		if ag.HasMaxLen && st.best == nil {
+			st.best = row[ag.MaxLenCol]
+		}
+	case AggBitAnd, AggBitOr, AggBitXor:
+		if !st.nonNull {
+			st.nonNull = true
+			if ag.Op == AggBitAnd {
+				st.bits = math.MaxUint64
+			}
+		}
+		if cell == nil {
+			return nil
+		}
+		u, err := bitValue(in.fields[ag.Col], cell)
+		if err != nil {
+			return err
+		}
+		switch ag.Op {
+		case AggBitAnd:
+			st.bits &= u
+		case AggBitOr:
+			st.bits |= u
+		default:
+			st.bits ^= u
+		}
+	case AggStdPop, AggStdSamp, AggVarPop, AggVarSamp:
+		if cell == nil {
+			return nil
+		}
+		t, err := in.number(ag.Col, cell)
+		if err != nil {
+			return err
+		}
+		x, err := strconv.ParseFloat(string(t), 64)
+		if err != nil {
+			return sqlerr.New(sqlerr.ERUnknown, "bad number %q from shard", t)
+		}
+		// MariaDB's variance_fp_recurrence_next.
+		st.count++
+		if st.count == 1 {
+			st.m, st.s = x, 0
+		} else {
+			prev := st.m
+			st.m = prev + (x-prev)/float64(st.count)
+			st.s += (x - prev) * (x - st.m)
 		}
 	}
 	return nil
 }
 
-func (st *aggState) result(ag AggCol, out, in *querypb.Field) []byte {
-	col := ag.Col
+// seen records k and reports whether it is new.
+func (st *aggregator) seen(k string) bool {
+	if st.distinct == nil {
+		st.distinct = map[string]bool{}
+	}
+	if st.distinct[k] {
+		return false
+	}
+	st.distinct[k] = true
+	return true
+}
+
+// bitValue reads a value for BIT_AND, BIT_OR and BIT_XOR: as an unsigned
+// 64-bit integer, as MariaDB converts it.
+func bitValue(f *querypb.Field, cell []byte) (uint64, error) {
+	t, float, err := sqltypes.NumberText(f, cell)
+	if err != nil {
+		return 0, sqlerr.NotSupported("%v", err)
+	}
+	if float || bytes.IndexByte(t, '.') >= 0 {
+		return 0, sqlerr.NotSupported("BIT_AND, BIT_OR or BIT_XOR of fractions or strings across shards")
+	}
+	if t[0] == '-' {
+		i, err := strconv.ParseInt(string(t), 10, 64)
+		if err != nil {
+			return 0, sqlerr.NotSupported("BIT_AND, BIT_OR or BIT_XOR of %s across shards", t)
+		}
+		return uint64(i), nil
+	}
+	u, err := strconv.ParseUint(string(t), 10, 64)
+	if err != nil {
+		return 0, sqlerr.NotSupported("BIT_AND, BIT_OR or BIT_XOR of %s across shards", t)
+	}
+	return u, nil
+}
+
+func (st *aggregator) result(out *querypb.Field, in *aggInput) ([]byte, error) {
+	ag := st.ag
 	switch ag.Op {
 	case AggAny, AggMin, AggMax:
-		return st.cells[col]
-	case AggCount, AggCountDistinct:
-		return strconv.AppendInt(nil, st.count[col], 10)
+		return st.best, nil
+	case AggCount, AggCountDistinct, AggCountRows, AggCountValues:
+		return strconv.AppendInt(nil, st.count, 10), nil
 	case AggSum, AggSumDistinct:
-		if !st.nonNull[col] {
-			return nil
+		if !st.nonNull {
+			return nil, nil
 		}
-		if isFloatField(in) {
-			return formatDouble(st.flt[col])
+		if in.float {
+			return formatDoubleField(st.flt, out.Decimals), nil
 		}
-		return []byte(st.dec[col].Format(int(out.Decimals)))
-	case AggAvg:
-		if !st.nonNull[col] || st.count[col] == 0 {
-			return nil
+		return []byte(st.dec.Format(int(out.Decimals))), nil
+	case AggAvg, AggAvgDistinct, AggAvgValues:
+		if !st.nonNull || st.count == 0 {
+			return nil, nil
 		}
-		if isFloatField(in) {
-			return formatDouble(st.flt[col] / float64(st.count[col]))
+		if in.float {
+			return formatDoubleField(st.flt/float64(st.count), out.Decimals), nil
 		}
-		d := st.dec[col].DivInt(st.count[col], int(out.Decimals))
-		return []byte(d.String())
+		d := st.dec.DivInt(st.count, int(out.Decimals))
+		return []byte(d.String()), nil
+	case AggBitAnd, AggBitOr, AggBitXor:
+		if !st.nonNull && ag.Op == AggBitAnd {
+			return []byte("18446744073709551615"), nil
+		}
+		return strconv.AppendUint(nil, st.bits, 10), nil
+	case AggStdPop, AggStdSamp, AggVarPop, AggVarSamp:
+		n := st.count
+		if n == 0 || (n == 1 && (ag.Op == AggStdSamp || ag.Op == AggVarSamp)) {
+			return nil, nil
+		}
+		v := st.s / float64(n)
+		if ag.Op == AggStdSamp || ag.Op == AggVarSamp {
+			v = st.s / float64(n-1)
+		}
+		if ag.Op == AggStdPop || ag.Op == AggStdSamp {
+			v = math.Sqrt(v)
+		}
+		return formatDoubleField(v, out.Decimals), nil
+	case AggGroupConcat:
+		return st.groupConcat(in)
 	}
-	return nil
+	return nil, nil
 }
 
-// formatDouble writes a double as MariaDB does: the shortest digits that
-// read back the same, in fixed notation when the decimal exponent is
-// between -15 and 14 (0.000000000000001, 999999999999999), else in
-// scientific notation without '+' (1e15, 1.5e-16).
-func formatDouble(f float64) []byte {
-	if f == 0 {
-		return []byte("0")
+// groupConcat joins the values in their order, cut to the maximum length.
+func (st *aggregator) groupConcat(in *aggInput) ([]byte, error) {
+	ag := st.ag
+	if len(st.values) == 0 {
+		return nil, nil
 	}
-	sci := strconv.FormatFloat(f, 'e', -1, 64) // d.ddde±x
-	exp, _ := strconv.Atoi(sci[strings.IndexByte(sci, 'e')+1:])
-	if exp >= -15 && exp <= 14 {
-		return []byte(strconv.FormatFloat(f, 'f', -1, 64))
+	idx := make([]int, len(st.values))
+	for i := range idx {
+		idx[i] = i
 	}
-	return []byte(strings.Replace(sci, "e+", "e", 1))
+	if len(ag.Order) > 0 {
+		cmp, err := rowComparator(in.fields, ag.Order)
+		if err != nil {
+			return nil, err
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return cmp(st.rows[idx[a]], st.rows[idx[b]]) < 0 })
+	}
+	maxLen := groupConcatMaxLen
+	if ag.HasMaxLen && st.best != nil {
+		n, err := strconv.Atoi(string(st.best))
+		if err != nil {
+			return nil, sqlerr.New(sqlerr.ERUnknown, "bad group_concat_max_len %q from shard", st.best)
+		}
+		maxLen = n
+	}
+	var out []byte
+	for i, j := range idx {
+		if i > 0 {
+			out = append(out, ag.Separator...)
+		}
+		out = append(out, st.values[j]...)
+		if len(out) > maxLen {
+			break
+		}
+	}
+	if len(out) > maxLen {
+		cut := maxLen
+		if in.comp.Class() == sqltypes.ClassText {
+			for cut > 0 && !utf8.RuneStart(out[cut]) {
+				cut--
+			}
+		}
+		out = out[:cut]
+	}
+	return out, nil
 }
+
+// formatDoubleField writes a double as MariaDB shows a DOUBLE column with
+// decimals: that many digits after the point, or the shortest text when
+// they are not fixed (31).
+func formatDoubleField(f float64, decimals uint32) []byte {
+	if decimals < 31 {
+		return strconv.AppendFloat(nil, f, 'f', int(decimals), 64)
+	}
+	return sqltypes.FormatDouble(f)
+}
+
+// formatDouble writes a double as MariaDB does (sqltypes.FormatDouble).
+func formatDouble(f float64) []byte { return sqltypes.FormatDouble(f) }
 
 func (a *Aggregate) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
 	return streamViaExecute(ctx, a, exec, bv, callback)
@@ -409,14 +746,28 @@ func (a *Aggregate) Stream(ctx context.Context, exec ShardExecutor, bv BindVars,
 func (a *Aggregate) Describe() map[string]any {
 	aggs := make([]string, len(a.Aggs))
 	for i, ag := range a.Aggs {
-		s := ag.Op.String() + "(" + itoa(ag.Col)
+		var sb strings.Builder
+		sb.WriteString(ag.Op.String() + "(" + itoa(ag.Col))
+		for _, c := range ag.Args {
+			sb.WriteString(", " + itoa(c))
+		}
 		if ag.Op == AggAvg {
-			s += ", count " + itoa(ag.CountCol)
+			sb.WriteString(", count " + itoa(ag.CountCol))
 		}
 		if ag.HasWeight {
-			s += ", weight " + itoa(ag.Weight)
+			sb.WriteString(", weight " + itoa(ag.Weight))
 		}
-		aggs[i] = s + ")"
+		if ag.Distinct {
+			sb.WriteString(", distinct")
+		}
+		if len(ag.Order) > 0 {
+			sb.WriteString(", order " + strings.Join(describeKeys(ag.Order), " "))
+		}
+		if ag.Op == AggGroupConcat {
+			sb.WriteString(", separator " + strconv.Quote(ag.Separator))
+		}
+		sb.WriteString(")")
+		aggs[i] = sb.String()
 	}
 	d := map[string]any{"operator": "Aggregate", "aggregates": aggs, "inputs": []any{a.Input.Describe()}}
 	if len(a.GroupKeys) > 0 {

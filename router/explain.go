@@ -1,11 +1,13 @@
 package router
 
 import (
+	"context"
 	"regexp"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -49,7 +51,7 @@ func (p *planner) planExplain(s *ast.ExplainStmt, bv BindVars) (Primitive, strin
 	}
 	switch strings.ToLower(s.Format) {
 	case "mosaic", "vexplain", "vitess":
-		return &Rows{Result: explainRows(inner, bv)}, "Explain", nil
+		return &Explain{Input: inner}, "Explain", nil
 	}
 	if s.Analyze {
 		return nil, "", sqlerr.NotSupported("EXPLAIN ANALYZE")
@@ -81,4 +83,27 @@ func (p *planner) planExplain(s *ast.ExplainStmt, bv BindVars) (Primitive, strin
 	}
 	out.Query = templateOf(append([]segment{{text: prefix}}, r.Query.segs...), prefix+r.Query.display)
 	return &out, "Route", nil
+}
+
+// Explain answers EXPLAIN FORMAT=mosaic: rows describing its input's plan
+// with the shards and SQL of this execution's values. The plan is cached
+// for every statement of its shape, so the rows are made at execution,
+// from the bind values of the statement being explained, never at
+// planning. The input never runs.
+type Explain struct {
+	Input Primitive
+}
+
+func (e *Explain) Inputs() []Primitive { return []Primitive{e.Input} }
+
+func (e *Explain) Execute(_ context.Context, _ ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
+	return explainRows(e.Input, bv), nil
+}
+
+func (e *Explain) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
+	return streamViaExecute(ctx, e, exec, bv, callback)
+}
+
+func (e *Explain) Describe() map[string]any {
+	return map[string]any{"operator": "Explain", "inputs": []any{e.Input.Describe()}}
 }

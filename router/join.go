@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -43,6 +45,22 @@ type Join struct {
 	// WEIGHT_STRING of each side's key: text keys match by them.
 	LeftWeight, RightWeight int
 	HasWeights              bool
+	// Vars, when set, make the join a nested loop (JoinBind and the keys
+	// are then unused): Right runs once per distinct left row, with each
+	// Vars column of the row bound as its Bind, and every row it returns
+	// matches that left row. Right's query holds the join conditions over
+	// both sides, with the left's columns as these bind variables.
+	Vars []JoinVar
+	// Looped says Right ran per left row without any Vars (a cross join):
+	// it then runs once.
+	Looped bool
+}
+
+// JoinVar binds a left column (negative: from the end) for a nested
+// loop's right side.
+type JoinVar struct {
+	Bind string
+	Col  int
 }
 
 func (j *Join) Inputs() []Primitive { return []Primitive{j.Left, j.Right} }
@@ -55,6 +73,9 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 	lrows, err := decodeRows(lres)
 	if err != nil {
 		return nil, err
+	}
+	if j.Vars != nil || j.Looped {
+		return j.nestedLoop(ctx, exec, bv, lres, lrows)
 	}
 	lk, err := colIndex(j.LeftKey, len(lres.Fields))
 	if err != nil {
@@ -131,52 +152,9 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 		k := keyOf(r, rk, rw, rcomp)
 		byKey[k] = append(byKey[k], i)
 	}
-	nl, nr := len(lres.Fields)-j.LeftHidden, len(rfields)-j.RightHidden
-	if nl < 0 || nr < 0 {
-		return nil, sqlerr.New(sqlerr.ERUnknown, "join input has fewer columns than hidden ones")
-	}
-	cols := j.Cols
-	if cols == nil {
-		for i := 0; i < nl; i++ {
-			cols = append(cols, joinCol{idx: i})
-		}
-		for i := 0; i < nr; i++ {
-			cols = append(cols, joinCol{right: true, idx: i})
-		}
-	}
-	cols = append(append([]joinCol(nil), cols...), j.Hidden...)
-	out := &querypb.QueryResult{}
-	for _, c := range cols {
-		fs := lres.Fields
-		if c.right {
-			fs = rfields
-		}
-		i, err := colIndex(c.idx, len(fs))
-		if err != nil {
-			return nil, err
-		}
-		f := fs[i]
-		if c.right && j.LeftJoin && f.Flags&sqltypes.FlagNotNull != 0 {
-			cp := proto.Clone(f).(*querypb.Field)
-			cp.Flags &^= sqltypes.FlagNotNull
-			f = cp
-		}
-		out.Fields = append(out.Fields, f)
-	}
-	emit := func(l, r [][]byte) {
-		cells := make([][]byte, len(cols))
-		for i, c := range cols {
-			if c.right {
-				if r != nil {
-					idx, _ := colIndex(c.idx, len(rfields))
-					cells[i] = r[idx]
-				}
-				continue
-			}
-			idx, _ := colIndex(c.idx, len(lres.Fields))
-			cells[i] = l[idx]
-		}
-		out.Rows = append(out.Rows, sqltypes.EncodeRow(cells))
+	out, emit, err := j.output(lres.Fields, rfields)
+	if err != nil {
+		return nil, err
 	}
 	for _, l := range lrows {
 		var matches []int
@@ -202,9 +180,164 @@ func (j *Join) Describe() map[string]any {
 	if j.LeftJoin {
 		v = "Left"
 	}
+	if j.Vars != nil || j.Looped {
+		vars := map[string]any{}
+		for _, x := range j.Vars {
+			vars[x.Bind] = x.Col
+		}
+		return map[string]any{
+			"operator": "NestedLoopJoin", "variant": v, "vars": vars,
+			"inputs": []any{j.Left.Describe(), j.Right.Describe()},
+		}
+	}
 	return map[string]any{
 		"operator": "Join", "variant": v, "join_bind": j.JoinBind,
 		"left_key": j.LeftKey, "right_key": j.RightKey,
 		"inputs": []any{j.Left.Describe(), j.Right.Describe()},
 	}
+}
+
+// output makes the join's column definitions and the function that
+// appends an output row made of a left row and a right row (nil: NULLs).
+func (j *Join) output(lfields, rfields []*querypb.Field) (out *querypb.QueryResult, emit func(l, r [][]byte), err error) {
+	nl, nr := len(lfields)-j.LeftHidden, len(rfields)-j.RightHidden
+	if nl < 0 || nr < 0 {
+		return nil, nil, sqlerr.New(sqlerr.ERUnknown, "join input has fewer columns than hidden ones")
+	}
+	cols := j.Cols
+	if cols == nil {
+		for i := 0; i < nl; i++ {
+			cols = append(cols, joinCol{idx: i})
+		}
+		for i := 0; i < nr; i++ {
+			cols = append(cols, joinCol{right: true, idx: i})
+		}
+	}
+	cols = append(append([]joinCol(nil), cols...), j.Hidden...)
+	out = &querypb.QueryResult{}
+	for _, c := range cols {
+		fs := lfields
+		if c.right {
+			fs = rfields
+		}
+		i, err := colIndex(c.idx, len(fs))
+		if err != nil {
+			return nil, nil, err
+		}
+		f := fs[i]
+		if c.right && j.LeftJoin && f.Flags&sqltypes.FlagNotNull != 0 {
+			cp := proto.Clone(f).(*querypb.Field)
+			cp.Flags &^= sqltypes.FlagNotNull
+			f = cp
+		}
+		out.Fields = append(out.Fields, f)
+	}
+	emit = func(l, r [][]byte) {
+		cells := make([][]byte, len(cols))
+		for i, c := range cols {
+			if c.right {
+				if r != nil {
+					idx, _ := colIndex(c.idx, len(rfields))
+					cells[i] = r[idx]
+				}
+				continue
+			}
+			idx, _ := colIndex(c.idx, len(lfields))
+			cells[i] = l[idx]
+		}
+		out.Rows = append(out.Rows, sqltypes.EncodeRow(cells))
+	}
+	return out, emit, nil
+}
+
+// nestedLoop runs Right once per distinct left row, with the row's Vars
+// bound, and joins the left row to every row it returns.
+func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, lres *querypb.QueryResult, lrows [][][]byte) (*querypb.QueryResult, error) {
+	cols := make([]int, len(j.Vars))
+	for i, v := range j.Vars {
+		c, err := colIndex(v.Col, len(lres.Fields))
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = c
+	}
+	binds := func(row [][]byte) BindVars {
+		out := make(BindVars, len(bv)+len(cols))
+		for k, v := range bv {
+			out[k] = v
+		}
+		for i, c := range cols {
+			var cell []byte
+			if row != nil {
+				cell = row[c]
+			}
+			f := lres.Fields[c]
+			if t, ok := sqltypes.TemporalOf(cell, f); ok && cell != nil {
+				out[j.Vars[i].Bind] = t
+				continue
+			}
+			out[j.Vars[i].Bind] = cellValue(cell, f)
+		}
+		return out
+	}
+	// Rows with the same bound values share one run of Right.
+	type run struct{ rows [][][]byte }
+	runs := map[string]*run{}
+	var rfields []*querypb.Field
+	execRight := func(row [][]byte) (*run, error) {
+		var k strings.Builder
+		for _, c := range cols {
+			if row[c] == nil {
+				k.WriteString("n;")
+				continue
+			}
+			fmt.Fprintf(&k, "%d:%s;", len(row[c]), row[c])
+		}
+		if r, ok := runs[k.String()]; ok {
+			return r, nil
+		}
+		res, err := j.Right.Execute(ctx, exec, binds(row))
+		if err != nil {
+			return nil, err
+		}
+		if rfields == nil {
+			rfields = res.Fields
+		}
+		rows, err := decodeRows(res)
+		if err != nil {
+			return nil, err
+		}
+		r := &run{rows: rows}
+		runs[k.String()] = r
+		return r, nil
+	}
+	matches := make([]*run, len(lrows))
+	for i, l := range lrows {
+		r, err := execRight(l)
+		if err != nil {
+			return nil, err
+		}
+		matches[i] = r
+	}
+	if rfields == nil {
+		// No left rows: Right still gives the column definitions.
+		res, err := j.Right.Execute(ctx, exec, binds(nil))
+		if err != nil {
+			return nil, err
+		}
+		rfields = res.Fields
+	}
+	out, emit, err := j.output(lres.Fields, rfields)
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range lrows {
+		for _, r := range matches[i].rows {
+			emit(l, r)
+		}
+		if len(matches[i].rows) == 0 && j.LeftJoin {
+			emit(l, nil)
+		}
+	}
+	return out, nil
 }

@@ -23,8 +23,8 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 			return nil, sqlerr.NotSupported("RIGHT JOIN across shards (write it as a LEFT JOIN)")
 		}
 	}
-	if sel.GroupBy != nil || sel.Having != nil || sel.Distinct || hasAggregate(sel.Fields) {
-		return nil, sqlerr.NotSupported("GROUP BY, DISTINCT or aggregates over a join across shards")
+	if aggregates(sel) {
+		return p.planJoinAggregate(sel, entries)
 	}
 	if hasSubquery(sel) {
 		return nil, sqlerr.NotSupported("subqueries in a join across shards")
@@ -46,6 +46,20 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		if lg != nil && rg != nil {
 			split, lgroup, rgroup = k, lg, rg
 			break
+		}
+	}
+	if split < 0 {
+		// More than two groups: the last group joins the join of the
+		// others, which plans as its own join.
+		for k := len(entries) - 1; k >= 1; k-- {
+			rg, err := p.groupTables(entries[k:], sel.Where)
+			if err != nil {
+				return nil, err
+			}
+			if rg != nil {
+				split, rgroup = k, rg
+				break
+			}
 		}
 	}
 	groupOf := func(right bool) *routeGroup {
@@ -79,7 +93,7 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		}
 		return inLeft, inRight, nil
 	}
-	var leftConds, rightConds []ast.ExprNode
+	var leftConds, rightConds, crossConds []ast.ExprNode
 	var lkey, rkey *ast.ColumnNameExpr
 	classify := func(c ast.ExprNode, fromOn bool) error {
 		l, r, err := side(qualifiers(c))
@@ -88,22 +102,14 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		}
 		switch {
 		case l && r:
-			b, ok := c.(*ast.BinaryOperationExpr)
-			if ok && b.Op == opcode.EQ && lkey == nil {
-				lc, lok := b.L.(*ast.ColumnNameExpr)
-				rc, rok := b.R.(*ast.ColumnNameExpr)
-				if lok && rok {
-					if hasAlias(right, lc.Name.Table.L) {
-						lc, rc = rc, lc
-					}
-					if hasAlias(left, lc.Name.Table.L) && hasAlias(right, rc.Name.Table.L) {
-						lkey, rkey = lc, rc
-						return nil
-					}
-				}
+			if leftJoin && !fromOn {
+				t, _ := restoreSQL(c)
+				return sqlerr.NotSupported("a WHERE condition over both sides of a LEFT JOIN across shards (%s)", t)
 			}
-			t, _ := restoreSQL(c)
-			return sqlerr.NotSupported("join condition %s across shards (one column equality is supported)", t)
+			if hasSubquery(c) {
+				return sqlerr.NotSupported("subqueries in a join across shards")
+			}
+			crossConds = append(crossConds, c)
 		case r:
 			if leftJoin && !fromOn {
 				return sqlerr.NotSupported("WHERE conditions on the right table of a LEFT JOIN across shards")
@@ -127,8 +133,19 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 			return nil, err
 		}
 	}
+	// One equality between a column of each side joins by a hash of its
+	// values, the right side read with the left's distinct keys at once;
+	// any other condition over both sides makes a nested loop: the right
+	// side runs once per distinct left row, with the left's columns in the
+	// condition bound as values, so the shards evaluate it.
+	if len(crossConds) == 1 {
+		lkey, rkey = columnEquality(crossConds[0], left, right)
+	}
+	var nlVars []nlVar
 	if lkey == nil {
-		return nil, sqlerr.NotSupported("a join across shards without an equality between a column of each side")
+		conds, vars := p.bindLeftColumns(crossConds, left)
+		rightConds = append(rightConds, conds...)
+		nlVars = vars
 	}
 	// Output columns.
 	j := &Join{LeftJoin: leftJoin, JoinBind: p.newBind("jk")}
@@ -236,16 +253,26 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 	// that may be text, the key's weight: text keys match by the shards'
 	// weights, in their columns' collation (MariaDB compares two columns
 	// only when they share one).
-	tail := []ast.ExprNode{lkey}
-	rtail := []ast.ExprNode{rkey}
-	if p.mayBeText(lkey, lgroup) && p.mayBeText(rkey, rgroup) {
-		tail = append(tail, weightStringOf(lkey))
-		rtail = append(rtail, weightStringOf(rkey))
-		j.LeftWeight, j.RightWeight, j.HasWeights = -1, -1, true
+	var tail, rtail []ast.ExprNode
+	if lkey != nil {
+		tail, rtail = []ast.ExprNode{lkey}, []ast.ExprNode{rkey}
+		if p.mayBeText(lkey, lgroup) && p.mayBeText(rkey, rgroup) {
+			tail = append(tail, weightStringOf(lkey))
+			rtail = append(rtail, weightStringOf(rkey))
+			j.LeftWeight, j.RightWeight, j.HasWeights = -1, -1, true
+		}
+		j.LeftKey, j.RightKey = -len(tail), -len(tail)
+		rightConds = append(rightConds, &ast.PatternInExpr{Expr: rkey, List: []ast.ExprNode{newBindVar(j.JoinBind, bindSubqueryList)}})
+	} else {
+		j.JoinBind, j.Looped = "", true
+		for i, v := range nlVars {
+			tail = append(tail, v.col)
+			j.Vars = append(j.Vars, JoinVar{Bind: v.bind, Col: i - len(nlVars)})
+		}
 	}
 	for _, h := range hiddenRefs {
 		if h.right {
-			j.Hidden = append(j.Hidden, joinCol{right: true, idx: h.j - len(rhidden) - len(tail)})
+			j.Hidden = append(j.Hidden, joinCol{right: true, idx: h.j - len(rhidden) - len(rtail)})
 		} else {
 			j.Hidden = append(j.Hidden, joinCol{idx: h.j - len(lhidden) - len(tail)})
 		}
@@ -254,11 +281,21 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 	rfields = append(rfields, rhidden...)
 	for i := range tail {
 		lfields = append(lfields, &ast.SelectField{Expr: tail[i]})
+	}
+	for i := range rtail {
 		rfields = append(rfields, &ast.SelectField{Expr: rtail[i]})
 	}
-	j.LeftKey, j.RightKey = -len(tail), -len(tail)
-	j.LeftHidden, j.RightHidden = len(lhidden)+len(tail), len(rhidden)+len(tail)
-	rightConds = append(rightConds, &ast.PatternInExpr{Expr: rkey, List: []ast.ExprNode{newBindVar(j.JoinBind, bindSubqueryList)}})
+	j.LeftHidden, j.RightHidden = len(lhidden)+len(tail), len(rhidden)+len(rtail)
+	if len(lfields) == 0 {
+		// A nested loop whose output is all right columns still needs a
+		// row per left row.
+		lfields = append(lfields, &ast.SelectField{Expr: ast.NewValueExpr(1, "", "")})
+		j.LeftHidden++
+	}
+	if len(rfields) == 0 {
+		rfields = append(rfields, &ast.SelectField{Expr: ast.NewValueExpr(1, "", "")})
+		j.RightHidden++
+	}
 	lsel := &ast.SelectStmt{Kind: ast.SelectStmtKindSelect, SelectStmtOpts: &ast.SelectStmtOpts{SQLCache: true}, Fields: &ast.FieldList{Fields: lfields},
 		From: &ast.TableRefsClause{TableRefs: joinTree(left)}, Where: andAll(leftConds), LockInfo: sel.LockInfo}
 	rsel := &ast.SelectStmt{Kind: ast.SelectStmtKindSelect, SelectStmtOpts: &ast.SelectStmtOpts{SQLCache: true}, Fields: &ast.FieldList{Fields: rfields},
@@ -357,13 +394,98 @@ func joinTree(entries []*fromEntry) *ast.Join {
 	return &ast.Join{Left: acc}
 }
 
+// andAll joins conditions with AND; an OR or XOR among them is put in
+// parentheses, as AND binds tighter: a OR b AND c is a OR (b AND c).
 func andAll(conds []ast.ExprNode) ast.ExprNode {
 	if len(conds) == 0 {
 		return nil
 	}
-	acc := conds[0]
+	wrap := func(c ast.ExprNode) ast.ExprNode {
+		if b, ok := c.(*ast.BinaryOperationExpr); ok && (b.Op == opcode.LogicOr || b.Op == opcode.LogicXor) {
+			return &ast.ParenthesesExpr{Expr: c}
+		}
+		return c
+	}
+	if len(conds) == 1 {
+		return conds[0]
+	}
+	acc := wrap(conds[0])
 	for _, c := range conds[1:] {
-		acc = &ast.BinaryOperationExpr{Op: opcode.LogicAnd, L: acc, R: c}
+		acc = &ast.BinaryOperationExpr{Op: opcode.LogicAnd, L: acc, R: wrap(c)}
 	}
 	return acc
+}
+
+// columnEquality returns the columns of c when it is an equality between a
+// column of the left side and one of the right.
+func columnEquality(c ast.ExprNode, left, right []*fromEntry) (lc, rc *ast.ColumnNameExpr) {
+	for {
+		p, ok := c.(*ast.ParenthesesExpr)
+		if !ok {
+			break
+		}
+		c = p.Expr
+	}
+	b, ok := c.(*ast.BinaryOperationExpr)
+	if !ok || b.Op != opcode.EQ {
+		return nil, nil
+	}
+	lc, lok := b.L.(*ast.ColumnNameExpr)
+	rc, rok := b.R.(*ast.ColumnNameExpr)
+	if !lok || !rok {
+		return nil, nil
+	}
+	if hasAlias(right, lc.Name.Table.L) {
+		lc, rc = rc, lc
+	}
+	if hasAlias(left, lc.Name.Table.L) && hasAlias(right, rc.Name.Table.L) {
+		return lc, rc
+	}
+	return nil, nil
+}
+
+// nlVar is a left column a nested loop binds for the right side.
+type nlVar struct {
+	bind string
+	col  *ast.ColumnNameExpr
+}
+
+// bindLeftColumns rewrites conditions over both sides of a join into
+// conditions of the right side: each column of the left becomes a bind
+// variable, one per distinct column.
+func (p *planner) bindLeftColumns(conds []ast.ExprNode, left []*fromEntry) ([]ast.ExprNode, []nlVar) {
+	b := &leftBinder{p: p, left: left, byName: map[string]string{}}
+	out := make([]ast.ExprNode, len(conds))
+	for i, c := range conds {
+		n, _ := c.Accept(b)
+		out[i] = n.(ast.ExprNode)
+	}
+	return out, b.vars
+}
+
+type leftBinder struct {
+	p      *planner
+	left   []*fromEntry
+	byName map[string]string
+	vars   []nlVar
+}
+
+func (b *leftBinder) Enter(n ast.Node) (ast.Node, bool) {
+	_, isCol := n.(*ast.ColumnNameExpr)
+	return n, isCol
+}
+
+func (b *leftBinder) Leave(n ast.Node) (ast.Node, bool) {
+	c, ok := n.(*ast.ColumnNameExpr)
+	if !ok || !hasAlias(b.left, c.Name.Table.L) {
+		return n, true
+	}
+	key := c.Name.Table.L + "." + c.Name.Name.L
+	name, seen := b.byName[key]
+	if !seen {
+		name = b.p.newBind("nl")
+		b.byName[key] = name
+		b.vars = append(b.vars, nlVar{bind: name, col: &ast.ColumnNameExpr{Name: &ast.ColumnName{Table: c.Name.Table, Name: c.Name.Name}}})
+	}
+	return newBindVar(name, bindScalar), true
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
+	"github.com/mosaicdb/mosaic/sqltext"
 )
 
 // planDDL sends DDL, unchanged, to every shard of the keyspace of its
@@ -220,4 +221,41 @@ func describeWithShards(prim Primitive, bv BindVars) map[string]any {
 		d["inputs"] = in
 	}
 	return d
+}
+
+// unparsedDDL plans DDL the parser rejected, for a session on sharded
+// keyspace ks: every shard of ks gets the text as written, as for the DDL
+// the parser reads (planDDL). A name qualified by another keyspace is
+// refused: only the parser could tell where it belongs. perr is the
+// parser's error, for text that is no DDL after all.
+func unparsedDDL(sql string, ks *Keyspace, perr error) (*Plan, BindVars, error) {
+	for i := 0; ; {
+		t, ok := sqltext.Next(sql, i)
+		if !ok {
+			break
+		}
+		i = t.End
+		if t.Kind != sqltext.Word && (t.Kind != sqltext.Quoted || sql[t.Start] != '`') {
+			continue
+		}
+		dot, ok := sqltext.Next(sql, t.End)
+		if !ok || dot.Kind != sqltext.Punct || sql[dot.Start] != '.' {
+			continue
+		}
+		name := strings.Trim(t.Text(sql), "`")
+		if !strings.EqualFold(name, ks.Name) {
+			return nil, nil, sqlerr.NotSupported("DDL the SQL parser cannot read that names %s.%s on sharded keyspace %s (run it in a session of that keyspace, without the qualifier)", name, strings.Trim(textAfter(sql, dot.End), "`"), ks.Name)
+		}
+	}
+	return &Plan{Kind: PlanRoute, StmtType: "DDL", Type: "AllShards", UsesTables: true,
+		Primitive: &Route{Opcode: AllShards, Keyspace: ks, Query: textTemplate(sql)}, Stats: &PlanStats{query: sql}}, nil, nil
+}
+
+// textAfter returns the token after position i, "" at the end.
+func textAfter(sql string, i int) string {
+	t, ok := sqltext.Next(sql, i)
+	if !ok {
+		return ""
+	}
+	return t.Text(sql)
 }

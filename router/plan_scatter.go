@@ -1,12 +1,14 @@
 package router
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/mosaicdb/mosaic/router/evalengine"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -31,6 +33,9 @@ type scatterSelect struct {
 	extraGroup []ast.ExprNode
 	// weights maps a column to the hidden column of its WEIGHT_STRING.
 	weights map[colRef]colRef
+	// raw: the input returns every row (a join across shards), not the
+	// shards' groups; aggregates read values, not partial aggregates.
+	raw bool
 }
 
 type aggPlan struct {
@@ -38,6 +43,13 @@ type aggPlan struct {
 	op       AggOp
 	countCol colRef
 	weight   *colRef
+	// args are further argument columns (COUNT(DISTINCT a, b)).
+	args []colRef
+	// distinct, separator, order and maxLen are GROUP_CONCAT's.
+	distinct  bool
+	separator string
+	order     []keyRef
+	maxLen    *colRef
 }
 
 // keyRef is an ORDER BY key while hidden columns are still being added
@@ -206,6 +218,22 @@ func (p *planner) planScatterSelect(sel *ast.SelectStmt, route *Route, g *routeG
 	if sel.GroupBy != nil && sel.GroupBy.Rollup {
 		return nil, sqlerr.NotSupported("GROUP BY ... WITH ROLLUP across shards")
 	}
+	s, err := p.newScatterSelect(sel, g)
+	if err != nil {
+		return nil, err
+	}
+	if !aggregates(sel) {
+		return p.planScatterPlain(s, route)
+	}
+	return p.planScatterAggregate(s, func() (Primitive, error) {
+		if err := s.finishRoute(route); err != nil {
+			return nil, err
+		}
+		return route, nil
+	})
+}
+
+func (p *planner) newScatterSelect(sel *ast.SelectStmt, g *routeGroup) (*scatterSelect, error) {
 	s := &scatterSelect{p: p, g: g, sel: sel, nfields: len(sel.Fields.Fields)}
 	for _, f := range sel.Fields.Fields {
 		if f.WildCard != nil {
@@ -219,18 +247,23 @@ func (p *planner) planScatterSelect(sel *ast.SelectStmt, route *Route, g *routeG
 		}
 		s.origText = append(s.origText, t)
 	}
-	aggregating := sel.GroupBy != nil || hasAggregate(sel.Fields) || sel.Having != nil || sel.Distinct
+	return s, nil
+}
+
+// aggregates reports a SELECT that groups: GROUP BY, HAVING, DISTINCT or
+// an aggregate function in its fields or ORDER BY.
+func aggregates(sel *ast.SelectStmt) bool {
+	if sel.GroupBy != nil || hasAggregate(sel.Fields) || sel.Having != nil || sel.Distinct {
+		return true
+	}
 	if sel.OrderBy != nil {
 		for _, by := range sel.OrderBy.Items {
 			if hasAggregate(by.Expr) {
-				aggregating = true
+				return true
 			}
 		}
 	}
-	if !aggregating {
-		return p.planScatterPlain(s, route)
-	}
-	return p.planScatterAggregate(s, route)
+	return false
 }
 
 // finishRoute adds the hidden fields to the shard query and makes its
@@ -308,8 +341,11 @@ func (p *planner) planScatterPlain(s *scatterSelect, route *Route) (Primitive, e
 }
 
 // planScatterAggregate: shards aggregate per group; the gate merges the
-// partial aggregates, then filters (HAVING), sorts and limits.
-func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitive, error) {
+// partial aggregates, then filters (HAVING), sorts and limits. When
+// s.raw, the input returns plain rows (a join across shards) and the gate
+// aggregates them all. finish makes the input from s.sel once its fields
+// are rewritten.
+func (p *planner) planScatterAggregate(s *scatterSelect, finish func() (Primitive, error)) (Primitive, error) {
 	sel := s.sel
 	if s.hasStar {
 		return nil, sqlerr.NotSupported("SELECT * with GROUP BY, DISTINCT or aggregates across shards")
@@ -322,11 +358,24 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 		weight *colRef
 	}
 	var groupKeys []groupKey
+	var projects []ProjectCol
 	for i, f := range sel.Fields.Fields {
 		agg, ok := f.Expr.(*ast.AggregateFuncExpr)
 		if !ok {
 			if hasAggregate(f.Expr) {
-				return nil, sqlerr.NotSupported("expressions over aggregate functions across shards (%s)", s.origText[i])
+				// The gate computes the expression over the merged
+				// aggregates; the shards send NULL in its place.
+				e, err := s.overAggregates(f.Expr)
+				if err != nil {
+					return nil, err
+				}
+				name := f.AsName.O
+				if name == "" {
+					name = s.origText[i]
+				}
+				projects = append(projects, ProjectCol{Col: i, Expr: e, Name: name})
+				f.Expr = ast.NewValueExpr(nil, "", "")
+				continue
 			}
 			if sel.Distinct {
 				groupKeys = append(groupKeys, groupKey{col: colRef{i: i}})
@@ -408,10 +457,15 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 			sel.GroupBy.Items = append(sel.GroupBy.Items, &ast.ByItem{Expr: e, NullOrder: true})
 		}
 	}
-	if err := s.finishRoute(route); err != nil {
+	scalar := sel.GroupBy == nil && !sel.Distinct
+	if s.raw {
+		sel.GroupBy, sel.Distinct = nil, false
+	}
+	input, err := finish()
+	if err != nil {
 		return nil, err
 	}
-	agg := &Aggregate{Input: route, Scalar: sel.GroupBy == nil && !sel.Distinct}
+	agg := &Aggregate{Input: input, Scalar: scalar}
 	for _, k := range groupKeys {
 		col := s.index(k.col)
 		agg.GroupKeys = append(agg.GroupKeys, col)
@@ -433,10 +487,20 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 		if a.weight != nil {
 			ac.Weight, ac.HasWeight = s.index(*a.weight), true
 		}
+		for _, c := range a.args {
+			ac.Args = append(ac.Args, s.index(c))
+		}
+		ac.Distinct, ac.Separator, ac.Order = a.distinct, a.separator, s.resolveKeys(a.order)
+		if a.maxLen != nil {
+			ac.MaxLenCol, ac.HasMaxLen = s.index(*a.maxLen), true
+		}
 		agg.Aggs = append(agg.Aggs, ac)
 	}
 	// Every non-aggregate column keeps its first value within a group.
 	var prim Primitive = agg
+	if len(projects) > 0 {
+		prim = &Project{Input: prim, Cols: projects}
+	}
 	if pred != nil {
 		prim = &Filter{Input: prim, Pred: pred}
 	}
@@ -457,19 +521,34 @@ func (p *planner) planScatterAggregate(s *scatterSelect, route *Route) (Primitiv
 // merges it. set replaces the aggregate in its field.
 func (s *scatterSelect) planAgg(agg *ast.AggregateFuncExpr, at colRef, set func(ast.ExprNode)) error {
 	name := strings.ToLower(agg.F)
+	if s.raw {
+		return s.planRawAgg(name, agg, at, set)
+	}
 	switch name {
-	case "count", "sum":
+	case "count", "sum", "avg":
 		if agg.Distinct {
-			if len(agg.Args) != 1 {
+			// The shards group by the arguments; the gate counts or adds
+			// the distinct values of the merged groups.
+			if len(agg.Args) != 1 && name != "count" {
 				return sqlerr.NotSupported("%s(DISTINCT) of several columns across shards", name)
 			}
 			set(agg.Args[0])
-			s.extraGroup = append(s.extraGroup, agg.Args[0])
-			op := AggCountDistinct
-			if name == "sum" {
-				op = AggSumDistinct
+			s.extraGroup = append(s.extraGroup, agg.Args...)
+			op := map[string]AggOp{"count": AggCountDistinct, "sum": AggSumDistinct, "avg": AggAvgDistinct}[name]
+			ap := aggPlan{col: at, op: op}
+			if op == AggCountDistinct {
+				ap.weight = s.weightOf(at)
 			}
-			s.aggs = append(s.aggs, aggPlan{col: at, op: op, weight: s.weightOf(at)})
+			for _, a := range agg.Args[1:] {
+				ap.args = append(ap.args, s.addHidden(a))
+			}
+			s.aggs = append(s.aggs, ap)
+			return nil
+		}
+		if name == "avg" {
+			set(&ast.AggregateFuncExpr{F: "sum", Args: agg.Args})
+			cnt := s.addHidden(&ast.AggregateFuncExpr{F: "count", Args: agg.Args})
+			s.aggs = append(s.aggs, aggPlan{col: at, op: AggAvg, countCol: cnt})
 			return nil
 		}
 		op := AggCount
@@ -483,13 +562,6 @@ func (s *scatterSelect) planAgg(agg *ast.AggregateFuncExpr, at colRef, set func(
 			op = AggMax
 		}
 		s.aggs = append(s.aggs, aggPlan{col: at, op: op, weight: s.weightOf(at)})
-	case "avg":
-		if agg.Distinct {
-			return sqlerr.NotSupported("AVG(DISTINCT) across shards")
-		}
-		set(&ast.AggregateFuncExpr{F: "sum", Args: agg.Args})
-		cnt := s.addHidden(&ast.AggregateFuncExpr{F: "count", Args: agg.Args})
-		s.aggs = append(s.aggs, aggPlan{col: at, op: AggAvg, countCol: cnt})
 	default:
 		return sqlerr.NotSupported("aggregate function %s across shards", strings.ToUpper(name))
 	}
@@ -631,4 +703,44 @@ func (s *scatterSelect) gateExpr(e ast.ExprNode) (gexpr, error) {
 	}
 	t, _ := restoreSQL(e)
 	return nil, sqlerr.NotSupported("this HAVING expression across shards: %s", t)
+}
+
+// overAggregates translates an expression over aggregates for the gate:
+// each aggregate becomes the column of its merged result, each other
+// column the (hidden) column the shards send, each bind variable its
+// value.
+func (s *scatterSelect) overAggregates(e ast.ExprNode) (evalengine.Expr, error) {
+	out, err := evalengine.Translate(e, func(x ast.ExprNode) (evalengine.Expr, bool, error) {
+		switch n := x.(type) {
+		case *ast.AggregateFuncExpr:
+			c, err := s.aggCol(n)
+			if err != nil {
+				return nil, true, err
+			}
+			return evalengine.Column{Index: s.index(c)}, true, nil
+		case *ast.ColumnNameExpr:
+			c, ok, err := s.fieldFor(n, false)
+			if err != nil {
+				return nil, true, err
+			}
+			if !ok {
+				c = s.addHidden(n)
+			}
+			return evalengine.Column{Index: s.index(c)}, true, nil
+		case *bindVarExpr:
+			if n.kind != bindScalar {
+				return nil, true, sqlerr.NotSupported("a list bind variable in an expression over aggregates across shards")
+			}
+			return evalengine.Bind{Name: n.name}, true, nil
+		}
+		return nil, false, nil
+	})
+	if err != nil {
+		t, _ := restoreSQL(e)
+		if errors.Is(err, evalengine.ErrUnsupported) {
+			return nil, sqlerr.NotSupported("this expression over aggregate functions across shards (%s): %v", t, err)
+		}
+		return nil, err
+	}
+	return out, nil
 }

@@ -63,6 +63,7 @@ func (p *planner) planSelect(sel *ast.SelectStmt) (Primitive, error) {
 	if sel.With != nil {
 		return p.planWithCTE(sel)
 	}
+	p.mergeDerivedTables(sel)
 	entries, err := p.flattenFrom(tableRefs(sel), nil)
 	if err != nil {
 		return nil, err

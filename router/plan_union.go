@@ -68,29 +68,11 @@ func (p *planner) planUnion(u *ast.SetOprStmt) (Primitive, error) {
 			return &out, nil
 		}
 	}
-	var acc Primitive = parts[0]
+	distinct := make([]bool, len(parts))
 	for i := 1; i < len(parts); i++ {
-		acc = &Concatenate{Sources: []Primitive{acc, parts[i]}}
-		if ops[i] == ast.Union {
-			acc = &Distinct{Input: acc}
-		}
+		distinct[i] = ops[i] == ast.Union
 	}
-	if c, ok := acc.(*Concatenate); ok {
-		// Flatten nested UNION ALLs.
-		var flat []Primitive
-		var walk func(p Primitive)
-		walk = func(p Primitive) {
-			if cc, ok := p.(*Concatenate); ok {
-				for _, s := range cc.Sources {
-					walk(s)
-				}
-				return
-			}
-			flat = append(flat, p)
-		}
-		walk(c)
-		acc = &Concatenate{Sources: flat}
-	}
+	var acc Primitive = &Union{Sources: parts, Distinct: distinct}
 	if u.OrderBy != nil {
 		var keys []orderKey
 		for _, by := range u.OrderBy.Items {

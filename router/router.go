@@ -232,7 +232,8 @@ func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(str
 	// MariaDB's RETURNING clause is split off for the parser and put
 	// back on each shard's statement (returning.go).
 	body, ret, hasRet := splitReturning(sql)
-	stmt, perr := r.Parse(quoteExplainFormat(body), mode)
+	parsedText := quoteExplainFormat(body)
+	stmt, perr := r.Parse(parsedText, mode)
 	if perr != nil {
 		// Statements that would leave state on a tablet connection are
 		// recognized by their words whatever the parser thinks of them.
@@ -251,6 +252,13 @@ func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(str
 		ks, err := p.keyspaceByName(keyspace)
 		if err != nil {
 			return nil, nil, perr
+		}
+		if ks.Sharded && stmtTypeOfText(sql) == "DDL" {
+			// DDL the parser does not know (MariaDB's INVISIBLE
+			// columns, say): every shard gets it as written, as it gets
+			// the DDL the parser reads.
+			r.stats.misses.Add(1)
+			return unparsedDDL(sql, ks, perr)
 		}
 		if ks.Sharded {
 			if firstWord(sql) != "SHOW" {
@@ -275,6 +283,7 @@ func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(str
 	if isSessionStmt(stmt) {
 		return &Plan{Kind: PlanSession, StmtType: stmtType(stmt), Type: "Session", Stmt: stmt, ReadOnly: true}, nil, nil
 	}
+	fixRestore(stmt, parsedText)
 	var bv BindVars
 	var params []string
 	var sessionBinds []string
@@ -381,6 +390,16 @@ func normalizable(stmt ast.StmtNode) bool {
 // planStmt plans a parsed statement; typ names the plan's shape.
 func (p *planner) planStmt(stmt ast.StmtNode, sql string, bv BindVars) (Primitive, string, error) {
 	p.stmt, p.bv = stmt, bv
+	switch stmt.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+		targeted, ok, err := p.planShardTargeted(stmt)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			return targeted, "Targeted", nil
+		}
+	}
 	stmt.Accept(stripColumnSchemas{p: p})
 	sr := &schemataRewriter{p: p}
 	stmt.Accept(sr)
@@ -524,8 +543,6 @@ func stmtType(stmt ast.StmtNode) string {
 	return "OTHER"
 }
 
-// stmtTypeOfText guesses the type of a statement the parser rejected from
-// its first word.
 // firstWord is the statement's first word in upper case, after any
 // comments.
 func firstWord(sql string) string {
@@ -536,6 +553,8 @@ func firstWord(sql string) string {
 	return strings.ToUpper(t.Text(sql))
 }
 
+// stmtTypeOfText guesses the type of a statement the parser rejected from
+// its first word.
 func stmtTypeOfText(sql string) string {
 	f := strings.Fields(sql)
 	if len(f) == 0 {

@@ -89,21 +89,3 @@ func (p *PulloutSubquery) Describe() map[string]any {
 		"inputs": []any{p.Sub.Describe(), p.Outer.Describe()},
 	}
 }
-
-// Rows returns a fixed result: EXPLAIN output.
-type Rows struct {
-	noInputs
-	Result *querypb.QueryResult
-}
-
-func (r *Rows) Execute(context.Context, ShardExecutor, BindVars) (*querypb.QueryResult, error) {
-	return r.Result, nil
-}
-
-func (r *Rows) Stream(_ context.Context, _ ShardExecutor, _ BindVars, callback func(*querypb.QueryResult) error) error {
-	return callback(r.Result)
-}
-
-func (r *Rows) Describe() map[string]any {
-	return map[string]any{"operator": "Rows", "rows": len(r.Result.Rows)}
-}

@@ -228,6 +228,95 @@ select c.customer_id, c2.customer_id from customer c join customer c2 on c2.nick
 select c.customer_id, c2.customer_id from customer c join customer c2 on c2.email = c.email where c.customer_id in (1, 2, 4, 5) order by c.customer_id, c2.customer_id;
 select c.customer_id, c2.customer_id from customer c join customer c2 on c2.name = c.name where c.customer_id in (1, 2, 4, 5) order by c.customer_id, c2.customer_id;
 
+-- ===== joins across shards without a column equality (nested loops: the right side per left row)
+select c.customer_id, o.order_id from customer c join corder o on o.qty > c.tier where c.customer_id in (3, 4, 5) and o.customer_id = 17 order by c.customer_id, o.order_id;
+select c.customer_id, p.product_id from customer c join commerce.product p on p.price < c.balance / 100 where c.customer_id < 12 order by 1, 2;
+select c.customer_id, p.product_id from customer c cross join commerce.product p where c.customer_id in (1, 2) and p.product_id < 4 order by 1, 2;
+select c.customer_id, p.product_id from customer c, commerce.product p where c.customer_id in (5, 6) and p.product_id between 3 and 5 order by 1, 2;
+select p.product_id, o.order_id from commerce.product p join corder o on (o.product_id = p.product_id or o.qty = p.product_id) where p.product_id in (2, 3) and o.customer_id in (4, 5) order by 1, 2;
+select o.order_id, p.title from corder o join commerce.product p on p.product_id = o.product_id and p.price > o.amount / 10 where o.customer_id = 17 order by o.order_id;
+select c.customer_id, o.order_id from customer c left join corder o on o.order_id < c.customer_id and o.customer_id = 3 where c.customer_id < 8 order by 1, 2;
+select c.customer_id, o.order_id, o.ordered_at from customer c join corder o on o.ordered_at < c.created and o.customer_id = 9 where c.customer_id in (1, 2, 3) order by 1, 2;
+select c.customer_id, c2.customer_id from customer c join customer c2 on c2.customer_id between c.customer_id + 1 and c.customer_id + 2 where c.customer_id < 6 order by 1, 2;
+select c.customer_id, o.order_id from customer c join corder o on o.amount >= c.balance where c.customer_id in (7, 8) and o.customer_id < 10 order by 1, 2;
+select c.customer_id, count(*) from customer c join corder o on o.qty < c.tier where c.customer_id < 20 group by c.customer_id order by c.customer_id;
+select c.customer_id, o.note from customer c join corder o on o.note = c.name or o.note is null where c.customer_id in (1, 2) and o.customer_id = 11 order by 1, o.order_id;
+select c.customer_id, p.title from customer c join commerce.product p on p.title > c.name where c.customer_id in (2, 3) and p.product_id < 10 order by 1, 2;
+select count(*) from customer c join commerce.product p on p.product_id <> c.tier where c.customer_id < 10;
+select c.customer_id, o.order_id from customer c join corder o on o.qty * 2 = c.tier + 1 where c.customer_id < 10 and o.customer_id = 12 order by 1, 2;
+
+select o.order_id, p.title from corder o join commerce.product p on p.product_id = o.product_id where p.price < 12 or p.price > 990 order by o.order_id limit 20;
+
+-- ===== derived tables that span shards, merged into the outer query
+select t.customer_id, t.n from (select customer_id, name as n from customer where customer_id > 10) as t where t.customer_id < 40 order by t.customer_id;
+select * from (select customer_id as id, name, tier from customer where tier = 3) t order by id limit 10;
+-- ci: 0
+select d.name, count(*) from (select * from customer) d group by d.name order by count(*) desc, d.name limit 5;
+select count(*), sum(x.amount), max(x.order_id) from (select order_id, amount from corder where qty > 3) x;
+select t.doubled from (select amount * 2 as doubled from corder where customer_id = 17) t order by 1;
+select x.customer_id, x.bal from (select customer_id, balance as bal from customer) x where x.bal > 9000 order by x.bal desc, x.customer_id limit 7;
+select c.customer_id, o.order_id from customer c join (select order_id, customer_id from corder where qty = 9) o on o.customer_id = c.customer_id where c.customer_id < 100 order by 1, 2;
+select o.order_id, p.title from (select order_id, product_id from corder where customer_id < 9) o join commerce.product p on p.product_id = o.product_id order by o.order_id;
+select p.product_id, o.n from commerce.product p left join (select product_id, order_id as n from corder where customer_id = 3) o on o.product_id = p.product_id where p.product_id < 15 order by 1, 2;
+select c.tier, count(*) from (select customer_id, tier from customer where country_code = 'DE') c join corder o on o.qty = c.tier group by c.tier order by c.tier;
+select c.customer_id, co.name from (select customer_id, country_code from customer where customer_id between 20 and 30) c join country co on co.code = c.country_code order by c.customer_id;
+select distinct t.tier from (select tier from customer where balance > 100) t order by t.tier;
+-- ci: 0
+select t.status, avg(t.amount) from (select status, amount from corder) t group by t.status having count(*) > 10 order by t.status;
+select * from (select * from corder where customer_id = 4) t order by order_id;
+select c.customer_id, d.title from customer c join (select o.order_id, o.customer_id, p.title from corder o join commerce.product p on p.product_id = o.product_id where o.qty = 9) d on d.customer_id = c.customer_id where c.customer_id < 30 order by 1, d.order_id;
+select count(*), sum(t.price) from (select o.order_id, p.price from corder o join commerce.product p on p.product_id = o.product_id where o.customer_id < 100) t;
+
+-- ===== joins of three groups of tables on different shards
+select c.customer_id, o.order_id, p.title from customer c join corder o on c.tier = o.qty join commerce.product p on p.product_id = o.product_id where c.customer_id < 6 and o.customer_id < 30 order by 1, 2;
+select c.customer_id, o.order_id, c2.customer_id from customer c join corder o on o.order_id = c.customer_id join customer c2 on c2.customer_id = o.product_id where c.customer_id < 40 order by 1, 2, 3;
+-- ci: 0
+select p.category, count(*) from customer c join corder o on c.tier = o.qty join commerce.product p on p.product_id = o.product_id where c.customer_id < 50 group by p.category order by p.category;
+
+-- ===== expressions over aggregates across shards (computed in the gate)
+select sum(balance) / count(*) from customer;
+select max(amount) - min(amount) from corder;
+select tier, sum(balance) / count(*), max(score) * 2, count(*) + 1 from customer group by tier order by tier;
+select tier, max(balance) - min(balance) as spread from customer group by tier having spread > 100 order by spread desc;
+select sum(qty) * 1.5, avg(amount) + 1, count(*) - count(note), sum(amount) / 0 from corder;
+select country_code, coalesce(sum(balance), 0) + 1 from customer where customer_id < 200 group by country_code order by country_code;
+-- ci: 0
+select p.category, sum(o.amount) / count(*) from corder o join commerce.product p on p.product_id = o.product_id where p.category is not null group by p.category order by 1;
+
+-- ===== GROUP BY, DISTINCT and aggregates over joins across shards (the gate aggregates the joined rows)
+select count(*) from customer c join corder o on c.tier = o.qty;
+-- ci: 5
+select count(*), count(o.note), sum(o.amount), avg(o.qty), min(o.amount), max(o.status) from customer c join corder o on c.tier = o.qty where c.customer_id < 300;
+select c.tier, count(*), sum(o.amount), max(o.ordered_at) from customer c join corder o on c.tier = o.qty group by c.tier order by c.tier;
+-- ci: 0
+select p.category, count(*), sum(o.qty * o.amount), avg(o.amount) from corder o join commerce.product p on p.product_id = o.product_id group by p.category order by p.category;
+-- ci: 0
+select p.category, count(distinct o.customer_id), count(distinct o.status) from corder o join commerce.product p on p.product_id = o.product_id group by p.category order by 1;
+-- ci: 0
+select o.status, sum(distinct p.price), avg(distinct p.price) from corder o join commerce.product p on p.product_id = o.product_id group by o.status order by o.status;
+-- ci: 0
+select c.name, count(*) as n from customer c join corder o on o.order_id = c.customer_id group by c.name having count(*) > 1 order by n desc, c.name limit 5;
+select distinct c.tier, p.category from customer c join commerce.product p on p.product_id = c.tier;
+-- ci: 0
+select distinct o.status from corder o join commerce.product p on p.product_id = o.product_id where p.price > 20;
+-- ci: 1,2
+select p.product_id, min(c.name), max(c.nick), count(c.customer_id) from commerce.product p left join customer c on c.tier = p.product_id where p.product_id < 12 group by p.product_id order by p.product_id;
+-- ci: 0,1
+select p.category, group_concat(distinct o.status order by o.status separator '|') from corder o join commerce.product p on p.product_id = o.product_id where o.customer_id < 40 group by p.category order by p.category;
+select c.tier, group_concat(o.order_id order by o.order_id desc) from customer c join corder o on o.qty = c.tier where c.customer_id < 30 and o.order_id < 60 group by c.tier order by c.tier;
+select c.country_code, bit_or(o.qty), bit_and(o.qty), bit_xor(o.qty) from customer c join corder o on o.qty = c.tier group by c.country_code order by c.country_code;
+select count(*), sum(c.balance), avg(c.score) from customer c join commerce.product p on p.product_id = c.tier where p.price > 1000000;
+-- ci: 0
+select p.category, count(*) from corder o join commerce.product p on p.product_id = o.product_id group by p.category having sum(o.amount) > 1000 order by count(*) desc, p.category;
+select o.qty, count(*) from customer c join corder o on c.tier = o.qty group by o.qty order by o.qty desc limit 2;
+select c.tier, sum(p.price) from customer c left join commerce.product p on p.product_id = c.tier group by c.tier order by c.tier;
+select count(distinct c.country_code, p.category) from customer c join commerce.product p on p.product_id = c.tier;
+select count(distinct tier, country_code) from customer;
+select avg(distinct tier) from customer;
+select o.customer_id, max(p.title) from corder o join commerce.product p on p.product_id = o.product_id where o.customer_id between 10 and 20 group by o.customer_id order by o.customer_id;
+-- ci: 1
+select c.tier, min(c.name), count(*) from customer c join corder o on o.qty = c.tier where o.amount > 50 group by c.tier having min(c.name) is not null order by c.tier;
+
 -- ===== subqueries
 select c.customer_id, (select count(*) from corder o where o.customer_id = c.customer_id) n from customer c where c.customer_id < 30 order by c.customer_id;
 select c.customer_id from customer c where exists (select 1 from corder o where o.customer_id = c.customer_id and o.amount > 1900) order by c.customer_id;

@@ -38,6 +38,10 @@ func AppendSQL(b []byte, v any) ([]byte, error) {
 		return strconv.AppendFloat(b, float64(v), 'e', -1, 32), nil
 	case DecimalLiteral:
 		return append(b, v...), nil
+	case TemporalLiteral:
+		b = append(b, "CAST("...)
+		b = AppendQuoted(b, v.Value)
+		return append(append(append(b, " AS "...), v.As...), ')'), nil
 	case string:
 		return AppendQuoted(b, v), nil
 	case []byte:
@@ -65,6 +69,37 @@ func appendHex(b []byte, s string) []byte {
 
 // DecimalLiteral is an exact decimal literal kept as its text ("1.50").
 type DecimalLiteral string
+
+// TemporalLiteral is a date or time value of a column's type, written
+// CAST('2020-01-02' AS DATE): it compares with other values as the
+// column does (a DATE with an INT as numbers), where a string literal
+// would compare as a string.
+type TemporalLiteral struct {
+	Value string
+	// As is the SQL type: DATE, DATETIME(6), TIME(6).
+	As string
+}
+
+// TemporalOf returns the literal of a temporal column's value (DATE,
+// DATETIME, TIMESTAMP, TIME of f), and false for other columns.
+func TemporalOf(cell []byte, f interface {
+	GetType() uint32
+	GetDecimals() uint32
+}) (TemporalLiteral, bool) {
+	dec := f.GetDecimals()
+	if dec > 6 {
+		dec = 6
+	}
+	switch f.GetType() {
+	case TypeDate:
+		return TemporalLiteral{Value: string(cell), As: "DATE"}, true
+	case TypeDatetime, TypeTimestamp:
+		return TemporalLiteral{Value: string(cell), As: "DATETIME(" + strconv.Itoa(int(dec)) + ")"}, true
+	case TypeTime:
+		return TemporalLiteral{Value: string(cell), As: "TIME(" + strconv.Itoa(int(dec)) + ")"}, true
+	}
+	return TemporalLiteral{}, false
+}
 
 // AppendQuoted appends s as a quoted string literal, with backslash
 // escapes for the bytes that need them.
