@@ -28,6 +28,8 @@ const driversVSchema = `{
     "sp":       {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "fr":       {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "ignsp":    {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "wcoll":    {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "wnbe":     {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "products": {"column_vindexes": [{"column": "id", "name": "hash"}],
                  "auto_increment": {"column": "id", "sequence": "commerce.products_seq"}},
     "line_items": {"column_vindexes": [{"column": "product_id", "name": "hash"}],
@@ -66,6 +68,7 @@ func TestDrivers(t *testing.T) {
 	t.Run("savepoints", func(t *testing.T) { testSavepoints(t, c) })
 	t.Run("CLIENT_FOUND_ROWS", func(t *testing.T) { testClientFoundRows(t, c) })
 	t.Run("IGNORE_SPACE", func(t *testing.T) { testIgnoreSpace(t, c) })
+	t.Run("handshake collation", func(t *testing.T) { testHandshakeCollation(t, c) })
 	t.Run("columns of values the gate answers", func(t *testing.T) { testGateValueColumns(t, c) })
 	t.Run("MariaDB Connector/J", func(t *testing.T) { testJDBC(t, c) })
 	t.Run("python drivers", func(t *testing.T) {

@@ -155,6 +155,9 @@ func (cc *clientConn) handleResetConnection(ctx context.Context) error {
 type changeUser struct {
 	user, authData, db []byte
 	plugin             string
+	// collation is the client's collation, the gate's default when the
+	// packet has none.
+	collation clientCollation
 }
 
 // errChangeUserPacket is mysqld's answer to a COM_CHANGE_USER it cannot
@@ -187,10 +190,11 @@ func parseChangeUser(data []byte, capability uint32) (changeUser, error) {
 		return r, errChangeUserPacket
 	}
 	r.plugin = authNative
+	r.collation = collationUtf8mb4
 	if len(p) < 2 {
 		return r, nil
 	}
-	p = p[2:] // character set
+	r.collation, p = clientCollation(binary.LittleEndian.Uint16(p)), p[2:]
 	if capability&mysql.CLIENT_PLUGIN_AUTH != 0 && len(p) > 0 {
 		name, rest, ok := cutNul(p)
 		if !ok {
@@ -216,6 +220,12 @@ func (cc *clientConn) handleChangeUser(ctx context.Context, data []byte) error {
 		}
 		return nil
 	}
+	// As mysqld, the collation is taken before the authentication.
+	if _, _, err := req.collation.setting(); err != nil {
+		cc.s.Rollback(ctx)
+		return cc.failHandshake(err)
+	}
+	cc.collation = req.collation
 	// The client's answer is made with the greeting's scramble.
 	acct, err := cc.authenticate(string(req.user), req.plugin, req.authData, cc.salt)
 	if err != nil {

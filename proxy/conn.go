@@ -33,6 +33,9 @@ type clientConn struct {
 	// capability is what both the client and the gate support.
 	capability uint32
 	tls        bool
+	// collation is the one the client asked for in its handshake (or
+	// its last COM_CHANGE_USER); every new session gets it.
+	collation clientCollation
 	// salt is the greeting's scramble, which COM_CHANGE_USER answers too.
 	salt []byte
 	// binaryRows is set while a prepared statement's result is written:
@@ -187,6 +190,9 @@ func (cc *clientConn) newSession(target string) *Session {
 	s.SetReadOnlyAccount(cc.acct != nil && cc.acct.ReadOnly)
 	if cc.capability&mysql.CLIENT_IGNORE_SPACE != 0 {
 		s.setIgnoreSpace()
+	}
+	if st, ok, _ := cc.collation.setting(); ok {
+		s.SetSettings(withSetting(s.Settings(), st.name, st.sql))
 	}
 	s.Host = cc.remote
 	if host, _, err := net.SplitHostPort(cc.remote); err == nil {

@@ -48,7 +48,7 @@ func (w connWriter) Write(p []byte) (int, error) { return w.pc.conn.Conn.Write(p
 // handshakeResponse is what a client sent in its HandshakeResponse41.
 type handshakeResponse struct {
 	capability uint32
-	charset    uint8
+	charset    uint16
 	user       string
 	authData   []byte
 	db         string
@@ -99,6 +99,11 @@ func (cc *clientConn) handshake(ctx context.Context) error {
 			"Connections using insecure transport are prohibited while --require_secure_transport=ON."))
 	}
 	cc.capability = resp.capability & caps
+	// mysqld takes the client's collation before authenticating it.
+	if _, _, err := clientCollation(resp.charset).setting(); err != nil {
+		return cc.failHandshake(err)
+	}
+	cc.collation = clientCollation(resp.charset)
 	acct, err := cc.authenticate(resp.user, resp.plugin, resp.authData, salt)
 	if err != nil {
 		return cc.failHandshake(err)
@@ -175,7 +180,7 @@ func parseHandshakeResponse(data []byte) (r handshakeResponse, isSSL bool, err e
 	if r.capability&mysql.CLIENT_PROTOCOL_41 == 0 {
 		return r, false, sqlerr.New(sqlerr.ERHandshakeError, "Bad handshake: clients older than protocol 4.1 are not supported")
 	}
-	r.charset = data[8]
+	r.charset = uint16(data[8])
 	if len(data) == 32 && r.capability&mysql.CLIENT_SSL != 0 {
 		return r, true, nil
 	}
