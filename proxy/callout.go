@@ -53,7 +53,7 @@ type procParam struct{ mode, name string }
 // from the keyspace's information_schema.
 func (cc *clientConn) procParams(ctx context.Context, schema, name string) ([]procParam, error) {
 	q := "SELECT PARAMETER_MODE, PARAMETER_NAME FROM information_schema.PARAMETERS WHERE SPECIFIC_SCHEMA = " +
-		quoteString(schema) + " AND SPECIFIC_NAME = " + quoteString(name) +
+		cc.s.quote(schema) + " AND SPECIFIC_NAME = " + cc.s.quote(name) +
 		" AND ROUTINE_TYPE = 'PROCEDURE' AND ORDINAL_POSITION > 0 ORDER BY ORDINAL_POSITION"
 	plan, bv, err := cc.g.router.Plan(q, schema, cc.s.ParseMode)
 	if err != nil {
@@ -75,11 +75,6 @@ func (cc *clientConn) procParams(ctx context.Context, schema, name string) ([]pr
 		out = append(out, procParam{mode: strings.ToUpper(string(row[0])), name: string(row[1])})
 	}
 	return out, nil
-}
-
-func quoteString(s string) string {
-	b, _ := sqltypes.AppendSQL(nil, s)
-	return string(b)
 }
 
 // markerCollector lists the ? markers of a statement.
@@ -140,7 +135,7 @@ func (cc *clientConn) planCallOut(ctx context.Context, sql string, args []any) (
 	var inout []int            // argument positions of INOUT markers
 	var sb strings.Builder
 	sb.WriteString("CALL ")
-	rctx := format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)
+	rctx := format.NewRestoreCtx(cc.s.ParseMode.RestoreFlags(), &sb)
 	if call.Procedure.Schema.O != "" {
 		rctx.WriteName(call.Procedure.Schema.O)
 		sb.WriteString(".")
@@ -187,7 +182,7 @@ func (cc *clientConn) planCallOut(ctx context.Context, sql string, args []any) (
 	list := before
 	var names []string
 	for _, i := range inout {
-		lit, err := sqltypes.AppendSQL(nil, args[marker[i]])
+		lit, err := sqltypes.AppendSQLIn(nil, args[marker[i]], s.ParseMode&router.NoBackslashEscapes != 0)
 		if err != nil {
 			return nil, nil, nil, nil, nil, sqlerr.Wrap(sqlerr.ERWrongArguments, err, "CALL argument %d: %v", i+1, err)
 		}

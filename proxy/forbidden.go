@@ -5,6 +5,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/sqltext"
 )
@@ -30,6 +31,10 @@ const mosaicSchema = "_mosaic"
 // name, not inside a string) or information_schema.PROCESSLIST, in any
 // part of it: a view, a trigger's or a routine's body included.
 func (cc *clientConn) checkNames(sql string) error {
+	if cc.s.ParseMode&router.NoBackslashEscapes != 0 {
+		// Read as mysqld reads it: 'a\' _mosaic.t names the schema.
+		sql = sqltext.WithoutBackslashEscapes(sql)
+	}
 	switch forbiddenName(sql) {
 	case mosaicSchema:
 		return cc.dbAccessDenied(mosaicSchema)

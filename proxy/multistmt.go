@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/sqltext"
 )
@@ -24,7 +25,7 @@ func (cc *clientConn) handleQueries(ctx context.Context, sql string) error {
 	if !cc.multiStatements {
 		return cc.handleQuery(ctx, sql)
 	}
-	stmts := splitStatements(sql)
+	stmts := splitStatements(sql, cc.s.ParseMode)
 	if len(stmts) <= 1 {
 		return cc.handleQuery(ctx, sql)
 	}
@@ -45,8 +46,14 @@ func (cc *clientConn) handleQueries(ctx context.Context, sql string) error {
 // splitStatements splits text at the semicolons that end statements:
 // those outside quotes (”, "", “), comments (--, #, /* */) and
 // executable comments. Empty statements (only blanks and comments) are
-// dropped; each statement keeps its comments (hints live there).
-func splitStatements(sql string) []string {
+// dropped; each statement keeps its comments (hints live there). The
+// text is read as the session's sql_mode has mysqld read it: under
+// NO_BACKSLASH_ESCAPES 'a\'; ends a statement.
+func splitStatements(sql string, mode router.ParseMode) []string {
+	lex := sql
+	if mode&router.NoBackslashEscapes != 0 {
+		lex = sqltext.WithoutBackslashEscapes(sql)
+	}
 	var out []string
 	start := 0
 	add := func(end int) {
@@ -56,20 +63,20 @@ func splitStatements(sql string) []string {
 		}
 	}
 	for i := 0; ; {
-		if i == start && startsCompound(sql, start) {
+		if i == start && startsCompound(lex, start) {
 			// A stored program or compound statement: its body's
 			// semicolons do not end it.
-			end := compoundEnd(sql, start)
+			end := compoundEnd(lex, start)
 			add(end)
 			start, i = end+1, end+1
 			continue
 		}
-		t, ok := sqltext.Next(sql, i)
+		t, ok := sqltext.Next(lex, i)
 		if !ok {
 			break
 		}
 		i = t.End
-		if t.Kind == sqltext.Punct && sql[t.Start] == ';' {
+		if t.Kind == sqltext.Punct && lex[t.Start] == ';' {
 			add(t.Start)
 			start = t.End
 		}

@@ -17,6 +17,11 @@ const (
 	serverStatusInTrans     uint16 = 0x0001
 	serverStatusAutocommit  uint16 = 0x0002
 	serverMoreResultsExists uint16 = 0x0008
+	// serverStatusNoBackslashEscapes tells the client the session's
+	// sql_mode has NO_BACKSLASH_ESCAPES: drivers that quote values into
+	// the text themselves (go-sql-driver's interpolateParams, the mariadb
+	// client splitting statements) quote by it.
+	serverStatusNoBackslashEscapes uint16 = 0x0200
 )
 
 const maxPayload = 1<<24 - 1

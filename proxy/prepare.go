@@ -213,7 +213,7 @@ func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql 
 		return nil, nil
 	}
 	var sb strings.Builder
-	if err := limited.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)); err != nil {
+	if err := limited.Restore(format.NewRestoreCtx(cc.s.ParseMode.RestoreFlags(), &sb)); err != nil {
 		return nil, sqlerr.Wrap(sqlerr.ERUnknown, err, "restore statement: %v", err)
 	}
 	for attempt := 0; ; attempt++ {

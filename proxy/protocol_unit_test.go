@@ -232,7 +232,7 @@ func TestSplitStatements(t *testing.T) {
 		{"create procedure single() select 1; select 8", []string{"create procedure single() select 1", "select 8"}},
 	}
 	for _, c := range cases {
-		if got := splitStatements(c.in); !reflect.DeepEqual(got, c.want) {
+		if got := splitStatements(c.in, 0); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("split %q\n got %q\nwant %q", c.in, got, c.want)
 		}
 	}

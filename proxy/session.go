@@ -117,6 +117,9 @@ func (s *Session) StatusFlags() uint16 {
 	if s.InTransaction {
 		f |= serverStatusInTrans
 	}
+	if s.ParseMode&router.NoBackslashEscapes != 0 {
+		f |= serverStatusNoBackslashEscapes
+	}
 	return f
 }
 

@@ -44,8 +44,9 @@ var refusedVars = map[string]string{
 }
 
 // unsupportedSQLModes change how SQL text parses, and the gate parses and
-// rewrites statements with MySQL's default rules.
-var unsupportedSQLModes = []string{"ANSI_QUOTES", "NO_BACKSLASH_ESCAPES", "PIPES_AS_CONCAT", "HIGH_NOT_PRECEDENCE"}
+// rewrites statements with MySQL's default rules for them
+// (NO_BACKSLASH_ESCAPES and IGNORE_SPACE it follows: sqlmode.go).
+var unsupportedSQLModes = []string{"ANSI_QUOTES", "PIPES_AS_CONCAT", "HIGH_NOT_PRECEDENCE"}
 
 // set carries out a SET statement. As in MariaDB, every value is
 // evaluated before any variable changes (SET @x = 1, @y = @x sees the old
@@ -106,7 +107,7 @@ func (cc *clientConn) set(ctx context.Context, st *ast.SetStmt) error {
 		case refusedVars[name] != "":
 			return sqlerr.NotSupported("SET %s: %s", name, refusedVars[name])
 		case names:
-			sql := restoreSet(v)
+			sql := restoreSet(v, s.ParseMode)
 			cand := withSetting(withoutCharsetSettings(before), "names", sql)
 			if _, _, err = cc.evalSelect(ctx, cand, "SELECT @@SESSION.character_set_client"); err == nil {
 				list = withSetting(withoutCharsetSettings(list), "names", sql)
@@ -238,7 +239,7 @@ func withoutCharsetSettings(list []setting) []setting {
 // tablet and returns the setting that reproduces the resulting value, and
 // the value.
 func (cc *clientConn) evalSystemVar(ctx context.Context, list []setting, name string, v *ast.VariableAssignment) (string, []byte, error) {
-	assign, err := assignmentSQL(name, v.Value)
+	assign, err := assignmentSQL(name, v.Value, cc.s.ParseMode)
 	if err != nil {
 		return "", nil, err
 	}
@@ -267,7 +268,7 @@ func (cc *clientConn) evalSystemVar(ctx context.Context, list []setting, name st
 // evalUserVar evaluates @name's new value with the session's settings and
 // returns the setting that reproduces it.
 func (cc *clientConn) evalUserVar(ctx context.Context, list []setting, name string, value ast.ExprNode) (string, error) {
-	expr, err := restoreExpr(value)
+	expr, err := restoreExpr(value, cc.s.ParseMode)
 	if err != nil {
 		return "", err
 	}
@@ -280,7 +281,7 @@ func (cc *clientConn) evalUserVar(ctx context.Context, list []setting, name stri
 
 // evalText evaluates an expression to text.
 func (cc *clientConn) evalText(ctx context.Context, list []setting, value ast.ExprNode) (string, error) {
-	expr, err := restoreExpr(value)
+	expr, err := restoreExpr(value, cc.s.ParseMode)
 	if err != nil {
 		return "", err
 	}
@@ -317,39 +318,41 @@ func (cc *clientConn) evalSelect(ctx context.Context, list []setting, sql string
 	return vals[0], res.Fields[0], nil
 }
 
-// assignmentSQL writes `SET @@SESSION.name = value` for a tablet. A bare
-// word value (SET sql_mode = TRADITIONAL, SET foreign_key_checks = OFF)
-// becomes a string.
-func assignmentSQL(name string, value ast.ExprNode) (string, error) {
+// assignmentSQL writes `SET @@SESSION.name = value` for a tablet whose
+// sql_mode parses as mode. A bare word value (SET sql_mode = TRADITIONAL,
+// SET foreign_key_checks = OFF) becomes a string.
+func assignmentSQL(name string, value ast.ExprNode, mode router.ParseMode) (string, error) {
 	var v string
 	switch x := value.(type) {
 	case *ast.ColumnNameExpr:
-		b, _ := sqltypes.AppendSQL(nil, x.Name.Name.O)
-		v = string(b)
+		v = string(sqltypes.AppendQuotedIn(nil, x.Name.Name.O, mode&router.NoBackslashEscapes != 0))
 	case *ast.DefaultExpr:
 		v = "DEFAULT"
 	default:
 		var err error
-		if v, err = restoreExpr(value); err != nil {
+		if v, err = restoreExpr(value, mode); err != nil {
 			return "", err
 		}
 	}
 	return "SET @@SESSION." + quoteIdent(name) + " = " + v, nil
 }
 
-func restoreExpr(e ast.ExprNode) (string, error) {
+// restoreExpr writes e back as SQL for a tablet whose sql_mode parses as
+// mode.
+func restoreExpr(e ast.ExprNode, mode router.ParseMode) (string, error) {
 	var sb strings.Builder
-	if err := e.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)); err != nil {
+	if err := e.Restore(format.NewRestoreCtx(mode.RestoreFlags(), &sb)); err != nil {
 		return "", sqlerr.Wrap(sqlerr.ERUnknown, err, "cannot restore expression: %v", err)
 	}
 	return sb.String(), nil
 }
 
-// restoreSet turns one assignment back into a SET statement of its own.
-func restoreSet(v *ast.VariableAssignment) string {
+// restoreSet turns one assignment back into a SET statement of its own,
+// for a tablet whose sql_mode parses as mode.
+func restoreSet(v *ast.VariableAssignment, mode router.ParseMode) string {
 	var sb strings.Builder
 	one := &ast.SetStmt{Variables: []*ast.VariableAssignment{v}}
-	if err := one.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)); err != nil {
+	if err := one.Restore(format.NewRestoreCtx(mode.RestoreFlags(), &sb)); err != nil {
 		return ""
 	}
 	return sb.String()

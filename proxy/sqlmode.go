@@ -1,6 +1,9 @@
 package proxy
 
-import "github.com/mosaicdb/mosaic/router"
+import (
+	"github.com/mosaicdb/mosaic/router"
+	"github.com/mosaicdb/mosaic/router/sqltypes"
+)
 
 // A session's sql_mode reaches the tablets as one of its settings
 // (sessionvars.go), and the gate parses the session's statements by the
@@ -20,4 +23,12 @@ const ignoreSpaceSetting = "SET @@SESSION.sql_mode = CONCAT(@@SESSION.sql_mode, 
 func (s *Session) setIgnoreSpace() {
 	s.ParseMode |= router.IgnoreSpace
 	s.SetSettings(withSetting(s.Settings(), "sql_mode", ignoreSpaceSetting))
+}
+
+// quote writes str as a string literal for a statement of the session:
+// with backslash escapes, or, under NO_BACKSLASH_ESCAPES, with doubled
+// quotes only. The literals the gate writes into settings (sqlLiteral)
+// are in a form both modes read alike.
+func (s *Session) quote(str string) string {
+	return string(sqltypes.AppendQuotedIn(nil, str, s.ParseMode&router.NoBackslashEscapes != 0))
 }

@@ -29,7 +29,8 @@ import (
 // is the statement's: planning all rows would meet it too, after parsing
 // them (the gate then learns a table's columns and plans again).
 func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (plan *Plan, bv BindVars, handled bool, err error) {
-	if IsInformationSchema(keyspace) {
+	if IsInformationSchema(keyspace) || mode&NoBackslashEscapes != 0 {
+		// (The rows are cut apart by backslash-escaped quoting.)
 		return nil, nil, false, nil
 	}
 	head, rows, ok := cutInsertRows(sql)
@@ -62,7 +63,7 @@ func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (plan *Pla
 			column[b.name] = i
 		}
 	}
-	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
+	p := &planner{vs: vs, mode: mode, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
 	prim, typ, err := p.planStmt(stmt, head, bv)
 	if err != nil {
 		return nil, nil, true, err

@@ -448,7 +448,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		normalize(stmt)
-		tmpl, err := newTemplate(stmt)
+		tmpl, err := newTemplate(stmt, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,7 @@ func (p *planner) planExplain(s *ast.ExplainStmt, bv BindVars) (Primitive, strin
 	}
 	if _, ok := s.Stmt.(*ast.ShowStmt); ok {
 		// DESCRIBE t: restored as DESC t.
-		if out.Query, err = newTemplate(s); err != nil {
+		if out.Query, err = newTemplate(s, p.mode); err != nil {
 			return nil, "", err
 		}
 		return &out, "Route", nil
@@ -81,7 +81,7 @@ func (p *planner) planExplain(s *ast.ExplainStmt, bv BindVars) (Primitive, strin
 	default:
 		return nil, "", sqlerr.NotSupported("EXPLAIN FORMAT=%s (MariaDB has EXPLAIN and EXPLAIN FORMAT=JSON; the gate's plan is EXPLAIN FORMAT=mosaic)", f)
 	}
-	out.Query = templateOf(append([]segment{{text: prefix}}, r.Query.segs...), prefix+r.Query.display)
+	out.Query = templateOf(append([]segment{{text: prefix}}, r.Query.segs...), prefix+r.Query.display, r.Query.noBackslash)
 	return &out, "Route", nil
 }
 

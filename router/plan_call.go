@@ -31,7 +31,7 @@ func (p *planner) planCall(s *ast.CallStmt) (Primitive, error) {
 	if ks.Sharded {
 		return nil, sqlerr.NotSupported("CALL on sharded keyspace %s (stored procedures run on unsharded keyspaces, or on one shard with USE %s:<shard>)", ks.Name, ks.Name)
 	}
-	t, err := newTemplate(s)
+	t, err := newTemplate(s, p.mode)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 					return nil, sqlerr.NotSupported("INSERT ... SELECT from another keyspace")
 				}
 			}
-			t, err := newTemplate(ins)
+			t, err := newTemplate(ins, p.mode)
 			if err != nil {
 				return nil, err
 			}
@@ -61,7 +61,7 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 		if !ok {
 			return nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds pinned table %s", ks.Name, ti.tbl.Name)
 		}
-		t, err := newTemplate(ins)
+		t, err := newTemplate(ins, p.mode)
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +156,7 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 				tw.WriteString(", ")
 				disp.WriteString(", ")
 			}
-			t, err := newTemplate(e)
+			t, err := newTemplate(e, p.mode)
 			if err != nil {
 				return nil, err
 			}
@@ -170,10 +170,10 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 			disp.WriteString(t.display)
 		}
 		tw.flush()
-		out.Rows = append(out.Rows, templateOf(tw.segs, disp.String()))
+		out.Rows = append(out.Rows, templateOf(tw.segs, disp.String(), p.mode&NoBackslashEscapes != 0))
 	}
 	ins.Lists = [][]ast.ExprNode{{newBindVar(rowsBind, bindScalar)}}
-	if out.Query, err = newTemplate(ins); err != nil {
+	if out.Query, err = newTemplate(ins, p.mode); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -297,7 +297,7 @@ func (p *planner) planUpdateDelete(stmt ast.StmtNode) (Primitive, error) {
 	if !singleShard(route) && route.Opcode != AllShards && (order != nil || limit != nil) {
 		return nil, sqlerr.NotSupported("UPDATE or DELETE with ORDER BY or LIMIT across shards")
 	}
-	if route.Query, err = newTemplate(stmt); err != nil {
+	if route.Query, err = newTemplate(stmt, p.mode); err != nil {
 		return nil, err
 	}
 	return wrapPullouts(route, pullouts), nil

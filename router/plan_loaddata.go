@@ -63,7 +63,7 @@ func (p *planner) planLoadData(ld *ast.LoadDataStmt, sql string) (Primitive, err
 		// when planning rewrote the table name.
 		out.Query = sql
 		if p.rewrote {
-			if out.Query, err = restoreSQL(ld); err != nil {
+			if out.Query, err = restoreSQLIn(ld, p.mode); err != nil {
 				return nil, err
 			}
 		}
@@ -158,7 +158,7 @@ func (p *planner) planShardedLoadData(ld *ast.LoadDataStmt, ti *tableInfo, out *
 	fields.Terminated, fields.Enclosed, fields.Escaped = &tab, &none, &backslash
 	nl := "\n"
 	ld.FieldsInfo, ld.LinesInfo, ld.IgnoreLines = fields, &ast.LinesClause{Terminated: &nl}, nil
-	q, err := restoreSQL(ld)
+	q, err := restoreSQLIn(ld, p.mode)
 	if err != nil {
 		return nil, err
 	}

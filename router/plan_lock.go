@@ -30,7 +30,7 @@ func (p *planner) planLock(stmt ast.StmtNode) (Primitive, error) {
 		if err != nil {
 			return nil, err
 		}
-		q, err := newTemplate(s)
+		q, err := newTemplate(s, p.mode)
 		if err != nil {
 			return nil, err
 		}

@@ -111,7 +111,7 @@ func (p *planner) showInSysSession(s *ast.ShowStmt) (string, bool) {
 	default:
 		return "", false
 	}
-	q, err := restoreSQL(s)
+	q, err := restoreSQLIn(s, p.mode)
 	if err != nil {
 		return "", false
 	}

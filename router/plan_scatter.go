@@ -270,7 +270,7 @@ func aggregates(sel *ast.SelectStmt) bool {
 // template.
 func (s *scatterSelect) finishRoute(route *Route) error {
 	s.sel.Fields.Fields = append(s.sel.Fields.Fields, s.hidden...)
-	t, err := newTemplate(s.sel)
+	t, err := newTemplate(s.sel, s.p.mode)
 	if err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func (p *planner) planSelect(sel *ast.SelectStmt) (Primitive, error) {
 	}
 	var prim Primitive
 	if singleShard(route) {
-		if route.Query, err = newTemplate(sel); err != nil {
+		if route.Query, err = newTemplate(sel, p.mode); err != nil {
 			return nil, err
 		}
 		prim = route
@@ -145,7 +145,7 @@ func (p *planner) planTableless(sel *ast.SelectStmt) (Primitive, error) {
 		return nil, err
 	}
 	r, _ := p.routeForGroup(g, nil)
-	if r.Query, err = newTemplate(sel); err != nil {
+	if r.Query, err = newTemplate(sel, p.mode); err != nil {
 		return nil, err
 	}
 	return wrapPullouts(r, pullouts), nil
@@ -176,7 +176,7 @@ func (p *planner) planWholeInDefault(sel *ast.SelectStmt) (Primitive, error) {
 	if !ks.Sharded {
 		op = Unsharded
 	}
-	t, err := newTemplate(sel)
+	t, err := newTemplate(sel, p.mode)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (p *planner) planOverDerived(sel *ast.SelectStmt, e *fromEntry) (Primitive,
 		return nil, err
 	}
 	out := *r
-	if out.Query, err = newTemplate(sel); err != nil {
+	if out.Query, err = newTemplate(sel, p.mode); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -254,7 +254,7 @@ func (p *planner) planWithCTE(sel *ast.SelectStmt) (Primitive, error) {
 		}
 		ks = k
 	}
-	t, err := newTemplate(sel)
+	t, err := newTemplate(sel, p.mode)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func (p *planner) planShardTargeted(stmt ast.StmtNode) (prim Primitive, ok bool,
 	}
 	stmt.Accept(stripTargetColumns{target: target})
 	p.rewrote = true
-	t, err := newTemplate(stmt)
+	t, err := newTemplate(stmt, p.mode)
 	if err != nil {
 		return nil, true, err
 	}

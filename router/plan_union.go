@@ -59,7 +59,7 @@ func (p *planner) planUnion(u *ast.SetOprStmt) (Primitive, error) {
 			}
 		}
 		if same {
-			t, err := newTemplate(u)
+			t, err := newTemplate(u, p.mode)
 			if err != nil {
 				return nil, err
 			}

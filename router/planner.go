@@ -12,7 +12,9 @@ import (
 
 // planner plans one statement. It is used once and thrown away.
 type planner struct {
-	vs      *VSchema
+	vs *VSchema
+	// mode is the session's parse mode: the SQL for shards is quoted in it.
+	mode    ParseMode
 	session string // the session's keyspace, "" when none
 	seqs    *sequences
 	// nsq counts pulled-out subqueries and other generated bind names.

@@ -29,15 +29,19 @@ type returningClause struct {
 // the statement is of another kind or has no such clause. The scan
 // respects quoted strings, backquoted identifiers, comments and
 // parentheses, so a RETURNING inside a string, a comment or a subquery is
-// not the clause.
-func splitReturning(sql string) (body string, ret returningClause, ok bool) {
+// not the clause. The text is read as a connection in mode reads it.
+func splitReturning(sql string, mode ParseMode) (body string, ret returningClause, ok bool) {
+	lex := sql
+	if mode&NoBackslashEscapes != 0 {
+		lex = sqltext.WithoutBackslashEscapes(sql)
+	}
 	// Token by token, without a slice of them all: a bulk INSERT has
 	// millions.
-	t, ok := sqltext.Next(sql, sqltext.SkipSpaceAndComments(sql, 0))
+	t, ok := sqltext.Next(lex, sqltext.SkipSpaceAndComments(lex, 0))
 	if !ok || t.Kind != sqltext.Word {
 		return sql, returningClause{}, false
 	}
-	switch strings.ToUpper(t.Text(sql)) {
+	switch strings.ToUpper(t.Text(lex)) {
 	case "INSERT", "REPLACE", "DELETE":
 	default:
 		return sql, returningClause{}, false
@@ -48,7 +52,7 @@ func splitReturning(sql string) (body string, ret returningClause, ok bool) {
 	prev := sqltext.Kind(-1)
 	prevText := ""
 	for i := t.Start; !found; {
-		t, ok := sqltext.Next(sql, i)
+		t, ok := sqltext.Next(lex, i)
 		if !ok {
 			return sql, returningClause{}, false
 		}
@@ -57,7 +61,7 @@ func splitReturning(sql string) (body string, ret returningClause, ok bool) {
 		case sqltext.Comment:
 			continue
 		case sqltext.Punct:
-			switch t.Text(sql) {
+			switch t.Text(lex) {
 			case "(":
 				depth++
 			case ")":
@@ -65,26 +69,26 @@ func splitReturning(sql string) (body string, ret returningClause, ok bool) {
 			}
 		case sqltext.Word:
 			// After a dot a reserved word names a column or table.
-			if depth == 0 && !(prev == sqltext.Punct && prevText == ".") && strings.EqualFold(t.Text(sql), "RETURNING") {
+			if depth == 0 && !(prev == sqltext.Punct && prevText == ".") && strings.EqualFold(t.Text(lex), "RETURNING") {
 				at, found = t, true
 			}
 		}
-		prev, prevText = t.Kind, t.Text(sql)
+		prev, prevText = t.Kind, t.Text(lex)
 	}
 	ret.text = strings.TrimSpace(sql[at.End:])
 	for ret.text != "" && strings.HasSuffix(ret.text, ";") {
 		ret.text = strings.TrimSpace(strings.TrimSuffix(ret.text, ";"))
 	}
 	for i := at.End; ; {
-		t, ok := sqltext.Next(sql, i)
+		t, ok := sqltext.Next(lex, i)
 		if !ok {
 			break
 		}
 		i = t.End
 		switch {
-		case t.Kind == sqltext.Punct && t.Text(sql) == "?":
+		case t.Kind == sqltext.Punct && t.Text(lex) == "?":
 			ret.params++
-		case t.Kind == sqltext.Word && strings.EqualFold(t.Text(sql), "SELECT"):
+		case t.Kind == sqltext.Word && strings.EqualFold(t.Text(lex), "SELECT"):
 			ret.subquery = true
 		}
 	}
@@ -134,5 +138,5 @@ func (t *sqlTemplate) appendText(text string) *sqlTemplate {
 	segs := make([]segment, len(t.segs), len(t.segs)+1)
 	copy(segs, t.segs)
 	segs = append(segs, segment{text: text})
-	return templateOf(segs, t.display+text)
+	return templateOf(segs, t.display+text, t.noBackslash)
 }

@@ -32,7 +32,7 @@ func TestSplitReturning(t *testing.T) {
 		{sql: "insert into t values ('returning", body: ""},
 	}
 	for _, c := range cases {
-		body, ret, ok := splitReturning(c.sql)
+		body, ret, ok := splitReturning(c.sql, 0)
 		if c.body == "" {
 			if ok || body != c.sql {
 				t.Errorf("%q: split into %q and %+v", c.sql, body, ret)

@@ -222,7 +222,7 @@ func (r *Router) plan(sql, keyspace string, mode ParseMode) (*Plan, BindVars, er
 func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(string) bool) (*Plan, BindVars, error) {
 	vs := r.VSchema()
 	colGen := r.colGen.Load()
-	p := &planner{vs: vs, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns, visible: visible}
+	p := &planner{vs: vs, mode: mode, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns, visible: visible}
 	if IsInformationSchema(keyspace) {
 		// `USE information_schema`: no keyspace, and unqualified tables
 		// are information_schema's.
@@ -231,7 +231,7 @@ func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(str
 	sql = loadDataIgnoreRows(sql)
 	// MariaDB's RETURNING clause is split off for the parser and put
 	// back on each shard's statement (returning.go).
-	body, ret, hasRet := splitReturning(sql)
+	body, ret, hasRet := splitReturning(sql, mode)
 	parsedText := quoteExplainFormat(body)
 	stmt, perr := r.Parse(parsedText, mode)
 	if perr != nil {
@@ -274,6 +274,9 @@ func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(str
 		r.stats.misses.Add(1)
 		return &Plan{Kind: PlanRoute, StmtType: stmtTypeOfText(sql), Type: "Passthrough", UsesTables: true,
 			Primitive: &Route{Opcode: Unsharded, Keyspace: ks, Query: textTemplate(sql)}, Stats: &PlanStats{query: sql}}, nil, nil
+	}
+	if err := mode.checkEscapes(stmt); err != nil {
+		return nil, nil, err
 	}
 	lock, err := checkConnState(stmt)
 	if err != nil {

@@ -14,7 +14,9 @@ import (
 
 // restoreFlags regenerate SQL for shards: single-quoted strings with
 // backslash escapes, upper-case keywords, back-quoted names, and string
-// literals without the default charset introducer.
+// literals without the default charset introducer. Under
+// NO_BACKSLASH_ESCAPES strings have no backslash escapes
+// (ParseMode.stringFlags).
 const restoreFlags = format.RestoreStringSingleQuotes | format.RestoreStringEscapeBackslash |
 	format.RestoreKeyWordUppercase | format.RestoreNameBackQuotes |
 	format.RestoreSpacesAroundBinaryOperation | format.RestoreStringWithoutDefaultCharset
@@ -84,6 +86,9 @@ type sqlTemplate struct {
 	size int
 	// display is the SQL with :name markers, for EXPLAIN and tests.
 	display string
+	// noBackslash writes bind values for a connection under
+	// NO_BACKSLASH_ESCAPES.
+	noBackslash bool
 }
 
 type templateWriter struct {
@@ -158,31 +163,41 @@ func (w *templateWriter) bind(name string, kind bindKind) {
 }
 
 // restoreSQL regenerates the SQL of a node as plain text (bind variables
-// as :name).
+// as :name), quoted as in the default sql_mode: text to compare and name
+// things by, not to send.
 func restoreSQL(n ast.Node) (string, error) {
+	return restoreSQLIn(n, 0)
+}
+
+// restoreSQLIn regenerates the SQL of a node as plain text for a shard
+// connection whose sql_mode parses as mode.
+func restoreSQLIn(n ast.Node, mode ParseMode) (string, error) {
 	var sb sqlWriter
-	if err := n.Restore(format.NewRestoreCtx(restoreFlags, &sb)); err != nil {
+	if err := n.Restore(format.NewRestoreCtx(mode.stringFlags(restoreFlags), &sb)); err != nil {
 		return "", sqlerr.NotSupported("regenerating SQL for this statement: %v", err)
 	}
 	return sb.String(), nil
 }
 
-// newTemplate regenerates a node's SQL as a template.
-func newTemplate(n ast.Node) (*sqlTemplate, error) {
+// newTemplate regenerates a node's SQL as a template for shard
+// connections whose sql_mode parses as mode.
+func newTemplate(n ast.Node, mode ParseMode) (*sqlTemplate, error) {
 	tw := &templateWriter{}
-	if err := n.Restore(format.NewRestoreCtx(restoreFlags, tw)); err != nil {
+	if err := n.Restore(format.NewRestoreCtx(mode.stringFlags(restoreFlags), tw)); err != nil {
 		return nil, sqlerr.NotSupported("regenerating SQL for this statement: %v", err)
 	}
 	tw.flush()
-	display, err := restoreSQL(n)
+	display, err := restoreSQLIn(n, mode)
 	if err != nil {
 		return nil, err
 	}
-	return templateOf(tw.segs, display), nil
+	return templateOf(tw.segs, display, mode&NoBackslashEscapes != 0), nil
 }
 
-func templateOf(segs []segment, display string) *sqlTemplate {
-	t := &sqlTemplate{segs: segs, display: display}
+// templateOf makes a template of segs; noBackslash quotes its bind values
+// for a connection under NO_BACKSLASH_ESCAPES.
+func templateOf(segs []segment, display string, noBackslash bool) *sqlTemplate {
+	t := &sqlTemplate{segs: segs, display: display, noBackslash: noBackslash}
 	for _, s := range segs {
 		t.size += len(s.text) + 8
 	}
@@ -191,7 +206,7 @@ func templateOf(segs []segment, display string) *sqlTemplate {
 
 // textTemplate is a template without substitution points.
 func textTemplate(sql string) *sqlTemplate {
-	return templateOf([]segment{{text: sql}}, sql)
+	return templateOf([]segment{{text: sql}}, sql, false)
 }
 
 // lookupFunc returns the value of a bind variable.
@@ -223,7 +238,7 @@ func (t *sqlTemplate) render(lookup lookupFunc) (string, error) {
 			if _, isList := v.([]any); isList {
 				return "", sqlerr.New(sqlerr.ERWrongArguments, "bind variable %s is a list where a value is expected", s.bind)
 			}
-			b, err = sqltypes.AppendSQL(b, v)
+			b, err = sqltypes.AppendSQLIn(b, v, t.noBackslash)
 		default:
 			list, isList := v.([]any)
 			if !isList {
@@ -240,7 +255,7 @@ func (t *sqlTemplate) render(lookup lookupFunc) (string, error) {
 				if i > 0 {
 					b = append(b, ", "...)
 				}
-				if b, err = sqltypes.AppendSQL(b, e); err != nil {
+				if b, err = sqltypes.AppendSQLIn(b, e, t.noBackslash); err != nil {
 					break
 				}
 			}

@@ -3,17 +3,23 @@ package router
 import (
 	"strings"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
 // ParseMode is the part of a session's sql_mode that changes how the
-// router parses its statements. The zero value is MySQL's default
-// parsing.
+// router parses its statements and writes the SQL it sends to shards.
+// The zero value is MySQL's default parsing.
 //
 // A plan is cached for the mode it was parsed in and never serves another:
 // `SELECT COUNT (*) FROM t` is a syntax error without IGNORE_SPACE and a
 // count with it, and with IGNORE_SPACE the names of built-in functions
-// are keywords wherever a parenthesis follows, spaces or not.
+// are keywords wherever a parenthesis follows, spaces or not; 'it\'s' is
+// one string without NO_BACKSLASH_ESCAPES, and the string 'it\' followed
+// by stray text with it.
 type ParseMode uint8
 
 const (
@@ -22,6 +28,12 @@ const (
 	// a client that connects with CLIENT_IGNORE_SPACE (MariaDB
 	// Connector/J does).
 	IgnoreSpace ParseMode = 1 << iota
+	// NoBackslashEscapes is sql_mode's NO_BACKSLASH_ESCAPES: a backslash
+	// in a string literal is a character like any other, and only a
+	// doubled quote escapes. The tablets' connections have the same mode
+	// (the session's sql_mode is one of its settings), so every literal
+	// the router writes for them is quoted that way too.
+	NoBackslashEscapes
 )
 
 // ParseModeOf returns the parse mode of an @@sql_mode value ("ANSI",
@@ -34,6 +46,8 @@ func ParseModeOf(sqlMode string) ParseMode {
 		switch strings.ToUpper(strings.TrimSpace(name)) {
 		case "IGNORE_SPACE", "ANSI":
 			m |= IgnoreSpace
+		case "NO_BACKSLASH_ESCAPES":
+			m |= NoBackslashEscapes
 		}
 	}
 	return m
@@ -45,13 +59,64 @@ func (m ParseMode) sqlMode() mysql.SQLMode {
 	if m&IgnoreSpace != 0 {
 		out |= mysql.ModeIgnoreSpace
 	}
+	if m&NoBackslashEscapes != 0 {
+		out |= mysql.ModeNoBackslashEscapes
+	}
 	return out
+}
+
+// RestoreFlags are the parser's restore flags that write string literals
+// as a connection in mode m reads them: with backslash escapes, or, under
+// NO_BACKSLASH_ESCAPES, with doubled quotes only. The other flags are
+// format.DefaultRestoreFlags.
+func (m ParseMode) RestoreFlags() format.RestoreFlags {
+	return m.stringFlags(format.DefaultRestoreFlags)
+}
+
+// stringFlags adds to flags the backslash escapes that mode m's strings
+// need.
+func (m ParseMode) stringFlags(flags format.RestoreFlags) format.RestoreFlags {
+	if m&NoBackslashEscapes != 0 {
+		return flags &^ format.RestoreStringEscapeBackslash
+	}
+	return flags | format.RestoreStringEscapeBackslash
 }
 
 // String names the modes set in m as sql_mode does.
 func (m ParseMode) String() string {
+	var names []string
 	if m&IgnoreSpace != 0 {
-		return "IGNORE_SPACE"
+		names = append(names, "IGNORE_SPACE")
 	}
-	return ""
+	if m&NoBackslashEscapes != 0 {
+		names = append(names, "NO_BACKSLASH_ESCAPES")
+	}
+	return strings.Join(names, ",")
 }
+
+// checkEscapes refuses, under NO_BACKSLASH_ESCAPES, a LIKE with an
+// explicit ESCAPE '\': the parser keeps no trace of an explicit backslash
+// escape and regenerates the LIKE without it, which in this mode means no
+// escape character at all on mysqld.
+func (m ParseMode) checkEscapes(stmt ast.Node) error {
+	if m&NoBackslashEscapes == 0 {
+		return nil
+	}
+	v := &explicitBackslashEscape{}
+	stmt.Accept(v)
+	if v.found {
+		return sqlerr.NotSupported("LIKE ... ESCAPE '\\' under NO_BACKSLASH_ESCAPES (the gate would send it without its ESCAPE clause): use another escape character")
+	}
+	return nil
+}
+
+type explicitBackslashEscape struct{ found bool }
+
+func (v *explicitBackslashEscape) Enter(n ast.Node) (ast.Node, bool) {
+	if l, ok := n.(*ast.PatternLikeOrIlikeExpr); ok && l.EscapeExplicit && l.Escape == '\\' {
+		v.found = true
+	}
+	return n, v.found
+}
+
+func (v *explicitBackslashEscape) Leave(n ast.Node) (ast.Node, bool) { return n, true }

@@ -101,7 +101,7 @@ func SkipSpaceAndComments(sql string, i int) int {
 
 // quotedEnd returns the index just past the quote closing the one at i
 // (or len(sql)). Backslash escapes apply inside single- and double-quoted
-// strings (not with NO_BACKSLASH_ESCAPES, which Mosaic does not support);
+// strings (under NO_BACKSLASH_ESCAPES, lex WithoutBackslashEscapes(sql));
 // a doubled quote stands for itself.
 func quotedEnd(sql string, i int) int {
 	q := sql[i]
@@ -120,6 +120,19 @@ func quotedEnd(sql string, i int) int {
 		}
 	}
 	return len(sql)
+}
+
+// WithoutBackslashEscapes returns sql with every backslash replaced by a
+// blank. Under sql_mode NO_BACKSLASH_ESCAPES a backslash escapes nothing:
+// inside a string it is a character like any other, and outside one it
+// is no part of a word, a quote or a comment. Lexed by this package, the
+// returned text has the tokens MariaDB reads in sql under that mode, at
+// the same offsets: slice sql by them.
+func WithoutBackslashEscapes(sql string) string {
+	if strings.IndexByte(sql, '\\') < 0 {
+		return sql
+	}
+	return strings.ReplaceAll(sql, `\`, " ")
 }
 
 // isDashComment says whether "--" at i starts a comment: MariaDB wants a

@@ -2,6 +2,7 @@ package sqltext
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +40,27 @@ func TestSkipSpaceAndComments(t *testing.T) {
 		if got := SkipSpaceAndComments(sql, 0); got != want {
 			t.Errorf("SkipSpaceAndComments(%q) = %d, want %d", sql, got, want)
 		}
+	}
+}
+
+// TestWithoutBackslashEscapes: under NO_BACKSLASH_ESCAPES 'a\' is a whole
+// string, and the ; after it ends the statement.
+func TestWithoutBackslashEscapes(t *testing.T) {
+	const sql = `select 'a\'; select "b\" from t; select 'it''s\\'`
+	var got []string
+	lex := WithoutBackslashEscapes(sql)
+	if len(lex) != len(sql) {
+		t.Fatalf("length %d, want %d", len(lex), len(sql))
+	}
+	for _, tk := range Tokens(lex) {
+		got = append(got, tk.Text(sql))
+	}
+	want := []string{"select", `'a\'`, ";", "select", `"b\"`, "from", "t", ";", "select", `'it''s\\'`}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("tokens %q\nwant   %q", got, want)
+	}
+	// With backslash escapes the first string runs on.
+	if tk, _ := Next(sql, 7); tk.Text(sql) == `'a\'` {
+		t.Errorf("default lexing ended the string at the backslash")
 	}
 }

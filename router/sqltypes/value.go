@@ -10,11 +10,22 @@ import (
 
 // AppendSQL appends v as a MySQL literal. Values are nil, bool, int64,
 // uint64, float64, string, []byte, or Decimal text (type DecimalLiteral).
-// Strings are quoted with backslash escapes (the server must not run with
-// NO_BACKSLASH_ESCAPES), byte for byte: text that is not UTF-8 (a latin1
+// Strings are quoted with backslash escapes (for a connection under
+// NO_BACKSLASH_ESCAPES, use AppendSQLIn), byte for byte: text that is not UTF-8 (a latin1
 // client's) stays text in the connection's character set. []byte is
 // written as _binary'...', or as X'...' when it is not UTF-8.
 func AppendSQL(b []byte, v any) ([]byte, error) {
+	return AppendSQLIn(b, v, false)
+}
+
+// AppendSQLIn is AppendSQL for a connection whose sql_mode has
+// NO_BACKSLASH_ESCAPES when noBackslash is set: strings are then quoted
+// with AppendQuotedNoBackslash.
+func AppendSQLIn(b []byte, v any, noBackslash bool) ([]byte, error) {
+	quote := AppendQuoted
+	if noBackslash {
+		quote = AppendQuotedNoBackslash
+	}
 	switch v := v.(type) {
 	case nil:
 		return append(b, "NULL"...), nil
@@ -43,13 +54,13 @@ func AppendSQL(b []byte, v any) ([]byte, error) {
 		b = AppendQuoted(b, v.Value)
 		return append(append(append(b, " AS "...), v.As...), ')'), nil
 	case string:
-		return AppendQuoted(b, v), nil
+		return quote(b, v), nil
 	case []byte:
 		if !utf8.Valid(v) {
 			return appendHex(b, string(v)), nil
 		}
 		b = append(b, "_binary"...)
-		return AppendQuoted(b, string(v)), nil
+		return quote(b, string(v)), nil
 	}
 	return nil, fmt.Errorf("unsupported bind value type %T", v)
 }
@@ -124,6 +135,29 @@ func AppendQuoted(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '\'')
+}
+
+// AppendQuotedNoBackslash appends s as a quoted string literal for a
+// connection whose sql_mode has NO_BACKSLASH_ESCAPES: a quote is doubled,
+// and every other byte, a backslash or a NUL included, stands for itself.
+func AppendQuotedNoBackslash(b []byte, s string) []byte {
+	b = append(b, '\'')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			b = append(b, '\'')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '\'')
+}
+
+// AppendQuotedIn appends s quoted by AppendQuoted, or by
+// AppendQuotedNoBackslash when noBackslash is set.
+func AppendQuotedIn(b []byte, s string, noBackslash bool) []byte {
+	if noBackslash {
+		return AppendQuotedNoBackslash(b, s)
+	}
+	return AppendQuoted(b, s)
 }
 
 // ToInteger converts a bind value to the integer MySQL would compare an
