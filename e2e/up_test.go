@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -16,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
@@ -108,6 +112,7 @@ func TestMosaicUp(t *testing.T) {
 	// TLS on the tablets' gRPC and on etcd.
 	certDir := filepath.Join(dataDir, "certs")
 	caPEM := checkUpSecurity(t, certDir, fmt.Sprintf("127.0.0.1:%d", etcdPort), fmt.Sprintf("127.0.0.1:%d", offset+18100))
+	checkUpClientTLS(t, caPEM, gatePort)
 	// The quick start of the README, as written there (on this test's
 	// gate port): applications connect as before.
 	runReadmeQuickStart(t, gatePort)
@@ -149,6 +154,43 @@ func TestMosaicUp(t *testing.T) {
 		db.Close()
 	}
 	stop(cmd)
+}
+
+// checkUpClientTLS checks that the gate of a running `mosaic up` offers
+// MySQL clients TLS with a certificate the cluster CA signed, as MariaDB
+// 11.4 offers a certificate of its own from its first start: go-sql-driver
+// verifying it against ca.pem, go-sql-driver's skip-verify, and the
+// mariadb client with --ssl-verify-server-cert.
+func checkUpClientTLS(t *testing.T, caPEM []byte, gatePort int) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("ca.pem holds no certificate")
+	}
+	if err := mysql.RegisterTLSConfig("mosaicup", &tls.Config{RootCAs: pool}); err != nil {
+		t.Fatal(err)
+	}
+	defer mysql.DeregisterTLSConfig("mosaicup")
+	for _, mode := range []string{"mosaicup", "skip-verify"} {
+		db := openDirect(t, fmt.Sprintf("root@tcp(127.0.0.1:%d)/commerce?tls=%s", gatePort, mode))
+		var one int
+		if err := db.QueryRow("select 1").Scan(&one); err != nil || one != 1 {
+			t.Fatalf("tls=%s: %d %v", mode, one, err)
+		}
+		db.Close()
+	}
+	if _, err := lookPath("mariadb"); err != nil {
+		return
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runMariadb(t, "", "-h127.0.0.1", "-P", fmt.Sprint(gatePort), "-uroot", "--ssl", "--ssl-ca", ca,
+		"--ssl-verify-server-cert", "commerce", "-e", "status")
+	if err != nil || !strings.Contains(out, "Cipher in use") {
+		t.Fatalf("mariadb --ssl-verify-server-cert through the gate of mosaic up: %v\n%s", err, out)
+	}
 }
 
 // checkUpSecurity checks the security of a running `mosaic up`: its

@@ -129,32 +129,35 @@ func (ca *CA) Issue(req Request) (certPEM, keyPEM []byte, err error) {
 	if name == "" {
 		name = "mosaic-" + string(req.Role)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("generate key: %w", err)
-	}
-	serial, err := newSerial()
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	notAfter := now.Add(req.Validity)
-	if notAfter.After(ca.Cert.NotAfter) {
-		notAfter = ca.Cert.NotAfter
-	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name, Organization: []string{"Mosaic"}, OrganizationalUnit: []string{string(req.Role)}},
-		NotBefore:    now.Add(-clockSkew),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		URIs:         []*url.URL{RoleURI(req.Role)},
+		Subject:     pkix.Name{CommonName: name, Organization: []string{"Mosaic"}, OrganizationalUnit: []string{string(req.Role)}},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		URIs:        []*url.URL{RoleURI(req.Role)},
 	}
 	if req.Role == RoleTablet || req.Role == RoleEtcd {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 	}
-	for _, h := range hostList(req.Hosts) {
+	return ca.sign(tmpl, req.Hosts, req.Validity)
+}
+
+// sign fills tmpl's serial, validity (from now for validity, never past
+// the CA's) and hosts (plus the default ones), makes a key and signs
+// the certificate for it; both come back in PEM.
+func (ca *CA) sign(tmpl *x509.Certificate, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key: %w", err)
+	}
+	if tmpl.SerialNumber, err = newSerial(); err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-clockSkew), now.Add(validity)
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter
+	}
+	for _, h := range hostList(hosts) {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else {

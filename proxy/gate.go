@@ -80,7 +80,7 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 	if cfg.TabletSockets {
 		hc.hostID = sysconn.HostID()
 	}
-	tlsConfig, tlsKey, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
+	tlsConfig, tlsKey, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile, log)
 	if err != nil {
 		return nil, err
 	}

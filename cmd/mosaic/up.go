@@ -54,7 +54,9 @@ keyspace customer sharded into -80 and 80-, and a gate on 127.0.0.1:15306.
 Everything lives under --data-dir; a second run comes back on the same data.
 Every connection between the processes is mutual TLS, with a CA and
 certificates made in <data-dir>/certs at the first run (--insecure: none);
-SIGHUP makes every process reload them. Ctrl-C stops every process.`,
+SIGHUP makes every process reload them. MySQL clients may ask the gate for
+TLS: its certificate (certs/gate-mysql.pem) is signed by the same CA
+(certs/ca.pem), so clients can verify it. Ctrl-C stops every process.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := lf.logger()
@@ -195,6 +197,7 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 		"--http-port", strconv.Itoa(c.gateHTTPPort),
 		"--topo-endpoints", etcdAddr,
 	)
+	gateArgs = append(gateArgs, sec.gateFlags()...)
 	gateArgs = append(gateArgs, c.extraGate...)
 	gate := &child{name: "gate", path: self, args: gateArgs, logFile: filepath.Join(logDir, "gate.log"), env: childEnv(c)}
 
@@ -224,14 +227,14 @@ func runUp(ctx context.Context, c upConfig, lf *logFlags, log *slog.Logger) erro
 	}
 	fmt.Printf(`
 Mosaic is up.
-  connect:   mysql -h127.0.0.1 -P%d -uroot commerce
+  connect:   mysql -h127.0.0.1 -P%d -uroot commerce%s
   keyspaces: commerce (unsharded), customer (shards -80, 80-)
   status:    http://127.0.0.1:%d/debug/status
   topology:  mosaicctl --topo-endpoints %s %s tablets
   logs:      %s
   secrets:   %s (mosaic_dba's password reaches each tablet's mysqld)
 Press Ctrl-C to stop.
-`, c.gatePort, c.gateHTTPPort, etcdAddr, sec.ctlFlags(), logDir, secrets)
+`, c.gatePort, sec.connectTLSHint(), c.gateHTTPPort, etcdAddr, sec.ctlFlags(), logDir, secrets)
 	<-ctx.Done()
 	fmt.Println("stopping...")
 	return nil

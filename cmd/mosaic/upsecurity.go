@@ -26,7 +26,14 @@ type upSecurity struct {
 	// operator is `mosaic up`'s own certificate (it initializes shards);
 	// nil when insecure.
 	operator *mtls.Source
+	// gateTLS is the certificate and key the gate shows MySQL clients
+	// that ask for TLS, signed by the cluster CA; none when insecure.
+	gateTLS mtls.Files
 }
+
+// gateServerCert names the gate's client-facing certificate in the
+// certificate directory (gate-mysql.pem, gate-mysql-key.pem).
+const gateServerCert = "gate-mysql"
 
 // newUpSecurity makes or reuses the certificates of the cluster in
 // dataDir, unless insecure.
@@ -43,11 +50,38 @@ func newUpSecurity(dataDir string, insecure bool, log *slog.Logger) (upSecurity,
 	if len(written) > 0 {
 		log.Info("cluster certificates written", "dir", dir, "files", len(written))
 	}
+	// MySQL clients may ask for TLS (tls=true, --ssl) and verify the gate
+	// with the cluster's ca.pem; the certificate is renewed in its last
+	// 30 days by the next start, and the gate reads it again when it
+	// changes.
+	gateTLS, written, err := mtls.InitServerCert(dir, gateServerCert, mtls.DefaultDirOptions())
+	if err != nil {
+		return upSecurity{}, fmt.Errorf("the gate's TLS certificate in %s: %w", dir, err)
+	}
+	if len(written) > 0 {
+		log.Info("gate TLS certificate written", "cert", gateTLS.Cert)
+	}
 	op, err := mtls.Load(mtls.DirFiles(dir, mtls.RoleOperator), log)
 	if err != nil {
 		return upSecurity{}, err
 	}
-	return upSecurity{certDir: dir, operator: op}, nil
+	return upSecurity{certDir: dir, operator: op, gateTLS: gateTLS}, nil
+}
+
+// connectTLSHint is what the banner adds to its connect line for TLS.
+func (s upSecurity) connectTLSHint() string {
+	if s.gateTLS.Cert == "" {
+		return ""
+	}
+	return "\n             (TLS: --ssl-ca " + s.gateTLS.CA + " --ssl-verify-server-cert)"
+}
+
+// gateFlags give the gate its client-facing certificate.
+func (s upSecurity) gateFlags() []string {
+	if s.gateTLS.Cert == "" {
+		return nil
+	}
+	return []string{"--tls-cert", s.gateTLS.Cert, "--tls-key", s.gateTLS.Key}
 }
 
 // childFlags are the flags that give a child process its certificates.
