@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"database/sql"
+	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/mosaicdb/mosaic/e2e/cluster"
 )
@@ -213,4 +218,118 @@ func runArgs(t *testing.T, conn *sql.Conn, q string, args ...any) string {
 		return describeErr(err)
 	}
 	return strings.Join(out, "|")
+}
+
+// signalProcedures raise errors after, before and between result sets,
+// and one handles a SIGNAL of its own.
+var signalProcedures = []string{
+	"create or replace procedure sig_after() begin select 1 as a; signal sqlstate '45000' set message_text = 'after one result', mysql_errno = 1644; end",
+	"create or replace procedure sig_first() begin signal sqlstate '45001' set message_text = 'before any result'; select 2 as b; end",
+	"create or replace procedure sig_between() begin select 1 as a; select 2 as b; signal sqlstate '45002' set message_text = 'between', mysql_errno = 3001; select 3 as c; end",
+	"create or replace procedure sig_warn() begin select 1 as a; signal sqlstate '01000' set message_text = 'a warning'; select 2 as b; end",
+	"create or replace procedure sig_handled() begin declare continue handler for sqlstate '45000' select 'handled' as h; select 1 as a; signal sqlstate '45000'; select 2 as b; end",
+	"create or replace procedure sig_arg(x int) begin select x as a; select x + 1 as b; signal sqlstate '45000' set message_text = 'with an argument'; end",
+	"create or replace procedure sig_resignal() begin declare exit handler for sqlexception resignal set message_text = 'resignalled'; select 1 as a; select * from no_such_table; end",
+}
+
+// signalQueries run the procedures alone, in multi-statement text
+// (statements after the failing one must not run), and as a prepared
+// CALL.
+var signalQueries = []string{
+	"call sig_after()",
+	"call sig_first()",
+	"call sig_between()",
+	"call sig_warn()",
+	"call sig_handled()",
+	"call sig_resignal()",
+	"select 0 as z; call sig_after(); select 9 as after_error",
+	"call sig_between(); select 9 as after_error",
+	"call sig_warn(); show warnings; select @@warning_count",
+	"call sig_handled(); select 9 as after",
+	"signal sqlstate '45000' set message_text = 'top level'",
+	"select 0 as z; signal sqlstate '45000' set message_text = 'top level'; select 9 as after_error",
+	"call sig_after(); show errors",
+}
+
+// resultFlow describes every result set, OK and error of q as a client
+// reads them: columns and rows per set, then the error that ended the
+// flow with its number, SQLSTATE and message.
+func resultFlow(t *testing.T, conn *sql.Conn, q string, args ...any) string {
+	t.Helper()
+	rows, err := conn.QueryContext(t.Context(), q, args...)
+	if err != nil {
+		return flowErr(err)
+	}
+	defer rows.Close()
+	var out []string
+	for {
+		cols, _ := rows.Columns()
+		set := "[" + strings.Join(cols, ",") + "]"
+		vals := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				set += " " + string(v)
+			}
+		}
+		out = append(out, set)
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		out = append(out, flowErr(err))
+	}
+	return strings.Join(out, " ; ")
+}
+
+func flowErr(err error) string {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return fmt.Sprintf("ERROR %d (%s) %s", me.Number, string(me.SQLState[:]), me.Message)
+	}
+	return "ERROR " + err.Error()
+}
+
+// testSignalFlow compares how errors raised by SIGNAL (in a procedure
+// that returned result sets, between them, at the top level, handled or
+// resignalled) reach the client through the gate and from mysqld, with
+// multi-statements and with a prepared CALL, then with the mariadb
+// client.
+func testSignalFlow(t *testing.T, c *cluster.Cluster) {
+	gate := wireConn(t, c.DSN("commerce", "multiStatements=true"))
+	direct := wireConn(t, c.DirectDSN("commerce", "0")+"?multiStatements=true")
+	for _, q := range signalProcedures {
+		if _, err := gate.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, q := range signalQueries {
+		got, want := resultFlow(t, gate, q), resultFlow(t, direct, q)
+		if got != want {
+			t.Errorf("%s\n  gate:    %s\n  mariadb: %s", q, got, want)
+		}
+	}
+	// Prepared (binary protocol): CALL with a ? argument, its result sets
+	// in binary rows, then the error.
+	gp := wireConn(t, c.DSN("commerce"))
+	dp := wireConn(t, c.DirectDSN("commerce", "0"))
+	got, want := resultFlow(t, gp, "call sig_arg(?)", 5), resultFlow(t, dp, "call sig_arg(?)", 5)
+	if got != want || !strings.Contains(want, "[b] 6") {
+		t.Errorf("prepared call sig_arg(?)\n  gate:    %s\n  mariadb: %s", got, want)
+	}
+	host, port, _ := net.SplitHostPort(c.GateAddr)
+	dhost, dport, _ := net.SplitHostPort(c.OpenRootOverTCP(t, "commerce", "0"))
+	p := c.Shards["commerce"]["0"].Primary()
+	for _, q := range signalQueries {
+		gout, _ := runMariadb(t, "", "-h", host, "-P", port, "-u", "root", "commerce", "-e", q)
+		dout, _ := runMariadb(t, "", "-h", dhost, "-P", dport, "-u", "root", p.DBName, "-e", q)
+		compareLines(t, "mariadb -e "+q, gout, dout)
+	}
 }

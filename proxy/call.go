@@ -30,6 +30,32 @@ import (
 // = <value> would. Their values in reach the tablet as any user variable
 // does, through the session's settings.
 
+// writeResultsBefore writes the result sets a procedure produced before
+// it failed (sqlerr.ResultsBefore: a SIGNAL after a SELECT), each flagged
+// SERVER_MORE_RESULTS_EXISTS, as mysqld does; the caller then writes err,
+// which it returns. A client without CLIENT_MULTI_RESULTS gets the error
+// alone (mysqld refuses it such a procedure anyway).
+func (cc *clientConn) writeResultsBefore(err error) error {
+	results := sqlerr.ResultsBefore(err)
+	if len(results) == 0 || cc.capability&mysql.CLIENT_MULTI_RESULTS == 0 {
+		return err
+	}
+	more := cc.moreResults
+	defer func() { cc.moreResults = more }()
+	cc.moreResults = true
+	for _, r := range results {
+		if len(r.Fields) == 0 {
+			// Only result sets come before the error: the OK of a
+			// statement inside the procedure never reaches a client.
+			continue
+		}
+		if werr := cc.writeResult(r); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
 // callUserVars returns the user variables among a CALL's arguments, lower
 // case, each once: the ones an OUT or INOUT parameter may set.
 func callUserVars(call *ast.CallStmt) []string {
@@ -66,7 +92,7 @@ func (cc *clientConn) runCall(ctx context.Context, call *ast.CallStmt, exec *ses
 	}
 	res, err := run(exec)
 	if err != nil {
-		return err
+		return cc.writeResultsBefore(err)
 	}
 	userVars, outVals := res.GetUserVars(), (*querypb.QueryResult)(nil)
 	if out != nil {

@@ -136,7 +136,11 @@ type Error struct {
 	// aborted as the victim of a deadlock across shards (1213); empty
 	// otherwise.
 	Deadlock string
-	cause    error
+	// Results are the results a statement that answers with several (a
+	// CALL) gave before it failed, in order: mysqld sends them to the
+	// client before the error (ResultsBefore).
+	Results []*querypb.QueryResult
+	cause   error
 }
 
 // New returns an Error with the SQLSTATE that belongs to num.
@@ -164,7 +168,8 @@ func NotSupported(format string, args ...any) *Error {
 
 // Proto returns the error as it travels in gRPC status details.
 func (e *Error) Proto() *querypb.MySQLError {
-	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message, Retryable: e.Retryable, TransactionEnded: e.TxEnded, Deadlock: e.Deadlock}
+	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message, Retryable: e.Retryable, TransactionEnded: e.TxEnded, Deadlock: e.Deadlock,
+		ResultsBefore: ResultsBefore(e)}
 }
 
 // FromProto turns a querypb.MySQLError back into an Error.
@@ -176,7 +181,7 @@ func FromProto(m *querypb.MySQLError) *Error {
 	if state == "" {
 		state = StateFor(uint16(m.Code))
 	}
-	return &Error{Num: uint16(m.Code), State: state, Message: m.Message, Retryable: m.Retryable, TxEnded: m.TransactionEnded, Deadlock: m.Deadlock}
+	return &Error{Num: uint16(m.Code), State: state, Message: m.Message, Retryable: m.Retryable, TxEnded: m.TransactionEnded, Deadlock: m.Deadlock, Results: m.ResultsBefore}
 }
 
 // NotServing is the error of a tablet asked for a target it does not serve
@@ -228,10 +233,41 @@ func (e *Error) GRPCStatus() *status.Status {
 	// with it. The details keep the message byte for byte: one quoting a
 	// binary value ("Duplicate entry '\xff'") is not UTF-8.
 	st := status.New(code, strings.ToValidUTF8(e.Message, "?"))
-	if withDetails, err := st.WithDetails(e.Proto()); err == nil {
+	detail := e.Proto()
+	if resultsBytes(detail.ResultsBefore) > maxResultsInStatus {
+		// The details travel in the trailers: too many rows would fail
+		// the call, and the error alone is better than none.
+		detail.ResultsBefore = nil
+	}
+	if withDetails, err := st.WithDetails(detail); err == nil {
 		return withDetails
 	}
 	return st
+}
+
+// maxResultsInStatus bounds the rows of Error.Results that travel with
+// the error in a gRPC status (whose details go in the trailers).
+const maxResultsInStatus = 1 << 20
+
+func resultsBytes(results []*querypb.QueryResult) int {
+	n := 0
+	for _, r := range results {
+		for _, row := range r.Rows {
+			n += len(row)
+		}
+	}
+	return n
+}
+
+// ResultsBefore returns the results err's statement gave before it failed
+// (Error.Results), wherever in err's chain they are.
+func ResultsBefore(err error) []*querypb.QueryResult {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if se, ok := e.(*Error); ok && len(se.Results) > 0 {
+			return se.Results
+		}
+	}
+	return nil
 }
 
 // FromError returns the MySQL error a client should see for err. It never

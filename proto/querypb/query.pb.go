@@ -1736,7 +1736,12 @@ type MySQLError struct {
 	// deadlock is set on the 1213 of a transaction aborted as the victim of
 	// a deadlock across shards (AbortDeadlockVictim): the cycle the
 	// detector found, for the gate's log and status page.
-	Deadlock      string `protobuf:"bytes,6,opt,name=deadlock" json:"deadlock,omitempty"`
+	Deadlock string `protobuf:"bytes,6,opt,name=deadlock" json:"deadlock,omitempty"`
+	// results_before are the results a statement that answers with several
+	// (a CALL) gave before it failed, in order: the result sets of a
+	// procedure that then raised an error (SIGNAL after a SELECT), which
+	// mysqld sends the client before the error.
+	ResultsBefore []*QueryResult `protobuf:"bytes,7,rep,name=results_before,json=resultsBefore" json:"results_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1811,6 +1816,13 @@ func (x *MySQLError) GetDeadlock() string {
 		return x.Deadlock
 	}
 	return ""
+}
+
+func (x *MySQLError) GetResultsBefore() []*QueryResult {
+	if x != nil {
+		return x.ResultsBefore
+	}
+	return nil
 }
 
 // ReserveExecuteRequest runs sql on a reserved connection: a new one when
@@ -3851,7 +3863,7 @@ const file_query_proto_rawDesc = "" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12>\n" +
 	"\x1cprimary_term_start_unix_nano\x18\x03 \x01(\x03R\x18primaryTermStartUnixNano\x12B\n" +
 	"\x0erealtime_stats\x18\x04 \x01(\v2\x1b.mosaic.query.RealtimeStatsR\rrealtimeStats\x12?\n" +
-	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\xb7\x01\n" +
+	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\xf9\x01\n" +
 	"\n" +
 	"MySQLError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x14\n" +
@@ -3859,7 +3871,8 @@ const file_query_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1c\n" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\x12+\n" +
 	"\x11transaction_ended\x18\x05 \x01(\bR\x10transactionEnded\x12\x1a\n" +
-	"\bdeadlock\x18\x06 \x01(\tR\bdeadlock\"\xb0\x01\n" +
+	"\bdeadlock\x18\x06 \x01(\tR\bdeadlock\x12@\n" +
+	"\x0eresults_before\x18\a \x03(\v2\x19.mosaic.query.QueryResultR\rresultsBefore\"\xb0\x01\n" +
 	"\x15ReserveExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x126\n" +
@@ -4114,90 +4127,91 @@ var file_query_proto_depIdxs = []int32{
 	2,  // 26: mosaic.query.StreamHealthResponse.target:type_name -> mosaic.query.Target
 	23, // 27: mosaic.query.StreamHealthResponse.realtime_stats:type_name -> mosaic.query.RealtimeStats
 	61, // 28: mosaic.query.StreamHealthResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	2,  // 29: mosaic.query.ReserveExecuteRequest.target:type_name -> mosaic.query.Target
-	6,  // 30: mosaic.query.ReserveExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
-	61, // 31: mosaic.query.ReserveExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	4,  // 32: mosaic.query.ReserveExecuteResponse.result:type_name -> mosaic.query.QueryResult
-	25, // 33: mosaic.query.ReserveExecuteResponse.error:type_name -> mosaic.query.MySQLError
-	2,  // 34: mosaic.query.ReleaseRequest.target:type_name -> mosaic.query.Target
-	2,  // 35: mosaic.query.ReservedHeartbeatRequest.target:type_name -> mosaic.query.Target
-	1,  // 36: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
-	32, // 37: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
-	2,  // 38: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
-	2,  // 39: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
-	12, // 40: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
-	2,  // 41: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
-	12, // 42: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
-	2,  // 43: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
-	32, // 44: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
-	2,  // 45: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
-	2,  // 46: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
-	1,  // 47: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
-	2,  // 48: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
-	2,  // 49: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
-	33, // 50: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
-	2,  // 51: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
-	33, // 52: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
-	12, // 53: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
-	61, // 54: mosaic.query.LockWaitsResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
-	54, // 55: mosaic.query.LockWaitsResponse.waits:type_name -> mosaic.query.LockWait
-	55, // 56: mosaic.query.LockWait.waiter:type_name -> mosaic.query.LockWaitTx
-	55, // 57: mosaic.query.LockWait.blocker:type_name -> mosaic.query.LockWaitTx
-	11, // 58: mosaic.query.LockWaitTx.tag:type_name -> mosaic.query.TransactionTag
-	7,  // 59: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
-	8,  // 60: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
-	25, // 61: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
-	7,  // 62: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
-	7,  // 63: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
-	58, // 64: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
-	9,  // 65: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
-	16, // 66: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
-	14, // 67: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
-	18, // 68: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
-	20, // 69: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
-	22, // 70: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
-	26, // 71: mosaic.query.Query.ReserveExecute:input_type -> mosaic.query.ReserveExecuteRequest
-	28, // 72: mosaic.query.Query.Release:input_type -> mosaic.query.ReleaseRequest
-	30, // 73: mosaic.query.Query.ReservedHeartbeat:input_type -> mosaic.query.ReservedHeartbeatRequest
-	34, // 74: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
-	36, // 75: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
-	38, // 76: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
-	40, // 77: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
-	42, // 78: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
-	44, // 79: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
-	46, // 80: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
-	48, // 81: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
-	50, // 82: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
-	52, // 83: mosaic.query.Query.LockWaits:input_type -> mosaic.query.LockWaitsRequest
-	56, // 84: mosaic.query.Query.AbortDeadlockVictim:input_type -> mosaic.query.AbortDeadlockVictimRequest
-	8,  // 85: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
-	8,  // 86: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
-	59, // 87: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
-	13, // 88: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
-	17, // 89: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
-	15, // 90: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
-	19, // 91: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
-	21, // 92: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
-	24, // 93: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
-	27, // 94: mosaic.query.Query.ReserveExecute:output_type -> mosaic.query.ReserveExecuteResponse
-	29, // 95: mosaic.query.Query.Release:output_type -> mosaic.query.ReleaseResponse
-	31, // 96: mosaic.query.Query.ReservedHeartbeat:output_type -> mosaic.query.ReservedHeartbeatResponse
-	35, // 97: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
-	37, // 98: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
-	39, // 99: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
-	41, // 100: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
-	43, // 101: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
-	45, // 102: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
-	47, // 103: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
-	49, // 104: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
-	51, // 105: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
-	53, // 106: mosaic.query.Query.LockWaits:output_type -> mosaic.query.LockWaitsResponse
-	57, // 107: mosaic.query.Query.AbortDeadlockVictim:output_type -> mosaic.query.AbortDeadlockVictimResponse
-	85, // [85:108] is the sub-list for method output_type
-	62, // [62:85] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	4,  // 29: mosaic.query.MySQLError.results_before:type_name -> mosaic.query.QueryResult
+	2,  // 30: mosaic.query.ReserveExecuteRequest.target:type_name -> mosaic.query.Target
+	6,  // 31: mosaic.query.ReserveExecuteRequest.options:type_name -> mosaic.query.ExecuteOptions
+	61, // 32: mosaic.query.ReserveExecuteResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	4,  // 33: mosaic.query.ReserveExecuteResponse.result:type_name -> mosaic.query.QueryResult
+	25, // 34: mosaic.query.ReserveExecuteResponse.error:type_name -> mosaic.query.MySQLError
+	2,  // 35: mosaic.query.ReleaseRequest.target:type_name -> mosaic.query.Target
+	2,  // 36: mosaic.query.ReservedHeartbeatRequest.target:type_name -> mosaic.query.Target
+	1,  // 37: mosaic.query.TransactionMetadata.state:type_name -> mosaic.query.TransactionState
+	32, // 38: mosaic.query.TransactionMetadata.participants:type_name -> mosaic.query.Participant
+	2,  // 39: mosaic.query.PrepareRequest.target:type_name -> mosaic.query.Target
+	2,  // 40: mosaic.query.CommitPreparedRequest.target:type_name -> mosaic.query.Target
+	12, // 41: mosaic.query.CommitPreparedRequest.xid:type_name -> mosaic.query.Xid
+	2,  // 42: mosaic.query.RollbackPreparedRequest.target:type_name -> mosaic.query.Target
+	12, // 43: mosaic.query.RollbackPreparedRequest.xid:type_name -> mosaic.query.Xid
+	2,  // 44: mosaic.query.CreateTransactionRequest.target:type_name -> mosaic.query.Target
+	32, // 45: mosaic.query.CreateTransactionRequest.participants:type_name -> mosaic.query.Participant
+	2,  // 46: mosaic.query.StartCommitRequest.target:type_name -> mosaic.query.Target
+	2,  // 47: mosaic.query.SetRollbackRequest.target:type_name -> mosaic.query.Target
+	1,  // 48: mosaic.query.SetRollbackResponse.state:type_name -> mosaic.query.TransactionState
+	2,  // 49: mosaic.query.ConcludeTransactionRequest.target:type_name -> mosaic.query.Target
+	2,  // 50: mosaic.query.ReadTransactionRequest.target:type_name -> mosaic.query.Target
+	33, // 51: mosaic.query.ReadTransactionResponse.metadata:type_name -> mosaic.query.TransactionMetadata
+	2,  // 52: mosaic.query.UnresolvedTransactionsRequest.target:type_name -> mosaic.query.Target
+	33, // 53: mosaic.query.UnresolvedTransactionsResponse.transactions:type_name -> mosaic.query.TransactionMetadata
+	12, // 54: mosaic.query.UnresolvedTransactionsResponse.prepared:type_name -> mosaic.query.Xid
+	61, // 55: mosaic.query.LockWaitsResponse.tablet_alias:type_name -> mosaic.topodata.TabletAlias
+	54, // 56: mosaic.query.LockWaitsResponse.waits:type_name -> mosaic.query.LockWait
+	55, // 57: mosaic.query.LockWait.waiter:type_name -> mosaic.query.LockWaitTx
+	55, // 58: mosaic.query.LockWait.blocker:type_name -> mosaic.query.LockWaitTx
+	11, // 59: mosaic.query.LockWaitTx.tag:type_name -> mosaic.query.TransactionTag
+	7,  // 60: mosaic.query.MultiplexRequest.execute:type_name -> mosaic.query.ExecuteRequest
+	8,  // 61: mosaic.query.MultiplexResponse.execute:type_name -> mosaic.query.ExecuteResponse
+	25, // 62: mosaic.query.MultiplexResponse.error:type_name -> mosaic.query.MySQLError
+	7,  // 63: mosaic.query.Query.Execute:input_type -> mosaic.query.ExecuteRequest
+	7,  // 64: mosaic.query.Query.StreamExecute:input_type -> mosaic.query.ExecuteRequest
+	58, // 65: mosaic.query.Query.Multiplex:input_type -> mosaic.query.MultiplexRequest
+	9,  // 66: mosaic.query.Query.Begin:input_type -> mosaic.query.BeginRequest
+	16, // 67: mosaic.query.Query.LoadData:input_type -> mosaic.query.LoadDataRequest
+	14, // 68: mosaic.query.Query.BeginExecute:input_type -> mosaic.query.BeginExecuteRequest
+	18, // 69: mosaic.query.Query.Commit:input_type -> mosaic.query.CommitRequest
+	20, // 70: mosaic.query.Query.Rollback:input_type -> mosaic.query.RollbackRequest
+	22, // 71: mosaic.query.Query.StreamHealth:input_type -> mosaic.query.StreamHealthRequest
+	26, // 72: mosaic.query.Query.ReserveExecute:input_type -> mosaic.query.ReserveExecuteRequest
+	28, // 73: mosaic.query.Query.Release:input_type -> mosaic.query.ReleaseRequest
+	30, // 74: mosaic.query.Query.ReservedHeartbeat:input_type -> mosaic.query.ReservedHeartbeatRequest
+	34, // 75: mosaic.query.Query.Prepare:input_type -> mosaic.query.PrepareRequest
+	36, // 76: mosaic.query.Query.CommitPrepared:input_type -> mosaic.query.CommitPreparedRequest
+	38, // 77: mosaic.query.Query.RollbackPrepared:input_type -> mosaic.query.RollbackPreparedRequest
+	40, // 78: mosaic.query.Query.CreateTransaction:input_type -> mosaic.query.CreateTransactionRequest
+	42, // 79: mosaic.query.Query.StartCommit:input_type -> mosaic.query.StartCommitRequest
+	44, // 80: mosaic.query.Query.SetRollback:input_type -> mosaic.query.SetRollbackRequest
+	46, // 81: mosaic.query.Query.ConcludeTransaction:input_type -> mosaic.query.ConcludeTransactionRequest
+	48, // 82: mosaic.query.Query.ReadTransaction:input_type -> mosaic.query.ReadTransactionRequest
+	50, // 83: mosaic.query.Query.UnresolvedTransactions:input_type -> mosaic.query.UnresolvedTransactionsRequest
+	52, // 84: mosaic.query.Query.LockWaits:input_type -> mosaic.query.LockWaitsRequest
+	56, // 85: mosaic.query.Query.AbortDeadlockVictim:input_type -> mosaic.query.AbortDeadlockVictimRequest
+	8,  // 86: mosaic.query.Query.Execute:output_type -> mosaic.query.ExecuteResponse
+	8,  // 87: mosaic.query.Query.StreamExecute:output_type -> mosaic.query.ExecuteResponse
+	59, // 88: mosaic.query.Query.Multiplex:output_type -> mosaic.query.MultiplexResponse
+	13, // 89: mosaic.query.Query.Begin:output_type -> mosaic.query.BeginResponse
+	17, // 90: mosaic.query.Query.LoadData:output_type -> mosaic.query.LoadDataResponse
+	15, // 91: mosaic.query.Query.BeginExecute:output_type -> mosaic.query.BeginExecuteResponse
+	19, // 92: mosaic.query.Query.Commit:output_type -> mosaic.query.CommitResponse
+	21, // 93: mosaic.query.Query.Rollback:output_type -> mosaic.query.RollbackResponse
+	24, // 94: mosaic.query.Query.StreamHealth:output_type -> mosaic.query.StreamHealthResponse
+	27, // 95: mosaic.query.Query.ReserveExecute:output_type -> mosaic.query.ReserveExecuteResponse
+	29, // 96: mosaic.query.Query.Release:output_type -> mosaic.query.ReleaseResponse
+	31, // 97: mosaic.query.Query.ReservedHeartbeat:output_type -> mosaic.query.ReservedHeartbeatResponse
+	35, // 98: mosaic.query.Query.Prepare:output_type -> mosaic.query.PrepareResponse
+	37, // 99: mosaic.query.Query.CommitPrepared:output_type -> mosaic.query.CommitPreparedResponse
+	39, // 100: mosaic.query.Query.RollbackPrepared:output_type -> mosaic.query.RollbackPreparedResponse
+	41, // 101: mosaic.query.Query.CreateTransaction:output_type -> mosaic.query.CreateTransactionResponse
+	43, // 102: mosaic.query.Query.StartCommit:output_type -> mosaic.query.StartCommitResponse
+	45, // 103: mosaic.query.Query.SetRollback:output_type -> mosaic.query.SetRollbackResponse
+	47, // 104: mosaic.query.Query.ConcludeTransaction:output_type -> mosaic.query.ConcludeTransactionResponse
+	49, // 105: mosaic.query.Query.ReadTransaction:output_type -> mosaic.query.ReadTransactionResponse
+	51, // 106: mosaic.query.Query.UnresolvedTransactions:output_type -> mosaic.query.UnresolvedTransactionsResponse
+	53, // 107: mosaic.query.Query.LockWaits:output_type -> mosaic.query.LockWaitsResponse
+	57, // 108: mosaic.query.Query.AbortDeadlockVictim:output_type -> mosaic.query.AbortDeadlockVictimResponse
+	86, // [86:109] is the sub-list for method output_type
+	63, // [63:86] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_query_proto_init() }

@@ -20,7 +20,10 @@ const MaxMoreResultsBytes = 64 << 20
 // SERVER_MORE_RESULTS_EXISTS, into first.MoreResults. Only CALL answers
 // with several results here (the connection does not enable
 // multi-statements): each result set of the procedure, then the CALL's
-// own OK. An error packet ends the sequence and fails the statement.
+// own OK. An error packet ends the sequence and fails the statement; the
+// results read before it go with the error (sqlerr.Error.Results), as
+// mysqld sends a client the result sets a procedure produced before it
+// failed (a SIGNAL after a SELECT).
 //
 // The results are buffered: a stream (Stream) cannot carry several, so
 // it fails, after reading them all to keep the connection usable, with a
@@ -38,6 +41,12 @@ func (c *Conn) readMoreResults(first *querypb.QueryResult, maxRows int, st *stre
 		res, err := c.readResult(maxRows, nil, discard || streaming || tooBig)
 		if err != nil {
 			c.drainResults()
+			var se *sqlerr.Error
+			if !discard && !streaming && !tooBig && !c.broken && errors.As(err, &se) {
+				before := append([]*querypb.QueryResult{first}, first.MoreResults...)
+				first.MoreResults = nil
+				se.Results = before
+			}
 			return nil, err
 		}
 		if discard || streaming || tooBig {
