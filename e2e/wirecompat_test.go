@@ -186,7 +186,10 @@ func testNoBackslashEscapes(t *testing.T, c *cluster.Cluster) {
 	}
 
 	script := "set sql_mode = concat(@@sql_mode, ',NO_BACKSLASH_ESCAPES');\nselect @@sql_mode;\n" +
-		"select 'a\\b', 'it''s', '\\', length('\\\\');\nselect 'x\\';\nset sql_mode = default;\nselect 'a\\'b', '\\\\';\n"
+		"select 'a\\b', 'it''s', '\\', length('\\\\');\nselect 'x\\';\nset sql_mode = default;\nselect 'a\\'b', '\\\\';\n" +
+		// Back in the default mode, a user variable's value is
+		// evaluated with backslash escapes.
+		"set @y = 'a\\\\b\\'c';\nselect @y, length(@y);\n"
 	gate, direct := mariadbBoth(t, c, script, "-N")
 	compareLines(t, "mariadb client, NO_BACKSLASH_ESCAPES", gate, direct)
 }
