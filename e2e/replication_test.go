@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proxy"
+	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/reparent"
 	"github.com/mosaicdb/mosaic/tablet/tablettest"
@@ -37,10 +39,13 @@ func TestReplication(t *testing.T) {
 		t.Skip("reparents and repairs a shard")
 	}
 	const maxLag = 2 * time.Second
+	backupDir := t.TempDir()
 	c := cluster.Start(t, cluster.Options{
 		Keyspaces: []cluster.Keyspace{{Name: "commerce"}},
 		Replicas:  2,
-		Tablets:   tablettest.Options{SemiSync: true},
+		Tablets: tablettest.Options{SemiSync: true, Configure: func(cfg *tablet.Config) {
+			cfg.Backup.Storage = "file://" + backupDir
+		}},
 		Gate: func(cfg *proxy.Config) {
 			cfg.MaxReplicaLag = maxLag
 		},
@@ -258,7 +263,6 @@ func TestReplication(t *testing.T) {
 
 	t.Run("BackupAndRestoreCLI", func(t *testing.T) {
 		ctl := cluster.BuildMosaicctl(t)
-		dir := t.TempDir()
 		run := func(args ...string) string {
 			t.Helper()
 			out, err := exec.Command(ctl, append(append([]string{"--topo-endpoints", c.TopoAddr}, c.Security.Flags()...), args...)...).CombinedOutput()
@@ -267,20 +271,28 @@ func TestReplication(t *testing.T) {
 			}
 			return string(out)
 		}
-		out := run("backup", "--keyspace", "commerce", "--shard", "0", "--dir", dir)
+		out := run("backup", "--keyspace", "commerce", "--shard", "0")
 		t.Logf("%s", strings.TrimSpace(out))
-		if !strings.Contains(run("backup", "list", "--keyspace", "commerce", "--shard", "0", "--dir", dir), ".xbstream") {
-			t.Fatal("backup list shows no backup")
+		m := regexp.MustCompile(`backup (\S+) of commerce/0 from (\S+):`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("backup output: %s", out)
+		}
+		id, from := m[1], m[2]
+		if from == primary().AliasString {
+			t.Fatalf("the backup was taken from the primary %s, not from a replica", from)
+		}
+		if list := run("backup", "list", "--keyspace", "commerce", "--backup-storage", "file://"+backupDir); !strings.Contains(list, id) {
+			t.Fatalf("backup list does not show %s:\n%s", id, list)
 		}
 		// Rows written after the backup reach the restored replica by
 		// replication.
 		mustExec(t, db, "insert into marks values (10), (11)")
 		victim := replicas()[0]
 		want := checksum(t, primary(), "marks")
-		out = run("restore", victim.AliasString, "--dir", dir)
+		out = run("restore", victim.AliasString)
 		t.Logf("%s", strings.TrimSpace(out))
-		if !strings.Contains(out, "restored from "+dir) {
-			t.Fatalf("restore output: %s", out)
+		if !strings.Contains(out, "restored from backup "+id) {
+			t.Fatalf("restore output (want backup %s): %s", id, out)
 		}
 		eventually(t, time.Minute, "restored replica in sync", func() error {
 			if got := checksum(t, victim, "marks"); got != want {
