@@ -3,7 +3,6 @@ package tablet
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -13,8 +12,8 @@ import (
 	"github.com/mosaicdb/mosaic/tablet/backupstore"
 )
 
-// BackupConfig says where a tablet keeps backups and archived binlogs, and
-// what it does there on its own.
+// BackupConfig says where a tablet keeps backups, and what it does there
+// on its own.
 type BackupConfig struct {
 	// Storage is the backup storage URL (backupstore.OpenStore): file:///dir
 	// or s3://bucket/prefix?endpoint=...; empty: none, and nothing below
@@ -34,24 +33,12 @@ type BackupConfig struct {
 	// backup needs.
 	Interval  time.Duration
 	Retention backupstore.Retention
-	// ArchiveBinlogs makes a primary stream its binlog into the storage.
-	ArchiveBinlogs bool
-	// ArchiveRotate closes an archived segment after this long, or once
-	// it holds ArchiveMaxBytes, whichever comes first.
-	ArchiveRotate   time.Duration
-	ArchiveMaxBytes int64
 }
 
 // DefaultBackupConfig returns the defaults: no storage; once one is given,
-// compressed backups, binlog archiving in segments of at most 30 s or
-// 64 MiB, no schedule.
+// compressed backups, no schedule.
 func DefaultBackupConfig() BackupConfig {
-	return BackupConfig{
-		Compress:        true,
-		ArchiveBinlogs:  true,
-		ArchiveRotate:   30 * time.Second,
-		ArchiveMaxBytes: 64 << 20,
-	}
+	return BackupConfig{Compress: true}
 }
 
 // Validate checks a BackupConfig.
@@ -68,9 +55,6 @@ func (c BackupConfig) Validate() error {
 	if c.Interval < 0 || c.Retention.Keep < 0 || c.Retention.MaxAge < 0 || c.PartSize < 0 {
 		errs = append(errs, errors.New("tablet: backup interval, retention and part size must not be negative"))
 	}
-	if c.Storage != "" && c.ArchiveBinlogs && (c.ArchiveRotate <= 0 || c.ArchiveRotate > time.Minute || c.ArchiveMaxBytes < 1<<20) {
-		errs = append(errs, fmt.Errorf("tablet: archived binlog segments rotate every 1 s to 1 min and at 1 MiB or more (have %v, %d bytes)", c.ArchiveRotate, c.ArchiveMaxBytes))
-	}
 	return errors.Join(errs...)
 }
 
@@ -83,10 +67,11 @@ type backups struct {
 	mu    sync.Mutex
 	store backupstore.Store
 
-	uploaded   *prometheus.CounterVec
-	lastBackup prometheus.Gauge
-	lastTime   time.Time
-	lastMu     sync.Mutex
+	uploaded          *prometheus.CounterVec
+	lastBackup        prometheus.Gauge
+	scheduledFailures prometheus.Counter
+	lastTime          time.Time
+	lastMu            sync.Mutex
 }
 
 func newBackups(cfg BackupConfig, reg prometheus.Registerer) (*backups, error) {
@@ -106,7 +91,11 @@ func newBackups(cfg BackupConfig, reg prometheus.Registerer) (*backups, error) {
 		Name: "mosaic_tablet_backup_last_success_timestamp_seconds",
 		Help: "When this tablet last finished a backup into storage (unix seconds; 0: never). The age of the shard's newest backup is time() minus the largest of its tablets'.",
 	})
-	for _, c := range []prometheus.Collector{b.uploaded, b.lastBackup} {
+	b.scheduledFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mosaic_tablet_backup_scheduled_failures_total",
+		Help: "Scheduled backups this tablet (as its shard's primary) asked a replica for that failed.",
+	})
+	for _, c := range []prometheus.Collector{b.uploaded, b.lastBackup, b.scheduledFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

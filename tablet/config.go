@@ -123,7 +123,7 @@ type Config struct {
 	AutoRepair  bool
 	RepairDelay time.Duration
 	// Backup configures backup storage (tablet/backupstore): backups into
-	// it, binlog archiving, scheduled backups; a repair that finds no
+	// it, scheduled backups and their retention; a repair that finds no
 	// healthy peer restores the shard's latest backup from it.
 	Backup BackupConfig
 	// DemoteTimeout bounds how long DemotePrimary waits for open

@@ -18,17 +18,14 @@ type backupFlags struct {
 
 func addBackupFlags(fs *pflag.FlagSet, cfg *tablet.BackupConfig) *backupFlags {
 	f := &backupFlags{cfg: cfg}
-	fs.StringVar(&cfg.Storage, "backup-storage", cfg.Storage, "backup storage URL: file:///dir or s3://bucket/prefix?endpoint=host:port (credentials from the environment or &credentials=FILE; see docs/backup.md); backups, archived binlogs and restores use it")
+	fs.StringVar(&cfg.Storage, "backup-storage", cfg.Storage, "backup storage URL: file:///dir or s3://bucket/prefix?endpoint=host:port (credentials from the environment or &credentials=FILE; see docs/backup.md); backups and restores use it")
 	fs.StringVar(&f.dir, "backup-dir", "", "a folder as backup storage (the same as --backup-storage file://DIR)")
-	fs.StringVar(&cfg.KeyFile, "backup-key-file", cfg.KeyFile, "encrypt backups and archived binlogs at rest with the 32-byte key in this file (openssl rand -hex 32); restores need the same file")
-	fs.BoolVar(&cfg.Compress, "backup-compress", cfg.Compress, "compress backups and archived binlogs with zstd")
+	fs.StringVar(&cfg.KeyFile, "backup-key-file", cfg.KeyFile, "encrypt backups at rest with the 32-byte key in this file (openssl rand -hex 32); restores need the same file")
+	fs.BoolVar(&cfg.Compress, "backup-compress", cfg.Compress, "compress backups with zstd")
 	fs.Int64Var(&cfg.PartSize, "backup-part-size", cfg.PartSize, "S3 multipart part size in bytes (0: 16 MiB; an upload holds one part in memory, an object has at most 10,000)")
 	fs.DurationVar(&cfg.Interval, "backup-interval", cfg.Interval, "take a full backup of the shard this often, from a healthy replica (the primary's tablet schedules it; 0: only on demand)")
 	fs.IntVar(&cfg.Retention.Keep, "backup-keep", cfg.Retention.Keep, "after a scheduled backup keep this many of the shard's newest backups (0: no count rule)")
 	fs.DurationVar(&cfg.Retention.MaxAge, "backup-keep-age", cfg.Retention.MaxAge, "after a scheduled backup keep the backups needed to restore any moment this far back (0: no age rule)")
-	fs.BoolVar(&cfg.ArchiveBinlogs, "binlog-archive", cfg.ArchiveBinlogs, "a primary streams its binlog into the backup storage, for point-in-time restores")
-	fs.DurationVar(&cfg.ArchiveRotate, "binlog-archive-rotate", cfg.ArchiveRotate, "close an archived binlog segment after this long (at most 1m): the recovery point objective")
-	fs.Int64Var(&cfg.ArchiveMaxBytes, "binlog-archive-max-bytes", cfg.ArchiveMaxBytes, "close an archived binlog segment at this size")
 	return f
 }
 
