@@ -11,20 +11,27 @@ import (
 
 	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/tablet/backupstore"
+	"github.com/mosaicdb/mosaic/tablet/backupstore/s3test"
 	"github.com/mosaicdb/mosaic/tablet/tablettest"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/etcdstore/etcdtest"
 )
 
 // TestScheduledBackups runs a shard whose primary schedules a backup every
-// 2 s, keeping 2, encrypted and compressed: the backups come from the
-// replica (never the primary), the retention deletes the oldest, and each
-// backup opens with the key, passes its checksum and is an xbstream.
+// 2 s, keeping 2, encrypted and compressed, into a real S3 server (weed;
+// a folder when weed is not built): the backups come from the replica
+// (never the primary), the retention deletes the oldest, and each backup
+// opens with the key, passes its checksum and is an xbstream.
 func TestScheduledBackups(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs mariadb-backup several times")
 	}
-	dir := t.TempDir()
+	storage := "file://" + t.TempDir()
+	if _, err := os.Stat(s3test.WeedPath()); err == nil {
+		storage = s3test.Start(t).URL("scheduled")
+	} else {
+		t.Logf("NOT TESTING S3: %s is not built (make weed); backing up into a folder instead", s3test.WeedPath())
+	}
 	keyFile := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(keyFile, []byte("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -32,7 +39,7 @@ func TestScheduledBackups(t *testing.T) {
 	ts := topo.NewServer(etcdtest.NewStore(t))
 	sh := tablettest.StartShardWithOptions(t, ts, "commerce", "0", 1, tablettest.Options{
 		Configure: func(c *tablet.Config) {
-			c.Backup.Storage = "file://" + dir
+			c.Backup.Storage = storage
 			c.Backup.KeyFile = keyFile
 			c.Backup.Compress = true
 			c.Backup.Interval = 2 * time.Second
@@ -44,7 +51,7 @@ func TestScheduledBackups(t *testing.T) {
 	primary.ExecuteFetchAsDba(t, "INSERT INTO "+primary.DBName+".t VALUES (1, REPEAT('x', 100)), (2, REPEAT('y', 100))")
 
 	ctx := t.Context()
-	store, err := backupstore.OpenStore(ctx, "file://"+dir, backupstore.Options{})
+	store, err := backupstore.OpenStore(ctx, storage, backupstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,5 +114,5 @@ func TestScheduledBackups(t *testing.T) {
 	if _, err := backupstore.OpenSealed(ctx, store, m.DataName(), m.Data, nil); err == nil {
 		t.Fatal("an encrypted backup opened without its key")
 	}
-	t.Logf("%d scheduled backups from %s; the newest: %d bytes, %d stored", len(seen), replica.AliasString, m.Data.RawBytes, m.Data.StoredBytes)
+	t.Logf("%d scheduled backups from %s into %s; the newest: %d bytes, %d stored", len(seen), replica.AliasString, store, m.Data.RawBytes, m.Data.StoredBytes)
 }
