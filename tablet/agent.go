@@ -263,7 +263,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
 		var loops sync.WaitGroup
-		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop, a.drainLoop, a.vrepl.Run, a.backupScheduleLoop} {
+		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop, a.drainLoop, a.vrepl.Run, a.backupScheduleLoop, a.archiveLoop} {
 			loops.Add(1)
 			go func() { defer loops.Done(); loop(gctx) }()
 		}

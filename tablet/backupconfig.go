@@ -33,12 +33,18 @@ type BackupConfig struct {
 	// backup needs.
 	Interval  time.Duration
 	Retention backupstore.Retention
+	// ArchiveBinlogs makes the primary stream its binlog into the storage
+	// (archive.go), in segments closed every ArchiveRotate or at
+	// ArchiveMaxBytes, whichever comes first.
+	ArchiveBinlogs  bool
+	ArchiveRotate   time.Duration
+	ArchiveMaxBytes int64
 }
 
 // DefaultBackupConfig returns the defaults: no storage; once one is given,
 // compressed backups, no schedule.
 func DefaultBackupConfig() BackupConfig {
-	return BackupConfig{Compress: true}
+	return BackupConfig{Compress: true, ArchiveRotate: 30 * time.Second, ArchiveMaxBytes: 64 << 20}
 }
 
 // Validate checks a BackupConfig.
@@ -55,6 +61,12 @@ func (c BackupConfig) Validate() error {
 	if c.Interval < 0 || c.Retention.Keep < 0 || c.Retention.MaxAge < 0 || c.PartSize < 0 {
 		errs = append(errs, errors.New("tablet: backup interval, retention and part size must not be negative"))
 	}
+	if c.ArchiveBinlogs && (c.ArchiveRotate <= 0 || c.ArchiveRotate > time.Minute || c.ArchiveMaxBytes < 1<<20) {
+		errs = append(errs, errors.New("tablet: archived binlog segments close every 1 minute or less and at 1 MiB or more"))
+	}
+	if c.ArchiveBinlogs && c.Storage == "" {
+		errs = append(errs, errors.New("tablet: binlog archiving needs a backup storage"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -70,6 +82,7 @@ type backups struct {
 	uploaded          *prometheus.CounterVec
 	lastBackup        prometheus.Gauge
 	scheduledFailures prometheus.Counter
+	archiveLag        prometheus.Gauge
 	lastTime          time.Time
 	lastMu            sync.Mutex
 }
@@ -95,7 +108,11 @@ func newBackups(cfg BackupConfig, reg prometheus.Registerer) (*backups, error) {
 		Name: "mosaic_tablet_backup_scheduled_failures_total",
 		Help: "Scheduled backups this tablet (as its shard's primary) asked a replica for that failed.",
 	})
-	for _, c := range []prometheus.Collector{b.uploaded, b.lastBackup, b.scheduledFailures} {
+	b.archiveLag = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "mosaic_tablet_binlog_archive_lag_seconds",
+		Help: "How long the oldest transaction this primary wrote but has not archived yet has waited (0: all archived).",
+	})
+	for _, c := range []prometheus.Collector{b.uploaded, b.lastBackup, b.scheduledFailures, b.archiveLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -26,6 +26,9 @@ func addBackupFlags(fs *pflag.FlagSet, cfg *tablet.BackupConfig) *backupFlags {
 	fs.DurationVar(&cfg.Interval, "backup-interval", cfg.Interval, "take a full backup of the shard this often, from a healthy replica (the primary's tablet schedules it; 0: only on demand)")
 	fs.IntVar(&cfg.Retention.Keep, "backup-keep", cfg.Retention.Keep, "after a scheduled backup keep this many of the shard's newest backups (0: no count rule)")
 	fs.DurationVar(&cfg.Retention.MaxAge, "backup-keep-age", cfg.Retention.MaxAge, "after a scheduled backup keep the backups needed to restore any moment this far back (0: no age rule)")
+	fs.BoolVar(&cfg.ArchiveBinlogs, "binlog-archive", cfg.ArchiveBinlogs, "while primary, stream the binlog into the backup storage in segments (the archive continues across failovers from its last transaction)")
+	fs.DurationVar(&cfg.ArchiveRotate, "binlog-archive-rotate", cfg.ArchiveRotate, "close an archived binlog segment after this long (at most 1m): the most a primary's loss can take from the archive")
+	fs.Int64Var(&cfg.ArchiveMaxBytes, "binlog-archive-max-bytes", cfg.ArchiveMaxBytes, "close an archived binlog segment at this size")
 	return f
 }
 
