@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/backupstore"
+	"github.com/mosaicdb/mosaic/tablet/pitr"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
 )
@@ -359,6 +362,66 @@ func newRestoreCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&backupID, "backup", "", "the backup's ID (mosaicctl backup list); default the shard's latest")
+	cmd.AddCommand(newRestorePITRCmd())
+	return cmd
+}
+
+// newRestorePITRCmd is `mosaicctl restore pitr`: a shard as it was at a
+// moment, from backup storage alone, into a data dir on this machine.
+func newRestorePITRCmd() *cobra.Command {
+	var keyspace, shard, toTime, toGTID, dataDir string
+	var sf *storageFlags
+	cmd := &cobra.Command{
+		Use:   "pitr",
+		Short: "restore a shard as it was at a time or GTID (latest backup before it, then the archived binlog) into a new MariaDB data dir on this machine",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var to pitr.Target
+			switch {
+			case toTime != "" && toGTID != "", toTime == "" && toGTID == "":
+				return errors.New("give --to-time or --to-gtid")
+			case toTime != "":
+				t, err := time.Parse(time.RFC3339, toTime)
+				if err != nil {
+					return fmt.Errorf("--to-time: %w", err)
+				}
+				to.Time = t
+			default:
+				seq, err := backupstore.SeqOf(toGTID)
+				if err != nil || seq == 0 {
+					return fmt.Errorf("--to-gtid %q: want a GTID like 0-101-42 (%v)", toGTID, err)
+				}
+				to.Seq = seq
+			}
+			abs, err := filepath.Abs(dataDir)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			store, key, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			res, err := pitr.Restore(ctx, store, key, keyspace, shard, to, abs, log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s restored to %s in %s: backup %s, %d binlog segments replayed, at position %s (%v)\n",
+				keyspace, shard, to, abs, res.Backup.ID, res.Segments, res.Position, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyspace, "keyspace", "", "keyspace")
+	cmd.Flags().StringVar(&shard, "shard", "", "shard")
+	cmd.Flags().StringVar(&toTime, "to-time", "", "restore what was committed before this moment (RFC 3339, e.g. 2026-12-07T16:30:32Z; binlog times are whole seconds)")
+	cmd.Flags().StringVar(&toGTID, "to-gtid", "", "restore up to and including this GTID (e.g. 0-101-42)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "the new data dir (must not exist)")
+	for _, f := range []string{"keyspace", "shard", "data-dir"} {
+		cmd.MarkFlagRequired(f)
+	}
+	sf = addStorageFlags(cmd.Flags())
 	return cmd
 }
 
