@@ -12,15 +12,17 @@ import (
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/tablet/backupstore"
+	"github.com/mosaicdb/mosaic/tablet/reparent"
 	"github.com/mosaicdb/mosaic/tablet/tablettest"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/etcdstore/etcdtest"
 )
 
 // TestPointInTimeRestore writes rows with known ids, takes a backup, writes
-// more, notes a moment T, writes more and drops the table; a restore to T
-// has exactly the rows written before T, and a restore to the GTID just
-// before the DROP has every row and the table.
+// more across a planned reparent (the archive passes from one primary to
+// the other), notes a moment T, writes more and drops the table; a restore
+// to T has exactly the rows written before T, and a restore to the GTID
+// just before the DROP has every row and the table.
 func TestPointInTimeRestore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a shard, mariadb-backup and mariadbd")
@@ -29,6 +31,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	storage := "file://" + filepath.Join(dir, "store")
 	ts := topo.NewServer(etcdtest.NewStore(t))
 	sh := tablettest.StartShardWithOptions(t, ts, "commerce", "0", 1, tablettest.Options{
+		SemiSync: true,
 		Configure: func(c *tablet.Config) {
 			c.Backup.Storage = storage
 			c.Backup.ArchiveBinlogs = true
@@ -42,9 +45,8 @@ func TestPointInTimeRestore(t *testing.T) {
 	}
 	primary, replica := sh.Primary(), sh.Replicas()[0]
 	db := primary.DBName
-	pc := primary.Dial(t)
 	position := func() string {
-		st, err := pc.TM.Status(ctx, &tabletmanagerpb.StatusRequest{})
+		st, err := primary.Dial(t).TM.Status(ctx, &tabletmanagerpb.StatusRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +71,17 @@ func TestPointInTimeRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	last := write(21, 40)
+	write(21, 30)
+	// The archive passes to the other tablet.
+	if _, err := reparent.Planned(ctx, ts, "commerce", "0", reparent.Options{Creds: primary.Creds}); err != nil {
+		t.Fatal(err)
+	}
+	primary, replica = replica, primary
+	eventually(t, time.Minute, "the new primary takes writes", func() error {
+		_, err := primary.Dial(t).TM.ExecuteFetchAsDba(ctx, &tabletmanagerpb.ExecuteFetchAsDbaRequest{Sql: fmt.Sprintf("INSERT INTO %s.pt VALUES (31)", db)})
+		return err
+	})
+	last := write(32, 40)
 	// T is the next whole second after row 40; rows 41-50 come after it.
 	target := last.Truncate(time.Second).Add(time.Second)
 	time.Sleep(time.Until(target.Add(100 * time.Millisecond)))
@@ -123,6 +135,9 @@ func TestPointInTimeRestore(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("restored to %s from backup %s and %d segments: at %s, %s rows", c.to, res.Backup.ID, res.Segments, res.Position, strings.Fields(c.want)[0])
+			if res.Segments == 0 {
+				t.Fatal("nothing replayed")
+			}
 		})
 	}
 }
