@@ -48,7 +48,7 @@ func (a *Agent) archiveLoop(ctx context.Context) {
 		primary, term := a.tabletType == topodatapb.TabletType_PRIMARY, a.termStart
 		a.mu.Unlock()
 		if !primary {
-			a.backups.archiveLag.Set(0)
+			a.backups.setArchiveLag(0)
 			pause = time.Second
 			continue
 		}
@@ -285,14 +285,14 @@ func endsTransaction(ev *replication.BinlogEvent) bool {
 
 func (w *segmentWriter) updateLag() {
 	if w.txs == 0 && !w.inTx {
-		w.a.backups.archiveLag.Set(0)
+		w.a.backups.setArchiveLag(0)
 		return
 	}
 	oldest := w.opened
 	if w.txs == 0 {
 		oldest = time.Now()
 	}
-	w.a.backups.archiveLag.Set(time.Since(oldest).Seconds())
+	w.a.backups.setArchiveLag(time.Since(oldest).Seconds())
 }
 
 // flush stores the segment gathered so far, if any.

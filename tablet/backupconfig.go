@@ -3,8 +3,10 @@ package tablet
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,6 +85,7 @@ type backups struct {
 	lastBackup        prometheus.Gauge
 	scheduledFailures prometheus.Counter
 	archiveLag        prometheus.Gauge
+	archiveLagBits    atomic.Uint64
 	lastTime          time.Time
 	lastMu            sync.Mutex
 }
@@ -155,4 +158,14 @@ func (b *backups) last() time.Time {
 	b.lastMu.Lock()
 	defer b.lastMu.Unlock()
 	return b.lastTime
+}
+
+// setArchiveLag records the archive's lag (metric and status page).
+func (b *backups) setArchiveLag(seconds float64) {
+	b.archiveLag.Set(seconds)
+	b.archiveLagBits.Store(math.Float64bits(seconds))
+}
+
+func (b *backups) archiveLagSeconds() float64 {
+	return math.Float64frombits(b.archiveLagBits.Load())
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,6 +115,23 @@ func TestScheduledBackups(t *testing.T) {
 	}
 	if _, err := backupstore.OpenSealed(ctx, store, m.DataName(), m.Data, nil); err == nil {
 		t.Fatal("an encrypted backup opened without its key")
+	}
+	// The status pages say so: the replica took backups, the primary
+	// schedules them.
+	page := func(tb *tablettest.Tablet) string {
+		resp, err := http.Get("http://" + tb.HTTPAddr + "/debug/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	if p := page(replica); !strings.Contains(p, "<th>last backup by this tablet</th><td>20") {
+		t.Errorf("the replica's status page shows no backup:\n%s", p)
+	}
+	if p := page(primary); !strings.Contains(p, "every 2s from a replica") {
+		t.Errorf("the primary's status page shows no schedule:\n%s", p)
 	}
 	t.Logf("%d scheduled backups from %s into %s; the newest: %d bytes, %d stored", len(seen), replica.AliasString, store, m.Data.RawBytes, m.Data.StoredBytes)
 }
