@@ -219,7 +219,9 @@ func (s *s3Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error)
 			return nil, fmt.Errorf("list %s in %s: %w", prefix, s, o.Err)
 		}
 		name := strings.TrimPrefix(o.Key, s.prefix)
-		if strings.HasPrefix(path.Base(name), ".put-") {
+		// Folder markers (keys ending in /, which some servers list) are
+		// not objects of a store.
+		if strings.HasSuffix(name, "/") || strings.HasPrefix(path.Base(name), ".put-") {
 			continue
 		}
 		out = append(out, ObjectInfo{Name: name, Size: o.Size, Modified: o.LastModified})
