@@ -45,6 +45,8 @@ func TestReplication(t *testing.T) {
 		Replicas:  2,
 		Tablets: tablettest.Options{SemiSync: true, Configure: func(cfg *tablet.Config) {
 			cfg.Backup.Storage = "file://" + backupDir
+			cfg.Backup.ArchiveBinlogs = true
+			cfg.Backup.ArchiveRotate = time.Second
 		}},
 		Gate: func(cfg *proxy.Config) {
 			cfg.MaxReplicaLag = maxLag
@@ -302,6 +304,28 @@ func TestReplication(t *testing.T) {
 		})
 		out = run("tablet", "repair", victim.AliasString)
 		t.Logf("%s", strings.TrimSpace(out))
+
+		// The shard as it was at the primary's position now, from the
+		// storage alone: the backup, then the archived binlog.
+		pos, err := dbaValues(t, primary(), "SELECT @@gtid_binlog_pos")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pitrOut string
+		eventually(t, time.Minute, "a point-in-time restore to "+pos[0], func() error {
+			dir := filepath.Join(t.TempDir(), "pitr")
+			cmd := exec.Command(ctl, "restore", "pitr", "--keyspace", "commerce", "--shard", "0", "--to-gtid", pos[0], "--data-dir", dir, "--backup-storage", "file://"+backupDir)
+			b, err := cmd.CombinedOutput()
+			pitrOut = string(b)
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, b)
+			}
+			return nil
+		})
+		if !strings.Contains(pitrOut, "at position "+pos[0]) {
+			t.Fatalf("restore pitr to %s: %s", pos[0], pitrOut)
+		}
+		t.Logf("%s", pitrOut[strings.LastIndex(strings.TrimSpace(pitrOut), "\n")+1:])
 	})
 
 	t.Run("EmergencyReparent", func(t *testing.T) {
