@@ -19,7 +19,7 @@ FUZZ_TARGETS := ./proxy:FuzzHandshakeResponse ./proxy:FuzzExecuteParams ./proxy:
 	./proxy:FuzzChangeUser ./proxy:FuzzLoadDataPackets ./proxy:FuzzReadPacket ./proxy:FuzzDispatch \
 	./sqltext:FuzzMeasure
 
-.PHONY: all build run test fuzz proto bench deps clean vet fmt
+.PHONY: all build run test fuzz proto bench deps clean vet fmt weed
 
 all: build
 
@@ -35,7 +35,7 @@ build:
 run: deps build
 	$(BIN)/mosaic up --data-dir $(DATA_DIR) $(RUN_FLAGS)
 
-test: deps build
+test: deps build weed
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
@@ -51,6 +51,13 @@ fuzz:
 
 bench: deps build
 	$(BIN)/mosaic-bench suite --out bench/results $(BENCH_FLAGS)
+
+# weed builds SeaweedFS's weed, the S3 server of the backup storage tests,
+# once per machine into ~/.cache/mosaic-test (scripts/weed.sh; a lock keeps
+# concurrent runs from building it twice; a cold build takes a quarter of
+# an hour). When it cannot be built the S3 tests skip, saying so.
+weed:
+	@nice -n 10 ./scripts/weed.sh >/dev/null || echo "*** make weed: SeaweedFS weed could not be built: the S3 backup tests will SKIP ***" >&2
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')

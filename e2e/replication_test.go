@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proxy"
+	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/reparent"
 	"github.com/mosaicdb/mosaic/tablet/tablettest"
@@ -37,10 +39,15 @@ func TestReplication(t *testing.T) {
 		t.Skip("reparents and repairs a shard")
 	}
 	const maxLag = 2 * time.Second
+	backupDir := t.TempDir()
 	c := cluster.Start(t, cluster.Options{
 		Keyspaces: []cluster.Keyspace{{Name: "commerce"}},
 		Replicas:  2,
-		Tablets:   tablettest.Options{SemiSync: true},
+		Tablets: tablettest.Options{SemiSync: true, Configure: func(cfg *tablet.Config) {
+			cfg.Backup.Storage = "file://" + backupDir
+			cfg.Backup.ArchiveBinlogs = true
+			cfg.Backup.ArchiveRotate = time.Second
+		}},
 		Gate: func(cfg *proxy.Config) {
 			cfg.MaxReplicaLag = maxLag
 		},
@@ -258,7 +265,6 @@ func TestReplication(t *testing.T) {
 
 	t.Run("BackupAndRestoreCLI", func(t *testing.T) {
 		ctl := cluster.BuildMosaicctl(t)
-		dir := t.TempDir()
 		run := func(args ...string) string {
 			t.Helper()
 			out, err := exec.Command(ctl, append(append([]string{"--topo-endpoints", c.TopoAddr}, c.Security.Flags()...), args...)...).CombinedOutput()
@@ -267,20 +273,28 @@ func TestReplication(t *testing.T) {
 			}
 			return string(out)
 		}
-		out := run("backup", "--keyspace", "commerce", "--shard", "0", "--dir", dir)
+		out := run("backup", "--keyspace", "commerce", "--shard", "0")
 		t.Logf("%s", strings.TrimSpace(out))
-		if !strings.Contains(run("backup", "list", "--keyspace", "commerce", "--shard", "0", "--dir", dir), ".xbstream") {
-			t.Fatal("backup list shows no backup")
+		m := regexp.MustCompile(`backup (\S+) of commerce/0 from (\S+):`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("backup output: %s", out)
+		}
+		id, from := m[1], m[2]
+		if from == primary().AliasString {
+			t.Fatalf("the backup was taken from the primary %s, not from a replica", from)
+		}
+		if list := run("backup", "list", "--keyspace", "commerce", "--backup-storage", "file://"+backupDir); !strings.Contains(list, id) {
+			t.Fatalf("backup list does not show %s:\n%s", id, list)
 		}
 		// Rows written after the backup reach the restored replica by
 		// replication.
 		mustExec(t, db, "insert into marks values (10), (11)")
 		victim := replicas()[0]
 		want := checksum(t, primary(), "marks")
-		out = run("restore", victim.AliasString, "--dir", dir)
+		out = run("restore", victim.AliasString)
 		t.Logf("%s", strings.TrimSpace(out))
-		if !strings.Contains(out, "restored from "+dir) {
-			t.Fatalf("restore output: %s", out)
+		if !strings.Contains(out, "restored from backup "+id) {
+			t.Fatalf("restore output (want backup %s): %s", id, out)
 		}
 		eventually(t, time.Minute, "restored replica in sync", func() error {
 			if got := checksum(t, victim, "marks"); got != want {
@@ -290,6 +304,28 @@ func TestReplication(t *testing.T) {
 		})
 		out = run("tablet", "repair", victim.AliasString)
 		t.Logf("%s", strings.TrimSpace(out))
+
+		// The shard as it was at the primary's position now, from the
+		// storage alone: the backup, then the archived binlog.
+		pos, err := dbaValues(t, primary(), "SELECT @@gtid_binlog_pos")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pitrOut string
+		eventually(t, time.Minute, "a point-in-time restore to "+pos[0], func() error {
+			dir := filepath.Join(t.TempDir(), "pitr")
+			cmd := exec.Command(ctl, "restore", "pitr", "--keyspace", "commerce", "--shard", "0", "--to-gtid", pos[0], "--data-dir", dir, "--backup-storage", "file://"+backupDir)
+			b, err := cmd.CombinedOutput()
+			pitrOut = string(b)
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, b)
+			}
+			return nil
+		})
+		if !strings.Contains(pitrOut, "at position "+pos[0]) {
+			t.Fatalf("restore pitr to %s: %s", pos[0], pitrOut)
+		}
+		t.Logf("%s", pitrOut[strings.LastIndex(strings.TrimSpace(pitrOut), "\n")+1:])
 	})
 
 	t.Run("EmergencyReparent", func(t *testing.T) {

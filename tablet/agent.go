@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,11 @@ type Agent struct {
 	registry *prometheus.Registry
 	// sec secures the gRPC server and the calls to peers (security.go).
 	sec security
+	// backups is the backup storage and its metrics (backupconfig.go);
+	// progress is the long action running now (progress.go).
+	backups       *backups
+	progress      progress
+	backupRunning atomic.Bool
 	// reparents counts promotions and demotions (metrics.go).
 	reparents *prometheus.CounterVec
 	kick      chan struct{}
@@ -169,6 +175,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if err := a.newVRepl(); err != nil {
 		return nil, err
 	}
+	if a.backups, err = newBackups(cfg.Backup, reg); err != nil {
+		return nil, fmt.Errorf("backups: %w", err)
+	}
 	return a, nil
 }
 
@@ -254,7 +263,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
 		var loops sync.WaitGroup
-		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop, a.drainLoop, a.vrepl.Run} {
+		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop, a.drainLoop, a.vrepl.Run, a.backupScheduleLoop, a.archiveLoop} {
 			loops.Add(1)
 			go func() { defer loops.Done(); loop(gctx) }()
 		}

@@ -12,7 +12,8 @@ import (
 // method. A method missing here is refused to every caller: a new RPC
 // adds its line with the roles that need it, and no more. Gates run the
 // application's statements and transactions and read health; a tablet
-// may ask a peer for its status and a copy of its data (a repair);
+// may ask a peer for its status and a copy of its data (a repair), and
+// a replica for a backup into storage (the primary's backup schedule);
 // operators (mosaicctl, the failure detector, mosaic up) may do
 // everything, including what changes a tablet's role, its replication or
 // runs as mysqld's root.
@@ -65,6 +66,7 @@ func rpcRoles() rpcauth.Table {
 		tabletmanagerpb.TabletManager_Backup_FullMethodName:               {tablet, operator},
 		tabletmanagerpb.TabletManager_Repair_FullMethodName:               {operator},
 		tabletmanagerpb.TabletManager_RefreshState_FullMethodName:         {operator},
+		tabletmanagerpb.TabletManager_BackupToStorage_FullMethodName:      {tablet, operator},
 
 		// Resharding: target tablets read their sources' rows and
 		// binlogs; operators steer and read the streams.

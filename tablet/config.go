@@ -122,10 +122,10 @@ type Config struct {
 	// (diverged, errant transactions, purged binlogs) for RepairDelay.
 	AutoRepair  bool
 	RepairDelay time.Duration
-	// BackupDir holds the backups mosaicctl backup writes (see
-	// tablet/backupstore); a repair that finds no healthy peer restores the
-	// shard's latest one from it. Empty: none.
-	BackupDir string
+	// Backup configures backup storage (tablet/backupstore): backups into
+	// it, scheduled backups and their retention; a repair that finds no
+	// healthy peer restores the shard's latest backup from it.
+	Backup BackupConfig
 	// DemoteTimeout bounds how long DemotePrimary waits for open
 	// transactions before rolling them back.
 	DemoteTimeout time.Duration
@@ -167,6 +167,7 @@ func DefaultConfig() Config {
 		WaitForPositionTimeout: 30 * time.Second,
 		// Writes wait in the gates' buffers meanwhile: short.
 		QueryServiceDrainTimeout: time.Second,
+		Backup:                   DefaultBackupConfig(),
 	}
 }
 
@@ -236,6 +237,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.VRepl.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Backup.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {

@@ -42,7 +42,8 @@
 // Repair (repair.go): a replica whose data dir is lost, that starts empty
 // in a shard with data, or whose replication is broken for good rebuilds
 // itself from a peer's physical copy (the Backup RPC, backup.go) or from
-// a backup in Config.BackupDir, then catches up by GTID.
+// the shard's latest backup in its backup storage (Config.Backup,
+// backup.go), then catches up by GTID.
 //
 // The keyspace's data lives in a database named like the keyspace
 // (Config.DBName), created on every mysqld start without binlogging.

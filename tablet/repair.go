@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -88,14 +87,15 @@ func (a *Agent) repairLoop(ctx context.Context) {
 			continue
 		}
 		pause = firstPause
-		a.log.Info("replica repaired", "donor", topo.AliasString(resp.Donor), "backup", resp.BackupPath, "position", resp.Position, "bytes", resp.Bytes, "duration", time.Duration(resp.DurationMs)*time.Millisecond)
+		a.log.Info("replica repaired", "donor", topo.AliasString(resp.Donor), "backup", resp.BackupId, "position", resp.Position, "bytes", resp.Bytes, "duration", time.Duration(resp.DurationMs)*time.Millisecond)
 	}
 }
 
-// repair rebuilds the replica from a physical copy: the backup at
-// req.BackupPath, else req.Donor's data, else the best healthy peer's, else
-// (no peer can give) the shard's latest backup in Config.BackupDir. Then
-// it resumes replication. Callers hold the action lock.
+// repair rebuilds the replica from a physical copy: the backup
+// req.BackupId from the backup storage, else req.Donor's data, else the
+// best healthy peer's, else (no peer can give) the shard's latest backup
+// in the storage. Then it resumes replication. Callers hold the action
+// lock.
 func (a *Agent) repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) (*tabletmanagerpb.RepairResponse, error) {
 	if a.tabletTypeNow() == topodatapb.TabletType_PRIMARY {
 		return nil, status.Error(codes.FailedPrecondition, "a primary does not repair itself: reparent first")
@@ -110,6 +110,8 @@ func (a *Agent) repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) 
 		a.mu.Unlock()
 	}()
 	a.setNotServing("repairing: copying data")
+	a.progress.begin("restore", 0)
+	defer a.progress.end()
 
 	sh, _, err := a.ts.GetShard(ctx, a.cfg.Keyspace, a.cfg.Shard)
 	if err != nil {
@@ -192,8 +194,12 @@ type copySource interface {
 
 // openCopy opens the copy a repair asks for.
 func (a *Agent) openCopy(ctx context.Context, req *tabletmanagerpb.RepairRequest) (copySource, error) {
-	if req.GetBackupPath() != "" {
-		return openBackup(req.BackupPath)
+	if id := req.GetBackupId(); id != "" {
+		m, err := a.findBackup(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return a.openBackup(ctx, m)
 	}
 	donor, err := a.chooseDonor(ctx, req.GetDonor())
 	if err == nil {
@@ -202,15 +208,28 @@ func (a *Agent) openCopy(ctx context.Context, req *tabletmanagerpb.RepairRequest
 			return src, nil
 		}
 	}
-	if req.GetDonor() != nil || a.cfg.BackupDir == "" {
+	if req.GetDonor() != nil || a.cfg.Backup.Storage == "" {
 		return nil, err
 	}
-	m, berr := backupstore.Latest(a.cfg.BackupDir, a.cfg.Keyspace, a.cfg.Shard)
+	m, berr := a.findBackup(ctx, "latest")
 	if berr != nil {
 		return nil, fmt.Errorf("%w; and no backup to restore: %v", err, berr)
 	}
-	a.log.Warn("no peer can give a copy; restoring the latest backup", "peer_err", err, "backup", m.Archive)
-	return openBackup(m.Archive)
+	a.log.Warn("no peer can give a copy; restoring the latest backup", "peer_err", err, "backup", m.ID)
+	return a.openBackup(ctx, m)
+}
+
+// findBackup returns the shard's backup id ("latest": the newest) from
+// the backup storage.
+func (a *Agent) findBackup(ctx context.Context, id string) (backupstore.Manifest, error) {
+	store, err := a.backups.open(ctx)
+	if err != nil {
+		return backupstore.Manifest{}, err
+	}
+	if id == "latest" {
+		return backupstore.LatestBackup(ctx, store, a.cfg.Keyspace, a.cfg.Shard)
+	}
+	return backupstore.FindBackup(ctx, store, a.cfg.Keyspace, a.cfg.Shard, id)
 }
 
 // peerCopy streams a peer's Backup RPC.
@@ -309,28 +328,32 @@ func (p *peerCopy) Close() {
 	p.client.Close()
 }
 
-// backupCopy reads a backup archive.
+// backupCopy reads a backup from the backup storage; its checksum is
+// verified before the end of the data is reported.
 type backupCopy struct {
-	f     *os.File
+	rc    io.ReadCloser
 	m     backupstore.Manifest
+	p     *progress
 	bytes int64
 }
 
-func openBackup(path string) (copySource, error) {
-	m, err := backupstore.Read(path)
-	if err != nil {
-		return nil, fmt.Errorf("backup %s: %w", path, err)
-	}
-	f, err := os.Open(m.Archive)
+func (a *Agent) openBackup(ctx context.Context, m backupstore.Manifest) (copySource, error) {
+	store, err := a.backups.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &backupCopy{f: f, m: m}, nil
+	rc, err := backupstore.OpenSealed(ctx, store, m.DataName(), m.Data, a.backups.codec.Key)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", m.ID, err)
+	}
+	a.progress.setDetail("restoring backup "+m.ID, m.Data.RawBytes)
+	return &backupCopy{rc: rc, m: m, p: &a.progress}, nil
 }
 
 func (b *backupCopy) Read(p []byte) (int, error) {
-	n, err := b.f.Read(p)
+	n, err := b.rc.Read(p)
 	b.bytes += int64(n)
+	b.p.add(int64(n))
 	return n, err
 }
 
@@ -339,11 +362,11 @@ func (b *backupCopy) Position(context.Context, mysqlctl.BinlogInfo) (string, err
 }
 
 func (b *backupCopy) Bytes() int64   { return b.bytes }
-func (b *backupCopy) String() string { return "backup " + b.m.Archive }
+func (b *backupCopy) String() string { return "backup " + b.m.ID }
 func (b *backupCopy) describe(r *tabletmanagerpb.RepairResponse) {
-	r.BackupPath = b.m.Archive
+	r.BackupId = b.m.ID
 }
-func (b *backupCopy) Close() { b.f.Close() }
+func (b *backupCopy) Close() { b.rc.Close() }
 
 // chooseDonor returns the tablet to copy from: want when set, else the
 // most advanced healthy replica of the shard (one that replicates without

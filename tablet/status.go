@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/sqltext"
 	"github.com/mosaicdb/mosaic/tablet/queryservice"
@@ -46,6 +49,14 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 {{range .Streams}}<tr><td>{{.Workflow}}</td><td>{{.SourceShard}}</td><td>{{.Phase}}</td><td>{{.RowsCopied}}</td><td>{{.RowsTotal}}</td><td>{{printf "%.0f" .RowsPerSecond}}</td><td>{{.Table}}</td><td>{{.TransactionsApplied}}</td><td>{{printf "%.1f" .LagSeconds}}s</td><td>{{.SourceTablet}}</td><td>{{.Position}}</td><td>{{.Message}}</td></tr>
 {{else}}<tr><td colspan="12">none running</td></tr>
 {{end}}</table>
+<h2>Backups</h2>
+<table>
+<tr><th>storage</th><td>{{.Backup.Storage}}</td></tr>
+<tr><th>last backup by this tablet</th><td>{{.Backup.Last}}</td></tr>
+<tr><th>running</th><td>{{.Backup.Running}}</td></tr>
+<tr><th>schedule</th><td>{{.Backup.Schedule}}</td></tr>
+<tr><th>binlog archive</th><td>{{.Backup.Archive}}</td></tr>
+</table>
 <h2>Pools</h2>
 <table><tr><th>pool</th><th>in use</th><th>size</th></tr>
 <tr><td>query</td><td>{{.Pool.InUse}}</td><td>{{.Pool.Size}}</td></tr>
@@ -125,6 +136,7 @@ func (a *Agent) serveStatus(w http.ResponseWriter, _ *http.Request) {
 		"Pool":               a.qs.Stats(),
 		"Running":            statusRows(a.qs.Running(), time.Now()),
 		"Streams":            streamRows(a.vrepl.Running()),
+		"Backup":             a.backupStatus(tt),
 	})
 }
 
@@ -146,4 +158,50 @@ func streamRows(sts []*vreplicationpb.StreamStatus) []statusStream {
 		})
 	}
 	return out
+}
+
+// backupStatus is the status page's Backups table.
+func (a *Agent) backupStatus(tt topodatapb.TabletType) map[string]string {
+	cfg := a.cfg.Backup
+	out := map[string]string{"Storage": "none (--backup-storage)", "Last": "never", "Running": "nothing", "Schedule": "none", "Archive": "off"}
+	if cfg.Storage == "" {
+		return out
+	}
+	out["Storage"] = storageForDisplay(cfg.Storage)
+	if t := a.backups.last(); !t.IsZero() {
+		out["Last"] = fmt.Sprintf("%s (%v ago)", t.Format(time.RFC3339), time.Since(t).Round(time.Second))
+	}
+	if p := a.progress.snapshot(); p != nil {
+		out["Running"] = progressText(p)
+	}
+	if cfg.Interval > 0 {
+		out["Schedule"] = fmt.Sprintf("every %v from a replica (run by the primary), retention %+v", cfg.Interval, cfg.Retention)
+	}
+	if cfg.ArchiveBinlogs {
+		out["Archive"] = fmt.Sprintf("on, segments of %v or %d MiB", cfg.ArchiveRotate, cfg.ArchiveMaxBytes>>20)
+		if tt == topodatapb.TabletType_PRIMARY {
+			out["Archive"] += fmt.Sprintf("; lag %.1fs", a.backups.archiveLagSeconds())
+		} else {
+			out["Archive"] += " (the primary archives)"
+		}
+	}
+	return out
+}
+
+// storageForDisplay is a storage URL without its query parameters (which
+// name credential files).
+func storageForDisplay(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+// progressText renders a running action's progress.
+func progressText(p *tabletmanagerpb.Progress) string {
+	elapsed := time.Since(time.Unix(0, p.StartedUnixNano)).Round(time.Second)
+	if p.Total > 0 {
+		return fmt.Sprintf("%s %s: %.0f of %.0f MB (%.0f%%), %v", p.Action, p.Detail, float64(p.Bytes)/(1<<20), float64(p.Total)/(1<<20), 100*float64(p.Bytes)/float64(p.Total), elapsed)
+	}
+	return fmt.Sprintf("%s %s: %.0f MB, %v", p.Action, p.Detail, float64(p.Bytes)/(1<<20), elapsed)
 }

@@ -76,7 +76,7 @@ func (s *tmServer) Ping(context.Context, *tabletmanagerpb.PingRequest) (*tabletm
 
 func (s *tmServer) Status(ctx context.Context, _ *tabletmanagerpb.StatusRequest) (*tabletmanagerpb.StatusResponse, error) {
 	a := s.a
-	resp := &tabletmanagerpb.StatusResponse{Tablet: a.tabletRecord(), Serving: a.lastHealth().GetServing()}
+	resp := &tabletmanagerpb.StatusResponse{Tablet: a.tabletRecord(), Serving: a.lastHealth().GetServing(), Progress: a.progress.snapshot()}
 	if st, _ := a.mysqld.State(); st != mysqlctl.Running {
 		return resp, nil
 	}

@@ -55,8 +55,8 @@ the primary if the shard record names it, else as a replica.`,
 	fs.DurationVar(&cfg.PrimaryLeaseTTL, "primary-lease-ttl", cfg.PrimaryLeaseTTL, "time to live of the primary lease in topo: a primary cut off from topo stops writes within 3/4 of it; a dead one's lease expires after it")
 	fs.BoolVar(&cfg.AutoRepair, "auto-repair", cfg.AutoRepair, "rebuild this replica from a healthy peer when its data is lost or its replication is broken for good")
 	fs.DurationVar(&cfg.RepairDelay, "repair-delay", cfg.RepairDelay, "how long replication must stay broken before an automatic repair")
-	fs.StringVar(&cfg.BackupDir, "backup-dir", "", "directory of mosaicctl backups; a repair with no healthy peer restores the latest one")
 	fs.DurationVar(&cfg.QueryServiceDrainTimeout, "query-service-drain-timeout", cfg.QueryServiceDrainTimeout, "when the shard record disables this tablet's query service (the fence of a traffic switch): how long open transactions may finish before they are rolled back")
+	bf := addBackupFlags(fs, &cfg.Backup)
 
 	fs.IntVar(&cfg.Query.PoolSize, "pool-size", cfg.Query.PoolSize, "mysqld connections for queries")
 	fs.IntVar(&cfg.Query.TxPoolSize, "tx-pool-size", cfg.Query.TxPoolSize, "mysqld connections for transactions")
@@ -95,6 +95,9 @@ the primary if the shard record names it, else as a replica.`,
 		}
 		if cfg.InitTabletType, err = topo.ParseTabletType(initType); err != nil {
 			return fmt.Errorf("--init-tablet-type: %w", err)
+		}
+		if err := bf.apply(); err != nil {
+			return err
 		}
 		if secretsFile == "" {
 			return errors.New("--secrets-file is required (mosaicctl secrets init makes one; see docs/security.md)")

@@ -5,27 +5,65 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/tablet/backupstore"
+	"github.com/mosaicdb/mosaic/tablet/pitr"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
-// newBackupCmd is `mosaicctl backup`: a physical backup of a shard into a
-// directory.
+// storageFlags are the backup storage flags of the commands that read it
+// themselves (list, prune, restore planning). Tablets have their own
+// --backup-storage: backups and restores run there.
+type storageFlags struct {
+	url     string
+	keyFile string
+}
+
+func addStorageFlags(fs *pflag.FlagSet) *storageFlags {
+	f := &storageFlags{}
+	fs.StringVar(&f.url, "backup-storage", os.Getenv("MOSAIC_BACKUP_STORAGE"), "backup storage URL, as the tablets' --backup-storage (default $MOSAIC_BACKUP_STORAGE)")
+	fs.StringVar(&f.keyFile, "backup-key-file", os.Getenv("MOSAIC_BACKUP_KEY_FILE"), "key file of encrypted backups (default $MOSAIC_BACKUP_KEY_FILE)")
+	return f
+}
+
+func (f *storageFlags) open(ctx context.Context) (backupstore.Store, *backupstore.Key, error) {
+	if f.url == "" {
+		return nil, nil, errors.New("give --backup-storage (or set MOSAIC_BACKUP_STORAGE)")
+	}
+	s, err := backupstore.OpenStore(ctx, f.url, backupstore.Options{Env: os.Getenv})
+	if err != nil {
+		return nil, nil, err
+	}
+	var key *backupstore.Key
+	if f.keyFile != "" {
+		if key, err = backupstore.ReadKeyFile(f.keyFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	return s, key, nil
+}
+
+// newBackupCmd is `mosaicctl backup`: a full backup of a shard (or of
+// every shard of a keyspace) into the tablets' backup storage.
 func newBackupCmd(a *app) *cobra.Command {
-	var keyspace, shard, dir, from string
+	var keyspace, shard, from string
+	var allowPrimary bool
 	cmd := &cobra.Command{
 		Use:   "backup",
-		Short: "take a physical backup of a shard (from a healthy replica, else the primary) into --dir",
+		Short: "take a full backup of a shard (or every shard of a keyspace) into the tablets' backup storage, from a healthy replica",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, err := a.topo()
@@ -37,89 +75,80 @@ func newBackupCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := backupSource(ctx, ts, creds, keyspace, shard, from)
-			if err != nil {
-				return err
-			}
-			c, err := tmclient.DialTablet(t, creds)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			start := time.Now()
-			stream, err := c.TM.Backup(ctx, &tabletmanagerpb.BackupRequest{})
-			if err != nil {
-				return err
-			}
-			w, err := backupstore.Create(dir, keyspace, shard, topo.AliasString(t.Alias))
-			if err != nil {
-				return err
-			}
-			pos := ""
-			for {
-				msg, err := stream.Recv()
-				if errors.Is(err, io.EOF) {
-					break
+			shards := []string{shard}
+			if shard == "" {
+				if from != "" {
+					return errors.New("--tablet needs --shard")
 				}
+				if shards, err = ts.ListShards(ctx, keyspace); err != nil {
+					return err
+				}
+				if len(shards) == 0 {
+					return fmt.Errorf("keyspace %s has no shards", keyspace)
+				}
+			}
+			for _, sh := range shards {
+				t, err := backupSource(ctx, ts, creds, keyspace, sh, from, allowPrimary)
 				if err != nil {
-					w.Abort()
-					return fmt.Errorf("backup from %s: %w", topo.AliasString(t.Alias), err)
+					return err
 				}
-				if msg.Position != "" {
-					pos = msg.Position
-				}
-				if _, err := w.Write(msg.Data); err != nil {
-					w.Abort()
+				if err := backupTablet(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), creds, t, allowPrimary); err != nil {
 					return err
 				}
 			}
-			if pos == "" {
-				w.Abort()
-				return fmt.Errorf("backup from %s: the tablet sent no position", topo.AliasString(t.Alias))
-			}
-			m, err := w.Commit(pos, t.DbFlavor)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "backup of %s/%s from %s: %s (%d MB, position %s) in %v\n",
-				keyspace, shard, topo.AliasString(t.Alias), m.Archive, m.Bytes>>20, m.Position, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "list a shard's backups in --dir, oldest first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			all, err := backupstore.List(dir, keyspace, shard)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%-24s  %-12s  %8s  %-24s  %s\n", "TIME", "TABLET", "MB", "POSITION", "ARCHIVE")
-			for _, m := range all {
-				fmt.Fprintf(out, "%-24s  %-12s  %8d  %-24s  %s\n", m.Time.Format(time.RFC3339), m.Tablet, m.Bytes>>20, m.Position, m.Archive)
-			}
-			return nil
-		},
-	}
-	for _, c := range []*cobra.Command{cmd, list} {
-		fs := c.Flags()
-		fs.StringVar(&keyspace, "keyspace", "", "keyspace")
-		fs.StringVar(&shard, "shard", "", "shard")
-		fs.StringVar(&dir, "dir", "", "backup directory")
-		for _, f := range []string{"keyspace", "shard", "dir"} {
-			c.MarkFlagRequired(f)
-		}
-	}
-	cmd.Flags().StringVar(&from, "tablet", "", "tablet to copy (default: a healthy replica, else the primary)")
-	cmd.AddCommand(list)
+	cmd.Flags().StringVar(&keyspace, "keyspace", "", "keyspace")
+	cmd.Flags().StringVar(&shard, "shard", "", "shard (default: every shard of the keyspace, one after another)")
+	cmd.Flags().StringVar(&from, "tablet", "", "tablet to back up (default: a healthy replica)")
+	cmd.Flags().BoolVar(&allowPrimary, "allow-primary", false, "back up the primary when the shard has no healthy replica (mariadb-backup does not stop it, but loads it)")
+	cmd.MarkFlagRequired("keyspace")
+	cmd.AddCommand(newBackupListCmd(), newBackupPruneCmd())
 	return cmd
 }
 
+// backupTablet runs one tablet's BackupToStorage with a progress bar.
+func backupTablet(ctx context.Context, out, errOut io.Writer, creds credentials.TransportCredentials, t *topodatapb.Tablet, allowPrimary bool) error {
+	alias := topo.AliasString(t.Alias)
+	c, err := tmclient.DialTablet(t, creds)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	start := time.Now()
+	stream, err := c.TM.BackupToStorage(ctx, &tabletmanagerpb.BackupToStorageRequest{AllowPrimary: allowPrimary})
+	if err != nil {
+		return err
+	}
+	bar := newProgressBar(errOut, fmt.Sprintf("backup %s/%s from %s", t.Keyspace, t.Shard, alias))
+	var last *tabletmanagerpb.BackupToStorageResponse
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			bar.finish()
+			return fmt.Errorf("backup of %s/%s from %s: %w", t.Keyspace, t.Shard, alias, err)
+		}
+		bar.update(msg.Bytes, msg.TotalEstimate)
+		last = msg
+	}
+	bar.finish()
+	if last == nil || last.BackupId == "" {
+		return fmt.Errorf("backup of %s/%s from %s: the tablet ended without a backup", t.Keyspace, t.Shard, alias)
+	}
+	d := time.Since(start)
+	fmt.Fprintf(out, "backup %s of %s/%s from %s: %.1f MB (%.1f MB stored) at position %s in %v (%.1f MB/s)\n",
+		last.BackupId, t.Keyspace, t.Shard, alias, float64(last.Bytes)/(1<<20), float64(last.StoredBytes)/(1<<20), last.Position,
+		d.Round(time.Millisecond), float64(last.Bytes)/(1<<20)/d.Seconds())
+	return nil
+}
+
 // backupSource returns the tablet to back up: want, else a replica that
-// replicates, else the primary.
-func backupSource(ctx context.Context, ts *topo.Server, creds credentials.TransportCredentials, keyspace, shard, want string) (*topodatapb.Tablet, error) {
+// replicates, else (allowPrimary) the primary.
+func backupSource(ctx context.Context, ts *topo.Server, creds credentials.TransportCredentials, keyspace, shard, want string, allowPrimary bool) (*topodatapb.Tablet, error) {
 	tablets, err := ts.ShardTablets(ctx, keyspace, shard)
 	if err != nil {
 		return nil, err
@@ -159,19 +188,141 @@ func backupSource(ctx context.Context, ts *topo.Server, creds credentials.Transp
 	if wantAlias != nil {
 		return nil, fmt.Errorf("tablet %s is not in %s/%s", want, keyspace, shard)
 	}
-	if primary != nil {
+	if primary != nil && allowPrimary {
 		return primary, nil
+	}
+	if primary != nil {
+		return nil, fmt.Errorf("%s/%s has no healthy replica to back up (--allow-primary backs up the primary)", keyspace, shard)
 	}
 	return nil, fmt.Errorf("no tablet of %s/%s can be backed up", keyspace, shard)
 }
 
-// newRestoreCmd is `mosaicctl restore ALIAS`: rebuild a replica from a
-// backup.
+// newBackupListCmd is `mosaicctl backup list`: what the storage holds for
+// a keyspace: each shard's backups and the span of its binlog archive.
+func newBackupListCmd() *cobra.Command {
+	var keyspace, shard string
+	var sf *storageFlags
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "list a keyspace's backups and binlog archive in the backup storage, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			store, _, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			shards := []string{shard}
+			if shard == "" {
+				if shards, err = backupstore.ListShards(ctx, store, keyspace); err != nil {
+					return err
+				}
+			}
+			out := cmd.OutOrStdout()
+			if len(shards) == 0 {
+				fmt.Fprintf(out, "nothing of keyspace %s in %s\n", keyspace, store)
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SHARD\tBACKUP\tEND\tTABLET\tMB\tSTORED MB\tPOSITION")
+			for _, sh := range shards {
+				all, err := backupstore.ListBackups(ctx, store, keyspace, sh)
+				if err != nil {
+					return err
+				}
+				for _, m := range all {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\n", sh, m.ID, m.End.Format(time.RFC3339), m.Tablet,
+						float64(m.Data.RawBytes)/(1<<20), float64(m.Data.StoredBytes)/(1<<20), m.Position)
+				}
+			}
+			tw.Flush()
+			fmt.Fprintln(out)
+			tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SHARD\tBINLOG SEGMENTS\tTRANSACTIONS\tFROM\tTO")
+			for _, sh := range shards {
+				segs, err := backupstore.ListSegments(ctx, store, keyspace, sh)
+				if err != nil {
+					return err
+				}
+				line, err := backupstore.Timeline(segs)
+				if err != nil {
+					fmt.Fprintf(tw, "%s\t%d\t(%v)\t\t\n", sh, len(segs), err)
+					continue
+				}
+				if len(line) == 0 {
+					fmt.Fprintf(tw, "%s\t0\t\t\t\n", sh)
+					continue
+				}
+				first, last := line[0], line[len(line)-1]
+				fmt.Fprintf(tw, "%s\t%d\t%d-%d\t%s\t%s\n", sh, len(line), first.First, last.Last, first.FirstTime.Format(time.RFC3339), last.LastTime.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&keyspace, "keyspace", "", "keyspace")
+	cmd.Flags().StringVar(&shard, "shard", "", "shard (default: all)")
+	cmd.MarkFlagRequired("keyspace")
+	sf = addStorageFlags(cmd.Flags())
+	return cmd
+}
+
+// newBackupPruneCmd is `mosaicctl backup prune`: retention applied now.
+func newBackupPruneCmd() *cobra.Command {
+	var keyspace, shard string
+	var r backupstore.Retention
+	var dryRun bool
+	var sf *storageFlags
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "delete the backups a retention lets go, and the archived binlogs only they needed",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if r.Keep <= 0 && r.MaxAge <= 0 {
+				return errors.New("give --keep or --keep-age")
+			}
+			ctx := cmd.Context()
+			store, _, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			shards := []string{shard}
+			if shard == "" {
+				if shards, err = backupstore.ListShards(ctx, store, keyspace); err != nil {
+					return err
+				}
+			}
+			for _, sh := range shards {
+				res, err := backupstore.Prune(ctx, store, keyspace, sh, r, time.Now(), dryRun)
+				if err != nil {
+					return err
+				}
+				verb := "deleted"
+				if dryRun {
+					verb = "would delete"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s/%s: %s %d backups and %d binlog segments\n", keyspace, sh, verb, len(res.Backups), len(res.Segments))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyspace, "keyspace", "", "keyspace")
+	cmd.Flags().StringVar(&shard, "shard", "", "shard (default: all)")
+	cmd.Flags().IntVar(&r.Keep, "keep", 0, "keep this many newest backups")
+	cmd.Flags().DurationVar(&r.MaxAge, "keep-age", 0, "keep what restores any moment this far back")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only say what would be deleted")
+	cmd.MarkFlagRequired("keyspace")
+	sf = addStorageFlags(cmd.Flags())
+	return cmd
+}
+
+// newRestoreCmd is `mosaicctl restore`: rebuild a replica from a backup
+// (ALIAS), restore a shard into new tablets (--keyspace, --shard), or a
+// keyspace into a new one (restore keyspace).
 func newRestoreCmd(a *app) *cobra.Command {
-	var dir, file string
+	var backupID string
 	cmd := &cobra.Command{
 		Use:   "restore ALIAS",
-		Short: "rebuild a replica from a backup (--backup FILE, or the shard's latest in --dir) and resume replication",
+		Short: "rebuild a replica from a backup in its backup storage (--backup ID, default the latest) and resume replication",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := a.topo()
@@ -186,19 +337,6 @@ func newRestoreCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if file == "" {
-				if dir == "" {
-					return errors.New("give --backup or --dir")
-				}
-				m, err := backupstore.Latest(dir, t.Keyspace, t.Shard)
-				if err != nil {
-					return err
-				}
-				file = m.Archive
-			}
-			if file, err = filepath.Abs(file); err != nil {
-				return err
-			}
 			creds, err := a.tabletCreds()
 			if err != nil {
 				return err
@@ -208,16 +346,112 @@ func newRestoreCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			resp, err := c.TM.Repair(cmd.Context(), &tabletmanagerpb.RepairRequest{BackupPath: file})
+			if backupID == "" {
+				backupID = "latest"
+			}
+			stop := watchProgress(cmd.Context(), c.TM, cmd.ErrOrStderr(), "restore "+args[0])
+			resp, err := c.TM.Repair(cmd.Context(), &tabletmanagerpb.RepairRequest{BackupId: backupID})
+			stop()
 			if err != nil {
 				return fmt.Errorf("restore %s: %w", args[0], err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s restored from %s (%d MB) in %v, replicating from position %s\n",
-				args[0], resp.BackupPath, resp.Bytes>>20, (time.Duration(resp.DurationMs) * time.Millisecond).Round(time.Millisecond), resp.Position)
+			d := time.Duration(resp.DurationMs) * time.Millisecond
+			fmt.Fprintf(cmd.OutOrStdout(), "%s restored from backup %s (%.1f MB) in %v (%.1f MB/s), replicating from position %s\n",
+				args[0], resp.BackupId, float64(resp.Bytes)/(1<<20), d.Round(time.Millisecond), float64(resp.Bytes)/(1<<20)/max(d.Seconds(), 0.001), resp.Position)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "backup directory: restore the shard's latest backup")
-	cmd.Flags().StringVar(&file, "backup", "", "the backup's .xbstream file (read by the tablet, so on its machine or a shared mount)")
+	cmd.Flags().StringVar(&backupID, "backup", "", "the backup's ID (mosaicctl backup list); default the shard's latest")
+	cmd.AddCommand(newRestorePITRCmd())
 	return cmd
+}
+
+// newRestorePITRCmd is `mosaicctl restore pitr`: a shard as it was at a
+// moment, from backup storage alone, into a data dir on this machine.
+func newRestorePITRCmd() *cobra.Command {
+	var keyspace, shard, toTime, toGTID, dataDir string
+	var sf *storageFlags
+	cmd := &cobra.Command{
+		Use:   "pitr",
+		Short: "restore a shard as it was at a time or GTID (latest backup before it, then the archived binlog) into a new MariaDB data dir on this machine",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var to pitr.Target
+			switch {
+			case toTime != "" && toGTID != "", toTime == "" && toGTID == "":
+				return errors.New("give --to-time or --to-gtid")
+			case toTime != "":
+				t, err := time.Parse(time.RFC3339, toTime)
+				if err != nil {
+					return fmt.Errorf("--to-time: %w", err)
+				}
+				to.Time = t
+			default:
+				seq, err := backupstore.SeqOf(toGTID)
+				if err != nil || seq == 0 {
+					return fmt.Errorf("--to-gtid %q: want a GTID like 0-101-42 (%v)", toGTID, err)
+				}
+				to.Seq = seq
+			}
+			abs, err := filepath.Abs(dataDir)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			store, key, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			res, err := pitr.Restore(ctx, store, key, keyspace, shard, to, abs, log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s restored to %s in %s: backup %s, %d binlog segments replayed, at position %s (%v)\n",
+				keyspace, shard, to, abs, res.Backup.ID, res.Segments, res.Position, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyspace, "keyspace", "", "keyspace")
+	cmd.Flags().StringVar(&shard, "shard", "", "shard")
+	cmd.Flags().StringVar(&toTime, "to-time", "", "restore what was committed before this moment (RFC 3339, e.g. 2026-12-07T16:30:32Z; binlog times are whole seconds)")
+	cmd.Flags().StringVar(&toGTID, "to-gtid", "", "restore up to and including this GTID (e.g. 0-101-42)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "the new data dir (must not exist)")
+	for _, f := range []string{"keyspace", "shard", "data-dir"} {
+		cmd.MarkFlagRequired(f)
+	}
+	sf = addStorageFlags(cmd.Flags())
+	return cmd
+}
+
+// watchProgress polls a tablet's progress every second and draws it until
+// stop is called.
+func watchProgress(ctx context.Context, tm tabletmanagerpb.TabletManagerClient, w io.Writer, label string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	bar := newProgressBar(w, label)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			sctx, c := context.WithTimeout(ctx, 2*time.Second)
+			st, err := tm.Status(sctx, &tabletmanagerpb.StatusRequest{})
+			c()
+			if err == nil && st.Progress != nil {
+				bar.update(st.Progress.Bytes, st.Progress.Total)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		bar.finish()
+	}
 }

@@ -52,8 +52,8 @@ func newTabletCmd(a *app) *cobra.Command {
 				return fmt.Errorf("repair %s: %w", args[0], err)
 			}
 			from := topo.AliasString(resp.Donor)
-			if resp.BackupPath != "" {
-				from = resp.BackupPath
+			if resp.BackupId != "" {
+				from = "backup " + resp.BackupId
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s repaired from %s: %d MB copied in %v, replicating from position %s\n",
 				args[0], from, resp.Bytes>>20, (time.Duration(resp.DurationMs) * time.Millisecond).Round(time.Millisecond), resp.Position)

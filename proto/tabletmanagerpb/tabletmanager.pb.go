@@ -274,6 +274,9 @@ type StatusResponse struct {
 	// each domain): a tablet about to replicate from this one compares it
 	// with its own to find transactions this one lacks.
 	BinlogHistory string `protobuf:"bytes,7,opt,name=binlog_history,json=binlogHistory" json:"binlog_history,omitempty"`
+	// progress is the long action the tablet is running (a backup, a
+	// restore, a binlog replay), if any.
+	Progress      *Progress `protobuf:"bytes,8,opt,name=progress" json:"progress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -357,6 +360,93 @@ func (x *StatusResponse) GetBinlogHistory() string {
 	return ""
 }
 
+func (x *StatusResponse) GetProgress() *Progress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+// Progress is how far a long action has come.
+type Progress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// action: "backup", "restore", "replay".
+	Action string `protobuf:"bytes,1,opt,name=action" json:"action,omitempty"`
+	// bytes done of total (0: unknown).
+	Bytes           int64 `protobuf:"varint,2,opt,name=bytes" json:"bytes,omitempty"`
+	Total           int64 `protobuf:"varint,3,opt,name=total" json:"total,omitempty"`
+	StartedUnixNano int64 `protobuf:"varint,4,opt,name=started_unix_nano,json=startedUnixNano" json:"started_unix_nano,omitempty"`
+	// detail says what is being done now.
+	Detail        string `protobuf:"bytes,5,opt,name=detail" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Progress) Reset() {
+	*x = Progress{}
+	mi := &file_tabletmanager_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Progress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Progress) ProtoMessage() {}
+
+func (x *Progress) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Progress.ProtoReflect.Descriptor instead.
+func (*Progress) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Progress) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *Progress) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *Progress) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *Progress) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
+func (x *Progress) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 type ChangeTypeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TabletType    topodatapb.TabletType  `protobuf:"varint,1,opt,name=tablet_type,json=tabletType,enum=mosaic.topodata.TabletType" json:"tablet_type,omitempty"`
@@ -366,7 +456,7 @@ type ChangeTypeRequest struct {
 
 func (x *ChangeTypeRequest) Reset() {
 	*x = ChangeTypeRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[5]
+	mi := &file_tabletmanager_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +468,7 @@ func (x *ChangeTypeRequest) String() string {
 func (*ChangeTypeRequest) ProtoMessage() {}
 
 func (x *ChangeTypeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[5]
+	mi := &file_tabletmanager_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +481,7 @@ func (x *ChangeTypeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeTypeRequest.ProtoReflect.Descriptor instead.
 func (*ChangeTypeRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{5}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ChangeTypeRequest) GetTabletType() topodatapb.TabletType {
@@ -409,7 +499,7 @@ type ChangeTypeResponse struct {
 
 func (x *ChangeTypeResponse) Reset() {
 	*x = ChangeTypeResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[6]
+	mi := &file_tabletmanager_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +511,7 @@ func (x *ChangeTypeResponse) String() string {
 func (*ChangeTypeResponse) ProtoMessage() {}
 
 func (x *ChangeTypeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[6]
+	mi := &file_tabletmanager_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +524,7 @@ func (x *ChangeTypeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeTypeResponse.ProtoReflect.Descriptor instead.
 func (*ChangeTypeResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{6}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{7}
 }
 
 type SetReadOnlyRequest struct {
@@ -446,7 +536,7 @@ type SetReadOnlyRequest struct {
 
 func (x *SetReadOnlyRequest) Reset() {
 	*x = SetReadOnlyRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[7]
+	mi := &file_tabletmanager_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +548,7 @@ func (x *SetReadOnlyRequest) String() string {
 func (*SetReadOnlyRequest) ProtoMessage() {}
 
 func (x *SetReadOnlyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[7]
+	mi := &file_tabletmanager_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +561,7 @@ func (x *SetReadOnlyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetReadOnlyRequest.ProtoReflect.Descriptor instead.
 func (*SetReadOnlyRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{7}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SetReadOnlyRequest) GetReadOnly() bool {
@@ -489,7 +579,7 @@ type SetReadOnlyResponse struct {
 
 func (x *SetReadOnlyResponse) Reset() {
 	*x = SetReadOnlyResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[8]
+	mi := &file_tabletmanager_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +591,7 @@ func (x *SetReadOnlyResponse) String() string {
 func (*SetReadOnlyResponse) ProtoMessage() {}
 
 func (x *SetReadOnlyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[8]
+	mi := &file_tabletmanager_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +604,7 @@ func (x *SetReadOnlyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetReadOnlyResponse.ProtoReflect.Descriptor instead.
 func (*SetReadOnlyResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{8}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{9}
 }
 
 type PrimaryPositionRequest struct {
@@ -525,7 +615,7 @@ type PrimaryPositionRequest struct {
 
 func (x *PrimaryPositionRequest) Reset() {
 	*x = PrimaryPositionRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[9]
+	mi := &file_tabletmanager_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +627,7 @@ func (x *PrimaryPositionRequest) String() string {
 func (*PrimaryPositionRequest) ProtoMessage() {}
 
 func (x *PrimaryPositionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[9]
+	mi := &file_tabletmanager_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +640,7 @@ func (x *PrimaryPositionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrimaryPositionRequest.ProtoReflect.Descriptor instead.
 func (*PrimaryPositionRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{9}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{10}
 }
 
 type PrimaryPositionResponse struct {
@@ -562,7 +652,7 @@ type PrimaryPositionResponse struct {
 
 func (x *PrimaryPositionResponse) Reset() {
 	*x = PrimaryPositionResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[10]
+	mi := &file_tabletmanager_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +664,7 @@ func (x *PrimaryPositionResponse) String() string {
 func (*PrimaryPositionResponse) ProtoMessage() {}
 
 func (x *PrimaryPositionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[10]
+	mi := &file_tabletmanager_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +677,7 @@ func (x *PrimaryPositionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrimaryPositionResponse.ProtoReflect.Descriptor instead.
 func (*PrimaryPositionResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{10}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PrimaryPositionResponse) GetPosition() string {
@@ -605,7 +695,7 @@ type ReplicationStatusRequest struct {
 
 func (x *ReplicationStatusRequest) Reset() {
 	*x = ReplicationStatusRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[11]
+	mi := &file_tabletmanager_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +707,7 @@ func (x *ReplicationStatusRequest) String() string {
 func (*ReplicationStatusRequest) ProtoMessage() {}
 
 func (x *ReplicationStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[11]
+	mi := &file_tabletmanager_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +720,7 @@ func (x *ReplicationStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicationStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReplicationStatusRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{11}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{12}
 }
 
 type ReplicationStatusResponse struct {
@@ -642,7 +732,7 @@ type ReplicationStatusResponse struct {
 
 func (x *ReplicationStatusResponse) Reset() {
 	*x = ReplicationStatusResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[12]
+	mi := &file_tabletmanager_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +744,7 @@ func (x *ReplicationStatusResponse) String() string {
 func (*ReplicationStatusResponse) ProtoMessage() {}
 
 func (x *ReplicationStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[12]
+	mi := &file_tabletmanager_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +757,7 @@ func (x *ReplicationStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicationStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReplicationStatusResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{12}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReplicationStatusResponse) GetStatus() *ReplicationStatus {
@@ -688,7 +778,7 @@ type StopReplicationRequest struct {
 
 func (x *StopReplicationRequest) Reset() {
 	*x = StopReplicationRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[13]
+	mi := &file_tabletmanager_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +790,7 @@ func (x *StopReplicationRequest) String() string {
 func (*StopReplicationRequest) ProtoMessage() {}
 
 func (x *StopReplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[13]
+	mi := &file_tabletmanager_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +803,7 @@ func (x *StopReplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopReplicationRequest.ProtoReflect.Descriptor instead.
 func (*StopReplicationRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{13}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StopReplicationRequest) GetIoThreadOnly() bool {
@@ -732,7 +822,7 @@ type StopReplicationResponse struct {
 
 func (x *StopReplicationResponse) Reset() {
 	*x = StopReplicationResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[14]
+	mi := &file_tabletmanager_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +834,7 @@ func (x *StopReplicationResponse) String() string {
 func (*StopReplicationResponse) ProtoMessage() {}
 
 func (x *StopReplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[14]
+	mi := &file_tabletmanager_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +847,7 @@ func (x *StopReplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopReplicationResponse.ProtoReflect.Descriptor instead.
 func (*StopReplicationResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{14}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StopReplicationResponse) GetStatus() *ReplicationStatus {
@@ -775,7 +865,7 @@ type StartReplicationRequest struct {
 
 func (x *StartReplicationRequest) Reset() {
 	*x = StartReplicationRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[15]
+	mi := &file_tabletmanager_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +877,7 @@ func (x *StartReplicationRequest) String() string {
 func (*StartReplicationRequest) ProtoMessage() {}
 
 func (x *StartReplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[15]
+	mi := &file_tabletmanager_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +890,7 @@ func (x *StartReplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartReplicationRequest.ProtoReflect.Descriptor instead.
 func (*StartReplicationRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{15}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{16}
 }
 
 type StartReplicationResponse struct {
@@ -811,7 +901,7 @@ type StartReplicationResponse struct {
 
 func (x *StartReplicationResponse) Reset() {
 	*x = StartReplicationResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[16]
+	mi := &file_tabletmanager_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +913,7 @@ func (x *StartReplicationResponse) String() string {
 func (*StartReplicationResponse) ProtoMessage() {}
 
 func (x *StartReplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[16]
+	mi := &file_tabletmanager_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +926,7 @@ func (x *StartReplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartReplicationResponse.ProtoReflect.Descriptor instead.
 func (*StartReplicationResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{16}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{17}
 }
 
 type WaitForPositionRequest struct {
@@ -849,7 +939,7 @@ type WaitForPositionRequest struct {
 
 func (x *WaitForPositionRequest) Reset() {
 	*x = WaitForPositionRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[17]
+	mi := &file_tabletmanager_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +951,7 @@ func (x *WaitForPositionRequest) String() string {
 func (*WaitForPositionRequest) ProtoMessage() {}
 
 func (x *WaitForPositionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[17]
+	mi := &file_tabletmanager_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +964,7 @@ func (x *WaitForPositionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitForPositionRequest.ProtoReflect.Descriptor instead.
 func (*WaitForPositionRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{17}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WaitForPositionRequest) GetPosition() string {
@@ -899,7 +989,7 @@ type WaitForPositionResponse struct {
 
 func (x *WaitForPositionResponse) Reset() {
 	*x = WaitForPositionResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[18]
+	mi := &file_tabletmanager_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1001,7 @@ func (x *WaitForPositionResponse) String() string {
 func (*WaitForPositionResponse) ProtoMessage() {}
 
 func (x *WaitForPositionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[18]
+	mi := &file_tabletmanager_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1014,7 @@ func (x *WaitForPositionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitForPositionResponse.ProtoReflect.Descriptor instead.
 func (*WaitForPositionResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{18}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{19}
 }
 
 // InitPrimaryRequest makes a tablet the primary of a new shard.
@@ -937,7 +1027,7 @@ type InitPrimaryRequest struct {
 
 func (x *InitPrimaryRequest) Reset() {
 	*x = InitPrimaryRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[19]
+	mi := &file_tabletmanager_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1039,7 @@ func (x *InitPrimaryRequest) String() string {
 func (*InitPrimaryRequest) ProtoMessage() {}
 
 func (x *InitPrimaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[19]
+	mi := &file_tabletmanager_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1052,7 @@ func (x *InitPrimaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitPrimaryRequest.ProtoReflect.Descriptor instead.
 func (*InitPrimaryRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{19}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InitPrimaryRequest) GetPrimaryTermStartUnixNano() int64 {
@@ -981,7 +1071,7 @@ type InitPrimaryResponse struct {
 
 func (x *InitPrimaryResponse) Reset() {
 	*x = InitPrimaryResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[20]
+	mi := &file_tabletmanager_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1083,7 @@ func (x *InitPrimaryResponse) String() string {
 func (*InitPrimaryResponse) ProtoMessage() {}
 
 func (x *InitPrimaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[20]
+	mi := &file_tabletmanager_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1096,7 @@ func (x *InitPrimaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitPrimaryResponse.ProtoReflect.Descriptor instead.
 func (*InitPrimaryResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{20}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InitPrimaryResponse) GetPosition() string {
@@ -1030,7 +1120,7 @@ type SetReplicationSourceRequest struct {
 
 func (x *SetReplicationSourceRequest) Reset() {
 	*x = SetReplicationSourceRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[21]
+	mi := &file_tabletmanager_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1132,7 @@ func (x *SetReplicationSourceRequest) String() string {
 func (*SetReplicationSourceRequest) ProtoMessage() {}
 
 func (x *SetReplicationSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[21]
+	mi := &file_tabletmanager_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1145,7 @@ func (x *SetReplicationSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetReplicationSourceRequest.ProtoReflect.Descriptor instead.
 func (*SetReplicationSourceRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{21}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetReplicationSourceRequest) GetParent() *topodatapb.TabletAlias {
@@ -1094,7 +1184,7 @@ type SetReplicationSourceResponse struct {
 
 func (x *SetReplicationSourceResponse) Reset() {
 	*x = SetReplicationSourceResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[22]
+	mi := &file_tabletmanager_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1196,7 @@ func (x *SetReplicationSourceResponse) String() string {
 func (*SetReplicationSourceResponse) ProtoMessage() {}
 
 func (x *SetReplicationSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[22]
+	mi := &file_tabletmanager_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1209,7 @@ func (x *SetReplicationSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetReplicationSourceResponse.ProtoReflect.Descriptor instead.
 func (*SetReplicationSourceResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{22}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{23}
 }
 
 type DemotePrimaryRequest struct {
@@ -1130,7 +1220,7 @@ type DemotePrimaryRequest struct {
 
 func (x *DemotePrimaryRequest) Reset() {
 	*x = DemotePrimaryRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[23]
+	mi := &file_tabletmanager_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1232,7 @@ func (x *DemotePrimaryRequest) String() string {
 func (*DemotePrimaryRequest) ProtoMessage() {}
 
 func (x *DemotePrimaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[23]
+	mi := &file_tabletmanager_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1245,7 @@ func (x *DemotePrimaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemotePrimaryRequest.ProtoReflect.Descriptor instead.
 func (*DemotePrimaryRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{23}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{24}
 }
 
 type DemotePrimaryResponse struct {
@@ -1167,7 +1257,7 @@ type DemotePrimaryResponse struct {
 
 func (x *DemotePrimaryResponse) Reset() {
 	*x = DemotePrimaryResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[24]
+	mi := &file_tabletmanager_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1179,7 +1269,7 @@ func (x *DemotePrimaryResponse) String() string {
 func (*DemotePrimaryResponse) ProtoMessage() {}
 
 func (x *DemotePrimaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[24]
+	mi := &file_tabletmanager_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1192,7 +1282,7 @@ func (x *DemotePrimaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemotePrimaryResponse.ProtoReflect.Descriptor instead.
 func (*DemotePrimaryResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{24}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DemotePrimaryResponse) GetPosition() string {
@@ -1214,7 +1304,7 @@ type PromoteReplicaRequest struct {
 
 func (x *PromoteReplicaRequest) Reset() {
 	*x = PromoteReplicaRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[25]
+	mi := &file_tabletmanager_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1316,7 @@ func (x *PromoteReplicaRequest) String() string {
 func (*PromoteReplicaRequest) ProtoMessage() {}
 
 func (x *PromoteReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[25]
+	mi := &file_tabletmanager_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1329,7 @@ func (x *PromoteReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteReplicaRequest.ProtoReflect.Descriptor instead.
 func (*PromoteReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{25}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PromoteReplicaRequest) GetPrimaryTermStartUnixNano() int64 {
@@ -1258,7 +1348,7 @@ type PromoteReplicaResponse struct {
 
 func (x *PromoteReplicaResponse) Reset() {
 	*x = PromoteReplicaResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[26]
+	mi := &file_tabletmanager_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1360,7 @@ func (x *PromoteReplicaResponse) String() string {
 func (*PromoteReplicaResponse) ProtoMessage() {}
 
 func (x *PromoteReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[26]
+	mi := &file_tabletmanager_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1373,7 @@ func (x *PromoteReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteReplicaResponse.ProtoReflect.Descriptor instead.
 func (*PromoteReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{26}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PromoteReplicaResponse) GetPosition() string {
@@ -1304,7 +1394,7 @@ type ExecuteFetchAsDbaRequest struct {
 
 func (x *ExecuteFetchAsDbaRequest) Reset() {
 	*x = ExecuteFetchAsDbaRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[27]
+	mi := &file_tabletmanager_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1406,7 @@ func (x *ExecuteFetchAsDbaRequest) String() string {
 func (*ExecuteFetchAsDbaRequest) ProtoMessage() {}
 
 func (x *ExecuteFetchAsDbaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[27]
+	mi := &file_tabletmanager_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1419,7 @@ func (x *ExecuteFetchAsDbaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteFetchAsDbaRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteFetchAsDbaRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{27}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecuteFetchAsDbaRequest) GetSql() string {
@@ -1362,7 +1452,7 @@ type ExecuteFetchAsDbaResponse struct {
 
 func (x *ExecuteFetchAsDbaResponse) Reset() {
 	*x = ExecuteFetchAsDbaResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[28]
+	mi := &file_tabletmanager_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1464,7 @@ func (x *ExecuteFetchAsDbaResponse) String() string {
 func (*ExecuteFetchAsDbaResponse) ProtoMessage() {}
 
 func (x *ExecuteFetchAsDbaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[28]
+	mi := &file_tabletmanager_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1477,7 @@ func (x *ExecuteFetchAsDbaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteFetchAsDbaResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteFetchAsDbaResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{28}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExecuteFetchAsDbaResponse) GetResult() *querypb.QueryResult {
@@ -1406,7 +1496,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[29]
+	mi := &file_tabletmanager_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1508,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[29]
+	mi := &file_tabletmanager_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1521,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{29}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{30}
 }
 
 // BackupResponse is one chunk of an xbstream (mariadb-backup --stream)
@@ -1447,7 +1537,7 @@ type BackupResponse struct {
 
 func (x *BackupResponse) Reset() {
 	*x = BackupResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[30]
+	mi := &file_tabletmanager_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1549,7 @@ func (x *BackupResponse) String() string {
 func (*BackupResponse) ProtoMessage() {}
 
 func (x *BackupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[30]
+	mi := &file_tabletmanager_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1562,7 @@ func (x *BackupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupResponse.ProtoReflect.Descriptor instead.
 func (*BackupResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{30}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BackupResponse) GetData() []byte {
@@ -1494,18 +1584,19 @@ func (x *BackupResponse) GetPosition() string {
 type RepairRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// donor, when set, is the tablet to copy from; else the tablet picks a
-	// healthy peer of its shard, or its latest backup when no peer can give.
+	// healthy peer of its shard, or its shard's latest backup in its backup
+	// storage when no peer can give.
 	Donor *topodatapb.TabletAlias `protobuf:"bytes,1,opt,name=donor" json:"donor,omitempty"`
-	// backup_path, when set, restores this backup (an .xbstream file that
-	// mosaicctl backup wrote, readable by the tablet) instead.
-	BackupPath    string `protobuf:"bytes,2,opt,name=backup_path,json=backupPath" json:"backup_path,omitempty"`
+	// backup_id, when set, restores this backup of the tablet's shard from
+	// its backup storage instead; "latest" names the newest.
+	BackupId      string `protobuf:"bytes,3,opt,name=backup_id,json=backupId" json:"backup_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[31]
+	mi := &file_tabletmanager_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1608,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[31]
+	mi := &file_tabletmanager_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1621,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{31}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RepairRequest) GetDonor() *topodatapb.TabletAlias {
@@ -1540,9 +1631,9 @@ func (x *RepairRequest) GetDonor() *topodatapb.TabletAlias {
 	return nil
 }
 
-func (x *RepairRequest) GetBackupPath() string {
+func (x *RepairRequest) GetBackupId() string {
 	if x != nil {
-		return x.BackupPath
+		return x.BackupId
 	}
 	return ""
 }
@@ -1555,15 +1646,15 @@ type RepairResponse struct {
 	Position   string `protobuf:"bytes,2,opt,name=position" json:"position,omitempty"`
 	Bytes      int64  `protobuf:"varint,3,opt,name=bytes" json:"bytes,omitempty"`
 	DurationMs int64  `protobuf:"varint,4,opt,name=duration_ms,json=durationMs" json:"duration_ms,omitempty"`
-	// backup_path is the backup restored, if any.
-	BackupPath    string `protobuf:"bytes,5,opt,name=backup_path,json=backupPath" json:"backup_path,omitempty"`
+	// backup_id is the backup restored, if any.
+	BackupId      string `protobuf:"bytes,5,opt,name=backup_id,json=backupId" json:"backup_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[32]
+	mi := &file_tabletmanager_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1666,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[32]
+	mi := &file_tabletmanager_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1679,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{32}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RepairResponse) GetDonor() *topodatapb.TabletAlias {
@@ -1619,11 +1710,140 @@ func (x *RepairResponse) GetDurationMs() int64 {
 	return 0
 }
 
-func (x *RepairResponse) GetBackupPath() string {
+func (x *RepairResponse) GetBackupId() string {
 	if x != nil {
-		return x.BackupPath
+		return x.BackupId
 	}
 	return ""
+}
+
+// BackupToStorageRequest asks a tablet to back its data up into its
+// backup storage.
+type BackupToStorageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// allow_primary lets a primary back itself up (mariadb-backup does not
+	// stop it, but loads it); else a primary refuses.
+	AllowPrimary  bool `protobuf:"varint,1,opt,name=allow_primary,json=allowPrimary" json:"allow_primary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupToStorageRequest) Reset() {
+	*x = BackupToStorageRequest{}
+	mi := &file_tabletmanager_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupToStorageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupToStorageRequest) ProtoMessage() {}
+
+func (x *BackupToStorageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupToStorageRequest.ProtoReflect.Descriptor instead.
+func (*BackupToStorageRequest) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *BackupToStorageRequest) GetAllowPrimary() bool {
+	if x != nil {
+		return x.AllowPrimary
+	}
+	return false
+}
+
+// BackupToStorageResponse reports a backup's progress; the last message
+// has backup_id set.
+type BackupToStorageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// bytes of data copied so far; total_estimate is the data dir's size.
+	Bytes         int64  `protobuf:"varint,1,opt,name=bytes" json:"bytes,omitempty"`
+	TotalEstimate int64  `protobuf:"varint,2,opt,name=total_estimate,json=totalEstimate" json:"total_estimate,omitempty"`
+	BackupId      string `protobuf:"bytes,3,opt,name=backup_id,json=backupId" json:"backup_id,omitempty"`
+	// position is the GTID position the backup is consistent with.
+	Position string `protobuf:"bytes,4,opt,name=position" json:"position,omitempty"`
+	// stored_bytes is the backup's size in storage (compressed).
+	StoredBytes   int64 `protobuf:"varint,5,opt,name=stored_bytes,json=storedBytes" json:"stored_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupToStorageResponse) Reset() {
+	*x = BackupToStorageResponse{}
+	mi := &file_tabletmanager_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupToStorageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupToStorageResponse) ProtoMessage() {}
+
+func (x *BackupToStorageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupToStorageResponse.ProtoReflect.Descriptor instead.
+func (*BackupToStorageResponse) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *BackupToStorageResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *BackupToStorageResponse) GetTotalEstimate() int64 {
+	if x != nil {
+		return x.TotalEstimate
+	}
+	return 0
+}
+
+func (x *BackupToStorageResponse) GetBackupId() string {
+	if x != nil {
+		return x.BackupId
+	}
+	return ""
+}
+
+func (x *BackupToStorageResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *BackupToStorageResponse) GetStoredBytes() int64 {
+	if x != nil {
+		return x.StoredBytes
+	}
+	return 0
 }
 
 // RefreshStateRequest makes a tablet read its shard record now and obey
@@ -1641,7 +1861,7 @@ type RefreshStateRequest struct {
 
 func (x *RefreshStateRequest) Reset() {
 	*x = RefreshStateRequest{}
-	mi := &file_tabletmanager_proto_msgTypes[33]
+	mi := &file_tabletmanager_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1873,7 @@ func (x *RefreshStateRequest) String() string {
 func (*RefreshStateRequest) ProtoMessage() {}
 
 func (x *RefreshStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[33]
+	mi := &file_tabletmanager_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1886,7 @@ func (x *RefreshStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshStateRequest.ProtoReflect.Descriptor instead.
 func (*RefreshStateRequest) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{33}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RefreshStateRequest) GetDrainTimeoutMs() int64 {
@@ -1695,7 +1915,7 @@ type RefreshStateResponse struct {
 
 func (x *RefreshStateResponse) Reset() {
 	*x = RefreshStateResponse{}
-	mi := &file_tabletmanager_proto_msgTypes[34]
+	mi := &file_tabletmanager_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +1927,7 @@ func (x *RefreshStateResponse) String() string {
 func (*RefreshStateResponse) ProtoMessage() {}
 
 func (x *RefreshStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tabletmanager_proto_msgTypes[34]
+	mi := &file_tabletmanager_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +1940,7 @@ func (x *RefreshStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshStateResponse.ProtoReflect.Descriptor instead.
 func (*RefreshStateResponse) Descriptor() ([]byte, []int) {
-	return file_tabletmanager_proto_rawDescGZIP(), []int{34}
+	return file_tabletmanager_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RefreshStateResponse) GetQueryServiceDisabled() bool {
@@ -1769,7 +1989,7 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\rlast_io_errno\x18\n" +
 	" \x01(\rR\vlastIoErrno\x12$\n" +
 	"\x0elast_sql_errno\x18\v \x01(\rR\flastSqlErrno\"\x0f\n" +
-	"\rStatusRequest\"\xad\x02\n" +
+	"\rStatusRequest\"\xe9\x02\n" +
 	"\x0eStatusResponse\x12/\n" +
 	"\x06tablet\x18\x01 \x01(\v2\x17.mosaic.topodata.TabletR\x06tablet\x12%\n" +
 	"\x0emysqld_running\x18\x02 \x01(\bR\rmysqldRunning\x12\x1b\n" +
@@ -1777,7 +1997,14 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\bposition\x18\x04 \x01(\tR\bposition\x12I\n" +
 	"\vreplication\x18\x05 \x01(\v2'.mosaic.tabletmanager.ReplicationStatusR\vreplication\x12\x18\n" +
 	"\aserving\x18\x06 \x01(\bR\aserving\x12%\n" +
-	"\x0ebinlog_history\x18\a \x01(\tR\rbinlogHistory\"Q\n" +
+	"\x0ebinlog_history\x18\a \x01(\tR\rbinlogHistory\x12:\n" +
+	"\bprogress\x18\b \x01(\v2\x1e.mosaic.tabletmanager.ProgressR\bprogress\"\x92\x01\n" +
+	"\bProgress\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\x12*\n" +
+	"\x11started_unix_nano\x18\x04 \x01(\x03R\x0fstartedUnixNano\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"Q\n" +
 	"\x11ChangeTypeRequest\x12<\n" +
 	"\vtablet_type\x18\x01 \x01(\x0e2\x1b.mosaic.topodata.TabletTypeR\n" +
 	"tabletType\"\x14\n" +
@@ -1828,25 +2055,31 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\rBackupRequest\"@\n" +
 	"\x0eBackupResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1a\n" +
-	"\bposition\x18\x02 \x01(\tR\bposition\"d\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition\"f\n" +
 	"\rRepairRequest\x122\n" +
-	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\x12\x1f\n" +
-	"\vbackup_path\x18\x02 \x01(\tR\n" +
-	"backupPath\"\xb8\x01\n" +
+	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\x12\x1b\n" +
+	"\tbackup_id\x18\x03 \x01(\tR\bbackupIdJ\x04\b\x02\x10\x03\"\xb4\x01\n" +
 	"\x0eRepairResponse\x122\n" +
 	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\tR\bposition\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x1f\n" +
 	"\vduration_ms\x18\x04 \x01(\x03R\n" +
-	"durationMs\x12\x1f\n" +
-	"\vbackup_path\x18\x05 \x01(\tR\n" +
-	"backupPath\"?\n" +
+	"durationMs\x12\x1b\n" +
+	"\tbackup_id\x18\x05 \x01(\tR\bbackupId\"=\n" +
+	"\x16BackupToStorageRequest\x12#\n" +
+	"\rallow_primary\x18\x01 \x01(\bR\fallowPrimary\"\xb2\x01\n" +
+	"\x17BackupToStorageResponse\x12\x14\n" +
+	"\x05bytes\x18\x01 \x01(\x03R\x05bytes\x12%\n" +
+	"\x0etotal_estimate\x18\x02 \x01(\x03R\rtotalEstimate\x12\x1b\n" +
+	"\tbackup_id\x18\x03 \x01(\tR\bbackupId\x12\x1a\n" +
+	"\bposition\x18\x04 \x01(\tR\bposition\x12!\n" +
+	"\fstored_bytes\x18\x05 \x01(\x03R\vstoredBytes\"?\n" +
 	"\x13RefreshStateRequest\x12(\n" +
 	"\x10drain_timeout_ms\x18\x01 \x01(\x03R\x0edrainTimeoutMs\"\xa2\x01\n" +
 	"\x14RefreshStateResponse\x124\n" +
 	"\x16query_service_disabled\x18\x01 \x01(\bR\x14queryServiceDisabled\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\tR\bposition\x128\n" +
-	"\x18transactions_rolled_back\x18\x03 \x01(\x05R\x16transactionsRolledBack2\xf4\r\n" +
+	"\x18transactions_rolled_back\x18\x03 \x01(\x05R\x16transactionsRolledBack2\xe6\x0e\n" +
 	"\rTabletManager\x12M\n" +
 	"\x04Ping\x12!.mosaic.tabletmanager.PingRequest\x1a\".mosaic.tabletmanager.PingResponse\x12S\n" +
 	"\x06Status\x12#.mosaic.tabletmanager.StatusRequest\x1a$.mosaic.tabletmanager.StatusResponse\x12_\n" +
@@ -1865,7 +2098,8 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\x11ExecuteFetchAsDba\x12..mosaic.tabletmanager.ExecuteFetchAsDbaRequest\x1a/.mosaic.tabletmanager.ExecuteFetchAsDbaResponse\x12U\n" +
 	"\x06Backup\x12#.mosaic.tabletmanager.BackupRequest\x1a$.mosaic.tabletmanager.BackupResponse0\x01\x12S\n" +
 	"\x06Repair\x12#.mosaic.tabletmanager.RepairRequest\x1a$.mosaic.tabletmanager.RepairResponse\x12e\n" +
-	"\fRefreshState\x12).mosaic.tabletmanager.RefreshStateRequest\x1a*.mosaic.tabletmanager.RefreshStateResponseB9Z0github.com/mosaicdb/mosaic/proto/tabletmanagerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\fRefreshState\x12).mosaic.tabletmanager.RefreshStateRequest\x1a*.mosaic.tabletmanager.RefreshStateResponse\x12p\n" +
+	"\x0fBackupToStorage\x12,.mosaic.tabletmanager.BackupToStorageRequest\x1a-.mosaic.tabletmanager.BackupToStorageResponse0\x01B9Z0github.com/mosaicdb/mosaic/proto/tabletmanagerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_tabletmanager_proto_rawDescOnce sync.Once
@@ -1879,97 +2113,103 @@ func file_tabletmanager_proto_rawDescGZIP() []byte {
 	return file_tabletmanager_proto_rawDescData
 }
 
-var file_tabletmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_tabletmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_tabletmanager_proto_goTypes = []any{
 	(*PingRequest)(nil),                  // 0: mosaic.tabletmanager.PingRequest
 	(*PingResponse)(nil),                 // 1: mosaic.tabletmanager.PingResponse
 	(*ReplicationStatus)(nil),            // 2: mosaic.tabletmanager.ReplicationStatus
 	(*StatusRequest)(nil),                // 3: mosaic.tabletmanager.StatusRequest
 	(*StatusResponse)(nil),               // 4: mosaic.tabletmanager.StatusResponse
-	(*ChangeTypeRequest)(nil),            // 5: mosaic.tabletmanager.ChangeTypeRequest
-	(*ChangeTypeResponse)(nil),           // 6: mosaic.tabletmanager.ChangeTypeResponse
-	(*SetReadOnlyRequest)(nil),           // 7: mosaic.tabletmanager.SetReadOnlyRequest
-	(*SetReadOnlyResponse)(nil),          // 8: mosaic.tabletmanager.SetReadOnlyResponse
-	(*PrimaryPositionRequest)(nil),       // 9: mosaic.tabletmanager.PrimaryPositionRequest
-	(*PrimaryPositionResponse)(nil),      // 10: mosaic.tabletmanager.PrimaryPositionResponse
-	(*ReplicationStatusRequest)(nil),     // 11: mosaic.tabletmanager.ReplicationStatusRequest
-	(*ReplicationStatusResponse)(nil),    // 12: mosaic.tabletmanager.ReplicationStatusResponse
-	(*StopReplicationRequest)(nil),       // 13: mosaic.tabletmanager.StopReplicationRequest
-	(*StopReplicationResponse)(nil),      // 14: mosaic.tabletmanager.StopReplicationResponse
-	(*StartReplicationRequest)(nil),      // 15: mosaic.tabletmanager.StartReplicationRequest
-	(*StartReplicationResponse)(nil),     // 16: mosaic.tabletmanager.StartReplicationResponse
-	(*WaitForPositionRequest)(nil),       // 17: mosaic.tabletmanager.WaitForPositionRequest
-	(*WaitForPositionResponse)(nil),      // 18: mosaic.tabletmanager.WaitForPositionResponse
-	(*InitPrimaryRequest)(nil),           // 19: mosaic.tabletmanager.InitPrimaryRequest
-	(*InitPrimaryResponse)(nil),          // 20: mosaic.tabletmanager.InitPrimaryResponse
-	(*SetReplicationSourceRequest)(nil),  // 21: mosaic.tabletmanager.SetReplicationSourceRequest
-	(*SetReplicationSourceResponse)(nil), // 22: mosaic.tabletmanager.SetReplicationSourceResponse
-	(*DemotePrimaryRequest)(nil),         // 23: mosaic.tabletmanager.DemotePrimaryRequest
-	(*DemotePrimaryResponse)(nil),        // 24: mosaic.tabletmanager.DemotePrimaryResponse
-	(*PromoteReplicaRequest)(nil),        // 25: mosaic.tabletmanager.PromoteReplicaRequest
-	(*PromoteReplicaResponse)(nil),       // 26: mosaic.tabletmanager.PromoteReplicaResponse
-	(*ExecuteFetchAsDbaRequest)(nil),     // 27: mosaic.tabletmanager.ExecuteFetchAsDbaRequest
-	(*ExecuteFetchAsDbaResponse)(nil),    // 28: mosaic.tabletmanager.ExecuteFetchAsDbaResponse
-	(*BackupRequest)(nil),                // 29: mosaic.tabletmanager.BackupRequest
-	(*BackupResponse)(nil),               // 30: mosaic.tabletmanager.BackupResponse
-	(*RepairRequest)(nil),                // 31: mosaic.tabletmanager.RepairRequest
-	(*RepairResponse)(nil),               // 32: mosaic.tabletmanager.RepairResponse
-	(*RefreshStateRequest)(nil),          // 33: mosaic.tabletmanager.RefreshStateRequest
-	(*RefreshStateResponse)(nil),         // 34: mosaic.tabletmanager.RefreshStateResponse
-	(*topodatapb.Tablet)(nil),            // 35: mosaic.topodata.Tablet
-	(topodatapb.TabletType)(0),           // 36: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil),       // 37: mosaic.topodata.TabletAlias
-	(*querypb.QueryResult)(nil),          // 38: mosaic.query.QueryResult
+	(*Progress)(nil),                     // 5: mosaic.tabletmanager.Progress
+	(*ChangeTypeRequest)(nil),            // 6: mosaic.tabletmanager.ChangeTypeRequest
+	(*ChangeTypeResponse)(nil),           // 7: mosaic.tabletmanager.ChangeTypeResponse
+	(*SetReadOnlyRequest)(nil),           // 8: mosaic.tabletmanager.SetReadOnlyRequest
+	(*SetReadOnlyResponse)(nil),          // 9: mosaic.tabletmanager.SetReadOnlyResponse
+	(*PrimaryPositionRequest)(nil),       // 10: mosaic.tabletmanager.PrimaryPositionRequest
+	(*PrimaryPositionResponse)(nil),      // 11: mosaic.tabletmanager.PrimaryPositionResponse
+	(*ReplicationStatusRequest)(nil),     // 12: mosaic.tabletmanager.ReplicationStatusRequest
+	(*ReplicationStatusResponse)(nil),    // 13: mosaic.tabletmanager.ReplicationStatusResponse
+	(*StopReplicationRequest)(nil),       // 14: mosaic.tabletmanager.StopReplicationRequest
+	(*StopReplicationResponse)(nil),      // 15: mosaic.tabletmanager.StopReplicationResponse
+	(*StartReplicationRequest)(nil),      // 16: mosaic.tabletmanager.StartReplicationRequest
+	(*StartReplicationResponse)(nil),     // 17: mosaic.tabletmanager.StartReplicationResponse
+	(*WaitForPositionRequest)(nil),       // 18: mosaic.tabletmanager.WaitForPositionRequest
+	(*WaitForPositionResponse)(nil),      // 19: mosaic.tabletmanager.WaitForPositionResponse
+	(*InitPrimaryRequest)(nil),           // 20: mosaic.tabletmanager.InitPrimaryRequest
+	(*InitPrimaryResponse)(nil),          // 21: mosaic.tabletmanager.InitPrimaryResponse
+	(*SetReplicationSourceRequest)(nil),  // 22: mosaic.tabletmanager.SetReplicationSourceRequest
+	(*SetReplicationSourceResponse)(nil), // 23: mosaic.tabletmanager.SetReplicationSourceResponse
+	(*DemotePrimaryRequest)(nil),         // 24: mosaic.tabletmanager.DemotePrimaryRequest
+	(*DemotePrimaryResponse)(nil),        // 25: mosaic.tabletmanager.DemotePrimaryResponse
+	(*PromoteReplicaRequest)(nil),        // 26: mosaic.tabletmanager.PromoteReplicaRequest
+	(*PromoteReplicaResponse)(nil),       // 27: mosaic.tabletmanager.PromoteReplicaResponse
+	(*ExecuteFetchAsDbaRequest)(nil),     // 28: mosaic.tabletmanager.ExecuteFetchAsDbaRequest
+	(*ExecuteFetchAsDbaResponse)(nil),    // 29: mosaic.tabletmanager.ExecuteFetchAsDbaResponse
+	(*BackupRequest)(nil),                // 30: mosaic.tabletmanager.BackupRequest
+	(*BackupResponse)(nil),               // 31: mosaic.tabletmanager.BackupResponse
+	(*RepairRequest)(nil),                // 32: mosaic.tabletmanager.RepairRequest
+	(*RepairResponse)(nil),               // 33: mosaic.tabletmanager.RepairResponse
+	(*BackupToStorageRequest)(nil),       // 34: mosaic.tabletmanager.BackupToStorageRequest
+	(*BackupToStorageResponse)(nil),      // 35: mosaic.tabletmanager.BackupToStorageResponse
+	(*RefreshStateRequest)(nil),          // 36: mosaic.tabletmanager.RefreshStateRequest
+	(*RefreshStateResponse)(nil),         // 37: mosaic.tabletmanager.RefreshStateResponse
+	(*topodatapb.Tablet)(nil),            // 38: mosaic.topodata.Tablet
+	(topodatapb.TabletType)(0),           // 39: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),       // 40: mosaic.topodata.TabletAlias
+	(*querypb.QueryResult)(nil),          // 41: mosaic.query.QueryResult
 }
 var file_tabletmanager_proto_depIdxs = []int32{
-	35, // 0: mosaic.tabletmanager.StatusResponse.tablet:type_name -> mosaic.topodata.Tablet
+	38, // 0: mosaic.tabletmanager.StatusResponse.tablet:type_name -> mosaic.topodata.Tablet
 	2,  // 1: mosaic.tabletmanager.StatusResponse.replication:type_name -> mosaic.tabletmanager.ReplicationStatus
-	36, // 2: mosaic.tabletmanager.ChangeTypeRequest.tablet_type:type_name -> mosaic.topodata.TabletType
-	2,  // 3: mosaic.tabletmanager.ReplicationStatusResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
-	2,  // 4: mosaic.tabletmanager.StopReplicationResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
-	37, // 5: mosaic.tabletmanager.SetReplicationSourceRequest.parent:type_name -> mosaic.topodata.TabletAlias
-	38, // 6: mosaic.tabletmanager.ExecuteFetchAsDbaResponse.result:type_name -> mosaic.query.QueryResult
-	37, // 7: mosaic.tabletmanager.RepairRequest.donor:type_name -> mosaic.topodata.TabletAlias
-	37, // 8: mosaic.tabletmanager.RepairResponse.donor:type_name -> mosaic.topodata.TabletAlias
-	0,  // 9: mosaic.tabletmanager.TabletManager.Ping:input_type -> mosaic.tabletmanager.PingRequest
-	3,  // 10: mosaic.tabletmanager.TabletManager.Status:input_type -> mosaic.tabletmanager.StatusRequest
-	5,  // 11: mosaic.tabletmanager.TabletManager.ChangeType:input_type -> mosaic.tabletmanager.ChangeTypeRequest
-	7,  // 12: mosaic.tabletmanager.TabletManager.SetReadOnly:input_type -> mosaic.tabletmanager.SetReadOnlyRequest
-	9,  // 13: mosaic.tabletmanager.TabletManager.PrimaryPosition:input_type -> mosaic.tabletmanager.PrimaryPositionRequest
-	11, // 14: mosaic.tabletmanager.TabletManager.ReplicationStatus:input_type -> mosaic.tabletmanager.ReplicationStatusRequest
-	13, // 15: mosaic.tabletmanager.TabletManager.StopReplication:input_type -> mosaic.tabletmanager.StopReplicationRequest
-	15, // 16: mosaic.tabletmanager.TabletManager.StartReplication:input_type -> mosaic.tabletmanager.StartReplicationRequest
-	17, // 17: mosaic.tabletmanager.TabletManager.WaitForPosition:input_type -> mosaic.tabletmanager.WaitForPositionRequest
-	19, // 18: mosaic.tabletmanager.TabletManager.InitPrimary:input_type -> mosaic.tabletmanager.InitPrimaryRequest
-	21, // 19: mosaic.tabletmanager.TabletManager.SetReplicationSource:input_type -> mosaic.tabletmanager.SetReplicationSourceRequest
-	23, // 20: mosaic.tabletmanager.TabletManager.DemotePrimary:input_type -> mosaic.tabletmanager.DemotePrimaryRequest
-	25, // 21: mosaic.tabletmanager.TabletManager.PromoteReplica:input_type -> mosaic.tabletmanager.PromoteReplicaRequest
-	27, // 22: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:input_type -> mosaic.tabletmanager.ExecuteFetchAsDbaRequest
-	29, // 23: mosaic.tabletmanager.TabletManager.Backup:input_type -> mosaic.tabletmanager.BackupRequest
-	31, // 24: mosaic.tabletmanager.TabletManager.Repair:input_type -> mosaic.tabletmanager.RepairRequest
-	33, // 25: mosaic.tabletmanager.TabletManager.RefreshState:input_type -> mosaic.tabletmanager.RefreshStateRequest
-	1,  // 26: mosaic.tabletmanager.TabletManager.Ping:output_type -> mosaic.tabletmanager.PingResponse
-	4,  // 27: mosaic.tabletmanager.TabletManager.Status:output_type -> mosaic.tabletmanager.StatusResponse
-	6,  // 28: mosaic.tabletmanager.TabletManager.ChangeType:output_type -> mosaic.tabletmanager.ChangeTypeResponse
-	8,  // 29: mosaic.tabletmanager.TabletManager.SetReadOnly:output_type -> mosaic.tabletmanager.SetReadOnlyResponse
-	10, // 30: mosaic.tabletmanager.TabletManager.PrimaryPosition:output_type -> mosaic.tabletmanager.PrimaryPositionResponse
-	12, // 31: mosaic.tabletmanager.TabletManager.ReplicationStatus:output_type -> mosaic.tabletmanager.ReplicationStatusResponse
-	14, // 32: mosaic.tabletmanager.TabletManager.StopReplication:output_type -> mosaic.tabletmanager.StopReplicationResponse
-	16, // 33: mosaic.tabletmanager.TabletManager.StartReplication:output_type -> mosaic.tabletmanager.StartReplicationResponse
-	18, // 34: mosaic.tabletmanager.TabletManager.WaitForPosition:output_type -> mosaic.tabletmanager.WaitForPositionResponse
-	20, // 35: mosaic.tabletmanager.TabletManager.InitPrimary:output_type -> mosaic.tabletmanager.InitPrimaryResponse
-	22, // 36: mosaic.tabletmanager.TabletManager.SetReplicationSource:output_type -> mosaic.tabletmanager.SetReplicationSourceResponse
-	24, // 37: mosaic.tabletmanager.TabletManager.DemotePrimary:output_type -> mosaic.tabletmanager.DemotePrimaryResponse
-	26, // 38: mosaic.tabletmanager.TabletManager.PromoteReplica:output_type -> mosaic.tabletmanager.PromoteReplicaResponse
-	28, // 39: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:output_type -> mosaic.tabletmanager.ExecuteFetchAsDbaResponse
-	30, // 40: mosaic.tabletmanager.TabletManager.Backup:output_type -> mosaic.tabletmanager.BackupResponse
-	32, // 41: mosaic.tabletmanager.TabletManager.Repair:output_type -> mosaic.tabletmanager.RepairResponse
-	34, // 42: mosaic.tabletmanager.TabletManager.RefreshState:output_type -> mosaic.tabletmanager.RefreshStateResponse
-	26, // [26:43] is the sub-list for method output_type
-	9,  // [9:26] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	5,  // 2: mosaic.tabletmanager.StatusResponse.progress:type_name -> mosaic.tabletmanager.Progress
+	39, // 3: mosaic.tabletmanager.ChangeTypeRequest.tablet_type:type_name -> mosaic.topodata.TabletType
+	2,  // 4: mosaic.tabletmanager.ReplicationStatusResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
+	2,  // 5: mosaic.tabletmanager.StopReplicationResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
+	40, // 6: mosaic.tabletmanager.SetReplicationSourceRequest.parent:type_name -> mosaic.topodata.TabletAlias
+	41, // 7: mosaic.tabletmanager.ExecuteFetchAsDbaResponse.result:type_name -> mosaic.query.QueryResult
+	40, // 8: mosaic.tabletmanager.RepairRequest.donor:type_name -> mosaic.topodata.TabletAlias
+	40, // 9: mosaic.tabletmanager.RepairResponse.donor:type_name -> mosaic.topodata.TabletAlias
+	0,  // 10: mosaic.tabletmanager.TabletManager.Ping:input_type -> mosaic.tabletmanager.PingRequest
+	3,  // 11: mosaic.tabletmanager.TabletManager.Status:input_type -> mosaic.tabletmanager.StatusRequest
+	6,  // 12: mosaic.tabletmanager.TabletManager.ChangeType:input_type -> mosaic.tabletmanager.ChangeTypeRequest
+	8,  // 13: mosaic.tabletmanager.TabletManager.SetReadOnly:input_type -> mosaic.tabletmanager.SetReadOnlyRequest
+	10, // 14: mosaic.tabletmanager.TabletManager.PrimaryPosition:input_type -> mosaic.tabletmanager.PrimaryPositionRequest
+	12, // 15: mosaic.tabletmanager.TabletManager.ReplicationStatus:input_type -> mosaic.tabletmanager.ReplicationStatusRequest
+	14, // 16: mosaic.tabletmanager.TabletManager.StopReplication:input_type -> mosaic.tabletmanager.StopReplicationRequest
+	16, // 17: mosaic.tabletmanager.TabletManager.StartReplication:input_type -> mosaic.tabletmanager.StartReplicationRequest
+	18, // 18: mosaic.tabletmanager.TabletManager.WaitForPosition:input_type -> mosaic.tabletmanager.WaitForPositionRequest
+	20, // 19: mosaic.tabletmanager.TabletManager.InitPrimary:input_type -> mosaic.tabletmanager.InitPrimaryRequest
+	22, // 20: mosaic.tabletmanager.TabletManager.SetReplicationSource:input_type -> mosaic.tabletmanager.SetReplicationSourceRequest
+	24, // 21: mosaic.tabletmanager.TabletManager.DemotePrimary:input_type -> mosaic.tabletmanager.DemotePrimaryRequest
+	26, // 22: mosaic.tabletmanager.TabletManager.PromoteReplica:input_type -> mosaic.tabletmanager.PromoteReplicaRequest
+	28, // 23: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:input_type -> mosaic.tabletmanager.ExecuteFetchAsDbaRequest
+	30, // 24: mosaic.tabletmanager.TabletManager.Backup:input_type -> mosaic.tabletmanager.BackupRequest
+	32, // 25: mosaic.tabletmanager.TabletManager.Repair:input_type -> mosaic.tabletmanager.RepairRequest
+	36, // 26: mosaic.tabletmanager.TabletManager.RefreshState:input_type -> mosaic.tabletmanager.RefreshStateRequest
+	34, // 27: mosaic.tabletmanager.TabletManager.BackupToStorage:input_type -> mosaic.tabletmanager.BackupToStorageRequest
+	1,  // 28: mosaic.tabletmanager.TabletManager.Ping:output_type -> mosaic.tabletmanager.PingResponse
+	4,  // 29: mosaic.tabletmanager.TabletManager.Status:output_type -> mosaic.tabletmanager.StatusResponse
+	7,  // 30: mosaic.tabletmanager.TabletManager.ChangeType:output_type -> mosaic.tabletmanager.ChangeTypeResponse
+	9,  // 31: mosaic.tabletmanager.TabletManager.SetReadOnly:output_type -> mosaic.tabletmanager.SetReadOnlyResponse
+	11, // 32: mosaic.tabletmanager.TabletManager.PrimaryPosition:output_type -> mosaic.tabletmanager.PrimaryPositionResponse
+	13, // 33: mosaic.tabletmanager.TabletManager.ReplicationStatus:output_type -> mosaic.tabletmanager.ReplicationStatusResponse
+	15, // 34: mosaic.tabletmanager.TabletManager.StopReplication:output_type -> mosaic.tabletmanager.StopReplicationResponse
+	17, // 35: mosaic.tabletmanager.TabletManager.StartReplication:output_type -> mosaic.tabletmanager.StartReplicationResponse
+	19, // 36: mosaic.tabletmanager.TabletManager.WaitForPosition:output_type -> mosaic.tabletmanager.WaitForPositionResponse
+	21, // 37: mosaic.tabletmanager.TabletManager.InitPrimary:output_type -> mosaic.tabletmanager.InitPrimaryResponse
+	23, // 38: mosaic.tabletmanager.TabletManager.SetReplicationSource:output_type -> mosaic.tabletmanager.SetReplicationSourceResponse
+	25, // 39: mosaic.tabletmanager.TabletManager.DemotePrimary:output_type -> mosaic.tabletmanager.DemotePrimaryResponse
+	27, // 40: mosaic.tabletmanager.TabletManager.PromoteReplica:output_type -> mosaic.tabletmanager.PromoteReplicaResponse
+	29, // 41: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:output_type -> mosaic.tabletmanager.ExecuteFetchAsDbaResponse
+	31, // 42: mosaic.tabletmanager.TabletManager.Backup:output_type -> mosaic.tabletmanager.BackupResponse
+	33, // 43: mosaic.tabletmanager.TabletManager.Repair:output_type -> mosaic.tabletmanager.RepairResponse
+	37, // 44: mosaic.tabletmanager.TabletManager.RefreshState:output_type -> mosaic.tabletmanager.RefreshStateResponse
+	35, // 45: mosaic.tabletmanager.TabletManager.BackupToStorage:output_type -> mosaic.tabletmanager.BackupToStorageResponse
+	28, // [28:46] is the sub-list for method output_type
+	10, // [10:28] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_tabletmanager_proto_init() }
@@ -1983,7 +2223,7 @@ func file_tabletmanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabletmanager_proto_rawDesc), len(file_tabletmanager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

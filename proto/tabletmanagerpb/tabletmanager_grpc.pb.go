@@ -38,6 +38,7 @@ const (
 	TabletManager_Backup_FullMethodName               = "/mosaic.tabletmanager.TabletManager/Backup"
 	TabletManager_Repair_FullMethodName               = "/mosaic.tabletmanager.TabletManager/Repair"
 	TabletManager_RefreshState_FullMethodName         = "/mosaic.tabletmanager.TabletManager/RefreshState"
+	TabletManager_BackupToStorage_FullMethodName      = "/mosaic.tabletmanager.TabletManager/BackupToStorage"
 )
 
 // TabletManagerClient is the client API for TabletManager service.
@@ -66,6 +67,9 @@ type TabletManagerClient interface {
 	// tablet controls, returning once they are in force (a traffic switch
 	// fences the source primaries with it).
 	RefreshState(ctx context.Context, in *RefreshStateRequest, opts ...grpc.CallOption) (*RefreshStateResponse, error)
+	// BackupToStorage backs the tablet's data up into its backup storage,
+	// streaming progress.
+	BackupToStorage(ctx context.Context, in *BackupToStorageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupToStorageResponse], error)
 }
 
 type tabletManagerClient struct {
@@ -255,6 +259,25 @@ func (c *tabletManagerClient) RefreshState(ctx context.Context, in *RefreshState
 	return out, nil
 }
 
+func (c *tabletManagerClient) BackupToStorage(ctx context.Context, in *BackupToStorageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupToStorageResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TabletManager_ServiceDesc.Streams[1], TabletManager_BackupToStorage_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupToStorageRequest, BackupToStorageResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TabletManager_BackupToStorageClient = grpc.ServerStreamingClient[BackupToStorageResponse]
+
 // TabletManagerServer is the server API for TabletManager service.
 // All implementations must embed UnimplementedTabletManagerServer
 // for forward compatibility.
@@ -281,6 +304,9 @@ type TabletManagerServer interface {
 	// tablet controls, returning once they are in force (a traffic switch
 	// fences the source primaries with it).
 	RefreshState(context.Context, *RefreshStateRequest) (*RefreshStateResponse, error)
+	// BackupToStorage backs the tablet's data up into its backup storage,
+	// streaming progress.
+	BackupToStorage(*BackupToStorageRequest, grpc.ServerStreamingServer[BackupToStorageResponse]) error
 	mustEmbedUnimplementedTabletManagerServer()
 }
 
@@ -341,6 +367,9 @@ func (UnimplementedTabletManagerServer) Repair(context.Context, *RepairRequest) 
 }
 func (UnimplementedTabletManagerServer) RefreshState(context.Context, *RefreshStateRequest) (*RefreshStateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RefreshState not implemented")
+}
+func (UnimplementedTabletManagerServer) BackupToStorage(*BackupToStorageRequest, grpc.ServerStreamingServer[BackupToStorageResponse]) error {
+	return status.Error(codes.Unimplemented, "method BackupToStorage not implemented")
 }
 func (UnimplementedTabletManagerServer) mustEmbedUnimplementedTabletManagerServer() {}
 func (UnimplementedTabletManagerServer) testEmbeddedByValue()                       {}
@@ -662,6 +691,17 @@ func _TabletManager_RefreshState_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TabletManager_BackupToStorage_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupToStorageRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TabletManagerServer).BackupToStorage(m, &grpc.GenericServerStream[BackupToStorageRequest, BackupToStorageResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TabletManager_BackupToStorageServer = grpc.ServerStreamingServer[BackupToStorageResponse]
+
 // TabletManager_ServiceDesc is the grpc.ServiceDesc for TabletManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -738,6 +778,11 @@ var TabletManager_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Backup",
 			Handler:       _TabletManager_Backup_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "BackupToStorage",
+			Handler:       _TabletManager_BackupToStorage_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -220,3 +220,23 @@ func (b *tailBuffer) Reset() {
 	defer b.mu.Unlock()
 	b.buf.Reset()
 }
+
+// DataSize estimates how much a physical copy of the data dir holds: its
+// files but the binlogs and relay logs, which a copy leaves out.
+func (m *Mysqld) DataSize() int64 {
+	var total int64
+	filepath.WalkDir(m.cfg.dataDir(), func(_ string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		name := d.Name()
+		if strings.HasPrefix(name, "mysql-bin.") || strings.HasPrefix(name, "relay-bin.") {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			total += info.Size()
+		}
+		return nil
+	})
+	return total
+}
