@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -337,7 +338,7 @@ func TestRollingChange(t *testing.T) {
 		t.Fatalf("customer/-80 rolled\n%v\nwant\n%v", log, want)
 	}
 	for n, p := range f.pods() {
-		if !strings.Contains(strings.Join(p.Spec.Containers[0].Args, " "), "") || p.Spec.Containers[0].Image != "mosaic:v2" {
+		if p.Spec.Containers[0].Image != "mosaic:v2" || p.Annotations[annotationTemplate] != f.r.Config.TabletTemplate(mc, f.observedTablet(p)) {
 			t.Errorf("pod %s runs %s", n, p.Spec.Containers[0].Image)
 		}
 	}
@@ -345,6 +346,15 @@ func TestRollingChange(t *testing.T) {
 	if err := f.c.Get(t.Context(), types.NamespacedName{Namespace: f.ns, Name: "demo-gate-a"}, &d); err != nil || d.Spec.Template.Spec.Containers[0].Image != "mosaic:v2" {
 		t.Fatalf("gate image %v %v", err, d.Spec.Template.Spec.Containers[0].Image)
 	}
+}
+
+// observedTablet is the identity of a tablet pod, from its labels.
+func (f *fixture) observedTablet(p corev1.Pod) Tablet {
+	uid, err := strconv.ParseUint(p.Labels[labelUID], 10, 32)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return Tablet{UID: uint32(uid), Cell: p.Labels[labelCell], Keyspace: p.Labels[labelKeyspace], Shard: p.Annotations[annotationShard]}
 }
 
 // podShard is the shard of a tablet pod, from its claim (the pod may be
