@@ -159,6 +159,9 @@ func (m *Mysqld) Restore(ctx context.Context, r io.Reader) (BinlogInfo, error) {
 	if err := os.Rename(staging, m.cfg.dataDir()); err != nil {
 		return BinlogInfo{}, fmt.Errorf("swap in the restored data dir: %w", err)
 	}
+	m.mu.Lock()
+	m.restored = true
+	m.mu.Unlock()
 	if err := os.RemoveAll(old); err != nil {
 		m.log.Warn("cannot remove the old data dir", "dir", old, "err", err)
 	}

@@ -191,3 +191,44 @@ func initTestMysqld(t *testing.T, dir string, id uint32, edit func(*Config)) (*M
 	}
 	return m, ctx
 }
+
+// TestRestoreKeepsPreparedXA restores a copy taken while an XA branch was
+// prepared (a twopc participant's, replicated or not): the restored server
+// starts and keeps the branch prepared for its coordinator to decide,
+// whatever its XID looks like (this one is shaped like mariadbd's own),
+// and shows none of its rows yet.
+func TestRestoreKeepsPreparedXA(t *testing.T) {
+	dir := shortTempDir(t)
+	src := startMysqld(t, dir, 1)
+	dst := startMysqld(t, dir, 2)
+	root := src.DBAParams()
+	const xid = "X'4d7953514c58696401000000ffffffffffff0000', '', 1"
+	if err := execAs(t, root, "SET GLOBAL read_only = OFF", "CREATE DATABASE IF NOT EXISTS d", "CREATE TABLE d.t (id INT PRIMARY KEY)",
+		"INSERT INTO d.t VALUES (1)", "XA START "+xid, "INSERT INTO d.t VALUES (2)", "XA END "+xid, "XA PREPARE "+xid); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := src.Backup(t.Context(), pw)
+		pw.CloseWithError(err)
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	release, err := dst.Hold(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Restore(ctx, pr); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := dst.WaitRunning(ctx); err != nil {
+		t.Fatalf("the restored copy does not start: %v", err)
+	}
+	if got := queryAs(t, dst.DBAParams(), "SELECT GROUP_CONCAT(id ORDER BY id) FROM d.t"); got != "1" {
+		t.Fatalf("restored rows = %q, want the committed row only", got)
+	}
+	if got := queryAs(t, dst.DBAParams(), "SELECT COUNT(*) FROM information_schema.INNODB_TRX"); got != "1" {
+		t.Fatalf("%s transactions open on the restored server, want the prepared XA branch", got)
+	}
+}

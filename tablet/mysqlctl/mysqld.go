@@ -85,6 +85,10 @@ type Mysqld struct {
 	hold     chan struct{}
 	holdKill bool
 	holdReq  chan struct{} // closed to ask the running process to stop
+	// restored is set by Restore and cleared once mysqld runs: a copy
+	// may hold transactions InnoDB prepared for the binlog, which the
+	// copy leaves out (see recoverCopy).
+	restored bool
 }
 
 // New checks cfg and finds the binaries. It starts nothing.
@@ -394,8 +398,12 @@ func (m *Mysqld) runOnce(ctx context.Context) error {
 
 	if err := m.waitReady(ctx, p); err != nil {
 		m.stopProcess(p)
+		if m.takeRestored() && strings.Contains(err.Error(), "tc-heuristic-recover") {
+			m.recoverCopy(ctx, out)
+		}
 		return err
 	}
+	m.takeRestored()
 	if err := m.afterStart(ctx); err != nil {
 		m.stopProcess(p)
 		return fmt.Errorf("set up mysqld after start: %w", err)
@@ -421,6 +429,38 @@ func (m *Mysqld) runOnce(ctx context.Context) error {
 		m.log.Info("mysqld stopped and held", "pid", pid, "killed", kill)
 		return errHeld
 	}
+}
+
+// takeRestored reports whether the data dir is a restored copy that has
+// not run yet, and forgets it.
+func (m *Mysqld) takeRestored() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.restored
+	m.restored = false
+	return r
+}
+
+// recoverCopy rolls back what a restored copy holds prepared for the
+// binlog. A copy is taken while commits are blocked, so a transaction
+// InnoDB had prepared then had not reached the binlog at the copy's
+// position, and the copy carries no binlog to decide it by: mariadbd
+// refuses to start ("Found N prepared transactions"). Such a transaction
+// is not part of the copy (replication brings it again from the copy's
+// position), so one run with --tc-heuristic-recover=ROLLBACK rolls it
+// back, and exits; Run then starts mariadbd as usual. Transactions
+// prepared by XA PREPARE are not the server's own and stay prepared.
+func (m *Mysqld) recoverCopy(ctx context.Context, out *os.File) {
+	m.log.Warn("the restored copy holds transactions prepared for a binlog it does not have; rolling them back once")
+	// mariadbd exits after the recovery; StartTimeout bounds it anyway.
+	rctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, m.mariadbd, "--defaults-file="+m.cfg.cnfPath(), "--tc-heuristic-recover=ROLLBACK")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	m.removeStaleSocket()
+	err := cmd.Run()
+	m.log.Info("heuristic recovery of the restored copy ended", "exit", err)
 }
 
 // process is a started mariadbd. done is closed once it has exited and
