@@ -398,7 +398,7 @@ func (m *Mysqld) runOnce(ctx context.Context) error {
 
 	if err := m.waitReady(ctx, p); err != nil {
 		m.stopProcess(p)
-		if m.takeRestored() && strings.Contains(err.Error(), "tc-heuristic-recover") {
+		if strings.Contains(err.Error(), "tc-heuristic-recover") && m.takeRestored() {
 			m.recoverCopy(ctx, out)
 		}
 		return err
