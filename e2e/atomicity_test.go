@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +44,7 @@ const acctVSchema = `{
 func TestStatementAtomicity(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{
 		Keyspaces: []cluster.Keyspace{{Name: "bank", Shards: []string{"-80", "80-"}, VSchema: acctVSchema}},
+		Log:       testLogger(t),
 	})
 	setup := c.DB(t, "bank")
 	mustExec(t, setup, "create table acct (id bigint primary key, bal int not null)")
@@ -104,10 +106,16 @@ func TestStatementAtomicity(t *testing.T) {
 						}
 						if balA != 10 || balB != 10 {
 							mu.Lock()
+							first := false
 							if balA != balB {
 								halfApplied++
+								first = halfApplied == 1
 							}
 							mu.Unlock()
+							if first {
+								t.Logf("shard -80 after the first half-applied round:\n%s", shardTxDump(ctx, onLow))
+								t.Logf("shard 80- after the first half-applied round:\n%s", shardTxDump(ctx, onHigh))
+							}
 							report("client %d round %d (failing id %d, form %d): after COMMIT a=%d b=%d, want 10 and 10", k, r, failing, form, balA, balB)
 						}
 					}
@@ -199,6 +207,7 @@ func TestStatementSavepointCost(t *testing.T) {
 	}
 	c := cluster.Start(t, cluster.Options{
 		Keyspaces: []cluster.Keyspace{{Name: "bank", Shards: []string{"-80", "80-"}, VSchema: acctVSchema}},
+		Log:       testLogger(t),
 	})
 	noSP := c.StartExtraGate(t, func(cfg *proxy.Config) {
 		cfg.BenchNoStatementSavepoint = true
@@ -262,4 +271,41 @@ func TestStatementSavepointCost(t *testing.T) {
 	for _, s := range sides {
 		t.Logf("%-11s %d transactions: two-shard UPDATE %s; COMMIT %s", s.name, len(s.lat), pct(s.lat), pct(s.commit))
 	}
+}
+
+// shardTxDump describes what a shard's mysqld holds open: its prepared XA
+// branches, its InnoDB transactions and their connections.
+func shardTxDump(ctx context.Context, db *sql.DB) string {
+	var b strings.Builder
+	for _, q := range []string{
+		"XA RECOVER",
+		"SELECT trx_id, trx_state, trx_started, trx_mysql_thread_id, trx_rows_locked, trx_rows_modified, IFNULL(trx_query, '') FROM information_schema.innodb_trx",
+		"SELECT id, user, IFNULL(db, ''), command, time, IFNULL(state, ''), IFNULL(info, '') FROM information_schema.processlist",
+	} {
+		fmt.Fprintf(&b, "%s:\n", q)
+		rows, err := db.QueryContext(ctx, q)
+		if err != nil {
+			fmt.Fprintf(&b, "  %v\n", err)
+			continue
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]sql.RawBytes, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				fmt.Fprintf(&b, "  %v\n", err)
+				break
+			}
+			parts := make([]string, len(vals))
+			for i, v := range vals {
+				parts[i] = string(v)
+			}
+			fmt.Fprintf(&b, "  %s\n", strings.Join(parts, " | "))
+		}
+		rows.Close()
+	}
+	return b.String()
 }

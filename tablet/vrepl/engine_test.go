@@ -681,20 +681,27 @@ func TestResume(t *testing.T) {
 		return st.Phase == "copying" && st.RowsCopied > 0 && st.Table == "customer"
 	}
 
-	t1 := e.targets["-40"].Primary()
-	before := e.waitStream(e.targets["-40"], "split", "copying", copying)
-	release, err := t1.Agent.Mysqld().Hold(t.Context(), true)
-	if err != nil {
+	// Both streams copy at once: both faults strike while both copy (one
+	// after the other, the second copy could be over before the first
+	// fault ends).
+	t1, t2 := e.targets["-40"].Primary(), e.targets["40-80"].Primary()
+	before := e.waitStreams("split", 3*time.Minute, copying)
+	held := make(chan error, 1)
+	go func() {
+		release, err := t1.Agent.Mysqld().Hold(t.Context(), true)
+		if err == nil {
+			time.Sleep(500 * time.Millisecond)
+			release()
+		}
+		held <- err
+	}()
+	t2.Restart(t)
+	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
-	release()
-	t.Logf("killed the mysqld of target -40 at %d copied rows", before.RowsCopied)
-
-	t2 := e.targets["40-80"].Primary()
-	before = e.waitStream(e.targets["40-80"], "split", "copying", copying)
-	t2.Restart(t)
-	t.Logf("restarted the tablet of target 40-80 at %d copied rows", before.RowsCopied)
+	for _, st := range before {
+		t.Logf("stream into %s had copied %d rows when the mysqld of target -40 was killed and the tablet of target 40-80 restarted", st.TargetShard, st.RowsCopied)
+	}
 
 	sts := e.waitStreams("split", 3*time.Minute, func(st *vreplicationpb.StreamStatus) bool { return st.Phase == "running" })
 	src := e.sources["-80"].Tablets[0]
@@ -703,7 +710,7 @@ func TestResume(t *testing.T) {
 			src = tb
 		}
 	}
-	release, err = src.Agent.Mysqld().Hold(t.Context(), true)
+	release, err := src.Agent.Mysqld().Hold(t.Context(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
