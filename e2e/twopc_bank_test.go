@@ -68,7 +68,9 @@ func TestTwoPCBank(t *testing.T) {
 	// Durable tablets (the default): a commit survives the kill of its
 	// mysqld. A dead gate's open transactions go after 5 s.
 	c.StartProcShards(t, bin, "--transaction-timeout", "5s", "--innodb-lock-wait-timeout", "5s")
-	gate := c.StartProcGate(t, bin, "--transaction-mode", "twopc", "--twopc-abandon-age", "3s",
+	// At debug level the gate logs every commit's shards and outcome with
+	// its connection id, which each transfer records (a problem names it).
+	gate := c.StartProcGate(t, bin, "--log-level", "debug", "--transaction-mode", "twopc", "--twopc-abandon-age", "3s",
 		"--twopc-resolve-interval", "300ms", "--tablet-wait", "15s", "--health-check-timeout", "3s")
 	ctx := t.Context()
 	ready := func() {
@@ -100,11 +102,16 @@ func TestTwoPCBank(t *testing.T) {
 
 	var mu sync.Mutex
 	outcomes := map[int64]bankOutcome{}
+	how := map[int64]string{} // tid → connection id, when, and error
 	var commitErrs []string
-	record := func(tid int64, o bankOutcome, err error) {
+	record := func(tid int64, o bankOutcome, info string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		outcomes[tid] = o
+		how[tid] = fmt.Sprintf("%s, ended %s", info, time.Now().Format("15:04:05.000"))
+		if err != nil {
+			how[tid] += ": " + err.Error()
+		}
 		if o != bankOK && len(commitErrs) < 10 {
 			commitErrs = append(commitErrs, err.Error())
 		}
@@ -136,12 +143,12 @@ func TestTwoPCBank(t *testing.T) {
 					from, to = to, from
 				}
 				amount := 1 + rng.IntN(10)
-				o, err := bankTransfer(runCtx, db, tid, from, to, amount)
+				o, info, err := bankTransfer(runCtx, db, tid, from, to, amount)
 				if runCtx.Err() != nil && o != bankOK {
 					// Cut by the end of the run: its outcome is unknown.
 					o = bankUnknown
 				}
-				record(tid, o, err)
+				record(tid, o, info, err)
 				if o == bankUnknown {
 					// The gate may be down: do not spin.
 					select {
@@ -291,15 +298,19 @@ func TestTwoPCBank(t *testing.T) {
 		t.Fatal("no transfer committed")
 	}
 	var problems []string
+	var suspects []int64
 	for tid, o := range outcomes {
 		n := len(ledger[tid])
+		if (n != 0 && n != 2) || (o == bankOK && n != 2) || (o == bankRolledBack && n != 0) {
+			suspects = append(suspects, tid)
+		}
 		switch {
 		case n != 0 && n != 2:
-			problems = append(problems, fmt.Sprintf("transfer %x half-applied: ledger rows on %v only", tid, ledger[tid]))
+			problems = append(problems, fmt.Sprintf("transfer %x half-applied: ledger rows on %v only (%s)", tid, ledger[tid], how[tid]))
 		case o == bankOK && n != 2:
-			problems = append(problems, fmt.Sprintf("transfer %x: COMMIT returned OK but it is not applied", tid))
+			problems = append(problems, fmt.Sprintf("transfer %x: COMMIT returned OK but it is not applied (%s)", tid, how[tid]))
 		case o == bankRolledBack && n != 0:
-			problems = append(problems, fmt.Sprintf("transfer %x: COMMIT said it was rolled back but it is applied", tid))
+			problems = append(problems, fmt.Sprintf("transfer %x: COMMIT said it was rolled back but it is applied (%s)", tid, how[tid]))
 		}
 	}
 	for tid := range ledger {
@@ -320,17 +331,39 @@ func TestTwoPCBank(t *testing.T) {
 			problems = append(problems[:20], fmt.Sprintf("... and %d more", len(problems)-20))
 		}
 		t.Errorf("%d problems:\n%s", len(problems), strings.Join(problems, "\n"))
+		// What the gate logged of the suspects' connections (ids repeat
+		// across the gate's restarts: the times tell them apart).
+		for _, tid := range suspects {
+			var id int64
+			if _, err := fmt.Sscanf(how[tid], "gate conn %d", &id); err != nil {
+				continue
+			}
+			lines, err := gate.LogLines(fmt.Sprintf(" conn=%d ", id))
+			if err != nil {
+				t.Log(err)
+				continue
+			}
+			t.Logf("gate log of conn %d (transfer %x):\n%s", id, tid, strings.Join(lines, "\n"))
+		}
 	}
 }
 
 // bankTransfer moves amount from one account to another in a twopc
 // transaction on a connection of its own, with one ledger row per account.
-func bankTransfer(ctx context.Context, db *sql.DB, tid, from, to int64, amount int) (bankOutcome, error) {
+//
+// info names the gate's connection (its id in the gate's log) and the
+// accounts' shards' order.
+func bankTransfer(ctx context.Context, db *sql.DB, tid, from, to int64, amount int) (o bankOutcome, info string, err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return bankUnknown, err
+		return bankUnknown, "no connection", err
 	}
 	defer conn.Close()
+	var connID int64
+	if err := conn.QueryRowContext(ctx, "select connection_id()").Scan(&connID); err != nil {
+		return bankUnknown, "no connection id", err
+	}
+	info = fmt.Sprintf("gate conn %d, from %d to %d", connID, from, to)
 	stmts := []struct {
 		q    string
 		args []any
@@ -344,7 +377,7 @@ func bankTransfer(ctx context.Context, db *sql.DB, tid, from, to int64, amount i
 		if _, err := conn.ExecContext(ctx, s.q, s.args...); err != nil {
 			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "rollback")
 			_ = conn.Raw(func(any) error { return errors.New("discard") })
-			return bankUnknown, fmt.Errorf("%s: %w", s.q, err)
+			return bankUnknown, info, fmt.Errorf("%s: %w", s.q, err)
 		}
 	}
 	// COMMIT must not be cut by the end of the run: its answer counts.
@@ -353,9 +386,9 @@ func bankTransfer(ctx context.Context, db *sql.DB, tid, from, to int64, amount i
 	_, err = conn.ExecContext(cctx, "commit")
 	switch {
 	case err == nil:
-		return bankOK, nil
+		return bankOK, info, nil
 	case strings.Contains(err.Error(), "rolled back on every shard"):
-		return bankRolledBack, err
+		return bankRolledBack, info, err
 	}
-	return bankUnknown, fmt.Errorf("commit: %w", err)
+	return bankUnknown, info, fmt.Errorf("commit: %w", err)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -304,11 +305,22 @@ func (g *Gate) commit(ctx context.Context, s *Session) error {
 		rollbackAll(rctx, txs)
 		return commitLostError(shardKey{}, lost)
 	}
-	// A read-only transaction has nothing to commit atomically.
-	if st.mode == TransactionModeTwoPC && !st.opts.GetReadOnly() && countWriters(txs) > 1 {
-		return g.commitTwoPC(ctx, st, txs)
+	if g.log.Enabled(ctx, slog.LevelDebug) {
+		shards := make([]string, len(txs))
+		for i, tx := range txs {
+			shards[i] = fmt.Sprintf("%s(wrote=%v xa=%v)", tx.key, tx.wrote, tx.xa)
+		}
+		g.log.Debug("commit", "conn", s.ConnID, "dtid", st.dtid, "mode", st.mode.String(), "shards", strings.Join(shards, " "))
 	}
-	return g.commitShards(ctx, txs)
+	// A read-only transaction has nothing to commit atomically.
+	var err error
+	if st.mode == TransactionModeTwoPC && !st.opts.GetReadOnly() && countWriters(txs) > 1 {
+		err = g.commitTwoPC(ctx, st, txs)
+	} else {
+		err = g.commitShards(ctx, txs)
+	}
+	g.log.Debug("commit ended", "conn", s.ConnID, "dtid", st.dtid, "err", err)
+	return err
 }
 
 // commitShards commits a transaction shard by shard (modes multi and

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -175,4 +176,20 @@ func (g *ProcGate) WaitReady(ctx context.Context, keyspace, query string) error 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// LogLines returns the lines of the gate's log (every run of it) that
+// contain s.
+func (g *ProcGate) LogLines(s string) ([]string, error) {
+	b, err := os.ReadFile(g.log)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
