@@ -244,14 +244,15 @@ func TestMultiCommitChecksEveryWriterFirst(t *testing.T) {
 	}
 
 	// Every commit refused by its tablet: nothing was committed. One lost
-	// in transit: its outcome is not known, and the error does not say
-	// that nothing was committed.
+	// in transit, or whose tablet lost mysqld's answer to it: its outcome
+	// is not known, and the error does not say that nothing was committed.
 	for _, c := range []struct {
-		transit bool
-		want    string
+		transit, answerLost bool
+		want                string
 	}{
-		{false, "commit failed on ks/-80, ks/80-, nothing was committed, the transaction was rolled back"},
-		{true, "commit failed on ks/-80, ks/80-; whether ks/80- committed is not known (the call failed in transit)"},
+		{false, false, "commit failed on ks/-80, ks/80-, nothing was committed, the transaction was rolled back"},
+		{true, false, "commit failed on ks/-80, ks/80-; whether ks/80- committed is not known (the call failed in transit)"},
+		{false, true, "commit failed on ks/-80, ks/80-; whether ks/80- committed is not known (the call failed in transit)"},
 	} {
 		f := &fakeShards{}
 		f.answer = func(shard, sql string) error {
@@ -260,6 +261,9 @@ func TestMultiCommitChecksEveryWriterFirst(t *testing.T) {
 			}
 			if shard == "80-" && c.transit {
 				return status.Error(codes.Unavailable, "tablet gone")
+			}
+			if shard == "80-" && c.answerLost {
+				return sqlerr.CommitOutcomeUnknown(sqlerr.New(sqlerr.ERServerGone, "read from mysqld: EOF"), "COMMIT").GRPCStatus().Err()
 			}
 			return sqlerr.TxEndedError("transaction ended: rolled back by mysqld").GRPCStatus().Err()
 		}

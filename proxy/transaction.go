@@ -397,8 +397,9 @@ func countWriters(txs []*shardTx) int {
 // commitAtOnce commits every shard transaction at once. When some fail,
 // the error names the shards that committed, those whose tablet refused
 // the commit (mysqld refused it, or the transaction was gone: nothing of
-// it was committed there) and those whose call failed in transit, whose
-// outcome is not known.
+// it was committed there) and those whose call failed in transit or whose
+// tablet lost mysqld's answer (sqlerr.IsOutcomeUnknown), whose outcome is
+// not known.
 func (g *Gate) commitAtOnce(ctx context.Context, txs []*shardTx) error {
 	errs := make([]error, len(txs))
 	g.gw.fan.all(ctx, len(txs), func(ctx context.Context, i int) {
@@ -412,6 +413,9 @@ func (g *Gate) commitAtOnce(ctx context.Context, txs []*shardTx) error {
 		case err == nil:
 			committed = append(committed, txs[i].key.String())
 			continue
+		case sqlerr.IsOutcomeUnknown(err):
+			// The tablet lost mysqld's answer to the commit.
+			unknown = append(unknown, txs[i].key.String())
 		case answeredByTablet(err):
 			failed = append(failed, txs[i].key.String())
 		default:

@@ -48,6 +48,7 @@ const (
 	ERWrongArguments              = 1210
 	ERUnknownStmtHandler          = 1243
 	ERServerGone                  = 2006
+	ERServerLost                  = 2013 // a connection lost during a query: what it did is not known
 	ERSpecifiedAccessDenied       = 1227
 	ERKillDenied                  = 1095
 	ERStatementTimeout            = 1969 // MariaDB's max_statement_time
@@ -190,6 +191,25 @@ func NotServing(format string, args ...any) *Error {
 	e := New(ERUnknown, format, args...)
 	e.Retryable = true
 	return e
+}
+
+// CommitOutcomeUnknown returns the error of a commit whose answer was
+// lost: the connection to mysqld failed once the commit was on its way, so
+// mysqld may have committed it or not. It is 2013, as a MySQL client names
+// a connection lost during a query, never the error of a commit refused:
+// the gate must not report it as nothing committed. The transaction is
+// gone from the tablet either way.
+func CommitOutcomeUnknown(cause error, sql string) *Error {
+	e := Wrap(ERServerLost, cause, "Lost connection to mysqld during %s: whether the transaction committed is not known: %v", sql, cause)
+	e.TxEnded = true
+	return e
+}
+
+// IsOutcomeUnknown reports whether err says a commit may have committed or
+// not (CommitOutcomeUnknown).
+func IsOutcomeUnknown(err error) bool {
+	e := FromError(err)
+	return e != nil && e.Num == ERServerLost
 }
 
 // TxEndedError returns an error saying a transaction is gone.

@@ -88,11 +88,18 @@ func mysqlErr(err error) *sqlerr.Error {
 // etcd) and checks the query service, replication, health and the
 // TabletManager on it. The subtests share the shard and run in order.
 func TestTablet(t *testing.T) {
+	// txIdle is the shard's transaction idle limit: short enough for
+	// IdleTransactionKilled, long enough that no stall of a busy machine
+	// kills a transaction another subtest keeps open across several calls
+	// (LockWaits' holder sits idle while the test polls for the statement
+	// waiting on it, and is used again after the abort; at 2s a loaded CI
+	// machine rolled such transactions back under the subtests).
+	const txIdle = 6 * time.Second
 	ts := topo.NewServer(etcdtest.NewStore(t))
 	sh := tablettest.StartShardWithOptions(t, ts, "commerce", "0", 1, tablettest.Options{
 		SemiSync: true,
 		Configure: func(c *tablet.Config) {
-			c.Query.TxIdleTimeout = 2 * time.Second
+			c.Query.TxIdleTimeout = txIdle
 			c.Query.ReservedTimeout = 3 * time.Second
 		},
 	})
@@ -201,7 +208,7 @@ func TestTablet(t *testing.T) {
 	})
 
 	t.Run("ReservedConnections", func(t *testing.T) {
-		testReservedConnections(t, pc, target, primary, 3*time.Second)
+		testReservedConnections(t, pc, target, primary, 3*time.Second, txIdle)
 	})
 
 	t.Run("Transactions", func(t *testing.T) {
@@ -260,7 +267,7 @@ func TestTablet(t *testing.T) {
 			t.Fatalf("begin execute: %v %v", be, err)
 		}
 		// Polling must not touch the transaction: that would keep it alive.
-		eventually(t, 15*time.Second, "idle transaction rolled back", func() error {
+		eventually(t, txIdle+15*time.Second, "idle transaction rolled back", func() error {
 			if n := primary.Agent.PoolStats().OpenTx; n != 0 {
 				return fmt.Errorf("%d transactions open", n)
 			}

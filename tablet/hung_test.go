@@ -1,9 +1,12 @@
 package tablet_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -75,6 +78,13 @@ func TestHungPrimary(t *testing.T) {
 			t.Fatal(err)
 		}
 		stopped := time.Now()
+		// kill returns once the signal is queued; the process stops when
+		// one of its threads takes it, and until then its other threads
+		// run on. On a busy machine that is long enough for a COMMIT sent
+		// now to run (CI saw it committed and replicated): wait until
+		// every thread is stopped, so that what afterStop sends sits
+		// unread.
+		waitStopped(t, pid)
 		afterStop()
 		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
 		hctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -149,7 +159,8 @@ func TestHungPrimary(t *testing.T) {
 			t.Errorf("write as the app user on the old primary: %v, want error 1290 (read-only)", err)
 		}
 	}
-	ended := func(what string, ch <-chan error) {
+	// ended waits for what's error and returns it.
+	ended := func(what string, ch <-chan error) error {
 		t.Helper()
 		select {
 		case err := <-ch:
@@ -157,9 +168,11 @@ func TestHungPrimary(t *testing.T) {
 				t.Fatalf("%s was acknowledged", what)
 			}
 			t.Logf("%s failed: %v", what, err)
+			return err
 		case <-time.After(time.Minute):
 			t.Fatalf("%s did not end", what)
 		}
+		return nil
 	}
 
 	old := sh.Primary()
@@ -184,7 +197,16 @@ func TestHungPrimary(t *testing.T) {
 			return err
 		})
 	})
-	ended("the COMMIT sent to the stopped mysqld", commit)
+	err = ended("the COMMIT sent to the stopped mysqld", commit)
+	// The tablet cannot know that the COMMIT never ran: its error says
+	// that the outcome is not known (the connection was cut), or, if the
+	// call came after the fence, that the tablet refused it (not serving,
+	// or the transaction already gone). Never a plain connection failure,
+	// which the gate would report as nothing committed. The row is absent
+	// all the same: the COMMIT died unread with the mysqld.
+	if !sqlerr.IsOutcomeUnknown(err) && !sqlerr.IsRetryable(err) && !sqlerr.IsTxEnded(err) {
+		t.Errorf("the COMMIT sent to the stopped mysqld failed with %v, want 2013 (outcome unknown) or a refusal", err)
+	}
 	settle(old, newPrimary, stopped, 3, "1;3")
 
 	t.Log("a commit waits in the stopped mysqld for a semi-sync ack that never comes")
@@ -208,4 +230,31 @@ func TestHungPrimary(t *testing.T) {
 	newPrimary, stopped = failOver(old, func() {})
 	ended("the commit that no replica acknowledged", insert)
 	settle(old, newPrimary, stopped, 6, "1;3;6")
+}
+
+// waitStopped waits until every thread of process pid is stopped (state T
+// in /proc): only then does nothing run in it.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	eventually(t, 20*time.Second, "every thread of the SIGSTOPped mysqld stopped", func() error {
+		stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(stats) == 0 {
+			return fmt.Errorf("threads of %d: %v", pid, err)
+		}
+		for _, f := range stats {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			// pid (comm) state ...: comm may hold spaces and parentheses.
+			i := bytes.LastIndexByte(b, ')')
+			if i < 0 || i+2 >= len(b) {
+				return fmt.Errorf("%s: %q", f, b)
+			}
+			if st := b[i+2]; st != 'T' {
+				return fmt.Errorf("%s is in state %c", f, st)
+			}
+		}
+		return nil
+	})
 }

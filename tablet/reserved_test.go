@@ -15,9 +15,9 @@ import (
 // (past the idle-transaction limit and the reserved timeout), no pooled
 // connection sees it, and it is gone once the reservation is released,
 // by its caller or by the tablet when the caller goes silent.
-// reservedTimeout is the tablet's; the shard's transaction idle limit is
-// shorter.
-func testReservedConnections(t *testing.T, pc *tmclient.Client, target *querypb.Target, primary *tablettest.Tablet, reservedTimeout time.Duration) {
+// reservedTimeout and txIdle are the tablet's reserved timeout and
+// transaction idle limit.
+func testReservedConnections(t *testing.T, pc *tmclient.Client, target *querypb.Target, primary *tablettest.Tablet, reservedTimeout, txIdle time.Duration) {
 	ctx := t.Context()
 	reserve := func(id int64, sql string) (int64, string) {
 		t.Helper()
@@ -59,7 +59,7 @@ func testReservedConnections(t *testing.T, pc *tmclient.Client, target *querypb.
 	}
 	// Heartbeats keep it past the reserved timeout and the transaction
 	// idle limit.
-	end := time.Now().Add(reservedTimeout + reservedTimeout/2)
+	end := time.Now().Add(max(reservedTimeout, txIdle) + reservedTimeout/2)
 	for time.Now().Before(end) {
 		hb, err := pc.Query.ReservedHeartbeat(ctx, &querypb.ReservedHeartbeatRequest{Target: target, ReservedIds: []int64{id, 12345}})
 		if err != nil {

@@ -2,6 +2,7 @@ package queryservice
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -82,17 +83,35 @@ func beginStatements(o *querypb.BeginOptions) ([]string, error) {
 	return append(out, "START TRANSACTION "+strings.Join(props, ", ")), nil
 }
 
-// commit commits the transaction in one phase.
+// commit commits the transaction in one phase. A commit whose connection
+// fails once the statement is on its way (mysqld killed, stopped and cut
+// off, the socket reset) may have committed or not: its error says so
+// (sqlerr.CommitOutcomeUnknown), never one the gate reports as nothing
+// committed.
 func (tc *txConn) commit() error {
 	if tc.xid == nil {
-		return tc.conn.Exec("COMMIT")
+		return tc.commitStatement("COMMIT")
 	}
 	x := xidSQL(tc.xid)
 	if err := tc.conn.Exec("XA END " + x); err != nil {
 		_ = tc.conn.Exec("XA ROLLBACK " + x)
 		return err
 	}
-	return tc.conn.Exec("XA COMMIT " + x + " ONE PHASE")
+	return tc.commitStatement("XA COMMIT " + x + " ONE PHASE")
+}
+
+// commitStatement runs the statement that commits. A connection broken
+// before it was sent never carried it (mysqld rolls the transaction back
+// with its connection); once sent, mysqld never answers 2006 itself, so
+// that error means the answer was lost.
+func (tc *txConn) commitStatement(sql string) error {
+	sent := !tc.conn.IsBroken()
+	err := tc.conn.Exec(sql)
+	var se *sqlerr.Error
+	if sent && errors.As(err, &se) && se.Num == sqlerr.ERServerGone {
+		return sqlerr.CommitOutcomeUnknown(err, sql)
+	}
+	return err
 }
 
 // rollback rolls the transaction back. An XA branch may already be ended
