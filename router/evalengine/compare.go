@@ -3,6 +3,7 @@ package evalengine
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -44,12 +45,53 @@ type cmpType struct {
 	// exact compares decimals with all their digits: a simple CASE does;
 	// comparisons round each to the decimals it shows (1/3 = 0.3333).
 	exact bool
+	// precision, for cmpDouble, makes two doubles that differ by less
+	// than it equal (MariaDB's compare_real_fixed); 0 compares exactly.
+	precision float64
 }
 
 // cmpTypeOf returns how values of types a and b compare, as MariaDB
 // decides it for a comparison.
 func cmpTypeOf(a, b Type) (cmpType, error) {
 	return aggCmpType([]Type{a, b})
+}
+
+// argCmpType returns how MariaDB's Arg_comparator compares l with r: in
+// a comparison (=, <>, <, <=>, ...), NULLIF and an IN of one value (not
+// in an IN of several, BETWEEN or CASE, which compare by aggCmpType
+// alone). Compared as doubles, two operands whose decimals are both fixed
+// are equal when they differ by less than half a unit of the last of the
+// more decimals (set_cmp_func_real: ROUND('é', -1) = 99999 / 2147483647
+// is true, 0 beside 0.0000466 with 4 fixed decimals).
+func argCmpType(l, r *compiled) (cmpType, error) {
+	ct, err := aggCmpType([]Type{l.typ, r.typ})
+	if err != nil || ct.kind != cmpDouble {
+		return ct, err
+	}
+	dl, okl := fixedDecimals(l.typ)
+	dr, okr := fixedDecimals(r.typ)
+	if okl && okr {
+		ct.precision = 5 / math.Pow10(int(max(dl, dr))+1)
+	}
+	return ct, nil
+}
+
+// fixedDecimals returns the decimals MariaDB gives a number of type t
+// (Item::decimals), ok false when they are not fixed (NOT_FIXED_DEC: a
+// double shown with as many as it needs, a string, a date).
+func fixedDecimals(t Type) (decimals uint32, ok bool) {
+	switch t.Kind {
+	case KindInt, KindUint:
+		return 0, true
+	case KindDecimal:
+		return t.Scale, true
+	case KindFloat, KindDouble:
+		return t.Scale, t.Scale < notFixedDec
+	}
+	// Strings have NOT_FIXED_DEC (columns, literals and functions of
+	// them alike); dates never compare with numbers in the gate; NULL
+	// compares with nothing.
+	return 0, false
 }
 
 // aggCmpType returns how the values of types compare with each other in
@@ -204,6 +246,8 @@ func compareValues(ct cmpType, a, b Value) (int, error) {
 		return 0, err
 	}
 	switch {
+	case x == y || math.Abs(x-y) < ct.precision:
+		return 0, nil
 	case x < y:
 		return -1, nil
 	case x > y:
@@ -370,7 +414,7 @@ func (e Compare) compile(c *compiler) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	ct, err := cmpTypeOf(l.typ, r.typ)
+	ct, err := argCmpType(l, r)
 	if err != nil {
 		return nil, err
 	}

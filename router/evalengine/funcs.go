@@ -124,7 +124,7 @@ func compileFunc(name string, args []*compiled) (*compiled, error) {
 			return Null, nil
 		}}, nil
 	case "nullif":
-		ct, err := cmpTypeOf(args[0].typ, args[1].typ)
+		ct, err := argCmpType(args[0], args[1])
 		if err != nil {
 			return nil, err
 		}

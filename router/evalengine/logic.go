@@ -260,10 +260,16 @@ func (e In) compile(c *compiler) (*compiled, error) {
 		items = append(items, it)
 	}
 	// MariaDB compares E with each item by their two types (not one type
-	// for all: '1.0' IN ('1', 5) is false).
+	// for all: '1.0' IN ('1', 5) is false), and with the one item of a
+	// list of one as a comparison does (E = item).
 	cts := make([]cmpType, len(items))
 	for i, it := range items {
-		if cts[i], err = cmpTypeOf(left.typ, it.typ); err != nil {
+		if len(items) == 1 {
+			cts[i], err = argCmpType(left, it)
+		} else {
+			cts[i], err = cmpTypeOf(left.typ, it.typ)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
