@@ -59,14 +59,24 @@ func cmpTypeOf(a, b Type) (cmpType, error) {
 // argCmpType returns how MariaDB's Arg_comparator compares l with r: in
 // a comparison (=, <>, <, <=>, ...), NULLIF and an IN of one value (not
 // in an IN of several, BETWEEN or CASE, which compare by aggCmpType
-// alone). Compared as doubles, two operands whose decimals are both fixed
-// are equal when they differ by less than half a unit of the last of the
-// more decimals (set_cmp_func_real: ROUND('é', -1) = 99999 / 2147483647
-// is true, 0 beside 0.0000466 with 4 fixed decimals).
+// alone), as set_cmp_func_real decides where aggCmpType says doubles. A
+// decimal that is not a constant and a constant string compare as
+// decimals, not to lose the decimal's digits (z / 2147483647 = '0' is
+// true for z = 99999: the quotient rounded to the 4 decimals it shows).
+// Two operands whose decimals are both fixed are equal when they differ
+// by less than half a unit of the last of the more decimals
+// (ROUND('é', -1) = 99999 / 2147483647 is true: 0 beside 0.0000466, 4
+// fixed decimals).
 func argCmpType(l, r *compiled) (cmpType, error) {
 	ct, err := aggCmpType([]Type{l.typ, r.typ})
 	if err != nil || ct.kind != cmpDouble {
 		return ct, err
+	}
+	decimalWithString := func(d, s *compiled) bool {
+		return d.typ.Kind == KindDecimal && !d.konst && s.typ.Kind.IsString() && s.konst
+	}
+	if decimalWithString(l, r) || decimalWithString(r, l) {
+		return cmpType{kind: cmpDecimal}, nil
 	}
 	dl, okl := fixedDecimals(l.typ)
 	dr, okr := fixedDecimals(r.typ)
@@ -199,11 +209,11 @@ func compareValues(ct cmpType, a, b Value) (int, error) {
 		if !ct.exact {
 			a, b = a.rounded(), b.rounded()
 		}
-		x, err := a.toDecimal()
+		x, err := comparedDecimal(a)
 		if err != nil {
 			return 0, err
 		}
-		y, err := b.toDecimal()
+		y, err := comparedDecimal(b)
 		if err != nil {
 			return 0, err
 		}
@@ -254,6 +264,21 @@ func compareValues(ct cmpType, a, b Value) (int, error) {
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// comparedDecimal is a value compared as a decimal: an exact number, or
+// a string read as one (a constant string beside a decimal, see
+// argCmpType).
+func comparedDecimal(v Value) (sqltypes.Decimal, error) {
+	if !v.kind.IsString() {
+		return v.toDecimal()
+	}
+	d := sqltypes.ParseDecimalPrefix(v.b)
+	if d.Scale > maxDecimalScale || len(d.Unscaled.String()) > 65 {
+		// Past a DECIMAL's digits MariaDB cuts the string's number.
+		return d, unsupported("the string %q as a decimal", v.b)
+	}
+	return d, nil
 }
 
 // stringBytes is a value as a string in a comparison.

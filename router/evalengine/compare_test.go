@@ -63,7 +63,8 @@ func evalSQL(t *testing.T, expr string) string {
 
 // TestCompareAsMariaDB checks comparisons whose answer depends on how
 // MariaDB's Arg_comparator (=, <>, <, <=>, ..., NULLIF and an IN of one
-// value) compares doubles with fixed decimals. Each want is what MariaDB 10.11 answers for
+// value) compares a double with fixed decimals or a decimal with a
+// constant string. Each want is what MariaDB 10.11 answers for
 // SELECT expr FROM t with the row z = 99999, i = 7, s = 'abc', where
 // z / 2147483647 is 0.0000465... shown as 0.0000.
 func TestCompareAsMariaDB(t *testing.T) {
@@ -87,6 +88,11 @@ func TestCompareAsMariaDB(t *testing.T) {
 		{"ROUND('é', -1) BETWEEN z / 2147483647 AND 1", `"0"`},
 		{"CASE ROUND('é', -1) WHEN z / 2147483647 THEN 1 ELSE 0 END", `"0"`},
 		{"z / 2147483647 IN ('0', 5)", `"0"`},
+		// A decimal that is not a constant with a constant string: as
+		// decimals, the quotient rounded to the 4 decimals it shows.
+		{"'0' = z / 2147483647", `"1"`},
+		{"z / 2147483647 IN ('0')", `"1"`},
+		{"NULLIF(z / 2147483647, '0')", "NULL"},
 	} {
 		if got := evalSQL(t, tc.expr); got != tc.want {
 			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)
