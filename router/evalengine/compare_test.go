@@ -12,15 +12,16 @@ import (
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 )
 
-// compareRow is one row of a table
-// (z decimal(5,0), i int, s varchar(20) collate utf8mb4_general_ci).
+// compareRow is one row of a table (z decimal(5,0), i int,
+// s varchar(20) collate utf8mb4_general_ci, vb varbinary(10)).
 var (
 	compareFields = []*querypb.Field{
 		{Name: "z", Type: sqltypes.TypeNewDecimal, ColumnLength: 7, Charset: sqltypes.CollationBinary},
 		{Name: "i", Type: sqltypes.TypeLong, ColumnLength: 11, Charset: sqltypes.CollationBinary},
 		{Name: "s", Type: sqltypes.TypeVarString, ColumnLength: 80, Charset: 45},
+		{Name: "vb", Type: sqltypes.TypeVarString, ColumnLength: 10, Charset: sqltypes.CollationBinary, Flags: sqltypes.FlagBinary},
 	}
-	compareRow = [][]byte{[]byte("99999"), []byte("7"), []byte("abc")}
+	compareRow = [][]byte{[]byte("99999"), []byte("7"), []byte("abc"), []byte("ab")}
 )
 
 // evalSQL evaluates the SQL expression expr in the gate over compareRow,
@@ -64,9 +65,9 @@ func evalSQL(t *testing.T, expr string) string {
 // TestCompareAsMariaDB checks comparisons whose answer depends on how
 // MariaDB's Arg_comparator (=, <>, <, <=>, ..., NULLIF and an IN of one
 // value) compares a double with fixed decimals or a decimal with a
-// constant string. Each want is what MariaDB 10.11 answers for
+// constant string, and how IN compares strings. Each want is what MariaDB 10.11 answers for
 // SELECT expr FROM t with the row z = 99999, i = 7, s = 'abc', where
-// z / 2147483647 is 0.0000465... shown as 0.0000.
+// z / 2147483647 is 0.0000465... shown as 0.0000, and vb = 'ab'.
 func TestCompareAsMariaDB(t *testing.T) {
 	for _, tc := range []struct{ expr, want string }{
 		// Both sides with fixed decimals (ROUND(x, -1) has 0, the
@@ -93,6 +94,13 @@ func TestCompareAsMariaDB(t *testing.T) {
 		{"'0' = z / 2147483647", `"1"`},
 		{"z / 2147483647 IN ('0')", `"1"`},
 		{"NULLIF(z / 2147483647, '0')", "NULL"},
+		// IN compares strings by the collation of all its strings: with
+		// a binary one among them, as bytes.
+		{"s IN (vb, 'ABC')", `"0"`},
+		{"s IN ('ABC', vb, 5)", `"0"`},
+		{"s NOT IN (vb, NULL, 'ABC')", "NULL"},
+		{"s IN ('ABC', 5)", `"1"`},
+		{"s IN ('ABC', 'x')", `"1"`},
 	} {
 		if got := evalSQL(t, tc.expr); got != tc.want {
 			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)

@@ -261,7 +261,19 @@ func (e In) compile(c *compiler) (*compiled, error) {
 	}
 	// MariaDB compares E with each item by their two types (not one type
 	// for all: '1.0' IN ('1', 5) is false), and with the one item of a
-	// list of one as a comparison does (E = item).
+	// list of one as a comparison does (E = item). Strings compare by the
+	// collation of all of them (s IN (vb, 'ABC') compares s with 'ABC' as
+	// bytes, vb being binary).
+	var strs []Type
+	for _, x := range append([]*compiled{left}, items...) {
+		if x.typ.Kind.IsString() {
+			strs = append(strs, x.typ)
+		}
+	}
+	strCmp, err := aggCmpType(strs)
+	if err != nil {
+		return nil, err
+	}
 	cts := make([]cmpType, len(items))
 	for i, it := range items {
 		if len(items) == 1 {
@@ -271,6 +283,9 @@ func (e In) compile(c *compiler) (*compiled, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if cts[i].kind == cmpString {
+			cts[i].text = strCmp.text
 		}
 	}
 	not := e.Not
