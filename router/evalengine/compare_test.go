@@ -1,6 +1,7 @@
 package evalengine_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
@@ -13,20 +14,32 @@ import (
 )
 
 // compareRow is one row of a table (z decimal(5,0), i int,
-// s varchar(20) collate utf8mb4_general_ci, vb varbinary(10)).
+// s varchar(20) collate utf8mb4_general_ci, vb varbinary(10),
+// u int unsigned).
 var (
 	compareFields = []*querypb.Field{
 		{Name: "z", Type: sqltypes.TypeNewDecimal, ColumnLength: 7, Charset: sqltypes.CollationBinary},
 		{Name: "i", Type: sqltypes.TypeLong, ColumnLength: 11, Charset: sqltypes.CollationBinary},
 		{Name: "s", Type: sqltypes.TypeVarString, ColumnLength: 80, Charset: 45},
 		{Name: "vb", Type: sqltypes.TypeVarString, ColumnLength: 10, Charset: sqltypes.CollationBinary, Flags: sqltypes.FlagBinary},
+		{Name: "u", Type: sqltypes.TypeLong, ColumnLength: 10, Charset: sqltypes.CollationBinary, Flags: sqltypes.FlagUnsigned},
 	}
-	compareRow = [][]byte{[]byte("99999"), []byte("7"), []byte("abc"), []byte("ab")}
+	compareRow = [][]byte{[]byte("99999"), []byte("7"), []byte("abc"), []byte("ab"), []byte("3")}
 )
 
 // evalSQL evaluates the SQL expression expr in the gate over compareRow,
 // the result shown as the e2e tests show a cell ("NULL" or quoted).
 func evalSQL(t *testing.T, expr string) string {
+	t.Helper()
+	got, err := evalSQLErr(t, expr)
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return got
+}
+
+// evalSQLErr is evalSQL that returns the error of the evaluation.
+func evalSQLErr(t *testing.T, expr string) (string, error) {
 	t.Helper()
 	stmt, err := parser.New().ParseOneStmt("SELECT "+expr, "", "")
 	if err != nil {
@@ -54,12 +67,12 @@ func evalSQL(t *testing.T, expr string) string {
 	}
 	cell, err := p.Cell(compareRow)
 	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
+		return "", err
 	}
 	if cell == nil {
-		return "NULL"
+		return "NULL", nil
 	}
-	return fmt.Sprintf("%q", cell)
+	return fmt.Sprintf("%q", cell), nil
 }
 
 // TestCompareAsMariaDB checks comparisons whose answer depends on how
@@ -104,6 +117,32 @@ func TestCompareAsMariaDB(t *testing.T) {
 	} {
 		if got := evalSQL(t, tc.expr); got != tc.want {
 			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)
+		}
+	}
+}
+
+// TestResultTypeAsMariaDB checks the type of CASE, COALESCE, IFNULL and
+// IF results by what MariaDB 10.11 answers for SELECT expr FROM t with
+// the row of TestCompareAsMariaDB and u int unsigned = 3.
+func TestResultTypeAsMariaDB(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		// A NULL among unsigned results makes a DECIMAL: no out-of-range
+		// error below zero.
+		{"IFNULL(NULL, u) - 5", `"-2"`},
+		{"COALESCE(NULL, u) - 5", `"-2"`},
+		{"COALESCE(u, NULL, u) - 5", `"-2"`},
+		{"CASE WHEN i = 0 THEN NULL ELSE u END - 5", `"-2"`},
+		{"CASE WHEN i THEN u ELSE NULL END - 5", `"-2"`},
+		{"COALESCE(NULL, u)", `"3"`},
+	} {
+		if got := evalSQL(t, tc.expr); got != tc.want {
+			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)
+		}
+	}
+	// Where MariaDB keeps the result unsigned, 3 - 5 is out of range.
+	for _, expr := range []string{"IF(i, u, NULL) - 5", "IF(i = 0, NULL, u) - 5", "CASE WHEN i THEN u END - 5"} {
+		if _, err := evalSQLErr(t, expr); !errors.Is(err, evalengine.ErrOutOfRange) {
+			t.Errorf("%s: gate %v, MariaDB ERROR 1690", expr, err)
 		}
 	}
 }

@@ -99,12 +99,15 @@ func compileFunc(name string, args []*compiled) (*compiled, error) {
 		}}, nil
 	case "ifnull", "coalesce":
 		t := args[0].typ
+		types := []Type{t}
 		for _, a := range args[1:] {
 			var err error
 			if t, err = mergeOrRefuse(t, a.typ); err != nil {
 				return nil, err
 			}
+			types = append(types, a.typ)
 		}
+		t = withSignedNull(t, types)
 		t.Nullable = true
 		for _, a := range args {
 			if !a.typ.Nullable && a.typ.Kind != KindNull {

@@ -486,6 +486,14 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 	} else {
 		typ.Nullable = true
 	}
+	results := make([]Type, 0, len(thens)+1)
+	for _, th := range thens {
+		results = append(results, th.typ)
+	}
+	if els != nil {
+		results = append(results, els.typ)
+	}
+	typ = withSignedNull(typ, results)
 	// A simple CASE compares its value with each WHEN value by their two
 	// types, as IN does.
 	cts := make([]cmpType, len(conds))

@@ -214,6 +214,24 @@ func numericScale(t Type) uint32 {
 	return 0
 }
 
+// withSignedNull is the type of a CASE, COALESCE or IFNULL result of
+// type t among whose possible results are those of types results.
+// MariaDB counts a NULL among them as a signed integer, which with
+// unsigned ones makes a DECIMAL (COALESCE(NULL, u) - 5 is -2 for u = 3,
+// not an out-of-range error); IF does not, nor does a CASE without ELSE.
+func withSignedNull(t Type, results []Type) Type {
+	if t.Kind != KindUint {
+		return t
+	}
+	for _, r := range results {
+		if r.Kind == KindNull {
+			t.Kind, t.Scale, t.Field = KindDecimal, 0, nil
+			return t
+		}
+	}
+	return t
+}
+
 // mergeResultTypes is the type of a result that may be a value of a or
 // of b (CASE, IF, COALESCE, IFNULL): as MariaDB aggregates the types of a
 // UNION column. ok is false when the gate cannot type it as MariaDB does.
