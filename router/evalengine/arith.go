@@ -113,6 +113,9 @@ func (e Arith) compile(c *compiler) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.typ.decimalsUnknown() || r.typ.decimalsUnknown() {
+		return nil, unsupported("arithmetic on a CASE, IF, COALESCE or IFNULL of strings that may be empty")
+	}
 	t := Type{Kind: result, Nullable: l.typ.Nullable || r.typ.Nullable || e.Op == OpDiv || e.Op == OpIntDiv || e.Op == OpMod}
 	switch result {
 	case KindDecimal:
@@ -369,6 +372,9 @@ func (e Neg) compile(c *compiler) (*compiled, error) {
 	k := numericKind(in.typ)
 	if k == KindOther || in.typ.Kind.IsTemporal() {
 		return nil, unsupported("minus of %s values", in.typ.Kind)
+	}
+	if in.typ.decimalsUnknown() {
+		return nil, unsupported("minus of a CASE, IF, COALESCE or IFNULL of strings that may be empty")
 	}
 	t := Type{Kind: k, Nullable: in.typ.Nullable}
 	switch k {

@@ -80,6 +80,9 @@ func argCmpType(l, r *compiled) (cmpType, error) {
 	}
 	dl, okl := fixedDecimals(l.typ)
 	dr, okr := fixedDecimals(r.typ)
+	if (l.typ.decimalsUnknown() && okr) || (r.typ.decimalsUnknown() && okl) {
+		return ct, unsupported("comparing a CASE, IF, COALESCE or IFNULL of strings that may be empty with a number of fixed decimals")
+	}
 	if okl && okr {
 		ct.precision = 5 / math.Pow10(int(max(dl, dr))+1)
 	}
@@ -99,8 +102,8 @@ func fixedDecimals(t Type) (decimals uint32, ok bool) {
 		return t.Scale, t.Scale < notFixedDec
 	}
 	// Strings have NOT_FIXED_DEC (columns, literals and functions of
-	// them alike); dates never compare with numbers in the gate; NULL
-	// compares with nothing.
+	// them alike, see decimalsUnknown for the exception); dates never
+	// compare with numbers in the gate; NULL compares with nothing.
 	return 0, false
 }
 

@@ -83,6 +83,7 @@ func compileFunc(name string, args []*compiled) (*compiled, error) {
 		if err != nil {
 			return nil, err
 		}
+		t = withHybridText(t, []Type{args[1].typ, args[2].typ})
 		return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 			v, err := args[0].eval(row)
 			if err != nil {
@@ -107,7 +108,7 @@ func compileFunc(name string, args []*compiled) (*compiled, error) {
 			}
 			types = append(types, a.typ)
 		}
-		t = withSignedNull(t, types)
+		t = withHybridText(withSignedNull(t, types), types)
 		t.Nullable = true
 		for _, a := range args {
 			if !a.typ.Nullable && a.typ.Kind != KindNull {
@@ -204,7 +205,9 @@ func stringOf(v Value) ([]byte, error) {
 
 func compileConcat(ws bool, args []*compiled) (*compiled, error) {
 	t := Type{Kind: KindText, Collation: collationGeneralCI, Literal: true, Nullable: true}
+	nonEmpty := false
 	for _, a := range args {
+		nonEmpty = nonEmpty || nonEmptyText(a.typ)
 		switch a.typ.Kind {
 		case KindBinary:
 			t = Type{Kind: KindBinary, Nullable: true}
@@ -216,6 +219,7 @@ func compileConcat(ws bool, args []*compiled) (*compiled, error) {
 			return nil, unsupported("CONCAT of %s values", a.typ.Kind)
 		}
 	}
+	t.nonEmpty = nonEmpty
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 		var out []byte
 		var sep []byte
@@ -262,9 +266,11 @@ func compileCase(upper bool, arg *compiled) (*compiled, error) {
 	case KindBinary:
 		// MariaDB leaves binary strings as they are.
 	default:
-		t = Type{Kind: KindText, Collation: collationGeneralCI, Literal: true}
+		t = Type{Kind: KindText, Collation: collationGeneralCI, Literal: true, nonEmpty: true}
 	}
-	t.Nullable, t.Field = true, nil
+	// A string function's decimals are NOT_FIXED_DEC whatever its
+	// argument's.
+	t.Nullable, t.Field, t.hybridText = true, nil, false
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 		v, err := arg.eval(row)
 		if err != nil || v.IsNull() {
@@ -332,7 +338,8 @@ func compileSubstring(name string, args []*compiled) (*compiled, error) {
 	default:
 		t = Type{Kind: KindText, Collation: collationGeneralCI, Literal: true}
 	}
-	t.Nullable, t.Field = true, nil
+	// A part of a string may be empty (LEFT(s, 0) has max_length 0).
+	t.Nullable, t.Field, t.hybridText, t.nonEmpty = true, nil, false, false
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 		v, err := args[0].eval(row)
 		if err != nil || v.IsNull() {
@@ -412,6 +419,9 @@ func compileMath(name string, arg *compiled) (*compiled, error) {
 	k := numericKind(arg.typ)
 	if k == KindOther {
 		return nil, unsupported("%s of %s values", strings.ToUpper(name), arg.typ.Kind)
+	}
+	if name == "abs" && arg.typ.decimalsUnknown() {
+		return nil, unsupported("ABS of a CASE, IF, COALESCE or IFNULL of strings that may be empty")
 	}
 	t := Type{Kind: k, Nullable: true}
 	switch name {

@@ -493,7 +493,7 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 	if els != nil {
 		results = append(results, els.typ)
 	}
-	typ = withSignedNull(typ, results)
+	typ = withHybridText(withSignedNull(typ, results), results)
 	// A simple CASE compares its value with each WHEN value by their two
 	// types, as IN does.
 	cts := make([]cmpType, len(conds))
