@@ -101,11 +101,11 @@ func doubleScale(t Type) uint32 {
 }
 
 func (e Arith) compile(c *compiler) (*compiled, error) {
-	l, err := e.L.compile(c)
+	l, err := c.operand(e.L)
 	if err != nil {
 		return nil, err
 	}
-	r, err := e.R.compile(c)
+	r, err := c.operand(e.R)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +365,7 @@ func (e Neg) format(b *strings.Builder) {
 }
 
 func (e Neg) compile(c *compiler) (*compiled, error) {
-	in, err := e.E.compile(c)
+	in, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}

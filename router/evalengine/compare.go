@@ -434,11 +434,11 @@ func (e Compare) format(b *strings.Builder) {
 }
 
 func (e Compare) compile(c *compiler) (*compiled, error) {
-	l, err := e.L.compile(c)
+	l, err := c.operand(e.L)
 	if err != nil {
 		return nil, err
 	}
-	r, err := e.R.compile(c)
+	r, err := c.operand(e.R)
 	if err != nil {
 		return nil, err
 	}

@@ -173,3 +173,24 @@ func TestResultTypeAsMariaDB(t *testing.T) {
 		}
 	}
 }
+
+// TestConstantOutOfRange checks that an expression with a constant
+// operand out of range is refused: MariaDB 10.11 fails some of them
+// whatever the row (for n NULL, n < -(9223372036854775807 * 2) is ERROR
+// 1690) and not others (n < 9223372036854775807 * 2 is NULL).
+func TestConstantOutOfRange(t *testing.T) {
+	for _, expr := range []string{
+		"RIGHT(i * z, 0) < -(9223372036854775807 * 2)",
+		"i < 9223372036854775807 * 2",
+		"IF(i, 0, 9223372036854775807 * 2)",
+		"COALESCE(1, 9223372036854775807 * 2)",
+	} {
+		if got, err := evalSQLErr(t, expr); !errors.Is(err, evalengine.ErrUnsupported) {
+			t.Errorf("%s: gate %s %v, want it refused", expr, got, err)
+		}
+	}
+	// Alone, it is the error.
+	if _, err := evalSQLErr(t, "9223372036854775807 * 2"); !errors.Is(err, evalengine.ErrOutOfRange) {
+		t.Errorf("9223372036854775807 * 2: gate %v, MariaDB ERROR 1690", err)
+	}
+}

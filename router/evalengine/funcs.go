@@ -58,7 +58,7 @@ func (e Func) compile(c *compiler) (*compiled, error) {
 	args := make([]*compiled, len(e.Args))
 	konst := true
 	for i, a := range e.Args {
-		x, err := a.compile(c)
+		x, err := c.operand(a)
 		if err != nil {
 			return nil, err
 		}

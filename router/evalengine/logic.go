@@ -31,11 +31,11 @@ func (e Logic) format(b *strings.Builder) {
 }
 
 func (e Logic) compile(c *compiler) (*compiled, error) {
-	l, err := e.L.compile(c)
+	l, err := c.operand(e.L)
 	if err != nil {
 		return nil, err
 	}
-	r, err := e.R.compile(c)
+	r, err := c.operand(e.R)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (e Not) format(b *strings.Builder) {
 }
 
 func (e Not) compile(c *compiler) (*compiled, error) {
-	in, err := e.E.compile(c)
+	in, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (e IsNull) format(b *strings.Builder) {
 }
 
 func (e IsNull) compile(c *compiler) (*compiled, error) {
-	in, err := e.E.compile(c)
+	in, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func (e IsTruth) format(b *strings.Builder) {
 }
 
 func (e IsTruth) compile(c *compiler) (*compiled, error) {
-	in, err := e.E.compile(c)
+	in, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (e In) format(b *strings.Builder) {
 }
 
 func (e In) compile(c *compiler) (*compiled, error) {
-	left, err := e.E.compile(c)
+	left, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (e In) compile(c *compiler) (*compiled, error) {
 				list = []any{vals}
 			}
 			for _, v := range list {
-				it, err := Literal{Value: v}.compile(c)
+				it, err := c.operand(Literal{Value: v})
 				if err != nil {
 					return nil, err
 				}
@@ -253,7 +253,7 @@ func (e In) compile(c *compiler) (*compiled, error) {
 			}
 			continue
 		}
-		it, err := x.compile(c)
+		it, err := c.operand(x)
 		if err != nil {
 			return nil, err
 		}
@@ -349,15 +349,15 @@ func (e Between) format(b *strings.Builder) {
 }
 
 func (e Between) compile(c *compiler) (*compiled, error) {
-	x, err := e.E.compile(c)
+	x, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
-	lo, err := e.Lo.compile(c)
+	lo, err := c.operand(e.Lo)
 	if err != nil {
 		return nil, err
 	}
-	hi, err := e.Hi.compile(c)
+	hi, err := c.operand(e.Hi)
 	if err != nil {
 		return nil, err
 	}
@@ -454,7 +454,7 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 	var base *compiled
 	var err error
 	if e.Base != nil {
-		if base, err = e.Base.compile(c); err != nil {
+		if base, err = c.operand(e.Base); err != nil {
 			return nil, err
 		}
 	}
@@ -463,10 +463,10 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 	var typ Type
 	first := true
 	for i, w := range e.Whens {
-		if conds[i], err = w.Cond.compile(c); err != nil {
+		if conds[i], err = c.operand(w.Cond); err != nil {
 			return nil, err
 		}
-		if thens[i], err = w.Then.compile(c); err != nil {
+		if thens[i], err = c.operand(w.Then); err != nil {
 			return nil, err
 		}
 		if first {
@@ -477,7 +477,7 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 	}
 	var els *compiled
 	if e.Else != nil {
-		if els, err = e.Else.compile(c); err != nil {
+		if els, err = c.operand(e.Else); err != nil {
 			return nil, err
 		}
 		if typ, err = mergeOrRefuse(typ, els.typ); err != nil {
