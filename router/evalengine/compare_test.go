@@ -194,3 +194,25 @@ func TestConstantOutOfRange(t *testing.T) {
 		t.Errorf("9223372036854775807 * 2: gate %v, MariaDB ERROR 1690", err)
 	}
 }
+
+// TestExactDecimalsAsMariaDB checks the comparisons that take decimals
+// with all their digits, not rounded to the decimals they show as a
+// comparison does: an IN of several items, BETWEEN, GREATEST and LEAST.
+// Each want is what MariaDB 10.11 answers for the row of
+// TestCompareAsMariaDB.
+func TestExactDecimalsAsMariaDB(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		{"0 IN (z / 2147483647, 1)", `"0"`},
+		{"z / 2147483647 IN (0, 1)", `"0"`},
+		{"0 IN (z / 2147483647)", `"1"`},
+		{"ROUND(((NOT 0.1e0) IN ((18446744073709551615 MOD 9223372036854775807), (2 / z))))", `"0"`},
+		{"z / 2147483647 BETWEEN 0 AND 0", `"0"`},
+		{"GREATEST(0, z / 2147483647) * 1000000", `"46.5650"`},
+		{"LEAST(z / 2147483647, 0) * 1000000", `"0.0000"`},
+	} {
+		if got := evalSQL(t, tc.expr); got != tc.want {
+			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)
+		}
+	}
+}
+

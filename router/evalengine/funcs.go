@@ -643,6 +643,9 @@ func compileGreatest(greatest bool, args []*compiled) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Decimals with all their digits: GREATEST(0, 2 / 99999) is the
+	// quotient, 0.0000200...
+	ct.exact = true
 	t := args[0].typ
 	for _, a := range args[1:] {
 		if t, err = mergeOrRefuse(t, a.typ); err != nil {

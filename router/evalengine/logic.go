@@ -260,10 +260,12 @@ func (e In) compile(c *compiler) (*compiled, error) {
 		items = append(items, it)
 	}
 	// MariaDB compares E with each item by their two types (not one type
-	// for all: '1.0' IN ('1', 5) is false), and with the one item of a
-	// list of one as a comparison does (E = item). Strings compare by the
-	// collation of all of them (s IN (vb, 'ABC') compares s with 'ABC' as
-	// bytes, vb being binary).
+	// for all: '1.0' IN ('1', 5) is false), decimals with all their
+	// digits (0 IN (2 / 99999, 1) is false), and with the one item of a
+	// list of one as a comparison does (E = item: 0 IN (2 / 99999) is
+	// true, the quotient rounded to 0.0000). Strings compare by the
+	// collation of all of them (s IN (vb, 'ABC') compares s with 'ABC'
+	// as bytes, vb being binary).
 	var strs []Type
 	for _, x := range append([]*compiled{left}, items...) {
 		if x.typ.Kind.IsString() {
@@ -280,6 +282,7 @@ func (e In) compile(c *compiler) (*compiled, error) {
 			cts[i], err = argCmpType(left, it)
 		} else {
 			cts[i], err = cmpTypeOf(left.typ, it.typ)
+			cts[i].exact = true
 		}
 		if err != nil {
 			return nil, err
@@ -365,6 +368,9 @@ func (e Between) compile(c *compiler) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Decimals with all their digits (2 / 99999 BETWEEN 0 AND 0 is
+	// false, though the quotient shows as 0.0000).
+	ct.exact = true
 	if err := noStringWithNumber([]Type{x.typ, lo.typ, hi.typ}); err != nil {
 		return nil, err
 	}
