@@ -216,3 +216,20 @@ func TestExactDecimalsAsMariaDB(t *testing.T) {
 	}
 }
 
+// TestIsNullNotEvaluated checks that IS NULL and ISNULL of what cannot
+// be NULL are 0 without evaluating it, as in MariaDB 10.11, where
+// IS NOT NULL evaluates it (for i = 7, the sum is out of range).
+func TestIsNullNotEvaluated(t *testing.T) {
+	for _, expr := range []string{
+		"ISNULL((i + 9223372036854775807) IS FALSE)",
+		"((i + 9223372036854775807) IS FALSE) IS NULL",
+	} {
+		if got := evalSQL(t, expr); got != `"0"` {
+			t.Errorf("%s: gate %s, MariaDB \"0\"", expr, got)
+		}
+	}
+	expr := "((i + 9223372036854775807) IS FALSE) IS NOT NULL"
+	if _, err := evalSQLErr(t, expr); !errors.Is(err, evalengine.ErrOutOfRange) {
+		t.Errorf("%s: gate %v, MariaDB ERROR 1690", expr, err)
+	}
+}

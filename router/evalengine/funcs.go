@@ -155,7 +155,8 @@ func compileFunc(name string, args []*compiled) (*compiled, error) {
 			return a, nil
 		}}, nil
 	case "isnull":
-		if args[0].konst && !args[0].typ.Nullable {
+		// As IS NULL: not evaluated when it cannot be NULL.
+		if !args[0].typ.Nullable {
 			return constant(Type{Kind: KindInt}, boolValue(false)), nil
 		}
 		return &compiled{typ: Type{Kind: KindInt}, eval: func(row [][]byte) (Value, error) {

@@ -150,9 +150,12 @@ func (e IsNull) compile(c *compiler) (*compiled, error) {
 		return nil, err
 	}
 	not := e.Not
-	if in.konst && !in.typ.Nullable {
+	if !in.typ.Nullable && (in.konst || !not) {
 		// MariaDB answers without evaluating a constant that cannot be
-		// NULL (even one whose evaluation would fail).
+		// NULL (even one whose evaluation would fail), and IS NULL
+		// without evaluating anything that cannot be: for bi =
+		// 9223372036854775807, ((18446744073709551615 + bi) IS FALSE) IS
+		// NULL is 0, IS NOT NULL an out-of-range error.
 		return constant(Type{Kind: KindInt}, boolValue(not)), nil
 	}
 	return &compiled{typ: Type{Kind: KindInt}, konst: in.konst, eval: func(row [][]byte) (Value, error) {
