@@ -390,9 +390,19 @@ func (e Neg) compile(c *compiler) (*compiled, error) {
 	case KindInt:
 		if in.konst {
 			// So is the negation of a constant -9223372036854775808.
-			if v, err := in.eval(nil); err == nil && v.kind == KindInt && v.i == math.MinInt64 {
+			v, err := in.eval(nil)
+			if err == nil && v.kind == KindInt && v.i == math.MinInt64 {
 				d := sqltypes.DecimalFromInt(v.i)
 				return constant(Type{Kind: KindDecimal, Literal: true}, decimalValue(d.Neg())), nil
+			}
+			// MariaDB negates a number literal in place (-(-5) is the
+			// integer 5), but makes the minus of another constant that is
+			// negative a DECIMAL (Item_func_neg::fix_length_and_dec_int):
+			// -(0 - 5) is a DECIMAL, so -(0 - 5) * 9223372036854775807 is
+			// no overflow.
+			if err == nil && v.kind == KindInt && v.i < 0 && !numberLiteral(e.E) {
+				d := sqltypes.DecimalFromInt(v.i)
+				return constant(Type{Kind: KindDecimal}, decimalValue(d.Neg())), nil
 			}
 		}
 	case KindDecimal:
@@ -429,6 +439,21 @@ func (e Neg) compile(c *compiler) (*compiled, error) {
 		}
 		return Null, fmt.Errorf("minus of %s", v.kind)
 	}}, nil
+}
+
+// numberLiteral reports a number literal, or the minus of one: MariaDB's
+// parser folds the minus into the literal.
+func numberLiteral(e Expr) bool {
+	switch x := e.(type) {
+	case Literal:
+		switch x.Value.(type) {
+		case int64, int, uint64, float64, sqltypes.DecimalLiteral:
+			return true
+		}
+	case Neg:
+		return numberLiteral(x.E)
+	}
+	return false
 }
 
 // decimalOf returns the decimal of an exact value.

@@ -233,3 +233,24 @@ func TestIsNullNotEvaluated(t *testing.T) {
 		t.Errorf("%s: gate %v, MariaDB ERROR 1690", expr, err)
 	}
 }
+
+// TestNegativeConstantMinus checks the type of the minus of a constant,
+// by what MariaDB 10.11 answers: a DECIMAL when the constant is a
+// negative integer that is not a literal, so no BIGINT overflow.
+func TestNegativeConstantMinus(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		{"-(0 - 5) * 9223372036854775807", `"46116860184273879035"`},
+		{"LEAST(ABS(2), -100) * -(2147483647 - 9223372036854775807)", `"-922337203470729216000"`},
+	} {
+		if got := evalSQL(t, tc.expr); got != tc.want {
+			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)
+		}
+	}
+	// A literal's minus, of a positive constant, or of a column stays
+	// an integer: ERROR 1690.
+	for _, expr := range []string{"-(-5) * 9223372036854775807", "-(5 - 0) * 9223372036854775807", "-(i - 10) * 9223372036854775807"} {
+		if _, err := evalSQLErr(t, expr); !errors.Is(err, evalengine.ErrOutOfRange) {
+			t.Errorf("%s: gate %v, MariaDB ERROR 1690", expr, err)
+		}
+	}
+}
