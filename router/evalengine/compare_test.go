@@ -254,3 +254,22 @@ func TestNegativeConstantMinus(t *testing.T) {
 		}
 	}
 }
+
+// TestConstantCase checks that a CASE of constants is a constant, as
+// MariaDB 10.11 treats it: the minus of one that is an unsigned integer
+// past 2^63 is a DECIMAL, not an overflow.
+func TestConstantCase(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		{"-CASE 0 WHEN '' THEN 18446744073709551615 END", `"-18446744073709551615"`},
+		{"-CASE WHEN 1 THEN 18446744073709551615 END", `"-18446744073709551615"`},
+		{"LEFT(-CASE 0 WHEN '' THEN 18446744073709551615 END, -1)", `""`},
+	} {
+		if got := evalSQL(t, tc.expr); got != tc.want {
+			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)
+		}
+	}
+	expr := "-CASE WHEN i THEN 18446744073709551615 END"
+	if _, err := evalSQLErr(t, expr); !errors.Is(err, evalengine.ErrOutOfRange) {
+		t.Errorf("%s: gate %v, MariaDB ERROR 1690", expr, err)
+	}
+}

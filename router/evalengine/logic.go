@@ -520,7 +520,11 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 			}
 		}
 	}
-	return &compiled{typ: typ, eval: func(row [][]byte) (Value, error) {
+	konst := (base == nil || base.konst) && (els == nil || els.konst)
+	for i := range conds {
+		konst = konst && conds[i].konst && thens[i].konst
+	}
+	return &compiled{typ: typ, konst: konst, eval: func(row [][]byte) (Value, error) {
 		var bv Value
 		if base != nil {
 			var err error
