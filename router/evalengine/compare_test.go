@@ -273,3 +273,24 @@ func TestConstantCase(t *testing.T) {
 		t.Errorf("%s: gate %v, MariaDB ERROR 1690", expr, err)
 	}
 }
+
+// TestGreatestWithNull checks the type of GREATEST and LEAST with a NULL
+// among their arguments, by what MariaDB 10.11 answers for the row of
+// TestCompareAsMariaDB (i = 7): a DOUBLE, which shows where it is an
+// operand.
+func TestGreatestWithNull(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		{"GREATEST(CASE WHEN z THEN i ELSE LEAST(i, 18446744073709551615, NULL) END, 0.5) / 3", `"2.33333"`},
+		{"CASE WHEN z THEN 1.5 ELSE GREATEST(1.25, NULL) END", `"1.50"`},
+	} {
+		if got := evalSQL(t, tc.expr); got != tc.want {
+			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)
+		}
+	}
+	// Compared as doubles with an integer past 2^53, which the gate
+	// refuses: MariaDB's answer is the double 9223372036854776000.
+	expr := "GREATEST(CASE WHEN z THEN i ELSE LEAST(i, 18446744073709551615, NULL) END, 9223372036854775807)"
+	if got, err := evalSQLErr(t, expr); !errors.Is(err, evalengine.ErrUnsupported) {
+		t.Errorf("%s: gate %s %v, MariaDB \"9223372036854776000\"", expr, got, err)
+	}
+}

@@ -657,6 +657,23 @@ func compileGreatest(greatest bool, args []*compiled) (*compiled, error) {
 		// Compared as doubles, the result is a double too.
 		t = Type{Kind: KindDouble, Scale: notFixedDec}
 	}
+	for _, a := range args {
+		if a.typ.Kind != KindNull {
+			continue
+		}
+		// A NULL among them makes MariaDB's result a DOUBLE with the
+		// others' decimals: NULL itself, but the type counts where it is
+		// an operand (CASE WHEN z THEN 1 ELSE LEAST(n, 1, NULL) END is a
+		// DOUBLE).
+		s := uint32(0)
+		for _, b := range args {
+			if b.typ.Kind != KindNull {
+				s = max(s, doubleScale(b.typ))
+			}
+		}
+		t = Type{Kind: KindDouble, Scale: min(s, notFixedDec)}
+		break
+	}
 	t.Nullable, t.Field = true, nil
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 		var best Value
