@@ -294,3 +294,28 @@ func TestGreatestWithNull(t *testing.T) {
 		t.Errorf("%s: gate %s %v, MariaDB \"9223372036854776000\"", expr, got, err)
 	}
 }
+
+// TestNotAsMariaDBParses checks NOT as MariaDB 10.11's parser rewrites
+// it, for the row of TestCompareAsMariaDB (i = 7, z = 99999).
+func TestNotAsMariaDBParses(t *testing.T) {
+	// NOT (x IS NOT NULL) is x IS NULL: not evaluated when x cannot be
+	// NULL. NOT (x IS NULL) is x IS NOT NULL, which evaluates it.
+	expr := "NOT (((i + 9223372036854775807) IS FALSE) IS NOT NULL)"
+	if got := evalSQL(t, expr); got != `"0"` {
+		t.Errorf("%s: gate %s, MariaDB \"0\"", expr, got)
+	}
+	expr = "NOT (((i + 9223372036854775807) IS FALSE) IS NULL)"
+	if _, err := evalSQLErr(t, expr); !errors.Is(err, evalengine.ErrOutOfRange) {
+		t.Errorf("%s: gate %v, MariaDB ERROR 1690", expr, err)
+	}
+	if got := evalSQL(t, "NOT NOT i"); got != `"1"` {
+		t.Errorf("NOT NOT i: gate %s, MariaDB \"1\"", got)
+	}
+	// NOT NOT x is x <> 0 in a select list (0 here: the quotient rounds
+	// to 0.0000), x in WHERE (true): refused.
+	for _, expr := range []string{"NOT (NOT (z / 2147483647))", "NOT (NOT (2.50 / 2147483647))"} {
+		if got, err := evalSQLErr(t, expr); !errors.Is(err, evalengine.ErrUnsupported) {
+			t.Errorf("%s: gate %s %v, want it refused", expr, got, err)
+		}
+	}
+}
