@@ -218,9 +218,13 @@ func arith(op ArithOp, operands, result Kind, a, b Value, scale uint32) (Value, 
 		case OpSub:
 			return decimalValue(x.Diff(y)), nil
 		case OpMul:
+			// MariaDB keeps all the digits of the product, those of a
+			// quotient's hidden ones too: (z / 2147483647) * 1 is
+			// 0.000046565, shown 0.0000 but true. Past a DECIMAL's
+			// scale it cuts them, which the gate does not follow.
 			p := x.Product(y)
-			if p.Scale > int(scale) {
-				p = p.Round(int(scale))
+			if p.Scale > maxDecimalScale {
+				return Null, unsupported("a decimal product of more than %d decimals", maxDecimalScale)
 			}
 			return decimalValue(p), nil
 		case OpDiv:

@@ -319,3 +319,20 @@ func TestNotAsMariaDBParses(t *testing.T) {
 		}
 	}
 }
+
+// TestDecimalProductKeepsDigits checks that a decimal product keeps the
+// digits its operands hold beyond those they show, as MariaDB 10.11 does
+// for the row of TestCompareAsMariaDB (z = 99999).
+func TestDecimalProductKeepsDigits(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		{"NOT ((z / 2147483647) * 1)", `"0"`},
+		{"((z / 2147483647) * 1) * 1000000000", `"46565.0000"`},
+		{"((z / 7) * (z / 7)) * 1000000000", `"204077551040804081.75510204"`},
+		{"((z / 2147483647) * 1) = 0", `"1"`},
+		{"(1 / 3) * 3", `"1.0000"`},
+	} {
+		if got := evalSQL(t, tc.expr); got != tc.want {
+			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)
+		}
+	}
+}
