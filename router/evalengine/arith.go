@@ -113,6 +113,15 @@ func (e Arith) compile(c *compiler) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	if result == KindDecimal && unsignedOperand(l.typ) && unsignedOperand(r.typ) {
+		// MariaDB flags a decimal of two unsigned operands unsigned
+		// (u / u), and then DIV of it by a negative number is an
+		// out-of-range error; the gate does not carry the flag.
+		return nil, unsupported("a decimal of two unsigned operands")
+	}
+	if e.Op == OpIntDiv && (unsignedNonInteger(l.typ) || unsignedNonInteger(r.typ)) {
+		return nil, unsupported("DIV of an unsigned decimal or double column")
+	}
 	if l.typ.decimalsUnknown() || r.typ.decimalsUnknown() {
 		return nil, unsupported("arithmetic on a CASE, IF, COALESCE or IFNULL of strings that may be empty")
 	}
@@ -443,6 +452,22 @@ func (e Neg) compile(c *compiler) (*compiled, error) {
 		}
 		return Null, fmt.Errorf("minus of %s", v.kind)
 	}}, nil
+}
+
+// unsignedOperand reports a type MariaDB flags unsigned: an unsigned
+// integer, an unsigned column.
+func unsignedOperand(t Type) bool {
+	return t.Kind == KindUint || unsignedNonInteger(t)
+}
+
+// unsignedNonInteger reports a DECIMAL, FLOAT or DOUBLE column declared
+// UNSIGNED: MariaDB's DIV of one is unsigned too.
+func unsignedNonInteger(t Type) bool {
+	switch t.Kind {
+	case KindDecimal, KindFloat, KindDouble:
+		return t.Field != nil && t.Field.GetFlags()&sqltypes.FlagUnsigned != 0
+	}
+	return false
 }
 
 // numberLiteral reports a number literal, or the minus of one: MariaDB's
