@@ -349,3 +349,19 @@ func TestUnsignedDecimalRefused(t *testing.T) {
 		t.Errorf("(u / 2) DIV -1: gate %s, MariaDB \"-1\"", got)
 	}
 }
+
+// TestMathOfNull checks the type of FLOOR, CEIL and ABS of NULL, by
+// what MariaDB 10.11 answers: DOUBLEs, as shows ROUND of a COALESCE that
+// holds one.
+func TestMathOfNull(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		{"ROUND(COALESCE((NOT vb), (NOT 3), FLOOR(NULL)), 2)", `"1.00"`},
+		{"ROUND(COALESCE(1, CEIL(NULL)), 2)", `"1.00"`},
+		{"ROUND(COALESCE(1, ABS(NULL)), 2)", `"1.00"`},
+		{"ROUND(COALESCE(1, SIGN(NULL)), 2)", `"1"`},
+	} {
+		if got := evalSQL(t, tc.expr); got != tc.want {
+			t.Errorf("%s: gate %s, MariaDB %s", tc.expr, got, tc.want)
+		}
+	}
+}

@@ -443,8 +443,10 @@ func compileMath(name string, arg *compiled) (*compiled, error) {
 			t.Scale = 0
 		}
 	}
-	if k == KindNull {
-		t.Kind = KindInt
+	if k == KindNull && name != "sign" {
+		// FLOOR(NULL), CEIL(NULL) and ABS(NULL) are DOUBLEs in MariaDB,
+		// as -NULL is (COALESCE(1, FLOOR(NULL)) is a DOUBLE).
+		t.Kind, t.Scale = KindDouble, 0
 	}
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 		v, err := arg.eval(row)
