@@ -113,11 +113,12 @@ func (e Arith) compile(c *compiler) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	if result == KindDecimal && unsignedOperand(l.typ) && unsignedOperand(r.typ) {
+	if result == KindDecimal && unsignedOperand(l.typ) && (unsignedOperand(r.typ) || e.Op == OpMod) {
 		// MariaDB flags a decimal of two unsigned operands unsigned
-		// (u / u), and then DIV of it by a negative number is an
-		// out-of-range error; the gate does not carry the flag.
-		return nil, unsupported("a decimal of two unsigned operands")
+		// (u / u), and a remainder of an unsigned dividend (u MOD 1.5),
+		// and then DIV of it by a negative number is an out-of-range
+		// error; the gate does not carry the flag.
+		return nil, unsupported("a decimal MariaDB flags unsigned")
 	}
 	if e.Op == OpIntDiv && (unsignedNonInteger(l.typ) || unsignedNonInteger(r.typ)) {
 		return nil, unsupported("DIV of an unsigned decimal or double column")
