@@ -101,17 +101,30 @@ func doubleScale(t Type) uint32 {
 }
 
 func (e Arith) compile(c *compiler) (*compiled, error) {
-	l, err := e.L.compile(c)
+	l, err := c.operand(e.L)
 	if err != nil {
 		return nil, err
 	}
-	r, err := e.R.compile(c)
+	r, err := c.operand(e.R)
 	if err != nil {
 		return nil, err
 	}
 	result, operands, err := arithKind(e.Op, l.typ, r.typ)
 	if err != nil {
 		return nil, err
+	}
+	if result == KindDecimal && unsignedOperand(l.typ) && (unsignedOperand(r.typ) || e.Op == OpMod) {
+		// MariaDB flags a decimal of two unsigned operands unsigned
+		// (u / u), and a remainder of an unsigned dividend (u MOD 1.5),
+		// and then DIV of it by a negative number is an out-of-range
+		// error; the gate does not carry the flag.
+		return nil, unsupported("a decimal MariaDB flags unsigned")
+	}
+	if e.Op == OpIntDiv && (unsignedNonInteger(l.typ) || unsignedNonInteger(r.typ)) {
+		return nil, unsupported("DIV of an unsigned decimal or double column")
+	}
+	if l.typ.decimalsUnknown() || r.typ.decimalsUnknown() {
+		return nil, unsupported("arithmetic on a CASE, IF, COALESCE or IFNULL of strings that may be empty")
 	}
 	t := Type{Kind: result, Nullable: l.typ.Nullable || r.typ.Nullable || e.Op == OpDiv || e.Op == OpIntDiv || e.Op == OpMod}
 	switch result {
@@ -215,9 +228,13 @@ func arith(op ArithOp, operands, result Kind, a, b Value, scale uint32) (Value, 
 		case OpSub:
 			return decimalValue(x.Diff(y)), nil
 		case OpMul:
+			// MariaDB keeps all the digits of the product, those of a
+			// quotient's hidden ones too: (z / 2147483647) * 1 is
+			// 0.000046565, shown 0.0000 but true. Past a DECIMAL's
+			// scale it cuts them, which the gate does not follow.
 			p := x.Product(y)
-			if p.Scale > int(scale) {
-				p = p.Round(int(scale))
+			if p.Scale > maxDecimalScale {
+				return Null, unsupported("a decimal product of more than %d decimals", maxDecimalScale)
 			}
 			return decimalValue(p), nil
 		case OpDiv:
@@ -362,13 +379,16 @@ func (e Neg) format(b *strings.Builder) {
 }
 
 func (e Neg) compile(c *compiler) (*compiled, error) {
-	in, err := e.E.compile(c)
+	in, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
 	k := numericKind(in.typ)
 	if k == KindOther || in.typ.Kind.IsTemporal() {
 		return nil, unsupported("minus of %s values", in.typ.Kind)
+	}
+	if in.typ.decimalsUnknown() {
+		return nil, unsupported("minus of a CASE, IF, COALESCE or IFNULL of strings that may be empty")
 	}
 	t := Type{Kind: k, Nullable: in.typ.Nullable}
 	switch k {
@@ -384,9 +404,19 @@ func (e Neg) compile(c *compiler) (*compiled, error) {
 	case KindInt:
 		if in.konst {
 			// So is the negation of a constant -9223372036854775808.
-			if v, err := in.eval(nil); err == nil && v.kind == KindInt && v.i == math.MinInt64 {
+			v, err := in.eval(nil)
+			if err == nil && v.kind == KindInt && v.i == math.MinInt64 {
 				d := sqltypes.DecimalFromInt(v.i)
 				return constant(Type{Kind: KindDecimal, Literal: true}, decimalValue(d.Neg())), nil
+			}
+			// MariaDB negates a number literal in place (-(-5) is the
+			// integer 5), but makes the minus of another constant that is
+			// negative a DECIMAL (Item_func_neg::fix_length_and_dec_int):
+			// -(0 - 5) is a DECIMAL, so -(0 - 5) * 9223372036854775807 is
+			// no overflow.
+			if err == nil && v.kind == KindInt && v.i < 0 && !numberLiteral(e.E) {
+				d := sqltypes.DecimalFromInt(v.i)
+				return constant(Type{Kind: KindDecimal}, decimalValue(d.Neg())), nil
 			}
 		}
 	case KindDecimal:
@@ -423,6 +453,37 @@ func (e Neg) compile(c *compiler) (*compiled, error) {
 		}
 		return Null, fmt.Errorf("minus of %s", v.kind)
 	}}, nil
+}
+
+// unsignedOperand reports a type MariaDB flags unsigned: an unsigned
+// integer, an unsigned column.
+func unsignedOperand(t Type) bool {
+	return t.Kind == KindUint || unsignedNonInteger(t)
+}
+
+// unsignedNonInteger reports a DECIMAL, FLOAT or DOUBLE column declared
+// UNSIGNED: MariaDB's DIV of one is unsigned too.
+func unsignedNonInteger(t Type) bool {
+	switch t.Kind {
+	case KindDecimal, KindFloat, KindDouble:
+		return t.Field != nil && t.Field.GetFlags()&sqltypes.FlagUnsigned != 0
+	}
+	return false
+}
+
+// numberLiteral reports a number literal, or the minus of one: MariaDB's
+// parser folds the minus into the literal.
+func numberLiteral(e Expr) bool {
+	switch x := e.(type) {
+	case Literal:
+		switch x.Value.(type) {
+		case int64, int, uint64, float64, sqltypes.DecimalLiteral:
+			return true
+		}
+	case Neg:
+		return numberLiteral(x.E)
+	}
+	return false
 }
 
 // decimalOf returns the decimal of an exact value.

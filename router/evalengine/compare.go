@@ -3,6 +3,7 @@ package evalengine
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -44,12 +45,66 @@ type cmpType struct {
 	// exact compares decimals with all their digits: a simple CASE does;
 	// comparisons round each to the decimals it shows (1/3 = 0.3333).
 	exact bool
+	// precision, for cmpDouble, makes two doubles that differ by less
+	// than it equal (MariaDB's compare_real_fixed); 0 compares exactly.
+	precision float64
 }
 
 // cmpTypeOf returns how values of types a and b compare, as MariaDB
 // decides it for a comparison.
 func cmpTypeOf(a, b Type) (cmpType, error) {
 	return aggCmpType([]Type{a, b})
+}
+
+// argCmpType returns how MariaDB's Arg_comparator compares l with r: in
+// a comparison (=, <>, <, <=>, ...), NULLIF and an IN of one value (not
+// in an IN of several, BETWEEN or CASE, which compare by aggCmpType
+// alone), as set_cmp_func_real decides where aggCmpType says doubles. A
+// decimal that is not a constant and a constant string compare as
+// decimals, not to lose the decimal's digits (z / 2147483647 = '0' is
+// true for z = 99999: the quotient rounded to the 4 decimals it shows).
+// Two operands whose decimals are both fixed are equal when they differ
+// by less than half a unit of the last of the more decimals
+// (ROUND('é', -1) = 99999 / 2147483647 is true: 0 beside 0.0000466, 4
+// fixed decimals).
+func argCmpType(l, r *compiled) (cmpType, error) {
+	ct, err := aggCmpType([]Type{l.typ, r.typ})
+	if err != nil || ct.kind != cmpDouble {
+		return ct, err
+	}
+	decimalWithString := func(d, s *compiled) bool {
+		return d.typ.Kind == KindDecimal && !d.konst && s.typ.Kind.IsString() && s.konst
+	}
+	if decimalWithString(l, r) || decimalWithString(r, l) {
+		return cmpType{kind: cmpDecimal}, nil
+	}
+	dl, okl := fixedDecimals(l.typ)
+	dr, okr := fixedDecimals(r.typ)
+	if (l.typ.decimalsUnknown() && okr) || (r.typ.decimalsUnknown() && okl) {
+		return ct, unsupported("comparing a CASE, IF, COALESCE or IFNULL of strings that may be empty with a number of fixed decimals")
+	}
+	if okl && okr {
+		ct.precision = 5 / math.Pow10(int(max(dl, dr))+1)
+	}
+	return ct, nil
+}
+
+// fixedDecimals returns the decimals MariaDB gives a number of type t
+// (Item::decimals), ok false when they are not fixed (NOT_FIXED_DEC: a
+// double shown with as many as it needs, a string, a date).
+func fixedDecimals(t Type) (decimals uint32, ok bool) {
+	switch t.Kind {
+	case KindInt, KindUint:
+		return 0, true
+	case KindDecimal:
+		return t.Scale, true
+	case KindFloat, KindDouble:
+		return t.Scale, t.Scale < notFixedDec
+	}
+	// Strings have NOT_FIXED_DEC (columns, literals and functions of
+	// them alike, see decimalsUnknown for the exception); dates never
+	// compare with numbers in the gate; NULL compares with nothing.
+	return 0, false
 }
 
 // aggCmpType returns how the values of types compare with each other in
@@ -157,11 +212,11 @@ func compareValues(ct cmpType, a, b Value) (int, error) {
 		if !ct.exact {
 			a, b = a.rounded(), b.rounded()
 		}
-		x, err := a.toDecimal()
+		x, err := comparedDecimal(a)
 		if err != nil {
 			return 0, err
 		}
-		y, err := b.toDecimal()
+		y, err := comparedDecimal(b)
 		if err != nil {
 			return 0, err
 		}
@@ -204,12 +259,29 @@ func compareValues(ct cmpType, a, b Value) (int, error) {
 		return 0, err
 	}
 	switch {
+	case x == y || math.Abs(x-y) < ct.precision:
+		return 0, nil
 	case x < y:
 		return -1, nil
 	case x > y:
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// comparedDecimal is a value compared as a decimal: an exact number, or
+// a string read as one (a constant string beside a decimal, see
+// argCmpType).
+func comparedDecimal(v Value) (sqltypes.Decimal, error) {
+	if !v.kind.IsString() {
+		return v.toDecimal()
+	}
+	d := sqltypes.ParseDecimalPrefix(v.b)
+	if d.Scale > maxDecimalScale || len(d.Unscaled.String()) > 65 {
+		// Past a DECIMAL's digits MariaDB cuts the string's number.
+		return d, unsupported("the string %q as a decimal", v.b)
+	}
+	return d, nil
 }
 
 // stringBytes is a value as a string in a comparison.
@@ -362,15 +434,15 @@ func (e Compare) format(b *strings.Builder) {
 }
 
 func (e Compare) compile(c *compiler) (*compiled, error) {
-	l, err := e.L.compile(c)
+	l, err := c.operand(e.L)
 	if err != nil {
 		return nil, err
 	}
-	r, err := e.R.compile(c)
+	r, err := c.operand(e.R)
 	if err != nil {
 		return nil, err
 	}
-	ct, err := cmpTypeOf(l.typ, r.typ)
+	ct, err := argCmpType(l, r)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,24 @@ type compiler struct {
 	noText bool
 }
 
+// operand compiles e, an operand of another expression. A constant
+// operand that is out of range (9223372036854775807 * 2) is refused:
+// MariaDB evaluates some constants when it prepares the operator that
+// uses them, and fails whatever the other operands are (for a NULL n,
+// n < -(9223372036854775807 * 2) is an error), others only when it
+// needs them (n < 9223372036854775807 * 2 is NULL), while the gate
+// evaluates each only when it needs it.
+func (c *compiler) operand(e Expr) (*compiled, error) {
+	out, err := e.compile(c)
+	if err != nil || !out.konst {
+		return out, err
+	}
+	if _, err := out.eval(nil); errors.Is(err, ErrOutOfRange) {
+		return nil, unsupported("a constant that is out of range: %v", err)
+	}
+	return out, nil
+}
+
 // ErrOutOfRange is the error of a value out of the range of its type (an
 // integer overflow): MariaDB's 1690.
 var ErrOutOfRange = errors.New("value is out of range")

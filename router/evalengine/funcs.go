@@ -58,7 +58,7 @@ func (e Func) compile(c *compiler) (*compiled, error) {
 	args := make([]*compiled, len(e.Args))
 	konst := true
 	for i, a := range e.Args {
-		x, err := a.compile(c)
+		x, err := c.operand(a)
 		if err != nil {
 			return nil, err
 		}
@@ -83,6 +83,7 @@ func compileFunc(name string, args []*compiled) (*compiled, error) {
 		if err != nil {
 			return nil, err
 		}
+		t = withHybridText(t, []Type{args[1].typ, args[2].typ})
 		return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 			v, err := args[0].eval(row)
 			if err != nil {
@@ -99,12 +100,15 @@ func compileFunc(name string, args []*compiled) (*compiled, error) {
 		}}, nil
 	case "ifnull", "coalesce":
 		t := args[0].typ
+		types := []Type{t}
 		for _, a := range args[1:] {
 			var err error
 			if t, err = mergeOrRefuse(t, a.typ); err != nil {
 				return nil, err
 			}
+			types = append(types, a.typ)
 		}
+		t = withHybridText(withSignedNull(t, types), types)
 		t.Nullable = true
 		for _, a := range args {
 			if !a.typ.Nullable && a.typ.Kind != KindNull {
@@ -124,7 +128,7 @@ func compileFunc(name string, args []*compiled) (*compiled, error) {
 			return Null, nil
 		}}, nil
 	case "nullif":
-		ct, err := cmpTypeOf(args[0].typ, args[1].typ)
+		ct, err := argCmpType(args[0], args[1])
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +155,8 @@ func compileFunc(name string, args []*compiled) (*compiled, error) {
 			return a, nil
 		}}, nil
 	case "isnull":
-		if args[0].konst && !args[0].typ.Nullable {
+		// As IS NULL: not evaluated when it cannot be NULL.
+		if !args[0].typ.Nullable {
 			return constant(Type{Kind: KindInt}, boolValue(false)), nil
 		}
 		return &compiled{typ: Type{Kind: KindInt}, eval: func(row [][]byte) (Value, error) {
@@ -201,7 +206,9 @@ func stringOf(v Value) ([]byte, error) {
 
 func compileConcat(ws bool, args []*compiled) (*compiled, error) {
 	t := Type{Kind: KindText, Collation: collationGeneralCI, Literal: true, Nullable: true}
+	nonEmpty := false
 	for _, a := range args {
+		nonEmpty = nonEmpty || nonEmptyText(a.typ)
 		switch a.typ.Kind {
 		case KindBinary:
 			t = Type{Kind: KindBinary, Nullable: true}
@@ -213,6 +220,7 @@ func compileConcat(ws bool, args []*compiled) (*compiled, error) {
 			return nil, unsupported("CONCAT of %s values", a.typ.Kind)
 		}
 	}
+	t.nonEmpty = nonEmpty
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 		var out []byte
 		var sep []byte
@@ -259,9 +267,11 @@ func compileCase(upper bool, arg *compiled) (*compiled, error) {
 	case KindBinary:
 		// MariaDB leaves binary strings as they are.
 	default:
-		t = Type{Kind: KindText, Collation: collationGeneralCI, Literal: true}
+		t = Type{Kind: KindText, Collation: collationGeneralCI, Literal: true, nonEmpty: true}
 	}
-	t.Nullable, t.Field = true, nil
+	// A string function's decimals are NOT_FIXED_DEC whatever its
+	// argument's.
+	t.Nullable, t.Field, t.hybridText = true, nil, false
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 		v, err := arg.eval(row)
 		if err != nil || v.IsNull() {
@@ -329,7 +339,8 @@ func compileSubstring(name string, args []*compiled) (*compiled, error) {
 	default:
 		t = Type{Kind: KindText, Collation: collationGeneralCI, Literal: true}
 	}
-	t.Nullable, t.Field = true, nil
+	// A part of a string may be empty (LEFT(s, 0) has max_length 0).
+	t.Nullable, t.Field, t.hybridText, t.nonEmpty = true, nil, false, false
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 		v, err := args[0].eval(row)
 		if err != nil || v.IsNull() {
@@ -410,6 +421,9 @@ func compileMath(name string, arg *compiled) (*compiled, error) {
 	if k == KindOther {
 		return nil, unsupported("%s of %s values", strings.ToUpper(name), arg.typ.Kind)
 	}
+	if name == "abs" && arg.typ.decimalsUnknown() {
+		return nil, unsupported("ABS of a CASE, IF, COALESCE or IFNULL of strings that may be empty")
+	}
 	t := Type{Kind: k, Nullable: true}
 	switch name {
 	case "sign":
@@ -429,8 +443,10 @@ func compileMath(name string, arg *compiled) (*compiled, error) {
 			t.Scale = 0
 		}
 	}
-	if k == KindNull {
-		t.Kind = KindInt
+	if k == KindNull && name != "sign" {
+		// FLOOR(NULL), CEIL(NULL) and ABS(NULL) are DOUBLEs in MariaDB,
+		// as -NULL is (COALESCE(1, FLOOR(NULL)) is a DOUBLE).
+		t.Kind, t.Scale = KindDouble, 0
 	}
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {
 		v, err := arg.eval(row)
@@ -630,6 +646,9 @@ func compileGreatest(greatest bool, args []*compiled) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Decimals with all their digits: GREATEST(0, 2 / 99999) is the
+	// quotient, 0.0000200...
+	ct.exact = true
 	t := args[0].typ
 	for _, a := range args[1:] {
 		if t, err = mergeOrRefuse(t, a.typ); err != nil {
@@ -639,6 +658,23 @@ func compileGreatest(greatest bool, args []*compiled) (*compiled, error) {
 	if ct.kind == cmpDouble && t.Kind != KindDouble {
 		// Compared as doubles, the result is a double too.
 		t = Type{Kind: KindDouble, Scale: notFixedDec}
+	}
+	for _, a := range args {
+		if a.typ.Kind != KindNull {
+			continue
+		}
+		// A NULL among them makes MariaDB's result a DOUBLE with the
+		// others' decimals: NULL itself, but the type counts where it is
+		// an operand (CASE WHEN z THEN 1 ELSE LEAST(n, 1, NULL) END is a
+		// DOUBLE).
+		s := uint32(0)
+		for _, b := range args {
+			if b.typ.Kind != KindNull {
+				s = max(s, doubleScale(b.typ))
+			}
+		}
+		t = Type{Kind: KindDouble, Scale: min(s, notFixedDec)}
+		break
 	}
 	t.Nullable, t.Field = true, nil
 	return &compiled{typ: t, eval: func(row [][]byte) (Value, error) {

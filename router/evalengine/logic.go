@@ -31,11 +31,11 @@ func (e Logic) format(b *strings.Builder) {
 }
 
 func (e Logic) compile(c *compiler) (*compiled, error) {
-	l, err := e.L.compile(c)
+	l, err := c.operand(e.L)
 	if err != nil {
 		return nil, err
 	}
-	r, err := e.R.compile(c)
+	r, err := c.operand(e.R)
 	if err != nil {
 		return nil, err
 	}
@@ -109,12 +109,26 @@ func (e Not) format(b *strings.Builder) {
 }
 
 func (e Not) compile(c *compiler) (*compiled, error) {
-	in, err := e.E.compile(c)
+	in, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkTruth(in.typ); err != nil {
 		return nil, err
+	}
+	if inner, ok := e.E.(Not); ok {
+		// MariaDB's parser makes NOT NOT x of a non-boolean x into
+		// x <> 0 in a select list (rounding a decimal to the decimals it
+		// shows, comparing a double with fixed decimals within half a
+		// unit: NOT NOT (2.50 / 2147483647) is 0) but into x in WHERE
+		// (true): the gate does not know which it is in.
+		x, err := c.operand(inner.E)
+		if err != nil {
+			return nil, err
+		}
+		if _, fixed := fixedDecimals(x.typ); x.typ.Kind == KindDecimal || (x.typ.Kind.IsNumber() && !x.typ.Kind.IsExact() && fixed) {
+			return nil, unsupported("NOT NOT of a decimal or of a double with fixed decimals")
+		}
 	}
 	return &compiled{typ: Type{Kind: KindInt, Nullable: in.typ.Nullable}, konst: in.konst, eval: func(row [][]byte) (Value, error) {
 		v, err := in.eval(row)
@@ -145,14 +159,17 @@ func (e IsNull) format(b *strings.Builder) {
 }
 
 func (e IsNull) compile(c *compiler) (*compiled, error) {
-	in, err := e.E.compile(c)
+	in, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
 	not := e.Not
-	if in.konst && !in.typ.Nullable {
+	if !in.typ.Nullable && (in.konst || !not) {
 		// MariaDB answers without evaluating a constant that cannot be
-		// NULL (even one whose evaluation would fail).
+		// NULL (even one whose evaluation would fail), and IS NULL
+		// without evaluating anything that cannot be: for bi =
+		// 9223372036854775807, ((18446744073709551615 + bi) IS FALSE) IS
+		// NULL is 0, IS NOT NULL an out-of-range error.
 		return constant(Type{Kind: KindInt}, boolValue(not)), nil
 	}
 	return &compiled{typ: Type{Kind: KindInt}, konst: in.konst, eval: func(row [][]byte) (Value, error) {
@@ -185,7 +202,7 @@ func (e IsTruth) format(b *strings.Builder) {
 }
 
 func (e IsTruth) compile(c *compiler) (*compiled, error) {
-	in, err := e.E.compile(c)
+	in, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +246,7 @@ func (e In) format(b *strings.Builder) {
 }
 
 func (e In) compile(c *compiler) (*compiled, error) {
-	left, err := e.E.compile(c)
+	left, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +262,7 @@ func (e In) compile(c *compiler) (*compiled, error) {
 				list = []any{vals}
 			}
 			for _, v := range list {
-				it, err := Literal{Value: v}.compile(c)
+				it, err := c.operand(Literal{Value: v})
 				if err != nil {
 					return nil, err
 				}
@@ -253,18 +270,42 @@ func (e In) compile(c *compiler) (*compiled, error) {
 			}
 			continue
 		}
-		it, err := x.compile(c)
+		it, err := c.operand(x)
 		if err != nil {
 			return nil, err
 		}
 		items = append(items, it)
 	}
 	// MariaDB compares E with each item by their two types (not one type
-	// for all: '1.0' IN ('1', 5) is false).
+	// for all: '1.0' IN ('1', 5) is false), decimals with all their
+	// digits (0 IN (2 / 99999, 1) is false), and with the one item of a
+	// list of one as a comparison does (E = item: 0 IN (2 / 99999) is
+	// true, the quotient rounded to 0.0000). Strings compare by the
+	// collation of all of them (s IN (vb, 'ABC') compares s with 'ABC'
+	// as bytes, vb being binary).
+	var strs []Type
+	for _, x := range append([]*compiled{left}, items...) {
+		if x.typ.Kind.IsString() {
+			strs = append(strs, x.typ)
+		}
+	}
+	strCmp, err := aggCmpType(strs)
+	if err != nil {
+		return nil, err
+	}
 	cts := make([]cmpType, len(items))
 	for i, it := range items {
-		if cts[i], err = cmpTypeOf(left.typ, it.typ); err != nil {
+		if len(items) == 1 {
+			cts[i], err = argCmpType(left, it)
+		} else {
+			cts[i], err = cmpTypeOf(left.typ, it.typ)
+			cts[i].exact = true
+		}
+		if err != nil {
 			return nil, err
+		}
+		if cts[i].kind == cmpString {
+			cts[i].text = strCmp.text
 		}
 	}
 	not := e.Not
@@ -328,15 +369,15 @@ func (e Between) format(b *strings.Builder) {
 }
 
 func (e Between) compile(c *compiler) (*compiled, error) {
-	x, err := e.E.compile(c)
+	x, err := c.operand(e.E)
 	if err != nil {
 		return nil, err
 	}
-	lo, err := e.Lo.compile(c)
+	lo, err := c.operand(e.Lo)
 	if err != nil {
 		return nil, err
 	}
-	hi, err := e.Hi.compile(c)
+	hi, err := c.operand(e.Hi)
 	if err != nil {
 		return nil, err
 	}
@@ -344,6 +385,9 @@ func (e Between) compile(c *compiler) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Decimals with all their digits (2 / 99999 BETWEEN 0 AND 0 is
+	// false, though the quotient shows as 0.0000).
+	ct.exact = true
 	if err := noStringWithNumber([]Type{x.typ, lo.typ, hi.typ}); err != nil {
 		return nil, err
 	}
@@ -433,7 +477,7 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 	var base *compiled
 	var err error
 	if e.Base != nil {
-		if base, err = e.Base.compile(c); err != nil {
+		if base, err = c.operand(e.Base); err != nil {
 			return nil, err
 		}
 	}
@@ -442,10 +486,10 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 	var typ Type
 	first := true
 	for i, w := range e.Whens {
-		if conds[i], err = w.Cond.compile(c); err != nil {
+		if conds[i], err = c.operand(w.Cond); err != nil {
 			return nil, err
 		}
-		if thens[i], err = w.Then.compile(c); err != nil {
+		if thens[i], err = c.operand(w.Then); err != nil {
 			return nil, err
 		}
 		if first {
@@ -456,7 +500,7 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 	}
 	var els *compiled
 	if e.Else != nil {
-		if els, err = e.Else.compile(c); err != nil {
+		if els, err = c.operand(e.Else); err != nil {
 			return nil, err
 		}
 		if typ, err = mergeOrRefuse(typ, els.typ); err != nil {
@@ -465,6 +509,14 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 	} else {
 		typ.Nullable = true
 	}
+	results := make([]Type, 0, len(thens)+1)
+	for _, th := range thens {
+		results = append(results, th.typ)
+	}
+	if els != nil {
+		results = append(results, els.typ)
+	}
+	typ = withHybridText(withSignedNull(typ, results), results)
 	// A simple CASE compares its value with each WHEN value by their two
 	// types, as IN does.
 	cts := make([]cmpType, len(conds))
@@ -482,7 +534,11 @@ func (e Case) compile(c *compiler) (*compiled, error) {
 			}
 		}
 	}
-	return &compiled{typ: typ, eval: func(row [][]byte) (Value, error) {
+	konst := (base == nil || base.konst) && (els == nil || els.konst)
+	for i := range conds {
+		konst = konst && conds[i].konst && thens[i].konst
+	}
+	return &compiled{typ: typ, konst: konst, eval: func(row [][]byte) (Value, error) {
 		var bv Value
 		if base != nil {
 			var err error

@@ -88,6 +88,13 @@ func Translate(e ast.ExprNode, hook Hook) (Expr, error) {
 		case opcode.Plus:
 			return in, nil
 		case opcode.Not, opcode.Not2:
+			if n, ok := in.(IsNull); ok {
+				// MariaDB's parser turns NOT (x IS NULL) into x IS NOT
+				// NULL and back (neg_transformer), which decides whether
+				// x is evaluated at all (see IsNull).
+				n.Not = !n.Not
+				return n, nil
+			}
 			return Not{E: in}, nil
 		}
 		return nil, unsupported("the operator %s", x.Op)

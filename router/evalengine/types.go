@@ -90,6 +90,50 @@ type Type struct {
 	// Field is the column definition of a column reference, nil
 	// otherwise: a column shown unchanged keeps the shard's definition.
 	Field *querypb.Field
+	// nonEmpty says a string's MariaDB max_length is known to be above
+	// zero (a column, a literal that is not '', a number's text).
+	nonEmpty bool
+	// hybridText marks a string result of CASE, IF, COALESCE or IFNULL:
+	// MariaDB gives it 0 decimals, not NOT_FIXED_DEC, when its max_length
+	// is 0 (COALESCE('') / 3 is a DOUBLE shown with 4 decimals).
+	hybridText bool
+}
+
+// decimalsUnknown reports a string whose MariaDB decimals the gate does
+// not know: a CASE, IF, COALESCE or IFNULL of strings that may all be
+// of length 0 (has 0 decimals or NOT_FIXED_DEC by a max_length the gate
+// does not compute). Where the decimals of a string decide a result
+// (the decimals of arithmetic on it, a comparison with a number) the
+// gate refuses it.
+func (t Type) decimalsUnknown() bool {
+	return t.Kind.IsString() && t.hybridText && !t.nonEmpty
+}
+
+// nonEmptyText reports that t's values as strings have a MariaDB
+// max_length above zero: numbers and dates always, strings when known.
+func nonEmptyText(t Type) bool {
+	switch {
+	case t.Kind == KindNull:
+		return false
+	case t.Kind.IsString():
+		return t.nonEmpty
+	}
+	return true
+}
+
+// withHybridText marks t, the type of a CASE, IF, COALESCE or IFNULL
+// of results of types results, when it is a string (see hybridText).
+func withHybridText(t Type, results []Type) Type {
+	if !t.Kind.IsString() {
+		return t
+	}
+	t.hybridText, t.nonEmpty = true, false
+	for _, r := range results {
+		if nonEmptyText(r) {
+			t.nonEmpty = true
+		}
+	}
+	return t
 }
 
 // TypeOfField returns the type of values of a result column.
@@ -125,6 +169,7 @@ func TypeOfField(f *querypb.Field) Type {
 		default:
 			t.Kind, t.Collation, t.Bin = KindText, f.GetCharset(), f.GetFlags()&sqltypes.FlagBinary != 0
 		}
+		t.nonEmpty = f.GetColumnLength() > 0
 	default:
 		t.Kind = KindOther
 	}
@@ -212,6 +257,24 @@ func numericScale(t Type) uint32 {
 		return t.Scale
 	}
 	return 0
+}
+
+// withSignedNull is the type of a CASE, COALESCE or IFNULL result of
+// type t among whose possible results are those of types results.
+// MariaDB counts a NULL among them as a signed integer, which with
+// unsigned ones makes a DECIMAL (COALESCE(NULL, u) - 5 is -2 for u = 3,
+// not an out-of-range error); IF does not, nor does a CASE without ELSE.
+func withSignedNull(t Type, results []Type) Type {
+	if t.Kind != KindUint {
+		return t
+	}
+	for _, r := range results {
+		if r.Kind == KindNull {
+			t.Kind, t.Scale, t.Field = KindDecimal, 0, nil
+			return t
+		}
+	}
+	return t
 }
 
 // mergeResultTypes is the type of a result that may be a value of a or

@@ -138,10 +138,12 @@ func valueOfBind(x any) (Value, Type, error) {
 		return decimalValue(d), t, nil
 	case string:
 		t := lit(KindText)
-		t.Collation = collationGeneralCI
+		t.Collation, t.nonEmpty = collationGeneralCI, x != ""
 		return Value{kind: KindText, b: []byte(x)}, t, nil
 	case []byte:
-		return Value{kind: KindBinary, b: x}, lit(KindBinary), nil
+		t := lit(KindBinary)
+		t.nonEmpty = len(x) > 0
+		return Value{kind: KindBinary, b: x}, t, nil
 	}
 	return Null, Type{}, fmt.Errorf("unsupported bind value %T", x)
 }

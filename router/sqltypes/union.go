@@ -317,15 +317,18 @@ func padFraction(cell []byte, have, want uint32) []byte {
 
 // FormatDouble writes a double as MariaDB does: the shortest digits that
 // read back the same, in fixed notation when the decimal exponent is
-// between -15 and 14 (0.000000000000001, 999999999999999), else in
-// scientific notation without '+' (1e15, 1.5e-16).
+// between -15 and 14 (0.000000000000001, 999999999999999) or when a
+// larger number has digits after the point (3042510980324848.5), else in
+// scientific notation without '+' (1e15, 1.5e-16, 1.2345678901234568e16).
 func FormatDouble(f float64) []byte {
 	if f == 0 || math.IsNaN(f) {
 		return []byte("0")
 	}
 	sci := strconv.FormatFloat(f, 'e', -1, 64) // d.ddde±x
-	exp, _ := strconv.Atoi(sci[strings.IndexByte(sci, 'e')+1:])
-	if exp >= -15 && exp <= 14 {
+	e := strings.IndexByte(sci, 'e')
+	exp, _ := strconv.Atoi(sci[e+1:])
+	digits := len(strings.NewReplacer("-", "", ".", "").Replace(sci[:e]))
+	if (exp >= -15 && exp <= 14) || (exp > 14 && exp+1 < digits) {
 		return []byte(strconv.FormatFloat(f, 'f', -1, 64))
 	}
 	return []byte(strings.Replace(sci, "e+", "e", 1))
