@@ -305,7 +305,7 @@ func (g *Gate) commit(ctx context.Context, s *Session) error {
 		rollbackAll(rctx, txs)
 		return commitLostError(shardKey{}, lost)
 	}
-	if g.log.Enabled(ctx, slog.LevelDebug) {
+	if g.log != nil && g.log.Enabled(ctx, slog.LevelDebug) {
 		shards := make([]string, len(txs))
 		for i, tx := range txs {
 			shards[i] = fmt.Sprintf("%s(wrote=%v xa=%v)", tx.key, tx.wrote, tx.xa)
@@ -319,7 +319,9 @@ func (g *Gate) commit(ctx context.Context, s *Session) error {
 	} else {
 		err = g.commitShards(ctx, txs)
 	}
-	g.log.Debug("commit ended", "conn", s.ConnID, "dtid", st.dtid, "err", err)
+	if g.log != nil {
+		g.log.Debug("commit ended", "conn", s.ConnID, "dtid", st.dtid, "err", err)
+	}
 	return err
 }
 
