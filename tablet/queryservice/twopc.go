@@ -169,9 +169,59 @@ func (s *Service) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*qu
 		s.txs.end(tc, "its prepare failed", true)
 		return nil, s.fail(txEnded(err))
 	}
+	connID, account := tc.conn.ID(), tc.conn.account
 	tc.conn.discard = true
 	s.txs.end(tc, "it was prepared", false)
+	if err := s.awaitDetached(ctx, connID, account); err != nil {
+		return nil, s.fail(fmt.Errorf("distributed transaction %s is prepared, but mysqld did not release it from the connection that prepared it: %w", tc.xid.Gtrid, err))
+	}
 	return &querypb.PrepareResponse{}, nil
+}
+
+// detachWaitLimit bounds how long Prepare waits for mysqld to finish with
+// the connection that prepared a branch.
+const detachWaitLimit = 10 * time.Second
+
+// awaitDetached waits until mysqld is done with connection connID, closed
+// after it prepared an XA branch. When a connection holding a prepared
+// branch goes away, MariaDB 10.11 hands the branch over in two steps: the
+// server first lists it as recovered (XA RECOVER shows it, and XA COMMIT
+// from another connection is accepted), then InnoDB detaches its
+// transaction. An XA COMMIT that lands between the two is answered OK
+// but leaves InnoDB's transaction prepared, holding its locks, and no
+// longer known to XA RECOVER or XA COMMIT: found in TestStatementAtomicity,
+// whose branch committed on one shard and stayed locked for good on the
+// other (SHOW ENGINE INNODB STATUS: "ACTIVE (PREPARED) ... recovered
+// trx"). Once the connection is gone from the process list, its cleanup,
+// both steps, is over; only then may the gate or a resolver finish the
+// branch. The account's own connection sees its threads without PROCESS.
+func (s *Service) awaitDetached(ctx context.Context, connID uint32, account int) error {
+	ctx, cancel := s.queryContext(ctx, nil)
+	defer cancel()
+	pc, err := s.pool.get(ctx, nil, false, account)
+	if err != nil {
+		return err
+	}
+	defer pc.Recycle()
+	q := fmt.Sprintf("SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = %d", connID)
+	deadline := time.Now().Add(detachWaitLimit)
+	pause := 500 * time.Microsecond
+	return s.killer.run(ctx, pc, func() error {
+		for {
+			res, err := pc.Execute(q, 0)
+			if err != nil {
+				return err
+			}
+			if len(res.Rows) == 0 {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("connection %d still open after %v", connID, detachWaitLimit)
+			}
+			time.Sleep(pause)
+			pause = min(2*pause, 20*time.Millisecond)
+		}
+	})
 }
 
 // resolvePrepared commits or rolls back a prepared branch. It succeeds
