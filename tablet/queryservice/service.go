@@ -614,12 +614,18 @@ func (s *Service) finish(ctx context.Context, target *querypb.Target, id int64, 
 	}
 	ctx, cancel := s.queryContext(ctx, nil)
 	defer cancel()
-	err = s.killer.run(ctx, tc.conn, func() error {
+	end := func() error {
 		if st == stmtCommit {
 			return tc.commit()
 		}
 		return tc.rollback()
-	})
+	}
+	if tc.xid != nil {
+		// XA COMMIT ONE PHASE and XA ROLLBACK are never killed.
+		err = unkillable(tc.conn, end)
+	} else {
+		err = s.killer.run(ctx, tc.conn, end)
+	}
 	if err != nil {
 		tc.conn.discard = true
 	}

@@ -164,7 +164,7 @@ func (s *Service) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*qu
 	}
 	ctx, cancel := s.queryContext(ctx, nil)
 	defer cancel()
-	err = s.killer.run(ctx, tc.conn, func() error { return tc.prepare(time.Now()) })
+	err = tc.prepare(ctx, s.killer, time.Now())
 	if err != nil {
 		s.txs.end(tc, "its prepare failed", true)
 		return nil, s.fail(txEnded(err))
@@ -235,8 +235,15 @@ func (s *Service) resolvePrepared(ctx context.Context, target *querypb.Target, x
 	if err := validXid(xid); err != nil {
 		return s.fail(err)
 	}
-	err := s.withConn(ctx, nil, func(pc *PooledConn) error { return finishBranch(pc, xid, commit, branchWaitLimit) })
+	ctx, cancel := s.queryContext(ctx, nil)
+	defer cancel()
+	pc, err := s.pool.get(ctx, nil, false, accountAgent)
 	if err != nil {
+		return s.fail(err)
+	}
+	defer pc.Recycle()
+	// Never killed (unkillable); ctx only stops the waiting in between.
+	if err := unkillable(pc, func() error { return finishBranch(ctx, pc, xid, commit, branchWaitLimit) }); err != nil {
 		return s.fail(err)
 	}
 	return nil
@@ -250,7 +257,7 @@ func (s *Service) resolvePrepared(ctx context.Context, target *querypb.Target, x
 // wait for it to come free. A branch that XA RECOVER does not list is
 // over: committed if its proof row is there, rolled back (or never
 // prepared) if not.
-func finishBranch(pc *PooledConn, xid *querypb.Xid, commit bool, wait time.Duration) error {
+func finishBranch(ctx context.Context, pc *PooledConn, xid *querypb.Xid, commit bool, wait time.Duration) error {
 	verb := "ROLLBACK"
 	if commit {
 		verb = "COMMIT"
@@ -277,7 +284,7 @@ func finishBranch(pc *PooledConn, xid *querypb.Xid, commit bool, wait time.Durat
 		if !listed {
 			break
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			return sqlerr.New(sqlerr.ERUnknown, "XA %s of distributed transaction %s: the branch is prepared but still held by another connection", verb, xid.Gtrid)
 		}
 		time.Sleep(pause)
