@@ -184,17 +184,15 @@ const detachWaitLimit = 10 * time.Second
 
 // awaitDetached waits until mysqld is done with connection connID, closed
 // after it prepared an XA branch. When a connection holding a prepared
-// branch goes away, MariaDB 10.11 hands the branch over in two steps: the
-// server first lists it as recovered (XA RECOVER shows it, and XA COMMIT
-// from another connection is accepted), then InnoDB detaches its
-// transaction. An XA COMMIT that lands between the two is answered OK
-// but leaves InnoDB's transaction prepared, holding its locks, and no
-// longer known to XA RECOVER or XA COMMIT: found in TestStatementAtomicity,
-// whose branch committed on one shard and stayed locked for good on the
-// other (SHOW ENGINE INNODB STATUS: "ACTIVE (PREPARED) ... recovered
-// trx"). Once the connection is gone from the process list, its cleanup,
-// both steps, is over; only then may the gate or a resolver finish the
-// branch. The account's own connection sees its threads without PROCESS.
+// branch goes away, MariaDB 10.11 hands the branch over in steps: the
+// server lists it as recovered, then InnoDB detaches its transaction.
+// Until that is over, XA COMMIT from another connection answers XAER_NOTA
+// and CommitPrepared polls (finishBranch); under load that polling once
+// ran into the query timeout, whose KILL then broke the branch (see
+// unkillable). Whether an XA COMMIT landing between the steps is safe we
+// could not tell, so no other connection touches the branch before the
+// connection is gone from the process list, which is after its cleanup.
+// The account's own connection sees its threads without PROCESS.
 func (s *Service) awaitDetached(ctx context.Context, connID uint32, account int) error {
 	ctx, cancel := s.queryContext(ctx, nil)
 	defer cancel()
