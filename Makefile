@@ -6,6 +6,7 @@ TOOLS := $(BIN)/tools
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 BUF_VERSION := v1.75.0
+STATICCHECK_VERSION := v0.8.2
 DATA_DIR ?= ./mosaic-data
 TEST_TIMEOUT ?= 18m
 GOTESTFLAGS ?=
@@ -19,7 +20,7 @@ FUZZ_TARGETS := ./proxy:FuzzHandshakeResponse ./proxy:FuzzExecuteParams ./proxy:
 	./proxy:FuzzChangeUser ./proxy:FuzzLoadDataPackets ./proxy:FuzzReadPacket ./proxy:FuzzDispatch \
 	./sqltext:FuzzMeasure
 
-.PHONY: all build run test fuzz proto bench deps clean vet fmt weed image operator operator-gen operator-test
+.PHONY: all build run test unit e2e lint fuzz proto bench deps clean vet fmt weed image operator operator-gen operator-test
 
 all: build
 
@@ -36,10 +37,50 @@ run: deps build
 	$(BIN)/mosaic up --data-dir $(DATA_DIR) $(RUN_FLAGS)
 
 test: deps build weed
-	$(GO) vet ./...
+	$(MAKE) --no-print-directory lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
 	$(MAKE) --no-print-directory operator-test
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# UNIT_PKGS are the packages whose tests need no server: no mariadbd, no
+# etcd (embedded or not), no weed, no tablet. They run against fakes (the
+# memory topo, fake shards and tablets, temp dirs). A package qualifies when
+# its tests start nothing, or when each test that does start a server skips
+# under -short (proxy, tablet/mysqlconn, tablet/backupstore): `make unit`
+# passes -short. tablet, tablet/mysqlctl, tablet/pitr, tablet/vrepl,
+# topo/etcdstore, bench and e2e start servers in most tests and stay out.
+UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./recovered ./router/... \
+	./sqlerr ./sqltext ./sysconn ./testports ./topo ./topo/memstore ./topo/reconcile \
+	./tablet/backupstore/... ./tablet/deadlock ./tablet/failover ./tablet/flavor \
+	./tablet/mysqlconn ./tablet/queryservice ./tablet/reparent ./tablet/rpcauth \
+	./tablet/vrepl/workflow
+# E2E_PKGS are the packages with tests that start servers: every package
+# outside UNIT_PKGS that has tests, and the unit packages whose server tests
+# skip under -short (they run whole here). UNIT_PKGS and E2E_PKGS together
+# are ./..., which `make test` runs.
+E2E_PKGS := ./e2e/... ./bench ./tablet ./tablet/mysqlctl ./tablet/pitr ./tablet/vrepl \
+	./topo/etcdstore/... ./proxy ./tablet/mysqlconn ./tablet/backupstore/...
+UNIT_TIMEOUT ?= 5m
+
+# unit runs the tests that need no server, with the race detector: about
+# a minute on 2 cores.
+unit:
+	$(GO) test -race -short -count=1 -timeout $(UNIT_TIMEOUT) $(GOTESTFLAGS) $(UNIT_PKGS)
+
+# e2e runs the tests that start mariadbd, etcd, weed or tablets, with the
+# flags of `make test`.
+e2e: deps build weed
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) $(E2E_PKGS)
+
+# lint runs go vet and staticcheck (checks chosen in staticcheck.conf) on
+# the main module and on the operator's.
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(TOOLS)/staticcheck
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+	cd operator && $(GO) vet ./... && $(TOOLS)/staticcheck ./...
 
 # The Kubernetes operator is a Go module of its own (operator/), so that
 # client-go and controller-runtime stay out of the main module and its

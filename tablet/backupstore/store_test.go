@@ -35,6 +35,9 @@ func TestOpenStoreURLs(t *testing.T) {
 // TestS3Store runs the conformance suite against a real S3 server (weed),
 // with 5 MiB parts so that the large object is a multipart upload.
 func TestS3Store(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts weed, an S3 server")
+	}
 	srv := s3test.Start(t)
 	const part = 5 << 20
 	s, err := backupstore.OpenStore(t.Context(), srv.URL("suite"), backupstore.Options{PartSize: part})

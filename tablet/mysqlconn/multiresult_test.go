@@ -16,6 +16,9 @@ import (
 // when a result fails (too many rows, an error inside the procedure, a
 // stream that cannot carry several results).
 func TestMultiResults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts mariadbd")
+	}
 	p, err := cluster.StartPlain(t)
 	if err != nil {
 		t.Fatal(err)
