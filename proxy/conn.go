@@ -74,11 +74,6 @@ type clientConn struct {
 	act activity
 }
 
-func toMyError(err error) *mysql.MyError {
-	e := sqlerr.FromError(err)
-	return &mysql.MyError{Code: e.Num, State: e.State, Message: e.Message}
-}
-
 // checkKeyspace validates a `USE` target, waiting briefly for the first
 // topology load so that a client connecting right after start-up works.
 func (g *Gate) checkKeyspace(ctx context.Context, target string) error {

@@ -49,12 +49,6 @@ func (s *sequences) get(key string) *sequence {
 	return q
 }
 
-func (s *sequences) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seqs = nil
-}
-
 // reserve returns n ids from the sequence table t.
 func (s *sequences) reserve(ctx context.Context, exec ShardExecutor, t *Table, n int) ([]int64, error) {
 	ks := t.Keyspace

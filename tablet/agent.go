@@ -409,17 +409,6 @@ func (a *Agent) kickHealth() {
 	}
 }
 
-func quoteIdent(s string) string {
-	b := []byte{'`'}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '`' {
-			b = append(b, '`')
-		}
-		b = append(b, s[i])
-	}
-	return string(append(b, '`'))
-}
-
 // watchMysqld follows mysqld's state: while it is down the tablet does not
 // serve and its pools are dropped; when it is back the role is applied
 // again, since mariadbd boots read-only and without replication.

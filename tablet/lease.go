@@ -110,18 +110,3 @@ func (a *Agent) onLeaseLost(l topo.Lease) {
 		a.fence("lost the primary lease")
 	}
 }
-
-// holdsLease reports whether the tablet holds a primary lease now.
-func (a *Agent) holdsLease() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.lease == nil {
-		return false
-	}
-	select {
-	case <-a.lease.Lost():
-		return false
-	default:
-		return true
-	}
-}

@@ -98,12 +98,11 @@ func chunkNonce(n uint64, last bool) []byte {
 // encryptWriter seals what is written to it onto w. Close writes the last
 // chunk (it does not close w).
 type encryptWriter struct {
-	w     io.Writer
-	aead  cipher.AEAD
-	buf   []byte
-	n     uint64
-	start bool
-	out   []byte
+	w    io.Writer
+	aead cipher.AEAD
+	buf  []byte
+	n    uint64
+	out  []byte
 }
 
 func newEncryptWriter(w io.Writer, k *Key) (*encryptWriter, error) {

@@ -640,31 +640,6 @@ func TestVDiff(t *testing.T) {
 	}
 }
 
-// streamOf returns the status of the stream into target s.
-func (e *env) streamOf(s *tablettest.Shard, workflow string) *vreplicationpb.StreamStatus {
-	ctx, cancel := context.WithTimeout(e.t.Context(), 10*time.Second)
-	defer cancel()
-	resp, err := e.client(s).WorkflowStatus(ctx, &vreplicationpb.WorkflowStatusRequest{Workflow: workflow})
-	if err != nil || len(resp.Streams) == 0 {
-		return nil
-	}
-	return resp.Streams[0]
-}
-
-func (e *env) waitStream(s *tablettest.Shard, workflow, what string, ok func(*vreplicationpb.StreamStatus) bool) *vreplicationpb.StreamStatus {
-	e.t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	var st *vreplicationpb.StreamStatus
-	for time.Now().Before(deadline) {
-		if st = e.streamOf(s, workflow); st != nil && ok(st) {
-			return st
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.t.Fatalf("stream into %s never was %s: %v", s.Shard, what, st)
-	return nil
-}
-
 // TestResume kills the target's mysqld during the copy, restarts the
 // other target's tablet during the copy, and kills the mysqld the
 // streams read the binlog from while they follow it, all under writes:

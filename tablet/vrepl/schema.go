@@ -2,7 +2,6 @@ package vrepl
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -248,14 +247,4 @@ func (t *Table) sameColumns(names []string) error {
 		}
 	}
 	return nil
-}
-
-// sortedNames returns the keys of m, sorted.
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
