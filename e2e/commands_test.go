@@ -150,17 +150,17 @@ func testKillAndTimeouts(t *testing.T, c *cluster.Cluster) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	run := func(conn *client.Conn, q string) (error, time.Duration) {
+	run := func(conn *client.Conn, q string) (time.Duration, error) {
 		start := time.Now()
 		_, err := conn.Execute(q)
-		return err, time.Since(start)
+		return time.Since(start), err
 	}
 
 	victim := rawConn(t, c.GateAddr, "root", "", "commerce")
 	killer := c.DB(t, "commerce")
 	done := make(chan error, 1)
 	go func() {
-		err, _ := run(victim, "select sleep(30) as killme1")
+		_, err := run(victim, "select sleep(30) as killme1")
 		done <- err
 	}()
 	// Wait until the statement runs on mysqld, then kill it.
@@ -196,7 +196,7 @@ func testKillAndTimeouts(t *testing.T, c *cluster.Cluster) {
 	conn := rawConn(t, c.GateAddr, "root", "", "commerce")
 	check := func(q string, code uint16, marker string) {
 		t.Helper()
-		err, took := run(conn, q)
+		took, err := run(conn, q)
 		if myErrCode(err) != code || took > 10*time.Second {
 			t.Fatalf("%s: %v after %v, want error %d", q, err, took, code)
 		}

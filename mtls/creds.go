@@ -148,6 +148,7 @@ func (c *clientCreds) Info() credentials.ProtocolInfo {
 	if c.minVersion == tls.VersionTLS12 {
 		v = "1.2"
 	}
+	//lint:ignore SA1019 grpc still takes a channel's authority from Info().ServerName (clientconn.go, grpc 1.85), so dropping it would change the :authority clients send; SecurityVersion goes with it, as credentials.NewTLS's Info fills both.
 	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: v, ServerName: c.serverName}
 }
 

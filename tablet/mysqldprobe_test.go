@@ -146,7 +146,7 @@ func (s *freezableServer) wait() {
 }
 
 // probeWithin runs one probe and checks how long it took.
-func probeWithin(t *testing.T, p *mysqldProbe, atMost time.Duration) (error, time.Duration) {
+func probeWithin(t *testing.T, p *mysqldProbe, atMost time.Duration) (time.Duration, error) {
 	t.Helper()
 	start := time.Now()
 	err := p.probe(t.Context())
@@ -154,7 +154,7 @@ func probeWithin(t *testing.T, p *mysqldProbe, atMost time.Duration) (error, tim
 	if took > atMost {
 		t.Fatalf("probe took %v, want at most %v (err %v)", took, atMost, err)
 	}
-	return err, took
+	return took, err
 }
 
 // The probe says a mysqld answers while it does, and that it does not
@@ -165,13 +165,13 @@ func TestMysqldProbeStuckServer(t *testing.T) {
 	const timeout = 700 * time.Millisecond
 	p := &mysqldProbe{params: mysqlconn.Params{Addr: s.l.Addr().String(), User: "root"}, timeout: timeout}
 	defer p.close()
-	if err, _ := probeWithin(t, p, 5*time.Second); err != nil {
+	if _, err := probeWithin(t, p, 5*time.Second); err != nil {
 		t.Fatalf("probe of an answering server: %v", err)
 	}
 	s.freeze()
 	for i := 0; i < 2; i++ {
 		// First on the kept connection, then on a new one.
-		err, took := probeWithin(t, p, timeout+2*time.Second)
+		took, err := probeWithin(t, p, timeout+2*time.Second)
 		if err == nil {
 			t.Fatalf("probe %d of a frozen server succeeded", i)
 		}
@@ -183,7 +183,7 @@ func TestMysqldProbeStuckServer(t *testing.T) {
 		}
 	}
 	s.thaw()
-	if err, _ := probeWithin(t, p, 5*time.Second); err != nil {
+	if _, err := probeWithin(t, p, 5*time.Second); err != nil {
 		t.Fatalf("probe after the thaw: %v", err)
 	}
 }
@@ -208,7 +208,7 @@ func TestMysqldProbeSilentListener(t *testing.T) {
 	}()
 	p := &mysqldProbe{params: mysqlconn.Params{Addr: l.Addr().String(), User: "root"}, timeout: 500 * time.Millisecond}
 	defer p.close()
-	if err, _ := probeWithin(t, p, 3*time.Second); err == nil {
+	if _, err := probeWithin(t, p, 3*time.Second); err == nil {
 		t.Fatal("probe of a silent listener succeeded")
 	}
 	p.timeout = time.Hour

@@ -76,7 +76,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	if _, err := reparent.Planned(ctx, ts, "commerce", "0", reparent.Options{Creds: primary.Creds}); err != nil {
 		t.Fatal(err)
 	}
-	primary, replica = replica, primary
+	primary = replica
 	eventually(t, time.Minute, "the new primary takes writes", func() error {
 		_, err := primary.Dial(t).TM.ExecuteFetchAsDba(ctx, &tabletmanagerpb.ExecuteFetchAsDbaRequest{Sql: fmt.Sprintf("INSERT INTO %s.pt VALUES (31)", db)})
 		return err

@@ -208,7 +208,7 @@ func testServingGraph(t *testing.T, s topo.Store) {
 		}
 	}
 	primaryTo.KeyspaceVersion = v
-	if v, err = ts.SwitchServedShards(ctx, primaryTo); err != nil {
+	if _, err = ts.SwitchServedShards(ctx, primaryTo); err != nil {
 		t.Fatal(err)
 	}
 	got = served(t, ts, "ks", "zone1", "zone2")
