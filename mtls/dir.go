@@ -38,7 +38,7 @@ type DirOptions struct {
 	RenewBefore time.Duration
 }
 
-// DefaultDirOptions: a CA valid 10 years, certificates valid 1 year and
+// DefaultDirOptions returns a CA valid 10 years, certificates valid 1 year and
 // renewed by InitDir in their last 30 days.
 func DefaultDirOptions() DirOptions {
 	return DirOptions{CAValidity: 10 * 365 * 24 * time.Hour, Validity: 365 * 24 * time.Hour, RenewBefore: 30 * 24 * time.Hour}

@@ -20,13 +20,13 @@ func (p *planner) planQuery(n ast.Node) (Primitive, error) {
 	return nil, sqlerr.NotSupported("this query form (%T)", n)
 }
 
-// aliasFields names each computed select field after its text, as MySQL
-// names the column, so that regenerated SQL keeps the column names.
 // AliasFields names the computed columns of sel after their text as
 // written, as mysqld names them, before the statement is regenerated (the
 // regenerated text of @@max_allowed_packet is @@`max_allowed_packet`).
 func AliasFields(sel *ast.SelectStmt) { aliasFields(sel) }
 
+// aliasFields names each computed select field after its text, as MySQL
+// names the column, so that regenerated SQL keeps the column names.
 func aliasFields(sel *ast.SelectStmt) {
 	if sel.Fields == nil {
 		return

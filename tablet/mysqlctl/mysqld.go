@@ -193,7 +193,7 @@ func (m *Mysqld) VReplParams() mysqlconn.Params {
 // server logs in with.
 func (m *Mysqld) ReplicationUser() string { return m.cfg.Accounts.Repl }
 
-// ReplicationPassword: see ReplicationUser.
+// ReplicationPassword is the password of ReplicationUser.
 func (m *Mysqld) ReplicationPassword() Secret { return m.cfg.Secrets.ReplicationPassword }
 
 // ServiceUsers are the accounts of the query service and the replication

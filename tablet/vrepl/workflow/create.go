@@ -30,7 +30,7 @@ type ReshardRequest struct {
 	TargetShards []string
 }
 
-// ErrExists: a workflow of that name exists in the keyspace.
+// ErrExists says a workflow of that name exists in the keyspace.
 var ErrExists = errors.New("workflow exists")
 
 // CreateReshard checks req, creates the tables on the target shards (from
