@@ -160,6 +160,7 @@ type Primitive interface {
 
 // Execute runs a PlanRoute plan.
 func (p *Plan) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
+	ctx = beginStatement(ctx)
 	res, err := p.Primitive.Execute(ctx, exec, bv)
 	if err == nil && len(p.sessionCols) > 0 {
 		describeSessionColumns(p.sessionCols, res)
@@ -169,6 +170,7 @@ func (p *Plan) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 
 // Stream runs a PlanRoute plan, streaming its result.
 func (p *Plan) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
+	ctx = beginStatement(ctx)
 	if len(p.sessionCols) == 0 {
 		return p.Primitive.Stream(ctx, exec, bv, callback)
 	}
