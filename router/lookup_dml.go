@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
@@ -23,7 +24,13 @@ type LookupDML struct {
 	Lookups []*ColumnVindex
 	// NewValues, for an UPDATE, are the values set in Lookups[i]'s
 	// column; nil for a DELETE.
-	NewValues   []valueSource
+	NewValues []valueSource
+	// OwnersBind is the list bind variable of DML's added condition
+	// `primary vindex column IN (...)`, which receives the primary vindex
+	// values of the rows Select read: outside a transaction a row may
+	// change between the two statements, and DML must write only rows
+	// whose entries were added.
+	OwnersBind  string
 	noBackslash bool
 }
 
@@ -38,7 +45,19 @@ func (d *LookupDML) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 	if err != nil {
 		return nil, err
 	}
+	if len(rows) == 0 {
+		// No row matches: nothing to write, as the statement would.
+		return &querypb.QueryResult{}, nil
+	}
 	m := &lookupMaint{inTx: sessionInTx(bv), noBackslash: d.noBackslash}
+	var owners []any
+	seen := map[string]bool{}
+	for _, row := range rows {
+		if len(row) > 0 && row[0] != nil && !seen[string(row[0])] {
+			seen[string(row[0])] = true
+			owners = append(owners, string(row[0]))
+		}
+	}
 	for i, cv := range d.Lookups {
 		c := &lookupChange{cv: cv, owner: d.Table}
 		var nv any
@@ -71,7 +90,7 @@ func (d *LookupDML) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 	if err := m.before(ctx, exec); err != nil {
 		return nil, err
 	}
-	res, err := d.DML.Execute(ctx, exec, bv)
+	res, err := d.DML.Execute(ctx, exec, withBinds(bv, d.OwnersBind, owners))
 	if err != nil {
 		m.undo(ctx, exec, m.changes)
 		return nil, err
@@ -167,8 +186,26 @@ func (p *planner) planLookupDML(stmt ast.StmtNode, g *routeGroup, route *Route, 
 		return nil, err
 	}
 	selRoute.Query = q
+	// DML writes only the rows Select read (LookupDML.OwnersBind).
+	owners := p.newBind("owners")
+	cond := &ast.PatternInExpr{Expr: &ast.ColumnNameExpr{Name: &ast.ColumnName{Name: ast.NewCIStr(ti.tbl.PrimaryVindex().Column)}},
+		List: []ast.ExprNode{newBindVar(owners, bindList)}}
+	var guarded ast.ExprNode = cond
+	if where != nil {
+		guarded = &ast.BinaryOperationExpr{Op: opcode.LogicAnd, L: &ast.ParenthesesExpr{Expr: where}, R: cond}
+	}
+	switch s := stmt.(type) {
+	case *ast.UpdateStmt:
+		s.Where = guarded
+	case *ast.DeleteStmt:
+		s.Where = guarded
+	}
+	dml := *route
+	if dml.Query, err = newTemplate(stmt, p.mode); err != nil {
+		return nil, err
+	}
 	p.lookupWrites = true
-	return &LookupDML{Select: &selRoute, DML: route, Table: ti.tbl, Lookups: lookups, NewValues: newValues,
+	return &LookupDML{Select: &selRoute, DML: &dml, Table: ti.tbl, Lookups: lookups, NewValues: newValues, OwnersBind: owners,
 		noBackslash: p.mode&NoBackslashEscapes != 0}, nil
 }
 

@@ -156,7 +156,8 @@ func TestLookupDelete(t *testing.T) {
 	}
 	wantLines(t, lines,
 		"Execute customer/80- SELECT `customer_id`,`order_id`,`sku`,`note` FROM `lorder` WHERE `customer_id` = 1 FOR UPDATE",
-		"Execute customer/80- DELETE FROM `lorder` WHERE `customer_id` = 1",
+		// only the rows read: a row may change between the statements
+		"Execute customer/80- DELETE FROM `lorder` WHERE (`customer_id` = 1) AND `customer_id` IN ('1')",
 		// after the row: its entries, each put back if a row still has it
 		"ExecuteAutocommit commerce/0 DELETE FROM `lorder_order_id_lookup` WHERE (`order_id`, `customer_id`) IN (('5', '1'))",
 		"ExecuteAutocommit customer/80- SELECT `order_id`, `customer_id` FROM `lorder` WHERE (`order_id`, `customer_id`) IN (('5', '1')) LOCK IN SHARE MODE",
@@ -191,11 +192,22 @@ func TestLookupDeletePutsBack(t *testing.T) {
 	wantLines(t, lines,
 		"Execute customer/80- SELECT `customer_id`,`sku` FROM `lorder` WHERE `customer_id` = 1 FOR UPDATE",
 		"Execute commerce/0 INSERT INTO `lorder_sku_lookup` (`sku`, `customer_id`) VALUES ('b', '1') ON DUPLICATE KEY UPDATE `customer_id` = `customer_id`",
-		"Execute customer/80- UPDATE `lorder` SET `sku`='b' WHERE `customer_id` = 1",
+		"Execute customer/80- UPDATE `lorder` SET `sku`='b' WHERE (`customer_id` = 1) AND `customer_id` IN ('1')",
 		"Execute commerce/0 INSERT INTO `lorder_sku_lookup` (`sku`, `customer_id`) VALUES ('b', '1') ON DUPLICATE KEY UPDATE `customer_id` = `customer_id`",
 		"Execute commerce/0 DELETE FROM `lorder_sku_lookup` WHERE (`sku`, `customer_id`) IN (('a', '1'))",
 		"Execute customer/80- SELECT `sku`, `customer_id` FROM `lorder` WHERE (`sku`, `customer_id`) IN (('a', '1')) LOCK IN SHARE MODE",
 		"Execute commerce/0 INSERT INTO `lorder_sku_lookup` (`sku`, `customer_id`) VALUES ('b', '1') ON DUPLICATE KEY UPDATE `customer_id` = `customer_id`")
+}
+
+func TestLookupDMLNoRows(t *testing.T) {
+	f := &shardFake{bySQL: map[string]map[string]*querypb.QueryResult{
+		"FOR UPDATE": {"customer/80-": result([]string{"customer_id:8", "sku:253"})},
+	}}
+	lines, err := lookupRun(t, f, "update lorder set sku = 'b' where customer_id = 1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, lines, "Execute customer/80- SELECT `customer_id`,`sku` FROM `lorder` WHERE `customer_id` = 1 FOR UPDATE")
 }
 
 // TestLookupVSchemaRefusals: the errors a VSchema with a wrong lookup gets.
