@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -280,5 +281,34 @@ func TestLookupVSchemaRefusals(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("update: %v, want it to say %s", err, c.want)
 		}
+	}
+}
+
+// TestLookupBulkInsert: an INSERT too big for the plan caches, which the
+// gate plans from its first row, still adds every row's entries.
+func TestLookupBulkInsert(t *testing.T) {
+	var rows []string
+	for i := 0; i < 1500; i++ {
+		rows = append(rows, fmt.Sprintf("(%d, %d, 'sku-%d')", 1000+i, i, i))
+	}
+	sql := "insert into lorder (order_id, customer_id, sku) values " + strings.Join(rows, ", ")
+	if len(sql) <= maxCachedText {
+		t.Fatalf("statement of %d bytes is not a bulk insert", len(sql))
+	}
+	f := &shardFake{}
+	lines, err := lookupRun(t, f, sql, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(lines, "\n")
+	for _, want := range []string{"(1000, 0)", "(2499, 1499)", "('sku-1499', 1499)"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no entry %s written", want)
+		}
+	}
+	r := New(DefaultConfig())
+	r.SetVSchema(loadTestVSchema(t))
+	if _, _, err := r.Plan("load data local infile 'x.csv' into table lorder", "customer", 0); err == nil || !strings.Contains(err.Error(), "owns lookup vindex") {
+		t.Errorf("LOAD DATA into an owner: %v", err)
 	}
 }
