@@ -210,4 +210,21 @@ func TestLookupBackfill(t *testing.T) {
 	if byLookup != byScan || byScan == 0 {
 		t.Errorf("sku = 's-7': %d rows by the lookup, %d by a scan", byLookup, byScan)
 	}
+
+	// Refusals: a column the table lacks (nothing changes), and a unique
+	// lookup on a column whose values repeat (the backfill stops, the
+	// vindex stays write_only).
+	ctlFail := func(want string, args ...string) {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, ctl, append(append([]string{"--topo-endpoints", c.TopoAddr}, c.Security.Flags()...), args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("mosaicctl %s: %v, want an error saying %q:\n%s", strings.Join(args, " "), err, want, out)
+		}
+	}
+	ctlFail("table corder has no column nosuch", "lookup", "create", "--keyspace", "customer", "--table", "corder", "--column", "nosuch", "--name", "x_lookup")
+	ctlFail("not unique", "lookup", "create", "--keyspace", "customer", "--table", "corder", "--column", "sku", "--name", "corder_sku_unique", "--unique", "--settle", "200ms")
+	show = ctlRun("lookup", "show", "--keyspace", "customer", "--name", "corder_sku_unique")
+	if !strings.Contains(show, "write_only") {
+		t.Errorf("after a failed backfill:\n%s", show)
+	}
 }
