@@ -204,6 +204,15 @@ func (p *planner) planLookupDML(stmt ast.StmtNode, g *routeGroup, route *Route, 
 	if dml.Query, err = newTemplate(stmt, p.mode); err != nil {
 		return nil, err
 	}
+	if route.Opcode == ByLookup || route.Opcode == Scatter {
+		// The rows read name their shards: each gets only its own rows'
+		// values, and the lookup table is not read again.
+		pv := ti.tbl.PrimaryVindex()
+		dml.Opcode, dml.Lookup = IN, nil
+		dml.Vindex, dml.VindexName = pv.Vindex, pv.Name
+		dml.Values = []valueSource{{bind: owners, list: true}}
+		dml.ListBind = owners
+	}
 	p.lookupWrites = true
 	return &LookupDML{Select: &selRoute, DML: &dml, Table: ti.tbl, Lookups: lookups, NewValues: newValues, OwnersBind: owners,
 		noBackslash: p.mode&NoBackslashEscapes != 0}, nil

@@ -312,3 +312,37 @@ func TestLookupBulkInsert(t *testing.T) {
 		t.Errorf("LOAD DATA into an owner: %v", err)
 	}
 }
+
+// TestLookupDMLTargetsRowsRead: a DELETE routed by a lookup reads the
+// lookup table once; the DELETE goes to the shards of the rows read, each
+// with its own rows' sharding values.
+func TestLookupDMLTargetsRowsRead(t *testing.T) {
+	fields := []string{"customer_id:8", "order_id:8", "sku:253", "note:253"}
+	f := &shardFake{bySQL: map[string]map[string]*querypb.QueryResult{
+		"FROM `lorder_order_id_lookup`": {"commerce/0": result([]string{"order_id:8", "customer_id:8"}, "5|1", "6|4")},
+		"FOR UPDATE": {
+			"customer/80-": result(fields, "1|5|NULL|NULL"),
+			"customer/-80": result(fields, "4|6|NULL|NULL"),
+		},
+	}}
+	lines, err := lookupRun(t, f, "delete from lorder where order_id in (5, 6)", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dml []string
+	reads := 0
+	for _, l := range lines {
+		if strings.Contains(l, "SELECT `order_id`, `customer_id` FROM `lorder_order_id_lookup`") {
+			reads++
+		}
+		if strings.Contains(l, "DELETE FROM `lorder` ") {
+			dml = append(dml, l)
+		}
+	}
+	if reads != 1 {
+		t.Errorf("lookup table read %d times, want once:\n%s", reads, strings.Join(lines, "\n"))
+	}
+	wantLines(t, dml,
+		"Execute customer/-80 DELETE FROM `lorder` WHERE (`order_id` IN (5,6)) AND `customer_id` IN ('4')",
+		"Execute customer/80- DELETE FROM `lorder` WHERE (`order_id` IN (5,6)) AND `customer_id` IN ('1')")
+}
