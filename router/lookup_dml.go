@@ -161,7 +161,6 @@ func (p *planner) planLookupDML(stmt ast.StmtNode, g *routeGroup, route *Route, 
 		if cv.Lookup.Err != nil {
 			return nil, sqlerr.Wrap(sqlerr.ERUnknown, cv.Lookup.Err, "%s of %s: %s", strings.ToUpper(stmtVerb(isDelete)), ti.tbl.Name, cv.Lookup.Err.Error())
 		}
-		p.touch(cv.Lookup.Keyspace)
 	}
 	var refs *ast.TableRefsClause
 	var where ast.ExprNode

@@ -346,3 +346,24 @@ func TestLookupDMLTargetsRowsRead(t *testing.T) {
 		"Execute customer/-80 DELETE FROM `lorder` WHERE (`order_id` IN (5,6)) AND `customer_id` IN ('4')",
 		"Execute customer/80- DELETE FROM `lorder` WHERE (`order_id` IN (5,6)) AND `customer_id` IN ('1')")
 }
+
+// TestLookupKeyspaceNotTouched: a plan's keyspaces (which the gate checks
+// an account's access against) are the owner's only; the lookup table's
+// keyspace is the gate's own business, as a sequence's is.
+func TestLookupKeyspaceNotTouched(t *testing.T) {
+	r := New(DefaultConfig())
+	r.SetVSchema(loadTestVSchema(t))
+	for _, q := range []string{
+		"select * from lorder where order_id = 1",
+		"insert into lorder (order_id, customer_id) values (1, 2)",
+		"delete from lorder where order_id = 1",
+	} {
+		p, _, err := r.Plan(q, "customer", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(p.Keyspaces, ",") != "customer" {
+			t.Errorf("%s: keyspaces %q", q, p.Keyspaces)
+		}
+	}
+}

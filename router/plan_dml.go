@@ -222,10 +222,6 @@ func (p *planner) insertLookups(ins *ast.InsertStmt, t *Table, colIdx func(strin
 		out = append(out, il)
 	}
 	p.lookupWrites = true
-	p.touch(owned[0].Lookup.Keyspace)
-	for _, cv := range owned[1:] {
-		p.touch(cv.Lookup.Keyspace)
-	}
 	return out, nil
 }
 
