@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -365,5 +366,71 @@ func TestLookupKeyspaceNotTouched(t *testing.T) {
 		if strings.Join(p.Keyspaces, ",") != "customer" {
 			t.Errorf("%s: keyspaces %q", q, p.Keyspaces)
 		}
+	}
+}
+
+// failOn is a shardFake whose queries containing fail get err.
+type failOn struct {
+	*shardFake
+	fail string
+	err  error
+}
+
+func (f *failOn) check(qs []ShardQuery) error {
+	for _, q := range qs {
+		if strings.Contains(q.SQL, f.fail) {
+			return f.err
+		}
+	}
+	return nil
+}
+
+func (f *failOn) Execute(ctx context.Context, qs []ShardQuery) ([]*querypb.QueryResult, error) {
+	if err := f.check(qs); err != nil {
+		return nil, err
+	}
+	return f.shardFake.Execute(ctx, qs)
+}
+
+func (f *failOn) ExecuteAutocommit(ctx context.Context, qs []ShardQuery) ([]*querypb.QueryResult, error) {
+	if err := f.check(qs); err != nil {
+		return nil, err
+	}
+	return f.shardFake.ExecuteAutocommit(ctx, qs)
+}
+
+// TestLookupErrors: a failed owner write removes the entries added for
+// it; a failed lookup write after the owner's says the rows were written.
+func TestLookupErrors(t *testing.T) {
+	r := New(DefaultConfig())
+	r.SetVSchema(loadTestVSchema(t))
+	run := func(f ShardExecutor, q string) error {
+		p, bv, err := r.Plan(q, "customer", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Execute(t.Context(), f, bv)
+		return err
+	}
+	// The owner's INSERT fails (its primary key): the entry added before
+	// is deleted, and put back only if a row has it.
+	f := &failOn{shardFake: &shardFake{}, fail: "INSERT INTO `lorder` ", err: sqlerr.New(sqlerr.ERDupEntry, "Duplicate entry '7' for key 'PRIMARY'")}
+	err := run(f, "insert into lorder (order_id, customer_id) values (7, 1)")
+	var se *sqlerr.Error
+	if !errors.As(err, &se) || se.Num != sqlerr.ERDupEntry {
+		t.Fatalf("owner insert failure: %v", err)
+	}
+	all := strings.Join(f.lines, "\n")
+	if !strings.Contains(all, "DELETE FROM `lorder_order_id_lookup` WHERE (`order_id`, `customer_id`) IN ((7, 1))") ||
+		!strings.Contains(all, "LOCK IN SHARE MODE") {
+		t.Errorf("entry not undone:\n%s", all)
+	}
+	// The removal after a DELETE fails.
+	f = &failOn{shardFake: &shardFake{bySQL: map[string]map[string]*querypb.QueryResult{
+		"FOR UPDATE": {"customer/80-": result([]string{"customer_id:8", "order_id:8", "sku:253", "note:253"}, "1|5|NULL|NULL")},
+	}}, fail: "DELETE FROM `lorder_order_id_lookup`", err: sqlerr.New(1205, "Lock wait timeout exceeded; try restarting transaction")}
+	err = run(f, "delete from lorder where customer_id = 1")
+	if !errors.As(err, &se) || se.Num != 1205 || !strings.Contains(se.Message, "rows were written") {
+		t.Errorf("removal failure: %v", err)
 	}
 }

@@ -115,16 +115,21 @@ func (m *lookupMaint) before(ctx context.Context, exec ShardExecutor) error {
 }
 
 // after, once the owner statement ran, inserts the added entries again
-// (outside a transaction) and removes the entries no row needs.
+// (when written outside the transaction) and removes the entries no row
+// needs. Its error says the rows were written: the client must not take
+// the statement for failed and retry it blindly.
 func (m *lookupMaint) after(ctx context.Context, exec ShardExecutor) error {
 	for _, c := range m.changes {
+		var err error
 		if !m.inside(c) {
-			if err := m.insert(ctx, exec, c, c.add); err != nil {
-				return fmt.Errorf("lookup %s: re-insert entries: %w", c.cv.Name, err)
-			}
+			err = m.insert(ctx, exec, c, c.add)
 		}
-		if err := m.removeGuarded(ctx, exec, c, c.remove); err != nil {
-			return fmt.Errorf("lookup %s: remove entries: %w", c.cv.Name, err)
+		if err == nil {
+			err = m.removeGuarded(ctx, exec, c, c.remove)
+		}
+		if err != nil {
+			e := sqlerr.FromError(err)
+			return sqlerr.Wrap(e.Num, err, "the statement's rows were written, but maintaining lookup %s afterwards failed: %s", c.cv.Name, e.Message)
 		}
 	}
 	return nil
