@@ -124,6 +124,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newSecretsCmd(),
 		newUsersCmd(),
 		newReshardCmd(a),
+		newLookupCmd(a),
 	)
 	return root
 }
