@@ -628,7 +628,22 @@ func (s *Server) BeginSwitch(ctx context.Context, req BeginSwitchRequest) (Versi
 // Store.Commit. keyspaceVersion 0 skips the version check. ErrNotSwitching
 // when no switch is under way.
 func (s *Server) CancelSwitch(ctx context.Context, name string, keyspaceVersion Version) (Version, error) {
-	v, err := s.commitKeyspace(ctx, name, keyspaceVersion, func(ks *topodatapb.Keyspace, v Version) ([]Op, error) {
+	v, err := s.EndSwitch(ctx, name, keyspaceVersion, nil)
+	if err != nil {
+		return 0, fmt.Errorf("cancel the switch of %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// EndSwitch ends a switch without moving the keyspace's serving graph,
+// as CancelSwitch does, and commits also (ops on other keys: a table
+// move's routing rules and workflow records) in the same Store.Commit: a
+// table move fences its source keyspace with BeginSwitch and moves its
+// tables' traffic with the routing rules in also. A failed op of also
+// fails it all with its error; ErrNotSwitching when no switch is under
+// way.
+func (s *Server) EndSwitch(ctx context.Context, name string, keyspaceVersion Version, also []Op) (Version, error) {
+	return s.commitKeyspace(ctx, name, keyspaceVersion, func(ks *topodatapb.Keyspace, v Version) ([]Op, error) {
 		if ks.Switching == nil {
 			return nil, ErrNotSwitching
 		}
@@ -652,12 +667,8 @@ func (s *Server) CancelSwitch(ctx context.Context, name string, keyspaceVersion 
 			}
 			ops = append(ops, op)
 		}
-		return ops, nil
+		return append(ops, also...), nil
 	})
-	if err != nil {
-		return 0, fmt.Errorf("cancel the switch of %s: %w", name, err)
-	}
-	return v, nil
 }
 
 // QueryServiceDisabled reports whether the shard record disables the

@@ -185,7 +185,7 @@ func newReshardCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := m.Complete(cmd.Context(), keyspace, name, completeKeep); err != nil {
+			if err := m.Complete(cmd.Context(), keyspace, name, completeKeep, false); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "workflow %s completed: the source shards are gone from topo", name)

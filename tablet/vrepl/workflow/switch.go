@@ -128,8 +128,12 @@ func (m *Manager) moveTraffic(ctx context.Context, req TrafficRequest, toTargets
 	if wf.IsReverse {
 		return nil, fmt.Errorf("workflow %s is the reverse of %s: switch or reverse the traffic of %s", wf.Name, wf.Reverse, wf.Reverse)
 	}
-	if wf.Type != vreplicationpb.WorkflowType_RESHARD {
-		return nil, fmt.Errorf("workflow %s is a %v: only reshard workflows switch traffic in this build", wf.Name, wf.Type)
+	switch wf.Type {
+	case vreplicationpb.WorkflowType_RESHARD:
+	case vreplicationpb.WorkflowType_MOVE_TABLES:
+		return m.moveTablesTraffic(ctx, req, wf, toTargets)
+	default:
+		return nil, fmt.Errorf("workflow %s is a %v: it has no traffic to switch", wf.Name, wf.Type)
 	}
 	types, err := trafficTypes(wf, req.TabletTypes, toTargets)
 	if err != nil {
