@@ -14,8 +14,11 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/router/vindexes"
 	"github.com/mosaicdb/mosaic/tablet/vrepl/workflow"
+	"github.com/mosaicdb/mosaic/topo"
 )
 
 // moveTablesRows is the size of the MoveTables test's tables. The issue's
@@ -478,6 +481,19 @@ func TestMoveTables(t *testing.T) {
 				t.Errorf("after %s, keyspace %s is still fenced:\n%s", cmd, ks, state)
 			}
 		}
+		left, took := "commerce", "customer"
+		if wantOn == "commerce" {
+			left, took = "customer", "commerce"
+		}
+		for ks, want := range map[string]string{left: "[corder customer]", took: "[]"} {
+			shards, _ := rc.TS.ListShards(t.Context(), ks)
+			for _, sh := range shards {
+				rec, _, err := rc.TS.GetShard(t.Context(), ks, sh)
+				if got := fmt.Sprint(topo.DeniedTables(rec, topodatapb.TabletType_PRIMARY)); err != nil || got != want {
+					t.Errorf("after %s, %s/%s denies %s (%v); want %s", cmd, ks, sh, got, err, want)
+				}
+			}
+		}
 		feed, feedKs := "mt_reverse", "commerce"
 		if wantOn == "commerce" {
 			feed, feedKs = "mt", "customer"
@@ -499,6 +515,23 @@ func TestMoveTables(t *testing.T) {
 			if want := map[bool]int{true: 1, false: 0}[shardHolds(sh, ksid)]; c != want {
 				t.Errorf("customer %d on customer/%s: %d rows, want %d", id, sh, c, want)
 			}
+		}
+	})
+	t.Run("the source denies the tables", func(t *testing.T) {
+		// A gate that has not seen the new rules would send a write to
+		// commerce: its primary refuses it; its own tables it serves.
+		c, err := rc.firstTablet("commerce", "0").Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		target := &querypb.Target{Keyspace: "commerce", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
+		_, err = c.Query.Execute(t.Context(), &querypb.ExecuteRequest{Target: target, Sql: "INSERT INTO customer (id, name, v) VALUES (1950000000, 'stale gate', 'x')"})
+		if err == nil || !strings.Contains(err.Error(), "table customer was moved") {
+			t.Errorf("a write of customer straight to commerce's primary: %v", err)
+		}
+		if _, err := c.Query.Execute(t.Context(), &querypb.ExecuteRequest{Target: target, Sql: "SELECT COUNT(*) FROM product"}); err != nil {
+			t.Errorf("a read of product on commerce's primary: %v", err)
 		}
 	})
 	if switched {
@@ -550,6 +583,14 @@ func TestMoveTables(t *testing.T) {
 		}
 		if rules := rc.rulesText(t); rules != "" {
 			t.Errorf("routing rules after complete:\n%s", rules)
+		}
+		for _, ks := range []string{"customer", "commerce"} {
+			shards, _ := rc.TS.ListShards(t.Context(), ks)
+			for _, sh := range shards {
+				if rec, _, _ := rc.TS.GetShard(t.Context(), ks, sh); len(rec.GetTabletControls()) != 0 {
+					t.Errorf("after complete, %s/%s has tablet controls %v", ks, sh, rec.TabletControls)
+				}
+			}
 		}
 		for _, ks := range []string{"customer", "commerce"} {
 			if wfs, _ := rc.TS.ListWorkflows(t.Context(), ks); len(wfs) != 0 {

@@ -58,6 +58,13 @@ func (m *Manager) Cancel(ctx context.Context, ks, name string, keepData bool) er
 	if len(wf.SwitchedTypes) > 0 || wf.IsReverse {
 		return fmt.Errorf("workflow %s has switched traffic (%v): run reverse-traffic first, or complete it", name, wf.SwitchedTypes)
 	}
+	if wf.Type == vreplicationpb.WorkflowType_MOVE_TABLES {
+		// Traffic went to the target and back: the target denies the
+		// tables.
+		if _, err := m.setDenied(ctx, wf.TargetKeyspace, tableNames(wf), false, nil); err != nil {
+			return err
+		}
+	}
 	if err := m.deleteWorkflow(ctx, ks, wf, false); err != nil {
 		return err
 	}
@@ -199,8 +206,13 @@ func (m *Manager) Complete(ctx context.Context, ks, name string, keepData, keepR
 			}
 		}
 	}
-	if wf.Type == vreplicationpb.WorkflowType_MOVE_TABLES && !keepData {
-		if err := m.dropFromVSchema(ctx, wf.SourceKeyspace, tableNames(wf)); err != nil {
+	if wf.Type == vreplicationpb.WorkflowType_MOVE_TABLES {
+		if !keepData {
+			if err := m.dropFromVSchema(ctx, wf.SourceKeyspace, tableNames(wf)); err != nil {
+				return err
+			}
+		}
+		if _, err := m.setDenied(ctx, wf.SourceKeyspace, tableNames(wf), false, nil); err != nil {
 			return err
 		}
 	}

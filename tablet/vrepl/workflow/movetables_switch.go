@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mosaicdb/mosaic/keyrange"
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/topo"
@@ -127,19 +128,42 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 	}
 	defer toClients.close()
 
+	// The keyspace that takes the tables denies them if they left it
+	// before: it stops now, before the fence, and its primaries apply
+	// that at once, so that the statements the gates release at the
+	// switch find them served.
+	relisted, err := m.setDenied(ctx, toKs, tables, false, toClients)
+	if err != nil {
+		return step, fmt.Errorf("traffic stays on %s, nothing changed: %w", fromKs, err)
+	}
+
 	// The fence.
 	primary := []topodatapb.TabletType{topodatapb.TabletType_PRIMARY}
 	reason := fmt.Sprintf("movetables %s.%s: tables %v %s -> %s", fwd.TargetKeyspace, fwd.Name, tables, fromKs, toKs)
 	start := time.Now()
 	kv, err = m.ts.BeginSwitch(ctx, topo.BeginSwitchRequest{Keyspace: fromKs, TabletTypes: primary, Fence: from, KeyspaceVersion: kv, Reason: reason, StartedUnixNano: start.UnixNano()})
 	if err != nil {
+		if relisted {
+			if _, derr := m.setDenied(context.WithoutCancel(ctx), toKs, tables, true, toClients); derr != nil {
+				return step, fmt.Errorf("traffic stays on %s: %w; and the tables could not be denied in %s again: %v", fromKs, err, toKs, derr)
+			}
+		}
 		return step, fmt.Errorf("traffic stays on %s, nothing changed: %w", fromKs, err)
 	}
 	step.Fence = time.Since(start)
 	m.Log.Info("keyspace fenced for a table move; gates hold its writes", "keyspace", fromKs, "workflow", fwd.Name, "fenced", from)
 	fail := func(what string, cause error) (SwitchStep, error) {
 		step.Pause = time.Since(start)
-		return step, m.rollback(ctx, fromKs, from, what, cause)
+		err := m.rollback(ctx, fromKs, from, what, cause)
+		if relisted {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if _, derr := m.setDenied(rctx, toKs, tables, true, toClients); derr != nil {
+				m.Log.Error("cannot deny the tables again after a failed switch", "keyspace", toKs, "tables", tables, "err", derr)
+				err = fmt.Errorf("%w; and the tables could not be denied in %s again: %v", err, toKs, derr)
+			}
+		}
+		return step, err
 	}
 
 	t := time.Now()
@@ -201,7 +225,7 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 		return fail("writing the routing rules", err)
 	}
 	t = time.Now()
-	_, err = m.ts.EndSwitch(ctx, fromKs, kv, []topo.Op{feedOp, backOp, rulesOp})
+	_, err = m.ts.EndSwitch(ctx, topo.EndSwitchRequest{Keyspace: fromKs, KeyspaceVersion: kv, DenyTables: tables, Also: []topo.Op{feedOp, backOp, rulesOp}})
 	if err != nil && !m.tablesRouted(ctx, fwd, fromKs, toKs) {
 		return fail("switching the routing rules", err)
 	}
@@ -251,4 +275,23 @@ func sortedShards(s []string) []string {
 	out := slices.Clone(s)
 	topo.SortShardNames(out)
 	return out
+}
+
+// setDenied denies (or allows) tables on every shard of ks in one commit
+// and has the primaries in clients apply their records at once. It
+// reports whether any record changed.
+func (m *Manager) setDenied(ctx context.Context, ks string, tables []string, deny bool, clients primaries) (bool, error) {
+	ops, err := m.ts.DenyTablesOps(ctx, ks, tables, deny)
+	if err != nil || len(ops) == 0 {
+		return false, err
+	}
+	if _, err := m.ts.Store().Commit(ctx, ops); err != nil {
+		return false, fmt.Errorf("write the denied tables of %s: %w", ks, err)
+	}
+	for sh, pc := range clients {
+		if _, err := pc.c.TM.RefreshState(ctx, &tabletmanagerpb.RefreshStateRequest{}); err != nil {
+			return true, fmt.Errorf("primary of %s/%s: apply its shard record: %w", ks, sh, err)
+		}
+	}
+	return true, nil
 }
