@@ -244,7 +244,40 @@ func newMoveTablesCmd(a *app) *cobra.Command {
 	reverseTraffic := traffic("reverse-traffic", "route the tables back to the source keyspace, which the reverse streams kept in step",
 		(*workflow.Manager).ReverseTraffic)
 
-	cmd.AddCommand(create, show, vdiff, switchTraffic, reverseTraffic, cancel, complete)
+	stop := flags(&cobra.Command{
+		Use:   "stop",
+		Short: "stop the workflow's streams where they are (they keep their progress)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager(cmd)
+			if err != nil {
+				return err
+			}
+			if err := m.Stop(cmd.Context(), keyspace, name, "stopped by mosaicctl movetables stop"); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "workflow %s stopped\n", name)
+			return nil
+		},
+	})
+	start := flags(&cobra.Command{
+		Use:   "start",
+		Short: "run a stopped workflow's streams again (also retries streams stopped by an error)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := manager(cmd)
+			if err != nil {
+				return err
+			}
+			if err := m.Start(cmd.Context(), keyspace, name); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "workflow %s started\n", name)
+			return nil
+		},
+	})
+
+	cmd.AddCommand(create, show, vdiff, stop, start, switchTraffic, reverseTraffic, cancel, complete)
 	return cmd
 }
 

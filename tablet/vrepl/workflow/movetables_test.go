@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +9,9 @@ import (
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
+	"github.com/mosaicdb/mosaic/topo"
+	"github.com/mosaicdb/mosaic/topo/memstore"
 )
 
 func ruleLines(rr *topodatapb.RoutingRules) []string {
@@ -148,5 +152,56 @@ func TestMoveTablesTypes(t *testing.T) {
 	}
 	if err := moveTablesTypes(wf, nil, false); err != nil {
 		t.Errorf("reverse after the switch: %v", err)
+	}
+}
+
+// CreateMoveTables refuses, changing nothing, before it reaches a tablet:
+// the memory topo has keyspaces but no tablets.
+func TestCreateMoveTablesRefusals(t *testing.T) {
+	ctx := t.Context()
+	ts := topo.NewServer(memstore.New())
+	defer ts.Close()
+	m := &Manager{ts: ts, Log: slog.New(slog.DiscardHandler), Dial: func(*topodatapb.Tablet) (*tmclient.Client, error) {
+		t.Fatal("a refusal dialed a tablet")
+		return nil, nil
+	}}
+	if err := ts.CreateKeyspaceWithShards(ctx, "commerce", &topodatapb.Keyspace{}, []string{"0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.CreateKeyspaceWithShards(ctx, "customer", &topodatapb.Keyspace{}, []string{"-80", "80-"}); err != nil {
+		t.Fatal(err)
+	}
+	req := func(f func(*MoveTablesRequest)) MoveTablesRequest {
+		r := MoveTablesRequest{Workflow: "mt", SourceKeyspace: "commerce", TargetKeyspace: "customer", Tables: []string{"customer"}}
+		f(&r)
+		return r
+	}
+	for _, c := range []struct {
+		req  MoveTablesRequest
+		want string
+	}{
+		{req(func(r *MoveTablesRequest) { r.Workflow = "bad name" }), "invalid name"},
+		{req(func(r *MoveTablesRequest) { r.TargetKeyspace = "commerce" }), "both commerce"},
+		{req(func(r *MoveTablesRequest) { r.AllTables = true }), "not both"},
+		{req(func(r *MoveTablesRequest) { r.Tables = nil }), "not both"},
+		{req(func(r *MoveTablesRequest) { r.SourceKeyspace = "nope" }), "source keyspace"},
+		{req(func(r *MoveTablesRequest) { r.TargetKeyspace = "nope" }), "target keyspace"},
+		{req(func(*MoveTablesRequest) {}), "shard commerce/0 has no primary"},
+	} {
+		if _, err := m.CreateMoveTables(ctx, c.req); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v; want an error with %q", c.req, err, c.want)
+		}
+	}
+	if _, err := ts.BeginSwitch(ctx, topo.BeginSwitchRequest{Keyspace: "customer", TabletTypes: []topodatapb.TabletType{topodatapb.TabletType_PRIMARY}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreateMoveTables(ctx, req(func(*MoveTablesRequest) {})); err == nil || !strings.Contains(err.Error(), "switch is under way") {
+		t.Errorf("create during a switch: %v", err)
+	}
+	if wfs, _ := ts.ListWorkflows(ctx, "customer"); len(wfs) != 0 {
+		t.Errorf("refusals wrote workflows: %v", wfs)
+	}
+	if rr, _ := ts.GetRoutingRules(ctx); len(rr.Rules) != 0 {
+		t.Errorf("refusals wrote routing rules: %v", rr)
 	}
 }
