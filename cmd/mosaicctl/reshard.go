@@ -281,7 +281,15 @@ func printStep(w io.Writer, st workflow.SwitchStep) {
 // printReport prints a workflow and its streams as a table.
 func printReport(w io.Writer, r *workflow.Report) {
 	wf := r.Workflow
-	fmt.Fprintf(w, "workflow %s: %s %s -> %s, %d tables, state %v", wf.Name, wf.TargetKeyspace, strings.Join(wf.SourceShards, ","), strings.Join(wf.TargetShards, ","), len(wf.Tables), wf.State)
+	if wf.Type == vreplicationpb.WorkflowType_MOVE_TABLES {
+		var names []string
+		for _, t := range wf.Tables {
+			names = append(names, t.Name)
+		}
+		fmt.Fprintf(w, "workflow %s: tables %s from %s (%s) to %s (%s), state %v", wf.Name, strings.Join(names, ","), wf.SourceKeyspace, strings.Join(wf.SourceShards, ","), wf.TargetKeyspace, strings.Join(wf.TargetShards, ","), wf.State)
+	} else {
+		fmt.Fprintf(w, "workflow %s: %s %s -> %s, %d tables, state %v", wf.Name, wf.TargetKeyspace, strings.Join(wf.SourceShards, ","), strings.Join(wf.TargetShards, ","), len(wf.Tables), wf.State)
+	}
 	if len(wf.SwitchedTypes) > 0 {
 		fmt.Fprintf(w, ", traffic switched for %v", wf.SwitchedTypes)
 	}
