@@ -119,6 +119,17 @@ func (m *Manager) CreateMoveTables(ctx context.Context, req MoveTablesRequest) (
 	if err != nil {
 		return nil, fmt.Errorf("target keyspace %s: %w", req.TargetKeyspace, err)
 	}
+	// The reverse streams, made at the switch, place rows by the source's
+	// VSchema: it must be able to.
+	srcVS, err := m.ts.GetVSchema(ctx, req.SourceKeyspace)
+	if errors.Is(err, topo.ErrNoNode) {
+		srcVS = &vschemapb.Keyspace{}
+	} else if err != nil {
+		return nil, err
+	}
+	if _, err := moveRules(srcVS, names, len(sources)); err != nil {
+		return nil, fmt.Errorf("source keyspace %s (the reverse streams place rows by its VSchema): %w", req.SourceKeyspace, err)
+	}
 	rr, rrv, err := m.ts.GetRoutingRulesVersion(ctx)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
+	"github.com/mosaicdb/mosaic/proto/vschemapb"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -105,6 +106,13 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 	case !rev.IsReverse || rev.Reverse != fwd.Name:
 		return step, fmt.Errorf("workflow %s exists and is not the reverse of %s: the reverse workflow needs its name", step.Reverse, fwd.Name)
 	}
+	// The reverse streams place rows by the source keyspace's VSchema.
+	var revRules []*vreplicationpb.TableRule
+	if rev == nil {
+		if revRules, err = m.reverseRules(ctx, fwd); err != nil {
+			return step, err
+		}
+	}
 	feed, back, feedV, backV := fwd, rev, fv, rv
 	if !toTargets {
 		if rev == nil {
@@ -196,7 +204,7 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 	if back == nil {
 		nextBack = &vreplicationpb.Workflow{
 			Name: step.Reverse, Type: fwd.Type, SourceKeyspace: fwd.TargetKeyspace, TargetKeyspace: fwd.SourceKeyspace,
-			SourceShards: fwd.TargetShards, TargetShards: fwd.SourceShards, Tables: reverseRules(fwd.Tables),
+			SourceShards: fwd.TargetShards, TargetShards: fwd.SourceShards, Tables: revRules,
 			CreatedUnixNano: time.Now().UnixNano(), Reverse: fwd.Name, IsReverse: true,
 		}
 	} else {
@@ -261,14 +269,20 @@ func (m *Manager) tablesRouted(ctx context.Context, wf *vreplicationpb.Workflow,
 }
 
 // reverseRules are the table rules of the streams that carry a move's
-// tables back to its source keyspace. Every row of a target shard goes
-// back (its source covers its range), filtered by the same vindex.
-func reverseRules(rules []*vreplicationpb.TableRule) []*vreplicationpb.TableRule {
-	out := make([]*vreplicationpb.TableRule, len(rules))
-	for i, r := range rules {
-		out[i] = proto.Clone(r).(*vreplicationpb.TableRule)
+// tables back to its source keyspace: by the primary vindexes of the
+// source's VSchema when it is sharded, every row when it is not.
+func (m *Manager) reverseRules(ctx context.Context, fwd *vreplicationpb.Workflow) ([]*vreplicationpb.TableRule, error) {
+	vs, err := m.ts.GetVSchema(ctx, fwd.SourceKeyspace)
+	if errors.Is(err, topo.ErrNoNode) {
+		vs = &vschemapb.Keyspace{}
+	} else if err != nil {
+		return nil, err
 	}
-	return out
+	rules, err := moveRules(vs, tableNames(fwd), len(fwd.SourceShards))
+	if err != nil {
+		return nil, fmt.Errorf("workflow %s: the reverse streams into %s: %w; nothing changed", fwd.Name, fwd.SourceKeyspace, err)
+	}
+	return rules, nil
 }
 
 func sortedShards(s []string) []string {

@@ -17,6 +17,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
+	"github.com/mosaicdb/mosaic/tablet/vrepl"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -563,7 +564,7 @@ func (m *Manager) catchUp(ctx context.Context, clients primaries, wf *vreplicati
 			return err
 		}
 		for _, src := range wf.SourceShards {
-			if skr, err := keyrange.Parse(src); err == nil && keyrange.Intersect(skr, tkr) {
+			if skr, err := keyrange.Parse(src); err == nil && vrepl.StreamMeets(wf, skr, tkr) {
 				waits = append(waits, target+" "+src)
 			}
 		}
