@@ -674,3 +674,162 @@ func TestMoveTables(t *testing.T) {
 		}
 	})
 }
+
+// TestMoveTablesSharded moves item from keyspace src, sharded by
+// hash(id), to keyspace dst, sharded by hash(owner_id): a row's source
+// shard says nothing of its target shard, so every source shard feeds
+// every target, and the reverse streams place rows by src's VSchema. A
+// writer on one connection to src inserts and updates throughout; after
+// the switch, a reverse and a switch again, every acknowledged row is in
+// dst exactly once, on the shard hash(owner_id) names, and the reverse
+// streams kept src identical.
+func TestMoveTablesSharded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four mariadbd")
+	}
+	shards := []string{"-80", "80-"}
+	vschema := func(col string) string {
+		return `{"sharded": true, "vindexes": {"hash": {"type": "hash"}}, "tables": {"item": {"column_vindexes": [{"column": "` + col + `", "name": "hash"}]}}}`
+	}
+	rc := startReshardCluster(t, []reshardSpec{
+		{Keyspace: "src", Sources: shards, VSchema: vschema("id")},
+		{Keyspace: "dst", Sources: shards, VSchema: vschema("owner_id")},
+	}, 0, "--vrepl-copy-cycle", "2s")
+	m := workflow.New(rc.TS, rc.TabletCreds(t, mtls.RoleOperator), slog.New(slog.DiscardHandler))
+	src := rc.DB(t, "src")
+	if _, err := src.Exec("CREATE TABLE item (id BIGINT NOT NULL PRIMARY KEY, owner_id BIGINT NOT NULL, v VARCHAR(32))"); err != nil {
+		t.Fatal(err)
+	}
+	owner := func(id int64) int64 { return id*7919%100003 + 1 }
+	n := 5000
+	for start := 1; start <= n; start += 500 {
+		var vals []string
+		for id := start; id < start+500 && id <= n; id++ {
+			vals = append(vals, fmt.Sprintf("(%d, %d, 'v0')", id, owner(int64(id))))
+		}
+		if _, err := src.Exec("INSERT INTO item (id, owner_id, v) VALUES " + strings.Join(vals, ",")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	conn, err := src.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	acked := map[int64]string{}
+	var errs []string
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer conn.Close()
+		next := int64(1_000_000)
+		for seq := 1; ctx.Err() == nil; seq++ {
+			v := fmt.Sprintf("s%d", seq)
+			id := int64(seq%n + 1)
+			// By both vindex columns: one shard in either keyspace (a
+			// write to several shards that a fence catches halfway
+			// fails, as in a reshard).
+			q := fmt.Sprintf("UPDATE item SET v = '%s' WHERE id = %d AND owner_id = %d", v, id, owner(id))
+			if seq%2 == 0 {
+				id, next = next, next+1
+				q = fmt.Sprintf("INSERT INTO item (id, owner_id, v) VALUES (%d, %d, '%s')", id, owner(id), v)
+			}
+			qctx, qcancel := context.WithTimeout(context.Background(), time.Minute)
+			_, err := conn.ExecContext(qctx, q)
+			qcancel()
+			mu.Lock()
+			if err != nil {
+				errs = append(errs, err.Error())
+			} else {
+				acked[id] = v
+			}
+			mu.Unlock()
+		}
+	}()
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+
+	rc.mustCtl(t, "movetables", "create", "--workflow", "mi", "--source-keyspace", "src", "--target-keyspace", "dst", "--tables", "item")
+	r := waitReportOf(t, m, "dst", "mi", "caught up", func(r *workflow.Report) bool { ok, _ := r.Caught(2); return ok })
+	if len(r.Streams) != 4 {
+		t.Errorf("%d streams, want 4 (every source into every target)", len(r.Streams))
+	}
+	if out := rc.mustCtl(t, "movetables", "vdiff", "--target-keyspace", "dst", "--workflow", "mi"); !strings.Contains(out, "vdiff: identical") {
+		t.Errorf("vdiff:\n%s", out)
+	}
+	for _, cmd := range []string{"switch-traffic", "reverse-traffic", "switch-traffic"} {
+		out := rc.mustCtl(t, "movetables", cmd, "--target-keyspace", "dst", "--workflow", "mi")
+		t.Log(strings.TrimSpace(out))
+		feed, feedKs := "mi_reverse", "src"
+		if cmd == "reverse-traffic" {
+			feed, feedKs = "mi", "dst"
+		}
+		waitReportOf(t, m, feedKs, feed, "caught up after "+cmd, func(r *workflow.Report) bool { ok, _ := r.Caught(2); return ok })
+	}
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("%d client errors; first: %s", len(errs), errs[0])
+	}
+	found := map[int64][]string{}
+	values := map[int64]string{}
+	total := 0
+	for _, sh := range shards {
+		rows, err := rc.shardDB("dst", sh).Query("SELECT id, v FROM item")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			var v string
+			rows.Scan(&id, &v)
+			found[id] = append(found[id], sh)
+			values[id] = v
+			total++
+		}
+		rows.Close()
+	}
+	if total < n {
+		t.Errorf("dst holds %d items, want at least %d", total, n)
+	}
+	bad := 0
+	for id := range found {
+		ksid, _ := vindexes.Hash{}.Map(owner(id))
+		if len(found[id]) != 1 || !shardHolds(found[id][0], ksid) {
+			t.Errorf("item %d (owner %d) is on %v", id, owner(id), found[id])
+			bad++
+		}
+		if want, ok := acked[id]; ok && values[id] != want {
+			t.Errorf("item %d: value %q, acknowledged %q", id, values[id], want)
+			bad++
+		}
+		if bad > 10 {
+			t.Fatal("too many misplaced rows")
+		}
+	}
+	for id := range acked {
+		if len(found[id]) == 0 {
+			t.Errorf("acknowledged item %d is missing", id)
+		}
+	}
+	t.Logf("%d items in dst, %d acknowledged writes checked", total, len(acked))
+	rc.waitMoveApplied(t, "dst", shards, "src", "mi_reverse", shards)
+	if out := rc.mustCtl(t, "movetables", "vdiff", "--target-keyspace", "src", "--workflow", "mi_reverse"); !strings.Contains(out, "vdiff: identical") {
+		t.Errorf("vdiff of the reverse workflow:\n%s", out)
+	}
+	rc.mustCtl(t, "movetables", "complete", "--target-keyspace", "dst", "--workflow", "mi")
+	for _, sh := range shards {
+		var tables int
+		rc.shardDB("src", sh).QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'src'").Scan(&tables)
+		if tables != 0 {
+			t.Errorf("complete left %d tables on src/%s", tables, sh)
+		}
+	}
+	if vs, err := rc.TS.GetVSchema(t.Context(), "src"); err != nil || len(vs.Tables) != 0 {
+		t.Errorf("src's VSchema after complete: %v %v", vs, err)
+	}
+}

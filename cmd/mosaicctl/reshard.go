@@ -269,7 +269,11 @@ func printStep(w io.Writer, st workflow.SwitchStep) {
 	for i, tt := range st.TabletTypes {
 		types[i] = topo.TabletTypeString(tt)
 	}
-	fmt.Fprintf(w, "%s traffic moved from %s to %s", strings.Join(types, ","), strings.Join(st.From, ","), strings.Join(st.To, ","))
+	if st.FromKeyspace != "" {
+		fmt.Fprintf(w, "%s traffic of the tables moved from %s (%s) to %s (%s)", strings.Join(types, ","), st.FromKeyspace, strings.Join(st.From, ","), st.ToKeyspace, strings.Join(st.To, ","))
+	} else {
+		fmt.Fprintf(w, "%s traffic moved from %s to %s", strings.Join(types, ","), strings.Join(st.From, ","), strings.Join(st.To, ","))
+	}
 	if st.Positions == nil {
 		fmt.Fprintf(w, " (commit %v)\n", st.Commit.Round(time.Millisecond))
 		return

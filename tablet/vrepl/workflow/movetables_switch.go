@@ -74,7 +74,7 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 		fromKs, toKs = toKs, fromKs
 	}
 	from, to := sides(fwd, toTargets)
-	step := SwitchStep{TabletTypes: slices.Clone(allTypes), From: from, To: to, Reverse: reverseName(fwd)}
+	step := SwitchStep{TabletTypes: slices.Clone(allTypes), From: from, To: to, FromKeyspace: fromKs, ToKeyspace: toKs, Reverse: reverseName(fwd)}
 	tables := tableNames(fwd)
 	rr, rrv, err := m.ts.GetRoutingRulesVersion(ctx)
 	if err != nil {
@@ -239,6 +239,7 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 	}
 	step.Commit = time.Since(t)
 	step.Pause = time.Since(start)
+	step.Reverse = backName
 	// The fenced primaries serve their other tables again at once rather
 	// than at their watch's next event.
 	m.refresh(ctx, fromKs, from)

@@ -85,6 +85,9 @@ const (
 type SwitchStep struct {
 	TabletTypes []topodatapb.TabletType
 	From, To    []string
+	// FromKeyspace and ToKeyspace are set by a table move: the keyspaces
+	// of From and To.
+	FromKeyspace, ToKeyspace string
 	// For PRIMARY: Fence is the fence's topo commit (gates hold writes
 	// from when it lands), Drain the wait for the old primaries to apply
 	// it, CatchUp the wait for the streams, Commit the switch's topo
