@@ -673,6 +673,32 @@ func TestMoveTables(t *testing.T) {
 			t.Errorf("commerce's own table after complete: %v", err)
 		}
 	})
+
+	t.Run("routing rules by hand", func(t *testing.T) {
+		// The gate watches the rules: a change of them alone (no
+		// keyspace record moves) reaches it.
+		if _, err := rc.ctl("routing-rules", "apply", "--rules", `{"rules":[{"from_table":"commerce.legacy"}]}`); err == nil {
+			t.Error("a rule without a target was applied")
+		}
+		out := rc.mustCtl(t, "routing-rules", "apply", "--rules", `{"rules":[{"from_table":"commerce.legacy","to_tables":["customer.customer"]}]}`)
+		t.Log(strings.TrimSpace(out))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var c int
+			err := commerce.QueryRow("SELECT COUNT(*) FROM legacy WHERE id <= ?", n).Scan(&c)
+			if err == nil && c == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("commerce.legacy through the rule: %d, %v", c, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		rc.mustCtl(t, "routing-rules", "apply", "--rules", `{}`)
+		if rules := rc.rulesText(t); rules != "" {
+			t.Errorf("rules after applying none:\n%s", rules)
+		}
+	})
 }
 
 // TestMoveTablesSharded moves item from keyspace src, sharded by
