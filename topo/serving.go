@@ -642,9 +642,11 @@ type EndSwitchRequest struct {
 	// KeyspaceVersion is the version the caller decided on; 0 skips the
 	// check.
 	KeyspaceVersion Version
-	// DenyTables are denied (TabletControl.denied_tables) to every served
-	// tablet type of the keyspace's primary shards in the same commit: a
-	// table move's tables leaving the keyspace.
+	// DenyTables are denied (TabletControl.denied_tables) to the primary
+	// tablets of the keyspace's primary shards in the same commit: a table
+	// move's tables leaving the keyspace. Replicas keep serving them:
+	// reads are never held at a switch, and a gate may read a replica it
+	// routed to before it saw the switch.
 	DenyTables []string
 	// Also are more ops on other keys (a table move's routing rules and
 	// workflow records), committed with the rest or not at all.
@@ -679,10 +681,8 @@ func (s *Server) EndSwitch(ctx context.Context, req EndSwitchRequest) (Version, 
 				SetQueryServiceDisabled(rec, topodatapb.TabletType_PRIMARY, false)
 				changed = true
 			}
-			for _, tt := range ServedTypes() {
-				if SetDeniedTables(rec, tt, req.DenyTables, true) {
-					changed = true
-				}
+			if SetDeniedTables(rec, topodatapb.TabletType_PRIMARY, req.DenyTables, true) {
+				changed = true
 			}
 			if !changed {
 				continue
@@ -697,10 +697,11 @@ func (s *Server) EndSwitch(ctx context.Context, req EndSwitchRequest) (Version, 
 	})
 }
 
-// DenyTablesOps returns the Store.Commit ops that add tables to (deny)
-// or take them out of the denied tables of every served tablet type of
-// every shard of ks, each on condition that the shard record has not
-// moved; shards whose record would not change get no op.
+// DenyTablesOps returns the Store.Commit ops that add tables to the
+// denied tables of the primary tablets (deny), or take them out of those
+// of every tablet type, of every shard of ks, each on condition that the
+// shard record has not moved; shards whose record would not change get
+// no op.
 func (s *Server) DenyTablesOps(ctx context.Context, ks string, tables []string, deny bool) ([]Op, error) {
 	shards, err := s.ListShards(ctx, ks)
 	if err != nil {
@@ -717,7 +718,7 @@ func (s *Server) DenyTablesOps(ctx context.Context, ks string, tables []string, 
 		}
 		changed := false
 		for _, tt := range ServedTypes() {
-			if SetDeniedTables(rec, tt, tables, deny) {
+			if (!deny || tt == topodatapb.TabletType_PRIMARY) && SetDeniedTables(rec, tt, tables, deny) {
 				changed = true
 			}
 		}

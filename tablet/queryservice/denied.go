@@ -14,11 +14,11 @@ import (
 
 // Denied tables: once a table move (MoveTables) has switched a table's
 // traffic to another keyspace, the shard records of the keyspace it left
-// deny the table (TabletControl.denied_tables), and its tablets refuse
-// every statement that names it. The gates route the table elsewhere by
-// then; the denial keeps a gate that has not seen the new routing rules
-// yet from writing where nobody reads any more. Statements are parsed
-// only while some table is denied.
+// deny the table to their primaries (TabletControl.denied_tables), which
+// refuse every statement that names it. The gates route the table
+// elsewhere by then; the denial keeps a gate that has not seen the new
+// routing rules yet from writing where nobody reads any more. Statements
+// are parsed only while some table is denied.
 
 // deniedSet is the tables denied now, lower case, with the parsers that
 // check statements against them.
