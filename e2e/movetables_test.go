@@ -37,8 +37,9 @@ const moveTablesVSchema = `{
 // moveLoad writes through the gate to keyspace commerce until stopped,
 // each writer on one connection it keeps (database/sql never reconnects
 // a *sql.Conn: a broken connection fails every later statement): inserts
-// of new customers with an order each, updates of existing customers,
-// and inserts into product, a table that stays in commerce. It
+// of new customers with an order each (in a transaction), updates of
+// existing customers (prepared statements), and inserts into product, a
+// table that stays in commerce. It
 // remembers every acknowledged write.
 type moveLoad struct {
 	mu        sync.Mutex
@@ -97,8 +98,10 @@ func startMoveLoad(t *testing.T, db *sql.DB, writers, existing int) *moveLoad {
 						}
 					}
 				case kind < 4:
+					// With arguments: a prepared statement (COM_STMT_PREPARE,
+					// EXECUTE, CLOSE) on the kept connection.
 					id = mine[r.IntN(len(mine))]
-					_, err = conn.ExecContext(qctx, fmt.Sprintf("UPDATE customer SET v = '%s', updated = NOW(6) WHERE id = %d", v, id))
+					_, err = conn.ExecContext(qctx, "UPDATE customer SET v = ?, updated = NOW(6) WHERE id = ?", v, id)
 				default:
 					_, err = conn.ExecContext(qctx, fmt.Sprintf("INSERT INTO product (sku, descr) VALUES ('%s', 'made under load')", v))
 				}
