@@ -66,6 +66,20 @@ type JoinVar struct {
 func (j *Join) Inputs() []Primitive { return []Primitive{j.Left, j.Right} }
 
 func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
+	return j.join(ctx, exec, bv, nil)
+}
+
+// Stream streams the joined rows in chunks as they are made: the inputs
+// are held while joining, the output is not.
+func (j *Join) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
+	_, err := j.join(ctx, exec, bv, callback)
+	return err
+}
+
+// join runs the join. With a callback it hands the output to it in
+// chunks and returns nil; without, it returns the whole output, charged
+// to the statement's memory.
+func (j *Join) join(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) (*querypb.QueryResult, error) {
 	lres, err := j.Left.Execute(ctx, exec, bv)
 	if err != nil {
 		return nil, err
@@ -74,8 +88,13 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 	if err != nil {
 		return nil, err
 	}
+	// The inputs are held until the output is built, then given back.
+	mem := statementMemory(ctx)
+	var held int64
+	defer func() { mem.release(held) }()
+	held += resultSize(lres)
 	if j.Vars != nil || j.Looped {
-		return j.nestedLoop(ctx, exec, bv, lres, lrows)
+		return j.nestedLoop(ctx, exec, bv, lres, lrows, &held, callback)
 	}
 	lk, err := colIndex(j.LeftKey, len(lres.Fields))
 	if err != nil {
@@ -105,6 +124,7 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 		if err != nil {
 			return nil, err
 		}
+		held += resultSize(rres)
 		if rfields == nil {
 			rfields = rres.Fields
 		}
@@ -152,7 +172,7 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 		k := keyOf(r, rk, rw, rcomp)
 		byKey[k] = append(byKey[k], i)
 	}
-	out, emit, err := j.output(lres.Fields, rfields)
+	out, emit, flush, err := j.output(mem, lres.Fields, rfields, callback)
 	if err != nil {
 		return nil, err
 	}
@@ -162,17 +182,17 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 			matches = byKey[keyOf(l, lk, lw, lcomp)]
 		}
 		for _, m := range matches {
-			emit(l, rrows[m])
+			if err := emit(l, rrows[m]); err != nil {
+				return nil, err
+			}
 		}
 		if len(matches) == 0 && j.LeftJoin {
-			emit(l, nil)
+			if err := emit(l, nil); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return out, nil
-}
-
-func (j *Join) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
-	return streamViaExecute(ctx, j, exec, bv, callback)
+	return out, flush()
 }
 
 func (j *Join) Describe() map[string]any {
@@ -199,10 +219,14 @@ func (j *Join) Describe() map[string]any {
 
 // output makes the join's column definitions and the function that
 // appends an output row made of a left row and a right row (nil: NULLs).
-func (j *Join) output(lfields, rfields []*querypb.Field) (out *querypb.QueryResult, emit func(l, r [][]byte), err error) {
+// Without a callback the rows are kept in out and charged to the
+// statement's memory (a cross join fails when its rows pass the limit,
+// before they are all made); with one, they go to it in chunks, the
+// first with the fields, and flush sends the last (at least the fields).
+func (j *Join) output(mem *stmtMemory, lfields, rfields []*querypb.Field, callback func(*querypb.QueryResult) error) (out *querypb.QueryResult, emit func(l, r [][]byte) error, flush func() error, err error) {
 	nl, nr := len(lfields)-j.LeftHidden, len(rfields)-j.RightHidden
 	if nl < 0 || nr < 0 {
-		return nil, nil, sqlerr.New(sqlerr.ERUnknown, "join input has fewer columns than hidden ones")
+		return nil, nil, nil, sqlerr.New(sqlerr.ERUnknown, "join input has fewer columns than hidden ones")
 	}
 	cols := j.Cols
 	if cols == nil {
@@ -222,7 +246,7 @@ func (j *Join) output(lfields, rfields []*querypb.Field) (out *querypb.QueryResu
 		}
 		i, err := colIndex(c.idx, len(fs))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		f := fs[i]
 		if c.right && j.LeftJoin && f.Flags&sqltypes.FlagNotNull != 0 {
@@ -232,7 +256,21 @@ func (j *Join) output(lfields, rfields []*querypb.Field) (out *querypb.QueryResu
 		}
 		out.Fields = append(out.Fields, f)
 	}
-	emit = func(l, r [][]byte) {
+	perRow := int64(rowOverhead + len(cols)*cellOverhead)
+	sentFields := false
+	flush = func() error {
+		if callback == nil || (sentFields && len(out.Rows) == 0) {
+			return nil
+		}
+		chunk := out
+		if sentFields {
+			chunk = &querypb.QueryResult{Rows: out.Rows}
+		}
+		sentFields = true
+		out = &querypb.QueryResult{Fields: out.Fields}
+		return callback(chunk)
+	}
+	emit = func(l, r [][]byte) error {
 		cells := make([][]byte, len(cols))
 		for i, c := range cols {
 			if c.right {
@@ -245,14 +283,26 @@ func (j *Join) output(lfields, rfields []*querypb.Field) (out *querypb.QueryResu
 			idx, _ := colIndex(c.idx, len(lfields))
 			cells[i] = l[idx]
 		}
-		out.Rows = append(out.Rows, sqltypes.EncodeRow(cells))
+		row := sqltypes.EncodeRow(cells)
+		if callback != nil {
+			out.Rows = append(out.Rows, row)
+			if len(out.Rows) >= streamChunkRows {
+				return flush()
+			}
+			return nil
+		}
+		if err := mem.charge(perRow + int64(len(row))); err != nil {
+			return err
+		}
+		out.Rows = append(out.Rows, row)
+		return nil
 	}
-	return out, emit, nil
+	return out, emit, flush, nil
 }
 
 // nestedLoop runs Right once per distinct left row, with the row's Vars
 // bound, and joins the left row to every row it returns.
-func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, lres *querypb.QueryResult, lrows [][][]byte) (*querypb.QueryResult, error) {
+func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, lres *querypb.QueryResult, lrows [][][]byte, held *int64, callback func(*querypb.QueryResult) error) (*querypb.QueryResult, error) {
 	cols := make([]int, len(j.Vars))
 	for i, v := range j.Vars {
 		c, err := colIndex(v.Col, len(lres.Fields))
@@ -300,6 +350,7 @@ func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, 
 		if err != nil {
 			return nil, err
 		}
+		*held += resultSize(res)
 		if rfields == nil {
 			rfields = res.Fields
 		}
@@ -325,19 +376,24 @@ func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, 
 		if err != nil {
 			return nil, err
 		}
+		*held += resultSize(res)
 		rfields = res.Fields
 	}
-	out, emit, err := j.output(lres.Fields, rfields)
+	out, emit, flush, err := j.output(statementMemory(ctx), lres.Fields, rfields, callback)
 	if err != nil {
 		return nil, err
 	}
 	for i, l := range lrows {
 		for _, r := range matches[i].rows {
-			emit(l, r)
+			if err := emit(l, r); err != nil {
+				return nil, err
+			}
 		}
 		if len(matches[i].rows) == 0 && j.LeftJoin {
-			emit(l, nil)
+			if err := emit(l, nil); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return out, nil
+	return out, flush()
 }

@@ -28,17 +28,24 @@ type Config struct {
 	// ParseMemory, when set, is charged with what parsing a big statement
 	// takes, before the parser runs (see MemoryBudget).
 	ParseMemory MemoryBudget
+	// MaxStatementMemory bounds the rows one statement holds in the gate
+	// to join, group, sort or deduplicate them (0: no limit). The
+	// executor applies it to plans run under WithStatementMemory.
+	MaxStatementMemory int64
 }
 
 // DefaultConfig returns the default router configuration.
 func DefaultConfig() Config {
-	return Config{PlanCacheSize: 5000}
+	return Config{PlanCacheSize: 5000, MaxStatementMemory: 64 << 20}
 }
 
 // Validate checks a Config.
 func (c Config) Validate() error {
 	if c.PlanCacheSize < 0 {
 		return fmt.Errorf("plan cache size %d below zero", c.PlanCacheSize)
+	}
+	if c.MaxStatementMemory < 0 {
+		return fmt.Errorf("statement memory limit %d below zero", c.MaxStatementMemory)
 	}
 	return nil
 }
@@ -334,6 +341,12 @@ func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(str
 		// The plan holds this text's own literals: it may be cached by
 		// text only, never for other values.
 		prim, typ, normKey, query = pt, "Passthrough", "", sql
+	}
+	if p.lookupWrites && !slices.Contains(sessionBinds, InTransactionBind) {
+		// Lookup writes depend on whether the session is in a
+		// transaction (lookup_write.go).
+		sessionBinds = append(slices.Clone(sessionBinds), InTransactionBind)
+		slices.Sort(sessionBinds)
 	}
 	plan := routePlan(p, stmt, typ, prim, sessionBinds, query, normKey != "", colGen)
 	plan.sessionCols = sessionCols
