@@ -124,6 +124,8 @@ func newRootCmd(a *app) *cobra.Command {
 		newSecretsCmd(),
 		newUsersCmd(),
 		newReshardCmd(a),
+		newMoveTablesCmd(a),
+		newRoutingRulesCmd(a),
 		newLookupCmd(a),
 	)
 	return root
