@@ -49,7 +49,7 @@ test: deps build weed
 # under -short (proxy, tablet/mysqlconn, tablet/backupstore): `make unit`
 # passes -short. tablet, tablet/mysqlctl, tablet/pitr, tablet/vrepl,
 # topo/etcdstore, bench and e2e start servers in most tests and stay out.
-UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./recovered ./router/... \
+UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./proxy/tabletgw ./recovered ./router/... \
 	./sqlerr ./sqltext ./sysconn ./testports ./topo ./topo/memstore ./topo/reconcile \
 	./tablet/backupstore/... ./tablet/deadlock ./tablet/failover ./tablet/flavor \
 	./tablet/mysqlconn ./tablet/queryservice ./tablet/reparent ./tablet/rpcauth \
@@ -59,7 +59,7 @@ UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./recovered ./r
 # skip under -short (they run whole here). UNIT_PKGS and E2E_PKGS together
 # are ./..., which `make test` runs.
 E2E_PKGS := ./e2e/... ./bench ./tablet ./tablet/mysqlctl ./tablet/pitr ./tablet/vrepl \
-	./topo/etcdstore/... ./proxy ./tablet/mysqlconn ./tablet/backupstore/...
+	./topo/etcdstore/... ./proxy ./proxy/tabletgw ./tablet/mysqlconn ./tablet/backupstore/...
 UNIT_TIMEOUT ?= 5m
 
 # unit runs the tests that need no server, with the race detector: about

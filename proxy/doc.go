@@ -13,6 +13,11 @@
 // (binaryrow.go); multistmt.go splits multi-statement queries; timeout.go
 // holds KILL and the statement time limits; access.go the per-user rules.
 //
+// Tablets are reached through the tablet gateway, package tabletgw:
+// discovery, health, picking, buffering and fan-out live there, behind
+// the small tabletGateway interface the session engine calls
+// (gateway.go).
+//
 // The gate is stateless: everything it knows comes from topo (watched, not
 // polled) and from the tablets' health streams. It never talks to mysqld
 // directly. Use Gate: New(cfg, topoServer, logger, registry) then Run(ctx).

@@ -10,6 +10,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/router/loaddata"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -152,7 +153,7 @@ func (cc *clientConn) openLoad(ctx context.Context, keyspace, shard, sql string)
 	target := &querypb.Target{Keyspace: keyspace, Shard: shard, TabletType: s.TabletType}
 	opts := s.Options()
 	key := shardKey{keyspace, shard}
-	var th *TabletHealth
+	var th *tabletgw.TabletHealth
 	var tx *shardTx
 	if s.InTransaction {
 		if err := s.checkShards([]shardKey{key}); err != nil {
@@ -163,7 +164,7 @@ func (cc *clientConn) openLoad(ctx context.Context, keyspace, shard, sql string)
 			if err != nil {
 				return nil, err
 			}
-			err = cc.g.gw.retry(ctx, target, func(h *TabletHealth) error {
+			err = cc.g.gw.Call(ctx, target, func(h *tabletgw.TabletHealth) error {
 				resp, err := h.Client.Begin(ctx, &querypb.BeginRequest{Target: target, Options: opts, BeginOptions: bo})
 				if err != nil {
 					return err
@@ -181,7 +182,7 @@ func (cc *clientConn) openLoad(ctx context.Context, keyspace, shard, sql string)
 	} else {
 		// The file cannot be sent twice: pick the tablet (waiting out a
 		// failover like any primary request), then run there once.
-		err := cc.g.gw.retry(ctx, target, func(h *TabletHealth) error { th = h; return nil })
+		err := cc.g.gw.Call(ctx, target, func(h *tabletgw.TabletHealth) error { th = h; return nil })
 		if err != nil {
 			return nil, wrapShardErr(err)
 		}

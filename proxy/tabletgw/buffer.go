@@ -1,4 +1,4 @@
-package proxy
+package tabletgw
 
 import (
 	"sync"
@@ -152,3 +152,6 @@ func (b *failoverBuffer) dropLocked(key shardKey, ev *bufferEvent) {
 		b.active.Add(-1)
 	}
 }
+
+// shardKey names one shard of a keyspace.
+type shardKey struct{ keyspace, shard string }

@@ -1,62 +1,16 @@
-package proxy
+package tabletgw
 
 import (
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mosaicdb/mosaic/keyrange"
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
-
-func graph(primary []string, replica []string, switching ...topodatapb.TabletType) *topodatapb.SrvKeyspace {
-	srv := &topodatapb.SrvKeyspace{}
-	for i, shards := range [][]string{primary, replica} {
-		p := &topodatapb.SrvKeyspace_Partition{ServedType: []topodatapb.TabletType{topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA}[i]}
-		for _, s := range shards {
-			kr, _ := keyrange.Parse(s)
-			p.ShardReferences = append(p.ShardReferences, &topodatapb.ShardReference{Name: s, KeyRange: kr})
-		}
-		srv.Partitions = append(srv.Partitions, p)
-	}
-	if len(switching) > 0 {
-		srv.Switching = &topodatapb.TrafficSwitch{TabletTypes: switching}
-	}
-	return srv
-}
-
-// A graph whose shards overlap or leave a gap is refused, counted once,
-// and the last good one stays in force.
-func TestServingGraphRefusal(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	g := newServingGraphs(slog.New(slog.DiscardHandler), reg)
-	if got, err := g.accept("ks", graph([]string{"-80", "-40", "80-"}, nil)); got != nil || err == nil {
-		t.Fatalf("first graph overlapping: %v, %v; want none to route by and an error", got, err)
-	}
-	good := graph([]string{"-80", "80-"}, []string{"-40", "40-80", "80-"})
-	if got, err := g.accept("ks", good); got != good || err != nil {
-		t.Fatalf("good graph: %v, %v", got, err)
-	}
-	for _, bad := range []*topodatapb.SrvKeyspace{
-		graph([]string{"-80", "-40", "80-"}, nil),
-		graph([]string{"-80", "-40", "80-"}, nil), // the same again: not counted twice
-		graph([]string{"-80"}, nil),
-		graph([]string{"-80", "80-"}, []string{"-40", "80-"}),
-	} {
-		got, err := g.accept("ks", bad)
-		if got != good || !errors.Is(err, keyrange.ErrNotPartition) {
-			t.Fatalf("bad graph %v: routed by %v, %v", bad, got, err)
-		}
-	}
-	if n := counterValue(t, g.refused.WithLabelValues("ks")); n != 4 {
-		t.Fatalf("refusals counted %v, want 4 (the first, then three distinct)", n)
-	}
-}
 
 // A statement of a switching keyspace waits until the gate has the graph
 // without the flag; one of another keyspace does not; past the window it
@@ -133,22 +87,22 @@ func TestSwitchBuffer(t *testing.T) {
 // refusal waits there as before.
 func TestRetryPrimaryAfterSwitch(t *testing.T) {
 	hc := fakeHealth()
-	gw := NewTabletGateway(hc, "zone1", time.Second, 0, newFailoverBuffer(300*time.Millisecond, 10, newBufferMetrics(prometheus.NewRegistry())))
+	gw := newGateway(Config{Cell: "zone1", TabletWait: time.Second, MaxReplicaLag: 0}, hc, newFailoverBuffer(300*time.Millisecond, 10, newBufferMetrics(prometheus.NewRegistry())))
 	gw.switches = newSwitchBuffer(10*time.Second, 10, newSwitchMetrics(prometheus.NewRegistry()))
 	setTablet(hc, "a", topodatapb.TabletType_PRIMARY, true, 1, 0, false, time.Now())
 	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
 	refuse := func(th *TabletHealth) error { return sqlerr.NotServing("fenced") }
 
 	gw.switches.installed(map[string][]string{"ks": {"0"}}, nil)
-	if err := gw.retry(t.Context(), target, refuse); errors.Is(err, errSwitched) || !sqlerr.IsRetryable(err) {
+	if err := gw.Call(t.Context(), target, refuse); errors.Is(err, ErrSwitched) || !sqlerr.IsRetryable(err) {
 		t.Fatalf("refusal without a switch: %v, want the failover buffer's refusal", err)
 	}
 	gw.switches.installed(map[string][]string{"ks": {"0"}}, map[string]bool{"ks": true})
-	if err := gw.retry(t.Context(), target, refuse); !errors.Is(err, errSwitched) {
-		t.Fatalf("refusal during the switch: %v, want errSwitched", err)
+	if err := gw.Call(t.Context(), target, refuse); !errors.Is(err, ErrSwitched) {
+		t.Fatalf("refusal during the switch: %v, want ErrSwitched", err)
 	}
 	gw.switches.installed(map[string][]string{"ks": {"-80", "80-"}}, nil)
-	if err := gw.retry(t.Context(), target, refuse); !errors.Is(err, errSwitched) {
-		t.Fatalf("refusal by a shard the switch moved away from: %v, want errSwitched", err)
+	if err := gw.Call(t.Context(), target, refuse); !errors.Is(err, ErrSwitched) {
+		t.Fatalf("refusal by a shard the switch moved away from: %v, want ErrSwitched", err)
 	}
 }

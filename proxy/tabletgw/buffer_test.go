@@ -1,4 +1,4 @@
-package proxy
+package tabletgw
 
 import (
 	"context"
@@ -41,7 +41,7 @@ func TestFailoverBufferReleasesOnNewPrimary(t *testing.T) {
 	hc := fakeHealth()
 	reg := prometheus.NewRegistry()
 	bm := newBufferMetrics(reg)
-	gw := NewTabletGateway(hc, "zone1", time.Second, 0, newFailoverBuffer(5*time.Second, 10, bm))
+	gw := newGateway(Config{Cell: "zone1", TabletWait: time.Second, MaxReplicaLag: 0}, hc, newFailoverBuffer(5*time.Second, 10, bm))
 	setTablet(hc, "a", topodatapb.TabletType_PRIMARY, true, 1, 0, false, time.Now())
 	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
 
@@ -55,7 +55,7 @@ func TestFailoverBufferReleasesOnNewPrimary(t *testing.T) {
 	}()
 	var tried []string
 	start := time.Now()
-	err := gw.retry(context.Background(), target, func(th *TabletHealth) error {
+	err := gw.Call(context.Background(), target, func(th *TabletHealth) error {
 		tried = append(tried, th.Alias)
 		if th.Alias == "a" {
 			return sqlerr.NotServing("demoting")
@@ -87,13 +87,13 @@ func TestFailoverBufferWindowAndSize(t *testing.T) {
 	hc := fakeHealth()
 	bm := newBufferMetrics(prometheus.NewRegistry())
 	buf := newFailoverBuffer(300*time.Millisecond, 1, bm)
-	gw := NewTabletGateway(hc, "zone1", time.Second, 0, buf)
+	gw := newGateway(Config{Cell: "zone1", TabletWait: time.Second, MaxReplicaLag: 0}, hc, buf)
 	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
 
 	// One request fills the buffer of one; a second fails at once.
 	done := make(chan error, 1)
 	go func() {
-		done <- gw.retry(context.Background(), target, func(*TabletHealth) error { return nil })
+		done <- gw.Call(context.Background(), target, func(*TabletHealth) error { return nil })
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -110,7 +110,7 @@ func TestFailoverBufferWindowAndSize(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	start := time.Now()
-	err := gw.retry(context.Background(), target, func(*TabletHealth) error { return nil })
+	err := gw.Call(context.Background(), target, func(*TabletHealth) error { return nil })
 	if !sqlerr.IsRetryable(err) || time.Since(start) > 100*time.Millisecond {
 		t.Fatalf("request over the buffer size: %v after %v", err, time.Since(start))
 	}
@@ -127,11 +127,11 @@ func TestFailoverBufferWindowAndSize(t *testing.T) {
 	}
 	// Past the window, requests fail at once until a primary serves.
 	start = time.Now()
-	if err := gw.retry(context.Background(), target, func(*TabletHealth) error { return nil }); err == nil || time.Since(start) > 100*time.Millisecond {
+	if err := gw.Call(context.Background(), target, func(*TabletHealth) error { return nil }); err == nil || time.Since(start) > 100*time.Millisecond {
 		t.Fatalf("request after the window: %v after %v", err, time.Since(start))
 	}
 	setTablet(hc, "b", topodatapb.TabletType_PRIMARY, true, 2, 0, false, time.Now())
-	if err := gw.retry(context.Background(), target, func(*TabletHealth) error { return nil }); err != nil {
+	if err := gw.Call(context.Background(), target, func(*TabletHealth) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if buf.active.Load() != 0 {
@@ -141,7 +141,7 @@ func TestFailoverBufferWindowAndSize(t *testing.T) {
 
 func TestReplicaLagLimit(t *testing.T) {
 	hc := fakeHealth()
-	gw := NewTabletGateway(hc, "zone1", 0, 2*time.Second, nil)
+	gw := newGateway(Config{Cell: "zone1", TabletWait: 0, MaxReplicaLag: 2 * time.Second}, hc, nil)
 	now := time.Now()
 	// Replication stopped one second ago with 1.5s of lag reported: 2.5s now.
 	setTablet(hc, "stopped", topodatapb.TabletType_REPLICA, true, 0, 1, false, now.Add(-1500*time.Millisecond))

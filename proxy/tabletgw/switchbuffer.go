@@ -1,8 +1,7 @@
-package proxy
+package tabletgw
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mosaicdb/mosaic/proto/topodatapb"
-	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -41,9 +38,9 @@ import (
 // instead (running it again could apply them twice), as does one inside a
 // transaction that ran on the keyspace.
 
-// errSwitched says a statement stopped before any of its queries ran
+// ErrSwitched says a statement stopped before any of its queries ran
 // because a keyspace it uses switched its traffic: plan it again.
-var errSwitched = &sqlerr.Error{Num: sqlerr.ERUnknown, State: "HY000", Message: "the keyspace's serving shards changed while the statement waited: run it again"}
+var ErrSwitched = &sqlerr.Error{Num: sqlerr.ERUnknown, State: "HY000", Message: "the keyspace's serving shards changed while the statement waited: run it again"}
 
 // switchMetrics are the switch buffer's collectors.
 type switchMetrics struct {
@@ -227,108 +224,31 @@ func switchWindowPassed(ks string) error {
 	return sqlerr.NotServing("keyspace %s is switching its traffic: not done within the buffer window; try again", ks)
 }
 
-// TabletType implements router.TabletTyper: routes pick the shards that
-// serve the session's tablet type.
-func (e *sessionExecutor) TabletType() topodatapb.TabletType { return e.s.TabletType }
-
-// awaitSwitch holds a statement about to send qs while a keyspace of qs
-// switches its primary traffic, and then returns errSwitched so that it
-// is planned again, or a plain error when some of its queries ran
-// already. It returns nil at once when nothing switches.
-func (e *sessionExecutor) awaitSwitch(ctx context.Context, qs []router.ShardQuery) error {
-	b := e.gw.switches
-	if b == nil || b.active.Load() == 0 || e.s.TabletType != topodatapb.TabletType_PRIMARY || e.s.Shard != "" {
-		// Not held: replica reads, and sessions that name their shard
-		// (`USE ks:-80`), which the serving graph does not route.
-		return nil
-	}
-	for i, q := range qs {
-		if i > 0 && q.Keyspace == qs[i-1].Keyspace {
-			continue
-		}
-		if e.inTx() && e.s.hasTxIn(q.Keyspace) {
-			// It finishes on the sources, which let it.
-			continue
-		}
-		waited, err := b.wait(ctx, q.Keyspace)
-		if err != nil {
-			return err
-		}
-		if waited {
-			return e.switched(q.Keyspace)
-		}
-	}
-	return nil
+// InstalledGraph tells the gateway the serving graph the router now
+// routes by: the primary shards of each keyspace and the keyspaces whose
+// primary traffic is switching. A keyspace no longer switching releases
+// the statements that wait for it; call it after the router has the
+// graph, so that they plan against it.
+func (g *Gateway) InstalledGraph(primaries map[string][]string, switching map[string]bool) {
+	g.switches.installed(primaries, switching)
 }
 
-// switched is the error of a statement whose keyspace ks switched before
-// one of its queries could run: errSwitched when none ran yet.
-func (e *sessionExecutor) switched(ks string) error {
-	if e.ran.Load() {
-		return sqlerr.New(sqlerr.ERUnknown, "keyspace %s switched its traffic to other shards while the statement ran; part of it ran, so it was not run again", ks)
-	}
-	if e.inTx() && e.s.hasTxIn(ks) {
-		return sqlerr.New(sqlerr.ERUnknown, "keyspace %s switched its traffic to other shards during the transaction: roll it back and run it again", ks)
-	}
-	return errSwitched
+// Switching reports whether ks's primary traffic is being switched.
+func (g *Gateway) Switching(ks string) bool { return g.switches.switching(ks) }
+
+// SwitchUnderway reports whether any keyspace switches its primary
+// traffic now: cheap, for the request path.
+func (g *Gateway) SwitchUnderway() bool {
+	return g.switches != nil && g.switches.active.Load() > 0
 }
 
-// switchedAfter turns err, when a shard's query came back errSwitched (a
-// fenced source refused it), into the statement's error once all of its
-// queries are back: when none ran, the statement waits for the switch to
-// end, then is planned again.
-func (e *sessionExecutor) switchedAfter(ctx context.Context, err error, ks string) error {
-	if !errors.Is(err, errSwitched) {
-		return err
+// AwaitSwitch holds the caller while ks's primary traffic is switching.
+// It returns false at once when it is not; true once the switch ended
+// (the caller plans its statement again); or an error: the window
+// passed, the buffer is full, or ctx ended.
+func (g *Gateway) AwaitSwitch(ctx context.Context, ks string) (bool, error) {
+	if g.switches == nil {
+		return false, nil
 	}
-	if e.s.Shard != "" {
-		return sqlerr.NotServing("shard %s of keyspace %s takes no statements now: the keyspace is switching its traffic, or switched it away from the shard", e.s.Shard, ks)
-	}
-	if e.ran.Load() || e.inTx() && e.s.hasTxIn(ks) {
-		return e.switched(ks)
-	}
-	if _, werr := e.gw.switches.wait(ctx, ks); werr != nil {
-		return werr
-	}
-	return errSwitched
-}
-
-// noteRanInTx is noteRan for the n queries of a statement inside the
-// transaction: when one came back refused and there were others, they
-// may have run (and been undone by the statement's savepoint, or not).
-func (e *sessionExecutor) noteRanInTx(n int, err error) {
-	if n > 1 {
-		e.ran.Store(true)
-		return
-	}
-	e.noteRan(err)
-}
-
-// noteRan records that a query of the statement may have run: it did
-// not come back refused before running.
-func (e *sessionExecutor) noteRan(err error) {
-	if err == nil || !sqlerr.IsRetryable(err) && !errors.Is(err, errSwitched) {
-		e.ran.Store(true)
-	}
-}
-
-// hasTxIn reports whether the session's transaction runs on a shard of
-// keyspace ks.
-func (s *Session) hasTxIn(ks string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, k := range s.txOrder {
-		if k.keyspace == ks && s.shardTx[k] != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// switchedAgain reports whether a statement that ended with err on its
-// attempt-th run (from 0) is to be planned and run again: it stopped
-// before any of its queries ran because a keyspace switched its traffic.
-// A few times at most: each switch ends a buffering.
-func switchedAgain(err error, attempt int) bool {
-	return err != nil && attempt < 3 && errors.Is(err, errSwitched)
+	return g.switches.wait(ctx, ks)
 }
