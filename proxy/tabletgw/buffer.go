@@ -1,157 +1,231 @@
 package tabletgw
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
-// Buffering of primary requests while a shard changes primary.
+// One buffer holds the primary requests that wait for a change to end,
+// for two causes (eventKind): a shard changing its primary (the gateway's
+// retryPrimary) and a keyspace switching its primary traffic to other
+// shards (switchbuffer.go). Both run the same way: a buffering event per shard
+// or keyspace, with a deadline one window after it began and at most size
+// requests waiting in it; a request that would wait past the deadline, or
+// beyond the size, fails at once, retryably. They differ in what starts
+// and ends an event: a failover event starts with the first request that
+// finds no serving primary and ends when one serves again; a switch event
+// follows the serving graph's switching flag. A window of zero turns
+// buffering off: requests then wait up to the gateway's tablet wait, as
+// replica requests do.
 //
-// The gate learns that a shard's primary is going away from the health
-// streams, not from a separate signal: a primary being demoted (planned
-// reparent) or fenced says "not serving" in its stream before it stops
-// taking writes, and refuses requests with a retryable error; a primary
-// that dies breaks its stream (and its refused connections fail before a
-// request leaves the gate, which is retryable too). A request for a
-// shard's primary that finds no serving primary, or that its primary
-// refused, starts the shard's buffering event (if none is running) and
-// waits, instead of failing, until the health check shows a serving
-// primary again (the new one, with its newer term) or until the event's
-// window has passed since it started. At most size requests wait per
-// shard; more fail at once. A window of zero turns buffering off: requests
-// then wait up to the gateway's tablet wait, as replica requests do.
+// Failover. The gate learns that a shard's primary is going away from the
+// health streams, not from a separate signal: a primary being demoted
+// (planned reparent) or fenced says "not serving" in its stream before it
+// stops taking writes, and refuses requests with a retryable error; a
+// primary that dies breaks its stream (and its refused connections fail
+// before a request leaves the gate, which is retryable too). A request
+// for a shard's primary that finds no serving primary, or that its
+// primary refused, starts the shard's buffering event (if none is
+// running) and waits, instead of failing, until the health check shows a
+// serving primary again (the new one, with its newer term) or until the
+// event's window has passed since it started.
 
-// bufferMetrics are the buffer's collectors.
-type bufferMetrics struct {
-	events   *prometheus.CounterVec
-	requests *prometheus.CounterVec
-	wait     prometheus.Histogram
+// eventKind is why requests wait.
+type eventKind int
+
+const (
+	// failover: the shard has no serving primary (a reparent, a crash).
+	failover eventKind = iota
+	// trafficSwitch: the keyspace's primary traffic moves to other
+	// shards (a reshard's cutover).
+	trafficSwitch
+	numKinds
+)
+
+// Outcomes of a buffered request, the outcome label of the metrics.
+const (
+	outcomeReleased     = "released"
+	outcomeWindowPassed = "window_passed"
+	outcomeBufferFull   = "buffer_full"
+	outcomeCanceled     = "canceled"
+)
+
+// eventKey names one buffering event: a shard for a failover, a keyspace
+// (shard "") for a traffic switch.
+type eventKey struct {
+	kind     eventKind
+	keyspace string
+	shard    string
 }
 
-func newBufferMetrics(reg prometheus.Registerer) *bufferMetrics {
-	m := &bufferMetrics{
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mosaic_gate_buffer_events_total",
-			Help: "Times a shard's primary requests started to be buffered (its primary stopped serving), by keyspace and shard.",
-		}, []string{"keyspace", "shard"}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mosaic_gate_buffered_requests_total",
-			Help: "Requests that waited in the failover buffer, by keyspace, shard and outcome (released, window_passed, buffer_full, canceled).",
-		}, []string{"keyspace", "shard", "outcome"}),
-		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "mosaic_gate_buffer_wait_seconds",
-			Help:    "How long buffered requests waited for a serving primary.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
-		}),
+// labels are the key's metric labels: keyspace and shard for a failover,
+// keyspace for a switch.
+func (k eventKey) labels(more ...string) []string {
+	if k.kind == failover {
+		return append([]string{k.keyspace, k.shard}, more...)
 	}
-	reg.MustRegister(m.events, m.requests, m.wait)
-	return m
+	return append([]string{k.keyspace}, more...)
 }
 
-// failoverBuffer holds the buffering events of every shard.
-type failoverBuffer struct {
+// bufferEvent is one buffering event: it lasts until its cause ends; past
+// its deadline, requests fail at once instead of waiting.
+type bufferEvent struct {
+	deadline time.Time
+	waiting  int
+	// done is closed when the event ends.
+	done chan struct{}
+}
+
+// buffer holds the buffering events of every shard and keyspace.
+type buffer struct {
 	window time.Duration
 	size   int
 	m      *bufferMetrics
 
 	mu     sync.Mutex
-	events map[shardKey]*bufferEvent
-	// active counts events, so that the request path skips the lock when
-	// nothing is buffered.
-	active atomic.Int32
+	events map[eventKey]*bufferEvent
+	// active counts events of each kind, so that the request path skips
+	// the lock when nothing of that kind is buffered.
+	active [numKinds]atomic.Int32
+
+	// What the switch events need besides (switchbuffer.go), under mu.
+	switchState
 }
 
-// bufferEvent is one shard's buffering: it lasts until a primary serves
-// again; past its window, requests fail at once instead of waiting.
-type bufferEvent struct {
-	deadline time.Time
-	waiting  int
+func newBuffer(window time.Duration, size int, m *bufferMetrics) *buffer {
+	return &buffer{window: window, size: size, m: m, events: map[eventKey]*bufferEvent{},
+		switchState: newSwitchState()}
 }
 
-func newFailoverBuffer(window time.Duration, size int, m *bufferMetrics) *failoverBuffer {
-	return &failoverBuffer{window: window, size: size, m: m, events: map[shardKey]*bufferEvent{}}
+// enabled reports whether requests are buffered at all.
+func (b *buffer) enabled() bool { return b != nil && b.window > 0 }
+
+// underway reports, without locking, whether an event of kind runs.
+func (b *buffer) underway(kind eventKind) bool {
+	return b != nil && b.active[kind].Load() > 0
 }
 
-// enabled reports whether primary requests are buffered at all.
-func (b *failoverBuffer) enabled() bool { return b != nil && b.window > 0 }
+// beginLocked starts key's event, deadline one window from now, unless
+// one runs. b.mu is held.
+func (b *buffer) beginLocked(key eventKey, now time.Time) *bufferEvent {
+	if ev := b.events[key]; ev != nil {
+		return ev
+	}
+	ev := &bufferEvent{deadline: now.Add(b.window), done: make(chan struct{})}
+	b.events[key] = ev
+	b.active[key.kind].Add(1)
+	b.m.of(key.kind).events.WithLabelValues(key.labels()...).Inc()
+	return ev
+}
 
-// bufferSlot is one request waiting in a shard's buffer.
+// endLocked ends key's event ev, releasing whoever waits on its done
+// channel, when it is still key's event. b.mu is held.
+func (b *buffer) endLocked(key eventKey, ev *bufferEvent) {
+	if b.events[key] == ev {
+		close(ev.done)
+		delete(b.events, key)
+		b.active[key.kind].Add(-1)
+	}
+}
+
+// bufferSlot is one request waiting in an event.
 type bufferSlot struct {
-	b        *failoverBuffer
-	key      shardKey
+	b        *buffer
+	key      eventKey
 	ev       *bufferEvent
 	deadline time.Time
 	start    time.Time
 	done     bool
 }
 
-// enter makes a request wait in the shard's buffer, starting a buffering
-// event if none runs. It returns nil when the buffer is full or the
-// shard's current event has passed its window.
-func (b *failoverBuffer) enter(key shardKey) *bufferSlot {
+// enter makes a request wait in key's event; a failover event starts if
+// none runs, a switch event must run already. It returns nil and the
+// outcome counted when the request may not wait: no event (outcome ""),
+// the event passed its window, or it is full.
+func (b *buffer) enter(key eventKey) (*bufferSlot, string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
 	ev := b.events[key]
 	if ev == nil {
-		ev = &bufferEvent{deadline: now.Add(b.window)}
-		b.events[key] = ev
-		b.active.Add(1)
-		b.m.events.WithLabelValues(key.keyspace, key.shard).Inc()
+		if key.kind != failover {
+			return nil, ""
+		}
+		ev = b.beginLocked(key, now)
 	}
+	m := b.m.of(key.kind)
 	if !now.Before(ev.deadline) {
-		b.m.requests.WithLabelValues(key.keyspace, key.shard, "window_passed").Inc()
-		return nil
+		m.requests.WithLabelValues(key.labels(outcomeWindowPassed)...).Inc()
+		return nil, outcomeWindowPassed
 	}
 	if ev.waiting >= b.size {
-		b.m.requests.WithLabelValues(key.keyspace, key.shard, "buffer_full").Inc()
-		return nil
+		m.requests.WithLabelValues(key.labels(outcomeBufferFull)...).Inc()
+		return nil, outcomeBufferFull
 	}
 	ev.waiting++
-	return &bufferSlot{b: b, key: key, ev: ev, deadline: ev.deadline, start: now}
+	m.waiting.WithLabelValues(key.labels()...).Inc()
+	return &bufferSlot{b: b, key: key, ev: ev, deadline: ev.deadline, start: now}, ""
 }
 
-// leave ends the request's wait with outcome. A released request (a
-// primary serves again) ends the shard's event: the next outage starts a
-// new one with a fresh window.
+// wait blocks until the slot's event ends (true), its deadline passes
+// (false) or ctx ends (its error). It does not leave the slot.
+func (s *bufferSlot) wait(ctx context.Context) (bool, error) {
+	t := time.NewTimer(time.Until(s.deadline))
+	defer t.Stop()
+	select {
+	case <-s.ev.done:
+		return true, nil
+	case <-t.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// leave ends the request's wait with outcome. A released failover request
+// (a primary serves again) ends the shard's event: the next outage
+// starts a new one with a fresh window.
 func (s *bufferSlot) leave(outcome string) {
 	if s == nil || s.done {
 		return
 	}
 	s.done = true
 	b := s.b
-	b.m.requests.WithLabelValues(s.key.keyspace, s.key.shard, outcome).Inc()
-	b.m.wait.Observe(time.Since(s.start).Seconds())
+	m := b.m.of(s.key.kind)
+	m.requests.WithLabelValues(s.key.labels(outcome)...).Inc()
+	m.waiting.WithLabelValues(s.key.labels()...).Dec()
+	m.wait.Observe(time.Since(s.start).Seconds())
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s.ev.waiting--
-	if outcome == "released" {
-		b.dropLocked(s.key, s.ev)
+	if outcome == outcomeReleased && s.key.kind == failover {
+		b.endLocked(s.key, s.ev)
 	}
 }
 
-// endEvent ends a shard's buffering event, if one runs and nobody waits
+// endFailover ends a shard's failover event, if one runs and nobody waits
 // in it: its primary serves. Cheap when nothing is buffered.
-func (b *failoverBuffer) endEvent(key shardKey) {
-	if b == nil || b.active.Load() == 0 {
+func (b *buffer) endFailover(keyspace, shard string) {
+	if !b.underway(failover) {
 		return
 	}
+	key := eventKey{failover, keyspace, shard}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ev := b.events[key]; ev != nil && ev.waiting <= 0 {
-		b.dropLocked(key, ev)
+		b.endLocked(key, ev)
 	}
 }
 
-func (b *failoverBuffer) dropLocked(key shardKey, ev *bufferEvent) {
-	if b.events[key] == ev {
-		delete(b.events, key)
-		b.active.Add(-1)
+// windowPassed is the error of a request that could not wait for key's
+// event to end within the window.
+func windowPassed(key eventKey) error {
+	if key.kind == failover {
+		return sqlerr.NotServing("no serving primary for %s/%s within the buffer window", key.keyspace, key.shard)
 	}
+	return sqlerr.NotServing("keyspace %s is switching its traffic: not done within the buffer window; try again", key.keyspace)
 }
-
-// shardKey names one shard of a keyspace.
-type shardKey struct{ keyspace, shard string }

@@ -41,7 +41,7 @@ func TestFailoverBufferReleasesOnNewPrimary(t *testing.T) {
 	hc := fakeHealth()
 	reg := prometheus.NewRegistry()
 	bm := newBufferMetrics(reg)
-	gw := newGateway(Config{Cell: "zone1", TabletWait: time.Second, MaxReplicaLag: 0}, hc, newFailoverBuffer(5*time.Second, 10, bm))
+	gw := newGateway(Config{Cell: "zone1", TabletWait: time.Second, MaxReplicaLag: 0}, hc, newBuffer(5*time.Second, 10, bm))
 	setTablet(hc, "a", topodatapb.TabletType_PRIMARY, true, 1, 0, false, time.Now())
 	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
 
@@ -71,14 +71,14 @@ func TestFailoverBufferReleasesOnNewPrimary(t *testing.T) {
 	if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
 		t.Errorf("waited %v", d)
 	}
-	if n := counterValue(t, bm.events.WithLabelValues("ks", "0")); n != 1 {
+	if n := counterValue(t, bm.of(failover).events.WithLabelValues("ks", "0")); n != 1 {
 		t.Errorf("buffer events = %v", n)
 	}
-	if n := counterValue(t, bm.requests.WithLabelValues("ks", "0", "released")); n != 1 {
+	if n := counterValue(t, bm.of(failover).requests.WithLabelValues("ks", "0", "released")); n != 1 {
 		t.Errorf("released requests = %v", n)
 	}
 	// The event ended with the release: the next outage starts a new one.
-	if gw.buf.active.Load() != 0 {
+	if gw.buf.active[failover].Load() != 0 {
 		t.Error("buffering event still active after the release")
 	}
 }
@@ -86,7 +86,7 @@ func TestFailoverBufferReleasesOnNewPrimary(t *testing.T) {
 func TestFailoverBufferWindowAndSize(t *testing.T) {
 	hc := fakeHealth()
 	bm := newBufferMetrics(prometheus.NewRegistry())
-	buf := newFailoverBuffer(300*time.Millisecond, 1, bm)
+	buf := newBuffer(300*time.Millisecond, 1, bm)
 	gw := newGateway(Config{Cell: "zone1", TabletWait: time.Second, MaxReplicaLag: 0}, hc, buf)
 	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
 
@@ -98,7 +98,7 @@ func TestFailoverBufferWindowAndSize(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		buf.mu.Lock()
-		ev := buf.events[shardKey{"ks", "0"}]
+		ev := buf.events[eventKey{failover, "ks", "0"}]
 		waiting := ev != nil && ev.waiting == 1
 		buf.mu.Unlock()
 		if waiting {
@@ -119,10 +119,10 @@ func TestFailoverBufferWindowAndSize(t *testing.T) {
 	if !sqlerr.IsRetryable(err) {
 		t.Fatalf("request past the window: %v", err)
 	}
-	if n := counterValue(t, bm.requests.WithLabelValues("ks", "0", "window_passed")); n != 1 {
+	if n := counterValue(t, bm.of(failover).requests.WithLabelValues("ks", "0", "window_passed")); n != 1 {
 		t.Errorf("window_passed = %v", n)
 	}
-	if n := counterValue(t, bm.requests.WithLabelValues("ks", "0", "buffer_full")); n != 1 {
+	if n := counterValue(t, bm.of(failover).requests.WithLabelValues("ks", "0", "buffer_full")); n != 1 {
 		t.Errorf("buffer_full = %v", n)
 	}
 	// Past the window, requests fail at once until a primary serves.
@@ -134,7 +134,7 @@ func TestFailoverBufferWindowAndSize(t *testing.T) {
 	if err := gw.Call(context.Background(), target, func(*TabletHealth) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if buf.active.Load() != 0 {
+	if buf.active[failover].Load() != 0 {
 		t.Error("event not ended once a primary served")
 	}
 }

@@ -25,12 +25,9 @@ type Gateway struct {
 	cfg Config
 	hc  *HealthCheck
 	// buf buffers primary requests while a shard has no serving primary
-	// (nil: no buffering).
-	buf *failoverBuffer
-	// switches holds statements of keyspaces that switch their traffic
-	// and says which shards serve primary traffic now (nil: no switch
-	// buffering).
-	switches *switchBuffer
+	// or its keyspace switches its traffic, and says which shards serve
+	// primary traffic now (nil: no buffering).
+	buf *buffer
 	// fan runs the per-shard calls of multi-shard statements (fanout.go).
 	fan *Fanout
 }
@@ -45,12 +42,10 @@ func New(cfg Config, log *slog.Logger, ts *topo.Server, reg prometheus.Registere
 	hc.muxStreams = cfg.TabletStreams
 	hc.hostID = cfg.HostID
 	hc.creds = cfg.Creds
-	g := newGateway(cfg, hc, newFailoverBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg)))
-	g.switches = newSwitchBuffer(cfg.BufferWindow, cfg.BufferSize, newSwitchMetrics(reg))
-	return g, nil
+	return newGateway(cfg, hc, newBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg))), nil
 }
 
-func newGateway(cfg Config, hc *HealthCheck, buf *failoverBuffer) *Gateway {
+func newGateway(cfg Config, hc *HealthCheck, buf *buffer) *Gateway {
 	return &Gateway{cfg: cfg, hc: hc, buf: buf, fan: NewFanout()}
 }
 
@@ -183,9 +178,9 @@ func (g *Gateway) Call(ctx context.Context, target *querypb.Target, fn func(th *
 // shard's failover buffer until the health check shows a serving primary
 // it has not tried in that state, and runs there.
 func (g *Gateway) retryPrimary(ctx context.Context, target *querypb.Target, fn func(th *TabletHealth) error) error {
-	key := shardKey{target.Keyspace, target.Shard}
+	key := eventKey{failover, target.Keyspace, target.Shard}
 	var slot *bufferSlot
-	outcome := "canceled"
+	outcome := outcomeCanceled
 	defer func() { slot.leave(outcome) }()
 	var refused *TabletHealth
 	var lastErr error
@@ -193,9 +188,9 @@ func (g *Gateway) retryPrimary(ctx context.Context, target *querypb.Target, fn f
 		changed := g.hc.Changed()
 		if th := g.Choose(target.Keyspace, target.Shard, target.TabletType); th != nil && th != refused {
 			if slot == nil {
-				g.buf.endEvent(key)
+				g.buf.endFailover(target.Keyspace, target.Shard)
 			} else {
-				outcome = "released"
+				outcome = outcomeReleased
 			}
 			err := fn(th)
 			if err == nil || !sqlerr.IsRetryable(err) || ctx.Err() != nil {
@@ -203,33 +198,33 @@ func (g *Gateway) retryPrimary(ctx context.Context, target *querypb.Target, fn f
 			}
 			refused, lastErr = th, err
 		}
-		if g.switches.switchRefused(target.Keyspace, target.Shard) {
+		if g.buf.switchRefused(target.Keyspace, target.Shard) {
 			// The keyspace switches its traffic (the shard's primary is
 			// fenced) or just did: the statement waits for the switch,
 			// then is planned again (switchbuffer.go).
 			return ErrSwitched
 		}
 		if slot == nil {
-			if slot = g.buf.enter(key); slot == nil {
+			if slot, _ = g.buf.enter(key); slot == nil {
 				if lastErr != nil {
 					return lastErr
 				}
 				return noTablet(target.Keyspace, target.Shard, target.TabletType)
 			}
 		}
-		outcome = "canceled"
+		outcome = outcomeCanceled
 		left := time.Until(slot.deadline)
 		if left <= 0 {
-			outcome = "window_passed"
+			outcome = outcomeWindowPassed
 			if lastErr != nil {
 				return lastErr
 			}
-			return sqlerr.NotServing("no serving primary for %s/%s within the buffer window", target.Keyspace, target.Shard)
+			return windowPassed(key)
 		}
 		t := time.NewTimer(min(left, time.Second))
 		select {
 		case <-changed:
-		case <-g.graphChanged():
+		case <-g.buf.graphChanged():
 		case <-t.C:
 			refused = nil // nothing changed for a while: try it again
 		case <-ctx.Done():
@@ -238,15 +233,6 @@ func (g *Gateway) retryPrimary(ctx context.Context, target *querypb.Target, fn f
 		}
 		t.Stop()
 	}
-}
-
-// graphChanged returns a channel closed when the gate installs a new
-// serving graph, or nil when it does not tell.
-func (g *Gateway) graphChanged() <-chan struct{} {
-	if g.switches == nil {
-		return nil
-	}
-	return g.switches.graphChanged()
 }
 
 // Go runs fn on one of the gateway's fan-out workers (Fanout.Go).

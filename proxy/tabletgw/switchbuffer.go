@@ -3,11 +3,7 @@ package tabletgw
 import (
 	"context"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -42,42 +38,9 @@ import (
 // because a keyspace it uses switched its traffic: plan it again.
 var ErrSwitched = &sqlerr.Error{Num: sqlerr.ERUnknown, State: "HY000", Message: "the keyspace's serving shards changed while the statement waited: run it again"}
 
-// switchMetrics are the switch buffer's collectors.
-type switchMetrics struct {
-	requests *prometheus.CounterVec
-	waiting  *prometheus.GaugeVec
-	wait     prometheus.Histogram
-}
-
-func newSwitchMetrics(reg prometheus.Registerer) *switchMetrics {
-	m := &switchMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mosaic_gate_switch_buffered_requests_total",
-			Help: "Statements that waited for a keyspace's traffic switch, by keyspace and outcome (released, window_passed, buffer_full, canceled).",
-		}, []string{"keyspace", "outcome"}),
-		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "mosaic_gate_switch_buffered_requests",
-			Help: "Statements waiting now for a keyspace's traffic switch, by keyspace.",
-		}, []string{"keyspace"}),
-		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "mosaic_gate_switch_buffer_wait_seconds",
-			Help:    "How long statements waited for a keyspace's traffic switch to end.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
-		}),
-	}
-	reg.MustRegister(m.requests, m.waiting, m.wait)
-	return m
-}
-
-// switchBuffer holds the switch events of every keyspace and what the
-// gate's graph says serves primary traffic.
-type switchBuffer struct {
-	window time.Duration
-	size   int
-	m      *switchMetrics
-
-	mu     sync.Mutex
-	events map[string]*switchEvent
+// switchState is what the buffer keeps for traffic switches besides
+// their events, under the buffer's lock.
+type switchState struct {
 	// primaries are the shards serving each keyspace's primary traffic in
 	// the graph the router has.
 	primaries map[string][]string
@@ -85,45 +48,33 @@ type switchBuffer struct {
 	ended map[string]time.Time
 	// changed is closed and replaced each time the gate installs a graph.
 	changed chan struct{}
-	// active counts events, so that the query path skips the lock when
-	// no keyspace switches.
-	active atomic.Int32
 }
 
-// switchEvent is one keyspace's switch as the gate sees it.
-type switchEvent struct {
-	deadline time.Time
-	waiting  int
-	// done is closed when the gate has the graph without the flag.
-	done chan struct{}
+func newSwitchState() switchState {
+	return switchState{primaries: map[string][]string{}, ended: map[string]time.Time{}, changed: make(chan struct{})}
 }
 
-func newSwitchBuffer(window time.Duration, size int, m *switchMetrics) *switchBuffer {
-	return &switchBuffer{window: window, size: size, m: m, events: map[string]*switchEvent{},
-		primaries: map[string][]string{}, ended: map[string]time.Time{}, changed: make(chan struct{})}
-}
+func switchKey(ks string) eventKey { return eventKey{kind: trafficSwitch, keyspace: ks} }
 
 // installed records the graph the router now routes by: the primary
 // shards of each keyspace and the keyspaces whose primary traffic is
 // switching. A keyspace no longer switching releases its statements;
 // call it after the router has the graph, so that they plan against it.
-func (b *switchBuffer) installed(primaries map[string][]string, switching map[string]bool) {
+func (b *buffer) installed(primaries map[string][]string, switching map[string]bool) {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.primaries = primaries
 	now := time.Now()
 	for ks := range switching {
-		if b.events[ks] == nil {
-			b.events[ks] = &switchEvent{deadline: now.Add(b.window), done: make(chan struct{})}
-			b.active.Add(1)
-		}
+		b.beginLocked(switchKey(ks), now)
 	}
-	for ks, ev := range b.events {
-		if !switching[ks] {
-			close(ev.done)
-			delete(b.events, ks)
-			b.active.Add(-1)
-			b.ended[ks] = now
+	for key, ev := range b.events {
+		if key.kind == trafficSwitch && !switching[key.keyspace] {
+			b.endLocked(key, ev)
+			b.ended[key.keyspace] = now
 		}
 	}
 	for ks, at := range b.ended {
@@ -136,15 +87,21 @@ func (b *switchBuffer) installed(primaries map[string][]string, switching map[st
 }
 
 // switching reports whether ks's primary traffic is being switched.
-func (b *switchBuffer) switching(ks string) bool {
+func (b *buffer) switching(ks string) bool {
+	if b == nil {
+		return false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.events[ks] != nil
+	return b.events[switchKey(ks)] != nil
 }
 
 // graphChanged returns a channel closed when the gate next installs a
-// graph.
-func (b *switchBuffer) graphChanged() <-chan struct{} {
+// graph, or nil without buffering.
+func (b *buffer) graphChanged() <-chan struct{} {
+	if !b.enabled() {
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.changed
@@ -155,13 +112,13 @@ func (b *switchBuffer) graphChanged() <-chan struct{} {
 // switch is under way (the shard's primary is fenced), or shard lost the
 // keyspace's primary traffic in one that ended within the window (the
 // statement was planned before).
-func (b *switchBuffer) switchRefused(ks, shard string) bool {
-	if b == nil || b.window <= 0 {
+func (b *buffer) switchRefused(ks, shard string) bool {
+	if !b.enabled() {
 		return false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.events[ks] != nil {
+	if b.events[switchKey(ks)] != nil {
 		return true
 	}
 	if at, ok := b.ended[ks]; !ok || time.Since(at) > b.window {
@@ -170,58 +127,35 @@ func (b *switchBuffer) switchRefused(ks, shard string) bool {
 	return !slices.Contains(b.primaries[ks], shard)
 }
 
-// wait holds the caller while ks's primary traffic is switching. It
-// returns false at once when it is not; true once the switch ended; or an
-// error: the window passed, the buffer is full, or ctx ended.
-func (b *switchBuffer) wait(ctx context.Context, ks string) (bool, error) {
-	if b.window <= 0 || b.active.Load() == 0 {
+// awaitSwitch holds the caller while ks's primary traffic is switching.
+// It returns false at once when it is not; true once the switch ended; or
+// an error: the window passed, the buffer is full, or ctx ended.
+func (b *buffer) awaitSwitch(ctx context.Context, ks string) (bool, error) {
+	if !b.enabled() || !b.underway(trafficSwitch) {
 		return false, nil
 	}
-	b.mu.Lock()
-	ev := b.events[ks]
-	if ev == nil {
-		b.mu.Unlock()
-		return false, nil
-	}
-	now := time.Now()
-	if !now.Before(ev.deadline) {
-		b.mu.Unlock()
-		b.m.requests.WithLabelValues(ks, "window_passed").Inc()
-		return false, switchWindowPassed(ks)
-	}
-	if ev.waiting >= b.size {
-		b.mu.Unlock()
-		b.m.requests.WithLabelValues(ks, "buffer_full").Inc()
+	key := switchKey(ks)
+	slot, refused := b.enter(key)
+	switch refused {
+	case outcomeWindowPassed:
+		return false, windowPassed(key)
+	case outcomeBufferFull:
 		return false, sqlerr.NotServing("keyspace %s is switching its traffic and its buffer is full", ks)
 	}
-	ev.waiting++
-	b.mu.Unlock()
-	gauge := b.m.waiting.WithLabelValues(ks)
-	gauge.Inc()
-	defer func() {
-		gauge.Dec()
-		b.mu.Lock()
-		ev.waiting--
-		b.mu.Unlock()
-		b.m.wait.Observe(time.Since(now).Seconds())
-	}()
-	t := time.NewTimer(time.Until(ev.deadline))
-	defer t.Stop()
-	select {
-	case <-ev.done:
-		b.m.requests.WithLabelValues(ks, "released").Inc()
-		return true, nil
-	case <-t.C:
-		b.m.requests.WithLabelValues(ks, "window_passed").Inc()
-		return false, switchWindowPassed(ks)
-	case <-ctx.Done():
-		b.m.requests.WithLabelValues(ks, "canceled").Inc()
-		return false, sqlerr.FromError(ctx.Err())
+	if slot == nil {
+		return false, nil
 	}
-}
-
-func switchWindowPassed(ks string) error {
-	return sqlerr.NotServing("keyspace %s is switching its traffic: not done within the buffer window; try again", ks)
+	ended, err := slot.wait(ctx)
+	switch {
+	case err != nil:
+		slot.leave(outcomeCanceled)
+		return false, sqlerr.FromError(err)
+	case !ended:
+		slot.leave(outcomeWindowPassed)
+		return false, windowPassed(key)
+	}
+	slot.leave(outcomeReleased)
+	return true, nil
 }
 
 // InstalledGraph tells the gateway the serving graph the router now
@@ -230,16 +164,16 @@ func switchWindowPassed(ks string) error {
 // the statements that wait for it; call it after the router has the
 // graph, so that they plan against it.
 func (g *Gateway) InstalledGraph(primaries map[string][]string, switching map[string]bool) {
-	g.switches.installed(primaries, switching)
+	g.buf.installed(primaries, switching)
 }
 
 // Switching reports whether ks's primary traffic is being switched.
-func (g *Gateway) Switching(ks string) bool { return g.switches.switching(ks) }
+func (g *Gateway) Switching(ks string) bool { return g.buf.switching(ks) }
 
 // SwitchUnderway reports whether any keyspace switches its primary
 // traffic now: cheap, for the request path.
 func (g *Gateway) SwitchUnderway() bool {
-	return g.switches != nil && g.switches.active.Load() > 0
+	return g.buf.underway(trafficSwitch)
 }
 
 // AwaitSwitch holds the caller while ks's primary traffic is switching.
@@ -247,8 +181,5 @@ func (g *Gateway) SwitchUnderway() bool {
 // (the caller plans its statement again); or an error: the window
 // passed, the buffer is full, or ctx ended.
 func (g *Gateway) AwaitSwitch(ctx context.Context, ks string) (bool, error) {
-	if g.switches == nil {
-		return false, nil
-	}
-	return g.switches.wait(ctx, ks)
+	return g.buf.awaitSwitch(ctx, ks)
 }
