@@ -50,8 +50,6 @@ type clientConn struct {
 	moreResults bool
 	in          packetBuffer
 	stmts       preparedStmts
-	// peeked is the plan of the statement about to run (timeout.go).
-	peeked peekedPlan
 	// observed caches the metrics of the last statement (metrics.go).
 	observed observed
 

@@ -17,13 +17,14 @@ import (
 // handleQuery runs one COM_QUERY and writes its response.
 func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 	start := time.Now()
-	qctx, done := cc.queryContext(ctx, cc.peekStmt(sql), "Query", sql)
+	early := cc.planEarly(sql)
+	qctx, done := cc.queryContext(ctx, early.stmt(), "Query", sql)
 	defer done()
 	cc.stmtBuf = stmtInfo{stmtType: "OTHER", planType: "Session"}
 	st := &cc.stmtBuf
 	cc.stmt = st
 	cc.s.startStatement()
-	err := interrupted(qctx, cc.execute(qctx, sql, st))
+	err := interrupted(qctx, cc.execute(qctx, sql, &early, st))
 	if err != nil {
 		err = cc.afterError(err)
 	}
@@ -74,9 +75,10 @@ func (cc *clientConn) afterError(err error) error {
 	return txLostError(lost)
 }
 
-// execute plans and runs sql, writing the result. An error it returns has
-// not been written yet; the caller writes it.
-func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) error {
+// execute plans and runs sql, writing the result; early is the plan
+// planEarly made for it. An error it returns has not been written yet;
+// the caller writes it.
+func (cc *clientConn) execute(ctx context.Context, sql string, early *earlyPlan, st *stmtInfo) error {
 	if target, ok := useStatement(sql); ok {
 		st.stmtType = "USE"
 		if err := cc.use(ctx, target); err != nil {
@@ -130,7 +132,7 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 		}
 		return cc.runShardTargeted(ctx, sql, st)
 	}
-	plan, bv, err := cc.plan(ctx, sql)
+	plan, bv, err := cc.plan(ctx, sql, early)
 	if err != nil {
 		st.stmtType, st.planType = "OTHER", "Error"
 		return err
@@ -148,7 +150,7 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 			return err
 		}
 		// A keyspace switched its traffic meanwhile: plan it again.
-		if plan, bv, err = cc.plan(ctx, sql); err != nil {
+		if plan, bv, err = cc.plan(ctx, sql, nil); err != nil {
 			return err
 		}
 	}
