@@ -49,7 +49,7 @@ test: deps build weed
 # under -short (proxy, tablet/mysqlconn, tablet/backupstore): `make unit`
 # passes -short. tablet, tablet/mysqlctl, tablet/pitr, tablet/vrepl,
 # topo/etcdstore, bench and e2e start servers in most tests and stay out.
-UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./proxy/tabletgw ./recovered ./router/... \
+UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./proxy/mysqlsrv ./proxy/tabletgw ./recovered ./router/... \
 	./sqlerr ./sqltext ./sysconn ./testports ./topo ./topo/memstore ./topo/reconcile \
 	./tablet/backupstore/... ./tablet/deadlock ./tablet/failover ./tablet/flavor \
 	./tablet/mysqlconn ./tablet/queryservice ./tablet/reparent ./tablet/rpcauth \

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -228,7 +229,7 @@ func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQu
 		for {
 			resp, err := st.Recv()
 			if err != nil {
-				if isEOF(err) {
+				if mysqlsrv.IsEOF(err) {
 					return nil
 				}
 				if started {

@@ -10,6 +10,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/router/loaddata"
@@ -29,10 +30,10 @@ func (cc *clientConn) runLoadData(ctx context.Context, ld *router.LoadData) erro
 	if cc.capability&mysql.CLIENT_LOCAL_FILES == 0 {
 		return sqlerr.New(sqlerr.ERNotAllowedCommand, "The used command is not allowed because the client has disabled the local infile capability")
 	}
-	if err := cc.pw.writePacket(append([]byte{0xfb}, ld.Path...)); err != nil {
+	if err := cc.pw.WritePacket(append([]byte{0xfb}, ld.Path...)); err != nil {
 		return err
 	}
-	if err := cc.pw.flush(); err != nil {
+	if err := cc.pw.Flush(); err != nil {
 		return err
 	}
 	file := &clientFile{cc: cc}
@@ -44,7 +45,7 @@ func (cc *clientConn) runLoadData(ctx context.Context, ld *router.LoadData) erro
 		res, err = cc.loadSharded(ctx, ld, file)
 	}
 	if derr := file.drain(); derr != nil {
-		if errors.Is(derr, errPacketTooLarge) {
+		if errors.Is(derr, mysqlsrv.ErrPacketTooLarge) {
 			cc.close()
 			return sqlerr.New(sqlerr.ERNetPacketTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes")
 		}
@@ -81,7 +82,7 @@ func (f *clientFile) next() ([]byte, error) {
 	if t := f.cc.g.cfg.NetReadTimeout; t > 0 {
 		wait = time.Now().Add(t)
 	}
-	b, err := f.cc.pc.readPacket(&f.cc.in, wait)
+	b, err := f.cc.pc.ReadPacket(&f.cc.in, wait)
 	if err != nil {
 		if f.err == nil || !isRefusal(err) {
 			f.err = err

@@ -10,6 +10,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -39,7 +40,7 @@ func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 	cc.g.m.observe(&cc.observed, cc.s, st.stmtType, st.planType, start, err)
 	recordPlan(st.stats, cc.s, start, err)
 	if err != nil {
-		return cc.pw.writeError(err)
+		return cc.pw.WriteError(err)
 	}
 	return nil
 }
@@ -275,7 +276,7 @@ func (cc *clientConn) writeResult(res *querypb.QueryResult) error {
 			cc.s.LastInsertID = res.InsertId
 		}
 		cc.s.RowCount = int64(res.RowsAffected)
-		return cc.pw.writeOK(res.RowsAffected, res.InsertId, cc.status(), uint16(res.Warnings), res.Info)
+		return cc.pw.WriteOK(res.RowsAffected, res.InsertId, cc.status(), uint16(res.Warnings), res.Info)
 	}
 	return cc.writeRowsResult(res, false)
 }
@@ -297,13 +298,13 @@ func (cc *clientConn) writeRowsResult(res *querypb.QueryResult, diagnostic bool)
 	if !diagnostic {
 		cc.s.FoundRows = uint64(len(res.Rows))
 	}
-	if err := cc.pw.writeFields(res.Fields, cc.status()); err != nil {
+	if err := cc.pw.WriteFields(res.Fields, cc.status()); err != nil {
 		return err
 	}
 	if err := cc.writeRows(res.Fields, res.Rows); err != nil {
 		return err
 	}
-	return cc.pw.writeEOF(cc.status(), uint16(res.Warnings))
+	return cc.pw.WriteEOF(cc.status(), uint16(res.Warnings))
 }
 
 // resultStreamer writes a streamed result as its chunks arrive.
@@ -321,7 +322,7 @@ type resultStreamer struct {
 
 func (r *resultStreamer) chunk(qr *querypb.QueryResult) error {
 	if !r.fieldsSent && len(qr.Fields) > 0 {
-		if err := r.cc.pw.writeFields(qr.Fields, r.cc.status()); err != nil {
+		if err := r.cc.pw.WriteFields(qr.Fields, r.cc.status()); err != nil {
 			r.writeErr = err
 			return err
 		}
@@ -370,11 +371,11 @@ func (r *resultStreamer) finish() error {
 			s.LastInsertID = r.insertID
 		}
 		s.RowCount = int64(r.rowsAffected)
-		return r.cc.pw.writeOK(r.rowsAffected, r.insertID, r.cc.status(), uint16(r.warnings), r.info)
+		return r.cc.pw.WriteOK(r.rowsAffected, r.insertID, r.cc.status(), uint16(r.warnings), r.info)
 	}
 	s.RowCount = -1
 	s.FoundRows = r.rows
-	return r.cc.pw.writeEOF(r.cc.status(), uint16(r.warnings))
+	return r.cc.pw.WriteEOF(r.cc.status(), uint16(r.warnings))
 }
 
 // session carries out a statement that changes the session.
@@ -562,7 +563,7 @@ func (cc *clientConn) showDatabases(x *ast.ShowStmt) error {
 			return err
 		}
 		if ok {
-			res.Rows = append(res.Rows, appendLenEncString(nil, n))
+			res.Rows = append(res.Rows, mysqlsrv.AppendLenEncString(nil, n))
 		}
 	}
 	return cc.writeResult(res)

@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -234,7 +235,7 @@ func (cc *clientConn) killID(id uint32, queryOnly bool) error {
 	if target == cc {
 		// Killing oneself: answer first, then go away.
 		cc.writeOK(0, 0)
-		cc.pw.flush()
+		cc.pw.Flush()
 		cc.close()
 		return nil
 	}
@@ -275,7 +276,7 @@ func (cc *clientConn) cancelRunning() {
 // KILL CONNECTION.
 func (cc *clientConn) handleProcessKill(data []byte) error {
 	if len(data) < 4 {
-		return cc.writeError(errMalformed("COM_PROCESS_KILL"))
+		return cc.writeError(mysqlsrv.ErrMalformed("COM_PROCESS_KILL"))
 	}
 	if err := cc.killID(binary.LittleEndian.Uint32(data), false); err != nil {
 		return cc.writeError(err)
