@@ -181,6 +181,11 @@ func TestFailoverHungPrimary(t *testing.T) {
 
 	t.Run("FrozenPrimaryTablet", func(t *testing.T) {
 		victim := primary(t)
+		t.Cleanup(func() {
+			if t.Failed() {
+				dumpReplication(t, shard)
+			}
+		})
 		load.waitAcks(t, 200, time.Minute)
 		if err := victim.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
@@ -468,4 +473,45 @@ func allThreadsStopped(pid int) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// dumpReplication logs each tablet's semi-sync and replication state and
+// its mysqld's threads, for a test that failed with writes stalled.
+func dumpReplication(t *testing.T, shard *cluster.ProcShard) {
+	for _, p := range shard.Tablets {
+		c, err := p.Dial()
+		if err != nil {
+			t.Logf("%s: %v", p.AliasString, err)
+			continue
+		}
+		for _, q := range []string{
+			"SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync%'",
+			"SHOW GLOBAL VARIABLES WHERE Variable_name LIKE 'rpl_semi_sync%' OR Variable_name IN ('read_only', 'gtid_binlog_pos', 'gtid_slave_pos')",
+			"SHOW SLAVE STATUS",
+			"SELECT id, user, command, time, state, LEFT(info, 80) FROM information_schema.PROCESSLIST WHERE command <> 'Sleep'",
+		} {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			resp, err := c.TM.ExecuteFetchAsDba(ctx, &tabletmanagerpb.ExecuteFetchAsDbaRequest{Sql: q, MaxRows: 200})
+			cancel()
+			if err != nil {
+				t.Logf("%s: %s: %v", p.AliasString, q, err)
+				continue
+			}
+			var lines []string
+			for _, row := range resp.Result.Rows {
+				vals, err := mysqlconn.RowValues(row, len(resp.Result.Fields))
+				if err != nil {
+					lines = append(lines, err.Error())
+					continue
+				}
+				cells := make([]string, len(vals))
+				for i, v := range vals {
+					cells[i] = string(v)
+				}
+				lines = append(lines, strings.Join(cells, " | "))
+			}
+			t.Logf("%s: %s:\n\t%s", p.AliasString, q, strings.Join(lines, "\n\t"))
+		}
+		c.Close()
+	}
 }

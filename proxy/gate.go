@@ -169,6 +169,8 @@ func (g *Gate) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Every statement's plan holds at most this much in the gate.
+	connCtx := router.WithStatementMemory(ctx, g.cfg.Router.MaxStatementMemory)
 	var bg sync.WaitGroup
 	bg.Add(2)
 	go func() { defer bg.Done(); g.tablets.Run(ctx) }()
@@ -209,7 +211,7 @@ func (g *Gate) Run(ctx context.Context) error {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			g.serveConn(ctx, conn)
+			g.serveConn(connCtx, conn)
 		}()
 	}
 	cancel()

@@ -155,6 +155,22 @@ type aggInput struct {
 	weight  int                    // weight column of Col, -1 for none
 	// float: sums and averages are doubles.
 	float bool
+	// mem is the statement's memory, held what the aggregates keep of it
+	// (distinct values, GROUP_CONCAT's values) and the groups.
+	mem  *stmtMemory
+	held *int64
+}
+
+// hold charges n bytes the aggregation keeps until it ends.
+func (in *aggInput) hold(n int) error {
+	if in.mem == nil {
+		return nil
+	}
+	if err := in.mem.charge(int64(n)); err != nil {
+		return err
+	}
+	*in.held += int64(n)
+	return nil
 }
 
 func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
@@ -176,12 +192,19 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 	if err != nil {
 		return nil, err
 	}
+	// What the groups and aggregates keep is given back when the output
+	// is built; the input, once it replaced it.
+	mem := statementMemory(ctx)
+	var held int64
+	defer func() { mem.release(held) }()
 	inputs := make([]aggInput, len(a.Aggs))
 	for i := range a.Aggs {
 		if inputs[i], err = a.prepare(&a.Aggs[i], fields); err != nil {
 			return nil, err
 		}
+		inputs[i].mem, inputs[i].held = mem, &held
 	}
+	groupCost := int64(nf*cellOverhead + len(a.Aggs)*aggregatorOverhead + mapEntryOverhead)
 	type group struct {
 		cells [][]byte
 		aggs  []aggregator
@@ -200,6 +223,10 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 		k := keyer.key(row)
 		g := groups[k]
 		if g == nil {
+			if err := mem.charge(groupCost + int64(len(k))); err != nil {
+				return nil, err
+			}
+			held += groupCost + int64(len(k))
 			g = newGroup(row)
 			groups[k] = g
 			order = append(order, g)
@@ -245,6 +272,9 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 		sort.SliceStable(final, func(i, j int) bool { return cmp(final[i], final[j]) < 0 })
 	}
 	out.Rows = encodeRows(final)
+	if err := mem.swap(res, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -497,6 +527,9 @@ func (st *aggregator) add(row [][]byte, in *aggInput) error {
 			k = append(append(k, strconv.Itoa(len(ak))...), ak...)
 		}
 		if st.seen(string(k)) {
+			if err := in.hold(len(k) + mapEntryOverhead); err != nil {
+				return err
+			}
 			st.count++
 		}
 	case AggSumDistinct, AggAvgDistinct:
@@ -516,6 +549,9 @@ func (st *aggregator) add(row [][]byte, in *aggInput) error {
 		}
 		if !st.seen(k) {
 			return nil
+		}
+		if err := in.hold(len(k) + mapEntryOverhead); err != nil {
+			return err
 		}
 		st.count++
 		return st.addNumber(t, in.float)
@@ -542,6 +578,12 @@ func (st *aggregator) add(row [][]byte, in *aggInput) error {
 			if !st.seen(string(k)) {
 				return nil
 			}
+			if err := in.hold(len(k) + mapEntryOverhead); err != nil {
+				return err
+			}
+		}
+		if err := in.hold(len(v) + 2*rowOverhead); err != nil {
+			return err
 		}
 		st.values = append(st.values, v)
 		st.rows = append(st.rows, row)

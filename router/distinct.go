@@ -30,13 +30,24 @@ func (d *Distinct) Execute(ctx context.Context, exec ShardExecutor, bv BindVars)
 	seen := map[string]bool{}
 	out := copyResult(res)
 	out.Rows = nil
+	// The keys seen are held until the rows are deduplicated.
+	mem := statementMemory(ctx)
+	var keys int64
+	defer func() { mem.release(keys) }()
 	for i, r := range rows {
 		k := keyer.key(r)
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
+		if err := mem.charge(int64(len(k) + mapEntryOverhead)); err != nil {
+			return nil, err
+		}
+		keys += int64(len(k) + mapEntryOverhead)
 		out.Rows = append(out.Rows, res.Rows[i])
+	}
+	if err := mem.swap(res, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -328,6 +328,9 @@ func (f *Filter) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (
 			out.Rows = append(out.Rows, res.Rows[i])
 		}
 	}
+	if err := statementMemory(ctx).swap(res, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -74,8 +74,13 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 	if err != nil {
 		return nil, err
 	}
+	// The inputs are held until the output is built, then given back.
+	mem := statementMemory(ctx)
+	var held int64
+	defer func() { mem.release(held) }()
+	held += resultSize(lres)
 	if j.Vars != nil || j.Looped {
-		return j.nestedLoop(ctx, exec, bv, lres, lrows)
+		return j.nestedLoop(ctx, exec, bv, lres, lrows, &held)
 	}
 	lk, err := colIndex(j.LeftKey, len(lres.Fields))
 	if err != nil {
@@ -105,6 +110,7 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 		if err != nil {
 			return nil, err
 		}
+		held += resultSize(rres)
 		if rfields == nil {
 			rfields = rres.Fields
 		}
@@ -152,7 +158,7 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 		k := keyOf(r, rk, rw, rcomp)
 		byKey[k] = append(byKey[k], i)
 	}
-	out, emit, err := j.output(lres.Fields, rfields)
+	out, emit, err := j.output(mem, lres.Fields, rfields)
 	if err != nil {
 		return nil, err
 	}
@@ -162,10 +168,14 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 			matches = byKey[keyOf(l, lk, lw, lcomp)]
 		}
 		for _, m := range matches {
-			emit(l, rrows[m])
+			if err := emit(l, rrows[m]); err != nil {
+				return nil, err
+			}
 		}
 		if len(matches) == 0 && j.LeftJoin {
-			emit(l, nil)
+			if err := emit(l, nil); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
@@ -198,8 +208,10 @@ func (j *Join) Describe() map[string]any {
 }
 
 // output makes the join's column definitions and the function that
-// appends an output row made of a left row and a right row (nil: NULLs).
-func (j *Join) output(lfields, rfields []*querypb.Field) (out *querypb.QueryResult, emit func(l, r [][]byte), err error) {
+// appends an output row made of a left row and a right row (nil: NULLs),
+// charging it to the statement's memory (a cross join fails when its
+// rows pass the limit, before they are all made).
+func (j *Join) output(mem *stmtMemory, lfields, rfields []*querypb.Field) (out *querypb.QueryResult, emit func(l, r [][]byte) error, err error) {
 	nl, nr := len(lfields)-j.LeftHidden, len(rfields)-j.RightHidden
 	if nl < 0 || nr < 0 {
 		return nil, nil, sqlerr.New(sqlerr.ERUnknown, "join input has fewer columns than hidden ones")
@@ -232,7 +244,8 @@ func (j *Join) output(lfields, rfields []*querypb.Field) (out *querypb.QueryResu
 		}
 		out.Fields = append(out.Fields, f)
 	}
-	emit = func(l, r [][]byte) {
+	perRow := int64(rowOverhead + len(cols)*cellOverhead)
+	emit = func(l, r [][]byte) error {
 		cells := make([][]byte, len(cols))
 		for i, c := range cols {
 			if c.right {
@@ -245,14 +258,19 @@ func (j *Join) output(lfields, rfields []*querypb.Field) (out *querypb.QueryResu
 			idx, _ := colIndex(c.idx, len(lfields))
 			cells[i] = l[idx]
 		}
-		out.Rows = append(out.Rows, sqltypes.EncodeRow(cells))
+		row := sqltypes.EncodeRow(cells)
+		if err := mem.charge(perRow + int64(len(row))); err != nil {
+			return err
+		}
+		out.Rows = append(out.Rows, row)
+		return nil
 	}
 	return out, emit, nil
 }
 
 // nestedLoop runs Right once per distinct left row, with the row's Vars
 // bound, and joins the left row to every row it returns.
-func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, lres *querypb.QueryResult, lrows [][][]byte) (*querypb.QueryResult, error) {
+func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, lres *querypb.QueryResult, lrows [][][]byte, held *int64) (*querypb.QueryResult, error) {
 	cols := make([]int, len(j.Vars))
 	for i, v := range j.Vars {
 		c, err := colIndex(v.Col, len(lres.Fields))
@@ -300,6 +318,7 @@ func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, 
 		if err != nil {
 			return nil, err
 		}
+		*held += resultSize(res)
 		if rfields == nil {
 			rfields = res.Fields
 		}
@@ -325,18 +344,23 @@ func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, 
 		if err != nil {
 			return nil, err
 		}
+		*held += resultSize(res)
 		rfields = res.Fields
 	}
-	out, emit, err := j.output(lres.Fields, rfields)
+	out, emit, err := j.output(statementMemory(ctx), lres.Fields, rfields)
 	if err != nil {
 		return nil, err
 	}
 	for i, l := range lrows {
 		for _, r := range matches[i].rows {
-			emit(l, r)
+			if err := emit(l, r); err != nil {
+				return nil, err
+			}
 		}
 		if len(matches[i].rows) == 0 && j.LeftJoin {
-			emit(l, nil)
+			if err := emit(l, nil); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil

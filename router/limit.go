@@ -75,6 +75,9 @@ func (l *Limit) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*
 	}
 	out := copyResult(res)
 	out.Rows = res.Rows[start:end]
+	if err := statementMemory(ctx).swap(res, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -156,7 +159,14 @@ func (t *Truncate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars)
 	if err != nil {
 		return nil, err
 	}
-	return t.cut(res)
+	out, err := t.cut(res)
+	if err != nil {
+		return nil, err
+	}
+	if err := statementMemory(ctx).swap(res, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (t *Truncate) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {

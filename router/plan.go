@@ -158,8 +158,19 @@ type Primitive interface {
 	Describe() map[string]any
 }
 
+// beginStatement counts the memory of a plan whose operators may hold
+// rows in the gate. A plan that is one route holds at most one shard's
+// result (bounded by the tablet), or streams: it costs nothing here.
+func (p *Plan) beginStatement(ctx context.Context) context.Context {
+	if _, route := p.Primitive.(*Route); route {
+		return ctx
+	}
+	return beginStatement(ctx)
+}
+
 // Execute runs a PlanRoute plan.
 func (p *Plan) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
+	ctx = p.beginStatement(ctx)
 	res, err := p.Primitive.Execute(ctx, exec, bv)
 	if err == nil && len(p.sessionCols) > 0 {
 		describeSessionColumns(p.sessionCols, res)
@@ -169,6 +180,7 @@ func (p *Plan) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 
 // Stream runs a PlanRoute plan, streaming its result.
 func (p *Plan) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
+	ctx = p.beginStatement(ctx)
 	if len(p.sessionCols) == 0 {
 		return p.Primitive.Stream(ctx, exec, bv, callback)
 	}

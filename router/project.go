@@ -57,6 +57,8 @@ func (p *Project) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) 
 		fields[c.Col] = prog.Type().NewField(c.Name)
 	}
 	out := &querypb.QueryResult{Fields: fields}
+	mem := statementMemory(ctx)
+	perRow := int64(rowOverhead + len(fields)*cellOverhead)
 	for _, r := range rows {
 		cells := append([][]byte(nil), r...)
 		for i, c := range p.Cols {
@@ -66,8 +68,13 @@ func (p *Project) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) 
 			}
 			cells[c.Col] = v
 		}
-		out.Rows = append(out.Rows, sqltypes.EncodeRow(cells))
+		row := sqltypes.EncodeRow(cells)
+		if err := mem.charge(perRow + int64(len(row))); err != nil {
+			return nil, err
+		}
+		out.Rows = append(out.Rows, row)
 	}
+	mem.release(resultSize(res))
 	return out, nil
 }
 

@@ -324,10 +324,16 @@ func (r *Route) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*
 	if err := ensureCount(results, len(qs)); err != nil {
 		return nil, err
 	}
+	var out *querypb.QueryResult
 	if len(results) == 1 || r.Opcode == AllShards {
-		return results[0], nil
+		out = results[0]
+	} else if out, err = mergeResults(results, r.OrderBy); err != nil {
+		return nil, err
 	}
-	return mergeResults(results, r.OrderBy)
+	if _, err := statementMemory(ctx).hold(out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // mergeResults concatenates shard results, merging by keys when given.

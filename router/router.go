@@ -28,17 +28,24 @@ type Config struct {
 	// ParseMemory, when set, is charged with what parsing a big statement
 	// takes, before the parser runs (see MemoryBudget).
 	ParseMemory MemoryBudget
+	// MaxStatementMemory bounds the rows one statement holds in the gate
+	// to join, group, sort or deduplicate them (0: no limit). The
+	// executor applies it to plans run under WithStatementMemory.
+	MaxStatementMemory int64
 }
 
 // DefaultConfig returns the default router configuration.
 func DefaultConfig() Config {
-	return Config{PlanCacheSize: 5000}
+	return Config{PlanCacheSize: 5000, MaxStatementMemory: 64 << 20}
 }
 
 // Validate checks a Config.
 func (c Config) Validate() error {
 	if c.PlanCacheSize < 0 {
 		return fmt.Errorf("plan cache size %d below zero", c.PlanCacheSize)
+	}
+	if c.MaxStatementMemory < 0 {
+		return fmt.Errorf("statement memory limit %d below zero", c.MaxStatementMemory)
 	}
 	return nil
 }

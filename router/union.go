@@ -48,6 +48,9 @@ func (u *Union) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*
 	var keyer *rowKeyer
 	// Rows before distinctUpTo are distinct, their keys in seen.
 	seen, distinctUpTo := map[string]bool{}, 0
+	mem := statementMemory(ctx)
+	var keys int64
+	defer func() { mem.release(keys) }()
 	for i, res := range results {
 		conv := convs[i]
 		if slices.IndexFunc(conv, func(c sqltypes.Convert) bool { return c != nil }) < 0 {
@@ -88,9 +91,20 @@ func (u *Union) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*
 				continue
 			}
 			seen[k] = true
+			if err := mem.charge(int64(len(k) + mapEntryOverhead)); err != nil {
+				return nil, err
+			}
+			keys += int64(len(k) + mapEntryOverhead)
 			kept = append(kept, raw)
 		}
 		out.Rows, distinctUpTo = kept, len(kept)
+	}
+	// The sources' rows are the output's now (or copies of them).
+	for _, res := range results {
+		mem.release(resultSize(res))
+	}
+	if _, err := mem.hold(out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

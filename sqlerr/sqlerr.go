@@ -15,28 +15,31 @@ import (
 // MySQL error numbers Mosaic itself produces. mysqld's own errors pass
 // through with whatever number mysqld gave them.
 const (
-	ERConCount                    = 1040
-	ERAccessDenied                = 1045
-	ERDBAccessDenied              = 1044
-	ERNoDB                        = 1046
-	ERBadDB                       = 1049
-	ERDBCreateExists              = 1007
-	ERDBDropExists                = 1008
-	ERUnknownCom                  = 1047
-	ERBadFieldError               = 1054
-	ERDupEntry                    = 1062
-	ERParseError                  = 1064
-	ERQueryInterrupted            = 1317
-	ERNoSuchTable                 = 1146
-	ERTableAccessDenied           = 1142
-	ERUnknownSystemVariable       = 1193
-	ERWrongValueForVar            = 1231
-	ERNotSupportedYet             = 1235
-	ERUnknown                     = 1105
-	ERNetPacketTooLarge           = 1153
-	ERLockWaitTimeout             = 1205
-	ERCantDoThisInTrans           = 1179
-	ERReadOnly                    = 1290
+	ERConCount              = 1040
+	ERAccessDenied          = 1045
+	ERDBAccessDenied        = 1044
+	ERNoDB                  = 1046
+	ERBadDB                 = 1049
+	ERDBCreateExists        = 1007
+	ERDBDropExists          = 1008
+	ERUnknownCom            = 1047
+	ERBadFieldError         = 1054
+	ERDupEntry              = 1062
+	ERParseError            = 1064
+	ERQueryInterrupted      = 1317
+	ERNoSuchTable           = 1146
+	ERTableAccessDenied     = 1142
+	ERUnknownSystemVariable = 1193
+	ERWrongValueForVar      = 1231
+	ERNotSupportedYet       = 1235
+	ERUnknown               = 1105
+	ERNetPacketTooLarge     = 1153
+	ERLockWaitTimeout       = 1205
+	ERCantDoThisInTrans     = 1179
+	ERReadOnly              = 1290
+	// EROptionPreventsStatement is ERReadOnly's number under its MariaDB
+	// name, for the other options that refuse a statement.
+	EROptionPreventsStatement     = 1290
 	ERQueryTimeout                = 3024
 	ERNoSuchThread                = 1094
 	ERServerShutdown              = 1053

@@ -22,7 +22,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	var mysqlHost, httpHost string
 	var mysqlPort, httpPort int
 	var users []string
-	var usersFile, maxPacket, maxMemory string
+	var usersFile, maxPacket, maxMemory, maxStmtMemory string
 	var txMode string
 	var tf *topoFlags
 	var sf *clusterauth.Flags
@@ -69,6 +69,11 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 				return fmt.Errorf("--max-memory-in-flight: %w", err)
 			}
 			cfg.MaxMemoryInFlight = int64(m)
+			sm, err := parseSize(maxStmtMemory)
+			if err != nil {
+				return fmt.Errorf("--max-memory-per-statement: %w", err)
+			}
+			cfg.Router.MaxStatementMemory = int64(sm)
 			if cfg.MaxMemoryInFlight > 0 && os.Getenv("GOMEMLIMIT") == "" {
 				// The budget bounds what statements in flight hold;
 				// the garbage they leave (a big packet's smaller
@@ -136,6 +141,7 @@ func newGateCmd(lf *logFlags) *cobra.Command {
 	fs.DurationVar(&cfg.LockHeartbeatInterval, "lock-heartbeat-interval", cfg.LockHeartbeatInterval, "how often the gate heartbeats its sessions' lock sessions (GET_LOCK) on the tablets; keep it well below the tablets' --reserved-timeout")
 	fs.DurationVar(&cfg.TwoPCResolveInterval, "twopc-resolve-interval", cfg.TwoPCResolveInterval, "how often the resolver looks for distributed transactions to finish (0: never)")
 	fs.IntVar(&cfg.Router.PlanCacheSize, "plan-cache-size", cfg.Router.PlanCacheSize, "number of cached query plans")
+	fs.StringVar(&maxStmtMemory, "max-memory-per-statement", "64M", "rows one statement may hold in the gate to join, group, sort or deduplicate them across shards; past it the statement fails with error 1290 (0: no limit); K, M, G suffixes")
 	return cmd
 }
 
