@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -174,43 +175,25 @@ func (in *aggInput) hold(n int) error {
 }
 
 func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
-	res, err := a.Input.Execute(ctx, exec, bv)
-	if err != nil {
-		return nil, err
-	}
-	fields := res.Fields
-	nf := len(fields)
-	rows, err := decodeRows(res)
-	if err != nil {
-		return nil, err
-	}
-	groupKeys := a.GroupKeys
-	if groupKeys == nil {
-		groupKeys = []int{} // not nil: nil keys every column
-	}
-	keyer, err := newRowKeyer(fields, groupKeys, a.GroupWeights)
-	if err != nil {
-		return nil, err
-	}
-	// What the groups and aggregates keep is given back when the output
-	// is built; the input, once it replaced it.
+	// A join's rows stream through (see streamsJoin): only the groups
+	// are held.
 	mem := statementMemory(ctx)
 	var held int64
 	defer func() { mem.release(held) }()
-	inputs := make([]aggInput, len(a.Aggs))
-	for i := range a.Aggs {
-		if inputs[i], err = a.prepare(&a.Aggs[i], fields); err != nil {
-			return nil, err
-		}
-		inputs[i].mem, inputs[i].held = mem, &held
-	}
-	groupCost := int64(nf*cellOverhead + len(a.Aggs)*aggregatorOverhead + mapEntryOverhead)
 	type group struct {
 		cells [][]byte
 		aggs  []aggregator
 	}
-	groups := map[string]*group{}
-	var order []*group
+	var (
+		mu        sync.Mutex
+		fields    []*querypb.Field
+		nf        int
+		keyer     *rowKeyer
+		inputs    []aggInput
+		groupCost int64
+		groups    = map[string]*group{}
+		order     []*group
+	)
 	newGroup := func(row [][]byte) *group {
 		g := &group{cells: append([][]byte(nil), row...), aggs: make([]aggregator, len(a.Aggs))}
 		for i := range a.Aggs {
@@ -219,23 +202,81 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 		}
 		return g
 	}
-	for _, row := range rows {
-		k := keyer.key(row)
-		g := groups[k]
-		if g == nil {
-			if err := mem.charge(groupCost + int64(len(k))); err != nil {
-				return nil, err
-			}
-			held += groupCost + int64(len(k))
-			g = newGroup(row)
-			groups[k] = g
-			order = append(order, g)
+	begin := func(f []*querypb.Field) error {
+		fields, nf = f, len(f)
+		groupKeys := a.GroupKeys
+		if groupKeys == nil {
+			groupKeys = []int{} // not nil: nil keys every column
 		}
-		for i := range g.aggs {
-			if err := g.aggs[i].add(row, &inputs[i]); err != nil {
-				return nil, err
+		var err error
+		if keyer, err = newRowKeyer(fields, groupKeys, a.GroupWeights); err != nil {
+			return err
+		}
+		inputs = make([]aggInput, len(a.Aggs))
+		for i := range a.Aggs {
+			if inputs[i], err = a.prepare(&a.Aggs[i], fields); err != nil {
+				return err
+			}
+			inputs[i].mem, inputs[i].held = mem, &held
+		}
+		groupCost = int64(nf*cellOverhead + len(a.Aggs)*aggregatorOverhead + mapEntryOverhead)
+		return nil
+	}
+	feed := func(chunk *querypb.QueryResult) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fields == nil {
+			if len(chunk.Fields) == 0 {
+				if len(chunk.Rows) > 0 {
+					return sqlerr.New(sqlerr.ERUnknown, "aggregate input sent rows before fields")
+				}
+				return nil
+			}
+			if err := begin(chunk.Fields); err != nil {
+				return err
 			}
 		}
+		for _, raw := range chunk.Rows {
+			row, err := sqltypes.DecodeRow(raw, nf)
+			if err != nil {
+				return sqlerr.Wrap(sqlerr.ERUnknown, err, "decode shard row: %v", err)
+			}
+			k := keyer.key(row)
+			g := groups[k]
+			if g == nil {
+				// The group keeps its first row.
+				cost := groupCost + int64(len(k)+len(raw))
+				if err := mem.charge(cost); err != nil {
+					return err
+				}
+				held += cost
+				g = newGroup(row)
+				groups[k] = g
+				order = append(order, g)
+			}
+			for i := range g.aggs {
+				if err := g.aggs[i].add(row, &inputs[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	var err error
+	if streamsJoin(a.Input) {
+		err = a.Input.Stream(ctx, exec, bv, feed)
+	} else {
+		var res *querypb.QueryResult
+		if res, err = a.Input.Execute(ctx, exec, bv); err == nil {
+			err = feed(res)
+			mem.release(resultSize(res))
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fields == nil {
+		return nil, sqlerr.New(sqlerr.ERUnknown, "aggregate input sent no column definitions")
 	}
 	if len(order) == 0 && a.Scalar {
 		order = append(order, newGroup(make([][]byte, nf)))
@@ -272,10 +313,32 @@ func (a *Aggregate) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 		sort.SliceStable(final, func(i, j int) bool { return cmp(final[i], final[j]) < 0 })
 	}
 	out.Rows = encodeRows(final)
-	if err := mem.swap(res, out); err != nil {
+	if _, err := mem.hold(out); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// streamsJoin says whether p is a join, alone or under filters and
+// projections, whose rows an operator above should take as a stream: a
+// join's output may be far bigger than its inputs, and comes in its left
+// side's order either way. Other inputs are taken whole, in shard order:
+// the shards have grouped or deduplicated them already, and which row of
+// a group an aggregate keeps does not then depend on which shard answered
+// first.
+func streamsJoin(p Primitive) bool {
+	for {
+		switch op := p.(type) {
+		case *Join:
+			return true
+		case *Filter:
+			p = op.Input
+		case *Project:
+			p = op.Input
+		default:
+			return false
+		}
+	}
 }
 
 // prepare checks an aggregate's columns against the input's fields.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
@@ -334,8 +335,46 @@ func (f *Filter) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (
 	return out, nil
 }
 
+// Stream passes on the rows of each chunk of the input that satisfy the
+// predicate, as they come.
 func (f *Filter) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
-	return streamViaExecute(ctx, f, exec, bv, callback)
+	var (
+		mu     sync.Mutex
+		fields []*querypb.Field
+	)
+	return f.Input.Stream(ctx, exec, bv, func(chunk *querypb.QueryResult) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(chunk.Fields) > 0 {
+			fields = chunk.Fields
+		} else if fields == nil {
+			if len(chunk.Rows) > 0 {
+				return sqlerr.New(sqlerr.ERUnknown, "filter input sent rows before fields")
+			}
+			return nil
+		}
+		out := copyResult(chunk)
+		out.Rows = nil
+		env := &evalEnv{fields: fields, bv: bv}
+		for _, raw := range chunk.Rows {
+			r, err := sqltypes.DecodeRow(raw, len(fields))
+			if err != nil {
+				return sqlerr.Wrap(sqlerr.ERUnknown, err, "decode shard row: %v", err)
+			}
+			env.row = r
+			v, err := f.Pred.eval(env)
+			if err != nil {
+				return err
+			}
+			if t, ok := v.truth(); ok && t {
+				out.Rows = append(out.Rows, raw)
+			}
+		}
+		if len(out.Fields) == 0 && len(out.Rows) == 0 && out.RowsAffected == 0 {
+			return nil
+		}
+		return callback(out)
+	})
 }
 
 func (f *Filter) Describe() map[string]any {

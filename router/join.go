@@ -66,6 +66,20 @@ type JoinVar struct {
 func (j *Join) Inputs() []Primitive { return []Primitive{j.Left, j.Right} }
 
 func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
+	return j.join(ctx, exec, bv, nil)
+}
+
+// Stream streams the joined rows in chunks as they are made: the inputs
+// are held while joining, the output is not.
+func (j *Join) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
+	_, err := j.join(ctx, exec, bv, callback)
+	return err
+}
+
+// join runs the join. With a callback it hands the output to it in
+// chunks and returns nil; without, it returns the whole output, charged
+// to the statement's memory.
+func (j *Join) join(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) (*querypb.QueryResult, error) {
 	lres, err := j.Left.Execute(ctx, exec, bv)
 	if err != nil {
 		return nil, err
@@ -80,7 +94,7 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 	defer func() { mem.release(held) }()
 	held += resultSize(lres)
 	if j.Vars != nil || j.Looped {
-		return j.nestedLoop(ctx, exec, bv, lres, lrows, &held)
+		return j.nestedLoop(ctx, exec, bv, lres, lrows, &held, callback)
 	}
 	lk, err := colIndex(j.LeftKey, len(lres.Fields))
 	if err != nil {
@@ -158,7 +172,7 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 		k := keyOf(r, rk, rw, rcomp)
 		byKey[k] = append(byKey[k], i)
 	}
-	out, emit, err := j.output(mem, lres.Fields, rfields)
+	out, emit, flush, err := j.output(mem, lres.Fields, rfields, callback)
 	if err != nil {
 		return nil, err
 	}
@@ -178,11 +192,7 @@ func (j *Join) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*q
 			}
 		}
 	}
-	return out, nil
-}
-
-func (j *Join) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
-	return streamViaExecute(ctx, j, exec, bv, callback)
+	return out, flush()
 }
 
 func (j *Join) Describe() map[string]any {
@@ -208,13 +218,15 @@ func (j *Join) Describe() map[string]any {
 }
 
 // output makes the join's column definitions and the function that
-// appends an output row made of a left row and a right row (nil: NULLs),
-// charging it to the statement's memory (a cross join fails when its
-// rows pass the limit, before they are all made).
-func (j *Join) output(mem *stmtMemory, lfields, rfields []*querypb.Field) (out *querypb.QueryResult, emit func(l, r [][]byte) error, err error) {
+// appends an output row made of a left row and a right row (nil: NULLs).
+// Without a callback the rows are kept in out and charged to the
+// statement's memory (a cross join fails when its rows pass the limit,
+// before they are all made); with one, they go to it in chunks, the
+// first with the fields, and flush sends the last (at least the fields).
+func (j *Join) output(mem *stmtMemory, lfields, rfields []*querypb.Field, callback func(*querypb.QueryResult) error) (out *querypb.QueryResult, emit func(l, r [][]byte) error, flush func() error, err error) {
 	nl, nr := len(lfields)-j.LeftHidden, len(rfields)-j.RightHidden
 	if nl < 0 || nr < 0 {
-		return nil, nil, sqlerr.New(sqlerr.ERUnknown, "join input has fewer columns than hidden ones")
+		return nil, nil, nil, sqlerr.New(sqlerr.ERUnknown, "join input has fewer columns than hidden ones")
 	}
 	cols := j.Cols
 	if cols == nil {
@@ -234,7 +246,7 @@ func (j *Join) output(mem *stmtMemory, lfields, rfields []*querypb.Field) (out *
 		}
 		i, err := colIndex(c.idx, len(fs))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		f := fs[i]
 		if c.right && j.LeftJoin && f.Flags&sqltypes.FlagNotNull != 0 {
@@ -245,6 +257,19 @@ func (j *Join) output(mem *stmtMemory, lfields, rfields []*querypb.Field) (out *
 		out.Fields = append(out.Fields, f)
 	}
 	perRow := int64(rowOverhead + len(cols)*cellOverhead)
+	sentFields := false
+	flush = func() error {
+		if callback == nil || (sentFields && len(out.Rows) == 0) {
+			return nil
+		}
+		chunk := out
+		if sentFields {
+			chunk = &querypb.QueryResult{Rows: out.Rows}
+		}
+		sentFields = true
+		out = &querypb.QueryResult{Fields: out.Fields}
+		return callback(chunk)
+	}
 	emit = func(l, r [][]byte) error {
 		cells := make([][]byte, len(cols))
 		for i, c := range cols {
@@ -259,18 +284,25 @@ func (j *Join) output(mem *stmtMemory, lfields, rfields []*querypb.Field) (out *
 			cells[i] = l[idx]
 		}
 		row := sqltypes.EncodeRow(cells)
+		if callback != nil {
+			out.Rows = append(out.Rows, row)
+			if len(out.Rows) >= streamChunkRows {
+				return flush()
+			}
+			return nil
+		}
 		if err := mem.charge(perRow + int64(len(row))); err != nil {
 			return err
 		}
 		out.Rows = append(out.Rows, row)
 		return nil
 	}
-	return out, emit, nil
+	return out, emit, flush, nil
 }
 
 // nestedLoop runs Right once per distinct left row, with the row's Vars
 // bound, and joins the left row to every row it returns.
-func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, lres *querypb.QueryResult, lrows [][][]byte, held *int64) (*querypb.QueryResult, error) {
+func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, lres *querypb.QueryResult, lrows [][][]byte, held *int64, callback func(*querypb.QueryResult) error) (*querypb.QueryResult, error) {
 	cols := make([]int, len(j.Vars))
 	for i, v := range j.Vars {
 		c, err := colIndex(v.Col, len(lres.Fields))
@@ -347,7 +379,7 @@ func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, 
 		*held += resultSize(res)
 		rfields = res.Fields
 	}
-	out, emit, err := j.output(statementMemory(ctx), lres.Fields, rfields)
+	out, emit, flush, err := j.output(statementMemory(ctx), lres.Fields, rfields, callback)
 	if err != nil {
 		return nil, err
 	}
@@ -363,5 +395,5 @@ func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, 
 			}
 		}
 	}
-	return out, nil
+	return out, flush()
 }

@@ -120,6 +120,8 @@ func streamViaExecute(ctx context.Context, p Primitive, exec ShardExecutor, bv B
 	if err != nil {
 		return err
 	}
+	// Once streamed on, the rows are the consumer's to hold or not.
+	defer statementMemory(ctx).release(resultSize(res))
 	return streamResult(res, callback)
 }
 

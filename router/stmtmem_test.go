@@ -139,3 +139,44 @@ func TestStatementMemoryGivesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinStreamsIntoAggregate checks that an aggregate over a join holds
+// the join's inputs and its groups, not the joined rows: under a limit
+// that the joined rows pass, the join alone fails and the count over it
+// succeeds, with the same count as the rows the join gives without a
+// limit.
+func TestJoinStreamsIntoAggregate(t *testing.T) {
+	r := New(DefaultConfig())
+	r.SetVSchema(loadTestVSchema(t))
+	f := bigShards(2000, 100)
+	plan := func(sql string) (*Plan, BindVars) {
+		p, bv, err := r.Plan(sql, "customer", 0)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		return p, bv
+	}
+	join, jbv := plan("select c.name, p.amount from corder c join payment p on c.order_id = p.order_id")
+	all, err := join.Execute(t.Context(), f, jbv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The join's rows streamed, chunk by chunk, are the rows it returns.
+	streamed := 0
+	if err := join.Stream(t.Context(), f, jbv, func(c *querypb.QueryResult) error { streamed += len(c.Rows); return nil }); err != nil || streamed != len(all.Rows) {
+		t.Fatalf("join streamed %d rows (%v), executed %d", streamed, err, len(all.Rows))
+	}
+	limit := resultSize(all) // the joined rows alone
+	ctx := WithStatementMemory(t.Context(), limit)
+	if _, err := join.Execute(ctx, f, jbv); err == nil {
+		t.Fatalf("the join held its %d rows under a limit of %d bytes", len(all.Rows), limit)
+	}
+	count, cbv := plan("select count(*) from corder c join payment p on c.order_id = p.order_id")
+	res, err := count.Execute(ctx, f, cbv)
+	if err != nil {
+		t.Fatalf("count over the join under %d bytes: %v", limit, err)
+	}
+	if got := rowsOf(t, res); len(got) != 1 || got[0] != fmt.Sprint(len(all.Rows)) {
+		t.Fatalf("count over the join = %v, want %d", got, len(all.Rows))
+	}
+}

@@ -42,6 +42,7 @@ const qsDisabledReason = "the shard record disables the query service (traffic s
 func (a *Agent) syncQueryControl() {
 	a.mu.Lock()
 	tt := a.tabletType
+	a.qs.SetDeniedTables(topo.DeniedTables(a.shardRecord, tt))
 	disabled := a.shardRecord != nil && servingType(tt) && topo.QueryServiceDisabled(a.shardRecord, tt)
 	c := &a.qsControl
 	if disabled == c.disabled {

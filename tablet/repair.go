@@ -117,7 +117,16 @@ func (a *Agent) repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) 
 	if err != nil {
 		return nil, err
 	}
-	src, err := a.openCopy(ctx, req)
+	var src copySource
+	var rebuild *archiveRebuild
+	if req.GetFromArchive() {
+		if rebuild, err = a.planRebuild(ctx, req); err != nil {
+			return nil, err
+		}
+		src, err = a.openBackup(ctx, rebuild.plan.Backup)
+	} else {
+		src, err = a.openCopy(ctx, req)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +164,7 @@ func (a *Agent) repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) 
 		if err := a.flavor.ResetToPosition(ctx, a.dba, pos); err != nil {
 			return fmt.Errorf("declare position %s: %w", pos, err)
 		}
-		if sh.PrimaryAlias == nil || proto.Equal(sh.PrimaryAlias, a.alias) {
+		if rebuild != nil || sh.PrimaryAlias == nil || proto.Equal(sh.PrimaryAlias, a.alias) {
 			return a.becomeReplica(ctx, nil, false)
 		}
 		s, err := a.sourceOf(ctx, sh.PrimaryAlias)
@@ -167,6 +176,11 @@ func (a *Agent) repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) 
 	if err != nil {
 		return nil, err
 	}
+	if rebuild != nil {
+		if pos, err = a.replayArchive(ctx, rebuild, pos); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.saveTablet(ctx); err != nil {
 		return nil, err
 	}
@@ -176,6 +190,9 @@ func (a *Agent) repair(ctx context.Context, req *tabletmanagerpb.RepairRequest) 
 	a.mu.Unlock()
 	resp := &tabletmanagerpb.RepairResponse{Position: pos, Bytes: src.Bytes(), DurationMs: time.Since(start).Milliseconds()}
 	src.describe(resp)
+	if rebuild != nil {
+		resp.ArchiveSegments = int32(len(rebuild.plan.Segments))
+	}
 	return resp, nil
 }
 

@@ -199,6 +199,49 @@ func (s *Server) GetRoutingRules(ctx context.Context) (*topodatapb.RoutingRules,
 	return rr, nil
 }
 
+// GetRoutingRulesVersion reads the routing rules and their version (0
+// and an empty set when none are stored), for RoutingRulesOp.
+func (s *Server) GetRoutingRulesVersion(ctx context.Context) (*topodatapb.RoutingRules, Version, error) {
+	rr := &topodatapb.RoutingRules{}
+	v, err := s.getRecord(ctx, routingRuleKey, rr)
+	if errors.Is(err, ErrNoNode) {
+		return rr, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get routing rules: %w", err)
+	}
+	return rr, v, nil
+}
+
+// RoutingRulesOp returns the Store.Commit op that writes rr: a creation
+// when v is 0 (the record must not exist), else a write on condition
+// that the record is at version v.
+func RoutingRulesOp(rr *topodatapb.RoutingRules, v Version) (Op, error) {
+	data, err := Marshal(rr)
+	if err != nil {
+		return Op{}, err
+	}
+	op := Op{Kind: OpPut, Key: routingRuleKey, Value: data, Version: v}
+	if v == 0 {
+		op.Kind = OpCreate
+	}
+	return op, nil
+}
+
+// SaveRoutingRulesVersion writes rr if the record is at version v (0: it
+// must not exist): ErrBadVersion or ErrNodeExists when it moved.
+func (s *Server) SaveRoutingRulesVersion(ctx context.Context, rr *topodatapb.RoutingRules, v Version) (Version, error) {
+	op, err := RoutingRulesOp(rr, v)
+	if err != nil {
+		return 0, err
+	}
+	nv, err := s.store.Commit(ctx, []Op{op})
+	if err != nil {
+		return 0, fmt.Errorf("save routing rules: %w", err)
+	}
+	return nv, nil
+}
+
 // LockShard takes the lock of one shard, used by reparent and reshard.
 func (s *Server) LockShard(ctx context.Context, ks, shard string) (Unlocker, error) {
 	u, err := s.store.Lock(ctx, path.Join(locksDir, keyspacesDir, ks, shard))

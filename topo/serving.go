@@ -628,7 +628,41 @@ func (s *Server) BeginSwitch(ctx context.Context, req BeginSwitchRequest) (Versi
 // Store.Commit. keyspaceVersion 0 skips the version check. ErrNotSwitching
 // when no switch is under way.
 func (s *Server) CancelSwitch(ctx context.Context, name string, keyspaceVersion Version) (Version, error) {
-	v, err := s.commitKeyspace(ctx, name, keyspaceVersion, func(ks *topodatapb.Keyspace, v Version) ([]Op, error) {
+	v, err := s.EndSwitch(ctx, EndSwitchRequest{Keyspace: name, KeyspaceVersion: keyspaceVersion})
+	if err != nil {
+		return 0, fmt.Errorf("cancel the switch of %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// EndSwitchRequest ends a switch without moving the serving graph (see
+// EndSwitch).
+type EndSwitchRequest struct {
+	Keyspace string
+	// KeyspaceVersion is the version the caller decided on; 0 skips the
+	// check.
+	KeyspaceVersion Version
+	// DenyTables are denied (TabletControl.denied_tables) to the primary
+	// tablets of the keyspace's primary shards in the same commit: a table
+	// move's tables leaving the keyspace. Replicas keep serving them:
+	// reads are never held at a switch, and a gate may read a replica it
+	// routed to before it saw the switch.
+	DenyTables []string
+	// Also are more ops on other keys (a table move's routing rules and
+	// workflow records), committed with the rest or not at all.
+	Also []Op
+}
+
+// EndSwitch ends a switch without moving the keyspace's serving graph,
+// as CancelSwitch does (the flag goes, the fenced primaries serve again),
+// denies req.DenyTables on the keyspace's shards, and commits req.Also in
+// the same Store.Commit: a table move fences the keyspace its tables
+// leave with BeginSwitch and moves their traffic with the routing rules
+// in Also. A failed op of Also fails it all with its error;
+// ErrNotSwitching when no switch is under way.
+func (s *Server) EndSwitch(ctx context.Context, req EndSwitchRequest) (Version, error) {
+	name := req.Keyspace
+	return s.commitKeyspace(ctx, name, req.KeyspaceVersion, func(ks *topodatapb.Keyspace, v Version) ([]Op, error) {
 		if ks.Switching == nil {
 			return nil, ErrNotSwitching
 		}
@@ -642,22 +676,62 @@ func (s *Server) CancelSwitch(ctx context.Context, name string, keyspaceVersion 
 			if err != nil {
 				return nil, err
 			}
-			if !QueryServiceDisabled(rec, topodatapb.TabletType_PRIMARY) {
+			changed := false
+			if QueryServiceDisabled(rec, topodatapb.TabletType_PRIMARY) {
+				SetQueryServiceDisabled(rec, topodatapb.TabletType_PRIMARY, false)
+				changed = true
+			}
+			if SetDeniedTables(rec, topodatapb.TabletType_PRIMARY, req.DenyTables, true) {
+				changed = true
+			}
+			if !changed {
 				continue
 			}
-			SetQueryServiceDisabled(rec, topodatapb.TabletType_PRIMARY, false)
 			op, err := shardOp(name, sh, rec, sv)
 			if err != nil {
 				return nil, err
 			}
 			ops = append(ops, op)
 		}
-		return ops, nil
+		return append(ops, req.Also...), nil
 	})
+}
+
+// DenyTablesOps returns the Store.Commit ops that add tables to the
+// denied tables of the primary tablets (deny), or take them out of those
+// of every tablet type, of every shard of ks, each on condition that the
+// shard record has not moved; shards whose record would not change get
+// no op.
+func (s *Server) DenyTablesOps(ctx context.Context, ks string, tables []string, deny bool) ([]Op, error) {
+	shards, err := s.ListShards(ctx, ks)
 	if err != nil {
-		return 0, fmt.Errorf("cancel the switch of %s: %w", name, err)
+		return nil, err
 	}
-	return v, nil
+	var ops []Op
+	for _, sh := range shards {
+		rec, sv, err := s.GetShard(ctx, ks, sh)
+		if errors.Is(err, ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		changed := false
+		for _, tt := range ServedTypes() {
+			if (!deny || tt == topodatapb.TabletType_PRIMARY) && SetDeniedTables(rec, tt, tables, deny) {
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		op, err := shardOp(ks, sh, rec, sv)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
 }
 
 // QueryServiceDisabled reports whether the shard record disables the
@@ -687,6 +761,55 @@ func SetQueryServiceDisabled(sh *topodatapb.Shard, tt topodatapb.TabletType, dis
 	if disabled {
 		sh.TabletControls = append(sh.TabletControls, &topodatapb.TabletControl{TabletType: tt, DisableQueryService: true})
 	}
+}
+
+// DeniedTables returns the tables the shard record denies to its tablets
+// of type tt (a table move switched them away); the caller owns the
+// slice.
+func DeniedTables(sh *topodatapb.Shard, tt topodatapb.TabletType) []string {
+	for _, tc := range sh.GetTabletControls() {
+		if tc.TabletType == tt {
+			return slices.Clone(tc.DeniedTables)
+		}
+	}
+	return nil
+}
+
+// SetDeniedTables adds (deny) or removes tables from those sh denies to
+// its tablets of type tt, and reports whether that changed the record.
+func SetDeniedTables(sh *topodatapb.Shard, tt topodatapb.TabletType, tables []string, deny bool) bool {
+	var tc *topodatapb.TabletControl
+	idx := -1
+	for i, c := range sh.TabletControls {
+		if c.TabletType == tt {
+			tc, idx = c, i
+		}
+	}
+	if tc == nil {
+		if !deny || len(tables) == 0 {
+			return false
+		}
+		tc = &topodatapb.TabletControl{TabletType: tt}
+		sh.TabletControls = append(sh.TabletControls, tc)
+		idx = len(sh.TabletControls) - 1
+	}
+	before := slices.Clone(tc.DeniedTables)
+	has := func(t string) bool {
+		return slices.ContainsFunc(tc.DeniedTables, func(d string) bool { return strings.EqualFold(d, t) })
+	}
+	for _, t := range tables {
+		switch {
+		case deny && !has(t):
+			tc.DeniedTables = append(tc.DeniedTables, t)
+		case !deny:
+			tc.DeniedTables = slices.DeleteFunc(tc.DeniedTables, func(d string) bool { return strings.EqualFold(d, t) })
+		}
+	}
+	slices.Sort(tc.DeniedTables)
+	if len(tc.DeniedTables) == 0 && !tc.DisableQueryService {
+		sh.TabletControls = slices.Delete(sh.TabletControls, idx, idx+1)
+	}
+	return !slices.Equal(before, tc.DeniedTables)
 }
 
 // GetServingGraph returns the serving graph a gate in cell routes ks by:

@@ -55,16 +55,18 @@ func (s *Server) WatchTablets(ctx context.Context) ([]*topodatapb.Tablet, <-chan
 }
 
 // KeyspaceEvent says that something about a keyspace changed: its record,
-// a shard, its VSchema, or its serving graph in the watched cell. The
-// watcher re-reads what it needs. An event with Err set ends the watch.
+// a shard, its VSchema, or its serving graph in the watched cell; or,
+// with Keyspace empty, that the routing rules changed. The watcher
+// re-reads what it needs. An event with Err set ends the watch.
 type KeyspaceEvent struct {
 	Keyspace string
 	Err      error
 }
 
 // WatchKeyspaces returns the keyspace names and a channel of changes to any
-// keyspace's records or to its serving graph in cell. The channel closes
-// when ctx ends or after an event with Err.
+// keyspace's records, to its serving graph in cell, or to the routing
+// rules (an event with an empty Keyspace). The channel closes when ctx
+// ends or after an event with Err.
 func (s *Server) WatchKeyspaces(ctx context.Context, cell string) ([]string, <-chan KeyspaceEvent, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	ksKVs, ksEvents, err := s.store.Watch(ctx, keyspacesDir+"/")
@@ -73,6 +75,11 @@ func (s *Server) WatchKeyspaces(ctx context.Context, cell string) ([]string, <-c
 		return nil, nil, err
 	}
 	_, srvEvents, err := s.store.Watch(ctx, servingDir(cell)+"/")
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	_, ruleEvents, err := s.store.Watch(ctx, routingRuleKey)
 	if err != nil {
 		cancel()
 		return nil, nil, err
@@ -105,6 +112,16 @@ func (s *Server) WatchKeyspaces(ctx context.Context, cell string) ([]string, <-c
 				}
 				name := strings.TrimPrefix(ev.Key, servingDir(cell)+"/")
 				if !send(KeyspaceEvent{Keyspace: name, Err: ev.Err}) {
+					return
+				}
+			case ev, ok := <-ruleEvents:
+				if !ok {
+					return
+				}
+				if ev.Err == nil && ev.Key != routingRuleKey {
+					continue
+				}
+				if !send(KeyspaceEvent{Err: ev.Err}) {
 					return
 				}
 			}

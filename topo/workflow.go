@@ -67,6 +67,12 @@ func WorkflowOp(ks string, wf *vreplicationpb.Workflow, v Version) (Op, error) {
 	return op, nil
 }
 
+// DeleteWorkflowOp returns the Store.Commit op that deletes the workflow
+// record name of ks (which must exist).
+func DeleteWorkflowOp(ks, name string) Op {
+	return Op{Kind: OpDelete, Key: workflowPath(ks, name)}
+}
+
 // DeleteWorkflow removes a workflow record (ErrNoNode if missing).
 func (s *Server) DeleteWorkflow(ctx context.Context, ks, name string) error {
 	return s.store.Delete(ctx, workflowPath(ks, name), 0)

@@ -319,15 +319,43 @@ func newBackupPruneCmd() *cobra.Command {
 // (ALIAS), restore a shard into new tablets (--keyspace, --shard), or a
 // keyspace into a new one (restore keyspace).
 func newRestoreCmd(a *app) *cobra.Command {
-	var backupID string
+	var backupID, keyspace, shard, toTime, toGTID string
+	var newPrimary, force bool
 	cmd := &cobra.Command{
-		Use:   "restore ALIAS",
-		Short: "rebuild a replica from a backup in its backup storage (--backup ID, default the latest) and resume replication",
-		Args:  cobra.ExactArgs(1),
+		Use:   "restore ALIAS | restore --keyspace K --shard S --new-primary [ALIAS]",
+		Short: "rebuild a replica from a backup in its backup storage (--backup ID, default the latest) and resume replication; with --new-primary, rebuild a shard that lost every tablet from the backup storage alone",
+		Args:  cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := a.topo()
 			if err != nil {
 				return err
+			}
+			if newPrimary {
+				if keyspace == "" || shard == "" || backupID != "" {
+					return errors.New("--new-primary takes --keyspace and --shard (and no --backup: it restores the newest backup before the target)")
+				}
+				req := rebuildRequest{keyspace: keyspace, shard: shard, force: force,
+					repair: &tabletmanagerpb.RepairRequest{FromArchive: true, ToGtid: toGTID}}
+				if toTime != "" {
+					t, err := time.Parse(time.RFC3339, toTime)
+					if err != nil {
+						return fmt.Errorf("--to-time: %w", err)
+					}
+					req.repair.ToTimeUnixNano = t.UnixNano()
+				}
+				if len(args) == 1 {
+					if req.tablet, err = topo.ParseAlias(args[0]); err != nil {
+						return err
+					}
+				}
+				creds, err := a.tabletCreds()
+				if err != nil {
+					return err
+				}
+				return rebuildShard(cmd.Context(), ts, creds, req, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
+			if len(args) != 1 {
+				return errors.New("give the alias of the tablet to restore (or --new-primary with --keyspace and --shard)")
 			}
 			alias, err := topo.ParseAlias(args[0])
 			if err != nil {
@@ -362,6 +390,12 @@ func newRestoreCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&backupID, "backup", "", "the backup's ID (mosaicctl backup list); default the shard's latest")
+	cmd.Flags().BoolVar(&newPrimary, "new-primary", false, "rebuild --keyspace/--shard from the backup storage alone (its newest backup, then the archived binlog to its end, or to --to-time/--to-gtid) on ALIAS or the first of its tablets that answers, make that tablet the primary and have the others copy it")
+	cmd.Flags().StringVar(&keyspace, "keyspace", "", "with --new-primary: the keyspace")
+	cmd.Flags().StringVar(&shard, "shard", "", "with --new-primary: the shard")
+	cmd.Flags().StringVar(&toTime, "to-time", "", "with --new-primary: keep what was committed before this moment (RFC 3339)")
+	cmd.Flags().StringVar(&toGTID, "to-gtid", "", "with --new-primary: keep up to and including this GTID")
+	cmd.Flags().BoolVar(&force, "force", false, "with --new-primary: rebuild even though the shard's primary answers (its data is replaced)")
 	cmd.AddCommand(newRestorePITRCmd())
 	return cmd
 }

@@ -124,6 +124,9 @@ func newRootCmd(a *app) *cobra.Command {
 		newSecretsCmd(),
 		newUsersCmd(),
 		newReshardCmd(a),
+		newMoveTablesCmd(a),
+		newRoutingRulesCmd(a),
+		newLookupCmd(a),
 	)
 	return root
 }

@@ -185,7 +185,7 @@ func newReshardCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := m.Complete(cmd.Context(), keyspace, name, completeKeep); err != nil {
+			if err := m.Complete(cmd.Context(), keyspace, name, completeKeep, false); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "workflow %s completed: the source shards are gone from topo", name)
@@ -269,7 +269,11 @@ func printStep(w io.Writer, st workflow.SwitchStep) {
 	for i, tt := range st.TabletTypes {
 		types[i] = topo.TabletTypeString(tt)
 	}
-	fmt.Fprintf(w, "%s traffic moved from %s to %s", strings.Join(types, ","), strings.Join(st.From, ","), strings.Join(st.To, ","))
+	if st.FromKeyspace != "" {
+		fmt.Fprintf(w, "%s traffic of the tables moved from %s (%s) to %s (%s)", strings.Join(types, ","), st.FromKeyspace, strings.Join(st.From, ","), st.ToKeyspace, strings.Join(st.To, ","))
+	} else {
+		fmt.Fprintf(w, "%s traffic moved from %s to %s", strings.Join(types, ","), strings.Join(st.From, ","), strings.Join(st.To, ","))
+	}
 	if st.Positions == nil {
 		fmt.Fprintf(w, " (commit %v)\n", st.Commit.Round(time.Millisecond))
 		return
@@ -281,7 +285,15 @@ func printStep(w io.Writer, st workflow.SwitchStep) {
 // printReport prints a workflow and its streams as a table.
 func printReport(w io.Writer, r *workflow.Report) {
 	wf := r.Workflow
-	fmt.Fprintf(w, "workflow %s: %s %s -> %s, %d tables, state %v", wf.Name, wf.TargetKeyspace, strings.Join(wf.SourceShards, ","), strings.Join(wf.TargetShards, ","), len(wf.Tables), wf.State)
+	if wf.Type == vreplicationpb.WorkflowType_MOVE_TABLES {
+		var names []string
+		for _, t := range wf.Tables {
+			names = append(names, t.Name)
+		}
+		fmt.Fprintf(w, "workflow %s: tables %s from %s (%s) to %s (%s), state %v", wf.Name, strings.Join(names, ","), wf.SourceKeyspace, strings.Join(wf.SourceShards, ","), wf.TargetKeyspace, strings.Join(wf.TargetShards, ","), wf.State)
+	} else {
+		fmt.Fprintf(w, "workflow %s: %s %s -> %s, %d tables, state %v", wf.Name, wf.TargetKeyspace, strings.Join(wf.SourceShards, ","), strings.Join(wf.TargetShards, ","), len(wf.Tables), wf.State)
+	}
 	if len(wf.SwitchedTypes) > 0 {
 		fmt.Fprintf(w, ", traffic switched for %v", wf.SwitchedTypes)
 	}

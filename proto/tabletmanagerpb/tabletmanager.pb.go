@@ -1589,9 +1589,19 @@ type RepairRequest struct {
 	Donor *topodatapb.TabletAlias `protobuf:"bytes,1,opt,name=donor" json:"donor,omitempty"`
 	// backup_id, when set, restores this backup of the tablet's shard from
 	// its backup storage instead; "latest" names the newest.
-	BackupId      string `protobuf:"bytes,3,opt,name=backup_id,json=backupId" json:"backup_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BackupId string `protobuf:"bytes,3,opt,name=backup_id,json=backupId" json:"backup_id,omitempty"`
+	// from_archive rebuilds the shard from its backup storage alone, for a
+	// shard that lost every tablet: the newest backup before the target,
+	// then the archived binlog replayed up to it. The target is
+	// to_time_unix_nano (what was committed before it), else to_gtid (up to
+	// and including it), else the end of the archive. The tablet points its
+	// replication nowhere: the caller makes it the primary. donor and
+	// backup_id must be unset.
+	FromArchive    bool   `protobuf:"varint,4,opt,name=from_archive,json=fromArchive" json:"from_archive,omitempty"`
+	ToTimeUnixNano int64  `protobuf:"varint,5,opt,name=to_time_unix_nano,json=toTimeUnixNano" json:"to_time_unix_nano,omitempty"`
+	ToGtid         string `protobuf:"bytes,6,opt,name=to_gtid,json=toGtid" json:"to_gtid,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RepairRequest) Reset() {
@@ -1638,6 +1648,27 @@ func (x *RepairRequest) GetBackupId() string {
 	return ""
 }
 
+func (x *RepairRequest) GetFromArchive() bool {
+	if x != nil {
+		return x.FromArchive
+	}
+	return false
+}
+
+func (x *RepairRequest) GetToTimeUnixNano() int64 {
+	if x != nil {
+		return x.ToTimeUnixNano
+	}
+	return 0
+}
+
+func (x *RepairRequest) GetToGtid() string {
+	if x != nil {
+		return x.ToGtid
+	}
+	return ""
+}
+
 type RepairResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// donor is the peer copied from; none for a backup.
@@ -1647,9 +1678,12 @@ type RepairResponse struct {
 	Bytes      int64  `protobuf:"varint,3,opt,name=bytes" json:"bytes,omitempty"`
 	DurationMs int64  `protobuf:"varint,4,opt,name=duration_ms,json=durationMs" json:"duration_ms,omitempty"`
 	// backup_id is the backup restored, if any.
-	BackupId      string `protobuf:"bytes,5,opt,name=backup_id,json=backupId" json:"backup_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BackupId string `protobuf:"bytes,5,opt,name=backup_id,json=backupId" json:"backup_id,omitempty"`
+	// archive_segments is how many archived binlog segments a from_archive
+	// rebuild replayed after the backup.
+	ArchiveSegments int32 `protobuf:"varint,6,opt,name=archive_segments,json=archiveSegments" json:"archive_segments,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RepairResponse) Reset() {
@@ -1715,6 +1749,13 @@ func (x *RepairResponse) GetBackupId() string {
 		return x.BackupId
 	}
 	return ""
+}
+
+func (x *RepairResponse) GetArchiveSegments() int32 {
+	if x != nil {
+		return x.ArchiveSegments
+	}
+	return 0
 }
 
 // BackupToStorageRequest asks a tablet to back its data up into its
@@ -2055,17 +2096,21 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\rBackupRequest\"@\n" +
 	"\x0eBackupResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1a\n" +
-	"\bposition\x18\x02 \x01(\tR\bposition\"f\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition\"\xcd\x01\n" +
 	"\rRepairRequest\x122\n" +
 	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\x12\x1b\n" +
-	"\tbackup_id\x18\x03 \x01(\tR\bbackupIdJ\x04\b\x02\x10\x03\"\xb4\x01\n" +
+	"\tbackup_id\x18\x03 \x01(\tR\bbackupId\x12!\n" +
+	"\ffrom_archive\x18\x04 \x01(\bR\vfromArchive\x12)\n" +
+	"\x11to_time_unix_nano\x18\x05 \x01(\x03R\x0etoTimeUnixNano\x12\x17\n" +
+	"\ato_gtid\x18\x06 \x01(\tR\x06toGtidJ\x04\b\x02\x10\x03\"\xdf\x01\n" +
 	"\x0eRepairResponse\x122\n" +
 	"\x05donor\x18\x01 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\x05donor\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\tR\bposition\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x1f\n" +
 	"\vduration_ms\x18\x04 \x01(\x03R\n" +
 	"durationMs\x12\x1b\n" +
-	"\tbackup_id\x18\x05 \x01(\tR\bbackupId\"=\n" +
+	"\tbackup_id\x18\x05 \x01(\tR\bbackupId\x12)\n" +
+	"\x10archive_segments\x18\x06 \x01(\x05R\x0farchiveSegments\"=\n" +
 	"\x16BackupToStorageRequest\x12#\n" +
 	"\rallow_primary\x18\x01 \x01(\bR\fallowPrimary\"\xb2\x01\n" +
 	"\x17BackupToStorageResponse\x12\x14\n" +

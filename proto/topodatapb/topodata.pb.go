@@ -644,8 +644,9 @@ func (x *SourceShard) GetTables() []string {
 type TabletControl struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	TabletType TabletType             `protobuf:"varint,1,opt,name=tablet_type,json=tabletType,enum=mosaic.topodata.TabletType" json:"tablet_type,omitempty"`
-	// denied_tables is reserved for MoveTables; tablets do not obey it yet
-	// and topo.Server refuses to write it.
+	// denied_tables: tablets of tablet_type refuse every statement that
+	// names one of these tables (a table move switched their traffic to
+	// another keyspace; see tablet/queryservice/denied.go).
 	DeniedTables []string `protobuf:"bytes,2,rep,name=denied_tables,json=deniedTables" json:"denied_tables,omitempty"`
 	// disable_query_service: tablets of tablet_type refuse every new
 	// statement and transaction with a retryable error, let the

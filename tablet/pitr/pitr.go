@@ -23,13 +23,18 @@ import (
 // Target is the moment to restore to: the last transaction committed
 // before Time (binlog timestamps are whole seconds: a transaction of the
 // same second as Time is left out), or up to and including the GTID
-// sequence number Seq (domain 0). Exactly one is set.
+// sequence number Seq (domain 0), or, with Latest, the last transaction
+// the archive holds. Exactly one is set.
 type Target struct {
-	Time time.Time
-	Seq  uint64
+	Time   time.Time
+	Seq    uint64
+	Latest bool
 }
 
 func (t Target) String() string {
+	if t.Latest {
+		return "the end of the archive"
+	}
 	if t.Seq > 0 {
 		return fmt.Sprintf("transaction %d", t.Seq)
 	}
@@ -38,6 +43,9 @@ func (t Target) String() string {
 
 // includes says whether a transaction belongs before the target.
 func (t Target) includes(seq uint64, ts time.Time) bool {
+	if t.Latest {
+		return true
+	}
 	if t.Seq > 0 {
 		return seq <= t.Seq
 	}
@@ -56,8 +64,14 @@ type Plan struct {
 // after the target (it could not show that nothing was written between
 // its end and the target).
 func MakePlan(ctx context.Context, s backupstore.Store, keyspace, shard string, to Target) (Plan, error) {
-	if (to.Seq > 0) == !to.Time.IsZero() {
-		return Plan{}, errors.New("pitr: give a time or a GTID to restore to")
+	set := 0
+	for _, ok := range []bool{to.Seq > 0, !to.Time.IsZero(), to.Latest} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		return Plan{}, errors.New("pitr: give a time, a GTID or the latest to restore to")
 	}
 	all, err := backupstore.ListBackups(ctx, s, keyspace, shard)
 	if err != nil {
@@ -71,7 +85,7 @@ func MakePlan(ctx context.Context, s backupstore.Store, keyspace, shard string, 
 		if err != nil {
 			return Plan{}, err
 		}
-		if (to.Seq > 0 && seq <= to.Seq) || (to.Seq == 0 && m.End.Before(to.Time)) {
+		if to.Latest || (to.Seq > 0 && seq <= to.Seq) || (!to.Time.IsZero() && m.End.Before(to.Time)) {
 			p.Backup, bseq, found = m, seq, true
 		}
 	}
@@ -90,7 +104,7 @@ func MakePlan(ctx context.Context, s backupstore.Store, keyspace, shard string, 
 	if err != nil {
 		return Plan{}, fmt.Errorf("pitr: from backup %s (transaction %d) to %s: %w", p.Backup.ID, bseq, to, err)
 	}
-	if to.Seq == 0 {
+	if !to.Time.IsZero() {
 		// Up to the first segment that starts at or after the target; the
 		// archive must reach it.
 		reached := false

@@ -1,4 +1,4 @@
-package pitr
+package pitr_test
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/tablet/backupstore"
+	"github.com/mosaicdb/mosaic/tablet/pitr"
 	"github.com/mosaicdb/mosaic/tablet/reparent"
 	"github.com/mosaicdb/mosaic/tablet/tablettest"
 	"github.com/mosaicdb/mosaic/topo"
@@ -106,33 +107,24 @@ func TestPointInTimeRestore(t *testing.T) {
 
 	for _, c := range []struct {
 		name string
-		to   Target
+		to   pitr.Target
 		want string
 	}{
-		{"ToTime", Target{Time: target}, "40\t40"},
-		{"ToGTID", Target{Seq: seqBeforeDrop}, "50\t50"},
+		{"ToTime", pitr.Target{Time: target}, "40\t40"},
+		{"ToGTID", pitr.Target{Seq: seqBeforeDrop}, "50\t50"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(dir, c.name)
-			res, err := Restore(ctx, store, nil, "commerce", "0", c.to, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			res, err := pitr.Restore(ctx, store, nil, "commerce", "0", c.to, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			work := t.TempDir()
-			srv, err := startServer(ctx, out, work)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.kill()
-			got, err := srv.client(ctx, "-N", "-e", "SELECT COUNT(*), MAX(id) FROM "+db+".pt").CombinedOutput()
+			got, err := pitr.QueryRestored(ctx, out, t.TempDir(), "SELECT COUNT(*), MAX(id) FROM "+db+".pt")
 			if err != nil {
 				t.Fatalf("query the restored data: %v: %s", err, got)
 			}
 			if strings.TrimSpace(string(got)) != c.want {
 				t.Fatalf("restored to %s: rows, max id = %q, want %q", c.to, got, c.want)
-			}
-			if err := srv.stop(ctx); err != nil {
-				t.Fatal(err)
 			}
 			t.Logf("restored to %s from backup %s and %d segments: at %s, %s rows", c.to, res.Backup.ID, res.Segments, res.Position, strings.Fields(c.want)[0])
 			if res.Segments == 0 {

@@ -32,6 +32,9 @@ func (s *Service) LoadData(stream grpc.ClientStreamingServer[querypb.LoadDataReq
 	if err := s.checkTarget(first.Target, false); err != nil {
 		return s.fail(err)
 	}
+	if err := s.checkDenied(first.Sql); err != nil {
+		return s.fail(err)
+	}
 	ctx := stream.Context()
 	if ms := first.Options.GetTimeoutMs(); ms > 0 {
 		var cancel func()

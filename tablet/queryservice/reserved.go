@@ -224,6 +224,9 @@ func (s *Service) ReserveExecute(ctx context.Context, req *querypb.ReserveExecut
 		}
 		return nil, s.fail(err)
 	}
+	if err := s.checkDenied(req.Sql); err != nil {
+		return nil, s.fail(err)
+	}
 	if ms := req.Options.GetTimeoutMs(); ms > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)

@@ -91,6 +91,8 @@ type Service struct {
 	// inflight counts statements outside transactions that passed the
 	// serving check and have not finished: DrainRequests waits for them.
 	inflight atomic.Int64
+	// denied are the tables a table move took away (denied.go).
+	denied atomic.Pointer[deniedSet]
 	// muxStop is closed by StopMultiplex.
 	muxStop     chan struct{}
 	muxStopOnce sync.Once
@@ -324,6 +326,9 @@ func (s *Service) executeBounded(ctx context.Context, req *querypb.ExecuteReques
 	if err := s.checkTargetTx(req.Target, false, req.TransactionId); err != nil {
 		return nil, s.failed(err)
 	}
+	if err := s.checkDenied(req.Sql); err != nil {
+		return nil, s.failed(err)
+	}
 	res, err := s.execute(ctx, req.TransactionId, st, req.Sql, req.Options, req.SmallResult, req.Savepoints)
 	s.record(st, start)
 	if errors.Is(err, mysqlconn.ErrTooLarge) {
@@ -454,6 +459,9 @@ func (s *Service) StreamExecute(req *querypb.ExecuteRequest, stream grpc.ServerS
 	if err := s.checkTargetTx(req.Target, false, req.TransactionId); err != nil {
 		return s.fail(err)
 	}
+	if err := s.checkDenied(req.Sql); err != nil {
+		return s.fail(err)
+	}
 	if len(req.Savepoints) > 0 {
 		return s.fail(sqlerr.NotSupported("savepoints in StreamExecute; use Execute"))
 	}
@@ -553,6 +561,9 @@ func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*queryp
 func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
 	start := time.Now()
 	if err := s.checkTarget(req.Target, false); err != nil {
+		return nil, s.fail(err)
+	}
+	if err := s.checkDenied(req.Sql); err != nil {
 		return nil, s.fail(err)
 	}
 	ctx, cancel := s.queryContext(ctx, req.Options)

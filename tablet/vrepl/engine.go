@@ -211,8 +211,8 @@ func (e *Engine) desired(records map[string]*vreplicationpb.Workflow) map[stream
 }
 
 // streamsOf returns the streams of rec into a target of range kr: one
-// per source shard whose range meets kr. Reference tables come from the
-// first such source only.
+// per source shard whose range meets kr (StreamMeets). Reference tables
+// come from the first such source only.
 func streamsOf(rec *vreplicationpb.Workflow, kr *topodatapb.KeyRange) []wanted {
 	type src struct {
 		name string
@@ -221,7 +221,7 @@ func streamsOf(rec *vreplicationpb.Workflow, kr *topodatapb.KeyRange) []wanted {
 	var srcs []src
 	for _, s := range rec.SourceShards {
 		skr, err := keyrange.Parse(s)
-		if err != nil || !keyrange.Intersect(skr, kr) {
+		if err != nil || !StreamMeets(rec, skr, kr) {
 			continue
 		}
 		srcs = append(srcs, src{s, skr})
@@ -239,6 +239,19 @@ func streamsOf(rec *vreplicationpb.Workflow, kr *topodatapb.KeyRange) []wanted {
 		out = append(out, wanted{rec: rec, source: s.name, kr: s.kr, rules: rules})
 	}
 	return out
+}
+
+// StreamMeets reports whether workflow rec streams from a source shard of
+// range source into a target shard of range target. A reshard places rows
+// by the same vindex on both sides, so only shards whose ranges meet
+// share rows; a table move places them by the target keyspace's vindexes,
+// which the source's shards do not follow, so every source feeds every
+// target.
+func StreamMeets(rec *vreplicationpb.Workflow, source, target *topodatapb.KeyRange) bool {
+	if rec.Type == vreplicationpb.WorkflowType_MOVE_TABLES {
+		return true
+	}
+	return keyrange.Intersect(source, target)
 }
 
 // sameStreams reports whether two versions of a workflow record ask for

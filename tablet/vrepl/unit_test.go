@@ -115,6 +115,22 @@ func TestStreamsOf(t *testing.T) {
 	}
 }
 
+// A table move places rows by the target keyspace's vindexes, which the
+// source's shards do not follow: every source feeds every target.
+func TestStreamsOfMoveTables(t *testing.T) {
+	rec := &vreplicationpb.Workflow{Name: "mt", Type: vreplicationpb.WorkflowType_MOVE_TABLES, SourceShards: []string{"80-", "-80"}, TargetShards: []string{"-40", "40-80", "80-"},
+		Tables: []*vreplicationpb.TableRule{{Name: "c", VindexType: "xxhash", VindexColumn: "id"}}}
+	kr, _ := keyrange.Parse("-40")
+	ws := streamsOf(rec, kr)
+	if len(ws) != 2 || ws[0].source != "-80" || ws[1].source != "80-" {
+		t.Fatalf("streams: %+v", ws)
+	}
+	rec.Type = vreplicationpb.WorkflowType_RESHARD
+	if ws := streamsOf(rec, kr); len(ws) != 1 || ws[0].source != "-80" {
+		t.Fatalf("reshard streams: %+v", ws)
+	}
+}
+
 func TestCountValues(t *testing.T) {
 	row := []byte{1, 'a', 0xfb, 3, 'x', 'y', 'z'}
 	if n := countValues(row); n != 3 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
@@ -57,7 +58,14 @@ func (m *Manager) Cancel(ctx context.Context, ks, name string, keepData bool) er
 	if len(wf.SwitchedTypes) > 0 || wf.IsReverse {
 		return fmt.Errorf("workflow %s has switched traffic (%v): run reverse-traffic first, or complete it", name, wf.SwitchedTypes)
 	}
-	if err := m.ts.DeleteWorkflow(ctx, ks, name); err != nil {
+	if wf.Type == vreplicationpb.WorkflowType_MOVE_TABLES {
+		// Traffic went to the target and back: the target denies the
+		// tables.
+		if _, err := m.setDenied(ctx, wf.TargetKeyspace, tableNames(wf), false, nil); err != nil {
+			return err
+		}
+	}
+	if err := m.deleteWorkflow(ctx, ks, wf, false); err != nil {
 		return err
 	}
 	m.Log.Info("workflow record deleted", "keyspace", ks, "workflow", name)
@@ -122,9 +130,12 @@ var allTypes = []topodatapb.TabletType{topodatapb.TabletType_PRIMARY, topodatapb
 // every tablet type: it deletes the reverse workflow (its streams stop),
 // drops the copied tables on the source shards unless keepData, deletes
 // the source shards' records (their tablets stop where a reconciler
-// runs them; elsewhere stop them by hand), and deletes the workflow. It
+// runs them; elsewhere stop them by hand), and deletes the workflow. A
+// table move's source shards stay (they serve the keyspace's other
+// tables): its tables leave the source's VSchema with their data, and its
+// routing rules go with the workflow record unless keepRules. It
 // refuses, changing nothing, before every type has been switched.
-func (m *Manager) Complete(ctx context.Context, ks, name string, keepData bool) error {
+func (m *Manager) Complete(ctx context.Context, ks, name string, keepData, keepRules bool) error {
 	wf, _, err := m.ts.GetWorkflow(ctx, ks, name)
 	if err != nil {
 		if errors.Is(err, topo.ErrNoNode) {
@@ -140,15 +151,29 @@ func (m *Manager) Complete(ctx context.Context, ks, name string, keepData bool) 
 			return fmt.Errorf("workflow %s: %s traffic still goes to the source shards: switch it to the targets before complete (or cancel the workflow)", name, topo.TabletTypeString(tt))
 		}
 	}
-	// The record must agree: nothing of the keyspace is served by a
-	// source any more.
-	ksRec, _, err := m.ts.GetKeyspaceVersion(ctx, wf.SourceKeyspace)
-	if err != nil {
-		return err
-	}
-	for _, shard := range wf.SourceShards {
-		if types := topo.ServedTypesOf(ksRec, shard); len(types) > 0 {
-			return fmt.Errorf("workflow %s: source shard %s still serves %s: switch its traffic to the targets before complete", name, shard, typeList(types))
+	switch wf.Type {
+	case vreplicationpb.WorkflowType_MOVE_TABLES:
+		// The rules must agree: the tables are served by the target.
+		rr, _, err := m.ts.GetRoutingRulesVersion(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range tableNames(wf) {
+			if to := routedTo(rr, t, wf.SourceKeyspace, wf.TargetKeyspace); to != wf.TargetKeyspace {
+				return fmt.Errorf("workflow %s: the routing rules send table %s to %q, not to %s: fix them with `mosaicctl routing-rules apply` before complete", name, t, to, wf.TargetKeyspace)
+			}
+		}
+	default:
+		// The record must agree: nothing of the keyspace is served by a
+		// source any more.
+		ksRec, _, err := m.ts.GetKeyspaceVersion(ctx, wf.SourceKeyspace)
+		if err != nil {
+			return err
+		}
+		for _, shard := range wf.SourceShards {
+			if types := topo.ServedTypesOf(ksRec, shard); len(types) > 0 {
+				return fmt.Errorf("workflow %s: source shard %s still serves %s: switch its traffic to the targets before complete", name, shard, typeList(types))
+			}
 		}
 	}
 	if wf.Reverse != "" {
@@ -181,7 +206,17 @@ func (m *Manager) Complete(ctx context.Context, ks, name string, keepData bool) 
 			}
 		}
 	}
-	if err := m.ts.DeleteWorkflow(ctx, ks, name); err != nil && !errors.Is(err, topo.ErrNoNode) {
+	if wf.Type == vreplicationpb.WorkflowType_MOVE_TABLES {
+		if !keepData {
+			if err := m.dropFromVSchema(ctx, wf.SourceKeyspace, tableNames(wf)); err != nil {
+				return err
+			}
+		}
+		if _, err := m.setDenied(ctx, wf.SourceKeyspace, tableNames(wf), false, nil); err != nil {
+			return err
+		}
+	}
+	if err := m.deleteWorkflow(ctx, ks, wf, keepRules); err != nil && !errors.Is(err, topo.ErrNoNode) {
 		return err
 	}
 	// The targets forget the frozen streams' state.
@@ -191,5 +226,61 @@ func (m *Manager) Complete(ctx context.Context, ks, name string, keepData bool) 
 		}
 	}
 	m.Log.Info("workflow completed", "keyspace", ks, "workflow", name, "removed_shards", wf.SourceShards, "kept_data", keepData)
+	return nil
+}
+
+// deleteWorkflow deletes the record of wf in ks; a table move's routing
+// rules go in the same commit unless keepRules.
+func (m *Manager) deleteWorkflow(ctx context.Context, ks string, wf *vreplicationpb.Workflow, keepRules bool) error {
+	if wf.Type != vreplicationpb.WorkflowType_MOVE_TABLES || keepRules {
+		return m.ts.DeleteWorkflow(ctx, ks, wf.Name)
+	}
+	for attempt := 0; ; attempt++ {
+		rr, rrv, err := m.ts.GetRoutingRulesVersion(ctx)
+		if err != nil {
+			return err
+		}
+		ops := []topo.Op{topo.DeleteWorkflowOp(ks, wf.Name)}
+		if rrv != 0 {
+			op, err := topo.RoutingRulesOp(unrouteTables(rr, tableNames(wf), wf.SourceKeyspace, wf.TargetKeyspace), rrv)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, op)
+		}
+		_, err = m.ts.Store().Commit(ctx, ops)
+		if err == nil {
+			m.Log.Info("routing rules of the moved tables removed", "workflow", wf.Name, "tables", tableNames(wf))
+			return nil
+		}
+		if !errors.Is(err, topo.ErrBadVersion) || attempt >= 10 {
+			return fmt.Errorf("delete workflow %s and its routing rules: %w", wf.Name, err)
+		}
+	}
+}
+
+// dropFromVSchema removes tables from the VSchema of ks, if it lists
+// them.
+func (m *Manager) dropFromVSchema(ctx context.Context, ks string, tables []string) error {
+	vs, err := m.ts.GetVSchema(ctx, ks)
+	if errors.Is(err, topo.ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	changed := false
+	for name := range vs.Tables {
+		if slices.ContainsFunc(tables, func(t string) bool { return strings.EqualFold(t, name) }) {
+			delete(vs.Tables, name)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := m.ts.SaveVSchema(ctx, ks, vs); err != nil {
+		return fmt.Errorf("remove the moved tables from the VSchema of %s: %w", ks, err)
+	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/keyrange"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
+	"github.com/mosaicdb/mosaic/tablet/vrepl"
 )
 
 // Report is a workflow and its streams as the target primaries report
@@ -73,7 +74,7 @@ func (m *Manager) shardStatus(ctx context.Context, ks, shard, name string) ([]*v
 }
 
 // ExpectedStreams is how many streams the workflow runs: one per (source,
-// target) pair whose ranges meet.
+// target) pair that shares rows (vrepl.StreamMeets).
 func ExpectedStreams(wf *vreplicationpb.Workflow) int {
 	n := 0
 	for _, t := range wf.TargetShards {
@@ -82,7 +83,7 @@ func ExpectedStreams(wf *vreplicationpb.Workflow) int {
 			continue
 		}
 		for _, s := range wf.SourceShards {
-			if skr, err := keyrange.Parse(s); err == nil && keyrange.Intersect(skr, tkr) {
+			if skr, err := keyrange.Parse(s); err == nil && vrepl.StreamMeets(wf, skr, tkr) {
 				n++
 			}
 		}

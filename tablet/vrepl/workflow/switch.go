@@ -17,6 +17,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
+	"github.com/mosaicdb/mosaic/tablet/vrepl"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -84,6 +85,9 @@ const (
 type SwitchStep struct {
 	TabletTypes []topodatapb.TabletType
 	From, To    []string
+	// FromKeyspace and ToKeyspace are set by a table move: the keyspaces
+	// of From and To.
+	FromKeyspace, ToKeyspace string
 	// For PRIMARY: Fence is the fence's topo commit (gates hold writes
 	// from when it lands), Drain the wait for the old primaries to apply
 	// it, CatchUp the wait for the streams, Commit the switch's topo
@@ -128,8 +132,12 @@ func (m *Manager) moveTraffic(ctx context.Context, req TrafficRequest, toTargets
 	if wf.IsReverse {
 		return nil, fmt.Errorf("workflow %s is the reverse of %s: switch or reverse the traffic of %s", wf.Name, wf.Reverse, wf.Reverse)
 	}
-	if wf.Type != vreplicationpb.WorkflowType_RESHARD {
-		return nil, fmt.Errorf("workflow %s is a %v: only reshard workflows switch traffic in this build", wf.Name, wf.Type)
+	switch wf.Type {
+	case vreplicationpb.WorkflowType_RESHARD:
+	case vreplicationpb.WorkflowType_MOVE_TABLES:
+		return m.moveTablesTraffic(ctx, req, wf, toTargets)
+	default:
+		return nil, fmt.Errorf("workflow %s is a %v: it has no traffic to switch", wf.Name, wf.Type)
 	}
 	types, err := trafficTypes(wf, req.TabletTypes, toTargets)
 	if err != nil {
@@ -559,7 +567,7 @@ func (m *Manager) catchUp(ctx context.Context, clients primaries, wf *vreplicati
 			return err
 		}
 		for _, src := range wf.SourceShards {
-			if skr, err := keyrange.Parse(src); err == nil && keyrange.Intersect(skr, tkr) {
+			if skr, err := keyrange.Parse(src); err == nil && vrepl.StreamMeets(wf, skr, tkr) {
 				waits = append(waits, target+" "+src)
 			}
 		}
