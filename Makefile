@@ -17,7 +17,7 @@ TEST_FUZZTIME ?= 3s
 # FUZZ_TARGETS are package:FuzzName pairs: the gate's protocol decoders and
 # the statement measure that guards the parser.
 FUZZ_TARGETS := ./proxy:FuzzHandshakeResponse ./proxy:FuzzExecuteParams ./proxy:FuzzSendLongData \
-	./proxy:FuzzChangeUser ./proxy:FuzzLoadDataPackets ./proxy:FuzzReadPacket ./proxy:FuzzDispatch \
+	./proxy:FuzzChangeUser ./proxy:FuzzLoadDataPackets ./proxy/mysqlsrv:FuzzReadPacket ./proxy:FuzzDispatch \
 	./sqltext:FuzzMeasure
 
 .PHONY: all build run test unit e2e lint fuzz proto bench deps clean vet fmt weed image operator operator-gen operator-test
@@ -49,7 +49,7 @@ test: deps build weed
 # under -short (proxy, tablet/mysqlconn, tablet/backupstore): `make unit`
 # passes -short. tablet, tablet/mysqlctl, tablet/pitr, tablet/vrepl,
 # topo/etcdstore, bench and e2e start servers in most tests and stay out.
-UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./recovered ./router/... \
+UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./proxy/mysqlsrv ./proxy/tabletgw ./recovered ./router/... \
 	./sqlerr ./sqltext ./sysconn ./testports ./topo ./topo/memstore ./topo/reconcile \
 	./tablet/backupstore/... ./tablet/deadlock ./tablet/failover ./tablet/flavor \
 	./tablet/mysqlconn ./tablet/queryservice ./tablet/reparent ./tablet/rpcauth \
@@ -59,7 +59,7 @@ UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./recovered ./r
 # skip under -short (they run whole here). UNIT_PKGS and E2E_PKGS together
 # are ./..., which `make test` runs.
 E2E_PKGS := ./e2e/... ./bench ./tablet ./tablet/mysqlctl ./tablet/pitr ./tablet/vrepl \
-	./topo/etcdstore/... ./proxy ./tablet/mysqlconn ./tablet/backupstore/...
+	./topo/etcdstore/... ./proxy ./proxy/tabletgw ./tablet/mysqlconn ./tablet/backupstore/...
 UNIT_TIMEOUT ?= 5m
 
 # unit runs the tests that need no server, with the race detector: about

@@ -18,6 +18,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proxy"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
 	"github.com/mosaicdb/mosaic/tablet/reparent"
@@ -97,7 +98,7 @@ func TestReplication(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		gateSees := func(what string, ok func(h *proxy.TabletHealth) bool) {
+		gateSees := func(what string, ok func(h *tabletgw.TabletHealth) bool) {
 			t.Helper()
 			waitGate(t, c, 30*time.Second, what, func() bool {
 				for _, h := range c.Gate.HealthCheck().All() {
@@ -128,7 +129,7 @@ func TestReplication(t *testing.T) {
 			{"link to the primary frozen",
 				func(t *testing.T) {
 					setSource(&tabletmanagerpb.SetReplicationSourceRequest{Host: "127.0.0.1", Port: int32(link.port())})
-					gateSees("replica replicating through the proxy", func(h *proxy.TabletHealth) bool {
+					gateSees("replica replicating through the proxy", func(h *tabletgw.TabletHealth) bool {
 						return h.ReplicationOK && h.ReplicationLag == 0
 					})
 					link.setFrozen(true)
@@ -159,7 +160,7 @@ func TestReplication(t *testing.T) {
 			})
 			// Once the stalled replica's health reports it over the limit,
 			// no read may come from it; before, reads pick either replica.
-			gateSees(s.name+": gate sees the replica lag", func(h *proxy.TabletHealth) bool {
+			gateSees(s.name+": gate sees the replica lag", func(h *tabletgw.TabletHealth) bool {
 				return time.Duration(h.ReplicationLag)*time.Second > maxLag
 			})
 			t.Logf("%s: the gate saw the replica lag over %v %v after the stall", s.name, maxLag, time.Since(stalled).Round(time.Millisecond))

@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -195,7 +196,7 @@ func (cc *clientConn) showGrants(x *ast.ShowStmt) error {
 	}
 	res := &querypb.QueryResult{Fields: []*querypb.Field{{Name: "Grants for " + name + "@%", Type: 253, Charset: 33, ColumnLength: 3072}}}
 	for _, g := range grants {
-		res.Rows = append(res.Rows, appendLenEncString(nil, g))
+		res.Rows = append(res.Rows, mysqlsrv.AppendLenEncString(nil, g))
 	}
 	return cc.writeResult(res)
 }

@@ -103,10 +103,10 @@ func (cc *clientConn) authenticate(user, plugin string, resp, salt []byte) (*acc
 		b = append(b, 0)
 		b = append(b, salt...)
 		b = append(b, 0)
-		if err := cc.pw.writePacket(b); err != nil {
+		if err := cc.pw.WritePacket(b); err != nil {
 			return nil, err
 		}
-		if err := cc.pw.flush(); err != nil {
+		if err := cc.pw.Flush(); err != nil {
 			return nil, err
 		}
 		var err error
@@ -162,17 +162,17 @@ func (cc *clientConn) cachingSha2(acct *account, resp, salt []byte) (bool, error
 		if !checkSha2Scramble(stage2, seeds[0], resp) && !checkSha2Scramble(stage2, seeds[1], resp) {
 			return false, nil
 		}
-		if err := cc.pw.writePacket([]byte{authMoreDataByte, sha2FastAuthOK}); err != nil {
+		if err := cc.pw.WritePacket([]byte{authMoreDataByte, sha2FastAuthOK}); err != nil {
 			return false, err
 		}
 		return true, nil
 	}
 	// Full authentication, also for unknown users so that a client cannot
 	// tell them from a wrong password.
-	if err := cc.pw.writePacket([]byte{authMoreDataByte, sha2FullAuth}); err != nil {
+	if err := cc.pw.WritePacket([]byte{authMoreDataByte, sha2FullAuth}); err != nil {
 		return false, err
 	}
-	if err := cc.pw.flush(); err != nil {
+	if err := cc.pw.Flush(); err != nil {
 		return false, err
 	}
 	pkt, err := cc.readHandshakePacket()
@@ -189,10 +189,10 @@ func (cc *clientConn) cachingSha2(acct *account, resp, salt []byte) (bool, error
 			return false, fmt.Errorf("rsa key: %w", err)
 		}
 		if len(pkt) == 1 && pkt[0] == sha2RequestKey {
-			if err := cc.pw.writePacket(append([]byte{authMoreDataByte}, pemKey...)); err != nil {
+			if err := cc.pw.WritePacket(append([]byte{authMoreDataByte}, pemKey...)); err != nil {
 				return false, err
 			}
-			if err := cc.pw.flush(); err != nil {
+			if err := cc.pw.Flush(); err != nil {
 				return false, err
 			}
 			if pkt, err = cc.readHandshakePacket(); err != nil {

@@ -243,11 +243,11 @@ func (cc *clientConn) writeOutParams(out *callOut, vals *querypb.QueryResult) er
 	more := cc.moreResults
 	cc.moreResults = true
 	defer func() { cc.moreResults = more }()
-	if err := cc.pw.writeFields(fields, cc.status()|serverPSOutParams); err != nil {
+	if err := cc.pw.WriteFields(fields, cc.status()|serverPSOutParams); err != nil {
 		return err
 	}
 	if err := cc.writeRows(fields, vals.Rows); err != nil {
 		return err
 	}
-	return cc.pw.writeEOF(cc.status(), 0)
+	return cc.pw.WriteEOF(cc.status(), 0)
 }

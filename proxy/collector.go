@@ -45,7 +45,7 @@ func (c *gateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(planCachePlansDesc, prometheus.GaugeValue, float64(st.Size))
 	ch <- prometheus.MustNewConstMetric(planCacheCapacityDesc, prometheus.GaugeValue, float64(st.Capacity))
 	ch <- prometheus.MustNewConstMetric(lockSessionsDesc, prometheus.GaugeValue, float64(c.g.gw.locks.count()))
-	for _, th := range c.g.hc.All() {
+	for _, th := range c.g.tablets.HealthCheck().All() {
 		tt := th.Tablet.GetType()
 		if th.Target != nil {
 			tt = th.Target.TabletType

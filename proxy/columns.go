@@ -9,6 +9,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -123,7 +124,7 @@ func (g *Gate) learnColumns(ctx context.Context, keyspace, table string) error {
 	sql := "SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = " +
 		string(sqltypes.AppendQuoted(nil, table)) + " ORDER BY ORDINAL_POSITION"
 	var res *querypb.QueryResult
-	err := g.gw.retry(ctx, target, func(th *TabletHealth) error {
+	err := g.gw.Call(ctx, target, func(th *tabletgw.TabletHealth) error {
 		resp, err := th.Client.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: sql})
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -19,7 +20,7 @@ import (
 // table's real columns, found by running SELECT * ... LIMIT 0 through the
 // router, each definition followed by its (unknown, NULL) default.
 func (cc *clientConn) handleFieldList(ctx context.Context, data []byte) error {
-	table, wildcard, _ := cutNul(data)
+	table, wildcard, _ := mysqlsrv.CutNul(data)
 	if table == nil {
 		table = data
 	}
@@ -48,14 +49,14 @@ func (cc *clientConn) handleFieldList(ctx context.Context, data []byte) error {
 		if pattern != "" && !likeMatch(strings.ToLower(f.Name), strings.ToLower(pattern)) {
 			continue
 		}
-		b := appendColumnDef(cc.pw.buf[:0], f)
+		b := mysqlsrv.AppendColumnDef(cc.pw.Buf[:0], f)
 		b = append(b, 0xfb) // default value: NULL
-		cc.pw.buf = b
-		if err := cc.pw.writePacket(b); err != nil {
+		cc.pw.Buf = b
+		if err := cc.pw.WritePacket(b); err != nil {
 			return err
 		}
 	}
-	return cc.pw.writeEOF(cc.status(), 0)
+	return cc.pw.WriteEOF(cc.status(), 0)
 }
 
 // quoteIdent quotes an identifier with backticks, doubling any inside.
@@ -111,13 +112,13 @@ func (cc *clientConn) handleStatistics() error {
 	}
 	line := fmt.Sprintf("Uptime: %d  Threads: %d  Questions: %d  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: %.3f",
 		int64(up.Seconds()), g.connCount.Load(), q, qps)
-	return cc.pw.writePacket([]byte(line))
+	return cc.pw.WritePacket([]byte(line))
 }
 
 // handleSetOption answers COM_SET_OPTION: multi-statements on (0) or off (1).
 func (cc *clientConn) handleSetOption(data []byte) error {
 	if len(data) < 2 {
-		return cc.writeError(errMalformed("COM_SET_OPTION"))
+		return cc.writeError(mysqlsrv.ErrMalformed("COM_SET_OPTION"))
 	}
 	switch binary.LittleEndian.Uint16(data) {
 	case 0:
@@ -127,7 +128,7 @@ func (cc *clientConn) handleSetOption(data []byte) error {
 	default:
 		return cc.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Unknown command"))
 	}
-	return cc.pw.writeEOF(cc.status(), 0)
+	return cc.pw.WriteEOF(cc.status(), 0)
 }
 
 // resetSession rolls back the session's transaction and starts afresh in
@@ -171,7 +172,7 @@ var errChangeUserPacket = sqlerr.New(sqlerr.ERUnknownCom, "Unknown command")
 // the connection attributes (with CLIENT_CONNECT_ATTRS).
 func parseChangeUser(data []byte, capability uint32) (changeUser, error) {
 	var r changeUser
-	user, p, ok := cutNul(data)
+	user, p, ok := mysqlsrv.CutNul(data)
 	if !ok {
 		return r, errChangeUserPacket
 	}
@@ -182,11 +183,11 @@ func parseChangeUser(data []byte, capability uint32) (changeUser, error) {
 		}
 		r.authData, p = p[1:1+int(p[0])], p[1+int(p[0]):]
 	} else {
-		if r.authData, p, ok = cutNul(p); !ok {
+		if r.authData, p, ok = mysqlsrv.CutNul(p); !ok {
 			return r, errChangeUserPacket
 		}
 	}
-	if r.db, p, ok = cutNul(p); !ok {
+	if r.db, p, ok = mysqlsrv.CutNul(p); !ok {
 		return r, errChangeUserPacket
 	}
 	r.plugin = authNative
@@ -196,13 +197,13 @@ func parseChangeUser(data []byte, capability uint32) (changeUser, error) {
 	}
 	r.collation, p = clientCollation(binary.LittleEndian.Uint16(p)), p[2:]
 	if capability&mysql.CLIENT_PLUGIN_AUTH != 0 && len(p) > 0 {
-		name, rest, ok := cutNul(p)
+		name, rest, ok := mysqlsrv.CutNul(p)
 		if !ok {
 			name, rest = p, nil
 		}
 		r.plugin, p = string(name), rest
 	}
-	if capability&mysql.CLIENT_CONNECT_ATTRS != 0 && len(p) > 0 && !checkConnectAttrs(p) {
+	if capability&mysql.CLIENT_CONNECT_ATTRS != 0 && len(p) > 0 && !mysqlsrv.CheckConnectAttrs(p) {
 		return r, errChangeUserPacket
 	}
 	return r, nil
@@ -240,7 +241,7 @@ func (cc *clientConn) handleChangeUser(ctx context.Context, data []byte) error {
 	if len(req.db) > 0 {
 		if err := cc.checkUse(ctx, string(req.db)); err != nil {
 			cc.writeError(err)
-			cc.pw.flush()
+			cc.pw.Flush()
 			return err
 		}
 		cc.s.releaseLocks(ctx, cc.g.gw.locks)

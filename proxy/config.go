@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 )
 
@@ -218,4 +219,19 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// gateway returns the tablet gateway's part of c; the caller adds the
+// credentials and the host id.
+func (c Config) gateway() tabletgw.Config {
+	return tabletgw.Config{
+		Cell:               c.Cell,
+		TabletWait:         c.TabletWait,
+		MaxReplicaLag:      c.MaxReplicaLag,
+		HealthCheckTimeout: c.HealthCheckTimeout,
+		TabletStreams:      c.TabletStreams,
+		BufferWindow:       c.BufferWindow,
+		BufferSize:         c.BufferSize,
+		FanoutWorkers:      tabletgw.DefaultConfig().FanoutWorkers,
+	}
 }

@@ -13,18 +13,19 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/recovered"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/sysconn"
 )
 
-// clientConn is one client connection: packetConn reads packets,
-// packetWriter frames responses, and the session holds the client's state.
+// clientConn is one client connection: mysqlsrv.PacketConn reads packets,
+// mysqlsrv.PacketWriter frames responses, and the session holds the client's state.
 type clientConn struct {
 	g      *Gate
-	pc     *packetConn
-	pw     *packetWriter
+	pc     *mysqlsrv.PacketConn
+	pw     *mysqlsrv.PacketWriter
 	s      *Session
 	acct   *account
 	log    *slog.Logger
@@ -48,10 +49,8 @@ type clientConn struct {
 	// moreResults is set while writing a result that is not the last of
 	// a multi-statement query.
 	moreResults bool
-	in          packetBuffer
+	in          mysqlsrv.PacketBuffer
 	stmts       preparedStmts
-	// peeked is the plan of the statement about to run (timeout.go).
-	peeked peekedPlan
 	// observed caches the metrics of the last statement (metrics.go).
 	observed observed
 
@@ -112,14 +111,14 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 	// and writes alike (a TLS handshake included).
 	hard := time.Now().Add(g.cfg.ConnectTimeout)
 	nc.SetDeadline(hard)
-	pc := &packetConn{conn: newBufConn(sysconn.Wrap(nc)), readTimeout: g.cfg.NetReadTimeout, hardDeadline: hard, deadlineSet: true}
+	pc := &mysqlsrv.PacketConn{Conn: mysqlsrv.NewBufConn(sysconn.Wrap(nc)), ReadTimeout: g.cfg.NetReadTimeout, HardDeadline: hard, DeadlineSet: true}
 	cc := &clientConn{
 		g:      g,
 		pc:     pc,
-		pw:     newPacketWriter(pc),
+		pw:     mysqlsrv.NewPacketWriter(pc),
 		connID: g.lastConnID.Add(1),
 		remote: nc.RemoteAddr().String(),
-		in:     packetBuffer{max: g.cfg.MaxAllowedPacket, drain: true, budget: g.mem},
+		in:     mysqlsrv.PacketBuffer{Max: g.cfg.MaxAllowedPacket, Drain: true, Budget: g.mem},
 		stmts:  preparedStmts{budget: g.mem},
 	}
 	cc.log = g.log.With("conn", cc.connID)
@@ -133,7 +132,7 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	pc.hardDeadline, pc.deadlineSet = time.Time{}, false
+	pc.HardDeadline, pc.DeadlineSet = time.Time{}, false
 	cc.multiStatements = cc.capability&mysql.CLIENT_MULTI_STATEMENTS != 0
 	cc.setActivity("Sleep", "")
 	g.conns.Store(cc.connID, cc)
@@ -143,7 +142,7 @@ func (g *Gate) serveConn(ctx context.Context, nc net.Conn) {
 		g.m.connections.Dec()
 		cc.close()
 		// What the connection held of the memory budget.
-		cc.in.reset()
+		cc.in.Reset()
 		cc.stmts.closeAll()
 		// A client that goes away leaves no transaction behind.
 		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -193,7 +192,7 @@ func (cc *clientConn) newSession(target string) *Session {
 	if host, _, err := net.SplitHostPort(cc.remote); err == nil {
 		s.Host = host
 	}
-	cc.pw.account = "'" + name + "'@'" + s.Host + "'"
+	cc.pw.Account = "'" + name + "'@'" + s.Host + "'"
 	if target != "" {
 		s.Keyspace, s.Shard, s.TabletType, _ = parseUseTarget(target)
 	}
@@ -219,19 +218,19 @@ func (cc *clientConn) close() {
 		// The socket itself, not through the packet connection, whose
 		// state the connection's goroutine owns (close runs on others:
 		// KILL, shutdown).
-		cc.pc.conn.Close()
+		cc.pc.Conn.Close()
 	}
 }
 
 // readCommand reads the next command packet. It waits at most the idle
 // timeout for it.
 func (cc *clientConn) readCommand() ([]byte, error) {
-	cc.pc.seq = 0
+	cc.pc.Seq = 0
 	var idle time.Time
 	if t := cc.g.cfg.IdleTimeout; t > 0 {
 		idle = time.Now().Add(t)
 	}
-	return cc.pc.readPacket(&cc.in, idle)
+	return cc.pc.ReadPacket(&cc.in, idle)
 }
 
 // loop reads and answers commands until the client leaves or ctx ends.
@@ -244,7 +243,7 @@ func (cc *clientConn) loop(ctx context.Context) {
 		if errors.As(err, &refused) {
 			// The memory budget could not spare the packet: it was
 			// read and dropped, the connection goes on.
-			if cc.refuseCommand(cc.in.head, refused) != nil || cc.pw.flush() != nil {
+			if cc.refuseCommand(cc.in.Head, refused) != nil || cc.pw.Flush() != nil {
 				return
 			}
 			continue
@@ -260,10 +259,10 @@ func (cc *clientConn) loop(ctx context.Context) {
 			h(data[0], data[1:])
 		}
 		if quit := cc.dispatch(ctx, data[0], data[1:]); quit {
-			cc.pw.flush()
+			cc.pw.Flush()
 			return
 		}
-		if err := cc.pw.flush(); err != nil {
+		if err := cc.pw.Flush(); err != nil {
 			return
 		}
 	}
@@ -276,7 +275,7 @@ func (cc *clientConn) refuseCommand(head []byte, err *sqlerr.Error) error {
 	if len(head) > 0 {
 		switch head[0] {
 		case mysql.COM_STMT_SEND_LONG_DATA:
-			if id, ok := stmtIDOf(head[1:]); ok {
+			if id, ok := mysqlsrv.StmtIDOf(head[1:]); ok {
 				if st := cc.stmts.get(id); st != nil && st.longDataErr == nil {
 					cc.stmts.resetLongData(st)
 					st.longDataErr = err
@@ -284,7 +283,7 @@ func (cc *clientConn) refuseCommand(head []byte, err *sqlerr.Error) error {
 			}
 			return nil
 		case mysql.COM_STMT_CLOSE:
-			if id, ok := stmtIDOf(head[1:]); ok {
+			if id, ok := mysqlsrv.StmtIDOf(head[1:]); ok {
 				cc.stmts.close(id)
 			}
 			return nil
@@ -299,16 +298,16 @@ func (cc *clientConn) refuseCommand(head []byte, err *sqlerr.Error) error {
 func (cc *clientConn) readFailed(err error) {
 	var e *sqlerr.Error
 	switch {
-	case errors.Is(err, errPacketTooLarge):
+	case errors.Is(err, mysqlsrv.ErrPacketTooLarge):
 		e = sqlerr.New(sqlerr.ERNetPacketTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes")
-	case errors.Is(err, errPacketsOutOfOrder):
+	case errors.Is(err, mysqlsrv.ErrPacketsOutOfOrder):
 		e = sqlerr.New(sqlerr.ERPacketsOutOfOrder, "Got packets out of order")
 	default:
 		return
 	}
 	cc.g.m.observeError(e)
-	cc.pw.writeError(e)
-	cc.pw.flush()
+	cc.pw.WriteError(e)
+	cc.pw.Flush()
 }
 
 // dispatch answers one command. It returns true when the connection ends.
@@ -368,7 +367,7 @@ func (cc *clientConn) dispatch(ctx context.Context, cmd byte, data []byte) bool 
 func (cc *clientConn) status() uint16 {
 	f := cc.s.StatusFlags()
 	if cc.moreResults {
-		f |= serverMoreResultsExists
+		f |= mysqlsrv.StatusMoreResultsExists
 	}
 	return f
 }
@@ -376,13 +375,13 @@ func (cc *clientConn) status() uint16 {
 // writeOK answers a statement the gate carried out itself.
 func (cc *clientConn) writeOK(affected, insertID uint64) error {
 	cc.s.RowCount = int64(affected)
-	return cc.pw.writeOK(affected, insertID, cc.status(), uint16(cc.s.pendingWarnings()), "")
+	return cc.pw.WriteOK(affected, insertID, cc.status(), uint16(cc.s.pendingWarnings()), "")
 }
 
 // writeError sends err to the client and counts it.
 func (cc *clientConn) writeError(err error) error {
 	cc.g.m.observeError(err)
-	return cc.pw.writeError(err)
+	return cc.pw.WriteError(err)
 }
 
 // checkUse validates a `USE` target: the keyspace exists and the account

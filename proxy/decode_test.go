@@ -7,82 +7,9 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
-
-func TestReadLenEncInt(t *testing.T) {
-	good := []struct {
-		in []byte
-		v  uint64
-		n  int
-	}{
-		{[]byte{0}, 0, 1},
-		{[]byte{250, 9}, 250, 1},
-		{[]byte{0xfc, 0x01, 0x02}, 0x0201, 3},
-		{[]byte{0xfd, 1, 2, 3, 4}, 0x030201, 4},
-		{[]byte{0xfe, 1, 0, 0, 0, 0, 0, 0, 0}, 1, 9},
-		{[]byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 1<<64 - 1, 9},
-	}
-	for _, c := range good {
-		v, n, ok := readLenEncInt(c.in)
-		if !ok || v != c.v || n != c.n {
-			t.Errorf("readLenEncInt(% x) = %d, %d, %v; want %d, %d", c.in, v, n, ok, c.v, c.n)
-		}
-	}
-	for _, in := range [][]byte{nil, {0xfb}, {0xff}, {0xfc}, {0xfc, 1}, {0xfd, 1, 2}, {0xfe}, {0xfe, 1, 2, 3, 4, 5, 6, 7}} {
-		if v, n, ok := readLenEncInt(in); ok {
-			t.Errorf("readLenEncInt(% x) = %d, %d, ok", in, v, n)
-		}
-	}
-}
-
-func TestReadLenEncString(t *testing.T) {
-	s, n, ok := readLenEncString([]byte{3, 'a', 'b', 'c', 'd'})
-	if !ok || string(s) != "abc" || n != 4 {
-		t.Fatalf("got %q %d %v", s, n, ok)
-	}
-	if cap(s) != 3 {
-		t.Errorf("the string's capacity %d reaches past it", cap(s))
-	}
-	// The lengths that crashed the gate in issue 12, and their kin.
-	for _, in := range [][]byte{
-		{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-		{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 'x'},
-		{0xfe},
-		{0xfc, 0x01},
-		{0xfc, 0x01, 0x00},
-		{5, 'a', 'b'},
-		{0xfb},
-		{0xff, 1},
-		nil,
-	} {
-		if s, n, ok := readLenEncString(in); ok {
-			t.Errorf("readLenEncString(% x) = %q, %d, ok", in, s, n)
-		}
-	}
-}
-
-func TestCheckConnectAttrs(t *testing.T) {
-	attrs := appendLenEncString(appendLenEncString(nil, "_client_name"), "libmariadb")
-	attrs = appendLenEncString(appendLenEncString(attrs, "_pid"), "42")
-	good := appendLenEncInt(nil, uint64(len(attrs)))
-	good = append(good, attrs...)
-	if !checkConnectAttrs(good) {
-		t.Fatal("well-formed attributes refused")
-	}
-	bad := [][]byte{
-		{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-		append(appendLenEncInt(nil, uint64(len(attrs)+1)), attrs...), // total past the end
-		append([]byte{2}, 1, 'k'),                                    // a key without its value
-		append([]byte{3}, 5, 'k', 'e'),                               // a key cut short
-		{0xfb},
-	}
-	for _, b := range bad {
-		if checkConnectAttrs(b) {
-			t.Errorf("checkConnectAttrs(% x) accepted", b)
-		}
-	}
-}
 
 // executePacket builds COM_STMT_EXECUTE's body: header, NULL bitmap,
 // bound flag, then rest.
@@ -170,8 +97,8 @@ func TestHandshakeResponseMalformed(t *testing.T) {
 	base := mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_WITH_DB
 	lenenc := base | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
 	attrs := base | mysql.CLIENT_CONNECT_ATTRS
-	pair := appendLenEncString(appendLenEncString(nil, "_os"), "Linux")
-	goodAttrs := append(appendLenEncInt(nil, uint64(len(pair))), pair...)
+	pair := mysqlsrv.AppendLenEncString(mysqlsrv.AppendLenEncString(nil, "_os"), "Linux")
+	goodAttrs := append(mysqlsrv.AppendLenEncInt(nil, uint64(len(pair))), pair...)
 	good := responsePacket(attrs, []byte("app\x00"), []byte{0}, []byte("ks\x00"), []byte("mysql_native_password\x00"), goodAttrs)
 	r, _, err := parseHandshakeResponse(good)
 	if err != nil || r.user != "app" || r.db != "ks" || r.plugin != authNative {
@@ -198,8 +125,8 @@ func TestHandshakeResponseMalformed(t *testing.T) {
 
 func TestParseChangeUser(t *testing.T) {
 	caps := mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS
-	pair := appendLenEncString(appendLenEncString(nil, "_os"), "Linux")
-	attrs := append(appendLenEncInt(nil, uint64(len(pair))), pair...)
+	pair := mysqlsrv.AppendLenEncString(mysqlsrv.AppendLenEncString(nil, "_os"), "Linux")
+	attrs := append(mysqlsrv.AppendLenEncInt(nil, uint64(len(pair))), pair...)
 	good := append([]byte("bob\x00\x03abc"+"ks\x00"+"\x2d\x00"+"caching_sha2_password\x00"), attrs...)
 	r, err := parseChangeUser(good, caps)
 	if err != nil || string(r.user) != "bob" || !bytes.Equal(r.authData, []byte("abc")) || string(r.db) != "ks" || r.plugin != authCachingSha2 {

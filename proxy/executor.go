@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -13,7 +15,7 @@ import (
 // session's tablet type, inside its transaction when it has one. Every
 // shard's warnings are recorded in the session for SHOW WARNINGS.
 type sessionExecutor struct {
-	gw *TabletGateway
+	gw *gateway
 	s  *Session
 	// opts, when set, replaces the session's settings, and the queries run
 	// outside any transaction: SET evaluates candidate settings with it.
@@ -26,7 +28,7 @@ type sessionExecutor struct {
 	readVars []string
 	// ran is set once a query of the statement may have run: a statement
 	// whose keyspace switched traffic is planned and run again only when
-	// none did (switchbuffer.go).
+	// none did (switched.go, and tabletgw's switch buffer).
 	ran atomic.Bool
 }
 
@@ -36,7 +38,7 @@ var (
 )
 
 // Go runs fn on one of the gate's fan-out workers (router.Spawner).
-func (e *sessionExecutor) Go(fn func()) { e.gw.fan.spawn(fn) }
+func (e *sessionExecutor) Go(fn func()) { e.gw.Go(fn) }
 
 func (e *sessionExecutor) target(q router.ShardQuery) *querypb.Target {
 	return &querypb.Target{Keyspace: q.Keyspace, Shard: q.Shard, TabletType: e.s.TabletType}
@@ -91,7 +93,7 @@ func (e *sessionExecutor) each(ctx context.Context, qs []router.ShardQuery, inTx
 		out[0] = r
 		return out, e.switchedAfter(ctx, err, qs[0].Keyspace)
 	}
-	err := e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
+	err := e.gw.Parallel(ctx, len(qs), func(ctx context.Context, i int) error {
 		r, err := e.executeOne(ctx, qs[i], false, "")
 		e.noteRan(err)
 		out[i] = r
@@ -108,7 +110,7 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 	opts := e.options()
 	if !inTx {
 		var res *querypb.QueryResult
-		err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
+		err := e.gw.Call(ctx, target, func(th *tabletgw.TabletHealth) error {
 			resp, err := th.Client.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: q.SQL, Options: opts})
 			if err != nil {
 				return err
@@ -150,7 +152,7 @@ func (e *sessionExecutor) executeOne(ctx context.Context, q router.ShardQuery, i
 		return nil, err
 	}
 	var res *querypb.QueryResult
-	err = e.gw.retry(ctx, target, func(th *TabletHealth) error {
+	err = e.gw.Call(ctx, target, func(th *tabletgw.TabletHealth) error {
 		resp, err := th.Client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: q.SQL, Options: opts, BeginOptions: bo, Savepoints: sps})
 		if err != nil {
 			return err
@@ -204,7 +206,7 @@ func (e *sessionExecutor) Stream(ctx context.Context, qs []router.ShardQuery, cb
 		e.noteRan(err)
 		return e.switchedAfter(ctx, err, qs[0].Keyspace)
 	}
-	err := e.gw.fan.parallel(ctx, len(qs), func(ctx context.Context, i int) error {
+	err := e.gw.Parallel(ctx, len(qs), func(ctx context.Context, i int) error {
 		err := e.streamOne(ctx, i, qs[i], cb)
 		e.noteRan(err)
 		return err
@@ -217,7 +219,7 @@ func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQu
 	opts := e.options()
 	started := false
 	chunks := 0
-	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
+	err := e.gw.Call(ctx, target, func(th *tabletgw.TabletHealth) error {
 		sctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		st, err := th.Client.StreamExecute(sctx, &querypb.ExecuteRequest{Target: target, Sql: q.SQL, Options: opts})
@@ -227,12 +229,12 @@ func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQu
 		for {
 			resp, err := st.Recv()
 			if err != nil {
-				if isEOF(err) {
+				if mysqlsrv.IsEOF(err) {
 					return nil
 				}
 				if started {
 					// Rows already went out: never retry elsewhere.
-					return nonRetryable(err)
+					return sqlerr.NotRetryable(err)
 				}
 				return err
 			}
@@ -252,7 +254,7 @@ func (e *sessionExecutor) streamOne(ctx context.Context, i int, q router.ShardQu
 				}
 			}
 			if err := cb(i, resp.Result); err != nil {
-				return nonRetryable(err)
+				return sqlerr.NotRetryable(err)
 			}
 		}
 	})
@@ -265,14 +267,4 @@ func wrapShardErr(err error) error {
 		return nil
 	}
 	return sqlerr.FromError(err)
-}
-
-func nonRetryable(err error) error {
-	e := sqlerr.FromError(err)
-	if !e.Retryable {
-		return e
-	}
-	c := *e
-	c.Retryable = false
-	return &c
 }

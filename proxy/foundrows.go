@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -68,7 +69,7 @@ func (e *foundRowsExecutor) executeCounting(ctx context.Context, q router.ShardQ
 	target := e.target(q)
 	opts := e.options()
 	var res *querypb.QueryResult
-	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
+	err := e.gw.Call(ctx, target, func(th *tabletgw.TabletHealth) error {
 		resp, err := th.Client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: q.SQL, Options: opts})
 		if err != nil {
 			return err
@@ -92,7 +93,7 @@ func (e *foundRowsExecutor) executeCounting(ctx context.Context, q router.ShardQ
 	return res, wrapShardErr(err)
 }
 
-func (e *foundRowsExecutor) readFoundRows(ctx context.Context, th *TabletHealth, target *querypb.Target, txID int64) (uint64, error) {
+func (e *foundRowsExecutor) readFoundRows(ctx context.Context, th *tabletgw.TabletHealth, target *querypb.Target, txID int64) (uint64, error) {
 	resp, err := th.Client.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: "SELECT FOUND_ROWS()", TransactionId: txID})
 	if err != nil {
 		return 0, err

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/recovered"
 	"github.com/mosaicdb/mosaic/router/loaddata"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -46,8 +47,8 @@ func within(sub, b []byte) bool {
 }
 
 func FuzzHandshakeResponse(f *testing.F) {
-	pair := appendLenEncString(appendLenEncString(nil, "_client_name"), "libmariadb")
-	attrs := append(appendLenEncInt(nil, uint64(len(pair))), pair...)
+	pair := mysqlsrv.AppendLenEncString(mysqlsrv.AppendLenEncString(nil, "_client_name"), "libmariadb")
+	attrs := append(mysqlsrv.AppendLenEncInt(nil, uint64(len(pair))), pair...)
 	f.Add(responsePacket(allCaps, []byte("app\x00"), []byte{3, 1, 2, 3}, []byte("ks\x00"), []byte("mysql_native_password\x00"), attrs))
 	f.Add(responsePacket(allCaps&^mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA, []byte("app\x00"), []byte{20}, make([]byte, 20), []byte("\x00caching_sha2_password")))
 	f.Add(responsePacket(allCaps, []byte("app\x00"), []byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
@@ -141,9 +142,9 @@ func fuzzConn(t testing.TB, g *Gate) *clientConn {
 	server, client := net.Pipe()
 	go io.Copy(io.Discard, client)
 	t.Cleanup(func() { server.Close(); client.Close() })
-	pc := &packetConn{conn: newBufConn(server), readTimeout: g.cfg.NetReadTimeout}
-	cc := &clientConn{g: g, pc: pc, pw: newPacketWriter(pc), connID: 1, remote: "127.0.0.1:9",
-		in: packetBuffer{max: g.cfg.MaxAllowedPacket, drain: true, budget: g.mem}, stmts: preparedStmts{budget: g.mem},
+	pc := &mysqlsrv.PacketConn{Conn: mysqlsrv.NewBufConn(server), ReadTimeout: g.cfg.NetReadTimeout}
+	cc := &clientConn{g: g, pc: pc, pw: mysqlsrv.NewPacketWriter(pc), connID: 1, remote: "127.0.0.1:9",
+		in: mysqlsrv.PacketBuffer{Max: g.cfg.MaxAllowedPacket, Drain: true, Budget: g.mem}, stmts: preparedStmts{budget: g.mem},
 		log: slog.New(slog.DiscardHandler), capability: allCaps | mysql.CLIENT_LOCAL_FILES}
 	cc.s = cc.newSession("ks")
 	cc.stmts.add(&preparedStmt{sql: "insert into t values (?, ?)", numParams: 2})
@@ -184,8 +185,8 @@ func FuzzSendLongData(f *testing.F) {
 }
 
 func FuzzChangeUser(f *testing.F) {
-	pair := appendLenEncString(appendLenEncString(nil, "_os"), "Linux")
-	attrs := append(appendLenEncInt(nil, uint64(len(pair))), pair...)
+	pair := mysqlsrv.AppendLenEncString(mysqlsrv.AppendLenEncString(nil, "_os"), "Linux")
+	attrs := append(mysqlsrv.AppendLenEncInt(nil, uint64(len(pair))), pair...)
 	f.Add(uint32(allCaps), append([]byte("bob\x00\x03abcks\x00\x2d\x00caching_sha2_password\x00"), attrs...))
 	f.Add(uint32(allCaps), []byte("bob\x00\x14ab"))
 	f.Add(uint32(allCaps), append([]byte("bob\x00\x00\x00\x2d\x00mysql_native_password\x00"), 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
@@ -242,8 +243,8 @@ func FuzzLoadDataPackets(f *testing.F) {
 	f.Add(packets(2, bytes.Repeat([]byte("\\"), 300), nil), true)
 	g := fuzzGate(f, nil)
 	f.Fuzz(func(t *testing.T, stream []byte, csv bool) {
-		cc := &clientConn{g: g, pc: &packetConn{conn: newBufConn(&streamConn{r: bytes.NewReader(stream)}), seq: 2},
-			in: packetBuffer{max: g.cfg.MaxAllowedPacket, drain: true, budget: g.mem}}
+		cc := &clientConn{g: g, pc: &mysqlsrv.PacketConn{Conn: mysqlsrv.NewBufConn(&streamConn{r: bytes.NewReader(stream)}), Seq: 2},
+			in: mysqlsrv.PacketBuffer{Max: g.cfg.MaxAllowedPacket, Drain: true, Budget: g.mem}}
 		format := loaddata.DefaultFormat()
 		if csv {
 			format = loaddata.Format{FieldTerm: ",", Enclosed: '"', HasEnclosed: true, Escape: '\\', HasEscape: true, LineTerm: "\r\n"}
@@ -256,42 +257,11 @@ func FuzzLoadDataPackets(f *testing.F) {
 			}
 		}
 		if err := file.drain(); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) &&
-			!errors.Is(err, errPacketTooLarge) && !errors.Is(err, errPacketsOutOfOrder) {
+			!errors.Is(err, mysqlsrv.ErrPacketTooLarge) && !errors.Is(err, mysqlsrv.ErrPacketsOutOfOrder) {
 			t.Fatalf("drain: %v", err)
 		}
-		if c := cap(cc.in.b); c > cc.g.cfg.MaxAllowedPacket {
+		if c := cap(cc.in.B); c > cc.g.cfg.MaxAllowedPacket {
 			t.Fatalf("a buffer of %d bytes past max_allowed_packet", c)
-		}
-	})
-}
-
-// FuzzReadPacket feeds any bytes to the packet reader, before and after
-// login: it returns packets within the limit or an error, and its buffer
-// never outgrows the limit or what arrived.
-func FuzzReadPacket(f *testing.F) {
-	f.Add(packets(0, []byte{mysql.COM_QUERY, 's'}), false)
-	f.Add(append(header(1<<24-1, 0), 1, 2, 3), false)
-	f.Add(append(header(1<<24-1, 1), 1, 2, 3), true)
-	f.Add(append(packets(0, bytes.Repeat([]byte{1}, 300)), packets(0, nil)...), false)
-	f.Fuzz(func(t *testing.T, stream []byte, preAuth bool) {
-		pc := &packetConn{conn: newBufConn(&streamConn{r: bytes.NewReader(stream)})}
-		buf := &packetBuffer{max: 256, drain: true}
-		if preAuth {
-			buf.drain = false
-			pc.seq = 1
-		}
-		for range 8 {
-			p, err := pc.readPacket(buf, time.Time{})
-			if c := cap(buf.b); c > buf.max || c > len(stream)+readChunk {
-				t.Fatalf("a buffer of %d bytes for a stream of %d", c, len(stream))
-			}
-			if err != nil {
-				return
-			}
-			if len(p) > buf.max {
-				t.Fatalf("a packet of %d bytes past the limit", len(p))
-			}
-			pc.seq = 0
 		}
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sysconn"
 	"github.com/mosaicdb/mosaic/topo"
@@ -27,21 +28,21 @@ import (
 // Gate is a running gate: a MySQL listener, the tablet discovery and the
 // router. Create it with New, bind with Listen, serve with Run.
 type Gate struct {
-	cfg    Config
-	log    *slog.Logger
-	ts     *topo.Server
-	hc     *HealthCheck
-	gw     *TabletGateway
-	router *router.Router
+	cfg Config
+	log *slog.Logger
+	ts  *topo.Server
+	// tablets is the tablet gateway; gw is the session engine's side of
+	// it.
+	tablets *tabletgw.Gateway
+	gw      *gateway
+	router  *router.Router
 	// columns are the tables' columns learned from the shards.
 	columns *learnedColumns
 	// serving keeps each keyspace's last good serving graph
-	// (servinggraph.go); switches buffers statements of keyspaces that
-	// switch traffic (switchbuffer.go).
-	serving  *servingGraphs
-	switches *switchBuffer
-	m        *metrics
-	reg      *prometheus.Registry
+	// (servinggraph.go).
+	serving *servingGraphs
+	m       *metrics
+	reg     *prometheus.Registry
 	// mem is the memory budget of statements in flight.
 	mem *memBudget
 	// deadlocks counts and keeps the deadlocks of the gate's sessions.
@@ -69,16 +70,19 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	hc := NewHealthCheck(log, ts, cfg.HealthCheckTimeout)
-	hc.muxStreams = cfg.TabletStreams
-	hc.creds = insecure.NewCredentials()
+	gcfg := cfg.gateway()
+	gcfg.Creds = insecure.NewCredentials()
 	if cfg.ClusterTLS != nil {
-		hc.creds = cfg.ClusterTLS.ClientCredentials(mtls.RoleTablet)
+		gcfg.Creds = cfg.ClusterTLS.ClientCredentials(mtls.RoleTablet)
 	} else {
 		log.Warn("the gate reaches tablets without TLS (insecure): its connections are neither encrypted nor authenticated")
 	}
 	if cfg.TabletSockets {
-		hc.hostID = sysconn.HostID()
+		gcfg.HostID = sysconn.HostID()
+	}
+	tablets, err := tabletgw.New(gcfg, log, ts, reg)
+	if err != nil {
+		return nil, err
 	}
 	tlsConfig, tlsKey, err := loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile, log)
 	if err != nil {
@@ -92,18 +96,14 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 	cfg.Router.Columns = columns
 	mem := newMemBudget(cfg.MaxMemoryInFlight, reg)
 	cfg.Router.ParseMemory = mem
-	switches := newSwitchBuffer(cfg.BufferWindow, cfg.BufferSize, newSwitchMetrics(reg))
-	gw := NewTabletGateway(hc, cfg.Cell, cfg.TabletWait, cfg.MaxReplicaLag, newFailoverBuffer(cfg.BufferWindow, cfg.BufferSize, newBufferMetrics(reg)))
-	gw.switches = switches
 	g := &Gate{
 		cfg:       cfg,
 		columns:   columns,
 		serving:   newServingGraphs(log, reg),
-		switches:  switches,
 		log:       log,
 		ts:        ts,
-		hc:        hc,
-		gw:        gw,
+		tablets:   tablets,
+		gw:        newGateway(tablets, cfg.BenchNoStatementSavepoint),
 		router:    router.New(cfg.Router),
 		m:         newMetrics(reg),
 		mem:       mem,
@@ -115,7 +115,6 @@ func New(cfg Config, ts *topo.Server, log *slog.Logger, reg *prometheus.Registry
 		tlsConfig: tlsConfig,
 		started:   time.Now(),
 	}
-	g.gw.noStmtSavepoint = cfg.BenchNoStatementSavepoint
 	if err := reg.Register(&gateCollector{g: g}); err != nil {
 		return nil, fmt.Errorf("gate metrics: %w", err)
 	}
@@ -155,7 +154,7 @@ func (g *Gate) HTTPAddr() net.Addr {
 func (g *Gate) Router() *router.Router { return g.router }
 
 // HealthCheck returns the gate's view of the tablets.
-func (g *Gate) HealthCheck() *HealthCheck { return g.hc }
+func (g *Gate) HealthCheck() *tabletgw.HealthCheck { return g.tablets.HealthCheck() }
 
 // Loaded is closed once the gate has read the topology for the first time.
 func (g *Gate) Loaded() <-chan struct{} { return g.loaded }
@@ -174,12 +173,10 @@ func (g *Gate) Run(ctx context.Context) error {
 	connCtx := router.WithStatementMemory(ctx, g.cfg.Router.MaxStatementMemory)
 	var bg sync.WaitGroup
 	bg.Add(2)
-	go func() { defer bg.Done(); g.hc.Run(ctx) }()
+	go func() { defer bg.Done(); g.tablets.Run(ctx) }()
 	go func() { defer bg.Done(); g.watchVSchema(ctx, g.loaded) }()
 	bg.Add(1)
 	go func() { defer bg.Done(); g.gw.locks.run(ctx, g.cfg.LockHeartbeatInterval, g.log) }()
-	bg.Add(1)
-	go func() { defer bg.Done(); g.gw.fan.run(ctx, fanoutWorkers) }()
 	if g.cfg.TwoPCResolveInterval > 0 {
 		bg.Add(1)
 		go func() { defer bg.Done(); g.runResolver(ctx) }()

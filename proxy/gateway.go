@@ -2,223 +2,51 @@ package proxy
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
-	"time"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
-	"github.com/mosaicdb/mosaic/proto/topodatapb"
-	"github.com/mosaicdb/mosaic/sqlerr"
-	"github.com/mosaicdb/mosaic/topo"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 )
 
-// TabletGateway picks a serving tablet for a target and sends it requests.
-type TabletGateway struct {
-	hc   *HealthCheck
-	cell string
-	wait time.Duration
-	// maxReplicaLag excludes replicas lagging more (0: no limit).
-	maxReplicaLag time.Duration
-	// buf buffers primary requests while a shard has no serving primary
-	// (nil: no buffering).
-	buf *failoverBuffer
+// tabletGateway is what the session engine asks of the tablet gateway:
+// *tabletgw.Gateway, or a fake in unit tests.
+type tabletGateway interface {
+	// Call runs fn on a serving tablet of target, and again on another
+	// while the tablet refuses it before running it; primary requests
+	// wait in the gateway's buffer while the shard has no primary. It
+	// returns fn's last error, or the gateway's when no tablet serves.
+	Call(ctx context.Context, target *querypb.Target, fn func(th *tabletgw.TabletHealth) error) error
+	// Go runs fn on a fan-out worker. fn must not panic.
+	Go(fn func())
+	// Parallel calls fn(ctx, i) for every i < n at once; the first error
+	// cancels the others and is returned once all have returned.
+	Parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error
+	// All calls fn(ctx, i) for every i < n at once, each to its end.
+	All(ctx context.Context, n int, fn func(ctx context.Context, i int))
+	// SwitchUnderway reports, cheaply, whether any keyspace switches its
+	// primary traffic now.
+	SwitchUnderway() bool
+	// AwaitSwitch holds the caller while ks's primary traffic switches:
+	// false at once when it does not, true once the switch ended, or an
+	// error (window passed, buffer full, ctx ended).
+	AwaitSwitch(ctx context.Context, ks string) (bool, error)
+}
+
+var _ tabletGateway = (*tabletgw.Gateway)(nil)
+
+// gateway is the session engine's side of the tablet gateway: the gateway
+// and what the engine keeps beside it for all of the gate's sessions.
+type gateway struct {
+	tabletGateway
 	// locks are the lock sessions of every client session, for the
 	// heartbeat (locksession.go).
 	locks *lockRegistry
 	// smallReqs pools executeSmall's requests (smallresult.go).
 	smallReqs sync.Pool
-	// fan runs the per-shard calls of multi-shard statements (fanout.go).
-	fan *fanout
 	// noStmtSavepoint is Config.BenchNoStatementSavepoint.
 	noStmtSavepoint bool
-	// switches, when set, holds statements of keyspaces that switch their
-	// traffic and says which shards serve primary traffic now.
-	switches *switchBuffer
 }
 
-// NewTabletGateway returns a gateway over a health check. Replicas lagging
-// more than maxReplicaLag (0: no limit) are not picked; buf, when not
-// nil, buffers primary requests during a change of primary.
-func NewTabletGateway(hc *HealthCheck, cell string, wait, maxReplicaLag time.Duration, buf *failoverBuffer) *TabletGateway {
-	return &TabletGateway{hc: hc, cell: cell, wait: wait, maxReplicaLag: maxReplicaLag, buf: buf, locks: newLockRegistry(), fan: newFanout()}
-}
-
-// Pick returns a serving tablet for the target, waiting up to the gateway's
-// wait for one to appear. For a primary it takes the one with the newest
-// term; for other types it prefers the gate's cell, at random among equals.
-func (g *TabletGateway) Pick(ctx context.Context, keyspace, shard string, tt topodatapb.TabletType) (*TabletHealth, error) {
-	var deadline <-chan time.Time
-	for {
-		changed := g.hc.Changed()
-		if th := g.choose(keyspace, shard, tt); th != nil {
-			return th, nil
-		}
-		if deadline == nil {
-			if g.wait <= 0 {
-				return nil, noTablet(keyspace, shard, tt)
-			}
-			t := time.NewTimer(g.wait)
-			defer t.Stop()
-			deadline = t.C
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			return nil, noTablet(keyspace, shard, tt)
-		case <-ctx.Done():
-			return nil, sqlerr.FromError(ctx.Err())
-		}
-	}
-}
-
-func noTablet(keyspace, shard string, tt topodatapb.TabletType) error {
-	return sqlerr.NotServing("no serving %s tablet for %s/%s", topo.TabletTypeString(tt), keyspace, shard)
-}
-
-func (g *TabletGateway) choose(keyspace, shard string, tt topodatapb.TabletType) *TabletHealth {
-	cands := g.hc.Serving(keyspace, shard, tt)
-	if len(cands) == 0 {
-		return nil
-	}
-	if tt == topodatapb.TabletType_PRIMARY {
-		best := cands[0]
-		for _, c := range cands[1:] {
-			if c.PrimaryTermStart > best.PrimaryTermStart {
-				best = c
-			}
-		}
-		return best
-	}
-	var local, other []*TabletHealth
-	now := time.Now()
-	for _, c := range cands {
-		if g.maxReplicaLag > 0 && c.lagAt(now) > g.maxReplicaLag {
-			continue
-		}
-		if c.Tablet.GetAlias().GetCell() == g.cell {
-			local = append(local, c)
-		} else {
-			other = append(other, c)
-		}
-	}
-	if len(local) > 0 {
-		return local[rand.IntN(len(local))]
-	}
-	if len(other) > 0 {
-		return other[rand.IntN(len(other))]
-	}
-	return nil
-}
-
-// lagAt is the replication lag a replica has at now, as far as the gate
-// can tell: what its last health message said, plus the time since then
-// when its replication is not running (a stopped replica falls behind by
-// one second every second).
-func (th *TabletHealth) lagAt(now time.Time) time.Duration {
-	lag := time.Duration(th.ReplicationLag) * time.Second
-	if !th.ReplicationOK && !th.LastSeen.IsZero() && now.After(th.LastSeen) {
-		lag += now.Sub(th.LastSeen)
-	}
-	return lag
-}
-
-// retry runs fn on a picked tablet, and again on another pick while the
-// tablet answers that it does not serve the target (the statement did not
-// run), within the gateway's wait. Primary requests are buffered instead
-// when buffering is on (retryPrimary).
-func (g *TabletGateway) retry(ctx context.Context, target *querypb.Target, fn func(th *TabletHealth) error) error {
-	if target.TabletType == topodatapb.TabletType_PRIMARY && g.buf.enabled() {
-		return g.retryPrimary(ctx, target, fn)
-	}
-	deadline := time.Now().Add(g.wait)
-	for {
-		th, err := g.Pick(ctx, target.Keyspace, target.Shard, target.TabletType)
-		if err != nil {
-			return err
-		}
-		err = fn(th)
-		if err == nil || !sqlerr.IsRetryable(err) || time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		// The tablet changed role under us; wait for the health stream to
-		// say so before picking again.
-		select {
-		case <-g.hc.Changed():
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return sqlerr.FromError(ctx.Err())
-		}
-	}
-}
-
-// retryPrimary runs fn on the shard's serving primary. While there is
-// none, or the one picked refuses (it is being demoted or fenced, or it
-// went away before the request reached it), the request waits in the
-// shard's failover buffer until the health check shows a serving primary
-// it has not tried in that state, and runs there.
-func (g *TabletGateway) retryPrimary(ctx context.Context, target *querypb.Target, fn func(th *TabletHealth) error) error {
-	key := shardKey{target.Keyspace, target.Shard}
-	var slot *bufferSlot
-	outcome := "canceled"
-	defer func() { slot.leave(outcome) }()
-	var refused *TabletHealth
-	var lastErr error
-	for {
-		changed := g.hc.Changed()
-		if th := g.choose(target.Keyspace, target.Shard, target.TabletType); th != nil && th != refused {
-			if slot == nil {
-				g.buf.endEvent(key)
-			} else {
-				outcome = "released"
-			}
-			err := fn(th)
-			if err == nil || !sqlerr.IsRetryable(err) || ctx.Err() != nil {
-				return err
-			}
-			refused, lastErr = th, err
-		}
-		if g.switches.switchRefused(target.Keyspace, target.Shard) {
-			// The keyspace switches its traffic (the shard's primary is
-			// fenced) or just did: the statement waits for the switch,
-			// then is planned again (switchbuffer.go).
-			return errSwitched
-		}
-		if slot == nil {
-			if slot = g.buf.enter(key); slot == nil {
-				if lastErr != nil {
-					return lastErr
-				}
-				return noTablet(target.Keyspace, target.Shard, target.TabletType)
-			}
-		}
-		outcome = "canceled"
-		left := time.Until(slot.deadline)
-		if left <= 0 {
-			outcome = "window_passed"
-			if lastErr != nil {
-				return lastErr
-			}
-			return sqlerr.NotServing("no serving primary for %s/%s within the buffer window", target.Keyspace, target.Shard)
-		}
-		t := time.NewTimer(min(left, time.Second))
-		select {
-		case <-changed:
-		case <-g.graphChanged():
-		case <-t.C:
-			refused = nil // nothing changed for a while: try it again
-		case <-ctx.Done():
-			t.Stop()
-			return sqlerr.FromError(ctx.Err())
-		}
-		t.Stop()
-	}
-}
-
-// graphChanged returns a channel closed when the gate installs a new
-// serving graph, or nil when it does not tell.
-func (g *TabletGateway) graphChanged() <-chan struct{} {
-	if g.switches == nil {
-		return nil
-	}
-	return g.switches.graphChanged()
+func newGateway(tg tabletGateway, noStmtSavepoint bool) *gateway {
+	return &gateway{tabletGateway: tg, locks: newLockRegistry(), noStmtSavepoint: noStmtSavepoint}
 }

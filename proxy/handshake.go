@@ -11,14 +11,15 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
 // The connection phase is ours rather than go-mysql's server.Conn: we
 // announce the capabilities we implement (multi-statements, multi-results),
 // check hashed passwords, and re-authenticate on COM_CHANGE_USER, none of
-// which go-mysql's server allows. Packets are read by packetConn
-// (packetread.go), and the scrambles are the mysql package's.
+// which go-mysql's server allows. Packets are read by
+// mysqlsrv.PacketConn, and the scrambles are the mysql package's.
 
 // serverCapabilities are the capability flags the gate announces; CLIENT_SSL
 // is added when TLS is configured. CLIENT_DEPRECATE_EOF, compression
@@ -38,12 +39,6 @@ const collationUtf8mb4 = 45
 
 // errHandshake is a malformed connection-phase packet.
 var errHandshake = sqlerr.New(sqlerr.ERHandshakeError, "Bad handshake")
-
-// connWriter writes to the packet connection's current net.Conn (plain,
-// then TLS after an upgrade).
-type connWriter struct{ pc *packetConn }
-
-func (w connWriter) Write(p []byte) (int, error) { return w.pc.conn.Conn.Write(p) }
 
 // handshakeResponse is what a client sent in its HandshakeResponse41.
 type handshakeResponse struct {
@@ -81,11 +76,11 @@ func (cc *clientConn) handshake(ctx context.Context) error {
 		if g.tlsConfig == nil {
 			return cc.failHandshake(sqlerr.New(sqlerr.ERHandshakeError, "the gate does not offer TLS"))
 		}
-		tc := tls.Server(cc.pc.conn, g.tlsConfig)
+		tc := tls.Server(cc.pc.Conn, g.tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return fmt.Errorf("tls handshake: %w", err)
 		}
-		cc.pc.conn = newBufConn(tc)
+		cc.pc.Conn = mysqlsrv.NewBufConn(tc)
 		cc.tls = true
 		if data, err = cc.readHandshakePacket(); err != nil {
 			return err
@@ -115,23 +110,23 @@ func (cc *clientConn) handshake(ctx context.Context) error {
 		}
 	}
 	cc.s = cc.newSession(resp.db)
-	if err := cc.pw.writeOK(0, 0, cc.s.StatusFlags(), 0, ""); err != nil {
+	if err := cc.pw.WriteOK(0, 0, cc.s.StatusFlags(), 0, ""); err != nil {
 		return err
 	}
-	return cc.pw.flush()
+	return cc.pw.Flush()
 }
 
 // readHandshakePacket reads a packet of the connection phase (or of a
-// COM_CHANGE_USER's exchange), bounded by maxHandshakePacket, into a
+// COM_CHANGE_USER's exchange), bounded by mysqlsrv.MaxHandshakePacket, into a
 // buffer of its own: the command being answered may still point into the
 // connection's.
 func (cc *clientConn) readHandshakePacket() ([]byte, error) {
-	buf := packetBuffer{max: maxHandshakePacket}
+	buf := mysqlsrv.PacketBuffer{Max: mysqlsrv.MaxHandshakePacket}
 	// In the connection phase the connect timeout's hard deadline holds
 	// already; a COM_CHANGE_USER's exchange gets as long.
-	data, err := cc.pc.readPacket(&buf, time.Now().Add(cc.g.cfg.ConnectTimeout))
+	data, err := cc.pc.ReadPacket(&buf, time.Now().Add(cc.g.cfg.ConnectTimeout))
 	if err != nil {
-		if errors.Is(err, errPacketTooLarge) {
+		if errors.Is(err, mysqlsrv.ErrPacketTooLarge) {
 			cc.failHandshake(errHandshake)
 		}
 		return nil, err
@@ -140,8 +135,8 @@ func (cc *clientConn) readHandshakePacket() ([]byte, error) {
 }
 
 func (cc *clientConn) failHandshake(err error) error {
-	cc.pw.writeError(err)
-	cc.pw.flush()
+	cc.pw.WriteError(err)
+	cc.pw.Flush()
 	return err
 }
 
@@ -156,7 +151,7 @@ func (cc *clientConn) writeGreeting(caps uint32, salt []byte) error {
 	b = append(b, 0)
 	b = binary.LittleEndian.AppendUint16(b, uint16(caps))
 	b = append(b, collationUtf8mb4)
-	b = binary.LittleEndian.AppendUint16(b, serverStatusAutocommit)
+	b = binary.LittleEndian.AppendUint16(b, mysqlsrv.StatusAutocommit)
 	b = binary.LittleEndian.AppendUint16(b, uint16(caps>>16))
 	b = append(b, byte(len(salt)+1))
 	b = append(b, make([]byte, 10)...)
@@ -164,10 +159,10 @@ func (cc *clientConn) writeGreeting(caps uint32, salt []byte) error {
 	b = append(b, 0)
 	b = append(b, cc.g.defaultPlugin()...)
 	b = append(b, 0)
-	if err := cc.pw.writePacket(b); err != nil {
+	if err := cc.pw.WritePacket(b); err != nil {
 		return err
 	}
-	return cc.pw.flush()
+	return cc.pw.Flush()
 }
 
 // parseHandshakeResponse parses a HandshakeResponse41; isSSL says the
@@ -185,14 +180,14 @@ func parseHandshakeResponse(data []byte) (r handshakeResponse, isSSL bool, err e
 		return r, true, nil
 	}
 	p := data[32:]
-	user, rest, ok := cutNul(p)
+	user, rest, ok := mysqlsrv.CutNul(p)
 	if !ok {
 		return r, false, errHandshake
 	}
 	r.user, p = string(user), rest
 	switch {
 	case r.capability&mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0:
-		a, n, ok := readLenEncString(p)
+		a, n, ok := mysqlsrv.ReadLenEncString(p)
 		if !ok {
 			return r, false, errHandshake
 		}
@@ -204,14 +199,14 @@ func parseHandshakeResponse(data []byte) (r handshakeResponse, isSSL bool, err e
 		n := int(p[0])
 		r.authData, p = p[1:1+n], p[1+n:]
 	default:
-		a, rest, ok := cutNul(p)
+		a, rest, ok := mysqlsrv.CutNul(p)
 		if !ok {
 			return r, false, errHandshake
 		}
 		r.authData, p = a, rest
 	}
 	if r.capability&mysql.CLIENT_CONNECT_WITH_DB != 0 && len(p) > 0 {
-		db, rest, ok := cutNul(p)
+		db, rest, ok := mysqlsrv.CutNul(p)
 		if !ok {
 			return r, false, errHandshake
 		}
@@ -219,7 +214,7 @@ func parseHandshakeResponse(data []byte) (r handshakeResponse, isSSL bool, err e
 	}
 	r.plugin = authNative
 	if r.capability&mysql.CLIENT_PLUGIN_AUTH != 0 && len(p) > 0 {
-		name, rest, ok := cutNul(p)
+		name, rest, ok := mysqlsrv.CutNul(p)
 		if !ok {
 			// Some clients end the packet with the plugin name
 			// unterminated (and no attributes after it).
@@ -229,7 +224,7 @@ func parseHandshakeResponse(data []byte) (r handshakeResponse, isSSL bool, err e
 	}
 	// Connection attributes follow; the gate has no use for them, but
 	// they must add up.
-	if r.capability&mysql.CLIENT_CONNECT_ATTRS != 0 && len(p) > 0 && !checkConnectAttrs(p) {
+	if r.capability&mysql.CLIENT_CONNECT_ATTRS != 0 && len(p) > 0 && !mysqlsrv.CheckConnectAttrs(p) {
 		return r, false, errHandshake
 	}
 	return r, false, nil

@@ -10,6 +10,8 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/router/loaddata"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -28,10 +30,10 @@ func (cc *clientConn) runLoadData(ctx context.Context, ld *router.LoadData) erro
 	if cc.capability&mysql.CLIENT_LOCAL_FILES == 0 {
 		return sqlerr.New(sqlerr.ERNotAllowedCommand, "The used command is not allowed because the client has disabled the local infile capability")
 	}
-	if err := cc.pw.writePacket(append([]byte{0xfb}, ld.Path...)); err != nil {
+	if err := cc.pw.WritePacket(append([]byte{0xfb}, ld.Path...)); err != nil {
 		return err
 	}
-	if err := cc.pw.flush(); err != nil {
+	if err := cc.pw.Flush(); err != nil {
 		return err
 	}
 	file := &clientFile{cc: cc}
@@ -43,7 +45,7 @@ func (cc *clientConn) runLoadData(ctx context.Context, ld *router.LoadData) erro
 		res, err = cc.loadSharded(ctx, ld, file)
 	}
 	if derr := file.drain(); derr != nil {
-		if errors.Is(derr, errPacketTooLarge) {
+		if errors.Is(derr, mysqlsrv.ErrPacketTooLarge) {
 			cc.close()
 			return sqlerr.New(sqlerr.ERNetPacketTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes")
 		}
@@ -80,7 +82,7 @@ func (f *clientFile) next() ([]byte, error) {
 	if t := f.cc.g.cfg.NetReadTimeout; t > 0 {
 		wait = time.Now().Add(t)
 	}
-	b, err := f.cc.pc.readPacket(&f.cc.in, wait)
+	b, err := f.cc.pc.ReadPacket(&f.cc.in, wait)
 	if err != nil {
 		if f.err == nil || !isRefusal(err) {
 			f.err = err
@@ -152,7 +154,7 @@ func (cc *clientConn) openLoad(ctx context.Context, keyspace, shard, sql string)
 	target := &querypb.Target{Keyspace: keyspace, Shard: shard, TabletType: s.TabletType}
 	opts := s.Options()
 	key := shardKey{keyspace, shard}
-	var th *TabletHealth
+	var th *tabletgw.TabletHealth
 	var tx *shardTx
 	if s.InTransaction {
 		if err := s.checkShards([]shardKey{key}); err != nil {
@@ -163,7 +165,7 @@ func (cc *clientConn) openLoad(ctx context.Context, keyspace, shard, sql string)
 			if err != nil {
 				return nil, err
 			}
-			err = cc.g.gw.retry(ctx, target, func(h *TabletHealth) error {
+			err = cc.g.gw.Call(ctx, target, func(h *tabletgw.TabletHealth) error {
 				resp, err := h.Client.Begin(ctx, &querypb.BeginRequest{Target: target, Options: opts, BeginOptions: bo})
 				if err != nil {
 					return err
@@ -181,7 +183,7 @@ func (cc *clientConn) openLoad(ctx context.Context, keyspace, shard, sql string)
 	} else {
 		// The file cannot be sent twice: pick the tablet (waiting out a
 		// failover like any primary request), then run there once.
-		err := cc.g.gw.retry(ctx, target, func(h *TabletHealth) error { th = h; return nil })
+		err := cc.g.gw.Call(ctx, target, func(h *tabletgw.TabletHealth) error { th = h; return nil })
 		if err != nil {
 			return nil, wrapShardErr(err)
 		}

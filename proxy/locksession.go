@@ -9,6 +9,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/topo"
@@ -35,7 +36,7 @@ import (
 type lockSession struct {
 	key    shardKey
 	target *querypb.Target
-	tablet *TabletHealth
+	tablet *tabletgw.TabletHealth
 	id     int64
 	// lost says why the tablet no longer holds it (set by the heartbeat);
 	// nil while it is held.
@@ -95,11 +96,11 @@ func (r *lockRegistry) run(ctx context.Context, interval time.Duration, log *slo
 // statement fails.
 func (r *lockRegistry) heartbeat(ctx context.Context, timeout time.Duration, log *slog.Logger) {
 	type group struct {
-		tablet *TabletHealth
+		tablet *tabletgw.TabletHealth
 		target *querypb.Target
 		byID   map[int64]*lockSession
 	}
-	groups := map[*TabletHealth]*group{}
+	groups := map[*tabletgw.TabletHealth]*group{}
 	r.mu.Lock()
 	for ls := range r.set {
 		if ls.lost.Load() != nil {
@@ -237,7 +238,7 @@ func (e *sessionExecutor) executeLock(ctx context.Context, q router.ShardQuery) 
 	}
 	target := &querypb.Target{Keyspace: q.Keyspace, Shard: q.Shard, TabletType: topodatapb.TabletType_PRIMARY}
 	var res *querypb.QueryResult
-	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
+	err := e.gw.Call(ctx, target, func(th *tabletgw.TabletHealth) error {
 		resp, err := th.Client.ReserveExecute(ctx, &querypb.ReserveExecuteRequest{Target: target, Sql: q.SQL, Options: opts})
 		if err != nil {
 			return err
@@ -249,7 +250,7 @@ func (e *sessionExecutor) executeLock(ctx context.Context, q router.ShardQuery) 
 		}
 		if resp.Error != nil {
 			// The statement ran: never again elsewhere.
-			return nonRetryable(sqlerr.FromProto(resp.Error))
+			return sqlerr.NotRetryable(sqlerr.FromProto(resp.Error))
 		}
 		res = resp.Result
 		return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -20,13 +21,13 @@ func rawCommand(t *testing.T, c net.Conn, payload []byte, quiet bool) []byte {
 	defer c.SetDeadline(time.Time{})
 	seq := byte(0)
 	for {
-		n := min(len(payload), maxPayload)
+		n := min(len(payload), mysqlsrv.MaxPayload)
 		if _, err := c.Write(append(header(n, seq), payload[:n]...)); err != nil {
 			t.Fatal(err)
 		}
 		seq++
 		payload = payload[n:]
-		if n < maxPayload {
+		if n < mysqlsrv.MaxPayload {
 			break
 		}
 	}

@@ -32,11 +32,11 @@ func (cc *clientConn) handleQueries(ctx context.Context, sql string) error {
 	defer func() { cc.moreResults = false }()
 	for i, q := range stmts {
 		cc.moreResults = i < len(stmts)-1
-		cc.pw.wroteError = false
+		cc.pw.WroteError = false
 		if err := cc.handleQuery(ctx, q); err != nil {
 			return err
 		}
-		if cc.pw.wroteError || cc.closed.Load() {
+		if cc.pw.WroteError || cc.closed.Load() {
 			return nil
 		}
 	}

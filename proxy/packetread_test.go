@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -14,95 +13,7 @@ import (
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
-// pipeConn returns a packetConn reading from one end of a pipe and the
-// other end to write to.
-func pipeConn(t *testing.T) (*packetConn, net.Conn) {
-	t.Helper()
-	server, client := net.Pipe()
-	t.Cleanup(func() { server.Close(); client.Close() })
-	return &packetConn{conn: newBufConn(server)}, client
-}
-
 func header(n int, seq byte) []byte { return []byte{byte(n), byte(n >> 8), byte(n >> 16), seq} }
-
-// The buffer of a packet grows with the bytes that arrived, not with what
-// its header claims.
-func TestReadPacketGrowsAsBytesArrive(t *testing.T) {
-	pc, client := pipeConn(t)
-	buf := &packetBuffer{max: 64 << 20, drain: true}
-	done := make(chan error, 1)
-	go func() { _, err := pc.readPacket(buf, time.Time{}); done <- err }()
-	client.Write(header(1<<24-2, 0)) // claims 16 MiB
-	client.Write(make([]byte, 100))
-	// net.Pipe is synchronous: the reader has taken the 100 bytes.
-	client.Close()
-	if err := <-done; err == nil {
-		t.Fatal("a cut packet was read")
-	}
-	if c := cap(buf.b); c > readChunk {
-		t.Fatalf("100 bytes of a packet claiming 16 MiB took a buffer of %d bytes", c)
-	}
-}
-
-func TestReadPacketSplitAndReleased(t *testing.T) {
-	pc, client := pipeConn(t)
-	buf := &packetBuffer{max: 64 << 20, drain: true}
-	// A payload of 16 MiB - 1 + 10 bytes comes as two packets.
-	payload := bytes.Repeat([]byte("x"), maxPayload+10)
-	go func() {
-		client.Write(header(maxPayload, 0))
-		client.Write(payload[:maxPayload])
-		client.Write(header(10, 1))
-		client.Write(payload[maxPayload:])
-		client.Write(header(3, 0))
-		client.Write([]byte("abc"))
-	}()
-	got, err := pc.readPacket(buf, time.Time{})
-	if err != nil || !bytes.Equal(got, payload) {
-		t.Fatalf("read %d bytes, %v", len(got), err)
-	}
-	pc.seq = 0
-	got, err = pc.readPacket(buf, time.Time{})
-	if err != nil || string(got) != "abc" {
-		t.Fatalf("next packet: %q, %v", got, err)
-	}
-	if c := cap(buf.b); c > keepCap {
-		t.Fatalf("the buffer kept %d bytes after a big packet", c)
-	}
-}
-
-func TestReadPacketLimit(t *testing.T) {
-	// Draining (after login): the rest of the packet is read and
-	// dropped, then the error, and the next packet reads in step.
-	pc, client := pipeConn(t)
-	buf := &packetBuffer{max: 1000, drain: true}
-	go func() {
-		client.Write(header(5000, 0))
-		client.Write(make([]byte, 5000))
-	}()
-	if _, err := pc.readPacket(buf, time.Time{}); !errors.Is(err, errPacketTooLarge) {
-		t.Fatalf("got %v, want errPacketTooLarge", err)
-	}
-	if buf.b != nil {
-		t.Fatalf("the dropped packet kept a buffer of %d bytes", cap(buf.b))
-	}
-	// Not draining (before login): the header is enough.
-	pc, client = pipeConn(t)
-	buf = &packetBuffer{max: maxHandshakePacket}
-	go client.Write(header(1<<24-1, 1))
-	pc.seq = 1
-	if _, err := pc.readPacket(buf, time.Time{}); !errors.Is(err, errPacketTooLarge) {
-		t.Fatalf("got %v, want errPacketTooLarge", err)
-	}
-}
-
-func TestReadPacketOutOfOrder(t *testing.T) {
-	pc, client := pipeConn(t)
-	go client.Write(append(header(1, 3), 1))
-	if _, err := pc.readPacket(&packetBuffer{max: 100}, time.Time{}); !errors.Is(err, errPacketsOutOfOrder) {
-		t.Fatalf("got %v", err)
-	}
-}
 
 // rawLogin connects and logs in as root with a raw socket, returning it
 // ready for a command (the go-mysql client hides what a test needs to

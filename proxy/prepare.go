@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -30,7 +31,7 @@ type preparedStmt struct {
 	sql       string
 	numParams int
 	// types are the parameter types of the last execution that bound them.
-	types []paramType
+	types []mysqlsrv.ParamType
 	// longData collects COM_STMT_SEND_LONG_DATA by parameter, until the
 	// next execution.
 	longData map[int][]byte
@@ -96,10 +97,6 @@ func (ps *preparedStmts) resetLongData(st *preparedStmt) {
 	st.longData, st.longDataSize, st.longDataErr = nil, 0, nil
 }
 
-func errMalformed(what string) error {
-	return sqlerr.New(sqlerr.ERMallformedPacket, "Malformed communication packet (%s)", what)
-}
-
 func errUnknownStmt(id uint32, cmd string) error {
 	return sqlerr.New(sqlerr.ERUnknownStmtHandler, "Unknown prepared statement handler (%d) given to %s", id, cmd)
 }
@@ -150,27 +147,27 @@ func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(columns)))
 	b = binary.LittleEndian.AppendUint16(b, uint16(st.numParams))
 	b = append(b, 0, 0, 0) // reserved, warning count
-	if err := cc.pw.writePacket(b); err != nil {
+	if err := cc.pw.WritePacket(b); err != nil {
 		return err
 	}
 	if st.numParams > 0 {
 		param := &querypb.Field{Name: "?", Type: 253, Charset: 63, Flags: 128}
 		for range st.numParams {
-			if err := cc.pw.writePacket(appendColumnDef(cc.pw.buf[:0], param)); err != nil {
+			if err := cc.pw.WritePacket(mysqlsrv.AppendColumnDef(cc.pw.Buf[:0], param)); err != nil {
 				return err
 			}
 		}
-		if err := cc.pw.writeEOF(cc.status(), 0); err != nil {
+		if err := cc.pw.WriteEOF(cc.status(), 0); err != nil {
 			return err
 		}
 	}
 	if len(columns) > 0 {
 		for _, f := range columns {
-			if err := cc.pw.writePacket(appendColumnDef(cc.pw.buf[:0], f)); err != nil {
+			if err := cc.pw.WritePacket(mysqlsrv.AppendColumnDef(cc.pw.Buf[:0], f)); err != nil {
 				return err
 			}
 		}
-		return cc.pw.writeEOF(cc.status(), 0)
+		return cc.pw.WriteEOF(cc.status(), 0)
 	}
 	return nil
 }
@@ -277,11 +274,11 @@ func (a autocommitExecutor) Stream(ctx context.Context, qs []router.ShardQuery, 
 // handleExecute answers COM_STMT_EXECUTE.
 func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	start := time.Now()
-	if len(data) < executeHeaderLen {
+	if len(data) < mysqlsrv.ExecuteHeaderLen {
 		// As mysqld: checked before the statement is looked up.
-		return cc.writeError(errMalformed("COM_STMT_EXECUTE"))
+		return cc.writeError(mysqlsrv.ErrMalformed("COM_STMT_EXECUTE"))
 	}
-	id, _ := stmtIDOf(data)
+	id, _ := mysqlsrv.StmtIDOf(data)
 	st := cc.stmts.get(id)
 	if st == nil {
 		return cc.writeError(errUnknownStmt(id, "mysqld_stmt_execute"))
@@ -344,7 +341,7 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	cc.g.m.observe(&cc.observed, cc.s, plan.StmtType, plan.Type, start, err)
 	recordPlan(info.stats, cc.s, start, err)
 	if err != nil {
-		return cc.pw.writeError(err)
+		return cc.pw.WriteError(err)
 	}
 	return nil
 }
@@ -386,20 +383,20 @@ func (st *preparedStmt) bindArgs(data []byte) ([]any, error) {
 	if st.longDataErr != nil {
 		return nil, st.longDataErr
 	}
-	req, err := parseExecuteHeader(data, st.numParams)
+	req, err := mysqlsrv.ParseExecuteHeader(data, st.numParams)
 	if err != nil {
 		return nil, err
 	}
 	if st.numParams == 0 {
 		return nil, nil
 	}
-	if req.types != nil {
-		st.types = req.types
+	if req.Types != nil {
+		st.types = req.Types
 	}
 	if st.types == nil {
-		return nil, sqlerr.Wrap(sqlerr.ERWrongArguments, errExecuteArgs, "Incorrect arguments to mysqld_stmt_execute: no parameter types bound")
+		return nil, sqlerr.Wrap(sqlerr.ERWrongArguments, mysqlsrv.ErrExecuteArgs, "Incorrect arguments to mysqld_stmt_execute: no parameter types bound")
 	}
-	args, err := decodeParams(st.types, req.nulls, req.values, st.longData)
+	args, err := mysqlsrv.DecodeParams(st.types, req.Nulls, req.Values, st.longData)
 	if err != nil {
 		return nil, sqlerr.Wrap(sqlerr.ERWrongArguments, err, "Incorrect arguments to mysqld_stmt_execute: %v", err)
 	}
@@ -450,9 +447,9 @@ func (cc *clientConn) handleSendLongData(data []byte) {
 
 // handleStmtReset answers COM_STMT_RESET: long data is dropped.
 func (cc *clientConn) handleStmtReset(data []byte) error {
-	id, ok := stmtIDOf(data)
+	id, ok := mysqlsrv.StmtIDOf(data)
 	if !ok {
-		return cc.writeError(errMalformed("COM_STMT_RESET"))
+		return cc.writeError(mysqlsrv.ErrMalformed("COM_STMT_RESET"))
 	}
 	st := cc.stmts.get(id)
 	if st == nil {
@@ -467,9 +464,9 @@ func (cc *clientConn) handleStmtReset(data []byte) error {
 // unknown statement gets mysqld's 1243.
 func (cc *clientConn) handleFetch(data []byte) error {
 	if len(data) < 8 {
-		return cc.writeError(errMalformed("COM_STMT_FETCH"))
+		return cc.writeError(mysqlsrv.ErrMalformed("COM_STMT_FETCH"))
 	}
-	id, _ := stmtIDOf(data)
+	id, _ := mysqlsrv.StmtIDOf(data)
 	if cc.stmts.get(id) == nil {
 		return cc.writeError(errUnknownStmt(id, "mysqld_stmt_fetch"))
 	}
@@ -478,7 +475,7 @@ func (cc *clientConn) handleFetch(data []byte) error {
 
 // handleStmtClose takes COM_STMT_CLOSE, which has no response.
 func (cc *clientConn) handleStmtClose(data []byte) {
-	if id, ok := stmtIDOf(data); ok {
+	if id, ok := mysqlsrv.StmtIDOf(data); ok {
 		cc.stmts.close(id)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/sqltext"
 )
 
@@ -86,25 +87,25 @@ func (cc *clientConn) showProcessList(full bool) error {
 
 func processRow(t *clientConn, a activity, now time.Time, full bool) []byte {
 	var row []byte
-	row = appendLenEncString(row, strconv.FormatUint(uint64(t.connID), 10))
-	row = appendLenEncString(row, a.user)
-	row = appendLenEncString(row, t.remote)
+	row = mysqlsrv.AppendLenEncString(row, strconv.FormatUint(uint64(t.connID), 10))
+	row = mysqlsrv.AppendLenEncString(row, a.user)
+	row = mysqlsrv.AppendLenEncString(row, t.remote)
 	row = appendNullableString(row, a.db)
 	command := a.command
 	if command == "" {
 		command = "Sleep"
 	}
-	row = appendLenEncString(row, command)
+	row = mysqlsrv.AppendLenEncString(row, command)
 	secs := int64(0)
 	if !a.since.IsZero() {
 		secs = int64(now.Sub(a.since) / time.Second)
 	}
-	row = appendLenEncString(row, strconv.FormatInt(secs, 10))
+	row = mysqlsrv.AppendLenEncString(row, strconv.FormatInt(secs, 10))
 	state := ""
 	if command != "Sleep" {
 		state = "executing"
 	}
-	row = appendLenEncString(row, state)
+	row = mysqlsrv.AppendLenEncString(row, state)
 	// Other accounts (with PROCESS) may read it: no passwords. Redacted
 	// here, when shown, rather than for every statement.
 	info := sqltext.RedactSecrets(a.info)
@@ -115,7 +116,7 @@ func processRow(t *clientConn, a activity, now time.Time, full bool) []byte {
 		}
 	}
 	row = appendNullableString(row, info)
-	return appendLenEncString(row, "0.000")
+	return mysqlsrv.AppendLenEncString(row, "0.000")
 }
 
 // appendNullableString appends s, or NULL when it is empty.
@@ -123,5 +124,5 @@ func appendNullableString(b []byte, s string) []byte {
 	if s == "" {
 		return append(b, 0xfb)
 	}
-	return appendLenEncString(b, s)
+	return mysqlsrv.AppendLenEncString(b, s)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -17,13 +18,14 @@ import (
 // handleQuery runs one COM_QUERY and writes its response.
 func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 	start := time.Now()
-	qctx, done := cc.queryContext(ctx, cc.peekStmt(sql), "Query", sql)
+	early := cc.planEarly(sql)
+	qctx, done := cc.queryContext(ctx, early.stmt(), "Query", sql)
 	defer done()
 	cc.stmtBuf = stmtInfo{stmtType: "OTHER", planType: "Session"}
 	st := &cc.stmtBuf
 	cc.stmt = st
 	cc.s.startStatement()
-	err := interrupted(qctx, cc.execute(qctx, sql, st))
+	err := interrupted(qctx, cc.execute(qctx, sql, &early, st))
 	if err != nil {
 		err = cc.afterError(err)
 	}
@@ -38,7 +40,7 @@ func (cc *clientConn) handleQuery(ctx context.Context, sql string) error {
 	cc.g.m.observe(&cc.observed, cc.s, st.stmtType, st.planType, start, err)
 	recordPlan(st.stats, cc.s, start, err)
 	if err != nil {
-		return cc.pw.writeError(err)
+		return cc.pw.WriteError(err)
 	}
 	return nil
 }
@@ -74,9 +76,10 @@ func (cc *clientConn) afterError(err error) error {
 	return txLostError(lost)
 }
 
-// execute plans and runs sql, writing the result. An error it returns has
-// not been written yet; the caller writes it.
-func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) error {
+// execute plans and runs sql, writing the result; early is the plan
+// planEarly made for it. An error it returns has not been written yet;
+// the caller writes it.
+func (cc *clientConn) execute(ctx context.Context, sql string, early *earlyPlan, st *stmtInfo) error {
 	if target, ok := useStatement(sql); ok {
 		st.stmtType = "USE"
 		if err := cc.use(ctx, target); err != nil {
@@ -130,7 +133,7 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 		}
 		return cc.runShardTargeted(ctx, sql, st)
 	}
-	plan, bv, err := cc.plan(ctx, sql)
+	plan, bv, err := cc.plan(ctx, sql, early)
 	if err != nil {
 		st.stmtType, st.planType = "OTHER", "Error"
 		return err
@@ -148,7 +151,7 @@ func (cc *clientConn) execute(ctx context.Context, sql string, st *stmtInfo) err
 			return err
 		}
 		// A keyspace switched its traffic meanwhile: plan it again.
-		if plan, bv, err = cc.plan(ctx, sql); err != nil {
+		if plan, bv, err = cc.plan(ctx, sql, nil); err != nil {
 			return err
 		}
 	}
@@ -273,7 +276,7 @@ func (cc *clientConn) writeResult(res *querypb.QueryResult) error {
 			cc.s.LastInsertID = res.InsertId
 		}
 		cc.s.RowCount = int64(res.RowsAffected)
-		return cc.pw.writeOK(res.RowsAffected, res.InsertId, cc.status(), uint16(res.Warnings), res.Info)
+		return cc.pw.WriteOK(res.RowsAffected, res.InsertId, cc.status(), uint16(res.Warnings), res.Info)
 	}
 	return cc.writeRowsResult(res, false)
 }
@@ -295,13 +298,13 @@ func (cc *clientConn) writeRowsResult(res *querypb.QueryResult, diagnostic bool)
 	if !diagnostic {
 		cc.s.FoundRows = uint64(len(res.Rows))
 	}
-	if err := cc.pw.writeFields(res.Fields, cc.status()); err != nil {
+	if err := cc.pw.WriteFields(res.Fields, cc.status()); err != nil {
 		return err
 	}
 	if err := cc.writeRows(res.Fields, res.Rows); err != nil {
 		return err
 	}
-	return cc.pw.writeEOF(cc.status(), uint16(res.Warnings))
+	return cc.pw.WriteEOF(cc.status(), uint16(res.Warnings))
 }
 
 // resultStreamer writes a streamed result as its chunks arrive.
@@ -319,7 +322,7 @@ type resultStreamer struct {
 
 func (r *resultStreamer) chunk(qr *querypb.QueryResult) error {
 	if !r.fieldsSent && len(qr.Fields) > 0 {
-		if err := r.cc.pw.writeFields(qr.Fields, r.cc.status()); err != nil {
+		if err := r.cc.pw.WriteFields(qr.Fields, r.cc.status()); err != nil {
 			r.writeErr = err
 			return err
 		}
@@ -368,11 +371,11 @@ func (r *resultStreamer) finish() error {
 			s.LastInsertID = r.insertID
 		}
 		s.RowCount = int64(r.rowsAffected)
-		return r.cc.pw.writeOK(r.rowsAffected, r.insertID, r.cc.status(), uint16(r.warnings), r.info)
+		return r.cc.pw.WriteOK(r.rowsAffected, r.insertID, r.cc.status(), uint16(r.warnings), r.info)
 	}
 	s.RowCount = -1
 	s.FoundRows = r.rows
-	return r.cc.pw.writeEOF(r.cc.status(), uint16(r.warnings))
+	return r.cc.pw.WriteEOF(r.cc.status(), uint16(r.warnings))
 }
 
 // session carries out a statement that changes the session.
@@ -560,7 +563,7 @@ func (cc *clientConn) showDatabases(x *ast.ShowStmt) error {
 			return err
 		}
 		if ok {
-			res.Rows = append(res.Rows, appendLenEncString(nil, n))
+			res.Rows = append(res.Rows, mysqlsrv.AppendLenEncString(nil, n))
 		}
 	}
 	return cc.writeResult(res)

@@ -215,7 +215,7 @@ func (cc *clientConn) onShardTxs(ctx context.Context, sql string) error {
 	ctx = statementContext(ctx)
 	txs := cc.s.openTxs()
 	errs := make([]error, len(txs))
-	cc.g.gw.fan.all(ctx, len(txs), func(ctx context.Context, i int) {
+	cc.g.gw.All(ctx, len(txs), func(ctx context.Context, i int) {
 		tx := txs[i]
 		_, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: sql, TransactionId: tx.txID, Options: cc.s.Options()})
 		errs[i] = shardTxErr(tx.key, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -112,13 +113,13 @@ func NewSession(connID uint32, user string, mode TransactionMode) *Session {
 func (s *Session) StatusFlags() uint16 {
 	var f uint16
 	if s.Autocommit {
-		f |= serverStatusAutocommit
+		f |= mysqlsrv.StatusAutocommit
 	}
 	if s.InTransaction {
-		f |= serverStatusInTrans
+		f |= mysqlsrv.StatusInTrans
 	}
 	if s.ParseMode&router.NoBackslashEscapes != 0 {
-		f |= serverStatusNoBackslashEscapes
+		f |= mysqlsrv.StatusNoBackslashEscapes
 	}
 	return f
 }

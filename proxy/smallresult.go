@@ -4,7 +4,9 @@ import (
 	"context"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
+	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
 // A statement that reads rows streams them (StreamExecute), so that a
@@ -37,7 +39,7 @@ func (e *sessionExecutor) executeSmall(ctx context.Context, q router.ShardQuery,
 	req.Target, req.Sql, req.Options, req.SmallResult = target, q.SQL, e.options(), true
 	var res *querypb.QueryResult
 	tooLarge := false
-	err := e.gw.retry(ctx, target, func(th *TabletHealth) error {
+	err := e.gw.Call(ctx, target, func(th *tabletgw.TabletHealth) error {
 		resp, err := th.Client.Execute(ctx, req)
 		if err != nil {
 			return err
@@ -55,7 +57,7 @@ func (e *sessionExecutor) executeSmall(ctx context.Context, q router.ShardQuery,
 		e.s.addWarnings(ws)
 	}
 	if err := cb(0, res); err != nil {
-		return true, wrapShardErr(nonRetryable(err))
+		return true, wrapShardErr(sqlerr.NotRetryable(err))
 	}
 	return true, nil
 }
@@ -70,7 +72,7 @@ type smallRequest struct {
 }
 
 // releaseSmall drops what r points to and returns it to the pool.
-func (g *TabletGateway) releaseSmall(r *smallRequest) {
+func (g *gateway) releaseSmall(r *smallRequest) {
 	r.req.Target, r.req.Sql, r.req.Options = nil, "", nil
 	g.smallReqs.Put(r)
 }

@@ -54,7 +54,7 @@ type statusKeyspace struct {
 	Sharded bool
 	Shards  []statusShard
 	// Reads are the shards serving replica reads; Switching says the
-	// keyspace's primary traffic is being switched (switchbuffer.go).
+	// keyspace's primary traffic is being switched (switched.go, and tabletgw's switch buffer).
 	Reads     string
 	Switching bool
 	Error     string
@@ -93,10 +93,10 @@ func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 	for _, n := range vs.KeyspaceNames() {
 		ks := vs.Keyspaces[n]
 		sk := statusKeyspace{Name: n, Sharded: ks.Sharded, Reads: strings.Join(ks.ServedShards(topodatapb.TabletType_REPLICA), ","),
-			Switching: g.switches.switching(n)}
+			Switching: g.tablets.Switching(n)}
 		for _, sh := range ks.Shards {
 			primary := "none serving"
-			if th := g.gw.choose(n, sh, topodatapb.TabletType_PRIMARY); th != nil {
+			if th := g.tablets.Choose(n, sh, topodatapb.TabletType_PRIMARY); th != nil {
 				primary = th.Alias
 			}
 			sk.Shards = append(sk.Shards, statusShard{Name: sh, Primary: primary})
@@ -107,7 +107,7 @@ func (g *Gate) serveStatus(w http.ResponseWriter, r *http.Request) {
 		data.Keyspaces = append(data.Keyspaces, sk)
 	}
 	data.Workflows = g.statusWorkflows(r.Context(), vs.KeyspaceNames())
-	for _, th := range g.hc.All() {
+	for _, th := range g.tablets.HealthCheck().All() {
 		st := statusTablet{Alias: th.Alias, Serving: th.Serving, Lag: th.ReplicationLag, Error: th.LastError, Transport: th.Transport}
 		st.Target = th.Tablet.GetKeyspace() + "/" + th.Tablet.GetShard()
 		st.Type = topo.TabletTypeString(th.Tablet.GetType())

@@ -130,7 +130,7 @@ func (e *sessionExecutor) eachInTx(ctx context.Context, qs []router.ShardQuery) 
 		sp = stmtSavepoint
 	}
 	errs := make([]error, len(qs))
-	e.gw.fan.all(ctx, len(qs), func(ctx context.Context, i int) {
+	e.gw.All(ctx, len(qs), func(ctx context.Context, i int) {
 		out[i], errs[i] = e.executeOne(ctx, qs[i], true, sp)
 	})
 	return out, e.settle(ctx, qs, errs, sp)
@@ -167,7 +167,7 @@ func (e *sessionExecutor) settle(ctx context.Context, qs []router.ShardQuery, er
 	}
 	uerrs := make([]error, len(undo))
 	sql := "ROLLBACK TO SAVEPOINT " + quoteIdent(sp)
-	e.gw.fan.all(ctx, len(undo), func(ctx context.Context, i int) {
+	e.gw.All(ctx, len(undo), func(ctx context.Context, i int) {
 		tx := undo[i]
 		_, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: sql, TransactionId: tx.txID, Options: e.options()})
 		uerrs[i] = err

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -94,11 +95,23 @@ func txSession(f *fakeShards) (*Session, *sessionExecutor) {
 	s.beginTx(txCharacteristics{})
 	for i, sh := range []string{"-80", "80-"} {
 		k := shardKey{"ks", sh}
-		s.addTx(&shardTx{key: k, target: primaryTarget(k), tablet: &TabletHealth{Client: fakeClient{f: f, shard: sh}}, txID: int64(i + 1), wrote: true})
+		s.addTx(&shardTx{key: k, target: primaryTarget(k), tablet: &tabletgw.TabletHealth{Client: fakeClient{f: f, shard: sh}}, txID: int64(i + 1), wrote: true})
 	}
-	fan := newFanout()
-	return s, &sessionExecutor{gw: &TabletGateway{fan: fan}, s: s}
+	return s, &sessionExecutor{gw: newGateway(fakeGateway{tabletgw.NewFanout()}, false), s: s}
 }
+
+// fakeGateway is a tablet gateway without tablets: per-shard calls run on
+// a real Fanout, and Call, which only statements outside a transaction
+// make, fails.
+type fakeGateway struct{ *tabletgw.Fanout }
+
+func (fakeGateway) Call(context.Context, *querypb.Target, func(*tabletgw.TabletHealth) error) error {
+	return sqlerr.NotServing("fake gateway: no tablets")
+}
+
+func (fakeGateway) SwitchUnderway() bool { return false }
+
+func (fakeGateway) AwaitSwitch(context.Context, string) (bool, error) { return false, nil }
 
 func bothShards(sql string) []router.ShardQuery {
 	return []router.ShardQuery{{Keyspace: "ks", Shard: "-80", SQL: sql}, {Keyspace: "ks", Shard: "80-", SQL: sql}}

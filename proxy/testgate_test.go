@@ -164,3 +164,15 @@ func TestConnectionPanicEndsOnlyThatConnection(t *testing.T) {
 }
 
 func panicInCommand() { panic("boom") }
+
+// waitFor polls cond until it holds, failing t after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -91,23 +92,20 @@ func (cc *clientConn) endQuery() {
 	}
 }
 
-// peekStmt returns the parsed statement of sql for its time limits, from
-// the router's plan cache (the statement is planned right after anyway);
-// nil when it does not plan.
-func (cc *clientConn) peekStmt(sql string) ast.StmtNode {
+// planEarly plans sql for the session before its time limits are set,
+// which depend on the statement (MAX_EXECUTION_TIME): the plan is then
+// used for the limits and handed down to run the statement, so that it is
+// planned once. The zero value, for a USE, plans nothing.
+func (cc *clientConn) planEarly(sql string) earlyPlan {
 	if _, ok := useStatement(sql); ok {
-		return nil
+		return earlyPlan{}
 	}
 	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
-	cc.peeked = peekedPlan{sql: sql, keyspace: cc.s.Keyspace, plan: plan, bv: bv, err: err, ok: true}
-	if err != nil {
-		return nil
-	}
-	return plan.Stmt
+	return earlyPlan{sql: sql, keyspace: cc.s.Keyspace, plan: plan, bv: bv, err: err, ok: true}
 }
 
-// peekedPlan is the plan peekStmt made for the statement about to run.
-type peekedPlan struct {
+// earlyPlan is the plan planEarly made for a statement about to run.
+type earlyPlan struct {
 	sql, keyspace string
 	plan          *router.Plan
 	bv            router.BindVars
@@ -115,12 +113,26 @@ type peekedPlan struct {
 	ok            bool
 }
 
-// plan plans sql for the session, taking the plan peekStmt just made for
-// it rather than planning it twice. It learns the columns of a table the
-// router asks for (see planLearning).
-func (cc *clientConn) plan(ctx context.Context, sql string) (*router.Plan, router.BindVars, error) {
-	p := cc.peeked
-	cc.peeked = peekedPlan{}
+// stmt returns the parsed statement, for its time limits; nil when it
+// did not plan.
+func (p *earlyPlan) stmt() ast.StmtNode {
+	if !p.ok || p.err != nil {
+		return nil
+	}
+	return p.plan.Stmt
+}
+
+// plan plans sql for the session, taking early's plan when it is sql's in
+// the session's keyspace rather than planning it twice. It learns the
+// columns of a table the router asks for (see planLearning).
+func (cc *clientConn) plan(ctx context.Context, sql string, early *earlyPlan) (*router.Plan, router.BindVars, error) {
+	var p earlyPlan
+	if early != nil {
+		p = *early
+		// Used once: a statement planned again (its keyspace switched
+		// traffic) plans afresh.
+		*early = earlyPlan{}
+	}
 	if !p.ok || p.sql != sql || p.keyspace != cc.s.Keyspace {
 		p.plan, p.bv, p.err = cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
 	}
@@ -223,7 +235,7 @@ func (cc *clientConn) killID(id uint32, queryOnly bool) error {
 	if target == cc {
 		// Killing oneself: answer first, then go away.
 		cc.writeOK(0, 0)
-		cc.pw.flush()
+		cc.pw.Flush()
 		cc.close()
 		return nil
 	}
@@ -264,7 +276,7 @@ func (cc *clientConn) cancelRunning() {
 // KILL CONNECTION.
 func (cc *clientConn) handleProcessKill(data []byte) error {
 	if len(data) < 4 {
-		return cc.writeError(errMalformed("COM_PROCESS_KILL"))
+		return cc.writeError(mysqlsrv.ErrMalformed("COM_PROCESS_KILL"))
 	}
 	if err := cc.killID(binary.LittleEndian.Uint32(data), false); err != nil {
 		return cc.writeError(err)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -98,7 +99,7 @@ type txState struct {
 type shardTx struct {
 	key    shardKey
 	target *querypb.Target
-	tablet *TabletHealth
+	tablet *tabletgw.TabletHealth
 	txID   int64
 	// wrote is set once a statement that may change data ran in it.
 	wrote bool
@@ -373,7 +374,7 @@ func (g *Gate) commitShards(ctx context.Context, txs []*shardTx) error {
 // open, and returns the first that is not.
 func (g *Gate) checkAlive(ctx context.Context, txs []*shardTx) (shardKey, error) {
 	errs := make([]error, len(txs))
-	g.gw.fan.all(ctx, len(txs), func(ctx context.Context, i int) {
+	g.gw.All(ctx, len(txs), func(ctx context.Context, i int) {
 		tx := txs[i]
 		_, err := tx.tablet.Client.Execute(ctx, &querypb.ExecuteRequest{Target: tx.target, Sql: "SELECT 1", TransactionId: tx.txID})
 		errs[i] = err
@@ -404,7 +405,7 @@ func countWriters(txs []*shardTx) int {
 // not known.
 func (g *Gate) commitAtOnce(ctx context.Context, txs []*shardTx) error {
 	errs := make([]error, len(txs))
-	g.gw.fan.all(ctx, len(txs), func(ctx context.Context, i int) {
+	g.gw.All(ctx, len(txs), func(ctx context.Context, i int) {
 		tx := txs[i]
 		_, errs[i] = tx.tablet.Client.Commit(ctx, &querypb.CommitRequest{Target: tx.target, TransactionId: tx.txID})
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -74,7 +75,7 @@ func (g *Gate) onPrimary(ctx context.Context, k shardKey, patience time.Duration
 	t := primaryTarget(k)
 	deadline := time.Now().Add(patience)
 	for {
-		err := g.gw.retry(ctx, t, func(th *TabletHealth) error { return fn(ctx, th.Client, t) })
+		err := g.gw.Call(ctx, t, func(th *tabletgw.TabletHealth) error { return fn(ctx, th.Client, t) })
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil || sqlerr.FromError(err).Num == erBranchGone {
 			return wrapShardErr(err)
 		}
@@ -157,7 +158,7 @@ func (g *Gate) commitTwoPC(ctx context.Context, st txState, txs []*shardTx) erro
 	// state is known.
 	prepared := make([]bool, len(parts))
 	perrs := make([]error, len(parts))
-	g.gw.fan.all(ctx, len(parts), func(ctx context.Context, i int) {
+	g.gw.All(ctx, len(parts), func(ctx context.Context, i int) {
 		p := parts[i]
 		if _, err := p.tablet.Client.Prepare(ctx, &querypb.PrepareRequest{Target: p.target, TransactionId: p.txID}); err != nil {
 			perrs[i] = fmt.Errorf("prepare on %s: %w", p.key, err)
@@ -295,7 +296,7 @@ const erBranchGone = 1397
 func (g *Gate) resolvePrepared(ctx context.Context, dtid string, mmKey shardKey, keys []shardKey, commit bool) error {
 	xid := &querypb.Xid{Gtrid: dtid, Bqual: mmKey.String()}
 	errs := make([]error, len(keys))
-	g.gw.fan.all(ctx, len(keys), func(ctx context.Context, i int) {
+	g.gw.All(ctx, len(keys), func(ctx context.Context, i int) {
 		k := keys[i]
 		err := g.onPrimary(ctx, k, g.cfg.TabletWait, func(ctx context.Context, c querypb.QueryClient, t *querypb.Target) error {
 			if commit {

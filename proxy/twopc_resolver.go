@@ -41,7 +41,7 @@ func (g *Gate) runResolver(ctx context.Context) {
 // resolveOnce makes one pass over every shard's primary.
 func (g *Gate) resolveOnce(ctx context.Context) {
 	seen := map[shardKey]bool{}
-	for _, th := range g.hc.All() {
+	for _, th := range g.tablets.HealthCheck().All() {
 		t := th.Target
 		if t == nil || !th.Serving || t.TabletType != topodatapb.TabletType_PRIMARY {
 			continue

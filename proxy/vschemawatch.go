@@ -74,7 +74,7 @@ func drain(ch <-chan topo.KeyspaceEvent, quiet time.Duration) {
 
 // rebuildVSchema reads every keyspace's VSchema and serving graph and
 // gives the router a new VSchema, then releases the statements held for
-// switches that ended (switchbuffer.go).
+// switches that ended (switched.go, and tabletgw's switch buffer).
 func (g *Gate) rebuildVSchema(ctx context.Context, names []string) error {
 	var in []router.KeyspaceInput
 	primaries := map[string][]string{}
@@ -105,7 +105,7 @@ func (g *Gate) rebuildVSchema(ctx context.Context, names []string) error {
 	}
 	g.router.SetVSchema(router.BuildVSchema(in, rules))
 	g.serving.forget(names)
-	g.switches.installed(primaries, switching)
+	g.tablets.InstalledGraph(primaries, switching)
 	return nil
 }
 

@@ -236,6 +236,19 @@ func IsRetryable(err error) bool {
 	return e != nil && e.Retryable
 }
 
+// NotRetryable returns err, a non-nil error, as an *Error that says the
+// request must not be sent again: it may have run, or rows of its result
+// went out already.
+func NotRetryable(err error) error {
+	e := FromError(err)
+	if !e.Retryable {
+		return e
+	}
+	c := *e
+	c.Retryable = false
+	return &c
+}
+
 // GRPCStatus lets grpc send an Error as a status with the MySQL error in
 // its details; FromError reads it back on the other side.
 func (e *Error) GRPCStatus() *status.Status {

@@ -1,4 +1,4 @@
-package proxy
+package mysqlsrv
 
 import (
 	"bufio"
@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// A client's packets are read by packetConn, which trusts nothing in them:
+// A client's packets are read by PacketConn, which trusts nothing in them:
 // the 3-byte length of a header is a claim, and the buffer a packet goes
 // into grows only as its bytes arrive, never to the claimed length up
 // front (a header claiming 16 MiB followed by nothing costs nothing). A
@@ -17,7 +17,7 @@ import (
 // after; once the first byte of a packet is in, each wait for more is
 // bounded by net_read_timeout.
 
-// maxHandshakePacket bounds each packet before the client has logged in:
+// MaxHandshakePacket bounds each packet before the client has logged in:
 // the handshake response, the SSL request and the authentication
 // exchange. The biggest real handshake response is its 32 fixed bytes, a
 // user name, up to 255 bytes of authentication data, a database and a
@@ -25,7 +25,7 @@ import (
 // attributes, which libmysqlclient caps at 64 KiB and mysqld refuses
 // beyond 64 KiB; an RSA-encrypted password is 512 bytes at most. A bigger
 // packet ends the connection.
-const maxHandshakePacket = 64<<10 + 2<<10
+const MaxHandshakePacket = 64<<10 + 2<<10
 
 // readChunk is the most a packet's buffer grows by before the bytes to
 // fill it have arrived.
@@ -40,76 +40,86 @@ const drainLimit = 64 << 20
 // commands; a bigger one (after a large packet) is released.
 const keepCap = 64 << 10
 
-// errPacketTooLarge is a client packet over its limit.
-var errPacketTooLarge = errors.New("packet too large")
+// ErrPacketTooLarge is a client packet over its limit.
+var ErrPacketTooLarge = errors.New("packet too large")
 
-// errPacketsOutOfOrder is a packet whose sequence number is not the next.
-var errPacketsOutOfOrder = errors.New("packets out of order")
+// ErrPacketsOutOfOrder is a packet whose sequence number is not the next.
+var ErrPacketsOutOfOrder = errors.New("packets out of order")
 
-// bufConn is a net.Conn whose reads go through a buffer we own, so that
+// BufConn is a net.Conn whose reads go through a buffer we own, so that
 // a TLS upgrade can take over the bytes a client sent right behind its
 // SSL request.
-type bufConn struct {
+type BufConn struct {
 	net.Conn
 	r *bufio.Reader
 }
 
-func newBufConn(c net.Conn) *bufConn { return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16*1024)} }
+func NewBufConn(c net.Conn) *BufConn { return &BufConn{Conn: c, r: bufio.NewReaderSize(c, 16*1024)} }
 
-func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *BufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
-// packetConn frames a client connection: it reads packets and holds the
-// sequence number that packetWriter continues.
-type packetConn struct {
-	// conn is the connection (plain, or TLS after an upgrade).
-	conn *bufConn
-	// seq is the sequence number of the next packet either way.
-	seq uint8
-	// readTimeout bounds each wait for the rest of a packet once its
-	// first byte is in (mysqld's net_read_timeout); 0 for none.
-	readTimeout time.Duration
-	// hardDeadline, when set, bounds every read whatever readTimeout
-	// says (the connection phase's connect timeout).
-	hardDeadline time.Time
-	// deadlineSet says a read deadline may be set on conn: the next
-	// packet's first wait clears or replaces it.
-	deadlineSet bool
+// Budget is the memory budget a PacketBuffer charges the buffers of big
+// packets to.
+type Budget interface {
+	// Acquire takes n bytes of the budget, or returns the error to answer
+	// with and takes nothing. It never waits.
+	Acquire(n int64) error
+	// Release gives back n bytes taken by Acquire.
+	Release(n int64)
 }
 
-// packetBuffer receives packets: their bytes, the limit on their total,
+// PacketConn frames a client connection: it reads packets and holds the
+// sequence number that PacketWriter continues.
+type PacketConn struct {
+	// conn is the connection (plain, or TLS after an upgrade).
+	Conn *BufConn
+	// seq is the sequence number of the next packet either way.
+	Seq uint8
+	// readTimeout bounds each wait for the rest of a packet once its
+	// first byte is in (mysqld's net_read_timeout); 0 for none.
+	ReadTimeout time.Duration
+	// hardDeadline, when set, bounds every read whatever readTimeout
+	// says (the connection phase's connect timeout).
+	HardDeadline time.Time
+	// deadlineSet says a read deadline may be set on conn: the next
+	// packet's first wait clears or replaces it.
+	DeadlineSet bool
+}
+
+// PacketBuffer receives packets: their bytes, the limit on their total,
 // whether a packet past it is read to its end (drain) or ends the read at
 // once, and whether the packet went past it (cut). With a budget, every
 // buffer bigger than keepCap that a packet needs is charged to it, and the
 // charge held until the next packet; a refused charge cuts the packet too
 // (refused).
-type packetBuffer struct {
-	b       []byte
-	max     int
-	drain   bool
-	cut     bool
-	refused error
-	budget  *memBudget
+type PacketBuffer struct {
+	B       []byte
+	Max     int
+	Drain   bool
+	Cut     bool
+	Refused error
+	Budget  Budget
 	charged int64
 	// head keeps the first bytes of a cut packet (its command, a
 	// statement id and a parameter number), whose answer depends on them.
-	head []byte
+	Head []byte
 }
 
-// reset empties the buffer for the next packet, releasing a big one and
+// Reset empties the buffer for the next packet, releasing a big one and
 // its charge.
-func (p *packetBuffer) reset() {
-	if cap(p.b) > keepCap {
-		p.b = nil
+func (p *PacketBuffer) Reset() {
+	if cap(p.B) > keepCap {
+		p.B = nil
 	}
-	p.b = p.b[:0]
-	p.cut, p.refused, p.head = false, nil, p.head[:0]
+	p.B = p.B[:0]
+	p.Cut, p.Refused, p.Head = false, nil, p.Head[:0]
 	p.release()
 }
 
 // release gives back what the buffer was charged.
-func (p *packetBuffer) release() {
+func (p *PacketBuffer) release() {
 	if p.charged > 0 {
-		p.budget.Release(p.charged)
+		p.Budget.Release(p.charged)
 		p.charged = 0
 	}
 }
@@ -119,48 +129,48 @@ func (p *packetBuffer) release() {
 // it or the budget cannot spare the room. The buffer doubles, so that the
 // buffers it leaves behind add up to no more than the last, but never
 // past what the packet under way claims: its bytes arrive before it does.
-func (p *packetBuffer) grow(want, rest int) bool {
-	if p.cut || len(p.b)+want > p.max {
+func (p *PacketBuffer) grow(want, rest int) bool {
+	if p.Cut || len(p.B)+want > p.Max {
 		return false
 	}
-	if cap(p.b)-len(p.b) >= want {
+	if cap(p.B)-len(p.B) >= want {
 		return true
 	}
-	newCap := min(max(2*cap(p.b), len(p.b)+want), len(p.b)+rest, p.max)
-	if p.budget != nil && newCap > keepCap {
+	newCap := min(max(2*cap(p.B), len(p.B)+want), len(p.B)+rest, p.Max)
+	if p.Budget != nil && newCap > keepCap {
 		// Each buffer is charged whole: the ones outgrown are garbage
 		// until the collector runs, and as many bytes again.
-		if err := p.budget.Acquire(int64(newCap)); err != nil {
-			p.refused = err
+		if err := p.Budget.Acquire(int64(newCap)); err != nil {
+			p.Refused = err
 			return false
 		}
 		p.charged += int64(newCap)
 	}
-	nb := make([]byte, len(p.b), newCap)
-	copy(nb, p.b)
-	p.b = nb
+	nb := make([]byte, len(p.B), newCap)
+	copy(nb, p.B)
+	p.B = nb
 	return true
 }
 
 // startPacket sets the read deadline of the wait for a packet's first
 // byte: idle (zero for none), or the hard deadline when that is sooner.
-func (pc *packetConn) startPacket(idle time.Time) error {
+func (pc *PacketConn) startPacket(idle time.Time) error {
 	d := idle
-	if !pc.hardDeadline.IsZero() && (d.IsZero() || pc.hardDeadline.Before(d)) {
-		d = pc.hardDeadline
+	if !pc.HardDeadline.IsZero() && (d.IsZero() || pc.HardDeadline.Before(d)) {
+		d = pc.HardDeadline
 	}
-	if d.IsZero() && !pc.deadlineSet {
+	if d.IsZero() && !pc.DeadlineSet {
 		return nil
 	}
-	pc.deadlineSet = !d.IsZero()
-	return pc.conn.SetReadDeadline(d)
+	pc.DeadlineSet = !d.IsZero()
+	return pc.Conn.SetReadDeadline(d)
 }
 
 // readFull reads len(b) bytes. Bytes already buffered are taken without
 // a system call or a deadline; a wait for more, once started is true
 // (the packet's first byte is in), is bounded by readTimeout.
-func (pc *packetConn) readFull(b []byte, started *bool) error {
-	r := pc.conn.r
+func (pc *PacketConn) readFull(b []byte, started *bool) error {
+	r := pc.Conn.r
 	for len(b) > 0 {
 		if err := pc.beforeWait(*started); err != nil {
 			return err
@@ -182,29 +192,29 @@ func (pc *packetConn) readFull(b []byte, started *bool) error {
 
 // beforeWait sets the read deadline of a wait for more of a packet under
 // way, when the next read will wait (nothing is buffered).
-func (pc *packetConn) beforeWait(started bool) error {
-	if pc.conn.r.Buffered() > 0 || !started || pc.readTimeout <= 0 {
+func (pc *PacketConn) beforeWait(started bool) error {
+	if pc.Conn.r.Buffered() > 0 || !started || pc.ReadTimeout <= 0 {
 		return nil
 	}
-	d := time.Now().Add(pc.readTimeout)
-	if !pc.hardDeadline.IsZero() && pc.hardDeadline.Before(d) {
-		d = pc.hardDeadline
+	d := time.Now().Add(pc.ReadTimeout)
+	if !pc.HardDeadline.IsZero() && pc.HardDeadline.Before(d) {
+		d = pc.HardDeadline
 	}
-	pc.deadlineSet = true
-	return pc.conn.SetReadDeadline(d)
+	pc.DeadlineSet = true
+	return pc.Conn.SetReadDeadline(d)
 }
 
-// readPacket reads one client packet (with the packets that continue it,
+// ReadPacket reads one client packet (with the packets that continue it,
 // for a payload of 16 MiB or more) into buf, which it empties first, and
 // returns it. idle bounds the wait for its first byte (zero: none). A
-// packet past buf's limit returns errPacketTooLarge: at once, or, when buf
+// packet past buf's limit returns ErrPacketTooLarge: at once, or, when buf
 // drains, once it was read and dropped (up to drainLimit), so that a
 // client still writing it can read the error. A packet the budget cannot
 // spare is read and dropped the same way and returns the budget's error
 // (a *sqlerr.Error, after which the connection goes on). A sequence
-// number out of order returns errPacketsOutOfOrder.
-func (pc *packetConn) readPacket(buf *packetBuffer, idle time.Time) ([]byte, error) {
-	buf.reset()
+// number out of order returns ErrPacketsOutOfOrder.
+func (pc *PacketConn) ReadPacket(buf *PacketBuffer, idle time.Time) ([]byte, error) {
+	buf.Reset()
 	if err := pc.startPacket(idle); err != nil {
 		return nil, err
 	}
@@ -215,54 +225,54 @@ func (pc *packetConn) readPacket(buf *packetBuffer, idle time.Time) ([]byte, err
 		if err := pc.readFull(hdr[:], &started); err != nil {
 			return nil, err
 		}
-		if hdr[3] != pc.seq {
-			return nil, fmt.Errorf("%w: got %d, want %d", errPacketsOutOfOrder, hdr[3], pc.seq)
+		if hdr[3] != pc.Seq {
+			return nil, fmt.Errorf("%w: got %d, want %d", ErrPacketsOutOfOrder, hdr[3], pc.Seq)
 		}
-		pc.seq++
+		pc.Seq++
 		n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
-		if len(buf.b)+n > buf.max && !buf.drain {
-			return nil, errPacketTooLarge
+		if len(buf.B)+n > buf.Max && !buf.Drain {
+			return nil, ErrPacketTooLarge
 		}
 		for rest := n; rest > 0; {
 			want := min(rest, readChunk)
 			if buf.grow(want, rest) {
-				l := len(buf.b)
-				buf.b = buf.b[:l+want]
-				if err := pc.readFull(buf.b[l:], &started); err != nil {
+				l := len(buf.B)
+				buf.B = buf.B[:l+want]
+				if err := pc.readFull(buf.B[l:], &started); err != nil {
 					return nil, err
 				}
 			} else {
-				if !buf.cut {
-					buf.head = append(buf.head[:0], buf.b[:min(len(buf.b), 7)]...)
-					buf.cut, buf.b = true, nil
+				if !buf.Cut {
+					buf.Head = append(buf.Head[:0], buf.B[:min(len(buf.B), 7)]...)
+					buf.Cut, buf.B = true, nil
 					buf.release()
 				}
 				if dropped += want; dropped > drainLimit {
-					return nil, errPacketTooLarge
+					return nil, ErrPacketTooLarge
 				}
-				if err := pc.skip(want); err != nil {
+				if err := pc.Skip(want); err != nil {
 					return nil, err
 				}
 			}
 			rest -= want
 		}
-		if n < maxPayload {
+		if n < MaxPayload {
 			break
 		}
 	}
 	switch {
-	case buf.refused != nil:
-		return nil, buf.refused
-	case buf.cut:
-		return nil, errPacketTooLarge
+	case buf.Refused != nil:
+		return nil, buf.Refused
+	case buf.Cut:
+		return nil, ErrPacketTooLarge
 	}
-	return buf.b, nil
+	return buf.B, nil
 }
 
-// skip reads n bytes of a packet under way and forgets them, without
+// Skip reads n bytes of a packet under way and forgets them, without
 // copying them anywhere.
-func (pc *packetConn) skip(n int) error {
-	r := pc.conn.r
+func (pc *PacketConn) Skip(n int) error {
+	r := pc.Conn.r
 	for n > 0 {
 		if err := pc.beforeWait(true); err != nil {
 			return err

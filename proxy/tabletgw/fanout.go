@@ -1,4 +1,4 @@
-package proxy
+package tabletgw
 
 import (
 	"context"
@@ -7,23 +7,21 @@ import (
 	"github.com/mosaicdb/mosaic/recovered"
 )
 
-// fanoutWorkers is how many goroutines wait for a statement's per-shard
-// calls. More calls at once get goroutines of their own.
-const fanoutWorkers = 64
-
-// fanout runs the per-shard calls of statements that reach several shards
+// Fanout runs the per-shard calls of statements that reach several shards
 // on long-lived goroutines. A fresh goroutine starts with a small stack
 // and grows it, copying it each time, as the call descends through gRPC
 // and protobuf: on a sharded read-write load that copying was 7 % of the
 // gate's CPU. A worker's stack has grown already.
-type fanout struct {
+type Fanout struct {
 	work chan func()
 }
 
-func newFanout() *fanout { return &fanout{work: make(chan func())} }
+// NewFanout returns a Fanout without workers: Run starts them, and until
+// then every call gets a goroutine of its own.
+func NewFanout() *Fanout { return &Fanout{work: make(chan func())} }
 
-// run keeps workers goroutines waiting for calls until ctx ends.
-func (f *fanout) run(ctx context.Context, workers int) {
+// Run keeps workers goroutines waiting for calls until ctx ends.
+func (f *Fanout) Run(ctx context.Context, workers int) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -42,11 +40,11 @@ func (f *fanout) run(ctx context.Context, workers int) {
 	wg.Wait()
 }
 
-// spawn runs fn on an idle worker, or on a new goroutine when none is
+// Go runs fn on an idle worker, or on a new goroutine when none is
 // idle (or f is nil, or its workers have stopped). fn must not panic: a
 // panic there ends the process. Callers catch their functions' panics
 // (recovered.Catch) and raise them again where they wait.
-func (f *fanout) spawn(fn func()) {
+func (f *Fanout) Go(fn func()) {
 	if f != nil {
 		select {
 		case f.work <- fn:
@@ -57,13 +55,13 @@ func (f *fanout) spawn(fn func()) {
 	go fn()
 }
 
-// parallel calls fn(ctx, i) for every i < n at once: the last on the
-// calling goroutine, the others through spawn. The first error cancels
-// the ctx the others got; parallel returns it once every call has
+// Parallel calls fn(ctx, i) for every i < n at once: the last on the
+// calling goroutine, the others through Go. The first error cancels
+// the ctx the others got; Parallel returns it once every call has
 // returned. A call that panics cancels the others too, and once every call
-// has returned parallel raises that panic again on the calling goroutine
+// has returned Parallel raises that panic again on the calling goroutine
 // (with the stack where it happened), whose owner recovers it.
-func (f *fanout) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+func (f *Fanout) Parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
 	if n == 0 {
 		return nil
 	}
@@ -95,7 +93,7 @@ func (f *fanout) parallel(ctx context.Context, n int, fn func(ctx context.Contex
 	}
 	wg.Add(n - 1)
 	for i := range n - 1 {
-		f.spawn(func() {
+		f.Go(func() {
 			defer wg.Done()
 			call(i)
 		})
@@ -106,14 +104,14 @@ func (f *fanout) parallel(ctx context.Context, n int, fn func(ctx context.Contex
 	return first
 }
 
-// all calls fn(ctx, i) for every i < n at once, like parallel, but an
+// All calls fn(ctx, i) for every i < n at once, like Parallel, but an
 // error of one call never stops another: each runs to its end and says
 // how it ended. Calls inside a transaction use it: cancelling one would
 // make its tablet kill the statement and drop its shard's transaction,
 // and the gate must know how the statement ended on every shard. A call
-// that panics stops no other either; once every call has returned, all
+// that panics stops no other either; once every call has returned, All
 // raises the first panic again on the calling goroutine.
-func (f *fanout) all(ctx context.Context, n int, fn func(ctx context.Context, i int)) {
+func (f *Fanout) All(ctx context.Context, n int, fn func(ctx context.Context, i int)) {
 	if n == 0 {
 		return
 	}
@@ -133,7 +131,7 @@ func (f *fanout) all(ctx context.Context, n int, fn func(ctx context.Context, i 
 	}
 	wg.Add(n - 1)
 	for i := range n - 1 {
-		f.spawn(func() {
+		f.Go(func() {
 			defer wg.Done()
 			call(i)
 		})

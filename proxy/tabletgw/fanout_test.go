@@ -1,4 +1,4 @@
-package proxy
+package tabletgw
 
 import (
 	"context"
@@ -15,17 +15,17 @@ import (
 func TestFanoutParallel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	f := newFanout()
+	f := NewFanout()
 	var stopped sync.WaitGroup
 	stopped.Add(1)
-	go func() { defer stopped.Done(); f.run(ctx, 2) }()
+	go func() { defer stopped.Done(); f.Run(ctx, 2) }()
 
 	// Every call runs, at once: each waits until all have started.
 	const n = 5
 	var started sync.WaitGroup
 	started.Add(n)
 	var ran [n]atomic.Bool
-	err := f.parallel(t.Context(), n, func(ctx context.Context, i int) error {
+	err := f.Parallel(t.Context(), n, func(ctx context.Context, i int) error {
 		started.Done()
 		started.Wait()
 		ran[i].Store(true)
@@ -44,7 +44,7 @@ func TestFanoutParallel(t *testing.T) {
 	// they have all returned.
 	boom := errors.New("boom")
 	var returned atomic.Int32
-	err = f.parallel(t.Context(), 3, func(ctx context.Context, i int) error {
+	err = f.Parallel(t.Context(), 3, func(ctx context.Context, i int) error {
 		defer returned.Add(1)
 		if i == 1 {
 			return boom
@@ -61,12 +61,12 @@ func TestFanoutParallel(t *testing.T) {
 	}
 
 	// No calls, one call, and a nil fanout (no workers) all work.
-	if err := f.parallel(t.Context(), 0, nil); err != nil {
+	if err := f.Parallel(t.Context(), 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	var nilFan *fanout
+	var nilFan *Fanout
 	var calls atomic.Int32
-	if err := nilFan.parallel(t.Context(), 3, func(context.Context, int) error { calls.Add(1); return nil }); err != nil || calls.Load() != 3 {
+	if err := nilFan.Parallel(t.Context(), 3, func(context.Context, int) error { calls.Add(1); return nil }); err != nil || calls.Load() != 3 {
 		t.Fatalf("nil fanout: %v, %d calls", err, calls.Load())
 	}
 
@@ -81,16 +81,16 @@ func TestFanoutParallel(t *testing.T) {
 func TestFanoutParallelPanic(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	f := newFanout()
+	f := NewFanout()
 	var stopped sync.WaitGroup
 	stopped.Add(1)
-	go func() { defer stopped.Done(); f.run(ctx, 2) }()
+	go func() { defer stopped.Done(); f.Run(ctx, 2) }()
 	defer func() { cancel(); stopped.Wait() }()
 
 	for _, which := range []int{0, 2} { // on a worker; on the caller
 		var returned atomic.Int32
 		p := recovered.Catch(func() {
-			f.parallel(t.Context(), 3, func(ctx context.Context, i int) error {
+			f.Parallel(t.Context(), 3, func(ctx context.Context, i int) error {
 				if i == which {
 					panicInShardCall()
 				}
@@ -118,15 +118,15 @@ func panicInShardCall() { panic("shard call failed") }
 func TestFanoutAllPanic(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	f := newFanout()
+	f := NewFanout()
 	var stopped sync.WaitGroup
 	stopped.Add(1)
-	go func() { defer stopped.Done(); f.run(ctx, 2) }()
+	go func() { defer stopped.Done(); f.Run(ctx, 2) }()
 	defer func() { cancel(); stopped.Wait() }()
 
 	var returned atomic.Int32
 	p := recovered.Catch(func() {
-		f.all(t.Context(), 3, func(ctx context.Context, i int) {
+		f.All(t.Context(), 3, func(ctx context.Context, i int) {
 			if i == 0 {
 				panicInShardCall()
 			}

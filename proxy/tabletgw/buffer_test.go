@@ -1,4 +1,4 @@
-package proxy
+package tabletgw
 
 import (
 	"context"
@@ -41,7 +41,7 @@ func TestFailoverBufferReleasesOnNewPrimary(t *testing.T) {
 	hc := fakeHealth()
 	reg := prometheus.NewRegistry()
 	bm := newBufferMetrics(reg)
-	gw := NewTabletGateway(hc, "zone1", time.Second, 0, newFailoverBuffer(5*time.Second, 10, bm))
+	gw := newGateway(Config{Cell: "zone1", TabletWait: time.Second, MaxReplicaLag: 0}, hc, newBuffer(5*time.Second, 10, bm))
 	setTablet(hc, "a", topodatapb.TabletType_PRIMARY, true, 1, 0, false, time.Now())
 	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
 
@@ -55,7 +55,7 @@ func TestFailoverBufferReleasesOnNewPrimary(t *testing.T) {
 	}()
 	var tried []string
 	start := time.Now()
-	err := gw.retry(context.Background(), target, func(th *TabletHealth) error {
+	err := gw.Call(context.Background(), target, func(th *TabletHealth) error {
 		tried = append(tried, th.Alias)
 		if th.Alias == "a" {
 			return sqlerr.NotServing("demoting")
@@ -71,14 +71,14 @@ func TestFailoverBufferReleasesOnNewPrimary(t *testing.T) {
 	if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
 		t.Errorf("waited %v", d)
 	}
-	if n := counterValue(t, bm.events.WithLabelValues("ks", "0")); n != 1 {
+	if n := counterValue(t, bm.of(failover).events.WithLabelValues("ks", "0")); n != 1 {
 		t.Errorf("buffer events = %v", n)
 	}
-	if n := counterValue(t, bm.requests.WithLabelValues("ks", "0", "released")); n != 1 {
+	if n := counterValue(t, bm.of(failover).requests.WithLabelValues("ks", "0", "released")); n != 1 {
 		t.Errorf("released requests = %v", n)
 	}
 	// The event ended with the release: the next outage starts a new one.
-	if gw.buf.active.Load() != 0 {
+	if gw.buf.active[failover].Load() != 0 {
 		t.Error("buffering event still active after the release")
 	}
 }
@@ -86,19 +86,19 @@ func TestFailoverBufferReleasesOnNewPrimary(t *testing.T) {
 func TestFailoverBufferWindowAndSize(t *testing.T) {
 	hc := fakeHealth()
 	bm := newBufferMetrics(prometheus.NewRegistry())
-	buf := newFailoverBuffer(300*time.Millisecond, 1, bm)
-	gw := NewTabletGateway(hc, "zone1", time.Second, 0, buf)
+	buf := newBuffer(300*time.Millisecond, 1, bm)
+	gw := newGateway(Config{Cell: "zone1", TabletWait: time.Second, MaxReplicaLag: 0}, hc, buf)
 	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
 
 	// One request fills the buffer of one; a second fails at once.
 	done := make(chan error, 1)
 	go func() {
-		done <- gw.retry(context.Background(), target, func(*TabletHealth) error { return nil })
+		done <- gw.Call(context.Background(), target, func(*TabletHealth) error { return nil })
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		buf.mu.Lock()
-		ev := buf.events[shardKey{"ks", "0"}]
+		ev := buf.events[eventKey{failover, "ks", "0"}]
 		waiting := ev != nil && ev.waiting == 1
 		buf.mu.Unlock()
 		if waiting {
@@ -110,7 +110,7 @@ func TestFailoverBufferWindowAndSize(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	start := time.Now()
-	err := gw.retry(context.Background(), target, func(*TabletHealth) error { return nil })
+	err := gw.Call(context.Background(), target, func(*TabletHealth) error { return nil })
 	if !sqlerr.IsRetryable(err) || time.Since(start) > 100*time.Millisecond {
 		t.Fatalf("request over the buffer size: %v after %v", err, time.Since(start))
 	}
@@ -119,29 +119,29 @@ func TestFailoverBufferWindowAndSize(t *testing.T) {
 	if !sqlerr.IsRetryable(err) {
 		t.Fatalf("request past the window: %v", err)
 	}
-	if n := counterValue(t, bm.requests.WithLabelValues("ks", "0", "window_passed")); n != 1 {
+	if n := counterValue(t, bm.of(failover).requests.WithLabelValues("ks", "0", "window_passed")); n != 1 {
 		t.Errorf("window_passed = %v", n)
 	}
-	if n := counterValue(t, bm.requests.WithLabelValues("ks", "0", "buffer_full")); n != 1 {
+	if n := counterValue(t, bm.of(failover).requests.WithLabelValues("ks", "0", "buffer_full")); n != 1 {
 		t.Errorf("buffer_full = %v", n)
 	}
 	// Past the window, requests fail at once until a primary serves.
 	start = time.Now()
-	if err := gw.retry(context.Background(), target, func(*TabletHealth) error { return nil }); err == nil || time.Since(start) > 100*time.Millisecond {
+	if err := gw.Call(context.Background(), target, func(*TabletHealth) error { return nil }); err == nil || time.Since(start) > 100*time.Millisecond {
 		t.Fatalf("request after the window: %v after %v", err, time.Since(start))
 	}
 	setTablet(hc, "b", topodatapb.TabletType_PRIMARY, true, 2, 0, false, time.Now())
-	if err := gw.retry(context.Background(), target, func(*TabletHealth) error { return nil }); err != nil {
+	if err := gw.Call(context.Background(), target, func(*TabletHealth) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if buf.active.Load() != 0 {
+	if buf.active[failover].Load() != 0 {
 		t.Error("event not ended once a primary served")
 	}
 }
 
 func TestReplicaLagLimit(t *testing.T) {
 	hc := fakeHealth()
-	gw := NewTabletGateway(hc, "zone1", 0, 2*time.Second, nil)
+	gw := newGateway(Config{Cell: "zone1", TabletWait: 0, MaxReplicaLag: 2 * time.Second}, hc, nil)
 	now := time.Now()
 	// Replication stopped one second ago with 1.5s of lag reported: 2.5s now.
 	setTablet(hc, "stopped", topodatapb.TabletType_REPLICA, true, 0, 1, false, now.Add(-1500*time.Millisecond))

@@ -1,4 +1,4 @@
-package proxy
+package tabletgw
 
 import (
 	"context"
@@ -385,7 +385,7 @@ func (ms *muxStream) fail(err error) {
 		ms.c.unsupported.Store(true)
 		callErr = errMuxUnsupported
 	default:
-		callErr = nonRetryable(err)
+		callErr = sqlerr.NotRetryable(err)
 	}
 	for _, call := range pending {
 		call.done <- muxResult{err: callErr}

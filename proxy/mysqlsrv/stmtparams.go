@@ -1,4 +1,4 @@
-package proxy
+package mysqlsrv
 
 import (
 	"encoding/binary"
@@ -12,54 +12,54 @@ import (
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
-// paramType is a parameter's type as COM_STMT_EXECUTE sends it: the
+// ParamType is a parameter's type as COM_STMT_EXECUTE sends it: the
 // MYSQL_TYPE_* byte and the unsigned flag.
-type paramType struct {
-	typ      byte
-	unsigned bool
+type ParamType struct {
+	Type     byte
+	Unsigned bool
 }
 
-// executeRequest is a parsed COM_STMT_EXECUTE.
-type executeRequest struct {
-	stmtID uint32
-	flags  byte
+// ExecuteRequest is a parsed COM_STMT_EXECUTE.
+type ExecuteRequest struct {
+	StmtID uint32
+	Flags  byte
 	// nulls[i] is set for a NULL parameter.
-	nulls []bool
+	Nulls []bool
 	// types are set when the client bound new types (else the previous
 	// execution's apply).
-	types []paramType
+	Types []ParamType
 	// values is the rest of the packet: the non-NULL values in order.
-	values []byte
+	Values []byte
 }
 
-// executeHeaderLen is the fixed part of COM_STMT_EXECUTE: statement id
+// ExecuteHeaderLen is the fixed part of COM_STMT_EXECUTE: statement id
 // (4), flags (1) and iteration count (4).
-const executeHeaderLen = 9
+const ExecuteHeaderLen = 9
 
-// parseExecuteHeader reads COM_STMT_EXECUTE for a statement of numParams
+// ParseExecuteHeader reads COM_STMT_EXECUTE for a statement of numParams
 // parameters (found through the id, which the caller reads first). Its
 // errors are mysqld's: 1835 for a packet too short for the fixed part, a
 // new-params-bound flag other than 0 or 1 or types cut short; 1210 for a
 // missing NULL bitmap or flag.
-func parseExecuteHeader(data []byte, numParams int) (executeRequest, error) {
-	var r executeRequest
-	if len(data) < executeHeaderLen {
-		return r, errMalformed("COM_STMT_EXECUTE")
+func ParseExecuteHeader(data []byte, numParams int) (ExecuteRequest, error) {
+	var r ExecuteRequest
+	if len(data) < ExecuteHeaderLen {
+		return r, ErrMalformed("COM_STMT_EXECUTE")
 	}
-	r.stmtID = binary.LittleEndian.Uint32(data)
-	r.flags = data[4]
+	r.StmtID = binary.LittleEndian.Uint32(data)
+	r.Flags = data[4]
 	// data[5:9] is the iteration count, always 1 (mysqld ignores it).
-	p := data[executeHeaderLen:]
+	p := data[ExecuteHeaderLen:]
 	if numParams == 0 {
 		return r, nil
 	}
 	nb := (numParams + 7) / 8
 	if len(p) < nb+1 {
-		return r, errExecuteArgs
+		return r, ErrExecuteArgs
 	}
-	r.nulls = make([]bool, numParams)
+	r.Nulls = make([]bool, numParams)
 	for i := range numParams {
-		r.nulls[i] = p[i/8]&(1<<(i%8)) != 0
+		r.Nulls[i] = p[i/8]&(1<<(i%8)) != 0
 	}
 	p = p[nb:]
 	bound := p[0]
@@ -68,25 +68,25 @@ func parseExecuteHeader(data []byte, numParams int) (executeRequest, error) {
 	case 0:
 	case 1:
 		if len(p) < 2*numParams {
-			return r, errMalformed("COM_STMT_EXECUTE")
+			return r, ErrMalformed("COM_STMT_EXECUTE")
 		}
-		r.types = make([]paramType, numParams)
+		r.Types = make([]ParamType, numParams)
 		for i := range numParams {
-			r.types[i] = paramType{typ: p[2*i], unsigned: p[2*i+1]&0x80 != 0}
+			r.Types[i] = ParamType{Type: p[2*i], Unsigned: p[2*i+1]&0x80 != 0}
 		}
 		p = p[2*numParams:]
 	default:
-		return r, errMalformed("COM_STMT_EXECUTE")
+		return r, ErrMalformed("COM_STMT_EXECUTE")
 	}
-	r.values = p
+	r.Values = p
 	return r, nil
 }
 
-// errExecuteArgs is mysqld's answer to parameters it cannot read.
-var errExecuteArgs = sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
+// ErrExecuteArgs is mysqld's answer to parameters it cannot read.
+var ErrExecuteArgs = sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 
-// stmtIDOf returns the statement id that starts COM_STMT_* packets.
-func stmtIDOf(data []byte) (uint32, bool) {
+// StmtIDOf returns the statement id that starts COM_STMT_* packets.
+func StmtIDOf(data []byte) (uint32, bool) {
 	if len(data) < 4 {
 		return 0, false
 	}
@@ -105,24 +105,24 @@ func knownParamType(t byte) bool {
 	return false
 }
 
-// decodeParams turns the values of an execution into bind values for
+// DecodeParams turns the values of an execution into bind values for
 // router.Plan.Bind: nil, int64, uint64, float64, string, []byte or an
 // exact decimal. longData holds values sent by COM_STMT_SEND_LONG_DATA,
 // which are not repeated in the packet. Strings are passed as strings
 // (text in the connection's character set, which need not be UTF-8), and
 // values of blob types as []byte.
-func decodeParams(types []paramType, nulls []bool, values []byte, longData map[int][]byte) ([]any, error) {
+func DecodeParams(types []ParamType, nulls []bool, values []byte, longData map[int][]byte) ([]any, error) {
 	args := make([]any, len(types))
 	p := values
 	for i, t := range types {
-		if !knownParamType(t.typ) {
-			return nil, fmt.Errorf("parameter %d: unknown type %d", i+1, t.typ)
+		if !knownParamType(t.Type) {
+			return nil, fmt.Errorf("parameter %d: unknown type %d", i+1, t.Type)
 		}
 		if ld, ok := longData[i]; ok {
-			args[i] = textOrBytes(ld, t.typ)
+			args[i] = textOrBytes(ld, t.Type)
 			continue
 		}
-		if nulls[i] || t.typ == mysql.MYSQL_TYPE_NULL {
+		if nulls[i] || t.Type == mysql.MYSQL_TYPE_NULL {
 			args[i] = nil
 			continue
 		}
@@ -137,19 +137,19 @@ func decodeParams(types []paramType, nulls []bool, values []byte, longData map[i
 }
 
 // decodeParam decodes one value; n is the bytes it took.
-func decodeParam(t paramType, p []byte) (v any, n int, err error) {
+func decodeParam(t ParamType, p []byte) (v any, n int, err error) {
 	need := func(k int) error {
 		if len(p) < k {
-			return fmt.Errorf("value of type %d cut short", t.typ)
+			return fmt.Errorf("value of type %d cut short", t.Type)
 		}
 		return nil
 	}
-	switch t.typ {
+	switch t.Type {
 	case mysql.MYSQL_TYPE_TINY:
 		if err := need(1); err != nil {
 			return nil, 0, err
 		}
-		if t.unsigned {
+		if t.Unsigned {
 			return uint64(p[0]), 1, nil
 		}
 		return int64(int8(p[0])), 1, nil
@@ -158,7 +158,7 @@ func decodeParam(t paramType, p []byte) (v any, n int, err error) {
 			return nil, 0, err
 		}
 		x := binary.LittleEndian.Uint16(p)
-		if t.unsigned {
+		if t.Unsigned {
 			return uint64(x), 2, nil
 		}
 		return int64(int16(x)), 2, nil
@@ -167,7 +167,7 @@ func decodeParam(t paramType, p []byte) (v any, n int, err error) {
 			return nil, 0, err
 		}
 		x := binary.LittleEndian.Uint32(p)
-		if t.unsigned {
+		if t.Unsigned {
 			return uint64(x), 4, nil
 		}
 		return int64(int32(x)), 4, nil
@@ -176,7 +176,7 @@ func decodeParam(t paramType, p []byte) (v any, n int, err error) {
 			return nil, 0, err
 		}
 		x := binary.LittleEndian.Uint64(p)
-		if t.unsigned {
+		if t.Unsigned {
 			if x <= math.MaxInt64 {
 				return int64(x), 8, nil
 			}
@@ -199,23 +199,23 @@ func decodeParam(t paramType, p []byte) (v any, n int, err error) {
 		return math.Float64frombits(binary.LittleEndian.Uint64(p)), 8, nil
 	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_NEWDATE, mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_TIMESTAMP,
 		mysql.MYSQL_TYPE_DATETIME2, mysql.MYSQL_TYPE_TIMESTAMP2:
-		return decodeDateTimeParam(p, t.typ == mysql.MYSQL_TYPE_DATE || t.typ == mysql.MYSQL_TYPE_NEWDATE)
+		return decodeDateTimeParam(p, t.Type == mysql.MYSQL_TYPE_DATE || t.Type == mysql.MYSQL_TYPE_NEWDATE)
 	case mysql.MYSQL_TYPE_TIME, mysql.MYSQL_TYPE_TIME2:
 		return decodeTimeParam(p)
 	}
 	// Everything else is a length-encoded string.
-	s, k, ok := readLenEncString(p)
+	s, k, ok := ReadLenEncString(p)
 	if !ok {
-		return nil, 0, fmt.Errorf("value of type %d cut short or malformed", t.typ)
+		return nil, 0, fmt.Errorf("value of type %d cut short or malformed", t.Type)
 	}
-	switch t.typ {
+	switch t.Type {
 	case mysql.MYSQL_TYPE_DECIMAL, mysql.MYSQL_TYPE_NEWDECIMAL:
 		if !isDecimalText(s) {
 			return nil, 0, fmt.Errorf("malformed decimal %q", s)
 		}
 		return sqltypes.DecimalLiteral(s), k, nil
 	}
-	return textOrBytes(append([]byte(nil), s...), t.typ), k, nil
+	return textOrBytes(append([]byte(nil), s...), t.Type), k, nil
 }
 
 // textOrBytes passes a string parameter of a character type as text and

@@ -1,4 +1,4 @@
-package proxy
+package mysqlsrv
 
 import (
 	"encoding/binary"
@@ -13,14 +13,14 @@ import (
 
 // Tablets return rows in the text protocol (each row a sequence of
 // length-encoded strings, 0xfb for NULL). A prepared statement's result
-// must go out in the binary protocol: appendBinaryRow converts one row
+// must go out in the binary protocol: AppendBinaryRow converts one row
 // using the column types.
 
-// appendBinaryRow appends the binary-protocol form of the text row to b:
+// AppendBinaryRow appends the binary-protocol form of the text row to b:
 // a 0x00 header, the NULL bitmap (offset 2), then each non-NULL value in
 // its type's encoding. Decimals, strings, blobs, BIT, ENUM, SET, JSON and
 // geometry stay length-encoded strings.
-func appendBinaryRow(b []byte, fields []*querypb.Field, row []byte) ([]byte, error) {
+func AppendBinaryRow(b []byte, fields []*querypb.Field, row []byte) ([]byte, error) {
 	b = append(b, 0x00)
 	bitmapAt := len(b)
 	for range (len(fields) + 7 + 2) / 8 {
@@ -218,23 +218,4 @@ func indexByte(s string, c byte) int {
 		}
 	}
 	return -1
-}
-
-// writeRows writes rows as they came from the tablet, or in the binary
-// protocol while a prepared statement's result is being written.
-func (cc *clientConn) writeRows(fields []*querypb.Field, rows [][]byte) error {
-	if !cc.binaryRows {
-		return cc.pw.writeRows(rows)
-	}
-	for _, r := range rows {
-		b, err := appendBinaryRow(cc.pw.buf[:0], fields, r)
-		if err != nil {
-			return err
-		}
-		cc.pw.buf = b
-		if err := cc.pw.writePacket(b); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -1,8 +1,10 @@
-package proxy
+package mysqlsrv
 
 import (
 	"bytes"
 	"encoding/binary"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
 // Readers of the protocol's encodings in what a client sent. Every one
@@ -11,10 +13,10 @@ import (
 // formed (go-mysql's mysql.LengthEncodedInt indexes past a cut value and
 // panics, so the gate does not use it on client input).
 
-// readLenEncInt reads the length-encoded integer that starts b: its value
+// ReadLenEncInt reads the length-encoded integer that starts b: its value
 // and the bytes it took. ok is false when b is empty or cut short, and for
 // 0xfb (NULL) and 0xff, which are no integer.
-func readLenEncInt(b []byte) (v uint64, n int, ok bool) {
+func ReadLenEncInt(b []byte) (v uint64, n int, ok bool) {
 	if len(b) == 0 {
 		return 0, 0, false
 	}
@@ -40,11 +42,11 @@ func readLenEncInt(b []byte) (v uint64, n int, ok bool) {
 	return uint64(b[0]), 1, true
 }
 
-// readLenEncString reads the length-encoded string that starts b: the
+// ReadLenEncString reads the length-encoded string that starts b: the
 // string (a slice of b) and the bytes it took. ok is false when the length
 // is malformed or claims more bytes than b holds.
-func readLenEncString(b []byte) (s []byte, n int, ok bool) {
-	l, k, ok := readLenEncInt(b)
+func ReadLenEncString(b []byte) (s []byte, n int, ok bool) {
+	l, k, ok := ReadLenEncInt(b)
 	if !ok || l > uint64(len(b)-k) {
 		return nil, 0, false
 	}
@@ -52,8 +54,8 @@ func readLenEncString(b []byte) (s []byte, n int, ok bool) {
 	return b[k:end:end], end, true
 }
 
-// cutNul splits b at its first NUL byte.
-func cutNul(b []byte) (before, after []byte, ok bool) {
+// CutNul splits b at its first NUL byte.
+func CutNul(b []byte) (before, after []byte, ok bool) {
 	i := bytes.IndexByte(b, 0)
 	if i < 0 {
 		return nil, b, false
@@ -61,20 +63,20 @@ func cutNul(b []byte) (before, after []byte, ok bool) {
 	return b[:i], b[i+1:], true
 }
 
-// checkConnectAttrs checks the connection attributes that end a
+// CheckConnectAttrs checks the connection attributes that end a
 // handshake response or a COM_CHANGE_USER: a length-encoded total, then
 // that many bytes of pairs of length-encoded strings (key, value). The
 // gate has no use for them, but attributes that do not add up make the
 // packet malformed, as mysqld sees it.
-func checkConnectAttrs(b []byte) bool {
-	total, k, ok := readLenEncInt(b)
+func CheckConnectAttrs(b []byte) bool {
+	total, k, ok := ReadLenEncInt(b)
 	if !ok || total > uint64(len(b)-k) {
 		return false
 	}
 	p := b[k : k+int(total)]
 	for len(p) > 0 {
 		for range 2 { // key, value
-			_, n, ok := readLenEncString(p)
+			_, n, ok := ReadLenEncString(p)
 			if !ok {
 				return false
 			}
@@ -82,4 +84,9 @@ func checkConnectAttrs(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// ErrMalformed is mysqld's error for a malformed packet of command what.
+func ErrMalformed(what string) error {
+	return sqlerr.New(sqlerr.ERMallformedPacket, "Malformed communication packet (%s)", what)
 }
