@@ -145,3 +145,34 @@ func TestCompressRefusesLies(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCompressRead feeds any bytes to a CompressConn as a client's
+// compressed packets and reads them through a PacketConn: nothing may
+// panic, and no more arrives than deflate can make of the bytes sent.
+func FuzzCompressRead(f *testing.F) {
+	f.Add(rawPacket(0, 0, []byte{1, 0, 0, 0, 0x0e}))
+	f.Add(rawPacket(0, 5, zlibOf([]byte{1, 0, 0, 0, 0x0e})))
+	f.Add(rawPacket(3, 1<<24-1, zlibOf(bytes.Repeat([]byte{0xff}, 300))))
+	f.Add(append(rawPacket(0, 0, []byte{2, 0, 0}), rawPacket(1, 2, zlibOf([]byte{0, 3}))...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, b := net.Pipe()
+		defer a.Close()
+		go func() {
+			b.Write(data)
+			b.Close()
+		}()
+		c := NewCompressConn(a)
+		buf := make([]byte, 4096)
+		total := 0
+		for {
+			n, err := c.Read(buf)
+			total += n
+			if err != nil {
+				break
+			}
+			if total > 1100*len(data)+1024 { // deflate expands at most 1032 to 1
+				t.Fatalf("%d bytes read from %d", total, len(data))
+			}
+		}
+	})
+}
