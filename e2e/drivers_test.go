@@ -71,6 +71,7 @@ func TestDrivers(t *testing.T) {
 	t.Run("handshake collation", func(t *testing.T) { testHandshakeCollation(t, c) })
 	t.Run("NO_BACKSLASH_ESCAPES", func(t *testing.T) { testNoBackslashEscapes(t, c) })
 	t.Run("SIGNAL in multi-results", func(t *testing.T) { testSignalFlow(t, c) })
+	t.Run("compressed protocol", func(t *testing.T) { testCompression(t, c) })
 	t.Run("columns of values the gate answers", func(t *testing.T) { testGateValueColumns(t, c) })
 	t.Run("MariaDB Connector/J", func(t *testing.T) { testJDBC(t, c) })
 	t.Run("python drivers", func(t *testing.T) {

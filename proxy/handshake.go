@@ -22,8 +22,9 @@ import (
 // mysqlsrv.PacketConn, and the scrambles are the mysql package's.
 
 // serverCapabilities are the capability flags the gate announces; CLIENT_SSL
-// is added when TLS is configured. CLIENT_DEPRECATE_EOF, compression
-// and session tracking are not offered. CLIENT_FOUND_ROWS travels to the
+// is added when TLS is configured. CLIENT_DEPRECATE_EOF and session
+// tracking are not offered; compression (CLIENT_COMPRESS, zlib) is, and
+// starts after the OK that ends the connection phase. CLIENT_FOUND_ROWS travels to the
 // tablets in every statement's options (Session.SetClientFoundRows);
 // CLIENT_IGNORE_SPACE adds IGNORE_SPACE to the session's sql_mode, as
 // mysqld does (sqlmode.go).
@@ -32,7 +33,8 @@ const serverCapabilities = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG |
 	mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS |
 	mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS |
 	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_INTERACTIVE |
-	mysql.CLIENT_LOCAL_FILES | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_IGNORE_SPACE
+	mysql.CLIENT_LOCAL_FILES | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_IGNORE_SPACE |
+	mysql.CLIENT_COMPRESS
 
 // collationUtf8mb4 is utf8mb4_general_ci, the tablets' server collation.
 const collationUtf8mb4 = 45
@@ -113,7 +115,13 @@ func (cc *clientConn) handshake(ctx context.Context) error {
 	if err := cc.pw.WriteOK(0, 0, cc.s.StatusFlags(), 0, ""); err != nil {
 		return err
 	}
-	return cc.pw.Flush()
+	if err := cc.pw.Flush(); err != nil {
+		return err
+	}
+	if cc.capability&mysql.CLIENT_COMPRESS != 0 {
+		cc.pc.Conn = mysqlsrv.NewBufConn(mysqlsrv.NewCompressConn(cc.pc.Conn))
+	}
+	return nil
 }
 
 // readHandshakePacket reads a packet of the connection phase (or of a
