@@ -126,7 +126,6 @@ func newRootCmd(a *app) *cobra.Command {
 		newReshardCmd(a),
 		newMoveTablesCmd(a),
 		newRoutingRulesCmd(a),
-		newLookupCmd(a),
 	)
 	return root
 }
