@@ -8,6 +8,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proxy/tabletgw"
@@ -65,6 +66,9 @@ func (e *sessionExecutor) switched(ks string) error {
 // queries are back: when none ran, the statement waits for the switch to
 // end, then is planned again.
 func (e *sessionExecutor) switchedAfter(ctx context.Context, err error, ks string) error {
+	if tableMoved(err) {
+		return e.movedAfter(ctx, err)
+	}
 	if !errors.Is(err, tabletgw.ErrSwitched) {
 		return err
 	}
@@ -76,6 +80,38 @@ func (e *sessionExecutor) switchedAfter(ctx context.Context, err error, ks strin
 	}
 	if _, werr := e.gw.AwaitSwitch(ctx, ks); werr != nil {
 		return werr
+	}
+	return tabletgw.ErrSwitched
+}
+
+// movedBackoff is how long a statement refused for naming a table that
+// MoveTables moved away waits for the gate's routing rules to follow
+// before it is planned again (switchedAgain: a few times at most).
+const movedBackoff = 250 * time.Millisecond
+
+// tableMoved says err is a tablet's refusal of a statement that names a
+// table MoveTables moved away from its keyspace; the statement did not
+// run there.
+func tableMoved(err error) bool {
+	var se *sqlerr.Error
+	return errors.As(err, &se) && se.TableMoved
+}
+
+// movedAfter turns a tablet's refusal of a moved table into
+// tabletgw.ErrSwitched, after a pause for the routing rules the switch
+// committed to reach this gate, so that the statement is planned again
+// with them: the rules change in the same commit as the refusal, and the
+// gate learns of it by its watch, a moment later. When part of the
+// statement ran elsewhere, or the session names its shard, the refusal
+// is the answer.
+func (e *sessionExecutor) movedAfter(ctx context.Context, err error) error {
+	if e.ran.Load() || e.s.Shard != "" {
+		return err
+	}
+	select {
+	case <-time.After(movedBackoff):
+	case <-ctx.Done():
+		return err
 	}
 	return tabletgw.ErrSwitched
 }
@@ -94,7 +130,7 @@ func (e *sessionExecutor) noteRanInTx(n int, err error) {
 // noteRan records that a query of the statement may have run: it did
 // not come back refused before running.
 func (e *sessionExecutor) noteRan(err error) {
-	if err == nil || !sqlerr.IsRetryable(err) && !errors.Is(err, tabletgw.ErrSwitched) {
+	if err == nil || !sqlerr.IsRetryable(err) && !errors.Is(err, tabletgw.ErrSwitched) && !tableMoved(err) {
 		e.ran.Store(true)
 	}
 }

@@ -140,6 +140,9 @@ type Error struct {
 	// aborted as the victim of a deadlock across shards (1213); empty
 	// otherwise.
 	Deadlock string
+	// TableMoved says the statement names a table MoveTables moved away
+	// from the tablet's keyspace: it did not run (MySQLError.table_moved).
+	TableMoved bool
 	// Results are the results a statement that answers with several (a
 	// CALL) gave before it failed, in order: mysqld sends them to the
 	// client before the error (ResultsBefore).
@@ -172,7 +175,7 @@ func NotSupported(format string, args ...any) *Error {
 
 // Proto returns the error as it travels in gRPC status details.
 func (e *Error) Proto() *querypb.MySQLError {
-	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message, Retryable: e.Retryable, TransactionEnded: e.TxEnded, Deadlock: e.Deadlock,
+	return &querypb.MySQLError{Code: uint32(e.Num), State: e.State, Message: e.Message, Retryable: e.Retryable, TransactionEnded: e.TxEnded, Deadlock: e.Deadlock, TableMoved: e.TableMoved,
 		ResultsBefore: ResultsBefore(e)}
 }
 
@@ -185,7 +188,7 @@ func FromProto(m *querypb.MySQLError) *Error {
 	if state == "" {
 		state = StateFor(uint16(m.Code))
 	}
-	return &Error{Num: uint16(m.Code), State: state, Message: m.Message, Retryable: m.Retryable, TxEnded: m.TransactionEnded, Deadlock: m.Deadlock, Results: m.ResultsBefore}
+	return &Error{Num: uint16(m.Code), State: state, Message: m.Message, Retryable: m.Retryable, TxEnded: m.TransactionEnded, Deadlock: m.Deadlock, TableMoved: m.TableMoved, Results: m.ResultsBefore}
 }
 
 // NotServing is the error of a tablet asked for a target it does not serve

@@ -67,3 +67,15 @@ func TestRetryableSurvivesGRPC(t *testing.T) {
 		t.Fatal("a dup key error is not retryable")
 	}
 }
+
+func TestTableMovedSurvivesGRPC(t *testing.T) {
+	e := New(ERUnknown, "table t was moved to another keyspace")
+	e.TableMoved = true
+	got := FromError(ToGRPC(e))
+	if !got.TableMoved || got.Retryable || got.Message != e.Message {
+		t.Fatalf("through gRPC: %+v", got)
+	}
+	if FromError(ToGRPC(New(ERUnknown, "other"))).TableMoved {
+		t.Fatal("an error that is not a moved table says it is")
+	}
+}

@@ -1742,6 +1742,11 @@ type MySQLError struct {
 	// procedure that then raised an error (SIGNAL after a SELECT), which
 	// mysqld sends the client before the error.
 	ResultsBefore []*QueryResult `protobuf:"bytes,7,rep,name=results_before,json=resultsBefore" json:"results_before,omitempty"`
+	// table_moved says the statement names a table that MoveTables moved
+	// away from this shard's keyspace (TabletControl.denied_tables): it did
+	// not run, and the gate plans it again once its routing rules say where
+	// the table went.
+	TableMoved    bool `protobuf:"varint,8,opt,name=table_moved,json=tableMoved" json:"table_moved,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1823,6 +1828,13 @@ func (x *MySQLError) GetResultsBefore() []*QueryResult {
 		return x.ResultsBefore
 	}
 	return nil
+}
+
+func (x *MySQLError) GetTableMoved() bool {
+	if x != nil {
+		return x.TableMoved
+	}
+	return false
 }
 
 // ReserveExecuteRequest runs sql on a reserved connection: a new one when
@@ -3863,7 +3875,7 @@ const file_query_proto_rawDesc = "" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12>\n" +
 	"\x1cprimary_term_start_unix_nano\x18\x03 \x01(\x03R\x18primaryTermStartUnixNano\x12B\n" +
 	"\x0erealtime_stats\x18\x04 \x01(\v2\x1b.mosaic.query.RealtimeStatsR\rrealtimeStats\x12?\n" +
-	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\xf9\x01\n" +
+	"\ftablet_alias\x18\x05 \x01(\v2\x1c.mosaic.topodata.TabletAliasR\vtabletAlias\"\x9a\x02\n" +
 	"\n" +
 	"MySQLError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x14\n" +
@@ -3872,7 +3884,9 @@ const file_query_proto_rawDesc = "" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\x12+\n" +
 	"\x11transaction_ended\x18\x05 \x01(\bR\x10transactionEnded\x12\x1a\n" +
 	"\bdeadlock\x18\x06 \x01(\tR\bdeadlock\x12@\n" +
-	"\x0eresults_before\x18\a \x03(\v2\x19.mosaic.query.QueryResultR\rresultsBefore\"\xb0\x01\n" +
+	"\x0eresults_before\x18\a \x03(\v2\x19.mosaic.query.QueryResultR\rresultsBefore\x12\x1f\n" +
+	"\vtable_moved\x18\b \x01(\bR\n" +
+	"tableMoved\"\xb0\x01\n" +
 	"\x15ReserveExecuteRequest\x12,\n" +
 	"\x06target\x18\x01 \x01(\v2\x14.mosaic.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x126\n" +

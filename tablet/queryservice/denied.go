@@ -80,7 +80,9 @@ func (s *Service) checkDenied(sql string) error {
 	for _, st := range stmts {
 		st.Accept(v)
 		if v.found != "" {
-			return sqlerr.New(sqlerr.ERUnknown, "table %s was moved to another keyspace (MoveTables): this shard no longer serves it; run the statement again", v.found)
+			e := sqlerr.New(sqlerr.ERUnknown, "table %s was moved to another keyspace (MoveTables): this shard no longer serves it; run the statement again", v.found)
+			e.TableMoved = true
+			return e
 		}
 	}
 	return nil
