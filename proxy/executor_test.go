@@ -16,6 +16,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proxy/tabletgw"
 	"github.com/mosaicdb/mosaic/router"
+	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
 // The session engine's executor against a fake tablet gateway: which
@@ -250,3 +251,42 @@ func (refusingGateway) Call(context.Context, *querypb.Target, func(*tabletgw.Tab
 func (refusingGateway) SwitchUnderway() bool { return false }
 
 func (refusingGateway) AwaitSwitch(context.Context, string) (bool, error) { return true, nil }
+
+// movedGateway answers every call as a source does for a table that
+// MoveTables moved away: refused before running, with table_moved.
+type movedGateway struct{ *lineGateway }
+
+func (movedGateway) Call(context.Context, *querypb.Target, func(*tabletgw.TabletHealth) error) error {
+	e := sqlerr.New(sqlerr.ERUnknown, "table customer was moved to another keyspace (MoveTables)")
+	e.TableMoved = true
+	return e
+}
+
+func (movedGateway) SwitchUnderway() bool { return false }
+
+// A statement a source refused for naming a moved table did not run: it
+// is planned again (after a pause for the routing rules), unless part of
+// it ran on another shard, or the session names its shard.
+func TestExecutorTableMoved(t *testing.T) {
+	g := movedGateway{newLineGateway()}
+	ctx := withStatement(t.Context())
+	e := &sessionExecutor{gw: newGateway(g, false), s: NewSession(1, "app", TransactionModeMulti)}
+	_, err := e.Execute(ctx, shardQueries("update customer set a = 1", "0"))
+	if !errors.Is(err, tabletgw.ErrSwitched) || !switchedAgain(err, 0) {
+		t.Fatalf("statement on a moved table: %v, want ErrSwitched", err)
+	}
+	// The session names its shard: the refusal is the answer.
+	s := NewSession(2, "app", TransactionModeMulti)
+	s.Shard = "0"
+	e = &sessionExecutor{gw: newGateway(g, false), s: s}
+	if _, err := e.Execute(ctx, shardQueries("update customer set a = 1", "0")); !tableMoved(err) {
+		t.Fatalf("shard-targeted statement on a moved table: %v, want the refusal", err)
+	}
+	// Part of the statement may have run elsewhere: the refusal is the
+	// answer.
+	e = &sessionExecutor{gw: newGateway(g, false), s: NewSession(3, "app", TransactionModeMulti)}
+	e.ran.Store(true)
+	if _, err := e.Execute(ctx, shardQueries("update customer set a = 1", "0")); !tableMoved(err) || errors.Is(err, tabletgw.ErrSwitched) {
+		t.Fatalf("statement that ran in part: %v, want the refusal", err)
+	}
+}
