@@ -73,7 +73,8 @@ func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (plan *Pla
 		return routePlan(p, stmt, "Passthrough", pt, sessionBinds, sql, false, colGen), nil, true, nil
 	}
 	one, ok := prim.(*Insert)
-	if !ok || one.Sequence != nil || one.Returning || len(one.Rows) != 1 {
+	if !ok || one.Sequence != nil || one.Returning || len(one.Rows) != 1 || len(one.Lookups) > 0 {
+		// (Lookups need every row's value of their column: planned whole.)
 		return nil, nil, false, nil
 	}
 	all := *one

@@ -96,8 +96,12 @@ type Explain struct {
 
 func (e *Explain) Inputs() []Primitive { return []Primitive{e.Input} }
 
-func (e *Explain) Execute(_ context.Context, _ ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
-	return explainRows(e.Input, bv), nil
+// Execute describes the plan. The one thing it runs is the read of a
+// lookup route's lookup table, which names the route's shards.
+func (e *Explain) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
+	return explainRows(e.Input, bv, func(r *Route) ([]ShardQuery, error) {
+		return r.runQueries(ctx, exec, bv)
+	}), nil
 }
 
 func (e *Explain) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {

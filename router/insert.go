@@ -36,6 +36,9 @@ type Insert struct {
 	SeqBinds  []string
 	SeqValues []*valueSource
 	seqs      *sequences
+	// Lookups are the lookup vindexes the table owns, with each row's
+	// value of their column: the rows' entries are added (lookup_write.go).
+	Lookups []insertLookup
 	// Returning is set when Query ends in a RETURNING clause: the shards
 	// return the rows they wrote, which Execute puts back in the order of
 	// the statement's rows.
@@ -75,9 +78,26 @@ func (ins *Insert) Execute(ctx context.Context, exec ShardExecutor, bv BindVars)
 	if err != nil {
 		return nil, err
 	}
+	var maint *lookupMaint
+	if len(ins.Lookups) > 0 {
+		if maint, err = ins.lookupChanges(bv); err != nil {
+			return nil, err
+		}
+		if err := maint.before(ctx, exec); err != nil {
+			return nil, err
+		}
+	}
 	results, err := exec.Execute(ctx, qs)
 	if err != nil {
+		if maint != nil {
+			maint.undo(ctx, exec, maint.changes)
+		}
 		return nil, err
+	}
+	if maint != nil {
+		if err := maint.after(ctx, exec); err != nil {
+			return nil, err
+		}
 	}
 	if err := ensureCount(results, len(qs)); err != nil {
 		return nil, err
@@ -180,6 +200,47 @@ func (ins *Insert) queries(bv BindVars) (qs []ShardQuery, rowsOf [][]int, err er
 	return qs, rowsOf, nil
 }
 
+// insertLookup is a lookup vindex an INSERT maintains: values[i] is row
+// i's value of its column, nil when the row leaves the column out.
+type insertLookup struct {
+	cv     *ColumnVindex
+	values []*valueSource
+}
+
+// lookupChanges returns the entries the rows add, once sequence values
+// are bound.
+func (ins *Insert) lookupChanges(bv BindVars) (*lookupMaint, error) {
+	m := &lookupMaint{inTx: sessionInTx(bv), noBackslash: ins.Query.noBackslash}
+	tos := make([]any, len(ins.VindexValues))
+	for i, src := range ins.VindexValues {
+		vals, err := src.resolve(bv)
+		if err != nil {
+			return nil, err
+		}
+		if len(vals) == 1 {
+			tos[i] = vals[0]
+		}
+	}
+	for _, il := range ins.Lookups {
+		c := &lookupChange{cv: il.cv, owner: ins.Table}
+		for i, src := range il.values {
+			if src == nil || i >= len(tos) || tos[i] == nil {
+				continue
+			}
+			vals, err := src.resolve(bv)
+			if err != nil {
+				return nil, err
+			}
+			if len(vals) != 1 || vals[0] == nil {
+				continue
+			}
+			c.add = append(c.add, lookupEntry{from: vals[0], to: tos[i]})
+		}
+		m.changes = append(m.changes, c)
+	}
+	return m, nil
+}
+
 func isNullOrZero(v any) bool {
 	if v == nil {
 		return true
@@ -211,6 +272,13 @@ func (ins *Insert) Describe() map[string]any {
 		}
 		d["vindex"] = ins.Table.PrimaryVindex().Name
 		d["values"] = vals
+	}
+	if len(ins.Lookups) > 0 {
+		var l []any
+		for _, il := range ins.Lookups {
+			l = append(l, describeLookupWrite(il.cv))
+		}
+		d["lookups"] = l
 	}
 	if ins.Sequence != nil {
 		d["sequence"] = ins.Sequence.Keyspace.Name + "." + ins.Sequence.Name

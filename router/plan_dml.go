@@ -148,6 +148,13 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 			}
 		}
 	}
+	if out.Opcode == EqualUnique {
+		lookups, err := p.insertLookups(ins, ti.tbl, colIdx)
+		if err != nil {
+			return nil, err
+		}
+		out.Lookups = lookups
+	}
 	for _, row := range ins.Lists {
 		tw := &templateWriter{}
 		var disp strings.Builder
@@ -176,6 +183,45 @@ func (p *planner) planInsert(ins *ast.InsertStmt) (Primitive, error) {
 	if out.Query, err = newTemplate(ins, p.mode); err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// insertLookups returns the lookup vindexes an INSERT into t maintains,
+// with each row's value of their column.
+func (p *planner) insertLookups(ins *ast.InsertStmt, t *Table, colIdx func(string) int) ([]insertLookup, error) {
+	owned := ownedLookups(t)
+	if len(owned) == 0 {
+		return nil, nil
+	}
+	switch {
+	case ins.IsReplace:
+		return nil, sqlerr.NotSupported("REPLACE into table %s, which owns lookup vindex %s", t.Name, owned[0].Name)
+	case ins.IgnoreErr:
+		return nil, sqlerr.NotSupported("INSERT IGNORE into table %s, which owns lookup vindex %s", t.Name, owned[0].Name)
+	case len(ins.OnDuplicate) > 0:
+		return nil, sqlerr.NotSupported("INSERT ... ON DUPLICATE KEY UPDATE into table %s, which owns lookup vindex %s", t.Name, owned[0].Name)
+	}
+	var out []insertLookup
+	for _, cv := range owned {
+		if cv.Lookup.Err != nil {
+			return nil, sqlerr.Wrap(sqlerr.ERUnknown, cv.Lookup.Err, "INSERT into %s: %s", t.Name, cv.Lookup.Err.Error())
+		}
+		il := insertLookup{cv: cv}
+		ci := colIdx(cv.Column)
+		for _, row := range ins.Lists {
+			if ci < 0 || ci >= len(row) {
+				il.values = append(il.values, nil)
+				continue
+			}
+			v, ok := valueOf(row[ci])
+			if !ok {
+				return nil, sqlerr.NotSupported("an expression as the value of lookup vindex column %s (use a literal)", cv.Column)
+			}
+			il.values = append(il.values, &v)
+		}
+		out = append(out, il)
+	}
+	p.lookupWrites = true
 	return out, nil
 }
 
@@ -269,6 +315,11 @@ func (p *planner) planUpdateDelete(stmt ast.StmtNode) (Primitive, error) {
 				continue
 			}
 			for _, cv := range t.tbl.ColumnVindexes {
+				if cv.Lookup != nil {
+					// A lookup column moves its entry instead (LookupDML);
+					// one the table does not own is not maintained here.
+					continue
+				}
 				if cv.Column == a.Column.Name.L {
 					return nil, sqlerr.NotSupported("changing vindex column %s of table %s (delete and re-insert the row)", cv.Column, t.tbl.Name)
 				}
@@ -300,7 +351,11 @@ func (p *planner) planUpdateDelete(stmt ast.StmtNode) (Primitive, error) {
 	if route.Query, err = newTemplate(stmt, p.mode); err != nil {
 		return nil, err
 	}
-	return wrapPullouts(route, pullouts), nil
+	prim, err := p.planLookupDML(stmt, g, route, sets, multi, len(pullouts) > 0)
+	if err != nil {
+		return nil, err
+	}
+	return wrapPullouts(prim, pullouts), nil
 }
 
 var _ = driver.ValueExpr{}

@@ -44,6 +44,9 @@ func (p *planner) planLoadData(ld *ast.LoadDataStmt, sql string) (Primitive, err
 	if ti.system {
 		return nil, sqlerr.NotSupported("LOAD DATA into system tables")
 	}
+	if owned := ownedLookups(ti.tbl); len(owned) > 0 {
+		return nil, sqlerr.NotSupported("LOAD DATA into table %s, which owns lookup vindex %s (use INSERT)", ti.tbl.Name, owned[0].Name)
+	}
 	ks := ti.ks
 	out := &LoadData{Keyspace: ks, Path: ld.Path}
 	switch {

@@ -121,7 +121,10 @@ func (p *planner) showInSysSession(s *ast.ShowStmt) (string, bool) {
 
 // explainRows describes a plan as EXPLAIN FORMAT=mosaic returns it: one
 // row per operator, depth-first, with its route and per-shard SQL.
-func explainRows(prim Primitive, bv BindVars) *querypb.QueryResult {
+//
+// read, when set, gives the queries of a ByLookup route, whose shards are
+// known once its lookup table is read: EXPLAIN reads it.
+func explainRows(prim Primitive, bv BindVars, read func(*Route) ([]ShardQuery, error)) *querypb.QueryResult {
 	names := []string{"id", "operator", "variant", "keyspace", "shards", "query", "details"}
 	res := &querypb.QueryResult{}
 	for _, n := range names {
@@ -171,18 +174,35 @@ func explainRows(prim Primitive, bv BindVars) *querypb.QueryResult {
 			}
 		}
 	}
-	walk(describeWithShards(prim, bv), 0)
+	walk(describeResolved(prim, bv, read), 0)
 	return res
 }
 
 // describeWithShards adds the target shards to route descriptions where
 // they are known without bind values.
 func describeWithShards(prim Primitive, bv BindVars) map[string]any {
+	return describeResolved(prim, bv, nil)
+}
+
+// describeResolved is describeWithShards with read, when set, giving the
+// queries of ByLookup routes.
+func describeResolved(prim Primitive, bv BindVars, read func(*Route) ([]ShardQuery, error)) map[string]any {
 	d := prim.Describe()
 	var qs []ShardQuery
 	var qerr error
 	switch x := prim.(type) {
 	case *Route:
+		if x.Opcode == ByLookup && read != nil {
+			qs, qerr = read(x)
+			if qerr == nil {
+				s := make([]string, len(qs))
+				for i, q := range qs {
+					s[i] = q.Shard
+				}
+				d["shards"] = strings.Join(s, ",")
+			}
+			break
+		}
 		qs, qerr = x.queries(bv, topodatapb.TabletType_PRIMARY)
 	case *Insert:
 		qs, _, qerr = x.queries(bv)
@@ -203,6 +223,7 @@ func describeWithShards(prim Primitive, bv BindVars) map[string]any {
 			d["shards"] = r.PinnedShard
 		case Scatter, AllShards:
 			d["shards"] = strings.Join(r.Keyspace.Shards, ",")
+		case ByLookup:
 		default:
 			if ts, err := r.targets(bv, r.set(topodatapb.TabletType_PRIMARY)); err == nil {
 				var s []string
@@ -216,7 +237,7 @@ func describeWithShards(prim Primitive, bv BindVars) map[string]any {
 	if ins := prim.Inputs(); len(ins) > 0 {
 		var in []any
 		for _, c := range ins {
-			in = append(in, describeWithShards(c, bv))
+			in = append(in, describeResolved(c, bv, read))
 		}
 		d["inputs"] = in
 	}

@@ -360,6 +360,11 @@ func (p *planner) vindexRoute(g *routeGroup, where ast.ExprNode) *Route {
 			}
 		}
 	}
+	if in == nil {
+		if lr := p.lookupRoute(g, conds); lr != nil {
+			return lr
+		}
+	}
 	if in != nil {
 		cv := inTable.tbl.PrimaryVindex()
 		r = &Route{Opcode: IN, Keyspace: g.ks, Vindex: cv.Vindex, VindexName: cv.Name}

@@ -46,6 +46,9 @@ type planner struct {
 	visible func(keyspace string) bool
 	// listsKeyspaces is set when the plan lists keyspaces (SCHEMATA).
 	listsKeyspaces bool
+	// lookupWrites is set when the plan maintains lookup tables: it
+	// needs InTransactionBind.
+	lookupWrites bool
 	// sysSession is "information_schema" in a session that selected it
 	// (session is then ""), "" otherwise.
 	sysSession string

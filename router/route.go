@@ -37,11 +37,14 @@ const (
 	// session's lock session on the keyspace's first shard (the only one
 	// of an unsharded keyspace): see ShardQuery.Lock.
 	Lock
+	// ByLookup sends to the shards a lookup vindex names for its values:
+	// the route first reads the lookup table (Route.Lookup).
+	ByLookup
 )
 
 var opcodeNames = map[RouteOpcode]string{
 	Unsharded: "Unsharded", EqualUnique: "EqualUnique", IN: "IN", Scatter: "Scatter",
-	AnyShard: "AnyShard", AllShards: "AllShards", Pinned: "Pinned", Lock: "Lock",
+	AnyShard: "AnyShard", AllShards: "AllShards", Pinned: "Pinned", Lock: "Lock", ByLookup: "ByLookup",
 }
 
 func (o RouteOpcode) String() string { return opcodeNames[o] }
@@ -118,6 +121,9 @@ type Route struct {
 	// they are not the primary's.
 	PinnedShard string
 	PinnedID    []byte
+	// Lookup is the lookup step of a ByLookup route; Values are then the
+	// looked-up column's values.
+	Lookup *lookupStep
 }
 
 type shardTarget struct {
@@ -211,6 +217,9 @@ func (r *Route) targets(bv BindVars, set shardSet) ([]shardTarget, error) {
 	if r.Opcode == Pinned {
 		return nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds pinned keyspace id %x", ks.Name, r.PinnedID)
 	}
+	if r.Opcode == ByLookup {
+		return nil, errLookupUnread
+	}
 	return nil, sqlerr.New(sqlerr.ERUnknown, "unknown route opcode %d", r.Opcode)
 }
 
@@ -290,6 +299,33 @@ func (r *Route) queries(bv BindVars, tt topodatapb.TabletType) ([]ShardQuery, er
 			return nil, err
 		}
 	}
+	return r.render(targets, bv)
+}
+
+// errLookupUnread is the error of asking a ByLookup route for its shards
+// without reading its lookup table.
+var errLookupUnread = sqlerr.New(sqlerr.ERUnknown, "the shards of a lookup route are known once its lookup table is read")
+
+// runQueries renders the statement for each target of this execution on
+// exec: a ByLookup route reads its lookup table first.
+func (r *Route) runQueries(ctx context.Context, exec ShardExecutor, bv BindVars) ([]ShardQuery, error) {
+	tt := servedType(exec, r.Keyspace)
+	if r.Opcode != ByLookup {
+		return r.queries(bv, tt)
+	}
+	set := r.set(tt)
+	if len(set.shards) == 0 {
+		return nil, sqlerr.New(sqlerr.ERUnknown, "keyspace %s has no serving shards", r.Keyspace.Name)
+	}
+	targets, err := r.lookupTargets(ctx, exec, bv, set)
+	if err != nil {
+		return nil, err
+	}
+	return r.render(targets, bv)
+}
+
+// render renders the statement for each target.
+func (r *Route) render(targets []shardTarget, bv BindVars) ([]ShardQuery, error) {
 	qs := make([]ShardQuery, len(targets))
 	base := bvLookup(bv)
 	for i, t := range targets {
@@ -313,7 +349,7 @@ func (r *Route) queries(bv BindVars, tt topodatapb.TabletType) ([]ShardQuery, er
 }
 
 func (r *Route) Execute(ctx context.Context, exec ShardExecutor, bv BindVars) (*querypb.QueryResult, error) {
-	qs, err := r.queries(bv, servedType(exec, r.Keyspace))
+	qs, err := r.runQueries(ctx, exec, bv)
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +408,7 @@ func mergeResults(results []*querypb.QueryResult, keys []orderKey) (*querypb.Que
 // the order the shards send them, an ordered one's as a k-way merge of
 // the shards' sorted streams (mergeStream).
 func (r *Route) Stream(ctx context.Context, exec ShardExecutor, bv BindVars, callback func(*querypb.QueryResult) error) error {
-	qs, err := r.queries(bv, servedType(exec, r.Keyspace))
+	qs, err := r.runQueries(ctx, exec, bv)
 	if err != nil {
 		return err
 	}
@@ -420,7 +456,10 @@ func (r *Route) Describe() map[string]any {
 		"keyspace": r.Keyspace.Name,
 		"query":    r.Query.display,
 	}
-	if r.Vindex != nil && (r.Opcode == EqualUnique || r.Opcode == IN) {
+	if r.Lookup != nil {
+		d["lookup"] = r.Lookup.describe()
+	}
+	if r.Vindex != nil && (r.Opcode == EqualUnique || r.Opcode == IN || r.Opcode == ByLookup) {
 		d["vindex"] = r.VindexName
 		vals := make([]string, len(r.Values))
 		for i, v := range r.Values {

@@ -342,6 +342,12 @@ func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(str
 		// text only, never for other values.
 		prim, typ, normKey, query = pt, "Passthrough", "", sql
 	}
+	if p.lookupWrites && !slices.Contains(sessionBinds, InTransactionBind) {
+		// Lookup writes depend on whether the session is in a
+		// transaction (lookup_write.go).
+		sessionBinds = append(slices.Clone(sessionBinds), InTransactionBind)
+		slices.Sort(sessionBinds)
+	}
 	plan := routePlan(p, stmt, typ, prim, sessionBinds, query, normKey != "", colGen)
 	plan.sessionCols = sessionCols
 	if normKey != "" {

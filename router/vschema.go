@@ -117,6 +117,9 @@ type ColumnVindex struct {
 	Column string
 	Name   string
 	Vindex vindexes.Vindex
+	// Lookup is set for a lookup vindex: its table and whether this
+	// table owns it.
+	Lookup *LookupRef
 }
 
 // AutoIncrement names the column a sequence fills.
@@ -218,6 +221,7 @@ func BuildVSchema(in []KeyspaceInput, rules *topodatapb.RoutingRules) *VSchema {
 			}
 		}
 	}
+	vs.resolveLookups()
 	if rules != nil {
 		for _, r := range rules.Rules {
 			if len(r.ToTables) == 0 {
@@ -345,6 +349,13 @@ func ValidateKeyspaceVSchema(vs *vschemapb.Keyspace) error {
 		if _, err := vindexes.New(v.Type, v.Params); err != nil {
 			fail("vindex %q: %v", name, err)
 		}
+		if v.Owner != "" {
+			if !vindexes.IsLookupType(v.Type) {
+				fail("vindex %q: only lookup vindexes have an owner", name)
+			} else if !tableUsesVindex(vs.Tables, v.Owner, name) {
+				fail("vindex %q: its owner table %q does not use it in its column_vindexes", name, v.Owner)
+			}
+		}
 	}
 	for _, name := range sortedKeys(vs.Tables) {
 		t := vs.Tables[name]
@@ -398,7 +409,9 @@ func ValidateKeyspaceVSchema(vs *vschemapb.Keyspace) error {
 			}
 			if cv.Name == "" {
 				fail("table %q: column vindex on %q names no vindex", name, col)
-			} else if _, ok := vs.Vindexes[cv.Name]; !ok {
+			} else if def, ok := vs.Vindexes[cv.Name]; ok && def != nil && vindexes.IsLookupType(def.Type) && i == 0 {
+				fail("table %q: lookup vindex %q cannot be the primary (first) vindex: a lookup finds rows that another vindex placed", name, cv.Name)
+			} else if !ok {
 				fail("table %q: column %q uses vindex %q, which is not defined in \"vindexes\" (defined: %s)", name, col, cv.Name, strings.Join(sortedKeys(vs.Vindexes), ", "))
 			}
 		}
@@ -425,6 +438,22 @@ func ValidateKeyspaceVSchema(vs *vschemapb.Keyspace) error {
 		return fmt.Errorf("%w: %s", ErrInvalidVSchema, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// tableUsesVindex says whether table (any case) of tables has a column
+// vindex named vindex.
+func tableUsesVindex(tables map[string]*vschemapb.Table, table, vindex string) bool {
+	for name, t := range tables {
+		if !strings.EqualFold(name, table) || t == nil {
+			continue
+		}
+		for _, cv := range t.ColumnVindexes {
+			if cv.Name == vindex {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -126,6 +126,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newReshardCmd(a),
 		newMoveTablesCmd(a),
 		newRoutingRulesCmd(a),
+		newLookupCmd(a),
 	)
 	return root
 }

@@ -24,8 +24,11 @@ type Vindex interface {
 
 // Types lists the vindex types New accepts, sorted.
 func Types() []string {
-	t := make([]string, 0, len(constructors))
+	t := make([]string, 0, len(constructors)+len(lookupTypes))
 	for k := range constructors {
+		t = append(t, k)
+	}
+	for k := range lookupTypes {
 		t = append(t, k)
 	}
 	sort.Strings(t)
@@ -39,9 +42,13 @@ var constructors = map[string]func(params map[string]string) (Vindex, error){
 	"binary":  func(map[string]string) (Vindex, error) { return Binary{}, nil },
 }
 
-// New returns the vindex of type typ. No type takes parameters yet; any
-// parameter is an error so that a typo does not go unnoticed.
+// New returns the vindex of type typ. Only the lookup types take
+// parameters (see Lookup); any other parameter is an error so that a typo
+// does not go unnoticed.
 func New(typ string, params map[string]string) (Vindex, error) {
+	if IsLookupType(typ) {
+		return newLookup(typ, params)
+	}
 	c, ok := constructors[typ]
 	if !ok {
 		return nil, fmt.Errorf("unknown vindex type %q (known: %v)", typ, Types())

@@ -61,7 +61,7 @@ func TestUnmappable(t *testing.T) {
 			t.Errorf("%s(%#v) mapped, want not routable", c.typ, c.in)
 		}
 	}
-	if _, err := New("lookup_unique", nil); err == nil {
+	if _, err := New("lookup_fancy", nil); err == nil {
 		t.Error("unknown type accepted")
 	}
 	if _, err := New("hash", map[string]string{"x": "y"}); err == nil {
