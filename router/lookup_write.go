@@ -122,7 +122,7 @@ func (m *lookupMaint) after(ctx context.Context, exec ShardExecutor) error {
 	for _, c := range m.changes {
 		var err error
 		if !m.inside(c) {
-			err = m.insert(ctx, exec, c, c.add)
+			err = m.insertRetrying(ctx, exec, c, c.add)
 		}
 		if err == nil {
 			err = m.removeGuarded(ctx, exec, c, c.remove)
@@ -304,6 +304,44 @@ func (m *lookupMaint) removeGuarded(ctx context.Context, exec ShardExecutor, c *
 	if _, err := m.run(ctx, exec, c, qs); err != nil {
 		return fmt.Errorf("delete from lookup table %s: %w", v.TableName(), err)
 	}
+	back, err := m.stillNeeded(ctx, exec, c, entries)
+	if err == nil {
+		err = m.insertRetrying(ctx, exec, c, back)
+	}
+	if err != nil && !m.inside(c) {
+		// The entries are deleted and whether a row still needs them is
+		// not known (the owner read failed, a deadlock say): put them all
+		// back. A stale entry costs a look at one more shard; a missing
+		// one hides a row. (Inside the client's transaction the failure
+		// rolls the deletion back with the rest.)
+		if ierr := m.insertRetrying(ctx, exec, c, entries); ierr != nil {
+			return fmt.Errorf("%w; and putting the entries back failed, so rows with these values may not be found by lookup %s until they are written again: %v", err, c.cv.Name, ierr)
+		}
+	}
+	return err
+}
+
+// insertRetrying is insert, tried again after a deadlock or a lock wait
+// timeout (an autocommit write that lost to another): entries that must
+// be there are worth a few tries.
+func (m *lookupMaint) insertRetrying(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry) error {
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = m.insert(ctx, exec, c, entries); err == nil || m.inside(c) {
+			return err
+		}
+		if n := sqlerr.FromError(err).Num; n != sqlerr.ERDeadlock && n != sqlerr.ERLockWaitTimeout {
+			return err
+		}
+	}
+	return err
+}
+
+// stillNeeded reads, with a shared lock that waits for the transactions
+// writing them, the owner rows that still have the entries' values, and
+// returns their entries.
+func (m *lookupMaint) stillNeeded(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry) ([]lookupEntry, error) {
+	var err error
 	// Which owner rows still have their value?
 	pv := c.owner.PrimaryVindex()
 	ks := c.owner.Keyspace
@@ -318,7 +356,7 @@ func (m *lookupMaint) removeGuarded(ctx context.Context, exec ShardExecutor, c *
 		}
 		s, ok := ks.ShardForKeyspaceID(ksid)
 		if !ok {
-			return sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds keyspace id %x", ks.Name, ksid)
+			return nil, sqlerr.New(sqlerr.ERUnknown, "no shard of keyspace %s holds keyspace id %x", ks.Name, ksid)
 		}
 		perShard[s] = append(perShard[s], e)
 	}
@@ -327,24 +365,24 @@ func (m *lookupMaint) removeGuarded(ctx context.Context, exec ShardExecutor, c *
 		owners = append(owners, s)
 	}
 	sort.Strings(owners)
-	qs = make([]ShardQuery, len(owners))
+	qs := make([]ShardQuery, len(owners))
 	for i, s := range owners {
 		b := []byte("SELECT " + quoteName(c.cv.Column) + ", " + quoteName(pv.Column) + " FROM " + quoteName(c.owner.Name) +
 			" WHERE (" + quoteName(c.cv.Column) + ", " + quoteName(pv.Column) + ") IN (")
 		if b, err = m.appendPairs(b, perShard[s], false); err != nil {
-			return err
+			return nil, err
 		}
 		qs[i] = ShardQuery{Keyspace: ks.Name, Shard: s, SQL: string(append(b, ") LOCK IN SHARE MODE"...))}
 	}
 	res, err := m.run(ctx, exec, c, qs)
 	if err != nil {
-		return fmt.Errorf("read owner table %s: %w", c.owner.Name, err)
+		return nil, fmt.Errorf("read owner table %s: %w", c.owner.Name, err)
 	}
 	var back []lookupEntry
 	for _, r := range res {
 		rows, err := decodeRows(r)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, row := range rows {
 			if len(row) == 2 && row[0] != nil && row[1] != nil {
@@ -352,7 +390,7 @@ func (m *lookupMaint) removeGuarded(ctx context.Context, exec ShardExecutor, c *
 			}
 		}
 	}
-	return m.insert(ctx, exec, c, back)
+	return back, nil
 }
 
 // describeLookupWrite describes the maintenance of one lookup, for
