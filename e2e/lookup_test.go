@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -137,6 +139,10 @@ func TestLookup(t *testing.T) {
 		t.Skip("starts a cluster")
 	}
 	c, gate, plain := startLookupEnv(t)
+	// Lookup writes hold entries in side transactions while a client's
+	// transaction holds rows: a wait across them is a deadlock no one
+	// mysqld sees, which the detector breaks (as `mosaic failover` runs it).
+	c.StartDeadlockDetector(t, testLogger(t), nil)
 	ctx := t.Context()
 
 	// Rows through the gate (which fills the lookups) and into plain.
@@ -257,6 +263,7 @@ func TestLookup(t *testing.T) {
 		}
 	})
 
+	t.Run("never missing", func(t *testing.T) { lookupNeverMissing(t, c) })
 	t.Run("concurrent", func(t *testing.T) { lookupChurn(t, c, gate) })
 }
 
@@ -270,11 +277,24 @@ func lookupChurn(t *testing.T, c *cluster.Cluster, gate *sql.Conn) {
 	const workers = 6
 	const ids = 200 // order ids 20000..20199, contended on purpose
 	runFor := 6 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("MOSAIC_LOOKUP_CHURN")); err == nil {
+		runFor = d // a longer run, to chase a race
+	}
 	if d, ok := t.Deadline(); ok && time.Until(d) < 2*time.Minute {
 		runFor = 2 * time.Second
 	}
 	var ops, fails [4]int
 	var mu sync.Mutex
+	// history keeps every statement with its times, to explain a miss.
+	type done struct {
+		worker     int
+		start, end time.Duration
+		q          string
+		tx         string
+		err        error
+	}
+	var history []done
+	t0 := time.Now()
 	var wg sync.WaitGroup
 	stop := time.Now().Add(runFor)
 	for w := 0; w < workers; w++ {
@@ -303,12 +323,20 @@ func lookupChurn(t *testing.T, c *cluster.Cluster, gate *sql.Conn) {
 					q = fmt.Sprintf("delete from corder where order_id = %d", id)
 				}
 				var err error
+				began := time.Since(t0)
+				txKind := ""
 				if rng.IntN(4) == 0 {
-					err = lookupInTx(ctx, db, q, rng.IntN(3) == 0)
+					rollback := rng.IntN(3) == 0
+					txKind = "commit"
+					if rollback {
+						txKind = "rollback"
+					}
+					err = lookupInTx(ctx, db, q, rollback)
 				} else {
 					_, err = db.ExecContext(ctx, q)
 				}
 				mu.Lock()
+				history = append(history, done{int(seed), began, time.Since(t0), q, txKind, err})
 				ops[kind]++
 				if err != nil {
 					fails[kind]++
@@ -323,6 +351,15 @@ func lookupChurn(t *testing.T, c *cluster.Cluster, gate *sql.Conn) {
 	}
 	wg.Wait()
 	t.Logf("ops insert/update-cols/update-id/delete %v, refused (1062, deadlock, lock wait) %v", ops, fails)
+	lat := map[string][]time.Duration{}
+	for _, h := range history {
+		k := strings.Fields(h.q)[0] + "/" + h.tx
+		lat[k] = append(lat[k], h.end-h.start)
+	}
+	for k, l := range lat {
+		slices.Sort(l)
+		t.Logf("%s: %d, median %v, p99 %v, max %v", k, len(l), l[len(l)/2], l[len(l)*99/100], l[len(l)-1])
+	}
 
 	// Every row, read from every shard, is found by each looked-up column.
 	rs, err := db.QueryContext(ctx, "select order_id, customer_id, sku, tag from corder where order_id >= 20000")
@@ -369,6 +406,31 @@ func lookupChurn(t *testing.T, c *cluster.Cluster, gate *sql.Conn) {
 		}
 		return false
 	}
+	// explain logs the statements that named the row's order id, or for
+	// a sku miss, any order id its customer ever had.
+	explain := func(r any, id, cust int64, byCustomer bool) {
+		t.Helper()
+		ids := map[string]bool{fmt.Sprint(id): true}
+		if byCustomer {
+			for _, h := range history {
+				var o, c int64
+				if n, _ := fmt.Sscanf(h.q, "insert into corder (order_id, customer_id, sku, tag) values (%d, %d,", &o, &c); n == 2 && c == cust {
+					ids[fmt.Sprint(o)] = true
+				}
+			}
+		}
+		var b strings.Builder
+		for _, h := range history {
+			hit := false
+			for o := range ids {
+				hit = hit || strings.Contains(h.q, "= "+o) || strings.Contains(h.q, "("+o+",")
+			}
+			if hit {
+				fmt.Fprintf(&b, "\n  w%d %v..%v %s %s: %v", h.worker, h.start, h.end, h.tx, h.q, h.err)
+			}
+		}
+		t.Logf("history of %+v:%s", r, b.String())
+	}
 	for _, r := range all {
 		// Each query is routed by the one looked-up column it names.
 		for _, q := range []struct {
@@ -382,6 +444,7 @@ func lookupChurn(t *testing.T, c *cluster.Cluster, gate *sql.Conn) {
 			if !found(q.sql, q.arg, r.id) {
 				missed++
 				t.Errorf("row %+v not found by %s", r, q.sql)
+				explain(r, r.id, r.cust, !strings.Contains(q.sql, "order_id ="))
 			}
 		}
 	}
@@ -445,4 +508,108 @@ func lookupInTx(ctx context.Context, db *sql.DB, q string, rollback bool) error 
 		return tx.Rollback()
 	}
 	return tx.Commit()
+}
+
+// queryIDs runs q and returns the first column of its rows.
+func queryIDs(ctx context.Context, db *sql.DB, q string, args ...any) ([]int64, error) {
+	rs, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var ids []int64
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rs.Err()
+}
+
+// lookupNeverMissing checks that a row is found by its lookups at every
+// moment while other statements write and remove entries it shares: rows
+// of its customer with its sku and tag are inserted and deleted, and
+// inserts of its own order id fail on the owner's primary key, while
+// readers look it up all along.
+func lookupNeverMissing(t *testing.T, c *cluster.Cluster) {
+	ctx := t.Context()
+	db := c.DB(t, "customer")
+	mustExec(t, db, "insert into corder (order_id, customer_id, sku, tag) values (40000, 9, 'shared-sku', 'shared-tag')")
+	runFor := 5 * time.Second
+	stop := time.Now().Add(runFor)
+	var mu sync.Mutex
+	var reads, writes, missed int
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop) && ctx.Err() == nil; i++ {
+				id := 40001 + w*100000 + i
+				var err error
+				switch i % 3 {
+				case 0:
+					_, err = db.ExecContext(ctx, fmt.Sprintf("insert into corder (order_id, customer_id, sku, tag) values (%d, 9, 'shared-sku', 'shared-tag')", id))
+				case 1:
+					_, err = db.ExecContext(ctx, fmt.Sprintf("delete from corder where order_id = %d", id-1))
+				case 2:
+					// The row's own order id again: refused by the owner's
+					// primary key after its entries were written.
+					_, err = db.ExecContext(ctx, "insert into corder (order_id, customer_id, sku, tag) values (40000, 9, 'shared-sku', 'shared-tag')")
+					var me *mysql.MySQLError
+					if errors.As(err, &me) && me.Number == 1062 {
+						err = nil
+					} else if err == nil {
+						err = errors.New("a second row with order id 40000 was accepted")
+					}
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("writer: %v", err)
+					}
+					return
+				}
+				mu.Lock()
+				writes++
+				mu.Unlock()
+			}
+		}(w)
+	}
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) && ctx.Err() == nil {
+				for _, q := range []string{
+					"select order_id from corder where order_id = 40000",
+					"select order_id from corder where sku = 'shared-sku'",
+					"select order_id from corder where tag = 'shared-tag'",
+				} {
+					ids, err := queryIDs(ctx, db, q)
+					if err != nil {
+						if ctx.Err() == nil {
+							t.Errorf("%s: %v", q, err)
+						}
+						return
+					}
+					mu.Lock()
+					reads++
+					if !slices.Contains(ids, 40000) {
+						missed++
+						if missed <= 5 {
+							t.Errorf("order 40000 not found by %s (found %v)", q, ids)
+						}
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d writes sharing the row's entries, %d lookups of the row, %d missed it", writes, reads, missed)
+	if reads == 0 || writes == 0 {
+		t.Errorf("nothing checked: %d reads, %d writes", reads, writes)
+	}
 }

@@ -30,6 +30,9 @@ type sessionExecutor struct {
 	// whose keyspace switched traffic is planned and run again only when
 	// none did (switched.go, and tabletgw's switch buffer).
 	ran atomic.Bool
+	// stmtTag tags the statement's side transactions outside a
+	// transaction (sidetx.go).
+	stmtTag *querypb.TransactionTag
 }
 
 var (

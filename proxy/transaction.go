@@ -185,9 +185,8 @@ func (s *Session) checkShards(keys []shardKey) error {
 func (s *Session) beginOptionsFor(key shardKey) (*querypb.BeginOptions, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tx.tag == nil {
-		s.tx.dtid = newDTID()
-		s.tx.tag = &querypb.TransactionTag{Dtid: s.tx.dtid, StartUnixNano: time.Now().UnixNano()}
+	if s.tx.begin == nil {
+		s.tagLocked()
 		o := &querypb.BeginOptions{Tag: s.tx.tag}
 		if s.tx.opts != nil {
 			o.Isolation, o.ReadOnly, o.ConsistentSnapshot = s.tx.opts.Isolation, s.tx.opts.ReadOnly, s.tx.opts.ConsistentSnapshot
@@ -212,6 +211,22 @@ func (s *Session) beginOptionsFor(key shardKey) (*querypb.BeginOptions, bool, er
 		o.Isolation, o.ReadOnly = s.tx.opts.Isolation, s.tx.opts.ReadOnly
 	}
 	return o, true, nil
+}
+
+// tagLocked gives the transaction its id and tag if it has none yet.
+func (s *Session) tagLocked() *querypb.TransactionTag {
+	if s.tx.tag == nil {
+		s.tx.dtid = newDTID()
+		s.tx.tag = &querypb.TransactionTag{Dtid: s.tx.dtid, StartUnixNano: time.Now().UnixNano()}
+	}
+	return s.tx.tag
+}
+
+// txTag returns the transaction's tag, giving it one if it has none yet.
+func (s *Session) txTag() *querypb.TransactionTag {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tagLocked()
 }
 
 // newDTID returns a fresh distributed transaction id.

@@ -673,3 +673,40 @@ func TestJoinTextKeysByWeight(t *testing.T) {
 		t.Fatalf("got %q\n%s", got, strings.Join(f.lines, "\n"))
 	}
 }
+
+// BeginSide records a side transaction; its statements are answered as
+// the fake's others are and recorded as "Side ks/shard SQL".
+func (f *shardFake) BeginSide(_ context.Context, ks, shard string, _ bool) (SideTx, error) {
+	f.record("BeginSide " + ks + "/" + shard)
+	return &fakeSide{f: f, ks: ks, shard: shard}, nil
+}
+
+func (f *shardFake) record(line string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lines = append(f.lines, line)
+}
+
+type fakeSide struct {
+	f         *shardFake
+	ks, shard string
+	// fail, when set, is the error of a statement (nil: it runs).
+	fail func(sql string) error
+}
+
+func (s *fakeSide) Execute(_ context.Context, sql string) (*querypb.QueryResult, error) {
+	if s.fail != nil {
+		if err := s.fail(sql); err != nil {
+			s.f.record("Side " + s.ks + "/" + s.shard + " " + sql + " -> error")
+			return nil, err
+		}
+	}
+	return s.f.answer("Side", []ShardQuery{{Keyspace: s.ks, Shard: s.shard, SQL: sql}})[0], nil
+}
+
+func (s *fakeSide) Commit(context.Context) error {
+	s.f.record("Commit " + s.ks + "/" + s.shard)
+	return nil
+}
+
+func (s *fakeSide) Rollback(context.Context) { s.f.record("Rollback " + s.ks + "/" + s.shard) }

@@ -83,3 +83,24 @@ func spawn(exec ShardExecutor, fn func()) {
 	}
 	go fn()
 }
+
+// SideTransactor may also be implemented by a ShardExecutor. BeginSide
+// starts a transaction on one shard (of the session's tablet type) outside
+// the session's own, which the caller ends with Commit or Rollback. Lookup
+// vindexes hold the row locks of their entries in such transactions while
+// the owner's rows are written (lookup_write.go). readCommitted begins it
+// at READ COMMITTED, which takes no gap locks; otherwise it has the
+// session's isolation.
+type SideTransactor interface {
+	BeginSide(ctx context.Context, keyspace, shard string, readCommitted bool) (SideTx, error)
+}
+
+// SideTx is a transaction BeginSide started.
+type SideTx interface {
+	Execute(ctx context.Context, sql string) (*querypb.QueryResult, error)
+	Commit(ctx context.Context) error
+	// Rollback ends the transaction and undoes its writes. It reports no
+	// error: a transaction it cannot reach is rolled back by its tablet
+	// when the transaction's connection or time runs out.
+	Rollback(ctx context.Context)
+}

@@ -87,7 +87,11 @@ func (ins *Insert) Execute(ctx context.Context, exec ShardExecutor, bv BindVars)
 			return nil, err
 		}
 	}
-	results, err := exec.Execute(ctx, qs)
+	ownerExec := exec
+	if maint != nil {
+		ownerExec = maint.ownerExec(exec)
+	}
+	results, err := ownerExec.Execute(ctx, qs)
 	if err != nil {
 		if maint != nil {
 			maint.undo(ctx, exec, maint.changes)

@@ -90,7 +90,7 @@ func (d *LookupDML) Execute(ctx context.Context, exec ShardExecutor, bv BindVars
 	if err := m.before(ctx, exec); err != nil {
 		return nil, err
 	}
-	res, err := d.DML.Execute(ctx, exec, withBinds(bv, d.OwnersBind, owners))
+	res, err := d.DML.Execute(ctx, m.ownerExec(exec), withBinds(bv, d.OwnersBind, owners))
 	if err != nil {
 		m.undo(ctx, exec, m.changes)
 		return nil, err

@@ -15,31 +15,40 @@ import (
 // An entry (from, to) says that an owner row whose primary vindex column
 // is to has from in the looked-up column. A row is found by its lookup
 // when its entry exists; an entry without its row only costs a look at
-// one more shard. So every write keeps one rule: an entry is added
-// before the row that needs it is written, and removed only after the
-// row no longer needs it.
+// one more shard. So every write keeps one rule: an entry is committed
+// before the row that needs it, and removed only once no row needs it.
 //
-//   - Adding (INSERT, UPDATE to a new value): the entry is inserted
-//     first (before), the owner statement runs, and when the entry is
-//     written outside the client's transaction it is inserted again
-//     (after), which undoes a concurrent removal that raced with this
-//     statement.
-//   - Removing (DELETE, UPDATE from an old value): after the owner
-//     statement, the entry is deleted, then the owner rows are read
-//     with a shared lock (waiting for any transaction that is writing
-//     them) and every row that still has the value gets its entry back.
-//     Inside a client transaction whose lookup writes are outside it
-//     (consistent kinds, autocommit), removals are skipped: the row's
-//     deletion is not committed yet, so the entry stays (stale, which is
-//     safe).
-//   - A unique lookup refuses a value whose entry names another row
-//     (1062), checked right after the entry is inserted.
+// Entries written outside the client's transaction (the consistent kinds
+// and autocommit lookups always; every kind when the session is not in a
+// transaction) are written in side transactions (SideTransactor), one per
+// lookup shard, which hold the entries' row locks while the owner's rows
+// are written:
 //
-// The consistent kinds and autocommit lookups write with
-// ExecuteAutocommit: each statement commits on its own, and no
-// two-phase commit is needed. The plain kinds write with Execute: inside
-// the client's transaction when it has one, so the entries commit or
-// roll back with the rows.
+//   - Adding (INSERT, UPDATE to a new value): the entries are inserted in
+//     the side transactions first. The owner statement then runs: in the
+//     client's transaction when there is one, otherwise in side
+//     transactions of its own on the owner's shards. The lookup side
+//     transactions commit first, then the owner's, so an entry is never
+//     missing for a committed row. A statement that fails rolls back its
+//     side transactions, and with them its entries.
+//   - A unique lookup whose entry names another row (1062 as MariaDB's
+//     unique index would) takes the entry over instead when that row does
+//     not exist: the entry is locked, and a writer of that row must lock
+//     it before writing the row, so the row's absence, read with a lock
+//     that waits for its writers, is final.
+//   - Removing (DELETE, UPDATE from an old value), once the owner
+//     statement has committed: in a side transaction, the entries are
+//     deleted, the owner rows that still have the value are read with a
+//     shared lock (waiting for any transaction writing them), their
+//     entries are inserted again, and it commits: a reader sees the entry
+//     before or after, never gone. Inside a client transaction removals
+//     are skipped (the rows' deletion is not committed yet); the entries
+//     stay, stale, which is safe, and a unique lookup's stale entry is
+//     taken over by the next row that wants it. A removal that fails
+//     leaves stale entries too, so it does not fail the statement.
+//
+// The plain kinds inside a client transaction are written in it with
+// Execute: entries commit or roll back with the rows.
 
 // lookupEntry is one row of a lookup table.
 type lookupEntry struct {
@@ -61,6 +70,11 @@ type lookupMaint struct {
 	// inTx says the client session is in a transaction.
 	inTx        bool
 	noBackslash bool
+	// sides are the side transactions holding the added entries, by
+	// lookup shard; owner runs the owner statement outside a client
+	// transaction.
+	sides *sideExec
+	owner *sideExec
 }
 
 // sessionInTx reads InTransactionBind, which plans with lookup writes
@@ -79,17 +93,41 @@ func (m *lookupMaint) inside(c *lookupChange) bool {
 	return m.inTx && !c.cv.Lookup.readsOutside()
 }
 
-func (m *lookupMaint) run(ctx context.Context, exec ShardExecutor, c *lookupChange, qs []ShardQuery) ([]*querypb.QueryResult, error) {
+// start readies m for exec: outside a client transaction, or with a
+// lookup written outside it, exec must start side transactions.
+func (m *lookupMaint) start(exec ShardExecutor) error {
+	st, ok := exec.(SideTransactor)
+	for _, c := range m.changes {
+		if m.inside(c) {
+			continue
+		}
+		if !ok {
+			return sqlerr.NotSupported("writing lookup vindex %s here (no side transactions)", c.cv.Name)
+		}
+		m.sides = &sideExec{st: st, base: exec, readCommitted: true}
+		if !m.inTx {
+			m.owner = &sideExec{st: st, base: exec}
+		}
+		return nil
+	}
+	return nil
+}
+
+// ownerExec is the executor of the owner statement.
+func (m *lookupMaint) ownerExec(exec ShardExecutor) ShardExecutor {
+	if m.owner != nil {
+		return m.owner
+	}
+	return exec
+}
+
+// runInside runs the statements of a change written in the client's
+// transaction.
+func (m *lookupMaint) runInside(ctx context.Context, exec ShardExecutor, qs []ShardQuery) ([]*querypb.QueryResult, error) {
 	if len(qs) == 0 {
 		return nil, nil
 	}
-	var res []*querypb.QueryResult
-	var err error
-	if c.cv.Lookup.readsOutside() {
-		res, err = exec.ExecuteAutocommit(ctx, qs)
-	} else {
-		res, err = exec.Execute(ctx, qs)
-	}
+	res, err := exec.Execute(ctx, qs)
 	if err != nil {
 		return nil, err
 	}
@@ -97,49 +135,74 @@ func (m *lookupMaint) run(ctx context.Context, exec ShardExecutor, c *lookupChan
 }
 
 // before adds the entries the statement's rows will need, and checks
-// unique lookups.
+// unique lookups. On error nothing of it is left.
 func (m *lookupMaint) before(ctx context.Context, exec ShardExecutor) error {
+	if err := m.start(exec); err != nil {
+		return err
+	}
 	for i, c := range m.changes {
-		if err := m.insert(ctx, exec, c, c.add); err != nil {
+		var err error
+		if m.inside(c) {
+			if err = m.insertInside(ctx, exec, c, c.add); err == nil && c.cv.Lookup.V.Unique {
+				err = m.checkUnique(ctx, exec, c)
+			}
+		} else if err = m.insertSide(ctx, c, c.add); err == nil && c.cv.Lookup.V.Unique {
+			err = m.claim(ctx, exec, c)
+		}
+		if err != nil {
 			m.undo(ctx, exec, m.changes[:i+1])
 			return err
 		}
-		if c.cv.Lookup.V.Unique {
-			if err := m.checkUnique(ctx, exec, c); err != nil {
-				m.undo(ctx, exec, m.changes[:i+1])
-				return err
-			}
-		}
 	}
 	return nil
 }
 
-// after, once the owner statement ran, inserts the added entries again
-// (when written outside the transaction) and removes the entries no row
-// needs. Its error says the rows were written: the client must not take
-// the statement for failed and retry it blindly.
+// after, once the owner statement ran, commits the side transactions
+// (the entries', then the rows') and removes the entries no row needs.
+// Its error says the rows may have been written: the client must not
+// take the statement for failed and retry it blindly.
 func (m *lookupMaint) after(ctx context.Context, exec ShardExecutor) error {
+	if m.sides != nil {
+		if err := m.sides.commit(ctx); err != nil {
+			m.owner.rollback(ctx)
+			return fmt.Errorf("commit lookup entries: %w", err)
+		}
+	}
+	if m.owner != nil {
+		if err := m.owner.commit(ctx); err != nil {
+			return sqlerr.Wrap(sqlerr.FromError(err).Num, err, "committing the statement's rows failed; whether all of them were written is not known: %s", sqlerr.FromError(err).Message)
+		}
+	}
 	for _, c := range m.changes {
-		var err error
-		if !m.inside(c) {
-			err = m.insertRetrying(ctx, exec, c, c.add)
+		if len(c.remove) == 0 {
+			continue
 		}
-		if err == nil {
-			err = m.removeGuarded(ctx, exec, c, c.remove)
+		if m.inside(c) {
+			if err := m.removeInside(ctx, exec, c, c.remove); err != nil {
+				e := sqlerr.FromError(err)
+				return sqlerr.Wrap(e.Num, err, "the statement's rows were written, but maintaining lookup %s afterwards failed: %s", c.cv.Name, e.Message)
+			}
+			continue
 		}
-		if err != nil {
-			e := sqlerr.FromError(err)
-			return sqlerr.Wrap(e.Num, err, "the statement's rows were written, but maintaining lookup %s afterwards failed: %s", c.cv.Name, e.Message)
+		if m.inTx {
+			continue // not committed yet: the entries stay, stale
 		}
+		// A failure leaves stale entries, which are safe.
+		_ = m.removeSide(ctx, exec, c, c.remove)
 	}
 	return nil
 }
 
-// undo removes the entries before added, when the owner statement did
-// not run or failed. Its own errors leave stale entries, which are safe.
+// undo takes back what before did, when the owner statement did not run
+// or failed: the side transactions roll back; entries written in the
+// client's transaction are removed in it, guarded.
 func (m *lookupMaint) undo(ctx context.Context, exec ShardExecutor, changes []*lookupChange) {
+	m.sides.rollback(ctx)
+	m.owner.rollback(ctx)
 	for _, c := range changes {
-		_ = m.removeGuarded(ctx, exec, c, c.add)
+		if m.inside(c) {
+			_ = m.removeInside(ctx, exec, c, c.add)
+		}
 	}
 }
 
@@ -198,62 +261,130 @@ func (m *lookupMaint) appendPairs(b []byte, entries []lookupEntry, swap bool) ([
 	return b, nil
 }
 
-// insert writes entries; an entry that exists already is left as it is.
-func (m *lookupMaint) insert(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry) error {
+// insertSQL returns, by lookup shard in shard order, the statements
+// that insert entries; an entry that exists already is left as it is (and
+// locked).
+func (m *lookupMaint) insertSQL(c *lookupChange, entries []lookupEntry) ([]ShardQuery, error) {
 	if len(entries) == 0 {
-		return nil
+		return nil, nil
 	}
 	v := c.cv.Lookup.V
 	shards, by, err := byLookupShard(c.cv.Lookup, entries)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	qs := make([]ShardQuery, len(shards))
 	for i, s := range shards {
 		b := []byte("INSERT INTO " + quoteName(v.Table) + " (" + quoteName(v.From) + ", " + quoteName(v.To) + ") VALUES ")
 		if b, err = m.appendPairs(b, by[s], false); err != nil {
-			return err
+			return nil, err
 		}
 		b = append(b, " ON DUPLICATE KEY UPDATE "+quoteName(v.To)+" = "+quoteName(v.To)...)
 		qs[i] = ShardQuery{Keyspace: c.cv.Lookup.Keyspace.Name, Shard: s, SQL: string(b)}
 	}
-	if _, err := m.run(ctx, exec, c, qs); err != nil {
-		return fmt.Errorf("write lookup table %s: %w", v.TableName(), err)
+	return qs, nil
+}
+
+// deleteSQL returns, by lookup shard, the statements that delete entries.
+func (m *lookupMaint) deleteSQL(c *lookupChange, entries []lookupEntry) ([]ShardQuery, map[string][]lookupEntry, error) {
+	v := c.cv.Lookup.V
+	shards, by, err := byLookupShard(c.cv.Lookup, entries)
+	if err != nil {
+		return nil, nil, err
+	}
+	qs := make([]ShardQuery, len(shards))
+	for i, s := range shards {
+		b := []byte("DELETE FROM " + quoteName(v.Table) + " WHERE (" + quoteName(v.From) + ", " + quoteName(v.To) + ") IN (")
+		if b, err = m.appendPairs(b, by[s], false); err != nil {
+			return nil, nil, err
+		}
+		qs[i] = ShardQuery{Keyspace: c.cv.Lookup.Keyspace.Name, Shard: s, SQL: string(append(b, ')'))}
+	}
+	return qs, by, nil
+}
+
+// insertSide inserts entries in the side transactions.
+func (m *lookupMaint) insertSide(ctx context.Context, c *lookupChange, entries []lookupEntry) error {
+	qs, err := m.insertSQL(c, entries)
+	if err != nil {
+		return err
+	}
+	if _, err := m.sides.Execute(ctx, qs); err != nil {
+		return fmt.Errorf("write lookup table %s: %w", c.cv.Lookup.V.TableName(), err)
 	}
 	return nil
 }
 
-// checkUnique refuses, with 1062, an added value whose entry names
-// another row.
-func (m *lookupMaint) checkUnique(ctx context.Context, exec ShardExecutor, c *lookupChange) error {
-	if len(c.add) == 0 {
-		return nil
+// insertInside inserts entries in the client's transaction.
+func (m *lookupMaint) insertInside(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry) error {
+	qs, err := m.insertSQL(c, entries)
+	if err != nil {
+		return err
 	}
+	if _, err := m.runInside(ctx, exec, qs); err != nil {
+		return fmt.Errorf("write lookup table %s: %w", c.cv.Lookup.V.TableName(), err)
+	}
+	return nil
+}
+
+// wanted maps each added value's text to its row's, and refuses a
+// statement that gives one value to two rows.
+func wanted(c *lookupChange) (map[string]string, []any, error) {
 	want := map[string]string{}
 	var vals []any
 	for _, e := range c.add {
 		f, _ := sqltypes.ToText(e.from)
 		t, _ := sqltypes.ToText(e.to)
 		if prev, ok := want[string(f)]; ok && prev != string(t) {
-			return errDupLookup(c, e.from)
+			return nil, nil, errDupLookup(c, e.from)
+		}
+		if _, ok := want[string(f)]; !ok {
+			vals = append(vals, e.from)
 		}
 		want[string(f)] = string(t)
-		vals = append(vals, e.from)
 	}
+	return want, vals, nil
+}
+
+// entrySelects returns the statements that read the entries of vals,
+// with suffix (a locking clause) appended.
+func (m *lookupMaint) entrySelects(c *lookupChange, vals []any, suffix string) ([]ShardQuery, error) {
 	step := &lookupStep{ref: c.cv.Lookup, noBackslash: m.noBackslash}
 	byShard, err := lookupShardsOf(c.cv.Lookup, vals)
 	if err != nil {
+		return nil, err
+	}
+	shards := make([]string, 0, len(byShard))
+	for s := range byShard {
+		shards = append(shards, s)
+	}
+	sort.Strings(shards)
+	qs := make([]ShardQuery, len(shards))
+	for i, s := range shards {
+		sql, err := step.selectSQL(byShard[s])
+		if err != nil {
+			return nil, err
+		}
+		qs[i] = ShardQuery{Keyspace: c.cv.Lookup.Keyspace.Name, Shard: s, SQL: sql + suffix}
+	}
+	return qs, nil
+}
+
+// checkUnique refuses, with 1062, an added value whose entry names
+// another row; for a lookup written in the client's transaction.
+func (m *lookupMaint) checkUnique(ctx context.Context, exec ShardExecutor, c *lookupChange) error {
+	if len(c.add) == 0 {
+		return nil
+	}
+	want, vals, err := wanted(c)
+	if err != nil {
 		return err
 	}
-	var qs []ShardQuery
-	for s, vs := range byShard {
-		sql, err := step.selectSQL(vs)
-		if err != nil {
-			return err
-		}
-		qs = append(qs, ShardQuery{Keyspace: c.cv.Lookup.Keyspace.Name, Shard: s, SQL: sql})
+	qs, err := m.entrySelects(c, vals, "")
+	if err != nil {
+		return err
 	}
-	res, err := m.run(ctx, exec, c, qs)
+	res, err := m.runInside(ctx, exec, qs)
 	if err != nil {
 		return fmt.Errorf("read lookup table %s: %w", c.cv.Lookup.V.TableName(), err)
 	}
@@ -274,6 +405,91 @@ func (m *lookupMaint) checkUnique(ctx context.Context, exec ShardExecutor, c *lo
 	return nil
 }
 
+// claim makes the added values' entries name this statement's rows, in
+// the side transactions, which hold them locked: an entry that names
+// another row is refused with 1062 when that row exists, and taken over
+// when it does not.
+func (m *lookupMaint) claim(ctx context.Context, exec ShardExecutor, c *lookupChange) error {
+	if len(c.add) == 0 {
+		return nil
+	}
+	want, vals, err := wanted(c)
+	if err != nil {
+		return err
+	}
+	qs, err := m.entrySelects(c, vals, " FOR UPDATE")
+	if err != nil {
+		return err
+	}
+	res, err := m.sides.Execute(ctx, qs)
+	if err != nil {
+		return fmt.Errorf("read lookup table %s: %w", c.cv.Lookup.V.TableName(), err)
+	}
+	var others []lookupEntry
+	for _, r := range res {
+		rows, err := decodeRows(r)
+		if err != nil {
+			return err
+		}
+		for _, row := range rows {
+			if len(row) != 2 || row[1] == nil {
+				continue
+			}
+			if to, ok := want[string(row[0])]; ok && to != string(row[1]) {
+				others = append(others, lookupEntry{from: string(row[0]), to: string(row[1])})
+			}
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	// Do the rows the entries name exist? Inside a client transaction the
+	// read does not wait (NOWAIT): the transaction may hold those rows
+	// itself, and a row it deleted may come back if it rolls back.
+	how := readWaiting
+	if m.inTx {
+		how = readNoWait
+	}
+	exist, err := m.ownerRows(ctx, exec, c, others, how)
+	if err != nil {
+		if m.inTx && isLockError(err) {
+			return errDupLookup(c, others[0].from)
+		}
+		return err
+	}
+	if len(exist) > 0 {
+		return errDupLookup(c, exist[0].from)
+	}
+	v := c.cv.Lookup.V
+	var ups []ShardQuery
+	for _, e := range others {
+		f, _ := sqltypes.ToText(e.from)
+		shards, _, err := byLookupShard(c.cv.Lookup, []lookupEntry{e})
+		if err != nil {
+			return err
+		}
+		b := []byte("UPDATE " + quoteName(v.Table) + " SET " + quoteName(v.To) + " = ")
+		if b, err = sqltypes.AppendSQLIn(b, want[string(f)], m.noBackslash); err != nil {
+			return err
+		}
+		b = append(b, " WHERE ("+quoteName(v.From)+", "+quoteName(v.To)+") IN ("...)
+		if b, err = m.appendPairs(b, []lookupEntry{e}, false); err != nil {
+			return err
+		}
+		ups = append(ups, ShardQuery{Keyspace: c.cv.Lookup.Keyspace.Name, Shard: shards[0], SQL: string(append(b, ')'))})
+	}
+	if _, err := m.sides.Execute(ctx, ups); err != nil {
+		return fmt.Errorf("take over stale entries of lookup table %s: %w", v.TableName(), err)
+	}
+	return nil
+}
+
+// isLockError says err is a lock that was not granted.
+func isLockError(err error) bool {
+	n := sqlerr.FromError(err).Num
+	return n == sqlerr.ERLockWaitTimeout || n == sqlerr.ERDeadlock
+}
+
 // errDupLookup is MariaDB's error for a duplicate in a unique index; the
 // key named is the lookup vindex.
 func errDupLookup(c *lookupChange, from any) error {
@@ -281,68 +497,74 @@ func errDupLookup(c *lookupChange, from any) error {
 	return sqlerr.New(sqlerr.ERDupEntry, "Duplicate entry '%s' for key '%s'", t, c.cv.Name)
 }
 
-// removeGuarded deletes entries, then puts back those whose owner row
-// still has the value, read with a shared lock. Inside a client
-// transaction whose lookup writes are outside it, it does nothing.
-func (m *lookupMaint) removeGuarded(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry) error {
-	if len(entries) == 0 || m.inTx && !m.inside(c) {
+// removeSide deletes entries and puts back those whose owner row still
+// has the value, in one side transaction per lookup shard, so that no
+// reader sees a needed entry missing.
+func (m *lookupMaint) removeSide(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry) error {
+	if len(entries) == 0 {
 		return nil
 	}
-	v := c.cv.Lookup.V
-	shards, by, err := byLookupShard(c.cv.Lookup, entries)
+	st, _ := exec.(SideTransactor)
+	side := &sideExec{st: st, base: exec, readCommitted: true}
+	defer side.rollback(ctx)
+	qs, _, err := m.deleteSQL(c, entries)
 	if err != nil {
 		return err
 	}
-	qs := make([]ShardQuery, len(shards))
-	for i, s := range shards {
-		b := []byte("DELETE FROM " + quoteName(v.Table) + " WHERE (" + quoteName(v.From) + ", " + quoteName(v.To) + ") IN (")
-		if b, err = m.appendPairs(b, by[s], false); err != nil {
-			return err
-		}
-		qs[i] = ShardQuery{Keyspace: c.cv.Lookup.Keyspace.Name, Shard: s, SQL: string(append(b, ')'))}
+	if _, err := side.Execute(ctx, qs); err != nil {
+		return fmt.Errorf("delete from lookup table %s: %w", c.cv.Lookup.V.TableName(), err)
 	}
-	if _, err := m.run(ctx, exec, c, qs); err != nil {
-		return fmt.Errorf("delete from lookup table %s: %w", v.TableName(), err)
+	// Without waiting: a row locked by a client transaction that may wait
+	// for this side transaction's locks would hold both until the lock
+	// wait timeout. The entries then stay (stale, safe).
+	back, err := m.ownerRows(ctx, exec, c, entries, readNoWait)
+	if err != nil {
+		return err
 	}
-	back, err := m.stillNeeded(ctx, exec, c, entries)
-	if err == nil {
-		err = m.insertRetrying(ctx, exec, c, back)
+	if qs, err = m.insertSQL(c, back); err != nil {
+		return err
 	}
-	if err != nil && !m.inside(c) {
-		// The entries are deleted and whether a row still needs them is
-		// not known (the owner read failed, a deadlock say): put them all
-		// back. A stale entry costs a look at one more shard; a missing
-		// one hides a row. (Inside the client's transaction the failure
-		// rolls the deletion back with the rest.)
-		if ierr := m.insertRetrying(ctx, exec, c, entries); ierr != nil {
-			return fmt.Errorf("%w; and putting the entries back failed, so rows with these values may not be found by lookup %s until they are written again: %v", err, c.cv.Name, ierr)
-		}
+	if _, err := side.Execute(ctx, qs); err != nil {
+		return fmt.Errorf("write lookup table %s: %w", c.cv.Lookup.V.TableName(), err)
 	}
-	return err
+	return side.commit(ctx)
 }
 
-// insertRetrying is insert, tried again after a deadlock or a lock wait
-// timeout (an autocommit write that lost to another): entries that must
-// be there are worth a few tries.
-func (m *lookupMaint) insertRetrying(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry) error {
-	var err error
-	for try := 0; try < 3; try++ {
-		if err = m.insert(ctx, exec, c, entries); err == nil || m.inside(c) {
-			return err
-		}
-		if n := sqlerr.FromError(err).Num; n != sqlerr.ERDeadlock && n != sqlerr.ERLockWaitTimeout {
-			return err
-		}
+// removeInside deletes entries in the client's transaction, then puts
+// back those whose owner row still has the value.
+func (m *lookupMaint) removeInside(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry) error {
+	if len(entries) == 0 {
+		return nil
 	}
-	return err
+	qs, _, err := m.deleteSQL(c, entries)
+	if err != nil {
+		return err
+	}
+	if _, err := m.runInside(ctx, exec, qs); err != nil {
+		return fmt.Errorf("delete from lookup table %s: %w", c.cv.Lookup.V.TableName(), err)
+	}
+	back, err := m.ownerRows(ctx, exec, c, entries, readInTx)
+	if err != nil {
+		return err
+	}
+	return m.insertInside(ctx, exec, c, back)
 }
 
-// stillNeeded reads, with a shared lock that waits for the transactions
-// writing them, the owner rows that still have the entries' values, and
-// returns their entries.
-func (m *lookupMaint) stillNeeded(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry) ([]lookupEntry, error) {
+// How ownerRows reads.
+const (
+	// readInTx reads in the client's transaction, for a change written in
+	// it.
+	readInTx = iota
+	// readWaiting reads outside it, waiting for the row locks it meets.
+	readWaiting
+	// readNoWait reads outside it and fails on a row lock (NOWAIT).
+	readNoWait
+)
+
+// ownerRows reads, with a shared lock, the owner rows that have the
+// entries' values, and returns their entries.
+func (m *lookupMaint) ownerRows(ctx context.Context, exec ShardExecutor, c *lookupChange, entries []lookupEntry, how int) ([]lookupEntry, error) {
 	var err error
-	// Which owner rows still have their value?
 	pv := c.owner.PrimaryVindex()
 	ks := c.owner.Keyspace
 	perShard := map[string][]lookupEntry{}
@@ -365,6 +587,10 @@ func (m *lookupMaint) stillNeeded(ctx context.Context, exec ShardExecutor, c *lo
 		owners = append(owners, s)
 	}
 	sort.Strings(owners)
+	lock := " LOCK IN SHARE MODE"
+	if how == readNoWait {
+		lock += " NOWAIT"
+	}
 	qs := make([]ShardQuery, len(owners))
 	for i, s := range owners {
 		b := []byte("SELECT " + quoteName(c.cv.Column) + ", " + quoteName(pv.Column) + " FROM " + quoteName(c.owner.Name) +
@@ -372,13 +598,20 @@ func (m *lookupMaint) stillNeeded(ctx context.Context, exec ShardExecutor, c *lo
 		if b, err = m.appendPairs(b, perShard[s], false); err != nil {
 			return nil, err
 		}
-		qs[i] = ShardQuery{Keyspace: ks.Name, Shard: s, SQL: string(append(b, ") LOCK IN SHARE MODE"...))}
+		qs[i] = ShardQuery{Keyspace: ks.Name, Shard: s, SQL: string(append(b, ")"+lock...))}
 	}
-	res, err := m.run(ctx, exec, c, qs)
+	var res []*querypb.QueryResult
+	if how == readInTx {
+		res, err = m.runInside(ctx, exec, qs)
+	} else {
+		if res, err = exec.ExecuteAutocommit(ctx, qs); err == nil {
+			err = ensureCount(res, len(qs))
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read owner table %s: %w", c.owner.Name, err)
 	}
-	var back []lookupEntry
+	var out []lookupEntry
 	for _, r := range res {
 		rows, err := decodeRows(r)
 		if err != nil {
@@ -386,11 +619,102 @@ func (m *lookupMaint) stillNeeded(ctx context.Context, exec ShardExecutor, c *lo
 		}
 		for _, row := range rows {
 			if len(row) == 2 && row[0] != nil && row[1] != nil {
-				back = append(back, lookupEntry{from: string(row[0]), to: string(row[1])})
+				out = append(out, lookupEntry{from: string(row[0]), to: string(row[1])})
 			}
 		}
 	}
-	return back, nil
+	return out, nil
+}
+
+// sideExec runs each statement in a side transaction of its shard,
+// started on first use; ExecuteAutocommit goes to base.
+type sideExec struct {
+	st   SideTransactor
+	base ShardExecutor
+	// readCommitted begins the transactions at READ COMMITTED (lookup
+	// tables: no gap locks, which would make writers of different entries
+	// wait on each other).
+	readCommitted bool
+	txs           map[[2]string]SideTx
+	// order is the shards in the order their transactions began.
+	order [][2]string
+}
+
+func (s *sideExec) Execute(ctx context.Context, qs []ShardQuery) ([]*querypb.QueryResult, error) {
+	out := make([]*querypb.QueryResult, len(qs))
+	for i, q := range qs {
+		if q.Lock {
+			return nil, sqlerr.NotSupported("lock functions in a statement that writes lookup vindexes")
+		}
+		k := [2]string{q.Keyspace, q.Shard}
+		tx := s.txs[k]
+		if tx == nil {
+			var err error
+			if tx, err = s.st.BeginSide(ctx, q.Keyspace, q.Shard, s.readCommitted); err != nil {
+				return nil, err
+			}
+			if s.txs == nil {
+				s.txs = map[[2]string]SideTx{}
+			}
+			s.txs[k] = tx
+			s.order = append(s.order, k)
+		}
+		r, err := tx.Execute(ctx, q.SQL)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+func (s *sideExec) ExecuteAutocommit(ctx context.Context, qs []ShardQuery) ([]*querypb.QueryResult, error) {
+	return s.base.ExecuteAutocommit(ctx, qs)
+}
+
+func (s *sideExec) Stream(ctx context.Context, qs []ShardQuery, callback func(int, *querypb.QueryResult) error) error {
+	res, err := s.Execute(ctx, qs)
+	if err != nil {
+		return err
+	}
+	for i, r := range res {
+		if err := callback(i, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commit commits the transactions in the order they began. After a
+// failure the rest are rolled back.
+func (s *sideExec) commit(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	for i, k := range s.order {
+		if err := s.txs[k].Commit(ctx); err != nil {
+			delete(s.txs, k)
+			s.order = s.order[i+1:]
+			s.rollback(ctx)
+			return err
+		}
+		delete(s.txs, k)
+	}
+	s.order = nil
+	return nil
+}
+
+// rollback rolls back the transactions still open.
+func (s *sideExec) rollback(ctx context.Context) {
+	if s == nil {
+		return
+	}
+	for _, k := range s.order {
+		if tx := s.txs[k]; tx != nil {
+			tx.Rollback(ctx)
+		}
+	}
+	s.txs, s.order = nil, nil
 }
 
 // describeLookupWrite describes the maintenance of one lookup, for
