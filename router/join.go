@@ -37,8 +37,10 @@ type Join struct {
 	// output does not show (join keys, sort keys).
 	LeftHidden, RightHidden int
 	// Cols chooses the output columns; nil means every shown left column
-	// then every shown right column.
-	Cols []joinCol
+	// then every shown right column (right then left with RightFirst: a
+	// RIGHT JOIN's SELECT *, planned as a LEFT JOIN the other way round).
+	Cols       []joinCol
+	RightFirst bool
 	// Hidden are extra output columns at the end (for a Sort above).
 	Hidden []joinCol
 	// LeftWeight and RightWeight, when HasWeights, hold the shards'
@@ -205,16 +207,24 @@ func (j *Join) Describe() map[string]any {
 		for _, x := range j.Vars {
 			vars[x.Bind] = x.Col
 		}
-		return map[string]any{
+		d := map[string]any{
 			"operator": "NestedLoopJoin", "variant": v, "vars": vars,
 			"inputs": []any{j.Left.Describe(), j.Right.Describe()},
 		}
+		if j.RightFirst {
+			d["right_first"] = true
+		}
+		return d
 	}
-	return map[string]any{
+	d := map[string]any{
 		"operator": "Join", "variant": v, "join_bind": j.JoinBind,
 		"left_key": j.LeftKey, "right_key": j.RightKey,
 		"inputs": []any{j.Left.Describe(), j.Right.Describe()},
 	}
+	if j.RightFirst {
+		d["right_first"] = true
+	}
+	return d
 }
 
 // output makes the join's column definitions and the function that
@@ -230,11 +240,16 @@ func (j *Join) output(mem *stmtMemory, lfields, rfields []*querypb.Field, callba
 	}
 	cols := j.Cols
 	if cols == nil {
+		var lcols, rcols []joinCol
 		for i := 0; i < nl; i++ {
-			cols = append(cols, joinCol{idx: i})
+			lcols = append(lcols, joinCol{idx: i})
 		}
 		for i := 0; i < nr; i++ {
-			cols = append(cols, joinCol{right: true, idx: i})
+			rcols = append(rcols, joinCol{right: true, idx: i})
+		}
+		cols = append(lcols, rcols...)
+		if j.RightFirst {
+			cols = append(rcols, lcols...)
 		}
 	}
 	cols = append(append([]joinCol(nil), cols...), j.Hidden...)

@@ -11,6 +11,13 @@ import (
 // FROM splits into a left and a right group of tables, each one route,
 // joined in the gate on one equality (see Join).
 func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive, error) {
+	// a RIGHT JOIN b is b LEFT JOIN a, with a's columns shown first.
+	rightFirst := false
+	if len(entries) == 2 && entries[1].join == ast.RightJoin && !entries[1].natural && len(entries[1].using) == 0 {
+		a, b := *entries[0], *entries[1]
+		a.join, a.on, b.join, b.on = ast.LeftJoin, b.on, ast.CrossJoin, nil
+		entries, rightFirst = []*fromEntry{&b, &a}, true
+	}
 	for _, e := range entries {
 		switch {
 		case e.derived != nil:
@@ -112,11 +119,17 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 			crossConds = append(crossConds, c)
 		case r:
 			if leftJoin && !fromOn {
+				if rightFirst {
+					return sqlerr.NotSupported("WHERE conditions on the left table of a RIGHT JOIN across shards")
+				}
 				return sqlerr.NotSupported("WHERE conditions on the right table of a LEFT JOIN across shards")
 			}
 			rightConds = append(rightConds, c)
 		default:
 			if leftJoin && fromOn {
+				if rightFirst {
+					return sqlerr.NotSupported("ON conditions on the right table of a RIGHT JOIN across shards")
+				}
 				return sqlerr.NotSupported("ON conditions on the left table of a LEFT JOIN across shards")
 			}
 			leftConds = append(leftConds, c)
@@ -148,9 +161,11 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		nlVars = vars
 	}
 	// Output columns.
-	j := &Join{LeftJoin: leftJoin, JoinBind: p.newBind("jk")}
-	var lfields, rfields []*ast.SelectField
 	star := len(sel.Fields.Fields) == 1 && sel.Fields.Fields[0].WildCard != nil && sel.Fields.Fields[0].WildCard.Table.L == ""
+	j := &Join{LeftJoin: leftJoin, JoinBind: p.newBind("jk")}
+	// Cols order the columns by the select list; only * needs telling.
+	j.RightFirst = rightFirst && star
+	var lfields, rfields []*ast.SelectField
 	if star {
 		for _, e := range left {
 			lfields = append(lfields, &ast.SelectField{WildCard: &ast.WildCardField{Table: ast.NewCIStr(e.alias)}})

@@ -227,6 +227,12 @@ select c.customer_id, c.email, o.order_id from customer c join corder o on o.ord
 select c.customer_id, c2.customer_id from customer c join customer c2 on c2.nick = c.nick where c.customer_id < 60 order by c.customer_id, c2.customer_id;
 select c.customer_id, c2.customer_id from customer c join customer c2 on c2.email = c.email where c.customer_id in (1, 2, 4, 5) order by c.customer_id, c2.customer_id;
 select c.customer_id, c2.customer_id from customer c join customer c2 on c2.name = c.name where c.customer_id in (1, 2, 4, 5) order by c.customer_id, c2.customer_id;
+-- RIGHT JOIN across shards: planned as a LEFT JOIN the other way round.
+select c.customer_id, p.product_id, p.title from customer c right join commerce.product p on p.product_id = c.tier where p.product_id < 12 order by p.product_id, c.customer_id;
+select * from customer c right join commerce.product p on p.product_id = c.tier and c.customer_id < 50 where p.product_id < 8 order by p.product_id, c.customer_id;
+select p.product_id, count(c.customer_id) from customer c right join commerce.product p on p.product_id = c.tier where p.product_id < 15 group by p.product_id order by p.product_id;
+select o.order_id, c.customer_id from customer c right join corder o on o.order_id = c.customer_id where o.customer_id = 17 order by o.order_id;
+select c.customer_id, o.order_id from customer c right join corder o on o.order_id < c.customer_id and c.customer_id < 6 where o.customer_id = 3 order by 2, 1;
 
 -- ===== joins across shards without a column equality (nested loops: the right side per left row)
 select c.customer_id, o.order_id from customer c join corder o on o.qty > c.tier where c.customer_id in (3, 4, 5) and o.customer_id = 17 order by c.customer_id, o.order_id;

@@ -19,7 +19,6 @@ select customer_id from customer intersect select customer_id from corder;
 select sql_calc_found_rows customer_id from customer limit 1;
 select tier, count(*) from customer group by tier with rollup;
 select * from customer natural join corder;
-select c.customer_id from customer c right join commerce.product p on p.product_id = c.tier;
 select * from customer where customer_id in (select customer_id from corder o where o.qty = customer.tier);
 select tier, count(*) from customer group by tier order by count(*) + 1;
 select distinct tier from customer order by country_code;
