@@ -1,6 +1,8 @@
 package router
 
 import (
+	"strings"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
@@ -47,7 +49,7 @@ func (p *planner) planJoinAggregate(sel *ast.SelectStmt, entries []*fromEntry) (
 // returns, and the gate aggregates its values.
 func (s *scatterSelect) planRawAgg(name string, agg *ast.AggregateFuncExpr, at colRef, set func(ast.ExprNode)) error {
 	if len(agg.Args) == 0 {
-		return sqlerr.NotSupported("aggregate function %s without arguments over a join across shards", name)
+		return sqlerr.NotSupported("aggregate function %s without arguments %s", name, s.rawWhere())
 	}
 	ap := aggPlan{col: at}
 	switch name {
@@ -65,7 +67,7 @@ func (s *scatterSelect) planRawAgg(name string, agg *ast.AggregateFuncExpr, at c
 		}
 	case "sum", "avg", "min", "max", "bit_and", "bit_or", "bit_xor":
 		if len(agg.Args) != 1 {
-			return sqlerr.NotSupported("%s of several arguments over a join across shards", name)
+			return sqlerr.NotSupported("%s of several arguments %s", name, s.rawWhere())
 		}
 		set(agg.Args[0])
 		switch {
@@ -94,7 +96,7 @@ func (s *scatterSelect) planRawAgg(name string, agg *ast.AggregateFuncExpr, at c
 		n := len(agg.Args) - 1
 		sep, ok := agg.Args[n].(*driver.ValueExpr)
 		if !ok || n < 1 {
-			return sqlerr.NotSupported("this GROUP_CONCAT over a join across shards")
+			return sqlerr.NotSupported("this GROUP_CONCAT %s", s.rawWhere())
 		}
 		set(agg.Args[0])
 		ap.op = AggGroupConcat
@@ -109,7 +111,7 @@ func (s *scatterSelect) planRawAgg(name string, agg *ast.AggregateFuncExpr, at c
 		if agg.Order != nil {
 			for _, by := range agg.Order.Items {
 				if _, ok := by.Expr.(*ast.PositionExpr); ok {
-					return sqlerr.NotSupported("GROUP_CONCAT ordered by a column position over a join across shards")
+					return sqlerr.NotSupported("GROUP_CONCAT ordered by a column position %s", s.rawWhere())
 				}
 				c := s.addHidden(by.Expr)
 				ap.order = append(ap.order, keyRef{col: c, desc: by.Desc, weight: s.weightOf(c)})
@@ -120,8 +122,50 @@ func (s *scatterSelect) planRawAgg(name string, agg *ast.AggregateFuncExpr, at c
 		ml := s.addHidden(&ast.VariableExpr{Name: "group_concat_max_len", IsSystem: true})
 		ap.maxLen = &ml
 	default:
-		return sqlerr.NotSupported("aggregate function %s over a join across shards", name)
+		return sqlerr.NotSupported("aggregate function %s %s", strings.ToUpper(name), s.rawWhere())
 	}
 	s.aggs = append(s.aggs, ap)
 	return nil
 }
+
+// rawWhere says where raw rows come from, for refusals.
+func (s *scatterSelect) rawWhere() string {
+	if s.rawScatter {
+		return "across shards"
+	}
+	return "over a join across shards"
+}
+
+// rawOnly are the aggregates the gate computes only from raw rows: the
+// shards cannot compute a part of them that the gate could merge.
+var rawOnly = map[string]bool{"group_concat": true, "bit_and": true, "bit_or": true, "bit_xor": true}
+
+// needsRawRows reports a grouping SELECT with an aggregate of rawOnly.
+func needsRawRows(sel *ast.SelectStmt) bool {
+	f := &rawAggFinder{}
+	sel.Fields.Accept(f)
+	if sel.Having != nil {
+		sel.Having.Accept(f)
+	}
+	if sel.OrderBy != nil {
+		sel.OrderBy.Accept(f)
+	}
+	return f.found
+}
+
+type rawAggFinder struct{ found bool }
+
+func (a *rawAggFinder) Enter(n ast.Node) (ast.Node, bool) {
+	switch x := n.(type) {
+	case *ast.AggregateFuncExpr:
+		if rawOnly[strings.ToLower(x.F)] {
+			a.found = true
+		}
+		return n, true
+	case *ast.SubqueryExpr:
+		return n, true
+	}
+	return n, false
+}
+
+func (a *rawAggFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }

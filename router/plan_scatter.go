@@ -36,6 +36,8 @@ type scatterSelect struct {
 	// raw: the input returns every row (a join across shards), not the
 	// shards' groups; aggregates read values, not partial aggregates.
 	raw bool
+	// rawScatter says the raw rows come from a scatter, not a join.
+	rawScatter bool
 }
 
 type aggPlan struct {
@@ -224,6 +226,12 @@ func (p *planner) planScatterSelect(sel *ast.SelectStmt, route *Route, g *routeG
 	}
 	if !aggregates(sel) {
 		return p.planScatterPlain(s, route)
+	}
+	if needsRawRows(sel) {
+		// GROUP_CONCAT and BIT_*: the shards send their rows, and the gate
+		// aggregates them all, as over a join (within the statement's
+		// memory limit).
+		s.raw, s.rawScatter = true, true
 	}
 	return p.planScatterAggregate(s, func() (Primitive, error) {
 		if err := s.finishRoute(route); err != nil {

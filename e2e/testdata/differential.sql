@@ -210,6 +210,16 @@ select c.customer_id, co.vat * c.balance from customer c join country co on co.c
 select distinct co.region from country co join customer c on c.country_code = co.code;
 select co.code, c.customer_id from country co join customer c on c.country_code = co.code where co.code = 'JP' order by c.customer_id;
 
+-- ===== GROUP_CONCAT and BIT_* across shards: the gate aggregates the shards' rows
+select group_concat(name order by customer_id) from customer where customer_id < 40;
+-- DISTINCT keeps any one of the names the collation deems equal:
+-- ci: 1
+select tier, group_concat(distinct name order by name desc separator '/') from customer where customer_id < 100 group by tier order by tier;
+select tier, bit_or(customer_id), bit_and(customer_id), bit_xor(customer_id) from customer group by tier order by tier;
+select count(*), group_concat(customer_id order by customer_id desc separator '') from customer where tier = 2 and customer_id < 300;
+select tier, group_concat(nick order by nick, customer_id) from customer group by tier having count(*) > 1 order by tier;
+select bit_xor(customer_id) from customer where customer_id > 1000000;
+
 -- ===== joins across shards and keyspaces (in the gate)
 select o.order_id, p.title from corder o join commerce.product p on o.product_id = p.product_id where o.customer_id = 17 order by o.order_id;
 select o.order_id, p.title, p.price from corder o left join commerce.product p on p.product_id = o.product_id where o.order_id < 40 order by o.order_id;
