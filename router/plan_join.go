@@ -1,9 +1,14 @@
 package router
 
 import (
+	"errors"
+	"strconv"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
+	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/mosaicdb/mosaic/router/evalengine"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -100,7 +105,9 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		}
 		return inLeft, inRight, nil
 	}
-	var leftConds, rightConds, crossConds []ast.ExprNode
+	// postConds are WHERE conditions on the nullable side of a LEFT JOIN:
+	// they hold only after the join, so the gate evaluates them there.
+	var leftConds, rightConds, crossConds, postConds []ast.ExprNode
 	var lkey, rkey *ast.ColumnNameExpr
 	classify := func(c ast.ExprNode, fromOn bool) error {
 		l, r, err := side(qualifiers(c))
@@ -108,22 +115,17 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 			return err
 		}
 		switch {
-		case l && r:
-			if leftJoin && !fromOn {
-				t, _ := restoreSQL(c)
-				return sqlerr.NotSupported("a WHERE condition over both sides of a LEFT JOIN across shards (%s)", t)
+		case r && leftJoin && !fromOn:
+			if hasSubquery(c) {
+				return sqlerr.NotSupported("subqueries in a join across shards")
 			}
+			postConds = append(postConds, c)
+		case l && r:
 			if hasSubquery(c) {
 				return sqlerr.NotSupported("subqueries in a join across shards")
 			}
 			crossConds = append(crossConds, c)
 		case r:
-			if leftJoin && !fromOn {
-				if rightFirst {
-					return sqlerr.NotSupported("WHERE conditions on the left table of a RIGHT JOIN across shards")
-				}
-				return sqlerr.NotSupported("WHERE conditions on the right table of a LEFT JOIN across shards")
-			}
 			rightConds = append(rightConds, c)
 		default:
 			if leftJoin && fromOn {
@@ -251,6 +253,90 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 			keys = append(keys, key)
 		}
 	}
+	// The post-join conditions read the last columns of the join's
+	// output, hidden ones added for them.
+	var post evalengine.Expr
+	postTail := 0
+	if len(postConds) > 0 {
+		first := len(hiddenRefs)
+		seen := map[string]int{}
+		col := func(e ast.ExprNode) (int, error) {
+			_, r, err := side(qualifiers(e))
+			if err != nil {
+				return 0, err
+			}
+			t, err := restoreSQL(e)
+			if err != nil {
+				return 0, err
+			}
+			key := strconv.FormatBool(r) + t
+			if k, ok := seen[key]; ok {
+				return k, nil
+			}
+			addHidden(e, r)
+			seen[key] = len(hiddenRefs) - 1 - first
+			return seen[key], nil
+		}
+		var err error
+		post, err = evalengine.Translate(andAll(postConds), func(x ast.ExprNode) (evalengine.Expr, bool, error) {
+			switch n := x.(type) {
+			case *ast.IsNullExpr:
+				cn, ok := n.Expr.(*ast.ColumnNameExpr)
+				if !ok {
+					return nil, false, nil
+				}
+				// The side computes col IS NULL (0 or 1, of any type, text
+				// too); the join makes it NULL where it adds a NULL row.
+				k, err := col(&ast.IsNullExpr{Expr: cn})
+				if err != nil {
+					return nil, true, err
+				}
+				c := evalengine.Column{Index: k}
+				if n.Not {
+					return evalengine.Compare{Op: evalengine.OpEQ, L: c, R: evalengine.Literal{Value: int64(0)}}, true, nil
+				}
+				return evalengine.Logic{Op: evalengine.OpOr, L: evalengine.IsNull{E: c},
+					R: evalengine.Compare{Op: evalengine.OpEQ, L: c, R: evalengine.Literal{Value: int64(1)}}}, true, nil
+			case *ast.ColumnNameExpr:
+				k, err := col(n)
+				if err != nil {
+					return nil, true, err
+				}
+				return evalengine.Column{Index: k}, true, nil
+			case *ast.BinaryOperationExpr, *ast.PatternLikeOrIlikeExpr, *ast.PatternInExpr, *ast.BetweenExpr, *ast.UnaryOperationExpr:
+				// A condition over one side is computed by that side, in
+				// its columns' collations: on the preserved side any, on
+				// the nullable side one that is NULL when its columns are
+				// (as the row the join adds has them).
+				l, r, err := side(qualifiers(n))
+				if err != nil {
+					return nil, true, err
+				}
+				if l == r || r && !nullWhenColumnsAre(n) {
+					return nil, false, nil
+				}
+				k, err := col(n)
+				if err != nil {
+					return nil, true, err
+				}
+				return evalengine.Column{Index: k}, true, nil
+			case *bindVarExpr:
+				if n.kind != bindScalar {
+					return nil, true, sqlerr.NotSupported("a list bind variable in a WHERE condition on the nullable side of an outer join across shards")
+				}
+				return evalengine.Bind{Name: n.name}, true, nil
+			}
+			return nil, false, nil
+		})
+		if err != nil {
+			t, _ := restoreSQL(andAll(postConds))
+			if errors.Is(err, evalengine.ErrUnsupported) {
+				return nil, sqlerr.NotSupported("this WHERE condition on the nullable side of an outer join across shards (%s): %v", t, err)
+			}
+			return nil, err
+		}
+		postTail = len(hiddenRefs) - first
+	}
 	nh := len(hiddenRefs)
 	fix := func(c int) int {
 		if c <= -(1 << 20) {
@@ -323,6 +409,9 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		return nil, err
 	}
 	var prim Primitive = j
+	if post != nil {
+		prim = &EvalFilter{Input: prim, Cond: post, Tail: postTail}
+	}
 	if len(keys) > 0 {
 		prim = &Sort{Input: prim, Keys: keys}
 	}
@@ -339,6 +428,47 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		prim = &Truncate{Input: prim, Hidden: nh}
 	}
 	return prim, nil
+}
+
+// nullWhenColumnsAre reports a condition whose value is NULL whenever its
+// columns are: a comparison, LIKE, IN or BETWEEN of columns, literals and
+// bind variables, or NOT of one.
+func nullWhenColumnsAre(e ast.ExprNode) bool {
+	plain := func(e ast.ExprNode) bool {
+		switch x := e.(type) {
+		case *ast.ColumnNameExpr, *driver.ValueExpr:
+			return true
+		case *bindVarExpr:
+			return x.kind == bindScalar
+		}
+		return false
+	}
+	switch x := e.(type) {
+	case *ast.ParenthesesExpr:
+		return nullWhenColumnsAre(x.Expr)
+	case *ast.UnaryOperationExpr:
+		return (x.Op == opcode.Not || x.Op == opcode.Not2) && nullWhenColumnsAre(x.V)
+	case *ast.BinaryOperationExpr:
+		switch x.Op {
+		case opcode.EQ, opcode.NE, opcode.LT, opcode.LE, opcode.GT, opcode.GE:
+			return plain(x.L) && plain(x.R)
+		}
+	case *ast.PatternLikeOrIlikeExpr:
+		return plain(x.Expr) && plain(x.Pattern)
+	case *ast.BetweenExpr:
+		return plain(x.Expr) && plain(x.Left) && plain(x.Right)
+	case *ast.PatternInExpr:
+		if x.Sel != nil || !plain(x.Expr) {
+			return false
+		}
+		for _, v := range x.List {
+			if !plain(v) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func hasAlias(entries []*fromEntry, a string) bool {

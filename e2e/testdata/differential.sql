@@ -244,6 +244,15 @@ select p.product_id, count(c.customer_id) from customer c right join commerce.pr
 select o.order_id, c.customer_id from customer c right join corder o on o.order_id = c.customer_id where o.customer_id = 17 order by o.order_id;
 select c.customer_id, o.order_id from customer c right join corder o on o.order_id < c.customer_id and c.customer_id < 6 where o.customer_id = 3 order by 2, 1;
 
+-- WHERE on the nullable side of an outer join across shards: evaluated after the join.
+select c.customer_id, o.order_id from customer c left join corder o on o.customer_id = c.tier where o.qty < c.tier and c.customer_id < 40 order by 1, 2;
+select c.customer_id from customer c left join corder o on o.order_id = c.customer_id where o.order_id is null and c.customer_id < 400 order by c.customer_id;
+select c.customer_id, o.status from customer c left join corder o on o.order_id = c.customer_id where (o.status = 'shipped' or o.status is null) and c.customer_id < 60 order by c.customer_id;
+select c.customer_id, o.qty from customer c left join corder o on o.order_id = c.customer_id where coalesce(o.qty, 0) = 0 and c.customer_id < 300 order by c.customer_id;
+select c.customer_id, o.amount from customer c left join corder o on o.order_id = c.customer_id where o.amount > c.balance / 1000 and c.customer_id < 200 order by c.customer_id;
+select count(*), count(o.order_id) from customer c left join corder o on o.order_id = c.customer_id where o.status is not null;
+select p.product_id from customer c right join commerce.product p on p.product_id = c.tier and c.customer_id < 50 where c.customer_id is null and p.product_id < 20 order by p.product_id;
+
 -- ===== joins across shards without a column equality (nested loops: the right side per left row)
 select c.customer_id, o.order_id from customer c join corder o on o.qty > c.tier where c.customer_id in (3, 4, 5) and o.customer_id = 17 order by c.customer_id, o.order_id;
 select c.customer_id, p.product_id from customer c join commerce.product p on p.price < c.balance / 100 where c.customer_id < 12 order by 1, 2;

@@ -24,5 +24,4 @@ select distinct tier from customer order by country_code;
 select * from customer group by tier;
 select std(balance) from customer;
 select customer_id from customer into outfile '/tmp/mosaic-refused.txt';
-select c.customer_id, o.order_id from customer c left join corder o on o.customer_id = c.tier where o.qty < c.tier;
 select concat(max(name), '!') from customer;
