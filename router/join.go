@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -56,6 +57,26 @@ type Join struct {
 	// Looped says Right ran per left row without any Vars (a cross join):
 	// it then runs once.
 	Looped bool
+	// LeftGuard, when HasGuard, is a left column (negative: from the end)
+	// holding a LEFT JOIN's ON conditions on the left table alone, which
+	// the left side computes: a left row for which it is not true joins
+	// nothing and is kept with NULLs.
+	LeftGuard int
+	HasGuard  bool
+}
+
+// guardOf returns, for a left row, whether it may join: the column at g
+// (-1: no guard) is true (not NULL, not 0).
+func guardOf(row [][]byte, g int) bool {
+	if g < 0 {
+		return true
+	}
+	c := row[g]
+	if c == nil {
+		return false
+	}
+	f, err := strconv.ParseFloat(string(c), 64)
+	return err == nil && f != 0
 }
 
 // JoinVar binds a left column (negative: from the end) for a nested
@@ -106,10 +127,16 @@ func (j *Join) join(ctx context.Context, exec ShardExecutor, bv BindVars, callba
 	if err != nil {
 		return nil, sqlerr.NotSupported("this join key across shards: %v", err)
 	}
+	g := -1
+	if j.HasGuard {
+		if g, err = colIndex(j.LeftGuard, len(lres.Fields)); err != nil {
+			return nil, err
+		}
+	}
 	var keys []any
 	seen := map[string]bool{}
 	for _, r := range lrows {
-		if r[lk] == nil {
+		if r[lk] == nil || !guardOf(r, g) {
 			continue
 		}
 		k := string(lcomp.Key(r[lk]))
@@ -180,7 +207,7 @@ func (j *Join) join(ctx context.Context, exec ShardExecutor, bv BindVars, callba
 	}
 	for _, l := range lrows {
 		var matches []int
-		if l[lk] != nil {
+		if l[lk] != nil && guardOf(l, g) {
 			matches = byKey[keyOf(l, lk, lw, lcomp)]
 		}
 		for _, m := range matches {
@@ -214,6 +241,9 @@ func (j *Join) Describe() map[string]any {
 		if j.RightFirst {
 			d["right_first"] = true
 		}
+		if j.HasGuard {
+			d["left_guard"] = j.LeftGuard
+		}
 		return d
 	}
 	d := map[string]any{
@@ -223,6 +253,9 @@ func (j *Join) Describe() map[string]any {
 	}
 	if j.RightFirst {
 		d["right_first"] = true
+	}
+	if j.HasGuard {
+		d["left_guard"] = j.LeftGuard
 	}
 	return d
 }
@@ -377,8 +410,19 @@ func (j *Join) nestedLoop(ctx context.Context, exec ShardExecutor, bv BindVars, 
 		runs[k.String()] = r
 		return r, nil
 	}
+	g := -1
+	if j.HasGuard {
+		var err error
+		if g, err = colIndex(j.LeftGuard, len(lres.Fields)); err != nil {
+			return nil, err
+		}
+	}
 	matches := make([]*run, len(lrows))
 	for i, l := range lrows {
+		if !guardOf(l, g) {
+			matches[i] = &run{}
+			continue
+		}
 		r, err := execRight(l)
 		if err != nil {
 			return nil, err

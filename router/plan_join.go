@@ -107,7 +107,10 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 	}
 	// postConds are WHERE conditions on the nullable side of a LEFT JOIN:
 	// they hold only after the join, so the gate evaluates them there.
-	var leftConds, rightConds, crossConds, postConds []ast.ExprNode
+	// guardConds are ON conditions of a LEFT JOIN on the left table alone:
+	// the left side computes them, and a row for which they are not true
+	// joins nothing.
+	var leftConds, rightConds, crossConds, postConds, guardConds []ast.ExprNode
 	var lkey, rkey *ast.ColumnNameExpr
 	classify := func(c ast.ExprNode, fromOn bool) error {
 		l, r, err := side(qualifiers(c))
@@ -129,10 +132,11 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 			rightConds = append(rightConds, c)
 		default:
 			if leftJoin && fromOn {
-				if rightFirst {
-					return sqlerr.NotSupported("ON conditions on the right table of a RIGHT JOIN across shards")
+				if hasSubquery(c) {
+					return sqlerr.NotSupported("subqueries in a join across shards")
 				}
-				return sqlerr.NotSupported("ON conditions on the left table of a LEFT JOIN across shards")
+				guardConds = append(guardConds, c)
+				return nil
 			}
 			leftConds = append(leftConds, c)
 		}
@@ -370,6 +374,10 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 			tail = append(tail, v.col)
 			j.Vars = append(j.Vars, JoinVar{Bind: v.bind, Col: i - len(nlVars)})
 		}
+	}
+	if len(guardConds) > 0 {
+		tail = append([]ast.ExprNode{andAll(guardConds)}, tail...)
+		j.LeftGuard, j.HasGuard = -len(tail), true
 	}
 	for _, h := range hiddenRefs {
 		if h.right {

@@ -253,6 +253,12 @@ select c.customer_id, o.amount from customer c left join corder o on o.order_id 
 select count(*), count(o.order_id) from customer c left join corder o on o.order_id = c.customer_id where o.status is not null;
 select p.product_id from customer c right join commerce.product p on p.product_id = c.tier and c.customer_id < 50 where c.customer_id is null and p.product_id < 20 order by p.product_id;
 
+-- ON conditions on the preserved table of an outer join across shards: a row they reject joins nothing.
+select c.customer_id, o.order_id from customer c left join corder o on o.order_id = c.customer_id and c.tier = 2 where c.customer_id < 50 order by 1, 2;
+select c.customer_id, o.order_id from customer c left join corder o on o.order_id < c.customer_id and o.customer_id = 3 and c.customer_id > 4 where c.customer_id < 9 order by 1, 2;
+select c.customer_id, c.name, o.qty from customer c left join corder o on o.order_id = c.customer_id and c.name like 'A%' where c.customer_id < 100 order by 1;
+select p.product_id, c.customer_id from customer c right join commerce.product p on p.product_id = c.tier and p.price > 50 and c.customer_id < 30 where p.product_id < 15 order by 1, 2;
+
 -- ===== joins across shards without a column equality (nested loops: the right side per left row)
 select c.customer_id, o.order_id from customer c join corder o on o.qty > c.tier where c.customer_id in (3, 4, 5) and o.customer_id = 17 order by c.customer_id, o.order_id;
 select c.customer_id, p.product_id from customer c join commerce.product p on p.price < c.balance / 100 where c.customer_id < 12 order by 1, 2;
