@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mosaicdb/mosaic/mtls"
+	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/vrepl/workflow"
+	"github.com/mosaicdb/mosaic/topo"
 )
 
 var moveTablesSwitches = flag.Int("movetables-switches", 12, "traffic moves (switch, reverse, switch, ...) in TestMoveTablesSwitches")
@@ -177,6 +181,38 @@ func TestMoveTablesSwitches(t *testing.T) {
 	rc.mustCtl(t, "movetables", "create", "--workflow", "mt", "--source-keyspace", "commerce", "--target-keyspace", "customer", "--tables", "customer,corder")
 	waitReportOf(t, m, "customer", "mt", "caught up", func(r *workflow.Report) bool { ok, _ := r.Caught(2); return ok })
 
+	// Every change of the two keyspaces' workflow records, in order: the
+	// streams that fed the side taking the traffic are stopped (their
+	// record STOPPED, and the switch waits for the streams) before the
+	// commit that switches it, which freezes them.
+	wctx, wcancel := context.WithCancel(t.Context())
+	defer wcancel()
+	var recMu sync.Mutex
+	var recs []string // "workflow state version"
+	var watchers sync.WaitGroup
+	for _, ks := range []string{"commerce", "customer"} {
+		_, events, err := rc.TS.Store().Watch(wctx, "keyspaces/"+ks+"/workflows/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		watchers.Add(1)
+		go func() {
+			defer watchers.Done()
+			for ev := range events {
+				if ev.Err != nil || ev.Deleted {
+					continue
+				}
+				wf := &vreplicationpb.Workflow{}
+				if topo.Unmarshal(ev.Value, wf) != nil {
+					continue
+				}
+				recMu.Lock()
+				recs = append(recs, fmt.Sprintf("%s %s %d", wf.Name, wf.State, ev.Version))
+				recMu.Unlock()
+			}
+		}()
+	}
+
 	on := "commerce"
 	for i := range *moveTablesSwitches {
 		cmd, feed, feedKs := "switch-traffic", "mt_reverse", "commerce"
@@ -188,9 +224,7 @@ func TestMoveTablesSwitches(t *testing.T) {
 			t.Fatalf("move %d: mosaicctl movetables %s: %v\n%s", i+1, cmd, err, out)
 		}
 		on = map[string]string{"commerce": "customer", "customer": "commerce"}[on]
-		if d, ok := heldFor(out); ok {
-			t.Logf("move %d (%s): writes held %v", i+1, cmd, d)
-		}
+		t.Logf("move %d: %s", i+1, strings.TrimSpace(out))
 		waitReportOf(t, m, feedKs, feed, "caught up after "+cmd, func(r *workflow.Report) bool { ok, _ := r.Caught(2); return ok })
 		load.waitWrites(t, 20+rand.IntN(40))
 	}
@@ -202,6 +236,28 @@ func TestMoveTablesSwitches(t *testing.T) {
 	if errs := load.errorsSince(0); len(errs) > 0 {
 		t.Logf("%d client errors (their writes are not counted as acknowledged); first: %s", len(errs), errs[0])
 	}
+	wcancel()
+	watchers.Wait()
+	t.Run("feeds stop before the switch", func(t *testing.T) {
+		last := map[string][2]string{} // workflow -> state, version
+		frozen := 0
+		for _, r := range recs {
+			f := strings.Fields(r)
+			name, state, version := f[0], f[1], f[2]
+			if prev, ok := last[name]; ok && state == "FROZEN" && prev[0] != "FROZEN" {
+				frozen++
+				pv, _ := strconv.ParseInt(prev[1], 10, 64)
+				v, _ := strconv.ParseInt(version, 10, 64)
+				if prev[0] != "STOPPED" || pv >= v {
+					t.Errorf("workflow %s went from %s (version %s) to FROZEN (version %s) in the switch: its streams were not stopped before the commit that switched the traffic", name, prev[0], prev[1], version)
+				}
+			}
+			last[name] = [2]string{state, version}
+		}
+		if frozen < *moveTablesSwitches-1 {
+			t.Errorf("the watch saw %d workflows frozen by %d switches:\n%s", frozen, *moveTablesSwitches, strings.Join(recs, "\n"))
+		}
+	})
 	t.Run("acknowledged writes in customer", func(t *testing.T) { rc.checkMoved(t, load, targets) })
 	t.Run("reverse streams vdiff", func(t *testing.T) {
 		rc.waitMoveApplied(t, "customer", targets, "commerce", "mt_reverse", []string{"0"})
