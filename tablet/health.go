@@ -181,17 +181,31 @@ func (a *Agent) checkHealth(ctx context.Context) {
 	if tt == topodatapb.TabletType_PRIMARY {
 		msg.PrimaryTermStartUnixNano = term
 	}
-	if qsDisabled && reason == qsDisabledReason {
-		a.qs.SetOpenTxOnly(tt, reason)
-	} else {
-		a.qs.SetServing(tt, serving, reason)
-	}
+	msg.Serving = a.applyServing(tt, serving, reason)
 	a.mu.Lock()
 	a.last = msg
 	a.lagSource = lagSource
 	a.mu.Unlock()
 	a.health.Publish(msg)
 	a.checkRepair(rs)
+}
+
+// applyServing sets the query service's state to a verdict
+// (servingVerdict) and returns whether it serves. The shard record may
+// have fenced the query service since the verdict's facts were read
+// (syncQueryControl, called by RefreshState and the shard watch outside
+// healthMu): the fence is checked again under mu, which syncQueryControl
+// holds when it fences, so that a verdict of serving taken before the
+// fence never lifts it while the fenced tablet drains for a switch.
+func (a *Agent) applyServing(tt topodatapb.TabletType, serving bool, reason string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if reason == qsDisabledReason || serving && a.qsControl.disabled {
+		a.qs.SetOpenTxOnly(tt, qsDisabledReason)
+		return false
+	}
+	a.qs.SetServing(tt, serving, reason)
+	return serving
 }
 
 // lastHealth returns the last published health message, or nil. Do not

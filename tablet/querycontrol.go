@@ -58,13 +58,13 @@ func (a *Agent) syncQueryControl() {
 		c.stopDrain()
 		c.stopDrain = nil
 	}
-	serving := a.ready && a.notServing == ""
+	if disabled && a.ready && a.notServing == "" {
+		// Under mu: applyServing checks the control under it too.
+		a.qs.SetOpenTxOnly(tt, qsDisabledReason)
+	}
 	a.mu.Unlock()
 	if disabled {
 		a.log.Warn("query service disabled by the shard record: draining", "type", topo.TabletTypeString(tt))
-		if serving {
-			a.qs.SetOpenTxOnly(tt, qsDisabledReason)
-		}
 		select {
 		case a.drainCh <- struct{}{}:
 		default:

@@ -278,8 +278,8 @@ func printStep(w io.Writer, st workflow.SwitchStep) {
 		fmt.Fprintf(w, " (commit %v)\n", st.Commit.Round(time.Millisecond))
 		return
 	}
-	fmt.Fprintf(w, "; writes held %v (fence %v, drain %v, catch-up %v, commit %v); %s now streams the other way\n",
-		st.Pause.Round(time.Millisecond), st.Fence.Round(time.Millisecond), st.Drain.Round(time.Millisecond), st.CatchUp.Round(time.Millisecond), st.Commit.Round(time.Millisecond), st.Reverse)
+	fmt.Fprintf(w, "; writes held %v (fence %v, drain %v, catch-up %v, stop %v, commit %v); %s now streams the other way\n",
+		st.Pause.Round(time.Millisecond), st.Fence.Round(time.Millisecond), st.Drain.Round(time.Millisecond), st.CatchUp.Round(time.Millisecond), st.Stop.Round(time.Millisecond), st.Commit.Round(time.Millisecond), st.Reverse)
 }
 
 // printReport prints a workflow and its streams as a table.

@@ -1,7 +1,9 @@
 package queryservice
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -46,5 +48,86 @@ func TestOpenTxOnly(t *testing.T) {
 	n, err := s.Drain(t.Context(), time.Minute, "fenced")
 	if err != nil || n != 0 || time.Since(start) > 5*time.Second {
 		t.Fatalf("Drain with nothing open = %d, %v after %v", n, err, time.Since(start))
+	}
+}
+
+// Drain waits for a Begin, BeginExecute or ReserveExecute that passed the
+// serving check before the fence and is still on its way to mysqld: the
+// transaction it opens after Drain returned would write behind the
+// position the switch reads then (its catch-up target), and the switch
+// would end without it. Each request here stalls in the handshake of a
+// mysqld that accepts and does not answer.
+func TestDrainWaitsForBegins(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	mysqld := mysqlconn.Params{Addr: ln.Addr().String(), User: "app"}
+	s, err := New(DefaultConfig(), Identity{Alias: &topodatapb.TabletAlias{Cell: "z", Uid: 1}, Keyspace: "ks", Shard: "0"},
+		Accounts{App: mysqld, ReadOnly: mysqld, Agent: mysqld}, nil, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topodatapb.TabletType_PRIMARY}
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"Begin", func() error {
+			_, err := s.Begin(t.Context(), &querypb.BeginRequest{Target: target})
+			return err
+		}},
+		{"BeginExecute", func() error {
+			_, err := s.BeginExecute(t.Context(), &querypb.BeginExecuteRequest{Target: target, Sql: "INSERT INTO t VALUES (1)"})
+			return err
+		}},
+		{"ReserveExecute", func() error {
+			_, err := s.ReserveExecute(t.Context(), &querypb.ReserveExecuteRequest{Target: target, Sql: "SELECT GET_LOCK('l', 1)"})
+			return err
+		}},
+	} {
+		name, call := c.name, c.call
+		t.Run(name, func(t *testing.T) {
+			s.SetServing(topodatapb.TabletType_PRIMARY, true, "")
+			done := make(chan error, 1)
+			go func() { done <- call() }()
+			var conn net.Conn
+			select {
+			case conn = <-accepted:
+			case err := <-done:
+				t.Fatalf("%s ended before it reached mysqld: %v", name, err)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s did not reach mysqld", name)
+			}
+			// The request passed the serving check and waits for mysqld:
+			// the fence comes now.
+			s.SetOpenTxOnly(topodatapb.TabletType_PRIMARY, "fenced for a traffic switch")
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			_, err := s.Drain(ctx, time.Minute, "fenced")
+			cancel()
+			if err == nil {
+				t.Fatalf("Drain returned while a %s that passed the serving check before the fence was still on its way to mysqld", name)
+			}
+			conn.Close()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s did not end when mysqld closed its connection", name)
+			}
+			if _, err := s.Drain(t.Context(), time.Minute, "fenced"); err != nil {
+				t.Fatalf("Drain once the %s ended: %v", name, err)
+			}
+		})
 	}
 }

@@ -216,6 +216,9 @@ func (rs *reservedSet) run(ctx context.Context) {
 // reserved connection, a new one when the request names none.
 func (s *Service) ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
 	start := time.Now()
+	// Counted while it runs (see inflight): Drain waits for it.
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	if err := s.checkTarget(req.Target, false); err != nil {
 		if req.ReservedId != 0 {
 			// The tablet no longer serves what the locks were taken

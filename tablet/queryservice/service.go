@@ -88,8 +88,12 @@ type Service struct {
 	// when set.
 	lockWaits    lockWaitReader
 	lockWaitPool *Pool
-	// inflight counts statements outside transactions that passed the
-	// serving check and have not finished: DrainRequests waits for them.
+	// inflight counts the requests that may start work and have not
+	// finished: statements outside transactions, and the requests that
+	// open a transaction or a reserved connection until it is registered
+	// (txs, reserved). Each counts itself before its serving check, so
+	// that Drain and DrainRequests, which wait for it, never miss one that
+	// passed the check before a fence.
 	inflight atomic.Int64
 	// denied are the tables a table move took away (denied.go).
 	denied atomic.Pointer[deniedSet]
@@ -541,6 +545,9 @@ func (s *Service) begin(ctx context.Context, opts *querypb.ExecuteOptions, bo *q
 // Begin implements querypb.QueryServer.
 func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*querypb.BeginResponse, error) {
 	start := time.Now()
+	// Counted until the transaction is registered (see inflight).
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	if err := s.checkTarget(req.Target, false); err != nil {
 		return nil, s.fail(err)
 	}
@@ -560,6 +567,9 @@ func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*queryp
 // then owns.
 func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
 	start := time.Now()
+	// Counted until the transaction is registered (see inflight).
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	if err := s.checkTarget(req.Target, false); err != nil {
 		return nil, s.fail(err)
 	}

@@ -58,6 +58,11 @@ type Engine struct {
 	records map[string]*vreplicationpb.Workflow
 	known   bool
 	running map[streamID]*runningStream
+	// stopping are streams told to stop whose goroutine has not ended
+	// yet: they may still apply what they received. Status reports them
+	// as they are, so that a caller waiting for a workflow's streams to
+	// stop (a traffic switch) sees them stopped only once they are.
+	stopping map[streamID]*runningStream
 	// paused workflows' streams stay stopped (VDiff holds them).
 	paused map[string]int
 	kick   chan struct{}
@@ -94,7 +99,7 @@ func NewEngine(cfg Config, deps EngineDeps) (*Engine, error) {
 	return &Engine{
 		cfg: cfg, ts: deps.Topo, ks: deps.Keyspace, shard: deps.Shard, kr: kr, db: deps.DBName,
 		acc: deps.Accounts, dial: deps.Dial, log: deps.Log.With("component", "vrepl"), metrics: m,
-		running: map[streamID]*runningStream{}, paused: map[string]int{}, kick: make(chan struct{}, 1),
+		running: map[streamID]*runningStream{}, stopping: map[streamID]*runningStream{}, paused: map[string]int{}, kick: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -283,13 +288,17 @@ func (e *Engine) reconcile(ctx context.Context) {
 			stopIDs = append(stopIDs, id)
 		}
 	}
-	for _, id := range stopIDs {
+	for i, id := range stopIDs {
 		delete(e.running, id)
+		e.stopping[id] = stop[i]
 	}
 	e.mu.Unlock()
 	for _, rs := range stop {
 		rs.cancel()
+	}
+	for i, rs := range stop {
 		<-rs.done
+		e.stopped(stopIDs[i], rs)
 		rs.s.m.forget()
 	}
 	e.mu.Lock()
@@ -366,6 +375,15 @@ func maps(m map[string]*vreplicationpb.Workflow) map[string]*vreplicationpb.Work
 	return out
 }
 
+// stopped forgets stream id, told to stop, once its goroutine ended.
+func (e *Engine) stopped(id streamID, rs *runningStream) {
+	e.mu.Lock()
+	if e.stopping[id] == rs {
+		delete(e.stopping, id)
+	}
+	e.mu.Unlock()
+}
+
 // stopAll stops every stream and waits for them.
 func (e *Engine) stopAll() {
 	e.mu.Lock()
@@ -401,9 +419,11 @@ func (e *Engine) Status(ctx context.Context, workflow string) ([]*vreplicationpb
 	primary := e.primary
 	records := maps(e.records)
 	live := map[streamID]*vreplicationpb.StreamStatus{}
-	for id, rs := range e.running {
-		if workflow == "" || id.workflow == workflow {
-			live[id] = rs.s.status(e.shard)
+	for _, streams := range []map[streamID]*runningStream{e.stopping, e.running} {
+		for id, rs := range streams {
+			if workflow == "" || id.workflow == workflow {
+				live[id] = rs.s.status(e.shard)
+			}
 		}
 	}
 	e.mu.Unlock()

@@ -146,16 +146,20 @@ func (e *Engine) pause(workflow string) (resume func()) {
 	e.mu.Lock()
 	e.paused[workflow]++
 	var stop []*runningStream
+	var stopIDs []streamID
 	for id, rs := range e.running {
 		if id.workflow == workflow {
 			stop = append(stop, rs)
+			stopIDs = append(stopIDs, id)
 			delete(e.running, id)
+			e.stopping[id] = rs
 		}
 	}
 	e.mu.Unlock()
-	for _, rs := range stop {
+	for i, rs := range stop {
 		rs.cancel()
 		<-rs.done
+		e.stopped(stopIDs[i], rs)
 	}
 	return func() {
 		e.mu.Lock()

@@ -160,9 +160,15 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 	}
 	step.Fence = time.Since(start)
 	m.Log.Info("keyspace fenced for a table move; gates hold its writes", "keyspace", fromKs, "workflow", fwd.Name, "fenced", from)
+	stoppedV := topo.Version(0) // the feed's record, once stopFeed stopped it
 	fail := func(what string, cause error) (SwitchStep, error) {
 		step.Pause = time.Since(start)
 		err := m.rollback(ctx, fromKs, from, what, cause)
+		if stoppedV != 0 {
+			if rerr := m.restartFeed(ctx, feed, stoppedV); rerr != nil {
+				err = fmt.Errorf("%w; and %w", err, rerr)
+			}
+		}
 		if relisted {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
@@ -186,6 +192,16 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 		return fail("catching up with the fenced primaries", err)
 	}
 	step.CatchUp = time.Since(t)
+
+	// The streams that caught up stop before the targets take writes
+	// (stopFeed).
+	t = time.Now()
+	stoppedV, err = m.stopFeed(ctx, toClients, feed, feedV, to, req.CatchUpTimeout)
+	if err != nil {
+		return fail("stopping the streams into "+toKs, err)
+	}
+	feedV = stoppedV
+	step.Stop = time.Since(t)
 
 	starts, err := m.primaryPositions(ctx, toClients, to)
 	if err != nil {

@@ -39,7 +39,10 @@ import (
 //     which returns once drained with its GTID position: every write it
 //     acknowledged is at or before it;
 //  4. waits until every stream feeding the new side has applied exactly
-//     up to those positions (CatchUpTimeout);
+//     up to those positions (CatchUpTimeout), then stops them: their
+//     workflow is STOPPED, and the new primaries report the streams
+//     stopped (stopFeed), so that none is left following the old side
+//     once the other workflow applies the new side's writes there;
 //  5. reads the new primaries' GTID positions: everything there up to
 //     them is the old side's data, so the streams the other way start
 //     from them;
@@ -54,8 +57,9 @@ import (
 //
 // A failure at steps 3 to 6 cancels the switch (topo.CancelSwitch: the
 // flag goes, the old primaries serve again) and the error says so; the
-// records are as before. Reads (REPLICA, RDONLY) move with step 6 alone,
-// after the check of step 1 when the new side is fed by streams.
+// records are as before (the feeding workflow runs again). Reads
+// (REPLICA, RDONLY) move with step 6 alone, after the check of step 1
+// when the new side is fed by streams.
 
 // TrafficRequest asks for a traffic switch of a workflow.
 type TrafficRequest struct {
@@ -90,11 +94,12 @@ type SwitchStep struct {
 	FromKeyspace, ToKeyspace string
 	// For PRIMARY: Fence is the fence's topo commit (gates hold writes
 	// from when it lands), Drain the wait for the old primaries to apply
-	// it, CatchUp the wait for the streams, Commit the switch's topo
-	// commit (gates release writes once they see it); Pause is from the
-	// start of the fence to the end of the commit, what gates held
-	// writes for at most (plus their watch's delay).
-	Fence, Drain, CatchUp, Commit, Pause time.Duration
+	// it, CatchUp the wait for the streams, Stop the wait for them to
+	// stop (stopFeed), Commit the switch's topo commit (gates release
+	// writes once they see it); Pause is from the start of the fence to
+	// the end of the commit, what gates held writes for at most (plus
+	// their watch's delay).
+	Fence, Drain, CatchUp, Stop, Commit, Pause time.Duration
 	// Positions are the fenced primaries' positions (PRIMARY only).
 	Positions map[string]string
 	// Reverse names the workflow that now feeds the old side.
@@ -377,9 +382,16 @@ func (m *Manager) movePrimary(ctx context.Context, req TrafficRequest, toTargets
 	}
 	step.Fence = time.Since(start)
 	m.Log.Info("sources fenced; gates hold the keyspace's writes", "keyspace", ksName, "workflow", fwd.Name, "fenced", from)
+	stoppedV := topo.Version(0) // the feed's record, once stopFeed stopped it
 	fail := func(what string, cause error) (SwitchStep, error) {
 		step.Pause = time.Since(start)
-		return step, m.rollback(ctx, ksName, from, what, cause)
+		err := m.rollback(ctx, ksName, from, what, cause)
+		if stoppedV != 0 {
+			if rerr := m.restartFeed(ctx, feed, stoppedV); rerr != nil {
+				err = fmt.Errorf("%w; and %w", err, rerr)
+			}
+		}
+		return step, err
 	}
 
 	// Drain: every write the old primaries acknowledged is at or before
@@ -397,6 +409,15 @@ func (m *Manager) movePrimary(ctx context.Context, req TrafficRequest, toTargets
 		return fail("catching up with the fenced primaries", err)
 	}
 	step.CatchUp = time.Since(t)
+
+	// The streams that caught up stop before the targets take writes.
+	t = time.Now()
+	stoppedV, err = m.stopFeed(ctx, clients, feed, feedV, to, req.CatchUpTimeout)
+	if err != nil {
+		return fail("stopping the streams into the new primaries", err)
+	}
+	feedV = stoppedV
+	step.Stop = time.Since(t)
 
 	// Where the streams the other way start.
 	starts, err := m.primaryPositions(ctx, clients, to)
@@ -553,6 +574,72 @@ func (m *Manager) drain(ctx context.Context, clients primaries, shards []string,
 		}
 		return resp.Position, nil
 	})
+}
+
+// stopFeed stops workflow feed, whose record is at version v, and
+// waits until none of its streams runs on the primaries of the shards
+// to, which take the traffic, within timeout. A switch stops them after
+// they caught up and before the new side takes writes: a stream still
+// running after the switch would go on following the old side, where the
+// reverse streams apply the new side's writes, and apply them to the new
+// side again, over newer writes of the same rows. The streams learn of
+// the record by their tablets' watch; their tablets' WorkflowStatus
+// reports a stream stopped only once it has. It returns the record's
+// new version once it is written (even with an error), 0 when it is
+// not; restartFeed undoes it.
+func (m *Manager) stopFeed(ctx context.Context, clients primaries, feed *vreplicationpb.Workflow, v topo.Version, to []string, timeout time.Duration) (topo.Version, error) {
+	stopped := proto.Clone(feed).(*vreplicationpb.Workflow)
+	stopped.State = vreplicationpb.WorkflowState_STOPPED
+	stopped.Message = "stopped for a traffic switch: its streams stop before the other side takes writes"
+	op, err := topo.WorkflowOp(feed.TargetKeyspace, stopped, v)
+	if err != nil {
+		return 0, err
+	}
+	nv, err := m.ts.Store().Commit(ctx, []topo.Op{op})
+	if err != nil {
+		return 0, fmt.Errorf("stop workflow %s: %w", feed.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err = eachShard(to, func(sh string) (string, error) {
+		for {
+			resp, err := clients[sh].c.VR.WorkflowStatus(ctx, &vreplicationpb.WorkflowStatusRequest{Workflow: feed.Name})
+			running := ""
+			for _, st := range resp.GetStreams() {
+				if st.Workflow == feed.Name && st.Phase != "stopped" {
+					running = fmt.Sprintf("stream %s -> %s is %s", st.SourceShard, sh, st.Phase)
+				}
+			}
+			if err == nil && running == "" {
+				return "", nil
+			}
+			if err != nil {
+				running = err.Error()
+			}
+			select {
+			case <-ctx.Done():
+				return "", fmt.Errorf("the streams of workflow %s into %s did not stop within %v: %s", feed.Name, sh, timeout, running)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	return nv, err
+}
+
+// restartFeed writes back record feed, which stopFeed stopped at version
+// v, after a switch failed: its streams run again.
+func (m *Manager) restartFeed(ctx context.Context, feed *vreplicationpb.Workflow, v topo.Version) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	op, err := topo.WorkflowOp(feed.TargetKeyspace, feed, v)
+	if err == nil {
+		_, err = m.ts.Store().Commit(rctx, []topo.Op{op})
+	}
+	if err != nil {
+		m.Log.Error("cannot restart the streams of a workflow after a failed switch", "workflow", feed.Name, "err", err)
+		return fmt.Errorf("workflow %s of keyspace %s stays stopped (run its `start` command): %w", feed.Name, feed.TargetKeyspace, err)
+	}
+	return nil
 }
 
 // catchUp waits until every stream of wf into the shards to has applied
