@@ -358,8 +358,16 @@ func (p *planner) planScatterAggregate(s *scatterSelect, finish func() (Primitiv
 	if s.hasStar {
 		return nil, sqlerr.NotSupported("SELECT * with GROUP BY, DISTINCT or aggregates across shards")
 	}
-	if sel.Distinct && (hasAggregate(sel.Fields) || sel.GroupBy != nil) {
-		return nil, sqlerr.NotSupported("SELECT DISTINCT with GROUP BY or aggregates across shards")
+	// DISTINCT over aggregates or groups: the gate aggregates as without
+	// it, then keeps one of each distinct output row (distinctAfter).
+	distinctAfter := sel.Distinct && (hasAggregate(sel.Fields) || sel.GroupBy != nil)
+	var distinctCols []distinctCol
+	if distinctAfter {
+		sel.Distinct = false
+		var err error
+		if distinctCols, err = s.distinctCols(); err != nil {
+			return nil, err
+		}
 	}
 	type groupKey struct {
 		col    colRef
@@ -511,6 +519,13 @@ func (p *planner) planScatterAggregate(s *scatterSelect, finish func() (Primitiv
 	}
 	if pred != nil {
 		prim = &Filter{Input: prim, Pred: pred}
+	}
+	if distinctAfter {
+		d, err := s.distinctOver(prim, distinctCols, groupKeyWeights(agg))
+		if err != nil {
+			return nil, err
+		}
+		prim = d
 	}
 	if len(keys) > 0 {
 		prim = &Sort{Input: prim, Keys: s.resolveKeys(keys)}
@@ -751,4 +766,74 @@ func (s *scatterSelect) overAggregates(e ast.ExprNode) (evalengine.Expr, error) 
 		return nil, err
 	}
 	return out, nil
+}
+
+// groupKeyWeights returns agg's group keys' weight columns, by column.
+func groupKeyWeights(agg *Aggregate) map[int]int {
+	out := map[int]int{}
+	for _, k := range agg.GroupKeys {
+		if w, ok := agg.GroupWeights[k]; ok {
+			out[k] = w
+		}
+	}
+	return out
+}
+
+// distinctCol says how a column of SELECT DISTINCT over aggregates
+// compares.
+type distinctCol int
+
+const (
+	distinctPlain    distinctCol = iota // a number, or text MariaDB compares as the gate does
+	distinctByWeight                    // a text group key: by its weight
+	distinctRefused                     // text the gate cannot compare as MariaDB
+)
+
+// distinctCols classifies the select list, before it is rewritten for
+// the shards: a number (COUNT, SUM, AVG, BIT_*, MIN/MAX of a column that
+// is no text, an expression over aggregates the gate computes) compares as
+// such; a text column must be a group key, which has its weight.
+func (s *scatterSelect) distinctCols() ([]distinctCol, error) {
+	out := make([]distinctCol, s.nfields)
+	for i, f := range s.sel.Fields.Fields[:s.nfields] {
+		switch x := f.Expr.(type) {
+		case *ast.AggregateFuncExpr:
+			switch strings.ToLower(x.F) {
+			case "count", "sum", "avg", "bit_and", "bit_or", "bit_xor":
+			case "min", "max":
+				if len(x.Args) != 1 || s.p.mayBeText(x.Args[0], s.g) {
+					out[i] = distinctRefused
+				}
+			default:
+				out[i] = distinctRefused
+			}
+		default:
+			if !hasAggregate(x) && s.p.mayBeText(x, s.g) {
+				out[i] = distinctByWeight
+			}
+		}
+		if out[i] == distinctRefused {
+			return nil, sqlerr.NotSupported("SELECT DISTINCT over aggregates across shards with column %s, which may be text the gate cannot compare as MariaDB", s.origText[i])
+		}
+	}
+	return out, nil
+}
+
+// distinctOver keeps one of each distinct row of in's visible columns
+// (SELECT DISTINCT over aggregates); weights are the group keys' weight
+// columns.
+func (s *scatterSelect) distinctOver(in Primitive, cols []distinctCol, weights map[int]int) (Primitive, error) {
+	keys := make([]int, len(cols))
+	ws := map[int]int{}
+	for i, c := range cols {
+		keys[i] = i
+		w, ok := weights[i]
+		if c == distinctByWeight && !ok {
+			return nil, sqlerr.NotSupported("SELECT DISTINCT over aggregates across shards with column %s, which may be text and is not grouped by", s.origText[i])
+		}
+		if ok {
+			ws[i] = w
+		}
+	}
+	return &Aggregate{Input: in, GroupKeys: keys, GroupWeights: ws}, nil
 }

@@ -220,6 +220,14 @@ select count(*), group_concat(customer_id order by customer_id desc separator ''
 select tier, group_concat(nick order by nick, customer_id) from customer group by tier having count(*) > 1 order by tier;
 select bit_xor(customer_id) from customer where customer_id > 1000000;
 
+-- ===== SELECT DISTINCT over aggregates: the gate keeps one of each output row
+select distinct count(*) from customer group by tier order by 1;
+select distinct tier, count(*) > 10 from customer group by tier order by tier;
+-- ci: 0
+select distinct name, count(*) > 1 from customer where customer_id < 500 group by name order by 2, 1;
+select distinct sum(qty) > 20 from corder group by customer_id order by 1;
+select distinct count(*) from corder o join commerce.product p on p.product_id = o.product_id group by p.category order by 1;
+
 -- ===== joins across shards and keyspaces (in the gate)
 select o.order_id, p.title from corder o join commerce.product p on o.product_id = p.product_id where o.customer_id = 17 order by o.order_id;
 select o.order_id, p.title, p.price from corder o left join commerce.product p on p.product_id = o.product_id where o.order_id < 40 order by o.order_id;
