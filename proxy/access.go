@@ -94,7 +94,7 @@ func (cc *clientConn) forAccount(sql string, plan *router.Plan, bv router.BindVa
 	if err != nil || plan == nil || !plan.ListsKeyspaces || !cc.limitedKeyspaces() {
 		return plan, bv, err
 	}
-	return cc.g.router.PlanVisible(sql, cc.s.Keyspace, cc.s.ParseMode, cc.acct.mayUseKeyspace)
+	return cc.g.router.PlanVisible(sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode, cc.acct.mayUseKeyspace)
 }
 
 // isWrite says whether a plan may change data. SELECT ... FOR UPDATE is

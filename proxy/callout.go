@@ -55,7 +55,7 @@ func (cc *clientConn) procParams(ctx context.Context, schema, name string) ([]pr
 	q := "SELECT PARAMETER_MODE, PARAMETER_NAME FROM information_schema.PARAMETERS WHERE SPECIFIC_SCHEMA = " +
 		cc.s.quote(schema) + " AND SPECIFIC_NAME = " + cc.s.quote(name) +
 		" AND ROUTINE_TYPE = 'PROCEDURE' AND ORDINAL_POSITION > 0 ORDER BY ORDINAL_POSITION"
-	plan, bv, err := cc.g.router.Plan(q, schema, cc.s.ParseMode)
+	plan, bv, err := cc.g.router.PlanAt(q, schema, cc.s.TabletType, cc.s.ParseMode)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (cc *clientConn) planCallOut(ctx context.Context, sql string, args []any) (
 			rest = append(rest, a)
 		}
 	}
-	plan, bv, err = cc.g.router.Plan(sb.String(), cc.s.Keyspace, cc.s.ParseMode)
+	plan, bv, err = cc.g.router.PlanAt(sb.String(), cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
 	if err != nil {
 		return nil, nil, nil, nil, nil, err
 	}

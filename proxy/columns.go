@@ -87,10 +87,10 @@ func (c *learnedColumns) forget(keyspace string) bool {
 	return had
 }
 
-// planLearning plans sql for keyspace like Router.Plan, given the outcome
+// planLearning plans sql for keyspace and tablet type tt like Router.PlanAt, given the outcome
 // of a first Plan call; when the router asks for a table's columns, the
 // gate learns them from the shards and plans once more.
-func (g *Gate) planLearning(ctx context.Context, sql, keyspace string, mode router.ParseMode, plan *router.Plan, bv router.BindVars, err error) (*router.Plan, router.BindVars, error) {
+func (g *Gate) planLearning(ctx context.Context, sql, keyspace string, tt topodatapb.TabletType, mode router.ParseMode, plan *router.Plan, bv router.BindVars, err error) (*router.Plan, router.BindVars, error) {
 	if err == nil {
 		// The common case, without the errors.As target on the heap.
 		return plan, bv, nil
@@ -102,7 +102,7 @@ func (g *Gate) planLearning(ctx context.Context, sql, keyspace string, mode rout
 	if lerr := g.learnColumns(ctx, cn.Keyspace, cn.Table); lerr != nil {
 		return nil, nil, lerr
 	}
-	plan, bv, err = g.router.Plan(sql, keyspace, mode)
+	plan, bv, err = g.router.PlanAt(sql, keyspace, tt, mode)
 	if errors.As(err, &cn) {
 		return nil, nil, cn.Err
 	}

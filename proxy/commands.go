@@ -31,7 +31,7 @@ func (cc *clientConn) handleFieldList(ctx context.Context, data []byte) error {
 		return cc.writeError(sqlerr.New(sqlerr.ERNoDB, "No database selected"))
 	}
 	sql := "select * from " + quoteIdent(string(table)) + " limit 0"
-	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
+	plan, bv, err := cc.g.router.PlanAt(sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
 	if err != nil {
 		return cc.writeError(err)
 	}

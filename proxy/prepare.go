@@ -117,8 +117,8 @@ func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
 			return cc.writeError(err)
 		}
 		if sql, err = invokerRights(sql); err == nil {
-			plan, _, err = cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
-			plan, _, err = cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.ParseMode, plan, nil, err)
+			plan, _, err = cc.g.router.PlanAt(sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
+			plan, _, err = cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode, plan, nil, err)
 			plan, _, err = cc.forAccount(sql, plan, nil, err)
 		}
 	}
@@ -214,7 +214,7 @@ func (cc *clientConn) resultColumns(ctx context.Context, plan *router.Plan, sql 
 		return nil, sqlerr.Wrap(sqlerr.ERUnknown, err, "restore statement: %v", err)
 	}
 	for attempt := 0; ; attempt++ {
-		lplan, lbv, err := cc.g.router.Plan(sb.String(), cc.s.Keyspace, cc.s.ParseMode)
+		lplan, lbv, err := cc.g.router.PlanAt(sb.String(), cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
 		if err != nil || lplan.Kind != router.PlanRoute {
 			return nil, err
 		}
@@ -299,8 +299,8 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 			plan.StmtType = "ROLLBACK"
 		}
 	} else {
-		plan, bv, err = cc.g.router.Plan(st.sql, cc.s.Keyspace, cc.s.ParseMode)
-		plan, bv, err = cc.g.planLearning(ctx, st.sql, cc.s.Keyspace, cc.s.ParseMode, plan, bv, err)
+		plan, bv, err = cc.g.router.PlanAt(st.sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
+		plan, bv, err = cc.g.planLearning(ctx, st.sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode, plan, bv, err)
 		plan, bv, err = cc.forAccount(st.sql, plan, bv, err)
 		if err != nil {
 			return cc.writeError(err)
@@ -318,8 +318,8 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 			break
 		}
 		// A keyspace switched its traffic meanwhile: plan it again.
-		again, abv, perr := cc.g.router.Plan(st.sql, cc.s.Keyspace, cc.s.ParseMode)
-		if again, abv, perr = cc.g.planLearning(qctx, st.sql, cc.s.Keyspace, cc.s.ParseMode, again, abv, perr); perr != nil {
+		again, abv, perr := cc.g.router.PlanAt(st.sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
+		if again, abv, perr = cc.g.planLearning(qctx, st.sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode, again, abv, perr); perr != nil {
 			err = perr
 			break
 		}

@@ -103,7 +103,7 @@ func (cc *clientConn) execute(ctx context.Context, sql string, early *earlyPlan,
 	if cc.s.Shard != "" {
 		// `USE ks:shard` sends every statement, unchanged, to that shard.
 		st.stmtType, st.planType = "OTHER", "Shard"
-		plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
+		plan, bv, err := cc.g.router.PlanAt(sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
 		if err == nil && plan.Kind == router.PlanSession {
 			st.stmtType, st.planType = plan.StmtType, plan.Type
 			return cc.session(ctx, plan.Stmt, sql, st)

@@ -293,7 +293,7 @@ func (cc *clientConn) evalText(ctx context.Context, list []setting, value ast.Ex
 // it outside any transaction on a connection with settings list. It
 // returns the value (nil for NULL) and its column.
 func (cc *clientConn) evalSelect(ctx context.Context, list []setting, sql string) ([]byte, *querypb.Field, error) {
-	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
+	plan, bv, err := cc.g.router.PlanAt(sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
 	plan, bv, err = cc.forAccount(sql, plan, bv, err)
 	if err != nil {
 		return nil, nil, err

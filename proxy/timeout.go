@@ -100,7 +100,7 @@ func (cc *clientConn) planEarly(sql string) earlyPlan {
 	if _, ok := useStatement(sql); ok {
 		return earlyPlan{}
 	}
-	plan, bv, err := cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
+	plan, bv, err := cc.g.router.PlanAt(sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
 	return earlyPlan{sql: sql, keyspace: cc.s.Keyspace, plan: plan, bv: bv, err: err, ok: true}
 }
 
@@ -134,9 +134,9 @@ func (cc *clientConn) plan(ctx context.Context, sql string, early *earlyPlan) (*
 		*early = earlyPlan{}
 	}
 	if !p.ok || p.sql != sql || p.keyspace != cc.s.Keyspace {
-		p.plan, p.bv, p.err = cc.g.router.Plan(sql, cc.s.Keyspace, cc.s.ParseMode)
+		p.plan, p.bv, p.err = cc.g.router.PlanAt(sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode)
 	}
-	plan, bv, err := cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.ParseMode, p.plan, p.bv, p.err)
+	plan, bv, err := cc.g.planLearning(ctx, sql, cc.s.Keyspace, cc.s.TabletType, cc.s.ParseMode, p.plan, p.bv, p.err)
 	return cc.forAccount(sql, plan, bv, err)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/sqltext"
 )
 
@@ -28,7 +29,7 @@ import (
 // the whole statement must be planned. An error planning the first row
 // is the statement's: planning all rows would meet it too, after parsing
 // them (the gate then learns a table's columns and plans again).
-func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (plan *Plan, bv BindVars, handled bool, err error) {
+func (r *Router) planBulkInsert(sql, keyspace string, tt topodatapb.TabletType, mode ParseMode) (plan *Plan, bv BindVars, handled bool, err error) {
 	if IsInformationSchema(keyspace) || mode&NoBackslashEscapes != 0 {
 		// (The rows are cut apart by backslash-escaped quoting.)
 		return nil, nil, false, nil
@@ -63,7 +64,7 @@ func (r *Router) planBulkInsert(sql, keyspace string, mode ParseMode) (plan *Pla
 			column[b.name] = i
 		}
 	}
-	p := &planner{vs: vs, mode: mode, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns}
+	p := &planner{vs: vs, mode: mode, session: keyspace, tabletType: tt, seqs: &r.seqs, cols: r.cfg.Columns}
 	prim, typ, err := p.planStmt(stmt, head, bv)
 	if err != nil {
 		return nil, nil, true, err

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 )
 
 func TestCutInsertRows(t *testing.T) {
@@ -80,7 +82,7 @@ func TestPlanBulkInsert(t *testing.T) {
 		t.Fatalf("plan %+v", p)
 	}
 	// It came from the first row alone.
-	if _, _, ok, _ := r.planBulkInsert(sql, "commerce", 0); !ok {
+	if _, _, ok, _ := r.planBulkInsert(sql, "commerce", topodatapb.TabletType_PRIMARY, 0); !ok {
 		t.Fatal("not planned from its first row")
 	}
 	// An expression in a later row: planned whole, and still sent as
@@ -90,18 +92,18 @@ func TestPlanBulkInsert(t *testing.T) {
 	if err != nil || p.Type != "Passthrough" {
 		t.Fatalf("with an expression: %v %v", p, err)
 	}
-	if _, _, ok, _ := r.planBulkInsert(withExpr, "commerce", 0); ok {
+	if _, _, ok, _ := r.planBulkInsert(withExpr, "commerce", topodatapb.TabletType_PRIMARY, 0); ok {
 		t.Fatal("with an expression: planned from its first row")
 	}
 	// On a sharded keyspace, the other rows join the first row's plan,
 	// each routed by its vindex column's literal: to the same shards as
 	// when the whole statement is planned.
 	sharded := bigInsert("customer", 3000, "")
-	fast, fbv, ok, err := r.planBulkInsert(sharded, "customer4", 0)
+	fast, fbv, ok, err := r.planBulkInsert(sharded, "customer4", topodatapb.TabletType_PRIMARY, 0)
 	if !ok || err != nil {
 		t.Fatal("sharded: not planned from its first row")
 	}
-	full, gbv, err := r.plan(sharded, "customer4", 0)
+	full, gbv, err := r.planWith(sharded, "customer4", topodatapb.TabletType_PRIMARY, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,13 +136,13 @@ func TestPlanBulkInsert(t *testing.T) {
 		{bigInsert("customer", 3000, "(-3000.5, 'x')"), "customer4"},
 		{bigInsert("customer", 3000, "(3000, 'x', 3)"), "customer4"},
 	} {
-		if _, _, ok, _ := r.planBulkInsert(c.sql, c.ks, 0); ok {
+		if _, _, ok, _ := r.planBulkInsert(c.sql, c.ks, topodatapb.TabletType_PRIMARY, 0); ok {
 			t.Errorf("%.60s ... %s: planned from its first row", c.sql, c.sql[len(c.sql)-20:])
 		}
 	}
 	// An error planning the first row is the statement's, found without
 	// parsing the other rows.
-	if _, _, ok, err := r.planBulkInsert(bigInsert("nosuch", 3000, ""), "customer4", 0); !ok || err == nil {
+	if _, _, ok, err := r.planBulkInsert(bigInsert("nosuch", 3000, ""), "customer4", topodatapb.TabletType_PRIMARY, 0); !ok || err == nil {
 		t.Errorf("an unknown table: handled %v, error %v", ok, err)
 	}
 	if _, _, err := r.Plan(bigInsert("customer", 3000, "(3000, 'x', 3)"), "customer4", 0); err == nil || !strings.Contains(err.Error(), "count") {

@@ -90,8 +90,8 @@ type goldenCase struct {
 
 // describePlan is what golden files hold for a statement: the operator
 // tree with the SQL each route sends to each shard, or the error.
-func describePlan(r *Router, q, keyspace string) any {
-	plan, bv, err := r.Plan(q, keyspace, 0)
+func describePlan(r *Router, q, keyspace string, tt topodatapb.TabletType) any {
+	plan, bv, err := r.PlanAt(q, keyspace, tt, 0)
 	if cn := (*ColumnsNeededError)(nil); errors.As(err, &cn) {
 		return map[string]any{"columns_needed": cn.Keyspace + "." + cn.Table, "error": err.Error()}
 	}
@@ -131,14 +131,19 @@ func TestGolden(t *testing.T) {
 			r.SetVSchema(loadTestVSchema(t))
 			for i := range cases {
 				c := &cases[i]
-				ks := c.Keyspace
+				// "keyspace@replica" plans for a session of that
+				// tablet type, as `USE keyspace@replica` makes.
+				ks, tt := c.Keyspace, topodatapb.TabletType_PRIMARY
+				if k, typ, ok := strings.Cut(ks, "@"); ok {
+					ks, tt = k, topodatapb.TabletType(topodatapb.TabletType_value[strings.ToUpper(typ)])
+				}
 				switch ks {
 				case "":
 					ks = "customer"
 				case "none":
 					ks = ""
 				}
-				got, err := json.MarshalIndent(describePlan(r, c.Query, ks), "    ", "  ")
+				got, err := json.MarshalIndent(describePlan(r, c.Query, ks, tt), "    ", "  ")
 				if err != nil {
 					t.Fatal(err)
 				}

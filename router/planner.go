@@ -7,6 +7,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
@@ -16,7 +17,10 @@ type planner struct {
 	// mode is the session's parse mode: the SQL for shards is quoted in it.
 	mode    ParseMode
 	session string // the session's keyspace, "" when none
-	seqs    *sequences
+	// tabletType is the session's tablet type as far as routing rules
+	// tell types apart (VSchema.planType).
+	tabletType topodatapb.TabletType
+	seqs       *sequences
 	// nsq counts pulled-out subqueries and other generated bind names.
 	nsq int
 	// resolved remembers resolved tables: resolving rewrites the name.
@@ -175,7 +179,8 @@ func (p *planner) resolveTableOnce(tn *ast.TableName, alias string) (*tableInfo,
 		ti.ks, ti.system = ks, true
 		return ti, nil
 	}
-	// Routing rules redirect "keyspace.table" or "table".
+	// Routing rules redirect "keyspace.table" or "table", by the rule of
+	// the session's tablet type if there is one (routingrules.go).
 	lookups := []string{}
 	if schema != "" {
 		lookups = append(lookups, schema+"."+name)
@@ -186,7 +191,7 @@ func (p *planner) resolveTableOnce(tn *ast.TableName, alias string) (*tableInfo,
 		lookups = append(lookups, name)
 	}
 	for _, l := range lookups {
-		if rt, ok := p.vs.rules[l]; ok {
+		if rt, ok := p.vs.rule(l, p.tabletType); ok {
 			schema = rt.keyspace
 			if !strings.EqualFold(rt.table, name) {
 				if tn.Name.O != "" && alias == name {

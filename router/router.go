@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // literal values for the parser
 
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/sqltext"
 )
@@ -153,6 +154,14 @@ func (r *Router) Parse(sql string, mode ParseMode) (stmt ast.StmtNode, err error
 // bind variable of each marker. A statement calling LAST_INSERT_ID() has
 // Plan.UsesLastInsertID set.
 func (r *Router) Plan(sql, keyspace string, mode ParseMode) (plan *Plan, bv BindVars, err error) {
+	return r.PlanAt(sql, keyspace, topodatapb.TabletType_PRIMARY, mode)
+}
+
+// PlanAt plans sql as Plan does, for a session whose statements go to
+// tablets of type tt (`USE commerce@replica`): routing rules for that
+// type (routingrules.go) apply to its tables.
+func (r *Router) PlanAt(sql, keyspace string, tt topodatapb.TabletType, mode ParseMode) (plan *Plan, bv BindVars, err error) {
+	tt = r.VSchema().planType(tt)
 	defer func() {
 		if x := recover(); x != nil {
 			plan, bv = nil, nil
@@ -162,23 +171,25 @@ func (r *Router) Plan(sql, keyspace string, mode ParseMode) (plan *Plan, bv Bind
 	}()
 	if len(sql) > maxCachedText {
 		// Too big for the caches (see maxCachedText).
-		if plan, bv, handled, err := r.planBulkInsert(sql, keyspace, mode); handled {
+		if plan, bv, handled, err := r.planBulkInsert(sql, keyspace, tt, mode); handled {
 			return plan, bv, err
 		}
-		return r.plan(sql, keyspace, mode)
+		return r.planWith(sql, keyspace, tt, mode, nil)
 	}
 	// The cache keys are built in buffers on the stack and looked up
 	// without a string made of them: a hit allocates nothing here. Each
-	// is "<keyspace>\x00<mode><text>": a plan serves the parse mode it
-	// was parsed in only.
+	// is "<keyspace>\x00<mode><tablet type><text>": a plan serves the
+	// parse mode it was parsed in only, and the tablet type whose routing
+	// rules it followed (VSchema.planType: PRIMARY when no rule names
+	// the session's type).
 	var keyBuf [512]byte
 	var litBuf [8]literal
-	key := append(append(append(append(keyBuf[:0], keyspace...), 0), byte(mode)), sql...)
+	key := append(append(append(append(append(keyBuf[:0], keyspace...), 0), byte(mode)), byte(tt)), sql...)
 	if e, ok := r.texts.getBytes(key); ok && r.fresh(e.plan) {
 		r.stats.hits.Add(1)
 		return e.plan, e.bv, nil
 	}
-	prefix := len(keyspace) + 2
+	prefix := len(keyspace) + 3
 	key, lits, shaped := appendShape(key[:prefix], sql, litBuf[:0])
 	if shaped {
 		if e, ok := r.shapes.getBytes(key); ok && (e.passthrough != nil || r.fresh(e.plan)) {
@@ -189,13 +200,13 @@ func (r *Router) Plan(sql, keyspace string, mode ParseMode) (plan *Plan, bv Bind
 			return e.plan, e.bind(lits), nil
 		}
 	}
-	textKey := keyspace + "\x00" + string([]byte{byte(mode)}) + sql
+	textKey := keyspace + "\x00" + string([]byte{byte(mode), byte(tt)}) + sql
 	shapeKey, shape := "", ""
 	if shaped {
 		shapeKey = string(key)
 		shape = shapeKey[prefix:]
 	}
-	plan, bv, err = r.plan(sql, keyspace, mode)
+	plan, bv, err = r.planWith(sql, keyspace, tt, mode, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -216,20 +227,16 @@ func (r *Router) Plan(sql, keyspace string, mode ParseMode) (plan *Plan, bv Bind
 // PlanVisible plans sql as Plan does, with information_schema.SCHEMATA
 // listing only the keyspaces visible accepts, for a gate account limited
 // to those (Plan.ListsKeyspaces). Its plans are not cached.
-func (r *Router) PlanVisible(sql, keyspace string, mode ParseMode, visible func(keyspace string) bool) (*Plan, BindVars, error) {
-	return r.planWith(sql, keyspace, mode, visible)
-}
-
-func (r *Router) plan(sql, keyspace string, mode ParseMode) (*Plan, BindVars, error) {
-	return r.planWith(sql, keyspace, mode, nil)
+func (r *Router) PlanVisible(sql, keyspace string, tt topodatapb.TabletType, mode ParseMode, visible func(keyspace string) bool) (*Plan, BindVars, error) {
+	return r.planWith(sql, keyspace, r.VSchema().planType(tt), mode, visible)
 }
 
 // planWith plans sql; with visible set, SCHEMATA lists only the keyspaces
 // it accepts, and the plan is neither taken from the cache nor put there.
-func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(string) bool) (*Plan, BindVars, error) {
+func (r *Router) planWith(sql, keyspace string, tt topodatapb.TabletType, mode ParseMode, visible func(string) bool) (*Plan, BindVars, error) {
 	vs := r.VSchema()
 	colGen := r.colGen.Load()
-	p := &planner{vs: vs, mode: mode, session: keyspace, seqs: &r.seqs, cols: r.cfg.Columns, visible: visible}
+	p := &planner{vs: vs, mode: mode, session: keyspace, tabletType: tt, seqs: &r.seqs, cols: r.cfg.Columns, visible: visible}
 	if IsInformationSchema(keyspace) {
 		// `USE information_schema`: no keyspace, and unqualified tables
 		// are information_schema's.
@@ -313,7 +320,7 @@ func (r *Router) planWith(sql, keyspace string, mode ParseMode, visible func(str
 			text += " RETURNING " + ret.text
 		}
 		if err == nil {
-			normKey, query = keyspace+"\x00"+string([]byte{byte(mode)})+text, text
+			normKey, query = keyspace+"\x00"+string([]byte{byte(mode), byte(tt)})+text, text
 			if cached, ok := r.plans.get(normKey); ok && r.fresh(cached) {
 				r.stats.normHits.Add(1)
 				out := *cached

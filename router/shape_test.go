@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 )
 
 func TestShapeOf(t *testing.T) {
@@ -120,14 +122,14 @@ func TestShapeCacheMatchesPlanner(t *testing.T) {
 			warm.SetVSchema(vs)
 			warm.Plan(c.Query, ks, 0)
 			before := warm.texts.len()
-			got, _ := json.Marshal(describePlan(warm, variant, ks))
+			got, _ := json.Marshal(describePlan(warm, variant, ks, topodatapb.TabletType_PRIMARY))
 			if warm.texts.len() == before {
 				// Planned from the shape cache: the parser never saw it.
 				hits++
 			}
 			fresh := New(DefaultConfig())
 			fresh.SetVSchema(vs)
-			want, _ := json.Marshal(describePlan(fresh, variant, ks))
+			want, _ := json.Marshal(describePlan(fresh, variant, ks, topodatapb.TabletType_PRIMARY))
 			if string(got) != string(want) {
 				t.Errorf("%s: %s\nafter %s\nwarm:  %s\nfresh: %s", file, variant, c.Query, got, want)
 			}

@@ -147,8 +147,12 @@ func (t *Table) PrimaryVindex() *ColumnVindex {
 type VSchema struct {
 	Keyspaces    map[string]*Keyspace
 	RoutingRules *topodatapb.RoutingRules
-	// rules maps "table" or "keyspace.table" (lower case) to its target.
+	// rules maps "table" or "keyspace.table" (lower case) to its target,
+	// for every tablet type without a rule of its own (routingrules.go).
 	rules map[string]ruleTarget
+	// typedRules maps them for one tablet type: the rules whose
+	// from_table ends in "@replica" or "@rdonly".
+	typedRules map[topodatapb.TabletType]map[string]ruleTarget
 }
 
 type ruleTarget struct {
@@ -222,18 +226,7 @@ func BuildVSchema(in []KeyspaceInput, rules *topodatapb.RoutingRules) *VSchema {
 		}
 	}
 	vs.resolveLookups()
-	if rules != nil {
-		for _, r := range rules.Rules {
-			if len(r.ToTables) == 0 {
-				continue
-			}
-			ksName, tName, ok := strings.Cut(r.ToTables[0], ".")
-			if !ok {
-				continue
-			}
-			vs.rules[strings.ToLower(r.FromTable)] = ruleTarget{keyspace: ksName, table: tName}
-		}
-	}
+	vs.addRoutingRules(rules)
 	return vs
 }
 

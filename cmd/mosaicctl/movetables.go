@@ -14,6 +14,7 @@ import (
 
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
+	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/tablet/vrepl/workflow"
 	"github.com/mosaicdb/mosaic/topo"
 )
@@ -283,7 +284,7 @@ func newMoveTablesCmd(a *app) *cobra.Command {
 
 // newRoutingRulesCmd is `mosaicctl routing-rules get|apply`.
 func newRoutingRulesCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "routing-rules", Short: "show and edit the routing rules (table -> keyspace.table redirects; movetables writes them)"}
+	cmd := &cobra.Command{Use: "routing-rules", Short: "show and edit the routing rules (table -> keyspace.table redirects, table@replica for one tablet type; movetables writes them)"}
 	get := &cobra.Command{
 		Use:   "get",
 		Short: "print the routing rules as JSON",
@@ -353,32 +354,17 @@ func newRoutingRulesCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	apply.Flags().StringVar(&file, "file", "", "JSON file: {\"rules\": [{\"from_table\": \"customer\", \"to_tables\": [\"commerce.customer\"]}]}")
+	apply.Flags().StringVar(&file, "file", "", "JSON file: {\"rules\": [{\"from_table\": \"customer\", \"to_tables\": [\"commerce.customer\"]}, {\"from_table\": \"customer@replica\", \"to_tables\": [\"customer.customer\"]}]}")
 	apply.Flags().StringVar(&rules, "rules", "", "the rules as a JSON string")
 	apply.Flags().BoolVar(&dryRun, "dry-run", false, "only validate")
 	cmd.AddCommand(get, apply)
 	return cmd
 }
 
-// validateRules checks that every rule names one "keyspace.table" target
-// and that no table has two rules.
+// validateRules checks the rules as the gates will read them
+// (router.ValidateRoutingRules): "table", "keyspace.table", either with
+// "@replica" or "@rdonly", each to one keyspace.table, no two for one
+// name and type.
 func validateRules(rr *topodatapb.RoutingRules) error {
-	seen := map[string]bool{}
-	for _, r := range rr.Rules {
-		from := strings.ToLower(r.FromTable)
-		if from == "" {
-			return errors.New("a routing rule has no from_table")
-		}
-		if seen[from] {
-			return fmt.Errorf("two routing rules for %s", r.FromTable)
-		}
-		seen[from] = true
-		if len(r.ToTables) != 1 {
-			return fmt.Errorf("routing rule %s: to_tables must name exactly one keyspace.table", r.FromTable)
-		}
-		if ks, t, ok := strings.Cut(r.ToTables[0], "."); !ok || ks == "" || t == "" {
-			return fmt.Errorf("routing rule %s: to_tables %q is not keyspace.table", r.FromTable, r.ToTables[0])
-		}
-	}
-	return nil
+	return router.ValidateRoutingRules(rr)
 }
