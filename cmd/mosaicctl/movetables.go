@@ -234,15 +234,15 @@ func newMoveTablesCmd(a *app) *cobra.Command {
 				return err
 			},
 		})
-		c.Flags().StringSliceVar(&typeNames, "tablet-types", nil, "the tablet types to move; a table move moves primary, replica and rdonly together (the default)")
+		c.Flags().StringSliceVar(&typeNames, "tablet-types", nil, "the tablet types to move: replica,rdonly move reads alone (no fence); primary moves writes (switch-traffic takes the reads still on the source with them); default: every type not moved yet (switch) or moved (reverse)")
 		c.Flags().DurationVar(&tr.MaxLag, "max-lag", workflow.DefaultMaxLag, "refuse the switch unless the streams feeding the keyspace that takes the traffic lag less than this")
 		c.Flags().DurationVar(&tr.CatchUpTimeout, "catch-up-timeout", workflow.DefaultCatchUpTimeout, "how long the fenced keyspace may wait for the streams to catch up before the switch is rolled back (gates hold its writes meanwhile: keep it under their --buffer-window)")
 		c.Flags().DurationVar(&tr.DrainTimeout, "drain-timeout", 0, "how long the fenced primaries wait for open transactions before they roll them back (0: the tablets' --query-service-drain-timeout)")
 		return c
 	}
-	switchTraffic := traffic("switch-traffic", "route the tables to the target keyspace (fence the source, catch up, switch the routing rules in one topo commit, reverse streams started)",
+	switchTraffic := traffic("switch-traffic", "route the tables to the target keyspace: reads alone (--tablet-types replica,rdonly: one commit of their routing rules), or writes and the remaining reads (fence the source, catch up, switch the routing rules in one topo commit, reverse streams started)",
 		(*workflow.Manager).SwitchTraffic)
-	reverseTraffic := traffic("reverse-traffic", "route the tables back to the source keyspace, which the reverse streams kept in step",
+	reverseTraffic := traffic("reverse-traffic", "route the tables back to the source keyspace, which the reverse streams kept in step: the types named by --tablet-types, every switched type by default",
 		(*workflow.Manager).ReverseTraffic)
 
 	stop := flags(&cobra.Command{

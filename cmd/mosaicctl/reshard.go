@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/vrepl/workflow"
 	"github.com/mosaicdb/mosaic/topo"
@@ -282,6 +284,27 @@ func printStep(w io.Writer, st workflow.SwitchStep) {
 		st.Pause.Round(time.Millisecond), st.Fence.Round(time.Millisecond), st.Drain.Round(time.Millisecond), st.CatchUp.Round(time.Millisecond), st.Stop.Round(time.Millisecond), st.Commit.Round(time.Millisecond), st.Reverse)
 }
 
+// moveTablesServing says which keyspace serves each tablet type of a
+// table move: "primary served by commerce, replica,rdonly by customer".
+func moveTablesServing(wf *vreplicationpb.Workflow) string {
+	var onSource, onTarget []string
+	for _, tt := range []topodatapb.TabletType{topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY} {
+		if slices.Contains(wf.SwitchedTypes, tt) {
+			onTarget = append(onTarget, topo.TabletTypeString(tt))
+		} else {
+			onSource = append(onSource, topo.TabletTypeString(tt))
+		}
+	}
+	var parts []string
+	if len(onSource) > 0 {
+		parts = append(parts, strings.Join(onSource, ",")+" served by "+wf.SourceKeyspace)
+	}
+	if len(onTarget) > 0 {
+		parts = append(parts, strings.Join(onTarget, ",")+" served by "+wf.TargetKeyspace)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // printReport prints a workflow and its streams as a table.
 func printReport(w io.Writer, r *workflow.Report) {
 	wf := r.Workflow
@@ -294,7 +317,9 @@ func printReport(w io.Writer, r *workflow.Report) {
 	} else {
 		fmt.Fprintf(w, "workflow %s: %s %s -> %s, %d tables, state %v", wf.Name, wf.TargetKeyspace, strings.Join(wf.SourceShards, ","), strings.Join(wf.TargetShards, ","), len(wf.Tables), wf.State)
 	}
-	if len(wf.SwitchedTypes) > 0 {
+	if wf.Type == vreplicationpb.WorkflowType_MOVE_TABLES && !wf.IsReverse {
+		fmt.Fprintf(w, ", %s", moveTablesServing(wf))
+	} else if len(wf.SwitchedTypes) > 0 {
 		fmt.Fprintf(w, ", traffic switched for %v", wf.SwitchedTypes)
 	}
 	if wf.Message != "" {

@@ -158,10 +158,8 @@ func (m *Manager) Complete(ctx context.Context, ks, name string, keepData, keepR
 		if err != nil {
 			return err
 		}
-		for _, t := range tableNames(wf) {
-			if to := routedTo(rr, t, wf.SourceKeyspace, wf.TargetKeyspace); to != wf.TargetKeyspace {
-				return fmt.Errorf("workflow %s: the routing rules send table %s to %q, not to %s: fix them with `mosaicctl routing-rules apply` before complete", name, t, to, wf.TargetKeyspace)
-			}
+		if err := checkRoutes(rr, wf); err != nil {
+			return fmt.Errorf("%w before complete", err)
 		}
 	default:
 		// The record must agree: nothing of the keyspace is served by a

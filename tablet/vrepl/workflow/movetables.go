@@ -269,18 +269,44 @@ func moveRules(vs *vschemapb.Keyspace, names []string, nTargets int) ([]*vreplic
 }
 
 // ruleNames are the names a rule redirects for table t of a move from
-// source to target: "t", "source.t" and "target.t", lower case.
+// source to target: "t", "source.t" and "target.t", lower case. A rule
+// of one of these names applies to every tablet type that has no rule of
+// its own (typedName).
 func ruleNames(t, source, target string) []string {
 	t = strings.ToLower(t)
 	return []string{t, strings.ToLower(source) + "." + t, strings.ToLower(target) + "." + t}
 }
 
+// readTypes are the tablet types that may have routing rules of their
+// own: a rule from "t@replica" applies to sessions of replica tablets
+// (router's routingrules.go). The primary's rule has no type.
+var readTypes = []topodatapb.TabletType{topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY}
+
+// typedName is the name of tt's own rule for name n: "n@replica".
+func typedName(n string, tt topodatapb.TabletType) string {
+	return n + "@" + topo.TabletTypeString(tt)
+}
+
+// allRuleNames are ruleNames with their typed names: every rule a move
+// may write for t.
+func allRuleNames(t, source, target string) []string {
+	var out []string
+	for _, n := range ruleNames(t, source, target) {
+		out = append(out, n)
+		for _, tt := range readTypes {
+			out = append(out, typedName(n, tt))
+		}
+	}
+	return out
+}
+
 // rulesConflict refuses tables that a routing rule redirects already (the
-// move of another workflow, or a rule applied by hand).
+// move of another workflow, or a rule applied by hand), for any tablet
+// type.
 func rulesConflict(rr *topodatapb.RoutingRules, tables []string, source, target string) error {
 	var taken []string
 	for _, t := range tables {
-		for _, n := range ruleNames(t, source, target) {
+		for _, n := range allRuleNames(t, source, target) {
 			for _, r := range rr.GetRules() {
 				if strings.EqualFold(r.FromTable, n) {
 					taken = append(taken, fmt.Sprintf("%s -> %s", r.FromTable, strings.Join(r.ToTables, ",")))
@@ -295,8 +321,8 @@ func rulesConflict(rr *topodatapb.RoutingRules, tables []string, source, target 
 }
 
 // routeTables returns a copy of rr in which every name of tables (see
-// ruleNames) routes to keyspace to; other rules stay as they are, in
-// their order, and the new ones follow.
+// ruleNames) routes to keyspace to, for every tablet type; other rules
+// stay as they are, in their order, and the new ones follow.
 func routeTables(rr *topodatapb.RoutingRules, tables []string, source, target, to string) *topodatapb.RoutingRules {
 	out := unrouteTables(rr, tables, source, target)
 	for _, t := range tables {
@@ -307,11 +333,40 @@ func routeTables(rr *topodatapb.RoutingRules, tables []string, source, target, t
 	return out
 }
 
-// unrouteTables returns a copy of rr without the rules of tables.
+// routeTypes returns a copy of rr in which tables route, for each tablet
+// type, to target when switched holds the type and to source otherwise:
+// the rules without a type carry the primary's keyspace, and a read type
+// that goes elsewhere gets rules of its own ("t@replica"). When every
+// type goes one way there are no typed rules (routeTables).
+func routeTypes(rr *topodatapb.RoutingRules, tables []string, source, target string, switched []topodatapb.TabletType) *topodatapb.RoutingRules {
+	where := func(tt topodatapb.TabletType) string {
+		if slices.Contains(switched, tt) {
+			return target
+		}
+		return source
+	}
+	primary := where(topodatapb.TabletType_PRIMARY)
+	out := routeTables(rr, tables, source, target, primary)
+	for _, tt := range readTypes {
+		ks := where(tt)
+		if ks == primary {
+			continue
+		}
+		for _, t := range tables {
+			for _, n := range ruleNames(t, source, target) {
+				out.Rules = append(out.Rules, &topodatapb.RoutingRule{FromTable: typedName(n, tt), ToTables: []string{ks + "." + t}})
+			}
+		}
+	}
+	return out
+}
+
+// unrouteTables returns a copy of rr without the rules of tables, of
+// every tablet type.
 func unrouteTables(rr *topodatapb.RoutingRules, tables []string, source, target string) *topodatapb.RoutingRules {
 	drop := map[string]bool{}
 	for _, t := range tables {
-		for _, n := range ruleNames(t, source, target) {
+		for _, n := range allRuleNames(t, source, target) {
 			drop[n] = true
 		}
 	}
@@ -324,16 +379,35 @@ func unrouteTables(rr *topodatapb.RoutingRules, tables []string, source, target 
 	return out
 }
 
-// routedTo returns the keyspace that rr routes table t of a move to, or
-// "" when no rule or rules that disagree.
+// routedTo returns the keyspace that rr routes table t of a move to for
+// primary sessions (the rules without a type), or "" when no rule or
+// rules that disagree.
 func routedTo(rr *topodatapb.RoutingRules, t, source, target string) string {
-	ks := ""
-	for _, n := range ruleNames(t, source, target) {
+	return routedToType(rr, t, source, target, topodatapb.TabletType_PRIMARY)
+}
+
+// routedToType returns the keyspace that rr routes table t of a move to
+// for sessions of tablet type tt: by tt's own rule where there is one,
+// else by the rule without a type, as the gates resolve them. "" when a
+// name has no rule or the names disagree.
+func routedToType(rr *topodatapb.RoutingRules, t, source, target string, tt topodatapb.TabletType) string {
+	find := func(n string) string {
 		found := ""
 		for _, r := range rr.GetRules() {
 			if strings.EqualFold(r.FromTable, n) && len(r.ToTables) > 0 {
 				found, _, _ = strings.Cut(r.ToTables[0], ".")
 			}
+		}
+		return found
+	}
+	ks := ""
+	for _, n := range ruleNames(t, source, target) {
+		found := ""
+		if slices.Contains(readTypes, tt) {
+			found = find(typedName(n, tt))
+		}
+		if found == "" {
+			found = find(n)
 		}
 		if found == "" || ks != "" && found != ks {
 			return ""
@@ -341,6 +415,24 @@ func routedTo(rr *topodatapb.RoutingRules, t, source, target string) string {
 		ks = found
 	}
 	return ks
+}
+
+// checkRoutes refuses when rr does not route wf's tables as wf's record
+// says, for some tablet type: to the target for its switched types, to
+// the source for the others (rules changed by hand).
+func checkRoutes(rr *topodatapb.RoutingRules, wf *vreplicationpb.Workflow) error {
+	for _, t := range tableNames(wf) {
+		for _, tt := range allTypes {
+			want := wf.SourceKeyspace
+			if slices.Contains(wf.SwitchedTypes, tt) {
+				want = wf.TargetKeyspace
+			}
+			if ks := routedToType(rr, t, wf.SourceKeyspace, wf.TargetKeyspace, tt); ks != want {
+				return fmt.Errorf("workflow %s: the routing rules send the %s traffic of table %s to %q, not to %s as the workflow record says: fix them with `mosaicctl routing-rules apply`; nothing changed", wf.Name, topo.TabletTypeString(tt), t, ks, want)
+			}
+		}
+	}
+	return nil
 }
 
 func tableNames(wf *vreplicationpb.Workflow) []string {

@@ -19,52 +19,69 @@ import (
 
 // Traffic switches of a table move.
 //
-// The routing rules say which keyspace serves the moved tables, for every
-// tablet type at once (they do not tell tablet types apart), so a table
-// move switches reads and writes together, in the steps of a reshard's
-// switch of primary traffic (switch.go) with these differences: the fence
-// is a switch of the keyspace the tables leave (topo.BeginSwitch: gates
-// hold the statements planned for it, which are all statements for the
-// moved tables whichever keyspace the client names, and its primaries'
-// query service is disabled); the end is topo.EndSwitch, which lifts the
-// fence and, in the same commit, rewrites the routing rules to the
-// keyspace the tables go to and writes the two workflow records (the
-// feeding one FROZEN, the other RUNNING from the new primaries'
-// positions). The gates see the new rules with the end of the switch and
-// release what they held: those statements are planned again, onto the
-// new keyspace. Other tables of the fenced keyspace wait the same short
-// while.
+// The routing rules say which keyspace serves the moved tables, per
+// tablet type: the rules without a type are the primary's, and rules
+// from "t@replica" or "t@rdonly" send one read type elsewhere (see
+// routeTypes). Reads move alone in one commit of the rules and the
+// workflow record (movetables_reads.go). Primary traffic moves in the
+// steps of a reshard's switch of primary traffic (switch.go) with these
+// differences: the fence is a switch of the keyspace the tables leave
+// (topo.BeginSwitch: gates hold the statements planned for it, which are
+// all statements for the moved tables whichever keyspace the client
+// names, and its primaries' query service is disabled); the end is
+// topo.EndSwitch, which lifts the fence and, in the same commit, rewrites
+// the routing rules to the keyspace the tables go to and writes the two
+// workflow records (the feeding one FROZEN, the other RUNNING from the
+// new primaries' positions). The gates see the new rules with the end of
+// the switch and release what they held: those statements are planned
+// again, onto the new keyspace. Other tables of the fenced keyspace wait
+// the same short while. A switch of primary traffic to the target takes
+// the read types still on the source with it; a reverse moves back the
+// types asked for (all those switched by default).
 
 // moveTablesTraffic switches or reverses the traffic of a MOVE_TABLES
-// workflow.
+// workflow: the read types asked for alone, or primary traffic.
 func (m *Manager) moveTablesTraffic(ctx context.Context, req TrafficRequest, wf *vreplicationpb.Workflow, toTargets bool) ([]SwitchStep, error) {
-	if err := moveTablesTypes(wf, req.TabletTypes, toTargets); err != nil {
+	types, err := moveTablesTypes(wf, req.TabletTypes, toTargets)
+	if err != nil {
 		return nil, err
 	}
-	st, err := m.moveTablesPrimary(ctx, req, toTargets)
+	var st SwitchStep
+	if slices.Contains(types, topodatapb.TabletType_PRIMARY) {
+		st, err = m.moveTablesPrimary(ctx, req, types, toTargets)
+	} else {
+		st, err = m.moveTablesReads(ctx, req, types, toTargets)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return []SwitchStep{st}, nil
 }
 
-// moveTablesTypes checks the tablet types asked for: a table move
-// switches them all at once.
-func moveTablesTypes(wf *vreplicationpb.Workflow, asked []topodatapb.TabletType, toTargets bool) error {
-	if _, err := trafficTypes(wf, asked, toTargets); err != nil {
-		return err
+// moveTablesTypes checks the tablet types asked for against those the
+// workflow has switched (trafficTypes) and returns those that move: a
+// switch of primary traffic to the target takes every read type still on
+// the source with it, so that writes never go to the target while reads
+// of the same tables stay on the source.
+func moveTablesTypes(wf *vreplicationpb.Workflow, asked []topodatapb.TabletType, toTargets bool) ([]topodatapb.TabletType, error) {
+	types, err := trafficTypes(wf, asked, toTargets)
+	if err != nil {
+		return nil, err
 	}
-	for _, tt := range allTypes {
-		if len(asked) > 0 && !slices.Contains(asked, tt) {
-			return fmt.Errorf("workflow %s moves tables: its routing rules switch primary, replica and rdonly traffic together; omit --tablet-types (or name all three)", wf.Name)
+	if toTargets && slices.Contains(types, topodatapb.TabletType_PRIMARY) {
+		for _, tt := range readTypes {
+			if !slices.Contains(wf.SwitchedTypes, tt) && !slices.Contains(types, tt) {
+				types = append(types, tt)
+			}
 		}
 	}
-	return nil
+	return types, nil
 }
 
 // moveTablesPrimary makes one switch of a table move's traffic (see
 // above and movePrimary).
-func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toTargets bool) (SwitchStep, error) {
+// types are those that move: PRIMARY and read types (moveTablesTypes).
+func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, types []topodatapb.TabletType, toTargets bool) (SwitchStep, error) {
 	fwd, fv, err := m.getWorkflow(ctx, req.Keyspace, req.Workflow)
 	if err != nil {
 		return SwitchStep{}, err
@@ -74,16 +91,14 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 		fromKs, toKs = toKs, fromKs
 	}
 	from, to := sides(fwd, toTargets)
-	step := SwitchStep{TabletTypes: slices.Clone(allTypes), From: from, To: to, FromKeyspace: fromKs, ToKeyspace: toKs, Reverse: reverseName(fwd)}
+	step := SwitchStep{TabletTypes: slices.Clone(types), From: from, To: to, FromKeyspace: fromKs, ToKeyspace: toKs, Reverse: reverseName(fwd)}
 	tables := tableNames(fwd)
 	rr, rrv, err := m.ts.GetRoutingRulesVersion(ctx)
 	if err != nil {
 		return step, err
 	}
-	for _, t := range tables {
-		if ks := routedTo(rr, t, fwd.SourceKeyspace, fwd.TargetKeyspace); ks != fromKs {
-			return step, fmt.Errorf("workflow %s: the routing rules of table %s send it to %q, not to %s as the workflow record says: fix them with `mosaicctl routing-rules apply`; nothing changed", fwd.Name, t, ks, fromKs)
-		}
+	if err := checkRoutes(rr, fwd); err != nil {
+		return step, err
 	}
 	ks, kv, err := m.ts.GetKeyspaceVersion(ctx, fromKs)
 	if err != nil {
@@ -235,7 +250,7 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 		nextFwd = nextBack
 	}
 	nextFwd.Reverse = step.Reverse
-	nextFwd.SwitchedTypes = withTypes(nextFwd.SwitchedTypes, allTypes, toTargets)
+	nextFwd.SwitchedTypes = withTypes(fwd.SwitchedTypes, types, toTargets)
 	feedOp, err := topo.WorkflowOp(feed.TargetKeyspace, nextFeed, feedV)
 	if err != nil {
 		return fail("writing the workflow records", err)
@@ -244,7 +259,7 @@ func (m *Manager) moveTablesPrimary(ctx context.Context, req TrafficRequest, toT
 	if err != nil {
 		return fail("writing the workflow records", err)
 	}
-	rulesOp, err := topo.RoutingRulesOp(routeTables(rr, tables, fwd.SourceKeyspace, fwd.TargetKeyspace, toKs), rrv)
+	rulesOp, err := topo.RoutingRulesOp(routeTypes(rr, tables, fwd.SourceKeyspace, fwd.TargetKeyspace, nextFwd.SwitchedTypes), rrv)
 	if err != nil {
 		return fail("writing the routing rules", err)
 	}

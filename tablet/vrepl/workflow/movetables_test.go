@@ -9,6 +9,7 @@ import (
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
+	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
 	"github.com/mosaicdb/mosaic/topo"
 	"github.com/mosaicdb/mosaic/topo/memstore"
@@ -133,25 +134,105 @@ func TestMoveRules(t *testing.T) {
 
 func TestMoveTablesTypes(t *testing.T) {
 	p, r, o := topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY
-	wf := &vreplicationpb.Workflow{Name: "mt", Type: vreplicationpb.WorkflowType_MOVE_TABLES}
-	if err := moveTablesTypes(wf, nil, true); err != nil {
-		t.Errorf("switch, no types: %v", err)
+	type tts = []topodatapb.TabletType
+	for _, c := range []struct {
+		switched, asked tts
+		toTargets       bool
+		want            tts
+		err             string
+	}{
+		{nil, nil, true, tts{r, o, p}, ""},
+		{nil, tts{r, o, p}, true, tts{r, o, p}, ""},
+		{nil, tts{r}, true, tts{r}, ""},
+		{nil, tts{o, r}, true, tts{r, o}, ""},
+		// Primary takes the reads still on the source with it.
+		{nil, tts{p}, true, tts{p, r, o}, ""},
+		{tts{r}, tts{p}, true, tts{p, o}, ""},
+		{tts{r, o}, nil, true, tts{p}, ""},
+		{tts{r}, tts{r}, true, nil, "replica traffic is on the target shards already"},
+		{tts{p, r, o}, nil, true, nil, "already"},
+		{nil, nil, false, nil, "no traffic has been switched"},
+		{nil, tts{r}, false, nil, "replica traffic is on the source shards already"},
+		// A reverse moves what it is asked to, all switched types by default.
+		{tts{p, r, o}, nil, false, tts{r, o, p}, ""},
+		{tts{p, r, o}, tts{p}, false, tts{p}, ""},
+		{tts{p, r, o}, tts{r}, false, tts{r}, ""},
+		{tts{r}, nil, false, tts{r}, ""},
+		{tts{r, o}, tts{p}, false, nil, "primary traffic is on the source shards already"},
+		{nil, tts{topodatapb.TabletType_SPARE}, true, nil, "has no traffic"},
+	} {
+		wf := &vreplicationpb.Workflow{Name: "mt", Type: vreplicationpb.WorkflowType_MOVE_TABLES, SwitchedTypes: c.switched}
+		got, err := moveTablesTypes(wf, c.asked, c.toTargets)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("switched %v, asked %v, forward %v: %v %v, want an error with %q", c.switched, c.asked, c.toTargets, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("switched %v, asked %v, forward %v: %v %v, want %v", c.switched, c.asked, c.toTargets, got, err, c.want)
+		}
 	}
-	if err := moveTablesTypes(wf, []topodatapb.TabletType{r, o, p}, true); err != nil {
-		t.Errorf("switch, every type: %v", err)
+}
+
+// TestRouteTypes checks the rules of each state of a move's traffic, as
+// the gates resolve them per tablet type, and that checkRoutes accepts
+// exactly the rules of the record's state.
+func TestRouteTypes(t *testing.T) {
+	p, r, o := topodatapb.TabletType_PRIMARY, topodatapb.TabletType_REPLICA, topodatapb.TabletType_RDONLY
+	other := &topodatapb.RoutingRule{FromTable: "t9", ToTables: []string{"x.t9"}}
+	base := &topodatapb.RoutingRules{Rules: []*topodatapb.RoutingRule{other}}
+	tables := []string{"customer", "Corder"}
+	reads := routeTypes(base, tables, "commerce", "customer", []topodatapb.TabletType{r})
+	want := []string{
+		"t9 -> x.t9",
+		"customer -> commerce.customer", "commerce.customer -> commerce.customer", "customer.customer -> commerce.customer",
+		"corder -> commerce.Corder", "commerce.corder -> commerce.Corder", "customer.corder -> commerce.Corder",
+		"customer@replica -> customer.customer", "commerce.customer@replica -> customer.customer", "customer.customer@replica -> customer.customer",
+		"corder@replica -> customer.Corder", "commerce.corder@replica -> customer.Corder", "customer.corder@replica -> customer.Corder",
 	}
-	if err := moveTablesTypes(wf, []topodatapb.TabletType{r}, true); err == nil || !strings.Contains(err.Error(), "together") {
-		t.Errorf("switch of replica alone: %v", err)
+	if got := ruleLines(reads); !slices.Equal(got, want) {
+		t.Errorf("rules with replica reads switched:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if err := moveTablesTypes(wf, nil, false); err == nil || !strings.Contains(err.Error(), "no traffic has been switched") {
-		t.Errorf("reverse before any switch: %v", err)
+	if err := router.ValidateRoutingRules(reads); err != nil {
+		t.Errorf("the gates refuse the rules: %v", err)
 	}
-	wf.SwitchedTypes = []topodatapb.TabletType{p, r, o}
-	if err := moveTablesTypes(wf, nil, true); err == nil || !strings.Contains(err.Error(), "already") {
-		t.Errorf("switch after the switch: %v", err)
+	for tt, ks := range map[topodatapb.TabletType]string{p: "commerce", r: "customer", o: "commerce"} {
+		if got := routedToType(reads, "corder", "commerce", "customer", tt); got != ks {
+			t.Errorf("%v routed to %q, want %s", tt, got, ks)
+		}
 	}
-	if err := moveTablesTypes(wf, nil, false); err != nil {
-		t.Errorf("reverse after the switch: %v", err)
+	// Every type on the target: no typed rules are left.
+	all := routeTypes(reads, tables, "commerce", "customer", []topodatapb.TabletType{p, r, o})
+	if got := ruleLines(all); len(got) != 7 || got[1] != "customer -> customer.customer" {
+		t.Errorf("rules with every type switched: %v", got)
+	}
+	// Writes on the target, replica reads back on the source.
+	back := routeTypes(all, tables, "commerce", "customer", []topodatapb.TabletType{p, o})
+	for tt, ks := range map[topodatapb.TabletType]string{p: "customer", r: "commerce", o: "customer"} {
+		if got := routedToType(back, "customer", "commerce", "customer", tt); got != ks {
+			t.Errorf("after reversing replica reads: %v routed to %q, want %s", tt, got, ks)
+		}
+	}
+	if got := ruleLines(unrouteTables(back, tables, "commerce", "customer")); !slices.Equal(got, []string{"t9 -> x.t9"}) {
+		t.Errorf("unrouteTables left %v", got)
+	}
+	wf := &vreplicationpb.Workflow{Name: "mt", SourceKeyspace: "commerce", TargetKeyspace: "customer", Tables: []*vreplicationpb.TableRule{{Name: "customer"}, {Name: "Corder"}}}
+	wf.SwitchedTypes = []topodatapb.TabletType{r}
+	if err := checkRoutes(reads, wf); err != nil {
+		t.Errorf("checkRoutes of the rules of the record's state: %v", err)
+	}
+	if err := checkRoutes(all, wf); err == nil || !strings.Contains(err.Error(), "primary traffic of table customer") {
+		t.Errorf("checkRoutes of rules ahead of the record: %v", err)
+	}
+	wf.SwitchedTypes = []topodatapb.TabletType{p, r}
+	if err := checkRoutes(all, wf); err == nil || !strings.Contains(err.Error(), "rdonly") {
+		t.Errorf("checkRoutes of rdonly routed elsewhere than the record says: %v", err)
+	}
+	// A typed rule of one of the names by hand is a conflict for create.
+	hand := &topodatapb.RoutingRules{Rules: []*topodatapb.RoutingRule{{FromTable: "commerce.customer@rdonly", ToTables: []string{"x.customer"}}}}
+	if err := rulesConflict(hand, []string{"customer"}, "commerce", "customer"); err == nil {
+		t.Error("a typed rule of a table to move is no conflict")
 	}
 }
 
