@@ -480,9 +480,9 @@ func TestMoveTables(t *testing.T) {
 
 	t.Run("switch refusals", func(t *testing.T) {
 		before := rc.topoState(t, "commerce") + rc.topoState(t, "customer") + rc.rulesText(t)
-		out, err := rc.ctl("movetables", "switch-traffic", "--target-keyspace", "customer", "--workflow", "mt", "--tablet-types", "replica")
-		if err == nil || !strings.Contains(out, "together") {
-			t.Errorf("switch of replica traffic alone: err %v, output %q", err, out)
+		out, err := rc.ctl("movetables", "reverse-traffic", "--target-keyspace", "customer", "--workflow", "mt", "--tablet-types", "replica")
+		if err == nil || !strings.Contains(out, "replica traffic is on the source shards already") {
+			t.Errorf("reverse of replica traffic never switched: err %v, output %q", err, out)
 		}
 		out, err = rc.ctl("movetables", "complete", "--target-keyspace", "customer", "--workflow", "mt")
 		if err == nil || !strings.Contains(out, "before complete") {

@@ -75,7 +75,14 @@ func moveTablesTypes(wf *vreplicationpb.Workflow, asked []topodatapb.TabletType,
 			}
 		}
 	}
-	return types, nil
+	// In allTypes' order, primary first: "primary,replica,rdonly".
+	var out []topodatapb.TabletType
+	for _, tt := range allTypes {
+		if slices.Contains(types, tt) {
+			out = append(out, tt)
+		}
+	}
+	return out, nil
 }
 
 // moveTablesPrimary makes one switch of a table move's traffic (see

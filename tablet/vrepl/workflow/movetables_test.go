@@ -141,8 +141,8 @@ func TestMoveTablesTypes(t *testing.T) {
 		want            tts
 		err             string
 	}{
-		{nil, nil, true, tts{r, o, p}, ""},
-		{nil, tts{r, o, p}, true, tts{r, o, p}, ""},
+		{nil, nil, true, tts{p, r, o}, ""},
+		{nil, tts{r, o, p}, true, tts{p, r, o}, ""},
 		{nil, tts{r}, true, tts{r}, ""},
 		{nil, tts{o, r}, true, tts{r, o}, ""},
 		// Primary takes the reads still on the source with it.
@@ -154,7 +154,7 @@ func TestMoveTablesTypes(t *testing.T) {
 		{nil, nil, false, nil, "no traffic has been switched"},
 		{nil, tts{r}, false, nil, "replica traffic is on the source shards already"},
 		// A reverse moves what it is asked to, all switched types by default.
-		{tts{p, r, o}, nil, false, tts{r, o, p}, ""},
+		{tts{p, r, o}, nil, false, tts{p, r, o}, ""},
 		{tts{p, r, o}, tts{p}, false, tts{p}, ""},
 		{tts{p, r, o}, tts{r}, false, tts{r}, ""},
 		{tts{r}, nil, false, tts{r}, ""},
