@@ -21,8 +21,10 @@ import (
 // commerce@replica finds it once replica reads are switched, while a
 // session on commerce (primary) does not, and its writes land in the
 // source's mysqld; after the switch of primary traffic the writes land in
-// the target's. Refusals of types that are not where they would move
-// from change nothing.
+// the target's. With writes on the target, replica reads go back to the
+// source alone, where the reverse streams bring the target's writes, and
+// a switch without types moves them again. Refusals of types that are
+// not where they would move from change nothing.
 func TestMoveTablesByType(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four mariadbd")
@@ -169,6 +171,23 @@ func TestMoveTablesByType(t *testing.T) {
 	waitCount(primary, marker, 1, "primary session after the switch")
 	write("primary write after the switch", "customer")
 	refused("already", "switch-traffic")
+
+	// Replica reads back to the source while writes stay on the
+	// target: the reverse streams keep the source's replica in step.
+	t.Log("replica reads back while writes stay")
+	ctl("reverse-traffic", "--tablet-types", "replica")
+	if s := show(); !strings.Contains(s, "replica served by commerce, primary,rdonly served by customer") {
+		t.Errorf("show:\n%s", s)
+	}
+	waitCount(replica, marker, 0, "replica session after reverse-traffic of replica reads alone")
+	write("primary write with replica reads on the source", "customer")
+	waitCount(replica, nextID, 1, "the target's write on the source's replica")
+	// A switch without types moves what is left: the replica reads.
+	out = ctl("switch-traffic")
+	if !strings.Contains(out, "replica traffic of the tables moved from commerce (0) to customer (0) (commit") {
+		t.Errorf("switch-traffic of what was left said:\n%s", out)
+	}
+	waitCount(replica, marker, 1, "replica session after the switch of what was left")
 
 	t.Log("reverse per type")
 	out = ctl("reverse-traffic", "--tablet-types", "primary")
