@@ -24,7 +24,8 @@ import (
 // the target's. With writes on the target, replica reads go back to the
 // source alone, where the reverse streams bring the target's writes, and
 // a switch without types moves them again. Refusals of types that are
-// not where they would move from change nothing.
+// not where they would move from, and of reads while the streams feeding
+// the target are stopped, change nothing.
 func TestMoveTablesByType(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four mariadbd")
@@ -118,6 +119,11 @@ func TestMoveTablesByType(t *testing.T) {
 		t.Fatalf("replica session before the switch reads the target (%d, %v)", c, err)
 	}
 	refused("replica traffic is on the source shards already", "reverse-traffic", "--tablet-types", "replica")
+	// Reads go only to a target that its streams keep in step.
+	ctl("stop")
+	refused("is STOPPED", "switch-traffic", "--tablet-types", "replica")
+	ctl("start")
+	waitReportOf(t, m, "customer", "mt", "caught up after start", func(r *workflow.Report) bool { ok, _ := r.Caught(1); return ok })
 
 	t.Log("replica reads")
 	out := ctl("switch-traffic", "--tablet-types", "replica")
