@@ -215,7 +215,7 @@ func (cc *clientConn) runBulk(ctx context.Context, st *preparedStmt, kind bulkKi
 // it is the last.
 func (cc *clientConn) runBulkEach(ctx context.Context, sql string, rows *mysqlsrv.BulkRows, info *stmtInfo, insert bool) (*querypb.QueryResult, error) {
 	out := &querypb.QueryResult{}
-	var matched, changed, warned uint64
+	var changed, warned, dups uint64
 	infoSums := true
 	for i := range rows.Len() {
 		vals, inds := rows.Row(i)
@@ -236,16 +236,27 @@ func (cc *clientConn) runBulkEach(ctx context.Context, sql string, rows *mysqlsr
 		if res.InsertId != 0 && (!insert || out.InsertId == 0) {
 			out.InsertId = res.InsertId
 		}
+		if res.RowsAffected != 1 {
+			dups++ // an INSERT's row that replaced, updated or was ignored
+		}
 		var m, c, w uint64
 		if _, err := fmt.Sscanf(res.Info, "Rows matched: %d  Changed: %d  Warnings: %d", &m, &c, &w); err == nil {
-			matched, changed, warned = matched+m, changed+c, warned+w
+			changed, warned = changed+c, warned+w
 		} else {
 			infoSums = false
 		}
 	}
+	if insert && rows.Len() > 1 {
+		// As the multi-row INSERT MariaDB runs the batch as.
+		out.Info = fmt.Sprintf("Records: %d  Duplicates: %d  Warnings: %d", rows.Len(), dups, out.Warnings)
+		return out, nil
+	}
 	if infoSums && rows.Len() > 0 {
-		// An UPDATE's info, summed as MariaDB sums it over the batch.
-		out.Info = fmt.Sprintf("Rows matched: %d  Changed: %d  Warnings: %d", matched, changed, warned)
+		// An UPDATE's info over the batch as MariaDB 10.11 writes it:
+		// the rows changed, summed, stand for the rows matched too
+		// (a batch whose rows all match and change nothing says
+		// "Rows matched: 0").
+		out.Info = fmt.Sprintf("Rows matched: %d  Changed: %d  Warnings: %d", changed, changed, warned)
 	}
 	return out, nil
 }

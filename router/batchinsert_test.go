@@ -6,6 +6,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
 )
 
@@ -96,6 +97,31 @@ func TestBatchInsertRefused(t *testing.T) {
 	for _, sql := range []string{"replace into c (id, n) values (?, ?)", "insert into c (id, n) values (?, 1), (?, 2)"} {
 		if _, ok, err := r.NewBatchInsert(sql, 0, 2); !ok || err != nil {
 			t.Errorf("%s: ok=%v err=%v", sql, ok, err)
+		}
+	}
+}
+
+func TestInsertInfo(t *testing.T) {
+	res := func(info string, affected uint64, warnings uint32) *querypb.QueryResult {
+		return &querypb.QueryResult{Info: info, RowsAffected: affected, Warnings: warnings}
+	}
+	for _, c := range []struct {
+		results []*querypb.QueryResult
+		rowsOf  [][]int
+		want    string
+	}{
+		// One shard: its own (none for one row).
+		{[]*querypb.QueryResult{res("", 1, 0)}, [][]int{{0}}, ""},
+		{[]*querypb.QueryResult{res("Records: 2  Duplicates: 0  Warnings: 0", 2, 0)}, [][]int{{0, 1}}, "Records: 2  Duplicates: 0  Warnings: 0"},
+		// Two shards, summed; a one-row shard counts its row, a
+		// duplicate when it replaced (2) or was ignored (0).
+		{[]*querypb.QueryResult{res("Records: 3  Duplicates: 1  Warnings: 1", 4, 1), res("", 1, 0)}, [][]int{{0, 1, 2}, {3}}, "Records: 4  Duplicates: 1  Warnings: 1"},
+		{[]*querypb.QueryResult{res("", 2, 0), res("", 0, 1)}, [][]int{{0}, {1}}, "Records: 2  Duplicates: 2  Warnings: 1"},
+		// An info of another form: none.
+		{[]*querypb.QueryResult{res("Rows matched: 1", 1, 0), res("", 1, 0)}, [][]int{{0}, {1}}, ""},
+	} {
+		if got := insertInfo(c.results, c.rowsOf); got != c.want {
+			t.Errorf("insertInfo(%v) = %q, want %q", c.results, got, c.want)
 		}
 	}
 }
