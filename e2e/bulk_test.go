@@ -27,7 +27,12 @@ type bulkConn struct {
 	caps uint32 // the server's capabilities
 }
 
-const extBulk = 1 << 2
+// MariaDB's extended capabilities the client asks for:
+// MARIADB_CLIENT_STMT_BULK_OPERATIONS and MARIADB_CLIENT_CACHE_METADATA.
+const (
+	extBulk      = 1 << 2
+	extCacheMeta = 1 << 4
+)
 
 func dialBulk(t *testing.T, addr, db string) *bulkConn {
 	t.Helper()
@@ -50,7 +55,7 @@ func dialBulk(t *testing.T, addr, db string) *bulkConn {
 	r = binary.LittleEndian.AppendUint32(r, 1<<24)
 	r = append(r, 45)
 	r = append(r, make([]byte, 19)...)
-	r = binary.LittleEndian.AppendUint32(r, extBulk|1<<4) // also CACHE_METADATA, which the gate must not take
+	r = binary.LittleEndian.AppendUint32(r, extBulk|extCacheMeta)
 	r = append(r, "root\x00"...)
 	r = append(r, 0)
 	r = append(r, db+"\x00"...)

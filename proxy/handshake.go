@@ -53,9 +53,9 @@ const (
 	// extStmtBulkOperations is MARIADB_CLIENT_STMT_BULK_OPERATIONS:
 	// COM_STMT_BULK_EXECUTE (bulk.go).
 	extStmtBulkOperations uint32 = 1 << 2
-	// extCacheMetadata is MARIADB_CLIENT_CACHE_METADATA (skipping
-	// column definitions a client has cached): not offered, see
-	// docs/compatibility.md.
+	// extCacheMetadata is MARIADB_CLIENT_CACHE_METADATA: a prepared
+	// statement's result set goes without the column definitions the
+	// client holds (writeFields).
 	extCacheMetadata uint32 = 1 << 4
 	// extBulkUnitResults is MARIADB_CLIENT_BULK_UNIT_RESULTS (MariaDB
 	// 11.5): not offered, as MariaDB 10.11 does not.
@@ -63,10 +63,11 @@ const (
 )
 
 // serverExtCapabilities are the extended capabilities the gate announces.
-// MariaDB 10.11 also announces MARIADB_CLIENT_PROGRESS (which it never
-// uses for clients' statements), MARIADB_CLIENT_EXTENDED_METADATA and
-// MARIADB_CLIENT_CACHE_METADATA, which the gate does not implement.
-const serverExtCapabilities = extStmtBulkOperations
+// MariaDB 10.11 also announces MARIADB_CLIENT_PROGRESS (progress reports
+// of ALTER TABLE and LOAD DATA) and MARIADB_CLIENT_EXTENDED_METADATA (a
+// column's data type name, such as json or uuid), which the gate does not
+// send.
+const serverExtCapabilities = extStmtBulkOperations | extCacheMetadata
 
 // collationUtf8mb4 is utf8mb4_general_ci, the tablets' server collation.
 const collationUtf8mb4 = 45
