@@ -296,6 +296,18 @@ func testBulk(t *testing.T, c *cluster.Cluster) {
 		}
 		line("insert 500", b.bulk(ins, 0, true, []byte{ll, vs, ll}, many...))
 		line("total", b.query("select count(*), sum(id), sum(n), sum(length(v)) from bk"))
+		// Batches bigger than the gate's chunks (16384 values): 20000
+		// rows, then 20000 whose last row is a duplicate, which must
+		// leave none of them.
+		var big, bigDup [][]any
+		for i := 1000; i < 21000; i++ {
+			big = append(big, []any{i, fmt.Sprintf("b%d", i), i % 128})
+			bigDup = append(bigDup, []any{i + 100000, "d", 1})
+		}
+		bigDup[len(bigDup)-1] = []any{1000, "dup", 1}
+		line("insert 20000", b.bulk(ins, 0, true, []byte{ll, vs, ll}, big...))
+		line("insert 20000, the last a duplicate", b.bulk(ins, 0, true, []byte{ll, vs, ll}, bigDup...))
+		line("total", b.query("select count(*), sum(id), sum(n), sum(length(v)) from bk"))
 		// Generated ids: the first of the batch, as a multi-row INSERT.
 		b = dialBulk(t, addr, aiDB)
 		b.query("drop table if exists " + aiTable)
@@ -327,6 +339,27 @@ func testBulk(t *testing.T, c *cluster.Cluster) {
 			t.Errorf("line %d:\n  gate:    %s\n  mariadb: %s", i+1, g, w)
 		}
 	}
+	// Inside a transaction, a batch bigger than one of the gate's chunks
+	// that fails after its first chunks ran cannot be undone alone: the
+	// gate rolls the transaction back and says so (MariaDB undoes the
+	// statement alone; docs/compatibility.md).
+	b := dialBulk(t, c.GateAddr, "customer")
+	ins := b.prepare("insert into bk (id, v, n) values (?, ?, ?)")
+	b.query("begin")
+	b.query("insert into bk (id) values (900000)")
+	var rows [][]any
+	for i := range 20000 {
+		rows = append(rows, []any{200000 + i, "tx", 1})
+	}
+	rows[len(rows)-1] = []any{1000, "dup", 1}
+	ll, vs := byte(mysql.MYSQL_TYPE_LONGLONG), byte(mysql.MYSQL_TYPE_VAR_STRING)
+	if got := b.bulk(ins, 0, true, []byte{ll, vs, ll}, rows...); !strings.HasPrefix(got, "ERR 1062 ") || !strings.Contains(got, "the transaction was rolled back") {
+		t.Errorf("a big batch failing in a transaction: %s", got)
+	}
+	if got := b.query("select @@in_transaction, (select count(*) from bk where id = 900000 or id >= 200000)"); got != "0,0" {
+		t.Errorf("after the failed batch, in transaction and rows left: %s", got)
+	}
+
 	// The batches went to both shards, one INSERT for each.
 	total := 0
 	for _, shard := range []string{"-80", "80-"} {

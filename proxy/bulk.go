@@ -40,10 +40,14 @@ import (
 // SELECT, a statement without parameters, the SEND_UNIT_RESULTS flag of
 // MariaDB 11.5) and so does the gate; RETURNING too.
 
-// bulkValueCost is what the gate charges its memory budget per byte of a
-// batch's rows: a value takes at least its indicator byte and becomes an
-// interface value, an indicator, a bind variable and text in the SQL.
-const bulkValueCost = 96
+// A batch runs in chunks of at most bulkChunkValues parameter values:
+// what the gate holds of a batch of any size is one chunk's values, bind
+// variables, SQL text and syntax tree, charged to the memory budget at
+// bulkValueCost a value (the packet itself is charged as it is read).
+const (
+	bulkChunkValues = 16384
+	bulkValueCost   = 512
+)
 
 // handleBulkExecute answers COM_STMT_BULK_EXECUTE, checking the packet in
 // MariaDB's order: length, flags and the client's capability, the
@@ -91,14 +95,7 @@ func (cc *clientConn) handleBulkExecute(ctx context.Context, data []byte) error 
 	if types == nil {
 		return cc.writeError(mysqlsrv.ErrBulkArgs)
 	}
-	if b := cc.g.mem; b != nil {
-		n := int64(req.CountBulkValues()) * bulkValueCost
-		if err := b.Acquire(n); err != nil {
-			return cc.writeError(err)
-		}
-		defer b.Release(n)
-	}
-	rows, err := req.DecodeBulkRows(types)
+	rows, err := req.RowReader(types)
 	if err != nil {
 		return cc.writeError(err)
 	}
@@ -160,7 +157,7 @@ func (cc *clientConn) planPrepared(ctx context.Context, sql string) (*router.Pla
 }
 
 // runBulk runs a batch and returns what its OK packet says.
-func (cc *clientConn) runBulk(ctx context.Context, st *preparedStmt, kind bulkKind, rows *mysqlsrv.BulkRows, info *stmtInfo) (*querypb.QueryResult, error) {
+func (cc *clientConn) runBulk(ctx context.Context, st *preparedStmt, kind bulkKind, rows *mysqlsrv.BulkRowReader, info *stmtInfo) (*querypb.QueryResult, error) {
 	if kind == bulkEach {
 		return cc.runBulkEach(ctx, st.sql, rows, info, false)
 	}
@@ -176,19 +173,7 @@ func (cc *clientConn) runBulk(ctx context.Context, st *preparedStmt, kind bulkKi
 	}
 	var res *querypb.QueryResult
 	if whole {
-		var text string
-		var order []router.BatchParam
-		text, order, err = batch.Text(rows.Len(), func(e, p int) bool {
-			_, ind := rows.Row(e)
-			return ind[p] == mysqlsrv.IndicatorDefault || ind[p] == mysqlsrv.IndicatorIgnore
-		})
-		if err == nil {
-			args := make([]any, len(order))
-			for i, o := range order {
-				args[i] = rows.Values[o.Exec*rows.N+o.Param]
-			}
-			res, err = cc.bulkStatement(ctx, text, args, info)
-		}
+		res, err = cc.runBatchInsert(ctx, batch, rows, info, own)
 	} else {
 		res, err = cc.runBulkEach(ctx, st.sql, rows, info, true)
 	}
@@ -209,49 +194,138 @@ func (cc *clientConn) runBulk(ctx context.Context, st *preparedStmt, kind bulkKi
 	return res, nil
 }
 
+// chargeChunk takes a chunk's cost from the memory budget; the returned
+// function gives it back.
+func (cc *clientConn) chargeChunk(values int) (func(), error) {
+	b := cc.g.mem
+	if b == nil {
+		return func() {}, nil
+	}
+	n := int64(values) * bulkValueCost
+	if err := b.Acquire(n); err != nil {
+		return nil, err
+	}
+	return func() { b.Release(n) }, nil
+}
+
+// runBatchInsert runs an INSERT or REPLACE batch as multi-row statements,
+// one a chunk. Inside the client's transaction a chunk that fails after
+// others were written would leave part of the batch: the transaction is
+// then lost (rolled back, and the client told so) rather than keep half
+// a statement.
+func (cc *clientConn) runBatchInsert(ctx context.Context, batch *router.BatchInsert, rows *mysqlsrv.BulkRowReader, info *stmtInfo, own bool) (*querypb.QueryResult, error) {
+	out := &querypb.QueryResult{}
+	var records, dups uint64
+	ran := 0
+	failed := func(err error) error {
+		if own || ran == 0 {
+			return err
+		}
+		return cc.bulkPartFailed(err)
+	}
+	perChunk := max(bulkChunkValues/rows.Width(), 1)
+	for chunk := rows.Next(perChunk); chunk != nil; chunk = rows.Next(perChunk) {
+		release, err := cc.chargeChunk(len(chunk.Values))
+		if err != nil {
+			return nil, failed(err)
+		}
+		text, order, err := batch.Text(chunk.Len(), func(e, p int) bool {
+			ind := chunk.Indicators[e*chunk.N+p]
+			return ind == mysqlsrv.IndicatorDefault || ind == mysqlsrv.IndicatorIgnore
+		})
+		var res *querypb.QueryResult
+		if err == nil {
+			args := make([]any, len(order))
+			for i, o := range order {
+				args[i] = chunk.Values[o.Exec*chunk.N+o.Param]
+			}
+			res, err = cc.bulkStatement(ctx, text, args, info)
+		}
+		release()
+		if err != nil {
+			return nil, failed(err)
+		}
+		ran++
+		out.RowsAffected += res.RowsAffected
+		out.Warnings += res.Warnings
+		if out.InsertId == 0 {
+			out.InsertId = res.InsertId
+		}
+		var r, d, w uint64
+		if _, err := fmt.Sscanf(res.Info, "Records: %d  Duplicates: %d  Warnings: %d", &r, &d, &w); err == nil {
+			records, dups = records+r, dups+d
+		} else {
+			// A chunk of one row, which mysqld answers without it.
+			records++
+			if res.RowsAffected != 1 {
+				dups++
+			}
+		}
+	}
+	if rows.Total() > 1 {
+		out.Info = fmt.Sprintf("Records: %d  Duplicates: %d  Warnings: %d", records, dups, out.Warnings)
+	}
+	return out, nil
+}
+
+// bulkPartFailed returns the error of a batch's chunk that failed in the
+// client's transaction after earlier chunks ran: the transaction is lost
+// (afterError rolls it back and says so), so that the failed batch is
+// undone with it.
+func (cc *clientConn) bulkPartFailed(err error) error {
+	e := sqlerr.FromError(err)
+	lost := sqlerr.Wrap(e.Num, err, "%s (a bulk INSERT failed after writing part of its rows)", e.Message)
+	lost.State, lost.TxEnded = e.State, true
+	cc.s.markTxLost(lost)
+	return lost
+}
+
 // runBulkEach runs the statement once per row, in order, up to the first
 // row that fails, whose error is the batch's. insert says the statement
 // is an INSERT, whose id is its first row's that has one; for the others
 // it is the last.
-func (cc *clientConn) runBulkEach(ctx context.Context, sql string, rows *mysqlsrv.BulkRows, info *stmtInfo, insert bool) (*querypb.QueryResult, error) {
+func (cc *clientConn) runBulkEach(ctx context.Context, sql string, rows *mysqlsrv.BulkRowReader, info *stmtInfo, insert bool) (*querypb.QueryResult, error) {
 	out := &querypb.QueryResult{}
 	var changed, warned, dups uint64
 	infoSums := true
-	for i := range rows.Len() {
-		vals, inds := rows.Row(i)
-		for _, ind := range inds {
-			if ind == mysqlsrv.IndicatorDefault || ind == mysqlsrv.IndicatorIgnore {
-				// The gate would have to write the statement
-				// again per row; MariaDB takes them in UPDATE's
-				// SET and INSERT's VALUES.
-				return nil, mysqlsrv.ErrBulkDefault
+	perChunk := max(bulkChunkValues/rows.Width(), 1)
+	for chunk := rows.Next(perChunk); chunk != nil; chunk = rows.Next(perChunk) {
+		for i := range chunk.Len() {
+			vals, inds := chunk.Row(i)
+			for _, ind := range inds {
+				if ind == mysqlsrv.IndicatorDefault || ind == mysqlsrv.IndicatorIgnore {
+					// The gate would have to write the statement
+					// again per row; MariaDB takes them in UPDATE's
+					// SET and INSERT's VALUES.
+					return nil, mysqlsrv.ErrBulkDefault
+				}
+			}
+			res, err := cc.bulkStatement(ctx, sql, vals, info)
+			if err != nil {
+				return nil, err
+			}
+			out.RowsAffected += res.RowsAffected
+			out.Warnings += res.Warnings
+			if res.InsertId != 0 && (!insert || out.InsertId == 0) {
+				out.InsertId = res.InsertId
+			}
+			if res.RowsAffected != 1 {
+				dups++ // an INSERT's row that replaced, updated or was ignored
+			}
+			var m, c, w uint64
+			if _, err := fmt.Sscanf(res.Info, "Rows matched: %d  Changed: %d  Warnings: %d", &m, &c, &w); err == nil {
+				changed, warned = changed+c, warned+w
+			} else {
+				infoSums = false
 			}
 		}
-		res, err := cc.bulkStatement(ctx, sql, vals, info)
-		if err != nil {
-			return nil, err
-		}
-		out.RowsAffected += res.RowsAffected
-		out.Warnings += res.Warnings
-		if res.InsertId != 0 && (!insert || out.InsertId == 0) {
-			out.InsertId = res.InsertId
-		}
-		if res.RowsAffected != 1 {
-			dups++ // an INSERT's row that replaced, updated or was ignored
-		}
-		var m, c, w uint64
-		if _, err := fmt.Sscanf(res.Info, "Rows matched: %d  Changed: %d  Warnings: %d", &m, &c, &w); err == nil {
-			changed, warned = changed+c, warned+w
-		} else {
-			infoSums = false
-		}
 	}
-	if insert && rows.Len() > 1 {
+	if insert && rows.Total() > 1 {
 		// As the multi-row INSERT MariaDB runs the batch as.
-		out.Info = fmt.Sprintf("Records: %d  Duplicates: %d  Warnings: %d", rows.Len(), dups, out.Warnings)
+		out.Info = fmt.Sprintf("Records: %d  Duplicates: %d  Warnings: %d", rows.Total(), dups, out.Warnings)
 		return out, nil
 	}
-	if infoSums && rows.Len() > 0 {
+	if infoSums {
 		// An UPDATE's info over the batch as MariaDB 10.11 writes it:
 		// the rows changed, summed, stand for the rows matched too
 		// (a batch whose rows all match and change nothing says

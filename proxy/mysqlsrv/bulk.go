@@ -130,19 +130,21 @@ func (b *BulkRows) Row(i int) ([]any, []Indicator) {
 	return b.Values[i*b.N : (i+1)*b.N], b.Indicators[i*b.N : (i+1)*b.N]
 }
 
-// CountBulkValues returns how many parameter values (rows times types)
-// the rest of the packet may hold at most: what decoding it may cost,
-// for the caller to charge before DecodeBulkRows. Each value takes at
-// least its indicator byte.
-func (r *BulkRequest) CountBulkValues() int { return len(r.rows) }
+// BulkRowReader reads the rows of a bulk execution a chunk at a time, so
+// that a batch of any size holds only one chunk's values: NewRowReader
+// has read every row once, and Next cannot fail.
+type BulkRowReader struct {
+	types []ParamType
+	rest  []byte
+	total int
+}
 
-// DecodeBulkRows decodes every row of the packet with the given types
-// (len(types) parameters, at least one). Every row must be whole and
+// RowReader checks every row of the packet with the given types
+// (len(types) parameters, at least one): every row must be whole and
 // there must be one at least; any indicator, type or value it cannot read
 // is ErrBulkArgs (1210), as MariaDB answers, wrapped with the reason.
-// Values are decoded as DecodeParams does; nothing refers to the packet
-// afterwards.
-func (r *BulkRequest) DecodeBulkRows(types []ParamType) (*BulkRows, error) {
+// Values are decoded as DecodeParams does. Nothing is kept but the count.
+func (r *BulkRequest) RowReader(types []ParamType) (*BulkRowReader, error) {
 	n := len(types)
 	if n == 0 {
 		return nil, ErrBulkUnsupported
@@ -152,46 +154,85 @@ func (r *BulkRequest) DecodeBulkRows(types []ParamType) (*BulkRows, error) {
 			return nil, bulkArgs(fmt.Errorf("parameter %d: unknown type %d", i+1, t.Type))
 		}
 	}
-	p := r.rows
-	if len(p) == 0 {
+	if len(r.rows) == 0 {
 		return nil, bulkArgs(fmt.Errorf("no rows"))
 	}
-	// Each value takes at least its indicator byte: the slices never
-	// grow past what the packet can hold.
-	out := &BulkRows{N: n}
-	capHint := len(p)
-	if capHint > 1<<16 {
-		capHint = 1 << 16
+	total := 0
+	for p := r.rows; len(p) > 0; total++ {
+		var err error
+		if p, err = decodeBulkRow(types, p, total, nil); err != nil {
+			return nil, err
+		}
 	}
-	out.Values = make([]any, 0, capHint)
-	out.Indicators = make([]Indicator, 0, capHint)
-	for row := 0; len(p) > 0; row++ {
-		for i, t := range types {
-			if len(p) == 0 {
-				return nil, bulkArgs(fmt.Errorf("row %d cut short at parameter %d", row+1, i+1))
+	return &BulkRowReader{types: types, rest: r.rows, total: total}, nil
+}
+
+// Total returns the number of rows.
+func (rr *BulkRowReader) Total() int { return rr.total }
+
+// Width returns the number of parameters of each row.
+func (rr *BulkRowReader) Width() int { return len(rr.types) }
+
+// Next decodes the next rows, maxRows at most (at least one); nil after
+// the last. Nothing it returns refers to the packet.
+func (rr *BulkRowReader) Next(maxRows int) *BulkRows {
+	if len(rr.rest) == 0 {
+		return nil
+	}
+	maxRows = max(maxRows, 1)
+	n := len(rr.types)
+	out := &BulkRows{N: n, Values: make([]any, 0, min(maxRows*n, len(rr.rest))), Indicators: make([]Indicator, 0, min(maxRows*n, len(rr.rest)))}
+	for row := 0; row < maxRows && len(rr.rest) > 0; row++ {
+		// RowReader read these rows already: they cannot fail.
+		rest, err := decodeBulkRow(rr.types, rr.rest, row, out)
+		if err != nil {
+			panic(fmt.Sprintf("mysqlsrv: a bulk row read twice failed the second time: %v", err))
+		}
+		rr.rest = rest
+	}
+	return out
+}
+
+// DecodeBulkRows decodes every row at once (RowReader's checks, then
+// all its rows).
+func (r *BulkRequest) DecodeBulkRows(types []ParamType) (*BulkRows, error) {
+	rr, err := r.RowReader(types)
+	if err != nil {
+		return nil, err
+	}
+	return rr.Next(rr.Total()), nil
+}
+
+// decodeBulkRow decodes the row at the start of p (row is its index, for
+// errors), appending it to out unless out is nil, and returns the rest.
+func decodeBulkRow(types []ParamType, p []byte, row int, out *BulkRows) ([]byte, error) {
+	for i, t := range types {
+		if len(p) == 0 {
+			return nil, bulkArgs(fmt.Errorf("row %d cut short at parameter %d", row+1, i+1))
+		}
+		ind := Indicator(p[0])
+		p = p[1:]
+		var v any
+		switch ind {
+		case IndicatorNone:
+			if t.Type == typeNull {
+				break
 			}
-			ind := Indicator(p[0])
-			p = p[1:]
-			var v any
-			switch ind {
-			case IndicatorNone:
-				if t.Type == typeNull {
-					break
-				}
-				x, k, err := decodeParam(t, p)
-				if err != nil {
-					return nil, bulkArgs(fmt.Errorf("row %d, parameter %d: %w", row+1, i+1, err))
-				}
-				v, p = x, p[k:]
-			case IndicatorNull, IndicatorDefault, IndicatorIgnore:
-			default:
-				return nil, bulkArgs(fmt.Errorf("row %d, parameter %d: indicator %d", row+1, i+1, ind))
+			x, k, err := decodeParam(t, p)
+			if err != nil {
+				return nil, bulkArgs(fmt.Errorf("row %d, parameter %d: %w", row+1, i+1, err))
 			}
+			v, p = x, p[k:]
+		case IndicatorNull, IndicatorDefault, IndicatorIgnore:
+		default:
+			return nil, bulkArgs(fmt.Errorf("row %d, parameter %d: indicator %d", row+1, i+1, ind))
+		}
+		if out != nil {
 			out.Values = append(out.Values, v)
 			out.Indicators = append(out.Indicators, ind)
 		}
 	}
-	return out, nil
+	return p, nil
 }
 
 // typeNull is MYSQL_TYPE_NULL, whose values take no bytes.

@@ -3,6 +3,7 @@ package mysqlsrv
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -158,7 +159,7 @@ func FuzzBulkExecute(f *testing.F) {
 				types[i] = ParamType{Type: mysql.MYSQL_TYPE_VAR_STRING}
 			}
 		}
-		max := r.CountBulkValues()
+		max := len(data)
 		rows, err := r.DecodeBulkRows(types)
 		if err != nil {
 			if n := errNum(err); n != 1210 && n != 1295 {
@@ -168,6 +169,18 @@ func FuzzBulkExecute(f *testing.F) {
 		}
 		if rows.Len() == 0 || len(rows.Values) > max || len(rows.Values) != rows.Len()*n {
 			t.Fatalf("%d rows, %d values from %d bytes", rows.Len(), len(rows.Values), max)
+		}
+		// Read in chunks, the rows are the same.
+		rr, err := r.RowReader(types)
+		if err != nil {
+			t.Fatalf("RowReader after DecodeBulkRows: %v", err)
+		}
+		var all []any
+		for chunk := rr.Next(int(nparams%3) + 1); chunk != nil; chunk = rr.Next(int(nparams%3) + 1) {
+			all = append(all, chunk.Values...)
+		}
+		if fmt.Sprint(all) != fmt.Sprint(rows.Values) { // (NaN is not DeepEqual to itself)
+			t.Fatalf("chunks %v, all at once %v", all, rows.Values)
 		}
 	})
 }
