@@ -9,9 +9,10 @@ import (
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
 
-// COM_STMT_BULK_EXECUTE (MariaDB 10.2+): one prepared statement run for
-// many rows of parameters in one packet, offered with the extended
-// capability MARIADB_CLIENT_STMT_BULK_OPERATIONS. The packet is
+// ComStmtBulkExecute is MariaDB's COM_STMT_BULK_EXECUTE (10.2+): one
+// prepared statement run for many rows of parameters in one packet,
+// offered with the extended capability MARIADB_CLIENT_STMT_BULK_OPERATIONS.
+// The packet is
 //
 //	0xfa, statement id (4), flags (2),
 //	with BulkSendTypes: a type byte and a flag byte (0x80 unsigned) per parameter,
