@@ -280,6 +280,10 @@ func testBulk(t *testing.T, c *cluster.Cluster) {
 		line("update", b.bulk(upd, 0, true, []byte{ll, ll}, []any{11, 1}, []any{12, 2}, []any{12, 2}, []any{0, 999}))
 		del := b.prepare("delete from bk where id = ?")
 		line("delete", b.bulk(del, 0, true, []byte{ll}, []any{1}, []any{2}, []any{999}))
+		upd2 := b.prepare("update bk set v = ?, n = ? where id = ?")
+		line("update with DEFAULT and IGNORE", b.bulk(upd2, 0, true, []byte{vs, ll, ll},
+			[]any{bulkDefault, 9, 5}, []any{"w", bulkIgnore, 6}, []any{bulkIgnore, bulkDefault, 7}))
+		line("after", b.query("select * from bk where id between 5 and 7 order by id"))
 		rep := b.prepare("replace into bk (id, v, n) values (?, ?, ?)")
 		line("replace", b.bulk(rep, 0, true, []byte{ll, vs, ll}, []any{3, "r", 3}, []any{4, "r", 4}, []any{60, "r", 60}))
 		odku := b.prepare("insert into bk (id, v, n) values (?, ?, ?) on duplicate key update v = ?")

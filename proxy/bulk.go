@@ -292,15 +292,11 @@ func (cc *clientConn) runBulkEach(ctx context.Context, sql string, rows *mysqlsr
 	for chunk := rows.Next(perChunk); chunk != nil; chunk = rows.Next(perChunk) {
 		for i := range chunk.Len() {
 			vals, inds := chunk.Row(i)
-			for _, ind := range inds {
-				if ind == mysqlsrv.IndicatorDefault || ind == mysqlsrv.IndicatorIgnore {
-					// The gate would have to write the statement
-					// again per row; MariaDB takes them in UPDATE's
-					// SET and INSERT's VALUES.
-					return nil, mysqlsrv.ErrBulkDefault
-				}
+			text, args, err := cc.rowWithDefaults(sql, vals, inds)
+			if err != nil {
+				return nil, err
 			}
-			res, err := cc.bulkStatement(ctx, sql, vals, info)
+			res, err := cc.bulkStatement(ctx, text, args, info)
 			if err != nil {
 				return nil, err
 			}
@@ -333,6 +329,36 @@ func (cc *clientConn) runBulkEach(ctx context.Context, sql string, rows *mysqlsr
 		out.Info = fmt.Sprintf("Rows matched: %d  Changed: %d  Warnings: %d", changed, changed, warned)
 	}
 	return out, nil
+}
+
+// rowWithDefaults returns the statement and arguments of one row of a
+// batch run row by row: sql and vals as they are, unless a parameter is
+// DEFAULT or IGNORE, which router.WithDefaults writes into the text.
+func (cc *clientConn) rowWithDefaults(sql string, vals []any, inds []mysqlsrv.Indicator) (string, []any, error) {
+	special := false
+	for _, ind := range inds {
+		special = special || ind == mysqlsrv.IndicatorDefault || ind == mysqlsrv.IndicatorIgnore
+	}
+	if !special {
+		return sql, vals, nil
+	}
+	text, params, err := cc.g.router.WithDefaults(sql, cc.s.ParseMode, len(vals), func(p int) router.ParamUse {
+		switch inds[p] {
+		case mysqlsrv.IndicatorDefault:
+			return router.ParamDefault
+		case mysqlsrv.IndicatorIgnore:
+			return router.ParamIgnore
+		}
+		return router.ParamValue
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	args := make([]any, len(params))
+	for i, p := range params {
+		args[i] = vals[p]
+	}
+	return text, args, nil
 }
 
 // bulkStatement plans and runs sql with args as one statement of the

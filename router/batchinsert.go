@@ -140,3 +140,93 @@ func (l *markerList) Enter(n ast.Node) (ast.Node, bool) {
 }
 
 func (l *markerList) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// ParamUse says what one execution's parameter stands for, as MariaDB's
+// bulk indicators do.
+type ParamUse int
+
+const (
+	// ParamValue: its value.
+	ParamValue ParamUse = iota
+	// ParamDefault: the column's default.
+	ParamDefault
+	// ParamIgnore: the column's default in an INSERT's VALUES; in an
+	// assignment the column is left as it is (in UPDATE's SET, as
+	// MariaDB 10.11 does, unless it is NULL: then its default).
+	ParamIgnore
+)
+
+// WithDefaults writes sql, a statement with numParams markers, again for
+// one execution whose parameters use says: a marker standing for
+// ParamDefault that is a whole value of an INSERT's VALUES or of an
+// assignment (UPDATE's SET, ON DUPLICATE KEY UPDATE) becomes DEFAULT; one
+// for ParamIgnore becomes DEFAULT in VALUES and the column itself in an
+// assignment (col = col, which changes nothing). It returns the text and
+// the parameters whose markers remain, in their order. Any other marker
+// standing for either is ErrBatchDefault, as in MariaDB.
+func (r *Router) WithDefaults(sql string, mode ParseMode, numParams int, use func(param int) ParamUse) (string, []int, error) {
+	stmt, err := r.Parse(sql, mode)
+	if err != nil {
+		return "", nil, err
+	}
+	fixRestore(stmt, sql)
+	var all markerList
+	stmt.Accept(&all)
+	if len(all) != numParams {
+		return "", nil, sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_bulk_execute")
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Offset < all[j].Offset })
+	index := make(map[*driver.ParamMarkerExpr]int, len(all))
+	for i, m := range all {
+		index[m] = i
+	}
+	useOf := func(e ast.ExprNode) ParamUse {
+		if m, ok := e.(*driver.ParamMarkerExpr); ok {
+			return use(index[m])
+		}
+		return ParamValue
+	}
+	assign := func(list []*ast.Assignment, update bool) {
+		for _, a := range list {
+			switch useOf(a.Expr) {
+			case ParamDefault:
+				a.Expr = &ast.DefaultExpr{}
+			case ParamIgnore:
+				a.Expr = &ast.ColumnNameExpr{Name: a.Column}
+				if update {
+					// MariaDB 10.11 leaves the column as it is,
+					// but sets one that is NULL to its default.
+					a.Expr = &ast.FuncCallExpr{FnName: ast.NewCIStr("COALESCE"), Args: []ast.ExprNode{
+						&ast.ColumnNameExpr{Name: a.Column}, &ast.DefaultExpr{Name: a.Column}}}
+				}
+			}
+		}
+	}
+	switch s := stmt.(type) {
+	case *ast.UpdateStmt:
+		assign(s.List, true)
+	case *ast.InsertStmt:
+		for _, row := range s.Lists {
+			for c, v := range row {
+				if useOf(v) != ParamValue {
+					row[c] = &ast.DefaultExpr{}
+				}
+			}
+		}
+		assign(s.OnDuplicate, false)
+	}
+	var left markerList
+	stmt.Accept(&left)
+	sort.Slice(left, func(i, j int) bool { return left[i].Offset < left[j].Offset })
+	params := make([]int, len(left))
+	for i, m := range left {
+		if params[i] = index[m]; use(params[i]) != ParamValue {
+			return "", nil, ErrBatchDefault
+		}
+	}
+	text, err := restoreSQLIn(stmt, mode)
+	if err != nil {
+		return "", nil, err
+	}
+	return text, params, nil
+}

@@ -125,3 +125,34 @@ func TestInsertInfo(t *testing.T) {
 		}
 	}
 }
+
+func TestWithDefaults(t *testing.T) {
+	r := batchRouter()
+	uses := func(u ...ParamUse) func(int) ParamUse { return func(p int) ParamUse { return u[p] } }
+	for _, c := range []struct {
+		sql    string
+		use    []ParamUse
+		want   string
+		params []int
+		err    bool
+	}{
+		{"update c set name = ?, n = ? where id = ?", []ParamUse{ParamDefault, ParamIgnore, ParamValue},
+			"UPDATE `c` SET `name`=DEFAULT, `n`=COALESCE(`n`, DEFAULT(`n`)) WHERE `id` = ?", []int{2}, false},
+		{"update c set name = ?, n = ? + 1 where id = ?", []ParamUse{ParamValue, ParamDefault, ParamValue}, "", nil, true},
+		{"update c set name = ? where id = ?", []ParamUse{ParamValue, ParamIgnore}, "", nil, true},
+		{"insert into c (id, name, n) values (?, ?, ?) on duplicate key update name = ?", []ParamUse{ParamValue, ParamIgnore, ParamValue, ParamDefault},
+			"INSERT INTO `c` (`id`,`name`,`n`) VALUES (?,DEFAULT,?) ON DUPLICATE KEY UPDATE `name`=DEFAULT", []int{0, 2}, false},
+		{"delete from c where id = ?", []ParamUse{ParamDefault}, "", nil, true},
+	} {
+		text, params, err := r.WithDefaults(c.sql, 0, len(c.use), uses(c.use...))
+		if c.err {
+			if !errors.Is(err, ErrBatchDefault) {
+				t.Errorf("%s: %q %v, want ErrBatchDefault", c.sql, text, err)
+			}
+			continue
+		}
+		if err != nil || text != c.want || !slices.Equal(params, c.params) {
+			t.Errorf("%s:\n got %q %v %v\nwant %q %v", c.sql, text, params, err, c.want, c.params)
+		}
+	}
+}
