@@ -74,42 +74,62 @@ func (b *cachingClient) execute(id uint32, args ...int) string {
 			p = binary.LittleEndian.AppendUint64(p, uint64(a))
 		}
 	}
-	first := b.command(p)
-	if first[0] == 0 || first[0] == 0xff {
-		return answer(first)
+	// One result set, or a CALL's several and its OK.
+	var results []string
+	for next := b.command(p); ; next = b.read() {
+		if next[0] == 0 || next[0] == 0xff {
+			return strings.Join(append(results, answer(next)), " | ")
+		}
+		res, more := b.resultSet(id, next)
+		results = append(results, res)
+		if !more {
+			return strings.Join(results, " | ")
+		}
 	}
+}
+
+// resultSet reads the rest of a binary result set whose column count
+// packet is first, and describes it. more says another result follows.
+func (b *cachingClient) resultSet(id uint32, first []byte) (desc string, more bool) {
 	n, rest := lenEnc(first)
 	if len(rest) != 1 {
-		return fmt.Sprintf("column count packet % x", first)
+		return fmt.Sprintf("column count packet % x", first), false
 	}
+	cols := b.cols[id]
 	switch rest[0] {
 	case 1:
 		var defs []string
 		for range n {
 			defs = append(defs, columnDef(b.read()))
 		}
-		b.cols[id] = strings.Join(defs, ",")
+		cols = strings.Join(defs, ",")
 		b.sent++
 	case 0:
 		b.skipped++
 	default:
-		return fmt.Sprintf("metadata follows = %d", rest[0])
+		return fmt.Sprintf("metadata follows = %d", rest[0]), false
 	}
 	if eof := b.read(); eof[0] != 0xfe {
-		return fmt.Sprintf("% x where the EOF goes", eof)
+		return fmt.Sprintf("% x where the EOF goes", eof), false
 	}
 	rows := 0
 	for {
 		r := b.read()
 		if r[0] == 0xfe && len(r) < 9 {
+			more = binary.LittleEndian.Uint16(r[3:])&8 != 0
 			break
 		}
 		if r[0] == 0xff {
-			return answer(r)
+			return answer(r), false
 		}
 		rows++
 	}
-	return fmt.Sprintf("%d columns %s, %d rows", n, b.cols[id], rows)
+	if rest[0] == 1 && !more {
+		// The statement's own result set: the client holds its
+		// columns from now on.
+		b.cols[id] = cols
+	}
+	return fmt.Sprintf("%d columns %s, %d rows", n, cols, rows), more
 }
 
 // testCacheMetadata runs prepared SELECTs for a client with
@@ -124,7 +144,7 @@ func (b *cachingClient) execute(id uint32, args ...int) string {
 func testCacheMetadata(t *testing.T, c *cluster.Cluster) {
 	direct := c.OpenRootOverTCP(t, "commerce", "0")
 	commerceDB := c.Shards["commerce"]["0"].Primary().DBName
-	run := func(addr, db string) ([]string, *cachingClient) {
+	run := func(addr, db, procDB string) ([]string, *cachingClient) {
 		b := &cachingClient{bulkConn: dialBulk(t, addr, db), cols: map[uint32]string{}}
 		if b.ext&extCacheMeta == 0 {
 			t.Fatalf("%s does not offer MARIADB_CLIENT_CACHE_METADATA: %#x", addr, b.ext)
@@ -146,14 +166,23 @@ func testCacheMetadata(t *testing.T, c *cluster.Cluster) {
 		line("star after add", b.execute(star, 2))
 		line("star again", b.execute(star, 1))
 		line("one after add", b.execute(one, 1))
+		// A CALL's result sets carry their columns every time, as on
+		// MariaDB (the procedure is in the unsharded keyspace).
+		p := &cachingClient{bulkConn: dialBulk(t, addr, procDB), cols: map[uint32]string{}}
+		p.query("drop procedure if exists cmproc")
+		p.query("create procedure cmproc(in a int) begin select a as x; select a + 1 as y, 2 as z; end")
+		call := p.prepare("call cmproc(?)")
+		line("call", p.execute(call, 5))
+		line("call again", p.execute(call, 6))
+		p.query("drop procedure if exists cmproc")
 		return out, b
 	}
 	t.Cleanup(func() {
 		dialBulk(t, direct, commerceDB).query("drop table if exists cm")
 		dialBulk(t, c.GateAddr, "customer").query("drop table if exists cm")
 	})
-	want, _ := run(direct, commerceDB)
-	got, gate := run(c.GateAddr, "customer")
+	want, _ := run(direct, commerceDB, commerceDB)
+	got, gate := run(c.GateAddr, "customer", "commerce")
 	// The definitions changed twice, so they went twice at least; the
 	// other executions went without.
 	if gate.sent < 2 || gate.skipped == 0 {
