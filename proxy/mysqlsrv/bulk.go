@@ -69,10 +69,6 @@ var ErrBulkUnsupported = sqlerr.New(sqlerr.ERUnsupportedPS, "This command is not
 // ErrBulkArgs is MariaDB's answer to rows of parameters it cannot read.
 var ErrBulkArgs = sqlerr.New(sqlerr.ERWrongArguments, "Incorrect arguments to mysqld_stmt_bulk_execute")
 
-// ErrBulkDefault is MariaDB's answer to DEFAULT or IGNORE for a parameter
-// that is not a whole value of the statement.
-var ErrBulkDefault = sqlerr.New(sqlerr.ERInvalidDefaultParam, "Default/ignore value is not supported for such parameter usage")
-
 // ParseBulkHeader reads the statement id and flags of COM_STMT_BULK_EXECUTE
 // (data without the command byte), in MariaDB's order of refusals: a
 // packet too short (1835), then flags other than BulkSendTypes (1295).
