@@ -17,7 +17,7 @@ TEST_FUZZTIME ?= 3s
 # FUZZ_TARGETS are package:FuzzName pairs: the gate's protocol decoders and
 # the statement measure that guards the parser.
 FUZZ_TARGETS := ./proxy:FuzzHandshakeResponse ./proxy:FuzzExecuteParams ./proxy:FuzzSendLongData \
-	./proxy:FuzzChangeUser ./proxy:FuzzLoadDataPackets ./proxy/mysqlsrv:FuzzReadPacket ./proxy/mysqlsrv:FuzzCompressRead ./proxy:FuzzDispatch \
+	./proxy:FuzzChangeUser ./proxy:FuzzLoadDataPackets ./proxy/mysqlsrv:FuzzReadPacket ./proxy/mysqlsrv:FuzzCompressRead ./proxy/mysqlsrv:FuzzBulkExecute ./proxy:FuzzDispatch \
 	./sqltext:FuzzMeasure
 
 .PHONY: all build run test unit e2e lint fuzz proto bench deps clean vet fmt weed image operator operator-gen operator-test

@@ -30,6 +30,8 @@ const driversVSchema = `{
     "ignsp":    {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "wcoll":    {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "wnbe":     {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "bk":       {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "cm":       {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "products": {"column_vindexes": [{"column": "id", "name": "hash"}],
                  "auto_increment": {"column": "id", "sequence": "commerce.products_seq"}},
     "line_items": {"column_vindexes": [{"column": "product_id", "name": "hash"}],
@@ -73,6 +75,8 @@ func TestDrivers(t *testing.T) {
 	t.Run("SIGNAL in multi-results", func(t *testing.T) { testSignalFlow(t, c) })
 	t.Run("compressed protocol", func(t *testing.T) { testCompression(t, c) })
 	t.Run("columns of values the gate answers", func(t *testing.T) { testGateValueColumns(t, c) })
+	t.Run("COM_STMT_BULK_EXECUTE", func(t *testing.T) { testBulk(t, c) })
+	t.Run("MARIADB_CLIENT_CACHE_METADATA", func(t *testing.T) { testCacheMetadata(t, c) })
 	t.Run("MariaDB Connector/J", func(t *testing.T) { testJDBC(t, c) })
 	t.Run("python drivers", func(t *testing.T) {
 		testScriptDriver(t, c, "/usr/bin/python3", "testdata/drivers.py", "python drivers ok")

@@ -243,7 +243,7 @@ func (cc *clientConn) writeOutParams(out *callOut, vals *querypb.QueryResult) er
 	more := cc.moreResults
 	cc.moreResults = true
 	defer func() { cc.moreResults = more }()
-	if err := cc.pw.WriteFields(fields, cc.status()|serverPSOutParams); err != nil {
+	if err := cc.writeFields(fields, cc.status()|serverPSOutParams); err != nil {
 		return err
 	}
 	if err := cc.writeRows(fields, vals.Rows); err != nil {

@@ -31,9 +31,11 @@ type clientConn struct {
 	log    *slog.Logger
 	connID uint32
 	remote string
-	// capability is what both the client and the gate support.
-	capability uint32
-	tls        bool
+	// capability is what both the client and the gate support;
+	// extCapability the same of MariaDB's extended capabilities.
+	capability    uint32
+	extCapability uint32
+	tls           bool
 	// collation is the one the client asked for in its handshake (or
 	// its last COM_CHANGE_USER); every new session gets it.
 	collation clientCollation
@@ -357,6 +359,8 @@ func (cc *clientConn) dispatch(ctx context.Context, cmd byte, data []byte) bool 
 		cc.handleStmtClose(data) // no response
 	case mysql.COM_STMT_FETCH:
 		err = cc.handleFetch(data)
+	case mysqlsrv.ComStmtBulkExecute:
+		err = cc.handleBulkExecute(ctx, data)
 	default:
 		err = cc.writeError(sqlerr.New(sqlerr.ERUnknownCom, "Unknown command"))
 	}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -34,6 +35,12 @@ type stmtInfo struct {
 	// callOut are the OUT and INOUT parameters of a prepared CALL bound
 	// as ? markers (callout.go).
 	callOut *callOut
+	// columns, for a prepared statement's execution by a client with
+	// MARIADB_CLIENT_CACHE_METADATA, are the statement's result columns
+	// the client holds: a result set with the same ones goes without
+	// them (writeFields). Nil sends them always (a CALL, whose result
+	// sets differ).
+	columns *mysqlsrv.ColumnCache
 }
 
 func countErrors(conds []*querypb.Warning) int {

@@ -145,7 +145,7 @@ func fuzzConn(t testing.TB, g *Gate) *clientConn {
 	pc := &mysqlsrv.PacketConn{Conn: mysqlsrv.NewBufConn(server), ReadTimeout: g.cfg.NetReadTimeout}
 	cc := &clientConn{g: g, pc: pc, pw: mysqlsrv.NewPacketWriter(pc), connID: 1, remote: "127.0.0.1:9",
 		in: mysqlsrv.PacketBuffer{Max: g.cfg.MaxAllowedPacket, Drain: true, Budget: g.mem}, stmts: preparedStmts{budget: g.mem},
-		log: slog.New(slog.DiscardHandler), capability: allCaps | mysql.CLIENT_LOCAL_FILES}
+		log: slog.New(slog.DiscardHandler), capability: allCaps | mysql.CLIENT_LOCAL_FILES, extCapability: extStmtBulkOperations}
 	cc.s = cc.newSession("ks")
 	cc.stmts.add(&preparedStmt{sql: "insert into t values (?, ?)", numParams: 2})
 	return cc
@@ -280,6 +280,8 @@ func FuzzDispatch(f *testing.F) {
 		{mysql.COM_PROCESS_KILL, 1}, {mysql.COM_PROCESS_KILL, 1, 0, 0, 0}, append([]byte{mysql.COM_STMT_PREPARE}, "insert into t values (?)"...),
 		{mysql.COM_STMT_SEND_LONG_DATA, 1, 0, 0, 0, 0, 0, 'x'}, {mysql.COM_STMT_RESET, 1}, {mysql.COM_STMT_RESET, 1, 0, 0, 0},
 		{mysql.COM_STMT_CLOSE, 1, 0, 0, 0}, {mysql.COM_STMT_FETCH, 1, 0, 0, 0, 1, 0, 0, 0}, {0xff}, {0},
+		{0xfa, 1, 0, 0, 0, 0x80, 0, mysql.MYSQL_TYPE_LONGLONG, 0, mysql.MYSQL_TYPE_VAR_STRING, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'x', 1, 2},
+		{0xfa, 1, 0, 0, 0, 0, 0, 1, 3}, {0xfa, 1, 0, 0, 0, 0x40, 0},
 	} {
 		f.Add(c)
 	}

@@ -22,19 +22,52 @@ import (
 // mysqlsrv.PacketConn, and the scrambles are the mysql package's.
 
 // serverCapabilities are the capability flags the gate announces; CLIENT_SSL
-// is added when TLS is configured. CLIENT_DEPRECATE_EOF and session
+// is added when TLS is configured. As a MariaDB server does, it leaves out
+// bit 0 (CLIENT_LONG_PASSWORD to MySQL, which every 4.1 server has and no
+// client checks; CLIENT_MYSQL to MariaDB, whose absence says the server is
+// MariaDB and announces extended capabilities, serverExtCapabilities, in
+// the greeting's four bytes after its filler). CLIENT_DEPRECATE_EOF and session
 // tracking are not offered; compression (CLIENT_COMPRESS, zlib) is, and
 // starts after the OK that ends the connection phase. CLIENT_FOUND_ROWS travels to the
 // tablets in every statement's options (Session.SetClientFoundRows);
 // CLIENT_IGNORE_SPACE adds IGNORE_SPACE to the session's sql_mode, as
 // mysqld does (sqlmode.go).
-const serverCapabilities = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG |
+const serverCapabilities = mysql.CLIENT_LONG_FLAG |
 	mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_TRANSACTIONS |
 	mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS |
 	mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS |
 	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_INTERACTIVE |
 	mysql.CLIENT_LOCAL_FILES | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_IGNORE_SPACE |
 	mysql.CLIENT_COMPRESS
+
+// clientMySQL is bit 0 of the capability flags under MariaDB's name: a
+// client that sets it (every MySQL client, which means
+// CLIENT_LONG_PASSWORD) is not a MariaDB client, and the four bytes where
+// a MariaDB client puts its extended capabilities are filler.
+const clientMySQL = mysql.CLIENT_LONG_PASSWORD
+
+// MariaDB's extended capabilities: the high 32 bits of its 64-bit flags,
+// sent in the greeting and the handshake response in place of four
+// reserved bytes.
+const (
+	// extStmtBulkOperations is MARIADB_CLIENT_STMT_BULK_OPERATIONS:
+	// COM_STMT_BULK_EXECUTE (bulk.go).
+	extStmtBulkOperations uint32 = 1 << 2
+	// extCacheMetadata is MARIADB_CLIENT_CACHE_METADATA: a prepared
+	// statement's result set goes without the column definitions the
+	// client holds (writeFields).
+	extCacheMetadata uint32 = 1 << 4
+	// extBulkUnitResults is MARIADB_CLIENT_BULK_UNIT_RESULTS (MariaDB
+	// 11.5): not offered, as MariaDB 10.11 does not.
+	extBulkUnitResults uint32 = 1 << 5
+)
+
+// serverExtCapabilities are the extended capabilities the gate announces.
+// MariaDB 10.11 also announces MARIADB_CLIENT_PROGRESS (progress reports
+// of ALTER TABLE and LOAD DATA) and MARIADB_CLIENT_EXTENDED_METADATA (a
+// column's data type name, such as json or uuid), which the gate does not
+// send.
+const serverExtCapabilities = extStmtBulkOperations | extCacheMetadata
 
 // collationUtf8mb4 is utf8mb4_general_ci, the tablets' server collation.
 const collationUtf8mb4 = 45
@@ -45,11 +78,14 @@ var errHandshake = sqlerr.New(sqlerr.ERHandshakeError, "Bad handshake")
 // handshakeResponse is what a client sent in its HandshakeResponse41.
 type handshakeResponse struct {
 	capability uint32
-	charset    uint16
-	user       string
-	authData   []byte
-	db         string
-	plugin     string
+	// extCapability are a MariaDB client's extended capabilities, 0 for
+	// a MySQL client.
+	extCapability uint32
+	charset       uint16
+	user          string
+	authData      []byte
+	db            string
+	plugin        string
 }
 
 // handshake runs the connection phase: greeting, optional TLS, response,
@@ -96,6 +132,7 @@ func (cc *clientConn) handshake(ctx context.Context) error {
 			"Connections using insecure transport are prohibited while --require_secure_transport=ON."))
 	}
 	cc.capability = resp.capability & caps
+	cc.extCapability = resp.extCapability & serverExtCapabilities
 	// mysqld takes the client's collation before authenticating it.
 	if _, _, err := clientCollation(resp.charset).setting(); err != nil {
 		return cc.failHandshake(err)
@@ -162,7 +199,10 @@ func (cc *clientConn) writeGreeting(caps uint32, salt []byte) error {
 	b = binary.LittleEndian.AppendUint16(b, mysqlsrv.StatusAutocommit)
 	b = binary.LittleEndian.AppendUint16(b, uint16(caps>>16))
 	b = append(b, byte(len(salt)+1))
-	b = append(b, make([]byte, 10)...)
+	b = append(b, make([]byte, 6)...)
+	// Where MySQL has four more bytes of filler: bit 0 being clear,
+	// MariaDB's extended capabilities.
+	b = binary.LittleEndian.AppendUint32(b, serverExtCapabilities)
 	b = append(b, salt[8:]...)
 	b = append(b, 0)
 	b = append(b, cc.g.defaultPlugin()...)
@@ -184,6 +224,11 @@ func parseHandshakeResponse(data []byte) (r handshakeResponse, isSSL bool, err e
 		return r, false, sqlerr.New(sqlerr.ERHandshakeError, "Bad handshake: clients older than protocol 4.1 are not supported")
 	}
 	r.charset = uint16(data[8])
+	if r.capability&clientMySQL == 0 {
+		// A MariaDB client: its extended capabilities end the 23
+		// reserved bytes (and so the SSLRequest too).
+		r.extCapability = binary.LittleEndian.Uint32(data[28:])
+	}
 	if len(data) == 32 && r.capability&mysql.CLIENT_SSL != 0 {
 		return r, true, nil
 	}

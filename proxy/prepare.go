@@ -40,6 +40,10 @@ type preparedStmt struct {
 	// longDataErr is a bad COM_STMT_SEND_LONG_DATA, reported by the next
 	// execution (that command has no response).
 	longDataErr error
+	// columns are the result columns the client holds, when it caches
+	// them (MARIADB_CLIENT_CACHE_METADATA): those of the prepare
+	// response, then of the last execution that sent them.
+	columns mysqlsrv.ColumnCache
 	// savepoint is set for SAVEPOINT, ROLLBACK TO and RELEASE SAVEPOINT,
 	// which the gate carries out as it does their text (the parser does
 	// not take every form, such as ROLLBACK WORK TO).
@@ -141,6 +145,9 @@ func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
 	}
 	if err := cc.stmts.add(st); err != nil {
 		return cc.writeError(err)
+	}
+	if cc.extCapability&extCacheMetadata != 0 {
+		st.columns.Sent = mysqlsrv.AppendColumnDefs(nil, columns)
 	}
 	b := []byte{0x00}
 	b = binary.LittleEndian.AppendUint32(b, st.id)
@@ -309,6 +316,9 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	qctx, done := cc.queryContext(ctx, plan.Stmt, "Execute", st.sql)
 	defer done()
 	info := &stmtInfo{stmtType: plan.StmtType, planType: plan.Type}
+	if _, call := plan.Stmt.(*ast.CallStmt); !call {
+		info.columns = &st.columns
+	}
 	cc.stmt = info
 	cc.s.startStatement()
 	cc.binaryRows = true

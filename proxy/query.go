@@ -269,6 +269,23 @@ func (cc *clientConn) runShardCall(ctx context.Context, call *ast.CallStmt, sql 
 	})
 }
 
+// writeFields writes the start of a result set: the column count, the
+// column definitions and their EOF. A prepared statement's result set to a
+// client with MARIADB_CLIENT_CACHE_METADATA goes without the definitions
+// when the client holds the same ones (stmtInfo.columns), as from MariaDB:
+// a statement whose columns changed (ALTER TABLE, a parameter of another
+// type) sends them again.
+func (cc *clientConn) writeFields(fields []*querypb.Field, status uint16) error {
+	if cc.binaryRows && cc.extCapability&extCacheMetadata != 0 {
+		var cache *mysqlsrv.ColumnCache
+		if cc.stmt != nil {
+			cache = cc.stmt.columns
+		}
+		return cc.pw.WriteFieldsCached(fields, status, cache)
+	}
+	return cc.pw.WriteFields(fields, status)
+}
+
 // writeResult writes a whole result: a result set or an OK packet.
 func (cc *clientConn) writeResult(res *querypb.QueryResult) error {
 	if len(res.Fields) == 0 {
@@ -298,7 +315,7 @@ func (cc *clientConn) writeRowsResult(res *querypb.QueryResult, diagnostic bool)
 	if !diagnostic {
 		cc.s.FoundRows = uint64(len(res.Rows))
 	}
-	if err := cc.pw.WriteFields(res.Fields, cc.status()); err != nil {
+	if err := cc.writeFields(res.Fields, cc.status()); err != nil {
 		return err
 	}
 	if err := cc.writeRows(res.Fields, res.Rows); err != nil {
@@ -322,7 +339,7 @@ type resultStreamer struct {
 
 func (r *resultStreamer) chunk(qr *querypb.QueryResult) error {
 	if !r.fieldsSent && len(qr.Fields) > 0 {
-		if err := r.cc.pw.WriteFields(qr.Fields, r.cc.status()); err != nil {
+		if err := r.cc.writeFields(qr.Fields, r.cc.status()); err != nil {
 			r.writeErr = err
 			return err
 		}

@@ -128,6 +128,19 @@ func (s *Session) beginTx(chars txCharacteristics) {
 	s.mu.Unlock()
 }
 
+// beginBatchTx opens a transaction of its own for a statement that must be
+// all or nothing across shards under autocommit (a bulk INSERT, bulk.go):
+// in mode multi when the session's is single, which would refuse the
+// second shard. The caller commits or rolls it back before answering.
+func (s *Session) beginBatchTx() {
+	s.beginTx(txCharacteristics{})
+	s.mu.Lock()
+	if s.tx.mode == TransactionModeSingle {
+		s.tx.mode = TransactionModeMulti
+	}
+	s.mu.Unlock()
+}
+
 // beginImplicit opens the session's transaction when autocommit is off;
 // with autocommit on, a statement that uses tables is a transaction of its
 // own and uses up a pending SET TRANSACTION, as in MariaDB.

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -120,6 +121,7 @@ func (ins *Insert) Execute(ctx context.Context, exec ShardExecutor, bv BindVars)
 				out.InsertId = r.InsertId
 			}
 		}
+		out.Info = insertInfo(results, rowsOf)
 	}
 	if firstID != 0 {
 		out.InsertId = firstID
@@ -345,4 +347,33 @@ func returnedRows(results []*querypb.QueryResult, rowsOf [][]int) *querypb.Query
 		}
 	}
 	return out
+}
+
+// insertInfo is the info of an INSERT split over shards as mysqld writes
+// it for the whole statement, "Records: R  Duplicates: D  Warnings: W",
+// summed over the shards. A shard given one row answers without it, as
+// mysqld answers a one-row INSERT: that row is a record, and a duplicate
+// when it did not affect exactly one row (REPLACE and ON DUPLICATE KEY
+// UPDATE count 2 or 0, INSERT IGNORE 0). One shard's info is its own.
+func insertInfo(results []*querypb.QueryResult, rowsOf [][]int) string {
+	if len(results) == 1 {
+		return results[0].Info
+	}
+	var records, dups, warnings uint64
+	for i, r := range results {
+		var rec, dup, warn uint64
+		if _, err := fmt.Sscanf(r.Info, "Records: %d  Duplicates: %d  Warnings: %d", &rec, &dup, &warn); err == nil {
+			records, dups, warnings = records+rec, dups+dup, warnings+warn
+			continue
+		}
+		if r.Info != "" || i >= len(rowsOf) || len(rowsOf[i]) != 1 {
+			return ""
+		}
+		records++
+		if r.RowsAffected != 1 {
+			dups++
+		}
+		warnings += uint64(r.Warnings)
+	}
+	return fmt.Sprintf("Records: %d  Duplicates: %d  Warnings: %d", records, dups, warnings)
 }

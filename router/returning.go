@@ -140,3 +140,10 @@ func (t *sqlTemplate) appendText(text string) *sqlTemplate {
 	segs = append(segs, segment{text: text})
 	return templateOf(segs, t.display+text, t.noBackslash)
 }
+
+// HasReturning reports whether sql ends in a top-level RETURNING clause
+// (INSERT, REPLACE or DELETE ... RETURNING, which answer with rows).
+func HasReturning(sql string, mode ParseMode) bool {
+	_, _, ok := splitReturning(sql, mode)
+	return ok
+}

@@ -70,6 +70,8 @@ const (
 	ERTooHighLevelOfNesting       = 1473 // "Too high level of nesting for select"
 	ERStackOverrun                = 1436 // "Thread stack overrun"
 	ERPacketsOutOfOrder           = 1156
+	ERUnsupportedPS               = 1295 // "This command is not supported in the prepared statement protocol yet"
+	ERInvalidDefaultParam         = 4032 // MariaDB: DEFAULT or IGNORE for a parameter that is not a whole value
 )
 
 // states maps the numbers above to their SQLSTATE. Numbers not listed get

@@ -104,7 +104,7 @@ public class JdbcProbe {
             }
         }
         if (only == null || only.contains("batch")) {
-            for (String opts : new String[]{"", "rewriteBatchedStatements=true", "useServerPrepStmts=true"}) {
+            for (String opts : new String[]{"", "rewriteBatchedStatements=true", "useServerPrepStmts=true", "useBulkStmts=true", "useBulkStmts=true&useServerPrepStmts=true"}) {
                 try (Connection c = connect(opts)) { batch(c, opts); }
             }
         }
@@ -374,6 +374,7 @@ public class JdbcProbe {
                 for (int i = 6; i <= 8; i++) { ps.setInt(1, i == 7 ? 1 : i); ps.setInt(2, 0); ps.setString(3, "x"); ps.addBatch(); }
                 p("dup counts " + Arrays.toString(ps.executeBatch()));
             } catch (BatchUpdateException e) { p("BatchUpdateException " + e.getErrorCode() + " " + e.getSQLState() + " " + Arrays.toString(e.getUpdateCounts())); }
+            try (Statement st = c.createStatement()) { dump("after dup", st.executeQuery("SELECT pid, name FROM jparent ORDER BY pid")); }
             try (Statement st = c.createStatement()) {
                 st.addBatch("INSERT INTO jparent VALUES (20, 0, 'a')");
                 st.addBatch("UPDATE jparent SET name = 'b' WHERE pid >= 20");

@@ -5,7 +5,7 @@
 // protocol's encodings (length-encoded integers and strings, column
 // definitions, OK, EOF and ERR packets, binary-protocol rows) and the
 // parsing of what clients send (COM_STMT_EXECUTE headers and parameters,
-// connection attributes), each checking every length a client claims.
+// MariaDB's COM_STMT_BULK_EXECUTE, connection attributes), each checking every length a client claims.
 //
 // It knows nothing of sessions, plans, shards or tablets, and imports
 // neither router's planner nor proxy: only proto's value types, sqlerr

@@ -165,6 +165,63 @@ func (p *PacketWriter) WriteFields(fields []*querypb.Field, status uint16) error
 	return p.WriteEOF(status, 0)
 }
 
+// ColumnCache is what a client with MariaDB's MARIADB_CLIENT_CACHE_METADATA
+// holds of one prepared statement's result columns: their definitions as
+// last sent (AppendColumnDefs), in the prepare response or an execution's
+// result set. A client keeps them until it is sent others.
+type ColumnCache struct {
+	Sent []byte
+}
+
+// AppendColumnDefs encodes column definitions one after another, each
+// preceded by its length: what a ColumnCache compares.
+func AppendColumnDefs(b []byte, fields []*querypb.Field) []byte {
+	var def []byte
+	for _, f := range fields {
+		def = AppendColumnDef(def[:0], f)
+		b = AppendLenEncInt(b, uint64(len(def)))
+		b = append(b, def...)
+	}
+	return b
+}
+
+// WriteFieldsCached writes the start of a binary-protocol result set for
+// a client with MARIADB_CLIENT_CACHE_METADATA, as MariaDB does: the column
+// count, then one byte, 1 when the column definitions follow and 0 when
+// they do not, then the EOF either way. They follow unless they are, byte
+// for byte, cache.Sent; cache nil sends them always and remembers
+// nothing. cache.Sent becomes what the client now holds.
+func (p *PacketWriter) WriteFieldsCached(fields []*querypb.Field, status uint16, cache *ColumnCache) error {
+	var defs []byte
+	send := true
+	if cache != nil {
+		defs = AppendColumnDefs(nil, fields)
+		send = cache.Sent == nil || string(defs) != string(cache.Sent)
+	}
+	b := AppendLenEncInt(p.Buf[:0], uint64(len(fields)))
+	if send {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	if err := p.WritePacket(b); err != nil {
+		return err
+	}
+	if send {
+		for _, f := range fields {
+			b = AppendColumnDef(b[:0], f)
+			if err := p.WritePacket(b); err != nil {
+				return err
+			}
+		}
+		if cache != nil {
+			cache.Sent = defs
+		}
+	}
+	p.Buf = b
+	return p.WriteEOF(status, 0)
+}
+
 // AppendColumnDef encodes a Protocol::ColumnDefinition41.
 func AppendColumnDef(b []byte, f *querypb.Field) []byte {
 	b = AppendLenEncString(b, "def")
