@@ -42,6 +42,12 @@ type Join struct {
 	// RIGHT JOIN's SELECT *, planned as a LEFT JOIN the other way round).
 	Cols       []joinCol
 	RightFirst bool
+	// Wild: the output is every shown left column but the last LeftPlain
+	// ones, then every shown right column but the last RightPlain ones
+	// (swapped with RightFirst), then Cols: a select list of t.* then
+	// plain columns.
+	Wild                  bool
+	LeftPlain, RightPlain int
 	// Hidden are extra output columns at the end (for a Sort above).
 	Hidden []joinCol
 	// LeftWeight and RightWeight, when HasWeights, hold the shards'
@@ -244,6 +250,9 @@ func (j *Join) Describe() map[string]any {
 		if j.HasGuard {
 			d["left_guard"] = j.LeftGuard
 		}
+		if j.Wild {
+			d["wild"] = fmt.Sprintf("all shown but %d left and %d right, then %d columns", j.LeftPlain, j.RightPlain, len(j.Cols))
+		}
 		return d
 	}
 	d := map[string]any{
@@ -256,6 +265,9 @@ func (j *Join) Describe() map[string]any {
 	}
 	if j.HasGuard {
 		d["left_guard"] = j.LeftGuard
+	}
+	if j.Wild {
+		d["wild"] = fmt.Sprintf("all shown but %d left and %d right, then %d columns", j.LeftPlain, j.RightPlain, len(j.Cols))
 	}
 	return d
 }
@@ -272,7 +284,20 @@ func (j *Join) output(mem *stmtMemory, lfields, rfields []*querypb.Field, callba
 		return nil, nil, nil, sqlerr.New(sqlerr.ERUnknown, "join input has fewer columns than hidden ones")
 	}
 	cols := j.Cols
-	if cols == nil {
+	if j.Wild {
+		var lcols, rcols []joinCol
+		for i := 0; i < nl-j.LeftPlain; i++ {
+			lcols = append(lcols, joinCol{idx: i})
+		}
+		for i := 0; i < nr-j.RightPlain; i++ {
+			rcols = append(rcols, joinCol{right: true, idx: i})
+		}
+		bulk := append(lcols, rcols...)
+		if j.RightFirst {
+			bulk = append(rcols, lcols...)
+		}
+		cols = append(bulk, j.Cols...)
+	} else if cols == nil {
 		var lcols, rcols []joinCol
 		for i := 0; i < nl; i++ {
 			lcols = append(lcols, joinCol{idx: i})

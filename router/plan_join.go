@@ -168,18 +168,85 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 	}
 	// Output columns.
 	star := len(sel.Fields.Fields) == 1 && sel.Fields.Fields[0].WildCard != nil && sel.Fields.Fields[0].WildCard.Table.L == ""
+	// wilds: the select list is t.* only (as the join of more than two
+	// groups gives each of its parts).
+	// wilds: the select list has t.* (as the join of more than two
+	// groups gives each of its parts, followed by its join keys).
+	wilds := false
+	for _, f := range sel.Fields.Fields {
+		wilds = wilds || !star && f.WildCard != nil
+	}
 	j := &Join{LeftJoin: leftJoin, JoinBind: p.newBind("jk")}
 	// Cols order the columns by the select list; only * needs telling.
 	j.RightFirst = rightFirst && star
 	var lfields, rfields []*ast.SelectField
-	if star {
+	// plains are the plain columns after t.*, each with its place among
+	// its side's (fixed once the sides' hidden columns are known).
+	var plains []joinCol
+	switch {
+	case star:
 		for _, e := range left {
 			lfields = append(lfields, &ast.SelectField{WildCard: &ast.WildCardField{Table: ast.NewCIStr(e.alias)}})
 		}
 		for _, e := range right {
 			rfields = append(rfields, &ast.SelectField{WildCard: &ast.WildCardField{Table: ast.NewCIStr(e.alias)}})
 		}
-	} else {
+	case wilds:
+		// The t.* come first, one side's then the other's; plain columns
+		// may follow them, from either side (a join of more than two
+		// groups gives its parts their join keys so). The output is each
+		// side's t.* columns, then the plain ones, which Cols places.
+		aliasFields(sel)
+		var order []bool
+		plainSeen := false
+		for _, f := range sel.Fields.Fields {
+			if f.WildCard == nil {
+				l, r, err := side(qualifiers(f.Expr))
+				if err != nil {
+					return nil, err
+				}
+				if l && r {
+					return nil, sqlerr.NotSupported("an expression over columns of both sides of a join across shards (%s)", f.Text())
+				}
+				plainSeen = true
+				if r {
+					plains = append(plains, joinCol{right: true, idx: j.RightPlain})
+					j.RightPlain++
+					rfields = append(rfields, f)
+				} else {
+					plains = append(plains, joinCol{idx: j.LeftPlain})
+					j.LeftPlain++
+					lfields = append(lfields, f)
+				}
+				continue
+			}
+			if f.WildCard.Table.L == "" || plainSeen {
+				return nil, sqlerr.NotSupported("t.* after other columns, or * with them, in a join across shards")
+			}
+			r := hasAlias(right, f.WildCard.Table.L)
+			if !r && !hasAlias(left, f.WildCard.Table.L) {
+				e := sqlerr.New(1051, "Unknown table '%s'", f.WildCard.Table.O)
+				e.State = "42S02"
+				return nil, e
+			}
+			if r {
+				rfields = append(rfields, f)
+			} else {
+				lfields = append(lfields, f)
+			}
+			if len(order) == 0 || order[len(order)-1] != r {
+				order = append(order, r)
+			}
+		}
+		switch {
+		case len(order) == 2 && order[0]:
+			j.RightFirst = true
+		case len(order) > 2:
+			return nil, sqlerr.NotSupported("t.* of the two sides of a join across shards interleaved in the select list")
+		}
+		j.Wild = true
+		star = true
+	default:
 		aliasFields(sel)
 		for _, f := range sel.Fields.Fields {
 			if f.WildCard != nil {
@@ -395,6 +462,16 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		rfields = append(rfields, &ast.SelectField{Expr: rtail[i]})
 	}
 	j.LeftHidden, j.RightHidden = len(lhidden)+len(tail), len(rhidden)+len(rtail)
+	for _, c := range plains {
+		// From the end of the side's columns: its plain ones come last
+		// among those it shows.
+		if c.right {
+			c.idx = c.idx - j.RightPlain - j.RightHidden
+		} else {
+			c.idx = c.idx - j.LeftPlain - j.LeftHidden
+		}
+		j.Cols = append(j.Cols, c)
+	}
 	if len(lfields) == 0 {
 		// A nested loop whose output is all right columns still needs a
 		// row per left row.

@@ -267,6 +267,11 @@ select c.customer_id, o.order_id from customer c left join corder o on o.order_i
 select c.customer_id, c.name, o.qty from customer c left join corder o on o.order_id = c.customer_id and c.name like 'A%' where c.customer_id < 100 order by 1;
 select p.product_id, c.customer_id from customer c right join commerce.product p on p.product_id = c.tier and p.price > 50 and c.customer_id < 30 where p.product_id < 15 order by 1, 2;
 
+-- SELECT * and t.* over joins across shards of two and three groups of tables.
+select * from customer c join corder o on o.order_id = c.customer_id join commerce.product p on p.product_id = o.product_id where c.customer_id < 30 order by c.customer_id;
+select o.*, c.* from customer c join corder o on o.order_id = c.customer_id where c.customer_id < 20 order by o.order_id;
+select c.*, p.title from customer c left join commerce.product p on p.product_id = c.tier where c.customer_id < 15 order by c.customer_id;
+
 -- ===== joins across shards without a column equality (nested loops: the right side per left row)
 select c.customer_id, o.order_id from customer c join corder o on o.qty > c.tier where c.customer_id in (3, 4, 5) and o.customer_id = 17 order by c.customer_id, o.order_id;
 select c.customer_id, p.product_id from customer c join commerce.product p on p.price < c.balance / 100 where c.customer_id < 12 order by 1, 2;

@@ -5,7 +5,6 @@
 select customer_id, (select count(*) from corder o where o.product_id = c.tier) from customer c;
 select * from customer c where c.balance > (select avg(balance) from customer c2 where c2.tier = c.tier);
 select customer_id, row_number() over (order by customer_id) from customer;
-select * from customer c join corder o on c.tier = o.qty join commerce.product p on p.product_id = o.product_id;
 select * from (select customer_id from customer limit 5) t;
 select t.x from (select tier + 1 as x from customer) t where t.x > 2;
 with t as (select 1 as x) select * from customer, t;
