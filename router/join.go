@@ -240,26 +240,20 @@ func (j *Join) Describe() map[string]any {
 		for _, x := range j.Vars {
 			vars[x.Bind] = x.Col
 		}
-		d := map[string]any{
+		return j.describeShape(map[string]any{
 			"operator": "NestedLoopJoin", "variant": v, "vars": vars,
 			"inputs": []any{j.Left.Describe(), j.Right.Describe()},
-		}
-		if j.RightFirst {
-			d["right_first"] = true
-		}
-		if j.HasGuard {
-			d["left_guard"] = j.LeftGuard
-		}
-		if j.Wild {
-			d["wild"] = fmt.Sprintf("all shown but %d left and %d right, then %d columns", j.LeftPlain, j.RightPlain, len(j.Cols))
-		}
-		return d
+		})
 	}
-	d := map[string]any{
+	return j.describeShape(map[string]any{
 		"operator": "Join", "variant": v, "join_bind": j.JoinBind,
 		"left_key": j.LeftKey, "right_key": j.RightKey,
 		"inputs": []any{j.Left.Describe(), j.Right.Describe()},
-	}
+	})
+}
+
+// describeShape adds to d how the join's output and left rows are shaped.
+func (j *Join) describeShape(d map[string]any) map[string]any {
 	if j.RightFirst {
 		d["right_first"] = true
 	}

@@ -239,6 +239,29 @@ func (l *lookupStep) selectSQL(vals []any) (string, error) {
 	return string(append(b, ')')), nil
 }
 
+// selects returns, in shard order, the statements that read the lookup
+// table's entries of vals, each with suffix (a locking clause) appended.
+func (l *lookupStep) selects(vals []any, suffix string) ([]ShardQuery, error) {
+	byShard, err := lookupShardsOf(l.ref, vals)
+	if err != nil {
+		return nil, err
+	}
+	shards := make([]string, 0, len(byShard))
+	for s := range byShard {
+		shards = append(shards, s)
+	}
+	sort.Strings(shards)
+	qs := make([]ShardQuery, len(shards))
+	for i, s := range shards {
+		sql, err := l.selectSQL(byShard[s])
+		if err != nil {
+			return nil, err
+		}
+		qs[i] = ShardQuery{Keyspace: l.ref.Keyspace.Name, Shard: s, SQL: sql + suffix}
+	}
+	return qs, nil
+}
+
 // lookupShards returns, for each value, the shards of the lookup
 // keyspace holding its entries, and the shards for values the lookup
 // table's vindex cannot map (every shard).
@@ -296,22 +319,9 @@ func (l *lookupStep) resolve(ctx context.Context, exec ShardExecutor, values []v
 	if len(vals) == 0 {
 		return nil, nil
 	}
-	byShard, err := lookupShardsOf(l.ref, vals)
+	qs, err := l.selects(vals, "")
 	if err != nil {
 		return nil, err
-	}
-	shards := make([]string, 0, len(byShard))
-	for s := range byShard {
-		shards = append(shards, s)
-	}
-	sort.Strings(shards)
-	qs := make([]ShardQuery, len(shards))
-	for i, s := range shards {
-		sql, err := l.selectSQL(byShard[s])
-		if err != nil {
-			return nil, err
-		}
-		qs[i] = ShardQuery{Keyspace: l.ref.Keyspace.Name, Shard: s, SQL: sql}
 	}
 	var results []*querypb.QueryResult
 	if l.ref.readsOutside() {

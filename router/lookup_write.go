@@ -346,30 +346,6 @@ func wanted(c *lookupChange) (map[string]string, []any, error) {
 	return want, vals, nil
 }
 
-// entrySelects returns the statements that read the entries of vals,
-// with suffix (a locking clause) appended.
-func (m *lookupMaint) entrySelects(c *lookupChange, vals []any, suffix string) ([]ShardQuery, error) {
-	step := &lookupStep{ref: c.cv.Lookup, noBackslash: m.noBackslash}
-	byShard, err := lookupShardsOf(c.cv.Lookup, vals)
-	if err != nil {
-		return nil, err
-	}
-	shards := make([]string, 0, len(byShard))
-	for s := range byShard {
-		shards = append(shards, s)
-	}
-	sort.Strings(shards)
-	qs := make([]ShardQuery, len(shards))
-	for i, s := range shards {
-		sql, err := step.selectSQL(byShard[s])
-		if err != nil {
-			return nil, err
-		}
-		qs[i] = ShardQuery{Keyspace: c.cv.Lookup.Keyspace.Name, Shard: s, SQL: sql + suffix}
-	}
-	return qs, nil
-}
-
 // checkUnique refuses, with 1062, an added value whose entry names
 // another row; for a lookup written in the client's transaction.
 func (m *lookupMaint) checkUnique(ctx context.Context, exec ShardExecutor, c *lookupChange) error {
@@ -380,7 +356,7 @@ func (m *lookupMaint) checkUnique(ctx context.Context, exec ShardExecutor, c *lo
 	if err != nil {
 		return err
 	}
-	qs, err := m.entrySelects(c, vals, "")
+	qs, err := (&lookupStep{ref: c.cv.Lookup, noBackslash: m.noBackslash}).selects(vals, "")
 	if err != nil {
 		return err
 	}
@@ -417,7 +393,7 @@ func (m *lookupMaint) claim(ctx context.Context, exec ShardExecutor, c *lookupCh
 	if err != nil {
 		return err
 	}
-	qs, err := m.entrySelects(c, vals, " FOR UPDATE")
+	qs, err := (&lookupStep{ref: c.cv.Lookup, noBackslash: m.noBackslash}).selects(vals, " FOR UPDATE")
 	if err != nil {
 		return err
 	}
