@@ -104,10 +104,18 @@ func TestFailoverHungPrimary(t *testing.T) {
 	resumed := func(t *testing.T, t0 time.Time, within time.Duration) (time.Duration, time.Duration) {
 		t.Helper()
 		deadline := t0.Add(within)
+		dumped := false
 		for {
 			if first, ok := load.firstAckSentAfter(t0); ok {
 				gap, _ := load.pause(t0.Add(-time.Second), first)
 				return first.Sub(t0), gap
+			}
+			if !dumped && time.Since(t0) > 20*time.Second {
+				// Writes are stuck well past a failover's time: record
+				// the tablets' replication state while they are.
+				t.Logf("no write acknowledged for %v; replication state now:", time.Since(t0).Round(time.Second))
+				dumpReplication(t, shard)
+				dumped = true
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("no write succeeded in %v; last errors: %v", within, load.lastErrors(3))
@@ -490,7 +498,9 @@ func dumpReplication(t *testing.T, shard *cluster.ProcShard) {
 			"SHOW SLAVE STATUS",
 			"SELECT id, user, command, time, state, LEFT(info, 80) FROM information_schema.PROCESSLIST WHERE command <> 'Sleep'",
 		} {
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			// Not the test's context: this also runs in a cleanup, after it
+			// ended.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			resp, err := c.TM.ExecuteFetchAsDba(ctx, &tabletmanagerpb.ExecuteFetchAsDbaRequest{Sql: q, MaxRows: 200})
 			cancel()
 			if err != nil {

@@ -89,8 +89,29 @@ func (a *Agent) replicatesFrom(ctx context.Context, primary *topodatapb.TabletAl
 	if !same {
 		return false
 	}
-	rs, err := a.flavor.ReplicationStatus(ctx, a.dba)
-	return err == nil && rs.IoRunning && rs.SqlRunning
+	// The shard watch may have started replication a few milliseconds
+	// ago, its IO thread still connecting (Slave_IO_Running: Connecting).
+	// Restarting it now would connect to the primary twice in a row, and
+	// MariaDB's semi-sync can then count no replica: the new primary's
+	// commits waited for an ack for 53 s (TestFailoverHungPrimary in CI).
+	// So wait for the connection a little before deciding.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		rs, err := a.flavor.ReplicationStatus(ctx, a.dba)
+		switch {
+		case err != nil:
+			return false
+		case rs.IoRunning && rs.SqlRunning:
+			return true
+		case !rs.SqlRunning || rs.LastIoErrno != 0 || time.Now().After(deadline):
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // errantAgainst returns the transactions this tablet holds that primary
