@@ -706,6 +706,9 @@ func (s *fakeSide) Execute(_ context.Context, sql string) (*querypb.QueryResult,
 
 func (s *fakeSide) Commit(context.Context) error {
 	s.f.record("Commit " + s.ks + "/" + s.shard)
+	if s.fail != nil {
+		return s.fail("COMMIT " + s.ks + "/" + s.shard)
+	}
 	return nil
 }
 

@@ -500,3 +500,39 @@ func TestLookupErrors(t *testing.T) {
 		"Side commerce/0 DELETE FROM `lorder_order_id_lookup` WHERE (`order_id`, `customer_id`) IN (('5', '1')) -> error",
 		"Rollback commerce/0")
 }
+
+// TestLookupSideCommitFails: inside a client transaction, entries that
+// could not be committed end the transaction (its rows must not commit
+// without them); outside one, the statement fails and its rows' side
+// transaction is rolled back.
+func TestLookupSideCommitFails(t *testing.T) {
+	r := New(DefaultConfig())
+	r.SetVSchema(loadTestVSchema(t))
+	run := func(f ShardExecutor, inTx bool) error {
+		p, bv, err := r.Plan("insert into lorder (order_id, customer_id) values (7, 1)", "customer", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bv = withBinds(bv)
+		bv[InTransactionBind] = int64(0)
+		if inTx {
+			bv[InTransactionBind] = int64(1)
+		}
+		_, err = p.Execute(t.Context(), f, bv)
+		return err
+	}
+	lost := sqlerr.New(2013, "Lost connection to server during query")
+	f := &failOn{shardFake: &shardFake{}, fail: "COMMIT commerce/0", err: lost}
+	err := run(f, true)
+	if !sqlerr.IsTxEnded(err) || !strings.Contains(err.Error(), "transaction was rolled back") {
+		t.Errorf("in a transaction: %v, want the transaction ended", err)
+	}
+	f = &failOn{shardFake: &shardFake{}, fail: "COMMIT commerce/0", err: lost}
+	err = run(f, false)
+	if err == nil || sqlerr.IsTxEnded(err) {
+		t.Errorf("outside a transaction: %v", err)
+	}
+	if all := strings.Join(f.lines, "\n"); !strings.Contains(all, "Rollback customer/80-") || strings.Contains(all, "Commit customer/80-") {
+		t.Errorf("outside a transaction, the row's side transaction was not rolled back:\n%s", all)
+	}
+}

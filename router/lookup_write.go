@@ -165,6 +165,14 @@ func (m *lookupMaint) after(ctx context.Context, exec ShardExecutor) error {
 	if m.sides != nil {
 		if err := m.sides.commit(ctx); err != nil {
 			m.owner.rollback(ctx)
+			if m.inTx {
+				// The rows are in the client's transaction and some of
+				// their entries may not be: the transaction must not
+				// commit them, so it ends here.
+				e := sqlerr.Wrap(sqlerr.FromError(err).Num, err, "committing the entries of the statement's lookup vindexes failed, so the transaction was rolled back: %s", sqlerr.FromError(err).Message)
+				e.TxEnded = true
+				return e
+			}
 			return fmt.Errorf("commit lookup entries: %w", err)
 		}
 	}
