@@ -77,28 +77,29 @@ type Agent struct {
 	actions  actionLock
 	healthMu sync.Mutex
 
-	mu           sync.Mutex
-	tabletType   topodatapb.TabletType
-	termStart    int64
-	source       *flavor.Source          // replication source, nil when none
-	sourceAlias  *topodatapb.TabletAlias // the primary source belongs to, when known
-	replicating  bool                    // replication should run
-	lease        topo.Lease              // the shard's primary lease, held while primary
-	leaseTerm    int64
-	semiSyncAcks int               // acks the primary waits for now
-	shardVersion topo.Version      // newest shard record version seen
-	shardRecord  *topodatapb.Shard // that record
-	repairing    bool
-	repairedOnce bool
-	wasPrimary   bool      // the tablet was the primary since start: its data is the shard's
-	brokenSince  time.Time // replication broken for good since
-	ready        bool      // role applied since the last mysqld start
-	notServing   string    // set while an action keeps it from serving
-	qsControl    qsControl // the shard record's control of the query service (querycontrol.go)
-	caughtUp     time.Time // when the replica was last known current
-	lagSource    string    // what the last lag came from (heartbeat.go)
-	qpsCount     uint64    // QueryCount at the last health check
-	qpsAt        time.Time // time of the last health check
+	mu            sync.Mutex
+	tabletType    topodatapb.TabletType
+	termStart     int64
+	source        *flavor.Source          // replication source, nil when none
+	sourceAlias   *topodatapb.TabletAlias // the primary source belongs to, when known
+	replicating   bool                    // replication should run
+	lease         topo.Lease              // the shard's primary lease, held while primary
+	leaseTerm     int64
+	semiSyncAcks  int               // acks the primary waits for now
+	semiSyncKicks int               // times the semi-sync watchdog made replicas reconnect
+	shardVersion  topo.Version      // newest shard record version seen
+	shardRecord   *topodatapb.Shard // that record
+	repairing     bool
+	repairedOnce  bool
+	wasPrimary    bool      // the tablet was the primary since start: its data is the shard's
+	brokenSince   time.Time // replication broken for good since
+	ready         bool      // role applied since the last mysqld start
+	notServing    string    // set while an action keeps it from serving
+	qsControl     qsControl // the shard record's control of the query service (querycontrol.go)
+	caughtUp      time.Time // when the replica was last known current
+	lagSource     string    // what the last lag came from (heartbeat.go)
+	qpsCount      uint64    // QueryCount at the last health check
+	qpsAt         time.Time // time of the last health check
 	// The last verdict of the mysqld probe (mysqldprobe.go): nil when
 	// mysqld answered, on the mysqld that had started probeStarts times.
 	probeErr         error
@@ -263,7 +264,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
 		var loops sync.WaitGroup
-		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.heartbeatLoop, a.drainLoop, a.vrepl.Run, a.backupScheduleLoop, a.archiveLoop} {
+		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.semiSyncWatchdog, a.heartbeatLoop, a.drainLoop, a.vrepl.Run, a.backupScheduleLoop, a.archiveLoop} {
 			loops.Add(1)
 			go func() { defer loops.Done(); loop(gctx) }()
 		}

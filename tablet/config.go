@@ -109,6 +109,12 @@ type Config struct {
 	SemiSync         bool
 	SemiSyncAckCount int
 	SemiSyncTimeout  time.Duration
+	// SemiSyncWatchdog is how long a semi-sync primary lets its mysqld
+	// count fewer acking replicas than it waits for while more replicas
+	// are connected for binlogs, before it drops their connections so that
+	// they reconnect and register again (semisyncwatch.go); 0 turns the
+	// watchdog off.
+	SemiSyncWatchdog time.Duration
 	// PrimaryLeaseTTL is the time to live of the shard's primary lease a
 	// primary holds in topo: a primary cut off from topo stops taking
 	// writes within 3/4 of it, and a dead one's lease expires after it.
@@ -159,6 +165,7 @@ func DefaultConfig() Config {
 		SemiSync:               true,
 		SemiSyncAckCount:       1,
 		SemiSyncTimeout:        10 * time.Second,
+		SemiSyncWatchdog:       3 * time.Second,
 		PrimaryLeaseTTL:        10 * time.Second,
 		PrimaryLeaseWait:       15 * time.Second,
 		AutoRepair:             true,
@@ -229,6 +236,9 @@ func (c Config) Validate() error {
 	}
 	if c.HealthInterval <= 0 || c.SemiSyncTimeout <= 0 || c.DemoteTimeout <= 0 || c.WaitForPositionTimeout <= 0 || c.PrimaryLeaseWait <= 0 || c.RepairDelay <= 0 || c.QueryServiceDrainTimeout <= 0 {
 		errs = append(errs, errors.New("tablet: intervals and timeouts must be positive"))
+	}
+	if c.SemiSyncWatchdog < 0 {
+		errs = append(errs, fmt.Errorf("tablet: semi-sync watchdog %v is negative (0 turns it off)", c.SemiSyncWatchdog))
 	}
 	if c.HeartbeatInterval < 0 {
 		errs = append(errs, fmt.Errorf("tablet: heartbeat interval %v is negative (0 turns heartbeats off)", c.HeartbeatInterval))

@@ -50,6 +50,9 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) error {
 			Name: "mosaic_tablet_fence_kills_total", Help: "Times a fenced primary killed its mysqld because it did not answer or did not turn read-only within --fence-timeout.",
 		}, func() float64 { a.mu.Lock(); defer a.mu.Unlock(); return float64(a.fenceKills) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "mosaic_tablet_semi_sync_reconnects_total", Help: "Times the primary's semi-sync watchdog ended its replicas' binlog connections because mysqld counted fewer acking replicas than were connected (see --semi-sync-watchdog).",
+		}, func() float64 { return float64(a.SemiSyncKicks()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "mosaic_tablet_mysqld_restarts_total", Help: "Times mysqld came back after it died.",
 		}, func() float64 { return float64(max(a.mysqld.Starts()-1, 0)) }),
 	}

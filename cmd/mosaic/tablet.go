@@ -52,6 +52,7 @@ the primary if the shard record names it, else as a replica.`,
 	fs.BoolVar(&cfg.SemiSync, "semi-sync", cfg.SemiSync, "semi-sync replication where the shard has replicas (off: asynchronous)")
 	fs.IntVar(&cfg.SemiSyncAckCount, "semi-sync-ack-count", cfg.SemiSyncAckCount, "replica acks a primary waits for before a commit returns: 0 is asynchronous; MariaDB waits for exactly 1 (more is refused); fewer when the shard has fewer replicas")
 	fs.DurationVar(&cfg.SemiSyncTimeout, "semi-sync-timeout", cfg.SemiSyncTimeout, "how long a primary waits for acks before going asynchronous (commits acknowledged then are not protected)")
+	fs.DurationVar(&cfg.SemiSyncWatchdog, "semi-sync-watchdog", cfg.SemiSyncWatchdog, "how long a semi-sync primary tolerates counting no acking replica while replicas are connected before it makes them reconnect (0: never)")
 	fs.DurationVar(&cfg.PrimaryLeaseTTL, "primary-lease-ttl", cfg.PrimaryLeaseTTL, "time to live of the primary lease in topo: a primary cut off from topo stops writes within 3/4 of it; a dead one's lease expires after it")
 	fs.BoolVar(&cfg.AutoRepair, "auto-repair", cfg.AutoRepair, "rebuild this replica from a healthy peer when its data is lost or its replication is broken for good")
 	fs.DurationVar(&cfg.RepairDelay, "repair-delay", cfg.RepairDelay, "how long replication must stay broken before an automatic repair")

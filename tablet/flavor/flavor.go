@@ -97,6 +97,12 @@ type Flavor interface {
 	Errant(mine, primary string) (string, error)
 	// MaxSemiSyncAcks is the most acks SetSemiSyncSource can wait for.
 	MaxSemiSyncAcks() int
+	// SemiSyncClients returns how many connected replicas the server
+	// counts as semi-sync replicas: those whose acks a commit can get.
+	SemiSyncClients(ctx context.Context, q Querier) (int, error)
+	// ReplicaServerIDs returns the server ids of the replicas registered
+	// with the server as reading its binlog.
+	ReplicaServerIDs(ctx context.Context, q Querier) ([]uint64, error)
 	// PositionAt returns the GTID position of the server's binlog at file
 	// and offset: what the server held when its binlog ended there.
 	// ErrUnsupported when the flavor cannot tell.
@@ -150,6 +156,41 @@ func queryValue(ctx context.Context, q Querier, sql string, col string) (string,
 		return "", err
 	}
 	return row[col], nil
+}
+
+// statusInt returns a global status variable as a number, 0 when the
+// server does not have it (semi-sync never enabled, plugin not loaded).
+func statusInt(ctx context.Context, q Querier, name string) (int, error) {
+	rows, err := q.Query(ctx, "SHOW GLOBAL STATUS LIKE "+quote(name))
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(rows[0]["Value"])
+	if err != nil {
+		return 0, fmt.Errorf("status %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// serverIDs runs a statement listing replicas and returns column col of
+// each row as a server id.
+func serverIDs(ctx context.Context, q Querier, sql, col string) ([]uint64, error) {
+	rows, err := q.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, 0, len(rows))
+	for _, r := range rows {
+		id, err := strconv.ParseUint(r[col], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: server id %q: %w", sql, r[col], err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // execAll runs statements in order, stopping at the first error.

@@ -157,6 +157,16 @@ func (MariaDB) SetSemiSyncSource(ctx context.Context, q Querier, acks int, timeo
 // MaxSemiSyncAcks implements Flavor.
 func (MariaDB) MaxSemiSyncAcks() int { return 1 }
 
+// SemiSyncClients implements Flavor.
+func (MariaDB) SemiSyncClients(ctx context.Context, q Querier) (int, error) {
+	return statusInt(ctx, q, "Rpl_semi_sync_master_clients")
+}
+
+// ReplicaServerIDs implements Flavor.
+func (MariaDB) ReplicaServerIDs(ctx context.Context, q Querier) ([]uint64, error) {
+	return serverIDs(ctx, q, "SHOW SLAVE HOSTS", "Server_id")
+}
+
 // PositionAt implements Flavor with BINLOG_GTID_POS, which reads the
 // binlog file's GTID list and events up to offset.
 func (MariaDB) PositionAt(ctx context.Context, q Querier, file string, offset int64) (string, error) {

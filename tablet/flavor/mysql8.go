@@ -139,6 +139,17 @@ func (MySQL8) SetSemiSyncSource(ctx context.Context, q Querier, acks int, timeou
 // MaxSemiSyncAcks implements Flavor.
 func (MySQL8) MaxSemiSyncAcks() int { return 65535 }
 
+// SemiSyncClients implements Flavor (the source plugin of 8.0.26 and
+// later).
+func (MySQL8) SemiSyncClients(ctx context.Context, q Querier) (int, error) {
+	return statusInt(ctx, q, "Rpl_semi_sync_source_clients")
+}
+
+// ReplicaServerIDs implements Flavor (SHOW REPLICAS, 8.0.22 and later).
+func (MySQL8) ReplicaServerIDs(ctx context.Context, q Querier) ([]uint64, error) {
+	return serverIDs(ctx, q, "SHOW REPLICAS", "Server_Id")
+}
+
 // PositionAt implements Flavor: MySQL cannot map a binlog offset to a GTID
 // set; a copy's Executed_Gtid_Set is consistent already.
 func (MySQL8) PositionAt(context.Context, Querier, string, int64) (string, error) {
