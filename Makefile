@@ -52,7 +52,7 @@ test: deps build weed
 UNIT_PKGS := ./cmd/... ./keyrange ./mtls/... ./proto/... ./proxy ./proxy/mysqlsrv ./proxy/tabletgw ./recovered ./router/... \
 	./sqlerr ./sqltext ./sysconn ./testports ./topo ./topo/memstore ./topo/reconcile \
 	./tablet/backupstore/... ./tablet/deadlock ./tablet/failover ./tablet/flavor \
-	./tablet/mysqlconn ./tablet/queryservice ./tablet/reparent ./tablet/rpcauth \
+	./tablet/mysqlconn ./tablet/queryservice ./tablet/reparent ./tablet/restorepoint ./tablet/rpcauth \
 	./tablet/vrepl/workflow
 # E2E_PKGS are the packages with tests that start servers: every package
 # outside UNIT_PKGS that has tests, and the unit packages whose server tests

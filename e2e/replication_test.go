@@ -399,6 +399,8 @@ func checksum(t *testing.T, tb *tablettest.Tablet, table string) string {
 		cols = "id, ':', v"
 	case "bulk":
 		cols = "id, ':', pad"
+	case "account":
+		cols = "id, ':', bal"
 	}
 	v, err := dbaValues(t, tb, fmt.Sprintf("SELECT COUNT(*), COALESCE(BIT_XOR(CRC32(CONCAT(%s))), 0) FROM %s", cols, table))
 	if err != nil {

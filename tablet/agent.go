@@ -59,10 +59,14 @@ type Agent struct {
 	backupRunning atomic.Bool
 	// reparents counts promotions and demotions (metrics.go).
 	reparents *prometheus.CounterVec
-	kick      chan struct{}
-	fenceCh   chan string
-	drainCh   chan struct{} // kicks drainLoop (querycontrol.go)
-	repairCh  chan string
+	// Restore points this tablet took (restorepointloop.go).
+	restorePoints      prometheus.Counter
+	restorePointErrors prometheus.Counter
+	restorePointHold   prometheus.Histogram
+	kick               chan struct{}
+	fenceCh            chan string
+	drainCh            chan struct{} // kicks drainLoop (querycontrol.go)
+	repairCh           chan string
 	// vrepl runs the resharding streams of which this tablet's shard is
 	// the target (while it is the primary); vreplSrv serves them and the
 	// source side (vrepl.go).
@@ -264,7 +268,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.log.Info("tablet started", "keyspace", a.cfg.Keyspace, "shard", a.cfg.Shard, "type", a.tabletTypeNow(), "grpc_port", a.cfg.GRPCPort)
 		var loops sync.WaitGroup
-		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.semiSyncWatchdog, a.heartbeatLoop, a.drainLoop, a.vrepl.Run, a.backupScheduleLoop, a.archiveLoop} {
+		for _, loop := range []func(context.Context){a.watchMysqld, a.probeLoop, a.healthLoop, a.watchShard, a.fenceLoop, a.repairLoop, a.watchSemiSync, a.semiSyncWatchdog, a.heartbeatLoop, a.drainLoop, a.vrepl.Run, a.backupScheduleLoop, a.archiveLoop, a.restorePointLoop} {
 			loops.Add(1)
 			go func() { defer loops.Done(); loop(gctx) }()
 		}

@@ -67,6 +67,8 @@ func rpcRoles() rpcauth.Table {
 		tabletmanagerpb.TabletManager_Repair_FullMethodName:               {operator},
 		tabletmanagerpb.TabletManager_RefreshState_FullMethodName:         {operator},
 		tabletmanagerpb.TabletManager_BackupToStorage_FullMethodName:      {tablet, operator},
+		// Restore points: taken by mosaicctl or by a tablet's schedule.
+		tabletmanagerpb.TabletManager_HoldCommits_FullMethodName: {tablet, operator},
 
 		// Resharding: target tablets read their sources' rows and
 		// binlogs; operators steer and read the streams.

@@ -41,12 +41,18 @@ type BackupConfig struct {
 	ArchiveBinlogs  bool
 	ArchiveRotate   time.Duration
 	ArchiveMaxBytes int64
+	// RestorePointInterval is how often the keyspace takes a restore
+	// point (restorepointloop.go; the primary of its first shard takes
+	// them); 0: only on demand. RestorePointKeep is how long they are
+	// kept.
+	RestorePointInterval time.Duration
+	RestorePointKeep     time.Duration
 }
 
 // DefaultBackupConfig returns the defaults: no storage; once one is given,
 // compressed backups, no schedule.
 func DefaultBackupConfig() BackupConfig {
-	return BackupConfig{Compress: true, ArchiveRotate: 30 * time.Second, ArchiveMaxBytes: 64 << 20}
+	return BackupConfig{Compress: true, ArchiveRotate: 30 * time.Second, ArchiveMaxBytes: 64 << 20, RestorePointKeep: 24 * time.Hour}
 }
 
 // Validate checks a BackupConfig.
@@ -59,6 +65,9 @@ func (c BackupConfig) Validate() error {
 		if _, err := backupstore.ReadKeyFile(c.KeyFile); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.RestorePointInterval < 0 || c.RestorePointKeep < 0 {
+		errs = append(errs, errors.New("tablet: restore point interval and keep must not be negative"))
 	}
 	if c.Interval < 0 || c.Retention.Keep < 0 || c.Retention.MaxAge < 0 || c.PartSize < 0 {
 		errs = append(errs, errors.New("tablet: backup interval, retention and part size must not be negative"))

@@ -66,7 +66,19 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) error {
 	a.hbErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "mosaic_tablet_heartbeat_write_errors_total", Help: "Heartbeat writes that failed (read_only, mysqld down, timeout).",
 	})
+	a.restorePoints = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mosaic_tablet_restore_points_total", Help: "Keyspace restore points this tablet took on its schedule (--restore-point-interval).",
+	})
+	a.restorePointErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mosaic_tablet_restore_point_failures_total", Help: "Scheduled restore points this tablet could not take.",
+	})
+	a.restorePointHold = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "mosaic_tablet_restore_point_hold_seconds",
+		Help:    "How long a restore point held the keyspace's distributed commits: from the first hold taken to the last lifted.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .5, 2},
+	})
 	cs = append(cs,
+		a.restorePoints, a.restorePointErrors, a.restorePointHold,
 		a.hbWrites, a.hbErrors, &lagSourceCollector{a: a},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "mosaic_tablet_info",

@@ -14,6 +14,7 @@ import (
 	"github.com/mosaicdb/mosaic/sqlerr"
 	"github.com/mosaicdb/mosaic/tablet/flavor"
 	"github.com/mosaicdb/mosaic/tablet/mysqlctl"
+	"github.com/mosaicdb/mosaic/tablet/queryservice"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -363,4 +364,40 @@ func (s *tmServer) ExecuteFetchAsDba(ctx context.Context, req *tabletmanagerpb.E
 		return nil, sqlerr.ToGRPC(err)
 	}
 	return &tabletmanagerpb.ExecuteFetchAsDbaResponse{Result: res}, nil
+}
+
+// HoldCommits takes or lifts a restore point's hold on the commit phase of
+// distributed transactions. Only a primary holds: a position read from
+// anything else would not be the shard's.
+func (s *tmServer) HoldCommits(ctx context.Context, req *tabletmanagerpb.HoldCommitsRequest) (*tabletmanagerpb.HoldCommitsResponse, error) {
+	if req.Release {
+		// The position is read while the hold still holds, if it does.
+		if !s.a.qs.CommitsHeld(req.HoldId) {
+			s.a.qs.ReleaseCommits(req.HoldId)
+			return &tabletmanagerpb.HoldCommitsResponse{}, nil
+		}
+		pos, err := s.a.flavor.Position(ctx, s.a.dba)
+		held := s.a.qs.ReleaseCommits(req.HoldId)
+		if err != nil {
+			return nil, tmError("position under a commit hold", err)
+		}
+		return &tabletmanagerpb.HoldCommitsResponse{Position: pos, Held: held}, nil
+	}
+	if err := s.requireMysqld(); err != nil {
+		return nil, err
+	}
+	if tt := s.a.tabletTypeNow(); tt != topodatapb.TabletType_PRIMARY {
+		return nil, status.Errorf(codes.FailedPrecondition, "tablet %s is %s, not a primary: only a primary holds distributed commits", s.a.cfg.Alias, topo.TabletTypeString(tt))
+	}
+	if req.TtlMs <= 0 || req.TtlMs > 60_000 {
+		return nil, status.Errorf(codes.InvalidArgument, "commit hold time to live %d ms: want 1 to 60000", req.TtlMs)
+	}
+	took, err := s.a.qs.HoldCommits(ctx, req.HoldId, time.Duration(req.TtlMs)*time.Millisecond)
+	if errors.Is(err, queryservice.ErrCommitsHeld) {
+		return nil, status.Error(codes.Aborted, err.Error())
+	}
+	if err != nil {
+		return nil, tmError("hold distributed commits", err)
+	}
+	return &tabletmanagerpb.HoldCommitsResponse{DrainNs: took.Nanoseconds()}, nil
 }

@@ -29,6 +29,8 @@ func addBackupFlags(fs *pflag.FlagSet, cfg *tablet.BackupConfig) *backupFlags {
 	fs.BoolVar(&cfg.ArchiveBinlogs, "binlog-archive", cfg.ArchiveBinlogs, "while primary, stream the binlog into the backup storage in segments (the archive continues across failovers from its last transaction)")
 	fs.DurationVar(&cfg.ArchiveRotate, "binlog-archive-rotate", cfg.ArchiveRotate, "close an archived binlog segment after this long (at most 1m): the most a primary's loss can take from the archive")
 	fs.Int64Var(&cfg.ArchiveMaxBytes, "binlog-archive-max-bytes", cfg.ArchiveMaxBytes, "close an archived binlog segment at this size")
+	fs.DurationVar(&cfg.RestorePointInterval, "restore-point-interval", cfg.RestorePointInterval, "take a keyspace-wide consistent restore point this often (the primary of the keyspace's first shard takes them; 0: only with mosaicctl restore-point create)")
+	fs.DurationVar(&cfg.RestorePointKeep, "restore-point-keep", cfg.RestorePointKeep, "delete restore points older than this")
 	return f
 }
 

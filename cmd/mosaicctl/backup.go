@@ -319,16 +319,29 @@ func newBackupPruneCmd() *cobra.Command {
 // (ALIAS), restore a shard into new tablets (--keyspace, --shard), or a
 // keyspace into a new one (restore keyspace).
 func newRestoreCmd(a *app) *cobra.Command {
-	var backupID, keyspace, shard, toTime, toGTID string
+	var backupID, keyspace, shard, toTime, toGTID, restorePoint string
 	var newPrimary, force bool
 	cmd := &cobra.Command{
-		Use:   "restore ALIAS | restore --keyspace K --shard S --new-primary [ALIAS]",
+		Use:   "restore ALIAS | restore --keyspace K --shard S --new-primary [ALIAS] | restore --keyspace K --new-primary --restore-point ID",
 		Short: "rebuild a replica from a backup in its backup storage (--backup ID, default the latest) and resume replication; with --new-primary, rebuild a shard that lost every tablet from the backup storage alone",
 		Args:  cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := a.topo()
 			if err != nil {
 				return err
+			}
+			if newPrimary && restorePoint != "" {
+				if keyspace == "" || backupID != "" || toTime != "" || toGTID != "" || len(args) != 0 {
+					return errors.New("--restore-point takes --keyspace (and --shard for one shard only), and no --backup, --to-time, --to-gtid or ALIAS")
+				}
+				creds, err := a.tabletCreds()
+				if err != nil {
+					return err
+				}
+				return restoreToPoint(cmd.Context(), ts, creds, keyspace, shard, restorePoint, force, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
+			if restorePoint != "" {
+				return errors.New("--restore-point goes with --new-primary")
 			}
 			if newPrimary {
 				if keyspace == "" || shard == "" || backupID != "" {
@@ -396,6 +409,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&toTime, "to-time", "", "with --new-primary: keep what was committed before this moment (RFC 3339)")
 	cmd.Flags().StringVar(&toGTID, "to-gtid", "", "with --new-primary: keep up to and including this GTID")
 	cmd.Flags().BoolVar(&force, "force", false, "with --new-primary: rebuild even though the shard's primary answers (its data is replaced)")
+	cmd.Flags().StringVar(&restorePoint, "restore-point", "", "with --new-primary: rebuild every shard of --keyspace (or --shard alone) to this restore point's positions (mosaicctl restore-point list), or \"latest\"")
 	cmd.AddCommand(newRestorePITRCmd())
 	return cmd
 }

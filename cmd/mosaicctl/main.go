@@ -119,6 +119,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newReparentCmd(a),
 		newBackupCmd(a),
 		newRestoreCmd(a),
+		newRestorePointCmd(a),
 		newVSchemaCmd(a),
 		newCertsCmd(),
 		newSecretsCmd(),

@@ -151,3 +151,40 @@ func promoteRebuilt(ctx context.Context, ts *topo.Server, c *tmclient.Client, ke
 	}
 	return nil
 }
+
+// restoreToPoint rebuilds every shard of a keyspace's restore point (or
+// one of them) to its position there, one shard after another, with
+// rebuildShard. Once all are rebuilt, the keyspace is as it was at that
+// instant; the gates' resolver then settles the distributed transactions
+// whose branches were left prepared, by the restored decision records.
+func restoreToPoint(ctx context.Context, ts *topo.Server, creds credentials.TransportCredentials, keyspace, shard, id string, force bool, out, progress io.Writer) error {
+	var rp *topodatapb.RestorePoint
+	var err error
+	if id == "latest" {
+		rp, err = ts.LatestRestorePoint(ctx, keyspace, time.Now())
+	} else {
+		rp, err = ts.GetRestorePoint(ctx, keyspace, id)
+	}
+	if err != nil {
+		return err
+	}
+	shards := make([]string, 0, len(rp.Positions))
+	for s := range rp.Positions {
+		if shard == "" || s == shard {
+			shards = append(shards, s)
+		}
+	}
+	if len(shards) == 0 {
+		return fmt.Errorf("restore point %s of %s has no shard %s (it has %d shards)", rp.Id, keyspace, shard, len(rp.Positions))
+	}
+	topo.SortShardNames(shards)
+	fmt.Fprintf(out, "restoring %s to restore point %s (%s): %d shards\n", keyspace, rp.Id, time.Unix(0, rp.TimeUnixNano).UTC().Format(time.RFC3339Nano), len(shards))
+	for _, s := range shards {
+		req := rebuildRequest{keyspace: keyspace, shard: s, force: force,
+			repair: &tabletmanagerpb.RepairRequest{FromArchive: true, ToGtid: rp.Positions[s]}}
+		if err := rebuildShard(ctx, ts, creds, req, out, progress); err != nil {
+			return fmt.Errorf("shard %s: %w", s, err)
+		}
+	}
+	return nil
+}

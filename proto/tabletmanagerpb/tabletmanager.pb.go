@@ -2005,6 +2005,140 @@ func (x *RefreshStateResponse) GetTransactionsRolledBack() int32 {
 	return 0
 }
 
+// HoldCommitsRequest takes or lifts a primary's hold on the commit phase
+// of distributed (twopc) transactions: StartCommit, CommitPrepared and
+// ConcludeTransaction wait while it holds; everything else runs. A
+// keyspace restore point holds every primary, then reads every position
+// while all hold (tablet/restorepoint).
+type HoldCommitsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hold_id names the hold; one hold at a time per tablet.
+	HoldId string `protobuf:"bytes,1,opt,name=hold_id,json=holdId" json:"hold_id,omitempty"`
+	// ttl_ms: a hold not lifted by then lifts by itself.
+	TtlMs int64 `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs" json:"ttl_ms,omitempty"`
+	// release lifts hold hold_id, first reading the position.
+	Release       bool `protobuf:"varint,3,opt,name=release" json:"release,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldCommitsRequest) Reset() {
+	*x = HoldCommitsRequest{}
+	mi := &file_tabletmanager_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldCommitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldCommitsRequest) ProtoMessage() {}
+
+func (x *HoldCommitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldCommitsRequest.ProtoReflect.Descriptor instead.
+func (*HoldCommitsRequest) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *HoldCommitsRequest) GetHoldId() string {
+	if x != nil {
+		return x.HoldId
+	}
+	return ""
+}
+
+func (x *HoldCommitsRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *HoldCommitsRequest) GetRelease() bool {
+	if x != nil {
+		return x.Release
+	}
+	return false
+}
+
+type HoldCommitsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// position (on release) is the primary's GTID position, read while
+	// the hold was in force, if it was.
+	Position string `protobuf:"bytes,1,opt,name=position" json:"position,omitempty"`
+	// held (on release) says the hold was still in force when position
+	// was read: it had not expired.
+	Held bool `protobuf:"varint,2,opt,name=held" json:"held,omitempty"`
+	// drain_ns (on take) is how long the hold waited for the commits
+	// already running.
+	DrainNs       int64 `protobuf:"varint,3,opt,name=drain_ns,json=drainNs" json:"drain_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldCommitsResponse) Reset() {
+	*x = HoldCommitsResponse{}
+	mi := &file_tabletmanager_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldCommitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldCommitsResponse) ProtoMessage() {}
+
+func (x *HoldCommitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tabletmanager_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldCommitsResponse.ProtoReflect.Descriptor instead.
+func (*HoldCommitsResponse) Descriptor() ([]byte, []int) {
+	return file_tabletmanager_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *HoldCommitsResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *HoldCommitsResponse) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+func (x *HoldCommitsResponse) GetDrainNs() int64 {
+	if x != nil {
+		return x.DrainNs
+	}
+	return 0
+}
+
 var File_tabletmanager_proto protoreflect.FileDescriptor
 
 const file_tabletmanager_proto_rawDesc = "" +
@@ -2124,7 +2258,15 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\x14RefreshStateResponse\x124\n" +
 	"\x16query_service_disabled\x18\x01 \x01(\bR\x14queryServiceDisabled\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\tR\bposition\x128\n" +
-	"\x18transactions_rolled_back\x18\x03 \x01(\x05R\x16transactionsRolledBack2\xe6\x0e\n" +
+	"\x18transactions_rolled_back\x18\x03 \x01(\x05R\x16transactionsRolledBack\"^\n" +
+	"\x12HoldCommitsRequest\x12\x17\n" +
+	"\ahold_id\x18\x01 \x01(\tR\x06holdId\x12\x15\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\x12\x18\n" +
+	"\arelease\x18\x03 \x01(\bR\arelease\"`\n" +
+	"\x13HoldCommitsResponse\x12\x1a\n" +
+	"\bposition\x18\x01 \x01(\tR\bposition\x12\x12\n" +
+	"\x04held\x18\x02 \x01(\bR\x04held\x12\x19\n" +
+	"\bdrain_ns\x18\x03 \x01(\x03R\adrainNs2\xca\x0f\n" +
 	"\rTabletManager\x12M\n" +
 	"\x04Ping\x12!.mosaic.tabletmanager.PingRequest\x1a\".mosaic.tabletmanager.PingResponse\x12S\n" +
 	"\x06Status\x12#.mosaic.tabletmanager.StatusRequest\x1a$.mosaic.tabletmanager.StatusResponse\x12_\n" +
@@ -2144,7 +2286,8 @@ const file_tabletmanager_proto_rawDesc = "" +
 	"\x06Backup\x12#.mosaic.tabletmanager.BackupRequest\x1a$.mosaic.tabletmanager.BackupResponse0\x01\x12S\n" +
 	"\x06Repair\x12#.mosaic.tabletmanager.RepairRequest\x1a$.mosaic.tabletmanager.RepairResponse\x12e\n" +
 	"\fRefreshState\x12).mosaic.tabletmanager.RefreshStateRequest\x1a*.mosaic.tabletmanager.RefreshStateResponse\x12p\n" +
-	"\x0fBackupToStorage\x12,.mosaic.tabletmanager.BackupToStorageRequest\x1a-.mosaic.tabletmanager.BackupToStorageResponse0\x01B9Z0github.com/mosaicdb/mosaic/proto/tabletmanagerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x0fBackupToStorage\x12,.mosaic.tabletmanager.BackupToStorageRequest\x1a-.mosaic.tabletmanager.BackupToStorageResponse0\x01\x12b\n" +
+	"\vHoldCommits\x12(.mosaic.tabletmanager.HoldCommitsRequest\x1a).mosaic.tabletmanager.HoldCommitsResponseB9Z0github.com/mosaicdb/mosaic/proto/tabletmanagerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_tabletmanager_proto_rawDescOnce sync.Once
@@ -2158,7 +2301,7 @@ func file_tabletmanager_proto_rawDescGZIP() []byte {
 	return file_tabletmanager_proto_rawDescData
 }
 
-var file_tabletmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_tabletmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_tabletmanager_proto_goTypes = []any{
 	(*PingRequest)(nil),                  // 0: mosaic.tabletmanager.PingRequest
 	(*PingResponse)(nil),                 // 1: mosaic.tabletmanager.PingResponse
@@ -2198,22 +2341,24 @@ var file_tabletmanager_proto_goTypes = []any{
 	(*BackupToStorageResponse)(nil),      // 35: mosaic.tabletmanager.BackupToStorageResponse
 	(*RefreshStateRequest)(nil),          // 36: mosaic.tabletmanager.RefreshStateRequest
 	(*RefreshStateResponse)(nil),         // 37: mosaic.tabletmanager.RefreshStateResponse
-	(*topodatapb.Tablet)(nil),            // 38: mosaic.topodata.Tablet
-	(topodatapb.TabletType)(0),           // 39: mosaic.topodata.TabletType
-	(*topodatapb.TabletAlias)(nil),       // 40: mosaic.topodata.TabletAlias
-	(*querypb.QueryResult)(nil),          // 41: mosaic.query.QueryResult
+	(*HoldCommitsRequest)(nil),           // 38: mosaic.tabletmanager.HoldCommitsRequest
+	(*HoldCommitsResponse)(nil),          // 39: mosaic.tabletmanager.HoldCommitsResponse
+	(*topodatapb.Tablet)(nil),            // 40: mosaic.topodata.Tablet
+	(topodatapb.TabletType)(0),           // 41: mosaic.topodata.TabletType
+	(*topodatapb.TabletAlias)(nil),       // 42: mosaic.topodata.TabletAlias
+	(*querypb.QueryResult)(nil),          // 43: mosaic.query.QueryResult
 }
 var file_tabletmanager_proto_depIdxs = []int32{
-	38, // 0: mosaic.tabletmanager.StatusResponse.tablet:type_name -> mosaic.topodata.Tablet
+	40, // 0: mosaic.tabletmanager.StatusResponse.tablet:type_name -> mosaic.topodata.Tablet
 	2,  // 1: mosaic.tabletmanager.StatusResponse.replication:type_name -> mosaic.tabletmanager.ReplicationStatus
 	5,  // 2: mosaic.tabletmanager.StatusResponse.progress:type_name -> mosaic.tabletmanager.Progress
-	39, // 3: mosaic.tabletmanager.ChangeTypeRequest.tablet_type:type_name -> mosaic.topodata.TabletType
+	41, // 3: mosaic.tabletmanager.ChangeTypeRequest.tablet_type:type_name -> mosaic.topodata.TabletType
 	2,  // 4: mosaic.tabletmanager.ReplicationStatusResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
 	2,  // 5: mosaic.tabletmanager.StopReplicationResponse.status:type_name -> mosaic.tabletmanager.ReplicationStatus
-	40, // 6: mosaic.tabletmanager.SetReplicationSourceRequest.parent:type_name -> mosaic.topodata.TabletAlias
-	41, // 7: mosaic.tabletmanager.ExecuteFetchAsDbaResponse.result:type_name -> mosaic.query.QueryResult
-	40, // 8: mosaic.tabletmanager.RepairRequest.donor:type_name -> mosaic.topodata.TabletAlias
-	40, // 9: mosaic.tabletmanager.RepairResponse.donor:type_name -> mosaic.topodata.TabletAlias
+	42, // 6: mosaic.tabletmanager.SetReplicationSourceRequest.parent:type_name -> mosaic.topodata.TabletAlias
+	43, // 7: mosaic.tabletmanager.ExecuteFetchAsDbaResponse.result:type_name -> mosaic.query.QueryResult
+	42, // 8: mosaic.tabletmanager.RepairRequest.donor:type_name -> mosaic.topodata.TabletAlias
+	42, // 9: mosaic.tabletmanager.RepairResponse.donor:type_name -> mosaic.topodata.TabletAlias
 	0,  // 10: mosaic.tabletmanager.TabletManager.Ping:input_type -> mosaic.tabletmanager.PingRequest
 	3,  // 11: mosaic.tabletmanager.TabletManager.Status:input_type -> mosaic.tabletmanager.StatusRequest
 	6,  // 12: mosaic.tabletmanager.TabletManager.ChangeType:input_type -> mosaic.tabletmanager.ChangeTypeRequest
@@ -2232,26 +2377,28 @@ var file_tabletmanager_proto_depIdxs = []int32{
 	32, // 25: mosaic.tabletmanager.TabletManager.Repair:input_type -> mosaic.tabletmanager.RepairRequest
 	36, // 26: mosaic.tabletmanager.TabletManager.RefreshState:input_type -> mosaic.tabletmanager.RefreshStateRequest
 	34, // 27: mosaic.tabletmanager.TabletManager.BackupToStorage:input_type -> mosaic.tabletmanager.BackupToStorageRequest
-	1,  // 28: mosaic.tabletmanager.TabletManager.Ping:output_type -> mosaic.tabletmanager.PingResponse
-	4,  // 29: mosaic.tabletmanager.TabletManager.Status:output_type -> mosaic.tabletmanager.StatusResponse
-	7,  // 30: mosaic.tabletmanager.TabletManager.ChangeType:output_type -> mosaic.tabletmanager.ChangeTypeResponse
-	9,  // 31: mosaic.tabletmanager.TabletManager.SetReadOnly:output_type -> mosaic.tabletmanager.SetReadOnlyResponse
-	11, // 32: mosaic.tabletmanager.TabletManager.PrimaryPosition:output_type -> mosaic.tabletmanager.PrimaryPositionResponse
-	13, // 33: mosaic.tabletmanager.TabletManager.ReplicationStatus:output_type -> mosaic.tabletmanager.ReplicationStatusResponse
-	15, // 34: mosaic.tabletmanager.TabletManager.StopReplication:output_type -> mosaic.tabletmanager.StopReplicationResponse
-	17, // 35: mosaic.tabletmanager.TabletManager.StartReplication:output_type -> mosaic.tabletmanager.StartReplicationResponse
-	19, // 36: mosaic.tabletmanager.TabletManager.WaitForPosition:output_type -> mosaic.tabletmanager.WaitForPositionResponse
-	21, // 37: mosaic.tabletmanager.TabletManager.InitPrimary:output_type -> mosaic.tabletmanager.InitPrimaryResponse
-	23, // 38: mosaic.tabletmanager.TabletManager.SetReplicationSource:output_type -> mosaic.tabletmanager.SetReplicationSourceResponse
-	25, // 39: mosaic.tabletmanager.TabletManager.DemotePrimary:output_type -> mosaic.tabletmanager.DemotePrimaryResponse
-	27, // 40: mosaic.tabletmanager.TabletManager.PromoteReplica:output_type -> mosaic.tabletmanager.PromoteReplicaResponse
-	29, // 41: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:output_type -> mosaic.tabletmanager.ExecuteFetchAsDbaResponse
-	31, // 42: mosaic.tabletmanager.TabletManager.Backup:output_type -> mosaic.tabletmanager.BackupResponse
-	33, // 43: mosaic.tabletmanager.TabletManager.Repair:output_type -> mosaic.tabletmanager.RepairResponse
-	37, // 44: mosaic.tabletmanager.TabletManager.RefreshState:output_type -> mosaic.tabletmanager.RefreshStateResponse
-	35, // 45: mosaic.tabletmanager.TabletManager.BackupToStorage:output_type -> mosaic.tabletmanager.BackupToStorageResponse
-	28, // [28:46] is the sub-list for method output_type
-	10, // [10:28] is the sub-list for method input_type
+	38, // 28: mosaic.tabletmanager.TabletManager.HoldCommits:input_type -> mosaic.tabletmanager.HoldCommitsRequest
+	1,  // 29: mosaic.tabletmanager.TabletManager.Ping:output_type -> mosaic.tabletmanager.PingResponse
+	4,  // 30: mosaic.tabletmanager.TabletManager.Status:output_type -> mosaic.tabletmanager.StatusResponse
+	7,  // 31: mosaic.tabletmanager.TabletManager.ChangeType:output_type -> mosaic.tabletmanager.ChangeTypeResponse
+	9,  // 32: mosaic.tabletmanager.TabletManager.SetReadOnly:output_type -> mosaic.tabletmanager.SetReadOnlyResponse
+	11, // 33: mosaic.tabletmanager.TabletManager.PrimaryPosition:output_type -> mosaic.tabletmanager.PrimaryPositionResponse
+	13, // 34: mosaic.tabletmanager.TabletManager.ReplicationStatus:output_type -> mosaic.tabletmanager.ReplicationStatusResponse
+	15, // 35: mosaic.tabletmanager.TabletManager.StopReplication:output_type -> mosaic.tabletmanager.StopReplicationResponse
+	17, // 36: mosaic.tabletmanager.TabletManager.StartReplication:output_type -> mosaic.tabletmanager.StartReplicationResponse
+	19, // 37: mosaic.tabletmanager.TabletManager.WaitForPosition:output_type -> mosaic.tabletmanager.WaitForPositionResponse
+	21, // 38: mosaic.tabletmanager.TabletManager.InitPrimary:output_type -> mosaic.tabletmanager.InitPrimaryResponse
+	23, // 39: mosaic.tabletmanager.TabletManager.SetReplicationSource:output_type -> mosaic.tabletmanager.SetReplicationSourceResponse
+	25, // 40: mosaic.tabletmanager.TabletManager.DemotePrimary:output_type -> mosaic.tabletmanager.DemotePrimaryResponse
+	27, // 41: mosaic.tabletmanager.TabletManager.PromoteReplica:output_type -> mosaic.tabletmanager.PromoteReplicaResponse
+	29, // 42: mosaic.tabletmanager.TabletManager.ExecuteFetchAsDba:output_type -> mosaic.tabletmanager.ExecuteFetchAsDbaResponse
+	31, // 43: mosaic.tabletmanager.TabletManager.Backup:output_type -> mosaic.tabletmanager.BackupResponse
+	33, // 44: mosaic.tabletmanager.TabletManager.Repair:output_type -> mosaic.tabletmanager.RepairResponse
+	37, // 45: mosaic.tabletmanager.TabletManager.RefreshState:output_type -> mosaic.tabletmanager.RefreshStateResponse
+	35, // 46: mosaic.tabletmanager.TabletManager.BackupToStorage:output_type -> mosaic.tabletmanager.BackupToStorageResponse
+	39, // 47: mosaic.tabletmanager.TabletManager.HoldCommits:output_type -> mosaic.tabletmanager.HoldCommitsResponse
+	29, // [29:48] is the sub-list for method output_type
+	10, // [10:29] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -2268,7 +2415,7 @@ func file_tabletmanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabletmanager_proto_rawDesc), len(file_tabletmanager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,7 @@ const (
 	TabletManager_Repair_FullMethodName               = "/mosaic.tabletmanager.TabletManager/Repair"
 	TabletManager_RefreshState_FullMethodName         = "/mosaic.tabletmanager.TabletManager/RefreshState"
 	TabletManager_BackupToStorage_FullMethodName      = "/mosaic.tabletmanager.TabletManager/BackupToStorage"
+	TabletManager_HoldCommits_FullMethodName          = "/mosaic.tabletmanager.TabletManager/HoldCommits"
 )
 
 // TabletManagerClient is the client API for TabletManager service.
@@ -70,6 +71,9 @@ type TabletManagerClient interface {
 	// BackupToStorage backs the tablet's data up into its backup storage,
 	// streaming progress.
 	BackupToStorage(ctx context.Context, in *BackupToStorageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupToStorageResponse], error)
+	// HoldCommits takes or lifts a hold on the commit phase of distributed
+	// transactions (primaries only), for keyspace restore points.
+	HoldCommits(ctx context.Context, in *HoldCommitsRequest, opts ...grpc.CallOption) (*HoldCommitsResponse, error)
 }
 
 type tabletManagerClient struct {
@@ -278,6 +282,16 @@ func (c *tabletManagerClient) BackupToStorage(ctx context.Context, in *BackupToS
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TabletManager_BackupToStorageClient = grpc.ServerStreamingClient[BackupToStorageResponse]
 
+func (c *tabletManagerClient) HoldCommits(ctx context.Context, in *HoldCommitsRequest, opts ...grpc.CallOption) (*HoldCommitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HoldCommitsResponse)
+	err := c.cc.Invoke(ctx, TabletManager_HoldCommits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TabletManagerServer is the server API for TabletManager service.
 // All implementations must embed UnimplementedTabletManagerServer
 // for forward compatibility.
@@ -307,6 +321,9 @@ type TabletManagerServer interface {
 	// BackupToStorage backs the tablet's data up into its backup storage,
 	// streaming progress.
 	BackupToStorage(*BackupToStorageRequest, grpc.ServerStreamingServer[BackupToStorageResponse]) error
+	// HoldCommits takes or lifts a hold on the commit phase of distributed
+	// transactions (primaries only), for keyspace restore points.
+	HoldCommits(context.Context, *HoldCommitsRequest) (*HoldCommitsResponse, error)
 	mustEmbedUnimplementedTabletManagerServer()
 }
 
@@ -370,6 +387,9 @@ func (UnimplementedTabletManagerServer) RefreshState(context.Context, *RefreshSt
 }
 func (UnimplementedTabletManagerServer) BackupToStorage(*BackupToStorageRequest, grpc.ServerStreamingServer[BackupToStorageResponse]) error {
 	return status.Error(codes.Unimplemented, "method BackupToStorage not implemented")
+}
+func (UnimplementedTabletManagerServer) HoldCommits(context.Context, *HoldCommitsRequest) (*HoldCommitsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HoldCommits not implemented")
 }
 func (UnimplementedTabletManagerServer) mustEmbedUnimplementedTabletManagerServer() {}
 func (UnimplementedTabletManagerServer) testEmbeddedByValue()                       {}
@@ -702,6 +722,24 @@ func _TabletManager_BackupToStorage_Handler(srv interface{}, stream grpc.ServerS
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TabletManager_BackupToStorageServer = grpc.ServerStreamingServer[BackupToStorageResponse]
 
+func _TabletManager_HoldCommits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HoldCommitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TabletManagerServer).HoldCommits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TabletManager_HoldCommits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TabletManagerServer).HoldCommits(ctx, req.(*HoldCommitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TabletManager_ServiceDesc is the grpc.ServiceDesc for TabletManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -772,6 +810,10 @@ var TabletManager_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RefreshState",
 			Handler:    _TabletManager_RefreshState_Handler,
+		},
+		{
+			MethodName: "HoldCommits",
+			Handler:    _TabletManager_HoldCommits_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

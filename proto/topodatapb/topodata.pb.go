@@ -1069,6 +1069,90 @@ func (x *RoutingRules) GetRules() []*RoutingRule {
 	return nil
 }
 
+// RestorePoint is a moment at which a keyspace's shards were consistent
+// with each other: at keyspaces/<ks>/restorepoints/<id>. Restoring every
+// shard to its position shows no distributed (twopc) transaction half
+// applied, once in-doubt branches are resolved by the restored decision
+// records.
+type RestorePoint struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
+	Keyspace     string                 `protobuf:"bytes,2,opt,name=keyspace" json:"keyspace,omitempty"`
+	TimeUnixNano int64                  `protobuf:"varint,3,opt,name=time_unix_nano,json=timeUnixNano" json:"time_unix_nano,omitempty"`
+	// positions maps each shard serving primary traffic to its primary's
+	// GTID position at the restore point.
+	Positions map[string]string `protobuf:"bytes,4,rep,name=positions" json:"positions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// hold_ns is how long distributed commits were held to take it.
+	HoldNs        int64 `protobuf:"varint,5,opt,name=hold_ns,json=holdNs" json:"hold_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestorePoint) Reset() {
+	*x = RestorePoint{}
+	mi := &file_topodata_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestorePoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestorePoint) ProtoMessage() {}
+
+func (x *RestorePoint) ProtoReflect() protoreflect.Message {
+	mi := &file_topodata_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestorePoint.ProtoReflect.Descriptor instead.
+func (*RestorePoint) Descriptor() ([]byte, []int) {
+	return file_topodata_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RestorePoint) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RestorePoint) GetKeyspace() string {
+	if x != nil {
+		return x.Keyspace
+	}
+	return ""
+}
+
+func (x *RestorePoint) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *RestorePoint) GetPositions() map[string]string {
+	if x != nil {
+		return x.Positions
+	}
+	return nil
+}
+
+func (x *RestorePoint) GetHoldNs() int64 {
+	if x != nil {
+		return x.HoldNs
+	}
+	return 0
+}
+
 type SrvKeyspace_Partition struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	ServedType      TabletType             `protobuf:"varint,1,opt,name=served_type,json=servedType,enum=mosaic.topodata.TabletType" json:"served_type,omitempty"`
@@ -1079,7 +1163,7 @@ type SrvKeyspace_Partition struct {
 
 func (x *SrvKeyspace_Partition) Reset() {
 	*x = SrvKeyspace_Partition{}
-	mi := &file_topodata_proto_msgTypes[15]
+	mi := &file_topodata_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1175,7 @@ func (x *SrvKeyspace_Partition) String() string {
 func (*SrvKeyspace_Partition) ProtoMessage() {}
 
 func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_topodata_proto_msgTypes[15]
+	mi := &file_topodata_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1290,16 @@ const file_topodata_proto_rawDesc = "" +
 	"from_table\x18\x01 \x01(\tR\tfromTable\x12\x1b\n" +
 	"\tto_tables\x18\x02 \x03(\tR\btoTables\"B\n" +
 	"\fRoutingRules\x122\n" +
-	"\x05rules\x18\x01 \x03(\v2\x1c.mosaic.topodata.RoutingRuleR\x05rules*p\n" +
+	"\x05rules\x18\x01 \x03(\v2\x1c.mosaic.topodata.RoutingRuleR\x05rules\"\x83\x02\n" +
+	"\fRestorePoint\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bkeyspace\x18\x02 \x01(\tR\bkeyspace\x12$\n" +
+	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\x12J\n" +
+	"\tpositions\x18\x04 \x03(\v2,.mosaic.topodata.RestorePoint.PositionsEntryR\tpositions\x12\x17\n" +
+	"\ahold_ns\x18\x05 \x01(\x03R\x06holdNs\x1a<\n" +
+	"\x0ePositionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*p\n" +
 	"\n" +
 	"TabletType\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\v\n" +
@@ -1233,7 +1326,7 @@ func file_topodata_proto_rawDescGZIP() []byte {
 }
 
 var file_topodata_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_topodata_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_topodata_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_topodata_proto_goTypes = []any{
 	(TabletType)(0),               // 0: mosaic.topodata.TabletType
 	(*KeyRange)(nil),              // 1: mosaic.topodata.KeyRange
@@ -1250,14 +1343,16 @@ var file_topodata_proto_goTypes = []any{
 	(*SrvKeyspace)(nil),           // 12: mosaic.topodata.SrvKeyspace
 	(*RoutingRule)(nil),           // 13: mosaic.topodata.RoutingRule
 	(*RoutingRules)(nil),          // 14: mosaic.topodata.RoutingRules
-	nil,                           // 15: mosaic.topodata.Tablet.TagsEntry
-	(*SrvKeyspace_Partition)(nil), // 16: mosaic.topodata.SrvKeyspace.Partition
+	(*RestorePoint)(nil),          // 15: mosaic.topodata.RestorePoint
+	nil,                           // 16: mosaic.topodata.Tablet.TagsEntry
+	(*SrvKeyspace_Partition)(nil), // 17: mosaic.topodata.SrvKeyspace.Partition
+	nil,                           // 18: mosaic.topodata.RestorePoint.PositionsEntry
 }
 var file_topodata_proto_depIdxs = []int32{
 	2,  // 0: mosaic.topodata.Tablet.alias:type_name -> mosaic.topodata.TabletAlias
 	1,  // 1: mosaic.topodata.Tablet.key_range:type_name -> mosaic.topodata.KeyRange
 	0,  // 2: mosaic.topodata.Tablet.type:type_name -> mosaic.topodata.TabletType
-	15, // 3: mosaic.topodata.Tablet.tags:type_name -> mosaic.topodata.Tablet.TagsEntry
+	16, // 3: mosaic.topodata.Tablet.tags:type_name -> mosaic.topodata.Tablet.TagsEntry
 	5,  // 4: mosaic.topodata.Keyspace.served:type_name -> mosaic.topodata.ServedShards
 	6,  // 5: mosaic.topodata.Keyspace.switching:type_name -> mosaic.topodata.TrafficSwitch
 	0,  // 6: mosaic.topodata.ServedShards.tablet_type:type_name -> mosaic.topodata.TabletType
@@ -1270,16 +1365,17 @@ var file_topodata_proto_depIdxs = []int32{
 	8,  // 13: mosaic.topodata.Shard.tablet_controls:type_name -> mosaic.topodata.TabletControl
 	2,  // 14: mosaic.topodata.PrimaryLease.alias:type_name -> mosaic.topodata.TabletAlias
 	1,  // 15: mosaic.topodata.ShardReference.key_range:type_name -> mosaic.topodata.KeyRange
-	16, // 16: mosaic.topodata.SrvKeyspace.partitions:type_name -> mosaic.topodata.SrvKeyspace.Partition
+	17, // 16: mosaic.topodata.SrvKeyspace.partitions:type_name -> mosaic.topodata.SrvKeyspace.Partition
 	6,  // 17: mosaic.topodata.SrvKeyspace.switching:type_name -> mosaic.topodata.TrafficSwitch
 	13, // 18: mosaic.topodata.RoutingRules.rules:type_name -> mosaic.topodata.RoutingRule
-	0,  // 19: mosaic.topodata.SrvKeyspace.Partition.served_type:type_name -> mosaic.topodata.TabletType
-	11, // 20: mosaic.topodata.SrvKeyspace.Partition.shard_references:type_name -> mosaic.topodata.ShardReference
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	18, // 19: mosaic.topodata.RestorePoint.positions:type_name -> mosaic.topodata.RestorePoint.PositionsEntry
+	0,  // 20: mosaic.topodata.SrvKeyspace.Partition.served_type:type_name -> mosaic.topodata.TabletType
+	11, // 21: mosaic.topodata.SrvKeyspace.Partition.shard_references:type_name -> mosaic.topodata.ShardReference
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_topodata_proto_init() }
@@ -1293,7 +1389,7 @@ func file_topodata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_topodata_proto_rawDesc), len(file_topodata_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

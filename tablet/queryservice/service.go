@@ -84,6 +84,9 @@ type Service struct {
 	state        atomic.Pointer[servingState]
 	queries      atomic.Uint64
 	twopc        twopcState
+	// commitHold holds distributed commits for restore points
+	// (commithold.go).
+	commitHold commitHold
 	// lockWaits reads mysqld's lock waits (lockwait.go), on lockWaitPool
 	// when set.
 	lockWaits    lockWaitReader

@@ -362,6 +362,11 @@ func branchCommitted(pc *PooledConn, dtid string) (bool, error) {
 
 // CommitPrepared implements querypb.QueryServer.
 func (s *Service) CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
+	leave, err := s.commitHold.enter(ctx)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	defer leave()
 	return &querypb.CommitPreparedResponse{}, s.resolvePrepared(ctx, req.Target, req.Xid, true)
 }
 
@@ -403,6 +408,11 @@ func (s *Service) StartCommit(ctx context.Context, req *querypb.StartCommitReque
 	if err := s.checkTarget(req.Target, false); err != nil {
 		return nil, s.fail(err)
 	}
+	leave, err := s.commitHold.enter(ctx)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	defer leave()
 	update := fmt.Sprintf("UPDATE _mosaic.dt_state SET state = 'COMMIT' WHERE dtid = %s AND state = 'PREPARE'", hexLit(req.Dtid))
 	decided := func(res *querypb.QueryResult) error {
 		if res.RowsAffected != 1 {
@@ -488,7 +498,12 @@ func (s *Service) ConcludeTransaction(ctx context.Context, req *querypb.Conclude
 	if err := s.checkTarget(req.Target, false); err != nil {
 		return nil, s.fail(err)
 	}
-	err := s.withConn(ctx, nil, func(pc *PooledConn) error {
+	leave, err := s.commitHold.enter(ctx)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	defer leave()
+	err = s.withConn(ctx, nil, func(pc *PooledConn) error {
 		err := pc.Exec(fmt.Sprintf("DELETE FROM _mosaic.dt_state WHERE dtid = %s", hexLit(req.Dtid)))
 		if err != nil && noMetadataTable(err) {
 			return nil
