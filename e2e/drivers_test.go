@@ -72,6 +72,7 @@ func TestDrivers(t *testing.T) {
 	t.Run("IGNORE_SPACE", func(t *testing.T) { testIgnoreSpace(t, c) })
 	t.Run("handshake collation", func(t *testing.T) { testHandshakeCollation(t, c) })
 	t.Run("NO_BACKSLASH_ESCAPES", func(t *testing.T) { testNoBackslashEscapes(t, c) })
+	t.Run("multi-byte client charsets", func(t *testing.T) { testMultibyteCharsets(t, c) })
 	t.Run("SIGNAL in multi-results", func(t *testing.T) { testSignalFlow(t, c) })
 	t.Run("compressed protocol", func(t *testing.T) { testCompression(t, c) })
 	t.Run("columns of values the gate answers", func(t *testing.T) { testGateValueColumns(t, c) })

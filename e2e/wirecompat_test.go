@@ -336,3 +336,64 @@ func testSignalFlow(t *testing.T, c *cluster.Cluster) {
 		compareLines(t, "mariadb -e "+q, gout, dout)
 	}
 }
+
+// testMultibyteCharsets connects with a gbk client character set
+// (go-sql-driver's charset parameter sets it with SET NAMES). A text
+// whose gbk character 0xbf5c ends in a '\' byte reads in mysqld as a
+// two-character string; the gate's byte-wise parser would read the '\' as
+// escaping the quote after it, a different statement: the gate refuses
+// it with 1235 instead, and the same value as a prepared statement's
+// parameter (which it would have to quote). gbk text and parameters
+// without such characters answer as on mysqld.
+func testMultibyteCharsets(t *testing.T, c *cluster.Cluster) {
+	ctx := t.Context()
+	gate := wireConn(t, c.DSN("customer", "charset=gbk"))
+	direct := wireConn(t, c.DirectDSN("commerce", "0")+"?charset=gbk")
+	row := func(conn *sql.Conn, q string, args ...any) (string, error) {
+		var a, b string
+		err := conn.QueryRowContext(ctx, q, args...).Scan(&a, &b)
+		return a + "|" + b, err
+	}
+	const hazard = "SELECT HEX('a\xbf\\'), ' OR 1=1 -- '"
+	want, err := row(direct, hazard)
+	if err != nil || want != "61BF5C| OR 1=1 -- " {
+		t.Fatalf("mysqld in gbk: %q, %v", want, err)
+	}
+	_, err = row(gate, hazard)
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1235 {
+		t.Fatalf("the gate in gbk, a character ending in '\\' before a quote: %v, want error 1235 (not a statement read otherwise than mysqld reads it)", err)
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{"SELECT HEX('\xb9\xe3\xd6\xdd'), CHAR_LENGTH('\xb9\xe3\xd6\xdd')", nil},
+		{"SELECT HEX(?), CHAR_LENGTH(?)", []any{"a\xb9\xe3|", "\xd6\xdd`"}},
+		{"SELECT @@character_set_client, @@collation_connection", nil},
+	} {
+		want, werr := row(direct, q.sql, q.args...)
+		got, gerr := row(gate, q.sql, q.args...)
+		if got != want || (werr == nil) != (gerr == nil) {
+			t.Errorf("%q: gate %q (%v), mysqld %q (%v)", q.sql, got, gerr, want, werr)
+		}
+	}
+	// The same value as a parameter: the gate would have to write it into
+	// a statement, quoted, and cannot do so safely in gbk.
+	_, err = row(gate, "SELECT HEX(?), 'b'", "a\xbf\\")
+	if !errors.As(err, &me) || me.Number != 1235 {
+		t.Errorf("the gate in gbk, a parameter with a character ending in '\\': %v, want error 1235", err)
+	}
+	// Back in utf8mb4 the gate reads the same bytes as mysqld does.
+	for _, conn := range []*sql.Conn{gate, direct} {
+		if _, err := conn.ExecContext(ctx, "SET NAMES utf8mb4"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, gerr := row(gate, hazard)
+	_, derr := row(direct, hazard)
+	var ge, de *mysql.MySQLError
+	if !errors.As(gerr, &ge) || !errors.As(derr, &de) || ge.Number != de.Number {
+		t.Errorf("in utf8mb4: gate %v, mysqld %v", gerr, derr)
+	}
+}

@@ -366,6 +366,9 @@ func (cc *clientConn) rowWithDefaults(sql string, vals []any, inds []mysqlsrv.In
 // switched its traffic before it ran is planned and run again, as an
 // execution is.
 func (cc *clientConn) bulkStatement(ctx context.Context, sql string, args []any, info *stmtInfo) (*querypb.QueryResult, error) {
+	if err := cc.checkClientArgs(args); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		plan, bv, err := cc.planPrepared(ctx, sql)
 		if err != nil {

@@ -189,6 +189,7 @@ func (cc *clientConn) newSession(target string) *Session {
 	}
 	if st, ok, _ := cc.collation.setting(); ok {
 		s.SetSettings(withSetting(s.Settings(), st.name, st.sql))
+		s.ClientCharset = cc.collation.charsetName()
 	}
 	s.Host = cc.remote
 	if host, _, err := net.SplitHostPort(cc.remote); err == nil {

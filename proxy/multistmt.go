@@ -22,6 +22,9 @@ func (cc *clientConn) handleQueries(ctx context.Context, sql string) error {
 	if isBlankSQL(sql) {
 		return cc.writeOK(0, 0)
 	}
+	if err := cc.checkClientText(sql); err != nil {
+		return cc.writeError(err)
+	}
 	if !cc.multiStatements {
 		return cc.handleQuery(ctx, sql)
 	}

@@ -107,6 +107,9 @@ func errUnknownStmt(id uint32, cmd string) error {
 
 // handlePrepare answers COM_STMT_PREPARE.
 func (cc *clientConn) handlePrepare(ctx context.Context, sql string) error {
+	if err := cc.checkClientText(sql); err != nil {
+		return cc.writeError(err)
+	}
 	if cc.s.Shard != "" {
 		return cc.writeError(sqlerr.NotSupported("prepared statements in a session targeting one shard (USE ks:shard)"))
 	}
@@ -292,6 +295,9 @@ func (cc *clientConn) handleExecute(ctx context.Context, data []byte) error {
 	}
 	defer cc.stmts.resetLongData(st)
 	args, err := st.bindArgs(data)
+	if err == nil {
+		err = cc.checkClientArgs(args)
+	}
 	if err != nil {
 		return cc.writeError(err)
 	}

@@ -43,6 +43,10 @@ type Session struct {
 	// statements: IGNORE_SPACE for a client that connected with
 	// CLIENT_IGNORE_SPACE or set it (sqlmode.go).
 	ParseMode router.ParseMode
+	// ClientCharset is the session's character_set_client ("" while it is
+	// the gate's utf8mb4): in some (gbk, sjis, ...) the gate cannot lex
+	// every text (clientcharset.go).
+	ClientCharset string
 
 	// LastInsertID is what LAST_INSERT_ID() returns: the first id the
 	// last INSERT generated.

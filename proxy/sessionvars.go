@@ -58,6 +58,7 @@ func (cc *clientConn) set(ctx context.Context, st *ast.SetStmt) error {
 	autocommit := s.Autocommit
 	mode := s.TxMode
 	parseMode := s.ParseMode
+	clientCharset := s.ClientCharset
 	for _, v := range st.Variables {
 		name := strings.ToLower(v.Name)
 		names := v.Name == ast.SetNames || v.Name == ast.SetCharset
@@ -109,14 +110,19 @@ func (cc *clientConn) set(ctx context.Context, st *ast.SetStmt) error {
 		case names:
 			sql := restoreSet(v, s.ParseMode)
 			cand := withSetting(withoutCharsetSettings(before), "names", sql)
-			if _, _, err = cc.evalSelect(ctx, cand, "SELECT @@SESSION.character_set_client"); err == nil {
+			var cs []byte
+			if cs, _, err = cc.evalSelect(ctx, cand, "SELECT @@SESSION.character_set_client"); err == nil {
 				list = withSetting(withoutCharsetSettings(list), "names", sql)
+				clientCharset = string(cs)
 			}
 		default:
 			var sql string
 			var val []byte
 			if sql, val, err = cc.evalSystemVar(ctx, before, name, v); err == nil {
 				list = withSetting(list, name, sql)
+				if name == "character_set_client" {
+					clientCharset = string(val)
+				}
 				if name == "sql_mode" {
 					// The gate parses the session's statements as
 					// mysqld would with the mode it read back.
@@ -136,6 +142,10 @@ func (cc *clientConn) set(ctx context.Context, st *ast.SetStmt) error {
 	s.SetSettings(list)
 	s.TxMode = mode
 	s.ParseMode = parseMode
+	if clientCharset == "utf8mb4" {
+		clientCharset = ""
+	}
+	s.ClientCharset = clientCharset
 	if autocommit && !s.Autocommit && s.InTransaction {
 		// Turning autocommit on commits, as in MySQL.
 		if err := cc.g.commit(ctx, s); err != nil {
