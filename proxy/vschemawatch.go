@@ -15,35 +15,30 @@ import (
 // their VSchemas and the serving graph of the gate's cell. It closes loaded
 // after the first successful build and returns when ctx ends.
 func (g *Gate) watchVSchema(ctx context.Context, loaded chan<- struct{}) {
-	backoff := 100 * time.Millisecond
 	first := true
-	for ctx.Err() == nil {
+	var cur <-chan topo.KeyspaceEvent // the open watch's events
+	open := func(ctx context.Context) (struct{}, <-chan topo.KeyspaceEvent, error) {
 		names, events, err := g.ts.WatchKeyspaces(ctx, g.cfg.Cell)
 		if err == nil {
 			err = g.rebuildVSchema(ctx, names)
 		}
-		if err != nil {
-			g.log.Warn("vschema watch failed", "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
+		cur = events
+		return struct{}{}, events, err
+	}
+	topo.Follow(ctx, topo.Follower{First: 100 * time.Millisecond, Max: 5 * time.Second, Failed: func(err error) { g.log.Warn("vschema watch failed", "err", err) }}, open,
+		func(struct{}) {
+			if first {
+				close(loaded)
+				first = false
 			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		if first {
-			close(loaded)
-			first = false
-		}
-		for ev := range events {
+		},
+		func(ev topo.KeyspaceEvent) bool {
 			if ev.Err != nil {
-				break
+				return false
 			}
 			// Changes come in bursts (a keyspace and its shards): take
 			// what else is queued before rebuilding once.
-			drain(events, 20*time.Millisecond)
+			drain(cur, 20*time.Millisecond)
 			names, err := g.ts.ListKeyspaces(ctx)
 			if err == nil {
 				err = g.rebuildVSchema(ctx, names)
@@ -51,8 +46,8 @@ func (g *Gate) watchVSchema(ctx context.Context, loaded chan<- struct{}) {
 			if err != nil && ctx.Err() == nil {
 				g.log.Warn("vschema rebuild failed", "err", err)
 			}
-		}
-	}
+			return true
+		})
 }
 
 // drain takes events from ch until it has been quiet for quiet.

@@ -55,27 +55,18 @@ func (a *Agent) watchSemiSync(ctx context.Context) {
 	if !a.cfg.SemiSync || a.cfg.SemiSyncAckCount <= 0 {
 		return
 	}
-	backoff := 200 * time.Millisecond
-	for ctx.Err() == nil {
-		initial, events, err := a.ts.WatchTablets(ctx)
-		if err != nil {
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
+	tablets := map[string]*topodatapb.Tablet{}
+	topo.Follow(ctx, topo.DefaultFollower, a.ts.WatchTablets,
+		func(initial []*topodatapb.Tablet) {
+			clear(tablets)
+			for _, t := range initial {
+				tablets[topo.AliasString(t.Alias)] = t
 			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 200 * time.Millisecond
-		tablets := map[string]*topodatapb.Tablet{}
-		for _, t := range initial {
-			tablets[topo.AliasString(t.Alias)] = t
-		}
-		a.adjustSemiSync(ctx, tablets)
-		for ev := range events {
+			a.adjustSemiSync(ctx, tablets)
+		},
+		func(ev topo.TabletEvent) bool {
 			if ev.Err != nil {
-				break
+				return false
 			}
 			if ev.Tablet == nil {
 				delete(tablets, ev.Alias)
@@ -83,8 +74,8 @@ func (a *Agent) watchSemiSync(ctx context.Context) {
 				tablets[ev.Alias] = ev.Tablet
 			}
 			a.adjustSemiSync(ctx, tablets)
-		}
-	}
+			return true
+		})
 }
 
 func (a *Agent) adjustSemiSync(ctx context.Context, tablets map[string]*topodatapb.Tablet) {

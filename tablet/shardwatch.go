@@ -3,7 +3,6 @@ package tablet
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -17,28 +16,23 @@ import (
 // writes first, so tablets converge on it even when a reparent could not
 // reach them.
 func (a *Agent) watchShard(ctx context.Context) {
-	backoff := 200 * time.Millisecond
-	for ctx.Err() == nil {
+	type first struct {
+		rec *topodatapb.Shard
+		v   topo.Version
+	}
+	open := func(ctx context.Context) (first, <-chan topo.ShardEvent, error) {
 		rec, v, events, err := a.ts.WatchShard(ctx, a.cfg.Keyspace, a.cfg.Shard)
-		if err != nil {
-			a.log.Warn("watch shard record failed", "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 200 * time.Millisecond
-		a.onShardRecord(ctx, rec, v)
-		for ev := range events {
+		return first{rec, v}, events, err
+	}
+	topo.Follow(ctx, topo.Follower{Failed: func(err error) { a.log.Warn("watch shard record failed", "err", err) }}, open,
+		func(f first) { a.onShardRecord(ctx, f.rec, f.v) },
+		func(ev topo.ShardEvent) bool {
 			if ev.Err != nil {
-				break
+				return false
 			}
 			a.onShardRecord(ctx, ev.Record, ev.Version)
-		}
-	}
+			return true
+		})
 }
 
 // onShardRecord reacts to version v of the shard record. Versions at or

@@ -121,33 +121,21 @@ func NewHealthCheck(log *slog.Logger, ts *topo.Server, timeout time.Duration) *H
 func (hc *HealthCheck) Run(ctx context.Context) {
 	defer hc.removeAll()
 	go hc.expireSilent(ctx)
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		tablets, events, err := hc.ts.WatchTablets(ctx)
-		if err != nil {
-			hc.log.Warn("watch tablets failed", "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		hc.reconcile(ctx, tablets)
-		for ev := range events {
+	topo.Follow(ctx, topo.Follower{First: 100 * time.Millisecond, Max: 5 * time.Second, Failed: func(err error) { hc.log.Warn("watch tablets failed", "err", err) }},
+		hc.ts.WatchTablets,
+		func(tablets []*topodatapb.Tablet) { hc.reconcile(ctx, tablets) },
+		func(ev topo.TabletEvent) bool {
 			if ev.Err != nil {
 				hc.log.Warn("tablet watch ended", "err", ev.Err)
-				break
+				return false
 			}
 			if ev.Tablet == nil {
 				hc.remove(ev.Alias)
 			} else {
 				hc.upsert(ctx, ev.Tablet)
 			}
-		}
-	}
+			return true
+		})
 }
 
 // reconcile makes the entries match a full list of tablet records.

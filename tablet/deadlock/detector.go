@@ -130,44 +130,33 @@ func (d *Detector) Run(ctx context.Context) error {
 // watchTablets keeps d.tablets as the topology's tablet records say,
 // watching again (with backoff) when a watch ends.
 func (d *Detector) watchTablets(ctx context.Context) {
-	backoff := 200 * time.Millisecond
-	for ctx.Err() == nil {
-		initial, events, err := d.ts.WatchTablets(ctx)
-		if err != nil {
-			d.log.Warn("watch tablets failed", "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
+	topo.Follow(ctx, topo.Follower{Failed: func(err error) { d.log.Warn("watch tablets failed", "err", err) }}, d.ts.WatchTablets,
+		func(initial []*topodatapb.Tablet) {
+			seen := map[string]bool{}
+			for _, rec := range initial {
+				alias := topo.AliasString(rec.Alias)
+				seen[alias] = true
+				d.setTablet(alias, rec)
 			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 200 * time.Millisecond
-		seen := map[string]bool{}
-		for _, rec := range initial {
-			alias := topo.AliasString(rec.Alias)
-			seen[alias] = true
-			d.setTablet(alias, rec)
-		}
-		d.mu.Lock()
-		var gone []string
-		for alias := range d.tablets {
-			if !seen[alias] {
-				gone = append(gone, alias)
+			d.mu.Lock()
+			var gone []string
+			for alias := range d.tablets {
+				if !seen[alias] {
+					gone = append(gone, alias)
+				}
 			}
-		}
-		d.mu.Unlock()
-		for _, alias := range gone {
-			d.setTablet(alias, nil)
-		}
-		for ev := range events {
+			d.mu.Unlock()
+			for _, alias := range gone {
+				d.setTablet(alias, nil)
+			}
+		},
+		func(ev topo.TabletEvent) bool {
 			if ev.Err != nil {
-				break
+				return false
 			}
 			d.setTablet(ev.Alias, ev.Tablet)
-		}
-	}
+			return true
+		})
 }
 
 // setTablet records a tablet's record (nil: deleted), dialing it anew

@@ -171,27 +171,20 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 func (c *Controller) watchShards(ctx context.Context, send func(event)) {
-	backoff := 200 * time.Millisecond
-	for ctx.Err() == nil {
-		now, events, err := c.ts.WatchShards(ctx)
-		if err != nil {
-			c.log.Warn("watch shards failed", "err", err)
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 200 * time.Millisecond
-		for key, rec := range now {
-			send(shardEvent(key, rec))
-		}
-		send(evShardsLoaded{})
-		for ev := range events {
+	topo.Follow(ctx, topo.Follower{Failed: func(err error) { c.log.Warn("watch shards failed", "err", err) }}, c.ts.WatchShards,
+		func(now map[string]*topodatapb.Shard) {
+			for key, rec := range now {
+				send(shardEvent(key, rec))
+			}
+			send(evShardsLoaded{})
+		},
+		func(ev topo.ShardEvent) bool {
 			if ev.Err != nil {
-				break
+				return false
 			}
 			send(shardEvent(ev.Keyspace+"/"+ev.Shard, ev.Record))
-		}
-	}
+			return true
+		})
 }
 
 func shardEvent(key string, rec *topodatapb.Shard) evShard {
@@ -206,32 +199,25 @@ func shardEvent(key string, rec *topodatapb.Shard) evShard {
 }
 
 func (c *Controller) watchLeases(ctx context.Context, send func(event)) {
-	backoff := 200 * time.Millisecond
-	for ctx.Err() == nil {
-		now, events, err := c.ts.WatchPrimaryLeases(ctx)
-		if err != nil {
-			c.log.Warn("watch primary leases failed", "err", err)
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 200 * time.Millisecond
-		holders := map[string]string{}
-		for key, l := range now {
-			holders[key] = topo.AliasString(l.GetAlias())
-		}
-		send(evLeases{holders: holders})
-		for ev := range events {
+	topo.Follow(ctx, topo.Follower{Failed: func(err error) { c.log.Warn("watch primary leases failed", "err", err) }}, c.ts.WatchPrimaryLeases,
+		func(now map[string]*topodatapb.PrimaryLease) {
+			holders := map[string]string{}
+			for key, l := range now {
+				holders[key] = topo.AliasString(l.GetAlias())
+			}
+			send(evLeases{holders: holders})
+		},
+		func(ev topo.LeaseEvent) bool {
 			if ev.Err != nil {
-				break
+				return false
 			}
 			holder := ""
 			if ev.Lease != nil {
 				holder = topo.AliasString(ev.Lease.Alias)
 			}
 			send(evLease{key: ev.Keyspace + "/" + ev.Shard, holder: holder})
-		}
-	}
+			return true
+		})
 }
 
 // failover runs one emergency reparent of a shard.
