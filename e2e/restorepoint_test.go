@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,12 +15,17 @@ import (
 	"time"
 
 	"github.com/mosaicdb/mosaic/e2e/cluster"
+	"github.com/mosaicdb/mosaic/mtls"
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proxy"
 	"github.com/mosaicdb/mosaic/tablet"
 	"github.com/mosaicdb/mosaic/tablet/backupstore"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
+	"github.com/mosaicdb/mosaic/tablet/restorepoint"
 	"github.com/mosaicdb/mosaic/tablet/tablettest"
+	"github.com/mosaicdb/mosaic/tablet/tmclient"
 )
 
 // TestKeyspaceRestorePoint restores a two-shard keyspace to a restore
@@ -240,4 +247,114 @@ func values(t *testing.T, res *querypb.QueryResult) [][]string {
 		out = append(out, row)
 	}
 	return out
+}
+
+var restorePointBench = flag.Duration("restore-point-bench", 0, "TestRestorePointCost: how long each round runs (0 skips the test); rounds alternate without and with a restore point every 200 ms")
+
+// TestRestorePointCost measures what restore points cost the commits that
+// span shards: two-phase transfers from 4 clients, in rounds that
+// alternate between no restore points and one every 200 ms (taken by the
+// test with restorepoint.Take, as a tablet's schedule would), side by
+// side in one run. It reports each kind's commit latency p50/p99/max and
+// the holds' durations; it asserts nothing about the figures.
+//
+//	go test ./e2e -run TestRestorePointCost -restore-point-bench 10s -v
+func TestRestorePointCost(t *testing.T) {
+	if *restorePointBench <= 0 {
+		t.Skip("a measurement: give -restore-point-bench")
+	}
+	c := cluster.Start(t, cluster.Options{
+		Keyspaces: []cluster.Keyspace{{Name: "bank", Shards: []string{"-80", "80-"}, VSchema: accountVSchema}},
+		Gate: func(cfg *proxy.Config) {
+			cfg.TransactionMode = proxy.TransactionModeTwoPC
+		},
+	})
+	db := c.DB(t, "bank")
+	db.SetMaxOpenConns(8)
+	mustExec(t, db, "create table account (id bigint primary key, bal bigint not null)")
+	low, high := idsOnShards(64)
+	for _, id := range append(append([]int64{}, low...), high...) {
+		mustExec(t, db, "insert into account (id, bal) values (?, 1000)", id)
+	}
+	creds := c.TabletCreds(t, mtls.RoleOperator)
+	dial := func(tb *topodatapb.Tablet) (tabletmanagerpb.TabletManagerClient, func(), error) {
+		cl, err := tmclient.DialTablet(tb, creds)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cl.TM, func() { cl.Close() }, nil
+	}
+	round := func(points bool) (lat []time.Duration, holds []time.Duration) {
+		ctx, stop := context.WithTimeout(t.Context(), *restorePointBench)
+		defer stop()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		if points {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tick := time.NewTicker(200 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+					}
+					rp, err := restorepoint.Take(ctx, c.TS, "bank", dial, restorepoint.Options{})
+					if err == nil {
+						mu.Lock()
+						holds = append(holds, time.Duration(rp.HoldNs))
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(uint64(w), 11))
+				for ctx.Err() == nil {
+					a, b := low[r.IntN(len(low))], high[r.IntN(len(high))]
+					tx, err := db.BeginTx(ctx, nil)
+					if err != nil {
+						continue
+					}
+					_, err1 := tx.Exec("update account set bal = bal - 1 where id = ?", a)
+					_, err2 := tx.Exec("update account set bal = bal + 1 where id = ?", b)
+					if err1 != nil || err2 != nil {
+						tx.Rollback()
+						continue
+					}
+					start := time.Now()
+					if err := tx.Commit(); err != nil {
+						continue
+					}
+					d := time.Since(start)
+					mu.Lock()
+					lat = append(lat, d)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		return lat, holds
+	}
+	pct := func(ds []time.Duration, p float64) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[min(len(s)-1, int(p*float64(len(s))))]
+	}
+	for i := range 3 {
+		for _, points := range []bool{false, true} {
+			lat, holds := round(points)
+			t.Logf("round %d, restore points %-5v: %5d commits, commit p50 %v p99 %v max %v; %d holds p50 %v p99 %v max %v",
+				i+1, points, len(lat), pct(lat, .5).Round(time.Microsecond), pct(lat, .99).Round(time.Microsecond), pct(lat, 1).Round(time.Microsecond),
+				len(holds), pct(holds, .5).Round(time.Microsecond), pct(holds, .99).Round(time.Microsecond), pct(holds, 1).Round(time.Microsecond))
+		}
+	}
 }
