@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/mosaicdb/mosaic/e2e/cluster"
 	"github.com/mosaicdb/mosaic/keyrange"
 	"github.com/mosaicdb/mosaic/proto/querypb"
@@ -156,6 +158,45 @@ func TestServingGraphSwitch(t *testing.T) {
 		}
 		if err := ts.RebuildSrvKeyspace(ctx, "zone1", "customer"); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	// A session that targets one shard reads any shard, and writes only
+	// to shards that serve primary traffic: before the switch, the copy
+	// owns the targets' rows.
+	t.Run("ShardTargetedWrites", func(t *testing.T) {
+		// Its own pool: a targeted connection must not go back to the
+		// pool the other subtests use.
+		conn, err := c.DB(t, "customer").Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "USE `customer:-80`"); err != nil {
+			t.Fatal(err)
+		}
+		var shard string
+		if err := conn.QueryRowContext(ctx, "SELECT shard FROM whereami").Scan(&shard); err != nil || shard != "-80" {
+			t.Fatalf("read on the target through USE customer:-80: %q, %v", shard, err)
+		}
+		for _, q := range []string{"INSERT INTO t VALUES (-100, 'x')", "UPDATE whereami SET shard = 'y'", "DELETE FROM t", "CREATE TABLE u (id INT PRIMARY KEY)"} {
+			_, err := conn.ExecContext(ctx, q)
+			var me *mysql.MySQLError
+			if !errors.As(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, "does not serve") {
+				t.Errorf("%s through USE customer:-80 before the switch: %v, want 1235", q, err)
+			}
+		}
+		if got := rowStrings(t, targets["-80"].Primary().ExecuteFetchAsDba(t, "SELECT COUNT(*) FROM customer.t WHERE id = -100")); got[0][0] != "0" {
+			t.Errorf("the refused insert is on the target")
+		}
+		if _, err := conn.ExecContext(ctx, "USE `customer:0`"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, "INSERT INTO t VALUES (-100, 'x')"); err != nil {
+			t.Errorf("write through USE customer:0, which serves: %v", err)
+		}
+		if _, err := conn.ExecContext(ctx, "DELETE FROM t WHERE id = -100"); err != nil {
+			t.Errorf("delete through USE customer:0: %v", err)
 		}
 	})
 

@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/mosaicdb/mosaic/proto/querypb"
+	"github.com/mosaicdb/mosaic/proto/topodatapb"
 	"github.com/mosaicdb/mosaic/proxy/mysqlsrv"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -199,4 +201,23 @@ func (cc *clientConn) showGrants(x *ast.ShowStmt) error {
 		res.Rows = append(res.Rows, mysqlsrv.AppendLenEncString(nil, g))
 	}
 	return cc.writeResult(res)
+}
+
+// checkTargetServes refuses a write, in a session that targets one shard
+// (USE ks:shard), to a shard that does not serve the keyspace's primary
+// traffic: the target of a resharding before its switch, or its source
+// after it. The replication streams own such a shard's rows: a write there
+// would be overwritten by the copy, stop a stream on a duplicate key, or
+// never reach the shards that serve. Reads go through (inspecting a shard
+// is what such sessions are for), and so does everything on a serving
+// shard.
+func (cc *clientConn) checkTargetServes(plan *router.Plan) error {
+	if cc.s.TabletType != topodatapb.TabletType_PRIMARY || plan != nil && !isWrite(plan) {
+		return nil
+	}
+	ks := cc.g.router.VSchema().Keyspaces[cc.s.Keyspace]
+	if ks == nil || slices.Contains(ks.ServedShards(topodatapb.TabletType_PRIMARY), cc.s.Shard) {
+		return nil
+	}
+	return sqlerr.NotSupported("writes through USE %s:%s: shard %s does not serve the keyspace's primary traffic (a resharding's target before its switch, or its source after); its rows belong to the replication streams", cc.s.Keyspace, cc.s.Shard, cc.s.Shard)
 }

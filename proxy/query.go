@@ -124,6 +124,9 @@ func (cc *clientConn) execute(ctx context.Context, sql string, early *earlyPlan,
 		if err := cc.checkShardTargetedAccess(plan, sql); err != nil {
 			return err
 		}
+		if err := cc.checkTargetServes(plan); err != nil {
+			return err
+		}
 		if call, ok := cc.shardCall(plan, err, sql); ok {
 			return cc.runShardCall(ctx, call, sql)
 		}
