@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
+	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
 )
@@ -94,29 +95,67 @@ func (m ParseMode) String() string {
 	return strings.Join(names, ",")
 }
 
-// checkEscapes refuses, under NO_BACKSLASH_ESCAPES, a LIKE with an
-// explicit ESCAPE '\': the parser keeps no trace of an explicit backslash
-// escape and regenerates the LIKE without it, which in this mode means no
-// escape character at all on mysqld.
+// checkEscapes handles, under NO_BACKSLASH_ESCAPES, a LIKE with an
+// explicit ESCAPE '\': the parser keeps the escape but regenerates the
+// LIKE without its clause ('\' is its default), which in this mode means
+// no escape character at all on mysqld. A LIKE whose pattern is a string
+// constant is rewritten to the same match with another escape character,
+// one the pattern does not hold (each \x becomes Ex); a pattern of any
+// other kind (a column, a parameter, an expression) is refused.
 func (m ParseMode) checkEscapes(stmt ast.Node) error {
 	if m&NoBackslashEscapes == 0 {
 		return nil
 	}
 	v := &explicitBackslashEscape{}
 	stmt.Accept(v)
-	if v.found {
-		return sqlerr.NotSupported("LIKE ... ESCAPE '\\' under NO_BACKSLASH_ESCAPES (the gate would send it without its ESCAPE clause): use another escape character")
+	if v.refused {
+		return sqlerr.NotSupported("LIKE ... ESCAPE '\\' under NO_BACKSLASH_ESCAPES with a pattern that is not a string constant (the gate would send it without its ESCAPE clause): use another escape character")
 	}
 	return nil
 }
 
-type explicitBackslashEscape struct{ found bool }
+// escapeCandidates are the escape characters a rewritten LIKE may take.
+const escapeCandidates = "|!#~^$@&=;:"
+
+type explicitBackslashEscape struct{ refused bool }
 
 func (v *explicitBackslashEscape) Enter(n ast.Node) (ast.Node, bool) {
-	if l, ok := n.(*ast.PatternLikeOrIlikeExpr); ok && l.EscapeExplicit && l.Escape == '\\' {
-		v.found = true
+	l, ok := n.(*ast.PatternLikeOrIlikeExpr)
+	if !ok || !l.EscapeExplicit || l.Escape != '\\' {
+		return n, v.refused
 	}
-	return n, v.found
+	pat, ok := l.Pattern.(*driver.ValueExpr)
+	if !ok || pat.Kind() != driver.KindString {
+		v.refused = true
+		return n, true
+	}
+	text := pat.GetString()
+	var esc byte
+	for i := 0; i < len(escapeCandidates); i++ {
+		if !strings.Contains(text, escapeCandidates[i:i+1]) {
+			esc = escapeCandidates[i]
+			break
+		}
+	}
+	if esc == 0 {
+		v.refused = true
+		return n, true
+	}
+	var b strings.Builder
+	for i := 0; i < len(text); i++ {
+		if text[i] == '\\' && i+1 < len(text) {
+			b.WriteByte(esc)
+			b.WriteByte(text[i+1])
+			i++
+			continue
+		}
+		// A '\' at the end matches itself, as an escape at the end of a
+		// pattern does; so does it with another escape character.
+		b.WriteByte(text[i])
+	}
+	pat.SetString(b.String())
+	l.Escape = esc
+	return n, false
 }
 
 func (v *explicitBackslashEscape) Leave(n ast.Node) (ast.Node, bool) { return n, true }

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mosaicdb/mosaic/sqlerr"
@@ -45,10 +46,28 @@ func TestNoBackslashEscapes(t *testing.T) {
 		t.Errorf("ParseModeOf: %v", m)
 	}
 	// An explicit ESCAPE '\' would be regenerated without its clause,
-	// which means no escape character in this mode: refused.
-	_, _, err := r.Plan(`select * from commerce.t where v like 'a\%' escape '\'`, "commerce", NoBackslashEscapes)
+	// which means no escape character in this mode: a constant pattern
+	// is rewritten with another escape character, another kind refused.
+	for _, c := range []struct{ sql, want string }{
+		{`select * from commerce.t where v like 'a\%' escape '\'`, `LIKE 'a|%' ESCAPE '|'`},
+		{`select * from commerce.t where v like 'a|\_b\\%\' escape '\'`, `LIKE 'a|!_b!\%\' ESCAPE '!'`},
+	} {
+		p, bv, err := r.Plan(c.sql, "commerce", NoBackslashEscapes)
+		if err != nil {
+			t.Errorf("%s: %v", c.sql, err)
+			continue
+		}
+		f := &fakeExec{}
+		if _, err := p.Execute(t.Context(), f, bv); err != nil {
+			t.Fatal(err)
+		}
+		if len(f.lines) != 1 || !strings.Contains(f.lines[0], c.want) {
+			t.Errorf("%s: sent %q, want it to hold %s", c.sql, f.lines, c.want)
+		}
+	}
+	_, _, err := r.Plan(`select * from commerce.t where v like concat(v, '%') escape '\'`, "commerce", NoBackslashEscapes)
 	if sqlerr.FromError(err).Num != sqlerr.ERNotSupportedYet {
-		t.Errorf("ESCAPE '\\' under NO_BACKSLASH_ESCAPES: %v, want 1235", err)
+		t.Errorf("ESCAPE '\\' over a pattern that is not a constant under NO_BACKSLASH_ESCAPES: %v, want 1235", err)
 	}
 	if _, _, err := r.Plan(`select * from commerce.t where v like 'a|%' escape '|'`, "commerce", NoBackslashEscapes); err != nil {
 		t.Errorf("ESCAPE '|': %v", err)
