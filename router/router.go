@@ -191,6 +191,11 @@ func (r *Router) PlanAt(sql, keyspace string, tt topodatapb.TabletType, mode Par
 	}
 	prefix := len(keyspace) + 3
 	key, lits, shaped := appendShape(key[:prefix], sql, litBuf[:0])
+	if shaped && mode&NoBackslashEscapes != 0 && strings.Contains(strings.ToLower(sql), "escape") {
+		// checkEscapes may rewrite a LIKE's pattern and escape: the plan
+		// then holds no literal of the text's for another one to take.
+		shaped = false
+	}
 	if shaped {
 		if e, ok := r.shapes.getBytes(key); ok && (e.passthrough != nil || r.fresh(e.plan)) {
 			r.stats.normHits.Add(1)

@@ -65,6 +65,24 @@ func TestNoBackslashEscapes(t *testing.T) {
 			t.Errorf("%s: sent %q, want it to hold %s", c.sql, f.lines, c.want)
 		}
 	}
+	// A plan cached for one such statement serves no other's literals.
+	for _, c := range []struct{ sql, want string }{
+		{`select * from commerce.t where v like 'abc%' escape '\'`, `LIKE 'abc%' ESCAPE '|'`},
+		{`select * from commerce.t where v like 'x\%' escape '\'`, `LIKE 'x|%' ESCAPE '|'`},
+		{`select * from commerce.t where v like 'y\%' escape '\'`, `LIKE 'y|%' ESCAPE '|'`},
+	} {
+		p, bv, err := r.Plan(c.sql, "commerce", NoBackslashEscapes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fakeExec{}
+		if _, err := p.Execute(t.Context(), f, bv); err != nil {
+			t.Fatal(err)
+		}
+		if len(f.lines) != 1 || !strings.Contains(f.lines[0], c.want) {
+			t.Errorf("%s: sent %q, want it to hold %s", c.sql, f.lines, c.want)
+		}
+	}
 	_, _, err := r.Plan(`select * from commerce.t where v like concat(v, '%') escape '\'`, "commerce", NoBackslashEscapes)
 	if sqlerr.FromError(err).Num != sqlerr.ERNotSupportedYet {
 		t.Errorf("ESCAPE '\\' over a pattern that is not a constant under NO_BACKSLASH_ESCAPES: %v, want 1235", err)
