@@ -1,8 +1,12 @@
 package vrepl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/mosaicdb/mosaic/sqlerr"
 
 	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/tablet/mysqlconn"
@@ -165,21 +169,28 @@ func (p *lookupProj) putStatement(run []rowOp, maxStmt int) (string, int) {
 }
 
 // deleteStatement deletes the entries of a run of deletes, each matched on
-// both columns.
+// both columns. The conditions are ORed equalities, which mysqld reads as
+// key ranges (a row-constructor IN can make a DELETE scan, and lock,
+// the whole table).
 func (p *lookupProj) deleteStatement(run []rowOp, maxStmt int) (string, int) {
-	b := []byte("DELETE FROM " + quoteIdent(p.t.Name) + " WHERE (" + quoteIdent(p.from.Name) + "," + quoteIdent(p.to.Name) + ") IN (")
+	from, to := quoteIdent(p.from.Name), quoteIdent(p.to.Name)
+	b := []byte("DELETE FROM " + quoteIdent(p.t.Name) + " WHERE ")
 	n := 0
 	for _, op := range run {
 		if n > 0 {
-			b = append(b, ',')
+			b = append(b, " OR "...)
 		}
-		b = p.pair(b, op.vals)
+		b = append(b, "("+from+" = "...)
+		b = appendLiteral(b, p.from, op.vals[0])
+		b = append(b, " AND "+to+" = "...)
+		b = appendLiteral(b, p.to, op.vals[1])
+		b = append(b, ')')
 		n++
 		if len(b) >= maxStmt {
 			break
 		}
 	}
-	return string(append(b, ')')), n
+	return string(b), n
 }
 
 // checkQuery counts the entries among run's that are in the table, as
@@ -285,8 +296,24 @@ func (a *applier) applyOps(ops []rowOp) error {
 	return nil
 }
 
-// txDo runs fn in one transaction, rolled back if fn fails.
+// txDo runs fn in one transaction, rolled back if fn fails. A deadlock
+// or lock wait timeout runs it again a few times (fn must write the same
+// again): a lookup stream writes entries that gates lock in their side
+// transactions, and one chosen as a deadlock's victim should not wait
+// out the stream's retry pause.
 func (a *applier) txDo(fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := a.txOnce(fn)
+		var se *sqlerr.Error
+		if err != nil && errors.As(err, &se) && (se.Num == sqlerr.ERDeadlock || se.Num == sqlerr.ERLockWaitTimeout) && attempt < 10 {
+			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+			continue
+		}
+		return err
+	}
+}
+
+func (a *applier) txOnce(fn func() error) error {
 	if err := a.conn.Exec("BEGIN"); err != nil {
 		return err
 	}

@@ -119,7 +119,7 @@ func TestLookupStatements(t *testing.T) {
 		t.Errorf("a put over maxStmt holds %d: %s", n, q)
 	}
 	q, n = p.deleteStatement(puts[:2], 1<<20)
-	if want := "DELETE FROM `corder_order_id_lookup` WHERE (`order_id`,`customer_id`) IN ((5,1),(6,1))"; q != want || n != 2 {
+	if want := "DELETE FROM `corder_order_id_lookup` WHERE (`order_id` = 5 AND `customer_id` = 1) OR (`order_id` = 6 AND `customer_id` = 1)"; q != want || n != 2 {
 		t.Errorf("delete: %d %s\nwant %s", n, q, want)
 	}
 	q, n = p.checkQuery(puts)

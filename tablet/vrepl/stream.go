@@ -140,6 +140,16 @@ func (s *stream) runOnce(ctx context.Context) error {
 	if err != nil {
 		return fatalf("target schema: %w", err)
 	}
+	for _, r := range s.rules {
+		if r.Lookup != nil {
+			// Gates write the same entries in READ COMMITTED side
+			// transactions: no gap locks here either.
+			if err := a.conn.Exec("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"); err != nil {
+				return err
+			}
+			break
+		}
+	}
 	st, err := s.prepareState(a)
 	if err != nil {
 		return err
