@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +46,11 @@ func TestLookupBackfill(t *testing.T) {
 	db := c.DB(t, "customer")
 	db.SetMaxOpenConns(8)
 	mustExec(t, db, lookupOwnerDDL)
-	const nrows = 20000
+	// MOSAIC_LOOKUP_BACKFILL_ROWS loads more rows (the 100000).
+	nrows := 20000
+	if n, err := strconv.Atoi(os.Getenv("MOSAIC_LOOKUP_BACKFILL_ROWS")); err == nil && n > 0 {
+		nrows = n
+	}
 	start := time.Now()
 	for i := 0; i < nrows; i += 500 {
 		var vals []string
