@@ -439,7 +439,8 @@ func (o *lookupCreate) backfill(ctx context.Context, vtype, pcol string, writeOn
 
 // waitCopied waits until every stream of the backfill has copied its rows
 // and lags less than a second; a stream that finds two rows with one
-// value of a unique lookup ends it.
+// value of a unique lookup, or that stops on another error a retry cannot
+// fix (DDL on the owner, schemas that differ), ends it.
 func (o *lookupCreate) waitCopied(ctx context.Context, m *workflow.Manager) error {
 	last := time.Time{}
 	for {
@@ -448,7 +449,7 @@ func (o *lookupCreate) waitCopied(ctx context.Context, m *workflow.Manager) erro
 			return err
 		}
 		for _, st := range r.Streams {
-			if strings.Contains(st.Message, "not unique") {
+			if strings.Contains(st.Message, "not unique") || strings.HasPrefix(st.Message, "stopped: ") {
 				return fmt.Errorf("stream %s -> %s: %s", st.SourceShard, st.TargetShard, st.Message)
 			}
 		}

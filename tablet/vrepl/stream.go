@@ -114,6 +114,9 @@ func (s *stream) run(ctx context.Context) {
 		var fe *fatalError
 		if errors.As(err, &fe) {
 			s.log.Error("stream stopped", "err", err)
+			// Its status says so as its stored state does: a caller
+			// waiting for it (lookup create) tells it from a retry.
+			s.setError(errors.New("stopped: " + err.Error()))
 			s.saveMessage(ctx, "stopped: "+err.Error())
 			<-ctx.Done()
 			return
