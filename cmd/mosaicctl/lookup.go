@@ -32,7 +32,7 @@ func newLookupCmd(a *app) *cobra.Command {
 	var o lookupCreate
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "create a lookup table, add its vindex write_only, backfill it from the existing rows, then let reads use it",
+		Short: "create a lookup table, add its vindex write_only, backfill it with the replication engine (a LOOKUP workflow) while writes go on, then let reads use it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := a.topo()
@@ -54,7 +54,7 @@ func newLookupCmd(a *app) *cobra.Command {
 	f.StringVar(&o.name, "name", "", "name of the vindex and of the lookup table")
 	f.BoolVar(&o.unique, "unique", false, "a value has at most one row (consistent_lookup_unique); default consistent_lookup")
 	f.StringVar(&o.lookupKeyspace, "lookup-keyspace", "", "keyspace of the lookup table (default: the owner's)")
-	f.DurationVar(&o.settle, "settle", 3*time.Second, "time for every gate to see a VSchema change")
+	f.DurationVar(&o.settle, "settle", 3*time.Second, "time for every gate to see a VSchema change: reads use the lookup no sooner than this after write_only, and the backfill streams this long after they begin")
 	f.DurationVar(&o.timeout, "timeout", time.Hour, "give up on a backfill that has not caught up by then (the vindex stays write_only)")
 	for _, n := range []string{"keyspace", "table", "column", "name"} {
 		create.MarkFlagRequired(n)
