@@ -360,7 +360,10 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 //     applied them: every row written before then has its entry, from the
 //     stream or from its gate, and every row written after has its entry
 //     from its gate before it commits.
-//  3. Clear write_only: reads use the lookup.
+//  3. Restart the streams keeping entries (workflow.KeepLookupEntries):
+//     the gates remove entries now, and a stream behind them could remove
+//     one a gate has just written for a new row with the same value and
+//     sharding value. Then clear write_only: reads use the lookup.
 //  4. Keep the streams running for --settle more, read the positions
 //     again and wait for them: a gate later than assumed to see the
 //     write_only vindex still has its rows' entries filled in (though a
@@ -404,6 +407,10 @@ func (o *lookupCreate) backfill(ctx context.Context, vtype, pcol string, writeOn
 		return err
 	}
 	fmt.Fprintf(o.out, "backfill applied the owner's binlogs up to %v\n", pos)
+	if err := m.KeepLookupEntries(ctx, o.lookupKeyspace, o.name, o.timeout); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "backfill streams restarted keeping entries: from now on the gates remove them\n")
 	cur, err := o.ts.GetVSchema(ctx, o.keyspace)
 	if err != nil {
 		return err

@@ -491,7 +491,12 @@ type LookupRule struct {
 	OwnerTo   string `protobuf:"bytes,5,opt,name=owner_to,json=ownerTo" json:"owner_to,omitempty"`
 	// unique: a from value has one entry (the lookup table's key is from);
 	// else the key is (from, to).
-	Unique        bool `protobuf:"varint,6,opt,name=unique" json:"unique,omitempty"`
+	Unique bool `protobuf:"varint,6,opt,name=unique" json:"unique,omitempty"`
+	// keep_entries: deletes and moves of owner rows remove no entry (once
+	// the vindex serves, every gate removes entries itself; a stream
+	// behind it could remove one a gate has just written for a new row
+	// with the same value).
+	KeepEntries   bool `protobuf:"varint,7,opt,name=keep_entries,json=keepEntries" json:"keep_entries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -564,6 +569,13 @@ func (x *LookupRule) GetOwnerTo() string {
 func (x *LookupRule) GetUnique() bool {
 	if x != nil {
 		return x.Unique
+	}
+	return false
+}
+
+func (x *LookupRule) GetKeepEntries() bool {
+	if x != nil {
+		return x.KeepEntries
 	}
 	return false
 }
@@ -1713,7 +1725,7 @@ const file_vreplication_proto_rawDesc = "" +
 	"\rvindex_column\x18\x03 \x01(\tR\fvindexColumn\x12\x1c\n" +
 	"\treference\x18\x04 \x01(\bR\treference\x12\x16\n" +
 	"\x06pinned\x18\x05 \x01(\fR\x06pinned\x127\n" +
-	"\x06lookup\x18\x06 \x01(\v2\x1f.mosaic.vreplication.LookupRuleR\x06lookup\"\x98\x01\n" +
+	"\x06lookup\x18\x06 \x01(\v2\x1f.mosaic.vreplication.LookupRuleR\x06lookup\"\xbb\x01\n" +
 	"\n" +
 	"LookupRule\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
@@ -1722,7 +1734,8 @@ const file_vreplication_proto_rawDesc = "" +
 	"\n" +
 	"owner_from\x18\x04 \x01(\tR\townerFrom\x12\x19\n" +
 	"\bowner_to\x18\x05 \x01(\tR\aownerTo\x12\x16\n" +
-	"\x06unique\x18\x06 \x01(\bR\x06unique\"\x9e\x01\n" +
+	"\x06unique\x18\x06 \x01(\bR\x06unique\x12!\n" +
+	"\fkeep_entries\x18\a \x01(\bR\vkeepEntries\"\x9e\x01\n" +
 	"\vTableFilter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vvindex_type\x18\x02 \x01(\tR\n" +

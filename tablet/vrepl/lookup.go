@@ -46,6 +46,10 @@ import (
 //     and sharding value, and one row's delete does not say whether
 //     another remains; a stale entry costs a read one extra shard, a
 //     missing one would lose a row.
+//     Once the vindex serves, the workflow is told to keep entries
+//     (keep_entries): the gates remove them, and a stream behind them
+//     could remove one a gate has just written for a new row with the
+//     same value and sharding value.
 //   - an update that keeps (from, to) writes nothing; one that changes
 //     either is the old row going and the new one appearing.
 //   - a row with NULL in owner_from (or owner_to) has no entry.
@@ -109,7 +113,7 @@ func (p *lookupProj) changeOps(et *eventTable, changes [][2][][]byte) []rowOp {
 		if hasB && hasA && string(b.from) == string(a.from) && string(b.to) == string(a.to) {
 			continue
 		}
-		if hasB && p.rule.Unique {
+		if hasB && p.rule.Unique && !p.rule.KeepEntries {
 			ops = append(ops, rowOp{et: et, del: true, vals: [][]byte{b.from, b.to}})
 		}
 		if hasA {

@@ -100,6 +100,12 @@ func TestLookupChangeOps(t *testing.T) {
 			if got := opsText(ops); got != want {
 				t.Errorf("%s (unique %v): %q, want %q", c.name, unique, got, want)
 			}
+			// Keeping entries, a unique lookup writes what a non-unique one does.
+			et.lk.rule.KeepEntries = true
+			ops, _ = lookupChangeOps(et, []*vreplicationpb.RowChange{ch})
+			if got := opsText(ops); got != c.plain {
+				t.Errorf("%s (unique %v, keep_entries): %q, want %q", c.name, unique, got, c.plain)
+			}
 		}
 	}
 }

@@ -155,3 +155,75 @@ func (m *Manager) Delete(ctx context.Context, ks, name string) error {
 	}
 	return nil
 }
+
+// KeepLookupEntries makes the streams of LOOKUP workflow name in ks stop
+// removing entries (LookupRule.keep_entries), for when the vindex is to
+// serve reads. It stops the streams, waits until no target runs one
+// (a stream of the old record could otherwise still apply a removal),
+// writes the rule back with keep_entries and RUNNING, and waits until
+// every stream runs again, up to timeout in all.
+func (m *Manager) KeepLookupEntries(ctx context.Context, ks, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	wf, _, err := m.ts.GetWorkflow(ctx, ks, name)
+	if err != nil {
+		return err
+	}
+	if wf.Type != vreplicationpb.WorkflowType_LOOKUP {
+		return fmt.Errorf("workflow %s is a %v, not a lookup backfill", name, wf.Type)
+	}
+	if _, err := m.ts.UpdateWorkflowFields(ctx, ks, name, func(wf *vreplicationpb.Workflow) error {
+		wf.State = vreplicationpb.WorkflowState_STOPPED
+		wf.Message = "stopped to keep entries from now on: the vindex is about to serve"
+		return nil
+	}); err != nil {
+		return fmt.Errorf("stop workflow %s: %w", name, err)
+	}
+	if err := m.waitPhases(ctx, wf, func(phase string) bool { return phase == "stopped" }); err != nil {
+		return fmt.Errorf("stop workflow %s: %w", name, err)
+	}
+	if _, err := m.ts.UpdateWorkflowFields(ctx, ks, name, func(wf *vreplicationpb.Workflow) error {
+		for _, r := range wf.Tables {
+			if r.Lookup != nil {
+				r.Lookup.KeepEntries = true
+			}
+		}
+		wf.State = vreplicationpb.WorkflowState_RUNNING
+		wf.Message = ""
+		return nil
+	}); err != nil {
+		return fmt.Errorf("restart workflow %s: %w (it stays stopped)", name, err)
+	}
+	return m.waitPhases(ctx, wf, func(phase string) bool { return phase == "running" })
+}
+
+// waitPhases polls the targets of wf until each reports all of the
+// workflow's streams, every one in a phase ok accepts, or ctx ends.
+func (m *Manager) waitPhases(ctx context.Context, wf *vreplicationpb.Workflow, ok func(string) bool) error {
+	for {
+		r, err := m.Show(ctx, wf.TargetKeyspace, wf.Name)
+		why := ""
+		switch {
+		case err != nil:
+			why = err.Error()
+		case len(r.Unreachable) > 0:
+			why = fmt.Sprint(r.Unreachable)
+		case len(r.Streams) < ExpectedStreams(wf):
+			why = fmt.Sprintf("%d of %d streams reported", len(r.Streams), ExpectedStreams(wf))
+		default:
+			for _, st := range r.Streams {
+				if !ok(st.Phase) {
+					why = fmt.Sprintf("stream %s -> %s is %s %s", st.SourceShard, st.TargetShard, st.Phase, st.Message)
+				}
+			}
+		}
+		if why == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", why, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
