@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -17,11 +17,13 @@ import (
 	"github.com/mosaicdb/mosaic/proto/querypb"
 	"github.com/mosaicdb/mosaic/proto/tabletmanagerpb"
 	"github.com/mosaicdb/mosaic/proto/topodatapb"
+	"github.com/mosaicdb/mosaic/proto/vreplicationpb"
 	"github.com/mosaicdb/mosaic/proto/vschemapb"
 	"github.com/mosaicdb/mosaic/router"
 	"github.com/mosaicdb/mosaic/router/sqltypes"
 	"github.com/mosaicdb/mosaic/router/vindexes"
 	"github.com/mosaicdb/mosaic/tablet/tmclient"
+	"github.com/mosaicdb/mosaic/tablet/vrepl/workflow"
 	"github.com/mosaicdb/mosaic/topo"
 )
 
@@ -30,7 +32,7 @@ func newLookupCmd(a *app) *cobra.Command {
 	var o lookupCreate
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "create a lookup table, add its vindex write_only, backfill it from the existing rows, then let reads use it",
+		Short: "create a lookup table, add its vindex write_only, backfill it with the replication engine (a LOOKUP workflow) while writes go on, then let reads use it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ts, err := a.topo()
@@ -41,6 +43,7 @@ func newLookupCmd(a *app) *cobra.Command {
 				return err
 			}
 			o.ts, o.out = ts, cmd.OutOrStdout()
+			o.log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			return o.run(cmd.Context())
 		},
 	}
@@ -51,8 +54,8 @@ func newLookupCmd(a *app) *cobra.Command {
 	f.StringVar(&o.name, "name", "", "name of the vindex and of the lookup table")
 	f.BoolVar(&o.unique, "unique", false, "a value has at most one row (consistent_lookup_unique); default consistent_lookup")
 	f.StringVar(&o.lookupKeyspace, "lookup-keyspace", "", "keyspace of the lookup table (default: the owner's)")
-	f.DurationVar(&o.settle, "settle", 3*time.Second, "time for every gate to see a VSchema change")
-	f.IntVar(&o.batch, "batch", 1000, "rows read per batch")
+	f.DurationVar(&o.settle, "settle", 3*time.Second, "time for every gate to see a VSchema change: reads use the lookup no sooner than this after write_only, and the backfill streams this long after they begin")
+	f.DurationVar(&o.timeout, "timeout", time.Hour, "give up on a backfill that has not caught up by then (the vindex stays write_only)")
 	for _, n := range []string{"keyspace", "table", "column", "name"} {
 		create.MarkFlagRequired(n)
 	}
@@ -84,12 +87,12 @@ func newLookupCmd(a *app) *cobra.Command {
 type lookupCreate struct {
 	keyspace, table, column, name, lookupKeyspace string
 	unique                                        bool
-	settle                                        time.Duration
-	batch                                         int
+	settle, timeout                               time.Duration
 
 	ts    *topo.Server
 	creds credentials.TransportCredentials
 	out   io.Writer
+	log   *slog.Logger
 }
 
 // primaries returns the primary tablet of each shard serving ks's
@@ -164,8 +167,8 @@ func (o *lookupCreate) run(ctx context.Context) error {
 	if o.lookupKeyspace == "" {
 		o.lookupKeyspace = o.keyspace
 	}
-	if o.batch < 1 {
-		return errors.New("--batch must be at least 1")
+	if o.settle < 0 || o.timeout <= 0 {
+		return errors.New("--settle must not be negative and --timeout must be positive")
 	}
 	vs, err := o.ts.GetVSchema(ctx, o.keyspace)
 	if err != nil {
@@ -217,12 +220,8 @@ func (o *lookupCreate) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("primary key of %s: %w", o.table, err)
 	}
-	var pk []string
-	for _, r := range pkRows {
-		pk = append(pk, string(r[0]))
-	}
-	if len(pk) == 0 {
-		return fmt.Errorf("table %s has no primary key: the backfill reads it in primary-key order", o.table)
+	if len(pkRows) == 0 {
+		return fmt.Errorf("table %s has no primary key: the backfill copies it in primary-key order", o.table)
 	}
 
 	// The lookup table and its VSchema entries.
@@ -284,7 +283,7 @@ func (o *lookupCreate) run(ctx context.Context) error {
 	if err := router.ValidateKeyspaceVSchema(lvs); err != nil {
 		return err
 	}
-	lshards, lranges, lprims, err := primaries(ctx, o.ts, o.lookupKeyspace)
+	_, _, lprims, err := primaries(ctx, o.ts, o.lookupKeyspace)
 	if err != nil {
 		return err
 	}
@@ -310,39 +309,11 @@ func (o *lookupCreate) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.out, "vindex %s (%s) added write_only: writes maintain it from now on\n", o.name, typ)
 
-	var lvindex vindexes.Vindex
+	vtype := ""
 	if lvs.Sharded {
-		if lvindex, err = vindexes.New(lvs.Vindexes[lentry.ColumnVindexes[0].Name].Type, nil); err != nil {
-			return err
-		}
+		vtype = lvs.Vindexes[lentry.ColumnVindexes[0].Name].Type
 	}
-	bf := &backfill{o: o, pcol: pcol, pk: pk, lshards: lshards, lranges: lranges, lprims: lprims, lvindex: lvindex}
-	for pass := 1; pass <= 2; pass++ {
-		if err := sleepCtx(ctx, o.settle); err != nil {
-			return err
-		}
-		start := time.Now()
-		n, err := bf.pass(ctx, owners)
-		if err != nil {
-			return fmt.Errorf("backfill pass %d: %w (the vindex stays write_only)", pass, err)
-		}
-		fmt.Fprintf(o.out, "backfill pass %d: %d rows in %v\n", pass, n, time.Since(start).Round(time.Millisecond))
-	}
-	// Reads may use it now.
-	cur, err := o.ts.GetVSchema(ctx, o.keyspace)
-	if err != nil {
-		return err
-	}
-	v := cur.Vindexes[o.name]
-	if v == nil {
-		return fmt.Errorf("vindex %s disappeared from keyspace %s's VSchema during the backfill", o.name, o.keyspace)
-	}
-	delete(v.Params, "write_only")
-	if err := o.ts.SaveVSchema(ctx, o.keyspace, cur); err != nil {
-		return fmt.Errorf("store vschema of %s: %w", o.keyspace, err)
-	}
-	fmt.Fprintf(o.out, "vindex %s serves reads\n", o.name)
-	return nil
+	return o.backfill(ctx, vtype, pcol, time.Now())
 }
 
 func sortedNames[V any](m map[string]V) []string {
@@ -365,114 +336,147 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// backfill writes the entries of the owner's existing rows.
-type backfill struct {
-	o       *lookupCreate
-	pcol    string
-	pk      []string
-	lshards []string
-	lranges []*topodatapb.KeyRange
-	lprims  []*topodatapb.Tablet
-	// lvindex maps a value to the lookup shard; nil when the lookup
-	// keyspace is unsharded.
-	lvindex vindexes.Vindex
+// sleepUntil waits until t or ctx ends.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	if d := time.Until(t); d > 0 {
+		return sleepCtx(ctx, d)
+	}
+	return ctx.Err()
 }
 
-// pass reads every owner shard in primary-key order and writes the
-// entries of its rows; it returns the rows read.
-func (b *backfill) pass(ctx context.Context, owners []*topodatapb.Tablet) (int, error) {
-	o := b.o
-	total := 0
-	cols := ident(o.column) + ", " + ident(b.pcol)
-	var pkList []string
-	for _, c := range b.pk {
-		pkList = append(pkList, ident(c))
+// backfill fills the lookup table with the replication engine (a LOOKUP
+// workflow, named as the vindex, in the lookup keyspace) and makes the
+// vindex readable once it has caught up; writeOnly is when the vindex was
+// stored write_only. The steps, and what each rests on:
+//
+//  1. The workflow copies the owner's rows from consistent snapshots and
+//     follows the owner shards' binlogs: every row committed by any gate,
+//     whether or not it knows the vindex, gets its entry once the stream
+//     passes its commit. Wait until every stream has copied and lags
+//     less than a second.
+//  2. Wait until --settle has passed since the vindex became write_only
+//     (by then every gate is assumed to maintain the entries itself), read
+//     the owner primaries' positions and wait until every stream has
+//     applied them: every row written before then has its entry, from the
+//     stream or from its gate, and every row written after has its entry
+//     from its gate before it commits.
+//  3. Restart the streams keeping entries (workflow.KeepLookupEntries):
+//     the gates remove entries now, and a stream behind them could remove
+//     one a gate has just written for a new row with the same value and
+//     sharding value. Then clear write_only: reads use the lookup.
+//  4. Keep the streams running for --settle more, read the positions
+//     again and wait for them: a gate later than assumed to see the
+//     write_only vindex still has its rows' entries filled in (though a
+//     read between the row's commit and the stream's apply could miss
+//     it). Then delete the workflow.
+//
+// On an error the workflow is deleted and the vindex stays write_only.
+func (o *lookupCreate) backfill(ctx context.Context, vtype, pcol string, writeOnly time.Time) (err error) {
+	m := workflow.New(o.ts, o.creds, o.log)
+	rule := &vreplicationpb.LookupRule{Table: o.name, From: o.column, To: pcol, OwnerFrom: o.column, OwnerTo: pcol, Unique: o.unique}
+	if _, err := m.CreateLookup(ctx, workflow.LookupRequest{
+		Workflow: o.name, OwnerKeyspace: o.keyspace, Owner: o.table, LookupKeyspace: o.lookupKeyspace, Rule: rule, VindexType: vtype,
+	}); err != nil {
+		return fmt.Errorf("create the backfill workflow: %w (the vindex stays write_only)", err)
 	}
-	pkCols := strings.Join(pkList, ", ")
-	for _, t := range owners {
-		var last [][]byte
-		for {
-			where := ""
-			if last != nil {
-				var vals []string
-				for _, v := range last {
-					vals = append(vals, sqlString(string(v)))
-				}
-				where = fmt.Sprintf(" WHERE (%s) > (%s)", pkCols, strings.Join(vals, ", "))
-			}
-			q := fmt.Sprintf("SELECT %s, %s FROM %s%s ORDER BY %s LIMIT %d", cols, pkCols, ident(o.table), where, pkCols, o.batch)
-			rows, err := dbaQuery(ctx, o.creds, t, q)
-			if err != nil {
-				return total, err
-			}
-			if len(rows) == 0 {
-				break
-			}
-			if err := b.write(ctx, rows); err != nil {
-				return total, err
-			}
-			total += len(rows)
-			last = rows[len(rows)-1][2:]
-			if len(rows) < o.batch {
-				break
-			}
+	fmt.Fprintf(o.out, "workflow %s created in %s: backfilling from %s.%s; `mosaicctl lookup show --keyspace %s --name %s` shows its progress\n", o.name, o.lookupKeyspace, o.keyspace, o.table, o.keyspace, o.name)
+	serving := false
+	defer func() {
+		if err == nil || serving {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if derr := m.Delete(dctx, o.lookupKeyspace, o.name); derr != nil {
+			err = fmt.Errorf("%w; and the workflow could not be deleted (delete it with `mosaicctl reshard cancel`-like tools or etcdctl): %v", err, derr)
+		}
+		err = fmt.Errorf("backfill: %w (the vindex stays write_only)", err)
+	}()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	start := time.Now()
+	if err := o.waitCopied(ctx, m); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "backfill copied and caught up in %v\n", time.Since(start).Round(time.Millisecond))
+	if err := sleepUntil(ctx, writeOnly.Add(o.settle)); err != nil {
+		return err
+	}
+	pos, err := m.CatchUp(ctx, o.lookupKeyspace, o.name, o.timeout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "backfill applied the owner's binlogs up to %v\n", pos)
+	if err := m.KeepLookupEntries(ctx, o.lookupKeyspace, o.name, o.timeout); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "backfill streams restarted keeping entries: from now on the gates remove them\n")
+	cur, err := o.ts.GetVSchema(ctx, o.keyspace)
+	if err != nil {
+		return err
+	}
+	v := cur.Vindexes[o.name]
+	if v == nil {
+		return fmt.Errorf("vindex %s disappeared from keyspace %s's VSchema during the backfill", o.name, o.keyspace)
+	}
+	delete(v.Params, "write_only")
+	if err := o.ts.SaveVSchema(ctx, o.keyspace, cur); err != nil {
+		return fmt.Errorf("store vschema of %s: %w", o.keyspace, err)
+	}
+	cleared, serving := time.Now(), true
+	fmt.Fprintf(o.out, "vindex %s serves reads\n", o.name)
+	// From here the vindex serves: a failure no longer puts it back to
+	// write_only, but the workflow must still go.
+	if err := sleepUntil(ctx, cleared.Add(o.settle)); err == nil {
+		if pos, err = m.CatchUp(ctx, o.lookupKeyspace, o.name, o.timeout); err == nil {
+			fmt.Fprintf(o.out, "backfill applied the owner's binlogs up to %v, --settle after the vindex began serving\n", pos)
 		}
 	}
-	return total, nil
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer dcancel()
+	if derr := m.Delete(dctx, o.lookupKeyspace, o.name); derr != nil {
+		return fmt.Errorf("vindex %s serves, but its backfill workflow %s in %s could not be deleted: %v", o.name, o.name, o.lookupKeyspace, derr)
+	}
+	if err != nil {
+		fmt.Fprintf(o.out, "warning: the backfill stopped before it caught up past the clearing of write_only: %v\n", err)
+	}
+	fmt.Fprintf(o.out, "backfill workflow %s deleted\n", o.name)
+	return nil
 }
 
-// write inserts the entries of rows (from, to, pk...) on their lookup
-// shards; a unique lookup refuses a value two rows have.
-func (b *backfill) write(ctx context.Context, rows [][][]byte) error {
-	o := b.o
-	by := map[int][][2][]byte{}
-	for _, r := range rows {
-		if r[0] == nil || r[1] == nil {
-			continue
-		}
-		i := 0
-		if b.lvindex != nil {
-			ksid, ok := b.lvindex.Map(string(r[0]))
-			if !ok {
-				return fmt.Errorf("value %q of %s cannot be mapped to a lookup shard", r[0], o.column)
-			}
-			i = slices.IndexFunc(b.lranges, func(kr *topodatapb.KeyRange) bool { return keyrange.Contains(kr, ksid) })
-			if i < 0 {
-				return fmt.Errorf("no shard of %s holds keyspace id %x", o.lookupKeyspace, ksid)
-			}
-		}
-		by[i] = append(by[i], [2][]byte{r[0], r[1]})
-	}
-	for i, entries := range by {
-		var vals, froms []string
-		for _, e := range entries {
-			vals = append(vals, "("+sqlString(string(e[0]))+", "+sqlString(string(e[1]))+")")
-			froms = append(froms, sqlString(string(e[0])))
-		}
-		q := fmt.Sprintf("INSERT INTO %s (%s, %s) VALUES %s ON DUPLICATE KEY UPDATE %s = %s",
-			ident(o.name), ident(o.column), ident(b.pcol), strings.Join(vals, ", "), ident(b.pcol), ident(b.pcol))
-		if _, err := dbaQuery(ctx, o.creds, b.lprims[i], q); err != nil {
-			return fmt.Errorf("write entries on %s/%s: %w", o.lookupKeyspace, b.lshards[i], err)
-		}
-		if !o.unique {
-			continue
-		}
-		got, err := dbaQuery(ctx, o.creds, b.lprims[i], fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s IN (%s)",
-			ident(o.column), ident(b.pcol), ident(o.name), ident(o.column), strings.Join(froms, ", ")))
+// waitCopied waits until every stream of the backfill has copied its rows
+// and lags less than a second; a stream that finds two rows with one
+// value of a unique lookup, or that stops on another error a retry cannot
+// fix (DDL on the owner, schemas that differ), ends it.
+func (o *lookupCreate) waitCopied(ctx context.Context, m *workflow.Manager) error {
+	last := time.Time{}
+	for {
+		r, err := m.Show(ctx, o.lookupKeyspace, o.name)
 		if err != nil {
 			return err
 		}
-		want := map[string]string{}
-		for _, e := range entries {
-			want[string(e[0])] = string(e[1])
-		}
-		for _, g := range got {
-			if w, ok := want[string(g[0])]; ok && w != string(g[1]) {
-				return fmt.Errorf("value %s of %s.%s is in rows with %s %s and %s: not unique", g[0], o.table, o.column, b.pcol, w, g[1])
+		for _, st := range r.Streams {
+			if strings.Contains(st.Message, "not unique") || strings.HasPrefix(st.Message, "stopped: ") {
+				return fmt.Errorf("stream %s -> %s: %s", st.SourceShard, st.TargetShard, st.Message)
 			}
 		}
+		ok, why := r.Caught(1)
+		if ok {
+			return nil
+		}
+		if time.Since(last) >= 5*time.Second {
+			var copied, total int64
+			for _, st := range r.Streams {
+				copied += st.RowsCopied
+				total += max(st.RowsTotal, st.RowsCopied)
+			}
+			fmt.Fprintf(o.out, "backfill: %d of ~%d rows copied; %s\n", copied, total, why)
+			last = time.Now()
+		}
+		if err := sleepCtx(ctx, 300*time.Millisecond); err != nil {
+			return fmt.Errorf("waiting for the backfill (%s): %w", why, err)
+		}
 	}
-	return nil
 }
 
 // showLookups prints the lookup vindexes of keyspace ks.
@@ -517,6 +521,17 @@ func showLookups(ctx context.Context, out io.Writer, ts *topo.Server, creds cred
 		}
 		fmt.Fprintf(out, "%s\t%s\towner %s.%s(%s)\ttable %s\t%s\towner rows %s\tentries %s\n",
 			name, v.Type, ks, v.Owner, l.From, l.TableName(), state, rowsText, entriesText)
+		// A backfill under way: its workflow, named as the vindex, in the
+		// lookup keyspace.
+		if wf, _, err := ts.GetWorkflow(ctx, l.Keyspace, name); err == nil && wf.Type == vreplicationpb.WorkflowType_LOOKUP {
+			r, err := workflow.New(ts, creds, slog.New(slog.DiscardHandler)).Show(ctx, l.Keyspace, name)
+			if err != nil {
+				fmt.Fprintf(out, "backfill of %s: %v\n", name, err)
+			} else {
+				fmt.Fprintf(out, "backfill of %s: ", name)
+				printReport(out, r)
+			}
+		}
 	}
 	if shown == 0 {
 		if only != "" {

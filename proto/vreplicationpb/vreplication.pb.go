@@ -40,6 +40,10 @@ const (
 	WorkflowType_RESHARD WorkflowType = 1
 	// MOVE_TABLES copies tables from one keyspace to another.
 	WorkflowType_MOVE_TABLES WorkflowType = 2
+	// LOOKUP fills a lookup vindex's table (in the target keyspace) with
+	// the entries of its owner table's rows (in the source keyspace): every
+	// source shard feeds every target shard, as for MOVE_TABLES.
+	WorkflowType_LOOKUP WorkflowType = 3
 )
 
 // Enum value maps for WorkflowType.
@@ -48,11 +52,13 @@ var (
 		0: "WORKFLOW_TYPE_UNSPECIFIED",
 		1: "RESHARD",
 		2: "MOVE_TABLES",
+		3: "LOOKUP",
 	}
 	WorkflowType_value = map[string]int32{
 		"WORKFLOW_TYPE_UNSPECIFIED": 0,
 		"RESHARD":                   1,
 		"MOVE_TABLES":               2,
+		"LOOKUP":                    3,
 	}
 )
 
@@ -387,7 +393,13 @@ type TableRule struct {
 	Reference bool `protobuf:"varint,4,opt,name=reference" json:"reference,omitempty"`
 	// pinned is the keyspace id of a table that lives on one shard: its
 	// rows go to the target whose range holds it.
-	Pinned        []byte `protobuf:"bytes,5,opt,name=pinned" json:"pinned,omitempty"`
+	Pinned []byte `protobuf:"bytes,5,opt,name=pinned" json:"pinned,omitempty"`
+	// lookup, when set, makes name the source's owner table, whose rows
+	// become entries of lookup.table on the target (see LookupRule); the
+	// vindex fields then name the lookup table's vindex and the owner's
+	// looked-up column, so that each entry goes to the target shard that
+	// holds its from value.
+	Lookup        *LookupRule `protobuf:"bytes,6,opt,name=lookup" json:"lookup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -457,20 +469,134 @@ func (x *TableRule) GetPinned() []byte {
 	return nil
 }
 
+func (x *TableRule) GetLookup() *LookupRule {
+	if x != nil {
+		return x.Lookup
+	}
+	return nil
+}
+
+// LookupRule projects the rows of an owner table onto a lookup table:
+// each row (owner_from, owner_to) is the entry (from, to). Rows with NULL
+// in either column have no entry.
+type LookupRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// table is the lookup table on the target; from and to its columns.
+	Table string `protobuf:"bytes,1,opt,name=table" json:"table,omitempty"`
+	From  string `protobuf:"bytes,2,opt,name=from" json:"from,omitempty"`
+	To    string `protobuf:"bytes,3,opt,name=to" json:"to,omitempty"`
+	// owner_from is the owner's looked-up column, owner_to its sharding
+	// column.
+	OwnerFrom string `protobuf:"bytes,4,opt,name=owner_from,json=ownerFrom" json:"owner_from,omitempty"`
+	OwnerTo   string `protobuf:"bytes,5,opt,name=owner_to,json=ownerTo" json:"owner_to,omitempty"`
+	// unique: a from value has one entry (the lookup table's key is from);
+	// else the key is (from, to).
+	Unique bool `protobuf:"varint,6,opt,name=unique" json:"unique,omitempty"`
+	// keep_entries: deletes and moves of owner rows remove no entry (once
+	// the vindex serves, every gate removes entries itself; a stream
+	// behind it could remove one a gate has just written for a new row
+	// with the same value).
+	KeepEntries   bool `protobuf:"varint,7,opt,name=keep_entries,json=keepEntries" json:"keep_entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupRule) Reset() {
+	*x = LookupRule{}
+	mi := &file_vreplication_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupRule) ProtoMessage() {}
+
+func (x *LookupRule) ProtoReflect() protoreflect.Message {
+	mi := &file_vreplication_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupRule.ProtoReflect.Descriptor instead.
+func (*LookupRule) Descriptor() ([]byte, []int) {
+	return file_vreplication_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LookupRule) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *LookupRule) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *LookupRule) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *LookupRule) GetOwnerFrom() string {
+	if x != nil {
+		return x.OwnerFrom
+	}
+	return ""
+}
+
+func (x *LookupRule) GetOwnerTo() string {
+	if x != nil {
+		return x.OwnerTo
+	}
+	return ""
+}
+
+func (x *LookupRule) GetUnique() bool {
+	if x != nil {
+		return x.Unique
+	}
+	return false
+}
+
+func (x *LookupRule) GetKeepEntries() bool {
+	if x != nil {
+		return x.KeepEntries
+	}
+	return false
+}
+
 // TableFilter is a TableRule as a source tablet applies it.
 type TableFilter struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
-	VindexType    string                 `protobuf:"bytes,2,opt,name=vindex_type,json=vindexType" json:"vindex_type,omitempty"`
-	VindexColumn  string                 `protobuf:"bytes,3,opt,name=vindex_column,json=vindexColumn" json:"vindex_column,omitempty"`
-	Pinned        []byte                 `protobuf:"bytes,4,opt,name=pinned" json:"pinned,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
+	VindexType   string                 `protobuf:"bytes,2,opt,name=vindex_type,json=vindexType" json:"vindex_type,omitempty"`
+	VindexColumn string                 `protobuf:"bytes,3,opt,name=vindex_column,json=vindexColumn" json:"vindex_column,omitempty"`
+	Pinned       []byte                 `protobuf:"bytes,4,opt,name=pinned" json:"pinned,omitempty"`
+	// skip_nulls leaves out rows whose vindex column is NULL instead of
+	// failing on them (a lookup backfill: NULL values have no entry).
+	SkipNulls     bool `protobuf:"varint,5,opt,name=skip_nulls,json=skipNulls" json:"skip_nulls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TableFilter) Reset() {
 	*x = TableFilter{}
-	mi := &file_vreplication_proto_msgTypes[2]
+	mi := &file_vreplication_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +608,7 @@ func (x *TableFilter) String() string {
 func (*TableFilter) ProtoMessage() {}
 
 func (x *TableFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[2]
+	mi := &file_vreplication_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +621,7 @@ func (x *TableFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableFilter.ProtoReflect.Descriptor instead.
 func (*TableFilter) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{2}
+	return file_vreplication_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TableFilter) GetName() string {
@@ -526,6 +652,13 @@ func (x *TableFilter) GetPinned() []byte {
 	return nil
 }
 
+func (x *TableFilter) GetSkipNulls() bool {
+	if x != nil {
+		return x.SkipNulls
+	}
+	return false
+}
+
 // StreamRowsRequest asks a source tablet for the rows of tables, in
 // primary-key order, from one consistent snapshot.
 type StreamRowsRequest struct {
@@ -545,7 +678,7 @@ type StreamRowsRequest struct {
 
 func (x *StreamRowsRequest) Reset() {
 	*x = StreamRowsRequest{}
-	mi := &file_vreplication_proto_msgTypes[3]
+	mi := &file_vreplication_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +690,7 @@ func (x *StreamRowsRequest) String() string {
 func (*StreamRowsRequest) ProtoMessage() {}
 
 func (x *StreamRowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[3]
+	mi := &file_vreplication_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +703,7 @@ func (x *StreamRowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRowsRequest.ProtoReflect.Descriptor instead.
 func (*StreamRowsRequest) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{3}
+	return file_vreplication_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StreamRowsRequest) GetTables() []*TableFilter {
@@ -626,7 +759,7 @@ type StreamRowsResponse struct {
 
 func (x *StreamRowsResponse) Reset() {
 	*x = StreamRowsResponse{}
-	mi := &file_vreplication_proto_msgTypes[4]
+	mi := &file_vreplication_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +771,7 @@ func (x *StreamRowsResponse) String() string {
 func (*StreamRowsResponse) ProtoMessage() {}
 
 func (x *StreamRowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[4]
+	mi := &file_vreplication_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +784,7 @@ func (x *StreamRowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRowsResponse.ProtoReflect.Descriptor instead.
 func (*StreamRowsResponse) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{4}
+	return file_vreplication_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StreamRowsResponse) GetPosition() string {
@@ -723,7 +856,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_vreplication_proto_msgTypes[5]
+	mi := &file_vreplication_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +868,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[5]
+	mi := &file_vreplication_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +881,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{5}
+	return file_vreplication_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StreamEventsRequest) GetPosition() string {
@@ -787,7 +920,7 @@ type RowChange struct {
 
 func (x *RowChange) Reset() {
 	*x = RowChange{}
-	mi := &file_vreplication_proto_msgTypes[6]
+	mi := &file_vreplication_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +932,7 @@ func (x *RowChange) String() string {
 func (*RowChange) ProtoMessage() {}
 
 func (x *RowChange) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[6]
+	mi := &file_vreplication_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +945,7 @@ func (x *RowChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowChange.ProtoReflect.Descriptor instead.
 func (*RowChange) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{6}
+	return file_vreplication_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RowChange) GetBefore() []byte {
@@ -847,7 +980,7 @@ type BinlogEvent struct {
 
 func (x *BinlogEvent) Reset() {
 	*x = BinlogEvent{}
-	mi := &file_vreplication_proto_msgTypes[7]
+	mi := &file_vreplication_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +992,7 @@ func (x *BinlogEvent) String() string {
 func (*BinlogEvent) ProtoMessage() {}
 
 func (x *BinlogEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[7]
+	mi := &file_vreplication_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1005,7 @@ func (x *BinlogEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinlogEvent.ProtoReflect.Descriptor instead.
 func (*BinlogEvent) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{7}
+	return file_vreplication_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BinlogEvent) GetType() EventType {
@@ -933,7 +1066,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_vreplication_proto_msgTypes[8]
+	mi := &file_vreplication_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1078,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[8]
+	mi := &file_vreplication_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1091,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{8}
+	return file_vreplication_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StreamEventsResponse) GetEvents() []*BinlogEvent {
@@ -994,7 +1127,7 @@ type StreamStatus struct {
 
 func (x *StreamStatus) Reset() {
 	*x = StreamStatus{}
-	mi := &file_vreplication_proto_msgTypes[9]
+	mi := &file_vreplication_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1139,7 @@ func (x *StreamStatus) String() string {
 func (*StreamStatus) ProtoMessage() {}
 
 func (x *StreamStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[9]
+	mi := &file_vreplication_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1152,7 @@ func (x *StreamStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
 func (*StreamStatus) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{9}
+	return file_vreplication_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamStatus) GetWorkflow() string {
@@ -1130,7 +1263,7 @@ type WorkflowStatusRequest struct {
 
 func (x *WorkflowStatusRequest) Reset() {
 	*x = WorkflowStatusRequest{}
-	mi := &file_vreplication_proto_msgTypes[10]
+	mi := &file_vreplication_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1275,7 @@ func (x *WorkflowStatusRequest) String() string {
 func (*WorkflowStatusRequest) ProtoMessage() {}
 
 func (x *WorkflowStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[10]
+	mi := &file_vreplication_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1288,7 @@ func (x *WorkflowStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkflowStatusRequest.ProtoReflect.Descriptor instead.
 func (*WorkflowStatusRequest) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{10}
+	return file_vreplication_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WorkflowStatusRequest) GetWorkflow() string {
@@ -1174,7 +1307,7 @@ type WorkflowStatusResponse struct {
 
 func (x *WorkflowStatusResponse) Reset() {
 	*x = WorkflowStatusResponse{}
-	mi := &file_vreplication_proto_msgTypes[11]
+	mi := &file_vreplication_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1319,7 @@ func (x *WorkflowStatusResponse) String() string {
 func (*WorkflowStatusResponse) ProtoMessage() {}
 
 func (x *WorkflowStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[11]
+	mi := &file_vreplication_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1332,7 @@ func (x *WorkflowStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkflowStatusResponse.ProtoReflect.Descriptor instead.
 func (*WorkflowStatusResponse) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{11}
+	return file_vreplication_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WorkflowStatusResponse) GetStreams() []*StreamStatus {
@@ -1223,7 +1356,7 @@ type WaitForStreamPositionRequest struct {
 
 func (x *WaitForStreamPositionRequest) Reset() {
 	*x = WaitForStreamPositionRequest{}
-	mi := &file_vreplication_proto_msgTypes[12]
+	mi := &file_vreplication_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1368,7 @@ func (x *WaitForStreamPositionRequest) String() string {
 func (*WaitForStreamPositionRequest) ProtoMessage() {}
 
 func (x *WaitForStreamPositionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[12]
+	mi := &file_vreplication_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1381,7 @@ func (x *WaitForStreamPositionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitForStreamPositionRequest.ProtoReflect.Descriptor instead.
 func (*WaitForStreamPositionRequest) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{12}
+	return file_vreplication_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WaitForStreamPositionRequest) GetWorkflow() string {
@@ -1288,7 +1421,7 @@ type WaitForStreamPositionResponse struct {
 
 func (x *WaitForStreamPositionResponse) Reset() {
 	*x = WaitForStreamPositionResponse{}
-	mi := &file_vreplication_proto_msgTypes[13]
+	mi := &file_vreplication_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1433,7 @@ func (x *WaitForStreamPositionResponse) String() string {
 func (*WaitForStreamPositionResponse) ProtoMessage() {}
 
 func (x *WaitForStreamPositionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[13]
+	mi := &file_vreplication_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1446,7 @@ func (x *WaitForStreamPositionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitForStreamPositionResponse.ProtoReflect.Descriptor instead.
 func (*WaitForStreamPositionResponse) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{13}
+	return file_vreplication_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WaitForStreamPositionResponse) GetPosition() string {
@@ -1338,7 +1471,7 @@ type VDiffRequest struct {
 
 func (x *VDiffRequest) Reset() {
 	*x = VDiffRequest{}
-	mi := &file_vreplication_proto_msgTypes[14]
+	mi := &file_vreplication_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1483,7 @@ func (x *VDiffRequest) String() string {
 func (*VDiffRequest) ProtoMessage() {}
 
 func (x *VDiffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[14]
+	mi := &file_vreplication_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1496,7 @@ func (x *VDiffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VDiffRequest.ProtoReflect.Descriptor instead.
 func (*VDiffRequest) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{14}
+	return file_vreplication_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VDiffRequest) GetWorkflow() string {
@@ -1406,7 +1539,7 @@ type VDiffTable struct {
 
 func (x *VDiffTable) Reset() {
 	*x = VDiffTable{}
-	mi := &file_vreplication_proto_msgTypes[15]
+	mi := &file_vreplication_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1551,7 @@ func (x *VDiffTable) String() string {
 func (*VDiffTable) ProtoMessage() {}
 
 func (x *VDiffTable) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[15]
+	mi := &file_vreplication_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1564,7 @@ func (x *VDiffTable) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VDiffTable.ProtoReflect.Descriptor instead.
 func (*VDiffTable) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{15}
+	return file_vreplication_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VDiffTable) GetTable() string {
@@ -1503,7 +1636,7 @@ type VDiffResponse struct {
 
 func (x *VDiffResponse) Reset() {
 	*x = VDiffResponse{}
-	mi := &file_vreplication_proto_msgTypes[16]
+	mi := &file_vreplication_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1648,7 @@ func (x *VDiffResponse) String() string {
 func (*VDiffResponse) ProtoMessage() {}
 
 func (x *VDiffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vreplication_proto_msgTypes[16]
+	mi := &file_vreplication_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1661,7 @@ func (x *VDiffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VDiffResponse.ProtoReflect.Descriptor instead.
 func (*VDiffResponse) Descriptor() ([]byte, []int) {
-	return file_vreplication_proto_rawDescGZIP(), []int{16}
+	return file_vreplication_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VDiffResponse) GetTargetShard() string {
@@ -1584,20 +1717,33 @@ const file_vreplication_proto_rawDesc = "" +
 	"\amessage\x18\x0f \x01(\tR\amessage\x1aA\n" +
 	"\x13StartPositionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd4\x01\n" +
 	"\tTableRule\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vvindex_type\x18\x02 \x01(\tR\n" +
 	"vindexType\x12#\n" +
 	"\rvindex_column\x18\x03 \x01(\tR\fvindexColumn\x12\x1c\n" +
 	"\treference\x18\x04 \x01(\bR\treference\x12\x16\n" +
-	"\x06pinned\x18\x05 \x01(\fR\x06pinned\"\x7f\n" +
+	"\x06pinned\x18\x05 \x01(\fR\x06pinned\x127\n" +
+	"\x06lookup\x18\x06 \x01(\v2\x1f.mosaic.vreplication.LookupRuleR\x06lookup\"\xbb\x01\n" +
+	"\n" +
+	"LookupRule\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x1d\n" +
+	"\n" +
+	"owner_from\x18\x04 \x01(\tR\townerFrom\x12\x19\n" +
+	"\bowner_to\x18\x05 \x01(\tR\aownerTo\x12\x16\n" +
+	"\x06unique\x18\x06 \x01(\bR\x06unique\x12!\n" +
+	"\fkeep_entries\x18\a \x01(\bR\vkeepEntries\"\x9e\x01\n" +
 	"\vTableFilter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vvindex_type\x18\x02 \x01(\tR\n" +
 	"vindexType\x12#\n" +
 	"\rvindex_column\x18\x03 \x01(\tR\fvindexColumn\x12\x16\n" +
-	"\x06pinned\x18\x04 \x01(\fR\x06pinned\"\xc0\x01\n" +
+	"\x06pinned\x18\x04 \x01(\fR\x06pinned\x12\x1d\n" +
+	"\n" +
+	"skip_nulls\x18\x05 \x01(\bR\tskipNulls\"\xc0\x01\n" +
 	"\x11StreamRowsRequest\x128\n" +
 	"\x06tables\x18\x01 \x03(\v2 .mosaic.vreplication.TableFilterR\x06tables\x126\n" +
 	"\tkey_range\x18\x02 \x01(\v2\x19.mosaic.topodata.KeyRangeR\bkeyRange\x12\x16\n" +
@@ -1688,11 +1834,13 @@ const file_vreplication_proto_rawDesc = "" +
 	"durationMs\x1a<\n" +
 	"\x0ePositionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*K\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*W\n" +
 	"\fWorkflowType\x12\x1d\n" +
 	"\x19WORKFLOW_TYPE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aRESHARD\x10\x01\x12\x0f\n" +
-	"\vMOVE_TABLES\x10\x02*U\n" +
+	"\vMOVE_TABLES\x10\x02\x12\n" +
+	"\n" +
+	"\x06LOOKUP\x10\x03*U\n" +
 	"\rWorkflowState\x12\x1e\n" +
 	"\x1aWORKFLOW_STATE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aRUNNING\x10\x01\x12\v\n" +
@@ -1729,70 +1877,72 @@ func file_vreplication_proto_rawDescGZIP() []byte {
 }
 
 var file_vreplication_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_vreplication_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_vreplication_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_vreplication_proto_goTypes = []any{
 	(WorkflowType)(0),                     // 0: mosaic.vreplication.WorkflowType
 	(WorkflowState)(0),                    // 1: mosaic.vreplication.WorkflowState
 	(EventType)(0),                        // 2: mosaic.vreplication.EventType
 	(*Workflow)(nil),                      // 3: mosaic.vreplication.Workflow
 	(*TableRule)(nil),                     // 4: mosaic.vreplication.TableRule
-	(*TableFilter)(nil),                   // 5: mosaic.vreplication.TableFilter
-	(*StreamRowsRequest)(nil),             // 6: mosaic.vreplication.StreamRowsRequest
-	(*StreamRowsResponse)(nil),            // 7: mosaic.vreplication.StreamRowsResponse
-	(*StreamEventsRequest)(nil),           // 8: mosaic.vreplication.StreamEventsRequest
-	(*RowChange)(nil),                     // 9: mosaic.vreplication.RowChange
-	(*BinlogEvent)(nil),                   // 10: mosaic.vreplication.BinlogEvent
-	(*StreamEventsResponse)(nil),          // 11: mosaic.vreplication.StreamEventsResponse
-	(*StreamStatus)(nil),                  // 12: mosaic.vreplication.StreamStatus
-	(*WorkflowStatusRequest)(nil),         // 13: mosaic.vreplication.WorkflowStatusRequest
-	(*WorkflowStatusResponse)(nil),        // 14: mosaic.vreplication.WorkflowStatusResponse
-	(*WaitForStreamPositionRequest)(nil),  // 15: mosaic.vreplication.WaitForStreamPositionRequest
-	(*WaitForStreamPositionResponse)(nil), // 16: mosaic.vreplication.WaitForStreamPositionResponse
-	(*VDiffRequest)(nil),                  // 17: mosaic.vreplication.VDiffRequest
-	(*VDiffTable)(nil),                    // 18: mosaic.vreplication.VDiffTable
-	(*VDiffResponse)(nil),                 // 19: mosaic.vreplication.VDiffResponse
-	nil,                                   // 20: mosaic.vreplication.Workflow.StartPositionsEntry
-	nil,                                   // 21: mosaic.vreplication.StreamRowsResponse.TableRowsEntry
-	nil,                                   // 22: mosaic.vreplication.VDiffResponse.PositionsEntry
-	(topodatapb.TabletType)(0),            // 23: mosaic.topodata.TabletType
-	(*topodatapb.KeyRange)(nil),           // 24: mosaic.topodata.KeyRange
-	(*querypb.Field)(nil),                 // 25: mosaic.query.Field
-	(*topodatapb.TabletAlias)(nil),        // 26: mosaic.topodata.TabletAlias
+	(*LookupRule)(nil),                    // 5: mosaic.vreplication.LookupRule
+	(*TableFilter)(nil),                   // 6: mosaic.vreplication.TableFilter
+	(*StreamRowsRequest)(nil),             // 7: mosaic.vreplication.StreamRowsRequest
+	(*StreamRowsResponse)(nil),            // 8: mosaic.vreplication.StreamRowsResponse
+	(*StreamEventsRequest)(nil),           // 9: mosaic.vreplication.StreamEventsRequest
+	(*RowChange)(nil),                     // 10: mosaic.vreplication.RowChange
+	(*BinlogEvent)(nil),                   // 11: mosaic.vreplication.BinlogEvent
+	(*StreamEventsResponse)(nil),          // 12: mosaic.vreplication.StreamEventsResponse
+	(*StreamStatus)(nil),                  // 13: mosaic.vreplication.StreamStatus
+	(*WorkflowStatusRequest)(nil),         // 14: mosaic.vreplication.WorkflowStatusRequest
+	(*WorkflowStatusResponse)(nil),        // 15: mosaic.vreplication.WorkflowStatusResponse
+	(*WaitForStreamPositionRequest)(nil),  // 16: mosaic.vreplication.WaitForStreamPositionRequest
+	(*WaitForStreamPositionResponse)(nil), // 17: mosaic.vreplication.WaitForStreamPositionResponse
+	(*VDiffRequest)(nil),                  // 18: mosaic.vreplication.VDiffRequest
+	(*VDiffTable)(nil),                    // 19: mosaic.vreplication.VDiffTable
+	(*VDiffResponse)(nil),                 // 20: mosaic.vreplication.VDiffResponse
+	nil,                                   // 21: mosaic.vreplication.Workflow.StartPositionsEntry
+	nil,                                   // 22: mosaic.vreplication.StreamRowsResponse.TableRowsEntry
+	nil,                                   // 23: mosaic.vreplication.VDiffResponse.PositionsEntry
+	(topodatapb.TabletType)(0),            // 24: mosaic.topodata.TabletType
+	(*topodatapb.KeyRange)(nil),           // 25: mosaic.topodata.KeyRange
+	(*querypb.Field)(nil),                 // 26: mosaic.query.Field
+	(*topodatapb.TabletAlias)(nil),        // 27: mosaic.topodata.TabletAlias
 }
 var file_vreplication_proto_depIdxs = []int32{
 	0,  // 0: mosaic.vreplication.Workflow.type:type_name -> mosaic.vreplication.WorkflowType
 	4,  // 1: mosaic.vreplication.Workflow.tables:type_name -> mosaic.vreplication.TableRule
 	1,  // 2: mosaic.vreplication.Workflow.state:type_name -> mosaic.vreplication.WorkflowState
-	20, // 3: mosaic.vreplication.Workflow.start_positions:type_name -> mosaic.vreplication.Workflow.StartPositionsEntry
-	23, // 4: mosaic.vreplication.Workflow.switched_types:type_name -> mosaic.topodata.TabletType
-	5,  // 5: mosaic.vreplication.StreamRowsRequest.tables:type_name -> mosaic.vreplication.TableFilter
-	24, // 6: mosaic.vreplication.StreamRowsRequest.key_range:type_name -> mosaic.topodata.KeyRange
-	21, // 7: mosaic.vreplication.StreamRowsResponse.table_rows:type_name -> mosaic.vreplication.StreamRowsResponse.TableRowsEntry
-	25, // 8: mosaic.vreplication.StreamRowsResponse.fields:type_name -> mosaic.query.Field
-	5,  // 9: mosaic.vreplication.StreamEventsRequest.tables:type_name -> mosaic.vreplication.TableFilter
-	24, // 10: mosaic.vreplication.StreamEventsRequest.key_range:type_name -> mosaic.topodata.KeyRange
-	2,  // 11: mosaic.vreplication.BinlogEvent.type:type_name -> mosaic.vreplication.EventType
-	9,  // 12: mosaic.vreplication.BinlogEvent.changes:type_name -> mosaic.vreplication.RowChange
-	10, // 13: mosaic.vreplication.StreamEventsResponse.events:type_name -> mosaic.vreplication.BinlogEvent
-	26, // 14: mosaic.vreplication.StreamStatus.source_tablet:type_name -> mosaic.topodata.TabletAlias
-	12, // 15: mosaic.vreplication.WorkflowStatusResponse.streams:type_name -> mosaic.vreplication.StreamStatus
-	18, // 16: mosaic.vreplication.VDiffResponse.tables:type_name -> mosaic.vreplication.VDiffTable
-	22, // 17: mosaic.vreplication.VDiffResponse.positions:type_name -> mosaic.vreplication.VDiffResponse.PositionsEntry
-	6,  // 18: mosaic.vreplication.VReplication.StreamRows:input_type -> mosaic.vreplication.StreamRowsRequest
-	8,  // 19: mosaic.vreplication.VReplication.StreamEvents:input_type -> mosaic.vreplication.StreamEventsRequest
-	13, // 20: mosaic.vreplication.VReplication.WorkflowStatus:input_type -> mosaic.vreplication.WorkflowStatusRequest
-	15, // 21: mosaic.vreplication.VReplication.WaitForStreamPosition:input_type -> mosaic.vreplication.WaitForStreamPositionRequest
-	17, // 22: mosaic.vreplication.VReplication.VDiff:input_type -> mosaic.vreplication.VDiffRequest
-	7,  // 23: mosaic.vreplication.VReplication.StreamRows:output_type -> mosaic.vreplication.StreamRowsResponse
-	11, // 24: mosaic.vreplication.VReplication.StreamEvents:output_type -> mosaic.vreplication.StreamEventsResponse
-	14, // 25: mosaic.vreplication.VReplication.WorkflowStatus:output_type -> mosaic.vreplication.WorkflowStatusResponse
-	16, // 26: mosaic.vreplication.VReplication.WaitForStreamPosition:output_type -> mosaic.vreplication.WaitForStreamPositionResponse
-	19, // 27: mosaic.vreplication.VReplication.VDiff:output_type -> mosaic.vreplication.VDiffResponse
-	23, // [23:28] is the sub-list for method output_type
-	18, // [18:23] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	21, // 3: mosaic.vreplication.Workflow.start_positions:type_name -> mosaic.vreplication.Workflow.StartPositionsEntry
+	24, // 4: mosaic.vreplication.Workflow.switched_types:type_name -> mosaic.topodata.TabletType
+	5,  // 5: mosaic.vreplication.TableRule.lookup:type_name -> mosaic.vreplication.LookupRule
+	6,  // 6: mosaic.vreplication.StreamRowsRequest.tables:type_name -> mosaic.vreplication.TableFilter
+	25, // 7: mosaic.vreplication.StreamRowsRequest.key_range:type_name -> mosaic.topodata.KeyRange
+	22, // 8: mosaic.vreplication.StreamRowsResponse.table_rows:type_name -> mosaic.vreplication.StreamRowsResponse.TableRowsEntry
+	26, // 9: mosaic.vreplication.StreamRowsResponse.fields:type_name -> mosaic.query.Field
+	6,  // 10: mosaic.vreplication.StreamEventsRequest.tables:type_name -> mosaic.vreplication.TableFilter
+	25, // 11: mosaic.vreplication.StreamEventsRequest.key_range:type_name -> mosaic.topodata.KeyRange
+	2,  // 12: mosaic.vreplication.BinlogEvent.type:type_name -> mosaic.vreplication.EventType
+	10, // 13: mosaic.vreplication.BinlogEvent.changes:type_name -> mosaic.vreplication.RowChange
+	11, // 14: mosaic.vreplication.StreamEventsResponse.events:type_name -> mosaic.vreplication.BinlogEvent
+	27, // 15: mosaic.vreplication.StreamStatus.source_tablet:type_name -> mosaic.topodata.TabletAlias
+	13, // 16: mosaic.vreplication.WorkflowStatusResponse.streams:type_name -> mosaic.vreplication.StreamStatus
+	19, // 17: mosaic.vreplication.VDiffResponse.tables:type_name -> mosaic.vreplication.VDiffTable
+	23, // 18: mosaic.vreplication.VDiffResponse.positions:type_name -> mosaic.vreplication.VDiffResponse.PositionsEntry
+	7,  // 19: mosaic.vreplication.VReplication.StreamRows:input_type -> mosaic.vreplication.StreamRowsRequest
+	9,  // 20: mosaic.vreplication.VReplication.StreamEvents:input_type -> mosaic.vreplication.StreamEventsRequest
+	14, // 21: mosaic.vreplication.VReplication.WorkflowStatus:input_type -> mosaic.vreplication.WorkflowStatusRequest
+	16, // 22: mosaic.vreplication.VReplication.WaitForStreamPosition:input_type -> mosaic.vreplication.WaitForStreamPositionRequest
+	18, // 23: mosaic.vreplication.VReplication.VDiff:input_type -> mosaic.vreplication.VDiffRequest
+	8,  // 24: mosaic.vreplication.VReplication.StreamRows:output_type -> mosaic.vreplication.StreamRowsResponse
+	12, // 25: mosaic.vreplication.VReplication.StreamEvents:output_type -> mosaic.vreplication.StreamEventsResponse
+	15, // 26: mosaic.vreplication.VReplication.WorkflowStatus:output_type -> mosaic.vreplication.WorkflowStatusResponse
+	17, // 27: mosaic.vreplication.VReplication.WaitForStreamPosition:output_type -> mosaic.vreplication.WaitForStreamPositionResponse
+	20, // 28: mosaic.vreplication.VReplication.VDiff:output_type -> mosaic.vreplication.VDiffResponse
+	24, // [24:29] is the sub-list for method output_type
+	19, // [19:24] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_vreplication_proto_init() }
@@ -1806,7 +1956,7 @@ func file_vreplication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vreplication_proto_rawDesc), len(file_vreplication_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

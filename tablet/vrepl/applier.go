@@ -120,6 +120,9 @@ type eventTable struct {
 	// positions of the columns a REPLACE writes (all but generated ones).
 	pkAt      []int
 	writeCols []int
+	// lk, for a lookup rule, projects the owner's rows onto entries of
+	// t, the lookup table (lookup.go); the fields above are unset.
+	lk *lookupProj
 }
 
 func newEventTable(t *Table, cols []string) (*eventTable, error) {

@@ -28,6 +28,12 @@
 // tablet or mysqld continues exactly where its last commit left it:
 // nothing lost, nothing applied twice.
 //
+// A lookup backfill (a LOOKUP workflow) is the same streams with a
+// projection: its one table rule names the owner table on the sources
+// and a lookup table on the targets, and the targets write each owner
+// row's entry instead of the row, idempotently, with binlog changes
+// applied to every row whether copied yet or not (lookup.go).
+//
 // VDiff compares a target's rows with its sources' at one consistent
 // point: the streams stop, each source opens a snapshot, each stream
 // applies exactly up to its source's snapshot, the target opens its own,

@@ -251,9 +251,10 @@ func streamsOf(rec *vreplicationpb.Workflow, kr *topodatapb.KeyRange) []wanted {
 // by the same vindex on both sides, so only shards whose ranges meet
 // share rows; a table move places them by the target keyspace's vindexes,
 // which the source's shards do not follow, so every source feeds every
-// target.
+// target; so does a lookup backfill, whose entries are placed by the
+// lookup table's vindex.
 func StreamMeets(rec *vreplicationpb.Workflow, source, target *topodatapb.KeyRange) bool {
-	if rec.Type == vreplicationpb.WorkflowType_MOVE_TABLES {
+	if rec.Type == vreplicationpb.WorkflowType_MOVE_TABLES || rec.Type == vreplicationpb.WorkflowType_LOOKUP {
 		return true
 	}
 	return keyrange.Intersect(source, target)

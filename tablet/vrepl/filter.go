@@ -20,12 +20,14 @@ type rowFilter struct {
 	col int
 	// pinned: every row or none.
 	pinned []byte
+	// skipNulls: a row with NULL in the vindex column is left out.
+	skipNulls bool
 }
 
 // newRowFilter builds the filter of f for rows whose columns are named by
 // columns.
 func newRowFilter(f *vreplicationpb.TableFilter, kr *topodatapb.KeyRange, columns []string) (*rowFilter, error) {
-	rf := &rowFilter{table: f.Name, kr: kr, col: -1, pinned: f.Pinned}
+	rf := &rowFilter{table: f.Name, kr: kr, col: -1, pinned: f.Pinned, skipNulls: f.SkipNulls}
 	if f.VindexType == "" {
 		return rf, nil
 	}
@@ -56,7 +58,8 @@ func (f *rowFilter) setColumns(columns []string) error {
 
 // match reports whether a row (its values in text form) belongs to the
 // key range. A row whose vindex column has no keyspace id (NULL, a value
-// the vindex cannot map) is an error: it would otherwise vanish.
+// the vindex cannot map) is an error: it would otherwise vanish; except a
+// NULL under skipNulls (a lookup's rows: NULL has no entry).
 func (f *rowFilter) match(vals [][]byte) (bool, error) {
 	switch {
 	case f.pinned != nil:
@@ -66,6 +69,9 @@ func (f *rowFilter) match(vals [][]byte) (bool, error) {
 	}
 	v := vals[f.col]
 	if v == nil {
+		if f.skipNulls {
+			return false, nil
+		}
 		return false, fmt.Errorf("table %s: a row has NULL in vindex column %s, so it belongs to no shard", f.table, f.column)
 	}
 	ksid, ok := f.vindex.Map(v)

@@ -63,19 +63,25 @@ func (s *stream) replicate(ctx context.Context, a *applier, tables map[string]*T
 			s.setPos(readyPos, time.Unix(0, readyAt))
 			return nil
 		}
-		stmts := a.opStatements(ready)
-		stmts = append(stmts, fmt.Sprintf("UPDATE _mosaic.vreplication SET pos = %s, transactions = transactions + %d, time_updated = %d WHERE %s",
-			sqlString(readyPos.String()), readyTxns, time.Now().UnixNano(), stateKey(s.wf.Name, s.source)))
+		save := fmt.Sprintf("UPDATE _mosaic.vreplication SET pos = %s, transactions = transactions + %d, time_updated = %d WHERE %s",
+			sqlString(readyPos.String()), readyTxns, time.Now().UnixNano(), stateKey(s.wf.Name, s.source))
+		apply := func() error {
+			if err := a.applyOps(ready); err != nil {
+				return err
+			}
+			return a.conn.Exec(save)
+		}
 		if open {
 			// The rest of a large transaction and its position, in the
 			// transaction its first parts went in.
-			for _, q := range append(stmts, "COMMIT") {
-				if err := a.conn.Exec(q); err != nil {
-					return fmt.Errorf("apply transactions up to %s: %w", readyPos, err)
-				}
+			if err := apply(); err != nil {
+				return fmt.Errorf("apply transactions up to %s: %w", readyPos, err)
+			}
+			if err := a.conn.Exec("COMMIT"); err != nil {
+				return fmt.Errorf("apply transactions up to %s: %w", readyPos, err)
 			}
 			open = false
-		} else if err := a.inTx(stmts...); err != nil {
+		} else if err := a.txDo(apply); err != nil {
 			return fmt.Errorf("apply transactions up to %s: %w", readyPos, err)
 		}
 		lastSave = time.Now()
@@ -104,8 +110,14 @@ func (s *stream) replicate(ctx context.Context, a *applier, tables map[string]*T
 				if t == nil {
 					return fmt.Errorf("binlog stream sent table %s, which the stream does not carry", ev.Table)
 				}
-				et, err := newEventTable(t, ev.Columns)
-				if err != nil {
+				var et *eventTable
+				if r := s.lookupRule(ev.Table); r != nil {
+					p, err := newLookupProj(r, t, ev.Columns)
+					if err != nil {
+						return err
+					}
+					et = &eventTable{t: t, cols: ev.Columns, lk: p}
+				} else if et, err = newEventTable(t, ev.Columns); err != nil {
 					return err
 				}
 				events[ev.Table] = et
@@ -132,10 +144,8 @@ func (s *stream) replicate(ctx context.Context, a *applier, tables map[string]*T
 						}
 						open = true
 					}
-					for _, q := range a.opStatements(txOps) {
-						if err := a.conn.Exec(q); err != nil {
-							return fmt.Errorf("apply a large transaction: %w", err)
-						}
+					if err := a.applyOps(txOps); err != nil {
+						return fmt.Errorf("apply a large transaction: %w", err)
 					}
 					txOps = txOps[:0]
 				}
@@ -181,6 +191,10 @@ func readyOrCurrent(n int64, ready, cur Position) Position {
 // changeOps turns row changes into writes, skipping rows the copy has not
 // reached: the snapshot that copies them will hold these changes.
 func (s *stream) changeOps(a *applier, et *eventTable, st *streamState, changes []*vreplicationpb.RowChange) ([]rowOp, error) {
+	if et.lk != nil {
+		// Every change applies, copied or not (lookup.go).
+		return lookupChangeOps(et, changes)
+	}
 	mode, lastpk, err := s.copyMode(et.t, st)
 	if err != nil {
 		return nil, err

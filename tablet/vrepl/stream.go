@@ -70,7 +70,7 @@ func (s *stream) filters(names []string) []*vreplicationpb.TableFilter {
 		if names != nil && !containsFold(names, r.Name) {
 			continue
 		}
-		out = append(out, &vreplicationpb.TableFilter{Name: r.Name, VindexType: r.VindexType, VindexColumn: r.VindexColumn, Pinned: r.Pinned})
+		out = append(out, &vreplicationpb.TableFilter{Name: r.Name, VindexType: r.VindexType, VindexColumn: r.VindexColumn, Pinned: r.Pinned, SkipNulls: r.Lookup != nil})
 	}
 	return out
 }
@@ -114,6 +114,9 @@ func (s *stream) run(ctx context.Context) {
 		var fe *fatalError
 		if errors.As(err, &fe) {
 			s.log.Error("stream stopped", "err", err)
+			// Its status says so as its stored state does: a caller
+			// waiting for it (lookup create) tells it from a retry.
+			s.setError(errors.New("stopped: " + err.Error()))
 			s.saveMessage(ctx, "stopped: "+err.Error())
 			<-ctx.Done()
 			return
@@ -136,9 +139,19 @@ func (s *stream) runOnce(ctx context.Context) error {
 		return err
 	}
 	defer done()
-	tables, err := loadTables(a.conn, s.e.db, s.ruleNames())
+	tables, err := s.targetTables(a.conn)
 	if err != nil {
 		return fatalf("target schema: %w", err)
+	}
+	for _, r := range s.rules {
+		if r.Lookup != nil {
+			// Gates write the same entries in READ COMMITTED side
+			// transactions: no gap locks here either.
+			if err := a.conn.Exec("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	st, err := s.prepareState(a)
 	if err != nil {
@@ -257,6 +270,8 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 	deadline := time.Now().Add(s.e.cfg.CopyCycle)
 	limit := newRateLimit(s.e.cfg.CopyRowsPerSecond)
 	var t *Table
+	// lk: the table being copied is a lookup's owner.
+	var lk *eventTable
 	for {
 		msg, err := rs.Recv()
 		if err == io.EOF {
@@ -277,7 +292,14 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 			for i, f := range msg.Fields {
 				names[i] = f.Name
 			}
-			if err := t.sameColumns(names); err != nil {
+			lk = nil
+			if r := s.lookupRule(msg.Table); r != nil {
+				p, err := newLookupProj(r, t, names)
+				if err != nil {
+					return err
+				}
+				lk = &eventTable{t: t, cols: names, lk: p}
+			} else if err := t.sameColumns(names); err != nil {
 				return &fatalError{err}
 			}
 			s.setTable(t.Name)
@@ -286,7 +308,13 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 		if t == nil {
 			return fmt.Errorf("row stream sent rows of %s before its fields", msg.Table)
 		}
-		stmts, err := a.insertStatements(t, msg.Rows)
+		var stmts []string
+		var puts []rowOp
+		if lk != nil {
+			puts, err = lk.lk.rowEntries(lk, msg.Rows)
+		} else {
+			stmts, err = a.insertStatements(t, msg.Rows)
+		}
 		if err != nil {
 			return err
 		}
@@ -301,7 +329,18 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 			return err
 		}
 		stmts = append(stmts, fmt.Sprintf("UPDATE _mosaic.vreplication SET rows_copied = rows_copied + %d, time_updated = %d WHERE %s", n, time.Now().UnixNano(), stateKey(s.wf.Name, s.source)))
-		if err := a.inTx(stmts...); err != nil {
+		err = a.txDo(func() error {
+			if err := a.applyOps(puts); err != nil {
+				return err
+			}
+			for _, q := range stmts {
+				if err := a.conn.Exec(q); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("insert rows of %s: %w", t.Name, err)
 		}
 		st.rowsCopied += n
@@ -337,6 +376,11 @@ func (s *stream) estimate(rows map[string]int64) int64 {
 	for _, r := range s.rules {
 		n := float64(rows[r.Name])
 		switch {
+		case r.Lookup != nil && r.VindexType != "":
+			// Every source feeds this target the entries of its range.
+			total += n * rangeShare(&topodatapb.KeyRange{}, s.e.kr)
+		case r.Lookup != nil:
+			total += n
 		case r.Reference:
 			total += n
 		case r.Pinned != nil:

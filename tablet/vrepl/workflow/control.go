@@ -55,6 +55,10 @@ func (m *Manager) Cancel(ctx context.Context, ks, name string, keepData bool) er
 		}
 		return err
 	}
+	if wf.Type == vreplicationpb.WorkflowType_LOOKUP {
+		// Its tables are the owner's names, not tables it copied.
+		return fmt.Errorf("workflow %s backfills a lookup table: `mosaicctl lookup create` ends it", name)
+	}
 	if len(wf.SwitchedTypes) > 0 || wf.IsReverse {
 		return fmt.Errorf("workflow %s has switched traffic (%v): run reverse-traffic first, or complete it", name, wf.SwitchedTypes)
 	}
@@ -145,6 +149,9 @@ func (m *Manager) Complete(ctx context.Context, ks, name string, keepData, keepR
 	}
 	if wf.IsReverse {
 		return fmt.Errorf("workflow %s is the reverse of %s: complete %s", name, wf.Reverse, wf.Reverse)
+	}
+	if wf.Type == vreplicationpb.WorkflowType_LOOKUP {
+		return fmt.Errorf("workflow %s backfills a lookup table: `mosaicctl lookup create` ends it", name)
 	}
 	for _, tt := range allTypes {
 		if !slices.Contains(wf.SwitchedTypes, tt) {

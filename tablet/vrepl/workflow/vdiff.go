@@ -35,6 +35,9 @@ func (m *Manager) VDiff(ctx context.Context, ks, name string, tables []string, m
 	if wf.State != vreplicationpb.WorkflowState_RUNNING {
 		return nil, fmt.Errorf("workflow %s is %v: vdiff needs running streams", name, wf.State)
 	}
+	if wf.Type == vreplicationpb.WorkflowType_LOOKUP {
+		return nil, fmt.Errorf("workflow %s backfills a lookup table: its target holds entries, not the source's rows, so there is nothing to diff row by row", name)
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var errs []error
