@@ -23,11 +23,18 @@ import (
 // inlineCTEs replaces the references to sel's CTEs by their queries and
 // drops its WITH.
 func (p *planner) inlineCTEs(sel *ast.SelectStmt) error {
-	if sel.With.IsRecursive {
+	with := sel.With
+	sel.With = nil
+	return inlineWith(with, sel)
+}
+
+// inlineWith inlines the CTEs of with under body.
+func inlineWith(with *ast.WithClause, body ast.Node) error {
+	if with.IsRecursive {
 		return sqlerr.NotSupported("WITH RECURSIVE on a sharded keyspace")
 	}
 	defs := map[string]*ast.CommonTableExpression{}
-	for _, c := range sel.With.CTEs {
+	for _, c := range with.CTEs {
 		if c.IsRecursive {
 			return sqlerr.NotSupported("WITH RECURSIVE on a sharded keyspace")
 		}
@@ -45,8 +52,7 @@ func (p *planner) inlineCTEs(sel *ast.SelectStmt) error {
 		}
 		defs[c.Name.L] = c
 	}
-	sel.With = nil
-	return inlineIn(sel, defs)
+	return inlineIn(body, defs)
 }
 
 // renameColumns names a CTE's columns after its column list.

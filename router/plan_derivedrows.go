@@ -273,7 +273,72 @@ func (r *innerRewriter) Leave(n ast.Node) (ast.Node, bool) {
 		r.ok = false
 		return n, true
 	}
-	return &ast.ParenthesesExpr{Expr: r.d.exprs[i]}, true
+	e := cloneAST(r.d.exprs[i]).(ast.ExprNode)
+	if _, col := e.(*ast.ColumnNameExpr); col {
+		return e, true
+	}
+	return &ast.ParenthesesExpr{Expr: e}, true
+}
+
+// pushFilters moves the conjuncts of the outer WHERE that read only the
+// group keys of a grouped subquery into its WHERE, substituted: keeping
+// the groups whose keys pass is keeping the rows whose keys pass, and the
+// shards then compare text in their columns' collations. It returns the
+// conjuncts the gate still evaluates.
+func (d *derivedRows) pushFilters(where ast.ExprNode) ast.ExprNode {
+	in := d.sel
+	if in == nil || !d.weights || in.GroupBy == nil || in.Limit != nil || in.Having != nil ||
+		(in.SelectStmtOpts != nil && in.SelectStmtOpts.CalcFoundRows) {
+		return where
+	}
+	wf := &windowFinder{}
+	in.Fields.Accept(wf)
+	if wf.found {
+		return where
+	}
+	keys := map[int]bool{}
+	for _, by := range in.GroupBy.Items {
+		if pe, ok := by.Expr.(*ast.PositionExpr); ok && pe.P == nil {
+			keys[pe.N-1] = true
+			continue
+		}
+		bt, err := restoreSQL(by.Expr)
+		if err != nil {
+			continue
+		}
+		for i, f := range in.Fields.Fields[:len(d.names)] {
+			if c, ok := by.Expr.(*ast.ColumnNameExpr); ok && c.Name.Table.L == "" && f.AsName.L == c.Name.Name.L {
+				keys[i] = true
+			}
+			if ft, err := restoreSQL(f.Expr); err == nil && ft == bt {
+				keys[i] = true
+			}
+		}
+	}
+	var keep, push []ast.ExprNode
+	for _, c := range splitAnd(where) {
+		ok := !hasSubquery(c) && !hasAggregate(c)
+		cc := &colCollector{}
+		c.Accept(cc)
+		for _, cn := range cc.cols {
+			i, found := d.column(cn)
+			ok = ok && found && keys[i] && !hasAggregate(d.exprs[i])
+		}
+		if ok {
+			if x, subst := d.inner(c); subst {
+				push = append(push, x)
+				continue
+			}
+		}
+		keep = append(keep, c)
+	}
+	if len(push) > 0 {
+		if in.Where != nil {
+			push = append([]ast.ExprNode{in.Where}, push...)
+		}
+		in.Where = andAll(push)
+	}
+	return andAll(keep)
 }
 
 // add appends e to the subquery's select list and returns its column.
@@ -343,6 +408,9 @@ func (p *planner) planDerivedSpan(sel *ast.SelectStmt, e *fromEntry) (Primitive,
 	}
 	sel.Fields.Fields = fields
 	var where evalengine.Expr
+	if sel.Where != nil {
+		sel.Where = d.pushFilters(sel.Where)
+	}
 	if sel.Where != nil {
 		if where, err = d.gateExpr(sel.Where); err != nil {
 			return nil, derivedRefusal(err, "this WHERE condition", sel.Where)
