@@ -222,7 +222,8 @@ func (d *derivedRows) gateExpr(e ast.ExprNode) (evalengine.Expr, error) {
 			return evalengine.Column{Index: i}, true, nil
 		case *bindVarExpr:
 			if n.kind != bindScalar {
-				return nil, true, sqlerr.NotSupported("a list bind variable over a derived table that spans shards")
+				// A join's keys, or a subquery's rows: usable in IN only.
+				return evalengine.ListBind{Name: n.name}, true, nil
 			}
 			return evalengine.Bind{Name: n.name}, true, nil
 		}
@@ -502,15 +503,23 @@ func (p *planner) derivedInput(d *derivedRows, s *scatterSelect, where evalengin
 	cols := make([]evalengine.Expr, len(exprs))
 	var noText []int
 	for i, x := range exprs {
-		if arg, ok := weightArg(x); ok && len(valueOf) > 0 {
-			if _, isWeight := valueOf[i]; isWeight {
-				c, ok := p.derivedWeight(d, arg)
-				if !ok {
-					noText = append(noText, valueOf[i])
-				}
-				cols[i] = c
+		if arg, ok := weightArg(x); ok {
+			c, ok := p.derivedWeight(d, arg)
+			cols[i] = c
+			if ok {
 				continue
 			}
+			// No one computes the weight: the value it stands beside
+			// must not be text.
+			v, isWeight := valueOf[i]
+			if !isWeight {
+				v = sameExpr(exprs, arg)
+			}
+			if v < 0 {
+				return nil, derivedRefusal(evalengine.ErrUnsupported, "the collation weight of this text", arg)
+			}
+			noText = append(noText, v)
+			continue
 		}
 		if c, ok := x.(*ast.ColumnNameExpr); ok {
 			j, found := d.column(c.Name)
@@ -572,4 +581,18 @@ func (p *planner) derivedWeight(d *derivedRows, e ast.ExprNode) (evalengine.Expr
 		}
 	}
 	return null, false
+}
+
+// sameExpr returns the index of the expression of exprs written as e, or -1.
+func sameExpr(exprs []ast.ExprNode, e ast.ExprNode) int {
+	t, err := restoreSQL(e)
+	if err != nil {
+		return -1
+	}
+	for i, x := range exprs {
+		if xt, err := restoreSQL(x); err == nil && xt == t {
+			return i
+		}
+	}
+	return -1
 }

@@ -25,8 +25,6 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 	}
 	for _, e := range entries {
 		switch {
-		case e.derived != nil:
-			return nil, sqlerr.NotSupported("a derived table in a join across shards")
 		case e.natural || len(e.using) > 0:
 			return nil, sqlerr.NotSupported("NATURAL JOIN or JOIN ... USING across shards (use ON)")
 		case e.join == -1:
@@ -47,11 +45,11 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 	split := -1
 	var lgroup, rgroup *routeGroup
 	for k := len(entries) - 1; k >= 1; k-- {
-		lg, err := p.groupTables(entries[:k], sel.Where)
+		lg, err := p.joinSide(entries[:k], sel.Where)
 		if err != nil {
 			return nil, err
 		}
-		rg, err := p.groupTables(entries[k:], sel.Where)
+		rg, err := p.joinSide(entries[k:], sel.Where)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +62,7 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		// More than two groups: the last group joins the join of the
 		// others, which plans as its own join.
 		for k := len(entries) - 1; k >= 1; k-- {
-			rg, err := p.groupTables(entries[k:], sel.Where)
+			rg, err := p.joinSide(entries[k:], sel.Where)
 			if err != nil {
 				return nil, err
 			}
@@ -718,4 +716,14 @@ func (b *leftBinder) Leave(n ast.Node) (ast.Node, bool) {
 		b.vars = append(b.vars, nlVar{bind: name, col: &ast.ColumnNameExpr{Name: &ast.ColumnName{Table: c.Name.Table, Name: c.Name.Name}}})
 	}
 	return newBindVar(name, bindScalar), true
+}
+
+// joinSide groups the tables of one side of a join: a derived table that
+// spans shards is a side of its own, whose rows the gate produces
+// (plan_derivedrows.go); nil when the entries cannot run together.
+func (p *planner) joinSide(entries []*fromEntry, where ast.ExprNode) (*routeGroup, error) {
+	if len(entries) == 1 && entries[0].derived != nil && !p.derivedOnOneShard(entries[0].derived) {
+		return &routeGroup{entries: entries, kind: "derived"}, nil
+	}
+	return p.groupTables(entries, where)
 }
