@@ -370,6 +370,21 @@ func (p *planner) planDerivedSpan(sel *ast.SelectStmt, e *fromEntry) (Primitive,
 	if wf.found {
 		return nil, sqlerr.NotSupported("window functions across shards")
 	}
+	// Uncorrelated subqueries run first; their results are bound values
+	// the gate reads.
+	pullouts, err := p.handleSubqueries(sel, &routeGroup{kind: "derived"})
+	if err != nil {
+		return nil, err
+	}
+	prim, err := p.planOverDerivedRows(sel, e)
+	if err != nil {
+		return nil, err
+	}
+	return wrapPullouts(prim, pullouts), nil
+}
+
+// planOverDerivedRows plans the outer query over the derived table's rows.
+func (p *planner) planOverDerivedRows(sel *ast.SelectStmt, e *fromEntry) (Primitive, error) {
 	parts := []ast.Node{sel.Fields}
 	if sel.Where != nil {
 		parts = append(parts, sel.Where)
@@ -385,7 +400,7 @@ func (p *planner) planDerivedSpan(sel *ast.SelectStmt, e *fromEntry) (Primitive,
 	}
 	for _, n := range parts {
 		if hasSubquery(n) {
-			return nil, sqlerr.NotSupported("subqueries over a derived table that spans shards")
+			return nil, sqlerr.NotSupported("this subquery over a derived table that spans shards")
 		}
 	}
 	d, err := p.newDerivedRows(e)

@@ -348,6 +348,8 @@ with t as (select tier, count(*) as n from customer group by tier) select t.tier
 with a(k, n) as (select tier, count(*) from customer group by tier), b as (select k from a where n > 1) select count(*) from b;
 with c as (select customer_id, name from customer where tier = 3) select c.customer_id from c where c.customer_id < 100 order by c.customer_id;
 with t as (select 1 as x) select count(*), sum(t.x) from customer, t;
+with t as (select tier, count(*) as n from customer group by tier) select t.tier, t.n from t where t.n = (select max(n) from t);
+select t.tier, t.n from (select tier, count(*) as n from customer group by tier) t where t.tier in (select tier from customer where customer_id < 5) order by t.tier;
 with t as (select tier, count(*) as n from customer group by tier) select a.tier, b.n from t a join t b on a.tier = b.tier order by a.tier;
 with t as (select tier, count(*) as n from customer group by tier) select t.tier from t where t.tier > 1 union all select t.n from t;
 
