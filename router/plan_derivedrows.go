@@ -244,7 +244,8 @@ func unknownColumn(c *ast.ColumnName) error {
 // when e names something else.
 func (d *derivedRows) inner(e ast.ExprNode) (ast.ExprNode, bool) {
 	r := &innerRewriter{d: d, ok: true}
-	n, _ := e.Accept(r)
+	// Accept rewrites in place: rewrite a copy.
+	n, _ := cloneAST(e).Accept(r)
 	return n.(ast.ExprNode), r.ok
 }
 
@@ -342,6 +343,28 @@ func (d *derivedRows) pushFilters(where ast.ExprNode) ast.ExprNode {
 	return andAll(keep)
 }
 
+// computable returns e over the subquery's expressions when the subquery
+// can compute it as an added column: e reads the derived table's columns,
+// and they are no aggregates (a grouped subquery computes an expression
+// of its group keys for each group).
+func (d *derivedRows) computable(e ast.ExprNode) (ast.ExprNode, bool) {
+	if !d.push {
+		return nil, false
+	}
+	cc := &colCollector{}
+	e.Accept(cc)
+	if len(cc.cols) == 0 {
+		return nil, false
+	}
+	in, ok := d.inner(e)
+	if !ok || hasAggregate(in) {
+		return nil, false
+	}
+	wf := &windowFinder{}
+	in.Accept(wf)
+	return in, !wf.found
+}
+
 // add appends e to the subquery's select list and returns its column.
 func (d *derivedRows) add(e ast.ExprNode) int {
 	d.added++
@@ -427,9 +450,20 @@ func (p *planner) planOverDerivedRows(sel *ast.SelectStmt, e *fromEntry) (Primit
 	if sel.Where != nil {
 		sel.Where = d.pushFilters(sel.Where)
 	}
-	if sel.Where != nil {
-		if where, err = d.gateExpr(sel.Where); err != nil {
-			return nil, derivedRefusal(err, "this WHERE condition", sel.Where)
+	// Each other condition the subquery computes as an added column when
+	// it can (in its columns' types and collations), the gate filtering
+	// by its truth; else the gate evaluates it.
+	for _, c := range splitAnd(sel.Where) {
+		var x evalengine.Expr
+		if in, ok := d.computable(c); ok {
+			x = evalengine.Column{Index: d.add(in)}
+		} else if x, err = d.gateExpr(c); err != nil {
+			return nil, derivedRefusal(err, "this WHERE condition", c)
+		}
+		if where == nil {
+			where = x
+		} else {
+			where = evalengine.Logic{Op: evalengine.OpAnd, L: where, R: x}
 		}
 	}
 	s, err := p.newScatterSelect(sel, nil)
@@ -542,6 +576,10 @@ func (p *planner) derivedInput(d *derivedRows, s *scatterSelect, where evalengin
 				return nil, unknownColumn(c.Name)
 			}
 			cols[i] = evalengine.Column{Index: j}
+			continue
+		}
+		if in, ok := d.computable(x); ok {
+			cols[i] = evalengine.Column{Index: d.add(in)}
 			continue
 		}
 		g, err := d.gateExpr(x)
