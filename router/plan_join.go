@@ -719,11 +719,12 @@ func (b *leftBinder) Leave(n ast.Node) (ast.Node, bool) {
 }
 
 // joinSide groups the tables of one side of a join: a derived table that
-// spans shards is a side of its own, whose rows the gate produces
+// cannot join the other tables in one route is a side of its own, whose rows the gate produces
 // (plan_derivedrows.go); nil when the entries cannot run together.
 func (p *planner) joinSide(entries []*fromEntry, where ast.ExprNode) (*routeGroup, error) {
-	if len(entries) == 1 && entries[0].derived != nil && !p.derivedOnOneShard(entries[0].derived) {
+	g, err := p.groupTables(entries, where)
+	if err == nil && g == nil && len(entries) == 1 && entries[0].derived != nil {
 		return &routeGroup{entries: entries, kind: "derived"}, nil
 	}
-	return p.groupTables(entries, where)
+	return g, err
 }
