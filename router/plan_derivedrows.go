@@ -629,7 +629,9 @@ func (p *planner) derivedWeight(d *derivedRows, e ast.ExprNode) (evalengine.Expr
 		if !p.mayBeText(in, d.group) {
 			return null, true
 		}
-		if d.weights {
+		// The weight of an aggregate's result (MAX(name)) is not
+		// computed: the value must then not be text.
+		if d.weights && !hasAggregate(in) {
 			return evalengine.Column{Index: d.add(weightStringOf(in))}, true
 		}
 	}

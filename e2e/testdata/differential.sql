@@ -327,6 +327,9 @@ select distinct t.tier from (select tier, customer_id from customer order by cus
 select t.tier, sum(t.n) as s from (select tier, country_code, count(*) as n from customer group by tier, country_code) t group by t.tier having sum(t.n) > 3 order by s, t.tier;
 select avg(t.bal), count(t.bal), count(*) from (select customer_id, balance as bal from customer order by balance desc, customer_id limit 10) t;
 select t.tier, t.c, t.b from (select tier, count(balance) as c, max(balance) as b from customer group by tier) t order by t.tier;
+select t.tier, t.b from (select tier, max(balance) as b from customer group by tier) t order by t.b desc, t.tier;
+select * from (select * from customer order by customer_id limit 3) t;
+select * from (select * from country order by code desc limit 4) t order by t.code;
 select t.k, t.n from (select qty % 3 as k, count(*) as n from corder group by qty % 3) t where t.k is not null order by t.k;
 select sum(t.n), count(*) from (select customer_id, count(*) as n from corder group by customer_id) t where t.n >= 3;
 select t.customer_id, t.n from (select customer_id, count(*) as n from corder group by customer_id) t where t.customer_id = 17;
