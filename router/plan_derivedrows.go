@@ -61,6 +61,76 @@ func (p *planner) derivedOnOneShard(n ast.ResultSetNode) bool {
 	return ok && in.Kind == ast.SelectStmtKindSelect && in.With == nil && p.runsOnOneShard(in)
 }
 
+// shardLocal returns the route group of a derived table whose rows each
+// shard computes whole from its own rows: a SELECT over sharded tables
+// that share a route, grouped by the primary vindex column of one of them
+// (every row of a group lives on one shard), without LIMIT, DISTINCT,
+// window functions or subqueries. The outer query then runs on every
+// shard as over a table, its results merged as a scatter's. nil
+// otherwise.
+func (p *planner) shardLocal(n ast.ResultSetNode) *routeGroup {
+	in, ok := n.(*ast.SelectStmt)
+	if !ok || in.Kind != ast.SelectStmtKindSelect || in.With != nil || in.GroupBy == nil || in.Limit != nil ||
+		in.Distinct || in.SelectIntoOpt != nil || len(in.WindowSpecs) > 0 || hasSubquery(in) ||
+		(in.SelectStmtOpts != nil && in.SelectStmtOpts.CalcFoundRows) || in.GroupBy.Rollup {
+		return nil
+	}
+	wf := &windowFinder{}
+	in.Fields.Accept(wf)
+	if wf.found {
+		return nil
+	}
+	entries, err := p.flattenFrom(tableRefs(in), nil)
+	if err != nil || len(entries) == 0 {
+		return nil
+	}
+	for _, e := range entries {
+		if e.derived != nil {
+			return nil
+		}
+	}
+	g, err := p.groupTables(entries, in.Where)
+	if err != nil || g == nil || g.kind != "sharded" {
+		return nil
+	}
+	for _, by := range in.GroupBy.Items {
+		c, ok := by.Expr.(*ast.ColumnNameExpr)
+		if !ok {
+			continue
+		}
+		if g.vindexColumnTable(c.Name) != nil {
+			return g
+		}
+	}
+	return nil
+}
+
+// planShardLocal plans a query over a derived table each shard computes
+// whole (shardLocal): the outer WHERE's conditions on its group keys move
+// into it, where they may route it; the statement then runs on that
+// route as over a table (a scatter merges, aggregates, sorts and limits
+// the shards' results as for any table).
+func (p *planner) planShardLocal(sel *ast.SelectStmt, e *fromEntry, g *routeGroup) (Primitive, error) {
+	d, err := p.newDerivedRows(e)
+	if err != nil {
+		return nil, err
+	}
+	if sel.Where != nil {
+		sel.Where = d.pushFilters(sel.Where)
+	}
+	route, err := p.routeForGroup(g, d.sel.Where)
+	if err != nil {
+		return nil, err
+	}
+	if singleShard(route) {
+		if route.Query, err = newTemplate(sel, p.mode); err != nil {
+			return nil, err
+		}
+		return route, nil
+	}
+	return p.planScatterSelect(sel, route, g)
+}
+
 func (p *planner) newDerivedRows(e *fromEntry) (*derivedRows, error) {
 	d := &derivedRows{alias: e.alias, node: e.derived}
 	if d.alias == "" {

@@ -186,6 +186,10 @@ func (p *planner) planWholeInDefault(sel *ast.SelectStmt) (Primitive, error) {
 // planOverDerived plans SELECT ... FROM (subquery) AS d.
 func (p *planner) planOverDerived(sel *ast.SelectStmt, e *fromEntry) (Primitive, error) {
 	if !p.derivedOnOneShard(e.derived) {
+		if g := p.shardLocal(e.derived); g != nil && !hasSubquery(sel.Fields) &&
+			(sel.Where == nil || !hasSubquery(sel.Where)) && (sel.Having == nil || !hasSubquery(sel.Having)) {
+			return p.planShardLocal(sel, e, g)
+		}
 		return p.planDerivedSpan(sel, e)
 	}
 	inner, err := p.planQuery(e.derived)

@@ -333,6 +333,9 @@ select * from (select * from country order by code desc limit 4) t order by t.co
 select t.k, t.n from (select qty % 3 as k, count(*) as n from corder group by qty % 3) t where t.k is not null order by t.k;
 select sum(t.n), count(*) from (select customer_id, count(*) as n from corder group by customer_id) t where t.n >= 3;
 select t.customer_id, t.n from (select customer_id, count(*) as n from corder group by customer_id) t where t.customer_id = 17;
+select t.customer_id, t.n from (select customer_id, count(*) as n from corder group by customer_id) t order by t.n desc, t.customer_id limit 3;
+select count(*), sum(t.n), max(t.n), avg(t.n) from (select customer_id, count(*) as n from corder group by customer_id) t where t.n > 1;
+select t.n, count(*) from (select customer_id, count(*) as n from corder group by customer_id) t group by t.n order by t.n;
 select t.customer_id, t.name from (select customer_id, name from customer order by customer_id limit 200) t where t.name = 'anna' and t.customer_id % 2 = 0 order by t.customer_id;
 select t.customer_id, t.nick = 'alpha' from (select customer_id, nick from customer order by customer_id limit 30) t order by t.customer_id;
 -- ci: 0
