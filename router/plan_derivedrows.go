@@ -661,7 +661,11 @@ func (p *planner) derivedInput(d *derivedRows, s *scatterSelect, where evalengin
 			return nil, err
 		}
 		in, ok := d.inner(x)
-		if !d.push || !ok {
+		cc := &colCollector{}
+		x.Accept(cc)
+		// A DISTINCT subquery may compute a constant (@@group_concat_max_len):
+		// it changes no row's distinctness.
+		if !ok || !(d.push || d.weights && len(cc.cols) == 0) {
 			return nil, derivedRefusal(err, "this expression", x)
 		}
 		cols[i] = evalengine.Column{Index: d.add(in)}

@@ -352,6 +352,24 @@ select c.customer_id, t.order_id from customer c join (select order_id, customer
 select c.tier, sum(t.n), count(*) from (select customer_id, count(*) as n from corder group by customer_id) t join customer c on c.customer_id = t.customer_id group by c.tier order by c.tier;
 select t.customer_id, c.tier from (select customer_id from corder group by customer_id having count(*) > 2) t left join customer c on c.customer_id = t.customer_id and c.tier > 1 order by t.customer_id;
 select c.customer_id, t.n from customer c left join (select customer_id, count(*) as n from corder group by customer_id) t on t.customer_id = c.customer_id where t.n is null and c.tier = 2 and c.customer_id < 500 order by c.customer_id;
+-- ci: 0
+select t.name, count(*) from (select customer_id, name from customer order by customer_id limit 300) t group by t.name order by count(*) desc, t.name limit 10;
+-- ci: 0
+select distinct t.nick from (select nick, customer_id from customer order by customer_id limit 100) t order by t.nick;
+select count(distinct t.nick), count(t.nick), count(*) from (select nick, customer_id from customer order by customer_id limit 100) t;
+select t.customer_id, t.email from (select customer_id, email from customer order by customer_id limit 60) t order by t.email, t.customer_id;
+select t.customer_id, t.nick from (select customer_id, nick from customer order by customer_id limit 60) t order by t.nick desc, t.customer_id;
+-- ci: 0,1
+select min(t.name), max(t.name) from (select name from customer order by customer_id limit 100) t;
+-- ci: 0
+select t.status, count(*) from (select status from corder order by order_id limit 500) t group by t.status order by t.status;
+select group_concat(t.tier order by t.tier desc) from (select distinct tier from customer) t;
+select count(*) from (select t.tier from (select tier, count(*) as n from customer group by tier) t where t.n > 1) u;
+select t.cc, co.name, t.n from (select country_code as cc, count(*) as n from customer group by country_code) t join country co on co.code = t.cc order by t.n desc, t.cc limit 5;
+select u.id from (select customer_id as id from customer where customer_id < 20 union select order_id from corder where order_id < 20) u order by u.id desc limit 5;
+select t.tier is null, count(*) from (select tier from customer order by customer_id limit 200) t group by t.tier is null order by 1;
+with t as (select tier, count(*) as n from customer group by tier) select t1.tier, t1.n, t2.n from t t1 left join t t2 on t2.tier = t1.tier + 1 order by t1.tier;
+with t as (select customer_id, count(*) as n from corder group by customer_id) select count(*), sum(a.n), sum(b.n) from t a join t b on b.customer_id = a.customer_id + 1;
 with t as (select tier, count(*) as n from customer group by tier) select t.tier, t.n from t order by t.n desc, t.tier limit 2;
 with a(k, n) as (select tier, count(*) from customer group by tier), b as (select k from a where n > 1) select count(*) from b;
 with c as (select customer_id, name from customer where tier = 3) select c.customer_id from c where c.customer_id < 100 order by c.customer_id;
