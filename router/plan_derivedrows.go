@@ -105,6 +105,44 @@ func (p *planner) shardLocal(n ast.ResultSetNode) *routeGroup {
 	return nil
 }
 
+// shardLocalTable returns the table a derived table each shard computes
+// whole (shardLocal) stands for in a route: a sharded table of its
+// keyspace whose primary vindex column is the derived table's column
+// holding the grouping vindex column, so that joins on it, and conditions
+// on it, route as on a table's. nil when it is no such derived table or
+// does not show that column.
+func (p *planner) shardLocalTable(e *fromEntry) *tableInfo {
+	g := p.shardLocal(e.derived)
+	if g == nil || e.alias == "" {
+		return nil
+	}
+	in := e.derived.(*ast.SelectStmt)
+	for _, by := range in.GroupBy.Items {
+		c, ok := by.Expr.(*ast.ColumnNameExpr)
+		if !ok {
+			continue
+		}
+		t := g.vindexColumnTable(c.Name)
+		if t == nil {
+			continue
+		}
+		for _, f := range in.Fields.Fields {
+			fc, ok := f.Expr.(*ast.ColumnNameExpr)
+			if !ok || g.vindexColumnTable(fc.Name) != t {
+				continue
+			}
+			name := fc.Name.Name.L
+			if f.AsName.L != "" {
+				name = f.AsName.L
+			}
+			cv := t.tbl.PrimaryVindex()
+			return &tableInfo{alias: e.alias, ks: g.ks, tbl: &Table{Name: e.alias, Keyspace: g.ks, Type: TableNormal,
+				ColumnVindexes: []*ColumnVindex{{Column: name, Name: cv.Name, Vindex: cv.Vindex}}}}
+		}
+	}
+	return nil
+}
+
 // planShardLocal plans a query over a derived table each shard computes
 // whole (shardLocal): the outer WHERE's conditions on its group keys move
 // into it, where they may route it; the statement then runs on that

@@ -147,8 +147,21 @@ func (p *planner) groupTables(entries []*fromEntry, where ast.ExprNode) (*routeG
 	for _, e := range entries {
 		if e.derived != nil {
 			dks, kind, err := p.derivedKind(e.derived)
-			if err != nil || kind == "" {
+			if err != nil {
 				return nil, err
+			}
+			if kind == "" {
+				// A derived table each shard computes whole joins the
+				// route as the sharded table it stands for.
+				if e.ti == nil {
+					e.ti = p.shardLocalTable(e)
+				}
+				if e.ti == nil || (ks != nil && ks != e.ti.ks) {
+					return nil, nil
+				}
+				ks = e.ti.ks
+				kinds["sharded"] = true
+				continue
 			}
 			if ks != nil && ks != dks {
 				return nil, nil
