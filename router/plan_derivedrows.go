@@ -14,25 +14,29 @@ import (
 // Derived tables that span shards.
 //
 // A derived table (or a CTE reference, planned as the derived table it
-// stands for) that cannot run on one shard and cannot be merged into the
+// stands for) that cannot run on one shard, cannot be merged into the
 // outer query (it groups, aggregates, is DISTINCT, has a LIMIT, or is a
-// UNION) is planned as Vitess plans it: its subquery is planned as any
-// query is (a scatter with the gate's Aggregate, Distinct, Sort and
-// Limit above it), and the outer query runs in the gate over the rows it
-// returns. The outer WHERE is an EvalFilter over those rows; a Projection
-// makes the columns the outer query reads (its fields, group and order
-// keys, aggregate arguments); GROUP BY, aggregates, HAVING, DISTINCT,
-// ORDER BY and LIMIT then plan as over the raw rows of a join
-// (planScatterAggregate with raw rows), or as a Sort and a Limit.
+// UNION) and is not grouped by the sharding column (plan_derivedlocal.go)
+// is planned as Vitess plans it: its subquery is planned as any query is
+// (a scatter with the gate's Aggregate, Distinct, Sort and Limit above
+// it), and the outer query runs in the gate over the rows it returns.
 //
-// What the gate cannot compute it asks the subquery for: an expression it
-// does not evaluate, and the collation weights (WEIGHT_STRING) of text it
-// orders or groups by, are added to the subquery's select list, where
-// that does not change which rows the subquery returns (not a UNION, not
-// DISTINCT, except weights, which follow their value). A text key whose
-// weight no one can compute is refused (1235) when the rows show it is
-// text; an expression the gate evaluates refuses text it reads, as the
-// columns' collations are unknown to it.
+// Outer WHERE conditions on a grouped subquery's keys move into its WHERE
+// (pushFilters). A Projection makes the columns the outer query reads
+// (its fields, group and order keys, aggregate arguments): each is a
+// column of the subquery passed through; or, when it reads no aggregate
+// of the subquery, an expression the subquery computes as a column added
+// to its select list (MariaDB's types and collations); or else an
+// expression the gate evaluates (router/evalengine, which refuses text).
+// The other WHERE conditions are such columns too, kept by an EvalFilter.
+// GROUP BY, aggregates, HAVING, DISTINCT, ORDER BY and LIMIT then plan as
+// over the raw rows of a join (planScatterAggregate with raw rows), or as
+// a Sort and a Limit. Columns are added only where that does not change
+// which rows the subquery returns (not to a UNION; to a DISTINCT only
+// collation weights and constants, which follow their row). Text keys are
+// ordered and grouped by the subquery's WEIGHT_STRING; a text key whose
+// weight no one can compute (a UNION's column, an aggregate's text) is
+// refused (1235) when the rows show it is text.
 
 // derivedRows is a derived table whose rows the gate produces.
 type derivedRows struct {
@@ -59,114 +63,6 @@ func (p *planner) derivedOnOneShard(n ast.ResultSetNode) bool {
 	}
 	in, ok := n.(*ast.SelectStmt)
 	return ok && in.Kind == ast.SelectStmtKindSelect && in.With == nil && p.runsOnOneShard(in)
-}
-
-// shardLocal returns the route group of a derived table whose rows each
-// shard computes whole from its own rows: a SELECT over sharded tables
-// that share a route, grouped by the primary vindex column of one of them
-// (every row of a group lives on one shard), without LIMIT, DISTINCT,
-// window functions or subqueries. The outer query then runs on every
-// shard as over a table, its results merged as a scatter's. nil
-// otherwise.
-func (p *planner) shardLocal(n ast.ResultSetNode) *routeGroup {
-	in, ok := n.(*ast.SelectStmt)
-	if !ok || in.Kind != ast.SelectStmtKindSelect || in.With != nil || in.GroupBy == nil || in.Limit != nil ||
-		in.Distinct || in.SelectIntoOpt != nil || len(in.WindowSpecs) > 0 || hasSubquery(in) ||
-		(in.SelectStmtOpts != nil && in.SelectStmtOpts.CalcFoundRows) || in.GroupBy.Rollup {
-		return nil
-	}
-	wf := &windowFinder{}
-	in.Fields.Accept(wf)
-	if wf.found {
-		return nil
-	}
-	entries, err := p.flattenFrom(tableRefs(in), nil)
-	if err != nil || len(entries) == 0 {
-		return nil
-	}
-	for _, e := range entries {
-		if e.derived != nil {
-			return nil
-		}
-	}
-	g, err := p.groupTables(entries, in.Where)
-	if err != nil || g == nil || g.kind != "sharded" {
-		return nil
-	}
-	for _, by := range in.GroupBy.Items {
-		c, ok := by.Expr.(*ast.ColumnNameExpr)
-		if !ok {
-			continue
-		}
-		if g.vindexColumnTable(c.Name) != nil {
-			return g
-		}
-	}
-	return nil
-}
-
-// shardLocalTable returns the table a derived table each shard computes
-// whole (shardLocal) stands for in a route: a sharded table of its
-// keyspace whose primary vindex column is the derived table's column
-// holding the grouping vindex column, so that joins on it, and conditions
-// on it, route as on a table's. nil when it is no such derived table or
-// does not show that column.
-func (p *planner) shardLocalTable(e *fromEntry) *tableInfo {
-	g := p.shardLocal(e.derived)
-	if g == nil || e.alias == "" {
-		return nil
-	}
-	in := e.derived.(*ast.SelectStmt)
-	for _, by := range in.GroupBy.Items {
-		c, ok := by.Expr.(*ast.ColumnNameExpr)
-		if !ok {
-			continue
-		}
-		t := g.vindexColumnTable(c.Name)
-		if t == nil {
-			continue
-		}
-		for _, f := range in.Fields.Fields {
-			fc, ok := f.Expr.(*ast.ColumnNameExpr)
-			if !ok || g.vindexColumnTable(fc.Name) != t {
-				continue
-			}
-			name := fc.Name.Name.L
-			if f.AsName.L != "" {
-				name = f.AsName.L
-			}
-			cv := t.tbl.PrimaryVindex()
-			return &tableInfo{alias: e.alias, ks: g.ks, tbl: &Table{Name: e.alias, Keyspace: g.ks, Type: TableNormal,
-				ColumnVindexes: []*ColumnVindex{{Column: name, Name: cv.Name, Vindex: cv.Vindex}}}}
-		}
-	}
-	return nil
-}
-
-// planShardLocal plans a query over a derived table each shard computes
-// whole (shardLocal): the outer WHERE's conditions on its group keys move
-// into it, where they may route it; the statement then runs on that
-// route as over a table (a scatter merges, aggregates, sorts and limits
-// the shards' results as for any table).
-func (p *planner) planShardLocal(sel *ast.SelectStmt, e *fromEntry, g *routeGroup) (Primitive, error) {
-	d, err := p.newDerivedRows(e)
-	if err != nil {
-		return nil, err
-	}
-	if sel.Where != nil {
-		sel.Where = d.pushFilters(sel.Where)
-	}
-	route, err := p.routeForGroup(g, d.sel.Where)
-	if err != nil {
-		return nil, err
-	}
-	if singleShard(route) {
-		if route.Query, err = newTemplate(sel, p.mode); err != nil {
-			return nil, err
-		}
-		return route, nil
-	}
-	return p.planScatterSelect(sel, route, g)
 }
 
 func (p *planner) newDerivedRows(e *fromEntry) (*derivedRows, error) {
