@@ -168,3 +168,25 @@ func copyFields(s reflect.Value, seen map[uintptr]reflect.Value) {
 		}
 	}
 }
+
+// inlineDerivedWith inlines the non-recursive CTEs of a derived table's
+// query; a recursive one is left to be sent whole, where it can.
+func inlineDerivedWith(n ast.ResultSetNode) error {
+	var with *ast.WithClause
+	switch x := n.(type) {
+	case *ast.SelectStmt:
+		with = x.With
+		if with != nil && !with.IsRecursive {
+			x.With = nil
+		}
+	case *ast.SetOprStmt:
+		with = x.With
+		if with != nil && !with.IsRecursive {
+			x.With = nil
+		}
+	}
+	if with == nil || with.IsRecursive {
+		return nil
+	}
+	return inlineWith(with, n)
+}

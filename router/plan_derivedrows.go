@@ -161,7 +161,31 @@ func (p *planner) expandInnerStar(in *ast.SelectStmt) error {
 	}
 	tn, ok := ts.Source.(*ast.TableName)
 	if !ok {
-		return unknown
+		// * over a derived table: its columns.
+		src, isQuery := ts.Source.(ast.ResultSetNode)
+		if !isQuery || ts.AsName.L == "" {
+			return unknown
+		}
+		inner, err := p.newDerivedRows(&fromEntry{derived: src, alias: ts.AsName.L})
+		if err != nil {
+			return err
+		}
+		var fields []*ast.SelectField
+		for _, f := range in.Fields.Fields {
+			if f.WildCard == nil {
+				fields = append(fields, f)
+				continue
+			}
+			if f.WildCard.Table.L != "" && f.WildCard.Table.L != ts.AsName.L {
+				return unknown
+			}
+			for _, n := range inner.names {
+				fields = append(fields, &ast.SelectField{Expr: &ast.ColumnNameExpr{Name: &ast.ColumnName{
+					Table: ts.AsName, Name: ast.NewCIStr(n)}}})
+			}
+		}
+		in.Fields.Fields = fields
+		return nil
 	}
 	ti, err := p.resolveTable(tn, ts.AsName.O)
 	if err != nil {

@@ -67,6 +67,11 @@ func (p *planner) flattenFrom(rs ast.ResultSetNode, out []*fromEntry) ([]*fromEn
 			}
 			return append(out, &fromEntry{ti: ti, alias: ti.alias, src: n}), nil
 		case *ast.SelectStmt, *ast.SetOprStmt:
+			// A derived table's own non-recursive CTEs are inlined: its
+			// tables are then known where it runs.
+			if err := inlineDerivedWith(src); err != nil {
+				return nil, err
+			}
 			return append(out, &fromEntry{derived: src, alias: n.AsName.L, src: n}), nil
 		}
 		return nil, sqlerr.NotSupported("this kind of table source (%T)", n.Source)

@@ -373,6 +373,8 @@ with t as (select customer_id, count(*) as n from corder group by customer_id) s
 select c.customer_id, t.n from customer c join (select tier, count(*) as n from customer group by tier) t on t.tier = c.tier where c.customer_id < 10 order by c.customer_id;
 select c.customer_id, t.customer_id from customer c join (select customer_id, count(*) as n from corder group by customer_id) t on t.n = c.tier where c.customer_id < 10 and t.customer_id < 40 order by 1, 2;
 select c.name, t.n from customer c join (select customer_id, count(*) as n from corder group by customer_id) t on t.customer_id = c.customer_id where t.customer_id in (17, 18, 19) order by c.customer_id;
+select * from (with x as (select tier from customer group by tier) select * from x) y order by y.tier;
+with customer as (select customer_id, tier from customer where tier = 1 order by customer_id limit 3) select count(*), sum(customer_id) from customer;
 with t as (select tier, count(*) as n from customer group by tier) select t.tier, t.n from t order by t.n desc, t.tier limit 2;
 with a(k, n) as (select tier, count(*) from customer group by tier), b as (select k from a where n > 1) select count(*) from b;
 with c as (select customer_id, name from customer where tier = 3) select c.customer_id from c where c.customer_id < 100 order by c.customer_id;
