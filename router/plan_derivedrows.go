@@ -155,15 +155,23 @@ func (p *planner) expandInnerStar(in *ast.SelectStmt) error {
 		return nil
 	}
 	unknown := sqlerr.NotSupported("SELECT * in a derived table that spans shards, over more than one table or one whose columns the gate does not know")
+	if in.From == nil || in.From.TableRefs == nil || in.From.TableRefs.Right != nil {
+		return unknown
+	}
 	ts, ok := in.From.TableRefs.Left.(*ast.TableSource)
-	if in.From == nil || in.From.TableRefs.Right != nil || !ok {
+	if !ok {
 		return unknown
 	}
 	tn, ok := ts.Source.(*ast.TableName)
 	if !ok {
 		// * over a derived table: its columns.
-		src, isQuery := ts.Source.(ast.ResultSetNode)
-		if !isQuery || ts.AsName.L == "" {
+		src := ts.Source
+		switch src.(type) {
+		case *ast.SelectStmt, *ast.SetOprStmt:
+		default:
+			return unknown
+		}
+		if ts.AsName.L == "" {
 			return unknown
 		}
 		inner, err := p.newDerivedRows(&fromEntry{derived: src, alias: ts.AsName.L})
