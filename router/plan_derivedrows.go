@@ -344,10 +344,9 @@ func (d *derivedRows) pushFilters(where ast.ExprNode) ast.ExprNode {
 		if err != nil {
 			continue
 		}
+		// A name in GROUP BY means a column of FROM before a select
+		// alias: match the expression as written, never an alias.
 		for i, f := range in.Fields.Fields[:len(d.names)] {
-			if c, ok := by.Expr.(*ast.ColumnNameExpr); ok && c.Name.Table.L == "" && f.AsName.L == c.Name.Name.L {
-				keys[i] = true
-			}
 			if ft, err := restoreSQL(f.Expr); err == nil && ft == bt {
 				keys[i] = true
 			}
