@@ -22,6 +22,14 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		a, b := *entries[0], *entries[1]
 		a.join, a.on, b.join, b.on = ast.LeftJoin, b.on, ast.CrossJoin, nil
 		entries, rightFirst = []*fromEntry{&b, &a}, true
+	} else if len(entries) == 2 && entries[1].join == ast.CrossJoin && !entries[1].natural && len(entries[1].using) == 0 &&
+		p.derivedRereads(entries[1]) && entries[0].derived == nil {
+		// The right side runs once per batch of left keys; a derived
+		// table that cannot filter its subquery by them would compute
+		// it whole each time: it goes left, and runs once.
+		a, b := *entries[0], *entries[1]
+		a.join, a.on, b.join, b.on = ast.CrossJoin, b.on, ast.CrossJoin, nil
+		entries, rightFirst = []*fromEntry{&b, &a}, true
 	}
 	for _, e := range entries {
 		switch {
@@ -727,4 +735,16 @@ func (p *planner) joinSide(entries []*fromEntry, where ast.ExprNode) (*routeGrou
 		return &routeGroup{entries: entries, kind: "derived"}, nil
 	}
 	return g, err
+}
+
+// derivedRereads reports a derived table the gate evaluates (it spans
+// shards, is not grouped by the sharding column) whose subquery cannot
+// take a join's keys into its WHERE: it is not grouped, or has a LIMIT or
+// HAVING, or is a UNION.
+func (p *planner) derivedRereads(e *fromEntry) bool {
+	if e.derived == nil || p.derivedOnOneShard(e.derived) || p.shardLocal(e.derived) != nil {
+		return false
+	}
+	in, ok := e.derived.(*ast.SelectStmt)
+	return !ok || in.GroupBy == nil || in.Limit != nil || in.Having != nil
 }

@@ -349,6 +349,7 @@ select t.status, t.total from (select status, sum(amount) as total from corder g
 select c.customer_id, c.tier, t.n from (select customer_id, count(*) as n from corder group by customer_id order by n desc, customer_id limit 5) t join customer c on c.customer_id = t.customer_id order by t.n desc, c.customer_id;
 select c.customer_id, t.n from customer c join (select customer_id, count(*) as n from corder group by customer_id) t on t.customer_id = c.customer_id where c.tier = 3 and c.customer_id < 200 order by c.customer_id;
 select c.customer_id, t.order_id from customer c join (select order_id, customer_id from corder order by order_id limit 30) t on t.customer_id = c.customer_id order by t.order_id;
+select * from customer c join (select order_id, customer_id from corder order by order_id limit 10) t on t.customer_id = c.customer_id;
 select c.tier, sum(t.n), count(*) from (select customer_id, count(*) as n from corder group by customer_id) t join customer c on c.customer_id = t.customer_id group by c.tier order by c.tier;
 select t.customer_id, c.tier from (select customer_id from corder group by customer_id having count(*) > 2) t left join customer c on c.customer_id = t.customer_id and c.tier > 1 order by t.customer_id;
 select c.customer_id, t.n from customer c left join (select customer_id, count(*) as n from corder group by customer_id) t on t.customer_id = c.customer_id where t.n is null and c.tier = 2 and c.customer_id < 500 order by c.customer_id;
