@@ -37,6 +37,8 @@ func TestStatementMemoryLimit(t *testing.T) {
 	for _, q := range []string{
 		"select distinct pad from wide",
 		"select pad, count(*) from wide group by pad",
+		// The gate sorts the rows of a derived table across shards.
+		"select t.pad from (select id, pad from wide order by id limit 4000) t order by t.pad desc",
 	} {
 		_, err := db.Exec(q)
 		if err == nil {
@@ -68,5 +70,8 @@ func TestStatementMemoryLimit(t *testing.T) {
 	}
 	if got := oneValue(t, db, "select count(distinct id) from wide where id < 100"); got != "100" {
 		t.Fatalf("count distinct under the limit: %s", got)
+	}
+	if got := oneValue(t, db, "select count(*) from (select id from wide order by id limit 100) t"); got != "100" {
+		t.Fatalf("derived table under the limit: %s", got)
 	}
 }

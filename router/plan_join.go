@@ -22,11 +22,17 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		a, b := *entries[0], *entries[1]
 		a.join, a.on, b.join, b.on = ast.LeftJoin, b.on, ast.CrossJoin, nil
 		entries, rightFirst = []*fromEntry{&b, &a}, true
+	} else if len(entries) == 2 && entries[1].join == ast.CrossJoin && !entries[1].natural && len(entries[1].using) == 0 &&
+		p.derivedRereads(entries[1]) && entries[0].derived == nil {
+		// The right side runs once per batch of left keys; a derived
+		// table that cannot filter its subquery by them would compute
+		// it whole each time: it goes left, and runs once.
+		a, b := *entries[0], *entries[1]
+		a.join, a.on, b.join, b.on = ast.CrossJoin, b.on, ast.CrossJoin, nil
+		entries, rightFirst = []*fromEntry{&b, &a}, true
 	}
 	for _, e := range entries {
 		switch {
-		case e.derived != nil:
-			return nil, sqlerr.NotSupported("a derived table in a join across shards")
 		case e.natural || len(e.using) > 0:
 			return nil, sqlerr.NotSupported("NATURAL JOIN or JOIN ... USING across shards (use ON)")
 		case e.join == -1:
@@ -47,11 +53,11 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 	split := -1
 	var lgroup, rgroup *routeGroup
 	for k := len(entries) - 1; k >= 1; k-- {
-		lg, err := p.groupTables(entries[:k], sel.Where)
+		lg, err := p.joinSide(entries[:k], sel.Where)
 		if err != nil {
 			return nil, err
 		}
-		rg, err := p.groupTables(entries[k:], sel.Where)
+		rg, err := p.joinSide(entries[k:], sel.Where)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +70,7 @@ func (p *planner) planJoin(sel *ast.SelectStmt, entries []*fromEntry) (Primitive
 		// More than two groups: the last group joins the join of the
 		// others, which plans as its own join.
 		for k := len(entries) - 1; k >= 1; k-- {
-			rg, err := p.groupTables(entries[k:], sel.Where)
+			rg, err := p.joinSide(entries[k:], sel.Where)
 			if err != nil {
 				return nil, err
 			}
@@ -718,4 +724,27 @@ func (b *leftBinder) Leave(n ast.Node) (ast.Node, bool) {
 		b.vars = append(b.vars, nlVar{bind: name, col: &ast.ColumnNameExpr{Name: &ast.ColumnName{Table: c.Name.Table, Name: c.Name.Name}}})
 	}
 	return newBindVar(name, bindScalar), true
+}
+
+// joinSide groups the tables of one side of a join: a derived table that
+// cannot join the other tables in one route is a side of its own, whose rows the gate produces
+// (plan_derivedrows.go); nil when the entries cannot run together.
+func (p *planner) joinSide(entries []*fromEntry, where ast.ExprNode) (*routeGroup, error) {
+	g, err := p.groupTables(entries, where)
+	if err == nil && g == nil && len(entries) == 1 && entries[0].derived != nil {
+		return &routeGroup{entries: entries, kind: "derived"}, nil
+	}
+	return g, err
+}
+
+// derivedRereads reports a derived table the gate evaluates (it spans
+// shards, is not grouped by the sharding column) whose subquery cannot
+// take a join's keys into its WHERE: it is not grouped, or has a LIMIT or
+// HAVING, or is a UNION.
+func (p *planner) derivedRereads(e *fromEntry) bool {
+	if e.derived == nil || p.derivedOnOneShard(e.derived) || p.shardLocal(e.derived) != nil {
+		return false
+	}
+	in, ok := e.derived.(*ast.SelectStmt)
+	return !ok || in.GroupBy == nil || in.Limit != nil || in.Having != nil
 }

@@ -67,6 +67,11 @@ func (p *planner) flattenFrom(rs ast.ResultSetNode, out []*fromEntry) ([]*fromEn
 			}
 			return append(out, &fromEntry{ti: ti, alias: ti.alias, src: n}), nil
 		case *ast.SelectStmt, *ast.SetOprStmt:
+			// A derived table's own non-recursive CTEs are inlined: its
+			// tables are then known where it runs.
+			if err := inlineDerivedWith(src); err != nil {
+				return nil, err
+			}
 			return append(out, &fromEntry{derived: src, alias: n.AsName.L, src: n}), nil
 		}
 		return nil, sqlerr.NotSupported("this kind of table source (%T)", n.Source)
@@ -147,8 +152,21 @@ func (p *planner) groupTables(entries []*fromEntry, where ast.ExprNode) (*routeG
 	for _, e := range entries {
 		if e.derived != nil {
 			dks, kind, err := p.derivedKind(e.derived)
-			if err != nil || kind == "" {
+			if err != nil {
 				return nil, err
+			}
+			if kind == "" {
+				// A derived table each shard computes whole joins the
+				// route as the sharded table it stands for.
+				if e.ti == nil {
+					e.ti = p.shardLocalTable(e)
+				}
+				if e.ti == nil || (ks != nil && ks != e.ti.ks) {
+					return nil, nil
+				}
+				ks = e.ti.ks
+				kinds["sharded"] = true
+				continue
 			}
 			if ks != nil && ks != dks {
 				return nil, nil

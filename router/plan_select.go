@@ -185,6 +185,13 @@ func (p *planner) planWholeInDefault(sel *ast.SelectStmt) (Primitive, error) {
 
 // planOverDerived plans SELECT ... FROM (subquery) AS d.
 func (p *planner) planOverDerived(sel *ast.SelectStmt, e *fromEntry) (Primitive, error) {
+	if !p.derivedOnOneShard(e.derived) {
+		if g := p.shardLocal(e.derived); g != nil && !hasSubquery(sel.Fields) &&
+			(sel.Where == nil || !hasSubquery(sel.Where)) && (sel.Having == nil || !hasSubquery(sel.Having)) {
+			return p.planShardLocal(sel, e, g)
+		}
+		return p.planDerivedSpan(sel, e)
+	}
 	inner, err := p.planQuery(e.derived)
 	if err != nil {
 		return nil, err
@@ -224,7 +231,8 @@ func wrapPullouts(prim Primitive, pullouts []*PulloutSubquery) Primitive {
 }
 
 // planWithCTE sends a statement with common table expressions whole to an
-// unsharded keyspace; elsewhere CTEs are not supported.
+// unsharded keyspace; elsewhere it plans each reference to a CTE as the
+// derived table it stands for (plan_cte.go).
 func (p *planner) planWithCTE(sel *ast.SelectStmt) (Primitive, error) {
 	ctes := map[string]bool{}
 	for _, c := range sel.With.CTEs {
@@ -240,7 +248,7 @@ func (p *planner) planWithCTE(sel *ast.SelectStmt) (Primitive, error) {
 			return nil, err
 		}
 		if ti.ks.Sharded || (ks != nil && ks != ti.ks) {
-			return nil, sqlerr.NotSupported("WITH (common table expressions) on a sharded keyspace")
+			return p.planInlinedCTEs(sel)
 		}
 		ks = ti.ks
 	}
@@ -250,7 +258,7 @@ func (p *planner) planWithCTE(sel *ast.SelectStmt) (Primitive, error) {
 			return nil, err
 		}
 		if k.Sharded {
-			return nil, sqlerr.NotSupported("WITH (common table expressions) on a sharded keyspace")
+			return p.planInlinedCTEs(sel)
 		}
 		ks = k
 	}
@@ -259,4 +267,13 @@ func (p *planner) planWithCTE(sel *ast.SelectStmt) (Primitive, error) {
 		return nil, err
 	}
 	return &Route{Opcode: Unsharded, Keyspace: ks, Query: t}, nil
+}
+
+// planInlinedCTEs plans sel with its CTEs inlined as derived tables.
+func (p *planner) planInlinedCTEs(sel *ast.SelectStmt) (Primitive, error) {
+	if err := p.inlineCTEs(sel); err != nil {
+		return nil, err
+	}
+	p.rewrote = true
+	return p.planSelect(sel)
 }

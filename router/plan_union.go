@@ -13,7 +13,13 @@ import (
 // concatenating, removing duplicates, sorting and limiting.
 func (p *planner) planUnion(u *ast.SetOprStmt) (Primitive, error) {
 	if u.With != nil {
-		return nil, sqlerr.NotSupported("WITH in a UNION on a sharded keyspace")
+		// Each reference to a CTE becomes a derived table (plan_cte.go).
+		with := u.With
+		u.With = nil
+		if err := inlineWith(with, u); err != nil {
+			return nil, err
+		}
+		p.rewrote = true
 	}
 	var parts []Primitive
 	var ops []ast.SetOprType

@@ -311,6 +311,80 @@ select * from (select * from corder where customer_id = 4) t order by order_id;
 select c.customer_id, d.title from customer c join (select o.order_id, o.customer_id, p.title from corder o join commerce.product p on p.product_id = o.product_id where o.qty = 9) d on d.customer_id = c.customer_id where c.customer_id < 30 order by 1, d.order_id;
 select count(*), sum(t.price) from (select o.order_id, p.price from corder o join commerce.product p on p.product_id = o.product_id where o.customer_id < 100) t;
 
+-- ===== derived tables and CTEs that span shards: the subquery runs across shards, the outer query in the gate
+select t.customer_id from (select customer_id from customer order by customer_id desc limit 10) t order by t.customer_id limit 3;
+select * from (select customer_id, tier from customer order by customer_id limit 5) t;
+select t.customer_id, t.tier from (select customer_id, tier from customer order by customer_id limit 20 offset 5) t where t.tier is null or t.tier > 2 order by t.tier desc, t.customer_id;
+select t.x from (select tier + 1 as x from customer) t where t.x > 2;
+select count(*), sum(t.n), max(t.n), min(t.tier) from (select tier, count(*) as n from customer group by tier) t;
+select t.tier, t.n from (select tier, count(*) as n from customer group by tier) t where t.n > 2 order by t.n desc, t.tier;
+select t.tier + 1 as up, t.n * 2 from (select tier, count(*) as n from customer group by tier) t order by up;
+select count(*) from (select distinct tier from customer) t;
+select count(*), count(t.cc) from (select distinct country_code as cc from customer) t;
+select count(*), max(u.id), min(u.id) from (select customer_id as id from customer union select order_id from corder) u;
+select sum(u.q), count(u.q), count(*) from (select qty as q from corder where customer_id < 50 union all select tier from customer where customer_id < 50) u;
+select distinct t.tier from (select tier, customer_id from customer order by customer_id limit 40) t order by t.tier;
+select t.tier, sum(t.n) as s from (select tier, country_code, count(*) as n from customer group by tier, country_code) t group by t.tier having sum(t.n) > 3 order by s, t.tier;
+select avg(t.bal), count(t.bal), count(*) from (select customer_id, balance as bal from customer order by balance desc, customer_id limit 10) t;
+select t.tier, t.c, t.b from (select tier, count(balance) as c, max(balance) as b from customer group by tier) t order by t.tier;
+select t.tier, t.b from (select tier, max(balance) as b from customer group by tier) t order by t.b desc, t.tier;
+select * from (select * from customer order by customer_id limit 3) t;
+select * from (select * from country order by code desc limit 4) t order by t.code;
+select t.k, t.n from (select qty % 3 as k, count(*) as n from corder group by qty % 3) t where t.k is not null order by t.k;
+select sum(t.n), count(*) from (select customer_id, count(*) as n from corder group by customer_id) t where t.n >= 3;
+select t.customer_id, t.n from (select customer_id, count(*) as n from corder group by customer_id) t where t.customer_id = 17;
+select t.customer_id, t.n from (select customer_id, count(*) as n from corder group by customer_id) t order by t.n desc, t.customer_id limit 3;
+select count(*), sum(t.n), max(t.n), avg(t.n) from (select customer_id, count(*) as n from corder group by customer_id) t where t.n > 1;
+select t.n, count(*) from (select customer_id, count(*) as n from corder group by customer_id) t group by t.n order by t.n;
+select t.customer_id, t.name from (select customer_id, name from customer order by customer_id limit 200) t where t.name = 'anna' and t.customer_id % 2 = 0 order by t.customer_id;
+select t.customer_id, t.nick = 'alpha' from (select customer_id, nick from customer order by customer_id limit 30) t order by t.customer_id;
+-- ci: 0
+select t.name, t.n from (select name, count(*) as n from customer group by name) t where t.name = 'anna' order by t.n;
+-- ci: 0
+select t.name, t.n from (select name, count(*) as n from customer group by name) t order by t.n desc, t.name limit 5;
+-- ci: 0
+select t.country_code, count(*) from (select customer_id, country_code from customer order by customer_id limit 100) t group by t.country_code order by t.country_code;
+-- ci: 0
+select t.status, t.total from (select status, sum(amount) as total from corder group by status) t order by t.total desc, t.status;
+select c.customer_id, c.tier, t.n from (select customer_id, count(*) as n from corder group by customer_id order by n desc, customer_id limit 5) t join customer c on c.customer_id = t.customer_id order by t.n desc, c.customer_id;
+select c.customer_id, t.n from customer c join (select customer_id, count(*) as n from corder group by customer_id) t on t.customer_id = c.customer_id where c.tier = 3 and c.customer_id < 200 order by c.customer_id;
+select c.customer_id, t.order_id from customer c join (select order_id, customer_id from corder order by order_id limit 30) t on t.customer_id = c.customer_id order by t.order_id;
+select * from customer c join (select order_id, customer_id from corder order by order_id limit 10) t on t.customer_id = c.customer_id;
+select c.tier, sum(t.n), count(*) from (select customer_id, count(*) as n from corder group by customer_id) t join customer c on c.customer_id = t.customer_id group by c.tier order by c.tier;
+select t.customer_id, c.tier from (select customer_id from corder group by customer_id having count(*) > 2) t left join customer c on c.customer_id = t.customer_id and c.tier > 1 order by t.customer_id;
+select c.customer_id, t.n from customer c left join (select customer_id, count(*) as n from corder group by customer_id) t on t.customer_id = c.customer_id where t.n is null and c.tier = 2 and c.customer_id < 500 order by c.customer_id;
+-- ci: 0
+select t.name, count(*) from (select customer_id, name from customer order by customer_id limit 300) t group by t.name order by count(*) desc, t.name limit 10;
+-- ci: 0
+select distinct t.nick from (select nick, customer_id from customer order by customer_id limit 100) t order by t.nick;
+select count(distinct t.nick), count(t.nick), count(*) from (select nick, customer_id from customer order by customer_id limit 100) t;
+select t.customer_id, t.email from (select customer_id, email from customer order by customer_id limit 60) t order by t.email, t.customer_id;
+select t.customer_id, t.nick from (select customer_id, nick from customer order by customer_id limit 60) t order by t.nick desc, t.customer_id;
+-- ci: 0,1
+select min(t.name), max(t.name) from (select name from customer order by customer_id limit 100) t;
+-- ci: 0
+select t.status, count(*) from (select status from corder order by order_id limit 500) t group by t.status order by t.status;
+select group_concat(t.tier order by t.tier desc) from (select distinct tier from customer) t;
+select count(*) from (select t.tier from (select tier, count(*) as n from customer group by tier) t where t.n > 1) u;
+select t.cc, co.name, t.n from (select country_code as cc, count(*) as n from customer group by country_code) t join country co on co.code = t.cc order by t.n desc, t.cc limit 5;
+select u.id from (select customer_id as id from customer where customer_id < 20 union select order_id from corder where order_id < 20) u order by u.id desc limit 5;
+select t.tier is null, count(*) from (select tier from customer order by customer_id limit 200) t group by t.tier is null order by 1;
+with t as (select tier, count(*) as n from customer group by tier) select t1.tier, t1.n, t2.n from t t1 left join t t2 on t2.tier = t1.tier + 1 order by t1.tier;
+with t as (select customer_id, count(*) as n from corder group by customer_id) select count(*), sum(a.n), sum(b.n) from t a join t b on b.customer_id = a.customer_id + 1;
+select c.customer_id, t.n from customer c join (select tier, count(*) as n from customer group by tier) t on t.tier = c.tier where c.customer_id < 10 order by c.customer_id;
+select c.customer_id, t.customer_id from customer c join (select customer_id, count(*) as n from corder group by customer_id) t on t.n = c.tier where c.customer_id < 10 and t.customer_id < 40 order by 1, 2;
+select c.name, t.n from customer c join (select customer_id, count(*) as n from corder group by customer_id) t on t.customer_id = c.customer_id where t.customer_id in (17, 18, 19) order by c.customer_id;
+select * from (with x as (select tier from customer group by tier) select * from x) y order by y.tier;
+with customer as (select customer_id, tier from customer where tier = 1 order by customer_id limit 3) select count(*), sum(customer_id) from customer;
+with t as (select tier, count(*) as n from customer group by tier) select t.tier, t.n from t order by t.n desc, t.tier limit 2;
+with a(k, n) as (select tier, count(*) from customer group by tier), b as (select k from a where n > 1) select count(*) from b;
+with c as (select customer_id, name from customer where tier = 3) select c.customer_id from c where c.customer_id < 100 order by c.customer_id;
+with t as (select 1 as x) select count(*), sum(t.x) from customer, t;
+with t as (select tier, count(*) as n from customer group by tier) select t.tier, t.n from t where t.n = (select max(n) from t);
+select t.tier, t.n from (select tier, count(*) as n from customer group by tier) t where t.tier in (select tier from customer where customer_id < 5) order by t.tier;
+with t as (select tier, count(*) as n from customer group by tier) select a.tier, b.n from t a join t b on a.tier = b.tier order by a.tier;
+with t as (select tier, count(*) as n from customer group by tier) select t.tier from t where t.tier > 1 union all select t.n from t;
+
 -- ===== joins of three groups of tables on different shards
 select c.customer_id, o.order_id, p.title from customer c join corder o on c.tier = o.qty join commerce.product p on p.product_id = o.product_id where c.customer_id < 6 and o.customer_id < 30 order by 1, 2;
 select c.customer_id, o.order_id, c2.customer_id from customer c join corder o on o.order_id = c.customer_id join customer c2 on c2.customer_id = o.product_id where c.customer_id < 40 order by 1, 2, 3;
