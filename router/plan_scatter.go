@@ -164,6 +164,80 @@ func (s *scatterSelect) fieldFor(e ast.ExprNode, byPosition bool) (colRef, bool,
 	return colRef{}, false, nil
 }
 
+// groupsByColumn reports whether a GROUP BY name that is also the alias of
+// another select expression (SELECT name AS tier ... GROUP BY tier) means
+// a column of the FROM tables: mysqld looks a GROUP BY name up in the FROM
+// tables before the select list (ORDER BY the other way round). It needs
+// the tables' columns, learned from the shards when the VSchema does not
+// list them (a ColumnsNeededError); with a FROM of another kind (a derived
+// table) it refuses rather than guess.
+func (s *scatterSelect) groupsByColumn(e ast.ExprNode) (bool, error) {
+	c, ok := e.(*ast.ColumnNameExpr)
+	if !ok || c.Name.Table.L != "" {
+		return false, nil
+	}
+	name := c.Name.Name.L
+	aliased := false
+	for _, f := range s.sel.Fields.Fields[:s.nfields] {
+		if f.AsName.L != name {
+			continue
+		}
+		if fc, ok := f.Expr.(*ast.ColumnNameExpr); ok && fc.Name.Name.L == name {
+			return false, nil // the alias names the column itself
+		}
+		aliased = true
+	}
+	if !aliased {
+		return false, nil
+	}
+	refuse := sqlerr.NotSupported("GROUP BY %s across shards, where %s is both a select alias and maybe a column of the tables (mysqld groups by the column): qualify it, or name the expression", name, name)
+	if s.p == nil || s.sel.From == nil {
+		return false, refuse
+	}
+	var sources []*ast.TableSource
+	var walk func(n ast.ResultSetNode) bool
+	walk = func(n ast.ResultSetNode) bool {
+		switch x := n.(type) {
+		case *ast.Join:
+			return walk(x.Left) && (x.Right == nil || walk(x.Right))
+		case *ast.TableSource:
+			if _, ok := x.Source.(*ast.TableName); !ok {
+				return false
+			}
+			sources = append(sources, x)
+			return true
+		}
+		return false
+	}
+	if !walk(s.sel.From.TableRefs) {
+		return false, refuse
+	}
+	for _, ts := range sources {
+		ti, err := s.p.resolveTable(ts.Source.(*ast.TableName), ts.AsName.O)
+		if err != nil || ti.tbl == nil {
+			return false, refuse
+		}
+		cols := ti.tbl.Columns
+		if !ti.tbl.ColumnListAuthoritative || len(cols) == 0 {
+			if s.p.cols == nil {
+				return false, refuse
+			}
+			learned, ok := s.p.cols.Columns(ti.ks.Name, ti.tbl.Name)
+			if !ok || len(learned) == 0 {
+				return false, columnsNeeded(ti.tbl, refuse)
+			}
+			cols = learned
+			s.p.learned = true
+		}
+		for _, col := range cols {
+			if strings.EqualFold(col, name) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
 func hasAggregate(e ast.Node) bool {
 	if e == nil {
 		return false
@@ -407,11 +481,15 @@ func (p *planner) planScatterAggregate(s *scatterSelect, finish func() (Primitiv
 			if hasAggregate(by.Expr) {
 				return nil, sqlerr.New(1056, "Can't group on an aggregate")
 			}
+			column, err := s.groupsByColumn(by.Expr)
+			if err != nil {
+				return nil, err
+			}
 			c, ok, err := s.fieldFor(by.Expr, true)
 			if err != nil {
 				return nil, err
 			}
-			if !ok {
+			if !ok || column {
 				c = s.addHidden(by.Expr)
 			} else if !c.hidden {
 				if _, isAgg := sel.Fields.Fields[c.i].Expr.(*ast.AggregateFuncExpr); isAgg {

@@ -124,6 +124,9 @@ select country_code, count(*) from customer group by country_code;
 select country_code, count(*) c from customer group by country_code order by c desc, country_code;
 select tier, count(*), sum(balance), avg(balance), min(balance), max(balance) from customer group by tier;
 select tier, count(*) from customer group by tier having count(*) > 500;
+-- GROUP BY a name that is both an alias and a column: mysqld groups by the column.
+select tier div 2 as tier, count(*) from customer group by tier;
+select tier div 2 as t2, count(*) from customer group by t2;
 select country_code, sum(balance) from customer group by country_code having sum(balance) > 1000000 order by sum(balance) desc;
 select customer_id, count(*), sum(amount) from corder group by customer_id having count(*) >= 8 order by count(*) desc, customer_id;
 select customer_id, sum(amount) s from corder group by customer_id order by s desc, customer_id limit 10;
