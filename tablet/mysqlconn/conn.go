@@ -62,6 +62,9 @@ type Conn struct {
 	// their packet: a statement run again gets the same ones, shared,
 	// instead of six allocations per column (see field).
 	fields map[string]*querypb.Field
+	// infile is LoadData's packet buffer, kept for the connection's next
+	// LOAD DATA (the resharding copy runs one per batch).
+	infile []byte
 
 	// running is the statement under way and since when, for status
 	// pages (Running), which read it from other goroutines.

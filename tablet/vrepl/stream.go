@@ -257,6 +257,8 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 	deadline := time.Now().Add(s.e.cfg.CopyCycle)
 	limit := newRateLimit(s.e.cfg.CopyRowsPerSecond)
 	var t *Table
+	// load: t's rows go in with LOAD DATA (loadable), not INSERTs.
+	var load bool
 	for {
 		msg, err := rs.Recv()
 		if err == io.EOF {
@@ -280,15 +282,18 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 			if err := t.sameColumns(names); err != nil {
 				return &fatalError{err}
 			}
+			load = s.e.cfg.CopyLoadData && loadable(t)
 			s.setTable(t.Name)
 			continue
 		}
 		if t == nil {
 			return fmt.Errorf("row stream sent rows of %s before its fields", msg.Table)
 		}
-		stmts, err := a.insertStatements(t, msg.Rows)
-		if err != nil {
-			return err
+		var stmts []string
+		if !load {
+			if stmts, err = a.insertStatements(t, msg.Rows); err != nil {
+				return err
+			}
 		}
 		key := stateKey(s.wf.Name, s.source) + " AND table_name = " + sqlString(st.copy[0].name)
 		if msg.TableDone {
@@ -301,7 +306,12 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 			return err
 		}
 		stmts = append(stmts, fmt.Sprintf("UPDATE _mosaic.vreplication SET rows_copied = rows_copied + %d, time_updated = %d WHERE %s", n, time.Now().UnixNano(), stateKey(s.wf.Name, s.source)))
-		if err := a.inTx(stmts...); err != nil {
+		if load {
+			err = a.loadTx(t, msg.Rows, stmts...)
+		} else {
+			err = a.inTx(stmts...)
+		}
+		if err != nil {
 			return fmt.Errorf("insert rows of %s: %w", t.Name, err)
 		}
 		st.rowsCopied += n
