@@ -69,6 +69,7 @@ the primary if the shard record names it, else as a replica.`,
 
 	fs.DurationVar(&cfg.VRepl.CopyCycle, "vrepl-copy-cycle", cfg.VRepl.CopyCycle, "resharding: how long a stream copies rows from one snapshot before it catches up with the binlog")
 	fs.IntVar(&cfg.VRepl.CopyRowsPerSecond, "vrepl-copy-rows-per-second", cfg.VRepl.CopyRowsPerSecond, "resharding: the most rows a stream copies per second (0: no limit)")
+	fs.BoolVar(&cfg.VRepl.CopyLoadData, "vrepl-copy-load-data", cfg.VRepl.CopyLoadData, "resharding: the copy writes rows with LOAD DATA LOCAL rather than INSERTs")
 	fs.IntVar(&cfg.VRepl.RowBatchBytes, "vrepl-batch-bytes", cfg.VRepl.RowBatchBytes, "resharding: bytes of rows per message and per INSERT of the copy")
 	fs.DurationVar(&cfg.VRepl.MaxRetryDelay, "vrepl-max-retry-delay", cfg.VRepl.MaxRetryDelay, "resharding: the longest pause between a failed stream's retries")
 

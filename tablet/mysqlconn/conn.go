@@ -62,6 +62,9 @@ type Conn struct {
 	// their packet: a statement run again gets the same ones, shared,
 	// instead of six allocations per column (see field).
 	fields map[string]*querypb.Field
+	// infile is LoadData's packet buffer, kept for the connection's next
+	// LOAD DATA (the resharding copy runs one per batch).
+	infile []byte
 
 	// running is the statement under way and since when, for status
 	// pages (Running), which read it from other goroutines.
@@ -434,7 +437,10 @@ func (c *Conn) readRows(fields []*querypb.Field, maxRows int, st *streamer, disc
 				st.err = err
 			}
 			res = &querypb.QueryResult{}
-			arena.b = nil
+			// A result that filled a chunk likely fills the next: give
+			// it its size at once rather than grow it by copies (the
+			// resharding copy's source spent a fifth of its CPU there).
+			arena.b = make([]byte, 0, st.chunk+st.chunk/8)
 		}
 	}
 	if tooMany {

@@ -47,7 +47,10 @@ func (c *Conn) LoadData(sql string, next func() ([]byte, error)) (*querypb.Query
 		c.Close()
 		return nil, sqlerr.New(sqlerr.ERWrongArguments, "LoadData: the statement is not LOAD DATA LOCAL INFILE")
 	}
-	buf := make([]byte, 4, 4+maxInfilePacket)
+	if c.infile == nil {
+		c.infile = make([]byte, 4, 4+maxInfilePacket)
+	}
+	buf := c.infile
 	for {
 		chunk, err := next()
 		if errors.Is(err, io.EOF) {

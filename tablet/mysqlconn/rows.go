@@ -14,13 +14,19 @@ const nullValue = 0xfb
 // RowValues splits a text-protocol row payload into its ncols values; a
 // NULL column is a nil slice. The values point into row.
 func RowValues(row []byte, ncols int) ([][]byte, error) {
-	out := make([][]byte, ncols)
+	return AppendRowValues(make([][]byte, 0, ncols), row, ncols)
+}
+
+// AppendRowValues is RowValues appending to out, so that a caller that
+// splits many rows reuses one slice.
+func AppendRowValues(out [][]byte, row []byte, ncols int) ([][]byte, error) {
 	pos := 0
 	for i := 0; i < ncols; i++ {
 		if pos >= len(row) {
 			return nil, fmt.Errorf("row has %d of %d columns", i, ncols)
 		}
 		if row[pos] == nullValue {
+			out = append(out, nil)
 			pos++
 			continue
 		}
@@ -31,7 +37,7 @@ func RowValues(row []byte, ncols int) ([][]byte, error) {
 		if v == nil {
 			v = []byte{}
 		}
-		out[i] = v
+		out = append(out, v)
 		pos += n
 	}
 	if pos != len(row) {

@@ -26,6 +26,8 @@ type applier struct {
 	maxStmt int
 	// weightCache remembers sort keys of values asked of mysqld.
 	weightCache map[string][]byte
+	// loadBuf is the file of the last LOAD DATA, kept for the next.
+	loadBuf []byte
 }
 
 // dialTarget connects to the local mysqld as the target account.
@@ -50,6 +52,25 @@ func dialTarget(ctx context.Context, acc Accounts, db string, maxStmt int) (*app
 // inTx runs stmts in one transaction.
 func (a *applier) inTx(stmts ...string) error {
 	if err := a.conn.Exec("BEGIN"); err != nil {
+		return err
+	}
+	for _, q := range stmts {
+		if err := a.conn.Exec(q); err != nil {
+			_ = a.conn.Exec("ROLLBACK")
+			return err
+		}
+	}
+	return a.conn.Exec("COMMIT")
+}
+
+// loadTx loads rows into t (loadRows) and runs stmts, in one
+// transaction.
+func (a *applier) loadTx(t *Table, rows [][]byte, stmts ...string) error {
+	if err := a.conn.Exec("BEGIN"); err != nil {
+		return err
+	}
+	if err := a.loadRows(t, rows); err != nil {
+		_ = a.conn.Exec("ROLLBACK")
 		return err
 	}
 	for _, q := range stmts {

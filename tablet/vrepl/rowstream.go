@@ -206,19 +206,25 @@ func (s *Source) streamTable(c *mysqlconn.Conn, t *Table, f *vreplicationpb.Tabl
 	ncols := len(t.Copy) + len(t.weights)
 	var batch [][]byte
 	var size int
-	var last [][]byte
+	// last is the last row scanned, whose key is the batch's lastpk.
+	var last []byte
+	var vals [][]byte
 	var scanned, unsent int64
 	flush := func(done bool) error {
 		m := &vreplicationpb.StreamRowsResponse{Table: f.Name, Rows: batch, RowsScanned: scanned, TableDone: done}
 		if last != nil {
-			m.Lastpk = mysqlconn.EncodeRow(t.lastPKOf(last))
+			lv, err := mysqlconn.RowValues(last, ncols)
+			if err != nil {
+				return err
+			}
+			m.Lastpk = mysqlconn.EncodeRow(t.lastPKOf(lv))
 		}
 		batch, size, unsent = nil, 0, 0
 		return send(m)
 	}
 	err = c.Stream(selectRows(s.db, t, lastpk), 64<<10, func(res *querypb.QueryResult) error {
 		for _, raw := range res.Rows {
-			vals, err := mysqlconn.RowValues(raw, ncols)
+			vals, err = mysqlconn.AppendRowValues(vals[:0], raw, ncols)
 			if err != nil {
 				return err
 			}
@@ -228,7 +234,7 @@ func (s *Source) streamTable(c *mysqlconn.Conn, t *Table, f *vreplicationpb.Tabl
 			}
 			scanned++
 			unsent++
-			last = vals
+			last = raw
 			if ok {
 				batch = append(batch, raw)
 				size += len(raw)

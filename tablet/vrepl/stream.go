@@ -272,6 +272,8 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 	var t *Table
 	// lk: the table being copied is a lookup's owner.
 	var lk *eventTable
+	// load: t's rows go in with LOAD DATA (loadable), not INSERTs.
+	var load bool
 	for {
 		msg, err := rs.Recv()
 		if err == io.EOF {
@@ -302,6 +304,7 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 			} else if err := t.sameColumns(names); err != nil {
 				return &fatalError{err}
 			}
+			load = lk == nil && s.e.cfg.CopyLoadData && loadable(t)
 			s.setTable(t.Name)
 			continue
 		}
@@ -310,9 +313,10 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 		}
 		var stmts []string
 		var puts []rowOp
-		if lk != nil {
+		switch {
+		case lk != nil:
 			puts, err = lk.lk.rowEntries(lk, msg.Rows)
-		} else {
+		case !load:
 			stmts, err = a.insertStatements(t, msg.Rows)
 		}
 		if err != nil {
@@ -329,17 +333,21 @@ func (s *stream) copyCycle(ctx context.Context, a *applier, tables map[string]*T
 			return err
 		}
 		stmts = append(stmts, fmt.Sprintf("UPDATE _mosaic.vreplication SET rows_copied = rows_copied + %d, time_updated = %d WHERE %s", n, time.Now().UnixNano(), stateKey(s.wf.Name, s.source)))
-		err = a.txDo(func() error {
-			if err := a.applyOps(puts); err != nil {
-				return err
-			}
-			for _, q := range stmts {
-				if err := a.conn.Exec(q); err != nil {
+		if load {
+			err = a.loadTx(t, msg.Rows, stmts...)
+		} else {
+			err = a.txDo(func() error {
+				if err := a.applyOps(puts); err != nil {
 					return err
 				}
-			}
-			return nil
-		})
+				for _, q := range stmts {
+					if err := a.conn.Exec(q); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("insert rows of %s: %w", t.Name, err)
 		}

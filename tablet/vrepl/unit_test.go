@@ -252,3 +252,20 @@ func TestSameStreams(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendLoadValue(t *testing.T) {
+	for _, c := range []struct {
+		in   []byte
+		want string
+	}{
+		{nil, `\N`},
+		{[]byte{}, ``},
+		{[]byte(`\N`), `\\N`},
+		{[]byte("a\tb\nc\\d\x00e\rf'g\"h"), "a\\tb\\nc\\\\d\\0e\rf'g\"h"},
+		{[]byte("plain"), "plain"},
+	} {
+		if got := string(appendLoadValue(nil, c.in)); got != c.want {
+			t.Errorf("appendLoadValue(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
