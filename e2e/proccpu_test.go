@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/mosaicdb/mosaic/bench"
 )
 
 // cpuRoles names the processes a benchmark accounts CPU time to: a tablet
@@ -18,10 +20,6 @@ type cpuRoles map[string]string // tablet dir -> role, e.g. "source replica"
 // cpuTimes are CPU seconds (user+system) by role and process kind
 // ("source replica mysqld", "target tablet").
 type cpuTimes map[string]float64
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
-// every Linux this runs on.
-const clockTicks = 100
 
 // snapshot reads the CPU time so far of the processes of r.
 func (r cpuRoles) snapshot() cpuTimes {
@@ -58,22 +56,11 @@ func (r cpuRoles) snapshot() cpuTimes {
 
 // procCPU is a process's user+system CPU seconds (0 if it is gone).
 func procCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := bench.ProcCPU(pid)
 	if err != nil {
 		return 0
 	}
-	// The command name may hold spaces: the fields start after its ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	s, _ := strconv.ParseFloat(f[12], 64)
-	return (u + s) / clockTicks
+	return d.Seconds()
 }
 
 // sub returns the CPU time spent between before and t.

@@ -44,9 +44,7 @@ func (m *Manager) CreateReshard(ctx context.Context, req ReshardRequest) (*vrepl
 	if err := topo.ValidateName(req.Workflow); err != nil {
 		return nil, fmt.Errorf("workflow: %w", err)
 	}
-	if _, _, err := m.ts.GetWorkflow(ctx, req.Keyspace, req.Workflow); err == nil {
-		return nil, fmt.Errorf("%w: %s in keyspace %s", ErrExists, req.Workflow, req.Keyspace)
-	} else if !errors.Is(err, topo.ErrNoNode) {
+	if err := m.checkNewWorkflow(ctx, req.Keyspace, req.Workflow); err != nil {
 		return nil, err
 	}
 	srcRange, err := checkTiling("source", req.SourceShards)

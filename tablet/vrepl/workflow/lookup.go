@@ -47,9 +47,7 @@ func (m *Manager) CreateLookup(ctx context.Context, req LookupRequest) (*vreplic
 	if req.Rule == nil || req.Rule.Table == "" || req.Rule.OwnerFrom == "" || req.Rule.OwnerTo == "" {
 		return nil, errors.New("a lookup workflow needs its lookup table and the owner's columns")
 	}
-	if _, _, err := m.ts.GetWorkflow(ctx, req.LookupKeyspace, req.Workflow); err == nil {
-		return nil, fmt.Errorf("%w: %s in keyspace %s", ErrExists, req.Workflow, req.LookupKeyspace)
-	} else if !errors.Is(err, topo.ErrNoNode) {
+	if err := m.checkNewWorkflow(ctx, req.LookupKeyspace, req.Workflow); err != nil {
 		return nil, err
 	}
 	srcKs, _, err := m.ts.GetKeyspaceVersion(ctx, req.OwnerKeyspace)

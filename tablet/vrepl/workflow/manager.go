@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -140,3 +141,16 @@ func compareBounds(a, b []byte) int {
 }
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// checkNewWorkflow refuses a workflow name already taken in ks
+// (ErrExists) and a topo error reading it.
+func (m *Manager) checkNewWorkflow(ctx context.Context, ks, name string) error {
+	_, _, err := m.ts.GetWorkflow(ctx, ks, name)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: %s in keyspace %s", ErrExists, name, ks)
+	case errors.Is(err, topo.ErrNoNode):
+		return nil
+	}
+	return err
+}

@@ -61,9 +61,7 @@ func (m *Manager) CreateMoveTables(ctx context.Context, req MoveTablesRequest) (
 	if req.AllTables == (len(req.Tables) > 0) {
 		return nil, errors.New("name the tables to move, or ask for all tables (not both)")
 	}
-	if _, _, err := m.ts.GetWorkflow(ctx, req.TargetKeyspace, req.Workflow); err == nil {
-		return nil, fmt.Errorf("%w: %s in keyspace %s", ErrExists, req.Workflow, req.TargetKeyspace)
-	} else if !errors.Is(err, topo.ErrNoNode) {
+	if err := m.checkNewWorkflow(ctx, req.TargetKeyspace, req.Workflow); err != nil {
 		return nil, err
 	}
 	srcKs, _, err := m.ts.GetKeyspaceVersion(ctx, req.SourceKeyspace)
